@@ -1,0 +1,203 @@
+"""The KVM machine: pool memory, stub, descriptor tables, vCPUs.
+
+Built in one straight line of fallible steps (Machine.__init__), then
+vCPUs are added on demand (Machine.new_vcpu), each one self-tested to learn
+how SYSCALL behaves on this host:
+
+  * SYSCALL_RING0: SYSCALL enters ring 0 at LSTAR (bare-metal VMX/SVM).
+    LSTAR points at the stub's `out; sysretq`.
+  * SYSCALL_CPL3: SYSCALL jumps to LSTAR but stays at CPL 3 (kvm_pvm).
+    LSTAR points at the user-executable gate page's `out`.
+"""
+import os
+import struct
+
+from kvmsentry.arch import cpu, descriptors, layout
+from kvmsentry.kvm import Kvm
+from kvmsentry.kvm import exits
+from kvmsentry.mm.pagetable import PTE_NX, PTE_P, PTE_U, PTE_W, PTE_A, PTE_D, TABLE_FLAGS
+from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
+
+SYSCALL_RING0 = "ring0"
+SYSCALL_CPL3 = "cpl3"
+
+_STUB_BIN = os.path.join(os.path.dirname(__file__), "stub.bin")
+
+
+class MachineError(Exception):
+    """The guest machine could not be built or behaved impossibly."""
+
+
+def stub_image():
+    with open(_STUB_BIN, "rb") as f:
+        return f.read()
+
+
+class Machine:
+    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm"):
+        self.kvm = Kvm(kvm_path)
+        self.vm = self.kvm.create_vm()
+        self.pool = PhysPool(pool_bytes)
+        self.vm.set_user_memory_region(0, 0, self.pool.size, self.pool.host_address())
+        self.is_pvm = os.path.isdir("/sys/module/kvm_pvm")
+        self.pool.write(layout.STUB_PHYS, stub_image())
+        self.pool.write(layout.IDT_PHYS, descriptors.idt())
+        self.kernel_pdpt = self._map_reserved_region()
+        self.cpuid, self.xcr0, self.cr4 = self._cpu_features()
+        self.syscall_mode = None
+        self.vcpus = []
+
+    # --- construction ----------------------------------------------------
+    def _map_reserved_region(self):
+        """Map phys [0, RESERVED) at KERNEL_BASE: supervisor-only, except the
+        gate page (user may execute). Returns the shared kernel PDPT."""
+        pool, words = self.pool, self.pool.words
+        pdpt, pd = pool.alloc(), pool.alloc()
+        words[(pdpt >> 3) + ((layout.KERNEL_BASE >> 30) & 511)] = pd | TABLE_FLAGS
+        leaf = PTE_P | PTE_A | PTE_D
+        for phys in range(0, layout.RESERVED_BYTES, layout.PAGE_SIZE):
+            va = layout.kva(phys)
+            if phys == layout.STUB_PHYS:
+                flags = leaf
+            elif phys == layout.GATE_PHYS:
+                flags = leaf | PTE_U
+            elif phys == layout.IDT_PHYS:
+                flags = leaf | PTE_NX
+            elif layout.CPU_AREA_PHYS <= phys < layout.CPU_AREA_PHYS + \
+                    layout.MAX_VCPUS * layout.CPU_AREA_SIZE:
+                flags = leaf | PTE_W | PTE_NX
+            else:
+                continue
+            pd_slot = (pd >> 3) + ((va >> 21) & 511)
+            if not words[pd_slot] & PTE_P:
+                words[pd_slot] = pool.alloc() | TABLE_FLAGS
+            pt = words[pd_slot] & ~0xFFF & ((1 << 52) - 1)
+            words[(pt >> 3) + ((va >> 12) & 511)] = phys | flags
+        return pdpt
+
+    def _cpu_features(self):
+        """CPUID entries for the guest, its XCR0, and the CR4 to run with.
+
+        The guest's CPUID must agree with the XCR0 it runs under, or glibc
+        picks AVX routines the guest cannot execute. KVM's supported list is
+        the starting point; OSXSAVE is advertised because CR4.OSXSAVE is set.
+        """
+        entries = self.kvm.supported_cpuid()
+        by_leaf = {(e["function"], e["index"]): e for e in entries}
+        xsave_leaf = by_leaf.get((0xD, 0))
+        xcr0 = 0x3
+        if xsave_leaf:
+            xcr0 = ((xsave_leaf["edx"] << 32) | xsave_leaf["eax"]) & cpu.XCR0_ALLOWED
+        cr4 = cpu.CR4_PAE | cpu.CR4_OSFXSR | cpu.CR4_OSXMMEXCPT
+        leaf1 = by_leaf.get((1, 0))
+        if leaf1 and leaf1["ecx"] & (1 << 26):           # XSAVE
+            cr4 |= cpu.CR4_OSXSAVE
+            leaf1["ecx"] |= 1 << 27                       # OSXSAVE
+        leaf7 = by_leaf.get((7, 0))
+        if leaf7:
+            if leaf7["ebx"] & (1 << 7):
+                cr4 |= cpu.CR4_SMEP
+            if leaf7["ebx"] & (1 << 20):
+                cr4 |= cpu.CR4_SMAP
+            if leaf7["ecx"] & (1 << 2):
+                cr4 |= cpu.CR4_UMIP
+        if not cr4 & cpu.CR4_OSXSAVE:
+            xcr0 = None
+        return entries, xcr0, cr4
+
+    # --- vCPUs -------------------------------------------------------------
+    def cpu_area(self, index):
+        return layout.CPU_AREA_PHYS + index * layout.CPU_AREA_SIZE
+
+    def new_vcpu(self):
+        index = len(self.vcpus)
+        if index >= layout.MAX_VCPUS:
+            raise MachineError("too many vCPUs")
+        area = self.cpu_area(index)
+        stack_top = layout.kva(area + layout.CPU_STACK_TOP_OFF)
+        tss_va = layout.kva(area + layout.CPU_TSS_OFF)
+        self.pool.write(area + layout.CPU_GDT_OFF, descriptors.gdt(tss_va))
+        self.pool.write(area + layout.CPU_TSS_OFF,
+                        descriptors.tss(stack_top, [layout.PORT_SYSCALL]))
+        vcpu = self.vm.create_vcpu(index)
+        vcpu.set_cpuid(self.cpuid)
+        vcpu.exception_frame_phys = area + layout.CPU_STACK_TOP_OFF - 7 * 8
+        self._set_sregs(vcpu, area, tss_va)
+        if self.xcr0 is not None:
+            vcpu.set_xcr0(self.xcr0)
+        star = (layout.USER32_CS << 48) | (layout.KERNEL_CS << 32)
+        vcpu.set_msrs([(cpu.MSR_STAR, star), (cpu.MSR_SFMASK, cpu.SFMASK),
+                       (cpu.MSR_LSTAR, layout.SYSCALL_R0_VA),
+                       (cpu.MSR_CSTAR, layout.SYSCALL_R0_VA),
+                       (cpu.MSR_FS_BASE, 0), (cpu.MSR_GS_BASE, 0),
+                       (cpu.MSR_KERNEL_GS_BASE, 0)])
+        mode = self._selftest(vcpu)
+        if self.syscall_mode is None:
+            self.syscall_mode = mode
+        elif mode != self.syscall_mode:
+            raise MachineError("vCPUs disagree on SYSCALL behaviour")
+        if mode == SYSCALL_CPL3:
+            vcpu.set_msrs([(cpu.MSR_LSTAR, layout.GATE_SYSCALL_VA)])
+        self.vcpus.append(vcpu)
+        return vcpu
+
+    def _set_sregs(self, vcpu, area, tss_va):
+        s = vcpu.get_sregs()
+
+        def seg(sg, selector, type_, dpl, code64=False, base=0, limit=0xFFFFFFFF):
+            sg.base, sg.limit, sg.selector, sg.type = base, limit, selector, type_
+            sg.present, sg.dpl, sg.s, sg.l, sg.avl, sg.unusable = 1, dpl, 1, int(code64), 0, 0
+            sg.db = 0 if code64 else 1
+            sg.g = 1
+
+        seg(s.cs, layout.USER_CS, 0xB, 3, code64=True)
+        seg(s.ss, layout.USER_DS, 0x3, 3)
+        for sg in (s.ds, s.es, s.fs, s.gs):
+            seg(sg, 0, 0x3, 3)
+        s.tr.base, s.tr.limit, s.tr.selector, s.tr.type = tss_va, descriptors.TSS_LIMIT, layout.TSS_SEL, 0xB
+        s.tr.present, s.tr.dpl, s.tr.s, s.tr.l, s.tr.db, s.tr.g, s.tr.unusable = 1, 0, 0, 0, 0, 0, 0
+        s.ldt.selector, s.ldt.present, s.ldt.unusable, s.ldt.type = 0, 0, 1, 2
+        s.gdt.base, s.gdt.limit = layout.kva(area + layout.CPU_GDT_OFF), layout.GDT_ENTRIES * 8 - 1
+        s.idt.base, s.idt.limit = layout.IDT_VA, 256 * 16 - 1
+        s.cr0, s.cr4, s.efer = cpu.CR0, self.cr4, cpu.EFER
+        s.cr3 = 0
+        vcpu.set_sregs(s)
+        vcpu.sregs_template = s
+
+    def set_address_space(self, vcpu, root):
+        """Load a page-table root (full sregs write: CR3 switch)."""
+        s = vcpu.sregs_template
+        s.cr3 = root
+        vcpu.set_sregs(s)
+        vcpu.current_root = root
+
+    def _selftest(self, vcpu):
+        """Run one SYSCALL at CPL 3 with LSTAR at the ring-0 entry and see
+        where it lands."""
+        from kvmsentry.mm.pagetable import PageTable
+        pt = PageTable(self.pool, self.kernel_pdpt)
+        try:
+            self.set_address_space(vcpu, pt.root)
+            r = vcpu.regs
+            r.rip, r.rsp, r.rflags = layout.SELFTEST_VA, 0, cpu.RFLAGS_USER_INIT
+            vcpu.mark_regs_dirty()
+            ex = vcpu.run()
+            if ex == exits.io_out(layout.PORT_SYSCALL_R0, 1):
+                return SYSCALL_RING0
+            if ex == exits.io_out(layout.PORT_EXCEPTION, 1):
+                vector, _err, rip = struct.unpack(
+                    "<QQQ", self.pool.read(vcpu.exception_frame_phys, 24))
+                if vector == 14 and rip == layout.SYSCALL_R0_VA:
+                    return SYSCALL_CPL3
+                raise MachineError("SYSCALL self-test: exception %d at %#x"
+                                   % (vector, rip))
+            raise MachineError("SYSCALL self-test: unexpected exit %r (rip %#x)"
+                               % (ex, vcpu.regs.rip))
+        finally:
+            vcpu.current_root = None
+            pt.destroy()
+
+    def close(self):
+        self.vm.close()
+        self.kvm.close()
+        self.pool.close()
