@@ -44,9 +44,8 @@ class PageTable:
     def __init__(self, pool, kernel_pdpt=None):
         self.pool = pool
         self.words = pool.words
-        self.root = pool.alloc()
+        self.root = pool.alloc_table()
         self.tables = {}          # (level, va prefix) -> table phys, for reuse/free
-        self.mapped = 0
         if kernel_pdpt is not None:
             self.words[(self.root >> 3) + 511] = kernel_pdpt | TABLE_FLAGS
 
@@ -62,22 +61,21 @@ class PageTable:
                 continue
             if not create:
                 return None
-            child = self.pool.alloc()
+            child = self.pool.alloc_table()
             self.tables[(shift, va >> shift)] = child
             words[slot] = child | TABLE_FLAGS
             table = child
         return table
 
     def map(self, va, phys, flags):
-        """Point the page at va to frame phys with leaf flags; return old PTE."""
+        """Point the page at va to frame phys with leaf flags (0 leaves it
+        not present but remembers the frame); return the old PTE."""
         if va & (PAGE_SIZE - 1) or va >= LOWER_HALF_END or va < 0:
             raise ValueError("bad user page address %#x" % va)
         table = self._table(va, True)
         slot = (table >> 3) + ((va >> 12) & 511)
         old = self.words[slot]
         self.words[slot] = (phys & ADDR_MASK) | flags
-        if not old & PTE_P:
-            self.mapped += 1
         return old
 
     def unmap(self, va):
@@ -88,8 +86,6 @@ class PageTable:
         slot = (table >> 3) + ((va >> 12) & 511)
         old = self.words[slot]
         self.words[slot] = 0
-        if old & PTE_P:
-            self.mapped -= 1
         return old
 
     def lookup(self, va):
@@ -98,17 +94,6 @@ class PageTable:
         if table is None:
             return 0
         return self.words[(table >> 3) + ((va >> 12) & 511)]
-
-    def protect(self, va, flags):
-        """Change the flags of a present page, keeping its frame."""
-        table = self._table(va, False)
-        if table is None:
-            return 0
-        slot = (table >> 3) + ((va >> 12) & 511)
-        old = self.words[slot]
-        if old & PTE_P:
-            self.words[slot] = (old & ADDR_MASK) | flags
-        return old
 
     def destroy(self):
         """Free every table frame (not the mapped frames: the caller owns them)."""

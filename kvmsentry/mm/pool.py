@@ -3,6 +3,21 @@
 Frames are handed out above the reserved region. A freed frame's backing is
 released with MADV_REMOVE, so the host memory goes back to the system and
 the frame reads as zeros when it is handed out again.
+
+Two facts about shadow-paging KVMs (kvm_pvm here, and any KVM without
+EPT/NPT) shape this module; both were measured on these machines:
+
+* KVM caches its translation of a guest page-table page by frame number
+  and only notices changes the *guest* writes. The sentry writes page
+  tables from the host, so a frame that ever held a page table is never
+  handed out as a page table again (it may still become a data frame,
+  which is safe: KVM zaps the stale shadow page when the guest writes it).
+* A translation the guest may still hold for a data frame is dropped by
+  changing the host's own mapping of that frame: KVM's MMU notifier then
+  zaps every guest mapping of it. MADV_REMOVE does that for freed frames;
+  revoke() does it, content intact, for frames whose guest PTE lost a
+  permission. On EPT hosts the same notifier flushes the guest TLB, so
+  the mechanism is correct everywhere.
 """
 import mmap
 import os
@@ -28,8 +43,13 @@ class PhysPool:
         self.view = memoryview(self.mem)
         self.words = self.view.cast("Q")       # 64-bit view for page tables
         self._next = reserved                   # bump pointer (physical)
-        self._free = []                         # released frames, reusable
+        self._free = []                         # released, never a page table
+        self._free_tainted = []                 # released, once a page table
+        self._tainted = set()
         self.frames_in_use = 0
+        from kvmsentry._kvm import ffi, lib
+        self._base = ffi.from_buffer(self.mem)
+        self._ffi, self._lib = ffi, lib
 
     def host_address(self):
         """The sentry-side address of guest physical 0 (for the memslot)."""
@@ -37,10 +57,22 @@ class PhysPool:
         return int(ffi.cast("uintptr_t", ffi.from_buffer(self.mem)))
 
     def alloc(self):
-        """Return the physical address of a zeroed frame."""
+        """Return the physical address of a zeroed data frame."""
         self.frames_in_use += 1
+        if self._free_tainted:
+            return self._free_tainted.pop()
         if self._free:
             return self._free.pop()
+        return self._bump()
+
+    def alloc_table(self):
+        """Return a zeroed frame that has never held a page table."""
+        self.frames_in_use += 1
+        phys = self._free.pop() if self._free else self._bump()
+        self._tainted.add(phys)
+        return phys
+
+    def _bump(self):
         phys = self._next
         if phys >= self.size:
             self.frames_in_use -= 1
@@ -51,8 +83,23 @@ class PhysPool:
 
     def free(self, phys):
         self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
-        self._free.append(phys)
+        if phys in self._tainted:
+            self._free_tainted.append(phys)
+        else:
+            self._free.append(phys)
         self.frames_in_use -= 1
+
+    def revoke(self, frames):
+        """Make KVM forget every guest translation of these frames (their
+        contents stay): cycle the protection of the sentry's own mapping,
+        one mprotect pair per run of contiguous frames."""
+        lib, base = self._lib, self._base
+        for start, count in _runs(sorted(frames)):
+            addr = base + start
+            if lib.mprotect(addr, count * PAGE_SIZE, mmap.PROT_READ) or \
+                    lib.mprotect(addr, count * PAGE_SIZE,
+                                 mmap.PROT_READ | mmap.PROT_WRITE):
+                raise OSError(self._ffi.errno, "mprotect of the page pool failed")
 
     def read(self, phys, length):
         return bytes(self.view[phys:phys + length])
@@ -61,7 +108,24 @@ class PhysPool:
         self.view[phys:phys + len(data)] = data
 
     def close(self):
+        self._base = None
         self.words.release()
         self.view.release()
         self.mem.close()
         os.close(self.fd)
+
+
+def _runs(sorted_frames):
+    """Group sorted frame addresses into (start, count) runs."""
+    start = prev = None
+    count = 0
+    for phys in sorted_frames:
+        if prev is not None and phys == prev + PAGE_SIZE:
+            count += 1
+        else:
+            if start is not None:
+                yield start, count
+            start, count = phys, 1
+        prev = phys
+    if start is not None:
+        yield start, count

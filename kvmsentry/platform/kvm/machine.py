@@ -45,6 +45,7 @@ class Machine:
         self.kernel_pdpt = self._map_reserved_region()
         self.cpuid, self.xcr0, self.cr4 = self._cpu_features()
         self.syscall_mode = None
+        self.io_advance = None      # 2 if rip is past the `out` at an I/O exit
         self.vcpus = []
 
     # --- construction ----------------------------------------------------
@@ -52,7 +53,7 @@ class Machine:
         """Map phys [0, RESERVED) at KERNEL_BASE: supervisor-only, except the
         gate page (user may execute). Returns the shared kernel PDPT."""
         pool, words = self.pool, self.pool.words
-        pdpt, pd = pool.alloc(), pool.alloc()
+        pdpt, pd = pool.alloc_table(), pool.alloc_table()
         words[(pdpt >> 3) + ((layout.KERNEL_BASE >> 30) & 511)] = pd | TABLE_FLAGS
         leaf = PTE_P | PTE_A | PTE_D
         for phys in range(0, layout.RESERVED_BYTES, layout.PAGE_SIZE):
@@ -70,7 +71,7 @@ class Machine:
                 continue
             pd_slot = (pd >> 3) + ((va >> 21) & 511)
             if not words[pd_slot] & PTE_P:
-                words[pd_slot] = pool.alloc() | TABLE_FLAGS
+                words[pd_slot] = pool.alloc_table() | TABLE_FLAGS
             pt = words[pd_slot] & ~0xFFF & ((1 << 52) - 1)
             words[(pt >> 3) + ((va >> 12) & 511)] = phys | flags
         return pdpt
@@ -90,9 +91,13 @@ class Machine:
             xcr0 = ((xsave_leaf["edx"] << 32) | xsave_leaf["eax"]) & cpu.XCR0_ALLOWED
         cr4 = cpu.CR4_PAE | cpu.CR4_OSFXSR | cpu.CR4_OSXMMEXCPT
         leaf1 = by_leaf.get((1, 0))
-        if leaf1 and leaf1["ecx"] & (1 << 26):           # XSAVE
+        # kvm_pvm reports XSAVE only in leaf 0xD, yet a CPL-3 CPUID there
+        # returns the host's leaf 1 (XSAVE, OSXSAVE, AVX...): the guest must
+        # run with XSAVE on and the XCR0 leaf 0xD allows, or glibc's AVX
+        # routines fault.
+        if leaf1 and (leaf1["ecx"] & (1 << 26) or xsave_leaf):
             cr4 |= cpu.CR4_OSXSAVE
-            leaf1["ecx"] |= 1 << 27                       # OSXSAVE
+            leaf1["ecx"] |= (1 << 26) | (1 << 27)         # XSAVE, OSXSAVE
         leaf7 = by_leaf.get((7, 0))
         if leaf7:
             if leaf7["ebx"] & (1 << 7):
@@ -103,6 +108,8 @@ class Machine:
                 cr4 |= cpu.CR4_UMIP
         if not cr4 & cpu.CR4_OSXSAVE:
             xcr0 = None
+        # AT_HWCAP on x86-64 is CPUID.1:EDX.
+        self.hwcap = leaf1["edx"] if leaf1 else 0
         return entries, xcr0, cr4
 
     # --- vCPUs -------------------------------------------------------------
@@ -138,6 +145,11 @@ class Machine:
             raise MachineError("vCPUs disagree on SYSCALL behaviour")
         if mode == SYSCALL_CPL3:
             vcpu.set_msrs([(cpu.MSR_LSTAR, layout.GATE_SYSCALL_VA)])
+        advance = self._probe_io_rip(vcpu)
+        if self.io_advance is None:
+            self.io_advance = advance
+        elif advance != self.io_advance:
+            raise MachineError("vCPUs disagree on rip at I/O exits")
         self.vcpus.append(vcpu)
         return vcpu
 
@@ -170,6 +182,25 @@ class Machine:
         s.cr3 = root
         vcpu.set_sregs(s)
         vcpu.current_root = root
+
+    def _probe_io_rip(self, vcpu):
+        """Run the gate's `out` from ring 3 and see where rip is at the exit."""
+        from kvmsentry.mm.pagetable import PageTable
+        pt = PageTable(self.pool, self.kernel_pdpt)
+        try:
+            self.set_address_space(vcpu, pt.root)
+            r = vcpu.regs
+            r.rip, r.rsp, r.rflags = layout.GATE_SYSCALL_VA, 0, cpu.RFLAGS_USER_INIT
+            vcpu.mark_regs_dirty()
+            ex = vcpu.run()
+            if ex != exits.io_out(layout.PORT_SYSCALL, 1) or \
+                    vcpu.regs.rip - layout.GATE_SYSCALL_VA not in (0, 2):
+                raise MachineError("I/O probe: unexpected exit %r at %#x"
+                                   % (ex, vcpu.regs.rip))
+            return vcpu.regs.rip - layout.GATE_SYSCALL_VA
+        finally:
+            vcpu.current_root = None
+            pt.destroy()
 
     def _selftest(self, vcpu):
         """Run one SYSCALL at CPL 3 with LSTAR at the ring-0 entry and see

@@ -1,0 +1,123 @@
+"""The `kvmsentry` command, shaped like runsc.
+
+    kvmsentry do [--strace] [--debug-log FILE] -- PROGRAM [ARGS...]
+    kvmsentry syscalls
+"""
+import argparse
+import errno
+import os
+import shutil
+import sys
+import traceback
+
+from kvmsentry.kvm import KvmUnavailable
+
+EXIT_NOT_FOUND = 127
+EXIT_NOT_EXECUTABLE = 126
+EXIT_RUNTIME_ERROR = 125
+EXIT_SENTRY_BUG = 134         # 128 + SIGABRT: the sandbox was killed
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="kvmsentry", description=(
+        "Run untrusted Linux x86-64 programs behind an application kernel "
+        "written in Python, in a KVM guest."))
+    p.add_argument("--platform", default="kvm", choices=["kvm"],
+                   help="the platform that runs guest code (default: kvm)")
+    p.add_argument("--debug-log", metavar="FILE",
+                   help="write sentry debug information to FILE")
+    p.add_argument("--strace", action="store_true",
+                   help="print every syscall, strace-style, on stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+    do = sub.add_parser("do", help="run a program in a new sandbox, like `runsc do`")
+    do.add_argument("--strace", action="store_true", default=argparse.SUPPRESS,
+                    help="print every syscall, strace-style, on stderr")
+    do.add_argument("--debug-log", metavar="FILE", default=argparse.SUPPRESS)
+    do.add_argument("--no-patch-syscalls", action="store_true",
+                    help="never rewrite syscall sites (every call takes the slow path)")
+    do.add_argument("--memory", type=int, default=4096, metavar="MIB",
+                    help="guest physical memory pool in MiB (default 4096)")
+    do.add_argument("argv", nargs=argparse.REMAINDER,
+                    help="-- PROGRAM [ARGS...]")
+    sub.add_parser("syscalls", help="print the syscall compatibility report")
+    return p
+
+
+def _resolve(name):
+    """Find the program like execvp does: names with a slash as given,
+    others on PATH."""
+    if "/" in name:
+        return name
+    found = shutil.which(name)
+    return found or name
+
+
+def _error(message, code):
+    sys.stderr.write("kvmsentry: %s\n" % message)
+    return code
+
+
+def cmd_do(args):
+    argv = args.argv
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        return _error("do: no program given (usage: kvmsentry do -- PROGRAM [ARGS...])", 2)
+    path = _resolve(argv[0])
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return _error("%s: No such file or directory" % argv[0], EXIT_NOT_FOUND)
+    except IsADirectoryError:
+        return _error("%s: Is a directory" % argv[0], EXIT_NOT_EXECUTABLE)
+    except PermissionError:
+        return _error("%s: Permission denied" % argv[0], EXIT_NOT_EXECUTABLE)
+    if not os.access(path, os.X_OK):
+        return _error("%s: Permission denied" % argv[0], EXIT_NOT_EXECUTABLE)
+
+    from kvmsentry.kernel.kernel import Kernel
+    from kvmsentry.loader.load import ExecError
+    from kvmsentry.platform.kvm.machine import Machine
+
+    debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
+    try:
+        machine = Machine(pool_bytes=args.memory << 20)
+    except KvmUnavailable as e:
+        return _error(str(e), EXIT_RUNTIME_ERROR)
+    try:
+        kernel = Kernel(machine, strace=getattr(args, "strace", False),
+                        debug_log=debug_log,
+                        patch_syscalls=not args.no_patch_syscalls)
+        env = [b"%s=%s" % (k, v) for k, v in os.environb.items()]
+        guest_argv = [os.fsencode(a) for a in argv]
+        status = kernel.run(os.fsencode(path), guest_argv, env, data)
+    except ExecError as e:
+        code = EXIT_NOT_EXECUTABLE if e.errno == errno.ENOEXEC else EXIT_RUNTIME_ERROR
+        return _error(str(e), code)
+    except KeyboardInterrupt:
+        return 128 + 2
+    except Exception as e:                     # a sentry bug: kill, report
+        sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
+                         % (type(e).__name__, e))
+        traceback.print_exc(file=debug_log or sys.stderr)
+        return EXIT_SENTRY_BUG
+    finally:
+        machine.close()
+        if debug_log:
+            debug_log.close()
+    from kvmsentry.kernel.task import Task
+    return Task.exit_code(status)
+
+
+def cmd_syscalls(args):
+    from kvmsentry.syscalls.table import report
+    print(report())
+    return 0
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.command == "do":
+        return cmd_do(args)
+    return cmd_syscalls(args)

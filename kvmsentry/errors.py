@@ -1,0 +1,36 @@
+"""Error values shared by every layer of the sentry."""
+import errno as _errno
+import os
+
+
+class SyscallError(Exception):
+    """A Linux errno raised by a syscall handler or a helper it calls.
+
+    Only syscalls/dispatch.py turns it into -errno for the guest.
+    """
+
+    __slots__ = ("errno",)
+
+    def __init__(self, err):
+        super().__init__(err)
+        self.errno = err
+
+    def __str__(self):
+        return "%s (%s)" % (_errno.errorcode.get(self.errno, self.errno),
+                            os.strerror(self.errno))
+
+
+def efault():
+    return SyscallError(_errno.EFAULT)
+
+
+class SandboxExit(Exception):
+    """The sandbox is over: every task has exited (status is a wait status)."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+class SentryBug(Exception):
+    """An internal error: the sandbox is killed with a report."""

@@ -1,0 +1,81 @@
+"""A host file descriptor the sandbox inherited (stdin/stdout/stderr).
+
+Like `runsc do`, the sandbox's stdio are the caller's: reads and writes go
+to the same host fds; nothing else about the host is reachable through
+them. Terminal ioctls are answered from the host terminal.
+"""
+import errno
+import fcntl
+import os
+import struct
+import termios
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.vfs.file import File
+
+TCGETS = 0x5401
+TCSETS, TCSETSW, TCSETSF = 0x5402, 0x5403, 0x5404
+TIOCGWINSZ = 0x5413
+TIOCGPGRP = 0x540F
+FIONREAD = 0x541B
+TERMIOS_SIZE = 36          # struct termios as the kernel copies it (no speeds)
+
+
+def _host_call(fn, *args):
+    try:
+        return fn(*args)
+    except OSError as e:
+        raise SyscallError(e.errno) from None
+
+
+class HostFdFile(File):
+    def __init__(self, host_fd, flags):
+        super().__init__(flags)
+        self.host_fd = host_fd
+
+    def read(self, length, offset=None):
+        if offset is None:
+            return _host_call(os.read, self.host_fd, length)
+        return _host_call(os.pread, self.host_fd, length, offset)
+
+    def write(self, data, offset=None):
+        if offset is None:
+            return _host_call(os.write, self.host_fd, data)
+        return _host_call(os.pwrite, self.host_fd, data, offset)
+
+    def seekable(self):
+        try:
+            os.lseek(self.host_fd, 0, os.SEEK_CUR)
+            return True
+        except OSError:
+            return False
+
+    def stat(self):
+        return _host_call(os.fstat, self.host_fd)
+
+    def ioctl(self, task, request, arg):
+        mm = task.mm
+        if request == TCGETS:
+            buf = _host_call(fcntl.ioctl, self.host_fd, TCGETS, bytes(TERMIOS_SIZE))
+            mm.copy_out(arg, buf)
+            return 0
+        if request == TIOCGWINSZ:
+            buf = _host_call(fcntl.ioctl, self.host_fd, TIOCGWINSZ, bytes(8))
+            mm.copy_out(arg, buf)
+            return 0
+        if request == FIONREAD:
+            buf = _host_call(fcntl.ioctl, self.host_fd, FIONREAD, bytes(4))
+            mm.copy_out(arg, buf)
+            return 0
+        if request in (TCSETS, TCSETSW, TCSETSF):
+            if not os.isatty(self.host_fd):
+                raise SyscallError(errno.ENOTTY)
+            data = mm.copy_in(arg, TERMIOS_SIZE)
+            _host_call(fcntl.ioctl, self.host_fd, request, data)
+            return 0
+        if request == TIOCGPGRP:
+            if not os.isatty(self.host_fd):
+                raise SyscallError(errno.ENOTTY)
+            mm.copy_out(arg, struct.pack("<i", 1))
+            return 0
+        raise SyscallError(errno.ENOTTY)

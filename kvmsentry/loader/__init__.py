@@ -1,0 +1,1 @@
+"""Program loading: ELF parsing and the initial process stack."""

@@ -1,0 +1,362 @@
+"""A guest address space: VMAs, the frames behind them, and page tables.
+
+The VMA list is the truth about what the program may touch; `pages` maps
+each populated page to its pool frame; the PageTable mirrors both for the
+CPU. Small mappings are populated when made (a VM exit per page fault is
+far dearer than writing a PTE), large ones on first touch.
+
+copy_in/copy_out walk VMAs, not page tables, and raise SyscallError(EFAULT)
+for anything the program could not access itself: a bad guest pointer is
+an errno, never a Python exception.
+"""
+import errno
+
+from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
+from kvmsentry.errors import SyscallError
+from kvmsentry.mm.pagetable import LOWER_HALF_END, PageTable, leaf_flags
+from kvmsentry.mm.pool import OutOfMemory
+from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
+
+PAGE_MASK = ~(PAGE_SIZE - 1)
+EAGER_POPULATE_BYTES = 1 << 20       # populate mappings up to this at once
+MMAP_MIN_ADDR = 0x10000              # like vm.mmap_min_addr
+MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
+STACK_TOP = 0x7FFF_FFFF_F000
+STACK_LIMIT = 8 << 20
+
+
+def page_up(n):
+    return (n + PAGE_SIZE - 1) & PAGE_MASK
+
+
+def pte_flags(prot):
+    return leaf_flags(prot & PROT_READ, prot & PROT_WRITE, prot & PROT_EXEC)
+
+
+class AddressSpace:
+    def __init__(self, pool, kernel_pdpt):
+        self.pool = pool
+        self.view = pool.view
+        self.pt = PageTable(pool, kernel_pdpt)
+        self.vmas = VmaList()
+        self.pages = {}             # page address -> frame phys
+        self.brk_start = self.brk = 0
+        self._revoke = []           # frames whose guest PTE lost a right
+
+    @property
+    def root(self):
+        return self.pt.root
+
+    # --- frames and PTEs ----------------------------------------------------
+    def _populate(self, start, end, prot):
+        flags = pte_flags(prot)
+        pages, pt, pool = self.pages, self.pt, self.pool
+        for va in range(start, end, PAGE_SIZE):
+            if va not in pages:
+                phys = pool.alloc()
+                pages[va] = phys
+                pt.map(va, phys, flags)
+
+    def _drop(self, start, end):
+        """Free the frames of [start, end) and clear their PTEs."""
+        pages, pt, pool = self.pages, self.pt, self.pool
+        if (end - start) // PAGE_SIZE > len(pages):
+            victims = [va for va in pages if start <= va < end]
+        else:
+            victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
+        for va in victims:
+            pt.unmap(va)
+            pool.free(pages.pop(va))     # MADV_REMOVE also drops KVM's copy
+
+    def _reprotect(self, start, end, old_prot, new_prot):
+        flags = pte_flags(new_prot)
+        lost = old_prot & ~new_prot
+        pages, pt = self.pages, self.pt
+        for va in range(start, end, PAGE_SIZE):
+            phys = pages.get(va)
+            if phys is not None:
+                pt.map(va, phys, flags)
+                if lost:
+                    self._revoke.append(phys)
+
+    def flush(self):
+        """Make the guest see every PTE change made since the last flush.
+        Called by the platform before it resumes the guest."""
+        if self._revoke:
+            self.pool.revoke(self._revoke)
+            self._revoke = []
+
+    # --- mappings -----------------------------------------------------------
+    def map_anonymous(self, start, length, prot, name="", grows_down=False,
+                      populate=None):
+        """Create a private anonymous mapping at exactly [start, start+len),
+        replacing whatever was there (MAP_FIXED semantics)."""
+        end = start + page_up(length)
+        self.unmap(start, end - start)
+        self.vmas.insert(Vma(start, end, prot, name, grows_down))
+        if populate is None:
+            populate = end - start <= EAGER_POPULATE_BYTES
+        if populate and prot:
+            try:
+                self._populate(start, end, prot)
+            except OutOfMemory:
+                self.unmap(start, end - start)
+                raise SyscallError(errno.ENOMEM)
+        return start
+
+    def find_free(self, length, hint=0):
+        """An address for a new mapping: the hint if free, else top-down."""
+        length = page_up(length)
+        if hint:
+            hint &= PAGE_MASK
+            if hint >= MMAP_MIN_ADDR and hint + length <= MMAP_BASE and \
+                    self.vmas.is_free(hint, hint + length):
+                return hint
+        addr = self.vmas.find_gap_top_down(length, MMAP_BASE, MMAP_MIN_ADDR)
+        if addr is None:
+            raise SyscallError(errno.ENOMEM)
+        return addr
+
+    def find_free_below(self, length, limit):
+        """An address for a MAP_32BIT mapping (below limit)."""
+        addr = self.vmas.find_gap_top_down(page_up(length), limit, MMAP_MIN_ADDR)
+        if addr is None:
+            raise SyscallError(errno.ENOMEM)
+        return addr
+
+    def prefault(self, start, end):
+        """Populate [start, end) now (it must lie inside one VMA)."""
+        vma = self.vmas.find(start)
+        if vma is not None and vma.prot:
+            self._populate(start, min(end, vma.end), vma.prot)
+
+    def check_access(self, addr, length, write):
+        """EFAULT unless [addr, addr+length) is all mapped with the access."""
+        if length == 0:
+            return
+        end = addr + length
+        if addr < 0 or end > USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        while addr < end:
+            vma = self.vmas.find(addr)
+            if vma is None or not (vma.prot & PROT_WRITE if write else vma.prot):
+                raise SyscallError(errno.EFAULT)
+            addr = vma.end
+
+    def unmap(self, start, length):
+        end = start + page_up(length)
+        for vma in self.vmas.remove_range(start, end):
+            self._drop(vma.start, vma.end)
+
+    def protect(self, start, length, prot):
+        """mprotect(2) on [start, start+length): ENOMEM if any page is
+        unmapped, like Linux."""
+        end = start + page_up(length)
+        covered = start
+        for vma in self.vmas.overlapping(start, end):
+            if vma.start > covered:
+                raise SyscallError(errno.ENOMEM)
+            covered = vma.end
+        if covered < end:
+            raise SyscallError(errno.ENOMEM)
+        for vma in self.vmas.remove_range(start, end):
+            old = vma.prot
+            vma.prot = prot
+            self.vmas.insert(vma)
+            self._reprotect(vma.start, vma.end, old, prot)
+            if prot and vma.end - vma.start <= EAGER_POPULATE_BYTES:
+                self._populate(vma.start, vma.end, prot)
+        self.vmas.merge_adjacent()
+
+    def discard(self, start, length):
+        """MADV_DONTNEED: private anonymous pages read back as zeros."""
+        end = start + page_up(length)
+        for vma in self.vmas.overlapping(start, end):
+            lo, hi = max(vma.start, start), min(vma.end, end)
+            self._drop(lo, hi)
+
+    def remap(self, old, old_len, new_len, may_move, fixed_addr=None):
+        """mremap(2) for anonymous mappings; returns the new address."""
+        old_len, new_len = page_up(old_len), page_up(new_len)
+        vma = self.vmas.find(old)
+        if vma is None or old + old_len > vma.end:
+            raise SyscallError(errno.EFAULT)
+        if fixed_addr is None and new_len <= old_len:
+            self.unmap(old + new_len, old_len - new_len)
+            return old
+        if fixed_addr is None and self.vmas.is_free(old + old_len, old + new_len) \
+                and old + new_len <= MMAP_BASE:
+            self.vmas.remove_range(old, old + old_len)
+            self.vmas.insert(Vma(old, old + new_len, vma.prot, vma.name))
+            self.vmas.merge_adjacent()
+            if new_len - old_len <= EAGER_POPULATE_BYTES and vma.prot:
+                self._populate(old + old_len, old + new_len, vma.prot)
+            return old
+        if not may_move:
+            raise SyscallError(errno.ENOMEM)
+        new = fixed_addr if fixed_addr is not None else self.find_free(new_len)
+        if fixed_addr is not None:
+            self.unmap(new, new_len)
+        moved = {}
+        for off in range(0, min(old_len, new_len), PAGE_SIZE):
+            phys = self.pages.pop(old + off, None)
+            if phys is not None:
+                self.pt.unmap(old + off)
+                moved[new + off] = phys
+        self._revoke.extend(moved.values())
+        self.unmap(old, old_len)
+        self.vmas.insert(Vma(new, new + new_len, vma.prot, vma.name))
+        flags = pte_flags(vma.prot)
+        for va, phys in moved.items():
+            self.pages[va] = phys
+            self.pt.map(va, phys, flags)
+        return new
+
+    def set_brk(self, new):
+        """brk(2): returns the break after the call (unchanged on failure)."""
+        if new < self.brk_start:
+            return self.brk
+        old_top, new_top = page_up(self.brk), page_up(new)
+        if new_top > old_top:
+            if not self.vmas.is_free(old_top, new_top):
+                return self.brk
+            try:
+                self.map_anonymous(old_top, new_top - old_top,
+                                   PROT_READ | PROT_WRITE, "[heap]")
+            except SyscallError:
+                return self.brk
+            self.vmas.merge_adjacent()
+        elif new_top < old_top:
+            self.unmap(new_top, old_top - new_top)
+        self.brk = new
+        return new
+
+    # --- faults -------------------------------------------------------------
+    def handle_fault(self, addr, write, execute):
+        """Populate the page for a guest #PF if the VMA allows the access;
+        return False for a real fault (the caller raises SIGSEGV)."""
+        vma = self.vmas.find(addr)
+        if vma is None:
+            return False
+        if write and not vma.prot & PROT_WRITE:
+            return False
+        if execute and not vma.prot & PROT_EXEC:
+            return False
+        if not vma.prot:
+            return False
+        page = addr & PAGE_MASK
+        if page in self.pages:
+            # Present and allowed: a stale guest translation. Drop it.
+            self._revoke.append(self.pages[page])
+            return True
+        try:
+            self._populate(page, page + PAGE_SIZE, vma.prot)
+        except OutOfMemory:
+            return False
+        return True
+
+    # --- copying --------------------------------------------------------------
+    def _frame_for(self, va, need):
+        """Frame phys of the page holding va, populating it if the VMA allows
+        `need` (PROT_READ or PROT_WRITE); EFAULT otherwise."""
+        page = va & PAGE_MASK
+        phys = self.pages.get(page)
+        vma = self.vmas.find(va) if va < LOWER_HALF_END else None
+        # x86 cannot make a page writable or executable but unreadable.
+        if vma is None or not (vma.prot & PROT_WRITE if need == PROT_WRITE
+                               else vma.prot):
+            raise SyscallError(errno.EFAULT)
+        if phys is None:
+            try:
+                self._populate(page, page + PAGE_SIZE, vma.prot)
+            except OutOfMemory:
+                raise SyscallError(errno.EFAULT)
+            phys = self.pages[page]
+        return phys
+
+    def copy_in(self, addr, length):
+        """Bytes at guest [addr, addr+length)."""
+        if length == 0:
+            return b""
+        if addr < 0 or length < 0 or addr + length > USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        view, out = self.view, []
+        while length:
+            off = addr & (PAGE_SIZE - 1)
+            n = min(length, PAGE_SIZE - off)
+            phys = self._frame_for(addr, PROT_READ)
+            out.append(view[phys + off:phys + off + n])
+            addr += n
+            length -= n
+        return b"".join(out)
+
+    def copy_out(self, addr, data):
+        """Write data at guest addr; return len(data)."""
+        length = len(data)
+        if length == 0:
+            return 0
+        if addr < 0 or addr + length > USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        view, pos = self.view, 0
+        data = memoryview(data).cast("B")
+        while pos < length:
+            off = addr & (PAGE_SIZE - 1)
+            n = min(length - pos, PAGE_SIZE - off)
+            phys = self._frame_for(addr, PROT_WRITE)
+            view[phys + off:phys + off + n] = data[pos:pos + n]
+            addr += n
+            pos += n
+        return length
+
+    def read_cstring(self, addr, limit=4096):
+        """A NUL-terminated string at addr (without the NUL); ENAMETOOLONG
+        past limit bytes."""
+        out = bytearray()
+        while len(out) < limit:
+            off = addr & (PAGE_SIZE - 1)
+            # One page at a time: the string may end just before a hole.
+            chunk = self.copy_in(addr, min(PAGE_SIZE - off, limit - len(out)))
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                return bytes(out)
+            out += chunk
+            addr += len(chunk)
+        raise SyscallError(errno.ENAMETOOLONG)
+
+    def write_code(self, addr, data):
+        """Write into a mapped page regardless of its protection (the
+        sentry patching a private code page); False if not populated."""
+        phys = self.pages.get(addr & PAGE_MASK)
+        if phys is None or (addr & (PAGE_SIZE - 1)) + len(data) > PAGE_SIZE:
+            return False
+        off = addr & (PAGE_SIZE - 1)
+        self.view[phys + off:phys + off + len(data)] = data
+        return True
+
+    def read_code(self, addr, length):
+        """Bytes of a populated page regardless of protection, or b""."""
+        phys = self.pages.get(addr & PAGE_MASK)
+        off = addr & (PAGE_SIZE - 1)
+        if phys is None:
+            return b""
+        n = min(length, PAGE_SIZE - off)
+        return bytes(self.view[phys + off:phys + off + n])
+
+    # --- lifetime -------------------------------------------------------------
+    def destroy(self):
+        for phys in self.pages.values():
+            self.pool.free(phys)
+        self.pages = {}
+        self.pt.destroy()
+
+    def maps(self):
+        """Text in the shape of /proc/self/maps (for reports and debug)."""
+        lines = []
+        for v in self.vmas:
+            perms = ("r" if v.prot & PROT_READ else "-") + \
+                    ("w" if v.prot & PROT_WRITE else "-") + \
+                    ("x" if v.prot & PROT_EXEC else "-") + "p"
+            lines.append("%012x-%012x %s 00000000 00:00 0 %s"
+                         % (v.start, v.end, perms, v.name))
+        return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""A task's view of a vCPU: run it until the next syscall, fault or signal.
+
+How a syscall reaches the sentry (see DESIGN.md and machine.py):
+
+  * a patched site: `out PORT_SYSCALL, %al` at CPL 3 (2 bytes, like
+    `syscall`), one direct exit; the return address is the site + 2.
+  * an unpatched `syscall` on a CPL3-SYSCALL host: the CPU jumps, still at
+    CPL 3, to the gate page's `out`; rcx/r11 hold the return rip/rflags.
+  * an unpatched `syscall` on a ring-0-SYSCALL host: the stub's `out` at
+    CPL 0, then `sysretq` with rcx/r11.
+
+The last two rewrite the calling site into the first form, in the private
+page the program runs from, so each site traps at most once.
+
+After an I/O exit some KVMs report rip at the `out` and skip it on the next
+KVM_RUN unless userspace moved rip; kvm_pvm reports it already advanced.
+`io_advance` (measured by the machine) says which, and whenever the
+sentry writes registers it sets rip explicitly to where the guest must go.
+"""
+import signal
+import struct
+
+from kvmsentry.arch import cpu, layout
+from kvmsentry.errors import SentryBug
+from kvmsentry.kvm import exits
+from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
+
+SYSCALL_INSN = b"\x0f\x05"
+PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
+MASK64 = (1 << 64) - 1
+
+SEGV_MAPERR, SEGV_ACCERR = 1, 2
+ILL_ILLOPN = 2
+FPE_INTDIV = 1
+BUS_ADRALN = 1
+TRAP_BRKPT = 1
+SI_KERNEL = 0x80
+
+# vector -> (signal, si_code); #PF is decided from the error code.
+_VECTOR_SIGNALS = {
+    0: (signal.SIGFPE, FPE_INTDIV),
+    1: (signal.SIGTRAP, TRAP_BRKPT),
+    3: (signal.SIGTRAP, SI_KERNEL),
+    4: (signal.SIGSEGV, SI_KERNEL),
+    5: (signal.SIGSEGV, SI_KERNEL),
+    6: (signal.SIGILL, ILL_ILLOPN),
+    7: (signal.SIGFPE, SI_KERNEL),
+    11: (signal.SIGBUS, SI_KERNEL),
+    12: (signal.SIGBUS, SI_KERNEL),
+    13: (signal.SIGSEGV, SI_KERNEL),
+    16: (signal.SIGFPE, SI_KERNEL),
+    17: (signal.SIGBUS, BUS_ADRALN),
+    19: (signal.SIGFPE, SI_KERNEL),
+}
+
+
+class KvmContext:
+    def __init__(self, machine, vcpu, patch_syscalls=True):
+        self.machine = machine
+        self.vcpu = vcpu
+        self.regs = vcpu.regs
+        self.patch_syscalls = patch_syscalls
+        self.mm = None
+        self.sysret = False            # current syscall came via the ring-0 entry
+        self._ret_rip = self._ret_flags = 0
+        self._exit_syscall = exits.io_out(layout.PORT_SYSCALL, 1)
+        self._exit_syscall_r0 = exits.io_out(layout.PORT_SYSCALL_R0, 1)
+        self._exit_exception = exits.io_out(layout.PORT_EXCEPTION, 1)
+        self._gate_exit_rip = layout.GATE_SYSCALL_VA + machine.io_advance
+        self.io_advance = machine.io_advance
+        self.patched_sites = 0
+        self.fs_base = self.gs_base = 0
+
+    # --- setup -------------------------------------------------------------
+    def set_address_space(self, mm):
+        self.mm = mm
+        if self.vcpu.current_root != mm.root:
+            self.machine.set_address_space(self.vcpu, mm.root)
+
+    def start(self, rip, rsp):
+        """Reset the user registers for a new program image."""
+        r = self.regs
+        for name in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
+                     "r10", "r11", "r12", "r13", "r14", "r15"):
+            setattr(r, name, 0)
+        r.rip, r.rsp, r.rflags = rip, rsp, cpu.RFLAGS_USER_INIT
+        self.vcpu.mark_regs_dirty()
+        self.set_fs_base(0)
+        self.set_gs_base(0)
+
+    def set_fs_base(self, value):
+        self.vcpu.set_msrs([(cpu.MSR_FS_BASE, value)])
+        self.vcpu.sregs_template.fs.base = value
+        self.fs_base = value
+
+    def set_gs_base(self, value):
+        self.vcpu.set_msrs([(cpu.MSR_GS_BASE, value)])
+        self.vcpu.sregs_template.gs.base = value
+        self.gs_base = value
+
+    # --- the loop ------------------------------------------------------------
+    def switch(self):
+        """Run the guest until it needs the kernel; return an event."""
+        mm = self.mm
+        if mm._revoke:
+            mm.flush()
+        ex = self.vcpu.run()
+        if ex is self._exit_syscall:
+            regs = self.regs
+            if regs.rip == self._gate_exit_rip:
+                self._ret_rip, self._ret_flags = regs.rcx, regs.r11
+                if self.patch_syscalls:
+                    self._patch(regs.rcx - 2)
+            else:
+                self._ret_rip = regs.rip - self.io_advance + 2
+                self._ret_flags = regs.rflags
+            self.sysret = False
+            return SYSCALL
+        if ex is self._exit_exception:
+            return self._fault()
+        if ex is self._exit_syscall_r0:
+            regs = self.regs
+            self._ret_rip, self._ret_flags = regs.rcx, regs.r11
+            self.sysret = True
+            if self.patch_syscalls:
+                self._patch(regs.rcx - 2)
+            return SYSCALL
+        if ex is exits.INTERRUPTED:
+            return INTERRUPTED
+        raise SentryBug("unexpected VM exit %r at rip %#x" % (ex, self.regs.rip))
+
+    def _patch(self, site):
+        if self.mm.read_code(site, 2) == SYSCALL_INSN:
+            if self.mm.write_code(site, PATCHED_INSN):
+                self.patched_sites += 1
+
+    def set_syscall_return(self, value):
+        """Finish the current syscall: rax = value, resume after the call
+        with rcx/r11 set as SYSCALL leaves them."""
+        r = self.regs
+        r.rax = value & MASK64
+        r.rcx = self._ret_rip
+        r.r11 = self._ret_flags
+        if self.sysret:
+            r.rip = layout.SYSCALL_R0_VA + 2          # the stub's sysretq
+        else:
+            r.rip = self._ret_rip
+            r.rflags = self._ret_flags | 0x2
+        self.vcpu.mark_regs_dirty()
+
+    @property
+    def syscall_return_rip(self):
+        return self._ret_rip
+
+    # --- faults --------------------------------------------------------------
+    def _frame(self):
+        return struct.unpack("<7Q", self.machine.pool.read(
+            self.vcpu.exception_frame_phys, 56))
+
+    def _fault(self):
+        vector, error, rip, cs, rflags, rsp, ss = self._frame()
+        if cs & 3 != 3:
+            raise SentryBug("exception %d in guest ring 0 at %#x (error %#x)"
+                            % (vector, rip, error))
+        if vector == 14:
+            cr2 = self.vcpu.get_sregs().cr2
+            present = bool(error & 1)
+            return Fault(signal.SIGSEGV, SEGV_ACCERR if present else SEGV_MAPERR,
+                         cr2, vector, error, rip, rsp, is_page_fault=True,
+                         write=bool(error & 2), execute=bool(error & 0x10),
+                         present=present)
+        signo, code = _VECTOR_SIGNALS.get(vector, (signal.SIGSEGV, SI_KERNEL))
+        addr = rip if signo in (signal.SIGILL, signal.SIGFPE) else 0
+        return Fault(signo, code, addr, vector, error, rip, rsp)
+
+    def resume_after_fault(self):
+        """Re-run the faulting instruction (the stub irets to it)."""
+        # Nothing to write: the stub's `add $16, %rsp; iretq` follows the out.

@@ -1,0 +1,103 @@
+"""Who and where the process is: ids, uname, resource limits."""
+import errno
+import os
+import resource
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls.args import i32
+
+RLIM_NLIMITS = 16
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def getpid(task):
+    """Implements getpid(2)."""
+    return task.tgid
+
+
+def gettid(task):
+    """Implements gettid(2)."""
+    return task.tid
+
+
+def getppid(task):
+    """Implements getppid(2)."""
+    return task.ppid
+
+
+def getuid(task):
+    """Implements getuid(2)."""
+    return task.creds.uid
+
+
+def geteuid(task):
+    """Implements geteuid(2)."""
+    return task.creds.euid
+
+
+def getgid(task):
+    """Implements getgid(2)."""
+    return task.creds.gid
+
+
+def getegid(task):
+    """Implements getegid(2)."""
+    return task.creds.egid
+
+
+def uname(task, buf):
+    """Implements uname(2): the host's kernel identity, the sandbox's
+    hostname."""
+    u = os.uname()
+    fields = (b"Linux", task.kernel.hostname, u.release.encode(),
+              u.version.encode(), b"x86_64", b"(none)")
+    task.mm.copy_out(buf, b"".join(f[:64].ljust(65, b"\0") for f in fields))
+    return 0
+
+
+def initial_rlimits():
+    """The limits the sandbox's first process inherits from the sentry."""
+    out = {}
+    for res in range(RLIM_NLIMITS):
+        try:
+            soft, hard = resource.getrlimit(res)
+        except (ValueError, OSError):
+            soft = hard = resource.RLIM_INFINITY
+        conv = (lambda v: RLIM_INFINITY if v == resource.RLIM_INFINITY else v)
+        out[res] = (conv(soft), conv(hard))
+    return out
+
+
+def _do_prlimit(task, res, new, old):
+    if res < 0 or res >= RLIM_NLIMITS:
+        raise SyscallError(errno.EINVAL)
+    limits = task.rlimits
+    if new:
+        soft, hard = struct.unpack("<QQ", task.mm.copy_in(new, 16))
+        if soft > hard:
+            raise SyscallError(errno.EINVAL)
+        if hard > limits[res][1] and task.creds.euid != 0:
+            raise SyscallError(errno.EPERM)
+    if old:
+        task.mm.copy_out(old, struct.pack("<QQ", *limits[res]))
+    if new:
+        limits[res] = (soft, hard)
+    return 0
+
+
+def prlimit64(task, pid, res, new, old):
+    """Implements prlimit64(2) for the calling process."""
+    if i32(pid) not in (0, task.tgid):
+        raise SyscallError(errno.ESRCH)
+    return _do_prlimit(task, i32(res), new, old)
+
+
+def getrlimit(task, res, old):
+    """Implements getrlimit(2)."""
+    return _do_prlimit(task, i32(res), 0, old)
+
+
+def setrlimit(task, res, new):
+    """Implements setrlimit(2)."""
+    return _do_prlimit(task, i32(res), new, 0)

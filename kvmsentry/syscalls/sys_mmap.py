@@ -1,0 +1,142 @@
+"""Memory mappings: brk, mmap, munmap, mprotect, mremap, madvise."""
+import errno
+
+from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
+from kvmsentry.errors import SyscallError
+from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
+from kvmsentry.syscalls.args import i32
+
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+PROT_GROWSDOWN, PROT_GROWSUP = 0x01000000, 0x02000000
+MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 0x1, 0x2, 0x3
+MAP_TYPE = 0xF
+MAP_FIXED = 0x10
+MAP_ANONYMOUS = 0x20
+MAP_32BIT = 0x40
+MAP_GROWSDOWN = 0x100
+MAP_DENYWRITE = 0x800
+MAP_EXECUTABLE = 0x1000
+MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
+MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
+MAP_FIXED_NOREPLACE = 0x100000
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+MADV_DONTNEED, MADV_FREE = 4, 8
+MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+              20, 21, 22, 23, 24, 25, 100, 101}
+
+
+def _aligned(addr):
+    return addr & (PAGE_SIZE - 1) == 0
+
+
+def brk(task, addr):
+    """Implements brk(2)."""
+    return task.mm.set_brk(addr)
+
+
+def mmap(task, addr, length, prot, flags, fd, offset):
+    """Implements mmap(2) for private and shared anonymous memory. Files
+    cannot be mapped until the sandbox has a filesystem (ENODEV)."""
+    prot, flags = i32(prot), i32(flags)
+    if length == 0 or offset & (PAGE_SIZE - 1):
+        raise SyscallError(errno.EINVAL)
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
+        raise SyscallError(errno.EINVAL)
+    kind = flags & MAP_TYPE
+    if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
+        raise SyscallError(errno.EINVAL)
+    if flags & MAP_HUGETLB:
+        raise SyscallError(errno.EINVAL)
+    length = page_up(length)
+    if length == 0 or length > USER_TOP:
+        raise SyscallError(errno.ENOMEM)
+    if not flags & MAP_ANONYMOUS:
+        task.fds.get(i32(fd))            # EBADF first, as Linux checks
+        raise SyscallError(errno.ENODEV)
+    mm = task.mm
+    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+        if not _aligned(addr):
+            raise SyscallError(errno.EINVAL)
+        if addr + length > USER_TOP or addr < MMAP_MIN_ADDR:
+            raise SyscallError(errno.EPERM if addr < MMAP_MIN_ADDR else errno.ENOMEM)
+        if flags & MAP_FIXED_NOREPLACE and not flags & MAP_FIXED and \
+                not mm.vmas.is_free(addr, addr + length):
+            raise SyscallError(errno.EEXIST)
+        start = addr
+    elif flags & MAP_32BIT:
+        start = mm.find_free_below(length, 1 << 31)
+    else:
+        start = mm.find_free(length, addr)
+    populate = True if flags & MAP_POPULATE else None
+    return mm.map_anonymous(start, length, prot,
+                            grows_down=bool(flags & MAP_GROWSDOWN),
+                            populate=populate)
+
+
+def munmap(task, addr, length):
+    """Implements munmap(2)."""
+    if not _aligned(addr) or length == 0 or addr + length > USER_TOP:
+        raise SyscallError(errno.EINVAL)
+    task.mm.unmap(addr, length)
+    return 0
+
+
+def mprotect(task, addr, length, prot):
+    """Implements mprotect(2)."""
+    prot = i32(prot)
+    if not _aligned(addr):
+        raise SyscallError(errno.EINVAL)
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP):
+        raise SyscallError(errno.EINVAL)
+    length = page_up(length)
+    if length == 0:
+        return 0
+    if addr + length > USER_TOP:
+        raise SyscallError(errno.ENOMEM)
+    task.mm.protect(addr, length, prot & 7)
+    return 0
+
+
+def mremap(task, old, old_len, new_len, flags, new_addr):
+    """Implements mremap(2) for anonymous mappings."""
+    flags = i32(flags)
+    if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) or \
+            not _aligned(old) or new_len == 0:
+        raise SyscallError(errno.EINVAL)
+    if flags & MREMAP_DONTUNMAP:
+        raise SyscallError(errno.EINVAL)
+    fixed = None
+    if flags & MREMAP_FIXED:
+        if not flags & MREMAP_MAYMOVE or not _aligned(new_addr):
+            raise SyscallError(errno.EINVAL)
+        fixed = new_addr
+    if old_len == 0:
+        raise SyscallError(errno.EINVAL)   # shared-mapping duplication only
+    return task.mm.remap(old, old_len, new_len, bool(flags & MREMAP_MAYMOVE), fixed)
+
+
+def madvise(task, addr, length, advice):
+    """Implements madvise(2): DONTNEED/FREE drop pages; other advice is
+    accepted and ignored, as it only tunes performance."""
+    advice = i32(advice)
+    if not _aligned(addr) or advice not in MADV_KNOWN:
+        raise SyscallError(errno.EINVAL)
+    length = page_up(length)
+    if length == 0:
+        return 0
+    mm = task.mm
+    covered = addr
+    for vma in mm.vmas.overlapping(addr, addr + length):
+        if vma.start > covered:
+            raise SyscallError(errno.ENOMEM)
+        covered = vma.end
+    if covered < addr + length:
+        raise SyscallError(errno.ENOMEM)
+    if advice in (MADV_DONTNEED, MADV_FREE):
+        mm.discard(addr, length)
+    return 0

@@ -1,0 +1,111 @@
+"""Clocks and sleeping."""
+import errno
+import struct
+import time
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls.args import i32
+
+CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
+CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 2, 3
+TIMER_ABSTIME = 1
+NSEC = 1_000_000_000
+
+# Guest clock id -> host clock id. The CPU-time clocks read the sentry's
+# own thread and process CPU time, which includes the guest's.
+_CLOCKS = {
+    0: time.CLOCK_REALTIME,
+    1: time.CLOCK_MONOTONIC,
+    2: time.CLOCK_PROCESS_CPUTIME_ID,
+    3: time.CLOCK_THREAD_CPUTIME_ID,
+    4: time.CLOCK_MONOTONIC_RAW,
+    5: getattr(time, "CLOCK_REALTIME_COARSE", 5),
+    6: getattr(time, "CLOCK_MONOTONIC_COARSE", 6),
+    7: time.CLOCK_BOOTTIME,
+    8: time.CLOCK_REALTIME,          # CLOCK_REALTIME_ALARM
+    9: time.CLOCK_BOOTTIME,          # CLOCK_BOOTTIME_ALARM
+    11: time.CLOCK_TAI,
+}
+_SLEEP_CLOCKS = {0, 1, 7, 8, 9, 11, 2}
+
+
+def _clock(clockid):
+    host = _CLOCKS.get(i32(clockid))
+    if host is None:
+        raise SyscallError(errno.EINVAL)
+    return host
+
+
+def _pack_timespec(ns):
+    return struct.pack("<qq", ns // NSEC, ns % NSEC)
+
+
+def read_timespec(mm, addr):
+    sec, nsec = struct.unpack("<qq", mm.copy_in(addr, 16))
+    if sec < 0 or not 0 <= nsec < NSEC:
+        raise SyscallError(errno.EINVAL)
+    return sec * NSEC + nsec
+
+
+def clock_gettime(task, clockid, tp):
+    """Implements clock_gettime(2)."""
+    ns = time.clock_gettime_ns(_clock(clockid))
+    task.mm.copy_out(tp, _pack_timespec(ns))
+    return 0
+
+
+def clock_getres(task, clockid, res):
+    """Implements clock_getres(2) with the host clock's resolution."""
+    r = time.clock_getres(_clock(clockid))
+    if res:
+        task.mm.copy_out(res, _pack_timespec(round(r * NSEC)))
+    return 0
+
+
+def gettimeofday(task, tv, tz):
+    """Implements gettimeofday(2); the timezone is always UTC."""
+    ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
+    if tv:
+        task.mm.copy_out(tv, struct.pack("<qq", ns // NSEC, (ns % NSEC) // 1000))
+    if tz:
+        task.mm.copy_out(tz, struct.pack("<ii", 0, 0))
+    return 0
+
+
+def time_(task, tloc):
+    """Implements time(2)."""
+    now = time.time_ns() // NSEC
+    if tloc:
+        task.mm.copy_out(tloc, struct.pack("<q", now))
+    return now
+
+
+def _sleep_until(host_clock, deadline_ns):
+    while True:
+        left = deadline_ns - time.clock_gettime_ns(host_clock)
+        if left <= 0:
+            return
+        time.sleep(left / NSEC)
+
+
+def nanosleep(task, req, rem):
+    """Implements nanosleep(2)."""
+    ns = read_timespec(task.mm, req)
+    _sleep_until(time.CLOCK_MONOTONIC, time.clock_gettime_ns(time.CLOCK_MONOTONIC) + ns)
+    return 0
+
+
+def clock_nanosleep(task, clockid, flags, req, rem):
+    """Implements clock_nanosleep(2), relative or TIMER_ABSTIME."""
+    cid = i32(clockid)
+    if cid == CLOCK_THREAD_CPUTIME_ID:
+        raise SyscallError(errno.EINVAL)
+    host = _clock(clockid)
+    if cid not in _SLEEP_CLOCKS:
+        raise SyscallError(errno.ENOTSUP)
+    ns = read_timespec(task.mm, req)
+    if i32(flags) & TIMER_ABSTIME:
+        _sleep_until(host, ns)
+    else:
+        _sleep_until(host, time.clock_gettime_ns(host) + ns)
+    return 0
