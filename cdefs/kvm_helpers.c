@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <errno.h>
 #include <unistd.h>
 
 struct kvm_run_io {
@@ -57,4 +58,40 @@ static int kvmsentry_tgkill(int tgid, int tid, int sig)
 static int kvmsentry_gettid(void)
 {
     return (int)syscall(SYS_gettid);
+}
+
+/* The hot path in one call: optionally load registers, enter the guest,
+ * and return a compact exit code so Python touches no struct on the way:
+ *   >= 0: exit_reason | port << 8 | direction << 24 | size << 26 for I/O,
+ *         plain exit_reason otherwise;  < 0: -errno of KVM_RUN. */
+static long kvmsentry_exit_code(struct kvm_run *run)
+{
+    run->kvm_dirty_regs = 0;
+    if (run->exit_reason == KVM_EXIT_IO)
+        return KVM_EXIT_IO | ((long)run->io.port << 8)
+            | ((long)run->io.direction << 24) | ((long)run->io.size << 26);
+    return run->exit_reason;
+}
+
+static long kvmsentry_run(int fd, struct kvm_run *run)
+{
+    if (ioctl(fd, KVM_RUN, 0) < 0)
+        return -errno;
+    return kvmsentry_exit_code(run);
+}
+
+/* Finish a syscall the way SYSCALL/SYSRET leave registers (rax = result,
+ * rcx = return rip, r11 = rflags), resume at rip with rflags, and run. */
+static long kvmsentry_return_and_run(int fd, struct kvm_run *run, uint64_t rax,
+                                     uint64_t ret_rip, uint64_t ret_flags,
+                                     uint64_t rip, uint64_t rflags)
+{
+    struct kvm_regs *r = &run->s.regs.regs;
+    r->rax = rax;
+    r->rcx = ret_rip;
+    r->r11 = ret_flags;
+    r->rip = rip;
+    r->rflags = rflags;
+    run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+    return kvmsentry_run(fd, run);
 }

@@ -11,6 +11,7 @@ from kvmsentry.syscalls.dispatch import dispatch
 class Task:
     def __init__(self, kernel, tid, mm, ctx, fds, creds, rlimits, comm):
         self.kernel = kernel
+        self.strace = kernel.strace
         self.tid = self.tgid = tid
         self.ppid = 0
         self.mm = mm

@@ -14,6 +14,7 @@ from kvmsentry.kvm.system import ioctl_int, ioctl_ptr
 
 _IO = exits.KVM_EXIT_IO
 _io_out = exits.io_out
+_interned = {exits.KVM_EXIT_HLT: exits.HLT, exits.KVM_EXIT_SHUTDOWN: exits.SHUTDOWN}
 
 
 class Vcpu:
@@ -34,29 +35,33 @@ class Vcpu:
     # --- the hot path -----------------------------------------------------
     def run(self):
         """Enter the guest until it exits; return the decoded exit."""
-        run = self.run_struct
-        ret = lib.kvmsentry_ioctl_int(self.fd, ioctls.KVM_RUN, 0)
-        run.kvm_dirty_regs = 0
-        if ret < 0:
-            err = ffi.errno
-            if err == errno.EINTR:
-                run.immediate_exit = 0
+        return self._decode(lib.kvmsentry_run(self.fd, self.run_struct))
+
+    def return_and_run(self, rax, ret_rip, ret_flags, rip, rflags):
+        """Load rax/rcx/r11/rip/rflags (a syscall's return), enter the guest
+        and return the decoded exit: one C call for the whole round trip."""
+        return self._decode(lib.kvmsentry_return_and_run(
+            self.fd, self.run_struct, rax, ret_rip, ret_flags, rip, rflags))
+
+    def _decode(self, code):
+        ex = _interned.get(code)
+        if ex is not None:
+            return ex
+        if code < 0:
+            if code == -errno.EINTR:
+                self.run_struct.immediate_exit = 0
                 return exits.INTERRUPTED
-            raise OSError(err, "KVM_RUN: %s" % os.strerror(err))
-        reason = run.exit_reason
+            raise OSError(-code, "KVM_RUN: %s" % os.strerror(-code))
+        reason = code & 0xFF
         if reason == _IO:
-            io = self._io
-            if io.direction == 1:
-                return _io_out(io.port, io.size)
-            return exits.IoIn(io.port, io.size)
+            port, out, size = (code >> 8) & 0xFFFF, (code >> 24) & 1, code >> 26
+            ex = _io_out(port, size) if out else exits.IoIn(port, size)
+            _interned[code] = ex
+            return ex
         return self._decode_slow(reason)
 
     def _decode_slow(self, reason):
         run = self.run_struct
-        if reason == exits.KVM_EXIT_HLT:
-            return exits.HLT
-        if reason == exits.KVM_EXIT_SHUTDOWN:
-            return exits.SHUTDOWN
         if reason == exits.KVM_EXIT_INTR:
             return exits.INTERRUPTED
         if reason == exits.KVM_EXIT_FAIL_ENTRY:

