@@ -12,6 +12,7 @@ import termios
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.file import File
+from kvmsentry.vfs.inode import Stat
 
 TCGETS = 0x5401
 TCSETS, TCSETSW, TCSETSF = 0x5402, 0x5403, 0x5404
@@ -51,7 +52,7 @@ class HostFdFile(File):
             return False
 
     def stat(self):
-        return _host_call(os.fstat, self.host_fd)
+        return stat_from_host(_host_call(os.fstat, self.host_fd))
 
     def ioctl(self, task, request, arg):
         mm = task.mm
@@ -79,3 +80,11 @@ class HostFdFile(File):
             mm.copy_out(arg, struct.pack("<i", 1))
             return 0
         raise SyscallError(errno.ENOTTY)
+
+
+def stat_from_host(s):
+    """A vfs Stat from an os.stat_result."""
+    return Stat(dev=s.st_dev, ino=s.st_ino, mode=s.st_mode, nlink=s.st_nlink,
+                uid=s.st_uid, gid=s.st_gid, rdev=s.st_rdev, size=s.st_size,
+                blksize=s.st_blksize, blocks=s.st_blocks, atime_ns=s.st_atime_ns,
+                mtime_ns=s.st_mtime_ns, ctime_ns=s.st_ctime_ns)

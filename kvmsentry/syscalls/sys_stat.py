@@ -9,17 +9,18 @@ AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_NO_AUTOMOUNT = 0x800
+NSEC = 1_000_000_000
 
 
 def pack_stat(st):
-    """struct stat for x86-64 (144 bytes) from an os.stat_result."""
+    """struct stat for x86-64 (144 bytes) from a vfs Stat."""
     return struct.pack(
         "<QQQIIIIQqqqqqqqqq24x",
-        st.st_dev, st.st_ino, st.st_nlink, st.st_mode, st.st_uid, st.st_gid, 0,
-        st.st_rdev, st.st_size, st.st_blksize, st.st_blocks,
-        int(st.st_atime), st.st_atime_ns % 10**9,
-        int(st.st_mtime), st.st_mtime_ns % 10**9,
-        int(st.st_ctime), st.st_ctime_ns % 10**9)
+        st.dev, st.ino, st.nlink, st.mode, st.uid, st.gid, 0,
+        st.rdev, st.size, st.blksize, st.blocks,
+        st.atime_ns // NSEC, st.atime_ns % NSEC,
+        st.mtime_ns // NSEC, st.mtime_ns % NSEC,
+        st.ctime_ns // NSEC, st.ctime_ns % NSEC)
 
 
 def fstat(task, fd, statbuf):

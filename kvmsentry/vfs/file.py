@@ -1,24 +1,46 @@
-"""The open-file object an fd points at (Linux's struct file)."""
+"""Open files (Linux's struct file): what an fd points at.
+
+File is the base: every operation a subclass does not support answers as
+Linux does for such a file. InodeFile is the generic open regular file or
+directory of any filesystem, built on Inode.read_at/write_at/readdir.
+"""
 import errno
 import os
+import struct
+import threading
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.vfs.inode import DT_DIR, dtype
 
 O_ACCMODE = 3
+O_APPEND = os.O_APPEND
+O_NONBLOCK = os.O_NONBLOCK
+O_PATH = 0o10000000
+SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 1, 2, 3, 4
+MAX_LFS = (1 << 63) - 1
+# Flags F_SETFL may change.
+SETFL_MASK = O_APPEND | O_NONBLOCK | os.O_ASYNC | os.O_DIRECT | os.O_NOATIME
 
 
 class File:
-    """Base open file: every operation a subclass does not support answers
-    as Linux does for such a file."""
+    """Base open file."""
 
-    def __init__(self, flags):
+    def __init__(self, flags, location=None):
         self.flags = flags
+        self.location = location      # vfs.mount.Location, if it has a path
+        self.locks = {}               # advisory record locks (fcntl), by owner
 
     def readable(self):
-        return self.flags & O_ACCMODE in (os.O_RDONLY, os.O_RDWR)
+        return self.flags & O_PATH == 0 and \
+            self.flags & O_ACCMODE in (os.O_RDONLY, os.O_RDWR)
 
     def writable(self):
-        return self.flags & O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+        return self.flags & O_PATH == 0 and \
+            self.flags & O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+    @property
+    def inode(self):
+        return self.location.dentry.inode if self.location is not None else None
 
     def read(self, length, offset=None):
         raise SyscallError(errno.EINVAL)
@@ -26,14 +48,123 @@ class File:
     def write(self, data, offset=None):
         raise SyscallError(errno.EINVAL)
 
-    def ioctl(self, task, request, arg):
-        raise SyscallError(errno.ENOTTY)
-
-    def stat(self):
-        raise SyscallError(errno.EINVAL)
+    def seek(self, offset, whence):
+        raise SyscallError(errno.ESPIPE)
 
     def seekable(self):
         return False
 
+    def getdents(self, size):
+        raise SyscallError(errno.ENOTDIR)
+
+    def ioctl(self, task, request, arg):
+        raise SyscallError(errno.ENOTTY)
+
+    def stat(self):
+        """A vfs.inode.Stat."""
+        if self.inode is None:
+            raise SyscallError(errno.EINVAL)
+        return self.inode.getattr()
+
+    def truncate(self, size):
+        raise SyscallError(errno.EINVAL)
+
+    def readiness(self):
+        """(readable now, writable now) for poll; regular files are always ready."""
+        return True, True
+
     def release(self):
         """The last fd referring to this file was closed."""
+
+
+class InodeFile(File):
+    """An open regular file or directory of a sandbox filesystem."""
+
+    def __init__(self, location, flags):
+        super().__init__(flags, location)
+        self.offset = 0
+        self._lock = threading.Lock()
+        self._dirents = None          # directory listing snapshot for getdents
+
+    def seekable(self):
+        return True
+
+    def read(self, length, offset=None):
+        inode = self.inode
+        if inode.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if offset is not None:
+            return inode.read_at(offset, length)
+        with self._lock:
+            data = inode.read_at(self.offset, length)
+            self.offset += len(data)
+            return data
+
+    def write(self, data, offset=None):
+        inode = self.inode
+        if offset is not None:
+            return inode.write_at(offset, data)
+        with self._lock:
+            if self.flags & O_APPEND:
+                self.offset = inode.getattr().size
+            if self.offset + len(data) > MAX_LFS:
+                raise SyscallError(errno.EFBIG)
+            n = inode.write_at(self.offset, data)
+            self.offset += n
+            return n
+
+    def seek(self, offset, whence):
+        with self._lock:
+            if whence == SEEK_SET:
+                new = offset
+            elif whence == SEEK_CUR:
+                new = self.offset + offset
+            elif whence == SEEK_END:
+                new = self.inode.getattr().size + offset
+            elif whence in (SEEK_DATA, SEEK_HOLE):
+                size = self.inode.getattr().size
+                if offset < 0 or offset >= size:
+                    raise SyscallError(errno.ENXIO)
+                new = offset if whence == SEEK_DATA else size
+            else:
+                raise SyscallError(errno.EINVAL)
+            if new < 0:
+                raise SyscallError(errno.EINVAL)
+            if self.inode.is_dir() and new == 0:
+                self._dirents = None
+            self.offset = new
+            return new
+
+    def truncate(self, size):
+        if not self.writable():
+            raise SyscallError(errno.EINVAL)
+        self.inode.setattr(size=size)
+
+    def getdents(self, size):
+        """linux_dirent64 records that fit in size bytes, from the offset."""
+        inode = self.inode
+        if not inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        with self._lock:
+            if self._dirents is None or self.offset == 0:
+                parent = self.location.dentry.parent or self.location.dentry
+                me = inode.getattr().ino
+                up = parent.inode.getattr().ino
+                self._dirents = [(b".", me, DT_DIR), (b"..", up, DT_DIR)] + \
+                    list(inode.readdir())
+            out = bytearray()
+            while self.offset < len(self._dirents):
+                name, ino, dt = self._dirents[self.offset]
+                reclen = (19 + len(name) + 1 + 7) & ~7
+                if len(out) + reclen > size:
+                    if not out:
+                        raise SyscallError(errno.EINVAL)
+                    break
+                rec = struct.pack("<QqHB", ino, self.offset + 1, reclen, dt) + name
+                out += rec + bytes(reclen - len(rec))
+                self.offset += 1
+            return bytes(out)
+
+
+def mode_dtype(mode):
+    return dtype(mode)

@@ -1,0 +1,172 @@
+"""The sentry's own inodes: every filesystem implements this interface.
+
+An Inode answers for one file object of one filesystem. Directory
+operations take a single path component (bytes, never containing '/');
+the VFS (vfs/path.py) does all path walking, symlink following and
+permission checks, so an implementation never sees a whole guest path
+and never resolves anything on the host by name beyond one component.
+
+Every operation a filesystem does not support answers as Linux does for
+such a file, through the defaults below. Errors are SyscallError(errno).
+"""
+import errno
+import stat as st
+import time
+
+from kvmsentry.errors import SyscallError
+
+S_IFMT = st.S_IFMT
+DT_UNKNOWN, DT_FIFO, DT_CHR, DT_DIR, DT_BLK, DT_REG, DT_LNK, DT_SOCK = 0, 1, 2, 4, 6, 8, 10, 12
+_DTYPES = {st.S_IFIFO: DT_FIFO, st.S_IFCHR: DT_CHR, st.S_IFDIR: DT_DIR, st.S_IFBLK: DT_BLK,
+           st.S_IFREG: DT_REG, st.S_IFLNK: DT_LNK, st.S_IFSOCK: DT_SOCK}
+
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
+
+
+def dtype(mode):
+    return _DTYPES.get(mode & S_IFMT, DT_UNKNOWN)
+
+
+def now_ns():
+    return time.time_ns()
+
+
+class Stat:
+    """What stat(2) reports; filesystems fill it in getattr()."""
+    __slots__ = ("dev", "ino", "mode", "nlink", "uid", "gid", "rdev", "size",
+                 "blksize", "blocks", "atime_ns", "mtime_ns", "ctime_ns", "btime_ns")
+
+    def __init__(self, **kw):
+        self.dev = self.ino = self.rdev = self.size = self.blocks = 0
+        self.mode = self.uid = self.gid = 0
+        self.nlink = 1
+        self.blksize = 4096
+        self.atime_ns = self.mtime_ns = self.ctime_ns = self.btime_ns = 0
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+class Inode:
+    """Base inode. `fs` is the owning Filesystem; `mode` includes the type."""
+
+    def __init__(self, fs, mode):
+        self.fs = fs
+        self.mode = mode
+
+    # --- type ----------------------------------------------------------------
+    def is_dir(self):
+        return st.S_ISDIR(self.mode)
+
+    def is_symlink(self):
+        return st.S_ISLNK(self.mode)
+
+    def is_reg(self):
+        return st.S_ISREG(self.mode)
+
+    # --- attributes ----------------------------------------------------------
+    def getattr(self):
+        """A Stat for this inode."""
+        raise NotImplementedError
+
+    def setattr(self, mode=None, uid=None, gid=None, size=None,
+                atime_ns=None, mtime_ns=None):
+        """Change attributes (None = keep); size truncates or extends."""
+        raise SyscallError(errno.EPERM)
+
+    def statfs(self):
+        return self.fs.statfs()
+
+    # --- directories -----------------------------------------------------------
+    def lookup(self, name):
+        """The child called `name`, or SyscallError(ENOENT)."""
+        raise SyscallError(errno.ENOTDIR)
+
+    def readdir(self):
+        """[(name, ino, dtype)] of the children, without '.' and '..'."""
+        raise SyscallError(errno.ENOTDIR)
+
+    def create(self, name, mode, uid, gid):
+        """Create a regular file; EEXIST if the name is taken."""
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def mkdir(self, name, mode, uid, gid):
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def mknod(self, name, mode, rdev, uid, gid):
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def symlink(self, name, target, uid, gid):
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def link(self, name, inode):
+        """Add a hard link to inode (same filesystem, not a directory)."""
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def unlink(self, name):
+        """Remove a non-directory entry (EISDIR for a directory)."""
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def rmdir(self, name):
+        """Remove an empty directory entry (ENOTEMPTY, ENOTDIR)."""
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    def rename(self, name, new_dir, new_name, flags=0):
+        """Move entry `name` to new_dir/new_name (same filesystem), with
+        rename(2)'s replacement rules (flags: RENAME_NOREPLACE/EXCHANGE)."""
+        raise SyscallError(errno.ENOTDIR if not self.is_dir() else errno.EPERM)
+
+    # --- symlinks --------------------------------------------------------------
+    def readlink(self):
+        raise SyscallError(errno.EINVAL)
+
+    # --- contents --------------------------------------------------------------
+    def open(self, location, flags):
+        """A new open File (vfs/file.py) for this inode at `location` with
+        open(2) flags (O_TRUNC already applied by the VFS). Regular files
+        and directories get the generic InodeFile; special files (devices,
+        FIFOs) override this."""
+        if self.is_reg() or self.is_dir():
+            from kvmsentry.vfs.file import InodeFile
+            return InodeFile(location, flags)
+        raise SyscallError(errno.ENXIO)
+
+    def read_at(self, offset, length):
+        """Bytes of a regular file's contents (short at EOF)."""
+        raise SyscallError(errno.EINVAL)
+
+    def write_at(self, offset, data):
+        """Write into a regular file; return bytes written."""
+        raise SyscallError(errno.EINVAL)
+
+    # --- extended attributes: none, as a tmpfs without xattr support -------------
+    def getxattr(self, name):
+        raise SyscallError(errno.ENODATA)
+
+    def listxattr(self):
+        return []
+
+    def setxattr(self, name, value, flags):
+        raise SyscallError(errno.ENOTSUP)
+
+    def removexattr(self, name):
+        raise SyscallError(errno.ENODATA)
+
+
+class Filesystem:
+    """A mounted filesystem instance."""
+
+    name = "none"
+    magic = 0
+
+    def __init__(self, dev):
+        self.dev = dev
+        self.readonly = False
+
+    def root(self):
+        raise NotImplementedError
+
+    def statfs(self):
+        """dict for statfs(2): type, bsize, blocks, bfree, bavail, files,
+        ffree, namelen, frsize, flags."""
+        return dict(type=self.magic, bsize=4096, blocks=0, bfree=0, bavail=0,
+                    files=0, ffree=0, namelen=255, frsize=4096, flags=0)

@@ -1,0 +1,126 @@
+"""Path walking, done by the sentry one component at a time.
+
+Nothing here hands a guest path to the host: each step asks the current
+directory's inode for one name, `..` never climbs above the task's root,
+and symlinks are read from the sandbox's own inodes and resolved here
+(at most MAXSYMLINKS of them per walk, like Linux).
+"""
+import errno
+import stat as st
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.vfs.mount import Location
+
+PATH_MAX = 4096
+NAME_MAX = 255
+MAXSYMLINKS = 40
+AT_FDCWD = -100
+
+X_OK, W_OK, R_OK = 1, 2, 4
+
+
+def may_access(inode_stat, creds, want):
+    """Linux DAC check for the fs uid/gid; root passes except exec of a
+    file with no x bit at all."""
+    mode = inode_stat.mode
+    if creds.euid == 0:
+        if want & X_OK and not st.S_ISDIR(mode) and not mode & 0o111:
+            return False
+        return True
+    if creds.euid == inode_stat.uid:
+        bits = (mode >> 6) & 7
+    elif creds.egid == inode_stat.gid or inode_stat.gid in getattr(creds, "groups", ()):
+        bits = (mode >> 3) & 7
+    else:
+        bits = mode & 7
+    return bits & want == want
+
+
+class Walker:
+    """Resolves paths for one task's filesystem context (root, cwd)."""
+
+    def __init__(self, mounts, fs_context, creds):
+        self.mounts = mounts
+        self.ctx = fs_context
+        self.creds = creds
+
+    def _check_search(self, loc):
+        inode = loc.dentry.inode
+        if not inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        if not may_access(inode.getattr(), self.creds, X_OK):
+            raise SyscallError(errno.EACCES)
+
+    def _parent(self, loc):
+        root = self.ctx.root
+        while True:
+            if loc == root:
+                return loc
+            mount, dentry = loc
+            if dentry is mount.root:
+                if mount.parent is None:
+                    return loc
+                loc = Location(mount.parent, mount.mountpoint)
+                continue
+            return Location(mount, dentry.parent)
+
+    def _step(self, loc, name):
+        if len(name) > NAME_MAX:
+            raise SyscallError(errno.ENAMETOOLONG)
+        self._check_search(loc)
+        if name == b".":
+            return loc
+        if name == b"..":
+            return self._parent(loc)
+        child = loc.dentry.child(name)
+        return self.mounts.mounted_on(Location(loc.mount, child))
+
+    def walk(self, start, path, follow=True, _depth=None):
+        """Location of `path` relative to `start`; the last component's
+        symlink is followed only if `follow`."""
+        if len(path) >= PATH_MAX:
+            raise SyscallError(errno.ENAMETOOLONG)
+        if not path:
+            raise SyscallError(errno.ENOENT)
+        depth = _depth if _depth is not None else [0]
+        loc = self.ctx.root if path.startswith(b"/") else start
+        parts = [p for p in path.split(b"/") if p]
+        must_be_dir = path.endswith(b"/")
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            loc_next = self._step(loc, name)
+            inode = loc_next.dentry.inode
+            if inode.is_symlink() and (not last or follow or must_be_dir):
+                depth[0] += 1
+                if depth[0] > MAXSYMLINKS:
+                    raise SyscallError(errno.ELOOP)
+                target = inode.readlink()
+                loc_next = self.walk(loc, target, True, depth)
+            loc = loc_next
+        if must_be_dir and not loc.dentry.inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        return loc
+
+    def walk_parent(self, start, path):
+        """(parent Location, last name, trailing slash) for calls that
+        create or remove `path`. The last name may be '.' or '..', which
+        callers reject as Linux does."""
+        if len(path) >= PATH_MAX:
+            raise SyscallError(errno.ENAMETOOLONG)
+        if not path:
+            raise SyscallError(errno.ENOENT)
+        stripped = path.rstrip(b"/")
+        trailing = stripped != path
+        if not stripped:                       # "/" itself
+            return self.ctx.root, b".", trailing
+        head, _, name = stripped.rpartition(b"/")
+        if len(name) > NAME_MAX:
+            raise SyscallError(errno.ENAMETOOLONG)
+        if stripped.startswith(b"/") and not head:
+            parent = self.ctx.root
+        elif b"/" in stripped:
+            parent = self.walk(start, head + b"/")
+        else:
+            parent = start
+        self._check_search(parent)
+        return parent, name, trailing
