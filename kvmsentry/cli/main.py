@@ -6,7 +6,6 @@
 import argparse
 import errno
 import os
-import shutil
 import sys
 import traceback
 
@@ -37,19 +36,15 @@ def _parser():
                     help="never rewrite syscall sites (every call takes the slow path)")
     do.add_argument("--memory", type=int, default=4096, metavar="MIB",
                     help="guest physical memory pool in MiB (default 4096)")
+    do.add_argument("--root", default="/", metavar="DIR",
+                    help="host directory to use as the sandbox's root, read-only "
+                         "beneath an in-memory overlay (default: /)")
+    do.add_argument("--volume", "-v", action="append", default=[], metavar="SRC:DST[:ro]",
+                    help="mount host directory SRC at DST, read-write unless :ro")
     do.add_argument("argv", nargs=argparse.REMAINDER,
                     help="-- PROGRAM [ARGS...]")
     sub.add_parser("syscalls", help="print the syscall compatibility report")
     return p
-
-
-def _resolve(name):
-    """Find the program like execvp does: names with a slash as given,
-    others on PATH."""
-    if "/" in name:
-        return name
-    found = shutil.which(name)
-    return found or name
 
 
 def _error(message, code):
@@ -63,22 +58,17 @@ def cmd_do(args):
         argv = argv[1:]
     if not argv:
         return _error("do: no program given (usage: kvmsentry do -- PROGRAM [ARGS...])", 2)
-    path = _resolve(argv[0])
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return _error("%s: No such file or directory" % argv[0], EXIT_NOT_FOUND)
-    except IsADirectoryError:
-        return _error("%s: Is a directory" % argv[0], EXIT_NOT_EXECUTABLE)
-    except PermissionError:
-        return _error("%s: Permission denied" % argv[0], EXIT_NOT_EXECUTABLE)
-    if not os.access(path, os.X_OK):
-        return _error("%s: Permission denied" % argv[0], EXIT_NOT_EXECUTABLE)
-
     from kvmsentry.kernel.kernel import Kernel
+    from kvmsentry.kernel.rootfs import Volume, build_mounts
     from kvmsentry.loader.load import ExecError
     from kvmsentry.platform.kvm.machine import Machine
+
+    if not os.path.isdir(args.root):
+        return _error("--root %s: not a directory" % args.root, EXIT_RUNTIME_ERROR)
+    try:
+        volumes = [Volume.parse(v) for v in args.volume]
+    except ValueError as e:
+        return _error(str(e), EXIT_RUNTIME_ERROR)
 
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
@@ -86,14 +76,16 @@ def cmd_do(args):
     except KvmUnavailable as e:
         return _error(str(e), EXIT_RUNTIME_ERROR)
     try:
-        kernel = Kernel(machine, strace=getattr(args, "strace", False),
+        tty = 0 if os.isatty(0) else None
+        mounts = build_mounts(args.root, volumes, tty_host_fd=tty)
+        kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
         env = [b"%s=%s" % (k, v) for k, v in os.environb.items()]
         guest_argv = [os.fsencode(a) for a in argv]
-        status = kernel.run(os.fsencode(path), guest_argv, env, data)
+        status = kernel.run(guest_argv, env)
     except ExecError as e:
-        code = EXIT_NOT_EXECUTABLE if e.errno == errno.ENOEXEC else EXIT_RUNTIME_ERROR
+        code = EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_NOT_EXECUTABLE
         return _error(str(e), code)
     except KeyboardInterrupt:
         return 128 + 2

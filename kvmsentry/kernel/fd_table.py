@@ -31,6 +31,13 @@ class FdTable:
         if old is not None:
             self._drop(old[0])
 
+    def cloexec(self, fd):
+        return self._files[fd][1] if fd in self._files else False
+
+    def set_cloexec(self, fd, value):
+        file, _ = self._files[fd]
+        self._files[fd] = (file, value)
+
     def close(self, fd):
         entry = self._files.pop(fd, None)
         if entry is None:

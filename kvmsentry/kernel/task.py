@@ -2,14 +2,17 @@
 its memory in an AddressSpace, and it runs in a loop of switch() into the
 guest and servicing whatever brought it back."""
 import signal
+from dataclasses import replace
 
 from kvmsentry.kernel.exit import ExitGroup
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 from kvmsentry.syscalls.dispatch import dispatch
 
+BUS_ADRERR = 2
+
 
 class Task:
-    def __init__(self, kernel, tid, mm, ctx, fds, creds, rlimits, comm):
+    def __init__(self, kernel, tid, mm, ctx, fds, creds, rlimits, comm, fs):
         self.kernel = kernel
         self.strace = kernel.strace
         self.tid = self.tgid = tid
@@ -20,6 +23,7 @@ class Task:
         self.creds = creds
         self.rlimits = rlimits
         self.comm = comm
+        self.fs = fs
         self.sigactions = {}
         self.sigmask = 0
         self.clear_child_tid = 0
@@ -37,10 +41,13 @@ class Task:
                     set_return(dispatch(self))
                 elif event is INTERRUPTED:
                     continue
-                elif event.is_page_fault and self.mm.handle_fault(
-                        event.addr, event.write, event.execute):
-                    continue
                 else:
+                    if event.is_page_fault:
+                        signo = self.mm.handle_fault(event.addr, event.write, event.execute)
+                        if signo is None:
+                            continue
+                        if signo != event.signo:
+                            event = replace(event, signo=signo, code=BUS_ADRERR)
                     self.kernel.report_fault(self, event)
                     return event.signo
         except ExitGroup as e:

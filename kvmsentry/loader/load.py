@@ -1,5 +1,7 @@
-"""Load a static ELF program into a fresh address space and build its
-initial stack, the way Linux's binfmt_elf does with ASLR off."""
+"""Load an ELF program (and its PT_INTERP interpreter) into a fresh
+address space and build its initial stack, the way Linux's binfmt_elf does
+with ASLR off; and parse `#!` lines as binfmt_script does."""
+import errno
 import os
 
 from kvmsentry.arch.layout import PAGE_SIZE
@@ -9,6 +11,7 @@ from kvmsentry.mm.address_space import STACK_LIMIT, STACK_TOP, page_up
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 
 PIE_BASE = 0x5555_5555_4000          # ELF_ET_DYN_BASE with ASLR off
+BINPRM_BUF_SIZE = 256
 STACK_PREFAULT = 128 << 10
 ELF_MAGIC = b"\x7fELF"
 
@@ -21,25 +24,13 @@ class ExecError(Exception):
         self.errno = err
 
 
-def load_elf(mm, path, data, argv, envp, creds, hwcap):
-    """Map the program and its stack into mm; return (entry, rsp)."""
-    try:
-        image = parse_elf(data)
-    except ElfError as e:
-        raise ExecError(8, "%s: %s" % (path.decode(errors="replace"), e))  # ENOEXEC
-    if image.interp is not None:
-        raise ExecError(8, "%s: dynamically linked (interpreter %s); only static "
-                        "programs run in this version"
-                        % (path.decode(errors="replace"),
-                           image.interp.decode(errors="replace")))
-    lo, hi = image.span()
-    bias = PIE_BASE - lo if image.type == "dyn" else 0
-    name = path.decode(errors="replace")
+def _map_image(mm, image, data, bias, name):
+    """Map an ELF image's PT_LOAD segments at bias.
 
-    # Map the union of the segments' pages writable, copy the file bytes
-    # in (the rest, bss included, stays zero), then give each segment its
-    # protection; a page two segments share gets the later one's, as with
-    # Linux's successive MAP_FIXED mappings.
+    The union of the segments' pages is mapped writable, the file bytes are
+    copied in (the rest, bss included, stays zero), then each segment gets
+    its protection; a page two segments share gets the later one's, as
+    with Linux's successive MAP_FIXED mappings."""
     for seg in image.segments:
         start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
         end = page_up(seg.vaddr + bias + seg.memsz)
@@ -61,7 +52,40 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap):
         prot = (PROT_READ if seg.readable else 0) | \
             (PROT_WRITE if seg.writable else 0) | (PROT_EXEC if seg.executable else 0)
         mm.protect(start, page_up(seg.vaddr + bias + seg.memsz) - start, prot)
+
+
+def _parse(path, data):
+    try:
+        return parse_elf(data)
+    except ElfError as e:
+        raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
+
+
+def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file):
+    """Map the program (and its interpreter, read with read_file(path) from
+    the sandbox) and its stack into mm; return (entry, rsp)."""
+    image = _parse(path, data)
+    lo, hi = image.span()
+    bias = PIE_BASE - lo if image.type == "dyn" else 0
+    name = path.decode(errors="replace")
+    _map_image(mm, image, data, bias, name)
     mm.brk_start = mm.brk = page_up(hi + bias)
+    entry = image.entry + bias
+    interp_base = 0
+    if image.interp is not None:
+        interp_data = read_file(image.interp)
+        interp = _parse(image.interp, interp_data)
+        if interp.type != "dyn" or interp.interp is not None:
+            raise ExecError(errno.ELIBBAD, "%s: bad ELF interpreter %s" % (
+                name, image.interp.decode(errors="replace")))
+        ilo, ihi = interp.span()
+        interp_base = mm.find_free(ihi - ilo)
+        _map_image(mm, interp, interp_data, interp_base - ilo,
+                   image.interp.decode(errors="replace"))
+        interp_base -= ilo
+        start = interp.entry + interp_base
+    else:
+        start = entry
 
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.exec_stack else 0)
     mm.map_anonymous(STACK_TOP - STACK_LIMIT, STACK_LIMIT, stack_prot, "[stack]",
@@ -75,9 +99,9 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap):
         (stk.AT_PHDR, phdr),
         (stk.AT_PHENT, image.phentsize),
         (stk.AT_PHNUM, image.phnum),
-        (stk.AT_BASE, 0),
+        (stk.AT_BASE, interp_base),
         (stk.AT_FLAGS, 0),
-        (stk.AT_ENTRY, image.entry + bias),
+        (stk.AT_ENTRY, entry),
         (stk.AT_UID, creds.uid),
         (stk.AT_EUID, creds.euid),
         (stk.AT_GID, creds.gid),
@@ -89,9 +113,29 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap):
         rsp, base, stack_image = stk.build_initial_stack(
             STACK_TOP, argv, envp, auxv, execfn=path)
     except ValueError as e:
-        raise ExecError(7, "%s: %s" % (name, e))                   # E2BIG
+        raise ExecError(errno.E2BIG, "%s: %s" % (name, e))
     mm.copy_out(base, stack_image)
-    return image.entry + bias, rsp
+    return start, rsp
+
+
+def script_interpreter(path, data):
+    """For a `#!` script: (interpreter, optional argument) from its first
+    line, as binfmt_script parses it; None if data is not a script."""
+    if not data.startswith(b"#!"):
+        return None
+    line = data[2:BINPRM_BUF_SIZE]
+    nl = line.find(b"\n")
+    if nl < 0:
+        if len(data) > BINPRM_BUF_SIZE:
+            raise ExecError(errno.ENOEXEC, "%s: #! line too long" % path.decode(errors="replace"))
+    else:
+        line = line[:nl]
+    line = line.strip(b" \t")
+    if not line:
+        raise ExecError(errno.ENOEXEC, "%s: empty #! line" % path.decode(errors="replace"))
+    parts = line.replace(b"\t", b" ").split(b" ", 1)
+    arg = parts[1].strip(b" \t") if len(parts) > 1 else b""
+    return parts[0], (arg or None)
 
 
 def is_elf(data):

@@ -10,12 +10,15 @@ for anything the program could not access itself: a bad guest pointer is
 an errno, never a Python exception.
 """
 import errno
+from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm.pagetable import LOWER_HALF_END, PageTable, leaf_flags
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
+
+SIGBUS, SIGSEGV = 7, 11
 
 PAGE_MASK = ~(PAGE_SIZE - 1)
 EAGER_POPULATE_BYTES = 1 << 20       # populate mappings up to this at once
@@ -40,6 +43,7 @@ class AddressSpace:
         self.pt = PageTable(pool, kernel_pdpt)
         self.vmas = VmaList()
         self.pages = {}             # page address -> frame phys
+        self.cache_pages = {}       # page address -> PageCache, for frames we don't own
         self.brk_start = self.brk = 0
         self._revoke = []           # frames whose guest PTE lost a right
 
@@ -49,6 +53,11 @@ class AddressSpace:
 
     # --- frames and PTEs ----------------------------------------------------
     def _populate(self, start, end, prot):
+        """Give every page of [start, end) a frame (it must lie in one VMA)."""
+        vma = self.vmas.find(start)
+        if vma is not None and vma.cache is not None:
+            self._populate_file(vma, start, min(end, vma.end))
+            return
         flags = pte_flags(prot)
         pages, pt, pool = self.pages, self.pt, self.pool
         for va in range(start, end, PAGE_SIZE):
@@ -56,6 +65,29 @@ class AddressSpace:
                 phys = pool.alloc()
                 pages[va] = phys
                 pt.map(va, phys, flags)
+
+    def _populate_file(self, vma, start, end):
+        """File pages: the cache's frame itself for shared and read-only
+        private mappings; a private copy for writable private ones. Pages
+        wholly past EOF stay unmapped (touching them is SIGBUS)."""
+        cache = vma.cache
+        eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
+        flags = pte_flags(vma.prot)
+        copy = not vma.shared and vma.prot & PROT_WRITE
+        for va in range(start, end, PAGE_SIZE):
+            if va in self.pages:
+                continue
+            index = vma.file_index(va)
+            if index >= eof_page:
+                break
+            if copy:
+                phys = self.pool.alloc()
+                self.pool.write(phys, cache.read_page(index))
+            else:
+                phys = cache.map_page(index)
+                self.cache_pages[va] = cache
+            self.pages[va] = phys
+            self.pt.map(va, phys, flags)
 
     def _drop(self, start, end):
         """Free the frames of [start, end) and clear their PTEs."""
@@ -66,7 +98,13 @@ class AddressSpace:
             victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
         for va in victims:
             pt.unmap(va)
-            pool.free(pages.pop(va))     # MADV_REMOVE also drops KVM's copy
+            phys = pages.pop(va)
+            cache = self.cache_pages.pop(va, None)
+            if cache is None:
+                pool.free(phys)          # MADV_REMOVE also drops KVM's copy
+            else:
+                self._revoke.append(phys)
+                cache.unmap_page()
 
     def _reprotect(self, start, end, old_prot, new_prot):
         flags = pte_flags(new_prot)
@@ -74,10 +112,25 @@ class AddressSpace:
         pages, pt = self.pages, self.pt
         for va in range(start, end, PAGE_SIZE):
             phys = pages.get(va)
-            if phys is not None:
-                pt.map(va, phys, flags)
-                if lost:
-                    self._revoke.append(phys)
+            if phys is None:
+                continue
+            if va in self.cache_pages and new_prot & PROT_WRITE and \
+                    not self.vmas.find(va).shared:
+                phys = self._private_copy(va)
+            pt.map(va, phys, flags)
+            if lost:
+                self._revoke.append(phys)
+
+    def _private_copy(self, va):
+        """Replace a cache frame mapped at va by a private copy of it."""
+        cache = self.cache_pages.pop(va)
+        old = self.pages[va]
+        phys = self.pool.alloc()
+        self.pool.write(phys, self.pool.read(old, PAGE_SIZE))
+        self.pages[va] = phys
+        self._revoke.append(old)
+        cache.unmap_page()
+        return phys
 
     def flush(self):
         """Make the guest see every PTE change made since the last flush.
@@ -97,6 +150,23 @@ class AddressSpace:
         if populate is None:
             populate = end - start <= EAGER_POPULATE_BYTES
         if populate and prot:
+            try:
+                self._populate(start, end, prot)
+            except OutOfMemory:
+                self.unmap(start, end - start)
+                raise SyscallError(errno.ENOMEM)
+        return start
+
+    def map_file(self, start, length, prot, cache, offset, shared, name=""):
+        """A file mapping at exactly [start, start+length) (MAP_FIXED
+        semantics) of `cache` (a PageCache) from file offset `offset`."""
+        end = start + page_up(length)
+        self.unmap(start, end - start)
+        if shared and prot & PROT_WRITE:
+            cache.shared_writable = True
+        self.vmas.insert(Vma(start, end, prot, name, cache=cache, offset=offset,
+                             shared=shared))
+        if prot and end - start <= EAGER_POPULATE_BYTES:
             try:
                 self._populate(start, end, prot)
             except OutOfMemory:
@@ -176,7 +246,7 @@ class AddressSpace:
             self._drop(lo, hi)
 
     def remap(self, old, old_len, new_len, may_move, fixed_addr=None):
-        """mremap(2) for anonymous mappings; returns the new address."""
+        """mremap(2); returns the new address. Frames move with the pages."""
         old_len, new_len = page_up(old_len), page_up(new_len)
         vma = self.vmas.find(old)
         if vma is None or old + old_len > vma.end:
@@ -184,10 +254,12 @@ class AddressSpace:
         if fixed_addr is None and new_len <= old_len:
             self.unmap(old + new_len, old_len - new_len)
             return old
+        moved_vma = replace(vma, start=old, end=old + new_len,
+                            offset=vma.offset + (old - vma.start))
         if fixed_addr is None and self.vmas.is_free(old + old_len, old + new_len) \
                 and old + new_len <= MMAP_BASE:
             self.vmas.remove_range(old, old + old_len)
-            self.vmas.insert(Vma(old, old + new_len, vma.prot, vma.name))
+            self.vmas.insert(moved_vma)
             self.vmas.merge_adjacent()
             if new_len - old_len <= EAGER_POPULATE_BYTES and vma.prot:
                 self._populate(old + old_len, old + new_len, vma.prot)
@@ -202,13 +274,15 @@ class AddressSpace:
             phys = self.pages.pop(old + off, None)
             if phys is not None:
                 self.pt.unmap(old + off)
-                moved[new + off] = phys
-        self._revoke.extend(moved.values())
+                moved[new + off] = (phys, self.cache_pages.pop(old + off, None))
+        self._revoke.extend(phys for phys, _ in moved.values())
         self.unmap(old, old_len)
-        self.vmas.insert(Vma(new, new + new_len, vma.prot, vma.name))
+        self.vmas.insert(replace(moved_vma, start=new, end=new + new_len))
         flags = pte_flags(vma.prot)
-        for va, phys in moved.items():
+        for va, (phys, cache) in moved.items():
             self.pages[va] = phys
+            if cache is not None:
+                self.cache_pages[va] = cache
             self.pt.map(va, phys, flags)
         return new
 
@@ -233,27 +307,32 @@ class AddressSpace:
 
     # --- faults -------------------------------------------------------------
     def handle_fault(self, addr, write, execute):
-        """Populate the page for a guest #PF if the VMA allows the access;
-        return False for a real fault (the caller raises SIGSEGV)."""
+        """Resolve a guest #PF if the VMA allows the access: return None
+        when handled, else the signal to deliver (SIGSEGV, or SIGBUS for a
+        file page wholly past the end of the file)."""
         vma = self.vmas.find(addr)
-        if vma is None:
-            return False
+        if vma is None or not vma.prot:
+            return SIGSEGV
         if write and not vma.prot & PROT_WRITE:
-            return False
+            return SIGSEGV
         if execute and not vma.prot & PROT_EXEC:
-            return False
-        if not vma.prot:
-            return False
+            return SIGSEGV
         page = addr & PAGE_MASK
         if page in self.pages:
+            if write and page in self.cache_pages and not vma.shared:
+                self._private_copy(page)
+                self.pt.map(page, self.pages[page], pte_flags(vma.prot))
+                return None
             # Present and allowed: a stale guest translation. Drop it.
             self._revoke.append(self.pages[page])
-            return True
+            return None
         try:
             self._populate(page, page + PAGE_SIZE, vma.prot)
         except OutOfMemory:
-            return False
-        return True
+            return SIGBUS
+        if page not in self.pages:
+            return SIGBUS                       # past the end of the file
+        return None
 
     # --- copying --------------------------------------------------------------
     def _frame_for(self, va, need):
@@ -327,9 +406,14 @@ class AddressSpace:
     def write_code(self, addr, data):
         """Write into a mapped page regardless of its protection (the
         sentry patching a private code page); False if not populated."""
-        phys = self.pages.get(addr & PAGE_MASK)
+        page = addr & PAGE_MASK
+        phys = self.pages.get(page)
         if phys is None or (addr & (PAGE_SIZE - 1)) + len(data) > PAGE_SIZE:
             return False
+        if page in self.cache_pages:
+            # Never patch the page cache: give this mapping its own copy.
+            phys = self._private_copy(page)
+            self.pt.map(page, phys, pte_flags(self.vmas.find(page).prot))
         off = addr & (PAGE_SIZE - 1)
         self.view[phys + off:phys + off + len(data)] = data
         return True
@@ -345,7 +429,9 @@ class AddressSpace:
 
     # --- lifetime -------------------------------------------------------------
     def destroy(self):
-        for phys in self.pages.values():
+        for vma in list(self.vmas):
+            self._drop(vma.start, vma.end)
+        for phys in self.pages.values():       # pages outside any VMA: none expected
             self.pool.free(phys)
         self.pages = {}
         self.pt.destroy()

@@ -14,10 +14,18 @@ class Vma:
     prot: int
     name: str = ""          # "[heap]", "[stack]", a path, or ""
     grows_down: bool = False
+    cache: object = None    # PageCache of the mapped file, None if anonymous
+    offset: int = 0         # file offset of `start`
+    shared: bool = False    # MAP_SHARED
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""
-        return replace(self, end=addr), replace(self, start=addr)
+        return (replace(self, end=addr),
+                replace(self, start=addr, offset=self.offset + (addr - self.start)))
+
+    def file_index(self, va):
+        """Page index in the file of the page holding va."""
+        return (self.offset + (va - self.start)) >> 12
 
 
 class VmaList:
@@ -101,7 +109,8 @@ class VmaList:
             if out_v:
                 last = out_v[-1]
                 if last.end == vma.start and last.prot == vma.prot and \
-                        last.name == vma.name and last.grows_down == vma.grows_down:
+                        last.name == vma.name and last.grows_down == vma.grows_down \
+                        and last.cache is None and vma.cache is None:
                     last.end = vma.end
                     continue
             out_v.append(vma)

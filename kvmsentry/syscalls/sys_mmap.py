@@ -4,6 +4,7 @@ import errno
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
+from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.syscalls.args import i32
 
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -40,8 +41,8 @@ def brk(task, addr):
 
 
 def mmap(task, addr, length, prot, flags, fd, offset):
-    """Implements mmap(2) for private and shared anonymous memory. Files
-    cannot be mapped until the sandbox has a filesystem (ENODEV)."""
+    """Implements mmap(2): anonymous memory and regular files (through the
+    page cache, so every mapping and read/write see the same bytes)."""
     prot, flags = i32(prot), i32(flags)
     if length == 0 or offset & (PAGE_SIZE - 1):
         raise SyscallError(errno.EINVAL)
@@ -55,9 +56,11 @@ def mmap(task, addr, length, prot, flags, fd, offset):
     length = page_up(length)
     if length == 0 or length > USER_TOP:
         raise SyscallError(errno.ENOMEM)
+    source = None
     if not flags & MAP_ANONYMOUS:
-        task.fds.get(i32(fd))            # EBADF first, as Linux checks
-        raise SyscallError(errno.ENODEV)
+        source = _mappable(task, i32(fd), prot, kind != MAP_PRIVATE)
+        if offset + length > (1 << 63):
+            raise SyscallError(errno.EOVERFLOW)
     mm = task.mm
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if not _aligned(addr):
@@ -72,10 +75,50 @@ def mmap(task, addr, length, prot, flags, fd, offset):
         start = mm.find_free_below(length, 1 << 31)
     else:
         start = mm.find_free(length, addr)
+    if source is not None and source.inode.is_reg():
+        cache = cache_of(source.inode, mm.pool)
+        name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(
+            errors="replace")
+        return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name)
     populate = True if flags & MAP_POPULATE else None
     return mm.map_anonymous(start, length, prot,
                             grows_down=bool(flags & MAP_GROWSDOWN),
                             populate=populate)
+
+
+def _mappable(task, fd, prot, shared):
+    """The open file to map, checked as mmap(2) checks it."""
+    f = task.fds.get(fd)
+    if not f.readable():
+        raise SyscallError(errno.EACCES)
+    if shared and prot & PROT_WRITE and not f.writable():
+        raise SyscallError(errno.EACCES)
+    inode = f.inode
+    if inode is None:
+        raise SyscallError(errno.ENODEV)
+    if inode.is_reg():
+        return f
+    if getattr(inode, "maps_as_anonymous", False):      # /dev/zero
+        return None
+    raise SyscallError(errno.ENODEV)
+
+
+def msync(task, addr, length, flags):
+    """Implements msync(2): shared file pages are written back."""
+    flags = i32(flags)
+    if not _aligned(addr) or flags & ~7 or (flags & 1 and flags & 4):
+        raise SyscallError(errno.EINVAL)
+    end = addr + page_up(length)
+    covered = addr
+    for vma in task.mm.vmas.overlapping(addr, end):
+        if vma.start > covered:
+            raise SyscallError(errno.ENOMEM)
+        covered = vma.end
+        if vma.cache is not None and vma.shared:
+            vma.cache.write_back()
+    if covered < end:
+        raise SyscallError(errno.ENOMEM)
+    return 0
 
 
 def munmap(task, addr, length):

@@ -132,12 +132,75 @@ def _scatter(mm, vecs, data):
     return pos
 
 
+FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x541B, 0x5421, 0x5450, 0x5451
+
+
 def ioctl(task, fd, request, arg):
-    """Implements ioctl(2) for the requests each file type supports."""
-    return task.fds.get(i32(fd)).ioctl(task, request & 0xFFFFFFFF, arg)
+    """Implements ioctl(2): the fd-level requests here, the rest by the
+    file's type."""
+    fd, request = i32(fd), request & 0xFFFFFFFF
+    f = task.fds.get(fd)
+    if request == FIOCLEX or request == FIONCLEX:
+        task.fds.set_cloexec(fd, request == FIOCLEX)
+        return 0
+    if request == FIONBIO:
+        (on,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+        f.flags = f.flags | 0o4000 if on else f.flags & ~0o4000
+        return 0
+    if request == FIONREAD and f.inode is not None and f.inode.is_reg():
+        left = max(f.inode.getattr().size - getattr(f, "offset", 0), 0)
+        task.mm.copy_out(arg, struct.pack("<i", min(left, 0x7FFFFFFF)))
+        return 0
+    return f.ioctl(task, request, arg)
 
 
 def close(task, fd):
     """Implements close(2)."""
     task.fds.close(i32(fd))
     return 0
+
+
+def sendfile(task, out_fd, in_fd, offset_ptr, count):
+    """Implements sendfile(2) (any readable source, any writable sink)."""
+    src, dst = _readable(task, in_fd), _writable(task, out_fd)
+    if dst.flags & 0o2000:                               # O_APPEND
+        raise SyscallError(errno.EINVAL)
+    count = min(count, MAX_RW_COUNT)
+    if offset_ptr:
+        (off,) = struct.unpack("<q", task.mm.copy_in(offset_ptr, 8))
+        if off < 0:
+            raise SyscallError(errno.EINVAL)
+        if not src.seekable():
+            raise SyscallError(errno.ESPIPE)
+        data = src.read(count, off)
+        n = dst.write(data) if data else 0
+        task.mm.copy_out(offset_ptr, struct.pack("<q", off + n))
+        return n
+    data = src.read(count)
+    return dst.write(data) if data else 0
+
+
+def copy_file_range(task, fd_in, off_in, fd_out, off_out, length, flags):
+    """Implements copy_file_range(2) between regular files."""
+    if flags:
+        raise SyscallError(errno.EINVAL)
+    src, dst = _readable(task, fd_in), _writable(task, fd_out)
+    for f in (src, dst):
+        if f.inode is None or f.inode.is_dir():
+            raise SyscallError(errno.EISDIR if f.inode is not None else errno.EINVAL)
+        if not f.inode.is_reg():
+            raise SyscallError(errno.EINVAL)
+    if dst.flags & 0o2000:
+        raise SyscallError(errno.EBADF)
+    length = min(length, MAX_RW_COUNT)
+    o_in = struct.unpack("<q", task.mm.copy_in(off_in, 8))[0] if off_in else None
+    o_out = struct.unpack("<q", task.mm.copy_in(off_out, 8))[0] if off_out else None
+    if (o_in is not None and o_in < 0) or (o_out is not None and o_out < 0):
+        raise SyscallError(errno.EINVAL)
+    data = src.read(length, o_in)
+    n = dst.write(data, o_out) if data else 0
+    if off_in:
+        task.mm.copy_out(off_in, struct.pack("<q", o_in + len(data)))
+    if off_out:
+        task.mm.copy_out(off_out, struct.pack("<q", o_out + n))
+    return n

@@ -1,15 +1,20 @@
-"""fstat family and the working directory."""
+"""The stat family, access checks, statfs and the working directory."""
 import errno
 import struct
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.syscalls.args import i32
+from kvmsentry.kernel.fs_context import lookup_at
+from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.vfs.path import AT_FDCWD, W_OK, may_access
 
-AT_FDCWD = -100
-AT_EMPTY_PATH = 0x1000
 AT_SYMLINK_NOFOLLOW = 0x100
+AT_EACCESS = 0x200
 AT_NO_AUTOMOUNT = 0x800
+AT_EMPTY_PATH = 0x1000
+AT_STATX_SYNC_TYPE = 0x6000
 NSEC = 1_000_000_000
+STATX_BASIC_STATS = 0x7FF
+STATX_BTIME = 0x800
 
 
 def pack_stat(st):
@@ -23,6 +28,16 @@ def pack_stat(st):
         st.ctime_ns // NSEC, st.ctime_ns % NSEC)
 
 
+def _stat_of(task, dirfd, pathname, flags):
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE):
+        raise SyscallError(errno.EINVAL)
+    path = task.mm.read_cstring(pathname)
+    if not path and flags & AT_EMPTY_PATH and dirfd != AT_FDCWD:
+        return task.fds.get(dirfd).stat()
+    return lookup_at(task, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW,
+                     empty_path=bool(flags & AT_EMPTY_PATH)).inode.getattr()
+
+
 def fstat(task, fd, statbuf):
     """Implements fstat(2)."""
     task.mm.copy_out(statbuf, pack_stat(task.fds.get(i32(fd)).stat()))
@@ -30,23 +45,100 @@ def fstat(task, fd, statbuf):
 
 
 def newfstatat(task, dirfd, pathname, statbuf, flags):
-    """Implements newfstatat(2): AT_EMPTY_PATH on an open fd. There is no
-    filesystem yet, so every path names nothing (ENOENT)."""
+    """Implements newfstatat(2)."""
+    st = _stat_of(task, i32(dirfd), pathname, i32(flags) & ~AT_STATX_SYNC_TYPE)
+    task.mm.copy_out(statbuf, pack_stat(st))
+    return 0
+
+
+def stat(task, pathname, statbuf):
+    """Implements stat(2)."""
+    return newfstatat(task, AT_FDCWD, pathname, statbuf, 0)
+
+
+def lstat(task, pathname, statbuf):
+    """Implements lstat(2)."""
+    return newfstatat(task, AT_FDCWD, pathname, statbuf, AT_SYMLINK_NOFOLLOW)
+
+
+def statx(task, dirfd, pathname, flags, mask, buf):
+    """Implements statx(2) (basic stats; no birth time)."""
     flags = i32(flags)
-    if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT):
+    if flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE or u32(mask) & 0x80000000:
         raise SyscallError(errno.EINVAL)
-    path = task.mm.read_cstring(pathname)
-    if not path:
-        if not flags & AT_EMPTY_PATH:
-            raise SyscallError(errno.ENOENT)
-        return fstat(task, dirfd, statbuf)
-    raise SyscallError(errno.ENOENT)
+    st = _stat_of(task, i32(dirfd), pathname, flags)
+
+    def ts(ns):
+        return struct.pack("<qI4x", ns // NSEC, ns % NSEC)
+
+    rdev_major, rdev_minor = (st.rdev >> 8) & 0xFFF, (st.rdev & 0xFF) | ((st.rdev >> 12) & ~0xFF)
+    dev_major, dev_minor = (st.dev >> 8) & 0xFFF, (st.dev & 0xFF) | ((st.dev >> 12) & ~0xFF)
+    out = struct.pack("<IIQIIIHH", STATX_BASIC_STATS, st.blksize, 0, st.nlink, st.uid,
+                      st.gid, st.mode & 0xFFFF, 0)
+    out += struct.pack("<QQQQ", st.ino, st.size, st.blocks, 0)
+    out += ts(st.atime_ns) + ts(0) + ts(st.ctime_ns) + ts(st.mtime_ns)
+    out += struct.pack("<IIII", rdev_major, rdev_minor, dev_major, dev_minor)
+    out += bytes(256 - len(out))
+    task.mm.copy_out(buf, out)
+    return 0
+
+
+def faccessat2(task, dirfd, pathname, mode, flags):
+    """Implements faccessat2(2)."""
+    mode, flags = i32(mode), i32(flags)
+    if mode & ~7 or flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    loc = lookup_at(task, i32(dirfd), task.mm.read_cstring(pathname),
+                    follow=not flags & AT_SYMLINK_NOFOLLOW,
+                    empty_path=bool(flags & AT_EMPTY_PATH))
+    if mode & W_OK and loc.mount.readonly:
+        raise SyscallError(errno.EROFS)
+    creds = task.creds
+    if not flags & AT_EACCESS:
+        # access(2) checks with the real ids.
+        creds = type(creds)(creds.uid, creds.uid, creds.gid, creds.gid)
+    if mode and not may_access(loc.inode.getattr(), creds, mode):
+        raise SyscallError(errno.EACCES)
+    return 0
+
+
+def faccessat(task, dirfd, pathname, mode):
+    """Implements faccessat(2)."""
+    return faccessat2(task, dirfd, pathname, mode, 0)
+
+
+def access(task, pathname, mode):
+    """Implements access(2)."""
+    return faccessat2(task, AT_FDCWD, pathname, mode, 0)
 
 
 def getcwd(task, buf, size):
     """Implements getcwd(2)."""
-    path = task.kernel.cwd + b"\0"
+    path = task.kernel.mounts.path_of(task.fs.cwd, task.fs.root) + b"\0"
     if size < len(path):
         raise SyscallError(errno.ERANGE)
     task.mm.copy_out(buf, path)
     return len(path)
+
+
+def _pack_statfs(info, readonly):
+    flags = info.get("flags", 0) | (1 if readonly else 0)       # ST_RDONLY
+    return struct.pack("<qqQQQQQiiqqqqqqq", info["type"], info["bsize"], info["blocks"],
+                       info["bfree"], info["bavail"], info["files"], info["ffree"],
+                       0, 0, info["namelen"], info["frsize"], flags, 0, 0, 0, 0)
+
+
+def statfs(task, pathname, buf):
+    """Implements statfs(2)."""
+    loc = lookup_at(task, AT_FDCWD, task.mm.read_cstring(pathname))
+    task.mm.copy_out(buf, _pack_statfs(loc.inode.statfs(), loc.mount.readonly))
+    return 0
+
+
+def fstatfs(task, fd, buf):
+    """Implements fstatfs(2)."""
+    f = task.fds.get(i32(fd))
+    if f.location is None:
+        raise SyscallError(errno.ENOSYS if f.inode is None else errno.EBADF)
+    task.mm.copy_out(buf, _pack_statfs(f.inode.statfs(), f.location.mount.readonly))
+    return 0

@@ -10,7 +10,8 @@ import struct
 import threading
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.vfs.inode import DT_DIR, dtype
+from kvmsentry.mm import page_cache
+from kvmsentry.vfs.inode import DT_DIR
 
 O_ACCMODE = 3
 O_APPEND = os.O_APPEND
@@ -93,6 +94,7 @@ class InodeFile(File):
         inode = self.inode
         if inode.is_dir():
             raise SyscallError(errno.EISDIR)
+        page_cache.before_read(inode)
         if offset is not None:
             return inode.read_at(offset, length)
         with self._lock:
@@ -103,13 +105,17 @@ class InodeFile(File):
     def write(self, data, offset=None):
         inode = self.inode
         if offset is not None:
-            return inode.write_at(offset, data)
+            n = inode.write_at(offset, data)
+            page_cache.after_write(inode, offset, data[:n])
+            return n
         with self._lock:
             if self.flags & O_APPEND:
+                page_cache.before_read(inode)
                 self.offset = inode.getattr().size
             if self.offset + len(data) > MAX_LFS:
                 raise SyscallError(errno.EFBIG)
             n = inode.write_at(self.offset, data)
+            page_cache.after_write(inode, self.offset, data[:n])
             self.offset += n
             return n
 
@@ -138,7 +144,7 @@ class InodeFile(File):
     def truncate(self, size):
         if not self.writable():
             raise SyscallError(errno.EINVAL)
-        self.inode.setattr(size=size)
+        truncate_inode(self.inode, size)
 
     def getdents(self, size):
         """linux_dirent64 records that fit in size bytes, from the offset."""
@@ -166,5 +172,8 @@ class InodeFile(File):
             return bytes(out)
 
 
-def mode_dtype(mode):
-    return dtype(mode)
+def truncate_inode(inode, size):
+    """Change a regular file's size, keeping mapped pages coherent."""
+    page_cache.before_truncate(inode)
+    inode.setattr(size=size)
+    page_cache.after_truncate(inode, size)

@@ -147,7 +147,7 @@ def test_demand_fault_then_resume(guest):
     g.mm.map_anonymous(0x800000, 4 << 20, PROT_READ | PROT_WRITE, populate=False)
     fault = g.ctx.switch()
     assert fault.is_page_fault and fault.addr == 0x800000
-    assert g.mm.handle_fault(fault.addr, fault.write, fault.execute)
+    assert g.mm.handle_fault(fault.addr, fault.write, fault.execute) is None
     assert g.ctx.switch() is SYSCALL and g.ctx.regs.rax == 60
     assert g.mm.copy_in(0x800000, 1) == b"\x05"
 

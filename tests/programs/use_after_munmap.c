@@ -1,12 +1,14 @@
-/* Touching memory after munmap must kill the program with SIGSEGV. */
+/* Touching memory after munmap must kill the program with SIGSEGV. The
+ * mapping is at a fixed address, so the fault address is known: 0x3f0001000. */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 int main(void)
 {
-    volatile char *p = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    volatile char *p = mmap((void *)0x3f0000000ul, 3 * 4096, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (p == MAP_FAILED)
         return 1;
     p[0] = 1;

@@ -1,0 +1,406 @@
+"""A host directory seen through the sentry (the sandbox root, --volume).
+
+Every HostInode holds an O_PATH | O_NOFOLLOW host fd that was opened
+relative to its parent's fd, one component at a time. The host kernel
+therefore never resolves a guest path: it never follows a host symlink
+(the sentry reads the link and the VFS resolves it inside the sandbox),
+never sees `..`, and can reach nothing that is not below the root fd.
+Contents are read through a second fd obtained by re-opening the O_PATH fd
+via /proc/self/fd, for regular files only, so the sentry never opens a host
+FIFO or device. A read-only mount refuses every mutation with EROFS; a
+read-write volume does them with the *at() calls relative to the parent fd.
+
+set_open_audit(callback) lets tests watch every host open this module does.
+"""
+import ctypes
+import errno
+import os
+import resource
+import stat as st
+import threading
+import weakref
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.hostfd import stat_from_host
+from kvmsentry.vfs.inode import RENAME_EXCHANGE, Filesystem, Inode, dtype
+
+V9FS_MAGIC = 0x01021997       # what gVisor reports for its gofer-backed mounts
+ST_RDONLY = 1
+MAX_RW_COUNT = 0x7FFFF000     # Linux's cap on one read or write
+_BIG_READ = 1 << 20
+_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_IO_FLAGS = os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
+
+_audit = None
+_rlimit_raised = False
+
+
+def set_open_audit(callback):
+    """Call callback(base, name) before every host open; return the old one.
+
+    `base` is the host's own path (bytes) of what the open is relative to
+    (the directory fd, or for a re-open the object itself, with name b"");
+    the host object opened is base/name. None turns auditing off.
+    """
+    global _audit
+    old, _audit = _audit, callback
+    return old
+
+
+def _fd_path(fd):
+    return os.readlink("/proc/self/fd/%d" % fd).encode()
+
+
+def _host_open(base_fd, name, flags, mode=0o777):
+    """os.open(name, dir_fd=base_fd) with the audit hook and errno mapping."""
+    if _audit is not None:
+        _audit(_fd_path(base_fd), name)
+    try:
+        return os.open(name, flags, mode, dir_fd=base_fd)
+    except OSError as e:
+        raise SyscallError(e.errno) from None
+
+
+def _reopen(path_fd, flags):
+    """A real fd for the object an O_PATH fd names (never by a host name)."""
+    proc = "/proc/self/fd/%d" % path_fd
+    if _audit is not None:
+        _audit(_fd_path(path_fd), b"")
+    try:
+        return os.open(proc, flags | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as e:
+        raise SyscallError(e.errno) from None
+
+
+def _call(fn, *args, **kw):
+    try:
+        return fn(*args, **kw)
+    except OSError as e:
+        raise SyscallError(e.errno) from None
+
+
+def _check_name(name):
+    # The VFS walks paths itself; this is the last line of defence against
+    # a caller that hands a whole path or a dot-name to the host.
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise SyscallError(errno.EINVAL)
+
+
+def _raise_nofile_limit():
+    """Each inode in use holds an O_PATH fd: allow as many as the host lets us."""
+    global _rlimit_raised
+    if _rlimit_raised:
+        return
+    _rlimit_raised = True
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _renameat2(old_fd, old, new_fd, new, flags):
+    """renameat2(2), which os.rename cannot do (no flags argument)."""
+    if not flags:
+        return _call(os.rename, old, new, src_dir_fd=old_fd, dst_dir_fd=new_fd)
+    if _libc.renameat2(old_fd, old, new_fd, new, ctypes.c_uint(flags)) != 0:
+        raise SyscallError(ctypes.get_errno())
+
+
+class _Fds:
+    """The host fds of one inode, closed when the inode is collected."""
+
+    def __init__(self, path_fd):
+        self.path = path_fd
+        self.io = {}                  # O_RDONLY / O_RDWR -> fd
+
+    def close(self):
+        for fd in [self.path, *self.io.values()]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.io.clear()
+
+
+class HostInode(Inode):
+    """One host object, named by the O_PATH fd it holds."""
+
+    def __init__(self, fs, path_fd, parent, name):
+        self._fds = _Fds(path_fd)
+        weakref.finalize(self, self._fds.close)
+        try:
+            s = os.stat(path_fd)
+        except OSError as e:
+            self._fds.close()
+            raise SyscallError(e.errno) from None
+        super().__init__(fs, s.st_mode)
+        self.parent = parent          # HostInode (strong: we need its fd) or None
+        self.name = name              # our name in parent; None once removed
+        self._children = weakref.WeakValueDictionary()
+
+    @property
+    def fd(self):
+        return self._fds.path
+
+    # --- helpers ------------------------------------------------------------
+    def _writable(self):
+        if self.fs.readonly:
+            raise SyscallError(errno.EROFS)
+
+    def _creating(self, name):
+        """Checks before making `name`: Linux says EEXIST before EROFS."""
+        _check_name(name)
+        if not self.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        if self.fs.readonly:
+            try:
+                os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+            except OSError:
+                raise SyscallError(errno.EROFS) from None
+            raise SyscallError(errno.EEXIST)
+
+    def _io_fd(self, write):
+        """The cached host I/O fd for this regular file (O_RDWR for writes)."""
+        if not self.is_reg():
+            raise SyscallError(errno.EINVAL)
+        fds = self._fds
+        with self.fs.lock:
+            for acc in ((os.O_RDWR,) if write else (os.O_RDONLY, os.O_RDWR)):
+                if acc in fds.io:
+                    return fds.io[acc]
+            acc = os.O_RDWR if write else os.O_RDONLY
+            fds.io[acc] = _reopen(fds.path, acc)
+            return fds.io[acc]
+
+    def _named(self):
+        """(parent fd, name) for calls that only exist as *at(name)."""
+        if self.parent is None:
+            raise SyscallError(errno.ENOENT if self.name is None else errno.EBUSY)
+        return self.parent.fd, self.name
+
+    def _forget(self, name):
+        child = self._children.pop(name, None)
+        if child is not None:
+            child.parent = child.name = None
+        return child
+
+    # --- attributes ---------------------------------------------------------
+    def getattr(self):
+        s = stat_from_host(_call(os.stat, self.fd))
+        self.mode = s.mode
+        s.dev = self.fs.dev
+        return s
+
+    def setattr(self, mode=None, uid=None, gid=None, size=None,
+                atime_ns=None, mtime_ns=None):
+        self._writable()
+        proc = "/proc/self/fd/%d" % self.fd   # the object itself, no host name
+        if size is not None:
+            if self.is_dir():
+                raise SyscallError(errno.EISDIR)
+            if not self.is_reg():
+                raise SyscallError(errno.EINVAL)
+            if size < 0:
+                raise SyscallError(errno.EINVAL)
+            _call(os.ftruncate, self._io_fd(True), size)
+        if mode is not None:
+            if self.is_symlink():
+                raise SyscallError(errno.EOPNOTSUPP)
+            _call(os.chmod, proc, st.S_IMODE(mode))
+        if uid is not None or gid is not None:
+            ids = (-1 if uid is None else uid, -1 if gid is None else gid)
+            if self.is_symlink():
+                pfd, name = self._named()
+                _call(os.chown, name, *ids, dir_fd=pfd, follow_symlinks=False)
+            else:
+                _call(os.chown, proc, *ids)
+        if atime_ns is not None or mtime_ns is not None:
+            cur = _call(os.stat, self.fd)
+            ns = (cur.st_atime_ns if atime_ns is None else atime_ns,
+                  cur.st_mtime_ns if mtime_ns is None else mtime_ns)
+            if self.is_symlink():
+                pfd, name = self._named()
+                _call(os.utime, name, ns=ns, dir_fd=pfd, follow_symlinks=False)
+            else:
+                _call(os.utime, proc, ns=ns)
+        self.mode = _call(os.stat, self.fd).st_mode
+
+    # --- directories --------------------------------------------------------
+    def lookup(self, name):
+        _check_name(name)
+        if not self.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        with self.fs.lock:
+            child = self._children.get(name)
+            if child is None:
+                fd = _host_open(self.fd, name, _PATH_FLAGS)
+                child = HostInode(self.fs, fd, self, name)
+                self._children[name] = child
+            return child
+
+    def readdir(self):
+        if not self.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        dfd = _host_open(self.fd, b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            out = []
+            with os.scandir(dfd) as it:
+                for e in it:
+                    if e.is_symlink():
+                        mode = st.S_IFLNK
+                    elif e.is_dir(follow_symlinks=False):
+                        mode = st.S_IFDIR
+                    elif e.is_file(follow_symlinks=False):
+                        mode = st.S_IFREG
+                    else:
+                        mode = _call(os.stat, e.name, dir_fd=dfd, follow_symlinks=False).st_mode
+                    out.append((os.fsencode(e.name), e.inode(), dtype(mode)))
+            return out
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+        finally:
+            os.close(dfd)
+
+    def _made(self, name, uid, gid, mode=None):
+        """Finish a creation: exact mode (the sentry's umask must not apply)
+        and the guest's owner when the host lets us; return the new inode."""
+        child = self.lookup(name)
+        if mode is not None:
+            _call(os.chmod, "/proc/self/fd/%d" % child.fd, st.S_IMODE(mode))
+        s = _call(os.stat, child.fd)
+        if (s.st_uid, s.st_gid) != (uid, gid):
+            try:
+                os.chown(name, uid, gid, dir_fd=self.fd, follow_symlinks=False)
+            except OSError:
+                pass                  # an unprivileged sentry keeps its own ids
+        child.mode = _call(os.stat, child.fd).st_mode
+        return child
+
+    def create(self, name, mode, uid, gid):
+        self._creating(name)
+        fd = _host_open(self.fd, name, os.O_CREAT | os.O_EXCL | os.O_RDWR | _IO_FLAGS,
+                        st.S_IMODE(mode))
+        os.close(fd)
+        return self._made(name, uid, gid, mode)
+
+    def mkdir(self, name, mode, uid, gid):
+        self._creating(name)
+        _call(os.mkdir, name, st.S_IMODE(mode), dir_fd=self.fd)
+        return self._made(name, uid, gid, mode)
+
+    def mknod(self, name, mode, rdev, uid, gid):
+        self._creating(name)
+        if st.S_IFMT(mode) in (0, st.S_IFREG):
+            return self.create(name, mode, uid, gid)
+        if st.S_IFMT(mode) != st.S_IFIFO:
+            raise SyscallError(errno.EPERM)   # no host device nodes from a guest
+        _call(os.mknod, name, st.S_IFIFO | st.S_IMODE(mode), dir_fd=self.fd)
+        return self._made(name, uid, gid, mode)
+
+    def symlink(self, name, target, uid, gid):
+        self._creating(name)
+        _call(os.symlink, target, name, dir_fd=self.fd)
+        return self._made(name, uid, gid)
+
+    def link(self, name, inode):
+        self._creating(name)
+        if not isinstance(inode, HostInode) or inode.fs is not self.fs:
+            raise SyscallError(errno.EXDEV)
+        if inode.is_dir():
+            raise SyscallError(errno.EPERM)
+        pfd, old = inode._named()
+        _call(os.link, old, name, src_dir_fd=pfd, dst_dir_fd=self.fd,
+              follow_symlinks=False)
+        return self.lookup(name)
+
+    def unlink(self, name):
+        _check_name(name)
+        self._writable()
+        _call(os.unlink, name, dir_fd=self.fd)
+        with self.fs.lock:
+            self._forget(name)
+
+    def rmdir(self, name):
+        _check_name(name)
+        self._writable()
+        _call(os.rmdir, name, dir_fd=self.fd)
+        with self.fs.lock:
+            self._forget(name)
+
+    def rename(self, name, new_dir, new_name, flags=0):
+        _check_name(name)
+        _check_name(new_name)
+        self._writable()
+        if not isinstance(new_dir, HostInode) or new_dir.fs is not self.fs:
+            raise SyscallError(errno.EXDEV)
+        _renameat2(self.fd, name, new_dir.fd, new_name, flags)
+        with self.fs.lock:
+            moved = self._forget(name)
+            other = new_dir._forget(new_name)
+            if moved is not None:
+                moved.parent, moved.name = new_dir, new_name
+                new_dir._children[new_name] = moved
+            if flags & RENAME_EXCHANGE and other is not None:
+                other.parent, other.name = self, name
+                self._children[name] = other
+
+    # --- symlinks and contents ----------------------------------------------
+    def readlink(self):
+        if not self.is_symlink():
+            raise SyscallError(errno.EINVAL)
+        # readlinkat(fd, "") reads the link the O_PATH fd itself names.
+        return _call(os.readlink, b"", dir_fd=self.fd)
+
+    def read_at(self, offset, length):
+        if self.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if offset < 0 or length < 0:
+            raise SyscallError(errno.EINVAL)
+        fd = self._io_fd(False)
+        length = min(length, MAX_RW_COUNT)
+        if length > _BIG_READ:
+            # pread allocates `length` up front: bound it by what is there.
+            size = _call(os.fstat, fd).st_size
+            length = min(length, max(size - offset, _BIG_READ))
+        return _call(os.pread, fd, length, offset)
+
+    def write_at(self, offset, data):
+        self._writable()
+        if self.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        return _call(os.pwrite, self._io_fd(True), data, offset)
+
+
+class HostFilesystem(Filesystem):
+    """host_path as a sandbox filesystem (read-only unless asked)."""
+
+    name = "hostfs"
+    magic = V9FS_MAGIC
+
+    def __init__(self, dev, host_path, readonly=True):
+        super().__init__(dev)
+        _raise_nofile_limit()
+        self.readonly = readonly
+        self.host_path = os.path.abspath(host_path)
+        self.lock = threading.RLock()
+        path = os.fsencode(self.host_path)
+        if _audit is not None:
+            _audit(path, b".")
+        # The operator's path may go through host symlinks; nothing else does.
+        fd = _call(os.open, path, os.O_PATH | os.O_CLOEXEC)
+        self._root = HostInode(self, fd, None, None)
+
+    def root(self):
+        return self._root
+
+    def statfs(self):
+        s = _call(os.statvfs, self._root.fd)
+        return dict(type=self.magic, bsize=s.f_bsize, blocks=s.f_blocks,
+                    bfree=s.f_bfree, bavail=s.f_bavail, files=s.f_files,
+                    ffree=s.f_ffree, namelen=s.f_namemax, frsize=s.f_frsize,
+                    flags=s.f_flag | (ST_RDONLY if self.readonly else 0))
+

@@ -1,0 +1,510 @@
+"""tmpfs: a filesystem that lives entirely in the sentry's memory.
+
+It follows Linux's mm/shmem.c wherever a program could tell the
+difference: per-filesystem inode numbers from 1, directory sizes of 20
+bytes per entry (BOGO_DIRENT_SIZE), st_blocks counting only the pages a
+file has actually written (holes are free), the size and inode limits of
+a default tmpfs mount (half of RAM) with ENOSPC beyond them, and
+rename(2)'s replacement rules. Space and the inode slot are given back
+when the inode is gone for good (no links and no open file holds it), so
+an unlinked file that is still open keeps its data, as on Linux.
+
+One re-entrant lock per filesystem guards all of it. Only FIFO opens and
+pipe I/O can block, and those wait on their pipe's own condition
+(kernel/pipe.py), never while holding this lock.
+
+Not done: atime is not updated on read (as with a noatime mount); the
+SUID/SGID bits are not dropped on write (that needs the writer's creds,
+which the VFS has).
+"""
+import errno
+import os
+import stat as st
+import threading
+import weakref
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.pipe import Fifo
+from kvmsentry.vfs.inode import (RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
+                                 Filesystem, Inode, Stat, now_ns)
+
+TMPFS_MAGIC = 0x01021994
+PAGE_SIZE = 4096
+NAME_MAX = 255
+MAX_LFS = (1 << 63) - 1
+BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entry
+SHORT_SYMLINK_LEN = 128         # targets shorter than this are kept in the inode
+SYMLINK_MAX = PAGE_SIZE - 1     # longest target (the page also holds a NUL)
+RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT
+S_IFMT = 0o170000               # the stat module has S_IFMT() only as a function
+
+
+def _dtype(mode):
+    """d_type for getdents: Linux's S_DT(), the file type bits shifted."""
+    return (mode & S_IFMT) >> 12
+
+
+def _half_of_ram_pages():
+    """Default size and nr_inodes of a tmpfs mount: half of RAM, in pages."""
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        ram = 4 << 30
+    return max(1, ram // 2 // PAGE_SIZE)
+
+
+def _check_name(name):
+    if not name:
+        raise SyscallError(errno.ENOENT)
+    if len(name) > NAME_MAX:
+        raise SyscallError(errno.ENAMETOOLONG)
+
+
+class TmpfsFilesystem(Filesystem):
+    """One tmpfs instance; `size` (bytes) and `nr_inodes` are the mount
+    options of the same names, defaulting as on Linux."""
+
+    name = "tmpfs"
+    magic = TMPFS_MAGIC
+
+    def __init__(self, dev, mode=0o1777, uid=0, gid=0, *, size=None, nr_inodes=None):
+        super().__init__(dev)
+        self.lock = threading.RLock()
+        self.max_pages = (-(-size // PAGE_SIZE) if size is not None
+                          else _half_of_ram_pages())
+        self.max_inodes = nr_inodes if nr_inodes is not None else _half_of_ram_pages()
+        self.used_pages = 0
+        self.used_inodes = 0
+        self._next_ino = 1
+        self._root = TmpfsDir(self, mode, uid, gid, parent=None)
+
+    def root(self):
+        return self._root
+
+    def statfs(self):
+        with self.lock:
+            bfree = max(0, self.max_pages - self.used_pages)
+            return dict(type=self.magic, bsize=PAGE_SIZE, blocks=self.max_pages,
+                        bfree=bfree, bavail=bfree, files=self.max_inodes,
+                        ffree=max(0, self.max_inodes - self.used_inodes),
+                        namelen=NAME_MAX, frsize=PAGE_SIZE, flags=0)
+
+    # --- accounting ------------------------------------------------------------
+    def _alloc_inode(self, inode, pages):
+        """An inode number for a new inode; ENOSPC past nr_inodes. The slot
+        and `pages` (a set the inode keeps) are returned on eviction."""
+        with self.lock:
+            if self.used_inodes >= self.max_inodes:
+                raise SyscallError(errno.ENOSPC)
+            self.used_inodes += 1
+            ino = self._next_ino
+            self._next_ino += 1
+        fin = weakref.finalize(inode, self._evict, pages)
+        fin.atexit = False
+        return ino
+
+    def _evict(self, pages):
+        with self.lock:
+            self.used_inodes -= 1
+            self.used_pages -= len(pages)
+
+    def _charge(self, npages):
+        if self.used_pages + npages > self.max_pages:
+            raise SyscallError(errno.ENOSPC)
+        self.used_pages += npages
+
+
+class TmpfsInode(Inode):
+    """Attributes common to every tmpfs inode; subclasses add contents."""
+
+    def __init__(self, fs, mode, uid, gid, rdev=0):
+        super().__init__(fs, mode)
+        self._pages = set()           # page indices with data (regular files)
+        self.ino = fs._alloc_inode(self, self._pages)
+        self.uid, self.gid, self.rdev = uid, gid, rdev
+        self.nlink = 1
+        self.atime_ns = self.mtime_ns = self.ctime_ns = self.btime_ns = now_ns()
+
+    def _st_nlink(self):
+        return self.nlink
+
+    def _st_size(self):
+        return 0
+
+    def _st_blocks(self):
+        return len(self._pages) * (PAGE_SIZE // 512)
+
+    def getattr(self):
+        with self.fs.lock:
+            return Stat(dev=self.fs.dev, ino=self.ino, mode=self.mode,
+                        nlink=self._st_nlink(), uid=self.uid, gid=self.gid,
+                        rdev=self.rdev, size=self._st_size(), blksize=PAGE_SIZE,
+                        blocks=self._st_blocks(), atime_ns=self.atime_ns,
+                        mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns,
+                        btime_ns=self.btime_ns)
+
+    def setattr(self, mode=None, uid=None, gid=None, size=None,
+                atime_ns=None, mtime_ns=None):
+        """Any change also sets ctime; a size change (truncate) also sets
+        mtime unless one is given, as Linux's do_truncate does."""
+        with self.fs.lock:
+            now = now_ns()
+            if size is not None:
+                self._truncate(size)
+                self.mtime_ns = now
+            if mode is not None:
+                self.mode = (self.mode & S_IFMT) | (mode & 0o7777)
+            if uid is not None:
+                self.uid = uid
+            if gid is not None:
+                self.gid = gid
+            if atime_ns is not None:
+                self.atime_ns = atime_ns
+            if mtime_ns is not None:
+                self.mtime_ns = mtime_ns
+            self.ctime_ns = now
+
+    def _truncate(self, size):
+        raise SyscallError(errno.EINVAL)
+
+    def _touch(self, now):
+        self.mtime_ns = self.ctime_ns = now
+
+
+class TmpfsFile(TmpfsInode):
+    """A regular file. Data up to the last byte written is a bytearray;
+    `size` may run past it (a truncate up), and that tail reads as zeros
+    without costing memory."""
+
+    def __init__(self, fs, mode, uid, gid):
+        super().__init__(fs, st.S_IFREG | (mode & 0o7777), uid, gid)
+        self.data = bytearray()
+        self.size = 0
+
+    def _st_size(self):
+        return self.size
+
+    def read_at(self, offset, length):
+        if offset < 0 or length < 0:
+            raise SyscallError(errno.EINVAL)
+        with self.fs.lock:
+            end = min(self.size, offset + length)
+            if offset >= end:
+                return b""
+            out = bytes(self.data[offset:end])
+            if len(out) < end - offset:         # in the sparse tail
+                out += bytes(end - offset - len(out))
+            return out
+
+    def write_at(self, offset, data):
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        n = len(data)
+        if n == 0:
+            return 0
+        end = offset + n
+        if end > MAX_LFS:
+            raise SyscallError(errno.EFBIG)
+        with self.fs.lock:
+            new = set(range(offset // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1)) - self._pages
+            self.fs._charge(len(new))
+            try:
+                if offset > len(self.data):
+                    self.data.extend(bytes(offset - len(self.data)))
+                self.data[offset:end] = data
+            except MemoryError:
+                self.fs.used_pages -= len(new)
+                raise SyscallError(errno.ENOSPC) from None
+            self._pages.update(new)
+            self.size = max(self.size, end)
+            self._touch(now_ns())
+            return n
+
+    def _truncate(self, size):
+        if size < 0:
+            raise SyscallError(errno.EINVAL)
+        if size > MAX_LFS:
+            raise SyscallError(errno.EFBIG)
+        if size < self.size:
+            del self.data[size:]
+            keep = -(-size // PAGE_SIZE)
+            gone = {p for p in self._pages if p >= keep}
+            self._pages.difference_update(gone)
+            self.fs.used_pages -= len(gone)
+        self.size = size
+
+
+class TmpfsSymlink(TmpfsInode):
+    def __init__(self, fs, target, uid, gid):
+        super().__init__(fs, st.S_IFLNK | 0o777, uid, gid)
+        self.target = bytes(target)
+
+    def _st_size(self):
+        return len(self.target)
+
+    def _st_blocks(self):
+        return PAGE_SIZE // 512 if len(self.target) >= SHORT_SYMLINK_LEN else 0
+
+    def readlink(self):
+        return self.target
+
+
+class TmpfsFifo(TmpfsInode):
+    """A named pipe: opens share one pipe and follow the FIFO open rules."""
+
+    def __init__(self, fs, mode, uid, gid):
+        super().__init__(fs, st.S_IFIFO | (mode & 0o7777), uid, gid)
+        self.fifo = Fifo(uid, gid)
+
+    def open(self, location, flags, interrupt=None):
+        return self.fifo.open(flags, location, interrupt)
+
+
+class TmpfsNode(TmpfsInode):
+    """A character or block device node or a socket: only a name and
+    attributes here. Opening it answers ENXIO (the base Inode.open):
+    devices are served by devfs, sockets are reached through connect()."""
+
+
+class TmpfsDir(TmpfsInode):
+    """A directory: entries keep creation order (a dict), which is the
+    order readdir reports; an entry renamed in goes to the end."""
+
+    def __init__(self, fs, mode, uid, gid, parent):
+        super().__init__(fs, st.S_IFDIR | (mode & 0o7777), uid, gid)
+        self.entries = {}
+        self.parent = parent          # the one directory holding this one
+        self.subdirs = 0
+        self.dead = False             # removed by rmdir; no new entries
+
+    def _st_nlink(self):
+        return 0 if self.dead else 2 + self.subdirs
+
+    def _st_size(self):
+        return BOGO_DIRENT_SIZE * (2 + len(self.entries))
+
+    def _truncate(self, size):
+        raise SyscallError(errno.EISDIR)
+
+    def is_empty(self):
+        with self.fs.lock:
+            return not self.entries
+
+    # --- entry bookkeeping (fs.lock held) ----------------------------------------
+    def _get(self, name):
+        _check_name(name)
+        if self.dead:
+            raise SyscallError(errno.ENOENT)
+        child = self.entries.get(name)
+        if child is None:
+            raise SyscallError(errno.ENOENT)
+        return child
+
+    def _check_new(self, name):
+        _check_name(name)
+        if self.dead:
+            raise SyscallError(errno.ENOENT)
+        if name in self.entries:
+            raise SyscallError(errno.EEXIST)
+
+    def _attach(self, name, inode):
+        self.entries[name] = inode
+        if isinstance(inode, TmpfsDir):
+            self.subdirs += 1
+            inode.parent = self
+
+    def _detach(self, name):
+        inode = self.entries.pop(name)
+        if isinstance(inode, TmpfsDir):
+            self.subdirs -= 1
+        return inode
+
+    def _drop_link(self, inode, now):
+        """`inode` lost the entry that named it."""
+        if isinstance(inode, TmpfsDir):
+            inode.nlink = 0
+            inode.dead = True
+            inode.parent = None
+        else:
+            inode.nlink -= 1
+        inode.ctime_ns = now
+
+    def _owner(self, mode, gid, is_dir):
+        """inode_init_owner(): a set-group-ID directory hands its group to
+        new entries, and its S_ISGID bit to new subdirectories."""
+        if self.mode & st.S_ISGID:
+            gid = self.gid
+            if is_dir:
+                mode |= st.S_ISGID
+        return mode, gid
+
+    def _descends_from(self, ancestor):
+        d = self
+        while d is not None:
+            if d is ancestor:
+                return True
+            d = d.parent
+        return False
+
+    def insert(self, name, inode):
+        """Add a ready-made inode of this filesystem under `name`: for
+        filesystems built on tmpfs (devfs) to place their special inodes."""
+        with self.fs.lock:
+            self._check_new(name)
+            self._attach(name, inode)
+            self._touch(now_ns())
+            return inode
+
+    # --- Inode interface -----------------------------------------------------------
+    def lookup(self, name):
+        with self.fs.lock:
+            return self._get(name)
+
+    def readdir(self):
+        with self.fs.lock:
+            return [(name, child.ino, _dtype(child.mode))
+                    for name, child in self.entries.items()]
+
+    def create(self, name, mode, uid, gid):
+        """Implements creat(2)'s inode step."""
+        with self.fs.lock:
+            self._check_new(name)
+            mode, gid = self._owner(mode & 0o7777, gid, False)
+            return self.insert(name, TmpfsFile(self.fs, mode, uid, gid))
+
+    def mkdir(self, name, mode, uid, gid):
+        with self.fs.lock:
+            self._check_new(name)
+            mode, gid = self._owner(mode & (0o777 | st.S_ISVTX), gid, True)
+            return self.insert(name, TmpfsDir(self.fs, mode, uid, gid, self))
+
+    def mknod(self, name, mode, rdev, uid, gid):
+        kind = mode & S_IFMT or st.S_IFREG
+        if kind == st.S_IFDIR:
+            raise SyscallError(errno.EPERM)
+        if kind not in (st.S_IFREG, st.S_IFCHR, st.S_IFBLK, st.S_IFIFO, st.S_IFSOCK):
+            raise SyscallError(errno.EINVAL)
+        with self.fs.lock:
+            self._check_new(name)
+            perm, gid = self._owner(mode & 0o7777, gid, False)
+            if kind == st.S_IFREG:
+                inode = TmpfsFile(self.fs, perm, uid, gid)
+            elif kind == st.S_IFIFO:
+                inode = TmpfsFifo(self.fs, perm, uid, gid)
+            else:
+                dev = rdev if kind in (st.S_IFCHR, st.S_IFBLK) else 0
+                inode = TmpfsNode(self.fs, kind | perm, uid, gid, dev)
+            return self.insert(name, inode)
+
+    def symlink(self, name, target, uid, gid):
+        if not target:
+            raise SyscallError(errno.ENOENT)
+        with self.fs.lock:
+            self._check_new(name)
+            if len(target) > SYMLINK_MAX:
+                raise SyscallError(errno.ENAMETOOLONG)
+            _, gid = self._owner(0, gid, False)
+            return self.insert(name, TmpfsSymlink(self.fs, target, uid, gid))
+
+    def link(self, name, inode):
+        with self.fs.lock:
+            self._check_new(name)
+            if not isinstance(inode, TmpfsInode) or inode.fs is not self.fs:
+                raise SyscallError(errno.EXDEV)
+            if inode.is_dir():
+                raise SyscallError(errno.EPERM)
+            if inode.nlink == 0:
+                raise SyscallError(errno.ENOENT)
+            inode.nlink += 1
+            now = now_ns()
+            inode.ctime_ns = now
+            return self.insert(name, inode)
+
+    def unlink(self, name):
+        with self.fs.lock:
+            child = self._get(name)
+            if child.is_dir():
+                raise SyscallError(errno.EISDIR)
+            self._detach(name)
+            now = now_ns()
+            self._drop_link(child, now)
+            self._touch(now)
+
+    def rmdir(self, name):
+        with self.fs.lock:
+            child = self._get(name)
+            if not child.is_dir():
+                raise SyscallError(errno.ENOTDIR)
+            if child.entries:
+                raise SyscallError(errno.ENOTEMPTY)
+            self._detach(name)
+            now = now_ns()
+            self._drop_link(child, now)
+            self._touch(now)
+
+    def rename(self, name, new_dir, new_name, flags=0):
+        """Implements renameat2(2)'s inode step, with Linux's order of
+        checks (do_renameat2, then vfs_rename, then shmem_rename2)."""
+        if flags & ~RENAME_FLAGS or (flags & RENAME_EXCHANGE and
+                                     flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)):
+            raise SyscallError(errno.EINVAL)
+        if not isinstance(new_dir, TmpfsDir) or new_dir.fs is not self.fs:
+            raise SyscallError(errno.EXDEV)
+        with self.fs.lock:
+            src = self._get(name)
+            _check_name(new_name)
+            if new_dir.dead:
+                raise SyscallError(errno.ENOENT)
+            dst = new_dir.entries.get(new_name)
+            exchange = flags & RENAME_EXCHANGE
+            if exchange and dst is None:
+                raise SyscallError(errno.ENOENT)
+            if flags & RENAME_NOREPLACE and dst is not None:
+                raise SyscallError(errno.EEXIST)
+            if src.is_dir() and new_dir._descends_from(src):
+                raise SyscallError(errno.EINVAL)      # into its own subtree
+            if dst is not None and dst.is_dir() and self._descends_from(dst):
+                raise SyscallError(errno.EINVAL if exchange else errno.ENOTEMPTY)
+            if dst is src:
+                return                                # same inode: nothing to do
+            now = now_ns()
+            if exchange:
+                self._exchange(name, src, new_dir, new_name, dst, now)
+                return
+            if dst is not None:
+                if src.is_dir() and not dst.is_dir():
+                    raise SyscallError(errno.ENOTDIR)
+                if not src.is_dir() and dst.is_dir():
+                    raise SyscallError(errno.EISDIR)
+                if dst.is_dir() and dst.entries:
+                    raise SyscallError(errno.ENOTEMPTY)
+            whiteout = None
+            if flags & RENAME_WHITEOUT:               # overlayfs's marker: c 0 0
+                whiteout = TmpfsNode(self.fs, st.S_IFCHR, 0, 0, 0)
+            if dst is not None:
+                new_dir._detach(new_name)
+                self._drop_link(dst, now)
+            self._detach(name)
+            new_dir._attach(new_name, src)
+            if whiteout is not None:
+                self._attach(name, whiteout)
+            src.ctime_ns = now
+            self._touch(now)
+            new_dir._touch(now)
+
+    def _exchange(self, name, src, new_dir, new_name, dst, now):
+        """RENAME_EXCHANGE: each name keeps its readdir position and gets
+        the other inode."""
+        if self is not new_dir:
+            src_dir, dst_dir = int(src.is_dir()), int(dst.is_dir())
+            self.subdirs += dst_dir - src_dir
+            new_dir.subdirs += src_dir - dst_dir
+        self.entries[name] = dst
+        new_dir.entries[new_name] = src
+        if isinstance(src, TmpfsDir):
+            src.parent = new_dir
+        if isinstance(dst, TmpfsDir):
+            dst.parent = self
+        src.ctime_ns = dst.ctime_ns = now
+        self._touch(now)
+        new_dir._touch(now)

@@ -1,0 +1,363 @@
+"""Pipes and FIFOs: a bounded byte buffer between reader and writer files.
+
+A Pipe is Linux's pipe_inode_info: the buffer, the counts of open read and
+write ends, and one threading.Condition that every blocked reader, writer
+and FIFO opener of this pipe waits on. Each guest task runs on its own
+host thread, so a task blocked here sleeps in Condition.wait(), which
+releases the pipe's lock: nothing global is held while a task waits.
+
+pipe2(2) makes a fresh Pipe with make_pipe(); a FIFO inode keeps a Fifo,
+which hands out one shared Pipe for all its opens and applies the FIFO
+open rules (blocking until the other side opens).
+
+Interruption: every wait goes through Pipe._block(). Callers may pass an
+`interrupt` object with an is_set() method (a threading.Event); a wait
+with one polls it every INTERRUPT_POLL seconds and gives up with EINTR.
+When signals arrive, the signal code sets the event (and may call
+Pipe.wake() to skip the polling delay); whether EINTR becomes a restart
+is dispatch's decision, not this module's.
+"""
+import errno
+import itertools
+import os
+import stat as st
+import struct
+import threading
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
+from kvmsentry.vfs.inode import Stat, now_ns
+
+PAGE_SIZE = 4096
+PIPE_BUF = 4096                 # writes up to this size are atomic
+DEFAULT_CAPACITY = 16 * PAGE_SIZE
+PIPE_MAX_SIZE = 1 << 20         # /proc/sys/fs/pipe-max-size default
+FIONREAD = 0x541B
+INTERRUPT_POLL = 0.05           # seconds between checks of `interrupt`
+
+PIPEFS_DEV = 0xC                # an anonymous device number, like pipefs's
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
+POLLRDNORM, POLLWRNORM = 0x40, 0x100
+
+_pipe_inos = itertools.count(1)
+
+
+def round_pipe_size(n):
+    """Linux's round_pipe_size(): at least a page, a power of two of
+    pages; 0 for sizes it cannot represent."""
+    if n < 0 or n > 1 << 31:
+        return 0
+    if n < PAGE_SIZE:
+        return PAGE_SIZE
+    pages = (n + PAGE_SIZE - 1) // PAGE_SIZE
+    return (1 << (pages - 1).bit_length()) * PAGE_SIZE
+
+
+class Pipe:
+    """The buffer and bookkeeping shared by the ends of one pipe."""
+
+    def __init__(self, uid=0, gid=0, on_last_close=None):
+        self.cond = threading.Condition(threading.Lock())
+        self._buf = bytearray()
+        self.capacity = DEFAULT_CAPACITY
+        self.readers = self.writers = 0
+        self.files = 0                   # open files of either kind
+        # Opens ever made, so a FIFO opener can tell that a partner came
+        # (even if it already left again), as Linux's r_counter/w_counter.
+        self.r_counter = self.w_counter = 0
+        self._on_last_close = on_last_close
+        self.ino = next(_pipe_inos)
+        self.uid, self.gid = uid, gid
+        self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
+
+    # --- ends --------------------------------------------------------------
+    def attach(self, reader, writer):
+        """Count a new open file; wakes FIFO openers waiting for it."""
+        with self.cond:
+            self.files += 1
+            if reader:
+                self.readers += 1
+                self.r_counter += 1
+            if writer:
+                self.writers += 1
+                self.w_counter += 1
+            self.cond.notify_all()
+
+    def detach(self, reader, writer):
+        """An open file was released: blocked peers see EOF or EPIPE."""
+        with self.cond:
+            self.files -= 1
+            if reader:
+                self.readers -= 1
+            if writer:
+                self.writers -= 1
+            last = self.files == 0
+            self.cond.notify_all()
+        if last and self._on_last_close is not None:
+            self._on_last_close(self)
+
+    def wait_for_partner(self, counter, since, interrupt=None):
+        """Block until `counter` ("r_counter"/"w_counter") moves past
+        `since`: the FIFO open rule "wait until the other side opens"."""
+        with self.cond:
+            while getattr(self, counter) == since:
+                self._block(interrupt)
+
+    def wake(self):
+        """Wake every waiter so it re-checks its condition (and any
+        interrupt it was given)."""
+        with self.cond:
+            self.cond.notify_all()
+
+    def _block(self, interrupt):
+        """Wait for a change of state, with self.cond held."""
+        if interrupt is None:
+            self.cond.wait()
+            return
+        if interrupt.is_set():
+            raise SyscallError(errno.EINTR)
+        self.cond.wait(INTERRUPT_POLL)
+        if interrupt.is_set():
+            raise SyscallError(errno.EINTR)
+
+    # --- data ----------------------------------------------------------------
+    def read(self, length, nonblock, interrupt=None):
+        """Up to `length` bytes; waits for data unless no writer is left
+        (EOF, b"") or nonblock (EAGAIN)."""
+        if length <= 0:
+            return b""
+        with self.cond:
+            while not self._buf:
+                if self.writers == 0:
+                    return b""
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                self._block(interrupt)
+            data = bytes(self._buf[:length])
+            del self._buf[:length]
+            self.atime_ns = now_ns()
+            self.cond.notify_all()
+            return data
+
+    def write(self, data, nonblock, interrupt=None):
+        """Append data; returns the count written.
+
+        Up to PIPE_BUF bytes go in at once or not at all (so concurrent
+        small writes never interleave); larger writes fill whatever room
+        there is and wait for more. A write that was partly done returns
+        its count instead of failing. No reader: EPIPE (the caller raises
+        SIGPIPE once signals exist).
+        """
+        total = len(data)
+        if total == 0:
+            return 0
+        view = memoryview(data)
+        written = 0
+        with self.cond:
+            try:
+                while written < total:
+                    if self.readers == 0:
+                        raise SyscallError(errno.EPIPE)
+                    room = self.capacity - len(self._buf)
+                    if total <= PIPE_BUF:
+                        n = total if room >= total else 0
+                    else:
+                        n = min(room, total - written)
+                    if n:
+                        self._buf += view[written:written + n]
+                        written += n
+                        self.cond.notify_all()
+                        continue
+                    if nonblock:
+                        raise SyscallError(errno.EAGAIN)
+                    self._block(interrupt)
+            except SyscallError:
+                if not written:
+                    raise
+            self.mtime_ns = self.ctime_ns = now_ns()
+        return written
+
+    def nread(self):
+        with self.cond:
+            return len(self._buf)
+
+    # --- F_GETPIPE_SZ / F_SETPIPE_SZ -----------------------------------------
+    def get_size(self):
+        """Implements F_GETPIPE_SZ."""
+        return self.capacity
+
+    def set_size(self, n, privileged=False):
+        """Implements F_SETPIPE_SZ: the new capacity, rounded up to a
+        power of two of pages. Above pipe-max-size needs CAP_SYS_RESOURCE
+        (`privileged`); EBUSY if the data already in the pipe won't fit."""
+        size = round_pipe_size(n)
+        if size == 0:
+            raise SyscallError(errno.EINVAL)
+        with self.cond:
+            if size > self.capacity and size > PIPE_MAX_SIZE and not privileged:
+                raise SyscallError(errno.EPERM)
+            if len(self._buf) > size:
+                raise SyscallError(errno.EBUSY)
+            self.capacity = size
+            self.cond.notify_all()
+            return size
+
+    # --- poll and stat -------------------------------------------------------
+    def poll_events(self, reader, writer):
+        """Linux pipe_poll() mask for a file with these access rights."""
+        with self.cond:
+            mask = 0
+            if reader:
+                if self._buf:
+                    mask |= POLLIN | POLLRDNORM
+                if self.writers == 0:
+                    mask |= POLLHUP
+            if writer:
+                if self.capacity - len(self._buf) >= PIPE_BUF:
+                    mask |= POLLOUT | POLLWRNORM
+                if self.readers == 0:
+                    mask |= POLLERR
+            return mask
+
+    def stat(self):
+        """fstat of an anonymous pipe: a FIFO of its own on pipefs."""
+        return Stat(dev=PIPEFS_DEV, ino=self.ino, mode=st.S_IFIFO | 0o600, nlink=1,
+                    uid=self.uid, gid=self.gid, size=0, blksize=PAGE_SIZE, blocks=0,
+                    atime_ns=self.atime_ns, mtime_ns=self.mtime_ns,
+                    ctime_ns=self.ctime_ns)
+
+
+class PipeFile(File):
+    """An open end of a pipe; a FIFO opened O_RDWR is both ends at once."""
+
+    def __init__(self, pipe, flags, location=None):
+        super().__init__(flags, location)
+        self.pipe = pipe
+        self._reader = self.readable()
+        self._writer = self.writable()
+        self._released = False
+        pipe.attach(self._reader, self._writer)
+
+    def read(self, length, offset=None, interrupt=None):
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        if not self._reader:
+            raise SyscallError(errno.EBADF)
+        return self.pipe.read(length, self.flags & O_NONBLOCK, interrupt)
+
+    def write(self, data, offset=None, interrupt=None):
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        if not self._writer:
+            raise SyscallError(errno.EBADF)
+        # EPIPE here also means SIGPIPE for the writer; that is sent by the
+        # syscall layer once signals exist.
+        return self.pipe.write(data, self.flags & O_NONBLOCK, interrupt)
+
+    def ioctl(self, task, request, arg):
+        if request == FIONREAD:
+            task.mm.copy_out(arg, struct.pack("<i", self.pipe.nread()))
+            return 0
+        raise SyscallError(errno.ENOTTY)
+
+    def stat(self):
+        if self.location is not None:        # a FIFO: the inode's own stat
+            return self.inode.getattr()
+        return self.pipe.stat()
+
+    def poll_events(self):
+        return self.pipe.poll_events(self._reader, self._writer)
+
+    def readiness(self):
+        mask = self.poll_events()
+        return bool(mask & (POLLIN | POLLHUP)), bool(mask & (POLLOUT | POLLERR))
+
+    def get_size(self):
+        return self.pipe.get_size()
+
+    def set_size(self, n, privileged=False):
+        return self.pipe.set_size(n, privileged)
+
+    def release(self):
+        if not self._released:
+            self._released = True
+            self.pipe.detach(self._reader, self._writer)
+
+
+class PipeReadFile(PipeFile):
+    """The read end made by pipe2(2)."""
+
+    def __init__(self, pipe, flags=0, location=None):
+        super().__init__(pipe, (flags & ~O_ACCMODE) | os.O_RDONLY, location)
+
+
+class PipeWriteFile(PipeFile):
+    """The write end made by pipe2(2)."""
+
+    def __init__(self, pipe, flags=0, location=None):
+        super().__init__(pipe, (flags & ~O_ACCMODE) | os.O_WRONLY, location)
+
+
+def make_pipe(flags=0, uid=0, gid=0):
+    """(read file, write file) for pipe2(2). O_NONBLOCK goes to both
+    files; O_CLOEXEC belongs to the fd table and is not kept here.
+    O_DIRECT (packet mode) is not implemented and answers EINVAL."""
+    if flags & ~(os.O_CLOEXEC | O_NONBLOCK):
+        raise SyscallError(errno.EINVAL)
+    pipe = Pipe(uid, gid)
+    status = flags & O_NONBLOCK
+    return PipeReadFile(pipe, status), PipeWriteFile(pipe, status)
+
+
+class Fifo:
+    """The pipe behind one FIFO inode, shared by all its opens.
+
+    As on Linux, the pipe (and any data left in it) goes away when the
+    last open file of the FIFO is released; the next open starts afresh.
+    """
+
+    def __init__(self, uid=0, gid=0):
+        self._lock = threading.Lock()       # guards _pipe and its counters
+        self._pipe = None
+        self._owner = (uid, gid)
+
+    def open(self, flags, location=None, interrupt=None):
+        """A PipeFile by the FIFO open rules: O_RDONLY waits for a writer
+        (not with O_NONBLOCK); O_WRONLY waits for a reader (O_NONBLOCK:
+        ENXIO without one); O_RDWR never waits."""
+        acc = flags & O_ACCMODE
+        nonblock = flags & O_NONBLOCK
+        if acc not in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR):
+            raise SyscallError(errno.EINVAL)
+        with self._lock:
+            pipe = self._pipe
+            if pipe is None:
+                pipe = self._pipe = Pipe(*self._owner, on_last_close=self._closed)
+            if acc == os.O_WRONLY and nonblock and pipe.readers == 0:
+                if pipe.files == 0:
+                    self._pipe = None
+                raise SyscallError(errno.ENXIO)
+            file = PipeFile(pipe, flags, location)
+            # Snapshot under self._lock: every open of this FIFO attaches
+            # under it, so no partner can slip in between.
+            wait = None
+            if acc == os.O_RDONLY and not nonblock and pipe.writers == 0:
+                wait = ("w_counter", pipe.w_counter)
+            elif acc == os.O_WRONLY and pipe.readers == 0:
+                wait = ("r_counter", pipe.r_counter)
+        if wait is not None:
+            try:
+                pipe.wait_for_partner(*wait, interrupt=interrupt)
+            except SyscallError:
+                file.release()
+                raise
+        return file
+
+    def _closed(self, pipe):
+        with self._lock:
+            if self._pipe is pipe and pipe.files == 0:
+                self._pipe = None
+
+    def pipe(self):
+        """The current pipe, or None when no end is open (for tests)."""
+        return self._pipe

@@ -1,0 +1,110 @@
+"""The sandbox's mount table, built like `runsc do` builds it.
+
+Default: the host's `/` (or --root DIR) read-only beneath a private
+in-memory overlay, so every write lands in memory and vanishes with the
+sandbox; /dev is the sandbox's own device filesystem; each
+--volume SRC:DST[:ro] is a host directory mounted at DST, read-write unless
+`:ro`. Mount points that do not exist in the root are created in the
+overlay, never on the host.
+"""
+import errno
+import os
+import stat as st
+from dataclasses import dataclass
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.devfs import DevFilesystem
+from kvmsentry.fsimpl.hostfs import HostFilesystem
+from kvmsentry.fsimpl.overlay import OverlayFilesystem
+from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
+from kvmsentry.vfs.mount import MountTable
+from kvmsentry.vfs.path import Walker
+
+
+@dataclass
+class Volume:
+    source: str
+    dest: str
+    readonly: bool = False
+
+    @classmethod
+    def parse(cls, spec):
+        """SRC:DST[:ro|:rw] -> Volume (ValueError with a one-line reason)."""
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ValueError("--volume %r: expected SRC:DST[:ro]" % spec)
+        if len(parts) == 3 and parts[2] not in ("ro", "rw"):
+            raise ValueError("--volume %r: mode must be ro or rw" % spec)
+        if not parts[1].startswith("/"):
+            raise ValueError("--volume %r: DST must be an absolute path" % spec)
+        if not os.path.isdir(parts[0]):
+            raise ValueError("--volume %r: %s is not a directory" % (spec, parts[0]))
+        return cls(os.path.abspath(parts[0]), parts[1], len(parts) == 3 and parts[2] == "ro")
+
+
+class _RootCreds:
+    uid = euid = gid = egid = 0
+
+
+class _Ctx:
+    def __init__(self, root):
+        self.root = self.cwd = root
+
+
+class DeviceNumbers:
+    """st_dev values for the sandbox's filesystems (anonymous majors)."""
+
+    def __init__(self):
+        self._next = 0x20
+
+    def next(self):
+        self._next += 1
+        return self._next
+
+
+def _mkdir_p(walker, root, path):
+    loc = root
+    for name in [p for p in path.encode().split(b"/") if p]:
+        try:
+            loc = walker.walk(loc, name)
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            loc.inode.mkdir(name, st.S_IFDIR | 0o755, 0, 0)
+            loc.dentry.forget(name)
+            loc = walker.walk(loc, name)
+    if not loc.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    return loc
+
+
+def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
+    devs = DeviceNumbers()
+    lower = HostFilesystem(devs.next(), root_dir, readonly=True)
+    upper = TmpfsFilesystem(devs.next(), mode=0o755)
+    mounts = MountTable(OverlayFilesystem(devs.next(), upper, lower),
+                        source="overlay:" + root_dir)
+    walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())
+    root = mounts.root_location()
+    dev_dir = _mkdir_p(walker, root, "/dev")
+    mounts.mount(DevFilesystem(devs.next(), tty_host_fd), dev_dir, source="devfs")
+    for vol in volumes:
+        where = _mkdir_p(walker, root, vol.dest)
+        mounts.mount(HostFilesystem(devs.next(), vol.source, readonly=vol.readonly),
+                     where, readonly=vol.readonly, source=vol.source)
+    return mounts
+
+
+def sandbox_cwd(mounts, host_cwd):
+    """The host's cwd inside the sandbox, or / if it does not exist there."""
+    root = mounts.root_location()
+    walker = Walker(mounts, _Ctx(root), _RootCreds())
+    try:
+        loc = walker.walk(root, host_cwd.encode() if isinstance(host_cwd, str) else host_cwd)
+        if loc.inode.is_dir():
+            return loc
+    except SyscallError:
+        pass
+    return root
+
+

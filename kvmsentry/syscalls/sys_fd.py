@@ -1,0 +1,147 @@
+"""File descriptors themselves: dup family, fcntl, close_range, pipes."""
+import errno
+import os
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.vfs.file import O_PATH, SETFL_MASK
+
+F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL = 0, 1, 2, 3, 4
+F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
+F_SETOWN, F_GETOWN = 8, 9
+F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
+F_DUPFD_CLOEXEC = 1030
+F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
+F_ADD_SEALS, F_GET_SEALS = 1033, 1034
+FD_CLOEXEC = 1
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
+O_CLOEXEC = 0o2000000
+RLIMIT_NOFILE = 7
+
+
+def _limit(task):
+    return task.rlimits[RLIMIT_NOFILE][0]
+
+
+def dup(task, oldfd):
+    """Implements dup(2)."""
+    return task.fds.install(task.fds.get(i32(oldfd)), limit=_limit(task))
+
+
+def dup3(task, oldfd, newfd, flags):
+    """Implements dup3(2)."""
+    oldfd, newfd, flags = i32(oldfd), i32(newfd), i32(flags)
+    if flags & ~O_CLOEXEC or oldfd == newfd:
+        raise SyscallError(errno.EINVAL)
+    f = task.fds.get(oldfd)
+    if newfd < 0 or newfd >= _limit(task):
+        raise SyscallError(errno.EBADF)
+    task.fds.install_at(newfd, f, cloexec=bool(flags & O_CLOEXEC))
+    return newfd
+
+
+def dup2(task, oldfd, newfd):
+    """Implements dup2(2): dup2(fd, fd) checks fd and returns it."""
+    if i32(oldfd) == i32(newfd):
+        task.fds.get(i32(oldfd))
+        return i32(newfd)
+    return dup3(task, oldfd, newfd, 0)
+
+
+def _flock_owner_view(task, f, arg, cmd):
+    """Advisory locks: all locks of a sandbox so far belong to one process,
+    which never conflicts with itself; record them so F_GETLK answers
+    F_UNLCK as Linux does for the lock holder."""
+    raw = task.mm.copy_in(arg, 32)
+    ltype, whence, start, length, pid = struct.unpack("<hhqqi4x", raw)
+    if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK) or whence not in (0, 1, 2):
+        raise SyscallError(errno.EINVAL)
+    if cmd in (F_GETLK, F_OFD_GETLK):
+        task.mm.copy_out(arg, struct.pack("<hhqqi4x", F_UNLCK, whence, start, length, pid))
+        return 0
+    if ltype == F_RDLCK and not f.readable() or ltype == F_WRLCK and not f.writable():
+        raise SyscallError(errno.EBADF)
+    if ltype == F_UNLCK:
+        f.locks.pop(task.tgid, None)
+    else:
+        f.locks[task.tgid] = (ltype, whence, start, length)
+    return 0
+
+
+def fcntl(task, fd, cmd, arg):
+    """Implements fcntl(2)."""
+    fd, cmd = i32(fd), i32(cmd)
+    fds = task.fds
+    f = fds.get(fd)
+    if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+        low = i32(arg)
+        if low < 0 or low >= _limit(task):
+            raise SyscallError(errno.EINVAL)
+        return fds.install(f, cloexec=cmd == F_DUPFD_CLOEXEC, lowest=low, limit=_limit(task))
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if fds.cloexec(fd) else 0
+    if cmd == F_SETFD:
+        fds.set_cloexec(fd, bool(arg & FD_CLOEXEC))
+        return 0
+    if cmd == F_GETFL:
+        return f.flags
+    if cmd == F_SETFL:
+        if f.flags & O_PATH:
+            raise SyscallError(errno.EBADF)
+        f.flags = (f.flags & ~SETFL_MASK) | (u32(arg) & SETFL_MASK)
+        return 0
+    if f.flags & O_PATH:
+        raise SyscallError(errno.EBADF)
+    if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
+        return _flock_owner_view(task, f, arg, cmd)
+    if cmd == F_GETPIPE_SZ or cmd == F_SETPIPE_SZ:
+        if not hasattr(f, "pipe"):
+            raise SyscallError(errno.EBADF)
+        return f.pipe.get_size() if cmd == F_GETPIPE_SZ else f.pipe.set_size(u32(arg))
+    if cmd == F_GETOWN:
+        return 0
+    if cmd == F_SETOWN:
+        return 0
+    if cmd in (F_ADD_SEALS, F_GET_SEALS):
+        raise SyscallError(errno.EINVAL)
+    raise SyscallError(errno.EINVAL)
+
+
+def close_range(task, first, last, flags):
+    """Implements close_range(2)."""
+    first, last, flags = u32(first), u32(last), u32(flags)
+    if flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) or first > last:
+        raise SyscallError(errno.EINVAL)
+    for fd in task.fds.fds():
+        if first <= fd <= last:
+            if flags & CLOSE_RANGE_CLOEXEC:
+                task.fds.set_cloexec(fd, True)
+            else:
+                task.fds.close(fd)
+    return 0
+
+
+def pipe2(task, pipefd, flags):
+    """Implements pipe2(2)."""
+    from kvmsentry.kernel.pipe import make_pipe
+    flags = i32(flags)
+    if flags & ~(O_CLOEXEC | os.O_NONBLOCK | os.O_DIRECT):
+        raise SyscallError(errno.EINVAL)
+    task.mm.check_access(pipefd, 8, write=True)
+    r, w = make_pipe(flags)
+    cloexec = bool(flags & O_CLOEXEC)
+    rfd = task.fds.install(r, cloexec=cloexec, limit=_limit(task))
+    try:
+        wfd = task.fds.install(w, cloexec=cloexec, limit=_limit(task))
+    except SyscallError:
+        task.fds.close(rfd)
+        raise
+    task.mm.copy_out(pipefd, struct.pack("<ii", rfd, wfd))
+    return 0
+
+
+def pipe(task, pipefd):
+    """Implements pipe(2)."""
+    return pipe2(task, pipefd, 0)

@@ -1,0 +1,147 @@
+"""Opening files: open, openat, openat2, creat, lseek, getdents64."""
+import errno
+import os
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
+from kvmsentry.syscalls.args import i32, i64, u32
+from kvmsentry.vfs.file import O_PATH, truncate_inode
+from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, may_access
+
+O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC = 0o100, 0o200, 0o400, 0o1000
+O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC = 0o200000, 0o400000, 0o2000000
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+O_ACCMODE = 3
+# Flags open(2) keeps on the file (the rest only steer the open itself).
+_KEEP = ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) & 0xFFFFFFFF
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 1, 2, 4
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 8, 0x10, 0x20
+
+
+def check_mount_writable(loc):
+    if loc.mount.readonly:
+        raise SyscallError(errno.EROFS)
+
+
+def open_location(task, dirfd, path, flags, mode):
+    """The Location and new File for open(2)-style arguments."""
+    acc = flags & O_ACCMODE
+    if acc == 3 and not flags & O_PATH:
+        raise SyscallError(errno.EINVAL)
+    if flags & O_TMPFILE == O_TMPFILE:
+        raise SyscallError(errno.EOPNOTSUPP)
+    creds = task.creds
+    if flags & O_CREAT and not flags & O_PATH:
+        parent, name, trailing = parent_at(task, dirfd, path)
+        if trailing or name in (b".", b".."):
+            raise SyscallError(errno.EISDIR)
+        try:
+            loc = walker(task).walk(parent, name, follow=not flags & (O_EXCL | O_NOFOLLOW))
+            if flags & O_EXCL:
+                raise SyscallError(errno.EEXIST)
+            created = False
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            check_mount_writable(parent)
+            if not may_access(parent.inode.getattr(), creds, W_OK | 1):
+                raise SyscallError(errno.EACCES)
+            parent.inode.create(name, 0o100000 | (mode & 0o7777 & ~task.fs.umask),
+                                creds.euid, creds.egid)
+            parent.dentry.forget(name)
+            loc = walker(task).walk(parent, name, follow=False)
+            created = True
+    else:
+        created = False
+        loc = lookup_at(task, dirfd, path, follow=not flags & O_NOFOLLOW)
+    inode = loc.inode
+    if flags & O_PATH:
+        if flags & O_DIRECTORY and not inode.is_dir():
+            raise SyscallError(errno.ENOTDIR)
+        from kvmsentry.vfs.file import File
+        return loc, File(O_PATH | (flags & (O_DIRECTORY | O_NOFOLLOW)), loc)
+    if inode.is_symlink():
+        raise SyscallError(errno.ELOOP)              # O_NOFOLLOW on a symlink
+    if flags & O_DIRECTORY and not inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    if inode.is_dir() and (acc != os.O_RDONLY or flags & (O_TRUNC | O_CREAT)):
+        raise SyscallError(errno.EISDIR)
+    want = (R_OK if acc in (os.O_RDONLY, os.O_RDWR) else 0) | \
+        (W_OK if acc in (os.O_WRONLY, os.O_RDWR) or flags & O_TRUNC else 0)
+    if not created and want and not may_access(inode.getattr(), creds, want):
+        raise SyscallError(errno.EACCES)
+    if want & W_OK and (inode.is_reg() or inode.is_dir()):
+        check_mount_writable(loc)
+    if flags & O_TRUNC and inode.is_reg() and not created:
+        check_mount_writable(loc)
+        truncate_inode(inode, 0)
+    return loc, inode.open(loc, flags & _KEEP)
+
+
+def _install(task, file, flags):
+    return task.fds.install(file, cloexec=bool(flags & O_CLOEXEC),
+                            limit=task.rlimits[7][0])
+
+
+def openat(task, dirfd, pathname, flags, mode):
+    """Implements openat(2)."""
+    flags = u32(flags)
+    path = task.mm.read_cstring(pathname)
+    _, file = open_location(task, i32(dirfd), path, flags, u32(mode))
+    return _install(task, file, flags)
+
+
+def open_(task, pathname, flags, mode):
+    """Implements open(2)."""
+    return openat(task, AT_FDCWD, pathname, flags, mode)
+
+
+def creat(task, pathname, mode):
+    """Implements creat(2)."""
+    return openat(task, AT_FDCWD, pathname, O_CREAT | os.O_WRONLY | O_TRUNC, mode)
+
+
+def openat2(task, dirfd, pathname, how, size):
+    """Implements openat2(2). The scoped RESOLVE_* modes are refused with
+    EOPNOTSUPP rather than resolved more loosely than asked."""
+    if size < 24:
+        raise SyscallError(errno.EINVAL)
+    raw = task.mm.copy_in(how, min(size, 4096))
+    flags, mode, resolve = struct.unpack_from("<QQQ", raw)
+    if any(raw[24:]):
+        raise SyscallError(errno.E2BIG)
+    if flags >> 32 or (mode and not flags & (O_CREAT | 0o20000000)):
+        raise SyscallError(errno.EINVAL)
+    if resolve & ~(RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS |
+                   RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED):
+        raise SyscallError(errno.EINVAL)
+    path = task.mm.read_cstring(pathname)
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS):
+        # Scoped resolution is not implemented; refusing is safer than
+        # resolving more loosely than the caller asked.
+        raise SyscallError(errno.EOPNOTSUPP)
+    if resolve & RESOLVE_CACHED:
+        raise SyscallError(errno.EAGAIN)
+    _, file = open_location(task, i32(dirfd), path, flags, mode)
+    return _install(task, file, flags)
+
+
+def lseek(task, fd, offset, whence):
+    """Implements lseek(2)."""
+    f = task.fds.get(i32(fd))
+    if f.flags & O_PATH:
+        raise SyscallError(errno.EBADF)
+    return f.seek(i64(offset), i32(whence))
+
+
+def getdents64(task, fd, dirp, count):
+    """Implements getdents64(2)."""
+    f = task.fds.get(i32(fd))
+    if f.flags & O_PATH:
+        raise SyscallError(errno.EBADF)
+    count = u32(count)
+    task.mm.check_access(dirp, count, write=True)
+    data = f.getdents(count)
+    task.mm.copy_out(dirp, data)
+    return len(data)

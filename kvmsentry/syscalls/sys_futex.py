@@ -1,0 +1,91 @@
+"""futex(2)."""
+import errno
+import struct
+import time
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls.args import i32, u32
+
+FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 2, 3, 4
+FUTEX_WAKE_OP, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 5, 9, 10
+FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
+NSEC = 1_000_000_000
+
+
+def _word(task, addr):
+    if addr & 3:
+        raise SyscallError(errno.EINVAL)
+    return struct.unpack("<I", task.mm.copy_in(addr, 4))[0]
+
+
+def _deadline(task, timeout, absolute, realtime):
+    if not timeout:
+        return None
+    sec, nsec = struct.unpack("<qq", task.mm.copy_in(timeout, 16))
+    if sec < 0 or not 0 <= nsec < NSEC:
+        raise SyscallError(errno.EINVAL)
+    ns = sec * NSEC + nsec
+    now_mono = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    if not absolute:
+        return now_mono + ns
+    if realtime:
+        return now_mono + (ns - time.clock_gettime_ns(time.CLOCK_REALTIME))
+    return ns
+
+
+def _wake_op(task, addr2, encoded):
+    """Apply FUTEX_WAKE_OP's operation to *addr2; return the comparison."""
+    op, cmp = (encoded >> 28) & 7, (encoded >> 24) & 15
+    oparg, cmparg = (encoded >> 12) & 0xFFF, encoded & 0xFFF
+    if op & 8:
+        oparg = 1 << (oparg & 31)
+    old = _word(task, addr2)
+    new = {0: oparg, 1: old + oparg, 2: old | oparg, 3: old & ~oparg, 4: old ^ oparg}.get(op & 7)
+    if new is None:
+        raise SyscallError(errno.ENOSYS)
+    task.mm.copy_out(addr2, struct.pack("<I", new & 0xFFFFFFFF))
+    results = {0: old == cmparg, 1: old != cmparg, 2: old < cmparg,
+               3: old <= cmparg, 4: old > cmparg, 5: old >= cmparg}
+    if cmp not in results:
+        raise SyscallError(errno.ENOSYS)
+    return results[cmp]
+
+
+def futex(task, uaddr, op, val, timeout, uaddr2, val3):
+    """Implements futex(2): WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP,
+    WAIT_BITSET, WAKE_BITSET (PI futexes are not supported)."""
+    op = i32(op)
+    cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
+    table = task.kernel.futexes
+    key = (id(task.mm), uaddr)
+    val = u32(val)
+    if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        raise SyscallError(errno.ENOSYS)
+    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        bitset = u32(val3) if cmd == FUTEX_WAIT_BITSET else 0xFFFFFFFF
+        if bitset == 0:
+            raise SyscallError(errno.EINVAL)
+        deadline = _deadline(task, timeout, cmd == FUTEX_WAIT_BITSET,
+                             bool(op & FUTEX_CLOCK_REALTIME))
+        _word(task, uaddr)
+        return table.wait(key, lambda: _word(task, uaddr), val, deadline, bitset)
+    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
+        bitset = u32(val3) if cmd == FUTEX_WAKE_BITSET else 0xFFFFFFFF
+        if bitset == 0:
+            raise SyscallError(errno.EINVAL)
+        if uaddr & 3:
+            raise SyscallError(errno.EINVAL)
+        return table.wake(key, val, bitset)
+    if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
+        nr_requeue = i32(timeout)            # val2 travels in the timeout slot
+        if i32(val) < 0 or nr_requeue < 0:
+            raise SyscallError(errno.EINVAL)
+        if cmd == FUTEX_CMP_REQUEUE and _word(task, uaddr) != u32(val3):
+            raise SyscallError(errno.EAGAIN)
+        return table.requeue(key, (id(task.mm), uaddr2), val, nr_requeue)
+    if cmd == FUTEX_WAKE_OP:
+        woken = table.wake(key, val)
+        if _wake_op(task, uaddr2, u32(val3)):
+            woken += table.wake((id(task.mm), uaddr2), i32(timeout))
+        return woken
+    raise SyscallError(errno.ENOSYS)
