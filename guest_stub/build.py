@@ -19,7 +19,7 @@ SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "kvm", "stub.bin")
 
 SYMBOLS = (
     "SYSCALL_R0_OFF", "EXC_COMMON_OFF", "VECTORS_OFF", "VECTOR_STRIDE",
-    "GATE_SYSCALL_OFF", "SELFTEST_OFF", "STUB_SIZE",
+    "PROBE_OUT_OFF", "SELFTEST_OFF", "STUB_SIZE",
     "PORT_SYSCALL", "PORT_SYSCALL_R0", "PORT_EXCEPTION",
 )
 

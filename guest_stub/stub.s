@@ -1,7 +1,7 @@
 # kvmsentry ring-0 stub.  Assembled by guest_stub/build.py with the layout
 # constants from kvmsentry/arch/layout.py passed as --defsym, so the two
-# cannot disagree.  Two pages: page 0 is supervisor-only, page 1 (the gate)
-# is executable from ring 3.
+# cannot disagree.  Two pages: page 0 is the supervisor-only stub; page 1
+# holds ring-3 probes run once per vCPU from a throwaway address space.
 #
 # Nothing here saves or restores registers: every exit leaves the guest's
 # general registers exactly as the program had them, and the sentry reads
@@ -10,8 +10,10 @@
     .code64
     .text
 
-# SYSCALL entry when SYSCALL really enters ring 0 (bare-metal VMX/SVM).
-# rcx/r11 hold the return rip/rflags; the sentry may rewrite them.
+# LSTAR. Where SYSCALL really enters ring 0 (bare-metal VMX/SVM) it runs
+# this; rcx/r11 hold the return rip/rflags and the sentry may rewrite them.
+# Where SYSCALL stays at CPL 3 (kvm_pvm) fetching it faults (#PF on a
+# supervisor page), which the sentry recognises as the syscall.
     .org SYSCALL_R0_OFF, 0xcc
 syscall_r0:
     outb %al, $PORT_SYSCALL_R0
@@ -68,11 +70,10 @@ exc_common:
     vector 30, 1
     vector 31, 0
 
-# ---- page 1: the gate, user-executable --------------------------------
-# SYSCALL lands here, still at CPL 3, on hosts where it does not change
-# privilege (kvm_pvm).  One direct exit; the sentry resumes at rcx.
-    .org GATE_SYSCALL_OFF, 0xcc
-gate_syscall:
+# ---- page 1: ring-3 probes -------------------------------------------
+# Where is rip when an `out` exits? (past it on kvm_pvm, at it elsewhere)
+    .org PROBE_OUT_OFF, 0xcc
+probe_out:
     outb %al, $PORT_SYSCALL
     ud2
 

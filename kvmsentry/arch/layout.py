@@ -6,9 +6,9 @@ code, the user-visible syscall gate, per-vCPU GDT/TSS/stacks); program
 frames and page-table frames come from above it.
 
 The reserved region is mapped supervisor-only in the top 512 GiB of every
-address space (PML4 slot 511), except the gate page, which ring 3 may
-execute: it is where SYSCALL lands on hosts where SYSCALL does not leave
-CPL 3 (kvm_pvm; see DESIGN.md).
+address space (PML4 slot 511): nothing of the machine is visible to the
+program. The stub's second page holds ring-3 probe code that runs only
+during the vCPU self-test, from a throwaway address space.
 """
 
 PAGE_SIZE = 4096
@@ -17,7 +17,7 @@ PAGE_SHIFT = 12
 # --- guest physical ----------------------------------------------------
 IDT_PHYS = 0x1000
 STUB_PHYS = 0x2000          # supervisor code page (from guest_stub/)
-GATE_PHYS = 0x3000          # user-executable gate page (second stub page)
+PROBE_PHYS = 0x3000         # ring-3 self-test code (second stub page), never mapped for programs
 STUB_SIZE = 0x2000          # both pages, as assembled
 
 CPU_AREA_PHYS = 0x10000     # per-vCPU blocks start here
@@ -42,7 +42,6 @@ def kva(phys):
 
 
 STUB_VA = kva(STUB_PHYS)
-GATE_VA = kva(GATE_PHYS)
 IDT_VA = kva(IDT_PHYS)
 
 # Offsets inside the stub image (the .org lines of guest_stub/stub.s).
@@ -50,17 +49,17 @@ SYSCALL_R0_OFF = 0x000      # LSTAR target where SYSCALL enters ring 0
 EXC_COMMON_OFF = 0x040
 VECTORS_OFF = 0x100         # 32 exception entry points, 16 bytes apart
 VECTOR_STRIDE = 16
-GATE_SYSCALL_OFF = 0x1000   # LSTAR target where SYSCALL stays at CPL 3
+PROBE_OUT_OFF = 0x1000      # ring-3 probe: one `out PORT_SYSCALL`
 SELFTEST_OFF = 0x1100       # ring-3 self-test: one SYSCALL
+PROBE_USER_VA = 0x10000     # where the probe page is mapped during self-tests
 
 SYSCALL_R0_VA = STUB_VA + SYSCALL_R0_OFF
-GATE_SYSCALL_VA = STUB_VA + GATE_SYSCALL_OFF
-SELFTEST_VA = STUB_VA + SELFTEST_OFF
+EXC_COMMON_VA = STUB_VA + EXC_COMMON_OFF
 
 # --- I/O ports ---------------------------------------------------------------
-# PORT_SYSCALL is the only port ring 3 may use (TSS I/O bitmap). It is
-# what patched syscall sites (`out PORT_SYSCALL, %al`, 2 bytes like
-# `syscall`) and the gate page execute. The others are ring-0 only.
+# PORT_SYSCALL is the only port ring 3 may use (TSS I/O bitmap): patched
+# syscall sites execute `out PORT_SYSCALL, %al`, 2 bytes like `syscall`.
+# The others are ring-0 only.
 PORT_SYSCALL = 0x4A
 PORT_SYSCALL_R0 = 0x4B
 PORT_EXCEPTION = 0x4C

@@ -47,6 +47,18 @@ def _parser():
     return p
 
 
+def caller_environment():
+    """The environment `kvmsentry` was started with. Python's own start-up
+    may add to os.environ (PEP 538 sets LC_CTYPE under the C locale); the
+    sandbox must see exactly what the caller passed, which is what
+    /proc/self/environ still holds."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            return [e for e in f.read().split(b"\0") if e]
+    except OSError:
+        return [b"%s=%s" % (k, v) for k, v in os.environb.items()]
+
+
 def _error(message, code):
     sys.stderr.write("kvmsentry: %s\n" % message)
     return code
@@ -81,7 +93,7 @@ def cmd_do(args):
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
-        env = [b"%s=%s" % (k, v) for k, v in os.environb.items()]
+        env = caller_environment()
         guest_argv = [os.fsencode(a) for a in argv]
         status = kernel.run(guest_argv, env)
     except ExecError as e:

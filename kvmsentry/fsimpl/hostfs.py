@@ -128,13 +128,13 @@ class HostInode(Inode):
     """One host object, named by the O_PATH fd it holds."""
 
     def __init__(self, fs, path_fd, parent, name):
-        self._fds = _Fds(path_fd)
-        weakref.finalize(self, self._fds.close)
         try:
             s = os.stat(path_fd)
         except OSError as e:
-            self._fds.close()
+            os.close(path_fd)
             raise SyscallError(e.errno) from None
+        self._fds = _Fds(path_fd)
+        weakref.finalize(self, self._fds.close)
         super().__init__(fs, s.st_mode)
         self.parent = parent          # HostInode (strong: we need its fd) or None
         self.name = name              # our name in parent; None once removed

@@ -41,6 +41,12 @@ class _DirState:
         self.opaque = opaque          # hide the whole lower directory
 
 
+def _check_name(name):
+    # The VFS never asks for these; the upper layer must never store them.
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise SyscallError(errno.EINVAL)
+
+
 def _lookup_or_none(inode, name):
     try:
         return inode.lookup(name)
@@ -192,6 +198,7 @@ class OverlayInode(Inode):
 
     # --- directories -----------------------------------------------------------
     def lookup(self, name):
+        _check_name(name)
         with self.fs.lock:
             if not self.is_dir():
                 raise SyscallError(errno.ENOTDIR)
@@ -228,6 +235,7 @@ class OverlayInode(Inode):
 
     def _make(self, name, make, opaque=False):
         """Create `name` in the upper copy of this directory with make(upper)."""
+        _check_name(name)
         with self.fs.lock:
             if not self.is_dir():
                 raise SyscallError(errno.ENOTDIR)
@@ -300,6 +308,7 @@ class OverlayInode(Inode):
         if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE):
             raise SyscallError(errno.EINVAL)
         exchange = bool(flags & RENAME_EXCHANGE)
+        _check_name(new_name)
         with self.fs.lock:
             src = self.lookup(name)
             dst = _lookup_or_none(new_dir, new_name)
@@ -332,6 +341,8 @@ class OverlayInode(Inode):
                     self.fs._dirs.pop(dst.upper, None)
                 if old_in_lower:
                     self._state().whiteouts.add(name)
+                if new_name in new_dir._whiteouts():
+                    new_dir._state().whiteouts.discard(new_name)
             self._forget(name)
             new_dir._forget(new_name)
             new_dir._adopt(new_name, src)

@@ -26,7 +26,7 @@ import weakref
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.pipe import Fifo
 from kvmsentry.vfs.inode import (RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
-                                 Filesystem, Inode, Stat, now_ns)
+                                 S_IFMT, Filesystem, Inode, Stat, dtype, now_ns)
 
 TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
@@ -36,12 +36,6 @@ BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entr
 SHORT_SYMLINK_LEN = 128         # targets shorter than this are kept in the inode
 SYMLINK_MAX = PAGE_SIZE - 1     # longest target (the page also holds a NUL)
 RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT
-S_IFMT = 0o170000               # the stat module has S_IFMT() only as a function
-
-
-def _dtype(mode):
-    """d_type for getdents: Linux's S_DT(), the file type bits shifted."""
-    return (mode & S_IFMT) >> 12
 
 
 def _half_of_ram_pages():
@@ -73,8 +67,11 @@ class TmpfsFilesystem(Filesystem):
         self.max_pages = (-(-size // PAGE_SIZE) if size is not None
                           else _half_of_ram_pages())
         self.max_inodes = nr_inodes if nr_inodes is not None else _half_of_ram_pages()
-        self.used_pages = 0
-        self.used_inodes = 0
+        # Eviction runs from a weakref finalizer, which may fire in the
+        # middle of another update of the same thread: it only ever touches
+        # its own counters, so no update is lost.
+        self._pages_charged = self._pages_evicted = 0
+        self._inodes_made = self._inodes_evicted = 0
         self._next_ino = 1
         self._root = TmpfsDir(self, mode, uid, gid, parent=None)
 
@@ -90,13 +87,21 @@ class TmpfsFilesystem(Filesystem):
                         namelen=NAME_MAX, frsize=PAGE_SIZE, flags=0)
 
     # --- accounting ------------------------------------------------------------
+    @property
+    def used_pages(self):
+        return self._pages_charged - self._pages_evicted
+
+    @property
+    def used_inodes(self):
+        return self._inodes_made - self._inodes_evicted
+
     def _alloc_inode(self, inode, pages):
         """An inode number for a new inode; ENOSPC past nr_inodes. The slot
-        and `pages` (a set the inode keeps) are returned on eviction."""
+        and `pages` (a set the inode keeps) are given back on eviction."""
         with self.lock:
             if self.used_inodes >= self.max_inodes:
                 raise SyscallError(errno.ENOSPC)
-            self.used_inodes += 1
+            self._inodes_made += 1
             ino = self._next_ino
             self._next_ino += 1
         fin = weakref.finalize(inode, self._evict, pages)
@@ -105,13 +110,15 @@ class TmpfsFilesystem(Filesystem):
 
     def _evict(self, pages):
         with self.lock:
-            self.used_inodes -= 1
-            self.used_pages -= len(pages)
+            self._inodes_evicted += 1
+            self._pages_evicted += len(pages)
 
     def _charge(self, npages):
-        if self.used_pages + npages > self.max_pages:
+        """Account for npages newly written pages (ENOSPC past `size`);
+        a negative count gives pages back."""
+        if npages > 0 and self.used_pages + npages > self.max_pages:
             raise SyscallError(errno.ENOSPC)
-        self.used_pages += npages
+        self._pages_charged += npages
 
 
 class TmpfsInode(Inode):
@@ -213,7 +220,7 @@ class TmpfsFile(TmpfsInode):
                     self.data.extend(bytes(offset - len(self.data)))
                 self.data[offset:end] = data
             except MemoryError:
-                self.fs.used_pages -= len(new)
+                self.fs._charge(-len(new))
                 raise SyscallError(errno.ENOSPC) from None
             self._pages.update(new)
             self.size = max(self.size, end)
@@ -230,7 +237,7 @@ class TmpfsFile(TmpfsInode):
             keep = -(-size // PAGE_SIZE)
             gone = {p for p in self._pages if p >= keep}
             self._pages.difference_update(gone)
-            self.fs.used_pages -= len(gone)
+            self.fs._charge(-len(gone))
         self.size = size
 
 
@@ -362,7 +369,7 @@ class TmpfsDir(TmpfsInode):
 
     def readdir(self):
         with self.fs.lock:
-            return [(name, child.ino, _dtype(child.mode))
+            return [(name, child.ino, dtype(child.mode))
                     for name, child in self.entries.items()]
 
     def create(self, name, mode, uid, gid):

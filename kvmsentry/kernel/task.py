@@ -26,6 +26,7 @@ class Task:
         self.fs = fs
         self.sigactions = {}
         self.sigmask = 0
+        self.sigpending = 0
         self.clear_child_tid = 0
         self.robust_list = 0
         self.rseq = None

@@ -44,6 +44,7 @@ class AddressSpace:
         self.vmas = VmaList()
         self.pages = {}             # page address -> frame phys
         self.cache_pages = {}       # page address -> PageCache, for frames we don't own
+        self.patched_sites = set()  # syscall sites rewritten by the platform
         self.brk_start = self.brk = 0
         self._revoke = []           # frames whose guest PTE lost a right
 
@@ -91,6 +92,8 @@ class AddressSpace:
 
     def _drop(self, start, end):
         """Free the frames of [start, end) and clear their PTEs."""
+        if self.patched_sites:
+            self.patched_sites = {s for s in self.patched_sites if not start <= s < end}
         pages, pt, pool = self.pages, self.pt, self.pool
         if (end - start) // PAGE_SIZE > len(pages):
             victims = [va for va in pages if start <= va < end]
@@ -200,6 +203,25 @@ class AddressSpace:
         if vma is not None and vma.prot:
             self._populate(start, min(end, vma.end), vma.prot)
 
+    def accessible(self, addr, length, write):
+        """How many bytes from addr (at most length) the program could
+        access in one run: a transfer stops at the first hole, as Linux's
+        copies do. EFAULT if not even the first byte is accessible."""
+        if length == 0:
+            return 0
+        if addr < 0 or addr >= USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        end = min(addr + length, USER_TOP)
+        pos = addr
+        while pos < end:
+            vma = self.vmas.find(pos)
+            if vma is None or not (vma.prot & PROT_WRITE if write else vma.prot):
+                break
+            pos = vma.end
+        if pos == addr:
+            raise SyscallError(errno.EFAULT)
+        return min(pos, end) - addr
+
     def check_access(self, addr, length, write):
         """EFAULT unless [addr, addr+length) is all mapped with the access."""
         if length == 0:
@@ -219,17 +241,16 @@ class AddressSpace:
             self._drop(vma.start, vma.end)
 
     def protect(self, start, length, prot):
-        """mprotect(2) on [start, start+length): ENOMEM if any page is
-        unmapped, like Linux."""
+        """mprotect(2) on [start, start+length). Like Linux, the mapped
+        pages before the first hole are changed, then the hole is ENOMEM."""
         end = start + page_up(length)
         covered = start
         for vma in self.vmas.overlapping(start, end):
             if vma.start > covered:
-                raise SyscallError(errno.ENOMEM)
+                break
             covered = vma.end
-        if covered < end:
-            raise SyscallError(errno.ENOMEM)
-        for vma in self.vmas.remove_range(start, end):
+        stop = min(covered, end)
+        for vma in self.vmas.remove_range(start, stop):
             old = vma.prot
             vma.prot = prot
             self.vmas.insert(vma)
@@ -237,13 +258,22 @@ class AddressSpace:
             if prot and vma.end - vma.start <= EAGER_POPULATE_BYTES:
                 self._populate(vma.start, vma.end, prot)
         self.vmas.merge_adjacent()
+        if stop < end:
+            raise SyscallError(errno.ENOMEM)
 
     def discard(self, start, length):
-        """MADV_DONTNEED: private anonymous pages read back as zeros."""
+        """MADV_DONTNEED: private pages read back as zeros (or as the file).
+        Mapped pages before the first hole are dropped, then the hole is
+        ENOMEM, as Linux does."""
         end = start + page_up(length)
+        covered = start
         for vma in self.vmas.overlapping(start, end):
-            lo, hi = max(vma.start, start), min(vma.end, end)
-            self._drop(lo, hi)
+            if vma.start > covered:
+                break
+            self._drop(max(vma.start, start), min(vma.end, end))
+            covered = vma.end
+        if covered < end:
+            raise SyscallError(errno.ENOMEM)
 
     def remap(self, old, old_len, new_len, may_move, fixed_addr=None):
         """mremap(2); returns the new address. Frames move with the pages."""
@@ -266,6 +296,8 @@ class AddressSpace:
             return old
         if not may_move:
             raise SyscallError(errno.ENOMEM)
+        if fixed_addr is not None and fixed_addr < old + old_len and old < fixed_addr + new_len:
+            raise SyscallError(errno.EINVAL)
         new = fixed_addr if fixed_addr is not None else self.find_free(new_len)
         if fixed_addr is not None:
             self.unmap(new, new_len)
@@ -417,6 +449,10 @@ class AddressSpace:
         off = addr & (PAGE_SIZE - 1)
         self.view[phys + off:phys + off + len(data)] = data
         return True
+
+    def is_writable(self, addr):
+        vma = self.vmas.find(addr)
+        return vma is not None and bool(vma.prot & PROT_WRITE)
 
     def read_code(self, addr, length):
         """Bytes of a populated page regardless of protection, or b""."""

@@ -11,7 +11,10 @@ argument tuples.
 import errno
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls.sys_signal import deliver_to_self
 from kvmsentry.syscalls.table import TABLE
+
+SIGPIPE = 13
 
 _REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
 
@@ -50,7 +53,15 @@ def dispatch(task):
     try:
         return invoke(task, regs)
     except SyscallError as e:
-        return -e.errno
+        return _failed(task, e.errno)
+
+
+def _failed(task, err):
+    """-errno for the guest; EPIPE also raises SIGPIPE, as Linux's
+    pipe and socket writes do."""
+    if err == errno.EPIPE:
+        deliver_to_self(task, SIGPIPE)
+    return -err
 
 
 def _unimplemented(task, nr, regs):
@@ -68,6 +79,7 @@ def _traced(task, nr, regs, invoke):
     try:
         result = invoke(task, regs)
     except SyscallError as e:
-        result = -e.errno
+        task.strace.leave(task, entry, args, -e.errno)
+        return _failed(task, e.errno)
     task.strace.leave(task, entry, args, result)
     return result

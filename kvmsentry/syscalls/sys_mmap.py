@@ -7,7 +7,7 @@ from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.syscalls.args import i32
 
-PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+PROT_READ, PROT_WRITE, PROT_EXEC, PROT_SEM = 1, 2, 4, 8
 PROT_GROWSDOWN, PROT_GROWSUP = 0x01000000, 0x02000000
 MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE = 0x1, 0x2, 0x3
 MAP_TYPE = 0xF
@@ -26,7 +26,7 @@ MAP_HUGETLB = 0x40000
 MAP_SYNC = 0x80000
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
-MADV_DONTNEED, MADV_FREE = 4, 8
+MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 4, 8, 9
 MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
               20, 21, 22, 23, 24, 25, 100, 101}
 
@@ -37,16 +37,46 @@ def _aligned(addr):
 
 def brk(task, addr):
     """Implements brk(2)."""
-    return task.mm.set_brk(addr)
+    mm = task.mm
+    if addr > mm.brk:
+        try:
+            check_commit(addr - mm.brk)
+        except SyscallError:
+            return mm.brk
+    return mm.set_brk(addr)
+
+
+def _commit_limit():
+    """RAM + swap, in bytes: the most one request may ask for under Linux's
+    default (heuristic) overcommit policy."""
+    total = 0
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                key, value = line.split(":", 1)
+                if key in ("MemTotal", "SwapTotal"):
+                    total += int(value.split()[0]) * 1024
+    except OSError:
+        return 1 << 62
+    return total
+
+
+_COMMIT_LIMIT = _commit_limit()
+
+
+def check_commit(length):
+    """ENOMEM for a single private writable request larger than RAM+swap,
+    as vm.overcommit_memory=0 refuses it."""
+    if length > _COMMIT_LIMIT:
+        raise SyscallError(errno.ENOMEM)
 
 
 def mmap(task, addr, length, prot, flags, fd, offset):
     """Implements mmap(2): anonymous memory and regular files (through the
     page cache, so every mapping and read/write see the same bytes)."""
-    prot, flags = i32(prot), i32(flags)
+    # Unknown prot bits are ignored by mmap (mprotect is stricter).
+    prot, flags = i32(prot) & (PROT_READ | PROT_WRITE | PROT_EXEC), i32(flags)
     if length == 0 or offset & (PAGE_SIZE - 1):
-        raise SyscallError(errno.EINVAL)
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
         raise SyscallError(errno.EINVAL)
     kind = flags & MAP_TYPE
     if kind not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
@@ -57,6 +87,11 @@ def mmap(task, addr, length, prot, flags, fd, offset):
     if length == 0 or length > USER_TOP:
         raise SyscallError(errno.ENOMEM)
     source = None
+    if flags & MAP_ANONYMOUS and kind == MAP_SHARED_VALIDATE:
+        raise SyscallError(errno.EINVAL)
+    if flags & MAP_ANONYMOUS and kind == MAP_PRIVATE and prot & PROT_WRITE \
+            and not flags & MAP_NORESERVE:
+        check_commit(length)
     if not flags & MAP_ANONYMOUS:
         source = _mappable(task, i32(fd), prot, kind != MAP_PRIVATE)
         if offset + length > (1 << 63):
@@ -134,13 +169,20 @@ def mprotect(task, addr, length, prot):
     prot = i32(prot)
     if not _aligned(addr):
         raise SyscallError(errno.EINVAL)
-    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP):
+    if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM | PROT_GROWSDOWN | PROT_GROWSUP) \
+            or prot & PROT_GROWSDOWN and prot & PROT_GROWSUP:
         raise SyscallError(errno.EINVAL)
     length = page_up(length)
     if length == 0:
         return 0
     if addr + length > USER_TOP:
         raise SyscallError(errno.ENOMEM)
+    if prot & (PROT_GROWSDOWN | PROT_GROWSUP):
+        vma = task.mm.vmas.find(addr)
+        if vma is None:
+            raise SyscallError(errno.ENOMEM)
+        if not vma.grows_down or prot & PROT_GROWSUP:
+            raise SyscallError(errno.EINVAL)
     task.mm.protect(addr, length, prot & 7)
     return 0
 
@@ -169,10 +211,19 @@ def madvise(task, addr, length, advice):
     advice = i32(advice)
     if not _aligned(addr) or advice not in MADV_KNOWN:
         raise SyscallError(errno.EINVAL)
+    if addr + length >= 1 << 64 or page_up(length) < length:
+        raise SyscallError(errno.EINVAL)
     length = page_up(length)
     if length == 0:
         return 0
     mm = task.mm
+    if advice == MADV_REMOVE:
+        for vma in mm.vmas.overlapping(addr, addr + length):
+            if not vma.shared:
+                raise SyscallError(errno.EINVAL)
+    if advice in (MADV_DONTNEED, MADV_FREE):
+        mm.discard(addr, length)
+        return 0
     covered = addr
     for vma in mm.vmas.overlapping(addr, addr + length):
         if vma.start > covered:
@@ -180,6 +231,4 @@ def madvise(task, addr, length, advice):
         covered = vma.end
     if covered < addr + length:
         raise SyscallError(errno.ENOMEM)
-    if advice in (MADV_DONTNEED, MADV_FREE):
-        mm.discard(addr, length)
     return 0

@@ -33,33 +33,35 @@ def _offset(offset):
 def read(task, fd, buf, count):
     """Implements read(2)."""
     f = _readable(task, fd)
-    count = min(count, MAX_RW_COUNT)
-    task.mm.check_access(buf, count, write=True)
+    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=True)
     return task.mm.copy_out(buf, f.read(count))
 
 
 def write(task, fd, buf, count):
     """Implements write(2)."""
     f = _writable(task, fd)
-    return f.write(task.mm.copy_in(buf, min(count, MAX_RW_COUNT)))
+    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=False)
+    return f.write(task.mm.copy_in(buf, count))
 
 
 def pread64(task, fd, buf, count, offset):
     """Implements pread64(2)."""
     f = _readable(task, fd)
+    offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    count = min(count, MAX_RW_COUNT)
-    task.mm.check_access(buf, count, write=True)
-    return task.mm.copy_out(buf, f.read(count, _offset(offset)))
+    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=True)
+    return task.mm.copy_out(buf, f.read(count, offset))
 
 
 def pwrite64(task, fd, buf, count, offset):
     """Implements pwrite64(2)."""
     f = _writable(task, fd)
+    offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    return f.write(task.mm.copy_in(buf, min(count, MAX_RW_COUNT)), _offset(offset))
+    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=False)
+    return f.write(task.mm.copy_in(buf, count), offset)
 
 
 def read_iovec(mm, iov, iovcnt):
@@ -84,7 +86,7 @@ def readv(task, fd, iov, iovcnt):
     """Implements readv(2)."""
     f = _readable(task, fd)
     vecs = read_iovec(task.mm, iov, iovcnt)
-    return _scatter(task.mm, vecs, f.read(min(sum(n for _, n in vecs), MAX_RW_COUNT)))
+    return _scatter(task.mm, vecs, f.read(_writable_span(task.mm, vecs)))
 
 
 def writev(task, fd, iov, iovcnt):
@@ -97,28 +99,60 @@ def preadv(task, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
     f = _readable(task, fd)
     vecs = read_iovec(task.mm, iov, iovcnt)
+    offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    total = min(sum(n for _, n in vecs), MAX_RW_COUNT)
-    return _scatter(task.mm, vecs, f.read(total, _offset(offset)))
+    return _scatter(task.mm, vecs, f.read(_writable_span(task.mm, vecs), offset))
 
 
 def pwritev(task, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
     f = _writable(task, fd)
     vecs = read_iovec(task.mm, iov, iovcnt)
+    offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    return f.write(_gather(task.mm, vecs), _offset(offset))
+    return f.write(_gather(task.mm, vecs), offset)
 
 
 def _gather(mm, vecs):
+    """The bytes of the iovecs up to the first inaccessible byte (EFAULT
+    only if that is the very first)."""
     parts, total = [], 0
     for base, length in vecs:
         length = min(length, MAX_RW_COUNT - total)
-        parts.append(mm.copy_in(base, length))
-        total += length
+        if not length:
+            continue
+        try:
+            n = mm.accessible(base, length, write=False)
+        except SyscallError:
+            if total:
+                break
+            raise
+        parts.append(mm.copy_in(base, n))
+        total += n
+        if n < length:
+            break
     return b"".join(parts)
+
+
+def _writable_span(mm, vecs):
+    """How many bytes the iovecs can take before the first hole."""
+    total = 0
+    for base, length in vecs:
+        length = min(length, MAX_RW_COUNT - total)
+        if not length:
+            continue
+        try:
+            n = mm.accessible(base, length, write=True)
+        except SyscallError:
+            if total:
+                break
+            raise
+        total += n
+        if n < length:
+            break
+    return total
 
 
 def _scatter(mm, vecs, data):

@@ -52,4 +52,74 @@ def rt_sigprocmask(task, how, nset, oset, sigsetsize):
         else:
             task.sigmask = new
         task.sigmask &= ~UNBLOCKABLE & ((1 << 64) - 1)
+        deliverable = task.sigpending & ~task.sigmask
+        for sig in range(1, NSIG + 1):
+            if deliverable & (1 << (sig - 1)):
+                task.sigpending &= ~(1 << (sig - 1))
+                deliver_to_self(task, sig)
+    return 0
+
+
+# --- sending signals ---------------------------------------------------------
+# Until tasks can run signal handlers, a signal a process sends itself takes
+# its default action when that is to end the process (what abort() and a
+# write to a broken pipe rely on), waits while blocked, and is otherwise
+# discarded.
+
+SIG_DFL, SIG_IGN = 0, 1
+_IGNORED_BY_DEFAULT = {signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH, signal.SIGCONT}
+_STOPPING = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
+
+
+def deliver_to_self(task, sig):
+    """Apply sig's disposition for the calling process."""
+    if sig == 0:
+        return
+    blocked = task.sigmask & (1 << (sig - 1))
+    handler = struct.unpack_from("<Q", task.sigactions.get(sig, bytes(8)))[0]
+    if blocked and handler != SIG_IGN and sig not in (signal.SIGKILL, signal.SIGSTOP):
+        task.sigpending |= 1 << (sig - 1)       # acted on when unblocked
+        return
+    if sig in (signal.SIGKILL, signal.SIGSTOP) or handler == SIG_DFL:
+        if sig in _IGNORED_BY_DEFAULT or sig in _STOPPING:
+            return
+        from kvmsentry.kernel.exit import ExitGroup
+        raise ExitGroup(sig)
+
+
+def _check_sig(sig):
+    sig = i32(sig)
+    if not 0 <= sig <= NSIG:
+        raise SyscallError(errno.EINVAL)
+    return sig
+
+
+def kill(task, pid, sig):
+    """Implements kill(2) within the sandbox (one process so far)."""
+    pid, sig = i32(pid), _check_sig(sig)
+    if pid in (task.tgid, 0, -1) or pid == -task.tgid:
+        deliver_to_self(task, sig)
+        return 0
+    raise SyscallError(errno.ESRCH)
+
+
+def tgkill(task, tgid, tid, sig):
+    """Implements tgkill(2)."""
+    tgid, tid, sig = i32(tgid), i32(tid), _check_sig(sig)
+    if tgid <= 0 or tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    if (tgid, tid) != (task.tgid, task.tid):
+        raise SyscallError(errno.ESRCH)
+    deliver_to_self(task, sig)
+    return 0
+
+
+def tkill(task, tid, sig):
+    """Implements tkill(2)."""
+    tid, sig = i32(tid), _check_sig(sig)
+    if tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    if tid != task.tid:
+        raise SyscallError(errno.ESRCH)
+    deliver_to_self(task, sig)
     return 0

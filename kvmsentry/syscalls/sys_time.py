@@ -30,10 +30,23 @@ _SLEEP_CLOCKS = {0, 1, 7, 8, 9, 11, 2}
 
 
 def _clock(clockid):
-    host = _CLOCKS.get(i32(clockid))
+    cid = i32(clockid)
+    if cid < 0:
+        return _cpu_clock(cid)
+    host = _CLOCKS.get(cid)
     if host is None:
         raise SyscallError(errno.EINVAL)
     return host
+
+
+def _cpu_clock(cid):
+    """A CPU-time clock named by pid or tid (clock_getcpuclockid's
+    encoding: ~pid << 3 | per-thread << 2 | type). The sandbox's only
+    process is pid 1 (0 means the caller)."""
+    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
+    if kind == 3 or pid not in (0, 1):
+        raise SyscallError(errno.EINVAL)
+    return time.CLOCK_THREAD_CPUTIME_ID if per_thread else time.CLOCK_PROCESS_CPUTIME_ID
 
 
 def _pack_timespec(ns):
@@ -98,11 +111,11 @@ def nanosleep(task, req, rem):
 def clock_nanosleep(task, clockid, flags, req, rem):
     """Implements clock_nanosleep(2), relative or TIMER_ABSTIME."""
     cid = i32(clockid)
-    if cid == CLOCK_THREAD_CPUTIME_ID:
-        raise SyscallError(errno.EINVAL)
     host = _clock(clockid)
-    if cid not in _SLEEP_CLOCKS:
-        raise SyscallError(errno.ENOTSUP)
+    if cid == CLOCK_THREAD_CPUTIME_ID or (cid < 0 and cid & 4):
+        raise SyscallError(errno.EOPNOTSUPP)
+    if cid >= 0 and cid not in _SLEEP_CLOCKS:
+        raise SyscallError(errno.EOPNOTSUPP)
     ns = read_timespec(task.mm, req)
     if i32(flags) & TIMER_ABSTIME:
         _sleep_until(host, ns)

@@ -90,6 +90,26 @@ int main(int argc, char **argv)
         char *p = two_pages_then_hole();
         TRY(madvise(p + PG, 2 * PG, MADV_DONTNEED));
         printf("page 0 kept: %d, page 1 zeroed: %d\n", p[0] == 'x', p[PG] == 0);
+    } else if (!strcmp(c, "mremap_overlap")) {
+        /* MREMAP_FIXED to a range that overlaps the source is EINVAL. */
+        char *a = mmap(NULL, 8 * PG, RW, ANON, -1, 0);
+        memset(a, 'a', 8 * PG);
+        TRY(mremap(a, 2 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, a) == MAP_FAILED ? -1 : 0);
+        TRY(mremap(a, 2 * PG, 2 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, a + PG) == MAP_FAILED ? -1 : 0);
+        TRY(mremap(a + PG, 2 * PG, 4 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, a) == MAP_FAILED ? -1 : 0);
+        printf("data kept: %d\n", a[0] == 'a' && a[3 * PG] == 'a');
+    } else if (!strcmp(c, "mmap_prot_bits")) {
+        /* mmap does not check prot for unknown bits (mprotect does). */
+        TRY(mmap(NULL, PG, RW | 0x8 /* PROT_SEM */, ANON, -1, 0) == MAP_FAILED ? -1 : 0);
+        TRY(mmap(NULL, PG, RW | 0x80, ANON, -1, 0) == MAP_FAILED ? -1 : 0);
+        char *a = mmap(NULL, PG, RW, ANON, -1, 0);
+        TRY(mprotect(a, PG, PROT_READ | 0x8));
+        TRY(mprotect(a, PG, PROT_READ | PROT_GROWSDOWN));
+    } else if (!strcmp(c, "madvise_checks")) {
+        char *a = mmap(NULL, 2 * PG, RW, ANON, -1, 0);
+        TRY(madvise(a, -PG, MADV_DONTNEED));           /* wraps: EINVAL */
+        TRY(madvise(a, PG, MADV_REMOVE));              /* private anon: EINVAL */
+        TRY(madvise(a, PG, 1000));                     /* unknown advice */
     } else if (!strcmp(c, "map_shared_validate_anon")) {
         /* MAP_SHARED_VALIDATE (== MAP_SHARED|MAP_PRIVATE) is only for files. */
         errno = 0;
@@ -101,6 +121,18 @@ int main(int argc, char **argv)
         struct timespec zero = {0, 0};
         TRY(syscall(SYS_clock_nanosleep, CLOCK_THREAD_CPUTIME_ID, 0, &zero, NULL));
         TRY(syscall(SYS_clock_nanosleep, CLOCK_PROCESS_CPUTIME_ID, 0, &zero, NULL));
+    } else if (!strcmp(c, "cpu_clock_ids")) {
+        /* Per-process and per-thread CPU clocks named by pid/tid, as
+         * clock_getcpuclockid() makes them: ((~pid) << 3) | CPUCLOCK_SCHED. */
+        struct timespec ts;
+        clockid_t self = (clockid_t)((~0u << 3) | 2);
+        clockid_t by_pid = (clockid_t)((~(unsigned)getpid() << 3) | 2);
+        clockid_t thread = (clockid_t)((~(unsigned)syscall(SYS_gettid) << 3) | 6);
+        clockid_t cid;
+        printf("clock_getcpuclockid(0) = %d\n", clock_getcpuclockid(0, &cid));
+        TRY(syscall(SYS_clock_gettime, self, &ts));
+        TRY(syscall(SYS_clock_gettime, by_pid, &ts));
+        TRY(syscall(SYS_clock_getres, thread, &ts));
     } else if (!strcmp(c, "overcommit")) {
         /* With vm.overcommit_memory=0 a single request for more than RAM +
          * swap is refused up front, by mmap and brk alike. */

@@ -18,21 +18,11 @@ from hypothesis import HealthCheck, given, settings, strategies as hst
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import hostfs
 from kvmsentry.fsimpl.hostfs import HostFilesystem, set_open_audit
-from kvmsentry.vfs import inode as inode_mod
-from kvmsentry.vfs.inode import DT_DIR, DT_FIFO, DT_LNK, DT_REG, RENAME_EXCHANGE, RENAME_NOREPLACE
+from kvmsentry.vfs.inode import DT_DIR, DT_FIFO, DT_LNK, RENAME_EXCHANGE, RENAME_NOREPLACE
 from kvmsentry.vfs.mount import MountTable
 from kvmsentry.vfs.path import Walker
 
 ROOT_CREDS = SimpleNamespace(uid=0, euid=0, gid=0, egid=0, groups=())
-
-
-@pytest.fixture(autouse=True)
-def _dtype_fix(monkeypatch):
-    """kvmsentry/vfs/inode.py binds S_IFMT to the *function* stat.S_IFMT, so
-    its dtype() raises TypeError; use the constant here until it is fixed
-    there (a no-op once it is)."""
-    if callable(inode_mod.S_IFMT):
-        monkeypatch.setattr(inode_mod, "S_IFMT", 0o170000)
 
 
 def build_tree(base):

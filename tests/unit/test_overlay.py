@@ -7,6 +7,7 @@ tree is compared byte for byte (contents, modes, owners, mtimes) with a
 snapshot taken before, and no host open leaves the root.
 """
 import errno
+import gc
 import os
 import shutil
 import stat as st
@@ -21,7 +22,6 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.hostfs import HostFilesystem, set_open_audit
 from kvmsentry.fsimpl.overlay import UPPER_INO_BIT, OverlayFilesystem
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
-from kvmsentry.vfs import inode as inode_mod
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE
 from kvmsentry.vfs.mount import MountTable
 from kvmsentry.vfs.path import Walker
@@ -30,15 +30,6 @@ ROOT_CREDS = SimpleNamespace(uid=0, euid=0, gid=0, egid=0, groups=())
 OLD_NS = 1_000_000_000 * 1_000_000_000 + 123        # a fixed, recognisable mtime
 REG = st.S_IFREG
 DIR = st.S_IFDIR
-
-
-@pytest.fixture(autouse=True)
-def _dtype_fix(monkeypatch):
-    """kvmsentry/vfs/inode.py binds S_IFMT to the *function* stat.S_IFMT, so
-    its dtype() (used by tmpfs and hostfs readdir) raises TypeError; use
-    the constant here until it is fixed there (a no-op once it is)."""
-    if callable(inode_mod.S_IFMT):
-        monkeypatch.setattr(inode_mod, "S_IFMT", 0o170000)
 
 
 def build_tree(root):
@@ -271,12 +262,24 @@ def test_directory_made_over_a_whiteout_is_opaque(sb):
     d = sb.path("dir/sub")
     d.lookup(b"deep").unlink(b"file")
     d.rmdir(b"deep")
-    new = d.mkdir(b"deep", DIR | 0o700, 0, 0)
+    d.mkdir(b"deep", DIR | 0o700, 0, 0)
+    del d
+    gc.collect()                                          # no cached inode helps
     assert sb.names("dir/sub/deep") == []                 # the lower file stays hidden
+    new = sb.path("dir/sub/deep")
     assert err(new.lookup, b"file") == errno.ENOENT
     new.create(b"mine", REG | 0o644, 0, 0)
     assert sb.names("dir/sub/deep") == [b"mine"]
     assert st.S_IMODE(new.getattr().mode) == 0o700
+
+
+def test_directory_renamed_over_a_whited_out_one_hides_its_lower(sb):
+    sb.path("dir/sub/deep").unlink(b"file")
+    sb.fs.root().rename(b"emptydir", sb.path("dir/sub"), b"deep")
+    gc.collect()
+    assert sb.names("dir/sub/deep") == []
+    assert err(sb.path("dir/sub/deep").lookup, b"file") == errno.ENOENT
+    assert err(sb.fs.root().lookup, b"emptydir") == errno.ENOENT
 
 
 def test_create_in_lower_dir_merges(sb):
@@ -411,8 +414,6 @@ class OverlayMachine(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        if callable(inode_mod.S_IFMT):                       # see _dtype_fix
-            self._ifmt, inode_mod.S_IFMT = inode_mod.S_IFMT, 0o170000
         self.tmp = tempfile.mkdtemp()
         root = os.path.join(self.tmp, "root")
         os.mkdir(root)
@@ -435,8 +436,6 @@ class OverlayMachine(RuleBasedStateMachine):
             assert snapshot(self.sb.root) == self.sb.before
         finally:
             shutil.rmtree(self.tmp)
-            if hasattr(self, "_ifmt"):
-                inode_mod.S_IFMT = self._ifmt
 
     # --- helpers -------------------------------------------------------------------
     def _paths(self, want=None):

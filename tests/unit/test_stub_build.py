@@ -36,7 +36,7 @@ def test_entry_points_at_documented_offsets():
     port = lambda p: hex(p)
     assert first(layout.SYSCALL_R0_OFF) == [("out", port(layout.PORT_SYSCALL_R0) + ", al"),
                                             ("sysretq", "")]
-    assert first(layout.GATE_SYSCALL_OFF, 1) == [("out", port(layout.PORT_SYSCALL) + ", al")]
+    assert first(layout.PROBE_OUT_OFF, 1) == [("out", port(layout.PORT_SYSCALL) + ", al")]
     assert first(layout.SELFTEST_OFF, 1) == [("syscall", "")]
     assert first(layout.EXC_COMMON_OFF, 3)[0] == ("out", port(layout.PORT_EXCEPTION) + ", al")
     # vector 14 (#PF) pushes only its number: the CPU pushed the error code

@@ -4,13 +4,16 @@ How a syscall reaches the sentry (see DESIGN.md and machine.py):
 
   * a patched site: `out PORT_SYSCALL, %al` at CPL 3 (2 bytes, like
     `syscall`), one direct exit; the return address is the site + 2.
-  * an unpatched `syscall` on a CPL3-SYSCALL host: the CPU jumps, still at
-    CPL 3, to the gate page's `out`; rcx/r11 hold the return rip/rflags.
+  * an unpatched `syscall` on a CPL3-SYSCALL host (kvm_pvm): the CPU jumps,
+    still at CPL 3, to LSTAR in the supervisor-only stub; the fetch faults
+    and the #PF exit, with rip == LSTAR, is the syscall. rcx/r11 hold the
+    return rip/rflags; the stub's iretq returns through the fault frame.
   * an unpatched `syscall` on a ring-0-SYSCALL host: the stub's `out` at
     CPL 0, then `sysretq` with rcx/r11.
 
 The last two rewrite the calling site into the first form, in the private
-page the program runs from, so each site traps at most once.
+page the program runs from, so each site traps at most once; code in a
+writable mapping is left alone (the program could read it back).
 
 After an I/O exit some KVMs report rip at the `out` and skip it on the next
 KVM_RUN unless userspace moved rip; kvm_pvm reports it already advanced.
@@ -25,6 +28,7 @@ from kvmsentry.errors import SentryBug
 from kvmsentry.kvm import exits
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
 
+ENTRY_PATCHED, ENTRY_SYSRET, ENTRY_TRAP = 0, 1, 2
 SYSCALL_INSN = b"\x0f\x05"
 PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
 MASK64 = (1 << 64) - 1
@@ -61,14 +65,13 @@ class KvmContext:
         self.regs = vcpu.regs
         self.patch_syscalls = patch_syscalls
         self.mm = None
-        self.sysret = False            # current syscall came via the ring-0 entry
+        self._entry = ENTRY_PATCHED    # how the current syscall came in
         self._returning = False        # a syscall result waits to be loaded
         self._return_regs = None
         self._ret_rip = self._ret_flags = 0
         self._exit_syscall = exits.io_out(layout.PORT_SYSCALL, 1)
         self._exit_syscall_r0 = exits.io_out(layout.PORT_SYSCALL_R0, 1)
         self._exit_exception = exits.io_out(layout.PORT_EXCEPTION, 1)
-        self._gate_exit_rip = layout.GATE_SYSCALL_VA + machine.io_advance
         self.io_advance = machine.io_advance
         self.patched_sites = 0
         self.fs_base = self.gs_base = 0
@@ -112,41 +115,63 @@ class KvmContext:
             ex = self.vcpu.run()
         if ex is self._exit_syscall:
             regs = self.regs
-            rip = regs.rip
-            if rip == self._gate_exit_rip:
-                self._ret_rip, self._ret_flags = regs.rcx, regs.r11
-                if self.patch_syscalls:
-                    self._patch(self._ret_rip - 2)
-            else:
-                self._ret_rip = rip - self.io_advance + 2
-                self._ret_flags = regs.rflags
-            self.sysret = False
+            site = regs.rip - self.io_advance
+            if site not in self.mm.patched_sites:
+                return self._stray_out(site)
+            self._ret_rip = site + 2
+            self._ret_flags = regs.rflags
+            self._entry = ENTRY_PATCHED
             return SYSCALL
         if ex is self._exit_exception:
             return self._fault()
         if ex is self._exit_syscall_r0:
-            regs = self.regs
-            self._ret_rip, self._ret_flags = regs.rcx, regs.r11
-            self.sysret = True
-            if self.patch_syscalls:
-                self._patch(self._ret_rip - 2)
-            return SYSCALL
+            return self._trapped_syscall(ENTRY_SYSRET)
         if ex is exits.INTERRUPTED:
             return INTERRUPTED
         raise SentryBug("unexpected VM exit %r at rip %#x" % (ex, self.regs.rip))
 
     def _patch(self, site):
-        if self.mm.read_code(site, 2) == SYSCALL_INSN:
-            if self.mm.write_code(site, PATCHED_INSN):
-                self.patched_sites += 1
+        """Rewrite the `syscall` at site, unless the program could see it:
+        code in a writable mapping (a JIT) keeps its bytes and takes the
+        slow path every time."""
+        mm = self.mm
+        if mm.read_code(site, 2) == SYSCALL_INSN and not mm.is_writable(site) \
+                and mm.write_code(site, PATCHED_INSN):
+            mm.patched_sites.add(site)
+            self.patched_sites += 1
+
+    def _trapped_syscall(self, entry):
+        regs = self.regs
+        self._ret_rip, self._ret_flags = regs.rcx, regs.r11
+        self._entry = entry
+        if self.patch_syscalls:
+            self._patch(self._ret_rip - 2)
+        return SYSCALL
+
+    def _stray_out(self, site):
+        """The program itself executed `out` on the syscall port: on Linux
+        that is a #GP like any other port access from ring 3."""
+        regs = self.regs
+        self._returning = False
+        regs.rip = site
+        self.vcpu.mark_regs_dirty()
+        return Fault(signal.SIGSEGV, SI_KERNEL, 0, 13, 0, site, regs.rsp)
 
     def set_syscall_return(self, value):
         """Finish the current syscall: rax = value, resume after the call
         with rcx/r11 set as SYSCALL leaves them. Applied by the next switch()."""
-        if self.sysret:
+        entry = self._entry
+        if entry == ENTRY_PATCHED:
+            rip, rflags = self._ret_rip, self._ret_flags | 0x2
+        elif entry == ENTRY_SYSRET:
             rip, rflags = layout.SYSCALL_R0_VA + 2, self.regs.rflags   # stub's sysretq
         else:
-            rip, rflags = self._ret_rip, self._ret_flags | 0x2
+            # Through the fault frame: the stub's iretq returns to the caller.
+            self.machine.pool.write(self.vcpu.exception_frame_phys + 16,
+                                    struct.pack("<Q", self._ret_rip))
+            self.machine.pool.write(self.vcpu.exception_frame_phys + 32,
+                                    struct.pack("<Q", (self._ret_flags | 0x2) & ~0x10100))
+            rip, rflags = layout.EXC_COMMON_VA + 2, self.regs.rflags
         self._return_regs = (value & MASK64, self._ret_rip, self._ret_flags, rip, rflags)
         self._returning = True
 
@@ -161,6 +186,8 @@ class KvmContext:
 
     def _fault(self):
         vector, error, rip, cs, rflags, rsp, ss = self._frame()
+        if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3:
+            return self._trapped_syscall(ENTRY_TRAP)
         if cs & 3 != 3:
             raise SentryBug("exception %d in guest ring 0 at %#x (error %#x)"
                             % (vector, rip, error))

@@ -2,12 +2,13 @@
 
 Built in one straight line of fallible steps (Machine.__init__), then
 vCPUs are added on demand (Machine.new_vcpu), each one self-tested to learn
-how SYSCALL behaves on this host:
+how SYSCALL behaves on this host. LSTAR always points at the stub's
+supervisor-only `out; sysretq`:
 
-  * SYSCALL_RING0: SYSCALL enters ring 0 at LSTAR (bare-metal VMX/SVM).
-    LSTAR points at the stub's `out; sysretq`.
-  * SYSCALL_CPL3: SYSCALL jumps to LSTAR but stays at CPL 3 (kvm_pvm).
-    LSTAR points at the user-executable gate page's `out`.
+  * SYSCALL_RING0: SYSCALL enters ring 0 there (bare-metal VMX/SVM).
+  * SYSCALL_CPL3: SYSCALL jumps there but stays at CPL 3 (kvm_pvm), so the
+    fetch faults (#PF, user access to a supervisor page) and the fault
+    exit is the syscall. Either way the site is then patched (context.py).
 """
 import os
 import struct
@@ -60,8 +61,6 @@ class Machine:
             va = layout.kva(phys)
             if phys == layout.STUB_PHYS:
                 flags = leaf
-            elif phys == layout.GATE_PHYS:
-                flags = leaf | PTE_U
             elif phys == layout.IDT_PHYS:
                 flags = leaf | PTE_NX
             elif layout.CPU_AREA_PHYS <= phys < layout.CPU_AREA_PHYS + \
@@ -143,8 +142,6 @@ class Machine:
             self.syscall_mode = mode
         elif mode != self.syscall_mode:
             raise MachineError("vCPUs disagree on SYSCALL behaviour")
-        if mode == SYSCALL_CPL3:
-            vcpu.set_msrs([(cpu.MSR_LSTAR, layout.GATE_SYSCALL_VA)])
         advance = self._probe_io_rip(vcpu)
         if self.io_advance is None:
             self.io_advance = advance
@@ -183,50 +180,47 @@ class Machine:
         vcpu.set_sregs(s)
         vcpu.current_root = root
 
-    def _probe_io_rip(self, vcpu):
-        """Run the gate's `out` from ring 3 and see where rip is at the exit."""
-        from kvmsentry.mm.pagetable import PageTable
+    def _run_probe(self, vcpu, offset):
+        """Run stub probe code at `offset` (in the probe page) at CPL 3 from
+        a throwaway address space; return (exit, exception frame)."""
+        from kvmsentry.mm.pagetable import PageTable, leaf_flags
         pt = PageTable(self.pool, self.kernel_pdpt)
+        page = self.pool.alloc()
         try:
+            self.pool.write(page, stub_image()[0x1000:0x2000])
+            pt.map(layout.PROBE_USER_VA, page, leaf_flags(True, False, True))
             self.set_address_space(vcpu, pt.root)
             r = vcpu.regs
-            r.rip, r.rsp, r.rflags = layout.GATE_SYSCALL_VA, 0, cpu.RFLAGS_USER_INIT
+            r.rip = layout.PROBE_USER_VA + offset - 0x1000
+            r.rsp, r.rflags = 0, cpu.RFLAGS_USER_INIT
             vcpu.mark_regs_dirty()
             ex = vcpu.run()
-            if ex != exits.io_out(layout.PORT_SYSCALL, 1) or \
-                    vcpu.regs.rip - layout.GATE_SYSCALL_VA not in (0, 2):
-                raise MachineError("I/O probe: unexpected exit %r at %#x"
-                                   % (ex, vcpu.regs.rip))
-            return vcpu.regs.rip - layout.GATE_SYSCALL_VA
+            frame = struct.unpack("<QQQ", self.pool.read(vcpu.exception_frame_phys, 24))
+            return ex, frame
         finally:
             vcpu.current_root = None
             pt.destroy()
+            self.pool.free(page)
+
+    def _probe_io_rip(self, vcpu):
+        """Where is rip at an I/O exit: at the `out` (0) or past it (2)?"""
+        ex, _ = self._run_probe(vcpu, layout.PROBE_OUT_OFF)
+        at = layout.PROBE_USER_VA + layout.PROBE_OUT_OFF - 0x1000
+        if ex != exits.io_out(layout.PORT_SYSCALL, 1) or vcpu.regs.rip - at not in (0, 2):
+            raise MachineError("I/O probe: unexpected exit %r at %#x" % (ex, vcpu.regs.rip))
+        return vcpu.regs.rip - at
 
     def _selftest(self, vcpu):
-        """Run one SYSCALL at CPL 3 with LSTAR at the ring-0 entry and see
-        where it lands."""
-        from kvmsentry.mm.pagetable import PageTable
-        pt = PageTable(self.pool, self.kernel_pdpt)
-        try:
-            self.set_address_space(vcpu, pt.root)
-            r = vcpu.regs
-            r.rip, r.rsp, r.rflags = layout.SELFTEST_VA, 0, cpu.RFLAGS_USER_INIT
-            vcpu.mark_regs_dirty()
-            ex = vcpu.run()
-            if ex == exits.io_out(layout.PORT_SYSCALL_R0, 1):
-                return SYSCALL_RING0
-            if ex == exits.io_out(layout.PORT_EXCEPTION, 1):
-                vector, _err, rip = struct.unpack(
-                    "<QQQ", self.pool.read(vcpu.exception_frame_phys, 24))
-                if vector == 14 and rip == layout.SYSCALL_R0_VA:
-                    return SYSCALL_CPL3
-                raise MachineError("SYSCALL self-test: exception %d at %#x"
-                                   % (vector, rip))
-            raise MachineError("SYSCALL self-test: unexpected exit %r (rip %#x)"
-                               % (ex, vcpu.regs.rip))
-        finally:
-            vcpu.current_root = None
-            pt.destroy()
+        """Run one SYSCALL at CPL 3 and see where it lands."""
+        ex, (vector, _err, rip) = self._run_probe(vcpu, layout.SELFTEST_OFF)
+        if ex == exits.io_out(layout.PORT_SYSCALL_R0, 1):
+            return SYSCALL_RING0
+        if ex == exits.io_out(layout.PORT_EXCEPTION, 1):
+            if vector == 14 and rip == layout.SYSCALL_R0_VA:
+                return SYSCALL_CPL3
+            raise MachineError("SYSCALL self-test: exception %d at %#x" % (vector, rip))
+        raise MachineError("SYSCALL self-test: unexpected exit %r (rip %#x)"
+                           % (ex, vcpu.regs.rip))
 
     def close(self):
         self.vm.close()
