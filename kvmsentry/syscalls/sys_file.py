@@ -44,6 +44,9 @@ def open_location(task, dirfd, path, flags, mode):
         except SyscallError as e:
             if e.errno != errno.ENOENT:
                 raise
+            if not flags & (O_EXCL | O_NOFOLLOW):
+                # A dangling symlink: create what it points to, as Linux does.
+                parent, name = _dangling_target(task, parent, name)
             check_mount_writable(parent)
             if not may_access(parent.inode.getattr(), creds, W_OK | 1):
                 raise SyscallError(errno.EACCES)
@@ -77,6 +80,27 @@ def open_location(task, dirfd, path, flags, mode):
         check_mount_writable(loc)
         truncate_inode(inode, 0)
     return loc, inode.open(loc, flags & _KEEP)
+
+
+def _dangling_target(task, parent, name):
+    """(parent, name) where O_CREAT through a chain of symlinks ending in
+    nothing should create its file; (parent, name) itself if `name` does
+    not exist at all."""
+    w = walker(task)
+    for _ in range(40):
+        try:
+            loc = w.walk(parent, name, follow=False)
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:
+                return parent, name
+            raise
+        if not loc.inode.is_symlink():
+            return parent, name
+        target = loc.inode.readlink()
+        if target.endswith(b"/"):
+            raise SyscallError(errno.EISDIR)
+        parent, name, _ = w.walk_parent(parent, target)
+    raise SyscallError(errno.ELOOP)
 
 
 def _install(task, file, flags):

@@ -146,8 +146,17 @@ def renameat2(task, olddirfd, oldpath, newdirfd, newpath, flags):
     if old_name in (b".", b"..") or new_name in (b".", b".."):
         raise SyscallError(errno.EBUSY if old_name in (b".", b"..") else errno.EINVAL)
     src = walker(task).walk(old_parent, old_name, follow=False)
+    if src.mount is not old_parent.mount:
+        raise SyscallError(errno.EBUSY)               # a mount point
     if old_parent.mount is not new_parent.mount:
         raise SyscallError(errno.EXDEV)
+    try:
+        dst = walker(task).walk(new_parent, new_name, follow=False)
+        if dst.mount is not new_parent.mount:
+            raise SyscallError(errno.EBUSY)
+    except SyscallError as e:
+        if e.errno != errno.ENOENT:
+            raise
     _writable_parent(task, old_parent)
     _writable_parent(task, new_parent)
     _sticky_ok(task, old_parent, src.inode)
@@ -161,8 +170,11 @@ def renameat2(task, olddirfd, oldpath, newdirfd, newpath, flags):
                 break
             loc = type(loc)(loc.mount, loc.dentry.parent)
     old_parent.inode.rename(old_name, new_parent.inode, new_name, flags)
-    old_parent.dentry.forget(old_name)
-    new_parent.dentry.forget(new_name)
+    if flags & RENAME_EXCHANGE:
+        old_parent.dentry.forget(old_name)
+        new_parent.dentry.forget(new_name)
+    else:
+        old_parent.dentry.move(old_name, new_parent.dentry, new_name)
     return 0
 
 

@@ -5,17 +5,49 @@ dentries is what `..` walks and what getcwd prints. A Mount attaches a
 filesystem's root dentry on top of a dentry of its parent mount. A
 location in the sandbox's tree is always a (Mount, Dentry) pair.
 """
+from collections import OrderedDict
 from typing import NamedTuple
+
+# How many cached dentries to keep. Each may pin host resources (hostfs
+# holds an O_PATH fd per inode), so the cache is bounded: the least
+# recently used childless, unpinned entries are dropped from their
+# parent's cache. Anything still holding such a dentry (a cwd, an open
+# file) keeps using it; a later lookup just makes a new one.
+DENTRY_CACHE_LIMIT = 4096
+_lru = OrderedDict()                  # id(dentry) -> dentry
+
+
+def _touch(d):
+    key = id(d)
+    if key in _lru:
+        _lru.move_to_end(key)
+        return
+    _lru[key] = d
+    if len(_lru) > DENTRY_CACHE_LIMIT:
+        _evict(len(_lru) - DENTRY_CACHE_LIMIT * 3 // 4)
+
+
+def _evict(count):
+    for key in list(_lru)[:count * 2]:
+        if count <= 0:
+            break
+        d = _lru.pop(key)
+        if d.children or d.pinned or d.parent is None:
+            continue
+        if d.parent.children.get(d.name) is d:
+            del d.parent.children[d.name]
+        count -= 1
 
 
 class Dentry:
-    __slots__ = ("name", "parent", "inode", "children", "__weakref__")
+    __slots__ = ("name", "parent", "inode", "children", "pinned", "__weakref__")
 
     def __init__(self, name, parent, inode):
         self.name = name
         self.parent = parent          # None for a filesystem root
         self.inode = inode
         self.children = {}            # name -> Dentry (positive entries only)
+        self.pinned = False           # a mount point: never evicted
 
     def child(self, name):
         """Cached child dentry or a fresh one from the filesystem."""
@@ -23,10 +55,22 @@ class Dentry:
         if d is None:
             d = Dentry(name, self, self.inode.lookup(name))
             self.children[name] = d
+        _touch(d)
         return d
 
     def forget(self, name):
-        self.children.pop(name, None)
+        d = self.children.pop(name, None)
+        if d is not None:
+            _lru.pop(id(d), None)
+
+    def move(self, name, new_parent, new_name):
+        """After a rename: the cached dentry follows its file, so a cwd or
+        open directory below it, and mounts on it, see the new path."""
+        d = self.children.pop(name, None)
+        new_parent.forget(new_name)
+        if d is not None:
+            d.name, d.parent = new_name, new_parent
+            new_parent.children[new_name] = d
 
 
 class Mount:
@@ -64,6 +108,7 @@ class MountTable:
     def mount(self, fs, where, readonly=False, source=""):
         """Mount fs on Location `where` (a directory)."""
         m = Mount(fs, where.mount, where.dentry, readonly, source)
+        where.dentry.pinned = True
         self._on[(id(where.mount), id(where.dentry))] = m
         self.mounts.append(m)
         return m
