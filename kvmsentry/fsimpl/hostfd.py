@@ -11,6 +11,7 @@ import struct
 import termios
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import blocking
 from kvmsentry.vfs.file import File
 from kvmsentry.vfs.inode import Stat
 
@@ -35,14 +36,16 @@ class HostFdFile(File):
         self.host_fd = host_fd
 
     def read(self, length, offset=None):
-        if offset is None:
-            return _host_call(os.read, self.host_fd, length)
-        return _host_call(os.pread, self.host_fd, length, offset)
+        with blocking():               # a terminal or pipe read may wait
+            if offset is None:
+                return _host_call(os.read, self.host_fd, length)
+            return _host_call(os.pread, self.host_fd, length, offset)
 
     def write(self, data, offset=None):
-        if offset is None:
-            return _host_call(os.write, self.host_fd, data)
-        return _host_call(os.pwrite, self.host_fd, data, offset)
+        with blocking():
+            if offset is None:
+                return _host_call(os.write, self.host_fd, data)
+            return _host_call(os.pwrite, self.host_fd, data, offset)
 
     def seekable(self):
         try:

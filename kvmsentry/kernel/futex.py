@@ -9,6 +9,21 @@ import threading
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import blocking, current_interrupt
+
+POLL = 0.05
+
+
+def _wait_either(event, interrupt, timeout):
+    """Wait for event, giving up early if interrupt is set (checked every
+    POLL seconds); True if event was set."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = POLL if deadline is None else min(POLL, max(deadline - time.monotonic(), 0))
+        if event.wait(step):
+            return True
+        if interrupt.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            return False
 
 
 class _Waiter:
@@ -35,7 +50,13 @@ class FutexTable:
         timeout = None
         if deadline_ns is not None:
             timeout = max(deadline_ns - time.clock_gettime_ns(time.CLOCK_MONOTONIC), 0) / 1e9
-        if waiter.event.wait(timeout):
+        interrupt = current_interrupt()
+        with blocking():
+            if interrupt is None:
+                woken = waiter.event.wait(timeout)
+            else:
+                woken = _wait_either(waiter.event, interrupt, timeout)
+        if woken:
             return 0
         with self._lock:
             queue = self._queues.get(key, [])
@@ -43,6 +64,8 @@ class FutexTable:
                 queue.remove(waiter)
                 if not queue:
                     del self._queues[key]
+                if interrupt is not None and interrupt.is_set():
+                    raise SyscallError(errno.EINTR)
                 raise SyscallError(errno.ETIMEDOUT)
         return 0                      # woken just as the timeout expired
 

@@ -8,6 +8,7 @@ import sys
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fault_report import describe_fault
 from kvmsentry.kernel.fd_table import FdTable
@@ -40,6 +41,19 @@ class Kernel:
         self.unimplemented = collections.Counter()
         self.tasks = {}
         self.futexes = FutexTable()
+        self._shm, self._shm_seq = None, 0
+
+    def anonymous_shared_file(self, length):
+        """An unlinked tmpfs file of `length` zero bytes (MAP_SHARED|MAP_ANONYMOUS)."""
+        if self._shm is None:
+            self._shm = TmpfsFilesystem(0x7FFF)
+        root = self._shm.root()
+        self._shm_seq += 1
+        name = b"shm%d" % self._shm_seq
+        inode = root.create(name, 0o100600, 0, 0)
+        root.unlink(name)
+        inode.setattr(size=length)
+        return inode
 
     def debug(self, message):
         if self.debug_log is not None:

@@ -24,6 +24,8 @@ import stat as st
 import struct
 import threading
 
+from kvmsentry.kernel.locking import blocking, current_interrupt
+
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
 from kvmsentry.vfs.inode import Stat, now_ns
@@ -97,6 +99,12 @@ class Pipe:
             self._on_last_close(self)
 
     def wait_for_partner(self, counter, since, interrupt=None):
+        # Waits release the kernel lock first (kernel/locking.py), and
+        # take only this pipe's lock.
+        with blocking():
+            return self._wait_for_partner(counter, since, interrupt if interrupt is not None else current_interrupt())
+
+    def _wait_for_partner(self, counter, since, interrupt=None):
         """Block until `counter` ("r_counter"/"w_counter") moves past
         `since`: the FIFO open rule "wait until the other side opens"."""
         with self.cond:
@@ -122,6 +130,12 @@ class Pipe:
 
     # --- data ----------------------------------------------------------------
     def read(self, length, nonblock, interrupt=None):
+        # Waits release the kernel lock first (kernel/locking.py), and
+        # take only this pipe's lock.
+        with blocking():
+            return self._read(length, nonblock, interrupt if interrupt is not None else current_interrupt())
+
+    def _read(self, length, nonblock, interrupt=None):
         """Up to `length` bytes; waits for data unless no writer is left
         (EOF, b"") or nonblock (EAGAIN)."""
         if length <= 0:
@@ -140,6 +154,12 @@ class Pipe:
             return data
 
     def write(self, data, nonblock, interrupt=None):
+        # Waits release the kernel lock first (kernel/locking.py), and
+        # take only this pipe's lock.
+        with blocking():
+            return self._write(data, nonblock, interrupt if interrupt is not None else current_interrupt())
+
+    def _write(self, data, nonblock, interrupt=None):
         """Append data; returns the count written.
 
         Up to PIPE_BUF bytes go in at once or not at all (so concurrent

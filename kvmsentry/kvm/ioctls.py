@@ -41,6 +41,8 @@ KVM_SET_MSRS = IOW(KVMIO, 0x89, _size("struct kvm_msrs"))
 KVM_GET_FPU = IOR(KVMIO, 0x8C, _size("struct kvm_fpu"))
 KVM_SET_FPU = IOW(KVMIO, 0x8D, _size("struct kvm_fpu"))
 KVM_SET_CPUID2 = IOW(KVMIO, 0x90, _size("struct kvm_cpuid2"))
+KVM_GET_XSAVE = IOR(KVMIO, 0xA4, _size("struct kvm_xsave"))
+KVM_SET_XSAVE = IOW(KVMIO, 0xA5, _size("struct kvm_xsave"))
 KVM_GET_XCRS = IOR(KVMIO, 0xA6, _size("struct kvm_xcrs"))
 KVM_SET_XCRS = IOW(KVMIO, 0xA7, _size("struct kvm_xcrs"))
 

@@ -122,6 +122,17 @@ class Vcpu:
         n = ioctl_ptr(self.fd, ioctls.KVM_GET_MSRS, msrs)
         return {msrs.entries[i].index: msrs.entries[i].data for i in range(n)}
 
+    def get_xsave(self):
+        """The vCPU's FPU/SSE/AVX state as the 4 KiB kvm_xsave region."""
+        buf = ffi.new("struct kvm_xsave *")
+        ioctl_ptr(self.fd, ioctls.KVM_GET_XSAVE, buf)
+        return bytes(ffi.buffer(buf))
+
+    def set_xsave(self, data):
+        buf = ffi.new("struct kvm_xsave *")
+        ffi.buffer(buf)[:len(data)] = data
+        ioctl_ptr(self.fd, ioctls.KVM_SET_XSAVE, buf)
+
     def set_cpuid(self, entries):
         cpuid = ffi.new("struct kvm_cpuid2 *", {"entries": len(entries)})
         cpuid.nent = len(entries)

@@ -41,6 +41,7 @@ class AddressSpace:
         self.pool = pool
         self.view = pool.view
         self.pt = PageTable(pool, kernel_pdpt)
+        self._kernel_pdpt = kernel_pdpt
         self.vmas = VmaList()
         self.pages = {}             # page address -> frame phys
         self.cache_pages = {}       # page address -> PageCache, for frames we don't own
@@ -462,6 +463,31 @@ class AddressSpace:
             return b""
         n = min(length, PAGE_SIZE - off)
         return bytes(self.view[phys + off:phys + off + n])
+
+    # --- fork -------------------------------------------------------------------
+    def fork(self):
+        """A copy of this address space for a forked child: private pages
+        are copied now (copy-on-write is a later optimisation), shared and
+        file-backed pages map the same frames."""
+        child = AddressSpace(self.pool, self._kernel_pdpt)
+        child.brk_start, child.brk = self.brk_start, self.brk
+        child.patched_sites = set(self.patched_sites)
+        for vma in self.vmas:
+            child.vmas.insert(replace(vma))
+        pool, view = self.pool, self.view
+        for va, phys in self.pages.items():
+            vma = self.vmas.find(va)
+            flags = pte_flags(vma.prot)
+            cache = self.cache_pages.get(va)
+            if cache is not None:
+                new = cache.map_page(vma.file_index(va))
+                child.cache_pages[va] = cache
+            else:
+                new = pool.alloc()
+                view[new:new + PAGE_SIZE] = view[phys:phys + PAGE_SIZE]
+            child.pages[va] = new
+            child.pt.map(va, new, flags)
+        return child
 
     # --- lifetime -------------------------------------------------------------
     def destroy(self):

@@ -115,6 +115,12 @@ def mmap(task, addr, length, prot, flags, fd, offset):
         name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(
             errors="replace")
         return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name)
+    if kind == MAP_SHARED:
+        # Shared anonymous memory is an unlinked shmem file, as on Linux,
+        # so fork children map the same frames.
+        inode = task.kernel.anonymous_shared_file(length)
+        return mm.map_file(start, length, prot, cache_of(inode, mm.pool), 0, True,
+                           "/dev/zero (deleted)")
     populate = True if flags & MAP_POPULATE else None
     return mm.map_anonymous(start, length, prot,
                             grows_down=bool(flags & MAP_GROWSDOWN),

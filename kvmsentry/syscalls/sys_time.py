@@ -4,6 +4,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import blocking, current_interrupt
 from kvmsentry.syscalls.args import i32
 
 CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
@@ -94,11 +95,18 @@ def time_(task, tloc):
 
 
 def _sleep_until(host_clock, deadline_ns):
-    while True:
-        left = deadline_ns - time.clock_gettime_ns(host_clock)
-        if left <= 0:
-            return
-        time.sleep(left / NSEC)
+    """Sleep without the kernel lock; EINTR if the task gets a signal to
+    handle (the remaining time is then deadline - now)."""
+    interrupt = current_interrupt()
+    with blocking():
+        while True:
+            left = deadline_ns - time.clock_gettime_ns(host_clock)
+            if left <= 0:
+                return
+            if interrupt is None:
+                time.sleep(left / NSEC)
+            elif interrupt.wait(min(left / NSEC, 0.05)) or interrupt.is_set():
+                raise SyscallError(errno.EINTR)
 
 
 def nanosleep(task, req, rem):

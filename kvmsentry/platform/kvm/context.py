@@ -29,6 +29,13 @@ from kvmsentry.kvm import exits
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
 
 ENTRY_PATCHED, ENTRY_SYSRET, ENTRY_TRAP = 0, 1, 2
+# Where the vCPU stopped, which says where the program's rip/rsp/rflags are.
+AT_USER, AT_IRET, AT_SYSRET = 0, 1, 2
+GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
+        "r11", "r12", "r13", "r14", "r15")
+# Flags a program may set (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF NT RF AC ID.
+USER_FLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 \
+    | 0x10000 | 0x40000 | 0x200000
 SYSCALL_INSN = b"\x0f\x05"
 PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
 MASK64 = (1 << 64) - 1
@@ -66,6 +73,7 @@ class KvmContext:
         self.patch_syscalls = patch_syscalls
         self.mm = None
         self._entry = ENTRY_PATCHED    # how the current syscall came in
+        self._where = AT_USER
         self._returning = False        # a syscall result waits to be loaded
         self._return_regs = None
         self._ret_rip = self._ret_flags = 0
@@ -84,14 +92,60 @@ class KvmContext:
 
     def start(self, rip, rsp):
         """Reset the user registers for a new program image."""
-        r = self.regs
-        for name in ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9",
-                     "r10", "r11", "r12", "r13", "r14", "r15"):
-            setattr(r, name, 0)
-        r.rip, r.rsp, r.rflags = rip, rsp, cpu.RFLAGS_USER_INIT
-        self.vcpu.mark_regs_dirty()
+        regs = dict.fromkeys(GPRS, 0)
+        regs.update(rip=rip, rsp=rsp, rflags=cpu.RFLAGS_USER_INIT)
+        self.set_user_regs(regs)
         self.set_fs_base(0)
         self.set_gs_base(0)
+
+    # --- the program's registers, wherever the vCPU stopped --------------------
+    def user_regs(self):
+        """The program's registers as it would see them on resuming now
+        (a dict of kvm_regs names), including a pending syscall result."""
+        r = self.regs
+        d = {n: getattr(r, n) for n in GPRS}
+        d.update(rip=r.rip, rsp=r.rsp, rflags=r.rflags)
+        if self._where == AT_IRET:
+            _, _, rip, _, rflags, rsp, _ = self._frame()
+            d.update(rip=rip, rsp=rsp, rflags=rflags)
+        elif self._where == AT_SYSRET:
+            d.update(rip=r.rcx, rflags=r.r11)
+        if self._returning:
+            rax, ret_rip, ret_flags, _, _ = self._return_regs
+            d.update(rax=rax, rcx=ret_rip, r11=ret_flags, rip=ret_rip, rflags=ret_flags | 0x2)
+        return d
+
+    def set_user_regs(self, d):
+        """Resume the program with exactly these registers (any pending
+        syscall result is dropped)."""
+        self._returning = False
+        r = self.regs
+        for n in GPRS:
+            setattr(r, n, d[n] & MASK64)
+        flags = (d["rflags"] & USER_FLAGS) | 0x202
+        if self._where == AT_IRET:
+            # In the stub, about to iretq: the user context is the frame.
+            frame = self.vcpu.exception_frame_phys
+            self.machine.pool.write(frame + 16, struct.pack("<Q", d["rip"]))
+            self.machine.pool.write(frame + 32, struct.pack("<QQ", flags, d["rsp"]))
+            r.rip = max(r.rip, layout.EXC_COMMON_VA + 2)
+        elif self._where == AT_SYSRET:
+            # sysretq takes rip from rcx and rflags from r11: on this path a
+            # program's own rcx/r11 cannot survive, as on Linux's.
+            r.rcx, r.r11, r.rsp = d["rip"], flags, d["rsp"]
+            r.rip = layout.SYSCALL_R0_VA + 2
+        else:
+            r.rip, r.rsp, r.rflags = d["rip"], d["rsp"], flags
+        self.vcpu.mark_regs_dirty()
+
+    def clone_from(self, parent):
+        """Give this (fresh) context a copy of parent's program state: the
+        registers, FPU/vector state and TLS bases (for fork and clone)."""
+        self._where = AT_USER
+        self.set_user_regs(parent.user_regs())
+        self.vcpu.set_xsave(parent.vcpu.get_xsave())
+        self.set_fs_base(parent.fs_base)
+        self.set_gs_base(parent.gs_base)
 
     def set_fs_base(self, value):
         self.vcpu.set_msrs([(cpu.MSR_FS_BASE, value)])
@@ -121,13 +175,16 @@ class KvmContext:
             self._ret_rip = site + 2
             self._ret_flags = regs.rflags
             self._entry = ENTRY_PATCHED
+            self._where = AT_USER
             return SYSCALL
         if ex is self._exit_exception:
+            self._where = AT_IRET
             return self._fault()
         if ex is self._exit_syscall_r0:
+            self._where = AT_SYSRET
             return self._trapped_syscall(ENTRY_SYSRET)
         if ex is exits.INTERRUPTED:
-            return INTERRUPTED
+            return self._interrupted()
         raise SentryBug("unexpected VM exit %r at rip %#x" % (ex, self.regs.rip))
 
     def _patch(self, site):
@@ -139,6 +196,22 @@ class KvmContext:
                 and mm.write_code(site, PATCHED_INSN):
             mm.patched_sites.add(site)
             self.patched_sites += 1
+
+    def _interrupted(self):
+        """A host signal stopped KVM_RUN. If the vCPU is inside the stub's
+        exception entry (before its exit), finish that first."""
+        rip = self.regs.rip
+        stub = layout.STUB_VA
+        if stub + layout.VECTORS_OFF <= rip < stub + layout.VECTORS_OFF + 32 * layout.VECTOR_STRIDE \
+                or rip == layout.EXC_COMMON_VA:
+            return self.switch()
+        if layout.EXC_COMMON_VA < rip < layout.EXC_COMMON_VA + 0x10:
+            self._where = AT_IRET
+        elif layout.SYSCALL_R0_VA <= rip < layout.SYSCALL_R0_VA + 0x10:
+            self._where = AT_SYSRET
+        else:
+            self._where = AT_USER
+        return INTERRUPTED
 
     def _trapped_syscall(self, entry):
         regs = self.regs

@@ -1,0 +1,89 @@
+"""The kernel lock and the rule for blocking.
+
+Guest code runs in parallel (each task's host thread sits in KVM_RUN
+without the GIL), but the sentry's own state changes under one lock, held
+by a task's thread from the moment its guest exits until it re-enters.
+A handler that must wait (a pipe, a futex, a sleep, a host read) does so
+inside `blocking()`, which lets go of the lock for the wait; such waits
+touch only state guarded by their own locks.
+
+The thread-local `current` also names the task a host thread runs, so
+deep code (a pipe's wait) can find the task's interrupt event.
+"""
+import threading
+from contextlib import contextmanager
+
+_local = threading.local()
+
+
+class KernelLock:
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        self._lock.acquire()
+        _local.held = self
+
+    def release(self):
+        _local.held = None
+        self._lock.release()
+
+    def held_here(self):
+        return getattr(_local, "held", None) is self
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def condition(self):
+        """A Condition on this lock (waiting releases it, like blocking())."""
+        return _KernelCondition(self)
+
+
+class _KernelCondition:
+    def __init__(self, klock):
+        self._klock = klock
+        self._cond = threading.Condition(klock._lock)
+
+    def wait(self, timeout=None):
+        _local.held = None
+        try:
+            return self._cond.wait(timeout)
+        finally:
+            _local.held = self._klock
+
+    def notify_all(self):
+        self._cond.notify_all()
+
+
+@contextmanager
+def blocking():
+    """Release the kernel lock (if this thread holds it) for a wait."""
+    lock = getattr(_local, "held", None)
+    if lock is None:
+        yield
+        return
+    lock.release()
+    try:
+        yield
+    finally:
+        lock.acquire()
+
+
+def set_current(task):
+    _local.task = task
+
+
+def current():
+    """The task this host thread runs, or None."""
+    return getattr(_local, "task", None)
+
+
+def current_interrupt():
+    """The running task's interrupt event (set when a signal must be
+    handled), or None outside a task."""
+    task = current()
+    return task.interrupt if task is not None else None

@@ -1,0 +1,383 @@
+/* Metadata and directories in an empty scratch directory (argv[1]), one
+ * group of checks per run (argv[2]): getdents64, chmod and stat,
+ * utimensat, umask, statfs, getcwd/chdir/fchdir. */
+#include "fs_common.h"
+
+#include <limits.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+
+static char buf[PATH_MAX + 64];
+static char *scratch;             /* argv[1] */
+
+struct linux_dirent64 {
+    unsigned long long d_ino;
+    long long d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Read a whole directory with getdents64(bufsize) and print the entries
+ * sorted (the order is the file system's business). */
+static void listing(const char *path, int bufsize)
+{
+    static char names[512][80];
+    static char *sorted[512];
+    char *dbuf = malloc(bufsize);
+    int fd = open(path, O_RDONLY | O_DIRECTORY), n = 0, calls = 0, bad = 0;
+    long r;
+    while ((r = syscall(SYS_getdents64, fd, dbuf, bufsize)) > 0) {
+        calls++;
+        bad |= r > bufsize;
+        for (long off = 0; off < r;) {
+            struct linux_dirent64 *d = (void *)(dbuf + off);
+            bad |= d->d_reclen % 8 != 0 || d->d_reclen < 20 || off + d->d_reclen > r;
+            if (n < 512) {
+                snprintf(names[n], sizeof(names[n]), "%s:%d", d->d_name, d->d_type);
+                sorted[n] = names[n];
+                n++;
+            }
+            off += d->d_reclen;
+        }
+    }
+    SAY("getdents64(%s, %d): last=%ld%s entries=%d %s\n", path, bufsize, r,
+        r < 0 ? errname(errno) : "", n, bad ? "MALFORMED" : "ok");
+    SAY("  more than one call: %d\n", calls > 1);
+    qsort(sorted, n, sizeof(sorted[0]), cmp);
+    for (int i = 0; i < n && bufsize >= 4096; i++)
+        SAY("  %s\n", sorted[i]);
+    close(fd);
+    free(dbuf);
+}
+
+static void g_getdents(void)
+{
+    char name[32];
+    mkdir("many", 0755);
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof(name), "many/entry-%03d%s", i, i % 7 ? "" : "-longer-name");
+        if (i % 10 == 3)
+            mkdir(name, 0755);
+        else if (i % 10 == 5)
+            symlink("target", name);
+        else
+            close(open(name, O_CREAT | O_WRONLY, 0644));
+    }
+    mkfifo("many/fifo", 0644);
+    listing("many", 32768);
+    listing("many", 64);
+    listing("many", 200);
+    listing(".", 4096);
+
+    char small[64];
+    int fd = open("many", O_RDONLY | O_DIRECTORY);
+    TRY(syscall(SYS_getdents64, fd, small, 10));
+    TRY(syscall(SYS_getdents64, fd, small, 0));
+    TRY(syscall(SYS_getdents64, fd, NULL, 64));
+    TRY(syscall(SYS_getdents64, 99, small, 64));
+    int f = open("many/entry-001", O_RDONLY);
+    TRY(syscall(SYS_getdents64, f, small, 64));
+    /* Rewinding starts the listing again; entries created meanwhile show. */
+    static char big[65536];
+    long first = syscall(SYS_getdents64, fd, big, sizeof(big));
+    SAY("rest of the listing nonempty: %d\n", first > 0);
+    while (syscall(SYS_getdents64, fd, big, sizeof(big)) > 0)
+        ;
+    TRY(syscall(SYS_getdents64, fd, big, sizeof(big)));
+    close(open("many/late", O_CREAT | O_WRONLY, 0644));
+    TRY(lseek(fd, 0, SEEK_SET));
+    listing("many", 65536);
+    /* An empty directory lists . and .. only; a removed one lists nothing. */
+    mkdir("gone", 0755);
+    int g = open("gone", O_RDONLY | O_DIRECTORY);
+    TRY(rmdir("gone"));
+    TRY(syscall(SYS_getdents64, g, big, sizeof(big)));
+    mkdir("empty", 0755);
+    listing("empty", 4096);
+}
+
+static void g_chmod(void)
+{
+    struct stat st;
+    put_file("f", "data", 0644);
+    mkdir("d", 0755);
+    symlink("f", "l");
+    TRY(chmod("f", 0600));
+    show_stat("f", 0);
+    TRY(chmod("f", 07777));
+    show_stat("f", 0);
+    TRY(chmod("f", 0170644));
+    show_stat("f", 0);
+    TRY(chmod("l", 0640));
+    show_stat("f", 0);
+    show_stat("l", 0);
+    TRY(chmod("d", 01777));
+    show_stat("d", 0);
+    TRY(chmod("d", 02755));
+    show_stat("d", 0);
+    TRY(chmod("nonexistent", 0644));
+    TRY(chmod("f/", 0644));
+    int fd = open("f", O_RDONLY);
+    TRY(fchmod(fd, 0444));
+    show_stat("f", 0);
+    TRY(fchmod(99, 0444));
+    int pa = open("f", O_PATH);
+    TRY(fchmod(pa, 0644));
+    TRY(fchmodat(AT_FDCWD, "f", 0640, 0));
+    show_stat("f", 0);
+    TRY(fchmodat(AT_FDCWD, "l", 0640, AT_SYMLINK_NOFOLLOW));
+    TRY(fchmodat(AT_FDCWD, "f", 0640, 0x4000));
+    int p[2];
+    pipe(p);
+    TRY(fchmod(p[0], 0644));
+    TRY(fstat(p[0], &st));
+    SAY("pipe mode after fchmod: %04o\n", st.st_mode & 07777);
+    /* Modes of new objects as asked (umask 0). */
+    umask(0);
+    TRY(close(open("new", O_CREAT | O_WRONLY, 04751)));
+    show_stat("new", 0);
+    TRY(mkdir("newdir", 03777));
+    show_stat("newdir", 0);
+    TRY(mkdir("newdir2", 0));
+    show_stat("newdir2", 0);
+    /* Link counts of directories follow their subdirectories. */
+    mkdir("d/a", 0755);
+    mkdir("d/b", 0755);
+    show_stat("d", 0);
+    rmdir("d/a");
+    show_stat("d", 0);
+    /* fstat, stat and lstat agree; stat of a dangling link fails. */
+    symlink("missing", "dangling");
+    show_stat("dangling", 0);
+    show_stat("dangling", 1);
+    show_stat("l", 1);
+    TRY(fstatat(AT_FDCWD, "l", &st, AT_SYMLINK_NOFOLLOW));
+    TRY(fstatat(AT_FDCWD, "", &st, 0));
+    TRY(fstatat(AT_FDCWD, "", &st, AT_EMPTY_PATH));
+    TRY(fstatat(fd, "", &st, AT_EMPTY_PATH));
+    SAY("fstatat(fd, \"\", AT_EMPTY_PATH): %s %04o size=%lld\n", kind(st.st_mode),
+        st.st_mode & 07777, (long long)st.st_size);
+    TRY(fstatat(AT_FDCWD, "f", &st, 0x12345));
+    SAY("st_blksize > 0: %d\n", st.st_blksize > 0);
+}
+
+static void show_times(const char *name)
+{
+    struct stat st;
+    if (lstat(name, &st)) {
+        SAY("times of %s: %s\n", name, errname(errno));
+        return;
+    }
+    SAY("times of %-16s atime=%lld.%09ld mtime=%lld.%09ld\n", name,
+        (long long)st.st_atim.tv_sec, st.st_atim.tv_nsec,
+        (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+static void g_utimens(void)
+{
+    struct stat st;
+    put_file("f", "data", 0644);
+    symlink("f", "l");
+    struct timespec ts[2] = {{1000000000, 500}, {1234567890, 123456789}};
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    show_times("f");
+    ts[0] = (struct timespec){1500000000, 0};
+    ts[1].tv_nsec = UTIME_OMIT;
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    show_times("f");
+    ts[0].tv_nsec = UTIME_OMIT;
+    ts[1] = (struct timespec){1600000000, 999999999};
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    show_times("f");
+    ts[0].tv_nsec = ts[1].tv_nsec = UTIME_OMIT;
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    show_times("f");
+    /* Through the link, and on the link itself. */
+    ts[0] = (struct timespec){1100000000, 1};
+    ts[1] = (struct timespec){1200000000, 2};
+    TRY(utimensat(AT_FDCWD, "l", ts, 0));
+    show_times("f");
+    ts[0] = (struct timespec){1300000000, 3};
+    ts[1] = (struct timespec){1400000000, 4};
+    TRY(utimensat(AT_FDCWD, "l", ts, AT_SYMLINK_NOFOLLOW));
+    show_times("l");
+    show_times("f");
+    /* Bad nanoseconds, bad flags, missing files, an fd. */
+    ts[1].tv_nsec = 1000000000;
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    ts[1].tv_nsec = -1;
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    ts[1].tv_nsec = 0;
+    TRY(utimensat(AT_FDCWD, "f", ts, 0x8000));
+    TRY(utimensat(AT_FDCWD, "nonexistent", ts, 0));
+    int fd = open("f", O_RDONLY);
+    ts[0] = (struct timespec){1700000000, 7};
+    ts[1] = (struct timespec){1700000001, 8};
+    TRY(futimens(fd, ts));
+    show_times("f");
+    TRY(syscall(SYS_utimensat, fd, NULL, ts, 0));
+    /* UTIME_NOW and NULL set the current time. */
+    struct timespec before;
+    clock_gettime(CLOCK_REALTIME, &before);
+    TRY(utimensat(AT_FDCWD, "f", NULL, 0));
+    TRY(stat("f", &st));
+    SAY("NULL times are now: %d\n", st.st_mtim.tv_sec >= before.tv_sec - 1 &&
+                                    st.st_atim.tv_sec >= before.tv_sec - 1);
+    ts[0] = (struct timespec){1000, UTIME_NOW};
+    ts[1] = (struct timespec){2000, 5};
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    TRY(stat("f", &st));
+    SAY("UTIME_NOW atime is now: %d, mtime=%lld.%ld\n", st.st_atim.tv_sec >= before.tv_sec - 1,
+        (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    /* Writing a file moves its mtime; negative times are fine. */
+    ts[0] = ts[1] = (struct timespec){-100, 0};
+    TRY(utimensat(AT_FDCWD, "f", ts, 0));
+    show_times("f");
+    int w = open("f", O_WRONLY);
+    TRY(write(w, "x", 1));
+    TRY(stat("f", &st));
+    SAY("write moved mtime forward: %d\n", st.st_mtim.tv_sec >= before.tv_sec - 1);
+    /* Creating an entry moves the directory's mtime. */
+    mkdir("d", 0755);
+    ts[0] = ts[1] = (struct timespec){5, 0};
+    TRY(utimensat(AT_FDCWD, "d", ts, 0));
+    close(open("d/new", O_CREAT | O_WRONLY, 0644));
+    TRY(stat("d", &st));
+    SAY("create moved dir mtime: %d\n", st.st_mtim.tv_sec >= before.tv_sec - 1);
+    TRY(utimes("d", (struct timeval[]){{10, 20}, {30, 40}}));
+    show_times("d");
+}
+
+static void g_umask(void)
+{
+    TRY(umask(027));
+    TRY(umask(027));
+    TRY(close(open("f666", O_CREAT | O_WRONLY, 0666)));
+    TRY(mkdir("d777", 0777));
+    TRY(mkfifo("p666", 0666));
+    TRY(mknod("n666", S_IFREG | 0666, 0));
+    show_stat("f666", 0);
+    show_stat("d777", 0);
+    show_stat("p666", 0);
+    show_stat("n666", 0);
+    TRY(symlink("f666", "s"));
+    show_stat("s", 0);
+    TRY(umask(0777 | 01000));
+    TRY(umask(0));
+    TRY(close(open("f777", O_CREAT | O_WRONLY, 0777)));
+    show_stat("f777", 0);
+    /* chmod ignores the umask. */
+    umask(077);
+    TRY(chmod("f777", 0777));
+    show_stat("f777", 0);
+    TRY(close(open("f4777", O_CREAT | O_WRONLY, 04777)));
+    show_stat("f4777", 0);
+}
+
+static void g_statfs(void)
+{
+    struct statfs sf;
+    TRY(statfs(".", &sf));
+    SAY("bsize>0 %d namelen %ld blocks>=bfree>=bavail %d\n", sf.f_bsize > 0,
+        (long)sf.f_namelen, sf.f_blocks >= sf.f_bfree && sf.f_bfree >= sf.f_bavail);
+    int fd = open(".", O_RDONLY);
+    TRY(fstatfs(fd, &sf));
+    put_file("f", "", 0644);
+    TRY(statfs("f", &sf));
+    TRY(statfs("nonexistent", &sf));
+    TRY(statfs("f/", &sf));
+    TRY(fstatfs(99, &sf));
+    int p[2];
+    pipe(p);
+    TRY(fstatfs(p[0], &sf));
+    TRY(statfs("/dev/null", &sf));
+}
+
+static void show_cwd(const char *label)
+{
+    if (!getcwd(buf, sizeof(buf))) {
+        SAY("%-32s getcwd: %s\n", label, errname(errno));
+        return;
+    }
+    size_t n = strlen(scratch);
+    if (!strncmp(buf, scratch, n) && (buf[n] == '/' || buf[n] == 0))
+        SAY("%-32s getcwd: SCRATCH%s\n", label, buf + n);
+    else
+        SAY("%-32s getcwd: %s\n", label, buf);
+}
+
+static void g_cwd(void)
+{
+    mkdir("a", 0755);
+    mkdir("a/b", 0755);
+    symlink("a/b", "lb");
+    put_file("f", "", 0644);
+    show_cwd("start");
+    TRY(chdir("a/b"));
+    show_cwd("a/b");
+    TRY(chdir(".."));
+    show_cwd("..");
+    TRY(chdir("../lb"));
+    show_cwd("through a link");
+    TRY(chdir("../../f"));
+    TRY(chdir("nonexistent"));
+    TRY(chdir(""));
+    show_cwd("after failures");
+    int top = open(scratch, O_RDONLY | O_DIRECTORY);
+    int f = open("../../f", O_RDONLY);
+    TRY(fchdir(f));
+    TRY(fchdir(99));
+    int pa = open("..", O_PATH);
+    TRY(fchdir(pa));
+    show_cwd("fchdir O_PATH ..");
+    TRY(fchdir(top));
+    show_cwd("fchdir top");
+    TRY(syscall(SYS_getcwd, buf, 1));
+    TRY(syscall(SYS_getcwd, buf, 0));
+    TRY(syscall(SYS_getcwd, buf, strlen(scratch) + 1));
+    TRY(syscall(SYS_getcwd, NULL, 100));
+    /* A path longer than PATH_MAX, reached one step at a time. */
+    char name[200];
+    memset(name, 'x', 199);
+    name[199] = 0;
+    int depth = 0;
+    for (; depth < 25; depth++)
+        if (mkdir(name, 0755) || chdir(name))
+            break;
+    SAY("went %d deep\n", depth);
+    TRY(syscall(SYS_getcwd, buf, sizeof(buf)));
+    TRY(close(open(name, O_CREAT | O_WRONLY, 0644)));
+    TRY(fchdir(top));
+    TRY(chdir("/"));
+    show_cwd("/");
+    TRY(chdir(scratch));
+    /* cwd of a renamed directory follows it. */
+    TRY(chdir("a"));
+    TRY(rename("../a", "../renamed"));
+    show_cwd("after rename");
+    TRY(access("b", F_OK));
+}
+
+static const struct group GROUPS[] = {
+    {"getdents", g_getdents},
+    {"chmod", g_chmod},
+    {"utimens", g_utimens},
+    {"umask", g_umask},
+    {"statfs", g_statfs},
+    {"cwd", g_cwd},
+    {0},
+};
+
+int main(int argc, char **argv)
+{
+    scratch = argv[1];
+    return run_group(argc, argv, GROUPS, NULL);
+}

@@ -1,0 +1,168 @@
+/* File mappings in an empty scratch directory (argv[1]), one group of
+ * checks per run (argv[2]): MAP_PRIVATE copies, MAP_SHARED coherence with
+ * read()/write(), msync, mappings across truncate, bad protections. */
+#include "fs_common.h"
+
+#include <sys/mman.h>
+
+#define PAGE 4096
+
+static char buf[4 * PAGE];
+
+static int make(const char *name, size_t size)
+{
+    int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    for (size_t i = 0; i < size; i++)
+        buf[i % sizeof(buf)] = 'a' + i % 26;
+    for (size_t done = 0; done < size; done += sizeof(buf))
+        write(fd, buf, size - done < sizeof(buf) ? size - done : sizeof(buf));
+    return fd;
+}
+
+static void show_bytes(const char *label, const char *p, int n)
+{
+    SAY("%-44s : ", label);
+    for (int i = 0; i < n; i++)
+        SAY(p[i] >= 32 && p[i] < 127 ? "%c" : "\\x%02x", (unsigned char)p[i]);
+    SAY("\n");
+}
+
+static void g_private(void)
+{
+    int fd = make("f", 2 * PAGE);
+    char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    SAY("mmap private: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
+    show_bytes("mapping", m, 8);
+    memcpy(m, "PRIVATE", 7);
+    show_bytes("mapping after store", m, 8);
+    TRY(pread(fd, buf, 8, 0));
+    show_bytes("file after store", buf, 8);
+    /* The file changes under a page not yet written: visible (Linux
+     * shares the page-cache page until the first store). */
+    TRY(pwrite(fd, "WRITTEN", 7, PAGE));
+    show_bytes("untouched private page", m + PAGE, 8);
+    TRY(pwrite(fd, "AGAIN", 5, 0));
+    show_bytes("touched private page", m, 8);
+    TRY(msync(m, 2 * PAGE, MS_SYNC));
+    TRY(munmap(m, 2 * PAGE));
+    TRY(pread(fd, buf, 8, 0));
+    show_bytes("file after munmap", buf, 8);
+    /* A read-only fd maps private read/write. */
+    int ro = open("f", O_RDONLY);
+    m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, ro, 0);
+    SAY("private rw map of O_RDONLY fd: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
+    m[0] = 'Z';
+    show_bytes("mapping", m, 4);
+    /* Offset mappings, and an offset that is not page aligned. */
+    char *o = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, ro, PAGE);
+    show_bytes("offset PAGE", o, 7);
+    TRY((long)mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, ro, 100));
+    TRY(close(ro));
+    show_bytes("mapping outlives its fd", m, 4);
+}
+
+static void g_shared(void)
+{
+    int fd = make("f", 3 * PAGE);
+    char *m = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    SAY("mmap shared: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
+    memcpy(m + 10, "SHARED", 6);
+    TRY(pread(fd, buf, 20, 0));
+    show_bytes("read() sees the store", buf, 20);
+    TRY(msync(m, 3 * PAGE, MS_SYNC));
+    TRY(msync(m + 1, PAGE, MS_SYNC));
+    TRY(msync(m, PAGE, MS_SYNC | MS_ASYNC));
+    TRY(pwrite(fd, "FROMWRITE", 9, PAGE + 5));
+    show_bytes("mapping sees write()", m + PAGE, 16);
+    /* A second shared mapping of the same file sees both. */
+    char *m2 = mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    show_bytes("second mapping", m2 + 8, 10);
+    memcpy(m + 2 * PAGE, "LAST", 4);
+    show_bytes("second mapping, page 3", m2 + 2 * PAGE, 6);
+    TRY(munmap(m, 3 * PAGE));
+    TRY(close(fd));
+    int fd2 = open("f", O_RDONLY);
+    TRY(pread(fd2, buf, 6, 2 * PAGE));
+    show_bytes("after munmap and close", buf, 6);
+    /* Data stored through a mapping of a file that is then unlinked. */
+    int u = make("u", PAGE);
+    char *mu = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, u, 0);
+    TRY(unlink("u"));
+    memcpy(mu, "GONE", 4);
+    TRY(pread(u, buf, 4, 0));
+    show_bytes("unlinked", buf, 4);
+    /* Extending the file makes more of a mapping usable. */
+    int g = open("grow", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    TRY(ftruncate(g, 10));
+    char *mg = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, g, 0);
+    memcpy(mg, "0123456789", 10);
+    mg[20] = 'x';             /* past EOF, within the page: never written out */
+    TRY(ftruncate(g, PAGE + 10));
+    memcpy(mg + PAGE, "second", 6);
+    TRY(pread(g, buf, 30, 0));
+    show_bytes("grow page 1", buf, 22);
+    TRY(pread(g, buf, 10, PAGE));
+    show_bytes("grow page 2", buf, 10);
+    struct stat st;
+    TRY(fstat(g, &st));
+    SAY("grow size = %lld\n", (long long)st.st_size);
+    /* Shrinking and growing again zeroes the tail of the page. */
+    TRY(ftruncate(g, 4));
+    TRY(ftruncate(g, 12));
+    show_bytes("grow after shrink+grow", mg, 12);
+}
+
+static void g_prot(void)
+{
+    int fd = make("f", PAGE);
+    int ro = open("f", O_RDONLY);
+    int wo = open("f", O_WRONLY);
+    int ap = open("f", O_RDWR | O_APPEND);
+    void *m;
+#define MAP(prot, flags, f) \
+    (m = mmap(NULL, PAGE, prot, flags, f, 0), \
+     SAY("%-60s : %s\n", #prot ", " #flags ", " #f, m == MAP_FAILED ? errname(errno) : "ok"))
+    MAP(PROT_READ, MAP_SHARED, ro);
+    MAP(PROT_READ | PROT_WRITE, MAP_SHARED, ro);
+    MAP(PROT_READ, MAP_PRIVATE, wo);
+    MAP(PROT_WRITE, MAP_SHARED, wo);
+    MAP(PROT_READ | PROT_WRITE, MAP_SHARED, ap);
+    MAP(PROT_READ, MAP_SHARED, fd);
+    TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
+    m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, ro, 0);
+    TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
+    TRY(mprotect(m, PAGE, PROT_READ | PROT_EXEC));
+    m = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, ro, 0);
+    TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
+    int d = open(".", O_RDONLY);
+    MAP(PROT_READ, MAP_PRIVATE, d);
+    int p[2];
+    pipe(p);
+    MAP(PROT_READ, MAP_PRIVATE, p[0]);
+    MAP(PROT_READ, MAP_PRIVATE, 99);
+    int pa = open("f", O_PATH);
+    MAP(PROT_READ, MAP_PRIVATE, pa);
+    MAP(PROT_READ, MAP_SHARED | MAP_PRIVATE, fd);
+    MAP(PROT_READ, 0, fd);
+    int e = open("empty", O_RDWR | O_CREAT, 0644);
+    MAP(PROT_READ, MAP_SHARED, e);
+    m = mmap(NULL, 0, PROT_READ, MAP_SHARED, fd, 0);
+    SAY("zero length: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
+    /* Mapped far past EOF is allowed; touching it would be SIGBUS. */
+    m = mmap(NULL, 16 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    SAY("map past EOF: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
+    m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 1L << 40);
+    SAY("map at huge offset: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
+}
+
+static const struct group GROUPS[] = {
+    {"private", g_private},
+    {"shared", g_shared},
+    {"prot", g_prot},
+    {0},
+};
+
+int main(int argc, char **argv)
+{
+    return run_group(argc, argv, GROUPS, NULL);
+}
