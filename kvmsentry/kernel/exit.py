@@ -8,3 +8,11 @@ class ExitGroup(Exception):
     def __init__(self, status):
         super().__init__(status)
         self.status = status
+
+
+class ExitThread(Exception):
+    """Only the calling thread ends (exit(2) in a multi-threaded process)."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status

@@ -1,14 +1,42 @@
-"""The file descriptor table of a process."""
+"""The file descriptor table of a process.
+
+A File may sit in several tables at once (fork copies tables, dup adds
+entries): each File counts the fd entries that refer to it, in all tables,
+and is released when the last one goes.
+"""
 import errno
+import threading
 
 from kvmsentry.errors import SyscallError
 
 RLIMIT_NOFILE_DEFAULT = 1024
+_refs_lock = threading.Lock()
+
+
+def _ref(file):
+    with _refs_lock:
+        file.fd_refs = getattr(file, "fd_refs", 0) + 1
+
+
+def _unref(file):
+    with _refs_lock:
+        file.fd_refs -= 1
+        last = file.fd_refs == 0
+    if last:
+        file.release()
 
 
 class FdTable:
     def __init__(self):
         self._files = {}        # fd -> (File, cloexec)
+
+    def copy(self):
+        """A new table with the same entries (fork without CLONE_FILES)."""
+        t = FdTable()
+        for fd, (file, cloexec) in self._files.items():
+            _ref(file)
+            t._files[fd] = (file, cloexec)
+        return t
 
     def get(self, fd):
         entry = self._files.get(fd)
@@ -22,14 +50,16 @@ class FdTable:
             fd += 1
         if fd >= limit:
             raise SyscallError(errno.EMFILE)
+        _ref(file)
         self._files[fd] = (file, cloexec)
         return fd
 
     def install_at(self, fd, file, cloexec=False):
+        _ref(file)
         old = self._files.get(fd)
         self._files[fd] = (file, cloexec)
         if old is not None:
-            self._drop(old[0])
+            _unref(old[0])
 
     def cloexec(self, fd):
         return self._files[fd][1] if fd in self._files else False
@@ -42,11 +72,11 @@ class FdTable:
         entry = self._files.pop(fd, None)
         if entry is None:
             raise SyscallError(errno.EBADF)
-        self._drop(entry[0])
+        _unref(entry[0])
 
-    def _drop(self, file):
-        if not any(f is file for f, _ in self._files.values()):
-            file.release()
+    def close_on_exec(self):
+        for fd in [fd for fd, (_, cloexec) in self._files.items() if cloexec]:
+            self.close(fd)
 
     def fds(self):
         return sorted(self._files)

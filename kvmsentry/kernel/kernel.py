@@ -3,10 +3,15 @@ import collections
 import errno
 import fcntl
 import os
+import signal
 import socket
 import sys
+import threading
 
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import SentryBug, SyscallError
+from kvmsentry.kernel import lifecycle
+from kvmsentry.kernel.locking import KernelLock
+from kvmsentry.kernel.process_tree import ProcessTree
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
@@ -15,7 +20,7 @@ from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
 from kvmsentry.kernel.futex import FutexTable
 from kvmsentry.kernel.rootfs import sandbox_cwd
-from kvmsentry.kernel.task import Task
+from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
 from kvmsentry.mm.address_space import AddressSpace
 from kvmsentry.platform.kvm.context import KvmContext
@@ -40,6 +45,13 @@ class Kernel:
         self.stdio = stdio
         self.unimplemented = collections.Counter()
         self.tasks = {}
+        self.lock = KernelLock()
+        self.child_cond = self.lock.condition()
+        self.tree = ProcessTree()
+        self.finished = threading.Event()
+        self.init_status = None
+        self.bug = None
+        self._free_vcpus = []
         self.futexes = FutexTable()
         self._shm, self._shm_seq = None, 0
 
@@ -120,10 +132,12 @@ class Kernel:
         return load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp)
 
     def run(self, argv, envp):
-        """Run argv[0] (found inside the sandbox) with argv and envp; return
-        its wait status. Raises ExecError if it cannot be executed."""
+        """Run argv[0] (found inside the sandbox) as pid 1 with argv and
+        envp; return its wait status once it has exited and every other
+        task is gone. Raises ExecError if it cannot be executed."""
         m = self.machine
-        vcpu = m.vcpus[0] if m.vcpus else m.new_vcpu()
+        with self.lock:
+            vcpu = self.acquire_vcpu()
         self.debug("machine: syscall=%s io_advance=%s xcr0=%s cr4=%#x pool=%dMiB"
                    % (m.syscall_mode, m.io_advance, hex(m.xcr0 or 0), m.cr4,
                       m.pool.size >> 20))
@@ -140,18 +154,108 @@ class Kernel:
         ctx.set_address_space(mm)
         ctx.start(entry, rsp)
         comm = os.path.basename(path)[:15].decode(errors="replace")
-        task = Task(self, INIT_PID, mm, ctx, self._stdio_table(), creds,
-                    initial_rlimits(), comm, fs)
+        group = self.tree.create_init(creds.uid)
+        task = Task(self, INIT_PID, group, mm, ctx, self._stdio_table(), fs, creds,
+                    initial_rlimits(), comm)
         self.tasks[INIT_PID] = task
-        status = task.run()
-        if self.strace is not None:
-            self.strace.exited(task, status)
-        self.debug("exit: status=%#x patched_sites=%d" % (status, ctx.patched_sites))
+        previous = self._install_host_signals()
+        try:
+            task.start()
+            while not self.finished.wait(0.1):
+                pass
+        finally:
+            self._restore_host_signals(previous)
+        if self.bug is not None:
+            raise self.bug
         for name, count in sorted(self.unimplemented.items()):
             self.debug("unimplemented: %s x%d" % (name, count))
-        task.fds.close_all()
-        mm.destroy()
-        return status
+        self.debug("exit: status=%#x" % self.init_status)
+        return self.init_status
+
+    # --- tasks ------------------------------------------------------------------
+    def acquire_vcpu(self):
+        """A vCPU for a new task: a released one, or a new one."""
+        if self._free_vcpus:
+            return self._free_vcpus.pop()
+        return self.machine.new_vcpu()
+
+    def release_vcpu(self, vcpu):
+        vcpu.current_root = None
+        self._free_vcpus.append(vcpu)
+
+    def mm_in_use(self, mm, besides):
+        return any(t.mm is mm for t in self.tasks.values() if t is not besides)
+
+    def fds_in_use(self, fds, besides):
+        return any(t.fds is fds for t in self.tasks.values() if t is not besides)
+
+    def task_exited(self, task, status, whole_group):
+        lifecycle.thread_ending(task, status, whole_group)
+        if not self.tasks and self.init_status is not None:
+            self.finished.set()
+
+    def init_exited(self, status):
+        """Pid 1 is gone: the sandbox ends once every other task has."""
+        self.init_status = status
+        if not self.tasks:
+            self.finished.set()
+
+    def notify_parent(self, event):
+        """A child changed state: wake waiters; SIGCHLD is recorded (its
+        default action is to ignore, and handlers run in a later version)."""
+        self.child_cond.notify_all()
+
+    def signal_pending(self, task):
+        return bool(task.sigpending & ~task.sigmask) or task.kill_status is not None
+
+    def handle_interrupt(self, task):
+        """Top of the task loop with interrupt set: act on kills."""
+        task.interrupt.clear()
+        lifecycle.handle_kill(task)
+
+    def sentry_bug(self, task, exc):
+        """An exception escaped a task's loop: kill the sandbox, loudly."""
+        import traceback
+        sys.stderr.write("kvmsentry: internal error in pid %d (%s), sandbox killed: %s: %s\n"
+                         % (task.tid, task.comm, type(exc).__name__, exc))
+        traceback.print_exception(type(exc), exc, exc.__traceback__,
+                                  file=self.debug_log or sys.stderr)
+        self.bug = SentryBug("%s: %s" % (type(exc).__name__, exc))
+        self.finished.set()
+
+    def _install_host_signals(self):
+        """The kick signal (interrupts KVM_RUN) and forwarding of SIGINT and
+        SIGTERM to the sandbox's init, as `runsc do` forwards them."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = {KICK_SIGNAL: signal.signal(KICK_SIGNAL, lambda *_: None)}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, self._forward_host_signal)
+        return previous
+
+    def _restore_host_signals(self, previous):
+        for sig, handler in (previous or {}).items():
+            signal.signal(sig, handler)
+
+    def _forward_host_signal(self, signo, _frame):
+        with self.lock:
+            init = self.tasks.get(INIT_PID)
+            if init is not None:
+                self.post_signal(init, signo)
+
+    def post_signal(self, task, signo):
+        """Send signo to a task from outside it. Without handler delivery
+        yet, a signal whose action would end the process ends it."""
+        from kvmsentry.syscalls.sys_signal import fatal_by_default
+        if fatal_by_default(task, signo):
+            task.kill_status = signo
+            task.group.group_exit_status = signo
+            for t in list(self.tasks.values()):
+                if t.group is task.group:
+                    t.kill_status = signo
+                    t.kick()
+        else:
+            task.sigpending |= 1 << (signo - 1)
 
     def report_fault(self, task, fault):
         line = describe_fault(task, fault)

@@ -1,45 +1,106 @@
-"""A Task is one guest thread: its registers live in a platform context,
-its memory in an AddressSpace, and it runs in a loop of switch() into the
-guest and servicing whatever brought it back."""
+"""A Task is one guest thread. Its registers live in a platform context
+(one vCPU of its own), its memory in an AddressSpace that threads share,
+and its host thread runs a loop of switch() into the guest and servicing
+whatever brought it back, holding the kernel lock only while servicing.
+"""
+import os
 import signal
+import threading
 from dataclasses import replace
 
-from kvmsentry.kernel.exit import ExitGroup
+from kvmsentry._kvm import lib
+from kvmsentry.kernel.exit import ExitGroup, ExitThread
+from kvmsentry.kernel.locking import set_current
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
-from kvmsentry.syscalls.dispatch import dispatch
 
 BUS_ADRERR = 2
+KICK_SIGNAL = signal.SIGUSR2      # interrupts a host thread sitting in KVM_RUN
 
 
 class Task:
-    def __init__(self, kernel, tid, mm, ctx, fds, creds, rlimits, comm, fs):
+    def __init__(self, kernel, tid, group, mm, ctx, fds, fs, creds, rlimits, comm):
         self.kernel = kernel
         self.strace = kernel.strace
-        self.tid = self.tgid = tid
-        self.ppid = 0
+        self.tid = tid
+        self.group = group            # the thread group (process) record
         self.mm = mm
         self.ctx = ctx
         self.fds = fds
-        self.creds = creds
-        self.rlimits = rlimits
-        self.comm = comm
         self.fs = fs
-        self.sigactions = {}
+        self.creds = creds
+        self.rlimits = rlimits        # per process; threads share the dict
+        self.comm = comm
+        self.sigactions = {}          # shared between CLONE_SIGHAND tasks
         self.sigmask = 0
         self.sigpending = 0
         self.clear_child_tid = 0
         self.robust_list = 0
         self.rseq = None
+        self.interrupt = threading.Event()   # set: leave the guest / a wait
+        self.kill_status = None       # set by another thread: exit with this
+        self.vfork_done = None        # Event a vfork parent waits on
+        self.host_tid = None
+        self.thread = None
 
+    @property
+    def tgid(self):
+        return self.group.tgid
+
+    @property
+    def ppid(self):
+        parent = self.group.parent
+        return parent.tgid if parent is not None else 0
+
+    # --- host thread ---------------------------------------------------------
+    def start(self):
+        """Run this task on a host thread of its own."""
+        self.thread = threading.Thread(target=self._thread_main,
+                                       name="task-%d" % self.tid, daemon=True)
+        self.thread.start()
+
+    def _thread_main(self):
+        set_current(self)
+        self.host_tid = lib.kvmsentry_gettid()
+        lock = self.kernel.lock
+        lock.acquire()
+        try:
+            status, whole_group = self.run()
+            self.kernel.task_exited(self, status, whole_group)
+        except BaseException as e:        # a sentry bug: the sandbox dies
+            self.kernel.sentry_bug(self, e)
+        finally:
+            if lock.held_here():
+                lock.release()
+
+    def kick(self):
+        """Make the task notice interrupt (a signal, an exit) promptly,
+        even if it is running guest code."""
+        self.interrupt.set()
+        self.ctx.vcpu.request_exit()
+        if self.host_tid is not None and self.thread is not threading.current_thread():
+            lib.kvmsentry_tgkill(os.getpid(), self.host_tid, KICK_SIGNAL)
+
+    # --- the loop ------------------------------------------------------------
     def run(self):
-        """Run until the thread group exits; return its wait status."""
-        ctx = self.ctx
+        """Run until this thread ends; return (wait status, whether the
+        whole thread group ends with it). Called with the kernel lock held."""
+        # Imported here: the syscall table imports the modules that create tasks.
+        from kvmsentry.syscalls.dispatch import dispatch
+        ctx, lock = self.ctx, self.kernel.lock
         switch, set_return = ctx.switch, ctx.set_syscall_return
         try:
             while True:
-                event = switch()
+                if self.interrupt.is_set():
+                    self.kernel.handle_interrupt(self)
+                lock.release()
+                try:
+                    event = switch()
+                finally:
+                    lock.acquire()
                 if event is SYSCALL:
-                    set_return(dispatch(self))
+                    result = dispatch(self)
+                    if result is not None:          # None: execve/sigreturn set the registers
+                        set_return(result)
                 elif event is INTERRUPTED:
                     continue
                 else:
@@ -50,9 +111,11 @@ class Task:
                         if signo != event.signo:
                             event = replace(event, signo=signo, code=BUS_ADRERR)
                     self.kernel.report_fault(self, event)
-                    return event.signo
+                    return event.signo, True
         except ExitGroup as e:
-            return e.status
+            return e.status, True
+        except ExitThread as e:
+            return e.status, False
 
     @staticmethod
     def exit_code(status):
@@ -60,10 +123,3 @@ class Task:
         if status & 0x7F:
             return 128 + (status & 0x7F)
         return (status >> 8) & 0xFF
-
-    @staticmethod
-    def signal_name(signo):
-        try:
-            return signal.Signals(signo).name
-        except ValueError:
-            return "signal %d" % signo

@@ -81,5 +81,6 @@ def _traced(task, nr, regs, invoke):
     except SyscallError as e:
         task.strace.leave(task, entry, args, -e.errno)
         return _failed(task, e.errno)
-    task.strace.leave(task, entry, args, result)
+    if result is not None:                  # None: no return (execve)
+        task.strace.leave(task, entry, args, result)
     return result

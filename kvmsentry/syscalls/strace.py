@@ -37,7 +37,7 @@ def _errname(err):
 class Strace:
     def __init__(self, out):
         self.out = out
-        self._pending = None
+        self._pending = {}            # tid -> decoded arguments of the call in flight
 
     def _fmt(self, task, kind, args, index, result):
         value = args[index]
@@ -86,15 +86,17 @@ class Strace:
     def enter(self, task, entry, args):
         # Buffers the call prints after it returns; everything else is
         # decoded now, before the handler can change it.
-        self._pending = [None if k.startswith(("out:", "oiov:"))
-                         else self._fmt(task, k, args, i, None)
-                         for i, k in enumerate(entry.args)]
-        if entry.name in ("exit_group", "exit"):
-            self._emit(task, "%s(%s) = ?" % (entry.name, ", ".join(self._pending)))
+        pending = self._pending[task.tid] = [
+            None if k.startswith(("out:", "oiov:")) else self._fmt(task, k, args, i, None)
+            for i, k in enumerate(entry.args)]
+        if entry.name in ("exit_group", "exit", "execve"):
+            self._emit(task, "%s(%s) = ?" % (entry.name, ", ".join(
+                p or "..." for p in pending)))
 
     def leave(self, task, entry, args, result):
+        pending = self._pending.pop(task.tid, [])
         shown = [p if p is not None else self._fmt(task, entry.args[i], args, i, result)
-                 for i, p in enumerate(self._pending)]
+                 for i, p in enumerate(pending)]
         self._emit(task, "%s(%s) = %s" % (entry.name, ", ".join(shown),
                                           self._result(entry, result)))
 
@@ -104,12 +106,15 @@ class Strace:
         self._emit(task, "%s(%s, ...) = -1 ENOSYS (Function not implemented)"
                    " [unimplemented in kvmsentry]" % (name, args))
 
-    def exited(self, task, status):
+    def exited_group(self, tgid, status):
+        prefix = "" if tgid == 1 else "[pid %d] " % tgid
         if status & 0x7F:
             sig = status & 0x7F
-            self._emit(task, "+++ killed by %s +++" % signal.Signals(sig).name)
+            line = "+++ killed by %s +++" % signal.Signals(sig).name
         else:
-            self._emit(task, "+++ exited with %d +++" % (status >> 8))
+            line = "+++ exited with %d +++" % (status >> 8)
+        self.out.write(prefix + line + "\n")
+        self.out.flush()
 
     @staticmethod
     def _result(entry, result):
@@ -120,5 +125,7 @@ class Strace:
         return str(i64(result))
 
     def _emit(self, task, line):
-        self.out.write(line + "\n")
+        # Like strace -f: lines of any task but the first carry its tid.
+        prefix = "" if task.tid == 1 else "[pid %d] " % task.tid
+        self.out.write(prefix + line + "\n")
         self.out.flush()

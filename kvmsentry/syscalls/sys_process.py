@@ -1,0 +1,143 @@
+"""Processes: fork, vfork, clone, clone3, execve, wait4, waitid, and the
+process-group and session calls."""
+import errno
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import lifecycle
+from kvmsentry.kernel import process_tree as pt
+from kvmsentry.kernel.exit import ExitThread
+from kvmsentry.syscalls.args import i32, u32
+
+SIGCHLD = 17
+MAX_ARG_STRINGS = 0x7FFFFFFF
+ARG_MAX = 2 << 20
+NO_RETURN = None          # dispatch: the handler already set the registers
+
+
+def fork(task):
+    """Implements fork(2)."""
+    return lifecycle.clone(task, SIGCHLD, 0, 0, 0, 0)
+
+
+def vfork(task):
+    """Implements vfork(2)."""
+    return lifecycle.clone(task, lifecycle.CLONE_VM | lifecycle.CLONE_VFORK | SIGCHLD,
+                           0, 0, 0, 0)
+
+
+def clone(task, flags, newsp, parent_tid, child_tid, tls):
+    """Implements clone(2) (x86-64 argument order)."""
+    return lifecycle.clone(task, flags & 0xFFFFFFFF, newsp, parent_tid, child_tid, tls)
+
+
+def clone3(task, args, size):
+    """Implements clone3(2) (no set_tid, no cgroup)."""
+    if size < 64 or size > 4096:
+        raise SyscallError(errno.EINVAL)
+    raw = task.mm.copy_in(args, size)
+    (flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+     tls) = struct.unpack_from("<8Q", raw)
+    if any(raw[64:]) and size > 88:
+        raise SyscallError(errno.E2BIG)
+    if size >= 80 and struct.unpack_from("<QQ", raw, 64)[1]:
+        raise SyscallError(errno.EINVAL)          # set_tid
+    if exit_signal > 64 or flags & 0xFF or (stack == 0) != (stack_size == 0):
+        raise SyscallError(errno.EINVAL)
+    if flags & lifecycle.CLONE_PIDFD:
+        raise SyscallError(errno.EINVAL)
+    newsp = stack + stack_size if stack else 0
+    return lifecycle.clone(task, flags | exit_signal, newsp, parent_tid, child_tid, tls)
+
+
+def _string_array(task, addr):
+    out, total = [], 0
+    if not addr:
+        return out
+    for i in range(MAX_ARG_STRINGS):
+        (ptr,) = struct.unpack("<Q", task.mm.copy_in(addr + 8 * i, 8))
+        if not ptr:
+            return out
+        s = task.mm.read_cstring(ptr, 128 << 10)
+        total += len(s) + 9
+        if total > ARG_MAX:
+            raise SyscallError(errno.E2BIG)
+        out.append(s)
+    raise SyscallError(errno.E2BIG)
+
+
+def execve(task, pathname, argv, envp):
+    """Implements execve(2)."""
+    path = task.mm.read_cstring(pathname)
+    if not path:
+        raise SyscallError(errno.ENOENT)
+    args, env = _string_array(task, argv), _string_array(task, envp)
+    lifecycle.execve(task, path, args, env)
+    return NO_RETURN
+
+
+def exit(task, status):
+    """Implements exit(2): the calling thread ends; the process ends with
+    its last thread."""
+    raise ExitThread((i32(status) & 0xFF) << 8)
+
+
+def _rusage(utime_ns, stime_ns):
+    def tv(ns):
+        return struct.pack("<qq", ns // 10**9, (ns % 10**9) // 1000)
+    return tv(utime_ns) + tv(stime_ns) + bytes(144 - 32)
+
+
+def wait4(task, pid, wstatus, options, rusage):
+    """Implements wait4(2)."""
+    options = pt.wait4_options(u32(options))
+    result = lifecycle.wait_for_child(task, i32(pid), options)
+    if result is None:
+        return 0
+    if wstatus:
+        task.mm.copy_out(wstatus, struct.pack("<i", result.wait_status))
+    if rusage:
+        task.mm.copy_out(rusage, _rusage(result.utime_ns, result.stime_ns))
+    return result.pid
+
+
+def waitid(task, idtype, id_, infop, options, rusage):
+    """Implements waitid(2)."""
+    options = pt.waitid_options(u32(options))
+    result = lifecycle.wait_for_child(task, (i32(idtype), i32(id_)), options, waitid=True)
+    if infop:
+        if result is None:
+            task.mm.copy_out(infop, bytes(128))
+        else:
+            info = struct.pack("<iii4xiIi", SIGCHLD, 0, result.si_code, result.pid,
+                               result.uid, result.si_status)
+            task.mm.copy_out(infop, info + bytes(128 - len(info)))
+    if rusage and result is not None:
+        task.mm.copy_out(rusage, _rusage(result.utime_ns, result.stime_ns))
+    return 0
+
+
+def setpgid(task, pid, pgid):
+    """Implements setpgid(2)."""
+    task.kernel.tree.setpgid(task.group, i32(pid), i32(pgid))
+    return 0
+
+
+def getpgid(task, pid):
+    """Implements getpgid(2)."""
+    return task.kernel.tree.getpgid(task.group, i32(pid))
+
+
+def getpgrp(task):
+    """Implements getpgrp(2)."""
+    return task.group.pgid
+
+
+def setsid(task):
+    """Implements setsid(2)."""
+    return task.kernel.tree.setsid(task.group)
+
+
+def getsid(task, pid):
+    """Implements getsid(2)."""
+    return task.kernel.tree.getsid(task.group, i32(pid))
