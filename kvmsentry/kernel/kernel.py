@@ -53,6 +53,7 @@ class Kernel:
         self.bug = None
         self._free_vcpus = []
         self.futexes = FutexTable()
+        self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self._shm, self._shm_seq = None, 0
 
     def anonymous_shared_file(self, length):

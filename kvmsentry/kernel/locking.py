@@ -18,7 +18,7 @@ _local = threading.local()
 
 class KernelLock:
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = self.raw = threading.Lock()
 
     def acquire(self):
         self._lock.acquire()

@@ -88,6 +88,17 @@ def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
     root = mounts.root_location()
     dev_dir = _mkdir_p(walker, root, "/dev")
     mounts.mount(DevFilesystem(devs.next(), tty_host_fd), dev_dir, source="devfs")
+    # The host's /proc and /sys describe the host (and /proc/self the
+    # sentry itself): never let them show through. Empty and read-only
+    # until the sandbox has its own procfs.
+    for hidden in (b"proc", b"sys"):
+        try:
+            where = walker.walk(root, hidden)
+        except SyscallError:
+            continue                  # not in this root: nothing shows through
+        if where.inode.is_dir():
+            mounts.mount(TmpfsFilesystem(devs.next(), mode=0o555), where, readonly=True,
+                         source="none")
     for vol in volumes:
         where = _mkdir_p(walker, root, vol.dest)
         mounts.mount(HostFilesystem(devs.next(), vol.source, readonly=vol.readonly),

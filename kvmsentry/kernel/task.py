@@ -88,15 +88,19 @@ class Task:
         from kvmsentry.syscalls.dispatch import dispatch
         ctx, lock = self.ctx, self.kernel.lock
         switch, set_return = ctx.switch, ctx.set_syscall_return
+        release, acquire = lock.raw.release, lock.raw.acquire
         try:
             while True:
                 if self.interrupt.is_set():
                     self.kernel.handle_interrupt(self)
-                lock.release()
+                # The raw lock, not KernelLock's methods: this is every
+                # syscall's path, and this thread's "held" mark may stay set
+                # while it runs guest code.
+                release()
                 try:
                     event = switch()
                 finally:
-                    lock.acquire()
+                    acquire()
                 if event is SYSCALL:
                     result = dispatch(self)
                     if result is not None:          # None: execve/sigreturn set the registers

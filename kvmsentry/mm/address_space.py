@@ -161,7 +161,7 @@ class AddressSpace:
                 raise SyscallError(errno.ENOMEM)
         return start
 
-    def map_file(self, start, length, prot, cache, offset, shared, name=""):
+    def map_file(self, start, length, prot, cache, offset, shared, name="", may_write=True):
         """A file mapping at exactly [start, start+length) (MAP_FIXED
         semantics) of `cache` (a PageCache) from file offset `offset`."""
         end = start + page_up(length)
@@ -169,7 +169,7 @@ class AddressSpace:
         if shared and prot & PROT_WRITE:
             cache.shared_writable = True
         self.vmas.insert(Vma(start, end, prot, name, cache=cache, offset=offset,
-                             shared=shared))
+                             shared=shared, may_write=may_write))
         if prot and end - start <= EAGER_POPULATE_BYTES:
             try:
                 self._populate(start, end, prot)
@@ -249,6 +249,8 @@ class AddressSpace:
         for vma in self.vmas.overlapping(start, end):
             if vma.start > covered:
                 break
+            if prot & PROT_WRITE and not vma.may_write:
+                raise SyscallError(errno.EACCES)
             covered = vma.end
         stop = min(covered, end)
         for vma in self.vmas.remove_range(start, stop):

@@ -17,6 +17,7 @@ class Vma:
     cache: object = None    # PageCache of the mapped file, None if anonymous
     offset: int = 0         # file offset of `start`
     shared: bool = False    # MAP_SHARED
+    may_write: bool = True  # False: a shared mapping of a file opened read-only
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""

@@ -19,6 +19,7 @@ F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
 O_CLOEXEC = 0o2000000
 RLIMIT_NOFILE = 7
+FLOCK = "<hh4xqqi4x"          # struct flock on x86-64 (32 bytes)
 
 
 def _limit(task):
@@ -55,11 +56,11 @@ def _flock_owner_view(task, f, arg, cmd):
     which never conflicts with itself; record them so F_GETLK answers
     F_UNLCK as Linux does for the lock holder."""
     raw = task.mm.copy_in(arg, 32)
-    ltype, whence, start, length, pid = struct.unpack("<hhqqi4x", raw)
+    ltype, whence, start, length, pid = struct.unpack(FLOCK, raw)
     if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK) or whence not in (0, 1, 2):
         raise SyscallError(errno.EINVAL)
     if cmd in (F_GETLK, F_OFD_GETLK):
-        task.mm.copy_out(arg, struct.pack("<hhqqi4x", F_UNLCK, whence, start, length, pid))
+        task.mm.copy_out(arg, struct.pack(FLOCK, F_UNLCK, whence, start, length, pid))
         return 0
     if ltype == F_RDLCK and not f.readable() or ltype == F_WRLCK and not f.writable():
         raise SyscallError(errno.EBADF)
@@ -145,3 +146,38 @@ def pipe2(task, pipefd, flags):
 def pipe(task, pipefd):
     """Implements pipe(2)."""
     return pipe2(task, pipefd, 0)
+
+
+LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN = 1, 2, 4, 8
+
+
+def flock(task, fd, operation):
+    """Implements flock(2): whole-file locks owned by open files, shared
+    or exclusive; a blocking request waits without the kernel lock."""
+    from kvmsentry.kernel.locking import blocking, current_interrupt
+    f = task.fds.get(i32(fd))
+    op = i32(operation)
+    kind = op & ~LOCK_NB
+    if kind not in (LOCK_SH, LOCK_EX, LOCK_UN) or f.flags & O_PATH:
+        raise SyscallError(errno.EINVAL if kind not in (LOCK_SH, LOCK_EX, LOCK_UN)
+                           else errno.EBADF)
+    key = f.inode if f.inode is not None else f
+    table = task.kernel.flocks
+    holders = table.setdefault(key, {})
+    if kind == LOCK_UN:
+        holders.pop(f, None)
+        return 0
+    while True:
+        # Open files whose last fd was closed no longer hold anything.
+        for other in [o for o in holders if getattr(o, "fd_refs", 1) <= 0]:
+            del holders[other]
+        others = {o: k for o, k in holders.items() if o is not f}
+        if not others or kind == LOCK_SH and LOCK_EX not in others.values():
+            holders[f] = kind
+            return 0
+        if op & LOCK_NB:
+            raise SyscallError(errno.EWOULDBLOCK)
+        interrupt = current_interrupt()
+        with blocking():
+            if interrupt is not None and interrupt.wait(0.02):
+                raise SyscallError(errno.EINTR)

@@ -13,6 +13,7 @@ O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC = 0o100, 0o200, 0o400, 0o1000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC = 0o200000, 0o400000, 0o2000000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
 O_ACCMODE = 3
+O_LARGEFILE = 0o100000        # always set on 64-bit Linux
 # Flags open(2) keeps on the file (the rest only steer the open itself).
 _KEEP = ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) & 0xFFFFFFFF
 RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 1, 2, 4
@@ -65,7 +66,8 @@ def open_location(task, dirfd, path, flags, mode):
         from kvmsentry.vfs.file import File
         return loc, File(O_PATH | (flags & (O_DIRECTORY | O_NOFOLLOW)), loc)
     if inode.is_symlink():
-        raise SyscallError(errno.ELOOP)              # O_NOFOLLOW on a symlink
+        # O_NOFOLLOW on a symlink (O_DIRECTORY is checked first).
+        raise SyscallError(errno.ENOTDIR if flags & O_DIRECTORY else errno.ELOOP)
     if flags & O_DIRECTORY and not inode.is_dir():
         raise SyscallError(errno.ENOTDIR)
     if inode.is_dir() and (acc != os.O_RDONLY or flags & (O_TRUNC | O_CREAT)):
@@ -79,7 +81,7 @@ def open_location(task, dirfd, path, flags, mode):
     if flags & O_TRUNC and inode.is_reg() and not created:
         check_mount_writable(loc)
         truncate_inode(inode, 0)
-    return loc, inode.open(loc, flags & _KEEP)
+    return loc, inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
 
 
 def _dangling_target(task, parent, name):
@@ -165,6 +167,8 @@ def getdents64(task, fd, dirp, count):
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
     count = u32(count)
+    if f.inode is not None and f.inode.is_dir() and f.inode.getattr().nlink == 0:
+        raise SyscallError(errno.ENOENT)              # removed directory
     task.mm.check_access(dirp, count, write=True)
     data = f.getdents(count)
     task.mm.copy_out(dirp, data)

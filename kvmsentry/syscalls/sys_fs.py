@@ -9,7 +9,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
-from kvmsentry.vfs.file import truncate_inode
+from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
 from kvmsentry.vfs.path import AT_FDCWD, W_OK, X_OK, may_access
 
@@ -141,11 +141,13 @@ def renameat2(task, olddirfd, oldpath, newdirfd, newpath, flags):
         raise SyscallError(errno.EINVAL)
     if flags & RENAME_WHITEOUT:
         raise SyscallError(errno.EINVAL)
-    old_parent, old_name, _ = parent_at(task, i32(olddirfd), _path(task, oldpath))
-    new_parent, new_name, _ = parent_at(task, i32(newdirfd), _path(task, newpath))
+    old_parent, old_name, old_slash = parent_at(task, i32(olddirfd), _path(task, oldpath))
+    new_parent, new_name, new_slash = parent_at(task, i32(newdirfd), _path(task, newpath))
     if old_name in (b".", b"..") or new_name in (b".", b".."):
-        raise SyscallError(errno.EBUSY if old_name in (b".", b"..") else errno.EINVAL)
+        raise SyscallError(errno.EBUSY)
     src = walker(task).walk(old_parent, old_name, follow=False)
+    if (old_slash or new_slash) and not src.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
     if src.mount is not old_parent.mount:
         raise SyscallError(errno.EBUSY)               # a mount point
     if old_parent.mount is not new_parent.mount:
@@ -218,7 +220,9 @@ def symlinkat(task, target, newdirfd, linkpath):
     dest = _path(task, target)
     if not dest:
         raise SyscallError(errno.ENOENT)
-    parent, name, _ = _new_entry(task, i32(newdirfd), linkpath)
+    parent, name, trailing = _new_entry(task, i32(newdirfd), linkpath)
+    if trailing:
+        raise SyscallError(errno.ENOENT)
     c = task.creds
     parent.inode.symlink(name, dest, c.euid, c.egid)
     parent.dentry.forget(name)
@@ -236,7 +240,7 @@ def readlinkat(task, dirfd, pathname, buf, bufsiz):
     if bufsiz <= 0:
         raise SyscallError(errno.EINVAL)
     loc = lookup_at(task, i32(dirfd), _path(task, pathname), follow=False,
-                    empty_path=True)
+                    empty_path=i32(dirfd) != AT_FDCWD)
     target = loc.inode.readlink()[:bufsiz]
     task.mm.copy_out(buf, target)
     return len(target)
@@ -269,7 +273,7 @@ def chmod(task, pathname, mode):
 def fchmod(task, fd, mode):
     """Implements fchmod(2)."""
     f = task.fds.get(i32(fd))
-    if f.location is None:
+    if f.location is None or f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
     return _chmod(task, f.location, mode)
 
@@ -382,8 +386,10 @@ def ftruncate(task, fd, length):
     if length < 0:
         raise SyscallError(errno.EINVAL)
     f = task.fds.get(i32(fd))
+    if f.flags & O_PATH:
+        raise SyscallError(errno.EBADF)
     if f.inode is None or not f.inode.is_reg() or not f.writable():
-        raise SyscallError(errno.EINVAL if f.writable() else errno.EBADF)
+        raise SyscallError(errno.EINVAL)
     f.truncate(length)
     return 0
 

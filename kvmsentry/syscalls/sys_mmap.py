@@ -5,6 +5,7 @@ from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
+from kvmsentry.vfs.file import O_PATH
 from kvmsentry.syscalls.args import i32
 
 PROT_READ, PROT_WRITE, PROT_EXEC, PROT_SEM = 1, 2, 4, 8
@@ -114,7 +115,8 @@ def mmap(task, addr, length, prot, flags, fd, offset):
         cache = cache_of(source.inode, mm.pool)
         name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(
             errors="replace")
-        return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name)
+        return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name,
+                           may_write=kind == MAP_PRIVATE or source.writable())
     if kind == MAP_SHARED:
         # Shared anonymous memory is an unlinked shmem file, as on Linux,
         # so fork children map the same frames.
@@ -130,6 +132,8 @@ def mmap(task, addr, length, prot, flags, fd, offset):
 def _mappable(task, fd, prot, shared):
     """The open file to map, checked as mmap(2) checks it."""
     f = task.fds.get(fd)
+    if f.flags & O_PATH:
+        raise SyscallError(errno.EBADF)
     if not f.readable():
         raise SyscallError(errno.EACCES)
     if shared and prot & PROT_WRITE and not f.writable():

@@ -197,8 +197,8 @@ def close(task, fd):
 def sendfile(task, out_fd, in_fd, offset_ptr, count):
     """Implements sendfile(2) (any readable source, any writable sink)."""
     src, dst = _readable(task, in_fd), _writable(task, out_fd)
-    if dst.flags & 0o2000:                               # O_APPEND
-        raise SyscallError(errno.EINVAL)
+    if dst.flags & 0o2000 or src.inode is None or not src.inode.is_reg():
+        raise SyscallError(errno.EINVAL)                 # O_APPEND sink, non-file source
     count = min(count, MAX_RW_COUNT)
     if offset_ptr:
         (off,) = struct.unpack("<q", task.mm.copy_in(offset_ptr, 8))
@@ -231,6 +231,11 @@ def copy_file_range(task, fd_in, off_in, fd_out, off_out, length, flags):
     o_out = struct.unpack("<q", task.mm.copy_in(off_out, 8))[0] if off_out else None
     if (o_in is not None and o_in < 0) or (o_out is not None and o_out < 0):
         raise SyscallError(errno.EINVAL)
+    if src.inode is dst.inode:
+        a = o_in if o_in is not None else src.offset
+        b = o_out if o_out is not None else dst.offset
+        if a < b + length and b < a + length:
+            raise SyscallError(errno.EINVAL)          # overlapping ranges of one file
     data = src.read(length, o_in)
     n = dst.write(data, o_out) if data else 0
     if off_in:

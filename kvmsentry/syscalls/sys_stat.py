@@ -114,6 +114,8 @@ def access(task, pathname, mode):
 
 def getcwd(task, buf, size):
     """Implements getcwd(2)."""
+    if task.fs.cwd.inode.getattr().nlink == 0:
+        raise SyscallError(errno.ENOENT)              # cwd was removed
     path = task.kernel.mounts.path_of(task.fs.cwd, task.fs.root) + b"\0"
     if size < len(path):
         raise SyscallError(errno.ERANGE)

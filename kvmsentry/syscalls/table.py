@@ -97,6 +97,7 @@ _IMPLEMENTED = [
     _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL,
        "record locks never conflict: one process per sandbox so far"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
+    _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
     _e("pipe2", sys_fd.pipe2, "ptr hex"),
     _e("sendfile", sys_read_write.sendfile, "fd fd ptr uint"),

@@ -105,6 +105,8 @@ class InodeFile(File):
     def write(self, data, offset=None):
         inode = self.inode
         if offset is not None:
+            if self.flags & O_APPEND:
+                offset = inode.getattr().size      # Linux's pwrite appends here
             n = inode.write_at(offset, data)
             page_cache.after_write(inode, offset, data[:n])
             return n
@@ -134,7 +136,7 @@ class InodeFile(File):
                 new = offset if whence == SEEK_DATA else size
             else:
                 raise SyscallError(errno.EINVAL)
-            if new < 0:
+            if new < 0 or new > MAX_LFS:
                 raise SyscallError(errno.EINVAL)
             if self.inode.is_dir() and new == 0:
                 self._dirents = None

@@ -282,9 +282,10 @@ MUTATIONS = {
         ["/usr/bin/install", "-m", "0600", "{T}/hello.txt", "{T}/installed"],
         ["/usr/bin/touch", "-d", "2001-02-03 04:05:06", "{T}/new/a/b", "{T}/new/a",
          "{T}/new", "{T}/sub/deeper", "{T}/sub", "{T}/links"]],
-    "tar_roundtrip": [["/bin/tar", "-cf", "{T}/../sub.tar", "-C", "{T}", "sub", "links"],
-                      ["/bin/tar", "-xf", "{T}/../sub.tar", "-C", "{T}/empty_dir"],
-                      ["/bin/tar", "-tvf", "{T}/../sub.tar"]],
+    "tar_roundtrip": [["/bin/tar", "--sort=name", "-cf", "{T}/sub.tar", "-C", "{T}", "sub",
+                       "links", "special"],
+                      ["/bin/tar", "-xpf", "{T}/sub.tar", "-C", "{T}/empty_dir"],
+                      ["/bin/tar", "-tvf", "{T}/sub.tar"]],
 }
 
 
@@ -293,9 +294,7 @@ def test_mutating_command(run_native, run_sandbox, twin_trees, name):
     native, boxed, volume = twin_trees
     for argv in MUTATIONS[name]:
         argv = [a.replace("{T}", str(native)) for a in argv]
-        sort = argv[0] == "/bin/tar" and "-t" in " ".join(argv)
-        compare(run_native, run_sandbox, argv, cwd=native.parent, extra=volume,
-                sort_lines=sort)
+        compare(run_native, run_sandbox, argv, cwd=native.parent, extra=volume)
     assert_same_trees(native, boxed)
 
 
@@ -323,7 +322,7 @@ print(json.dumps({"rows": n, "digest": h.hexdigest(), "changed": changed,
                   "size_positive": os.path.getsize(db) > 0,
                   "journal_gone": not os.path.exists(db + "-journal")}, sort_keys=True))
 print(json.loads('{"a": [1, 2, {"b": null}]}'))
-print(sqlite3.sqlite_version_info >= (3, 0, 0), sorted(os.listdir(os.path.dirname(db)))[:0])
+print(sqlite3.sqlite_version_info >= (3, 0, 0))
 """
 
 
@@ -339,6 +338,39 @@ def test_python_sqlite(run_native, run_sandbox, tmp_path):
     assert_same(native, sandbox)
     assert b'"rows": 500' in native[1]
     assert not os.path.exists("/tmp/" + name), "the sandbox's /tmp reached the host"
+
+
+JSON_SCRIPT = r"""
+import hashlib, json, os, sys
+path = sys.argv[1]
+doc = {"items": [{"n": i, "sha": hashlib.sha256(str(i).encode()).hexdigest()[:12]}
+                 for i in range(2000)], "text": "\u00fcn\u00efc\u00f8d\u00e9"}
+with open(path, "w") as f:
+    json.dump(doc, f, indent=1)
+os.rename(path, path + ".renamed")
+with open(path + ".renamed") as f:
+    back = json.load(f)
+with open(path + ".renamed", "ab") as f:
+    f.write(b"\n")
+st = os.stat(path + ".renamed")
+print(back == doc, st.st_size, oct(st.st_mode & 0o777), hashlib.md5(open(path + ".renamed",
+      "rb").read()).hexdigest())
+os.unlink(path + ".renamed")
+print(os.path.exists(path + ".renamed"))
+"""
+
+
+def test_python_json_in_tmp(run_native, run_sandbox, tmp_path):
+    """A file written, renamed, appended to and removed in the sandbox's
+    /tmp (the overlay), natively in tmp_path."""
+    name = "kvmsentry-test-%d-%s.json" % (os.getpid(), tmp_path.name)
+    native = run_native("/usr/bin/python3", ["-c", JSON_SCRIPT, str(tmp_path / name)],
+                        env=ENV, cwd=tmp_path)
+    sandbox = run_sandbox("/usr/bin/python3", ["-c", JSON_SCRIPT, "/tmp/" + name],
+                          env=ENV, cwd=tmp_path)
+    assert native[0] == 0, native[2]
+    assert_same(native, sandbox)
+    assert native[1].startswith(b"True ")
 
 
 def test_python_imports_many_modules(run_native, run_sandbox, tmp_path):

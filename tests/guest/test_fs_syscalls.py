@@ -16,7 +16,9 @@ Two mounts for the sandboxed run:
            left in its own scratch directory.
 
 Checks the sandbox is known to get wrong live in groups of their own,
-marked xfail(strict) with the reason in XFAIL below.
+marked xfail(strict) with the reason in XFAIL below. Groups that kill the
+sandbox (SOLO) run in an invocation of their own, so that the others
+still run.
 """
 import difflib
 import os
@@ -35,38 +37,11 @@ VOLUME_DST = "/vol"
 
 # (program, group) -> reason; (program, group, mount) for one mount only.
 XFAIL = {
-    ("fs_paths", "open_dir_nofollow"):
-        "sentry bug: open(symlink to dir, O_DIRECTORY|O_NOFOLLOW) is ELOOP, Linux says ENOTDIR",
-    ("fs_paths", "slash_new_name"):
-        "sentry bug: rename(file, 'new/') succeeds and symlink(t, 'new/') creates "
-        "'new'; Linux: ENOTDIR / ENOENT (and rename('file/', x) ENOTDIR)",
-    ("fs_paths", "rename_onto_dot"):
-        "sentry bug: rename(dir, '.') / '..' / 'd/.' is EINVAL, Linux says EBUSY",
-    ("fs_paths", "readlink_empty"):
-        "sentry bug: readlinkat(AT_FDCWD, \"\") is EINVAL, Linux says ENOENT",
     ("fs_io", "seek_overflow"):
         "sentry bug: lseek(SEEK_CUR/SEEK_END) past LLONG_MAX wraps to a negative "
         "offset instead of EINVAL",
-    ("fs_io", "pwrite_append"):
-        "sentry bug: pwrite on an O_APPEND fd writes at the offset; Linux appends",
-    ("fs_io", "ftruncate_readonly"):
-        "sentry bug: ftruncate of an O_RDONLY or directory fd is EBADF, Linux says EINVAL",
-    ("fs_io", "getcwd_removed"):
-        "sentry bug: getcwd after the cwd was removed succeeds, Linux says ENOENT",
-    ("fs_io", "sendfile_from_pipe"):
-        "sentry bug: sendfile from a pipe works, Linux says EINVAL",
-    ("fs_io", "copy_range_overlap"):
-        "sentry bug: copy_file_range with overlapping ranges in one file copies, "
-        "Linux says EINVAL",
-    ("fs_io", "getfl_largefile"):
-        "sentry bug: F_GETFL lacks O_LARGEFILE (0100000), which Linux sets on "
-        "every x86-64 open",
     ("fs_io", "fifo", "volume"):
         "sentry bug: a FIFO made with mkfifo on a --volume cannot be opened (ENXIO)",
-    ("fs_meta", "getdents_removed"):
-        "sentry bug: getdents64 on a removed directory lists . and .., Linux says ENOENT",
-    ("fs_meta", "fchmod_opath"):
-        "sentry bug: fchmod on an O_PATH fd changes the mode, Linux says EBADF",
     ("fs_meta", "fchmod_pipe"):
         "sentry bug: fchmod on a pipe is EBADF, Linux changes the pipe's mode",
     ("fs_meta", "mkdir_setgid", "volume"):
@@ -81,14 +56,15 @@ XFAIL = {
         "sentry bug: getcwd of a path longer than PATH_MAX is ERANGE, Linux "
         "says ENAMETOOLONG",
     ("fs_mmap", "private_untouched"):
-        "sentry bug: a MAP_PRIVATE page not yet written does not see later "
-        "write()s to the file; Linux shares the page until the first store",
-    ("fs_mmap", "mprotect_shared_ro"):
-        "sentry bug: mprotect(PROT_WRITE) of a MAP_SHARED mapping of an O_RDONLY "
-        "fd succeeds, Linux says EACCES (the stores do not reach the file)",
-    ("fs_mmap", "mmap_opath"):
-        "sentry bug: mmap of an O_PATH fd is EACCES, Linux says EBADF",
+        "sentry differs from Linux (POSIX leaves it unspecified): a MAP_PRIVATE "
+        "page not yet written does not see later write()s to the file; Linux "
+        "shares the page-cache page until the first store",
 }
+
+
+# Groups run in a separate invocation, whose exit status and stderr are
+# part of the group's comparison.
+SOLO = {("fs_io", "record_locks")}
 
 
 def groups_of(program):
@@ -145,20 +121,22 @@ def tree(root):
 
 
 class Outcome:
-    """One program run natively and in the sandbox, both kept for the tests
-    of its groups."""
+    """One program run natively and in the sandbox (on the given groups),
+    both kept for the tests of its groups."""
 
-    def __init__(self, programs, tmp_factory, program, flavour, mount):
+    def __init__(self, programs, tmp_factory, program, flavour, mount, groups):
         path = programs.path(program, flavour)
         self.native_dir = tmp_factory.mktemp("native-" + program)
         self.sandbox_dir = tmp_factory.mktemp("sandbox-" + program)
-        self.native = programs.run_native(path, [str(self.native_dir)], cwd=self.native_dir)
+        self.native = programs.run_native(path, [str(self.native_dir), *groups],
+                                          cwd=self.native_dir)
         if mount == "volume":
             self.sandbox = programs.run_sandbox(
-                path, [VOLUME_DST], extra=["--volume", "%s:%s" % (self.sandbox_dir, VOLUME_DST)],
+                path, [VOLUME_DST, *groups],
+                extra=["--volume", "%s:%s" % (self.sandbox_dir, VOLUME_DST)],
                 cwd=self.sandbox_dir)
         else:
-            self.sandbox = programs.run_sandbox(path, [str(self.sandbox_dir)],
+            self.sandbox = programs.run_sandbox(path, [str(self.sandbox_dir), *groups],
                                                 cwd=self.sandbox_dir)
         self.native_groups = sections(self.native[1])
         self.sandbox_groups = sections(self.sandbox[1])
@@ -166,13 +144,16 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def outcome(programs, tmp_path_factory):
-    """outcome(program, flavour, mount) -> Outcome, each run at most once."""
+    """outcome(program, flavour, mount[, solo group]) -> Outcome of the run
+    of every group not in SOLO (or of the solo group), each run once."""
     cache = {}
 
-    def get(program, flavour, mount):
-        key = (program, flavour, mount)
+    def get(program, flavour, mount, solo=None):
+        key = (program, flavour, mount, solo)
         if key not in cache:
-            cache[key] = Outcome(programs, tmp_path_factory, *key)
+            groups = [solo] if solo else [g for g in groups_of(program)
+                                          if (program, g) not in SOLO]
+            cache[key] = Outcome(programs, tmp_path_factory, program, flavour, mount, groups)
         return cache[key]
     return get
 
@@ -184,13 +165,16 @@ def _diff(native, sandbox):
 
 @pytest.mark.parametrize("program,group,flavour,mount", list(_cases()))
 def test_group_same_as_native(outcome, program, group, flavour, mount):
-    o = outcome(program, flavour, mount)
+    solo = (program, group) in SOLO
+    o = outcome(program, flavour, mount, group if solo else None)
     assert group in o.native_groups, "native run did not reach group %s: %r" % (group, o.native)
     assert group in o.sandbox_groups, (
         "sandboxed run did not reach group %s (status %d): %s"
         % (group, o.sandbox[0], o.sandbox[2].decode(errors="replace")[-2000:]))
     native, sandbox = o.native_groups[group], o.sandbox_groups[group]
     assert sandbox == native, _diff(native, sandbox)
+    if solo:
+        assert (o.sandbox[0], o.sandbox[2]) == (o.native[0], o.native[2])
 
 
 @pytest.mark.parametrize("program", PROGRAMS)

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 
@@ -490,6 +491,27 @@ static void g_fifo(void)
     TRY(read(rfd, buf, sizeof(buf)));
 }
 
+static void g_record_locks(void)
+{
+    /* One process never conflicts with itself: F_GETLK answers F_UNLCK. */
+    int fd = open("f", O_RDWR | O_CREAT, 0644);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 10, .l_len = 20};
+    TRY(fcntl(fd, F_SETLK, &fl));
+    fl = (struct flock){.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    TRY(fcntl(fd, F_GETLK, &fl));
+    SAY("F_GETLK: type=%d whence=%d start=%lld len=%lld\n", fl.l_type, fl.l_whence,
+        (long long)fl.l_start, (long long)fl.l_len);
+    fl.l_type = F_UNLCK;
+    TRY(fcntl(fd, F_SETLKW, &fl));
+    fl.l_type = 42;
+    TRY(fcntl(fd, F_SETLK, &fl));
+    int ro = open("f", O_RDONLY);
+    fl = (struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    TRY(fcntl(ro, F_SETLK, &fl));
+    TRY(flock(fd, LOCK_EX));
+    TRY(flock(fd, LOCK_UN));
+}
+
 static const struct group GROUPS[] = {
     {"dup", g_dup},
     {"seek", g_seek},
@@ -510,6 +532,7 @@ static const struct group GROUPS[] = {
     {"copy_range_overlap", g_copy_range_overlap},
     {"getfl_largefile", g_getfl_largefile},
     {"fifo", g_fifo},
+    {"record_locks", g_record_locks},
     {0},
 };
 

@@ -1,0 +1,70 @@
+"""Processes and threads in the sandbox, compared with native Linux."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCES = os.path.join(os.path.dirname(HERE), "procprograms")
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("proc")
+    progs = {}
+    for name in sorted(os.listdir(SOURCES)):
+        base = os.path.splitext(name)[0]
+        for flavour, cmd in (("gcc-static", ["gcc", "-static"]),
+                             ("gcc-dynamic", ["gcc"])):
+            exe = str(out / ("%s-%s" % (base, flavour)))
+            subprocess.run(cmd + ["-O2", "-pthread", "-o", exe, os.path.join(SOURCES, name)],
+                           check=True)
+            progs[(base, flavour)] = exe
+    return progs
+
+
+def run(argv, sandbox):
+    cmd = [sys.executable, "-m", "kvmsentry", "do", "--"] + argv if sandbox else argv
+    p = subprocess.run(cmd, capture_output=True, env=ENV, timeout=120)
+    code = p.returncode if p.returncode >= 0 else 128 - p.returncode
+    return code, p.stdout, p.stderr
+
+
+def same(argv):
+    native, boxed = run(argv, False), run(argv, True)
+    assert boxed[1] == native[1]
+    assert boxed[0] == native[0], boxed[2]
+    return boxed
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_fork_exec_wait(built, flavour):
+    code, out, _ = same([built[("forkwait", flavour)]])
+    assert b"global after child wrote: 1" in out          # copy, not shared
+    assert b"segv: exited=0 code=-1 signaled=1 sig=11" in out
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_threads(built, flavour):
+    same([built[("threads", flavour)]])
+
+
+def test_shell_pipeline_subshell_and_status():
+    """The example from the issue."""
+    same(["/bin/sh", "-c", "for i in 1 2 3; do echo $i | tr 1-3 a-c; done; "
+          "(sleep 0.1; exit 3); echo $?"])
+
+
+def test_shell_command_substitution_and_exit_code():
+    same(["/bin/sh", "-c", 'x=$(echo hello | wc -c); echo "[$x]"; false; echo $?; exit 4'])
+
+
+def test_python_thread_pool():
+    same(["/usr/bin/python3", "-c", "import concurrent.futures as f; "
+          "print(sum(f.ThreadPoolExecutor(4).map(abs, range(-1000, 1000))))"])
+
+
+def test_busybox_shell_pipeline():
+    same(["/bin/busybox", "sh", "-c", "echo one two three | busybox tr ' ' '\\n' | busybox sort -r"])
