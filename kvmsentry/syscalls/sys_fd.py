@@ -2,6 +2,7 @@
 import errno
 import os
 import struct
+import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.syscalls.args import i32, u32
@@ -179,5 +180,7 @@ def flock(task, fd, operation):
             raise SyscallError(errno.EWOULDBLOCK)
         interrupt = current_interrupt()
         with blocking():
-            if interrupt is not None and interrupt.wait(0.02):
+            if interrupt is None:
+                time.sleep(0.02)
+            elif interrupt.wait(0.02):
                 raise SyscallError(errno.EINTR)
