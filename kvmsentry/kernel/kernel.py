@@ -1,5 +1,6 @@
 """The Kernel: the sandbox's Linux, owning the machine and its tasks."""
 import collections
+from dataclasses import replace
 import errno
 import fcntl
 import os
@@ -9,7 +10,8 @@ import sys
 import threading
 
 from kvmsentry.errors import SentryBug, SyscallError
-from kvmsentry.kernel import lifecycle
+from kvmsentry.kernel import lifecycle, signal_delivery
+from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
 from kvmsentry.kernel.process_tree import ProcessTree
 from kvmsentry.fsimpl.hostfd import HostFdFile
@@ -156,6 +158,7 @@ class Kernel:
         ctx.start(entry, rsp)
         comm = os.path.basename(path)[:15].decode(errors="replace")
         group = self.tree.create_init(creds.uid)
+        group.shared_pending = PendingSignals()
         task = Task(self, INIT_PID, group, mm, ctx, self._stdio_table(), fs, creds,
                     initial_rlimits(), comm)
         self.tasks[INIT_PID] = task
@@ -202,17 +205,26 @@ class Kernel:
             self.finished.set()
 
     def notify_parent(self, event):
-        """A child changed state: wake waiters; SIGCHLD is recorded (its
-        default action is to ignore, and handlers run in a later version)."""
+        """A child changed state: wake waiters and send the parent its
+        exit signal (SIGCHLD) with the child's status."""
         self.child_cond.notify_all()
+        if event.signo:
+            parent = next((t for t in self.tasks.values() if t.group is event.parent), None)
+            if parent is not None:
+                info = SigInfo.child(event.si_code, event.pid, event.uid, event.si_status,
+                                     event.utime_ns // 10_000_000, event.stime_ns // 10_000_000)
+                info = replace(info, signo=event.signo)
+                signal_delivery.send(self, parent, info)
 
     def signal_pending(self, task):
-        return bool(task.sigpending & ~task.sigmask) or task.kill_status is not None
+        return signal_delivery.has_deliverable(task) or task.kill_status is not None
 
     def handle_interrupt(self, task):
-        """Top of the task loop with interrupt set: act on kills."""
+        """Top of the task loop with interrupt set: act on kills, then run
+        pending signals' actions."""
         task.interrupt.clear()
         lifecycle.handle_kill(task)
+        signal_delivery.deliver_pending(task)
 
     def sentry_bug(self, task, exc):
         """An exception escaped a task's loop: kill the sandbox, loudly."""
@@ -245,18 +257,9 @@ class Kernel:
                 self.post_signal(init, signo)
 
     def post_signal(self, task, signo):
-        """Send signo to a task from outside it. Without handler delivery
-        yet, a signal whose action would end the process ends it."""
-        from kvmsentry.syscalls.sys_signal import fatal_by_default
-        if fatal_by_default(task, signo):
-            task.kill_status = signo
-            task.group.group_exit_status = signo
-            for t in list(self.tasks.values()):
-                if t.group is task.group:
-                    t.kill_status = signo
-                    t.kick()
-        else:
-            task.sigpending |= 1 << (signo - 1)
+        """Send signo to task's process from outside the sandbox (the
+        kernel, like a signal from the host)."""
+        signal_delivery.send(self, task, SigInfo.user(signo, 0, 0))
 
     def report_fault(self, task, fault):
         line = describe_fault(task, fault)

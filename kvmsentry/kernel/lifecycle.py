@@ -15,6 +15,7 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import process_tree as pt
+from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitThread
 from kvmsentry.kernel.locking import blocking
 from kvmsentry.kernel.task import Task
@@ -95,13 +96,18 @@ def _make_child(task, flags, newsp, tls, tid, group):
     rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)
     child = Task(kernel, tid, group, mm, ctx, fds, fs, task.creds, rlimits, task.comm)
     if flags & CLONE_SIGHAND:
-        child.sigactions = task.sigactions
-    elif flags & CLONE_CLEAR_SIGHAND:
-        child.sigactions = {s: a for s, a in task.sigactions.items()
-                            if struct.unpack_from("<Q", a)[0] == 1}     # keep SIG_IGN
+        child.sighand = task.sighand
     else:
-        child.sigactions = dict(task.sigactions)
+        child.sighand = task.sighand.copy()
+        if flags & CLONE_CLEAR_SIGHAND:
+            child.sighand.reset_for_exec()             # handlers to default, SIG_IGN kept
     child.sigmask = task.sigmask
+    if flags & CLONE_VM and not flags & CLONE_VFORK:
+        child.altstack = sg.DISABLED_STACK             # a new thread starts without one
+    else:
+        child.altstack = task.altstack
+    if not flags & CLONE_THREAD:
+        group.shared_pending = sg.PendingSignals()
     return child
 
 
@@ -139,9 +145,10 @@ def execve(task, path, argv, envp):
     if not kernel.mm_in_use(old, task):
         old.destroy()
     task.fds.close_on_exec()
-    for sig, action in list(task.sigactions.items()):
-        if struct.unpack_from("<Q", action)[0] not in (0, 1):      # handled -> default
-            del task.sigactions[sig]
+    if any(t.sighand is task.sighand for t in kernel.tasks.values() if t is not task):
+        task.sighand = task.sighand.copy()         # unshare (CLONE_SIGHAND with a vfork)
+    task.sighand.reset_for_exec()
+    task.altstack = sg.SignalStack()
     task.rseq = None
     task.robust_list = 0
     task.comm = os.path.basename(real_path)[:15].decode(errors="replace")

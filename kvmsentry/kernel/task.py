@@ -9,11 +9,13 @@ import threading
 from dataclasses import replace
 
 from kvmsentry._kvm import lib
+from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.locking import set_current
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 
 BUS_ADRERR = 2
+EINTR = 4
 KICK_SIGNAL = signal.SIGUSR2      # interrupts a host thread sitting in KVM_RUN
 
 
@@ -30,9 +32,13 @@ class Task:
         self.creds = creds
         self.rlimits = rlimits        # per process; threads share the dict
         self.comm = comm
-        self.sigactions = {}          # shared between CLONE_SIGHAND tasks
+        self.sighand = sg.SignalHandlers()     # shared between CLONE_SIGHAND tasks
         self.sigmask = 0
-        self.sigpending = 0
+        self.pending = sg.PendingSignals()     # signals sent to this thread
+        self.saved_sigmask = None              # the mask sigsuspend replaced
+        self.altstack = sg.SignalStack()
+        self.interrupted_syscall = None        # (nr, name) of a call that got EINTR
+        self.last_fault = (0, 0, 0)            # trapno, error code, cr2
         self.clear_child_tid = 0
         self.robust_list = 0
         self.rseq = None
@@ -85,7 +91,8 @@ class Task:
         """Run until this thread ends; return (wait status, whether the
         whole thread group ends with it). Called with the kernel lock held."""
         # Imported here: the syscall table imports the modules that create tasks.
-        from kvmsentry.syscalls.dispatch import dispatch
+        from kvmsentry.kernel import signal_delivery
+        from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
         switch, set_return = ctx.switch, ctx.set_syscall_return
         release, acquire = lock.raw.release, lock.raw.acquire
@@ -104,6 +111,9 @@ class Task:
                 if event is SYSCALL:
                     result = dispatch(self)
                     if result is not None:          # None: execve/sigreturn set the registers
+                        if result == -EINTR:
+                            nr = ctx.regs.rax
+                            self.interrupted_syscall = (nr, syscall_name(nr))
                         set_return(result)
                 elif event is INTERRUPTED:
                     continue
@@ -114,7 +124,10 @@ class Task:
                             continue
                         if signo != event.signo:
                             event = replace(event, signo=signo, code=BUS_ADRERR)
+                    if signal_delivery.deliver_fault(self, event):
+                        continue
                     self.kernel.report_fault(self, event)
+                    signal_delivery.kill_group(self, event.signo)
                     return event.signo, True
         except ExitGroup as e:
             return e.status, True

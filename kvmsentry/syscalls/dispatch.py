@@ -11,7 +11,8 @@ argument tuples.
 import errno
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.syscalls.sys_signal import deliver_to_self
+from kvmsentry.kernel.signal_delivery import send
+from kvmsentry.kernel.signals import SigInfo
 from kvmsentry.syscalls.table import TABLE
 
 SIGPIPE = 13
@@ -60,8 +61,13 @@ def _failed(task, err):
     """-errno for the guest; EPIPE also raises SIGPIPE, as Linux's
     pipe and socket writes do."""
     if err == errno.EPIPE:
-        deliver_to_self(task, SIGPIPE)
+        send(task.kernel, task, SigInfo.kernel(SIGPIPE), thread=True)
     return -err
+
+
+def syscall_name(nr):
+    entry = TABLE[nr] if 0 <= nr < _NR_LIMIT else None
+    return entry.name if entry is not None else "syscall_%d" % nr
 
 
 def _unimplemented(task, nr, regs):

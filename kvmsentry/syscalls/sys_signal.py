@@ -1,41 +1,57 @@
-"""Signal dispositions and masks (recorded; delivery comes with processes)."""
+"""Signals: dispositions, masks, sending, waiting, alternate stacks and
+rt_sigreturn. Delivery itself is kernel/signal_delivery.py."""
 import errno
-import signal
 import struct
+import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.syscalls.args import i32
+from kvmsentry.kernel import signal_delivery as sd
+from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.locking import blocking, current_interrupt
+from kvmsentry.syscalls.args import i32, u32
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
-NSIG = 64
 SIGSET_SIZE = 8
-UNBLOCKABLE = (1 << (signal.SIGKILL - 1)) | (1 << (signal.SIGSTOP - 1))
-SIGACTION_SIZE = 32          # handler, flags, restorer, mask
-SA_KNOWN = 0x04000000 | 0x08000000 | 0x10000000 | 0x40000000 | 0x80000000 \
-    | 0x1 | 0x2 | 0x4 | 0x400
+SIGACTION_SIZE = 32
+NSEC = 1_000_000_000
+
+
+def _check_sigset_size(size):
+    if size != SIGSET_SIZE:
+        raise SyscallError(errno.EINVAL)
+
+
+def _set_mask(task, mask):
+    task.sigmask = sg.sanitize_mask(mask)
+    if sd.has_deliverable(task):
+        task.interrupt.set()              # delivered before the guest resumes
 
 
 def rt_sigaction(task, sig, act, oact, sigsetsize):
     """Implements rt_sigaction(2)."""
+    _check_sigset_size(sigsetsize)
     sig = i32(sig)
-    if sigsetsize != SIGSET_SIZE or not 1 <= sig <= NSIG:
-        raise SyscallError(errno.EINVAL)
-    if act and sig in (signal.SIGKILL, signal.SIGSTOP):
-        raise SyscallError(errno.EINVAL)
-    new = task.mm.copy_in(act, SIGACTION_SIZE) if act else None
-    if oact:
-        task.mm.copy_out(oact, task.sigactions.get(sig, bytes(SIGACTION_SIZE)))
+    old = task.sighand.get(sig)
+    new = sg.SigAction.from_bytes(task.mm.copy_in(act, SIGACTION_SIZE)) if act else None
     if new is not None:
-        handler, flags, restorer, mask = struct.unpack("<QQQQ", new)
-        task.sigactions[sig] = struct.pack("<QQQQ", handler, flags & 0xFFFFFFFF,
-                                           restorer, mask & ~UNBLOCKABLE)
+        _, discard = task.sighand.set(sig, new)
+        if discard:
+            task.group.shared_pending.discard(sig)
+            for t in sd.group_tasks(task):
+                t.pending.discard(sig)
+        if sig == sg.SIGCHLD:
+            group = task.group
+            group.sigchld_ignored = new.handler == sg.SIG_IGN
+            group.sigchld_nocldwait = bool(new.flags & sg.SA_NOCLDWAIT)
+            group.sigchld_nocldstop = bool(new.flags & sg.SA_NOCLDSTOP)
+    if oact:
+        task.mm.copy_out(oact, old.to_bytes())
     return 0
 
 
 def rt_sigprocmask(task, how, nset, oset, sigsetsize):
     """Implements rt_sigprocmask(2)."""
-    if sigsetsize != SIGSET_SIZE:
-        raise SyscallError(errno.EINVAL)
+    _check_sigset_size(sigsetsize)
     how = i32(how)
     new = None
     if nset:
@@ -46,72 +62,51 @@ def rt_sigprocmask(task, how, nset, oset, sigsetsize):
         task.mm.copy_out(oset, struct.pack("<Q", task.sigmask))
     if new is not None:
         if how == SIG_BLOCK:
-            task.sigmask |= new
+            _set_mask(task, task.sigmask | new)
         elif how == SIG_UNBLOCK:
-            task.sigmask &= ~new
+            _set_mask(task, task.sigmask & ~new)
         else:
-            task.sigmask = new
-        task.sigmask &= ~UNBLOCKABLE & ((1 << 64) - 1)
-        deliverable = task.sigpending & ~task.sigmask
-        for sig in range(1, NSIG + 1):
-            if deliverable & (1 << (sig - 1)):
-                task.sigpending &= ~(1 << (sig - 1))
-                deliver_to_self(task, sig)
+            _set_mask(task, new)
     return 0
 
 
-# --- sending signals ---------------------------------------------------------
-# Until tasks can run signal handlers, a signal a process sends itself takes
-# its default action when that is to end the process (what abort() and a
-# write to a broken pipe rely on), waits while blocked, and is otherwise
-# discarded.
-
-SIG_DFL, SIG_IGN = 0, 1
-_IGNORED_BY_DEFAULT = {signal.SIGCHLD, signal.SIGURG, signal.SIGWINCH, signal.SIGCONT}
-_STOPPING = {signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU}
-
-
-def fatal_by_default(task, sig):
-    """Whether sig, sent to task now, would end its process (default
-    action terminate or core, not blocked, not ignored)."""
-    if sig in (signal.SIGKILL,):
-        return True
-    handler = struct.unpack_from("<Q", task.sigactions.get(sig, bytes(8)))[0]
-    if handler != SIG_DFL or task.sigmask & (1 << (sig - 1)):
-        return False
-    return sig not in _IGNORED_BY_DEFAULT and sig not in _STOPPING
+def rt_sigpending(task, set_addr, sigsetsize):
+    """Implements rt_sigpending(2)."""
+    if sigsetsize > SIGSET_SIZE:
+        raise SyscallError(errno.EINVAL)
+    pending = (task.pending.pending_set() | task.group.shared_pending.pending_set()) \
+        & task.sigmask
+    task.mm.copy_out(set_addr, struct.pack("<Q", pending)[:sigsetsize])
+    return 0
 
 
-def deliver_to_self(task, sig):
-    """Apply sig's disposition for the calling process."""
-    if sig == 0:
-        return
-    blocked = task.sigmask & (1 << (sig - 1))
-    handler = struct.unpack_from("<Q", task.sigactions.get(sig, bytes(8)))[0]
-    if blocked and handler != SIG_IGN and sig not in (signal.SIGKILL, signal.SIGSTOP):
-        task.sigpending |= 1 << (sig - 1)       # acted on when unblocked
-        return
-    if sig in (signal.SIGKILL, signal.SIGSTOP) or handler == SIG_DFL:
-        if sig in _IGNORED_BY_DEFAULT or sig in _STOPPING:
-            return
-        from kvmsentry.kernel.exit import ExitGroup
-        raise ExitGroup(sig)
+def _sender_info(task, sig, code=sg.SI_USER):
+    return sg.SigInfo.user(sig, task.tgid, task.creds.uid, code)
 
 
 def _check_sig(sig):
     sig = i32(sig)
-    if not 0 <= sig <= NSIG:
+    if not 0 <= sig <= sg.NSIG:
         raise SyscallError(errno.EINVAL)
     return sig
 
 
 def kill(task, pid, sig):
-    """Implements kill(2) within the sandbox (one process so far)."""
+    """Implements kill(2) within the sandbox's process tree."""
     pid, sig = i32(pid), _check_sig(sig)
-    if pid in (task.tgid, 0, -1) or pid == -task.tgid:
-        deliver_to_self(task, sig)
-        return 0
-    raise SyscallError(errno.ESRCH)
+    kernel = task.kernel
+    for group in kernel.tree.kill_targets(task.group, pid):
+        target = next((t for t in kernel.tasks.values() if t.group is group), None)
+        if target is not None:
+            sd.send(kernel, target, _sender_info(task, sig))
+    return 0
+
+
+def _thread(task, tgid, tid):
+    target = task.kernel.tasks.get(tid)
+    if target is None or (tgid is not None and target.tgid != tgid):
+        raise SyscallError(errno.ESRCH)
+    return target
 
 
 def tgkill(task, tgid, tid, sig):
@@ -119,9 +114,8 @@ def tgkill(task, tgid, tid, sig):
     tgid, tid, sig = i32(tgid), i32(tid), _check_sig(sig)
     if tgid <= 0 or tid <= 0:
         raise SyscallError(errno.EINVAL)
-    if (tgid, tid) != (task.tgid, task.tid):
-        raise SyscallError(errno.ESRCH)
-    deliver_to_self(task, sig)
+    sd.send(task.kernel, _thread(task, tgid, tid), _sender_info(task, sig, sg.SI_TKILL),
+            thread=True)
     return 0
 
 
@@ -130,7 +124,113 @@ def tkill(task, tid, sig):
     tid, sig = i32(tid), _check_sig(sig)
     if tid <= 0:
         raise SyscallError(errno.EINVAL)
-    if tid != task.tid:
-        raise SyscallError(errno.ESRCH)
-    deliver_to_self(task, sig)
+    sd.send(task.kernel, _thread(task, None, tid), _sender_info(task, sig, sg.SI_TKILL),
+            thread=True)
     return 0
+
+
+def _queued_info(task, sig, uinfo):
+    info = sg.SigInfo.from_bytes(task.mm.copy_in(uinfo, 128), signo=sig)
+    # Only the kernel may claim SI_USER/SI_KERNEL codes for another process.
+    if (info.code >= 0 or info.code == sg.SI_TKILL):
+        raise SyscallError(errno.EPERM)
+    return info
+
+
+def rt_sigqueueinfo(task, tgid, sig, uinfo):
+    """Implements rt_sigqueueinfo(2)."""
+    sig = _check_sig(sig)
+    info = _queued_info(task, sig, uinfo)
+    group = task.kernel.tree.lookup(i32(tgid))
+    target = next((t for t in task.kernel.tasks.values() if t.group is group), None)
+    if target is None:
+        raise SyscallError(errno.ESRCH)
+    sd.send(task.kernel, target, info)
+    return 0
+
+
+def rt_tgsigqueueinfo(task, tgid, tid, sig, uinfo):
+    """Implements rt_tgsigqueueinfo(2)."""
+    sig = _check_sig(sig)
+    info = _queued_info(task, sig, uinfo)
+    sd.send(task.kernel, _thread(task, i32(tgid), i32(tid)), info, thread=True)
+    return 0
+
+
+def rt_sigreturn(task):
+    """Implements rt_sigreturn(2): the registers come from the frame."""
+    sd.sigreturn(task)
+    return None
+
+
+def sigaltstack(task, ss, old_ss):
+    """Implements sigaltstack(2)."""
+    sp = task.ctx.user_regs()["rsp"]
+    if old_ss:
+        ss_sp, ss_flags, ss_size = task.altstack.report(sp)
+        task.mm.copy_out(old_ss, struct.pack("<Qi4xQ", ss_sp, ss_flags, ss_size))
+    if ss:
+        ss_sp, ss_flags, ss_size = struct.unpack("<Qi4xQ", task.mm.copy_in(ss, 24))
+        task.altstack = task.altstack.change(ss_sp, ss_flags, ss_size, sp)
+    return 0
+
+
+def _wait_for_signal(task, deadline=None):
+    """Sleep without the kernel lock until a signal is deliverable (or the
+    deadline, CLOCK_MONOTONIC ns, passes: returns False)."""
+    interrupt = current_interrupt()
+    while not sd.has_deliverable(task) and task.kill_status is None:
+        left = None if deadline is None else (deadline - time.monotonic_ns()) / NSEC
+        if left is not None and left <= 0:
+            return False
+        with blocking():
+            interrupt.wait(0.05 if left is None else min(left, 0.05))
+        interrupt.clear()
+    task.interrupt.set()
+    return True
+
+
+def rt_sigsuspend(task, mask, sigsetsize):
+    """Implements rt_sigsuspend(2): EINTR once a handler has run."""
+    _check_sigset_size(sigsetsize)
+    (new,) = struct.unpack("<Q", task.mm.copy_in(mask, 8))
+    task.saved_sigmask = task.sigmask
+    task.sigmask = sg.sanitize_mask(new)
+    _wait_for_signal(task)
+    raise SyscallError(errno.EINTR)
+
+
+def pause(task):
+    """Implements pause(2)."""
+    _wait_for_signal(task)
+    raise SyscallError(errno.EINTR)
+
+
+def rt_sigtimedwait(task, uthese, uinfo, uts, sigsetsize):
+    """Implements rt_sigtimedwait(2)."""
+    _check_sigset_size(sigsetsize)
+    (these,) = struct.unpack("<Q", task.mm.copy_in(uthese, 8))
+    these = sg.sanitize_mask(these)
+    deadline = None
+    if uts:
+        sec, nsec = struct.unpack("<qq", task.mm.copy_in(uts, 16))
+        if sec < 0 or not 0 <= nsec < NSEC:
+            raise SyscallError(errno.EINVAL)
+        deadline = time.monotonic_ns() + sec * NSEC + nsec
+    interrupt = current_interrupt()
+    while True:
+        blocked = ~these & ((1 << 64) - 1)
+        info = task.pending.dequeue(blocked) or task.group.shared_pending.dequeue(blocked)
+        if info is not None:
+            if uinfo:
+                task.mm.copy_out(uinfo, info.to_bytes())
+            return info.signo
+        if sd.has_deliverable(task) or task.kill_status is not None:
+            task.interrupt.set()
+            raise SyscallError(errno.EINTR)
+        left = None if deadline is None else (deadline - time.monotonic_ns()) / NSEC
+        if left is not None and left <= 0:
+            raise SyscallError(errno.EAGAIN)
+        with blocking():
+            interrupt.wait(0.05 if left is None else min(left, 0.05))
+        interrupt.clear()

@@ -107,6 +107,8 @@ class Machine:
                 cr4 |= cpu.CR4_UMIP
         if not cr4 & cpu.CR4_OSXSAVE:
             xcr0 = None
+        # The XSAVE area size for that XCR0 (signal frames carry one).
+        self.xsave_size = (xsave_leaf["ebx"] or xsave_leaf["ecx"]) if xsave_leaf else 512
         # AT_HWCAP on x86-64 is CPUID.1:EDX.
         self.hwcap = leaf1["edx"] if leaf1 else 0
         return entries, xcr0, cr4

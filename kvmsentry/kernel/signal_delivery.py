@@ -1,0 +1,182 @@
+"""Sending signals to tasks and running their handlers.
+
+Senders queue a SigInfo on a thread's or a process's pending queue and kick
+a thread that can take it; the thread delivers at the top of its loop,
+before it re-enters the guest: default actions end the process, handlers
+get an rt_sigframe on the guest stack (arch/signal_frame.py) and return
+through rt_sigreturn. Everything here runs under the kernel lock.
+
+Not yet modelled: job-control stops (default "stop" acts as "ignore").
+"""
+import signal as _signal
+
+from kvmsentry.arch.signal_frame import build_rt_frame, initial_xsave, parse_rt_frame
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.exit import ExitGroup
+from kvmsentry.kernel.process_tree import status_signaled
+
+KVM_XSAVE_SIZE = 4096
+# Calls that never restart after a handler ran, whatever SA_RESTART says.
+NEVER_RESTART = {"nanosleep", "clock_nanosleep", "rt_sigsuspend", "pause",
+                 "rt_sigtimedwait", "select", "pselect6", "poll", "ppoll",
+                 "epoll_wait", "epoll_pwait", "epoll_pwait2", "io_getevents"}
+
+
+def group_tasks(task):
+    return [t for t in task.kernel.tasks.values() if t.group is task.group]
+
+
+def send(kernel, target, info, thread=False):
+    """Queue info for target (a Task; thread=True: that thread only, else
+    its whole process) and make a thread notice it."""
+    sig = info.signo
+    if sig == 0:
+        return
+    members = group_tasks(target)
+    if sig == sg.SIGKILL:
+        kill_group(target, status_signaled(sg.SIGKILL))
+        return
+    handlers = target.sighand
+    blocked_everywhere = all(t.sigmask & sg.sigbit(sig) for t in members)
+    if handlers.ignores(sig) and not (thread and target.sigmask & sg.sigbit(sig)) \
+            and not (not thread and blocked_everywhere):
+        return                                     # ignored: dropped at send time
+    if thread:
+        target.pending.enqueue(info)
+        chosen = target
+    else:
+        target.group.shared_pending.enqueue(info)
+        chosen = next((t for t in members if not t.sigmask & sg.sigbit(sig)), None)
+    if chosen is not None:
+        chosen.kick()
+
+
+def kill_group(task, status):
+    """End task's whole process with wait status `status`."""
+    task.group.group_exit_status = status
+    for t in group_tasks(task):
+        t.kill_status = status
+        t.kick()
+
+
+def next_signal(task):
+    """Dequeue the next signal task may take now, or None."""
+    info = task.pending.dequeue(task.sigmask)
+    if info is None:
+        info = task.group.shared_pending.dequeue(task.sigmask)
+    return info
+
+
+def has_deliverable(task):
+    unblocked = ~task.sigmask
+    return bool(task.pending.pending_set() & unblocked or
+                task.group.shared_pending.pending_set() & unblocked)
+
+
+def deliver_pending(task):
+    """Run the default action or set up a handler for every signal task
+    may take now (nested frames, as Linux does)."""
+    while True:
+        info = next_signal(task)
+        if info is None:
+            break
+        deliver(task, info)
+    if task.saved_sigmask is not None:
+        # sigsuspend woke for a signal no handler ran for: back to the old mask.
+        task.sigmask, task.saved_sigmask = task.saved_sigmask, None
+
+
+def deliver(task, info, fault=None):
+    sig = info.signo
+    action = task.sighand.get(sig)
+    if action.is_ignore:
+        return
+    if action.is_default:
+        what = sg.default_action(sig)
+        if what in ("term", "core"):
+            raise ExitGroup(status_signaled(sig))
+        return                                     # ign, and stop/cont for now
+    _restart_or_eintr(task, action)
+    _setup_frame(task, sig, info, action, fault)
+
+
+def _restart_or_eintr(task, action):
+    """A handler interrupts a syscall that failed with EINTR: with
+    SA_RESTART (and a restartable call) it runs again after the handler."""
+    interrupted = task.interrupted_syscall
+    task.interrupted_syscall = None
+    if interrupted is None or interrupted[1] in NEVER_RESTART:
+        return
+    if action.flags & sg.SA_RESTART:
+        regs = task.ctx.user_regs()
+        regs["rax"] = interrupted[0]
+        regs["rip"] -= 2                           # `syscall` and the patched `out` are 2 bytes
+        task.ctx.set_user_regs(regs)
+
+
+def _setup_frame(task, sig, info, action, fault):
+    machine = task.kernel.machine
+    if not action.flags & sg.SA_RESTORER:
+        raise ExitGroup(status_signaled(_signal.SIGSEGV))
+    regs = task.ctx.user_regs()
+    xsave = task.ctx.vcpu.get_xsave()
+    trapno, err, cr2 = task.last_fault
+    frame = build_rt_frame(
+        regs, sig=sig, handler=action.handler, restorer=action.restorer,
+        sigmask=task.saved_sigmask if task.saved_sigmask is not None else task.sigmask,
+        info=info.to_bytes(), onstack=bool(action.flags & sg.SA_ONSTACK),
+        altstack=task.altstack.triple() if task.altstack.size else None,
+        xsave=xsave, xsave_size=machine.xsave_size, xfeatures=machine.xcr0 or 3,
+        trapno=trapno, err=err, cr2=cr2)
+    if frame is None:
+        raise ExitGroup(status_signaled(_signal.SIGSEGV))
+    try:
+        task.mm.copy_out(frame.base, frame.data)
+    except SyscallError:
+        raise ExitGroup(status_signaled(_signal.SIGSEGV)) from None
+    task.ctx.set_user_regs(frame.regs)
+    task.ctx.vcpu.set_xsave(initial_xsave(machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0"))
+    blocked = task.saved_sigmask if task.saved_sigmask is not None else task.sigmask
+    task.saved_sigmask = None
+    task.sigmask = sg.handler_mask(action, sig, blocked)
+    task.sighand.take_for_delivery(sig)
+    task.altstack = task.altstack.after_delivery()
+
+
+def sigreturn(task):
+    """rt_sigreturn: restore what the frame saved."""
+    machine = task.kernel.machine
+    regs = task.ctx.user_regs()
+    try:
+        ctx = parse_rt_frame(task.mm.copy_in, regs["rsp"], rflags=regs["rflags"],
+                             xsave_size=machine.xsave_size, xfeatures=machine.xcr0 or 3)
+    except SyscallError:
+        raise ExitGroup(status_signaled(_signal.SIGSEGV)) from None
+    task.sigmask = sg.sanitize_mask(ctx.sigmask)
+    task.ctx.set_user_regs(ctx.regs)
+    image = ctx.xsave if ctx.xsave is not None else initial_xsave(machine.xsave_size)
+    task.ctx.vcpu.set_xsave(image.ljust(KVM_XSAVE_SIZE, b"\0"))
+    if ctx.fpu_fault:
+        raise ExitGroup(status_signaled(_signal.SIGSEGV))
+    try:
+        ss_sp, ss_flags, ss_size = ctx.altstack
+        task.altstack = task.altstack.change(ss_sp, ss_flags, ss_size, ctx.regs["rsp"])
+    except SyscallError:
+        pass
+    if has_deliverable(task):
+        task.interrupt.set()
+
+
+def deliver_fault(task, fault):
+    """A synchronous fault: its handler runs now; if it is blocked or
+    ignored, the process dies of it (Linux's force_sig_info)."""
+    code = fault.code
+    info = sg.SigInfo.fault(fault.signo, code, fault.addr)
+    action = task.sighand.get(fault.signo)
+    if task.sigmask & sg.sigbit(fault.signo) or action.is_ignore or action.is_default:
+        return False
+    task.last_fault = (fault.vector, fault.error_code, fault.addr if fault.is_page_fault else 0)
+    task.interrupted_syscall = None
+    deliver(task, info, fault)
+    return True
