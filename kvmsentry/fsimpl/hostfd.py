@@ -7,11 +7,12 @@ them. Terminal ioctls are answered from the host terminal.
 import errno
 import fcntl
 import os
+import select
 import struct
 import termios
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.locking import blocking
+from kvmsentry.kernel.locking import blocking, current_interrupt
 from kvmsentry.vfs.file import File
 from kvmsentry.vfs.inode import Stat
 
@@ -36,8 +37,10 @@ class HostFdFile(File):
         self.host_fd = host_fd
 
     def read(self, length, offset=None):
+        interrupt = current_interrupt()
         with blocking():               # a terminal or pipe read may wait
             if offset is None:
+                _wait_readable(self.host_fd, interrupt)
                 return _host_call(os.read, self.host_fd, length)
             return _host_call(os.pread, self.host_fd, length, offset)
 
@@ -83,6 +86,18 @@ class HostFdFile(File):
             mm.copy_out(arg, struct.pack("<i", 1))
             return 0
         raise SyscallError(errno.ENOTTY)
+
+
+def _wait_readable(fd, interrupt):
+    """Wait until fd has data (or EOF), giving up with EINTR when the task
+    has a signal to handle: a host read itself would not notice."""
+    if interrupt is None:
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    while not poller.poll(50):
+        if interrupt.is_set():
+            raise SyscallError(errno.EINTR)
 
 
 def stat_from_host(s):

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 from kvmsentry.errors import SentryBug, SyscallError
 from kvmsentry.kernel import lifecycle, signal_delivery
@@ -31,6 +32,7 @@ from kvmsentry.syscalls.sys_identity import initial_rlimits
 from kvmsentry.vfs.path import X_OK, Walker, may_access
 
 INIT_PID = 1
+KILL_GRACE_SECONDS = 2.0
 MAX_SCRIPT_DEPTH = 5
 
 
@@ -166,7 +168,10 @@ class Kernel:
         try:
             task.start()
             while not self.finished.wait(0.1):
-                pass
+                if self.init_status is not None and \
+                        time.monotonic() - self._init_exit_time > KILL_GRACE_SECONDS:
+                    break         # tasks killed with init but stuck in a host call
+
         finally:
             self._restore_host_signals(previous)
         if self.bug is not None:
@@ -200,6 +205,7 @@ class Kernel:
 
     def init_exited(self, status):
         """Pid 1 is gone: the sandbox ends once every other task has."""
+        self._init_exit_time = time.monotonic()
         self.init_status = status
         if not self.tasks:
             self.finished.set()

@@ -169,9 +169,45 @@ def _kill_other_threads(task):
         task.kernel.child_cond.wait(0.05)
 
 
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
+ROBUST_LIST_LIMIT = 2048
+
+
+def _walk_robust_list(task):
+    """exit_robust_list(): mark futexes the dying thread still owns as
+    OWNER_DIED and wake a waiter, so robust mutexes report EOWNERDEAD."""
+    head, mm = task.robust_list, task.mm
+    if not head:
+        return
+    try:
+        entry, offset, pending = struct.unpack("<QqQ", mm.copy_in(head, 24))
+        seen = 0
+        while entry != head and seen < ROBUST_LIST_LIMIT:
+            (nxt,) = struct.unpack("<Q", mm.copy_in(entry & ~1, 8))
+            if entry != pending:
+                _owner_died(task, (entry & ~1) + offset)
+            entry, seen = nxt, seen + 1
+        if pending:
+            _owner_died(task, (pending & ~1) + offset)
+    except SyscallError:
+        pass                          # a broken list: Linux stops walking too
+
+
+def _owner_died(task, addr):
+    (word,) = struct.unpack("<I", task.mm.copy_in(addr, 4))
+    if word & FUTEX_TID_MASK != task.tid:
+        return
+    task.mm.copy_out(addr, struct.pack("<I", (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
+    if word & FUTEX_WAITERS:
+        task.kernel.futexes.wake((id(task.mm), addr), 1)
+
+
 def _release_mm_for(task):
     """What Linux's mm_release does when a task leaves its address space:
-    clear *clear_child_tid and wake a futex waiter there (pthread_join)."""
+    walk the robust futex list, clear *clear_child_tid and wake a futex
+    waiter there (pthread_join)."""
+    _walk_robust_list(task)
+    task.robust_list = 0
     if task.clear_child_tid:
         try:
             task.mm.copy_out(task.clear_child_tid, b"\0\0\0\0")
