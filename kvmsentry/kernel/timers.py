@@ -1,0 +1,388 @@
+"""Timers that send signals: a process's interval timers (setitimer,
+alarm) and its POSIX timers (timer_create).
+
+Every armed deadline is kept on CLOCK_MONOTONIC in one TimerThread per
+kernel: a host thread that sleeps until the earliest deadline, then takes
+the kernel lock and fires what is due (queues the signal with
+signal_delivery.send and reloads periodic timers). Syscall handlers arm
+and disarm timers with the kernel lock held; the thread's own lock is
+only ever taken inside the kernel lock or alone, never the other way
+round, so the two cannot deadlock.
+
+A timer on CLOCK_REALTIME with an absolute deadline is converted to
+CLOCK_MONOTONIC when it is armed: later changes of the wall clock do not
+move it (the sandbox cannot set the clock). ITIMER_VIRTUAL, ITIMER_PROF
+and timers on CPU-time clocks run on the real clock: the sentry does not
+count a process's CPU time as it goes.
+
+Timers belong to a process (ThreadGroup): fork starts without any,
+execve keeps the interval timers and deletes the POSIX ones, and all die
+with the process. The kernel calls cancel_process_timers(group) when a
+group exits and cancel_posix_timers(group) at execve; a timer that finds
+its process gone when it fires cancels itself too.
+"""
+import errno
+import heapq
+import itertools
+import threading
+import time
+import weakref
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import signal_delivery as sd
+from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.process_tree import RUNNING
+
+NSEC = 1_000_000_000
+# A periodic timer never fires more often than this; expirations in
+# between count as overruns, as they would while its signal is pending.
+MIN_PERIOD_NS = 100_000
+
+ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
+ITIMER_SIGNALS = {ITIMER_REAL: sg.SIGALRM, ITIMER_VIRTUAL: sg.SIGVTALRM,
+                  ITIMER_PROF: sg.SIGPROF}
+
+SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4
+
+CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
+CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 2, 3
+CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM, CLOCK_TAI = 7, 8, 9, 11
+# Guest clock -> the host clock its absolute times are read on. The
+# CPU-time clocks are approximated by CLOCK_MONOTONIC (see above).
+TIMER_CLOCKS = {
+    CLOCK_REALTIME: time.CLOCK_REALTIME,
+    CLOCK_MONOTONIC: time.CLOCK_MONOTONIC,
+    CLOCK_PROCESS_CPUTIME_ID: time.CLOCK_MONOTONIC,
+    CLOCK_THREAD_CPUTIME_ID: time.CLOCK_MONOTONIC,
+    CLOCK_BOOTTIME: time.CLOCK_BOOTTIME,
+    CLOCK_REALTIME_ALARM: time.CLOCK_REALTIME,
+    CLOCK_BOOTTIME_ALARM: time.CLOCK_BOOTTIME,
+    CLOCK_TAI: time.CLOCK_TAI,
+}
+
+
+def monotonic_ns():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+# --- arithmetic (pure) ----------------------------------------------------------
+def advance(deadline, interval, now):
+    """Reload a periodic timer that expired at `deadline`, seen at `now`:
+    (next deadline after now, expirations skipped in between)."""
+    if now < deadline:
+        return deadline, 0
+    period = max(interval, MIN_PERIOD_NS)
+    missed = (now - deadline) // period
+    return deadline + (missed + 1) * period, missed * period // interval if interval else 0
+
+
+def remaining(deadline, interval, now, expired_value=1):
+    """Time left until the next expiry (0: disarmed). A one-shot timer
+    that has expired but not yet fired reports expired_value (Linux says
+    1 ns for a timer whose signal is on its way)."""
+    if deadline is None:
+        return 0
+    if now < deadline:
+        return deadline - now
+    if interval:
+        return advance(deadline, interval, now)[0] - now
+    return expired_value
+
+
+def alarm_seconds(ns):
+    """What alarm(2) returns for a previous alarm with ns left: whole
+    seconds rounded to nearest, never 0 for an alarm still pending."""
+    if ns <= 0:
+        return 0
+    sec, rest = divmod(ns, NSEC)
+    if rest >= NSEC // 2:
+        sec += 1
+    return max(sec, 1)
+
+
+# --- timers ------------------------------------------------------------------------
+class Timer:
+    """One armed-or-not timer of a process. deadline is CLOCK_MONOTONIC ns
+    (None: disarmed); generation invalidates the thread's old entries."""
+
+    def __init__(self, procs):
+        self.procs = procs            # the ProcessTimers it belongs to
+        self.deadline = None
+        self.interval = 0
+        self.generation = 0
+
+    def get(self, now=None):
+        """(value, interval) in ns, as getitimer/timer_gettime report."""
+        now = monotonic_ns() if now is None else now
+        return remaining(self.deadline, self.interval, now), self.interval
+
+    def set(self, deadline, interval):
+        """Arm at deadline (CLOCK_MONOTONIC ns; None disarms)."""
+        self.generation += 1
+        self.deadline, self.interval = deadline, interval
+        if deadline is not None and self.queued():
+            self.procs.thread.arm(self)
+
+    def cancel(self):
+        self.set(None, 0)
+
+    def queued(self):
+        """Whether the timer thread must fire this timer."""
+        return True
+
+    def expire(self, now):
+        """Called by the timer thread, kernel lock held, once deadline passed."""
+        target = self.target()
+        if target is None:
+            self.procs.cancel_all()
+            return
+        if self.interval:
+            self.deadline, missed = advance(self.deadline, self.interval, now)
+        else:
+            self.deadline, missed = None, 0
+        self.notify(target, missed)
+        if self.deadline is not None:
+            self.procs.thread.arm(self)
+
+    def target(self):
+        """A live task of the process (None once the process is gone)."""
+        group = self.procs.group
+        if group.state is not RUNNING:
+            return None
+        return next((t for t in self.procs.thread.kernel.tasks.values()
+                     if t.group is group), None)
+
+    def notify(self, target, missed):
+        raise NotImplementedError
+
+
+class IntervalTimer(Timer):
+    """ITIMER_REAL, ITIMER_VIRTUAL or ITIMER_PROF: SI_KERNEL signal to the
+    process; overruns are not counted (standard signals coalesce)."""
+
+    def __init__(self, procs, which):
+        super().__init__(procs)
+        self.signo = ITIMER_SIGNALS[which]
+
+    def notify(self, target, missed):
+        sd.send(target.kernel, target, sg.SigInfo.kernel(self.signo))
+
+
+class PosixTimer(Timer):
+    """A timer_create(2) timer.
+
+    Overruns: while the signal of the last expiry is still queued, a new
+    expiry adds to that SigInfo's overrun instead of queueing another
+    (Linux's preallocated sigqueue). Linux computes si_overrun when the
+    signal is dequeued; here it grows in the queued SigInfo, which is
+    serialised at delivery, so the handler sees the same number.
+    """
+
+    def __init__(self, procs, timer_id, clockid, notify, signo, value, tid):
+        super().__init__(procs)
+        self.id = timer_id
+        self.clockid = clockid
+        self.notify_kind = notify
+        self.signo = signo
+        self.value = value
+        self.tid = tid                      # SIGEV_THREAD_ID target
+        self.info = None                    # SigInfo of the last expiry
+        self.overrun_last = 0               # timer_getoverrun's answer
+
+    def queued(self):
+        return self.notify_kind != SIGEV_NONE
+
+    def get(self, now=None):
+        now = monotonic_ns() if now is None else now
+        expired = 0 if self.notify_kind == SIGEV_NONE else 1
+        return remaining(self.deadline, self.interval, now, expired), self.interval
+
+    def target(self):
+        task = super().target()
+        if task is None or self.notify_kind & SIGEV_THREAD_ID == 0:
+            return task
+        thread = task.kernel.tasks.get(self.tid)
+        if thread is None or thread.group is not self.procs.group:
+            return False                      # its thread is gone: no signal
+        return thread
+
+    def expire(self, now):
+        if self.target() is False:
+            self.deadline = None if not self.interval else \
+                advance(self.deadline, self.interval, now)[0]
+            if self.deadline is not None:
+                self.procs.thread.arm(self)
+            return
+        super().expire(now)
+
+    def _pending_queue(self, target):
+        thread = self.notify_kind & SIGEV_THREAD_ID
+        return target.pending if thread else target.group.shared_pending
+
+    def _still_queued(self, target):
+        if self.info is None:
+            return False
+        # PendingSignals has no membership query: look for this very object.
+        queue = self._pending_queue(target)._queues.get(self.signo, ())
+        return any(q is self.info for q in queue)
+
+    def notify(self, target, missed):
+        if self._still_queued(target):
+            self.info.overrun = min(self.info.overrun + 1 + missed, 0x7FFFFFFF)
+            return
+        if self.info is not None:
+            self.overrun_last = self.info.overrun
+        self.info = sg.SigInfo.timer(self.signo, self.id, min(missed, 0x7FFFFFFF), self.value)
+        sd.send(target.kernel, target, self.info,
+                thread=bool(self.notify_kind & SIGEV_THREAD_ID))
+
+    def overrun(self):
+        """timer_getoverrun(2): the overrun of the last delivered expiry."""
+        if self.info is None:
+            return self.overrun_last
+        target = super().target()
+        if target is not None and self._still_queued(target):
+            return self.overrun_last
+        return self.info.overrun
+
+
+class ProcessTimers:
+    """The timers of one process: three interval timers and the POSIX ones."""
+
+    def __init__(self, thread, group):
+        self.thread = thread
+        self.group = group
+        self.itimers = {}               # which -> IntervalTimer, made on first use
+        self.posix = {}                 # id -> PosixTimer
+        self._ids = itertools.count()
+
+    def itimer(self, which):
+        if which not in ITIMER_SIGNALS:
+            raise SyscallError(errno.EINVAL)
+        timer = self.itimers.get(which)
+        if timer is None:
+            timer = self.itimers[which] = IntervalTimer(self, which)
+        return timer
+
+    def create(self, clockid, notify, signo, value, tid):
+        timer_id = next(self._ids)
+        timer = PosixTimer(self, timer_id, clockid, notify, signo, value, tid)
+        self.posix[timer_id] = timer
+        return timer
+
+    def lookup(self, timer_id):
+        timer = self.posix.get(timer_id)
+        if timer is None:
+            raise SyscallError(errno.EINVAL)
+        return timer
+
+    def delete(self, timer_id):
+        self.lookup(timer_id).cancel()
+        del self.posix[timer_id]
+
+    def cancel_posix(self):
+        for timer in self.posix.values():
+            timer.cancel()
+        self.posix.clear()
+
+    def cancel_all(self):
+        self.cancel_posix()
+        for timer in self.itimers.values():
+            timer.cancel()
+        _BY_GROUP.pop(self.group, None)
+
+
+class TimerThread:
+    """The host thread that fires a kernel's timers."""
+
+    IDLE_EXIT = 5.0               # seconds with nothing armed before it stops
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self._cond = threading.Condition(threading.Lock())
+        self._heap = []           # (deadline, seq, timer, generation)
+        self._seq = itertools.count()
+        self._thread = None
+
+    def arm(self, timer):
+        with self._cond:
+            heapq.heappush(self._heap, (timer.deadline, next(self._seq), timer,
+                                        timer.generation))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="timers",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self):
+        while True:
+            due = self._wait_for_due()
+            if due is None:
+                return
+            now = monotonic_ns()
+            with self.kernel.lock:
+                for _, _, timer, generation in due:
+                    if timer.generation == generation and timer.deadline is not None:
+                        timer.expire(now)
+
+    def _wait_for_due(self):
+        """Sleep until something is due; pop and return it (None: stop)."""
+        with self._cond:
+            while True:
+                self._drop_stale()
+                if not self._heap:
+                    if not self._cond.wait(self.IDLE_EXIT) and not self._heap:
+                        self._thread = None
+                        return None
+                    continue
+                now = monotonic_ns()
+                if self._heap[0][0] <= now:
+                    break
+                self._cond.wait((self._heap[0][0] - now) / NSEC)
+            due = []
+            while self._heap and self._heap[0][0] <= now:
+                due.append(heapq.heappop(self._heap))
+            return due
+
+    def _drop_stale(self):
+        heap = self._heap
+        while heap and heap[0][2].generation != heap[0][3]:
+            heapq.heappop(heap)
+
+
+# --- per kernel / per process lookup ---------------------------------------------
+_THREADS = weakref.WeakKeyDictionary()        # Kernel -> TimerThread
+_BY_GROUP = weakref.WeakKeyDictionary()       # ThreadGroup -> ProcessTimers
+
+
+def process_timers(task):
+    """The timers of task's process (made on first use)."""
+    group = task.group
+    procs = _BY_GROUP.get(group)
+    if procs is None:
+        thread = _THREADS.get(task.kernel)
+        if thread is None:
+            thread = _THREADS[task.kernel] = TimerThread(task.kernel)
+        procs = _BY_GROUP[group] = ProcessTimers(thread, group)
+    return procs
+
+
+def cancel_process_timers(group):
+    """The process is exiting: every timer of it dies (kernel lock held)."""
+    procs = _BY_GROUP.get(group)
+    if procs is not None:
+        procs.cancel_all()
+
+
+def cancel_posix_timers(group):
+    """execve: the process's POSIX timers are deleted, its interval
+    timers (alarm) carry on (kernel lock held)."""
+    procs = _BY_GROUP.get(group)
+    if procs is not None:
+        procs.cancel_posix()
+
+
+def clock_now(clockid):
+    """Now on a timer clock's host clock, and on CLOCK_MONOTONIC."""
+    host = TIMER_CLOCKS[clockid]
+    return time.clock_gettime_ns(host), monotonic_ns()
