@@ -9,7 +9,6 @@ import fcntl
 import os
 import select
 import struct
-import termios
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.locking import blocking, current_interrupt

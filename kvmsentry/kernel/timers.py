@@ -34,8 +34,9 @@ from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.process_tree import RUNNING
 
 NSEC = 1_000_000_000
-# A periodic timer never fires more often than this; expirations in
-# between count as overruns, as they would while its signal is pending.
+# A periodic timer is not fired more often than this (a 1 ns period
+# would keep the timer thread spinning); the expirations in between
+# count as overruns, as they would while its signal is pending.
 MIN_PERIOD_NS = 100_000
 
 ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
@@ -71,9 +72,8 @@ def advance(deadline, interval, now):
     (next deadline after now, expirations skipped in between)."""
     if now < deadline:
         return deadline, 0
-    period = max(interval, MIN_PERIOD_NS)
-    missed = (now - deadline) // period
-    return deadline + (missed + 1) * period, missed * period // interval if interval else 0
+    missed = (now - deadline) // interval
+    return deadline + (missed + 1) * interval, missed
 
 
 def remaining(deadline, interval, now, expired_value=1):
@@ -140,12 +140,16 @@ class Timer:
             self.deadline, missed = advance(self.deadline, self.interval, now)
         else:
             self.deadline, missed = None, 0
-        self.notify(target, missed)
+        if target is not False:
+            self.notify(target, missed)
         if self.deadline is not None:
-            self.procs.thread.arm(self)
+            # A period shorter than MIN_PERIOD_NS fires less often; the
+            # expirations in between count as missed at the next firing.
+            self.procs.thread.arm(self, max(self.deadline, now + MIN_PERIOD_NS))
 
     def target(self):
-        """A live task of the process (None once the process is gone)."""
+        """A live task of the process to signal (None once the process is
+        gone; False: no one to signal now, the timer carries on)."""
         group = self.procs.group
         if group.state is not RUNNING:
             return None
@@ -205,15 +209,6 @@ class PosixTimer(Timer):
         if thread is None or thread.group is not self.procs.group:
             return False                      # its thread is gone: no signal
         return thread
-
-    def expire(self, now):
-        if self.target() is False:
-            self.deadline = None if not self.interval else \
-                advance(self.deadline, self.interval, now)[0]
-            if self.deadline is not None:
-                self.procs.thread.arm(self)
-            return
-        super().expire(now)
 
     def _pending_queue(self, target):
         thread = self.notify_kind & SIGEV_THREAD_ID
@@ -304,10 +299,11 @@ class TimerThread:
         self._seq = itertools.count()
         self._thread = None
 
-    def arm(self, timer):
+    def arm(self, timer, at=None):
+        """Fire timer at `at` (default: its deadline), CLOCK_MONOTONIC ns."""
         with self._cond:
-            heapq.heappush(self._heap, (timer.deadline, next(self._seq), timer,
-                                        timer.generation))
+            heapq.heappush(self._heap, (timer.deadline if at is None else at,
+                                        next(self._seq), timer, timer.generation))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="timers",
                                                 daemon=True)

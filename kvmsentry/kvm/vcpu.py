@@ -10,7 +10,7 @@ import os
 
 from kvmsentry._kvm import ffi, lib
 from kvmsentry.kvm import exits, ioctls
-from kvmsentry.kvm.system import ioctl_int, ioctl_ptr
+from kvmsentry.kvm.system import ioctl_ptr
 
 _IO = exits.KVM_EXIT_IO
 _io_out = exits.io_out

@@ -8,7 +8,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import signal_delivery as sd
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.locking import blocking, current_interrupt
-from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.syscalls.args import i32
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
 SIGSET_SIZE = 8

@@ -16,7 +16,7 @@ import struct
 from kvmsentry.arch import cpu, descriptors, layout
 from kvmsentry.kvm import Kvm
 from kvmsentry.kvm import exits
-from kvmsentry.mm.pagetable import PTE_NX, PTE_P, PTE_U, PTE_W, PTE_A, PTE_D, TABLE_FLAGS
+from kvmsentry.mm.pagetable import PTE_A, PTE_D, PTE_NX, PTE_P, PTE_W, TABLE_FLAGS
 from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
 
 SYSCALL_RING0 = "ring0"
