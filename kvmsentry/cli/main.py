@@ -107,7 +107,10 @@ def cmd_do(args):
         traceback.print_exc(file=debug_log or sys.stderr)
         return EXIT_SENTRY_BUG
     finally:
-        machine.close()
+        try:
+            machine.close()
+        except (OSError, BufferError):
+            pass          # tasks killed mid-run still hold vCPU mappings; exiting frees all
         if debug_log:
             debug_log.close()
     from kvmsentry.kernel.task import Task

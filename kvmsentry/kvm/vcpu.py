@@ -152,7 +152,10 @@ class Vcpu:
     def close(self):
         self.regs = self.sync_sregs = self._io = self.run_struct = None
         if self._map is not None:
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:
+                pass      # a task thread still holds kvm_run: the process is ending
             self._map = None
         if self.fd >= 0:
             os.close(self.fd)

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
-from kvmsentry.mm.pagetable import LOWER_HALF_END, PageTable, leaf_flags
+from kvmsentry.mm.pagetable import LOWER_HALF_END, PTE_W, PageTable, leaf_flags
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
 
@@ -105,7 +105,10 @@ class AddressSpace:
             phys = pages.pop(va)
             cache = self.cache_pages.pop(va, None)
             if cache is None:
-                pool.free(phys)          # MADV_REMOVE also drops KVM's copy
+                if not self._unshare(phys):
+                    pool.free(phys)      # MADV_REMOVE also drops KVM's copy
+                else:
+                    self._revoke.append(phys)
             else:
                 self._revoke.append(phys)
                 cache.unmap_page()
@@ -121,9 +124,37 @@ class AddressSpace:
             if va in self.cache_pages and new_prot & PROT_WRITE and \
                     not self.vmas.find(va).shared:
                 phys = self._private_copy(va)
-            pt.map(va, phys, flags)
+            if phys in self.pool.cow_refs:
+                pt.map(va, phys, pte_flags(new_prot & ~PROT_WRITE))   # copied on write
+            else:
+                pt.map(va, phys, flags)
             if lost:
                 self._revoke.append(phys)
+
+    def _unshare(self, phys):
+        """Drop this address space's share of a copy-on-write frame; False
+        if the frame was not shared (the caller owns it alone)."""
+        refs = self.pool.cow_refs.get(phys)
+        if refs is None:
+            return False
+        if refs <= 2:
+            del self.pool.cow_refs[phys]
+        else:
+            self.pool.cow_refs[phys] = refs - 1
+        return True
+
+    def _break_cow(self, va):
+        """Give va a frame of its own if it shares one after fork; return
+        the (now private) frame. The PTE gets the VMA's full rights."""
+        phys = self.pages[va]
+        if phys in self.pool.cow_refs:
+            new = self.pool.alloc()
+            self.view[new:new + PAGE_SIZE] = self.view[phys:phys + PAGE_SIZE]
+            self._unshare(phys)
+            self._revoke.append(phys)
+            self.pages[va] = phys = new
+        self.pt.map(va, phys, pte_flags(self.vmas.find(va).prot))
+        return phys
 
     def _private_copy(self, va):
         """Replace a cache frame mapped at va by a private copy of it."""
@@ -358,6 +389,9 @@ class AddressSpace:
                 self._private_copy(page)
                 self.pt.map(page, self.pages[page], pte_flags(vma.prot))
                 return None
+            if write and page not in self.cache_pages and not self.pt.lookup(page) & PTE_W:
+                self._break_cow(page)
+                return None
             # Present and allowed: a stale guest translation. Drop it.
             self._revoke.append(self.pages[page])
             return None
@@ -386,6 +420,8 @@ class AddressSpace:
             except OutOfMemory:
                 raise SyscallError(errno.EFAULT)
             phys = self.pages[page]
+        elif need == PROT_WRITE and phys in self.pool.cow_refs:
+            phys = self._break_cow(page)
         return phys
 
     def copy_in(self, addr, length):
@@ -449,6 +485,8 @@ class AddressSpace:
             # Never patch the page cache: give this mapping its own copy.
             phys = self._private_copy(page)
             self.pt.map(page, phys, pte_flags(self.vmas.find(page).prot))
+        elif phys in self.pool.cow_refs:
+            phys = self._break_cow(page)
         off = addr & (PAGE_SIZE - 1)
         self.view[phys + off:phys + off + len(data)] = data
         return True
@@ -468,8 +506,9 @@ class AddressSpace:
 
     # --- fork -------------------------------------------------------------------
     def fork(self):
-        """A copy of this address space for a forked child: private pages
-        are copied now (copy-on-write is a later optimisation), shared and
+        """A copy of this address space for a forked child. Private pages
+        become copy-on-write: both sides map the frame read-only and the
+        first write fault (or sentry write) copies it; shared and
         file-backed pages map the same frames."""
         child = AddressSpace(self.pool, self._kernel_pdpt)
         child.brk_start, child.brk = self.brk_start, self.brk
@@ -485,10 +524,18 @@ class AddressSpace:
                 new = cache.map_page(vma.file_index(va))
                 child.cache_pages[va] = cache
             else:
-                new = pool.alloc()
-                view[new:new + PAGE_SIZE] = view[phys:phys + PAGE_SIZE]
+                new = phys
+                refs = pool.cow_refs
+                refs[phys] = refs.get(phys, 1) + 1
+                if vma.prot & PROT_WRITE:
+                    flags = pte_flags(vma.prot & ~PROT_WRITE)
+                    self.pt.map(va, phys, flags)
+                    self._revoke.append(phys)         # the parent's writable translation
             child.pages[va] = new
             child.pt.map(va, new, flags)
+        # Now, not at the parent's next entry: its other threads may be
+        # running with writable translations of the frames just shared.
+        self.flush()
         return child
 
     # --- lifetime -------------------------------------------------------------

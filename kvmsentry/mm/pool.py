@@ -16,8 +16,8 @@ EPT/NPT) shape this module; both were measured on these machines:
   changing the host's own mapping of that frame: KVM's MMU notifier then
   zaps every guest mapping of it. MADV_REMOVE does that for freed frames;
   revoke() does it, content intact, for frames whose guest PTE lost a
-  permission. On EPT hosts the same notifier flushes the guest TLB, so
-  the mechanism is correct everywhere.
+  permission or that moved. On EPT hosts the same notifier flushes the
+  guest TLB, so the mechanism is correct everywhere.
 """
 import mmap
 import os
@@ -47,9 +47,7 @@ class PhysPool:
         self._free_tainted = []                 # released, once a page table
         self._tainted = set()
         self.frames_in_use = 0
-        from kvmsentry._kvm import ffi, lib
-        self._base = ffi.from_buffer(self.mem)
-        self._ffi, self._lib = ffi, lib
+        self.cow_refs = {}                      # frame -> address spaces sharing it (>= 2)
 
     def host_address(self):
         """The sentry-side address of guest physical 0 (for the memslot)."""
@@ -90,16 +88,13 @@ class PhysPool:
         self.frames_in_use -= 1
 
     def revoke(self, frames):
-        """Make KVM forget every guest translation of these frames (their
-        contents stay): cycle the protection of the sentry's own mapping,
-        one mprotect pair per run of contiguous frames."""
-        lib, base = self._lib, self._base
+        """Make KVM forget every guest translation of these frames, keeping
+        their contents: MADV_DONTNEED on the sentry's shared mapping of the
+        memfd drops its page-table entries (the data stays in the memfd),
+        and KVM's MMU notifier zaps the guest's. Unlike cycling mprotect,
+        this never makes a frame read-only for a vCPU running meanwhile."""
         for start, count in _runs(sorted(frames)):
-            addr = base + start
-            if lib.mprotect(addr, count * PAGE_SIZE, mmap.PROT_READ) or \
-                    lib.mprotect(addr, count * PAGE_SIZE,
-                                 mmap.PROT_READ | mmap.PROT_WRITE):
-                raise OSError(self._ffi.errno, "mprotect of the page pool failed")
+            self.mem.madvise(mmap.MADV_DONTNEED, start, count * PAGE_SIZE)
 
     def read(self, phys, length):
         return bytes(self.view[phys:phys + length])
@@ -108,7 +103,6 @@ class PhysPool:
         self.view[phys:phys + len(data)] = data
 
     def close(self):
-        self._base = None
         self.words.release()
         self.view.release()
         self.mem.close()

@@ -69,9 +69,10 @@ def setitimer(task, which, new, old):
     if new:
         interval = _read_timeval(task, new)
         value = _read_timeval(task, new + 16)
-    if old:
-        task.mm.copy_out(old, _itimer_value(*timer.get()))
+    previous = timer.get()
     timer.set(tm.monotonic_ns() + value if value else None, interval if value else 0)
+    if old:
+        task.mm.copy_out(old, _itimer_value(*previous))
     return 0
 
 
@@ -130,8 +131,10 @@ def _timer_setting(timer):
 
 def timer_settime(task, timer_id, flags, new_value, old_value):
     """Implements timer_settime(2), relative or TIMER_ABSTIME."""
-    timer = tm.process_timers(task).lookup(i32(timer_id))
+    if not new_value:
+        raise SyscallError(errno.EINVAL)
     data = task.mm.copy_in(new_value, 32)
+    timer = tm.process_timers(task).lookup(i32(timer_id))
     interval, value = _read_timespec(data[:16]), _read_timespec(data[16:])
     if old_value:
         task.mm.copy_out(old_value, _timer_setting(timer))

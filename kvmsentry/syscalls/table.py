@@ -16,6 +16,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
                                 sys_process,
                                 sys_random, sys_read_write, sys_signal, sys_stat,
                                 sys_sync, sys_thread, sys_time, sys_xattr)
+from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_timer
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -193,6 +194,66 @@ _IMPLEMENTED = [
        "no PI futexes; shared futexes keyed per address space"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
     _e("rseq", sys_thread.rseq, "ptr uint hex hex"),
+    # --- timers, CPU time (sys_timer.py) ---
+    _e("alarm", sys_timer.alarm, "uint"),
+    _e("getitimer", sys_timer.getitimer, "int ptr", PARTIAL,
+       "ITIMER_VIRTUAL/ITIMER_PROF count real time, not CPU time"),
+    _e("setitimer", sys_timer.setitimer, "int ptr ptr", PARTIAL,
+       "ITIMER_VIRTUAL/ITIMER_PROF count real time, not CPU time"),
+    _e("timer_create", sys_timer.timer_create, "int ptr ptr", PARTIAL,
+       "CPU-time clocks count real time; CLOCK_REALTIME absolute deadlines do not follow clock changes"),
+    _e("timer_settime", sys_timer.timer_settime, "int hex ptr ptr"),
+    _e("timer_gettime", sys_timer.timer_gettime, "int ptr"),
+    _e("timer_getoverrun", sys_timer.timer_getoverrun, "int"),
+    _e("timer_delete", sys_timer.timer_delete, "int"),
+    _e("getrusage", sys_timer.getrusage, "int ptr", PARTIAL,
+       "CPU time only (host thread CPU clocks, all counted as user time); other fields 0"),
+    _e("times", sys_timer.times, "ptr", PARTIAL,
+       "host thread CPU clocks, all counted as user time"),
+    # --- waiting for files (sys_poll.py) ---
+    _e("poll", sys_poll.poll, "ptr uint int", PARTIAL, "readiness re-checked every 10 ms"),
+    _e("ppoll", sys_poll.ppoll, "ptr uint ptr ptr uint", PARTIAL,
+       "readiness re-checked every 10 ms"),
+    _e("select", sys_poll.select, "int ptr ptr ptr ptr", PARTIAL,
+       "readiness re-checked every 10 ms"),
+    _e("pselect6", sys_poll.pselect6, "int ptr ptr ptr ptr ptr", PARTIAL,
+       "readiness re-checked every 10 ms"),
+    _e("epoll_create", sys_poll.epoll_create, "int"),
+    _e("epoll_create1", sys_poll.epoll_create1, "hex"),
+    _e("epoll_ctl", sys_poll.epoll_ctl, "fd int fd ptr", PARTIAL,
+       "EPOLLET approximated (reports newly ready bits); EPOLLEXCLUSIVE/EPOLLWAKEUP ignored"),
+    _e("epoll_wait", sys_poll.epoll_wait, "fd ptr int int", PARTIAL,
+       "readiness re-checked every 10 ms"),
+    _e("epoll_pwait", sys_poll.epoll_pwait, "fd ptr int int ptr uint", PARTIAL,
+       "readiness re-checked every 10 ms"),
+    _e("epoll_pwait2", sys_poll.epoll_pwait2, "fd ptr int ptr ptr uint", PARTIAL,
+       "readiness re-checked every 10 ms"),
+    # --- process attributes (sys_prctl.py) ---
+    _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
+       "NAME, PDEATHSIG (recorded, not delivered), DUMPABLE, KEEPCAPS, SECUREBITS, "
+       "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK; "
+       "SECCOMP reads 0; PR_SET_MM EPERM; others EINVAL"),
+    _e("getcpu", sys_prctl.getcpu, "ptr ptr ptr", PARTIAL,
+       "cpu derived from the task's vCPU number; node 0"),
+    # --- credentials (sys_creds.py) ---
+    _e("setuid", sys_creds.setuid, "int"),
+    _e("setgid", sys_creds.setgid, "int"),
+    _e("setreuid", sys_creds.setreuid, "int int"),
+    _e("setregid", sys_creds.setregid, "int int"),
+    _e("setresuid", sys_creds.setresuid, "int int int"),
+    _e("setresgid", sys_creds.setresgid, "int int int"),
+    _e("getresuid", sys_creds.getresuid, "ptr ptr ptr"),
+    _e("getresgid", sys_creds.getresgid, "ptr ptr ptr"),
+    _e("setfsuid", sys_creds.setfsuid, "int", PARTIAL,
+       "recorded; file access checks use the effective uid"),
+    _e("setfsgid", sys_creds.setfsgid, "int", PARTIAL,
+       "recorded; file access checks use the effective gid"),
+    _e("getgroups", sys_creds.getgroups, "int ptr"),
+    _e("setgroups", sys_creds.setgroups, "int ptr"),
+    _e("capget", sys_creds.capget, "ptr ptr", PARTIAL,
+       "all capabilities for euid 0, none otherwise, until capset/setuid change them"),
+    _e("capset", sys_creds.capset, "ptr ptr", PARTIAL,
+       "recorded; only CAP_SETUID/CAP_SETGID/CAP_SETPCAP are checked by the sentry"),
 ]
 
 

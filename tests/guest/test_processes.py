@@ -47,6 +47,12 @@ def test_fork_exec_wait(built, flavour):
 
 
 @pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_copy_on_write_fork(built, flavour):
+    _, out, _ = same([built[("cow", flavour)]])
+    assert out == b"child status 0, parent mismatches 0\n"
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
 def test_threads(built, flavour):
     same([built[("threads", flavour)]])
 

@@ -27,7 +27,7 @@ static void trial(int restart) {
     pid_t child = fork();
     if (child == 0) {
         close(data[0]);
-        struct timespec ts = {0, 200 * 1000 * 1000};
+        struct timespec ts = {0, 300 * 1000 * 1000};
         nanosleep(&ts, NULL);              /* let the parent block in read */
         kill(parent, SIGUSR1);
         nanosleep(&ts, NULL);

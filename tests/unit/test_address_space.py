@@ -130,3 +130,24 @@ def test_frames_match_vmas(ops):
     finally:
         mm.destroy()
         pool.close()
+
+
+def test_fork_is_copy_on_write(mm):
+    mm.map_anonymous(0x10000, 4 * P, RW)
+    mm.copy_out(0x10000, b"parent" * 100)
+    in_use = mm.pool.frames_in_use
+    child = mm.fork()
+    # No data frame was copied: both map the same frames, read-only.
+    assert mm.pages[0x10000] == child.pages[0x10000]
+    assert not mm.pt.lookup(0x10000) & 2 and not child.pt.lookup(0x10000) & 2
+    assert mm.pool.frames_in_use - in_use == len(child.pt.tables) + 1
+    mm.copy_out(0x10000, b"PARENT")                  # breaks the share
+    assert child.copy_in(0x10000, 6) == b"parent"
+    child.copy_out(0x11000, b"child")
+    assert mm.copy_in(0x11000, 5) == bytes(5)        # the child's write stayed its own
+    assert mm.handle_fault(0x12000, True, False) is None   # write fault: copy
+    assert mm.pt.lookup(0x12000) & 2
+    child.destroy()
+    assert not mm.pool.cow_refs or all(v >= 2 for v in mm.pool.cow_refs.values())
+    mm.unmap(0x10000, 4 * P)
+    assert mm.pool.cow_refs == {}

@@ -1,0 +1,324 @@
+"""Waiting for file readiness: poll, ppoll, select, pselect6 and epoll.
+Readiness and the wait itself are kernel/polling.py."""
+import errno
+import struct
+
+from kvmsentry.arch.layout import USER_TOP
+from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.kernel import polling as pl
+from kvmsentry.kernel import signals as sg
+from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.vfs.file import File
+
+NSEC = 1_000_000_000
+USEC = 1_000
+RLIMIT_NOFILE = 7
+SIGSET_SIZE = 8
+POLLFD = struct.Struct("<ihh")
+POLLIN_SET = pl.POLLRDNORM | pl.POLLRDBAND | pl.POLLIN | pl.POLLHUP | pl.POLLERR
+POLLOUT_SET = pl.POLLWRBAND | pl.POLLWRNORM | pl.POLLOUT | pl.POLLERR
+POLLEX_SET = pl.POLLPRI
+EPOLL_CLOEXEC = 0o2000000
+O_RDWR = 2
+EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
+EPOLL_EVENT = struct.Struct("<IQ")              # packed on x86-64: 12 bytes
+EP_MAX_EVENTS = 0x7FFFFFFF // EPOLL_EVENT.size
+EPOLL_VALID = (pl.POLLIN | pl.POLLPRI | pl.POLLOUT | pl.POLLERR | pl.POLLHUP | pl.POLLRDNORM
+               | pl.POLLRDBAND | pl.POLLWRNORM | pl.POLLWRBAND | pl.POLLMSG | pl.POLLRDHUP
+               | pl.EPOLLEXCLUSIVE | pl.EPOLLWAKEUP | pl.EPOLLONESHOT | pl.EPOLLET)
+
+
+# --- timeouts and signal masks ----------------------------------------------------
+def _read_timespec(task, addr):
+    sec, nsec = struct.unpack("<qq", task.mm.copy_in(addr, 16))
+    if sec < 0 or not 0 <= nsec < NSEC:
+        raise SyscallError(errno.EINVAL)
+    return sec * NSEC + nsec
+
+
+def _read_sigmask(task, addr, size):
+    if size != SIGSET_SIZE:
+        raise SyscallError(errno.EINVAL)
+    (mask,) = struct.unpack("<Q", task.mm.copy_in(addr, 8))
+    return mask
+
+
+def _finish(task, addr, deadline, timeout_ns, as_timeval):
+    """poll_select_finish(): write the time left back to the caller's
+    timeout (not for a zero or absent one); a fault here is ignored."""
+    if not addr or not timeout_ns:
+        return
+    left = pl.remaining_ns(deadline)
+    if as_timeval:
+        data = struct.pack("<qq", left // NSEC, left % NSEC // USEC)
+    else:
+        data = struct.pack("<qq", left // NSEC, left % NSEC)
+    try:
+        task.mm.copy_out(addr, data)
+    except SyscallError:
+        pass
+
+
+def _masked_wait(task, mask, body):
+    """Run body() with the signal mask `mask` (None: unchanged), as
+    ppoll/pselect6/epoll_pwait do: the old mask comes back on return,
+    or after the handler runs when the wait ends in EINTR."""
+    if mask is None:
+        return body()
+    old = task.sigmask
+    task.saved_sigmask = old
+    task.sigmask = sg.sanitize_mask(mask)
+    try:
+        result = body()
+    except SyscallError as e:
+        if e.errno != errno.EINTR:
+            task.sigmask, task.saved_sigmask = old, None
+        raise
+    task.sigmask, task.saved_sigmask = old, None
+    return result
+
+
+# --- poll --------------------------------------------------------------------------
+def _do_poll(task, ufds, nfds, deadline):
+    if nfds > task.rlimits[RLIMIT_NOFILE][0]:
+        raise SyscallError(errno.EINVAL)
+    raw = task.mm.copy_in(ufds, nfds * POLLFD.size) if nfds else b""
+    wanted = [POLLFD.unpack_from(raw, i * POLLFD.size)[:2] for i in range(nfds)]
+    revents = [0] * nfds
+
+    def check():
+        count = 0
+        for i, (fd, events) in enumerate(wanted):
+            if fd < 0:
+                revents[i] = 0
+                continue
+            try:
+                file = task.fds.get(fd)
+            except SyscallError:
+                revents[i] = pl.POLLNVAL
+            else:
+                revents[i] = pl.poll_mask(file) & ((events & 0xFFFF) | pl.ALWAYS)
+            count += bool(revents[i])
+        return count
+
+    try:
+        count = pl.wait_for(task, check, deadline)
+    finally:
+        if nfds:
+            out = bytearray(raw)
+            for i, mask in enumerate(revents):
+                struct.pack_into("<h", out, i * POLLFD.size + 6, _s16(mask))
+            task.mm.copy_out(ufds, bytes(out))
+    return count
+
+
+def _s16(mask):
+    mask &= 0xFFFF
+    return mask - 0x10000 if mask & 0x8000 else mask
+
+
+def poll(task, ufds, nfds, timeout_ms):
+    """Implements poll(2)."""
+    timeout_ms = i32(timeout_ms)
+    deadline = pl.deadline_after(None if timeout_ms < 0 else timeout_ms * 1_000_000)
+    return _do_poll(task, ufds, u32(nfds), deadline)
+
+
+def ppoll(task, ufds, nfds, tsp, sigmask, sigsetsize):
+    """Implements ppoll(2): poll with a timespec and a signal mask."""
+    timeout = _read_timespec(task, tsp) if tsp else None
+    mask = _read_sigmask(task, sigmask, sigsetsize) if sigmask else None
+    return _waited(task, timeout, tsp, False, mask,
+                   lambda deadline: _do_poll(task, ufds, u32(nfds), deadline))
+
+
+def _waited(task, timeout_ns, addr, as_timeval, mask, wait):
+    """Run wait(deadline) under mask, then write back the time left to
+    addr (on success and on EINTR)."""
+    deadline = pl.deadline_after(timeout_ns)
+    try:
+        result = _masked_wait(task, mask, lambda: wait(deadline))
+    except SyscallError as e:
+        if e.errno == errno.EINTR:
+            _finish(task, addr, deadline, timeout_ns, as_timeval)
+        raise
+    _finish(task, addr, deadline, timeout_ns, as_timeval)
+    return result
+
+
+# --- select --------------------------------------------------------------------------
+def _max_fds(task):
+    """The size of the fd table as Linux grows it (select clamps nfds to it):
+    at least 64, a power of two above the highest open fd."""
+    fds = task.fds.fds()
+    size = 64
+    while fds and fds[-1] >= size:
+        size *= 2
+    return size
+
+
+def _do_select(task, nfds, inp, outp, exp, deadline):
+    nfds = i32(nfds)
+    if nfds < 0:
+        raise SyscallError(errno.EINVAL)
+    n = min(nfds, _max_fds(task))
+    size = (n + 63) // 64 * 8
+    limit = (1 << n) - 1
+
+    def read_set(addr):
+        if not addr or not size:
+            return 0
+        return int.from_bytes(task.mm.copy_in(addr, size), "little") & limit
+
+    sets = [read_set(addr) for addr in (inp, outp, exp)]
+    wanted = sets[0] | sets[1] | sets[2]
+    fds = [fd for fd in range(n) if wanted >> fd & 1]
+    for fd in fds:
+        task.fds.get(fd)                          # EBADF for a closed fd
+    results = [0, 0, 0]
+
+    def check():
+        count = 0
+        results[:] = [0, 0, 0]
+        for fd in fds:
+            try:
+                mask = pl.poll_mask(task.fds.get(fd))
+            except SyscallError:
+                continue                            # closed meanwhile: skipped
+            bit = 1 << fd
+            for i, interest in enumerate((POLLIN_SET, POLLOUT_SET, POLLEX_SET)):
+                if sets[i] & bit and mask & interest:
+                    results[i] |= bit
+                    count += 1
+        return count
+
+    count = pl.wait_for(task, check, deadline)
+    for addr, bits in zip((inp, outp, exp), results):
+        if addr and size:
+            task.mm.copy_out(addr, bits.to_bytes(size, "little"))
+    return count
+
+
+def select(task, nfds, inp, outp, exp, tvp):
+    """Implements select(2); the time left is written back, as Linux does."""
+    timeout = None
+    if tvp:
+        sec, usec = struct.unpack("<qq", task.mm.copy_in(tvp, 16))
+        if sec < 0 or usec < 0:
+            raise SyscallError(errno.EINVAL)
+        timeout = sec * NSEC + usec * USEC
+    return _waited(task, timeout, tvp, True, None,
+                   lambda deadline: _do_select(task, nfds, inp, outp, exp, deadline))
+
+
+def pselect6(task, nfds, inp, outp, exp, tsp, sig):
+    """Implements pselect6(2): select with a timespec and a signal mask
+    (the sixth argument points at {sigset_t *ss; size_t ss_len})."""
+    timeout = _read_timespec(task, tsp) if tsp else None
+    mask = None
+    if sig:
+        ss, ss_len = struct.unpack("<QQ", task.mm.copy_in(sig, 16))
+        if ss:
+            mask = _read_sigmask(task, ss, ss_len)
+    return _waited(task, timeout, tsp, False, mask,
+                   lambda deadline: _do_select(task, nfds, inp, outp, exp, deadline))
+
+
+# --- epoll ---------------------------------------------------------------------------
+def epoll_create(task, size):
+    """Implements epoll_create(2)."""
+    if i32(size) <= 0:
+        raise SyscallError(errno.EINVAL)
+    return _new_epoll(task, False)
+
+
+def epoll_create1(task, flags):
+    """Implements epoll_create1(2)."""
+    flags = i32(flags)
+    if flags & ~EPOLL_CLOEXEC:
+        raise SyscallError(errno.EINVAL)
+    return _new_epoll(task, bool(flags & EPOLL_CLOEXEC))
+
+
+def _new_epoll(task, cloexec):
+    return task.fds.install(pl.EpollFile(O_RDWR), cloexec=cloexec,
+                            limit=task.rlimits[RLIMIT_NOFILE][0])
+
+
+def _epoll(task, epfd):
+    ep = task.fds.get(i32(epfd))
+    if not isinstance(ep, pl.EpollFile):
+        raise SyscallError(errno.EINVAL)
+    return ep
+
+
+def _pollable(file):
+    """Whether Linux would find a ->poll: regular files, directories and
+    the /dev/null family have none (epoll_ctl says EPERM)."""
+    return (isinstance(file, HostFdFile) or hasattr(file, "poll_events")
+            or type(file).readiness is not File.readiness)
+
+
+def epoll_ctl(task, epfd, op, fd, event):
+    """Implements epoll_ctl(2)."""
+    op, fd = i32(op), i32(fd)
+    events = data = 0
+    if op in (EPOLL_CTL_ADD, EPOLL_CTL_MOD):
+        events, data = EPOLL_EVENT.unpack(task.mm.copy_in(event, EPOLL_EVENT.size))
+    ep = task.fds.get(i32(epfd))
+    file = task.fds.get(fd)
+    if not _pollable(file):
+        raise SyscallError(errno.EPERM)
+    if not isinstance(ep, pl.EpollFile) or file is ep:
+        raise SyscallError(errno.EINVAL)
+    events &= EPOLL_VALID
+    if events & pl.EPOLLEXCLUSIVE and (isinstance(file, pl.EpollFile) or events & pl.EPOLLONESHOT):
+        raise SyscallError(errno.EINVAL)
+    if op == EPOLL_CTL_ADD:
+        ep.add(fd, file, events, data)
+    elif op == EPOLL_CTL_MOD:
+        ep.modify(fd, file, events, data)
+    elif op == EPOLL_CTL_DEL:
+        ep.remove(fd, file)
+    else:
+        raise SyscallError(errno.EINVAL)
+    return 0
+
+
+def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
+    maxevents = i32(maxevents)
+    if not 0 < maxevents <= EP_MAX_EVENTS:
+        raise SyscallError(errno.EINVAL)
+    if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
+        raise SyscallError(errno.EFAULT)
+    ep = _epoll(task, epfd)
+    deadline = pl.deadline_after(timeout_ns)
+    ready = _masked_wait(task, mask, lambda: pl.wait_for(
+        task, lambda: ep.ready(task.fds, maxevents), deadline))
+    if ready:
+        task.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(m, d) for m, d in ready))
+    return len(ready)
+
+
+def _ms(timeout):
+    timeout = i32(timeout)
+    return None if timeout < 0 else timeout * 1_000_000
+
+
+def epoll_wait(task, epfd, events, maxevents, timeout):
+    """Implements epoll_wait(2), level-triggered (EPOLLET approximated)."""
+    return _epoll_wait(task, epfd, events, maxevents, _ms(timeout), None)
+
+
+def epoll_pwait(task, epfd, events, maxevents, timeout, sigmask, sigsetsize):
+    """Implements epoll_pwait(2)."""
+    mask = _read_sigmask(task, sigmask, sigsetsize) if sigmask else None
+    return _epoll_wait(task, epfd, events, maxevents, _ms(timeout), mask)
+
+
+def epoll_pwait2(task, epfd, events, maxevents, tsp, sigmask, sigsetsize):
+    """Implements epoll_pwait2(2): the timeout is a timespec."""
+    timeout = _read_timespec(task, tsp) if tsp else None
+    mask = _read_sigmask(task, sigmask, sigsetsize) if sigmask else None
+    return _epoll_wait(task, epfd, events, maxevents, timeout, mask)
