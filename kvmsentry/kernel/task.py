@@ -15,6 +15,7 @@ from kvmsentry.kernel.locking import set_current
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 
 BUS_ADRERR = 2
+SEGV_ACCERR = 2
 EINTR = 4
 KICK_SIGNAL = signal.SIGUSR2      # interrupts a host thread sitting in KVM_RUN
 
@@ -124,6 +125,9 @@ class Task:
                             continue
                         if signo != event.signo:
                             event = replace(event, signo=signo, code=BUS_ADRERR)
+                        elif self.mm.vmas.find(event.addr) is not None:
+                            # Mapped but not allowed: an access error.
+                            event = replace(event, code=SEGV_ACCERR)
                     if signal_delivery.deliver_fault(self, event):
                         continue
                     self.kernel.report_fault(self, event)

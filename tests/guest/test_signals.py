@@ -77,11 +77,6 @@ def test_segv_handler_siglongjmp(sigprogs, flavour):
     assert code == 0 and "hits=3" in out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sentry bug: a fault on a page whose VMA exists but forbids the access "
-    "(PROT_NONE) reports si_code SEGV_MAPERR, Linux says SEGV_ACCERR: "
-    "AddressSpace.handle_fault returns only SIGSEGV and the task keeps the "
-    "platform's code, which is MAPERR for a not-present PTE"))
 def test_segv_si_code_accerr_for_prot_none(sigprogs):
     same(sigprogs, "segv_longjmp", "static", "codes")
 

@@ -1,0 +1,151 @@
+/* alarm(2) and setitimer/getitimer. Usage: itimers MODE
+ *   alarm       alarm's return values, then pause() until SIGALRM
+ *   alarm_kill  alarm(1) with SIGALRM's default action: death by SIGALRM
+ *   interval    an ITIMER_REAL interval timer counted to 3 SIGALRMs
+ *   errors      EINVAL cases and unarmed timers
+ *   exec        alarm survives execve (re-exec'd as "exec2")
+ * Prints nothing that depends on timing beyond coarse bounds. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig) { (void)sig; alarms++; }
+
+static void catch_alarm(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+}
+
+static long elapsed_ms(const struct timespec *t0) {
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int mode_alarm(void) {
+    catch_alarm();
+    printf("first alarm(10) returned %u\n", alarm(10));
+    printf("alarm(1) returned %u\n", alarm(1));
+    struct itimerval it;
+    getitimer(ITIMER_REAL, &it);
+    printf("getitimer: interval=%ld.%06ld value<=1s:%d value>0:%d\n",
+           (long)it.it_interval.tv_sec, (long)it.it_interval.tv_usec,
+           it.it_value.tv_sec < 1 || (it.it_value.tv_sec == 1 && it.it_value.tv_usec == 0),
+           it.it_value.tv_sec > 0 || it.it_value.tv_usec > 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int r = pause();
+    long ms = elapsed_ms(&t0);
+    printf("pause returned %d errno=%s alarms=%d waited>=900ms:%d <3s:%d\n", r,
+           strerror(errno), (int)alarms, ms >= 900, ms < 3000);
+    printf("alarm(0) after it fired returned %u\n", alarm(0));
+    alarm(30);
+    printf("alarm(0) cancelling a 30s alarm returned %u\n", alarm(0));
+    return 0;
+}
+
+static int mode_alarm_kill(void) {
+    alarm(1);
+    pause();
+    printf("not reached\n");
+    return 1;
+}
+
+static int mode_interval(void) {
+    catch_alarm();
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGALRM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    struct itimerval it = {{0, 50000}, {0, 50000}}, got, prev;
+    if (setitimer(ITIMER_REAL, &it, NULL))
+        perror("setitimer");
+    getitimer(ITIMER_REAL, &got);
+    printf("interval %ld.%06ld, value within it: %d\n", (long)got.it_interval.tv_sec,
+           (long)got.it_interval.tv_usec,
+           got.it_value.tv_sec == 0 && got.it_value.tv_usec <= 50000 && got.it_value.tv_usec > 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (alarms < 3)
+        sigsuspend(&old);
+    long ms = elapsed_ms(&t0);
+    struct itimerval zero = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &zero, &prev);
+    printf("3 alarms: %d, took >=100ms:%d <2s:%d, old interval %ld.%06ld\n", (int)alarms,
+           ms >= 100, ms < 2000, (long)prev.it_interval.tv_sec, (long)prev.it_interval.tv_usec);
+    getitimer(ITIMER_REAL, &got);
+    printf("after disarm: %ld %ld %ld %ld\n", (long)got.it_interval.tv_sec,
+           (long)got.it_interval.tv_usec, (long)got.it_value.tv_sec, (long)got.it_value.tv_usec);
+    return 0;
+}
+
+static int mode_errors(void) {
+    struct itimerval it = {{0, 0}, {0, 1000000}}, got;
+    errno = 0;
+    printf("setitimer(usec=1000000): %d %s\n", setitimer(ITIMER_REAL, &it, NULL), strerror(errno));
+    it.it_value.tv_usec = -1;
+    errno = 0;
+    printf("setitimer(usec=-1): %d %s\n", setitimer(ITIMER_REAL, &it, NULL), strerror(errno));
+    errno = 0;
+    printf("setitimer(which=7): %d %s\n", setitimer(7, &it, NULL), strerror(errno));
+    errno = 0;
+    printf("getitimer(which=-1): %d %s\n", getitimer(-1, &got), strerror(errno));
+    for (int which = 0; which < 3; which++) {
+        memset(&got, 0x55, sizeof got);
+        getitimer(which, &got);
+        printf("unarmed %d: %ld %ld %ld %ld\n", which, (long)got.it_interval.tv_sec,
+               (long)got.it_interval.tv_usec, (long)got.it_value.tv_sec,
+               (long)got.it_value.tv_usec);
+    }
+    printf("alarm(0) unarmed: %u\n", alarm(0));
+    /* A virtual timer set and read back (not left to fire). */
+    struct itimerval v = {{2, 0}, {5, 0}};
+    setitimer(ITIMER_VIRTUAL, &v, NULL);
+    getitimer(ITIMER_VIRTUAL, &got);
+    printf("virtual: interval %ld, value in (4,5]s: %d\n", (long)got.it_interval.tv_sec,
+           got.it_value.tv_sec == 5 ? got.it_value.tv_usec == 0 : got.it_value.tv_sec == 4);
+    struct itimerval zero = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_VIRTUAL, &zero, NULL);
+    return 0;
+}
+
+static int mode_exec(const char *self) {
+    alarm(1);
+    execl(self, self, "exec2", (char *)NULL);
+    perror("execl");
+    return 1;
+}
+
+static int mode_exec2(void) {
+    unsigned left = alarm(0);
+    printf("after exec the alarm is still set: %d\n", left == 1);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "alarm"))
+        return mode_alarm();
+    if (!strcmp(mode, "alarm_kill"))
+        return mode_alarm_kill();
+    if (!strcmp(mode, "interval"))
+        return mode_interval();
+    if (!strcmp(mode, "errors"))
+        return mode_errors();
+    if (!strcmp(mode, "exec"))
+        return mode_exec(argv[0]);
+    if (!strcmp(mode, "exec2"))
+        return mode_exec2();
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+}
