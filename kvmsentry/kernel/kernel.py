@@ -56,6 +56,7 @@ class Kernel:
         self.init_status = None
         self.bug = None
         self._free_vcpus = []
+        self._host_signals_missed = 0
         self.futexes = FutexTable()
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self._shm, self._shm_seq = None, 0
@@ -257,10 +258,23 @@ class Kernel:
             signal.signal(sig, handler)
 
     def _forward_host_signal(self, signo, _frame):
-        with self.lock:
+        """Runs in the main thread between its waits. If the kernel lock
+        cannot be had (a sentry bug holding it), a second signal ends the
+        sandbox anyway, as an unresponsive container is killed."""
+        if not self.lock.raw.acquire(timeout=2.0):
+            self._host_signals_missed += 1
+            if self._host_signals_missed >= 2:
+                sys.stderr.write("kvmsentry: sentry unresponsive, sandbox killed by %s\n"
+                                 % signal.Signals(signo).name)
+                sys.stderr.flush()
+                os._exit(128 + signo)
+            return
+        try:
             init = self.tasks.get(INIT_PID)
             if init is not None:
                 self.post_signal(init, signo)
+        finally:
+            self.lock.raw.release()
 
     def post_signal(self, task, signo):
         """Send signo to task's process from outside the sandbox (the

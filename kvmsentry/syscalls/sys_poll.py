@@ -135,16 +135,12 @@ def ppoll(task, ufds, nfds, tsp, sigmask, sigsetsize):
 
 def _waited(task, timeout_ns, addr, as_timeval, mask, wait):
     """Run wait(deadline) under mask, then write back the time left to
-    addr (on success and on EINTR)."""
+    addr, whatever the outcome (poll_select_finish runs for errors too)."""
     deadline = pl.deadline_after(timeout_ns)
     try:
-        result = _masked_wait(task, mask, lambda: wait(deadline))
-    except SyscallError as e:
-        if e.errno == errno.EINTR:
-            _finish(task, addr, deadline, timeout_ns, as_timeval)
-        raise
-    _finish(task, addr, deadline, timeout_ns, as_timeval)
-    return result
+        return _masked_wait(task, mask, lambda: wait(deadline))
+    finally:
+        _finish(task, addr, deadline, timeout_ns, as_timeval)
 
 
 # --- select --------------------------------------------------------------------------

@@ -88,17 +88,18 @@ static int mode_interval(void) {
     return 0;
 }
 
+static void show(const char *what, int r) {
+    printf("%s: %d %s\n", what, r, r ? strerror(errno) : "ok");
+    errno = 0;
+}
+
 static int mode_errors(void) {
     struct itimerval it = {{0, 0}, {0, 1000000}}, got;
-    errno = 0;
-    printf("setitimer(usec=1000000): %d %s\n", setitimer(ITIMER_REAL, &it, NULL), strerror(errno));
+    show("setitimer(usec=1000000)", setitimer(ITIMER_REAL, &it, NULL));
     it.it_value.tv_usec = -1;
-    errno = 0;
-    printf("setitimer(usec=-1): %d %s\n", setitimer(ITIMER_REAL, &it, NULL), strerror(errno));
-    errno = 0;
-    printf("setitimer(which=7): %d %s\n", setitimer(7, &it, NULL), strerror(errno));
-    errno = 0;
-    printf("getitimer(which=-1): %d %s\n", getitimer(-1, &got), strerror(errno));
+    show("setitimer(usec=-1)", setitimer(ITIMER_REAL, &it, NULL));
+    show("setitimer(which=7)", setitimer(7, &it, NULL));
+    show("getitimer(which=-1)", getitimer(-1, &got));
     for (int which = 0; which < 3; which++) {
         memset(&got, 0x55, sizeof got);
         getitimer(which, &got);
@@ -111,8 +112,9 @@ static int mode_errors(void) {
     struct itimerval v = {{2, 0}, {5, 0}};
     setitimer(ITIMER_VIRTUAL, &v, NULL);
     getitimer(ITIMER_VIRTUAL, &got);
-    printf("virtual: interval %ld, value in (4,5]s: %d\n", (long)got.it_interval.tv_sec,
-           got.it_value.tv_sec == 5 ? got.it_value.tv_usec == 0 : got.it_value.tv_sec == 4);
+    /* Linux rounds CPU timers to its tick: 5 s may read back a little over. */
+    printf("virtual: interval %ld, value about 5s: %d\n", (long)got.it_interval.tv_sec,
+           got.it_value.tv_sec == 4 || (got.it_value.tv_sec == 5 && got.it_value.tv_usec <= 20000));
     struct itimerval zero = {{0, 0}, {0, 0}};
     setitimer(ITIMER_VIRTUAL, &zero, NULL);
     return 0;
