@@ -231,6 +231,8 @@ class Kernel:
         pending signals' actions."""
         task.interrupt.clear()
         lifecycle.handle_kill(task)
+        signal_delivery.park_if_stopped(task)
+        lifecycle.handle_kill(task)
         signal_delivery.deliver_pending(task)
 
     def sentry_bug(self, task, exc):

@@ -6,7 +6,9 @@ before it re-enters the guest: default actions end the process, handlers
 get an rt_sigframe on the guest stack (arch/signal_frame.py) and return
 through rt_sigreturn. Everything here runs under the kernel lock.
 
-Not yet modelled: job-control stops (default "stop" acts as "ignore").
+Job control: a stop signal's default action stops every thread of the
+process (they park, without the kernel lock, until SIGCONT or SIGKILL);
+SIGCONT resumes it when sent, as on Linux, whatever its disposition.
 """
 import signal as _signal
 
@@ -37,6 +39,11 @@ def send(kernel, target, info, thread=False):
     if sig == sg.SIGKILL:
         kill_group(target, status_signaled(sg.SIGKILL))
         return
+    if sig == sg.SIGCONT:
+        _continue_group(kernel, target, members)
+    elif sg.sigbit(sig) & sg.STOP_MASK:
+        for queue in [target.group.shared_pending] + [t.pending for t in members]:
+            queue.discard(sg.SIGCONT)
     handlers = target.sighand
     blocked_everywhere = all(t.sigmask & sg.sigbit(sig) for t in members)
     if handlers.ignores(sig) and not (thread and target.sigmask & sg.sigbit(sig)) \
@@ -50,6 +57,35 @@ def send(kernel, target, info, thread=False):
         chosen = next((t for t in members if not t.sigmask & sg.sigbit(sig)), None)
     if chosen is not None:
         chosen.kick()
+
+
+def _continue_group(kernel, target, members):
+    for queue in [target.group.shared_pending] + [t.pending for t in members]:
+        queue.discard_mask(sg.STOP_MASK)
+    event = kernel.tree.group_continued(target.group)
+    if event is not None:
+        kernel.notify_parent(event)
+    kernel.child_cond.notify_all()                # parked threads look again
+
+
+def stop_group(task, sig):
+    """The default action of a stop signal: report the stop to the parent
+    and park every thread of the process until it is continued."""
+    kernel = task.kernel
+    if not getattr(task.group, "stopped", False):
+        event = kernel.tree.group_stopped(task.group, sig)
+        if event is not None:
+            kernel.notify_parent(event)
+        for t in group_tasks(task):
+            if t is not task:
+                t.kick()
+    park_if_stopped(task)
+
+
+def park_if_stopped(task):
+    """Wait (kernel lock released) while the task's process is stopped."""
+    while task.group.stopped and task.kill_status is None:
+        task.kernel.child_cond.wait(0.05)
 
 
 def kill_group(task, status):
@@ -96,7 +132,9 @@ def deliver(task, info, fault=None):
         what = sg.default_action(sig)
         if what in ("term", "core"):
             raise ExitGroup(status_signaled(sig))
-        return                                     # ign, and stop/cont for now
+        if what == "stop":
+            stop_group(task, sig)
+        return                                     # ign, cont (acted on when sent)
     _restart_or_eintr(task, action)
     _setup_frame(task, sig, info, action, fault)
 

@@ -53,6 +53,12 @@ def test_copy_on_write_fork(built, flavour):
 
 
 @pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_stop_and_continue(built, flavour):
+    _, out, _ = same([built[("stopcont", flavour)]])
+    assert out == b"stopped=1 sig=19\ncontinued=1\nterm=1\n"
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
 def test_threads(built, flavour):
     same([built[("threads", flavour)]])
 
