@@ -15,6 +15,7 @@ from kvmsentry.kernel import lifecycle, signal_delivery
 from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
 from kvmsentry.kernel.process_tree import ProcessTree
+from kvmsentry.kernel.record_locks import RecordLocks
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
@@ -59,6 +60,7 @@ class Kernel:
         self._host_signals_missed = 0
         self.futexes = FutexTable()
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
+        self.record_locks = RecordLocks()
         self._shm, self._shm_seq = None, 0
 
     def anonymous_shared_file(self, length):

@@ -246,6 +246,7 @@ def thread_ending(task, status, whole_group):
 
 
 def _group_ended(kernel, group, status):
+    kernel.record_locks.release(group.tgid)
     result = kernel.tree.group_exited(group, status)
     if kernel.strace is not None:
         kernel.strace.exited_group(group.tgid, status)

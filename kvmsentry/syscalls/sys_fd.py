@@ -52,23 +52,49 @@ def dup2(task, oldfd, newfd):
     return dup3(task, oldfd, newfd, 0)
 
 
-def _flock_owner_view(task, f, arg, cmd):
-    """Advisory locks: all locks of a sandbox so far belong to one process,
-    which never conflicts with itself; record them so F_GETLK answers
-    F_UNLCK as Linux does for the lock holder."""
-    raw = task.mm.copy_in(arg, 32)
-    ltype, whence, start, length, pid = struct.unpack(FLOCK, raw)
-    if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK) or whence not in (0, 1, 2):
+def _record_lock(task, f, arg, cmd):
+    """fcntl record locks: POSIX locks belong to the process, OFD locks to
+    the open file; F_SETLKW waits without the kernel lock."""
+    from kvmsentry.kernel.locking import blocking, current_interrupt
+    ltype, whence, start, length, pid = struct.unpack(FLOCK, task.mm.copy_in(arg, 32))
+    ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
+    if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK) or whence not in (0, 1, 2) or (ofd and pid):
         raise SyscallError(errno.EINVAL)
+    if f.inode is None:
+        raise SyscallError(errno.EBADF)
+    base = 0 if whence == 0 else getattr(f, "offset", 0) if whence == 1 else f.inode.getattr().size
+    lo = base + start
+    if length < 0:
+        lo, hi = lo + length, lo
+    else:
+        hi = lo + length if length else None
+    if lo < 0:
+        raise SyscallError(errno.EINVAL)
+    owner = ("ofd", id(f)) if ofd else task.tgid
+    locks = task.kernel.record_locks
     if cmd in (F_GETLK, F_OFD_GETLK):
-        task.mm.copy_out(arg, struct.pack(FLOCK, F_UNLCK, whence, start, length, pid))
+        if ltype == F_UNLCK:
+            raise SyscallError(errno.EINVAL)
+        held = locks.conflict(f.inode, owner, ltype, lo, hi)
+        if held is None:
+            reply = struct.pack(FLOCK, F_UNLCK, whence, start, length, pid)
+        else:
+            _, t, s, e, p = held
+            reply = struct.pack(FLOCK, t, 0, s, 0 if e is None else e - s, p)
+        task.mm.copy_out(arg, reply)
         return 0
     if ltype == F_RDLCK and not f.readable() or ltype == F_WRLCK and not f.writable():
         raise SyscallError(errno.EBADF)
-    if ltype == F_UNLCK:
-        f.locks.pop(task.tgid, None)
-    else:
-        f.locks[task.tgid] = (ltype, whence, start, length)
+    while ltype != F_UNLCK and locks.conflict(f.inode, owner, ltype, lo, hi):
+        if cmd not in (F_SETLKW, F_OFD_SETLKW):
+            raise SyscallError(errno.EAGAIN)
+        interrupt = current_interrupt()
+        with blocking():
+            if interrupt is None:
+                time.sleep(0.02)
+            elif interrupt.wait(0.02):
+                raise SyscallError(errno.EINTR)
+    locks.set(f.inode, owner, ltype, lo, hi, -1 if ofd else task.tgid)
     return 0
 
 
@@ -97,7 +123,7 @@ def fcntl(task, fd, cmd, arg):
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
     if cmd in (F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW):
-        return _flock_owner_view(task, f, arg, cmd)
+        return _record_lock(task, f, arg, cmd)
     if cmd == F_GETPIPE_SZ or cmd == F_SETPIPE_SZ:
         if not hasattr(f, "pipe"):
             raise SyscallError(errno.EBADF)

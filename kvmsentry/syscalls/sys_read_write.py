@@ -189,8 +189,12 @@ def ioctl(task, fd, request, arg):
 
 
 def close(task, fd):
-    """Implements close(2)."""
+    """Implements close(2). Closing any fd of a file drops the process's
+    POSIX record locks on it, as Linux does."""
+    f = task.fds.get(i32(fd))
     task.fds.close(i32(fd))
+    if f.inode is not None:
+        task.kernel.record_locks.release(task.tgid, f.inode)
     return 0
 
 

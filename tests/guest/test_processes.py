@@ -59,6 +59,13 @@ def test_stop_and_continue(built, flavour):
 
 
 @pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_record_locks_between_processes(built, flavour, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, out, _ = same([built[("reclocks", flavour)]])
+    assert b"child setlk -1 getlk type=1 start=0 len=10 pid_is_parent=1" in out
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
 def test_threads(built, flavour):
     same([built[("threads", flavour)]])
 
