@@ -99,7 +99,8 @@ class Credentials:
         if not self.capable(CAP_SETUID) and \
                 any(new != NO_ID and new not in old for new in (ruid, euid, suid)):
             raise SyscallError(errno.EPERM)
-        return self._uids(*(cur if new == NO_ID else new for new, cur in zip((ruid, euid, suid), old)))
+        r, e, s = (cur if new == NO_ID else new for new, cur in zip((ruid, euid, suid), old))
+        return self._uids(r, e, s)
 
     def setfsuid(self, fsuid):
         """(new credentials, old fsuid): setfsuid(2) never fails, it just

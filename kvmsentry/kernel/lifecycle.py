@@ -15,6 +15,7 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import process_tree as pt
+from kvmsentry.kernel import cputime, timers
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitThread
 from kvmsentry.kernel.locking import blocking
@@ -149,6 +150,7 @@ def execve(task, path, argv, envp):
         task.sighand = task.sighand.copy()         # unshare (CLONE_SIGHAND with a vfork)
     task.sighand.reset_for_exec()
     task.altstack = sg.SignalStack()
+    timers.cancel_posix_timers(task.group)           # alarms survive exec, POSIX timers do not
     task.rseq = None
     task.robust_list = 0
     task.comm = os.path.basename(real_path)[:15].decode(errors="replace")
@@ -233,6 +235,7 @@ def thread_ending(task, status, whole_group):
                 t.kick()
     _release_mm_for(task)
     kernel.release_vcpu(task.ctx.vcpu)
+    cputime.account_thread_exit(task)
     kernel.tasks.pop(task.tid, None)
     last = kernel.tree.thread_exited(group, task.tid)
     if not kernel.mm_in_use(task.mm, task):
@@ -240,6 +243,7 @@ def thread_ending(task, status, whole_group):
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()
     if last:
+        timers.cancel_process_timers(group)
         final = getattr(group, "group_exit_status", None)
         _group_ended(kernel, group, status if final is None else final)
     kernel.child_cond.notify_all()

@@ -79,6 +79,16 @@ def _masked_wait(task, mask, body):
     return result
 
 
+def _waited(task, timeout_ns, addr, as_timeval, mask, wait):
+    """Run wait(deadline) under mask, then write back the time left to
+    addr, whatever the outcome (poll_select_finish runs for errors too)."""
+    deadline = pl.deadline_after(timeout_ns)
+    try:
+        return _masked_wait(task, mask, lambda: wait(deadline))
+    finally:
+        _finish(task, addr, deadline, timeout_ns, as_timeval)
+
+
 # --- poll --------------------------------------------------------------------------
 def _do_poll(task, ufds, nfds, deadline):
     if nfds > task.rlimits[RLIMIT_NOFILE][0]:
@@ -108,14 +118,9 @@ def _do_poll(task, ufds, nfds, deadline):
         if nfds:
             out = bytearray(raw)
             for i, mask in enumerate(revents):
-                struct.pack_into("<h", out, i * POLLFD.size + 6, _s16(mask))
+                struct.pack_into("<H", out, i * POLLFD.size + 6, mask & 0xFFFF)
             task.mm.copy_out(ufds, bytes(out))
     return count
-
-
-def _s16(mask):
-    mask &= 0xFFFF
-    return mask - 0x10000 if mask & 0x8000 else mask
 
 
 def poll(task, ufds, nfds, timeout_ms):
@@ -131,16 +136,6 @@ def ppoll(task, ufds, nfds, tsp, sigmask, sigsetsize):
     mask = _read_sigmask(task, sigmask, sigsetsize) if sigmask else None
     return _waited(task, timeout, tsp, False, mask,
                    lambda deadline: _do_poll(task, ufds, u32(nfds), deadline))
-
-
-def _waited(task, timeout_ns, addr, as_timeval, mask, wait):
-    """Run wait(deadline) under mask, then write back the time left to
-    addr, whatever the outcome (poll_select_finish runs for errors too)."""
-    deadline = pl.deadline_after(timeout_ns)
-    try:
-        return _masked_wait(task, mask, lambda: wait(deadline))
-    finally:
-        _finish(task, addr, deadline, timeout_ns, as_timeval)
 
 
 # --- select --------------------------------------------------------------------------

@@ -200,7 +200,8 @@ _IMPLEMENTED = [
     _e("setitimer", sys_timer.setitimer, "int ptr ptr", PARTIAL,
        "ITIMER_VIRTUAL/ITIMER_PROF count real time, not CPU time"),
     _e("timer_create", sys_timer.timer_create, "int ptr ptr", PARTIAL,
-       "CPU-time clocks count real time; CLOCK_REALTIME absolute deadlines do not follow clock changes"),
+       "CPU-time clocks count real time; absolute CLOCK_REALTIME deadlines "
+       "do not follow clock changes"),
     _e("timer_settime", sys_timer.timer_settime, "int hex ptr ptr"),
     _e("timer_gettime", sys_timer.timer_gettime, "int ptr"),
     _e("timer_getoverrun", sys_timer.timer_getoverrun, "int"),

@@ -120,9 +120,6 @@ def test_process_attributes(sysprogs, flavour, mode):
     check(sysprogs, "procattrs", flavour, mode)
 
 
-@pytest.mark.xfail(strict=True, reason="sentry bug: the kernel does not call "
-                   "kvmsentry.kernel.cputime.account_thread_exit when a task ends, so "
-                   "exited children leave no CPU time (ThreadGroup.utime_ns stays 0)")
 @flavours
 def test_children_cpu_time(sysprogs, flavour):
     check(sysprogs, "procattrs", flavour, "children")
