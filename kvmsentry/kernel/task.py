@@ -95,27 +95,31 @@ class Task:
         from kvmsentry.kernel import signal_delivery
         from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
-        switch, set_return = ctx.switch, ctx.set_syscall_return
+        switch, return_and_switch = ctx.switch, ctx.return_and_switch
         release, acquire = lock.raw.release, lock.raw.acquire
+        interrupted = self.interrupt.is_set
+        result = None                        # a syscall result to return with
         try:
             while True:
-                if self.interrupt.is_set():
+                if interrupted():
+                    if result is not None:
+                        ctx.set_syscall_return(result)
+                        result = None
                     self.kernel.handle_interrupt(self)
                 # The raw lock, not KernelLock's methods: this is every
                 # syscall's path, and this thread's "held" mark may stay set
                 # while it runs guest code.
                 release()
                 try:
-                    event = switch()
+                    event = switch() if result is None else return_and_switch(result)
                 finally:
                     acquire()
+                result = None
                 if event is SYSCALL:
-                    result = dispatch(self)
-                    if result is not None:          # None: execve/sigreturn set the registers
-                        if result == -EINTR:
-                            nr = ctx.regs.rax
-                            self.interrupted_syscall = (nr, syscall_name(nr))
-                        set_return(result)
+                    result = dispatch(self)          # None: execve/sigreturn set the registers
+                    if result == -EINTR:
+                        nr = ctx.regs.rax
+                        self.interrupted_syscall = (nr, syscall_name(nr))
                 elif event is INTERRUPTED:
                     continue
                 else:

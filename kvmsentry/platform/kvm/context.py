@@ -182,6 +182,19 @@ class KvmContext:
             ex = self.vcpu.return_and_run(*self._return_regs)
         else:
             ex = self.vcpu.run()
+        return self._after_exit(ex)
+
+    def return_and_switch(self, value):
+        """set_syscall_return(value), then switch(): every syscall's path,
+        so the common case (a patched site, nothing to flush) is short."""
+        if self._entry != ENTRY_PATCHED or self.mm._revoke:
+            self.set_syscall_return(value)
+            return self.switch()
+        ret, flags = self._ret_rip, self._ret_flags
+        return self._after_exit(self.vcpu.return_and_run(value & MASK64, ret, flags,
+                                                         ret, flags | 0x2))
+
+    def _after_exit(self, ex):
         if ex is self._exit_syscall:
             regs = self.regs
             site = regs.rip - self.io_advance
