@@ -5,6 +5,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import blocking, current_interrupt
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_PATH, SETFL_MASK
 
@@ -55,7 +56,6 @@ def dup2(task, oldfd, newfd):
 def _record_lock(task, f, arg, cmd):
     """fcntl record locks: POSIX locks belong to the process, OFD locks to
     the open file; F_SETLKW waits without the kernel lock."""
-    from kvmsentry.kernel.locking import blocking, current_interrupt
     ltype, whence, start, length, pid = struct.unpack(FLOCK, task.mm.copy_in(arg, 32))
     ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
     if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK) or whence not in (0, 1, 2) or (ofd and pid):
@@ -88,12 +88,7 @@ def _record_lock(task, f, arg, cmd):
     while ltype != F_UNLCK and locks.conflict(f.inode, owner, ltype, lo, hi):
         if cmd not in (F_SETLKW, F_OFD_SETLKW):
             raise SyscallError(errno.EAGAIN)
-        interrupt = current_interrupt()
-        with blocking():
-            if interrupt is None:
-                time.sleep(0.02)
-            elif interrupt.wait(0.02):
-                raise SyscallError(errno.EINTR)
+        _pause_for_retry()
     locks.set(f.inode, owner, ltype, lo, hi, -1 if ofd else task.tgid)
     return 0
 
@@ -178,10 +173,20 @@ def pipe(task, pipefd):
 LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN = 1, 2, 4, 8
 
 
+def _pause_for_retry():
+    """A lock waiter's pause between tries: without the kernel lock, and
+    ended early with EINTR when the task has a signal to handle."""
+    interrupt = current_interrupt()
+    with blocking():
+        if interrupt is None:
+            time.sleep(0.02)
+        elif interrupt.wait(0.02):
+            raise SyscallError(errno.EINTR)
+
+
 def flock(task, fd, operation):
     """Implements flock(2): whole-file locks owned by open files, shared
     or exclusive; a blocking request waits without the kernel lock."""
-    from kvmsentry.kernel.locking import blocking, current_interrupt
     f = task.fds.get(i32(fd))
     op = i32(operation)
     kind = op & ~LOCK_NB
@@ -204,9 +209,4 @@ def flock(task, fd, operation):
             return 0
         if op & LOCK_NB:
             raise SyscallError(errno.EWOULDBLOCK)
-        interrupt = current_interrupt()
-        with blocking():
-            if interrupt is None:
-                time.sleep(0.02)
-            elif interrupt.wait(0.02):
-                raise SyscallError(errno.EINTR)
+        _pause_for_retry()

@@ -9,49 +9,18 @@ the sandbox: no pids, addresses or timings. Programs that signal a process
 group make their own group first, so a native run cannot signal pytest.
 """
 import os
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from progbuild import FLAVOURS, build_all, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "sigprograms")
-ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-FLAVOURS = {"static": ["gcc", "-static"], "dynamic": ["gcc"]}
-TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
 def sigprogs(tmp_path_factory):
-    """{(name, flavour): path} for every tests/sigprograms/*.c."""
-    out = tmp_path_factory.mktemp("sig")
-    jobs = []
-    for name in sorted(os.listdir(SOURCES)):
-        if name.endswith(".c"):
-            for flavour, cc in FLAVOURS.items():
-                exe = str(out / ("%s-%s" % (name[:-2], flavour)))
-                jobs.append(((name[:-2], flavour), exe,
-                             cc + ["-O2", "-Wall", "-pthread", "-o", exe,
-                                   os.path.join(SOURCES, name)]))
-
-    def compile_one(job):
-        proc = subprocess.run(job[2], capture_output=True, text=True, timeout=TIMEOUT)
-        return None if proc.returncode == 0 else "%s:\n%s" % (" ".join(job[2]), proc.stderr)
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        errors = [e for e in pool.map(compile_one, jobs) if e]
-    if errors:
-        pytest.fail("\n".join(errors), pytrace=False)
-    return {key: exe for key, exe, _ in jobs}
-
-
-def run(argv, sandbox):
-    cmd = [sys.executable, "-m", "kvmsentry", "do", "--", *argv] if sandbox else argv
-    p = subprocess.run(cmd, capture_output=True, env=ENV, timeout=TIMEOUT,
-                       stdin=subprocess.DEVNULL)
-    code = p.returncode if p.returncode >= 0 else 128 - p.returncode
-    return code, p.stdout, p.stderr
+    """{(name, flavour): path} for every C program in SOURCES."""
+    return build_all(SOURCES, tmp_path_factory.mktemp("sig"))
 
 
 def same(sigprogs, name, flavour, *args):
