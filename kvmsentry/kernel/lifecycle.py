@@ -122,13 +122,14 @@ def _undo_child(tree, group, tid, flags):
 
 
 # --- execve ----------------------------------------------------------------------
-def execve(task, path, argv, envp):
-    """Replace the task's program. Returns only on failure (raising); on
-    success the task's registers already point at the new program."""
+def execve(task, path, argv, envp, program=None):
+    """Replace the task's program (`program`: (path, bytes) already found,
+    for execveat). Returns only on failure (raising); on success the
+    task's registers already point at the new program. Other threads die
+    only once the new image is loaded: a failed exec leaves them alone."""
     kernel = task.kernel
-    _kill_other_threads(task)
     try:
-        real_path, data = kernel.find_program(task.fs, path, None, task.creds)
+        real_path, data = program or kernel.find_program(task.fs, path, None, task.creds)
         mm = AddressSpace(kernel.machine.pool, kernel.machine.kernel_pdpt)
         try:
             entry, rsp = kernel.load_program(mm, task.fs, task.creds, real_path, data,
@@ -138,6 +139,7 @@ def execve(task, path, argv, envp):
             raise
     except ExecError as e:
         raise SyscallError(e.errno) from None
+    _kill_other_threads(task)
     _release_mm_for(task)
     old = task.mm
     task.mm = mm
@@ -251,6 +253,7 @@ def thread_ending(task, status, whole_group):
 
 def _group_ended(kernel, group, status):
     kernel.record_locks.release(group.tgid)
+    _send_parent_death_signals(kernel, group)
     result = kernel.tree.group_exited(group, status)
     if kernel.strace is not None:
         kernel.strace.exited_group(group.tgid, status)
@@ -263,6 +266,19 @@ def _group_ended(kernel, group, status):
                 t.kick()
     if group is kernel.tree.init:
         kernel.init_exited(status)
+
+
+def _send_parent_death_signals(kernel, group):
+    """PR_SET_PDEATHSIG: children that asked get their signal when the
+    process that forked them ends (Linux ties it to the forking thread;
+    threads of one process are treated as one here)."""
+    from kvmsentry.kernel.signal_delivery import send
+    from kvmsentry.syscalls.sys_prctl import pdeathsig
+    for t in list(kernel.tasks.values()):
+        if t.group.parent is group:
+            sig = pdeathsig(t)
+            if sig:
+                send(kernel, t, sg.SigInfo.user(sig, group.tgid, group.uid), thread=True)
 
 
 def handle_kill(task):

@@ -12,6 +12,17 @@ FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
 NSEC = 1_000_000_000
 
 
+def futex_key(task, addr, private):
+    """What identifies a futex: for a shared futex in a shared mapping,
+    the file page and offset (so processes mapping it meet); otherwise
+    the address space and address."""
+    if not private:
+        vma = task.mm.vmas.find(addr)
+        if vma is not None and vma.cache is not None and vma.shared:
+            return ("shared", id(vma.cache.inode), vma.offset + (addr - vma.start))
+    return (id(task.mm), addr)
+
+
 def _word(task, addr):
     if addr & 3:
         raise SyscallError(errno.EINVAL)
@@ -57,7 +68,8 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
     op = i32(op)
     cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     table = task.kernel.futexes
-    key = (id(task.mm), uaddr)
+    private = bool(op & FUTEX_PRIVATE_FLAG)
+    key = futex_key(task, uaddr, private)
     val = u32(val)
     if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         raise SyscallError(errno.ENOSYS)
@@ -82,10 +94,10 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
             raise SyscallError(errno.EINVAL)
         if cmd == FUTEX_CMP_REQUEUE and _word(task, uaddr) != u32(val3):
             raise SyscallError(errno.EAGAIN)
-        return table.requeue(key, (id(task.mm), uaddr2), val, nr_requeue)
+        return table.requeue(key, futex_key(task, uaddr2, private), val, nr_requeue)
     if cmd == FUTEX_WAKE_OP:
         woken = table.wake(key, val)
         if _wake_op(task, uaddr2, u32(val3)):
-            woken += table.wake((id(task.mm), uaddr2), i32(timeout))
+            woken += table.wake(futex_key(task, uaddr2, private), i32(timeout))
         return woken
     raise SyscallError(errno.ENOSYS)

@@ -76,6 +76,36 @@ def execve(task, pathname, argv, envp):
     return NO_RETURN
 
 
+AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = 0x100, 0x1000
+
+
+def execveat(task, dirfd, pathname, argv, envp, flags):
+    """Implements execveat(2)."""
+    from kvmsentry.kernel.fs_context import lookup_at
+    from kvmsentry.kernel.kernel import read_whole
+    from kvmsentry.vfs.path import AT_FDCWD, X_OK, may_access
+    dirfd, flags = i32(dirfd), i32(flags)
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    path = task.mm.read_cstring(pathname)
+    loc = lookup_at(task, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW,
+                    empty_path=bool(flags & AT_EMPTY_PATH))
+    inode = loc.inode
+    if inode.is_symlink():
+        raise SyscallError(errno.ELOOP)
+    if not inode.is_reg() or not may_access(inode.getattr(), task.creds, X_OK):
+        raise SyscallError(errno.EACCES)
+    if not path:
+        name = b"/dev/fd/%d" % dirfd
+    elif path.startswith(b"/") or dirfd == AT_FDCWD:
+        name = path
+    else:
+        name = b"/dev/fd/%d/%s" % (dirfd, path)
+    args, env = _string_array(task, argv), _string_array(task, envp)
+    lifecycle.execve(task, name, args, env, program=(name, read_whole(inode)))
+    return NO_RETURN
+
+
 def exit(task, status):
     """Implements exit(2): the calling thread ends; the process ends with
     its last thread."""

@@ -159,6 +159,7 @@ _IMPLEMENTED = [
     _e("clone", sys_process.clone, "hex ptr ptr ptr ptr"),
     _e("clone3", sys_process.clone3, "ptr uint", PARTIAL, "no set_tid, pidfd or cgroup"),
     _e("execve", sys_process.execve, "str ptr ptr"),
+    _e("execveat", sys_process.execveat, "fd str ptr ptr hex"),
     _e("wait4", sys_process.wait4, "int ptr hex ptr"),
     _e("waitid", sys_process.waitid, "int int ptr hex ptr"),
     _e("setpgid", sys_process.setpgid, "int int"),
@@ -230,7 +231,7 @@ _IMPLEMENTED = [
        "readiness re-checked every 10 ms"),
     # --- process attributes (sys_prctl.py) ---
     _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
-       "NAME, PDEATHSIG (recorded, not delivered), DUMPABLE, KEEPCAPS, SECUREBITS, "
+       "NAME, PDEATHSIG (sent when the parent process ends), DUMPABLE, KEEPCAPS, SECUREBITS, "
        "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK; "
        "SECCOMP reads 0; PR_SET_MM EPERM; others EINVAL"),
     _e("getcpu", sys_prctl.getcpu, "ptr ptr ptr", PARTIAL,

@@ -66,6 +66,24 @@ def test_record_locks_between_processes(built, flavour, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_process_shared_futexes(built, flavour):
+    _, out, _ = same([built[("shared_futex", flavour)]])
+    assert out == b"count 200\n"
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_execveat_and_fexecve(built, flavour):
+    _, out, _ = same([built[("execveat", flavour)]])
+    assert out.startswith(b"from execveat\nfrom fexecve\n")
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_parent_death_signal(built, flavour):
+    _, out, _ = same([built[("pdeathsig", flavour)]])
+    assert out == b"grandchild gone: 1\n"
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
 def test_threads(built, flavour):
     same([built[("threads", flavour)]])
 
