@@ -177,6 +177,12 @@ FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFF
 ROBUST_LIST_LIMIT = 2048
 
 
+def futex_key(task, addr, private):
+    # Imported late: the syscall modules import this one.
+    from kvmsentry.syscalls.sys_futex import futex_key as key
+    return key(task, addr, private)
+
+
 def _walk_robust_list(task):
     """exit_robust_list(): mark futexes the dying thread still owns as
     OWNER_DIED and wake a waiter, so robust mutexes report EOWNERDEAD."""
@@ -203,7 +209,7 @@ def _owner_died(task, addr):
         return
     task.mm.copy_out(addr, struct.pack("<I", (word & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
     if word & FUTEX_WAITERS:
-        task.kernel.futexes.wake((id(task.mm), addr), 1)
+        task.kernel.futexes.wake(futex_key(task, addr, private=False), 1)
 
 
 def _release_mm_for(task):
@@ -215,7 +221,7 @@ def _release_mm_for(task):
     if task.clear_child_tid:
         try:
             task.mm.copy_out(task.clear_child_tid, b"\0\0\0\0")
-            task.kernel.futexes.wake((id(task.mm), task.clear_child_tid), 1)
+            task.kernel.futexes.wake(futex_key(task, task.clear_child_tid, private=False), 1)
         except SyscallError:
             pass
         task.clear_child_tid = 0
