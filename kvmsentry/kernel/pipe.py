@@ -241,7 +241,8 @@ class Pipe:
 
     def stat(self):
         """fstat of an anonymous pipe: a FIFO of its own on pipefs."""
-        return Stat(dev=PIPEFS_DEV, ino=self.ino, mode=st.S_IFIFO | 0o600, nlink=1,
+        perm = getattr(self, "perm", 0o600)          # fchmod may change it
+        return Stat(dev=PIPEFS_DEV, ino=self.ino, mode=st.S_IFIFO | perm, nlink=1,
                     uid=self.uid, gid=self.gid, size=0, blksize=PAGE_SIZE, blocks=0,
                     atime_ns=self.atime_ns, mtime_ns=self.mtime_ns,
                     ctime_ns=self.ctime_ns)

@@ -54,7 +54,8 @@ def mkdirat(task, dirfd, pathname, mode):
     """Implements mkdirat(2)."""
     parent, name, _ = _new_entry(task, i32(dirfd), pathname)
     c = task.creds
-    parent.inode.mkdir(name, st.S_IFDIR | (u32(mode) & 0o7777 & ~task.fs.umask), c.euid, c.egid)
+    # mkdir keeps only the permission and sticky bits of mode (vfs_mkdir).
+    parent.inode.mkdir(name, st.S_IFDIR | (u32(mode) & 0o1777 & ~task.fs.umask), c.euid, c.egid)
     parent.dentry.forget(name)
     return 0
 
@@ -273,8 +274,13 @@ def chmod(task, pathname, mode):
 def fchmod(task, fd, mode):
     """Implements fchmod(2)."""
     f = task.fds.get(i32(fd))
-    if f.location is None or f.flags & O_PATH:
+    if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
+    if f.location is None:
+        if not hasattr(f, "pipe"):
+            raise SyscallError(errno.EBADF)
+        f.pipe.perm = u32(mode) & 0o7777       # an anonymous pipe's own inode
+        return 0
     return _chmod(task, f.location, mode)
 
 

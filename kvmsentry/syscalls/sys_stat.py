@@ -14,6 +14,9 @@ AT_EMPTY_PATH = 0x1000
 AT_STATX_SYNC_TYPE = 0x6000
 NSEC = 1_000_000_000
 STATX_BASIC_STATS = 0x7FF
+PATH_MAX = 4096
+PIPEFS_STATFS = dict(type=0x50495045, bsize=4096, blocks=0, bfree=0, bavail=0, files=0,
+                     ffree=0, namelen=255, frsize=4096, flags=0)
 STATX_BTIME = 0x800
 
 
@@ -117,6 +120,8 @@ def getcwd(task, buf, size):
     if task.fs.cwd.inode.getattr().nlink == 0:
         raise SyscallError(errno.ENOENT)              # cwd was removed
     path = task.kernel.mounts.path_of(task.fs.cwd, task.fs.root) + b"\0"
+    if len(path) > PATH_MAX:
+        raise SyscallError(errno.ENAMETOOLONG)
     if size < len(path):
         raise SyscallError(errno.ERANGE)
     task.mm.copy_out(buf, path)
@@ -141,6 +146,9 @@ def fstatfs(task, fd, buf):
     """Implements fstatfs(2)."""
     f = task.fds.get(i32(fd))
     if f.location is None:
-        raise SyscallError(errno.ENOSYS if f.inode is None else errno.EBADF)
+        # Pipes (and the inherited stdio) have no sandbox filesystem; answer
+        # as for Linux's pipefs.
+        task.mm.copy_out(buf, _pack_statfs(PIPEFS_STATFS, False))
+        return 0
     task.mm.copy_out(buf, _pack_statfs(f.inode.statfs(), f.location.mount.readonly))
     return 0

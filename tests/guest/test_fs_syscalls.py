@@ -43,19 +43,9 @@ XFAIL = {
         "native run's directory is on a disk filesystem with a smaller limit (EINVAL)",
     ("fs_io", "fifo", "volume"):
         "sentry bug: a FIFO made with mkfifo on a --volume cannot be opened (ENXIO)",
-    ("fs_meta", "fchmod_pipe"):
-        "sentry bug: fchmod on a pipe is EBADF, Linux changes the pipe's mode",
-    ("fs_meta", "mkdir_setgid", "volume"):
-        "sentry bug: mkdir(07777) on a --volume keeps S_ISUID/S_ISGID; Linux keeps "
-        "only 01777",
     ("fs_meta", "setgid_inherit", "volume"):
         "sentry bug: on a --volume, mkdir in a set-group-ID directory loses the "
         "inherited S_ISGID (the exact-mode chmod after creation clears it)",
-    ("fs_meta", "fstatfs_pipe"):
-        "sentry bug: fstatfs on a pipe is ENOSYS, Linux answers (pipefs)",
-    ("fs_meta", "getcwd_toolong"):
-        "sentry bug: getcwd of a path longer than PATH_MAX is ERANGE, Linux "
-        "says ENAMETOOLONG",
     ("fs_mmap", "private_untouched"):
         "sentry differs from Linux (POSIX leaves it unspecified): a MAP_PRIVATE "
         "page not yet written does not see later write()s to the file; Linux "
