@@ -13,7 +13,6 @@ from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 PIE_BASE = 0x5555_5555_4000          # ELF_ET_DYN_BASE with ASLR off
 BINPRM_BUF_SIZE = 256
 STACK_PREFAULT = 128 << 10
-ELF_MAGIC = b"\x7fELF"
 
 
 class ExecError(Exception):
@@ -137,6 +136,3 @@ def script_interpreter(path, data):
     arg = parts[1].strip(b" \t") if len(parts) > 1 else b""
     return parts[0], (arg or None)
 
-
-def is_elf(data):
-    return data[:4] == ELF_MAGIC

@@ -185,12 +185,16 @@ class AddressSpace:
         if populate is None:
             populate = end - start <= EAGER_POPULATE_BYTES
         if populate and prot:
-            try:
-                self._populate(start, end, prot)
-            except OutOfMemory:
-                self.unmap(start, end - start)
-                raise SyscallError(errno.ENOMEM)
+            self._populate_new(start, end, prot)
         return start
+
+    def _populate_new(self, start, end, prot):
+        """Populate a mapping just made; without the memory, undo it: ENOMEM."""
+        try:
+            self._populate(start, end, prot)
+        except OutOfMemory:
+            self.unmap(start, end - start)
+            raise SyscallError(errno.ENOMEM)
 
     def map_file(self, start, length, prot, cache, offset, shared, name="", may_write=True):
         """A file mapping at exactly [start, start+length) (MAP_FIXED
@@ -202,11 +206,7 @@ class AddressSpace:
         self.vmas.insert(Vma(start, end, prot, name, cache=cache, offset=offset,
                              shared=shared, may_write=may_write))
         if prot and end - start <= EAGER_POPULATE_BYTES:
-            try:
-                self._populate(start, end, prot)
-            except OutOfMemory:
-                self.unmap(start, end - start)
-                raise SyscallError(errno.ENOMEM)
+            self._populate_new(start, end, prot)
         return start
 
     def find_free(self, length, hint=0):
@@ -515,7 +515,7 @@ class AddressSpace:
         child.patched_sites = set(self.patched_sites)
         for vma in self.vmas:
             child.vmas.insert(replace(vma))
-        pool, view = self.pool, self.view
+        pool = self.pool
         for va, phys in self.pages.items():
             vma = self.vmas.find(va)
             flags = pte_flags(vma.prot)

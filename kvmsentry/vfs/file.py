@@ -29,7 +29,6 @@ class File:
     def __init__(self, flags, location=None):
         self.flags = flags
         self.location = location      # vfs.mount.Location, if it has a path
-        self.locks = {}               # advisory record locks (fcntl), by owner
 
     def readable(self):
         return self.flags & O_PATH == 0 and \

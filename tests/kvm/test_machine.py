@@ -1,7 +1,6 @@
 """Tiny guests on the real KVM: each test's instructions and the exits or
 events they must produce."""
 import errno
-import os
 import signal
 
 import pytest

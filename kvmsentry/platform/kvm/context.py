@@ -164,12 +164,10 @@ class KvmContext:
 
     def set_fs_base(self, value):
         self.vcpu.set_msrs([(cpu.MSR_FS_BASE, value)])
-        self.vcpu.sregs_template.fs.base = value
         self.fs_base = value
 
     def set_gs_base(self, value):
         self.vcpu.set_msrs([(cpu.MSR_GS_BASE, value)])
-        self.vcpu.sregs_template.gs.base = value
         self.gs_base = value
 
     # --- the loop ------------------------------------------------------------
@@ -302,7 +300,3 @@ class KvmContext:
         signo, code = _VECTOR_SIGNALS.get(vector, (signal.SIGSEGV, SI_KERNEL))
         addr = rip if signo in (signal.SIGILL, signal.SIGFPE) else 0
         return Fault(signo, code, addr, vector, error, rip, rsp)
-
-    def resume_after_fault(self):
-        """Re-run the faulting instruction (the stub irets to it)."""
-        # Nothing to write: the stub's `add $16, %rsp; iretq` follows the out.
