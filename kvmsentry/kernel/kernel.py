@@ -5,7 +5,6 @@ import errno
 import fcntl
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
 from kvmsentry.kernel.futex import FutexTable
 from kvmsentry.kernel.rootfs import sandbox_cwd
+from kvmsentry.kernel.sysctl import SystemIdentity
 from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
 from kvmsentry.mm.address_space import AddressSpace
@@ -46,7 +46,7 @@ class Kernel:
         self.debug_log = debug_log
         self.patch_syscalls = patch_syscalls
         self.host_cwd = cwd or os.getcwd()
-        self.hostname = socket.gethostname().encode()
+        self.system = SystemIdentity()
         self.stdio = stdio
         self.unimplemented = collections.Counter()
         self.tasks = {}
@@ -62,6 +62,10 @@ class Kernel:
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self.record_locks = RecordLocks()
         self._shm, self._shm_seq = None, 0
+        for m in mounts.mounts:           # procfs and sysfs describe this kernel
+            attach = getattr(m.fs, "attach_kernel", None)
+            if attach is not None:
+                attach(self)
 
     def anonymous_shared_file(self, length):
         """An unlinked tmpfs file of `length` zero bytes (MAP_SHARED|MAP_ANONYMOUS)."""
@@ -137,7 +141,22 @@ class Kernel:
 
         def read_interp(name):
             return self.find_program(fs, name, None, creds)[1]
-        return load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp)
+        walker = Walker(self.mounts, fs, creds)
+
+        def name_of(program):
+            """The file's absolute path, symlinks resolved, as maps shows it."""
+            try:
+                loc = walker.walk(fs.cwd, program)
+            except SyscallError:
+                return program.decode(errors="replace")
+            return self.mounts.path_of(loc, fs.root).decode(errors="replace")
+        started = load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp,
+                           name_of)
+        try:
+            mm.exe = walker.walk(fs.cwd, path)
+        except SyscallError:
+            mm.exe = None
+        return started
 
     def run(self, argv, envp):
         """Run argv[0] (found inside the sandbox) as pid 1 with argv and

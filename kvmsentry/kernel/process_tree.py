@@ -19,6 +19,7 @@ which this module does not model.
 import enum
 import errno
 import signal
+import time
 
 from dataclasses import dataclass, field
 
@@ -134,6 +135,7 @@ class ThreadGroup:
         self.uid = uid
         self.utime_ns = self.stime_ns = 0
         self.cutime_ns = self.cstime_ns = 0
+        self.start_ns = time.monotonic_ns()   # /proc/[pid]/stat's starttime
         self.stopped = False              # in a group stop now
         self.stop_code = 0                # stop signal not yet reported (WUNTRACED)
         self.continued = False            # continue not yet reported (WCONTINUED)

@@ -16,8 +16,10 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import DevFilesystem
 from kvmsentry.fsimpl.hostfs import HostFilesystem
 from kvmsentry.fsimpl.overlay import OverlayFilesystem
+from kvmsentry.fsimpl.procfs import ProcFilesystem
+from kvmsentry.fsimpl.sysfs import CgroupFilesystem, SysFilesystem
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
-from kvmsentry.vfs.mount import MountTable
+from kvmsentry.vfs.mount import Location, MountTable
 from kvmsentry.vfs.path import Walker
 
 
@@ -89,16 +91,12 @@ def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
     dev_dir = _mkdir_p(walker, root, "/dev")
     mounts.mount(DevFilesystem(devs.next(), tty_host_fd), dev_dir, source="devfs")
     # The host's /proc and /sys describe the host (and /proc/self the
-    # sentry itself): never let them show through. Empty and read-only
-    # until the sandbox has its own procfs.
-    for hidden in (b"proc", b"sys"):
-        try:
-            where = walker.walk(root, hidden)
-        except SyscallError:
-            continue                  # not in this root: nothing shows through
-        if where.inode.is_dir():
-            mounts.mount(TmpfsFilesystem(devs.next(), mode=0o555), where, readonly=True,
-                         source="none")
+    # sentry itself): the sandbox's own, generated ones cover them.
+    mounts.mount(ProcFilesystem(devs.next()), _mkdir_p(walker, root, "/proc"), source="proc")
+    sys_mount = mounts.mount(SysFilesystem(devs.next()), _mkdir_p(walker, root, "/sys"),
+                             readonly=True, source="sysfs")
+    cgroup_dir = walker.walk(Location(sys_mount, sys_mount.root), b"fs/cgroup")
+    mounts.mount(CgroupFilesystem(devs.next()), cgroup_dir, source="cgroup2")
     for vol in volumes:
         where = _mkdir_p(walker, root, vol.dest)
         mounts.mount(HostFilesystem(devs.next(), vol.source, readonly=vol.readonly),

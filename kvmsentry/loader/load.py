@@ -3,6 +3,7 @@ address space and build its initial stack, the way Linux's binfmt_elf does
 with ASLR off; and parse `#!` lines as binfmt_script does."""
 import errno
 import os
+import struct
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.loader import stack as stk
@@ -60,13 +61,16 @@ def _parse(path, data):
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
 
 
-def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file):
+def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None):
     """Map the program (and its interpreter, read with read_file(path) from
-    the sandbox) and its stack into mm; return (entry, rsp)."""
+    the sandbox) and its stack into mm; return (entry, rsp). name_of(path)
+    is the name /proc/[pid]/maps shows for a mapped file (default: path)."""
+    if name_of is None:
+        name_of = (lambda p: p.decode(errors="replace"))
     image = _parse(path, data)
     lo, hi = image.span()
     bias = PIE_BASE - lo if image.type == "dyn" else 0
-    name = path.decode(errors="replace")
+    name = name_of(path)
     _map_image(mm, image, data, bias, name)
     mm.brk_start = mm.brk = page_up(hi + bias)
     entry = image.entry + bias
@@ -79,8 +83,7 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file):
                 name, image.interp.decode(errors="replace")))
         ilo, ihi = interp.span()
         interp_base = mm.find_free(ihi - ilo)
-        _map_image(mm, interp, interp_data, interp_base - ilo,
-                   image.interp.decode(errors="replace"))
+        _map_image(mm, interp, interp_data, interp_base - ilo, name_of(image.interp))
         interp_base -= ilo
         start = interp.entry + interp_base
     else:
@@ -114,7 +117,22 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file):
     except ValueError as e:
         raise ExecError(errno.E2BIG, "%s: %s" % (name, e))
     mm.copy_out(base, stack_image)
+    mm.exe_name = name
+    _record_initial_stack(mm, rsp, stack_image, len(argv), len(envp))
     return start, rsp
+
+
+def _record_initial_stack(mm, rsp, image, argc, envc):
+    """Note where the argv and envp strings lie and the auxv, for
+    /proc/[pid]/cmdline, environ and auxv. `image` starts at rsp."""
+    words = struct.unpack_from("<%dQ" % (argc + envc + 3), image, 0)
+    auxv = stk.parse_initial_stack(rsp, image, rsp)[2]
+    execfn = auxv[stk.AT_EXECFN]
+    env_start = words[argc + 2] if envc else execfn
+    arg_start = words[1] if argc else env_start
+    mm.arg_range, mm.env_range = (arg_start, env_start), (env_start, execfn)
+    mm.start_stack = rsp
+    mm.auxv = b"".join(struct.pack("<QQ", k, v) for k, v in auxv.items()) + bytes(16)
 
 
 def script_interpreter(path, data):

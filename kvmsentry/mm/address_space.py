@@ -48,6 +48,12 @@ class AddressSpace:
         self.patched_sites = set()  # syscall sites rewritten by the platform
         self.brk_start = self.brk = 0
         self._revoke = []           # frames whose guest PTE lost a right
+        # What exec recorded, for /proc/[pid]: the program's Location and
+        # path, where argv and envp strings lie, the auxv bytes.
+        self.exe, self.exe_name = None, ""
+        self.arg_range = self.env_range = (0, 0)
+        self.start_stack = 0
+        self.auxv = b""
 
     @property
     def root(self):
@@ -513,6 +519,9 @@ class AddressSpace:
         child = AddressSpace(self.pool, self._kernel_pdpt)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
+        child.exe, child.exe_name = self.exe, self.exe_name
+        child.arg_range, child.env_range = self.arg_range, self.env_range
+        child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
             child.vmas.insert(replace(vma))
         pool = self.pool

@@ -1,6 +1,5 @@
 """Who and where the process is: ids, uname, resource limits."""
 import errno
-import os
 import resource
 import struct
 
@@ -47,11 +46,8 @@ def getegid(task):
 
 
 def uname(task, buf):
-    """Implements uname(2): the host's kernel identity, the sandbox's
-    hostname."""
-    u = os.uname()
-    fields = (b"Linux", task.kernel.hostname, u.release.encode(),
-              u.version.encode(), b"x86_64", b"(none)")
+    """Implements uname(2) from the sandbox's SystemIdentity."""
+    fields = task.kernel.system.uname_fields()
     task.mm.copy_out(buf, b"".join(f[:64].ljust(65, b"\0") for f in fields))
     return 0
 

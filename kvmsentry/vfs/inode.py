@@ -47,7 +47,11 @@ class Stat:
 
 
 class Inode:
-    """Base inode. `fs` is the owning Filesystem; `mode` includes the type."""
+    """Base inode. `fs` is the owning Filesystem; `mode` includes the type.
+    A `volatile` directory's children are looked up afresh every time,
+    never cached in dentries (procfs: they come and go with processes)."""
+
+    volatile = False
 
     def __init__(self, fs, mode):
         self.fs = fs
@@ -118,6 +122,12 @@ class Inode:
     # --- symlinks --------------------------------------------------------------
     def readlink(self):
         raise SyscallError(errno.EINVAL)
+
+    def follow_magic(self, location):
+        """For a magic link (procfs's exe, cwd, fd/N) followed from
+        `location`: the Location it reaches, whatever its text says.
+        None: an ordinary symlink, followed by walking its text."""
+        return None
 
     # --- contents --------------------------------------------------------------
     def open(self, location, flags):

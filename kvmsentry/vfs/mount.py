@@ -51,6 +51,8 @@ class Dentry:
 
     def child(self, name):
         """Cached child dentry or a fresh one from the filesystem."""
+        if self.inode.volatile:
+            return Dentry(name, self, self.inode.lookup(name))
         d = self.children.get(name)
         if d is None:
             d = Dentry(name, self, self.inode.lookup(name))

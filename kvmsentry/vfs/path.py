@@ -94,8 +94,11 @@ class Walker:
                 depth[0] += 1
                 if depth[0] > MAXSYMLINKS:
                     raise SyscallError(errno.ELOOP)
-                target = inode.readlink()
-                loc_next = self.walk(loc, target, True, depth)
+                magic = inode.follow_magic(loc_next)
+                if magic is not None:
+                    loc_next = magic
+                else:
+                    loc_next = self.walk(loc, inode.readlink(), True, depth)
             loc = loc_next
         if must_be_dir and not loc.dentry.inode.is_dir():
             raise SyscallError(errno.ENOTDIR)

@@ -1,0 +1,242 @@
+"""/proc/[pid]/ and /proc/[pid]/task/[tid]/: the directory of one process
+or thread, with its magic links (exe, cwd, root, fd/N) and fd/, fdinfo/,
+ns/ and task/ subdirectories. File texts come from task_files.py.
+"""
+import errno
+import os
+import stat as st
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.fsimpl.procfs import task_files as tf
+from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
+from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.pipe import PipeFile
+from kvmsentry.vfs.file import File, O_ACCMODE
+
+NAMESPACES = (b"cgroup", b"ipc", b"mnt", b"net", b"pid", b"pid_for_children", b"time",
+              b"time_for_children", b"user", b"uts")
+NS_INO_BASE = 4026531835          # where Linux numbers its initial namespaces
+O_CLOEXEC = 0o2000000
+
+
+def _reader_root(view):
+    reader = current()
+    return reader.fs.root if reader is not None else view.kernel.mounts.root_location()
+
+
+def location_path(view, loc):
+    """loc's path as the reading task sees it (Linux's d_path)."""
+    return view.kernel.mounts.path_of(loc, _reader_root(view))
+
+
+def file_link_text(view, file):
+    """What readlink of /proc/[pid]/fd/N says for `file`."""
+    if file.location is not None:
+        return location_path(view, file.location)
+    if isinstance(file, PipeFile):
+        return b"pipe:[%d]" % file.pipe.ino
+    if isinstance(file, HostFdFile):
+        try:
+            s = file.stat()
+        except SyscallError:
+            return b"anon_inode:[hostfd]"
+        kind = st.S_IFMT(s.mode)
+        if kind == st.S_IFIFO:
+            return b"pipe:[%d]" % s.ino
+        if kind == st.S_IFSOCK:
+            return b"socket:[%d]" % s.ino
+        if kind == st.S_IFCHR:
+            return b"/dev/tty" if os.isatty(file.host_fd) else b"/dev/null"
+        return b"/dev/stdio:[%d]" % s.ino
+    name = getattr(file, "anon_name", None) or type(file).__name__.lower()
+    return b"anon_inode:[%s]" % name.encode()
+
+
+class MemInode(GenNode):
+    """/proc/[pid]/mem: the process's memory at file offset = address."""
+
+    def __init__(self, fs, key, view):
+        super().__init__(fs, key, st.S_IFREG | 0o600, view.owner)
+        self.view = view
+
+    def open(self, location, flags):
+        return MemFile(location, flags, self.view.live_task().mm)
+
+
+class MemFile(File):
+    """An open /proc/[pid]/mem, bound to the address space it was opened
+    on. A read or write stops at the first page the program could not
+    access that way; none at all is EIO, as on Linux. (Linux's FOLL_FORCE
+    writes to read-only pages are not done: they are EIO here.)"""
+
+    def __init__(self, location, flags, mm):
+        super().__init__(flags, location)
+        self.mm = mm
+        self.offset = 0
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence):
+        if whence == 0:
+            self.offset = offset & ((1 << 64) - 1)
+        elif whence == 1:
+            self.offset = (self.offset + offset) & ((1 << 64) - 1)
+        else:
+            raise SyscallError(errno.EINVAL)
+        return self.offset
+
+    def _span(self, offset, length, write):
+        n = self.mm.accessible(offset, length, write) if offset < (1 << 47) else 0
+        if n <= 0 and length:
+            raise SyscallError(errno.EIO)
+        return n
+
+    def read(self, length, offset=None):
+        pos = self.offset if offset is None else offset
+        data = self.mm.copy_in(pos, self._span(pos, length, False))
+        if offset is None:
+            self.offset += len(data)
+        return data
+
+    def write(self, data, offset=None):
+        pos = self.offset if offset is None else offset
+        n = self._span(pos, len(data), True)
+        self.mm.copy_out(pos, bytes(data[:n]))
+        if offset is None:
+            self.offset += n
+        return n
+
+
+def _fd_mode(file):
+    acc = file.flags & O_ACCMODE
+    return 0o500 if acc == os.O_RDONLY else 0o300 if acc == os.O_WRONLY else 0o700
+
+
+def fd_dir(fs, key, view):
+    """fd/: one magic link per open descriptor."""
+    def entries():
+        t = view.live_task()
+        out = {}
+        for fd in t.fds.fds():
+            try:
+                file = t.fds.get(fd)
+            except SyscallError:
+                continue
+            out[b"%d" % fd] = _fd_link(fs, key + (fd,), view, file)
+        return out
+    return GenDir(fs, key, entries, 0o500, view.owner)
+
+
+def _fd_link(fs, key, view, file):
+    return lambda: GenLink(fs, key, lambda: file_link_text(view, file),
+                           resolve=lambda: file, mode=_fd_mode(file), owner=view.owner)
+
+
+def fdinfo_text(view, fd, file):
+    t = view.live_task()
+    flags = file.flags | (O_CLOEXEC if t.fds.cloexec(fd) else 0)
+    try:
+        ino = file.stat().ino
+    except SyscallError:
+        ino = 0
+    mnt = 0
+    if file.location is not None:
+        mounts = view.kernel.mounts.mounts
+        mnt = next((i + 20 for i, m in enumerate(mounts) if m is file.location.mount), 0)
+    text = "pos:\t%d\nflags:\t0%o\nmnt_id:\t%d\nino:\t%d\n" % (
+        getattr(file, "offset", 0), flags, mnt, ino)
+    extra = getattr(file, "fdinfo", None)           # epoll/eventfd lines, if a file has them
+    if extra is not None:
+        text += extra()
+    return text.encode()
+
+
+def fdinfo_dir(fs, key, view):
+    def entries():
+        t = view.live_task()
+        out = {}
+        for fd in t.fds.fds():
+            try:
+                file = t.fds.get(fd)
+            except SyscallError:
+                continue
+            out[b"%d" % fd] = (lambda fd=fd, file=file: GenFile(
+                fs, key + (fd,), lambda: fdinfo_text(view, fd, file), 0o444, view.owner))
+        return out
+    return GenDir(fs, key, entries, 0o500, view.owner)
+
+
+def ns_dir(fs, key, view):
+    def link(i, name):
+        text = b"%s:[%d]" % (name.split(b"_")[0], NS_INO_BASE + i)
+        return lambda: GenLink(fs, key + (name,), lambda: text, mode=0o777, owner=view.owner)
+    names = {name: link(i, name) for i, name in enumerate(NAMESPACES)}
+    return GenDir(fs, key, lambda: names, 0o511, view.owner)
+
+
+def task_subdir(fs, key, view):
+    """task/: one directory per live thread of the process."""
+    def entries():
+        out = {}
+        for t in view.threads():
+            out[b"%d" % t.tid] = (lambda t=t: process_dir(
+                fs, ("tid", t.tid), tf.ProcessView(view.kernel, view.group, t), thread=True))
+        return out
+    return GenDir(fs, key, entries, 0o555, view.owner)
+
+
+def process_dir(fs, key, view, thread=False):
+    """The directory of a process (or, with `thread`, of one thread)."""
+    def text(fn, mode=0o444, write=None):
+        return lambda name: GenFile(fs, key + (name,), lambda: fn(view), mode, view.owner,
+                                    None if write is None else (lambda d: write(view, d)))
+
+    def link(target_loc):
+        def make(name):
+            def resolve():
+                loc = target_loc(view.live_task())
+                if loc is None:
+                    raise SyscallError(errno.ENOENT)
+                return loc
+            return GenLink(fs, key + (name,), lambda: location_path(view, resolve()),
+                           resolve=resolve, owner=view.owner)
+        return make
+
+    def sub(builder):
+        return lambda name: builder(fs, key + (name,), view)
+
+    table = {
+        b"stat": lambda name: GenFile(fs, key + (name,), lambda: tf.stat(view, thread),
+                                      0o444, view.owner),
+        b"statm": text(tf.statm),
+        b"status": text(tf.status),
+        b"maps": text(tf.maps),
+        b"smaps": text(tf.smaps),
+        b"smaps_rollup": text(tf.smaps_rollup),
+        b"cmdline": text(tf.cmdline),
+        b"environ": text(tf.environ, 0o400),
+        b"auxv": text(tf.auxv, 0o400),
+        b"comm": text(tf.comm, 0o644, tf.write_comm),
+        b"limits": text(tf.limits),
+        b"mounts": text(tf.mounts),
+        b"mountinfo": text(tf.mountinfo),
+        b"oom_score_adj": text(tf.oom_score_adj, 0o644, tf.write_oom_score_adj),
+        b"oom_score": text(lambda v: b"0\n"),
+        b"cgroup": text(tf.cgroup),
+        b"io": text(tf.io, 0o400),
+        b"mem": lambda name: MemInode(fs, key + (name,), view),
+        b"exe": link(lambda t: t.mm.exe),
+        b"cwd": link(lambda t: t.fs.cwd),
+        b"root": link(lambda t: t.fs.root),
+        b"fd": sub(fd_dir),
+        b"fdinfo": sub(fdinfo_dir),
+        b"ns": sub(ns_dir),
+    }
+    if not thread:
+        table[b"task"] = sub(task_subdir)
+    if view.task is None:                              # a zombie: little is left
+        table = {k: v for k, v in table.items() if k in (b"stat", b"status", b"cmdline")}
+    makers = {name: (lambda name=name, make=make: make(name)) for name, make in table.items()}
+    return GenDir(fs, key, lambda: makers, 0o555, view.owner)

@@ -1,0 +1,73 @@
+"""The sandbox's kernel identity and tunables, in one place.
+
+uname(2), /proc/version, /proc/sys/*, sysinfo(2), sched_getaffinity and
+/sys/devices/system/cpu all read these values; sethostname(2) and
+setdomainname(2) change this sandbox's copy only. The release and
+version are the host's (glibc and others compare them against minimum
+kernel versions); everything else describes the sandbox, not the host.
+"""
+import os
+import socket
+import time
+import uuid
+
+from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
+from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
+from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
+from kvmsentry.mm.address_space import MMAP_MIN_ADDR
+
+HOST_NAME_MAX = 64
+NR_OPEN = 1 << 20
+FILE_MAX = 9223372036854775807
+MAX_MAP_COUNT = 65530
+SHMMAX = 18446744073709551615 - (1 << 24)
+OVERCOMMIT_MEMORY = 0
+
+
+class SystemIdentity:
+    """uname fields, tunables and the CPU count of one sandbox."""
+
+    def __init__(self, ncpus=None):
+        u = os.uname()
+        self.sysname = b"Linux"
+        self.release = u.release.encode()
+        self.version = u.version.encode()
+        self.machine = b"x86_64"
+        self.hostname = socket.gethostname().encode()[:HOST_NAME_MAX]
+        self.domainname = b"(none)"
+        # The sandbox's CPUs are numbered 0..ncpus-1: as many as the host
+        # CPUs the sentry (and so its vCPU threads) may run on.
+        self.ncpus = ncpus or len(os.sched_getaffinity(0))
+        self.boot_monotonic_ns = time.monotonic_ns()
+        self.boot_realtime_ns = time.time_ns()
+        self.boot_id = str(uuid.uuid4()).encode()
+        self.tunables = {
+            b"kernel/ostype": lambda: self.sysname,
+            b"kernel/osrelease": lambda: self.release,
+            b"kernel/version": lambda: self.version,
+            b"kernel/hostname": lambda: self.hostname,
+            b"kernel/domainname": lambda: self.domainname,
+            b"kernel/pid_max": lambda: b"%d" % PID_MAX_DEFAULT,
+            b"kernel/ngroups_max": lambda: b"%d" % NGROUPS_MAX,
+            b"kernel/cap_last_cap": lambda: b"%d" % CAP_LAST_CAP,
+            b"kernel/shmmax": lambda: b"%d" % SHMMAX,
+            b"kernel/random/boot_id": lambda: self.boot_id,
+            b"kernel/random/uuid": lambda: str(uuid.uuid4()).encode(),
+            b"vm/overcommit_memory": lambda: b"%d" % OVERCOMMIT_MEMORY,
+            b"vm/max_map_count": lambda: b"%d" % MAX_MAP_COUNT,
+            b"vm/mmap_min_addr": lambda: b"%d" % MMAP_MIN_ADDR,
+            b"fs/file-max": lambda: b"%d" % FILE_MAX,
+            b"fs/nr_open": lambda: b"%d" % NR_OPEN,
+            b"fs/pipe-max-size": lambda: b"%d" % PIPE_MAX_SIZE,
+        }
+
+    def uptime_ns(self):
+        return time.monotonic_ns() - self.boot_monotonic_ns
+
+    def uname_fields(self):
+        return (self.sysname, self.hostname, self.release, self.version,
+                self.machine, self.domainname)
+
+    def cpu_list(self):
+        """Linux's cpulist format of the sandbox's CPUs ("0-1")."""
+        return b"0" if self.ncpus == 1 else b"0-%d" % (self.ncpus - 1)
