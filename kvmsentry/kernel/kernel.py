@@ -16,6 +16,7 @@ from kvmsentry.kernel.locking import KernelLock
 from kvmsentry.kernel.process_tree import ProcessTree
 from kvmsentry.kernel.record_locks import RecordLocks
 from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.fsimpl.memfd import MemfdStore
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fault_report import describe_fault
@@ -62,6 +63,7 @@ class Kernel:
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self.record_locks = RecordLocks()
         self._shm, self._shm_seq = None, 0
+        self.memfds = MemfdStore()
         for m in mounts.mounts:           # procfs and sysfs describe this kernel
             attach = getattr(m.fs, "attach_kernel", None)
             if attach is not None:

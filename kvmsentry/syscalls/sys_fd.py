@@ -5,6 +5,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl import memfd
 from kvmsentry.kernel.locking import blocking, current_interrupt
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_PATH, SETFL_MASK
@@ -127,8 +128,12 @@ def fcntl(task, fd, cmd, arg):
         return 0
     if cmd == F_SETOWN:
         return 0
-    if cmd in (F_ADD_SEALS, F_GET_SEALS):
-        raise SyscallError(errno.EINVAL)
+    if cmd == F_ADD_SEALS:
+        return memfd.add_seals(f, u32(arg))
+    if cmd == F_GET_SEALS:
+        if f.inode is None:
+            raise SyscallError(errno.EINVAL)
+        return memfd.seals_of(f.inode)
     raise SyscallError(errno.EINVAL)
 
 

@@ -65,10 +65,12 @@ def initial_rlimits():
     return out
 
 
-def _do_prlimit(task, res, new, old):
+def _do_prlimit(target, res, new, old, caller=None):
+    """Read and/or set target's limit; the caller's memory and creds."""
+    task = caller or target
     if res < 0 or res >= RLIM_NLIMITS:
         raise SyscallError(errno.EINVAL)
-    limits = task.rlimits
+    limits = target.rlimits
     if new:
         soft, hard = struct.unpack("<QQ", task.mm.copy_in(new, 16))
         if soft > hard:
@@ -83,10 +85,19 @@ def _do_prlimit(task, res, new, old):
 
 
 def prlimit64(task, pid, res, new, old):
-    """Implements prlimit64(2) for the calling process."""
-    if i32(pid) not in (0, task.tgid):
+    """Implements prlimit64(2), on any process of the sandbox."""
+    pid = i32(pid)
+    if pid < 0:
+        raise SyscallError(errno.EINVAL)
+    target = task if pid in (0, task.tgid) else task.kernel.tasks.get(pid)
+    if target is None:
         raise SyscallError(errno.ESRCH)
-    return _do_prlimit(task, i32(res), new, old)
+    if target is not task and task.creds.euid != 0:
+        me, them = task.creds, target.creds
+        if not (me.uid == them.uid == them.euid == them.suid and
+                me.gid == them.gid == them.egid == them.sgid):
+            raise SyscallError(errno.EPERM)
+    return _do_prlimit(target, i32(res), new, old, task)
 
 
 def getrlimit(task, res, old):

@@ -242,3 +242,25 @@ def madvise(task, addr, length, advice):
     if covered < addr + length:
         raise SyscallError(errno.ENOMEM)
     return 0
+
+
+def mincore(task, addr, length, vec):
+    """Implements mincore(2): a page counts as resident once it has a
+    frame in this address space (file pages cached only elsewhere do not)."""
+    if not _aligned(addr):
+        raise SyscallError(errno.EINVAL)
+    if addr + length >= 1 << 64:
+        raise SyscallError(errno.ENOMEM)
+    end = addr + page_up(length)
+    mm = task.mm
+    covered = addr
+    for vma in mm.vmas.overlapping(addr, end):
+        if vma.start > covered:
+            raise SyscallError(errno.ENOMEM)
+        covered = vma.end
+    if covered < end:
+        raise SyscallError(errno.ENOMEM)
+    pages = mm.pages
+    task.mm.copy_out(vec, bytes(1 if va in pages else 0
+                                for va in range(addr, end, PAGE_SIZE)))
+    return 0

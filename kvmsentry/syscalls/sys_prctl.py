@@ -7,7 +7,6 @@ address space (a new one at execve starts dumpable). The parent-death
 signal is recorded and reported, not delivered.
 """
 import errno
-import os
 import struct
 import weakref
 from dataclasses import replace
@@ -166,18 +165,6 @@ def prctl(task, option, arg2, arg3, arg4, arg5):
     if option == PR_SET_MM:
         raise SyscallError(errno.EPERM)
     raise SyscallError(errno.EINVAL)              # PR_SET_VMA, PR_SET_SECCOMP, ...
-
-
-def getcpu(task, cpu, node, tcache):
-    """Implements getcpu(2): a host CPU the sandbox may run on, picked by
-    the task's vCPU number; always NUMA node 0."""
-    if cpu:
-        cpus = sorted(os.sched_getaffinity(0))
-        index = getattr(task.ctx.vcpu, "index", 0)
-        task.mm.copy_out(cpu, struct.pack("<I", cpus[index % len(cpus)]))
-    if node:
-        task.mm.copy_out(node, struct.pack("<I", 0))
-    return 0
 
 
 def pdeathsig(task):

@@ -96,18 +96,3 @@ def sched_yield(task):
     """Implements sched_yield(2)."""
     os.sched_yield()
     return 0
-
-
-def sched_getaffinity(task, pid, size, mask):
-    """Implements sched_getaffinity(2): the host CPUs the sandbox may use."""
-    if i32(pid) not in (0, task.tid):
-        raise SyscallError(errno.ESRCH)
-    cpus = os.sched_getaffinity(0)
-    nbytes = ((max(cpus) // 64) + 1) * 8
-    if size < nbytes or size & 7:
-        raise SyscallError(errno.EINVAL)
-    bits = 0
-    for c in cpus:
-        bits |= 1 << c
-    task.mm.copy_out(mask, bits.to_bytes(nbytes, "little"))
-    return nbytes

@@ -16,7 +16,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
                                 sys_process,
                                 sys_random, sys_read_write, sys_signal, sys_stat,
                                 sys_sync, sys_thread, sys_time, sys_xattr)
-from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_timer
+from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -95,7 +95,7 @@ _IMPLEMENTED = [
     _e("dup", sys_fd.dup, "fd"),
     _e("dup2", sys_fd.dup2, "fd fd"),
     _e("dup3", sys_fd.dup3, "fd fd hex"),
-    _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL, "no leases, seals or F_NOTIFY"),
+    _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL, "no leases or F_NOTIFY; seals on memfds only"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
@@ -181,7 +181,7 @@ _IMPLEMENTED = [
     _e("arch_prctl", sys_thread.arch_prctl, "hex ptr"),
     _e("gettid", sys_identity.gettid),
     _e("time", sys_time.time_, "ptr"),
-    _e("sched_getaffinity", sys_thread.sched_getaffinity, "int uint ptr"),
+    _e("sched_getaffinity", sys_system.sched_getaffinity, "int uint ptr"),
     _e("set_tid_address", sys_thread.set_tid_address, "ptr"),
     _e("clock_gettime", sys_time.clock_gettime, "int ptr"),
     _e("clock_getres", sys_time.clock_getres, "int ptr"),
@@ -189,7 +189,7 @@ _IMPLEMENTED = [
     _e("exit_group", sys_thread.exit_group, "int"),
     _e("set_robust_list", sys_thread.set_robust_list, "ptr uint"),
     _e("prlimit64", sys_identity.prlimit64, "int int ptr ptr", PARTIAL,
-       "calling process only; limits are recorded, not enforced"),
+       "limits are recorded, not enforced"),
     _e("futex", sys_futex.futex, "ptr int uint ptr ptr uint", PARTIAL,
        "no PI futexes; shared futexes keyed per address space"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
@@ -234,8 +234,21 @@ _IMPLEMENTED = [
        "NAME, PDEATHSIG (sent when the parent process ends), DUMPABLE, KEEPCAPS, SECUREBITS, "
        "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK; "
        "SECCOMP reads 0; PR_SET_MM EPERM; others EINVAL"),
-    _e("getcpu", sys_prctl.getcpu, "ptr ptr ptr", PARTIAL,
-       "cpu derived from the task's vCPU number; node 0"),
+    _e("getcpu", sys_system.getcpu, "ptr ptr ptr", PARTIAL,
+       "the CPU the sentry's thread is on; node 0"),
+    # --- the machine: memory, names, CPUs, NUMA, memfd (sys_system.py) ---
+    _e("sysinfo", sys_system.sysinfo, "ptr", PARTIAL, "load averages are 0; no swap"),
+    _e("sethostname", sys_system.sethostname, "str int"),
+    _e("setdomainname", sys_system.setdomainname, "str int"),
+    _e("sched_setaffinity", sys_system.sched_setaffinity, "int uint ptr"),
+    _e("get_mempolicy", sys_system.get_mempolicy, "ptr ptr uint ptr hex", PARTIAL,
+       "one NUMA node"),
+    _e("set_mempolicy", sys_system.set_mempolicy, "int ptr uint", PARTIAL,
+       "one NUMA node; recorded only"),
+    _e("memfd_create", sys_system.memfd_create, "str hex", PARTIAL,
+       "no MFD_HUGETLB; seals checked on write/truncate, not on shared mappings"),
+    _e("mincore", sys_mmap.mincore, "ptr uint ptr", PARTIAL,
+       "pages resident in this address space only"),
     # --- credentials (sys_creds.py) ---
     _e("setuid", sys_creds.setuid, "int"),
     _e("setgid", sys_creds.setgid, "int"),

@@ -111,16 +111,16 @@ def sys_tree(fs, kernel, key=("sys",), prefix=b""):
 def _tunable_file(fs, kernel, key, path):
     value = kernel.system.tunables[path]
     attr = WRITABLE_TUNABLES.get(path)
-    write = None
-    if attr is not None:
-        def write(data):
-            writer = current()
-            if writer is not None and writer.creds.euid != 0:
-                raise SyscallError(errno.EPERM)
-            name = data.split(b"\n", 1)[0]
-            if len(name) > HOST_NAME_MAX:
-                raise SyscallError(errno.EINVAL)
-            setattr(kernel.system, attr, name)
-            return len(data)
+
+    def set_name(data):
+        writer = current()
+        if writer is not None and writer.creds.euid != 0:
+            raise SyscallError(errno.EPERM)
+        name = data.split(b"\n", 1)[0]
+        if len(name) > HOST_NAME_MAX:
+            raise SyscallError(errno.EINVAL)
+        setattr(kernel.system, attr, name)
+        return len(data)
+    write = set_name if attr is not None else None
     return lambda: GenFile(fs, key, lambda: value() + b"\n",
                            0o644 if write else 0o444, write=write)

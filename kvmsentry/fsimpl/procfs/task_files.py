@@ -252,7 +252,7 @@ def _vma_line(v):
     line = "%08x-%08x %s %08x %02x:%02x %d " % (v.start, v.end, perms, offset, major,
                                                   minor, ino)
     if v.name:
-        line = line.ljust(MAPS_NAME_COLUMN - 1) + v.name
+        line = line.ljust(MAPS_NAME_COLUMN) + v.name
     return line + "\n"
 
 
@@ -320,7 +320,7 @@ def smaps_rollup(view):
             total[k] += n
     keys = [k for k in SMAPS_KEYS if k not in ("Size", "KernelPageSize", "MMUPageSize")]
     lo, hi = (vmas[0].start, vmas[-1].end) if vmas else (0, 0)
-    head = "%08x-%08x ---p 00000000 00:00 0".ljust(MAPS_NAME_COLUMN - 1) % (lo, hi)
+    head = "%08x-%08x ---p 00000000 00:00 0".ljust(MAPS_NAME_COLUMN) % (lo, hi)
     return (head + "[rollup]\n" +
             "".join("%-16s%8d kB\n" % (k + ":", total[k]) for k in keys)).encode()
 
