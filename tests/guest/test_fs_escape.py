@@ -29,6 +29,7 @@ import pytest
 
 ENV = {"PATH": "/bin", "LANG": "C.UTF-8", "LC_ALL": "C"}
 CHROOT = "/usr/sbin/chroot"
+UNSHARE = "/usr/bin/unshare"
 BUSYBOX = "/bin/busybox"
 T0 = 1_500_000_000
 
@@ -206,7 +207,7 @@ def make_root(root, programs, outside_dir):
     that try to leave it every way a path can."""
     o = str(outside_dir)
     up = "../" * (str(root).count("/") + 4)          # more than enough to reach /
-    for d in ("bin", "etc", "tmp", "dev", "links", "sub/deeper"):
+    for d in ("bin", "etc", "tmp", "dev", "proc", "sys", "links", "sub/deeper"):
         (root / d).mkdir(parents=True)
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
     shutil.copy(programs.path("fs_probe", "gcc-static"), root / "bin" / "probe")
@@ -244,9 +245,12 @@ def roots(tmp_path, programs, outside):
 
 
 def in_chroot(run_native, root, argv):
-    """argv run natively by chroot(8) in root: cwd /, like the sandbox's."""
+    """argv run natively by chroot(8) in root: cwd /, like the sandbox's,
+    with a procfs of its own pid namespace at /proc, as the sandbox has."""
     assert os.geteuid() == 0, "the chroot oracle needs root"
-    return run_native(CHROOT, [str(root), *argv], env=ENV)
+    return run_native(UNSHARE, ["--mount", "--pid", "--fork",
+                                "--mount-proc=%s/proc" % root, CHROOT, str(root), *argv],
+                      env=ENV)
 
 
 def in_root(run_sandbox, root, argv, extra=()):
