@@ -6,6 +6,7 @@ import errno
 import struct
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls import sys_prctl
 from kvmsentry.kernel import creds as cr
 from kvmsentry.syscalls.args import i32, u32
 
@@ -19,10 +20,16 @@ _CAP_DATA = struct.Struct("<III")          # effective, permitted, inheritable
 
 def _install(task, new):
     """Make new the task's credentials; the process's uid (si_uid of the
-    signals it sends its parent) follows the real uid."""
-    if new is not task.creds:
+    signals it sends its parent) follows the real uid. As Linux's
+    commit_creds, a change of effective or filesystem ids makes the
+    process non-dumpable (its /proc files then belong to root)."""
+    old = task.creds
+    if new is not old:
         task.creds = new
         task.group.uid = new.uid
+        if (old.euid, old.egid, old.fsuid, old.fsgid) != \
+                (new.euid, new.egid, new.fsuid, new.fsgid):
+            sys_prctl.set_dumpable(task.mm, False)
     return 0
 
 

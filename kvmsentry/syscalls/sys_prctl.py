@@ -45,6 +45,14 @@ _undumpable = weakref.WeakSet()               # AddressSpaces with dumpable 0
 _timer_slack = weakref.WeakKeyDictionary()    # Task -> ns
 
 
+def is_dumpable(mm):
+    return mm not in _undumpable
+
+
+def set_dumpable(mm, value):
+    (_undumpable.discard if value else _undumpable.add)(mm)
+
+
 def _put_int(task, addr, value):
     task.mm.copy_out(addr, struct.pack("<i", value))
     return 0
@@ -106,11 +114,11 @@ def prctl(task, option, arg2, arg3, arg4, arg5):
     if option == PR_GET_PDEATHSIG:
         return _put_int(task, arg2, _pdeathsig.get(task, 0))
     if option == PR_GET_DUMPABLE:
-        return 0 if task.mm in _undumpable else 1
+        return int(is_dumpable(task.mm))
     if option == PR_SET_DUMPABLE:
         if arg2 not in (0, 1):
             raise SyscallError(errno.EINVAL)
-        (_undumpable.discard if arg2 else _undumpable.add)(task.mm)
+        set_dumpable(task.mm, arg2)
         return 0
     if option == PR_GET_KEEPCAPS:
         return int(creds.keep_caps)

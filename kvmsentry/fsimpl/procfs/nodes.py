@@ -11,10 +11,12 @@ generator again, so a stale /proc/[pid] cannot outlive its process.
 """
 import errno
 import itertools
+import os
 import stat as st
 import threading
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
 from kvmsentry.vfs.inode import Filesystem, Inode, Stat, dtype
@@ -214,6 +216,20 @@ class OpenFileInode(Inode):
 
     def getattr(self):
         return self.file.stat()
+
+    def setattr(self, mode=None, uid=None, gid=None, size=None,
+                atime_ns=None, mtime_ns=None):
+        """Only O_TRUNC's truncation reaches here (`> /dev/stderr`)."""
+        if size is None or mode is not None or uid is not None or gid is not None:
+            raise SyscallError(errno.EPERM)
+        if isinstance(self.file, HostFdFile):
+            if st.S_ISREG(self.file.stat().mode):
+                try:
+                    os.ftruncate(self.file.host_fd, size)
+                except OSError as e:
+                    raise SyscallError(e.errno) from None
+        elif st.S_ISREG(self.mode):
+            self.file.truncate(size)
 
     def open(self, location, flags):
         if isinstance(self.file, PipeFile):

@@ -88,14 +88,17 @@ class MemFile(File):
         return self.offset
 
     def _span(self, offset, length, write):
-        n = self.mm.accessible(offset, length, write) if offset < (1 << 47) else 0
-        if n <= 0 and length:
-            raise SyscallError(errno.EIO)
-        return n
+        try:
+            return self.mm.accessible(offset, length, write)
+        except SyscallError:
+            raise SyscallError(errno.EIO) from None
 
     def read(self, length, offset=None):
         pos = self.offset if offset is None else offset
-        data = self.mm.copy_in(pos, self._span(pos, length, False))
+        try:
+            data = self.mm.copy_in(pos, self._span(pos, length, False))
+        except SyscallError:
+            raise SyscallError(errno.EIO) from None
         if offset is None:
             self.offset += len(data)
         return data
@@ -103,7 +106,10 @@ class MemFile(File):
     def write(self, data, offset=None):
         pos = self.offset if offset is None else offset
         n = self._span(pos, len(data), True)
-        self.mm.copy_out(pos, bytes(data[:n]))
+        try:
+            self.mm.copy_out(pos, bytes(data[:n]))
+        except SyscallError:
+            raise SyscallError(errno.EIO) from None
         if offset is None:
             self.offset += n
         return n
@@ -130,8 +136,15 @@ def fd_dir(fs, key, view):
 
 
 def _fd_link(fs, key, view, file):
-    return lambda: GenLink(fs, key, lambda: file_link_text(view, file),
-                           resolve=lambda: file, mode=_fd_mode(file), owner=view.owner)
+    def text():
+        view.check_ptrace_read()
+        return file_link_text(view, file)
+
+    def resolve():
+        view.check_ptrace_read()
+        return file
+    return lambda: GenLink(fs, key, text, resolve=resolve, mode=_fd_mode(file),
+                           owner=view.owner)
 
 
 def fdinfo_text(view, fd, file):
@@ -196,6 +209,7 @@ def process_dir(fs, key, view, thread=False):
     def link(target_loc):
         def make(name):
             def resolve():
+                view.check_ptrace_read()
                 loc = target_loc(view.live_task())
                 if loc is None:
                     raise SyscallError(errno.ENOENT)

@@ -15,6 +15,7 @@ from kvmsentry.kernel import cputime
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.process_tree import ZOMBIE
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
+from kvmsentry.syscalls.sys_prctl import is_dumpable
 from kvmsentry.vfs.mount import Location
 
 PAGE_KB = 4
@@ -60,10 +61,26 @@ class ProcessView:
                 if (t := self.kernel.tasks.get(tid)) is not None]
 
     def owner(self):
+        """(uid, gid) of the directory's files: the task's effective ids,
+        root's once it is not dumpable (after a set*id, as on Linux)."""
         t = self.task
         if t is None or self.kernel.tasks.get(t.tid) is not t:
             return self.group.uid, 0
+        if not is_dumpable(t.mm):
+            return 0, 0
         return t.creds.euid, t.creds.egid
+
+    def check_ptrace_read(self):
+        """Linux's ptrace_may_access(PTRACE_MODE_READ_FSCREDS), which
+        guards the magic links: EACCES for another user's process."""
+        reader = current()
+        if reader is None or reader.group is self.group or reader.creds.euid == 0:
+            return
+        t = self.live_task()
+        me, them = reader.creds, t.creds
+        if not (is_dumpable(t.mm) and me.fsuid == them.uid == them.euid == them.suid
+                and me.fsgid == them.gid == them.egid == them.sgid):
+            raise SyscallError(errno.EACCES)
 
 
 # --- helpers ------------------------------------------------------------------
@@ -361,9 +378,10 @@ def comm(view):
 
 
 def write_comm(view, data):
-    """A write to comm renames the thread (15 bytes, like PR_SET_NAME)."""
+    """A write to comm renames the thread: its first 15 bytes, newline
+    and all, as Linux keeps them."""
     t = view.live_task()
-    t.comm = data.split(b"\n", 1)[0][:15].decode(errors="replace")
+    t.comm = data[:15].split(b"\0", 1)[0].decode(errors="replace")
     return len(data)
 
 
