@@ -47,7 +47,6 @@ class GenFilesystem(Filesystem):
         super().__init__(dev)
         self.name = name
         self.magic = magic
-        self.readonly = True
         self._root = make_root(self)
 
     def root(self):

@@ -439,7 +439,7 @@ def _mount_rows(view):
             where = b"/"
         else:
             where = table.path_of(Location(m.parent, m.mountpoint), t.fs.root)
-        opts = "ro" if m.readonly or m.fs.readonly else "rw"
+        opts = "ro" if m.readonly else "rw"
         rows.append((ids[id(m)], ids.get(id(m.parent), 1), m.fs.dev, where.decode(
             errors="replace"), m.fs.name, m.source or m.fs.name, opts))
     return rows
