@@ -1,5 +1,6 @@
 """The machine as the sandbox sees it: sysinfo, host and domain names,
 CPUs (affinity, getcpu), NUMA policy (one node), memfd_create."""
+import ctypes
 import errno
 import os
 import struct
@@ -21,6 +22,7 @@ MPOL_PREFERRED_MANY, MPOL_WEIGHTED_INTERLEAVE = 5, 6
 MPOL_MODE_FLAGS = (1 << 15) | (1 << 14) | (1 << 13)
 MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED = 1, 2, 4
 _policies = weakref.WeakKeyDictionary()     # task -> (mode, nodemask) set_mempolicy gave
+_libc = ctypes.CDLL(None)                   # for sched_getcpu, which os lacks
 
 
 # --- sysinfo, names ------------------------------------------------------------------
@@ -132,10 +134,7 @@ def getcpu(task, cpu, node, tcache):
     now; always NUMA node 0."""
     if cpu:
         host = _host_cpus()
-        try:
-            now = os.sched_getcpu() if hasattr(os, "sched_getcpu") else host[0]
-        except OSError:
-            now = host[0]
+        now = _libc.sched_getcpu()
         index = host.index(now) if now in host else 0
         task.mm.copy_out(cpu, struct.pack("<I", index % task.kernel.system.ncpus))
     if node:

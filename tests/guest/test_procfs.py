@@ -11,7 +11,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "procfsprograms")
 sys.path.insert(0, os.path.dirname(HERE))
-from progbuild import build_all, run  # noqa: E402
+from progbuild import build_all  # noqa: E402
 
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 NEEDS_EVENTFD = pytest.mark.xfail(
@@ -73,6 +73,20 @@ def test_permissions_of_another_users_process(built):
     _, out, _ = same([built[("proc_perms", "dynamic")]])
     assert b"other's environ: Permission denied" in out
     assert b"other's stat: ok" in out
+
+
+@pytest.mark.parametrize("flavour", ["static", "dynamic"])
+def test_machine_calls(built, flavour):
+    """sysinfo, affinity and getcpu, one NUMA node, sethostname (natively
+    in a UTS namespace of its own: never the host's name), prlimit64 on a
+    child, mincore, memfd seals."""
+    exe = built[("machine_calls", flavour)]
+    native = _run(["unshare", "--uts", exe], False)
+    boxed = _run([exe], True)
+    assert boxed[1].decode() == native[1].decode()
+    assert (boxed[0], native[0]) == (0, 0), boxed[2]
+    assert b"uname: box.example example.org\n" in boxed[1]
+    assert os.uname().nodename != "box.example"
 
 
 # --- Debian tools ---------------------------------------------------------------------

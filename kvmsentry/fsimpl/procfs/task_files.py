@@ -119,7 +119,7 @@ def _sig_masks(task):
     for sig in range(1, 65):
         try:
             action = task.sighand.get(sig)
-        except (SyscallError, IndexError, ValueError):
+        except SyscallError:
             continue
         if action.is_ignore:
             ignored |= 1 << (sig - 1)
