@@ -186,7 +186,7 @@ def statm(view):
     if t is None:
         return b"0 0 0 0 0 0 0\n"
     size, rss, text, data, stack = _mm_counts(t.mm)
-    shared = sum(1 for va in t.mm.cache_pages)
+    shared = len(t.mm.cache_pages)
     return b"%d %d %d %d 0 %d 0\n" % (size, rss, shared, text, data + stack)
 
 
