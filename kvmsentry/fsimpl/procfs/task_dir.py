@@ -7,6 +7,7 @@ import os
 import stat as st
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.devfs import MEM_DEVICES
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.procfs import task_files as tf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
@@ -47,8 +48,14 @@ def file_link_text(view, file):
         if kind == st.S_IFSOCK:
             return b"socket:[%d]" % s.ino
         if kind == st.S_IFCHR:
-            return b"/dev/tty" if os.isatty(file.host_fd) else b"/dev/null"
-        return b"/dev/stdio:[%d]" % s.ino
+            if os.isatty(file.host_fd):
+                return b"/dev/tty"
+            for name, (major, minor, _) in MEM_DEVICES.items():
+                if s.rdev == os.makedev(major, minor):
+                    return b"/dev/" + name
+        # A host file the sandbox was handed but cannot name (it is outside
+        # its tree): say what it is, as Linux's anon inodes do.
+        return b"host:[%d]" % s.ino
     name = getattr(file, "anon_name", None) or type(file).__name__.lower()
     return b"anon_inode:[%s]" % name.encode()
 
