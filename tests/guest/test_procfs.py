@@ -18,11 +18,14 @@ sys.path.insert(0, os.path.dirname(HERE))
 from progbuild import build_all  # noqa: E402
 
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-# Expected to fail only while the syscall table has no eventfd2 (issue 7
-# part 3); once it does, these are ordinary tests.
-NEEDS_EVENTFD = pytest.mark.xfail(
-    TABLE[NAME_TO_NR["eventfd2"]].handler is None, strict=True, raises=AssertionError,
-    reason="needs eventfd2 (issue 7 part 3), not in the syscall table yet")
+
+
+def needs(*names):
+    """Expected to fail only while one of these calls is missing from the
+    syscall table (other work in progress); then an ordinary test."""
+    missing = [n for n in names if TABLE[NAME_TO_NR[n]].handler is None]
+    return pytest.mark.xfail(bool(missing), strict=True, raises=AssertionError,
+                             reason="needs %s, not in the syscall table yet" % ", ".join(missing))
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +167,7 @@ def test_python_memfd_and_proc_self_fd():
           "print(os.sched_getaffinity(0) == set(range(os.cpu_count())))"])
 
 
-@NEEDS_EVENTFD
+@needs("eventfd2")                   # issue 7 part 3
 def test_python_eventfd():
     same(["/usr/bin/python3", "-c",
           "import os; fd = os.eventfd(3); os.eventfd_write(fd, 4); print(os.eventfd_read(fd))"])
@@ -202,7 +205,7 @@ public class Eight {
 """
 
 
-@NEEDS_EVENTFD
+@needs("eventfd2", "socketpair")     # libuv's loop; child_process's stdio (issue 8)
 def test_node_timers_child_process_crypto():
     same(["node", "-e",
           "const c = require('crypto'), cp = require('child_process');"
