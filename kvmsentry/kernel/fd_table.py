@@ -8,6 +8,9 @@ import errno
 import threading
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.epoll import eventpoll_release
+from kvmsentry.kernel.record_locks import LOCKS_CHANGED
+from kvmsentry.kernel.waiter import ALL_EVENTS
 
 RLIMIT_NOFILE_DEFAULT = 1024
 _refs_lock = threading.Lock()
@@ -24,6 +27,8 @@ def _unref(file):
         last = file.fd_refs == 0
     if last:
         file.release()
+        eventpoll_release(file)
+        LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file
 
 
 class FdTable:

@@ -26,6 +26,11 @@ SETFL_MASK = O_APPEND | O_NONBLOCK | os.O_ASYNC | os.O_DIRECT | os.O_NOATIME
 class File:
     """Base open file."""
 
+    # The wait queue (kernel/waiter.Queue) notified with the events that
+    # became true whenever this file's poll mask may change; None for
+    # files whose readiness never changes (regular files, directories).
+    queue = None
+
     def __init__(self, flags, location=None):
         self.flags = flags
         self.location = location      # vfs.mount.Location, if it has a path
