@@ -11,6 +11,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.epoll import eventpoll_release
 from kvmsentry.kernel.record_locks import LOCKS_CHANGED
 from kvmsentry.kernel.waiter import ALL_EVENTS
+from kvmsentry.vfs import fsnotify
 
 RLIMIT_NOFILE_DEFAULT = 1024
 _refs_lock = threading.Lock()
@@ -28,6 +29,7 @@ def _unref(file):
     if last:
         file.release()
         eventpoll_release(file)
+        fsnotify.closed(file)
         LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file
 
 

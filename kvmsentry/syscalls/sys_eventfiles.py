@@ -1,18 +1,23 @@
-"""Event files: eventfd, timerfd, signalfd and pidfd (fsimpl/eventfd.py,
-timerfd.py, signalfd.py, pidfd.py). Each is an anonymous-inode file with
-a wait queue, so read, poll, select and epoll all wait on it alike."""
+"""Event files: eventfd, timerfd, signalfd, pidfd and inotify
+(fsimpl/eventfd.py, timerfd.py, signalfd.py, pidfd.py, inotify.py). Each
+is an anonymous-inode file with a wait queue, so read, poll, select and
+epoll all wait on it alike."""
 import errno
 import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.eventfd import EventFd
+from kvmsentry.fsimpl.inotify import IN_ONESHOT, InotifyFile
 from kvmsentry.fsimpl.pidfd import PidFd
 from kvmsentry.fsimpl.signalfd import SignalFd, signalfd_mask
 from kvmsentry.fsimpl.timerfd import CLOCKS, TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET, TimerFd
 from kvmsentry.kernel import signal_delivery as sd
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel import timers as tm
+from kvmsentry.kernel.fs_context import lookup_at
 from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.vfs import fsnotify as fn
+from kvmsentry.vfs.path import R_OK, may_access
 
 O_RDONLY, O_RDWR = 0, 2
 O_NONBLOCK, O_CLOEXEC = 0o4000, 0o2000000
@@ -147,4 +152,55 @@ def pidfd_send_signal(task, pidfd, sig, info, flags):
     if target is None:
         raise SyscallError(errno.ESRCH)
     sd.send(task.kernel, target, sg.SigInfo.user(sig, task.tgid, task.creds.uid))
+    return 0
+
+
+# --- inotify ------------------------------------------------------------------------
+IN_ALL_EVENTS = 0xFFF
+IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK = 0x01000000, 0x02000000, 0x04000000
+IN_MASK_CREATE, IN_MASK_ADD = 0x10000000, 0x20000000
+IN_VALID = (IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE
+            | IN_MASK_ADD | IN_ONESHOT)
+
+
+def inotify_init1(task, flags):
+    """Implements inotify_init1(2)."""
+    flags = i32(flags)
+    if flags & ~(O_NONBLOCK | O_CLOEXEC):
+        raise SyscallError(errno.EINVAL)
+    return _install(task, InotifyFile(O_RDONLY | (flags & O_NONBLOCK)), flags)
+
+
+def inotify_init(task):
+    """Implements inotify_init(2)."""
+    return inotify_init1(task, 0)
+
+
+def _inotify(task, fd):
+    file = task.fds.get(i32(fd))
+    if not isinstance(file, InotifyFile):
+        raise SyscallError(errno.EINVAL)
+    return file
+
+
+def inotify_add_watch(task, fd, pathname, mask):
+    """Implements inotify_add_watch(2)."""
+    mask = u32(mask)
+    if not mask & IN_ALL_EVENTS or mask & ~IN_VALID & 0xFFFFFFFF or \
+            mask & IN_MASK_ADD and mask & IN_MASK_CREATE:
+        raise SyscallError(errno.EINVAL)
+    file = _inotify(task, fd)
+    loc = lookup_at(task, -100, task.mm.read_cstring(pathname),
+                    follow=not mask & IN_DONT_FOLLOW)
+    if mask & IN_ONLYDIR and not loc.inode.is_dir():
+        raise SyscallError(errno.ENOTDIR)
+    if not may_access(loc.inode.getattr(), task.creds, R_OK):
+        raise SyscallError(errno.EACCES)
+    return file.add_watch(fn.key_of(loc.inode), mask & (IN_ALL_EVENTS | IN_ONESHOT),
+                          bool(mask & IN_MASK_ADD), bool(mask & IN_MASK_CREATE))
+
+
+def inotify_rm_watch(task, fd, wd):
+    """Implements inotify_rm_watch(2)."""
+    _inotify(task, fd).rm_watch(i32(wd))
     return 0

@@ -43,6 +43,9 @@ def _e(name, handler, args="", support=FULL, note=""):
     return name, handler, tuple(args.split()), support, note
 
 
+_INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
+                 "volume or the host root are missed; no IN_ACCESS, no IN_UNMOUNT")
+
 _IMPLEMENTED = [
     _e("read", sys_read_write.read, "fd out:2 uint"),
     _e("write", sys_read_write.write, "fd in:2 uint"),
@@ -235,6 +238,11 @@ _IMPLEMENTED = [
     _e("signalfd", sys_eventfiles.signalfd, "fd ptr uint"),
     _e("signalfd4", sys_eventfiles.signalfd4, "fd ptr uint hex"),
     _e("pidfd_open", sys_eventfiles.pidfd_open, "int hex"),
+    _e("inotify_init", sys_eventfiles.inotify_init, "", PARTIAL, _INOTIFY_NOTE),
+    _e("inotify_init1", sys_eventfiles.inotify_init1, "hex", PARTIAL, _INOTIFY_NOTE),
+    _e("inotify_add_watch", sys_eventfiles.inotify_add_watch, "fd str hex", PARTIAL,
+       _INOTIFY_NOTE),
+    _e("inotify_rm_watch", sys_eventfiles.inotify_rm_watch, "fd int"),
     _e("pidfd_send_signal", sys_eventfiles.pidfd_send_signal, "fd sig ptr hex", PARTIAL,
        "siginfo argument must be NULL"),
     # --- process attributes (sys_prctl.py) ---

@@ -11,6 +11,7 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm import page_cache
+from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
 O_ACCMODE = 3
@@ -107,6 +108,12 @@ class InodeFile(File):
             return data
 
     def write(self, data, offset=None):
+        n = self._write(data, offset)
+        if n:
+            fsnotify.modified(self)
+        return n
+
+    def _write(self, data, offset):
         inode = self.inode
         if offset is not None:
             if self.flags & O_APPEND:

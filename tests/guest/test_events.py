@@ -3,7 +3,8 @@
 EPOLLEXCLUSIVE waking one of two waiters, nested instances, an item that
 outlives its fd, epoll_pwait2), poll on both ends of a pipe around a
 close, eventfd (semaphore), timerfd (periodic ticks counted), signalfd
-(SIGCHLD of a child) and pidfd.
+(SIGCHLD of a child), pidfd and inotify (a file created, written, renamed,
+chmodded and removed, a directory made and removed).
 
 tests/eventprograms/events.c has one mode per case; it prints only what
 must be identical natively and in the sandbox (timings only as coarse
@@ -16,7 +17,7 @@ from progbuild import FLAVOURS, build_all, run
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "eventprograms")
 MODES = ["level_edge", "oneshot", "exclusive", "pipe_hup", "eventfd", "timerfd",
-         "signalfd", "pidfd", "nested"]
+         "signalfd", "pidfd", "nested", "inotify"]
 
 
 @pytest.fixture(scope="module")
