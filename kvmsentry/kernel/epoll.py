@@ -198,6 +198,10 @@ class EpollFile(File):
                 for item in leftover + list(arrived) + again:
                     if (item.fd, item.file) in self.items:
                         self._ready[item] = None
+        if self._ready and self.sleepers > 1:
+            # Like ep_done_scan: what is still ready wakes another task in
+            # epoll_wait (they are woken one at a time).
+            self.queue.notify(IN_BITS)
         return out
 
     # --- the instance as a file ----------------------------------------------------------

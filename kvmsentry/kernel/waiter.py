@@ -151,7 +151,9 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     signal must be handled (the task loop then delivers it; restart rules
     are the caller's, through the errno it lets escape).
 
-    waits: [(Queue, event mask)] whose notifies may make check() true;
+    waits: [(Queue, event mask)] whose notifies may make check() true (a
+    third element True makes the entry exclusive: one such sleeper is woken
+    per notify, as epoll_wait sleepers are);
     host_fds: [(host fd, poll events)] likewise. check() runs with whatever
     locks the caller holds; the kernel lock is released while sleeping.
 
@@ -161,7 +163,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     (kill_status set) and then returns check()'s false answer.
     """
     waiter = task.waiter
-    entries = [(queue, Entry(waiter.wake, mask)) for queue, mask in waits]
+    entries = [(w[0], Entry(waiter.wake, w[1], exclusive=len(w) > 2 and w[2])) for w in waits]
     for queue, entry in entries:
         queue.register(entry)
     try:

@@ -304,8 +304,8 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     def wait():
         ep.sleepers += 1
         try:
-            return block_until(task, lambda: ep.harvest(maxevents), [(ep.queue, pl.POLLIN)],
-                               ep.host_fds(), deadline)
+            return block_until(task, lambda: ep.harvest(maxevents),
+                               [(ep.queue, pl.POLLIN, True)], ep.host_fds(), deadline)
         finally:
             ep.sleepers -= 1
 

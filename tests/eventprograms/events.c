@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +117,29 @@ static void exclusive(void) {
     read(report[0], &got[0], 1); read(report[0], &got[1], 1);
     wait(NULL); wait(NULL);
     printf("woken by one write: %d of 2\n", (got[0] == '1') + (got[1] == '1'));
+}
+
+static int shared_ep, woken_threads;
+
+static void *epoll_sleeper(void *arg) {
+    (void)arg;
+    if (wait1(shared_ep, 1500, 0) == 1) __sync_fetch_and_add(&woken_threads, 1);
+    return NULL;
+}
+
+/* Two threads in epoll_wait on one instance, an edge-triggered item: one
+ * event wakes one of them. */
+static void threads(void) {
+    int p[2];
+    pthread_t t[2];
+    CHECK(pipe(p));
+    shared_ep = epoll_create1(0);
+    add(shared_ep, p[0], EPOLLIN | EPOLLET, 1);
+    for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, epoll_sleeper, NULL);
+    msleep(500);
+    CHECK(write(p[1], "x", 1));
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    printf("threads woken by one edge: %d of 2\n", woken_threads);
 }
 
 static void pipe_hup(void) {
@@ -390,6 +414,7 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "level_edge")) level_edge();
     else if (!strcmp(m, "oneshot")) oneshot();
     else if (!strcmp(m, "exclusive")) exclusive();
+    else if (!strcmp(m, "threads")) threads();
     else if (!strcmp(m, "pipe_hup")) pipe_hup();
     else if (!strcmp(m, "eventfd")) eventfds();
     else if (!strcmp(m, "timerfd")) timerfds();
