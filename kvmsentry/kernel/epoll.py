@@ -228,6 +228,19 @@ class EpollFile(File):
     def stat(self):
         return Stat(dev=ANON_INODE_DEV, ino=id(self) & 0xFFFFFFFF, mode=0o600)
 
+    def fdinfo(self):
+        """The per-item lines of /proc/PID/fdinfo/N, as Linux prints them."""
+        out = []
+        for item in list(self.items.values()):
+            try:
+                st = item.file.stat()
+                ino, dev = st.ino, st.dev
+            except SyscallError:       # a file with no inode to show
+                ino = dev = 0
+            out.append("tfd: %8d events: %8x data: %16x  pos:0 ino:%x sdev:%x\n"
+                       % (item.fd, item.events & 0xFFFFFFFF, item.data, ino, dev))
+        return "".join(out)
+
     def release(self):
         for item in list(self.items.values()):
             self.drop(item)

@@ -11,6 +11,8 @@ Every hook returns at once while no watch exists anywhere.
 """
 import itertools
 
+from kvmsentry.errors import SyscallError
+
 IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x1, 0x2, 0x4, 0x8
 IN_CLOSE_NOWRITE, IN_OPEN, IN_MOVED_FROM, IN_MOVED_TO = 0x10, 0x20, 0x40, 0x80
 IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
@@ -49,7 +51,7 @@ def remove(watch):
 def _notify(inode, mask, name=b"", cookie=0):
     try:
         watchers = _watches.get(key_of(inode))
-    except Exception:             # an inode that cannot stat any more: nobody watches it
+    except SyscallError:          # an inode that cannot stat any more: nobody watches it
         return
     for watch in list(watchers or ()):
         if watch.mask & mask & ~IN_ISDIR:
@@ -59,7 +61,7 @@ def _notify(inode, mask, name=b"", cookie=0):
 def _is_dir(inode):
     try:
         return inode.is_dir()
-    except Exception:
+    except SyscallError:
         return False
 
 

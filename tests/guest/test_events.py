@@ -56,3 +56,10 @@ def test_python_eventfd():
             "    print('EAGAIN')\n")
     out = same(["/usr/bin/python3", "-c", code])
     assert out == "1 1\n1\nEAGAIN\n"
+
+
+def test_node_timers_crypto_and_fs_watch():
+    """Node.js (libuv: epoll, eventfd2, inotify behind fs.watch) with
+    timers, an interval, a hash and a watched directory."""
+    out = same(["/usr/bin/node", os.path.join(SOURCES, "node_events.js")])
+    assert out.splitlines()[1:] == ["watch: rename file.txt", "t10 t50 interval ticks 3"]
