@@ -18,6 +18,7 @@ from kvmsentry.kernel import timers as tm
 from kvmsentry.kernel.waiter import wait_event
 
 TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET = 1, 2
+TFD_IOC_SET_TICKS = 0x40085400            # _IOW('T', 0, u64)
 CLOCKS = (tm.CLOCK_REALTIME, tm.CLOCK_MONOTONIC, tm.CLOCK_BOOTTIME,
           tm.CLOCK_REALTIME_ALARM, tm.CLOCK_BOOTTIME_ALARM)
 
@@ -126,12 +127,17 @@ class TimerFd(AnonFile):
             ready = self.ticks
         return POLLIN | POLLRDNORM if ready else 0
 
-    def set_ticks(self, ticks):
-        """TFD_IOC_SET_TICKS."""
+    def ioctl(self, task, request, arg):
+        """TFD_IOC_SET_TICKS: set the count of expirations to read (0: EINVAL)."""
+        if request != TFD_IOC_SET_TICKS:
+            raise SyscallError(errno.ENOTTY)
+        (ticks,) = struct.unpack("<Q", task.mm.copy_in(arg, 8))
+        if not ticks:
+            raise SyscallError(errno.EINVAL)
         with self.lock:
             self.ticks = ticks
-        if ticks:
-            self.queue.notify(POLLIN | POLLRDNORM)
+        self.queue.notify(POLLIN | POLLRDNORM)
+        return 0
 
     def fdinfo(self):
         value, interval = self.gettime()

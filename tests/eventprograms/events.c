@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
@@ -22,6 +23,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
 
 static int wait1(int ep, int ms, uint64_t *data);
 #define CHECK(x) do { if ((x) < 0) { printf("FAIL %s: %s\n", #x, strerror(errno)); exit(1); } } while (0)
@@ -239,6 +244,12 @@ static void timerfds(void) {
     CHECK(timerfd_settime(a, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &abs, NULL));
     show("absolute realtime, blocking read", read(a, &ticks, 8));
     printf("ticks=%llu\n", (unsigned long long)ticks);
+    uint64_t set = 42;
+    show("set ticks", ioctl(t, TFD_IOC_SET_TICKS, &set));
+    show("read them", read(t, &ticks, 8));
+    printf("ticks=%llu\n", (unsigned long long)ticks);
+    set = 0;
+    show("set zero ticks", ioctl(t, TFD_IOC_SET_TICKS, &set));
     show("bad clock", timerfd_create(CLOCK_PROCESS_CPUTIME_ID, 0));
     show("bad flags", timerfd_settime(a, 8, &abs, NULL));
 }
