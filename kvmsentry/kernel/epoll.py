@@ -11,10 +11,12 @@ pipe that already had data) is reported again. EPOLLONESHOT disarms an
 item once it reported, until EPOLL_CTL_MOD. EPOLLEXCLUSIVE entries take a
 wakeup only when someone waits in epoll_wait on the instance.
 
-Files with no wait queue but a host fd (the user's terminal) cannot call
-back: their items are polled whenever the instance is harvested or
-polled, and epoll_wait puts their host fds in the waiter's host poll set;
-for those, EPOLLET reports the bits that were not ready at the last look.
+Files whose readiness lives in host fds (the user's terminal; any file
+with a host_fds() method) cannot call back for it: their items are looked
+at whenever the instance is harvested or polled, and epoll_wait puts their
+host fds in the waiter's host poll set; for those, EPOLLET reports the
+bits that were not ready at the last look. Files with no queue at all
+(readiness that never changes) are looked at the same way.
 
 Lifetime is Linux's: an item belongs to (fd, file), not to the fd; closing
 the fd leaves it registered, still reporting, until the file itself is
@@ -80,14 +82,15 @@ class EpollFile(File):
             item = self.items[(fd, file)] = EpollItem(self, fd, file, events | ALWAYS, data)
         links = file.__dict__.setdefault("epoll_items", set())
         links.add(item)
-        if isinstance(file, HostFdFile) or getattr(file, "queue", None) is None:
-            with self._lock:
-                self._host_items.append(item)
-        else:
+        queue = getattr(file, "queue", None)
+        if queue is not None:
             item.entry = Entry(item.on_event, (events | ALWAYS) & ~PRIVATE_BITS,
                                exclusive=bool(events & EPOLLEXCLUSIVE))
-            item.queue = file.queue
-            item.queue.register(item.entry)
+            item.queue = queue
+            queue.register(item.entry)
+        if queue is None or _has_host_fds(file):
+            with self._lock:
+                self._host_items.append(item)
         self._recheck(item)
 
     def modify(self, fd, file, events, data):
@@ -244,6 +247,13 @@ class EpollFile(File):
     def release(self):
         for item in list(self.items.values()):
             self.drop(item)
+
+
+def _has_host_fds(file):
+    """A file whose readiness also lives in host fds (host stdio; a file
+    with a host_fds() method, such as a host socket)."""
+    return isinstance(file, HostFdFile) or \
+        (not isinstance(file, EpollFile) and hasattr(file, "host_fds"))
 
 
 def eventpoll_release(file):

@@ -6,11 +6,13 @@ file that can say more than readable/writable), a host fd the sandbox
 inherited (asked with a zero-timeout poll(2) on the host fd), or
 File.readiness()'s (readable, writable) pair.
 
-What to wait on for a file is wait_sources(file, events): the file's wait
-queue (`file.queue`, notified whenever its mask may have changed; None for
-files whose readiness never changes) and the host fds behind it (a host
-stdio fd, or every host fd an epoll instance watches), which go into the
-waiting task's host poll set (kernel/waiter.py).
+What to wait on for files is wait_sources([(file, events)]): each file's
+wait queue (`file.queue`, notified whenever its mask may have changed;
+None for files whose readiness never changes) and the host fds behind it
+(a host stdio fd; `file.host_fds()` -> [(host fd, poll events)] for any
+other file backed by host fds, such as a host socket, or an epoll
+instance watching such files), which go into the waiting task's host
+poll set (kernel/waiter.py).
 """
 import select
 

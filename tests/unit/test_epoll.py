@@ -2,6 +2,8 @@
 queue callbacks, level vs edge triggering, EPOLLONESHOT, EPOLLEXCLUSIVE,
 nesting, and Linux's rule that an item lives as long as its file."""
 import errno
+import os
+import select
 
 import pytest
 
@@ -9,6 +11,8 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import polling as pl
 from kvmsentry.kernel.epoll import EpollFile, eventpoll_release
 from kvmsentry.kernel.pipe import make_pipe
+from kvmsentry.kernel.waiter import Queue
+from kvmsentry.vfs.file import File
 
 IN = pl.POLLIN
 
@@ -114,3 +118,36 @@ def test_item_lives_with_its_file_not_its_fd():
     eventpoll_release(r)                       # the last reference went
     assert ep.harvest(8) == [] and not ep.items
     assert not r.queue.has_waiters()
+
+
+class HostBacked(File):
+    """A file whose readiness lives in a host fd (as a host socket's), with
+    a queue of its own as well."""
+
+    def __init__(self, fd):
+        super().__init__(2)
+        self.fd = fd
+        self.queue = Queue()
+
+    def host_fds(self):
+        return [(self.fd, select.POLLIN)]
+
+    def poll_events(self):
+        return pl.POLLIN if select.select([self.fd], [], [], 0)[0] else 0
+
+
+def test_host_backed_file_is_looked_at_and_its_fd_watched():
+    r, w = os.pipe()
+    try:
+        file = HostBacked(r)
+        inner, outer = EpollFile(2), EpollFile(2)
+        inner.add(3, file, IN, 1)
+        outer.add(4, inner, IN, 2)
+        assert outer.host_fds() == [(r, select.POLLIN)]   # nested: still watched
+        assert inner.harvest(8) == []
+        os.write(w, b"x")                     # no notify: only the host fd knows
+        assert inner.harvest(8) == [(IN, 1)]
+        assert pl.poll_mask(inner) == pl.POLLIN | pl.POLLRDNORM
+    finally:
+        os.close(r)
+        os.close(w)
