@@ -11,7 +11,8 @@ import select
 import struct
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.locking import blocking, current_interrupt
+from kvmsentry.kernel.locking import blocking
+from kvmsentry.kernel.waiter import wait_event
 from kvmsentry.vfs.file import File
 from kvmsentry.vfs.inode import Stat
 
@@ -36,10 +37,10 @@ class HostFdFile(File):
         self.host_fd = host_fd
 
     def read(self, length, offset=None):
-        interrupt = current_interrupt()
-        with blocking():               # a terminal or pipe read may wait
+        if offset is None:             # a terminal or pipe read may wait
+            _wait_readable(self.host_fd)
+        with blocking():
             if offset is None:
-                _wait_readable(self.host_fd, interrupt)
                 return _host_call(os.read, self.host_fd, length)
             return _host_call(os.pread, self.host_fd, length, offset)
 
@@ -87,16 +88,18 @@ class HostFdFile(File):
         raise SyscallError(errno.ENOTTY)
 
 
-def _wait_readable(fd, interrupt):
-    """Wait until fd has data (or EOF), giving up with EINTR when the task
-    has a signal to handle: a host read itself would not notice."""
-    if interrupt is None:
-        return
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLPRI)
-    while not poller.poll(50):
-        if interrupt.is_set():
-            raise SyscallError(errno.EINTR)
+def _wait_readable(fd):
+    """Wait until fd has data (or EOF): the host fd goes into the task's
+    host poll set, so a signal for the task ends the wait with EINTR
+    (a host read itself would not notice)."""
+    events = select.POLLIN | select.POLLPRI
+
+    def ready():
+        poller = select.poll()
+        poller.register(fd, events)
+        return bool(poller.poll(0))
+
+    wait_event(ready, host_fds=[(fd, events)])
 
 
 def stat_from_host(s):

@@ -263,8 +263,8 @@ class TmpfsFifo(TmpfsInode):
         super().__init__(fs, st.S_IFIFO | (mode & 0o7777), uid, gid)
         self.fifo = Fifo(uid, gid)
 
-    def open(self, location, flags, interrupt=None):
-        return self.fifo.open(flags, location, interrupt)
+    def open(self, location, flags):
+        return self.fifo.open(flags, location)
 
 
 class TmpfsNode(TmpfsInode):

@@ -8,6 +8,10 @@ import errno
 import threading
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.epoll import eventpoll_release
+from kvmsentry.kernel.record_locks import LOCKS_CHANGED
+from kvmsentry.kernel.waiter import ALL_EVENTS
+from kvmsentry.vfs import fsnotify
 
 RLIMIT_NOFILE_DEFAULT = 1024
 _refs_lock = threading.Lock()
@@ -24,6 +28,9 @@ def _unref(file):
         last = file.fd_refs == 0
     if last:
         file.release()
+        eventpoll_release(file)
+        fsnotify.closed(file)
+        LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file
 
 
 class FdTable:

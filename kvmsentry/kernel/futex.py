@@ -1,37 +1,27 @@
 """Futexes: wait queues keyed by a guest address.
 
-Keys are (address space, address) for private futexes and for shared ones
-alike while each sandbox has one address space per process; waiters block
-on a per-waiter Event, so a wake hands off to exactly the tasks woken.
+Keys are (address space, address) for private futexes and (file, offset)
+for shared ones in shared mappings (syscalls/sys_futex.futex_key). Each
+waiter is a small record on its key's list; a wake marks exactly the
+records it chose and wakes their tasks' waiters, so a wake hands off to
+exactly the tasks woken, and the sleeping itself is kernel/waiter's
+block_until (signals, deadlines, kills as every other wait).
 """
 import errno
 import threading
-import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.locking import blocking, current_interrupt
-
-POLL = 0.05
-
-
-def _wait_either(event, interrupt, timeout):
-    """Wait for event, giving up early if interrupt is set (checked every
-    POLL seconds); True if event was set."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        step = POLL if deadline is None else min(POLL, max(deadline - time.monotonic(), 0))
-        if event.wait(step):
-            return True
-        if interrupt.is_set() or (deadline is not None and time.monotonic() >= deadline):
-            return False
+from kvmsentry.kernel.waiter import current_sleeper, wait_event
 
 
 class _Waiter:
-    __slots__ = ("event", "bitset")
+    __slots__ = ("key", "bitset", "woken", "wake")
 
-    def __init__(self, bitset):
-        self.event = threading.Event()
+    def __init__(self, key, bitset, wake):
+        self.key = key                # where it is queued (requeue moves it)
         self.bitset = bitset
+        self.woken = False
+        self.wake = wake
 
 
 class FutexTable:
@@ -42,32 +32,40 @@ class FutexTable:
     def wait(self, key, load_value, expected, deadline_ns, bitset=0xFFFFFFFF):
         """Block while *key == expected: EAGAIN if it differs now,
         ETIMEDOUT at deadline_ns (CLOCK_MONOTONIC, None for never)."""
-        waiter = _Waiter(bitset)
+        task = current_sleeper()
+        waiter = _Waiter(key, bitset, task.waiter.wake)
         with self._lock:
             if load_value() != expected:
                 raise SyscallError(errno.EAGAIN)
             self._queues.setdefault(key, []).append(waiter)
-        timeout = None
-        if deadline_ns is not None:
-            timeout = max(deadline_ns - time.clock_gettime_ns(time.CLOCK_MONOTONIC), 0) / 1e9
-        interrupt = current_interrupt()
-        with blocking():
-            if interrupt is None:
-                woken = waiter.event.wait(timeout)
-            else:
-                woken = _wait_either(waiter.event, interrupt, timeout)
+        try:
+            woken = wait_event(lambda: waiter.woken, deadline=deadline_ns, task=task)
+        except SyscallError:
+            if not self._forget(waiter):
+                return 0                  # woken just as the signal came
+            raise
         if woken:
             return 0
+        if not self._forget(waiter):
+            return 0                      # woken just as the timeout expired
+        raise SyscallError(errno.ETIMEDOUT)
+
+    def _forget(self, waiter):
+        """Take an unwoken waiter off its queue; False if it was woken."""
         with self._lock:
-            queue = self._queues.get(key, [])
+            if waiter.woken:
+                return False
+            queue = self._queues.get(waiter.key, [])
             if waiter in queue:
                 queue.remove(waiter)
                 if not queue:
-                    del self._queues[key]
-                if interrupt is not None and interrupt.is_set():
-                    raise SyscallError(errno.EINTR)
-                raise SyscallError(errno.ETIMEDOUT)
-        return 0                      # woken just as the timeout expired
+                    del self._queues[waiter.key]
+            return True
+
+    @staticmethod
+    def _wake(w):
+        w.woken = True
+        w.wake()
 
     def wake(self, key, count, bitset=0xFFFFFFFF):
         """Wake up to count waiters whose bitset intersects; return how many."""
@@ -79,7 +77,7 @@ class FutexTable:
             keep = []
             for w in queue:
                 if woken < count and w.bitset & bitset:
-                    w.event.set()
+                    self._wake(w)
                     woken += 1
                 else:
                     keep.append(w)
@@ -98,9 +96,11 @@ class FutexTable:
             moved = queue[wake_count:wake_count + requeue_count]
             rest = queue[wake_count + requeue_count:]
             for w in woken:
-                w.event.set()
+                self._wake(w)
             if rest:
                 self._queues[key] = rest
             if moved:
+                for w in moved:
+                    w.key = key2
                 self._queues.setdefault(key2, []).extend(moved)
         return len(woken) + len(moved)

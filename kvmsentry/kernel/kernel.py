@@ -15,6 +15,7 @@ from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
 from kvmsentry.kernel.process_tree import ProcessTree
 from kvmsentry.kernel.record_locks import RecordLocks
+from kvmsentry.kernel.waiter import ALL_EVENTS, Queue
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.memfd import MemfdStore
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
@@ -52,9 +53,13 @@ class Kernel:
         self.unimplemented = collections.Counter()
         self.tasks = {}
         self.lock = KernelLock()
-        self.child_cond = self.lock.condition()
+        # Notified whenever a process or thread changes state (exits,
+        # stops, continues, a vfork child releases its parent): wait4,
+        # parked stopped threads and execve's de_thread wait on it.
+        self.child_queue = Queue()
         self.tree = ProcessTree()
         self.finished = threading.Event()
+        self._init_gone = threading.Event()       # init exited, or the sandbox is over
         self.init_status = None
         self.bug = None
         self._free_vcpus = []
@@ -191,10 +196,12 @@ class Kernel:
         previous = self._install_host_signals()
         try:
             task.start()
-            while not self.finished.wait(0.1):
-                if self.init_status is not None and \
-                        time.monotonic() - self._init_exit_time > KILL_GRACE_SECONDS:
-                    break         # tasks killed with init but stuck in a host call
+            # Sleeps until the sandbox ends, or init ends (then at most the
+            # grace period for tasks killed with it but stuck in a host call).
+            self._init_gone.wait()
+            if not self.finished.is_set():
+                self.finished.wait(max(0.0, KILL_GRACE_SECONDS
+                                       - (time.monotonic() - self._init_exit_time)))
 
         finally:
             self._restore_host_signals(previous)
@@ -233,11 +240,12 @@ class Kernel:
         self.init_status = status
         if not self.tasks:
             self.finished.set()
+        self._init_gone.set()
 
     def notify_parent(self, event):
         """A child changed state: wake waiters and send the parent its
         exit signal (SIGCHLD) with the child's status."""
-        self.child_cond.notify_all()
+        self.child_queue.notify(ALL_EVENTS)
         if event.signo:
             parent = next((t for t in self.tasks.values() if t.group is event.parent), None)
             if parent is not None:
@@ -267,6 +275,7 @@ class Kernel:
                                   file=self.debug_log or sys.stderr)
         self.bug = SentryBug("%s: %s" % (type(exc).__name__, exc))
         self.finished.set()
+        self._init_gone.set()
 
     def _install_host_signals(self):
         """The kick signal (interrupts KVM_RUN) and forwarding of SIGINT and

@@ -18,7 +18,7 @@ from kvmsentry.kernel import process_tree as pt
 from kvmsentry.kernel import cputime, timers
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitThread
-from kvmsentry.kernel.locking import blocking
+from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
 from kvmsentry.kernel.task import Task
 from kvmsentry.loader.load import ExecError
 from kvmsentry.mm.address_space import AddressSpace
@@ -75,8 +75,9 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
     kernel.tasks[tid] = child
     child.start()
     if flags & CLONE_VFORK:
-        with blocking():
-            child.vfork_done.wait()
+        # Not interruptible (Linux's wait_for_vfork_done is killable only).
+        block_until(task, child.vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
+                    interruptible=False)
     return tid
 
 
@@ -160,6 +161,7 @@ def execve(task, path, argv, envp, program=None):
     if task.vfork_done is not None:
         task.vfork_done.set()
         task.vfork_done = None
+        task.kernel.child_queue.notify(ALL_EVENTS)
 
 
 def _kill_other_threads(task):
@@ -169,8 +171,8 @@ def _kill_other_threads(task):
     for t in others:
         t.kill_status = 0
         t.kick()
-    while len(group.threads) > 1:
-        task.kernel.child_cond.wait(0.05)
+    block_until(task, lambda: len(group.threads) <= 1,
+                [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
 
 
 FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
@@ -228,6 +230,7 @@ def _release_mm_for(task):
     if task.vfork_done is not None:
         task.vfork_done.set()
         task.vfork_done = None
+        task.kernel.child_queue.notify(ALL_EVENTS)
 
 
 # --- exit ------------------------------------------------------------------------
@@ -254,7 +257,7 @@ def thread_ending(task, status, whole_group):
         timers.cancel_process_timers(group)
         final = getattr(group, "group_exit_status", None)
         _group_ended(kernel, group, status if final is None else final)
-    kernel.child_cond.notify_all()
+    kernel.child_queue.notify(ALL_EVENTS)
 
 
 def _group_ended(kernel, group, status):
@@ -298,16 +301,15 @@ def wait_for_child(task, select, options, waitid=False):
     """Block until find_waitable reports (or WNOHANG); return the
     WaitResult or None."""
     tree = task.kernel.tree
-    while True:
+
+    def find():
         if waitid:
             idtype, id_ = select
             result = tree.find_waitable_id(task.group, idtype, id_, options)
         else:
             result = tree.find_waitable(task.group, select, options)
         if result is not None or options & pt.WNOHANG:
-            return result
-        if task.interrupt.is_set() and task.kill_status is not None:
-            raise ExitThread(task.kill_status)
-        if task.interrupt.is_set() and task.kernel.signal_pending(task):
-            raise SyscallError(errno.EINTR)
-        task.kernel.child_cond.wait(0.05)
+            return (result,)
+        return None
+
+    return block_until(task, find, [(task.kernel.child_queue, ALL_EVENTS)])[0]

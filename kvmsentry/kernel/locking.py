@@ -8,7 +8,7 @@ inside `blocking()`, which lets go of the lock for the wait; such waits
 touch only state guarded by their own locks.
 
 The thread-local `current` also names the task a host thread runs, so
-deep code (a pipe's wait) can find the task's interrupt event.
+deep code (a pipe's wait) can find the task that waits (kernel/waiter.py).
 """
 import threading
 from contextlib import contextmanager
@@ -38,26 +38,6 @@ class KernelLock:
     def __exit__(self, *exc):
         self.release()
 
-    def condition(self):
-        """A Condition on this lock (waiting releases it, like blocking())."""
-        return _KernelCondition(self)
-
-
-class _KernelCondition:
-    def __init__(self, klock):
-        self._klock = klock
-        self._cond = threading.Condition(klock._lock)
-
-    def wait(self, timeout=None):
-        _local.held = None
-        try:
-            return self._cond.wait(timeout)
-        finally:
-            _local.held = self._klock
-
-    def notify_all(self):
-        self._cond.notify_all()
-
 
 @contextmanager
 def blocking():
@@ -80,10 +60,3 @@ def set_current(task):
 def current():
     """The task this host thread runs, or None."""
     return getattr(_local, "task", None)
-
-
-def current_interrupt():
-    """The running task's interrupt event (set when a signal must be
-    handled), or None outside a task."""
-    task = current()
-    return task.interrupt if task is not None else None

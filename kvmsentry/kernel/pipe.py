@@ -1,21 +1,18 @@
 """Pipes and FIFOs: a bounded byte buffer between reader and writer files.
 
 A Pipe is Linux's pipe_inode_info: the buffer, the counts of open read and
-write ends, and one threading.Condition that every blocked reader, writer
-and FIFO opener of this pipe waits on. Each guest task runs on its own
-host thread, so a task blocked here sleeps in Condition.wait(), which
-releases the pipe's lock: nothing global is held while a task waits.
+write ends, a small lock for them, and the wait queue (kernel/waiter.py)
+of everything that waits on the pipe: blocked readers and writers, FIFO
+openers, poll/select/epoll. Every state change notifies the queue with the
+events it made true, after the lock is dropped.
 
 pipe2(2) makes a fresh Pipe with make_pipe(); a FIFO inode keeps a Fifo,
 which hands out one shared Pipe for all its opens and applies the FIFO
 open rules (blocking until the other side opens).
 
-Interruption: every wait goes through Pipe._block(). Callers may pass an
-`interrupt` object with an is_set() method (a threading.Event); a wait
-with one polls it every INTERRUPT_POLL seconds and gives up with EINTR.
-When signals arrive, the signal code sets the event (and may call
-Pipe.wake() to skip the polling delay); whether EINTR becomes a restart
-is dispatch's decision, not this module's.
+Waits go through waiter.wait_event (block_until for the running task): a
+signal ends them with EINTR; whether that becomes a restart is dispatch's
+decision, not this module's.
 """
 import errno
 import itertools
@@ -24,9 +21,8 @@ import stat as st
 import struct
 import threading
 
-from kvmsentry.kernel.locking import blocking, current_interrupt
-
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.waiter import Queue, wait_event
 from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
 from kvmsentry.vfs.inode import Stat, now_ns
 
@@ -35,11 +31,14 @@ PIPE_BUF = 4096                 # writes up to this size are atomic
 DEFAULT_CAPACITY = 16 * PAGE_SIZE
 PIPE_MAX_SIZE = 1 << 20         # /proc/sys/fs/pipe-max-size default
 FIONREAD = 0x541B
-INTERRUPT_POLL = 0.05           # seconds between checks of `interrupt`
 
 PIPEFS_DEV = 0xC                # an anonymous device number, like pipefs's
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
+READ_EVENTS = POLLIN | POLLRDNORM
+WRITE_EVENTS = POLLOUT | POLLWRNORM
+# A FIFO open waits for an attach, which has no poll event of its own.
+PARTNER_EVENT = 1 << 26
 
 _pipe_inos = itertools.count(1)
 
@@ -59,7 +58,8 @@ class Pipe:
     """The buffer and bookkeeping shared by the ends of one pipe."""
 
     def __init__(self, uid=0, gid=0, on_last_close=None):
-        self.cond = threading.Condition(threading.Lock())
+        self.lock = threading.Lock()
+        self.queue = Queue()
         self._buf = bytearray()
         self.capacity = DEFAULT_CAPACITY
         self.readers = self.writers = 0
@@ -75,7 +75,7 @@ class Pipe:
     # --- ends --------------------------------------------------------------
     def attach(self, reader, writer):
         """Count a new open file; wakes FIFO openers waiting for it."""
-        with self.cond:
+        with self.lock:
             self.files += 1
             if reader:
                 self.readers += 1
@@ -83,122 +83,102 @@ class Pipe:
             if writer:
                 self.writers += 1
                 self.w_counter += 1
-            self.cond.notify_all()
+        self.queue.notify(PARTNER_EVENT | (WRITE_EVENTS if reader else 0)
+                          | (READ_EVENTS if writer else 0))
 
     def detach(self, reader, writer):
         """An open file was released: blocked peers see EOF or EPIPE."""
-        with self.cond:
+        with self.lock:
             self.files -= 1
             if reader:
                 self.readers -= 1
             if writer:
                 self.writers -= 1
             last = self.files == 0
-            self.cond.notify_all()
+        # Linux wakes with POLLIN|POLLOUT (and the HUP/ERR they imply).
+        self.queue.notify((POLLHUP | READ_EVENTS if writer else 0)
+                          | (POLLERR | WRITE_EVENTS if reader else 0))
         if last and self._on_last_close is not None:
             self._on_last_close(self)
 
-    def wait_for_partner(self, counter, since, interrupt=None):
-        # Waits release the kernel lock first (kernel/locking.py), and
-        # take only this pipe's lock.
-        with blocking():
-            return self._wait_for_partner(counter, since, interrupt if interrupt is not None else current_interrupt())
-
-    def _wait_for_partner(self, counter, since, interrupt=None):
+    def wait_for_partner(self, counter, since):
         """Block until `counter` ("r_counter"/"w_counter") moves past
         `since`: the FIFO open rule "wait until the other side opens"."""
-        with self.cond:
-            while getattr(self, counter) == since:
-                self._block(interrupt)
-
-    def wake(self):
-        """Wake every waiter so it re-checks its condition (and any
-        interrupt it was given)."""
-        with self.cond:
-            self.cond.notify_all()
-
-    def _block(self, interrupt):
-        """Wait for a change of state, with self.cond held."""
-        if interrupt is None:
-            self.cond.wait()
-            return
-        if interrupt.is_set():
-            raise SyscallError(errno.EINTR)
-        self.cond.wait(INTERRUPT_POLL)
-        if interrupt.is_set():
-            raise SyscallError(errno.EINTR)
+        wait_event(lambda: getattr(self, counter) != since, [(self.queue, PARTNER_EVENT)])
 
     # --- data ----------------------------------------------------------------
-    def read(self, length, nonblock, interrupt=None):
-        # Waits release the kernel lock first (kernel/locking.py), and
-        # take only this pipe's lock.
-        with blocking():
-            return self._read(length, nonblock, interrupt if interrupt is not None else current_interrupt())
-
-    def _read(self, length, nonblock, interrupt=None):
+    def read(self, length, nonblock):
         """Up to `length` bytes; waits for data unless no writer is left
         (EOF, b"") or nonblock (EAGAIN)."""
         if length <= 0:
             return b""
-        with self.cond:
-            while not self._buf:
+        box = self._try_read(length, nonblock)
+        if box is None:
+            box = wait_event(lambda: self._try_read(length, False),
+                             [(self.queue, READ_EVENTS | POLLHUP)])
+        return box[0]
+
+    def _try_read(self, length, nonblock):
+        """(data,) if the read can finish now, else None."""
+        with self.lock:
+            if not self._buf:
                 if self.writers == 0:
-                    return b""
+                    return (b"",)
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
-                self._block(interrupt)
+                return None
             data = bytes(self._buf[:length])
             del self._buf[:length]
             self.atime_ns = now_ns()
-            self.cond.notify_all()
-            return data
+        self.queue.notify(WRITE_EVENTS)
+        return (data,)
 
-    def write(self, data, nonblock, interrupt=None):
-        # Waits release the kernel lock first (kernel/locking.py), and
-        # take only this pipe's lock.
-        with blocking():
-            return self._write(data, nonblock, interrupt if interrupt is not None else current_interrupt())
-
-    def _write(self, data, nonblock, interrupt=None):
+    def write(self, data, nonblock):
         """Append data; returns the count written.
 
         Up to PIPE_BUF bytes go in at once or not at all (so concurrent
         small writes never interleave); larger writes fill whatever room
         there is and wait for more. A write that was partly done returns
-        its count instead of failing. No reader: EPIPE (the caller raises
-        SIGPIPE once signals exist).
+        its count instead of failing (EINTR, EPIPE, EAGAIN). No reader:
+        EPIPE (the syscall layer sends SIGPIPE).
         """
         total = len(data)
         if total == 0:
             return 0
         view = memoryview(data)
-        written = 0
-        with self.cond:
-            try:
-                while written < total:
-                    if self.readers == 0:
-                        raise SyscallError(errno.EPIPE)
-                    room = self.capacity - len(self._buf)
-                    if total <= PIPE_BUF:
-                        n = total if room >= total else 0
-                    else:
-                        n = min(room, total - written)
-                    if n:
-                        self._buf += view[written:written + n]
-                        written += n
-                        self.cond.notify_all()
-                        continue
-                    if nonblock:
-                        raise SyscallError(errno.EAGAIN)
-                    self._block(interrupt)
-            except SyscallError:
-                if not written:
-                    raise
-            self.mtime_ns = self.ctime_ns = now_ns()
-        return written
+        done = [0]
+
+        def step():
+            """Put in what fits; True once everything is in."""
+            with self.lock:
+                if self.readers == 0:
+                    raise SyscallError(errno.EPIPE)
+                room = self.capacity - len(self._buf)
+                written = done[0]
+                if total <= PIPE_BUF:
+                    n = total if room >= total else 0
+                else:
+                    n = min(room, total - written)
+                if n:
+                    self._buf += view[written:written + n]
+                    done[0] = written + n
+                    self.mtime_ns = self.ctime_ns = now_ns()
+            if n:
+                self.queue.notify(READ_EVENTS)
+            if done[0] < total and nonblock:
+                raise SyscallError(errno.EAGAIN)
+            return done[0] == total
+
+        try:
+            if not step():
+                wait_event(step, [(self.queue, WRITE_EVENTS | POLLERR)])
+        except SyscallError:
+            if not done[0]:
+                raise
+        return done[0]
 
     def nread(self):
-        with self.cond:
+        with self.lock:
             return len(self._buf)
 
     # --- F_GETPIPE_SZ / F_SETPIPE_SZ -----------------------------------------
@@ -213,19 +193,19 @@ class Pipe:
         size = round_pipe_size(n)
         if size == 0:
             raise SyscallError(errno.EINVAL)
-        with self.cond:
+        with self.lock:
             if size > self.capacity and size > PIPE_MAX_SIZE and not privileged:
                 raise SyscallError(errno.EPERM)
             if len(self._buf) > size:
                 raise SyscallError(errno.EBUSY)
             self.capacity = size
-            self.cond.notify_all()
-            return size
+        self.queue.notify(WRITE_EVENTS)
+        return size
 
     # --- poll and stat -------------------------------------------------------
     def poll_events(self, reader, writer):
         """Linux pipe_poll() mask for a file with these access rights."""
-        with self.cond:
+        with self.lock:
             mask = 0
             if reader:
                 if self._buf:
@@ -259,21 +239,25 @@ class PipeFile(File):
         self._released = False
         pipe.attach(self._reader, self._writer)
 
-    def read(self, length, offset=None, interrupt=None):
+    @property
+    def queue(self):
+        return self.pipe.queue
+
+    def read(self, length, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        return self.pipe.read(length, self.flags & O_NONBLOCK, interrupt)
+        return self.pipe.read(length, self.flags & O_NONBLOCK)
 
-    def write(self, data, offset=None, interrupt=None):
+    def write(self, data, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
         # EPIPE here also means SIGPIPE for the writer; that is sent by the
         # syscall layer once signals exist.
-        return self.pipe.write(data, self.flags & O_NONBLOCK, interrupt)
+        return self.pipe.write(data, self.flags & O_NONBLOCK)
 
     def ioctl(self, task, request, arg):
         if request == FIONREAD:
@@ -342,7 +326,7 @@ class Fifo:
         self._pipe = None
         self._owner = (uid, gid)
 
-    def open(self, flags, location=None, interrupt=None):
+    def open(self, flags, location=None):
         """A PipeFile by the FIFO open rules: O_RDONLY waits for a writer
         (not with O_NONBLOCK); O_WRONLY waits for a reader (O_NONBLOCK:
         ENXIO without one); O_RDWR never waits."""
@@ -368,7 +352,7 @@ class Fifo:
                 wait = ("r_counter", pipe.r_counter)
         if wait is not None:
             try:
-                pipe.wait_for_partner(*wait, interrupt=interrupt)
+                pipe.wait_for_partner(*wait)
             except SyscallError:
                 file.release()
                 raise

@@ -4,7 +4,14 @@ description locks (F_OFD_*), per inode and byte range.
 An owner is a process (its tgid) for POSIX locks and an open file for OFD
 locks. Ranges are [start, end) with end None meaning "to the end of the
 file, however it grows". Callers hold the kernel lock.
+
+LOCKS_CHANGED is the wait queue of every blocked lock request (F_SETLKW,
+flock): notified whenever a lock may have gone (an unlock, a release, an
+open file's last close), after which the waiters try again.
 """
+from kvmsentry.kernel.waiter import ALL_EVENTS, Queue
+
+LOCKS_CHANGED = Queue()
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 
 
@@ -43,6 +50,7 @@ class RecordLocks:
             self._locks[inode] = kept
         else:
             self._locks.pop(inode, None)
+        LOCKS_CHANGED.notify(ALL_EVENTS)
 
     def release(self, owner, inode=None):
         """Drop owner's locks (on one inode, or everywhere)."""
@@ -52,3 +60,4 @@ class RecordLocks:
                 self._locks[key] = rest
             else:
                 self._locks.pop(key, None)
+        LOCKS_CHANGED.notify(ALL_EVENTS)

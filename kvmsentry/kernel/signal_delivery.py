@@ -17,6 +17,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup
 from kvmsentry.kernel.process_tree import status_signaled
+from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
 
 KVM_XSAVE_SIZE = 4096
 # Calls that never restart after a handler ran, whatever SA_RESTART says.
@@ -52,9 +53,12 @@ def send(kernel, target, info, thread=False):
     if thread:
         target.pending.enqueue(info)
         chosen = target
+        target.signal_queue.notify(sg.signal_events(sig))
     else:
         target.group.shared_pending.enqueue(info)
         chosen = next((t for t in members if not t.sigmask & sg.sigbit(sig)), None)
+        for t in members:
+            t.signal_queue.notify(sg.signal_events(sig))
     if chosen is not None:
         chosen.kick()
 
@@ -65,7 +69,7 @@ def _continue_group(kernel, target, members):
     event = kernel.tree.group_continued(target.group)
     if event is not None:
         kernel.notify_parent(event)
-    kernel.child_cond.notify_all()                # parked threads look again
+    kernel.child_queue.notify(ALL_EVENTS)         # parked threads look again
 
 
 def stop_group(task, sig):
@@ -83,9 +87,11 @@ def stop_group(task, sig):
 
 
 def park_if_stopped(task):
-    """Wait (kernel lock released) while the task's process is stopped."""
-    while task.group.stopped and task.kill_status is None:
-        task.kernel.child_cond.wait(0.05)
+    """Wait (kernel lock released) while the task's process is stopped:
+    SIGCONT or SIGKILL (kill_status) ends it."""
+    if task.group.stopped:
+        block_until(task, lambda: not task.group.stopped,
+                    [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
 
 
 def kill_group(task, status):

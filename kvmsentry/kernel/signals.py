@@ -34,6 +34,18 @@ def sigbit(sig):
     return 1 << (sig - 1)
 
 
+def signal_events(sig):
+    """The mask a task's signal_queue is notified with when sig is queued:
+    POLLIN|POLLRDNORM for pollers of a signalfd, and the signal's bit
+    above bit 32 for waits on particular signals (sigset_events)."""
+    return 0x41 | sigbit(sig) << 32
+
+
+def sigset_events(mask):
+    """The signal_queue entry mask of a wait for the signals in mask."""
+    return mask << 32
+
+
 UNBLOCKABLE = sigbit(SIGKILL) | sigbit(SIGSTOP)
 # Faults raised by the thread's own instruction; Linux dequeues them first
 # so the handler sees the fault before an unrelated signal (next_signal()).

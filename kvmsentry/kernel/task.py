@@ -12,7 +12,7 @@ from kvmsentry._kvm import lib
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.locking import set_current
-from kvmsentry.kernel.waiter import Waiter
+from kvmsentry.kernel.waiter import Queue, Waiter
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 
 BUS_ADRERR = 2
@@ -46,6 +46,9 @@ class Task:
         self.rseq = None
         self.interrupt = threading.Event()   # set: leave the guest / a wait
         self.waiter = Waiter()        # what this task sleeps on when it blocks
+        # Notified with a signal's bit whenever one is queued for this
+        # thread, blocked or not (sigtimedwait, signalfd).
+        self.signal_queue = Queue()
         self.kill_status = None       # set by another thread: exit with this
         self.vfork_done = None        # Event a vfork parent waits on
         self.host_tid = None

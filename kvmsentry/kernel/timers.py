@@ -351,15 +351,20 @@ _THREADS = weakref.WeakKeyDictionary()        # Kernel -> TimerThread
 _BY_GROUP = weakref.WeakKeyDictionary()       # ThreadGroup -> ProcessTimers
 
 
+def timer_thread(kernel):
+    """The kernel's TimerThread (made on first use)."""
+    thread = _THREADS.get(kernel)
+    if thread is None:
+        thread = _THREADS[kernel] = TimerThread(kernel)
+    return thread
+
+
 def process_timers(task):
     """The timers of task's process (made on first use)."""
     group = task.group
     procs = _BY_GROUP.get(group)
     if procs is None:
-        thread = _THREADS.get(task.kernel)
-        if thread is None:
-            thread = _THREADS[task.kernel] = TimerThread(task.kernel)
-        procs = _BY_GROUP[group] = ProcessTimers(thread, group)
+        procs = _BY_GROUP[group] = ProcessTimers(timer_thread(task.kernel), group)
     return procs
 
 

@@ -35,7 +35,10 @@ ALL_EVENTS = 0xFFFFFFFF
 class Entry:
     """One registration on a Queue: `callback(mask)` runs for every notify
     whose mask intersects `mask`. `exclusive` entries (EPOLLEXCLUSIVE) are
-    woken one per notify, after every non-exclusive entry."""
+    woken one per notify, after every non-exclusive entry; an exclusive
+    callback that returns False did not take the wakeup (its epoll had
+    nobody waiting), and the next exclusive entry gets it, as Linux's
+    __wake_up_common counts only the wakeups that took."""
 
     __slots__ = ("callback", "mask", "exclusive")
 
@@ -79,8 +82,9 @@ class Queue:
             if entry.exclusive:
                 if woke_exclusive:
                     continue
-                woke_exclusive = True
-            entry.callback(mask & entry.mask)
+                woke_exclusive = entry.callback(mask & entry.mask) is not False
+            else:
+                entry.callback(mask & entry.mask)
 
     def has_waiters(self):
         return bool(self._entries)
@@ -147,7 +151,9 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     signal must be handled (the task loop then delivers it; restart rules
     are the caller's, through the errno it lets escape).
 
-    waits: [(Queue, event mask)] whose notifies may make check() true;
+    waits: [(Queue, event mask)] whose notifies may make check() true (a
+    third element True makes the entry exclusive: one such sleeper is woken
+    per notify, as epoll_wait sleepers are);
     host_fds: [(host fd, poll events)] likewise. check() runs with whatever
     locks the caller holds; the kernel lock is released while sleeping.
 
@@ -157,7 +163,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     (kill_status set) and then returns check()'s false answer.
     """
     waiter = task.waiter
-    entries = [(queue, Entry(waiter.wake, mask)) for queue, mask in waits]
+    entries = [(w[0], Entry(waiter.wake, w[1], exclusive=len(w) > 2 and w[2])) for w in waits]
     for queue, entry in entries:
         queue.register(entry)
     try:
@@ -178,6 +184,32 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     finally:
         for queue, entry in entries:
             queue.unregister(entry)
+
+
+class Detached:
+    """What block_until needs of a task, for a wait made outside any task
+    (unit tests, sentry-side helpers): no signals, never killed."""
+
+    def __init__(self):
+        self.waiter = Waiter()
+        self.kill_status = None
+
+
+def current_sleeper():
+    """The task this host thread runs, or a Detached stand-in."""
+    from kvmsentry.kernel.locking import current
+    task = current()
+    return Detached() if task is None else task
+
+
+def wait_event(check, waits=(), host_fds=(), deadline=None, interruptible=True, task=None):
+    """block_until for the task this host thread runs (deep code such as a
+    pipe's read does not get the task passed down); outside a task the
+    wait cannot be interrupted."""
+    task = task or current_sleeper()
+    if isinstance(task, Detached):
+        interruptible = False
+    return block_until(task, check, waits, host_fds, deadline, interruptible)
 
 
 def remaining_ns(deadline):

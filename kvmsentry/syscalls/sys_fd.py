@@ -2,11 +2,11 @@
 import errno
 import os
 import struct
-import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import memfd
-from kvmsentry.kernel.locking import blocking, current_interrupt
+from kvmsentry.kernel.record_locks import LOCKS_CHANGED
+from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_PATH, SETFL_MASK
 
@@ -86,10 +86,10 @@ def _record_lock(task, f, arg, cmd):
         return 0
     if ltype == F_RDLCK and not f.readable() or ltype == F_WRLCK and not f.writable():
         raise SyscallError(errno.EBADF)
-    while ltype != F_UNLCK and locks.conflict(f.inode, owner, ltype, lo, hi):
+    if ltype != F_UNLCK and locks.conflict(f.inode, owner, ltype, lo, hi):
         if cmd not in (F_SETLKW, F_OFD_SETLKW):
             raise SyscallError(errno.EAGAIN)
-        _pause_for_retry()
+        _wait_for_unlock(task, lambda: not locks.conflict(f.inode, owner, ltype, lo, hi))
     locks.set(f.inode, owner, ltype, lo, hi, -1 if ofd else task.tgid)
     return 0
 
@@ -178,15 +178,10 @@ def pipe(task, pipefd):
 LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN = 1, 2, 4, 8
 
 
-def _pause_for_retry():
-    """A lock waiter's pause between tries: without the kernel lock, and
-    ended early with EINTR when the task has a signal to handle."""
-    interrupt = current_interrupt()
-    with blocking():
-        if interrupt is None:
-            time.sleep(0.02)
-        elif interrupt.wait(0.02):
-            raise SyscallError(errno.EINTR)
+def _wait_for_unlock(task, free):
+    """A blocked lock request waits, without the kernel lock, until free()
+    (a lock went away somewhere and it is free now); EINTR on a signal."""
+    block_until(task, free, [(LOCKS_CHANGED, ALL_EVENTS)])
 
 
 def flock(task, fd, operation):
@@ -203,15 +198,21 @@ def flock(task, fd, operation):
     holders = table.setdefault(key, {})
     if kind == LOCK_UN:
         holders.pop(f, None)
+        LOCKS_CHANGED.notify(ALL_EVENTS)
         return 0
-    while True:
+
+    def take():
         # Open files whose last fd was closed no longer hold anything.
         for other in [o for o in holders if getattr(o, "fd_refs", 1) <= 0]:
             del holders[other]
         others = {o: k for o, k in holders.items() if o is not f}
         if not others or kind == LOCK_SH and LOCK_EX not in others.values():
             holders[f] = kind
-            return 0
+            return True
+        return False
+
+    if not take():
         if op & LOCK_NB:
             raise SyscallError(errno.EWOULDBLOCK)
-        _pause_for_retry()
+        _wait_for_unlock(task, take)
+    return 0

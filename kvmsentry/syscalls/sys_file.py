@@ -6,6 +6,7 @@ import struct
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
+from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, may_access
 
@@ -56,6 +57,7 @@ def open_location(task, dirfd, path, flags, mode):
             parent.dentry.forget(name)
             loc = walker(task).walk(parent, name, follow=False)
             created = True
+            fsnotify.created(parent.inode, name)
     else:
         created = False
         loc = lookup_at(task, dirfd, path, follow=not flags & O_NOFOLLOW)
@@ -81,7 +83,10 @@ def open_location(task, dirfd, path, flags, mode):
     if flags & O_TRUNC and inode.is_reg() and not created:
         check_mount_writable(loc)
         truncate_inode(inode, 0)
-    return loc, inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
+        fsnotify.attrib(loc, fsnotify.IN_MODIFY)
+    file = inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
+    fsnotify.opened(file)
+    return loc, file
 
 
 def _dangling_target(task, parent, name):

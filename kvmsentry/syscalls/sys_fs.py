@@ -9,6 +9,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
+from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
 from kvmsentry.vfs.path import AT_FDCWD, W_OK, X_OK, may_access
@@ -57,6 +58,7 @@ def mkdirat(task, dirfd, pathname, mode):
     # mkdir keeps only the permission and sticky bits of mode (vfs_mkdir).
     parent.inode.mkdir(name, st.S_IFDIR | (u32(mode) & 0o1777 & ~task.fs.umask), c.euid, c.egid)
     parent.dentry.forget(name)
+    fsnotify.created(parent.inode, name, isdir=True)
     return 0
 
 
@@ -84,6 +86,7 @@ def mknodat(task, dirfd, pathname, mode, dev):
     else:
         parent.inode.mknod(name, kind | perm, u32(dev), c.euid, c.egid)
     parent.dentry.forget(name)
+    fsnotify.created(parent.inode, name)
     return 0
 
 
@@ -110,6 +113,10 @@ def unlinkat(task, dirfd, pathname, flags):
         raise SyscallError(errno.EBUSY)
     _writable_parent(task, parent)
     _sticky_ok(task, parent, victim.inode)
+    if fsnotify.active():
+        vst = victim.inode.getattr()
+        gone = ((vst.dev, vst.ino), victim.inode.is_dir(),
+                victim.inode.is_dir() or vst.nlink <= 1)
     if flags & AT_REMOVEDIR:
         if not victim.inode.is_dir():
             raise SyscallError(errno.ENOTDIR)
@@ -121,6 +128,8 @@ def unlinkat(task, dirfd, pathname, flags):
             raise SyscallError(errno.ENOTDIR)
         parent.inode.unlink(name)
     parent.dentry.forget(name)
+    if fsnotify.active():
+        fsnotify.removed(parent.inode, name, *gone)
     return 0
 
 
@@ -172,7 +181,11 @@ def renameat2(task, olddirfd, oldpath, newdirfd, newpath, flags):
             if loc.dentry.parent is None:
                 break
             loc = type(loc)(loc.mount, loc.dentry.parent)
+    moved = fsnotify.active() and (fsnotify.key_of(src.inode), src.inode.is_dir())
     old_parent.inode.rename(old_name, new_parent.inode, new_name, flags)
+    if moved:
+        fsnotify.moved(old_parent.inode, old_name, new_parent.inode, new_name, moved[1],
+                       moved[0])
     if flags & RENAME_EXCHANGE:
         old_parent.dentry.forget(old_name)
         new_parent.dentry.forget(new_name)
@@ -208,6 +221,7 @@ def linkat(task, olddirfd, oldpath, newdirfd, newpath, flags):
         raise SyscallError(errno.EXDEV)
     parent.inode.link(name, src.inode)
     parent.dentry.forget(name)
+    fsnotify.created(parent.inode, name)
     return 0
 
 
@@ -227,6 +241,7 @@ def symlinkat(task, target, newdirfd, linkpath):
     c = task.creds
     parent.inode.symlink(name, dest, c.euid, c.egid)
     parent.dentry.forget(name)
+    fsnotify.created(parent.inode, name)
     return 0
 
 
@@ -258,6 +273,7 @@ def _chmod(task, loc, mode):
     if task.creds.euid not in (0, stat.uid):
         raise SyscallError(errno.EPERM)
     loc.inode.setattr(mode=(stat.mode & st.S_IFMT(stat.mode)) | (u32(mode) & 0o7777))
+    fsnotify.attrib(loc)
     return 0
 
 
@@ -296,6 +312,7 @@ def _chown(task, loc, owner, group):
             raise SyscallError(errno.EPERM)
     loc.inode.setattr(uid=None if owner == -1 else owner,
                       gid=None if group == -1 else group)
+    fsnotify.attrib(loc)
     return 0
 
 
@@ -366,6 +383,7 @@ def utimensat(task, dirfd, pathname, times, flags):
             raise SyscallError(errno.EPERM if explicit else errno.EACCES)
     if stamps != [None, None]:
         loc.inode.setattr(atime_ns=stamps[0], mtime_ns=stamps[1])
+        fsnotify.attrib(loc)
     return 0
 
 
@@ -383,6 +401,7 @@ def truncate(task, pathname, length):
     if not may_access(loc.inode.getattr(), task.creds, W_OK):
         raise SyscallError(errno.EACCES)
     truncate_inode(loc.inode, length)
+    fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     return 0
 
 

@@ -1,5 +1,7 @@
 """Waiting for file readiness: poll, ppoll, select, pselect6 and epoll.
-Readiness and the wait itself are kernel/polling.py."""
+Readiness is kernel/polling.py, epoll instances kernel/epoll.py, and the
+wait itself kernel/waiter.block_until: the task sleeps on the queues of
+the files it polls (and their host fds) until one of them notifies."""
 import errno
 import struct
 
@@ -8,6 +10,8 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.kernel import polling as pl
 from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.epoll import EpollFile
+from kvmsentry.kernel.waiter import block_until
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import File
 
@@ -96,6 +100,12 @@ def _do_poll(task, ufds, nfds, deadline):
     raw = task.mm.copy_in(ufds, nfds * POLLFD.size) if nfds else b""
     wanted = [POLLFD.unpack_from(raw, i * POLLFD.size)[:2] for i in range(nfds)]
     revents = [0] * nfds
+    files = []
+    for fd, events in wanted:
+        try:
+            files.append((task.fds.get(fd), events & 0xFFFF))
+        except SyscallError:
+            pass
 
     def check():
         count = 0
@@ -112,8 +122,9 @@ def _do_poll(task, ufds, nfds, deadline):
             count += bool(revents[i])
         return count
 
+    waits, host_fds = pl.wait_sources(files)
     try:
-        count = pl.wait_for(task, check, deadline)
+        count = block_until(task, check, waits, host_fds, deadline)
     finally:
         if nfds:
             out = bytearray(raw)
@@ -184,7 +195,9 @@ def _do_select(task, nfds, inp, outp, exp, deadline):
                     count += 1
         return count
 
-    count = pl.wait_for(task, check, deadline)
+    waits, host_fds = pl.wait_sources(
+        [(task.fds.get(fd), pl.POLLIN | pl.POLLOUT | pl.POLLPRI) for fd in fds])
+    count = block_until(task, check, waits, host_fds, deadline)
     for addr, bits in zip((inp, outp, exp), results):
         if addr and size:
             task.mm.copy_out(addr, bits.to_bytes(size, "little"))
@@ -233,13 +246,13 @@ def epoll_create1(task, flags):
 
 
 def _new_epoll(task, cloexec):
-    return task.fds.install(pl.EpollFile(O_RDWR), cloexec=cloexec,
+    return task.fds.install(EpollFile(O_RDWR), cloexec=cloexec,
                             limit=task.rlimits[RLIMIT_NOFILE][0])
 
 
 def _epoll(task, epfd):
     ep = task.fds.get(i32(epfd))
-    if not isinstance(ep, pl.EpollFile):
+    if not isinstance(ep, EpollFile):
         raise SyscallError(errno.EINVAL)
     return ep
 
@@ -261,10 +274,12 @@ def epoll_ctl(task, epfd, op, fd, event):
     file = task.fds.get(fd)
     if not _pollable(file):
         raise SyscallError(errno.EPERM)
-    if not isinstance(ep, pl.EpollFile) or file is ep:
+    if not isinstance(ep, EpollFile) or file is ep:
         raise SyscallError(errno.EINVAL)
     events &= EPOLL_VALID
-    if events & pl.EPOLLEXCLUSIVE and (isinstance(file, pl.EpollFile) or events & pl.EPOLLONESHOT):
+    if events & pl.EPOLLEXCLUSIVE and (isinstance(file, EpollFile) or events & pl.EPOLLONESHOT):
+        raise SyscallError(errno.EINVAL)
+    if op == EPOLL_CTL_MOD and events & pl.EPOLLEXCLUSIVE:
         raise SyscallError(errno.EINVAL)
     if op == EPOLL_CTL_ADD:
         ep.add(fd, file, events, data)
@@ -285,8 +300,16 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
         raise SyscallError(errno.EFAULT)
     ep = _epoll(task, epfd)
     deadline = pl.deadline_after(timeout_ns)
-    ready = _masked_wait(task, mask, lambda: pl.wait_for(
-        task, lambda: ep.ready(task.fds, maxevents), deadline))
+
+    def wait():
+        ep.sleepers += 1
+        try:
+            return block_until(task, lambda: ep.harvest(maxevents),
+                               [(ep.queue, pl.POLLIN, True)], ep.host_fds(), deadline)
+        finally:
+            ep.sleepers -= 1
+
+    ready = _masked_wait(task, mask, wait)
     if ready:
         task.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(m, d) for m, d in ready))
     return len(ready)
@@ -298,7 +321,7 @@ def _ms(timeout):
 
 
 def epoll_wait(task, epfd, events, maxevents, timeout):
-    """Implements epoll_wait(2), level-triggered (EPOLLET approximated)."""
+    """Implements epoll_wait(2)."""
     return _epoll_wait(task, epfd, events, maxevents, _ms(timeout), None)
 
 

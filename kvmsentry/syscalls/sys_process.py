@@ -134,7 +134,14 @@ def wait4(task, pid, wstatus, options, rusage):
 def waitid(task, idtype, id_, infop, options, rusage):
     """Implements waitid(2)."""
     options = pt.waitid_options(u32(options))
-    result = lifecycle.wait_for_child(task, (i32(idtype), i32(id_)), options, waitid=True)
+    idtype, id_ = i32(idtype), i32(id_)
+    if idtype == pt.P_PIDFD:
+        from kvmsentry.fsimpl.pidfd import PidFd
+        file = task.fds.get(id_)
+        if not isinstance(file, PidFd):
+            raise SyscallError(errno.EINVAL)
+        idtype, id_ = pt.P_PID, file.group.tgid
+    result = lifecycle.wait_for_child(task, (idtype, id_), options, waitid=True)
     if infop:
         if result is None:
             task.mm.copy_out(infop, bytes(128))

@@ -7,7 +7,7 @@ import time
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import signal_delivery as sd
 from kvmsentry.kernel import signals as sg
-from kvmsentry.kernel.locking import blocking, current_interrupt
+from kvmsentry.kernel.waiter import block_until
 from kvmsentry.syscalls.args import i32
 
 SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
@@ -175,19 +175,10 @@ def sigaltstack(task, ss, old_ss):
     return 0
 
 
-def _wait_for_signal(task, deadline=None):
-    """Sleep without the kernel lock until a signal is deliverable (or the
-    deadline, CLOCK_MONOTONIC ns, passes: returns False)."""
-    interrupt = current_interrupt()
-    while not sd.has_deliverable(task) and task.kill_status is None:
-        left = None if deadline is None else (deadline - time.monotonic_ns()) / NSEC
-        if left is not None and left <= 0:
-            return False
-        with blocking():
-            interrupt.wait(0.05 if left is None else min(left, 0.05))
-        interrupt.clear()
-    task.interrupt.set()
-    return True
+def _wait_for_signal(task):
+    """Sleep without the kernel lock until a signal is deliverable (a
+    sender kicks the task, which wakes its waiter); then EINTR."""
+    block_until(task, lambda: False)
 
 
 def rt_sigsuspend(task, mask, sigsetsize):
@@ -217,20 +208,19 @@ def rt_sigtimedwait(task, uthese, uinfo, uts, sigsetsize):
         if sec < 0 or not 0 <= nsec < NSEC:
             raise SyscallError(errno.EINVAL)
         deadline = time.monotonic_ns() + sec * NSEC + nsec
-    interrupt = current_interrupt()
-    while True:
-        blocked = ~these & ((1 << 64) - 1)
+    blocked = ~these & ((1 << 64) - 1)
+
+    def take():
         info = task.pending.dequeue(blocked) or task.group.shared_pending.dequeue(blocked)
-        if info is not None:
-            if uinfo:
-                task.mm.copy_out(uinfo, info.to_bytes())
-            return info.signo
-        if sd.has_deliverable(task) or task.kill_status is not None:
-            task.interrupt.set()
-            raise SyscallError(errno.EINTR)
-        left = None if deadline is None else (deadline - time.monotonic_ns()) / NSEC
-        if left is not None and left <= 0:
-            raise SyscallError(errno.EAGAIN)
-        with blocking():
-            interrupt.wait(0.05 if left is None else min(left, 0.05))
-        interrupt.clear()
+        return (info,) if info is not None else None
+
+    # A signal in `these` is blocked, so its sender does not kick: it
+    # notifies the task's signal queue instead (as for signalfd).
+    got = block_until(task, take, [(task.signal_queue, sg.sigset_events(these))],
+                      deadline=deadline)
+    if got is None:
+        raise SyscallError(errno.EAGAIN)
+    info = got[0]
+    if uinfo:
+        task.mm.copy_out(uinfo, info.to_bytes())
+    return info.signo

@@ -4,7 +4,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.locking import blocking, current_interrupt
+from kvmsentry.kernel.waiter import wait_event
 from kvmsentry.syscalls.args import i32
 
 CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
@@ -96,17 +96,15 @@ def time_(task, tloc):
 
 def _sleep_until(host_clock, deadline_ns):
     """Sleep without the kernel lock; EINTR if the task gets a signal to
-    handle (the remaining time is then deadline - now)."""
-    interrupt = current_interrupt()
-    with blocking():
-        while True:
-            left = deadline_ns - time.clock_gettime_ns(host_clock)
-            if left <= 0:
-                return
-            if interrupt is None:
-                time.sleep(left / NSEC)
-            elif interrupt.wait(min(left / NSEC, 0.05)) or interrupt.is_set():
-                raise SyscallError(errno.EINTR)
+    handle (the remaining time is then deadline - now). The task's waiter
+    sleeps until the deadline, converted to CLOCK_MONOTONIC (and looked at
+    again on the real clock when it ends)."""
+    def done():
+        return time.clock_gettime_ns(host_clock) >= deadline_ns
+
+    while not done():
+        left = deadline_ns - time.clock_gettime_ns(host_clock)
+        wait_event(done, deadline=time.monotonic_ns() + left)
 
 
 def nanosleep(task, req, rem):

@@ -17,6 +17,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
                                 sys_random, sys_read_write, sys_signal, sys_stat,
                                 sys_sync, sys_thread, sys_time, sys_xattr)
 from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
+from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -41,6 +42,9 @@ class Syscall:
 def _e(name, handler, args="", support=FULL, note=""):
     return name, handler, tuple(args.split()), support, note
 
+
+_INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
+                 "volume or the host root are missed; no IN_ACCESS, no IN_UNMOUNT")
 
 _IMPLEMENTED = [
     _e("read", sys_read_write.read, "fd out:2 uint"),
@@ -212,23 +216,35 @@ _IMPLEMENTED = [
     _e("times", sys_timer.times, "ptr", PARTIAL,
        "host thread CPU clocks, all counted as user time"),
     # --- waiting for files (sys_poll.py) ---
-    _e("poll", sys_poll.poll, "ptr uint int", PARTIAL, "readiness re-checked every 10 ms"),
-    _e("ppoll", sys_poll.ppoll, "ptr uint ptr ptr uint", PARTIAL,
-       "readiness re-checked every 10 ms"),
-    _e("select", sys_poll.select, "int ptr ptr ptr ptr", PARTIAL,
-       "readiness re-checked every 10 ms"),
-    _e("pselect6", sys_poll.pselect6, "int ptr ptr ptr ptr ptr", PARTIAL,
-       "readiness re-checked every 10 ms"),
+    _e("poll", sys_poll.poll, "ptr uint int"),
+    _e("ppoll", sys_poll.ppoll, "ptr uint ptr ptr uint"),
+    _e("select", sys_poll.select, "int ptr ptr ptr ptr"),
+    _e("pselect6", sys_poll.pselect6, "int ptr ptr ptr ptr ptr"),
     _e("epoll_create", sys_poll.epoll_create, "int"),
     _e("epoll_create1", sys_poll.epoll_create1, "hex"),
     _e("epoll_ctl", sys_poll.epoll_ctl, "fd int fd ptr", PARTIAL,
-       "EPOLLET approximated (reports newly ready bits); EPOLLEXCLUSIVE/EPOLLWAKEUP ignored"),
-    _e("epoll_wait", sys_poll.epoll_wait, "fd ptr int int", PARTIAL,
-       "readiness re-checked every 10 ms"),
-    _e("epoll_pwait", sys_poll.epoll_pwait, "fd ptr int int ptr uint", PARTIAL,
-       "readiness re-checked every 10 ms"),
-    _e("epoll_pwait2", sys_poll.epoll_pwait2, "fd ptr int ptr ptr uint", PARTIAL,
-       "readiness re-checked every 10 ms"),
+       "EPOLLWAKEUP ignored; on host stdio fds EPOLLET reports newly ready bits"),
+    _e("epoll_wait", sys_poll.epoll_wait, "fd ptr int int"),
+    _e("epoll_pwait", sys_poll.epoll_pwait, "fd ptr int int ptr uint"),
+    _e("epoll_pwait2", sys_poll.epoll_pwait2, "fd ptr int ptr ptr uint"),
+    # --- event files (sys_eventfiles.py) ---
+    _e("eventfd", sys_eventfiles.eventfd, "uint"),
+    _e("eventfd2", sys_eventfiles.eventfd2, "uint hex"),
+    _e("timerfd_create", sys_eventfiles.timerfd_create, "int hex", PARTIAL,
+       "TFD_TIMER_CANCEL_ON_SET accepted, never fires (the sandbox cannot set the clock); "
+       "absolute CLOCK_REALTIME deadlines do not follow later clock changes"),
+    _e("timerfd_settime", sys_eventfiles.timerfd_settime, "fd hex ptr ptr"),
+    _e("timerfd_gettime", sys_eventfiles.timerfd_gettime, "fd ptr"),
+    _e("signalfd", sys_eventfiles.signalfd, "fd ptr uint"),
+    _e("signalfd4", sys_eventfiles.signalfd4, "fd ptr uint hex"),
+    _e("pidfd_open", sys_eventfiles.pidfd_open, "int hex"),
+    _e("inotify_init", sys_eventfiles.inotify_init, "", PARTIAL, _INOTIFY_NOTE),
+    _e("inotify_init1", sys_eventfiles.inotify_init1, "hex", PARTIAL, _INOTIFY_NOTE),
+    _e("inotify_add_watch", sys_eventfiles.inotify_add_watch, "fd str hex", PARTIAL,
+       _INOTIFY_NOTE),
+    _e("inotify_rm_watch", sys_eventfiles.inotify_rm_watch, "fd int"),
+    _e("pidfd_send_signal", sys_eventfiles.pidfd_send_signal, "fd sig ptr hex", PARTIAL,
+       "siginfo argument must be NULL"),
     # --- process attributes (sys_prctl.py) ---
     _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
        "NAME, PDEATHSIG (sent when the parent process ends), DUMPABLE, KEEPCAPS, SECUREBITS, "

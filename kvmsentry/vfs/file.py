@@ -11,6 +11,7 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm import page_cache
+from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
 O_ACCMODE = 3
@@ -25,6 +26,11 @@ SETFL_MASK = O_APPEND | O_NONBLOCK | os.O_ASYNC | os.O_DIRECT | os.O_NOATIME
 
 class File:
     """Base open file."""
+
+    # The wait queue (kernel/waiter.Queue) notified with the events that
+    # became true whenever this file's poll mask may change; None for
+    # files whose readiness never changes (regular files, directories).
+    queue = None
 
     def __init__(self, flags, location=None):
         self.flags = flags
@@ -102,6 +108,12 @@ class InodeFile(File):
             return data
 
     def write(self, data, offset=None):
+        n = self._write(data, offset)
+        if n:
+            fsnotify.modified(self)
+        return n
+
+    def _write(self, data, offset):
         inode = self.inode
         if offset is not None:
             if self.flags & O_APPEND:

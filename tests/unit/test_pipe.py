@@ -239,20 +239,44 @@ def test_pipe_size():
     assert w2.write(bytes(8192)) == 4096
 
 
-def test_interrupt_abandons_a_wait():
+class SignalledTask:
+    """Just what a wait needs of a task: a waiter, and a pending signal
+    that kick() makes appear (kernel/waiter.py)."""
+
+    def __init__(self):
+        from kvmsentry.kernel.waiter import Waiter
+        self.waiter = Waiter()
+        self.interrupt = threading.Event()
+        self.kill_status = None
+        self.signalled = False
+
+    def kick(self):
+        self.signalled = True
+        self.waiter.wake()
+
+
+def as_task(task, fn, *args):
+    from kvmsentry.kernel import locking
+    locking.set_current(task)
+    return fn(*args)
+
+
+def test_a_signal_abandons_a_wait(monkeypatch):
+    from kvmsentry.kernel import waiter
+    monkeypatch.setattr(waiter, "signal_pending", lambda task: task.signalled)
     r, w = make_pipe(0)
-    stop = threading.Event()
-    t = Runner(r.read, 10, interrupt=stop)
+    task = SignalledTask()
+    t = Runner(as_task, task, r.read, 10)
     assert blocked(t)
-    stop.set()
+    task.kick()
     assert t.finish().error == errno.EINTR
     w.write(bytes(CAP))
-    stop2 = threading.Event()
-    t = Runner(w.write, bytes(PIPE_BUF * 2), interrupt=stop2)
+    task2 = SignalledTask()
+    t = Runner(as_task, task2, w.write, bytes(PIPE_BUF * 2))
     assert blocked(t)
     r.read(PIPE_BUF)
     time.sleep(SETTLE)
-    stop2.set()
+    task2.kick()
     assert t.finish().result == PIPE_BUF                 # the part already written
 
 
@@ -343,12 +367,14 @@ def test_fifo_stat_is_the_inode():
     assert isinstance(f, PipeFile)
 
 
-def test_fifo_open_interrupted():
+def test_fifo_open_interrupted(monkeypatch):
+    from kvmsentry.kernel import waiter
+    monkeypatch.setattr(waiter, "signal_pending", lambda task: task.signalled)
     fifo = Fifo()
-    stop = threading.Event()
-    t = Runner(fifo.open, os.O_WRONLY, interrupt=stop)
+    task = SignalledTask()
+    t = Runner(as_task, task, fifo.open, os.O_WRONLY)
     assert blocked(t)
-    stop.set()
+    task.kick()
     assert t.finish().error == errno.EINTR
     assert fifo.inode.fifo.pipe() is None                # the aborted open left no trace
     raises(errno.ENXIO, fifo.open, os.O_WRONLY | os.O_NONBLOCK)

@@ -218,35 +218,3 @@ def test_poll_mask_of_pipe_ends():
     w.write(b"x")
     assert pl.poll_mask(r) & pl.POLLIN
 
-
-def test_epoll_level_triggered_oneshot_and_edge():
-    r, w = make_pipe()
-    fds = SimpleNamespace(get=lambda fd: {3: r, 4: w}[fd])
-    ep = pl.EpollFile(2)
-    ep.add(3, r, pl.POLLIN, 33)
-    assert ep.ready(fds, 8) == []
-    w.write(b"x")
-    assert ep.ready(fds, 8) == [(pl.POLLIN, 33)]
-    assert ep.ready(fds, 8) == [(pl.POLLIN, 33)]              # level-triggered
-    ep.modify(3, r, pl.POLLIN | pl.EPOLLET, 34)
-    assert ep.ready(fds, 8) == [(pl.POLLIN, 34)]
-    assert ep.ready(fds, 8) == []                             # no new edge
-    ep.modify(3, r, pl.POLLIN | pl.EPOLLONESHOT, 35)
-    assert ep.ready(fds, 8) == [(pl.POLLIN, 35)]
-    assert ep.ready(fds, 8) == []
-    with pytest.raises(SyscallError) as e:
-        ep.add(3, r, pl.POLLIN, 0)
-    assert e.value.errno == errno.EEXIST
-    ep.remove(3, r)
-    with pytest.raises(SyscallError) as e:
-        ep.remove(3, r)
-    assert e.value.errno == errno.ENOENT
-
-
-def test_epoll_loops_are_refused():
-    a, b = pl.EpollFile(2), pl.EpollFile(2)
-    a.add(5, b, pl.POLLIN, 0)
-    with pytest.raises(SyscallError) as e:
-        b.add(6, a, pl.POLLIN, 0)
-    assert e.value.errno == errno.ELOOP
-

@@ -1,0 +1,262 @@
+"""epoll instances, as Linux's fs/eventpoll.c keeps them.
+
+Each registered (fd, file) is an EpollItem with an Entry on the file's wait
+queue. The entry's callback puts the item on the instance's ready list and
+wakes the instance's own queue (tasks in epoll_wait, and poll/epoll of the
+epoll fd itself: nested instances). epoll_wait takes items off the ready
+list, asks each file for its mask now, reports the ones that are ready
+and, for level-triggered items, puts them back; edge-triggered items come
+back only through a new callback, so every new event (another write to a
+pipe that already had data) is reported again. EPOLLONESHOT disarms an
+item once it reported, until EPOLL_CTL_MOD. EPOLLEXCLUSIVE entries take a
+wakeup only when someone waits in epoll_wait on the instance.
+
+Files whose readiness lives in host fds (the user's terminal; any file
+with a host_fds() method) cannot call back for it: their items are looked
+at whenever the instance is harvested or polled, and epoll_wait puts their
+host fds in the waiter's host poll set; for those, EPOLLET reports the
+bits that were not ready at the last look. Files with no queue at all
+(readiness that never changes) are looked at the same way.
+
+Lifetime is Linux's: an item belongs to (fd, file), not to the fd; closing
+the fd leaves it registered, still reporting, until the file itself is
+released (eventpoll_release()).
+"""
+import errno
+import threading
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.kernel.polling import (ALWAYS, EPOLLET, EPOLLEXCLUSIVE, EPOLLONESHOT,
+                                      EPOLLWAKEUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM,
+                                      host_fds, poll_mask)
+from kvmsentry.kernel.waiter import Entry, Queue
+from kvmsentry.vfs.file import File
+from kvmsentry.vfs.inode import Stat
+
+ANON_INODE_DEV = 0xD          # anon_inodefs's device, like [eventpoll]'s
+PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE
+IN_BITS, OUT_BITS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
+MAX_NESTS = 4                 # EP_MAX_NESTS: deeper chains answer ELOOP
+
+
+class EpollItem:
+    __slots__ = ("ep", "fd", "file", "events", "data", "entry", "queue", "last")
+
+    def __init__(self, ep, fd, file, events, data):
+        self.ep, self.fd, self.file = ep, fd, file
+        self.events, self.data = events, data
+        self.entry = self.queue = None  # the registration on the file's queue
+        self.last = 0                 # host-fd items: the mask last looked at
+
+    def armed(self):
+        return self.events & ~PRIVATE_BITS
+
+    def on_event(self, mask):
+        """The file's queue callback (ep_poll_callback)."""
+        if not self.armed() or (mask and not mask & self.events):
+            return False
+        return self.ep.item_ready(self, mask)
+
+
+class EpollFile(File):
+    """An epoll instance (an anonymous inode "[eventpoll]")."""
+
+    def __init__(self, flags):
+        super().__init__(flags)
+        self._lock = threading.Lock()
+        self.items = {}               # (fd, file) -> EpollItem
+        self._ready = {}              # EpollItem -> None: an ordered set
+        self._host_items = []         # items of files that have only a host fd
+        self.queue = Queue()
+        self.sleepers = 0             # tasks in epoll_wait on this instance
+
+    # --- epoll_ctl -------------------------------------------------------------------
+    def add(self, fd, file, events, data):
+        if file is self or isinstance(file, EpollFile) and \
+                (file.watches(self) or file.depth() + 1 > MAX_NESTS):
+            raise SyscallError(errno.ELOOP)
+        with self._lock:
+            if (fd, file) in self.items:
+                raise SyscallError(errno.EEXIST)
+            item = self.items[(fd, file)] = EpollItem(self, fd, file, events | ALWAYS, data)
+        links = file.__dict__.setdefault("epoll_items", set())
+        links.add(item)
+        queue = getattr(file, "queue", None)
+        if queue is not None:
+            item.entry = Entry(item.on_event, (events | ALWAYS) & ~PRIVATE_BITS,
+                               exclusive=bool(events & EPOLLEXCLUSIVE))
+            item.queue = queue
+            queue.register(item.entry)
+        if queue is None or _has_host_fds(file):
+            with self._lock:
+                self._host_items.append(item)
+        self._recheck(item)
+
+    def modify(self, fd, file, events, data):
+        with self._lock:
+            item = self.items.get((fd, file))
+        if item is None:
+            raise SyscallError(errno.ENOENT)
+        if item.events & EPOLLEXCLUSIVE:
+            raise SyscallError(errno.EINVAL)
+        item.events, item.data, item.last = events | ALWAYS, data, 0
+        if item.entry is not None:
+            item.entry.mask = (events | ALWAYS) & ~PRIVATE_BITS
+        self._recheck(item)
+
+    def remove(self, fd, file):
+        with self._lock:
+            item = self.items.get((fd, file))
+        if item is None:
+            raise SyscallError(errno.ENOENT)
+        self.drop(item)
+
+    def drop(self, item):
+        """Forget item (EPOLL_CTL_DEL, or its file was released)."""
+        if item.entry is not None:
+            item.queue.unregister(item.entry)
+        with self._lock:
+            self.items.pop((item.fd, item.file), None)
+            self._ready.pop(item, None)
+            if item in self._host_items:
+                self._host_items.remove(item)
+        item.file.__dict__.get("epoll_items", set()).discard(item)
+
+    def _recheck(self, item):
+        """After ADD or MOD: a file that is ready already goes on the list."""
+        if item.armed() and poll_mask(item.file) & item.events:
+            self.item_ready(item, 0)
+
+    def watches(self, other):
+        """Whether other is reachable from this instance (ELOOP check)."""
+        for _, file in list(self.items):
+            if file is other or isinstance(file, EpollFile) and file.watches(other):
+                return True
+        return False
+
+    def depth(self):
+        """How many epoll instances deep the chain below this one goes."""
+        inner = [f.depth() for _, f in list(self.items) if isinstance(f, EpollFile)]
+        return 1 + max(inner, default=0)
+
+    # --- the ready list ----------------------------------------------------------------
+    def item_ready(self, item, mask):
+        """Put item on the ready list and wake whoever waits on the
+        instance. Returns whether an exclusive wakeup was taken."""
+        with self._lock:
+            if (item.fd, item.file) not in self.items:
+                return False
+            self._ready[item] = None
+            sleepers = self.sleepers
+        self.queue.notify(IN_BITS)
+        if not item.events & EPOLLEXCLUSIVE:
+            return True
+        # As ep_poll_callback: an exclusive wakeup counts only if a task
+        # waits here and the event is one the item asked for.
+        inout = mask & (IN_BITS | OUT_BITS)
+        return bool(sleepers) and (not inout or bool(inout & item.events))
+
+    def _poll_host_items(self):
+        """Items without a queue are looked at now instead of called back."""
+        with self._lock:
+            items = list(self._host_items)
+        for item in items:
+            if not item.armed():
+                continue
+            mask = poll_mask(item.file) & item.events
+            if item.events & EPOLLET:
+                new, item.last = mask & ~item.last, mask
+                mask = new
+            if mask:
+                with self._lock:
+                    if (item.fd, item.file) in self.items:
+                        self._ready[item] = None
+
+    def harvest(self, maxevents):
+        """ep_send_events: up to maxevents (events, data) pairs ready now."""
+        self._poll_host_items()
+        with self._lock:
+            batch = list(self._ready)
+            self._ready.clear()
+        out, leftover, again = [], [], []
+        for i, item in enumerate(batch):
+            if len(out) >= maxevents:
+                leftover = batch[i:]
+                break
+            if not item.armed():
+                continue
+            revents = poll_mask(item.file) & item.events
+            if revents:
+                out.append((revents & ~PRIVATE_BITS, item.data))
+                if item.events & EPOLLONESHOT:
+                    item.events &= PRIVATE_BITS
+                elif not item.events & EPOLLET:
+                    again.append(item)          # level-triggered: look again next time
+        if leftover or again:
+            # Unreported items first, then what arrived meanwhile, then the
+            # level-triggered ones just reported (as ep_done_scan orders them).
+            with self._lock:
+                arrived, self._ready = self._ready, {}
+                for item in leftover + list(arrived) + again:
+                    if (item.fd, item.file) in self.items:
+                        self._ready[item] = None
+        if self._ready and self.sleepers > 1:
+            # Like ep_done_scan: what is still ready wakes another task in
+            # epoll_wait (they are woken one at a time).
+            self.queue.notify(IN_BITS)
+        return out
+
+    # --- the instance as a file ----------------------------------------------------------
+    def poll_events(self):
+        """Readable while some item on the ready list is really ready."""
+        self._poll_host_items()
+        with self._lock:
+            batch = list(self._ready)
+        for item in batch:
+            if item.armed() and poll_mask(item.file) & item.events:
+                return POLLIN | POLLRDNORM
+        return 0
+
+    def host_fds(self):
+        """The host fds of every item, here and in nested instances."""
+        with self._lock:
+            items = list(self._host_items) + [i for i in self.items.values()
+                                              if isinstance(i.file, EpollFile)]
+        out = []
+        for item in items:
+            out.extend(host_fds(item.file, item.events))
+        return out
+
+    def stat(self):
+        return Stat(dev=ANON_INODE_DEV, ino=id(self) & 0xFFFFFFFF, mode=0o600)
+
+    def fdinfo(self):
+        """The per-item lines of /proc/PID/fdinfo/N, as Linux prints them."""
+        out = []
+        for item in list(self.items.values()):
+            try:
+                st = item.file.stat()
+                ino, dev = st.ino, st.dev
+            except SyscallError:       # a file with no inode to show
+                ino = dev = 0
+            out.append("tfd: %8d events: %8x data: %16x  pos:0 ino:%x sdev:%x\n"
+                       % (item.fd, item.events & 0xFFFFFFFF, item.data, ino, dev))
+        return "".join(out)
+
+    def release(self):
+        for item in list(self.items.values()):
+            self.drop(item)
+
+
+def _has_host_fds(file):
+    """A file whose readiness also lives in host fds (host stdio; a file
+    with a host_fds() method, such as a host socket)."""
+    return isinstance(file, HostFdFile) or \
+        (not isinstance(file, EpollFile) and hasattr(file, "host_fds"))
+
+
+def eventpoll_release(file):
+    """The file's last reference is gone: it leaves every epoll instance."""
+    for item in list(file.__dict__.get("epoll_items", ())):
+        item.ep.drop(item)
