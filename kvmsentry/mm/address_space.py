@@ -434,11 +434,23 @@ class AddressSpace:
         while length:
             off = addr & (PAGE_SIZE - 1)
             n = min(length, PAGE_SIZE - off)
-            phys = self._frame_for(addr, PROT_READ)
-            out.append(view[phys + off:phys + off + n].tobytes())
+            if (addr & PAGE_MASK) not in self.pages and self._untouched_anonymous(addr):
+                # Like Linux's zero page: reading memory never written
+                # costs no frame (a write of a huge untouched buffer
+                # must not allocate it).
+                out.append(bytes(n))
+            else:
+                phys = self._frame_for(addr, PROT_READ)
+                out.append(view[phys + off:phys + off + n].tobytes())
             addr += n
             length -= n
         return b"".join(out)
+
+    def _untouched_anonymous(self, addr):
+        vma = self.vmas.find(addr) if addr < LOWER_HALF_END else None
+        if vma is None or not vma.prot:
+            raise SyscallError(errno.EFAULT)
+        return vma.cache is None
 
     def copy_out(self, addr, data):
         """Write data at guest addr; return len(data)."""
