@@ -65,6 +65,12 @@ def _error(message, code):
 
 
 def cmd_do(args):
+    from kvmsentry.cli.terminal import terminal_modes_restored
+    with terminal_modes_restored():
+        return _do(args)
+
+
+def _do(args):
     argv = args.argv
     if argv and argv[0] == "--":
         argv = argv[1:]

@@ -40,6 +40,8 @@ class DeviceFile(File):
 class NullFile(DeviceFile):
     """/dev/null: reads are EOF, writes vanish."""
 
+    discards_writes = True
+
     def read(self, length, offset=None):
         return b""
 
@@ -50,6 +52,8 @@ class NullFile(DeviceFile):
 class ZeroFile(DeviceFile):
     """/dev/zero: reads are zeros, writes vanish."""
 
+    discards_writes = True
+
     def read(self, length, offset=None):
         return bytes(length)
 
@@ -59,6 +63,8 @@ class ZeroFile(DeviceFile):
 
 class FullFile(ZeroFile):
     """/dev/full: reads are zeros, every write is ENOSPC."""
+
+    discards_writes = False
 
     def write(self, data, offset=None):
         raise SyscallError(errno.ENOSPC)

@@ -374,6 +374,21 @@ class HostInode(Inode):
             raise SyscallError(errno.EINVAL)
         return _call(os.pwrite, self._io_fd(True), data, offset)
 
+    def seek_data(self, offset, hole):
+        """SEEK_DATA / SEEK_HOLE answered by the host file itself."""
+        if offset < 0:
+            raise SyscallError(errno.ENXIO)
+        return _call(os.lseek, self._io_fd(False), offset,
+                     os.SEEK_HOLE if hole else os.SEEK_DATA)
+
+    def reserve(self, offset, length):
+        """fallocate(2) on the host file with KEEP_SIZE: the host
+        filesystem's own answer (EFBIG past its s_maxbytes, ENOSPC)."""
+        self._writable()
+        fd = self._io_fd(True)
+        if _libc.fallocate(fd, 1, ctypes.c_int64(offset), ctypes.c_int64(length)) != 0:
+            raise SyscallError(ctypes.get_errno())
+
 
 class HostFilesystem(Filesystem):
     """host_path as a sandbox filesystem (read-only unless asked)."""

@@ -156,13 +156,18 @@ class OverlayInode(Inode):
 
     @staticmethod
     def _copy_data(src, dst, limit):
+        """Copy limit bytes; chunks of zeros become holes, so a sparse
+        lower file stays sparse in memory."""
         off = 0
         while off < limit:
             data = src.read_at(off, min(_COPY_CHUNK, limit - off))
             if not data:
                 break
-            dst.write_at(off, data)
+            if data.count(0) != len(data):
+                dst.write_at(off, data)
             off += len(data)
+        if off:
+            dst.setattr(size=off)
 
     def _prepare_move(self):
         """Make this object renamable inside the upper layer.
@@ -360,6 +365,12 @@ class OverlayInode(Inode):
         with self.fs.lock:
             self._copy_up()
         return self.upper.write_at(offset, data)
+
+    def seek_data(self, offset, hole):
+        return self.real().seek_data(offset, hole)
+
+    def reserve(self, offset, length):
+        return self.real().reserve(offset, length)
 
     def open(self, location, flags, *args, **kw):
         if self.is_reg() or self.is_dir():

@@ -30,6 +30,7 @@ from kvmsentry.vfs.inode import (RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITE
 
 TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
+CHUNK = 64 * 1024               # a sparse file's unit of storage
 NAME_MAX = 255
 MAX_LFS = (1 << 63) - 1
 BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entry
@@ -179,13 +180,14 @@ class TmpfsInode(Inode):
 
 
 class TmpfsFile(TmpfsInode):
-    """A regular file. Data up to the last byte written is a bytearray;
-    `size` may run past it (a truncate up), and that tail reads as zeros
-    without costing memory."""
+    """A regular file, kept sparse: its data is a dict of CHUNK-sized
+    slots, each a bytearray only as long as its last written byte. A slot
+    that was never written, and a slot's tail, read as zeros and cost no
+    memory, so a 1-byte write at 4 GiB costs one slot, not 4 GiB."""
 
     def __init__(self, fs, mode, uid, gid):
         super().__init__(fs, st.S_IFREG | (mode & 0o7777), uid, gid)
-        self.data = bytearray()
+        self.chunks = {}              # chunk index -> bytearray (<= CHUNK)
         self.size = 0
 
     def _st_size(self):
@@ -198,27 +200,45 @@ class TmpfsFile(TmpfsInode):
             end = min(self.size, offset + length)
             if offset >= end:
                 return b""
-            out = bytes(self.data[offset:end])
-            if len(out) < end - offset:         # in the sparse tail
-                out += bytes(end - offset - len(out))
-            return out
+            out = bytearray(end - offset)
+            for i in range(offset // CHUNK, (end - 1) // CHUNK + 1):
+                chunk = self.chunks.get(i)
+                if not chunk:
+                    continue
+                base = i * CHUNK
+                lo = max(offset, base)
+                hi = min(end, base + len(chunk))
+                if lo < hi:
+                    out[lo - offset:hi - offset] = chunk[lo - base:hi - base]
+            return bytes(out)
 
     def write_at(self, offset, data):
+        """Linux's generic_write_check_limits: EFBIG at or past the maximum
+        file size, and a write running past it is cut short there."""
         if offset < 0:
             raise SyscallError(errno.EINVAL)
         n = len(data)
         if n == 0:
             return 0
-        end = offset + n
-        if end > MAX_LFS:
+        if offset >= MAX_LFS:
             raise SyscallError(errno.EFBIG)
+        n = min(n, MAX_LFS - offset)
+        end = offset + n
+        view = memoryview(data)
         with self.fs.lock:
-            new = set(range(offset // PAGE_SIZE, (end - 1) // PAGE_SIZE + 1)) - self._pages
+            first, last = offset // PAGE_SIZE, (end - 1) // PAGE_SIZE
+            new = [p for p in range(first, last + 1) if p not in self._pages]
             self.fs._charge(len(new))
             try:
-                if offset > len(self.data):
-                    self.data.extend(bytes(offset - len(self.data)))
-                self.data[offset:end] = data
+                for i in range(offset // CHUNK, (end - 1) // CHUNK + 1):
+                    base = i * CHUNK
+                    lo, hi = max(offset, base) - base, min(end, base + CHUNK) - base
+                    chunk = self.chunks.get(i)
+                    if chunk is None:
+                        chunk = self.chunks[i] = bytearray()
+                    if len(chunk) < lo:
+                        chunk.extend(bytes(lo - len(chunk)))
+                    chunk[lo:hi] = view[base + lo - offset:base + hi - offset]
             except MemoryError:
                 self.fs._charge(-len(new))
                 raise SyscallError(errno.ENOSPC) from None
@@ -233,12 +253,43 @@ class TmpfsFile(TmpfsInode):
         if size > MAX_LFS:
             raise SyscallError(errno.EFBIG)
         if size < self.size:
-            del self.data[size:]
+            for i in [i for i in self.chunks if i * CHUNK >= size]:
+                del self.chunks[i]
+            tail = self.chunks.get(size // CHUNK)
+            if tail is not None:
+                del tail[size % CHUNK:]
             keep = -(-size // PAGE_SIZE)
             gone = {p for p in self._pages if p >= keep}
             self._pages.difference_update(gone)
             self.fs._charge(-len(gone))
         self.size = size
+
+    def reserve(self, offset, length):
+        """fallocate's space check: ENOSPC unless the pages not yet written
+        in [offset, offset+length) fit (they are not charged: holes stay
+        free until written, a deliberate difference from shmem)."""
+        with self.fs.lock:
+            pages = -(-(offset + length) // PAGE_SIZE) - offset // PAGE_SIZE
+            if pages - len(self._pages) > self.fs.max_pages - self.fs.used_pages:
+                raise SyscallError(errno.ENOSPC)
+
+    def seek_data(self, offset, whence_hole):
+        """SEEK_DATA / SEEK_HOLE at page granularity (written pages are
+        data, everything else a hole), as shmem reports them."""
+        with self.fs.lock:
+            if offset < 0 or offset >= self.size:
+                raise SyscallError(errno.ENXIO)
+            page = offset // PAGE_SIZE
+            if whence_hole:
+                while page in self._pages:
+                    page += 1
+                return min(max(offset, page * PAGE_SIZE), self.size)
+            if page in self._pages:
+                return offset
+            later = [p for p in self._pages if p > page]
+            if not later or min(later) * PAGE_SIZE >= self.size:
+                raise SyscallError(errno.ENXIO)
+            return min(later) * PAGE_SIZE
 
 
 class TmpfsSymlink(TmpfsInode):

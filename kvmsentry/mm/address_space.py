@@ -16,7 +16,7 @@ from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm.pagetable import LOWER_HALF_END, PTE_W, PageTable, leaf_flags
 from kvmsentry.mm.pool import OutOfMemory
-from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
+from kvmsentry.mm.vma import MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
 
 SIGBUS, SIGSEGV = 7, 11
 
@@ -186,6 +186,7 @@ class AddressSpace:
         """Create a private anonymous mapping at exactly [start, start+len),
         replacing whatever was there (MAP_FIXED semantics)."""
         end = start + page_up(length)
+        self.check_map_count()
         self.unmap(start, end - start)
         self.vmas.insert(Vma(start, end, prot, name, grows_down))
         if populate is None:
@@ -206,6 +207,7 @@ class AddressSpace:
         """A file mapping at exactly [start, start+length) (MAP_FIXED
         semantics) of `cache` (a PageCache) from file offset `offset`."""
         end = start + page_up(length)
+        self.check_map_count()
         self.unmap(start, end - start)
         if shared and prot & PROT_WRITE:
             cache.shared_writable = True
@@ -214,6 +216,13 @@ class AddressSpace:
         if prot and end - start <= EAGER_POPULATE_BYTES:
             self._populate_new(start, end, prot)
         return start
+
+    def check_map_count(self, splits=0):
+        """ENOMEM when a new mapping (or `splits` more pieces of existing
+        ones) would pass vm.max_map_count, as Linux's do_mmap and
+        split_vma refuse."""
+        if len(self.vmas) + max(splits, 1) > MAX_MAP_COUNT:
+            raise SyscallError(errno.ENOMEM)
 
     def find_free(self, length, hint=0):
         """An address for a new mapping: the hint if free, else top-down."""
@@ -297,7 +306,7 @@ class AddressSpace:
             self._reprotect(vma.start, vma.end, old, prot)
             if prot and vma.end - vma.start <= EAGER_POPULATE_BYTES:
                 self._populate(vma.start, vma.end, prot)
-        self.vmas.merge_adjacent()
+        self.vmas.merge_adjacent(start, end)
         if stop < end:
             raise SyscallError(errno.ENOMEM)
 
@@ -330,7 +339,7 @@ class AddressSpace:
                 and old + new_len <= MMAP_BASE:
             self.vmas.remove_range(old, old + old_len)
             self.vmas.insert(moved_vma)
-            self.vmas.merge_adjacent()
+            self.vmas.merge_adjacent(old, old + new_len)
             if new_len - old_len <= EAGER_POPULATE_BYTES and vma.prot:
                 self._populate(old + old_len, old + new_len, vma.prot)
             return old
@@ -371,7 +380,7 @@ class AddressSpace:
                                    PROT_READ | PROT_WRITE, "[heap]")
             except SyscallError:
                 return self.brk
-            self.vmas.merge_adjacent()
+            self.vmas.merge_adjacent(old_top, new_top)
         elif new_top < old_top:
             self.unmap(new_top, old_top - new_top)
         self.brk = new
@@ -440,11 +449,23 @@ class AddressSpace:
         while length:
             off = addr & (PAGE_SIZE - 1)
             n = min(length, PAGE_SIZE - off)
-            phys = self._frame_for(addr, PROT_READ)
-            out.append(view[phys + off:phys + off + n].tobytes())
+            if (addr & PAGE_MASK) not in self.pages and self._untouched_anonymous(addr):
+                # Like Linux's zero page: reading memory never written
+                # costs no frame (a write of a huge untouched buffer
+                # must not allocate it).
+                out.append(bytes(n))
+            else:
+                phys = self._frame_for(addr, PROT_READ)
+                out.append(view[phys + off:phys + off + n].tobytes())
             addr += n
             length -= n
         return b"".join(out)
+
+    def _untouched_anonymous(self, addr):
+        vma = self.vmas.find(addr) if addr < LOWER_HALF_END else None
+        if vma is None or not vma.prot:
+            raise SyscallError(errno.EFAULT)
+        return vma.cache is None
 
     def copy_out(self, addr, data):
         """Write data at guest addr; return len(data)."""

@@ -29,12 +29,27 @@ class Vma:
         return (self.offset + (va - self.start)) >> 12
 
 
+MAX_MAP_COUNT = 65530       # Linux's vm.max_map_count default
+
+
 class VmaList:
-    """Sorted list of disjoint Vmas with split-on-edit semantics."""
+    """Sorted list of disjoint Vmas with split-on-edit semantics.
+
+    Lookups bisect a parallel sorted list of start addresses: O(log n),
+    plus an O(n) memmove of pointers per insert or removal, which is tiny
+    next to a syscall even at Linux's 65,530 mappings. Finding free space
+    top-down starts from `_full_from`: everything in [_full_from, top of
+    the search) is known to be mapped, so a program that maps page after
+    page (each new one just below the last) finds its gap at once instead
+    of walking every mapping above it (the free_area_cache of Linux before
+    its gap-augmented tree).
+    """
 
     def __init__(self):
         self._starts = []
         self._vmas = []
+        self._full_from = None      # [this, _full_top) has no free byte
+        self._full_top = None
 
     def __iter__(self):
         return iter(list(self._vmas))
@@ -42,9 +57,13 @@ class VmaList:
     def __len__(self):
         return len(self._vmas)
 
+    def _index(self, addr):
+        """Index of the last Vma starting at or below addr (-1 if none)."""
+        return bisect.bisect_right(self._starts, addr) - 1
+
     def find(self, addr):
         """The Vma containing addr, or None."""
-        i = bisect.bisect_right(self._starts, addr) - 1
+        i = self._index(addr)
         if i >= 0:
             vma = self._vmas[i]
             if addr < vma.end:
@@ -53,14 +72,22 @@ class VmaList:
 
     def overlapping(self, start, end):
         """Vmas intersecting [start, end), in order."""
-        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
-        out = []
-        for vma in self._vmas[i:]:
-            if vma.start >= end:
-                break
-            if vma.end > start:
-                out.append(vma)
+        i = max(self._index(start), 0)
+        out, vmas = [], self._vmas
+        while i < len(vmas) and vmas[i].start < end:
+            if vmas[i].end > start:
+                out.append(vmas[i])
+            i += 1
         return out
+
+    def splits(self, start, end):
+        """How many Vmas cutting out or changing [start, end) adds: one for
+        each end that falls strictly inside a mapping."""
+        n = 0
+        for addr in (start, end):
+            vma = self.find(addr)
+            n += vma is not None and vma.start < addr
+        return n
 
     def insert(self, vma):
         i = bisect.bisect_left(self._starts, vma.start)
@@ -79,10 +106,15 @@ class VmaList:
                 vma, high = vma.split_at(end)
                 self.insert(high)
             removed.append(vma)
+        if removed and self._full_from is not None and start < self._full_top \
+                and end > self._full_from:
+            # Space was freed inside the known-full run: it now ends there.
+            self._full_from = min(max(end, self._full_from), self._full_top)
         return removed
 
     def _remove(self, vma):
-        i = self._vmas.index(vma)
+        i = self._index(vma.start)
+        assert self._vmas[i] is vma
         del self._vmas[i]
         del self._starts[i]
 
@@ -92,21 +124,36 @@ class VmaList:
     def find_gap_top_down(self, length, below, above):
         """Highest start s with [s, s+length) free and above <= s,
         s + length <= below; or None."""
-        hi = below
-        for vma in reversed(self._vmas):
-            if vma.start >= hi:
-                continue
-            if hi - max(vma.end, above) >= length:
+        if self._full_top != below:
+            self._full_from = self._full_top = below
+        hi = self._full_from
+        i = self._index(hi - 1)
+        vmas = self._vmas
+        # Extend the known-full run down over mappings that touch it.
+        while i >= 0 and vmas[i].end >= hi and vmas[i].start < hi:
+            hi = vmas[i].start
+            i -= 1
+        self._full_from = hi
+        while True:
+            low = max(vmas[i].end, above) if i >= 0 else above
+            if hi - low >= length:
                 return hi - length
-            hi = vma.start
+            if i < 0 or vmas[i].end <= above:
+                return None
+            hi = vmas[i].start
+            i -= 1
             if hi - above < length:
                 return None
-        return hi - length if hi - above >= length else None
 
-    def merge_adjacent(self):
-        """Join neighbours with identical attributes (keeps the list short)."""
+    def merge_adjacent(self, start=None, end=None):
+        """Join neighbours with identical attributes (keeps the list short),
+        around [start, end) if given, else everywhere."""
+        lo, hi = 0, len(self._vmas)
+        if start is not None:
+            lo = max(self._index(start - 1), 0)
+            hi = min(self._index(end) + 2, len(self._vmas))
         out_s, out_v = [], []
-        for vma in self._vmas:
+        for vma in self._vmas[lo:hi]:
             if out_v:
                 last = out_v[-1]
                 if last.end == vma.start and last.prot == vma.prot and \
@@ -116,4 +163,5 @@ class VmaList:
                     continue
             out_v.append(vma)
             out_s.append(vma.start)
-        self._vmas, self._starts = out_v, out_s
+        self._vmas[lo:hi] = out_v
+        self._starts[lo:hi] = out_s

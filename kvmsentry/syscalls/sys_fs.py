@@ -6,6 +6,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.creds import NO_ID
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
@@ -302,16 +303,18 @@ def fchmod(task, fd, mode):
 
 def _chown(task, loc, owner, group):
     check_mount_writable(loc)
-    owner, group = i32(owner), i32(group)
+    # uid_t/gid_t are u32; (u32)-1 means "unchanged" (every other value
+    # is a valid id in the initial user namespace).
+    owner, group = u32(owner), u32(group)
     stat = loc.inode.getattr()
     euid = task.creds.euid
     if euid != 0:
-        if owner != -1 and owner != stat.uid:
+        if owner != NO_ID and owner != stat.uid:
             raise SyscallError(errno.EPERM)
-        if euid != stat.uid or (group != -1 and group != task.creds.egid):
+        if euid != stat.uid or (group != NO_ID and group != task.creds.egid):
             raise SyscallError(errno.EPERM)
-    loc.inode.setattr(uid=None if owner == -1 else owner,
-                      gid=None if group == -1 else group)
+    loc.inode.setattr(uid=None if owner == NO_ID else owner,
+                      gid=None if group == NO_ID else group)
     fsnotify.attrib(loc)
     return 0
 

@@ -170,6 +170,9 @@ def munmap(task, addr, length):
     """Implements munmap(2)."""
     if not _aligned(addr) or length == 0 or addr + length > USER_TOP:
         raise SyscallError(errno.EINVAL)
+    vma = task.mm.vmas.find(addr)
+    if vma is not None and vma.start < addr and addr + length < vma.end:
+        task.mm.check_map_count(1)            # a hole in the middle: one more
     task.mm.unmap(addr, length)
     return 0
 
@@ -193,6 +196,9 @@ def mprotect(task, addr, length, prot):
             raise SyscallError(errno.ENOMEM)
         if not vma.grows_down or prot & PROT_GROWSUP:
             raise SyscallError(errno.EINVAL)
+    splits = task.mm.vmas.splits(addr, addr + length)
+    if splits:
+        task.mm.check_map_count(splits)
     task.mm.protect(addr, length, prot & 7)
     return 0
 

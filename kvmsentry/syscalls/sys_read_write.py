@@ -2,11 +2,16 @@
 import errno
 import struct
 
+from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.syscalls.args import i32, i64
 
 MAX_RW_COUNT = 0x7FFFF000     # Linux caps one transfer at this
+MAX_LFS = (1 << 63) - 1       # the largest file position
 UIO_MAXIOV = 1024
+# Transfers move through the sentry in pieces of at most this many bytes,
+# so one call never holds a buffer of its whole count.
+CHUNK = 1 << 20
 
 
 def _readable(task, fd):
@@ -30,18 +35,154 @@ def _offset(offset):
     return offset
 
 
+def access_ok(addr, count):
+    """Linux's access_ok(): EFAULT unless [addr, addr+count) lies below
+    the top of user space (whether it is mapped is found out later)."""
+    if count > USER_TOP or addr > USER_TOP - count:
+        raise SyscallError(errno.EFAULT)
+
+
+def verify_area(f, pos, count):
+    """Linux's rw_verify_area() for a transfer of count bytes at pos (the
+    file position when pos is None; streams have none): EINVAL for a
+    negative position or one that count would carry past the largest."""
+    if count >= 1 << 63:
+        raise SyscallError(errno.EINVAL)
+    if pos is None:
+        pos = getattr(f, "offset", None)
+    if pos is not None and (pos < 0 or pos + count > MAX_LFS):
+        raise SyscallError(errno.EINVAL)
+
+
+def _pos(offset, done):
+    return None if offset is None else offset + done
+
+
+def _windows(spans):
+    """The spans [(addr, len)] regrouped into lists of at most CHUNK bytes."""
+    window, size = [], 0
+    for addr, length in spans:
+        while length:
+            n = min(length, CHUNK - size)
+            window.append((addr, n))
+            size += n
+            addr += n
+            length -= n
+            if size == CHUNK:
+                yield window
+                window, size = [], 0
+    if window:
+        yield window
+
+
+def read_into(mm, f, spans, offset=None):
+    """Read from f into the guest buffers `spans` [(addr, len)], at most
+    CHUNK bytes per read; stops at the first short read, error or
+    inaccessible byte (an error only counts when nothing was read). A file
+    that is not seekable (a pipe, a terminal) is read once: another read
+    could block after this one returned data."""
+    total = 0
+    for window in _windows(spans):
+        usable, want, hole = [], 0, False
+        for addr, length in window:
+            try:
+                n = mm.accessible(addr, length, write=True)
+            except SyscallError:
+                n = 0
+            if n:
+                usable.append((addr, n))
+                want += n
+            if n < length:
+                hole = True
+                break
+        if not want:
+            if total:
+                return total
+            raise SyscallError(errno.EFAULT)
+        try:
+            data = f.read(want, _pos(offset, total))
+        except SyscallError:
+            if total:
+                return total
+            raise
+        pos = 0
+        for addr, n in usable:
+            if pos >= len(data):
+                break
+            mm.copy_out(addr, data[pos:pos + n])
+            pos += n
+        total += len(data)
+        if len(data) < want or hole or not f.seekable():
+            break
+    return total
+
+
+def write_from(mm, f, spans, offset=None):
+    """Write the guest buffers `spans` [(addr, len)] to f in pieces of up
+    to CHUNK bytes (small buffers are joined, so a writev of at most
+    PIPE_BUF bytes stays one atomic write); stops at the first short write,
+    error or inaccessible byte, as read_into does."""
+    total = 0
+    for piece in _pieces(mm, spans):
+        if piece is None:                      # the next byte is inaccessible
+            if total:
+                return total
+            raise SyscallError(errno.EFAULT)
+        try:
+            n = f.write(piece, _pos(offset, total))
+        except SyscallError:
+            if total:
+                return total
+            raise
+        total += n
+        if n < len(piece):
+            break
+    return total
+
+
+def _pieces(mm, spans):
+    """The bytes of spans in pieces of at most CHUNK; None where the
+    first inaccessible byte is (and nothing after it)."""
+    parts, size = [], 0
+    for addr, length in spans:
+        done = 0
+        while done < length:
+            try:
+                n = mm.accessible(addr + done, min(CHUNK - size, length - done), write=False)
+            except SyscallError:
+                n = 0
+            if n:
+                parts.append(mm.copy_in(addr + done, n))
+                size += n
+                done += n
+            if size == CHUNK or (not n and parts):
+                yield b"".join(parts)
+                parts, size = [], 0
+            if not n:
+                yield None
+                return
+    if parts:
+        yield b"".join(parts)
+
+
 def read(task, fd, buf, count):
     """Implements read(2)."""
     f = _readable(task, fd)
-    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=True)
-    return task.mm.copy_out(buf, f.read(count))
+    access_ok(buf, count)
+    verify_area(f, None, count)
+    return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))])
 
 
 def write(task, fd, buf, count):
-    """Implements write(2)."""
+    """Implements write(2). /dev/null and /dev/zero take the count without
+    reading the buffer, as Linux's write_null does."""
     f = _writable(task, fd)
-    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=False)
-    return f.write(task.mm.copy_in(buf, count))
+    access_ok(buf, count)
+    verify_area(f, None, count)
+    count = min(count, MAX_RW_COUNT)
+    if f.discards_writes:
+        return count
+    return write_from(task.mm, f, [(buf, count)])
 
 
 def pread64(task, fd, buf, count, offset):
@@ -50,8 +191,9 @@ def pread64(task, fd, buf, count, offset):
     offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=True)
-    return task.mm.copy_out(buf, f.read(count, offset))
+    access_ok(buf, count)
+    verify_area(f, offset, count)
+    return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
 
 
 def pwrite64(task, fd, buf, count, offset):
@@ -60,12 +202,19 @@ def pwrite64(task, fd, buf, count, offset):
     offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    count = task.mm.accessible(buf, min(count, MAX_RW_COUNT), write=False)
-    return f.write(task.mm.copy_in(buf, count), offset)
+    access_ok(buf, count)
+    verify_area(f, offset, count)
+    count = min(count, MAX_RW_COUNT)
+    if f.discards_writes:
+        return count
+    return write_from(task.mm, f, [(buf, count)], offset)
 
 
 def read_iovec(mm, iov, iovcnt):
-    """[(base, len)] of a guest iovec array, validated as Linux does."""
+    """[(base, len)] of a guest iovec array, validated as Linux's
+    import_iovec does: EINVAL for a bad count or a negative length, lengths
+    cut so the total stays within MAX_RW_COUNT, EFAULT for a buffer that
+    runs past the top of user space."""
     iovcnt = i32(iovcnt)
     if iovcnt < 0 or iovcnt > UIO_MAXIOV:
         raise SyscallError(errno.EINVAL)
@@ -75,24 +224,33 @@ def read_iovec(mm, iov, iovcnt):
         base, length = struct.unpack_from("<QQ", raw, 16 * i)
         if length >= 1 << 63:
             raise SyscallError(errno.EINVAL)
+        length = min(length, MAX_RW_COUNT - total)
+        access_ok(base, length)
         total += length
         out.append((base, length))
-    if total >= 1 << 63:
-        raise SyscallError(errno.EINVAL)
     return out
+
+
+def _total(vecs):
+    return sum(length for _, length in vecs)
 
 
 def readv(task, fd, iov, iovcnt):
     """Implements readv(2)."""
     f = _readable(task, fd)
     vecs = read_iovec(task.mm, iov, iovcnt)
-    return _scatter(task.mm, vecs, f.read(_writable_span(task.mm, vecs)))
+    verify_area(f, None, _total(vecs))
+    return read_into(task.mm, f, vecs)
 
 
 def writev(task, fd, iov, iovcnt):
     """Implements writev(2)."""
     f = _writable(task, fd)
-    return f.write(_gather(task.mm, read_iovec(task.mm, iov, iovcnt)))
+    vecs = read_iovec(task.mm, iov, iovcnt)
+    verify_area(f, None, _total(vecs))
+    if f.discards_writes:
+        return _total(vecs)
+    return write_from(task.mm, f, vecs)
 
 
 def preadv(task, fd, iov, iovcnt, offset):
@@ -102,7 +260,8 @@ def preadv(task, fd, iov, iovcnt, offset):
     offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    return _scatter(task.mm, vecs, f.read(_writable_span(task.mm, vecs), offset))
+    verify_area(f, offset, _total(vecs))
+    return read_into(task.mm, f, vecs, offset)
 
 
 def pwritev(task, fd, iov, iovcnt, offset):
@@ -112,58 +271,10 @@ def pwritev(task, fd, iov, iovcnt, offset):
     offset = _offset(offset)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
-    return f.write(_gather(task.mm, vecs), offset)
-
-
-def _gather(mm, vecs):
-    """The bytes of the iovecs up to the first inaccessible byte (EFAULT
-    only if that is the very first)."""
-    parts, total = [], 0
-    for base, length in vecs:
-        length = min(length, MAX_RW_COUNT - total)
-        if not length:
-            continue
-        try:
-            n = mm.accessible(base, length, write=False)
-        except SyscallError:
-            if total:
-                break
-            raise
-        parts.append(mm.copy_in(base, n))
-        total += n
-        if n < length:
-            break
-    return b"".join(parts)
-
-
-def _writable_span(mm, vecs):
-    """How many bytes the iovecs can take before the first hole."""
-    total = 0
-    for base, length in vecs:
-        length = min(length, MAX_RW_COUNT - total)
-        if not length:
-            continue
-        try:
-            n = mm.accessible(base, length, write=True)
-        except SyscallError:
-            if total:
-                break
-            raise
-        total += n
-        if n < length:
-            break
-    return total
-
-
-def _scatter(mm, vecs, data):
-    pos = 0
-    for base, length in vecs:
-        if pos >= len(data):
-            break
-        chunk = data[pos:pos + length]
-        mm.copy_out(base, chunk)
-        pos += len(chunk)
-    return pos
+    verify_area(f, offset, _total(vecs))
+    if f.discards_writes:
+        return _total(vecs)
+    return write_from(task.mm, f, vecs, offset)
 
 
 FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x541B, 0x5421, 0x5450, 0x5451
@@ -198,52 +309,97 @@ def close(task, fd):
     return 0
 
 
+def _copy(src, dst, pos_in, pos_out, count):
+    """Move count bytes from src at pos_in (the file position if None)
+    to dst at pos_out (likewise), CHUNK bytes at a time; stops at the
+    first short read or write. An error only counts when nothing moved."""
+    total = 0
+    while total < count:
+        want = min(CHUNK, count - total)
+        try:
+            data = src.read(want, _pos(pos_in, total))
+            if not data:
+                break
+            n = dst.write(data, _pos(pos_out, total))
+        except SyscallError:
+            if total:
+                break
+            raise
+        total += n
+        if n < len(data) or len(data) < want:
+            break
+    return total
+
+
 def sendfile(task, out_fd, in_fd, offset_ptr, count):
-    """Implements sendfile(2) (any readable source, any writable sink)."""
-    src, dst = _readable(task, in_fd), _writable(task, out_fd)
-    if dst.flags & 0o2000 or src.inode is None or not src.inode.is_reg():
-        raise SyscallError(errno.EINVAL)                 # O_APPEND sink, non-file source
-    count = min(count, MAX_RW_COUNT)
+    """Implements sendfile(2) (a regular file to any writable sink)."""
+    src = _readable(task, in_fd)
+    off = None
     if offset_ptr:
         (off,) = struct.unpack("<q", task.mm.copy_in(offset_ptr, 8))
-        if off < 0:
-            raise SyscallError(errno.EINVAL)
         if not src.seekable():
             raise SyscallError(errno.ESPIPE)
-        data = src.read(count, off)
-        n = dst.write(data) if data else 0
-        task.mm.copy_out(offset_ptr, struct.pack("<q", off + n))
+    verify_area(src, off, count)
+    count = min(count, MAX_RW_COUNT)
+    dst = _writable(task, out_fd)
+    verify_area(dst, None, count)
+    if dst.flags & 0o2000 or src.inode is None or not src.inode.is_reg():
+        raise SyscallError(errno.EINVAL)                 # O_APPEND sink, non-file source
+    if off is None:
+        # The source's position moves by what the sink took, not by what
+        # was read ahead of a short write.
+        pos = src.offset
+        n = _copy(src, dst, pos, None, count)
+        src.offset = pos + n
         return n
-    data = src.read(count)
-    return dst.write(data) if data else 0
+    n = _copy(src, dst, off, None, count)
+    task.mm.copy_out(offset_ptr, struct.pack("<q", off + n))
+    return n
 
 
 def copy_file_range(task, fd_in, off_in, fd_out, off_out, length, flags):
-    """Implements copy_file_range(2) between regular files."""
+    """Implements copy_file_range(2) between regular files, with the
+    checks of Linux's generic_copy_file_checks in its order: EOVERFLOW
+    for a range that wraps, the copy cut at the source's end and at the
+    largest file position (EFBIG at or past it), EINVAL for overlapping
+    ranges of one file, then rw_verify_area's EINVAL for a negative
+    position."""
     if flags:
         raise SyscallError(errno.EINVAL)
-    src, dst = _readable(task, fd_in), _writable(task, fd_out)
-    for f in (src, dst):
-        if f.inode is None or f.inode.is_dir():
-            raise SyscallError(errno.EISDIR if f.inode is not None else errno.EINVAL)
-        if not f.inode.is_reg():
-            raise SyscallError(errno.EINVAL)
-    if dst.flags & 0o2000:
-        raise SyscallError(errno.EBADF)
-    length = min(length, MAX_RW_COUNT)
+    src, dst = task.fds.get(i32(fd_in)), task.fds.get(i32(fd_out))
     o_in = struct.unpack("<q", task.mm.copy_in(off_in, 8))[0] if off_in else None
     o_out = struct.unpack("<q", task.mm.copy_in(off_out, 8))[0] if off_out else None
-    if (o_in is not None and o_in < 0) or (o_out is not None and o_out < 0):
+    for f in (src, dst):
+        if f.inode is not None and f.inode.is_dir():
+            raise SyscallError(errno.EISDIR)
+    for f in (src, dst):
+        if f.inode is None or not f.inode.is_reg():
+            raise SyscallError(errno.EINVAL)
+    if not src.readable() or not dst.writable() or dst.flags & 0o2000:
+        raise SyscallError(errno.EBADF)
+    p_in = o_in if o_in is not None else src.offset
+    p_out = o_out if o_out is not None else dst.offset
+    if (p_in & (1 << 64) - 1) + length >= 1 << 64 or \
+            (p_out & (1 << 64) - 1) + length >= 1 << 64:
+        raise SyscallError(errno.EOVERFLOW)
+    size_in = src.inode.getattr().size
+    count = 0 if p_in >= size_in else min(length, size_in - p_in)
+    if p_out >= MAX_LFS:
+        raise SyscallError(errno.EFBIG)
+    count = min(count, MAX_LFS - p_out)
+    if src.inode is dst.inode and p_out + count > p_in and p_out < p_in + count:
+        raise SyscallError(errno.EINVAL)          # overlapping ranges of one file
+    if count == 0:
+        return 0
+    if p_in < 0 or p_out < 0:
         raise SyscallError(errno.EINVAL)
-    if src.inode is dst.inode:
-        a = o_in if o_in is not None else src.offset
-        b = o_out if o_out is not None else dst.offset
-        if a < b + length and b < a + length:
-            raise SyscallError(errno.EINVAL)          # overlapping ranges of one file
-    data = src.read(length, o_in)
-    n = dst.write(data, o_out) if data else 0
+    n = _copy(src, dst, p_in, p_out, min(count, MAX_RW_COUNT))
     if off_in:
-        task.mm.copy_out(off_in, struct.pack("<q", o_in + len(data)))
+        task.mm.copy_out(off_in, struct.pack("<q", p_in + n))
+    else:
+        src.offset = p_in + n
     if off_out:
-        task.mm.copy_out(off_out, struct.pack("<q", o_out + n))
+        task.mm.copy_out(off_out, struct.pack("<q", p_out + n))
+    else:
+        dst.offset = p_out + n
     return n

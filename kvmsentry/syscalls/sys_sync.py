@@ -7,6 +7,7 @@ from kvmsentry.syscalls.args import i32, i64
 
 FALLOC_FL_KEEP_SIZE = 1
 POSIX_FADV_MAX = 5
+MAX_LFS = (1 << 63) - 1             # s_maxbytes of tmpfs; other filesystems say less
 
 
 def fsync(task, fd):
@@ -57,6 +58,9 @@ def fallocate(task, fd, mode, offset, length):
         raise SyscallError(errno.ENODEV)
     if mode & ~FALLOC_FL_KEEP_SIZE:
         raise SyscallError(errno.EOPNOTSUPP)
+    if offset + length > MAX_LFS:
+        raise SyscallError(errno.EFBIG)
+    f.inode.reserve(offset, length)
     if not mode & FALLOC_FL_KEEP_SIZE and offset + length > f.inode.getattr().size:
         f.inode.setattr(size=offset + length)
     return 0

@@ -32,6 +32,10 @@ class File:
     # files whose readiness never changes (regular files, directories).
     queue = None
 
+    # True for sinks that take any write whole without looking at it
+    # (/dev/null, /dev/zero): write(2) then never copies the buffer in.
+    discards_writes = False
+
     def __init__(self, flags, location=None):
         self.flags = flags
         self.location = location      # vfs.mount.Location, if it has a path
@@ -141,10 +145,7 @@ class InodeFile(File):
             elif whence == SEEK_END:
                 new = self.inode.getattr().size + offset
             elif whence in (SEEK_DATA, SEEK_HOLE):
-                size = self.inode.getattr().size
-                if offset < 0 or offset >= size:
-                    raise SyscallError(errno.ENXIO)
-                new = offset if whence == SEEK_DATA else size
+                new = self.inode.seek_data(offset, whence == SEEK_HOLE)
             else:
                 raise SyscallError(errno.EINVAL)
             if new < 0 or new > MAX_LFS:

@@ -148,6 +148,17 @@ class Inode:
         """Write into a regular file; return bytes written."""
         raise SyscallError(errno.EINVAL)
 
+    def seek_data(self, offset, hole):
+        """lseek SEEK_DATA (hole False) / SEEK_HOLE (True) from offset: a
+        filesystem that does not track holes has one, at the end."""
+        size = self.getattr().size
+        if offset < 0 or offset >= size:
+            raise SyscallError(errno.ENXIO)
+        return size if hole else offset
+
+    def reserve(self, offset, length):
+        """fallocate(2)'s space check for [offset, offset+length)."""
+
     # --- extended attributes: none, as a tmpfs without xattr support -------------
     def getxattr(self, name):
         raise SyscallError(errno.ENODATA)

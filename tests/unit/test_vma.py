@@ -48,3 +48,42 @@ def test_gap_search_top_down(existing, pages):
     fits = [s for s in range(above, below - pages * P + 1, P)
             if not any(p in taken for p in range(s, s + pages * P, P))]
     assert addr == (max(fits) if fits else None)
+
+
+def _model_gap(vmas, pages, below, above):
+    taken = {p for v in vmas for p in range(v.start, v.end, P)}
+    fits = [s for s in range(above, below - pages * P + 1, P)
+            if not any(p in taken for p in range(s, s + pages * P, P))]
+    return max(fits) if fits else None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["map", "unmap", "fixed", "merge"]),
+                          st.integers(1, 6), ranges), max_size=40))
+def test_gap_search_cache_stays_exact(ops):
+    """Searches interleaved with mappings and unmappings (which move the
+    known-full run the search starts from) give the exhaustive answer."""
+    vmas, below, above = VmaList(), 80 * P, 4 * P
+    for kind, pages, (start, end) in ops:
+        if kind == "map":
+            addr = vmas.find_gap_top_down(pages * P, below, above)
+            assert addr == _model_gap(vmas, pages, below, above)
+            if addr is not None:
+                vmas.insert(Vma(addr, addr + pages * P, pages % 2))
+        elif kind == "fixed":
+            vmas.remove_range(start, end)
+            vmas.insert(Vma(start, end, 1))
+        elif kind == "merge":
+            vmas.merge_adjacent(start, end)
+        else:
+            vmas.remove_range(start, end)
+    assert vmas.find_gap_top_down(P, below, above) == _model_gap(vmas, 1, below, above)
+
+
+def test_splits_counts_cut_mappings():
+    vmas = VmaList()
+    vmas.insert(Vma(4 * P, 10 * P, 3))
+    assert vmas.splits(4 * P, 10 * P) == 0
+    assert vmas.splits(5 * P, 10 * P) == 1
+    assert vmas.splits(5 * P, 6 * P) == 2
+    assert vmas.splits(0, 20 * P) == 0
