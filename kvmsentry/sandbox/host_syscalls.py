@@ -154,6 +154,11 @@ def policy(own_pid):
         allow("setxattr", "xattrs"), allow("lsetxattr", "xattrs"),
         allow("listxattr", "xattrs"), allow("llistxattr", "xattrs"),
         allow("removexattr", "xattrs"), allow("lremovexattr", "xattrs"),
+        # Path-taking calls hostfs makes on /proc/self/fd/N, the only host
+        # paths that exist after pivot_root (they name fds it already holds).
+        allow("chmod", "chmod of a created file via /proc/self/fd/N"),
+        allow("chown", "chown via /proc/self/fd/N"),
+        allow("readlink", "the host path of an fd (audit, reports)"),
         allow("getcwd", "os.getcwd"), allow("fchdir", "none yet"),
 
         # --- KVM, and the terminal requests the sentry makes on host stdio

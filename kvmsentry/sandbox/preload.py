@@ -15,7 +15,7 @@ import kvmsentry
 STDLIB = (
     "encodings.ascii", "encodings.latin_1", "encodings.utf_8", "encodings.idna",
     "encodings.utf_16", "encodings.utf_32", "encodings.unicode_escape",
-    "traceback", "linecache", "tokenize", "faulthandler", "_strptime",
+    "traceback", "linecache", "tokenize",
 )
 
 
