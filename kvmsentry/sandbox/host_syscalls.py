@@ -159,7 +159,7 @@ def policy(own_pid):
         allow("chmod", "chmod of a created file via /proc/self/fd/N"),
         allow("chown", "chown via /proc/self/fd/N"),
         allow("readlink", "the host path of an fd (audit, reports)"),
-        allow("getcwd", "os.getcwd"), allow("fchdir", "none yet"),
+        allow("getcwd", "os.getcwd"),
 
         # --- KVM, and the terminal requests the sentry makes on host stdio
         *[allow("ioctl", "KVM " + name, eq(1, num)) for name, num in KVM_IOCTLS],
@@ -187,3 +187,20 @@ def policy(own_pid):
 # an allowed fallback: glibc's pthread_create tries clone3 (whose flags
 # sit in memory, out of the filter's reach) and uses clone on ENOSYS.
 QUIET_ENOSYS = ["clone3"]
+
+
+def supervisor_policy(own_pid, sentry_pid):
+    """The allowlist of `kvmsentry do`'s supervising parent (supervisor.py),
+    which only waits for the sentry and forwards signals to it."""
+    return [
+        allow("rt_sigtimedwait", "signal.sigwaitinfo"),
+        allow("wait4", "the sentry's exit"),
+        allow("kill", "forward a signal to the sentry", eq(0, sentry_pid)),
+        allow("kill", "re-raise the sentry's fatal signal on itself", eq(0, own_pid)),
+        allow("getpid", "ids"),
+        allow("rt_sigprocmask", "signal mask"), allow("rt_sigaction", "signal.signal"),
+        allow("rt_sigreturn", "return from the SIGSYS handler"),
+        allow("brk", "malloc"), allow("mmap", "malloc"), allow("munmap", "malloc"),
+        allow("write", "the SIGSYS handler's line"),
+        allow("exit_group", "exit"), allow("exit", "exit"),
+    ]

@@ -93,18 +93,20 @@ def describe(entries, quiet_enosys=()):
     return lines
 
 
-def install(own_pid, log_fd):
-    """Load the filter on every thread of this process; refusals are
-    reported on log_fd. Returns the debug-log description."""
-    entries = host_syscalls.policy(own_pid)
-    ctx = build(entries, host_syscalls.QUIET_ENOSYS)
+def install(own_pid, log_fd, entries=None, quiet_enosys=host_syscalls.QUIET_ENOSYS):
+    """Load the filter (default: the sentry's allowlist) on every thread of
+    this process; refusals are reported on log_fd. Returns the debug-log
+    description."""
+    if entries is None:
+        entries = host_syscalls.policy(own_pid)
+    ctx = build(entries, quiet_enosys)
     try:
         if lib.kvmsentry_install_sigsys(log_fd) != 0:
             raise SeccompError("seccomp: SIGSYS handler: %s" % os.strerror(ffi.errno))
         _check(lib.seccomp_load(ctx), "load")
     finally:
         lib.seccomp_release(ctx)
-    return describe(entries, host_syscalls.QUIET_ENOSYS)
+    return describe(entries, quiet_enosys)
 
 
 def refused_count():

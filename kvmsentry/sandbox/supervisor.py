@@ -13,6 +13,7 @@ import os
 import signal
 
 from kvmsentry._sandbox import lib
+from kvmsentry.sandbox import host_syscalls, seccomp
 
 PR_SET_PDEATHSIG = 1
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -34,7 +35,19 @@ def fork_sentry():
     os._exit(_supervise(pid, watched))
 
 
+def _lock_down(child):
+    """The supervisor needs no capability and a handful of calls."""
+    if lib.kvmsentry_drop_bounding(0) != 0 or lib.kvmsentry_set_caps(0) != 0:
+        raise OSError("dropping the supervisor's capabilities")
+    seccomp.install(os.getpid(), 2, host_syscalls.supervisor_policy(os.getpid(), child), ())
+
+
 def _supervise(child, watched):
+    try:
+        _lock_down(child)
+    except (OSError, seccomp.SeccompError) as e:
+        os.write(2, b"kvmsentry: supervisor: %s\n" % str(e).encode())
+        os.kill(child, signal.SIGKILL)
     while True:
         info = signal.sigwaitinfo(watched)
         if info.si_signo == signal.SIGCHLD:

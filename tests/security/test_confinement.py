@@ -104,6 +104,10 @@ def test_running_sentry_seen_from_the_host():
         for ns in ("mnt", "user", "pid", "ipc", "uts"):
             assert _ns(sentry, ns) != _ns("self", ns), ns
         assert _ns(sentry, "net") == _ns("self", "net")        # --network's business
+        # The supervisor (which only forwards signals) is locked down too.
+        supervisor = _status(proc.pid)
+        assert (supervisor["Seccomp"], supervisor["NoNewPrivs"]) == ("2", "1")
+        assert int(supervisor["CapEff"], 16) == int(supervisor["CapBnd"], 16) == 0
         # The sentry's root is an empty directory: nothing of the host's.
         assert sorted(os.listdir("/proc/%d/root" % sentry)) == ["proc"]
         # ... but a procfs of its own pid namespace, where it is pid 1.
