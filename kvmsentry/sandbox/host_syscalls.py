@@ -48,6 +48,7 @@ AF_NETLINK, NETLINK_ROUTE = 16, 0
 PR_SET_NAME, PR_GET_NAME, PR_SET_VMA = 15, 16, 0x53564d41
 PR_CAPBSET_READ, PR_GET_DUMPABLE, PR_SET_PDEATHSIG = 23, 3, 1
 FIOCLEX, FIONCLEX, FIONBIO = 0x5451, 0x5450, 0x5421
+PROT_EXEC = 4
 
 KVM_IOCTLS = sorted((name, num) for num, name in kvm_ioctls.NAMES.items())
 TTY_IOCTLS = [
@@ -75,10 +76,13 @@ def policy(own_pid):
     return [
         # --- Python runtime: memory, threads, signals, time
         allow("brk", "malloc"),
-        allow("mmap", "malloc arenas, thread stacks, the guest pool, vCPU run areas"),
+        # Never PROT_EXEC: every library is loaded before the filter, so no
+        # new code can appear in the sentry.
+        allow("mmap", "malloc arenas, thread stacks, the guest pool, vCPU run areas",
+              masked(2, PROT_EXEC, 0)),
         allow("munmap", "the same"),
         allow("mremap", "realloc of large blocks"),
-        allow("mprotect", "thread stack guard pages, cffi callbacks"),
+        allow("mprotect", "thread stack guard pages", masked(2, PROT_EXEC, 0)),
         allow("madvise", "the pool: MADV_REMOVE/DONTNEED drop guest translations"),
         allow("futex", "locks, the GIL, condition variables"),
         allow("set_robust_list", "every new thread (glibc)"),
