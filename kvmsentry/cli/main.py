@@ -41,6 +41,10 @@ def _parser():
                          "beneath an in-memory overlay (default: /)")
     do.add_argument("--volume", "-v", action="append", default=[], metavar="SRC:DST[:ro]",
                     help="mount host directory SRC at DST, read-write unless :ro")
+    do.add_argument("--unsafe-no-confine", action="store_true",
+                    help="DEBUGGING ONLY: run the sentry unconfined (no namespaces, "
+                         "pivot_root, capability drop or seccomp filter)")
+    do.add_argument("--confinement-probe", action="store_true", help=argparse.SUPPRESS)
     do.add_argument("argv", nargs=argparse.REMAINDER,
                     help="-- PROGRAM [ARGS...]")
     sub.add_parser("syscalls", help="print the syscall compatibility report")
@@ -78,8 +82,13 @@ def _do(args):
         return _error("do: no program given (usage: kvmsentry do -- PROGRAM [ARGS...])", 2)
     from kvmsentry.kernel.kernel import Kernel
     from kvmsentry.kernel.rootfs import Volume, build_mounts
+    from kvmsentry.kernel.task import Task
     from kvmsentry.loader.load import ExecError
     from kvmsentry.platform.kvm.machine import Machine
+    from kvmsentry.sandbox.confine import Confinement
+    from kvmsentry.sandbox.namespaces import ConfinementError
+    from kvmsentry.sandbox.probe import Probe
+    from kvmsentry.sandbox.seccomp import SeccompError
 
     if not os.path.isdir(args.root):
         return _error("--root %s: not a directory" % args.root, EXIT_RUNTIME_ERROR)
@@ -88,6 +97,15 @@ def _do(args):
     except ValueError as e:
         return _error(str(e), EXIT_RUNTIME_ERROR)
 
+    env = caller_environment()
+    confinement = None
+    if not args.unsafe_no_confine:
+        confinement = Confinement()
+        try:
+            confinement.enter()
+        except ConfinementError as e:
+            return _error("confining the sentry: %s (--unsafe-no-confine runs it "
+                          "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
         machine = Machine(pool_bytes=args.memory << 20)
@@ -99,7 +117,19 @@ def _do(args):
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
-        env = caller_environment()
+        probe = Probe() if args.confinement_probe else None
+        if probe:
+            probe.before()
+        if confinement is None:
+            kernel.debug("confinement: OFF (--unsafe-no-confine)")
+        else:
+            confinement.debug = kernel.debug
+            try:
+                confinement.lock_down(debug_log.fileno() if debug_log else 2)
+            except (ConfinementError, SeccompError, OSError) as e:
+                return _error("confining the sentry: %s" % e, EXIT_RUNTIME_ERROR)
+        if probe:
+            probe.after()
         guest_argv = [os.fsencode(a) for a in argv]
         status = kernel.run(guest_argv, env)
     except ExecError as e:
@@ -119,7 +149,6 @@ def _do(args):
             pass          # tasks killed mid-run still hold vCPU mappings; exiting frees all
         if debug_log:
             debug_log.close()
-    from kvmsentry.kernel.task import Task
     return Task.exit_code(status)
 
 

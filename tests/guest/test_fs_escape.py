@@ -431,6 +431,9 @@ def test_volume_symlinks_resolve_inside_sandbox(run_sandbox, programs, volume, o
 # --- every host open lies inside the root or a volume ---------------------
 AUDIT_RUNNER = r"""
 import json, os, sys
+# Opened first: the confined sentry cannot reach host paths later (and
+# creating it changes the cwd, which the import system lists again).
+log_file = open(sys.argv[1], "w")
 from kvmsentry.fsimpl import hostfs
 from kvmsentry.cli.main import main
 
@@ -447,8 +450,8 @@ def python_event(event, args):
 hostfs.set_open_audit(hostfs_open)
 sys.addaudithook(python_event)
 status = main(sys.argv[2:])
-with open(sys.argv[1], "w") as f:
-    json.dump(log, f)
+json.dump(log, log_file)
+log_file.close()
 sys.exit(status)
 """
 

@@ -10,6 +10,7 @@ supervisor-only `out; sysretq`:
     fetch faults (#PF, user access to a supervisor page) and the fault
     exit is the syscall. Either way the site is then patched (context.py).
 """
+import functools
 import os
 import struct
 
@@ -29,6 +30,7 @@ class MachineError(Exception):
     """The guest machine could not be built or behaved impossibly."""
 
 
+@functools.lru_cache(maxsize=None)   # read before the sentry's pivot_root (sandbox/preload.py)
 def stub_image():
     with open(_STUB_BIN, "rb") as f:
         return f.read()

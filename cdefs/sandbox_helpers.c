@@ -1,0 +1,145 @@
+/* C side of kvmsentry._sandbox: raw system calls and the SIGSYS handler. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+static uint32_t kvmsentry_scmp_act_errno(uint32_t err)
+{
+    return SCMP_ACT_ERRNO(err);
+}
+
+static int kvmsentry_unshare(int flags) { return unshare(flags); }
+
+static int kvmsentry_pivot_root(const char *new_root, const char *put_old)
+{
+    return syscall(SYS_pivot_root, new_root, put_old);
+}
+
+static int kvmsentry_mount(const char *source, const char *target, const char *fstype,
+                           unsigned long flags, const char *data)
+{
+    return mount(source, target, fstype, flags, data);
+}
+
+static int kvmsentry_umount2(const char *target, int flags) { return umount2(target, flags); }
+
+/* Effective, permitted and inheritable sets become `keep` (a mask of
+ * CAP_* bits below 64); ambient is cleared. */
+static int kvmsentry_set_caps(uint64_t keep)
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)keep;
+    data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(keep >> 32);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+        return -1;
+    return syscall(SYS_capset, &hdr, data);
+}
+
+/* Drop every capability not in `keep` from the bounding set (needs
+ * CAP_SETPCAP, so before set_caps takes it away). */
+static int kvmsentry_drop_bounding(uint64_t keep)
+{
+    for (int cap = 0; cap < 64; cap++) {
+        if (keep & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+            if (errno == EINVAL)
+                break;              /* past the kernel's last capability */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int kvmsentry_prctl(int option, unsigned long arg2)
+{
+    return prctl(option, arg2, 0, 0, 0);
+}
+
+/* --- SIGSYS ---------------------------------------------------------- */
+#define SIGSYS_NAMES 512
+static const char *sigsys_names[SIGSYS_NAMES];
+static volatile int sigsys_fd = 2;
+static volatile uint64_t sigsys_count;
+static volatile int sigsys_last = -1;
+
+static size_t fmt_u64(char *p, uint64_t v, int base)
+{
+    char tmp[24];
+    size_t n = 0, i;
+    do { tmp[n++] = "0123456789abcdef"[v % base]; v /= base; } while (v);
+    for (i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return n;
+}
+
+/* Only async-signal-safe calls here: it runs inside whatever host call
+ * the filter refused, on any thread. */
+static void sigsys_handler(int sig, siginfo_t *info, void *uctx)
+{
+    ucontext_t *uc = uctx;
+    int saved = errno;
+    int nr = info->si_syscall;
+    char line[200];
+    size_t n = 0;
+
+    (void)sig;
+    uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
+    __atomic_add_fetch(&sigsys_count, 1, __ATOMIC_RELAXED);
+    sigsys_last = nr;
+    n += put(line + n, "kvmsentry: seccomp refused host syscall ");
+    if (nr >= 0 && nr < SIGSYS_NAMES && sigsys_names[nr]) {
+        n += put(line + n, sigsys_names[nr]);
+        n += put(line + n, " (");
+        n += fmt_u64(line + n, (uint64_t)nr, 10);
+        n += put(line + n, ")");
+    } else {
+        n += fmt_u64(line + n, (uint64_t)(unsigned)nr, 10);
+    }
+    n += put(line + n, " at 0x");
+    n += fmt_u64(line + n, (uint64_t)(uintptr_t)info->si_call_addr, 16);
+    n += put(line + n, ": returned EPERM\n");
+    if (write(sigsys_fd, line, n) < 0) {
+        /* nowhere left to say it */
+    }
+    errno = saved;
+}
+
+static int kvmsentry_install_sigsys(int log_fd)
+{
+    struct sigaction sa;
+    for (int nr = 0; nr < SIGSYS_NAMES; nr++) {
+        if (!sigsys_names[nr])
+            sigsys_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    }
+    sigsys_fd = log_fd;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sigsys_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGSYS, &sa, NULL);
+}
+
+static void kvmsentry_sigsys_log_fd(int log_fd) { sigsys_fd = log_fd; }
+static uint64_t kvmsentry_sigsys_denied_count(void) { return sigsys_count; }
+static int kvmsentry_sigsys_last_denied(void) { return sigsys_last; }

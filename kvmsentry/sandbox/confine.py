@@ -1,0 +1,62 @@
+"""The sentry's confinement, in the order it happens.
+
+`kvmsentry do` calls, in this order:
+
+  1. Confinement.enter()      first thing, while single-threaded: new
+                              user/mnt/pid/ipc/uts namespaces (extra
+                              clone flags, e.g. CLONE_NEWNET, may be
+                              passed), then the fork that makes the
+                              sentry pid 1 of its pid namespace.
+     ... start-up: open /dev/kvm, build the machine, open the root and
+     volume directories (hostfs O_PATH fds), the kernel ...
+  2. Confinement.lock_down()  before the program's first instruction:
+       a. preload             import every module imported lazily later
+       b. before_pivot hooks  anything else that needs host paths or
+                              privileges (network setup goes here)
+       c. pivot_root          an empty read-only tmpfs as /, with only a
+                              read-only procfs of the sentry's own pid
+                              namespace (for /proc/self/fd)
+       d. capabilities        all dropped but sandbox/capabilities.KEEP
+       e. no_new_privs
+       f. seccomp             sandbox/host_syscalls.py's allowlist, on
+                              every thread
+"""
+import os
+
+from kvmsentry._sandbox import lib
+from kvmsentry.sandbox import capabilities, namespaces, preload, seccomp, supervisor
+
+PR_SET_NO_NEW_PRIVS = 38
+
+
+class Confinement:
+    def __init__(self, debug=None):
+        self.debug = debug or (lambda message: None)
+        self.before_pivot = []      # callables run at step 2b
+        self.namespaces = []
+
+    def enter(self, extra_clone_flags=0):
+        """Step 1. Returns in the sentry; the supervising parent never
+        returns (it exits with the sentry's status)."""
+        self.namespaces = namespaces.unshare(extra_clone_flags)
+        supervisor.fork_sentry()
+
+    def lock_down(self, log_fd):
+        """Step 2; refused host calls are reported on log_fd."""
+        self.debug("confinement: namespaces entered: %s (sentry is pid %d in its pid namespace)"
+                   % (",".join(self.namespaces), os.getpid()))
+        count = preload.import_everything()
+        self.debug("confinement: %d modules imported before pivot_root" % count)
+        for hook in self.before_pivot:
+            hook()
+        namespaces.pivot_to_empty_root()
+        self.debug("confinement: pivot_root into an empty read-only tmpfs (+ read-only /proc)")
+        kept = capabilities.drop_all_but_kept()
+        self.debug("confinement: capabilities kept (in the user namespace): %s"
+                   % " ".join(kept))
+        if lib.kvmsentry_prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+            raise namespaces.ConfinementError("PR_SET_NO_NEW_PRIVS failed")
+        self.debug("confinement: no_new_privs set")
+        for line in seccomp.install(os.getpid(), log_fd):
+            self.debug(line)
+        self.debug("confinement: seccomp filter loaded on all threads")

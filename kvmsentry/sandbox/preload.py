@@ -1,0 +1,35 @@
+"""Import, before pivot_root, every module the sentry could import later.
+
+After pivot_root no host path exists, so a lazy `import` (of a kvmsentry
+module, or of the standard library: a codec looked up by name, traceback
+and its helpers) would fail. Importing them all now costs a little
+start-up time and makes later imports dictionary lookups.
+"""
+import importlib
+import pkgutil
+
+import kvmsentry
+
+# Standard-library modules the sentry reaches lazily: codecs looked up by
+# name on first use, and what an error report imports.
+STDLIB = (
+    "encodings.ascii", "encodings.latin_1", "encodings.utf_8", "encodings.idna",
+    "encodings.utf_16", "encodings.utf_32", "encodings.unicode_escape",
+    "traceback", "linecache", "tokenize",
+)
+
+
+def _read_package_data():
+    """Package files read lazily (cached by their readers)."""
+    from kvmsentry.platform.kvm.machine import stub_image
+    stub_image()
+
+
+def import_everything():
+    """Import every kvmsentry module and STDLIB; return how many."""
+    names = [m.name for m in pkgutil.walk_packages(kvmsentry.__path__, "kvmsentry.")
+             if not m.name.startswith("kvmsentry.__main__")]
+    for name in names + list(STDLIB):
+        importlib.import_module(name)
+    _read_package_data()
+    return len(names) + len(STDLIB)
