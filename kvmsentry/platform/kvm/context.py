@@ -136,10 +136,20 @@ class KvmContext:
             self.machine.pool.write(frame + 32, struct.pack("<QQ", flags, d["rsp"]))
             r.rip = max(r.rip, layout.EXC_COMMON_VA + 2)
         elif self._where == AT_SYSRET:
-            # sysretq takes rip from rcx and rflags from r11: on this path a
-            # program's own rcx/r11 cannot survive, as on Linux's.
-            r.rcx, r.r11, r.rsp = d["rip"], flags, d["rsp"]
-            r.rip = layout.SYSCALL_R0_VA + 2
+            # sysretq would take rip from rcx and rflags from r11, so the
+            # program's own rcx/r11 (a sigreturn to code interrupted
+            # asynchronously, a restart's frame) could not survive: leave
+            # through the exception path's iretq instead, as Linux returns
+            # with iret unless rcx == rip and r11 == rflags. The vCPU is at
+            # CPL 0 after the stub's `out`; it builds the iret frame on its
+            # own stack and continues at exc_common's `add $16, %rsp; iretq`.
+            frame = self.vcpu.exception_frame_phys
+            self.machine.pool.write(frame + 16, struct.pack(
+                "<5Q", d["rip"], layout.USER_CS, flags, d["rsp"], layout.USER_DS))
+            r.rsp = layout.kva(frame)
+            r.rip = layout.EXC_COMMON_VA + 2
+            self._where = AT_IRET
+            self._entry = ENTRY_TRAP        # a syscall result goes into the frame too
         else:
             r.rip, r.rsp, r.rflags = d["rip"], d["rsp"], flags
         self.vcpu.mark_regs_dirty()
