@@ -151,6 +151,14 @@ class KvmContext:
             self._where = AT_IRET
             self._entry = ENTRY_TRAP        # a syscall result goes into the frame too
         else:
+            if d["rip"] == r.rip and self.io_advance == 0:
+                # VMX/SVM leave rip on an `out` at its exit and skip it on
+                # the next KVM_RUN unless userspace moved rip, so a restart
+                # that puts rip back on the patched site it stopped at
+                # would be skipped. An immediate-exit KVM_RUN (no guest
+                # code runs) lets KVM finish that exit first.
+                self.vcpu.request_exit()
+                self.vcpu.run()
             r.rip, r.rsp, r.rflags = d["rip"], d["rsp"], flags
         self.vcpu.mark_regs_dirty()
 
@@ -241,9 +249,13 @@ class KvmContext:
         if stub + layout.VECTORS_OFF <= rip < stub + layout.VECTORS_OFF + 32 * layout.VECTOR_STRIDE \
                 or rip == layout.EXC_COMMON_VA:
             return self.switch()
+        if rip == layout.SYSCALL_R0_VA:
+            # SYSCALL entered ring 0 (or jumped here at CPL 3) but the stub
+            # has not reported it yet: let it, or the call would be lost.
+            return self.switch()
         if layout.EXC_COMMON_VA < rip < layout.EXC_COMMON_VA + 0x10:
             self._where = AT_IRET
-        elif layout.SYSCALL_R0_VA <= rip < layout.SYSCALL_R0_VA + 0x10:
+        elif layout.SYSCALL_R0_VA < rip < layout.SYSCALL_R0_VA + 0x10:
             self._where = AT_SYSRET
         else:
             self._where = AT_USER
