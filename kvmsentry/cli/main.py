@@ -2,6 +2,7 @@
 
     kvmsentry do [--strace] [--debug-log FILE] -- PROGRAM [ARGS...]
     kvmsentry syscalls
+    kvmsentry machine
 """
 import argparse
 import errno
@@ -48,6 +49,8 @@ def _parser():
     do.add_argument("argv", nargs=argparse.REMAINDER,
                     help="-- PROGRAM [ARGS...]")
     sub.add_parser("syscalls", help="print the syscall compatibility report")
+    sub.add_parser("machine", help="self-test a vCPU on this host's KVM and print "
+                                   "what it found (how SYSCALL enters the stub...)")
     return p
 
 
@@ -158,8 +161,25 @@ def cmd_syscalls(args):
     return 0
 
 
+def cmd_machine(args):
+    from kvmsentry.platform.kvm.machine import Machine
+    try:
+        machine = Machine(pool_bytes=64 << 20)
+    except KvmUnavailable as e:
+        return _error(str(e), EXIT_RUNTIME_ERROR)
+    try:
+        machine.new_vcpu()
+        for key, value in machine.facts():
+            print("%-10s %s" % (key + ":", value))
+    finally:
+        machine.close()
+    return 0
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     if args.command == "do":
         return cmd_do(args)
+    if args.command == "machine":
+        return cmd_machine(args)
     return cmd_syscalls(args)

@@ -136,11 +136,29 @@ class KvmContext:
             self.machine.pool.write(frame + 32, struct.pack("<QQ", flags, d["rsp"]))
             r.rip = max(r.rip, layout.EXC_COMMON_VA + 2)
         elif self._where == AT_SYSRET:
-            # sysretq takes rip from rcx and rflags from r11: on this path a
-            # program's own rcx/r11 cannot survive, as on Linux's.
-            r.rcx, r.r11, r.rsp = d["rip"], flags, d["rsp"]
-            r.rip = layout.SYSCALL_R0_VA + 2
+            # sysretq would take rip from rcx and rflags from r11, so the
+            # program's own rcx/r11 (a sigreturn to code interrupted
+            # asynchronously, a restart's frame) could not survive: leave
+            # through the exception path's iretq instead, as Linux returns
+            # with iret unless rcx == rip and r11 == rflags. The vCPU is at
+            # CPL 0 after the stub's `out`; it builds the iret frame on its
+            # own stack and continues at exc_common's `add $16, %rsp; iretq`.
+            frame = self.vcpu.exception_frame_phys
+            self.machine.pool.write(frame + 16, struct.pack(
+                "<5Q", d["rip"], layout.USER_CS, flags, d["rsp"], layout.USER_DS))
+            r.rsp = layout.kva(frame)
+            r.rip = layout.EXC_COMMON_VA + 2
+            self._where = AT_IRET
+            self._entry = ENTRY_TRAP        # a syscall result goes into the frame too
         else:
+            if d["rip"] == r.rip and self.io_advance == 0:
+                # VMX/SVM leave rip on an `out` at its exit and skip it on
+                # the next KVM_RUN unless userspace moved rip, so a restart
+                # that puts rip back on the patched site it stopped at
+                # would be skipped. An immediate-exit KVM_RUN (no guest
+                # code runs) lets KVM finish that exit first.
+                self.vcpu.request_exit()
+                self.vcpu.run()
             r.rip, r.rsp, r.rflags = d["rip"], d["rsp"], flags
         self.vcpu.mark_regs_dirty()
 
@@ -231,9 +249,13 @@ class KvmContext:
         if stub + layout.VECTORS_OFF <= rip < stub + layout.VECTORS_OFF + 32 * layout.VECTOR_STRIDE \
                 or rip == layout.EXC_COMMON_VA:
             return self.switch()
+        if rip == layout.SYSCALL_R0_VA:
+            # SYSCALL entered ring 0 (or jumped here at CPL 3) but the stub
+            # has not reported it yet: let it, or the call would be lost.
+            return self.switch()
         if layout.EXC_COMMON_VA < rip < layout.EXC_COMMON_VA + 0x10:
             self._where = AT_IRET
-        elif layout.SYSCALL_R0_VA <= rip < layout.SYSCALL_R0_VA + 0x10:
+        elif layout.SYSCALL_R0_VA < rip < layout.SYSCALL_R0_VA + 0x10:
             self._where = AT_SYSRET
         else:
             self._where = AT_USER

@@ -22,6 +22,10 @@ from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
 
 SYSCALL_RING0 = "ring0"
 SYSCALL_CPL3 = "cpl3"
+# How each mode is named in reports (debug log, `kvmsentry machine`).
+SYSCALL_MODE_NAMES = {SYSCALL_RING0: "ring-0 syscall",
+                      SYSCALL_CPL3: "cpl-3 syscall (faults at LSTAR)"}
+TR_BUSY, TR_AVAILABLE = 0xB, 0x9      # 64-bit TSS descriptor types
 
 _STUB_BIN = os.path.join(os.path.dirname(__file__), "stub.bin")
 
@@ -49,6 +53,7 @@ class Machine:
         self.cpuid, self.xcr0, self.cr4 = self._cpu_features()
         self.syscall_mode = None
         self.io_advance = None      # 2 if rip is past the `out` at an I/O exit
+        self.tr_type = TR_BUSY      # see _probe_io_rip
         self.vcpus = []
 
     # --- construction ----------------------------------------------------
@@ -167,7 +172,7 @@ class Machine:
         seg(s.ss, layout.USER_DS, 0x3, 3)
         for sg in (s.ds, s.es, s.fs, s.gs):
             seg(sg, 0, 0x3, 3)
-        s.tr.base, s.tr.limit, s.tr.selector, s.tr.type = tss_va, descriptors.TSS_LIMIT, layout.TSS_SEL, 0xB
+        s.tr.base, s.tr.limit, s.tr.selector, s.tr.type = tss_va, descriptors.TSS_LIMIT, layout.TSS_SEL, self.tr_type
         s.tr.present, s.tr.dpl, s.tr.s, s.tr.l, s.tr.db, s.tr.g, s.tr.unusable = 1, 0, 0, 0, 0, 0, 0
         s.ldt.selector, s.ldt.present, s.ldt.unusable, s.ldt.type = 0, 0, 1, 2
         s.gdt.base, s.gdt.limit = layout.kva(area + layout.CPU_GDT_OFF), layout.GDT_ENTRIES * 8 - 1
@@ -191,6 +196,9 @@ class Machine:
         e.g. during an execve that came in through a fault."""
         s = vcpu.get_sregs()
         s.cr3 = root
+        # KVM's SVM code reports TR as busy whatever was loaded; writing
+        # that back would undo an available TR (see _probe_io_rip).
+        s.tr.type = self.tr_type
         vcpu.set_sregs(s)
         vcpu.current_root = root
 
@@ -217,9 +225,20 @@ class Machine:
             self.pool.free(page)
 
     def _probe_io_rip(self, vcpu):
-        """Where is rip at an I/O exit: at the `out` (0) or past it (2)?"""
-        ex, _ = self._run_probe(vcpu, layout.PROBE_OUT_OFF)
+        """Where is rip at an I/O exit: at the `out` (0) or past it (2)?
+
+        TR is loaded busy (type 11), which VMX requires at VM entry. QEMU's
+        TCG, emulating SVM for a nested kvm_amd, consults the TSS I/O bitmap
+        only when the cached TR type is 9 (what its LTR leaves there) and
+        raises #GP for the `out` otherwise; SVM itself does not check the
+        type. So a #GP here is retried once with an available TSS."""
+        ex, (vector, _err, _rip) = self._run_probe(vcpu, layout.PROBE_OUT_OFF)
         at = layout.PROBE_USER_VA + layout.PROBE_OUT_OFF - 0x1000
+        if ex == exits.io_out(layout.PORT_EXCEPTION, 1) and vector == 13 \
+                and self.tr_type == TR_BUSY:
+            self.tr_type = TR_AVAILABLE
+            vcpu.sregs_template.tr.type = TR_AVAILABLE
+            ex, _ = self._run_probe(vcpu, layout.PROBE_OUT_OFF)
         if ex != exits.io_out(layout.PORT_SYSCALL, 1) or vcpu.regs.rip - at not in (0, 2):
             raise MachineError("I/O probe: unexpected exit %r at %#x" % (ex, vcpu.regs.rip))
         return vcpu.regs.rip - at
@@ -235,6 +254,26 @@ class Machine:
             raise MachineError("SYSCALL self-test: exception %d at %#x" % (vector, rip))
         raise MachineError("SYSCALL self-test: unexpected exit %r (rip %#x)"
                            % (ex, vcpu.regs.rip))
+
+    def kvm_module(self):
+        """Which KVM serves /dev/kvm here, from the loaded modules."""
+        for name in ("kvm_pvm", "kvm_amd", "kvm_intel"):
+            if os.path.isdir("/sys/module/" + name):
+                return name
+        return "unknown"
+
+    def facts(self):
+        """(name, value) pairs of what the self-tests found (vCPU 0 first)."""
+        return [
+            ("kvm", self.kvm_module()),
+            ("syscall", SYSCALL_MODE_NAMES.get(self.syscall_mode, "not tested")),
+            ("io-exit", {0: "rip at the out", 2: "rip past the out"}.get(
+                self.io_advance, "not tested")),
+            ("tss", "busy (type 11)" if self.tr_type == TR_BUSY
+             else "available (type 9, for the I/O bitmap)"),
+            ("cr4", "%#x" % self.cr4),
+            ("xcr0", "%#x" % (self.xcr0 or 0)),
+        ]
 
     def close(self):
         self.vm.close()

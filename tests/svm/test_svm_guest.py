@@ -1,0 +1,67 @@
+"""Run the bare-metal-path subset inside a QEMU TCG guest with kvm_amd.
+
+tools/svm/run.py boots Debian's kernel under TCG (which emulates AMD SVM),
+loads kvm_amd with nested paging on and off, and runs its default selection
+there (run.py's SUBSET: the tests whose paths differ between KVMs) with
+this repository's .venv. Both guests boot at once (one per NPT mode) to
+fit CI's budget; a guest that cannot boot fails the test, never skips it.
+The guests' self-test and pytest summaries are printed even when they pass,
+so the CI log shows them.
+"""
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUN = os.path.join(REPO, "tools", "svm", "run.py")
+NPT_MODES = (1, 0)
+TIMEOUT = 1500                       # seconds per guest; a loaded host is slow
+
+
+def _run_guest(npt, results):
+    cmd = [sys.executable, RUN, "--npt", str(npt), "--timeout", str(TIMEOUT)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT + 300,
+                           cwd=REPO)
+        results[npt] = (p.returncode, p.stdout + p.stderr)
+    except subprocess.TimeoutExpired as e:
+        results[npt] = (None, "%s\nharness did not return in time" % (e.stdout or ""))
+
+
+@pytest.fixture(scope="module")
+def guests():
+    """{npt: (exit status, console output)}, both guests run concurrently."""
+    if os.environ.get("KVMSENTRY_SVM_GUEST"):
+        pytest.fail("already inside the SVM guest: select tests, not tests/svm whole",
+                    pytrace=False)
+    results = {}
+    threads = [threading.Thread(target=_run_guest, args=(npt, results)) for npt in NPT_MODES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _summary(output):
+    keep = re.compile(r"^(svm|svm-guest): |^(FAILED|ERROR|SKIPPED) |^=+ .* in [0-9.]+s|"
+                      r"^[0-9]+ (passed|failed)|.*s (call|setup) ")
+    return "\n".join(line for line in output.splitlines() if keep.match(line))
+
+
+@pytest.mark.parametrize("npt", NPT_MODES, ids=["npt1", "npt0"])
+def test_subset_passes_in_svm_guest(guests, npt, capsys):
+    status, output = guests[npt]
+    with capsys.disabled():
+        sys.stdout.write("\n--- SVM guest, kvm_amd npt=%d ---\n%s\n" % (npt, _summary(output)))
+    assert status == 0, output[-20000:]
+    assert "svm-guest: kvm_amd loaded, npt=%s" % ("Y" if npt else "N") in output
+    assert re.search(r"svm-guest: machine: syscall: +ring-0 syscall", output), output[-5000:]
+    assert re.search(r"svm-guest: machine: kvm: +kvm_amd", output)
+    counts = re.search(r"^(\d+) passed.* in [0-9.]+s", output, re.M)
+    assert counts and int(counts.group(1)) >= 20, output[-5000:]
+    assert " skipped" not in output.split("short test summary")[-1]

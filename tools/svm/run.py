@@ -1,0 +1,165 @@
+"""Run a pytest selection inside a QEMU TCG guest whose /dev/kvm is kvm_amd.
+
+    python tools/svm/run.py [--npt 0|1] [--smp 2] [-- PYTEST ARGS...]
+
+Without pytest arguments it runs SUBSET, the tests whose paths differ
+between KVMs (what tests/svm/test_svm_guest.py runs in CI).
+
+Under TCG, QEMU emulates AMD SVM well enough for Debian's kvm_amd, so the
+sandbox there meets a KVM with hardware semantics: a ring-3 `syscall`
+enters CPL 0 at LSTAR, `sysretq` returns, rip stays on an `out` at an I/O
+exit. The guest sees the host's / read-only (this repository and its .venv
+included) and runs `.venv/bin/python -m pytest ARGS` from the repository;
+the exit status of pytest is this command's. A guest that never reports a
+status (no boot, a panic, the time limit) exits 125 with the reason.
+The guest image comes from tools/svm/image.py (cached).
+"""
+import argparse
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import image  # noqa: E402
+
+HARNESS_FAILED = 125
+# The tests whose paths differ between KVMs; the ring-0 security tests by
+# pattern, so new ones join.
+SUBSET = ("tests/svm/test_bare_metal_path.py", "tests/kvm/test_machine.py",
+          "tests/kvm/test_syscall_restart.py",
+          "tests/security/test_ring0*.py")
+
+
+def default_selection():
+    files = []
+    for pattern in SUBSET:
+        files += sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, pattern)))
+    return ["-q", "-rfEs", "--durations=5", *files]
+QEMU = "qemu-system-x86_64"
+
+
+def job_script(repo, python, pytest_args, env, command=None):
+    lines = ["cd %s" % shlex.quote(repo)]
+    lines += ["export %s=%s" % (k, shlex.quote(v)) for k, v in sorted(env.items())]
+    lines.append("mkdir -p \"$HOME\"")
+    if command is None:
+        # What the sandbox's machine self-test finds here, in the log.
+        lines.append("%s -m kvmsentry machine | sed 's/^/svm-guest: machine: /'"
+                     % shlex.quote(python))
+    lines.append("echo svm-guest: running %s" % ("the command" if command else "pytest"))
+    argv = command or [python, "-m", "pytest", "-p", "no:cacheprovider", *pytest_args]
+    lines.append(" ".join(shlex.quote(a) for a in argv))
+    lines.append("echo $? > /tmp/svm-out/status")
+    return "\n".join(lines) + "\n"
+
+
+def qemu_command(kernel, initrd, out_dir, npt, smp, memory_mb):
+    return [
+        QEMU, "-accel", "tcg", "-cpu", "max", "-smp", str(smp), "-m", str(memory_mb),
+        "-nodefaults", "-no-reboot", "-display", "none", "-monitor", "none",
+        "-serial", "stdio",
+        "-kernel", kernel, "-initrd", initrd,
+        "-append", "console=ttyS0 quiet panic=-1 mitigations=off svm_npt=%d" % npt,
+        # The host's root, read-only; multidevs=remap keeps inode numbers of
+        # the filesystems mounted under it distinct.
+        "-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,"
+                   "readonly=on,multidevs=remap",
+        "-virtfs", "local,path=%s,mount_tag=svmout,security_model=none" % out_dir,
+    ]
+
+
+def run(pytest_args, npt=1, smp=2, memory_mb=2048, timeout=900, out_dir=None,
+        cache=image.DEFAULT_CACHE, stream=sys.stdout, command=None):
+    """Boot the guest, run pytest there (or `command`, an argv); return
+    (status, output text)."""
+    if shutil.which(QEMU) is None:
+        print("svm: %s missing: apt-get install qemu-system-x86" % QEMU, file=stream)
+        return HARNESS_FAILED, ""
+    try:
+        kernel, initrd, package = image.prepare(cache)
+    except image.ImageError as e:
+        print("svm: cannot build the guest image: %s" % e, file=stream)
+        return HARNESS_FAILED, ""
+    own_dir = out_dir is None
+    out_dir = out_dir or tempfile.mkdtemp(prefix="kvmsentry-svm-")
+    try:
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp/home",
+               "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+               "LANG": "C.UTF-8", "KVMSENTRY_SVM_GUEST": "npt=%d" % npt}
+        if os.environ.get("CI"):
+            env["CI"] = os.environ["CI"]
+        python = os.path.join(REPO, ".venv", "bin", "python")
+        with open(os.path.join(out_dir, "job.sh"), "w") as f:
+            f.write(job_script(REPO, python, pytest_args, env, command))
+        cmd = qemu_command(kernel, initrd, out_dir, npt, smp, memory_mb)
+        print("svm: %s, npt=%d, smp=%d: %s" % (package, npt, smp, " ".join(cmd)),
+              file=stream, flush=True)
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                stream.write(line.decode("utf-8", "replace").replace("\r", ""))
+                stream.flush()
+            proc.wait()
+        finally:
+            timer.cancel()
+        elapsed = time.monotonic() - start
+        status_file = os.path.join(out_dir, "status")
+        output = ""
+        if os.path.exists(os.path.join(out_dir, "output")):
+            with open(os.path.join(out_dir, "output"), errors="replace") as f:
+                output = f.read()
+        if not os.path.exists(status_file):
+            why = "no status from the guest (qemu exit %s after %.0f s%s)" % (
+                proc.returncode, elapsed, ", killed at the time limit"
+                if elapsed >= timeout else "")
+            err = os.path.join(out_dir, "harness-error")
+            if os.path.exists(err):
+                why += ": " + open(err).read().strip()
+            print("svm: " + why, file=stream)
+            return HARNESS_FAILED, output
+        status = int(open(status_file).read().strip() or HARNESS_FAILED)
+        print("svm: npt=%d: exit status %d, boot + run %.1f s" % (npt, status, elapsed),
+              file=stream, flush=True)
+        return status, output
+    finally:
+        if own_dir:
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--npt", type=int, choices=(0, 1), default=1,
+                    help="kvm_amd nested paging (0: shadow paging)")
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--memory", type=int, default=2048, help="guest MiB")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds")
+    ap.add_argument("--out", help="keep job.sh, output and status here")
+    ap.add_argument("--cache", default=image.DEFAULT_CACHE)
+    ap.add_argument("--command", help="run this shell command instead of pytest "
+                    "(from the repository, with the same environment)")
+    ap.add_argument("pytest_args", nargs="*")
+    args = ap.parse_args(argv)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+    status, _ = run(args.pytest_args or default_selection(), npt=args.npt, smp=args.smp,
+                    memory_mb=args.memory, timeout=args.timeout,
+                    out_dir=os.path.abspath(args.out) if args.out else None,
+                    cache=args.cache,
+                    command=["/bin/sh", "-c", args.command] if args.command else None)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
