@@ -10,6 +10,7 @@ supervisor-only `out; sysretq`:
     fetch faults (#PF, user access to a supervisor page) and the fault
     exit is the syscall. Either way the site is then patched (context.py).
 """
+import collections
 import os
 import struct
 
@@ -45,6 +46,9 @@ class Machine:
         self.pool.write(layout.IDT_PHYS, descriptors.idt())
         self.kernel_pdpt = self._map_reserved_region()
         self.cpuid, self.xcr0, self.cr4 = self._cpu_features()
+        # KVM's own default shadow-MMU size (20 pages per 1000 of memory).
+        self._nr_mmu_pages = max(self.pool.size // layout.PAGE_SIZE * 20 // 1000, 64)
+        self.pool.zap_shadow = self._zap_shadow
         self.syscall_mode = None
         self.io_advance = None      # 2 if rip is past the `out` at an I/O exit
         self.vcpus = []
@@ -113,6 +117,13 @@ class Machine:
         self.hwcap = leaf1["edx"] if leaf1 else 0
         return entries, xcr0, cr4
 
+    def _zap_shadow(self):
+        """Drop every shadow page KVM may zap (see mm/pool.py); return the
+        roots it keeps: what each vCPU has loaded or may have cached."""
+        self.vm.set_nr_mmu_pages(64)
+        self.vm.set_nr_mmu_pages(self._nr_mmu_pages)
+        return {root for vcpu in self.vcpus for root in vcpu.recent_roots}
+
     # --- vCPUs -------------------------------------------------------------
     def cpu_area(self, index):
         return layout.CPU_AREA_PHYS + index * layout.CPU_AREA_SIZE
@@ -128,6 +139,9 @@ class Machine:
         self.pool.write(area + layout.CPU_TSS_OFF,
                         descriptors.tss(stack_top, [layout.PORT_SYSCALL]))
         vcpu = self.vm.create_vcpu(index)
+        # CR3s this vCPU loaded lately: KVM caches up to 3 previous roots
+        # besides the current one, and never zaps them (mm/pool.py).
+        vcpu.recent_roots = collections.deque(maxlen=4)
         vcpu.set_cpuid(self.cpuid)
         vcpu.exception_frame_phys = area + layout.CPU_STACK_TOP_OFF - 7 * 8
         self._set_sregs(vcpu, area, tss_va)
@@ -136,7 +150,11 @@ class Machine:
         star = (layout.USER32_CS << 48) | (layout.KERNEL_CS << 32)
         vcpu.set_msrs([(cpu.MSR_STAR, star), (cpu.MSR_SFMASK, cpu.SFMASK),
                        (cpu.MSR_LSTAR, layout.SYSCALL_R0_VA),
-                       (cpu.MSR_CSTAR, layout.SYSCALL_R0_VA),
+                       # Entries no program may take: SYSENTER_CS = 0 makes
+                       # SYSENTER #GP; the others point at the stub's ud2.
+                       (cpu.MSR_CSTAR, layout.BAD_ENTRY_VA),
+                       (cpu.MSR_SYSENTER_CS, 0), (cpu.MSR_SYSENTER_ESP, 0),
+                       (cpu.MSR_SYSENTER_EIP, layout.BAD_ENTRY_VA),
                        (cpu.MSR_FS_BASE, 0), (cpu.MSR_GS_BASE, 0),
                        (cpu.MSR_KERNEL_GS_BASE, 0)])
         mode = self._selftest(vcpu)
@@ -181,7 +199,7 @@ class Machine:
         s = vcpu.sregs_template
         s.cr3 = root
         vcpu.set_sregs(s)
-        vcpu.current_root = root
+        self._loaded(vcpu, root)
 
     def set_address_space(self, vcpu, root):
         """Load a page-table root. Everything else in the special registers
@@ -190,7 +208,13 @@ class Machine:
         s = vcpu.get_sregs()
         s.cr3 = root
         vcpu.set_sregs(s)
+        self._loaded(vcpu, root)
+
+    @staticmethod
+    def _loaded(vcpu, root):
         vcpu.current_root = root
+        if root not in vcpu.recent_roots:
+            vcpu.recent_roots.append(root)
 
     def _run_probe(self, vcpu, offset):
         """Run stub probe code at `offset` (in the probe page) at CPL 3 from
