@@ -260,6 +260,13 @@ class KvmContext:
             self._where = AT_USER
         return INTERRUPTED
 
+    def _after_syscall_insn(self, rcx):
+        """Did a SYSCALL instruction bring the program to LSTAR? It leaves
+        rcx just past itself; a jmp/call there (a #PF on the stub page
+        like any other) leaves rcx as the program set it."""
+        site = (rcx - 2) & MASK64
+        return self.mm.read_code(site, 2) == SYSCALL_INSN or site in self.mm.patched_sites
+
     def _trapped_syscall(self, entry):
         regs = self.regs
         self._ret_rip, self._ret_flags = regs.rcx, regs.r11
@@ -343,7 +350,8 @@ class KvmContext:
 
     def _fault(self):
         vector, error, rip, cs, rflags, rsp, ss = self._frame()
-        if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3:
+        if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3 \
+                and self._after_syscall_insn(self.regs.rcx):
             return self._trapped_syscall(ENTRY_TRAP)
         if cs & 3 != 3:
             return self._ring0_fault(vector, error, rip)

@@ -44,7 +44,12 @@ class Machine:
         self.is_pvm = os.path.isdir("/sys/module/kvm_pvm")
         self.pool.write(layout.STUB_PHYS, stub_image())
         self.pool.write(layout.IDT_PHYS, descriptors.idt())
+        self._kernel_tables = []
         self.kernel_pdpt = self._map_reserved_region()
+        # What the guest may never change, to check after the run.
+        self._pristine = {phys: self.pool.read(phys, layout.PAGE_SIZE)
+                          for phys in [layout.IDT_PHYS, layout.STUB_PHYS, layout.PROBE_PHYS]
+                          + self._kernel_tables}
         self.cpuid, self.xcr0, self.cr4 = self._cpu_features()
         # KVM's own default shadow-MMU size (20 pages per 1000 of memory).
         self._nr_mmu_pages = max(self.pool.size // layout.PAGE_SIZE * 20 // 1000, 64)
@@ -59,6 +64,7 @@ class Machine:
         gate page (user may execute). Returns the shared kernel PDPT."""
         pool, words = self.pool, self.pool.words
         pdpt, pd = pool.alloc_table(), pool.alloc_table()
+        self._kernel_tables += [pdpt, pd]
         words[(pdpt >> 3) + ((layout.KERNEL_BASE >> 30) & 511)] = pd | TABLE_FLAGS
         leaf = PTE_P | PTE_A | PTE_D
         for phys in range(0, layout.RESERVED_BYTES, layout.PAGE_SIZE):
@@ -75,6 +81,7 @@ class Machine:
             pd_slot = (pd >> 3) + ((va >> 21) & 511)
             if not words[pd_slot] & PTE_P:
                 words[pd_slot] = pool.alloc_table() | TABLE_FLAGS
+                self._kernel_tables.append(words[pd_slot] & ~0xFFF)
             pt = words[pd_slot] & ~0xFFF & ((1 << 52) - 1)
             words[(pt >> 3) + ((va >> 12) & 511)] = phys | flags
         return pdpt
@@ -135,9 +142,11 @@ class Machine:
         area = self.cpu_area(index)
         stack_top = layout.kva(area + layout.CPU_STACK_TOP_OFF)
         tss_va = layout.kva(area + layout.CPU_TSS_OFF)
-        self.pool.write(area + layout.CPU_GDT_OFF, descriptors.gdt(tss_va))
-        self.pool.write(area + layout.CPU_TSS_OFF,
-                        descriptors.tss(stack_top, [layout.PORT_SYSCALL]))
+        gdt, tss = descriptors.gdt(tss_va), descriptors.tss(stack_top, [layout.PORT_SYSCALL])
+        self.pool.write(area + layout.CPU_GDT_OFF, gdt)
+        self.pool.write(area + layout.CPU_TSS_OFF, tss)
+        self._pristine[area + layout.CPU_GDT_OFF] = gdt
+        self._pristine[area + layout.CPU_TSS_OFF] = tss
         vcpu = self.vm.create_vcpu(index)
         # CR3s this vCPU loaded lately: KVM caches up to 3 previous roots
         # besides the current one, and never zaps them (mm/pool.py).
@@ -257,6 +266,22 @@ class Machine:
             raise MachineError("SYSCALL self-test: exception %d at %#x" % (vector, rip))
         raise MachineError("SYSCALL self-test: unexpected exit %r (rip %#x)"
                            % (ex, vcpu.regs.rip))
+
+    def check_integrity(self):
+        """Raise MachineError if the stub, IDT, a GDT or TSS, or the kernel
+        half's page tables differ from what the sentry wrote: the program
+        must never be able to change them (checked when a sandbox ends)."""
+        def same(phys, data):
+            now = self.pool.read(phys, len(data))
+            if phys not in self._kernel_tables:
+                return now == data
+            # The CPU sets Accessed/Dirty in table entries as it walks.
+            a, b = (struct.unpack("<512Q", x) for x in (now, data))
+            return all((x ^ y) & ~(PTE_A | PTE_D) == 0 for x, y in zip(a, b))
+        changed = [phys for phys, data in self._pristine.items() if not same(phys, data)]
+        if changed:
+            raise MachineError("guest changed the machine's own memory at %s"
+                               % ", ".join("%#x" % p for p in sorted(changed)))
 
     def close(self):
         self.vm.close()

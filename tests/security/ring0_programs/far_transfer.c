@@ -2,11 +2,16 @@
  * selector given on the command line (hex).  If the CPU lands in the
  * 32-bit target it jumps straight back to 64-bit code that prints
  * ESCAPED: in the sandbox every such transfer must fault instead.
- * Usage: far_transfer {lret|ljmp|lcall|iret|iret_ss} SELECTOR [syscall|sysenter] */
+ * With "demo" last, first try to move a page of ring-0 code to 0x2000,
+ * where kvm_pvm enters CSTAR's low 32 bits (the compat-mode demo).
+ * Usage: far_transfer {lret|ljmp|lcall|iret|iret_ss} SELECTOR [syscall|sysenter|plain] [demo] */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/mman.h>
 
 void compat32(void);
 void compat32_syscall(void);
@@ -64,6 +69,16 @@ int main(int argc, char **argv)
         target = compat32_syscall;
     if (argc > 3 && strcmp(argv[3], "sysenter") == 0)
         target = compat32_sysenter;
+    if (argc > 4 && strcmp(argv[4], "demo") == 0) {
+        unsigned char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        memset(page, 0xf4, 4096);                  /* hlt: ring 0 would stop here */
+        void *moved = mremap(page, 4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)0x2000);
+        printf("mremap to 0x2000: %s\n", moved == MAP_FAILED ? strerror(errno) : "moved");
+        void *fixed = mmap((void *)0x2000, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        printf("mmap at 0x2000: %s\n", fixed == MAP_FAILED ? strerror(errno) : "mapped");
+    }
     unsigned long t = (unsigned long)target;
     printf("transfer %s to %#lx\n", argv[1], sel);
     fflush(stdout);
