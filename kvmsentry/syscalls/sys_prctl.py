@@ -173,7 +173,7 @@ def getcpu(task, cpu, node, tcache):
     the task's vCPU number; always NUMA node 0."""
     if cpu:
         cpus = sorted(os.sched_getaffinity(0))
-        index = getattr(task.ctx.vcpu, "index", 0)
+        index = task.ctx.cpu_index
         task.mm.copy_out(cpu, struct.pack("<I", cpus[index % len(cpus)]))
     if node:
         task.mm.copy_out(node, struct.pack("<I", 0))
