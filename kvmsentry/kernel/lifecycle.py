@@ -67,8 +67,10 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         tid = group.tgid
     try:
         child = _make_child(task, flags, newsp, tls, tid, group)
-    except BaseException:
+    except BaseException as e:
         _undo_child(tree, group, tid, flags)
+        if isinstance(e, OSError):       # the host is out of fds or memory for it
+            raise SyscallError(errno.EAGAIN) from None
         raise
     if flags & CLONE_PARENT_SETTID:
         task.mm.copy_out(parent_tid, struct.pack("<i", tid))

@@ -1,6 +1,6 @@
 """A Task is one guest thread. Its registers live in a platform context
-(which borrows a vCPU while it runs guest code), its memory in an AddressSpace that threads share,
-and its host thread runs a loop of switch() into the guest and servicing
+(which borrows a vCPU while it runs guest code), its memory in an
+AddressSpace that threads share, and its host thread runs a loop of switch() into the guest and servicing
 whatever brought it back, holding the kernel lock only while servicing.
 """
 import threading
@@ -10,6 +10,7 @@ from kvmsentry._kvm import lib
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.locking import set_current
+from kvmsentry.kernel.waiter import Waiter
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 from kvmsentry.platform.kvm.context import KICK_SIGNAL  # noqa: F401  (kernel installs it)
 
@@ -46,6 +47,7 @@ class Task:
         self.robust_list = 0
         self.rseq = None
         self.interrupt = threading.Event()   # set: leave the guest / a wait
+        self.waiter = Waiter()        # what this task sleeps on when it blocks
         self.kill_status = None       # set by another thread: exit with this
         self.vfork_done = None        # Event a vfork parent waits on
         self.host_tid = None
@@ -87,6 +89,7 @@ class Task:
         """Make the task notice interrupt (a signal, an exit) promptly,
         even if it is running guest code."""
         self.interrupt.set()
+        self.waiter.wake()
         self.ctx.interrupt()
 
     # --- the loop ------------------------------------------------------------
