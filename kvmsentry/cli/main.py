@@ -37,6 +37,9 @@ def _parser():
                     help="never rewrite syscall sites (every call takes the slow path)")
     do.add_argument("--memory", type=int, default=4096, metavar="MIB",
                     help="guest physical memory pool in MiB (default 4096)")
+    do.add_argument("--max-vcpus", type=int, default=None, metavar="N",
+                    help="vCPUs the sandbox's threads share (default: a few per "
+                         "host core, at most what KVM allows)")
     do.add_argument("--root", default="/", metavar="DIR",
                     help="host directory to use as the sandbox's root, read-only "
                          "beneath an in-memory overlay (default: /)")
@@ -111,7 +114,7 @@ def _do(args):
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
-        machine = Machine(pool_bytes=args.memory << 20)
+        machine = Machine(pool_bytes=args.memory << 20, max_vcpus=args.max_vcpus)
     except KvmUnavailable as e:
         return _error(str(e), EXIT_RUNTIME_ERROR)
     try:

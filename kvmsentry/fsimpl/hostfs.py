@@ -21,6 +21,7 @@ import threading
 import weakref
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl import host_fd_budget
 from kvmsentry.fsimpl.hostfd import stat_from_host
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, Filesystem, Inode, dtype
 
@@ -56,7 +57,7 @@ def _host_open(base_fd, name, flags, mode=0o777):
     if _audit is not None:
         _audit(_fd_path(base_fd), name)
     try:
-        return os.open(name, flags, mode, dir_fd=base_fd)
+        return host_fd_budget.admit(os.open(name, flags, mode, dir_fd=base_fd))
     except OSError as e:
         raise SyscallError(e.errno) from None
 
@@ -67,7 +68,7 @@ def _reopen(path_fd, flags):
     if _audit is not None:
         _audit(_fd_path(path_fd), b"")
     try:
-        return os.open(proc, flags | os.O_CLOEXEC | os.O_NOCTTY)
+        return host_fd_budget.admit(os.open(proc, flags | os.O_CLOEXEC | os.O_NOCTTY))
     except OSError as e:
         raise SyscallError(e.errno) from None
 

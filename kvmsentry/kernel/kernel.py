@@ -62,7 +62,6 @@ class Kernel:
         self._init_gone = threading.Event()       # init exited, or the sandbox is over
         self.init_status = None
         self.bug = None
-        self._free_vcpus = []
         self._host_signals_missed = 0
         self.futexes = FutexTable()
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
@@ -170,8 +169,6 @@ class Kernel:
         envp; return its wait status once it has exited and every other
         task is gone. Raises ExecError if it cannot be executed."""
         m = self.machine
-        with self.lock:
-            vcpu = self.acquire_vcpu()
         self.debug("machine: syscall=%s io_advance=%s xcr0=%s cr4=%#x pool=%dMiB"
                    % (m.syscall_mode, m.io_advance, hex(m.xcr0 or 0), m.cr4,
                       m.pool.size >> 20))
@@ -184,7 +181,7 @@ class Kernel:
         except BaseException:
             mm.destroy()
             raise
-        ctx = KvmContext(m, vcpu, self.patch_syscalls)
+        ctx = KvmContext(m, self.patch_syscalls)
         ctx.set_address_space(mm)
         ctx.start(entry, rsp)
         comm = os.path.basename(path)[:15].decode(errors="replace")
@@ -209,20 +206,11 @@ class Kernel:
             raise self.bug
         for name, count in sorted(self.unimplemented.items()):
             self.debug("unimplemented: %s x%d" % (name, count))
+        self.debug("machine: %s" % m.stats())
         self.debug("exit: status=%#x" % self.init_status)
         return self.init_status
 
     # --- tasks ------------------------------------------------------------------
-    def acquire_vcpu(self):
-        """A vCPU for a new task: a released one, or a new one."""
-        if self._free_vcpus:
-            return self._free_vcpus.pop()
-        return self.machine.new_vcpu()
-
-    def release_vcpu(self, vcpu):
-        vcpu.current_root = None
-        self._free_vcpus.append(vcpu)
-
     def mm_in_use(self, mm, besides):
         return any(t.mm is mm for t in self.tasks.values() if t is not besides)
 

@@ -3,7 +3,7 @@ and waiting for children.
 
 Every function here runs with the kernel lock held (the caller is a
 syscall handler or a task's exit path) and keeps three records in step:
-the Task objects (host threads with vCPUs), the ProcessTree (pids,
+the Task objects (host threads borrowing vCPUs), the ProcessTree (pids,
 parents, zombies) and the resources tasks share (address spaces, fd
 tables, filesystem contexts).
 """
@@ -35,6 +35,10 @@ CLONE_NEWPID, CLONE_NEWNET, CLONE_IO = 0x20000000, 0x40000000, 0x80000000
 CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP = 0x100000000, 0x200000000
 _NAMESPACES = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
     CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+# Linux's kernel.threads-max, for the whole sandbox: each task is a host
+# thread (2 MiB of reserved stack, ~100 KiB used) and vCPUs are borrowed,
+# so this, not the vCPU count, bounds the number of threads.
+THREADS_MAX = 16384
 _SUPPORTED = 0xFF | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_VFORK | \
     CLONE_PARENT | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | \
     CLONE_CHILD_CLEARTID | CLONE_DETACHED | CLONE_UNTRACED | CLONE_CHILD_SETTID | \
@@ -55,6 +59,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         raise SyscallError(errno.EPERM)        # as arch_prctl(ARCH_SET_FS)
     kernel = task.kernel
     tree = kernel.tree
+    if len(kernel.tasks) >= THREADS_MAX:
+        raise SyscallError(errno.EAGAIN)
     if flags & CLONE_THREAD:
         group = task.group
         tid = tree.add_thread(group)
@@ -64,8 +70,10 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         tid = group.tgid
     try:
         child = _make_child(task, flags, newsp, tls, tid, group)
-    except BaseException:
+    except BaseException as e:
         _undo_child(tree, group, tid, flags)
+        if isinstance(e, OSError):       # the host is out of fds or memory for it
+            raise SyscallError(errno.EAGAIN) from None
         raise
     if flags & CLONE_PARENT_SETTID:
         task.mm.copy_out(parent_tid, struct.pack("<i", tid))
@@ -76,7 +84,17 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
     if flags & CLONE_VFORK:
         child.vfork_done = threading.Event()
     kernel.tasks[tid] = child
-    child.start()
+    try:
+        child.start()
+    except RuntimeError:                 # the host has no thread left for it
+        del kernel.tasks[tid]
+        child.ctx.close()
+        if not flags & CLONE_VM:
+            child.mm.destroy()
+        if not flags & CLONE_FILES:
+            child.fds.close_all()
+        _undo_child(tree, group, tid, flags)
+        raise SyscallError(errno.EAGAIN) from None
     if flags & CLONE_VFORK:
         # Not interruptible (Linux's wait_for_vfork_done is killable only).
         block_until(task, child.vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
@@ -87,8 +105,7 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
 def _make_child(task, flags, newsp, tls, tid, group):
     kernel = task.kernel
     mm = task.mm if flags & CLONE_VM else task.mm.fork()
-    vcpu = kernel.acquire_vcpu()
-    ctx = KvmContext(kernel.machine, vcpu, kernel.patch_syscalls)
+    ctx = KvmContext(kernel.machine, kernel.patch_syscalls)
     ctx.set_address_space(mm)
     regs = task.ctx.syscall_exit_regs(0)
     if newsp:
@@ -253,7 +270,7 @@ def thread_ending(task, status, whole_group):
                 t.kill_status = status
                 t.kick()
     _release_mm_for(task)
-    kernel.release_vcpu(task.ctx.vcpu)
+    task.ctx.close()
     cputime.account_thread_exit(task)
     kernel.tasks.pop(task.tid, None)
     last = kernel.tree.thread_exited(group, task.tid)

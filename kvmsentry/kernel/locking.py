@@ -5,7 +5,9 @@ without the GIL), but the sentry's own state changes under one lock, held
 by a task's thread from the moment its guest exits until it re-enters.
 A handler that must wait (a pipe, a futex, a sleep, a host read) does so
 inside `blocking()`, which lets go of the lock for the wait; such waits
-touch only state guarded by their own locks.
+touch only state guarded by their own locks. A wait also lends the task's
+platform resources (its vCPU) to others: the task's context is released
+before and reclaimed after it.
 
 The thread-local `current` also names the task a host thread runs, so
 deep code (a pipe's wait) can find the task that waits (kernel/waiter.py).
@@ -43,18 +45,30 @@ class KernelLock:
 def blocking():
     """Release the kernel lock (if this thread holds it) for a wait."""
     lock = getattr(_local, "held", None)
-    if lock is None:
-        yield
-        return
-    lock.release()
+    ctx = _current_context()
+    if ctx is not None:
+        ctx.release()
     try:
-        yield
+        if lock is None:
+            yield
+            return
+        lock.release()
+        try:
+            yield
+        finally:
+            lock.acquire()
     finally:
-        lock.acquire()
+        if ctx is not None:
+            ctx.reclaim()
 
 
 def set_current(task):
     _local.task = task
+
+
+def _current_context():
+    task = getattr(_local, "task", None)
+    return task.ctx if task is not None else None
 
 
 def current():

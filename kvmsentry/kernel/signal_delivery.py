@@ -164,7 +164,7 @@ def _setup_frame(task, sig, info, action, fault):
     if not action.flags & sg.SA_RESTORER:
         raise ExitGroup(status_signaled(_signal.SIGSEGV))
     regs = task.ctx.user_regs()
-    xsave = task.ctx.vcpu.get_xsave()
+    xsave = task.ctx.get_fpu()
     trapno, err, cr2 = task.last_fault
     frame = build_rt_frame(
         regs, sig=sig, handler=action.handler, restorer=action.restorer,
@@ -180,7 +180,7 @@ def _setup_frame(task, sig, info, action, fault):
     except SyscallError:
         raise ExitGroup(status_signaled(_signal.SIGSEGV)) from None
     task.ctx.set_user_regs(frame.regs)
-    task.ctx.vcpu.set_xsave(initial_xsave(machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0"))
+    task.ctx.set_fpu(None)
     blocked = task.saved_sigmask if task.saved_sigmask is not None else task.sigmask
     task.saved_sigmask = None
     task.sigmask = sg.handler_mask(action, sig, blocked)
@@ -200,7 +200,7 @@ def sigreturn(task):
     task.sigmask = sg.sanitize_mask(ctx.sigmask)
     task.ctx.set_user_regs(ctx.regs)
     image = ctx.xsave if ctx.xsave is not None else initial_xsave(machine.xsave_size)
-    task.ctx.vcpu.set_xsave(image.ljust(KVM_XSAVE_SIZE, b"\0"))
+    task.ctx.set_fpu(image.ljust(KVM_XSAVE_SIZE, b"\0"))
     if ctx.fpu_fault:
         raise ExitGroup(status_signaled(_signal.SIGSEGV))
     try:

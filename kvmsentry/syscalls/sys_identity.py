@@ -52,8 +52,15 @@ def uname(task, buf):
     return 0
 
 
+# The guest's own fd limit, not the sentry's: a container's defaults (soft
+# 1024, hard Linux's nr_open). Host-backed files are bounded separately by
+# fsimpl/host_fd_budget, so raising it cannot exhaust the sentry's fds.
+GUEST_NOFILE = (1024, 1 << 20)
+
+
 def initial_rlimits():
-    """The limits the sandbox's first process inherits from the sentry."""
+    """The limits the sandbox's first process starts with: the sentry's
+    own, except the fd limit."""
     out = {}
     for res in range(RLIM_NLIMITS):
         try:
@@ -62,6 +69,7 @@ def initial_rlimits():
             soft = hard = resource.RLIM_INFINITY
         conv = (lambda v: RLIM_INFINITY if v == resource.RLIM_INFINITY else v)
         out[res] = (conv(soft), conv(hard))
+    out[resource.RLIMIT_NOFILE] = GUEST_NOFILE
     return out
 
 
@@ -77,6 +85,8 @@ def _do_prlimit(target, res, new, old, caller=None):
             raise SyscallError(errno.EINVAL)
         if hard > limits[res][1] and task.creds.euid != 0:
             raise SyscallError(errno.EPERM)
+        if res == resource.RLIMIT_NOFILE and hard > GUEST_NOFILE[1]:
+            raise SyscallError(errno.EPERM)        # above nr_open
     if old:
         task.mm.copy_out(old, struct.pack("<QQ", *limits[res]))
     if new:

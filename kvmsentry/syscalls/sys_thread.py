@@ -86,7 +86,7 @@ def rseq(task, rseq_addr, rseq_len, flags, sig):
     if rseq_addr & 31 or rseq_len < RSEQ_MIN_SIZE:
         raise SyscallError(errno.EINVAL)
     task.mm.check_access(rseq_addr, rseq_len, write=True)
-    cpu = task.ctx.vcpu.index
+    cpu = task.ctx.cpu_index
     task.mm.copy_out(rseq_addr, struct.pack("<II", cpu, cpu))
     task.rseq = (rseq_addr, rseq_len, sig)
     return 0

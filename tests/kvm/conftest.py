@@ -47,13 +47,12 @@ class Guest:
         self.mm.copy_out(CODE, assemble(source))
         self.mm.protect(CODE, 0x1000, PROT_READ | PROT_EXEC)
         self.mm.map_anonymous(DATA, 0x1000, PROT_READ | PROT_WRITE)
-        vcpu = machine.vcpus[0] if machine.vcpus else machine.new_vcpu()
-        vcpu.current_root = None
-        self.ctx = KvmContext(machine, vcpu, patch_syscalls=patch)
+        self.ctx = KvmContext(machine, patch_syscalls=patch)
         self.ctx.set_address_space(self.mm)
         self.ctx.start(CODE, DATA + 0x1000)
 
     def close(self):
+        self.ctx.close()
         self.mm.destroy()
 
 

@@ -28,11 +28,15 @@ does an internal error of KVM that is the program's doing.
 """
 import signal
 import struct
+import threading
 
+from kvmsentry._kvm import ffi
 from kvmsentry.arch import cpu, insn, layout
+from kvmsentry.arch.signal_frame import initial_xsave
 from kvmsentry.errors import SentryBug
 from kvmsentry.kvm import exits
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
+from kvmsentry.platform.kvm.vcpu_pool import KICK_SIGNAL, kick_thread  # noqa: F401
 
 ENTRY_PATCHED, ENTRY_SYSRET, ENTRY_TRAP = 0, 1, 2
 KVM_INTERNAL_ERROR_EMULATION = 1
@@ -43,6 +47,7 @@ GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
 # Flags a program may set (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF NT RF AC ID.
 USER_FLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 \
     | 0x10000 | 0x40000 | 0x200000
+KVM_XSAVE_SIZE = 4096
 SYSCALL_INSN = b"\x0f\x05"
 PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
 MASK64 = (1 << 64) - 1
@@ -73,10 +78,29 @@ _VECTOR_SIGNALS = {
 
 
 class KvmContext:
-    def __init__(self, machine, vcpu, patch_syscalls=True):
+    """One task's program state and, while it runs, the vCPU it borrowed.
+
+    The state is in one of three places: on a vCPU this context holds
+    (`held`), parked on a vCPU it let go of (it blocks; the pool may give
+    it back untouched), or in this object (`regs` points at a private
+    kvm_regs, FPU state in `_xsave`), always as a plain ring-3 state.
+    Only the task's own thread touches its state, and only while the
+    state is held or in this object: release() and reclaim() bracket the
+    waits in which it may be parked.
+    """
+
+    def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
-        self.vcpu = vcpu
-        self.regs = vcpu.regs
+        self.pool = machine.vcpu_pool
+        self.vcpu = None               # where the state is, if on a vCPU
+        self.held = False              # ... and that vCPU is ours to run
+        self.kicked = False            # interrupt(): leave switch() soon
+        self.preempt = False           # the pool wants our vCPU back
+        self.wakeup = None             # the pool's Condition while we wait
+        self.host_tid = None
+        self._own_regs = ffi.new("struct kvm_regs *")
+        self.regs = self._own_regs[0]
+        self._xsave = None             # FPU state while unloaded; None: initial
         self.patch_syscalls = patch_syscalls
         self.mm = None
         self._entry = ENTRY_PATCHED    # how the current syscall came in
@@ -93,23 +117,19 @@ class KvmContext:
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
-        """Run in mm from now on. The first call also puts the vCPU, which
-        may come from a finished task, into the initial ring-3 state."""
-        first = self.mm is None
+        """Run in mm from now on."""
         self.mm = mm
-        if first:
-            self.machine.reset_to_user(self.vcpu, mm.root)
-            self._where = AT_USER
-        elif self.vcpu.current_root != mm.root:
+        if self.held and self.vcpu.current_root != mm.root:
             self.machine.set_address_space(self.vcpu, mm.root)
 
     def start(self, rip, rsp):
-        """Reset the user registers for a new program image."""
+        """Reset the user registers (and FPU) for a new program image."""
         regs = dict.fromkeys(GPRS, 0)
         regs.update(rip=rip, rsp=rsp, rflags=cpu.RFLAGS_USER_INIT)
         self.set_user_regs(regs)
         self.set_fs_base(0)
         self.set_gs_base(0)
+        self.set_fpu(None)
 
     # --- the program's registers, wherever the vCPU stopped --------------------
     def user_regs(self):
@@ -122,7 +142,10 @@ class KvmContext:
             _, _, rip, _, rflags, rsp, _ = self._frame()
             d.update(rip=rip, rsp=rsp, rflags=rflags)
         elif self._where == AT_SYSRET:
-            d.update(rip=r.rcx, rflags=r.r11)
+            # Stopped on the stub's `out` the syscall has not happened yet:
+            # the program is still at its `syscall` (2 bytes before rcx).
+            rip = r.rcx - 2 if r.rip == layout.SYSCALL_R0_VA else r.rcx
+            d.update(rip=rip, rflags=r.r11)
         if self._returning:
             rax, ret_rip, ret_flags, _, _ = self._return_regs
             d.update(rax=rax, rcx=ret_rip, r11=ret_flags, rip=ret_rip, rflags=ret_flags | 0x2)
@@ -169,7 +192,8 @@ class KvmContext:
                 self.vcpu.request_exit()
                 self.vcpu.run()
             r.rip, r.rsp, r.rflags = d["rip"], d["rsp"], flags
-        self.vcpu.mark_regs_dirty()
+        if self.held:
+            self.vcpu.mark_regs_dirty()
 
     def syscall_exit_regs(self, value):
         """The program's registers as they will be once the current
@@ -185,39 +209,154 @@ class KvmContext:
         registers `regs`: FPU/vector state and TLS bases (fork, clone)."""
         self._where = AT_USER
         self.set_user_regs(regs)
-        self.vcpu.set_xsave(parent.vcpu.get_xsave())
+        self.set_fpu(parent.get_fpu())
         self.set_fs_base(parent.fs_base)
         self.set_gs_base(parent.gs_base)
 
     def set_fs_base(self, value):
-        self.vcpu.set_msrs([(cpu.MSR_FS_BASE, value)])
+        if self.held:
+            self.vcpu.set_msrs([(cpu.MSR_FS_BASE, value)])
         self.fs_base = value
 
     def set_gs_base(self, value):
-        self.vcpu.set_msrs([(cpu.MSR_GS_BASE, value)])
+        if self.held:
+            self.vcpu.set_msrs([(cpu.MSR_GS_BASE, value)])
         self.gs_base = value
+
+    def get_fpu(self):
+        """The FPU/SSE/AVX state as a kvm_xsave image."""
+        if self.held:
+            return self.vcpu.get_xsave()
+        return self._xsave if self._xsave is not None else self._initial_xsave()
+
+    def set_fpu(self, image):
+        """Load a kvm_xsave image (None: the initial FPU state)."""
+        if self.held:
+            self.vcpu.set_xsave(image if image is not None else self._initial_xsave())
+        else:
+            self._xsave = image
+
+    def _initial_xsave(self):
+        return initial_xsave(self.machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0")
+
+    @property
+    def cpu_index(self):
+        """Which vCPU the task runs (or last ran) on."""
+        v = self.vcpu
+        return v.index if v is not None else 0
+
+    # --- borrowing a vCPU --------------------------------------------------------
+    def release(self):
+        """The task is about to block: its vCPU may serve others."""
+        if self.held:
+            self.pool.release(self)
+
+    def reclaim(self):
+        """The task's wait is over: take back its vCPU if nobody took it
+        (no ioctl). Never waits."""
+        if not self.held and self.vcpu is not None:
+            self.pool.reclaim(self)
+
+    def close(self):
+        """The task is gone: its vCPU is free and holds nothing of it."""
+        self.pool.forget(self)
+
+    def interrupt(self):
+        """Make the current or next switch() return INTERRUPTED promptly,
+        wherever the task is: in KVM_RUN, waiting for a vCPU, or between."""
+        self.kicked = True
+        tid = self.pool.kick(self)
+        if tid is not None and tid != threading.get_native_id():
+            kick_thread(tid)
+
+    def _acquire(self):
+        """Get a vCPU with this context's state on it; False if
+        interrupted while waiting for one."""
+        if self.host_tid is None:
+            self.host_tid = threading.get_native_id()
+        if not self.pool.acquire(self):
+            self.kicked = False
+            self.reclaim()
+            return False
+        v = self.vcpu
+        if v.loaded is not self:
+            self._load(v)
+        if self.kicked:
+            v.request_exit()
+        return True
+
+    def _load(self, v):
+        """Put this context's (unloaded) state on v, a vCPU we hold."""
+        self.machine.reset_to_user(v, self.mm.root)
+        v.set_msrs([(cpu.MSR_FS_BASE, self.fs_base), (cpu.MSR_GS_BASE, self.gs_base)])
+        v.set_xsave(self._xsave if self._xsave is not None else self._initial_xsave())
+        self._xsave = None
+        ffi.memmove(ffi.addressof(v.regs), ffi.addressof(self.regs), ffi.sizeof("struct kvm_regs"))
+        v.mark_regs_dirty()
+        v.run_struct.immediate_exit = 0
+        v.loaded = self
+        self.regs = v.regs
+
+    def unload(self):
+        """Move this context's state off its vCPU into this object, as a
+        plain ring-3 state (a pending syscall result folded in). Called by
+        the pool, under its mutex, with the vCPU not running."""
+        v = self.vcpu
+        d = self.user_regs()
+        self._xsave = v.get_xsave()
+        own = self._own_regs[0]
+        for name in GPRS:
+            setattr(own, name, d[name])
+        own.rip, own.rsp, own.rflags = d["rip"], d["rsp"], d["rflags"]
+        self.regs = own
+        self._where = AT_USER
+        self._returning = False
+        self._entry = ENTRY_PATCHED       # a later return sets rip directly
+        v.loaded = None
+        self.vcpu = None
+        self.pool.moves += 1
 
     # --- the loop ------------------------------------------------------------
     def switch(self):
         """Run the guest until it needs the kernel; return an event."""
-        if self.mm._revoke:
-            self.mm.flush()
-        if self._returning:
-            self._returning = False
-            ex = self.vcpu.return_and_run(*self._return_regs)
-        else:
-            ex = self.vcpu.run()
-        return self._after_exit(ex)
+        while True:
+            if not self.held and not self._acquire():
+                return INTERRUPTED
+            if self.mm._revoke:
+                self.mm.flush()
+            if self._returning:
+                self._returning = False
+                ex = self.vcpu.return_and_run(*self._return_regs)
+            else:
+                ex = self.vcpu.run()
+            event = self._after_exit(ex)
+            if event is not INTERRUPTED or self._settle():
+                return event
+
+    def _settle(self):
+        """After an INTERRUPTED exit: True to report it, False when it was
+        only the pool taking the vCPU back (switch() then waits for one)."""
+        if self.kicked:
+            self.kicked = False
+            return True
+        if self.preempt and self._where == AT_USER:
+            self.pool.release(self)     # queue behind those who waited
+            return False
+        return True
 
     def return_and_switch(self, value):
         """set_syscall_return(value), then switch(): every syscall's path,
-        so the common case (a patched site, nothing to flush) is short."""
-        if self._entry != ENTRY_PATCHED or self.mm._revoke:
+        so the common case (a patched site, our own vCPU, nothing to
+        flush) is short."""
+        if self._entry != ENTRY_PATCHED or not self.held or self.mm._revoke:
             self.set_syscall_return(value)
             return self.switch()
         ret, flags = self._ret_rip, self._ret_flags
-        return self._after_exit(self.vcpu.return_and_run(value & MASK64, ret, flags,
-                                                         ret, flags | 0x2))
+        event = self._after_exit(self.vcpu.return_and_run(value & MASK64, ret, flags,
+                                                          ret, flags | 0x2))
+        if event is not INTERRUPTED or self._settle():
+            return event
+        return self.switch()
 
     def _after_exit(self, ex):
         if ex is self._exit_syscall:
@@ -269,11 +408,11 @@ class KvmContext:
         stub = layout.STUB_VA
         if stub + layout.VECTORS_OFF <= rip < stub + layout.VECTORS_OFF + 32 * layout.VECTOR_STRIDE \
                 or rip == layout.EXC_COMMON_VA:
-            return self.switch()
+            return self._after_exit(self.vcpu.run())
         if rip == layout.SYSCALL_R0_VA:
             # SYSCALL entered ring 0 (or jumped here at CPL 3) but the stub
             # has not reported it yet: let it, or the call would be lost.
-            return self.switch()
+            return self._after_exit(self.vcpu.run())
         if layout.EXC_COMMON_VA < rip < layout.EXC_COMMON_VA + 0x10:
             self._where = AT_IRET
         elif layout.SYSCALL_R0_VA < rip < layout.SYSCALL_R0_VA + 0x10:

@@ -1,8 +1,9 @@
 """The KVM machine: pool memory, stub, descriptor tables, vCPUs.
 
-Built in one straight line of fallible steps (Machine.__init__), then
-vCPUs are added on demand (Machine.new_vcpu), each one self-tested to learn
-how SYSCALL behaves on this host. LSTAR always points at the stub's
+Built in one straight line of fallible steps (Machine.__init__). vCPUs
+are made on demand by the pool tasks borrow them from (vcpu_pool.py),
+each one self-tested (Machine.new_vcpu) to learn how SYSCALL behaves on
+this host. LSTAR always points at the stub's
 supervisor-only `out; sysretq`:
 
   * SYSCALL_RING0: SYSCALL enters ring 0 there (bare-metal VMX/SVM).
@@ -14,12 +15,14 @@ import collections
 import functools
 import os
 import struct
+import threading
 
 from kvmsentry.arch import cpu, descriptors, layout
 from kvmsentry.kvm import Kvm
 from kvmsentry.kvm import exits
 from kvmsentry.mm.pagetable import PTE_A, PTE_D, PTE_NX, PTE_P, PTE_W, TABLE_FLAGS
 from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
+from kvmsentry.platform.kvm.vcpu_pool import VcpuPool, default_limit
 
 SYSCALL_RING0 = "ring0"
 SYSCALL_CPL3 = "cpl3"
@@ -42,7 +45,7 @@ def stub_image():
 
 
 class Machine:
-    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm"):
+    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm", max_vcpus=None):
         self.kvm = Kvm(kvm_path)
         self.vm = self.kvm.create_vm()
         self.pool = PhysPool(pool_bytes)
@@ -64,6 +67,11 @@ class Machine:
         self.io_advance = None      # 2 if rip is past the `out` at an I/O exit
         self.tr_type = TR_BUSY      # see _probe_io_rip
         self.vcpus = []
+        self._vcpu_lock = threading.Lock()
+        limit = default_limit(self.kvm, layout.MAX_VCPUS)
+        if max_vcpus is not None:
+            limit = max(1, min(max_vcpus, layout.MAX_VCPUS))
+        self.vcpu_pool = VcpuPool(self, limit)
 
     # --- construction ----------------------------------------------------
     def _map_reserved_region(self):
@@ -143,6 +151,12 @@ class Machine:
         return layout.CPU_AREA_PHYS + index * layout.CPU_AREA_SIZE
 
     def new_vcpu(self):
+        """Create and self-test one more vCPU (tasks borrow them through
+        vcpu_pool; tests may take one directly)."""
+        with self._vcpu_lock:
+            return self._new_vcpu()
+
+    def _new_vcpu(self):
         index = len(self.vcpus)
         if index >= layout.MAX_VCPUS:
             raise MachineError("too many vCPUs")
@@ -307,6 +321,7 @@ class Machine:
             ("cr4", "%#x" % self.cr4),
             ("xcr0", "%#x" % (self.xcr0 or 0)),
         ]
+
     def check_integrity(self):
         """Raise MachineError if the stub, IDT, a GDT or TSS, or the kernel
         half's page tables differ from what the sentry wrote: the program
@@ -322,6 +337,12 @@ class Machine:
         if changed:
             raise MachineError("guest changed the machine's own memory at %s"
                                % ", ".join("%#x" % p for p in sorted(changed)))
+
+    def stats(self):
+        """One line for the debug log: how the vCPUs were shared."""
+        p = self.vcpu_pool
+        return "vcpus=%d/%d state-moves=%d preemptions=%d" % (
+            p.size, p.limit, p.moves, p.preemptions)
 
     def close(self):
         self.vm.close()
