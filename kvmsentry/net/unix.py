@@ -102,6 +102,8 @@ class UnixSocket(SocketFile):
     def bind(self, task, raw):
         name = decode_unix(raw)
         if self.name is not None:
+            if name is not None and name.path is not None:
+                unix_names.check_free(task, name.path)   # Linux creates the node first
             raise SyscallError(errno.EINVAL)
         if name is None:
             self._autobind()
@@ -211,8 +213,6 @@ class UnixSocket(SocketFile):
     def shutdown(self, task, how):
         if how not in (0, 1, 2):
             raise SyscallError(errno.EINVAL)
-        if self.connection_based and not self.connected:
-            raise SyscallError(errno.ENOTCONN)
         mode = (how + 1) & SHUTDOWN_MASK      # SHUT_RD -> RCV, SHUT_WR -> SEND, both
         self.shut |= mode
         peer = self.peer
@@ -458,7 +458,7 @@ class UnixSocket(SocketFile):
 
     def setsockopt(self, task, level, name, value):
         if level != SOL_SOCKET:
-            raise SyscallError(errno.EOPNOTSUPP if level == 0 else errno.ENOPROTOOPT)
+            raise SyscallError(errno.EOPNOTSUPP)          # sock_no_setsockopt
         if name == SO_PASSCRED:
             self.passcred = bool(int_opt(value))
         elif name in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
@@ -485,7 +485,7 @@ class UnixSocket(SocketFile):
 
     def getsockopt(self, task, level, name, length):
         if level != SOL_SOCKET:
-            raise SyscallError(errno.EOPNOTSUPP if level == 0 else errno.ENOPROTOOPT)
+            raise SyscallError(errno.EOPNOTSUPP)          # sock_no_getsockopt
         if name == SO_PASSCRED:
             return INT.pack(int(self.passcred))
         if name == SO_SNDBUF:

@@ -43,9 +43,9 @@ class UnixNames:
             del self.abstract[name]
 
 
-def bind_path(task, path, sock):
-    """Create the socket inode at path (mode 0777 & ~umask, as Linux's
-    unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists."""
+def check_free(task, path):
+    """(parent Location, name) for a new socket inode at path; EADDRINUSE
+    if the name exists."""
     if not path:
         raise SyscallError(errno.ENOENT)
     parent, name, trailing = parent_at(task, AT_FDCWD, path)
@@ -57,6 +57,13 @@ def bind_path(task, path, sock):
     except SyscallError as e:
         if e.errno != errno.ENOENT:
             raise
+    return parent, name
+
+
+def bind_path(task, path, sock):
+    """Create the socket inode at path (mode 0777 & ~umask, as Linux's
+    unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists."""
+    parent, name = check_free(task, path)
     if parent.mount.readonly:
         raise SyscallError(errno.EROFS)
     if not may_access(parent.inode.getattr(), task.creds, W_OK | X_OK):

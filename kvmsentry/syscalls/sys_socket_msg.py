@@ -222,7 +222,7 @@ def _recv_one(task, sock, msg_addr, flags):
         n = min(i32(namelen), len(addr)) if i32(namelen) > 0 else 0
         if n:
             task.mm.copy_out(name, addr[:n])
-    out_flags = got.flags | ctrl_flags
+    out_flags = got.flags | ctrl_flags | (flags & MSG_CMSG_CLOEXEC)    # as Linux reports it
     task.mm.copy_out(msg_addr + 8, struct.pack("<I", len(addr) if name else 0))
     task.mm.copy_out(msg_addr + 40, struct.pack("<Qi", len(ctrl), out_flags))
     return got.length
