@@ -27,6 +27,7 @@ from kvmsentry.kernel.futex import FutexTable
 from kvmsentry.kernel.rootfs import sandbox_cwd
 from kvmsentry.kernel.sysctl import SystemIdentity
 from kvmsentry.kernel.task import KICK_SIGNAL, Task
+from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
 from kvmsentry.mm.address_space import AddressSpace
 from kvmsentry.platform.kvm.context import KvmContext
@@ -66,6 +67,8 @@ class Kernel:
         self.futexes = FutexTable()
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self.record_locks = RecordLocks()
+        self.unix_names = UnixNames()       # abstract Unix socket names of this sandbox
+        self.netlink_ports = set()
         self._shm, self._shm_seq = None, 0
         self.memfds = MemfdStore()
         for m in mounts.mounts:           # procfs and sysfs describe this kernel

@@ -54,13 +54,13 @@ def dispatch(task):
     try:
         return invoke(task, regs)
     except SyscallError as e:
-        return _failed(task, e.errno)
+        return _failed(task, e.errno, e)
 
 
-def _failed(task, err):
+def _failed(task, err, error=None):
     """-errno for the guest; EPIPE also raises SIGPIPE, as Linux's
-    pipe and socket writes do."""
-    if err == errno.EPIPE:
+    pipe and socket writes do (not a send with MSG_NOSIGNAL)."""
+    if err == errno.EPIPE and not getattr(error, "no_sigpipe", False):
         send(task.kernel, task, SigInfo.kernel(SIGPIPE), thread=True)
     return -err
 
@@ -86,7 +86,7 @@ def _traced(task, nr, regs, invoke):
         result = invoke(task, regs)
     except SyscallError as e:
         task.strace.leave(task, entry, args, -e.errno)
-        return _failed(task, e.errno)
+        return _failed(task, e.errno, e)
     if result is not None:                  # None: no return (execve)
         task.strace.leave(task, entry, args, result)
     return result

@@ -18,6 +18,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
                                 sys_sync, sys_thread, sys_time, sys_xattr)
 from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
 from kvmsentry.syscalls import sys_eventfiles
+from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -284,6 +285,31 @@ _IMPLEMENTED = [
        "all capabilities for euid 0, none otherwise, until capset/setuid change them"),
     _e("capset", sys_creds.capset, "ptr ptr", PARTIAL,
        "recorded; only CAP_SETUID/CAP_SETGID/CAP_SETPCAP are checked by the sentry"),
+    # --- sockets (sys_socket.py, sys_socket_msg.py; kvmsentry/net/) ---
+    _e("socket", sys_socket.socket, "int int int", PARTIAL,
+       "AF_UNIX in the sentry; AF_INET/AF_INET6 TCP and UDP as host sockets; "
+       "AF_NETLINK NETLINK_ROUTE read-only; raw and packet sockets EPERM"),
+    _e("socketpair", sys_socket.socketpair, "int int int ptr"),
+    _e("bind", sys_socket.bind, "fd ptr int"),
+    _e("listen", sys_socket.listen, "fd int"),
+    _e("accept", sys_socket.accept, "fd ptr ptr"),
+    _e("accept4", sys_socket.accept4, "fd ptr ptr hex"),
+    _e("connect", sys_socket.connect, "fd ptr int", PARTIAL,
+       "UDP disconnect (AF_UNSPEC) answers EAFNOSUPPORT"),
+    _e("getsockname", sys_socket.getsockname, "fd ptr ptr"),
+    _e("getpeername", sys_socket.getpeername, "fd ptr ptr"),
+    _e("sendto", sys_socket.sendto, "fd in:2 uint hex ptr int"),
+    _e("recvfrom", sys_socket.recvfrom, "fd out:2 uint hex ptr ptr"),
+    _e("sendmsg", sys_socket_msg.sendmsg, "fd ptr hex"),
+    _e("recvmsg", sys_socket_msg.recvmsg, "fd ptr hex"),
+    _e("sendmmsg", sys_socket_msg.sendmmsg, "fd ptr uint hex"),
+    _e("recvmmsg", sys_socket_msg.recvmmsg, "fd ptr uint hex ptr", PARTIAL,
+       "the timeout is not enforced"),
+    _e("shutdown", sys_socket.shutdown, "fd int"),
+    _e("setsockopt", sys_socket.setsockopt, "fd int int ptr int", PARTIAL,
+       "host sockets: options on an allowlist (others ENOPROTOOPT)"),
+    _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL,
+       "host sockets: options on an allowlist (others ENOPROTOOPT)"),
 ]
 
 

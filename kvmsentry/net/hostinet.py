@@ -1,0 +1,279 @@
+"""Internet sockets as host sockets the sentry owns (runsc's hostinet).
+
+The guest never holds the host fd: every call is decoded by the sentry,
+options pass through an allowlist, and data is copied between guest
+memory and the host socket. The host socket is always non-blocking; a
+blocking guest call waits in waiter.block_until() with the host fd in
+the waiter's poll set. The socket lives in the network namespace the
+sentry runs in (see netns.py).
+"""
+import errno
+import fcntl
+import select
+import socket
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.net.address import AF_INET, AF_INET6, decode_inet, encode_inet, family_of
+from kvmsentry.net.socket_file import (
+    FIONREAD, INT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
+    POLLIN, POLLOUT, SIOCOUTQ, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
+    SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO,
+    SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM,
+    SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, Ancillary, Received, SocketFile)
+
+IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
+SO_TIMESTAMP, SO_TIMESTAMPNS, SO_BINDTODEVICE = 29, 35, 25
+SIOCATMARK = 0x8905
+SIOCGIFCONF = 0x8912
+# Interface queries a program may make on any inet socket (struct ifreq in and out).
+IFREQ_GETS = {0x8913: "SIOCGIFFLAGS", 0x8915: "SIOCGIFADDR", 0x8919: "SIOCGIFBRDADDR",
+              0x891B: "SIOCGIFNETMASK", 0x8921: "SIOCGIFMTU", 0x8927: "SIOCGIFHWADDR",
+              0x8933: "SIOCGIFINDEX", 0x8910: "SIOCGIFNAME", 0x8942: "SIOCGIFTXQLEN"}
+IFREQ_SIZE = 40
+# (level, option) pairs passed to the host socket; anything else is ENOPROTOOPT.
+ALLOWED = {
+    SOL_SOCKET: {SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_LINGER,
+                 SO_OOBINLINE, SO_PRIORITY, SO_RCVBUF, SO_SNDBUF, SO_RCVLOWAT, SO_SNDLOWAT,
+                 SO_TYPE, SO_ERROR, SO_ACCEPTCONN, SO_DOMAIN, SO_PROTOCOL, SO_TIMESTAMP,
+                 SO_TIMESTAMPNS},
+    IPPROTO_TCP: {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 18, 23, 25},
+    # NODELAY MAXSEG CORK KEEPIDLE KEEPINTVL KEEPCNT SYNCNT LINGER2 DEFER_ACCEPT
+    # WINDOW_CLAMP INFO QUICKACK CONGESTION USER_TIMEOUT FASTOPEN NOTSENT_LOWAT
+    IPPROTO_IP: {1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14, 32, 33, 34, 35, 36, 49},
+    # TOS TTL HDRINCL OPTIONS RECVOPTS RETOPTS PKTINFO MTU_DISCOVER RECVERR RECVTTL
+    # RECVTOS MTU MULTICAST_IF/TTL/LOOP ADD/DROP_MEMBERSHIP BIND_ADDRESS_NO_PORT
+    IPPROTO_IPV6: {16, 17, 18, 19, 20, 21, 23, 25, 26, 49, 50, 66, 67, 24},
+    # UNICAST_HOPS MULTICAST_IF/HOPS/LOOP JOIN/LEAVE_GROUP MTU_DISCOVER RECVERR V6ONLY
+    # RECVPKTINFO PKTINFO RECVTCLASS TCLASS MTU
+}
+_SEND_FLAGS = 0x1 | 0x4 | 0x80 | 0x800 | 0x8000      # OOB DONTROUTE EOR CONFIRM MORE
+_RECV_FLAGS = 0x1 | MSG_PEEK | MSG_TRUNC | 0x2000        # OOB PEEK TRUNC ERRQUEUE
+_POLL_ALL = (select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
+             | select.POLLWRNORM | select.POLLRDBAND | select.POLLWRBAND | 0x2000)
+
+
+def _host_call(fn, *args):
+    try:
+        return fn(*args)
+    except OSError as e:
+        raise SyscallError(e.errno or errno.EIO) from None
+
+
+class HostSocket(SocketFile):
+    """An AF_INET/AF_INET6 TCP or UDP socket backed by a host socket."""
+
+    def __init__(self, family, sock_type, protocol, flags=0, host=None, debug=None):
+        super().__init__(sock_type, protocol, flags)
+        self.family = family
+        if host is None:
+            host = _host_call(socket.socket, family,
+                              sock_type | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, protocol)
+            self.protocol = host.proto
+        self.host = host
+        self.host_fd = host.fileno()
+        self.debug = debug
+
+    # --- waiting on the host fd -----------------------------------------------------
+    def _retry(self, task, flags, events, timeout_ns, op):
+        """op() until it stops raising BlockingIOError; waits for the host
+        fd between tries unless the call is non-blocking (EAGAIN)."""
+        while True:
+            try:
+                return op()
+            except (BlockingIOError, InterruptedError):
+                if self.nonblocking(flags):
+                    raise SyscallError(errno.EAGAIN) from None
+            except OSError as e:
+                raise SyscallError(e.errno or errno.EIO) from None
+            self.wait(task, lambda: self._host_ready(events), events, timeout_ns,
+                      host_fds=[(self.host_fd, events)])
+
+    def _host_ready(self, events):
+        return self._host_mask() & (events | POLLERR | select.POLLHUP)
+
+    def _host_mask(self):
+        poller = select.poll()
+        poller.register(self.host_fd, _POLL_ALL)
+        ready = poller.poll(0)
+        return ready[0][1] if ready else 0
+
+    def poll_events(self):
+        return self._host_mask()
+
+    # --- names and connections --------------------------------------------------------
+    def _addr(self, raw):
+        return decode_inet(raw, self.family)
+
+    def bind(self, task, raw):
+        _host_call(self.host.bind, self._addr(raw))
+
+    def listen(self, task, backlog):
+        if self.type != SOCK_STREAM:
+            raise SyscallError(errno.EOPNOTSUPP)
+        backlog = backlog & 0xFFFFFFFF
+        _host_call(self.host.listen, min(backlog, 0x7FFFFFFF))
+
+    def connect(self, task, raw):
+        if family_of(raw) == 0 and self.type == SOCK_DGRAM:
+            raise SyscallError(errno.EAFNOSUPPORT)       # UDP disconnect: not offered
+        err = self.host.connect_ex(self._addr(raw))
+        if err == 0:
+            return
+        if err != errno.EINPROGRESS:
+            raise SyscallError(err)
+        if self.nonblocking():
+            raise SyscallError(errno.EINPROGRESS)
+        self.wait(task, lambda: self._host_ready(POLLOUT), POLLOUT, self.sndtimeo,
+                  host_fds=[(self.host_fd, POLLOUT)])
+        err = self.host.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise SyscallError(err)
+
+    def accept(self, task, flags):
+        fd, addr = self._retry(task, 0, POLLIN, self.rcvtimeo, self.host._accept)
+        host = socket.socket(self.family, self.type, self.protocol, fileno=fd)
+        host.setblocking(False)
+        new = HostSocket(self.family, self.type, self.protocol, flags & SOCK_NONBLOCK,
+                         host, self.debug)
+        return new, encode_inet(addr, self.family)
+
+    def shutdown(self, task, how):
+        _host_call(self.host.shutdown, how)
+
+    def getsockname(self):
+        return encode_inet(_host_call(self.host.getsockname), self.family)
+
+    def getpeername(self):
+        return encode_inet(_host_call(self.host.getpeername), self.family)
+
+    # --- data -------------------------------------------------------------------------
+    def sendmsg(self, task, data, addr, ancillary, flags):
+        target = self._addr(addr) if addr is not None else None
+        anc = ancillary.raw if ancillary is not None else []
+        if ancillary is not None and ancillary.files:
+            raise SyscallError(errno.EINVAL)             # SCM_RIGHTS: Unix sockets only
+        host_flags = (flags & _SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
+        view = memoryview(data)
+        sent = 0
+        while True:
+            def op():
+                chunk = [view[sent:]]
+                if target is None:
+                    return self.host.sendmsg(chunk, anc, host_flags)
+                return self.host.sendmsg(chunk, anc, host_flags, target)
+            try:
+                n = self._retry(task, flags, POLLOUT, self.sndtimeo, op)
+            except SyscallError:
+                if sent:
+                    return sent
+                raise
+            sent += n
+            anc = []
+            if self.type != SOCK_STREAM or sent >= len(data) or self.nonblocking(flags):
+                return sent
+
+    def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0):
+        buf = bytearray(length)
+        host_flags = (flags & _RECV_FLAGS) | MSG_DONTWAIT
+        got = 0
+        anc_out, out_flags, addr_out = [], 0, None
+        while True:
+            view = memoryview(buf)[got:]
+
+            def op():
+                return self.host.recvmsg_into([view], max(control_len, 0), host_flags)
+            try:
+                n, anc, msg_flags, addr = self._retry(task, flags, POLLIN, self.rcvtimeo, op)
+            except SyscallError:
+                if got:
+                    break
+                raise
+            if not got:
+                anc_out, out_flags, addr_out = anc, msg_flags, addr
+            got += n
+            if n == 0 or not (flags & MSG_WAITALL) or self.type != SOCK_STREAM or \
+                    flags & MSG_PEEK or got >= length or self.nonblocking(flags):
+                break
+        data = bytes(buf[:min(got, length)])
+        addr_bytes = None
+        if addr_out is not None and self.type != SOCK_STREAM:
+            addr_bytes = encode_inet(addr_out, self.family)
+        return Received(data, got, addr_bytes, Ancillary(raw=anc_out), out_flags)
+
+    # --- options, ioctls ---------------------------------------------------------------
+    def _allowed(self, level, name):
+        if name in ALLOWED.get(level, ()):
+            return True
+        if self.debug is not None:
+            self.debug("socket option (%d, %d) refused: not on the allowlist" % (level, name))
+        return False
+
+    def setsockopt(self, task, level, name, value):
+        if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
+            return super().setsockopt(task, level, name, value)
+        if not self._allowed(level, name):
+            raise SyscallError(errno.ENOPROTOOPT)
+        _host_call(self.host.setsockopt, level, name, bytes(value))
+
+    def getsockopt(self, task, level, name, length):
+        if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
+            return super().getsockopt(task, level, name, length)
+        if not self._allowed(level, name):
+            raise SyscallError(errno.ENOPROTOOPT)
+        return _host_call(self.host.getsockopt, level, name, min(max(length, 4), 1024))
+
+    def ioctl(self, task, request, arg):
+        if request in (FIONREAD, SIOCOUTQ, SIOCATMARK):
+            out = _host_call(fcntl.ioctl, self.host_fd, request, bytes(4))
+            task.mm.copy_out(arg, out)
+            return 0
+        return interface_ioctl(task, self.host_fd, request, arg)
+
+    def release(self):
+        self.host.close()
+
+
+def interface_ioctl(task, host_fd, request, arg):
+    """The read-only interface queries (struct ifreq, SIOCGIFCONF),
+    answered for the sentry's network namespace."""
+    if request in IFREQ_GETS:
+        ifreq = task.mm.copy_in(arg, IFREQ_SIZE)
+        out = _host_call(fcntl.ioctl, host_fd, request, bytes(ifreq))
+        task.mm.copy_out(arg, out)
+        return 0
+    if request == SIOCGIFCONF:
+        return _ifconf(task, host_fd, arg)
+    raise SyscallError(errno.ENOTTY)
+
+
+def _ifconf(task, host_fd, arg):
+    length, buf = struct.unpack("<i4xQ", task.mm.copy_in(arg, 16))
+    records = []
+    for _, name in socket.if_nameindex():
+        req = struct.pack("16s24x", name.encode()[:15])
+        try:
+            out = fcntl.ioctl(host_fd, 0x8915, req)            # SIOCGIFADDR
+        except OSError:
+            continue                                           # no IPv4 address
+        records.append(out)
+    if not buf:
+        task.mm.copy_out(arg, INT.pack(len(records) * IFREQ_SIZE))
+        return 0
+    fit = records[:max(length, 0) // IFREQ_SIZE]
+    if fit:
+        task.mm.copy_out(buf, b"".join(fit))
+    task.mm.copy_out(arg, INT.pack(len(fit) * IFREQ_SIZE))
+    return 0
+
+
+def create(family, sock_type, protocol, flags, debug=None):
+    """A new hostinet socket; SOCK_RAW and unknown types are refused."""
+    if sock_type not in (SOCK_STREAM, SOCK_DGRAM):
+        raise SyscallError(errno.EPERM if sock_type == 3 else errno.ESOCKTNOSUPPORT)
+    valid = {SOCK_STREAM: (0, IPPROTO_TCP), SOCK_DGRAM: (0, IPPROTO_UDP)}[sock_type]
+    if protocol not in valid:
+        raise SyscallError(errno.EPROTONOSUPPORT)
+    if family not in (AF_INET, AF_INET6):
+        raise SyscallError(errno.EAFNOSUPPORT)
+    return HostSocket(family, sock_type, protocol, flags, debug=debug)

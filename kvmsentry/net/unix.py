@@ -1,0 +1,572 @@
+"""Unix domain sockets, served entirely by the sentry.
+
+A UnixSocket is one end. Connection-based sockets (SOCK_STREAM,
+SOCK_SEQPACKET) are joined to a peer; a datagram socket may name a
+default destination. Data travels as Message objects appended to the
+receiver's queue and charged to the sender's send buffer until read
+(the sender blocks, or gets EAGAIN, while its charge exceeds SO_SNDBUF).
+SCM_RIGHTS files ride in a Message holding an fd-table reference each, so
+the sender may close its fds before the receiver reads.
+
+State is guarded by the kernel lock (see socket_file.py); every change
+notifies the affected sockets' queues.
+"""
+import collections
+import errno
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
+from kvmsentry.net import unix_names
+from kvmsentry.net.address import AF_UNIX, UNNAMED_UNIX, UnixName, decode_unix, family_of
+from kvmsentry.net.socket_file import (
+    FIONREAD, INT, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR, POLLHUP, POLLIN, POLLOUT,
+    POLLRDHUP, POLLRDNORM, POLLWRBAND, POLLWRNORM, SIOCOUTQ, SO_ACCEPTCONN, SO_ERROR,
+    SO_PASSCRED, SO_PEERCRED, SO_RCVBUF, SO_RCVBUFFORCE, SO_SNDBUF, SO_SNDBUFFORCE,
+    SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET, Ancillary, Received,
+    SocketFile, int_opt)
+
+RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
+WMEM_DEFAULT = 212992                 # net.core.wmem_default / rmem_default
+WMEM_MAX = 212992                     # the default net.core.wmem_max / rmem_max
+SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF = 4608, 2304
+MAX_DGRAM_QLEN = 10                   # net.unix.max_dgram_qlen
+SOMAXCONN = 4096
+MESSAGE_OVERHEAD = 512                # what one message costs besides its bytes
+OVERFLOW_ID = 65534
+ALL = 0xFFFF
+# Options kept and reported back but with no effect on a Unix socket.
+_PLAIN_OPTIONS = {2, 5, 6, 9, 10, 12, 15, 18, 19}   # REUSEADDR DONTROUTE BROADCAST KEEPALIVE ...
+SO_LINGER = 13
+
+
+def creds_of(task):
+    """(pid, uid, gid) as SCM_CREDENTIALS and SO_PEERCRED report a task."""
+    return task.tgid, task.creds.euid, task.creds.egid
+
+
+def check_creds(task, creds):
+    """Whether task may claim creds in SCM_CREDENTIALS (scm_check_creds)."""
+    pid, uid, gid = creds
+    c = task.creds
+    if pid != task.tgid and not c.capable(21):            # CAP_SYS_ADMIN
+        raise SyscallError(errno.EPERM)
+    if uid not in (c.uid, c.euid, c.suid) and not c.capable(7):    # CAP_SETUID
+        raise SyscallError(errno.EPERM)
+    if gid not in (c.gid, c.egid, c.sgid) and not c.capable(6):    # CAP_SETGID
+        raise SyscallError(errno.EPERM)
+
+
+class Message:
+    __slots__ = ("data", "sender", "addr", "creds", "files", "charge")
+
+    def __init__(self, data, sender, creds, files):
+        self.data = data
+        self.sender = sender
+        self.addr = sender.name.encode() if sender.name is not None else None
+        self.creds = creds
+        self.files = files
+        self.charge = len(data) + MESSAGE_OVERHEAD
+
+
+class UnixSocket(SocketFile):
+    family = AF_UNIX
+
+    def __init__(self, names, sock_type, flags=0):
+        if sock_type not in (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET):
+            raise SyscallError(errno.ESOCKTNOSUPPORT)
+        super().__init__(sock_type, 0, flags)
+        self.names = names
+        self.name = None                   # UnixName once bound
+        self.node = None                   # the socket inode of a path name
+        self.peer = None
+        self.connected = False
+        self.listening = False
+        self.backlog = collections.deque()
+        self.max_backlog = 0
+        self.recvq = collections.deque()
+        self.wmem = 0                      # charge of my messages still queued somewhere
+        self.sndbuf = self.rcvbuf = WMEM_DEFAULT
+        self.shut = 0
+        self.err = 0
+        self.passcred = False
+        self.peercred = None
+        self.options = {}
+        self.closed = False
+
+    @property
+    def connection_based(self):
+        return self.type != SOCK_DGRAM
+
+    # --- naming -----------------------------------------------------------------------
+    def bind(self, task, raw):
+        name = decode_unix(raw)
+        if self.name is not None:
+            if name is not None and name.path is not None:
+                unix_names.check_free(task, name.path)   # Linux creates the node first
+            raise SyscallError(errno.EINVAL)
+        if name is None:
+            self._autobind()
+        elif name.abstract is not None:
+            self.names.bind_abstract(name.abstract, self)
+            self.name = name
+        else:
+            self.node = unix_names.bind_path(task, name.path, self)
+            self.name = name
+
+    def _autobind(self):
+        name = self.names.autobind_name()
+        self.names.bind_abstract(name, self)
+        self.name = UnixName(abstract=name)
+
+    def _find(self, task, raw):
+        name = decode_unix(raw)
+        if name is None:
+            raise SyscallError(errno.EINVAL)
+        if name.abstract is not None:
+            other = self.names.abstract.get(name.abstract)
+            if other is None:
+                raise SyscallError(errno.ECONNREFUSED)
+        else:
+            other = unix_names.lookup_path(task, name.path)
+        if other.type != self.type:
+            raise SyscallError(errno.EPROTOTYPE)
+        return other
+
+    def getsockname(self):
+        return self.name.encode() if self.name is not None else UNNAMED_UNIX
+
+    def getpeername(self):
+        peer = self.peer
+        if peer is None or (self.connection_based and not self.connected):
+            raise SyscallError(errno.ENOTCONN)
+        return peer.name.encode() if peer.name is not None else UNNAMED_UNIX
+
+    # --- connections --------------------------------------------------------------------
+    def listen(self, task, backlog):
+        if not self.connection_based:
+            raise SyscallError(errno.EOPNOTSUPP)
+        if self.name is None or self.connected:
+            raise SyscallError(errno.EINVAL)
+        backlog &= 0xFFFFFFFF
+        self.max_backlog = min(backlog, SOMAXCONN)
+        if not self.listening:
+            self.peercred = creds_of(task)
+        self.listening = True
+        self.notify(ALL)
+
+    def connect(self, task, raw):
+        if family_of(raw) != AF_UNIX:
+            if self.type == SOCK_DGRAM and family_of(raw) == 0:     # AF_UNSPEC: disconnect
+                self.peer = None
+                return
+            raise SyscallError(errno.EINVAL)
+        if not self.connection_based:
+            other = self._find(task, raw)
+            if self.passcred and self.name is None:
+                self._autobind()
+            self.peer = other
+            return
+        if self.listening:
+            raise SyscallError(errno.EINVAL)
+        if self.connected:
+            raise SyscallError(errno.EISCONN)
+        if self.passcred and self.name is None:
+            self._autobind()
+
+        def room():
+            other = self._find(task, raw)
+            if not other.listening or other.closed:
+                raise SyscallError(errno.ECONNREFUSED)
+            return other if len(other.backlog) <= other.max_backlog else None
+        other = room()
+        if other is None:
+            if self.nonblocking():
+                raise SyscallError(errno.EAGAIN)
+            other = block_on(task, other_queue(self._find(task, raw)), room, self.sndtimeo)
+        server = UnixSocket(self.names, self.type)
+        server.name = other.name
+        server.sndbuf, server.rcvbuf = other.sndbuf, other.rcvbuf
+        server.passcred = other.passcred
+        server.peercred = creds_of(task)
+        server.peer, server.connected = self, True
+        self.peer, self.connected = server, True
+        self.peercred = other.peercred
+        other.backlog.append(server)
+        other.notify(ALL)
+        self.notify(ALL)
+
+    def accept(self, task, flags):
+        if not self.listening:
+            raise SyscallError(errno.EINVAL)
+        if not self.backlog:
+            if self.nonblocking():
+                raise SyscallError(errno.EAGAIN)
+            self.wait(task, lambda: bool(self.backlog), POLLIN, self.rcvtimeo)
+        server = self.backlog.popleft()
+        server.flags |= flags & SOCK_NONBLOCK
+        self.notify(ALL)                      # room for a blocked connect
+        peer = server.peer
+        addr = peer.name.encode() if peer is not None and peer.name is not None else UNNAMED_UNIX
+        return server, addr
+
+    def shutdown(self, task, how):
+        if how not in (0, 1, 2):
+            raise SyscallError(errno.EINVAL)
+        mode = (how + 1) & SHUTDOWN_MASK      # SHUT_RD -> RCV, SHUT_WR -> SEND, both
+        self.shut |= mode
+        peer = self.peer
+        if peer is not None and self.connection_based:
+            peer_mode = (RCV_SHUTDOWN if mode & SEND_SHUTDOWN else 0) | \
+                (SEND_SHUTDOWN if mode & RCV_SHUTDOWN else 0)
+            peer.shut |= peer_mode
+            peer.notify(ALL)
+        self.notify(ALL)
+
+    # --- data -------------------------------------------------------------------------------
+    def _target(self, task, addr):
+        """The socket a message goes to, or an errno."""
+        if self.connection_based:
+            if addr is not None:                  # only SOCK_STREAM keeps one here
+                raise SyscallError(errno.EISCONN if self.connected else errno.EOPNOTSUPP)
+            if not self.connected:
+                raise SyscallError(errno.ENOTCONN)
+            if self.shut & SEND_SHUTDOWN:
+                raise SyscallError(errno.EPIPE)
+            peer = self.peer
+            if peer.closed or peer.shut & RCV_SHUTDOWN:
+                raise SyscallError(errno.EPIPE)
+            return peer
+        if self.shut & SEND_SHUTDOWN:
+            raise SyscallError(errno.EPIPE)
+        if addr is not None:
+            other = self._find(task, addr)
+        elif self.peer is not None:
+            other = self.peer
+        else:
+            raise SyscallError(errno.ENOTCONN)
+        if other.closed:
+            if other is self.peer:
+                self.peer = None
+            raise SyscallError(errno.ECONNREFUSED)
+        if other.peer is not None and other.peer is not self:
+            raise SyscallError(errno.EPERM)
+        return other
+
+    def _creds(self, task, ancillary):
+        if ancillary is not None and ancillary.creds is not None:
+            check_creds(task, ancillary.creds)
+            return ancillary.creds
+        return creds_of(task)
+
+    def _room(self, other):
+        if self.wmem >= self.sndbuf:
+            return False
+        if not self.connection_based and other.peer is not self and \
+                len(other.recvq) > MAX_DGRAM_QLEN:
+            return False
+        return True
+
+    def sendmsg(self, task, data, addr, ancillary, flags):
+        if self.type == SOCK_STREAM:
+            return self._send_stream(task, data, addr, ancillary, flags)
+        return self._send_message(task, data, addr, ancillary, flags)
+
+    def _deliver(self, other, data, creds, files):
+        msg = Message(data, self, creds, files)
+        self.wmem += msg.charge
+        other.recvq.append(msg)
+        other.notify(POLLIN | POLLRDNORM)
+
+    def _send_message(self, task, data, addr, ancillary, flags):
+        """SOCK_DGRAM and SOCK_SEQPACKET: one message, whole or not at all."""
+        if self.type == SOCK_SEQPACKET:
+            addr = None                       # Linux ignores the address here
+        other = self._target(task, addr)
+        if len(data) > self.sndbuf - 32:
+            raise SyscallError(errno.EMSGSIZE)
+        creds = self._creds(task, ancillary)
+        if not self._room(other):
+            if self.nonblocking(flags):
+                raise SyscallError(errno.EAGAIN)
+
+            def room():
+                target = self._target(task, addr)
+                return target if self._room(target) else None
+            other = block_on(task, [(self.queue, POLLOUT), (other.queue, POLLOUT)],
+                             room, self.sndtimeo)
+        files = list(ancillary.files) if ancillary is not None else []
+        self._deliver(other, bytes(data), creds, files)
+        if ancillary is not None:
+            ancillary.files = []              # the message owns the references now
+        return len(data)
+
+    def _send_stream(self, task, data, addr, ancillary, flags):
+        other = self._target(task, addr)
+        creds = self._creds(task, ancillary)
+        view = memoryview(data)
+        chunk_max = max(self.sndbuf // 2 - 64, 1)
+        sent = 0
+        while sent < len(data) or (not data and sent == 0 and ancillary and ancillary.files):
+            try:
+                other = self._target(task, None)
+                if self.wmem >= self.sndbuf:
+                    if self.nonblocking(flags):
+                        raise SyscallError(errno.EAGAIN)
+                    self.wait(task, lambda: self.wmem < self.sndbuf or self.shut or
+                              self.peer is None or self.peer.closed, POLLOUT, self.sndtimeo)
+                    continue
+            except SyscallError:
+                if sent:
+                    return sent
+                raise
+            n = min(len(data) - sent, chunk_max)
+            files = []
+            if ancillary is not None and ancillary.files:
+                files, ancillary.files = ancillary.files, []
+            self._deliver(other, bytes(view[sent:sent + n]), creds, files)
+            sent += n
+            if not data:
+                break
+        return sent
+
+    def _uncharge(self, msg):
+        sender = msg.sender
+        sender.wmem -= msg.charge
+        sender.notify(POLLOUT | POLLWRNORM)
+        if sender is not self:
+            self.notify(POLLOUT)          # datagram senders waiting for queue room
+
+    def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0):
+        if self.type == SOCK_STREAM:
+            return self._recv_stream(task, length, flags)
+        return self._recv_message(task, length, flags)
+
+    def _wait_readable(self, task, flags, copied=0):
+        """Wait for the receive queue to change; False when the read must
+        end now (EOF) - errors are raised."""
+        if self.err:
+            err, self.err = self.err, 0
+            raise SyscallError(err)
+        if self.shut & RCV_SHUTDOWN:
+            return False
+        if self.nonblocking(flags):
+            raise SyscallError(errno.EAGAIN)
+        self.wait(task, lambda: bool(self.recvq) or self.err or self.shut & RCV_SHUTDOWN,
+                  POLLIN, self.rcvtimeo)
+        return True
+
+    def _recv_message(self, task, length, flags):
+        if self.type == SOCK_SEQPACKET and not self.connected:
+            raise SyscallError(errno.ENOTCONN)
+        while not self.recvq:
+            if not self._wait_readable(task, flags):
+                return Received(b"")
+        msg = self.recvq[0]
+        data = msg.data[:length]
+        out_flags = MSG_TRUNC if len(msg.data) > length else 0
+        files = self._take(msg, flags)
+        anc = Ancillary(files, msg.creds if self.passcred else None)
+        return Received(data, len(msg.data) if flags & MSG_TRUNC else len(data),
+                        msg.addr, anc, out_flags)
+
+    def _take(self, msg, flags):
+        """The message's files for the reader: references of its own when
+        peeking, else the message's, and the message leaves the queue."""
+        if flags & MSG_PEEK:
+            for f in msg.files:
+                hold_file(f)
+            return list(msg.files)
+        self.recvq.popleft()
+        self._uncharge(msg)
+        files, msg.files = msg.files, []
+        return files
+
+    def _recv_stream(self, task, length, flags):
+        if not self.connected:
+            raise SyscallError(errno.EINVAL)
+        target = length if flags & MSG_WAITALL else 1
+        out = bytearray()
+        files, creds, addr = [], None, None
+        index = 0                                  # MSG_PEEK walks the queue without taking
+        while len(out) < length:
+            if index >= len(self.recvq):
+                if len(out) >= target:
+                    break
+                try:
+                    if not self._wait_readable(task, flags, len(out)):
+                        break
+                except SyscallError:
+                    if out:
+                        break
+                    raise
+                continue
+            msg = self.recvq[index]
+            if self.passcred:
+                if creds is not None and msg.creds != creds:
+                    break
+                creds = msg.creds
+            if not out:
+                addr = msg.addr
+            n = min(len(msg.data), length - len(out))
+            out += msg.data[:n]
+            if flags & MSG_PEEK:
+                for f in msg.files:
+                    hold_file(f)
+                files += msg.files
+                index += 1
+                if msg.files:
+                    break
+                continue
+            got = msg.files
+            if n < len(msg.data):
+                msg.data = msg.data[n:]
+                sender = msg.sender
+                sender.wmem -= n
+                msg.charge -= n
+                sender.notify(POLLOUT | POLLWRNORM)
+                msg.files = []
+            else:
+                self.recvq.popleft()
+                self._uncharge(msg)
+                msg.files = []
+            files += got
+            if got:
+                break
+        anc = Ancillary(files, creds if self.passcred else None)
+        return Received(bytes(out), None, addr, anc, 0)
+
+    # --- readiness, options, ioctls --------------------------------------------------------
+    def poll_events(self):
+        mask = 0
+        if self.err:
+            mask |= POLLERR
+        if self.shut == SHUTDOWN_MASK:
+            mask |= POLLHUP
+        if self.shut & RCV_SHUTDOWN:
+            mask |= POLLRDHUP | POLLIN | POLLRDNORM
+        if self.recvq or self.backlog:
+            mask |= POLLIN | POLLRDNORM
+        if self.connection_based and not self.connected and not self.listening:
+            mask |= POLLHUP
+        if not self.listening and self.wmem << 2 <= self.sndbuf:
+            other = self.peer
+            if not (other is not None and not self.connection_based and other.peer is not self
+                    and len(other.recvq) > MAX_DGRAM_QLEN):
+                mask |= POLLOUT | POLLWRNORM | POLLWRBAND
+        return mask
+
+    def setsockopt(self, task, level, name, value):
+        if level != SOL_SOCKET:
+            raise SyscallError(errno.EOPNOTSUPP)          # sock_no_setsockopt
+        if name == SO_PASSCRED:
+            self.passcred = bool(int_opt(value))
+        elif name in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
+            val = int_opt(value) & 0xFFFFFFFF
+            forced = name in (SO_SNDBUFFORCE, SO_RCVBUFFORCE)
+            if forced and not task.creds.capable(12):              # CAP_NET_ADMIN
+                raise SyscallError(errno.EPERM)
+            if not forced:
+                val = min(val, WMEM_MAX)
+            val = min(val * 2, 0x7FFFFFFF)
+            if name in (SO_SNDBUF, SO_SNDBUFFORCE):
+                self.sndbuf = max(val, SOCK_MIN_SNDBUF)
+                self.notify(POLLOUT)
+            else:
+                self.rcvbuf = max(val, SOCK_MIN_RCVBUF)
+        elif name in _PLAIN_OPTIONS:
+            self.options[name] = int_opt(value)
+        elif name == SO_LINGER:
+            if len(value) < 8:
+                raise SyscallError(errno.EINVAL)
+            self.options[name] = bytes(value[:8])
+        else:
+            super().setsockopt(task, level, name, value)
+
+    def getsockopt(self, task, level, name, length):
+        if level != SOL_SOCKET:
+            raise SyscallError(errno.EOPNOTSUPP)          # sock_no_getsockopt
+        if name == SO_PASSCRED:
+            return INT.pack(int(self.passcred))
+        if name == SO_SNDBUF:
+            return INT.pack(self.sndbuf)
+        if name == SO_RCVBUF:
+            return INT.pack(self.rcvbuf)
+        if name == SO_ERROR:
+            err, self.err = self.err, 0
+            return INT.pack(err)
+        if name == SO_ACCEPTCONN:
+            return INT.pack(int(self.listening))
+        if name == SO_PEERCRED:
+            pid, uid, gid = self.peercred or (0, OVERFLOW_ID, OVERFLOW_ID)
+            return struct.pack("<iII", pid, uid, gid)
+        if name in _PLAIN_OPTIONS:
+            return INT.pack(self.options.get(name, 0))
+        if name == SO_LINGER:
+            return self.options.get(name, bytes(8))
+        return super().getsockopt(task, level, name, length)
+
+    def ioctl(self, task, request, arg):
+        if request == FIONREAD:
+            if self.listening:
+                raise SyscallError(errno.EINVAL)
+            if self.type == SOCK_DGRAM:
+                n = len(self.recvq[0].data) if self.recvq else 0
+            else:
+                n = sum(len(m.data) for m in self.recvq)
+            task.mm.copy_out(arg, INT.pack(n))
+            return 0
+        if request == SIOCOUTQ:
+            if self.listening:
+                raise SyscallError(errno.EINVAL)
+            task.mm.copy_out(arg, INT.pack(max(self.wmem, 0)))
+            return 0
+        raise SyscallError(errno.ENOTTY)
+
+    # --- the end ---------------------------------------------------------------------------
+    def release(self):
+        if self.closed:
+            return
+        self.closed = True
+        if self.name is not None:
+            if self.name.abstract is not None:
+                self.names.release_abstract(self.name.abstract, self)
+            elif self.node is not None:
+                unix_names.release_path(self.node, self)
+        while self.backlog:                   # connections never accepted
+            self.backlog.popleft().release()
+        peer = self.peer
+        if peer is not None and self.connection_based and self.connected:
+            peer.shut = SHUTDOWN_MASK
+            if self.recvq:
+                peer.err = errno.ECONNRESET
+            peer.notify(ALL)
+        self.peer = None
+        while self.recvq:
+            msg = self.recvq.popleft()
+            self._uncharge(msg)
+            for f in msg.files:
+                drop_file(f)
+            msg.files = []
+        self.notify(ALL)
+
+
+def other_queue(other):
+    return [(other.queue, POLLOUT | POLLIN)]
+
+
+def block_on(task, waits, check, timeout_ns):
+    """waiter.block_until with a socket timeout (EAGAIN when it passes)."""
+    from kvmsentry.kernel.waiter import block_until, deadline_after
+    result = block_until(task, check, waits, (), deadline_after(timeout_ns))
+    if not result:
+        raise SyscallError(errno.EAGAIN)
+    return result
+
+
+def socketpair(names, sock_type, flags, task):
+    a, b = UnixSocket(names, sock_type, flags), UnixSocket(names, sock_type, flags)
+    a.peer, b.peer = b, a
+    a.connected = b.connected = True
+    a.peercred = b.peercred = creds_of(task)
+    return a, b

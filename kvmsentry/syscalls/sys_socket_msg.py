@@ -1,0 +1,278 @@
+"""Socket messages: sendmsg/recvmsg/sendmmsg/recvmmsg, struct msghdr,
+and control messages (SCM_RIGHTS files, SCM_CREDENTIALS)."""
+import errno
+import struct
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
+from kvmsentry.net.socket_file import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL,
+                                       SOL_SOCKET, Ancillary, SocketFile)
+from kvmsentry.net.unix import UnixSocket
+from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.syscalls.sys_read_write import read_iovec
+
+SOCKADDR_MAX = 128
+MSGHDR = struct.Struct("<QI4xQQQQi4x")            # name namelen iov iovlen control controllen flags
+MMSGHDR_SIZE = 64
+CMSGHDR = struct.Struct("<Qii")
+SCM_RIGHTS, SCM_CREDENTIALS = 1, 2
+SCM_MAX_FD = 253
+UIO_MAXIOV = 1024
+MSG_WAITFORONE = 0x10000
+RLIMIT_NOFILE = 7
+MAX_RW = 0x7FFFF000
+
+
+class QuietEpipe(SyscallError):
+    """EPIPE for a send with MSG_NOSIGNAL: dispatch raises no SIGPIPE."""
+    no_sigpipe = True
+
+
+def cmsg_align(n):
+    return (n + 7) & ~7
+
+
+def copy_in_addr(task, addr, addrlen):
+    addrlen = i32(addrlen)
+    if addrlen < 0 or addrlen > SOCKADDR_MAX:
+        raise SyscallError(errno.EINVAL)
+    return task.mm.copy_in(addr, addrlen) if addrlen else b""
+
+
+def copy_out_addr(task, addr, len_ptr, raw, allow_empty=False):
+    """Write a socket address and its real length as Linux's
+    move_addr_to_user: truncated to the caller's buffer."""
+    (room,) = struct.unpack("<i", task.mm.copy_in(len_ptr, 4))
+    if room < 0:
+        raise SyscallError(errno.EINVAL)
+    n = min(room, len(raw))
+    if n:
+        task.mm.copy_out(addr, raw[:n])
+    task.mm.copy_out(len_ptr, struct.pack("<i", len(raw)))
+
+
+# --- control messages -----------------------------------------------------------------------
+def parse_control(task, sock, raw):
+    """An Ancillary of the guest's control buffer; SCM_RIGHTS files get a
+    reference each (dropped by the caller if the send fails)."""
+    anc = Ancillary()
+    pos = 0
+    try:
+        while pos + CMSGHDR.size <= len(raw):
+            length, level, kind = CMSGHDR.unpack_from(raw, pos)
+            if length < CMSGHDR.size or pos + length > len(raw):
+                raise SyscallError(errno.EINVAL)
+            body = raw[pos + CMSGHDR.size:pos + length]
+            if level == SOL_SOCKET and kind == SCM_RIGHTS:
+                if not isinstance(sock, UnixSocket):
+                    raise SyscallError(errno.EINVAL)
+                count = len(body) // 4
+                if count > SCM_MAX_FD or len(anc.files) + count > SCM_MAX_FD:
+                    raise SyscallError(errno.EINVAL)
+                for (fd,) in struct.iter_unpack("<i", body[:count * 4]):
+                    f = task.fds.get(fd)
+                    hold_file(f)
+                    anc.files.append(f)
+            elif level == SOL_SOCKET and kind == SCM_CREDENTIALS:
+                if len(body) != 12:
+                    raise SyscallError(errno.EINVAL)
+                anc.creds = struct.unpack("<iII", body)
+            elif level == SOL_SOCKET:
+                raise SyscallError(errno.EINVAL)
+            else:
+                anc.raw.append((level, kind, bytes(body)))
+            pos += cmsg_align(length)
+    except SyscallError:
+        release_files(anc.files)
+        raise
+    return anc
+
+
+def release_files(files):
+    for f in files:
+        drop_file(f)
+    files[:] = []
+
+
+def pack_control(task, anc, room, flags):
+    """(control bytes, msg_flags) for recvmsg, installing SCM_RIGHTS files
+    as new fds; what does not fit is dropped and MSG_CTRUNC set."""
+    out = bytearray()
+    out_flags = 0
+    if anc is None:
+        return bytes(out), 0
+
+    def put(level, kind, body):
+        nonlocal out_flags
+        left = room - len(out)
+        if left < CMSGHDR.size:
+            out_flags |= MSG_CTRUNC
+            return
+        cmsg = CMSGHDR.pack(CMSGHDR.size + len(body), level, kind) + body
+        if len(cmsg) > left:
+            out_flags |= MSG_CTRUNC
+            cmsg = cmsg[:left]
+        out.extend(cmsg)
+        out.extend(bytes(min(cmsg_align(len(cmsg)), left) - len(cmsg)))
+
+    if anc.creds is not None:
+        put(SOL_SOCKET, SCM_CREDENTIALS, struct.pack("<iII", *anc.creds))
+    for level, kind, body in anc.raw:
+        put(level, kind, bytes(body))
+    files = anc.files
+    anc.files = []
+    if files:
+        left = room - len(out)
+        fit = max(0, (left - CMSGHDR.size) // 4) if left >= CMSGHDR.size else 0
+        fds = []
+        cloexec = bool(flags & MSG_CMSG_CLOEXEC)
+        limit = task.rlimits[RLIMIT_NOFILE][0]
+        for i, f in enumerate(files):
+            if i < fit:
+                try:
+                    fds.append(task.fds.install(f, cloexec=cloexec, limit=limit))
+                except SyscallError:
+                    fit = i
+            drop_file(f)                  # the in-flight reference
+        if len(fds) < len(files):
+            out_flags |= MSG_CTRUNC
+        if fds:
+            body = struct.pack("<%di" % len(fds), *fds)
+            out.extend(CMSGHDR.pack(CMSGHDR.size + len(body), SOL_SOCKET, SCM_RIGHTS) + body)
+            pad = min(cmsg_align(len(body)) - len(body), room - len(out))
+            out.extend(bytes(max(pad, 0)))
+    return bytes(out), out_flags
+
+
+# --- the common send and receive ---------------------------------------------------------
+def send_common(task, sock, data, addr, anc, flags):
+    try:
+        return sock.sendmsg(task, data, addr, anc, flags)
+    except SyscallError as e:
+        if e.errno == errno.EPIPE and flags & MSG_NOSIGNAL:
+            raise QuietEpipe(errno.EPIPE) from None
+        raise
+    finally:
+        if anc is not None:
+            release_files(anc.files)
+
+
+def recv_common(task, sock, length, flags, addr_wanted, control_len):
+    got = sock.recvmsg(task, length, flags, addr_wanted, control_len)
+    if got.ancillary is not None and control_len == 0:
+        if got.ancillary.files:
+            got.flags |= MSG_CTRUNC
+        release_files(got.ancillary.files)
+    return got
+
+
+def _sock(task, fd):
+    f = task.fds.get(i32(fd))
+    if not isinstance(f, SocketFile):
+        raise SyscallError(errno.ENOTSOCK)
+    return f
+
+
+def _gather(task, vecs):
+    parts, total = [], 0
+    for base, length in vecs:
+        length = min(length, MAX_RW - total)
+        if length:
+            parts.append(task.mm.copy_in(base, length))
+            total += length
+    return b"".join(parts)
+
+
+def _send_one(task, sock, msg_addr, flags):
+    name, namelen, iov, iovlen, control, controllen, _ = MSGHDR.unpack(
+        task.mm.copy_in(msg_addr, MSGHDR.size))
+    if iovlen > UIO_MAXIOV:
+        raise SyscallError(errno.EMSGSIZE)
+    data = _gather(task, read_iovec(task.mm, iov, iovlen))
+    addr = copy_in_addr(task, name, namelen) if name and namelen else None
+    anc = None
+    if controllen:
+        if controllen > 1 << 20:
+            raise SyscallError(errno.ENOBUFS)
+        anc = parse_control(task, sock, task.mm.copy_in(control, controllen))
+    return send_common(task, sock, data, addr, anc, flags)
+
+
+def _recv_one(task, sock, msg_addr, flags):
+    raw = task.mm.copy_in(msg_addr, MSGHDR.size)
+    name, namelen, iov, iovlen, control, controllen, _ = MSGHDR.unpack(raw)
+    if iovlen > UIO_MAXIOV:
+        raise SyscallError(errno.EMSGSIZE)
+    vecs = read_iovec(task.mm, iov, iovlen)
+    room = min(sum(length for _, length in vecs), MAX_RW)
+    controllen = min(controllen, 1 << 20)
+    got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0)
+    pos = 0
+    for base, length in vecs:
+        if pos >= len(got.data):
+            break
+        chunk = got.data[pos:pos + length]
+        task.mm.copy_out(base, chunk)
+        pos += len(chunk)
+    ctrl, ctrl_flags = pack_control(task, got.ancillary, controllen if control else 0, flags)
+    if ctrl:
+        task.mm.copy_out(control, ctrl)
+    addr = got.addr or b""
+    if name:
+        n = min(i32(namelen), len(addr)) if i32(namelen) > 0 else 0
+        if n:
+            task.mm.copy_out(name, addr[:n])
+    out_flags = got.flags | ctrl_flags | (flags & MSG_CMSG_CLOEXEC)    # as Linux reports it
+    task.mm.copy_out(msg_addr + 8, struct.pack("<I", len(addr) if name else 0))
+    task.mm.copy_out(msg_addr + 40, struct.pack("<Qi", len(ctrl), out_flags))
+    return got.length
+
+
+def sendmsg(task, fd, msg, flags):
+    """Implements sendmsg(2)."""
+    return _send_one(task, _sock(task, fd), msg, u32(flags))
+
+
+def recvmsg(task, fd, msg, flags):
+    """Implements recvmsg(2)."""
+    return _recv_one(task, _sock(task, fd), msg, u32(flags))
+
+
+def sendmmsg(task, fd, msgvec, vlen, flags):
+    """Implements sendmmsg(2)."""
+    sock = _sock(task, fd)
+    vlen = min(u32(vlen), UIO_MAXIOV)
+    done = 0
+    for i in range(vlen):
+        entry = msgvec + i * MMSGHDR_SIZE
+        try:
+            n = _send_one(task, sock, entry, u32(flags))
+        except SyscallError:
+            if done:
+                return done
+            raise
+        task.mm.copy_out(entry + MSGHDR.size, struct.pack("<I", n))
+        done += 1
+    return done
+
+
+def recvmmsg(task, fd, msgvec, vlen, flags, timeout):
+    """Implements recvmmsg(2); the timeout is checked between messages,
+    as Linux does."""
+    sock = _sock(task, fd)
+    flags = u32(flags)
+    vlen = min(u32(vlen), UIO_MAXIOV)
+    done = 0
+    for i in range(vlen):
+        entry = msgvec + i * MMSGHDR_SIZE
+        try:
+            n = _recv_one(task, sock, entry, flags)
+        except SyscallError:
+            if done:
+                return done
+            raise
+        task.mm.copy_out(entry + MSGHDR.size, struct.pack("<I", n))
+        done += 1
+        if flags & MSG_WAITFORONE:
+            flags |= MSG_DONTWAIT
+    return done

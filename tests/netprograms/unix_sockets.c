@@ -1,0 +1,550 @@
+/* Unix domain sockets, one behaviour per mode (argv[1]). Prints only what
+ * must be identical natively and in the sandbox. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(x) do { if ((x) < 0) { printf("FAIL %s: %s\n", #x, strerror(errno)); exit(1); } } while (0)
+#define ERR(x) do { errno = 0; long r_ = (long)(x); printf("%s = %ld %s\n", #x, r_, r_ < 0 ? strerrorname_np(errno) : ""); } while (0)
+
+static char dir[64];
+
+static void mkdir_tmp(void) {
+    strcpy(dir, "/tmp/unixsockXXXXXX");
+    if (!mkdtemp(dir)) { perror("mkdtemp"); exit(1); }
+}
+
+static socklen_t path_addr(struct sockaddr_un *a, const char *name) {
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    snprintf(a->sun_path, sizeof a->sun_path, "%s/%s", dir, name);
+    return offsetof(struct sockaddr_un, sun_path) + strlen(a->sun_path) + 1;
+}
+
+static void cleanup(const char *name) {
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    unlink(p);
+}
+
+static void stream_basic(void) {
+    int sv[2]; char buf[64];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    ERR(write(sv[0], "hello", 5));
+    ERR(write(sv[0], " world", 6));
+    ssize_t n = read(sv[1], buf, sizeof buf);
+    printf("read %zd '%.*s'\n", n, (int)n, buf);
+    ERR(shutdown(sv[0], SHUT_WR));
+    ERR(read(sv[1], buf, sizeof buf));              /* EOF after half-close */
+    ERR(write(sv[1], "back", 4));                   /* the other direction still works */
+    n = read(sv[0], buf, sizeof buf);
+    printf("read back %zd '%.*s'\n", n, (int)n, buf);
+    ERR(write(sv[0], "x", 1));                      /* EPIPE (SIGPIPE ignored) */
+    ERR(shutdown(sv[1], 7));
+    struct pollfd p = { sv[1], POLLIN | POLLOUT | POLLRDHUP, 0 };
+    ERR(poll(&p, 1, 0));
+    printf("revents %#x\n", p.revents);
+    close(sv[0]);
+    p.events = POLLIN | POLLOUT;
+    ERR(poll(&p, 1, 0));
+    printf("revents after close %#x\n", p.revents);
+}
+
+static void peek_waitall(void) {
+    int sv[2]; char buf[64];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    ERR(send(sv[0], "abcdef", 6, 0));
+    ssize_t n = recv(sv[1], buf, 3, MSG_PEEK);
+    printf("peek %zd '%.*s'\n", n, (int)n, buf);
+    n = recv(sv[1], buf, sizeof buf, 0);
+    printf("recv %zd '%.*s'\n", n, (int)n, buf);
+    ERR(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT));
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 4; i++) { usleep(20000); write(sv[0], "0123456789", 10); }
+        _exit(0);
+    }
+    n = recv(sv[1], buf, 40, MSG_WAITALL);
+    printf("waitall %zd '%.*s'\n", n, (int)n, buf);
+    waitpid(pid, NULL, 0);
+    int avail = -1;
+    send(sv[0], "xyz", 3, 0);
+    ERR(ioctl(sv[1], FIONREAD, &avail));
+    printf("fionread %d\n", avail);
+}
+
+static void dgram_boundaries(void) {
+    int sv[2]; char buf[64];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    ERR(send(sv[0], "one", 3, 0));
+    ERR(send(sv[0], "three", 5, 0));
+    ERR(send(sv[0], "twentysix-letters-long-msg", 26, 0));
+    ERR(send(sv[0], "", 0, 0));
+    int avail = -1;
+    ERR(ioctl(sv[1], FIONREAD, &avail));
+    printf("fionread %d\n", avail);
+    ssize_t n = recv(sv[1], buf, sizeof buf, 0);
+    printf("recv %zd '%.*s'\n", n, (int)n, buf);
+    n = recv(sv[1], buf, 2, 0);
+    printf("short recv %zd '%.*s'\n", n, (int)n, buf);
+    struct iovec iov = { buf, 4 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    n = recvmsg(sv[1], &m, MSG_TRUNC);
+    printf("trunc recvmsg %zd flags %#x '%.*s'\n", n, m.msg_flags, 4, buf);
+    ERR(recv(sv[1], buf, sizeof buf, 0));
+    ERR(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT));
+}
+
+static void seqpacket(void) {
+    int sv[2]; char buf[64];
+    CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv));
+    ERR(send(sv[0], "first", 5, 0));
+    ERR(send(sv[0], "second-message", 14, 0));
+    struct iovec iov = { buf, 6 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    ssize_t n = recvmsg(sv[1], &m, 0);
+    printf("recvmsg %zd flags %#x '%.*s'\n", n, m.msg_flags, (int)n, buf);
+    n = recvmsg(sv[1], &m, 0);
+    printf("recvmsg %zd flags %#x '%.*s'\n", n, m.msg_flags, (int)n, buf);
+    close(sv[0]);
+    ERR(recv(sv[1], buf, sizeof buf, 0));
+    ERR(send(sv[1], "x", 1, MSG_NOSIGNAL));
+}
+
+static void print_stat(const char *path) {
+    struct stat s;
+    if (stat(path, &s) < 0) { printf("stat: %s\n", strerrorname_np(errno)); return; }
+    printf("S_ISSOCK %d mode %o\n", S_ISSOCK(s.st_mode), s.st_mode & 07777);
+}
+
+static void path_names(void) {
+    struct sockaddr_un a, got; socklen_t len;
+    mkdir_tmp();
+    umask(022);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    socklen_t alen = path_addr(&a, "srv");
+    ERR(bind(l, (struct sockaddr *)&a, alen));
+    print_stat(a.sun_path);
+    ERR(bind(l, (struct sockaddr *)&a, alen));                 /* EINVAL: bound */
+    int l2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    ERR(bind(l2, (struct sockaddr *)&a, alen));                /* EADDRINUSE */
+    ERR(listen(l, 5));
+    len = sizeof got;
+    ERR(getsockname(l, (struct sockaddr *)&got, &len));
+    printf("getsockname len ok %d same %d\n", len == alen, strcmp(got.sun_path, a.sun_path) == 0);
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    ERR(connect(c, (struct sockaddr *)&a, alen));
+    len = sizeof got;
+    ERR(getpeername(c, (struct sockaddr *)&got, &len));
+    printf("getpeername same %d\n", strcmp(got.sun_path, a.sun_path) == 0);
+    len = sizeof got;
+    int s = accept4(l, (struct sockaddr *)&got, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    printf("accept4 ok %d addrlen %d\n", s >= 0, len);
+    printf("cloexec %d nonblock %d\n", (fcntl(s, F_GETFD) & FD_CLOEXEC) != 0,
+           (fcntl(s, F_GETFL) & O_NONBLOCK) != 0);
+    len = sizeof got;
+    ERR(getsockname(s, (struct sockaddr *)&got, &len));
+    printf("accepted name is listener's %d\n", strcmp(got.sun_path, a.sun_path) == 0);
+    char buf[8];
+    ERR(read(s, buf, sizeof buf));                           /* EAGAIN: nonblocking */
+    ERR(write(c, "ping", 4));
+    ERR(read(s, buf, sizeof buf));
+    int opt = -1; socklen_t ol = sizeof opt;
+    ERR(getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &opt, &ol));
+    printf("acceptconn %d\n", opt);
+    ERR(unlink(a.sun_path));
+    int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
+    ERR(connect(c2, (struct sockaddr *)&a, alen));           /* ENOENT */
+    int f = open(a.sun_path, O_CREAT | O_WRONLY, 0644);
+    close(f);
+    ERR(connect(c2, (struct sockaddr *)&a, alen));           /* ECONNREFUSED: no socket */
+    unlink(a.sun_path);
+    struct sockaddr_un b;
+    socklen_t blen = path_addr(&b, "dg");
+    int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+    ERR(bind(d, (struct sockaddr *)&b, blen));
+    ERR(connect(c2, (struct sockaddr *)&b, blen));           /* EPROTOTYPE */
+    close(d);
+    ERR(connect(c2, (struct sockaddr *)&b, blen));           /* ECONNREFUSED: closed */
+    cleanup("dg");
+    rmdir(dir);
+}
+
+static void nonblocking_accept(void) {
+    struct sockaddr_un a;
+    mkdir_tmp();
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    socklen_t alen = path_addr(&a, "nb");
+    ERR(bind(l, (struct sockaddr *)&a, alen));
+    ERR(listen(l, 1));
+    ERR(accept(l, NULL, NULL));                             /* EAGAIN */
+    struct pollfd p = { l, POLLIN, 0 };
+    ERR(poll(&p, 1, 0));
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    ERR(connect(c, (struct sockaddr *)&a, alen));
+    ERR(poll(&p, 1, 1000));
+    printf("listener revents %#x\n", p.revents);
+    int c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ERR(connect(c2, (struct sockaddr *)&a, alen));           /* backlog 1 allows 2 */
+    int c3 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ERR(connect(c3, (struct sockaddr *)&a, alen));           /* EAGAIN: backlog full */
+    int s = accept(l, NULL, NULL);
+    printf("accepted %d\n", s >= 0);
+    close(s);
+    char b;
+    ERR(read(c, &b, 1));                                    /* peer closed: EOF */
+    cleanup("nb");
+    rmdir(dir);
+}
+
+static void abstract_names(void) {
+    struct sockaddr_un a = { .sun_family = AF_UNIX }, got;
+    int n = snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "kvmsentry-test-%d", getpid());
+    socklen_t alen = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+    int l = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ERR(bind(l, (struct sockaddr *)&a, alen));
+    int l2 = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ERR(bind(l2, (struct sockaddr *)&a, alen));               /* EADDRINUSE */
+    ERR(listen(l, 4));
+    socklen_t len = sizeof got;
+    ERR(getsockname(l, (struct sockaddr *)&got, &len));
+    printf("abstract len same %d bytes same %d\n", len == alen, memcmp(&got, &a, alen) == 0);
+    int c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ERR(connect(c, (struct sockaddr *)&a, alen));
+    int s = accept(l, NULL, NULL);
+    ERR(send(c, "msg", 3, 0));
+    char buf[8];
+    ERR(recv(s, buf, sizeof buf, 0));
+    int u = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un any = { .sun_family = AF_UNIX };
+    ERR(bind(u, (struct sockaddr *)&any, sizeof(sa_family_t)));   /* autobind */
+    len = sizeof got;
+    ERR(getsockname(u, (struct sockaddr *)&got, &len));
+    printf("autobind len %d abstract %d\n", len, got.sun_path[0] == 0);
+    close(l);
+    int c2 = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    ERR(connect(c2, (struct sockaddr *)&a, alen));           /* ECONNREFUSED */
+}
+
+static int send_fds(int sock, int *fds, int n, const char *data) {
+    char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+    struct iovec iov = { (void *)data, strlen(data) };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * n) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+    return sendmsg(sock, &m, 0);
+}
+
+static void scm_rights(int type) {
+    int sv[2];
+    mkdir_tmp();
+    char path[128];
+    snprintf(path, sizeof path, "%s/file", dir);
+    int f = open(path, O_CREAT | O_RDWR, 0600);
+    write(f, "contents of the file", 20);
+    lseek(f, 0, SEEK_SET);
+    CHECK(socketpair(AF_UNIX, type, 0, sv));
+    int pair[2]; pipe(pair);
+    int fds[2] = { f, pair[1] };
+    ERR(send_fds(sv[0], fds, 2, "fds"));
+    close(f); close(pair[1]);
+    char buf[64], cbuf[CMSG_SPACE(sizeof(int) * 8)];
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof cbuf };
+    ssize_t n = recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC);
+    printf("recvmsg %zd '%.*s' flags %#x\n", n, (int)n, buf, m.msg_flags);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    printf("cmsg level %d type %d nfds %zu\n", c->cmsg_level, c->cmsg_type,
+           (c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    int got[2];
+    memcpy(got, CMSG_DATA(c), sizeof got);
+    printf("cloexec %d\n", (fcntl(got[0], F_GETFD) & FD_CLOEXEC) != 0);
+    n = read(got[0], buf, sizeof buf);
+    printf("passed file reads '%.*s'\n", (int)n, buf);
+    write(got[1], "via passed pipe", 15);
+    close(got[1]);
+    n = read(pair[0], buf, sizeof buf);
+    printf("pipe reads '%.*s'\n", (int)n, buf);
+    ERR(read(pair[0], buf, sizeof buf));               /* EOF: every write end closed */
+    /* a control buffer too small for the fds: MSG_CTRUNC, extra fds closed */
+    int f2 = open(path, O_RDONLY);
+    int three[3] = { f2, f2, f2 };
+    ERR(send_fds(sv[0], three, 3, "three"));
+    char small[CMSG_SPACE(sizeof(int))];
+    m.msg_control = small; m.msg_controllen = sizeof small;
+    iov.iov_len = sizeof buf;
+    n = recvmsg(sv[1], &m, 0);
+    c = CMSG_FIRSTHDR(&m);
+    printf("recvmsg %zd ctrunc %d nfds %zu\n", n, (m.msg_flags & MSG_CTRUNC) != 0,
+           c ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0);
+    /* plain recv drops the fds */
+    ERR(send_fds(sv[0], three, 1, "dropped"));
+    ERR(recv(sv[1], buf, sizeof buf, 0));
+    ERR(send_fds(sv[0], (int[]){ 999 }, 1, "badfd"));   /* EBADF */
+    unlink(path);
+    rmdir(dir);
+}
+
+static void scm_credentials(void) {
+    int sv[2], on = 1;
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    ERR(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+    int opt = 0; socklen_t ol = sizeof opt;
+    ERR(getsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &opt, &ol));
+    printf("passcred %d\n", opt);
+    ERR(send(sv[0], "c", 1, 0));
+    char buf[8], cbuf[CMSG_SPACE(sizeof(struct ucred))];
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof cbuf };
+    ERR(recvmsg(sv[1], &m, 0));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    struct ucred cr;
+    memcpy(&cr, CMSG_DATA(c), sizeof cr);
+    printf("type %d pid is mine %d uid %d gid %d\n", c->cmsg_type, cr.pid == getpid(),
+           cr.uid, cr.gid);
+    /* explicit credentials: our own are allowed, another pid is not (unless privileged) */
+    struct ucred mine = { getpid(), getuid(), getgid() };
+    char sbuf[CMSG_SPACE(sizeof mine)];
+    struct iovec siov = { "e", 1 };
+    struct msghdr sm = { .msg_iov = &siov, .msg_iovlen = 1, .msg_control = sbuf,
+                         .msg_controllen = sizeof sbuf };
+    c = CMSG_FIRSTHDR(&sm);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof mine);
+    memcpy(CMSG_DATA(c), &mine, sizeof mine);
+    ERR(sendmsg(sv[0], &sm, 0));
+    m.msg_controllen = sizeof cbuf;
+    ERR(recvmsg(sv[1], &m, 0));
+    memcpy(&cr, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof cr);
+    printf("explicit pid is mine %d\n", cr.pid == getpid());
+}
+
+static void peercred(void) {
+    struct sockaddr_un a;
+    mkdir_tmp();
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    socklen_t alen = path_addr(&a, "pc");
+    ERR(bind(l, (struct sockaddr *)&a, alen));
+    ERR(listen(l, 1));
+    pid_t pid = fork();
+    if (pid == 0) {
+        int c = socket(AF_UNIX, SOCK_STREAM, 0);
+        connect(c, (struct sockaddr *)&a, alen);
+        struct ucred cr; socklen_t len = sizeof cr;
+        getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len);
+        char ok = cr.pid == getppid() ? 'y' : 'n';
+        write(c, &ok, 1);
+        _exit(0);
+    }
+    int s = accept(l, NULL, NULL);
+    struct ucred cr; socklen_t len = sizeof cr;
+    ERR(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len));
+    printf("peer is child %d uid %d gid %d len %d\n", cr.pid == pid, cr.uid, cr.gid, len);
+    char ok = 0;
+    ERR(read(s, &ok, 1));
+    printf("child saw parent %c\n", ok);
+    waitpid(pid, NULL, 0);
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    len = sizeof cr;
+    ERR(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &len));
+    printf("socketpair peer is me %d\n", cr.pid == getpid());
+    cleanup("pc");
+    rmdir(dir);
+}
+
+static volatile int sigpipes;
+static void on_pipe(int s) { (void)s; sigpipes++; }
+
+static void epipe(void) {
+    int sv[2];
+    signal(SIGPIPE, on_pipe);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    close(sv[1]);
+    ERR(write(sv[0], "x", 1));
+    printf("sigpipes %d\n", sigpipes);
+    ERR(send(sv[0], "x", 1, MSG_NOSIGNAL));
+    printf("sigpipes %d\n", sigpipes);
+    signal(SIGPIPE, SIG_DFL);
+    pid_t pid = fork();
+    if (pid == 0) { write(sv[0], "x", 1); _exit(0); }
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child killed by %d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    /* unread data when the peer closes: ECONNRESET, then EOF */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    write(sv[0], "unread", 6);
+    close(sv[1]);
+    ERR(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 ? -1 : 0);
+    write(sv[1], "unread", 6);
+    close(sv[0]);
+    char b[8];
+    ERR(read(sv[1], b, sizeof b));
+}
+
+static void sndbuf(void) {
+    int sv[2], size = 10000;
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv));
+    int opt; socklen_t ol = sizeof opt;
+    ERR(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &opt, &ol));
+    printf("default sndbuf %d\n", opt);
+    ERR(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size));
+    ERR(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &opt, &ol));
+    printf("sndbuf %d\n", opt);
+    size = 1;
+    ERR(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size));
+    ERR(getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &opt, &ol));
+    printf("min sndbuf %d\n", opt);
+    size = 10000;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    char chunk[1000] = { 0 };
+    long total = 0; ssize_t n;
+    while ((n = write(sv[0], chunk, sizeof chunk)) > 0) total += n;
+    printf("stopped with %s after some bytes %d, below 64K %d\n", strerrorname_np(errno),
+           total > 0, total < 65536);
+    struct pollfd p = { sv[0], POLLOUT, 0 };
+    ERR(poll(&p, 1, 0));
+    char sink[100000];
+    ERR(read(sv[1], sink, sizeof sink) == total ? 0 : -1);
+    ERR(poll(&p, 1, 0));
+    int dg[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, dg));
+    static char big[300000];
+    ERR(send(dg[0], big, sizeof big, 0));               /* EMSGSIZE */
+}
+
+static void sockopts(void) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0), d = socket(AF_UNIX, SOCK_DGRAM, 0);
+    int opt; socklen_t ol = sizeof opt;
+    ERR(getsockopt(s, SOL_SOCKET, SO_TYPE, &opt, &ol)); printf("type %d\n", opt);
+    ERR(getsockopt(d, SOL_SOCKET, SO_TYPE, &opt, &ol)); printf("type %d\n", opt);
+    ERR(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &opt, &ol)); printf("domain %d\n", opt);
+    ERR(getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &opt, &ol)); printf("protocol %d\n", opt);
+    ERR(getsockopt(s, SOL_SOCKET, SO_ERROR, &opt, &ol)); printf("error %d\n", opt);
+    ERR(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &opt, &ol)); printf("acceptconn %d\n", opt);
+    ERR(getsockopt(s, SOL_SOCKET, 9999, &opt, &ol));
+    ERR(getsockopt(s, 9999, 1, &opt, &ol));
+    short small; ol = sizeof small;
+    ERR(getsockopt(s, SOL_SOCKET, SO_TYPE, &small, &ol)); printf("short len %d\n", ol);
+    ol = -1;
+    ERR(getsockopt(s, SOL_SOCKET, SO_TYPE, &opt, &ol));
+    int one = 1;
+    ERR(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+    ol = sizeof opt;
+    ERR(getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &opt, &ol)); printf("reuseaddr %d\n", opt);
+    ERR(setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, 2));
+    struct stat st;
+    ERR(fstat(s, &st));
+    printf("fstat S_ISSOCK %d\n", S_ISSOCK(st.st_mode));
+    ERR(lseek(s, 0, SEEK_SET));
+    ERR(socket(AF_UNIX, 99, 0));
+    ERR(socket(AF_UNIX, SOCK_STREAM, 5));
+    ERR(socket(12345, SOCK_STREAM, 0));
+    ERR(socket(AF_UNIX, SOCK_STREAM | 0x100000, 0));
+    ERR(socketpair(AF_INET, SOCK_STREAM, 0, (int[2]){0}));
+    ERR(listen(d, 1));
+    ERR(accept(s, NULL, NULL));
+    ERR(send(s, "x", 1, MSG_NOSIGNAL));
+    ERR(send(d, "x", 1, 0));
+    ERR(getpeername(s, NULL, NULL));
+    ERR(listen(s, 1));                                   /* EINVAL: not bound */
+    ERR(shutdown(s, SHUT_RD));
+    ERR(connect(s, (struct sockaddr *)&(struct sockaddr_un){ .sun_family = AF_UNIX,
+                .sun_path = "/nonexistent/sock" }, sizeof(struct sockaddr_un)));
+    ERR(bind(0, (struct sockaddr *)&(struct sockaddr_un){ .sun_family = AF_UNIX }, 2));
+    ERR(bind(s, (struct sockaddr *)&(struct sockaddr_un){ .sun_family = AF_INET }, 2));
+    ERR(bind(s, NULL, 200));
+    ERR(recv(s, NULL, 0, MSG_DONTWAIT));
+}
+
+static void mmsg(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    struct mmsghdr out[3]; struct iovec oiov[3];
+    const char *words[3] = { "alpha", "be", "gamma-delta" };
+    for (int i = 0; i < 3; i++) {
+        oiov[i].iov_base = (void *)words[i]; oiov[i].iov_len = strlen(words[i]);
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].msg_hdr.msg_iov = &oiov[i]; out[i].msg_hdr.msg_iovlen = 1;
+    }
+    ERR(sendmmsg(sv[0], out, 3, 0));
+    printf("lens %u %u %u\n", out[0].msg_len, out[1].msg_len, out[2].msg_len);
+    struct mmsghdr in[4]; struct iovec iiov[4]; char bufs[4][16];
+    for (int i = 0; i < 4; i++) {
+        iiov[i].iov_base = bufs[i]; iiov[i].iov_len = sizeof bufs[i];
+        memset(&in[i], 0, sizeof in[i]);
+        in[i].msg_hdr.msg_iov = &iiov[i]; in[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(sv[1], in, 4, MSG_WAITFORONE, NULL);
+    printf("recvmmsg %d:", n);
+    for (int i = 0; i < n; i++) printf(" '%.*s'", in[i].msg_len, bufs[i]);
+    printf("\n");
+}
+
+static void dgram_names(void) {
+    struct sockaddr_un a, b, from;
+    mkdir_tmp();
+    int s1 = socket(AF_UNIX, SOCK_DGRAM, 0), s2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    socklen_t al = path_addr(&a, "a"), bl = path_addr(&b, "b");
+    ERR(bind(s1, (struct sockaddr *)&a, al));
+    ERR(bind(s2, (struct sockaddr *)&b, bl));
+    ERR(sendto(s1, "to b", 4, 0, (struct sockaddr *)&b, bl));
+    char buf[16]; socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(s2, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+    printf("recvfrom %zd from a %d\n", n, strcmp(from.sun_path, a.sun_path) == 0);
+    int s3 = socket(AF_UNIX, SOCK_DGRAM, 0);
+    ERR(sendto(s3, "anon", 4, 0, (struct sockaddr *)&b, bl));
+    fl = sizeof from;
+    n = recvfrom(s2, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+    printf("recvfrom %zd fromlen %d\n", n, fl);
+    ERR(connect(s2, (struct sockaddr *)&a, al));
+    ERR(sendto(s3, "refused", 7, 0, (struct sockaddr *)&b, bl));   /* EPERM: b talks to a only */
+    ERR(send(s3, "x", 1, 0));                                     /* ENOTCONN */
+    for (int i = 0; i < 12; i++) sendto(s1, "q", 1, MSG_DONTWAIT, (struct sockaddr *)&b, bl);
+    ERR(sendto(s1, "q", 1, MSG_DONTWAIT, (struct sockaddr *)&b, bl) < 0 ? -1 : 0);
+    close(s2);
+    ERR(connect(s1, (struct sockaddr *)&b, bl));                  /* ECONNREFUSED */
+    cleanup("a"); cleanup("b");
+    rmdir(dir);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    const char *m = argc > 1 ? argv[1] : "";
+    if (!strcmp(m, "stream")) stream_basic();
+    else if (!strcmp(m, "peek_waitall")) peek_waitall();
+    else if (!strcmp(m, "dgram")) dgram_boundaries();
+    else if (!strcmp(m, "seqpacket")) seqpacket();
+    else if (!strcmp(m, "paths")) path_names();
+    else if (!strcmp(m, "nonblocking_accept")) nonblocking_accept();
+    else if (!strcmp(m, "abstract")) abstract_names();
+    else if (!strcmp(m, "rights_stream")) scm_rights(SOCK_STREAM);
+    else if (!strcmp(m, "rights_dgram")) scm_rights(SOCK_DGRAM);
+    else if (!strcmp(m, "credentials")) scm_credentials();
+    else if (!strcmp(m, "peercred")) peercred();
+    else if (!strcmp(m, "epipe")) epipe();
+    else if (!strcmp(m, "sndbuf")) sndbuf();
+    else if (!strcmp(m, "sockopts")) sockopts();
+    else if (!strcmp(m, "mmsg")) mmsg();
+    else if (!strcmp(m, "dgram_names")) dgram_names();
+    else { printf("unknown mode\n"); return 2; }
+    return 0;
+}
