@@ -139,18 +139,24 @@ class Kernel:
             return self.find_program(fs, name, None, creds)[1]
         return load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp)
 
-    def run(self, argv, envp):
+    def run(self, argv, envp, creds=None, cwd=None, rlimits=None, before_start=None):
         """Run argv[0] (found inside the sandbox) as pid 1 with argv and
         envp; return its wait status once it has exited and every other
-        task is gone. Raises ExecError if it cannot be executed."""
+        task is gone. Raises ExecError if it cannot be executed.
+
+        creds, rlimits: pid 1's (default: the caller's); cwd: a path inside
+        the sandbox (default: the host's cwd if it exists there, else /);
+        before_start(): called once the program is loaded, before its first
+        instruction (an OCI `create` waits there for `start`)."""
         m = self.machine
         with self.lock:
             vcpu = self.acquire_vcpu()
         self.debug("machine: syscall=%s io_advance=%s xcr0=%s cr4=%#x pool=%dMiB"
                    % (m.syscall_mode, m.io_advance, hex(m.xcr0 or 0), m.cr4,
                       m.pool.size >> 20))
-        creds = Credentials.of_host()
-        fs = FsContext(self.mounts.root_location(), sandbox_cwd(self.mounts, self.host_cwd))
+        creds = creds or Credentials.of_host()
+        fs = FsContext(self.mounts.root_location(),
+                       sandbox_cwd(self.mounts, self.host_cwd if cwd is None else cwd))
         path, data = self.find_program(fs, argv[0], envp, creds)
         mm = AddressSpace(m.pool, m.kernel_pdpt)
         try:
@@ -165,10 +171,12 @@ class Kernel:
         group = self.tree.create_init(creds.uid)
         group.shared_pending = PendingSignals()
         task = Task(self, INIT_PID, group, mm, ctx, self._stdio_table(), fs, creds,
-                    initial_rlimits(), comm)
+                    dict(rlimits) if rlimits else initial_rlimits(), comm)
         self.tasks[INIT_PID] = task
         previous = self._install_host_signals()
         try:
+            if before_start is not None:
+                before_start()
             task.start()
             while not self.finished.wait(0.1):
                 if self.init_status is not None and \
