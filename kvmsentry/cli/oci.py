@@ -197,8 +197,8 @@ def cmd_run(args, states, log):
         _write_pid_file(args.pid_file, os.getpid())
         lock.close()
     code = sandbox.run(created, wait_for_start=False)
+    states.remove(args.id)          # a foreground run leaves nothing behind, as runc
     if error:
-        states.remove(args.id)
         raise RuntimeError_(error[0])
     return code
 
