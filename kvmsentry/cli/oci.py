@@ -4,6 +4,7 @@ spec, create, start, run, state, list, kill, delete, ps, wait, events.
 Errors print one line (and a JSON record in --log with --log-format json,
 which containerd's shim reads back) and exit 1, as runc does.
 """
+import argparse
 import datetime
 import json
 import os
@@ -12,7 +13,9 @@ import sys
 import time
 
 from kvmsentry.runtime import hooks
-from kvmsentry.runtime.bundle import default_config, load_bundle
+import socket
+
+from kvmsentry.runtime.bundle import default_config, load_bundle, parse_process
 from kvmsentry.runtime.sandbox import Sandbox, request, start_detached
 from kvmsentry.runtime.state import (RuntimeError_, StateDir, check_id, now_rfc3339,
                                      pid_alive, public_state)
@@ -74,6 +77,18 @@ def add_commands(sub):
             c.add_argument("--stats", action="store_true")
             c.add_argument("--interval", default="5s")
         c.add_argument("id")
+    c = sub.add_parser("exec", help="run a new process inside a running container")
+    c.add_argument("--process", "-p", help="a process.json (the config's process object)")
+    c.add_argument("--cwd")
+    c.add_argument("--env", "-e", action="append", default=[])
+    c.add_argument("--user", "-u", help="UID[:GID]")
+    c.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    c.add_argument("--tty", "-t", action="store_true")
+    c.add_argument("--detach", "-d", action="store_true")
+    c.add_argument("--pid-file")
+    c.add_argument("--console-socket")
+    c.add_argument("id")
+    c.add_argument("exec_args", nargs=argparse.REMAINDER, metavar="COMMAND")
     c = sub.add_parser("list", help="list containers")
     c.add_argument("--format", "-f", default="table", choices=["table", "json"])
     c.add_argument("--quiet", "-q", action="store_true")
@@ -87,7 +102,7 @@ def add_commands(sub):
 
 
 COMMANDS = ("spec", "create", "run", "start", "state", "ps", "wait", "events", "list",
-            "kill", "delete")
+            "kill", "delete", "exec")
 
 
 def dispatch(args):
@@ -363,3 +378,68 @@ def cmd_events(args, states, log):
     print(json.dumps({"type": "stats", "id": args.id,
                       "data": {"pids": {"current": len(procs)}}}))
     return 0
+
+
+def cmd_exec(args, states, log):
+    state = _live(states, args.id)
+    if state["status"] not in RUNNING_STATES:
+        raise RuntimeError_("cannot exec in a stopped container")
+    if args.tty or args.console_socket:
+        raise RuntimeError_("exec --tty: terminals are not supported yet")
+    process = _exec_process(args, state)
+    parse_process(process)                          # the same validation as create
+    from kvmsentry.runtime.sandbox import CONTROL, read_replies
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(states.path(args.id, CONTROL))
+        socket.send_fds(conn, [json.dumps({"op": "exec", "process": process}).encode()
+                               + b"\n"], [0, 1, 2])
+        replies = read_replies(conn)
+        first = next(replies, None)
+        if first is None or "error" in first:
+            raise RuntimeError_("exec failed: %s" % (first or {}).get(
+                "error", "the sandbox closed the connection"))
+        _write_pid_file(args.pid_file, first["pid"])
+        if args.detach:
+            return 0
+        last = next(replies, None)
+    finally:
+        conn.close()
+    if last is None:
+        raise RuntimeError_("exec: the sandbox ended before the process reported its exit")
+    return last["exit_status"]
+
+
+def _exec_process(args, state):
+    """The process object for exec: --process's file, else the container's
+    own process with the command line's args and overrides (as runc)."""
+    if args.process:
+        try:
+            with open(args.process) as f:
+                return json.load(f)
+        except (OSError, ValueError) as e:
+            raise RuntimeError_("--process %s: %s" % (args.process, e)) from None
+    command = args.exec_args[1:] if args.exec_args[:1] == ["--"] else args.exec_args
+    if not command:
+        raise RuntimeError_("exec: no command given")
+    try:
+        with open(os.path.join(state["bundle"], "config.json")) as f:
+            base = json.load(f).get("process") or {}
+    except (OSError, ValueError):
+        base = {}
+    process = {"args": command, "env": list(base.get("env") or []),
+               "cwd": args.cwd or base.get("cwd") or "/",
+               "user": dict(base.get("user") or {"uid": 0, "gid": 0}),
+               "terminal": False}
+    for e in args.env:
+        key = e.split("=", 1)[0]
+        process["env"] = [x for x in process["env"] if x.split("=", 1)[0] != key] + [e]
+    if args.user:
+        uid, _, gid = args.user.partition(":")
+        try:
+            process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        except ValueError:
+            raise RuntimeError_("--user %s: expected UID[:GID]" % args.user) from None
+    if args.additional_gids:
+        process["user"]["additionalGids"] = args.additional_gids
+    return process

@@ -14,7 +14,7 @@ from kvmsentry.errors import SentryBug, SyscallError
 from kvmsentry.kernel import lifecycle, signal_delivery
 from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
-from kvmsentry.kernel.process_tree import ProcessTree
+from kvmsentry.kernel.process_tree import REAPED, ProcessTree
 from kvmsentry.kernel.record_locks import RecordLocks
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
@@ -62,6 +62,7 @@ class Kernel:
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self.record_locks = RecordLocks()
         self._shm, self._shm_seq = None, 0
+        self.spawned = {}             # group started by spawn() -> its status once exited
 
     def anonymous_shared_file(self, length):
         """An unlinked tmpfs file of `length` zero bytes (MAP_SHARED|MAP_ANONYMOUS)."""
@@ -84,9 +85,9 @@ class Kernel:
         name = entry.name if entry is not None else "syscall_%d" % nr
         self.unimplemented[name] += 1
 
-    def _stdio_table(self):
+    def _stdio_table(self, stdio):
         fds = FdTable()
-        for guest_fd, host_fd in enumerate(self.stdio):
+        for guest_fd, host_fd in enumerate(stdio):
             try:
                 flags = fcntl.fcntl(host_fd, fcntl.F_GETFL)
             except OSError:
@@ -155,24 +156,8 @@ class Kernel:
                    % (m.syscall_mode, m.io_advance, hex(m.xcr0 or 0), m.cr4,
                       m.pool.size >> 20))
         creds = creds or Credentials.of_host()
-        fs = FsContext(self.mounts.root_location(),
-                       sandbox_cwd(self.mounts, self.host_cwd if cwd is None else cwd))
-        path, data = self.find_program(fs, argv[0], envp, creds)
-        mm = AddressSpace(m.pool, m.kernel_pdpt)
-        try:
-            entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp)
-        except BaseException:
-            mm.destroy()
-            raise
-        ctx = KvmContext(m, vcpu, self.patch_syscalls)
-        ctx.set_address_space(mm)
-        ctx.start(entry, rsp)
-        comm = os.path.basename(path)[:15].decode(errors="replace")
-        group = self.tree.create_init(creds.uid)
-        group.shared_pending = PendingSignals()
-        task = Task(self, INIT_PID, group, mm, ctx, self._stdio_table(), fs, creds,
-                    dict(rlimits) if rlimits else initial_rlimits(), comm)
-        self.tasks[INIT_PID] = task
+        task = self._new_process(vcpu, self.tree.create_init, argv, envp, creds,
+                                 self.host_cwd if cwd is None else cwd, rlimits, self.stdio)
         previous = self._install_host_signals()
         try:
             if before_start is not None:
@@ -191,6 +176,58 @@ class Kernel:
             self.debug("unimplemented: %s x%d" % (name, count))
         self.debug("exit: status=%#x" % self.init_status)
         return self.init_status
+
+    def _new_process(self, vcpu, make_group, argv, envp, creds, cwd, rlimits, stdio):
+        """Load argv[0] into a new address space as the first thread of the
+        group make_group(uid) returns; the Task, not yet started."""
+        m = self.machine
+        fs = FsContext(self.mounts.root_location(), sandbox_cwd(self.mounts, cwd))
+        path, data = self.find_program(fs, argv[0], envp, creds)
+        mm = AddressSpace(m.pool, m.kernel_pdpt)
+        try:
+            entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp)
+        except BaseException:
+            mm.destroy()
+            raise
+        ctx = KvmContext(m, vcpu, self.patch_syscalls)
+        ctx.set_address_space(mm)
+        ctx.start(entry, rsp)
+        comm = os.path.basename(path)[:15].decode(errors="replace")
+        group = make_group(creds.uid)
+        group.shared_pending = PendingSignals()
+        task = Task(self, group.tgid, group, mm, ctx, self._stdio_table(stdio), fs, creds,
+                    dict(rlimits) if rlimits else initial_rlimits(), comm)
+        self.tasks[group.tgid] = task
+        return task
+
+    def spawn(self, argv, envp, creds, cwd, stdio, rlimits=None):
+        """Start argv in the running sandbox as a process with no parent
+        inside (an OCI `exec`); stdio are host fds. Returns its group;
+        wait_spawned() gives its exit status. Raises ExecError."""
+        with self.lock:
+            if self.init_status is not None:
+                raise SyscallError(errno.ESRCH)
+            vcpu = self.acquire_vcpu()
+            try:
+                task = self._new_process(vcpu, self.tree.spawn, argv, envp, creds, cwd,
+                                         rlimits, stdio)
+            except BaseException:
+                self.release_vcpu(vcpu)
+                raise
+            self.spawned[task.group] = None
+            task.start()
+            return task.group
+
+    def wait_spawned(self, group):
+        """The wait status of a spawn()ed process, once it has exited (the
+        sandbox reaps it then)."""
+        with self.lock:
+            while self.spawned.get(group) is None:
+                self.child_cond.wait()
+            status = self.spawned.pop(group)
+            if group.state is not REAPED:
+                self.tree.reap(group)
+            return status
 
     # --- tasks ------------------------------------------------------------------
     def acquire_vcpu(self):
@@ -213,6 +250,15 @@ class Kernel:
         lifecycle.thread_ending(task, status, whole_group)
         if not self.tasks and self.init_status is not None:
             self.finished.set()
+
+    def process_exited(self, group, status):
+        """A process ended: pid 1 ends the sandbox; a spawned one wakes its
+        waiter."""
+        if group in self.spawned:
+            self.spawned[group] = status
+            self.child_cond.notify_all()
+        if group is self.tree.init:
+            self.init_exited(status)
 
     def init_exited(self, status):
         """Pid 1 is gone: the sandbox ends once every other task has."""

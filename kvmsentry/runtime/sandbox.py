@@ -116,16 +116,52 @@ class Sandbox:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn):
+        fds = []
         with conn:
             try:
-                request = json.loads(_read_line(conn))
+                data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+                if not data.endswith(b"\n"):
+                    data += _read_line(conn)
+                request = json.loads(data)
+                if request.get("op") == "exec":
+                    self._exec(conn, request, fds)
+                    return
                 reply = self._dispatch(request)
             except Exception as e:             # noqa: BLE001 (answered, not fatal)
                 reply = {"error": "%s: %s" % (type(e).__name__, e)}
-            try:
-                conn.sendall(json.dumps(reply).encode() + b"\n")
-            except OSError:
-                pass
+            except BaseException:
+                for fd in fds:
+                    os.close(fd)
+                raise
+            _reply(conn, reply)
+
+    def _exec(self, conn, request, fds):
+        """Start a process in the running sandbox with the caller's stdio;
+        answer {"pid"} at once, then {"exit_status"} when it ends."""
+        from kvmsentry.kernel.creds import Credentials
+        from kvmsentry.loader.load import ExecError
+        from kvmsentry.kernel.task import Task
+        from kvmsentry.runtime.build import guest_rlimits
+        from kvmsentry.runtime.bundle import parse_process
+        spec = parse_process(request["process"])
+        creds = Credentials(spec.uid, spec.uid, spec.gid, spec.gid,
+                            groups=tuple(spec.additional_gids),
+                            no_new_privs=spec.no_new_privileges)
+        try:
+            group = self.kernel.spawn([a.encode() for a in spec.args],
+                                      [e.encode() for e in spec.env], creds,
+                                      spec.cwd.encode(), tuple(fds), guest_rlimits(spec))
+        except ExecError as e:
+            for fd in fds:
+                os.close(fd)
+            _reply(conn, {"error": str(e), "errno": e.errno})
+            return
+        # The stdio fds stay open for the sandbox's life: a process the
+        # exec'd one started may still use them, and a closed host fd
+        # number could be reused under it by the sentry's own files.
+        _reply(conn, {"pid": group.tgid})
+        status = self.kernel.wait_spawned(group)
+        _reply(conn, {"exit_status": Task.exit_code(status)})
 
     def _dispatch(self, request):
         op = request.get("op")
@@ -174,6 +210,13 @@ class Sandbox:
                     out[task.tgid] = {"pid": task.tgid, "ppid": task.ppid,
                                       "comm": task.comm, "uid": task.creds.uid}
         return [out[p] for p in sorted(out)]
+
+
+def _reply(conn, reply):
+    try:
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+    except OSError:
+        pass
 
 
 def _read_line(conn):
@@ -239,3 +282,16 @@ def start_detached(run_sandbox, close_in_child=()):
     return pid, (line[len("error: "):] if line.startswith("error: ") else
                  "the sandbox process died before the container was created")
 
+
+
+def read_replies(conn):
+    """The JSON lines a control connection answers, one at a time."""
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        line, buf = buf.split(b"\n", 1)
+        yield json.loads(line)

@@ -107,3 +107,23 @@ def test_delete_force_after_kill_9_of_sandbox(runtimes, tmp_path):
     assert wait_status(rt, "f1", "stopped") == "stopped"
     rt.run("delete", "--force", "f1", check=True)
     assert rt.run("list", "-q", check=True).stdout == b""
+
+
+def test_exec_sees_the_first_process_files(runtimes, tmp_path):
+    seen = {}
+    for rt in runtimes:
+        bundle = write_bundle(str(tmp_path / ("b-" + rt.name)),
+                              ["sh", "-c", "echo data > /tmp/f; sleep 100"])
+        rt.run("create", "--bundle", bundle, "x1", check=True)
+        rt.run("start", "x1", check=True)
+        for _ in range(200):                    # until init has written the file
+            probe = rt.run("exec", "x1", "cat", "/tmp/f")
+            if probe.returncode == 0:
+                break
+            time.sleep(0.05)
+        status = rt.run("exec", "x1", "sh", "-c", "echo $0 $HOME; exit 4", "arg")
+        missing = rt.run("exec", "x1", "no-such-program")
+        seen[rt.name] = (probe.returncode, probe.stdout, status.returncode, status.stdout,
+                         missing.returncode != 0)
+        rt.run("delete", "--force", "x1", check=True)
+    assert seen["kvmsentry"] == seen["runc"] == (0, b"data\n", 4, b"arg /\n", True)
