@@ -165,13 +165,6 @@ def _prepare(args, states, log):
         lock.close()
         raise RuntimeError_("--console-socket: terminals are not supported yet")
     states.save(_new_state(args, args.id, spec))
-    try:
-        hooks.run(spec, "createRuntime", public_state(states.load(args.id)))
-        hooks.run(spec, "prestart", public_state(states.load(args.id)))
-    except RuntimeError_:
-        states.remove(args.id)
-        lock.close()
-        raise
     return lock, spec
 
 
@@ -388,10 +381,10 @@ def cmd_exec(args, states, log):
         raise RuntimeError_("exec --tty: terminals are not supported yet")
     process = _exec_process(args, state)
     parse_process(process)                          # the same validation as create
-    from kvmsentry.runtime.sandbox import CONTROL, read_replies
+    from kvmsentry.runtime.sandbox import CONTROL, connect, read_replies
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(states.path(args.id, CONTROL))
+        connect(conn, states.path(args.id, CONTROL))
         socket.send_fds(conn, [json.dumps({"op": "exec", "process": process}).encode()
                                + b"\n"], [0, 1, 2])
         replies = read_replies(conn)

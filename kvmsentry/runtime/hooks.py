@@ -13,7 +13,7 @@ def run(spec, kind, state, fatal=True):
     for hook in spec.hooks.get(kind, ()):
         env = dict(e.split("=", 1) for e in hook.env if "=" in e)
         try:
-            proc = subprocess.run([hook.path, *hook.args[1:]], executable=hook.path,
+            proc = subprocess.run(hook.args, executable=hook.path,
                                   input=json.dumps(state).encode(), env=env,
                                   capture_output=True, timeout=hook.timeout)
             failed = proc.returncode != 0 and "exit status %d: %s" % (

@@ -14,12 +14,13 @@ sandbox ends).
 """
 import json
 import os
+import signal
 import socket
 import sys
 import threading
 
 from kvmsentry.runtime import hooks
-from kvmsentry.runtime.state import now_rfc3339, process_start_time
+from kvmsentry.runtime.state import RuntimeError_, now_rfc3339, process_start_time
 
 CONTROL = "control.sock"
 
@@ -53,10 +54,17 @@ class Sandbox:
                          name="control").start()
 
         def before_start():
-            self.states.update(self.cid, status="created", pid=os.getpid(),
+            self.states.update(self.cid, pid=os.getpid(),
                                _start_time=process_start_time(os.getpid()))
             for line in self.spec.ignored:
                 kernel.debug("oci: " + line)
+            try:        # the hooks see the sandbox's pid (docker's joins its netns)
+                hooks.run(self.spec, "createRuntime", self._public_state("creating"))
+                hooks.run(self.spec, "prestart", self._public_state("creating"))
+            except RuntimeError_ as e:
+                on_created(str(e))
+                os._exit(1)
+            self.states.update(self.cid, status="created")
             on_created(None)
             if wait_for_start:
                 self.started.wait()
@@ -105,7 +113,8 @@ class Sandbox:
         except FileNotFoundError:
             pass
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(path)
+        with _short_path(path) as short:
+            server.bind(short)
         os.chmod(path, 0o600)
         server.listen(16)
         return server
@@ -197,7 +206,7 @@ class Sandbox:
                 if task.tgid in seen:
                     continue
                 seen.add(task.tgid)
-                if signo:
+                if signo and not _init_ignores(task, signo):
                     kernel.post_signal(task, signo)
         return {"ok": True}
 
@@ -210,6 +219,39 @@ class Sandbox:
                     out[task.tgid] = {"pid": task.tgid, "ppid": task.ppid,
                                       "comm": task.comm, "uid": task.creds.uid}
         return [out[p] for p in sorted(out)]
+
+
+def _init_ignores(task, signo):
+    """A container's init, like any pid namespace's init, only gets from
+    outside the signals it has a handler for, plus SIGKILL and SIGSTOP
+    (so `docker stop` of a `sleep` waits and then kills, as with runc)."""
+    if task.tgid != 1 or signo in (signal.SIGKILL, signal.SIGSTOP):
+        return False
+    return task.sighand.get(signo).is_default
+
+
+class _short_path:
+    """A name for path that fits sockaddr_un (108 bytes): container
+    managers' state paths are longer, so long ones go through
+    /proc/self/fd/N of their directory."""
+
+    def __init__(self, path):
+        self.path, self.fd = path, None
+
+    def __enter__(self):
+        if len(os.fsencode(self.path)) < 100:
+            return self.path
+        self.fd = os.open(os.path.dirname(self.path), os.O_PATH | os.O_DIRECTORY)
+        return "/proc/self/fd/%d/%s" % (self.fd, os.path.basename(self.path))
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def connect(sock, path):
+    with _short_path(path) as short:
+        sock.connect(short)
 
 
 def _reply(conn, reply):
@@ -235,7 +277,7 @@ def request(states, cid, message, timeout=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     with s:
-        s.connect(states.path(cid, CONTROL))
+        connect(s, states.path(cid, CONTROL))
         s.sendall(json.dumps(message).encode() + b"\n")
         line = _read_line(s)
     if not line:
