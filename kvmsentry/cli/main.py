@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 
+from kvmsentry.cli import oci
 from kvmsentry.kvm import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
@@ -22,12 +23,23 @@ def _parser():
     p = argparse.ArgumentParser(prog="kvmsentry", description=(
         "Run untrusted Linux x86-64 programs behind an application kernel "
         "written in Python, in a KVM guest."))
-    p.add_argument("--platform", default="kvm", choices=["kvm"],
-                   help="the platform that runs guest code (default: kvm)")
+    p.add_argument("--platform", default="kvm", type=_platform,
+                   help="the platform that runs guest code (known: %s; default: kvm)"
+                        % ", ".join(PLATFORMS))
     p.add_argument("--debug-log", metavar="FILE",
-                   help="write sentry debug information to FILE")
+                   help="write sentry debug information to FILE (ending in /: a "
+                        "directory, one file per command)")
     p.add_argument("--strace", action="store_true",
                    help="print every syscall, strace-style, on stderr")
+    p.add_argument("--root", dest="state_root", default=None, metavar="DIR",
+                   help="state directory of the OCI runtime (default /run/kvmsentry)")
+    p.add_argument("--log", metavar="FILE", help="runtime log (runc's --log)")
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    p.add_argument("--debug", action="store_true", help="debug lines in --log")
+    p.add_argument("--systemd-cgroup", action="store_true",
+                   help="accepted for compatibility with runc; ignored")
+    p.add_argument("--memory", type=int, default=4096, metavar="MIB",
+                   help="guest physical memory pool in MiB (default 4096)")
     sub = p.add_subparsers(dest="command", required=True)
     do = sub.add_parser("do", help="run a program in a new sandbox, like `runsc do`")
     do.add_argument("--strace", action="store_true", default=argparse.SUPPRESS,
@@ -35,7 +47,7 @@ def _parser():
     do.add_argument("--debug-log", metavar="FILE", default=argparse.SUPPRESS)
     do.add_argument("--no-patch-syscalls", action="store_true",
                     help="never rewrite syscall sites (every call takes the slow path)")
-    do.add_argument("--memory", type=int, default=4096, metavar="MIB",
+    do.add_argument("--memory", type=int, default=argparse.SUPPRESS, metavar="MIB",
                     help="guest physical memory pool in MiB (default 4096)")
     do.add_argument("--max-vcpus", type=int, default=None, metavar="N",
                     help="vCPUs the sandbox's threads share (default: a few per "
@@ -54,7 +66,18 @@ def _parser():
     sub.add_parser("syscalls", help="print the syscall compatibility report")
     sub.add_parser("machine", help="self-test a vCPU on this host's KVM and print "
                                    "what it found (how SYSCALL enters the stub...)")
+    oci.add_commands(sub)
     return p
+
+
+PLATFORMS = ("kvm",)
+
+
+def _platform(name):
+    if name not in PLATFORMS:
+        raise argparse.ArgumentTypeError("unknown platform %r (known platforms: %s)"
+                                         % (name, ", ".join(PLATFORMS)))
+    return name
 
 
 def caller_environment():
@@ -186,4 +209,6 @@ def main(argv=None):
         return cmd_do(args)
     if args.command == "machine":
         return cmd_machine(args)
+    if args.command in oci.COMMANDS:
+        return oci.dispatch(args)
     return cmd_syscalls(args)

@@ -13,7 +13,7 @@ from kvmsentry.errors import SentryBug, SyscallError
 from kvmsentry.kernel import lifecycle, signal_delivery
 from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
-from kvmsentry.kernel.process_tree import ProcessTree
+from kvmsentry.kernel.process_tree import REAPED, ProcessTree
 from kvmsentry.kernel.record_locks import RecordLocks
 from kvmsentry.kernel.waiter import ALL_EVENTS, Queue
 from kvmsentry.fsimpl.hostfd import HostFdFile
@@ -71,6 +71,7 @@ class Kernel:
         self.netlink_ports = set()
         self._shm, self._shm_seq = None, 0
         self.memfds = MemfdStore()
+        self.spawned = {}             # group started by spawn() -> [status, Event]
         for m in mounts.mounts:           # procfs and sysfs describe this kernel
             attach = getattr(m.fs, "attach_kernel", None)
             if attach is not None:
@@ -97,9 +98,9 @@ class Kernel:
         name = entry.name if entry is not None else "syscall_%d" % nr
         self.unimplemented[name] += 1
 
-    def _stdio_table(self):
+    def _stdio_table(self, stdio):
         fds = FdTable()
-        for guest_fd, host_fd in enumerate(self.stdio):
+        for guest_fd, host_fd in enumerate(stdio):
             try:
                 flags = fcntl.fcntl(host_fd, fcntl.F_GETFL)
             except OSError:
@@ -167,34 +168,26 @@ class Kernel:
             mm.exe = None
         return started
 
-    def run(self, argv, envp):
+    def run(self, argv, envp, creds=None, cwd=None, rlimits=None, before_start=None):
         """Run argv[0] (found inside the sandbox) as pid 1 with argv and
         envp; return its wait status once it has exited and every other
-        task is gone. Raises ExecError if it cannot be executed."""
+        task is gone. Raises ExecError if it cannot be executed.
+
+        creds, rlimits: pid 1's (default: the caller's); cwd: a path inside
+        the sandbox (default: the host's cwd if it exists there, else /);
+        before_start(): called once the program is loaded, before its first
+        instruction (an OCI `create` waits there for `start`)."""
         m = self.machine
         self.debug("machine: syscall=%s io_advance=%s xcr0=%s cr4=%#x pool=%dMiB"
                    % (m.syscall_mode, m.io_advance, hex(m.xcr0 or 0), m.cr4,
                       m.pool.size >> 20))
-        creds = Credentials.of_host()
-        fs = FsContext(self.mounts.root_location(), sandbox_cwd(self.mounts, self.host_cwd))
-        path, data = self.find_program(fs, argv[0], envp, creds)
-        mm = AddressSpace(m.pool, m.kernel_pdpt)
-        try:
-            entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp)
-        except BaseException:
-            mm.destroy()
-            raise
-        ctx = KvmContext(m, self.patch_syscalls)
-        ctx.set_address_space(mm)
-        ctx.start(entry, rsp)
-        comm = os.path.basename(path)[:15].decode(errors="replace")
-        group = self.tree.create_init(creds.uid)
-        group.shared_pending = PendingSignals()
-        task = Task(self, INIT_PID, group, mm, ctx, self._stdio_table(), fs, creds,
-                    initial_rlimits(), comm)
-        self.tasks[INIT_PID] = task
+        creds = creds or Credentials.of_host()
+        task = self._new_process(self.tree.create_init, argv, envp, creds,
+                                 self.host_cwd if cwd is None else cwd, rlimits, self.stdio)
         previous = self._install_host_signals()
         try:
+            if before_start is not None:
+                before_start()
             task.start()
             # Sleeps until the sandbox ends, or init ends (then at most the
             # grace period for tasks killed with it but stuck in a host call).
@@ -213,6 +206,52 @@ class Kernel:
         self.debug("exit: status=%#x" % self.init_status)
         return self.init_status
 
+    def _new_process(self, make_group, argv, envp, creds, cwd, rlimits, stdio):
+        """Load argv[0] into a new address space as the first thread of the
+        group make_group(uid) returns; the Task, not yet started."""
+        m = self.machine
+        fs = FsContext(self.mounts.root_location(), sandbox_cwd(self.mounts, cwd))
+        path, data = self.find_program(fs, argv[0], envp, creds)
+        mm = AddressSpace(m.pool, m.kernel_pdpt)
+        try:
+            entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp)
+        except BaseException:
+            mm.destroy()
+            raise
+        ctx = KvmContext(m, self.patch_syscalls)
+        ctx.set_address_space(mm)
+        ctx.start(entry, rsp)
+        comm = os.path.basename(path)[:15].decode(errors="replace")
+        group = make_group(creds.uid)
+        group.shared_pending = PendingSignals()
+        task = Task(self, group.tgid, group, mm, ctx, self._stdio_table(stdio), fs, creds,
+                    dict(rlimits) if rlimits else initial_rlimits(), comm)
+        self.tasks[group.tgid] = task
+        return task
+
+    def spawn(self, argv, envp, creds, cwd, stdio, rlimits=None):
+        """Start argv in the running sandbox as a process with no parent
+        inside (an OCI `exec`); stdio are host fds. Returns its group;
+        wait_spawned() gives its exit status. Raises ExecError."""
+        with self.lock:
+            if self.init_status is not None:
+                raise SyscallError(errno.ESRCH)
+            task = self._new_process(self.tree.spawn, argv, envp, creds, cwd, rlimits, stdio)
+            self.spawned[task.group] = [None, threading.Event()]
+            task.start()
+            return task.group
+
+    def wait_spawned(self, group):
+        """The wait status of a spawn()ed process, once it has exited (the
+        sandbox reaps it then). Called from outside any task."""
+        slot = self.spawned[group]
+        slot[1].wait()
+        with self.lock:
+            del self.spawned[group]
+            if group.state is not REAPED:
+                self.tree.reap(group)
+        return slot[0]
+
     # --- tasks ------------------------------------------------------------------
     def mm_in_use(self, mm, besides):
         return any(t.mm is mm for t in self.tasks.values() if t is not besides)
@@ -224,6 +263,16 @@ class Kernel:
         lifecycle.thread_ending(task, status, whole_group)
         if not self.tasks and self.init_status is not None:
             self.finished.set()
+
+    def process_exited(self, group, status):
+        """A process ended: pid 1 ends the sandbox; a spawned one wakes its
+        waiter."""
+        slot = self.spawned.get(group)
+        if slot is not None:
+            slot[0] = status
+            slot[1].set()
+        if group is self.tree.init:
+            self.init_exited(status)
 
     def init_exited(self, status):
         """Pid 1 is gone: the sandbox ends once every other task has."""

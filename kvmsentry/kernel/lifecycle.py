@@ -298,8 +298,7 @@ def _group_ended(kernel, group, status):
             if t.group is g:
                 t.kill_status = pt.status_signaled(signal.SIGKILL)
                 t.kick()
-    if group is kernel.tree.init:
-        kernel.init_exited(status)
+    kernel.process_exited(group, status)
 
 
 def _send_parent_death_signals(kernel, group):

@@ -249,6 +249,17 @@ class ProcessTree:
         self.init = init
         return init
 
+    def spawn(self, uid=0):
+        """A process started from outside the sandbox (an OCI `exec`): no
+        parent inside (its ppid is 0, as runsc's), a session and process
+        group of its own. Its zombie waits for the sandbox to reap it."""
+        self._check_running(self.init)
+        pid = self.ns.alloc()
+        group = ThreadGroup(pid, None, pid, pid, signal.SIGCHLD, uid)
+        group.session_leader = True
+        self._register(group)
+        return group
+
     def fork(self, parent, exit_signal=signal.SIGCHLD, clone_parent=False):
         """A new process forked by a thread of parent (fork, vfork, clone
         without CLONE_THREAD). With clone_parent (CLONE_PARENT) it is a

@@ -101,7 +101,36 @@ def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
         where = _mkdir_p(walker, root, vol.dest)
         mounts.mount(HostFilesystem(devs.next(), vol.source, readonly=vol.readonly),
                      where, readonly=vol.readonly, source=vol.source)
+    mounts.devices = devs
     return mounts
+
+
+def add_mount(mounts, make_fs, dest, readonly=False, source=""):
+    """Mount make_fs(device number) at dest (created in the overlay if missing)."""
+    walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())
+    where = _mkdir_p(walker, mounts.root_location(), dest)
+    mounts.mount(make_fs(mounts.devices.next()), where, readonly=readonly, source=source)
+
+
+def ensure_dir(mounts, path):
+    """mkdir -p path inside the sandbox (in the overlay)."""
+    walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())
+    return _mkdir_p(walker, mounts.root_location(), path)
+
+
+def write_file(mounts, path, data, mode=0o644):
+    """Create or replace the file at path (in the overlay) with data."""
+    walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())
+    parent, name = os.path.split(path.rstrip("/"))
+    loc = _mkdir_p(walker, mounts.root_location(), parent or "/")
+    name = name.encode()
+    try:
+        inode = walker.walk(loc, name).inode
+        inode.setattr(size=0)
+    except SyscallError:
+        inode = loc.inode.create(name, st.S_IFREG | mode, 0, 0)
+        loc.dentry.forget(name)
+    inode.write_at(0, data)
 
 
 def sandbox_cwd(mounts, host_cwd):
