@@ -40,6 +40,9 @@ def _parser():
                    help="accepted for compatibility with runc; ignored")
     p.add_argument("--memory", type=int, default=4096, metavar="MIB",
                    help="guest physical memory pool in MiB (default 4096)")
+    p.add_argument("--unsafe-no-confine", action="store_true",
+                   help="run the sentry without seccomp, namespaces and pivot_root "
+                        "(debugging only; never the default)")
     sub = p.add_subparsers(dest="command", required=True)
     do = sub.add_parser("do", help="run a program in a new sandbox, like `runsc do`")
     do.add_argument("--strace", action="store_true", default=argparse.SUPPRESS,
@@ -57,7 +60,7 @@ def _parser():
                          "beneath an in-memory overlay (default: /)")
     do.add_argument("--volume", "-v", action="append", default=[], metavar="SRC:DST[:ro]",
                     help="mount host directory SRC at DST, read-write unless :ro")
-    do.add_argument("--unsafe-no-confine", action="store_true",
+    do.add_argument("--unsafe-no-confine", action="store_true", default=argparse.SUPPRESS,
                     help="DEBUGGING ONLY: run the sentry unconfined (no namespaces, "
                          "pivot_root, capability drop or seccomp filter)")
     do.add_argument("--confinement-probe", action="store_true", help=argparse.SUPPRESS)

@@ -131,6 +131,8 @@ class _Options:
         self.memory = args.memory
         self.strace = args.strace
         self.patch_syscalls = True
+        self.confine = not args.unsafe_no_confine
+        self.max_vcpus = None
 
 
 def _open_debug_log(args, cid):
@@ -194,21 +196,27 @@ def cmd_run(args, states, log):
         code = cmd_create(args, states, log)
         return code or cmd_start(args, states, log)
     lock, spec = _prepare(args, states, log)
-    debug_log = _open_debug_log(args, args.id)
-    sandbox = Sandbox(args.id, spec, states, _Options(args), debug_log)
-    error = []
-
-    def created(message):
-        if message is not None:
-            error.append(message)
-            return
-        _write_pid_file(args.pid_file, os.getpid())
-        lock.close()
-    code = sandbox.run(created, wait_for_start=False)
-    states.remove(args.id)          # a foreground run leaves nothing behind, as runc
-    if error:
-        raise RuntimeError_(error[0])
-    return code
+    with lock:
+        debug_log = _open_debug_log(args, args.id)
+        sandbox = Sandbox(args.id, spec, states, _Options(args), debug_log)
+        # The sandbox is a child in this session: the terminal's signals
+        # reach it directly; this process only waits and cleans up.
+        pid, error = start_detached(lambda report: sandbox.run(report, wait_for_start=False),
+                                    close_in_child=[lock.fd], new_session=False)
+        if error is not None:
+            states.remove(args.id)
+            raise RuntimeError_(error)
+        _write_pid_file(args.pid_file, pid)
+        states.update(args.id, status="running")
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signo, _f: os.kill(pid, signo))
+    _, status = os.waitpid(pid, 0)
+    with states.lock(args.id):
+        states.remove(args.id)          # a foreground run leaves nothing behind, as runc
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else \
+        128 + os.WTERMSIG(status)
 
 
 def _live(states, cid):
@@ -227,8 +235,13 @@ def cmd_start(args, states, log):
             reply = request(states, args.id, {"op": "start"}, timeout=10)
         except OSError as e:
             raise RuntimeError_("cannot start container: %s" % e) from None
-    if "error" in reply:
-        raise RuntimeError_(reply["error"])
+        if "error" in reply:
+            raise RuntimeError_(reply["error"])
+        state = states.update(args.id, status="running")
+    try:
+        hooks.run(load_bundle(state["bundle"]), "poststart", public_state(state), fatal=False)
+    except RuntimeError_ as e:
+        log.debug("poststart: %s" % e)
     return 0
 
 

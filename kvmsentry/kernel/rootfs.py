@@ -80,7 +80,9 @@ def _mkdir_p(walker, root, path):
     return loc
 
 
-def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
+def build_mounts(root_dir="/", volumes=(), tty_host_fd=None, proc="/proc", sys="/sys"):
+    """The mount table; proc and sys are where the sandbox's procfs and
+    sysfs go (None: not mounted, as an OCI bundle without them has it)."""
     devs = DeviceNumbers()
     lower = HostFilesystem(devs.next(), root_dir, readonly=True)
     upper = TmpfsFilesystem(devs.next(), mode=0o755)
@@ -92,11 +94,13 @@ def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
     mounts.mount(DevFilesystem(devs.next(), tty_host_fd), dev_dir, source="devfs")
     # The host's /proc and /sys describe the host (and /proc/self the
     # sentry itself): the sandbox's own, generated ones cover them.
-    mounts.mount(ProcFilesystem(devs.next()), _mkdir_p(walker, root, "/proc"), source="proc")
-    sys_mount = mounts.mount(SysFilesystem(devs.next()), _mkdir_p(walker, root, "/sys"),
-                             readonly=True, source="sysfs")
-    cgroup_dir = walker.walk(Location(sys_mount, sys_mount.root), b"fs/cgroup")
-    mounts.mount(CgroupFilesystem(devs.next()), cgroup_dir, source="cgroup2")
+    if proc is not None:
+        mounts.mount(ProcFilesystem(devs.next()), _mkdir_p(walker, root, proc), source="proc")
+    if sys is not None:
+        sys_mount = mounts.mount(SysFilesystem(devs.next()), _mkdir_p(walker, root, sys),
+                                 readonly=True, source="sysfs")
+        cgroup_dir = walker.walk(Location(sys_mount, sys_mount.root), b"fs/cgroup")
+        mounts.mount(CgroupFilesystem(devs.next()), cgroup_dir, source="cgroup2")
     for vol in volumes:
         where = _mkdir_p(walker, root, vol.dest)
         mounts.mount(HostFilesystem(devs.next(), vol.source, readonly=vol.readonly),

@@ -21,10 +21,12 @@ def build_mounts_for(spec):
             file_binds.append(m)
         elif m.kind == "tmpfs":
             tmpfs.append(m)
-        else:
+        elif m.kind == "mountpoint":
             mountpoints.append(m.destination)
     tty = 0 if spec.terminal and os.isatty(0) else None
-    mounts = build_mounts(spec.root_path, dir_binds, tty_host_fd=tty)
+    where = {m.kind: m.destination for m in spec.mounts if m.kind in ("proc", "sysfs")}
+    mounts = build_mounts(spec.root_path, dir_binds, tty_host_fd=tty,
+                          proc=where.get("proc"), sys=where.get("sysfs"))
     for dest in mountpoints:               # proc, sysfs...: at least their directory
         ensure_dir(mounts, dest)
     for m in tmpfs:
@@ -58,11 +60,11 @@ def build_kernel(spec, options, debug_log):
     from kvmsentry.kernel.kernel import Kernel
     from kvmsentry.platform.kvm.machine import Machine
     mounts = build_mounts_for(spec)
-    machine = Machine(pool_bytes=options.memory << 20)
+    machine = Machine(pool_bytes=options.memory << 20, max_vcpus=options.max_vcpus)
     kernel = Kernel(machine, mounts, strace=options.strace, debug_log=debug_log,
                     patch_syscalls=options.patch_syscalls, cwd="/")
     if spec.hostname:
-        kernel.hostname = spec.hostname.encode()
+        kernel.system.hostname = spec.hostname.encode()
     return kernel, machine
 
 

@@ -24,7 +24,7 @@ SKIPPED_DESTINATIONS = ("/dev",)       # the sandbox's own devfs is always there
 @dataclass
 class Mount:
     destination: str
-    kind: str                 # "bind" or "tmpfs"
+    kind: str                 # "bind", "tmpfs", "proc", "sysfs" or "mountpoint"
     source: str = ""
     readonly: bool = False
     size: int = 0             # tmpfs bytes (0: default)
@@ -155,7 +155,9 @@ def _parse_mount(m, bundle, ignored):
         ignored.append("mount %s (%s): the sandbox's own /dev provides it" % (dest, kind))
         return None
     if kind in IGNORED_MOUNT_TYPES:
-        ignored.append("mount %s (%s): provided by the sandbox itself" % (dest, kind))
+        if kind in ("proc", "sysfs"):
+            return Mount(dest, kind, readonly="ro" in options)
+        ignored.append("mount %s (%s): only its directory is made" % (dest, kind))
         return Mount(dest, "mountpoint")
     if kind == "bind" or "bind" in options or "rbind" in options:
         source = m.get("source") or ""

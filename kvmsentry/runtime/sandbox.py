@@ -20,7 +20,7 @@ import sys
 import threading
 
 from kvmsentry.runtime import hooks
-from kvmsentry.runtime.state import RuntimeError_, now_rfc3339, process_start_time
+from kvmsentry.runtime.state import RuntimeError_, process_start_time
 
 CONTROL = "control.sock"
 
@@ -40,9 +40,25 @@ class Sandbox:
 
     # --- life ---------------------------------------------------------------------
     def run(self, on_created, wait_for_start=True):
-        """Build, load, report created (on_created(None) or on_created(error
-        message)), wait for start, run; returns the exit code."""
+        """Confine, build, load, report created (on_created(None) or
+        on_created(error message)), wait for start, run; returns the exit
+        code. The host pid recorded is this process's: with confinement it
+        becomes the supervisor and the sentry runs in a child (pid 1 of its
+        own pid namespace), whose status the supervisor exits with."""
         from kvmsentry.runtime.build import build_kernel, guest_creds, guest_rlimits
+        host_pid = os.getpid()
+        self.states.update(self.cid, pid=host_pid, _start_time=process_start_time(host_pid))
+        try:        # the hooks see the sandbox's pid (docker's joins its netns)
+            hooks.run(self.spec, "createRuntime", self._public_state("creating"))
+            hooks.run(self.spec, "prestart", self._public_state("creating"))
+        except RuntimeError_ as e:
+            on_created(str(e))
+            return 1
+        confinement = None
+        if self.options.confine:
+            from kvmsentry.sandbox.confine import Confinement
+            confinement = Confinement()
+            confinement.enter()                   # returns in the sentry
         server = self._listen()
         try:
             kernel, machine = build_kernel(self.spec, self.options, self.debug_log)
@@ -54,26 +70,21 @@ class Sandbox:
                          name="control").start()
 
         def before_start():
-            self.states.update(self.cid, pid=os.getpid(),
-                               _start_time=process_start_time(os.getpid()))
             for line in self.spec.ignored:
                 kernel.debug("oci: " + line)
-            try:        # the hooks see the sandbox's pid (docker's joins its netns)
-                hooks.run(self.spec, "createRuntime", self._public_state("creating"))
-                hooks.run(self.spec, "prestart", self._public_state("creating"))
-            except RuntimeError_ as e:
-                on_created(str(e))
-                os._exit(1)
             self.states.update(self.cid, status="created")
+            if confinement is None:
+                kernel.debug("confinement: OFF (--unsafe-no-confine)")
+            else:
+                # From here on no host path is reachable: `start` records
+                # "running", and "stopped" is the recorded pid being gone.
+                confinement.debug = kernel.debug
+                confinement.lock_down(self.debug_log.fileno() if self.debug_log else 2)
             on_created(None)
             if wait_for_start:
                 self.started.wait()
             if self.early_signal is not None:
-                self._finish(128 + self.early_signal)
                 os._exit(128 + self.early_signal)
-            hooks.run(self.spec, "startContainer", self._public_state("running"))
-            self.states.update(self.cid, status="running")
-            hooks.run(self.spec, "poststart", self._public_state("running"))
         try:
             env = [e.encode() for e in self.spec.env]
             argv = [a.encode() for a in self.spec.args]
@@ -86,18 +97,9 @@ class Sandbox:
             except (OSError, BufferError):
                 pass
         from kvmsentry.kernel.task import Task
-        code = Task.exit_code(status)
-        self._finish(code)
-        return code
-
-    def _finish(self, code):
-        self.exit_code = code
-        try:
-            self.states.update(self.cid, status="stopped", exit_status=code,
-                               finished=now_rfc3339())
-        except OSError:
-            pass                     # deleted under us (delete --force)
+        self.exit_code = Task.exit_code(status)
         self.finished.set()
+        return self.exit_code
 
     def _public_state(self, status):
         from kvmsentry.runtime.state import public_state
@@ -285,7 +287,7 @@ def request(states, cid, message, timeout=None):
     return json.loads(line)
 
 
-def start_detached(run_sandbox, close_in_child=()):
+def start_detached(run_sandbox, close_in_child=(), new_session=True):
     """Fork the sandbox process; return (pid, error message or None) once
     it has reported "created" (or failed). run_sandbox(report) runs in the
     child and returns its exit code. close_in_child: the command's own fds
@@ -296,7 +298,8 @@ def start_detached(run_sandbox, close_in_child=()):
         os.close(r)
         for fd in close_in_child:
             os.close(fd)
-        os.setsid()
+        if new_session:
+            os.setsid()
         code = 1
         try:
             def report(error):
