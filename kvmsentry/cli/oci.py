@@ -8,9 +8,9 @@ import argparse
 import datetime
 import json
 import os
+import select
 import signal
 import sys
-import time
 
 from kvmsentry.runtime import hooks
 import socket
@@ -18,7 +18,7 @@ import socket
 from kvmsentry.runtime.bundle import default_config, load_bundle, parse_process
 from kvmsentry.runtime.sandbox import Sandbox, request, start_detached
 from kvmsentry.runtime.state import (RuntimeError_, StateDir, check_id, now_rfc3339,
-                                     pid_alive, public_state)
+                                     public_state)
 
 RUNNING_STATES = ("created", "running")
 
@@ -324,9 +324,8 @@ def cmd_delete(args, states, log):
                                     % args.id)
             _signal(states, state, signal.SIGKILL, True)
             _wait_gone(state["pid"])
-        from kvmsentry.runtime.bundle import load_bundle as _lb
         try:
-            spec = _lb(state["bundle"])
+            spec = load_bundle(state["bundle"])
             hooks.run(spec, "poststop", public_state(state), fatal=False)
         except RuntimeError_:
             pass
@@ -335,16 +334,22 @@ def cmd_delete(args, states, log):
 
 
 def _wait_gone(pid, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        except ChildProcessError:
-            pass
-        time.sleep(0.01)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    """Wait for the sandbox process to end (a pidfd turns readable when it
+    does), SIGKILL it if it has not by the timeout."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return                                   # already gone
+    try:
+        if not select.select([fd], [], [], timeout)[0]:
+            os.kill(pid, signal.SIGKILL)
+            select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    try:
+        os.waitpid(pid, os.WNOHANG)              # reap it if it is our child
+    except ChildProcessError:
+        pass
 
 
 def cmd_ps(args, states, log):

@@ -9,7 +9,6 @@ whose process is gone (or is another process now: pid plus start time
 decide) is "stopped".
 """
 import datetime
-import errno
 import fcntl
 import json
 import os
@@ -163,11 +162,3 @@ def public_state(state):
     if state.get("annotations"):
         out["annotations"] = state["annotations"]
     return out
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError as e:
-        return e.errno == errno.EPERM
