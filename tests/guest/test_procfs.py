@@ -178,6 +178,13 @@ def test_java_version_and_eight_threads(tmp_path):
     code, out, err = _run(["java", "-version"], True)
     assert code == 0, err
     assert b"OpenJDK" in err
+    # The heap is sized from the sandbox's memory (sysinfo, cgroup2's
+    # memory.max: the guest pool), at the JVM's default 25%, not the host's.
+    code, out, err = sandboxed(["/bin/sh", "-c", "cat /sys/fs/cgroup/memory.max; "
+                                "java -XX:+PrintFlagsFinal -version | grep ' MaxHeapSize '"])
+    assert code == 0, err
+    memory_max, heap = int(out.split()[0]), int(out.split()[4])
+    assert heap == memory_max // 4
     (tmp_path / "Eight.java").write_text(JAVA_EIGHT_THREADS)
     subprocess.run(["javac", "Eight.java"], cwd=tmp_path, check=True, timeout=300)
     out = same(["java", "-cp", str(tmp_path), "Eight"])[1]
