@@ -14,10 +14,12 @@ from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
+from kvmsentry.vfs.inode import Inode, Stat
 
 NAMESPACES = (b"cgroup", b"ipc", b"mnt", b"net", b"pid", b"pid_for_children", b"time",
               b"time_for_children", b"user", b"uts")
 NS_INO_BASE = 4026531835          # where Linux numbers its initial namespaces
+NSFS_DEV = 4                      # nsfs's st_dev (0:4) on Linux
 O_CLOEXEC = 0o2000000
 
 
@@ -188,11 +190,33 @@ def fdinfo_dir(fs, key, view):
     return GenDir(fs, key, entries, 0o500, view.owner)
 
 
+class NamespaceInode(Inode):
+    """What an ns/ link reaches: an nsfs file whose inode number names the
+    namespace (the sandbox has one of each). Opening it works; setns(2)
+    does not exist here."""
+
+    def __init__(self, fs, ino):
+        super().__init__(fs, st.S_IFREG | 0o444)
+        self.ino = ino
+
+    def getattr(self):
+        return Stat(dev=NSFS_DEV, ino=self.ino, mode=self.mode, nlink=1, blksize=4096)
+
+    def open(self, location, flags):
+        return File(flags, location)
+
+
 def ns_dir(fs, key, view):
-    def link(i, name):
-        text = b"%s:[%d]" % (name.split(b"_")[0], NS_INO_BASE + i)
-        return lambda: GenLink(fs, key + (name,), lambda: text, mode=0o777, owner=view.owner)
-    names = {name: link(i, name) for i, name in enumerate(NAMESPACES)}
+    def link(name):
+        kind = name.split(b"_")[0]                 # pid_for_children is the pid namespace
+        ino = NS_INO_BASE + sorted({n.split(b"_")[0] for n in NAMESPACES}).index(kind)
+
+        def resolve():
+            view.check_ptrace_read()
+            return NamespaceInode(fs, ino)
+        return lambda: GenLink(fs, key + (name,), lambda: b"%s:[%d]" % (kind, ino),
+                               resolve=resolve, mode=0o777, owner=view.owner)
+    names = {name: link(name) for name in NAMESPACES}
     return GenDir(fs, key, lambda: names, 0o511, view.owner)
 
 
