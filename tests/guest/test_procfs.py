@@ -107,6 +107,14 @@ def test_nproc_and_cpuinfo():
     assert len(re.findall(r"^processor\t: \d+$", info, re.M)) == int(native)
     flags = re.search(r"^flags\t\t: (.*)$", info, re.M).group(1).split()
     assert {"fpu", "sse2", "lm", "syscall"} <= set(flags)
+    code, sysfs, err = sandboxed(["/bin/sh", "-c", "cat /sys/devices/system/cpu/online "
+                                  "/sys/devices/system/cpu/possible; "
+                                  "ls -d /sys/devices/system/cpu/cpu[0-9]*"])
+    assert code == 0, err
+    n = int(native)
+    span = "0" if n == 1 else "0-%d" % (n - 1)
+    assert sysfs.split() == [span, span] + ["/sys/devices/system/cpu/cpu%d" % i
+                                            for i in range(n)]
     with open("/proc/cpuinfo") as f:
         host_vendor = re.search(r"^vendor_id\t: (.*)$", f.read(), re.M).group(1)
     assert re.search(r"^vendor_id\t: (.*)$", info, re.M).group(1) == host_vendor
