@@ -79,6 +79,12 @@ def check_write(inode, offset, length):
         raise SyscallError(errno.EPERM)
 
 
+def check_shared_writable_map(inode):
+    """mmap(MAP_SHARED, PROT_WRITE) of a write-sealed memfd is EPERM."""
+    if _seals.get(inode, 0) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE):
+        raise SyscallError(errno.EPERM)
+
+
 def check_truncate(inode, size):
     seals = _seals.get(inode)
     if not seals:
