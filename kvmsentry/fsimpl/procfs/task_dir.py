@@ -34,21 +34,23 @@ def location_path(view, loc):
 
 
 def file_link_text(view, file):
-    """What readlink of /proc/[pid]/fd/N says for `file`."""
+    """What readlink of /proc/[pid]/fd/N says for `file`: its path, or
+    for a file without one, Linux's pipe:[ino], socket:[ino] or
+    anon_inode:[kind] (a file class may name its kind in `anon_name`)."""
     if file.location is not None:
         return location_path(view, file.location)
     if isinstance(file, PipeFile):
         return b"pipe:[%d]" % file.pipe.ino
-    if isinstance(file, HostFdFile):
-        try:
-            s = file.stat()
-        except SyscallError:
-            return b"anon_inode:[hostfd]"
-        kind = st.S_IFMT(s.mode)
-        if kind == st.S_IFIFO:
-            return b"pipe:[%d]" % s.ino
-        if kind == st.S_IFSOCK:
-            return b"socket:[%d]" % s.ino
+    try:
+        s = file.stat()
+    except SyscallError:
+        s = None
+    kind = st.S_IFMT(s.mode) if s is not None else None
+    if kind == st.S_IFIFO:
+        return b"pipe:[%d]" % s.ino
+    if kind == st.S_IFSOCK:
+        return b"socket:[%d]" % s.ino
+    if isinstance(file, HostFdFile) and s is not None:
         if kind == st.S_IFCHR:
             if os.isatty(file.host_fd):
                 return b"/dev/tty"
@@ -59,7 +61,7 @@ def file_link_text(view, file):
         # its tree): say what it is, as Linux's anon inodes do.
         return b"host:[%d]" % s.ino
     name = getattr(file, "anon_name", None) or type(file).__name__.lower()
-    return b"anon_inode:[%s]" % name.encode()
+    return b"anon_inode:[%s]" % (name.encode() if isinstance(name, str) else name)
 
 
 class MemInode(GenNode):
