@@ -4,15 +4,14 @@ A memfd is an InodeFile on a tmpfs inode with no name; its Location sits
 in a Mount of that tmpfs that is in no mount table, under the name Linux
 shows (/proc/self/fd/N -> "/memfd:NAME (deleted)"), so reopening it
 through /proc/self/fd/N opens the same inode. Seals are kept per inode
-and checked on write and truncate through any open file of it.
+and checked by the inode itself on every write and size change.
 """
 import errno
 import threading
 import weakref
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
-from kvmsentry.vfs.file import InodeFile
+from kvmsentry.fsimpl.tmpfs import TmpfsFile, TmpfsFilesystem
 from kvmsentry.vfs.mount import Dentry, Location, Mount
 
 F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 0x1, 0x2, 0x4, 0x8
@@ -39,11 +38,28 @@ class MemfdStore:
             self._seq += 1
             tmp = b"memfd%d" % self._seq
         root = self.fs.root()
-        inode = root.create(tmp, 0o100777, uid, gid)
+        inode = root.insert(tmp, MemfdInode(self.fs, 0o777, uid, gid))
         root.unlink(tmp)
         _seals[inode] = 0 if allow_sealing else F_SEAL_SEAL
         dentry = Dentry(b"memfd:" + name + b" (deleted)", self.mount.root, inode)
-        return MemfdFile(Location(self.mount, dentry), flags)
+        location = Location(self.mount, dentry)
+        return inode.open(location, flags)
+
+
+class MemfdInode(TmpfsFile):
+    """A memfd's inode: a tmpfs file whose writes and size changes obey
+    its seals, through every open file of it (a reopen through
+    /proc/self/fd/N included)."""
+
+    def write_at(self, offset, data):
+        check_write(self, offset, len(data))
+        return super().write_at(offset, data)
+
+    def setattr(self, mode=None, uid=None, gid=None, size=None,
+                atime_ns=None, mtime_ns=None):
+        if size is not None:
+            check_truncate(self, size)
+        return super().setattr(mode, uid, gid, size, atime_ns, mtime_ns)
 
 
 def seals_of(inode):
@@ -79,6 +95,12 @@ def check_write(inode, offset, length):
         raise SyscallError(errno.EPERM)
 
 
+def check_shared_writable_map(inode):
+    """mmap(MAP_SHARED, PROT_WRITE) of a write-sealed memfd is EPERM."""
+    if _seals.get(inode, 0) & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE):
+        raise SyscallError(errno.EPERM)
+
+
 def check_truncate(inode, size):
     seals = _seals.get(inode)
     if not seals:
@@ -86,16 +108,3 @@ def check_truncate(inode, size):
     old = inode.getattr().size
     if (size < old and seals & F_SEAL_SHRINK) or (size > old and seals & F_SEAL_GROW):
         raise SyscallError(errno.EPERM)
-
-
-class MemfdFile(InodeFile):
-    """An open memfd: an InodeFile whose writes and truncation obey seals."""
-
-    def write(self, data, offset=None):
-        pos = offset if offset is not None else self.offset
-        check_write(self.inode, pos, len(data))
-        return super().write(data, offset)
-
-    def truncate(self, size):
-        check_truncate(self.inode, size)
-        return super().truncate(size)

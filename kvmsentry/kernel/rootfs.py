@@ -2,7 +2,8 @@
 
 Default: the host's `/` (or --root DIR) read-only beneath a private
 in-memory overlay, so every write lands in memory and vanishes with the
-sandbox; /dev is the sandbox's own device filesystem; each
+sandbox; /dev is the sandbox's own device filesystem; /proc, /sys and
+/sys/fs/cgroup are generated from the sandbox's kernel; each
 --volume SRC:DST[:ro] is a host directory mounted at DST, read-write unless
 `:ro`. Mount points that do not exist in the root are created in the
 overlay, never on the host.

@@ -22,6 +22,8 @@ FILE_MAX = 9223372036854775807
 MAX_MAP_COUNT = 65530
 SHMMAX = 18446744073709551615 - (1 << 24)
 OVERCOMMIT_MEMORY = 0
+THREADS_MAX = 1 << 20
+INOTIFY_MAX_WATCHES = 65536
 
 
 class SystemIdentity:
@@ -51,14 +53,21 @@ class SystemIdentity:
             b"kernel/ngroups_max": lambda: b"%d" % NGROUPS_MAX,
             b"kernel/cap_last_cap": lambda: b"%d" % CAP_LAST_CAP,
             b"kernel/shmmax": lambda: b"%d" % SHMMAX,
+            b"kernel/threads-max": lambda: b"%d" % THREADS_MAX,
             b"kernel/random/boot_id": lambda: self.boot_id,
             b"kernel/random/uuid": lambda: str(uuid.uuid4()).encode(),
+            b"kernel/random/entropy_avail": lambda: b"256",
+            b"kernel/random/poolsize": lambda: b"256",
             b"vm/overcommit_memory": lambda: b"%d" % OVERCOMMIT_MEMORY,
             b"vm/max_map_count": lambda: b"%d" % MAX_MAP_COUNT,
             b"vm/mmap_min_addr": lambda: b"%d" % MMAP_MIN_ADDR,
+            b"vm/overcommit_ratio": lambda: b"50",
+            b"vm/swappiness": lambda: b"60",
             b"fs/file-max": lambda: b"%d" % FILE_MAX,
             b"fs/nr_open": lambda: b"%d" % NR_OPEN,
             b"fs/pipe-max-size": lambda: b"%d" % PIPE_MAX_SIZE,
+            b"fs/inotify/max_user_watches": lambda: b"%d" % INOTIFY_MAX_WATCHES,
+            b"fs/inotify/max_user_instances": lambda: b"128",
         }
 
     def uptime_ns(self):

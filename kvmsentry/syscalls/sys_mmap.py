@@ -3,6 +3,7 @@ import errno
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl import memfd
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.vfs.file import O_PATH
@@ -95,6 +96,8 @@ def mmap(task, addr, length, prot, flags, fd, offset):
         check_commit(length)
     if not flags & MAP_ANONYMOUS:
         source = _mappable(task, i32(fd), prot, kind != MAP_PRIVATE)
+        if kind != MAP_PRIVATE and prot & PROT_WRITE and source.inode is not None:
+            memfd.check_shared_writable_map(source.inode)
         if offset + length > (1 << 63):
             raise SyscallError(errno.EOVERFLOW)
     mm = task.mm

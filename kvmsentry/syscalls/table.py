@@ -263,7 +263,7 @@ _IMPLEMENTED = [
     _e("set_mempolicy", sys_system.set_mempolicy, "int ptr uint", PARTIAL,
        "one NUMA node; recorded only"),
     _e("memfd_create", sys_system.memfd_create, "str hex", PARTIAL,
-       "no MFD_HUGETLB; seals checked on write/truncate, not on shared mappings"),
+       "no MFD_HUGETLB; write seals do not revoke existing shared writable mappings"),
     _e("mincore", sys_mmap.mincore, "ptr uint ptr", PARTIAL,
        "pages resident in this address space only"),
     # --- credentials (sys_creds.py) ---

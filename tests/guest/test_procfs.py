@@ -107,6 +107,14 @@ def test_nproc_and_cpuinfo():
     assert len(re.findall(r"^processor\t: \d+$", info, re.M)) == int(native)
     flags = re.search(r"^flags\t\t: (.*)$", info, re.M).group(1).split()
     assert {"fpu", "sse2", "lm", "syscall"} <= set(flags)
+    code, sysfs, err = sandboxed(["/bin/sh", "-c", "cat /sys/devices/system/cpu/online "
+                                  "/sys/devices/system/cpu/possible; "
+                                  "ls -d /sys/devices/system/cpu/cpu[0-9]*"])
+    assert code == 0, err
+    n = int(native)
+    span = "0" if n == 1 else "0-%d" % (n - 1)
+    assert sysfs.split() == [span, span] + ["/sys/devices/system/cpu/cpu%d" % i
+                                            for i in range(n)]
     with open("/proc/cpuinfo") as f:
         host_vendor = re.search(r"^vendor_id\t: (.*)$", f.read(), re.M).group(1)
     assert re.search(r"^vendor_id\t: (.*)$", info, re.M).group(1) == host_vendor
@@ -178,6 +186,13 @@ def test_java_version_and_eight_threads(tmp_path):
     code, out, err = _run(["java", "-version"], True)
     assert code == 0, err
     assert b"OpenJDK" in err
+    # The heap is sized from the sandbox's memory (sysinfo, cgroup2's
+    # memory.max: the guest pool), at the JVM's default 25%, not the host's.
+    code, out, err = sandboxed(["/bin/sh", "-c", "cat /sys/fs/cgroup/memory.max; "
+                                "java -XX:+PrintFlagsFinal -version | grep ' MaxHeapSize '"])
+    assert code == 0, err
+    memory_max, heap = int(out.split()[0]), int(out.split()[4])
+    assert heap == memory_max // 4
     (tmp_path / "Eight.java").write_text(JAVA_EIGHT_THREADS)
     subprocess.run(["javac", "Eight.java"], cwd=tmp_path, check=True, timeout=300)
     out = same(["java", "-cp", str(tmp_path), "Eight"])[1]

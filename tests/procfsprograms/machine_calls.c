@@ -132,6 +132,16 @@ static void pages_and_memfd(void)
     printf("overwrite inside: %s\n", err(pwrite(fd, "x", 1, 0)));
     printf("add seal+write: %s\n", err(fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_WRITE)));
     printf("overwrite now: %s\n", err(pwrite(fd, "x", 1, 0)));
+    char again[64];
+    snprintf(again, sizeof again, "/proc/self/fd/%d", fd);
+    int reopened = open(again, O_RDWR);
+    printf("write through a reopen: %s\n", err(pwrite(reopened, "x", 1, 0)));
+    printf("truncate through a reopen: %s\n", err(ftruncate(reopened, 0)));
+    close(reopened);
+    void *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    printf("shared writable map: %s\n", w == MAP_FAILED ? strerror(errno) : "ok");
+    void *ro = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    printf("shared read-only map: %s\n", ro == MAP_FAILED ? strerror(errno) : "ok");
     printf("add after F_SEAL_SEAL: %s\n", err(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW)));
     printf("seals: %#x\n", fcntl(fd, F_GET_SEALS));
     int plain = memfd_create("plain", 0);

@@ -252,6 +252,16 @@ int main(int argc, char **argv)
     char self[32];
     snprintf(self, sizeof self, "%d", getpid());
     printf("self is pid: %d\n", strcmp(link_of("/proc/self"), self) == 0);
+    struct stat ns_pid, ns_children, ns_mnt;
+    stat("/proc/self/ns/pid", &ns_pid);
+    stat("/proc/self/ns/pid_for_children", &ns_children);
+    stat("/proc/self/ns/mnt", &ns_mnt);
+    char ns_text[64];
+    snprintf(ns_text, sizeof ns_text, "pid:[%lu]", (unsigned long)ns_pid.st_ino);
+    printf("ns: pid = pid_for_children %d, regular 0444 %d, mnt differs %d, link names "
+           "inode %d\n", ns_pid.st_ino == ns_children.st_ino,
+           S_ISREG(ns_pid.st_mode) && (ns_pid.st_mode & 07777) == 0444,
+           ns_mnt.st_ino != ns_pid.st_ino, strcmp(link_of("/proc/self/ns/pid"), ns_text) == 0);
     const char *cg = slurp("/proc/self/cgroup");
     printf("cgroup has a v2 line: %d\n", strncmp(cg, "0::/", 4) == 0 || strstr(cg, "\n0::/"));
     return 0;

@@ -88,6 +88,11 @@ def _make_root(fs):
         b"loadavg": text(b"loadavg", sf.loadavg),
         b"version": text(b"version", sf.version),
         b"filesystems": text(b"filesystems", sf.filesystems),
+        b"vmstat": text(b"vmstat", sf.vmstat),
+        b"swaps": text(b"swaps", sf.swaps),
+        b"cmdline": text(b"cmdline", sf.cmdline),
+        b"diskstats": text(b"diskstats", lambda k: b""),
+        b"partitions": text(b"partitions", lambda k: b"major minor  #blocks  name\n\n"),
         b"sys": lambda: sf.sys_tree(fs, kernel()),
     }
 

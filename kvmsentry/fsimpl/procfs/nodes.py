@@ -180,8 +180,9 @@ class GeneratedFile(File):
 
 class GenLink(GenNode):
     """A symlink whose text is `target()`. For a magic link, `resolve()`
-    returns what following it reaches: a vfs Location, or an open File
-    (a pipe, an inherited host fd) that has no path in the tree."""
+    returns what following it reaches: a vfs Location, an open File (a
+    pipe, an inherited host fd) that has no path in the tree, or an Inode
+    that has none either (a namespace)."""
 
     def __init__(self, fs, key, target, resolve=None, mode=0o777, owner=None):
         super().__init__(fs, key, st.S_IFLNK | mode, owner)
@@ -197,11 +198,13 @@ class GenLink(GenNode):
         found = self.resolve()
         if isinstance(found, Location):
             return found
-        if found.location is not None:
+        if isinstance(found, Inode):
+            inode = found
+        elif found.location is not None:
             return found.location
-        name = self.target()
-        return Location(location.mount, Dentry(name, location.dentry.parent,
-                                               OpenFileInode(self.fs, found)))
+        else:
+            inode = OpenFileInode(self.fs, found)
+        return Location(location.mount, Dentry(self.target(), location.dentry.parent, inode))
 
 
 class OpenFileInode(Inode):

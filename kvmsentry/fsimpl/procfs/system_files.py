@@ -85,6 +85,24 @@ def version(kernel):
     return b"Linux version %s (kvmsentry@sandbox) %s\n" % (s.release, s.version)
 
 
+def vmstat(kernel):
+    """/proc/vmstat: the counters procps' vmstat reads (no paging here)."""
+    total, free = memory(kernel)
+    counters = [("nr_free_pages", free >> 12), ("nr_anon_pages", (total - free) >> 12),
+                ("nr_mapped", 0), ("nr_file_pages", 0), ("nr_dirty", 0),
+                ("nr_writeback", 0), ("pgpgin", 0), ("pgpgout", 0), ("pswpin", 0),
+                ("pswpout", 0), ("pgfault", 0), ("pgmajfault", 0)]
+    return "".join("%s %d\n" % kv for kv in counters).encode()
+
+
+def swaps(kernel):
+    return b"Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+
+
+def cmdline(kernel):
+    return b"kvmsentry\n"
+
+
 def filesystems(kernel):
     return b"\n".join(FILESYSTEMS) + b"\n"
 

@@ -14,10 +14,12 @@ from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
+from kvmsentry.vfs.inode import Inode, Stat
 
 NAMESPACES = (b"cgroup", b"ipc", b"mnt", b"net", b"pid", b"pid_for_children", b"time",
               b"time_for_children", b"user", b"uts")
 NS_INO_BASE = 4026531835          # where Linux numbers its initial namespaces
+NSFS_DEV = 4                      # nsfs's st_dev (0:4) on Linux
 O_CLOEXEC = 0o2000000
 
 
@@ -32,21 +34,23 @@ def location_path(view, loc):
 
 
 def file_link_text(view, file):
-    """What readlink of /proc/[pid]/fd/N says for `file`."""
+    """What readlink of /proc/[pid]/fd/N says for `file`: its path, or
+    for a file without one, Linux's pipe:[ino], socket:[ino] or
+    anon_inode:[kind] (a file class may name its kind in `anon_name`)."""
     if file.location is not None:
         return location_path(view, file.location)
     if isinstance(file, PipeFile):
         return b"pipe:[%d]" % file.pipe.ino
-    if isinstance(file, HostFdFile):
-        try:
-            s = file.stat()
-        except SyscallError:
-            return b"anon_inode:[hostfd]"
-        kind = st.S_IFMT(s.mode)
-        if kind == st.S_IFIFO:
-            return b"pipe:[%d]" % s.ino
-        if kind == st.S_IFSOCK:
-            return b"socket:[%d]" % s.ino
+    try:
+        s = file.stat()
+    except SyscallError:
+        s = None
+    kind = st.S_IFMT(s.mode) if s is not None else None
+    if kind == st.S_IFIFO:
+        return b"pipe:[%d]" % s.ino
+    if kind == st.S_IFSOCK:
+        return b"socket:[%d]" % s.ino
+    if isinstance(file, HostFdFile) and s is not None:
         if kind == st.S_IFCHR:
             if os.isatty(file.host_fd):
                 return b"/dev/tty"
@@ -57,7 +61,7 @@ def file_link_text(view, file):
         # its tree): say what it is, as Linux's anon inodes do.
         return b"host:[%d]" % s.ino
     name = getattr(file, "anon_name", None) or type(file).__name__.lower()
-    return b"anon_inode:[%s]" % name.encode()
+    return b"anon_inode:[%s]" % (name.encode() if isinstance(name, str) else name)
 
 
 class MemInode(GenNode):
@@ -188,11 +192,33 @@ def fdinfo_dir(fs, key, view):
     return GenDir(fs, key, entries, 0o500, view.owner)
 
 
+class NamespaceInode(Inode):
+    """What an ns/ link reaches: an nsfs file whose inode number names the
+    namespace (the sandbox has one of each). Opening it works; setns(2)
+    does not exist here."""
+
+    def __init__(self, fs, ino):
+        super().__init__(fs, st.S_IFREG | 0o444)
+        self.ino = ino
+
+    def getattr(self):
+        return Stat(dev=NSFS_DEV, ino=self.ino, mode=self.mode, nlink=1, blksize=4096)
+
+    def open(self, location, flags):
+        return File(flags, location)
+
+
 def ns_dir(fs, key, view):
-    def link(i, name):
-        text = b"%s:[%d]" % (name.split(b"_")[0], NS_INO_BASE + i)
-        return lambda: GenLink(fs, key + (name,), lambda: text, mode=0o777, owner=view.owner)
-    names = {name: link(i, name) for i, name in enumerate(NAMESPACES)}
+    def link(name):
+        kind = name.split(b"_")[0]                 # pid_for_children is the pid namespace
+        ino = NS_INO_BASE + sorted({n.split(b"_")[0] for n in NAMESPACES}).index(kind)
+
+        def resolve():
+            view.check_ptrace_read()
+            return NamespaceInode(fs, ino)
+        return lambda: GenLink(fs, key + (name,), lambda: b"%s:[%d]" % (kind, ino),
+                               resolve=resolve, mode=0o777, owner=view.owner)
+    names = {name: link(name) for name in NAMESPACES}
     return GenDir(fs, key, lambda: names, 0o511, view.owner)
 
 
