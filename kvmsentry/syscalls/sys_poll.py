@@ -304,6 +304,9 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     deadline = pl.deadline_after(timeout_ns)
 
     def wait():
+        ready = ep.harvest(maxevents)        # ready now: no queue entry to set up
+        if ready:
+            return ready
         ep.sleepers += 1
         try:
             return block_until(task, lambda: ep.harvest(maxevents),
