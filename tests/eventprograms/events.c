@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -419,6 +420,26 @@ static void inotify(void) {
     rmdir(d2);
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
+/* A sleep interrupted by a handler: EINTR and the time left in rem. */
+static void sleep_rem(void) {
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_value = {0, 100000}};
+    struct timespec req = {2, 0}, rem = {0, 0};
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("nanosleep", nanosleep(&req, &rem));
+    long left = rem.tv_sec * 1000 + rem.tv_nsec / 1000000;
+    printf("rem between 1 s and 1.95 s: %d\n", left > 1000 && left < 1950);
+    setitimer(ITIMER_REAL, &it, NULL);
+    rem.tv_sec = rem.tv_nsec = 0;
+    int r = clock_nanosleep(CLOCK_MONOTONIC, 0, &req, &rem);
+    left = rem.tv_sec * 1000 + rem.tv_nsec / 1000000;
+    printf("clock_nanosleep: %s, rem between 1 s and 1.95 s: %d\n", strerror(r),
+           left > 1000 && left < 1950);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *m = argc > 1 ? argv[1] : "";
@@ -433,6 +454,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "pidfd")) pidfds();
     else if (!strcmp(m, "nested")) nested_lifetime();
     else if (!strcmp(m, "inotify")) inotify();
+    else if (!strcmp(m, "sleep_rem")) sleep_rem();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
