@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -315,6 +316,41 @@ static void pidfds(void) {
     int status;
     waitpid(child, &status, 0);
     printf("killed by %d\n", WTERMSIG(status));
+    int sync[2];
+    CHECK(pipe(sync));
+    child = fork();
+    if (child == 0) {
+        int e = eventfd(5, 0);
+        dup2(e, 42);
+        write(sync[1], "r", 1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    read(sync[0], &c, 1);
+    pfd = syscall(SYS_pidfd_open, child, 0);
+    int copy = syscall(SYS_pidfd_getfd, pfd, 42, 0);
+    uint64_t v = 0;
+    show("pidfd_getfd", copy >= 0);
+    show("read the child's eventfd", read(copy, &v, 8));
+    printf("value %llu, cloexec %d\n", (unsigned long long)v, fcntl(copy, F_GETFD) & FD_CLOEXEC);
+    show("no such fd", syscall(SYS_pidfd_getfd, pfd, 77, 0));
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    } args = {.flags = CLONE_PIDFD, .exit_signal = SIGCHLD};
+    int cfd = -1;
+    args.pidfd = (uintptr_t)&cfd;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) syscall(SYS_exit, 4);
+    show("clone3 with CLONE_PIDFD", pid > 0 && cfd >= 0);
+    printf("cloexec %d\n", fcntl(cfd, F_GETFD) & FD_CLOEXEC);
+    struct pollfd cp = {.fd = cfd, .events = POLLIN};
+    show("its pidfd polls readable at exit", poll(&cp, 1, 5000));
+    siginfo_t ci = {0};
+    CHECK(waitid(P_PIDFD, cfd, &ci, WEXITED));
+    printf("status=%d pid matches=%d\n", ci.si_status, ci.si_pid == pid);
     show("no such process", syscall(SYS_pidfd_open, 999999, 0));
     show("bad flags", syscall(SYS_pidfd_open, getpid(), 1));
 }
