@@ -111,14 +111,14 @@ static void exclusive(void) {
             int ep = epoll_create1(0);
             add(ep, efd, EPOLLIN | EPOLLEXCLUSIVE, i);
             write(ready[1], "r", 1);
-            char c = wait1(ep, 3000, 0) == 1 ? '1' : '0';
+            char c = wait1(ep, 4000, 0) == 1 ? '1' : '0';
             write(report[1], &c, 1);
             _exit(0);
         }
     }
     char c, got[2];
     read(ready[0], &c, 1); read(ready[0], &c, 1);
-    msleep(500);                               /* both children blocked in epoll_wait */
+    msleep(1000);                              /* both children blocked in epoll_wait */
     uint64_t one = 1;
     CHECK(write(efd, &one, 8));
     read(report[0], &got[0], 1); read(report[0], &got[1], 1);
