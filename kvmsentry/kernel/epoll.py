@@ -67,7 +67,8 @@ class EpollFile(File):
         self._lock = threading.Lock()
         self.items = {}               # (fd, file) -> EpollItem
         self._ready = {}              # EpollItem -> None: an ordered set
-        self._host_items = []         # items of files that have only a host fd
+        self._host_items = []         # items looked at, not called back (host fds)
+        self._nested = []             # items that are epoll instances
         self.queue = Queue()
         self.sleepers = 0             # tasks in epoll_wait on this instance
 
@@ -88,9 +89,11 @@ class EpollFile(File):
                                exclusive=bool(events & EPOLLEXCLUSIVE))
             item.queue = queue
             queue.register(item.entry)
-        if queue is None or _has_host_fds(file):
-            with self._lock:
+        with self._lock:
+            if queue is None or _has_host_fds(file):
                 self._host_items.append(item)
+            if isinstance(file, EpollFile):
+                self._nested.append(item)
         self._recheck(item)
 
     def modify(self, fd, file, events, data):
@@ -119,8 +122,9 @@ class EpollFile(File):
         with self._lock:
             self.items.pop((item.fd, item.file), None)
             self._ready.pop(item, None)
-            if item in self._host_items:
-                self._host_items.remove(item)
+            for kept in (self._host_items, self._nested):
+                if item in kept:
+                    kept.remove(item)
         item.file.__dict__.get("epoll_items", set()).discard(item)
 
     def _recheck(self, item):
@@ -159,6 +163,8 @@ class EpollFile(File):
 
     def _poll_host_items(self):
         """Items without a queue are looked at now instead of called back."""
+        if not self._host_items:
+            return
         with self._lock:
             items = list(self._host_items)
         for item in items:
@@ -221,8 +227,7 @@ class EpollFile(File):
     def host_fds(self):
         """The host fds of every item, here and in nested instances."""
         with self._lock:
-            items = list(self._host_items) + [i for i in self.items.values()
-                                              if isinstance(i.file, EpollFile)]
+            items = self._host_items + self._nested
         out = []
         for item in items:
             out.extend(host_fds(item.file, item.events))

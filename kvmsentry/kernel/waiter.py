@@ -26,7 +26,7 @@ import threading
 import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.locking import blocking
+from kvmsentry.kernel.locking import blocking, current
 
 NSEC = 1_000_000_000
 ALL_EVENTS = 0xFFFFFFFF
@@ -197,7 +197,6 @@ class Detached:
 
 def current_sleeper():
     """The task this host thread runs, or a Detached stand-in."""
-    from kvmsentry.kernel.locking import current
     task = current()
     return Detached() if task is None else task
 

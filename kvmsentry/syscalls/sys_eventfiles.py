@@ -155,6 +155,26 @@ def pidfd_send_signal(task, pidfd, sig, info, flags):
     return 0
 
 
+
+PTRACE_CAP = 19                                 # CAP_SYS_PTRACE
+
+
+def pidfd_getfd(task, pidfd, targetfd, flags):
+    """Implements pidfd_getfd(2): a copy (close-on-exec) of an fd of the
+    process a pidfd names; the caller must be allowed to ptrace it (same
+    user, or CAP_SYS_PTRACE)."""
+    if u32(flags):
+        raise SyscallError(errno.EINVAL)
+    file = task.fds.get(i32(pidfd))
+    if not isinstance(file, PidFd):
+        raise SyscallError(errno.EBADF)
+    target = next((t for t in task.kernel.tasks.values() if t.group is file.group), None)
+    if target is None or file.exited():
+        raise SyscallError(errno.ESRCH)
+    if target.creds.uid != task.creds.uid and not task.creds.capable(PTRACE_CAP):
+        raise SyscallError(errno.EPERM)
+    return _install(task, target.fds.get(i32(targetfd)), O_CLOEXEC)
+
 # --- inotify ------------------------------------------------------------------------
 IN_ALL_EVENTS = 0xFFF
 IN_ONLYDIR, IN_DONT_FOLLOW, IN_EXCL_UNLINK = 0x01000000, 0x02000000, 0x04000000

@@ -196,7 +196,9 @@ def _do_select(task, nfds, inp, outp, exp, deadline):
         return count
 
     waits, host_fds = pl.wait_sources(
-        [(task.fds.get(fd), pl.POLLIN | pl.POLLOUT | pl.POLLPRI) for fd in fds])
+        [(task.fds.get(fd), (pl.POLLIN if sets[0] >> fd & 1 else 0)
+          | (pl.POLLOUT if sets[1] >> fd & 1 else 0)
+          | (pl.POLLPRI if sets[2] >> fd & 1 else 0)) for fd in fds])
     count = block_until(task, check, waits, host_fds, deadline)
     for addr, bits in zip((inp, outp, exp), results):
         if addr and size:
@@ -302,6 +304,9 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     deadline = pl.deadline_after(timeout_ns)
 
     def wait():
+        ready = ep.harvest(maxevents)        # ready now: no queue entry to set up
+        if ready:
+            return ready
         ep.sleepers += 1
         try:
             return block_until(task, lambda: ep.harvest(maxevents),

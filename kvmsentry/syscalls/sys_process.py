@@ -27,12 +27,38 @@ def vfork(task):
 
 
 def clone(task, flags, newsp, parent_tid, child_tid, tls):
-    """Implements clone(2) (x86-64 argument order)."""
-    return lifecycle.clone(task, flags & 0xFFFFFFFF, newsp, parent_tid, child_tid, tls)
+    """Implements clone(2) (x86-64 argument order); with CLONE_PIDFD the
+    child's pidfd goes where parent_tid points."""
+    flags &= 0xFFFFFFFF
+    if flags & lifecycle.CLONE_PIDFD:
+        if flags & (lifecycle.CLONE_PARENT_SETTID | lifecycle.CLONE_DETACHED):
+            raise SyscallError(errno.EINVAL)
+        return _clone_with_pidfd(task, flags, newsp, parent_tid, child_tid, tls, parent_tid)
+    return lifecycle.clone(task, flags, newsp, parent_tid, child_tid, tls)
+
+
+def _clone_with_pidfd(task, flags, newsp, parent_tid, child_tid, tls, pidfd_addr):
+    """CLONE_PIDFD: a pidfd (close-on-exec) for the new process, its number
+    stored at pidfd_addr. The fd slot and the address are checked before
+    the child exists; the fd is installed just after."""
+    from kvmsentry.fsimpl.pidfd import PidFd
+    if flags & lifecycle.CLONE_THREAD:
+        raise SyscallError(errno.EINVAL)
+    limit = task.rlimits[7][0]
+    if len(task.fds.fds()) >= limit:
+        raise SyscallError(errno.EMFILE)
+    task.mm.check_access(pidfd_addr, 4, write=True)
+    tid = lifecycle.clone(task, flags & ~lifecycle.CLONE_PIDFD, newsp, parent_tid, child_tid,
+                          tls)
+    pidfd = PidFd(task.kernel.tree.groups[tid], 2, task.kernel)
+    fd = task.fds.install(pidfd, cloexec=True, limit=limit)
+    task.mm.copy_out(pidfd_addr, struct.pack("<i", fd))
+    return tid
 
 
 def clone3(task, args, size):
-    """Implements clone3(2) (no set_tid, no cgroup)."""
+    """Implements clone3(2) (no set_tid, no cgroup; CLONE_PIDFD stores the
+    child's pidfd at args->pidfd)."""
     if size < 64 or size > 4096:
         raise SyscallError(errno.EINVAL)
     raw = task.mm.copy_in(args, size)
@@ -44,9 +70,10 @@ def clone3(task, args, size):
         raise SyscallError(errno.EINVAL)          # set_tid
     if exit_signal > 64 or flags & 0xFF or (stack == 0) != (stack_size == 0):
         raise SyscallError(errno.EINVAL)
-    if flags & lifecycle.CLONE_PIDFD:
-        raise SyscallError(errno.EINVAL)
     newsp = stack + stack_size if stack else 0
+    if flags & lifecycle.CLONE_PIDFD:
+        return _clone_with_pidfd(task, flags | exit_signal, newsp, parent_tid, child_tid, tls,
+                                 pidfd)
     return lifecycle.clone(task, flags | exit_signal, newsp, parent_tid, child_tid, tls)
 
 

@@ -94,23 +94,31 @@ def time_(task, tloc):
     return now
 
 
-def _sleep_until(host_clock, deadline_ns):
+def _sleep_until(task, host_clock, deadline_ns, rem=0):
     """Sleep without the kernel lock; EINTR if the task gets a signal to
-    handle (the remaining time is then deadline - now). The task's waiter
-    sleeps until the deadline, converted to CLOCK_MONOTONIC (and looked at
-    again on the real clock when it ends)."""
+    handle, after writing the time left to `rem` (if given) as Linux's
+    relative sleeps do. The task's waiter sleeps until the deadline,
+    converted to CLOCK_MONOTONIC (and looked at again on the real clock
+    when it ends)."""
     def done():
         return time.clock_gettime_ns(host_clock) >= deadline_ns
 
-    while not done():
-        left = deadline_ns - time.clock_gettime_ns(host_clock)
-        wait_event(done, deadline=time.monotonic_ns() + left)
+    try:
+        while not done():
+            left = deadline_ns - time.clock_gettime_ns(host_clock)
+            wait_event(done, deadline=time.monotonic_ns() + left, task=task)
+    except SyscallError as e:
+        if e.errno == errno.EINTR and rem:
+            left = max(0, deadline_ns - time.clock_gettime_ns(host_clock))
+            task.mm.copy_out(rem, struct.pack("<qq", left // NSEC, left % NSEC))
+        raise
 
 
 def nanosleep(task, req, rem):
     """Implements nanosleep(2)."""
     ns = read_timespec(task.mm, req)
-    _sleep_until(time.CLOCK_MONOTONIC, time.clock_gettime_ns(time.CLOCK_MONOTONIC) + ns)
+    _sleep_until(task, time.CLOCK_MONOTONIC, time.clock_gettime_ns(time.CLOCK_MONOTONIC) + ns,
+                 rem)
     return 0
 
 
@@ -124,7 +132,7 @@ def clock_nanosleep(task, clockid, flags, req, rem):
         raise SyscallError(errno.EOPNOTSUPP)
     ns = read_timespec(task.mm, req)
     if i32(flags) & TIMER_ABSTIME:
-        _sleep_until(host, ns)
+        _sleep_until(task, host, ns)
     else:
-        _sleep_until(host, time.clock_gettime_ns(host) + ns)
+        _sleep_until(task, host, time.clock_gettime_ns(host) + ns, rem)
     return 0

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -109,14 +111,14 @@ static void exclusive(void) {
             int ep = epoll_create1(0);
             add(ep, efd, EPOLLIN | EPOLLEXCLUSIVE, i);
             write(ready[1], "r", 1);
-            char c = wait1(ep, 3000, 0) == 1 ? '1' : '0';
+            char c = wait1(ep, 4000, 0) == 1 ? '1' : '0';
             write(report[1], &c, 1);
             _exit(0);
         }
     }
     char c, got[2];
     read(ready[0], &c, 1); read(ready[0], &c, 1);
-    msleep(500);                               /* both children blocked in epoll_wait */
+    msleep(1000);                              /* both children blocked in epoll_wait */
     uint64_t one = 1;
     CHECK(write(efd, &one, 8));
     read(report[0], &got[0], 1); read(report[0], &got[1], 1);
@@ -314,6 +316,41 @@ static void pidfds(void) {
     int status;
     waitpid(child, &status, 0);
     printf("killed by %d\n", WTERMSIG(status));
+    int sync[2];
+    CHECK(pipe(sync));
+    child = fork();
+    if (child == 0) {
+        int e = eventfd(5, 0);
+        dup2(e, 42);
+        write(sync[1], "r", 1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    read(sync[0], &c, 1);
+    pfd = syscall(SYS_pidfd_open, child, 0);
+    int copy = syscall(SYS_pidfd_getfd, pfd, 42, 0);
+    uint64_t v = 0;
+    show("pidfd_getfd", copy >= 0);
+    show("read the child's eventfd", read(copy, &v, 8));
+    printf("value %llu, cloexec %d\n", (unsigned long long)v, fcntl(copy, F_GETFD) & FD_CLOEXEC);
+    show("no such fd", syscall(SYS_pidfd_getfd, pfd, 77, 0));
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    struct {
+        uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    } args = {.flags = CLONE_PIDFD, .exit_signal = SIGCHLD};
+    int cfd = -1;
+    args.pidfd = (uintptr_t)&cfd;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) syscall(SYS_exit, 4);
+    show("clone3 with CLONE_PIDFD", pid > 0 && cfd >= 0);
+    printf("cloexec %d\n", fcntl(cfd, F_GETFD) & FD_CLOEXEC);
+    struct pollfd cp = {.fd = cfd, .events = POLLIN};
+    show("its pidfd polls readable at exit", poll(&cp, 1, 5000));
+    siginfo_t ci = {0};
+    CHECK(waitid(P_PIDFD, cfd, &ci, WEXITED));
+    printf("status=%d pid matches=%d\n", ci.si_status, ci.si_pid == pid);
     show("no such process", syscall(SYS_pidfd_open, 999999, 0));
     show("bad flags", syscall(SYS_pidfd_open, getpid(), 1));
 }
@@ -419,6 +456,26 @@ static void inotify(void) {
     rmdir(d2);
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
+/* A sleep interrupted by a handler: EINTR and the time left in rem. */
+static void sleep_rem(void) {
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {.it_value = {0, 100000}};
+    struct timespec req = {2, 0}, rem = {0, 0};
+    setitimer(ITIMER_REAL, &it, NULL);
+    show("nanosleep", nanosleep(&req, &rem));
+    long left = rem.tv_sec * 1000 + rem.tv_nsec / 1000000;
+    printf("rem between 1 s and 1.95 s: %d\n", left > 1000 && left < 1950);
+    setitimer(ITIMER_REAL, &it, NULL);
+    rem.tv_sec = rem.tv_nsec = 0;
+    int r = clock_nanosleep(CLOCK_MONOTONIC, 0, &req, &rem);
+    left = rem.tv_sec * 1000 + rem.tv_nsec / 1000000;
+    printf("clock_nanosleep: %s, rem between 1 s and 1.95 s: %d\n", strerror(r),
+           left > 1000 && left < 1950);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *m = argc > 1 ? argv[1] : "";
@@ -433,6 +490,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "pidfd")) pidfds();
     else if (!strcmp(m, "nested")) nested_lifetime();
     else if (!strcmp(m, "inotify")) inotify();
+    else if (!strcmp(m, "sleep_rem")) sleep_rem();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }

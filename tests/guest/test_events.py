@@ -18,7 +18,7 @@ from progbuild import FLAVOURS, build_all, run
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "eventprograms")
 MODES = ["level_edge", "oneshot", "exclusive", "threads", "pipe_hup", "eventfd", "timerfd",
-         "signalfd", "pidfd", "nested", "inotify"]
+         "signalfd", "pidfd", "nested", "inotify", "sleep_rem"]
 
 
 @pytest.fixture(scope="module")
