@@ -240,12 +240,16 @@ class Kernel:
     def sentry_bug(self, task, exc):
         """An exception escaped a task's loop: kill the sandbox, loudly."""
         import traceback
-        sys.stderr.write("kvmsentry: internal error in pid %d (%s), sandbox killed: %s: %s\n"
-                         % (task.tid, task.comm, type(exc).__name__, exc))
-        traceback.print_exception(type(exc), exc, exc.__traceback__,
-                                  file=self.debug_log or sys.stderr)
         self.bug = SentryBug("%s: %s" % (type(exc).__name__, exc))
-        self.finished.set()
+        try:
+            sys.stderr.write("kvmsentry: internal error in pid %d (%s), sandbox killed: %s: %s\n"
+                             % (task.tid, task.comm, type(exc).__name__, exc))
+            traceback.print_exception(type(exc), exc, exc.__traceback__,
+                                      file=self.debug_log or sys.stderr)
+        except (OSError, ValueError, AttributeError):
+            pass                  # no stderr left to report on: end all the same
+        finally:
+            self.finished.set()
 
     def _install_host_signals(self):
         """The kick signal (interrupts KVM_RUN) and forwarding of SIGINT and
@@ -287,8 +291,11 @@ class Kernel:
 
     def report_fault(self, task, fault):
         line = describe_fault(task, fault)
-        sys.stderr.write("kvmsentry: %s\n" % line)
-        sys.stderr.flush()
+        try:
+            sys.stderr.write("kvmsentry: %s\n" % line)
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass                  # the sentry's stderr is gone; the fault still ends the task
         self.debug(line)
         self.debug(task.mm.maps())
 
