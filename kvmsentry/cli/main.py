@@ -36,6 +36,10 @@ def _parser():
                     help="never rewrite syscall sites (every call takes the slow path)")
     do.add_argument("--memory", type=int, default=4096, metavar="MIB",
                     help="guest physical memory pool in MiB (default 4096)")
+    do.add_argument("--tmpfs-size", type=int, default=None, metavar="MIB",
+                    help="size limit of the in-memory storage (the root overlay's "
+                         "writes) in MiB; past it writes fail with ENOSPC "
+                         "(default: the smaller of half the host's RAM and --memory)")
     do.add_argument("--root", default="/", metavar="DIR",
                     help="host directory to use as the sandbox's root, read-only "
                          "beneath an in-memory overlay (default: /)")
@@ -95,7 +99,8 @@ def _do(args):
         return _error(str(e), EXIT_RUNTIME_ERROR)
     try:
         tty = 0 if os.isatty(0) else None
-        mounts = build_mounts(args.root, volumes, tty_host_fd=tty)
+        mounts = build_mounts(args.root, volumes, tty_host_fd=tty,
+                              tmpfs_size=_tmpfs_size(args))
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
@@ -121,6 +126,17 @@ def _do(args):
             debug_log.close()
     from kvmsentry.kernel.task import Task
     return Task.exit_code(status)
+
+
+def _tmpfs_size(args):
+    """Bytes the sandbox may keep in its in-memory filesystems."""
+    if args.tmpfs_size is not None:
+        return args.tmpfs_size << 20
+    try:
+        half_ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError):
+        half_ram = 4 << 30
+    return min(half_ram, args.memory << 20)
 
 
 def cmd_syscalls(args):

@@ -78,10 +78,13 @@ def _mkdir_p(walker, root, path):
     return loc
 
 
-def build_mounts(root_dir="/", volumes=(), tty_host_fd=None):
+def build_mounts(root_dir="/", volumes=(), tty_host_fd=None, tmpfs_size=None):
+    """The sandbox's mount table. `tmpfs_size` (bytes; default: tmpfs's
+    own, half of RAM) caps the in-memory upper layer of the root overlay:
+    writes past it are ENOSPC."""
     devs = DeviceNumbers()
     lower = HostFilesystem(devs.next(), root_dir, readonly=True)
-    upper = TmpfsFilesystem(devs.next(), mode=0o755)
+    upper = TmpfsFilesystem(devs.next(), mode=0o755, size=tmpfs_size)
     mounts = MountTable(OverlayFilesystem(devs.next(), upper, lower),
                         source="overlay:" + root_dir)
     walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())

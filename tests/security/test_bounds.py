@@ -40,7 +40,7 @@ def _native_on_tmpfs(prog, where, section):
 
 
 def _sandboxed(prog, where, section, extra=()):
-    cmd = ["do", *extra, "--", prog, str(where), section]
+    cmd = ["do", *extra, "--", prog, str(where), *([section] if section else [])]
     p = subprocess.run([sys.executable, "-m", "kvmsentry", *cmd], capture_output=True,
                        timeout=120, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
@@ -91,3 +91,22 @@ def test_max_map_count_matches_linux(many_maps):
     assert sandbox.stderr == b"", sandbox.stderr.decode(errors="replace")
     assert sandbox.stdout.decode() == native.stdout.decode()
     assert sandbox.returncode == 0
+
+
+def test_tmpfs_size_limit_matches_linux(built, tmp_path):
+    """--tmpfs-size caps what the root overlay keeps in memory: a file
+    grows to exactly the size of a native tmpfs mounted with size=8m,
+    then ENOSPC; unlinking it gives the space back."""
+    fill = built[("fill", "static")]
+    native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
+    native_dir.mkdir()
+    sandbox_dir.mkdir()
+    script = 'mount -t tmpfs -o size=8m none "$1" && exec "$2" "$1"'
+    native = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                             "sh", str(native_dir), fill],
+                            capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert native.returncode == 0, native
+    sandbox = _sandboxed(fill, sandbox_dir, "", extra=("--tmpfs-size", "8"))
+    assert sandbox[2] == b"", sandbox[2].decode(errors="replace")
+    assert sandbox[1].decode() == native.stdout.decode()
+    assert b"ENOSPC" in native.stdout
