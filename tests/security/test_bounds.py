@@ -51,6 +51,7 @@ def test_tmpfs_limits_match_linux(bounds, tmp_path, section):
     native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
     native_dir.mkdir()
     sandbox_dir.mkdir()
+    sandbox_dir.chmod(0o1777)          # as the root of a fresh tmpfs
     native = _native_on_tmpfs(bounds, native_dir, section)
     assert native[0] == 0, native
     sandbox = _sandboxed(bounds, sandbox_dir, section)

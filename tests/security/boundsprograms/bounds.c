@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/fsuid.h>
 #include <sys/sendfile.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -57,6 +60,24 @@ static void ids(void)
     show("raw chown high bits", syscall(SYS_chown, "owned", 0x100000005ULL, 0x100000006ULL));
     show_stat("owned");
     close(fd);
+
+    /* Group lists and fs ids past 2^31, in a child so the test's own
+     * credentials stay as they were. */
+    if (fork() == 0) {
+        gid_t bad[] = {5, (gid_t)-1}, good[] = {0x80000001u, 5, 0xfffffffeu, 3};
+        gid_t back[8];
+        show("setgroups with -1", setgroups(2, bad));
+        show("setgroups high", setgroups(4, good));
+        int n = getgroups(8, back);
+        for (int i = 0; i < n; i++)
+            printf("  group %u\n", back[i]);
+        show("setfsuid 2^31", setfsuid(0x80000000u));
+        show("setfsgid 2^32-2", setfsgid(0xfffffffeu));
+        show("creat as fsuid 2^31", open("fsowned", O_RDWR | O_CREAT, 0644));
+        show_stat("fsowned");
+        _exit(0);
+    }
+    wait(NULL);
 }
 
 static void offsets(void)
