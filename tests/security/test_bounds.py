@@ -46,7 +46,8 @@ def _sandboxed(prog, where, section, extra=()):
     return p.returncode, p.stdout, p.stderr
 
 
-@pytest.mark.parametrize("section", ["ids", "offsets", "copies", "allocs", "sparse"])
+@pytest.mark.parametrize("section", ["ids", "offsets", "copies", "allocs", "sparse",
+                                     "counts"])
 def test_tmpfs_limits_match_linux(bounds, tmp_path, section):
     native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
     native_dir.mkdir()

@@ -179,6 +179,35 @@ static void sparse(void)
     close(fd);
 }
 
+static void counts(void)
+{
+    char b[4];
+    int d = open(".", O_RDONLY | O_DIRECTORY);
+    show("read dir 0", read(d, b, 0));
+    show("read dir 4", read(d, b, 4));
+    int full = open("/dev/full", O_WRONLY), null = open("/dev/null", O_RDWR);
+    show("write full 0", write(full, b, 0));
+    show("read null 0", read(null, b, 0));
+    show("write null NULL 5", write(null, NULL, 5));
+    show("write null 2^63", syscall(SYS_write, null, b, 1ULL << 63));
+    show("write null kernel ptr", write(null, (void *)0xffff800000000000ULL, 5));
+    int p[2];
+    pipe(p);
+    show("write pipe 0", write(p[1], b, 0));
+    show("read pipe 0", read(p[0], b, 0));
+    show("write pipe NULL 5", write(p[1], NULL, 5));
+    show("read pipe kernel ptr", read(p[0], (void *)0xffff800000000000ULL, 4));
+    show("write pipe 4", write(p[1], "abcd", 4));
+    show("read pipe SIZE_MAX", syscall(SYS_read, p[0], b, ~0ULL));
+    show("read pipe 1 past top", read(p[0], (void *)0x7ffffffff000ULL, 1));
+    show("readv to kernel ptr", readv(p[0], &(struct iovec){(void *)0xffff800000000000ULL, 4}, 1));
+    close(d);
+    close(full);
+    close(null);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || chdir(argv[1]) < 0)
@@ -190,5 +219,6 @@ int main(int argc, char **argv)
     if (!strcmp(what, "all") || !strcmp(what, "copies")) copies();
     if (!strcmp(what, "all") || !strcmp(what, "allocs")) allocs();
     if (!strcmp(what, "all") || !strcmp(what, "sparse")) sparse();
+    if (!strcmp(what, "all") || !strcmp(what, "counts")) counts();
     return 0;
 }
