@@ -6,7 +6,8 @@
  * (nr, args) drawn from the seed and the round number: half the
  * arguments are edge values (0, -1, 1 << 63, page boundaries, kernel-half
  * and non-canonical pointers, huge lengths), the rest small integers,
- * plausible fds, or pointers into a valid scratch buffer of random bytes.
+ * plausible fds, pointers into a valid scratch buffer of random bytes,
+ * existing paths or iovec arrays.
  * The parent gives each child a few seconds, then SIGKILLs it (a random
  * call may block for ever), and prints how each round ended. What the
  * calls return does not matter; the test only requires that the sandbox
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,9 +88,26 @@ static uint64_t edge_value(void)
     return edges[next() % (sizeof edges / sizeof *edges)];
 }
 
+/* Well-formed inputs the random ones are mixed with: paths that exist
+ * (or may, once created), and iovec arrays over the scratch buffer. */
+static const char *const paths[] = {
+    ".", "..", "fuzzfile", "fuzzdir", "fuzzlink", "fuzzdir/inner", "/dev/null",
+    "/dev/zero", "/tmp", "/", "/proc/self/maps", "", "/dev/full", "fuzzfifo",
+};
+static struct iovec *iovs;
+
+static uint64_t well_formed(void)
+{
+    if (next() % 2)
+        return (uint64_t)paths[next() % (sizeof paths / sizeof *paths)];
+    return (uint64_t)(iovs + next() % 8);
+}
+
 static uint64_t argument(void)
 {
-    switch (next() % 8) {
+    switch (next() % 9) {
+    case 8:
+        return well_formed();
     case 0: case 1: case 2:
         return edge_value();
     case 3:
@@ -160,6 +179,11 @@ int main(int argc, char **argv)
             state = seed + round;
             for (int j = 0; j < SCRATCH; j++)
                 scratch[j] = (unsigned char)next();
+            iovs = malloc(16 * sizeof *iovs);
+            for (int j = 0; j < 16; j++) {
+                iovs[j].iov_base = scratch + next() % (SCRATCH / 2);
+                iovs[j].iov_len = next() % 4096;
+            }
             fuzz(seed, round, calls);
             _exit(0);
         }
