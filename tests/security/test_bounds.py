@@ -112,3 +112,14 @@ def test_tmpfs_size_limit_matches_linux(built, tmp_path):
     assert sandbox[2] == b"", sandbox[2].decode(errors="replace")
     assert sandbox[1].decode() == native.stdout.decode()
     assert b"ENOSPC" in native.stdout
+
+
+def test_far_timers_match_linux(built):
+    """setitimer/timer_settime with the largest expiries: accepted, still
+    pending, and the sentry's timer thread survives them."""
+    prog = built[("far_timers", "static")]
+    native = run([prog], sandbox=False)
+    assert native[0] == 0, native
+    sandbox = run([prog], sandbox=True)
+    assert sandbox[2] == b"", sandbox[2].decode(errors="replace")
+    assert sandbox[:2] == native[:2]
