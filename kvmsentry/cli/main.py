@@ -113,13 +113,21 @@ def _do(args):
     except KeyboardInterrupt:
         return 128 + 2
     except Exception as e:                     # a sentry bug: kill, report
-        sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
-                         % (type(e).__name__, e))
-        traceback.print_exc(file=debug_log or sys.stderr)
+        # Other tasks may still be in KVM_RUN: unmapping the machine under
+        # them would turn the report into a SIGSEGV of the whole process.
+        # Exiting frees it all.
+        machine = None
+        try:
+            sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
+                             % (type(e).__name__, e))
+            traceback.print_exc(file=debug_log or sys.stderr)
+        except (OSError, ValueError):
+            pass
         return EXIT_SENTRY_BUG
     finally:
         try:
-            machine.close()
+            if machine is not None:
+                machine.close()
         except (OSError, BufferError):
             pass          # tasks killed mid-run still hold vCPU mappings; exiting frees all
         if debug_log:

@@ -168,6 +168,7 @@ class Kernel:
                     initial_rlimits(), comm)
         self.tasks[INIT_PID] = task
         previous = self._install_host_signals()
+        previous_hook, threading.excepthook = threading.excepthook, self._thread_died
         try:
             task.start()
             while not self.finished.wait(0.1):
@@ -176,6 +177,7 @@ class Kernel:
                     break         # tasks killed with init but stuck in a host call
 
         finally:
+            threading.excepthook = previous_hook
             self._restore_host_signals(previous)
         if self.bug is not None:
             raise self.bug
@@ -239,11 +241,22 @@ class Kernel:
 
     def sentry_bug(self, task, exc):
         """An exception escaped a task's loop: kill the sandbox, loudly."""
+        self._die("pid %d (%s)" % (task.tid, task.comm), exc)
+
+    def _thread_died(self, args):
+        """threading.excepthook while the sandbox runs: an exception that
+        ends any other sentry thread (timers, helpers) is a sentry bug too,
+        not a traceback followed by a sandbox quietly missing a part."""
+        if args.exc_type is not SystemExit:
+            name = args.thread.name if args.thread is not None else "?"
+            self._die("sentry thread %s" % name, args.exc_value)
+
+    def _die(self, where, exc):
         import traceback
         self.bug = SentryBug("%s: %s" % (type(exc).__name__, exc))
         try:
-            sys.stderr.write("kvmsentry: internal error in pid %d (%s), sandbox killed: %s: %s\n"
-                             % (task.tid, task.comm, type(exc).__name__, exc))
+            sys.stderr.write("kvmsentry: internal error in %s, sandbox killed: %s: %s\n"
+                             % (where, type(exc).__name__, exc))
             traceback.print_exception(type(exc), exc, exc.__traceback__,
                                       file=self.debug_log or sys.stderr)
         except (OSError, ValueError, AttributeError):
