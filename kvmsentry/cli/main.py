@@ -55,6 +55,10 @@ def _parser():
     do.add_argument("--max-vcpus", type=int, default=None, metavar="N",
                     help="vCPUs the sandbox's threads share (default: a few per "
                          "host core, at most what KVM allows)")
+    do.add_argument("--tmpfs-size", type=int, default=None, metavar="MIB",
+                    help="size limit of the in-memory storage (the root overlay's "
+                         "writes) in MiB; past it writes fail with ENOSPC "
+                         "(default: the smaller of half the host's RAM and --memory)")
     do.add_argument("--root", default="/", metavar="DIR",
                     help="host directory to use as the sandbox's root, read-only "
                          "beneath an in-memory overlay (default: /)")
@@ -145,7 +149,8 @@ def _do(args):
         return _error(str(e), EXIT_RUNTIME_ERROR)
     try:
         tty = 0 if os.isatty(0) else None
-        mounts = build_mounts(args.root, volumes, tty_host_fd=tty)
+        mounts = build_mounts(args.root, volumes, tty_host_fd=tty,
+                              tmpfs_size=_tmpfs_size(args))
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
@@ -171,18 +176,37 @@ def _do(args):
     except KeyboardInterrupt:
         return 128 + 2
     except Exception as e:                     # a sentry bug: kill, report
-        sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
-                         % (type(e).__name__, e))
-        traceback.print_exc(file=debug_log or sys.stderr)
+        # Other tasks may still be in KVM_RUN: unmapping the machine under
+        # them would turn the report into a SIGSEGV of the whole process.
+        # Exiting frees it all.
+        machine = None
+        try:
+            sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
+                             % (type(e).__name__, e))
+            traceback.print_exc(file=debug_log or sys.stderr)
+        except (OSError, ValueError):
+            pass
         return EXIT_SENTRY_BUG
     finally:
         try:
-            machine.close()
+            if machine is not None:
+                machine.close()
         except (OSError, BufferError):
             pass          # tasks killed mid-run still hold vCPU mappings; exiting frees all
         if debug_log:
             debug_log.close()
     return Task.exit_code(status)
+
+
+def _tmpfs_size(args):
+    """Bytes the sandbox may keep in its in-memory filesystems."""
+    if args.tmpfs_size is not None:
+        return args.tmpfs_size << 20
+    try:
+        half_ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError):
+        half_ram = 4 << 30
+    return min(half_ram, args.memory << 20)
 
 
 def cmd_syscalls(args):

@@ -370,7 +370,9 @@ class OverlayInode(Inode):
         return self.real().seek_data(offset, hole)
 
     def reserve(self, offset, length):
-        return self.real().reserve(offset, length)
+        with self.fs.lock:
+            self._copy_up()
+        return self.upper.reserve(offset, length)
 
     def open(self, location, flags, *args, **kw):
         if self.is_reg() or self.is_dir():

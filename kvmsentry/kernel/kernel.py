@@ -185,6 +185,7 @@ class Kernel:
         task = self._new_process(self.tree.create_init, argv, envp, creds,
                                  self.host_cwd if cwd is None else cwd, rlimits, self.stdio)
         previous = self._install_host_signals()
+        previous_hook, threading.excepthook = threading.excepthook, self._thread_died
         try:
             if before_start is not None:
                 before_start()
@@ -197,6 +198,7 @@ class Kernel:
                                        - (time.monotonic() - self._init_exit_time)))
 
         finally:
+            threading.excepthook = previous_hook
             self._restore_host_signals(previous)
         if self.bug is not None:
             raise self.bug
@@ -308,14 +310,29 @@ class Kernel:
 
     def sentry_bug(self, task, exc):
         """An exception escaped a task's loop: kill the sandbox, loudly."""
+        self._die("pid %d (%s)" % (task.tid, task.comm), exc)
+
+    def _thread_died(self, args):
+        """threading.excepthook while the sandbox runs: an exception that
+        ends any other sentry thread (timers, helpers) is a sentry bug too,
+        not a traceback followed by a sandbox quietly missing a part."""
+        if args.exc_type is not SystemExit:
+            name = args.thread.name if args.thread is not None else "?"
+            self._die("sentry thread %s" % name, args.exc_value)
+
+    def _die(self, where, exc):
         import traceback
-        sys.stderr.write("kvmsentry: internal error in pid %d (%s), sandbox killed: %s: %s\n"
-                         % (task.tid, task.comm, type(exc).__name__, exc))
-        traceback.print_exception(type(exc), exc, exc.__traceback__,
-                                  file=self.debug_log or sys.stderr)
         self.bug = SentryBug("%s: %s" % (type(exc).__name__, exc))
-        self.finished.set()
-        self._init_gone.set()
+        try:
+            sys.stderr.write("kvmsentry: internal error in %s, sandbox killed: %s: %s\n"
+                             % (where, type(exc).__name__, exc))
+            traceback.print_exception(type(exc), exc, exc.__traceback__,
+                                      file=self.debug_log or sys.stderr)
+        except (OSError, ValueError, AttributeError):
+            pass                  # no stderr left to report on: end all the same
+        finally:
+            self.finished.set()
+            self._init_gone.set()
 
     def _install_host_signals(self):
         """The kick signal (interrupts KVM_RUN) and forwarding of SIGINT and
@@ -357,8 +374,11 @@ class Kernel:
 
     def report_fault(self, task, fault):
         line = describe_fault(task, fault)
-        sys.stderr.write("kvmsentry: %s\n" % line)
-        sys.stderr.flush()
+        try:
+            sys.stderr.write("kvmsentry: %s\n" % line)
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass                  # the sentry's stderr is gone; the fault still ends the task
         self.debug(line)
         self.debug(task.mm.maps())
 

@@ -81,12 +81,15 @@ def _mkdir_p(walker, root, path):
     return loc
 
 
-def build_mounts(root_dir="/", volumes=(), tty_host_fd=None, proc="/proc", sys="/sys"):
-    """The mount table; proc and sys are where the sandbox's procfs and
-    sysfs go (None: not mounted, as an OCI bundle without them has it)."""
+def build_mounts(root_dir="/", volumes=(), tty_host_fd=None, tmpfs_size=None,
+                 proc="/proc", sys="/sys"):
+    """The sandbox's mount table. `tmpfs_size` (bytes; default: tmpfs's
+    own, half of RAM) caps the in-memory upper layer of the root overlay:
+    writes past it are ENOSPC. proc and sys are where the sandbox's procfs
+    and sysfs go (None: not mounted, as an OCI bundle without them has it)."""
     devs = DeviceNumbers()
     lower = HostFilesystem(devs.next(), root_dir, readonly=True)
-    upper = TmpfsFilesystem(devs.next(), mode=0o755)
+    upper = TmpfsFilesystem(devs.next(), mode=0o755, size=tmpfs_size)
     mounts = MountTable(OverlayFilesystem(devs.next(), upper, lower),
                         source="overlay:" + root_dir)
     walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())

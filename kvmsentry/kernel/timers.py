@@ -34,6 +34,7 @@ from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.process_tree import RUNNING
 
 NSEC = 1_000_000_000
+MAX_WAIT_S = 86400.0
 # A periodic timer is not fired more often than this (a 1 ns period
 # would keep the timer thread spinning); the expirations in between
 # count as overruns, as they would while its signal is pending.
@@ -334,7 +335,9 @@ class TimerThread:
                 now = monotonic_ns()
                 if self._heap[0][0] <= now:
                     break
-                self._cond.wait((self._heap[0][0] - now) / NSEC)
+                # A guest may arm a timer centuries away; the host's wait
+                # takes at most a day at a time (the loop looks again).
+                self._cond.wait(min((self._heap[0][0] - now) / NSEC, MAX_WAIT_S))
             due = []
             while self._heap and self._heap[0][0] <= now:
                 due.append(heapq.heappop(self._heap))

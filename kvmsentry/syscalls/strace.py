@@ -113,8 +113,7 @@ class Strace:
             line = "+++ killed by %s +++" % signal.Signals(sig).name
         else:
             line = "+++ exited with %d +++" % (status >> 8)
-        self.out.write(prefix + line + "\n")
-        self.out.flush()
+        self._write(prefix + line + "\n")
 
     @staticmethod
     def _result(entry, result):
@@ -127,5 +126,16 @@ class Strace:
     def _emit(self, task, line):
         # Like strace -f: lines of any task but the first carry its tid.
         prefix = "" if task.tid == 1 else "[pid %d] " % task.tid
-        self.out.write(prefix + line + "\n")
-        self.out.flush()
+        self._write(prefix + line + "\n")
+
+    def _write(self, text):
+        """One trace line. When the reader of the sentry's stderr is gone
+        (`--strace ... 2>&1 | head -1`) tracing stops and the program runs
+        on, as if strace had been detached."""
+        if self.out is None:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):
+            self.out = None

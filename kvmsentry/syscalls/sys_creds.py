@@ -117,7 +117,10 @@ def setgroups(task, size, grouplist):
     if not task.creds.capable(cr.CAP_SETGID):
         raise SyscallError(errno.EPERM)
     groups = struct.unpack("<%dI" % size, task.mm.copy_in(grouplist, 4 * size)) if size else ()
-    return _install(task, task.creds.setgroups(groups))
+    if cr.NO_ID in groups:
+        raise SyscallError(errno.EINVAL)          # (gid_t)-1 is no group
+    # Linux keeps the list sorted (groups_sort), and getgroups shows it so.
+    return _install(task, task.creds.setgroups(sorted(groups)))
 
 
 # --- capabilities -------------------------------------------------------------------

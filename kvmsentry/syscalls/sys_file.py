@@ -53,7 +53,7 @@ def open_location(task, dirfd, path, flags, mode):
             if not may_access(parent.inode.getattr(), creds, W_OK | 1):
                 raise SyscallError(errno.EACCES)
             parent.inode.create(name, 0o100000 | (mode & 0o7777 & ~task.fs.umask),
-                                creds.euid, creds.egid)
+                                creds.fsuid, creds.fsgid)
             parent.dentry.forget(name)
             loc = walker(task).walk(parent, name, follow=False)
             created = True

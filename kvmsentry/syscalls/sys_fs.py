@@ -57,7 +57,7 @@ def mkdirat(task, dirfd, pathname, mode):
     parent, name, _ = _new_entry(task, i32(dirfd), pathname)
     c = task.creds
     # mkdir keeps only the permission and sticky bits of mode (vfs_mkdir).
-    parent.inode.mkdir(name, st.S_IFDIR | (u32(mode) & 0o1777 & ~task.fs.umask), c.euid, c.egid)
+    parent.inode.mkdir(name, st.S_IFDIR | (u32(mode) & 0o1777 & ~task.fs.umask), c.fsuid, c.fsgid)
     parent.dentry.forget(name)
     fsnotify.created(parent.inode, name, isdir=True)
     return 0
@@ -83,9 +83,9 @@ def mknodat(task, dirfd, pathname, mode, dev):
     c = task.creds
     perm = mode & 0o7777 & ~task.fs.umask
     if kind == st.S_IFREG:
-        parent.inode.create(name, kind | perm, c.euid, c.egid)
+        parent.inode.create(name, kind | perm, c.fsuid, c.fsgid)
     else:
-        parent.inode.mknod(name, kind | perm, u32(dev), c.euid, c.egid)
+        parent.inode.mknod(name, kind | perm, u32(dev), c.fsuid, c.fsgid)
     parent.dentry.forget(name)
     fsnotify.created(parent.inode, name)
     return 0
@@ -240,7 +240,7 @@ def symlinkat(task, target, newdirfd, linkpath):
     if trailing:
         raise SyscallError(errno.ENOENT)
     c = task.creds
-    parent.inode.symlink(name, dest, c.euid, c.egid)
+    parent.inode.symlink(name, dest, c.fsuid, c.fsgid)
     parent.dentry.forget(name)
     fsnotify.created(parent.inode, name)
     return 0

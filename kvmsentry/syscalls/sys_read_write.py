@@ -81,6 +81,8 @@ def read_into(mm, f, spans, offset=None):
     inaccessible byte (an error only counts when nothing was read). A file
     that is not seekable (a pipe, a terminal) is read once: another read
     could block after this one returned data."""
+    if not any(length for _, length in spans):
+        return len(f.read(0, offset))        # still the file's own errors (EISDIR)
     total = 0
     for window in _windows(spans):
         usable, want, hole = [], 0, False
@@ -122,6 +124,8 @@ def write_from(mm, f, spans, offset=None):
     to CHUNK bytes (small buffers are joined, so a writev of at most
     PIPE_BUF bytes stays one atomic write); stops at the first short write,
     error or inaccessible byte, as read_into does."""
+    if not any(length for _, length in spans):
+        return f.write(b"", offset)          # still the file's own errors (/dev/full)
     total = 0
     for piece in _pieces(mm, spans):
         if piece is None:                      # the next byte is inaccessible

@@ -23,13 +23,15 @@ def may_access(inode_stat, creds, want):
     """Linux DAC check for the fs uid/gid; root passes except exec of a
     file with no x bit at all."""
     mode = inode_stat.mode
-    if creds.euid == 0:
+    uid = getattr(creds, "fsuid", creds.euid)
+    gid = getattr(creds, "fsgid", creds.egid)
+    if uid == 0:
         if want & X_OK and not st.S_ISDIR(mode) and not mode & 0o111:
             return False
         return True
-    if creds.euid == inode_stat.uid:
+    if uid == inode_stat.uid:
         bits = (mode >> 6) & 7
-    elif creds.egid == inode_stat.gid or inode_stat.gid in getattr(creds, "groups", ()):
+    elif gid == inode_stat.gid or inode_stat.gid in getattr(creds, "groups", ()):
         bits = (mode >> 3) & 7
     else:
         bits = mode & 7

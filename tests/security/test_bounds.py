@@ -40,17 +40,19 @@ def _native_on_tmpfs(prog, where, section):
 
 
 def _sandboxed(prog, where, section, extra=()):
-    cmd = ["do", *extra, "--", prog, str(where), section]
+    cmd = ["do", *extra, "--", prog, str(where), *([section] if section else [])]
     p = subprocess.run([sys.executable, "-m", "kvmsentry", *cmd], capture_output=True,
                        timeout=120, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
 
 
-@pytest.mark.parametrize("section", ["ids", "offsets", "copies", "allocs", "sparse"])
+@pytest.mark.parametrize("section", ["ids", "offsets", "copies", "allocs", "sparse",
+                                     "counts"])
 def test_tmpfs_limits_match_linux(bounds, tmp_path, section):
     native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
     native_dir.mkdir()
     sandbox_dir.mkdir()
+    sandbox_dir.chmod(0o1777)          # as the root of a fresh tmpfs
     native = _native_on_tmpfs(bounds, native_dir, section)
     assert native[0] == 0, native
     sandbox = _sandboxed(bounds, sandbox_dir, section)
@@ -91,3 +93,33 @@ def test_max_map_count_matches_linux(many_maps):
     assert sandbox.stderr == b"", sandbox.stderr.decode(errors="replace")
     assert sandbox.stdout.decode() == native.stdout.decode()
     assert sandbox.returncode == 0
+
+
+def test_tmpfs_size_limit_matches_linux(built, tmp_path):
+    """--tmpfs-size caps what the root overlay keeps in memory: a file
+    grows to exactly the size of a native tmpfs mounted with size=8m,
+    then ENOSPC; unlinking it gives the space back."""
+    fill = built[("fill", "static")]
+    native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
+    native_dir.mkdir()
+    sandbox_dir.mkdir()
+    script = 'mount -t tmpfs -o size=8m none "$1" && exec "$2" "$1"'
+    native = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                             "sh", str(native_dir), fill],
+                            capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert native.returncode == 0, native
+    sandbox = _sandboxed(fill, sandbox_dir, "", extra=("--tmpfs-size", "8"))
+    assert sandbox[2] == b"", sandbox[2].decode(errors="replace")
+    assert sandbox[1].decode() == native.stdout.decode()
+    assert b"ENOSPC" in native.stdout
+
+
+def test_far_timers_match_linux(built):
+    """setitimer/timer_settime with the largest expiries: accepted, still
+    pending, and the sentry's timer thread survives them."""
+    prog = built[("far_timers", "static")]
+    native = run([prog], sandbox=False)
+    assert native[0] == 0, native
+    sandbox = run([prog], sandbox=True)
+    assert sandbox[2] == b"", sandbox[2].decode(errors="replace")
+    assert sandbox[:2] == native[:2]

@@ -8,7 +8,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/fsuid.h>
 #include <sys/sendfile.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -57,6 +60,24 @@ static void ids(void)
     show("raw chown high bits", syscall(SYS_chown, "owned", 0x100000005ULL, 0x100000006ULL));
     show_stat("owned");
     close(fd);
+
+    /* Group lists and fs ids past 2^31, in a child so the test's own
+     * credentials stay as they were. */
+    if (fork() == 0) {
+        gid_t bad[] = {5, (gid_t)-1}, good[] = {0x80000001u, 5, 0xfffffffeu, 3};
+        gid_t back[8];
+        show("setgroups with -1", setgroups(2, bad));
+        show("setgroups high", setgroups(4, good));
+        int n = getgroups(8, back);
+        for (int i = 0; i < n; i++)
+            printf("  group %u\n", back[i]);
+        show("setfsuid 2^31", setfsuid(0x80000000u));
+        show("setfsgid 2^32-2", setfsgid(0xfffffffeu));
+        show("creat as fsuid 2^31", open("fsowned", O_RDWR | O_CREAT, 0644));
+        show_stat("fsowned");
+        _exit(0);
+    }
+    wait(NULL);
 }
 
 static void offsets(void)
@@ -158,6 +179,35 @@ static void sparse(void)
     close(fd);
 }
 
+static void counts(void)
+{
+    char b[4];
+    int d = open(".", O_RDONLY | O_DIRECTORY);
+    show("read dir 0", read(d, b, 0));
+    show("read dir 4", read(d, b, 4));
+    int full = open("/dev/full", O_WRONLY), null = open("/dev/null", O_RDWR);
+    show("write full 0", write(full, b, 0));
+    show("read null 0", read(null, b, 0));
+    show("write null NULL 5", write(null, NULL, 5));
+    show("write null 2^63", syscall(SYS_write, null, b, 1ULL << 63));
+    show("write null kernel ptr", write(null, (void *)0xffff800000000000ULL, 5));
+    int p[2];
+    pipe(p);
+    show("write pipe 0", write(p[1], b, 0));
+    show("read pipe 0", read(p[0], b, 0));
+    show("write pipe NULL 5", write(p[1], NULL, 5));
+    show("read pipe kernel ptr", read(p[0], (void *)0xffff800000000000ULL, 4));
+    show("write pipe 4", write(p[1], "abcd", 4));
+    show("read pipe SIZE_MAX", syscall(SYS_read, p[0], b, ~0ULL));
+    show("read pipe 1 past top", read(p[0], (void *)0x7ffffffff000ULL, 1));
+    show("readv to kernel ptr", readv(p[0], &(struct iovec){(void *)0xffff800000000000ULL, 4}, 1));
+    close(d);
+    close(full);
+    close(null);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || chdir(argv[1]) < 0)
@@ -169,5 +219,6 @@ int main(int argc, char **argv)
     if (!strcmp(what, "all") || !strcmp(what, "copies")) copies();
     if (!strcmp(what, "all") || !strcmp(what, "allocs")) allocs();
     if (!strcmp(what, "all") || !strcmp(what, "sparse")) sparse();
+    if (!strcmp(what, "all") || !strcmp(what, "counts")) counts();
     return 0;
 }
