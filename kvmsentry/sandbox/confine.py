@@ -84,8 +84,10 @@ class Confinement:
         path = args[0]
         if isinstance(path, bytes):
             path = os.fsdecode(path)
+        # Source files are what linecache reads for a traceback's lines:
+        # cosmetic, and a crash report should not drown in them.
         if isinstance(path, str) and path.startswith("/") and \
-                not path.startswith("/proc/self/fd/"):
+                not path.startswith("/proc/self/fd/") and not path.endswith(".py"):
             self._report("host path %s opened" % path)
 
     def find_spec(self, name, path=None, target=None):
