@@ -25,11 +25,15 @@ def main():
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--unpatched", action="store_true",
                     help="also measure with syscall-site patching off")
+    ap.add_argument("--unconfined", action="store_true",
+                    help="also measure with the sentry unconfined (the cost of its "
+                         "seccomp filter and namespaces)")
     args = ap.parse_args()
 
     exit_cost = build("exit_cost.c", flags=("-O2",))
     getpid = build("programs/getpid.c")
-    rows = {"exit_ns": [], "sandbox_ns": [], "native_ns": [], "unpatched_ns": []}
+    rows = {"exit_ns": [], "sandbox_ns": [], "native_ns": [], "unpatched_ns": [],
+            "unconfined_ns": []}
     for _ in range(args.rounds):
         rows["exit_ns"].append(run_json([exit_cost, str(args.calls)])["ns_per_exit"])
         rows["sandbox_ns"].append(
@@ -38,6 +42,9 @@ def main():
         if args.unpatched:
             rows["unpatched_ns"].append(run_json(sandbox(
                 [getpid, str(args.calls)], ("--no-patch-syscalls",)))["ns_per_call"])
+        if args.unconfined:
+            rows["unconfined_ns"].append(run_json(sandbox(
+                [getpid, str(args.calls)], ("--unsafe-no-confine",)))["ns_per_call"])
 
     exit_ns, box_ns = median(rows["exit_ns"]), median(rows["sandbox_ns"])
     ratios = [b / e for b, e in zip(rows["sandbox_ns"], rows["exit_ns"])]
@@ -46,6 +53,9 @@ def main():
     print("  sandboxed getpid         %9.0f ns" % box_ns)
     if rows["unpatched_ns"]:
         print("  sandboxed, unpatched     %9.0f ns" % median(rows["unpatched_ns"]))
+    if rows["unconfined_ns"]:
+        print("  sandboxed, unconfined    %9.0f ns  (confined/unconfined %.3f)"
+              % (median(rows["unconfined_ns"]), box_ns / median(rows["unconfined_ns"])))
     print("  native getpid            %9.0f ns" % median(rows["native_ns"]))
     print("  ratio sandbox/exit       %9.3f  (median of per-round ratios %.3f; "
           "target <= %.2f)" % (box_ns / exit_ns, median(ratios), TARGET_RATIO))

@@ -20,8 +20,12 @@
        e. no_new_privs
        f. seccomp             sandbox/host_syscalls.py's allowlist, on
                               every thread
+       g. reports             an audit hook and a last import finder log
+                              what still reaches for a host path later
+                              (it fails: ENOENT, ImportError)
 """
 import os
+import sys
 
 from kvmsentry._sandbox import lib
 from kvmsentry.sandbox import capabilities, namespaces, preload, seccomp, supervisor
@@ -43,6 +47,8 @@ class Confinement:
 
     def lock_down(self, log_fd):
         """Step 2; refused host calls are reported on log_fd."""
+        # A copy of its own: the caller may close log_fd before the end.
+        self.log_fd = os.dup(log_fd)
         self.debug("confinement: namespaces entered: %s (sentry is pid %d in its pid namespace)"
                    % (",".join(self.namespaces), os.getpid()))
         count = preload.import_everything()
@@ -57,6 +63,34 @@ class Confinement:
         if lib.kvmsentry_prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
             raise namespaces.ConfinementError("PR_SET_NO_NEW_PRIVS failed")
         self.debug("confinement: no_new_privs set")
-        for line in seccomp.install(os.getpid(), log_fd):
+        for line in seccomp.install(os.getpid(), self.log_fd):
             self.debug(line)
         self.debug("confinement: seccomp filter loaded on all threads")
+        sys.addaudithook(self._audit)
+        sys.meta_path.append(self)
+
+    def _report(self, what):
+        try:
+            os.write(self.log_fd, b"kvmsentry: confinement: %s after pivot_root\n"
+                     % what.encode(errors="replace"))
+        except OSError:
+            pass
+
+    def _audit(self, event, args):
+        """Python audit hook: a host path opened after pivot_root finds
+        nothing; say which, so the failure has a name."""
+        if event != "open":
+            return
+        path = args[0]
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        # Source files are what linecache reads for a traceback's lines:
+        # cosmetic, and a crash report should not drown in them.
+        if isinstance(path, str) and path.startswith("/") and \
+                not path.startswith("/proc/self/fd/") and not path.endswith(".py"):
+            self._report("host path %s opened" % path)
+
+    def find_spec(self, name, path=None, target=None):
+        """The last import finder: asked only when no other found `name`."""
+        self._report("module %s not found (only modules loaded before can be)" % name)
+        return None

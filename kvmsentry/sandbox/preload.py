@@ -1,10 +1,12 @@
-"""Import, before pivot_root, every module the sentry could import later.
+"""Load, before pivot_root, every module and library the sentry could
+load later.
 
 After pivot_root no host path exists, so a lazy `import` (of a kvmsentry
 module, or of the standard library: a codec looked up by name, traceback
 and its helpers) would fail. Importing them all now costs a little
 start-up time and makes later imports dictionary lookups.
 """
+import ctypes
 import importlib
 import pkgutil
 
@@ -17,6 +19,13 @@ STDLIB = (
     "encodings.utf_16", "encodings.utf_32", "encodings.unicode_escape",
     "traceback", "linecache", "tokenize",
 )
+
+
+# Shared libraries the C library loads on demand: glibc dlopen()s libgcc_s
+# to unwind a thread in pthread_exit (CPython ends daemon threads that way
+# at exit); loaded now, its later dlopen finds it by soname.
+LIBRARIES = ("libgcc_s.so.1",)
+_loaded = []
 
 
 def _read_package_data():
@@ -32,4 +41,5 @@ def import_everything():
     for name in names + list(STDLIB):
         importlib.import_module(name)
     _read_package_data()
+    _loaded.extend(ctypes.CDLL(lib) for lib in LIBRARIES)
     return len(names) + len(STDLIB)

@@ -6,11 +6,13 @@ Before lock-down the same attempts succeed (the positive control that
 keeps the test honest); after it, opening /etc/shadow finds nothing and
 executing a program that was opened beforehand is refused by seccomp.
 """
+import importlib
 import os
 import sys
 
 SECRET = "/etc/shadow"
 PROGRAM = "/bin/true"
+UNLOADED_MODULE = "colorsys"    # a standard module nothing in the sentry imports
 
 
 class Probe:
@@ -40,6 +42,11 @@ class Probe:
         self._try_open("after", SECRET)
         self._try_open("after", "/proc/self/root" + SECRET)
         self._try_open("after", "/proc/1/root" + SECRET)
+        try:
+            importlib.import_module(UNLOADED_MODULE)
+            self._say("after", "import " + UNLOADED_MODULE, "ok")
+        except ImportError as e:
+            self._say("after", "import " + UNLOADED_MODULE, str(e))
         if self.program_fd is None:
             return
         try:

@@ -53,6 +53,10 @@ def test_after_confinement_no_host_file_and_no_execve(tmp_path):
     # and says so in the debug log.
     assert "after execve /bin/true: Operation not permitted" in lines
     assert "kvmsentry: seccomp refused host syscall execveat (322)" in log
+    # What still reaches for the host fails, and the log names it.
+    assert "after import colorsys: No module named 'colorsys'" in lines
+    assert "kvmsentry: confinement: host path /etc/shadow opened after pivot_root" in log
+    assert "kvmsentry: confinement: module colorsys not found" in log
 
 
 def test_probe_detects_an_unconfined_sentry(tmp_path):
@@ -61,6 +65,7 @@ def test_probe_detects_an_unconfined_sentry(tmp_path):
     status, lines, log = _probe(tmp_path, "--unsafe-no-confine")
     assert status == 0
     assert "after open /etc/shadow: ok" in lines
+    assert "after import colorsys: ok" in lines
     assert not [ln for ln in lines if ln.startswith("after execve")]
     assert "confinement: OFF (--unsafe-no-confine)" in log
 
