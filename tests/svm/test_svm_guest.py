@@ -49,7 +49,7 @@ def guests():
 
 def _summary(output):
     keep = re.compile(r"^(svm|svm-guest): |^(FAILED|ERROR|SKIPPED) |^=+ .* in [0-9.]+s|"
-                      r"^[0-9]+ (passed|failed)|.*s (call|setup) ")
+                      r"^[0-9]+ (passed|failed)|.*s (call|setup) |.*null syscall benchmark: ")
     return "\n".join(line for line in output.splitlines() if keep.match(line))
 
 

@@ -36,13 +36,21 @@ HARNESS_FAILED = 125
 SUBSET = ("tests/svm/test_bare_metal_path.py", "tests/kvm/test_machine.py",
           "tests/kvm/test_syscall_restart.py",
           "tests/security/test_ring0*.py")
+# Under TCG one sandboxed program costs 10-20 s, so the ring-0 suite's wide
+# sweeps (every selector, privileged instruction and kernel address; the
+# 300-exec loop) run on the host's KVM only; here they keep the cases that
+# meet SVM's own paths: far transfers to 0x23 (compatibility mode), CSTAR
+# and SYSENTER, iretq, mmap_min_addr, TLS bases, exec errors.
+DESELECT = ("not (test_far_transfer_to_other_segments_is_sigsegv and not 23)"
+            " and not test_privileged_instruction_as_on_linux"
+            " and not test_machine_memory_is_out_of_reach and not test_exec_loop_300")
 
 
 def default_selection():
     files = []
     for pattern in SUBSET:
         files += sorted(os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, pattern)))
-    return ["-q", "-rfEs", "--durations=5", *files]
+    return ["-q", "-rfEs", "--durations=5", "-k", DESELECT, *files]
 QEMU = "qemu-system-x86_64"
 
 
@@ -91,7 +99,8 @@ def run(pytest_args, npt=1, smp=2, memory_mb=2048, timeout=900, out_dir=None,
     own_dir = out_dir is None
     out_dir = out_dir or tempfile.mkdtemp(prefix="kvmsentry-svm-")
     try:
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp/home",
+        env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "HOME": "/tmp/home",
+               "HYPOTHESIS_STORAGE_DIRECTORY": "/tmp/home/.hypothesis",
                "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                "LANG": "C.UTF-8", "KVMSENTRY_SVM_GUEST": "npt=%d" % npt}
         if os.environ.get("CI"):

@@ -18,7 +18,13 @@ writable mapping is left alone (the program could read it back).
 After an I/O exit some KVMs report rip at the `out` and skip it on the next
 KVM_RUN unless userspace moved rip; kvm_pvm reports it already advanced.
 `io_advance` (measured by the machine) says which, and whenever the
-sentry writes registers it sets rip explicitly to where the guest must go.
+sentry writes registers it sets rip explicitly to where the guest must go
+(and lets KVM finish the exit first when that is the same rip: a restart).
+
+`sysretq` only ever finishes a syscall (rcx/r11 are the call's); setting a
+program's registers otherwise (signals, sigreturn, exec) from the SYSCALL
+stop returns through the exception path's `iretq`, which restores them all.
+tests/svm/ runs these paths on kvm_amd inside a QEMU TCG guest.
 
 No exit is trusted for what it claims (see "Ring 0" in README.md): the
 stub's ports are closed to ring 3 and their exits must come from the
