@@ -122,7 +122,7 @@ def test_compat_mode_demo(progs, tmp_path, entry):
 PRIVILEGED = ["mov_cr3", "read_cr3", "mov_cr0", "mov_cr4", "lgdt", "lidt", "ltr", "lldt",
               "wrmsr", "rdmsr", "hlt", "cli", "sti", "invlpg", "wbinvd", "swapgs",
               "sysretq", "clts", "xsetbv", "mov_dr7", "int3", "int1", "int_0e", "int_ff",
-              "into", "ud2", "vmcall",
+              "into", "ud2", "vmcall", "fake_syscall_iopl",
               # ports: only 0x4a is open in the I/O bitmap, and only for patched sites
               "in_4a", "in_dx_4a", "inl_4a", "insb_4a", "out_4a", "out_dx_4a", "outl_4a",
               "outw_4a", "outl_48", "outsb_4a", "out_4b", "out_4c", "out_80", "out_3f8",

@@ -269,7 +269,9 @@ class KvmContext:
 
     def _trapped_syscall(self, entry):
         regs = self.regs
-        self._ret_rip, self._ret_flags = regs.rcx, regs.r11
+        # r11 is the program's to forge (a jmp to LSTAR with any r11 looks
+        # like a syscall here): never let it return with IOPL or VM set.
+        self._ret_rip, self._ret_flags = regs.rcx, (regs.r11 & USER_FLAGS) | 0x202
         self._entry = entry
         if self.patch_syscalls:
             self._patch(self._ret_rip - 2)
