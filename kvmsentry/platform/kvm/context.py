@@ -265,7 +265,10 @@ class KvmContext:
         rcx just past itself; a jmp/call there (a #PF on the stub page
         like any other) leaves rcx as the program set it."""
         site = (rcx - 2) & MASK64
-        return self.mm.read_code(site, 2) == SYSCALL_INSN or site in self.mm.patched_sites
+        code = self.mm.read_code(site, 2)
+        if len(code) == 1:                       # the instruction crosses a page
+            code += self.mm.read_code(site + 1, 1)
+        return code == SYSCALL_INSN or site in self.mm.patched_sites
 
     def _trapped_syscall(self, entry):
         regs = self.regs
