@@ -12,6 +12,7 @@ from kvmsentry._kvm import lib
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.locking import set_current
+from kvmsentry.kernel.waiter import Waiter
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 
 BUS_ADRERR = 2
@@ -44,6 +45,7 @@ class Task:
         self.robust_list = 0
         self.rseq = None
         self.interrupt = threading.Event()   # set: leave the guest / a wait
+        self.waiter = Waiter()        # what this task sleeps on when it blocks
         self.kill_status = None       # set by another thread: exit with this
         self.vfork_done = None        # Event a vfork parent waits on
         self.host_tid = None
@@ -83,6 +85,7 @@ class Task:
         """Make the task notice interrupt (a signal, an exit) promptly,
         even if it is running guest code."""
         self.interrupt.set()
+        self.waiter.wake()
         self.ctx.vcpu.request_exit()
         if self.host_tid is not None and self.thread is not threading.current_thread():
             lib.kvmsentry_tgkill(os.getpid(), self.host_tid, KICK_SIGNAL)

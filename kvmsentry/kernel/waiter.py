@@ -1,0 +1,185 @@
+"""Wait queues and waiters: the one way a task blocks in the sentry.
+
+Every waitable object (pipe end, socket, eventfd, timerfd, signalfd, epoll
+instance, futex key, a process's children, tty) owns a `Queue`. Whoever
+changes the object's state calls `queue.notify(mask)` with the events that
+became true (POLLIN, POLLOUT, POLLHUP...); exactly the entries whose mask
+matches get their callback run.
+
+A blocked task sleeps on ONE host primitive, its `Waiter`: an eventfd
+polled together with the host fds the wait also depends on (a host socket,
+the user's terminal). It wakes for an in-sentry notify (the callback writes
+the eventfd), readiness of one of those host fds, a signal for the task
+(Task.kick() writes the eventfd too), or its deadline. Nothing polls on a
+timer: an idle sandbox costs the host nothing.
+
+`block_until()` is the loop every blocking syscall uses. Queues have their
+own small lock and may be notified from any thread, with or without the
+kernel lock: a pipe's state changes under the pipe's lock, a timer fires on
+a host timer thread.
+"""
+import errno
+import math
+import os
+import select
+import threading
+import time
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import blocking
+
+NSEC = 1_000_000_000
+ALL_EVENTS = 0xFFFFFFFF
+
+
+class Entry:
+    """One registration on a Queue: `callback(mask)` runs for every notify
+    whose mask intersects `mask`. `exclusive` entries (EPOLLEXCLUSIVE) are
+    woken one per notify, after every non-exclusive entry."""
+
+    __slots__ = ("callback", "mask", "exclusive")
+
+    def __init__(self, callback, mask=ALL_EVENTS, exclusive=False):
+        self.callback = callback
+        self.mask = mask
+        self.exclusive = exclusive
+
+
+class Queue:
+    """The waiters of one object (gVisor's waiter.Queue)."""
+
+    __slots__ = ("_lock", "_entries")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = []
+
+    def register(self, entry):
+        with self._lock:
+            self._entries.append(entry)
+
+    def unregister(self, entry):
+        with self._lock:
+            try:
+                self._entries.remove(entry)
+            except ValueError:
+                pass
+
+    def notify(self, mask):
+        """Run the callbacks of the entries interested in `mask`. Called
+        after the state change is visible, so a woken waiter that re-checks
+        sees it. Callbacks run outside the queue's lock (they may register
+        or unregister)."""
+        with self._lock:
+            if not self._entries:
+                return
+            matching = [e for e in self._entries if e.mask & mask]
+        woke_exclusive = False
+        for entry in matching:
+            if entry.exclusive:
+                if woke_exclusive:
+                    continue
+                woke_exclusive = True
+            entry.callback(mask & entry.mask)
+
+    def has_waiters(self):
+        return bool(self._entries)
+
+
+class Waiter:
+    """The host primitive a task's host thread sleeps on (an eventfd)."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self):
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def wake(self, mask=0):
+        """Make a current or the next sleep() return (usable as a Queue
+        callback)."""
+        try:
+            os.eventfd_write(self.fd, 1)
+        except OSError:          # closed at task exit, or the counter is full: awake anyway
+            pass
+
+    def sleep(self, host_fds=(), timeout_ns=None):
+        """Sleep until wake(), one of host_fds [(fd, poll events)] is ready,
+        or timeout_ns passes (None: no timeout). Returns {fd: revents} for
+        the ready host fds. The caller re-checks its condition either way."""
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        for fd, events in host_fds:
+            poller.register(fd, events)
+        timeout_ms = None if timeout_ns is None else max(0, math.ceil(timeout_ns / 1_000_000))
+        ready = poller.poll(timeout_ms)
+        out = {}
+        for fd, revents in ready:
+            if fd == self.fd:
+                try:
+                    os.eventfd_read(self.fd)
+                except BlockingIOError:
+                    pass
+            else:
+                out[fd] = revents
+        return out
+
+    def __del__(self):
+        # Closed only when nothing can reach the task any more: an explicit
+        # close could let a late kick() write into a reused fd number.
+        os.close(self.fd)
+
+
+def signal_pending(task):
+    """Linux's signal_pending(): something would interrupt a wait now."""
+    from kvmsentry.kernel import signal_delivery   # imports the kernel's task modules
+    return signal_delivery.has_deliverable(task) or task.kill_status is not None
+
+
+def deadline_after(ns):
+    """CLOCK_MONOTONIC deadline ns from now (None: wait forever)."""
+    return None if ns is None else time.monotonic_ns() + ns
+
+
+def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible=True):
+    """Call check() until it returns something true and return that; or
+    return check()'s last (false) answer once `deadline` (CLOCK_MONOTONIC
+    ns; None: none) has passed; or, if `interruptible`, raise EINTR when a
+    signal must be handled (the task loop then delivers it; restart rules
+    are the caller's, through the errno it lets escape).
+
+    waits: [(Queue, event mask)] whose notifies may make check() true;
+    host_fds: [(host fd, poll events)] likewise. check() runs with whatever
+    locks the caller holds; the kernel lock is released while sleeping.
+
+    As Linux's do_poll: the condition is checked before a pending signal,
+    and a pending signal wins over an expired timeout (even a zero one).
+    An uninterruptible wait still ends early when the task is being killed
+    (kill_status set) and then returns check()'s false answer.
+    """
+    waiter = task.waiter
+    entries = [(queue, Entry(waiter.wake, mask)) for queue, mask in waits]
+    for queue, entry in entries:
+        queue.register(entry)
+    try:
+        while True:
+            result = check()
+            if result:
+                return result
+            if interruptible and signal_pending(task):
+                task.interrupt.set()              # the task loop delivers it
+                raise SyscallError(errno.EINTR)
+            if not interruptible and task.kill_status is not None:
+                return result
+            left = None if deadline is None else deadline - time.monotonic_ns()
+            if left is not None and left <= 0:
+                return result
+            with blocking():
+                waiter.sleep(host_fds, left)
+    finally:
+        for queue, entry in entries:
+            queue.unregister(entry)
+
+
+def remaining_ns(deadline):
+    """What is left of a wait's timeout (for select's write-back)."""
+    return max(0, deadline - time.monotonic_ns())
