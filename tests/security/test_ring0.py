@@ -118,6 +118,16 @@ def test_compat_mode_demo(progs, tmp_path, entry):
     assert b"ESCAPED" not in out and code == 128 + SIGSEGV
 
 
+@pytest.mark.parametrize("mode", ["noncanonical", "kernel", "cs23", "iopl"])
+def test_sigreturn_to_crafted_context(progs, tmp_path, mode):
+    """rt_sigreturn with a non-canonical or kernel-half rip (the latter
+    exactly at LSTAR, where a fault could pass for a syscall), CS 0x23, or
+    IOPL 3: the program dies of SIGSEGV as on Linux, never runs 32-bit
+    code or gains I/O privilege."""
+    code, out, _ = same_as_native([progs["bad_sigreturn"], mode], tmp_path)
+    assert code == 128 + SIGSEGV and out == b"mode %s\n" % mode.encode()
+
+
 # --- privileged instructions, interrupts, ports ---------------------------------
 PRIVILEGED = ["mov_cr3", "read_cr3", "mov_cr0", "mov_cr4", "lgdt", "lidt", "ltr", "lldt",
               "wrmsr", "rdmsr", "hlt", "cli", "sti", "invlpg", "wbinvd", "swapgs",

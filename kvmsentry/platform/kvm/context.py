@@ -90,6 +90,7 @@ class KvmContext:
         self.io_advance = machine.io_advance
         self.patched_sites = 0
         self.fs_base = self.gs_base = 0
+        self._resumed_at_lstar = False  # the sentry itself sent the program to LSTAR
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
@@ -132,6 +133,8 @@ class KvmContext:
         """Resume the program with exactly these registers (any pending
         syscall result is dropped)."""
         self._returning = False
+        # (a sigreturn may ask for it: the fault there is then not a syscall)
+        self._resumed_at_lstar = d["rip"] == layout.SYSCALL_R0_VA
         r = self.regs
         for n in GPRS:
             setattr(r, n, d[n] & MASK64)
@@ -355,8 +358,9 @@ class KvmContext:
 
     def _fault(self):
         vector, error, rip, cs, rflags, rsp, ss = self._frame()
+        resumed_here, self._resumed_at_lstar = self._resumed_at_lstar, False
         if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3 \
-                and self._after_syscall_insn(self.regs.rcx):
+                and not resumed_here and self._after_syscall_insn(self.regs.rcx):
             return self._trapped_syscall(ENTRY_TRAP)
         if cs & 3 != 3:
             return self._ring0_fault(vector, error, rip)
