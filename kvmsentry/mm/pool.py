@@ -58,7 +58,8 @@ class PhysPool:
         self._free_tainted = []                 # released, once a page table, zapped since
         self._quarantine = []                   # released page tables, not zapped yet
         self._zapped_once = []                  # ... zapped once since their release
-        self._tainted = set()
+        self._tainted = set()                   # ever held a page table
+        self._tables = set()                    # holds one now
         self.zap_shadow = None                  # empties KVM's shadow MMU (the machine's)
         self.shadow_zaps = 0
         self.retired = 0
@@ -101,6 +102,7 @@ class PhysPool:
         self.frames_in_use += 1
         phys = self._free.pop() if self._free else self._bump()
         self._tainted.add(phys)
+        self._tables.add(phys)
         return phys
 
     def _release_quarantine(self):
@@ -131,10 +133,13 @@ class PhysPool:
 
     def free(self, phys):
         self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
-        if phys in self._tainted:
+        if phys in self._tables:
+            self._tables.discard(phys)
             self._quarantine.append(phys)
             if len(self._quarantine) >= QUARANTINE_FRAMES:
                 self._release_quarantine()
+        elif phys in self._tainted:
+            self._free_tainted.append(phys)     # a table once, data since
         else:
             self._free.append(phys)
         self.frames_in_use -= 1

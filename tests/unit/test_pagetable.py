@@ -122,4 +122,7 @@ def test_table_frames_become_data_after_two_zaps(monkeypatch):
     reused = {pool.alloc() for _ in range(8)}
     assert set(first[1:]) <= reused           # zapped twice: data again
     assert first[0] not in reused and not set(second) & reused
+    for phys in reused:                       # data frees need no zap
+        pool.free(phys)
+    assert len(zaps) == 2 and set(first[1:]) <= {pool.alloc() for _ in range(8)}
     pool.close()

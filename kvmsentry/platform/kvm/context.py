@@ -120,6 +120,7 @@ class KvmContext:
         self.io_advance = machine.io_advance
         self.patched_sites = 0
         self.fs_base = self.gs_base = 0
+        self._resumed_at_lstar = False  # the sentry itself sent the program to LSTAR
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
@@ -161,6 +162,8 @@ class KvmContext:
         """Resume the program with exactly these registers (any pending
         syscall result is dropped)."""
         self._returning = False
+        # (a sigreturn may ask for it: the fault there is then not a syscall)
+        self._resumed_at_lstar = d["rip"] == layout.SYSCALL_R0_VA
         r = self.regs
         for n in GPRS:
             setattr(r, n, d[n] & MASK64)
@@ -432,13 +435,16 @@ class KvmContext:
         rcx just past itself; a jmp/call there (a #PF on the stub page
         like any other) leaves rcx as the program set it."""
         site = (rcx - 2) & MASK64
-        # Byte by byte: the instruction may straddle two pages.
-        code = self.mm.read_code(site, 1) + self.mm.read_code(site + 1, 1)
+        code = self.mm.read_code(site, 2)
+        if len(code) == 1:                       # the instruction crosses a page
+            code += self.mm.read_code(site + 1, 1)
         return code == SYSCALL_INSN or site in self.mm.patched_sites
 
     def _trapped_syscall(self, entry):
         regs = self.regs
-        self._ret_rip, self._ret_flags = regs.rcx, regs.r11
+        # r11 is the program's to forge (a jmp to LSTAR with any r11 looks
+        # like a syscall here): never let it return with IOPL or VM set.
+        self._ret_rip, self._ret_flags = regs.rcx, (regs.r11 & USER_FLAGS) | 0x202
         self._entry = entry
         if self.patch_syscalls:
             self._patch(self._ret_rip - 2)
@@ -519,8 +525,9 @@ class KvmContext:
 
     def _fault(self):
         vector, error, rip, cs, rflags, rsp, ss = self._frame()
+        resumed_here, self._resumed_at_lstar = self._resumed_at_lstar, False
         if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3 \
-                and self._after_syscall_insn(self.regs.rcx):
+                and not resumed_here and self._after_syscall_insn(self.regs.rcx):
             return self._trapped_syscall(ENTRY_TRAP)
         if cs & 3 != 3:
             return self._ring0_fault(vector, error, rip)

@@ -54,5 +54,9 @@ int main(void)
     printf("%-40s %s\n", "brk 1<<63", r == cur ? "unchanged" : "moved");
     r = syscall(SYS_brk, 0x1000);
     printf("%-40s %s\n", "brk 0x1000", r == cur ? "unchanged" : "moved");
+    /* An LDT would be another way to a 32-bit code segment. */
+    struct { unsigned entry, base, limit, flags; } ldt = {0, 0, 0xfffff, 0x51};
+    r = syscall(SYS_modify_ldt, 1, &ldt, sizeof ldt);
+    printf("%-40s %s\n", "modify_ldt 32-bit code", r < 0 ? strerror(errno) : "ok");
     return 0;
 }

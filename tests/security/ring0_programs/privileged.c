@@ -62,6 +62,17 @@ int main(int argc, char **argv)
     else if (!strcmp(n, "vmcall"))    __asm__ volatile("vmcall");
     else if (!strcmp(n, "vmmcall"))   __asm__ volatile("vmmcall");
     else if (!strcmp(n, "ud2"))       __asm__ volatile("ud2");
+    else if (!strcmp(n, "fake_syscall_iopl"))
+        /* jump to the sandbox's LSTAR as if SYSCALL had, with IOPL 3 in
+         * r11 for the return, then try cli (needs IOPL 3) */
+        __asm__ volatile("lea 1f(%%rip), %%rcx\n"
+                         "mov $0x3202, %%r11\n"
+                         "mov $39, %%eax\n"
+                         "movabs $0xffffff8000002000, %%rdx\n"
+                         "jmp *%%rdx\n"
+                         "syscall\n"
+                         "1: cli\n"
+                         : : : "rax", "rcx", "rdx", "r11", "memory");
     else {
         printf("unknown %s\n", n);
         return 2;
