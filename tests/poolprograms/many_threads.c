@@ -1,6 +1,8 @@
-/* N threads (default 2000) alive at once: each waits at a barrier until
- * all exist, writes one byte to a pipe, and exits with a value; main reads
- * the N bytes and joins them all. Far more threads than vCPUs. */
+/* N threads (default 2000), started in batches of B (default all N) that
+ * are alive at once: each thread of a batch waits at a barrier until the
+ * whole batch exists, writes one byte to a pipe and exits with a value;
+ * main reads the bytes and joins the batch. Far more threads than vCPUs.
+ * Usage: many_threads [N [B]] */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -25,40 +27,45 @@ static void *worker(void *arg)
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 2000;
-    pthread_t *t = calloc(n, sizeof *t);
+    int batch = argc > 2 ? atoi(argv[2]) : n;
+    pthread_t *t = calloc(batch, sizeof *t);
     pthread_attr_t attr;
-    if (!t || pipe(pipefd) != 0)
+    if (!t || batch <= 0 || n % batch || pipe(pipefd) != 0)
         return 1;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
-    pthread_barrier_init(&barrier, NULL, n + 1);
-    for (long i = 0; i < n; i++) {
-        int e = pthread_create(&t[i], &attr, worker, (void *)i);
-        if (e) {
-            printf("pthread_create %ld failed: %d\n", i, e);
-            return 1;
+    long got = 0, rets = 0, letters[26] = {0};
+    int met = 0;
+    for (long first = 0; first < n; first += batch) {
+        pthread_barrier_init(&barrier, NULL, batch + 1);
+        for (long i = 0; i < batch; i++) {
+            int e = pthread_create(&t[i], &attr, worker, (void *)(first + i));
+            if (e) {
+                printf("pthread_create %ld failed: %d\n", first + i, e);
+                return 1;
+            }
         }
+        pthread_barrier_wait(&barrier);
+        met++;
+        for (long left = batch; left > 0;) {
+            char buf[512];
+            ssize_t r = read(pipefd[0], buf, left < (long)sizeof buf ? (size_t)left : sizeof buf);
+            if (r <= 0)
+                return 2;
+            for (ssize_t k = 0; k < r; k++)
+                letters[buf[k] - 'a']++;
+            left -= r;
+            got += r;
+        }
+        for (int i = 0; i < batch; i++) {
+            void *rv;
+            if (pthread_join(t[i], &rv) != 0)
+                return 3;
+            rets += (long)rv;
+        }
+        pthread_barrier_destroy(&barrier);
     }
-    printf("created %d threads\n", n);
-    pthread_barrier_wait(&barrier);
-    printf("all %d met at the barrier\n", n);
-    long got = 0, letters[26] = {0};
-    while (got < n) {
-        char buf[512];
-        ssize_t r = read(pipefd[0], buf, sizeof buf < (size_t)(n - got) ? sizeof buf : (size_t)(n - got));
-        if (r <= 0)
-            return 2;
-        for (ssize_t k = 0; k < r; k++)
-            letters[buf[k] - 'a']++;
-        got += r;
-    }
-    long rets = 0;
-    for (int i = 0; i < n; i++) {
-        void *rv;
-        if (pthread_join(t[i], &rv) != 0)
-            return 3;
-        rets += (long)rv;
-    }
+    printf("%d threads, %d batches of %d alive at once\n", n, met, batch);
     printf("read %ld bytes: a=%ld z=%ld\n", got, letters[0], letters[25]);
     printf("joined %d: sum %ld, returns %ld\n", n, (long)atomic_load(&sum), rets);
     return 0;

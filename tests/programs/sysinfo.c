@@ -32,7 +32,7 @@ int main(void)
     printf("gettid==getpid: %d\n", (long)syscall(SYS_gettid) == getpid());
 
     limit("RLIMIT_STACK", RLIMIT_STACK);
-    /* RLIMIT_NOFILE: the sandbox's is its own (tests/guest/test_vcpu_pool.py). */
+    /* RLIMIT_NOFILE: the sandbox's is its own (tests/guest/test_many_threads.py). */
     limit("RLIMIT_AS", RLIMIT_AS);
     limit("RLIMIT_CORE", RLIMIT_CORE);
     limit("RLIMIT_DATA", RLIMIT_DATA);

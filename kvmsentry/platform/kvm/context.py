@@ -149,10 +149,7 @@ class KvmContext:
             _, _, rip, _, rflags, rsp, _ = self._frame()
             d.update(rip=rip, rsp=rsp, rflags=rflags)
         elif self._where == AT_SYSRET:
-            # Stopped on the stub's `out` the syscall has not happened yet:
-            # the program is still at its `syscall` (2 bytes before rcx).
-            rip = r.rcx - 2 if r.rip == layout.SYSCALL_R0_VA else r.rcx
-            d.update(rip=rip, rflags=r.r11)
+            d.update(rip=r.rcx, rflags=r.r11)
         if self._returning:
             rax, ret_rip, ret_flags, _, _ = self._return_regs
             d.update(rax=rax, rcx=ret_rip, r11=ret_flags, rip=ret_rip, rflags=ret_flags | 0x2)
@@ -412,11 +409,12 @@ class KvmContext:
 
     def _interrupted(self):
         """A host signal stopped KVM_RUN. If the vCPU is inside the stub's
-        exception entry (before its exit), finish that first."""
+        exception or syscall entry (before its exit), finish that first:
+        the state there is neither the program's nor a reported exit."""
         rip = self.regs.rip
         stub = layout.STUB_VA
         if stub + layout.VECTORS_OFF <= rip < stub + layout.VECTORS_OFF + 32 * layout.VECTOR_STRIDE \
-                or rip == layout.EXC_COMMON_VA:
+                or rip in (layout.EXC_COMMON_VA, layout.SYSCALL_R0_VA):
             return self._after_exit(self.vcpu.run())
         if rip == layout.SYSCALL_R0_VA:
             # SYSCALL entered ring 0 (or jumped here at CPL 3) but the stub
