@@ -11,12 +11,12 @@ import errno
 import fcntl
 import select
 import socket
-import struct
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.net import interfaces
 from kvmsentry.net.address import AF_INET, AF_INET6, decode_inet, encode_inet, family_of
 from kvmsentry.net.socket_file import (
-    FIONREAD, INT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
+    FIONREAD, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
     POLLIN, POLLOUT, SIOCOUTQ, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
     SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO,
     SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM,
@@ -25,12 +25,6 @@ from kvmsentry.net.socket_file import (
 IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
 SO_TIMESTAMP, SO_TIMESTAMPNS, SO_BINDTODEVICE = 29, 35, 25
 SIOCATMARK = 0x8905
-SIOCGIFCONF = 0x8912
-# Interface queries a program may make on any inet socket (struct ifreq in and out).
-IFREQ_GETS = {0x8913: "SIOCGIFFLAGS", 0x8915: "SIOCGIFADDR", 0x8919: "SIOCGIFBRDADDR",
-              0x891B: "SIOCGIFNETMASK", 0x8921: "SIOCGIFMTU", 0x8927: "SIOCGIFHWADDR",
-              0x8933: "SIOCGIFINDEX", 0x8910: "SIOCGIFNAME", 0x8942: "SIOCGIFTXQLEN"}
-IFREQ_SIZE = 40
 # (level, option) pairs passed to the host socket; anything else is ENOPROTOOPT.
 ALLOWED = {
     SOL_SOCKET: {SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_LINGER,
@@ -117,7 +111,10 @@ class HostSocket(SocketFile):
     def connect(self, task, raw):
         if family_of(raw) == 0 and self.type == SOCK_DGRAM:
             raise SyscallError(errno.EAFNOSUPPORT)       # UDP disconnect: not offered
-        err = self.host.connect_ex(self._addr(raw))
+        addr = self._addr(raw)
+        if self.type == SOCK_STREAM and self._connected():
+            raise SyscallError(errno.EISCONN)    # Python's connect_ex calls that success
+        err = self.host.connect_ex(addr)
         if err == 0:
             return
         if err != errno.EINPROGRESS:
@@ -129,6 +126,13 @@ class HostSocket(SocketFile):
         err = self.host.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise SyscallError(err)
+
+    def _connected(self):
+        try:
+            self.host.getpeername()
+            return True
+        except OSError:
+            return False
 
     def accept(self, task, flags):
         fd, addr = self._retry(task, 0, POLLIN, self.rcvtimeo, self.host._accept)
@@ -228,43 +232,10 @@ class HostSocket(SocketFile):
             out = _host_call(fcntl.ioctl, self.host_fd, request, bytes(4))
             task.mm.copy_out(arg, out)
             return 0
-        return interface_ioctl(task, self.host_fd, request, arg)
+        return interfaces.ioctl(task, request, arg, self.host_fd)
 
     def release(self):
         self.host.close()
-
-
-def interface_ioctl(task, host_fd, request, arg):
-    """The read-only interface queries (struct ifreq, SIOCGIFCONF),
-    answered for the sentry's network namespace."""
-    if request in IFREQ_GETS:
-        ifreq = task.mm.copy_in(arg, IFREQ_SIZE)
-        out = _host_call(fcntl.ioctl, host_fd, request, bytes(ifreq))
-        task.mm.copy_out(arg, out)
-        return 0
-    if request == SIOCGIFCONF:
-        return _ifconf(task, host_fd, arg)
-    raise SyscallError(errno.ENOTTY)
-
-
-def _ifconf(task, host_fd, arg):
-    length, buf = struct.unpack("<i4xQ", task.mm.copy_in(arg, 16))
-    records = []
-    for _, name in socket.if_nameindex():
-        req = struct.pack("16s24x", name.encode()[:15])
-        try:
-            out = fcntl.ioctl(host_fd, 0x8915, req)            # SIOCGIFADDR
-        except OSError:
-            continue                                           # no IPv4 address
-        records.append(out)
-    if not buf:
-        task.mm.copy_out(arg, INT.pack(len(records) * IFREQ_SIZE))
-        return 0
-    fit = records[:max(length, 0) // IFREQ_SIZE]
-    if fit:
-        task.mm.copy_out(buf, b"".join(fit))
-    task.mm.copy_out(arg, INT.pack(len(fit) * IFREQ_SIZE))
-    return 0
 
 
 def create(family, sock_type, protocol, flags, debug=None):

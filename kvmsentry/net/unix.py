@@ -521,7 +521,7 @@ class UnixSocket(SocketFile):
                 raise SyscallError(errno.EINVAL)
             task.mm.copy_out(arg, INT.pack(max(self.wmem, 0)))
             return 0
-        raise SyscallError(errno.ENOTTY)
+        return super().ioctl(task, request, arg)
 
     # --- the end ---------------------------------------------------------------------------
     def release(self):

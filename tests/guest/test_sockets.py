@@ -53,3 +53,22 @@ def test_unix_socket_results_are_not_vacuous(netprogs):
     assert "sigpipes 1" in out and "child killed by 13" in out
     _, out = same([netprogs[("unix_sockets", "static")], "peek_waitall"])
     assert "waitall 40" in out
+
+
+INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs"]
+
+
+@flavours
+@pytest.mark.parametrize("mode", INET_MODES)
+def test_inet_sockets(netprogs, flavour, mode):
+    status, out = same([netprogs[("inet_sockets", flavour)], mode])
+    assert status == 0 and "FAIL" not in out
+
+
+def test_inet_results_are_not_vacuous(netprogs):
+    _, out = same([netprogs[("inet_sockets", "static")], "tcp"])
+    assert "echo 5 'hello'" in out and "waitall 20 '0123456789abcdefghij'" in out
+    assert "child status 0" in out
+    _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"])
+    assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
+    assert "lo packet entries 1" in out
