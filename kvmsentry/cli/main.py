@@ -41,6 +41,15 @@ def _parser():
                          "beneath an in-memory overlay (default: /)")
     do.add_argument("--volume", "-v", action="append", default=[], metavar="SRC:DST[:ro]",
                     help="mount host directory SRC at DST, read-write unless :ro")
+    do.add_argument("--network", default="sandbox", choices=["sandbox", "host", "none"],
+                    help="sandbox: a network namespace of its own with NAT egress through "
+                         "slirp4netns (default); none: only loopback; host: the host's")
+    do.add_argument("--publish", "-p", action="append", default=[],
+                    metavar="[ADDR:]HOST:SANDBOX[/tcp|udp]",
+                    help="forward a host port to a port in the sandbox (--network=sandbox)")
+    do.add_argument("--host-uds", default="none", choices=["none", "open", "create", "all"],
+                    help="Unix sockets on volumes: connect to host listeners (open), "
+                         "bind as host sockets (create), both (all); default none")
     do.add_argument("argv", nargs=argparse.REMAINDER,
                     help="-- PROGRAM [ARGS...]")
     sub.add_parser("syscalls", help="print the syscall compatibility report")
@@ -82,10 +91,16 @@ def cmd_do(args):
     except ValueError as e:
         return _error(str(e), EXIT_RUNTIME_ERROR)
 
+    from kvmsentry.net import netns
+    try:
+        network = netns.enter(args.network, args.publish)       # before any thread starts
+    except netns.NetworkError as e:
+        return _error(str(e), EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
         machine = Machine(pool_bytes=args.memory << 20)
     except KvmUnavailable as e:
+        network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
     try:
         tty = 0 if os.isatty(0) else None
@@ -93,6 +108,7 @@ def cmd_do(args):
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
+        kernel.host_uds = args.host_uds
         env = caller_environment()
         guest_argv = [os.fsencode(a) for a in argv]
         status = kernel.run(guest_argv, env)
@@ -113,6 +129,7 @@ def cmd_do(args):
             pass          # tasks killed mid-run still hold vCPU mappings; exiting frees all
         if debug_log:
             debug_log.close()
+        network.close()
     from kvmsentry.kernel.task import Task
     return Task.exit_code(status)
 

@@ -1,6 +1,6 @@
 """Sockets in the sandbox compared with native Linux: Unix domain sockets
 served by the sentry, internet sockets on host sockets the sentry owns,
-NETLINK_ROUTE for getifaddrs.
+NETLINK_ROUTE for getifaddrs, and the --network modes.
 
 The C programs are tests/netprograms/*.c, one behaviour per mode (the
 first argument), built with `gcc -static` and plain `gcc` (dynamic). They
@@ -22,8 +22,13 @@ def netprogs(tmp_path_factory):
     return build_all(SOURCES, tmp_path_factory.mktemp("net"))
 
 
-def same(argv):
-    native, boxed = run(argv, False), run(argv, True)
+# Native inet baselines run in a network namespace of their own holding only
+# `lo` (as the sandbox's own namespace has), never on the host's network.
+IN_FRESH_NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+
+
+def same(argv, native_prefix=()):
+    native, boxed = run([*native_prefix, *argv], False), run(argv, True)
     assert boxed[1].decode() == native[1].decode(), boxed[2].decode()[-3000:]
     assert boxed[0] == native[0], boxed[2].decode()[-3000:]
     return boxed[0], boxed[1].decode()
@@ -61,14 +66,14 @@ INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "opt
 @flavours
 @pytest.mark.parametrize("mode", INET_MODES)
 def test_inet_sockets(netprogs, flavour, mode):
-    status, out = same([netprogs[("inet_sockets", flavour)], mode])
+    status, out = same([netprogs[("inet_sockets", flavour)], mode], IN_FRESH_NETNS)
     assert status == 0 and "FAIL" not in out
 
 
 def test_inet_results_are_not_vacuous(netprogs):
-    _, out = same([netprogs[("inet_sockets", "static")], "tcp"])
+    _, out = same([netprogs[("inet_sockets", "static")], "tcp"], IN_FRESH_NETNS)
     assert "echo 5 'hello'" in out and "waitall 20 '0123456789abcdefghij'" in out
     assert "child status 0" in out
-    _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"])
+    _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
     assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
     assert "lo packet entries 1" in out
