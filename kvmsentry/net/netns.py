@@ -116,11 +116,21 @@ def enter(mode, publish=()):
     net = Network(mode)
     if mode == "host":
         return net
-    _unshare_net()
-    _loopback_up()
+    # slirp4netns must run in the host's namespace (its NAT and published
+    # ports are host sockets) while the sentry moves out of it.
+    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _unshare_net()
+        _loopback_up()
+        if mode == "sandbox":
+            _start_slirp(net, host_ns)
+    except BaseException:
+        net.close()
+        raise
+    finally:
+        os.close(host_ns)
     if mode == "sandbox":
         try:
-            _start_slirp(net)
             for p in publish:
                 _add_hostfwd(net, p)
         except BaseException:
@@ -129,20 +139,22 @@ def enter(mode, publish=()):
     return net
 
 
-def _start_slirp(net):
+def _start_slirp(net, host_ns):
     binary = shutil.which("slirp4netns")
-    if binary is None:
-        raise NetworkError("--network=sandbox needs slirp4netns (apt-get install slirp4netns)")
+    nsenter = shutil.which("nsenter")
+    if binary is None or nsenter is None:
+        raise NetworkError("--network=sandbox needs slirp4netns and nsenter "
+                           "(apt-get install slirp4netns util-linux)")
     net._dir = tempfile.mkdtemp(prefix="kvmsentry-net-")
     net.api_socket = os.path.join(net._dir, "slirp.sock")
     ready_r, ready_w = os.pipe()
     exit_r, net._exit_w = os.pipe()
     os.set_inheritable(net._exit_w, False)
-    cmd = [binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
+    cmd = [nsenter, "--net=/proc/self/fd/%d" % host_ns, binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
            "--enable-sandbox", "--enable-seccomp", "--api-socket", net.api_socket,
            "--ready-fd=%d" % ready_w, "--exit-fd=%d" % exit_r, str(os.getpid()), TAP_NAME]
     try:
-        net.slirp = subprocess.Popen(cmd, pass_fds=(ready_w, exit_r), stdin=subprocess.DEVNULL,
+        net.slirp = subprocess.Popen(cmd, pass_fds=(ready_w, exit_r, host_ns), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     finally:
         os.close(ready_w)
