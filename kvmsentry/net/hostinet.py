@@ -67,6 +67,7 @@ class HostSocket(SocketFile):
         self.host = host
         self.host_fd = host.fileno()
         self.debug = debug
+        self._want_out = False        # a connect or send waits for room: watch POLLOUT
 
     # --- waiting on the host fd -----------------------------------------------------
     def _retry(self, task, flags, events, timeout_ns, op):
@@ -76,6 +77,8 @@ class HostSocket(SocketFile):
             try:
                 return op()
             except (BlockingIOError, InterruptedError):
+                if events & POLLOUT:
+                    self._want_out = True
                 if self.nonblocking(flags):
                     raise SyscallError(errno.EAGAIN) from None
             except OSError as e:
@@ -93,7 +96,22 @@ class HostSocket(SocketFile):
         return ready[0][1] if ready else 0
 
     def poll_events(self):
-        return self._host_mask()
+        mask = self._host_mask()
+        if mask & POLLOUT:
+            self._want_out = False
+        return mask
+
+    def host_fds(self, events=None):
+        """[(host fd, poll events)] for a waiter's host poll set (the
+        polling protocol of kernel/polling.py). Without the caller's events,
+        watch what can turn the socket readable, and writability only while
+        a connect or a send is waiting for it (else a writable socket
+        would end every wait at once)."""
+        if events is None:
+            events = select.POLLIN | select.POLLPRI | 0x2000
+            if self._want_out:
+                events |= select.POLLOUT
+        return [(self.host_fd, events & _POLL_ALL)]
 
     # --- names and connections --------------------------------------------------------
     def _addr(self, raw):
@@ -119,6 +137,7 @@ class HostSocket(SocketFile):
             return
         if err != errno.EINPROGRESS:
             raise SyscallError(err)
+        self._want_out = True
         if self.nonblocking():
             raise SyscallError(errno.EINPROGRESS)
         self.wait(task, lambda: self._host_ready(POLLOUT), POLLOUT, self.sndtimeo,

@@ -112,6 +112,8 @@ class UnixSocket(SocketFile):
             self.name = name
         else:
             self.node = unix_names.bind_path(task, name.path, self)
+            if self.node is None:
+                return                            # now a host socket (--host-uds)
             self.name = name
 
     def _autobind(self):
@@ -161,6 +163,10 @@ class UnixSocket(SocketFile):
                 self.peer = None
                 return
             raise SyscallError(errno.EINVAL)
+        name = decode_unix(raw)
+        if name is not None and name.path is not None and self.name is None and \
+                unix_names.connect_host_path(task, self, name):
+            return                                # now a host socket (--host-uds)
         if not self.connection_based:
             other = self._find(task, raw)
             if self.passcred and self.name is None:

@@ -9,9 +9,12 @@ runs create their socket files in fresh directories under /tmp and
 remove them; inet tests use 127.0.0.1/::1 and ephemeral ports only.
 """
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
-from progbuild import FLAVOURS, build_all, run
+from progbuild import ENV, FLAVOURS, build_all, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "netprograms")
@@ -77,3 +80,54 @@ def test_inet_results_are_not_vacuous(netprogs):
     _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
     assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
     assert "lo packet entries 1" in out
+
+
+# --- --host-uds -------------------------------------------------------------------------
+def _sandbox(argv, extra):
+    return [sys.executable, "-m", "kvmsentry", "do", "--network=none", *extra, "--", *argv]
+
+
+@pytest.mark.parametrize("mode,allowed", [("open", True), ("all", True), ("none", False),
+                                          ("create", False)])
+def test_host_uds_connect_to_host_listener(netprogs, tmp_path, mode, allowed):
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "host.sock"))
+    listener.listen(1)
+    listener.settimeout(60)
+    proc = subprocess.Popen(_sandbox([netprogs[("host_uds", "static")], "connect", "/vol/host.sock"],
+                                     ["--host-uds=%s" % mode, "-v", "%s:/vol" % tmp_path]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    if allowed:
+        conn, _ = listener.accept()
+        conn.sendall(b"hi guest")
+        assert conn.recv(64) == b"from sandbox"
+        conn.close()
+    out, err = proc.communicate(timeout=60)
+    listener.close()
+    if allowed:
+        assert (proc.returncode, out) == (0, b"got hi guest\n"), err.decode()[-2000:]
+    else:
+        assert (proc.returncode, out) == (1, b"connect: ECONNREFUSED\n"), err.decode()[-2000:]
+
+
+@pytest.mark.parametrize("mode,allowed", [("create", True), ("all", True), ("none", False),
+                                          ("open", False)])
+def test_host_uds_bind_reachable_from_host(netprogs, tmp_path, mode, allowed):
+    proc = subprocess.Popen(_sandbox([netprogs[("host_uds", "static")], "serve", "/vol/guest.sock"],
+                                     ["--host-uds=%s" % mode, "-v", "%s:/vol" % tmp_path]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    line = proc.stdout.readline()
+    if allowed:
+        assert line == b"listening\n", proc.stderr.read().decode()[-2000:]
+        client = socket.socket(socket.AF_UNIX)
+        client.settimeout(60)
+        client.connect(str(tmp_path / "guest.sock"))
+        assert client.recv(64) == b"hello host"
+        client.sendall(b"from host")
+        client.close()
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, out) == (0, b"server got from host\n"), err.decode()[-2000:]
+    else:
+        proc.communicate(timeout=60)
+        assert line == b"bind: EPERM\n" and proc.returncode == 1
+        assert not (tmp_path / "guest.sock").exists()
