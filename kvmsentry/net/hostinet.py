@@ -7,6 +7,7 @@ blocking guest call waits in waiter.block_until() with the host fd in
 the waiter's poll set. The socket lives in the network namespace the
 sentry runs in (see netns.py).
 """
+import ctypes
 import errno
 import fcntl
 import select
@@ -45,6 +46,9 @@ _SEND_FLAGS = 0x1 | 0x4 | 0x80 | 0x800 | 0x8000      # OOB DONTROUTE EOR CONFIRM
 _RECV_FLAGS = 0x1 | MSG_PEEK | MSG_TRUNC | 0x2000        # OOB PEEK TRUNC ERRQUEUE
 _POLL_ALL = (select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
              | select.POLLWRNORM | select.POLLRDBAND | select.POLLWRBAND | 0x2000)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _host_call(fn, *args):
@@ -127,8 +131,8 @@ class HostSocket(SocketFile):
         _host_call(self.host.listen, min(backlog, 0x7FFFFFFF))
 
     def connect(self, task, raw):
-        if family_of(raw) == 0 and self.type == SOCK_DGRAM:
-            raise SyscallError(errno.EAFNOSUPPORT)       # UDP disconnect: not offered
+        if family_of(raw) == 0:
+            return self._disconnect()
         addr = self._addr(raw)
         if self.type == SOCK_STREAM and self._connected():
             raise SyscallError(errno.EISCONN)    # Python's connect_ex calls that success
@@ -145,6 +149,14 @@ class HostSocket(SocketFile):
         err = self.host.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise SyscallError(err)
+
+    def _disconnect(self):
+        """connect(AF_UNSPEC): dissolve a UDP association (TCP: Linux
+        aborts the connection). Python's connect() takes no AF_UNSPEC
+        address, so this one call goes through libc."""
+        unspec = ctypes.create_string_buffer(16)          # sa_family 0
+        if _libc.connect(self.host_fd, unspec, 16) != 0:
+            raise SyscallError(ctypes.get_errno())
 
     def _connected(self):
         try:

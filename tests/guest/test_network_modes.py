@@ -146,3 +146,36 @@ def test_bad_network_arguments():
     p = subprocess.run(kvmsentry("--network=host", "-p", "1:2", "--", "/bin/true"),
                        capture_output=True, timeout=TIMEOUT, env=ENV)
     assert p.returncode == 125 and b"--publish needs --network=sandbox" in p.stderr
+
+
+def test_raw_and_packet_sockets_refused():
+    script = ("import socket\n"
+              "for args in ((socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP),\n"
+              "             (socket.AF_PACKET, socket.SOCK_RAW, 0)):\n"
+              "    try:\n"
+              "        socket.socket(*args)\n"
+              "        print('created')\n"
+              "    except OSError as e:\n"
+              "        print(e.errno == 1)\n")
+    p = subprocess.run(kvmsentry("--network=none", "--", PYTHON, "-c", script),
+                       capture_output=True, timeout=TIMEOUT, env=ENV)
+    assert p.stdout == b"True\nTrue\n", p.stderr.decode()[-2000:]
+
+
+def test_netlink_route_reads_namespace_and_refuses_changes():
+    p = subprocess.run(kvmsentry("--network=none", "--", "/bin/sh", "-c",
+                                 "ip addr; ip link set lo down; echo status $?; ip -br link"),
+                       capture_output=True, timeout=TIMEOUT, env=ENV)
+    out = p.stdout.decode()
+    assert "1: lo: <LOOPBACK,UP,LOWER_UP>" in out, p.stderr.decode()[-2000:]
+    assert "inet 127.0.0.1/8 scope host lo" in out and "inet6 ::1/128" in out
+    assert "2:" not in out.split("status")[0]            # only lo in a `none` namespace
+    assert "status 2" in out and b"Operation not permitted" in p.stderr
+    assert out.split("status 2")[1].split()[:2] == ["lo", "UNKNOWN"]   # still up
+
+
+def test_network_sandbox_interfaces():
+    p = subprocess.run(kvmsentry("--", "/usr/sbin/ip", "-4", "-br", "addr"),
+                       capture_output=True, timeout=TIMEOUT, env=ENV)
+    assert p.stdout.decode().split() == ["lo", "UNKNOWN", "127.0.0.1/8",
+                                         "tap0", "UNKNOWN", "10.0.2.100/24"], p.stderr.decode()

@@ -136,3 +136,76 @@ def test_redis_server_network_host(tmp_path):
     assert "ready to exit" in out.lower() or "Redis is now ready to exit" in out
     dump = (tmp_path / "dump.rdb").read_bytes()
     assert dump.startswith(b"REDIS") and b"sandboxed" in dump and b"value-1" in dump
+
+
+APACHE_CONF = """\
+ServerName localhost
+ServerRoot /etc/apache2
+Listen 127.0.0.1:{port}
+PidFile /site/run/apache2.pid
+DefaultRuntimeDir /site/run
+ErrorLog /site/run/error.log
+LogLevel warn
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+User www-data
+Group www-data
+DocumentRoot /site/www
+<Directory /site/www>
+    Require all granted
+</Directory>
+# One child of 8 threads: ab -c 8 in the benchmark.
+StartServers 1
+ServerLimit 1
+ThreadLimit 8
+ThreadsPerChild 8
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
+"""
+
+
+def apache_site(root, port):
+    """A DocumentRoot with a 100 KB file and a config for it under root
+    (mounted at /site in the sandbox)."""
+    (root / "www").mkdir()
+    (root / "run").mkdir()
+    blob = os.urandom(100 * 1024)
+    (root / "www" / "file.bin").write_bytes(blob)
+    (root / "apache2.conf").write_text(APACHE_CONF.format(port=port))
+    for d in (root, root / "www"):
+        d.chmod(0o755)                    # the workers run as www-data
+    (root / "www" / "file.bin").chmod(0o644)
+    return blob
+
+
+def test_apache2_foreground(tmp_path):
+    """apache2 itself in the foreground, as container images exec it
+    (apache2ctl would leave a shell as the sandbox's init, which SIGTERM
+    kills before Apache hears of it)."""
+    require("apache2", "curl")
+    port = free_port()
+    blob = apache_site(tmp_path, port)
+    proc = subprocess.Popen(kvmsentry("--network=host", "-v", "%s:/site" % tmp_path, "--",
+                                      "/usr/sbin/apache2", "-f", "/site/apache2.conf",
+                                      "-D", "FOREGROUND"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    try:
+        wait_for_port(port, proc)
+        for _ in range(3):
+            got = subprocess.run(["curl", "-sS", "--fail", "-m", "60",
+                                  "http://127.0.0.1:%d/file.bin" % port],
+                                 capture_output=True, timeout=TIMEOUT)
+            assert got.returncode == 0, got.stderr.decode()
+            assert got.stdout == blob
+        missing = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                  "http://127.0.0.1:%d/nothing-here" % port],
+                                 capture_output=True, timeout=TIMEOUT)
+        assert missing.stdout == b"404"
+    finally:
+        status = stop(proc)
+    log = (tmp_path / "run" / "error.log").read_text()
+    assert status == 0, log[-3000:]
+    assert "resuming normal operations" in log and "shutting down" in log
