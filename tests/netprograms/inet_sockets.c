@@ -153,6 +153,11 @@ static void udp(int family) {
     ERR(recv(s, buf, sizeof buf, 0));
     ERR(listen(s, 1));                                   /* EOPNOTSUPP */
     ERR(accept(s, NULL, NULL));
+    struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+    ERR(connect(c, &unspec, sizeof unspec));             /* dissolve the association */
+    ERR(send(c, "x", 1, 0));                             /* EDESTADDRREQ */
+    socklen_t pl = sizeof from;
+    ERR(getpeername(c, (struct sockaddr *)&from, &pl));  /* ENOTCONN */
 }
 
 static volatile int sigpipes;
