@@ -17,6 +17,7 @@ import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
+from kvmsentry.kernel.waiter import block_until, deadline_after
 from kvmsentry.net import unix_names
 from kvmsentry.net.address import AF_UNIX, UNNAMED_UNIX, UnixName, decode_unix, family_of
 from kvmsentry.net.socket_file import (
@@ -348,7 +349,7 @@ class UnixSocket(SocketFile):
             return self._recv_stream(task, length, flags)
         return self._recv_message(task, length, flags)
 
-    def _wait_readable(self, task, flags, copied=0):
+    def _wait_readable(self, task, flags):
         """Wait for the receive queue to change; False when the read must
         end now (EOF) - errors are raised."""
         if self.err:
@@ -400,7 +401,7 @@ class UnixSocket(SocketFile):
                 if len(out) >= target:
                     break
                 try:
-                    if not self._wait_readable(task, flags, len(out)):
+                    if not self._wait_readable(task, flags):
                         break
                 except SyscallError:
                     if out:
@@ -563,7 +564,6 @@ def other_queue(other):
 
 def block_on(task, waits, check, timeout_ns):
     """waiter.block_until with a socket timeout (EAGAIN when it passes)."""
-    from kvmsentry.kernel.waiter import block_until, deadline_after
     result = block_until(task, check, waits, (), deadline_after(timeout_ns))
     if not result:
         raise SyscallError(errno.EAGAIN)
