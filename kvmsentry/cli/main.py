@@ -105,6 +105,7 @@ def cmd_do(args):
     try:
         tty = 0 if os.isatty(0) else None
         mounts = build_mounts(args.root, volumes, tty_host_fd=tty)
+        network.configure_files(mounts)
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)

@@ -74,6 +74,15 @@ class Network:
         """What /etc/resolv.conf should say inside, or None to keep the host's."""
         return RESOLV_CONF if self.mode == "sandbox" else None
 
+    def configure_files(self, mounts):
+        """Make the sandbox's /etc follow the mode: in `sandbox`,
+        /etc/resolv.conf names slirp4netns's DNS forwarder (the host's may
+        name a resolver on the host's loopback, which the sandbox cannot
+        reach). Written into the root overlay's memory, never the host."""
+        data = self.resolv_conf()
+        if data is not None:
+            _replace_file(mounts, b"/etc", b"resolv.conf", data)
+
     def close(self):
         if self._exit_w is not None:
             os.close(self._exit_w)            # slirp4netns exits when this closes
@@ -88,6 +97,31 @@ class Network:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+class _Root:
+    uid = euid = gid = egid = 0
+    groups = ()
+
+
+def _replace_file(mounts, directory, name, data):
+    from kvmsentry.errors import SyscallError
+    from kvmsentry.vfs.path import Walker
+
+    class ctx:
+        root = cwd = mounts.root_location()
+    try:
+        where = Walker(mounts, ctx, _Root()).walk(ctx.root, directory)
+    except SyscallError:
+        return                                    # no /etc in this root
+    try:
+        where.inode.lookup(name)
+        where.inode.unlink(name)                  # a file or a symlink to elsewhere
+    except SyscallError:
+        pass
+    where.dentry.forget(name)
+    inode = where.inode.create(name, 0o644, 0, 0)
+    inode.write_at(0, data)
 
 
 def _unshare_net():

@@ -179,3 +179,13 @@ def test_network_sandbox_interfaces():
                        capture_output=True, timeout=TIMEOUT, env=ENV)
     assert p.stdout.decode().split() == ["lo", "UNKNOWN", "127.0.0.1/8",
                                          "tap0", "UNKNOWN", "10.0.2.100/24"], p.stderr.decode()
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "none", "host"])
+def test_resolv_conf_follows_mode(mode):
+    p = subprocess.run(kvmsentry("--network=%s" % mode, "--", "/bin/cat", "/etc/resolv.conf"),
+                       capture_output=True, timeout=TIMEOUT, env=ENV)
+    with open("/etc/resolv.conf", "rb") as f:
+        host = f.read()
+    expected = b"nameserver 10.0.2.3\n" if mode == "sandbox" else host
+    assert (p.returncode, p.stdout) == (0, expected), p.stderr.decode()[-2000:]
