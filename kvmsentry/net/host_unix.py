@@ -61,6 +61,7 @@ class HostUnixSocket(HostSocket):
         self.guest_name = guest_name
         self.peer_name = peer_name
         self._want_out = False
+        self._poller = None
 
     def bind(self, task, raw):
         raise SyscallError(errno.EINVAL)

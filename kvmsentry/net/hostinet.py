@@ -72,6 +72,7 @@ class HostSocket(SocketFile):
         self.host_fd = host.fileno()
         self.debug = debug
         self._want_out = False        # a connect or send waits for room: watch POLLOUT
+        self._poller = None
 
     # --- waiting on the host fd -----------------------------------------------------
     def _retry(self, task, flags, events, timeout_ns, op):
@@ -94,9 +95,10 @@ class HostSocket(SocketFile):
         return self._host_mask() & (events | POLLERR | select.POLLHUP)
 
     def _host_mask(self):
-        poller = select.poll()
-        poller.register(self.host_fd, _POLL_ALL)
-        ready = poller.poll(0)
+        if self._poller is None:                  # one per socket: epoll asks often
+            self._poller = select.poll()
+            self._poller.register(self.host_fd, _POLL_ALL)
+        ready = self._poller.poll(0)
         return ready[0][1] if ready else 0
 
     def poll_events(self):
