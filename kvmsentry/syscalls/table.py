@@ -261,7 +261,8 @@ _IMPLEMENTED = [
        "AF_UNIX in the sentry; AF_INET/AF_INET6 TCP and UDP as host sockets; "
        "AF_NETLINK NETLINK_ROUTE read-only; raw and packet sockets EPERM"),
     _e("socketpair", sys_socket.socketpair, "int int int ptr"),
-    _e("bind", sys_socket.bind, "fd ptr int"),
+    _e("bind", sys_socket.bind, "fd ptr int", PARTIAL,
+       "a Unix socket path on a volume needs --host-uds=create (else EPERM)"),
     _e("listen", sys_socket.listen, "fd int"),
     _e("accept", sys_socket.accept, "fd ptr ptr"),
     _e("accept4", sys_socket.accept4, "fd ptr ptr hex"),
