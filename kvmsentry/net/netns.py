@@ -37,6 +37,7 @@ SLIRP_MTU = 65520
 READY_TIMEOUT = 10.0
 SANDBOX_ADDR = "10.0.2.100"
 RESOLV_CONF = b"nameserver 10.0.2.3\n"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class NetworkError(Exception):
@@ -173,9 +174,16 @@ def enter(mode, publish=()):
     return net
 
 
+def _tool(name):
+    """A helper program: on the caller's PATH, else where Debian puts it
+    (the program's environment may carry any PATH at all)."""
+    path = os.environ.get("PATH", "") + ":" + SYSTEM_PATH
+    return shutil.which(name, path=path)
+
+
 def _start_slirp(net, host_ns):
-    binary = shutil.which("slirp4netns")
-    nsenter = shutil.which("nsenter")
+    binary = _tool("slirp4netns")
+    nsenter = _tool("nsenter")
     if binary is None or nsenter is None:
         raise NetworkError("--network=sandbox needs slirp4netns and nsenter "
                            "(apt-get install slirp4netns util-linux)")
