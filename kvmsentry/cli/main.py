@@ -68,6 +68,15 @@ def _parser():
                     help="DEBUGGING ONLY: run the sentry unconfined (no namespaces, "
                          "pivot_root, capability drop or seccomp filter)")
     do.add_argument("--confinement-probe", action="store_true", help=argparse.SUPPRESS)
+    do.add_argument("--network", default="sandbox", choices=["sandbox", "host", "none"],
+                    help="sandbox: a network namespace of its own with NAT egress through "
+                         "slirp4netns (default); none: only loopback; host: the host's")
+    do.add_argument("--publish", "-p", action="append", default=[],
+                    metavar="[ADDR:]HOST:SANDBOX[/tcp|udp]",
+                    help="forward a host port to a port in the sandbox (--network=sandbox)")
+    do.add_argument("--host-uds", default="none", choices=["none", "open", "create", "all"],
+                    help="Unix sockets on volumes: connect to host listeners (open), "
+                         "bind as host sockets (create), both (all); default none")
     do.add_argument("argv", nargs=argparse.REMAINDER,
                     help="-- PROGRAM [ARGS...]")
     sub.add_parser("syscalls", help="print the syscall compatibility report")
@@ -134,26 +143,35 @@ def _do(args):
         return _error(str(e), EXIT_RUNTIME_ERROR)
 
     env = caller_environment()
+    from kvmsentry.net import netns
+    try:
+        network = netns.enter(args.network, args.publish)       # before any thread starts
+    except netns.NetworkError as e:
+        return _error(str(e), EXIT_RUNTIME_ERROR)
     confinement = None
     if not args.unsafe_no_confine:
         confinement = Confinement()
         try:
             confinement.enter()
         except ConfinementError as e:
+            network.close()
             return _error("confining the sentry: %s (--unsafe-no-confine runs it "
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
         machine = Machine(pool_bytes=args.memory << 20, max_vcpus=args.max_vcpus)
     except KvmUnavailable as e:
+        network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
     try:
         tty = 0 if os.isatty(0) else None
         mounts = build_mounts(args.root, volumes, tty_host_fd=tty,
                               tmpfs_size=_tmpfs_size(args))
+        network.configure_files(mounts)
         kernel = Kernel(machine, mounts, strace=getattr(args, "strace", False),
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
+        kernel.host_uds = args.host_uds
         probe = Probe() if args.confinement_probe else None
         if probe:
             probe.before()
@@ -195,6 +213,7 @@ def _do(args):
             pass          # tasks killed mid-run still hold vCPU mappings; exiting frees all
         if debug_log:
             debug_log.close()
+        network.close()
     return Task.exit_code(status)
 
 

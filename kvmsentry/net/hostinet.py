@@ -7,16 +7,17 @@ blocking guest call waits in waiter.block_until() with the host fd in
 the waiter's poll set. The socket lives in the network namespace the
 sentry runs in (see netns.py).
 """
+import ctypes
 import errno
 import fcntl
 import select
 import socket
-import struct
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.net import interfaces
 from kvmsentry.net.address import AF_INET, AF_INET6, decode_inet, encode_inet, family_of
 from kvmsentry.net.socket_file import (
-    FIONREAD, INT, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
+    FIONREAD, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
     POLLIN, POLLOUT, SIOCOUTQ, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
     SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO,
     SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM,
@@ -25,12 +26,6 @@ from kvmsentry.net.socket_file import (
 IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
 SO_TIMESTAMP, SO_TIMESTAMPNS, SO_BINDTODEVICE = 29, 35, 25
 SIOCATMARK = 0x8905
-SIOCGIFCONF = 0x8912
-# Interface queries a program may make on any inet socket (struct ifreq in and out).
-IFREQ_GETS = {0x8913: "SIOCGIFFLAGS", 0x8915: "SIOCGIFADDR", 0x8919: "SIOCGIFBRDADDR",
-              0x891B: "SIOCGIFNETMASK", 0x8921: "SIOCGIFMTU", 0x8927: "SIOCGIFHWADDR",
-              0x8933: "SIOCGIFINDEX", 0x8910: "SIOCGIFNAME", 0x8942: "SIOCGIFTXQLEN"}
-IFREQ_SIZE = 40
 # (level, option) pairs passed to the host socket; anything else is ENOPROTOOPT.
 ALLOWED = {
     SOL_SOCKET: {SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST, SO_LINGER,
@@ -53,6 +48,9 @@ _POLL_ALL = (select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
              | select.POLLWRNORM | select.POLLRDBAND | select.POLLWRBAND | 0x2000)
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
 def _host_call(fn, *args):
     try:
         return fn(*args)
@@ -73,6 +71,8 @@ class HostSocket(SocketFile):
         self.host = host
         self.host_fd = host.fileno()
         self.debug = debug
+        self._want_out = False        # a connect or send waits for room: watch POLLOUT
+        self._poller = None
 
     # --- waiting on the host fd -----------------------------------------------------
     def _retry(self, task, flags, events, timeout_ns, op):
@@ -82,6 +82,8 @@ class HostSocket(SocketFile):
             try:
                 return op()
             except (BlockingIOError, InterruptedError):
+                if events & POLLOUT:
+                    self._want_out = True
                 if self.nonblocking(flags):
                     raise SyscallError(errno.EAGAIN) from None
             except OSError as e:
@@ -93,13 +95,29 @@ class HostSocket(SocketFile):
         return self._host_mask() & (events | POLLERR | select.POLLHUP)
 
     def _host_mask(self):
-        poller = select.poll()
-        poller.register(self.host_fd, _POLL_ALL)
-        ready = poller.poll(0)
+        if self._poller is None:                  # one per socket: epoll asks often
+            self._poller = select.poll()
+            self._poller.register(self.host_fd, _POLL_ALL)
+        ready = self._poller.poll(0)
         return ready[0][1] if ready else 0
 
     def poll_events(self):
-        return self._host_mask()
+        mask = self._host_mask()
+        if mask & POLLOUT:
+            self._want_out = False
+        return mask
+
+    def host_fds(self, events=None):
+        """[(host fd, poll events)] for a waiter's host poll set (the
+        polling protocol of kernel/polling.py). Without the caller's events,
+        watch what can turn the socket readable, and writability only while
+        a connect or a send is waiting for it (else a writable socket
+        would end every wait at once)."""
+        if events is None:
+            events = select.POLLIN | select.POLLPRI | 0x2000
+            if self._want_out:
+                events |= select.POLLOUT
+        return [(self.host_fd, events & _POLL_ALL)]
 
     # --- names and connections --------------------------------------------------------
     def _addr(self, raw):
@@ -115,13 +133,17 @@ class HostSocket(SocketFile):
         _host_call(self.host.listen, min(backlog, 0x7FFFFFFF))
 
     def connect(self, task, raw):
-        if family_of(raw) == 0 and self.type == SOCK_DGRAM:
-            raise SyscallError(errno.EAFNOSUPPORT)       # UDP disconnect: not offered
-        err = self.host.connect_ex(self._addr(raw))
+        if family_of(raw) == 0:
+            return self._disconnect()
+        addr = self._addr(raw)
+        if self.type == SOCK_STREAM and self._connected():
+            raise SyscallError(errno.EISCONN)    # Python's connect_ex calls that success
+        err = self.host.connect_ex(addr)
         if err == 0:
             return
         if err != errno.EINPROGRESS:
             raise SyscallError(err)
+        self._want_out = True
         if self.nonblocking():
             raise SyscallError(errno.EINPROGRESS)
         self.wait(task, lambda: self._host_ready(POLLOUT), POLLOUT, self.sndtimeo,
@@ -129,6 +151,21 @@ class HostSocket(SocketFile):
         err = self.host.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise SyscallError(err)
+
+    def _disconnect(self):
+        """connect(AF_UNSPEC): dissolve a UDP association (TCP: Linux
+        aborts the connection). Python's connect() takes no AF_UNSPEC
+        address, so this one call goes through libc."""
+        unspec = ctypes.create_string_buffer(16)          # sa_family 0
+        if _libc.connect(self.host_fd, unspec, 16) != 0:
+            raise SyscallError(ctypes.get_errno())
+
+    def _connected(self):
+        try:
+            self.host.getpeername()
+            return True
+        except OSError:
+            return False
 
     def accept(self, task, flags):
         fd, addr = self._retry(task, 0, POLLIN, self.rcvtimeo, self.host._accept)
@@ -228,43 +265,10 @@ class HostSocket(SocketFile):
             out = _host_call(fcntl.ioctl, self.host_fd, request, bytes(4))
             task.mm.copy_out(arg, out)
             return 0
-        return interface_ioctl(task, self.host_fd, request, arg)
+        return interfaces.ioctl(task, request, arg, self.host_fd)
 
     def release(self):
         self.host.close()
-
-
-def interface_ioctl(task, host_fd, request, arg):
-    """The read-only interface queries (struct ifreq, SIOCGIFCONF),
-    answered for the sentry's network namespace."""
-    if request in IFREQ_GETS:
-        ifreq = task.mm.copy_in(arg, IFREQ_SIZE)
-        out = _host_call(fcntl.ioctl, host_fd, request, bytes(ifreq))
-        task.mm.copy_out(arg, out)
-        return 0
-    if request == SIOCGIFCONF:
-        return _ifconf(task, host_fd, arg)
-    raise SyscallError(errno.ENOTTY)
-
-
-def _ifconf(task, host_fd, arg):
-    length, buf = struct.unpack("<i4xQ", task.mm.copy_in(arg, 16))
-    records = []
-    for _, name in socket.if_nameindex():
-        req = struct.pack("16s24x", name.encode()[:15])
-        try:
-            out = fcntl.ioctl(host_fd, 0x8915, req)            # SIOCGIFADDR
-        except OSError:
-            continue                                           # no IPv4 address
-        records.append(out)
-    if not buf:
-        task.mm.copy_out(arg, INT.pack(len(records) * IFREQ_SIZE))
-        return 0
-    fit = records[:max(length, 0) // IFREQ_SIZE]
-    if fit:
-        task.mm.copy_out(buf, b"".join(fit))
-    task.mm.copy_out(arg, INT.pack(len(fit) * IFREQ_SIZE))
-    return 0
 
 
 def create(family, sock_type, protocol, flags, debug=None):

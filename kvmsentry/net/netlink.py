@@ -173,7 +173,7 @@ class NetlinkSocket(SocketFile):
         if request == FIONREAD:
             task.mm.copy_out(arg, INT.pack(len(self.recvq[0]) if self.recvq else 0))
             return 0
-        raise SyscallError(errno.ENOTTY)
+        return super().ioctl(task, request, arg)
 
     def release(self):
         self.kernel.netlink_ports.discard(self.portid)

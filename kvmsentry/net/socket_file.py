@@ -193,4 +193,5 @@ class SocketFile(File):
         raise SyscallError(errno.ENOPROTOOPT)
 
     def ioctl(self, task, request, arg):
-        raise SyscallError(errno.ENOTTY)
+        from kvmsentry.net import interfaces
+        return interfaces.ioctl(task, request, arg)

@@ -17,6 +17,7 @@ import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
+from kvmsentry.kernel.waiter import block_until, deadline_after
 from kvmsentry.net import unix_names
 from kvmsentry.net.address import AF_UNIX, UNNAMED_UNIX, UnixName, decode_unix, family_of
 from kvmsentry.net.socket_file import (
@@ -112,6 +113,8 @@ class UnixSocket(SocketFile):
             self.name = name
         else:
             self.node = unix_names.bind_path(task, name.path, self)
+            if self.node is None:
+                return                            # now a host socket (--host-uds)
             self.name = name
 
     def _autobind(self):
@@ -161,6 +164,10 @@ class UnixSocket(SocketFile):
                 self.peer = None
                 return
             raise SyscallError(errno.EINVAL)
+        name = decode_unix(raw)
+        if name is not None and name.path is not None and self.name is None and \
+                unix_names.connect_host_path(task, self, name):
+            return                                # now a host socket (--host-uds)
         if not self.connection_based:
             other = self._find(task, raw)
             if self.passcred and self.name is None:
@@ -342,7 +349,7 @@ class UnixSocket(SocketFile):
             return self._recv_stream(task, length, flags)
         return self._recv_message(task, length, flags)
 
-    def _wait_readable(self, task, flags, copied=0):
+    def _wait_readable(self, task, flags):
         """Wait for the receive queue to change; False when the read must
         end now (EOF) - errors are raised."""
         if self.err:
@@ -394,7 +401,7 @@ class UnixSocket(SocketFile):
                 if len(out) >= target:
                     break
                 try:
-                    if not self._wait_readable(task, flags, len(out)):
+                    if not self._wait_readable(task, flags):
                         break
                 except SyscallError:
                     if out:
@@ -521,7 +528,7 @@ class UnixSocket(SocketFile):
                 raise SyscallError(errno.EINVAL)
             task.mm.copy_out(arg, INT.pack(max(self.wmem, 0)))
             return 0
-        raise SyscallError(errno.ENOTTY)
+        return super().ioctl(task, request, arg)
 
     # --- the end ---------------------------------------------------------------------------
     def release(self):
@@ -557,7 +564,6 @@ def other_queue(other):
 
 def block_on(task, waits, check, timeout_ns):
     """waiter.block_until with a socket timeout (EAGAIN when it passes)."""
-    from kvmsentry.kernel.waiter import block_until, deadline_after
     result = block_until(task, check, waits, (), deadline_after(timeout_ns))
     if not result:
         raise SyscallError(errno.EAGAIN)

@@ -7,6 +7,8 @@ import stat as st
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import parent_at, walker
+from kvmsentry.net import host_unix
+from kvmsentry.net.address import UnixName
 from kvmsentry.vfs.path import AT_FDCWD, W_OK, X_OK, may_access
 
 _autobind = itertools.count(1)
@@ -62,8 +64,17 @@ def check_free(task, path):
 
 def bind_path(task, path, sock):
     """Create the socket inode at path (mode 0777 & ~umask, as Linux's
-    unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists."""
+    unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists.
+    Returns the inode, or None when sock became a host socket instead
+    (--host-uds=create, in a host directory)."""
     parent, name = check_free(task, path)
+    directory = host_unix.host_directory(task, parent.inode)
+    if directory is not None:
+        if parent.mount.readonly:
+            raise SyscallError(errno.EROFS)
+        host_unix.bind_host(task, sock, directory, name, UnixName(path=path))
+        parent.dentry.forget(name)
+        return None
     if parent.mount.readonly:
         raise SyscallError(errno.EROFS)
     if not may_access(parent.inode.getattr(), task.creds, W_OK | X_OK):
@@ -96,6 +107,22 @@ def lookup_path(task, path):
     if sock is None:
         raise SyscallError(errno.ECONNREFUSED)
     return sock
+
+
+def connect_host_path(task, sock, name):
+    """Connect sock to a host listener at name.path if --host-uds allows
+    it and the path names a host socket; True if it did."""
+    try:
+        loc = walker(task).walk(task.fs.cwd, name.path, follow=True)
+    except SyscallError:
+        return False
+    node = host_unix.host_socket_inode(task, loc.inode)
+    if node is None:
+        return False
+    if not may_access(loc.inode.getattr(), task.creds, W_OK):
+        raise SyscallError(errno.EACCES)
+    host_unix.connect_host(task, sock, node, name)
+    return True
 
 
 def release_path(node, sock):

@@ -1,6 +1,6 @@
 """Sockets in the sandbox compared with native Linux: Unix domain sockets
 served by the sentry, internet sockets on host sockets the sentry owns,
-NETLINK_ROUTE for getifaddrs.
+NETLINK_ROUTE for getifaddrs, and the --network modes.
 
 The C programs are tests/netprograms/*.c, one behaviour per mode (the
 first argument), built with `gcc -static` and plain `gcc` (dynamic). They
@@ -9,9 +9,12 @@ runs create their socket files in fresh directories under /tmp and
 remove them; inet tests use 127.0.0.1/::1 and ephemeral ports only.
 """
 import os
+import socket
+import subprocess
+import sys
 
 import pytest
-from progbuild import FLAVOURS, build_all, run
+from progbuild import ENV, FLAVOURS, build_all, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "netprograms")
@@ -22,8 +25,13 @@ def netprogs(tmp_path_factory):
     return build_all(SOURCES, tmp_path_factory.mktemp("net"))
 
 
-def same(argv):
-    native, boxed = run(argv, False), run(argv, True)
+# Native inet baselines run in a network namespace of their own holding only
+# `lo` (as the sandbox's own namespace has), never on the host's network.
+IN_FRESH_NETNS = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+
+
+def same(argv, native_prefix=()):
+    native, boxed = run([*native_prefix, *argv], False), run(argv, True)
     assert boxed[1].decode() == native[1].decode(), boxed[2].decode()[-3000:]
     assert boxed[0] == native[0], boxed[2].decode()[-3000:]
     return boxed[0], boxed[1].decode()
@@ -53,3 +61,73 @@ def test_unix_socket_results_are_not_vacuous(netprogs):
     assert "sigpipes 1" in out and "child killed by 13" in out
     _, out = same([netprogs[("unix_sockets", "static")], "peek_waitall"])
     assert "waitall 40" in out
+
+
+INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs"]
+
+
+@flavours
+@pytest.mark.parametrize("mode", INET_MODES)
+def test_inet_sockets(netprogs, flavour, mode):
+    status, out = same([netprogs[("inet_sockets", flavour)], mode], IN_FRESH_NETNS)
+    assert status == 0 and "FAIL" not in out
+
+
+def test_inet_results_are_not_vacuous(netprogs):
+    _, out = same([netprogs[("inet_sockets", "static")], "tcp"], IN_FRESH_NETNS)
+    assert "echo 5 'hello'" in out and "waitall 20 '0123456789abcdefghij'" in out
+    assert "child status 0" in out
+    _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
+    assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
+    assert "lo packet entries 1" in out
+
+
+# --- --host-uds -------------------------------------------------------------------------
+def _sandbox(argv, extra):
+    return [sys.executable, "-m", "kvmsentry", "do", "--network=none", *extra, "--", *argv]
+
+
+@pytest.mark.parametrize("mode,allowed", [("open", True), ("all", True), ("none", False),
+                                          ("create", False)])
+def test_host_uds_connect_to_host_listener(netprogs, tmp_path, mode, allowed):
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(tmp_path / "host.sock"))
+    listener.listen(1)
+    listener.settimeout(60)
+    proc = subprocess.Popen(_sandbox([netprogs[("host_uds", "static")], "connect", "/vol/host.sock"],
+                                     ["--host-uds=%s" % mode, "-v", "%s:/vol" % tmp_path]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    if allowed:
+        conn, _ = listener.accept()
+        conn.sendall(b"hi guest")
+        assert conn.recv(64) == b"from sandbox"
+        conn.close()
+    out, err = proc.communicate(timeout=60)
+    listener.close()
+    if allowed:
+        assert (proc.returncode, out) == (0, b"got hi guest\n"), err.decode()[-2000:]
+    else:
+        assert (proc.returncode, out) == (1, b"connect: ECONNREFUSED\n"), err.decode()[-2000:]
+
+
+@pytest.mark.parametrize("mode,allowed", [("create", True), ("all", True), ("none", False),
+                                          ("open", False)])
+def test_host_uds_bind_reachable_from_host(netprogs, tmp_path, mode, allowed):
+    proc = subprocess.Popen(_sandbox([netprogs[("host_uds", "static")], "serve", "/vol/guest.sock"],
+                                     ["--host-uds=%s" % mode, "-v", "%s:/vol" % tmp_path]),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    line = proc.stdout.readline()
+    if allowed:
+        assert line == b"listening\n", proc.stderr.read().decode()[-2000:]
+        client = socket.socket(socket.AF_UNIX)
+        client.settimeout(60)
+        client.connect(str(tmp_path / "guest.sock"))
+        assert client.recv(64) == b"hello host"
+        client.sendall(b"from host")
+        client.close()
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, out) == (0, b"server got from host\n"), err.decode()[-2000:]
+    else:
+        proc.communicate(timeout=60)
+        assert line == b"bind: EPERM\n" and proc.returncode == 1
+        assert not (tmp_path / "guest.sock").exists()

@@ -1,0 +1,237 @@
+"""The network namespace the sandbox's internet sockets live in
+(`--network`, runsc's names).
+
+Every inet socket is a host socket the sentry creates, so the namespace
+the sentry runs in IS the sandbox's network:
+
+- host: the host's namespace, unchanged.
+- none: a fresh namespace holding only `lo` (brought up here).
+- sandbox: a fresh namespace with `lo` and a tap device whose traffic
+  goes out through slirp4netns (Debian's user-mode NAT: 10.0.2.100/24,
+  gateway 10.0.2.2, DNS 10.0.2.3; the host's loopback is not reachable),
+  and `--publish [ADDR:]HOST:SANDBOX[/tcp|udp]` forwards a host port to
+  a port inside through slirp4netns's API socket.
+
+Unlike runsc's netstack, the host kernel's TCP/IP stack serves the
+namespace; the sentry still mediates every call. enter() must run on the
+main thread before any other thread starts (unshare(2) changes the
+calling thread's namespace; threads started later inherit it).
+"""
+import ctypes
+import fcntl
+import json
+import os
+import select
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+
+MODES = ("sandbox", "host", "none")
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS = 0x8913, 0x8914
+IFF_UP = 0x1
+TAP_NAME = "tap0"
+SLIRP_MTU = 65520
+READY_TIMEOUT = 10.0
+SANDBOX_ADDR = "10.0.2.100"
+RESOLV_CONF = b"nameserver 10.0.2.3\n"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class NetworkError(Exception):
+    """The network could not be set up as asked (the sandbox does not start)."""
+
+
+class Publish:
+    """One --publish: host (addr, port) -> sandbox port."""
+
+    def __init__(self, spec):
+        proto = "tcp"
+        if "/" in spec:
+            spec, proto = spec.rsplit("/", 1)
+        parts = spec.rsplit(":", 2)
+        if proto not in ("tcp", "udp") or len(parts) < 2:
+            raise NetworkError("--publish %r: expected [ADDR:]HOST:SANDBOX[/tcp|udp]" % spec)
+        try:
+            self.host_port, self.sandbox_port = int(parts[-2]), int(parts[-1])
+        except ValueError:
+            raise NetworkError("--publish %r: ports must be numbers" % spec) from None
+        self.host_addr = parts[0] if len(parts) == 3 else "0.0.0.0"
+        self.proto = proto
+
+
+class Network:
+    """The set-up network of one sandbox; close() tears down what it started."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.slirp = None
+        self._dir = None
+        self._exit_w = None
+
+    def resolv_conf(self):
+        """What /etc/resolv.conf should say inside, or None to keep the host's."""
+        return RESOLV_CONF if self.mode == "sandbox" else None
+
+    def configure_files(self, mounts):
+        """Make the sandbox's /etc follow the mode: in `sandbox`,
+        /etc/resolv.conf names slirp4netns's DNS forwarder (the host's may
+        name a resolver on the host's loopback, which the sandbox cannot
+        reach). Written into the root overlay's memory, never the host."""
+        data = self.resolv_conf()
+        if data is not None:
+            _replace_file(mounts, b"/etc", b"resolv.conf", data)
+
+    def close(self):
+        if self._exit_w is not None:
+            os.close(self._exit_w)            # slirp4netns exits when this closes
+            self._exit_w = None
+        if self.slirp is not None:
+            try:
+                self.slirp.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.slirp.kill()
+                self.slirp.wait()
+            self.slirp = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+class _Root:
+    uid = euid = gid = egid = 0
+    groups = ()
+
+
+def _replace_file(mounts, directory, name, data):
+    from kvmsentry.errors import SyscallError
+    from kvmsentry.vfs.path import Walker
+
+    class ctx:
+        root = cwd = mounts.root_location()
+    try:
+        where = Walker(mounts, ctx, _Root()).walk(ctx.root, directory)
+    except SyscallError:
+        return                                    # no /etc in this root
+    try:
+        where.inode.lookup(name)
+        where.inode.unlink(name)                  # a file or a symlink to elsewhere
+    except SyscallError:
+        pass
+    where.dentry.forget(name)
+    inode = where.inode.create(name, 0o644, 0, 0)
+    inode.write_at(0, data)
+
+
+def _unshare_net():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise NetworkError("cannot create a network namespace: %s (needs CAP_SYS_ADMIN; "
+                           "--network=host runs without one)" % os.strerror(err))
+
+
+def _loopback_up():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        req = struct.pack("16sh22x", b"lo", 0)
+        flags = struct.unpack_from("16sh", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+
+
+def enter(mode, publish=()):
+    """Put the sentry (and so every inet socket of the sandbox) into the
+    network `mode` asks for; returns the Network to close at exit."""
+    if mode not in MODES:
+        raise NetworkError("--network %r: one of %s" % (mode, ", ".join(MODES)))
+    publish = [Publish(p) if isinstance(p, str) else p for p in publish]
+    if publish and mode != "sandbox":
+        raise NetworkError("--publish needs --network=sandbox")
+    net = Network(mode)
+    if mode == "host":
+        return net
+    # slirp4netns must run in the host's namespace (its NAT and published
+    # ports are host sockets) while the sentry moves out of it.
+    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _unshare_net()
+        _loopback_up()
+        if mode == "sandbox":
+            _start_slirp(net, host_ns)
+    except BaseException:
+        net.close()
+        raise
+    finally:
+        os.close(host_ns)
+    if mode == "sandbox":
+        try:
+            for p in publish:
+                _add_hostfwd(net, p)
+        except BaseException:
+            net.close()
+            raise
+    return net
+
+
+def _tool(name):
+    """A helper program: on the caller's PATH, else where Debian puts it
+    (the program's environment may carry any PATH at all)."""
+    path = os.environ.get("PATH", "") + ":" + SYSTEM_PATH
+    return shutil.which(name, path=path)
+
+
+def _start_slirp(net, host_ns):
+    binary = _tool("slirp4netns")
+    nsenter = _tool("nsenter")
+    if binary is None or nsenter is None:
+        raise NetworkError("--network=sandbox needs slirp4netns and nsenter "
+                           "(apt-get install slirp4netns util-linux)")
+    net._dir = tempfile.mkdtemp(prefix="kvmsentry-net-")
+    net.api_socket = os.path.join(net._dir, "slirp.sock")
+    ready_r, ready_w = os.pipe()
+    exit_r, net._exit_w = os.pipe()
+    os.set_inheritable(net._exit_w, False)
+    cmd = [nsenter, "--net=/proc/self/fd/%d" % host_ns, binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
+           "--enable-sandbox", "--enable-seccomp", "--api-socket", net.api_socket,
+           "--ready-fd=%d" % ready_w, "--exit-fd=%d" % exit_r, str(os.getpid()), TAP_NAME]
+    try:
+        net.slirp = subprocess.Popen(cmd, pass_fds=(ready_w, exit_r, host_ns), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finally:
+        os.close(ready_w)
+        os.close(exit_r)
+    try:
+        ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT)
+        got = os.read(ready_r, 1) if ready else b""
+    finally:
+        os.close(ready_r)
+    if got != b"1":
+        err = b""
+        if net.slirp.poll() is not None:
+            err = net.slirp.stderr.read()
+        raise NetworkError("slirp4netns did not come up: %s" % err.decode(errors="replace").strip())
+
+
+def _api(net, request):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(READY_TIMEOUT)
+        s.connect(net.api_socket)
+        s.sendall(json.dumps(request).encode())
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    reply = json.loads(data or b"{}")
+    if "error" in reply:
+        raise NetworkError("slirp4netns: %s" % reply["error"].get("desc", reply["error"]))
+    return reply
+
+
+def _add_hostfwd(net, p):
+    _api(net, {"execute": "add_hostfwd", "arguments": {
+        "proto": p.proto, "host_addr": p.host_addr, "host_port": p.host_port,
+        "guest_addr": SANDBOX_ADDR, "guest_port": p.sandbox_port}})

@@ -1,0 +1,255 @@
+/* Internet sockets on loopback, one behaviour per mode (argv[1]). Prints
+ * only what must be identical natively and in the sandbox (no ports). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(x) do { if ((x) < 0) { printf("FAIL %s: %s\n", #x, strerror(errno)); exit(1); } } while (0)
+#define ERR(x) do { errno = 0; long r_ = (long)(x); printf("%s = %ld %s\n", #x, r_, r_ < 0 ? strerrorname_np(errno) : ""); } while (0)
+
+static int listener(int family, struct sockaddr_storage *a, socklen_t *alen, int type) {
+    int l = socket(family, type, 0);
+    CHECK(l);
+    int one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(a, 0, sizeof *a);
+    if (family == AF_INET) {
+        struct sockaddr_in *s = (void *)a;
+        s->sin_family = AF_INET; s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        *alen = sizeof *s;
+    } else {
+        struct sockaddr_in6 *s = (void *)a;
+        s->sin6_family = AF_INET6; s->sin6_addr = in6addr_loopback;
+        *alen = sizeof *s;
+    }
+    CHECK(bind(l, (struct sockaddr *)a, *alen));
+    CHECK(getsockname(l, (struct sockaddr *)a, alen));
+    if (type == SOCK_STREAM) CHECK(listen(l, 8));
+    return l;
+}
+
+static void tcp(int family) {
+    struct sockaddr_storage a, got; socklen_t alen, len;
+    int l = listener(family, &a, &alen, SOCK_STREAM);
+    printf("bound port nonzero %d\n", ntohs(((struct sockaddr_in *)&a)->sin_port) != 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int c = socket(family, SOCK_STREAM, 0);
+        if (connect(c, (struct sockaddr *)&a, alen) < 0) _exit(1);
+        char buf[64];
+        ssize_t n = read(c, buf, sizeof buf);            /* "hello" */
+        write(c, buf, n);                                /* echo */
+        usleep(50000);
+        write(c, "0123456789", 10);
+        usleep(50000);
+        write(c, "abcdefghij", 10);
+        shutdown(c, SHUT_WR);                            /* half-close */
+        n = read(c, buf, sizeof buf);
+        _exit(n == 10 ? 0 : 3);                          /* "still open" */
+    }
+    len = sizeof got;
+    int s = accept4(l, (struct sockaddr *)&got, &len, SOCK_CLOEXEC);
+    printf("accept4 ok %d family %d len ok %d cloexec %d nonblock %d\n", s >= 0,
+           got.ss_family, len == alen, (fcntl(s, F_GETFD) & FD_CLOEXEC) != 0,
+           (fcntl(s, F_GETFL) & O_NONBLOCK) != 0);
+    ERR(write(s, "hello", 5));
+    char buf[64];
+    ssize_t n = recv(s, buf, 2, MSG_PEEK | MSG_WAITALL);
+    printf("peek %zd '%.*s'\n", n, (int)n, buf);
+    n = recv(s, buf, 5, MSG_WAITALL);
+    printf("echo %zd '%.*s'\n", n, (int)n, buf);
+    n = recv(s, buf, 20, MSG_WAITALL);
+    printf("waitall %zd '%.*s'\n", n, (int)n, buf);
+    ERR(read(s, buf, sizeof buf));                       /* EOF: client shut its side */
+    ERR(write(s, "still open", 10));                     /* our side still writes */
+    close(s);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child status %d\n", WEXITSTATUS(status));
+    struct sockaddr_storage peer; len = sizeof peer;
+    int c = socket(family, SOCK_STREAM, 0);
+    CHECK(connect(c, (struct sockaddr *)&a, alen));
+    ERR(getpeername(c, (struct sockaddr *)&peer, &len));
+    printf("peer is listener %d\n", memcmp(&peer, &a, alen) == 0);
+    s = accept(l, NULL, NULL);
+    write(c, "12345", 5);
+    usleep(50000);
+    int avail = -1;
+    ERR(ioctl(s, FIONREAD, &avail));
+    printf("fionread %d\n", avail);
+    ERR(connect(c, (struct sockaddr *)&a, alen));        /* EISCONN */
+    ERR(listen(c, 1));                                   /* EINVAL: connected */
+}
+
+static void nonblocking_connect(void) {
+    struct sockaddr_storage a; socklen_t alen;
+    int l = listener(AF_INET, &a, &alen, SOCK_STREAM);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int r = connect(c, (struct sockaddr *)&a, alen);
+    printf("connect started %d\n", r == 0 || errno == EINPROGRESS);
+    struct pollfd p = { c, POLLOUT, 0 };
+    ERR(poll(&p, 1, 5000));
+    printf("revents %#x\n", p.revents);
+    int err = -1; socklen_t el = sizeof err;
+    ERR(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el));
+    printf("so_error %d\n", err);
+    int s = accept(l, NULL, NULL);
+    char b;
+    ERR(read(c, &b, 1));                                 /* EAGAIN */
+    fcntl(l, F_SETFL, O_NONBLOCK);
+    ERR(accept(l, NULL, NULL));                          /* EAGAIN */
+    close(s);
+    /* a closed port: refused, blocking and non-blocking */
+    close(l);
+    int c2 = socket(AF_INET, SOCK_STREAM, 0);
+    ERR(connect(c2, (struct sockaddr *)&a, alen));
+    int c3 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    r = connect(c3, (struct sockaddr *)&a, alen);
+    printf("refused connect started %d\n", r == 0 || errno == EINPROGRESS || errno == ECONNREFUSED);
+    struct pollfd p3 = { c3, POLLOUT, 0 };
+    ERR(poll(&p3, 1, 5000));
+    el = sizeof err;
+    ERR(getsockopt(c3, SOL_SOCKET, SO_ERROR, &err, &el));
+    printf("so_error %s\n", strerrorname_np(err) ? strerrorname_np(err) : "0");
+}
+
+static void udp(int family) {
+    struct sockaddr_storage a, from, mine; socklen_t alen, flen, mlen;
+    int s = listener(family, &a, &alen, SOCK_DGRAM);
+    int c = socket(family, SOCK_DGRAM, 0);
+    ERR(sendto(c, "one", 3, 0, (struct sockaddr *)&a, alen));
+    ERR(sendto(c, "twentysix-letters-long-msg", 26, 0, (struct sockaddr *)&a, alen));
+    ERR(sendto(c, "", 0, 0, (struct sockaddr *)&a, alen));
+    char buf[64];
+    flen = sizeof from;
+    ssize_t n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
+    mlen = sizeof mine;
+    getsockname(c, (struct sockaddr *)&mine, &mlen);
+    printf("recvfrom %zd '%.*s' from sender %d\n", n, (int)n, buf,
+           flen == mlen && ((struct sockaddr_in *)&from)->sin_port ==
+           ((struct sockaddr_in *)&mine)->sin_port);
+    struct iovec iov = { buf, 4 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+    n = recvmsg(s, &m, MSG_TRUNC);
+    printf("trunc %zd flags %#x\n", n, m.msg_flags);
+    ERR(recv(s, buf, sizeof buf, 0));
+    ERR(recv(s, buf, sizeof buf, MSG_DONTWAIT));
+    ERR(connect(c, (struct sockaddr *)&a, alen));
+    ERR(send(c, "connected", 9, 0));
+    ERR(recv(s, buf, sizeof buf, 0));
+    ERR(listen(s, 1));                                   /* EOPNOTSUPP */
+    ERR(accept(s, NULL, NULL));
+    struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+    ERR(connect(c, &unspec, sizeof unspec));             /* dissolve the association */
+    ERR(send(c, "x", 1, 0));                             /* EDESTADDRREQ */
+    socklen_t pl = sizeof from;
+    ERR(getpeername(c, (struct sockaddr *)&from, &pl));  /* ENOTCONN */
+}
+
+static volatile int sigpipes;
+static void on_pipe(int s) { (void)s; sigpipes++; }
+
+static void epipe(void) {
+    struct sockaddr_storage a; socklen_t alen;
+    int l = listener(AF_INET, &a, &alen, SOCK_STREAM);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(c, (struct sockaddr *)&a, alen));
+    signal(SIGPIPE, on_pipe);
+    ERR(shutdown(c, SHUT_WR));
+    ERR(write(c, "x", 1));
+    printf("sigpipes %d\n", sigpipes);
+    ERR(send(c, "x", 1, MSG_NOSIGNAL));
+    printf("sigpipes %d\n", sigpipes);
+    close(l);
+}
+
+static void options(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1, v; socklen_t l = sizeof v;
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one));
+    ERR(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &l)); printf("nodelay %d\n", v);
+    ERR(setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one));
+    ERR(getsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &v, &l)); printf("keepalive %d\n", v);
+    ERR(getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &l)); printf("type %d\n", v);
+    ERR(getsockopt(s, SOL_SOCKET, SO_PROTOCOL, &v, &l)); printf("protocol %d\n", v);
+    ERR(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &v, &l)); printf("domain %d\n", v);
+    ERR(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l)); printf("acceptconn %d\n", v);
+    ERR(getsockopt(s, IPPROTO_IP, IP_TTL, &v, &l)); printf("ttl %d\n", v);
+    struct timeval tv = { 0, 200000 };
+    ERR(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    struct timeval back; l = sizeof back;
+    ERR(getsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &back, &l));
+    printf("rcvtimeo %ld.%06ld\n", (long)back.tv_sec, (long)back.tv_usec);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bind(u, (struct sockaddr *)&any, sizeof any);
+    ERR(setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    char b;
+    ERR(recv(u, &b, 1, 0));                               /* EAGAIN after the timeout */
+    int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+    ERR(setsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
+    l = sizeof v;
+    ERR(getsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l)); printf("v6only %d\n", v);
+    ERR(socket(AF_INET, SOCK_STREAM, IPPROTO_UDP));
+    ERR(socket(AF_INET, SOCK_SEQPACKET, 0));
+    ERR(bind(s, (struct sockaddr *)&(struct sockaddr_in){ .sin_family = AF_INET }, 4));
+}
+
+static void ifaddrs(void) {
+    struct ifaddrs *ifa, *i;
+    CHECK(getifaddrs(&ifa));
+    int packet = 0;
+    for (i = ifa; i; i = i->ifa_next) {
+        if (strcmp(i->ifa_name, "lo") || !i->ifa_addr) continue;
+        char host[INET6_ADDRSTRLEN] = "";
+        int fam = i->ifa_addr->sa_family;
+        if (fam == AF_INET)
+            inet_ntop(fam, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, host, sizeof host);
+        else if (fam == AF_INET6)
+            inet_ntop(fam, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, host, sizeof host);
+        else if (fam == AF_PACKET) { packet++; continue; }
+        printf("lo family %d addr %s up %d loopback %d\n", fam, host,
+               !!(i->ifa_flags & IFF_UP), !!(i->ifa_flags & IFF_LOOPBACK));
+    }
+    printf("lo packet entries %d\n", packet);
+    freeifaddrs(ifa);
+    printf("if_nametoindex(lo) %u\n", if_nametoindex("lo"));
+    char name[IF_NAMESIZE];
+    printf("if_indextoname(1) %s\n", if_indextoname(1, name));
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq r = { 0 };
+    strcpy(r.ifr_name, "lo");
+    ERR(ioctl(s, SIOCGIFINDEX, &r)); printf("index %d\n", r.ifr_ifindex);
+    ERR(ioctl(s, SIOCGIFFLAGS, &r)); printf("up %d\n", !!(r.ifr_flags & IFF_UP));
+    ERR(ioctl(s, SIOCGIFADDR, &r));
+    printf("addr %s\n", inet_ntoa(((struct sockaddr_in *)&r.ifr_addr)->sin_addr));
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    const char *m = argc > 1 ? argv[1] : "";
+    if (!strcmp(m, "tcp")) tcp(AF_INET);
+    else if (!strcmp(m, "tcp6")) tcp(AF_INET6);
+    else if (!strcmp(m, "nonblocking_connect")) nonblocking_connect();
+    else if (!strcmp(m, "udp")) udp(AF_INET);
+    else if (!strcmp(m, "udp6")) udp(AF_INET6);
+    else if (!strcmp(m, "epipe")) epipe();
+    else if (!strcmp(m, "options")) options();
+    else if (!strcmp(m, "ifaddrs")) ifaddrs();
+    else { printf("unknown mode\n"); return 2; }
+    return 0;
+}
