@@ -40,6 +40,9 @@ def _parser():
                    help="accepted for compatibility with runc; ignored")
     p.add_argument("--memory", type=int, default=4096, metavar="MIB",
                    help="guest physical memory pool in MiB (default 4096)")
+    p.add_argument("--network", dest="oci_network", default="sandbox",
+                   choices=["sandbox", "host", "none"],
+                   help="the OCI containers' network (as `do --network`; default sandbox)")
     p.add_argument("--unsafe-no-confine", action="store_true",
                    help="run the sentry without seccomp, namespaces and pivot_root "
                         "(debugging only; never the default)")

@@ -133,6 +133,7 @@ class _Options:
         self.patch_syscalls = True
         self.confine = not args.unsafe_no_confine
         self.max_vcpus = None
+        self.network = args.oci_network
 
 
 def _open_debug_log(args, cid):

@@ -70,6 +70,7 @@ class Network:
         self.slirp = None
         self._dir = None
         self._exit_w = None
+        self._owner = os.getpid()
 
     def resolv_conf(self):
         """What /etc/resolv.conf should say inside, or None to keep the host's."""
@@ -88,6 +89,11 @@ class Network:
         if self._exit_w is not None:
             os.close(self._exit_w)            # slirp4netns exits when this closes
             self._exit_w = None
+        if self.slirp is not None and os.getpid() != self._owner:
+            # A confined sentry (a child of the process that started
+            # slirp4netns, in a pid namespace of its own) cannot wait for
+            # it; its parent reaps it.
+            self.slirp = None
         if self.slirp is not None:
             try:
                 self.slirp.wait(timeout=2)
@@ -171,6 +177,10 @@ def enter(mode, publish=()):
         except BaseException:
             net.close()
             raise
+        # The API socket served only the forwards above. Its directory goes
+        # now: once the sentry is confined no host path can be removed.
+        shutil.rmtree(net._dir, ignore_errors=True)
+        net._dir = None
     return net
 
 

@@ -54,6 +54,12 @@ class Sandbox:
         except RuntimeError_ as e:
             on_created(str(e))
             return 1
+        from kvmsentry.net import netns
+        try:
+            network = netns.enter(self.options.network)
+        except netns.NetworkError as e:
+            on_created(str(e))
+            return 1
         confinement = None
         if self.options.confine:
             from kvmsentry.sandbox.confine import Confinement
@@ -62,8 +68,10 @@ class Sandbox:
         server = self._listen()
         try:
             kernel, machine = build_kernel(self.spec, self.options, self.debug_log)
+            network.configure_files(kernel.mounts)
         except Exception as e:                 # noqa: BLE001 (reported to `create`)
             on_created("%s" % e)
+            network.close()
             return 1
         self.kernel = kernel
         threading.Thread(target=self._serve, args=(server,), daemon=True,
@@ -96,6 +104,7 @@ class Sandbox:
                 machine.close()
             except (OSError, BufferError):
                 pass
+            network.close()
         from kvmsentry.kernel.task import Task
         self.exit_code = Task.exit_code(status)
         self.finished.set()
