@@ -92,7 +92,9 @@ class Network:
         if self.slirp is not None and os.getpid() != self._owner:
             # A confined sentry (a child of the process that started
             # slirp4netns, in a pid namespace of its own) cannot wait for
-            # it; its parent reaps it.
+            # it; its parent reaps it. Marked done so that Popen's
+            # finalizer does not try to (wait4 is not in the filter).
+            self.slirp.returncode = 0
             self.slirp = None
         if self.slirp is not None:
             try:
