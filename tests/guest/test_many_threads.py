@@ -4,6 +4,7 @@ part 3; crash inputs 9 and 10). Compared with native Linux."""
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -20,9 +21,11 @@ def built(tmp_path_factory):
 
 
 def run(argv, sandbox, extra=()):
+    """Run in a scratch directory (native baselines never run elsewhere)."""
     cmd = [sys.executable, "-m", "kvmsentry", "do", *extra, "--", *argv] if sandbox else argv
-    p = subprocess.run(cmd, capture_output=True, env=ENV, timeout=TIMEOUT,
-                       stdin=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory() as scratch:
+        p = subprocess.run(cmd, capture_output=True, env=ENV, timeout=TIMEOUT,
+                           stdin=subprocess.DEVNULL, cwd=scratch)
     code = p.returncode if p.returncode >= 0 else 128 - p.returncode
     return code, p.stdout, p.stderr
 
@@ -80,3 +83,18 @@ def test_threads_after_the_guest_exhausts_its_files(built, tmp_path):
     _, out, _ = same([built[("fd_exhaust", "static")], str(files), str(cap)])
     assert out == (b"opened more than 1000: yes\nstopped by: EMFILE or ENFILE\n"
                    b"thread ran\nthread: create=0 ret=42\nreopen after closing: ok\n")
+
+
+ONE_VCPU_PROGRAMS = ["procprograms/threads.c", "sigprograms/thread_signals.c",
+                     "sigprograms/exit_group_threads.c", "sigprograms/robust_mutex.c",
+                     "programs/simd.c", "sigprograms/fpu_align.c"]
+
+
+@pytest.mark.parametrize("source", ONE_VCPU_PROGRAMS)
+def test_threaded_programs_on_a_single_vcpu(source, tmp_path):
+    """Every switch between threads moves registers, FPU/AVX state and TLS
+    bases through the context: the programs must not notice."""
+    exe = str(tmp_path / "prog")
+    subprocess.run(["gcc", "-static", "-O2", "-pthread", "-o", exe,
+                    os.path.join(os.path.dirname(HERE), source)], check=True)
+    same([exe], extra=("--max-vcpus", "1"))

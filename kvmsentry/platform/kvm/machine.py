@@ -341,8 +341,11 @@ class Machine:
     def stats(self):
         """One line for the debug log: how the vCPUs were shared."""
         p = self.vcpu_pool
-        return "vcpus=%d/%d state-moves=%d preemptions=%d" % (
+        line = "vcpus=%d/%d state-moves=%d preemptions=%d" % (
             p.size, p.limit, p.moves, p.preemptions)
+        if p.create_error is not None:
+            line += " (no more vCPUs: %s)" % p.create_error
+        return line
 
     def close(self):
         self.vm.close()

@@ -89,7 +89,7 @@ class VcpuPool:
         # Outside the mutex: creating a vCPU runs its self-test (milliseconds).
         try:
             vcpu = self.machine.new_vcpu()
-        except (OSError, MemoryError) as e:
+        except Exception as e:        # EMFILE, ENOMEM, a vCPU that fails its self-test
             vcpu, self.create_error = None, e
         with self._mutex:
             self._creating -= 1
