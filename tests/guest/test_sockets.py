@@ -131,3 +131,12 @@ def test_host_uds_bind_reachable_from_host(netprogs, tmp_path, mode, allowed):
         proc.communicate(timeout=60)
         assert line == b"bind: EPERM\n" and proc.returncode == 1
         assert not (tmp_path / "guest.sock").exists()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_socket_calls_with_random_arguments(netprogs, seed):
+    """Sandbox only: random socket-call arguments get errnos, never a sentry
+    error (exit 134); --network=none keeps any inet traffic in the sandbox."""
+    p = subprocess.run(_sandbox([netprogs[("socket_fuzz", "static")], str(seed)], []),
+                       capture_output=True, timeout=600, env=ENV)
+    assert (p.returncode, p.stdout) == (0, b"done\n"), p.stderr.decode()[-3000:]

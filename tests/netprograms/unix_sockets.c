@@ -46,6 +46,7 @@ static void stream_basic(void) {
     ERR(write(sv[0], " world", 6));
     ssize_t n = read(sv[1], buf, sizeof buf);
     printf("read %zd '%.*s'\n", n, (int)n, buf);
+    ERR(read(sv[1], buf, 0));                       /* an empty read returns at once */
     ERR(shutdown(sv[0], SHUT_WR));
     ERR(read(sv[1], buf, sizeof buf));              /* EOF after half-close */
     ERR(write(sv[1], "back", 4));                   /* the other direction still works */
