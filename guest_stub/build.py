@@ -18,7 +18,7 @@ SOURCE = os.path.join(HERE, "stub.s")
 SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "kvm", "stub.bin")
 
 SYMBOLS = (
-    "SYSCALL_R0_OFF", "EXC_COMMON_OFF", "VECTORS_OFF", "VECTOR_STRIDE",
+    "SYSCALL_R0_OFF", "EXC_COMMON_OFF", "BAD_ENTRY_OFF", "VECTORS_OFF", "VECTOR_STRIDE",
     "PROBE_OUT_OFF", "SELFTEST_OFF", "STUB_SIZE",
     "PORT_SYSCALL", "PORT_SYSCALL_R0", "PORT_EXCEPTION",
 )

@@ -28,6 +28,14 @@ exc_common:
     addq $16, %rsp
     iretq
 
+# CSTAR and SYSENTER_EIP: SYSCALL from compatibility mode and SYSENTER
+# must never run anything. No 32-bit code segment exists to reach them,
+# and kvm_pvm enters CSTAR's low 32 bits (below mmap_min_addr); should a
+# CPU land here anyway, the #UD in ring 0 kills the program.
+    .org BAD_ENTRY_OFF, 0xcc
+bad_entry:
+    ud2
+
     .macro vector n, has_error
     .org VECTORS_OFF + \n * VECTOR_STRIDE, 0xcc
     .if \has_error == 0

@@ -3,17 +3,26 @@ import struct
 
 from kvmsentry.arch import layout
 
-# Flat 64-bit code/data descriptors, ordered like Linux's GDT so that
-# SYSRET (CS = STAR[63:48] + 16, SS = + 8) yields 0x33 / 0x2b.
+# Ordered like Linux's GDT so that SYSRET (CS = STAR[63:48] + 16, SS = + 8)
+# yields 0x33 / 0x2b. There is no 32-bit code segment: a program that could
+# enter compatibility mode could run SYSCALL there, which takes CSTAR into
+# ring 0 (on kvm_pvm at CSTAR's low 32 bits, i.e. a user address). SYSRET
+# never reads its base slot 0x20, so that slot and the other unused ones
+# hold a ring-0 data descriptor: any far jmp/call/ret or iretq to them, or
+# load into a data register from ring 3, is a #GP. kvm_pvm's iretq accepts
+# a data descriptor as CS, so user data is marked L=1 (D=0), which the CPU
+# ignores for data: through that quirk a program gets 64-bit code, never
+# 32-bit (and the platform kills it at its next exception).
+_UNUSABLE = 0x00CF93000000FFFF          # DPL 0 data
 _GDT_WORDS = [
     0,                        # 0x00 null
-    0x00CF9B000000FFFF,       # 0x08 kernel 32-bit code (unused)
+    _UNUSABLE,                # 0x08
     0x00AF9B000000FFFF,       # 0x10 kernel code, L=1
     0x00CF93000000FFFF,       # 0x18 kernel data
-    0x00CFFB000000FFFF,       # 0x23 user 32-bit code (SYSRET base)
-    0x00CFF3000000FFFF,       # 0x2b user data
+    _UNUSABLE,                # 0x20 SYSRET's base slot
+    0x00AFF3000000FFFF,       # 0x2b user data (L=1, D=0: see above)
     0x00AFFB000000FFFF,       # 0x33 user code, L=1
-    0,                        # 0x38 unused
+    _UNUSABLE,                # 0x38
 ]
 
 TSS_LIMIT = layout.TSS_SIZE + layout.IOPB_BYTES  # bitmap plus its 0xff byte - 1
@@ -33,12 +42,15 @@ def gdt(tss_base):
 
 
 def idt():
-    """32 interrupt gates into the stub's vector table, all on IST1."""
+    """32 interrupt gates into the stub's vector table, all on IST1. Only
+    #BP and #OF may be raised by software from ring 3 (int3, into), as on
+    Linux; any other `int N` is a #GP."""
     out = bytearray(256 * 16)
     for n in range(32):
         handler = layout.STUB_VA + layout.VECTORS_OFF + n * layout.VECTOR_STRIDE
+        dpl = 3 if n in (3, 4) else 0
         low = (handler & 0xFFFF) | (layout.KERNEL_CS << 16) | (1 << 32) \
-            | (0xE << 40) | (1 << 47) | (((handler >> 16) & 0xFFFF) << 48)
+            | (0xE << 40) | (dpl << 45) | (1 << 47) | (((handler >> 16) & 0xFFFF) << 48)
         out[n * 16:n * 16 + 16] = struct.pack("<QQ", low, handler >> 32)
     return bytes(out)
 

@@ -47,6 +47,7 @@ IDT_VA = kva(IDT_PHYS)
 # Offsets inside the stub image (the .org lines of guest_stub/stub.s).
 SYSCALL_R0_OFF = 0x000      # LSTAR target where SYSCALL enters ring 0
 EXC_COMMON_OFF = 0x040
+BAD_ENTRY_OFF = 0x0C0       # CSTAR / SYSENTER_EIP: a ud2 (see stub.s)
 VECTORS_OFF = 0x100         # 32 exception entry points, 16 bytes apart
 VECTOR_STRIDE = 16
 PROBE_OUT_OFF = 0x1000      # ring-3 probe: one `out PORT_SYSCALL`
@@ -55,6 +56,7 @@ PROBE_USER_VA = 0x10000     # where the probe page is mapped during self-tests
 
 SYSCALL_R0_VA = STUB_VA + SYSCALL_R0_OFF
 EXC_COMMON_VA = STUB_VA + EXC_COMMON_OFF
+BAD_ENTRY_VA = STUB_VA + BAD_ENTRY_OFF
 
 # --- I/O ports ---------------------------------------------------------------
 # PORT_SYSCALL is the only port ring 3 may use (TSS I/O bitmap): patched
@@ -67,7 +69,7 @@ PORT_EXCEPTION = 0x4C
 # --- segments (same selectors as Linux, so signal frames look native) ---
 KERNEL_CS = 0x10
 KERNEL_DS = 0x18
-USER32_CS = 0x23
+USER32_CS = 0x23            # only STAR's SYSRET base: no descriptor behind it
 USER_DS = 0x2B
 USER_CS = 0x33
 TSS_SEL = 0x40

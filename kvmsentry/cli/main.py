@@ -107,6 +107,7 @@ def _do(args):
         env = caller_environment()
         guest_argv = [os.fsencode(a) for a in argv]
         status = kernel.run(guest_argv, env)
+        machine.check_integrity()
     except ExecError as e:
         code = EXIT_NOT_FOUND if e.errno == errno.ENOENT else EXIT_NOT_EXECUTABLE
         return _error(str(e), code)

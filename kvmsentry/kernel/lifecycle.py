@@ -13,11 +13,12 @@ import signal
 import struct
 import threading
 
+from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import process_tree as pt
 from kvmsentry.kernel import cputime, timers
 from kvmsentry.kernel import signals as sg
-from kvmsentry.kernel.exit import ExitThread
+from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.locking import blocking
 from kvmsentry.kernel.task import Task
 from kvmsentry.loader.load import ExecError
@@ -50,6 +51,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         raise SyscallError(errno.EINVAL)
     if flags & CLONE_CLEAR_SIGHAND and flags & CLONE_SIGHAND:
         raise SyscallError(errno.EINVAL)
+    if flags & CLONE_SETTLS and tls >= USER_TOP:
+        raise SyscallError(errno.EPERM)        # as arch_prctl(ARCH_SET_FS)
     kernel = task.kernel
     tree = kernel.tree
     if flags & CLONE_THREAD:
@@ -138,6 +141,11 @@ def execve(task, path, argv, envp, program=None):
             mm.destroy()
             raise
     except ExecError as e:
+        if e.fatal:
+            # Past Linux's point of no return: the process dies of SIGSEGV.
+            from kvmsentry.kernel import signal_delivery
+            signal_delivery.kill_group(task, signal.SIGSEGV)
+            raise ExitGroup(signal.SIGSEGV) from None
         raise SyscallError(e.errno) from None
     _kill_other_threads(task)
     _release_mm_for(task)

@@ -209,6 +209,8 @@ def sigreturn(task):
 def deliver_fault(task, fault):
     """A synchronous fault: its handler runs now; if it is blocked or
     ignored, the process dies of it (Linux's force_sig_info)."""
+    if fault.fatal:
+        return False
     code = fault.code
     info = sg.SigInfo.fault(fault.signo, code, fault.addr)
     action = task.sighand.get(fault.signo)

@@ -22,6 +22,14 @@ class Vm:
         """Intel needs three pages of guest-physical space for real mode."""
         ioctl_int(self.fd, ioctls.KVM_SET_TSS_ADDR, addr)
 
+    def get_nr_mmu_pages(self):
+        return ioctl_int(self.fd, ioctls.KVM_GET_NR_MMU_PAGES, 0)
+
+    def set_nr_mmu_pages(self, count):
+        """Cap the shadow MMU's page count; lowering it zaps the oldest
+        shadow pages that are not an active root."""
+        ioctl_int(self.fd, ioctls.KVM_SET_NR_MMU_PAGES, count)
+
     def create_vcpu(self, index):
         from kvmsentry.kvm.vcpu import Vcpu
         vcpu = Vcpu(self, index, ioctl_int(self.fd, ioctls.KVM_CREATE_VCPU, index))

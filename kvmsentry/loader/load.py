@@ -7,7 +7,7 @@ import os
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.loader import stack as stk
 from kvmsentry.loader.elf import ElfError, parse_elf
-from kvmsentry.mm.address_space import STACK_LIMIT, STACK_TOP, page_up
+from kvmsentry.mm.address_space import MMAP_MIN_ADDR, STACK_LIMIT, STACK_TOP, page_up
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 
 PIE_BASE = 0x5555_5555_4000          # ELF_ET_DYN_BASE with ASLR off
@@ -18,9 +18,10 @@ STACK_PREFAULT = 128 << 10
 class ExecError(Exception):
     """The program cannot be executed; errno says how execve would fail."""
 
-    def __init__(self, err, message):
+    def __init__(self, err, message, fatal=False):
         super().__init__(message)
         self.errno = err
+        self.fatal = fatal          # Linux would already have dropped the old image
 
 
 def _map_image(mm, image, data, bias, name):
@@ -55,7 +56,9 @@ def _map_image(mm, image, data, bias, name):
 
 def _parse(path, data):
     try:
-        return parse_elf(data)
+        image = parse_elf(data)
+        image.span()                # ENOEXEC without a PT_LOAD
+        return image
     except ElfError as e:
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
 
@@ -67,6 +70,11 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file):
     lo, hi = image.span()
     bias = PIE_BASE - lo if image.type == "dyn" else 0
     name = path.decode(errors="replace")
+    if lo + bias < MMAP_MIN_ADDR:
+        # Linux's mmap of the segment fails (EPERM) after exec's point of
+        # no return, and the process is killed.
+        raise ExecError(errno.EPERM, "%s: loads below mmap_min_addr (%#x)"
+                        % (name, lo + bias), fatal=True)
     _map_image(mm, image, data, bias, name)
     mm.brk_start = mm.brk = page_up(hi + bias)
     entry = image.entry + bias

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
-from kvmsentry.mm.pagetable import LOWER_HALF_END, PTE_W, PageTable, leaf_flags
+from kvmsentry.mm.pagetable import ADDR_MASK, LOWER_HALF_END, PTE_W, PageTable, leaf_flags
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
 
@@ -166,6 +166,22 @@ class AddressSpace:
         self._revoke.append(old)
         cache.unmap_page()
         return phys
+
+    def retire_tainted(self):
+        """Move every private page on a frame that once held a page table
+        to a clean frame, retiring the old one (KVM may still write-track
+        it: mm/pool.py); return how many moved."""
+        pool, moved = self.pool, 0
+        for va, phys in list(self.pages.items()):
+            if not pool.is_tainted(phys) or va in self.cache_pages or phys in pool.cow_refs:
+                continue
+            new = pool.alloc_clean()
+            self.view[new:new + PAGE_SIZE] = self.view[phys:phys + PAGE_SIZE]
+            self.pages[va] = new
+            self.pt.map(va, new, self.pt.lookup(va) & ~ADDR_MASK)
+            pool.retire(phys)
+            moved += 1
+        return moved
 
     def flush(self):
         """Make the guest see every PTE change made since the last flush.
@@ -341,6 +357,10 @@ class AddressSpace:
             raise SyscallError(errno.ENOMEM)
         if fixed_addr is not None and fixed_addr < old + old_len and old < fixed_addr + new_len:
             raise SyscallError(errno.EINVAL)
+        if fixed_addr is not None and fixed_addr + new_len > USER_TOP:
+            raise SyscallError(errno.EINVAL)
+        if fixed_addr is not None and fixed_addr < MMAP_MIN_ADDR:
+            raise SyscallError(errno.EPERM)       # Linux's security_mmap_addr
         new = fixed_addr if fixed_addr is not None else self.find_free(new_len)
         if fixed_addr is not None:
             self.unmap(new, new_len)
@@ -367,7 +387,7 @@ class AddressSpace:
             return self.brk
         old_top, new_top = page_up(self.brk), page_up(new)
         if new_top > old_top:
-            if not self.vmas.is_free(old_top, new_top):
+            if new_top > USER_TOP or not self.vmas.is_free(old_top, new_top):
                 return self.brk
             try:
                 self.map_anonymous(old_top, new_top - old_top,

@@ -10,8 +10,18 @@ EPT/NPT) shape this module; both were measured on these machines:
 * KVM caches its translation of a guest page-table page by frame number
   and only notices changes the *guest* writes. The sentry writes page
   tables from the host, so a frame that ever held a page table is never
-  handed out as a page table again (it may still become a data frame,
-  which is safe: KVM zaps the stale shadow page when the guest writes it).
+  handed out as a page table again.
+* While KVM keeps such a shadow page, it write-protects the frame: every
+  guest store to it is trapped and emulated, and KVM cannot emulate
+  vector stores (a VEX `vmovdqu` ends KVM_RUN with an internal error,
+  suberror 1: the exec-loop crash of issue 13). So a freed page-table
+  frame waits in quarantine, not reused at all, across two zaps of the
+  shadow MMU (zap_shadow, set by the machine: KVM_SET_NR_MMU_PAGES
+  lowered to its minimum and restored zaps the oldest shadow pages, all
+  but the newest 64 and the roots vCPUs hold, safely while vCPUs run);
+  then it may become a data frame. Should a store still meet a tracked
+  frame, the platform moves the page to a clean frame (retire()) and
+  runs the instruction again.
 * A translation the guest may still hold for a data frame is dropped by
   changing the host's own mapping of that frame: KVM's MMU notifier then
   zaps every guest mapping of it. MADV_REMOVE does that for freed frames;
@@ -25,6 +35,7 @@ import os
 from kvmsentry.arch.layout import PAGE_SIZE, RESERVED_BYTES
 
 DEFAULT_POOL_BYTES = 4 << 30
+QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
 
 
 class OutOfMemory(Exception):
@@ -44,8 +55,14 @@ class PhysPool:
         self.words = self.view.cast("Q")       # 64-bit view for page tables
         self._next = reserved                   # bump pointer (physical)
         self._free = []                         # released, never a page table
-        self._free_tainted = []                 # released, once a page table
-        self._tainted = set()
+        self._free_tainted = []                 # released, once a page table, zapped since
+        self._quarantine = []                   # released page tables, not zapped yet
+        self._zapped_once = []                  # ... zapped once since their release
+        self._tainted = set()                   # ever held a page table
+        self._tables = set()                    # holds one now
+        self.zap_shadow = None                  # empties KVM's shadow MMU (the machine's)
+        self.shadow_zaps = 0
+        self.retired = 0
         self.frames_in_use = 0
         self.cow_refs = {}                      # frame -> address spaces sharing it (>= 2)
 
@@ -61,14 +78,49 @@ class PhysPool:
             return self._free_tainted.pop()
         if self._free:
             return self._free.pop()
+        if self._next >= self.size and (self._release_quarantine()
+                                        or self._release_quarantine()):
+            return self._free_tainted.pop()
         return self._bump()
+
+    def alloc_clean(self):
+        """A zeroed data frame that never held a page table."""
+        self.frames_in_use += 1
+        return self._free.pop() if self._free else self._bump()
+
+    def is_tainted(self, phys):
+        return phys in self._tainted
+
+    def retire(self, phys):
+        """Free a frame KVM still write-tracks, never to be used again."""
+        self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
+        self.frames_in_use -= 1
+        self.retired += 1
 
     def alloc_table(self):
         """Return a zeroed frame that has never held a page table."""
         self.frames_in_use += 1
         phys = self._free.pop() if self._free else self._bump()
         self._tainted.add(phys)
+        self._tables.add(phys)
         return phys
+
+    def _release_quarantine(self):
+        """Empty KVM's shadow MMU, after which quarantined frames are no
+        longer write-tracked and may hold data; True if any was released.
+        A frame is released at its second zap: the first one may spare it
+        as one of the newest shadow pages. KVM never zaps a root a vCPU
+        holds (its current or cached previous CR3s): zap_shadow returns
+        those, and they start over."""
+        if self.zap_shadow is None or not (self._quarantine or self._zapped_once):
+            return False
+        held = self.zap_shadow()
+        self.shadow_zaps += 1
+        older = self._zapped_once + self._quarantine
+        self._free_tainted.extend(p for p in self._zapped_once if p not in held)
+        self._zapped_once = [p for p in self._quarantine if p not in held]
+        self._quarantine = [p for p in older if p in held]
+        return bool(self._free_tainted)
 
     def _bump(self):
         phys = self._next
@@ -81,8 +133,13 @@ class PhysPool:
 
     def free(self, phys):
         self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
-        if phys in self._tainted:
-            self._free_tainted.append(phys)
+        if phys in self._tables:
+            self._tables.discard(phys)
+            self._quarantine.append(phys)
+            if len(self._quarantine) >= QUARANTINE_FRAMES:
+                self._release_quarantine()
+        elif phys in self._tainted:
+            self._free_tainted.append(phys)     # a table once, data since
         else:
             self._free.append(phys)
         self.frames_in_use -= 1

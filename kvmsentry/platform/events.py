@@ -35,3 +35,4 @@ class Fault:
     write: bool = False
     execute: bool = False
     present: bool = False
+    fatal: bool = False     # kills the process; no handler can run (ring-0 faults)

@@ -215,6 +215,9 @@ def mremap(task, old, old_len, new_len, flags, new_addr):
     if flags & MREMAP_FIXED:
         if not flags & MREMAP_MAYMOVE or not _aligned(new_addr):
             raise SyscallError(errno.EINVAL)
+        # Kernel half, non-canonical, or crossing the user top: EINVAL.
+        if page_up(new_len) > USER_TOP or new_addr > USER_TOP - page_up(new_len):
+            raise SyscallError(errno.EINVAL)
         fixed = new_addr
     if old_len == 0:
         raise SyscallError(errno.EINVAL)   # shared-mapping duplication only

@@ -4,6 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from kvmsentry.mm.pagetable import (ADDR_MASK, PTE_NX, PTE_P, PTE_U, PTE_W,
                                     PageTable, leaf_flags)
+from kvmsentry.mm import pool as pool_module
 from kvmsentry.mm.pool import PhysPool
 
 POOL_BYTES = 64 << 20
@@ -87,13 +88,41 @@ def test_kernel_half_shared(pool):
 
 
 def test_table_frames_never_reused_as_tables(pool):
-    """A frame that held a page table may come back as data, never as a
-    table again (shadow-paging KVMs cache tables by frame)."""
+    """A frame that held a page table never comes back as a table
+    (shadow-paging KVMs cache tables by frame), and not as data either
+    while KVM may still shadow it (no zap_shadow: never)."""
     pt = PageTable(pool, None)
     pt.map(0x400000, pool.alloc(), leaf_flags(1, 1, 0))
     tables = set(pt.tables.values()) | {pt.root}
     pt.destroy()
     fresh = [pool.alloc_table() for _ in range(len(tables) + 4)]
     assert not tables & set(fresh)
-    data = [pool.alloc() for _ in range(len(tables))]
-    assert tables & set(data)
+    data = [pool.alloc() for _ in range(len(tables) + 4)]
+    assert not tables & set(data)
+
+
+def test_table_frames_become_data_after_two_zaps(monkeypatch):
+    """Freed tables wait for two shadow-MMU zaps before they hold data;
+    roots a vCPU may still hold wait longer."""
+    monkeypatch.setattr(pool_module, "QUARANTINE_FRAMES", 3)
+    pool = PhysPool(POOL_BYTES)
+    held = set()
+    zaps = []
+    pool.zap_shadow = lambda: zaps.append(1) or held
+    first = [pool.alloc_table() for _ in range(3)]
+    held.add(first[0])
+    for phys in first:
+        pool.free(phys)
+    assert len(zaps) == 1                     # quarantine full: zap once
+    assert not set(first) & {pool.alloc() for _ in range(8)}
+    second = [pool.alloc_table() for _ in range(3)]
+    for phys in second:
+        pool.free(phys)
+    assert len(zaps) == 2
+    reused = {pool.alloc() for _ in range(8)}
+    assert set(first[1:]) <= reused           # zapped twice: data again
+    assert first[0] not in reused and not set(second) & reused
+    for phys in reused:                       # data frees need no zap
+        pool.free(phys)
+    assert len(zaps) == 2 and set(first[1:]) <= {pool.alloc() for _ in range(8)}
+    pool.close()

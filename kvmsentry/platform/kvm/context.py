@@ -19,16 +19,23 @@ After an I/O exit some KVMs report rip at the `out` and skip it on the next
 KVM_RUN unless userspace moved rip; kvm_pvm reports it already advanced.
 `io_advance` (measured by the machine) says which, and whenever the
 sentry writes registers it sets rip explicitly to where the guest must go.
+
+No exit is trusted for what it claims (see "Ring 0" in README.md): the
+stub's ports are closed to ring 3 and their exits must come from the
+stub's own `out`; any other I/O is the program's #GP; an exception taken
+in ring 0 anywhere but where the stub expects one kills the program, as
+does an internal error of KVM that is the program's doing.
 """
 import signal
 import struct
 
-from kvmsentry.arch import cpu, layout
+from kvmsentry.arch import cpu, insn, layout
 from kvmsentry.errors import SentryBug
 from kvmsentry.kvm import exits
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
 
 ENTRY_PATCHED, ENTRY_SYSRET, ENTRY_TRAP = 0, 1, 2
+KVM_INTERNAL_ERROR_EMULATION = 1
 # Where the vCPU stopped, which says where the program's rip/rsp/rflags are.
 AT_USER, AT_IRET, AT_SYSRET = 0, 1, 2
 GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
@@ -83,6 +90,7 @@ class KvmContext:
         self.io_advance = machine.io_advance
         self.patched_sites = 0
         self.fs_base = self.gs_base = 0
+        self._resumed_at_lstar = False  # the sentry itself sent the program to LSTAR
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
@@ -125,15 +133,19 @@ class KvmContext:
         """Resume the program with exactly these registers (any pending
         syscall result is dropped)."""
         self._returning = False
+        # (a sigreturn may ask for it: the fault there is then not a syscall)
+        self._resumed_at_lstar = d["rip"] == layout.SYSCALL_R0_VA
         r = self.regs
         for n in GPRS:
             setattr(r, n, d[n] & MASK64)
         flags = (d["rflags"] & USER_FLAGS) | 0x202
         if self._where == AT_IRET:
             # In the stub, about to iretq: the user context is the frame.
+            # The selectors too: the program resumes in 64-bit ring 3
+            # whatever CS it faulted with.
             frame = self.vcpu.exception_frame_phys
-            self.machine.pool.write(frame + 16, struct.pack("<Q", d["rip"]))
-            self.machine.pool.write(frame + 32, struct.pack("<QQ", flags, d["rsp"]))
+            self.machine.pool.write(frame + 16, struct.pack(
+                "<5Q", d["rip"], layout.USER_CS, flags, d["rsp"], layout.USER_DS))
             r.rip = max(r.rip, layout.EXC_COMMON_VA + 2)
         elif self._where == AT_SYSRET:
             # sysretq takes rip from rcx and rflags from r11: on this path a
@@ -197,21 +209,33 @@ class KvmContext:
             regs = self.regs
             site = regs.rip - self.io_advance
             if site not in self.mm.patched_sites:
-                return self._stray_out(site)
+                return self._stray_io()
             self._ret_rip = site + 2
             self._ret_flags = regs.rflags
             self._entry = ENTRY_PATCHED
             self._where = AT_USER
             return SYSCALL
         if ex is self._exit_exception:
+            self._check_stub_exit(ex, layout.EXC_COMMON_VA)
             self._where = AT_IRET
             return self._fault()
         if ex is self._exit_syscall_r0:
+            self._check_stub_exit(ex, layout.SYSCALL_R0_VA)
             self._where = AT_SYSRET
             return self._trapped_syscall(ENTRY_SYSRET)
         if ex is exits.INTERRUPTED:
             return self._interrupted()
+        if isinstance(ex, (exits.IoIn, exits.IoOut)):
+            return self._stray_io()
+        if isinstance(ex, exits.InternalError):
+            return self._internal_error(ex)
         raise SentryBug("unexpected VM exit %r at rip %#x" % (ex, self.regs.rip))
+
+    def _check_stub_exit(self, ex, out_va):
+        """A ring-0 port's exit must come from the stub's `out` at out_va
+        (ring 3 cannot use those ports; this is the proof, not the hope)."""
+        if self.regs.rip not in (out_va, out_va + 2):
+            raise SentryBug("%r from rip %#x, not from the stub" % (ex, self.regs.rip))
 
     def _patch(self, site):
         """Rewrite the `syscall` at site, unless the program could see it:
@@ -239,22 +263,58 @@ class KvmContext:
             self._where = AT_USER
         return INTERRUPTED
 
+    def _after_syscall_insn(self, rcx):
+        """Did a SYSCALL instruction bring the program to LSTAR? It leaves
+        rcx just past itself; a jmp/call there (a #PF on the stub page
+        like any other) leaves rcx as the program set it."""
+        site = (rcx - 2) & MASK64
+        code = self.mm.read_code(site, 2)
+        if len(code) == 1:                       # the instruction crosses a page
+            code += self.mm.read_code(site + 1, 1)
+        return code == SYSCALL_INSN or site in self.mm.patched_sites
+
     def _trapped_syscall(self, entry):
         regs = self.regs
-        self._ret_rip, self._ret_flags = regs.rcx, regs.r11
+        # r11 is the program's to forge (a jmp to LSTAR with any r11 looks
+        # like a syscall here): never let it return with IOPL or VM set.
+        self._ret_rip, self._ret_flags = regs.rcx, (regs.r11 & USER_FLAGS) | 0x202
         self._entry = entry
         if self.patch_syscalls:
             self._patch(self._ret_rip - 2)
         return SYSCALL
 
-    def _stray_out(self, site):
-        """The program itself executed `out` on the syscall port: on Linux
-        that is a #GP like any other port access from ring 3."""
+    def _stray_io(self):
+        """The program itself executed in/out/ins/outs on the syscall port
+        (the only one the I/O bitmap opens, for both directions): on Linux
+        that is a #GP like any other port access from ring 3. The fault's
+        rip is the instruction's start."""
         regs = self.regs
+        site = regs.rip
+        # kvm_pvm leaves rip past an `out` but on an `in` (whose result
+        # it still waits for); other KVMs leave it on the instruction.
+        if not insn.is_io(self.mm.read_code(site, 15)):
+            start = max(site - 15, 0)
+            site = insn.io_start(self.mm.read_code(start, site - start), site) or \
+                site - self.io_advance
         self._returning = False
         regs.rip = site
         self.vcpu.mark_regs_dirty()
         return Fault(signal.SIGSEGV, SI_KERNEL, 0, 13, 0, site, regs.rsp)
+
+    def _internal_error(self, ex):
+        """KVM could not run an instruction. At CPL 3 that is either a
+        store to a frame KVM still write-tracks as a page table (move the
+        program's pages off such frames and run it again) or the program's
+        `int N` (its #GP); anything else is a sentry bug."""
+        regs = self.regs
+        if self.vcpu.get_sregs().cs.selector & 3 != 3:
+            raise SentryBug("KVM internal error %r in guest ring 0 at %#x" % (ex, regs.rip))
+        if ex.suberror == KVM_INTERNAL_ERROR_EMULATION and self.mm.retire_tainted():
+            return self.switch()
+        if insn.ud_is_gp(self.mm.read_code(regs.rip, 15)):
+            self._returning = False
+            return Fault(signal.SIGSEGV, SI_KERNEL, 0, 13, 0, regs.rip, regs.rsp)
+        raise SentryBug("unexpected VM exit %r at rip %#x" % (ex, regs.rip))
 
     def set_syscall_return(self, value):
         """Finish the current syscall: rax = value, resume after the call
@@ -283,13 +343,33 @@ class KvmContext:
         return struct.unpack("<7Q", self.machine.pool.read(
             self.vcpu.exception_frame_phys, 56))
 
+    def _ring0_fault(self, vector, error, rip):
+        """An exception in guest ring 0 anywhere but the syscall trap: only
+        a program that reached ring 0 (or broke the stub's iretq/sysretq
+        with a bad frame) gets here. Put the vCPU back in ring 3 and kill
+        the program with SIGSEGV: its user context is gone."""
+        self.machine.reset_to_user(self.vcpu, self.mm.root)
+        self.set_fs_base(self.fs_base)
+        self.set_gs_base(self.gs_base)
+        self._where = AT_USER
+        self._returning = False
+        return Fault(signal.SIGSEGV, SI_KERNEL, 0, vector, error, rip, self.regs.rsp,
+                     fatal=True)
+
     def _fault(self):
         vector, error, rip, cs, rflags, rsp, ss = self._frame()
-        if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3:
+        resumed_here, self._resumed_at_lstar = self._resumed_at_lstar, False
+        if vector == 14 and rip == layout.SYSCALL_R0_VA and cs & 3 == 3 \
+                and not resumed_here and self._after_syscall_insn(self.regs.rcx):
             return self._trapped_syscall(ENTRY_TRAP)
         if cs & 3 != 3:
-            raise SentryBug("exception %d in guest ring 0 at %#x (error %#x)"
-                            % (vector, rip, error))
+            return self._ring0_fault(vector, error, rip)
+        if cs != layout.USER_CS or vector == 6 and insn.ud_is_gp(self.mm.read_code(rip, 15)):
+            # Where the CPU would have raised #GP: kvm_pvm lets iretq load a
+            # data descriptor as CS (the program then runs on it until its
+            # next exception) and gives #UD for `int N` and far jmp/call
+            # through system descriptors.
+            return Fault(signal.SIGSEGV, SI_KERNEL, 0, 13, 0, rip, rsp)
         if vector == 14:
             cr2 = self.vcpu.get_sregs().cr2
             present = bool(error & 1)

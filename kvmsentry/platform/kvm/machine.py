@@ -10,6 +10,7 @@ supervisor-only `out; sysretq`:
     fetch faults (#PF, user access to a supervisor page) and the fault
     exit is the syscall. Either way the site is then patched (context.py).
 """
+import collections
 import os
 import struct
 
@@ -43,8 +44,16 @@ class Machine:
         self.is_pvm = os.path.isdir("/sys/module/kvm_pvm")
         self.pool.write(layout.STUB_PHYS, stub_image())
         self.pool.write(layout.IDT_PHYS, descriptors.idt())
+        self._kernel_tables = []
         self.kernel_pdpt = self._map_reserved_region()
+        # What the guest may never change, to check after the run.
+        self._pristine = {phys: self.pool.read(phys, layout.PAGE_SIZE)
+                          for phys in [layout.IDT_PHYS, layout.STUB_PHYS, layout.PROBE_PHYS]
+                          + self._kernel_tables}
         self.cpuid, self.xcr0, self.cr4 = self._cpu_features()
+        # KVM's own default shadow-MMU size (20 pages per 1000 of memory).
+        self._nr_mmu_pages = max(self.pool.size // layout.PAGE_SIZE * 20 // 1000, 64)
+        self.pool.zap_shadow = self._zap_shadow
         self.syscall_mode = None
         self.io_advance = None      # 2 if rip is past the `out` at an I/O exit
         self.vcpus = []
@@ -55,6 +64,7 @@ class Machine:
         gate page (user may execute). Returns the shared kernel PDPT."""
         pool, words = self.pool, self.pool.words
         pdpt, pd = pool.alloc_table(), pool.alloc_table()
+        self._kernel_tables += [pdpt, pd]
         words[(pdpt >> 3) + ((layout.KERNEL_BASE >> 30) & 511)] = pd | TABLE_FLAGS
         leaf = PTE_P | PTE_A | PTE_D
         for phys in range(0, layout.RESERVED_BYTES, layout.PAGE_SIZE):
@@ -71,6 +81,7 @@ class Machine:
             pd_slot = (pd >> 3) + ((va >> 21) & 511)
             if not words[pd_slot] & PTE_P:
                 words[pd_slot] = pool.alloc_table() | TABLE_FLAGS
+                self._kernel_tables.append(words[pd_slot] & ~0xFFF)
             pt = words[pd_slot] & ~0xFFF & ((1 << 52) - 1)
             words[(pt >> 3) + ((va >> 12) & 511)] = phys | flags
         return pdpt
@@ -113,6 +124,13 @@ class Machine:
         self.hwcap = leaf1["edx"] if leaf1 else 0
         return entries, xcr0, cr4
 
+    def _zap_shadow(self):
+        """Drop every shadow page KVM may zap (see mm/pool.py); return the
+        roots it keeps: what each vCPU has loaded or may have cached."""
+        self.vm.set_nr_mmu_pages(64)
+        self.vm.set_nr_mmu_pages(self._nr_mmu_pages)
+        return {root for vcpu in self.vcpus for root in vcpu.recent_roots}
+
     # --- vCPUs -------------------------------------------------------------
     def cpu_area(self, index):
         return layout.CPU_AREA_PHYS + index * layout.CPU_AREA_SIZE
@@ -124,10 +142,15 @@ class Machine:
         area = self.cpu_area(index)
         stack_top = layout.kva(area + layout.CPU_STACK_TOP_OFF)
         tss_va = layout.kva(area + layout.CPU_TSS_OFF)
-        self.pool.write(area + layout.CPU_GDT_OFF, descriptors.gdt(tss_va))
-        self.pool.write(area + layout.CPU_TSS_OFF,
-                        descriptors.tss(stack_top, [layout.PORT_SYSCALL]))
+        gdt, tss = descriptors.gdt(tss_va), descriptors.tss(stack_top, [layout.PORT_SYSCALL])
+        self.pool.write(area + layout.CPU_GDT_OFF, gdt)
+        self.pool.write(area + layout.CPU_TSS_OFF, tss)
+        self._pristine[area + layout.CPU_GDT_OFF] = gdt
+        self._pristine[area + layout.CPU_TSS_OFF] = tss
         vcpu = self.vm.create_vcpu(index)
+        # CR3s this vCPU loaded lately: KVM caches up to 3 previous roots
+        # besides the current one, and never zaps them (mm/pool.py).
+        vcpu.recent_roots = collections.deque(maxlen=4)
         vcpu.set_cpuid(self.cpuid)
         vcpu.exception_frame_phys = area + layout.CPU_STACK_TOP_OFF - 7 * 8
         self._set_sregs(vcpu, area, tss_va)
@@ -136,7 +159,11 @@ class Machine:
         star = (layout.USER32_CS << 48) | (layout.KERNEL_CS << 32)
         vcpu.set_msrs([(cpu.MSR_STAR, star), (cpu.MSR_SFMASK, cpu.SFMASK),
                        (cpu.MSR_LSTAR, layout.SYSCALL_R0_VA),
-                       (cpu.MSR_CSTAR, layout.SYSCALL_R0_VA),
+                       # Entries no program may take: SYSENTER_CS = 0 makes
+                       # SYSENTER #GP; the others point at the stub's ud2.
+                       (cpu.MSR_CSTAR, layout.BAD_ENTRY_VA),
+                       (cpu.MSR_SYSENTER_CS, 0), (cpu.MSR_SYSENTER_ESP, 0),
+                       (cpu.MSR_SYSENTER_EIP, layout.BAD_ENTRY_VA),
                        (cpu.MSR_FS_BASE, 0), (cpu.MSR_GS_BASE, 0),
                        (cpu.MSR_KERNEL_GS_BASE, 0)])
         mode = self._selftest(vcpu)
@@ -181,7 +208,7 @@ class Machine:
         s = vcpu.sregs_template
         s.cr3 = root
         vcpu.set_sregs(s)
-        vcpu.current_root = root
+        self._loaded(vcpu, root)
 
     def set_address_space(self, vcpu, root):
         """Load a page-table root. Everything else in the special registers
@@ -190,7 +217,13 @@ class Machine:
         s = vcpu.get_sregs()
         s.cr3 = root
         vcpu.set_sregs(s)
+        self._loaded(vcpu, root)
+
+    @staticmethod
+    def _loaded(vcpu, root):
         vcpu.current_root = root
+        if root not in vcpu.recent_roots:
+            vcpu.recent_roots.append(root)
 
     def _run_probe(self, vcpu, offset):
         """Run stub probe code at `offset` (in the probe page) at CPL 3 from
@@ -233,6 +266,22 @@ class Machine:
             raise MachineError("SYSCALL self-test: exception %d at %#x" % (vector, rip))
         raise MachineError("SYSCALL self-test: unexpected exit %r (rip %#x)"
                            % (ex, vcpu.regs.rip))
+
+    def check_integrity(self):
+        """Raise MachineError if the stub, IDT, a GDT or TSS, or the kernel
+        half's page tables differ from what the sentry wrote: the program
+        must never be able to change them (checked when a sandbox ends)."""
+        def same(phys, data):
+            now = self.pool.read(phys, len(data))
+            if phys not in self._kernel_tables:
+                return now == data
+            # The CPU sets Accessed/Dirty in table entries as it walks.
+            a, b = (struct.unpack("<512Q", x) for x in (now, data))
+            return all((x ^ y) & ~(PTE_A | PTE_D) == 0 for x, y in zip(a, b))
+        changed = [phys for phys, data in self._pristine.items() if not same(phys, data)]
+        if changed:
+            raise MachineError("guest changed the machine's own memory at %s"
+                               % ", ".join("%#x" % p for p in sorted(changed)))
 
     def close(self):
         self.vm.close()
