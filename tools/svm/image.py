@@ -10,6 +10,7 @@ initramfs: static busybox as /init's shell, the kernel modules for virtio
 cached by kernel version; a second run only checks the cache.
 """
 import argparse
+import fcntl
 import io
 import os
 import shutil
@@ -182,10 +183,17 @@ def _stamp():
 
 
 def prepare(cache=DEFAULT_CACHE):
-    """(vmlinuz path, initrd path, kernel package), building what is missing."""
+    """(vmlinuz path, initrd path, kernel package), building what is missing.
+    Concurrent callers (one guest per NPT mode) take turns on the cache."""
     if not os.access(BUSYBOX, os.X_OK):
         raise ImageError("%s missing: apt-get install busybox-static" % BUSYBOX)
     os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _prepare_locked(cache)
+
+
+def _prepare_locked(cache):
     package = kernel_package()
     root = unpack_kernel(cache, package)
     boot = os.path.join(root, "boot")
