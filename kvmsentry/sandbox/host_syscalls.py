@@ -112,6 +112,8 @@ def policy(own_pid):
         allow("clock_nanosleep", "time.sleep"), allow("nanosleep", "time.sleep"),
         allow("sched_yield", "the guest's sched_yield"),
         allow("sched_getaffinity", "os.sched_getaffinity, os.cpu_count"),
+        allow("sched_setaffinity", "the guest's sched_setaffinity pins its task's host "
+                                   "thread (the sentry sees only its own pid namespace)"),
         allow("getrandom", "os.urandom, hash seeds, the guest's random devices"),
         allow("uname", "os.uname"), allow("sysinfo", "glibc's sysconf"),
         allow("getrlimit", "resource limits"), allow("prlimit64", "resource limits"),
