@@ -37,6 +37,15 @@ def same(argv, extra=()):
     return boxed
 
 
+def test_2000_threads_alive_at_once(built):
+    """Issue 13's bar: 2,000 threads in one sandbox, all alive together,
+    run and exit cleanly (every one blocked in a wait that costs nothing)."""
+    _, out, err = same([built[("many_threads", "static")], "2000", "2000"])
+    assert out == (b"2000 threads, 1 batches of 2000 alive at once\n"
+                   b"read 2000 bytes: a=77 z=76\n"
+                   b"joined 2000: sum 1999000, returns 3998000\n"), err
+
+
 @pytest.mark.parametrize("flavour", ["static", "dynamic"])
 def test_2000_threads_in_batches_of_250_alive_at_once(built, flavour):
     """Crash input 9: the 64th task used to need a 64th vCPU. (All 2,000
