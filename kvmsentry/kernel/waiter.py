@@ -29,6 +29,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.locking import blocking, current
 
 NSEC = 1_000_000_000
+MAX_POLL_MS = (1 << 31) - 1
 ALL_EVENTS = 0xFFFFFFFF
 
 
@@ -114,7 +115,10 @@ class Waiter:
         poller.register(self.fd, select.POLLIN)
         for fd, events in host_fds:
             poller.register(fd, events)
-        timeout_ms = None if timeout_ns is None else max(0, math.ceil(timeout_ns / 1_000_000))
+        # poll(2) takes an int of ms: a longer deadline (a guest may ask for
+        # centuries) is slept in pieces, block_until re-checking between.
+        timeout_ms = None if timeout_ns is None else \
+            min(max(0, math.ceil(timeout_ns / 1_000_000)), MAX_POLL_MS)
         ready = poller.poll(timeout_ms)
         out = {}
         for fd, revents in ready:

@@ -62,6 +62,14 @@ TTY_IOCTLS = [
     ("FIONCLEX", FIONCLEX),
     ("FIONBIO", FIONBIO),               # os.set_blocking on some paths
 ]
+# Read-only questions about host sockets and the network namespace's
+# interfaces (net/hostinet.py, net/interfaces.py): nothing that changes state.
+NET_IOCTLS = [
+    ("SIOCOUTQ", 0x5411), ("SIOCATMARK", 0x8905), ("SIOCGIFCONF", 0x8912),
+    ("SIOCGIFNAME", 0x8910), ("SIOCGIFFLAGS", 0x8913), ("SIOCGIFADDR", 0x8915),
+    ("SIOCGIFBRDADDR", 0x8919), ("SIOCGIFNETMASK", 0x891B), ("SIOCGIFMTU", 0x8921),
+    ("SIOCGIFHWADDR", 0x8927), ("SIOCGIFINDEX", 0x8933), ("SIOCGIFTXQLEN", 0x8942),
+]
 
 
 def _self_only(name, why, own_pid):
@@ -176,6 +184,7 @@ def policy(own_pid):
         # --- KVM, and the terminal requests the sentry makes on host stdio
         *[allow("ioctl", "KVM " + name, eq(1, num)) for name, num in KVM_IOCTLS],
         *[allow("ioctl", "tty " + name, eq(1, num)) for name, num in TTY_IOCTLS],
+        *[allow("ioctl", "net " + name, eq(1, num)) for name, num in NET_IOCTLS],
 
         # --- sockets (hostinet, netlink route): families restricted
         allow("socket", "AF_UNIX", eq(0, socket.AF_UNIX)),

@@ -44,12 +44,12 @@ def ctx(machine):
     mm.copy_out(CODE, _assemble("nop\nud2"))
     mm.protect(CODE, 0x1000, PROT_READ | PROT_EXEC)
     mm.map_anonymous(DATA, 0x1000, PROT_READ | PROT_WRITE)
-    vcpu = machine.vcpus[0]
-    vcpu.current_root = None
-    c = KvmContext(machine, vcpu)
+    c = KvmContext(machine)
     c.set_address_space(mm)
     c.start(CODE, DATA + 0x1000)
+    assert c._acquire()                 # hold a vCPU, as a running task does
     yield c
+    c.close()
     mm.destroy()
 
 
@@ -117,13 +117,13 @@ def test_landing_in_ring0_off_the_stub_path_kills_the_program(machine, ctx):
     """Put the vCPU in ring 0 at CSTAR's target, as a CPU taking a
     compat-mode SYSCALL would: the #UD there is the program's fatal
     SIGSEGV, and the vCPU is back in ring 3 afterwards."""
-    vcpu = machine.vcpus[0]
+    vcpu = ctx.vcpu
     s = vcpu.get_sregs()
     s.cs.selector, s.cs.dpl = layout.KERNEL_CS, 0
     s.ss.selector, s.ss.dpl = layout.KERNEL_DS, 0
     vcpu.set_sregs(s)
     ctx.regs.rip = layout.BAD_ENTRY_VA
-    ctx.regs.rsp = layout.kva(machine.cpu_area(0) + layout.CPU_STACK_TOP_OFF) - 0x800
+    ctx.regs.rsp = layout.kva(machine.cpu_area(vcpu.index) + layout.CPU_STACK_TOP_OFF) - 0x800
     ctx.vcpu.mark_regs_dirty()
     fault = ctx.switch()
     assert (fault.signo, fault.vector, fault.fatal) == (signal.SIGSEGV, 6, True)

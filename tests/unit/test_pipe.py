@@ -243,6 +243,8 @@ class SignalledTask:
     """Just what a wait needs of a task: a waiter, and a pending signal
     that kick() makes appear (kernel/waiter.py)."""
 
+    ctx = None                  # no platform context: nothing to lend while blocked
+
     def __init__(self):
         from kvmsentry.kernel.waiter import Waiter
         self.waiter = Waiter()
