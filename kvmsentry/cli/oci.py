@@ -134,6 +134,7 @@ class _Options:
         self.confine = not args.unsafe_no_confine
         self.max_vcpus = None
         self.network = args.oci_network
+        self.console_socket = getattr(args, "console_socket", None)
 
 
 def _open_debug_log(args, cid):
@@ -160,13 +161,14 @@ def _prepare(args, states, log):
     if states.exists(args.id):
         lock.close()
         raise RuntimeError_("container with id exists: %s" % args.id)
-    if spec.terminal and not args.console_socket:
+    detached = args.command == "create" or getattr(args, "detach", False)
+    if spec.terminal and detached and not args.console_socket:
         lock.close()
         raise RuntimeError_("cannot allocate tty if runc will detach without setting "
                             "console socket")
-    if args.console_socket:
+    if args.console_socket and not spec.terminal:
         lock.close()
-        raise RuntimeError_("--console-socket: terminals are not supported yet")
+        raise RuntimeError_("--console-socket given but process.terminal is false")
     states.save(_new_state(args, args.id, spec))
     return lock, spec
 

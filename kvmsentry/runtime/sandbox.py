@@ -12,11 +12,13 @@ connection and answers one JSON line: {"op": "start"}, {"op": "signal",
 "signo": N, "all": bool}, {"op": "ps"}, {"op": "wait"} (answered when the
 sandbox ends).
 """
+import fcntl
 import json
 import os
 import signal
 import socket
 import sys
+import termios
 import threading
 
 from kvmsentry.runtime import hooks
@@ -48,6 +50,12 @@ class Sandbox:
         from kvmsentry.runtime.build import build_kernel, guest_creds, guest_rlimits
         host_pid = os.getpid()
         self.states.update(self.cid, pid=host_pid, _start_time=process_start_time(host_pid))
+        if self.options.console_socket:
+            try:
+                _terminal_from_console_socket(self.options.console_socket)
+            except OSError as e:
+                on_created("--console-socket %s: %s" % (self.options.console_socket, e))
+                return 1
         try:        # the hooks see the sandbox's pid (docker's joins its netns)
             hooks.run(self.spec, "createRuntime", self._public_state("creating"))
             hooks.run(self.spec, "prestart", self._public_state("creating"))
@@ -230,6 +238,25 @@ class Sandbox:
                     out[task.tgid] = {"pid": task.tgid, "ppid": task.ppid,
                                       "comm": task.comm, "uid": task.creds.uid}
         return [out[p] for p in sorted(out)]
+
+
+def _terminal_from_console_socket(path):
+    """process.terminal with --console-socket, as runc does it: a new pty
+    whose master goes to the socket (SCM_RIGHTS, with its name as the
+    message), whose slave becomes this session's controlling terminal and
+    the container's stdio (the sandbox's devfs serves it as /dev/tty)."""
+    master, slave = os.openpty()
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with sock:
+            connect(sock, path)
+            socket.send_fds(sock, [b"/dev/ptmx"], [master])
+    finally:
+        os.close(master)
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    os.close(slave)
 
 
 def _init_ignores(task, signo):

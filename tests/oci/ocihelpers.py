@@ -24,7 +24,15 @@ def make_rootfs(path):
         os.symlink("busybox", os.path.join(path, "bin", a))
 
 
-def write_bundle(path, args, **process):
+DEV_MOUNTS = [  # what runc needs for a terminal (its default spec has them)
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+]
+
+
+def write_bundle(path, args, extra_mounts=(), **process):
     """A bundle at path with a busybox rootfs running args."""
     os.makedirs(path, exist_ok=True)
     if not os.path.exists(os.path.join(path, "rootfs")):
@@ -37,7 +45,7 @@ def write_bundle(path, args, **process):
         "hostname": "box",
         "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
                    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-                    "options": ["nosuid", "mode=1777"]}],
+                    "options": ["nosuid", "mode=1777"]}, *extra_mounts],
         "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
                                  {"type": "mount"}, {"type": "network"}]},
     }

@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from ocihelpers import write_bundle
+from ocihelpers import DEV_MOUNTS, write_bundle
 
 
 def wait_status(rt, cid, want, timeout=30):
@@ -127,3 +127,55 @@ def test_exec_sees_the_first_process_files(runtimes, tmp_path):
                          missing.returncode != 0)
         rt.run("delete", "--force", "x1", check=True)
     assert seen["kvmsentry"] == seen["runc"] == (0, b"data\n", 4, b"arg /\n", True)
+
+
+def _console_receiver(path):
+    """A container manager's end of --console-socket: accept one
+    connection, take the pty master it passes, read it until the
+    container is gone. Returns (thread, output list)."""
+    import socket
+    import threading
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(60)
+    out = []
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+        master = fds[0]
+        data = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:                 # EIO: the slave side is closed
+                break
+            if not chunk:
+                break
+            data += chunk
+        os.close(master)
+        server.close()
+        out.append(data)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t, out
+
+
+def test_terminal_through_console_socket(runtimes, tmp_path):
+    seen = {}
+    for rt in runtimes:
+        bundle = write_bundle(str(tmp_path / ("b-" + rt.name)),
+                              ["sh", "-c", "test -t 0 && test -t 1 && echo on a tty"],
+                              extra_mounts=DEV_MOUNTS, terminal=True)
+        sock = str(tmp_path / ("console-" + rt.name))
+        thread, out = _console_receiver(sock)
+        without = rt.run("create", "--bundle", bundle, "t0")      # no socket: refused
+        rt.run("create", "--bundle", bundle, "--console-socket", sock, "t1", check=True)
+        rt.run("start", "t1", check=True)
+        assert wait_status(rt, "t1", "stopped") == "stopped", rt.name
+        thread.join(30)
+        rt.run("delete", "t1", check=True)
+        seen[rt.name] = (without.returncode, out[0] if out else None)
+    assert seen["kvmsentry"] == seen["runc"] == (1, b"on a tty\r\n")
