@@ -27,7 +27,8 @@ META_PACKAGE = "linux-image-amd64"
 # their dependencies come first (read from each module's .modinfo).
 # virtio_pci + 9pnet_virtio + 9p: the host's / over virtfs.
 # kvm_amd: /dev/kvm with hardware SVM semantics (TCG emulates SVM).
-BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
+# tun: /dev/net/tun for slirp4netns (--network=sandbox, the default).
+BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "tun")
 KVM_MODULES = ("kvm_amd",)
 
 

@@ -49,6 +49,9 @@ mkdir -p /host/tmp/svm-out
 mount -o bind /out /host/tmp/svm-out
 ip link set lo up
 
-chroot /host /bin/sh /tmp/svm-out/job.sh 2>&1 | tee /out/output
-sync
-poweroff -f
+# switch_root, not chroot: in a chroot unshare(CLONE_NEWUSER) is EPERM
+# (the root must be its mount namespace's root), and the sentry confines
+# itself in a user namespace. /tmp/svm-out (the bind of /out) comes along.
+exec switch_root /host /bin/sh -c \
+    '/bin/sh /tmp/svm-out/job.sh 2>&1 | tee /tmp/svm-out/output; sync; /bin/busybox poweroff -f'
+
