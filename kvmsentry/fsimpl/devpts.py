@@ -19,7 +19,7 @@ from kvmsentry.fsimpl.tmpfs import TmpfsInode
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.tty import termios as t
-from kvmsentry.kernel.tty.pty import Pty, signal_pgrp
+from kvmsentry.kernel.tty.pty import Pty, check_foreground, signal_pgrp
 from kvmsentry.vfs.file import O_NONBLOCK, File
 
 PTY_MASTER_MAJOR, PTY_SLAVE_MAJOR = 5, 136
@@ -196,13 +196,7 @@ class TtyFile(File):
             raise SyscallError(errno.ENOTTY)
         self._check_change(task)
         (pgid,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
-        if pgid < 0:
-            raise SyscallError(errno.EINVAL)
-        members = task.kernel.tree.members_of_pgrp(pgid)
-        if not members:
-            raise SyscallError(errno.ESRCH)
-        if members[0].sid != task.group.sid:
-            raise SyscallError(errno.EPERM)
+        check_foreground(task, pgid)
         self.pty.pgrp = pgid
 
     def _check_change(self, task, sig=sg.SIGTTOU):

@@ -38,6 +38,17 @@ def signal_pgrp(kernel, pgid, sig):
         signal_process(kernel, group, sig)
 
 
+def check_foreground(task, pgid):
+    """TIOCSPGRP's rules for the new foreground group pgid."""
+    if pgid < 0:
+        raise SyscallError(errno.EINVAL)
+    members = task.kernel.tree.members_of_pgrp(pgid)
+    if not members:
+        raise SyscallError(errno.ESRCH)
+    if members[0].sid != task.group.sid:
+        raise SyscallError(errno.EPERM)
+
+
 class Pty:
     def __init__(self, index, kernel):
         self.index = index
