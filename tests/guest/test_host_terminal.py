@@ -1,7 +1,7 @@
 """The user's terminal as the sandbox's controlling terminal: an
 interactive bash inside `kvmsentry do`, driven through a real pty from
 the host, gets Ctrl-C in its foreground job (not in bash itself), as
-natively; and the host terminal's settings are the same afterwards."""
+natively; Ctrl-Z stops it and `fg` resumes it; and the host terminal's settings are the same afterwards."""
 import os
 import pty
 import select
@@ -49,6 +49,21 @@ def drive_bash(argv):
         assert _read_until(fd, b"PROMPT$ ", out), out
         os.write(fd, b"echo rc=$?\n")
         assert _read_until(fd, b"rc=130", out), out
+        # Ctrl-Z stops the foreground job, fg resumes it, Ctrl-C ends it.
+        os.write(fd, b"sleep 31\n")
+        assert _read_until(fd, b"sleep 31\r\n", out), out
+        time.sleep(1.0)
+        os.write(fd, b"\x1a")
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"echo stopped=$?; jobs\n")
+        assert _read_until(fd, b"Stopped", out), out
+        os.write(fd, b"fg\n")
+        assert _read_until(fd, b"sleep 31\r\n", out), out
+        time.sleep(1.0)
+        os.write(fd, b"\x03")
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"echo rc=$?; jobs; echo done\n")
+        assert _read_until(fd, b"rc=130\r\ndone", out), out
         os.write(fd, b"exit\n")
         while True:
             ready, _, _ = select.select([fd], [], [], TIMEOUT)
@@ -76,6 +91,6 @@ def test_ctrl_c_reaches_foreground_job():
     boxed, boxed_status, before, after = drive_bash([sys.executable, "-m", "kvmsentry", "do", "--",
                                       "/bin/bash", "--norc", "--noprofile", "-i"])
     for out in (native, boxed):
-        assert b"rc=130" in out, out
+        assert b"rc=130" in out and b"stopped=148" in out, out
     assert boxed_status == native_status == 0, boxed
     assert after == before
