@@ -19,7 +19,7 @@ from kvmsentry.fsimpl.tmpfs import TmpfsInode
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.tty import termios as t
-from kvmsentry.kernel.tty.pty import Pty, check_foreground, signal_pgrp
+from kvmsentry.kernel.tty.pty import Pty, check_background, check_foreground, signal_pgrp
 from kvmsentry.vfs.file import O_NONBLOCK, File
 
 PTY_MASTER_MAJOR, PTY_SLAVE_MAJOR = 5, 136
@@ -200,19 +200,8 @@ class TtyFile(File):
         self.pty.pgrp = pgid
 
     def _check_change(self, task, sig=sg.SIGTTOU):
-        """tty_check_change: a background process group of the terminal's
-        session that changes it (or reads, with SIGTTIN; writes under
-        TOSTOP) gets the signal, unless it ignores or blocks it."""
-        pty = self.pty
-        if self.is_master or task is None or not self._is_ctty(task) or pty.pgrp is None \
-                or task.group.pgid == pty.pgrp:
-            return
-        if task.sighand.ignores(sig) or task.sigmask & sg.sigbit(sig):
-            if sig == sg.SIGTTIN:
-                raise SyscallError(errno.EIO)
-            return
-        signal_pgrp(task.kernel, task.group.pgid, sig)
-        raise SyscallError(errno.EINTR)
+        if not self.is_master:
+            check_background(task, self.pty.session, self.pty.pgrp, sig)
 
 
 class MasterFile(TtyFile):

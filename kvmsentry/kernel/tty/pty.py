@@ -49,6 +49,26 @@ def check_foreground(task, pgid):
         raise SyscallError(errno.EPERM)
 
 
+def check_background(task, session, pgrp, sig):
+    """tty_check_change for the controlling terminal of `session` whose
+    foreground group is `pgrp`: a background group of that session that
+    reads (sig SIGTTIN), or changes it or writes under TOSTOP (SIGTTOU),
+    gets the signal and the call is interrupted (restarted once the group
+    continues); ignoring or blocking the signal makes a read fail with
+    EIO and lets a change through."""
+    from kvmsentry.kernel import signals as sg
+    group = task.group if task is not None else None
+    if group is None or session is None or pgrp is None or group.sid != session \
+            or group.pgid == pgrp:
+        return
+    if task.sighand.ignores(sig) or task.sigmask & sg.sigbit(sig):
+        if sig == sg.SIGTTIN:
+            raise SyscallError(errno.EIO)
+        return
+    signal_pgrp(task.kernel, group.pgid, sig)
+    raise SyscallError(errno.EINTR)
+
+
 class Pty:
     def __init__(self, index, kernel):
         self.index = index
