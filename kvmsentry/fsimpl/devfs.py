@@ -11,6 +11,7 @@ import os
 import stat as st
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.devpts import PtmxInode, PtyTable
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem, TmpfsInode
 from kvmsentry.vfs.file import File
@@ -151,3 +152,5 @@ class DevFilesystem(TmpfsFilesystem):
             root.symlink(name, target, 0, 0)
         for name, mode in DIRECTORIES.items():
             root.mkdir(name, mode, 0, 0)
+        self.ptys = PtyTable(root.lookup(b"pts"))
+        root.insert(b"ptmx", PtmxInode(self, self.ptys))

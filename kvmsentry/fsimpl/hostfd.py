@@ -19,7 +19,7 @@ from kvmsentry.vfs.inode import Stat
 TCGETS = 0x5401
 TCSETS, TCSETSW, TCSETSF = 0x5402, 0x5403, 0x5404
 TIOCGWINSZ = 0x5413
-TIOCGPGRP = 0x540F
+TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
 FIONREAD = 0x541B
 TERMIOS_SIZE = 36          # struct termios as the kernel copies it (no speeds)
 
@@ -80,10 +80,16 @@ class HostFdFile(File):
             data = mm.copy_in(arg, TERMIOS_SIZE)
             _host_call(fcntl.ioctl, self.host_fd, request, data)
             return 0
-        if request == TIOCGPGRP:
+        if request in (TIOCGPGRP, TIOCSPGRP, TIOCGSID):
             if not os.isatty(self.host_fd):
                 raise SyscallError(errno.ENOTTY)
-            mm.copy_out(arg, struct.pack("<i", 1))
+            # Job control on the user's terminal is the sentry's (kernel/tty/host_terminal.py).
+            control = task.kernel.host_terminal
+            if request == TIOCSPGRP:
+                control.set_pgrp(task, struct.unpack("<i", mm.copy_in(arg, 4))[0])
+            else:
+                value = control.get_pgrp(task) if request == TIOCGPGRP else control.get_sid(task)
+                mm.copy_out(arg, struct.pack("<i", value))
             return 0
         raise SyscallError(errno.ENOTTY)
 

@@ -27,6 +27,7 @@ from kvmsentry.kernel.futex import FutexTable
 from kvmsentry.kernel.rootfs import sandbox_cwd
 from kvmsentry.kernel.sysctl import SystemIdentity
 from kvmsentry.kernel.task import KICK_SIGNAL, Task
+from kvmsentry.kernel.tty.host_terminal import HostTerminal
 from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
 from kvmsentry.mm.address_space import AddressSpace
@@ -51,6 +52,7 @@ class Kernel:
         self.host_cwd = cwd or os.getcwd()
         self.system = SystemIdentity()
         self.stdio = stdio
+        self.host_terminal = HostTerminal(stdio[0])
         self.unimplemented = collections.Counter()
         self.tasks = {}
         self.lock = KernelLock()
@@ -342,6 +344,9 @@ class Kernel:
         previous = {KICK_SIGNAL: signal.signal(KICK_SIGNAL, lambda *_: None)}
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[sig] = signal.signal(sig, self._forward_host_signal)
+        if self.host_terminal.is_tty:
+            for sig in (signal.SIGQUIT, signal.SIGTSTP, signal.SIGWINCH):
+                previous[sig] = signal.signal(sig, self._forward_host_signal)
         return previous
 
     def _restore_host_signals(self, previous):
@@ -362,7 +367,9 @@ class Kernel:
             return
         try:
             init = self.tasks.get(INIT_PID)
-            if init is not None:
+            if self.host_terminal.deliver(self, signo):
+                pass                      # the terminal's foreground group inside took it
+            elif init is not None and signo not in (signal.SIGTSTP, signal.SIGWINCH):
                 self.post_signal(init, signo)
         finally:
             self.lock.raw.release()

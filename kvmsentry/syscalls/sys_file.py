@@ -85,6 +85,8 @@ def open_location(task, dirfd, path, flags, mode):
         truncate_inode(inode, 0)
         fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     file = inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
+    if not flags & O_NOCTTY and hasattr(file, "opened_without_noctty"):
+        file.opened_without_noctty(task)          # a tty may become the controlling one
     fsnotify.opened(file)
     return loc, file
 

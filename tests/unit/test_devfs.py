@@ -57,7 +57,7 @@ def test_contents(dev):
     root = dev.fs.root()
     assert {n for n, _, _ in root.readdir()} == {
         b"null", b"zero", b"full", b"random", b"urandom", b"tty",
-        b"stdin", b"stdout", b"stderr", b"fd", b"shm", b"pts"}
+        b"stdin", b"stdout", b"stderr", b"fd", b"shm", b"pts", b"ptmx"}
     assert root.getattr().mode == st.S_IFDIR | 0o755
 
 

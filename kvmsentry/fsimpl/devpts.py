@@ -1,0 +1,273 @@
+"""/dev/ptmx and /dev/pts/N: pseudo-terminals implemented by the sentry.
+
+Opening /dev/ptmx makes a Pty (kernel/tty/pty.py) and its slave node
+/dev/pts/N (mode 620, owned by the opener, group tty as a container's
+devpts mount gid=5), locked until TIOCSPTLCK 0, as Linux's devpts.
+The node goes away with the master; the index is reused once no side
+is open. The ioctls are Linux's tty_ioctl: termios, window size, and
+the controlling-terminal rules (TIOCSCTTY, TIOCNOTTY, TIOCGPGRP,
+TIOCSPGRP, TIOCGSID) with their EPERM/ENOTTY answers.
+"""
+import errno
+import os
+import stat as st
+import struct
+import threading
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.fsimpl.tmpfs import TmpfsInode
+from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.tty import termios as t
+from kvmsentry.kernel.tty.pty import Pty, check_background, check_foreground, signal_pgrp
+from kvmsentry.vfs.file import O_NONBLOCK, File
+
+PTY_MASTER_MAJOR, PTY_SLAVE_MAJOR = 5, 136
+TTY_GID = 5
+SLAVE_MODE = 0o620
+CAP_SYS_ADMIN = 21
+
+TCGETS, TCSETS, TCSETSW, TCSETSF = 0x5401, 0x5402, 0x5403, 0x5404
+TCSBRK, TCXONC, TCFLSH = 0x5409, 0x540A, 0x540B
+TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCOUTQ = 0x540E, 0x540F, 0x5410, 0x5411
+TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCNOTTY = 0x5413, 0x5414, 0x541B, 0x5422
+TCSBRKP, TIOCGSID = 0x5425, 0x5429
+TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431
+
+
+class PtyTable:
+    """The ptys of one /dev: index allocation and the pts directory."""
+
+    def __init__(self, pts_dir):
+        self.pts_dir = pts_dir
+        self.lock = threading.Lock()
+        self.ptys = {}                      # index -> Pty
+
+    def create(self, fs, task):
+        with self.lock:
+            index = next(i for i in range(len(self.ptys) + 1) if i not in self.ptys)
+            pty = Pty(index, task.kernel)
+            self.ptys[index] = pty
+        creds = task.creds
+        node = PtsInode(fs, pty, self, creds.fsuid)
+        self.pts_dir.insert(str(index).encode(), node)
+        return pty
+
+    def master_closed(self, pty):
+        try:
+            self.pts_dir.unlink(str(pty.index).encode())
+        except SyscallError:
+            pass
+        self.maybe_free(pty)
+
+    def maybe_free(self, pty):
+        with self.lock:
+            if not pty.master_open and pty.slave_opens == 0:
+                self.ptys.pop(pty.index, None)
+
+    def ctty_of(self, sid):
+        """The pty that is session sid's controlling terminal, if any."""
+        with self.lock:
+            return next((p for p in self.ptys.values() if p.session == sid), None)
+
+
+class PtmxInode(TmpfsInode):
+    """/dev/ptmx: every open is a new master."""
+
+    def __init__(self, fs, table):
+        super().__init__(fs, st.S_IFCHR | 0o666, 0, 0, os.makedev(PTY_MASTER_MAJOR, 2))
+        self.table = table
+
+    def open(self, location, flags):
+        task = current()
+        if task is None:
+            raise SyscallError(errno.ENXIO)
+        return MasterFile(self.table.create(self.fs, task), self.table, location, flags)
+
+
+class PtsInode(TmpfsInode):
+    """/dev/pts/N."""
+
+    def __init__(self, fs, pty, table, uid):
+        super().__init__(fs, st.S_IFCHR | SLAVE_MODE, uid, TTY_GID,
+                         os.makedev(PTY_SLAVE_MAJOR, pty.index))
+        self.pty = pty
+        self.table = table
+
+    def open(self, location, flags):
+        self.pty.slave_opened()
+        return SlaveFile(self.pty, self.table, location, flags)
+
+
+class TtyFile(File):
+    """What both sides of a pty answer alike."""
+
+    is_master = False
+
+    def __init__(self, pty, table, location, flags):
+        super().__init__(flags, location)
+        self.pty = pty
+        self.table = table
+
+    def nonblocking(self):
+        return bool(self.flags & O_NONBLOCK)
+
+    @staticmethod
+    def _no_offset(offset):
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+
+    def ioctl(self, task, request, arg):
+        pty, mm = self.pty, task.mm
+        if request == TCGETS:
+            mm.copy_out(arg, pty.termios.to_bytes())
+        elif request in (TCSETS, TCSETSW, TCSETSF):
+            new = t.Termios.from_bytes(mm.copy_in(arg, t.SIZE))
+            self._check_change(task)
+            pty.set_termios(new, flush=request == TCSETSF)
+        elif request == TIOCGWINSZ:
+            mm.copy_out(arg, pty.winsize)
+        elif request == TIOCSWINSZ:
+            pty.set_winsize(mm.copy_in(arg, 8))
+        elif request == FIONREAD:
+            n = pty.output_count() if self.is_master else pty.input_count()
+            mm.copy_out(arg, struct.pack("<i", n))
+        elif request == TIOCOUTQ:
+            n = 0 if self.is_master else pty.output_count()
+            mm.copy_out(arg, struct.pack("<i", n))
+        elif request == TCFLSH:
+            pty.flush(arg)
+        elif request in (TCSBRK, TCSBRKP, TCXONC):
+            pass                                  # no line to drain, break or stop
+        elif request == TIOCSCTTY:
+            self._set_ctty(task, arg)
+        elif request == TIOCNOTTY:
+            self._drop_ctty(task)
+        elif request == TIOCGPGRP:
+            self._require_ctty(task)
+            mm.copy_out(arg, struct.pack("<i", pty.pgrp or 0))
+        elif request == TIOCSPGRP:
+            self._set_pgrp(task, arg)
+        elif request == TIOCGSID:
+            self._require_ctty(task)
+            if pty.session is None:
+                raise SyscallError(errno.ENOTTY)
+            mm.copy_out(arg, struct.pack("<i", pty.session))
+        else:
+            return self.side_ioctl(task, request, arg)
+        return 0
+
+    def side_ioctl(self, task, request, arg):
+        raise SyscallError(errno.ENOTTY)
+
+    # --- job control -------------------------------------------------------------
+    def _is_ctty(self, task):
+        return self.pty.session is not None and self.pty.session == task.group.sid
+
+    def _require_ctty(self, task):
+        """On the slave, the pgrp/sid requests need it to be the caller's
+        controlling terminal; the master answers for its slave."""
+        if not self.is_master and not self._is_ctty(task):
+            raise SyscallError(errno.ENOTTY)
+
+    def _set_ctty(self, task, arg):
+        group, pty = task.group, self.pty
+        if group.session_leader and pty.session == group.sid:
+            return
+        if not group.session_leader or self.table.ctty_of(group.sid) is not None:
+            raise SyscallError(errno.EPERM)
+        if pty.session is not None and not (arg == 1 and task.creds.capable(CAP_SYS_ADMIN)):
+            raise SyscallError(errno.EPERM)
+        pty.session, pty.pgrp = group.sid, group.pgid
+
+    def _drop_ctty(self, task):
+        if not self._is_ctty(task):
+            raise SyscallError(errno.ENOTTY)
+        group, pty = task.group, self.pty
+        if group.session_leader:
+            pgrp = pty.pgrp
+            pty.session = pty.pgrp = None
+            if pgrp is not None:
+                signal_pgrp(task.kernel, pgrp, sg.SIGHUP)
+                signal_pgrp(task.kernel, pgrp, sg.SIGCONT)
+
+    def _set_pgrp(self, task, arg):
+        if not self._is_ctty(task):
+            raise SyscallError(errno.ENOTTY)
+        self._check_change(task)
+        (pgid,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+        check_foreground(task, pgid)
+        self.pty.pgrp = pgid
+
+    def _check_change(self, task, sig=sg.SIGTTOU):
+        if not self.is_master:
+            check_background(task, self.pty.session, self.pty.pgrp, sig)
+
+
+class MasterFile(TtyFile):
+    """The ptmx side: reads what the slave wrote, writes typed input."""
+
+    is_master = True
+
+    @property
+    def queue(self):
+        return self.pty.master_queue
+
+    def read(self, length, offset=None):
+        self._no_offset(offset)
+        return self.pty.master_read(length, self.nonblocking())
+
+    def write(self, data, offset=None):
+        self._no_offset(offset)
+        return self.pty.master_write(bytes(data))
+
+    def poll_events(self):
+        return self.pty.master_events()
+
+    def side_ioctl(self, task, request, arg):
+        if request == TIOCGPTN:
+            task.mm.copy_out(arg, struct.pack("<I", self.pty.index))
+        elif request == TIOCSPTLCK:
+            (lock,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+            self.pty.locked = bool(lock)
+        else:
+            raise SyscallError(errno.ENOTTY)
+        return 0
+
+    def release(self):
+        self.pty.master_closed()
+        self.table.master_closed(self.pty)
+
+
+class SlaveFile(TtyFile):
+    """/dev/pts/N opened: the terminal a program sees."""
+
+    @property
+    def queue(self):
+        return self.pty.slave_queue
+
+    def read(self, length, offset=None):
+        self._no_offset(offset)
+        self._check_change(current(), sg.SIGTTIN)
+        return self.pty.slave_read(length, self.nonblocking())
+
+    def write(self, data, offset=None):
+        self._no_offset(offset)
+        if self.pty.termios.lflag & t.TOSTOP:
+            self._check_change(current(), sg.SIGTTOU)
+        return self.pty.slave_write(data, self.nonblocking())
+
+    def poll_events(self):
+        return self.pty.slave_events()
+
+    def opened_without_noctty(self, task):
+        """A session leader without a controlling terminal that opens a
+        free tty without O_NOCTTY acquires it (tty_open_proc_set_tty)."""
+        group, pty = task.group, self.pty
+        if group.session_leader and pty.session is None and \
+                self.table.ctty_of(group.sid) is None:
+            pty.session, pty.pgrp = group.sid, group.pgid
+
+    def release(self):
+        self.pty.slave_closed()
+        self.table.maybe_free(self.pty)

@@ -1,0 +1,1 @@
+"""Terminals the sentry implements: the line discipline and pty pairs."""

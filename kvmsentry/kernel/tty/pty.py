@@ -1,0 +1,297 @@
+"""A pseudo-terminal pair: the line discipline between a master and a
+slave side, the window size, and the job-control state (the session
+whose controlling terminal it is and its foreground process group).
+
+Master writes are typed input; slave writes are output the master
+reads. Each side has its own wait queue (kernel/waiter.py), notified
+with the events a change made true. Signals the line discipline raises
+are sent after the pty's lock is dropped.
+"""
+import errno
+import signal
+import threading
+
+from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.tty import termios as t
+from kvmsentry.kernel.tty.line_discipline import LineDiscipline
+from kvmsentry.kernel.waiter import Queue, deadline_after, wait_event
+
+POLLIN, POLLOUT, POLLERR, POLLHUP = 0x1, 0x4, 0x8, 0x10
+POLLRDNORM, POLLWRNORM = 0x40, 0x100
+READ_EVENTS, WRITE_EVENTS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
+OUTPUT_MAX = 64 * 1024           # slave output the master has not read yet
+DECISECOND_NS = 100_000_000
+
+
+def signal_process(kernel, group, sig):
+    """Send a kernel-generated signal (SI_KERNEL, as a tty's) to a process."""
+    from kvmsentry.kernel import signal_delivery     # it imports the task modules
+    from kvmsentry.kernel.signals import SigInfo
+    target = next((x for x in kernel.tasks.values() if x.group is group), None)
+    if target is not None:
+        signal_delivery.send(kernel, target, SigInfo.kernel(sig))
+
+
+def signal_pgrp(kernel, pgid, sig):
+    """Send it to every process of group pgid."""
+    for group in kernel.tree.members_of_pgrp(pgid):
+        signal_process(kernel, group, sig)
+
+
+def check_foreground(task, pgid):
+    """TIOCSPGRP's rules for the new foreground group pgid."""
+    if pgid < 0:
+        raise SyscallError(errno.EINVAL)
+    members = task.kernel.tree.members_of_pgrp(pgid)
+    if not members:
+        raise SyscallError(errno.ESRCH)
+    if members[0].sid != task.group.sid:
+        raise SyscallError(errno.EPERM)
+
+
+def check_background(task, session, pgrp, sig):
+    """tty_check_change for the controlling terminal of `session` whose
+    foreground group is `pgrp`: a background group of that session that
+    reads (sig SIGTTIN), or changes it or writes under TOSTOP (SIGTTOU),
+    gets the signal and the call is interrupted (restarted once the group
+    continues); ignoring or blocking the signal makes a read fail with
+    EIO and lets a change through."""
+    from kvmsentry.kernel import signals as sg
+    group = task.group if task is not None else None
+    if group is None or session is None or pgrp is None or group.sid != session \
+            or group.pgid == pgrp:
+        return
+    if task.sighand.ignores(sig) or task.sigmask & sg.sigbit(sig):
+        if sig == sg.SIGTTIN:
+            raise SyscallError(errno.EIO)
+        return
+    signal_pgrp(task.kernel, group.pgid, sig)
+    raise SyscallError(errno.EINTR)
+
+
+class Pty:
+    def __init__(self, index, kernel):
+        self.index = index
+        self.kernel = kernel
+        self.lock = threading.Lock()
+        self.ldisc = LineDiscipline(t.Termios())
+        self.output = bytearray()            # what the master reads
+        self.master_queue = Queue()
+        self.slave_queue = Queue()
+        self.locked = True                   # TIOCSPTLCK: slave opens fail with EIO
+        self.master_open = True
+        self.slave_opens = 0
+        self.slave_ever_opened = False
+        self.winsize = bytes(8)
+        self.session = None                  # sid whose controlling terminal this is
+        self.pgrp = None                     # its foreground process group
+
+    @property
+    def termios(self):
+        return self.ldisc.termios
+
+    # --- master side ----------------------------------------------------------------
+    def master_read(self, length, nonblock):
+        def take():
+            with self.lock:
+                if self.output:
+                    data = bytes(self.output[:length])
+                    del self.output[:length]
+                elif self.slave_ever_opened and self.slave_opens == 0:
+                    raise SyscallError(errno.EIO)      # the slave side hung up
+                elif nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                else:
+                    return None
+            self.slave_queue.notify(WRITE_EVENTS)
+            return (data,)
+
+        if length <= 0:
+            return b""
+        return (take() or wait_event(take, [(self.master_queue, READ_EVENTS | POLLHUP)]))[0]
+
+    def master_write(self, data):
+        """Typed input: always taken whole (as a pty's input that overflows
+        the line buffer is dropped rather than blocking the writer)."""
+        with self.lock:
+            echo, signals = self.ldisc.receive(data)
+            if self.ldisc.output_flushed:
+                self.output.clear()
+            if echo:
+                self.output += echo
+            readable = self.ldisc.has_input()
+            pgrp = self.pgrp
+        if echo:
+            self.master_queue.notify(READ_EVENTS)
+        if readable:
+            self.slave_queue.notify(READ_EVENTS)
+        if pgrp is not None:
+            for sig in signals:
+                signal_pgrp(self.kernel, pgrp, sig)
+        return len(data)
+
+    def master_events(self):
+        with self.lock:
+            mask = WRITE_EVENTS
+            if self.output:
+                mask |= READ_EVENTS
+            if self.slave_ever_opened and self.slave_opens == 0:
+                mask |= POLLHUP
+            return mask
+
+    def master_closed(self):
+        with self.lock:
+            self.master_open = False
+            session = self.session
+            self.session = self.pgrp = None
+        self.slave_queue.notify(READ_EVENTS | WRITE_EVENTS | POLLHUP)
+        if session is not None:
+            # The hangup reaches the session leader (tty_signal_session_leader).
+            leader = self.kernel.tree.groups.get(session)
+            if leader is not None:
+                signal_process(self.kernel, leader, signal.SIGHUP)
+                signal_process(self.kernel, leader, signal.SIGCONT)
+
+    # --- slave side -------------------------------------------------------------------
+    def slave_opened(self):
+        with self.lock:
+            if self.locked or not self.master_open:
+                raise SyscallError(errno.EIO)
+            self.slave_opens += 1
+            self.slave_ever_opened = True
+
+    def slave_closed(self):
+        with self.lock:
+            self.slave_opens -= 1
+            last = self.slave_opens == 0
+        if last:
+            self.master_queue.notify(READ_EVENTS | POLLHUP)
+
+    def slave_read(self, length, nonblock):
+        """Canonical: one line (b"" at VEOF or hangup). Raw: VMIN/VTIME as
+        termios(3) says: MIN bytes, with TIME an inter-byte timer once one
+        came; MIN 0 and TIME > 0: the first byte or TIME ran out."""
+        if length <= 0:
+            return b""
+        with self.lock:
+            tio = self.termios
+            vmin, vtime = tio.cc[t.VMIN], tio.cc[t.VTIME]
+            canonical = tio.is_canonical()
+        want = 1 if canonical or vmin == 0 else min(vmin, length)
+        inter_byte = not canonical and vmin and vtime
+        got = bytearray()
+        hung_up = [False]
+
+        def step():
+            with self.lock:
+                if not self.master_open and not self.ldisc.has_input():
+                    hung_up[0] = True
+                    return True
+                if canonical:
+                    if not self.ldisc.has_input():
+                        return False
+                    got.extend(self.ldisc.take(length))
+                    return True
+                more = self.ldisc.take(length - len(got))
+                got.extend(more)
+            if more:
+                self.master_queue.notify(WRITE_EVENTS)
+            return len(got) >= want or bool(inter_byte and more)
+
+        ready = step()
+        if ready and (canonical or hung_up[0] or len(got) >= want):
+            return bytes(got)
+        if not canonical and vmin == 0 and vtime == 0:
+            return bytes(got)
+        if nonblock:
+            if got:
+                return bytes(got)
+            raise SyscallError(errno.EAGAIN)
+        deadline = deadline_after(vtime * DECISECOND_NS) if not canonical and vtime and (
+            vmin == 0 or got) else None
+        while True:
+            before = len(got)
+            ready = wait_event(step, [(self.slave_queue, READ_EVENTS | POLLHUP)],
+                               deadline=deadline)
+            if len(got) >= want or hung_up[0] or (canonical and ready):
+                return bytes(got)
+            if len(got) > before:
+                deadline = deadline_after(vtime * DECISECOND_NS)   # restart the inter-byte timer
+            elif deadline is not None and not ready:
+                return bytes(got)                                  # VTIME ran out
+
+    def slave_write(self, data, nonblock):
+        done = [0]
+
+        def step():
+            with self.lock:
+                if not self.master_open:
+                    raise SyscallError(errno.EIO)
+                room = OUTPUT_MAX - len(self.output)
+                chunk = bytes(data[done[0]:done[0] + max(room, 0)])
+                if chunk:
+                    self.output += self.ldisc.process_output(chunk)
+                    done[0] += len(chunk)
+            if chunk:
+                self.master_queue.notify(READ_EVENTS)
+            if done[0] < len(data) and nonblock:
+                raise SyscallError(errno.EAGAIN)
+            return done[0] == len(data)
+
+        try:
+            if not step():
+                wait_event(step, [(self.master_queue, WRITE_EVENTS), (self.slave_queue, WRITE_EVENTS)])
+        except SyscallError:
+            if not done[0]:
+                raise
+        return done[0]
+
+    def slave_events(self):
+        with self.lock:
+            mask = 0
+            if self.ldisc.has_input():
+                mask |= READ_EVENTS
+            if not self.master_open:
+                mask |= POLLHUP | READ_EVENTS
+            elif len(self.output) < OUTPUT_MAX:
+                mask |= WRITE_EVENTS
+            return mask
+
+    # --- settings ----------------------------------------------------------------------
+    def set_termios(self, new, flush):
+        with self.lock:
+            if flush:
+                self.ldisc.flush_input()
+            self.ldisc.set_termios(new)
+            readable = self.ldisc.has_input()
+        if readable:
+            self.slave_queue.notify(READ_EVENTS)
+
+    def flush(self, queue_selector):
+        """TCFLSH: 0 input, 1 output, 2 both."""
+        if queue_selector not in (0, 1, 2):
+            raise SyscallError(errno.EINVAL)
+        with self.lock:
+            if queue_selector in (0, 2):
+                self.ldisc.flush_input()
+            if queue_selector in (1, 2):
+                self.output.clear()
+        self.slave_queue.notify(WRITE_EVENTS)
+
+    def set_winsize(self, winsize):
+        with self.lock:
+            changed = winsize != self.winsize
+            self.winsize = winsize
+            pgrp = self.pgrp
+        if changed and pgrp is not None:
+            signal_pgrp(self.kernel, pgrp, signal.SIGWINCH)
+
+    def input_count(self):
+        with self.lock:
+            return self.ldisc.readable()
+
+    def output_count(self):
+        with self.lock:
+            return len(self.output)
+
+

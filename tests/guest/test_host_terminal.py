@@ -1,0 +1,96 @@
+"""The user's terminal as the sandbox's controlling terminal: an
+interactive bash inside `kvmsentry do`, driven through a real pty from
+the host, gets Ctrl-C in its foreground job (not in bash itself), as
+natively; Ctrl-Z stops it and `fg` resumes it; and the host terminal's settings are the same afterwards."""
+import os
+import pty
+import select
+import sys
+import termios
+import time
+
+TIMEOUT = 60
+
+
+def _read_until(fd, marker, out):
+    """Read the pty until marker appears in out (a bytearray); False on
+    timeout or hangup."""
+    end_of = len(out)
+    while marker not in out[max(0, end_of - len(marker)):] and marker not in out:
+        ready, _, _ = select.select([fd], [], [], TIMEOUT)
+        if not ready:
+            return False
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        out += chunk
+    return True
+
+
+def drive_bash(argv):
+    """Start argv (an interactive bash) on a fresh pty; run `sleep 30`,
+    Ctrl-C it, print $?, exit. Returns (output, exit status, termios before, termios after exit)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PS1": "PROMPT$ ", "HOME": "/tmp",
+               "TERM": "dumb"}
+        os.execve(argv[0], argv, env)
+    out = bytearray()
+    try:
+        before = termios.tcgetattr(fd)
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"sleep 30\n")
+        assert _read_until(fd, b"sleep 30\r\n", out), out
+        time.sleep(1.0)                # let the sleep start (the test asserts no timing)
+        os.write(fd, b"\x03")
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"echo rc=$?\n")
+        assert _read_until(fd, b"rc=130", out), out
+        # Ctrl-Z stops the foreground job, fg resumes it, Ctrl-C ends it.
+        os.write(fd, b"sleep 31\n")
+        assert _read_until(fd, b"sleep 31\r\n", out), out
+        time.sleep(1.0)
+        os.write(fd, b"\x1a")
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"echo stopped=$?; jobs\n")
+        assert _read_until(fd, b"Stopped", out), out
+        os.write(fd, b"fg\n")
+        assert _read_until(fd, b"sleep 31\r\n", out), out
+        time.sleep(1.0)
+        os.write(fd, b"\x03")
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"echo rc=$?; jobs; echo done\n")
+        assert _read_until(fd, b"rc=130\r\ndone", out), out
+        os.write(fd, b"exit\n")
+        while True:
+            ready, _, _ = select.select([fd], [], [], TIMEOUT)
+            if not ready:
+                break
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        return bytes(out), status, before, termios.tcgetattr(fd)
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.close(fd)
+
+
+def test_ctrl_c_reaches_foreground_job():
+    native, native_status, _, _ = drive_bash(["/bin/bash", "--norc", "--noprofile", "-i"])
+    boxed, boxed_status, before, after = drive_bash([sys.executable, "-m", "kvmsentry", "do", "--",
+                                      "/bin/bash", "--norc", "--noprofile", "-i"])
+    for out in (native, boxed):
+        assert b"rc=130" in out and b"stopped=148" in out, out
+    assert boxed_status == native_status == 0, boxed
+    assert after == before

@@ -1,0 +1,328 @@
+/* Pseudo-terminals from a program's side, one mode per case; prints only
+ * what must be identical natively and in the sandbox. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* what: the call's result and errno name, evaluated in that order */
+#define RC(what, call) do { errno = 0; long r_ = (call); int e_ = errno; \
+    printf("%s %ld %s\n", what, r_, r_ < 0 ? strerrorname_np(e_) : "-"); } while (0)
+
+static void show(const char *what, const char *buf, ssize_t n)
+{
+    printf("%s %zd [", what, n);
+    for (ssize_t i = 0; i < n; i++) {
+        unsigned char c = buf[i];
+        if (c >= 0x20 && c < 0x7f) putchar(c); else printf("\\x%02x", c);
+    }
+    printf("]\n");
+    fflush(stdout);
+}
+
+/* Everything the master can read right now (after a short settle). */
+static void drain(int master, const char *what)
+{
+    char buf[512];
+    ssize_t total = 0, n;
+    struct pollfd p = {master, POLLIN, 0};
+    while (total < (ssize_t)sizeof buf && poll(&p, 1, 200) == 1 && (p.revents & POLLIN)) {
+        n = read(master, buf + total, sizeof buf - total);
+        if (n <= 0) break;
+        total += n;
+    }
+    show(what, buf, total);
+}
+
+static int open_pair(int *slave, int flags)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m)) { perror("openpt"); exit(1); }
+    *slave = open(ptsname(m), O_RDWR | flags);
+    if (*slave < 0) { perror("open slave"); exit(1); }
+    return m;
+}
+
+static void rd(int fd, const char *what, size_t len)
+{
+    char buf[256];
+    ssize_t n = read(fd, buf, len);
+    if (n < 0) printf("%s errno %s\n", what, strerrorname_np(errno));
+    else show(what, buf, n);
+    fflush(stdout);
+}
+
+static void basic(void)
+{
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    printf("openpt %d\n", m >= 0);
+    printf("grantpt %d\n", grantpt(m));
+    char *name = ptsname(m);
+    printf("ptsname prefix %d\n", strncmp(name, "/dev/pts/", 9) == 0);
+    unsigned n; ioctl(m, TIOCGPTN, &n);
+    printf("ptn matches %d\n", (unsigned)atoi(name + 9) == n);
+    int s = open(name, O_RDWR | O_NOCTTY);
+    printf("locked open %d %s\n", s, s < 0 ? strerrorname_np(errno) : "");
+    printf("unlockpt %d\n", unlockpt(m));
+    s = open(name, O_RDWR | O_NOCTTY);
+    printf("open %d\n", s >= 0);
+    struct stat st;
+    stat(name, &st);
+    printf("slave chr %d user-rw %d major %u minor-ok %d\n", S_ISCHR(st.st_mode),
+           (st.st_mode & 0600) == 0600, major(st.st_rdev), minor(st.st_rdev) == n);
+    fstat(m, &st);
+    printf("master chr %d major %u minor %u\n", S_ISCHR(st.st_mode), major(st.st_rdev),
+           minor(st.st_rdev));
+    printf("isatty %d %d\n", isatty(m), isatty(s));
+    RC("slave TIOCGPTN", ioctl(s, TIOCGPTN, &n));
+    int in;
+    write(m, "ab", 2);
+    ioctl(s, FIONREAD, &in);
+    printf("slave FIONREAD canon partial %d\n", in);
+    close(s);
+    close(m);
+    s = open(name, O_RDWR | O_NOCTTY);
+    printf("after close %d\n", s >= 0 ? 0 : -1);
+}
+
+static void canon(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    write(m, "hello\rwor\x7fld\n", 13);
+    rd(s, "line1", 100);
+    write(m, "abc\x15" "def\n", 8);
+    rd(s, "kill", 100);
+    write(m, "one two\x17three\n", 14);
+    rd(s, "werase", 100);
+    write(m, "xy\x04", 3);
+    rd(s, "eof-partial", 100);
+    write(m, "\x04", 1);
+    rd(s, "eof", 100);
+    write(m, "long line\n", 10);
+    rd(s, "short1", 4);
+    rd(s, "short2", 100);
+    drain(m, "echo");
+    write(s, "out\nput\n", 8);
+    drain(m, "onlcr");
+    struct termios t;
+    tcgetattr(s, &t);
+    printf("iflag %o oflag %o lflag %o cc %d %d %d %d %d\n", t.c_iflag, t.c_oflag, t.c_lflag,
+           t.c_cc[VINTR], t.c_cc[VERASE], t.c_cc[VKILL], t.c_cc[VEOF], t.c_cc[VMIN]);
+    t.c_oflag &= ~OPOST;
+    tcsetattr(s, TCSANOW, &t);
+    write(s, "raw\nout\n", 8);
+    drain(m, "no-opost");
+}
+
+static void raw(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    struct termios t;
+    write(m, "partial", 7);
+    drain(m, "canon-echo");          /* natively, echo happens after a delay */
+    tcgetattr(s, &t);
+    cfmakeraw(&t);
+    t.c_cc[VMIN] = 1; t.c_cc[VTIME] = 0;
+    tcsetattr(s, TCSANOW, &t);
+    rd(s, "from-canon", 100);
+    write(m, "a\rb\x03", 4);
+    rd(s, "raw", 100);
+    t.c_cc[VMIN] = 0; t.c_cc[VTIME] = 0;
+    tcsetattr(s, TCSANOW, &t);
+    rd(s, "min0time0", 100);
+    t.c_cc[VMIN] = 0; t.c_cc[VTIME] = 2;
+    tcsetattr(s, TCSANOW, &t);
+    rd(s, "min0time2", 100);
+    t.c_cc[VMIN] = 3; t.c_cc[VTIME] = 0;
+    tcsetattr(s, TCSANOW, &t);
+    if (fork() == 0) {
+        usleep(100000); write(m, "x", 1);
+        usleep(100000); write(m, "yz", 2);
+        _exit(0);
+    }
+    rd(s, "min3", 100);
+    wait(NULL);
+    t.c_cc[VMIN] = 5; t.c_cc[VTIME] = 2;
+    tcsetattr(s, TCSANOW, &t);
+    write(m, "pq", 2);
+    rd(s, "min5time2", 100);
+    drain(m, "echo");
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    t.c_cc[VMIN] = 1; t.c_cc[VTIME] = 0;
+    tcsetattr(s, TCSANOW, &t);
+    rd(s, "nonblock", 100);
+}
+
+static void echo(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    struct termios t;
+    tcgetattr(s, &t);
+    t.c_lflag &= ~ECHO;
+    tcsetattr(s, TCSANOW, &t);
+    write(m, "secret\n", 7);
+    rd(s, "noecho", 100);
+    drain(m, "noecho-echo");
+    t.c_lflag |= ECHO | ECHOCTL;
+    tcsetattr(s, TCSANOW, &t);
+    write(m, "a\x01\x7f\x7f" "b\tc\n", 8);
+    rd(s, "ctl", 100);
+    drain(m, "ctl-echo");
+    t.c_lflag &= ~ECHO;
+    t.c_lflag |= ECHONL;
+    tcsetattr(s, TCSANOW, &t);
+    write(m, "nl\n", 3);
+    rd(s, "echonl", 100);
+    drain(m, "echonl-echo");
+}
+
+static volatile sig_atomic_t got;
+static void on_sig(int sig) { got = sig; }
+
+static void jobs(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    const char *name = ptsname(m);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int pg;
+        setsid();
+        int fd = open(name, O_RDWR | O_NOCTTY);
+        RC("noctty pgrp", ioctl(fd, TIOCGPGRP, &pg));
+        RC("noctty sid", ioctl(fd, TIOCGSID, &pg));
+        RC("noctty notty", ioctl(fd, TIOCNOTTY));
+        printf("sctty %d\n", ioctl(fd, TIOCSCTTY, 0));
+        printf("sctty again %d\n", ioctl(fd, TIOCSCTTY, 0));
+        ioctl(fd, TIOCGPGRP, &pg);
+        printf("pgrp is mine %d\n", pg == getpgrp());
+        ioctl(fd, TIOCGSID, &pg);
+        printf("sid is mine %d\n", pg == getsid(0));
+        printf("tcgetsid %d\n", tcgetsid(fd) == getpid());
+        int bad = 999999;
+        RC("spgrp missing", ioctl(fd, TIOCSPGRP, &bad));
+        bad = -1;
+        RC("spgrp negative", ioctl(fd, TIOCSPGRP, &bad));
+        pid_t c = fork();
+        if (c == 0) {
+            RC("child sctty", ioctl(fd, TIOCSCTTY, 0));
+            setpgid(0, 0);
+            fflush(stdout);
+            _exit(0);
+        }
+        waitpid(c, NULL, 0);
+        fflush(stdout);
+        int fd2 = open(name, O_RDWR);     /* another open, ctty already set */
+        printf("reopen %d\n", fd2 >= 0);
+        close(fd2);
+        signal(SIGINT, on_sig);
+        signal(SIGWINCH, on_sig);
+        sigset_t block, old;
+        sigemptyset(&block);
+        sigaddset(&block, SIGINT);
+        sigaddset(&block, SIGWINCH);
+        sigprocmask(SIG_BLOCK, &block, &old);
+        write(fd, "R\n", 2);
+        while (got != SIGINT) sigsuspend(&old);
+        printf("child got SIGINT\n");
+        fflush(stdout);
+        got = 0;
+        write(fd, "S\n", 2);
+        while (got != SIGWINCH) sigsuspend(&old);
+        struct winsize ws;
+        ioctl(fd, TIOCGWINSZ, &ws);
+        printf("child got SIGWINCH %d %d\n", ws.ws_row, ws.ws_col);
+        fflush(stdout);
+        _exit(7);
+    }
+    char buf[16];
+    int n = 0;
+    while (n < 3 && (n += read(m, buf + n, 3 - n)) > 0) ;
+    show("ready", buf, n);
+    int pg;
+    ioctl(m, TIOCGPGRP, &pg);
+    printf("master sees child's pgrp %d\n", pg == pid);
+    write(m, "typed\x03", 6);
+    char out[64];
+    n = 0;
+    while (n < 60 && !(n >= 3 && !memcmp(out + n - 3, "S\r\n", 3))) {
+        ssize_t k = read(m, out + n, 60 - n);
+        if (k <= 0) break;
+        n += k;
+    }
+    show("after ^C", out, n);
+    struct winsize ws = {24, 80, 0, 0};
+    ioctl(m, TIOCSWINSZ, &ws);
+    int st;
+    waitpid(pid, &st, 0);
+    printf("child exit %d\n", WEXITSTATUS(st));
+    close(s);
+    RC("master read after hangup", read(m, buf, 16));
+}
+
+static void polls(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    struct pollfd p[2] = {{m, POLLIN | POLLOUT, 0}, {s, POLLIN | POLLOUT, 0}};
+    poll(p, 2, 0);
+    printf("idle master %x slave %x\n", p[0].revents, p[1].revents);
+    struct termios t;
+    tcgetattr(s, &t);
+    t.c_lflag &= ~ECHO;
+    tcsetattr(s, TCSANOW, &t);
+    write(m, "ab", 2);
+    poll(p, 2, 0);
+    printf("partial line slave %x\n", p[1].revents);
+    write(m, "\n", 1);
+    poll(p, 2, 0);
+    printf("full line slave %x\n", p[1].revents);
+    write(s, "z", 1);
+    poll(p, 2, 0);
+    printf("output master %x\n", p[0].revents);
+    int in;
+    ioctl(m, FIONREAD, &in);
+    printf("master FIONREAD %d\n", in);
+    ioctl(s, FIONREAD, &in);
+    printf("slave FIONREAD %d\n", in);
+    tcflush(s, TCIFLUSH);
+    ioctl(s, FIONREAD, &in);
+    printf("after flush %d\n", in);
+    if (fork() == 0) {
+        usleep(100000);
+        write(m, "late\n", 5);
+        _exit(0);
+    }
+    p[1].events = POLLIN;
+    printf("poll wait %d %x\n", poll(&p[1], 1, 5000), p[1].revents);
+    rd(s, "late", 100);
+    wait(NULL);
+    close(s);
+    p[0].events = POLLIN;
+    poll(p, 1, 0);
+    printf("slave closed master %x\n", p[0].revents);
+    rd(m, "master-data", 100);
+    rd(m, "master-hup", 100);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "basic")) basic();
+    else if (!strcmp(mode, "canon")) canon();
+    else if (!strcmp(mode, "raw")) raw();
+    else if (!strcmp(mode, "echo")) echo();
+    else if (!strcmp(mode, "jobs")) jobs();
+    else if (!strcmp(mode, "poll")) polls();
+    else { fprintf(stderr, "mode?\n"); return 2; }
+    return 0;
+}
