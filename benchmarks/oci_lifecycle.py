@@ -31,6 +31,7 @@ def make_bundle(path):
                    "process": {"args": ["echo", "hello"], "env": ["PATH=/bin"], "cwd": "/",
                                "user": {"uid": 0, "gid": 0}},
                    "root": {"path": "rootfs"},
+                   "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
                    "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"},
                                             {"type": "ipc"}, {"type": "uts"}]}}, f)
 
