@@ -16,6 +16,8 @@ import threading
 
 import pytest
 
+pytestmark = pytest.mark.svm_guest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "tools", "svm", "run.py")
 NPT_MODES = (1, 0)
