@@ -131,18 +131,21 @@ def _fd_mode(file):
     return 0o500 if acc == os.O_RDONLY else 0o300 if acc == os.O_WRONLY else 0o700
 
 
+def _open_files(view):
+    """(fd, file) for each descriptor the task has open now."""
+    fds = view.live_task().fds
+    for fd in fds.fds():
+        try:
+            yield fd, fds.get(fd)
+        except SyscallError:
+            continue                      # closed while we looked
+
+
 def fd_dir(fs, key, view):
     """fd/: one magic link per open descriptor."""
     def entries():
-        t = view.live_task()
-        out = {}
-        for fd in t.fds.fds():
-            try:
-                file = t.fds.get(fd)
-            except SyscallError:
-                continue
-            out[b"%d" % fd] = _fd_link(fs, key + (fd,), view, file)
-        return out
+        return {b"%d" % fd: _fd_link(fs, key + (fd,), view, file)
+                for fd, file in _open_files(view)}
     return GenDir(fs, key, entries, 0o500, view.owner)
 
 
@@ -179,16 +182,9 @@ def fdinfo_text(view, fd, file):
 
 def fdinfo_dir(fs, key, view):
     def entries():
-        t = view.live_task()
-        out = {}
-        for fd in t.fds.fds():
-            try:
-                file = t.fds.get(fd)
-            except SyscallError:
-                continue
-            out[b"%d" % fd] = (lambda fd=fd, file=file: GenFile(
-                fs, key + (fd,), lambda: fdinfo_text(view, fd, file), 0o444, view.owner))
-        return out
+        return {b"%d" % fd: (lambda fd=fd, file=file: GenFile(
+                    fs, key + (fd,), lambda: fdinfo_text(view, fd, file), 0o444, view.owner))
+                for fd, file in _open_files(view)}
     return GenDir(fs, key, entries, 0o500, view.owner)
 
 
