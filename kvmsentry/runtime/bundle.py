@@ -15,6 +15,9 @@ from kvmsentry.runtime.state import RuntimeError_
 
 RLIMIT_NAMES = {n: getattr(resource, n)
                 for n in dir(resource) if n.startswith("RLIMIT_")}
+# createContainer and startContainer run in the container's namespaces:
+# there is no host process there to run them in.
+IN_CONTAINER_HOOKS = ("createContainer", "startContainer")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer",
               "poststart", "poststop")
 IGNORED_MOUNT_TYPES = ("devpts", "mqueue", "cgroup", "cgroup2", "sysfs", "proc")
@@ -102,6 +105,9 @@ def parse_config(bundle, config):
     hooks = config.get("hooks") or {}
     for kind in HOOK_KINDS:
         spec.hooks[kind] = [_parse_hook(h) for h in hooks.get(kind) or []]
+        if spec.hooks[kind] and kind in IN_CONTAINER_HOOKS:
+            spec.ignored.append("hooks.%s ignored: they run inside the container's "
+                                "namespaces, which are the sandbox's own" % kind)
     for key in sorted(set(config) - {"ociVersion", "process", "root", "hostname", "mounts",
                                      "annotations", "hooks"}):
         spec.ignored.append("config.json: %s ignored (the sandbox provides its own)" % key)
