@@ -23,6 +23,7 @@ from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fault_report import describe_fault
 from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
+from kvmsentry.kernel.ipc.namespace import IpcNamespace
 from kvmsentry.kernel.futex import FutexTable
 from kvmsentry.kernel.rootfs import sandbox_cwd
 from kvmsentry.kernel.sysctl import SystemIdentity
@@ -73,6 +74,7 @@ class Kernel:
         self.netlink_ports = set()
         self._shm, self._shm_seq = None, 0
         self.memfds = MemfdStore()
+        self.ipc = IpcNamespace(self)     # SysV IPC and POSIX message queues
         self.spawned = {}             # group started by spawn() -> [status, Event]
         for m in mounts.mounts:           # procfs and sysfs describe this kernel
             attach = getattr(m.fs, "attach_kernel", None)

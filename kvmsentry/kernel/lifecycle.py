@@ -105,6 +105,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
 def _make_child(task, flags, newsp, tls, tid, group):
     kernel = task.kernel
     mm = task.mm if flags & CLONE_VM else task.mm.fork()
+    if not flags & CLONE_VM:
+        kernel.ipc.shm.mapped_again(mm, task.tgid)
     ctx = KvmContext(kernel.machine, kernel.patch_syscalls)
     ctx.set_address_space(mm)
     regs = task.ctx.syscall_exit_regs(0)
@@ -117,6 +119,7 @@ def _make_child(task, flags, newsp, tls, tid, group):
     fs = task.fs if flags & CLONE_FS else task.fs.copy()
     rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)
     child = Task(kernel, tid, group, mm, ctx, fds, fs, task.creds, rlimits, task.comm)
+    child.sched = task.sched.forked()
     if flags & CLONE_SIGHAND:
         child.sighand = task.sighand
     else:
@@ -172,6 +175,7 @@ def execve(task, path, argv, envp, program=None):
     task.ctx.set_address_space(mm)
     task.ctx.start(entry, rsp)
     if not kernel.mm_in_use(old, task):
+        kernel.ipc.shm.unmapping_all(old, task.tgid)
         old.destroy()
     task.fds.close_on_exec()
     if any(t.sighand is task.sighand for t in kernel.tasks.values() if t is not task):
@@ -275,6 +279,7 @@ def thread_ending(task, status, whole_group):
     kernel.tasks.pop(task.tid, None)
     last = kernel.tree.thread_exited(group, task.tid)
     if not kernel.mm_in_use(task.mm, task):
+        kernel.ipc.shm.unmapping_all(task.mm, task.tgid)
         task.mm.destroy()
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()
@@ -287,6 +292,7 @@ def thread_ending(task, status, whole_group):
 
 def _group_ended(kernel, group, status):
     kernel.record_locks.release(group.tgid)
+    kernel.ipc.process_exited(group, group.tgid)
     _send_parent_death_signals(kernel, group)
     result = kernel.tree.group_exited(group, status)
     if kernel.strace is not None:

@@ -10,6 +10,7 @@ from kvmsentry._kvm import lib
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.locking import set_current
+from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.waiter import Queue, Waiter
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
 from kvmsentry.platform.kvm.context import KICK_SIGNAL  # noqa: F401  (kernel installs it)
@@ -46,6 +47,7 @@ class Task:
         self.clear_child_tid = 0
         self.robust_list = 0
         self.rseq = None
+        self.sched = SchedState()              # policy, priority, nice
         self.interrupt = threading.Event()   # set: leave the guest / a wait
         self.waiter = Waiter()        # what this task sleeps on when it blocks
         # Notified with a signal's bit whenever one is queued for this

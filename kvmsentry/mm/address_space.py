@@ -564,7 +564,7 @@ class AddressSpace:
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
-            child.vmas.insert(replace(vma))
+            child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
         pool = self.pool
         for va, phys in self.pages.items():
             vma = self.vmas.find(va)

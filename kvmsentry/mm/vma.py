@@ -18,6 +18,7 @@ class Vma:
     offset: int = 0         # file offset of `start`
     shared: bool = False    # MAP_SHARED
     may_write: bool = True  # False: a shared mapping of a file opened read-only
+    locked: int = 0         # VM_LOCKED / VM_LOCKONFAULT (kernel/mlock.py)
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""
@@ -158,7 +159,8 @@ class VmaList:
                 last = out_v[-1]
                 if last.end == vma.start and last.prot == vma.prot and \
                         last.name == vma.name and last.grows_down == vma.grows_down \
-                        and last.cache is None and vma.cache is None:
+                        and last.cache is None and vma.cache is None \
+                        and last.locked == vma.locked:
                     last.end = vma.end
                     continue
             out_v.append(vma)

@@ -4,6 +4,7 @@ import errno
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import memfd
+from kvmsentry.kernel import mlock
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.vfs.file import O_PATH
@@ -75,7 +76,16 @@ def check_commit(length):
 
 def mmap(task, addr, length, prot, flags, fd, offset):
     """Implements mmap(2): anonymous memory and regular files (through the
-    page cache, so every mapping and read/write see the same bytes)."""
+    page cache, so every mapping and read/write see the same bytes);
+    MAP_LOCKED and mlockall(MCL_FUTURE) lock the new mapping."""
+    start = _mmap(task, addr, length, prot, flags, fd, offset)
+    lock = mlock.VM_LOCKED if i32(flags) & MAP_LOCKED else getattr(task.mm, "lock_future", 0)
+    if lock:
+        mlock.lock_new_mapping(task, start, page_up(length), lock)
+    return start
+
+
+def _mmap(task, addr, length, prot, flags, fd, offset):
     # Unknown prot bits are ignored by mmap (mprotect is stricter).
     prot, flags = i32(prot) & (PROT_READ | PROT_WRITE | PROT_EXEC), i32(flags)
     if length == 0 or offset & (PAGE_SIZE - 1):

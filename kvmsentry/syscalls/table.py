@@ -19,6 +19,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
 from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
 from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
+from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -313,6 +314,54 @@ _IMPLEMENTED = [
        "host sockets: options on an allowlist (others ENOPROTOOPT)"),
     _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL,
        "host sockets: options on an allowlist (others ENOPROTOOPT)"),
+    # --- System V IPC (sys_ipc.py; kernel/ipc/) ---
+    _e("shmget", sys_ipc.shmget, "int uint hex", PARTIAL, "no SHM_HUGETLB (EINVAL)"),
+    _e("shmat", sys_ipc.shmat, "int ptr hex"),
+    _e("shmdt", sys_ipc.shmdt, "ptr"),
+    _e("shmctl", sys_ipc.shmctl, "int int ptr", PARTIAL,
+       "shm_atime/dtime/lpid are not updated by fork, exec and exit; SHM_LOCK is recorded only"),
+    _e("semget", sys_ipc.semget, "int int hex"),
+    _e("semop", sys_ipc.semop, "int ptr uint"),
+    _e("semtimedop", sys_ipc.semtimedop, "int ptr uint ptr"),
+    _e("semctl", sys_ipc.semctl, "int int int hex"),
+    _e("msgget", sys_ipc.msgget, "int hex"),
+    _e("msgsnd", sys_ipc.msgsnd, "int ptr uint hex"),
+    _e("msgrcv", sys_ipc.msgrcv, "int ptr uint int hex"),
+    _e("msgctl", sys_ipc.msgctl, "int int ptr"),
+    # --- POSIX message queues (sys_mqueue.py; kernel/mqueue.py) ---
+    _e("mq_open", sys_mqueue.mq_open, "str hex hex ptr", PARTIAL,
+       "no /dev/mqueue filesystem to list queues"),
+    _e("mq_unlink", sys_mqueue.mq_unlink, "str"),
+    _e("mq_timedsend", sys_mqueue.mq_timedsend, "fd in:2 uint uint ptr"),
+    _e("mq_timedreceive", sys_mqueue.mq_timedreceive, "fd ptr uint ptr ptr"),
+    _e("mq_notify", sys_mqueue.mq_notify, "fd ptr", PARTIAL,
+       "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD answers ENOSYS; a registration "
+       "survives closing the descriptor until the process ends"),
+    _e("mq_getsetattr", sys_mqueue.mq_getsetattr, "fd ptr ptr"),
+    # --- locking memory (sys_mlock.py; kernel/mlock.py) ---
+    _e("mlock", sys_mlock.mlock, "ptr uint"),
+    _e("mlock2", sys_mlock.mlock2, "ptr uint hex"),
+    _e("munlock", sys_mlock.munlock, "ptr uint"),
+    _e("mlockall", sys_mlock.mlockall, "hex"),
+    _e("munlockall", sys_mlock.munlockall),
+    # --- scheduling policy and nice (sys_sched.py; kernel/sched.py) ---
+    _e("sched_setscheduler", sys_sched.sched_setscheduler, "int int ptr", PARTIAL,
+       "recorded with Linux's checks; the host schedules the thread as before"),
+    _e("sched_getscheduler", sys_sched.sched_getscheduler, "int"),
+    _e("sched_setparam", sys_sched.sched_setparam, "int ptr", PARTIAL,
+       "recorded with Linux's checks; the host schedules the thread as before"),
+    _e("sched_getparam", sys_sched.sched_getparam, "int ptr"),
+    _e("sched_setattr", sys_sched.sched_setattr, "int ptr hex", PARTIAL,
+       "recorded with Linux's checks (utilization clamps ignored); the host schedules "
+       "the thread as before"),
+    _e("sched_getattr", sys_sched.sched_getattr, "int ptr uint hex"),
+    _e("sched_get_priority_max", sys_sched.sched_get_priority_max, "int"),
+    _e("sched_get_priority_min", sys_sched.sched_get_priority_min, "int"),
+    _e("sched_rr_get_interval", sys_sched.sched_rr_get_interval, "int ptr", PARTIAL,
+       "a fixed 4 ms for fair-class threads"),
+    _e("getpriority", sys_sched.getpriority, "int int"),
+    _e("setpriority", sys_sched.setpriority, "int int int", PARTIAL,
+       "nice is recorded (and shown in /proc/[pid]/stat), not applied to the host thread"),
 ]
 
 

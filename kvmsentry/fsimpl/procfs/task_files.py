@@ -13,7 +13,9 @@ import time
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import cputime
 from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.mlock import locked_pages
 from kvmsentry.kernel.process_tree import ZOMBIE
+from kvmsentry.kernel.sched import SchedState
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 from kvmsentry.syscalls.sys_prctl import is_dumpable
 from kvmsentry.vfs.mount import Location
@@ -150,6 +152,7 @@ def stat(view, thread=False):
     arg = env = (0, 0)
     brk_start = code_start = code_end = stack_start = 0
     blocked = sigign = sigcgt = pending = 0
+    sched = t.sched if t is not None else SchedState()
     if mm is not None:
         size, rss, _, _, _ = _mm_counts(mm)
         arg, env = mm.arg_range, mm.env_range
@@ -164,11 +167,12 @@ def stat(view, thread=False):
     fields = [
         pid, "(%s)" % comm, state, group.ppid, group.pgid, group.sid, 0, -1, PF_RANDOMIZE,
         0, 0, 0, 0, _ticks(utime), _ticks(stime),
-        _ticks(group.cutime_ns), _ticks(group.cstime_ns), 20, 0, len(group.threads) or 1,
+        _ticks(group.cutime_ns), _ticks(group.cstime_ns), sched.prio, sched.nice,
+        len(group.threads) or 1,
         0, _ticks(max(start, 0)), size * 4096, rss, RLIM_INFINITY,
         code_start, code_end, stack_start, 0, 0,
         pending & 0xFFFFFFFF, blocked & 0xFFFFFFFF, sigign & 0xFFFFFFFF, sigcgt & 0xFFFFFFFF,
-        0, 0, 0, group.exit_signal, _cpu_of(view), 0, 0, 0, 0, 0,
+        0, 0, 0, group.exit_signal, _cpu_of(view), sched.rt_priority, sched.policy, 0, 0, 0,
         0, 0, brk_start, arg[0], arg[1], env[0], env[1],
         (group.exit_status or 0) if t is None else 0]
     return (" ".join(str(f) for f in fields) + "\n").encode()
@@ -216,7 +220,7 @@ def status(view):
         ("Groups", " ".join(str(g) for g in c.groups) + " "),
         ("NStgid", group.tgid), ("NSpid", t.tid), ("NSpgid", group.pgid),
         ("NSsid", group.sid), ("Kthread", 0),
-        ("VmPeak", _kb(size)), ("VmSize", _kb(size)), ("VmLck", _kb(0)),
+        ("VmPeak", _kb(size)), ("VmSize", _kb(size)), ("VmLck", _kb(locked_pages(t.mm))),
         ("VmPin", _kb(0)), ("VmHWM", _kb(rss)), ("VmRSS", _kb(rss)),
         ("RssAnon", _kb(anon)), ("RssFile", _kb(rss - anon)), ("RssShmem", _kb(0)),
         ("VmData", _kb(data)), ("VmStk", _kb(stack)), ("VmExe", _kb(text)),
