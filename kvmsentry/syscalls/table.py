@@ -20,7 +20,7 @@ from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_t
 from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
-from kvmsentry.syscalls import sys_task_attrs
+from kvmsentry.syscalls import sys_splice, sys_task_attrs
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -327,6 +327,11 @@ _IMPLEMENTED = [
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("readahead", sys_rw_flags.readahead, "fd int uint"),
     _e("sync_file_range", sys_rw_flags.sync_file_range, "fd int int hex"),
+    # --- pipes without a user buffer (sys_splice.py) ---
+    _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex"),
+    _e("tee", sys_splice.tee, "fd fd uint hex"),
+    _e("vmsplice", sys_splice.vmsplice, "fd iov:2 uint hex", PARTIAL,
+       "copies the pages (SPLICE_F_GIFT gives nothing away)"),
     # --- per-task attributes, other tasks (sys_task_attrs.py) ---
     _e("personality", sys_task_attrs.personality, "hex", PARTIAL,
        "recorded and inherited; ADDR_NO_RANDOMIZE is how the sandbox always lays out "

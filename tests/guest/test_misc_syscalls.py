@@ -61,6 +61,6 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["oldfs", "rwflags"])
+@pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice"])
 def test_misc_file_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode, with_dir=True)

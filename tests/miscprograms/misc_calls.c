@@ -363,6 +363,110 @@ static void mode_vm(void) {
     waitpid(c, NULL, 0);
 }
 
+/* --- splice, tee, vmsplice, sendfile, copy_file_range ------------------------------------- */
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+static void drain(const char *what, int fd) {
+    char b[256];
+    long n = read(fd, b, sizeof b - 1);
+    b[n > 0 ? n : 0] = 0;
+    printf("  %s read %ld '%s'\n", what, n, b);
+}
+
+static void mode_splice(const char *dir) {
+    char *f = path(dir, "src");
+    int fd = open(f, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    write(fd, "0123456789abcdefghij", 20);
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    loff_t off = 5;
+    CALL("splice file->pipe at 5", splice(fd, &off, p[1], NULL, 4, 0));
+    printf("  off %lld pos %ld\n", (long long)off, (long)lseek(fd, 0, SEEK_CUR));
+    lseek(fd, 0, SEEK_SET);
+    CALL("splice file->pipe at pos", splice(fd, NULL, p[1], NULL, 3, SPLICE_F_MORE));
+    printf("  pos %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+    CALL("tee p->q", tee(p[0], q[1], 100, 0));
+    drain("q", q[0]);
+    CALL("splice p->q", splice(p[0], NULL, q[1], NULL, 2, 0));
+    drain("q", q[0]);
+    int out = open(path(dir, "dst"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    CALL("splice pipe->file", splice(p[0], NULL, out, NULL, 100, 0));
+    printf("  dst pos %ld\n", (long)lseek(out, 0, SEEK_CUR));
+    write(p[1], "XYZ", 3);
+    off = 10;
+    CALL("splice pipe->file at 10", splice(p[0], NULL, out, &off, 100, 0));
+    printf("  off %lld size %ld\n", (long long)off, (long)lseek(out, 0, SEEK_END));
+    CALL("splice empty pipe NONBLOCK", splice(p[0], NULL, out, NULL, 10, SPLICE_F_NONBLOCK));
+    CALL("tee empty NONBLOCK", tee(p[0], q[1], 10, SPLICE_F_NONBLOCK));
+    CALL("splice file->file", splice(fd, NULL, out, NULL, 10, 0));
+    CALL("splice offset on pipe", splice(p[0], &off, out, NULL, 10, 0));
+    CALL("splice to self", splice(p[0], NULL, p[1], NULL, 10, 0));
+    CALL("splice bad flags", splice(fd, NULL, p[1], NULL, 10, 0x100));
+    CALL("splice zero length", splice(999, NULL, 998, NULL, 0, 0));
+    CALL("splice ebadf", splice(p[1], NULL, out, NULL, 10, 0));
+    CALL("tee file", tee(fd, q[1], 10, 0));
+    CALL("tee same", tee(p[0], p[1], 10, 0));
+    int app = open(path(dir, "dst"), O_WRONLY | O_APPEND);
+    write(p[1], "A", 1);
+    CALL("splice to O_APPEND", splice(p[0], NULL, app, NULL, 10, 0));
+    drain("p", p[0]);
+    /* EOF: no writer left */
+    int r[2];
+    pipe(r);
+    close(r[1]);
+    CALL("splice from writerless pipe", splice(r[0], NULL, out, NULL, 10, 0));
+    /* a full pipe */
+    int full[2];
+    pipe(full);
+    fcntl(full[1], F_SETPIPE_SZ, 4096);
+    char page[4096];
+    memset(page, 'x', sizeof page);
+    write(full[1], page, sizeof page);
+    CALL("splice to full pipe NONBLOCK", splice(fd, NULL, full[1], NULL, 10, SPLICE_F_NONBLOCK));
+    fcntl(full[1], F_SETFL, O_NONBLOCK);
+    CALL("splice to full O_NONBLOCK pipe", splice(fd, NULL, full[1], NULL, 10, 0));
+    /* sockets */
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    write(p[1], "sock", 4);
+    CALL("splice pipe->socket", splice(p[0], NULL, sv[0], NULL, 100, 0));
+    drain("socket", sv[1]);
+    write(sv[1], "back", 4);
+    CALL("splice socket->pipe", splice(sv[0], NULL, p[1], NULL, 100, 0));
+    drain("p", p[0]);
+    /* vmsplice */
+    struct iovec iov[2] = {{"vm", 2}, {"splice", 6}};
+    CALL("vmsplice to pipe", vmsplice(p[1], iov, 2, 0));
+    char b1[3] = {0}, b2[16] = {0};
+    struct iovec riov[2] = {{b1, 2}, {b2, 15}};
+    CALL("vmsplice from pipe", vmsplice(p[0], riov, 2, 0));
+    printf("  got '%s' '%s'\n", b1, b2);
+    CALL("vmsplice empty NONBLOCK", vmsplice(p[0], riov, 2, SPLICE_F_NONBLOCK));
+    CALL("vmsplice file", vmsplice(fd, iov, 2, 0));
+    CALL("vmsplice bad flags", vmsplice(p[1], iov, 2, 0x40));
+    CALL("vmsplice full NONBLOCK", vmsplice(full[1], iov, 2, SPLICE_F_NONBLOCK));
+    CALL("vmsplice zero", vmsplice(fd, iov, 0, 0));
+    /* sendfile and copy_file_range */
+    off = 2;
+    CALL("sendfile file->pipe", sendfile(p[1], fd, &off, 5));
+    printf("  off %lld\n", (long long)off);
+    drain("p", p[0]);
+    lseek(fd, 15, SEEK_SET);
+    CALL("sendfile file->socket", sendfile(sv[0], fd, NULL, 100));
+    drain("socket", sv[1]);
+    write(p[1], "zz", 2);
+    CALL("sendfile pipe->file", sendfile(out, p[0], NULL, 2));
+    CALL("sendfile to O_APPEND", sendfile(app, fd, NULL, 2));
+    loff_t i = 0, o = 0;
+    int cf = open(path(dir, "copy"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    CALL("copy_file_range", copy_file_range(fd, &i, cf, &o, 12, 0));
+    printf("  in %lld out %lld\n", (long long)i, (long long)o);
+    CALL("copy_file_range flags", copy_file_range(fd, &i, cf, &o, 12, 1));
+    CALL("copy_file_range pipe", copy_file_range(p[0], NULL, cf, NULL, 12, 0));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -373,6 +477,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "attrs")) mode_attrs();
     else if (!strcmp(m, "numa")) mode_numa();
     else if (!strcmp(m, "vm")) mode_vm();
+    else if (!strcmp(m, "splice")) mode_splice(dir);
     else return 2;
     return 0;
 }
