@@ -107,6 +107,8 @@ def _make_child(task, flags, newsp, tls, tid, group):
     mm = task.mm if flags & CLONE_VM else task.mm.fork()
     if not flags & CLONE_VM:
         kernel.ipc.shm.mapped_again(mm, task.tgid)
+    if not flags & CLONE_VM and hasattr(task.mm, "membarrier_state"):
+        mm.membarrier_state = task.mm.membarrier_state      # as Linux's dup_mm
     ctx = KvmContext(kernel.machine, kernel.patch_syscalls)
     ctx.set_address_space(mm)
     regs = task.ctx.syscall_exit_regs(0)
@@ -127,6 +129,7 @@ def _make_child(task, flags, newsp, tls, tid, group):
         if flags & CLONE_CLEAR_SIGHAND:
             child.sighand.reset_for_exec()             # handlers to default, SIG_IGN kept
     child.sigmask = task.sigmask
+    child.personality, child.ioprio, child.seccomp = task.personality, task.ioprio, task.seccomp
     if flags & CLONE_VM and not flags & CLONE_VFORK:
         child.altstack = sg.DISABLED_STACK             # a new thread starts without one
     else:
@@ -185,6 +188,7 @@ def execve(task, path, argv, envp, program=None):
     timers.cancel_posix_timers(task.group)           # alarms survive exec, POSIX timers do not
     task.rseq = None
     task.robust_list = 0
+    task.personality &= ~0x0400000                  # READ_IMPLIES_EXEC: a 64-bit ELF clears it
     task.comm = os.path.basename(real_path)[:15].decode(errors="replace")
     task.tid = kernel.tree.exec_thread(task.group, task.tid)
     if task.vfork_done is not None:

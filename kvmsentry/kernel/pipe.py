@@ -202,6 +202,62 @@ class Pipe:
         self.queue.notify(WRITE_EVENTS)
         return size
 
+    # --- the splice family (syscalls/sys_splice.py) ---------------------------
+    def wait_data(self, nonblock):
+        """splice's wait for input: True once there is data, False for an
+        empty pipe with no writer left; EAGAIN instead of waiting if
+        nonblock."""
+        def check():
+            with self.lock:
+                if self._buf:
+                    return (True,)
+                if self.writers == 0:
+                    return (False,)
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                return None
+        return (check() or wait_event(check, [(self.queue, READ_EVENTS | POLLHUP)]))[0]
+
+    def wait_room(self, nonblock):
+        """splice's wait for output space: EPIPE without a reader, EAGAIN
+        instead of waiting if nonblock."""
+        def check():
+            with self.lock:
+                if self.readers == 0:
+                    raise SyscallError(errno.EPIPE)
+                if len(self._buf) < self.capacity:
+                    return True
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                return None
+        check() or wait_event(check, [(self.queue, WRITE_EVENTS | POLLERR)])
+
+    def room(self):
+        with self.lock:
+            return self.capacity - len(self._buf)
+
+    def peek(self, length):
+        """Up to length bytes from the front, left in the pipe (tee)."""
+        with self.lock:
+            return bytes(self._buf[:length])
+
+    def consume(self, length):
+        """Drop length bytes from the front (what a splice moved out)."""
+        with self.lock:
+            del self._buf[:length]
+            self.atime_ns = now_ns()
+        self.queue.notify(WRITE_EVENTS)
+
+    def put(self, data):
+        """Append data a splice already took from its source: never
+        refused, even if a race left less room than was measured."""
+        if not data:
+            return
+        with self.lock:
+            self._buf += data
+            self.mtime_ns = self.ctime_ns = now_ns()
+        self.queue.notify(READ_EVENTS)
+
     # --- poll and stat -------------------------------------------------------
     def poll_events(self, reader, writer):
         """Linux pipe_poll() mask for a file with these access rights."""

@@ -46,6 +46,9 @@ class Task:
         self.last_fault = (0, 0, 0)            # trapno, error code, cr2
         self.clear_child_tid = 0
         self.robust_list = 0
+        self.personality = 0          # personality(2); kept across fork and execve
+        self.ioprio = 0               # ioprio_set(2); inherited by children
+        self.seccomp = None           # kernel/seccomp_filter.Filters, inherited
         self.rseq = None
         self.sched = SchedState()              # policy, priority, nice
         self.interrupt = threading.Event()   # set: leave the guest / a wait

@@ -119,6 +119,7 @@ def policy(own_pid):
         allow("clock_getres", "time"), allow("gettimeofday", "time"), allow("time", "time"),
         allow("clock_nanosleep", "time.sleep"), allow("nanosleep", "time.sleep"),
         allow("sched_yield", "the guest's sched_yield"),
+        allow("membarrier", "the guest's membarrier: a barrier on the CPUs running vCPUs"),
         allow("sched_getaffinity", "os.sched_getaffinity, os.cpu_count"),
         allow("sched_setaffinity", "the guest's sched_setaffinity pins its task's host "
                                    "thread (the sentry sees only its own pid namespace)"),

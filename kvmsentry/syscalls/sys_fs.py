@@ -363,9 +363,16 @@ def utimensat(task, dirfd, pathname, times, flags):
             raise SyscallError(errno.EBADF)
         loc = f.location
     check_mount_writable(loc)
+    stamps = struct.unpack("<qqqq", task.mm.copy_in(times, 32)) if times else None
+    return set_file_times(task, loc, stamps)
+
+
+def set_file_times(task, loc, times):
+    """utimensat's work once the file is found: times is (atime sec,
+    nsec, mtime sec, nsec) with UTIME_NOW/UTIME_OMIT, or None for now."""
     now = time.time_ns()
     if times:
-        a_s, a_ns, m_s, m_ns = struct.unpack("<qqqq", task.mm.copy_in(times, 32))
+        a_s, a_ns, m_s, m_ns = times
     else:
         a_s = m_s = 0
         a_ns = m_ns = UTIME_NOW

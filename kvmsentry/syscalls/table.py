@@ -20,6 +20,8 @@ from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_t
 from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
+from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
+from kvmsentry.syscalls import sys_splice, sys_task_attrs
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -362,6 +364,78 @@ _IMPLEMENTED = [
     _e("getpriority", sys_sched.getpriority, "int int"),
     _e("setpriority", sys_sched.setpriority, "int int int", PARTIAL,
        "nice is recorded (and shown in /proc/[pid]/stat), not applied to the host thread"),
+    # --- old forms of file calls (sys_old_fs.py), per-call flags (sys_rw_flags.py) ---
+    _e("utime", sys_old_fs.utime, "str ptr"),
+    _e("utimes", sys_old_fs.utimes, "str ptr"),
+    _e("futimesat", sys_old_fs.futimesat, "fd str ptr"),
+    _e("getdents", sys_old_fs.getdents, "fd ptr uint"),
+    _e("preadv2", sys_rw_flags.preadv2, "fd oiov:2 int int int hex", PARTIAL,
+       "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_NOWAIT never finds a regular "
+       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
+    _e("pwritev2", sys_rw_flags.pwritev2, "fd iov:2 int int int hex", PARTIAL,
+       "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
+    _e("readahead", sys_rw_flags.readahead, "fd int uint"),
+    _e("sync_file_range", sys_rw_flags.sync_file_range, "fd int int hex"),
+    # --- pipes without a user buffer (sys_splice.py) ---
+    _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex"),
+    _e("tee", sys_splice.tee, "fd fd uint hex"),
+    _e("vmsplice", sys_splice.vmsplice, "fd iov:2 uint hex", PARTIAL,
+       "copies the pages (SPLICE_F_GIFT gives nothing away)"),
+    # --- per-task attributes, other tasks (sys_task_attrs.py) ---
+    _e("personality", sys_task_attrs.personality, "hex", PARTIAL,
+       "recorded and inherited; ADDR_NO_RANDOMIZE is how the sandbox always lays out "
+       "memory; READ_IMPLIES_EXEC, UNAME26, ADDR_LIMIT_* change nothing"),
+    _e("ioprio_get", sys_task_attrs.ioprio_get, "int int"),
+    _e("ioprio_set", sys_task_attrs.ioprio_set, "int int int", PARTIAL,
+       "recorded per task; the sandbox's I/O is not scheduled by it"),
+    _e("get_robust_list", sys_task_attrs.get_robust_list, "int ptr ptr"),
+    _e("restart_syscall", sys_task_attrs.restart_syscall, ""),
+    _e("kcmp", sys_task_attrs.kcmp, "int int int hex hex", PARTIAL,
+       "KCMP_IO compares tasks, KCMP_SYSVSEM processes; KCMP_EPOLL_TFD EINVAL"),
+    _e("process_vm_readv", sys_task_attrs.process_vm_readv, "int ptr uint ptr uint hex"),
+    _e("process_vm_writev", sys_task_attrs.process_vm_writev, "int ptr uint ptr uint hex"),
+    # --- NUMA, protection keys, membarrier (sys_mm_policy.py) ---
+    _e("mbind", sys_mm_policy.mbind, "ptr uint int ptr uint hex", PARTIAL, "one NUMA node"),
+    _e("migrate_pages", sys_mm_policy.migrate_pages, "int uint ptr ptr", PARTIAL,
+       "one NUMA node"),
+    _e("move_pages", sys_mm_policy.move_pages, "int uint ptr ptr ptr hex", PARTIAL,
+       "one NUMA node"),
+    _e("pkey_alloc", sys_mm_policy.pkey_alloc, "hex hex", PARTIAL,
+       "as a CPU without PKU: EINVAL"),
+    _e("pkey_free", sys_mm_policy.pkey_free, "int", PARTIAL, "as a CPU without PKU"),
+    _e("pkey_mprotect", sys_mm_policy.pkey_mprotect, "ptr uint hex int", PARTIAL,
+       "as a CPU without PKU: key -1 only"),
+    _e("membarrier", sys_mm_policy.membarrier, "int hex int"),
+    # --- what needs the host's capabilities (sys_privileged.py): EPERM as in a container ---
+    _e("settimeofday", sys_privileged.settimeofday, "ptr ptr", PARTIAL,
+       "EPERM after argument checks (the clock is the host's)"),
+    _e("clock_settime", sys_privileged.clock_settime, "int ptr", PARTIAL,
+       "EPERM after argument checks (the clock is the host's)"),
+    _e("adjtimex", sys_privileged.adjtimex, "ptr", PARTIAL,
+       "reads the state of an unsynchronized clock; changes EPERM"),
+    _e("clock_adjtime", sys_privileged.clock_adjtime, "int ptr", PARTIAL,
+       "CLOCK_REALTIME as adjtimex; negative (CPU, fd) clock ids EINVAL"),
+    _e("syslog", sys_privileged.syslog, "int ptr int", PARTIAL,
+       "an empty kernel log (dmesg_restrict=0)"),
+    _e("vhangup", sys_privileged.vhangup, "", PARTIAL, "EPERM, as in a container"),
+    _e("acct", sys_privileged.acct, "str", PARTIAL, "EPERM, as in a container"),
+    _e("swapon", sys_privileged.swapon, "str hex", PARTIAL, "EPERM, as in a container"),
+    _e("swapoff", sys_privileged.swapoff, "str", PARTIAL, "EPERM, as in a container"),
+    _e("reboot", sys_privileged.reboot, "hex hex hex ptr", PARTIAL,
+       "EPERM, as in a container without its own pid namespace"),
+    _e("iopl", sys_privileged.iopl, "int", PARTIAL, "level 0 only; raising it EPERM"),
+    _e("ioperm", sys_privileged.ioperm, "hex hex int", PARTIAL,
+       "clearing is a no-op; granting EPERM"),
+    _e("init_module", sys_privileged.init_module, "ptr uint str", PARTIAL,
+       "EPERM, as in a container"),
+    _e("finit_module", sys_privileged.finit_module, "fd str hex", PARTIAL,
+       "EPERM, as in a container"),
+    _e("delete_module", sys_privileged.delete_module, "str hex", PARTIAL,
+       "EPERM, as in a container"),
+    _e("kexec_load", sys_privileged.kexec_load, "ptr uint ptr hex", PARTIAL,
+       "EPERM, as in a container"),
+    _e("kexec_file_load", sys_privileged.kexec_file_load, "fd fd uint str hex", PARTIAL,
+       "EPERM, as in a container"),
 ]
 
 

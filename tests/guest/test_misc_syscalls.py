@@ -1,0 +1,66 @@
+"""The less common syscalls (privileged calls, old file calls, per-call
+I/O flags, personality, ioprio, kcmp, NUMA, protection keys, membarrier,
+process_vm_*, splice family, seccomp, namespaces and mounts) compared
+with native Linux.
+
+The programs are tests/miscprograms/*.c (modes as their first argument),
+built with `gcc -static` and plain `gcc`. Natively they run as root of a
+fresh user namespace (`unshare -Ur`): the sandbox's root answers as a
+container's root does, and the host's clock, modules and mounts stay out
+of reach of the native run.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+from progbuild import ENV, FLAVOURS, TIMEOUT, build_all
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCES = os.path.join(os.path.dirname(HERE), "miscprograms")
+CONFINE = ["unshare", "--user", "--map-root-user", "--mount", "--uts", "--ipc", "--fork"]
+
+
+@pytest.fixture(scope="module")
+def miscprogs(tmp_path_factory):
+    """{(name, flavour): path} for every C program in SOURCES."""
+    return build_all(SOURCES, tmp_path_factory.mktemp("misc"))
+
+
+def run(argv, sandbox, cwd):
+    cmd = [sys.executable, "-m", "kvmsentry", "do", "--", *argv] if sandbox else \
+        [*CONFINE, *argv]
+    p = subprocess.run(cmd, capture_output=True, env=ENV, timeout=TIMEOUT,
+                       stdin=subprocess.DEVNULL, cwd=cwd)
+    code = p.returncode if p.returncode >= 0 else 128 - p.returncode
+    return code, p.stdout.decode(), p.stderr.decode()
+
+
+def same(miscprogs, tmp_path, name, flavour, mode, with_dir=False):
+    """Run the mode natively (confined) and sandboxed, each in a fresh
+    directory; stdout and status must match."""
+    results = []
+    for sandbox in (False, True):
+        d = tmp_path / ("sandbox" if sandbox else "native")
+        d.mkdir()
+        argv = [miscprogs[(name, flavour)], mode] + ([str(d)] if with_dir else [])
+        results.append(run(argv, sandbox, d))
+    (n_code, n_out, _), (s_code, s_out, s_err) = results
+    assert s_out == n_out, s_err[-3000:]
+    assert s_code == n_code, s_err[-3000:]
+    return s_out
+
+
+flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
+
+
+@flavours
+@pytest.mark.parametrize("mode", ["priv", "attrs", "numa", "vm"])
+def test_misc_calls(miscprogs, tmp_path, flavour, mode):
+    same(miscprogs, tmp_path, "misc_calls", flavour, mode)
+
+
+@flavours
+@pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice"])
+def test_misc_file_calls(miscprogs, tmp_path, flavour, mode):
+    same(miscprogs, tmp_path, "misc_calls", flavour, mode, with_dir=True)

@@ -1,0 +1,483 @@
+/* Less common syscalls, compared natively (as root of a user namespace)
+ * and in the sandbox. Usage: misc_calls MODE [DIR]. Each line is a call
+ * and its outcome ("= value" or "errno NAME"); nothing host-specific. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void show(const char *what, long r) {
+    if (r == -1)
+        printf("%s: errno %s\n", what, strerrorname_np(errno));
+    else
+        printf("%s: = %ld\n", what, r);
+    fflush(stdout);
+}
+
+#define CALL(what, expr) do { errno = 0; show(what, (long)(expr)); } while (0)
+
+/* Calls a kernel may be built without (CONFIG_X86_IOPL_IOPERM, CONFIG_MODULES,
+ * CONFIG_KEXEC): ENOSYS there, EPERM for a container's root elsewhere. */
+static void refused(const char *what, long r) {
+    if (r == -1 && (errno == EPERM || errno == ENOSYS))
+        printf("%s: refused\n", what);
+    else
+        show(what, r);
+}
+#define REFUSED(what, expr) do { errno = 0; refused(what, (long)(expr)); } while (0)
+/* ...and where such a call succeeds without privilege, ENOSYS stands for it. */
+#define HARMLESS(what, expr) do { errno = 0; long r_ = (expr); \
+        if (r_ == -1 && errno == ENOSYS) { r_ = 0; } \
+        show(what, r_); } while (0)
+
+static char *path(const char *dir, const char *name) {
+    static char buf[4][512];
+    static int n;
+    char *b = buf[n++ & 3];
+    snprintf(b, 512, "%s/%s", dir, name);
+    return b;
+}
+
+/* --- privileged calls: argument checks, then EPERM ------------------------------------- */
+static void mode_priv(void) {
+    struct timeval tv = {1, 0}, bad = {1, 2000000};
+    struct timespec ts = {1, 0}, badts = {1, 1000000000};
+    CALL("settimeofday", syscall(SYS_settimeofday, &tv, NULL));
+    CALL("settimeofday bad usec", syscall(SYS_settimeofday, &bad, NULL));
+    CALL("settimeofday efault", syscall(SYS_settimeofday, (void *)8, NULL));
+    CALL("settimeofday null", syscall(SYS_settimeofday, NULL, NULL));
+    CALL("clock_settime realtime", syscall(SYS_clock_settime, CLOCK_REALTIME, &ts));
+    CALL("clock_settime bad ns", syscall(SYS_clock_settime, CLOCK_REALTIME, &badts));
+    CALL("clock_settime monotonic", syscall(SYS_clock_settime, CLOCK_MONOTONIC, &ts));
+    CALL("clock_settime process", syscall(SYS_clock_settime, CLOCK_PROCESS_CPUTIME_ID, &ts));
+    CALL("clock_settime bogus", syscall(SYS_clock_settime, 100, &ts));
+    CALL("clock_settime efault", syscall(SYS_clock_settime, CLOCK_REALTIME, (void *)8));
+    struct timex { unsigned modes; int pad; long rest[25]; } tx;
+    memset(&tx, 0, sizeof tx);
+    long r = syscall(SYS_adjtimex, &tx);
+    printf("adjtimex read: ok=%d modes=%u tick=%ld tolerance=%ld\n", r >= 0, tx.modes,
+           tx.rest[10], tx.rest[7]);
+    memset(&tx, 0, sizeof tx);
+    tx.modes = 0x0002;                                   /* ADJ_FREQUENCY */
+    CALL("adjtimex set freq", syscall(SYS_adjtimex, &tx));
+    tx.modes = 0x8000;                                   /* ADJ_ADJTIME alone */
+    CALL("adjtimex adjtime no singleshot", syscall(SYS_adjtimex, &tx));
+    tx.modes = 0xa001;                                   /* ADJ_OFFSET_SS_READ */
+    CALL("adjtimex ss_read >= 0", syscall(SYS_adjtimex, &tx) >= 0);
+    CALL("adjtimex efault", syscall(SYS_adjtimex, (void *)8));
+    memset(&tx, 0, sizeof tx);
+    CALL("clock_adjtime realtime >= 0", syscall(SYS_clock_adjtime, CLOCK_REALTIME, &tx) >= 0);
+    CALL("clock_adjtime monotonic", syscall(SYS_clock_adjtime, CLOCK_MONOTONIC, &tx));
+    CALL("clock_adjtime bogus", syscall(SYS_clock_adjtime, 100, &tx));
+    CALL("vhangup", syscall(SYS_vhangup));
+    CALL("acct", syscall(SYS_acct, "/nonexistent"));
+    CALL("swapon bad flags", syscall(SYS_swapon, "/nonexistent", 0x100000));
+    CALL("swapon", syscall(SYS_swapon, "/nonexistent", 0));
+    CALL("swapoff", syscall(SYS_swapoff, "/nonexistent"));
+    CALL("reboot bad magic", syscall(SYS_reboot, 1, 2, 0, NULL));
+    CALL("reboot cad off", syscall(SYS_reboot, 0xfee1dead, 672274793, 0, NULL));
+    HARMLESS("iopl 0", syscall(SYS_iopl, 0));
+    REFUSED("iopl 3", syscall(SYS_iopl, 3));
+    REFUSED("ioperm on", syscall(SYS_ioperm, 0x80, 1, 1));
+    HARMLESS("ioperm off", syscall(SYS_ioperm, 0x80, 1, 0));
+    REFUSED("init_module", syscall(SYS_init_module, NULL, 0, ""));
+    REFUSED("finit_module", syscall(SYS_finit_module, 0, "", 0));
+    REFUSED("delete_module", syscall(SYS_delete_module, "nothing", 0));
+    REFUSED("kexec_load", syscall(SYS_kexec_load, 0, 0, NULL, 0));
+    REFUSED("kexec_file_load", syscall(SYS_kexec_file_load, -1, -1, 0, "", 0));
+}
+
+/* --- utime family, old getdents -------------------------------------------------------- */
+struct old_dirent { unsigned long ino; unsigned long off; unsigned short reclen; char name[]; };
+
+static void mode_oldfs(const char *dir) {
+    char *f = path(dir, "f");
+    close(open(f, O_CREAT | O_WRONLY, 0644));
+    struct stat st;
+    struct utimbuf_ { long actime, modtime; } ub = {1000, 2000};
+    CALL("utime", syscall(SYS_utime, f, &ub));
+    stat(f, &st);
+    printf("  atime %ld mtime %ld\n", (long)st.st_atime, (long)st.st_mtime);
+    struct timeval tv[2] = {{3000, 5}, {4000, 999999}};
+    CALL("utimes", syscall(SYS_utimes, f, tv));
+    stat(f, &st);
+    printf("  atime %ld.%09ld mtime %ld.%09ld\n", (long)st.st_atime, st.st_atim.tv_nsec,
+           (long)st.st_mtime, st.st_mtim.tv_nsec);
+    struct timeval badtv[2] = {{1, 1000000}, {1, 0}};
+    CALL("utimes bad usec", syscall(SYS_utimes, f, badtv));
+    CALL("utimes enoent", syscall(SYS_utimes, path(dir, "none"), tv));
+    CALL("utimes efault", syscall(SYS_utimes, f, (void *)8));
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    struct timeval tv2[2] = {{5000, 0}, {6000, 0}};
+    CALL("futimesat", syscall(SYS_futimesat, d, "f", tv2));
+    stat(f, &st);
+    printf("  atime %ld mtime %ld\n", (long)st.st_atime, (long)st.st_mtime);
+    time_t before = time(NULL);
+    CALL("utime now", syscall(SYS_utime, f, NULL));
+    stat(f, &st);
+    printf("  mtime recent %d\n", st.st_mtime >= before && st.st_mtime <= before + 5);
+    CALL("futimesat notdir", syscall(SYS_futimesat, open(f, O_RDONLY), "x", tv2));
+    /* old getdents: names and types, sorted */
+    mkdir(path(dir, "sub"), 0755);
+    symlink("f", path(dir, "lnk"));
+    char buf[4096];
+    long n = syscall(SYS_getdents, d, buf, sizeof buf);
+    char names[16][64];
+    int count = 0;
+    for (long pos = 0; pos < n && count < 16;) {
+        struct old_dirent *e = (void *)(buf + pos);
+        snprintf(names[count++], 64, "%s type %d", e->name, buf[pos + e->reclen - 1]);
+        pos += e->reclen;
+    }
+    qsort(names, count, 64, (int (*)(const void *, const void *))strcmp);
+    for (int i = 0; i < count; i++)
+        printf("  dirent %s\n", names[i]);
+    CALL("getdents again (end)", syscall(SYS_getdents, d, buf, sizeof buf));
+    lseek(d, 0, SEEK_SET);
+    CALL("getdents tiny buffer", syscall(SYS_getdents, d, buf, 8));
+    CALL("getdents on file", syscall(SYS_getdents, open(f, O_RDONLY), buf, sizeof buf));
+    CALL("getdents bad fd", syscall(SYS_getdents, 999, buf, sizeof buf));
+}
+
+/* --- preadv2/pwritev2, readahead, sync_file_range --------------------------------------- */
+static void mode_rwflags(const char *dir) {
+    char *f = path(dir, "rw");
+    int fd = open(f, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    char a[] = "hello world";
+    struct iovec iov = {a, 11};
+    CALL("pwritev2 at 0", syscall(SYS_pwritev2, fd, &iov, 1, 0, 0, 0));
+    CALL("pos after", lseek(fd, 0, SEEK_CUR));
+    CALL("pwritev2 -1 (file position)", syscall(SYS_pwritev2, fd, &iov, 1, -1, 0, 0));
+    CALL("pos after", lseek(fd, 0, SEEK_CUR));
+    struct iovec small = {a, 5};
+    CALL("pwritev2 RWF_APPEND at 0", syscall(SYS_pwritev2, fd, &small, 1, 0, 0, 0x10));
+    CALL("size", lseek(fd, 0, SEEK_END));
+    CALL("pwritev2 DSYNC|SYNC|HIPRI", syscall(SYS_pwritev2, fd, &small, 1, 2, 0, 7));
+    CALL("pwritev2 bad flag", syscall(SYS_pwritev2, fd, &small, 1, 0, 0, 0x1000));
+    CALL("pwritev2 offset -2", syscall(SYS_pwritev2, fd, &small, 1, -2, 0, 0));
+    char b[64] = {0};
+    struct iovec rio = {b, 63};
+    CALL("preadv2 at 0", syscall(SYS_preadv2, fd, &rio, 1, 0, 0, 0));
+    printf("  data %s\n", b);
+    lseek(fd, 6, SEEK_SET);
+    memset(b, 0, sizeof b);
+    CALL("preadv2 -1", syscall(SYS_preadv2, fd, &rio, 1, -1, 0, 0));
+    printf("  data %s\n", b);
+    CALL("preadv2 NOWAIT file", syscall(SYS_preadv2, fd, &rio, 1, 0, 0, 8));
+    int p[2];
+    pipe(p);
+    CALL("preadv2 NOWAIT empty pipe", syscall(SYS_preadv2, p[0], &rio, 1, -1, 0, 8));
+    CALL("preadv2 pipe offset", syscall(SYS_preadv2, p[0], &rio, 1, 0, 0, 0));
+    write(p[1], "xy", 2);
+    CALL("preadv2 NOWAIT pipe", syscall(SYS_preadv2, p[0], &rio, 1, -1, 0, 8));
+    int afd = open(f, O_WRONLY | O_APPEND);
+    CALL("pwritev2 NOAPPEND on O_APPEND", syscall(SYS_pwritev2, afd, &small, 1, 0, 0, 0x20));
+    CALL("size", lseek(fd, 0, SEEK_END));
+    CALL("readahead", syscall(SYS_readahead, fd, 0, 4096));
+    CALL("readahead pipe", syscall(SYS_readahead, p[0], 0, 4096));
+    CALL("readahead write-only", syscall(SYS_readahead, p[1], 0, 4096));
+    CALL("readahead bad fd", syscall(SYS_readahead, 999, 0, 4096));
+    CALL("sync_file_range", syscall(SYS_sync_file_range, fd, 0, 100, 7));
+    CALL("sync_file_range bad flags", syscall(SYS_sync_file_range, fd, 0, 100, 8));
+    CALL("sync_file_range negative", syscall(SYS_sync_file_range, fd, -1, 100, 0));
+    CALL("sync_file_range pipe", syscall(SYS_sync_file_range, p[0], 0, 100, 0));
+    CALL("sync_file_range bad fd", syscall(SYS_sync_file_range, 999, 0, 100, 0));
+}
+
+/* --- personality, ioprio, robust list, kcmp, restart_syscall --------------------------- */
+static void mode_attrs(void) {
+    CALL("personality query", syscall(SYS_personality, 0xffffffff));
+    CALL("personality set ADDR_NO_RANDOMIZE", syscall(SYS_personality, 0x0040000));
+    CALL("personality query", syscall(SYS_personality, 0xffffffff));
+    pid_t c = fork();
+    if (c == 0) {
+        CALL("child personality", syscall(SYS_personality, 0xffffffff));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    CALL("personality reset", syscall(SYS_personality, 0));
+    CALL("ioprio_get self", syscall(SYS_ioprio_get, 1, 0));
+    CALL("ioprio_set BE 3", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 3));
+    CALL("ioprio_get self", syscall(SYS_ioprio_get, 1, 0));
+    CALL("ioprio_set IDLE", syscall(SYS_ioprio_set, 1, getpid(), 3 << 13));
+    CALL("ioprio_get pid", syscall(SYS_ioprio_get, 1, getpid()));
+    c = fork();
+    if (c == 0) {
+        CALL("child ioprio", syscall(SYS_ioprio_get, 1, 0));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    CALL("ioprio_set BE 8", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 8));
+    CALL("ioprio_set RT", syscall(SYS_ioprio_set, 1, 0, (1 << 13) | 1));
+    CALL("ioprio_set class 5", syscall(SYS_ioprio_set, 1, 0, 5 << 13));
+    CALL("ioprio_set NONE 1", syscall(SYS_ioprio_set, 1, 0, 1));
+    CALL("ioprio_set bad which", syscall(SYS_ioprio_set, 7, 0, 2 << 13));
+    CALL("ioprio_get bad which", syscall(SYS_ioprio_get, 7, 0));
+    CALL("ioprio_get no pid", syscall(SYS_ioprio_get, 1, 999999));
+    void *head; size_t len;
+    CALL("get_robust_list", syscall(SYS_get_robust_list, 0, &head, &len));
+    printf("  len %zu head set %d\n", len, head != NULL);
+    CALL("get_robust_list esrch", syscall(SYS_get_robust_list, 999999, &head, &len));
+    CALL("get_robust_list efault", syscall(SYS_get_robust_list, 0, (void *)8, &len));
+    CALL("restart_syscall", syscall(SYS_restart_syscall));
+    int fd = open("/dev/null", O_RDONLY), fd2 = dup(fd), fd3 = open("/dev/null", O_RDONLY);
+    pid_t me = getpid();
+    CALL("kcmp file dup", syscall(SYS_kcmp, me, me, 0, fd, fd2));
+    CALL("kcmp file other != 0", syscall(SYS_kcmp, me, me, 0, fd, fd3) != 0);
+    CALL("kcmp file ebadf", syscall(SYS_kcmp, me, me, 0, fd, 999));
+    CALL("kcmp vm self", syscall(SYS_kcmp, me, me, 1, 0, 0));
+    CALL("kcmp bad type", syscall(SYS_kcmp, me, me, 99, 0, 0));
+    CALL("kcmp esrch", syscall(SYS_kcmp, me, 999999, 1, 0, 0));
+    int pipefd[2];
+    pipe(pipefd);
+    c = fork();
+    if (c == 0) {
+        char x;
+        read(pipefd[0], &x, 1);
+        _exit(0);
+    }
+    CALL("kcmp vm child != 0", syscall(SYS_kcmp, me, c, 1, 0, 0) != 0);
+    CALL("kcmp files child != 0", syscall(SYS_kcmp, me, c, 2, 0, 0) != 0);
+    CALL("kcmp fs child != 0", syscall(SYS_kcmp, me, c, 3, 0, 0) != 0);
+    CALL("kcmp inherited file", syscall(SYS_kcmp, me, c, 0, fd, fd));
+    write(pipefd[1], "x", 1);
+    waitpid(c, NULL, 0);
+}
+
+/* --- NUMA, protection keys, membarrier --------------------------------------------------- */
+static void mode_numa(void) {
+    char *m = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m[0] = 1;
+    unsigned long node0 = 1, node1 = 2;
+    CALL("mbind default", syscall(SYS_mbind, m, 4096, 0, NULL, 0, 0));
+    CALL("mbind bind node0", syscall(SYS_mbind, m, 4096, 2, &node0, 2, 0));
+    CALL("mbind bind node1", syscall(SYS_mbind, m, 4096, 2, &node1, 3, 0));
+    CALL("mbind bind empty", syscall(SYS_mbind, m, 4096, 2, NULL, 0, 0));
+    CALL("mbind default with nodes", syscall(SYS_mbind, m, 4096, 0, &node0, 2, 0));
+    CALL("mbind preferred empty", syscall(SYS_mbind, m, 4096, 1, NULL, 0, 0));
+    CALL("mbind unaligned", syscall(SYS_mbind, m + 1, 4096, 0, NULL, 0, 0));
+    CALL("mbind bad mode", syscall(SYS_mbind, m, 4096, 9, NULL, 0, 0));
+    CALL("mbind bad flags", syscall(SYS_mbind, m, 4096, 0, NULL, 0, 8));
+    CALL("mbind move_all", syscall(SYS_mbind, m, 4096, 0, NULL, 0, 4));
+    CALL("mbind strict move", syscall(SYS_mbind, m, 4096, 2, &node0, 2, 3));
+    CALL("mbind zero length", syscall(SYS_mbind, m, 0, 2, &node1, 3, 0));
+    munmap(m + 4096, 4096);
+    CALL("mbind hole", syscall(SYS_mbind, m, 3 * 4096, 2, &node0, 2, 0));
+    CALL("migrate_pages 0->0", syscall(SYS_migrate_pages, 0, 2, &node0, &node0));
+    CALL("migrate_pages 0->1", syscall(SYS_migrate_pages, 0, 3, &node0, &node1));
+    CALL("migrate_pages esrch", syscall(SYS_migrate_pages, 999999, 2, &node0, &node0));
+    void *pages[2] = {m, m + 4096};
+    int status[2] = {7, 7}, nodes[2] = {0, 0}, bad[2] = {1, 1};
+    CALL("move_pages query", syscall(SYS_move_pages, 0, 2, pages, NULL, status, 0));
+    printf("  status %d %d\n", status[0], status[1]);
+    CALL("move_pages to 0", syscall(SYS_move_pages, 0, 1, pages, nodes, status, 2));
+    printf("  status %d\n", status[0]);
+    CALL("move_pages to 1", syscall(SYS_move_pages, 0, 1, pages, bad, status, 2));
+    CALL("move_pages bad flags", syscall(SYS_move_pages, 0, 1, pages, NULL, status, 1));
+    unsigned a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    printf("cpuid pku %d\n", (c >> 3) & 1);
+    CALL("pkey_alloc", syscall(SYS_pkey_alloc, 0, 0));
+    CALL("pkey_alloc bad flags", syscall(SYS_pkey_alloc, 1, 0));
+    CALL("pkey_alloc bad rights", syscall(SYS_pkey_alloc, 0, 4));
+    CALL("pkey_free", syscall(SYS_pkey_free, 1));
+    CALL("pkey_mprotect -1", syscall(SYS_pkey_mprotect, m, 4096, PROT_READ, -1));
+    CALL("pkey_mprotect 1", syscall(SYS_pkey_mprotect, m, 4096, PROT_READ, 1));
+    CALL("pkey_mprotect unaligned", syscall(SYS_pkey_mprotect, m + 1, 4096, PROT_READ, 1));
+    CALL("membarrier query", syscall(SYS_membarrier, 0, 0, 0));
+    CALL("membarrier registrations", syscall(SYS_membarrier, 1 << 9, 0, 0));
+    CALL("membarrier private unregistered", syscall(SYS_membarrier, 1 << 3, 0, 0));
+    CALL("membarrier register private", syscall(SYS_membarrier, 1 << 4, 0, 0));
+    CALL("membarrier private", syscall(SYS_membarrier, 1 << 3, 0, 0));
+    CALL("membarrier sync_core unregistered", syscall(SYS_membarrier, 1 << 5, 0, 0));
+    CALL("membarrier global", syscall(SYS_membarrier, 1, 0, 0));
+    CALL("membarrier global expedited", syscall(SYS_membarrier, 2, 0, 0));
+    CALL("membarrier register global", syscall(SYS_membarrier, 4, 0, 0));
+    CALL("membarrier registrations", syscall(SYS_membarrier, 1 << 9, 0, 0));
+    CALL("membarrier bad flags", syscall(SYS_membarrier, 1 << 3, 1, 0));
+    CALL("membarrier bad cmd", syscall(SYS_membarrier, 1 << 12, 0, 0));
+    pid_t ch = fork();
+    if (ch == 0) {
+        CALL("child registrations", syscall(SYS_membarrier, 1 << 9, 0, 0));
+        CALL("child private", syscall(SYS_membarrier, 1 << 3, 0, 0));
+        _exit(0);
+    }
+    waitpid(ch, NULL, 0);
+}
+
+/* --- process_vm_readv/writev -------------------------------------------------------------- */
+static char shared_area[64] = "parent data";
+
+static void mode_vm(void) {
+    int ready[2], done[2];
+    pipe(ready);
+    pipe(done);
+    pid_t c = fork();
+    if (c == 0) {
+        strcpy(shared_area, "child data here");
+        write(ready[1], "r", 1);
+        char x;
+        read(done[0], &x, 1);
+        printf("child sees: %s\n", shared_area);
+        fflush(stdout);
+        _exit(0);
+    }
+    char x;
+    read(ready[0], &x, 1);
+    char buf1[6] = {0}, buf2[32] = {0};
+    struct iovec local[2] = {{buf1, 5}, {buf2, 20}};
+    struct iovec remote[1] = {{shared_area, 15}};
+    CALL("process_vm_readv", syscall(SYS_process_vm_readv, c, local, 2, remote, 1, 0));
+    printf("  got '%s' '%s'\n", buf1, buf2);
+    struct iovec src = {"WRITTEN", 7}, dst = {shared_area, 7};
+    CALL("process_vm_writev", syscall(SYS_process_vm_writev, c, &src, 1, &dst, 1, 0));
+    struct iovec bad = {(void *)4096, 10};
+    CALL("readv remote efault", syscall(SYS_process_vm_readv, c, local, 1, &bad, 1, 0));
+    struct iovec two[2] = {{shared_area, 3}, {(void *)4096, 10}};
+    CALL("readv partial", syscall(SYS_process_vm_readv, c, local, 2, two, 2, 0));
+    CALL("readv flags", syscall(SYS_process_vm_readv, c, local, 1, remote, 1, 1));
+    CALL("readv esrch", syscall(SYS_process_vm_readv, 999999, local, 1, remote, 1, 0));
+    struct iovec empty = {buf1, 0};
+    CALL("readv empty esrch-free", syscall(SYS_process_vm_readv, 999999, &empty, 1, remote, 1, 0));
+    CALL("readv local efault", syscall(SYS_process_vm_readv, c, (void *)8, 1, remote, 1, 0));
+    struct iovec ro = {(void *)"const", 5};
+    struct iovec wro = {(void *)mode_vm, 5};          /* the child's code: not writable */
+    CALL("writev to read-only", syscall(SYS_process_vm_writev, c, &ro, 1, &wro, 1, 0));
+    CALL("readv self", syscall(SYS_process_vm_readv, getpid(), local, 1, remote, 1, 0));
+    write(done[1], "d", 1);
+    waitpid(c, NULL, 0);
+}
+
+/* --- splice, tee, vmsplice, sendfile, copy_file_range ------------------------------------- */
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+static void drain(const char *what, int fd) {
+    char b[256];
+    long n = read(fd, b, sizeof b - 1);
+    b[n > 0 ? n : 0] = 0;
+    printf("  %s read %ld '%s'\n", what, n, b);
+}
+
+static void mode_splice(const char *dir) {
+    char *f = path(dir, "src");
+    int fd = open(f, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    write(fd, "0123456789abcdefghij", 20);
+    int p[2], q[2];
+    pipe(p);
+    pipe(q);
+    loff_t off = 5;
+    CALL("splice file->pipe at 5", splice(fd, &off, p[1], NULL, 4, 0));
+    printf("  off %lld pos %ld\n", (long long)off, (long)lseek(fd, 0, SEEK_CUR));
+    lseek(fd, 0, SEEK_SET);
+    CALL("splice file->pipe at pos", splice(fd, NULL, p[1], NULL, 3, SPLICE_F_MORE));
+    printf("  pos %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+    CALL("tee p->q", tee(p[0], q[1], 100, 0));
+    drain("q", q[0]);
+    CALL("splice p->q", splice(p[0], NULL, q[1], NULL, 2, 0));
+    drain("q", q[0]);
+    int out = open(path(dir, "dst"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    CALL("splice pipe->file", splice(p[0], NULL, out, NULL, 100, 0));
+    printf("  dst pos %ld\n", (long)lseek(out, 0, SEEK_CUR));
+    write(p[1], "XYZ", 3);
+    off = 10;
+    CALL("splice pipe->file at 10", splice(p[0], NULL, out, &off, 100, 0));
+    printf("  off %lld size %ld\n", (long long)off, (long)lseek(out, 0, SEEK_END));
+    CALL("splice empty pipe NONBLOCK", splice(p[0], NULL, out, NULL, 10, SPLICE_F_NONBLOCK));
+    CALL("tee empty NONBLOCK", tee(p[0], q[1], 10, SPLICE_F_NONBLOCK));
+    CALL("splice file->file", splice(fd, NULL, out, NULL, 10, 0));
+    CALL("splice offset on pipe", splice(p[0], &off, out, NULL, 10, 0));
+    CALL("splice to self", splice(p[0], NULL, p[1], NULL, 10, 0));
+    CALL("splice bad flags", splice(fd, NULL, p[1], NULL, 10, 0x100));
+    CALL("splice zero length", splice(999, NULL, 998, NULL, 0, 0));
+    CALL("splice ebadf", splice(p[1], NULL, out, NULL, 10, 0));
+    CALL("tee file", tee(fd, q[1], 10, 0));
+    CALL("tee same", tee(p[0], p[1], 10, 0));
+    int app = open(path(dir, "dst"), O_WRONLY | O_APPEND);
+    write(p[1], "A", 1);
+    CALL("splice to O_APPEND", splice(p[0], NULL, app, NULL, 10, 0));
+    drain("p", p[0]);
+    /* EOF: no writer left */
+    int r[2];
+    pipe(r);
+    close(r[1]);
+    CALL("splice from writerless pipe", splice(r[0], NULL, out, NULL, 10, 0));
+    /* a full pipe */
+    int full[2];
+    pipe(full);
+    fcntl(full[1], F_SETPIPE_SZ, 4096);
+    char page[4096];
+    memset(page, 'x', sizeof page);
+    write(full[1], page, sizeof page);
+    CALL("splice to full pipe NONBLOCK", splice(fd, NULL, full[1], NULL, 10, SPLICE_F_NONBLOCK));
+    fcntl(full[1], F_SETFL, O_NONBLOCK);
+    CALL("splice to full O_NONBLOCK pipe", splice(fd, NULL, full[1], NULL, 10, 0));
+    /* sockets */
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    write(p[1], "sock", 4);
+    CALL("splice pipe->socket", splice(p[0], NULL, sv[0], NULL, 100, 0));
+    drain("socket", sv[1]);
+    write(sv[1], "back", 4);
+    CALL("splice socket->pipe", splice(sv[0], NULL, p[1], NULL, 100, 0));
+    drain("p", p[0]);
+    /* vmsplice */
+    struct iovec iov[2] = {{"vm", 2}, {"splice", 6}};
+    CALL("vmsplice to pipe", vmsplice(p[1], iov, 2, 0));
+    char b1[3] = {0}, b2[16] = {0};
+    struct iovec riov[2] = {{b1, 2}, {b2, 15}};
+    CALL("vmsplice from pipe", vmsplice(p[0], riov, 2, 0));
+    printf("  got '%s' '%s'\n", b1, b2);
+    CALL("vmsplice empty NONBLOCK", vmsplice(p[0], riov, 2, SPLICE_F_NONBLOCK));
+    CALL("vmsplice file", vmsplice(fd, iov, 2, 0));
+    CALL("vmsplice bad flags", vmsplice(p[1], iov, 2, 0x40));
+    CALL("vmsplice full NONBLOCK", vmsplice(full[1], iov, 2, SPLICE_F_NONBLOCK));
+    CALL("vmsplice zero", vmsplice(fd, iov, 0, 0));
+    /* sendfile and copy_file_range */
+    off = 2;
+    CALL("sendfile file->pipe", sendfile(p[1], fd, &off, 5));
+    printf("  off %lld\n", (long long)off);
+    drain("p", p[0]);
+    lseek(fd, 15, SEEK_SET);
+    CALL("sendfile file->socket", sendfile(sv[0], fd, NULL, 100));
+    drain("socket", sv[1]);
+    write(p[1], "zz", 2);
+    CALL("sendfile pipe->file", sendfile(out, p[0], NULL, 2));
+    CALL("sendfile to O_APPEND", sendfile(app, fd, NULL, 2));
+    loff_t i = 0, o = 0;
+    int cf = open(path(dir, "copy"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+    CALL("copy_file_range", copy_file_range(fd, &i, cf, &o, 12, 0));
+    printf("  in %lld out %lld\n", (long long)i, (long long)o);
+    CALL("copy_file_range flags", copy_file_range(fd, &i, cf, &o, 12, 1));
+    CALL("copy_file_range pipe", copy_file_range(p[0], NULL, cf, NULL, 12, 0));
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        return 2;
+    const char *m = argv[1], *dir = argc > 2 ? argv[2] : ".";
+    if (!strcmp(m, "priv")) mode_priv();
+    else if (!strcmp(m, "oldfs")) mode_oldfs(dir);
+    else if (!strcmp(m, "rwflags")) mode_rwflags(dir);
+    else if (!strcmp(m, "attrs")) mode_attrs();
+    else if (!strcmp(m, "numa")) mode_numa();
+    else if (!strcmp(m, "vm")) mode_vm();
+    else if (!strcmp(m, "splice")) mode_splice(dir);
+    else return 2;
+    return 0;
+}
