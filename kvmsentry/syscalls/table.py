@@ -441,6 +441,8 @@ _IMPLEMENTED = [
 
 def _build():
     by_name = {name: (h, a, s, n) for name, h, a, s, n in _IMPLEMENTED}
+    # One row per syscall: a second row (e.g. from a merge) would silently win.
+    assert len(by_name) == len(_IMPLEMENTED), "a syscall has two rows in _IMPLEMENTED"
     unknown = set(by_name) - set(NAMES.values())
     assert not unknown, unknown
     table = [None] * (max(NAMES) + 1)
