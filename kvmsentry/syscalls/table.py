@@ -18,6 +18,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
                                 sys_sync, sys_thread, sys_time, sys_xattr)
 from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
 from kvmsentry.syscalls import sys_eventfiles
+from kvmsentry.syscalls import sys_ptrace
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls.names import NAMES
 
@@ -313,6 +314,10 @@ _IMPLEMENTED = [
        "host sockets: options on an allowlist (others ENOPROTOOPT)"),
     _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL,
        "host sockets: options on an allowlist (others ENOPROTOOPT)"),
+    _e("ptrace", sys_ptrace.ptrace_, "int int ptr ptr", PARTIAL,
+       "tracer is the attaching process, not thread; debug registers are stored, never "
+       "armed; no PEEKSIGINFO, seccomp events, or register changes at a syscall-entry stop "
+       "other than the number and arguments"),
 ]
 
 
