@@ -50,8 +50,9 @@ def traced_dispatch(task, run):
     if tr is None or mode != ptrace.SYSCALL or emulate:
         return result
     if result is not None:
-        task.ctx.set_syscall_return(result)
-    view = ptrace.user_view(task)
+        view = task.ctx.syscall_exit_regs(result)
+    else:
+        view = ptrace.user_view(task)
     view["orig_rax"] = nr & MASK64
     mode, sig, changed = ptrace.stop(task, _status(tr), regs=view, op=ptrace.OP_EXIT,
                                      event_msg=ptrace.OP_EXIT)
