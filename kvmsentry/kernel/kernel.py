@@ -10,7 +10,7 @@ import threading
 import time
 
 from kvmsentry.errors import SentryBug, SyscallError
-from kvmsentry.kernel import lifecycle, signal_delivery
+from kvmsentry.kernel import lifecycle, ptrace, signal_delivery
 from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
 from kvmsentry.kernel.process_tree import REAPED, ProcessTree
@@ -310,6 +310,8 @@ class Kernel:
         lifecycle.handle_kill(task)
         signal_delivery.park_if_stopped(task)
         lifecycle.handle_kill(task)
+        if task.ptrace is not None:
+            ptrace.pending_traps(task)
         signal_delivery.deliver_pending(task)
 
     def sentry_bug(self, task, exc):

@@ -16,7 +16,7 @@ import threading
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import process_tree as pt
-from kvmsentry.kernel import cputime, timers
+from kvmsentry.kernel import cputime, ptrace, timers
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
@@ -83,6 +83,7 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         child.clear_child_tid = child_tid
     if flags & CLONE_VFORK:
         child.vfork_done = threading.Event()
+    event = ptrace.after_clone(task, child, flags, tid) if task.ptrace is not None else None
     kernel.tasks[tid] = child
     try:
         child.start()
@@ -95,6 +96,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
             child.fds.close_all()
         _undo_child(tree, group, tid, flags)
         raise SyscallError(errno.EAGAIN) from None
+    if event is not None:
+        ptrace.clone_event(task, event, tid, task.ctx.regs.rax)
     if flags & CLONE_VFORK:
         # Not interruptible (Linux's wait_for_vfork_done is killable only).
         block_until(task, child.vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
@@ -190,11 +193,14 @@ def execve(task, path, argv, envp, program=None):
     task.robust_list = 0
     task.personality &= ~0x0400000                  # READ_IMPLIES_EXEC: a 64-bit ELF clears it
     task.comm = os.path.basename(real_path)[:15].decode(errors="replace")
+    old_tid = task.tid
     task.tid = kernel.tree.exec_thread(task.group, task.tid)
     if task.vfork_done is not None:
         task.vfork_done.set()
         task.vfork_done = None
         task.kernel.child_queue.notify(ALL_EVENTS)
+    if task.ptrace is not None:
+        ptrace.after_exec(task, old_tid)
 
 
 def _kill_other_threads(task):
@@ -271,6 +277,8 @@ def thread_ending(task, status, whole_group):
     """Called by the task's own thread when its run loop ends."""
     kernel = task.kernel
     group = task.group
+    if task.ptrace is not None:
+        ptrace.before_exit(task, status)
     if whole_group:
         group.group_exit_status = status
         for t in list(kernel.tasks.values()):
@@ -282,6 +290,7 @@ def thread_ending(task, status, whole_group):
     cputime.account_thread_exit(task)
     kernel.tasks.pop(task.tid, None)
     last = kernel.tree.thread_exited(group, task.tid)
+    ptrace.thread_ended(task, status, last)
     if not kernel.mm_in_use(task.mm, task):
         kernel.ipc.shm.unmapping_all(task.mm, task.tgid)
         task.mm.destroy()
@@ -337,13 +346,38 @@ def wait_for_child(task, select, options, waitid=False):
     tree = task.kernel.tree
 
     def find():
-        if waitid:
-            idtype, id_ = select
-            result = tree.find_waitable_id(task.group, idtype, id_, options)
-        else:
-            result = tree.find_waitable(task.group, select, options)
+        traced, eligible = ptrace.find_waitable(task.group, *_selection(task, select, waitid),
+                                                options, task.kernel)
+        try:
+            if traced is not None:
+                result = traced
+            elif waitid:
+                idtype, id_ = select
+                result = tree.find_waitable_id(task.group, idtype, id_, options)
+            else:
+                result = tree.find_waitable(task.group, select, options)
+        except SyscallError as e:
+            if e.errno != errno.ECHILD or not eligible:
+                raise
+            result = None                  # no children, but tracees
         if result is not None or options & pt.WNOHANG:
             return (result,)
         return None
 
     return block_until(task, find, [(task.kernel.child_queue, ALL_EVENTS)])[0]
+
+
+def _selection(task, select, waitid):
+    """(kind, value) of a wait's pid selector, as find_waitable reads it."""
+    if waitid:
+        idtype, id_ = select
+        if idtype == pt.P_PID:
+            return "pid", id_
+        if idtype == pt.P_PGID:
+            return "pgid", id_ or task.group.pgid
+        return "any", None
+    if select < -1:
+        return "pgid", -select
+    if select == 0:
+        return "pgid", task.group.pgid
+    return ("any", None) if select == -1 else ("pid", select)

@@ -14,6 +14,7 @@ import signal as _signal
 
 from kvmsentry.arch.signal_frame import build_rt_frame, initial_xsave, parse_rt_frame
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import ptrace
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup
 from kvmsentry.kernel.process_tree import status_signaled
@@ -48,7 +49,8 @@ def send(kernel, target, info, thread=False):
             queue.discard(sg.SIGCONT)
     handlers = target.sighand
     blocked_everywhere = all(t.sigmask & sg.sigbit(sig) for t in members)
-    if handlers.ignores(sig) and not (thread and target.sigmask & sg.sigbit(sig)) \
+    traced = any(t.ptrace is not None for t in members)     # a tracer sees ignored ones too
+    if handlers.ignores(sig) and not traced and not (thread and target.sigmask & sg.sigbit(sig)) \
             and not (not thread and blocked_everywhere):
         return                                     # ignored: dropped at send time
     if thread:
@@ -67,6 +69,7 @@ def send(kernel, target, info, thread=False):
 def _continue_group(kernel, target, members):
     for queue in [target.group.shared_pending] + [t.pending for t in members]:
         queue.discard_mask(sg.STOP_MASK)
+    ptrace.group_continued(members)
     event = kernel.tree.group_continued(target.group)
     if event is not None:
         kernel.notify_parent(event)
@@ -78,6 +81,7 @@ def stop_group(task, sig):
     and park every thread of the process until it is continued."""
     kernel = task.kernel
     if not getattr(task.group, "stopped", False):
+        task.group.stop_signo = sig
         event = kernel.tree.group_stopped(task.group, sig)
         if event is not None:
             kernel.notify_parent(event)
@@ -91,8 +95,11 @@ def park_if_stopped(task):
     """Wait (kernel lock released) while the task's process is stopped:
     SIGCONT or SIGKILL (kill_status) ends it."""
     if task.group.stopped:
-        block_until(task, lambda: not task.group.stopped,
-                    [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
+        if task.ptrace is None:
+            block_until(task, lambda: not task.group.stopped or task.ptrace is not None,
+                        [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
+        if task.ptrace is not None and task.group.stopped and task.kill_status is None:
+            ptrace.group_stop(task)             # reported to the tracer instead
 
 
 def kill_group(task, status):
@@ -124,6 +131,13 @@ def deliver_pending(task):
         info = next_signal(task)
         if info is None:
             break
+        if task.ptrace is not None and info.signo != sg.SIGKILL:
+            info = ptrace.signal_stop(task, info)
+            if info is None:
+                continue                           # the tracer suppressed it
+            if task.sigmask & sg.sigbit(info.signo):
+                task.pending.enqueue(info)         # blocked now: stays pending
+                continue
         deliver(task, info)
     if task.saved_sigmask is not None:
         # sigsuspend woke for a signal no handler ran for: back to the old mask.

@@ -58,6 +58,7 @@ class Task:
         self.signal_queue = Queue()
         self.kill_status = None       # set by another thread: exit with this
         self.vfork_done = None        # Event a vfork parent waits on
+        self.ptrace = None            # kernel/ptrace.Tracee while traced
         self.host_tid = None
         self.thread = None
 
@@ -105,7 +106,7 @@ class Task:
         """Run until this thread ends; return (wait status, whether the
         whole thread group ends with it). Called with the kernel lock held."""
         # Imported here: the syscall table imports the modules that create tasks.
-        from kvmsentry.kernel import signal_delivery
+        from kvmsentry.kernel import ptrace, signal_delivery
         from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
         switch, return_and_switch = ctx.switch, ctx.return_and_switch
@@ -145,6 +146,10 @@ class Task:
                         elif self.mm.vmas.find(event.addr) is not None:
                             # Mapped but not allowed: an access error.
                             event = replace(event, code=SEGV_ACCERR)
+                    if self.ptrace is not None:
+                        event = ptrace.fault_stop(self, event)
+                        if event is None:
+                            continue          # the tracer suppressed it
                     if signal_delivery.deliver_fault(self, event):
                         continue
                     self.kernel.report_fault(self, event)

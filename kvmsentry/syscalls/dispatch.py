@@ -11,6 +11,7 @@ argument tuples.
 import errno
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
 from kvmsentry.syscalls.table import TABLE
@@ -43,7 +44,14 @@ _NR_LIMIT = len(_INVOKERS)
 
 
 def dispatch(task):
-    """Run the syscall in the task's registers; return the value for rax."""
+    """Run the syscall in the task's registers; return the value for rax
+    (None: the registers are set already)."""
+    if task.ptrace is not None:
+        return traced_dispatch(task, _dispatch)
+    return _dispatch(task)
+
+
+def _dispatch(task):
     regs = task.ctx.regs
     nr = regs.rax
     invoke = _INVOKERS[nr] if nr < _NR_LIMIT else None

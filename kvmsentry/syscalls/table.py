@@ -18,6 +18,7 @@ from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identit
                                 sys_sync, sys_thread, sys_time, sys_xattr)
 from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
 from kvmsentry.syscalls import sys_eventfiles
+from kvmsentry.syscalls import sys_ptrace
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
@@ -436,6 +437,10 @@ _IMPLEMENTED = [
        "EPERM, as in a container"),
     _e("kexec_file_load", sys_privileged.kexec_file_load, "fd fd uint str hex", PARTIAL,
        "EPERM, as in a container"),
+    _e("ptrace", sys_ptrace.ptrace_, "int int ptr ptr", PARTIAL,
+       "tracer is the attaching process, not thread; debug registers are stored, never "
+       "armed; no PEEKSIGINFO, seccomp events, or register changes at a syscall-entry stop "
+       "other than the number and arguments"),
 ]
 
 

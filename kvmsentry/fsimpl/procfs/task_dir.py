@@ -12,6 +12,7 @@ from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.procfs import task_files as tf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.kernel.locking import current
+from kvmsentry.kernel import ptrace_mem
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
 from kvmsentry.vfs.inode import Inode, Stat
@@ -78,8 +79,8 @@ class MemInode(GenNode):
 class MemFile(File):
     """An open /proc/[pid]/mem, bound to the address space it was opened
     on. A read or write stops at the first page the program could not
-    access that way; none at all is EIO, as on Linux. (Linux's FOLL_FORCE
-    writes to read-only pages are not done: they are EIO here.)"""
+    access that way; none at all is EIO, as on Linux. Writes reach
+    read-only private pages, as Linux's FOLL_FORCE."""
 
     def __init__(self, location, flags, mm):
         super().__init__(flags, location)
@@ -107,7 +108,7 @@ class MemFile(File):
     def read(self, length, offset=None):
         pos = self.offset if offset is None else offset
         try:
-            data = self.mm.copy_in(pos, self._span(pos, length, False))
+            data = ptrace_mem.read(self.mm, pos, self._span(pos, length, False))
         except SyscallError:
             raise SyscallError(errno.EIO) from None
         if offset is None:
@@ -116,9 +117,11 @@ class MemFile(File):
 
     def write(self, data, offset=None):
         pos = self.offset if offset is None else offset
-        n = self._span(pos, len(data), True)
+        # FOLL_FORCE, as a debugger's breakpoint writes need: read-only
+        # private pages are written through a private copy.
+        n = self._span(pos, len(data), False)
         try:
-            self.mm.copy_out(pos, bytes(data[:n]))
+            ptrace_mem.write(self.mm, pos, bytes(data[:n]))
         except SyscallError:
             raise SyscallError(errno.EIO) from None
         if offset is None:

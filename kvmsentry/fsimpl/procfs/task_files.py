@@ -16,6 +16,7 @@ from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.mlock import locked_pages
 from kvmsentry.kernel.process_tree import ZOMBIE
 from kvmsentry.kernel.sched import SchedState
+from kvmsentry.kernel.ptrace import tracer_pid
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 from kvmsentry.syscalls.sys_prctl import is_dumpable
 from kvmsentry.vfs.mount import Location
@@ -213,7 +214,7 @@ def status(view):
         ("Umask", "%04o" % t.fs.umask),
         ("State", "%s (%s)" % (letter, word)),
         ("Tgid", group.tgid), ("Ngid", 0), ("Pid", t.tid),
-        ("PPid", group.parent.tgid if group.parent else 0), ("TracerPid", 0),
+        ("PPid", group.parent.tgid if group.parent else 0), ("TracerPid", tracer_pid(t)),
         ("Uid", "%d\t%d\t%d\t%d" % (c.uid, c.euid, c.suid, c.fsuid)),
         ("Gid", "%d\t%d\t%d\t%d" % (c.gid, c.egid, c.sgid, c.fsgid)),
         ("FDSize", max(64, 1 << (max(t.fds.fds() or [0]).bit_length()))),

@@ -62,13 +62,13 @@ SEGV_MAPERR, SEGV_ACCERR = 1, 2
 ILL_ILLOPN = 2
 FPE_INTDIV = 1
 BUS_ADRALN = 1
-TRAP_BRKPT = 1
+TRAP_TRACE = 2
 SI_KERNEL = 0x80
 
 # vector -> (signal, si_code); #PF is decided from the error code.
 _VECTOR_SIGNALS = {
     0: (signal.SIGFPE, FPE_INTDIV),
-    1: (signal.SIGTRAP, TRAP_BRKPT),
+    1: (signal.SIGTRAP, TRAP_TRACE),          # single-step (RFLAGS.TF)
     3: (signal.SIGTRAP, SI_KERNEL),
     4: (signal.SIGSEGV, SI_KERNEL),
     5: (signal.SIGSEGV, SI_KERNEL),
@@ -503,6 +503,10 @@ class KvmContext:
     def syscall_return_rip(self):
         return self._ret_rip
 
+    @property
+    def syscall_return_flags(self):
+        return self._ret_flags
+
     # --- faults --------------------------------------------------------------
     def _frame(self):
         return struct.unpack("<7Q", self.machine.pool.read(
@@ -543,5 +547,6 @@ class KvmContext:
                          write=bool(error & 2), execute=bool(error & 0x10),
                          present=present)
         signo, code = _VECTOR_SIGNALS.get(vector, (signal.SIGSEGV, SI_KERNEL))
-        addr = rip if signo in (signal.SIGILL, signal.SIGFPE) else 0
+        # A single-step trap's si_addr is where the program stopped, as Linux's.
+        addr = rip if signo in (signal.SIGILL, signal.SIGFPE) or vector == 1 else 0
         return Fault(signo, code, addr, vector, error, rip, rsp)
