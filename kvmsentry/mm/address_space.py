@@ -3,7 +3,8 @@
 The VMA list is the truth about what the program may touch; `pages` maps
 each populated page to its pool frame; the PageTable mirrors both for the
 CPU. Small mappings are populated when made (a VM exit per page fault is
-far dearer than writing a PTE), large ones on first touch.
+far dearer than writing a PTE), large ones on first touch, a window at a
+time (mm/fault_ahead.py).
 
 copy_in/copy_out walk VMAs, not page tables, and raise SyscallError(EFAULT)
 for anything the program could not access itself: a bad guest pointer is
@@ -14,6 +15,7 @@ from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
+from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around
 from kvmsentry.mm.pagetable import ADDR_MASK, LOWER_HALF_END, PTE_W, PageTable, leaf_flags
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
@@ -46,6 +48,7 @@ class AddressSpace:
         self.pages = {}             # page address -> frame phys
         self.cache_pages = {}       # page address -> PageCache, for frames we don't own
         self.patched_sites = set()  # syscall sites rewritten by the platform
+        self.ahead = PopulateAhead()  # the anonymous fault window
         self.brk_start = self.brk = 0
         self._revoke = []           # frames whose guest PTE lost a right
         # What exec recorded, for /proc/[pid]: the program's Location and
@@ -66,13 +69,13 @@ class AddressSpace:
         if vma is not None and vma.cache is not None:
             self._populate_file(vma, start, min(end, vma.end))
             return
-        flags = pte_flags(prot)
-        pages, pt, pool = self.pages, self.pt, self.pool
-        for va in range(start, end, PAGE_SIZE):
-            if va not in pages:
-                phys = pool.alloc()
-                pages[va] = phys
-                pt.map(va, phys, flags)
+        pages = self.pages
+        missing = [va for va in range(start, end, PAGE_SIZE) if va not in pages]
+        if missing:
+            frames = self.pool.alloc_many(len(missing))
+            self.pool.back(frames)
+            self.pt.map_many(missing, frames, pte_flags(prot))
+            pages.update(zip(missing, frames))
 
     def _populate_file(self, vma, start, end):
         """File pages: the cache's frame itself for shared and read-only
@@ -106,18 +109,21 @@ class AddressSpace:
             victims = [va for va in pages if start <= va < end]
         else:
             victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
+        freed = []
         for va in victims:
             pt.unmap(va)
             phys = pages.pop(va)
             cache = self.cache_pages.pop(va, None)
             if cache is None:
                 if not self._unshare(phys):
-                    pool.free(phys)      # MADV_REMOVE also drops KVM's copy
+                    freed.append(phys)   # MADV_REMOVE also drops KVM's copy
                 else:
                     self._revoke.append(phys)
             else:
                 self._revoke.append(phys)
                 cache.unmap_page()
+        if freed:
+            pool.free_many(freed)
 
     def _reprotect(self, start, end, old_prot, new_prot):
         flags = pte_flags(new_prot)
@@ -219,7 +225,8 @@ class AddressSpace:
             self.unmap(start, end - start)
             raise SyscallError(errno.ENOMEM)
 
-    def map_file(self, start, length, prot, cache, offset, shared, name="", may_write=True):
+    def map_file(self, start, length, prot, cache, offset, shared, name="", may_write=True,
+                 populate=False):
         """A file mapping at exactly [start, start+length) (MAP_FIXED
         semantics) of `cache` (a PageCache) from file offset `offset`."""
         end = start + page_up(length)
@@ -229,7 +236,7 @@ class AddressSpace:
             cache.shared_writable = True
         self.vmas.insert(Vma(start, end, prot, name, cache=cache, offset=offset,
                              shared=shared, may_write=may_write))
-        if prot and end - start <= EAGER_POPULATE_BYTES:
+        if prot and (populate or end - start <= EAGER_POPULATE_BYTES):
             self._populate_new(start, end, prot)
         return start
 
@@ -260,11 +267,17 @@ class AddressSpace:
             raise SyscallError(errno.ENOMEM)
         return addr
 
-    def prefault(self, start, end):
-        """Populate [start, end) now (it must lie inside one VMA)."""
+    def prefault(self, start, end, write=False):
+        """Populate [start, end) now (it must lie inside one VMA); with
+        `write`, as a write would: copy-on-write frames are copied."""
         vma = self.vmas.find(start)
         if vma is not None and vma.prot:
-            self._populate(start, min(end, vma.end), vma.prot)
+            end = min(end, vma.end)
+            self._populate(start, end, vma.prot)
+            if write and self.pool.cow_refs:
+                for va in range(start, end, PAGE_SIZE):
+                    if self.pages.get(va) in self.pool.cow_refs:
+                        self._break_cow(va)
 
     def accessible(self, addr, length, write):
         """How many bytes from addr (at most length) the program could
@@ -430,10 +443,17 @@ class AddressSpace:
             # Present and allowed: a stale guest translation. Drop it.
             self._revoke.append(self.pages[page])
             return None
+        if vma.cache is not None:
+            start, end = fault_around(page, vma)
+        else:
+            start, end = self.ahead.window(page, vma)
         try:
-            self._populate(page, page + PAGE_SIZE, vma.prot)
+            self._populate(start, end, vma.prot)
         except OutOfMemory:
-            return SIGBUS
+            try:                                # not the window: the page alone
+                self._populate(page, page + PAGE_SIZE, vma.prot)
+            except OutOfMemory:
+                return SIGBUS
         if page not in self.pages:
             return SIGBUS                       # past the end of the file
         return None

@@ -78,6 +78,18 @@ class PageTable:
         self.words[slot] = (phys & ADDR_MASK) | flags
         return old
 
+    def map_many(self, vas, frames, flags):
+        """map() for many pages at once (ascending addresses), walking
+        the upper levels once per last-level table."""
+        words, region, base = self.words, None, 0
+        for va, phys in zip(vas, frames):
+            if va >> 21 != region:
+                if va & (PAGE_SIZE - 1) or va >= LOWER_HALF_END or va < 0:
+                    raise ValueError("bad user page address %#x" % va)
+                region = va >> 21
+                base = self._table(va, True) >> 3
+            words[base + ((va >> 12) & 511)] = (phys & ADDR_MASK) | flags
+
     def unmap(self, va):
         """Clear the page at va; return the old PTE (0 if none)."""
         table = self._table(va, False)

@@ -35,7 +35,8 @@ import os
 from kvmsentry.arch.layout import PAGE_SIZE, RESERVED_BYTES
 
 DEFAULT_POOL_BYTES = 4 << 30
-QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
+QUARANTINE_FRAMES = 512
+MADV_POPULATE_WRITE = 23          # Linux 5.14           # freed page-table frames before a shadow zap
 
 
 class OutOfMemory(Exception):
@@ -82,6 +83,34 @@ class PhysPool:
                                         or self._release_quarantine()):
             return self._free_tainted.pop()
         return self._bump()
+
+    def alloc_many(self, count):
+        """Physical addresses of `count` zeroed data frames (freed frames
+        first, then a contiguous run from the bump pointer); all or none."""
+        taken = []
+        while len(taken) < count and (self._free_tainted or self._free):
+            taken.append(self._free_tainted.pop() if self._free_tainted
+                         else self._free.pop())
+        need = count - len(taken)
+        if need and self._next + need * PAGE_SIZE <= self.size:
+            start = self._next
+            self._next += need * PAGE_SIZE
+            taken.extend(range(start, self._next, PAGE_SIZE))
+        self.frames_in_use += len(taken)
+        try:
+            while len(taken) < count:
+                taken.append(self.alloc())
+        except OutOfMemory:
+            for phys in taken:
+                self.free(phys)
+            raise
+        return taken
+
+    def back(self, frames):
+        """Give these frames host memory now, one madvise per run, rather
+        than one host page fault each on the guest's first touch."""
+        for start, count in _runs(sorted(frames)):
+            self.mem.madvise(MADV_POPULATE_WRITE, start, count * PAGE_SIZE)
 
     def alloc_clean(self):
         """A zeroed data frame that never held a page table."""
@@ -133,6 +162,11 @@ class PhysPool:
 
     def free(self, phys):
         self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
+        self._file(phys)
+        self.frames_in_use -= 1
+
+    def _file(self, phys):
+        """Put a released frame on the list its history calls for."""
         if phys in self._tables:
             self._tables.discard(phys)
             self._quarantine.append(phys)
@@ -142,7 +176,18 @@ class PhysPool:
             self._free_tainted.append(phys)     # a table once, data since
         else:
             self._free.append(phys)
-        self.frames_in_use -= 1
+
+    def free_many(self, frames):
+        """free() for many frames, one MADV_REMOVE per run."""
+        for start, count in _runs(sorted(frames)):
+            self.mem.madvise(mmap.MADV_REMOVE, start, count * PAGE_SIZE)
+        tables, tainted = self._tables, self._tainted
+        for phys in frames:
+            if phys in tables or phys in tainted:
+                self._file(phys)
+            else:
+                self._free.append(phys)
+        self.frames_in_use -= len(frames)
 
     def revoke(self, frames):
         """Make KVM forget every guest translation of these frames, keeping

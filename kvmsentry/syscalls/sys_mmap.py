@@ -7,6 +7,7 @@ from kvmsentry.fsimpl import memfd
 from kvmsentry.kernel import mlock
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
+from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.vfs.file import O_PATH
 from kvmsentry.syscalls.args import i32
 
@@ -29,7 +30,8 @@ MAP_HUGETLB = 0x40000
 MAP_SYNC = 0x80000
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
-MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 4, 8, 9
+MADV_WILLNEED, MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 3, 4, 8, 9
+MADV_POPULATE_READ, MADV_POPULATE_WRITE = 22, 23
 MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
               20, 21, 22, 23, 24, 25, 100, 101}
 
@@ -129,7 +131,8 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
         name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(
             errors="replace")
         return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name,
-                           may_write=kind == MAP_PRIVATE or source.writable())
+                           may_write=kind == MAP_PRIVATE or source.writable(),
+                           populate=bool(flags & MAP_POPULATE))
     if kind == MAP_SHARED:
         # Shared anonymous memory is an unlinked shmem file, as on Linux,
         # so fork children map the same frames.
@@ -238,8 +241,10 @@ def mremap(task, old, old_len, new_len, flags, new_addr):
 
 
 def madvise(task, addr, length, advice):
-    """Implements madvise(2): DONTNEED/FREE drop pages; other advice is
-    accepted and ignored, as it only tunes performance."""
+    """Implements madvise(2): DONTNEED/FREE drop pages, POPULATE_READ/
+    WRITE map them, WILLNEED maps the file pages of the range (readahead
+    here means mapping the page cache); other advice is accepted and
+    ignored, as it only tunes performance."""
     advice = i32(advice)
     if not _aligned(addr) or advice not in MADV_KNOWN:
         raise SyscallError(errno.EINVAL)
@@ -263,7 +268,34 @@ def madvise(task, addr, length, advice):
         covered = vma.end
     if covered < addr + length:
         raise SyscallError(errno.ENOMEM)
+    if advice in (MADV_WILLNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE):
+        _populate(mm, addr, addr + length, advice)
     return 0
+
+
+def _populate(mm, start, end, advice):
+    """Map the pages of [start, end) for madvise; for POPULATE_*, EINVAL
+    where the protection forbids the access and EFAULT where it would
+    fault anyway (a page past the end of the file), as Linux reports them."""
+    for vma in mm.vmas.overlapping(start, end):
+        lo, hi = max(vma.start, start), min(vma.end, end)
+        if advice == MADV_WILLNEED:
+            # Anonymous memory has nothing to read ahead; private
+            # writable file pages would need copies, which Linux leaves
+            # to the first write.
+            if vma.cache is not None and vma.prot and \
+                    (vma.shared or not vma.prot & PROT_WRITE):
+                mm.prefault(lo, hi)
+            continue
+        need = PROT_WRITE if advice == MADV_POPULATE_WRITE else PROT_READ | PROT_WRITE | PROT_EXEC
+        if not vma.prot & need:
+            raise SyscallError(errno.EINVAL)
+        try:
+            mm.prefault(lo, hi, write=advice == MADV_POPULATE_WRITE)
+        except OutOfMemory:
+            raise SyscallError(errno.ENOMEM)
+        if any(va not in mm.pages for va in range(lo, hi, PAGE_SIZE)):
+            raise SyscallError(errno.EFAULT)      # past the end of the file
 
 
 def mincore(task, addr, length, vec):

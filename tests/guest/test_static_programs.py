@@ -22,6 +22,7 @@ COMPARED = {
     "enosys": {},
     "efault": {"stdin": b"some data on stdin\n"},
     "mmap_edges": {},
+    "fault_window": {},
     "brk_edges": {},
     "time_sanity": {},
     "sysinfo": {},

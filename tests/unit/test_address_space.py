@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.mm.address_space import AddressSpace
+from kvmsentry.mm.address_space import AddressSpace, pte_flags
 from kvmsentry.mm.pool import PhysPool
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 
@@ -151,3 +151,43 @@ def test_fork_is_copy_on_write(mm):
     assert not mm.pool.cow_refs or all(v >= 2 for v in mm.pool.cow_refs.values())
     mm.unmap(0x10000, 4 * P)
     assert mm.pool.cow_refs == {}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2047), min_size=1, max_size=60),
+       st.lists(st.tuples(st.integers(0, 2047), st.integers(1, 64),
+                          st.sampled_from([0, PROT_READ, RW])), max_size=6))
+def test_fault_windows_stay_inside_what_the_vma_allows(faults, protects):
+    """Populate-ahead maps many pages per fault, never one the program
+    could not touch itself, and always with the protection of its VMA."""
+    pool = PhysPool(64 << 20)
+    space = AddressSpace(pool, None)
+    try:
+        base = 0x4000_0000
+        space.map_anonymous(base, 2048 * P, RW)         # 8 MiB: populated on fault
+        for page, count, prot in protects:
+            space.protect(base + page * P, min(count, 2048 - page) * P, prot)
+        for page in faults:
+            addr = base + page * P
+            vma = space.vmas.find(addr)
+            signo = space.handle_fault(addr, False, False)
+            assert (signo is None) == bool(vma.prot)
+        for va in space.pages:
+            vma = space.vmas.find(va)
+            assert vma is not None, hex(va)
+            assert space.pt.lookup(va) & ~0x000F_FFFF_FFFF_F000 == pte_flags(vma.prot)
+    finally:
+        space.destroy()
+        pool.close()
+
+
+def test_sequential_faults_grow_the_window(mm):
+    mm.map_anonymous(0x4000_0000, 16 << 20, RW)
+    faults, addr = 0, 0x4000_0000
+    while addr < 0x4000_0000 + (16 << 20):
+        if addr not in mm.pages:
+            assert mm.handle_fault(addr, True, False) is None
+            faults += 1
+        addr += P
+    assert len(mm.pages) == 4096
+    assert faults < 20          # 16 pages, then doubling to 2 MiB windows
