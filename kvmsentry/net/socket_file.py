@@ -100,6 +100,8 @@ class SocketFile(File):
         self.rcvtimeo = self.sndtimeo = None      # ns, None: block forever
         self.ino = next(_inos)
         self.ctime_ns = now_ns()
+        creator = current()                        # the socket inode's owner (/proc/net)
+        self.owner_uid = creator.creds.fsuid if creator is not None else 0
 
     # --- the File interface ------------------------------------------------------
     def read(self, length, offset=None):

@@ -18,6 +18,7 @@ from kvmsentry.fsimpl.procfs.task_dir import process_dir
 from kvmsentry.fsimpl.procfs.task_files import ProcessView
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.process_tree import ZOMBIE
+from kvmsentry.net import proc_net
 
 PROC_SUPER_MAGIC = 0x9FA0
 
@@ -94,6 +95,9 @@ def _make_root(fs):
         b"diskstats": text(b"diskstats", lambda k: b""),
         b"partitions": text(b"partitions", lambda k: b"major minor  #blocks  name\n\n"),
         b"sys": lambda: sf.sys_tree(fs, kernel()),
+        b"net": lambda: GenDir(fs, ("net",), lambda: {
+            name: text(b"net/" + name, generate) for name, generate in proc_net.FILES.items()},
+            0o555, volatile=False),
     }
 
     def entries():
