@@ -1,0 +1,140 @@
+"""Run the built test programs natively (confined) and in the sandbox.
+
+Native runs are confined by bubblewrap: the host's / read-only, a private
+/tmp, /dev and /proc, and every namespace unshared (no network but
+loopback), as uid 0 of a user namespace of its own, so cases needing root
+run as they do in the sandbox (whose program also runs as uid 0) without
+any power over the host. The sandbox side is `kvmsentry do --network=none`
+(loopback only too).
+
+In binary mode each program runs once per side; the cases that did not
+pass are then rerun one per process, so one crash or hang costs only its
+own case. In case mode every case runs in its own process.
+"""
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import results
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What gVisor's runner tells the tests about the platform: here, what Linux
+# on x86-64 offers, on both sides.
+TEST_ENV = {
+    "GVISOR_PLATFORM_SUPPORT": "32BIT:TRUE,ALIGNMENT_CHECK:TRUE,INT3:TRUE,"
+                               "MULTIPROCESS:TRUE,VSYSCALL:TRUE",
+    "TEST_TMPDIR": "/tmp",
+}
+
+
+def bwrap_cmd(builddir):
+    """The confinement of native runs; the build dir stays visible read-only."""
+    return ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev",
+            "--proc", "/proc", "--ro-bind", builddir, builddir, "--unshare-all",
+            "--unshare-user", "--uid", "0", "--gid", "0", "--die-with-parent", "--"]
+
+
+def kvmsentry_cmd():
+    venv = os.path.join(REPO, ".venv", "bin", "kvmsentry")
+    exe = venv if os.path.exists(venv) else "kvmsentry"
+    return [exe, "do", "--network=none", "--"]
+
+
+def execute(cmd, timeout):
+    """(exit status or None on timeout, stdout+stderr) of cmd, killed whole on timeout."""
+    env = dict(os.environ, **TEST_ENV)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+        rc = None
+    return rc, out.decode("utf-8", "replace")
+
+
+def outcome(case, rc, output):
+    """The {status, line} of `case` in one run's output."""
+    got = results.parse_run(output).get(case)
+    if got:
+        return {"status": got[0], "line": got[1]}
+    bug = next((l for l in output.splitlines() if results.SENTRY_BUG in l), None)
+    if bug:
+        return {"status": "crash", "line": bug.strip()[:300]}
+    current, line = results.unfinished(output)
+    if rc is None:
+        return {"status": "timeout", "line": line if current == case else ""}
+    tail = [l for l in output.strip().splitlines() if l.strip()][-1:] or [""]
+    return {"status": "missing", "line": (line or tail[0])[:200] + f" (exit {rc})"}
+
+
+class Runner:
+    def __init__(self, outdir, jobs, timeout, mode, sides):
+        self.out = os.path.abspath(outdir)
+        self.jobs, self.timeout, self.mode, self.sides = jobs, timeout, mode, sides
+        self.lock = threading.Lock()
+        meta = os.path.join(outdir, "build.json")
+        build = json.load(open(meta)) if os.path.exists(meta) else {"commit": "unknown"}
+        self.built = sorted(n for n in os.listdir(os.path.join(outdir, "bin"))
+                            if not n.endswith(".tmp"))
+        path = os.path.join(outdir, "results.json")
+        self.data = results.load(outdir) if os.path.exists(path) else {"binaries": {}}
+        self.data.update(commit=build["commit"],
+                         date=datetime.date.today().isoformat())
+
+    def prefix(self, side):
+        return bwrap_cmd(self.out) if side == "native" else kvmsentry_cmd()
+
+    def cases(self, binary):
+        rc, out = execute(bwrap_cmd(self.out) + [binary, "--gtest_list_tests"], 60)
+        return [c for c in results.parse_list(out) if "DISABLED_" not in c] if rc == 0 else []
+
+    def run_side(self, binary, side, cases):
+        found = {}
+        pre = self.prefix(side)
+        if self.mode == "binary" and len(cases) > 1:
+            limit = min(max(self.timeout, 5.0 * len(cases)), 900.0)
+            rc, out = execute(pre + [binary], limit)
+            for case in cases:
+                found[case] = outcome(case, rc, out)
+        for case in cases:
+            if found.get(case, {}).get("status") in ("pass", "skip"):
+                continue
+            rc, out = execute(pre + [binary, "--gtest_filter=" + case], self.timeout)
+            found[case] = outcome(case, rc, out)
+        return found
+
+    def run_binary(self, name):
+        binary = os.path.join(self.out, "bin", name)
+        cases = self.cases(binary)
+        record = {c: {} for c in cases}
+        for side in self.sides:
+            for case, res in self.run_side(binary, side, cases).items():
+                record[case][side] = res
+        with self.lock:
+            old = self.data["binaries"].get(name, {})
+            for case, r in record.items():
+                merged = dict(old.get(case, {}))
+                merged.update(r)
+                record[case] = merged
+            self.data["binaries"][name] = record
+            results.save(self.out, self.data)
+        nat = sum(1 for r in record.values() if r.get("native", {}).get("status") == "pass")
+        sb = sum(1 for r in record.values() if r.get("native", {}).get("status") == "pass"
+                 and r.get("sandbox", {}).get("status") == "pass")
+        print(f"{name}: {len(cases)} cases, native {nat}, sandbox {sb}", flush=True)
+
+
+def run_all(outdir, filters, jobs, timeout, mode, sides):
+    r = Runner(outdir, jobs, timeout, mode, sides)
+    names = [n for n in r.built if not filters or any(f in n for f in filters)]
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(r.run_binary, names))
+    return r.data
