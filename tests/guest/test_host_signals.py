@@ -4,29 +4,27 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 
 
-def _start(script):
+def _start(script, tmpdir=None):
+    env = dict(os.environ, TMPDIR=tmpdir) if tmpdir else None
     proc = subprocess.Popen([sys.executable, "-m", "kvmsentry", "do", "--", "/bin/sh", "-c", script],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout.readline() == b"started\n"
     return proc
 
 
-def _tmp_entries():
-    return set(os.listdir(tempfile.gettempdir()))
-
-
 @pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_forwarded_to_init_and_nothing_left(sig, status):
-    before = _tmp_entries()
+def test_forwarded_to_init_and_nothing_left(sig, status, tmp_path):
+    # A private TMPDIR: other sandboxes running at the same time use the shared one.
+    tmpdir = str(tmp_path)
     # Short foreground sleeps: dash acts on SIGINT only once its foreground
     # child is done (natively too), so a long one would just be waited for.
-    proc = _start("echo started; sleep 30 & while :; do sleep 0.05; done; echo not reached")
+    proc = _start("echo started; sleep 30 & while :; do sleep 0.05; done; echo not reached",
+                  tmpdir)
     time.sleep(0.5)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
@@ -35,7 +33,7 @@ def test_forwarded_to_init_and_nothing_left(sig, status):
     # The sandbox is one host process: its threads, vCPUs and memfd pool
     # went with it. Nothing was left in the temporary directory either.
     assert not os.path.exists("/proc/%d" % proc.pid)
-    assert {e for e in _tmp_entries() - before if "kvmsentry" in e} == set()
+    assert os.listdir(tmpdir) == []
 
 
 def test_trapped_sigterm_runs_the_handler():
