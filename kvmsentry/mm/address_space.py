@@ -525,6 +525,46 @@ class AddressSpace:
             pos += n
         return length
 
+    def write_buffers(self, addr, length):
+        """Writable memoryviews of the guest frames behind [addr,
+        addr+length), frames made ready as copy_out would (populated,
+        copy-on-write broken), adjacent frames joined: for reading a host
+        file straight into guest memory. EFAULT as copy_out raises it."""
+        if addr < 0 or addr + length > USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        if length == 0:
+            return []
+        start, end, runs = addr, addr + length, []
+        pages, cow = self.pages, self.pool.cow_refs
+        while addr < end:
+            vma = self.vmas.find(addr)
+            if vma is None or not vma.prot & PROT_WRITE:
+                raise SyscallError(errno.EFAULT)
+            stop = min(end, vma.end)
+            first, last = addr & PAGE_MASK, page_up(stop)
+            try:
+                self._populate(first, last, vma.prot)
+            except OutOfMemory:
+                raise SyscallError(errno.EFAULT)
+            lo = hi = -1
+            for va in range(first, last, PAGE_SIZE):
+                phys = pages.get(va)
+                if phys is None:                 # a file page past its end
+                    raise SyscallError(errno.EFAULT)
+                if phys in cow:
+                    phys = self._break_cow(va)
+                if phys != hi:
+                    if lo >= 0:
+                        runs.append([lo, hi])
+                    lo = phys
+                hi = phys + PAGE_SIZE
+            runs.append([lo, hi])
+            addr = stop
+        # Only the first and the last page can be partly outside the range.
+        runs[0][0] += start & (PAGE_SIZE - 1)
+        runs[-1][1] -= page_up(end) - end
+        return [self.view[lo:hi] for lo, hi in runs]
+
     def read_cstring(self, addr, limit=4096):
         """A NUL-terminated string at addr (without the NUL); ENAMETOOLONG
         past limit bytes."""

@@ -102,21 +102,32 @@ def read_into(mm, f, spans, offset=None):
                 return total
             raise SyscallError(errno.EFAULT)
         try:
-            data = f.read(want, _pos(offset, total))
+            got = _read_window(mm, f, usable, want, _pos(offset, total))
         except SyscallError:
             if total:
                 return total
             raise
-        pos = 0
-        for addr, n in usable:
-            if pos >= len(data):
-                break
-            mm.copy_out(addr, data[pos:pos + n])
-            pos += n
-        total += len(data)
-        if len(data) < want or hole or not f.seekable():
+        total += got
+        if got < want or hole or not f.seekable():
             break
     return total
+
+
+def _read_window(mm, f, usable, want, pos):
+    """One read of up to `want` bytes into the spans `usable`: straight
+    into the guest's frames when the file can (a file with readinto, e.g.
+    a host file's preadv), else through bytes and copy_out."""
+    if hasattr(f, "readinto"):
+        buffers = [b for addr, n in usable for b in mm.write_buffers(addr, n)]
+        return f.readinto(buffers, pos)
+    data = f.read(want, pos)
+    done = 0
+    for addr, n in usable:
+        if done >= len(data):
+            break
+        mm.copy_out(addr, data[done:done + n])
+        done += n
+    return len(data)
 
 
 def write_from(mm, f, spans, offset=None):
