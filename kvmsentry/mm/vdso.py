@@ -108,6 +108,14 @@ class Vdso:
         elif abs(offset - self.tsc_offset) > after - before:
             self._give_up()
 
+    def describe(self):
+        """How the vDSO tells the time on this machine, for `kvmsentry machine`."""
+        if not self.usable:
+            return "system call (the guest's TSC cannot be trusted)"
+        if self.tsc_offset is None:
+            return "system call until a vCPU's TSC is measured"
+        return "TSC, guest = host %+d ticks" % self.tsc_offset
+
     def _give_up(self):
         self.usable = False
         self._base = None

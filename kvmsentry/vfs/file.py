@@ -131,22 +131,43 @@ class InodeFile(File):
             fsnotify.modified(self)
         return n
 
-    def _write(self, data, offset):
+    def writefrom(self, buffers, offset=None):
+        """write() of the bytes in `buffers` (memoryviews, e.g. of guest
+        frames): with no copy in the sentry when the inode can write from
+        memory itself (a host file's pwritev) and no mapping caches its
+        pages, else through one joined bytes."""
         inode = self.inode
+        direct = getattr(inode, "writefrom_at", None)
+        if direct is None or page_cache.is_cached(inode):
+            return self.write(b"".join(buffers), offset)
+        n = self._write(None, offset, sum(len(b) for b in buffers),
+                        lambda pos: direct(pos, buffers))
+        if n:
+            fsnotify.modified(self)
+        return n
+
+    def _write(self, data, offset, length=None, put=None):
+        """Store at the file position (or offset): `data`, or whatever
+        put(position) stores (`length` bytes) and returns the count of."""
+        inode = self.inode
+        if put is None:
+            length = len(data)
+
+            def put(pos):
+                n = inode.write_at(pos, data)
+                page_cache.after_write(inode, pos, data[:n])
+                return n
         if offset is not None:
             if self.flags & O_APPEND:
                 offset = inode.getattr().size      # Linux's pwrite appends here
-            n = inode.write_at(offset, data)
-            page_cache.after_write(inode, offset, data[:n])
-            return n
+            return put(offset)
         with self._lock:
             if self.flags & O_APPEND:
                 page_cache.before_read(inode)
                 self.offset = inode.getattr().size
-            if self.offset + len(data) > MAX_LFS:
+            if self.offset + length > MAX_LFS:
                 raise SyscallError(errno.EFBIG)
-            n = inode.write_at(self.offset, data)
-            page_cache.after_write(inode, self.offset, data[:n])
+            n = put(self.offset)
             self.offset += n
             return n
 

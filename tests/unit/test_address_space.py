@@ -229,3 +229,18 @@ def test_write_buffers_efault_like_copy_out(mm):
     mm.map_anonymous(0x10000, 2 * P, PROT_READ)
     assert errno_of(mm.write_buffers, 0x10000, 10) == errno.EFAULT
     assert errno_of(mm.write_buffers, 0x30000, 10) == errno.EFAULT
+
+
+def test_read_buffers_see_frames_and_zeros_without_allocating(mm):
+    mm.map_anonymous(0x4000_0000, 4 << 20, RW)          # populated on fault
+    mm.copy_out(0x4000_0000 + 3 * P - 2, b"abcd")
+    before = mm.pool.frames_in_use
+    views = mm.read_buffers(0x4000_0000 + 10, 3 << 20)
+    assert mm.pool.frames_in_use == before               # untouched pages: no frame
+    data = b"".join(bytes(v) for v in views)
+    for v in views:
+        v.release()
+    assert data == mm.copy_in(0x4000_0000 + 10, 3 << 20)
+    assert data[3 * P - 12:3 * P - 8] == b"abcd"
+    mm.protect(0x4000_0000 + (1 << 20), P, 0)
+    assert errno_of(mm.read_buffers, 0x4000_0000, 2 << 20) == errno.EFAULT

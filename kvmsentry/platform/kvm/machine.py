@@ -323,6 +323,7 @@ class Machine:
              else "available (type 9, for the I/O bitmap)"),
             ("cr4", "%#x" % self.cr4),
             ("xcr0", "%#x" % (self.xcr0 or 0)),
+            ("vdso", self.vdso.describe()),
         ]
 
     def check_integrity(self):
