@@ -10,7 +10,7 @@ setup(
     description="Run untrusted Linux x86-64 programs behind a Python "
                 "application kernel in a KVM guest (gVisor-style)",
     packages=find_packages(include=["kvmsentry", "kvmsentry.*"]),
-    package_data={"kvmsentry.platform.kvm": ["stub.bin"]},
+    package_data={"kvmsentry.platform.kvm": ["stub.bin"], "kvmsentry.mm": ["vdso.elf"]},
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15", "ioctl-opt>=1.3", "capstone>=5.0"],

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 struct kvm_run_io {
@@ -94,4 +95,23 @@ static long kvmsentry_return_and_run(int fd, struct kvm_run *run, uint64_t rax,
     r->rflags = rflags;
     run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
     return kvmsentry_run(fd, run);
+}
+
+static uint64_t kvmsentry_rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* CLOCK_MONOTONIC in ns; *tsc gets the TSC at that instant (the middle of
+ * two readings around the clock read). */
+static uint64_t kvmsentry_tsc_monotonic(uint64_t *tsc)
+{
+    struct timespec ts;
+    uint64_t before = kvmsentry_rdtsc();
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t after = kvmsentry_rdtsc();
+    *tsc = before + (after - before) / 2;
+    return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }

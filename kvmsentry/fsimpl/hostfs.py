@@ -367,6 +367,24 @@ class HostInode(Inode):
             length = min(length, max(size - offset, _BIG_READ))
         return _call(os.pread, fd, length, offset)
 
+    def readinto_at(self, offset, buffers):
+        """read_at() into memoryviews with one preadv: the host kernel
+        copies the file's bytes straight into guest frames."""
+        if self.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        return _call(os.preadv, self._io_fd(False), buffers, offset)
+
+    def writefrom_at(self, offset, buffers):
+        """write_at() from memoryviews with one pwritev."""
+        self._writable()
+        if self.is_dir():
+            raise SyscallError(errno.EISDIR)
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        return _call(os.pwritev, self._io_fd(True), buffers, offset)
+
     def write_at(self, offset, data):
         self._writable()
         if self.is_dir():

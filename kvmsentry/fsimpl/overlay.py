@@ -25,6 +25,7 @@ import threading
 import weakref
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.vfs.file import readinto_at
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, Inode, Stat
 
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
@@ -360,6 +361,9 @@ class OverlayInode(Inode):
 
     def read_at(self, offset, length):
         return self.real().read_at(offset, length)
+
+    def readinto_at(self, offset, buffers):
+        return readinto_at(self.real(), offset, buffers)
 
     def write_at(self, offset, data):
         with self.fs.lock:

@@ -164,8 +164,11 @@ class Kernel:
             except SyscallError:
                 return program.decode(errors="replace")
             return self.mounts.path_of(loc, fs.root).decode(errors="replace")
+        vdso = getattr(self.machine, "vdso", None)
+        if vdso is not None:
+            vdso.refresh()
         started = load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp,
-                           name_of)
+                           name_of, vdso)
         try:
             mm.exe = walker.walk(fs.cwd, path)
         except SyscallError:

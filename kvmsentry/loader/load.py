@@ -64,10 +64,11 @@ def _parse(path, data):
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
 
 
-def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None):
+def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None):
     """Map the program (and its interpreter, read with read_file(path) from
-    the sandbox) and its stack into mm; return (entry, rsp). name_of(path)
-    is the name /proc/[pid]/maps shows for a mapped file (default: path)."""
+    the sandbox), its stack and the vDSO (an mm.vdso.Vdso, if given) into
+    mm; return (entry, rsp). name_of(path) is the name /proc/[pid]/maps
+    shows for a mapped file (default: path)."""
     if name_of is None:
         name_of = (lambda p: p.decode(errors="replace"))
     image = _parse(path, data)
@@ -102,7 +103,9 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None):
                      grows_down=True, populate=False)
     mm.prefault(STACK_TOP - STACK_PREFAULT, STACK_TOP)
     phdr = image.phdr_vaddr + bias if image.phdr_vaddr is not None else 0
-    auxv = [
+    vdso_base = vdso.map_into(mm) if vdso is not None else 0
+    auxv = [(stk.AT_SYSINFO_EHDR, vdso_base)] if vdso_base else []
+    auxv += [
         (stk.AT_HWCAP, hwcap),
         (stk.AT_PAGESZ, PAGE_SIZE),
         (stk.AT_CLKTCK, os.sysconf("SC_CLK_TCK")),

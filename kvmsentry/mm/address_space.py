@@ -28,6 +28,7 @@ MMAP_MIN_ADDR = 0x10000              # like vm.mmap_min_addr
 MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_LIMIT = 8 << 20
+_ZEROS = bytes(1 << 20)               # what never-written memory reads as
 
 
 def page_up(n):
@@ -524,6 +525,89 @@ class AddressSpace:
             addr += n
             pos += n
         return length
+
+    def write_buffers(self, addr, length):
+        """Writable memoryviews of the guest frames behind [addr,
+        addr+length), frames made ready as copy_out would (populated,
+        copy-on-write broken), adjacent frames joined: for reading a host
+        file straight into guest memory. EFAULT as copy_out raises it."""
+        if addr < 0 or addr + length > USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        if length == 0:
+            return []
+        start, end, runs = addr, addr + length, []
+        pages, cow = self.pages, self.pool.cow_refs
+        while addr < end:
+            vma = self.vmas.find(addr)
+            if vma is None or not vma.prot & PROT_WRITE:
+                raise SyscallError(errno.EFAULT)
+            stop = min(end, vma.end)
+            first, last = addr & PAGE_MASK, page_up(stop)
+            try:
+                self._populate(first, last, vma.prot)
+            except OutOfMemory:
+                raise SyscallError(errno.EFAULT)
+            lo = hi = -1
+            for va in range(first, last, PAGE_SIZE):
+                phys = pages.get(va)
+                if phys is None:                 # a file page past its end
+                    raise SyscallError(errno.EFAULT)
+                if phys in cow:
+                    phys = self._break_cow(va)
+                if phys != hi:
+                    if lo >= 0:
+                        runs.append([lo, hi])
+                    lo = phys
+                hi = phys + PAGE_SIZE
+            runs.append([lo, hi])
+            addr = stop
+        # Only the first and the last page can be partly outside the range.
+        runs[0][0] += start & (PAGE_SIZE - 1)
+        runs[-1][1] -= page_up(end) - end
+        return [self.view[lo:hi] for lo, hi in runs]
+
+    def read_buffers(self, addr, length):
+        """Memoryviews of the bytes at [addr, addr+length), in order, for
+        writing guest memory to a host file: the frames themselves, and
+        for anonymous memory never written a view of zeros (no frame is
+        made, as copy_in makes none). EFAULT as copy_in raises it."""
+        if addr < 0 or addr + length > USER_TOP:
+            raise SyscallError(errno.EFAULT)
+        start, end, runs = addr, addr + length, []   # [phys or None, lo, hi]
+        pages = self.pages
+        while addr < end:
+            vma = self.vmas.find(addr) if addr < LOWER_HALF_END else None
+            if vma is None or not vma.prot:
+                raise SyscallError(errno.EFAULT)
+            stop = min(end, vma.end)
+            first, last = addr & PAGE_MASK, page_up(stop)
+            if vma.cache is not None:
+                try:
+                    self._populate(first, last, vma.prot)
+                except OutOfMemory:
+                    raise SyscallError(errno.EFAULT)
+            for va in range(first, last, PAGE_SIZE):
+                phys = pages.get(va)
+                if phys is None and vma.cache is not None:
+                    raise SyscallError(errno.EFAULT)  # a file page past its end
+                last_run = runs[-1] if runs else None
+                if phys is None:
+                    if last_run is not None and last_run[0] is None \
+                            and last_run[2] < len(_ZEROS):
+                        last_run[2] += PAGE_SIZE
+                    else:
+                        runs.append([None, 0, PAGE_SIZE])
+                elif last_run is not None and last_run[0] is not None \
+                        and last_run[2] == phys:
+                    last_run[2] += PAGE_SIZE
+                else:
+                    runs.append([phys, phys, phys + PAGE_SIZE])
+            addr = stop
+        # Only the first and the last page can be partly outside the range.
+        runs[0][1] += start & (PAGE_SIZE - 1)
+        runs[-1][2] -= page_up(end) - end
+        zeros, view = memoryview(_ZEROS), self.view
+        return [(view if phys is not None else zeros)[lo:hi] for phys, lo, hi in runs]
 
     def read_cstring(self, addr, limit=4096):
         """A NUL-terminated string at addr (without the NUL); ENAMETOOLONG

@@ -27,6 +27,11 @@ def cache_of(inode, pool):
     return pc
 
 
+def is_cached(inode):
+    """Whether some mapping holds pages of the file (writes must update them)."""
+    return inode in _caches
+
+
 def before_read(inode):
     """read(2) is about to read the file: bring it up to date."""
     pc = _caches.get(inode)

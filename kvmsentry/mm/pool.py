@@ -66,6 +66,7 @@ class PhysPool:
         self.retired = 0
         self.frames_in_use = 0
         self.cow_refs = {}                      # frame -> address spaces sharing it (>= 2)
+        self._can_back = True                   # MADV_POPULATE_WRITE works here
 
     def host_address(self):
         """The sentry-side address of guest physical 0 (for the memslot)."""
@@ -108,9 +109,17 @@ class PhysPool:
 
     def back(self, frames):
         """Give these frames host memory now, one madvise per run, rather
-        than one host page fault each on the guest's first touch."""
-        for start, count in _runs(sorted(frames)):
-            self.mem.madvise(MADV_POPULATE_WRITE, start, count * PAGE_SIZE)
+        than one host page fault each on the guest's first touch (which
+        on a shadow-paging KVM is also a fault KVM itself must serve).
+        Hosts before Linux 5.14 lack the advice: then the guest's touch
+        does it, as before."""
+        if not self._can_back:
+            return
+        try:
+            for start, count in _runs(sorted(frames)):
+                self.mem.madvise(MADV_POPULATE_WRITE, start, count * PAGE_SIZE)
+        except OSError:
+            self._can_back = False
 
     def alloc_clean(self):
         """A zeroed data frame that never held a page table."""

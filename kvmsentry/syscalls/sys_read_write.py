@@ -102,21 +102,32 @@ def read_into(mm, f, spans, offset=None):
                 return total
             raise SyscallError(errno.EFAULT)
         try:
-            data = f.read(want, _pos(offset, total))
+            got = _read_window(mm, f, usable, want, _pos(offset, total))
         except SyscallError:
             if total:
                 return total
             raise
-        pos = 0
-        for addr, n in usable:
-            if pos >= len(data):
-                break
-            mm.copy_out(addr, data[pos:pos + n])
-            pos += n
-        total += len(data)
-        if len(data) < want or hole or not f.seekable():
+        total += got
+        if got < want or hole or not f.seekable():
             break
     return total
+
+
+def _read_window(mm, f, usable, want, pos):
+    """One read of up to `want` bytes into the spans `usable`: straight
+    into the guest's frames when the file can (a file with readinto, e.g.
+    a host file's preadv), else through bytes and copy_out."""
+    if hasattr(f, "readinto"):
+        buffers = [b for addr, n in usable for b in mm.write_buffers(addr, n)]
+        return f.readinto(buffers, pos)
+    data = f.read(want, pos)
+    done = 0
+    for addr, n in usable:
+        if done >= len(data):
+            break
+        mm.copy_out(addr, data[done:done + n])
+        done += n
+    return len(data)
 
 
 def write_from(mm, f, spans, offset=None):
@@ -126,6 +137,8 @@ def write_from(mm, f, spans, offset=None):
     error or inaccessible byte, as read_into does."""
     if not any(length for _, length in spans):
         return f.write(b"", offset)          # still the file's own errors (/dev/full)
+    if hasattr(f, "writefrom"):
+        return _write_direct(mm, f, spans, offset)
     total = 0
     for piece in _pieces(mm, spans):
         if piece is None:                      # the next byte is inaccessible
@@ -140,6 +153,40 @@ def write_from(mm, f, spans, offset=None):
             raise
         total += n
         if n < len(piece):
+            break
+    return total
+
+
+def _write_direct(mm, f, spans, offset):
+    """write_from() for a file that writes from memory itself (a host
+    file's pwritev): the guest's frames go to the file with no copy."""
+    total = 0
+    for window in _windows(spans):
+        usable, want, hole = [], 0, False
+        for addr, length in window:
+            try:
+                n = mm.accessible(addr, length, write=False)
+            except SyscallError:
+                n = 0
+            if n:
+                usable.append((addr, n))
+                want += n
+            if n < length:
+                hole = True
+                break
+        if not want:
+            if total:
+                return total
+            raise SyscallError(errno.EFAULT)
+        try:
+            buffers = [b for addr, n in usable for b in mm.read_buffers(addr, n)]
+            n = f.writefrom(buffers, _pos(offset, total))
+        except SyscallError:
+            if total:
+                return total
+            raise
+        total += n
+        if n < want or hole:
             break
     return total
 

@@ -61,9 +61,23 @@ def read_timespec(mm, addr):
     return sec * NSEC + nsec
 
 
+def _now(task, clockid):
+    """The clock's time in ns: the vDSO's line for the clocks it computes
+    (so vDSO and syscall readings form one clock), else the host's. A
+    time syscall is also when the vDSO's time base is brought up to date."""
+    host = _clock(clockid)
+    vdso = getattr(task.kernel.machine, "vdso", None)
+    if vdso is not None:
+        vdso.refresh()
+        ns = vdso.clock_ns(i32(clockid))
+        if ns is not None:
+            return ns
+    return time.clock_gettime_ns(host)
+
+
 def clock_gettime(task, clockid, tp):
     """Implements clock_gettime(2)."""
-    ns = time.clock_gettime_ns(_clock(clockid))
+    ns = _now(task, clockid)
     task.mm.copy_out(tp, _pack_timespec(ns))
     return 0
 
@@ -78,7 +92,7 @@ def clock_getres(task, clockid, res):
 
 def gettimeofday(task, tv, tz):
     """Implements gettimeofday(2); the timezone is always UTC."""
-    ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
+    ns = _now(task, CLOCK_REALTIME)
     if tv:
         task.mm.copy_out(tv, struct.pack("<qq", ns // NSEC, (ns % NSEC) // 1000))
     if tz:
@@ -88,7 +102,7 @@ def gettimeofday(task, tv, tz):
 
 def time_(task, tloc):
     """Implements time(2)."""
-    now = time.time_ns() // NSEC
+    now = _now(task, CLOCK_REALTIME) // NSEC
     if tloc:
         task.mm.copy_out(tloc, struct.pack("<q", now))
     return now

@@ -111,28 +111,63 @@ class InodeFile(File):
             self.offset += len(data)
             return data
 
+    def readinto(self, buffers, offset=None):
+        """read() straight into `buffers` (writable memoryviews, e.g. of
+        guest frames); returns the bytes read."""
+        inode = self.inode
+        if inode.is_dir():
+            raise SyscallError(errno.EISDIR)
+        page_cache.before_read(inode)
+        if offset is not None:
+            return readinto_at(inode, offset, buffers)
+        with self._lock:
+            n = readinto_at(inode, self.offset, buffers)
+            self.offset += n
+            return n
+
     def write(self, data, offset=None):
         n = self._write(data, offset)
         if n:
             fsnotify.modified(self)
         return n
 
-    def _write(self, data, offset):
+    def writefrom(self, buffers, offset=None):
+        """write() of the bytes in `buffers` (memoryviews, e.g. of guest
+        frames): with no copy in the sentry when the inode can write from
+        memory itself (a host file's pwritev) and no mapping caches its
+        pages, else through one joined bytes."""
         inode = self.inode
+        direct = getattr(inode, "writefrom_at", None)
+        if direct is None or page_cache.is_cached(inode):
+            return self.write(b"".join(buffers), offset)
+        n = self._write(None, offset, sum(len(b) for b in buffers),
+                        lambda pos: direct(pos, buffers))
+        if n:
+            fsnotify.modified(self)
+        return n
+
+    def _write(self, data, offset, length=None, put=None):
+        """Store at the file position (or offset): `data`, or whatever
+        put(position) stores (`length` bytes) and returns the count of."""
+        inode = self.inode
+        if put is None:
+            length = len(data)
+
+            def put(pos):
+                n = inode.write_at(pos, data)
+                page_cache.after_write(inode, pos, data[:n])
+                return n
         if offset is not None:
             if self.flags & O_APPEND:
                 offset = inode.getattr().size      # Linux's pwrite appends here
-            n = inode.write_at(offset, data)
-            page_cache.after_write(inode, offset, data[:n])
-            return n
+            return put(offset)
         with self._lock:
             if self.flags & O_APPEND:
                 page_cache.before_read(inode)
                 self.offset = inode.getattr().size
-            if self.offset + len(data) > MAX_LFS:
+            if self.offset + length > MAX_LFS:
                 raise SyscallError(errno.EFBIG)
-            n = inode.write_at(self.offset, data)
-            page_cache.after_write(inode, self.offset, data[:n])
+            n = put(self.offset)
             self.offset += n
             return n
 
@@ -184,6 +219,24 @@ class InodeFile(File):
                 out += rec + bytes(reclen - len(rec))
                 self.offset += 1
             return bytes(out)
+
+
+def readinto_at(inode, offset, buffers):
+    """inode.read_at(offset, ...) into `buffers`: with no copy in the
+    sentry when the inode can read into memory itself (a host file's
+    preadv), else through the bytes read_at returns."""
+    direct = getattr(inode, "readinto_at", None)
+    if direct is not None:
+        return direct(offset, buffers)
+    data = inode.read_at(offset, sum(len(b) for b in buffers))
+    pos = 0
+    for buf in buffers:
+        n = min(len(buf), len(data) - pos)
+        if n <= 0:
+            break
+        buf[:n] = data[pos:pos + n]
+        pos += n
+    return len(data)
 
 
 def truncate_inode(inode, size):

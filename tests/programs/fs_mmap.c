@@ -4,6 +4,8 @@
 #include "fs_common.h"
 
 #include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 
 #define PAGE 4096
 
@@ -176,6 +178,55 @@ static void g_mmap_opath(void)
     MAP(PROT_READ, MAP_PRIVATE, pa);
 }
 
+/* read/write between files and every kind of guest memory (the sentry
+ * moves host-file bytes straight to and from guest frames): never-written
+ * anonymous memory, a buffer running into a hole, a bad iovec, a shared
+ * mapping of the same file, copy-on-write pages after fork. */
+static void g_io_memory(void)
+{
+    int fd = make("z", 3 * PAGE);
+    char *anon = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    TRY(pwrite(fd, anon + 10, 2 * PAGE, 3 * PAGE));    /* zeros, no page touched */
+    TRY(pread(fd, buf, 8, 3 * PAGE - 4));
+    show_bytes("file after writing untouched memory", buf, 8);
+    TRY(mprotect(anon + (1 << 20), PAGE, PROT_NONE));
+    memcpy(anon + (1 << 20) - 4, "HOLE", 4);
+    TRY(pwrite(fd, anon + (1 << 20) - 4, 16, 0));       /* short: stops at the hole */
+    TRY(pwrite(fd, anon + (1 << 20), 4, 0));
+    TRY(pread(fd, anon + (1 << 20) - 4, 16, 200));
+    show_bytes("read before the hole", anon + (1 << 20) - 4, 4);
+    struct iovec iov[2] = {{anon + 64, 4}, {(void *)8, 4}};
+    TRY(preadv(fd, iov, 2, 1000));
+    show_bytes("preadv with a bad second iovec", anon + 64, 4);
+    TRY(pwritev(fd, iov, 2, 2000));
+    char *m = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    TRY(pread(fd, m + PAGE - 3, 10, 2 * PAGE));          /* into its own mapping */
+    show_bytes("shared mapping after pread", m + PAGE - 3, 10);
+    TRY(pwrite(fd, m + 2 * PAGE, 8, 0));                  /* from its own mapping */
+    show_bytes("shared mapping after pwrite", m, 12);
+    TRY(munmap(m, 3 * PAGE));
+    memcpy(anon + (2 << 20), "PARENT", 6);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pread(fd, anon + (2 << 20), 6, 3);
+        int out = open("child", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        write(out, anon + (2 << 20), 6);
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    show_bytes("parent's copy after the child's read", anon + (2 << 20), 6);
+    show_file("what the child read", "child");
+    char *priv = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    struct iovec three[3] = {{priv + 1, 3}, {anon + 5, 2}, {"xyz", 3}};
+    TRY(pwritev(fd, three, 3, 4000));
+    TRY(pread(fd, buf, 8, 4000));
+    show_bytes("pwritev of file, zero and data", buf, 8);
+    munmap(priv, PAGE);
+    munmap(anon, 4 << 20);
+    close(fd);
+}
+
 static const struct group GROUPS[] = {
     {"private", g_private},
     {"shared", g_shared},
@@ -183,6 +234,7 @@ static const struct group GROUPS[] = {
     {"private_untouched", g_private_untouched},
     {"mprotect_shared_ro", g_mprotect_shared_ro},
     {"mmap_opath", g_mmap_opath},
+    {"io_memory", g_io_memory},
     {0},
 };
 

@@ -191,3 +191,56 @@ def test_sequential_faults_grow_the_window(mm):
         addr += P
     assert len(mm.pages) == 4096
     assert faults < 20          # 16 pages, then doubling to 2 MiB windows
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, (5 << 20) - 1), st.integers(0, 300_000), st.binary(min_size=1, max_size=64))
+def test_write_buffers_cover_exactly_the_range(start, length, pattern):
+    """The views a host read fills are the range's bytes, in order, across
+    VMAs and page runs, and writing them never reaches a forked copy."""
+    pool = PhysPool(64 << 20)
+    space = AddressSpace(pool, None)
+    try:
+        base = 0x4000_0000
+        space.map_anonymous(base, 4 << 20, RW)
+        space.map_anonymous(base + (4 << 20), 1 << 20, RW, name="other")
+        space.copy_out(base + 100, b"parent")
+        child = space.fork()
+        addr = base + start
+        length = min(length, base + (5 << 20) - addr)
+        data = (pattern * (length // len(pattern) + 1))[:length]
+        views = space.write_buffers(addr, length)
+        assert sum(len(v) for v in views) == length
+        pos = 0
+        for v in views:
+            v[:] = data[pos:pos + len(v)]
+            pos += len(v)
+        for v in views:
+            v.release()
+        assert space.copy_in(addr, length) == data
+        assert child.copy_in(base + 100, 6) == b"parent"
+        child.destroy()
+    finally:
+        space.destroy()
+        pool.close()
+
+
+def test_write_buffers_efault_like_copy_out(mm):
+    mm.map_anonymous(0x10000, 2 * P, PROT_READ)
+    assert errno_of(mm.write_buffers, 0x10000, 10) == errno.EFAULT
+    assert errno_of(mm.write_buffers, 0x30000, 10) == errno.EFAULT
+
+
+def test_read_buffers_see_frames_and_zeros_without_allocating(mm):
+    mm.map_anonymous(0x4000_0000, 4 << 20, RW)          # populated on fault
+    mm.copy_out(0x4000_0000 + 3 * P - 2, b"abcd")
+    before = mm.pool.frames_in_use
+    views = mm.read_buffers(0x4000_0000 + 10, 3 << 20)
+    assert mm.pool.frames_in_use == before               # untouched pages: no frame
+    data = b"".join(bytes(v) for v in views)
+    for v in views:
+        v.release()
+    assert data == mm.copy_in(0x4000_0000 + 10, 3 << 20)
+    assert data[3 * P - 12:3 * P - 8] == b"abcd"
+    mm.protect(0x4000_0000 + (1 << 20), P, 0)
+    assert errno_of(mm.read_buffers, 0x4000_0000, 2 << 20) == errno.EFAULT

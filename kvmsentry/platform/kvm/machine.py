@@ -22,6 +22,7 @@ from kvmsentry.kvm import Kvm
 from kvmsentry.kvm import exits
 from kvmsentry.mm.pagetable import PTE_A, PTE_D, PTE_NX, PTE_P, PTE_W, TABLE_FLAGS
 from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
+from kvmsentry.mm.vdso import Vdso
 from kvmsentry.platform.kvm.vcpu_pool import VcpuPool, default_limit
 
 SYSCALL_RING0 = "ring0"
@@ -63,6 +64,7 @@ class Machine:
         # KVM's own default shadow-MMU size (20 pages per 1000 of memory).
         self._nr_mmu_pages = max(self.pool.size // layout.PAGE_SIZE * 20 // 1000, 64)
         self.pool.zap_shadow = self._zap_shadow
+        self.vdso = Vdso(self.pool)
         self.syscall_mode = None
         self.io_advance = None      # 2 if rip is past the `out` at an I/O exit
         self.tr_type = TR_BUSY      # see _probe_io_rip
@@ -192,6 +194,7 @@ class Machine:
             self.syscall_mode = mode
         elif mode != self.syscall_mode:
             raise MachineError("vCPUs disagree on SYSCALL behaviour")
+        self.vdso.measure_tsc(vcpu)
         advance = self._probe_io_rip(vcpu)
         if self.io_advance is None:
             self.io_advance = advance
@@ -320,6 +323,7 @@ class Machine:
              else "available (type 9, for the I/O bitmap)"),
             ("cr4", "%#x" % self.cr4),
             ("xcr0", "%#x" % (self.xcr0 or 0)),
+            ("vdso", self.vdso.describe()),
         ]
 
     def check_integrity(self):
