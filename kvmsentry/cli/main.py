@@ -148,7 +148,9 @@ def _do(args):
     env = caller_environment()
     from kvmsentry.net import netns
     try:
-        network = netns.enter(args.network, args.publish)       # before any thread starts
+        # Before any thread starts; slirp4netns comes up while the sentry
+        # builds the machine (waited for before the program's start).
+        network = netns.enter(args.network, args.publish, wait=False)
     except netns.NetworkError as e:
         return _error(str(e), EXIT_RUNTIME_ERROR)
     confinement = None
@@ -178,14 +180,19 @@ def _do(args):
         probe = Probe() if args.confinement_probe else None
         if probe:
             probe.before()
-        if confinement is None:
-            kernel.debug("confinement: OFF (--unsafe-no-confine)")
-        else:
-            confinement.debug = kernel.debug
-            try:
-                confinement.lock_down(debug_log.fileno() if debug_log else 2)
-            except (ConfinementError, SeccompError, OSError) as e:
-                return _error("confining the sentry: %s" % e, EXIT_RUNTIME_ERROR)
+        try:
+            if confinement is None:
+                kernel.debug("confinement: OFF (--unsafe-no-confine)")
+                network.wait_ready()
+            else:
+                confinement.debug = kernel.debug
+                confinement.before_pivot.append(network.wait_ready)
+                try:
+                    confinement.lock_down(debug_log.fileno() if debug_log else 2)
+                except (ConfinementError, SeccompError, OSError) as e:
+                    return _error("confining the sentry: %s" % e, EXIT_RUNTIME_ERROR)
+        except netns.NetworkError as e:
+            return _error(str(e), EXIT_RUNTIME_ERROR)
         if probe:
             probe.after()
         guest_argv = [os.fsencode(a) for a in argv]
