@@ -10,7 +10,6 @@ import os
 import sys
 import traceback
 
-from kvmsentry.cli import oci
 from kvmsentry.kvm import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
@@ -19,7 +18,7 @@ EXIT_RUNTIME_ERROR = 125
 EXIT_SENTRY_BUG = 134         # 128 + SIGABRT: the sandbox was killed
 
 
-def _parser():
+def _parser(with_oci=True):
     p = argparse.ArgumentParser(prog="kvmsentry", description=(
         "Run untrusted Linux x86-64 programs behind an application kernel "
         "written in Python, in a KVM guest."))
@@ -85,8 +84,31 @@ def _parser():
     sub.add_parser("syscalls", help="print the syscall compatibility report")
     sub.add_parser("machine", help="self-test a vCPU on this host's KVM and print "
                                    "what it found (how SYSCALL enters the stub...)")
-    oci.add_commands(sub)
+    if with_oci:
+        from kvmsentry.cli import oci
+        oci.add_commands(sub)
     return p
+
+
+# Top-level options that take a value (as separate word), for _command().
+_VALUE_OPTIONS = ("--platform", "--debug-log", "--root", "--log", "--log-format",
+                  "--memory", "--network")
+_OWN_COMMANDS = ("do", "syscalls", "machine")
+
+
+def _command(argv):
+    """The command word of argv, found without a parser (None if unclear):
+    `do` starts faster without the OCI runtime's parser and modules."""
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return None
+        if word.startswith("-"):
+            if word in _VALUE_OPTIONS:
+                next(words, None)
+            continue
+        return word
+    return None
 
 
 PLATFORMS = ("kvm",)
@@ -155,7 +177,8 @@ def _do(args):
         return _error(str(e), EXIT_RUNTIME_ERROR)
     confinement = None
     if not args.unsafe_no_confine:
-        confinement = Confinement()
+        # The OCI front end is never imported by `do`, before or after.
+        confinement = Confinement(skip_modules=("kvmsentry.cli.oci", "kvmsentry.runtime"))
         try:
             confinement.enter()
         except ConfinementError as e:
@@ -260,11 +283,13 @@ def cmd_machine(args):
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(with_oci=_command(argv) not in _OWN_COMMANDS).parse_args(argv)
     if args.command == "do":
         return cmd_do(args)
     if args.command == "machine":
         return cmd_machine(args)
-    if args.command in oci.COMMANDS:
+    if args.command not in _OWN_COMMANDS:
+        from kvmsentry.cli import oci
         return oci.dispatch(args)
     return cmd_syscalls(args)
