@@ -2,7 +2,13 @@
 started with one more piece of start-up switched on per row, interleaved
 in rounds, so the difference between two rows is what that piece costs.
 
-    python benchmarks/startup.py [--rounds 7] [--cpu -1]
+    python benchmarks/startup.py [--rounds 7] [--cpu -1] [--baseline DIR]
+
+--baseline DIR adds a row per sandboxed one for another source tree
+(DIR holds its kvmsentry/ package, with the built extension modules and
+stub.bin copied in), run by the same interpreter in the same rounds.
+Python's bytecode caches are written (PYTHONDONTWRITEBYTECODE is
+dropped), as after a `pip install`.
 
 Each row reports the median and the minimum wall time (start to exit,
 taken here) and the median CPU time (user + system of the process and
@@ -26,10 +32,13 @@ from _common import build  # noqa: E402
 PY = sys.executable
 
 
-def rows(exit0):
+def rows(exit0, baseline=None):
     do = [PY, "-m", "kvmsentry", "do"]
+    base = [PY, "-c", "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+            "if 'editable' not in repr(f)]; sys.path.insert(0, %r); "
+            "from kvmsentry.cli.main import main; sys.exit(main())" % baseline, "do"]
     python3 = shutil.which("python3") or "/usr/bin/python3"
-    return [
+    table = [
         ("native static exit(0)", [exit0]),
         ("native /bin/true", ["/bin/true"]),
         ("native python3 -c pass", [python3, "-c", "pass"]),
@@ -44,14 +53,22 @@ def rows(exit0):
         ("do, /bin/true (dynamic)", do + ["--", "/bin/true"]),
         ("do, python3 -c pass", do + ["--", python3, "-c", "pass"]),
     ]
+    if baseline is None:
+        return table
+    for name, cmd in list(table):
+        if cmd[:len(do)] == do:
+            table.append((name + " [baseline]", base + cmd[len(do):]))
+    return table
 
 
 def run(cmd, cpu, cwd):
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if cpu is not None:
         cmd = ["taskset", "-c", str(cpu)] + cmd
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, cwd=cwd)
+                            stderr=subprocess.PIPE, cwd=cwd, env=env)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -66,10 +83,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--cpu", type=int, default=-1, help="taskset CPU (-1: not pinned)")
+    ap.add_argument("--baseline", default=None, metavar="DIR",
+                    help="also run the kvmsentry package in DIR (rows marked [baseline])")
     args = ap.parse_args(argv)
     cpu = None if args.cpu < 0 else args.cpu
     exit0 = build("programs/exit0.c")
-    table = rows(exit0)
+    table = rows(exit0, args.baseline and os.path.abspath(args.baseline))
     samples = {name: [] for name, _ in table}
     with tempfile.TemporaryDirectory(prefix="kvmsentry-startup-") as cwd:
         for _ in range(args.rounds):
