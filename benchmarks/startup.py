@@ -2,7 +2,7 @@
 started with one more piece of start-up switched on per row, interleaved
 in rounds, so the difference between two rows is what that piece costs.
 
-    python benchmarks/startup.py [--rounds 7] [--cpu -1] [--baseline DIR]
+    python benchmarks/startup.py [--rounds 7] [--cpu -1] [--only TEXT] [--baseline DIR]
 
 --baseline DIR adds a row per sandboxed one for another source tree
 (DIR holds its kvmsentry/ package, with the built extension modules and
@@ -83,12 +83,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--cpu", type=int, default=-1, help="taskset CPU (-1: not pinned)")
+    ap.add_argument("--only", default=None, metavar="TEXT",
+                    help="only the rows whose name contains TEXT")
     ap.add_argument("--baseline", default=None, metavar="DIR",
                     help="also run the kvmsentry package in DIR (rows marked [baseline])")
     args = ap.parse_args(argv)
     cpu = None if args.cpu < 0 else args.cpu
     exit0 = build("programs/exit0.c")
     table = rows(exit0, args.baseline and os.path.abspath(args.baseline))
+    if args.only:
+        table = [(name, cmd) for name, cmd in table if args.only in name]
     samples = {name: [] for name, _ in table}
     with tempfile.TemporaryDirectory(prefix="kvmsentry-startup-") as cwd:
         for _ in range(args.rounds):
