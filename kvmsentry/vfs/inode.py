@@ -45,6 +45,17 @@ class Stat:
         for k, v in kw.items():
             setattr(self, k, v)
 
+    def copy(self):
+        """A Stat with the same fields (every path walk and stat of an
+        overlay file makes one: kept to plain attribute copies)."""
+        out = Stat.__new__(Stat)
+        (out.dev, out.ino, out.mode, out.nlink, out.uid, out.gid, out.rdev, out.size,
+         out.blksize, out.blocks, out.atime_ns, out.mtime_ns, out.ctime_ns, out.btime_ns) = (
+            self.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev,
+            self.size, self.blksize, self.blocks, self.atime_ns, self.mtime_ns,
+            self.ctime_ns, self.btime_ns)
+        return out
+
 
 class Inode:
     """Base inode. `fs` is the owning Filesystem; `mode` includes the type.
