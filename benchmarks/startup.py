@@ -32,11 +32,17 @@ from _common import build  # noqa: E402
 PY = sys.executable
 
 
+def baseline_command(tree):
+    """`kvmsentry do` from the package in the source tree `tree`, run by
+    this interpreter (past the editable install's finder)."""
+    return [PY, "-c", "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
+            "if 'editable' not in repr(f)]; sys.path.insert(0, %r); "
+            "from kvmsentry.cli.main import main; sys.exit(main())" % tree, "do"]
+
+
 def rows(exit0, baseline=None):
     do = [PY, "-m", "kvmsentry", "do"]
-    base = [PY, "-c", "import sys; sys.meta_path[:] = [f for f in sys.meta_path "
-            "if 'editable' not in repr(f)]; sys.path.insert(0, %r); "
-            "from kvmsentry.cli.main import main; sys.exit(main())" % baseline, "do"]
+    base = baseline_command(baseline)
     python3 = shutil.which("python3") or "/usr/bin/python3"
     table = [
         ("native static exit(0)", [exit0]),
