@@ -20,6 +20,7 @@ qemu-user, fork_exec's child runs natively (execve of a host-arch binary
 leaves qemu unless binfmt_misc sends it back), so that row flatters it.
 """
 import argparse
+import compileall
 import datetime
 import json
 import os
@@ -150,6 +151,12 @@ def main(argv=None):
             continue
         peers[name] = prefix
 
+    load_start = os.getloadavg()
+    if "kvmsentry" in peers:
+        # Bytecode caches as after `pip install` (an editable install run
+        # with PYTHONDONTWRITEBYTECODE would compile every module each start).
+        import kvmsentry
+        compileall.compile_dir(os.path.dirname(kvmsentry.__file__), quiet=1)
     results = {w: {c: {} for c in libcs} for w in workloads}
     samples = {w: {c: {p: [] for p in peers} for c in libcs} for w in workloads}
     with tempfile.TemporaryDirectory(prefix="kvmsentry-peers-") as tmp:
@@ -171,12 +178,15 @@ def main(argv=None):
             for p in peers:
                 results[w][c][p] = statistics.median(samples[w][c][p])
 
-    print("peers: %d round(s), %s, medians; slowdown against native (time per operation)"
-          % (rounds, "pinned to CPU %d" % cpu if cpu is not None else "not pinned"))
+    load = "%.1f at the start, %.1f at the end" % (load_start[0], os.getloadavg()[0])
+    print("peers: %d round(s), %s, medians; slowdown against native (time per operation); "
+          "1-minute load average %s" % (rounds, "pinned to CPU %d" % cpu if cpu is not None
+                                        else "not pinned", load))
     print(table(results, list(peers), workloads, libcs))
     doc = {"benchmark": "peers", "date": datetime.datetime.now(datetime.timezone.utc)
            .strftime("%Y-%m-%d %H:%M UTC"), "machine": machine_line(),
-           "rounds": rounds, "quick": args.quick, "cpu": cpu, "peers": list(peers),
+           "load_average": load, "rounds": rounds, "quick": args.quick, "cpu": cpu,
+           "peers": list(peers),
            "units": {w: WORKLOADS[w][2] for w in workloads},
            "ns_per_op": results, "samples": samples}
     if args.json:

@@ -6,11 +6,11 @@
 """
 import argparse
 import errno
+import gc
 import os
 import sys
 import traceback
 
-from kvmsentry.cli import oci
 from kvmsentry.kvm import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
@@ -19,7 +19,7 @@ EXIT_RUNTIME_ERROR = 125
 EXIT_SENTRY_BUG = 134         # 128 + SIGABRT: the sandbox was killed
 
 
-def _parser():
+def _parser(with_oci=True):
     p = argparse.ArgumentParser(prog="kvmsentry", description=(
         "Run untrusted Linux x86-64 programs behind an application kernel "
         "written in Python, in a KVM guest."))
@@ -85,8 +85,31 @@ def _parser():
     sub.add_parser("syscalls", help="print the syscall compatibility report")
     sub.add_parser("machine", help="self-test a vCPU on this host's KVM and print "
                                    "what it found (how SYSCALL enters the stub...)")
-    oci.add_commands(sub)
+    if with_oci:
+        from kvmsentry.cli import oci
+        oci.add_commands(sub)
     return p
+
+
+# Top-level options that take a value (as separate word), for _command().
+_VALUE_OPTIONS = ("--platform", "--debug-log", "--root", "--log", "--log-format",
+                  "--memory", "--network")
+_OWN_COMMANDS = ("do", "syscalls", "machine")
+
+
+def _command(argv):
+    """The command word of argv, found without a parser (None if unclear):
+    `do` starts faster without the OCI runtime's parser and modules."""
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            return None
+        if word.startswith("-"):
+            if word in _VALUE_OPTIONS:
+                next(words, None)
+            continue
+        return word
+    return None
 
 
 PLATFORMS = ("kvm",)
@@ -148,12 +171,15 @@ def _do(args):
     env = caller_environment()
     from kvmsentry.net import netns
     try:
-        network = netns.enter(args.network, args.publish)       # before any thread starts
+        # Before any thread starts; slirp4netns comes up while the sentry
+        # builds the machine (waited for before the program's start).
+        network = netns.enter(args.network, args.publish, wait=False)
     except netns.NetworkError as e:
         return _error(str(e), EXIT_RUNTIME_ERROR)
     confinement = None
     if not args.unsafe_no_confine:
-        confinement = Confinement()
+        # The OCI front end is never imported by `do`, before or after.
+        confinement = Confinement(skip_modules=("kvmsentry.cli.oci", "kvmsentry.runtime"))
         try:
             confinement.enter()
         except ConfinementError as e:
@@ -178,17 +204,23 @@ def _do(args):
         probe = Probe() if args.confinement_probe else None
         if probe:
             probe.before()
-        if confinement is None:
-            kernel.debug("confinement: OFF (--unsafe-no-confine)")
-        else:
-            confinement.debug = kernel.debug
-            try:
-                confinement.lock_down(debug_log.fileno() if debug_log else 2)
-            except (ConfinementError, SeccompError, OSError) as e:
-                return _error("confining the sentry: %s" % e, EXIT_RUNTIME_ERROR)
+        try:
+            if confinement is None:
+                kernel.debug("confinement: OFF (--unsafe-no-confine)")
+                network.wait_ready()
+            else:
+                confinement.debug = kernel.debug
+                confinement.before_pivot.append(network.wait_ready)
+                try:
+                    confinement.lock_down(debug_log.fileno() if debug_log else 2)
+                except (ConfinementError, SeccompError, OSError) as e:
+                    return _error("confining the sentry: %s" % e, EXIT_RUNTIME_ERROR)
+        except netns.NetworkError as e:
+            return _error(str(e), EXIT_RUNTIME_ERROR)
         if probe:
             probe.after()
         guest_argv = [os.fsencode(a) for a in argv]
+        _collect_from_now_on()
         status = kernel.run(guest_argv, env)
         machine.check_integrity()
     except ExecError as e:
@@ -252,12 +284,26 @@ def cmd_machine(args):
     return 0
 
 
+def _collect_from_now_on():
+    """Start-up creates hundreds of thousands of objects (the modules) and
+    frees few: the cycle collector, off until here, would walk them again
+    and again for nothing. They are frozen out of its way for good."""
+    gc.freeze()
+    gc.enable()
+
+
 def main(argv=None):
-    args = _parser().parse_args(argv)
-    if args.command == "do":
-        return cmd_do(args)
+    argv = sys.argv[1:] if argv is None else argv
+    if _command(argv) == "do":
+        gc.disable()          # until the program starts (_collect_from_now_on)
+        try:
+            return cmd_do(_parser(with_oci=False).parse_args(argv))
+        finally:
+            gc.enable()
+    args = _parser(with_oci=_command(argv) not in _OWN_COMMANDS).parse_args(argv)
     if args.command == "machine":
         return cmd_machine(args)
-    if args.command in oci.COMMANDS:
+    if args.command not in _OWN_COMMANDS:
+        from kvmsentry.cli import oci
         return oci.dispatch(args)
     return cmd_syscalls(args)

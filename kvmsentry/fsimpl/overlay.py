@@ -26,7 +26,7 @@ import weakref
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.file import readinto_at
-from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, Inode, Stat
+from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, Inode
 
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
 UPPER_INO_BIT = 1 << 63
@@ -189,7 +189,7 @@ class OverlayInode(Inode):
     # --- attributes --------------------------------------------------------------
     def getattr(self):
         s = self.real().getattr()
-        out = Stat(**{k: getattr(s, k) for k in Stat.__slots__})
+        out = s.copy()
         out.dev = self.fs.dev
         if self.upper is not None:
             out.ino = self.fs.upper_ino(s.ino)

@@ -1,5 +1,4 @@
 """What KVM_RUN returned, decoded. Values only: the binding decides nothing."""
-from dataclasses import dataclass
 
 KVM_EXIT_IO = 2
 KVM_EXIT_HLT = 5
@@ -10,53 +9,71 @@ KVM_EXIT_INTR = 10
 KVM_EXIT_INTERNAL_ERROR = 17
 
 
-@dataclass(frozen=True)
-class IoOut:
-    port: int
-    size: int
+class _Exit:
+    """An immutable value, equal to another of its type with equal fields.
+    (Frozen dataclasses would do; these cost nothing at import, which
+    every sandbox start pays.)"""
+    __slots__ = ()
+
+    def __init__(self, *values):
+        if len(values) != len(self.__slots__):
+            raise TypeError("%s takes %d values" % (type(self).__name__, len(self.__slots__)))
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("%s is immutable" % type(self).__name__)
+
+    def _fields(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._fields() == self._fields()
+
+    def __hash__(self):
+        return hash((type(self), self._fields()))
+
+    def __repr__(self):
+        return "%s(%s)" % (type(self).__name__, ", ".join(
+            "%s=%r" % (name, getattr(self, name)) for name in self.__slots__))
 
 
-@dataclass(frozen=True)
-class IoIn:
-    port: int
-    size: int
+class IoOut(_Exit):
+    __slots__ = ("port", "size")
 
 
-@dataclass(frozen=True)
-class Hlt:
-    pass
+class IoIn(_Exit):
+    __slots__ = ("port", "size")
 
 
-@dataclass(frozen=True)
-class Shutdown:
+class Hlt(_Exit):
+    __slots__ = ()
+
+
+class Shutdown(_Exit):
     """Triple fault: the guest's own exception handling failed."""
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class FailEntry:
-    reason: int
+class FailEntry(_Exit):
+    __slots__ = ("reason",)
 
 
-@dataclass(frozen=True)
-class InternalError:
-    suberror: int
-    data: tuple
+class InternalError(_Exit):
+    __slots__ = ("suberror", "data")
 
 
-@dataclass(frozen=True)
-class Mmio:
-    address: int
-    is_write: bool
+class Mmio(_Exit):
+    __slots__ = ("address", "is_write")
 
 
-@dataclass(frozen=True)
-class Interrupted:
+class Interrupted(_Exit):
     """KVM_RUN returned EINTR or immediate_exit was set: a host signal."""
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Unknown:
-    reason: int
+class Unknown(_Exit):
+    __slots__ = ("reason",)
 
 
 # IoOut objects for the few ports in use are interned: the hot path

@@ -71,6 +71,25 @@ class Network:
         self._dir = None
         self._exit_w = None
         self._owner = os.getpid()
+        self._ready_r = None         # slirp4netns's ready pipe, until wait_ready()
+        self._publish = ()
+
+    def wait_ready(self):
+        """Wait until slirp4netns has configured the tap device, add the
+        --publish forwards, and remove the API socket's directory (once
+        the sentry is confined no host path can be removed). Idempotent;
+        on failure the network is closed and NetworkError raised."""
+        if self._ready_r is None:
+            return
+        try:
+            _await_slirp(self)
+            for p in self._publish:
+                _add_hostfwd(self, p)
+        except BaseException:
+            self.close()
+            raise
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir = None
 
     def resolv_conf(self):
         """What /etc/resolv.conf should say inside, or None to keep the host's."""
@@ -86,6 +105,9 @@ class Network:
             _replace_file(mounts, b"/etc", b"resolv.conf", data)
 
     def close(self):
+        if self._ready_r is not None:
+            os.close(self._ready_r)
+            self._ready_r = None
         if self._exit_w is not None:
             os.close(self._exit_w)            # slirp4netns exits when this closes
             self._exit_w = None
@@ -148,9 +170,14 @@ def _loopback_up():
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
 
 
-def enter(mode, publish=()):
+def enter(mode, publish=(), wait=True):
     """Put the sentry (and so every inet socket of the sandbox) into the
-    network `mode` asks for; returns the Network to close at exit."""
+    network `mode` asks for; returns the Network to close at exit.
+
+    wait=False returns as soon as slirp4netns is started: its start-up
+    (a fork, an exec, the tap device) then overlaps the sentry's own, and
+    Network.wait_ready() must be called before the program's first
+    instruction and before the sentry gives up host paths."""
     if mode not in MODES:
         raise NetworkError("--network %r: one of %s" % (mode, ", ".join(MODES)))
     publish = [Publish(p) if isinstance(p, str) else p for p in publish]
@@ -172,17 +199,9 @@ def enter(mode, publish=()):
         raise
     finally:
         os.close(host_ns)
-    if mode == "sandbox":
-        try:
-            for p in publish:
-                _add_hostfwd(net, p)
-        except BaseException:
-            net.close()
-            raise
-        # The API socket served only the forwards above. Its directory goes
-        # now: once the sentry is confined no host path can be removed.
-        shutil.rmtree(net._dir, ignore_errors=True)
-        net._dir = None
+    net._publish = publish
+    if wait:
+        net.wait_ready()
     return net
 
 
@@ -204,15 +223,28 @@ def _start_slirp(net, host_ns):
     ready_r, ready_w = os.pipe()
     exit_r, net._exit_w = os.pipe()
     os.set_inheritable(net._exit_w, False)
+    # The sandbox's namespace by a descriptor, not by pid: slirp4netns
+    # would also join the user namespace of a pid, which the sentry
+    # leaves while slirp4netns starts (wait=False), and then it may not
+    # enter the network namespace.
+    sandbox_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     cmd = [nsenter, "--net=/proc/self/fd/%d" % host_ns, binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
            "--enable-sandbox", "--enable-seccomp", "--api-socket", net.api_socket,
-           "--ready-fd=%d" % ready_w, "--exit-fd=%d" % exit_r, str(os.getpid()), TAP_NAME]
+           "--ready-fd=%d" % ready_w, "--exit-fd=%d" % exit_r,
+           "--netns-type=path", "/proc/self/fd/%d" % sandbox_ns, TAP_NAME]
     try:
-        net.slirp = subprocess.Popen(cmd, pass_fds=(ready_w, exit_r, host_ns), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        net.slirp = subprocess.Popen(cmd, pass_fds=(ready_w, exit_r, host_ns, sandbox_ns),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
     finally:
         os.close(ready_w)
         os.close(exit_r)
+        os.close(sandbox_ns)
+    net._ready_r = ready_r
+
+
+def _await_slirp(net):
+    ready_r, net._ready_r = net._ready_r, None
     try:
         ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT)
         got = os.read(ready_r, 1) if ready else b""

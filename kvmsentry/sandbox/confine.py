@@ -34,8 +34,9 @@ PR_SET_NO_NEW_PRIVS = 38
 
 
 class Confinement:
-    def __init__(self, debug=None):
+    def __init__(self, debug=None, skip_modules=()):
         self.debug = debug or (lambda message: None)
+        self.skip_modules = skip_modules   # not preloaded (preload.import_everything)
         self.before_pivot = []      # callables run at step 2b
         self.namespaces = []
 
@@ -51,7 +52,7 @@ class Confinement:
         self.log_fd = os.dup(log_fd)
         self.debug("confinement: namespaces entered: %s (sentry is pid %d in its pid namespace)"
                    % (",".join(self.namespaces), os.getpid()))
-        count = preload.import_everything()
+        count = preload.import_everything(self.skip_modules)
         self.debug("confinement: %d modules imported before pivot_root" % count)
         for hook in self.before_pivot:
             hook()

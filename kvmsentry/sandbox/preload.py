@@ -34,10 +34,15 @@ def _read_package_data():
     stub_image()
 
 
-def import_everything():
-    """Import every kvmsentry module and STDLIB; return how many."""
+def import_everything(skip=()):
+    """Import every kvmsentry module and STDLIB; return how many. Modules
+    in `skip` (names of modules or packages) are left out: a front end the
+    running command does not use (`do` has no use for the OCI runtime's)."""
+    def skipped(name):
+        return name.startswith("kvmsentry.__main__") or any(
+            name == s or name.startswith(s + ".") for s in skip)
     names = [m.name for m in pkgutil.walk_packages(kvmsentry.__path__, "kvmsentry.")
-             if not m.name.startswith("kvmsentry.__main__")]
+             if not skipped(m.name)]
     for name in names + list(STDLIB):
         importlib.import_module(name)
     _read_package_data()

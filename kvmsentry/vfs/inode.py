@@ -36,14 +36,26 @@ class Stat:
     __slots__ = ("dev", "ino", "mode", "nlink", "uid", "gid", "rdev", "size",
                  "blksize", "blocks", "atime_ns", "mtime_ns", "ctime_ns", "btime_ns")
 
-    def __init__(self, **kw):
-        self.dev = self.ino = self.rdev = self.size = self.blocks = 0
-        self.mode = self.uid = self.gid = 0
-        self.nlink = 1
-        self.blksize = 4096
-        self.atime_ns = self.mtime_ns = self.ctime_ns = self.btime_ns = 0
-        for k, v in kw.items():
-            setattr(self, k, v)
+    def __init__(self, *, dev=0, ino=0, mode=0, nlink=1, uid=0, gid=0, rdev=0, size=0,
+                 blksize=4096, blocks=0, atime_ns=0, mtime_ns=0, ctime_ns=0, btime_ns=0):
+        # Named parameters, not **kw and setattr: every stat and every
+        # permission check of a path walk makes one.
+        self.dev, self.ino, self.mode, self.nlink, self.uid, self.gid = \
+            dev, ino, mode, nlink, uid, gid
+        self.rdev, self.size, self.blksize, self.blocks = rdev, size, blksize, blocks
+        self.atime_ns, self.mtime_ns, self.ctime_ns, self.btime_ns = \
+            atime_ns, mtime_ns, ctime_ns, btime_ns
+
+    def copy(self):
+        """A Stat with the same fields (every path walk and stat of an
+        overlay file makes one: kept to plain attribute copies)."""
+        out = Stat.__new__(Stat)
+        (out.dev, out.ino, out.mode, out.nlink, out.uid, out.gid, out.rdev, out.size,
+         out.blksize, out.blocks, out.atime_ns, out.mtime_ns, out.ctime_ns, out.btime_ns) = (
+            self.dev, self.ino, self.mode, self.nlink, self.uid, self.gid, self.rdev,
+            self.size, self.blksize, self.blocks, self.atime_ns, self.mtime_ns,
+            self.ctime_ns, self.btime_ns)
+        return out
 
 
 class Inode:
