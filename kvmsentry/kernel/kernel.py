@@ -311,6 +311,8 @@ class Kernel:
         if task.ptrace is not None:
             ptrace.pending_traps(task)
         signal_delivery.deliver_pending(task)
+        if task.ptrace is not None and task.interrupted_syscall is not None:
+            ptrace.restart_syscall(task)
 
     def sentry_bug(self, task, exc):
         """An exception escaped a task's loop: kill the sandbox, loudly."""

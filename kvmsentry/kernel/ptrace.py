@@ -330,6 +330,24 @@ def pending_traps(task):
             _send_self(task, sig)
 
 
+# Calls Linux never restarts once interrupted (they return EINTR even when
+# no handler ran).
+_NO_RESTART = {"epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait", "io_getevents"}
+
+
+def restart_syscall(task):
+    """A call a ptrace-stop or a signal the tracer suppressed interrupted,
+    with no handler run: restart it, as Linux's -ERESTART* codes do."""
+    nr, name = task.interrupted_syscall
+    task.interrupted_syscall = None
+    if name in _NO_RESTART:
+        return
+    regs = task.ctx.user_regs()
+    regs["rax"] = nr
+    regs["rip"] -= 2                     # `syscall` and the patched `out` are 2 bytes
+    task.ctx.set_user_regs(regs)
+
+
 def signal_stop(task, info):
     """Signal-delivery-stop: the tracer sees info and picks the signal to
     deliver (0: none). Returns the SigInfo to deliver, or None."""

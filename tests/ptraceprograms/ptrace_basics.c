@@ -324,6 +324,19 @@ static void single_step(void)
     printf("end: %s\n", describe(wait_stop(pid)));
 }
 
+static int tracer_pid(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    int tracer = -1;
+    while (fgets(line, sizeof line, f))
+        sscanf(line, "TracerPid: %d", &tracer);
+    fclose(f);
+    return tracer;
+}
+
 /* GET_SYSCALL_INFO at entry and exit, GETREGSET, FPREGS, PEEKUSER. */
 static void syscall_info(void)
 {
@@ -355,6 +368,7 @@ static void syscall_info(void)
     struct user_fpregs_struct fp;
     CHECK(ptrace(PTRACE_GETFPREGS, pid, 0, &fp) == 0);
     printf("fpregs mxcsr %#x cwd %#x\n", fp.mxcsr, fp.cwd);
+    printf("TracerPid is us: %d\n", tracer_pid(pid) == getpid());
     CHECK(ptrace(PTRACE_KILL, pid, 0, 0) == 0);
     printf("end: %s\n", describe(wait_stop(pid)));
 }
@@ -364,6 +378,22 @@ int main(int argc, char **argv)
     setvbuf(stdout, 0, _IONBF, 0);
     if (argc < 2) return 2;
     if (!strcmp(argv[1], "exit5")) return 5;
+    if (!strcmp(argv[1], "all")) {
+        const char *checks[] = {"count", "peekpoke", "setregs", "exec", "seize", "clone",
+                                "step", "info"};
+        for (unsigned i = 0; i < sizeof checks / sizeof *checks; i++) {
+            printf("== %s\n", checks[i]);
+            pid_t pid = fork();
+            if (pid == 0) {
+                execl(argv[0], argv[0], checks[i], (char *)0);
+                _exit(127);
+            }
+            int status;
+            waitpid(pid, &status, 0);
+            printf("-> %s\n", describe(status));
+        }
+        return 0;
+    }
     if (!strcmp(argv[1], "count")) count_syscalls();
     else if (!strcmp(argv[1], "peekpoke")) peek_poke();
     else if (!strcmp(argv[1], "setregs")) setregs_result();
