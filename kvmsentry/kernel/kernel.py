@@ -61,6 +61,7 @@ class Kernel:
         # parked stopped threads and execve's de_thread wait on it.
         self.child_queue = Queue()
         self.tree = ProcessTree()
+        self.traced_exits = []        # ptrace: ended tracees owed to tracers' waits
         self.finished = threading.Event()
         self._init_gone = threading.Event()       # init exited, or the sandbox is over
         self.init_status = None

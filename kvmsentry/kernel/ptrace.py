@@ -111,8 +111,7 @@ def tracees_of(kernel, group):
 
 
 def traced_exits(kernel):
-    if not hasattr(kernel, "traced_exits"):
-        kernel.traced_exits = []
+    """TracedExits not yet reaped by their tracers' waits."""
     return kernel.traced_exits
 
 
@@ -266,7 +265,7 @@ def after_syscall_stop(task, mode, sig, regs):
     if regs is not None:
         write_gprs(task, regs, skip=("rax",))
     if sig:
-        _send_self(task, sig)
+        send_self(task, sig)
 
 
 GPR_NAMES = ("rax", "rbx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
@@ -285,7 +284,7 @@ def write_gprs(task, regs, skip=()):
         ctx.vcpu.mark_regs_dirty()
 
 
-def _send_self(task, sig):
+def send_self(task, sig):
     from kvmsentry.kernel.signal_delivery import send
     if 1 <= sig <= sg.NSIG:
         send(task.kernel, task, sg.SigInfo.user(sig, 0, 0), thread=True)
@@ -302,7 +301,7 @@ def after_exec(task, old_tid):
         mode, sig, new = event_stop(task, EVENT_EXEC, old_tid, regs=regs)
         resume_user(task, mode, sig, new)
         if sig:
-            _send_self(task, sig)
+            send_self(task, sig)
     elif not tr.seized:
         task.pending.enqueue(sg.SigInfo.user(SIGTRAP, 0, 0))
         task.interrupt.set()
@@ -327,7 +326,7 @@ def pending_traps(task):
         mode, sig, regs = stop(task, SIGTRAP | EVENT_STOP << 8)
         resume_user(task, mode, sig, regs)
         if sig:
-            _send_self(task, sig)
+            send_self(task, sig)
 
 
 # Calls Linux never restarts once interrupted (they return EINTR even when

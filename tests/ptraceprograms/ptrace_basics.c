@@ -394,7 +394,8 @@ static void step_body(void)
 {
     asm volatile(".globl step_start\nstep_start:\n"
                  "nop\n mov $1, %%eax\n add $2, %%eax\n nop\n"
-                 ".globl step_end\nstep_end: nop" ::: "eax");
+                 "mov $110, %%eax\n syscall\n nop\n"      /* getppid: stepped over */
+                 ".globl step_end\nstep_end: nop" ::: "rax", "rcx", "r11", "memory");
     syscall(SYS_exit_group, 0);
 }
 
@@ -423,8 +424,13 @@ static void single_step(void)
         CHECK(ptrace(PTRACE_GETREGS, pid, 0, &regs) == 0);
         CHECK(ptrace(PTRACE_GETSIGINFO, pid, 0, &si) == 0);
         steps++;
-        printf("step %d: %s at +%ld eax %ld TF %d si_code %d\n", steps, describe(status),
-               (long)(regs.rip - (unsigned long)step_start), (long)(regs.rax & 0xffffffff),
+        char eax[32];
+        if ((pid_t)regs.rax == getpid())
+            strcpy(eax, "our pid");
+        else
+            snprintf(eax, sizeof eax, "%ld", (long)(regs.rax & 0xffffffff));
+        printf("step %d: %s at +%ld eax %s TF %d si_code %d\n", steps, describe(status),
+               (long)(regs.rip - (unsigned long)step_start), eax,
                !!(regs.eflags & 0x100), si.si_code);
     }
     CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
