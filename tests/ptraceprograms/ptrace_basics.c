@@ -333,13 +333,25 @@ static void fork_a_child(void)
 
 /* TRACEFORK follows a fork: the event stop with the new pid, the new
  * child's SIGSTOP, TRACEEXIT's stop before each exit, then the exits. */
-static void trace_fork(void)
+static void vfork_a_child(void)
+{
+    pid_t child = vfork();
+    if (child == 0)
+        _exit(9);
+    int status;
+    waitpid(child, &status, 0);
+    _exit(WIFEXITED(status) ? 40 + WEXITSTATUS(status) : 1);
+}
+
+static void trace_fork(int vfork_too)
 {
     /* Each process's stops in order; the two processes' interleaving is
      * up to the scheduler, so they are printed one after the other. */
     static char log[2][1024];
-    pid_t pid = traceme_child(fork_a_child);
-    CHECK(ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_TRACEFORK | PTRACE_O_TRACEEXIT) == 0);
+    pid_t pid = traceme_child(vfork_too ? vfork_a_child : fork_a_child);
+    CHECK(ptrace(PTRACE_SETOPTIONS, pid, 0, vfork_too ?
+                 PTRACE_O_TRACEVFORK | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXIT :
+                 PTRACE_O_TRACEFORK | PTRACE_O_TRACEEXIT) == 0);
     CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
     pid_t grandchild = 0;
     for (;;) {
@@ -347,7 +359,8 @@ static void trace_fork(void)
         pid_t got = waitpid(-1, &status, __WALL);
         CHECK(got > 0);
         unsigned long msg = 0;
-        if (WIFSTOPPED(status) && status >> 16 == PTRACE_EVENT_FORK) {
+        if (WIFSTOPPED(status) && (status >> 16 == PTRACE_EVENT_FORK ||
+                                   status >> 16 == PTRACE_EVENT_VFORK)) {
             CHECK(ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg) == 0);
             grandchild = msg;
         } else if (WIFSTOPPED(status) && status >> 16 == PTRACE_EVENT_EXIT) {
@@ -480,7 +493,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "exit5")) return 5;
     if (!strcmp(argv[1], "all")) {
         const char *checks[] = {"count", "peekpoke", "setregs", "exec", "seize", "clone",
-                                "step", "info", "attach", "fork", "groupstop"};
+                                "step", "info", "attach", "fork", "vfork", "groupstop"};
         for (unsigned i = 0; i < sizeof checks / sizeof *checks; i++) {
             printf("== %s\n", checks[i]);
             pid_t pid = fork();
@@ -503,7 +516,8 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "step")) single_step();
     else if (!strcmp(argv[1], "info")) syscall_info();
     else if (!strcmp(argv[1], "attach")) attach_detach();
-    else if (!strcmp(argv[1], "fork")) trace_fork();
+    else if (!strcmp(argv[1], "fork")) trace_fork(0);
+    else if (!strcmp(argv[1], "vfork")) trace_fork(1);
     else if (!strcmp(argv[1], "groupstop")) group_stop();
     else return 2;
     return 0;
