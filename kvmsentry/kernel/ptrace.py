@@ -143,6 +143,7 @@ def stop(task, exit_code, siginfo=None, regs=None, op=OP_NONE, event_msg=None):
     finally:
         tr.stopped = tr.unreported = False
     handle_kill(task)
+    apply_extras(task, tr)
     mode, sig = tr.resume or (CONT, 0)
     if task.ptrace is not tr or mode == DETACH:
         mode = CONT                                 # detached: runs on freely
@@ -157,7 +158,8 @@ def stop(task, exit_code, siginfo=None, regs=None, op=OP_NONE, event_msg=None):
 
 
 def _changed(tr):
-    """Apply FPU/TLS changes here; hand back the registers if changed."""
+    """The registers, if the tracer changed them (the caller knows how to
+    load them at its kind of stop)."""
     return tr.regs if tr.regs_dirty else None
 
 
@@ -191,13 +193,14 @@ def syscall_view(task, nr, rax):
     rip, flags = ctx.syscall_return_rip, ctx.syscall_return_flags | 0x2
     d.update(rip=rip, rcx=rip, r11=flags, rflags=flags, rax=rax & MASK64,
              orig_rax=nr & MASK64)
+    tr = task.ptrace
+    if tr is not None and tr.forced_tf:
+        d["rflags"] &= ~TF
     return d
 
 
 def resume_user(task, mode, sig, regs):
-    """After a stop outside a syscall: load changed registers and state."""
-    if task.ptrace is not None:
-        apply_extras(task, task.ptrace)
+    """After a stop outside a syscall: load changed registers."""
     if regs is not None:
         task.ctx.set_user_regs(regs)
 
@@ -260,8 +263,6 @@ def clone_event(task, event, tid, nr):
 def after_syscall_stop(task, mode, sig, regs):
     """Resume from a stop inside a syscall: changed registers other than
     rax reach the program (rax is the call's result); a signal is queued."""
-    if task.ptrace is not None:
-        apply_extras(task, task.ptrace)
     if regs is not None:
         write_gprs(task, regs, skip=("rax",))
     if sig:

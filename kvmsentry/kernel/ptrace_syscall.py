@@ -59,8 +59,6 @@ def traced_dispatch(task, run):
     view["orig_rax"] = nr & MASK64
     mode, sig, changed = ptrace.stop(task, _status(tr), regs=view, op=ptrace.OP_EXIT,
                                      event_msg=ptrace.OP_EXIT)
-    if task.ptrace is not None:
-        ptrace.apply_extras(task, task.ptrace)
     if sig:
         ptrace.send_self(task, sig)
     if changed is None:
