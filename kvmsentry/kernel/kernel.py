@@ -62,6 +62,7 @@ class Kernel:
         # parked stopped threads and execve's de_thread wait on it.
         self.child_queue = Queue()
         self.tree = ProcessTree()
+        self.traced_exits = []        # ptrace: ended tracees owed to tracers' waits
         self.finished = threading.Event()
         self._init_gone = threading.Event()       # init exited, or the sandbox is over
         self.init_status = None
@@ -316,6 +317,8 @@ class Kernel:
         if task.ptrace is not None:
             ptrace.pending_traps(task)
         signal_delivery.deliver_pending(task)
+        if task.ptrace is not None and task.interrupted_syscall is not None:
+            ptrace.restart_syscall(task)
 
     def sentry_bug(self, task, exc):
         """An exception escaped a task's loop: kill the sandbox, loudly."""

@@ -102,6 +102,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         # Not interruptible (Linux's wait_for_vfork_done is killable only).
         block_until(task, child.vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
                     interruptible=False)
+        if ptrace.event_enabled(task, ptrace.EVENT_VFORK_DONE):
+            ptrace.clone_event(task, ptrace.EVENT_VFORK_DONE, tid, task.ctx.regs.rax)
     return tid
 
 

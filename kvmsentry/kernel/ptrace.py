@@ -111,8 +111,7 @@ def tracees_of(kernel, group):
 
 
 def traced_exits(kernel):
-    if not hasattr(kernel, "traced_exits"):
-        kernel.traced_exits = []
+    """TracedExits not yet reaped by their tracers' waits."""
     return kernel.traced_exits
 
 
@@ -144,6 +143,7 @@ def stop(task, exit_code, siginfo=None, regs=None, op=OP_NONE, event_msg=None):
     finally:
         tr.stopped = tr.unreported = False
     handle_kill(task)
+    apply_extras(task, tr)
     mode, sig = tr.resume or (CONT, 0)
     if task.ptrace is not tr or mode == DETACH:
         mode = CONT                                 # detached: runs on freely
@@ -158,7 +158,8 @@ def stop(task, exit_code, siginfo=None, regs=None, op=OP_NONE, event_msg=None):
 
 
 def _changed(tr):
-    """Apply FPU/TLS changes here; hand back the registers if changed."""
+    """The registers, if the tracer changed them (the caller knows how to
+    load them at its kind of stop)."""
     return tr.regs if tr.regs_dirty else None
 
 
@@ -192,13 +193,14 @@ def syscall_view(task, nr, rax):
     rip, flags = ctx.syscall_return_rip, ctx.syscall_return_flags | 0x2
     d.update(rip=rip, rcx=rip, r11=flags, rflags=flags, rax=rax & MASK64,
              orig_rax=nr & MASK64)
+    tr = task.ptrace
+    if tr is not None and tr.forced_tf:
+        d["rflags"] &= ~TF
     return d
 
 
 def resume_user(task, mode, sig, regs):
-    """After a stop outside a syscall: load changed registers and state."""
-    if task.ptrace is not None:
-        apply_extras(task, task.ptrace)
+    """After a stop outside a syscall: load changed registers."""
     if regs is not None:
         task.ctx.set_user_regs(regs)
 
@@ -261,12 +263,10 @@ def clone_event(task, event, tid, nr):
 def after_syscall_stop(task, mode, sig, regs):
     """Resume from a stop inside a syscall: changed registers other than
     rax reach the program (rax is the call's result); a signal is queued."""
-    if task.ptrace is not None:
-        apply_extras(task, task.ptrace)
     if regs is not None:
         write_gprs(task, regs, skip=("rax",))
     if sig:
-        _send_self(task, sig)
+        send_self(task, sig)
 
 
 GPR_NAMES = ("rax", "rbx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
@@ -285,7 +285,7 @@ def write_gprs(task, regs, skip=()):
         ctx.vcpu.mark_regs_dirty()
 
 
-def _send_self(task, sig):
+def send_self(task, sig):
     from kvmsentry.kernel.signal_delivery import send
     if 1 <= sig <= sg.NSIG:
         send(task.kernel, task, sg.SigInfo.user(sig, 0, 0), thread=True)
@@ -302,7 +302,7 @@ def after_exec(task, old_tid):
         mode, sig, new = event_stop(task, EVENT_EXEC, old_tid, regs=regs)
         resume_user(task, mode, sig, new)
         if sig:
-            _send_self(task, sig)
+            send_self(task, sig)
     elif not tr.seized:
         task.pending.enqueue(sg.SigInfo.user(SIGTRAP, 0, 0))
         task.interrupt.set()
@@ -327,7 +327,25 @@ def pending_traps(task):
         mode, sig, regs = stop(task, SIGTRAP | EVENT_STOP << 8)
         resume_user(task, mode, sig, regs)
         if sig:
-            _send_self(task, sig)
+            send_self(task, sig)
+
+
+# Calls Linux never restarts once interrupted (they return EINTR even when
+# no handler ran).
+_NO_RESTART = {"epoll_wait", "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait", "io_getevents"}
+
+
+def restart_syscall(task):
+    """A call a ptrace-stop or a signal the tracer suppressed interrupted,
+    with no handler run: restart it, as Linux's -ERESTART* codes do."""
+    nr, name = task.interrupted_syscall
+    task.interrupted_syscall = None
+    if name in _NO_RESTART:
+        return
+    regs = task.ctx.user_regs()
+    regs["rax"] = nr
+    regs["rip"] -= 2                     # `syscall` and the patched `out` are 2 bytes
+    task.ctx.set_user_regs(regs)
 
 
 def signal_stop(task, info):

@@ -117,11 +117,12 @@ def set_xstate(tr, data, size, xcr0):
         raise SyscallError(errno.EINVAL)
     image = bytearray(tr.fpu)
     new = bytearray(data[:size])
-    # XSTATE_BV only names enabled components; compacted format is refused.
+    # As Linux's validate_user_xstate_header: only enabled components in
+    # XSTATE_BV, standard format (XCOMP_BV 0), the reserved bytes zero;
+    # anything else would make the CPU's XRSTOR fault.
     xstate_bv, xcomp_bv = struct.unpack_from("<QQ", new, FXSAVE_SIZE)
-    if xcomp_bv:
+    if xstate_bv & ~xcr0 or xcomp_bv or any(new[FXSAVE_SIZE + 16:FXSAVE_SIZE + 64]):
         raise SyscallError(errno.EINVAL)
-    struct.pack_into("<Q", new, FXSAVE_SIZE, xstate_bv & xcr0)
     new[XSTATE_XCR0_OFFSET:FXSAVE_SIZE] = image[XSTATE_XCR0_OFFSET:FXSAVE_SIZE]
     mxcsr = struct.unpack_from("<I", new, MXCSR_OFFSET)[0] & MXCSR_MASK
     struct.pack_into("<I", new, MXCSR_OFFSET, mxcsr)

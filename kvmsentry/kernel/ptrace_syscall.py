@@ -10,6 +10,7 @@ from kvmsentry.kernel import ptrace
 from kvmsentry.kernel import signals as sg
 
 ENOSYS = 38
+TRAP_BRKPT = 1
 MASK64 = (1 << 64) - 1
 
 
@@ -23,7 +24,10 @@ def traced_dispatch(task, run):
     registers are already set (exec, sigreturn, or the tracer set them)."""
     tr = task.ptrace
     if tr.mode not in (ptrace.SYSCALL, ptrace.SYSEMU):
-        return run(task)
+        result = run(task)
+        if tr.mode == ptrace.SINGLESTEP and task.ptrace is tr:
+            _step_trap(task)
+        return result
     regs = task.ctx.regs
     nr = regs.rax
     view = ptrace.syscall_view(task, nr, -ENOSYS)
@@ -40,10 +44,9 @@ def traced_dispatch(task, run):
         if nr == MASK64:
             skip = True
     if sig:
-        ptrace._send_self(task, sig)
+        ptrace.send_self(task, sig)
     if skip:
-        result = ((changed or view)["rax"] if changed is not None else -ENOSYS)
-        result = _signed(result)
+        result = _signed(changed["rax"]) if changed is not None else -ENOSYS
     else:
         result = run(task)
     tr = task.ptrace
@@ -56,10 +59,8 @@ def traced_dispatch(task, run):
     view["orig_rax"] = nr & MASK64
     mode, sig, changed = ptrace.stop(task, _status(tr), regs=view, op=ptrace.OP_EXIT,
                                      event_msg=ptrace.OP_EXIT)
-    if task.ptrace is not None:
-        ptrace.apply_extras(task, task.ptrace)
     if sig:
-        ptrace._send_self(task, sig)
+        ptrace.send_self(task, sig)
     if changed is None:
         return result
     task.ctx.set_user_regs(changed)
@@ -69,3 +70,11 @@ def traced_dispatch(task, run):
 def _signed(value):
     value &= MASK64
     return value - (1 << 64) if value >> 63 else value
+
+
+def _step_trap(task):
+    """Single-stepping over a syscall instruction stops right after it, as
+    Linux reports it (SIGTRAP, TRAP_BRKPT): the trap flag does not survive
+    every way back from a syscall here."""
+    from kvmsentry.kernel.signal_delivery import send
+    send(task.kernel, task, sg.SigInfo(sg.SIGTRAP, TRAP_BRKPT), thread=True)

@@ -146,7 +146,7 @@ class Task:
                         elif self.mm.vmas.find(event.addr) is not None:
                             # Mapped but not allowed: an access error.
                             event = replace(event, code=SEGV_ACCERR)
-                    if self.ptrace is not None:
+                    if self.ptrace is not None and not event.fatal:
                         event = ptrace.fault_stop(self, event)
                         if event is None:
                             continue          # the tracer suppressed it

@@ -140,7 +140,9 @@ class Waiter:
 def signal_pending(task):
     """Linux's signal_pending(): something would interrupt a wait now."""
     from kvmsentry.kernel import signal_delivery   # imports the kernel's task modules
-    return signal_delivery.has_deliverable(task) or task.kill_status is not None
+    tracee = getattr(task, "ptrace", None)        # PTRACE_INTERRUPT wakes it too
+    return signal_delivery.has_deliverable(task) or task.kill_status is not None or \
+        (tracee is not None and tracee.interrupt)
 
 
 def deadline_after(ns):

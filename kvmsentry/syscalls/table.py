@@ -440,8 +440,9 @@ _IMPLEMENTED = [
        "EPERM, as in a container"),
     _e("ptrace", sys_ptrace.ptrace_, "int int ptr ptr", PARTIAL,
        "tracer is the attaching process, not thread; debug registers are stored, never "
-       "armed; no PEEKSIGINFO, seccomp events, or register changes at a syscall-entry stop "
-       "other than the number and arguments"),
+       "armed; no PEEKSIGINFO or seccomp events; at a syscall-entry stop only the number "
+       "and arguments can change; exit stops show EINTR, not ERESTART*; a traced "
+       "process's exit may reach its parent before its tracer"),
 ]
 
 

@@ -189,6 +189,19 @@ static void exec_stops(const char *self)
     }
 }
 
+static int tracer_pid(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    int tracer = -1;
+    while (fgets(line, sizeof line, f))
+        sscanf(line, "TracerPid: %d", &tracer);
+    fclose(f);
+    return tracer;
+}
+
 static void spin_forever(void)
 {
     for (;;)
@@ -282,12 +295,120 @@ static void trace_clone(void)
     printf("clone events %d, thread stops %d, thread exits %d\n", events, thread_stops, thread_exits);
 }
 
+/* PTRACE_ATTACH to a running process: a SIGSTOP stop; DETACH lets it run
+ * on untraced (a later SIGTERM kills it as usual). */
+static void attach_detach(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        spin_forever();
+    CHECK(ptrace(PTRACE_ATTACH, pid, 0, 0) == 0);
+    printf("attach: %s\n", describe(wait_stop(pid)));
+    errno = 0;
+    long r = ptrace(PTRACE_ATTACH, pid, 0, 0);
+    printf("second attach: %ld %s\n", r, strerrorname_np(errno));
+    struct user_regs_struct regs;
+    printf("getregs: %ld\n", ptrace(PTRACE_GETREGS, pid, 0, &regs));
+    printf("TracerPid is us: %d\n", tracer_pid(pid) == getpid());
+    CHECK(ptrace(PTRACE_DETACH, pid, 0, 0) == 0);
+    printf("after detach TracerPid: %d\n", tracer_pid(pid));
+    errno = 0;
+    r = ptrace(PTRACE_GETREGS, pid, 0, &regs);
+    printf("getregs after detach: %ld %s\n", r, strerrorname_np(errno));
+    kill(pid, SIGTERM);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    printf("end: %s\n", describe(status));
+}
+
+static void fork_a_child(void)
+{
+    pid_t child = fork();
+    if (child == 0)
+        _exit(9);
+    int status;
+    waitpid(child, &status, 0);
+    _exit(WIFEXITED(status) ? 40 + WEXITSTATUS(status) : 1);
+}
+
+/* TRACEFORK follows a fork: the event stop with the new pid, the new
+ * child's SIGSTOP, TRACEEXIT's stop before each exit, then the exits. */
+static void vfork_a_child(void)
+{
+    pid_t child = vfork();
+    if (child == 0)
+        _exit(9);
+    int status;
+    waitpid(child, &status, 0);
+    _exit(WIFEXITED(status) ? 40 + WEXITSTATUS(status) : 1);
+}
+
+static void trace_fork(int vfork_too)
+{
+    /* Each process's stops in order; the two processes' interleaving is
+     * up to the scheduler, so they are printed one after the other. */
+    static char log[2][1024];
+    pid_t pid = traceme_child(vfork_too ? vfork_a_child : fork_a_child);
+    CHECK(ptrace(PTRACE_SETOPTIONS, pid, 0, vfork_too ?
+                 PTRACE_O_TRACEVFORK | PTRACE_O_TRACEVFORKDONE | PTRACE_O_TRACEEXIT :
+                 PTRACE_O_TRACEFORK | PTRACE_O_TRACEEXIT) == 0);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    pid_t grandchild = 0;
+    for (;;) {
+        int status;
+        pid_t got = waitpid(-1, &status, __WALL);
+        CHECK(got > 0);
+        unsigned long msg = 0;
+        if (WIFSTOPPED(status) && (status >> 16 == PTRACE_EVENT_FORK ||
+                                   status >> 16 == PTRACE_EVENT_VFORK)) {
+            CHECK(ptrace(PTRACE_GETEVENTMSG, pid, 0, &msg) == 0);
+            grandchild = msg;
+        } else if (WIFSTOPPED(status) && status >> 16 == PTRACE_EVENT_EXIT) {
+            CHECK(ptrace(PTRACE_GETEVENTMSG, got, 0, &msg) == 0);
+        }
+        char *out = log[got != pid];
+        snprintf(out + strlen(out), sizeof log[0] - strlen(out), "  %s\n", describe(status));
+        if (status >> 16 == PTRACE_EVENT_EXIT)
+            snprintf(out + strlen(out), sizeof log[0] - strlen(out), "  eventmsg %#lx\n", msg);
+        if (got == pid && !WIFSTOPPED(status))
+            break;
+        if (WIFSTOPPED(status))
+            CHECK(ptrace(PTRACE_CONT, got, 0, 0) == 0);
+    }
+    printf("child:\n%sgrandchild (traced: %d):\n%s", log[0], grandchild > 0, log[1]);
+}
+
+/* A seized tracee's group stop: the stop signal's delivery stop, then
+ * PTRACE_EVENT_STOP; LISTEN until SIGCONT, which reports again. */
+static void group_stop(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        spin_forever();
+    CHECK(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0);
+    kill(pid, SIGSTOP);
+    printf("delivery: %s\n", describe(wait_stop(pid)));
+    CHECK(ptrace(PTRACE_CONT, pid, 0, SIGSTOP) == 0);
+    printf("group stop: %s\n", describe(wait_stop(pid)));
+    CHECK(ptrace(PTRACE_LISTEN, pid, 0, 0) == 0);
+    int status;
+    printf("listening, WNOHANG: %d\n", waitpid(pid, &status, WNOHANG | __WALL));
+    kill(pid, SIGCONT);
+    printf("after SIGCONT: %s\n", describe(wait_stop(pid)));
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    printf("delivery: %s\n", describe(wait_stop(pid)));
+    CHECK(ptrace(PTRACE_CONT, pid, 0, SIGCONT) == 0);
+    kill(pid, SIGKILL);
+    printf("end: %s\n", describe(wait_stop(pid)));
+}
+
 extern char step_start[], step_end[];
 static void step_body(void)
 {
     asm volatile(".globl step_start\nstep_start:\n"
                  "nop\n mov $1, %%eax\n add $2, %%eax\n nop\n"
-                 ".globl step_end\nstep_end: nop" ::: "eax");
+                 "mov $110, %%eax\n syscall\n nop\n"      /* getppid: stepped over */
+                 ".globl step_end\nstep_end: nop" ::: "rax", "rcx", "r11", "memory");
     syscall(SYS_exit_group, 0);
 }
 
@@ -316,8 +437,13 @@ static void single_step(void)
         CHECK(ptrace(PTRACE_GETREGS, pid, 0, &regs) == 0);
         CHECK(ptrace(PTRACE_GETSIGINFO, pid, 0, &si) == 0);
         steps++;
-        printf("step %d: %s at +%ld eax %ld TF %d si_code %d\n", steps, describe(status),
-               (long)(regs.rip - (unsigned long)step_start), (long)(regs.rax & 0xffffffff),
+        char eax[32];
+        if ((pid_t)regs.rax == getpid())
+            strcpy(eax, "our pid");
+        else
+            snprintf(eax, sizeof eax, "%ld", (long)(regs.rax & 0xffffffff));
+        printf("step %d: %s at +%ld eax %s TF %d si_code %d\n", steps, describe(status),
+               (long)(regs.rip - (unsigned long)step_start), eax,
                !!(regs.eflags & 0x100), si.si_code);
     }
     CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
@@ -355,6 +481,7 @@ static void syscall_info(void)
     struct user_fpregs_struct fp;
     CHECK(ptrace(PTRACE_GETFPREGS, pid, 0, &fp) == 0);
     printf("fpregs mxcsr %#x cwd %#x\n", fp.mxcsr, fp.cwd);
+    printf("TracerPid is us: %d\n", tracer_pid(pid) == getpid());
     CHECK(ptrace(PTRACE_KILL, pid, 0, 0) == 0);
     printf("end: %s\n", describe(wait_stop(pid)));
 }
@@ -364,6 +491,22 @@ int main(int argc, char **argv)
     setvbuf(stdout, 0, _IONBF, 0);
     if (argc < 2) return 2;
     if (!strcmp(argv[1], "exit5")) return 5;
+    if (!strcmp(argv[1], "all")) {
+        const char *checks[] = {"count", "peekpoke", "setregs", "exec", "seize", "clone",
+                                "step", "info", "attach", "fork", "vfork", "groupstop"};
+        for (unsigned i = 0; i < sizeof checks / sizeof *checks; i++) {
+            printf("== %s\n", checks[i]);
+            pid_t pid = fork();
+            if (pid == 0) {
+                execl(argv[0], argv[0], checks[i], (char *)0);
+                _exit(127);
+            }
+            int status;
+            waitpid(pid, &status, 0);
+            printf("-> %s\n", describe(status));
+        }
+        return 0;
+    }
     if (!strcmp(argv[1], "count")) count_syscalls();
     else if (!strcmp(argv[1], "peekpoke")) peek_poke();
     else if (!strcmp(argv[1], "setregs")) setregs_result();
@@ -372,6 +515,10 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "clone")) trace_clone();
     else if (!strcmp(argv[1], "step")) single_step();
     else if (!strcmp(argv[1], "info")) syscall_info();
+    else if (!strcmp(argv[1], "attach")) attach_detach();
+    else if (!strcmp(argv[1], "fork")) trace_fork(0);
+    else if (!strcmp(argv[1], "vfork")) trace_fork(1);
+    else if (!strcmp(argv[1], "groupstop")) group_stop();
     else return 2;
     return 0;
 }

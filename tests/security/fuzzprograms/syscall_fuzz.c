@@ -20,7 +20,8 @@
  * child), fork, vfork, clone, clone3 (fork bombs), rt_sigreturn (loads
  * garbage registers: a guaranteed crash of the child, nothing more),
  * pause and rt_sigsuspend (always wait for a signal: the rest of the
- * round would be lost to the parent's timeout).
+ * round would be lost to the parent's timeout), ptrace (a child that
+ * attaches to the parent stops it until the child ends).
  *
  * The optional list names the calls the sandbox implements: seven calls
  * in eight are drawn from it (the rest from every number), so the run is
@@ -47,7 +48,7 @@ static const int skipped[] = {
     SYS_exit, SYS_exit_group, SYS_kill, SYS_tkill, SYS_tgkill,
     SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo, 424 /* pidfd_send_signal */,
     SYS_execve, 322 /* execveat */, SYS_fork, SYS_vfork, SYS_clone,
-    435 /* clone3 */, SYS_rt_sigreturn, SYS_pause, SYS_rt_sigsuspend,
+    435 /* clone3 */, SYS_rt_sigreturn, SYS_pause, SYS_rt_sigsuspend, SYS_ptrace,
 };
 
 static uint64_t state;
