@@ -1,4 +1,5 @@
 """The stat family, access checks, statfs and the working directory."""
+import dataclasses
 import errno
 import struct
 
@@ -98,8 +99,11 @@ def faccessat2(task, dirfd, pathname, mode, flags):
         raise SyscallError(errno.EROFS)
     creds = task.creds
     if not flags & AT_EACCESS:
-        # access(2) checks with the real ids.
-        creds = type(creds)(creds.uid, creds.uid, creds.gid, creds.gid)
+        # access(2) checks with the real ids, and (access_override_creds)
+        # with the permitted capabilities if the real uid is 0, else none.
+        creds = dataclasses.replace(
+            creds, fsuid=creds.uid, fsgid=creds.gid,
+            cap_effective=creds.cap_permitted if creds.uid == 0 else 0)
     if mode and not may_access(loc.inode.getattr(), creds, mode):
         raise SyscallError(errno.EACCES)
     return 0
