@@ -69,7 +69,7 @@ RUN = """[==========] Running 4 tests from 1 test suite.
 test/syscalls/linux/a.cc:42: Failure
 Value of: read(fd, buf, 1)
 Expected: 1
-[  FAILED  ] A.Fail (3 ms)
+[  FAILED  ] A.Fail, where GetParam() = (2, 1) (3 ms)
 [ RUN      ] A.Skip
 [  SKIPPED ] A.Skip (0 ms)
 [ RUN      ] A.Dies

@@ -29,6 +29,8 @@ def main(argv=None):
     r.add_argument("--timeout", type=float, default=120.0)
     r.add_argument("--mode", choices=("binary", "case"), default="binary")
     r.add_argument("--sides", default="native,sandbox")
+    r.add_argument("--new", action="store_true",
+                   help="only programs not in the results file yet")
     rep = sub.add_parser("report")
     rep.add_argument("--readme", action="store_true")
     for p in (b, r, rep):
@@ -46,7 +48,7 @@ def main(argv=None):
     if args.cmd == "run":
         import runner
         runner.run_all(args.out, args.filter, args.jobs, args.timeout,
-                       args.mode, args.sides.split(","))
+                       args.mode, args.sides.split(","), args.new)
     data = results.load(args.out)
     print(results.readme_table(data) if getattr(args, "readme", False)
           else results.summary(data))

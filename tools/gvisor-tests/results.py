@@ -10,7 +10,8 @@ import os
 import re
 
 RUN = re.compile(r"^\[ RUN      \] (\S+)")
-END = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] (\S+)(?: \(\d+ ms\))?$")
+# A parameterized case's FAILED line goes on: ", where GetParam() = ...".
+END = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] ([^\s,]+)(?:,| \(\d+ ms\)|$)")
 FAILURE_AT = re.compile(r"^(\S+?):(\d+): (Failure|error:.*)$")
 SENTRY_BUG = "kvmsentry: internal error"
 

@@ -132,9 +132,11 @@ class Runner:
         print(f"{name}: {len(cases)} cases, native {nat}, sandbox {sb}", flush=True)
 
 
-def run_all(outdir, filters, jobs, timeout, mode, sides):
+def run_all(outdir, filters, jobs, timeout, mode, sides, new_only=False):
     r = Runner(outdir, jobs, timeout, mode, sides)
     names = [n for n in r.built if not filters or any(f in n for f in filters)]
+    if new_only:
+        names = [n for n in names if n not in r.data["binaries"]]
     with ThreadPoolExecutor(jobs) as pool:
         list(pool.map(r.run_binary, names))
     return r.data
