@@ -26,7 +26,9 @@ def main(argv=None):
     b = sub.add_parser("build")
     b.add_argument("tree")
     r = sub.add_parser("run")
-    r.add_argument("--timeout", type=float, default=120.0)
+    r.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
+    r.add_argument("--budget", type=float, default=600.0,
+                   help="seconds of one-case reruns per program and side")
     r.add_argument("--mode", choices=("binary", "case"), default="binary")
     r.add_argument("--sides", default="native,sandbox")
     r.add_argument("--new", action="store_true",
@@ -48,7 +50,7 @@ def main(argv=None):
     if args.cmd == "run":
         import runner
         runner.run_all(args.out, args.filter, args.jobs, args.timeout,
-                       args.mode, args.sides.split(","), args.new)
+                       args.mode, args.sides.split(","), args.new, args.budget)
     data = results.load(args.out)
     print(results.readme_table(data) if getattr(args, "readme", False)
           else results.summary(data))
