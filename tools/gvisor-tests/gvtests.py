@@ -35,6 +35,7 @@ def main(argv=None):
                    help="only programs not in the results file yet")
     rep = sub.add_parser("report")
     rep.add_argument("--readme", action="store_true")
+    rep.add_argument("--by-program", action="store_true")
     for p in (b, r, rep):
         p.add_argument("--out", default=DEFAULT_OUT)
         p.add_argument("--filter", nargs="*", default=None)
@@ -52,8 +53,11 @@ def main(argv=None):
         runner.run_all(args.out, args.filter, args.jobs, args.timeout,
                        args.mode, args.sides.split(","), args.new, args.budget)
     data = results.load(args.out)
-    print(results.readme_table(data) if getattr(args, "readme", False)
-          else results.summary(data))
+    if getattr(args, "readme", False):
+        print(f"gVisor {data.get('commit', '?')[:12]}, {data.get('date', '?')}:\n")
+        print(results.readme_table(data, args.by_program))
+    else:
+        print(results.summary(data))
     return 0
 
 
