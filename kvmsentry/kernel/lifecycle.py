@@ -174,6 +174,7 @@ def execve(task, path, argv, envp, program=None):
     if not kernel.mm_in_use(old, task):
         old.destroy()
     task.fds.close_on_exec()
+    task.creds = task.creds.for_exec()
     if any(t.sighand is task.sighand for t in kernel.tasks.values() if t is not task):
         task.sighand = task.sighand.copy()         # unshare (CLONE_SIGHAND with a vfork)
     task.sighand.reset_for_exec()
