@@ -10,6 +10,7 @@ from kvmsentry.kernel.creds import CAP_CHOWN, CAP_FOWNER, CAP_MKNOD, NO_ID
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
+from kvmsentry.syscalls.sys_sync import check_fsize
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
@@ -413,6 +414,8 @@ def truncate(task, pathname, length):
     check_mount_writable(loc)
     if not may_access(loc.inode.getattr(), task.creds, W_OK):
         raise SyscallError(errno.EACCES)
+    if length > loc.inode.getattr().size:
+        check_fsize(task, length)
     truncate_inode(loc.inode, length)
     fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     return 0
@@ -428,6 +431,8 @@ def ftruncate(task, fd, length):
         raise SyscallError(errno.EBADF)
     if f.inode is None or not f.inode.is_reg() or not f.writable():
         raise SyscallError(errno.EINVAL)
+    if length > f.inode.getattr().size:
+        check_fsize(task, length)
     f.truncate(length)
     return 0
 
