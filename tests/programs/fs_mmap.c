@@ -176,6 +176,22 @@ static void g_mmap_opath(void)
     MAP(PROT_READ, MAP_PRIVATE, pa);
 }
 
+static void g_past_eof_syscall(void)
+{
+    /* A system call reaching a mapped page past the end of the file gets
+     * EFAULT (a load or store there would be SIGBUS). The sentry once died
+     * of it (gVisor's MMapFileTest.InternalSigBus). */
+    int fd = make("f", PAGE);
+    char *priv = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    char *shared = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int p[2], zero = open("/dev/zero", O_RDONLY);
+    pipe(p);
+    TRY(write(p[1], priv + PAGE, PAGE));
+    TRY(read(zero, shared + PAGE, PAGE));
+    TRY(read(zero, priv + PAGE, 16));
+    TRY(write(p[1], priv, 16));                  /* the page inside the file is fine */
+}
+
 static const struct group GROUPS[] = {
     {"private", g_private},
     {"shared", g_shared},
@@ -183,6 +199,7 @@ static const struct group GROUPS[] = {
     {"private_untouched", g_private_untouched},
     {"mprotect_shared_ro", g_mprotect_shared_ro},
     {"mmap_opath", g_mmap_opath},
+    {"past_eof_syscall", g_past_eof_syscall},
     {0},
 };
 
