@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from kvmsentry.errors import SyscallError
 
 CAP_CHOWN, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 0, 6, 7, 8
-CAP_FOWNER, CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_MKNOD = 3, 21, 24, 27
+CAP_DAC_READ_SEARCH, CAP_FOWNER = 2, 3
+CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_MKNOD = 21, 24, 27
 CAP_LAST_CAP = 40                     # CAP_CHECKPOINT_RESTORE (Linux 5.9+)
 CAP_FULL = (1 << (CAP_LAST_CAP + 1)) - 1
 NO_ID = 0xFFFFFFFF                    # (uid_t)-1: "unchanged", never a valid id

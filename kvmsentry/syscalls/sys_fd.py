@@ -242,7 +242,8 @@ def flock(task, fd, operation):
     if kind not in (LOCK_SH, LOCK_EX, LOCK_UN) or f.flags & O_PATH:
         raise SyscallError(errno.EINVAL if kind not in (LOCK_SH, LOCK_EX, LOCK_UN)
                            else errno.EBADF)
-    key = f.inode if f.inode is not None else f
+    # The lock is the inode's: both ends of a pipe share the pipe's.
+    key = f.inode if f.inode is not None else getattr(f, "pipe", f)
     table = task.kernel.flocks
     holders = table.setdefault(key, {})
     if kind == LOCK_UN:

@@ -14,7 +14,7 @@ from kvmsentry.syscalls.sys_sync import check_fsize
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
-from kvmsentry.vfs.path import AT_FDCWD, W_OK, X_OK, may_access
+from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, X_OK, may_access
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW = 0x100, 0x200, 0x400
 AT_EMPTY_PATH = 0x1000
@@ -223,10 +223,25 @@ def linkat(task, olddirfd, oldpath, newdirfd, newpath, flags):
         raise SyscallError(errno.ENOENT)
     if src.mount is not parent.mount:
         raise SyscallError(errno.EXDEV)
+    _may_linkat(task, src.inode)
     parent.inode.link(name, src.inode)
     parent.dentry.forget(name)
     fsnotify.created(parent.inode, name)
     return 0
+
+
+def _may_linkat(task, inode):
+    """fs.protected_hardlinks (on, as Debian sets it): only the owner (or
+    CAP_FOWNER) links a file it cannot read and write, or one that is not
+    a plain regular file (special, set-user-ID, set-group-ID executable)."""
+    stat, creds = inode.getattr(), task.creds
+    if creds.fsuid == stat.uid or creds.capable(CAP_FOWNER):
+        return
+    mode = stat.mode
+    safe = st.S_ISREG(mode) and not mode & st.S_ISUID and \
+        not (mode & st.S_ISGID and mode & st.S_IXGRP)
+    if not (safe and may_access(stat, creds, R_OK | W_OK)):
+        raise SyscallError(errno.EPERM)
 
 
 def link(task, oldpath, newpath):
