@@ -4,6 +4,7 @@
     gvtests.py build GVISOR_TREE [--out DIR] [-j N] [--filter NAME ...]
     gvtests.py run [--out DIR] [--filter NAME ...] [-j N] [--timeout S] [--mode binary|case]
     gvtests.py report [--out DIR] [--readme]
+    gvtests.py merge [--out DIR] OTHER_DIR...   (results of runs made elsewhere)
 
 `build` compiles the tests from a gVisor source tree into DIR (default
 ~/.cache/kvmsentry-gvisor-tests); `run` runs every case natively (confined
@@ -36,7 +37,9 @@ def main(argv=None):
     rep = sub.add_parser("report")
     rep.add_argument("--readme", action="store_true")
     rep.add_argument("--by-program", action="store_true")
-    for p in (b, r, rep):
+    m = sub.add_parser("merge")
+    m.add_argument("others", nargs="+")
+    for p in (b, r, rep, m):
         p.add_argument("--out", default=DEFAULT_OUT)
         p.add_argument("--filter", nargs="*", default=None)
         p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
@@ -48,7 +51,12 @@ def main(argv=None):
               f"{len(rep['not_built'])} not built (see {args.out}/build.json)")
         return 0
     import results
-    if args.cmd == "run":
+    if args.cmd == "merge":
+        data = results.load(args.out)
+        for other in args.others:
+            data["binaries"].update(results.load(other)["binaries"])
+        results.save(args.out, data)
+    elif args.cmd == "run":
         import runner
         runner.run_all(args.out, args.filter, args.jobs, args.timeout,
                        args.mode, args.sides.split(","), args.new, args.budget)

@@ -34,10 +34,17 @@ TEST_ENV = {
 
 
 def bwrap_cmd(builddir):
-    """The confinement of native runs; the build dir stays visible read-only."""
-    return ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev",
-            "--proc", "/proc", "--ro-bind", builddir, builddir, "--unshare-all",
-            "--unshare-user", "--uid", "0", "--gid", "0", "--die-with-parent", "--"]
+    """The confinement of native runs; the build dir (and where its bin/
+    and runfiles/ really are) stays visible read-only."""
+    keep = []
+    for path in (builddir, os.path.join(builddir, "bin"), os.path.join(builddir, "runfiles")):
+        real = os.path.realpath(path)
+        if os.path.exists(real) and not any(real.startswith(k + "/") or real == k for k in keep):
+            keep.append(real)
+    binds = [arg for k in keep for arg in ("--ro-bind", k, k)]
+    return (["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev",
+             "--proc", "/proc"] + binds + ["--unshare-all", "--unshare-user", "--uid", "0",
+                                           "--gid", "0", "--die-with-parent", "--"])
 
 
 def kvmsentry_cmd():
