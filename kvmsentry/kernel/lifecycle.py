@@ -244,6 +244,7 @@ def _release_mm_for(task):
     """What Linux's mm_release does when a task leaves its address space:
     walk the robust futex list, clear *clear_child_tid and wake a futex
     waiter there (pthread_join)."""
+    task.group.note_rss(task.mm)
     _walk_robust_list(task)
     task.robust_list = 0
     if task.clear_child_tid:
