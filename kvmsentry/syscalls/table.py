@@ -216,7 +216,8 @@ _IMPLEMENTED = [
     _e("timer_getoverrun", sys_timer.timer_getoverrun, "int"),
     _e("timer_delete", sys_timer.timer_delete, "int"),
     _e("getrusage", sys_timer.getrusage, "int ptr", PARTIAL,
-       "CPU time only (host thread CPU clocks, all counted as user time); other fields 0"),
+       "CPU time (host thread CPU clocks, all counted as user time) and peak RSS; "
+       "other fields 0"),
     _e("times", sys_timer.times, "ptr", PARTIAL,
        "host thread CPU clocks, all counted as user time"),
     # --- waiting for files (sys_poll.py) ---
