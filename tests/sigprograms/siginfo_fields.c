@@ -4,6 +4,12 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#ifndef FIOGETOWN
+#define FIOGETOWN 0x8903
+#endif
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -108,5 +114,16 @@ int main(void) {
     write(p[1], "y", 1);
     s = sigwaitinfo(&set, &si);
     printf("sigio plain signo=%d\n", s);
+    /* The same through ioctl: FIOASYNC, FIOGETOWN; and O_PATH fds have none. */
+    int off = 0, owner = 0;
+    printf("FIOASYNC off=%d", ioctl(p[0], FIOASYNC, &off));
+    printf(" O_ASYNC left=%d", !!(fcntl(p[0], F_GETFL) & O_ASYNC));
+    printf(" pipe FIOGETOWN=%d", ioctl(p[0], FIOGETOWN, &owner) < 0 ? -errno : 0);
+    int sk = socket(AF_UNIX, SOCK_STREAM, 0);
+    fcntl(sk, F_SETOWN, me);
+    printf(" socket FIOGETOWN=%d", ioctl(sk, FIOGETOWN, &owner));
+    printf(" owner_ok=%d", owner == me);
+    int opath = open("/", O_PATH);
+    printf(" O_PATH ioctl=%d\n", ioctl(opath, FIOCLEX) < 0 ? -errno : 0);
     return 0;
 }
