@@ -146,7 +146,8 @@ _IMPLEMENTED = [
     _e("tgkill", sys_signal.tgkill, "int int sig"),
     _e("tkill", sys_signal.tkill, "int sig"),
     _e("ioctl", sys_read_write.ioctl, "fd hex hex", PARTIAL,
-       "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD; terminal requests on inherited stdio; "
+       "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD/FIOASYNC, socket owner (FIO[SG]ETOWN, "
+       "SIOC[SG]PGRP); terminal requests on inherited stdio; "
        "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
        "(no TIOCPKT, TIOCGPTPEER, TIOCSTI)"),
     _e("pread64", sys_read_write.pread64, "fd out:2 uint int"),
