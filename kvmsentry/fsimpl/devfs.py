@@ -104,6 +104,11 @@ class DeviceInode(TmpfsInode):
     def open(self, location, flags):
         return self.file_class(location, flags)
 
+    @property
+    def maps_as_anonymous(self):
+        """mmap of /dev/zero is anonymous memory (shared: a shmem file)."""
+        return self.file_class is ZeroFile
+
 
 class TtyInode(TmpfsInode):
     """/dev/tty: ENXIO unless the sandbox has a host terminal."""

@@ -39,7 +39,7 @@ class EventFd(AnonFile):
 
     def write(self, data, offset=None):
         self.no_offset(offset)
-        if len(data) < 8:
+        if len(data) != 8:                   # exactly 8 since Linux 6.9
             raise SyscallError(errno.EINVAL)
         (value,) = struct.unpack_from("<Q", data)
         if value > MAX:

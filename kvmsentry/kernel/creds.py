@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from kvmsentry.errors import SyscallError
 
 CAP_CHOWN, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 0, 6, 7, 8
+CAP_DAC_READ_SEARCH, CAP_FOWNER = 2, 3
+CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_MKNOD = 21, 24, 27
 CAP_LAST_CAP = 40                     # CAP_CHECKPOINT_RESTORE (Linux 5.9+)
 CAP_FULL = (1 << (CAP_LAST_CAP + 1)) - 1
 NO_ID = 0xFFFFFFFF                    # (uid_t)-1: "unchanged", never a valid id
@@ -39,6 +41,7 @@ class Credentials:
     cap_effective: int = None
     cap_inheritable: int = 0
     cap_bounding: int = CAP_FULL
+    cap_ambient: int = 0
     keep_caps: bool = False           # PR_SET_KEEPCAPS (SECBIT_KEEP_CAPS)
     no_new_privs: bool = False        # PR_SET_NO_NEW_PRIVS
 
@@ -121,14 +124,18 @@ class Credentials:
         """The new uids with Linux's capability fix-up (cap_emulate_setxuid)."""
         old_any_root = 0 in (self.uid, self.euid, self.suid)
         permitted, effective = self.cap_permitted, self.cap_effective
-        if old_any_root and 0 not in (ruid, euid, suid) and not self.keep_caps:
-            permitted = effective = 0
+        ambient = self.cap_ambient
+        if old_any_root and 0 not in (ruid, euid, suid):
+            ambient = 0
+            if not self.keep_caps:
+                permitted = effective = 0
         if self.euid == 0 and euid != 0:
             effective = 0
         if self.euid != 0 and euid == 0:
             effective = permitted
         return replace(self, uid=ruid, euid=euid, suid=suid, fsuid=euid,
-                       cap_permitted=permitted, cap_effective=effective)
+                       cap_permitted=permitted, cap_effective=effective,
+                       cap_ambient=ambient)
 
     # --- set*gid ---------------------------------------------------------------
     def setgid(self, gid):
@@ -191,7 +198,26 @@ class Credentials:
         if permitted & ~self.cap_permitted or effective & ~permitted:
             raise SyscallError(errno.EPERM)
         return replace(self, cap_effective=effective, cap_permitted=permitted,
-                       cap_inheritable=inheritable)
+                       cap_inheritable=inheritable,
+                       cap_ambient=self.cap_ambient & permitted & inheritable)
+
+    def raise_ambient(self, cap):
+        """PR_CAP_AMBIENT_RAISE: only a capability both permitted and inheritable."""
+        bit = cap_bit(cap)
+        if not self.cap_permitted & bit or not self.cap_inheritable & bit:
+            raise SyscallError(errno.EPERM)
+        return replace(self, cap_ambient=self.cap_ambient | bit)
+
+    def for_exec(self):
+        """The credentials after execve of a file without file capabilities
+        or set-id bits (cap_bprm_creds_from_file): root gets its bounding and
+        inheritable sets, everyone keeps the ambient set, and only a root
+        euid makes them effective."""
+        permitted = (self.cap_bounding | self.cap_inheritable) if 0 in (self.uid, self.euid) else 0
+        permitted |= self.cap_ambient
+        effective = permitted if self.euid == 0 else self.cap_ambient
+        return replace(self, cap_permitted=permitted, cap_effective=effective,
+                       keep_caps=False)
 
     def drop_bounding(self, cap):
         if not self.capable(CAP_SETPCAP):

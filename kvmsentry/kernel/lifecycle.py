@@ -186,6 +186,7 @@ def execve(task, path, argv, envp, program=None):
         kernel.ipc.shm.unmapping_all(old, task.tgid)
         old.destroy()
     task.fds.close_on_exec()
+    task.creds = task.creds.for_exec()
     if any(t.sighand is task.sighand for t in kernel.tasks.values() if t is not task):
         task.sighand = task.sighand.copy()         # unshare (CLONE_SIGHAND with a vfork)
     task.sighand.reset_for_exec()
@@ -259,6 +260,7 @@ def _release_mm_for(task):
     """What Linux's mm_release does when a task leaves its address space:
     walk the robust futex list, clear *clear_child_tid and wake a futex
     waiter there (pthread_join)."""
+    task.group.note_rss(task.mm)
     _walk_robust_list(task)
     task.robust_list = 0
     if task.clear_child_tid:

@@ -22,6 +22,7 @@ import struct
 import threading
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.fasync import POLL_IN, POLL_OUT, FasyncList
 from kvmsentry.kernel.waiter import Queue, wait_event
 from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
 from kvmsentry.vfs.inode import Stat, now_ns
@@ -71,6 +72,7 @@ class Pipe:
         self.ino = next(_pipe_inos)
         self.uid, self.gid = uid, gid
         self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
+        self.fasync_readers, self.fasync_writers = FasyncList(), FasyncList()
 
     # --- ends --------------------------------------------------------------
     def attach(self, reader, writer):
@@ -131,6 +133,7 @@ class Pipe:
             del self._buf[:length]
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
+        self.fasync_writers.signal(POLL_OUT)
         return (data,)
 
     def write(self, data, nonblock):
@@ -165,6 +168,7 @@ class Pipe:
                     self.mtime_ns = self.ctime_ns = now_ns()
             if n:
                 self.queue.notify(READ_EVENTS)
+                self.fasync_readers.signal(POLL_IN)
             if done[0] < total and nonblock:
                 raise SyscallError(errno.EAGAIN)
             return done[0] == total
@@ -339,9 +343,18 @@ class PipeFile(File):
     def set_size(self, n, privileged=False):
         return self.pipe.set_size(n, privileged)
 
+    def fasync(self, task, fd, on):
+        """O_ASYNC set or cleared through fd: (un)arm this end."""
+        kernel = task.kernel if task is not None else None
+        if self._reader:
+            self.pipe.fasync_readers.arm(self, fd, kernel, on)
+        if self._writer:
+            self.pipe.fasync_writers.arm(self, fd, kernel, on)
+
     def release(self):
         if not self._released:
             self._released = True
+            self.fasync(None, None, False)
             self.pipe.detach(self._reader, self._writer)
 
 

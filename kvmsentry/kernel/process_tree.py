@@ -135,6 +135,7 @@ class ThreadGroup:
         self.uid = uid
         self.utime_ns = self.stime_ns = 0
         self.cutime_ns = self.cstime_ns = 0
+        self.maxrss_kb = self.cmaxrss_kb = 0  # peak RSS (getrusage), own and reaped children's
         self.start_ns = time.monotonic_ns()   # /proc/[pid]/stat's starttime
         self.stopped = False              # in a group stop now
         self.stop_code = 0                # stop signal not yet reported (WUNTRACED)
@@ -152,6 +153,10 @@ class ThreadGroup:
     @property
     def ppid(self):
         return self.parent.tgid if self.parent is not None else 0
+
+    def note_rss(self, mm):
+        """Raise the peak RSS to what mm holds now (frames of 4 KiB)."""
+        self.maxrss_kb = max(self.maxrss_kb, len(mm.pages) * 4)
 
     def __repr__(self):
         return "<ThreadGroup %d %s ppid=%d pgid=%d sid=%d threads=%s>" % (
@@ -521,6 +526,7 @@ class ProcessTree:
         if parent is not None:
             parent.cutime_ns += child.utime_ns + child.cutime_ns
             parent.cstime_ns += child.stime_ns + child.cstime_ns
+            parent.cmaxrss_kb = max(parent.cmaxrss_kb, child.maxrss_kb, child.cmaxrss_kb)
         self._release(child)
 
     # -- process groups and sessions ---------------------------------------

@@ -475,7 +475,10 @@ class AddressSpace:
                 self._populate(page, page + PAGE_SIZE, vma.prot)
             except OutOfMemory:
                 raise SyscallError(errno.EFAULT)
-            phys = self.pages[page]
+            phys = self.pages.get(page)
+            if phys is None:
+                raise SyscallError(errno.EFAULT)    # past the end of the file: SIGBUS to a load
+
         elif need == PROT_WRITE and phys in self.pool.cow_refs:
             phys = self._break_cow(page)
         return phys

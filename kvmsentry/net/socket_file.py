@@ -116,9 +116,11 @@ class SocketFile(File):
             raise SyscallError(errno.ESPIPE)
         return self.sendmsg(current(), data, None, None, 0)
 
+    perm = 0o777          # the sockfs inode's bits: fchmod changes them, bind uses them
+
     def stat(self):
         t = self.ctime_ns
-        return Stat(dev=SOCKFS_DEV, ino=self.ino, mode=st.S_IFSOCK | 0o777, nlink=1,
+        return Stat(dev=SOCKFS_DEV, ino=self.ino, mode=st.S_IFSOCK | self.perm, nlink=1,
                     blksize=4096, atime_ns=t, mtime_ns=t, ctime_ns=t)
 
     def readiness(self):

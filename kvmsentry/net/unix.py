@@ -59,15 +59,21 @@ def check_creds(task, creds):
 
 
 class Message:
-    __slots__ = ("data", "sender", "addr", "creds", "files", "charge")
+    __slots__ = ("data", "sender", "creds", "files", "charge")
 
     def __init__(self, data, sender, creds, files):
         self.data = data
         self.sender = sender
-        self.addr = sender.name.encode() if sender.name is not None else None
         self.creds = creds
         self.files = files
         self.charge = len(data) + MESSAGE_OVERHEAD
+
+    @property
+    def addr(self):
+        """The sender's name when read, not when sent (unix_copy_addr reads
+        the sending socket's address at recvmsg time)."""
+        name = self.sender.name
+        return name.encode() if name is not None else None
 
 
 class UnixSocket(SocketFile):
@@ -127,8 +133,10 @@ class UnixSocket(SocketFile):
         if name is None:
             raise SyscallError(errno.EINVAL)
         if name.abstract is not None:
+            # Abstract names are looked up per socket type (Linux hashes the
+            # type in): another type's socket is no socket at all.
             other = self.names.abstract.get(name.abstract)
-            if other is None:
+            if other is None or other.type != self.type:
                 raise SyscallError(errno.ECONNREFUSED)
         else:
             other = unix_names.lookup_path(task, name.path)

@@ -63,8 +63,8 @@ def check_free(task, path):
 
 
 def bind_path(task, path, sock):
-    """Create the socket inode at path (mode 0777 & ~umask, as Linux's
-    unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists.
+    """Create the socket inode at path (the socket's mode & ~umask, as
+    Linux's unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists.
     Returns the inode, or None when sock became a host socket instead
     (--host-uds=create, in a host directory)."""
     parent, name = check_free(task, path)
@@ -80,7 +80,7 @@ def bind_path(task, path, sock):
     if not may_access(parent.inode.getattr(), task.creds, W_OK | X_OK):
         raise SyscallError(errno.EACCES)
     c = task.creds
-    mode = st.S_IFSOCK | (0o777 & ~task.fs.umask)
+    mode = st.S_IFSOCK | (sock.perm & ~task.fs.umask)
     try:
         parent.inode.mknod(name, mode, 0, c.euid, c.egid)
     except SyscallError as e:

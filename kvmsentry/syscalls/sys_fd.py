@@ -12,7 +12,11 @@ from kvmsentry.vfs.file import O_PATH, SETFL_MASK
 
 F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL = 0, 1, 2, 3, 4
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
-F_SETOWN, F_GETOWN = 8, 9
+F_SETOWN, F_GETOWN, F_SETSIG, F_GETSIG = 8, 9, 10, 11
+F_SETOWN_EX, F_GETOWN_EX = 15, 16
+F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
+F_OWNER_EX = struct.Struct("<ii")             # struct f_owner_ex {int type; pid_t pid;}
+MAX_SIGNAL = 64
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 F_DUPFD_CLOEXEC = 1030
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
@@ -114,7 +118,11 @@ def fcntl(task, fd, cmd, arg):
     if cmd == F_SETFL:
         if f.flags & O_PATH:
             raise SyscallError(errno.EBADF)
+        old = f.flags
         f.flags = (f.flags & ~SETFL_MASK) | (u32(arg) & SETFL_MASK)
+        arm = getattr(f, "fasync", None)
+        if (old ^ f.flags) & os.O_ASYNC and arm is not None:
+            arm(task, fd, bool(f.flags & os.O_ASYNC))
         return 0
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
@@ -124,10 +132,8 @@ def fcntl(task, fd, cmd, arg):
         if not hasattr(f, "pipe"):
             raise SyscallError(errno.EBADF)
         return f.pipe.get_size() if cmd == F_GETPIPE_SZ else f.pipe.set_size(u32(arg))
-    if cmd == F_GETOWN:
-        return 0
-    if cmd == F_SETOWN:
-        return 0
+    if cmd in (F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX, F_SETSIG, F_GETSIG):
+        return _owner_command(task, f, cmd, arg)
     if cmd == F_ADD_SEALS:
         return memfd.add_seals(f, u32(arg))
     if cmd == F_GET_SEALS:
@@ -135,6 +141,49 @@ def fcntl(task, fd, cmd, arg):
             raise SyscallError(errno.EINVAL)
         return memfd.seals_of(f.inode)
     raise SyscallError(errno.EINVAL)
+
+
+def _owner_exists(task, kind, who):
+    """Whether `who` names a live thread, process or process group (find_vpid)."""
+    tree = task.kernel.tree
+    if kind == F_OWNER_TID:
+        return who in task.kernel.tasks
+    if kind == F_OWNER_PID:
+        return tree.lookup(who) is not None
+    return bool(tree.members_of_pgrp(who))
+
+
+def _owner_command(task, f, cmd, arg):
+    """F_{SET,GET}OWN[_EX] and F_{SET,GET}SIG: who gets SIGIO for the open
+    file, and which signal. Recorded per open file description; no
+    signal is sent until O_ASYNC arms the file (kernel/fasync.py)."""
+    kind, who = getattr(f, "owner", None) or (F_OWNER_TID, 0)
+    if cmd == F_GETOWN:
+        return -who if kind == F_OWNER_PGRP else who
+    if cmd == F_GETOWN_EX:
+        task.mm.copy_out(arg, F_OWNER_EX.pack(kind, who))
+        return 0
+    if cmd == F_GETSIG:
+        return getattr(f, "owner_signal", 0)
+    if cmd == F_SETSIG:
+        if not 0 <= i32(arg) <= MAX_SIGNAL:
+            raise SyscallError(errno.EINVAL)
+        f.owner_signal = i32(arg)
+        return 0
+    if cmd == F_SETOWN:
+        who = i32(arg)
+        if who == -2**31:
+            raise SyscallError(errno.EINVAL)      # -who would overflow
+        kind = F_OWNER_PGRP if who < 0 else F_OWNER_PID
+        who = abs(who)
+    else:
+        kind, who = F_OWNER_EX.unpack(task.mm.copy_in(arg, F_OWNER_EX.size))
+        if kind not in (F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP):
+            raise SyscallError(errno.EINVAL)
+    if who and (who < 0 or not _owner_exists(task, kind, who)):
+        raise SyscallError(errno.ESRCH)
+    f.owner = (kind, who)
+    return 0
 
 
 def close_range(task, first, last, flags):
@@ -193,7 +242,8 @@ def flock(task, fd, operation):
     if kind not in (LOCK_SH, LOCK_EX, LOCK_UN) or f.flags & O_PATH:
         raise SyscallError(errno.EINVAL if kind not in (LOCK_SH, LOCK_EX, LOCK_UN)
                            else errno.EBADF)
-    key = f.inode if f.inode is not None else f
+    # The lock is the inode's: both ends of a pipe share the pipe's.
+    key = f.inode if f.inode is not None else getattr(f, "pipe", f)
     table = task.kernel.flocks
     holders = table.setdefault(key, {})
     if kind == LOCK_UN:

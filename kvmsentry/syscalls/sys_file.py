@@ -29,8 +29,6 @@ def check_mount_writable(loc):
 def open_location(task, dirfd, path, flags, mode):
     """The Location and new File for open(2)-style arguments."""
     acc = flags & O_ACCMODE
-    if acc == 3 and not flags & O_PATH:
-        raise SyscallError(errno.EINVAL)
     if flags & O_TMPFILE == O_TMPFILE:
         raise SyscallError(errno.EOPNOTSUPP)
     creds = task.creds
@@ -74,8 +72,14 @@ def open_location(task, dirfd, path, flags, mode):
         raise SyscallError(errno.ENOTDIR)
     if inode.is_dir() and (acc != os.O_RDONLY or flags & (O_TRUNC | O_CREAT)):
         raise SyscallError(errno.EISDIR)
-    want = (R_OK if acc in (os.O_RDONLY, os.O_RDWR) else 0) | \
-        (W_OK if acc in (os.O_WRONLY, os.O_RDWR) or flags & O_TRUNC else 0)
+    if inode.is_dir() and flags & os.O_DIRECT:
+        raise SyscallError(errno.EINVAL)          # no direct I/O on directories
+    if acc == 3 and not inode.is_reg():
+        raise SyscallError(errno.EINVAL)
+    # Access mode 3 (Linux's own): read and write permission are checked,
+    # and the file can do neither.
+    want = (R_OK if acc in (os.O_RDONLY, os.O_RDWR, 3) else 0) | \
+        (W_OK if acc in (os.O_WRONLY, os.O_RDWR, 3) or flags & O_TRUNC else 0)
     if not created and want and not may_access(inode.getattr(), creds, want):
         raise SyscallError(errno.EACCES)
     if want & W_OK and (inode.is_reg() or inode.is_dir()):

@@ -6,14 +6,15 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.creds import NO_ID
+from kvmsentry.kernel.creds import CAP_CHOWN, CAP_FOWNER, CAP_MKNOD, NO_ID
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
+from kvmsentry.syscalls.sys_sync import check_fsize
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
-from kvmsentry.vfs.path import AT_FDCWD, W_OK, X_OK, may_access
+from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, X_OK, may_access
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW = 0x100, 0x200, 0x400
 AT_EMPTY_PATH = 0x1000
@@ -32,9 +33,11 @@ def _writable_parent(task, parent):
 
 
 def _sticky_ok(task, parent, victim):
-    """The sticky bit: only owners (or root) remove entries of others."""
+    """The sticky bit: only owners (or CAP_FOWNER) remove entries of others."""
     pst = parent.inode.getattr()
-    if pst.mode & st.S_ISVTX and task.creds.euid not in (0, pst.uid, victim.getattr().uid):
+    creds = task.creds
+    if pst.mode & st.S_ISVTX and creds.fsuid not in (pst.uid, victim.getattr().uid) \
+            and not creds.capable(CAP_FOWNER):
         raise SyscallError(errno.EPERM)
 
 
@@ -75,7 +78,7 @@ def mknodat(task, dirfd, pathname, mode, dev):
     kind = st.S_IFMT(mode) or st.S_IFREG
     if kind not in (st.S_IFREG, st.S_IFIFO, st.S_IFCHR, st.S_IFBLK, st.S_IFSOCK):
         raise SyscallError(errno.EINVAL)
-    if kind in (st.S_IFCHR, st.S_IFBLK) and task.creds.euid != 0:
+    if kind in (st.S_IFCHR, st.S_IFBLK) and not task.creds.capable(CAP_MKNOD):
         raise SyscallError(errno.EPERM)
     parent, name, trailing = _new_entry(task, i32(dirfd), pathname)
     if trailing:
@@ -220,10 +223,25 @@ def linkat(task, olddirfd, oldpath, newdirfd, newpath, flags):
         raise SyscallError(errno.ENOENT)
     if src.mount is not parent.mount:
         raise SyscallError(errno.EXDEV)
+    _may_linkat(task, src.inode)
     parent.inode.link(name, src.inode)
     parent.dentry.forget(name)
     fsnotify.created(parent.inode, name)
     return 0
+
+
+def _may_linkat(task, inode):
+    """fs.protected_hardlinks (on, as Debian sets it): only the owner (or
+    CAP_FOWNER) links a file it cannot read and write, or one that is not
+    a plain regular file (special, set-user-ID, set-group-ID executable)."""
+    stat, creds = inode.getattr(), task.creds
+    if creds.fsuid == stat.uid or creds.capable(CAP_FOWNER):
+        return
+    mode = stat.mode
+    safe = st.S_ISREG(mode) and not mode & st.S_ISUID and \
+        not (mode & st.S_ISGID and mode & st.S_IXGRP)
+    if not (safe and may_access(stat, creds, R_OK | W_OK)):
+        raise SyscallError(errno.EPERM)
 
 
 def link(task, oldpath, newpath):
@@ -271,7 +289,7 @@ def readlink(task, pathname, buf, bufsiz):
 def _chmod(task, loc, mode):
     check_mount_writable(loc)
     stat = loc.inode.getattr()
-    if task.creds.euid not in (0, stat.uid):
+    if task.creds.fsuid != stat.uid and not task.creds.capable(CAP_FOWNER):
         raise SyscallError(errno.EPERM)
     loc.inode.setattr(mode=(stat.mode & st.S_IFMT(stat.mode)) | (u32(mode) & 0o7777))
     fsnotify.attrib(loc)
@@ -294,9 +312,13 @@ def fchmod(task, fd, mode):
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
     if f.location is None:
-        if not hasattr(f, "pipe"):
+        # Pipes and sockets have inodes of their own (pipefs, sockfs).
+        if hasattr(f, "pipe"):
+            f.pipe.perm = u32(mode) & 0o7777
+        elif isinstance(getattr(f, "perm", None), int):
+            f.perm = u32(mode) & 0o7777
+        else:
             raise SyscallError(errno.EBADF)
-        f.pipe.perm = u32(mode) & 0o7777       # an anonymous pipe's own inode
         return 0
     return _chmod(task, f.location, mode)
 
@@ -307,11 +329,15 @@ def _chown(task, loc, owner, group):
     # is a valid id in the initial user namespace).
     owner, group = u32(owner), u32(group)
     stat = loc.inode.getattr()
-    euid = task.creds.euid
-    if euid != 0:
-        if owner != NO_ID and owner != stat.uid:
+    creds = task.creds
+    if not creds.capable(CAP_CHOWN):
+        # chown_ok/chgrp_ok: the owner may "change" the owner to itself and
+        # the group to one of its own groups.
+        owns = creds.fsuid == stat.uid
+        if owner != NO_ID and not (owns and owner == stat.uid):
             raise SyscallError(errno.EPERM)
-        if euid != stat.uid or (group != NO_ID and group != task.creds.egid):
+        if group != NO_ID and not (owns and (group in (stat.gid, creds.fsgid)
+                                             or group in creds.groups)):
             raise SyscallError(errno.EPERM)
     loc.inode.setattr(uid=None if owner == NO_ID else owner,
                       gid=None if group == NO_ID else group)
@@ -343,7 +369,7 @@ def lchown(task, pathname, owner, group):
 def fchown(task, fd, owner, group):
     """Implements fchown(2)."""
     f = task.fds.get(i32(fd))
-    if f.location is None:
+    if f.location is None or f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
     return _chown(task, f.location, owner, group)
 
@@ -387,7 +413,7 @@ def set_file_times(task, loc, times):
         else:
             raise SyscallError(errno.EINVAL)
     stat = loc.inode.getattr()
-    if task.creds.euid not in (0, stat.uid):
+    if task.creds.fsuid != stat.uid and not task.creds.capable(CAP_FOWNER):
         explicit = times and any(n not in (UTIME_NOW, UTIME_OMIT) for n in (a_ns, m_ns))
         if explicit or not may_access(stat, task.creds, W_OK):
             raise SyscallError(errno.EPERM if explicit else errno.EACCES)
@@ -410,6 +436,8 @@ def truncate(task, pathname, length):
     check_mount_writable(loc)
     if not may_access(loc.inode.getattr(), task.creds, W_OK):
         raise SyscallError(errno.EACCES)
+    if length > loc.inode.getattr().size:
+        check_fsize(task, length)
     truncate_inode(loc.inode, length)
     fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     return 0
@@ -425,6 +453,8 @@ def ftruncate(task, fd, length):
         raise SyscallError(errno.EBADF)
     if f.inode is None or not f.inode.is_reg() or not f.writable():
         raise SyscallError(errno.EINVAL)
+    if length > f.inode.getattr().size:
+        check_fsize(task, length)
     f.truncate(length)
     return 0
 

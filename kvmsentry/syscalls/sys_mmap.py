@@ -108,7 +108,7 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
         check_commit(length)
     if not flags & MAP_ANONYMOUS:
         source = _mappable(task, i32(fd), prot, kind != MAP_PRIVATE)
-        if kind != MAP_PRIVATE and prot & PROT_WRITE and source.inode is not None:
+        if source is not None and kind != MAP_PRIVATE and prot & PROT_WRITE:
             memfd.check_shared_writable_map(source.inode)
         if offset + length > (1 << 63):
             raise SyscallError(errno.EOVERFLOW)
@@ -248,7 +248,9 @@ def madvise(task, addr, length, advice):
     advice = i32(advice)
     if not _aligned(addr) or advice not in MADV_KNOWN:
         raise SyscallError(errno.EINVAL)
-    if addr + length >= 1 << 64 or page_up(length) < length:
+    # Linux's u64 arithmetic: a length that rounds up past 2^64 wraps to
+    # 0 (EINVAL), and so does an end past it.
+    if page_up(length) >= 1 << 64 or addr + page_up(length) >= 1 << 64:
         raise SyscallError(errno.EINVAL)
     length = page_up(length)
     if length == 0:

@@ -37,6 +37,7 @@ PR_SET_PTRACER = 0x59616D61
 PR_SET_VMA = 0x53564D41
 PR_TSC_ENABLE = 1
 SECBIT_KEEP_CAPS = 1 << 4
+SECURE_ALL_BITS = 0xFF                 # the four securebits and their locks
 TASK_COMM_LEN = 16
 DEFAULT_TIMER_SLACK_NS = 50_000
 
@@ -87,13 +88,17 @@ def _cap_valid(cap):
 
 
 def _ambient(task, op, cap):
+    creds = task.creds
     if op == PR_CAP_AMBIENT_CLEAR_ALL:
-        return 0
+        return _set_creds(task, cap_ambient=0)
     if op not in (PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER):
         raise SyscallError(errno.EINVAL)
-    _cap_valid(cap)
-    if op == PR_CAP_AMBIENT_RAISE:
-        raise SyscallError(errno.EPERM)       # the ambient set stays empty
+    bit = cr.cap_bit(_cap_valid(cap))
+    if op == PR_CAP_AMBIENT_IS_SET:
+        return int(bool(creds.cap_ambient & bit))
+    if op == PR_CAP_AMBIENT_LOWER:
+        return _set_creds(task, cap_ambient=creds.cap_ambient & ~bit)
+    task.creds = creds.raise_ambient(cap)
     return 0
 
 
@@ -131,6 +136,8 @@ def prctl(task, option, arg2, arg3, arg4, arg5):
     if option == PR_SET_SECUREBITS:
         if not creds.capable(cr.CAP_SETPCAP):
             raise SyscallError(errno.EPERM)
+        if arg2 & ~SECURE_ALL_BITS:
+            raise SyscallError(errno.EPERM)       # no such bit (Linux: EPERM)
         if arg2 & ~SECBIT_KEEP_CAPS:
             raise SyscallError(errno.EINVAL)      # the other securebits are not modelled
         return _set_creds(task, keep_caps=bool(arg2 & SECBIT_KEEP_CAPS))

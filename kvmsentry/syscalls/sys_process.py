@@ -139,10 +139,11 @@ def exit(task, status):
     raise ExitThread((i32(status) & 0xFF) << 8)
 
 
-def _rusage(utime_ns, stime_ns):
-    def tv(ns):
-        return struct.pack("<qq", ns // 10**9, (ns % 10**9) // 1000)
-    return tv(utime_ns) + tv(stime_ns) + bytes(144 - 32)
+def _rusage(result):
+    """The reported child's struct rusage: times and peak RSS."""
+    from kvmsentry.syscalls.sys_timer import _rusage as pack
+    child = result.child
+    return pack(result.utime_ns, result.stime_ns, max(child.maxrss_kb, child.cmaxrss_kb))
 
 
 def wait4(task, pid, wstatus, options, rusage):
@@ -154,7 +155,7 @@ def wait4(task, pid, wstatus, options, rusage):
     if wstatus:
         task.mm.copy_out(wstatus, struct.pack("<i", result.wait_status))
     if rusage:
-        task.mm.copy_out(rusage, _rusage(result.utime_ns, result.stime_ns))
+        task.mm.copy_out(rusage, _rusage(result))
     return result.pid
 
 
@@ -177,7 +178,7 @@ def waitid(task, idtype, id_, infop, options, rusage):
                                result.uid, result.si_status)
             task.mm.copy_out(infop, info + bytes(128 - len(info)))
     if rusage and result is not None:
-        task.mm.copy_out(rusage, _rusage(result.utime_ns, result.stime_ns))
+        task.mm.copy_out(rusage, _rusage(result))
     return 0
 
 

@@ -1,9 +1,11 @@
 """read/write family and ioctl on open files."""
 import errno
+import os
 import struct
 
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
+from kvmsentry.syscalls import sys_fd
 from kvmsentry.syscalls.args import i32, i64
 
 MAX_RW_COUNT = 0x7FFFF000     # Linux caps one transfer at this
@@ -328,7 +330,8 @@ def pwritev(task, fd, iov, iovcnt, offset):
     return write_from(task.mm, f, vecs, offset)
 
 
-FIONREAD, FIONBIO, FIONCLEX, FIOCLEX = 0x541B, 0x5421, 0x5450, 0x5451
+FIONREAD, FIONBIO, FIONCLEX, FIOCLEX, FIOASYNC = 0x541B, 0x5421, 0x5450, 0x5451, 0x5452
+FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP = 0x8901, 0x8902, 0x8903, 0x8904
 
 
 def ioctl(task, fd, request, arg):
@@ -336,12 +339,26 @@ def ioctl(task, fd, request, arg):
     file's type."""
     fd, request = i32(fd), request & 0xFFFFFFFF
     f = task.fds.get(fd)
+    if f.flags & sys_fd.O_PATH:
+        raise SyscallError(errno.EBADF)
     if request == FIOCLEX or request == FIONCLEX:
         task.fds.set_cloexec(fd, request == FIOCLEX)
         return 0
     if request == FIONBIO:
         (on,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
         f.flags = f.flags | 0o4000 if on else f.flags & ~0o4000
+        return 0
+    if request == FIOASYNC:
+        (on,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+        flags = f.flags | os.O_ASYNC if on else f.flags & ~os.O_ASYNC
+        return sys_fd.fcntl(task, fd, sys_fd.F_SETFL, flags & sys_fd.SETFL_MASK)
+    # The owner ioctls are sockets' (sock_ioctl); others answer as their type.
+    is_socket = hasattr(f, "family")
+    if request in (FIOSETOWN, SIOCSPGRP) and is_socket:
+        (who,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+        return sys_fd.fcntl(task, fd, sys_fd.F_SETOWN, who & 0xFFFFFFFF)
+    if request in (FIOGETOWN, SIOCGPGRP) and is_socket:
+        task.mm.copy_out(arg, struct.pack("<i", sys_fd.fcntl(task, fd, sys_fd.F_GETOWN, 0)))
         return 0
     if request == FIONREAD and f.inode is not None and f.inode.is_reg():
         left = max(f.inode.getattr().size - getattr(f, "offset", 0), 0)

@@ -1,4 +1,5 @@
 """The stat family, access checks, statfs and the working directory."""
+import dataclasses
 import errno
 import struct
 
@@ -17,6 +18,7 @@ STATX_BASIC_STATS = 0x7FF
 PATH_MAX = 4096
 PIPEFS_STATFS = dict(type=0x50495045, bsize=4096, blocks=0, bfree=0, bavail=0, files=0,
                      ffree=0, namelen=255, frsize=4096, flags=0)
+SOCKFS_STATFS = dict(PIPEFS_STATFS, type=0x534F434B)
 STATX_BTIME = 0x800
 
 
@@ -98,8 +100,11 @@ def faccessat2(task, dirfd, pathname, mode, flags):
         raise SyscallError(errno.EROFS)
     creds = task.creds
     if not flags & AT_EACCESS:
-        # access(2) checks with the real ids.
-        creds = type(creds)(creds.uid, creds.uid, creds.gid, creds.gid)
+        # access(2) checks with the real ids, and (access_override_creds)
+        # with the permitted capabilities if the real uid is 0, else none.
+        creds = dataclasses.replace(
+            creds, fsuid=creds.uid, fsgid=creds.gid,
+            cap_effective=creds.cap_permitted if creds.uid == 0 else 0)
     if mode and not may_access(loc.inode.getattr(), creds, mode):
         raise SyscallError(errno.EACCES)
     return 0
@@ -146,9 +151,10 @@ def fstatfs(task, fd, buf):
     """Implements fstatfs(2)."""
     f = task.fds.get(i32(fd))
     if f.location is None:
-        # Pipes (and the inherited stdio) have no sandbox filesystem; answer
-        # as for Linux's pipefs.
-        task.mm.copy_out(buf, _pack_statfs(PIPEFS_STATFS, False))
+        # Sockets, pipes (and the inherited stdio) have no sandbox
+        # filesystem; answer as for Linux's sockfs or pipefs.
+        info = SOCKFS_STATFS if hasattr(f, "family") else PIPEFS_STATFS
+        task.mm.copy_out(buf, _pack_statfs(info, False))
         return 0
     task.mm.copy_out(buf, _pack_statfs(f.inode.statfs(), f.location.mount.readonly))
     return 0

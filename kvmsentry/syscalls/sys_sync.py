@@ -5,6 +5,19 @@ import errno
 from kvmsentry.errors import SyscallError
 from kvmsentry.syscalls.args import i32, i64
 
+RLIMIT_FSIZE = 1
+
+
+def check_fsize(task, end):
+    """A file may not grow past RLIMIT_FSIZE: SIGXFSZ to the thread, then
+    EFBIG (inode_newsize_ok)."""
+    if end > task.rlimits[RLIMIT_FSIZE][0]:
+        from kvmsentry.kernel import signal_delivery
+        from kvmsentry.kernel import signals as sg
+        signal_delivery.send(task.kernel, task, sg.SigInfo(sg.SIGXFSZ, code=sg.SI_KERNEL),
+                             thread=True)
+        raise SyscallError(errno.EFBIG)
+
 FALLOC_FL_KEEP_SIZE = 1
 POSIX_FADV_MAX = 5
 MAX_LFS = (1 << 63) - 1             # s_maxbytes of tmpfs; other filesystems say less
@@ -52,14 +65,21 @@ def fallocate(task, fd, mode, offset, length):
         raise SyscallError(errno.EINVAL)
     if not f.writable():
         raise SyscallError(errno.EBADF)
-    if f.inode is None or f.inode.is_dir():
-        raise SyscallError(errno.EISDIR if f.inode is not None else errno.ESPIPE)
+    if f.inode is None:
+        # Pipes answer ESPIPE; other inode-less files (timerfd, eventfd...)
+        # are anonymous inodes, neither FIFO nor regular: ENODEV.
+        raise SyscallError(errno.ESPIPE if hasattr(f, "pipe") else errno.ENODEV)
+    if f.inode.is_dir():
+        raise SyscallError(errno.EISDIR)
     if not f.inode.is_reg():
-        raise SyscallError(errno.ENODEV)
+        raise SyscallError(errno.ESPIPE if f.inode.getattr().mode & 0o170000 == 0o010000
+                           else errno.ENODEV)
     if mode & ~FALLOC_FL_KEEP_SIZE:
         raise SyscallError(errno.EOPNOTSUPP)
     if offset + length > MAX_LFS:
         raise SyscallError(errno.EFBIG)
+    if not mode & FALLOC_FL_KEEP_SIZE and offset + length > f.inode.getattr().size:
+        check_fsize(task, offset + length)
     f.inode.reserve(offset, length)
     if not mode & FALLOC_FL_KEEP_SIZE and offset + length > f.inode.getattr().size:
         f.inode.setattr(size=offset + length)

@@ -20,6 +20,8 @@ O_RDWR, O_LARGEFILE = 2, 0o100000
 MPOL_DEFAULT, MPOL_PREFERRED, MPOL_BIND, MPOL_INTERLEAVE, MPOL_LOCAL = 0, 1, 2, 3, 4
 MPOL_PREFERRED_MANY, MPOL_WEIGHTED_INTERLEAVE = 5, 6
 MPOL_MODE_FLAGS = (1 << 15) | (1 << 14) | (1 << 13)
+MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, MPOL_F_NUMA_BALANCING = 1 << 15, 1 << 14, 1 << 13
+NODEMASK_MAX_BITS = 4096 * 8                  # get_nodes: at most a page of bits
 MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED = 1, 2, 4
 _policies = weakref.WeakKeyDictionary()     # task -> (mode, nodemask) set_mempolicy gave
 _libc = ctypes.CDLL(None)                   # for sched_getcpu, which os lacks
@@ -164,7 +166,10 @@ def get_mempolicy(task, mode, nodemask, maxnode, addr, flags):
     if flags & MPOL_F_MEMS_ALLOWED:
         policy, mask = MPOL_DEFAULT, 1
     elif flags & MPOL_F_NODE:
-        policy = 0                                    # the node: always 0
+        # The node of the page at addr, or the next interleave node: 0.
+        if not flags & MPOL_F_ADDR and policy & ~MPOL_MODE_FLAGS != MPOL_INTERLEAVE:
+            raise SyscallError(errno.EINVAL)
+        policy = 0
     if mode:
         task.mm.copy_out(mode, struct.pack("<i", policy))
     if nodemask:
@@ -176,10 +181,15 @@ def set_mempolicy(task, mode, nodemask, maxnode):
     """Implements set_mempolicy(2): node 0 is the only node; policies are
     recorded for get_mempolicy and change nothing else."""
     mode = i32(mode)
-    base = mode & ~MPOL_MODE_FLAGS
+    base, mode_flags = mode & ~MPOL_MODE_FLAGS, mode & MPOL_MODE_FLAGS
     if base < 0 or base > MPOL_WEIGHTED_INTERLEAVE:
         raise SyscallError(errno.EINVAL)
+    if mode_flags & MPOL_F_STATIC_NODES and mode_flags & MPOL_F_RELATIVE_NODES or \
+            mode_flags & MPOL_F_NUMA_BALANCING and base != MPOL_BIND:
+        raise SyscallError(errno.EINVAL)
     maxnode = u32(maxnode)
+    if nodemask and (maxnode - 1) % (1 << 64) > NODEMASK_MAX_BITS:
+        raise SyscallError(errno.EINVAL)              # maxnode 0 wraps (get_nodes)
     mask = 0
     if nodemask and maxnode > 1:
         mask = int.from_bytes(task.mm.copy_in(nodemask, _nodemask_len(maxnode)), "little")
@@ -192,7 +202,7 @@ def set_mempolicy(task, mode, nodemask, maxnode):
         pass                                           # "local allocation"
     elif not mask & 1:
         raise SyscallError(errno.EINVAL)               # no node that exists
-    _policies[task] = (base, mask & 1)
+    _policies[task] = (base | (mode_flags if base != MPOL_DEFAULT else 0), mask & 1)
     return 0
 
 

@@ -169,23 +169,29 @@ def timer_delete(task, timer_id):
 
 
 # --- CPU time --------------------------------------------------------------------
-def _rusage(utime_ns, stime_ns):
-    """struct rusage: the times; every other field 0 (not measured)."""
-    return _timeval(utime_ns) + _timeval(stime_ns) + bytes(RUSAGE_SIZE - 32)
+def _rusage(utime_ns, stime_ns, maxrss_kb=0):
+    def tv(ns):
+        return struct.pack("<qq", ns // 10**9, (ns % 10**9) // 1000)
+    return tv(utime_ns) + tv(stime_ns) + struct.pack("<q", maxrss_kb) + bytes(144 - 40)
 
 
 def getrusage(task, who, usage):
-    """Implements getrusage(2): CPU times only (see kernel/cputime.py)."""
+    """Implements getrusage(2): CPU times (see kernel/cputime.py) and the
+    peak resident set size; the other counters read 0."""
     who = i32(who)
+    group = task.group
+    group.note_rss(task.mm)
+    maxrss = group.maxrss_kb
     if who == RUSAGE_SELF:
         utime, stime = cputime.process_cpu_ns(task)
     elif who == RUSAGE_CHILDREN:
-        utime, stime = task.group.cutime_ns, task.group.cstime_ns
+        utime, stime = group.cutime_ns, group.cstime_ns
+        maxrss = group.cmaxrss_kb
     elif who == RUSAGE_THREAD:
         utime, stime = cputime.thread_cpu_ns(task), 0
     else:
         raise SyscallError(errno.EINVAL)
-    task.mm.copy_out(usage, _rusage(utime, stime))
+    task.mm.copy_out(usage, _rusage(utime, stime, maxrss))
     return 0
 
 

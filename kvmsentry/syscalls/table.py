@@ -104,7 +104,8 @@ _IMPLEMENTED = [
     _e("dup", sys_fd.dup, "fd"),
     _e("dup2", sys_fd.dup2, "fd fd"),
     _e("dup3", sys_fd.dup3, "fd fd hex"),
-    _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL, "no leases or F_NOTIFY; seals on memfds only"),
+    _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL,
+       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes only"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
@@ -149,7 +150,8 @@ _IMPLEMENTED = [
     _e("tgkill", sys_signal.tgkill, "int int sig"),
     _e("tkill", sys_signal.tkill, "int sig"),
     _e("ioctl", sys_read_write.ioctl, "fd hex hex", PARTIAL,
-       "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD; terminal requests on inherited stdio; "
+       "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD/FIOASYNC, socket owner (FIO[SG]ETOWN, "
+       "SIOC[SG]PGRP); terminal requests on inherited stdio; "
        "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
        "(no TIOCPKT, TIOCGPTPEER, TIOCSTI)"),
     _e("pread64", sys_read_write.pread64, "fd out:2 uint int"),
@@ -220,7 +222,8 @@ _IMPLEMENTED = [
     _e("timer_getoverrun", sys_timer.timer_getoverrun, "int"),
     _e("timer_delete", sys_timer.timer_delete, "int"),
     _e("getrusage", sys_timer.getrusage, "int ptr", PARTIAL,
-       "CPU time only (host thread CPU clocks, all counted as user time); other fields 0"),
+       "CPU time (host thread CPU clocks, all counted as user time) and peak RSS; "
+       "other fields 0"),
     _e("times", sys_timer.times, "ptr", PARTIAL,
        "host thread CPU clocks, all counted as user time"),
     # --- waiting for files (sys_poll.py) ---

@@ -19,23 +19,35 @@ AT_FDCWD = -100
 X_OK, W_OK, R_OK = 1, 2, 4
 
 
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
 def may_access(inode_stat, creds, want):
-    """Linux DAC check for the fs uid/gid; root passes except exec of a
-    file with no x bit at all."""
+    """Linux's generic_permission for the fs uid/gid: the mode bits, then
+    CAP_DAC_OVERRIDE (anything but exec of a file with no x bit at all) and
+    CAP_DAC_READ_SEARCH (read, and search of directories)."""
     mode = inode_stat.mode
     uid = getattr(creds, "fsuid", creds.euid)
     gid = getattr(creds, "fsgid", creds.egid)
-    if uid == 0:
-        if want & X_OK and not st.S_ISDIR(mode) and not mode & 0o111:
-            return False
-        return True
     if uid == inode_stat.uid:
         bits = (mode >> 6) & 7
     elif gid == inode_stat.gid or inode_stat.gid in getattr(creds, "groups", ()):
         bits = (mode >> 3) & 7
     else:
         bits = mode & 7
-    return bits & want == want
+    if bits & want == want:
+        return True
+    caps = getattr(creds, "cap_effective", None)
+    if caps is None:                      # plain ids: root holds every capability
+        caps = ~0 if uid == 0 else 0
+    is_dir = st.S_ISDIR(mode)
+    if caps & (1 << CAP_DAC_OVERRIDE):
+        if not want & X_OK or is_dir or mode & 0o111:
+            return True
+    if caps & (1 << CAP_DAC_READ_SEARCH):
+        if not want & W_OK and (not want & X_OK or is_dir):
+            return True
+    return False
 
 
 class Walker:

@@ -74,9 +74,10 @@ def test_sa_nodefer_and_sa_resethand(sigprogs):
 @flavours
 def test_siginfo_fields(sigprogs, flavour):
     """si_signo, si_code (SI_USER, SI_TKILL, SI_QUEUE), si_pid, si_uid and
-    si_value, from this process and from a child."""
+    si_value, from this process and from a child; O_ASYNC's signal from a pipe."""
     _, out = same(sigprogs, "siginfo_fields", flavour)
     assert "sigqueue         signo=34 code=SI_QUEUE pid_ok=1 uid_ok=1 value=4242" in out
+    assert "sigio setsig signo=12 code=1 fd_ok=1 band=0x41 getsig=12" in out
 
 
 def test_sigprocmask_sigpending_and_unblock(sigprogs):

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -234,6 +235,31 @@ static void abstract_names(void) {
     len = sizeof got;
     ERR(getsockname(u, (struct sockaddr *)&got, &len));
     printf("autobind len %d abstract %d\n", len, got.sun_path[0] == 0);
+    int wrong = socket(AF_UNIX, SOCK_STREAM, 0);
+    ERR(connect(wrong, (struct sockaddr *)&a, alen));        /* another type: ECONNREFUSED */
+    /* A stream receiver sees the sender's name as it is when it reads. */
+    struct sockaddr_un b = a;
+    b.sun_path[1] = 'K';
+    int sl = socket(AF_UNIX, SOCK_STREAM, 0), sc = socket(AF_UNIX, SOCK_STREAM, 0);
+    ERR(bind(sl, (struct sockaddr *)&b, alen));
+    ERR(listen(sl, 1));
+    ERR(connect(sc, (struct sockaddr *)&b, alen));
+    int ss = accept(sl, NULL, NULL);
+    ERR(send(sc, "a", 1, 0));
+    b.sun_path[1] = 'L';
+    ERR(bind(sc, (struct sockaddr *)&b, alen));
+    ERR(send(sc, "b", 1, 0));
+    len = sizeof got;
+    ERR(recvfrom(ss, buf, 2, MSG_WAITALL, (struct sockaddr *)&got, &len));
+    printf("sender name len same %d bytes same %d\n", len == alen, memcmp(&got, &b, alen) == 0);
+    /* A socket's own inode: fchmod and fstat, fstatfs says sockfs. */
+    struct stat st;
+    ERR(fchmod(u, 0701));
+    ERR(fstat(u, &st));
+    printf("socket mode %o\n", (unsigned)st.st_mode);
+    struct statfs sf;
+    ERR(fstatfs(u, &sf));
+    printf("fstatfs type %lx\n", (unsigned long)sf.f_type);
     close(l);
     int c2 = socket(AF_UNIX, SOCK_SEQPACKET, 0);
     ERR(connect(c2, (struct sockaddr *)&a, alen));           /* ECONNREFUSED */

@@ -512,6 +512,19 @@ static void g_record_locks(void)
     TRY(flock(fd, LOCK_UN));
 }
 
+static void g_accmode3(void)
+{
+    /* O_WRONLY|O_RDWR (Linux's access mode 3): permission to read and
+     * write is checked, and the file can do neither. */
+    char c;
+    put_file("f", "data", 0644);
+    int fd = open("f", O_WRONLY | O_RDWR);
+    SAY("open mode 3 ok: %d\n", fd >= 0);
+    TRY(read(fd, &c, 1));
+    TRY(write(fd, "x", 1));
+    TRY(open("nonexistent", O_WRONLY | O_RDWR));
+}
+
 static const struct group GROUPS[] = {
     {"dup", g_dup},
     {"seek", g_seek},
@@ -533,6 +546,7 @@ static const struct group GROUPS[] = {
     {"getfl_largefile", g_getfl_largefile},
     {"fifo", g_fifo},
     {"record_locks", g_record_locks},
+    {"accmode3", g_accmode3},
     {0},
 };
 

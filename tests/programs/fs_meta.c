@@ -4,6 +4,10 @@
 #include "fs_common.h"
 
 #include <limits.h>
+#include <stdint.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -439,6 +443,61 @@ static void g_getcwd_toolong(void)
     leave_deep(depth);
 }
 
+/* capget/capset by hand (musl has no <sys/capability.h>). */
+struct cap_header { uint32_t version; int pid; };
+struct cap_data { uint32_t effective, permitted, inheritable; };
+
+static void change_caps(uint32_t drop, uint32_t add_inheritable)
+{
+    struct cap_header h = {0x20080522, 0};         /* _LINUX_CAPABILITY_VERSION_3 */
+    struct cap_data d[2];
+    syscall(SYS_capget, &h, d);
+    d[0].effective &= ~drop;
+    d[0].permitted &= ~drop;
+    d[0].inheritable |= add_inheritable;
+    TRY(syscall(SYS_capset, &h, d));
+}
+
+static void g_caps_dac(void)
+{
+    /* Permission checks follow capabilities, not uid 0: a root process
+     * without CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
+     * CAP_CHOWN gets the mode bits' answer (in a child: the loss is for
+     * good). */
+    put_file("ro", "x", 0400);
+    put_file("rx", "x", 0500);
+    chmod("ro", 0400);
+    chmod("rx", 0500);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        change_caps(1u << 0 | 1u << 1 | 1u << 2 | 1u << 3, 0);
+        TRY(access("ro", R_OK));
+        TRY(access("ro", W_OK));
+        TRY(access("rx", X_OK));
+        TRY(access("rx", W_OK));
+        TRY(open("ro", O_WRONLY));
+        setfsuid(1234);                           /* root's files are someone else's */
+        TRY(chmod("ro", 0600));
+        TRY(chown("ro", -1, -1));
+        TRY(chown("ro", 1234, -1));
+        setfsuid(0);
+        int pa = open("ro", O_PATH);
+        TRY(syscall(SYS_fchown, pa, -1, -1));
+        /* Ambient capabilities: only what is permitted and inheritable. */
+        TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, 10, 0, 0));
+        change_caps(0, 1u << 10);
+        TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, 10, 0, 0));
+        TRY(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, 10, 0, 0));
+        TRY(prctl(PR_SET_SECUREBITS, 1UL << 30, 0, 0, 0));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    SAY("child status %#x\n", status);
+}
+
 static const struct group GROUPS[] = {
     {"getdents", g_getdents},
     {"chmod", g_chmod},
@@ -453,6 +512,7 @@ static const struct group GROUPS[] = {
     {"setgid_inherit", g_setgid_inherit},
     {"fstatfs_pipe", g_fstatfs_pipe},
     {"getcwd_toolong", g_getcwd_toolong},
+    {"caps_dac", g_caps_dac},
     {0},
 };
 

@@ -227,6 +227,42 @@ static void g_io_memory(void)
     close(fd);
 }
 
+static void g_past_eof_syscall(void)
+{
+    /* A system call reaching a mapped page past the end of the file gets
+     * EFAULT (a load or store there would be SIGBUS). The sentry once died
+     * of it (gVisor's MMapFileTest.InternalSigBus). */
+    int fd = make("f", PAGE);
+    char *priv = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    char *shared = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int p[2], zero = open("/dev/zero", O_RDONLY);
+    pipe(p);
+    TRY(write(p[1], priv + PAGE, PAGE));
+    TRY(read(zero, shared + PAGE, PAGE));
+    TRY(read(zero, priv + PAGE, 16));
+    TRY(write(p[1], priv, 16));                  /* the page inside the file is fine */
+}
+
+static void g_dev_zero(void)
+{
+    /* /dev/zero maps as anonymous memory; MAP_SHARED is shared with a
+     * fork child. /dev/full does not map. */
+    int zero = open("/dev/zero", O_RDWR), full = open("/dev/full", O_RDWR);
+    char *m;
+    MAP(PROT_READ | PROT_WRITE, MAP_PRIVATE, zero);
+    m[0] = 'p';
+    char *sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, zero, 0);
+    SAY("shared mapped: %d zero: %d\n", sh != MAP_FAILED, sh != MAP_FAILED && !sh[5]);
+    fflush(stdout);
+    if (fork() == 0) {
+        sh[0] = 'c';
+        _exit(0);
+    }
+    wait(NULL);
+    SAY("child's store seen: %c private kept: %c\n", sh[0], m[0]);
+    MAP(PROT_READ, MAP_PRIVATE, full);
+}
+
 static const struct group GROUPS[] = {
     {"private", g_private},
     {"shared", g_shared},
@@ -235,6 +271,8 @@ static const struct group GROUPS[] = {
     {"mprotect_shared_ro", g_mprotect_shared_ro},
     {"mmap_opath", g_mmap_opath},
     {"io_memory", g_io_memory},
+    {"past_eof_syscall", g_past_eof_syscall},
+    {"dev_zero", g_dev_zero},
     {0},
 };
 

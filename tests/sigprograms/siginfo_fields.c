@@ -1,6 +1,15 @@
 /* SA_SIGINFO: si_signo, si_code (SI_USER, SI_TKILL, SI_QUEUE), si_pid,
- * si_uid, si_value, for signals from this process and from a child. */
+ * si_uid, si_value, for signals from this process and from a child; and
+ * O_ASYNC on a pipe: F_SETOWN/F_SETSIG, si_fd and si_band. */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#ifndef FIOGETOWN
+#define FIOGETOWN 0x8903
+#endif
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -79,5 +88,42 @@ int main(void) {
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     printf("handler count=%d\n", count);
+
+    /* O_ASYNC: a write to the pipe signals the read end's owner. */
+    int p[2];
+    pipe(p);
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGIO);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct f_owner_ex ox = {0};
+    int set_ok = fcntl(p[0], F_SETOWN, me);
+    int get_ok = fcntl(p[0], F_GETOWN) == me;
+    fcntl(p[0], F_GETOWN_EX, &ox);
+    int nobody = fcntl(p[0], F_SETOWN, 0x7ffffff0);
+    printf("setown=%d getown_ok=%d owner_type=%d setown_nobody=%d\n", set_ok, get_ok, ox.type,
+           nobody);
+    fcntl(p[0], F_SETOWN, me);
+    fcntl(p[0], F_SETSIG, SIGUSR2);
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_ASYNC);
+    write(p[1], "x", 1);
+    int s = sigwaitinfo(&set, &si);
+    printf("sigio setsig signo=%d code=%d fd_ok=%d band=%#lx getsig=%d\n", s, si.si_code,
+           si.si_fd == p[0], (long)si.si_band, fcntl(p[0], F_GETSIG));
+    fcntl(p[0], F_SETSIG, 0);
+    write(p[1], "y", 1);
+    s = sigwaitinfo(&set, &si);
+    printf("sigio plain signo=%d\n", s);
+    /* The same through ioctl: FIOASYNC, FIOGETOWN; and O_PATH fds have none. */
+    int off = 0, owner = 0;
+    printf("FIOASYNC off=%d", ioctl(p[0], FIOASYNC, &off));
+    printf(" O_ASYNC left=%d", !!(fcntl(p[0], F_GETFL) & O_ASYNC));
+    printf(" pipe FIOGETOWN=%d", ioctl(p[0], FIOGETOWN, &owner) < 0 ? -errno : 0);
+    int sk = socket(AF_UNIX, SOCK_STREAM, 0);
+    fcntl(sk, F_SETOWN, me);
+    printf(" socket FIOGETOWN=%d", ioctl(sk, FIOGETOWN, &owner));
+    printf(" owner_ok=%d", owner == me);
+    int opath = open("/", O_PATH);
+    printf(" O_PATH ioctl=%d\n", ioctl(opath, FIOCLEX) < 0 ? -errno : 0);
     return 0;
 }

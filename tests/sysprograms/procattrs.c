@@ -50,6 +50,7 @@ static int mode_rusage(void) {
     printf("self: %d\n", getrusage(RUSAGE_SELF, &ru));
     printf("self utime+stime >= 100ms: %d, non-negative: %d\n",
            us(ru.ru_utime) + us(ru.ru_stime) >= 100000, us(ru.ru_utime) >= 0 && us(ru.ru_stime) >= 0);
+    printf("self maxrss > 0: %d\n", ru.ru_maxrss > 0);
     printf("thread: %d\n", getrusage(RUSAGE_THREAD, &ru));
     printf("thread utime+stime >= 100ms: %d\n", us(ru.ru_utime) + us(ru.ru_stime) >= 100000);
     printf("children: %d, zero before any child: %d\n", getrusage(RUSAGE_CHILDREN, &ru),
@@ -74,6 +75,7 @@ static int mode_children(void) {
     int status;
     wait4(pid, &status, 0, &child);
     printf("wait4 rusage >= 150ms: %d\n", us(child.ru_utime) + us(child.ru_stime) >= 150000);
+    printf("wait4 maxrss > 0: %d\n", child.ru_maxrss > 0);
     getrusage(RUSAGE_CHILDREN, &ru);
     printf("after wait >= 150ms: %d\n", us(ru.ru_utime) + us(ru.ru_stime) >= 150000);
     struct tms t;

@@ -69,7 +69,7 @@ RUN = """[==========] Running 4 tests from 1 test suite.
 test/syscalls/linux/a.cc:42: Failure
 Value of: read(fd, buf, 1)
 Expected: 1
-[  FAILED  ] A.Fail (3 ms)
+[  FAILED  ] A.Fail, where GetParam() = (2, 1) (3 ms)
 [ RUN      ] A.Skip
 [  SKIPPED ] A.Skip (0 ms)
 [ RUN      ] A.Dies
@@ -102,4 +102,5 @@ def test_figures_count_only_native_passes():
     text = results.summary(data)
     assert "5 cases: 4 pass natively, 2 of those pass in the sandbox (50.0%)" in text
     assert text.index("CRASHES") < text.index("x.cc:1: boom")
-    assert "| **all 2** | 5 | 4 | 2 |" in results.readme_table(data)
+    assert "| **all 2 programs** | 5 | 4 | 2 (50.0%) |" in results.readme_table(data, True)
+    assert "| x (1) | 4 | 3 | 1 |" in results.readme_table(data)

@@ -47,6 +47,7 @@ def _fresh(out, srcs):
 
 class Builder:
     def __init__(self, tree, outdir, jobs=2, log=print):
+        """log: print-like (takes flush=)."""
         self.tree = os.path.abspath(tree)
         self.out = os.path.abspath(outdir)
         self.jobs = jobs
@@ -87,9 +88,10 @@ class Builder:
                 except RuntimeError as e:
                     skipped[s] = str(e)
         archive = os.path.join(self.out, "obj", "libgvisor_test_util.a")
-        if os.path.exists(archive):
-            os.unlink(archive)
-        subprocess.run(["ar", "rcs", archive] + objs, check=True)
+        if not _fresh(archive, objs):
+            if os.path.exists(archive):
+                os.unlink(archive)
+            subprocess.run(["ar", "rcs", archive] + objs, check=True)
         self.extra = {name: self.compile(f"test/util/{name}.cc")
                       for name in ("test_main", "errno_safe_allocator")}
         return archive, skipped
@@ -138,6 +140,15 @@ class Builder:
                 dst = os.path.join(self.out, "runfiles/test/syscalls/linux", r.name)
                 subprocess.run(["cp", src, dst], check=True)
         built, failed = [], {}
+        report = {"tree": self.tree, "commit": tree_commit(self.tree),
+                  "built": built, "not_built": failed, "util_not_built": util_skipped}
+
+        def save():
+            # Written as it goes: a long build can be run from before it ends.
+            tmp = os.path.join(self.out, "build.json.tmp")
+            with open(tmp, "w") as f:
+                json.dump(report, f, indent=1, sort_keys=True)
+            os.replace(tmp, os.path.join(self.out, "build.json"))
 
         def one(job):
             rule, dest = job
@@ -158,12 +169,11 @@ class Builder:
                 else:
                     built.append(rule.name)
                 self.log(f"{'built' if not err else 'NOT BUILT'} {rule.name}"
-                         + (f": {err}" if err else ""))
-        report = {"tree": self.tree, "commit": tree_commit(self.tree),
-                  "built": sorted(built), "not_built": failed,
-                  "util_not_built": util_skipped}
-        with open(os.path.join(self.out, "build.json"), "w") as f:
-            json.dump(report, f, indent=1, sort_keys=True)
+                         + (f": {err}" if err else ""), flush=True)
+                save()
+        built.sort()
+        report["complete"] = True
+        save()
         return report
 
 

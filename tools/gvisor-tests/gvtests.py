@@ -4,6 +4,7 @@
     gvtests.py build GVISOR_TREE [--out DIR] [-j N] [--filter NAME ...]
     gvtests.py run [--out DIR] [--filter NAME ...] [-j N] [--timeout S] [--mode binary|case]
     gvtests.py report [--out DIR] [--readme]
+    gvtests.py merge [--out DIR] OTHER_DIR...   (results of runs made elsewhere)
 
 `build` compiles the tests from a gVisor source tree into DIR (default
 ~/.cache/kvmsentry-gvisor-tests); `run` runs every case natively (confined
@@ -26,12 +27,19 @@ def main(argv=None):
     b = sub.add_parser("build")
     b.add_argument("tree")
     r = sub.add_parser("run")
-    r.add_argument("--timeout", type=float, default=120.0)
+    r.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
+    r.add_argument("--budget", type=float, default=600.0,
+                   help="seconds of one-case reruns per program and side")
     r.add_argument("--mode", choices=("binary", "case"), default="binary")
     r.add_argument("--sides", default="native,sandbox")
+    r.add_argument("--new", action="store_true",
+                   help="only programs not in the results file yet")
     rep = sub.add_parser("report")
     rep.add_argument("--readme", action="store_true")
-    for p in (b, r, rep):
+    rep.add_argument("--by-program", action="store_true")
+    m = sub.add_parser("merge")
+    m.add_argument("others", nargs="+")
+    for p in (b, r, rep, m):
         p.add_argument("--out", default=DEFAULT_OUT)
         p.add_argument("--filter", nargs="*", default=None)
         p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
@@ -43,13 +51,21 @@ def main(argv=None):
               f"{len(rep['not_built'])} not built (see {args.out}/build.json)")
         return 0
     import results
-    if args.cmd == "run":
+    if args.cmd == "merge":
+        data = results.load(args.out)
+        for other in args.others:
+            data["binaries"].update(results.load(other)["binaries"])
+        results.save(args.out, data)
+    elif args.cmd == "run":
         import runner
         runner.run_all(args.out, args.filter, args.jobs, args.timeout,
-                       args.mode, args.sides.split(","))
+                       args.mode, args.sides.split(","), args.new, args.budget)
     data = results.load(args.out)
-    print(results.readme_table(data) if getattr(args, "readme", False)
-          else results.summary(data))
+    if getattr(args, "readme", False):
+        print(f"gVisor {data.get('commit', '?')[:12]}, {data.get('date', '?')}:\n")
+        print(results.readme_table(data, args.by_program))
+    else:
+        print(results.summary(data))
     return 0
 
 

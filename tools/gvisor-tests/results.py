@@ -10,7 +10,8 @@ import os
 import re
 
 RUN = re.compile(r"^\[ RUN      \] (\S+)")
-END = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] (\S+)(?: \(\d+ ms\))?$")
+# A parameterized case's FAILED line goes on: ", where GetParam() = ...".
+END = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] ([^\s,]+)(?:,| \(\d+ ms\)|$)")
 FAILURE_AT = re.compile(r"^(\S+?):(\d+): (Failure|error:.*)$")
 SENTRY_BUG = "kvmsentry: internal error"
 
@@ -146,12 +147,27 @@ def summary(data):
     return "\n".join(lines)
 
 
-def readme_table(data):
-    t = counts(data)
-    rows = ["| test program | cases | pass natively | pass in sandbox |",
+def family(binary):
+    """A program's syscall family: its name's first word (socket_ip_tcp_test -> socket)."""
+    return binary[:-len("_test")].split("_")[0] if binary.endswith("_test") else binary
+
+
+def readme_table(data, by_program=False):
+    """Markdown rows: programs, cases, native passes, sandbox passes."""
+    groups = collections.OrderedDict()
+    for b, v in counts(data).items():
+        key = b if by_program else family(b)
+        g = groups.setdefault(key, [0, 0, 0, 0])
+        g[0] += 1
+        for i in range(3):
+            g[i + 1] += v[i]
+    head = "test program" if by_program else "family (programs)"
+    rows = [f"| {head} | cases | pass natively | pass in sandbox |",
             "|---|---:|---:|---:|"]
-    for b, (n, nat, sb) in t.items():
-        rows.append(f"| {b} | {n} | {nat} | {sb} |")
-    tot = [sum(v[i] for v in t.values()) for i in range(3)]
-    rows.append(f"| **all {len(t)}** | {tot[0]} | {tot[1]} | {tot[2]} |")
+    for key, (progs, n, nat, sb) in groups.items():
+        label = key if by_program else f"{key} ({progs})"
+        rows.append(f"| {label} | {n} | {nat} | {sb} |")
+    tot = [sum(g[i] for g in groups.values()) for i in range(4)]
+    pct = 100.0 * tot[3] / tot[2] if tot[2] else 0.0
+    rows.append(f"| **all {tot[0]} programs** | {tot[1]} | {tot[2]} | {tot[3]} ({pct:.1f}%) |")
     return "\n".join(rows)

@@ -236,7 +236,7 @@ def status(view):
         ("SigCgt", "%016x" % sigcgt),
         ("CapInh", "%016x" % c.cap_inheritable), ("CapPrm", "%016x" % c.cap_permitted),
         ("CapEff", "%016x" % c.cap_effective), ("CapBnd", "%016x" % c.cap_bounding),
-        ("CapAmb", "%016x" % 0), ("NoNewPrivs", int(c.no_new_privs)),
+        ("CapAmb", "%016x" % c.cap_ambient), ("NoNewPrivs", int(c.no_new_privs)),
         ("Seccomp", 0), ("Seccomp_filters", 0),
         ("Speculation_Store_Bypass", "vulnerable"),
         ("SpeculationIndirectBranch", "always enabled"),
