@@ -13,6 +13,7 @@ import errno
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
+from kvmsentry.syscalls.sys_seccomp import check as seccomp_check
 from kvmsentry.syscalls.table import TABLE
 
 SIGPIPE = 13
@@ -46,6 +47,10 @@ def dispatch(task):
     """Run the syscall in the task's registers; return the value for rax."""
     regs = task.ctx.regs
     nr = regs.rax
+    if task.seccomp is not None:
+        verdict = seccomp_check(task, nr, regs)
+        if verdict is not None:
+            return verdict
     invoke = _INVOKERS[nr] if nr < _NR_LIMIT else None
     if invoke is None:
         return _unimplemented(task, nr, regs)

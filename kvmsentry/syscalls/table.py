@@ -20,7 +20,7 @@ from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_t
 from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
-from kvmsentry.syscalls import sys_splice, sys_task_attrs
+from kvmsentry.syscalls import sys_seccomp, sys_splice, sys_task_attrs
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -254,8 +254,12 @@ _IMPLEMENTED = [
     # --- process attributes (sys_prctl.py) ---
     _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
        "NAME, PDEATHSIG (sent when the parent process ends), DUMPABLE, KEEPCAPS, SECUREBITS, "
-       "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK; "
-       "SECCOMP reads 0; PR_SET_MM EPERM; others EINVAL"),
+       "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK, "
+       "GET/SET_SECCOMP; PR_SET_MM EPERM; others EINVAL"),
+    _e("seccomp", sys_seccomp.seccomp, "int hex ptr", PARTIAL,
+       "strict mode and classic BPF filters (inherited, kept across execve; TSYNC, LOG); "
+       "no user-space notification (NEW_LISTENER EINVAL, RET_USER_NOTIF and RET_TRACE "
+       "answer ENOSYS)"),
     _e("getcpu", sys_system.getcpu, "ptr ptr ptr", PARTIAL,
        "the CPU the sentry's thread is on; node 0"),
     # --- the machine: memory, names, CPUs, NUMA, memfd (sys_system.py) ---

@@ -64,3 +64,9 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 @pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice"])
 def test_misc_file_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode, with_dir=True)
+
+
+@flavours
+@pytest.mark.parametrize("mode", ["errno", "trap", "kill", "tsync", "errors"])
+def test_seccomp_filters(miscprogs, tmp_path, flavour, mode):
+    same(miscprogs, tmp_path, "seccomp_filters", flavour, mode)
