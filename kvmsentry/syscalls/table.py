@@ -20,7 +20,7 @@ from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_t
 from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
-from kvmsentry.syscalls import sys_seccomp, sys_splice, sys_task_attrs
+from kvmsentry.syscalls import sys_namespaces, sys_seccomp, sys_splice, sys_task_attrs
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -331,6 +331,14 @@ _IMPLEMENTED = [
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("readahead", sys_rw_flags.readahead, "fd int uint"),
     _e("sync_file_range", sys_rw_flags.sync_file_range, "fd int int hex"),
+    # --- namespaces, chroot (sys_namespaces.py) ---
+    _e("unshare", sys_namespaces.unshare, "hex", PARTIAL,
+       "CLONE_FILES/FS/SYSVSEM/NEWUTS; new mount, IPC, network, PID, cgroup, time and user "
+       "namespaces EPERM"),
+    _e("setns", sys_namespaces.setns, "fd hex", PARTIAL,
+       "pidfds only (no /proc/PID/ns files): joins the process's UTS namespace; the others "
+       "are shared already"),
+    _e("chroot", sys_namespaces.chroot, "str"),
     # --- pipes without a user buffer (sys_splice.py) ---
     _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex"),
     _e("tee", sys_splice.tee, "fd fd uint hex"),

@@ -467,6 +467,121 @@ static void mode_splice(const char *dir) {
     CALL("copy_file_range pipe", copy_file_range(p[0], NULL, cf, NULL, 12, 0));
 }
 
+/* --- chroot, unshare, setns ------------------------------------------------------------- */
+#include <pthread.h>
+#include <sys/utsname.h>
+
+static int fd_for_thread = -1;
+
+static void *unshare_thread(void *arg) {
+    CALL("thread unshare(CLONE_FILES)", unshare(CLONE_FILES));
+    CALL("thread close", close(fd_for_thread));
+    CALL("thread unshare(CLONE_FS)", unshare(CLONE_FS));
+    CALL("thread chdir /", chdir("/"));
+    CALL("thread unshare(CLONE_THREAD)", unshare(CLONE_THREAD));
+    return arg;
+}
+
+static void mode_ns(const char *dir) {
+    CALL("unshare(CLONE_THREAD) single", unshare(CLONE_THREAD));
+    char *root = path(dir, "root");
+    mkdir(root, 0755);
+    char hello[600];
+    snprintf(hello, sizeof hello, "%s/hello", root);
+    int h = open(hello, O_CREAT | O_WRONLY, 0644);
+    write(h, "inside", 6);
+    close(h);
+    int ready[2], go[2];
+    pipe(ready);
+    pipe(go);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        CALL("chroot", chroot(root));
+        CALL("chdir /", chdir("/"));
+        char b[16] = {0};
+        int f = open("/../../hello", O_RDONLY);
+        read(f, b, 15);
+        printf("  /../../hello: %s\n", b);
+        char cwd[256];
+        printf("  cwd %s\n", getcwd(cwd, sizeof cwd));
+        CALL("open outside", open(dir, O_RDONLY));
+        fflush(stdout);
+        write(ready[1], "r", 1);
+        read(go[0], b, 1);
+        _exit(0);
+    }
+    char x;
+    read(ready[0], &x, 1);
+    char link[64], target[600];
+    snprintf(link, sizeof link, "/proc/%d/root", c);
+    long n = readlink(link, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    printf("child root link is the new root: %d\n", n > 0 && !strcmp(target, root));
+    write(go[1], "g", 1);
+    waitpid(c, NULL, 0);
+    CALL("chroot enoent", chroot(path(dir, "none")));
+    CALL("chroot enotdir", chroot(hello));
+    CALL("chroot efault", chroot((char *)8));
+    /* UTS namespaces */
+    struct utsname before, u;
+    uname(&before);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        CALL("unshare(CLONE_NEWUTS)", unshare(CLONE_NEWUTS));
+        CALL("sethostname", sethostname("inner", 5));
+        uname(&u);
+        printf("  child nodename %s\n", u.nodename);
+        fflush(stdout);
+        pid_t g = fork();
+        if (g == 0) {
+            uname(&u);
+            printf("  grandchild nodename %s\n", u.nodename);
+            fflush(stdout);
+            _exit(0);
+        }
+        waitpid(g, NULL, 0);
+        fflush(stdout);
+        write(ready[1], "r", 1);
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    read(ready[0], &x, 1);
+    uname(&u);
+    printf("parent nodename unchanged: %d\n", !strcmp(u.nodename, before.nodename));
+    int pfd = syscall(SYS_pidfd_open, c, 0);
+    fflush(stdout);
+    pid_t j = fork();
+    if (j == 0) {
+        CALL("setns(pidfd, 0)", setns(pfd, 0));
+        CALL("setns(pidfd, CLONE_NEWUSER)", setns(pfd, CLONE_NEWUSER));
+        CALL("setns(pidfd, CLONE_NEWUTS)", setns(pfd, CLONE_NEWUTS));
+        uname(&u);
+        printf("  joined nodename %s\n", u.nodename);
+        CALL("setns(file, 0)", setns(open("/dev/null", O_RDONLY), 0));
+        CALL("setns(bad fd)", setns(999, 0));
+        _exit(0);
+    }
+    waitpid(j, NULL, 0);
+    write(go[1], "g", 1);
+    waitpid(c, NULL, 0);
+    /* unsharing the fd table and fs context in a thread */
+    fd_for_thread = open("/dev/null", O_RDONLY);
+    char cwd0[600], cwd1[600];
+    getcwd(cwd0, sizeof cwd0);
+    pthread_t t;
+    pthread_create(&t, NULL, unshare_thread, NULL);
+    pthread_join(t, NULL);
+    CALL("main still has the fd", fcntl(fd_for_thread, F_GETFD));
+    getcwd(cwd1, sizeof cwd1);
+    printf("main cwd unchanged: %d\n", !strcmp(cwd0, cwd1));
+    CALL("unshare(CLONE_SYSVSEM)", unshare(CLONE_SYSVSEM));
+    CALL("unshare(CLONE_FILES|CLONE_FS)", unshare(CLONE_FILES | CLONE_FS));
+    CALL("unshare(CSIGNAL bits)", unshare(0x11));
+    CALL("unshare(CLONE_VFORK)", unshare(CLONE_VFORK));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -478,6 +593,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "numa")) mode_numa();
     else if (!strcmp(m, "vm")) mode_vm();
     else if (!strcmp(m, "splice")) mode_splice(dir);
+    else if (!strcmp(m, "ns")) mode_ns(dir);
     else return 2;
     return 0;
 }
