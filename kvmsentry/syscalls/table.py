@@ -201,6 +201,7 @@ _IMPLEMENTED = [
        "limits are recorded, not enforced"),
     _e("futex", sys_futex.futex, "ptr int uint ptr ptr uint", PARTIAL,
        "no PI futexes; shared futexes keyed per address space"),
+    _e("futex_waitv", sys_futex.futex_waitv, "ptr uint hex ptr int"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
     _e("rseq", sys_thread.rseq, "ptr uint hex hex"),
     # --- timers, CPU time (sys_timer.py) ---

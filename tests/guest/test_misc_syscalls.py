@@ -55,7 +55,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["priv", "attrs", "numa", "vm"])
+@pytest.mark.parametrize("mode", ["priv", "attrs", "numa", "vm", "futexv"])
 def test_misc_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode)
 

@@ -582,6 +582,59 @@ static void mode_ns(const char *dir) {
     CALL("unshare(CLONE_VFORK)", unshare(CLONE_VFORK));
 }
 
+/* --- futex_waitv ------------------------------------------------------------------------- */
+struct waitv { uint64_t val, uaddr; uint32_t flags, reserved; };
+static uint32_t fa, fb;
+static volatile int waiting;
+
+static void *waitv_thread(void *arg) {
+    struct waitv w[2] = {{0, (uintptr_t)&fa, 2 | 128, 0}, {0, (uintptr_t)&fb, 2 | 128, 0}};
+    waiting = 1;
+    errno = 0;
+    long r = syscall(SYS_futex_waitv, w, 2, 0, NULL, 0);
+    printf("waitv woke: %ld %s\n", r, r < 0 ? strerrorname_np(errno) : "");
+    fflush(stdout);
+    return arg;
+}
+
+static void mode_futexv(void) {
+    struct waitv w[2] = {{0, (uintptr_t)&fa, 2 | 128, 0}, {1, (uintptr_t)&fb, 2 | 128, 0}};
+    CALL("waitv value differs", syscall(SYS_futex_waitv, w, 2, 0, NULL, 0));
+    w[1].val = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 20 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+    CALL("waitv timeout", syscall(SYS_futex_waitv, w, 2, 0, &ts, CLOCK_MONOTONIC));
+    CALL("waitv bad clock", syscall(SYS_futex_waitv, w, 2, 0, &ts, CLOCK_BOOTTIME));
+    CALL("waitv flags", syscall(SYS_futex_waitv, w, 2, 1, NULL, 0));
+    CALL("waitv zero", syscall(SYS_futex_waitv, w, 0, 0, NULL, 0));
+    CALL("waitv too many", syscall(SYS_futex_waitv, w, 129, 0, NULL, 0));
+    CALL("waitv null", syscall(SYS_futex_waitv, NULL, 1, 0, NULL, 0));
+    CALL("waitv efault", syscall(SYS_futex_waitv, (void *)8, 1, 0, NULL, 0));
+    struct waitv bad = {0, (uintptr_t)&fa, 1 | 128, 0};
+    CALL("waitv u16 size", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    bad.flags = 2;
+    bad.reserved = 1;
+    CALL("waitv reserved", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    bad.reserved = 0;
+    bad.uaddr = (uintptr_t)&fa + 1;
+    CALL("waitv unaligned", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    bad.uaddr = (uintptr_t)&fa;
+    bad.val = 1ull << 32;
+    CALL("waitv big value", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    pthread_t t;
+    pthread_create(&t, NULL, waitv_thread, NULL);
+    int woke = 0;
+    for (int i = 0; i < 2000 && !woke; i++) {
+        usleep(2000);
+        if (waiting)
+            woke = syscall(SYS_futex, &fb, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+    pthread_join(t, NULL);
+    printf("woken by FUTEX_WAKE on the second: %d\n", woke);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -594,6 +647,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "vm")) mode_vm();
     else if (!strcmp(m, "splice")) mode_splice(dir);
     else if (!strcmp(m, "ns")) mode_ns(dir);
+    else if (!strcmp(m, "futexv")) mode_futexv();
     else return 2;
     return 0;
 }
