@@ -20,7 +20,8 @@ from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_t
 from kvmsentry.syscalls import sys_eventfiles
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
-from kvmsentry.syscalls import sys_namespaces, sys_seccomp, sys_splice, sys_task_attrs
+from kvmsentry.syscalls import sys_mount, sys_namespaces, sys_seccomp, sys_splice
+from kvmsentry.syscalls import sys_task_attrs
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -340,6 +341,11 @@ _IMPLEMENTED = [
        "pidfds only (no /proc/PID/ns files): joins the process's UTS namespace; the others "
        "are shared already"),
     _e("chroot", sys_namespaces.chroot, "str"),
+    _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
+       "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
+       "flags accepted (one mount namespace); NOSUID/NODEV/NOEXEC recorded, not enforced"),
+    _e("umount2", sys_mount.umount2, "str hex"),
+    _e("pivot_root", sys_mount.pivot_root, "str str"),
     # --- pipes without a user buffer (sys_splice.py) ---
     _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex"),
     _e("tee", sys_splice.tee, "fd fd uint hex"),

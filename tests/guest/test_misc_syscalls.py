@@ -61,7 +61,7 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice", "ns"])
+@pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice", "ns", "mount"])
 def test_misc_file_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode, with_dir=True)
 

@@ -635,6 +635,137 @@ static void mode_futexv(void) {
     printf("woken by FUTEX_WAKE on the second: %d\n", woke);
 }
 
+/* --- mount, umount2, pivot_root -------------------------------------------------------- */
+#include <sys/mount.h>
+
+static void list_dir(const char *what, const char *d) {
+    DIR *dir = opendir(d);
+    char names[32][64];
+    int n = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) && n < 32)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            snprintf(names[n++], 64, "%.63s", e->d_name);
+    if (dir)
+        closedir(dir);
+    qsort(names, n, 64, (int (*)(const void *, const void *))strcmp);
+    printf("  %s:", what);
+    for (int i = 0; i < n; i++)
+        printf(" %s", names[i]);
+    printf("\n");
+}
+
+static int in_mounts(const char *where, const char *type) {
+    FILE *f = fopen("/proc/self/mounts", "r");
+    char line[1024], want[700];
+    snprintf(want, sizeof want, " %s %s ", where, type);
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void touch(const char *p) {
+    int fd = open(p, O_CREAT | O_WRONLY, 0644);
+    if (fd >= 0) {
+        write(fd, "data", 4);
+        close(fd);
+    }
+}
+
+static void mode_mount(const char *dir) {
+    char *mnt = strdup(path(dir, "mnt")), *src = strdup(path(dir, "src"));
+    char *bind = strdup(path(dir, "bind"));
+    mkdir(mnt, 0755);
+    mkdir(src, 0755);
+    mkdir(bind, 0755);
+    touch(path(src, "a"));
+    CALL("mount tmpfs", mount("none", mnt, "tmpfs", 0, "mode=0700,size=1m"));
+    struct stat st;
+    stat(mnt, &st);
+    printf("  mode %o listed %d\n", st.st_mode & 07777, in_mounts(mnt, "tmpfs"));
+    touch(path(mnt, "f"));
+    list_dir("mnt", mnt);
+    CALL("mount bind", mount(src, bind, NULL, MS_BIND, NULL));
+    list_dir("bind", bind);
+    CALL("remount bind ro", mount(NULL, bind, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+    CALL("create in ro bind", open(path(bind, "new"), O_CREAT | O_WRONLY, 0644));
+    CALL("create in source", open(path(src, "new"), O_CREAT | O_WRONLY, 0644));
+    list_dir("bind", bind);
+    CALL("remount bind rw", mount(NULL, bind, NULL, MS_REMOUNT | MS_BIND, NULL));
+    CALL("create in rw bind", open(path(bind, "new2"), O_CREAT | O_WRONLY, 0644));
+    CALL("remount not a mount", mount(NULL, src, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+    CALL("make private", mount(NULL, mnt, NULL, MS_PRIVATE, NULL));
+    CALL("make private|shared", mount(NULL, mnt, NULL, MS_PRIVATE | MS_SHARED, NULL));
+    CALL("make private not a mount", mount(NULL, src, NULL, MS_PRIVATE, NULL));
+    CALL("unknown type", mount("none", mnt, "nosuchfs", 0, NULL));
+    CALL("no type", mount("none", mnt, NULL, 0, NULL));
+    CALL("bad tmpfs option", mount("none", mnt, "tmpfs", 0, "bogus=1"));
+    CALL("target enoent", mount("none", path(dir, "none"), "tmpfs", 0, NULL));
+    CALL("tmpfs on a file", mount("none", path(src, "a"), "tmpfs", 0, NULL));
+    CALL("target efault", mount("none", (char *)8, "tmpfs", 0, NULL));
+    char *fa = strdup(path(dir, "filebind"));
+    touch(fa);
+    CALL("bind file on file", mount(path(src, "a"), fa, NULL, MS_BIND, NULL));
+    CALL("bind dir on file", mount(src, fa, NULL, MS_BIND, NULL));
+    CALL("umount file bind", umount2(fa, 0));
+    /* umount: busy, expire, detach */
+    int busy = open(path(mnt, "f"), O_RDONLY);
+    CALL("umount busy", umount2(mnt, 0));
+    close(busy);
+    CALL("umount bad flags", umount2(mnt, 0x100));
+    CALL("umount not a mount", umount2(src, 0));
+    CALL("umount expire 1", umount2(mnt, MNT_EXPIRE));
+    CALL("umount expire 2", umount2(mnt, MNT_EXPIRE));
+    list_dir("mnt after umount", mnt);
+    printf("  listed %d\n", in_mounts(mnt, "tmpfs"));
+    CALL("mount tmpfs again", mount("t2", mnt, "tmpfs", MS_RDONLY, NULL));
+    CALL("create in ro tmpfs", open(path(mnt, "x"), O_CREAT | O_WRONLY, 0644));
+    CALL("chdir in", chdir(mnt));
+    CALL("umount cwd busy", umount2(mnt, 0));
+    CALL("umount detach", umount2(mnt, MNT_DETACH));
+    chdir(dir);
+    /* MS_MOVE */
+    char *m1 = strdup(path(dir, "m1")), *m2 = strdup(path(dir, "m2"));
+    mkdir(m1, 0755);
+    mkdir(m2, 0755);
+    mount("none", m1, "tmpfs", 0, NULL);
+    touch(path(m1, "moved"));
+    CALL("move", mount(m1, m2, NULL, MS_MOVE, NULL));
+    list_dir("m1", m1);
+    list_dir("m2", m2);
+    CALL("move not a mount", mount(src, m1, NULL, MS_MOVE, NULL));
+    mount("none", m1, "tmpfs", 0, NULL);
+    CALL("umount force", umount2(m1, MNT_FORCE));
+    CALL("umount bind", umount2(bind, 0));
+    list_dir("bind after", bind);
+    /* pivot_root in a child (the whole namespace follows it) */
+    char *nr = strdup(path(dir, "newroot"));
+    mkdir(nr, 0755);
+    char *sub = strdup(path(m2, "sub"));
+    mkdir(sub, 0755);
+    CALL("pivot_root not a mount", syscall(SYS_pivot_root, sub, sub));
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        mount("none", nr, "tmpfs", 0, NULL);
+        mkdir(path(nr, "old"), 0755);
+        touch(path(nr, "marker"));
+        chdir(nr);
+        CALL("pivot_root put_old outside", syscall(SYS_pivot_root, ".", dir));
+        CALL("pivot_root", syscall(SYS_pivot_root, ".", "old"));
+        list_dir("new /", "/");
+        CALL("chdir /", chdir("/"));
+        CALL("umount old root", umount2("/old", MNT_DETACH));
+        list_dir("old after umount", "/old");
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -648,6 +779,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "splice")) mode_splice(dir);
     else if (!strcmp(m, "ns")) mode_ns(dir);
     else if (!strcmp(m, "futexv")) mode_futexv();
+    else if (!strcmp(m, "mount")) mode_mount(dir);
     else return 2;
     return 0;
 }
