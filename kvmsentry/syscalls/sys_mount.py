@@ -32,6 +32,13 @@ def _string(task, addr, limit=PATH_MAX):
     return task.mm.read_cstring(addr, limit) if addr else None
 
 
+def _options(task, data):
+    """The data page: up to a page, as much as is readable (Linux's
+    copy_mount_options), up to its first NUL."""
+    n = task.mm.accessible(data, PAGE_SIZE, write=False)
+    return task.mm.copy_in(data, n).split(b"\0", 1)[0]
+
+
 def _lookup(task, path, follow=True):
     return lookup_at(task, AT_FDCWD, path, follow=follow)
 
@@ -94,7 +101,7 @@ def mount(task, source, target, fstype, flags, data):
         flags &= ~MS_MGC_MSK
     type_name = _string(task, fstype, PAGE_SIZE)
     source_name = _string(task, source, PAGE_SIZE)
-    options = task.mm.copy_in(data, PAGE_SIZE).split(b"\0", 1)[0] if data else None
+    options = _options(task, data) if data else None
     where = _lookup(task, task.mm.read_cstring(target, PATH_MAX))
     if flags & MS_NOUSER:
         raise SyscallError(errno.EINVAL)

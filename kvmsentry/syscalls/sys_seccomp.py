@@ -8,7 +8,7 @@ from kvmsentry.kernel import seccomp_filter as sf
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitThread
 from kvmsentry.kernel.process_tree import status_signaled
-from kvmsentry.syscalls.args import u32
+from kvmsentry.syscalls.args import i32, u32
 
 SECCOMP_SET_MODE_STRICT, SECCOMP_SET_MODE_FILTER = 0, 1
 SECCOMP_GET_ACTION_AVAIL, SECCOMP_GET_NOTIF_SIZES = 2, 3
@@ -123,8 +123,8 @@ def check(task, nr, regs):
             return None
         kill_group(task, status_signaled(sg.SIGKILL))
         return -errno.ENOSYS
-    ret = sf.evaluate(state, nr & 0xFFFFFFFF if nr < 1 << 31 else (nr & 0xFFFFFFFF) - (1 << 32),
-                      regs.rip, (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
+    ret = sf.evaluate(state, i32(nr), regs.rip,
+                      (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9))
     action, data = ret & sf.SECCOMP_RET_ACTION_FULL, ret & sf.SECCOMP_RET_DATA
     if action in (sf.SECCOMP_RET_ALLOW, sf.SECCOMP_RET_LOG):
         return None
