@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -781,6 +782,35 @@ static void mode_syslog(void) {
     CALL("bad action", syscall(SYS_syslog, 99, NULL, 0));
 }
 
+/* --- the privileged calls as a user without capabilities (natively: uid 1000 of a
+ * user namespace; in the sandbox: root that setuid(1000) itself) -------------------- */
+#include <grp.h>
+
+static void mode_nonroot(const char *dir) {
+    if (getuid() == 0 && (setgroups(0, NULL) || setgid(1000) || setuid(1000)))
+        perror("setuid");
+    printf("uid %d euid %d\n", getuid(), geteuid());
+    CALL("mount", mount("none", dir, "tmpfs", 0, NULL));
+    CALL("umount2", umount2(dir, 0));
+    CALL("chroot", chroot(dir));
+    CALL("pivot_root", syscall(SYS_pivot_root, dir, dir));
+    CALL("unshare(CLONE_NEWUTS)", unshare(CLONE_NEWUTS));
+    CALL("unshare(CLONE_FILES)", unshare(CLONE_FILES));
+    CALL("sethostname", sethostname("x", 1));
+    int pfd = syscall(SYS_pidfd_open, getpid(), 0);
+    CALL("setns(pidfd, CLONE_NEWUTS)", setns(pfd, CLONE_NEWUTS));
+    struct sock_filter_ { unsigned short code; unsigned char jt, jf; unsigned k; } f[] = {
+        {6, 0, 0, 0x7fff0000}};
+    struct { unsigned short len; void *filter; } prog = {1, f};
+    CALL("seccomp without no_new_privs", syscall(SYS_seccomp, 1, 0, &prog));
+    CALL("prctl(PR_SET_NO_NEW_PRIVS)", prctl(38, 1, 0, 0, 0));
+    CALL("seccomp with no_new_privs", syscall(SYS_seccomp, 1, 0, &prog));
+    struct timeval tv = {1, 0};
+    CALL("settimeofday", syscall(SYS_settimeofday, &tv, NULL));
+    CALL("ioprio_set RT", syscall(SYS_ioprio_set, 1, 0, (1 << 13) | 1));
+    CALL("ioprio_set BE 7", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -796,6 +826,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "futexv")) mode_futexv();
     else if (!strcmp(m, "mount")) mode_mount(dir);
     else if (!strcmp(m, "syslog")) mode_syslog();
+    else if (!strcmp(m, "nonroot")) mode_nonroot(dir);
     else return 2;
     return 0;
 }
