@@ -364,6 +364,9 @@ _IMPLEMENTED = [
        "KCMP_IO compares tasks, KCMP_SYSVSEM processes; KCMP_EPOLL_TFD EINVAL"),
     _e("process_vm_readv", sys_task_attrs.process_vm_readv, "int ptr uint ptr uint hex"),
     _e("process_vm_writev", sys_task_attrs.process_vm_writev, "int ptr uint ptr uint hex"),
+    _e("process_madvise", sys_task_attrs.process_madvise, "fd iov:2 uint int hex", PARTIAL,
+       "another process's memory: EPERM (CAP_SYS_NICE), as in a container"),
+    _e("process_mrelease", sys_task_attrs.process_mrelease, "fd hex"),
     # --- NUMA, protection keys, membarrier (sys_mm_policy.py) ---
     _e("mbind", sys_mm_policy.mbind, "ptr uint int ptr uint hex", PARTIAL, "one NUMA node"),
     _e("migrate_pages", sys_mm_policy.migrate_pages, "int uint ptr ptr", PARTIAL,
@@ -376,6 +379,8 @@ _IMPLEMENTED = [
     _e("pkey_mprotect", sys_mm_policy.pkey_mprotect, "ptr uint hex int", PARTIAL,
        "as a CPU without PKU: key -1 only"),
     _e("membarrier", sys_mm_policy.membarrier, "int hex int"),
+    _e("set_mempolicy_home_node", sys_mm_policy.set_mempolicy_home_node, "ptr uint int hex",
+       PARTIAL, "one NUMA node; mbind policies are not kept (ENOENT for mapped ranges)"),
     # --- what needs the host's capabilities (sys_privileged.py): EPERM as in a container ---
     _e("settimeofday", sys_privileged.settimeofday, "ptr ptr", PARTIAL,
        "EPERM after argument checks (the clock is the host's)"),

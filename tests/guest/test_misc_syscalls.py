@@ -62,7 +62,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["priv", "attrs", "numa", "vm", "futexv"])
+@pytest.mark.parametrize("mode", ["priv", "attrs", "numa", "vm", "futexv", "pidfd_mm"])
 def test_misc_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode)
 

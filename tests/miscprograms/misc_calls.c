@@ -811,6 +811,47 @@ static void mode_nonroot(const char *dir) {
     CALL("ioprio_set BE 7", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7));
 }
 
+/* --- process_madvise, process_mrelease, set_mempolicy_home_node ------------------------ */
+static void mode_pidfd_mm(void) {
+    char *m = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m[0] = 1;
+    int self = syscall(SYS_pidfd_open, getpid(), 0);
+    struct iovec iov[2] = {{m, 4096}, {m + 2 * 4096, 8192}};
+    CALL("process_madvise self WILLNEED", syscall(SYS_process_madvise, self, iov, 2, MADV_WILLNEED, 0));
+    CALL("process_madvise self DONTNEED", syscall(SYS_process_madvise, self, iov, 1, MADV_DONTNEED, 0));
+    printf("  after DONTNEED: %d\n", m[0]);
+    CALL("process_madvise flags", syscall(SYS_process_madvise, self, iov, 1, MADV_WILLNEED, 1));
+    CALL("process_madvise not a pidfd", syscall(SYS_process_madvise, 0, iov, 1, MADV_WILLNEED, 0));
+    CALL("process_madvise bad advice", syscall(SYS_process_madvise, self, iov, 1, 999, 0));
+    munmap(m + 3 * 4096, 4096);
+    CALL("process_madvise hole", syscall(SYS_process_madvise, self, &iov[1], 1, MADV_WILLNEED, 0));
+    int go[2];
+    pipe(go);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char x;
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    int child = syscall(SYS_pidfd_open, c, 0);
+    CALL("process_madvise child COLD", syscall(SYS_process_madvise, child, iov, 1, MADV_COLD, 0));
+    CALL("process_madvise child DONTNEED", syscall(SYS_process_madvise, child, iov, 1, MADV_DONTNEED, 0));
+    CALL("process_mrelease live", syscall(SYS_process_mrelease, child, 0));
+    CALL("process_mrelease flags", syscall(SYS_process_mrelease, child, 1));
+    CALL("process_mrelease not a pidfd", syscall(SYS_process_mrelease, 0, 0));
+    write(go[1], "g", 1);
+    siginfo_t si;
+    waitid(P_PID, c, &si, WEXITED | WNOWAIT);
+    CALL("process_mrelease zombie", syscall(SYS_process_mrelease, child, 0));
+    CALL("process_madvise zombie", syscall(SYS_process_madvise, child, iov, 1, MADV_COLD, 0));
+    waitpid(c, NULL, 0);
+    CALL("set_mempolicy_home_node", syscall(SYS_set_mempolicy_home_node, m, 4096, 0, 0));
+    CALL("home node 1", syscall(SYS_set_mempolicy_home_node, m, 4096, 1, 0));
+    CALL("home node unaligned", syscall(SYS_set_mempolicy_home_node, m + 1, 4096, 0, 0));
+    CALL("home node flags", syscall(SYS_set_mempolicy_home_node, m, 4096, 0, 1));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -827,6 +868,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "mount")) mode_mount(dir);
     else if (!strcmp(m, "syslog")) mode_syslog();
     else if (!strcmp(m, "nonroot")) mode_nonroot(dir);
+    else if (!strcmp(m, "pidfd_mm")) mode_pidfd_mm();
     else return 2;
     return 0;
 }
