@@ -49,6 +49,10 @@ class FdTable:
         t._next = self._next
         return t
 
+    def files(self):
+        """Every open file in the table (umount's busy check)."""
+        return [file for file, _ in self._files.values()]
+
     def get(self, fd):
         entry = self._files.get(fd)
         if entry is None:

@@ -50,6 +50,32 @@ class FutexTable:
             return 0                      # woken just as the timeout expired
         raise SyscallError(errno.ETIMEDOUT)
 
+    def wait_any(self, keys, load_values, expected, deadline_ns):
+        """futex_waitv: block while every futex holds its expected value;
+        return the index of one that was woken. EAGAIN if any differs
+        now, ETIMEDOUT at deadline_ns."""
+        task = current_sleeper()
+        waiters = [_Waiter(key, 0xFFFFFFFF, task.waiter.wake) for key in keys]
+        with self._lock:
+            for i, value in enumerate(load_values()):
+                if value != expected[i]:
+                    raise SyscallError(errno.EAGAIN)
+            for w in waiters:
+                self._queues.setdefault(w.key, []).append(w)
+
+        def woken():
+            return next((i + 1 for i, w in enumerate(waiters) if w.woken), None)
+        try:
+            found = wait_event(woken, deadline=deadline_ns, task=task)
+        finally:
+            for w in waiters:
+                self._forget(w)
+        if not found:
+            found = woken()                 # woken just as the timeout expired
+        if not found:
+            raise SyscallError(errno.ETIMEDOUT)
+        return found - 1
+
     def _forget(self, waiter):
         """Take an unwoken waiter off its queue; False if it was woken."""
         with self._lock:

@@ -135,6 +135,7 @@ def _make_child(task, flags, newsp, tls, tid, group):
             child.sighand.reset_for_exec()             # handlers to default, SIG_IGN kept
     child.sigmask = task.sigmask
     child.personality, child.ioprio, child.seccomp = task.personality, task.ioprio, task.seccomp
+    child.uts = task.uts
     if flags & CLONE_VM and not flags & CLONE_VFORK:
         child.altstack = sg.DISABLED_STACK             # a new thread starts without one
     else:

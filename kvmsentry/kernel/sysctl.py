@@ -2,7 +2,8 @@
 
 uname(2), /proc/version, /proc/sys/*, sysinfo(2), sched_getaffinity and
 /sys/devices/system/cpu all read these values; sethostname(2) and
-setdomainname(2) change this sandbox's copy only. The release and
+setdomainname(2) change this sandbox's copy only (or the calling
+process's own UTS namespace after unshare(CLONE_NEWUTS)). The release and
 version are the host's (glibc and others compare them against minimum
 kernel versions); everything else describes the sandbox, not the host.
 """
@@ -12,6 +13,7 @@ import time
 import uuid
 
 from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
+from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
 from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR
@@ -26,6 +28,29 @@ THREADS_MAX = 1 << 20
 INOTIFY_MAX_WATCHES = 65536
 
 
+class UtsNamespace:
+    """A host and NIS domain name: the sandbox's, or a process's own after
+    unshare(CLONE_NEWUTS)."""
+
+    def __init__(self, hostname, domainname):
+        self.hostname = hostname
+        self.domainname = domainname
+
+    def copy(self):
+        return UtsNamespace(self.hostname, self.domainname)
+
+
+def _uts_property(field):
+    """hostname/domainname of the UTS namespace of the task this host
+    thread runs (the sandbox's outside any task)."""
+    def get(self):
+        return getattr(self.uts_of(current()), field)
+
+    def put(self, value):
+        setattr(self.uts_of(current()), field, value)
+    return property(get, put)
+
+
 class SystemIdentity:
     """uname fields, tunables and the CPU count of one sandbox."""
 
@@ -35,8 +60,7 @@ class SystemIdentity:
         self.release = u.release.encode()
         self.version = u.version.encode()
         self.machine = b"x86_64"
-        self.hostname = socket.gethostname().encode()[:HOST_NAME_MAX]
-        self.domainname = b"(none)"
+        self.root_uts = UtsNamespace(socket.gethostname().encode()[:HOST_NAME_MAX], b"(none)")
         # The sandbox's CPUs are numbered 0..ncpus-1: as many as the host
         # CPUs the sentry (and so its vCPU threads) may run on.
         self.ncpus = ncpus or len(os.sched_getaffinity(0))
@@ -69,6 +93,13 @@ class SystemIdentity:
             b"fs/inotify/max_user_watches": lambda: b"%d" % INOTIFY_MAX_WATCHES,
             b"fs/inotify/max_user_instances": lambda: b"128",
         }
+
+    hostname = _uts_property("hostname")
+    domainname = _uts_property("domainname")
+
+    def uts_of(self, task):
+        uts = getattr(task, "uts", None)
+        return self.root_uts if uts is None else uts
 
     def uptime_ns(self):
         return time.monotonic_ns() - self.boot_monotonic_ns

@@ -48,7 +48,8 @@ class Task:
         self.robust_list = 0
         self.personality = 0          # personality(2); kept across fork and execve
         self.ioprio = 0               # ioprio_set(2); inherited by children
-        self.seccomp = None           # kernel/seccomp_filter.Filters, inherited
+        self.seccomp = None           # kernel/seccomp_filter state, inherited
+        self.uts = None               # sysctl.UtsNamespace after unshare(CLONE_NEWUTS)
         self.rseq = None
         self.sched = SchedState()              # policy, priority, nice
         self.interrupt = threading.Event()   # set: leave the guest / a wait

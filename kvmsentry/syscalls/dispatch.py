@@ -14,6 +14,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
+from kvmsentry.syscalls.sys_seccomp import check as seccomp_check
 from kvmsentry.syscalls.table import TABLE
 
 SIGPIPE = 13
@@ -54,6 +55,10 @@ def dispatch(task):
 def _dispatch(task):
     regs = task.ctx.regs
     nr = regs.rax
+    if task.seccomp is not None:
+        verdict = seccomp_check(task, nr, regs)
+        if verdict is not None:
+            return verdict
     invoke = _INVOKERS[nr] if nr < _NR_LIMIT else None
     if invoke is None:
         return _unimplemented(task, nr, regs)

@@ -101,3 +101,37 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
             woken += table.wake(futex_key(task, uaddr2, private), i32(timeout))
         return woken
     raise SyscallError(errno.ENOSYS)
+
+
+FUTEX_WAITV_MAX = 128
+FUTEX2_SIZE_U32, FUTEX2_SIZE_MASK, FUTEX2_NUMA, FUTEX2_PRIVATE = 2, 3, 4, 128
+CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
+
+
+def futex_waitv(task, waiters, nr_futexes, flags, timeout, clockid):
+    """Implements futex_waitv(2): waits on up to 128 32-bit futexes at once
+    and returns the index of one that was woken (FUTEX2_NUMA: EINVAL)."""
+    nr = u32(nr_futexes)
+    if u32(flags):
+        raise SyscallError(errno.EINVAL)
+    if not nr or nr > FUTEX_WAITV_MAX or not waiters:
+        raise SyscallError(errno.EINVAL)
+    deadline = None
+    if timeout:
+        clockid = i32(clockid)
+        if clockid not in (CLOCK_REALTIME, CLOCK_MONOTONIC):
+            raise SyscallError(errno.EINVAL)
+        deadline = _deadline(task, timeout, True, clockid == CLOCK_REALTIME)
+    raw = task.mm.copy_in(waiters, 24 * nr)
+    keys, addrs, expected = [], [], []
+    for i in range(nr):
+        val, uaddr, wflags, reserved = struct.unpack_from("<QQII", raw, 24 * i)
+        if wflags & ~(FUTEX2_SIZE_MASK | FUTEX2_PRIVATE) or reserved:
+            raise SyscallError(errno.EINVAL)
+        if wflags & FUTEX2_SIZE_MASK != FUTEX2_SIZE_U32 or val >> 32 or uaddr & 3:
+            raise SyscallError(errno.EINVAL)
+        keys.append(futex_key(task, uaddr, bool(wflags & FUTEX2_PRIVATE)))
+        addrs.append(uaddr)
+        expected.append(val)
+    return task.kernel.futexes.wait_any(
+        keys, lambda: [_word(task, a) for a in addrs], expected, deadline)

@@ -241,3 +241,19 @@ def membarrier(task, cmd, flags, cpu_id):
         _host_barrier()
         return 0
     raise SyscallError(errno.EINVAL)
+
+
+def set_mempolicy_home_node(task, start, length, home_node, flags):
+    """Implements set_mempolicy_home_node(2): node 0 is the only home; the
+    ranges' mbind policies are not kept, so a mapped range answers as one
+    without a policy (ENOENT)."""
+    if flags or home_node >= MAX_NUMNODES or home_node != 0:
+        raise SyscallError(errno.EINVAL)
+    if start & (PAGE_SIZE - 1):
+        raise SyscallError(errno.EINVAL)
+    end = start + ((length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+    if end < start or end >= 1 << 64:
+        raise SyscallError(errno.EINVAL)
+    if any(True for _ in task.mm.vmas.overlapping(start, end)):
+        raise SyscallError(errno.ENOENT)          # a mapping without a policy of its own
+    return 0

@@ -14,6 +14,7 @@ from dataclasses import replace
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import creds as cr
 from kvmsentry.kernel import signals as sg
+from kvmsentry.syscalls import sys_seccomp
 from kvmsentry.syscalls.args import i32
 
 PR_SET_PDEATHSIG, PR_GET_PDEATHSIG = 1, 2
@@ -142,7 +143,9 @@ def prctl(task, option, arg2, arg3, arg4, arg5):
             raise SyscallError(errno.EINVAL)      # the other securebits are not modelled
         return _set_creds(task, keep_caps=bool(arg2 & SECBIT_KEEP_CAPS))
     if option == PR_GET_SECCOMP:
-        return 0
+        return sys_seccomp.mode(task)
+    if option == PR_SET_SECCOMP:
+        return sys_seccomp.prctl_set_seccomp(task, arg2, arg3)
     if option == PR_CAPBSET_READ:
         return int(bool(creds.cap_bounding & cr.cap_bit(_cap_valid(arg2))))
     if option == PR_CAPBSET_DROP:
@@ -179,7 +182,7 @@ def prctl(task, option, arg2, arg3, arg4, arg5):
         return 0                                  # nothing can ptrace here anyway
     if option == PR_SET_MM:
         raise SyscallError(errno.EPERM)
-    raise SyscallError(errno.EINVAL)              # PR_SET_VMA, PR_SET_SECCOMP, ...
+    raise SyscallError(errno.EINVAL)              # PR_SET_VMA, ...
 
 
 def pdeathsig(task):

@@ -256,3 +256,64 @@ def process_vm_readv(task, pid, local_iov, liovcnt, remote_iov, riovcnt, flags):
 def process_vm_writev(task, pid, local_iov, liovcnt, remote_iov, riovcnt, flags):
     """Implements process_vm_writev(2)."""
     return _process_vm(task, pid, local_iov, liovcnt, remote_iov, riovcnt, flags, True)
+
+
+# --- through a pidfd ---------------------------------------------------------------------------
+def _pidfd_task(task, pidfd):
+    """The live process a pidfd names (EBADF for another file, ESRCH once
+    it has exited: its memory is gone)."""
+    from kvmsentry.fsimpl.pidfd import PidFd
+    f = task.fds.get(i32(pidfd))
+    if not isinstance(f, PidFd):
+        raise SyscallError(errno.EBADF)
+    target = next((t for t in task.kernel.tasks.values() if t.group is f.group), None)
+    if target is None or f.exited():
+        raise SyscallError(errno.ESRCH)
+    return target
+
+
+MADV_WILLNEED, MADV_COLD, MADV_PAGEOUT, MADV_COLLAPSE = 3, 20, 21, 25
+
+
+def process_madvise(task, pidfd, iov, vlen, advice, flags):
+    """Implements process_madvise(2): on the caller's own memory any
+    madvise advice, range by range; on another process's only the
+    non-destructive hints, which need CAP_SYS_NICE of the initial
+    namespace (EPERM). Returns the bytes advised."""
+    from kvmsentry.syscalls.sys_mmap import madvise
+    if u32(flags):
+        raise SyscallError(errno.EINVAL)
+    vecs = read_iovec(task.mm, iov, vlen)
+    target = _pidfd_task(task, pidfd)
+    if not may_access(task, target):
+        raise SyscallError(errno.EPERM)
+    if target.mm is not task.mm:
+        if i32(advice) not in (MADV_WILLNEED, MADV_COLD, MADV_PAGEOUT, MADV_COLLAPSE):
+            raise SyscallError(errno.EINVAL)
+        raise SyscallError(errno.EPERM)
+    total = 0
+    for addr, length in vecs:
+        try:
+            madvise(task, addr, length, advice)
+        except SyscallError:
+            if total:
+                break
+            raise
+        total += length
+    return total
+
+
+def process_mrelease(task, pidfd, flags):
+    """Implements process_mrelease(2): a process that is not dying keeps
+    its memory (EINVAL); one that has exited is gone (ESRCH)."""
+    from kvmsentry.fsimpl.pidfd import PidFd
+    if u32(flags):
+        raise SyscallError(errno.EINVAL)
+    f = task.fds.get(i32(pidfd))
+    if not isinstance(f, PidFd):
+        raise SyscallError(errno.EBADF)
+    if f.exited():
+        raise SyscallError(errno.ESRCH)
+    if any(t.group is f.group and t.kill_status is not None for t in task.kernel.tasks.values()):
+        return 0                                   # being killed: its memory goes now
+    raise SyscallError(errno.EINVAL)

@@ -22,7 +22,8 @@ from kvmsentry.syscalls import sys_ptrace
 from kvmsentry.syscalls import sys_socket, sys_socket_msg
 from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
-from kvmsentry.syscalls import sys_splice, sys_task_attrs
+from kvmsentry.syscalls import sys_mount, sys_namespaces, sys_seccomp, sys_splice
+from kvmsentry.syscalls import sys_task_attrs
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -206,6 +207,7 @@ _IMPLEMENTED = [
        "limits are recorded, not enforced"),
     _e("futex", sys_futex.futex, "ptr int uint ptr ptr uint", PARTIAL,
        "no PI futexes; shared futexes keyed per address space"),
+    _e("futex_waitv", sys_futex.futex_waitv, "ptr uint hex ptr int"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
     _e("rseq", sys_thread.rseq, "ptr uint hex hex"),
     # --- timers, CPU time (sys_timer.py) ---
@@ -260,8 +262,12 @@ _IMPLEMENTED = [
     # --- process attributes (sys_prctl.py) ---
     _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
        "NAME, PDEATHSIG (sent when the parent process ends), DUMPABLE, KEEPCAPS, SECUREBITS, "
-       "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK; "
-       "SECCOMP reads 0; PR_SET_MM EPERM; others EINVAL"),
+       "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK, "
+       "GET/SET_SECCOMP; PR_SET_MM EPERM; others EINVAL"),
+    _e("seccomp", sys_seccomp.seccomp, "int hex ptr", PARTIAL,
+       "strict mode and classic BPF filters (inherited, kept across execve; TSYNC, LOG); "
+       "no user-space notification (NEW_LISTENER EINVAL, RET_USER_NOTIF and RET_TRACE "
+       "answer ENOSYS)"),
     _e("getcpu", sys_system.getcpu, "ptr ptr ptr", PARTIAL,
        "the CPU the sentry's thread is on; node 0"),
     # --- the machine: memory, names, CPUs, NUMA, memfd (sys_system.py) ---
@@ -381,6 +387,19 @@ _IMPLEMENTED = [
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("readahead", sys_rw_flags.readahead, "fd int uint"),
     _e("sync_file_range", sys_rw_flags.sync_file_range, "fd int int hex"),
+    # --- namespaces, chroot (sys_namespaces.py) ---
+    _e("unshare", sys_namespaces.unshare, "hex", PARTIAL,
+       "CLONE_FILES/FS/SYSVSEM/NEWUTS; new mount, IPC, network, PID, cgroup, time and user "
+       "namespaces EPERM"),
+    _e("setns", sys_namespaces.setns, "fd hex", PARTIAL,
+       "pidfds only (no /proc/PID/ns files): joins the process's UTS namespace; the others "
+       "are shared already"),
+    _e("chroot", sys_namespaces.chroot, "str"),
+    _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
+       "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
+       "flags accepted (one mount namespace); NOSUID/NODEV/NOEXEC recorded, not enforced"),
+    _e("umount2", sys_mount.umount2, "str hex"),
+    _e("pivot_root", sys_mount.pivot_root, "str str"),
     # --- pipes without a user buffer (sys_splice.py) ---
     _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex"),
     _e("tee", sys_splice.tee, "fd fd uint hex"),
@@ -399,6 +418,9 @@ _IMPLEMENTED = [
        "KCMP_IO compares tasks, KCMP_SYSVSEM processes; KCMP_EPOLL_TFD EINVAL"),
     _e("process_vm_readv", sys_task_attrs.process_vm_readv, "int ptr uint ptr uint hex"),
     _e("process_vm_writev", sys_task_attrs.process_vm_writev, "int ptr uint ptr uint hex"),
+    _e("process_madvise", sys_task_attrs.process_madvise, "fd iov:2 uint int hex", PARTIAL,
+       "another process's memory: EPERM (CAP_SYS_NICE), as in a container"),
+    _e("process_mrelease", sys_task_attrs.process_mrelease, "fd hex"),
     # --- NUMA, protection keys, membarrier (sys_mm_policy.py) ---
     _e("mbind", sys_mm_policy.mbind, "ptr uint int ptr uint hex", PARTIAL, "one NUMA node"),
     _e("migrate_pages", sys_mm_policy.migrate_pages, "int uint ptr ptr", PARTIAL,
@@ -411,6 +433,8 @@ _IMPLEMENTED = [
     _e("pkey_mprotect", sys_mm_policy.pkey_mprotect, "ptr uint hex int", PARTIAL,
        "as a CPU without PKU: key -1 only"),
     _e("membarrier", sys_mm_policy.membarrier, "int hex int"),
+    _e("set_mempolicy_home_node", sys_mm_policy.set_mempolicy_home_node, "ptr uint int hex",
+       PARTIAL, "one NUMA node; mbind policies are not kept (ENOENT for mapped ranges)"),
     # --- what needs the host's capabilities (sys_privileged.py): EPERM as in a container ---
     _e("settimeofday", sys_privileged.settimeofday, "ptr ptr", PARTIAL,
        "EPERM after argument checks (the clock is the host's)"),

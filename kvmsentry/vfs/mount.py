@@ -76,15 +76,18 @@ class Dentry:
 
 
 class Mount:
-    __slots__ = ("fs", "root", "parent", "mountpoint", "readonly", "source")
+    __slots__ = ("fs", "root", "parent", "mountpoint", "readonly", "source", "flags")
 
-    def __init__(self, fs, parent=None, mountpoint=None, readonly=False, source=""):
+    def __init__(self, fs, parent=None, mountpoint=None, readonly=False, source="",
+                 root=None):
         self.fs = fs
-        self.root = Dentry(b"/", None, fs.root())
+        # A bind mount's root is a dentry of another mount's tree.
+        self.root = Dentry(b"/", None, fs.root()) if root is None else root
         self.parent = parent          # parent Mount, None for the root mount
         self.mountpoint = mountpoint  # Dentry in the parent mount
         self.readonly = readonly
         self.source = source
+        self.flags = 0                # MS_NOSUID/NODEV/NOEXEC/... as mount(2) gave them
 
 
 class Location(NamedTuple):
@@ -114,6 +117,55 @@ class MountTable:
         self._on[(id(where.mount), id(where.dentry))] = m
         self.mounts.append(m)
         return m
+
+    def bind(self, src, where, readonly=False):
+        """Mount the tree below Location src again on Location where."""
+        src.dentry.pinned = True
+        m = Mount(src.mount.fs, where.mount, where.dentry, readonly, src.mount.source,
+                  root=src.dentry)
+        where.dentry.pinned = True
+        self._on[(id(where.mount), id(where.dentry))] = m
+        self.mounts.append(m)
+        return m
+
+    def children(self, m):
+        return [c for c in self.mounts if c.parent is m]
+
+    def umount(self, m):
+        """Detach m (and every mount below it); its mountpoint shows what
+        it covered again."""
+        for child in self.children(m):
+            self.umount(child)
+        key = (id(m.parent), id(m.mountpoint))
+        if self._on.get(key) is m:
+            del self._on[key]
+        self.mounts.remove(m)
+
+    def detach(self, m):
+        """Take m off its mountpoint, keeping the mounts below it."""
+        key = (id(m.parent), id(m.mountpoint))
+        if self._on.get(key) is m:
+            del self._on[key]
+
+    def attach(self, m, where):
+        """Put a detached m (and what is below it) on Location where."""
+        m.parent, m.mountpoint = where.mount, where.dentry
+        where.dentry.pinned = True
+        self._on[(id(where.mount), id(where.dentry))] = m
+
+    def pivot(self, root_mnt, new_mnt, put_old):
+        """pivot_root: new_mnt takes root_mnt's place, root_mnt goes on
+        Location put_old (which lies below new_mnt)."""
+        self.detach(new_mnt)
+        if root_mnt.parent is None:
+            new_mnt.parent = new_mnt.mountpoint = None
+            self.root = new_mnt
+            self.mounts.remove(new_mnt)
+            self.mounts.insert(0, new_mnt)
+        else:
+            self.detach(root_mnt)
+            self.attach(new_mnt, Location(root_mnt.parent, root_mnt.mountpoint))
+        self.attach(root_mnt, put_old)
 
     def mounted_on(self, loc):
         """The topmost mount on loc, followed down a stack of mounts."""

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -467,6 +468,390 @@ static void mode_splice(const char *dir) {
     CALL("copy_file_range pipe", copy_file_range(p[0], NULL, cf, NULL, 12, 0));
 }
 
+/* --- chroot, unshare, setns ------------------------------------------------------------- */
+#include <pthread.h>
+#include <sys/utsname.h>
+
+static int fd_for_thread = -1;
+
+static void *unshare_thread(void *arg) {
+    CALL("thread unshare(CLONE_FILES)", unshare(CLONE_FILES));
+    CALL("thread close", close(fd_for_thread));
+    CALL("thread unshare(CLONE_FS)", unshare(CLONE_FS));
+    CALL("thread chdir /", chdir("/"));
+    CALL("thread unshare(CLONE_THREAD)", unshare(CLONE_THREAD));
+    return arg;
+}
+
+static void mode_ns(const char *dir) {
+    CALL("unshare(CLONE_THREAD) single", unshare(CLONE_THREAD));
+    char *root = path(dir, "root");
+    mkdir(root, 0755);
+    char hello[600];
+    snprintf(hello, sizeof hello, "%s/hello", root);
+    int h = open(hello, O_CREAT | O_WRONLY, 0644);
+    write(h, "inside", 6);
+    close(h);
+    int ready[2], go[2];
+    pipe(ready);
+    pipe(go);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        CALL("chroot", chroot(root));
+        CALL("chdir /", chdir("/"));
+        char b[16] = {0};
+        int f = open("/../../hello", O_RDONLY);
+        read(f, b, 15);
+        printf("  /../../hello: %s\n", b);
+        char cwd[256];
+        printf("  cwd %s\n", getcwd(cwd, sizeof cwd));
+        CALL("open outside", open(dir, O_RDONLY));
+        fflush(stdout);
+        write(ready[1], "r", 1);
+        read(go[0], b, 1);
+        _exit(0);
+    }
+    char x;
+    read(ready[0], &x, 1);
+    char link[64], target[600];
+    snprintf(link, sizeof link, "/proc/%d/root", c);
+    long n = readlink(link, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = 0;
+    printf("child root link is the new root: %d\n", n > 0 && !strcmp(target, root));
+    write(go[1], "g", 1);
+    waitpid(c, NULL, 0);
+    CALL("chroot enoent", chroot(path(dir, "none")));
+    CALL("chroot enotdir", chroot(hello));
+    CALL("chroot efault", chroot((char *)8));
+    /* UTS namespaces */
+    struct utsname before, u;
+    uname(&before);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        CALL("unshare(CLONE_NEWUTS)", unshare(CLONE_NEWUTS));
+        CALL("sethostname", sethostname("inner", 5));
+        uname(&u);
+        printf("  child nodename %s\n", u.nodename);
+        fflush(stdout);
+        pid_t g = fork();
+        if (g == 0) {
+            uname(&u);
+            printf("  grandchild nodename %s\n", u.nodename);
+            fflush(stdout);
+            _exit(0);
+        }
+        waitpid(g, NULL, 0);
+        fflush(stdout);
+        write(ready[1], "r", 1);
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    read(ready[0], &x, 1);
+    uname(&u);
+    printf("parent nodename unchanged: %d\n", !strcmp(u.nodename, before.nodename));
+    int pfd = syscall(SYS_pidfd_open, c, 0);
+    fflush(stdout);
+    pid_t j = fork();
+    if (j == 0) {
+        CALL("setns(pidfd, 0)", setns(pfd, 0));
+        CALL("setns(pidfd, CLONE_NEWUSER)", setns(pfd, CLONE_NEWUSER));
+        CALL("setns(pidfd, CLONE_NEWUTS)", setns(pfd, CLONE_NEWUTS));
+        uname(&u);
+        printf("  joined nodename %s\n", u.nodename);
+        CALL("setns(file, 0)", setns(open("/dev/null", O_RDONLY), 0));
+        CALL("setns(bad fd)", setns(999, 0));
+        _exit(0);
+    }
+    waitpid(j, NULL, 0);
+    write(go[1], "g", 1);
+    waitpid(c, NULL, 0);
+    /* unsharing the fd table and fs context in a thread */
+    fd_for_thread = open("/dev/null", O_RDONLY);
+    char cwd0[600], cwd1[600];
+    getcwd(cwd0, sizeof cwd0);
+    pthread_t t;
+    pthread_create(&t, NULL, unshare_thread, NULL);
+    pthread_join(t, NULL);
+    CALL("main still has the fd", fcntl(fd_for_thread, F_GETFD));
+    getcwd(cwd1, sizeof cwd1);
+    printf("main cwd unchanged: %d\n", !strcmp(cwd0, cwd1));
+    CALL("unshare(CLONE_SYSVSEM)", unshare(CLONE_SYSVSEM));
+    CALL("unshare(CLONE_FILES|CLONE_FS)", unshare(CLONE_FILES | CLONE_FS));
+    CALL("unshare(CSIGNAL bits)", unshare(0x11));
+    CALL("unshare(CLONE_VFORK)", unshare(CLONE_VFORK));
+}
+
+/* --- futex_waitv ------------------------------------------------------------------------- */
+struct waitv { uint64_t val, uaddr; uint32_t flags, reserved; };
+static uint32_t fa, fb;
+static volatile int waiting;
+
+static void *waitv_thread(void *arg) {
+    struct waitv w[2] = {{0, (uintptr_t)&fa, 2 | 128, 0}, {0, (uintptr_t)&fb, 2 | 128, 0}};
+    waiting = 1;
+    errno = 0;
+    long r = syscall(SYS_futex_waitv, w, 2, 0, NULL, 0);
+    printf("waitv woke: %ld %s\n", r, r < 0 ? strerrorname_np(errno) : "");
+    fflush(stdout);
+    return arg;
+}
+
+static void mode_futexv(void) {
+    struct waitv w[2] = {{0, (uintptr_t)&fa, 2 | 128, 0}, {1, (uintptr_t)&fb, 2 | 128, 0}};
+    CALL("waitv value differs", syscall(SYS_futex_waitv, w, 2, 0, NULL, 0));
+    w[1].val = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 20 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+    CALL("waitv timeout", syscall(SYS_futex_waitv, w, 2, 0, &ts, CLOCK_MONOTONIC));
+    CALL("waitv bad clock", syscall(SYS_futex_waitv, w, 2, 0, &ts, CLOCK_BOOTTIME));
+    CALL("waitv flags", syscall(SYS_futex_waitv, w, 2, 1, NULL, 0));
+    CALL("waitv zero", syscall(SYS_futex_waitv, w, 0, 0, NULL, 0));
+    CALL("waitv too many", syscall(SYS_futex_waitv, w, 129, 0, NULL, 0));
+    CALL("waitv null", syscall(SYS_futex_waitv, NULL, 1, 0, NULL, 0));
+    CALL("waitv efault", syscall(SYS_futex_waitv, (void *)8, 1, 0, NULL, 0));
+    struct waitv bad = {0, (uintptr_t)&fa, 1 | 128, 0};
+    CALL("waitv u16 size", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    bad.flags = 2;
+    bad.reserved = 1;
+    CALL("waitv reserved", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    bad.reserved = 0;
+    bad.uaddr = (uintptr_t)&fa + 1;
+    CALL("waitv unaligned", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    bad.uaddr = (uintptr_t)&fa;
+    bad.val = 1ull << 32;
+    CALL("waitv big value", syscall(SYS_futex_waitv, &bad, 1, 0, NULL, 0));
+    pthread_t t;
+    pthread_create(&t, NULL, waitv_thread, NULL);
+    int woke = 0;
+    for (int i = 0; i < 2000 && !woke; i++) {
+        usleep(2000);
+        if (waiting)
+            woke = syscall(SYS_futex, &fb, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+    pthread_join(t, NULL);
+    printf("woken by FUTEX_WAKE on the second: %d\n", woke);
+}
+
+/* --- mount, umount2, pivot_root -------------------------------------------------------- */
+#include <sys/mount.h>
+
+static void list_dir(const char *what, const char *d) {
+    DIR *dir = opendir(d);
+    char names[32][64];
+    int n = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) && n < 32)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            snprintf(names[n++], 64, "%.63s", e->d_name);
+    if (dir)
+        closedir(dir);
+    qsort(names, n, 64, (int (*)(const void *, const void *))strcmp);
+    printf("  %s:", what);
+    for (int i = 0; i < n; i++)
+        printf(" %s", names[i]);
+    printf("\n");
+}
+
+static int in_mounts(const char *where, const char *type) {
+    FILE *f = fopen("/proc/self/mounts", "r");
+    char line[1024], want[700];
+    snprintf(want, sizeof want, " %s %s ", where, type);
+    int found = 0;
+    while (f && fgets(line, sizeof line, f))
+        found |= strstr(line, want) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void touch(const char *p) {
+    int fd = open(p, O_CREAT | O_WRONLY, 0644);
+    if (fd >= 0) {
+        write(fd, "data", 4);
+        close(fd);
+    }
+}
+
+static void mode_mount(const char *dir) {
+    char *mnt = strdup(path(dir, "mnt")), *src = strdup(path(dir, "src"));
+    char *bind = strdup(path(dir, "bind"));
+    mkdir(mnt, 0755);
+    mkdir(src, 0755);
+    mkdir(bind, 0755);
+    touch(path(src, "a"));
+    CALL("mount tmpfs", mount("none", mnt, "tmpfs", 0, "mode=0700,size=1m"));
+    struct stat st;
+    stat(mnt, &st);
+    printf("  mode %o listed %d\n", st.st_mode & 07777, in_mounts(mnt, "tmpfs"));
+    touch(path(mnt, "f"));
+    list_dir("mnt", mnt);
+    CALL("mount bind", mount(src, bind, NULL, MS_BIND, NULL));
+    list_dir("bind", bind);
+    CALL("remount bind ro", mount(NULL, bind, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+    CALL("create in ro bind", open(path(bind, "new"), O_CREAT | O_WRONLY, 0644));
+    CALL("create in source", open(path(src, "new"), O_CREAT | O_WRONLY, 0644));
+    list_dir("bind", bind);
+    CALL("remount bind rw", mount(NULL, bind, NULL, MS_REMOUNT | MS_BIND, NULL));
+    CALL("create in rw bind", open(path(bind, "new2"), O_CREAT | O_WRONLY, 0644));
+    CALL("remount not a mount", mount(NULL, src, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL));
+    CALL("make private", mount(NULL, mnt, NULL, MS_PRIVATE, NULL));
+    CALL("make private|shared", mount(NULL, mnt, NULL, MS_PRIVATE | MS_SHARED, NULL));
+    CALL("make private not a mount", mount(NULL, src, NULL, MS_PRIVATE, NULL));
+    CALL("unknown type", mount("none", mnt, "nosuchfs", 0, NULL));
+    CALL("no type", mount("none", mnt, NULL, 0, NULL));
+    CALL("bad tmpfs option", mount("none", mnt, "tmpfs", 0, "bogus=1"));
+    CALL("target enoent", mount("none", path(dir, "none"), "tmpfs", 0, NULL));
+    CALL("tmpfs on a file", mount("none", path(src, "a"), "tmpfs", 0, NULL));
+    CALL("target efault", mount("none", (char *)8, "tmpfs", 0, NULL));
+    char *fa = strdup(path(dir, "filebind"));
+    touch(fa);
+    CALL("bind file on file", mount(path(src, "a"), fa, NULL, MS_BIND, NULL));
+    CALL("bind dir on file", mount(src, fa, NULL, MS_BIND, NULL));
+    CALL("umount file bind", umount2(fa, 0));
+    /* umount: busy, expire, detach */
+    int busy = open(path(mnt, "f"), O_RDONLY);
+    CALL("umount busy", umount2(mnt, 0));
+    close(busy);
+    CALL("umount bad flags", umount2(mnt, 0x100));
+    CALL("umount not a mount", umount2(src, 0));
+    CALL("umount expire 1", umount2(mnt, MNT_EXPIRE));
+    CALL("umount expire 2", umount2(mnt, MNT_EXPIRE));
+    list_dir("mnt after umount", mnt);
+    printf("  listed %d\n", in_mounts(mnt, "tmpfs"));
+    CALL("mount tmpfs again", mount("t2", mnt, "tmpfs", MS_RDONLY, NULL));
+    CALL("create in ro tmpfs", open(path(mnt, "x"), O_CREAT | O_WRONLY, 0644));
+    CALL("chdir in", chdir(mnt));
+    CALL("umount cwd busy", umount2(mnt, 0));
+    CALL("umount detach", umount2(mnt, MNT_DETACH));
+    chdir(dir);
+    /* MS_MOVE */
+    char *m1 = strdup(path(dir, "m1")), *m2 = strdup(path(dir, "m2"));
+    mkdir(m1, 0755);
+    mkdir(m2, 0755);
+    mount("none", m1, "tmpfs", 0, NULL);
+    touch(path(m1, "moved"));
+    CALL("move", mount(m1, m2, NULL, MS_MOVE, NULL));
+    list_dir("m1", m1);
+    list_dir("m2", m2);
+    CALL("move not a mount", mount(src, m1, NULL, MS_MOVE, NULL));
+    mount("none", m1, "tmpfs", 0, NULL);
+    CALL("umount force", umount2(m1, MNT_FORCE));
+    CALL("umount bind", umount2(bind, 0));
+    list_dir("bind after", bind);
+    /* pivot_root in a child (the whole namespace follows it) */
+    char *nr = strdup(path(dir, "newroot"));
+    mkdir(nr, 0755);
+    char *sub = strdup(path(m2, "sub"));
+    mkdir(sub, 0755);
+    CALL("pivot_root not a mount", syscall(SYS_pivot_root, sub, sub));
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        mount("none", nr, "tmpfs", 0, NULL);
+        mkdir(path(nr, "old"), 0755);
+        touch(path(nr, "marker"));
+        chdir(nr);
+        CALL("pivot_root put_old outside", syscall(SYS_pivot_root, ".", dir));
+        CALL("pivot_root", syscall(SYS_pivot_root, ".", "old"));
+        list_dir("new /", "/");
+        CALL("chdir /", chdir("/"));
+        CALL("umount old root", umount2("/old", MNT_DETACH));
+        list_dir("old after umount", "/old");
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+}
+
+/* --- syslog: the sandbox's kernel log is empty (checked against expectations, not
+ * natively: the host's log is neither empty nor readable from a user namespace) --- */
+static void mode_syslog(void) {
+    char buf[256];
+    CALL("size buffer > 0", syscall(SYS_syslog, 10, NULL, 0) > 0);
+    CALL("read all", syscall(SYS_syslog, 3, buf, sizeof buf));
+    CALL("size unread", syscall(SYS_syslog, 9, NULL, 0));
+    CALL("read all null", syscall(SYS_syslog, 3, NULL, 10));
+    CALL("read all negative", syscall(SYS_syslog, 3, buf, -1));
+    CALL("read all efault", syscall(SYS_syslog, 3, (void *)8, 10));
+    CALL("console level 9", syscall(SYS_syslog, 8, NULL, 9));
+    CALL("open", syscall(SYS_syslog, 1, NULL, 0));
+    CALL("bad action", syscall(SYS_syslog, 99, NULL, 0));
+}
+
+/* --- the privileged calls as a user without capabilities (natively: uid 1000 of a
+ * user namespace; in the sandbox: root that setuid(1000) itself) -------------------- */
+#include <grp.h>
+
+static void mode_nonroot(const char *dir) {
+    if (getuid() == 0 && (setgroups(0, NULL) || setgid(1000) || setuid(1000)))
+        perror("setuid");
+    printf("uid %d euid %d\n", getuid(), geteuid());
+    CALL("mount", mount("none", dir, "tmpfs", 0, NULL));
+    CALL("umount2", umount2(dir, 0));
+    CALL("chroot", chroot(dir));
+    CALL("pivot_root", syscall(SYS_pivot_root, dir, dir));
+    CALL("unshare(CLONE_NEWUTS)", unshare(CLONE_NEWUTS));
+    CALL("unshare(CLONE_FILES)", unshare(CLONE_FILES));
+    CALL("sethostname", sethostname("x", 1));
+    int pfd = syscall(SYS_pidfd_open, getpid(), 0);
+    CALL("setns(pidfd, CLONE_NEWUTS)", setns(pfd, CLONE_NEWUTS));
+    struct sock_filter_ { unsigned short code; unsigned char jt, jf; unsigned k; } f[] = {
+        {6, 0, 0, 0x7fff0000}};
+    struct { unsigned short len; void *filter; } prog = {1, f};
+    CALL("seccomp without no_new_privs", syscall(SYS_seccomp, 1, 0, &prog));
+    CALL("prctl(PR_SET_NO_NEW_PRIVS)", prctl(38, 1, 0, 0, 0));
+    CALL("seccomp with no_new_privs", syscall(SYS_seccomp, 1, 0, &prog));
+    struct timeval tv = {1, 0};
+    CALL("settimeofday", syscall(SYS_settimeofday, &tv, NULL));
+    CALL("ioprio_set RT", syscall(SYS_ioprio_set, 1, 0, (1 << 13) | 1));
+    CALL("ioprio_set BE 7", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7));
+}
+
+/* --- process_madvise, process_mrelease, set_mempolicy_home_node ------------------------ */
+static void mode_pidfd_mm(void) {
+    char *m = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m[0] = 1;
+    int self = syscall(SYS_pidfd_open, getpid(), 0);
+    struct iovec iov[2] = {{m, 4096}, {m + 2 * 4096, 8192}};
+    CALL("process_madvise self WILLNEED", syscall(SYS_process_madvise, self, iov, 2, MADV_WILLNEED, 0));
+    CALL("process_madvise self DONTNEED", syscall(SYS_process_madvise, self, iov, 1, MADV_DONTNEED, 0));
+    printf("  after DONTNEED: %d\n", m[0]);
+    CALL("process_madvise flags", syscall(SYS_process_madvise, self, iov, 1, MADV_WILLNEED, 1));
+    CALL("process_madvise not a pidfd", syscall(SYS_process_madvise, 0, iov, 1, MADV_WILLNEED, 0));
+    CALL("process_madvise bad advice", syscall(SYS_process_madvise, self, iov, 1, 999, 0));
+    munmap(m + 3 * 4096, 4096);
+    CALL("process_madvise hole", syscall(SYS_process_madvise, self, &iov[1], 1, MADV_WILLNEED, 0));
+    int go[2];
+    pipe(go);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char x;
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    int child = syscall(SYS_pidfd_open, c, 0);
+    CALL("process_madvise child COLD", syscall(SYS_process_madvise, child, iov, 1, MADV_COLD, 0));
+    CALL("process_madvise child DONTNEED", syscall(SYS_process_madvise, child, iov, 1, MADV_DONTNEED, 0));
+    CALL("process_mrelease live", syscall(SYS_process_mrelease, child, 0));
+    CALL("process_mrelease flags", syscall(SYS_process_mrelease, child, 1));
+    CALL("process_mrelease not a pidfd", syscall(SYS_process_mrelease, 0, 0));
+    write(go[1], "g", 1);
+    siginfo_t si;
+    waitid(P_PID, c, &si, WEXITED | WNOWAIT);
+    CALL("process_mrelease zombie", syscall(SYS_process_mrelease, child, 0));
+    CALL("process_madvise zombie", syscall(SYS_process_madvise, child, iov, 1, MADV_COLD, 0));
+    waitpid(c, NULL, 0);
+    CALL("set_mempolicy_home_node", syscall(SYS_set_mempolicy_home_node, m, 4096, 0, 0));
+    CALL("home node 1", syscall(SYS_set_mempolicy_home_node, m, 4096, 1, 0));
+    CALL("home node unaligned", syscall(SYS_set_mempolicy_home_node, m + 1, 4096, 0, 0));
+    CALL("home node flags", syscall(SYS_set_mempolicy_home_node, m, 4096, 0, 1));
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -478,6 +863,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "numa")) mode_numa();
     else if (!strcmp(m, "vm")) mode_vm();
     else if (!strcmp(m, "splice")) mode_splice(dir);
+    else if (!strcmp(m, "ns")) mode_ns(dir);
+    else if (!strcmp(m, "futexv")) mode_futexv();
+    else if (!strcmp(m, "mount")) mode_mount(dir);
+    else if (!strcmp(m, "syslog")) mode_syslog();
+    else if (!strcmp(m, "nonroot")) mode_nonroot(dir);
+    else if (!strcmp(m, "pidfd_mm")) mode_pidfd_mm();
     else return 2;
     return 0;
 }

@@ -11,7 +11,7 @@ import os
 import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel import cputime
+from kvmsentry.kernel import cputime, seccomp_filter
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.mlock import locked_pages
 from kvmsentry.kernel.process_tree import ZOMBIE
@@ -237,7 +237,8 @@ def status(view):
         ("CapInh", "%016x" % c.cap_inheritable), ("CapPrm", "%016x" % c.cap_permitted),
         ("CapEff", "%016x" % c.cap_effective), ("CapBnd", "%016x" % c.cap_bounding),
         ("CapAmb", "%016x" % c.cap_ambient), ("NoNewPrivs", int(c.no_new_privs)),
-        ("Seccomp", 0), ("Seccomp_filters", 0),
+        ("Seccomp", seccomp_filter.mode_of(t.seccomp)),
+        ("Seccomp_filters", seccomp_filter.count(t.seccomp)),
         ("Speculation_Store_Bypass", "vulnerable"),
         ("SpeculationIndirectBranch", "always enabled"),
         ("Cpus_allowed", "%x" % ((1 << ncpus) - 1)),
