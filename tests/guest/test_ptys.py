@@ -3,7 +3,7 @@ with native Linux: posix_openpt/grantpt/unlockpt/ptsname and the slave
 node, canonical editing (erase, kill, werase, EOF) with echo and ONLCR,
 raw mode with VMIN/VTIME, echo flags, the controlling-terminal rules with
 ^C raising SIGINT and TIOCSWINSZ raising SIGWINCH in the foreground
-group, poll/FIONREAD/hangup; then Python's pty module and script(1).
+group, poll/FIONREAD/hangup, packet mode (TIOCPKT); then Python's pty module and script(1).
 
 tests/ttyprograms/ptys.c has one mode per case."""
 import os
@@ -14,7 +14,7 @@ from progbuild import FLAVOURS, build_all, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "ttyprograms")
-MODES = ["basic", "canon", "raw", "echo", "jobs", "poll"]
+MODES = ["basic", "canon", "raw", "echo", "jobs", "poll", "packet"]
 
 
 @pytest.fixture(scope="module")
