@@ -65,6 +65,7 @@ class Bridge:
         self.pty = master.pty
         self.host_fd = host_fd
         self.done = threading.Event()
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)     # ends the input thread's wait
         try:
             tty.setraw(host_fd)
             winsize = fcntl.ioctl(host_fd, termios.TIOCGWINSZ, bytes(8))
@@ -83,9 +84,11 @@ class Bridge:
         """Typed input: host terminal -> the pty's master (its line discipline)."""
         poller = select.poll()
         poller.register(self.host_fd, select.POLLIN)
-        while not self.done.is_set():
-            if not poller.poll(200):
-                continue
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            ready = dict(poller.poll())
+            if self._stop_r in ready:
+                return
             try:
                 data = os.read(self.host_fd, CHUNK)
             except OSError:
@@ -122,6 +125,9 @@ class Bridge:
         """After the process exited: let the output drain, then drop the master."""
         self._threads[1].join(10)
         self.done.set()
-        self._threads[0].join(1)
+        os.write(self._stop_w, b"x")
+        self._threads[0].join(10)
+        os.close(self._stop_r)
+        os.close(self._stop_w)
         with self.kernel.lock:
             self.master.release()
