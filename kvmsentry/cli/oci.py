@@ -6,6 +6,7 @@ which containerd's shim reads back) and exit 1, as runc does.
 """
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import select
@@ -398,16 +399,35 @@ def cmd_exec(args, states, log):
     state = _live(states, args.id)
     if state["status"] not in RUNNING_STATES:
         raise RuntimeError_("cannot exec in a stopped container")
-    if args.tty or args.console_socket:
-        raise RuntimeError_("exec --tty: terminals are not supported yet")
     process = _exec_process(args, state)
-    parse_process(process)                          # the same validation as create
+    if args.tty:
+        process["terminal"] = True
+    spec = parse_process(process)                   # the same validation as create
+    if spec.terminal and args.detach and not args.console_socket:
+        raise RuntimeError_("cannot allocate tty if runc will detach without setting "
+                            "console socket")
+    if args.console_socket and not spec.terminal:
+        raise RuntimeError_("--console-socket given but process.terminal is false")
     from kvmsentry.runtime.sandbox import CONTROL, connect, read_replies
+    stdio, master = [0, 1, 2], None
+    if spec.terminal:
+        # As runc: a new pty; its master goes to --console-socket, or this
+        # process relays it to its own stdio; the slave is the process's terminal.
+        master, slave = os.openpty()
+        stdio = [slave, slave, slave]
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
+        if args.console_socket:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as console:
+                connect(console, args.console_socket)
+                socket.send_fds(console, [b"/dev/ptmx"], [master])
+            os.close(master)
+            master = None
         connect(conn, states.path(args.id, CONTROL))
         socket.send_fds(conn, [json.dumps({"op": "exec", "process": process}).encode()
-                               + b"\n"], [0, 1, 2])
+                               + b"\n"], stdio)
+        if spec.terminal:
+            os.close(slave)
         replies = read_replies(conn)
         first = next(replies, None)
         if first is None or "error" in first:
@@ -416,12 +436,67 @@ def cmd_exec(args, states, log):
         _write_pid_file(args.pid_file, first["pid"])
         if args.detach:
             return 0
+        if master is not None:
+            _relay_terminal(master, conn)
         last = next(replies, None)
     finally:
         conn.close()
+        if master is not None:
+            os.close(master)
     if last is None:
         raise RuntimeError_("exec: the sandbox ended before the process reported its exit")
     return last["exit_status"]
+
+
+def _relay_terminal(master, conn):
+    """exec --tty without a console socket: copy this process's stdin to
+    the pty and the pty to its stdout (the caller's terminal raw meanwhile:
+    the pty inside does the cooking) until the sandbox reports the exit."""
+    import termios
+    import tty
+    saved = None
+    if os.isatty(0):
+        saved = termios.tcgetattr(0)
+        try:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, bytes(8)))
+        except OSError:
+            pass
+        tty.setraw(0)
+    sources = [master, 0, conn]
+    try:
+        while master in sources:
+            ready, _, _ = select.select(sources, [], [])
+            if 0 in ready:
+                data = os.read(0, 4096)
+                if data:
+                    os.write(master, data)
+                else:
+                    sources.remove(0)
+            if master in ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    data = b""                   # EIO: the sandbox let go of the slave
+                if data:
+                    os.write(1, data)
+                else:
+                    sources.remove(master)
+            if conn in ready:
+                # The exit report is there: what the pty still holds is the last output.
+                sources = [master]
+                conn = None
+                while select.select([master], [], [], 0.2)[0]:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    os.write(1, data)
+                break
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
 
 
 def _exec_process(args, state):

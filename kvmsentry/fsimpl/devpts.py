@@ -33,6 +33,7 @@ TIOCSCTTY, TIOCGPGRP, TIOCSPGRP, TIOCOUTQ = 0x540E, 0x540F, 0x5410, 0x5411
 TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCNOTTY = 0x5413, 0x5414, 0x541B, 0x5422
 TCSBRKP, TIOCGSID = 0x5425, 0x5429
 TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431
+TIOCPKT, TIOCGPKT = 0x5420, 0x80045438
 
 
 class PtyTable:
@@ -136,7 +137,7 @@ class TtyFile(File):
             n = 0 if self.is_master else pty.output_count()
             mm.copy_out(arg, struct.pack("<i", n))
         elif request == TCFLSH:
-            pty.flush(arg)
+            pty.flush(arg, from_master=self.is_master)
         elif request in (TCSBRK, TCSBRKP, TCXONC):
             pass                                  # no line to drain, break or stop
         elif request == TIOCSCTTY:
@@ -230,6 +231,11 @@ class MasterFile(TtyFile):
         elif request == TIOCSPTLCK:
             (lock,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
             self.pty.locked = bool(lock)
+        elif request == TIOCPKT:
+            (on,) = struct.unpack("<i", task.mm.copy_in(arg, 4))
+            self.pty.set_packet(bool(on))
+        elif request == TIOCGPKT:
+            task.mm.copy_out(arg, struct.pack("<i", int(self.pty.packet)))
         else:
             raise SyscallError(errno.ENOTTY)
         return 0

@@ -11,7 +11,9 @@ import select
 import struct
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.locking import blocking
+from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.locking import blocking, current
+from kvmsentry.kernel.tty.pty import check_background
 from kvmsentry.kernel.waiter import wait_event
 from kvmsentry.vfs.file import File
 from kvmsentry.vfs.inode import Stat
@@ -22,6 +24,8 @@ TIOCGWINSZ = 0x5413
 TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
 FIONREAD = 0x541B
 TERMIOS_SIZE = 36          # struct termios as the kernel copies it (no speeds)
+TOSTOP = 0o400
+LFLAG_OFFSET = 12          # c_lflag in struct termios
 
 
 def _host_call(fn, *args):
@@ -35,9 +39,38 @@ class HostFdFile(File):
     def __init__(self, host_fd, flags):
         super().__init__(flags)
         self.host_fd = host_fd
+        self._is_tty = None
+
+    def is_tty(self):
+        if self._is_tty is None:
+            try:
+                self._is_tty = os.isatty(self.host_fd)
+            except OSError:
+                self._is_tty = False
+        return self._is_tty
+
+    def _check_job_control(self, task, sig):
+        """A background process group of the terminal's session that reads
+        it (SIGTTIN), writes it under TOSTOP or changes its settings
+        (SIGTTOU) is stopped, as Linux's tty_check_change does; the host
+        never sees the sandbox's process groups, so the sentry decides."""
+        if task is None or not self.is_tty():
+            return
+        control = task.kernel.host_terminal
+        if control.is_tty:
+            check_background(task, control.session, control.pgrp, sig)
+
+    def _tostop(self):
+        try:
+            attrs = fcntl.ioctl(self.host_fd, TCGETS, bytes(TERMIOS_SIZE))
+        except OSError:
+            return False
+        return bool(struct.unpack_from("<I", attrs, LFLAG_OFFSET)[0] & TOSTOP)
 
     def read(self, length, offset=None):
         if offset is None:             # a terminal or pipe read may wait
+            if self.is_tty():
+                self._check_job_control(current(), sg.SIGTTIN)
             _wait_readable(self.host_fd)
         with blocking():
             if offset is None:
@@ -45,6 +78,8 @@ class HostFdFile(File):
             return _host_call(os.pread, self.host_fd, length, offset)
 
     def write(self, data, offset=None):
+        if self.is_tty() and self._tostop():
+            self._check_job_control(current(), sg.SIGTTOU)
         with blocking():
             if offset is None:
                 return _host_call(os.write, self.host_fd, data)
@@ -77,6 +112,7 @@ class HostFdFile(File):
         if request in (TCSETS, TCSETSW, TCSETSF):
             if not os.isatty(self.host_fd):
                 raise SyscallError(errno.ENOTTY)
+            self._check_job_control(task, sg.SIGTTOU)
             data = mm.copy_in(arg, TERMIOS_SIZE)
             _host_call(fcntl.ioctl, self.host_fd, request, data)
             return 0
@@ -86,6 +122,7 @@ class HostFdFile(File):
             # Job control on the user's terminal is the sentry's (kernel/tty/host_terminal.py).
             control = task.kernel.host_terminal
             if request == TIOCSPGRP:
+                self._check_job_control(task, sg.SIGTTOU)
                 control.set_pgrp(task, struct.unpack("<i", mm.copy_in(arg, 4))[0])
             else:
                 value = control.get_pgrp(task) if request == TIOCGPGRP else control.get_sid(task)

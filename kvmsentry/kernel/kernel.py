@@ -18,6 +18,7 @@ from kvmsentry.kernel.record_locks import RecordLocks
 from kvmsentry.kernel.waiter import ALL_EVENTS, Queue
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.memfd import MemfdStore
+from kvmsentry.vfs.file import File
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fault_report import describe_fault
@@ -106,6 +107,9 @@ class Kernel:
     def _stdio_table(self, stdio):
         fds = FdTable()
         for guest_fd, host_fd in enumerate(stdio):
+            if isinstance(host_fd, File):        # a sandbox file (exec --tty's pty)
+                fds.install_at(guest_fd, host_fd)
+                continue
             try:
                 flags = fcntl.fcntl(host_fd, fcntl.F_GETFL)
             except OSError:
@@ -239,15 +243,18 @@ class Kernel:
         self.tasks[group.tgid] = task
         return task
 
-    def spawn(self, argv, envp, creds, cwd, stdio, rlimits=None):
+    def spawn(self, argv, envp, creds, cwd, stdio, rlimits=None, before_start=None):
         """Start argv in the running sandbox as a process with no parent
-        inside (an OCI `exec`); stdio are host fds. Returns its group;
-        wait_spawned() gives its exit status. Raises ExecError."""
+        inside (an OCI `exec`); stdio are host fds (or sandbox Files).
+        before_start(group) runs just before its first instruction. Returns
+        its group; wait_spawned() gives its exit status. Raises ExecError."""
         with self.lock:
             if self.init_status is not None:
                 raise SyscallError(errno.ESRCH)
             task = self._new_process(self.tree.spawn, argv, envp, creds, cwd, rlimits, stdio)
             self.spawned[task.group] = [None, threading.Event()]
+            if before_start is not None:
+                before_start(task.group)
             task.start()
             return task.group
 

@@ -155,19 +155,23 @@ def deliver(task, info, fault=None):
             raise ExitGroup(status_signaled(sig))
         if what == "stop":
             stop_group(task, sig)
+            # No handler ran: the interrupted call runs again once the
+            # group continues (Linux's -ERESTARTSYS), a tty read stopped
+            # by SIGTTIN included.
+            _restart_or_eintr(task, action, always=True)
         return                                     # ign, cont (acted on when sent)
     _restart_or_eintr(task, action)
     _setup_frame(task, sig, info, action, fault)
 
 
-def _restart_or_eintr(task, action):
+def _restart_or_eintr(task, action, always=False):
     """A handler interrupts a syscall that failed with EINTR: with
     SA_RESTART (and a restartable call) it runs again after the handler."""
     interrupted = task.interrupted_syscall
     task.interrupted_syscall = None
     if interrupted is None or interrupted[1] in NEVER_RESTART:
         return
-    if action.flags & sg.SA_RESTART:
+    if always or action.flags & sg.SA_RESTART:
         regs = task.ctx.user_regs()
         regs["rax"] = interrupted[0]
         regs["rip"] -= 2                           # `syscall` and the patched `out` are 2 bytes

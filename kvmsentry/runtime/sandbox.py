@@ -175,20 +175,43 @@ class Sandbox:
         creds = Credentials(spec.uid, spec.uid, spec.gid, spec.gid,
                             groups=tuple(spec.additional_gids),
                             no_new_privs=spec.no_new_privileges)
+        stdio, bridge, before_start = tuple(fds), None, None
+        if spec.terminal and fds:
+            # exec --tty: the caller passed a host terminal; the process
+            # gets a pty of the sandbox's own as its controlling terminal.
+            from kvmsentry.kernel.tty.host_bridge import Bridge, open_pty
+            with self.kernel.lock:
+                master, slave = open_pty(self.kernel, creds)
+            bridge = Bridge(self.kernel, master, fds[0])
+            stdio = (slave, slave, slave)
+
+            def before_start(group):
+                master.pty.session, master.pty.pgrp = group.sid, group.pgid
         try:
             group = self.kernel.spawn([a.encode() for a in spec.args],
                                       [e.encode() for e in spec.env], creds,
-                                      spec.cwd.encode(), tuple(fds), guest_rlimits(spec))
+                                      spec.cwd.encode(), stdio, guest_rlimits(spec),
+                                      before_start)
         except ExecError as e:
             for fd in fds:
                 os.close(fd)
+            if bridge is not None:
+                with self.kernel.lock:
+                    slave.release()
+                    master.release()
             _reply(conn, {"error": str(e), "errno": e.errno})
             return
+        if bridge is not None:
+            bridge.start()
         # The stdio fds stay open for the sandbox's life: a process the
         # exec'd one started may still use them, and a closed host fd
         # number could be reused under it by the sentry's own files.
         _reply(conn, {"pid": group.tgid})
         status = self.kernel.wait_spawned(group)
+        if bridge is not None:
+            bridge.finish()
+            for fd in fds:                 # only the bridge used them: the caller sees EOF
+                os.close(fd)
         _reply(conn, {"exit_status": Task.exit_code(status)})
 
     def _dispatch(self, request):

@@ -94,3 +94,90 @@ def test_ctrl_c_reaches_foreground_job():
         assert b"rc=130" in out and b"stopped=148" in out, out
     assert boxed_status == native_status == 0, boxed
     assert after == before
+
+
+def _read_new(fd, marker, out):
+    """Read the pty until marker appears in what arrives from now on."""
+    start = len(out)
+    while marker not in out[start:]:
+        ready, _, _ = select.select([fd], [], [], TIMEOUT)
+        if not ready:
+            return False
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        out += chunk
+    return True
+
+
+def _until_prompt(fd, out):
+    return _read_new(fd, b"PROMPT$ ", out)
+
+
+def _wait_for_job_state(fd, out, state):
+    """`jobs` until it reports state (the background job needs a moment to
+    reach the terminal; the test asserts no timing)."""
+    for _ in range(40):
+        mark = len(out)
+        os.write(fd, b"sleep 0.5; jobs\n")
+        assert _until_prompt(fd, out), out
+        if state in out[mark:]:
+            return True
+    return False
+
+
+def drive_background_jobs(argv):
+    """A background `cat` reading the terminal is stopped (SIGTTIN); under
+    `stty tostop` a background writer is stopped (SIGTTOU) until `fg`.
+    Returns (output, exit status, termios before, termios after)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PS1": "PROMPT$ ", "HOME": "/tmp",
+               "TERM": "dumb"}
+        os.execve(argv[0], argv, env)
+    out = bytearray()
+    try:
+        before = termios.tcgetattr(fd)
+        assert _until_prompt(fd, out), out
+        os.write(fd, b"cat &\n")
+        assert _wait_for_job_state(fd, out, b"Stopped"), out
+        os.write(fd, b"kill -9 %1; wait; stty tostop; echo tostop-$((1+1))\n")
+        assert _read_new(fd, b"tostop-2", out), out
+        os.write(fd, b"(echo bg-$((2+3))) &\n")
+        assert _wait_for_job_state(fd, out, b"Stopped"), out
+        assert b"bg-5" not in out
+        os.write(fd, b"fg\n")
+        assert _read_new(fd, b"bg-5\r\n", out), out
+        os.write(fd, b"stty -tostop; echo rc=$?; exit\n")
+        while True:
+            ready, _, _ = select.select([fd], [], [], TIMEOUT)
+            if not ready:
+                break
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        return bytes(out), status, before, termios.tcgetattr(fd)
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.close(fd)
+
+
+def test_background_reader_and_tostop_writer_are_stopped():
+    native = drive_background_jobs(["/bin/bash", "--norc", "--noprofile", "-i"])
+    boxed = drive_background_jobs([sys.executable, "-m", "kvmsentry", "do", "--",
+                                   "/bin/bash", "--norc", "--noprofile", "-i"])
+    for out, status, _, _ in (native, boxed):
+        assert b"rc=0" in out, out
+        assert status == 0, out
+    assert boxed[3] == boxed[2]

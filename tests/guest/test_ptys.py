@@ -3,7 +3,8 @@ with native Linux: posix_openpt/grantpt/unlockpt/ptsname and the slave
 node, canonical editing (erase, kill, werase, EOF) with echo and ONLCR,
 raw mode with VMIN/VTIME, echo flags, the controlling-terminal rules with
 ^C raising SIGINT and TIOCSWINSZ raising SIGWINCH in the foreground
-group, poll/FIONREAD/hangup; then Python's pty module and script(1).
+group, poll/FIONREAD/hangup, packet mode (TIOCPKT); then Python's pty
+module, script(1) and tmux.
 
 tests/ttyprograms/ptys.c has one mode per case."""
 import os
@@ -14,7 +15,7 @@ from progbuild import FLAVOURS, build_all, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "ttyprograms")
-MODES = ["basic", "canon", "raw", "echo", "jobs", "poll"]
+MODES = ["basic", "canon", "raw", "echo", "jobs", "poll", "packet"]
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +77,14 @@ def test_script(tmp_path):
     assert script, "script(1) is missing (apt-get install bsdutils)"
     out = same([script, "-qc", "echo hi; tty | cut -c1-9; stty size", "/dev/null"], tmp_path)
     assert "hi" in out
+
+
+def test_tmux_session(tmp_path):
+    """tmux new -d, send-keys and capture-pane (tests/ttyprograms/tmux_session.sh):
+    a tmux server on a pty of the sandbox's devpts, its client over a Unix
+    socket, the pane as natively."""
+    assert shutil.which("tmux"), "tmux is missing (apt-get install tmux)"
+    out = same(["/bin/sh", os.path.join(SOURCES, "tmux_session.sh")], tmp_path)
+    assert out.startswith("P> echo hello $((6*7)); stty size; tty | cut -c1-9\nhello 42\n8 60\n"
+                          "/dev/pts/\nP>\n"), out
+    assert out.endswith("0 60x8 sh\nkill-server 0\n"), out

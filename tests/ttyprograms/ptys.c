@@ -313,6 +313,51 @@ static void polls(void)
     rd(m, "master-hup", 100);
 }
 
+/* TIOCPKT: a status byte before each master read; flushes and flow
+ * control changes on the slave arrive as status-only reads, with POLLPRI. */
+static void packet(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    int on = 1, got_mode = -1;
+    struct termios tio;
+    struct pollfd p = {m, POLLIN | POLLPRI, 0};
+    RC("tiocpkt", ioctl(m, TIOCPKT, &on));
+    RC("tiocgpkt", ioctl(m, TIOCGPKT, &got_mode));
+    printf("mode %d\n", got_mode);
+    RC("poll idle", poll(&p, 1, 0));
+    RC("write", write(s, "hi\n", 3));
+    RC("poll data", poll(&p, 1, 1000));
+    printf("revents %#x\n", p.revents);
+    rd(m, "data", sizeof "hi\r\n" + 8);
+    RC("write", write(s, "abc", 3));
+    rd(m, "short", 2);
+    rd(m, "rest", 64);
+    RC("tcflush in", tcflush(s, TCIFLUSH));
+    RC("poll status", poll(&p, 1, 1000));
+    printf("revents %#x\n", p.revents);
+    rd(m, "flushread", 64);
+    RC("write", write(s, "lost", 4));
+    RC("tcflush out", tcflush(s, TCOFLUSH));
+    rd(m, "flushwrite", 64);
+    RC("write", write(s, "x", 1));
+    RC("tcflush both", tcflush(s, TCIOFLUSH));
+    rd(m, "flushboth", 64);
+    tcgetattr(s, &tio);
+    tio.c_iflag &= ~IXON;
+    RC("ixon off", tcsetattr(s, TCSANOW, &tio));
+    rd(m, "nostop", 64);
+    tio.c_iflag |= IXON;
+    RC("ixon on", tcsetattr(s, TCSANOW, &tio));
+    rd(m, "dostop", 64);
+    RC("tcflush master", tcflush(m, TCIFLUSH));
+    p.revents = 0;
+    RC("poll after master flush", poll(&p, 1, 0));
+    on = 0;
+    RC("tiocpkt off", ioctl(m, TIOCPKT, &on));
+    RC("write", write(s, "plain", 5));
+    rd(m, "plain", 64);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -323,6 +368,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "echo")) echo();
     else if (!strcmp(mode, "jobs")) jobs();
     else if (!strcmp(mode, "poll")) polls();
+    else if (!strcmp(mode, "packet")) packet();
     else { fprintf(stderr, "mode?\n"); return 2; }
     return 0;
 }

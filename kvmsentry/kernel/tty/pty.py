@@ -16,11 +16,14 @@ from kvmsentry.kernel.tty import termios as t
 from kvmsentry.kernel.tty.line_discipline import LineDiscipline
 from kvmsentry.kernel.waiter import Queue, deadline_after, wait_event
 
-POLLIN, POLLOUT, POLLERR, POLLHUP = 0x1, 0x4, 0x8, 0x10
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
 READ_EVENTS, WRITE_EVENTS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
 OUTPUT_MAX = 64 * 1024           # slave output the master has not read yet
 DECISECOND_NS = 100_000_000
+# Packet mode (TIOCPKT): the status byte before what a master read returns.
+TIOCPKT_DATA, TIOCPKT_FLUSHREAD, TIOCPKT_FLUSHWRITE = 0, 1, 2
+TIOCPKT_NOSTOP, TIOCPKT_DOSTOP, TIOCPKT_IOCTL = 16, 32, 64
 
 
 def signal_process(kernel, group, sig):
@@ -30,6 +33,11 @@ def signal_process(kernel, group, sig):
     target = next((x for x in kernel.tasks.values() if x.group is group), None)
     if target is not None:
         signal_delivery.send(kernel, target, SigInfo.kernel(sig))
+
+
+def _xon_xoff(tio):
+    """^S/^Q flow control as pty_set_termios judges it."""
+    return bool(tio.iflag & t.IXON) and tio.cc[t.VSTOP] == 0x13 and tio.cc[t.VSTART] == 0x11
 
 
 def signal_pgrp(kernel, pgid, sig):
@@ -85,6 +93,8 @@ class Pty:
         self.winsize = bytes(8)
         self.session = None                  # sid whose controlling terminal this is
         self.pgrp = None                     # its foreground process group
+        self.packet = False                  # TIOCPKT on the master
+        self.pktstatus = 0                   # TIOCPKT_* events the master has yet to read
 
     @property
     def termios(self):
@@ -94,9 +104,16 @@ class Pty:
     def master_read(self, length, nonblock):
         def take():
             with self.lock:
+                if self.packet and self.pktstatus:
+                    # Packet mode: a pending status goes alone, as one byte.
+                    data, self.pktstatus = bytes([self.pktstatus]), 0
+                    return (data,)
                 if self.output:
-                    data = bytes(self.output[:length])
-                    del self.output[:length]
+                    room = length - 1 if self.packet else length
+                    data = bytes(self.output[:room])
+                    del self.output[:room]
+                    if self.packet:
+                        data = bytes([TIOCPKT_DATA]) + data
                 elif self.slave_ever_opened and self.slave_opens == 0:
                     raise SyscallError(errno.EIO)      # the slave side hung up
                 elif nonblock:
@@ -135,6 +152,8 @@ class Pty:
             mask = WRITE_EVENTS
             if self.output:
                 mask |= READ_EVENTS
+            if self.packet and self.pktstatus:
+                mask |= READ_EVENTS | POLLPRI
             if self.slave_ever_opened and self.slave_opens == 0:
                 mask |= POLLHUP
             return mask
@@ -260,23 +279,53 @@ class Pty:
     # --- settings ----------------------------------------------------------------------
     def set_termios(self, new, flush):
         with self.lock:
+            old = self.termios.copy()
             if flush:
                 self.ldisc.flush_input()
+                self._packet_event(TIOCPKT_FLUSHREAD)
             self.ldisc.set_termios(new)
             readable = self.ldisc.has_input()
+            if self.packet:
+                # pty_set_termios: tell the master whether ^S/^Q flow control is on.
+                before, after = _xon_xoff(old), _xon_xoff(new)
+                if before != after:
+                    self.pktstatus &= ~(TIOCPKT_DOSTOP | TIOCPKT_NOSTOP)
+                    self.pktstatus |= TIOCPKT_DOSTOP if after else TIOCPKT_NOSTOP
+                if (old.lflag | new.lflag) & t.EXTPROC:
+                    self.pktstatus |= TIOCPKT_IOCTL
         if readable:
             self.slave_queue.notify(READ_EVENTS)
+        self.master_queue.notify(READ_EVENTS | POLLPRI)
 
-    def flush(self, queue_selector):
-        """TCFLSH: 0 input, 1 output, 2 both."""
+    def set_packet(self, on):
+        """TIOCPKT on the master."""
+        with self.lock:
+            if on and not self.packet:
+                self.pktstatus = 0
+            self.packet = on
+
+    def _packet_event(self, bit):
+        if self.packet:
+            self.pktstatus |= bit
+
+    def flush(self, queue_selector, from_master=False):
+        """TCFLSH: 0 input, 1 output, 2 both, of the side it is called on
+        (the master's input is what the slave wrote)."""
         if queue_selector not in (0, 1, 2):
             raise SyscallError(errno.EINVAL)
+        flush_in, flush_out = queue_selector in (0, 2), queue_selector in (1, 2)
+        if from_master:
+            flush_in, flush_out = flush_out, flush_in
         with self.lock:
-            if queue_selector in (0, 2):
+            if flush_in:
                 self.ldisc.flush_input()
-            if queue_selector in (1, 2):
+            if flush_out:
                 self.output.clear()
+            if not from_master:
+                self._packet_event((TIOCPKT_FLUSHREAD if flush_in else 0)
+                                   | (TIOCPKT_FLUSHWRITE if flush_out else 0))
         self.slave_queue.notify(WRITE_EVENTS)
+        self.master_queue.notify(READ_EVENTS | POLLPRI)
 
     def set_winsize(self, winsize):
         with self.lock:
