@@ -31,6 +31,17 @@ static void wait_child(const char *what) {
     fflush(stdout);
 }
 
+/* A child says it is about to block; the parent then gives it 100 ms to
+ * get there (a fork child of the sandbox can take longer than that to
+ * start under load). */
+static int handshake[2];
+static void child_ready(void) { if (write(handshake[1], "r", 1) != 1) _exit(98); }
+static void await_child(void) {
+    char c;
+    if (read(handshake[0], &c, 1) != 1) exit(97);
+    usleep(100000);
+}
+
 static void as_nobody(void) {
     if (setgid(65534) || setuid(65534)) { perror("setuid"); _exit(99); }
 }
@@ -263,7 +274,7 @@ static void test_sem(void) {
     if (fork() == 0) {
         struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
         sigaction(SIGALRM, &sa, NULL);
-        struct itimerval it = {{0, 0}, {0, 100000}};
+        struct itimerval it = {{0, 100000}, {0, 100000}};   /* repeats: the call may start late */
         setitimer(ITIMER_REAL, &it, NULL);
         struct sembuf d = {1, -100, 0};
         SHOW("interrupted semop", semop(id, &d, 1));
@@ -374,27 +385,29 @@ static void test_msg(void) {
     SHOW("60 more, nowait", msgsnd(id, &big, 60, IPC_NOWAIT));
     msq_stat(id);
     if (fork() == 0) {
+        child_ready();
         SHOW("child send blocks", msgsnd(id, &big, 60, 0));
         _exit(0);
     }
-    usleep(100000);
+    await_child();
     rcv(id, 64, 9, 0);
     wait_child("sender");
     msq_stat(id);
     rcv(id, 64, 9, 0);
     /* a receiver waits */
     if (fork() == 0) {
+        child_ready();
         rcv(id, 64, 4, 0);
         _exit(0);
     }
-    usleep(100000);
+    await_child();
     snd(id, 4, "for the child", 0);
     wait_child("receiver");
     /* EINTR */
     if (fork() == 0) {
         struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
         sigaction(SIGALRM, &sa, NULL);
-        struct itimerval it = {{0, 0}, {0, 100000}};
+        struct itimerval it = {{0, 100000}, {0, 100000}};   /* repeats: the call may start late */
         setitimer(ITIMER_REAL, &it, NULL);
         rcv(id, 64, 0, 0);
         _exit(0);
@@ -422,10 +435,11 @@ static void test_msg(void) {
     rcv(id, 64, 1, MSG_COPY);
     msq_stat(id);
     if (fork() == 0) {
+        child_ready();
         rcv(id, 64, 99, 0);
         _exit(0);
     }
-    usleep(100000);
+    await_child();
     long rmid = msgctl(id, IPC_RMID, NULL);
     wait_child("eidrm");
     SHOW("IPC_RMID", rmid);
@@ -435,7 +449,7 @@ static void test_msg(void) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc < 2) return 2;
+    if (argc < 2 || pipe(handshake)) return 2;
     if (!strcmp(argv[1], "shm")) test_shm();
     else if (!strcmp(argv[1], "sem")) test_sem();
     else if (!strcmp(argv[1], "msg")) test_msg();
