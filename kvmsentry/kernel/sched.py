@@ -13,6 +13,7 @@ from kvmsentry.errors import SyscallError
 
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 SCHED_RESET_ON_FORK = 0x40000000
+SCHED_EXT = 7                       # Linux 6.12+: known to the priority ranges only
 POLICIES = (SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE)
 MIN_NICE, MAX_NICE = -20, 19
 MAX_RT_PRIO = 100

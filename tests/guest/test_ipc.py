@@ -41,3 +41,16 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 def test_sysv_ipc(ipcprogs, flavour, mode):
     out = same([ipcprogs[("sysv", flavour)], mode])
     assert "= -1 ENOSYS" not in out
+
+
+@flavours
+def test_posix_message_queues(ipcprogs, flavour):
+    out = same([ipcprogs[("mqueue", flavour)]])
+    assert "signal 10 code -3 value 42 pid_ok 1" in out
+
+
+@flavours
+@pytest.mark.parametrize("mode", ["sched", "nice", "mlock"])
+def test_sched_nice_mlock(ipcprogs, flavour, mode):
+    out = same([ipcprogs[("sched", flavour)], mode])
+    assert "ENOSYS" not in out

@@ -328,12 +328,19 @@ static void test_sem(void) {
 /* --- message queues --------------------------------------------------------- */
 struct msg { long mtype; char text[64]; };
 
-static void rcv(int id, size_t size, long type, int flags) {
+static const char *rcv_text(int id, size_t size, long type, int flags) {
+    static char out[160];
     struct msg m = {0};
     errno = 0;
     long n = msgrcv(id, &m, size, type, flags);
-    if (n < 0) printf("msgrcv(%ld) = -1 %s\n", type, strerrorname_np(errno));
-    else printf("msgrcv(%ld) = %ld type=%ld text=%.*s\n", type, n, m.mtype, (int)n, m.text);
+    if (n < 0) snprintf(out, sizeof out, "msgrcv(%ld) = -1 %s\n", type, strerrorname_np(errno));
+    else snprintf(out, sizeof out, "msgrcv(%ld) = %ld type=%ld text=%.*s\n", type, n, m.mtype,
+                  (int)n, m.text);
+    return out;
+}
+
+static void rcv(int id, size_t size, long type, int flags) {
+    fputs(rcv_text(id, size, type, flags), stdout);
     fflush(stdout);
 }
 
@@ -390,8 +397,9 @@ static void test_msg(void) {
         _exit(0);
     }
     await_child();
-    rcv(id, 64, 9, 0);
+    const char *got = rcv_text(id, 64, 9, 0);   /* printed once the child is done */
     wait_child("sender");
+    fputs(got, stdout);
     msq_stat(id);
     rcv(id, 64, 9, 0);
     /* a receiver waits */
@@ -401,8 +409,10 @@ static void test_msg(void) {
         _exit(0);
     }
     await_child();
-    snd(id, 4, "for the child", 0);
+    struct msg four = {4, "for the child"};
+    long sent = msgsnd(id, &four, 13, 0);
     wait_child("receiver");
+    SHOW("msgsnd to the waiting child", sent);
     /* EINTR */
     if (fork() == 0) {
         struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
