@@ -37,7 +37,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["shm", "sem", "msg"])
+@pytest.mark.parametrize("mode", ["shm", "sem", "msg", "proc"])
 def test_sysv_ipc(ipcprogs, flavour, mode):
     out = same([ipcprogs[("sysv", flavour)], mode])
     assert "= -1 ENOSYS" not in out

@@ -17,6 +17,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.ipc.namespace import (CAP_IPC_LOCK, IPC_PRIVATE, S_IRUGO, S_IWUGO,
                                             S_IXUGO, IpcIds, IpcPerm, check_owner, ipcperms,
                                             now_s)
+from kvmsentry.mm import page_cache
 from kvmsentry.mm.page_cache import cache_of
 
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
@@ -240,21 +241,12 @@ class ShmRegistry:
 
     def usage(self):
         """struct shm_info: ids in use, pages of all segments, pages resident."""
-        rss = 0
-        for seg in self.ids.objects():
-            rss += seg.inode.getattr().blocks // 8
+        rss = sum(self.resident_bytes(seg) for seg in self.ids.objects()) // PAGE_SIZE
         return SHM_INFO.pack(len(self.ids), self.total_pages(), rss, 0, 0, 0)
 
-    def proc_lines(self, now_uid_map=None):
-        """/proc/sysvipc/shm."""
-        self.reap()
-        out = ["       key      shmid perms                  size  cpid  lpid nattch   uid   gid  "
-               "cuid  cgid      atime      dtime      ctime                   rss                 "
-               "swap\n"]
-        for seg in self.ids.objects():
-            p = seg.perm
-            out.append("%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n"
-                       % (p.key, p.id, p.mode, seg.size, seg.cpid, seg.lpid, seg.nattch, p.uid,
-                          p.gid, p.cuid, p.cgid, seg.atime, seg.dtime, seg.ctime,
-                          seg.inode.getattr().blocks * 512, 0))
-        return "".join(out).encode()
+    def resident_bytes(self, seg):
+        """Bytes of the segment in memory: its cached frames, or what its
+        file holds while nothing maps it."""
+        cache = page_cache._caches.get(seg.inode)
+        frames = len(cache.frames) * PAGE_SIZE if cache is not None else 0
+        return max(frames, seg.inode.getattr().blocks * 512)
