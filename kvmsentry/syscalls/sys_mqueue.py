@@ -6,7 +6,7 @@ import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import mqueue
-from kvmsentry.syscalls.args import i32
+from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_NONBLOCK
 
 O_CLOEXEC = 0o2000000
@@ -71,6 +71,7 @@ def mq_unlink(task, name):
 def mq_timedsend(task, mqdes, msg_ptr, msg_len, msg_prio, abs_timeout):
     """Implements mq_timedsend(2)."""
     deadline = _deadline(task, abs_timeout)
+    msg_prio = u32(msg_prio)
     if msg_prio >= mqueue.MQ_PRIO_MAX:
         raise SyscallError(errno.EINVAL)
     f = _mq_file(task, mqdes, want_read=False)

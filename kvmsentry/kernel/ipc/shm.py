@@ -149,15 +149,19 @@ class ShmRegistry:
         mm = task.mm
         length = _pages(seg.size) * PAGE_SIZE
         if addr:
-            if addr < MMAP_MIN_ADDR or addr + length > USER_TOP:
+            if addr + length >= 1 << 64:
                 raise SyscallError(errno.EINVAL)
             if not flags & SHM_REMAP and not mm.vmas.is_free(addr, addr + length):
                 raise SyscallError(errno.EINVAL)
+            if addr + length > USER_TOP:
+                raise SyscallError(errno.ENOMEM)
+            if addr < MMAP_MIN_ADDR:
+                raise SyscallError(errno.EPERM)      # as mmap below vm.mmap_min_addr
             start = addr
         else:
             start = mm.find_free(length)
         mm.map_file(start, length, prot, cache_of(seg.inode, mm.pool), 0, True,
-                    seg.mapping_name())
+                    seg.mapping_name(), may_write=not flags & SHM_RDONLY)
         seg.atime = now_s()
         seg.lpid = task.tgid
         return start
