@@ -335,8 +335,8 @@ _IMPLEMENTED = [
     _e("mq_timedsend", sys_mqueue.mq_timedsend, "fd in:2 uint uint ptr"),
     _e("mq_timedreceive", sys_mqueue.mq_timedreceive, "fd ptr uint ptr ptr"),
     _e("mq_notify", sys_mqueue.mq_notify, "fd ptr", PARTIAL,
-       "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD answers ENOSYS; a registration "
-       "survives closing the descriptor until the process ends"),
+       "a registration is dropped when its process closes the last descriptor of that "
+       "open queue (Linux: any descriptor of the queue)"),
     _e("mq_getsetattr", sys_mqueue.mq_getsetattr, "fd ptr ptr"),
     # --- locking memory (sys_mlock.py; kernel/mlock.py) ---
     _e("mlock", sys_mlock.mlock, "ptr uint"),

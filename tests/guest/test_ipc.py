@@ -47,6 +47,7 @@ def test_sysv_ipc(ipcprogs, flavour, mode):
 def test_posix_message_queues(ipcprogs, flavour):
     out = same([ipcprogs[("mqueue", flavour)]])
     assert "signal 10 code -3 value 42 pid_ok 1" in out
+    assert "thread got T" in out                    # SIGEV_THREAD through libc's netlink helper
 
 
 @flavours

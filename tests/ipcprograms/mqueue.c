@@ -28,6 +28,13 @@ static void on_usr1(int sig, siginfo_t *si, void *ctx) {
     got_pid_ok = si->si_pid == getpid();
 }
 
+static int thread_pipe[2];
+
+static void on_message(union sigval v) {
+    char c = (char)v.sival_int;
+    if (write(thread_pipe[1], &c, 1) != 1) _exit(98);
+}
+
 static void attrs(mqd_t q) {
     struct mq_attr a;
     mq_getattr(q, &a);
@@ -153,6 +160,30 @@ int main(void) {
         _exit(0);
     }
     wait(NULL);
+    SHOW("unregister SIGEV_NONE", mq_notify(q, NULL));
+    /* SIGEV_THREAD: libc's helper thread, fed through a netlink socket */
+    if (pipe(thread_pipe)) return 1;
+    struct sigevent tev = {.sigev_notify = SIGEV_THREAD, .sigev_notify_function = on_message};
+    tev.sigev_value.sival_int = 'T';
+    SHOW("SIGEV_THREAD", mq_notify(q, &tev));
+    mq_send(q, "t1", 2, 0);
+    struct pollfd tp = {thread_pipe[0], POLLIN, 0};
+    SHOW("thread ran", poll(&tp, 1, 10000));
+    char tc = 0;
+    if (read(thread_pipe[0], &tc, 1) == 1) printf("thread got %c\n", tc);
+    recv1(q, 64);
+    SHOW("SIGEV_THREAD again", mq_notify(q, &tev));
+    SHOW("unregister SIGEV_THREAD", mq_notify(q, NULL));
+    mq_send(q, "t2", 2, 0);
+    SHOW("no thread after unregister", poll(&tp, 1, 200));
+    recv1(q, 64);
+    mqd_t q3 = mq_open("/q1", O_RDWR);
+    sev.sigev_notify = SIGEV_NONE;
+    SHOW("register on a second descriptor", mq_notify(q3, &sev));
+    SHOW("busy through the first", mq_notify(q, &sev));
+    mq_close(q3);
+    SHOW("closing dropped it", mq_notify(q, &sev));
+    mq_notify(q, NULL);
     sev.sigev_notify = 77;
     SHOW("bad sigev_notify", mq_notify(q, &sev));
     /* opening modes and permissions */
