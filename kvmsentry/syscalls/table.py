@@ -319,14 +319,21 @@ _IMPLEMENTED = [
     _e("shmat", sys_ipc.shmat, "int ptr hex"),
     _e("shmdt", sys_ipc.shmdt, "ptr"),
     _e("shmctl", sys_ipc.shmctl, "int int ptr", PARTIAL,
-       "shm_atime/dtime/lpid are not updated by fork, exec and exit; SHM_LOCK is recorded only"),
+       "SHM_LOCK checks RLIMIT_MEMLOCK per segment, not the user's total; SHM_INFO's "
+       "shm_rss counts pages populated at attach"),
     _e("semget", sys_ipc.semget, "int int hex"),
-    _e("semop", sys_ipc.semop, "int ptr uint"),
-    _e("semtimedop", sys_ipc.semtimedop, "int ptr uint ptr"),
+    _e("semop", sys_ipc.semop, "int ptr uint", PARTIAL,
+       "blocked callers retry when woken, not in Linux's FIFO queue order"),
+    _e("semtimedop", sys_ipc.semtimedop, "int ptr uint ptr", PARTIAL,
+       "blocked callers retry when woken, not in Linux's FIFO queue order"),
     _e("semctl", sys_ipc.semctl, "int int int hex"),
     _e("msgget", sys_ipc.msgget, "int hex"),
-    _e("msgsnd", sys_ipc.msgsnd, "int ptr uint hex"),
-    _e("msgrcv", sys_ipc.msgrcv, "int ptr uint int hex"),
+    _e("msgsnd", sys_ipc.msgsnd, "int ptr uint hex", PARTIAL,
+       "of several blocked receivers, the first to wake takes a message (Linux: the "
+       "longest waiting)"),
+    _e("msgrcv", sys_ipc.msgrcv, "int ptr uint int hex", PARTIAL,
+       "of several blocked receivers, the first to wake takes a message (Linux: the "
+       "longest waiting)"),
     _e("msgctl", sys_ipc.msgctl, "int int ptr"),
     # --- POSIX message queues (sys_mqueue.py; kernel/mqueue.py) ---
     _e("mq_open", sys_mqueue.mq_open, "str hex hex ptr", PARTIAL,

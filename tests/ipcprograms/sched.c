@@ -275,6 +275,8 @@ static void test_mlock(void) {
     SHOW("mlockall FUTURE", mlockall(MCL_FUTURE));
     char *f = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     printf("VmLck %ld resident %d\n", vmlck(), resident(f, 3));
+    SHOW("sbrk under MCL_FUTURE", sbrk(3 * 4096) == (void *)-1 ? -1 : 0);
+    printf("VmLck %ld\n", vmlck());
     SHOW("munlockall", munlockall());
     printf("VmLck %ld\n", vmlck());
     char *g = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1, 0);
