@@ -55,3 +55,27 @@ def test_posix_message_queues(ipcprogs, flavour):
 def test_sched_nice_mlock(ipcprogs, flavour, mode):
     out = same([ipcprogs[("sched", flavour)], mode])
     assert "ENOSYS" not in out
+
+
+IPC_TOOLS = r"""
+ipcmk -M 4096 -p 0640 | sed 's/[0-9]*$/N/'
+ipcmk -S 3 | sed 's/[0-9]*$/N/'
+ipcmk -Q | sed 's/[0-9]*$/N/'
+ipcs -m | awk '{print $2, $3, $4, $5, $6}'
+ipcs -s | awk '{print $2, $3, $4, $5}'
+ipcs -q | awk '{print $2, $3, $4, $5, $6}'
+ipcs -l
+ipcs -u | grep -v '^$'
+ipcs -m -i 0 | grep -v time | sed 's/cpid=[0-9]*/cpid=P/'
+ipcrm -a
+ipcs | awk 'NF'
+"""
+
+
+def test_util_linux_ipc_tools(tmp_path):
+    """ipcmk, ipcs (through /proc/sysvipc and the *_INFO calls) and ipcrm
+    as users run them."""
+    script = tmp_path / "ipc.sh"
+    script.write_text(IPC_TOOLS)
+    out = same(["/bin/sh", str(script)])
+    assert "0 root 640 4096 0" in out and "max ops per semop call = 500" in out
