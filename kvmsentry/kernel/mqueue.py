@@ -19,7 +19,7 @@ from kvmsentry.fsimpl.anon import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, AnonF
 from kvmsentry.kernel.waiter import ALL_EVENTS, Queue, block_until
 from kvmsentry.vfs.inode import Stat
 
-CAP_FOWNER, CAP_SYS_RESOURCE = 3, 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SYS_RESOURCE = 1, 2, 3, 24
 MQ_PRIO_MAX = 32768
 MSG_DEFAULT, MSGSIZE_DEFAULT = 10, 8192          # /proc/sys/fs/mqueue defaults
 MSG_MAX, MSGSIZE_MAX, QUEUES_MAX = 10, 8192, 256
@@ -109,7 +109,7 @@ class MqFile(AnonFile):
 def _may(task, mq, want):
     """inode_permission on the queue: want is a 3-bit rwx mask."""
     c = task.creds
-    if c.euid == 0 or c.capable(1):           # CAP_DAC_OVERRIDE
+    if c.capable(CAP_DAC_OVERRIDE) or want == 4 and c.capable(CAP_DAC_READ_SEARCH):
         return
     mode = mq.mode >> 6 if c.fsuid == mq.uid else \
         mq.mode >> 3 if mq.gid == c.fsgid or mq.gid in c.groups else mq.mode
@@ -170,7 +170,7 @@ class MqueueRegistry:
             raise SyscallError(errno.ENOENT)
         # The mqueue root is 1777: the sticky bit lets only the owner unlink.
         c = task.creds
-        if c.fsuid != mq.uid and c.fsuid != 0 and not c.capable(CAP_FOWNER):
+        if c.fsuid != mq.uid and not c.capable(CAP_FOWNER):
             raise SyscallError(errno.EPERM)
         del self.queues[name]
         uid, cost = mq.charged
