@@ -315,7 +315,8 @@ _IMPLEMENTED = [
     _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL,
        "host sockets: options on an allowlist (others ENOPROTOOPT)"),
     # --- System V IPC (sys_ipc.py; kernel/ipc/) ---
-    _e("shmget", sys_ipc.shmget, "int uint hex", PARTIAL, "no SHM_HUGETLB (EINVAL)"),
+    _e("shmget", sys_ipc.shmget, "int uint hex", PARTIAL,
+       "SHM_HUGETLB answers ENOMEM (no huge pages reserved)"),
     _e("shmat", sys_ipc.shmat, "int ptr hex"),
     _e("shmdt", sys_ipc.shmdt, "ptr"),
     _e("shmctl", sys_ipc.shmctl, "int int ptr", PARTIAL,

@@ -12,18 +12,21 @@ last mapping does; the registry notices on its next use.
 import errno
 import struct
 
-from kvmsentry.arch.layout import PAGE_SIZE
+from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.ipc.namespace import (CAP_IPC_LOCK, IPC_PRIVATE, S_IRUGO, S_IWUGO,
                                             S_IXUGO, IpcIds, IpcPerm, check_owner, ipcperms,
                                             now_s)
 from kvmsentry.mm import page_cache
+from kvmsentry.mm.address_space import MMAP_MIN_ADDR
 from kvmsentry.mm.page_cache import cache_of
+from kvmsentry.syscalls.sys_mmap import check_commit
 
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHM_HUGETLB, SHM_NORESERVE = 0o4000, 0o10000
 SHM_DEST, SHM_LOCKED = 0o1000, 0o2000          # mode bits
 SHMMIN, SHMMNI = 1, 4096
+MAX_LFS_FILESIZE = (1 << 63) - 1
 SHMMAX = SHMALL = (1 << 64) - 1 - (1 << 24)
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 RLIMIT_MEMLOCK = 8
@@ -102,8 +105,10 @@ class ShmRegistry:
         def create():
             if flags & SHM_HUGETLB:
                 raise SyscallError(errno.ENOMEM)        # no huge pages reserved
-            if size < SHMMIN or size > SHMMAX:
+            if size < SHMMIN or size > SHMMAX or size > MAX_LFS_FILESIZE:
                 raise SyscallError(errno.EINVAL)
+            if not flags & SHM_NORESERVE:
+                check_commit(size)                      # ENOMEM, as shmem's accounting
             if len(self.ids) >= SHMMNI:
                 raise SyscallError(errno.ENOSPC)
             if _pages(size) + self.total_pages() > SHMALL:
@@ -125,8 +130,6 @@ class ShmRegistry:
     # --- shmat / shmdt -------------------------------------------------------
     def attach(self, task, shmid, addr, flags):
         """shmat(2): map the segment; returns the address."""
-        from kvmsentry.syscalls.sys_mmap import MMAP_MIN_ADDR
-        from kvmsentry.arch.layout import USER_TOP
         self.reap()
         if addr:
             if addr & (PAGE_SIZE - 1):
