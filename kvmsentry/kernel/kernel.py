@@ -23,8 +23,8 @@ from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fault_report import describe_fault
 from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
-from kvmsentry.kernel.ipc.namespace import IpcNamespace
 from kvmsentry.kernel.futex import FutexTable
+from kvmsentry.kernel.ipc.namespace import IpcNamespace
 from kvmsentry.kernel.rootfs import sandbox_cwd
 from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.sysctl import SystemIdentity
