@@ -24,9 +24,10 @@ from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fault_report import describe_fault
 from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
-from kvmsentry.kernel.ipc.namespace import IpcNamespace
 from kvmsentry.kernel.futex import FutexTable
+from kvmsentry.kernel.ipc.namespace import IpcNamespace
 from kvmsentry.kernel.rootfs import sandbox_cwd
+from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.sysctl import SystemIdentity
 from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.kernel.tty.host_terminal import HostTerminal
@@ -240,6 +241,7 @@ class Kernel:
         group.shared_pending = PendingSignals()
         task = Task(self, group.tgid, group, mm, ctx, self._stdio_table(stdio), fs, creds,
                     dict(rlimits) if rlimits else initial_rlimits(), comm)
+        task.sched = SchedState.of_host()
         self.tasks[group.tgid] = task
         return task
 

@@ -116,10 +116,25 @@ def lock_new_mapping(task, start, length, lock):
     """A mapping made under MCL_FUTURE or with MAP_LOCKED: EAGAIN past
     RLIMIT_MEMLOCK (the mapping is undone), else locked like mlock."""
     mm = task.mm
-    if not _privileged(task) and \
-            locked_pages(mm) + length // PAGE_SIZE > _limit_pages(task):
+    if not future_ok(task, length):
         mm.unmap(start, length)
         raise SyscallError(errno.EAGAIN)
+    _mark(mm, start, start + length, lock)
+    if not lock & VM_LOCKONFAULT:
+        populate(mm, start, start + length)
+
+
+
+def future_ok(task, length):
+    """mlock_future_ok(): locking `length` more bytes stays within
+    RLIMIT_MEMLOCK (or the task has CAP_IPC_LOCK)."""
+    return _privileged(task) or \
+        locked_pages(task.mm) + length // PAGE_SIZE <= _limit_pages(task)
+
+
+def mark_new_heap(task, start, length, lock):
+    """brk grew the heap under MCL_FUTURE (future_ok was asked first)."""
+    mm = task.mm
     _mark(mm, start, start + length, lock)
     if not lock & VM_LOCKONFAULT:
         populate(mm, start, start + length)

@@ -4,7 +4,8 @@ the open files (mq descriptors) that name them.
 A queue holds messages by priority, oldest first within one; senders and
 receivers that must wait sleep on its wait queue (kernel/waiter.py),
 which poll/epoll watch too. mq_notify registers one process for a signal
-(or nothing, SIGEV_NONE) when a message lands on an empty queue that no
+(SIGEV_SIGNAL), a cookie on a netlink socket (SIGEV_THREAD, which libc
+turns into a thread) or nothing (SIGEV_NONE) when a message lands on an empty queue that no
 receiver is waiting on, as Linux does. Reading the descriptor gives
 Linux's status line.
 """
@@ -18,7 +19,7 @@ from kvmsentry.fsimpl.anon import POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, AnonF
 from kvmsentry.kernel.waiter import ALL_EVENTS, Queue, block_until
 from kvmsentry.vfs.inode import Stat
 
-CAP_FOWNER, CAP_SYS_RESOURCE = 3, 24
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_SYS_RESOURCE = 1, 2, 3, 24
 MQ_PRIO_MAX = 32768
 MSG_DEFAULT, MSGSIZE_DEFAULT = 10, 8192          # /proc/sys/fs/mqueue defaults
 MSG_MAX, MSGSIZE_MAX, QUEUES_MAX = 10, 8192, 256
@@ -27,6 +28,7 @@ MSG_MSG_SIZE = TREE_NODE_SIZE = 48                # what Linux charges per messa
 RLIMIT_MSGQUEUE = 12
 SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD = 0, 1, 2
 SI_MESGQ = -3
+NOTIFY_COOKIE_LEN, NOTIFY_WOKENUP, NOTIFY_REMOVED = 32, 1, 2
 MQUEUE_DEV = 0x13
 NAME_MAX = 255
 _inos = itertools.count(1)
@@ -42,7 +44,7 @@ class MessageQueue:
         self.qsize = 0
         self.queue = Queue()
         self.receivers = 0             # tasks blocked in mq_timedreceive
-        self.notify = None             # (tgid, sigev_notify, signo, value)
+        self.notify = None             # the Notification registered, if any
         self.ino = next(_inos)
         self.charged = 0
         now = time.time_ns()
@@ -55,8 +57,8 @@ class MessageQueue:
         return mask
 
     def status_line(self):
-        tgid, how, signo = (self.notify[0], self.notify[1], self.notify[2]) \
-            if self.notify else (0, 0, 0)
+        n = self.notify
+        tgid, how, signo = (n.tgid, n.how, n.signo) if n is not None else (0, 0, 0)
         return ("QSIZE:%-10d NOTIFY:%-5d SIGNO:%-5d NOTIFY_PID:%-6d\n"
                 % (self.qsize, how, signo, tgid)).encode()
 
@@ -64,9 +66,10 @@ class MessageQueue:
 class MqFile(AnonFile):
     """An open message queue descriptor."""
 
-    def __init__(self, mq, flags):
+    def __init__(self, mq, flags, registry):
         super().__init__(flags)
         self.mq = mq
+        self.registry = registry
         self.queue = mq.queue
         self.pos = 0
 
@@ -87,6 +90,15 @@ class MqFile(AnonFile):
         self.pos = offset
         return offset
 
+    def release(self):
+        """Closing drops the closer's mq_notify registration (Linux does it
+        at every close of a descriptor of the queue by its owner)."""
+        from kvmsentry.kernel.locking import current
+        task = current()
+        note = self.mq.notify
+        if task is not None and note is not None and note.tgid == task.tgid:
+            self.registry.drop_notify(self.mq)
+
     def stat(self):
         mq = self.mq
         return Stat(dev=MQUEUE_DEV, ino=mq.ino, mode=0o100000 | mq.mode, uid=mq.uid,
@@ -97,7 +109,7 @@ class MqFile(AnonFile):
 def _may(task, mq, want):
     """inode_permission on the queue: want is a 3-bit rwx mask."""
     c = task.creds
-    if c.euid == 0 or c.capable(1):           # CAP_DAC_OVERRIDE
+    if c.capable(CAP_DAC_OVERRIDE) or want == 4 and c.capable(CAP_DAC_READ_SEARCH):
         return
     mode = mq.mode >> 6 if c.fsuid == mq.uid else \
         mq.mode >> 3 if mq.gid == c.fsgid or mq.gid in c.groups else mq.mode
@@ -125,7 +137,7 @@ class MqueueRegistry:
             if accmode == 3:
                 raise SyscallError(errno.EINVAL)
             _may(task, mq, (4, 2, 6)[accmode])
-        return MqFile(mq, (oflag & 3) | (oflag & 0o4000))
+        return MqFile(mq, (oflag & 3) | (oflag & 0o4000), self)
 
     def _create(self, task, name, mode, attr):
         c = task.creds
@@ -158,7 +170,7 @@ class MqueueRegistry:
             raise SyscallError(errno.ENOENT)
         # The mqueue root is 1777: the sticky bit lets only the owner unlink.
         c = task.creds
-        if c.fsuid != mq.uid and c.fsuid != 0 and not c.capable(CAP_FOWNER):
+        if c.fsuid != mq.uid and not c.capable(CAP_FOWNER):
             raise SyscallError(errno.EPERM)
         del self.queues[name]
         uid, cost = mq.charged
@@ -215,34 +227,59 @@ class MqueueRegistry:
 
     # --- mq_notify -------------------------------------------------------------
     def set_notify(self, task, f, sigevent):
-        """sigevent: (notify, signo, value) or None to unregister."""
+        """sigevent: None to unregister, else (notify, signo, value) or, for
+        SIGEV_THREAD, (SIGEV_THREAD, netlink socket, 32-byte cookie)."""
         mq = f.mq
         if sigevent is None:
-            if mq.notify is not None and mq.notify[0] == task.tgid:
-                mq.notify = None
+            if mq.notify is not None and mq.notify.tgid == task.tgid:
+                self.drop_notify(mq)
             return 0
         if mq.notify is not None:
             raise SyscallError(errno.EBUSY)
-        how, signo, value = sigevent
-        mq.notify = (task.tgid, how, signo if how == SIGEV_SIGNAL else 0, value)
+        mq.notify = Notification(task.tgid, *sigevent)
         return 0
+
+    def drop_notify(self, mq):
+        """Unregister; a SIGEV_THREAD registration hears NOTIFY_REMOVED."""
+        note, mq.notify = mq.notify, None
+        if note is not None and note.how == SIGEV_THREAD:
+            note.post(NOTIFY_REMOVED)
 
     def _notify(self, sender, mq):
         from kvmsentry.kernel import signal_delivery
         from kvmsentry.kernel.signals import SigInfo
-        tgid, how, signo, value = mq.notify or (0, 0, 0, 0)
-        if mq.notify is None:
+        note, mq.notify = mq.notify, None
+        if note is None:
             return
-        mq.notify = None
-        if how != SIGEV_SIGNAL or not signo:
+        if note.how == SIGEV_THREAD:
+            note.post(NOTIFY_WOKENUP)
             return
-        target = next((t for t in self.kernel.tasks.values() if t.tgid == tgid), None)
+        if note.how != SIGEV_SIGNAL or not note.signo:
+            return
+        target = next((t for t in self.kernel.tasks.values() if t.tgid == note.tgid), None)
         if target is not None:
-            info = SigInfo(signo, code=SI_MESGQ, pid=sender.tgid, uid=sender.creds.uid,
-                           value=value)
+            info = SigInfo(note.signo, code=SI_MESGQ, pid=sender.tgid, uid=sender.creds.uid,
+                           value=note.value)
             signal_delivery.send(self.kernel, target, info)
 
     def process_exited(self, tgid):
         for mq in self.queues.values():
-            if mq.notify is not None and mq.notify[0] == tgid:
-                mq.notify = None
+            if mq.notify is not None and mq.notify.tgid == tgid:
+                self.drop_notify(mq)
+
+
+class Notification:
+    """One mq_notify registration. SIGEV_THREAD is the protocol glibc and
+    musl use: the kernel posts the program's 32-byte cookie, its last byte
+    saying why, to a netlink socket a helper thread of theirs reads."""
+
+    def __init__(self, tgid, how, signo_or_sock, value_or_cookie):
+        self.tgid, self.how = tgid, how
+        self.signo = signo_or_sock if how == SIGEV_SIGNAL else 0
+        self.value = value_or_cookie if how == SIGEV_SIGNAL else 0
+        self.sock = signo_or_sock if how == SIGEV_THREAD else None
+        self.cookie = value_or_cookie if how == SIGEV_THREAD else b""
+
+    def post(self, why):
+        self.sock.recvq.append(self.cookie[:NOTIFY_COOKIE_LEN - 1] + bytes([why]))
+        self.sock.notify(POLLIN | POLLRDNORM)

@@ -7,12 +7,14 @@ would, with Linux's validation and permission rules; they do not change
 how the host runs the thread.
 """
 import errno
+import os
 from dataclasses import dataclass, replace
 
 from kvmsentry.errors import SyscallError
 
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 SCHED_RESET_ON_FORK = 0x40000000
+SCHED_EXT = 7                       # Linux 6.12+: known to the priority ranges only
 POLICIES = (SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE)
 MIN_NICE, MAX_NICE = -20, 19
 MAX_RT_PRIO = 100
@@ -35,6 +37,12 @@ class SchedState:
     reset_on_fork: bool = False
     dl: tuple = (0, 0, 0)           # runtime, deadline, period (ns)
 
+    @classmethod
+    def of_host(cls):
+        """The sentry's own policy and nice: what the sandbox's first
+        process inherits, as a process started by `runsc do` would."""
+        return replace(_HOST)
+
     def forked(self):
         """The child's copy: reset-on-fork drops RT/deadline and negative nice."""
         if not self.reset_on_fork:
@@ -51,6 +59,23 @@ class SchedState:
         if self.policy == SCHED_DEADLINE:
             return -101
         return 20 + self.nice
+
+
+def _read_host():
+    try:
+        policy = os.sched_getscheduler(0) & ~SCHED_RESET_ON_FORK
+        rt = os.sched_getparam(0).sched_priority
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
+    except OSError:
+        return SchedState()
+    if policy not in POLICIES or policy == SCHED_DEADLINE:
+        policy, rt = SCHED_OTHER, 0
+    return SchedState(policy, rt if is_rt(policy) else 0, nice)
+
+
+# Read at import, before the sentry confines itself (its seccomp filter
+# refuses these calls afterwards).
+_HOST = _read_host()
 
 
 def can_nice(caller, target, nice):

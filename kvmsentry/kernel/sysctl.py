@@ -12,8 +12,10 @@ import socket
 import time
 import uuid
 
+from kvmsentry.kernel import mqueue
 from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
 from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.ipc import msg, sem, shm
 from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
 from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR
@@ -77,6 +79,18 @@ class SystemIdentity:
             b"kernel/ngroups_max": lambda: b"%d" % NGROUPS_MAX,
             b"kernel/cap_last_cap": lambda: b"%d" % CAP_LAST_CAP,
             b"kernel/shmmax": lambda: b"%d" % SHMMAX,
+            b"kernel/shmall": lambda: b"%d" % SHMMAX,
+            b"kernel/shmmni": lambda: b"%d" % shm.SHMMNI,
+            b"kernel/sem": lambda: b"%d\t%d\t%d\t%d" % (sem.SEMMSL, sem.SEMMNS, sem.SEMOPM,
+                                                       sem.SEMMNI),
+            b"kernel/msgmax": lambda: b"%d" % msg.MSGMAX,
+            b"kernel/msgmnb": lambda: b"%d" % msg.MSGMNB,
+            b"kernel/msgmni": lambda: b"%d" % msg.MSGMNI,
+            b"fs/mqueue/msg_default": lambda: b"%d" % mqueue.MSG_DEFAULT,
+            b"fs/mqueue/msg_max": lambda: b"%d" % mqueue.MSG_MAX,
+            b"fs/mqueue/msgsize_default": lambda: b"%d" % mqueue.MSGSIZE_DEFAULT,
+            b"fs/mqueue/msgsize_max": lambda: b"%d" % mqueue.MSGSIZE_MAX,
+            b"fs/mqueue/queues_max": lambda: b"%d" % mqueue.QUEUES_MAX,
             b"kernel/threads-max": lambda: b"%d" % THREADS_MAX,
             b"kernel/random/boot_id": lambda: self.boot_id,
             b"kernel/random/uuid": lambda: str(uuid.uuid4()).encode(),

@@ -10,7 +10,7 @@ from kvmsentry.kernel.ipc import sem as semmod
 from kvmsentry.kernel.ipc import shm as shmmod
 from kvmsentry.kernel.ipc.namespace import IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, S_IRUGO, \
     ipcperms
-from kvmsentry.syscalls.args import i32, i64
+from kvmsentry.syscalls.args import i32, i64, u32
 
 SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO, SHM_STAT_ANY = 11, 12, 13, 14, 15
 GETPID, GETVAL, GETALL, GETNCNT, GETZCNT = 11, 12, 13, 14, 15
@@ -85,7 +85,7 @@ def semop(task, semid, sops, nsops):
 def semtimedop(task, semid, sops, nsops, timeout):
     """Implements semtimedop(2): all operations or none; a relative
     timeout ends the wait with EAGAIN."""
-    semid = i32(semid)
+    semid, nsops = i32(semid), u32(nsops)
     if nsops < 1 or semid < 0:
         raise SyscallError(errno.EINVAL)
     if nsops > semmod.SEMOPM:

@@ -41,14 +41,21 @@ def _aligned(addr):
 
 
 def brk(task, addr):
-    """Implements brk(2)."""
+    """Implements brk(2); under mlockall(MCL_FUTURE) the new heap is locked."""
     mm = task.mm
     if addr > mm.brk:
         try:
             check_commit(addr - mm.brk)
         except SyscallError:
             return mm.brk
-    return mm.set_brk(addr)
+    old_top = page_up(mm.brk)
+    lock = getattr(mm, "lock_future", 0)
+    if lock and page_up(addr) > old_top and not mlock.future_ok(task, page_up(addr) - old_top):
+        return mm.brk
+    new = mm.set_brk(addr)
+    if lock and page_up(new) > old_top:
+        mlock.mark_new_heap(task, old_top, page_up(new) - old_top, lock)
+    return new
 
 
 def _commit_limit():

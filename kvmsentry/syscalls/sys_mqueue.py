@@ -6,7 +6,9 @@ import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import mqueue
-from kvmsentry.syscalls.args import i32
+from kvmsentry.net.netlink import NetlinkSocket
+from kvmsentry.net.socket_file import SocketFile
+from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_NONBLOCK
 
 O_CLOEXEC = 0o2000000
@@ -71,6 +73,7 @@ def mq_unlink(task, name):
 def mq_timedsend(task, mqdes, msg_ptr, msg_len, msg_prio, abs_timeout):
     """Implements mq_timedsend(2)."""
     deadline = _deadline(task, abs_timeout)
+    msg_prio = u32(msg_prio)
     if msg_prio >= mqueue.MQ_PRIO_MAX:
         raise SyscallError(errno.EINVAL)
     f = _mq_file(task, mqdes, want_read=False)
@@ -92,8 +95,8 @@ def mq_timedreceive(task, mqdes, msg_ptr, msg_len, msg_prio, abs_timeout):
 
 
 def mq_notify(task, mqdes, sevp):
-    """Implements mq_notify(2) for SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD
-    (glibc's netlink-socket protocol) is ENOSYS."""
+    """Implements mq_notify(2): SIGEV_SIGNAL, SIGEV_NONE, and SIGEV_THREAD
+    as the kernel side of libc's netlink protocol."""
     sigevent = None
     if sevp:
         value, signo, how = struct.unpack("<Qii", task.mm.copy_in(sevp, 16))
@@ -102,8 +105,15 @@ def mq_notify(task, mqdes, sevp):
         if how == mqueue.SIGEV_SIGNAL and not 0 <= signo <= 64:
             raise SyscallError(errno.EINVAL)
         if how == mqueue.SIGEV_THREAD:
-            raise SyscallError(errno.ENOSYS)
-        sigevent = (how, signo, value)
+            cookie = task.mm.copy_in(value, mqueue.NOTIFY_COOKIE_LEN)
+            sock = task.fds.get(signo)
+            if not isinstance(sock, SocketFile):
+                raise SyscallError(errno.ENOTSOCK)
+            if not isinstance(sock, NetlinkSocket):
+                raise SyscallError(errno.EINVAL)
+            sigevent = (how, sock, cookie)
+        else:
+            sigevent = (how, signo, value)
     f = _mq_file(task, mqdes)
     return _registry(task).set_notify(task, f, sigevent)
 

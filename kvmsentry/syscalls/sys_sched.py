@@ -17,6 +17,7 @@ SCHED_FLAG_UTIL_CLAMP_MIN, SCHED_FLAG_UTIL_CLAMP_MAX = 0x20, 0x40
 SCHED_FLAG_ALL = 0x7F
 SCHED_ATTR = struct.Struct("<IIQiIQQQII")
 UCLAMP_MAX = 1024
+UTIL_MAX_REPORTED = 0               # Linux without CONFIG_UCLAMP_TASK reports 0
 PAGE_SIZE = 4096
 
 
@@ -79,7 +80,7 @@ def sched_getparam(task, pid, param):
 def sched_get_priority_max(task, policy):
     """Implements sched_get_priority_max(2)."""
     policy = i32(policy)
-    if policy not in sc.POLICIES:
+    if policy not in sc.POLICIES + (sc.SCHED_EXT,):
         raise SyscallError(errno.EINVAL)
     return sc.MAX_RT_PRIO - 1 if sc.is_rt(policy) else 0
 
@@ -87,7 +88,7 @@ def sched_get_priority_max(task, policy):
 def sched_get_priority_min(task, policy):
     """Implements sched_get_priority_min(2)."""
     policy = i32(policy)
-    if policy not in sc.POLICIES:
+    if policy not in sc.POLICIES + (sc.SCHED_EXT,):
         raise SyscallError(errno.EINVAL)
     return 1 if sc.is_rt(policy) else 0
 
@@ -128,7 +129,7 @@ def _copy_attr(task, addr):
 
 def sched_setattr(task, pid, attr, flags):
     """Implements sched_setattr(2); utilization clamps are accepted and
-    ignored (util_min/util_max read back as Linux's defaults)."""
+    ignored (util_min/util_max read back 0, as Linux without uclamp)."""
     pid = i32(pid)
     if not attr or pid < 0 or u32(flags):
         raise SyscallError(errno.EINVAL)
@@ -169,7 +170,7 @@ def sched_getattr(task, pid, attr, size, flags):
     data = SCHED_ATTR.pack(out_size, s.policy,
                            SCHED_FLAG_RESET_ON_FORK if s.reset_on_fork else 0,
                            s.nice if not sc.is_rt(s.policy) else 0, s.rt_priority,
-                           runtime, deadline, period, 0, UCLAMP_MAX)
+                           runtime, deadline, period, 0, UTIL_MAX_REPORTED)
     task.mm.copy_out(attr, data[:out_size])
     return 0
 

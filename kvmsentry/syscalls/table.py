@@ -328,18 +328,26 @@ _IMPLEMENTED = [
     _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL,
        "host sockets: options on an allowlist (others ENOPROTOOPT)"),
     # --- System V IPC (sys_ipc.py; kernel/ipc/) ---
-    _e("shmget", sys_ipc.shmget, "int uint hex", PARTIAL, "no SHM_HUGETLB (EINVAL)"),
+    _e("shmget", sys_ipc.shmget, "int uint hex", PARTIAL,
+       "SHM_HUGETLB answers ENOMEM (no huge pages reserved)"),
     _e("shmat", sys_ipc.shmat, "int ptr hex"),
     _e("shmdt", sys_ipc.shmdt, "ptr"),
     _e("shmctl", sys_ipc.shmctl, "int int ptr", PARTIAL,
-       "shm_atime/dtime/lpid are not updated by fork, exec and exit; SHM_LOCK is recorded only"),
+       "SHM_LOCK checks RLIMIT_MEMLOCK per segment, not the user's total; SHM_INFO's "
+       "shm_rss counts pages populated at attach"),
     _e("semget", sys_ipc.semget, "int int hex"),
-    _e("semop", sys_ipc.semop, "int ptr uint"),
-    _e("semtimedop", sys_ipc.semtimedop, "int ptr uint ptr"),
+    _e("semop", sys_ipc.semop, "int ptr uint", PARTIAL,
+       "blocked callers retry when woken, not in Linux's FIFO queue order"),
+    _e("semtimedop", sys_ipc.semtimedop, "int ptr uint ptr", PARTIAL,
+       "blocked callers retry when woken, not in Linux's FIFO queue order"),
     _e("semctl", sys_ipc.semctl, "int int int hex"),
     _e("msgget", sys_ipc.msgget, "int hex"),
-    _e("msgsnd", sys_ipc.msgsnd, "int ptr uint hex"),
-    _e("msgrcv", sys_ipc.msgrcv, "int ptr uint int hex"),
+    _e("msgsnd", sys_ipc.msgsnd, "int ptr uint hex", PARTIAL,
+       "of several blocked receivers, the first to wake takes a message (Linux: the "
+       "longest waiting)"),
+    _e("msgrcv", sys_ipc.msgrcv, "int ptr uint int hex", PARTIAL,
+       "of several blocked receivers, the first to wake takes a message (Linux: the "
+       "longest waiting)"),
     _e("msgctl", sys_ipc.msgctl, "int int ptr"),
     # --- POSIX message queues (sys_mqueue.py; kernel/mqueue.py) ---
     _e("mq_open", sys_mqueue.mq_open, "str hex hex ptr", PARTIAL,
@@ -348,8 +356,8 @@ _IMPLEMENTED = [
     _e("mq_timedsend", sys_mqueue.mq_timedsend, "fd in:2 uint uint ptr"),
     _e("mq_timedreceive", sys_mqueue.mq_timedreceive, "fd ptr uint ptr ptr"),
     _e("mq_notify", sys_mqueue.mq_notify, "fd ptr", PARTIAL,
-       "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD answers ENOSYS; a registration "
-       "survives closing the descriptor until the process ends"),
+       "a registration is dropped when its process closes the last descriptor of that "
+       "open queue (Linux: any descriptor of the queue)"),
     _e("mq_getsetattr", sys_mqueue.mq_getsetattr, "fd ptr ptr"),
     # --- locking memory (sys_mlock.py; kernel/mlock.py) ---
     _e("mlock", sys_mlock.mlock, "ptr uint"),

@@ -37,7 +37,45 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["shm", "sem", "msg"])
+@pytest.mark.parametrize("mode", ["shm", "sem", "msg", "proc"])
 def test_sysv_ipc(ipcprogs, flavour, mode):
     out = same([ipcprogs[("sysv", flavour)], mode])
     assert "= -1 ENOSYS" not in out
+
+
+@flavours
+def test_posix_message_queues(ipcprogs, flavour):
+    out = same([ipcprogs[("mqueue", flavour)]])
+    assert "signal 10 code -3 value 42 pid_ok 1" in out
+    assert "thread got T" in out                    # SIGEV_THREAD through libc's netlink helper
+
+
+@flavours
+@pytest.mark.parametrize("mode", ["sched", "nice", "mlock"])
+def test_sched_nice_mlock(ipcprogs, flavour, mode):
+    out = same([ipcprogs[("sched", flavour)], mode])
+    assert "ENOSYS" not in out
+
+
+IPC_TOOLS = r"""
+ipcmk -M 4096 -p 0640 | sed 's/[0-9]*$/N/'
+ipcmk -S 3 | sed 's/[0-9]*$/N/'
+ipcmk -Q | sed 's/[0-9]*$/N/'
+ipcs -m | awk '{print $2, $3, $4, $5, $6}'
+ipcs -s | awk '{print $2, $3, $4, $5}'
+ipcs -q | awk '{print $2, $3, $4, $5, $6}'
+ipcs -l
+ipcs -u | grep -v '^$'
+ipcs -m -i 0 | grep -v time | sed 's/cpid=[0-9]*/cpid=P/'
+ipcrm -a
+ipcs | awk 'NF'
+"""
+
+
+def test_util_linux_ipc_tools(tmp_path):
+    """ipcmk, ipcs (through /proc/sysvipc and the *_INFO calls) and ipcrm
+    as users run them."""
+    script = tmp_path / "ipc.sh"
+    script.write_text(IPC_TOOLS)
+    out = same(["/bin/sh", str(script)])
+    assert "0 root 640 4096 0" in out and "max ops per semop call = 500" in out

@@ -31,6 +31,17 @@ static void wait_child(const char *what) {
     fflush(stdout);
 }
 
+/* A child says it is about to block; the parent then gives it 100 ms to
+ * get there (a fork child of the sandbox can take longer than that to
+ * start under load). */
+static int handshake[2];
+static void child_ready(void) { if (write(handshake[1], "r", 1) != 1) _exit(98); }
+static void await_child(void) {
+    char c;
+    if (read(handshake[0], &c, 1) != 1) exit(97);
+    usleep(100000);
+}
+
 static void as_nobody(void) {
     if (setgid(65534) || setuid(65534)) { perror("setuid"); _exit(99); }
 }
@@ -263,7 +274,7 @@ static void test_sem(void) {
     if (fork() == 0) {
         struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
         sigaction(SIGALRM, &sa, NULL);
-        struct itimerval it = {{0, 0}, {0, 100000}};
+        struct itimerval it = {{0, 100000}, {0, 100000}};   /* repeats: the call may start late */
         setitimer(ITIMER_REAL, &it, NULL);
         struct sembuf d = {1, -100, 0};
         SHOW("interrupted semop", semop(id, &d, 1));
@@ -317,12 +328,19 @@ static void test_sem(void) {
 /* --- message queues --------------------------------------------------------- */
 struct msg { long mtype; char text[64]; };
 
-static void rcv(int id, size_t size, long type, int flags) {
+static const char *rcv_text(int id, size_t size, long type, int flags) {
+    static char out[160];
     struct msg m = {0};
     errno = 0;
     long n = msgrcv(id, &m, size, type, flags);
-    if (n < 0) printf("msgrcv(%ld) = -1 %s\n", type, strerrorname_np(errno));
-    else printf("msgrcv(%ld) = %ld type=%ld text=%.*s\n", type, n, m.mtype, (int)n, m.text);
+    if (n < 0) snprintf(out, sizeof out, "msgrcv(%ld) = -1 %s\n", type, strerrorname_np(errno));
+    else snprintf(out, sizeof out, "msgrcv(%ld) = %ld type=%ld text=%.*s\n", type, n, m.mtype,
+                  (int)n, m.text);
+    return out;
+}
+
+static void rcv(int id, size_t size, long type, int flags) {
+    fputs(rcv_text(id, size, type, flags), stdout);
     fflush(stdout);
 }
 
@@ -374,27 +392,32 @@ static void test_msg(void) {
     SHOW("60 more, nowait", msgsnd(id, &big, 60, IPC_NOWAIT));
     msq_stat(id);
     if (fork() == 0) {
+        child_ready();
         SHOW("child send blocks", msgsnd(id, &big, 60, 0));
         _exit(0);
     }
-    usleep(100000);
-    rcv(id, 64, 9, 0);
+    await_child();
+    const char *got = rcv_text(id, 64, 9, 0);   /* printed once the child is done */
     wait_child("sender");
+    fputs(got, stdout);
     msq_stat(id);
     rcv(id, 64, 9, 0);
     /* a receiver waits */
     if (fork() == 0) {
+        child_ready();
         rcv(id, 64, 4, 0);
         _exit(0);
     }
-    usleep(100000);
-    snd(id, 4, "for the child", 0);
+    await_child();
+    struct msg four = {4, "for the child"};
+    long sent = msgsnd(id, &four, 13, 0);
     wait_child("receiver");
+    SHOW("msgsnd to the waiting child", sent);
     /* EINTR */
     if (fork() == 0) {
         struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
         sigaction(SIGALRM, &sa, NULL);
-        struct itimerval it = {{0, 0}, {0, 100000}};
+        struct itimerval it = {{0, 100000}, {0, 100000}};   /* repeats: the call may start late */
         setitimer(ITIMER_REAL, &it, NULL);
         rcv(id, 64, 0, 0);
         _exit(0);
@@ -422,10 +445,11 @@ static void test_msg(void) {
     rcv(id, 64, 1, MSG_COPY);
     msq_stat(id);
     if (fork() == 0) {
+        child_ready();
         rcv(id, 64, 99, 0);
         _exit(0);
     }
-    usleep(100000);
+    await_child();
     long rmid = msgctl(id, IPC_RMID, NULL);
     wait_child("eidrm");
     SHOW("IPC_RMID", rmid);
@@ -433,12 +457,58 @@ static void test_msg(void) {
     SHOW("private", msgget(IPC_PRIVATE, 0600));
 }
 
+/* --- /proc/sysvipc and the IPC sysctls ------------------------------------- */
+static void cat_columns(const char *path, int ncols, const int *cols, int pid_col) {
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int first = 1;
+    while (fgets(line, sizeof line, f)) {
+        if (first) { printf("%s: header %zu chars\n", path, strlen(line)); first = 0; continue; }
+        long v[20] = {0};
+        int n = 0;
+        for (char *tok = strtok(line, " \n"); tok && n < 20; tok = strtok(NULL, " \n"))
+            v[n++] = strtol(tok, NULL, 10);
+        printf(" ");
+        for (int i = 0; i < ncols; i++) printf(" %ld", v[cols[i]]);
+        if (pid_col >= 0) printf(" pid_self=%d", v[pid_col] == getpid());
+        printf(" columns=%d\n", n);
+    }
+    fclose(f);
+}
+
+static void test_proc(void) {
+    const char *names[] = {"shmmax", "shmall", "shmmni", "sem", "msgmax", "msgmnb", "msgmni"};
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[64], buf[128];
+        snprintf(path, sizeof path, "/proc/sys/kernel/%s", names[i]);
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(buf, sizeof buf, f)) { printf("%s missing\n", path); continue; }
+        printf("%s: %s", names[i], buf);
+        fclose(f);
+    }
+    int s = shmget(0x42, 5000, IPC_CREAT | 0640);
+    char *p = shmat(s, NULL, 0);
+    p[0] = 1;
+    shmget(IPC_PRIVATE, 100, 0600);
+    semget(0x43, 2, IPC_CREAT | 0600);
+    int m = msgget(0x44, IPC_CREAT | 0666);
+    struct { long t; char x[5]; } mm = {1, "hello"};
+    msgsnd(m, &mm, 5, 0);
+    /* Not rss (column 14): the sandbox populates small mappings at once. */
+    int shm_cols[] = {0, 1, 2, 3, 6, 7, 8, 9, 10, 12, 15}, sem_cols[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    int msg_cols[] = {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12};
+    cat_columns("/proc/sysvipc/shm", 11, shm_cols, 4);
+    cat_columns("/proc/sysvipc/sem", 9, sem_cols, -1);
+    cat_columns("/proc/sysvipc/msg", 11, msg_cols, 5);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc < 2) return 2;
+    if (argc < 2 || pipe(handshake)) return 2;
     if (!strcmp(argv[1], "shm")) test_shm();
     else if (!strcmp(argv[1], "sem")) test_sem();
     else if (!strcmp(argv[1], "msg")) test_msg();
+    else if (!strcmp(argv[1], "proc")) test_proc();
     else return 2;
     return 0;
 }

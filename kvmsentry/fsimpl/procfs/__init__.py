@@ -16,6 +16,7 @@ from kvmsentry.fsimpl.procfs import cpuinfo, system_files as sf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenFilesystem, GenLink
 from kvmsentry.fsimpl.procfs.task_dir import process_dir
 from kvmsentry.fsimpl.procfs.task_files import ProcessView
+from kvmsentry.kernel.ipc import proc as sysvipc
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.process_tree import ZOMBIE
 from kvmsentry.net import proc_net
@@ -98,6 +99,10 @@ def _make_root(fs):
         b"net": lambda: GenDir(fs, ("net",), lambda: {
             name: text(b"net/" + name, generate) for name, generate in proc_net.FILES.items()},
             0o555, volatile=False),
+        b"sysvipc": lambda: GenDir(fs, ("root", b"sysvipc"), lambda: {
+            b"shm": text(b"sysvipc/shm", sysvipc.shm),
+            b"sem": text(b"sysvipc/sem", sysvipc.sem),
+            b"msg": text(b"sysvipc/msg", sysvipc.msg)}, 0o555),
     }
 
     def entries():

@@ -12,17 +12,21 @@ last mapping does; the registry notices on its next use.
 import errno
 import struct
 
-from kvmsentry.arch.layout import PAGE_SIZE
+from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.ipc.namespace import (CAP_IPC_LOCK, IPC_PRIVATE, S_IRUGO, S_IWUGO,
                                             S_IXUGO, IpcIds, IpcPerm, check_owner, ipcperms,
                                             now_s)
+from kvmsentry.mm import page_cache
+from kvmsentry.mm.address_space import MMAP_MIN_ADDR
 from kvmsentry.mm.page_cache import cache_of
+from kvmsentry.syscalls.sys_mmap import check_commit
 
 SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_EXEC = 0o10000, 0o20000, 0o40000, 0o100000
 SHM_HUGETLB, SHM_NORESERVE = 0o4000, 0o10000
 SHM_DEST, SHM_LOCKED = 0o1000, 0o2000          # mode bits
 SHMMIN, SHMMNI = 1, 4096
+MAX_LFS_FILESIZE = (1 << 63) - 1
 SHMMAX = SHMALL = (1 << 64) - 1 - (1 << 24)
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 RLIMIT_MEMLOCK = 8
@@ -101,8 +105,10 @@ class ShmRegistry:
         def create():
             if flags & SHM_HUGETLB:
                 raise SyscallError(errno.ENOMEM)        # no huge pages reserved
-            if size < SHMMIN or size > SHMMAX:
+            if size < SHMMIN or size > SHMMAX or size > MAX_LFS_FILESIZE:
                 raise SyscallError(errno.EINVAL)
+            if not flags & SHM_NORESERVE:
+                check_commit(size)                      # ENOMEM, as shmem's accounting
             if len(self.ids) >= SHMMNI:
                 raise SyscallError(errno.ENOSPC)
             if _pages(size) + self.total_pages() > SHMALL:
@@ -124,8 +130,6 @@ class ShmRegistry:
     # --- shmat / shmdt -------------------------------------------------------
     def attach(self, task, shmid, addr, flags):
         """shmat(2): map the segment; returns the address."""
-        from kvmsentry.syscalls.sys_mmap import MMAP_MIN_ADDR
-        from kvmsentry.arch.layout import USER_TOP
         self.reap()
         if addr:
             if addr & (PAGE_SIZE - 1):
@@ -148,15 +152,19 @@ class ShmRegistry:
         mm = task.mm
         length = _pages(seg.size) * PAGE_SIZE
         if addr:
-            if addr < MMAP_MIN_ADDR or addr + length > USER_TOP:
+            if addr + length >= 1 << 64:
                 raise SyscallError(errno.EINVAL)
             if not flags & SHM_REMAP and not mm.vmas.is_free(addr, addr + length):
                 raise SyscallError(errno.EINVAL)
+            if addr + length > USER_TOP:
+                raise SyscallError(errno.ENOMEM)
+            if addr < MMAP_MIN_ADDR:
+                raise SyscallError(errno.EPERM)      # as mmap below vm.mmap_min_addr
             start = addr
         else:
             start = mm.find_free(length)
         mm.map_file(start, length, prot, cache_of(seg.inode, mm.pool), 0, True,
-                    seg.mapping_name())
+                    seg.mapping_name(), may_write=not flags & SHM_RDONLY)
         seg.atime = now_s()
         seg.lpid = task.tgid
         return start
@@ -240,21 +248,12 @@ class ShmRegistry:
 
     def usage(self):
         """struct shm_info: ids in use, pages of all segments, pages resident."""
-        rss = 0
-        for seg in self.ids.objects():
-            rss += seg.inode.getattr().blocks // 8
+        rss = sum(self.resident_bytes(seg) for seg in self.ids.objects()) // PAGE_SIZE
         return SHM_INFO.pack(len(self.ids), self.total_pages(), rss, 0, 0, 0)
 
-    def proc_lines(self, now_uid_map=None):
-        """/proc/sysvipc/shm."""
-        self.reap()
-        out = ["       key      shmid perms                  size  cpid  lpid nattch   uid   gid  "
-               "cuid  cgid      atime      dtime      ctime                   rss                 "
-               "swap\n"]
-        for seg in self.ids.objects():
-            p = seg.perm
-            out.append("%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n"
-                       % (p.key, p.id, p.mode, seg.size, seg.cpid, seg.lpid, seg.nattch, p.uid,
-                          p.gid, p.cuid, p.cgid, seg.atime, seg.dtime, seg.ctime,
-                          seg.inode.getattr().blocks * 512, 0))
-        return "".join(out).encode()
+    def resident_bytes(self, seg):
+        """Bytes of the segment in memory: its cached frames, or what its
+        file holds while nothing maps it."""
+        cache = page_cache._caches.get(seg.inode)
+        frames = len(cache.frames) * PAGE_SIZE if cache is not None else 0
+        return max(frames, seg.inode.getattr().blocks * 512)
