@@ -24,7 +24,7 @@ pytestmark = pytest.mark.svm_guest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.path.join(REPO, "tools", "svm", "run.py")
 NPT_MODES = (1, 0)
-TIMEOUT = 1500                       # seconds per guest; a loaded host is slow
+TIMEOUT = 2400                       # seconds per guest; a loaded host is slow
 QUIET_LIMIT = 480                    # seconds without a line from the guest: stuck
 
 
