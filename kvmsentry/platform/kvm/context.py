@@ -59,6 +59,7 @@ PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
 MASK64 = (1 << 64) - 1
 
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
+PF_USER = 0x4                    # #PF error code: the access was made in user mode
 ILL_ILLOPN = 2
 FPE_INTDIV = 1
 BUS_ADRALN = 1
@@ -539,6 +540,15 @@ class KvmContext:
             # next exception) and gives #UD for `int N` and far jmp/call
             # through system descriptors.
             return Fault(signal.SIGSEGV, SI_KERNEL, 0, 13, 0, rip, rsp)
+        if vector == 14 and not error & PF_USER:
+            # A supervisor-mode access although the program ran in ring 3:
+            # none of its own accesses is one, and a present user page
+            # cannot explain it, so resolving it as a stale translation
+            # would retry it forever. Seen under QEMU's TCG (up to 9.0,
+            # QEMU issue #249), whose lretq pops the stack with supervisor
+            # accesses that SMAP refuses.
+            cr2 = self.vcpu.get_sregs().cr2
+            return Fault(signal.SIGSEGV, SEGV_ACCERR, cr2, vector, error, rip, rsp)
         if vector == 14:
             cr2 = self.vcpu.get_sregs().cr2
             present = bool(error & 1)
