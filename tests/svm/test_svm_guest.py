@@ -28,15 +28,29 @@ TIMEOUT = 2400                       # seconds per guest; a loaded host is slow
 QUIET_LIMIT = 480                    # seconds without a line from the guest: stuck
 
 
-def _run_guest(npt, results):
+def _boot(npt):
     cmd = [sys.executable, RUN, "--npt", str(npt), "--timeout", str(TIMEOUT),
            "--quiet-limit", str(QUIET_LIMIT)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT + 300,
                            cwd=REPO)
-        results[npt] = (p.returncode, p.stdout + p.stderr)
+        return p.returncode, p.stdout + p.stderr
     except subprocess.TimeoutExpired as e:
-        results[npt] = (None, "%s\nharness did not return in time" % (e.stdout or ""))
+        return None, "%s\nharness did not return in time" % (e.stdout or "")
+
+
+def _run_guest(npt, results):
+    status, output = _boot(npt)
+    # A whole-guest stall (no line for QUIET_LIMIT s, guest kernel included:
+    # seen twice in ~40 runs, in QEMU TCG or kvm_amd, never reproduced) gets
+    # one more boot. It is printed, so the log shows every stall; a test that
+    # fails, or a second stall, still fails.
+    if status != 0 and "s without output" in output:
+        sys.stderr.write("svm-guest: npt=%d STALLED (whole guest); booting it once more\n" % npt)
+        first = output
+        status, output = _boot(npt)
+        output = "svm-guest: first boot stalled:\n%s\n%s" % (_summary(first), output)
+    results[npt] = (status, output)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +69,7 @@ def guests():
 
 
 def _summary(output):
-    keep = re.compile(r"^(svm|svm-guest): |^(FAILED|ERROR|SKIPPED) |^=+ .* in [0-9.]+s|"
+    keep = re.compile(r"^(svm|svm-guest)(: | first)|^(FAILED|ERROR|SKIPPED) |^=+ .* in [0-9.]+s|"
                       r"^[0-9]+ (passed|failed)|.*s (call|setup) |.*null syscall benchmark: ")
     return "\n".join(line for line in output.splitlines() if keep.match(line))
 
