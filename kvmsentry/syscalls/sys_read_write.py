@@ -87,18 +87,7 @@ def read_into(mm, f, spans, offset=None):
         return len(f.read(0, offset))        # still the file's own errors (EISDIR)
     total = 0
     for window in _windows(spans):
-        usable, want, hole = [], 0, False
-        for addr, length in window:
-            try:
-                n = mm.accessible(addr, length, write=True)
-            except SyscallError:
-                n = 0
-            if n:
-                usable.append((addr, n))
-                want += n
-            if n < length:
-                hole = True
-                break
+        usable, want, hole = _usable(mm, window, write=True)
         if not want:
             if total:
                 return total
@@ -113,6 +102,23 @@ def read_into(mm, f, spans, offset=None):
         if got < want or hole or not f.seekable():
             break
     return total
+
+
+def _usable(mm, window, write):
+    """The accessible prefix of the spans in `window`: ([(addr, len)],
+    bytes in all, whether an inaccessible byte cut it short)."""
+    usable, want = [], 0
+    for addr, length in window:
+        try:
+            n = mm.accessible(addr, length, write=write)
+        except SyscallError:
+            n = 0
+        if n:
+            usable.append((addr, n))
+            want += n
+        if n < length:
+            return usable, want, True
+    return usable, want, False
 
 
 def _read_window(mm, f, usable, want, pos):
@@ -164,18 +170,7 @@ def _write_direct(mm, f, spans, offset):
     file's pwritev): the guest's frames go to the file with no copy."""
     total = 0
     for window in _windows(spans):
-        usable, want, hole = [], 0, False
-        for addr, length in window:
-            try:
-                n = mm.accessible(addr, length, write=False)
-            except SyscallError:
-                n = 0
-            if n:
-                usable.append((addr, n))
-                want += n
-            if n < length:
-                hole = True
-                break
+        usable, want, hole = _usable(mm, window, write=False)
         if not want:
             if total:
                 return total
