@@ -1,8 +1,10 @@
-"""Shared by the guest tests that build their own C programs: compile a
-directory of sources two ways, and run a program natively or sandboxed."""
+"""Shared by the tests that build their own code: compile a directory of
+C sources two ways, run a program natively or sandboxed, assemble a
+snippet for a bare guest."""
 import os
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,3 +44,15 @@ def run(argv, sandbox, env=ENV):
                        stdin=subprocess.DEVNULL)
     code = p.returncode if p.returncode >= 0 else 128 - p.returncode
     return code, p.stdout, p.stderr
+
+
+def assemble(source):
+    """Bytes of a snippet of AT&T assembly (64-bit)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, obj, out = (os.path.join(tmp, n) for n in ("a.s", "a.o", "a.bin"))
+        with open(src, "w") as f:
+            f.write(".code64\n" + source + "\n")
+        subprocess.run(["as", "--64", "-o", obj, src], check=True)
+        subprocess.run(["objcopy", "-O", "binary", "-j", ".text", obj, out], check=True)
+        with open(out, "rb") as f:
+            return f.read()

@@ -3,31 +3,16 @@
 A missing or unusable /dev/kvm fails these tests: CI runs on KVM hosts,
 and a KVM test that skips there is a hidden failure.
 """
-import os
-import subprocess
-import tempfile
-
 import pytest
 
 from kvmsentry.mm.address_space import AddressSpace
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 from kvmsentry.platform.kvm.context import KvmContext
 from kvmsentry.platform.kvm.machine import Machine
+from progbuild import assemble
 
 CODE = 0x400000
 DATA = 0x600000
-
-
-def assemble(source):
-    """Bytes of a snippet of AT&T assembly (64-bit)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src, obj, out = (os.path.join(tmp, n) for n in ("a.s", "a.o", "a.bin"))
-        with open(src, "w") as f:
-            f.write(".code64\n" + source + "\n")
-        subprocess.run(["as", "--64", "-o", obj, src], check=True)
-        subprocess.run(["objcopy", "-O", "binary", "-j", ".text", obj, out], check=True)
-        with open(out, "rb") as f:
-            return f.read()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,8 @@
 """Ring 0 out of reach, checked on the machine itself: what the descriptor
 tables, MSRs, I/O bitmap and CR4 allow, and what happens when a vCPU
 lands in ring 0 where the stub does not expect it (issue 13)."""
-import os
 import signal
 import struct
-import subprocess
-import tempfile
 
 import pytest
 
@@ -14,6 +11,7 @@ from kvmsentry.mm.address_space import AddressSpace
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 from kvmsentry.platform.kvm.context import KvmContext
 from kvmsentry.platform.kvm.machine import Machine, MachineError
+from progbuild import assemble
 
 CODE, DATA = 0x400000, 0x600000
 
@@ -26,22 +24,11 @@ def machine():
     m.close()
 
 
-def _assemble(source):
-    with tempfile.TemporaryDirectory() as tmp:
-        src, obj, out = (os.path.join(tmp, n) for n in ("a.s", "a.o", "a.bin"))
-        with open(src, "w") as f:
-            f.write(".code64\n" + source + "\n")
-        subprocess.run(["as", "--64", "-o", obj, src], check=True)
-        subprocess.run(["objcopy", "-O", "binary", "-j", ".text", obj, out], check=True)
-        with open(out, "rb") as f:
-            return f.read()
-
-
 @pytest.fixture
 def ctx(machine):
     mm = AddressSpace(machine.pool, machine.kernel_pdpt)
     mm.map_anonymous(CODE, 0x1000, PROT_READ | PROT_WRITE)
-    mm.copy_out(CODE, _assemble("nop\nud2"))
+    mm.copy_out(CODE, assemble("nop\nud2"))
     mm.protect(CODE, 0x1000, PROT_READ | PROT_EXEC)
     mm.map_anonymous(DATA, 0x1000, PROT_READ | PROT_WRITE)
     c = KvmContext(machine)
