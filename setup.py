@@ -10,11 +10,13 @@ setup(
     description="Run untrusted Linux x86-64 programs behind a Python "
                 "application kernel in a KVM guest (gVisor-style)",
     packages=find_packages(include=["kvmsentry", "kvmsentry.*"]),
-    package_data={"kvmsentry.platform.kvm": ["stub.bin"], "kvmsentry.mm": ["vdso.elf"]},
+    package_data={"kvmsentry.platform.kvm": ["stub.bin"],
+                  "kvmsentry.platform.systrap": ["stub.elf"], "kvmsentry.mm": ["vdso.elf"]},
     python_requires=">=3.9",
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15", "ioctl-opt>=1.3", "capstone>=5.0"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
-    cffi_modules=["cdefs/build.py:ffibuilder", "cdefs/sandbox_build.py:ffibuilder"],
+    cffi_modules=["cdefs/build.py:ffibuilder", "cdefs/sandbox_build.py:ffibuilder",
+                  "cdefs/systrap_build.py:ffibuilder"],
     entry_points={"console_scripts": ["kvmsentry = kvmsentry.cli.main:main"]},
 )

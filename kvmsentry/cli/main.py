@@ -23,9 +23,9 @@ def _parser(with_oci=True):
     p = argparse.ArgumentParser(prog="kvmsentry", description=(
         "Run untrusted Linux x86-64 programs behind an application kernel "
         "written in Python, in a KVM guest."))
-    p.add_argument("--platform", default="kvm", type=_platform,
-                   help="the platform that runs guest code (known: %s; default: kvm)"
-                        % ", ".join(PLATFORMS))
+    p.add_argument("--platform", default=None, type=_platform,
+                   help="the platform that runs guest code (known: %s; default: "
+                        "$KVMSENTRY_PLATFORM, else kvm)" % ", ".join(PLATFORMS))
     p.add_argument("--debug-log", metavar="FILE",
                    help="write sentry debug information to FILE (ending in /: a "
                         "directory, one file per command)")
@@ -51,6 +51,8 @@ def _parser(with_oci=True):
     do.add_argument("--strace", action="store_true", default=argparse.SUPPRESS,
                     help="print every syscall, strace-style, on stderr")
     do.add_argument("--debug-log", metavar="FILE", default=argparse.SUPPRESS)
+    do.add_argument("--platform", default=argparse.SUPPRESS, type=_platform,
+                    help="kvm, systrap or auto (default: $KVMSENTRY_PLATFORM, else kvm)")
     do.add_argument("--no-patch-syscalls", action="store_true",
                     help="never rewrite syscall sites (every call takes the slow path)")
     do.add_argument("--memory", type=int, default=argparse.SUPPRESS, metavar="MIB",
@@ -112,7 +114,7 @@ def _command(argv):
     return None
 
 
-PLATFORMS = ("kvm",)
+PLATFORMS = ("kvm", "systrap", "auto")       # as platform/choice.py
 
 
 def _platform(name):
@@ -155,7 +157,7 @@ def _do(args):
     from kvmsentry.kernel.rootfs import Volume, build_mounts
     from kvmsentry.kernel.task import Task
     from kvmsentry.loader.load import ExecError
-    from kvmsentry.platform.kvm.machine import Machine
+    from kvmsentry.platform import choice
     from kvmsentry.sandbox.confine import Confinement
     from kvmsentry.sandbox.namespaces import ConfinementError
     from kvmsentry.sandbox.probe import Probe
@@ -188,7 +190,8 @@ def _do(args):
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
-        machine = Machine(pool_bytes=args.memory << 20, max_vcpus=args.max_vcpus)
+        machine = choice.make_machine(choice.requested(args.platform),
+                                      args.memory << 20, args.max_vcpus)
     except KvmUnavailable as e:
         network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)

@@ -33,8 +33,6 @@ from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.kernel.tty.host_terminal import HostTerminal
 from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
-from kvmsentry.mm.address_space import AddressSpace
-from kvmsentry.platform.kvm.context import KvmContext
 from kvmsentry.syscalls.strace import Strace
 from kvmsentry.syscalls.sys_identity import initial_rlimits
 from kvmsentry.vfs.path import X_OK, Walker, may_access
@@ -227,13 +225,13 @@ class Kernel:
         m = self.machine
         fs = FsContext(self.mounts.root_location(), sandbox_cwd(self.mounts, cwd))
         path, data = self.find_program(fs, argv[0], envp, creds)
-        mm = AddressSpace(m.pool, m.kernel_pdpt)
+        mm = m.new_address_space()
         try:
             entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp)
         except BaseException:
             mm.destroy()
             raise
-        ctx = KvmContext(m, self.patch_syscalls)
+        ctx = m.new_context(self.patch_syscalls)
         ctx.set_address_space(mm)
         ctx.start(entry, rsp)
         comm = os.path.basename(path)[:15].decode(errors="replace")

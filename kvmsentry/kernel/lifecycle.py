@@ -22,8 +22,6 @@ from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
 from kvmsentry.kernel.task import Task
 from kvmsentry.loader.load import ExecError
-from kvmsentry.mm.address_space import AddressSpace
-from kvmsentry.platform.kvm.context import KvmContext
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT = 0x1000, 0x2000, 0x4000, 0x8000
@@ -114,7 +112,7 @@ def _make_child(task, flags, newsp, tls, tid, group):
         kernel.ipc.shm.mapped_again(mm, task.tgid)
     if not flags & CLONE_VM and hasattr(task.mm, "membarrier_state"):
         mm.membarrier_state = task.mm.membarrier_state      # as Linux's dup_mm
-    ctx = KvmContext(kernel.machine, kernel.patch_syscalls)
+    ctx = kernel.machine.new_context(kernel.patch_syscalls)
     ctx.set_address_space(mm)
     regs = task.ctx.syscall_exit_regs(0)
     if newsp:
@@ -163,7 +161,7 @@ def execve(task, path, argv, envp, program=None):
     kernel = task.kernel
     try:
         real_path, data = program or kernel.find_program(task.fs, path, None, task.creds)
-        mm = AddressSpace(kernel.machine.pool, kernel.machine.kernel_pdpt)
+        mm = kernel.machine.new_address_space()
         try:
             entry, rsp = kernel.load_program(mm, task.fs, task.creds, real_path, data,
                                              argv, envp)

@@ -40,11 +40,13 @@ def pte_flags(prot):
 
 
 class AddressSpace:
-    def __init__(self, pool, kernel_pdpt):
+    def __init__(self, pool, kernel_pdpt, make_table=PageTable):
         self.pool = pool
         self.view = pool.view
-        self.pt = PageTable(pool, kernel_pdpt)
+        # The platform's: a KVM page table, or systrap's host mappings.
+        self.pt = make_table(pool, kernel_pdpt)
         self._kernel_pdpt = kernel_pdpt
+        self._make_table = make_table
         self.vmas = VmaList()
         self.pages = {}             # page address -> frame phys
         self.cache_pages = {}       # page address -> PageCache, for frames we don't own
@@ -664,7 +666,7 @@ class AddressSpace:
         become copy-on-write: both sides map the frame read-only and the
         first write fault (or sentry write) copies it; shared and
         file-backed pages map the same frames."""
-        child = AddressSpace(self.pool, self._kernel_pdpt)
+        child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
         child.exe, child.exe_name = self.exe, self.exe_name

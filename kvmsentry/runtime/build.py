@@ -58,9 +58,10 @@ def guest_rlimits(spec):
 def build_kernel(spec, options, debug_log):
     """(Kernel, Machine) ready to run the spec's init."""
     from kvmsentry.kernel.kernel import Kernel
-    from kvmsentry.platform.kvm.machine import Machine
+    from kvmsentry.platform import choice
     mounts = build_mounts_for(spec)
-    machine = Machine(pool_bytes=options.memory << 20, max_vcpus=options.max_vcpus)
+    machine = choice.make_machine(choice.requested(getattr(options, "platform", None)),
+                                  options.memory << 20, options.max_vcpus)
     kernel = Kernel(machine, mounts, strace=options.strace, debug_log=debug_log,
                     patch_syscalls=options.patch_syscalls, cwd="/")
     if spec.hostname:

@@ -148,6 +148,16 @@ class Machine:
         self.vm.set_nr_mmu_pages(self._nr_mmu_pages)
         return {root for vcpu in self.vcpus for root in vcpu.recent_roots}
 
+    # --- what the kernel builds (the platform interface) -------------------
+    def new_context(self, patch_syscalls=True):
+        """A task's register state and its way into the guest."""
+        from kvmsentry.platform.kvm.context import KvmContext
+        return KvmContext(self, patch_syscalls)
+
+    def new_address_space(self):
+        from kvmsentry.mm.address_space import AddressSpace
+        return AddressSpace(self.pool, self.kernel_pdpt)
+
     # --- vCPUs -------------------------------------------------------------
     def cpu_area(self, index):
         return layout.CPU_AREA_PHYS + index * layout.CPU_AREA_SIZE

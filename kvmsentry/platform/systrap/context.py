@@ -1,0 +1,308 @@
+"""A task's thread in its child process: run it until the next syscall,
+fault or kick.
+
+The thread is always either running program code or stopped in the stub's
+signal handler, its registers in the kernel's signal frame on the slot's
+signal stack, which the sentry maps too: `regs` is a view of that frame,
+so the syscall arguments are read and the result written in place, and
+the handler's rt_sigreturn loads whatever the sentry left there (a
+result, a signal handler's entry, a new program). Before its first stop
+(birth) a context keeps its registers, FPU image and fs base in this
+object and writes them into the birth frame.
+"""
+import signal
+
+from kvmsentry._systrap import ffi, lib
+from kvmsentry.arch import cpu
+from kvmsentry.arch.signal_frame import initial_xsave
+from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
+from kvmsentry.platform.systrap import layout
+
+GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
+        "r11", "r12", "r13", "r14", "r15")
+# Flags a program may set (Linux's FIX_EFLAGS), as the KVM context.
+USER_FLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 \
+    | 0x10000 | 0x40000 | 0x200000
+MASK64 = (1 << 64) - 1
+KVM_XSAVE_SIZE = 4096
+USER_CS = 0x33
+SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE area
+PF_VECTOR = 14
+
+
+class SystrapContext:
+    held = False               # (ptrace's register writes ask; nothing to mark)
+    vcpu = None
+    cpu_index = 0
+    patched_sites = 0
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.process = None
+        self.slot = None
+        self.msg = None
+        self._state = None
+        self.born = False
+        self.kicked = False
+        self.host_tid = None
+        self.mm = None
+        self._own = ffi.new("struct systrap_regs *")
+        self.regs = self._own[0]
+        self._fpu = None           # before birth: the image to load (None: initial)
+        self.fs_base = self.gs_base = 0
+        self._frame_uctx = None
+
+    # --- setup -------------------------------------------------------------
+    def set_address_space(self, mm):
+        """Run in mm (its child process) from now on: a thread of another
+        process is left (it exits), a slot in mm's is taken."""
+        if self.mm is mm:
+            return
+        regs = self.user_regs()
+        fpu = self.get_fpu() if self.born else self._fpu
+        self._leave()
+        self.mm = mm
+        proc = mm.pt.ensure_process()
+        slot = proc.claim_slot()
+        if slot is None:
+            raise OSError(11, "systrap: too many threads in one process")
+        self.process, self.slot = proc, slot
+        self.msg, self._state = proc.msg(slot), proc.state_ptr(slot)
+        self.regs = self._own[0]
+        self.born = False
+        self._fpu = fpu
+        self.set_user_regs(regs)
+        self.msg.set_fs, self.msg.fs_base = 1, self.fs_base
+        self.msg.set_gs, self.msg.gs_base = 1, self.gs_base
+
+    def start(self, rip, rsp):
+        """Reset the user registers (and FPU) for a new program image."""
+        regs = dict.fromkeys(GPRS, 0)
+        regs.update(rip=rip, rsp=rsp, rflags=cpu.RFLAGS_USER_INIT)
+        self.set_user_regs(regs)
+        self.set_fs_base(0)
+        self.set_gs_base(0)
+        self.set_fpu(None)
+
+    def clone_from(self, parent, regs):
+        """Give this (fresh) context parent's program state with the user
+        registers `regs`; a new thread of parent's own process is made now,
+        by parent's thread, which is stopped in its clone call."""
+        self.set_user_regs(regs)
+        self.set_fpu(parent.get_fpu())
+        self.set_fs_base(parent.fs_base)
+        self.set_gs_base(parent.gs_base)
+        if parent.process is self.process and parent.born:
+            parent.run_ops_now()
+
+    # --- registers -----------------------------------------------------------
+    def user_regs(self):
+        r = self.regs
+        d = {n: getattr(r, n) for n in GPRS}
+        d.update(rip=r.rip, rsp=r.rsp, rflags=r.rflags)
+        return d
+
+    def set_user_regs(self, d):
+        r = self.regs
+        for n in GPRS:
+            setattr(r, n, d[n] & MASK64)
+        r.rip, r.rsp = d["rip"] & MASK64, d["rsp"] & MASK64
+        r.rflags = (d["rflags"] & USER_FLAGS) | 0x202
+        r.cs = USER_CS             # 64-bit, whatever the program ran in before
+
+    def syscall_exit_regs(self, value):
+        d = self.user_regs()
+        d["rax"] = value & MASK64
+        return d
+
+    def set_syscall_return(self, value):
+        self.regs.rax = value & MASK64
+
+    @property
+    def syscall_return_rip(self):
+        return self.regs.rip       # the frame's rip is past the syscall already
+
+    @property
+    def syscall_return_flags(self):
+        return self.regs.rflags
+
+    def set_fs_base(self, value):
+        self.fs_base = value
+        if self.msg is not None:
+            self.msg.fs_base, self.msg.set_fs = value & MASK64, 1
+
+    def set_gs_base(self, value):
+        self.gs_base = value
+        if self.msg is not None:
+            self.msg.gs_base, self.msg.set_gs = value & MASK64, 1
+
+    def _fpu_area(self):
+        size = self.machine.xsave_size
+        view = self.process.fpu_view(self.slot, self.regs.fpstate, size)
+        if view is None:
+            return None, 0, size
+        buf, off = view
+        return buf, off, size
+
+    def get_fpu(self):
+        """The FPU/SSE/AVX state as a kvm_xsave image."""
+        if not self.born:
+            return self._fpu if self._fpu is not None else self._initial_xsave()
+        buf, off, size = self._fpu_area()
+        if buf is None:
+            return self._initial_xsave()
+        return bytes(buf[off:off + size]).ljust(KVM_XSAVE_SIZE, b"\0")
+
+    def set_fpu(self, image):
+        if not self.born:
+            self._fpu = image
+            return
+        buf, off, size = self._fpu_area()
+        if buf is None:
+            return
+        image = image if image is not None else self._initial_xsave()
+        lo, hi = SW_RESERVED
+        buf[off:off + lo] = image[:lo]
+        buf[off + hi:off + size] = image[hi:size]
+
+    def _initial_xsave(self):
+        return initial_xsave(self.machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0")
+
+    # --- blocking (nothing to lend: the host schedules the child's thread) ----
+    def release(self):
+        pass
+
+    def reclaim(self):
+        pass
+
+    def close(self):
+        """The task is gone: its thread leaves the child."""
+        self._leave()
+        self.mm = None
+
+    def _leave(self):
+        proc, slot = self.process, self.slot
+        if proc is None:
+            return
+        if self.born and proc.alive and self._state[0] == layout.POSTED:
+            self.msg.cmd = layout.CMD_EXIT
+            self.msg.nops = 0
+            self._state[0] = layout.REPLIED
+            lib.systrap_wake(self._state)
+        proc.free_slot(slot)
+        self.process = self.slot = self.msg = self._state = None
+        self._frame_uctx = None
+        self.born = False
+
+    def interrupt(self):
+        """Make the current or next switch() return INTERRUPTED promptly."""
+        self.kicked = True
+        proc, msg = self.process, self.msg
+        if proc is not None and self.born:
+            proc.kick(msg.tid)
+
+    # --- the loop ------------------------------------------------------------
+    def switch(self):
+        if self.kicked:
+            self.kicked = False
+            return INTERRUPTED
+        if not self.born:
+            event = self._birth()
+            if event is not None:
+                return event
+        return self._resume()
+
+    def return_and_switch(self, value):
+        self.regs.rax = value & MASK64
+        return self.switch()
+
+    def run_ops_now(self):
+        """While this thread is stopped in the stub: have it make the host
+        calls queued for its process (a new thread) before going on."""
+        proc = self.process
+        while proc.has_ops():
+            self.msg.again = 1
+            self._fill_ops()
+            if lib.systrap_reply_wait(self._state, 1) == layout.DEAD:
+                return
+            self._rebind()
+
+    def _fill_ops(self):
+        msg, proc = self.msg, self.process
+        ops = proc.drain(layout.MAX_OPS)
+        if ops:
+            base = ffi.cast("struct systrap_op *",
+                            ffi.cast("char *", msg) + layout.OPS_OFF)
+            for i, (nr, args) in enumerate(ops):
+                op = base[i]
+                op.nr = nr
+                for j, a in enumerate(args):
+                    op.a[j] = a & MASK64
+            msg.nops = len(ops)
+        if proc.has_ops():
+            msg.again = 1
+
+    def _birth(self):
+        """Wait for the thread's first stop and give its frame this
+        context's state; an event if it died instead."""
+        if self.host_tid is None:
+            import threading
+            self.host_tid = threading.get_native_id()
+        if lib.systrap_wait(self._state) == layout.DEAD:
+            return self._dead()
+        own = self.user_regs()
+        if not self._rebind():
+            return self._dead()
+        self.born = True
+        self.set_user_regs(own)
+        fpu, self._fpu = self._fpu, None
+        self.set_fpu(fpu)
+        self.msg.fs_base, self.msg.set_fs = self.fs_base & MASK64, 1
+        self.msg.gs_base, self.msg.set_gs = self.gs_base & MASK64, 1
+        return None
+
+    def _rebind(self):
+        """Point `regs` at the frame the thread just posted; False if the
+        message's frame pointer is not in the thread's signal stack."""
+        uctx = self.msg.uctx
+        if uctx != self._frame_uctx:
+            regs = self.process.frame_regs(self.slot, uctx)
+            if regs is None:
+                return False
+            self._frame_uctx = uctx
+            self.regs = regs[0]
+        return True
+
+    def _resume(self):
+        state = self._state
+        while True:
+            if self.process.has_ops():
+                self._fill_ops()
+            if lib.systrap_reply_wait(state, 1) == layout.DEAD:
+                return self._dead()
+            if not self._rebind():
+                return self._dead()
+            msg = self.msg
+            signo = msg.signo
+            if signo == signal.SIGSYS:
+                return SYSCALL
+            if signo == 0:
+                continue                     # the host calls asked for are made
+            if signo == layout.KICK_SIGNAL:
+                self.kicked = False
+                return INTERRUPTED
+            return self._fault(signo, msg)
+
+    def _fault(self, signo, msg):
+        r = self.regs
+        vector, error = r.trapno, r.err
+        is_pf = signo in (signal.SIGSEGV, signal.SIGBUS) and vector == PF_VECTOR
+        return Fault(signo, msg.code & 0xFFFFFFFF, msg.addr, vector, error, r.rip, r.rsp,
+                     is_page_fault=is_pf, write=bool(error & 2), execute=bool(error & 16),
+                     present=bool(error & 1))
+
+    def _dead(self):
+        """The child process is gone under the task: it dies of SIGKILL."""
+        self.born = False
+        self.regs = self._own[0]
+        return Fault(signal.SIGKILL, 0, 0, 0, 0, 0, 0, fatal=True)

@@ -1,0 +1,38 @@
+"""Where the systrap stub and its shared pages sit in every child process,
+and the shape of one thread's slot. systrap_stub/build.py passes these to
+the compiler, so the stub and the sentry agree by construction.
+
+The region [RESERVED_LO, RESERVED_HI) lies between the vDSO's window
+(mm/vdso.py, up to 0x7fff_fc00_0000) and the bottom of an 8 MiB guest
+stack, where Linux's own layout leaves a gap; the sentry never maps guest
+memory there (mirror.py drops such pages).
+"""
+STUB_BASE = 0x7FFF_FC00_0000        # the stub ELF's text, then its data
+CTL_VA = 0x7FFF_FC10_0000           # the control memfd: one slot per thread
+SLOT_SIZE = 0x10000
+MAX_THREADS = 512
+CTL_SIZE = SLOT_SIZE * MAX_THREADS
+RESERVED_LO, RESERVED_HI = STUB_BASE, CTL_VA + CTL_SIZE
+
+# Inside a slot: the message, the signal (alt)stack, the stub's own stack.
+MSG_SIZE = 0x2000
+ALTSTACK_OFF, ALTSTACK_SIZE = 0x2000, 0x8000
+STACK_OFF, STACK_SIZE = 0xA000, 0x6000
+OPS_OFF = 0x100
+OP_SIZE = 64
+MAX_OPS = (MSG_SIZE - OPS_OFF) // OP_SIZE
+
+POOL_FD = 1000                      # the pool memfd, the child's only fd
+KICK_SIGNAL = 12                    # SIGUSR2, as the KVM platform's kick
+BIRTH_NR = 39                       # getpid from the stub: "I exist"
+
+# msg.state
+RUNNING, POSTED, REPLIED, DEAD = 0, 1, 2, 3
+# msg.cmd
+CMD_RUN, CMD_EXIT = 0, 1
+THREAD_CLONE_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000 | 0x01000000
+# CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|CHILD_CLEARTID|CHILD_SETTID
+
+# Byte offsets of the message fields (struct msg in systrap_stub/stub.c).
+MSG_FIELDS = ("state", "cmd", "nops", "again", "signo", "code", "addr", "nr", "arch",
+              "uctx", "tid", "set_fs", "fs_base", "set_gs", "gs_base", "op_error")

@@ -1,0 +1,144 @@
+"""The systrap platform: guest programs run as host processes whose every
+syscall becomes a SIGSYS the stub hands to the sentry (see context.py),
+whose memory is the same pool memfd the KVM platform uses, mapped into
+them by the stub (mirror.py), and whose faults come back as the same
+Fault events.
+
+What the kernel asks of a platform (the KVM Machine offers the same):
+`pool`, `vdso`, `cpuid`, `xcr0`, `xsave_size`, `hwcap`, new_context(),
+new_address_space(), facts(), stats(), check_integrity(), close().
+"""
+import os
+import select
+import threading
+
+from kvmsentry._systrap import ffi, lib
+from kvmsentry.mm.address_space import AddressSpace
+from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
+from kvmsentry.mm.vdso import Vdso
+from kvmsentry.platform.systrap.context import SystrapContext
+from kvmsentry.platform.systrap.mirror import HostMappings
+from kvmsentry.platform.systrap.zygote import Zygote
+
+XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
+
+
+def host_cpuid():
+    """CPUID entries as KVM_GET_SUPPORTED_CPUID lists them, read from the
+    host CPU: on systrap the program executes CPUID natively."""
+    out = ffi.new("uint32_t[4]")
+    entries = []
+
+    def leaf(function, index=0):
+        lib.systrap_cpuid(function, index, out)
+        entries.append({"function": function, "index": index, "flags": 0,
+                        "eax": out[0], "ebx": out[1], "ecx": out[2], "edx": out[3]})
+        return out[0]
+    top = leaf(0)
+    for function in range(1, min(top, 0x20) + 1):
+        if function in (4, 7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1F):
+            for index in range(0, 64 if function == 0xD else 8):
+                leaf(function, index)
+        else:
+            leaf(function)
+    ext = leaf(0x80000000)
+    for function in range(0x80000001, min(ext, 0x80000020) + 1):
+        leaf(function)
+    return entries
+
+
+class SystrapMachine:
+    syscall_mode = "systrap"
+    io_advance = None
+    cr4 = 0
+    kernel_pdpt = None
+
+    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None):
+        self.pool = PhysPool(pool_bytes)
+        self.cpuid = host_cpuid()
+        by_leaf = {(e["function"], e["index"]): e for e in self.cpuid}
+        leaf1 = by_leaf.get((1, 0))
+        self.hwcap = leaf1["edx"] if leaf1 else 0
+        self.xcr0 = lib.systrap_xgetbv() if leaf1 and leaf1["ecx"] & (1 << 27) else None
+        xsave_leaf = by_leaf.get((0xD, 0))
+        self.xsave_size = xsave_leaf["ebx"] if xsave_leaf and self.xcr0 else 512
+        self.vdso = Vdso(self.pool)
+        self.vdso.tsc_offset = 0      # the program reads the host's own TSC
+        self.zygote = Zygote()
+        self._watched = {}            # pidfd -> ChildProcess
+        self._watch_lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.children_made = 0
+        self._watcher = threading.Thread(target=self._watch_loop, name="systrap-reaper",
+                                         daemon=True)
+        self._watcher.start()
+
+    # --- what the kernel builds ----------------------------------------------
+    def new_context(self, patch_syscalls=True):
+        return SystrapContext(self)
+
+    def new_address_space(self):
+        return AddressSpace(self.pool, None, make_table=self.make_table)
+
+    def make_table(self, pool, kernel_pdpt):
+        return HostMappings(self)
+
+    # --- child deaths -----------------------------------------------------------
+    def watch(self, proc):
+        self.children_made += 1
+        if proc.pidfd is None:
+            return
+        with self._watch_lock:
+            self._watched[proc.pidfd] = proc
+        os.write(self._wake_w, b"w")
+
+    def unwatch(self, proc):
+        with self._watch_lock:
+            self._watched.pop(proc.pidfd, None)
+
+    def _watch_loop(self):
+        """One thread waits for any child's end (its pidfd readable) and
+        wakes the tasks that were running in it."""
+        while True:
+            with self._watch_lock:
+                fds = list(self._watched) + [self._wake_r]
+            try:
+                ready, _, _ = select.select(fds, [], [])
+            except (OSError, ValueError):
+                continue              # an fd closed meanwhile: look again
+            if self._wake_r in ready:
+                try:
+                    if os.read(self._wake_r, 64) == b"":
+                        return
+                except BlockingIOError:
+                    pass
+            with self._watch_lock:
+                # Readable now, not only then: a closed pidfd's number may
+                # have been reused by a live child's meanwhile.
+                ready = [fd for fd in ready if fd in self._watched]
+                ready = select.select(ready, [], [], 0)[0] if ready else []
+                dead = [self._watched.pop(fd) for fd in ready]
+            for proc in dead:
+                proc.died()
+
+    # --- reports -------------------------------------------------------------
+    def facts(self):
+        return [
+            ("platform", "systrap (seccomp SIGSYS to a stub, futex handshake)"),
+            ("xcr0", "%#x" % (self.xcr0 or 0)),
+            ("xsave", "%d bytes" % self.xsave_size),
+            ("vdso", self.vdso.describe()),
+        ]
+
+    def stats(self):
+        return "systrap children=%d" % self.children_made
+
+    def check_integrity(self):
+        """Nothing of the sentry's lies where a program can write it here:
+        the stub's pages are read-only file mappings, its slots the
+        program's own (checked as untrusted on every use)."""
+
+    def close(self):
+        self.zygote.close()
+        os.close(self._wake_w)
+        self.pool.close()

@@ -1,0 +1,125 @@
+"""One child process: the host process a guest address space runs in.
+
+Its threads are the guest threads that share the address space; each has
+a slot in the control memfd, mapped both here and in the child at
+layout.CTL_VA: the message the stub posts (what trapped, where the signal
+frame is) and the sentry answers (host calls to make, fs base, exit), the
+signal stack the kernel writes the frame to, and the stub's own stack.
+Everything in a slot is writable by the program: the sentry reads it as
+the program's word, never trusting a pointer it has not checked.
+"""
+import mmap
+import os
+import signal
+
+from kvmsentry._systrap import ffi, lib
+from kvmsentry.platform.systrap import layout
+
+FRAME_MIN = 512                       # ucontext and siginfo must fit below the top
+
+
+class ChildProcess:
+    def __init__(self, machine, mappings):
+        self.machine = machine
+        self.mappings = mappings
+        self.ctl_fd = os.memfd_create("kvmsentry-systrap-slots", os.MFD_CLOEXEC)
+        os.ftruncate(self.ctl_fd, layout.CTL_SIZE)
+        self.ctl = mmap.mmap(self.ctl_fd, layout.CTL_SIZE, mmap.MAP_SHARED)
+        self.base = ffi.from_buffer(self.ctl)
+        self.base_addr = int(ffi.cast("uintptr_t", self.base))
+        self.used = [False] * layout.MAX_THREADS
+        self.thread_ops = []          # clone calls for threads still to make
+        self.alive = True
+        self.pid = machine.zygote.spawn(machine.pool.fd, self.ctl_fd)
+        os.close(self.ctl_fd)
+        self.ctl_fd = None
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            self.pidfd = None
+            self.alive = False
+        machine.watch(self)
+
+    def msg(self, slot):
+        return ffi.cast("struct systrap_msg *", self.base + slot * layout.SLOT_SIZE)
+
+    def state_ptr(self, slot):
+        return ffi.cast("uint32_t *", self.base + slot * layout.SLOT_SIZE)
+
+    def claim_slot(self):
+        """A free slot: slot 0 is the first thread's, born with the process."""
+        for slot, used in enumerate(self.used):
+            if used:
+                continue
+            m = self.msg(slot)
+            if slot > 0 and m.tid != 0:
+                continue              # its last thread has not finished exiting
+            self.used[slot] = True
+            if slot > 0:
+                ffi.memmove(m, b"\0" * ffi.sizeof("struct systrap_msg"),
+                            ffi.sizeof("struct systrap_msg"))
+                top = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.STACK_OFF \
+                    + layout.STACK_SIZE
+                tid_va = layout.CTL_VA + slot * layout.SLOT_SIZE \
+                    + ffi.offsetof("struct systrap_msg", "tid")
+                self.thread_ops.append((56, (layout.THREAD_CLONE_FLAGS, top, 0, tid_va)))
+            return slot
+        return None
+
+    def free_slot(self, slot):
+        self.used[slot] = False
+
+    def frame_regs(self, slot, uctx):
+        """The register part of the signal frame at child address uctx in
+        slot's signal stack, or None if the pointer is not in it."""
+        lo = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ALTSTACK_OFF
+        hi = lo + layout.ALTSTACK_SIZE - FRAME_MIN
+        if not lo <= uctx < hi or uctx & 7:
+            return None
+        return ffi.cast("struct systrap_regs *", self.base + (uctx - layout.CTL_VA) + 40)
+
+    def fpu_view(self, slot, fpstate, size):
+        """A buffer of the frame's XSAVE area (child address fpstate), or None."""
+        lo = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ALTSTACK_OFF
+        hi = lo + layout.ALTSTACK_SIZE
+        if not lo <= fpstate <= hi - size - 4 or fpstate & 63:
+            return None
+        off = fpstate - layout.CTL_VA
+        return self.ctl, off
+
+    def drain(self, limit):
+        ops = self.thread_ops[:limit]
+        del self.thread_ops[:len(ops)]
+        if len(ops) < limit:
+            ops += self.mappings.drain(limit - len(ops))
+        return ops
+
+    def has_ops(self):
+        return bool(self.thread_ops or self.mappings.dirty)
+
+    def kick(self, tid):
+        if self.alive and tid:
+            lib.systrap_tgkill(self.pid, tid, layout.KICK_SIGNAL)
+
+    def died(self):
+        """The child is gone (killed, or its stub failed): every thread
+        waiting on it learns so."""
+        self.alive = False
+        for slot, used in enumerate(self.used):
+            if used:
+                state = self.state_ptr(slot)
+                state[0] = layout.DEAD
+                lib.systrap_wake(state)
+
+    def kill(self):
+        self.machine.unwatch(self)
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.close(self.pidfd)
+            self.pidfd = None
+        self.alive = False
+        # The mapping stays until the object goes: a task thread may still
+        # read its last frame (a fault report) after the address space ends.

@@ -1,0 +1,52 @@
+"""The zygote: the stub binary, started once per sandbox before the sentry
+confines itself, that forks a fresh child process for every guest address
+space (the confined sentry may neither fork nor exec). It dies with the
+sentry (PR_SET_PDEATHSIG); its children die with it.
+"""
+import os
+import socket
+import struct
+import subprocess
+import threading
+
+STUB_ELF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stub.elf")
+
+
+class ZygoteError(Exception):
+    pass
+
+
+class Zygote:
+    def __init__(self):
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen([STUB_ELF], stdin=theirs.fileno(),
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         close_fds=True, env={})
+        finally:
+            theirs.close()
+        self._lock = threading.Lock()
+
+    def spawn(self, pool_fd, ctl_fd):
+        """Fork a child that maps ctl_fd as its thread slots and uses
+        pool_fd for guest memory; its pid."""
+        with self._lock:
+            try:
+                socket.send_fds(self._sock, [b"s"], [pool_fd, ctl_fd])
+                data = self._sock.recv(8)
+            except OSError as e:
+                raise ZygoteError("systrap zygote: %s" % e) from None
+        if len(data) != 8:
+            raise ZygoteError("systrap zygote is gone")
+        (pid,) = struct.unpack("<q", data)
+        if pid < 0:
+            raise ZygoteError("systrap zygote: fork failed: %s" % os.strerror(-pid))
+        return pid
+
+    def close(self):
+        self._sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,61 @@
+"""Compile systrap_stub/stub.c into kvmsentry/platform/systrap/stub.elf.
+
+    python systrap_stub/build.py            # rebuild the shipped binary
+    python systrap_stub/build.py --check    # exit 1 if it differs
+
+Freestanding, static, linked at layout.STUB_BASE, no build id: the same
+gcc and binutils produce the same bytes (tests/systrap checks it). The
+layout constants come from kvmsentry/platform/systrap/layout.py.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SOURCE = os.path.join(HERE, "stub.c")
+SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "systrap", "stub.elf")
+MACROS = ("STUB_BASE", "CTL_VA", "SLOT_SIZE", "CTL_SIZE", "ALTSTACK_OFF", "ALTSTACK_SIZE",
+          "STACK_OFF", "STACK_SIZE", "OPS_OFF", "MAX_OPS", "POOL_FD", "KICK_SIGNAL",
+          "BIRTH_NR", "POSTED", "CMD_EXIT", "THREAD_CLONE_FLAGS")
+
+
+def _layout():
+    sys.path.insert(0, ROOT)
+    from kvmsentry.platform.systrap import layout
+    return layout
+
+
+def compile_stub():
+    """The stub ELF's bytes, built from source."""
+    layout = _layout()
+    defs = ["-D%s=%#xULL" % (name, getattr(layout, name)) for name in MACROS]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "stub.elf")
+        subprocess.run(["gcc", "-O2", "-static", "-nostdlib", "-ffreestanding", "-fno-pie", "-mcmodel=large",
+                        "-no-pie", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
+                        "-fcf-protection=none", "-Wall", "-Werror",
+                        "-Wl,--build-id=none", "-Wl,-Ttext-segment=%#x" % layout.STUB_BASE,
+                        "-Wl,-z,noexecstack", "-o", out] + defs + [SOURCE], check=True)
+        subprocess.run(["strip", "--strip-all", out], check=True)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def main(argv):
+    image = compile_stub()
+    if "--check" in argv:
+        with open(SHIPPED, "rb") as f:
+            same = f.read() == image
+        print("stub.elf matches source" if same else "stub.elf is stale")
+        return 0 if same else 1
+    with open(SHIPPED, "wb") as f:
+        f.write(image)
+    os.chmod(SHIPPED, 0o755)
+    print("wrote %s (%d bytes)" % (SHIPPED, len(image)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,420 @@
+/* The systrap stub: the only code of its own a sandboxed process runs.
+ *
+ * Started once per sandbox as the *zygote* (before the sentry confines
+ * itself): it forks one child per guest address space on request. A child
+ * keeps nothing of the zygote but this binary's pages, maps the thread
+ * slots the sentry shares with it (the control memfd), installs handlers
+ * for the signals that stand for syscalls and faults, installs a seccomp
+ * filter that turns every syscall not made by this code into SIGSYS, and
+ * announces itself with a trapped "birth" syscall. From then on:
+ *
+ *   signal -> on_signal(): note what happened in the thread's slot, post
+ *   it (futex wake), wait for the sentry's reply, run the memory
+ *   operations it queued, return (rt_sigreturn) into the registers the
+ *   sentry left in the signal frame.
+ *
+ * Built freestanding (no libc) at a fixed address; build.py passes the
+ * layout from kvmsentry/platform/systrap/layout.py as -D macros.
+ */
+#include <stdint.h>
+#include <stddef.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#define NR_read 0
+#define NR_close 3
+#define NR_mmap 9
+#define NR_mprotect 10
+#define NR_munmap 11
+#define NR_rt_sigaction 13
+#define NR_rt_sigprocmask 14
+#define NR_rt_sigreturn 15
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_clone 56
+#define NR_fork 57
+#define NR_exit 60
+#define NR_sigaltstack 131
+#define NR_arch_prctl 158
+#define NR_prctl 157
+#define NR_gettid 186
+#define NR_futex 202
+#define NR_set_tid_address 218
+#define NR_exit_group 231
+#define NR_dup2 33
+#define NR_close_range 436
+#define NR_seccomp 317
+
+#define SIGSYS 31
+#define SIGCHLD 17
+#define SA_SIGINFO 4
+#define SA_ONSTACK 0x08000000
+#define SA_RESTORER 0x04000000
+#define SA_NOCLDWAIT 2
+#define SIG_IGN 1
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define MAP_SHARED 1
+#define MAP_FIXED 0x10
+#define FUTEX_WAIT 0
+#define FUTEX_WAKE 1
+#define PR_SET_PDEATHSIG 1
+#define PR_SET_NO_NEW_PRIVS 38
+#define SIGKILL 9
+#define ARCH_SET_GS 0x1001
+#define ARCH_SET_FS 0x1002
+#define SCM_RIGHTS 1
+#define SOL_SOCKET 1
+
+#define STACK_TOP_OF(slot) (CTL_VA + (slot) * SLOT_SIZE + STACK_OFF + STACK_SIZE)
+
+typedef uint64_t u64;
+
+/* What gcc may call even freestanding. */
+void *memset(void *d, int c, size_t n)
+{
+    char *p = d;
+    while (n--)
+        *p++ = (char)c;
+    return d;
+}
+
+void *memcpy(void *d, const void *s, size_t n)
+{
+    char *p = d;
+    const char *q = s;
+    while (n--)
+        *p++ = *q++;
+    return d;
+}
+typedef uint32_t u32;
+
+struct op { u64 nr, a[6], result; };
+
+struct msg {
+    u32 state, pad;
+    u64 cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
+    u64 set_fs, fs_base, set_gs, gs_base, op_error;
+};
+
+struct kernel_sigaction { void *handler; unsigned long flags; void *restorer; u64 mask; };
+struct stack_t { void *sp; int flags; size_t size; };
+
+extern char __executable_start[], etext[];
+void stub_restorer(void);
+long stub_clone_thread(long flags, long stack, long ctid);
+
+static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static __attribute__((noreturn)) void die(void)
+{
+    for (;;)
+        sys3(NR_exit_group, 127, 0, 0);
+}
+
+static struct msg *slot_msg(u64 sp)
+{
+    return (struct msg *)(CTL_VA + (sp - CTL_VA) / SLOT_SIZE * SLOT_SIZE);
+}
+
+/* --- the hot path ------------------------------------------------------ */
+
+static void post_and_wait(struct msg *m)
+{
+    __atomic_store_n(&m->state, POSTED, __ATOMIC_RELEASE);
+    sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
+    while (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == POSTED)
+        sys6(NR_futex, (long)&m->state, FUTEX_WAIT, POSTED, 0, 0, 0);
+}
+
+static void run_ops(struct msg *m)
+{
+    struct op *ops = (struct op *)((char *)m + OPS_OFF);
+    u64 n = m->nops;
+    if (n > MAX_OPS)
+        n = MAX_OPS;
+    for (u64 i = 0; i < n; i++) {
+        struct op *o = &ops[i];
+        long r;
+        if (o->nr == NR_clone)
+            r = stub_clone_thread(THREAD_CLONE_FLAGS, o->a[1], o->a[3]);
+        else
+            r = sys6(o->nr, o->a[0], o->a[1], o->a[2], o->a[3], o->a[4], o->a[5]);
+        o->result = r;
+        if (r < 0 && r > -4096 && !m->op_error)
+            m->op_error = -r;
+    }
+    m->nops = 0;
+}
+
+void on_signal(int sig, char *info, char *uc)
+{
+    u64 sp = (u64)__builtin_frame_address(0);
+    struct msg *m = slot_msg(sp);
+    m->signo = sig;
+    m->code = *(int *)(info + 8);
+    m->addr = *(u64 *)(info + 16);          /* si_addr, or si_call_addr */
+    if (sig == SIGSYS) {
+        u32 arch = *(u32 *)(info + 28);
+        m->arch = arch;
+        m->nr = (u64)(long)*(int *)(info + 24);
+        /* The kernel left -ENOSYS in rax; the sentry reads the number there.
+         * A call of another ABI (int 0x80, x32) gets a number no table has. */
+        *(u64 *)(uc + 40 + 13 * 8) = arch == AUDIT_ARCH_X86_64 ? m->nr : ~0ULL;
+    }
+    m->uctx = (u64)uc;
+    for (;;) {
+        post_and_wait(m);
+        if (m->nops)
+            run_ops(m);
+        if (m->set_fs) {
+            sys3(NR_arch_prctl, ARCH_SET_FS, m->fs_base, 0);
+            m->set_fs = 0;
+        }
+        if (m->set_gs) {
+            sys3(NR_arch_prctl, ARCH_SET_GS, m->gs_base, 0);
+            m->set_gs = 0;
+        }
+        if (m->cmd == CMD_EXIT)
+            for (;;)
+                sys3(NR_exit, 0, 0, 0);
+        if (!m->again)
+            return;
+        m->again = 0;
+        m->signo = 0;                         /* "ops done", not an event */
+    }
+}
+
+/* --- a thread's start ---------------------------------------------------- */
+
+static void setup_thread(u64 slot_base)
+{
+    struct stack_t ss = { (void *)(slot_base + ALTSTACK_OFF), 0, ALTSTACK_SIZE };
+    u64 none = 0;
+    if (sys3(NR_sigaltstack, &ss, 0, 0) < 0)
+        die();
+    sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, 8, 0, 0);
+}
+
+static __attribute__((noreturn)) void birth(void)
+{
+    /* Trapped (it is not on the filter's list): the sentry sees the new
+     * thread's first SIGSYS and gives the frame the program's registers. */
+    for (;;)
+        sys3(BIRTH_NR, 0, 0, 0);
+}
+
+__attribute__((noreturn, used)) void thread_main(void)
+{
+    u64 sp = (u64)__builtin_frame_address(0);
+    u64 base = (u64)slot_msg(sp);
+    setup_thread(base);
+    birth();
+}
+
+/* --- a child: from the zygote's fork to the program's first instruction --- */
+
+#define ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define TRAP BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP)
+#define LD(off) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (off))
+#define ARG_LO(i) (16 + 8 * (i))
+#define ARG_HI(i) (16 + 8 * (i) + 4)
+
+static void install_filter(void)
+{
+    u32 lo = (u32)(u64)__executable_start, end = (u32)(u64)etext;
+    u32 hi = (u32)((u64)__executable_start >> 32);
+    struct sock_filter f[] = {
+        /* 0 */ LD(4),
+        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        /* 2 */ TRAP,
+        /* 3 */ LD(12),
+        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
+        /* 5 */ TRAP,
+        /* 6 */ LD(8),
+        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0),
+        /* 8 */ TRAP,
+        /* 9 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1),
+        /* 10 */ TRAP,
+        /* From the stub's own text: its few calls. */
+        /* 11 */ LD(0),
+        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_futex, 0, 1),
+        /* 13 */ ALLOW,
+        /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_rt_sigreturn, 0, 1),
+        /* 15 */ ALLOW,
+        /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_munmap, 0, 1),
+        /* 17 */ ALLOW,
+        /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mprotect, 0, 1),
+        /* 19 */ ALLOW,
+        /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_sigaltstack, 0, 1),
+        /* 21 */ ALLOW,
+        /* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_rt_sigprocmask, 0, 1),
+        /* 23 */ ALLOW,
+        /* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_exit, 0, 1),
+        /* 25 */ ALLOW,
+        /* 26 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_exit_group, 0, 1),
+        /* 27 */ ALLOW,
+        /* 28 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_arch_prctl, 0, 5),
+        /* 29 */ LD(ARG_LO(0)),
+        /* 30 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_FS, 2, 0),
+        /* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_GS, 1, 0),
+        /* 32 */ TRAP,
+        /* 33 */ ALLOW,
+        /* mmap: only the pool memfd, only MAP_SHARED|MAP_FIXED. */
+        /* 34 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mmap, 0, 8),
+        /* 35 */ LD(ARG_LO(4)),
+        /* 36 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, POOL_FD, 0, 4),
+        /* 37 */ LD(ARG_LO(3)),
+        /* 38 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_SHARED | MAP_FIXED, 0, 2),
+        /* 39 */ LD(ARG_HI(3)),
+        /* 40 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+        /* 41 */ TRAP,
+        /* 42 */ ALLOW,
+        /* clone: only a thread of this process, as run_ops makes it. */
+        /* 43 */ LD(0),
+        /* 44 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_clone, 0, 5),
+        /* 45 */ LD(ARG_LO(0)),
+        /* 46 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THREAD_CLONE_FLAGS, 0, 3),
+        /* 47 */ LD(ARG_HI(0)),
+        /* 48 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+        /* 49 */ ALLOW,
+        /* 50 */ TRAP,
+    };
+    struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+    if (sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0) < 0)
+        die();
+    if (sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        die();
+}
+
+static void install_handlers(void)
+{
+    static const int sigs[] = { SIGSYS, 11, 7, 8, 4, 5, KICK_SIGNAL };
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct kernel_sigaction sa = {
+            (void *)on_signal, SA_SIGINFO | SA_ONSTACK | SA_RESTORER,
+            (void *)stub_restorer, ~0ULL };
+        if (sys6(NR_rt_sigaction, sigs[i], (long)&sa, 0, 8, 0, 0) < 0)
+            die();
+    }
+}
+
+/* On slot 0's stack, with the control region mapped. */
+__attribute__((noreturn, used)) void child_main(void)
+{
+    /* Nothing of the zygote's address space stays but this binary and
+     * the slots: its stack, the vDSO and vvar go. */
+    sys3(NR_munmap, 0x10000, STUB_BASE - 0x10000, 0);
+    sys3(NR_munmap, CTL_VA + CTL_SIZE, 0x7FFFFFFFF000ULL - (CTL_VA + CTL_SIZE), 0);
+    struct msg *m = (struct msg *)CTL_VA;
+    sys3(NR_set_tid_address, &m->tid, 0, 0);
+    m->tid = sys3(NR_gettid, 0, 0, 0);
+    install_handlers();
+    setup_thread(CTL_VA);
+    install_filter();
+    birth();
+}
+
+void enter_child(long stack);   /* switch to slot 0's stack, call child_main */
+
+static void child_start(int pool_fd, int ctl_fd)
+{
+    sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    if (sys3(NR_dup2, pool_fd, POOL_FD, 0) < 0 || sys3(NR_dup2, ctl_fd, POOL_FD + 1, 0) < 0)
+        die();
+    sys3(NR_close_range, 0, POOL_FD - 1, 0);
+    long p = sys6(NR_mmap, CTL_VA, CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                  POOL_FD + 1, 0);
+    if (p != CTL_VA)
+        die();
+    sys3(NR_close, POOL_FD + 1, 0, 0);
+    enter_child(STACK_TOP_OF(0));
+}
+
+/* --- the zygote ----------------------------------------------------------- */
+
+struct iovec { void *base; size_t len; };
+struct msghdr {
+    void *name; int namelen; struct iovec *iov; size_t iovlen;
+    void *control; size_t controllen; int flags;
+};
+
+__attribute__((noreturn, used)) void zygote_main(void)
+{
+    /* fd 0: a SOCK_SEQPACKET socket to the sentry. Each request carries
+     * the pool and control memfds; the reply is the new child's pid. */
+    struct kernel_sigaction sa = { (void *)SIG_IGN, SA_NOCLDWAIT | SA_RESTORER,
+                                   (void *)stub_restorer, 0 };
+    sys6(NR_rt_sigaction, SIGCHLD, (long)&sa, 0, 8, 0, 0);
+    sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
+    for (;;) {
+        char byte;
+        u64 control[4];
+        struct iovec iov = { &byte, 1 };
+        struct msghdr mh = { 0, 0, &iov, 1, control, sizeof(control), 0 };
+        long n = sys3(NR_recvmsg, 0, &mh, 0);
+        if (n <= 0)
+            die();
+        /* struct cmsghdr: len (8), level (4), type (4), then the fds. */
+        if (mh.controllen < 24 || ((int *)control)[2] != SOL_SOCKET
+            || ((int *)control)[3] != SCM_RIGHTS)
+            die();
+        int pool_fd = ((int *)control)[4], ctl_fd = ((int *)control)[5];
+        long pid = sys6(NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
+        if (pid == 0)
+            child_start(pool_fd, ctl_fd);
+        sys3(NR_close, pool_fd, 0, 0);
+        sys3(NR_close, ctl_fd, 0, 0);
+        struct iovec riov = { &pid, 8 };
+        struct msghdr rmh = { 0, 0, &riov, 1, 0, 0, 0 };
+        if (sys3(NR_sendmsg, 0, &rmh, 0) != 8)
+            die();
+    }
+}
+
+__asm__(
+    ".text\n"
+    ".globl _start\n"
+    "_start:\n"
+    "    and $-16, %rsp\n"
+    "    call zygote_main\n"
+    "    ud2\n"
+    ".globl stub_restorer\n"
+    "stub_restorer:\n"
+    "    mov $15, %eax\n"               /* rt_sigreturn */
+    "    syscall\n"
+    "    ud2\n"
+    ".globl enter_child\n"
+    "enter_child:\n"
+    "    mov %rdi, %rsp\n"
+    "    call child_main\n"
+    "    ud2\n"
+    /* long stub_clone_thread(flags, stack, ctid): the new thread starts
+     * on `stack` (its slot's) in thread_main; the caller gets the tid. */
+    ".globl stub_clone_thread\n"
+    "stub_clone_thread:\n"
+    "    mov %rdx, %r10\n"              /* ctid: cleared at the thread's exit */
+    "    xor %edx, %edx\n"
+    "    xor %r8d, %r8d\n"
+    "    mov $56, %eax\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    and $-16, %rsp\n"
+    "    call thread_main\n"
+    "    ud2\n"
+    "1:  ret\n"
+);
