@@ -70,8 +70,12 @@ def _run(cmd, env, stdin, cwd):
     return normalize_status(proc.returncode), proc.stdout, proc.stderr
 
 
-# How to start the sandbox: this interpreter, the installed package.
+# How to start the sandbox: this interpreter, the installed package, and
+# the platform KVMSENTRY_PLATFORM names (kvm, systrap, auto) if set: the
+# whole suite runs on systrap with KVMSENTRY_PLATFORM=systrap.
 KVMSENTRY = [sys.executable, "-m", "kvmsentry"]
+if os.environ.get("KVMSENTRY_PLATFORM"):
+    KVMSENTRY += ["--platform", os.environ["KVMSENTRY_PLATFORM"]]
 
 
 def pytest_sessionstart(session):
