@@ -297,6 +297,11 @@ class SystrapContext:
         r = self.regs
         vector, error = r.trapno, r.err
         is_pf = signo in (signal.SIGSEGV, signal.SIGBUS) and vector == PF_VECTOR
+        if layout.RESERVED_LO <= msg.addr < layout.RESERVED_HI:
+            # The stub's range: nothing the sentry maps there reaches the
+            # child (mirror.py), so a fault there is final, not a page to
+            # populate (which would fault again forever).
+            is_pf = False
         return Fault(signo, msg.code & 0xFFFFFFFF, msg.addr, vector, error, r.rip, r.rsp,
                      is_page_fault=is_pf, write=bool(error & 2), execute=bool(error & 16),
                      present=bool(error & 1))

@@ -1,0 +1,66 @@
+"""The two platforms side by side: the null syscall (getpid round trip)
+and anonymous first touch (mmap_touch: 256 MiB, one write per page), each
+under `--platform kvm`, `--platform systrap` and natively, interleaved
+in rounds (these machines are noisy), medians and ratios printed.
+
+    python benchmarks/platforms.py [--rounds 3] [--calls 20000] [--mib 256]
+
+Not pinned to one CPU: a getpid round trip on systrap crosses from the
+program's process to the sentry's thread and back, so it is cheaper
+when both share a CPU (taskset), dearer across an idle-halted pair;
+--cpu N pins every run (sandbox and native alike) to CPU N.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import build, median, run_json  # noqa: E402
+
+PLATFORMS = ("kvm", "systrap")
+
+
+def sandbox_on(platform, args):
+    return [sys.executable, "-m", "kvmsentry", "--platform", platform, "do", "--", *args]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--calls", type=int, default=20000)
+    ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--cpu", type=int, default=None)
+    args = ap.parse_args()
+    pin = ["taskset", "-c", str(args.cpu)] if args.cpu is not None else []
+
+    getpid = build("programs/getpid.c")
+    touch = build("programs/mmap_touch.c")
+    getpid_ns = {k: [] for k in PLATFORMS + ("native",)}
+    touch_s = {k: [] for k in PLATFORMS + ("native",)}
+    for _ in range(args.rounds):
+        for platform in PLATFORMS:
+            getpid_ns[platform].append(run_json(
+                pin + sandbox_on(platform, [getpid, str(args.calls)]))["ns_per_call"])
+            touch_s[platform].append(run_json(
+                pin + sandbox_on(platform, [touch, str(args.mib), "3"]))["seconds"])
+        getpid_ns["native"].append(run_json(pin + [getpid, str(args.calls * 10)])["ns_per_call"])
+        touch_s["native"].append(run_json(pin + [touch, str(args.mib), "3"])["seconds"])
+
+    g = {k: median(v) for k, v in getpid_ns.items()}
+    t = {k: median(v) for k, v in touch_s.items()}
+    print("platforms, %d rounds, medians%s:" % (args.rounds,
+                                                 ", pinned to CPU %d" % args.cpu if pin else ""))
+    print("  %-10s %14s %14s" % ("", "getpid (ns)", "mmap_touch (ms)"))
+    for k in PLATFORMS + ("native",):
+        print("  %-10s %14.0f %14.1f" % (k, g[k], t[k] * 1e3))
+    print("  getpid     kvm/systrap %.2fx   systrap/native %.1fx"
+          % (g["kvm"] / g["systrap"], g["systrap"] / g["native"]))
+    print("  mmap_touch kvm/native %.2fx   systrap/native %.2fx"
+          % (t["kvm"] / t["native"], t["systrap"] / t["native"]))
+    print(json.dumps({"benchmark": "platforms", "getpid_ns": g, "mmap_touch_s": t,
+                      "rounds": {"getpid_ns": getpid_ns, "mmap_touch_s": touch_s}}))
+
+
+if __name__ == "__main__":
+    main()
