@@ -85,6 +85,8 @@ def _parser(with_oci=True):
     do.add_argument("argv", nargs=argparse.REMAINDER,
                     help="-- PROGRAM [ARGS...]")
     sub.add_parser("syscalls", help="print the syscall compatibility report")
+    sub.add_parser("platforms", help="the platforms this host offers, one syscall's "
+                                     "measured cost on each, and what auto picks")
     sub.add_parser("machine", help="self-test a vCPU on this host's KVM and print "
                                    "what it found (how SYSCALL enters the stub...)")
     if with_oci:
@@ -96,7 +98,7 @@ def _parser(with_oci=True):
 # Top-level options that take a value (as separate word), for _command().
 _VALUE_OPTIONS = ("--platform", "--debug-log", "--root", "--log", "--log-format",
                   "--memory", "--network")
-_OWN_COMMANDS = ("do", "syscalls", "machine")
+_OWN_COMMANDS = ("do", "syscalls", "machine", "platforms")
 
 
 def _command(argv):
@@ -272,6 +274,11 @@ def cmd_syscalls(args):
     return 0
 
 
+def cmd_platforms(args):
+    from kvmsentry.platform import report
+    return report.main()
+
+
 def cmd_machine(args):
     from kvmsentry.platform.kvm.machine import Machine
     try:
@@ -306,6 +313,8 @@ def main(argv=None):
     args = _parser(with_oci=_command(argv) not in _OWN_COMMANDS).parse_args(argv)
     if args.command == "machine":
         return cmd_machine(args)
+    if args.command == "platforms":
+        return cmd_platforms(args)
     if args.command not in _OWN_COMMANDS:
         from kvmsentry.cli import oci
         return oci.dispatch(args)
