@@ -55,6 +55,10 @@ class SystrapMachine:
 
     def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None):
         self.pool = PhysPool(pool_bytes)
+        # No pre-faulting of frames in the sentry's mapping: the child's own
+        # first touch allocates the memfd page (one host fault, as natively);
+        # backing it here first would make that two.
+        self.pool._can_back = False
         self.cpuid = host_cpuid()
         by_leaf = {(e["function"], e["index"]): e for e in self.cpuid}
         leaf1 = by_leaf.get((1, 0))
