@@ -89,12 +89,18 @@ class HostMappings:
             prot = prot_of(pte)
             phys = pte & ADDR_MASK
             j = i + 1
-            while j < n and pages[j] == start + (j - i) * PAGE_SIZE:
-                nxt = dirty[pages[j]]
-                if prot_of(nxt) != prot or (prot and (nxt & ADDR_MASK) != phys + (j - i) * PAGE_SIZE):
-                    break
-                del dirty[pages[j]]
-                j += 1
+            if not prot:
+                # A run of unmapped pages: only contiguity matters.
+                while j < n and pages[j] == start + (j - i) * PAGE_SIZE \
+                        and not dirty[pages[j]] & PTE_P:
+                    del dirty[pages[j]]
+                    j += 1
+            else:
+                same = pte & ~ADDR_MASK
+                while j < n and pages[j] == start + (j - i) * PAGE_SIZE \
+                        and dirty[pages[j]] == same | (phys + (j - i) * PAGE_SIZE):
+                    del dirty[pages[j]]
+                    j += 1
             end = start + (j - i) * PAGE_SIZE
             i = j
             # Never over the stub and its slots (the program may ask).

@@ -1,0 +1,66 @@
+"""systrap's HostMappings: whatever sequence of map/unmap the address
+space makes, the host calls drain() returns, applied in order to the
+child's previous mappings, leave exactly the pages the table holds, with
+their frames and protections, and never touch the stub's range."""
+from hypothesis import given, settings, strategies as st
+
+from kvmsentry.mm.pagetable import PTE_P, leaf_flags
+from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap.mirror import (
+    MAP_SHARED_FIXED, NR_MMAP, NR_MUNMAP, HostMappings, prot_of)
+
+PAGE = 4096
+BASE = 0x400000
+FLAGS = [0, leaf_flags(True, False, False), leaf_flags(True, True, False),
+         leaf_flags(True, False, True)]
+
+
+def apply(ops, child):
+    """Run the host calls on a model of the child: page -> (phys, prot)."""
+    for nr, args in ops:
+        if nr == NR_MMAP:
+            addr, length, prot, flags, fd, off = args
+            assert flags == MAP_SHARED_FIXED and fd == layout.POOL_FD
+            for k in range(0, length, PAGE):
+                child[addr + k] = (off + k, prot)
+        else:
+            assert nr == NR_MUNMAP
+            addr, length = args
+            for k in range(0, length, PAGE):
+                child.pop(addr + k, None)
+        end = args[0] + args[1]
+        assert end <= layout.RESERVED_LO or args[0] >= layout.RESERVED_HI
+
+
+steps = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.sampled_from(FLAGS),
+                           st.booleans()), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps, st.lists(st.integers(1, 7), min_size=1, max_size=4))
+def test_drained_calls_rebuild_the_table(steps, limits):
+    table = HostMappings(machine=None)
+    child = {}
+    for n, (page, frame, flags, unmap) in enumerate(steps):
+        va = BASE + page * PAGE
+        if unmap:
+            table.unmap(va)
+        else:
+            table.map(va, 0x100000 + frame * PAGE, flags)
+        if n % 3 == 0:                     # the child catches up now and then
+            while table.dirty:
+                apply(table.drain(limits[n % len(limits)]), child)
+    while table.dirty:
+        apply(table.drain(limits[0]), child)
+    want = {va: (pte & ~0xFFF & ((1 << 52) - 1), prot_of(pte))
+            for va, pte in table.ptes.items() if pte & PTE_P}
+    assert child == want
+
+
+def test_the_stub_range_is_never_mapped():
+    table = HostMappings(machine=None)
+    start = layout.RESERVED_LO - 2 * PAGE
+    table.map_many([start + k * PAGE for k in range(4)], [k * PAGE for k in range(4)],
+                   FLAGS[2])
+    ops = table.drain(10)
+    assert ops == [(NR_MMAP, (start, 2 * PAGE, 3, MAP_SHARED_FIXED, layout.POOL_FD, 0))]
