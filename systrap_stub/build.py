@@ -50,9 +50,12 @@ def main(argv):
             same = f.read() == image
         print("stub.elf matches source" if same else "stub.elf is stale")
         return 0 if same else 1
-    with open(SHIPPED, "wb") as f:
+    # A new file renamed into place: running zygotes keep the old one.
+    tmp = SHIPPED + ".new"
+    with open(tmp, "wb") as f:
         f.write(image)
-    os.chmod(SHIPPED, 0o755)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, SHIPPED)
     print("wrote %s (%d bytes)" % (SHIPPED, len(image)))
     return 0
 

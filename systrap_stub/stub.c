@@ -45,6 +45,7 @@
 #define NR_dup2 33
 #define NR_close_range 436
 #define NR_seccomp 317
+#define NR_capset 126
 
 #define SIGSYS 31
 #define SIGCHLD 17
@@ -360,6 +361,12 @@ __attribute__((noreturn, used)) void zygote_main(void)
     sys6(NR_rt_sigaction, SIGCHLD, (long)&sa, 0, 8, 0, 0);
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
     sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
+    /* No capabilities, in whatever user namespace this runs: the
+     * children inherit none. */
+    u32 cap_header[2] = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+    u32 cap_data[6] = { 0 };
+    if (sys3(NR_capset, cap_header, cap_data, 0) < 0)
+        die();
     for (;;) {
         char byte;
         u64 control[4];

@@ -75,7 +75,9 @@ class AddressSpace:
         pages = self.pages
         missing = [va for va in range(start, end, PAGE_SIZE) if va not in pages]
         if missing:
-            frames = self.pool.alloc_many(len(missing))
+            # Ascending, so runs of pages get runs of frames (one host
+            # mapping each on systrap; freed frames come back in any order).
+            frames = sorted(self.pool.alloc_many(len(missing)))
             self.pool.back(frames)
             self.pt.map_many(missing, frames, pte_flags(prot))
             pages.update(zip(missing, frames))
