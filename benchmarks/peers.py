@@ -3,8 +3,8 @@ intercepting a program's system calls, one table.
 
 Builds benchmarks/programs/peer_workload.c static for musl and glibc,
 runs each workload natively (in a temporary directory) and under every
-peer found on this machine (kvmsentry, `strace -f`, proot, qemu-user),
-interleaved in rounds and pinned with `taskset -c CPU`, and prints one
+peer found on this machine (kvmsentry on kvm and on systrap, `strace
+-f`, proot, qemu-user), interleaved in rounds and pinned with `taskset -c CPU`, and prints one
 markdown table of medians with the slowdown against native, then one
 JSON line (also written to --json FILE). A peer that is not installed is
 left out with a line saying so. No assertions: it reports.
@@ -56,7 +56,10 @@ TIMEOUT = 600
 def peer_commands():
     """peer name -> (argv prefix, or None with the reason it is missing)."""
     peers = {"native": ([], None),
-             "kvmsentry": ([sys.executable, "-m", "kvmsentry", "do", "--"], None)}
+             "kvmsentry": ([sys.executable, "-m", "kvmsentry", "do", "--"], None),
+             # The same sentry on its second platform (platform/systrap).
+             "systrap": ([sys.executable, "-m", "kvmsentry", "--platform", "systrap", "do",
+                          "--"], None)}
     strace = shutil.which("strace")
     peers["strace"] = (([strace, "-f", "-qq", "-o", "/dev/null"], None) if strace
                        else (None, "strace not installed (apt-get install strace)"))
@@ -152,7 +155,7 @@ def main(argv=None):
         peers[name] = prefix
 
     load_start = os.getloadavg()
-    if "kvmsentry" in peers:
+    if "kvmsentry" in peers or "systrap" in peers:
         # Bytecode caches as after `pip install` (an editable install run
         # with PYTHONDONTWRITEBYTECODE would compile every module each start).
         import kvmsentry
