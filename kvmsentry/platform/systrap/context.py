@@ -283,6 +283,8 @@ class SystrapContext:
             if not self._rebind():
                 return self._dead()
             msg = self.msg
+            if msg.op_error:
+                return self._mapping_failed(msg)
             signo = msg.signo
             if signo == signal.SIGSYS:
                 return SYSCALL
@@ -305,6 +307,17 @@ class SystrapContext:
         return Fault(signo, msg.code & 0xFFFFFFFF, msg.addr, vector, error, r.rip, r.rsp,
                      is_page_fault=is_pf, write=bool(error & 2), execute=bool(error & 16),
                      present=bool(error & 1))
+
+    def _mapping_failed(self, msg):
+        """A host mapping the sentry asked for failed (ENOMEM: the host's
+        vm.max_map_count, when frames are too scattered to merge): the
+        child's memory no longer matches the address space, and a touch
+        would fault forever. The process dies of SIGBUS, as of an
+        out-of-memory fault."""
+        err, msg.op_error = msg.op_error, 0
+        self.machine.note("systrap: a host mapping failed (errno %d) in pid %d"
+                          % (err, self.process.pid))
+        return Fault(signal.SIGBUS, 0, 0, 0, 0, self.regs.rip, self.regs.rsp, fatal=True)
 
     def _dead(self):
         """The child process is gone under the task: it dies of SIGKILL."""

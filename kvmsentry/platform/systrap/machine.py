@@ -73,6 +73,7 @@ class SystrapMachine:
         self._watch_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self.children_made = 0
+        self.notes = []
         self._watcher = threading.Thread(target=self._watch_loop, name="systrap-reaper",
                                          daemon=True)
         self._watcher.start()
@@ -126,6 +127,10 @@ class SystrapMachine:
                 proc.died()
 
     # --- reports -------------------------------------------------------------
+    def note(self, line):
+        """Something for `stats()` (the debug log's machine line)."""
+        self.notes.append(line)
+
     def facts(self):
         return [
             ("platform", "systrap (seccomp SIGSYS to a stub, futex handshake)"),
@@ -135,7 +140,8 @@ class SystrapMachine:
         ]
 
     def stats(self):
-        return "systrap children=%d" % self.children_made
+        return "systrap children=%d%s" % (self.children_made,
+                                          "".join("; " + n for n in self.notes[-5:]))
 
     def check_integrity(self):
         """Nothing of the sentry's lies where a program can write it here:
