@@ -58,6 +58,7 @@
 #define PROT_WRITE 2
 #define MAP_SHARED 1
 #define MAP_FIXED 0x10
+#define MAP_POPULATE 0x8000
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
 #define PR_SET_PDEATHSIG 1
@@ -273,25 +274,27 @@ static void install_filter(void)
         /* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_GS, 1, 0),
         /* 32 */ TRAP,
         /* 33 */ ALLOW,
-        /* mmap: only the pool memfd, only MAP_SHARED|MAP_FIXED. */
-        /* 34 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mmap, 0, 8),
+        /* mmap: only the pool memfd, only MAP_SHARED|MAP_FIXED (and
+         * MAP_POPULATE, which only pre-faults). */
+        /* 34 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mmap, 0, 9),
         /* 35 */ LD(ARG_LO(4)),
-        /* 36 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, POOL_FD, 0, 4),
+        /* 36 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, POOL_FD, 0, 5),
         /* 37 */ LD(ARG_LO(3)),
-        /* 38 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_SHARED | MAP_FIXED, 0, 2),
-        /* 39 */ LD(ARG_HI(3)),
-        /* 40 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-        /* 41 */ TRAP,
-        /* 42 */ ALLOW,
+        /* 38 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~MAP_POPULATE),
+        /* 39 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_SHARED | MAP_FIXED, 0, 2),
+        /* 40 */ LD(ARG_HI(3)),
+        /* 41 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+        /* 42 */ TRAP,
+        /* 43 */ ALLOW,
         /* clone: only a thread of this process, as run_ops makes it. */
-        /* 43 */ LD(0),
-        /* 44 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_clone, 0, 5),
-        /* 45 */ LD(ARG_LO(0)),
-        /* 46 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THREAD_CLONE_FLAGS, 0, 3),
-        /* 47 */ LD(ARG_HI(0)),
-        /* 48 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
-        /* 49 */ ALLOW,
-        /* 50 */ TRAP,
+        /* 44 */ LD(0),
+        /* 45 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_clone, 0, 5),
+        /* 46 */ LD(ARG_LO(0)),
+        /* 47 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THREAD_CLONE_FLAGS, 0, 3),
+        /* 48 */ LD(ARG_HI(0)),
+        /* 49 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+        /* 50 */ ALLOW,
+        /* 51 */ TRAP,
     };
     struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
     if (sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0) < 0)

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from kvmsentry.mm.pagetable import PTE_P, leaf_flags
 from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.mirror import (
-    MAP_SHARED_FIXED, NR_MMAP, NR_MUNMAP, HostMappings, prot_of)
+    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MUNMAP, HostMappings, prot_of)
 
 PAGE = 4096
 BASE = 0x400000
@@ -20,7 +20,7 @@ def apply(ops, child):
     for nr, args in ops:
         if nr == NR_MMAP:
             addr, length, prot, flags, fd, off = args
-            assert flags == MAP_SHARED_FIXED and fd == layout.POOL_FD
+            assert flags & ~MAP_POPULATE == MAP_SHARED_FIXED and fd == layout.POOL_FD
             for k in range(0, length, PAGE):
                 child[addr + k] = (off + k, prot)
         else:

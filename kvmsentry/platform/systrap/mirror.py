@@ -12,6 +12,11 @@ from kvmsentry.platform.systrap import layout
 NR_MMAP, NR_MUNMAP = 9, 11
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED_FIXED = 0x1 | 0x10
+MAP_POPULATE = 0x8000
+# Runs this long are mapped with their page-table entries made at once:
+# one host call instead of a host page fault per page (a window the sentry
+# populated for a fault is about to be touched).
+POPULATE_PAGES = 16
 
 
 def prot_of(pte):
@@ -108,8 +113,11 @@ class HostMappings:
                 if a >= b:
                     continue
                 if prot:
-                    ops.append((NR_MMAP, (a, b - a, prot, MAP_SHARED_FIXED,
-                                          layout.POOL_FD, phys + (a - start))))
+                    flags = MAP_SHARED_FIXED
+                    if b - a >= POPULATE_PAGES * PAGE_SIZE:
+                        flags |= MAP_POPULATE
+                    ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
+                                          phys + (a - start))))
                 else:
                     ops.append((NR_MUNMAP, (a, b - a)))
         return ops
