@@ -200,11 +200,16 @@ def pkey_mprotect(task, addr, length, prot, pkey):
 
 
 # --- membarrier -------------------------------------------------------------------------------
-def _host_barrier():
+def _host_barrier(machine):
     """A barrier on every CPU running one of the sentry's threads, so also
     on every vCPU running guest code (the host's IPI interrupts it): the
-    host's MEMBARRIER_CMD_PRIVATE_EXPEDITED, registered once."""
+    host's MEMBARRIER_CMD_PRIVATE_EXPEDITED, registered once. On systrap
+    guest threads are other host processes' threads, which only the
+    global barrier reaches."""
     global _host_registered
+    if getattr(machine, "guest_processes", False):
+        _libc.syscall(_SYS_MEMBARRIER, MEMBARRIER_CMD_GLOBAL, 0, 0)
+        return
     with _host_lock:
         if not _host_registered:
             _libc.syscall(_SYS_MEMBARRIER, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0)
@@ -235,10 +240,10 @@ def membarrier(task, cmd, flags, cpu_id):
     if cmd in _NEEDS:
         if not registered & _NEEDS[cmd]:
             raise SyscallError(errno.EPERM)
-        _host_barrier()
+        _host_barrier(task.kernel.machine)
         return 0
     if cmd in (MEMBARRIER_CMD_GLOBAL, MEMBARRIER_CMD_GLOBAL_EXPEDITED):
-        _host_barrier()
+        _host_barrier(task.kernel.machine)
         return 0
     raise SyscallError(errno.EINVAL)
 

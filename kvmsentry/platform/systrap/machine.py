@@ -52,6 +52,7 @@ class SystrapMachine:
     io_advance = None
     cr4 = 0
     kernel_pdpt = None
+    guest_processes = True            # guest threads are threads of child processes
 
     def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None):
         self.pool = PhysPool(pool_bytes)
