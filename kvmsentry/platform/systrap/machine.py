@@ -96,7 +96,10 @@ class SystrapMachine:
             return
         with self._watch_lock:
             self._watched[proc.pidfd] = proc
-        os.write(self._wake_w, b"w")
+        try:
+            os.write(self._wake_w, b"w")
+        except BlockingIOError:
+            pass                      # a wakeup is pending already
 
     def unwatch(self, proc):
         with self._watch_lock:
@@ -106,24 +109,26 @@ class SystrapMachine:
         """One thread waits for any child's end (its pidfd readable) and
         wakes the tasks that were running in it."""
         while True:
+            poller = select.poll()          # (not select(): fds past 1024)
             with self._watch_lock:
-                fds = list(self._watched) + [self._wake_r]
-            try:
-                ready, _, _ = select.select(fds, [], [])
-            except (OSError, ValueError):
-                continue              # an fd closed meanwhile: look again
+                for fd in list(self._watched) + [self._wake_r]:
+                    poller.register(fd, select.POLLIN)
+            ready = [fd for fd, _ in poller.poll()]
             if self._wake_r in ready:
                 try:
-                    if os.read(self._wake_r, 64) == b"":
+                    if os.read(self._wake_r, 4096) == b"":
                         return
                 except BlockingIOError:
                     pass
             with self._watch_lock:
                 # Readable now, not only then: a closed pidfd's number may
                 # have been reused by a live child's meanwhile.
-                ready = [fd for fd in ready if fd in self._watched]
-                ready = select.select(ready, [], [], 0)[0] if ready else []
-                dead = [self._watched.pop(fd) for fd in ready]
+                again = select.poll()
+                for fd in ready:
+                    if fd in self._watched:
+                        again.register(fd, select.POLLIN)
+                dead = [self._watched.pop(fd) for fd, ev in again.poll(0)
+                        if ev & select.POLLIN]
             for proc in dead:
                 proc.died()
 
