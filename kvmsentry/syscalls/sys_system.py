@@ -123,9 +123,13 @@ def sched_setaffinity(task, pid, size, mask):
     wanted = {c for i, c in enumerate(host) if bits >> i & 1}
     if not wanted:
         raise SyscallError(errno.EINVAL)
-    if target.host_tid is not None:
+    # On systrap the program's code runs on a thread of its own (the
+    # context's guest_tid), which is pinned too.
+    for tid in (target.host_tid, getattr(target.ctx, "guest_tid", None)):
+        if tid is None:
+            continue
         try:
-            os.sched_setaffinity(target.host_tid, wanted)
+            os.sched_setaffinity(tid, wanted)
         except OSError as e:
             raise SyscallError(e.errno) from None
     return 0

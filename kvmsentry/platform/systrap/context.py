@@ -168,6 +168,13 @@ class SystrapContext:
     def _initial_xsave(self):
         return initial_xsave(self.machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0")
 
+    @property
+    def guest_tid(self):
+        """The host thread that runs the program's code (None before birth)."""
+        if self.born and self.process is not None and self.process.alive:
+            return self.msg.tid or None
+        return None
+
     # --- blocking (nothing to lend: the host schedules the child's thread) ----
     def release(self):
         pass
