@@ -229,10 +229,24 @@ class SystrapContext:
         proc = self.process
         while proc.has_ops():
             self.msg.again = 1
-            self._fill_ops()
+            ops = self._fill_ops()
             if lib.systrap_reply_wait(self._state, 1) == layout.DEAD:
                 return
             self._rebind()
+            if self.msg.op_error:
+                self.msg.op_error = 0
+                self._failed_threads(ops)
+
+    def _failed_threads(self, ops):
+        """A thread the host would not make (a clone op failed): its
+        context learns so at birth, as if its process had died."""
+        base = ffi.cast("struct systrap_op *", ffi.cast("char *", self.msg) + layout.OPS_OFF)
+        for i, (nr, args) in enumerate(ops):
+            if nr == layout.NR_CLONE and base[i].result >= (1 << 63):
+                slot = (args[1] - 1 - layout.CTL_VA) // layout.SLOT_SIZE
+                state = self.process.state_ptr(slot)
+                state[0] = layout.DEAD
+                lib.systrap_wake(state)
 
     def _fill_ops(self):
         msg, proc = self.msg, self.process
@@ -248,6 +262,7 @@ class SystrapContext:
             msg.nops = len(ops)
         if proc.has_ops():
             msg.again = 1
+        return ops
 
     def _birth(self):
         """Wait for the thread's first stop and give its frame this

@@ -25,6 +25,7 @@ MAX_OPS = (MSG_SIZE - OPS_OFF) // OP_SIZE
 POOL_FD = 1000                      # the pool memfd, the child's only fd
 KICK_SIGNAL = 12                    # SIGUSR2, as the KVM platform's kick
 BIRTH_NR = 39                       # getpid from the stub: "I exist"
+NR_CLONE = 56
 
 # msg.state
 RUNNING, POSTED, REPLIED, DEAD = 0, 1, 2, 3

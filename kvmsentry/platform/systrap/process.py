@@ -62,7 +62,8 @@ class ChildProcess:
                     + layout.STACK_SIZE
                 tid_va = layout.CTL_VA + slot * layout.SLOT_SIZE \
                     + ffi.offsetof("struct systrap_msg", "tid")
-                self.thread_ops.append((56, (layout.THREAD_CLONE_FLAGS, top, 0, tid_va)))
+                self.thread_ops.append((layout.NR_CLONE,
+                                        (layout.THREAD_CLONE_FLAGS, top, 0, tid_va)))
             return slot
         return None
 
