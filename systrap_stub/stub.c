@@ -303,6 +303,34 @@ static void install_filter(void)
         die();
 }
 
+/* The zygote's own filter (its children stack theirs on top): the calls
+ * it and a child's set-up make; anything else is SIGSYS, which kills the
+ * zygote (no handler) and is what a child's filter says anyway. */
+static void install_zygote_filter(void)
+{
+    static const u32 allowed[] = {
+        NR_recvmsg, NR_sendmsg, NR_clone, NR_close, NR_exit, NR_exit_group, NR_prctl,
+        NR_dup2, NR_close_range, NR_mmap, NR_munmap, NR_mprotect, NR_set_tid_address,
+        NR_gettid, NR_rt_sigaction, NR_sigaltstack, NR_rt_sigprocmask, NR_rt_sigreturn,
+        NR_seccomp, NR_futex, NR_arch_prctl,
+    };
+    enum { N = sizeof(allowed) / sizeof(allowed[0]) };
+    struct sock_filter f[4 + 2 * N + 1];
+    unsigned k = 0;
+    f[k++] = (struct sock_filter)LD(4);
+    f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+    f[k++] = (struct sock_filter)TRAP;
+    f[k++] = (struct sock_filter)LD(0);
+    for (unsigned i = 0; i < N; i++) {
+        f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, allowed[i], 0, 1);
+        f[k++] = (struct sock_filter)ALLOW;
+    }
+    f[k++] = (struct sock_filter)TRAP;
+    struct sock_fprog prog = { k, f };
+    if (sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        die();
+}
+
 static void install_handlers(void)
 {
     static const int sigs[] = { SIGSYS, 11, 7, 8, 4, 5, KICK_SIGNAL };
@@ -370,6 +398,7 @@ __attribute__((noreturn, used)) void zygote_main(void)
     u32 cap_data[6] = { 0 };
     if (sys3(NR_capset, cap_header, cap_data, 0) < 0)
         die();
+    install_zygote_filter();
     for (;;) {
         char byte;
         u64 control[4];

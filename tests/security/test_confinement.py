@@ -136,6 +136,7 @@ def test_running_sentry_seen_from_the_host():
             with open("%s/%s/status" % (inside, pid)) as f:
                 fields = dict(line.split(":\t", 1) for line in f.read().splitlines())
             assert int(fields["CapEff"], 16) == 0 and fields["NoNewPrivs"].strip() == "1"
+            assert fields["Seccomp"].strip() == "2"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=TIMEOUT)
