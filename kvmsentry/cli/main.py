@@ -188,7 +188,10 @@ def _do(args):
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
-        machine = Machine(pool_bytes=args.memory << 20, max_vcpus=args.max_vcpus)
+        # Its KVM-bound last steps overlap the start-up below (joined by
+        # machine.ready(), before the first per-thread confinement step).
+        machine = Machine(pool_bytes=args.memory << 20, max_vcpus=args.max_vcpus,
+                          background=True)
     except KvmUnavailable as e:
         network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
@@ -208,9 +211,10 @@ def _do(args):
             if confinement is None:
                 kernel.debug("confinement: OFF (--unsafe-no-confine)")
                 network.wait_ready()
+                machine.ready()
             else:
                 confinement.debug = kernel.debug
-                confinement.before_pivot.append(network.wait_ready)
+                confinement.before_pivot += [network.wait_ready, machine.ready]
                 try:
                     confinement.lock_down(debug_log.fileno() if debug_log else 2)
                 except (ConfinementError, SeccompError, OSError) as e:
@@ -228,6 +232,8 @@ def _do(args):
         return _error(str(e), code)
     except KeyboardInterrupt:
         return 128 + 2
+    except KvmUnavailable as e:                # from machine.ready()
+        return _error(str(e), EXIT_RUNTIME_ERROR)
     except Exception as e:                     # a sentry bug: kill, report
         # Other tasks may still be in KVM_RUN: unmapping the machine under
         # them would turn the report into a SIGSEGV of the whole process.
