@@ -151,25 +151,16 @@ def _do(args):
         argv = argv[1:]
     if not argv:
         return _error("do: no program given (usage: kvmsentry do -- PROGRAM [ARGS...])", 2)
-    from kvmsentry.kernel.kernel import Kernel
-    from kvmsentry.kernel.rootfs import Volume, build_mounts
-    from kvmsentry.kernel.task import Task
-    from kvmsentry.loader.load import ExecError
-    from kvmsentry.platform.kvm.machine import Machine
+    # Only what comes before the sentry's fork is imported here: the
+    # sentry imports the rest itself, rather than copying on write every
+    # page of a heap its waiting parent imported it into.
+    from kvmsentry.net import netns
     from kvmsentry.sandbox.confine import Confinement
     from kvmsentry.sandbox.namespaces import ConfinementError
-    from kvmsentry.sandbox.probe import Probe
-    from kvmsentry.sandbox.seccomp import SeccompError
 
     if not os.path.isdir(args.root):
         return _error("--root %s: not a directory" % args.root, EXIT_RUNTIME_ERROR)
-    try:
-        volumes = [Volume.parse(v) for v in args.volume]
-    except ValueError as e:
-        return _error(str(e), EXIT_RUNTIME_ERROR)
-
     env = caller_environment()
-    from kvmsentry.net import netns
     try:
         # Before any thread starts; slirp4netns comes up while the sentry
         # builds the machine (waited for before the program's start).
@@ -186,6 +177,18 @@ def _do(args):
             network.close()
             return _error("confining the sentry: %s (--unsafe-no-confine runs it "
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
+    from kvmsentry.kernel.kernel import Kernel
+    from kvmsentry.kernel.rootfs import Volume, build_mounts
+    from kvmsentry.kernel.task import Task
+    from kvmsentry.loader.load import ExecError
+    from kvmsentry.platform.kvm.machine import Machine
+    from kvmsentry.sandbox.probe import Probe
+    from kvmsentry.sandbox.seccomp import SeccompError
+    try:
+        volumes = [Volume.parse(v) for v in args.volume]
+    except ValueError as e:
+        network.close()
+        return _error(str(e), EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
         # Its KVM-bound last steps overlap the start-up below (joined by
