@@ -1,19 +1,11 @@
 """The few x86 instruction facts the platform needs at an exit, decoded
-with capstone: which I/O instruction ended at rip, and which #UDs are
-really #GPs that a KVM reported wrongly (kvm_pvm raises #UD for `int N`
-and for far jmp/call through a system descriptor, where the CPU raises
-#GP and Linux sends SIGSEGV)."""
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
-
-_cs = Cs(CS_ARCH_X86, CS_MODE_64)
+with capstone (arch/disasm.py): which I/O instruction ended at rip, and
+which #UDs are really #GPs that a KVM reported wrongly (kvm_pvm raises
+#UD for `int N` and for far jmp/call through a system descriptor, where
+the CPU raises #GP and Linux sends SIGSEGV)."""
+from kvmsentry.arch.disasm import first as _first
 
 _IO_MNEMONICS = {"in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd"}
-
-
-def _first(code, address):
-    for insn in _cs.disasm(code, address, 1):
-        return insn
-    return None
 
 
 def io_start(code_before, end):
@@ -43,7 +35,7 @@ def ud_is_gp(code):
         return False
     if insn.mnemonic == "int":
         return True
-    raw = bytes(insn.bytes)
+    raw = insn.bytes
     i = 0
     while i < len(raw) and (raw[i] in _PREFIXES or 0x40 <= raw[i] <= 0x4F):
         i += 1

@@ -155,25 +155,16 @@ def _do(args):
         argv = argv[1:]
     if not argv:
         return _error("do: no program given (usage: kvmsentry do -- PROGRAM [ARGS...])", 2)
-    from kvmsentry.kernel.kernel import Kernel
-    from kvmsentry.kernel.rootfs import Volume, build_mounts
-    from kvmsentry.kernel.task import Task
-    from kvmsentry.loader.load import ExecError
-    from kvmsentry.platform import choice
+    # Only what comes before the sentry's fork is imported here: the
+    # sentry imports the rest itself, rather than copying on write every
+    # page of a heap its waiting parent imported it into.
+    from kvmsentry.net import netns
     from kvmsentry.sandbox.confine import Confinement
     from kvmsentry.sandbox.namespaces import ConfinementError
-    from kvmsentry.sandbox.probe import Probe
-    from kvmsentry.sandbox.seccomp import SeccompError
 
     if not os.path.isdir(args.root):
         return _error("--root %s: not a directory" % args.root, EXIT_RUNTIME_ERROR)
-    try:
-        volumes = [Volume.parse(v) for v in args.volume]
-    except ValueError as e:
-        return _error(str(e), EXIT_RUNTIME_ERROR)
-
     env = caller_environment()
-    from kvmsentry.net import netns
     try:
         # Before any thread starts; slirp4netns comes up while the sentry
         # builds the machine (waited for before the program's start).
@@ -190,10 +181,24 @@ def _do(args):
             network.close()
             return _error("confining the sentry: %s (--unsafe-no-confine runs it "
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
+    from kvmsentry.kernel.kernel import Kernel
+    from kvmsentry.kernel.rootfs import Volume, build_mounts
+    from kvmsentry.kernel.task import Task
+    from kvmsentry.loader.load import ExecError
+    from kvmsentry.platform import choice
+    from kvmsentry.sandbox.probe import Probe
+    from kvmsentry.sandbox.seccomp import SeccompError
+    try:
+        volumes = [Volume.parse(v) for v in args.volume]
+    except ValueError as e:
+        network.close()
+        return _error(str(e), EXIT_RUNTIME_ERROR)
     debug_log = open(args.debug_log, "a") if getattr(args, "debug_log", None) else None
     try:
+        # KVM's last steps overlap the start-up below (joined by
+        # machine.ready(), before the first per-thread confinement step).
         machine = choice.make_machine(choice.requested(args.platform),
-                                      args.memory << 20, args.max_vcpus)
+                                      args.memory << 20, args.max_vcpus, background=True)
     except KvmUnavailable as e:
         network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
@@ -213,9 +218,10 @@ def _do(args):
             if confinement is None:
                 kernel.debug("confinement: OFF (--unsafe-no-confine)")
                 network.wait_ready()
+                machine.ready()
             else:
                 confinement.debug = kernel.debug
-                confinement.before_pivot.append(network.wait_ready)
+                confinement.before_pivot += [network.wait_ready, machine.ready]
                 try:
                     confinement.lock_down(debug_log.fileno() if debug_log else 2)
                 except (ConfinementError, SeccompError, OSError) as e:
@@ -233,6 +239,8 @@ def _do(args):
         return _error(str(e), code)
     except KeyboardInterrupt:
         return 128 + 2
+    except KvmUnavailable as e:                # from machine.ready()
+        return _error(str(e), EXIT_RUNTIME_ERROR)
     except Exception as e:                     # a sentry bug: kill, report
         # Other tasks may still be in KVM_RUN: unmapping the machine under
         # them would turn the report into a SIGSEGV of the whole process.

@@ -1,10 +1,8 @@
 """One-line reports of a fatal guest fault, with the faulting instruction
-disassembled by capstone."""
+disassembled by capstone (arch/disasm.py)."""
 import signal
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
-
-_cs = Cs(CS_ARCH_X86, CS_MODE_64)
+from kvmsentry.arch import disasm
 
 
 def disassemble(mm, rip):
@@ -14,8 +12,9 @@ def disassemble(mm, rip):
         code += mm.read_code(rip + len(code), 16 - len(code))
     if not code:
         return "<instruction not readable>"
-    for insn in _cs.disasm(code, rip, 1):
-        return ("%s %s" % (insn.mnemonic, insn.op_str)).strip()
+    insn = disasm.first(code, rip)
+    if insn is not None:
+        return str(insn)
     return "<undecodable: %s>" % code[:8].hex()
 
 

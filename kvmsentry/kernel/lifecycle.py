@@ -79,8 +79,9 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         child.mm.copy_out(child_tid, struct.pack("<i", tid))
     if flags & CLONE_CHILD_CLEARTID:
         child.clear_child_tid = child_tid
-    if flags & CLONE_VFORK:
-        child.vfork_done = threading.Event()
+    # Kept here: the child clears its own reference when it execs or exits,
+    # which it may do before we wait (while a tracer holds us at the event).
+    vfork_done = child.vfork_done = threading.Event() if flags & CLONE_VFORK else None
     event = ptrace.after_clone(task, child, flags, tid) if task.ptrace is not None else None
     kernel.tasks[tid] = child
     try:
@@ -98,7 +99,7 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         ptrace.clone_event(task, event, tid, task.ctx.regs.rax)
     if flags & CLONE_VFORK:
         # Not interruptible (Linux's wait_for_vfork_done is killable only).
-        block_until(task, child.vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
+        block_until(task, vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
                     interruptible=False)
         if ptrace.event_enabled(task, ptrace.EVENT_VFORK_DONE):
             ptrace.clone_event(task, ptrace.EVENT_VFORK_DONE, tid, task.ctx.regs.rax)

@@ -367,7 +367,6 @@ def signal_stop(task, info):
 def fault_stop(task, fault):
     """A synchronous fault of a traced task goes through a signal stop;
     returns the fault to deliver (maybe with another signal), or None."""
-    from dataclasses import replace
     addr = fault.addr
     info = sg.SigInfo.fault(fault.signo, fault.code, addr)
     delivered = signal_stop(task, info)
@@ -375,7 +374,7 @@ def fault_stop(task, fault):
         return None
     if delivered.signo == fault.signo:
         return fault
-    return replace(fault, signo=delivered.signo)
+    return fault._replace(signo=delivered.signo)
 
 
 def group_stop(task):

@@ -10,7 +10,6 @@ kernel versions); everything else describes the sandbox, not the host.
 import os
 import socket
 import time
-import uuid
 
 from kvmsentry.kernel import mqueue
 from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
@@ -28,6 +27,16 @@ SHMMAX = 18446744073709551615 - (1 << 24)
 OVERCOMMIT_MEMORY = 0
 THREADS_MAX = 1 << 20
 INOTIFY_MAX_WATCHES = 65536
+
+
+def random_uuid():
+    """A random (version 4) UUID as Linux prints it; what uuid.uuid4()
+    gives, without the uuid module's import (~5 ms of start-up)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return ("%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])).encode()
 
 
 class UtsNamespace:
@@ -68,7 +77,7 @@ class SystemIdentity:
         self.ncpus = ncpus or len(os.sched_getaffinity(0))
         self.boot_monotonic_ns = time.monotonic_ns()
         self.boot_realtime_ns = time.time_ns()
-        self.boot_id = str(uuid.uuid4()).encode()
+        self.boot_id = random_uuid()
         self.tunables = {
             b"kernel/ostype": lambda: self.sysname,
             b"kernel/osrelease": lambda: self.release,
@@ -93,7 +102,7 @@ class SystemIdentity:
             b"fs/mqueue/queues_max": lambda: b"%d" % mqueue.QUEUES_MAX,
             b"kernel/threads-max": lambda: b"%d" % THREADS_MAX,
             b"kernel/random/boot_id": lambda: self.boot_id,
-            b"kernel/random/uuid": lambda: str(uuid.uuid4()).encode(),
+            b"kernel/random/uuid": random_uuid,
             b"kernel/random/entropy_avail": lambda: b"256",
             b"kernel/random/poolsize": lambda: b"256",
             b"vm/overcommit_memory": lambda: b"%d" % OVERCOMMIT_MEMORY,

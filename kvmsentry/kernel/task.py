@@ -4,7 +4,6 @@ AddressSpace that threads share, and its host thread runs a loop of switch() int
 whatever brought it back, holding the kernel lock only while servicing.
 """
 import threading
-from dataclasses import replace
 
 from kvmsentry._kvm import lib
 from kvmsentry.kernel import signals as sg
@@ -143,10 +142,10 @@ class Task:
                         if signo is None:
                             continue
                         if signo != event.signo:
-                            event = replace(event, signo=signo, code=BUS_ADRERR)
+                            event = event._replace(signo=signo, code=BUS_ADRERR)
                         elif self.mm.vmas.find(event.addr) is not None:
                             # Mapped but not allowed: an access error.
-                            event = replace(event, code=SEGV_ACCERR)
+                            event = event._replace(code=SEGV_ACCERR)
                     if self.ptrace is not None and not event.fatal:
                         event = ptrace.fault_stop(self, event)
                         if event is None:

@@ -13,7 +13,7 @@ itself needs: segment file ranges inside the file, addresses below 2**47.
 """
 
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 
 PAGE_SIZE = 4096
 USER_ADDR_LIMIT = 1 << 47           # end of the x86-64 lower half
@@ -78,38 +78,27 @@ class ElfError(Exception):
     """The file cannot be executed; str() is one line for the user."""
 
 
-@dataclass(frozen=True)
-class Segment:
+# Named tuples rather than frozen dataclasses: each of those costs ~2 ms
+# to define, at every sandbox's start-up.
+class Segment(namedtuple("Segment", "vaddr memsz offset filesz readable writable "
+                                    "executable align")):
     """One PT_LOAD (or PT_TLS) entry, as the loader maps it.
 
     vaddr is the link-time address: for an ET_DYN image the loader adds
     its chosen load bias.
     """
-
-    vaddr: int
-    memsz: int
-    offset: int
-    filesz: int
-    readable: bool
-    writable: bool
-    executable: bool
-    align: int
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class ElfImage:
-    """What exec needs to know about an ELF executable or shared object."""
-
-    type: str                   # "exec" (ET_EXEC) or "dyn" (ET_DYN)
-    entry: int
-    phoff: int
-    phentsize: int
-    phnum: int
-    segments: tuple             # of Segment, PT_LOAD only, in file order
-    interp: bytes | None        # PT_INTERP path without its NUL
-    tls: Segment | None         # PT_TLS, if any
-    exec_stack: bool            # PF_X of PT_GNU_STACK; True if absent
-    phdr_vaddr: int | None      # link-time address of the program headers
+class ElfImage(namedtuple("ElfImage", "type entry phoff phentsize phnum segments interp "
+                                      "tls exec_stack phdr_vaddr")):
+    """What exec needs to know about an ELF executable or shared object:
+    type ("exec" for ET_EXEC, "dyn" for ET_DYN), entry, phoff, phentsize,
+    phnum; segments (a tuple of Segment: PT_LOAD only, in file order);
+    interp (the PT_INTERP path without its NUL, or None); tls (the PT_TLS
+    Segment or None); exec_stack (PF_X of PT_GNU_STACK; True if absent);
+    phdr_vaddr (link-time address of the program headers, or None)."""
+    __slots__ = ()
 
     def span(self):
         """Page-aligned (lo, hi) covering every PT_LOAD segment.

@@ -28,7 +28,6 @@ each new vCPU; should vCPUs disagree, or the MSR not be readable, the
 vDSO falls back to the system call for good.
 """
 import os
-import secrets
 import struct
 import time
 
@@ -67,6 +66,13 @@ def _sample():
         if best is None or spread < best[0]:
             best = (spread, out[0], ns)
     return best[1], best[2]
+
+
+def _random_below(n):
+    """A random int in [0, n) from the host's CSPRNG (what secrets.randbelow
+    gives; that module's import pulls hashlib and hmac into start-up).
+    64 random bits leave no bias worth the name for n < 2**20."""
+    return int.from_bytes(os.urandom(8), "little") % n
 
 
 class Vdso:
@@ -176,7 +182,7 @@ class Vdso:
         address of the image (AT_SYSINFO_EHDR)."""
         from kvmsentry.mm.address_space import pte_flags
         for _ in range(8):
-            vvar = PLACE_LOW + secrets.randbelow(PLACE_PAGES - 2) * PAGE_SIZE
+            vvar = PLACE_LOW + _random_below(PLACE_PAGES - 2) * PAGE_SIZE
             if mm.vmas.is_free(vvar, vvar + 2 * PAGE_SIZE):
                 break
         else:

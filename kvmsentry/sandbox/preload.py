@@ -8,7 +8,7 @@ start-up time and makes later imports dictionary lookups.
 """
 import ctypes
 import importlib
-import pkgutil
+import os
 
 import kvmsentry
 
@@ -34,6 +34,24 @@ def _read_package_data():
     stub_image()
 
 
+def _module_names():
+    """Every module of the kvmsentry package, found by walking its
+    directories (pkgutil.walk_packages imports typing to do the same)."""
+    for where in kvmsentry.__path__:
+        for directory, subdirs, files in os.walk(where):
+            subdirs[:] = sorted(d for d in subdirs
+                                if os.path.isfile(os.path.join(directory, d, "__init__.py")))
+            relative = os.path.relpath(directory, where)
+            package = "kvmsentry" if relative == "." else \
+                "kvmsentry." + relative.replace(os.sep, ".")
+            if package != "kvmsentry":
+                yield package
+            for name in sorted(files):
+                stem = name.split(".", 1)[0]
+                if name.endswith(".py") and stem != "__init__" or name.endswith(".so"):
+                    yield package + "." + stem
+
+
 def import_everything(skip=()):
     """Import every kvmsentry module and STDLIB; return how many. Modules
     in `skip` (names of modules or packages) are left out: a front end the
@@ -41,8 +59,7 @@ def import_everything(skip=()):
     def skipped(name):
         return name.startswith("kvmsentry.__main__") or any(
             name == s or name.startswith(s + ".") for s in skip)
-    names = [m.name for m in pkgutil.walk_packages(kvmsentry.__path__, "kvmsentry.")
-             if not skipped(m.name)]
+    names = [name for name in _module_names() if not skipped(name)]
     for name in names + list(STDLIB):
         importlib.import_module(name)
     _read_package_data()

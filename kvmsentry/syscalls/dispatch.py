@@ -44,15 +44,12 @@ _INVOKERS = [None if e is None or e.handler is None else _invoker(e.handler, e.n
 _NR_LIMIT = len(_INVOKERS)
 
 
-def dispatch(task):
+def dispatch(task, traced=False):
     """Run the syscall in the task's registers; return the value for rax
-    (None: the registers are set already)."""
-    if task.ptrace is not None:
-        return traced_dispatch(task, _dispatch)
-    return _dispatch(task)
-
-
-def _dispatch(task):
+    (None: the registers are set already). `traced`: called back by
+    ptrace's traced_dispatch, between the tracer's stops."""
+    if task.ptrace is not None and not traced:
+        return traced_dispatch(task, _dispatch_traced)
     regs = task.ctx.regs
     nr = regs.rax
     if task.seccomp is not None:
@@ -68,6 +65,10 @@ def _dispatch(task):
         return invoke(task, regs)
     except SyscallError as e:
         return _failed(task, e.errno, e)
+
+
+def _dispatch_traced(task):
+    return dispatch(task, True)
 
 
 def _failed(task, err, error=None):

@@ -5,8 +5,7 @@ dentries is what `..` walks and what getcwd prints. A Mount attaches a
 filesystem's root dentry on top of a dentry of its parent mount. A
 location in the sandbox's tree is always a (Mount, Dentry) pair.
 """
-from collections import OrderedDict
-from typing import NamedTuple
+from collections import OrderedDict, namedtuple
 
 # How many cached dentries to keep. Each may pin host resources (hostfs
 # holds an O_PATH fd per inode), so the cache is bounded: the least
@@ -90,9 +89,8 @@ class Mount:
         self.flags = 0                # MS_NOSUID/NODEV/NOEXEC/... as mount(2) gave them
 
 
-class Location(NamedTuple):
-    mount: Mount
-    dentry: Dentry
+class Location(namedtuple("Location", "mount dentry")):
+    __slots__ = ()
 
     @property
     def inode(self):

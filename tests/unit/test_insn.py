@@ -42,3 +42,23 @@ def test_is_io(code, is_io):
 ])
 def test_ud_is_gp(code, gp):
     assert insn.ud_is_gp(bytes.fromhex(code)) is gp
+
+
+@pytest.mark.parametrize("code", [
+    "cd80", "ff6c240a", "48ff6c240a", "0f0b", "f4", "e64a", "0f05", "c3",
+    "488b0425281000000000", "c4e27d58c0", "62f1fd48100424", "f3480fb8c0",
+    "66f30fb8c0", "0f", "ffff", "",
+])
+def test_disasm_agrees_with_capstone_package(code):
+    """arch/disasm.py's ctypes binding decodes as the capstone package does."""
+    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+    from kvmsentry.arch import disasm
+    raw = bytes.fromhex(code)
+    theirs = next(Cs(CS_ARCH_X86, CS_MODE_64).disasm(raw, 0x401000, 1), None)
+    ours = disasm.first(raw, 0x401000)
+    if theirs is None:
+        assert ours is None
+        return
+    assert (ours.address, ours.size, ours.bytes, ours.mnemonic, ours.op_str) == \
+        (theirs.address, theirs.size, bytes(theirs.bytes), theirs.mnemonic, theirs.op_str)
+    assert str(ours) == ("%s %s" % (theirs.mnemonic, theirs.op_str)).strip()

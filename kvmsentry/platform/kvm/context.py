@@ -359,8 +359,18 @@ class KvmContext:
             self.set_syscall_return(value)
             return self.switch()
         ret, flags = self._ret_rip, self._ret_flags
-        event = self._after_exit(self.vcpu.return_and_run(value & MASK64, ret, flags,
-                                                          ret, flags | 0x2))
+        ex = self.vcpu.return_and_run(value & MASK64, ret, flags, ret, flags | 0x2)
+        if ex is self._exit_syscall:
+            # _after_exit's first case, inlined: the next syscall, from a
+            # patched site (anything else takes _after_exit's checks).
+            regs = self.regs
+            site = regs.rip - self.io_advance
+            if site in self.mm.patched_sites:
+                self._ret_rip = site + 2
+                self._ret_flags = regs.rflags
+                self._where = AT_USER
+                return SYSCALL
+        event = self._after_exit(ex)
         if event is not INTERRUPTED or self._settle():
             return event
         return self.switch()

@@ -18,7 +18,7 @@ import struct
 import threading
 
 from kvmsentry.arch import cpu, descriptors, layout
-from kvmsentry.kvm import Kvm
+from kvmsentry.kvm import Kvm, KvmUnavailable
 from kvmsentry.kvm import exits
 from kvmsentry.mm.pagetable import PTE_A, PTE_D, PTE_NX, PTE_P, PTE_W, TABLE_FLAGS
 from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
@@ -46,11 +46,13 @@ def stub_image():
 
 
 class Machine:
-    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm", max_vcpus=None):
+    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm", max_vcpus=None,
+                 background=False):
+        """background: leave the last steps (_finish) to a thread, joined by
+        ready(), so that the caller's own start-up overlaps them."""
         self.kvm = Kvm(kvm_path)
         self.vm = self.kvm.create_vm()
         self.pool = PhysPool(pool_bytes)
-        self.vm.set_user_memory_region(0, 0, self.pool.size, self.pool.host_address())
         self.is_pvm = os.path.isdir("/sys/module/kvm_pvm")
         self.pool.write(layout.STUB_PHYS, stub_image())
         self.pool.write(layout.IDT_PHYS, descriptors.idt())
@@ -73,7 +75,45 @@ class Machine:
         limit = default_limit(self.kvm, layout.MAX_VCPUS)
         if max_vcpus is not None:
             limit = max(1, min(max_vcpus, layout.MAX_VCPUS))
-        self.vcpu_pool = VcpuPool(self, limit)
+        self._vcpu_limit = limit
+        self._vcpu_pool = None
+        self._background = None
+        self._background_error = None
+        if background:
+            self._background = threading.Thread(target=self._finish_in_background,
+                                                name="machine-start", daemon=True)
+            self._background.start()
+        else:
+            self._finish()
+
+    def _finish(self):
+        """The steps that mostly wait on KVM rather than compute (on kvm_pvm
+        KVM_SET_USER_MEMORY_REGION waits out a grace period and the first
+        KVM_RUN builds the MMU, 5-20 ms of wall time for ~3 ms of CPU):
+        the pool becomes guest memory, the first vCPU is made and tested."""
+        self.vm.set_user_memory_region(0, 0, self.pool.size, self.pool.host_address())
+        self._vcpu_pool = VcpuPool(self, self._vcpu_limit)
+
+    def _finish_in_background(self):
+        try:
+            self._finish()
+        except BaseException as e:          # for ready() to raise
+            self._background_error = e
+
+    def ready(self):
+        """Wait for a background _finish; if it failed, raise KvmUnavailable."""
+        thread = self._background
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        e = self._background_error
+        if e is not None:
+            raise KvmUnavailable("starting the guest machine: %s: %s"
+                                 % (type(e).__name__, e)) from e
+
+    @property
+    def vcpu_pool(self):
+        self.ready()
+        return self._vcpu_pool
 
     # --- construction ----------------------------------------------------
     def _map_reserved_region(self):
@@ -362,6 +402,8 @@ class Machine:
         return line
 
     def close(self):
+        if self._background is not None:
+            self._background.join()
         self.vm.close()
         self.kvm.close()
         self.pool.close()

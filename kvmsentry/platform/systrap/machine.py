@@ -154,6 +154,9 @@ class SystrapMachine:
         the stub's pages are read-only file mappings, its slots the
         program's own (checked as untrusted on every use)."""
 
+    def ready(self):
+        """Nothing is left to a thread here (KVM's Machine finishes in one)."""
+
     def close(self):
         self.zygote.close()
         os.close(self._wake_w)
