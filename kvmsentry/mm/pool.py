@@ -35,8 +35,9 @@ import os
 from kvmsentry.arch.layout import PAGE_SIZE, RESERVED_BYTES
 
 DEFAULT_POOL_BYTES = 4 << 30
-QUARANTINE_FRAMES = 512
-MADV_POPULATE_WRITE = 23          # Linux 5.14           # freed page-table frames before a shadow zap
+QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
+MADV_POPULATE_WRITE = 23          # Linux 5.14
+HUGE_BYTES = 2 << 20              # a run alloc_huge hands out
 
 
 class OutOfMemory(Exception):
@@ -56,6 +57,7 @@ class PhysPool:
         self.words = self.view.cast("Q")       # 64-bit view for page tables
         self._next = reserved                   # bump pointer (physical)
         self._free = []                         # released, never a page table
+        self._free_huge = []                    # released 2 MiB runs, never tables
         self._free_tainted = []                 # released, once a page table, zapped since
         self._quarantine = []                   # released page tables, not zapped yet
         self._zapped_once = []                  # ... zapped once since their release
@@ -67,6 +69,9 @@ class PhysPool:
         self.frames_in_use = 0
         self.cow_refs = {}                      # frame -> address spaces sharing it (>= 2)
         self._can_back = True                   # MADV_POPULATE_WRITE works here
+        # Map 2 MiB runs with one PS entry (the machine sets it where the
+        # hardware walks guest page tables: mm/pagetable.py says why).
+        self.huge_leaves = False
 
     def host_address(self):
         """The sentry-side address of guest physical 0 (for the memslot)."""
@@ -106,6 +111,28 @@ class PhysPool:
                 self.free(phys)
             raise
         return taken
+
+    def alloc_huge(self):
+        """The first frame of a 2 MiB-aligned run of 512 zeroed frames
+        that never held a page table, or None if there is none left."""
+        if self._free_huge:
+            start = self._free_huge.pop()
+        else:
+            start = -(-self._next // HUGE_BYTES) * HUGE_BYTES
+            if start + HUGE_BYTES > self.size:
+                return None
+            self._free.extend(range(self._next, start, PAGE_SIZE))   # the alignment gap
+            self._next = start + HUGE_BYTES
+        self.frames_in_use += HUGE_BYTES // PAGE_SIZE
+        return start
+
+    def back_run(self, start, length):
+        """back() for one contiguous run."""
+        if self._can_back:
+            try:
+                self.mem.madvise(MADV_POPULATE_WRITE, start, length)
+            except OSError:
+                self._can_back = False
 
     def back(self, frames):
         """Give these frames host memory now, one madvise per run, rather
@@ -162,6 +189,10 @@ class PhysPool:
 
     def _bump(self):
         phys = self._next
+        if phys >= self.size and self._free_huge:
+            run = self._free_huge.pop()         # no single frame left: break a run
+            self._free.extend(range(run + HUGE_BYTES - PAGE_SIZE, run, -PAGE_SIZE))
+            return run
         if phys >= self.size:
             self.frames_in_use -= 1
             raise OutOfMemory("guest physical pool exhausted (%d MiB)"
@@ -187,16 +218,35 @@ class PhysPool:
             self._free.append(phys)
 
     def free_many(self, frames):
-        """free() for many frames, one MADV_REMOVE per run."""
+        """free() for many frames, one MADV_REMOVE per run; whole aligned
+        2 MiB runs of frames that never held a table go back as runs."""
+        tainted = self._tainted
         for start, count in _runs(sorted(frames)):
             self.mem.madvise(mmap.MADV_REMOVE, start, count * PAGE_SIZE)
+            end = start + count * PAGE_SIZE
+            lo = -(-start // HUGE_BYTES) * HUGE_BYTES
+            while lo + HUGE_BYTES <= end:
+                hi = lo + HUGE_BYTES
+                if not any(lo <= p < hi for p in tainted) if len(tainted) < 512 \
+                        else tainted.isdisjoint(range(lo, hi, PAGE_SIZE)):
+                    self._free_huge.append(lo)
+                    self._release(range(start, lo, PAGE_SIZE))
+                    start = hi
+                lo = hi
+            self._release(range(start, end, PAGE_SIZE))
+        self.frames_in_use -= len(frames)
+
+    def _release(self, frames):
+        """File released frames (MADV_REMOVE done) on their free lists."""
         tables, tainted = self._tables, self._tainted
+        if not tainted:
+            self._free.extend(frames)
+            return
         for phys in frames:
             if phys in tables or phys in tainted:
                 self._file(phys)
             else:
                 self._free.append(phys)
-        self.frames_in_use -= len(frames)
 
     def revoke(self, frames):
         """Make KVM forget every guest translation of these frames, keeping

@@ -45,6 +45,20 @@ def stub_image():
         return f.read()
 
 
+def hardware_walks_guest_tables():
+    """True if this KVM uses EPT/NPT (the CPU walks the guest's page
+    tables) rather than shadow paging, from the modules' parameters."""
+    for param in ("/sys/module/kvm_intel/parameters/ept",
+                  "/sys/module/kvm_amd/parameters/npt"):
+        try:
+            with open(param) as f:
+                if f.read().strip() in ("Y", "1"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 class Machine:
     def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm", max_vcpus=None):
         self.kvm = Kvm(kvm_path)
@@ -52,6 +66,7 @@ class Machine:
         self.pool = PhysPool(pool_bytes)
         self.vm.set_user_memory_region(0, 0, self.pool.size, self.pool.host_address())
         self.is_pvm = os.path.isdir("/sys/module/kvm_pvm")
+        self.pool.huge_leaves = not self.is_pvm and hardware_walks_guest_tables()
         self.pool.write(layout.STUB_PHYS, stub_image())
         self.pool.write(layout.IDT_PHYS, descriptors.idt())
         self._kernel_tables = []
