@@ -596,6 +596,9 @@ class AddressSpace:
             raise SyscallError(errno.EFAULT)
         if length == 0:
             return []
+        fast = self._one_run(addr, length)
+        if fast is not None:
+            return fast
         start, end, runs = addr, addr + length, []
         pages, cow = self.pages, self.pool.cow_refs
         while addr < end:
@@ -626,6 +629,29 @@ class AddressSpace:
         runs[0][0] += start & (PAGE_SIZE - 1)
         runs[-1][1] -= page_up(end) - end
         return [self.view[lo:hi] for lo, hi in runs]
+
+    def _one_run(self, addr, length):
+        """write_buffers() when [addr, addr+length) lies in one writable
+        private anonymous VMA, every page has a frame of its own and the
+        frames are one contiguous run (a 2 MiB run, or a buffer filled
+        from adjacent frames): one view, found with no Python per page.
+        None otherwise."""
+        vma = self.vmas.find(addr)
+        end = addr + length
+        if vma is None or end > vma.end or vma.cache is not None \
+                or not vma.prot & PROT_WRITE:
+            return None
+        first = addr & PAGE_MASK
+        frames = list(map(self.pages.get, range(first, end, PAGE_SIZE)))
+        base = frames[0]
+        if base is None or frames[-1] != base + (len(frames) - 1) * PAGE_SIZE or \
+                frames != list(range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE)):
+            return None
+        cow = self.pool.cow_refs
+        if cow and not cow.keys().isdisjoint(frames):
+            return None
+        lo = base + (addr - first)
+        return [self.view[lo:lo + length]]
 
     def read_buffers(self, addr, length):
         """Memoryviews of the bytes at [addr, addr+length), in order, for

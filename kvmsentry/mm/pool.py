@@ -93,7 +93,12 @@ class PhysPool:
     def alloc_many(self, count):
         """Physical addresses of `count` zeroed data frames (freed frames
         first, then a contiguous run from the bump pointer); all or none."""
-        taken = []
+        # The tail of the free list, in its (mostly ascending) order:
+        # adjacent frames make one run for preadv (mm.write_buffers).
+        taken = self._free[-count:] if count <= len(self._free) and not self._free_tainted \
+            else []
+        if taken:
+            del self._free[-count:]
         while len(taken) < count and (self._free_tainted or self._free):
             taken.append(self._free_tainted.pop() if self._free_tainted
                          else self._free.pop())

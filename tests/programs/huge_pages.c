@@ -88,6 +88,27 @@ static long rss_pages(void)
     return rss;
 }
 
+/* The VmFlags line of the smaps block of the mapping starting at addr. */
+static void vm_flags(const char *what, void *addr)
+{
+    static char text[1 << 16];
+    char head[32], *line, *flags;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = 0;
+    snprintf(head, sizeof head, "%lx-", (unsigned long)addr);
+    line = strstr(text, head);
+    flags = line ? strstr(line, "VmFlags:") : NULL;
+    if (!flags) {
+        printf("%s: no smaps block\n", what);
+        return;
+    }
+    *strchr(flags, '\n') = 0;
+    printf("%s: hg %d nh %d\n", what, strstr(flags, " hg") != NULL, strstr(flags, " nh") != NULL);
+}
+
 static unsigned char *map_region(long length, int flags)
 {
     unsigned char *m = mmap(NULL, length, PROT_READ | PROT_WRITE,
@@ -192,6 +213,8 @@ int main(void)
     unsigned char *h = map_region(4 * MB2, 0);
     printf("hugepage advice: %d\n", madvise(h, 2 * MB2, MADV_HUGEPAGE));
     printf("nohugepage advice: %d\n", madvise(h + 2 * MB2, 2 * MB2, MADV_NOHUGEPAGE));
+    vm_flags("hugepage flags", h);
+    vm_flags("nohugepage flags", h + 2 * MB2);
     h[5 * P] = 1;                            /* one scattered touch each */
     h[2 * MB2 + 5 * P] = 2;
     fill(h, 4 * PAGES_PER_2M, 4);
