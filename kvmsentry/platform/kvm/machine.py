@@ -339,6 +339,8 @@ class Machine:
             ("cr4", "%#x" % self.cr4),
             ("xcr0", "%#x" % (self.xcr0 or 0)),
             ("vdso", self.vdso.describe()),
+            ("2m-pages", "one PS entry (EPT/NPT)" if self.pool.huge_leaves
+             else "512 entries (shadow paging)"),
         ]
 
     def check_integrity(self):
