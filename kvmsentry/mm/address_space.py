@@ -155,7 +155,7 @@ class AddressSpace:
         for chunk in range(lo, hi, HUGE_SIZE):
             pt.unmap_huge(chunk)
         freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
-        if not cache_pages and not cow:          # private pages only: all freed
+        if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
             freed = [pages.pop(va) for va in victims]
             for va in victims:
                 if not lo <= va < hi:
