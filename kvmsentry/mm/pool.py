@@ -95,8 +95,8 @@ class PhysPool:
         first, then a contiguous run from the bump pointer); all or none."""
         # The tail of the free list, in its (mostly ascending) order:
         # adjacent frames make one run for preadv (mm.write_buffers).
-        taken = self._free[-count:] if count <= len(self._free) and not self._free_tainted \
-            else []
+        taken = self._free[-count:] if 0 < count <= len(self._free) \
+            and not self._free_tainted else []
         if taken:
             del self._free[-count:]
         while len(taken) < count and (self._free_tainted or self._free):
