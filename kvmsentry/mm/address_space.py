@@ -44,7 +44,9 @@ def cow_flags(prot):
     """Leaf bits of a writable page shared copy-on-write: readable (x86
     cannot make a page writable but unreadable, so a PROT_WRITE-only
     page is readable too), not writable."""
-    return pte_flags(prot & ~PROT_WRITE | PROT_READ)
+    if prot & PROT_WRITE:
+        prot = prot & ~PROT_WRITE | PROT_READ
+    return pte_flags(prot)
 
 
 class AddressSpace:

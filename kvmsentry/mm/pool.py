@@ -38,6 +38,8 @@ DEFAULT_POOL_BYTES = 4 << 30
 QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
 MADV_POPULATE_WRITE = 23          # Linux 5.14
 HUGE_BYTES = 2 << 20              # a run alloc_huge hands out
+READY_RUNS = 32                   # freed runs kept with their host memory (64 MiB)
+_ZERO_RUN = bytes(HUGE_BYTES)
 
 
 class OutOfMemory(Exception):
@@ -58,6 +60,7 @@ class PhysPool:
         self._next = reserved                   # bump pointer (physical)
         self._free = []                         # released, never a page table
         self._free_huge = []                    # released 2 MiB runs, never tables
+        self._ready = []                        # ... the same, host memory kept, zeroed
         self._free_tainted = []                 # released, once a page table, zapped since
         self._quarantine = []                   # released page tables, not zapped yet
         self._zapped_once = []                  # ... zapped once since their release
@@ -120,7 +123,9 @@ class PhysPool:
     def alloc_huge(self):
         """The first frame of a 2 MiB-aligned run of 512 zeroed frames
         that never held a page table, or None if there is none left."""
-        if self._free_huge:
+        if self._ready:
+            start = self._ready.pop()
+        elif self._free_huge:
             start = self._free_huge.pop()
         else:
             start = -(-self._next // HUGE_BYTES) * HUGE_BYTES
@@ -194,8 +199,9 @@ class PhysPool:
 
     def _bump(self):
         phys = self._next
-        if phys >= self.size and self._free_huge:
-            run = self._free_huge.pop()         # no single frame left: break a run
+        if phys >= self.size and (self._free_huge or self._ready):
+            # No single frame left: break a run.
+            run = self._free_huge.pop() if self._free_huge else self._ready.pop()
             self._free.extend(range(run + HUGE_BYTES - PAGE_SIZE, run, -PAGE_SIZE))
             return run
         if phys >= self.size:
@@ -224,22 +230,40 @@ class PhysPool:
 
     def free_many(self, frames):
         """free() for many frames, one MADV_REMOVE per run; whole aligned
-        2 MiB runs of frames that never held a table go back as runs."""
+        2 MiB runs of frames that never held a table go back as runs, the
+        first READY_RUNS of them keeping their host memory: a program that
+        maps and unmaps large regions in turn then pays neither the host's
+        freeing nor its allocating of shared memory (together more than
+        native first-touch costs) but a zeroing here."""
         tainted = self._tainted
         for start, count in _runs(sorted(frames)):
-            self.mem.madvise(mmap.MADV_REMOVE, start, count * PAGE_SIZE)
             end = start + count * PAGE_SIZE
             lo = -(-start // HUGE_BYTES) * HUGE_BYTES
             while lo + HUGE_BYTES <= end:
                 hi = lo + HUGE_BYTES
                 if not any(lo <= p < hi for p in tainted) if len(tainted) < 512 \
                         else tainted.isdisjoint(range(lo, hi, PAGE_SIZE)):
-                    self._free_huge.append(lo)
-                    self._release(range(start, lo, PAGE_SIZE))
+                    self._remove(start, lo)
+                    if len(self._ready) < READY_RUNS:
+                        # Translations first (KVM's MMU notifier), so that
+                        # no vCPU can store into the run after it is zeroed.
+                        self.mem.madvise(mmap.MADV_DONTNEED, lo, HUGE_BYTES)
+                        self.back_run(lo, HUGE_BYTES)     # one call, not 512 faults
+                        self.view[lo:hi] = _ZERO_RUN
+                        self._ready.append(lo)
+                    else:
+                        self.mem.madvise(mmap.MADV_REMOVE, lo, HUGE_BYTES)
+                        self._free_huge.append(lo)
                     start = hi
                 lo = hi
-            self._release(range(start, end, PAGE_SIZE))
+            self._remove(start, end)
         self.frames_in_use -= len(frames)
+
+    def _remove(self, start, end):
+        """Release the frames of [start, end) with their host memory."""
+        if end > start:
+            self.mem.madvise(mmap.MADV_REMOVE, start, end - start)
+            self._release(range(start, end, PAGE_SIZE))
 
     def _release(self, frames):
         """File released frames (MADV_REMOVE done) on their free lists."""

@@ -4,10 +4,11 @@ words, PS entries included) must equal the address space's own record
 of frames and the VMAs' protections, and never grant a page more than
 its VMA allows (fault-around and populate-ahead included)."""
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from kvmsentry.mm.address_space import AddressSpace, cow_flags, pte_flags
 from kvmsentry.mm.pagetable import ADDR_MASK, HUGE_SIZE, PTE_P, PTE_PS, PTE_W, PageTable
+from kvmsentry.mm import pool as pool_module
 from kvmsentry.mm.pool import PhysPool
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 
@@ -178,6 +179,10 @@ ops = st.lists(st.tuples(
 
 @settings(max_examples=20, deadline=None)
 @given(ops)
+@example([("touch", 0, 1, 0), ("fork", 0, 1, 0), ("protect", 0, 1, 0)])   # COW, then none
+@example([("protect", 0, 1, 2), ("fork", 0, 1, 0)])        # write-only stays readable
+@example([("touch", 600, 1, 0), ("touch", 600, 600, 0), ("protect", 1000, 30, 1),
+          ("fork", 0, 1, 0), ("unmap", 512, 1024, 0)])
 def test_view_matches_record(operations):
     """Random faults (mixed protections: fault-around and populate-ahead
     must stop at every VMA edge), unmaps, mprotects and forks; after each,
@@ -239,4 +244,24 @@ def test_split_keeps_translations():
             pt.map_huge(BASE, run, flags)           # a table is there now
     finally:
         pt.destroy()
+        pool.close()
+
+
+def test_freed_runs_come_back_zeroed():
+    """Runs freed while the ready list has room keep their host memory
+    and are zeroed; the rest give it back; either way a run handed out
+    again reads as zeros."""
+    pool = PhysPool(256 << 20)
+    try:
+        runs = [pool.alloc_huge() for _ in range(pool_module.READY_RUNS + 3)]
+        for run in runs:
+            pool.view[run:run + HUGE_SIZE] = b"\xab" * HUGE_SIZE
+        in_use = pool.frames_in_use
+        pool.free_many([f for run in runs for f in range(run, run + HUGE_SIZE, P)])
+        assert pool.frames_in_use == in_use - len(runs) * 512
+        again = [pool.alloc_huge() for _ in runs]
+        assert sorted(again) == sorted(runs)
+        for run in again:
+            assert pool.view[run:run + HUGE_SIZE] == bytes(HUGE_SIZE)
+    finally:
         pool.close()
