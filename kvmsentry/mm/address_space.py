@@ -15,8 +15,9 @@ from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
-from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around
-from kvmsentry.mm.pagetable import ADDR_MASK, LOWER_HALF_END, PTE_W, PageTable, leaf_flags
+from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around, huge_allowed
+from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_W,
+                                    PageTable, leaf_flags)
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
 
@@ -37,6 +38,15 @@ def page_up(n):
 
 def pte_flags(prot):
     return leaf_flags(prot & PROT_READ, prot & PROT_WRITE, prot & PROT_EXEC)
+
+
+def cow_flags(prot):
+    """Leaf bits of a writable page shared copy-on-write: readable (x86
+    cannot make a page writable but unreadable, so a PROT_WRITE-only
+    page is readable too), not writable."""
+    if prot & PROT_WRITE:
+        prot = prot & ~PROT_WRITE | PROT_READ
+    return pte_flags(prot)
 
 
 class AddressSpace:
@@ -74,6 +84,8 @@ class AddressSpace:
             return
         pages = self.pages
         missing = [va for va in range(start, end, PAGE_SIZE) if va not in pages]
+        if len(missing) >= HUGE_PAGES and vma is not None and huge_allowed(vma):
+            missing = self._populate_huge(missing, pte_flags(prot))
         if missing:
             # Ascending, so runs of pages get runs of frames (one host
             # mapping each on systrap; freed frames come back in any order).
@@ -81,6 +93,35 @@ class AddressSpace:
             self.pool.back(frames)
             self.pt.map_many(missing, frames, pte_flags(prot))
             pages.update(zip(missing, frames))
+
+    def _populated(self, start, end):
+        pages = self.pages
+        return any(va in pages for va in range(start, end, PAGE_SIZE))
+
+    def _populate_huge(self, missing, flags):
+        """Give each 2 MiB-aligned range all of whose pages are in
+        `missing` (sorted) one 2 MiB run of frames; return the pages
+        left for 4 KiB frames."""
+        rest, i, n = [], 0, len(missing)
+        pool, pt, pages = self.pool, self.pt, self.pages
+        while i < n:
+            va = missing[i]
+            if not va & (HUGE_SIZE - 1) and i + HUGE_PAGES <= n and \
+                    missing[i + HUGE_PAGES - 1] == va + HUGE_SIZE - PAGE_SIZE:
+                phys = pool.alloc_huge()
+                if phys is not None:
+                    pool.back_run(phys, HUGE_SIZE)
+                    if pool.huge_leaves and not pt.has_table(va):
+                        pt.map_huge(va, phys, flags)
+                    else:
+                        pt.map_run(va, phys, flags)
+                    pages.update(zip(range(va, va + HUGE_SIZE, PAGE_SIZE),
+                                     range(phys, phys + HUGE_SIZE, PAGE_SIZE)))
+                    i += HUGE_PAGES
+                    continue
+            rest.append(va)
+            i += 1
+        return rest
 
     def _populate_file(self, vma, start, end):
         """File pages: the cache's frame itself for shared and read-only
@@ -114,13 +155,25 @@ class AddressSpace:
             victims = [va for va in pages if start <= va < end]
         else:
             victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
-        freed = []
+        # Whole 2 MiB ranges are cleared one table (or PS entry) at a time.
+        lo = -(-start // HUGE_SIZE) * HUGE_SIZE
+        hi = max(end & ~(HUGE_SIZE - 1), lo)
+        for chunk in range(lo, hi, HUGE_SIZE):
+            pt.unmap_huge(chunk)
+        freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
+        if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
+            freed = [pages.pop(va) for va in victims]
+            for va in victims:
+                if not lo <= va < hi:
+                    pt.unmap(va)
+            victims = ()
         for va in victims:
-            pt.unmap(va)
+            if not lo <= va < hi:
+                pt.unmap(va)
             phys = pages.pop(va)
-            cache = self.cache_pages.pop(va, None)
+            cache = cache_pages.pop(va, None) if cache_pages else None
             if cache is None:
-                if not self._unshare(phys):
+                if phys not in cow or not self._unshare(phys):
                     freed.append(phys)   # MADV_REMOVE also drops KVM's copy
                 else:
                     self._revoke.append(phys)
@@ -142,7 +195,7 @@ class AddressSpace:
                     not self.vmas.find(va).shared:
                 phys = self._private_copy(va)
             if phys in self.pool.cow_refs:
-                pt.map(va, phys, pte_flags(new_prot & ~PROT_WRITE))   # copied on write
+                pt.map(va, phys, cow_flags(new_prot))   # copied on write
             else:
                 pt.map(va, phys, flags)
             if lost:
@@ -209,13 +262,13 @@ class AddressSpace:
 
     # --- mappings -----------------------------------------------------------
     def map_anonymous(self, start, length, prot, name="", grows_down=False,
-                      populate=None):
+                      populate=None, huge=0):
         """Create a private anonymous mapping at exactly [start, start+len),
         replacing whatever was there (MAP_FIXED semantics)."""
         end = start + page_up(length)
         self.check_map_count()
         self.unmap(start, end - start)
-        self.vmas.insert(Vma(start, end, prot, name, grows_down))
+        self.vmas.insert(Vma(start, end, prot, name, grows_down, huge=huge))
         if populate is None:
             populate = end - start <= EAGER_POPULATE_BYTES
         if populate and prot:
@@ -252,18 +305,23 @@ class AddressSpace:
         if len(self.vmas) + max(splits, 1) > MAX_MAP_COUNT:
             raise SyscallError(errno.ENOMEM)
 
-    def find_free(self, length, hint=0):
-        """An address for a new mapping: the hint if free, else top-down."""
+    def find_free(self, length, hint=0, align=PAGE_SIZE):
+        """An address for a new mapping: the hint if free, else top-down,
+        a multiple of `align` (Linux aligns anonymous mappings of whole
+        2 MiB units so that they can hold 2 MiB runs)."""
         length = page_up(length)
         if hint:
             hint &= PAGE_MASK
             if hint >= MMAP_MIN_ADDR and hint + length <= MMAP_BASE and \
                     self.vmas.is_free(hint, hint + length):
                 return hint
-        addr = self.vmas.find_gap_top_down(length, MMAP_BASE, MMAP_MIN_ADDR)
+        pad = align - PAGE_SIZE
+        addr = self.vmas.find_gap_top_down(length + pad, MMAP_BASE, MMAP_MIN_ADDR)
+        if addr is None and pad:
+            return self.find_free(length)
         if addr is None:
             raise SyscallError(errno.ENOMEM)
-        return addr
+        return (addr + pad) & ~(align - 1)
 
     def find_free_below(self, length, limit):
         """An address for a MAP_32BIT mapping (below limit)."""
@@ -450,6 +508,8 @@ class AddressSpace:
             return None
         if vma.cache is not None:
             start, end = fault_around(page, vma)
+        elif huge_allowed(vma):
+            start, end = self.ahead.huge_window(page, vma, self._populated)
         else:
             start, end = self.ahead.window(page, vma)
         try:
@@ -542,6 +602,9 @@ class AddressSpace:
             raise SyscallError(errno.EFAULT)
         if length == 0:
             return []
+        fast = self._one_run(addr, length)
+        if fast is not None:
+            return fast
         start, end, runs = addr, addr + length, []
         pages, cow = self.pages, self.pool.cow_refs
         while addr < end:
@@ -572,6 +635,29 @@ class AddressSpace:
         runs[0][0] += start & (PAGE_SIZE - 1)
         runs[-1][1] -= page_up(end) - end
         return [self.view[lo:hi] for lo, hi in runs]
+
+    def _one_run(self, addr, length):
+        """write_buffers() when [addr, addr+length) lies in one writable
+        private anonymous VMA, every page has a frame of its own and the
+        frames are one contiguous run (a 2 MiB run, or a buffer filled
+        from adjacent frames): one view, found with no Python per page.
+        None otherwise."""
+        vma = self.vmas.find(addr)
+        end = addr + length
+        if vma is None or end > vma.end or vma.cache is not None \
+                or not vma.prot & PROT_WRITE:
+            return None
+        first = addr & PAGE_MASK
+        frames = list(map(self.pages.get, range(first, end, PAGE_SIZE)))
+        base = frames[0]
+        if base is None or frames[-1] != base + (len(frames) - 1) * PAGE_SIZE or \
+                frames != list(range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE)):
+            return None
+        cow = self.pool.cow_refs
+        if cow and not cow.keys().isdisjoint(frames):
+            return None
+        lo = base + (addr - first)
+        return [self.view[lo:lo + length]]
 
     def read_buffers(self, addr, length):
         """Memoryviews of the bytes at [addr, addr+length), in order, for
@@ -689,7 +775,7 @@ class AddressSpace:
                 refs = pool.cow_refs
                 refs[phys] = refs.get(phys, 1) + 1
                 if vma.prot & PROT_WRITE:
-                    flags = pte_flags(vma.prot & ~PROT_WRITE)
+                    flags = cow_flags(vma.prot)
                     self.pt.map(va, phys, flags)
                     self._revoke.append(phys)         # the parent's writable translation
             child.pages[va] = new

@@ -35,8 +35,11 @@ import os
 from kvmsentry.arch.layout import PAGE_SIZE, RESERVED_BYTES
 
 DEFAULT_POOL_BYTES = 4 << 30
-QUARANTINE_FRAMES = 512
-MADV_POPULATE_WRITE = 23          # Linux 5.14           # freed page-table frames before a shadow zap
+QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
+MADV_POPULATE_WRITE = 23          # Linux 5.14
+HUGE_BYTES = 2 << 20              # a run alloc_huge hands out
+READY_RUNS = 32                   # freed runs kept with their host memory (64 MiB)
+_ZERO_RUN = bytes(HUGE_BYTES)
 
 
 class OutOfMemory(Exception):
@@ -56,6 +59,8 @@ class PhysPool:
         self.words = self.view.cast("Q")       # 64-bit view for page tables
         self._next = reserved                   # bump pointer (physical)
         self._free = []                         # released, never a page table
+        self._free_huge = []                    # released 2 MiB runs, never tables
+        self._ready = []                        # ... the same, host memory kept, zeroed
         self._free_tainted = []                 # released, once a page table, zapped since
         self._quarantine = []                   # released page tables, not zapped yet
         self._zapped_once = []                  # ... zapped once since their release
@@ -67,6 +72,9 @@ class PhysPool:
         self.frames_in_use = 0
         self.cow_refs = {}                      # frame -> address spaces sharing it (>= 2)
         self._can_back = True                   # MADV_POPULATE_WRITE works here
+        # Map 2 MiB runs with one PS entry (the machine sets it where the
+        # hardware walks guest page tables: mm/pagetable.py says why).
+        self.huge_leaves = False
 
     def host_address(self):
         """The sentry-side address of guest physical 0 (for the memslot)."""
@@ -88,7 +96,12 @@ class PhysPool:
     def alloc_many(self, count):
         """Physical addresses of `count` zeroed data frames (freed frames
         first, then a contiguous run from the bump pointer); all or none."""
-        taken = []
+        # The tail of the free list, in its (mostly ascending) order:
+        # adjacent frames make one run for preadv (mm.write_buffers).
+        taken = self._free[-count:] if 0 < count <= len(self._free) \
+            and not self._free_tainted else []
+        if taken:
+            del self._free[-count:]
         while len(taken) < count and (self._free_tainted or self._free):
             taken.append(self._free_tainted.pop() if self._free_tainted
                          else self._free.pop())
@@ -106,6 +119,30 @@ class PhysPool:
                 self.free(phys)
             raise
         return taken
+
+    def alloc_huge(self):
+        """The first frame of a 2 MiB-aligned run of 512 zeroed frames
+        that never held a page table, or None if there is none left."""
+        if self._ready:
+            start = self._ready.pop()
+        elif self._free_huge:
+            start = self._free_huge.pop()
+        else:
+            start = -(-self._next // HUGE_BYTES) * HUGE_BYTES
+            if start + HUGE_BYTES > self.size:
+                return None
+            self._free.extend(range(self._next, start, PAGE_SIZE))   # the alignment gap
+            self._next = start + HUGE_BYTES
+        self.frames_in_use += HUGE_BYTES // PAGE_SIZE
+        return start
+
+    def back_run(self, start, length):
+        """back() for one contiguous run."""
+        if self._can_back:
+            try:
+                self.mem.madvise(MADV_POPULATE_WRITE, start, length)
+            except OSError:
+                self._can_back = False
 
     def back(self, frames):
         """Give these frames host memory now, one madvise per run, rather
@@ -162,6 +199,11 @@ class PhysPool:
 
     def _bump(self):
         phys = self._next
+        if phys >= self.size and (self._free_huge or self._ready):
+            # No single frame left: break a run.
+            run = self._free_huge.pop() if self._free_huge else self._ready.pop()
+            self._free.extend(range(run + HUGE_BYTES - PAGE_SIZE, run, -PAGE_SIZE))
+            return run
         if phys >= self.size:
             self.frames_in_use -= 1
             raise OutOfMemory("guest physical pool exhausted (%d MiB)"
@@ -187,16 +229,53 @@ class PhysPool:
             self._free.append(phys)
 
     def free_many(self, frames):
-        """free() for many frames, one MADV_REMOVE per run."""
+        """free() for many frames, one MADV_REMOVE per run; whole aligned
+        2 MiB runs of frames that never held a table go back as runs, the
+        first READY_RUNS of them keeping their host memory: a program that
+        maps and unmaps large regions in turn then pays neither the host's
+        freeing nor its allocating of shared memory (together more than
+        native first-touch costs) but a zeroing here."""
+        tainted = self._tainted
         for start, count in _runs(sorted(frames)):
-            self.mem.madvise(mmap.MADV_REMOVE, start, count * PAGE_SIZE)
+            end = start + count * PAGE_SIZE
+            lo = -(-start // HUGE_BYTES) * HUGE_BYTES
+            while lo + HUGE_BYTES <= end:
+                hi = lo + HUGE_BYTES
+                if not any(lo <= p < hi for p in tainted) if len(tainted) < 512 \
+                        else tainted.isdisjoint(range(lo, hi, PAGE_SIZE)):
+                    self._remove(start, lo)
+                    if len(self._ready) < READY_RUNS:
+                        # Translations first (KVM's MMU notifier), so that
+                        # no vCPU can store into the run after it is zeroed.
+                        self.mem.madvise(mmap.MADV_DONTNEED, lo, HUGE_BYTES)
+                        self.back_run(lo, HUGE_BYTES)     # one call, not 512 faults
+                        self.view[lo:hi] = _ZERO_RUN
+                        self._ready.append(lo)
+                    else:
+                        self.mem.madvise(mmap.MADV_REMOVE, lo, HUGE_BYTES)
+                        self._free_huge.append(lo)
+                    start = hi
+                lo = hi
+            self._remove(start, end)
+        self.frames_in_use -= len(frames)
+
+    def _remove(self, start, end):
+        """Release the frames of [start, end) with their host memory."""
+        if end > start:
+            self.mem.madvise(mmap.MADV_REMOVE, start, end - start)
+            self._release(range(start, end, PAGE_SIZE))
+
+    def _release(self, frames):
+        """File released frames (MADV_REMOVE done) on their free lists."""
         tables, tainted = self._tables, self._tainted
+        if not tainted:
+            self._free.extend(frames)
+            return
         for phys in frames:
             if phys in tables or phys in tainted:
                 self._file(phys)
             else:
                 self._free.append(phys)
-        self.frames_in_use -= len(frames)
 
     def revoke(self, frames):
         """Make KVM forget every guest translation of these frames, keeping

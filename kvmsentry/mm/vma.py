@@ -19,6 +19,7 @@ class Vma:
     shared: bool = False    # MAP_SHARED
     may_write: bool = True  # False: a shared mapping of a file opened read-only
     locked: int = 0         # VM_LOCKED / VM_LOCKONFAULT (kernel/mlock.py)
+    huge: int = 0           # MADV_HUGEPAGE 1, MADV_NOHUGEPAGE (or MAP_STACK) -1
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""
@@ -160,7 +161,7 @@ class VmaList:
                 if last.end == vma.start and last.prot == vma.prot and \
                         last.name == vma.name and last.grows_down == vma.grows_down \
                         and last.cache is None and vma.cache is None \
-                        and last.locked == vma.locked:
+                        and last.locked == vma.locked and last.huge == vma.huge:
                     last.end = vma.end
                     continue
             out_v.append(vma)

@@ -7,6 +7,7 @@ from kvmsentry.fsimpl import memfd
 from kvmsentry.kernel import mlock
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
+from kvmsentry.mm.pagetable import HUGE_SIZE
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.vfs.file import O_PATH
 from kvmsentry.syscalls.args import i32
@@ -31,6 +32,7 @@ MAP_SYNC = 0x80000
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 MADV_WILLNEED, MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 3, 4, 8, 9
+MADV_HUGEPAGE, MADV_NOHUGEPAGE = 14, 15
 MADV_POPULATE_READ, MADV_POPULATE_WRITE = 22, 23
 MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
               20, 21, 22, 23, 24, 25, 100, 101}
@@ -131,6 +133,8 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
         start = addr
     elif flags & MAP_32BIT:
         start = mm.find_free_below(length, 1 << 31)
+    elif flags & MAP_ANONYMOUS and kind == MAP_PRIVATE and not length % HUGE_SIZE:
+        start = mm.find_free(length, addr, HUGE_SIZE)
     else:
         start = mm.find_free(length, addr)
     if source is not None and source.inode.is_reg():
@@ -149,7 +153,7 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
     populate = True if flags & MAP_POPULATE else None
     return mm.map_anonymous(start, length, prot,
                             grows_down=bool(flags & MAP_GROWSDOWN),
-                            populate=populate)
+                            populate=populate, huge=-1 if flags & MAP_STACK else 0)
 
 
 def _mappable(task, fd, prot, shared):
@@ -251,7 +255,8 @@ def madvise(task, addr, length, advice):
     """Implements madvise(2): DONTNEED/FREE drop pages, POPULATE_READ/
     WRITE map them, WILLNEED maps the file pages of the range (readahead
     here means mapping the page cache); other advice is accepted and
-    ignored, as it only tunes performance."""
+    ignored, as it only tunes performance, except HUGEPAGE/NOHUGEPAGE,
+    which allow or forbid 2 MiB runs of frames in the range."""
     advice = i32(advice)
     if not _aligned(addr) or advice not in MADV_KNOWN:
         raise SyscallError(errno.EINVAL)
@@ -279,6 +284,15 @@ def madvise(task, addr, length, advice):
         raise SyscallError(errno.ENOMEM)
     if advice in (MADV_WILLNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         _populate(mm, addr, addr + length, advice)
+    if advice in (MADV_HUGEPAGE, MADV_NOHUGEPAGE):
+        # Future faults only: pages already in 2 MiB runs stay (as on Linux).
+        splits = mm.vmas.splits(addr, addr + length)
+        if splits:
+            mm.check_map_count(splits)
+        for vma in mm.vmas.remove_range(addr, addr + length):
+            vma.huge = 1 if advice == MADV_HUGEPAGE else -1
+            mm.vmas.insert(vma)
+        mm.vmas.merge_adjacent(addr, addr + length)
     return 0
 
 

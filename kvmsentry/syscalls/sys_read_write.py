@@ -218,6 +218,16 @@ def read(task, fd, buf, count):
     f = _readable(task, fd)
     access_ok(buf, count)
     verify_area(f, None, count)
+    if 0 < count <= CHUNK and hasattr(f, "readinto"):
+        # The common case in one step: a buffer the program may write
+        # whole, read into straight from the file (read_into would find
+        # the same single window, with more steps).
+        try:
+            buffers = task.mm.write_buffers(buf, count)
+        except SyscallError:
+            pass                    # a hole in the buffer: read_into cuts it
+        else:
+            return f.readinto(buffers, None)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))])
 
 

@@ -61,6 +61,10 @@ def test_machine_reports_how_syscall_enters_the_stub():
     print(p.stdout)
     if expected_kvm():
         assert facts["kvm"] == expected_kvm()
+    # 2 MiB ranges: one PS entry only where the CPU walks the guest tables.
+    assert facts["2m-pages"].startswith("one PS entry" if SVM_GUEST == "npt=1"
+                                        else "512 entries" if SVM_GUEST or
+                                        facts["kvm"] == "kvm_pvm" else "")
     if facts["kvm"] == "kvm_pvm":
         assert facts["syscall"].startswith("cpl-3 syscall")
         assert facts["io-exit"] == "rip past the out"
@@ -114,3 +118,18 @@ def test_null_syscall_benchmark_prints_its_ratio(capsys):
     assert ratio, p.stdout
     with capsys.disabled():                  # in the log even when it passes
         print("\nnull syscall benchmark:", ratio[0].strip())
+
+
+def test_2m_ranges_split_like_linux(tmp_path):
+    """2 MiB ranges cut by munmap, mprotect, MADV_DONTNEED, fork and mremap
+    (tests/programs/huge_pages.c) print what Linux prints. Where the CPU
+    walks the guest's tables (EPT/NPT: the npt=1 guest) they are single
+    PS entries that the sentry splits; under shadow paging, whole tables."""
+    exe = str(tmp_path / "huge_pages")
+    subprocess.run(["gcc", "-static", "-O2", "-o", exe,
+                    os.path.join(REPO, "tests", "programs", "huge_pages.c")],
+                   check=True, timeout=progbuild.TIMEOUT)
+    native = progbuild.run([exe], sandbox=False)
+    boxed = sandboxed([exe])
+    assert native[0] == boxed[0] == 0, (native[2], boxed[2])
+    assert boxed[1].decode().splitlines() == native[1].decode().splitlines()

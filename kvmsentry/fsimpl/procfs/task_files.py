@@ -300,6 +300,7 @@ def _vm_flags(v):
     if v.grows_down:
         flags.append("gd")
     flags.append("ac" if v.cache is None else "")
+    flags.append({1: "hg", -1: "nh"}.get(v.huge, ""))     # MADV_(NO)HUGEPAGE, MAP_STACK
     return " ".join(f for f in flags if f) + " "
 
 

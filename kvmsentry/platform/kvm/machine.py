@@ -45,6 +45,20 @@ def stub_image():
         return f.read()
 
 
+def hardware_walks_guest_tables():
+    """True if this KVM uses EPT/NPT (the CPU walks the guest's page
+    tables) rather than shadow paging, from the modules' parameters."""
+    for param in ("/sys/module/kvm_intel/parameters/ept",
+                  "/sys/module/kvm_amd/parameters/npt"):
+        try:
+            with open(param) as f:
+                if f.read().strip() in ("Y", "1"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 class Machine:
     def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, kvm_path="/dev/kvm", max_vcpus=None,
                  background=False):
@@ -54,6 +68,7 @@ class Machine:
         self.vm = self.kvm.create_vm()
         self.pool = PhysPool(pool_bytes)
         self.is_pvm = os.path.isdir("/sys/module/kvm_pvm")
+        self.pool.huge_leaves = not self.is_pvm and hardware_walks_guest_tables()
         self.pool.write(layout.STUB_PHYS, stub_image())
         self.pool.write(layout.IDT_PHYS, descriptors.idt())
         self._kernel_tables = []
@@ -374,6 +389,8 @@ class Machine:
             ("cr4", "%#x" % self.cr4),
             ("xcr0", "%#x" % (self.xcr0 or 0)),
             ("vdso", self.vdso.describe()),
+            ("2m-pages", "one PS entry (EPT/NPT)" if self.pool.huge_leaves
+             else "512 entries (shadow paging)"),
         ]
 
     def check_integrity(self):
