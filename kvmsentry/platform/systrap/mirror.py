@@ -6,7 +6,7 @@ when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
 from kvmsentry.arch.layout import PAGE_SIZE
-from kvmsentry.mm.pagetable import ADDR_MASK, LOWER_HALF_END, PTE_NX, PTE_P, PTE_W
+from kvmsentry.mm.pagetable import ADDR_MASK, HUGE_SIZE, LOWER_HALF_END, PTE_NX, PTE_P, PTE_W
 from kvmsentry.platform.systrap import layout
 
 NR_MMAP, NR_MUNMAP = 9, 11
@@ -70,6 +70,22 @@ class HostMappings:
 
     def lookup(self, va):
         return self.ptes.get(va, 0)
+
+    # 2 MiB ranges: no PS entries here (the host maps what the stub asks);
+    # a run of frames is a run of pages, coalesced like any other.
+    def has_table(self, va):
+        return True
+
+    def is_huge(self, va):
+        return False
+
+    def map_run(self, va, phys, flags):
+        self.map_many(range(va, va + HUGE_SIZE, PAGE_SIZE),
+                      range(phys, phys + HUGE_SIZE, PAGE_SIZE), flags)
+
+    def unmap_huge(self, va):
+        for page in range(va, va + HUGE_SIZE, PAGE_SIZE):
+            self.unmap(page)
 
     def destroy(self):
         self.ptes, self.dirty = {}, {}
