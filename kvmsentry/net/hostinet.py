@@ -14,6 +14,7 @@ import select
 import socket
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import current
 from kvmsentry.net import interfaces
 from kvmsentry.net.address import AF_INET, AF_INET6, decode_inet, encode_inet, family_of
 from kvmsentry.net.socket_file import (
@@ -49,6 +50,18 @@ _POLL_ALL = (select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _advance(views, n):
+    """`views` without their first n bytes."""
+    out = []
+    for v in views:
+        if n >= len(v):
+            n -= len(v)
+            continue
+        out.append(v[n:])
+        n = 0
+    return out
 
 
 def _host_call(fn, *args):
@@ -187,28 +200,10 @@ class HostSocket(SocketFile):
     # --- data -------------------------------------------------------------------------
     def sendmsg(self, task, data, addr, ancillary, flags):
         target = self._addr(addr) if addr is not None else None
-        anc = ancillary.raw if ancillary is not None else []
+        anc = ancillary.raw if ancillary is not None else ()
         if ancillary is not None and ancillary.files:
             raise SyscallError(errno.EINVAL)             # SCM_RIGHTS: Unix sockets only
-        host_flags = (flags & _SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
-        view = memoryview(data)
-        sent = 0
-        while True:
-            def op():
-                chunk = [view[sent:]]
-                if target is None:
-                    return self.host.sendmsg(chunk, anc, host_flags)
-                return self.host.sendmsg(chunk, anc, host_flags, target)
-            try:
-                n = self._retry(task, flags, POLLOUT, self.sndtimeo, op)
-            except SyscallError:
-                if sent:
-                    return sent
-                raise
-            sent += n
-            anc = []
-            if self.type != SOCK_STREAM or sent >= len(data) or self.nonblocking(flags):
-                return sent
+        return self.send_views(task, [memoryview(data)], flags, target, anc)
 
     def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0):
         buf = bytearray(length)
@@ -237,6 +232,59 @@ class HostSocket(SocketFile):
         if addr_out is not None and self.type != SOCK_STREAM:
             addr_bytes = encode_inet(addr_out, self.family)
         return Received(data, got, addr_bytes, Ancillary(raw=anc_out), out_flags)
+
+    # --- read(2)/write(2): straight between guest frames and the host socket ------------
+    def readinto(self, buffers, offset=None):
+        """read() into `buffers` (writable views of guest frames, from
+        sys_read_write): one host recv, no copy through the sentry."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        host = self.host
+        if len(buffers) == 1:
+            try:
+                return host.recv_into(buffers[0])         # the common case, no retry set-up
+            except (BlockingIOError, InterruptedError):
+                if self.nonblocking():
+                    raise SyscallError(errno.EAGAIN) from None
+            except OSError as e:
+                raise SyscallError(e.errno or errno.EIO) from None
+            return self._retry(current(), 0, POLLIN, self.rcvtimeo,
+                               lambda: host.recv_into(buffers[0]))
+        return self._retry(current(), 0, POLLIN, self.rcvtimeo,
+                           lambda: host.recvmsg_into(buffers)[0])
+
+    def writefrom(self, buffers, offset=None):
+        """write() of `buffers` (views of guest frames): sent from them."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        return self.send_views(current(), buffers, 0)
+
+    def send_views(self, task, views, flags, target=None, anc=()):
+        """Send the bytes in `views` as one message (a stream socket that
+        may block sends all of them, unless a signal or the timeout comes
+        after some went); the count sent."""
+        host, host_flags = self.host, (flags & _SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
+        total = sum(len(v) for v in views) if len(views) != 1 else len(views[0])
+        sent = 0
+        while True:
+            if len(views) == 1 and target is None and not anc:
+                view = views[0]
+                op = lambda: host.send(view, host_flags)          # noqa: E731
+            else:
+                parts, ancillary = views, list(anc)
+                op = (lambda: host.sendmsg(parts, ancillary, host_flags)) if target is None \
+                    else (lambda: host.sendmsg(parts, ancillary, host_flags, target))
+            try:
+                n = self._retry(task, flags, POLLOUT, self.sndtimeo, op)
+            except SyscallError:
+                if sent:
+                    return sent
+                raise
+            sent += n
+            anc = ()
+            if self.type != SOCK_STREAM or sent >= total or self.nonblocking(flags):
+                return sent
+            views = _advance(views, n)
 
     # --- options, ioctls ---------------------------------------------------------------
     def _allowed(self, level, name):
