@@ -120,6 +120,11 @@ class HostSocket(SocketFile):
             self._want_out = False
         return mask
 
+    def host_socket_fd(self):
+        """The host socket's fd, for an epoll instance's host epoll (-1
+        once released)."""
+        return self.host.fileno()
+
     def host_fds(self, events=None):
         """[(host fd, poll events)] for a waiter's host poll set (the
         polling protocol of kernel/polling.py). Without the caller's events,
