@@ -69,7 +69,8 @@ class EpollItem:
 
     def on_event(self, mask):
         """The file's queue callback (ep_poll_callback)."""
-        if not self.armed() or (mask and not mask & self.events):
+        events = self.events
+        if not events & ~PRIVATE_BITS or (mask and not mask & events):
             return False
         return self.ep.item_ready(self, mask)
 
@@ -314,6 +315,8 @@ class EpollFile(File):
 
     def host_fds(self):
         """The host fds of every item, here and in nested instances."""
+        if not self._host_items and self._host_ep is None:
+            return []                   # only files that call back (pipes, eventfds...)
         with self._lock:
             items = list(self._host_items)          # nested instances are among them
         out = [(self._host_ep.fileno(), select.POLLIN)] if self._host_ep is not None else []
