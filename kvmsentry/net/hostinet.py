@@ -204,22 +204,33 @@ class HostSocket(SocketFile):
 
     # --- data -------------------------------------------------------------------------
     def sendmsg(self, task, data, addr, ancillary, flags):
+        """data: bytes, or a list of views (of guest frames: sendto)."""
         target = self._addr(addr) if addr is not None else None
         anc = ancillary.raw if ancillary is not None else ()
         if ancillary is not None and ancillary.files:
             raise SyscallError(errno.EINVAL)             # SCM_RIGHTS: Unix sockets only
-        return self.send_views(task, [memoryview(data)], flags, target, anc)
+        views = data if isinstance(data, list) else [memoryview(data)]
+        return self.send_views(task, views, flags, target, anc)
 
     def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0):
         buf = bytearray(length)
+        got, anc, out_flags, addr = self.recv_views(task, [memoryview(buf)], flags, control_len)
+        return Received(bytes(buf[:min(got, length)]), got, addr, Ancillary(raw=anc), out_flags)
+
+    def recv_views(self, task, views, flags, control_len=0):
+        """Receive into `views` (e.g. of guest frames: recvfrom): (count,
+        raw ancillary, msg_flags, sockaddr bytes or None). A stream read
+        with MSG_WAITALL that may block fills them all unless EOF, a
+        signal or the timeout comes first."""
         host_flags = (flags & _RECV_FLAGS) | MSG_DONTWAIT
+        total = sum(len(v) for v in views)
         got = 0
         anc_out, out_flags, addr_out = [], 0, None
         while True:
-            view = memoryview(buf)[got:]
+            part = _advance(views, got) if got else views
 
             def op():
-                return self.host.recvmsg_into([view], max(control_len, 0), host_flags)
+                return self.host.recvmsg_into(part, max(control_len, 0), host_flags)
             try:
                 n, anc, msg_flags, addr = self._retry(task, flags, POLLIN, self.rcvtimeo, op)
             except SyscallError:
@@ -230,13 +241,12 @@ class HostSocket(SocketFile):
                 anc_out, out_flags, addr_out = anc, msg_flags, addr
             got += n
             if n == 0 or not (flags & MSG_WAITALL) or self.type != SOCK_STREAM or \
-                    flags & MSG_PEEK or got >= length or self.nonblocking(flags):
+                    flags & MSG_PEEK or got >= total or self.nonblocking(flags):
                 break
-        data = bytes(buf[:min(got, length)])
         addr_bytes = None
         if addr_out is not None and self.type != SOCK_STREAM:
             addr_bytes = encode_inet(addr_out, self.family)
-        return Received(data, got, addr_bytes, Ancillary(raw=anc_out), out_flags)
+        return got, anc_out, out_flags, addr_bytes
 
     # --- read(2)/write(2): straight between guest frames and the host socket ------------
     def readinto(self, buffers, offset=None):
