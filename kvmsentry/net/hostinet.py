@@ -1,8 +1,10 @@
 """Internet sockets as host sockets the sentry owns (runsc's hostinet).
 
 The guest never holds the host fd: every call is decoded by the sentry,
-options pass through an allowlist, and data is copied between guest
-memory and the host socket. The host socket is always non-blocking; a
+options pass through an allowlist, and data moves between guest memory
+and the host socket: read/write/recvfrom/sendto straight from and into
+views of the guest's frames (no copy through the sentry), the msghdr
+calls through bytes. The host socket is always non-blocking; a
 blocking guest call waits in waiter.block_until() with the host fd in
 the waiter's poll set. The socket lives in the network namespace the
 sentry runs in (see netns.py).
