@@ -11,6 +11,12 @@ of 8 threads). Medians of requests/s are printed with the sandbox/native
 ratio; an error, a lost reply or a failed request fails the whole run.
 Not pinned: client and server run on different host cores when they can,
 as they would in production.
+
+Next to requests/s it prints the host CPU time the server used per request
+(user + system of the server's whole process tree, from /proc, over the
+benchmark): on a shared, loaded machine requests/s moves with whatever
+else runs, while CPU per request mostly does not, so the CPU ratio is the
+steadier figure of what the sandbox costs.
 """
 import argparse
 import json
@@ -28,6 +34,25 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import median, sandbox  # noqa: E402
 
 TESTS = ("SET", "GET", "LPUSH")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid):
+    """Seconds of CPU (user + system) used so far by pid and its
+    descendants (those alive now; waited-for children count in their
+    parent's cutime/cstime)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])       # utime stime cutime cstime
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            pass                    # gone meanwhile
+    return total / TICKS
 
 
 def free_port():
@@ -56,7 +81,9 @@ def start_redis(sandboxed):
     raise RuntimeError("redis-server did not start")
 
 
-def bench(port, requests, pipeline):
+def bench(port, requests, pipeline, pid):
+    """requests/s per test, and the server's CPU seconds per request."""
+    cpu = tree_cpu(pid)
     out = subprocess.run(["redis-benchmark", "-q", "-p", str(port), "-n", str(requests),
                           "-t", "set,get,lpush", "-P", str(pipeline)],
                          capture_output=True, timeout=900, text=True)
@@ -69,6 +96,7 @@ def bench(port, requests, pipeline):
         if not m:
             raise RuntimeError("no %s result in: %s" % (test, text))
         rates[test] = float(m[-1])
+    rates["cpu"] = (tree_cpu(pid) - cpu) / (requests * len(TESTS))
     return rates
 
 
@@ -144,9 +172,11 @@ def run_apache(sandboxed, requests):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_port(proc, port, "apache2")
+            cpu = tree_cpu(proc.pid)
             out = subprocess.run(["ab", "-q", "-n", str(requests), "-c", "8",
                                   "http://127.0.0.1:%d/page.html" % port],
                                  capture_output=True, text=True, timeout=900)
+            cpu = (tree_cpu(proc.pid) - cpu) / requests
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=120)
@@ -155,7 +185,7 @@ def run_apache(sandboxed, requests):
         if out.returncode != 0 or not failed or int(failed.group(1)) or not rate or \
                 "Non-2xx" in out.stdout:
             raise RuntimeError("ab failed: %s %s" % (out.stdout, out.stderr))
-        return float(rate.group(1))
+        return float(rate.group(1)), cpu
     finally:
         shutil.rmtree(site, ignore_errors=True)
 
@@ -175,14 +205,16 @@ def main():
                 for pipeline in (1, 16):
                     subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"],
                                    capture_output=True, timeout=60)
-                    results[(where, pipeline)].append(bench(port, args.requests, pipeline))
+                    results[(where, pipeline)].append(bench(port, args.requests, pipeline,
+                                                            proc.pid))
                     check_replies(port, args.requests)
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=120)
             ab[where].append(run_apache(where == "sandbox", args.ab_requests))
+    load = os.getloadavg()[0]
     print("redis-server, redis-benchmark -q -n %d -t set,get,lpush, %d rounds, medians "
-          "(requests/s):" % (args.requests, args.rounds))
+          "(requests/s; 1-minute load average at the end %.1f):" % (args.requests, args.rounds, load))
     print("  %-12s %12s %12s %16s" % ("", "sandbox", "native", "sandbox/native"))
     summary = {}
     for pipeline in (1, 16):
@@ -191,11 +223,22 @@ def main():
             n = median([r[test] for r in results[("native", pipeline)]])
             summary["%s -P %d" % (test, pipeline)] = {"sandbox": s, "native": n, "ratio": s / n}
             print("  %-12s %12.0f %12.0f %15.2fx" % ("%s -P %d" % (test, pipeline), s, n, s / n))
-    s, n = median(ab["sandbox"]), median(ab["native"])
-    print("apache2, ab -n %d -c 8 (4 KB page), medians (requests/s):" % args.ab_requests)
+    print("server CPU time per request (us; the three tests together), medians:")
+    print("  %-12s %12s %12s %16s" % ("", "sandbox", "native", "native/sandbox"))
+    for pipeline in (1, 16):
+        s = median([r["cpu"] for r in results[("sandbox", pipeline)]]) * 1e6
+        n = median([r["cpu"] for r in results[("native", pipeline)]]) * 1e6
+        summary["cpu_us_per_request -P %d" % pipeline] = {"sandbox": s, "native": n}
+        print("  %-12s %12.1f %12.1f %15.2fx" % ("-P %d" % pipeline, s, n, n / s if s else 0))
+    s, n = median([a[0] for a in ab["sandbox"]]), median([a[0] for a in ab["native"]])
+    cs, cn = median([a[1] for a in ab["sandbox"]]) * 1e6, median([a[1] for a in ab["native"]]) * 1e6
+    print("apache2, ab -n %d -c 8 (4 KB page), medians (requests/s, sandbox/native; "
+          "CPU us per request, native/sandbox):" % args.ab_requests)
     print("  %-12s %12.0f %12.0f %15.2fx" % ("ab -c 8", s, n, s / n))
-    print(json.dumps({"benchmark": "servers", "redis": summary,
-                      "apache2_ab": {"sandbox": s, "native": n, "ratio": s / n}}))
+    print("  %-12s %12.1f %12.1f %15.2fx" % ("CPU/request", cs, cn, cn / cs if cs else 0))
+    print(json.dumps({"benchmark": "servers", "redis": summary, "load_average": load,
+                      "apache2_ab": {"sandbox": s, "native": n, "ratio": s / n,
+                                     "cpu_us_per_request": {"sandbox": cs, "native": cn}}}))
 
 
 if __name__ == "__main__":

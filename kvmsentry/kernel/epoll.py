@@ -11,18 +11,25 @@ pipe that already had data) is reported again. EPOLLONESHOT disarms an
 item once it reported, until EPOLL_CTL_MOD. EPOLLEXCLUSIVE entries take a
 wakeup only when someone waits in epoll_wait on the instance.
 
-Files whose readiness lives in host fds (the user's terminal; any file
-with a host_fds() method) cannot call back for it: their items are looked
-at whenever the instance is harvested or polled, and epoll_wait puts their
-host fds in the waiter's host poll set; for those, EPOLLET reports the
-bits that were not ready at the last look. Files with no queue at all
-(readiness that never changes) are looked at the same way.
+Host sockets (files with a `host_socket_fd()`) are watched by a host
+epoll instance the epoll file owns, registered with the guest's events,
+EPOLLET and EPOLLONESHOT: the host kernel keeps their ready list, so
+harvesting them is one host epoll_wait however many sockets are watched
+(a server's thousands of connections), edge-triggering is the host's
+exact one, and a waiter sleeps on the one host epoll fd. Other files whose
+readiness lives in host fds (the user's terminal; a socket added twice
+through dup'ed fds, an EPOLLEXCLUSIVE one) cannot call back for it: their
+items are looked at whenever the instance is harvested or polled, and
+epoll_wait puts their host fds in the waiter's host poll set; for those,
+EPOLLET reports the bits that were not ready at the last look. Files with
+no queue at all (readiness that never changes) are looked at the same way.
 
 Lifetime is Linux's: an item belongs to (fd, file), not to the fd; closing
 the fd leaves it registered, still reporting, until the file itself is
 released (eventpoll_release()).
 """
 import errno
+import select
 import threading
 
 from kvmsentry.errors import SyscallError
@@ -38,23 +45,32 @@ ANON_INODE_DEV = 0xD          # anon_inodefs's device, like [eventpoll]'s
 PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE
 IN_BITS, OUT_BITS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
 MAX_NESTS = 4                 # EP_MAX_NESTS: deeper chains answer ELOOP
+# What a host epoll registration carries over from the guest's events
+# (EPOLLWAKEUP is dropped: it needs CAP_BLOCK_SUSPEND and changes nothing here).
+HOST_BITS = (select.EPOLLIN | select.EPOLLPRI | select.EPOLLOUT | select.EPOLLERR
+             | select.EPOLLHUP | select.EPOLLRDNORM | select.EPOLLRDBAND | select.EPOLLWRNORM
+             | select.EPOLLWRBAND | select.EPOLLMSG | select.EPOLLRDHUP | EPOLLET | EPOLLONESHOT)
 
 
 class EpollItem:
-    __slots__ = ("ep", "fd", "file", "events", "data", "entry", "queue", "last")
+    __slots__ = ("ep", "fd", "file", "events", "data", "entry", "queue", "last", "host_fd",
+                 "live")
 
     def __init__(self, ep, fd, file, events, data):
         self.ep, self.fd, self.file = ep, fd, file
         self.events, self.data = events, data
         self.entry = self.queue = None  # the registration on the file's queue
         self.last = 0                 # host-fd items: the mask last looked at
+        self.host_fd = None           # registered in the instance's host epoll
+        self.live = True              # still registered (drop() clears it)
 
     def armed(self):
         return self.events & ~PRIVATE_BITS
 
     def on_event(self, mask):
         """The file's queue callback (ep_poll_callback)."""
-        if not self.armed() or (mask and not mask & self.events):
+        events = self.events
+        if not events & ~PRIVATE_BITS or (mask and not mask & events):
             return False
         return self.ep.item_ready(self, mask)
 
@@ -71,6 +87,9 @@ class EpollFile(File):
         self._nested = []             # items that are epoll instances
         self.queue = Queue()
         self.sleepers = 0             # tasks in epoll_wait on this instance
+        self._host_ep = None          # host epoll for host sockets (made on first use)
+        self._by_host_fd = {}         # host fd -> EpollItem registered there
+        self._host_poller = None      # poll(2) of _host_ep: readable, without harvesting
 
     # --- epoll_ctl -------------------------------------------------------------------
     def add(self, fd, file, events, data):
@@ -83,6 +102,8 @@ class EpollFile(File):
             item = self.items[(fd, file)] = EpollItem(self, fd, file, events | ALWAYS, data)
         links = file.__dict__.setdefault("epoll_items", set())
         links.add(item)
+        if self._host_register(item):
+            return
         queue = getattr(file, "queue", None)
         if queue is not None:
             item.entry = Entry(item.on_event, (events | ALWAYS) & ~PRIVATE_BITS,
@@ -90,7 +111,9 @@ class EpollFile(File):
             item.queue = queue
             queue.register(item.entry)
         with self._lock:
-            if queue is None or _has_host_fds(file):
+            # A nested instance is looked at too: readiness in its host
+            # epoll does not go through its queue.
+            if queue is None or _has_host_fds(file) or isinstance(file, EpollFile):
                 self._host_items.append(item)
             if isinstance(file, EpollFile):
                 self._nested.append(item)
@@ -104,6 +127,9 @@ class EpollFile(File):
         if item.events & EPOLLEXCLUSIVE:
             raise SyscallError(errno.EINVAL)
         item.events, item.data, item.last = events | ALWAYS, data, 0
+        if item.host_fd is not None:
+            self._host_ep.modify(item.host_fd, item.events & HOST_BITS)   # re-arms ONESHOT
+            return
         if item.entry is not None:
             item.entry.mask = (events | ALWAYS) & ~PRIVATE_BITS
         self._recheck(item)
@@ -119,13 +145,70 @@ class EpollFile(File):
         """Forget item (EPOLL_CTL_DEL, or its file was released)."""
         if item.entry is not None:
             item.queue.unregister(item.entry)
+        if item.host_fd is not None:
+            self._host_unregister(item)
         with self._lock:
+            item.live = False
             self.items.pop((item.fd, item.file), None)
             self._ready.pop(item, None)
             for kept in (self._host_items, self._nested):
                 if item in kept:
                     kept.remove(item)
         item.file.__dict__.get("epoll_items", set()).discard(item)
+
+    def _host_register(self, item):
+        """Watch item's host socket in the host epoll; False when the item
+        must be looked at instead (not a host socket, its host fd already
+        watched here through another fd, or EPOLLEXCLUSIVE, whose one-waiter
+        wakeup the sentry's own queues decide)."""
+        socket_fd = getattr(item.file, "host_socket_fd", None)
+        if socket_fd is None or item.events & EPOLLEXCLUSIVE:
+            return False
+        host_fd = socket_fd()
+        if host_fd < 0 or host_fd in self._by_host_fd:
+            return False
+        try:
+            if self._host_ep is None:
+                self._host_ep = select.epoll()
+            self._host_ep.register(host_fd, item.events & HOST_BITS)
+        except OSError:                 # the host's max_user_watches: look at it instead
+            return False
+        item.host_fd = host_fd
+        self._by_host_fd[host_fd] = item
+        return True
+
+    def _host_unregister(self, item):
+        host_fd, item.host_fd = item.host_fd, None
+        self._by_host_fd.pop(host_fd, None)
+        # A released socket's host fd is closed (its registration went with
+        # it) and its number may be another file's by now: leave it alone.
+        if item.file.host_socket_fd() == host_fd:
+            try:
+                self._host_ep.unregister(host_fd)
+            except OSError:
+                pass
+
+    def _harvest_host(self, room, out):
+        """Up to `room` events of host sockets into out (ep_send_events
+        for the host epoll's part)."""
+        items = self._by_host_fd
+        for host_fd, revents in self._host_ep.poll(0, room):
+            item = items.get(host_fd)
+            if item is None:
+                continue
+            events = item.events
+            revents &= events & ~PRIVATE_BITS          # nothing when disarmed
+            if revents:
+                out.append((revents, item.data))
+                if events & EPOLLONESHOT:
+                    item.events = events & PRIVATE_BITS     # the host disarmed it too
+
+    def _host_readable(self):
+        """Whether the host epoll has something ready (without taking it)."""
+        if self._host_poller is None:
+            self._host_poller = select.poll()
+            self._host_poller.register(self._host_ep.fileno(), select.POLLIN)
+        return bool(self._host_poller.poll(0))
 
     def _recheck(self, item):
         """After ADD or MOD: a file that is ready already goes on the list."""
@@ -149,10 +232,10 @@ class EpollFile(File):
         """Put item on the ready list and wake whoever waits on the
         instance. Returns whether an exclusive wakeup was taken."""
         with self._lock:
-            if (item.fd, item.file) not in self.items:
+            if not item.live:
                 return False
             self._ready[item] = None
-            sleepers = self.sleepers
+        sleepers = self.sleepers
         self.queue.notify(IN_BITS)
         if not item.events & EPOLLEXCLUSIVE:
             return True
@@ -176,11 +259,13 @@ class EpollFile(File):
                 mask = new
             if mask:
                 with self._lock:
-                    if (item.fd, item.file) in self.items:
+                    if item.live:
                         self._ready[item] = None
 
     def harvest(self, maxevents):
         """ep_send_events: up to maxevents (events, data) pairs ready now."""
+        if not self._ready and not self._host_items and not self._by_host_fd:
+            return []         # nothing called back, nothing to look at: a blocking wait's check
         self._poll_host_items()
         with self._lock:
             batch = list(self._ready)
@@ -205,8 +290,10 @@ class EpollFile(File):
             with self._lock:
                 arrived, self._ready = self._ready, {}
                 for item in leftover + list(arrived) + again:
-                    if (item.fd, item.file) in self.items:
+                    if item.live:
                         self._ready[item] = None
+        if self._by_host_fd and len(out) < maxevents:
+            self._harvest_host(maxevents - len(out), out)
         if self._ready and self.sleepers > 1:
             # Like ep_done_scan: what is still ready wakes another task in
             # epoll_wait (they are woken one at a time).
@@ -222,13 +309,17 @@ class EpollFile(File):
         for item in batch:
             if item.armed() and poll_mask(item.file) & item.events:
                 return POLLIN | POLLRDNORM
+        if self._by_host_fd and self._host_readable():
+            return POLLIN | POLLRDNORM
         return 0
 
     def host_fds(self):
         """The host fds of every item, here and in nested instances."""
+        if not self._host_items and self._host_ep is None:
+            return []                   # only files that call back (pipes, eventfds...)
         with self._lock:
-            items = self._host_items + self._nested
-        out = []
+            items = list(self._host_items)          # nested instances are among them
+        out = [(self._host_ep.fileno(), select.POLLIN)] if self._host_ep is not None else []
         for item in items:
             out.extend(host_fds(item.file, item.events))
         return out
@@ -252,6 +343,8 @@ class EpollFile(File):
     def release(self):
         for item in list(self.items.values()):
             self.drop(item)
+        if self._host_ep is not None:
+            self._host_ep.close()
 
 
 def _has_host_fds(file):

@@ -13,7 +13,6 @@ The thread-local `current` also names the task a host thread runs, so
 deep code (a pipe's wait) can find the task that waits (kernel/waiter.py).
 """
 import threading
-from contextlib import contextmanager
 
 _local = threading.local()
 
@@ -41,25 +40,29 @@ class KernelLock:
         self.release()
 
 
-@contextmanager
-def blocking():
-    """Release the kernel lock (if this thread holds it) for a wait."""
-    lock = getattr(_local, "held", None)
-    ctx = _current_context()
-    if ctx is not None:
-        ctx.release()
-    try:
-        if lock is None:
-            yield
-            return
-        lock.release()
-        try:
-            yield
-        finally:
-            lock.acquire()
-    finally:
+class blocking:
+    """Release the kernel lock (if this thread holds it) for a wait:
+    `with blocking(): ...`. A class rather than a generator: every wait
+    of every blocking call goes through it."""
+
+    __slots__ = ("_lock", "_ctx")
+
+    def __enter__(self):
+        self._lock = lock = getattr(_local, "held", None)
+        self._ctx = ctx = _current_context()
         if ctx is not None:
-            ctx.reclaim()
+            ctx.release()
+        if lock is not None:
+            lock.release()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self._lock is not None:
+                self._lock.acquire()
+        finally:
+            if self._ctx is not None:
+                self._ctx.reclaim()
 
 
 def set_current(task):

@@ -50,36 +50,41 @@ class Entry:
 
 
 class Queue:
-    """The waiters of one object (gVisor's waiter.Queue)."""
+    """The waiters of one object (gVisor's waiter.Queue).
+
+    The entries are a tuple replaced whole (under the lock) by register and
+    unregister, so notify, the hot side, reads a snapshot without locking."""
 
     __slots__ = ("_lock", "_entries")
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries = []
+        self._entries = ()
 
     def register(self, entry):
         with self._lock:
-            self._entries.append(entry)
+            self._entries += (entry,)
 
     def unregister(self, entry):
         with self._lock:
-            try:
-                self._entries.remove(entry)
-            except ValueError:
-                pass
+            entries = self._entries
+            for i, e in enumerate(entries):
+                if e is entry:
+                    self._entries = entries[:i] + entries[i + 1:]
+                    return
 
     def notify(self, mask):
         """Run the callbacks of the entries interested in `mask`. Called
         after the state change is visible, so a woken waiter that re-checks
-        sees it. Callbacks run outside the queue's lock (they may register
-        or unregister)."""
-        with self._lock:
-            if not self._entries:
-                return
-            matching = [e for e in self._entries if e.mask & mask]
+        sees it (an entry registered meanwhile checks after registering).
+        Callbacks may register or unregister: they run over a snapshot."""
+        entries = self._entries
+        if not entries:
+            return
         woke_exclusive = False
-        for entry in matching:
+        for entry in entries:
+            if not entry.mask & mask:
+                continue
             if entry.exclusive:
                 if woke_exclusive:
                     continue
@@ -94,10 +99,11 @@ class Queue:
 class Waiter:
     """The host primitive a task's host thread sleeps on (an eventfd)."""
 
-    __slots__ = ("fd",)
+    __slots__ = ("fd", "_alone")
 
     def __init__(self):
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._alone = None           # a poll set of the eventfd only (most sleeps)
 
     def wake(self, mask=0):
         """Make a current or the next sleep() return (usable as a Queue
@@ -111,10 +117,16 @@ class Waiter:
         """Sleep until wake(), one of host_fds [(fd, poll events)] is ready,
         or timeout_ns passes (None: no timeout). Returns {fd: revents} for
         the ready host fds. The caller re-checks its condition either way."""
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN)
-        for fd, events in host_fds:
-            poller.register(fd, events)
+        if host_fds:
+            poller = select.poll()
+            poller.register(self.fd, select.POLLIN)
+            for fd, events in host_fds:
+                poller.register(fd, events)
+        else:
+            poller = self._alone
+            if poller is None:
+                poller = self._alone = select.poll()
+                poller.register(self.fd, select.POLLIN)
         # poll(2) takes an int of ms: a longer deadline (a guest may ask for
         # centuries) is slept in pieces, block_until re-checking between.
         timeout_ms = None if timeout_ns is None else \
@@ -137,11 +149,17 @@ class Waiter:
         os.close(self.fd)
 
 
+_has_deliverable = None
+
+
 def signal_pending(task):
     """Linux's signal_pending(): something would interrupt a wait now."""
-    from kvmsentry.kernel import signal_delivery   # imports the kernel's task modules
+    global _has_deliverable
+    if _has_deliverable is None:       # imported late: it imports the kernel's task modules
+        from kvmsentry.kernel.signal_delivery import has_deliverable
+        _has_deliverable = has_deliverable
     tracee = getattr(task, "ptrace", None)        # PTRACE_INTERRUPT wakes it too
-    return signal_delivery.has_deliverable(task) or task.kill_status is not None or \
+    return _has_deliverable(task) or task.kill_status is not None or \
         (tracee is not None and tracee.interrupt)
 
 

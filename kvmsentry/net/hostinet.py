@@ -1,8 +1,10 @@
 """Internet sockets as host sockets the sentry owns (runsc's hostinet).
 
 The guest never holds the host fd: every call is decoded by the sentry,
-options pass through an allowlist, and data is copied between guest
-memory and the host socket. The host socket is always non-blocking; a
+options pass through an allowlist, and data moves between guest memory
+and the host socket: read/write/recvfrom/sendto straight from and into
+views of the guest's frames (no copy through the sentry), the msghdr
+calls through bytes. The host socket is always non-blocking; a
 blocking guest call waits in waiter.block_until() with the host fd in
 the waiter's poll set. The socket lives in the network namespace the
 sentry runs in (see netns.py).
@@ -14,6 +16,7 @@ import select
 import socket
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.locking import current
 from kvmsentry.net import interfaces
 from kvmsentry.net.address import AF_INET, AF_INET6, decode_inet, encode_inet, family_of
 from kvmsentry.net.socket_file import (
@@ -49,6 +52,18 @@ _POLL_ALL = (select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _advance(views, n):
+    """`views` without their first n bytes."""
+    out = []
+    for v in views:
+        if n >= len(v):
+            n -= len(v)
+            continue
+        out.append(v[n:])
+        n = 0
+    return out
 
 
 def _host_call(fn, *args):
@@ -106,6 +121,11 @@ class HostSocket(SocketFile):
         if mask & POLLOUT:
             self._want_out = False
         return mask
+
+    def host_socket_fd(self):
+        """The host socket's fd, for an epoll instance's host epoll (-1
+        once released)."""
+        return self.host.fileno()
 
     def host_fds(self, events=None):
         """[(host fd, poll events)] for a waiter's host poll set (the
@@ -186,40 +206,33 @@ class HostSocket(SocketFile):
 
     # --- data -------------------------------------------------------------------------
     def sendmsg(self, task, data, addr, ancillary, flags):
+        """data: bytes, or a list of views (of guest frames: sendto)."""
         target = self._addr(addr) if addr is not None else None
-        anc = ancillary.raw if ancillary is not None else []
+        anc = ancillary.raw if ancillary is not None else ()
         if ancillary is not None and ancillary.files:
             raise SyscallError(errno.EINVAL)             # SCM_RIGHTS: Unix sockets only
-        host_flags = (flags & _SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
-        view = memoryview(data)
-        sent = 0
-        while True:
-            def op():
-                chunk = [view[sent:]]
-                if target is None:
-                    return self.host.sendmsg(chunk, anc, host_flags)
-                return self.host.sendmsg(chunk, anc, host_flags, target)
-            try:
-                n = self._retry(task, flags, POLLOUT, self.sndtimeo, op)
-            except SyscallError:
-                if sent:
-                    return sent
-                raise
-            sent += n
-            anc = []
-            if self.type != SOCK_STREAM or sent >= len(data) or self.nonblocking(flags):
-                return sent
+        views = data if isinstance(data, list) else [memoryview(data)]
+        return self.send_views(task, views, flags, target, anc)
 
     def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0):
         buf = bytearray(length)
+        got, anc, out_flags, addr = self.recv_views(task, [memoryview(buf)], flags, control_len)
+        return Received(bytes(buf[:min(got, length)]), got, addr, Ancillary(raw=anc), out_flags)
+
+    def recv_views(self, task, views, flags, control_len=0):
+        """Receive into `views` (e.g. of guest frames: recvfrom): (count,
+        raw ancillary, msg_flags, sockaddr bytes or None). A stream read
+        with MSG_WAITALL that may block fills them all unless EOF, a
+        signal or the timeout comes first."""
         host_flags = (flags & _RECV_FLAGS) | MSG_DONTWAIT
+        total = sum(len(v) for v in views)
         got = 0
         anc_out, out_flags, addr_out = [], 0, None
         while True:
-            view = memoryview(buf)[got:]
+            part = _advance(views, got) if got else views
 
             def op():
-                return self.host.recvmsg_into([view], max(control_len, 0), host_flags)
+                return self.host.recvmsg_into(part, max(control_len, 0), host_flags)
             try:
                 n, anc, msg_flags, addr = self._retry(task, flags, POLLIN, self.rcvtimeo, op)
             except SyscallError:
@@ -230,13 +243,65 @@ class HostSocket(SocketFile):
                 anc_out, out_flags, addr_out = anc, msg_flags, addr
             got += n
             if n == 0 or not (flags & MSG_WAITALL) or self.type != SOCK_STREAM or \
-                    flags & MSG_PEEK or got >= length or self.nonblocking(flags):
+                    flags & MSG_PEEK or got >= total or self.nonblocking(flags):
                 break
-        data = bytes(buf[:min(got, length)])
         addr_bytes = None
         if addr_out is not None and self.type != SOCK_STREAM:
             addr_bytes = encode_inet(addr_out, self.family)
-        return Received(data, got, addr_bytes, Ancillary(raw=anc_out), out_flags)
+        return got, anc_out, out_flags, addr_bytes
+
+    # --- read(2)/write(2): straight between guest frames and the host socket ------------
+    def readinto(self, buffers, offset=None):
+        """read() into `buffers` (writable views of guest frames, from
+        sys_read_write): one host recv, no copy through the sentry."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        host = self.host
+        if len(buffers) == 1:
+            try:
+                return host.recv_into(buffers[0])         # the common case, no retry set-up
+            except (BlockingIOError, InterruptedError):
+                if self.nonblocking():
+                    raise SyscallError(errno.EAGAIN) from None
+            except OSError as e:
+                raise SyscallError(e.errno or errno.EIO) from None
+            return self._retry(current(), 0, POLLIN, self.rcvtimeo,
+                               lambda: host.recv_into(buffers[0]))
+        return self._retry(current(), 0, POLLIN, self.rcvtimeo,
+                           lambda: host.recvmsg_into(buffers)[0])
+
+    def writefrom(self, buffers, offset=None):
+        """write() of `buffers` (views of guest frames): sent from them."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        return self.send_views(current(), buffers, 0)
+
+    def send_views(self, task, views, flags, target=None, anc=()):
+        """Send the bytes in `views` as one message (a stream socket that
+        may block sends all of them, unless a signal or the timeout comes
+        after some went); the count sent."""
+        host, host_flags = self.host, (flags & _SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
+        total = sum(len(v) for v in views) if len(views) != 1 else len(views[0])
+        sent = 0
+        while True:
+            if len(views) == 1 and target is None and not anc:
+                view = views[0]
+                op = lambda: host.send(view, host_flags)          # noqa: E731
+            else:
+                parts, ancillary = views, list(anc)
+                op = (lambda: host.sendmsg(parts, ancillary, host_flags)) if target is None \
+                    else (lambda: host.sendmsg(parts, ancillary, host_flags, target))
+            try:
+                n = self._retry(task, flags, POLLOUT, self.sndtimeo, op)
+            except SyscallError:
+                if sent:
+                    return sent
+                raise
+            sent += n
+            anc = ()
+            if self.type != SOCK_STREAM or sent >= total or self.nonblocking(flags):
+                return sent
+            views = _advance(views, n)
 
     # --- options, ioctls ---------------------------------------------------------------
     def _allowed(self, level, name):

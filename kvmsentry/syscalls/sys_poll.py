@@ -4,6 +4,7 @@ wait itself kernel/waiter.block_until: the task sleeps on the queues of
 the files it polls (and their host fds) until one of them notifies."""
 import errno
 import struct
+from itertools import chain
 
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
@@ -316,7 +317,7 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
 
     ready = _masked_wait(task, mask, wait)
     if ready:
-        task.mm.copy_out(events, b"".join(EPOLL_EVENT.pack(m, d) for m, d in ready))
+        task.mm.copy_out(events, struct.pack("<" + "IQ" * len(ready), *chain.from_iterable(ready)))
     return len(ready)
 
 

@@ -237,7 +237,8 @@ _IMPLEMENTED = [
     _e("epoll_create", sys_poll.epoll_create, "int"),
     _e("epoll_create1", sys_poll.epoll_create1, "hex"),
     _e("epoll_ctl", sys_poll.epoll_ctl, "fd int fd ptr", PARTIAL,
-       "EPOLLWAKEUP ignored; on host stdio fds EPOLLET reports newly ready bits"),
+       "EPOLLWAKEUP ignored; on host stdio fds (and a host socket watched twice through "
+       "dup'ed fds, or with EPOLLEXCLUSIVE) EPOLLET reports newly ready bits"),
     _e("epoll_wait", sys_poll.epoll_wait, "fd ptr int int"),
     _e("epoll_pwait", sys_poll.epoll_pwait, "fd ptr int int ptr uint"),
     _e("epoll_pwait2", sys_poll.epoll_pwait2, "fd ptr int ptr ptr uint"),

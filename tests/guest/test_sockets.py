@@ -63,7 +63,8 @@ def test_unix_socket_results_are_not_vacuous(netprogs):
     assert "waitall 40" in out
 
 
-INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs"]
+INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs",
+              "epoll"]
 
 
 @flavours
@@ -80,6 +81,10 @@ def test_inet_results_are_not_vacuous(netprogs):
     _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
     assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
     assert "lo packet entries 1" in out
+    _, out = same([netprogs[("inet_sockets", "static")], "epoll"], IN_FRESH_NETNS)
+    assert "et again: 0\n" in out and "oneshot re-armed: 1 [4:0x1]" in out
+    assert "dup added: 2 [8:0x1] [9:0x1]" in out and "file released: 0" in out
+    assert "peer shut down: 1 [11:0x2001]" in out and "distinct 1" in out
 
 
 # --- --host-uds -------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -238,6 +239,125 @@ static void ifaddrs(void) {
     printf("addr %s\n", inet_ntoa(((struct sockaddr_in *)&r.ifr_addr)->sin_addr));
 }
 
+/* A connected TCP pair on loopback: *c the client, *s the accepted end. */
+static void tcp_pair(int *c, int *s) {
+    struct sockaddr_storage a; socklen_t alen;
+    int l = listener(AF_INET, &a, &alen, SOCK_STREAM);
+    *c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(*c, (struct sockaddr *)&a, alen));
+    *s = accept(l, NULL, NULL);
+    CHECK(*s);
+    close(l);
+}
+
+static void ep_add(int ep, int fd, unsigned events, int data) {
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+}
+
+/* epoll_wait's answer as "n [data:events]...", sorted by data. */
+static void ep_show(const char *what, int ep, int max, int timeout) {
+    struct epoll_event ev[8];
+    int n = epoll_wait(ep, ev, max, timeout);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (ev[j].data.u64 < ev[i].data.u64) { struct epoll_event t = ev[i]; ev[i] = ev[j]; ev[j] = t; }
+    printf("%s: %d", what, n);
+    for (int i = 0; i < n; i++) printf(" [%d:%#x]", (int)ev[i].data.u64, ev[i].events);
+    printf("\n");
+}
+
+static void drain(int fd) {
+    char buf[256];
+    while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {}
+}
+
+/* epoll on internet sockets: level, edge, one-shot, EPOLLOUT, maxevents
+ * round-robin, nesting, a file that outlives its fd, dup'ed fds, UDP,
+ * EPOLLRDHUP. */
+static void epoll_modes(void) {
+    int c, s, c2, s2;
+    tcp_pair(&c, &s);
+    tcp_pair(&c2, &s2);
+    int lt = epoll_create1(0), et = epoll_create1(0), one = epoll_create1(0);
+    ep_add(lt, s, EPOLLIN, 1);
+    ep_add(et, s, EPOLLIN | EPOLLET, 2);
+    ep_add(one, s, EPOLLIN | EPOLLONESHOT, 3);
+    ep_show("lt idle", lt, 8, 0);
+    write(c, "abc", 3);
+    ep_show("lt data", lt, 8, 1000);
+    ep_show("lt again", lt, 8, 0);
+    ep_show("et data", et, 8, 1000);
+    ep_show("et again", et, 8, 0);
+    ep_show("oneshot", one, 8, 1000);
+    ep_show("oneshot disarmed", one, 8, 0);
+    struct epoll_event mod = {.events = EPOLLIN | EPOLLONESHOT, .data.u64 = 4};
+    ERR(epoll_ctl(one, EPOLL_CTL_MOD, s, &mod));
+    ep_show("oneshot re-armed", one, 8, 0);
+    write(c, "d", 1);
+    ep_show("et new data", et, 8, 1000);
+    drain(s);
+    ep_show("lt drained", lt, 8, 0);
+    ep_show("et drained", et, 8, 0);
+
+    int nest = epoll_create1(0);
+    ep_add(nest, lt, EPOLLIN, 5);
+    struct pollfd pfd = {.fd = lt, .events = POLLIN};
+    ep_show("nested idle", nest, 8, 0);
+    printf("poll lt idle %d\n", poll(&pfd, 1, 0));
+    write(c, "e", 1);
+    ep_show("nested data", nest, 8, 1000);
+    int polled = poll(&pfd, 1, 1000);
+    printf("poll lt data %d revents %#x\n", polled, pfd.revents);
+    drain(s);
+    ep_show("nested drained", nest, 8, 0);
+
+    int out = epoll_create1(0);
+    ep_add(out, c, EPOLLOUT, 6);
+    ep_add(out, c2, EPOLLOUT, 7);
+    struct epoll_event e1, e2;
+    int n1 = epoll_wait(out, &e1, 1, 1000), n2 = epoll_wait(out, &e2, 1, 1000);
+    printf("maxevents 1: %d %d events %#x distinct %d\n", n1, n2, e1.events,
+           e1.data.u64 != e2.data.u64);
+    ep_show("both writable", out, 8, 0);
+
+    int life = epoll_create1(0);
+    ep_add(life, s2, EPOLLIN, 8);
+    int d = dup(s2);
+    close(s2);
+    write(c2, "z", 1);
+    ep_show("closed fd, file open", life, 8, 1000);
+    ep_add(life, d, EPOLLIN, 9);
+    ep_show("dup added", life, 8, 1000);
+    ERR(epoll_ctl(life, EPOLL_CTL_DEL, s2, NULL));
+    close(d);
+    ep_show("file released", life, 8, 0);
+
+    ERR(epoll_ctl(lt, EPOLL_CTL_DEL, s, NULL));
+    ERR(epoll_ctl(lt, EPOLL_CTL_DEL, s, NULL));
+    write(c, "f", 1);
+    ep_show("lt deleted", lt, 8, 100);
+    drain(s);
+
+    struct sockaddr_storage ua; socklen_t ualen;
+    int u = listener(AF_INET, &ua, &ualen, SOCK_DGRAM), us = socket(AF_INET, SOCK_DGRAM, 0);
+    int ue = epoll_create1(0);
+    ep_add(ue, u, EPOLLIN | EPOLLET, 10);
+    sendto(us, "1", 1, 0, (struct sockaddr *)&ua, ualen);
+    ep_show("udp first", ue, 8, 1000);
+    ep_show("udp again", ue, 8, 0);
+    sendto(us, "2", 1, 0, (struct sockaddr *)&ua, ualen);
+    ep_show("udp second", ue, 8, 1000);
+
+    int hup = epoll_create1(0);
+    ep_add(hup, s, EPOLLIN | EPOLLRDHUP, 11);
+    shutdown(c, SHUT_WR);
+    ep_show("peer shut down", hup, 8, 1000);
+    close(c);
+    close(s);
+    printf("done\n");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -250,6 +370,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "epipe")) epipe();
     else if (!strcmp(m, "options")) options();
     else if (!strcmp(m, "ifaddrs")) ifaddrs();
+    else if (!strcmp(m, "epoll")) epoll_modes();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
