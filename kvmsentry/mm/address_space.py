@@ -360,6 +360,8 @@ class AddressSpace:
         vma = self.vmas.find(old)
         if vma is None or old + old_len > vma.end:
             raise SyscallError(errno.EFAULT)
+        if new_len > old_len and vma.special is not None:
+            raise SyscallError(errno.EFAULT)      # VM_DONTEXPAND
         if fixed_addr is None and new_len <= old_len:
             self.unmap(old + new_len, old_len - new_len)
             return old

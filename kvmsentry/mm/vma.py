@@ -19,6 +19,7 @@ class Vma:
     shared: bool = False    # MAP_SHARED
     may_write: bool = True  # False: a shared mapping of a file opened read-only
     locked: int = 0         # VM_LOCKED / VM_LOCKONFAULT (kernel/mlock.py)
+    special: object = None  # owner of a special mapping (an AIO ring): never expanded
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""

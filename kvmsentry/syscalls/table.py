@@ -24,6 +24,7 @@ from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
 from kvmsentry.syscalls import sys_mount, sys_namespaces, sys_seccomp, sys_splice
 from kvmsentry.syscalls import sys_task_attrs
+from kvmsentry.syscalls import sys_aio
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -473,6 +474,16 @@ _IMPLEMENTED = [
        "EPERM, as in a container"),
     _e("kexec_file_load", sys_privileged.kexec_file_load, "fd fd uint str hex", PARTIAL,
        "EPERM, as in a container"),
+    _e("io_setup", sys_aio.io_setup, "uint ptr", PARTIAL,
+       "requests complete inside io_submit (never cancellable); no IOCB_CMD_POLL; "
+       "aio-max-nr checked per context, not summed over the sandbox"),
+    _e("io_destroy", sys_aio.io_destroy, "hex"),
+    _e("io_submit", sys_aio.io_submit, "hex int ptr", PARTIAL,
+       "requests run to completion before it returns; IOCB_CMD_POLL EINVAL"),
+    _e("io_getevents", sys_aio.io_getevents, "hex int int ptr ptr"),
+    _e("io_pgetevents", sys_aio.io_pgetevents, "hex int int ptr ptr ptr"),
+    _e("io_cancel", sys_aio.io_cancel, "hex ptr ptr", PARTIAL,
+       "nothing is ever in flight: EINVAL"),
     _e("ptrace", sys_ptrace.ptrace_, "int int ptr ptr", PARTIAL,
        "tracer is the attaching process, not thread; debug registers are stored, never "
        "armed; no PEEKSIGINFO or seccomp events; at a syscall-entry stop only the number "

@@ -52,3 +52,10 @@ def test_pipe_edges(gvfixprogs, tmp_path):
     a read end closed under a blocked reader (gVisor pipe_test)."""
     out = same(gvfixprogs, tmp_path, "pipe_edges")
     assert "SIGPIPEs: 2" in out
+
+
+def test_aio_ring(gvfixprogs, tmp_path):
+    """io_setup's ring in the process's memory, submissions and their
+    events, mremap/mprotect of the ring, RESFD, fork (gVisor aio_test)."""
+    out = same(gvfixprogs, tmp_path, "aio_ring")
+    assert "magic a10a10a1" in out and "moved to the new place: 1" in out
