@@ -8,6 +8,7 @@ from kvmsentry.syscalls.args import i32, u32
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 2, 3, 4
 FUTEX_WAKE_OP, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 5, 9, 10
+FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_LOCK_PI2 = 6, 7, 8, 13
 FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
 NSEC = 1_000_000_000
 
@@ -64,15 +65,24 @@ def _wake_op(task, addr2, encoded):
 
 def futex(task, uaddr, op, val, timeout, uaddr2, val3):
     """Implements futex(2): WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP,
-    WAIT_BITSET, WAKE_BITSET (PI futexes are not supported)."""
+    WAIT_BITSET, WAKE_BITSET, and the PI operations LOCK_PI, LOCK_PI2,
+    TRYLOCK_PI, UNLOCK_PI (kernel/futex_pi.py; no WAIT_REQUEUE_PI)."""
     op = i32(op)
     cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     table = task.kernel.futexes
     private = bool(op & FUTEX_PRIVATE_FLAG)
     key = futex_key(task, uaddr, private)
     val = u32(val)
-    if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+    if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI2):
         raise SyscallError(errno.ENOSYS)
+    if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
+        # LOCK_PI's timeout is absolute CLOCK_REALTIME; LOCK_PI2's is
+        # CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME says otherwise.
+        deadline = None if cmd == FUTEX_TRYLOCK_PI else _deadline(
+            task, timeout, True, cmd == FUTEX_LOCK_PI or bool(op & FUTEX_CLOCK_REALTIME))
+        return table.pi.lock(task, key, uaddr, deadline, trylock=cmd == FUTEX_TRYLOCK_PI)
+    if cmd == FUTEX_UNLOCK_PI:
+        return table.pi.unlock(task, key, uaddr)
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bitset = u32(val3) if cmd == FUTEX_WAIT_BITSET else 0xFFFFFFFF
         if bitset == 0:

@@ -207,7 +207,9 @@ _IMPLEMENTED = [
     _e("prlimit64", sys_identity.prlimit64, "int int ptr ptr", PARTIAL,
        "limits are recorded, not enforced"),
     _e("futex", sys_futex.futex, "ptr int uint ptr ptr uint", PARTIAL,
-       "no PI futexes; shared futexes keyed per address space"),
+       "PI futexes lend no priority (the host schedules) and an owner's exit does not "
+       "pass the lock on (no FUTEX_OWNER_DIED); no WAIT_REQUEUE_PI/CMP_REQUEUE_PI; "
+       "shared futexes keyed per address space"),
     _e("futex_waitv", sys_futex.futex_waitv, "ptr uint hex ptr int"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
     _e("rseq", sys_thread.rseq, "ptr uint hex hex"),

@@ -59,3 +59,11 @@ def test_aio_ring(gvfixprogs, tmp_path):
     events, mremap/mprotect of the ring, RESFD, fork (gVisor aio_test)."""
     out = same(gvfixprogs, tmp_path, "aio_ring")
     assert "magic a10a10a1" in out and "moved to the new place: 1" in out
+
+
+def test_pi_futex(gvfixprogs, tmp_path):
+    """FUTEX_LOCK_PI/LOCK_PI2/TRYLOCK_PI/UNLOCK_PI: owner and waiters bits,
+    errors, timeouts, hand-over under contention, glibc's PI mutex
+    (gVisor futex_test PI cases)."""
+    out = same(gvfixprogs, tmp_path, "pi_futex")
+    assert "counter 180, errors 0, word 0" in out
