@@ -67,3 +67,11 @@ def test_pi_futex(gvfixprogs, tmp_path):
     (gVisor futex_test PI cases)."""
     out = same(gvfixprogs, tmp_path, "pi_futex")
     assert "counter 180, errors 0, word 0" in out
+
+
+def test_affinity(gvfixprogs, tmp_path):
+    """The mask sched_setaffinity sets is the one sched_getaffinity
+    returns, in a new thread and a forked child too (gVisor affinity_test,
+    fork_test Affinity)."""
+    out = same(gvfixprogs, tmp_path, "affinity")
+    assert "got what was set: 1" in out
