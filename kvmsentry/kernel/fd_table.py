@@ -28,6 +28,9 @@ def _unref(file):
         last = file.fd_refs == 0
     if last:
         file.release()
+        ofd_locks = getattr(file, "ofd_locks", None)
+        if ofd_locks is not None:
+            ofd_locks.release(("ofd", id(file)))
         eventpoll_release(file)
         fsnotify.closed(file)
         LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file

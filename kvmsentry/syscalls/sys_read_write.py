@@ -5,6 +5,7 @@ import struct
 
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.record_locks import lock_target
 from kvmsentry.syscalls import sys_fd
 from kvmsentry.syscalls.args import i32, i64
 
@@ -370,8 +371,7 @@ def close(task, fd):
     POSIX record locks on it, as Linux does."""
     f = task.fds.get(i32(fd))
     task.fds.close(i32(fd))
-    if f.inode is not None:
-        task.kernel.record_locks.release(task.tgid, f.inode)
+    task.kernel.record_locks.release(task.tgid, lock_target(f))
     return 0
 
 

@@ -75,3 +75,11 @@ def test_affinity(gvfixprogs, tmp_path):
     fork_test Affinity)."""
     out = same(gvfixprogs, tmp_path, "affinity")
     assert "got what was set: 1" in out
+
+
+def test_record_locks(gvfixprogs, tmp_path):
+    """POSIX locks on pipes and sockets; OFD locks released by the open
+    file's last close (gVisor fcntl_test SetLockPipe/Socket,
+    TestOFDUnlocksOnLastClose)."""
+    out = same(gvfixprogs, tmp_path, "record_locks")
+    assert "after the last close of both: 2" in out
