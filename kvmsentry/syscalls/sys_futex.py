@@ -21,6 +21,9 @@ def futex_key(task, addr, private):
         vma = task.mm.vmas.find(addr)
         if vma is not None and vma.cache is not None and vma.shared:
             return ("shared", id(vma.cache.inode), vma.offset + (addr - vma.start))
+        # Linux keys a shared futex in private memory apart from a private
+        # one at the same address: a wake of the other kind finds nobody.
+        return ("mm", id(task.mm), addr)
     return (id(task.mm), addr)
 
 
@@ -43,6 +46,13 @@ def _deadline(task, timeout, absolute, realtime):
     if realtime:
         return now_mono + (ns - time.clock_gettime_ns(time.CLOCK_REALTIME))
     return ns
+
+
+def _at_least_one(count):
+    """A wake count as Linux's wake loops treat it: they stop after the
+    waiter that reached it, so 0 or a negative count still wakes one."""
+    count = i32(count)
+    return count if count > 0 else 1
 
 
 def _wake_op(task, addr2, encoded):
@@ -97,7 +107,7 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
             raise SyscallError(errno.EINVAL)
         if uaddr & 3:
             raise SyscallError(errno.EINVAL)
-        return table.wake(key, val, bitset)
+        return table.wake(key, _at_least_one(val), bitset)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
         nr_requeue = i32(timeout)            # val2 travels in the timeout slot
         if i32(val) < 0 or nr_requeue < 0:
@@ -106,9 +116,9 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
             raise SyscallError(errno.EAGAIN)
         return table.requeue(key, futex_key(task, uaddr2, private), val, nr_requeue)
     if cmd == FUTEX_WAKE_OP:
-        woken = table.wake(key, val)
+        woken = table.wake(key, _at_least_one(val))
         if _wake_op(task, uaddr2, u32(val3)):
-            woken += table.wake(futex_key(task, uaddr2, private), i32(timeout))
+            woken += table.wake(futex_key(task, uaddr2, private), _at_least_one(timeout))
         return woken
     raise SyscallError(errno.ENOSYS)
 

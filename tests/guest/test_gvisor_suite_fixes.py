@@ -61,12 +61,13 @@ def test_aio_ring(gvfixprogs, tmp_path):
     assert "magic a10a10a1" in out and "moved to the new place: 1" in out
 
 
-def test_pi_futex(gvfixprogs, tmp_path):
+def test_futex_edges(gvfixprogs, tmp_path):
     """FUTEX_LOCK_PI/LOCK_PI2/TRYLOCK_PI/UNLOCK_PI: owner and waiters bits,
-    errors, timeouts, hand-over under contention, glibc's PI mutex
-    (gVisor futex_test PI cases)."""
-    out = same(gvfixprogs, tmp_path, "pi_futex")
+    errors, timeouts, hand-over under contention, glibc's PI mutex; wakes
+    of count 0 and of the other kind (gVisor futex_test)."""
+    out = same(gvfixprogs, tmp_path, "futex_edges")
     assert "counter 180, errors 0, word 0" in out
+    assert "wake with count 0 woke 1" in out
 
 
 def test_affinity(gvfixprogs, tmp_path):

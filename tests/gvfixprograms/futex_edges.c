@@ -1,7 +1,9 @@
-/* PI futexes (FUTEX_LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI) as gVisor's
- * futex_test uses them and as glibc's PTHREAD_PRIO_INHERIT mutexes do:
- * the word's owner tid and FUTEX_WAITERS bit, EDEADLK/EPERM/EAGAIN/ESRCH,
- * timeouts on both clocks, hand-over under contention. */
+/* Futexes as gVisor's futex_test found them different. PI futexes
+ * (FUTEX_LOCK_PI, LOCK_PI2, TRYLOCK_PI, UNLOCK_PI) as the test uses them and
+ * as glibc's PTHREAD_PRIO_INHERIT mutexes do: the word's owner tid and
+ * FUTEX_WAITERS bit, EDEADLK/EPERM/EAGAIN/ESRCH, timeouts on both clocks,
+ * hand-over under contention. Wakes: a count of 0 still wakes one, and a
+ * shared wake does not find a private waiter (nor the reverse). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/futex.h>
@@ -140,12 +142,62 @@ static void *timed_locker(void *arg)
     return NULL;
 }
 
+static atomic_int plain;
+static long waiter_result;
+
+static void *plain_waiter(void *arg)
+{
+    int op = *(int *)arg;
+    struct timespec t = {0, 300 * 1000 * 1000};
+    waiter_result = syscall(SYS_futex, &plain, FUTEX_WAIT | op, 0, op == -1 ? NULL : &t, NULL, 0);
+    if (waiter_result < 0)
+        waiter_result = -errno;
+    return NULL;
+}
+
+static void wake_rules(void)
+{
+    pthread_t t;
+    int priv = FUTEX_PRIVATE_FLAG, shared = 0;
+    long woken = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        int *mine = kind ? &shared : &priv, other = kind ? FUTEX_PRIVATE_FLAG : 0;
+        atomic_store(&plain, 0);
+        pthread_create(&t, NULL, plain_waiter, mine);
+        woken = 0;
+        for (int i = 0; i < 50; i++) {             /* 100 ms of wrong-kind wakes */
+            woken += syscall(SYS_futex, &plain, FUTEX_WAKE | other, 1, NULL, NULL, 0);
+            usleep(2000);
+        }
+        pthread_join(t, NULL);
+        printf("%s waiter: woken by the other kind %ld, result %s\n",
+               kind ? "shared" : "private", woken, strerror(-waiter_result));
+    }
+    /* A wake count of 0 (or less) wakes one waiter. */
+    int counts[2] = {0, -5};
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&plain, 0);
+        pthread_create(&t, NULL, plain_waiter, &priv);
+        woken = 0;
+        for (int tries = 0; tries < 1000 && !woken; tries++) {
+            woken = syscall(SYS_futex, &plain, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, counts[i],
+                            NULL, NULL, 0);
+            if (!woken)
+                usleep(1000);
+        }
+        pthread_join(t, NULL);
+        printf("wake with count %d woke %ld, waiter result %ld\n", counts[i], woken,
+               waiter_result);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     main_tid = tid();
     round_of(FUTEX_PRIVATE_FLAG);
     round_of(0);
+    wake_rules();
 
     atomic_store(&timed, main_tid);
     int ops[2] = {FUTEX_LOCK_PI, FUTEX_LOCK_PI2};
