@@ -18,7 +18,8 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around
 from kvmsentry.mm.pagetable import ADDR_MASK, LOWER_HALF_END, PTE_W, PageTable, leaf_flags
 from kvmsentry.mm.pool import OutOfMemory
-from kvmsentry.mm.vma import MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
+from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, VM_DONTCOPY, Vma,
+                               VmaList)
 
 SIGBUS, SIGSEGV = 7, 11
 
@@ -673,10 +674,13 @@ class AddressSpace:
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
-            child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
+            if not vma.fork_flags & VM_DONTCOPY:
+                child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
         pool = self.pool
         for va, phys in self.pages.items():
             vma = self.vmas.find(va)
+            if vma.fork_flags:
+                continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
             cache = self.cache_pages.get(va)
             if cache is not None:

@@ -8,6 +8,7 @@ from kvmsentry.kernel import mlock
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.mm.pool import OutOfMemory
+from kvmsentry.mm.vma import VM_DONTCOPY, VM_WIPEONFORK
 from kvmsentry.vfs.file import O_PATH
 from kvmsentry.syscalls.args import i32
 
@@ -32,6 +33,10 @@ MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
 MADV_WILLNEED, MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 3, 4, 8, 9
 MADV_POPULATE_READ, MADV_POPULATE_WRITE = 22, 23
+MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK = 10, 11, 18, 19
+# advice -> (VM flag, set or clear)
+FORK_ADVICE = {MADV_DONTFORK: (VM_DONTCOPY, True), MADV_DOFORK: (VM_DONTCOPY, False),
+               MADV_WIPEONFORK: (VM_WIPEONFORK, True), MADV_KEEPONFORK: (VM_WIPEONFORK, False)}
 MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
               20, 21, 22, 23, 24, 25, 100, 101}
 
@@ -270,6 +275,8 @@ def madvise(task, addr, length, advice):
     if advice in (MADV_DONTNEED, MADV_FREE):
         mm.discard(addr, length)
         return 0
+    if advice in FORK_ADVICE:
+        return _fork_advice(mm, addr, addr + length, *FORK_ADVICE[advice])
     covered = addr
     for vma in mm.vmas.overlapping(addr, addr + length):
         if vma.start > covered:
@@ -279,6 +286,28 @@ def madvise(task, addr, length, advice):
         raise SyscallError(errno.ENOMEM)
     if advice in (MADV_WILLNEED, MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         _populate(mm, addr, addr + length, advice)
+    return 0
+
+
+def _fork_advice(mm, start, end, flag, on):
+    """MADV_DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK: what fork gives the
+    child of the mapped parts of [start, end) (address_space.fork); then
+    ENOMEM if the range had a hole, as Linux's madvise walk reports it.
+    Wiping applies to private anonymous memory only (EINVAL)."""
+    vmas = mm.vmas.overlapping(start, end)
+    if flag == VM_WIPEONFORK and on and any(v.cache is not None or v.shared for v in vmas):
+        raise SyscallError(errno.EINVAL)
+    hole = not vmas or vmas[0].start > start or vmas[-1].end < end or any(
+        a.end < b.start for a, b in zip(vmas, vmas[1:]))
+    lo, hi = max(start, vmas[0].start) if vmas else start, min(end, vmas[-1].end) if vmas else end
+    if vmas:
+        mm.check_map_count(mm.vmas.splits(lo, hi))
+        for vma in mm.vmas.remove_range(lo, hi):
+            vma.fork_flags = vma.fork_flags | flag if on else vma.fork_flags & ~flag
+            mm.vmas.insert(vma)
+        mm.vmas.merge_adjacent(lo, hi)
+    if hole:
+        raise SyscallError(errno.ENOMEM)
     return 0
 
 

@@ -166,7 +166,8 @@ _IMPLEMENTED = [
     _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr"),
     _e("madvise", sys_mmap.madvise, "ptr uint int", PARTIAL,
        "DONTNEED/FREE drop pages; POPULATE_READ/WRITE and WILLNEED (file pages) "
-       "map them; other advice is accepted and ignored"),
+       "map them; DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK act at fork; other advice "
+       "is accepted and ignored"),
     _e("nanosleep", sys_time.nanosleep, "ptr ptr"),
     _e("getpid", sys_identity.getpid),
     _e("exit", sys_process.exit, "int"),

@@ -84,3 +84,10 @@ def test_record_locks(gvfixprogs, tmp_path):
     TestOFDUnlocksOnLastClose)."""
     out = same(gvfixprogs, tmp_path, "record_locks")
     assert "after the last close of both: 2" in out
+
+
+def test_fork_advice(gvfixprogs, tmp_path):
+    """MADV_DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK as a forked child sees
+    them (gVisor madvise_test Dontfork*)."""
+    out = same(gvfixprogs, tmp_path, "fork_advice")
+    assert "child: [1] [unmapped] [3]" in out
