@@ -20,6 +20,8 @@ O_NONBLOCK = os.O_NONBLOCK
 O_PATH = 0o10000000
 SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 1, 2, 3, 4
 MAX_LFS = (1 << 63) - 1
+# tmpfs and overlayfs: their directories have no end to SEEK_END to (EINVAL).
+NO_DIR_END = {0x01021994, 0x794C7630}
 # Flags F_SETFL may change.
 SETFL_MASK = O_APPEND | O_NONBLOCK | os.O_ASYNC | os.O_DIRECT | os.O_NOATIME
 
@@ -178,6 +180,9 @@ class InodeFile(File):
             elif whence == SEEK_CUR:
                 new = self.offset + offset
             elif whence == SEEK_END:
+                if self.inode.is_dir() and self.location is not None and \
+                        self.location.mount.fs.magic in NO_DIR_END:
+                    raise SyscallError(errno.EINVAL)
                 new = self.inode.getattr().size + offset
             elif whence in (SEEK_DATA, SEEK_HOLE):
                 new = self.inode.seek_data(offset, whence == SEEK_HOLE)

@@ -91,3 +91,11 @@ def test_fork_advice(gvfixprogs, tmp_path):
     them (gVisor madvise_test Dontfork*)."""
     out = same(gvfixprogs, tmp_path, "fork_advice")
     assert "child: [1] [unmapped] [3]" in out
+
+
+def test_dirents(gvfixprogs, tmp_path):
+    """getdents/getdents64 into a buffer shorter than claimed, counts past
+    INT_MAX; SEEK_END on procfs and tmpfs directories (gVisor
+    getdents_test, lseek_test)."""
+    out = same(gvfixprogs, tmp_path, "dirents")
+    assert "entries through 256 bytes claimed as 4096: 102" in out
