@@ -6,7 +6,8 @@ import struct
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import memfd
 from kvmsentry.kernel.record_locks import LOCKS_CHANGED, lock_target
-from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
+from kvmsentry.kernel import fasync
+from kvmsentry.kernel.waiter import ALL_EVENTS, Queue, block_until
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_PATH, SETFL_MASK
 
@@ -123,8 +124,11 @@ def fcntl(task, fd, cmd, arg):
         old = f.flags
         f.flags = (f.flags & ~SETFL_MASK) | (u32(arg) & SETFL_MASK)
         arm = getattr(f, "fasync", None)
-        if (old ^ f.flags) & os.O_ASYNC and arm is not None:
-            arm(task, fd, bool(f.flags & os.O_ASYNC))
+        if (old ^ f.flags) & os.O_ASYNC:
+            if arm is not None:
+                arm(task, fd, bool(f.flags & os.O_ASYNC))
+            elif hasattr(f, "family") and isinstance(getattr(f, "queue", None), Queue):
+                fasync.arm_queue(f, fd, task.kernel, bool(f.flags & os.O_ASYNC))
         return 0
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)

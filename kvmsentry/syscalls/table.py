@@ -107,7 +107,7 @@ _IMPLEMENTED = [
     _e("dup2", sys_fd.dup2, "fd fd"),
     _e("dup3", sys_fd.dup3, "fd fd hex"),
     _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL,
-       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes only"),
+       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes and Unix sockets only"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),

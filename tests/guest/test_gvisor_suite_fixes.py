@@ -99,3 +99,11 @@ def test_dirents(gvfixprogs, tmp_path):
     getdents_test, lseek_test)."""
     out = same(gvfixprogs, tmp_path, "dirents")
     assert "entries through 256 bytes claimed as 4096: 102" in out
+
+
+def test_socket_async(gvfixprogs, tmp_path):
+    """SIGIO for O_ASYNC Unix sockets (FIOASYNC or F_SETFL, either order
+    with the owner), none after the armed socket's close; SIOCGIFCONF on
+    sockets of every family (gVisor ioctl_test)."""
+    out = same(gvfixprogs, tmp_path, "socket_async")
+    assert "SIGIOs after write 1" in out and "lo listed 1" in out
