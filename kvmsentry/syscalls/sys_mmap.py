@@ -232,7 +232,8 @@ def mprotect(task, addr, length, prot):
 
 
 def mremap(task, old, old_len, new_len, flags, new_addr):
-    """Implements mremap(2) for anonymous mappings."""
+    """Implements mremap(2): move, grow, shrink; old_size 0 duplicates a
+    shared mapping."""
     flags = i32(flags)
     if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) or \
             not _aligned(old) or new_len == 0:
@@ -248,8 +249,33 @@ def mremap(task, old, old_len, new_len, flags, new_addr):
             raise SyscallError(errno.EINVAL)
         fixed = new_addr
     if old_len == 0:
-        raise SyscallError(errno.EINVAL)   # shared-mapping duplication only
+        return _duplicate(task.mm, old, new_len, bool(flags & MREMAP_MAYMOVE), fixed)
+    if fixed is None and page_up(new_len) <= page_up(old_len):
+        # A shrink in place only unmaps the tail, whatever mappings the
+        # range spans after the first.
+        if task.mm.vmas.find(old) is None:
+            raise SyscallError(errno.EFAULT)
+        task.mm.unmap(old + page_up(new_len), page_up(old_len) - page_up(new_len))
+        return old
     return task.mm.remap(old, old_len, new_len, bool(flags & MREMAP_MAYMOVE), fixed)
+
+
+def _duplicate(mm, old, new_len, may_move, fixed):
+    """mremap with old_size 0: a second mapping of the same pages of a
+    shared mapping, the first left in place; EINVAL for a private one,
+    ENOMEM unless it may move (there is no room at the same address)."""
+    vma = mm.vmas.find(old)
+    if vma is None:
+        raise SyscallError(errno.EFAULT)
+    if not vma.shared or vma.cache is None:
+        raise SyscallError(errno.EINVAL)
+    if not may_move:
+        raise SyscallError(errno.ENOMEM)
+    new = fixed if fixed is not None else mm.find_free(new_len)
+    if new is None:
+        raise SyscallError(errno.ENOMEM)
+    return mm.map_file(new, new_len, vma.prot, vma.cache, vma.offset + (old - vma.start), True,
+                       vma.name, may_write=vma.may_write)
 
 
 def madvise(task, addr, length, advice):

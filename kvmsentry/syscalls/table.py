@@ -163,7 +163,8 @@ _IMPLEMENTED = [
     _e("preadv", sys_read_write.preadv, "fd oiov:2 int int"),
     _e("pwritev", sys_read_write.pwritev, "fd iov:2 int int"),
     _e("sched_yield", sys_thread.sched_yield),
-    _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr"),
+    _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr", PARTIAL,
+       "no MREMAP_DONTUNMAP (EINVAL)"),
     _e("madvise", sys_mmap.madvise, "ptr uint int", PARTIAL,
        "DONTNEED/FREE drop pages; POPULATE_READ/WRITE and WILLNEED (file pages) "
        "map them; DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK act at fork; other advice "

@@ -107,3 +107,10 @@ def test_socket_async(gvfixprogs, tmp_path):
     sockets of every family (gVisor ioctl_test)."""
     out = same(gvfixprogs, tmp_path, "socket_async")
     assert "SIGIOs after write 1" in out and "lo listed 1" in out
+
+
+def test_mremap_edges(gvfixprogs, tmp_path):
+    """A shrink in place across mappings; old_size 0 duplicating a shared
+    mapping (gVisor mremap_test *_Copy, InPlace_ShrinkingAcrossVMAs)."""
+    out = same(gvfixprogs, tmp_path, "mremap_edges")
+    assert "read through the copy: written through the original" in out
