@@ -104,7 +104,11 @@ def unlinkat(task, dirfd, pathname, flags):
     flags = i32(flags)
     if flags & ~AT_REMOVEDIR:
         raise SyscallError(errno.EINVAL)
-    parent, name, trailing = parent_at(task, i32(dirfd), _path(task, pathname))
+    path = _path(task, pathname)
+    if path and not path.strip(b"/"):
+        # The root itself (Linux's LAST_ROOT): busy to rmdir, not a file to unlink.
+        raise SyscallError(errno.EBUSY if flags & AT_REMOVEDIR else errno.EISDIR)
+    parent, name, trailing = parent_at(task, i32(dirfd), path)
     if flags & AT_REMOVEDIR:
         if name == b".":
             raise SyscallError(errno.EINVAL)

@@ -1,7 +1,8 @@
 /* getdents/getdents64 buffers as Linux's filldir treats them (gVisor
  * getdents_test PartialBuffer, TooLargeSize): records go in while the
  * buffer is writable, the count is an int; and lseek(SEEK_END) on
- * directories (lseek_test SeekCurrentDir, ProcDir). */
+ * directories (lseek_test SeekCurrentDir, ProcDir); removing the root
+ * (unlink_test CannotRemoveRoot*). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -74,5 +75,12 @@ int main(void)
     SHOW("SEEK_END on a tmpfs directory", lseek(t, 0, SEEK_END));
     SHOW("SEEK_CUR on it", lseek(t, 0, SEEK_CUR));
     umount("t");
+    int root = open("/", O_RDONLY | O_DIRECTORY);
+    SHOW("rmdir /", rmdir("/"));
+    SHOW("unlinkat(AT_REMOVEDIR) //", unlinkat(AT_FDCWD, "//", AT_REMOVEDIR));
+    SHOW("unlinkat(dirfd, /, AT_REMOVEDIR)", unlinkat(root, "/", AT_REMOVEDIR));
+    SHOW("unlink /", unlink("/"));
+    SHOW("rmdir .", rmdir("."));
+    SHOW("rmdir ..", rmdir(".."));
     return 0;
 }
