@@ -49,8 +49,13 @@ def brk(task, addr):
     """Implements brk(2); under mlockall(MCL_FUTURE) the new heap is locked."""
     mm = task.mm
     if addr > mm.brk:
+        # RLIMIT_DATA bounds the heap (check_data_rlimit; the data
+        # segment's own size is not counted here).
+        if page_up(addr) - mm.brk_start > task.rlimits[RLIMIT_DATA][0]:
+            return mm.brk
         try:
             check_commit(addr - mm.brk)
+            check_address_space(task, page_up(mm.brk), page_up(addr) - page_up(mm.brk))
         except SyscallError:
             return mm.brk
     old_top = page_up(mm.brk)
@@ -61,6 +66,27 @@ def brk(task, addr):
     if lock and page_up(new) > old_top:
         mlock.mark_new_heap(task, old_top, page_up(new) - old_top, lock)
     return new
+
+
+RLIMIT_DATA, RLIMIT_AS = 2, 9
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def check_address_space(task, start, length):
+    """ENOMEM if mapping [start, start+length) would take the process's
+    mapped total past RLIMIT_AS (Linux's may_expand_vm); what the new
+    mapping replaces does not count twice."""
+    limit = task.rlimits[RLIMIT_AS][0]
+    if limit >= RLIM_INFINITY:
+        return
+    end = start + length
+    total = replaced = 0
+    for vma in task.mm.vmas:
+        total += vma.end - vma.start
+        if vma.start < end and start < vma.end:
+            replaced += min(end, vma.end) - max(start, vma.start)
+    if total - replaced + length > limit:
+        raise SyscallError(errno.ENOMEM)
 
 
 def _commit_limit():
@@ -130,14 +156,16 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
             raise SyscallError(errno.EINVAL)
         if addr + length > USER_TOP or addr < MMAP_MIN_ADDR:
             raise SyscallError(errno.EPERM if addr < MMAP_MIN_ADDR else errno.ENOMEM)
-        if flags & MAP_FIXED_NOREPLACE and not flags & MAP_FIXED and \
-                not mm.vmas.is_free(addr, addr + length):
+        # MAP_FIXED_NOREPLACE wins over MAP_FIXED: nothing is clobbered.
+        if flags & MAP_FIXED_NOREPLACE and not mm.vmas.is_free(addr, addr + length):
             raise SyscallError(errno.EEXIST)
         start = addr
     elif flags & MAP_32BIT:
         start = mm.find_free_below(length, 1 << 31)
     else:
         start = mm.find_free(length, addr)
+    if start is not None:
+        check_address_space(task, start, length)
     if source is not None and source.inode.is_reg():
         cache = cache_of(source.inode, mm.pool)
         name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(

@@ -114,3 +114,10 @@ def test_mremap_edges(gvfixprogs, tmp_path):
     mapping (gVisor mremap_test *_Copy, InPlace_ShrinkingAcrossVMAs)."""
     out = same(gvfixprogs, tmp_path, "mremap_edges")
     assert "read through the copy: written through the original" in out
+
+
+def test_vm_limits(gvfixprogs, tmp_path):
+    """RLIMIT_DATA stops brk, RLIMIT_AS stops mmap, MAP_FIXED_NOREPLACE
+    wins over MAP_FIXED (gVisor mmap_test ExceedLimit*, MapFixedNoReplace*)."""
+    out = same(gvfixprogs, tmp_path, "vm_limits")
+    assert "map 200 MiB                                      Cannot allocate memory" in out
