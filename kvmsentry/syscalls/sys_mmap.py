@@ -31,6 +31,7 @@ MAP_HUGETLB = 0x40000
 MAP_SYNC = 0x80000
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+MS_INVALIDATE = 2
 MADV_WILLNEED, MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 3, 4, 8, 9
 MADV_POPULATE_READ, MADV_POPULATE_WRITE = 22, 23
 MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK = 10, 11, 18, 19
@@ -118,6 +119,8 @@ def mmap(task, addr, length, prot, flags, fd, offset):
     """Implements mmap(2): anonymous memory and regular files (through the
     page cache, so every mapping and read/write see the same bytes);
     MAP_LOCKED and mlockall(MCL_FUTURE) lock the new mapping."""
+    if i32(flags) & MAP_LOCKED:
+        mlock.can_do_mlock(task)             # EPERM before anything is mapped
     start = _mmap(task, addr, length, prot, flags, fd, offset)
     lock = mlock.VM_LOCKED if i32(flags) & MAP_LOCKED else getattr(task.mm, "lock_future", 0)
     if lock:
@@ -215,6 +218,8 @@ def msync(task, addr, length, flags):
         if vma.start > covered:
             raise SyscallError(errno.ENOMEM)
         covered = vma.end
+        if flags & MS_INVALIDATE and vma.locked:
+            raise SyscallError(errno.EBUSY)
         if vma.cache is not None and vma.shared:
             vma.cache.write_back()
     if covered < end:
@@ -278,6 +283,10 @@ def mremap(task, old, old_len, new_len, flags, new_addr):
         fixed = new_addr
     if old_len == 0:
         return _duplicate(task.mm, old, new_len, bool(flags & MREMAP_MAYMOVE), fixed)
+    vma = task.mm.vmas.find(old)
+    if vma is not None and vma.locked and page_up(new_len) > page_up(old_len) and \
+            not mlock.future_ok(task, page_up(new_len) - page_up(old_len)):
+        raise SyscallError(errno.EAGAIN)     # a locked mapping grows within RLIMIT_MEMLOCK
     if fixed is None and page_up(new_len) <= page_up(old_len):
         # A shrink in place only unmaps the tail, whatever mappings the
         # range spans after the first.
@@ -326,6 +335,9 @@ def madvise(task, addr, length, advice):
         for vma in mm.vmas.overlapping(addr, addr + length):
             if not vma.shared:
                 raise SyscallError(errno.EINVAL)
+    if advice in (MADV_DONTNEED, MADV_FREE, MADV_REMOVE) and \
+            any(v.locked for v in mm.vmas.overlapping(addr, addr + length)):
+        raise SyscallError(errno.EINVAL)          # locked pages stay
     if advice in (MADV_DONTNEED, MADV_FREE):
         mm.discard(addr, length)
         return 0

@@ -121,3 +121,11 @@ def test_vm_limits(gvfixprogs, tmp_path):
     wins over MAP_FIXED (gVisor mmap_test ExceedLimit*, MapFixedNoReplace*)."""
     out = same(gvfixprogs, tmp_path, "vm_limits")
     assert "map 200 MiB                                      Cannot allocate memory" in out
+
+
+def test_mlock_edges(gvfixprogs, tmp_path):
+    """Locked pages refuse MS_INVALIDATE and MADV_DONTNEED; PROT_NONE
+    mlock; MAP_LOCKED and mremap against RLIMIT_MEMLOCK without
+    CAP_IPC_LOCK (gVisor mlock_test)."""
+    out = same(gvfixprogs, tmp_path, "mlock_edges")
+    assert "locked after: 1 0" in out
