@@ -136,7 +136,8 @@ class Kernel:
                 inode = loc.inode
                 if inode.is_dir():
                     raise SyscallError(errno.EACCES if b"/" not in name else errno.EISDIR)
-                if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK):
+                if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK) \
+                        or loc.mount.noexec():
                     raise SyscallError(errno.EACCES)
                 return cand, read_whole(inode)
             except SyscallError as e:

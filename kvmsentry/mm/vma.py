@@ -23,6 +23,7 @@ class Vma:
     locked: int = 0         # VM_LOCKED / VM_LOCKONFAULT (kernel/mlock.py)
     special: object = None  # owner of a special mapping (an AIO ring): never expanded
     fork_flags: int = 0     # VM_DONTCOPY / VM_WIPEONFORK (madvise)
+    may_exec: bool = True   # False: a file on a noexec mount (VM_MAYEXEC clear)
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""

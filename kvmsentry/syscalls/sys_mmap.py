@@ -169,13 +169,20 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
         start = mm.find_free(length, addr)
     if start is not None:
         check_address_space(task, start, length)
+    noexec = source is not None and source.location is not None and \
+        source.location.mount.noexec()
+    if noexec and prot & PROT_EXEC:
+        raise SyscallError(errno.EPERM)
     if source is not None and source.inode.is_reg():
         cache = cache_of(source.inode, mm.pool)
         name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(
             errors="replace")
-        return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name,
-                           may_write=kind == MAP_PRIVATE or source.writable(),
-                           populate=bool(flags & MAP_POPULATE))
+        start = mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name,
+                            may_write=kind == MAP_PRIVATE or source.writable(),
+                            populate=bool(flags & MAP_POPULATE))
+        if noexec:
+            mm.vmas.find(start).may_exec = False
+        return start
     if kind == MAP_SHARED:
         # Shared anonymous memory is an unlinked shmem file, as on Linux,
         # so fork children map the same frames.
@@ -257,6 +264,9 @@ def mprotect(task, addr, length, prot):
             raise SyscallError(errno.ENOMEM)
         if not vma.grows_down or prot & PROT_GROWSUP:
             raise SyscallError(errno.EINVAL)
+    if prot & PROT_EXEC and any(not v.may_exec
+                                for v in task.mm.vmas.overlapping(addr, addr + length)):
+        raise SyscallError(errno.EACCES)
     splits = task.mm.vmas.splits(addr, addr + length)
     if splits:
         task.mm.check_map_count(splits)

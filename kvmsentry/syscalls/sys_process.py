@@ -120,7 +120,8 @@ def execveat(task, dirfd, pathname, argv, envp, flags):
     inode = loc.inode
     if inode.is_symlink():
         raise SyscallError(errno.ELOOP)
-    if not inode.is_reg() or not may_access(inode.getattr(), task.creds, X_OK):
+    if not inode.is_reg() or not may_access(inode.getattr(), task.creds, X_OK) \
+            or loc.mount.noexec():
         raise SyscallError(errno.EACCES)
     if not path:
         name = b"/dev/fd/%d" % dirfd

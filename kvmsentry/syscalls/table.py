@@ -412,7 +412,8 @@ _IMPLEMENTED = [
     _e("chroot", sys_namespaces.chroot, "str"),
     _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
        "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
-       "flags accepted (one mount namespace); NOSUID/NODEV/NOEXEC recorded, not enforced"),
+       "flags accepted (one mount namespace); NOEXEC enforced (execve, mmap, mprotect), "
+       "NOSUID/NODEV recorded, not enforced"),
     _e("umount2", sys_mount.umount2, "str hex"),
     _e("pivot_root", sys_mount.pivot_root, "str str"),
     # --- pipes without a user buffer (sys_splice.py) ---

@@ -129,3 +129,11 @@ def test_mlock_edges(gvfixprogs, tmp_path):
     CAP_IPC_LOCK (gVisor mlock_test)."""
     out = same(gvfixprogs, tmp_path, "mlock_edges")
     assert "locked after: 1 0" in out
+
+
+def test_mount_edges(gvfixprogs, tmp_path):
+    """Mounts stacked on the cwd and unmounted through "."; MS_NOEXEC for
+    execve, mmap and mprotect (gVisor mount_test UmountMountsStackedOnDot,
+    *NoExec*)."""
+    out = same(gvfixprogs, tmp_path, "mount_edges")
+    assert "execve there: Permission denied" in out
