@@ -84,14 +84,16 @@ def open_location(task, dirfd, path, flags, mode):
         raise SyscallError(errno.EACCES)
     if want & W_OK and (inode.is_reg() or inode.is_dir()):
         check_mount_writable(loc)
-    if flags & O_TRUNC and inode.is_reg() and not created:
+    truncating = flags & O_TRUNC and inode.is_reg() and not created
+    if truncating:
         check_mount_writable(loc)
-        truncate_inode(inode, 0)
-        fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     file = inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
     if not flags & O_NOCTTY and hasattr(file, "opened_without_noctty"):
         file.opened_without_noctty(task)          # a tty may become the controlling one
     fsnotify.opened(file)
+    if truncating:                                # after the open, as handle_truncate
+        truncate_inode(inode, 0)
+        fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     return loc, file
 
 

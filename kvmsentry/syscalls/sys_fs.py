@@ -230,6 +230,7 @@ def linkat(task, olddirfd, oldpath, newdirfd, newpath, flags):
     _may_linkat(task, src.inode)
     parent.inode.link(name, src.inode)
     parent.dentry.forget(name)
+    fsnotify.link_count(src.inode)
     fsnotify.created(parent.inode, name)
     return 0
 
@@ -423,7 +424,10 @@ def set_file_times(task, loc, times):
             raise SyscallError(errno.EPERM if explicit else errno.EACCES)
     if stamps != [None, None]:
         loc.inode.setattr(atime_ns=stamps[0], mtime_ns=stamps[1])
-        fsnotify.attrib(loc)
+        # Both times: a utimes call (IN_ATTRIB); one alone reads as an
+        # access or a modification, as fsnotify_change reports it.
+        fsnotify.attrib(loc, fsnotify.IN_ATTRIB if None not in stamps else
+                        fsnotify.IN_ACCESS if stamps[0] is not None else fsnotify.IN_MODIFY)
     return 0
 
 
@@ -460,6 +464,7 @@ def ftruncate(task, fd, length):
     if length > f.inode.getattr().size:
         check_fsize(task, length)
     f.truncate(length)
+    fsnotify.modified(f)
     return 0
 
 

@@ -51,7 +51,8 @@ def _e(name, handler, args="", support=FULL, note=""):
 
 
 _INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
-                 "volume or the host root are missed; no IN_ACCESS, no IN_UNMOUNT")
+                 "volume or the host root are missed; IN_ACCESS for read(2) and getdents only (not "
+                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK")
 
 _IMPLEMENTED = [
     _e("read", sys_read_write.read, "fd out:2 uint"),

@@ -107,11 +107,14 @@ class InodeFile(File):
             raise SyscallError(errno.EISDIR)
         page_cache.before_read(inode)
         if offset is not None:
-            return inode.read_at(offset, length)
-        with self._lock:
-            data = inode.read_at(self.offset, length)
-            self.offset += len(data)
-            return data
+            data = inode.read_at(offset, length)
+        else:
+            with self._lock:
+                data = inode.read_at(self.offset, length)
+                self.offset += len(data)
+        if data:
+            fsnotify.accessed(self)
+        return data
 
     def readinto(self, buffers, offset=None):
         """read() straight into `buffers` (writable memoryviews, e.g. of
@@ -121,11 +124,14 @@ class InodeFile(File):
             raise SyscallError(errno.EISDIR)
         page_cache.before_read(inode)
         if offset is not None:
-            return readinto_at(inode, offset, buffers)
-        with self._lock:
-            n = readinto_at(inode, self.offset, buffers)
-            self.offset += n
-            return n
+            n = readinto_at(inode, offset, buffers)
+        else:
+            with self._lock:
+                n = readinto_at(inode, self.offset, buffers)
+                self.offset += n
+        if n:
+            fsnotify.accessed(self)
+        return n
 
     def write(self, data, offset=None):
         n = self._write(data, offset)
@@ -223,7 +229,9 @@ class InodeFile(File):
                 rec = struct.pack("<QqHB", ino, self.offset + 1, reclen, dt) + name
                 out += rec + bytes(reclen - len(rec))
                 self.offset += 1
-            return bytes(out)
+            out = bytes(out)
+        fsnotify.accessed(self)             # iterate_dir's fsnotify_access, even at the end
+        return out
 
 
 def readinto_at(inode, offset, buffers):

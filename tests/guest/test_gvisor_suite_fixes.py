@@ -137,3 +137,10 @@ def test_mount_edges(gvfixprogs, tmp_path):
     *NoExec*)."""
     out = same(gvfixprogs, tmp_path, "mount_edges")
     assert "execve there: Permission denied" in out
+
+
+def test_inotify_events(gvfixprogs, tmp_path):
+    """IN_ACCESS for reads and listings, O_TRUNC's IN_OPEN then IN_MODIFY,
+    ftruncate/fallocate/utimensat/link events (gVisor inotify_test)."""
+    out = same(gvfixprogs, tmp_path, "inotify_events")
+    assert "[dir 0x1 f] [file 0x1]" in out
