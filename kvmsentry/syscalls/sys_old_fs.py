@@ -6,7 +6,7 @@ import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at
-from kvmsentry.syscalls.args import i32, u32
+from kvmsentry.syscalls.args import i32
 from kvmsentry.syscalls.sys_file import check_mount_writable, dirents_for
 from kvmsentry.syscalls.sys_fs import set_file_times
 from kvmsentry.vfs.file import O_PATH
