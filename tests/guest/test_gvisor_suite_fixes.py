@@ -144,3 +144,10 @@ def test_inotify_events(gvfixprogs, tmp_path):
     ftruncate/fallocate/utimensat/link events (gVisor inotify_test)."""
     out = same(gvfixprogs, tmp_path, "inotify_events")
     assert "[dir 0x1 f] [file 0x1]" in out
+
+
+def test_exec_files(gvfixprogs, tmp_path):
+    """An exec in a CLONE_FILES child unshares the fd table before closing
+    O_CLOEXEC fds (gVisor exec_test ExecveatTest.UnshareFiles)."""
+    out = same(gvfixprogs, tmp_path, "exec_files")
+    assert "after the child's exec: 0" in out
