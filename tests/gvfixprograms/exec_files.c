@@ -1,7 +1,9 @@
 /* execve in a child that shares its parent's fd table (clone with
  * CLONE_FILES|CLONE_VFORK, gVisor exec_test ExecveatTest.UnshareFiles):
  * the exec unshares the table first, so closing the child's O_CLOEXEC
- * fds leaves the parent's open. */
+ * fds leaves the parent's open. And a script run by execveat through an
+ * O_CLOEXEC fd is ENOENT: its interpreter could not open /dev/fd/N
+ * (ExecveatTest.InterpreterScriptWithCloexec*). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -42,5 +44,25 @@ int main(void)
     }
     waitpid(child, &status, 0);
     printf("forked child exited %d, fd still open %d\n", WEXITSTATUS(status), fstat(fd, &st) == 0);
+
+    int sfd = open("script.sh", O_CREAT | O_WRONLY, 0755);
+    write(sfd, "#!/bin/sh\nexit 3\n", 18);
+    close(sfd);
+    const char *how[4] = {"its fd", "its O_CLOEXEC fd", "a dirfd", "an O_CLOEXEC dirfd"};
+    for (int i = 0; i < 4; i++) {
+        int cloexec = i & 1 ? O_CLOEXEC : 0;
+        int target = i < 2 ? open("script.sh", O_RDONLY | cloexec)
+                           : open(".", O_RDONLY | O_DIRECTORY | cloexec);
+        child = fork();
+        if (child == 0) {
+            char *argv[] = {"script.sh", NULL}, *envp[] = {NULL};
+            syscall(SYS_execveat, target, i < 2 ? "" : "script.sh", argv, envp,
+                    i < 2 ? AT_EMPTY_PATH : 0);
+            _exit(100 + errno);
+        }
+        waitpid(child, &status, 0);
+        printf("script through %s: exit %d\n", how[i], WEXITSTATUS(status));
+        close(target);
+    }
     return 0;
 }
