@@ -149,6 +149,7 @@ class Kernel:
     def load_program(self, mm, fs, creds, path, data, argv, envp):
         """Load path (bytes data) into mm, following `#!` interpreters;
         return (entry, rsp)."""
+        execfn = path
         for _ in range(MAX_SCRIPT_DEPTH):
             script = script_interpreter(path, data)
             if script is None:
@@ -175,7 +176,7 @@ class Kernel:
         if vdso is not None:
             vdso.refresh()
         started = load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp,
-                           name_of, vdso)
+                           name_of, vdso, execfn=execfn)
         try:
             mm.exe = walker.walk(fs.cwd, path)
         except SyscallError:

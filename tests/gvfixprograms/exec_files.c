@@ -3,7 +3,9 @@
  * the exec unshares the table first, so closing the child's O_CLOEXEC
  * fds leaves the parent's open. And a script run by execveat through an
  * O_CLOEXEC fd is ENOENT: its interpreter could not open /dev/fd/N
- * (ExecveatTest.InterpreterScriptWithCloexec*). */
+ * (ExecveatTest.InterpreterScriptWithCloexec*). A #! line's argument ends
+ * at a NUL, and a script's AT_EXECFN is the name it was run by
+ * (ExecTest.InterpreterScriptArgNUL, ExecFn). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,14 +13,21 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc > 1 && strcmp(argv[1], "show") == 0) {     /* run as an interpreter */
+        for (int i = 1; i < argc; i++)
+            printf("interpreter argv[%d]: %s\n", i, argv[i]);
+        printf("AT_EXECFN: %s\n", (char *)getauxval(AT_EXECFN));
+        return 0;
+    }
     int fd = open("/bin/true", O_RDONLY | O_CLOEXEC);
     int plain = open("/bin/true", O_RDONLY);
     pid_t child = syscall(SYS_clone, SIGCHLD | CLONE_VFORK | CLONE_FILES, 0, 0, 0, 0);
@@ -64,5 +73,21 @@ int main(void)
         printf("script through %s: exit %d\n", how[i], WEXITSTATUS(status));
         close(target);
     }
+
+    char self[4096] = {0}, line[8192];
+    readlink("/proc/self/exe", self, sizeof(self) - 1);
+    int n = snprintf(line, sizeof(line), "#!%s show", self);
+    memcpy(line + n, "\0junk after a NUL", 18);
+    sfd = open("nul.sh", O_CREAT | O_WRONLY, 0755);
+    write(sfd, line, n + 18);
+    close(sfd);
+    child = fork();
+    if (child == 0) {
+        char *av[] = {"./nul.sh", NULL}, *envp[] = {NULL};
+        execve("./nul.sh", av, envp);
+        _exit(100 + errno);
+    }
+    waitpid(child, &status, 0);
+    printf("script with a NUL in its #! line: exit %d\n", WEXITSTATUS(status));
     return 0;
 }
