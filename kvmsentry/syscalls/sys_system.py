@@ -128,7 +128,22 @@ def sched_setaffinity(task, pid, size, mask):
             os.sched_setaffinity(target.host_tid, wanted)
         except OSError as e:
             raise SyscallError(e.errno) from None
+    _rseq_follow(target, [i for i, c in enumerate(host) if bits >> i & 1])
     return 0
+
+
+def _rseq_follow(task, allowed):
+    """A task pinned away from the CPU its rseq area names (sched_getcpu
+    reads it there) is now on one it may run on."""
+    if getattr(task, "rseq", None) is None or not allowed:
+        return
+    addr = task.rseq[0]
+    try:
+        (cpu,) = struct.unpack("<I", task.mm.copy_in(addr + 4, 4))
+        if cpu not in allowed:
+            task.mm.copy_out(addr, struct.pack("<II", allowed[0], allowed[0]))
+    except SyscallError:
+        pass                                      # an rseq area unmapped since
 
 
 def getcpu(task, cpu, node, tcache):

@@ -1,7 +1,9 @@
 /* sched_setaffinity then sched_getaffinity returns the mask set, in the
  * calling thread, a forked child and a new thread (gVisor affinity_test
  * Sanity/LargeCpuMask, fork_test Affinity): the sandbox's CPU numbering
- * must not shift when the task's own host thread is narrowed. */
+ * must not shift when the task's own host thread is narrowed; and
+ * sched_getcpu (glibc reads rseq's cpu_id) names a CPU of the new mask
+ * (getcpu_test IsValidCpu). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -67,6 +69,17 @@ int main(void)
     printf("set all (large mask): %d\n", sched_setaffinity(0, size, large));
     sched_getaffinity(0, sizeof(got), &got);
     printf("all again: %d\n", CPU_EQUAL(&got, &all));
+    CPU_ZERO(&got);
+    for (int i = 0; i < CPU_SETSIZE; i++) {
+        if (!CPU_ISSET(i, &all))
+            continue;
+        cpu_set_t just;
+        CPU_ZERO(&just);
+        CPU_SET(i, &just);
+        sched_setaffinity(0, sizeof(just), &just);
+        printf("pinned to CPU %d: sched_getcpu in the mask %d\n", i, sched_getcpu() == i);
+    }
+    sched_setaffinity(0, sizeof(all), &all);
     CPU_ZERO(&got);
     int r = sched_setaffinity(0, sizeof(got), &got);
     printf("set empty: %d %s\n", r, strerror(errno));
