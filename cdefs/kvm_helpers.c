@@ -115,3 +115,13 @@ static uint64_t kvmsentry_tsc_monotonic(uint64_t *tsc)
     *tsc = before + (after - before) / 2;
     return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
+
+/* Compare-and-exchange of a 32-bit word of guest memory, atomic against
+ * the guest's own threads running on other vCPUs (PI futexes): returns
+ * the value found, which equals `expected` when `desired` was stored. */
+static uint32_t kvmsentry_cmpxchg32(uint32_t *word, uint32_t expected, uint32_t desired)
+{
+    __atomic_compare_exchange_n(word, &expected, desired, 0,
+                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return expected;
+}

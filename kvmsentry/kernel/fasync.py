@@ -9,6 +9,7 @@ F_SETFL O_ASYNC arms the file on the object whose readiness changes
 import threading
 
 from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.waiter import Entry
 
 F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
 POLL_IN, POLL_OUT = 1, 2                          # si_code of the F_SETSIG signal
@@ -37,6 +38,24 @@ class FasyncList:
             armed = list(self._armed.items())
         for file, (fd, kernel) in armed:
             send_sigio(kernel, file, fd, reason)
+
+
+# What makes a socket's kill_fasync(POLL_IN) in Linux: data or a hangup.
+INPUT_EVENTS = 0x1 | 0x40 | 0x10 | 0x2000         # POLLIN|POLLRDNORM|POLLHUP|POLLRDHUP
+
+
+def arm_queue(file, fd, kernel, on):
+    """O_ASYNC on a socket kept in the sentry (a Unix socket), which has a
+    wait queue but no fasync list: the owner's signal each time input
+    arrives, as sock_def_readable sends it."""
+    entry = getattr(file, "fasync_entry", None)
+    if entry is not None:
+        file.queue.unregister(entry)
+        file.fasync_entry = None
+    if on:
+        entry = Entry(lambda mask: send_sigio(kernel, file, fd, POLL_IN), INPUT_EVENTS)
+        file.queue.register(entry)
+        file.fasync_entry = entry
 
 
 def _targets(kernel, kind, who):

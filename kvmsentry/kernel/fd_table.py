@@ -9,6 +9,7 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.epoll import eventpoll_release
+from kvmsentry.kernel.fasync import arm_queue
 from kvmsentry.kernel.record_locks import LOCKS_CHANGED
 from kvmsentry.kernel.waiter import ALL_EVENTS
 from kvmsentry.vfs import fsnotify
@@ -27,7 +28,12 @@ def _unref(file):
         file.fd_refs -= 1
         last = file.fd_refs == 0
     if last:
+        if getattr(file, "fasync_entry", None) is not None:
+            arm_queue(file, None, None, False)     # a closed file signals no one
         file.release()
+        ofd_locks = getattr(file, "ofd_locks", None)
+        if ofd_locks is not None:
+            ofd_locks.release(("ofd", id(file)))
         eventpoll_release(file)
         fsnotify.closed(file)
         LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file

@@ -11,6 +11,7 @@ import errno
 import threading
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.futex_pi import PiFutexes
 from kvmsentry.kernel.waiter import current_sleeper, wait_event
 
 
@@ -28,6 +29,7 @@ class FutexTable:
     def __init__(self):
         self._lock = threading.Lock()
         self._queues = {}             # key -> [waiters]
+        self.pi = PiFutexes()         # FUTEX_LOCK_PI and friends
 
     def wait(self, key, load_value, expected, deadline_ns, bitset=0xFFFFFFFF):
         """Block while *key == expected: EAGAIN if it differs now,

@@ -134,7 +134,8 @@ class Kernel:
                 inode = loc.inode
                 if inode.is_dir():
                     raise SyscallError(errno.EACCES if b"/" not in name else errno.EISDIR)
-                if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK):
+                if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK) \
+                        or loc.mount.noexec():
                     raise SyscallError(errno.EACCES)
                 return cand, read_whole(inode)
             except SyscallError as e:
@@ -146,6 +147,7 @@ class Kernel:
     def load_program(self, mm, fs, creds, path, data, argv, envp):
         """Load path (bytes data) into mm, following `#!` interpreters;
         return (entry, rsp)."""
+        execfn = path
         for _ in range(MAX_SCRIPT_DEPTH):
             script = script_interpreter(path, data)
             if script is None:
@@ -172,7 +174,7 @@ class Kernel:
         if vdso is not None:
             vdso.refresh()
         started = load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp,
-                           name_of, vdso)
+                           name_of, vdso, execfn=execfn)
         try:
             mm.exe = walker.walk(fs.cwd, path)
         except SyscallError:

@@ -185,6 +185,9 @@ def execve(task, path, argv, envp, program=None):
     if not kernel.mm_in_use(old, task):
         kernel.ipc.shm.unmapping_all(old, task.tgid)
         old.destroy()
+    if kernel.fds_in_use(task.fds, task):
+        task.fds = task.fds.copy()                 # unshare_files: a CLONE_FILES child's
+                                                   # exec closes only its own copy
     task.fds.close_on_exec()
     task.creds = task.creds.for_exec()
     if any(t.sighand is task.sighand for t in kernel.tasks.values() if t is not task):

@@ -65,6 +65,10 @@ def lock_range(task, start, length, lock):
         raise SyscallError(errno.ENOMEM)
     if lock and not lock & VM_LOCKONFAULT:
         populate(mm, start, end)
+        # Pages that cannot be faulted in stay locked, but the call fails
+        # as __mm_populate's EFAULT becomes mlock's ENOMEM.
+        if any(not v.prot for v in mm.vmas.overlapping(start, end)):
+            raise SyscallError(errno.ENOMEM)
     return 0
 
 

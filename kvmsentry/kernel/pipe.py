@@ -23,6 +23,9 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fasync import POLL_IN, POLL_OUT, FasyncList
+from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.signal_delivery import send
+from kvmsentry.kernel.signals import SIGPIPE, SigInfo
 from kvmsentry.kernel.waiter import Queue, wait_event
 from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
 from kvmsentry.vfs.inode import Stat, now_ns
@@ -42,6 +45,14 @@ WRITE_EVENTS = POLLOUT | POLLWRNORM
 PARTNER_EVENT = 1 << 26
 
 _pipe_inos = itertools.count(1)
+
+
+def _sigpipe_current():
+    """SIGPIPE to the writing thread: a partial write returns its count,
+    so dispatch never sees the EPIPE that would send it."""
+    task = current()
+    if task is not None:
+        send(task.kernel, task, SigInfo.kernel(SIGPIPE), thread=True)
 
 
 def round_pipe_size(n):
@@ -143,7 +154,9 @@ class Pipe:
         small writes never interleave); larger writes fill whatever room
         there is and wait for more. A write that was partly done returns
         its count instead of failing (EINTR, EPIPE, EAGAIN). No reader:
-        EPIPE (the syscall layer sends SIGPIPE).
+        EPIPE (the syscall layer sends SIGPIPE); a write cut short by the
+        last reader leaving returns its count and still raises SIGPIPE,
+        as Linux's pipe_write does.
         """
         total = len(data)
         if total == 0:
@@ -176,9 +189,11 @@ class Pipe:
         try:
             if not step():
                 wait_event(step, [(self.queue, WRITE_EVENTS | POLLERR)])
-        except SyscallError:
+        except SyscallError as e:
             if not done[0]:
                 raise
+            if e.errno == errno.EPIPE:
+                _sigpipe_current()
         return done[0]
 
     def nread(self):
@@ -297,6 +312,11 @@ class PipeFile(File):
         self._reader = self.readable()
         self._writer = self.writable()
         self._released = False
+        # A read or write in progress holds the file as Linux's fdget
+        # does: closing its last fd meanwhile detaches it only when the
+        # call ends (a blocked reader still counts as a reader).
+        self._busy = 0
+        self._release_due = False
         pipe.attach(self._reader, self._writer)
 
     @property
@@ -308,16 +328,26 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        return self.pipe.read(length, self.flags & O_NONBLOCK)
+        return self._holding(self.pipe.read, length)
 
     def write(self, data, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
-        # EPIPE here also means SIGPIPE for the writer; that is sent by the
-        # syscall layer once signals exist.
-        return self.pipe.write(data, self.flags & O_NONBLOCK)
+        return self._holding(self.pipe.write, data)
+
+    def _holding(self, op, arg):
+        with self.pipe.lock:
+            self._busy += 1
+        try:
+            return op(arg, self.flags & O_NONBLOCK)
+        finally:
+            with self.pipe.lock:
+                self._busy -= 1
+                due = self._busy == 0 and self._release_due
+            if due:
+                self._detach()
 
     def ioctl(self, task, request, arg):
         if request == FIONREAD:
@@ -352,6 +382,13 @@ class PipeFile(File):
             self.pipe.fasync_writers.arm(self, fd, kernel, on)
 
     def release(self):
+        with self.pipe.lock:
+            if self._busy:
+                self._release_due = True
+                return
+        self._detach()
+
+    def _detach(self):
         if not self._released:
             self._released = True
             self.fasync(None, None, False)

@@ -19,6 +19,13 @@ def _overlaps(a_start, a_end, b_start, b_end):
     return (b_end is None or a_start < b_end) and (a_end is None or b_start < a_end)
 
 
+def lock_target(f):
+    """What an open file's record locks hang on: its inode, or for a pipe
+    or socket without one here, the pipe or the socket itself (Linux locks
+    their inodes too)."""
+    return f.inode if f.inode is not None else getattr(f, "pipe", f)
+
+
 class RecordLocks:
     def __init__(self):
         self._locks = {}              # inode -> [(owner, type, start, end, pid)]

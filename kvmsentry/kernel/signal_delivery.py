@@ -24,7 +24,7 @@ KVM_XSAVE_SIZE = 4096
 # Calls that never restart after a handler ran, whatever SA_RESTART says.
 NEVER_RESTART = {"nanosleep", "clock_nanosleep", "rt_sigsuspend", "pause",
                  "rt_sigtimedwait", "select", "pselect6", "poll", "ppoll",
-                 "epoll_wait", "epoll_pwait", "epoll_pwait2", "io_getevents",
+                 "epoll_wait", "epoll_pwait", "epoll_pwait2", "io_getevents", "io_pgetevents",
                  "semop", "semtimedop", "msgsnd", "msgrcv"}
 
 

@@ -75,6 +75,9 @@ class SystemIdentity:
         # The sandbox's CPUs are numbered 0..ncpus-1: as many as the host
         # CPUs the sentry (and so its vCPU threads) may run on.
         self.ncpus = ncpus or len(os.sched_getaffinity(0))
+        # The host CPUs behind sandbox CPUs 0, 1, ...: fixed here, since a
+        # task's sched_setaffinity narrows its own host thread's set.
+        self.host_cpus = sorted(os.sched_getaffinity(0))
         self.boot_monotonic_ns = time.monotonic_ns()
         self.boot_realtime_ns = time.time_ns()
         self.boot_id = random_uuid()

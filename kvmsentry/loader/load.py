@@ -64,11 +64,13 @@ def _parse(path, data):
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
 
 
-def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None):
+def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None,
+             execfn=None):
     """Map the program (and its interpreter, read with read_file(path) from
     the sandbox), its stack and the vDSO (an mm.vdso.Vdso, if given) into
     mm; return (entry, rsp). name_of(path) is the name /proc/[pid]/maps
-    shows for a mapped file (default: path)."""
+    shows for a mapped file (default: path); execfn is AT_EXECFN, the name
+    execve was given (default: path; a script's, not its interpreter's)."""
     if name_of is None:
         name_of = (lambda p: p.decode(errors="replace"))
     image = _parse(path, data)
@@ -124,7 +126,7 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
     ]
     try:
         rsp, base, stack_image = stk.build_initial_stack(
-            STACK_TOP, argv, envp, auxv, execfn=path)
+            STACK_TOP, argv, envp, auxv, execfn=path if execfn is None else execfn)
     except ValueError as e:
         raise ExecError(errno.E2BIG, "%s: %s" % (name, e))
     mm.copy_out(base, stack_image)
@@ -159,9 +161,12 @@ def script_interpreter(path, data):
     else:
         line = line[:nl]
     line = line.strip(b" \t")
-    if not line:
+    if not line or line.startswith(b"\0"):
         raise ExecError(errno.ENOEXEC, "%s: empty #! line" % path.decode(errors="replace"))
-    parts = line.replace(b"\t", b" ").split(b" ", 1)
-    arg = parts[1].strip(b" \t") if len(parts) > 1 else b""
-    return parts[0], (arg or None)
+    # The name ends at a space, tab or NUL; the argument is a C string.
+    end = min((i for i in (line.find(c) for c in (b" ", b"\t", b"\0")) if i >= 0),
+              default=len(line))
+    interp, rest = line[:end], line[end:]
+    arg = b"" if rest.startswith(b"\0") else rest.lstrip(b" \t").split(b"\0", 1)[0]
+    return interp, (arg or None)
 

@@ -19,7 +19,8 @@ from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around, huge_allowed
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_W,
                                     PageTable, leaf_flags)
 from kvmsentry.mm.pool import OutOfMemory
-from kvmsentry.mm.vma import MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma, VmaList
+from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, VM_DONTCOPY, Vma,
+                               VmaList)
 
 SIGBUS, SIGSEGV = 7, 11
 
@@ -422,6 +423,8 @@ class AddressSpace:
         vma = self.vmas.find(old)
         if vma is None or old + old_len > vma.end:
             raise SyscallError(errno.EFAULT)
+        if new_len > old_len and vma.special is not None:
+            raise SyscallError(errno.EFAULT)      # VM_DONTEXPAND
         if fixed_addr is None and new_len <= old_len:
             self.unmap(old + new_len, old_len - new_len)
             return old
@@ -761,10 +764,13 @@ class AddressSpace:
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
-            child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
+            if not vma.fork_flags & VM_DONTCOPY:
+                child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
         pool = self.pool
         for va, phys in self.pages.items():
             vma = self.vmas.find(va)
+            if vma.fork_flags:
+                continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
             cache = self.cache_pages.get(va)
             if cache is not None:

@@ -5,6 +5,8 @@ from dataclasses import dataclass, replace
 PROT_READ = 1
 PROT_WRITE = 2
 PROT_EXEC = 4
+VM_DONTCOPY = 1             # MADV_DONTFORK: the child does not get the mapping
+VM_WIPEONFORK = 2           # MADV_WIPEONFORK: the child gets it zeroed
 
 
 @dataclass
@@ -20,6 +22,9 @@ class Vma:
     may_write: bool = True  # False: a shared mapping of a file opened read-only
     locked: int = 0         # VM_LOCKED / VM_LOCKONFAULT (kernel/mlock.py)
     huge: int = 0           # MADV_HUGEPAGE 1, MADV_NOHUGEPAGE (or MAP_STACK) -1
+    special: object = None  # owner of a special mapping (an AIO ring): never expanded
+    fork_flags: int = 0     # VM_DONTCOPY / VM_WIPEONFORK (madvise)
+    may_exec: bool = True   # False: a file on a noexec mount (VM_MAYEXEC clear)
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""
@@ -161,7 +166,9 @@ class VmaList:
                 if last.end == vma.start and last.prot == vma.prot and \
                         last.name == vma.name and last.grows_down == vma.grows_down \
                         and last.cache is None and vma.cache is None \
-                        and last.locked == vma.locked and last.huge == vma.huge:
+                        and last.locked == vma.locked and last.huge == vma.huge \
+                        and last.fork_flags == vma.fork_flags \
+                        and last.special is None and vma.special is None:
                     last.end = vma.end
                     continue
             out_v.append(vma)

@@ -32,17 +32,19 @@ def ioctl(task, request, arg, host_fd=None):
         task.mm.copy_out(arg, _host_ioctl(host_fd, request, bytes(ifreq)))
         return 0
     if request == SIOCGIFCONF:
-        return _ifconf(task, arg, host_fd)
+        return _ifconf(task, arg)
     raise SyscallError(errno.ENOTTY)
 
 
-def _ifconf(task, arg, host_fd):
+def _ifconf(task, arg):
     length, buf = struct.unpack("<i4xQ", task.mm.copy_in(arg, 16))
     records = []
     for _, name in socket.if_nameindex():
         req = struct.pack("16s24x", name.encode()[:15])
         try:
-            records.append(_host_ioctl(host_fd, SIOCGIFADDR, req))
+            # Linux lists the IPv4 addresses whatever the socket's family:
+            # ask an AF_INET socket (an AF_INET6 one has no IPv4 address).
+            records.append(_host_ioctl(None, SIOCGIFADDR, req))
         except SyscallError:
             continue                              # no IPv4 address: not listed
     if not buf:

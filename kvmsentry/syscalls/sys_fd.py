@@ -5,8 +5,9 @@ import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import memfd
-from kvmsentry.kernel.record_locks import LOCKS_CHANGED
-from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
+from kvmsentry.kernel.record_locks import LOCKS_CHANGED, lock_target
+from kvmsentry.kernel import fasync
+from kvmsentry.kernel.waiter import ALL_EVENTS, Queue, block_until
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_PATH, SETFL_MASK
 
@@ -65,9 +66,9 @@ def _record_lock(task, f, arg, cmd):
     ofd = cmd in (F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW)
     if ltype not in (F_RDLCK, F_WRLCK, F_UNLCK) or whence not in (0, 1, 2) or (ofd and pid):
         raise SyscallError(errno.EINVAL)
-    if f.inode is None:
-        raise SyscallError(errno.EBADF)
-    base = 0 if whence == 0 else getattr(f, "offset", 0) if whence == 1 else f.inode.getattr().size
+    target = lock_target(f)
+    size = f.inode.getattr().size if f.inode is not None else 0
+    base = 0 if whence == 0 else getattr(f, "offset", 0) if whence == 1 else size
     lo = base + start
     if length < 0:
         lo, hi = lo + length, lo
@@ -77,10 +78,12 @@ def _record_lock(task, f, arg, cmd):
         raise SyscallError(errno.EINVAL)
     owner = ("ofd", id(f)) if ofd else task.tgid
     locks = task.kernel.record_locks
+    if ofd:
+        f.ofd_locks = locks           # released at the file's last close (fd_table)
     if cmd in (F_GETLK, F_OFD_GETLK):
         if ltype == F_UNLCK:
             raise SyscallError(errno.EINVAL)
-        held = locks.conflict(f.inode, owner, ltype, lo, hi)
+        held = locks.conflict(target, owner, ltype, lo, hi)
         if held is None:
             reply = struct.pack(FLOCK, F_UNLCK, whence, start, length, pid)
         else:
@@ -90,11 +93,11 @@ def _record_lock(task, f, arg, cmd):
         return 0
     if ltype == F_RDLCK and not f.readable() or ltype == F_WRLCK and not f.writable():
         raise SyscallError(errno.EBADF)
-    if ltype != F_UNLCK and locks.conflict(f.inode, owner, ltype, lo, hi):
+    if ltype != F_UNLCK and locks.conflict(target, owner, ltype, lo, hi):
         if cmd not in (F_SETLKW, F_OFD_SETLKW):
             raise SyscallError(errno.EAGAIN)
-        _wait_for_unlock(task, lambda: not locks.conflict(f.inode, owner, ltype, lo, hi))
-    locks.set(f.inode, owner, ltype, lo, hi, -1 if ofd else task.tgid)
+        _wait_for_unlock(task, lambda: not locks.conflict(target, owner, ltype, lo, hi))
+    locks.set(target, owner, ltype, lo, hi, -1 if ofd else task.tgid)
     return 0
 
 
@@ -121,8 +124,11 @@ def fcntl(task, fd, cmd, arg):
         old = f.flags
         f.flags = (f.flags & ~SETFL_MASK) | (u32(arg) & SETFL_MASK)
         arm = getattr(f, "fasync", None)
-        if (old ^ f.flags) & os.O_ASYNC and arm is not None:
-            arm(task, fd, bool(f.flags & os.O_ASYNC))
+        if (old ^ f.flags) & os.O_ASYNC:
+            if arm is not None:
+                arm(task, fd, bool(f.flags & os.O_ASYNC))
+            elif hasattr(f, "family") and isinstance(getattr(f, "queue", None), Queue):
+                fasync.arm_queue(f, fd, task.kernel, bool(f.flags & os.O_ASYNC))
         return 0
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)

@@ -84,14 +84,16 @@ def open_location(task, dirfd, path, flags, mode):
         raise SyscallError(errno.EACCES)
     if want & W_OK and (inode.is_reg() or inode.is_dir()):
         check_mount_writable(loc)
-    if flags & O_TRUNC and inode.is_reg() and not created:
+    truncating = flags & O_TRUNC and inode.is_reg() and not created
+    if truncating:
         check_mount_writable(loc)
-        truncate_inode(inode, 0)
-        fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     file = inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
     if not flags & O_NOCTTY and hasattr(file, "opened_without_noctty"):
         file.opened_without_noctty(task)          # a tty may become the controlling one
     fsnotify.opened(file)
+    if truncating:                                # after the open, as handle_truncate
+        truncate_inode(inode, 0)
+        fsnotify.attrib(loc, fsnotify.IN_MODIFY)
     return loc, file
 
 
@@ -177,10 +179,25 @@ def getdents64(task, fd, dirp, count):
     f = task.fds.get(i32(fd))
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
-    count = u32(count)
     if f.inode is not None and f.inode.is_dir() and f.inode.getattr().nlink == 0:
         raise SyscallError(errno.ENOENT)              # removed directory
-    task.mm.check_access(dirp, count, write=True)
-    data = f.getdents(count)
+    data = dirents_for(task, f, dirp, count)
     task.mm.copy_out(dirp, data)
     return len(data)
+
+
+def dirents_for(task, f, dirp, count):
+    """The linux_dirent64 records a getdents call returns. As Linux's
+    filldir: the count is an int (past INT_MAX nothing fits: EINVAL), and
+    records go in while the buffer is writable, so a buffer that ends early
+    gets the records that fit (EFAULT only when not even one does)."""
+    count = u32(count)
+    if count > 0x7FFFFFFF:
+        count = 0
+    usable = task.mm.accessible(dirp, count, write=True) if count else 0
+    try:
+        return f.getdents(usable)
+    except SyscallError as e:
+        if e.errno == errno.EINVAL and usable < count:
+            raise SyscallError(errno.EFAULT) from None
+        raise

@@ -104,7 +104,11 @@ def unlinkat(task, dirfd, pathname, flags):
     flags = i32(flags)
     if flags & ~AT_REMOVEDIR:
         raise SyscallError(errno.EINVAL)
-    parent, name, trailing = parent_at(task, i32(dirfd), _path(task, pathname))
+    path = _path(task, pathname)
+    if path and not path.strip(b"/"):
+        # The root itself (Linux's LAST_ROOT): busy to rmdir, not a file to unlink.
+        raise SyscallError(errno.EBUSY if flags & AT_REMOVEDIR else errno.EISDIR)
+    parent, name, trailing = parent_at(task, i32(dirfd), path)
     if flags & AT_REMOVEDIR:
         if name == b".":
             raise SyscallError(errno.EINVAL)
@@ -226,6 +230,7 @@ def linkat(task, olddirfd, oldpath, newdirfd, newpath, flags):
     _may_linkat(task, src.inode)
     parent.inode.link(name, src.inode)
     parent.dentry.forget(name)
+    fsnotify.link_count(src.inode)
     fsnotify.created(parent.inode, name)
     return 0
 
@@ -419,7 +424,10 @@ def set_file_times(task, loc, times):
             raise SyscallError(errno.EPERM if explicit else errno.EACCES)
     if stamps != [None, None]:
         loc.inode.setattr(atime_ns=stamps[0], mtime_ns=stamps[1])
-        fsnotify.attrib(loc)
+        # Both times: a utimes call (IN_ATTRIB); one alone reads as an
+        # access or a modification, as fsnotify_change reports it.
+        fsnotify.attrib(loc, fsnotify.IN_ATTRIB if None not in stamps else
+                        fsnotify.IN_ACCESS if stamps[0] is not None else fsnotify.IN_MODIFY)
     return 0
 
 
@@ -456,6 +464,7 @@ def ftruncate(task, fd, length):
     if length > f.inode.getattr().size:
         check_fsize(task, length)
     f.truncate(length)
+    fsnotify.modified(f)
     return 0
 
 

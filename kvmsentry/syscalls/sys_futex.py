@@ -8,6 +8,7 @@ from kvmsentry.syscalls.args import i32, u32
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_FD, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 2, 3, 4
 FUTEX_WAKE_OP, FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 5, 9, 10
+FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_LOCK_PI2 = 6, 7, 8, 13
 FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME = 128, 256
 NSEC = 1_000_000_000
 
@@ -20,6 +21,9 @@ def futex_key(task, addr, private):
         vma = task.mm.vmas.find(addr)
         if vma is not None and vma.cache is not None and vma.shared:
             return ("shared", id(vma.cache.inode), vma.offset + (addr - vma.start))
+        # Linux keys a shared futex in private memory apart from a private
+        # one at the same address: a wake of the other kind finds nobody.
+        return ("mm", id(task.mm), addr)
     return (id(task.mm), addr)
 
 
@@ -44,6 +48,13 @@ def _deadline(task, timeout, absolute, realtime):
     return ns
 
 
+def _at_least_one(count):
+    """A wake count as Linux's wake loops treat it: they stop after the
+    waiter that reached it, so 0 or a negative count still wakes one."""
+    count = i32(count)
+    return count if count > 0 else 1
+
+
 def _wake_op(task, addr2, encoded):
     """Apply FUTEX_WAKE_OP's operation to *addr2; return the comparison."""
     op, cmp = (encoded >> 28) & 7, (encoded >> 24) & 15
@@ -64,15 +75,24 @@ def _wake_op(task, addr2, encoded):
 
 def futex(task, uaddr, op, val, timeout, uaddr2, val3):
     """Implements futex(2): WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP,
-    WAIT_BITSET, WAKE_BITSET (PI futexes are not supported)."""
+    WAIT_BITSET, WAKE_BITSET, and the PI operations LOCK_PI, LOCK_PI2,
+    TRYLOCK_PI, UNLOCK_PI (kernel/futex_pi.py; no WAIT_REQUEUE_PI)."""
     op = i32(op)
     cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     table = task.kernel.futexes
     private = bool(op & FUTEX_PRIVATE_FLAG)
     key = futex_key(task, uaddr, private)
     val = u32(val)
-    if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+    if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI2):
         raise SyscallError(errno.ENOSYS)
+    if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
+        # LOCK_PI's timeout is absolute CLOCK_REALTIME; LOCK_PI2's is
+        # CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME says otherwise.
+        deadline = None if cmd == FUTEX_TRYLOCK_PI else _deadline(
+            task, timeout, True, cmd == FUTEX_LOCK_PI or bool(op & FUTEX_CLOCK_REALTIME))
+        return table.pi.lock(task, key, uaddr, deadline, trylock=cmd == FUTEX_TRYLOCK_PI)
+    if cmd == FUTEX_UNLOCK_PI:
+        return table.pi.unlock(task, key, uaddr)
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bitset = u32(val3) if cmd == FUTEX_WAIT_BITSET else 0xFFFFFFFF
         if bitset == 0:
@@ -87,7 +107,7 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
             raise SyscallError(errno.EINVAL)
         if uaddr & 3:
             raise SyscallError(errno.EINVAL)
-        return table.wake(key, val, bitset)
+        return table.wake(key, _at_least_one(val), bitset)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
         nr_requeue = i32(timeout)            # val2 travels in the timeout slot
         if i32(val) < 0 or nr_requeue < 0:
@@ -96,9 +116,9 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
             raise SyscallError(errno.EAGAIN)
         return table.requeue(key, futex_key(task, uaddr2, private), val, nr_requeue)
     if cmd == FUTEX_WAKE_OP:
-        woken = table.wake(key, val)
+        woken = table.wake(key, _at_least_one(val))
         if _wake_op(task, uaddr2, u32(val3)):
-            woken += table.wake(futex_key(task, uaddr2, private), i32(timeout))
+            woken += table.wake(futex_key(task, uaddr2, private), _at_least_one(timeout))
         return woken
     raise SyscallError(errno.ENOSYS)
 

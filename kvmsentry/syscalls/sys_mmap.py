@@ -9,6 +9,7 @@ from kvmsentry.mm.address_space import MMAP_MIN_ADDR, page_up
 from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.mm.pagetable import HUGE_SIZE
 from kvmsentry.mm.pool import OutOfMemory
+from kvmsentry.mm.vma import VM_DONTCOPY, VM_WIPEONFORK
 from kvmsentry.vfs.file import O_PATH
 from kvmsentry.syscalls.args import i32
 
@@ -31,9 +32,14 @@ MAP_HUGETLB = 0x40000
 MAP_SYNC = 0x80000
 MAP_FIXED_NOREPLACE = 0x100000
 MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+MS_INVALIDATE = 2
 MADV_WILLNEED, MADV_DONTNEED, MADV_FREE, MADV_REMOVE = 3, 4, 8, 9
 MADV_HUGEPAGE, MADV_NOHUGEPAGE = 14, 15
 MADV_POPULATE_READ, MADV_POPULATE_WRITE = 22, 23
+MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK = 10, 11, 18, 19
+# advice -> (VM flag, set or clear)
+FORK_ADVICE = {MADV_DONTFORK: (VM_DONTCOPY, True), MADV_DOFORK: (VM_DONTCOPY, False),
+               MADV_WIPEONFORK: (VM_WIPEONFORK, True), MADV_KEEPONFORK: (VM_WIPEONFORK, False)}
 MADV_KNOWN = {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
               20, 21, 22, 23, 24, 25, 100, 101}
 
@@ -46,8 +52,13 @@ def brk(task, addr):
     """Implements brk(2); under mlockall(MCL_FUTURE) the new heap is locked."""
     mm = task.mm
     if addr > mm.brk:
+        # RLIMIT_DATA bounds the heap (check_data_rlimit; the data
+        # segment's own size is not counted here).
+        if page_up(addr) - mm.brk_start > task.rlimits[RLIMIT_DATA][0]:
+            return mm.brk
         try:
             check_commit(addr - mm.brk)
+            check_address_space(task, page_up(mm.brk), page_up(addr) - page_up(mm.brk))
         except SyscallError:
             return mm.brk
     old_top = page_up(mm.brk)
@@ -58,6 +69,27 @@ def brk(task, addr):
     if lock and page_up(new) > old_top:
         mlock.mark_new_heap(task, old_top, page_up(new) - old_top, lock)
     return new
+
+
+RLIMIT_DATA, RLIMIT_AS = 2, 9
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def check_address_space(task, start, length):
+    """ENOMEM if mapping [start, start+length) would take the process's
+    mapped total past RLIMIT_AS (Linux's may_expand_vm); what the new
+    mapping replaces does not count twice."""
+    limit = task.rlimits[RLIMIT_AS][0]
+    if limit >= RLIM_INFINITY:
+        return
+    end = start + length
+    total = replaced = 0
+    for vma in task.mm.vmas:
+        total += vma.end - vma.start
+        if vma.start < end and start < vma.end:
+            replaced += min(end, vma.end) - max(start, vma.start)
+    if total - replaced + length > limit:
+        raise SyscallError(errno.ENOMEM)
 
 
 def _commit_limit():
@@ -89,6 +121,8 @@ def mmap(task, addr, length, prot, flags, fd, offset):
     """Implements mmap(2): anonymous memory and regular files (through the
     page cache, so every mapping and read/write see the same bytes);
     MAP_LOCKED and mlockall(MCL_FUTURE) lock the new mapping."""
+    if i32(flags) & MAP_LOCKED:
+        mlock.can_do_mlock(task)             # EPERM before anything is mapped
     start = _mmap(task, addr, length, prot, flags, fd, offset)
     lock = mlock.VM_LOCKED if i32(flags) & MAP_LOCKED else getattr(task.mm, "lock_future", 0)
     if lock:
@@ -127,8 +161,8 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
             raise SyscallError(errno.EINVAL)
         if addr + length > USER_TOP or addr < MMAP_MIN_ADDR:
             raise SyscallError(errno.EPERM if addr < MMAP_MIN_ADDR else errno.ENOMEM)
-        if flags & MAP_FIXED_NOREPLACE and not flags & MAP_FIXED and \
-                not mm.vmas.is_free(addr, addr + length):
+        # MAP_FIXED_NOREPLACE wins over MAP_FIXED: nothing is clobbered.
+        if flags & MAP_FIXED_NOREPLACE and not mm.vmas.is_free(addr, addr + length):
             raise SyscallError(errno.EEXIST)
         start = addr
     elif flags & MAP_32BIT:
@@ -137,13 +171,22 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
         start = mm.find_free(length, addr, HUGE_SIZE)
     else:
         start = mm.find_free(length, addr)
+    if start is not None:
+        check_address_space(task, start, length)
+    noexec = source is not None and source.location is not None and \
+        source.location.mount.noexec()
+    if noexec and prot & PROT_EXEC:
+        raise SyscallError(errno.EPERM)
     if source is not None and source.inode.is_reg():
         cache = cache_of(source.inode, mm.pool)
         name = task.kernel.mounts.path_of(source.location, task.fs.root).decode(
             errors="replace")
-        return mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name,
-                           may_write=kind == MAP_PRIVATE or source.writable(),
-                           populate=bool(flags & MAP_POPULATE))
+        start = mm.map_file(start, length, prot, cache, offset, kind != MAP_PRIVATE, name,
+                            may_write=kind == MAP_PRIVATE or source.writable(),
+                            populate=bool(flags & MAP_POPULATE))
+        if noexec:
+            mm.vmas.find(start).may_exec = False
+        return start
     if kind == MAP_SHARED:
         # Shared anonymous memory is an unlinked shmem file, as on Linux,
         # so fork children map the same frames.
@@ -186,6 +229,8 @@ def msync(task, addr, length, flags):
         if vma.start > covered:
             raise SyscallError(errno.ENOMEM)
         covered = vma.end
+        if flags & MS_INVALIDATE and vma.locked:
+            raise SyscallError(errno.EBUSY)
         if vma.cache is not None and vma.shared:
             vma.cache.write_back()
     if covered < end:
@@ -223,6 +268,9 @@ def mprotect(task, addr, length, prot):
             raise SyscallError(errno.ENOMEM)
         if not vma.grows_down or prot & PROT_GROWSUP:
             raise SyscallError(errno.EINVAL)
+    if prot & PROT_EXEC and any(not v.may_exec
+                                for v in task.mm.vmas.overlapping(addr, addr + length)):
+        raise SyscallError(errno.EACCES)
     splits = task.mm.vmas.splits(addr, addr + length)
     if splits:
         task.mm.check_map_count(splits)
@@ -231,7 +279,8 @@ def mprotect(task, addr, length, prot):
 
 
 def mremap(task, old, old_len, new_len, flags, new_addr):
-    """Implements mremap(2) for anonymous mappings."""
+    """Implements mremap(2): move, grow, shrink; old_size 0 duplicates a
+    shared mapping."""
     flags = i32(flags)
     if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) or \
             not _aligned(old) or new_len == 0:
@@ -247,8 +296,37 @@ def mremap(task, old, old_len, new_len, flags, new_addr):
             raise SyscallError(errno.EINVAL)
         fixed = new_addr
     if old_len == 0:
-        raise SyscallError(errno.EINVAL)   # shared-mapping duplication only
+        return _duplicate(task.mm, old, new_len, bool(flags & MREMAP_MAYMOVE), fixed)
+    vma = task.mm.vmas.find(old)
+    if vma is not None and vma.locked and page_up(new_len) > page_up(old_len) and \
+            not mlock.future_ok(task, page_up(new_len) - page_up(old_len)):
+        raise SyscallError(errno.EAGAIN)     # a locked mapping grows within RLIMIT_MEMLOCK
+    if fixed is None and page_up(new_len) <= page_up(old_len):
+        # A shrink in place only unmaps the tail, whatever mappings the
+        # range spans after the first.
+        if task.mm.vmas.find(old) is None:
+            raise SyscallError(errno.EFAULT)
+        task.mm.unmap(old + page_up(new_len), page_up(old_len) - page_up(new_len))
+        return old
     return task.mm.remap(old, old_len, new_len, bool(flags & MREMAP_MAYMOVE), fixed)
+
+
+def _duplicate(mm, old, new_len, may_move, fixed):
+    """mremap with old_size 0: a second mapping of the same pages of a
+    shared mapping, the first left in place; EINVAL for a private one,
+    ENOMEM unless it may move (there is no room at the same address)."""
+    vma = mm.vmas.find(old)
+    if vma is None:
+        raise SyscallError(errno.EFAULT)
+    if not vma.shared or vma.cache is None:
+        raise SyscallError(errno.EINVAL)
+    if not may_move:
+        raise SyscallError(errno.ENOMEM)
+    new = fixed if fixed is not None else mm.find_free(new_len)
+    if new is None:
+        raise SyscallError(errno.ENOMEM)
+    return mm.map_file(new, new_len, vma.prot, vma.cache, vma.offset + (old - vma.start), True,
+                       vma.name, may_write=vma.may_write)
 
 
 def madvise(task, addr, length, advice):
@@ -272,9 +350,14 @@ def madvise(task, addr, length, advice):
         for vma in mm.vmas.overlapping(addr, addr + length):
             if not vma.shared:
                 raise SyscallError(errno.EINVAL)
+    if advice in (MADV_DONTNEED, MADV_FREE, MADV_REMOVE) and \
+            any(v.locked for v in mm.vmas.overlapping(addr, addr + length)):
+        raise SyscallError(errno.EINVAL)          # locked pages stay
     if advice in (MADV_DONTNEED, MADV_FREE):
         mm.discard(addr, length)
         return 0
+    if advice in FORK_ADVICE:
+        return _fork_advice(mm, addr, addr + length, *FORK_ADVICE[advice])
     covered = addr
     for vma in mm.vmas.overlapping(addr, addr + length):
         if vma.start > covered:
@@ -293,6 +376,28 @@ def madvise(task, addr, length, advice):
             vma.huge = 1 if advice == MADV_HUGEPAGE else -1
             mm.vmas.insert(vma)
         mm.vmas.merge_adjacent(addr, addr + length)
+    return 0
+
+
+def _fork_advice(mm, start, end, flag, on):
+    """MADV_DONTFORK/DOFORK/WIPEONFORK/KEEPONFORK: what fork gives the
+    child of the mapped parts of [start, end) (address_space.fork); then
+    ENOMEM if the range had a hole, as Linux's madvise walk reports it.
+    Wiping applies to private anonymous memory only (EINVAL)."""
+    vmas = mm.vmas.overlapping(start, end)
+    if flag == VM_WIPEONFORK and on and any(v.cache is not None or v.shared for v in vmas):
+        raise SyscallError(errno.EINVAL)
+    hole = not vmas or vmas[0].start > start or vmas[-1].end < end or any(
+        a.end < b.start for a, b in zip(vmas, vmas[1:]))
+    lo, hi = max(start, vmas[0].start) if vmas else start, min(end, vmas[-1].end) if vmas else end
+    if vmas:
+        mm.check_map_count(mm.vmas.splits(lo, hi))
+        for vma in mm.vmas.remove_range(lo, hi):
+            vma.fork_flags = vma.fork_flags | flag if on else vma.fork_flags & ~flag
+            mm.vmas.insert(vma)
+        mm.vmas.merge_adjacent(lo, hi)
+    if hole:
+        raise SyscallError(errno.ENOMEM)
     return 0
 
 

@@ -102,7 +102,9 @@ def mount(task, source, target, fstype, flags, data):
     type_name = _string(task, fstype, PAGE_SIZE)
     source_name = _string(task, source, PAGE_SIZE)
     options = _options(task, data) if data else None
-    where = _lookup(task, task.mm.read_cstring(target, PATH_MAX))
+    # A target already mounted over ("." after a mount on the cwd) means
+    # the topmost mount there: a new mount stacks on it.
+    where = task.kernel.mounts.mounted_on(_lookup(task, task.mm.read_cstring(target, PATH_MAX)))
     if flags & MS_NOUSER:
         raise SyscallError(errno.EINVAL)
     _require_admin(task)
@@ -181,7 +183,9 @@ def umount2(task, target, flags):
     loc = _lookup(task, task.mm.read_cstring(target, PATH_MAX),
                   follow=not flags & UMOUNT_NOFOLLOW)
     _require_admin(task)
-    m = _mount_at_root(loc)
+    # A path that ends on a mount point ("." in a directory mounted over
+    # since) names the topmost mount there, as LOOKUP_MOUNTPOINT does.
+    m = _mount_at_root(task.kernel.mounts.mounted_on(loc))
     if m.parent is None:
         raise SyscallError(errno.EINVAL)
     if flags & MNT_EXPIRE:

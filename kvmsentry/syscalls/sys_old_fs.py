@@ -6,8 +6,8 @@ import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at
-from kvmsentry.syscalls.args import i32, u32
-from kvmsentry.syscalls.sys_file import check_mount_writable
+from kvmsentry.syscalls.args import i32
+from kvmsentry.syscalls.sys_file import check_mount_writable, dirents_for
 from kvmsentry.syscalls.sys_fs import set_file_times
 from kvmsentry.vfs.file import O_PATH
 from kvmsentry.vfs.path import AT_FDCWD
@@ -70,11 +70,9 @@ def getdents(task, fd, dirp, count):
     f = task.fds.get(i32(fd))
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
-    count = u32(count)
     if f.inode is not None and f.inode.is_dir() and f.inode.getattr().nlink == 0:
         raise SyscallError(errno.ENOENT)
-    task.mm.check_access(dirp, count, write=True)
-    data = f.getdents(count)
+    data = dirents_for(task, f, dirp, count)
     out = bytearray()
     pos = 0
     while pos < len(data):

@@ -120,7 +120,8 @@ def execveat(task, dirfd, pathname, argv, envp, flags):
     inode = loc.inode
     if inode.is_symlink():
         raise SyscallError(errno.ELOOP)
-    if not inode.is_reg() or not may_access(inode.getattr(), task.creds, X_OK):
+    if not inode.is_reg() or not may_access(inode.getattr(), task.creds, X_OK) \
+            or loc.mount.noexec():
         raise SyscallError(errno.EACCES)
     if not path:
         name = b"/dev/fd/%d" % dirfd
@@ -129,7 +130,13 @@ def execveat(task, dirfd, pathname, argv, envp, flags):
     else:
         name = b"/dev/fd/%d/%s" % (dirfd, path)
     args, env = _string_array(task, argv), _string_array(task, envp)
-    lifecycle.execve(task, name, args, env, program=(name, read_whole(inode)))
+    data = read_whole(inode)
+    if data.startswith(b"#!") and dirfd != AT_FDCWD and not path.startswith(b"/") \
+            and task.fds.cloexec(dirfd):
+        # The interpreter would be handed /dev/fd/N, which the exec closes
+        # (BINPRM_FLAGS_PATH_INACCESSIBLE).
+        raise SyscallError(errno.ENOENT)
+    lifecycle.execve(task, name, args, env, program=(name, data))
     return NO_RETURN
 
 

@@ -5,6 +5,7 @@ import struct
 
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.record_locks import lock_target
 from kvmsentry.syscalls import sys_fd
 from kvmsentry.syscalls.args import i32, i64
 
@@ -243,12 +244,24 @@ def write(task, fd, buf, count):
     return write_from(task.mm, f, [(buf, count)])
 
 
-def pread64(task, fd, buf, count, offset):
-    """Implements pread64(2)."""
-    f = _readable(task, fd)
+def _positional(task, fd, offset, usable):
+    """The file and offset of a pread/pwrite-family call, checked in
+    Linux's order: a negative offset (EINVAL) before the fd (EBADF), a
+    stream (ESPIPE) before the access mode (EBADF)."""
     offset = _offset(offset)
+    f = task.fds.get(i32(fd))
+    if f.flags & sys_fd.O_PATH:
+        raise SyscallError(errno.EBADF)
     if not f.seekable():
         raise SyscallError(errno.ESPIPE)
+    if not usable(f):
+        raise SyscallError(errno.EBADF)
+    return f, offset
+
+
+def pread64(task, fd, buf, count, offset):
+    """Implements pread64(2)."""
+    f, offset = _positional(task, fd, offset, lambda f: f.readable())
     access_ok(buf, count)
     verify_area(f, offset, count)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
@@ -256,10 +269,7 @@ def pread64(task, fd, buf, count, offset):
 
 def pwrite64(task, fd, buf, count, offset):
     """Implements pwrite64(2)."""
-    f = _writable(task, fd)
-    offset = _offset(offset)
-    if not f.seekable():
-        raise SyscallError(errno.ESPIPE)
+    f, offset = _positional(task, fd, offset, lambda f: f.writable())
     access_ok(buf, count)
     verify_area(f, offset, count)
     count = min(count, MAX_RW_COUNT)
@@ -313,22 +323,16 @@ def writev(task, fd, iov, iovcnt):
 
 def preadv(task, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
-    f = _readable(task, fd)
+    f, offset = _positional(task, fd, offset, lambda f: f.readable())
     vecs = read_iovec(task.mm, iov, iovcnt)
-    offset = _offset(offset)
-    if not f.seekable():
-        raise SyscallError(errno.ESPIPE)
     verify_area(f, offset, _total(vecs))
     return read_into(task.mm, f, vecs, offset)
 
 
 def pwritev(task, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
-    f = _writable(task, fd)
+    f, offset = _positional(task, fd, offset, lambda f: f.writable())
     vecs = read_iovec(task.mm, iov, iovcnt)
-    offset = _offset(offset)
-    if not f.seekable():
-        raise SyscallError(errno.ESPIPE)
     verify_area(f, offset, _total(vecs))
     if f.discards_writes:
         return _total(vecs)
@@ -377,8 +381,7 @@ def close(task, fd):
     POSIX record locks on it, as Linux does."""
     f = task.fds.get(i32(fd))
     task.fds.close(i32(fd))
-    if f.inode is not None:
-        task.kernel.record_locks.release(task.tgid, f.inode)
+    task.kernel.record_locks.release(task.tgid, lock_target(f))
     return 0
 
 

@@ -4,6 +4,7 @@ import errno
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.syscalls.args import i32, i64
+from kvmsentry.vfs import fsnotify
 
 RLIMIT_FSIZE = 1
 
@@ -83,4 +84,5 @@ def fallocate(task, fd, mode, offset, length):
     f.inode.reserve(offset, length)
     if not mode & FALLOC_FL_KEEP_SIZE and offset + length > f.inode.getattr().size:
         f.inode.setattr(size=offset + length)
+    fsnotify.modified(f)
     return 0

@@ -74,8 +74,8 @@ def _target_task(task, pid):
     return target
 
 
-def _host_cpus():
-    return sorted(os.sched_getaffinity(0))
+def _host_cpus(task):
+    return task.kernel.system.host_cpus
 
 
 def _mask_bytes(task):
@@ -87,7 +87,7 @@ def task_cpus(task):
     """The sandbox CPUs (0..ncpus-1) a task may run on: its host thread's
     affinity, in the sandbox's numbering (threads inherit it as Linux's do)."""
     ncpus = task.kernel.system.ncpus
-    host = _host_cpus()[:ncpus]
+    host = _host_cpus(task)[:ncpus]
     try:
         allowed = os.sched_getaffinity(task.host_tid) if task.host_tid else set(host)
     except OSError:
@@ -119,7 +119,7 @@ def sched_setaffinity(task, pid, size, mask):
     size = u32(size)
     data = task.mm.copy_in(mask, min(size, 1 << 16))
     bits = int.from_bytes(data, "little")
-    host = _host_cpus()[:task.kernel.system.ncpus]
+    host = _host_cpus(task)[:task.kernel.system.ncpus]
     wanted = {c for i, c in enumerate(host) if bits >> i & 1}
     if not wanted:
         raise SyscallError(errno.EINVAL)
@@ -132,14 +132,29 @@ def sched_setaffinity(task, pid, size, mask):
             os.sched_setaffinity(tid, wanted)
         except OSError as e:
             raise SyscallError(e.errno) from None
+    _rseq_follow(target, [i for i, c in enumerate(host) if bits >> i & 1])
     return 0
+
+
+def _rseq_follow(task, allowed):
+    """A task pinned away from the CPU its rseq area names (sched_getcpu
+    reads it there) is now on one it may run on."""
+    if getattr(task, "rseq", None) is None or not allowed:
+        return
+    addr = task.rseq[0]
+    try:
+        (cpu,) = struct.unpack("<I", task.mm.copy_in(addr + 4, 4))
+        if cpu not in allowed:
+            task.mm.copy_out(addr, struct.pack("<II", allowed[0], allowed[0]))
+    except SyscallError:
+        pass                                      # an rseq area unmapped since
 
 
 def getcpu(task, cpu, node, tcache):
     """Implements getcpu(2): the sandbox CPU the task's host thread is on
     now; always NUMA node 0."""
     if cpu:
-        host = _host_cpus()
+        host = _host_cpus(task)
         now = _libc.sched_getcpu()
         index = host.index(now) if now in host else 0
         task.mm.copy_out(cpu, struct.pack("<I", index % task.kernel.system.ncpus))

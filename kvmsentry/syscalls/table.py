@@ -24,6 +24,7 @@ from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
 from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
 from kvmsentry.syscalls import sys_mount, sys_namespaces, sys_seccomp, sys_splice
 from kvmsentry.syscalls import sys_task_attrs
+from kvmsentry.syscalls import sys_aio
 from kvmsentry.syscalls.names import NAMES
 
 FULL = "supported"
@@ -50,7 +51,8 @@ def _e(name, handler, args="", support=FULL, note=""):
 
 
 _INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
-                 "volume or the host root are missed; no IN_ACCESS, no IN_UNMOUNT")
+                 "volume or the host root are missed; IN_ACCESS for read(2) and getdents only (not "
+                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK")
 
 _IMPLEMENTED = [
     _e("read", sys_read_write.read, "fd out:2 uint"),
@@ -106,7 +108,7 @@ _IMPLEMENTED = [
     _e("dup2", sys_fd.dup2, "fd fd"),
     _e("dup3", sys_fd.dup3, "fd fd hex"),
     _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL,
-       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes only"),
+       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes and Unix sockets only"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
@@ -132,11 +134,13 @@ _IMPLEMENTED = [
     _e("removexattr", sys_xattr.removexattr, "str str"),
     _e("lremovexattr", sys_xattr.lremovexattr, "str str"),
     _e("fremovexattr", sys_xattr.fremovexattr, "fd str"),
-    _e("mmap", sys_mmap.mmap, "ptr uint hex hex fd hex"),
+    _e("mmap", sys_mmap.mmap, "ptr uint hex hex fd hex", PARTIAL,
+       "RLIMIT_AS is enforced, RLIMIT_DATA is not (it bounds brk only); no MAP_HUGETLB"),
     _e("msync", sys_mmap.msync, "ptr uint hex"),
     _e("mprotect", sys_mmap.mprotect, "ptr uint hex"),
     _e("munmap", sys_mmap.munmap, "ptr uint"),
-    _e("brk", sys_mmap.brk, "ptr"),
+    _e("brk", sys_mmap.brk, "ptr", PARTIAL,
+       "RLIMIT_DATA counts the heap, not the heap plus the data segment"),
     _e("rt_sigaction", sys_signal.rt_sigaction, "sig ptr ptr uint"),
     _e("rt_sigprocmask", sys_signal.rt_sigprocmask, "int ptr ptr uint"),
     _e("rt_sigreturn", sys_signal.rt_sigreturn),
@@ -162,11 +166,12 @@ _IMPLEMENTED = [
     _e("preadv", sys_read_write.preadv, "fd oiov:2 int int"),
     _e("pwritev", sys_read_write.pwritev, "fd iov:2 int int"),
     _e("sched_yield", sys_thread.sched_yield),
-    _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr"),
+    _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr", PARTIAL,
+       "no MREMAP_DONTUNMAP (EINVAL)"),
     _e("madvise", sys_mmap.madvise, "ptr uint int", PARTIAL,
        "DONTNEED/FREE drop pages; POPULATE_READ/WRITE and WILLNEED (file pages) "
-       "map them; HUGEPAGE/NOHUGEPAGE allow/forbid 2 MiB runs; other advice is "
-       "accepted and ignored"),
+       "map them; HUGEPAGE/NOHUGEPAGE allow/forbid 2 MiB runs; DONTFORK/DOFORK/"
+       "WIPEONFORK/KEEPONFORK act at fork; other advice is accepted and ignored"),
     _e("nanosleep", sys_time.nanosleep, "ptr ptr"),
     _e("getpid", sys_identity.getpid),
     _e("exit", sys_process.exit, "int"),
@@ -207,7 +212,9 @@ _IMPLEMENTED = [
     _e("prlimit64", sys_identity.prlimit64, "int int ptr ptr", PARTIAL,
        "limits are recorded, not enforced"),
     _e("futex", sys_futex.futex, "ptr int uint ptr ptr uint", PARTIAL,
-       "no PI futexes; shared futexes keyed per address space"),
+       "PI futexes lend no priority (the host schedules) and an owner's exit does not "
+       "pass the lock on (no FUTEX_OWNER_DIED); no WAIT_REQUEUE_PI/CMP_REQUEUE_PI; "
+       "shared futexes keyed per address space"),
     _e("futex_waitv", sys_futex.futex_waitv, "ptr uint hex ptr int"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
     _e("rseq", sys_thread.rseq, "ptr uint hex hex"),
@@ -407,7 +414,8 @@ _IMPLEMENTED = [
     _e("chroot", sys_namespaces.chroot, "str"),
     _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
        "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
-       "flags accepted (one mount namespace); NOSUID/NODEV/NOEXEC recorded, not enforced"),
+       "flags accepted (one mount namespace); NOEXEC enforced (execve, mmap, mprotect), "
+       "NOSUID/NODEV recorded, not enforced"),
     _e("umount2", sys_mount.umount2, "str hex"),
     _e("pivot_root", sys_mount.pivot_root, "str str"),
     # --- pipes without a user buffer (sys_splice.py) ---
@@ -475,6 +483,16 @@ _IMPLEMENTED = [
        "EPERM, as in a container"),
     _e("kexec_file_load", sys_privileged.kexec_file_load, "fd fd uint str hex", PARTIAL,
        "EPERM, as in a container"),
+    _e("io_setup", sys_aio.io_setup, "uint ptr", PARTIAL,
+       "requests complete inside io_submit (never cancellable); no IOCB_CMD_POLL; "
+       "aio-max-nr checked per context, not summed over the sandbox"),
+    _e("io_destroy", sys_aio.io_destroy, "hex"),
+    _e("io_submit", sys_aio.io_submit, "hex int ptr", PARTIAL,
+       "requests run to completion before it returns; IOCB_CMD_POLL EINVAL"),
+    _e("io_getevents", sys_aio.io_getevents, "hex int int ptr ptr"),
+    _e("io_pgetevents", sys_aio.io_pgetevents, "hex int int ptr ptr ptr"),
+    _e("io_cancel", sys_aio.io_cancel, "hex ptr ptr", PARTIAL,
+       "nothing is ever in flight: EINVAL"),
     _e("ptrace", sys_ptrace.ptrace_, "int int ptr ptr", PARTIAL,
        "tracer is the attaching process, not thread; debug registers are stored, never "
        "armed; no PEEKSIGINFO or seccomp events; at a syscall-entry stop only the number "

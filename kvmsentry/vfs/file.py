@@ -20,6 +20,8 @@ O_NONBLOCK = os.O_NONBLOCK
 O_PATH = 0o10000000
 SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 1, 2, 3, 4
 MAX_LFS = (1 << 63) - 1
+# tmpfs and overlayfs: their directories have no end to SEEK_END to (EINVAL).
+NO_DIR_END = {0x01021994, 0x794C7630}
 # Flags F_SETFL may change.
 SETFL_MASK = O_APPEND | O_NONBLOCK | os.O_ASYNC | os.O_DIRECT | os.O_NOATIME
 
@@ -105,11 +107,14 @@ class InodeFile(File):
             raise SyscallError(errno.EISDIR)
         page_cache.before_read(inode)
         if offset is not None:
-            return inode.read_at(offset, length)
-        with self._lock:
-            data = inode.read_at(self.offset, length)
-            self.offset += len(data)
-            return data
+            data = inode.read_at(offset, length)
+        else:
+            with self._lock:
+                data = inode.read_at(self.offset, length)
+                self.offset += len(data)
+        if data:
+            fsnotify.accessed(self)
+        return data
 
     def readinto(self, buffers, offset=None):
         """read() straight into `buffers` (writable memoryviews, e.g. of
@@ -119,11 +124,14 @@ class InodeFile(File):
             raise SyscallError(errno.EISDIR)
         page_cache.before_read(inode)
         if offset is not None:
-            return readinto_at(inode, offset, buffers)
-        with self._lock:
-            n = readinto_at(inode, self.offset, buffers)
-            self.offset += n
-            return n
+            n = readinto_at(inode, offset, buffers)
+        else:
+            with self._lock:
+                n = readinto_at(inode, self.offset, buffers)
+                self.offset += n
+        if n:
+            fsnotify.accessed(self)
+        return n
 
     def write(self, data, offset=None):
         n = self._write(data, offset)
@@ -178,6 +186,9 @@ class InodeFile(File):
             elif whence == SEEK_CUR:
                 new = self.offset + offset
             elif whence == SEEK_END:
+                if self.inode.is_dir() and self.location is not None and \
+                        self.location.mount.fs.magic in NO_DIR_END:
+                    raise SyscallError(errno.EINVAL)
                 new = self.inode.getattr().size + offset
             elif whence in (SEEK_DATA, SEEK_HOLE):
                 new = self.inode.seek_data(offset, whence == SEEK_HOLE)
@@ -218,7 +229,9 @@ class InodeFile(File):
                 rec = struct.pack("<QqHB", ino, self.offset + 1, reclen, dt) + name
                 out += rec + bytes(reclen - len(rec))
                 self.offset += 1
-            return bytes(out)
+            out = bytes(out)
+        fsnotify.accessed(self)             # iterate_dir's fsnotify_access, even at the end
+        return out
 
 
 def readinto_at(inode, offset, buffers):

@@ -128,6 +128,19 @@ def modified(file):
     _file_event(file, IN_MODIFY)
 
 
+def link_count(inode):
+    """The inode's link count changed (fsnotify_link_count): its own
+    watches hear IN_ATTRIB, its directories nothing."""
+    if _watches:
+        _notify(inode, IN_ATTRIB | (IN_ISDIR if _is_dir(inode) else 0))
+
+
+def accessed(file):
+    """A read returned data (fsnotify_access)."""
+    if _watches:
+        _file_event(file, IN_ACCESS)
+
+
 def opened(file):
     _file_event(file, IN_OPEN)
 

@@ -7,6 +7,8 @@ location in the sandbox's tree is always a (Mount, Dentry) pair.
 """
 from collections import OrderedDict, namedtuple
 
+MS_NOEXEC = 8
+
 # How many cached dentries to keep. Each may pin host resources (hostfs
 # holds an O_PATH fd per inode), so the cache is bounded: the least
 # recently used childless, unpinned entries are dropped from their
@@ -87,6 +89,10 @@ class Mount:
         self.readonly = readonly
         self.source = source
         self.flags = 0                # MS_NOSUID/NODEV/NOEXEC/... as mount(2) gave them
+
+    def noexec(self):
+        """MS_NOEXEC: nothing on this mount may be executed or mapped executable."""
+        return bool(self.flags & MS_NOEXEC)
 
 
 class Location(namedtuple("Location", "mount dentry")):
