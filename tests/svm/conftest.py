@@ -1,6 +1,11 @@
-"""The SVM guest run (test_svm_guest.py, minutes of QEMU TCG) goes last, so
-`pytest tests` runs it after the main suite as issue 15 asks."""
+"""The long runs go last, so `pytest tests` runs them after the main
+suite: tests/guest again on systrap (issue 12), then the SVM guests
+(test_svm_guest.py, minutes of QEMU TCG; issue 15)."""
 
 
 def pytest_collection_modifyitems(session, config, items):
-    items.sort(key=lambda item: item.get_closest_marker("svm_guest") is not None)
+    def rank(item):
+        if item.get_closest_marker("svm_guest") is not None:
+            return 2
+        return 1 if item.get_closest_marker("platform_suite") is not None else 0
+    items.sort(key=rank)
