@@ -19,7 +19,18 @@ import compat
 HERE = os.path.dirname(os.path.abspath(__file__))
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 CXX = ["nice", "g++", "-std=c++17", "-O0", "-g0", "-w"]
-KNOWN_DEPS = ("//test/util:", "@com_google_absl//", "gbenchmark")
+KNOWN_DEPS = ("//test/util:", "@com_google_absl//", "gbenchmark",
+              "//test/syscalls/linux/rseq:lib")
+# Bazel genrules tests need as data: the runfile each makes and the command
+# (run in the tree's root) that makes it, after the genrule's own cmd.
+GENRULES = {
+    "//test/syscalls/linux/rseq": ("test/syscalls/linux/rseq/rseq", [
+        "nice", "g++", "-I.", "-O2", "-std=c++17", "-static", "-nostdlib",
+        "-ffreestanding", "-fno-exceptions", "-no-pie", "-o", "{out}",
+        "test/syscalls/linux/rseq/critical_amd64.S",
+        "test/syscalls/linux/rseq/start_amd64.S",
+        "test/syscalls/linux/rseq/rseq.cc"]),
+}
 # Headers nearly every test includes, compiled once into a precompiled
 # header: parsing gtest/gmock/abseil is most of each compile.
 PCH_HEADERS = ("gmock/gmock.h", "gtest/gtest.h", "test/util/test_util.h",
@@ -127,11 +138,24 @@ class Builder:
                       for name in ("test_main", "errno_safe_allocator")}
         return archive, skipped
 
+    def genrule(self, label):
+        """Make the runfile of a GENRULES entry; raise with the error."""
+        runfile, cmd = GENRULES[label]
+        out = os.path.join(self.out, "runfiles", runfile)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        p = subprocess.run([a.replace("{out}", out) for a in cmd], cwd=self.tree,
+                           capture_output=True, text=True)
+        if p.returncode:
+            raise RuntimeError(f"{label}: {_first_error(p.stderr or p.stdout)}")
+
     def link_rule(self, rules, rule, archive, dest):
         """Compile and link one cc_binary rule into dest; raise on failure."""
         foreign = buildfile.foreign_deps(rules, rule, KNOWN_DEPS)
         if foreign:
             raise RuntimeError("needs " + ", ".join(foreign))
+        for label in rule.data:
+            if label in GENRULES:
+                self.genrule(label)
         srcs = rule.cc_sources()
         for lib in buildfile.local_closure(rules, rule):
             srcs += [s for s in lib.cc_sources() if s not in srcs]
