@@ -50,7 +50,7 @@ def _run(cmd):
 
 def _first_error(log):
     for line in log.splitlines():
-        if "error:" in line or "undefined reference" in line:
+        if any(k in line for k in ("error:", "undefined reference", "multiple definition")):
             return line.strip()[:300]
     return log.strip().splitlines()[-1][:300] if log.strip() else "failed"
 
@@ -136,7 +136,21 @@ class Builder:
             subprocess.run(["ar", "rcs", archive] + objs, check=True)
         self.extra = {name: self.compile(f"test/util/{name}.cc")
                       for name in ("test_main", "errno_safe_allocator")}
+        self.main_archive = self.test_main_archive()
         return archive, skipped
+
+    def test_main_archive(self):
+        """test_main.o alone in an archive."""
+        archive = os.path.join(self.out, "obj", "libgvisor_test_main.a")
+        if not _fresh(archive, [self.extra["test_main"]]):
+            if os.path.exists(archive):
+                os.unlink(archive)
+            subprocess.run(["ar", "rcs", archive, self.extra["test_main"]], check=True)
+            # Dated as its member, so programs linked from the bare object
+            # before stay up to date.
+            t = os.path.getmtime(self.extra["test_main"])
+            os.utime(archive, (t, t))
+        return archive
 
     def genrule(self, label):
         """Make the runfile of a GENRULES entry; raise with the error."""
@@ -161,7 +175,9 @@ class Builder:
             srcs += [s for s in lib.cc_sources() if s not in srcs]
         objs = [self.compile("test/syscalls/linux/" + s) for s in srcs]
         if "//test/util:test_main" in rule.deps:
-            objs.append(self.extra["test_main"])
+            # As a library member, as Bazel links it: a test with its own
+            # main() (signalfd_test) does not pull it in.
+            objs.append(self.main_archive)
         if rule.malloc.endswith(":errno_safe_allocator"):
             objs.append(self.extra["errno_safe_allocator"])
         if _fresh(dest, objs + [archive]):
