@@ -32,6 +32,8 @@ cc_binary(
 )
 
 cc_binary(name = "workload", srcs = ["workload.cc"])
+
+cc_binary(name = "sem_test", srcs = select_system(linux = ["sem.cc"]), defines = select_system())
 '''
 
 
@@ -42,6 +44,7 @@ def test_build_rules_read_from_starlark():
     assert t.is_test and not rules["workload"].is_test
     assert t.malloc.endswith(":errno_safe_allocator") and t.linkstatic
     assert t.data == [":workload"]
+    assert rules["sem_test"].srcs == ["sem.cc"]
     assert [r.name for r in buildfile.local_closure(rules, t)] == ["base", "helper"]
     assert buildfile.foreign_deps(rules, t, ("//test/util:",)) == ["@foo//bar"]
 

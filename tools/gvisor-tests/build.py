@@ -211,6 +211,13 @@ class Builder:
                 dst = os.path.join(self.out, "runfiles/test/syscalls/linux", r.name)
                 subprocess.run(["cp", src, dst], check=True)
         built, failed = [], {}
+        old = os.path.join(self.out, "build.json")
+        if only and os.path.exists(old):
+            # A partial build keeps what the last one found for the others.
+            prev = json.load(open(old))
+            names = {r.name for r in tests}
+            built += [n for n in prev.get("built", []) if n not in names]
+            failed.update({n: e for n, e in prev.get("not_built", {}).items() if n not in names})
         report = {"tree": self.tree, "commit": tree_commit(self.tree),
                   "built": built, "not_built": failed, "util_not_built": util_skipped}
 
