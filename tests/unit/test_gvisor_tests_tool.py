@@ -112,16 +112,16 @@ def test_figures_count_only_native_passes():
     assert "| x (1) | 4 | 3 | 1 |" in results.readme_table(data)
 
 
-# A stand-in for a gtest program: A.hang prints nothing more once started,
-# A.die kills the program mid-case.
+# A stand-in for a gtest program: both A.hang cases print nothing more once
+# started, A.die kills the program mid-case.
 FAKE_GTEST = """import sys, time
-cases = ["A.ok", "A.hang", "A.after", "A.die", "A.last"]
+cases = ["A.ok", "S/A.hang/0", "A.after", "S/A.hang/1", "A.die", "A.last"]
 for arg in sys.argv[1:]:
     if arg.startswith("--gtest_filter="):
         cases = [c for c in cases if c in arg.split("=", 1)[1].split(":")]
 for c in cases:
     print("[ RUN      ] " + c, flush=True)
-    if c == "A.hang":
+    if "hang" in c:
         time.sleep(60)
     if c == "A.die":
         sys.exit(3)
@@ -134,12 +134,12 @@ def test_whole_program_run_resumes_after_a_hang_and_a_death(tmp_path):
     prog.write_text(FAKE_GTEST)
     r = runner.Runner.__new__(runner.Runner)
     r.timeout, r.budget = 2.0, 60.0
-    cases = ["A.ok", "A.hang", "A.after", "A.die", "A.last"]
+    cases = ["A.ok", "S/A.hang/0", "A.after", "S/A.hang/1", "A.die", "A.last"]
     found = {}
     r.run_through(str(prog), [sys.executable], cases, found)
     assert {c: found[c]["status"] for c in cases} == {
-        "A.ok": "pass", "A.hang": "timeout", "A.after": "pass",
-        "A.die": "missing", "A.last": "pass"}
+        "A.ok": "pass", "S/A.hang/0": "timeout", "A.after": "pass",
+        "S/A.hang/1": "timeout", "A.die": "missing", "A.last": "pass"}
 
 
 def test_abseil_header_additions_land_at_their_anchors():

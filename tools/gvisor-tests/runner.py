@@ -18,6 +18,7 @@ program). In case mode every case runs in its own process.
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -88,6 +89,11 @@ def execute(cmd, timeout, idle=None):
     return (None if killed else p.returncode), b"".join(chunks).decode("utf-8", "replace")
 
 
+def test_of(case):
+    """A case's test without its parameters: Suite/Fixture.Test/3 -> Fixture.Test."""
+    return re.sub(r"/\d+$", "", case.split("/", 1)[-1])
+
+
 def outcome(case, rc, output):
     """The {status, line} of `case` in one run's output."""
     got = results.parse_run(output).get(case)
@@ -128,22 +134,26 @@ class Runner:
     def run_through(self, binary, pre, cases, found):
         """Run the program over `cases`; when a case hangs (no output for
         the per-case timeout) or kills the program, note it and go on with
-        the cases after it in a new process."""
-        pending, first = list(cases), True
+        the cases after it in a new process. The same test under other
+        parameters probably hangs too: those wait until the rest is done."""
+        pending, first, hung = list(cases), True, set()
         deadline = time.monotonic() + self.budget
         while pending and (first or time.monotonic() < deadline):
-            args = [] if first else ["--gtest_filter=" + ":".join(pending)]
+            batch = [c for c in pending if test_of(c) not in hung] or pending
+            args = [] if first else ["--gtest_filter=" + ":".join(batch)]
             first = False
             rc, out = execute(pre + [binary] + args, 1800.0, idle=self.timeout)
             got = results.parse_run(out)
             current, _ = results.unfinished(out)
-            for case in pending:
+            for case in batch:
                 if case in got or case == current:
                     found[case] = outcome(case, rc, out)
             if current is None:
                 # It ended between cases or before the first: no culprit.
-                for case in pending:
+                for case in batch:
                     found.setdefault(case, outcome(case, rc, out))
+            elif rc is None:
+                hung.add(test_of(current))
             pending = [c for c in pending if c not in found]
         for case in pending:
             found[case] = {"status": "not run", "line": "program's time budget spent"}
