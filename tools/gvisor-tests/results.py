@@ -137,7 +137,15 @@ def summary(data):
     for b, c, line in crash:
         lines.append(f"  {b} {c}: {line}")
     fails = sandbox_failures(data)
-    lines += ["", "Failing in the sandbox, by first failure line:"]
+    lines += ["", "Failing in the sandbox, by first failure line across programs (cases, programs):"]
+    across = collections.Counter((s, l) for _, _, s, l in fails)
+    progs = collections.defaultdict(set)
+    for b, _, s, l in fails:
+        progs[(s, l)].add(b)
+    for (s, l), n in across.most_common():
+        if n > 1 and len(progs[(s, l)]) > 1:
+            lines.append(f"  {n:4d} {len(progs[(s, l)]):3d}  [{s}] {l}")
+    lines += ["", "Failing in the sandbox, by program and first failure line:"]
     by_line = collections.Counter((b, s, l) for b, _, s, l in fails)
     for (b, s, l), n in by_line.most_common():
         lines.append(f"  {n:4d}  {b}  [{s}] {l}")
