@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools", "gvisor-tests"))
 
 import buildfile  # noqa: E402
+import compat     # noqa: E402
 import results    # noqa: E402
 import runner     # noqa: E402
 
@@ -31,6 +32,8 @@ cc_binary(
 )
 
 cc_binary(name = "workload", srcs = ["workload.cc"])
+
+cc_binary(name = "sem_test", srcs = select_system(linux = ["sem.cc"]), defines = select_system())
 '''
 
 
@@ -41,6 +44,7 @@ def test_build_rules_read_from_starlark():
     assert t.is_test and not rules["workload"].is_test
     assert t.malloc.endswith(":errno_safe_allocator") and t.linkstatic
     assert t.data == [":workload"]
+    assert rules["sem_test"].srcs == ["sem.cc"]
     assert [r.name for r in buildfile.local_closure(rules, t)] == ["base", "helper"]
     assert buildfile.foreign_deps(rules, t, ("//test/util:",)) == ["@foo//bar"]
 
@@ -71,6 +75,8 @@ Value of: read(fd, buf, 1)
 Expected: 1
 [  FAILED  ] A.Fail, where GetParam() = (2, 1) (3 ms)
 [ RUN      ] A.Skip
+test/syscalls/linux/a.cc:7: Skipped
+no io_uring
 [  SKIPPED ] A.Skip (0 ms)
 [ RUN      ] A.Dies
 kvmsentry: internal error in task 1, sandbox killed: KeyError: 7
@@ -81,7 +87,7 @@ def test_run_output_statuses_and_first_lines():
     got = results.parse_run(RUN)
     assert got == {"A.Pass": ("pass", ""),
                    "A.Fail": ("fail", "a.cc:42: Value of: read(fd, buf, 1)"),
-                   "A.Skip": ("skip", "")}
+                   "A.Skip": ("skip", "a.cc:7: no io_uring")}
     assert runner.outcome("A.Dies", 134, RUN)["status"] == "crash"
     assert runner.outcome("A.Pass", 134, RUN)["status"] == "pass"
     hung = RUN.replace("kvmsentry: internal error", "still going")
@@ -104,3 +110,46 @@ def test_figures_count_only_native_passes():
     assert text.index("CRASHES") < text.index("x.cc:1: boom")
     assert "| **all 2 programs** | 5 | 4 | 2 (50.0%) |" in results.readme_table(data, True)
     assert "| x (1) | 4 | 3 | 1 |" in results.readme_table(data)
+
+
+# A stand-in for a gtest program: both A.hang cases print nothing more once
+# started, A.die kills the program mid-case.
+FAKE_GTEST = """import sys, time
+cases = ["A.ok", "S/A.hang/0", "A.after", "S/A.hang/1", "A.die", "A.last"]
+for arg in sys.argv[1:]:
+    if arg.startswith("--gtest_filter="):
+        cases = [c for c in cases if c in arg.split("=", 1)[1].split(":")]
+for c in cases:
+    print("[ RUN      ] " + c, flush=True)
+    if "hang" in c:
+        time.sleep(60)
+    if c == "A.die":
+        sys.exit(3)
+    print("[       OK ] " + c + " (0 ms)", flush=True)
+"""
+
+
+def test_whole_program_run_resumes_after_a_hang_and_a_death(tmp_path):
+    prog = tmp_path / "fake_test.py"
+    prog.write_text(FAKE_GTEST)
+    r = runner.Runner.__new__(runner.Runner)
+    r.timeout, r.budget = 2.0, 60.0
+    cases = ["A.ok", "S/A.hang/0", "A.after", "S/A.hang/1", "A.die", "A.last"]
+    found = {}
+    r.run_through(str(prog), [sys.executable], cases, found)
+    assert {c: found[c]["status"] for c in cases} == {
+        "A.ok": "pass", "S/A.hang/0": "timeout", "A.after": "pass",
+        "S/A.hang/1": "timeout", "A.die": "missing", "A.last": "pass"}
+
+
+def test_abseil_header_additions_land_at_their_anchors():
+    text = "class Mutex {\n public:\n  Mutex();\n  void Lock();\n};\n"
+    got = compat.patched(text, [("Mutex();", "after", ["  void lock() { Lock(); }"]),
+                                ("void Lock();", "before", ["  // x"])], "m.h")
+    assert got.splitlines()[2:5] == ["  Mutex();", "  void lock() { Lock(); }", "  // x"]
+    try:
+        compat.patched(text, [("Mutex(int);", "after", [])], "m.h")
+    except RuntimeError as e:
+        assert "found 0 times" in str(e)
+    else:
+        raise AssertionError("a missing anchor must fail the build")

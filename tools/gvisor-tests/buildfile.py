@@ -2,8 +2,9 @@
 
 gVisor's BUILD files are Starlark, which parses as Python; the rules are
 read from the syntax tree, never executed. Macros the file loads
-(select_gtest(), select_arch(...)) are reduced to what they mean on
-x86-64 Linux: the amd64 branch of select_arch, nothing for the rest
+(select_gtest(), select_arch(...), select_system(...)) are reduced to what
+they mean on x86-64 Linux: the amd64 branch of select_arch, the linux
+branch of select_system, nothing for the rest
 (their gtest/benchmark deps are linked anyway).
 """
 
@@ -50,7 +51,7 @@ def _value(node):
         return (left or "") + (right or "")
     if isinstance(node, ast.Call):
         for kw in node.keywords:
-            if kw.arg == "amd64":
+            if kw.arg in ("amd64", "linux"):
                 return _value(kw.value)
         return []
     if isinstance(node, ast.Name):

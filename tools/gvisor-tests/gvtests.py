@@ -28,7 +28,7 @@ def main(argv=None):
     b.add_argument("tree")
     r = sub.add_parser("run")
     r.add_argument("--timeout", type=float, default=60.0, help="seconds per case")
-    r.add_argument("--budget", type=float, default=600.0,
+    r.add_argument("--budget", type=float, default=300.0,
                    help="seconds of one-case reruns per program and side")
     r.add_argument("--mode", choices=("binary", "case"), default="binary")
     r.add_argument("--sides", default="native,sandbox")

@@ -12,7 +12,7 @@ import re
 RUN = re.compile(r"^\[ RUN      \] (\S+)")
 # A parameterized case's FAILED line goes on: ", where GetParam() = ...".
 END = re.compile(r"^\[ +(OK|FAILED|SKIPPED) +\] ([^\s,]+)(?:,| \(\d+ ms\)|$)")
-FAILURE_AT = re.compile(r"^(\S+?):(\d+): (Failure|error:.*)$")
+FAILURE_AT = re.compile(r"^(\S+?):(\d+): (Failure|Skipped|error:.*)$")
 SENTRY_BUG = "kvmsentry: internal error"
 
 
@@ -31,13 +31,14 @@ def parse_list(text):
 
 
 def _first_failure(lines):
-    """The line that names a failure: 'file.cc:N: <first message line>'."""
+    """The line that names a failure (or a skip's reason):
+    'file.cc:N: <first message line>'."""
     for i, line in enumerate(lines):
         m = FAILURE_AT.match(line.strip())
         if m:
             where = f"{os.path.basename(m.group(1))}:{m.group(2)}"
             detail = m.group(3)
-            if detail == "Failure":
+            if detail in ("Failure", "Skipped"):
                 detail = next((l.strip() for l in lines[i + 1:] if l.strip()), "")
             return f"{where}: {detail}"[:200]
     for line in lines:
@@ -57,7 +58,7 @@ def parse_run(output):
         m = END.match(line)
         if m and m.group(2) == current:
             status = {"OK": "pass", "FAILED": "fail", "SKIPPED": "skip"}[m.group(1)]
-            out[current] = (status, _first_failure(body) if status == "fail" else "")
+            out[current] = (status, _first_failure(body) if status != "pass" else "")
             current = None
             continue
         if current is not None:
@@ -136,7 +137,15 @@ def summary(data):
     for b, c, line in crash:
         lines.append(f"  {b} {c}: {line}")
     fails = sandbox_failures(data)
-    lines += ["", "Failing in the sandbox, by first failure line:"]
+    lines += ["", "Failing in the sandbox, by first failure line across programs (cases, programs):"]
+    across = collections.Counter((s, l) for _, _, s, l in fails)
+    progs = collections.defaultdict(set)
+    for b, _, s, l in fails:
+        progs[(s, l)].add(b)
+    for (s, l), n in across.most_common():
+        if n > 1 and len(progs[(s, l)]) > 1:
+            lines.append(f"  {n:4d} {len(progs[(s, l)]):3d}  [{s}] {l}")
+    lines += ["", "Failing in the sandbox, by program and first failure line:"]
     by_line = collections.Counter((b, s, l) for b, _, s, l in fails)
     for (b, s, l), n in by_line.most_common():
         lines.append(f"  {n:4d}  {b}  [{s}] {l}")

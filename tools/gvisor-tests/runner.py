@@ -7,14 +7,18 @@ run as they do in the sandbox (whose program also runs as uid 0) without
 any power over the host. The sandbox side is `kvmsentry do --network=none`
 (loopback only too).
 
-In binary mode each program runs once per side; the cases that did not
-pass are then rerun one per process, so one crash or hang costs only its
-own case. In case mode every case runs in its own process.
+In binary mode each program runs once per side with a per-case timeout
+(no output for that long); when a case hangs or kills the program, the
+run goes on in a new process from the case after it, so one crash or
+hang costs only its own case. The sandbox's failures among natively
+passing cases are then rerun one per process (a time budget per
+program). In case mode every case runs in its own process.
 """
 
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -53,19 +57,41 @@ def kvmsentry_cmd():
     return [exe, "do", "--network=none", "--"]
 
 
-def execute(cmd, timeout):
-    """(exit status or None on timeout, stdout+stderr) of cmd, killed whole on timeout."""
+def execute(cmd, timeout, idle=None):
+    """(exit status, or None when killed, and stdout+stderr) of cmd. It is
+    killed whole after `timeout` seconds, or after `idle` seconds without
+    output: a gtest program prints as each case starts and ends, so that is
+    a per-case timeout for a whole-program run."""
     env = dict(os.environ, **TEST_ENV)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-    try:
-        out, _ = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, _ = p.communicate()
-        rc = None
-    return rc, out.decode("utf-8", "replace")
+    chunks, last = [], [time.monotonic()]
+
+    def pump():
+        for chunk in iter(lambda: p.stdout.read1(65536), b""):
+            chunks.append(chunk)
+            last[0] = time.monotonic()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    start, killed = time.monotonic(), False
+    while reader.is_alive():
+        reader.join(0.5)
+        now = time.monotonic()
+        if now - start > timeout or (idle and now - last[0] > idle):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            killed = True
+            reader.join()
+            break
+    p.wait()
+    return (None if killed else p.returncode), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_of(case):
+    """A case's test without its parameters: Suite/Fixture.Test/3 -> Fixture.Test."""
+    return re.sub(r"/\d+$", "", case.split("/", 1)[-1])
 
 
 def outcome(case, rc, output):
@@ -105,22 +131,50 @@ class Runner:
         rc, out = execute(bwrap_cmd(self.out) + [binary, "--gtest_list_tests"], 60)
         return [c for c in results.parse_list(out) if "DISABLED_" not in c] if rc == 0 else []
 
-    def run_side(self, binary, side, cases):
+    def run_through(self, binary, pre, cases, found):
+        """Run the program over `cases`; when a case hangs (no output for
+        the per-case timeout) or kills the program, note it and go on with
+        the cases after it in a new process. The same test under other
+        parameters probably hangs too: those wait until the rest is done."""
+        pending, first, hung = list(cases), True, set()
+        deadline = time.monotonic() + self.budget
+        while pending and (first or time.monotonic() < deadline):
+            batch = [c for c in pending if test_of(c) not in hung] or pending
+            args = [] if first else ["--gtest_filter=" + ":".join(batch)]
+            first = False
+            rc, out = execute(pre + [binary] + args, 1800.0, idle=self.timeout)
+            got = results.parse_run(out)
+            current, _ = results.unfinished(out)
+            for case in batch:
+                if case in got or case == current:
+                    found[case] = outcome(case, rc, out)
+            if current is None:
+                # It ended between cases or before the first: no culprit.
+                for case in batch:
+                    found.setdefault(case, outcome(case, rc, out))
+            elif rc is None:
+                hung.add(test_of(current))
+            pending = [c for c in pending if c not in found]
+        for case in pending:
+            found[case] = {"status": "not run", "line": "program's time budget spent"}
+
+    def run_side(self, binary, side, cases, native=None):
+        """{case: outcome} on one side. native: the native side's outcomes,
+        so that the sandbox side reruns only cases that pass natively."""
         found = {}
         pre = self.prefix(side)
         if self.mode == "binary" and len(cases) > 1:
-            limit = min(max(self.timeout, 5.0 * len(cases)), 900.0)
-            rc, out = execute(pre + [binary], limit)
-            for case in cases:
-                found[case] = outcome(case, rc, out)
+            self.run_through(binary, pre, cases, found)
+        # Reruns, one case per process, of the ones gtest reported failed
+        # (an earlier case may have left state behind), as far as the time
+        # budget goes; in case mode, every case.
+        todo = [c for c in cases if found.get(c, {}).get("status") in (None, "fail")]
+        if native is not None:
+            todo = [c for c in todo if native.get(c, {}).get("status") == "pass"]
         deadline = time.monotonic() + self.budget
-        for case in cases:
-            if found.get(case, {}).get("status") in ("pass", "skip"):
-                continue
+        for case in todo:
             if time.monotonic() > deadline:
-                # A program whose cases all hang would otherwise cost
-                # cases x timeout; what is left counts as not passing.
-                found[case] = {"status": "not run", "line": "program's time budget spent"}
+                found.setdefault(case, {"status": "not run", "line": "program's time budget spent"})
                 continue
             rc, out = execute(pre + [binary, "--gtest_filter=" + case], self.timeout)
             found[case] = outcome(case, rc, out)
@@ -130,8 +184,12 @@ class Runner:
         binary = os.path.join(self.out, "bin", name)
         cases = self.cases(binary)
         record = {c: {} for c in cases}
+        native = None
         for side in self.sides:
-            for case, res in self.run_side(binary, side, cases).items():
+            got = self.run_side(binary, side, cases, native if side != "native" else None)
+            if side == "native":
+                native = got
+            for case, res in got.items():
                 record[case][side] = res
         with self.lock:
             old = self.data["binaries"].get(name, {})
