@@ -41,6 +41,7 @@ from kvmsentry.arch import cpu, insn, layout
 from kvmsentry.arch.signal_frame import initial_xsave
 from kvmsentry.errors import SentryBug
 from kvmsentry.kvm import exits
+from kvmsentry.platform.context import GPRS, KVM_XSAVE_SIZE, MASK64, USER_FLAGS, Context
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
 from kvmsentry.platform.kvm.vcpu_pool import KICK_SIGNAL, kick_thread  # noqa: F401
 
@@ -48,15 +49,8 @@ ENTRY_PATCHED, ENTRY_SYSRET, ENTRY_TRAP = 0, 1, 2
 KVM_INTERNAL_ERROR_EMULATION = 1
 # Where the vCPU stopped, which says where the program's rip/rsp/rflags are.
 AT_USER, AT_IRET, AT_SYSRET = 0, 1, 2
-GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
-        "r11", "r12", "r13", "r14", "r15")
-# Flags a program may set (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF NT RF AC ID.
-USER_FLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 \
-    | 0x10000 | 0x40000 | 0x200000
-KVM_XSAVE_SIZE = 4096
 SYSCALL_INSN = b"\x0f\x05"
 PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
-MASK64 = (1 << 64) - 1
 
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
 PF_USER = 0x4                    # #PF error code: the access was made in user mode
@@ -84,7 +78,7 @@ _VECTOR_SIGNALS = {
 }
 
 
-class KvmContext:
+class KvmContext(Context):
     """One task's program state and, while it runs, the vCPU it borrowed.
 
     The state is in one of three places: on a vCPU this context holds
@@ -129,15 +123,6 @@ class KvmContext:
         self.mm = mm
         if self.held and self.vcpu.current_root != mm.root:
             self.machine.set_address_space(self.vcpu, mm.root)
-
-    def start(self, rip, rsp):
-        """Reset the user registers (and FPU) for a new program image."""
-        regs = dict.fromkeys(GPRS, 0)
-        regs.update(rip=rip, rsp=rsp, rflags=cpu.RFLAGS_USER_INIT)
-        self.set_user_regs(regs)
-        self.set_fs_base(0)
-        self.set_gs_base(0)
-        self.set_fpu(None)
 
     # --- the program's registers, wherever the vCPU stopped --------------------
     def user_regs(self):

@@ -13,24 +13,17 @@ object and writes them into the birth frame.
 import signal
 
 from kvmsentry._systrap import ffi, lib
-from kvmsentry.arch import cpu
 from kvmsentry.arch.signal_frame import initial_xsave
+from kvmsentry.platform.context import GPRS, KVM_XSAVE_SIZE, MASK64, USER_FLAGS, Context
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
 from kvmsentry.platform.systrap import layout
 
-GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
-        "r11", "r12", "r13", "r14", "r15")
-# Flags a program may set (Linux's FIX_EFLAGS), as the KVM context.
-USER_FLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 \
-    | 0x10000 | 0x40000 | 0x200000
-MASK64 = (1 << 64) - 1
-KVM_XSAVE_SIZE = 4096
 USER_CS = 0x33
 SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE area
 PF_VECTOR = 14
 
 
-class SystrapContext:
+class SystrapContext(Context):
     held = False               # (ptrace's register writes ask; nothing to mark)
     vcpu = None
     cpu_index = 0
@@ -74,15 +67,6 @@ class SystrapContext:
         self.set_user_regs(regs)
         self.msg.set_fs, self.msg.fs_base = 1, self.fs_base
         self.msg.set_gs, self.msg.gs_base = 1, self.gs_base
-
-    def start(self, rip, rsp):
-        """Reset the user registers (and FPU) for a new program image."""
-        regs = dict.fromkeys(GPRS, 0)
-        regs.update(rip=rip, rsp=rsp, rflags=cpu.RFLAGS_USER_INIT)
-        self.set_user_regs(regs)
-        self.set_fs_base(0)
-        self.set_gs_base(0)
-        self.set_fpu(None)
 
     def clone_from(self, parent, regs):
         """Give this (fresh) context parent's program state with the user
