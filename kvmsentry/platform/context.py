@@ -1,0 +1,24 @@
+"""What every platform's task context shares: the register names, the
+flags a program may set, and a fresh program image's starting state.
+A context (platform/kvm/context.py, platform/systrap/context.py) also has
+switch(), the user registers, FPU and fs/gs bases, and interrupt()."""
+from kvmsentry.arch import cpu
+
+GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8", "r9", "r10",
+        "r11", "r12", "r13", "r14", "r15")
+# Flags a program may set (Linux's FIX_EFLAGS): CF PF AF ZF SF TF DF OF NT RF AC ID.
+USER_FLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 \
+    | 0x10000 | 0x40000 | 0x200000
+MASK64 = (1 << 64) - 1
+KVM_XSAVE_SIZE = 4096      # the FPU image both platforms hand the kernel (KVM's layout)
+
+
+class Context:
+    def start(self, rip, rsp):
+        """Reset the user registers (and FPU) for a new program image."""
+        regs = dict.fromkeys(GPRS, 0)
+        regs.update(rip=rip, rsp=rsp, rflags=cpu.RFLAGS_USER_INIT)
+        self.set_user_regs(regs)
+        self.set_fs_base(0)
+        self.set_gs_base(0)
+        self.set_fpu(None)
