@@ -63,7 +63,8 @@ _EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymou
               "nesting; a directory is not EACCES")
 
 _OPEN_NOTE = ("a socket reopened through /proc/PID/fd/N opens (Linux: ENXIO); /dev/pts/N of "
-              "a pty index used before reaches the closed pty (EIO)")
+              "a pty index used before reaches the closed pty (EIO); a followed symlink's atime "
+              "is not updated")
 
 _RECVMSG_NOTE = ("Unix: SCM_CREDENTIALS with no or too little control space is not "
                  "truncated with MSG_CTRUNC, data sent before SO_PASSCRED carries the "
@@ -78,12 +79,14 @@ _RLIMIT_NOTE = ("RLIMIT_CPU, NPROC, SIGPENDING, STACK, CORE are recorded only; R
 _SOCKOPT_NOTE = ("host sockets: options on an allowlist (others ENOPROTOOPT: TCP_INQ, "
                  "SO_ATTACH_FILTER, IP_RECVORIGDSTADDR, SO_BINDTODEVICE...; TCP_CONGESTION "
                  "EPERM); a short IP_TOS optlen is not honoured; Unix and netlink sockets: "
-                 "SO_RCVLOWAT not kept, SO_SNDBUF capped at a fixed 212992 (not the host's wmem_max), "
-                 "some boolean SOL_SOCKET options, SO_PEERCRED before listen and "
+                 "SO_RCVLOWAT not kept, SO_SNDBUF capped at a fixed 212992 (not the host's "
+                 "wmem_max), some boolean SOL_SOCKET options, SO_PEERCRED before listen and "
                  "SO_RCVTIMEO/SNDTIMEO with a short optlen differ")
 
+_ATIME_NOTE = "does not update the atime of sandbox (tmpfs) files, as if mounted noatime"
+
 _IMPLEMENTED = [
-    _e("read", sys_read_write.read, "fd out:2 uint"),
+    _e("read", sys_read_write.read, "fd out:2 uint", PARTIAL, _ATIME_NOTE),
     _e("write", sys_read_write.write, "fd in:2 uint"),
     _e("close", sys_read_write.close, "fd"),
     _e("fstat", sys_stat.fstat, "fd ptr"),
@@ -104,7 +107,7 @@ _IMPLEMENTED = [
        "RESOLVE_BENEATH/IN_ROOT/NO_XDEV/NO_SYMLINKS answer EOPNOTSUPP"),
     _e("creat", sys_file.creat, "str hex"),
     _e("lseek", sys_file.lseek, "fd int int"),
-    _e("getdents64", sys_file.getdents64, "fd ptr uint"),
+    _e("getdents64", sys_file.getdents64, "fd ptr uint", PARTIAL, _ATIME_NOTE),
     _e("mkdir", sys_fs.mkdir, "str hex"),
     _e("mkdirat", sys_fs.mkdirat, "fd str hex"),
     _e("mknod", sys_fs.mknod, "str hex hex"),
@@ -140,7 +143,8 @@ _IMPLEMENTED = [
     _e("dup2", sys_fd.dup2, "fd fd"),
     _e("dup3", sys_fd.dup3, "fd fd hex"),
     _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL,
-       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes and Unix sockets only"),
+       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes and Unix "
+       "sockets only"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
@@ -196,11 +200,11 @@ _IMPLEMENTED = [
        "SIOC[SG]PGRP); terminal requests on inherited stdio; "
        "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
        "(no TIOCGPTPEER, TIOCSTI, TCGETS2/TCSETS2; default termios lack HUPCL); no SIOCETHTOOL"),
-    _e("pread64", sys_read_write.pread64, "fd out:2 uint int"),
+    _e("pread64", sys_read_write.pread64, "fd out:2 uint int", PARTIAL, _ATIME_NOTE),
     _e("pwrite64", sys_read_write.pwrite64, "fd in:2 uint int"),
-    _e("readv", sys_read_write.readv, "fd oiov:2 int"),
+    _e("readv", sys_read_write.readv, "fd oiov:2 int", PARTIAL, _ATIME_NOTE),
     _e("writev", sys_read_write.writev, "fd iov:2 int"),
-    _e("preadv", sys_read_write.preadv, "fd oiov:2 int int"),
+    _e("preadv", sys_read_write.preadv, "fd oiov:2 int int", PARTIAL, _ATIME_NOTE),
     _e("pwritev", sys_read_write.pwritev, "fd iov:2 int int"),
     _e("sched_yield", sys_thread.sched_yield),
     _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr", PARTIAL,
@@ -315,7 +319,8 @@ _IMPLEMENTED = [
        "siginfo argument must be NULL; a zombie target is ESRCH (Linux: success)"),
     # --- process attributes (sys_prctl.py) ---
     _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
-       "NAME, PDEATHSIG (sent when the parent process ends, not its thread), DUMPABLE, KEEPCAPS, SECUREBITS, "
+       "NAME, PDEATHSIG (sent when the parent process ends, not its thread), DUMPABLE, "
+       "KEEPCAPS, SECUREBITS, "
        "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK, "
        "GET/SET_SECCOMP; PR_SET_MM EPERM; others EINVAL; PR_SET_PTRACER with a nonexistent "
        "pid is not EINVAL"),
@@ -456,10 +461,10 @@ _IMPLEMENTED = [
     _e("futimesat", sys_old_fs.futimesat, "fd str ptr", PARTIAL,
        "a NULL path changes an O_PATH dirfd's file (Linux: EBADF) and with AT_FDCWD is EBADF "
        "(Linux: EFAULT)"),
-    _e("getdents", sys_old_fs.getdents, "fd ptr uint"),
+    _e("getdents", sys_old_fs.getdents, "fd ptr uint", PARTIAL, _ATIME_NOTE),
     _e("preadv2", sys_rw_flags.preadv2, "fd oiov:2 int int int hex", PARTIAL,
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_NOWAIT never finds a regular "
-       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
+       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP; no atime update"),
     _e("pwritev2", sys_rw_flags.pwritev2, "fd iov:2 int int int hex", PARTIAL,
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("readahead", sys_rw_flags.readahead, "fd int uint"),
