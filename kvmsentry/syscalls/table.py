@@ -230,8 +230,8 @@ _IMPLEMENTED = [
        "__WNOTHREAD is accepted and ignored (a thread also reaps its siblings' children); "
        "without WEXITED, children that have all exited make it block (Linux: ECHILD)"),
     _e("setpgid", sys_process.setpgid, "int int", PARTIAL,
-       "joining the group of a ptrace-stopped child that has execve'd is EPERM (Linux "
-       "allows it)"),
+       "the caller joining the process group led by its traced, execve'd child is EPERM "
+       "(Linux allows it)"),
     _e("getpgid", sys_process.getpgid, "int"),
     _e("getpgrp", sys_process.getpgrp),
     _e("setsid", sys_process.setsid),
@@ -477,7 +477,8 @@ _IMPLEMENTED = [
        "pidfds only (no /proc/PID/ns files): joins the process's UTS namespace; the others "
        "are shared already"),
     _e("chroot", sys_namespaces.chroot, "str", PARTIAL,
-       "/proc/PID/mounts and mountinfo are not limited to and relative to the new root"),
+       "/proc/PID/mounts and mountinfo are not rewritten for the new root (mounts outside "
+       "it are listed)"),
     _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
        "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
        "flags accepted (one mount namespace): no peer groups in mountinfo, nothing "
