@@ -52,7 +52,10 @@ def _e(name, handler, args="", support=FULL, note=""):
 
 _INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
                  "volume or the host root are missed; IN_ACCESS for read(2) and getdents only (not "
-                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK")
+                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK; execve raises no "
+                 "IN_OPEN/IN_ACCESS; a removed directory's IN_DELETE_SELF carries IN_ISDIR "
+                 "and is not deferred until its last fd closes; events on an unlinked, still "
+                 "open file differ")
 
 _XATTR_NOTE = ("no attributes are stored (as a filesystem without xattr support): set "
                "EOPNOTSUPP, get ENODATA, lists empty; so no POSIX ACLs")
