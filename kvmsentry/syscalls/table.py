@@ -62,8 +62,9 @@ _XATTR_NOTE = ("no attributes are stored (as a filesystem without xattr support)
 
 _EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymous or "
               "unaligned segments); segment mappings and the PIE base differ from Linux's; "
-              "other errnos for a bad interpreter or PIE overflow; no ELOOP for deep #! "
-              "nesting; a directory is not EACCES")
+              "ENOEXEC for a wrong-arch interpreter (Linux: ELIBBAD), an empty interpreter "
+              "path (EACCES) and an overflowing PIE; #! nesting not limited as Linux's "
+              "(ELOOP); a directory is EISDIR (Linux: EACCES)")
 
 _OPEN_NOTE = ("a socket reopened through /proc/PID/fd/N opens (Linux: ENXIO); /dev/pts/N of "
               "a pty index used before reaches the closed pty (EIO); a followed symlink's atime "
