@@ -487,8 +487,8 @@ _IMPLEMENTED = [
        "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
        "flags accepted (one mount namespace): no peer groups in mountinfo, nothing "
        "propagates; NOEXEC enforced (execve, mmap, mprotect), NOSUID/NODEV recorded, not "
-       "enforced; no overlay, mqueue, cgroup2 or devpts newinstance; tmpfs size= not "
-       "enforced"),
+       "enforced; no overlay, mqueue, cgroup2 or devpts newinstance; tmpfs size= and the "
+       "mount-max count not enforced"),
     _e("umount2", sys_mount.umount2, "str hex"),
     _e("pivot_root", sys_mount.pivot_root, "str str", PARTIAL,
        "shared mounts are not refused (Linux: EINVAL), as mount propagation is not kept"),
