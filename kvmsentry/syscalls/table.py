@@ -52,29 +52,66 @@ def _e(name, handler, args="", support=FULL, note=""):
 
 _INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
                  "volume or the host root are missed; IN_ACCESS for read(2) and getdents only (not "
-                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK")
+                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK; execve raises no "
+                 "IN_OPEN/IN_ACCESS; a removed directory's IN_DELETE_SELF carries IN_ISDIR "
+                 "and is not deferred until its last fd closes; events on an unlinked, still "
+                 "open file differ")
+
+_XATTR_NOTE = ("no attributes are stored (as a filesystem without xattr support): set "
+               "EOPNOTSUPP, get ENODATA, lists empty; so no POSIX ACLs")
+
+_EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymous or "
+              "unaligned segments); segment mappings and the PIE base differ from Linux's; "
+              "ENOEXEC for a wrong-arch interpreter (Linux: ELIBBAD), an empty interpreter "
+              "path (EACCES) and an overflowing PIE; #! nesting not limited as Linux's "
+              "(ELOOP); a directory is EISDIR (Linux: EACCES)")
+
+_OPEN_NOTE = ("a socket reopened through /proc/PID/fd/N opens (Linux: ENXIO); /dev/pts/N of "
+              "a pty index used before reaches the closed pty (EIO); a followed symlink's atime "
+              "is not updated")
+
+_RECVMSG_NOTE = ("Unix: SCM_CREDENTIALS with no or too little control space is not "
+                 "truncated with MSG_CTRUNC, data sent before SO_PASSCRED carries the "
+                 "sender's credentials (Linux: pid 0, overflow ids), stream reads are not "
+                 "split where credentials change; a zero-length stream message with SCM_RIGHTS "
+                 "ends a read (Linux discards it); a zero-length read gets no SCM_RIGHTS and "
+                 "on an empty stream is 0 (Linux: EAGAIN)")
+
+_RLIMIT_NOTE = ("RLIMIT_CPU, NPROC, SIGPENDING, STACK, CORE are recorded only; RLIMIT_FSIZE "
+                "bounds truncate and fallocate, not write (no EFBIG/SIGXFSZ)")
+
+_SOCKOPT_NOTE = ("host sockets: options on an allowlist (others ENOPROTOOPT: TCP_INQ, "
+                 "SO_ATTACH_FILTER, IP_RECVORIGDSTADDR, SO_BINDTODEVICE...; TCP_CONGESTION "
+                 "EPERM); a short IP_TOS optlen is not honoured; Unix and netlink sockets: "
+                 "SO_RCVLOWAT not kept, SO_SNDBUF capped at a fixed 212992 (not the host's "
+                 "wmem_max), some boolean SOL_SOCKET options, SO_PEERCRED before listen and "
+                 "SO_RCVTIMEO/SNDTIMEO with a short optlen differ")
+
+_ATIME_NOTE = "does not update the atime of sandbox (tmpfs) files, as if mounted noatime"
 
 _IMPLEMENTED = [
-    _e("read", sys_read_write.read, "fd out:2 uint"),
+    _e("read", sys_read_write.read, "fd out:2 uint", PARTIAL, _ATIME_NOTE),
     _e("write", sys_read_write.write, "fd in:2 uint"),
     _e("close", sys_read_write.close, "fd"),
     _e("fstat", sys_stat.fstat, "fd ptr"),
     _e("newfstatat", sys_stat.newfstatat, "fd str ptr hex"),
     _e("stat", sys_stat.stat, "str ptr"),
     _e("lstat", sys_stat.lstat, "str ptr"),
-    _e("statx", sys_stat.statx, "fd str hex hex ptr", PARTIAL, "no birth time"),
+    _e("statx", sys_stat.statx, "fd str hex hex ptr", PARTIAL, "no birth time; no STATX_MNT_ID"),
     _e("access", sys_stat.access, "str int"),
     _e("faccessat", sys_stat.faccessat, "fd str int"),
     _e("faccessat2", sys_stat.faccessat2, "fd str int hex"),
-    _e("statfs", sys_stat.statfs, "str ptr"),
-    _e("fstatfs", sys_stat.fstatfs, "fd ptr"),
-    _e("open", sys_file.open_, "str hex hex"),
-    _e("openat", sys_file.openat, "fd str hex hex"),
+    _e("statfs", sys_stat.statfs, "str ptr", PARTIAL,
+       "f_flags lack the mount's flags (ST_RDONLY, ST_NOSUID, ST_NOEXEC...)"),
+    _e("fstatfs", sys_stat.fstatfs, "fd ptr", PARTIAL,
+       "f_flags lack the mount's flags (ST_RDONLY, ST_NOSUID, ST_NOEXEC...)"),
+    _e("open", sys_file.open_, "str hex hex", PARTIAL, _OPEN_NOTE),
+    _e("openat", sys_file.openat, "fd str hex hex", PARTIAL, _OPEN_NOTE),
     _e("openat2", sys_file.openat2, "fd str ptr uint", PARTIAL,
        "RESOLVE_BENEATH/IN_ROOT/NO_XDEV/NO_SYMLINKS answer EOPNOTSUPP"),
     _e("creat", sys_file.creat, "str hex"),
     _e("lseek", sys_file.lseek, "fd int int"),
-    _e("getdents64", sys_file.getdents64, "fd ptr uint"),
+    _e("getdents64", sys_file.getdents64, "fd ptr uint", PARTIAL, _ATIME_NOTE),
     _e("mkdir", sys_fs.mkdir, "str hex"),
     _e("mkdirat", sys_fs.mkdirat, "fd str hex"),
     _e("mknod", sys_fs.mknod, "str hex hex"),
@@ -98,7 +135,9 @@ _IMPLEMENTED = [
     _e("lchown", sys_fs.lchown, "str int int"),
     _e("fchown", sys_fs.fchown, "fd int int"),
     _e("fchownat", sys_fs.fchownat, "fd str int int hex"),
-    _e("utimensat", sys_fs.utimensat, "fd str ptr hex"),
+    _e("utimensat", sys_fs.utimensat, "fd str ptr hex", PARTIAL,
+       "both times UTIME_OMIT still looks the path up (Linux: success, even for a missing "
+       "file)"),
     _e("truncate", sys_fs.truncate, "str int"),
     _e("ftruncate", sys_fs.ftruncate, "fd int"),
     _e("umask", sys_fs.umask, "hex"),
@@ -108,34 +147,40 @@ _IMPLEMENTED = [
     _e("dup2", sys_fd.dup2, "fd fd"),
     _e("dup3", sys_fd.dup3, "fd fd hex"),
     _e("fcntl", sys_fd.fcntl, "fd int hex", PARTIAL,
-       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes and Unix sockets only"),
+       "no leases or F_NOTIFY; seals on memfds only; O_ASYNC signals on pipes and Unix "
+       "sockets only"),
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
     _e("pipe2", sys_fd.pipe2, "ptr hex"),
-    _e("sendfile", sys_read_write.sendfile, "fd fd ptr uint"),
+    _e("sendfile", sys_read_write.sendfile, "fd fd ptr uint", PARTIAL,
+       "a file sent to itself stops at its size when the call began (Linux copies the "
+       "count)"),
     _e("copy_file_range", sys_read_write.copy_file_range, "fd ptr fd ptr uint hex"),
     _e("fsync", sys_sync.fsync, "fd"),
     _e("fdatasync", sys_sync.fdatasync, "fd"),
     _e("sync", sys_sync.sync),
-    _e("syncfs", sys_sync.syncfs, "fd"),
-    _e("fadvise64", sys_sync.fadvise64, "fd int int int"),
+    _e("syncfs", sys_sync.syncfs, "fd", PARTIAL, "an O_PATH fd is accepted (Linux: EBADF)"),
+    _e("fadvise64", sys_sync.fadvise64, "fd int int int", PARTIAL,
+       "an O_PATH fd is ESPIPE (Linux: EBADF)"),
     _e("fallocate", sys_sync.fallocate, "fd hex int int", PARTIAL,
        "modes 0 and KEEP_SIZE"),
-    _e("getxattr", sys_xattr.getxattr, "str str ptr uint"),
-    _e("lgetxattr", sys_xattr.lgetxattr, "str str ptr uint"),
-    _e("fgetxattr", sys_xattr.fgetxattr, "fd str ptr uint"),
-    _e("listxattr", sys_xattr.listxattr, "str ptr uint"),
-    _e("llistxattr", sys_xattr.llistxattr, "str ptr uint"),
-    _e("flistxattr", sys_xattr.flistxattr, "fd ptr uint"),
-    _e("setxattr", sys_xattr.setxattr, "str str ptr uint hex"),
-    _e("lsetxattr", sys_xattr.lsetxattr, "str str ptr uint hex"),
-    _e("fsetxattr", sys_xattr.fsetxattr, "fd str ptr uint hex"),
-    _e("removexattr", sys_xattr.removexattr, "str str"),
-    _e("lremovexattr", sys_xattr.lremovexattr, "str str"),
-    _e("fremovexattr", sys_xattr.fremovexattr, "fd str"),
+    _e("getxattr", sys_xattr.getxattr, "str str ptr uint", PARTIAL, _XATTR_NOTE),
+    _e("lgetxattr", sys_xattr.lgetxattr, "str str ptr uint", PARTIAL, _XATTR_NOTE),
+    _e("fgetxattr", sys_xattr.fgetxattr, "fd str ptr uint", PARTIAL, _XATTR_NOTE),
+    _e("listxattr", sys_xattr.listxattr, "str ptr uint", PARTIAL, _XATTR_NOTE),
+    _e("llistxattr", sys_xattr.llistxattr, "str ptr uint", PARTIAL, _XATTR_NOTE),
+    _e("flistxattr", sys_xattr.flistxattr, "fd ptr uint", PARTIAL, _XATTR_NOTE),
+    _e("setxattr", sys_xattr.setxattr, "str str ptr uint hex", PARTIAL, _XATTR_NOTE),
+    _e("lsetxattr", sys_xattr.lsetxattr, "str str ptr uint hex", PARTIAL, _XATTR_NOTE),
+    _e("fsetxattr", sys_xattr.fsetxattr, "fd str ptr uint hex", PARTIAL, _XATTR_NOTE),
+    _e("removexattr", sys_xattr.removexattr, "str str", PARTIAL, _XATTR_NOTE),
+    _e("lremovexattr", sys_xattr.lremovexattr, "str str", PARTIAL, _XATTR_NOTE),
+    _e("fremovexattr", sys_xattr.fremovexattr, "fd str", PARTIAL, _XATTR_NOTE),
     _e("mmap", sys_mmap.mmap, "ptr uint hex hex fd hex", PARTIAL,
-       "RLIMIT_AS is enforced, RLIMIT_DATA is not (it bounds brk only); no MAP_HUGETLB"),
+       "RLIMIT_AS is enforced, RLIMIT_DATA is not (it bounds brk only); no MAP_HUGETLB; no "
+       "SIGBUS for file pages (shared or copied) past a truncated end of file; an offset whose end "
+       "passes the largest off_t is not EOVERFLOW"),
     _e("msync", sys_mmap.msync, "ptr uint hex"),
     _e("mprotect", sys_mmap.mprotect, "ptr uint hex"),
     _e("munmap", sys_mmap.munmap, "ptr uint"),
@@ -158,12 +203,12 @@ _IMPLEMENTED = [
        "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD/FIOASYNC, socket owner (FIO[SG]ETOWN, "
        "SIOC[SG]PGRP); terminal requests on inherited stdio; "
        "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
-       "(no TIOCPKT, TIOCGPTPEER, TIOCSTI)"),
-    _e("pread64", sys_read_write.pread64, "fd out:2 uint int"),
+       "(no TIOCGPTPEER, TIOCSTI, TCGETS2/TCSETS2; default termios lack HUPCL); no SIOCETHTOOL"),
+    _e("pread64", sys_read_write.pread64, "fd out:2 uint int", PARTIAL, _ATIME_NOTE),
     _e("pwrite64", sys_read_write.pwrite64, "fd in:2 uint int"),
-    _e("readv", sys_read_write.readv, "fd oiov:2 int"),
+    _e("readv", sys_read_write.readv, "fd oiov:2 int", PARTIAL, _ATIME_NOTE),
     _e("writev", sys_read_write.writev, "fd iov:2 int"),
-    _e("preadv", sys_read_write.preadv, "fd oiov:2 int int"),
+    _e("preadv", sys_read_write.preadv, "fd oiov:2 int int", PARTIAL, _ATIME_NOTE),
     _e("pwritev", sys_read_write.pwritev, "fd iov:2 int int"),
     _e("sched_yield", sys_thread.sched_yield),
     _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr", PARTIAL,
@@ -177,13 +222,20 @@ _IMPLEMENTED = [
     _e("exit", sys_process.exit, "int"),
     _e("fork", sys_process.fork),
     _e("vfork", sys_process.vfork),
-    _e("clone", sys_process.clone, "hex ptr ptr ptr ptr"),
-    _e("clone3", sys_process.clone3, "ptr uint", PARTIAL, "no set_tid or cgroup"),
-    _e("execve", sys_process.execve, "str ptr ptr"),
-    _e("execveat", sys_process.execveat, "fd str ptr ptr hex"),
-    _e("wait4", sys_process.wait4, "int ptr hex ptr"),
-    _e("waitid", sys_process.waitid, "int int ptr hex ptr"),
-    _e("setpgid", sys_process.setpgid, "int int"),
+    _e("clone", sys_process.clone, "hex ptr ptr ptr ptr", PARTIAL,
+       "new namespaces (CLONE_NEWPID, NEWUSER, NEWNET, NEWIPC, NEWNS...) EPERM"),
+    _e("clone3", sys_process.clone3, "ptr uint", PARTIAL,
+       "no set_tid or cgroup; new namespaces as clone (EPERM)"),
+    _e("execve", sys_process.execve, "str ptr ptr", PARTIAL, _EXEC_NOTE),
+    _e("execveat", sys_process.execveat, "fd str ptr ptr hex", PARTIAL, _EXEC_NOTE),
+    _e("wait4", sys_process.wait4, "int ptr hex ptr", PARTIAL,
+       "__WNOTHREAD is accepted and ignored (a thread also reaps its siblings' children)"),
+    _e("waitid", sys_process.waitid, "int int ptr hex ptr", PARTIAL,
+       "__WNOTHREAD is accepted and ignored (a thread also reaps its siblings' children); "
+       "without WEXITED, children that have all exited make it block (Linux: ECHILD)"),
+    _e("setpgid", sys_process.setpgid, "int int", PARTIAL,
+       "the caller joining the process group led by its traced, execve'd child is EPERM "
+       "(Linux allows it)"),
     _e("getpgid", sys_process.getpgid, "int"),
     _e("getpgrp", sys_process.getpgrp),
     _e("setsid", sys_process.setsid),
@@ -192,8 +244,7 @@ _IMPLEMENTED = [
     _e("getcwd", sys_stat.getcwd, "ptr uint"),
     _e("gettimeofday", sys_time.gettimeofday, "ptr ptr"),
     _e("getrlimit", sys_identity.getrlimit, "int ptr"),
-    _e("setrlimit", sys_identity.setrlimit, "int ptr", PARTIAL,
-       "limits are recorded, not enforced"),
+    _e("setrlimit", sys_identity.setrlimit, "int ptr", PARTIAL, _RLIMIT_NOTE),
     _e("getuid", sys_identity.getuid),
     _e("getgid", sys_identity.getgid),
     _e("geteuid", sys_identity.geteuid),
@@ -209,15 +260,16 @@ _IMPLEMENTED = [
     _e("clock_nanosleep", sys_time.clock_nanosleep, "int hex ptr ptr"),
     _e("exit_group", sys_thread.exit_group, "int"),
     _e("set_robust_list", sys_thread.set_robust_list, "ptr uint"),
-    _e("prlimit64", sys_identity.prlimit64, "int int ptr ptr", PARTIAL,
-       "limits are recorded, not enforced"),
+    _e("prlimit64", sys_identity.prlimit64, "int int ptr ptr", PARTIAL, _RLIMIT_NOTE),
     _e("futex", sys_futex.futex, "ptr int uint ptr ptr uint", PARTIAL,
        "PI futexes lend no priority (the host schedules) and an owner's exit does not "
        "pass the lock on (no FUTEX_OWNER_DIED); no WAIT_REQUEUE_PI/CMP_REQUEUE_PI; "
        "shared futexes keyed per address space"),
     _e("futex_waitv", sys_futex.futex_waitv, "ptr uint hex ptr int"),
     _e("getrandom", sys_random.getrandom, "out:1 uint hex"),
-    _e("rseq", sys_thread.rseq, "ptr uint hex hex"),
+    _e("rseq", sys_thread.rseq, "ptr uint hex hex", PARTIAL,
+       "registration and cpu_id only: a critical section (rseq_cs) is never aborted on "
+       "preemption, signal delivery or migration"),
     # --- timers, CPU time (sys_timer.py) ---
     _e("alarm", sys_timer.alarm, "uint"),
     _e("getitimer", sys_timer.getitimer, "int ptr", PARTIAL,
@@ -244,8 +296,9 @@ _IMPLEMENTED = [
     _e("epoll_create", sys_poll.epoll_create, "int"),
     _e("epoll_create1", sys_poll.epoll_create1, "hex"),
     _e("epoll_ctl", sys_poll.epoll_ctl, "fd int fd ptr", PARTIAL,
-       "EPOLLWAKEUP ignored; on host stdio fds (and a host socket watched twice through "
-       "dup'ed fds, or with EPOLLEXCLUSIVE) EPOLLET reports newly ready bits"),
+       "EPOLLWAKEUP ignored; procfs files (mountinfo, sys/kernel/hostname) EPERM; on host "
+       "stdio fds (and a host socket watched twice through dup'ed fds, or with "
+       "EPOLLEXCLUSIVE) EPOLLET reports newly ready bits"),
     _e("epoll_wait", sys_poll.epoll_wait, "fd ptr int int"),
     _e("epoll_pwait", sys_poll.epoll_pwait, "fd ptr int int ptr uint"),
     _e("epoll_pwait2", sys_poll.epoll_pwait2, "fd ptr int ptr ptr uint"),
@@ -259,7 +312,7 @@ _IMPLEMENTED = [
     _e("timerfd_gettime", sys_eventfiles.timerfd_gettime, "fd ptr"),
     _e("signalfd", sys_eventfiles.signalfd, "fd ptr uint"),
     _e("signalfd4", sys_eventfiles.signalfd4, "fd ptr uint hex"),
-    _e("pidfd_open", sys_eventfiles.pidfd_open, "int hex"),
+    _e("pidfd_open", sys_eventfiles.pidfd_open, "int hex", PARTIAL, "no PIDFD_THREAD (EINVAL)"),
     _e("pidfd_getfd", sys_eventfiles.pidfd_getfd, "fd int hex"),
     _e("inotify_init", sys_eventfiles.inotify_init, "", PARTIAL, _INOTIFY_NOTE),
     _e("inotify_init1", sys_eventfiles.inotify_init1, "hex", PARTIAL, _INOTIFY_NOTE),
@@ -267,12 +320,14 @@ _IMPLEMENTED = [
        _INOTIFY_NOTE),
     _e("inotify_rm_watch", sys_eventfiles.inotify_rm_watch, "fd int"),
     _e("pidfd_send_signal", sys_eventfiles.pidfd_send_signal, "fd sig ptr hex", PARTIAL,
-       "siginfo argument must be NULL"),
+       "siginfo argument must be NULL; a zombie target is ESRCH (Linux: success)"),
     # --- process attributes (sys_prctl.py) ---
     _e("prctl", sys_prctl.prctl, "int hex hex hex hex", PARTIAL,
-       "NAME, PDEATHSIG (sent when the parent process ends), DUMPABLE, KEEPCAPS, SECUREBITS, "
+       "NAME, PDEATHSIG (sent when the parent process ends, not its thread), DUMPABLE, "
+       "KEEPCAPS, SECUREBITS, "
        "NO_NEW_PRIVS, CHILD_SUBREAPER, CAPBSET_*, CAP_AMBIENT, TID_ADDRESS, TIMERSLACK, "
-       "GET/SET_SECCOMP; PR_SET_MM EPERM; others EINVAL"),
+       "GET/SET_SECCOMP; PR_SET_MM EPERM; others EINVAL; PR_SET_PTRACER with a nonexistent "
+       "pid is not EINVAL"),
     _e("seccomp", sys_seccomp.seccomp, "int hex ptr", PARTIAL,
        "strict mode and classic BPF filters (inherited, kept across execve; TSYNC, LOG); "
        "no user-space notification (NEW_LISTENER EINVAL, RET_USER_NOTIF and RET_TRACE "
@@ -285,11 +340,12 @@ _IMPLEMENTED = [
     _e("setdomainname", sys_system.setdomainname, "str int"),
     _e("sched_setaffinity", sys_system.sched_setaffinity, "int uint ptr"),
     _e("get_mempolicy", sys_system.get_mempolicy, "ptr ptr uint ptr hex", PARTIAL,
-       "one NUMA node"),
+       "one NUMA node; MPOL_F_ADDR reports the thread's policy, not the mapping's"),
     _e("set_mempolicy", sys_system.set_mempolicy, "int ptr uint", PARTIAL,
        "one NUMA node; recorded only"),
     _e("memfd_create", sys_system.memfd_create, "str hex", PARTIAL,
-       "no MFD_HUGETLB; write seals do not revoke existing shared writable mappings"),
+       "no MFD_HUGETLB; write seals do not revoke existing shared writable mappings; a "
+       "zero-length write to a write-sealed memfd is EPERM (Linux: 0)"),
     _e("mincore", sys_mmap.mincore, "ptr uint ptr", PARTIAL,
        "pages resident in this address space only"),
     # --- credentials (sys_creds.py) ---
@@ -310,32 +366,43 @@ _IMPLEMENTED = [
     _e("capget", sys_creds.capget, "ptr ptr", PARTIAL,
        "all capabilities for euid 0, none otherwise, until capset/setuid change them"),
     _e("capset", sys_creds.capset, "ptr ptr", PARTIAL,
-       "recorded; only CAP_SETUID/CAP_SETGID/CAP_SETPCAP are checked by the sentry"),
+       "recorded; only CAP_SETUID/CAP_SETGID/CAP_SETPCAP are checked by the sentry (root "
+       "without CAP_DAC_OVERRIDE, CAP_SYS_ADMIN or CAP_SYS_RESOURCE keeps their powers)"),
     # --- sockets (sys_socket.py, sys_socket_msg.py; kvmsentry/net/) ---
     _e("socket", sys_socket.socket, "int int int", PARTIAL,
        "AF_UNIX in the sentry; AF_INET/AF_INET6 TCP and UDP as host sockets; "
-       "AF_NETLINK NETLINK_ROUTE read-only; raw and packet sockets EPERM"),
-    _e("socketpair", sys_socket.socketpair, "int int int ptr"),
+       "AF_NETLINK NETLINK_ROUTE read-only (no other netlink protocol; link, address "
+       "and route changes refused); raw and packet sockets EPERM"),
+    _e("socketpair", sys_socket.socketpair, "int int int ptr", PARTIAL,
+       "AF_INET/AF_INET6 are EOPNOTSUPP (Linux: ESOCKTNOSUPPORT for type 0)"),
     _e("bind", sys_socket.bind, "fd ptr int", PARTIAL,
-       "a Unix socket path on a volume needs --host-uds=create (else EPERM)"),
-    _e("listen", sys_socket.listen, "fd int"),
-    _e("accept", sys_socket.accept, "fd ptr ptr"),
-    _e("accept4", sys_socket.accept4, "fd ptr ptr hex"),
-    _e("connect", sys_socket.connect, "fd ptr int"),
+       "a Unix socket path on a volume needs --host-uds=create (else EPERM); AF_UNSPEC "
+       "on an AF_INET socket EAFNOSUPPORT (Linux: INADDR_ANY)"),
+    _e("listen", sys_socket.listen, "fd int", PARTIAL,
+       "closing a Unix listener does not reset its unaccepted connections (no ECONNRESET)"),
+    _e("accept", sys_socket.accept, "fd ptr ptr", PARTIAL,
+       "on a Unix datagram socket EINVAL (Linux: EOPNOTSUPP)"),
+    _e("accept4", sys_socket.accept4, "fd ptr ptr hex", PARTIAL,
+       "on a Unix datagram socket EINVAL (Linux: EOPNOTSUPP)"),
+    _e("connect", sys_socket.connect, "fd ptr int", PARTIAL,
+       "TCP: connecting again after ECONNREFUSED is ECONNABORTED (Linux retries) and after a "
+       "completed nonblocking connect the peer closed EISCONN; an AF_INET address on an "
+       "AF_INET6 socket is EINVAL (Linux: v4-mapped)"),
     _e("getsockname", sys_socket.getsockname, "fd ptr ptr"),
     _e("getpeername", sys_socket.getpeername, "fd ptr ptr"),
-    _e("sendto", sys_socket.sendto, "fd in:2 uint hex ptr int"),
+    _e("sendto", sys_socket.sendto, "fd in:2 uint hex ptr int", PARTIAL,
+       "an AF_INET address on an AF_INET6 socket is refused (Linux: v4-mapped)"),
     _e("recvfrom", sys_socket.recvfrom, "fd out:2 uint hex ptr ptr"),
-    _e("sendmsg", sys_socket_msg.sendmsg, "fd ptr hex"),
-    _e("recvmsg", sys_socket_msg.recvmsg, "fd ptr hex"),
+    _e("sendmsg", sys_socket_msg.sendmsg, "fd ptr hex", PARTIAL,
+       "SCM_CREDENTIALS naming a nonexistent pid is not ESRCH"),
+    _e("recvmsg", sys_socket_msg.recvmsg, "fd ptr hex", PARTIAL, _RECVMSG_NOTE),
     _e("sendmmsg", sys_socket_msg.sendmmsg, "fd ptr uint hex"),
     _e("recvmmsg", sys_socket_msg.recvmmsg, "fd ptr uint hex ptr", PARTIAL,
-       "the timeout is not enforced"),
-    _e("shutdown", sys_socket.shutdown, "fd int"),
-    _e("setsockopt", sys_socket.setsockopt, "fd int int ptr int", PARTIAL,
-       "host sockets: options on an allowlist (others ENOPROTOOPT)"),
-    _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL,
-       "host sockets: options on an allowlist (others ENOPROTOOPT)"),
+       "the timeout is not enforced (nor checked: an invalid one is not EINVAL)"),
+    _e("shutdown", sys_socket.shutdown, "fd int", PARTIAL,
+       "SHUT_RD of a Unix datagram socket does not make the peer's writes EPIPE"),
+    _e("setsockopt", sys_socket.setsockopt, "fd int int ptr int", PARTIAL, _SOCKOPT_NOTE),
+    _e("getsockopt", sys_socket.getsockopt, "fd int int ptr ptr", PARTIAL, _SOCKOPT_NOTE),
     # --- System V IPC (sys_ipc.py; kernel/ipc/) ---
     _e("shmget", sys_ipc.shmget, "int uint hex", PARTIAL,
        "SHM_HUGETLB answers ENOMEM (no huge pages reserved)"),
@@ -356,7 +423,7 @@ _IMPLEMENTED = [
        "longest waiting)"),
     _e("msgrcv", sys_ipc.msgrcv, "int ptr uint int hex", PARTIAL,
        "of several blocked receivers, the first to wake takes a message (Linux: the "
-       "longest waiting)"),
+       "longest waiting); MSG_COPY with MSG_NOERROR is not EINVAL"),
     _e("msgctl", sys_ipc.msgctl, "int int ptr"),
     # --- POSIX message queues (sys_mqueue.py; kernel/mqueue.py) ---
     _e("mq_open", sys_mqueue.mq_open, "str hex hex ptr", PARTIAL,
@@ -395,11 +462,13 @@ _IMPLEMENTED = [
     # --- old forms of file calls (sys_old_fs.py), per-call flags (sys_rw_flags.py) ---
     _e("utime", sys_old_fs.utime, "str ptr"),
     _e("utimes", sys_old_fs.utimes, "str ptr"),
-    _e("futimesat", sys_old_fs.futimesat, "fd str ptr"),
-    _e("getdents", sys_old_fs.getdents, "fd ptr uint"),
+    _e("futimesat", sys_old_fs.futimesat, "fd str ptr", PARTIAL,
+       "a NULL path changes an O_PATH dirfd's file (Linux: EBADF) and with AT_FDCWD is EBADF "
+       "(Linux: EFAULT)"),
+    _e("getdents", sys_old_fs.getdents, "fd ptr uint", PARTIAL, _ATIME_NOTE),
     _e("preadv2", sys_rw_flags.preadv2, "fd oiov:2 int int int hex", PARTIAL,
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_NOWAIT never finds a regular "
-       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
+       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP; no atime update"),
     _e("pwritev2", sys_rw_flags.pwritev2, "fd iov:2 int int int hex", PARTIAL,
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("readahead", sys_rw_flags.readahead, "fd int uint"),
@@ -411,15 +480,22 @@ _IMPLEMENTED = [
     _e("setns", sys_namespaces.setns, "fd hex", PARTIAL,
        "pidfds only (no /proc/PID/ns files): joins the process's UTS namespace; the others "
        "are shared already"),
-    _e("chroot", sys_namespaces.chroot, "str"),
+    _e("chroot", sys_namespaces.chroot, "str", PARTIAL,
+       "/proc/PID/mounts and mountinfo are not rewritten for the new root (mounts outside "
+       "it are listed)"),
     _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
        "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
-       "flags accepted (one mount namespace); NOEXEC enforced (execve, mmap, mprotect), "
-       "NOSUID/NODEV recorded, not enforced"),
+       "flags accepted (one mount namespace): no peer groups in mountinfo, nothing "
+       "propagates; NOEXEC enforced (execve, mmap, mprotect), NOSUID/NODEV recorded, not "
+       "enforced; no overlay, mqueue, cgroup2 or devpts newinstance; tmpfs size= and the "
+       "mount-max count not enforced"),
     _e("umount2", sys_mount.umount2, "str hex"),
-    _e("pivot_root", sys_mount.pivot_root, "str str"),
+    _e("pivot_root", sys_mount.pivot_root, "str str", PARTIAL,
+       "shared mounts are not refused (Linux: EINVAL), as mount propagation is not kept"),
     # --- pipes without a user buffer (sys_splice.py) ---
-    _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex"),
+    _e("splice", sys_splice.splice, "fd ptr fd ptr uint hex", PARTIAL,
+       "a pipe's room is counted in bytes, not page slots: into a one-page pipe with bytes "
+       "free it moves what fits (Linux blocks)"),
     _e("tee", sys_splice.tee, "fd fd uint hex"),
     _e("vmsplice", sys_splice.vmsplice, "fd iov:2 uint hex", PARTIAL,
        "copies the pages (SPLICE_F_GIFT gives nothing away)"),
@@ -497,7 +573,9 @@ _IMPLEMENTED = [
        "tracer is the attaching process, not thread; debug registers are stored, never "
        "armed; no PEEKSIGINFO or seccomp events; at a syscall-entry stop only the number "
        "and arguments can change; exit stops show EINTR, not ERESTART*; a traced "
-       "process's exit may reach its parent before its tracer"),
+       "process's exit may reach its parent before its tracer; also differ: attaching to a "
+       "group-stopped task (PTRACE_GETSIGINFO succeeds), SYSEMU with POKEUSER, the events "
+       "of a non-leader thread's execve"),
 ]
 
 
