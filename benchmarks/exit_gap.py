@@ -34,25 +34,22 @@ if tree:
 import kvmsentry.kvm.vcpu as vcpu
 real, ns, gaps, last = vcpu.lib, time.perf_counter_ns, [], [0]
 
+def timed(call):
+    def entered(*args):
+        t = ns()
+        if last[0]:
+            gaps.append(t - last[0])
+        code = call(*args)
+        last[0] = ns()
+        return code
+    return entered
+
 class Probe:
     def __getattr__(self, name):
         return getattr(real, name)
 
-    def kvmsentry_return_and_run(self, *args):
-        t = ns()
-        if last[0]:
-            gaps.append(t - last[0])
-        code = real.kvmsentry_return_and_run(*args)
-        last[0] = ns()
-        return code
-
-    def kvmsentry_run(self, *args):
-        t = ns()
-        if last[0]:
-            gaps.append(t - last[0])
-        code = real.kvmsentry_run(*args)
-        last[0] = ns()
-        return code
+    kvmsentry_return_and_run = staticmethod(timed(real.kvmsentry_return_and_run))
+    kvmsentry_run = staticmethod(timed(real.kvmsentry_run))
 
 vcpu.lib = Probe()
 probe = []
