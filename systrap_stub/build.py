@@ -18,7 +18,7 @@ SOURCE = os.path.join(HERE, "stub.c")
 SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "systrap", "stub.elf")
 MACROS = ("STUB_BASE", "CTL_VA", "SLOT_SIZE", "CTL_SIZE", "ALTSTACK_OFF", "ALTSTACK_SIZE",
           "STACK_OFF", "STACK_SIZE", "OPS_OFF", "MAX_OPS", "POOL_FD", "KICK_SIGNAL",
-          "BIRTH_NR", "POSTED", "CMD_EXIT", "THREAD_CLONE_FLAGS")
+          "BIRTH_NR", "POSTED", "WAITING", "CMD_EXIT", "THREAD_CLONE_FLAGS")
 
 
 def _layout():
