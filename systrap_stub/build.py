@@ -44,20 +44,9 @@ def compile_stub():
 
 
 def main(argv):
-    image = compile_stub()
-    if "--check" in argv:
-        with open(SHIPPED, "rb") as f:
-            same = f.read() == image
-        print("stub.elf matches source" if same else "stub.elf is stale")
-        return 0 if same else 1
-    # A new file renamed into place: running zygotes keep the old one.
-    tmp = SHIPPED + ".new"
-    with open(tmp, "wb") as f:
-        f.write(image)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, SHIPPED)
-    print("wrote %s (%d bytes)" % (SHIPPED, len(image)))
-    return 0
+    sys.path.insert(0, ROOT)
+    from kvmsentry.shipped_image import check_or_write
+    return check_or_write(argv, compile_stub(), SHIPPED)
 
 
 if __name__ == "__main__":
