@@ -5,6 +5,7 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
+from collections import deque
 from itertools import repeat
 from operator import add, eq
 
@@ -185,12 +186,13 @@ class HostMappings:
         host, size = self.host, b - a
         window = list(map(host.get, range(a - PAGE_SIZE, b + PAGE_SIZE, PAGE_SIZE),
                           repeat(0)))
-        before = len(window) - 2 - window[1:-1].count(0) - _joins(window)
+        inside = window[1:-1]
+        # (Fresh pages, the common case, had no mapping and no joins.)
+        before = len(inside) - inside.count(0) - _joins(window) if any(inside) else 0
         if first:
             host.update(zip(range(a, b, PAGE_SIZE), range(first, first + size, PAGE_SIZE)))
             after = 1 - (window[0] + PAGE_SIZE == first) - (first + size == window[-1])
         else:
-            for page in range(a, b, PAGE_SIZE):
-                host.pop(page, None)
+            deque(map(host.pop, range(a, b, PAGE_SIZE), repeat(None)), maxlen=0)
             after = 0
         self.host_maps += after - before
