@@ -56,7 +56,9 @@ TIMEOUT = 600
 def peer_commands():
     """peer name -> (argv prefix, or None with the reason it is missing)."""
     peers = {"native": ([], None),
-             "kvmsentry": ([sys.executable, "-m", "kvmsentry", "do", "--"], None),
+             # Pinned: the default (auto) is systrap on nested hosts.
+             "kvmsentry": ([sys.executable, "-m", "kvmsentry", "--platform", "kvm", "do",
+                            "--"], None),
              # The same sentry on its second platform (platform/systrap).
              "systrap": ([sys.executable, "-m", "kvmsentry", "--platform", "systrap", "do",
                           "--"], None)}

@@ -72,10 +72,48 @@ def _run(cmd, env, stdin, cwd):
 
 # How to start the sandbox: this interpreter, the installed package, and
 # the platform KVMSENTRY_PLATFORM names (kvm, systrap, auto) if set: the
-# whole suite runs on systrap with KVMSENTRY_PLATFORM=systrap.
+# suite runs on the default (auto) platform, and its second pass
+# (tests/systrap/test_suite_on_other_platform.py) runs tests/guest again
+# with KVMSENTRY_PLATFORM naming the other one.
+PINNED_PLATFORM = os.environ.get("KVMSENTRY_PLATFORM")
 KVMSENTRY = [sys.executable, "-m", "kvmsentry"]
-if os.environ.get("KVMSENTRY_PLATFORM"):
-    KVMSENTRY += ["--platform", os.environ["KVMSENTRY_PLATFORM"]]
+if PINNED_PLATFORM:
+    KVMSENTRY += ["--platform", PINNED_PLATFORM]
+
+
+def pin_platform(argv):
+    """argv with `--platform P` after `-m kvmsentry` when KVMSENTRY_PLATFORM
+    names P and argv starts the sandbox without choosing a platform."""
+    if not PINNED_PLATFORM or isinstance(argv, (str, bytes)):
+        return argv
+    words = [os.fsdecode(a) if isinstance(a, bytes) else a for a in argv]
+    for i in range(len(words) - 1):
+        if words[i:i + 2] == ["-m", "kvmsentry"]:
+            if any(w == "--platform" or str(w).startswith("--platform=") for w in words):
+                return argv
+            return [*argv[:i + 2], "--platform", PINNED_PLATFORM, *argv[i + 2:]]
+    return argv
+
+
+class _PinnedPopen(subprocess.Popen):
+    def __init__(self, args, *rest, **kwargs):
+        super().__init__(pin_platform(args), *rest, **kwargs)
+
+
+def _pinned_execve(path, argv, env, _execve=os.execve):
+    return _execve(path, pin_platform(argv), env)
+
+
+def pytest_configure(config):
+    """Many tests start `python -m kvmsentry do` themselves, with an
+    environment of their own (so the guest's matches the native run's):
+    KVMSENTRY_PLATFORM would not reach them, and the environment is not
+    the place for it anyway (the sandbox passes its environment to the
+    program). Under a pinned platform every such command line gets the
+    option instead, so a pass on the other platform runs all of them there."""
+    if PINNED_PLATFORM:
+        subprocess.Popen = _PinnedPopen
+        os.execve = _pinned_execve
 
 
 def pytest_sessionstart(session):

@@ -25,7 +25,8 @@ def _parser(with_oci=True):
         "written in Python, in a KVM guest."))
     p.add_argument("--platform", default=None, type=_platform,
                    help="the platform that runs guest code (known: %s; default: "
-                        "$KVMSENTRY_PLATFORM, else kvm)" % ", ".join(PLATFORMS))
+                        "$KVMSENTRY_PLATFORM, else auto: kvm on VMX/SVM, systrap on "
+                        "kvm_pvm or without /dev/kvm)" % ", ".join(PLATFORMS))
     p.add_argument("--debug-log", metavar="FILE",
                    help="write sentry debug information to FILE (ending in /: a "
                         "directory, one file per command)")
@@ -52,7 +53,7 @@ def _parser(with_oci=True):
                     help="print every syscall, strace-style, on stderr")
     do.add_argument("--debug-log", metavar="FILE", default=argparse.SUPPRESS)
     do.add_argument("--platform", default=argparse.SUPPRESS, type=_platform,
-                    help="kvm, systrap or auto (default: $KVMSENTRY_PLATFORM, else kvm)")
+                    help="kvm, systrap or auto (default: $KVMSENTRY_PLATFORM, else auto)")
     do.add_argument("--no-patch-syscalls", action="store_true",
                     help="never rewrite syscall sites (every call takes the slow path)")
     do.add_argument("--memory", type=int, default=argparse.SUPPRESS, metavar="MIB",

@@ -134,7 +134,7 @@ class _Options:
         self.patch_syscalls = True
         self.confine = not args.unsafe_no_confine
         self.max_vcpus = None
-        self.platform = args.platform           # None: $KVMSENTRY_PLATFORM, else kvm
+        self.platform = args.platform           # None: $KVMSENTRY_PLATFORM, else auto
         self.network = args.oci_network
         self.console_socket = getattr(args, "console_socket", None)
 

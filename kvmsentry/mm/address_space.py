@@ -302,8 +302,11 @@ class AddressSpace:
     def check_map_count(self, splits=0):
         """ENOMEM when a new mapping (or `splits` more pieces of existing
         ones) would pass vm.max_map_count, as Linux's do_mmap and
-        split_vma refuse."""
-        if len(self.vmas) + max(splits, 1) > MAX_MAP_COUNT:
+        split_vma refuse; also before the platform's own limit would be
+        passed (systrap's host mappings)."""
+        more = max(splits, 1)
+        if len(self.vmas) + more > MAX_MAP_COUNT or \
+                not self.pt.has_room_for_maps(len(self.vmas), more):
             raise SyscallError(errno.ENOMEM)
 
     def find_free(self, length, hint=0, align=PAGE_SIZE):

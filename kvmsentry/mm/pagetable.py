@@ -207,6 +207,12 @@ class PageTable:
             return (entry & ~PTE_PS) + (va & (HUGE_SIZE - 1) & ~(PAGE_SIZE - 1))
         return self.words[((entry & ADDR_MASK) >> 3) + ((va >> 12) & 511)]
 
+    def has_room_for_maps(self, vmas, more):
+        """Whether the platform can hold `more` mappings besides `vmas`
+        (systrap's host mappings count against the host's vm.max_map_count;
+        a KVM guest's page table holds any number)."""
+        return True
+
     def destroy(self):
         """Free every table frame (not the mapped frames: the caller owns them)."""
         for phys in self.tables.values():

@@ -1,14 +1,15 @@
 """Which platform runs guest code: `--platform=kvm|systrap|auto`, or the
 KVMSENTRY_PLATFORM environment variable when the option is not given
-(how the test suite runs everything on systrap). The default stays kvm.
-auto picks kvm on hardware virtualization (kvm_intel/kvm_amd) and systrap
-on a nested kvm_pvm or without /dev/kvm, where systrap's exits are
-several times cheaper (see DESIGN.md).
+(how the test suite's second pass pins the other platform). The default
+is auto: kvm on hardware virtualization (kvm_intel/kvm_amd), where a VM
+exit costs about a microsecond, and systrap on a nested kvm_pvm or without
+/dev/kvm, where systrap's round trip is several times cheaper than a
+ring-3 VM exit (see DESIGN.md).
 """
 import os
 
 PLATFORMS = ("kvm", "systrap", "auto")
-DEFAULT = "kvm"
+DEFAULT = "auto"
 
 
 def requested(option=None):

@@ -21,8 +21,12 @@ def docker(tmp_path_factory):
     if shutil.which("dockerd") is None:
         pytest.fail("dockerd missing (install Debian's docker.io)", pytrace=False)
     base = tmp_path_factory.mktemp("docker")
+    # kvmsentry-kvm: a platform named in docker's runtime configuration
+    # (its runtimeArgs come before the command, as runsc's flags do).
     (base / "daemon.json").write_text(json.dumps(
-        {"runtimes": {"kvmsentry": {"path": KVMSENTRY_BIN}}}))
+        {"runtimes": {"kvmsentry": {"path": KVMSENTRY_BIN},
+                      "kvmsentry-kvm": {"path": KVMSENTRY_BIN, "runtimeArgs": [
+                          "--platform=kvm", "--debug-log=%s/" % (base / "kvm-logs")]}}}))
     sock = base / "docker.sock"
     log = open(base / "dockerd.log", "wb")
     proc = subprocess.Popen(
@@ -48,6 +52,7 @@ def docker(tmp_path_factory):
         tar.add(rootfs, arcname=".")
     imported = docker_cmd("import", str(base / "rootfs.tar"), IMAGE)
     assert imported.returncode == 0, imported.stderr
+    docker_cmd.kvm_logs = base / "kvm-logs"
     yield docker_cmd
     proc.terminate()
     try:
@@ -65,6 +70,17 @@ def test_docker_run_output_and_exit_status(docker):
         seen[runtime] = (proc.returncode, proc.stdout, proc.stderr)
     assert seen["runc"][0] == 4, seen["runc"]
     assert seen["kvmsentry"] == seen["runc"]
+
+
+def test_docker_runtime_args_pick_the_platform(docker):
+    """runtimeArgs ["--platform=kvm"] run the container on kvm, whatever
+    the default (auto) picks on this host."""
+    proc = docker("run", "--rm", "--runtime", "kvmsentry-kvm", "--network=none", IMAGE,
+                  "/bin/sh", "-c", "echo hello; exit 3")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, b"hello\n", b"")
+    lines = [ln for log in sorted(docker.kvm_logs.iterdir())
+             for ln in log.read_text().splitlines() if ln.startswith("machine: syscall=")]
+    assert lines and not any("syscall=systrap" in ln for ln in lines), lines
 
 
 def test_docker_stop_of_sleeping_container(docker):

@@ -1,5 +1,5 @@
 """The long runs go last, so `pytest tests` runs them after the main
-suite: tests/guest again on systrap (issue 12), then the SVM guests
+suite: tests/guest again on the platform auto did not pick (issue 12), then the SVM guests
 (test_svm_guest.py, minutes of QEMU TCG; issue 15)."""
 
 

@@ -30,7 +30,8 @@ def progs(tmp_path_factory):
 
 
 def sandboxed(argv, extra=()):
-    cmd = [sys.executable, "-m", "kvmsentry", "do", *extra, "--", *argv]
+    # Pinned: these are KVM's paths, and auto is systrap on kvm_pvm.
+    cmd = [sys.executable, "-m", "kvmsentry", "--platform", "kvm", "do", *extra, "--", *argv]
     p = subprocess.run(cmd, capture_output=True, env=progbuild.ENV,
                        timeout=progbuild.TIMEOUT * 5, stdin=subprocess.DEVNULL)
     return (p.returncode if p.returncode >= 0 else 128 - p.returncode), p.stdout, p.stderr
@@ -48,6 +49,20 @@ def same(progs, name, flavour, extra=()):
 
 def expected_kvm():
     return "kvm_amd" if SVM_GUEST else None
+
+
+def test_auto_picks_kvm_on_hardware_virtualization(tmp_path):
+    """The default platform (auto) is kvm where /dev/kvm is VMX/SVM, as in
+    the SVM guest, and systrap on the nested kvm_pvm."""
+    log = tmp_path / "debug.log"
+    p = subprocess.run([sys.executable, "-m", "kvmsentry", "do", "--debug-log", str(log),
+                        "--", "/bin/true"], capture_output=True, env=progbuild.ENV,
+                       timeout=progbuild.TIMEOUT * 5, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    picked = "kvm" if SVM_GUEST or not os.path.isdir("/sys/module/kvm_pvm") else "systrap"
+    machine = [ln for ln in log.read_text().splitlines() if ln.startswith("machine: syscall=")]
+    assert machine and machine[0].startswith("machine: syscall=systrap") == (picked == "systrap"), \
+        machine
 
 
 def test_machine_reports_how_syscall_enters_the_stub():

@@ -50,14 +50,14 @@ int main(int argc, char **argv)
     __asm__ volatile("int $0x80" : "=a"(i386) : "a"(20L) : "memory");
     printf("x32 getpid: %ld\nint 0x80 getpid: %ld\n", x32, (long)(int)i386);
     signal(SIGSEGV, on_segv);
-    volatile unsigned char *stub = (unsigned char *)0x7ffffc001000UL;
+    volatile unsigned char *stub = (unsigned char *)(STUB_BASE + 0x1000);
     if (sigsetjmp(jb, 1) == 0) {
         stub[0] = 0xcc;
         printf("stub write: allowed\n");
     } else {
         printf("stub write: SIGSEGV\n");
     }
-    char *over = mmap((void *)0x7ffffc010000UL, 4096, PROT_READ | PROT_WRITE,
+    char *over = mmap((void *)(STUB_BASE + 0x10000), 4096, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (sigsetjmp(jb, 1) == 0) {
         over[0] = 1;

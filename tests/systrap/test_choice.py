@@ -11,7 +11,7 @@ from kvmsentry.platform import choice, report
 
 def test_requested_order(monkeypatch):
     monkeypatch.delenv("KVMSENTRY_PLATFORM", raising=False)
-    assert choice.requested(None) == "kvm"            # the default stays kvm
+    assert choice.requested(None) == "auto"           # the default: decided by the host
     monkeypatch.setenv("KVMSENTRY_PLATFORM", "systrap")
     assert choice.requested(None) == "systrap"
     assert choice.requested("kvm") == "kvm"           # the option wins

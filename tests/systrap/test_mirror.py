@@ -1,7 +1,8 @@
 """systrap's HostMappings: whatever sequence of map/unmap the address
 space makes, the host calls drain() returns, applied in order to the
 child's previous mappings, leave exactly the pages the table holds, with
-their frames and protections, and never touch the stub's range."""
+their frames and protections, and never touch the stub's range; and the
+table's count of the child's host mappings stays the count Linux has."""
 from hypothesis import given, settings, strategies as st
 
 from kvmsentry.mm.pagetable import PTE_P, leaf_flags
@@ -32,7 +33,17 @@ def apply(ops, child):
         assert end <= layout.RESERVED_LO or args[0] >= layout.RESERVED_HI
 
 
-steps = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.sampled_from(FLAGS),
+def host_maps(child):
+    """How many mappings Linux makes of the child's pages: neighbours with
+    the same prot and the next file offset merge into one."""
+    return sum(1 for va, (off, prot) in child.items()
+               if child.get(va - PAGE) != (off - PAGE, prot))
+
+
+# frame None: the frame of the page's own number, so that neighbours can
+# be contiguous (and merge on the host).
+steps = st.lists(st.tuples(st.integers(0, 40), st.one_of(st.none(), st.integers(0, 40)),
+                           st.sampled_from(FLAGS),
                            st.booleans()), max_size=40)
 
 
@@ -46,12 +57,14 @@ def test_drained_calls_rebuild_the_table(steps, limits):
         if unmap:
             table.unmap(va)
         else:
-            table.map(va, 0x100000 + frame * PAGE, flags)
+            table.map(va, 0x100000 + (page if frame is None else frame) * PAGE, flags)
         if n % 3 == 0:                     # the child catches up now and then
             while table.dirty:
                 apply(table.drain(limits[n % len(limits)]), child)
+                assert table.host_maps == host_maps(child)
     while table.dirty:
         apply(table.drain(limits[0]), child)
+        assert table.host_maps == host_maps(child)
     want = {va: (pte & ~0xFFF & ((1 << 52) - 1), prot_of(pte))
             for va, pte in table.ptes.items() if pte & PTE_P}
     assert child == want
@@ -64,3 +77,16 @@ def test_the_stub_range_is_never_mapped():
                    FLAGS[2])
     ops = table.drain(10)
     assert ops == [(NR_MMAP, (start, 2 * PAGE, 3, MAP_SHARED_FIXED, layout.POOL_FD, 0))]
+
+
+def test_host_mappings_counted_as_linux_merges_them():
+    """A page joins the mapping of its neighbour on either side when its
+    frame continues the neighbour's, and splits it again when unmapped."""
+    table, child, rw = HostMappings(machine=None), {}, FLAGS[2]
+    for page in (1, 0, 3, 2, 5):
+        table.map(BASE + page * PAGE, 0x100000 + page * PAGE, rw)
+        apply(table.drain(10), child)
+    assert table.host_maps == host_maps(child) == 2      # pages 0-3, page 5
+    table.unmap(BASE + 1 * PAGE)
+    apply(table.drain(10), child)
+    assert table.host_maps == host_maps(child) == 3

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from kvmsentry.platform.systrap import layout
 from kvmsentry.syscalls.table import TABLE
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -169,7 +170,8 @@ def _names(stderr):
 
 
 def test_no_syscall_reaches_the_host(tmp_path):
-    prog = _build(tmp_path, "escape", open(os.path.join(HERE, "escape.c")).read(), ["-static"])
+    prog = _build(tmp_path, "escape", open(os.path.join(HERE, "escape.c")).read(),
+                  ["-static", "-DSTUB_BASE=%#xUL" % layout.STUB_BASE])
     status, out, err = _run(_systrap([prog], ("--strace",)), tmp_path)
     assert status == 0, err.decode(errors="replace")[-2000:]
 

@@ -3,21 +3,25 @@ and the shape of one thread's slot. systrap_stub/build.py passes these to
 the compiler, so the stub and the sentry agree by construction.
 
 The region [RESERVED_LO, RESERVED_HI) lies between the vDSO's window
-(mm/vdso.py, up to 0x7fff_fc00_0000) and the bottom of an 8 MiB guest
-stack, where Linux's own layout leaves a gap; the sentry never maps guest
-memory there (mirror.py drops such pages).
+(mm/vdso.py, up to 0x7fff_fa00_0000) and the bottom of an 8 MiB guest
+stack (30 MiB of stack still fit below 0x7fff_fe10_0000), where Linux's
+own layout leaves a gap; the sentry never maps guest memory there
+(mirror.py drops such pages). 2,048 threads per process, as programs
+with thousands of threads need (tests/guest/test_many_threads.py).
 """
-STUB_BASE = 0x7FFF_FC00_0000        # the stub ELF's text, then its data
-CTL_VA = 0x7FFF_FC10_0000           # the control memfd: one slot per thread
-SLOT_SIZE = 0x10000
-MAX_THREADS = 512
+STUB_BASE = 0x7FFF_FA00_0000        # the stub ELF's text, then its data
+CTL_VA = 0x7FFF_FA10_0000           # the control memfd: one slot per thread
+SLOT_SIZE = 0x8000
+MAX_THREADS = 2048
 CTL_SIZE = SLOT_SIZE * MAX_THREADS
 RESERVED_LO, RESERVED_HI = STUB_BASE, CTL_VA + CTL_SIZE
 
-# Inside a slot: the message, the signal (alt)stack, the stub's own stack.
+# Inside a slot: the message, the signal (alt)stack (a signal frame with
+# AVX-512 state is ~4 KiB; the kick may nest one more), the stub's own
+# stack (a new thread's, until the program's first instruction).
 MSG_SIZE = 0x2000
-ALTSTACK_OFF, ALTSTACK_SIZE = 0x2000, 0x8000
-STACK_OFF, STACK_SIZE = 0xA000, 0x6000
+ALTSTACK_OFF, ALTSTACK_SIZE = 0x2000, 0x4000
+STACK_OFF, STACK_SIZE = 0x6000, 0x2000
 OPS_OFF = 0x100
 OP_SIZE = 64
 MAX_OPS = (MSG_SIZE - OPS_OFF) // OP_SIZE

@@ -17,7 +17,7 @@ from kvmsentry.mm.address_space import AddressSpace
 from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
 from kvmsentry.mm.vdso import Vdso
 from kvmsentry.platform.systrap.context import SystrapContext
-from kvmsentry.platform.systrap.mirror import HostMappings
+from kvmsentry.platform.systrap.mirror import STUB_MAPS, HostMappings, host_max_map_count
 from kvmsentry.platform.systrap.zygote import Zygote
 
 XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
@@ -87,6 +87,8 @@ class SystrapMachine:
 
     def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None):
         self.pool = PhysPool(pool_bytes)
+        # Host mappings one child may hold for the program (mirror.py).
+        self.map_limit = host_max_map_count() - STUB_MAPS
         # No pre-faulting of frames in the sentry's mapping: the child's own
         # first touch allocates the memfd page (one host fault, as natively);
         # backing it here first would make that two.

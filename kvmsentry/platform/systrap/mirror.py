@@ -5,6 +5,10 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
+from collections import deque
+from itertools import repeat
+from operator import add, eq
+
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import ADDR_MASK, HUGE_SIZE, LOWER_HALF_END, PTE_NX, PTE_P, PTE_W
 from kvmsentry.platform.systrap import layout
@@ -17,6 +21,28 @@ MAP_POPULATE = 0x8000
 # one host call instead of a host page fault per page (a window the sentry
 # populated for a fault is about to be touched).
 POPULATE_PAGES = 16
+# A child's own host mappings before any of the program's (the stub's
+# text and data, its slots, [stack], [vvar], [vdso]: 8 measured), with
+# room to spare: the program's limit is the host's minus these.
+STUB_MAPS = 64
+DEFAULT_MAX_MAP_COUNT = 65530
+
+
+def host_max_map_count():
+    """The host's vm.max_map_count (read before the sentry confines
+    itself; Linux's default if it cannot be read)."""
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return DEFAULT_MAX_MAP_COUNT
+
+
+def _joins(values):
+    """How many neighbours in `values` (page -> phys | prot, 0 if absent,
+    for consecutive pages) the host kernel merges into one mapping: the
+    same prot and the next pool page."""
+    return sum(map(eq, values[1:], map(add, values, repeat(PAGE_SIZE))))
 
 
 def prot_of(pte):
@@ -38,6 +64,12 @@ class HostMappings:
         self.ptes = {}             # page -> phys | leaf flags, as a PageTable holds them
         self.dirty = {}            # page -> pte the child has not been told yet
         self.process = None        # the child (process.ChildProcess), made on first use
+        # What the child's host mappings hold (page -> phys | prot), and
+        # how many host mappings (VMAs) that makes: each counts against
+        # the host's vm.max_map_count, and the program must get ENOMEM
+        # from its mmap before the stub's mmap would (check_map_count).
+        self.host = {}
+        self.host_maps = 0
 
     def ensure_process(self):
         if self.process is None:
@@ -87,8 +119,14 @@ class HostMappings:
         for page in range(va, va + HUGE_SIZE, PAGE_SIZE):
             self.unmap(page)
 
+    def has_room_for_maps(self, vmas, more):
+        """Room for `more` mappings: the program's VMAs become at least as
+        many host mappings once touched, and holes or scattered frames in
+        one become more, so the larger of the two counts is checked."""
+        return max(vmas, self.host_maps) + more <= self.machine.map_limit
+
     def destroy(self):
-        self.ptes, self.dirty = {}, {}
+        self.ptes, self.dirty, self.host, self.host_maps = {}, {}, {}, 0
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -134,6 +172,27 @@ class HostMappings:
                         flags |= MAP_POPULATE
                     ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
                                           phys + (a - start))))
+                    self._account(a, b, (phys + (a - start)) | prot)
                 else:
                     ops.append((NR_MUNMAP, (a, b - a)))
+                    self._account(a, b, 0)
         return ops
+
+    def _account(self, a, b, first):
+        """The child's host mappings after [a, b) is mapped with `first`
+        (phys | prot of page a; the rest follow it) or unmapped (0): a
+        mapping is a run of joined pages, so the count changes by what
+        the runs touching [a, b) were and are."""
+        host, size = self.host, b - a
+        window = list(map(host.get, range(a - PAGE_SIZE, b + PAGE_SIZE, PAGE_SIZE),
+                          repeat(0)))
+        inside = window[1:-1]
+        # (Fresh pages, the common case, had no mapping and no joins.)
+        before = len(inside) - inside.count(0) - _joins(window) if any(inside) else 0
+        if first:
+            host.update(zip(range(a, b, PAGE_SIZE), range(first, first + size, PAGE_SIZE)))
+            after = 1 - (window[0] + PAGE_SIZE == first) - (first + size == window[-1])
+        else:
+            deque(map(host.pop, range(a, b, PAGE_SIZE), repeat(None)), maxlen=0)
+            after = 0
+        self.host_maps += after - before

@@ -2,7 +2,9 @@
  * mappings), alternating protections so that no two neighbours merge;
  * then unmap every other one, map into the holes again, and remove all.
  * Prints what a program can see: whether the limit came as ENOMEM, and
- * roughly where. */
+ * roughly where. With the argument "touch" every page is read or written
+ * as soon as it is mapped (on systrap each is then a host mapping of its
+ * own, counted against the host's limit too). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -17,8 +19,9 @@
 
 static char *maps[MAX];
 
-int main(void)
+int main(int argc, char **argv)
 {
+    int touch = argc > 1 && strcmp(argv[1], "touch") == 0;
     int n = 0, err = 0;
     while (n < MAX) {
         int prot = n % 2 ? PROT_READ : PROT_READ | PROT_WRITE;
@@ -27,6 +30,10 @@ int main(void)
             err = errno;
             break;
         }
+        if (touch && n % 2)
+            (void)*(volatile char *)p;
+        else if (touch)
+            *(volatile char *)p = 1;
         maps[n++] = p;
     }
     printf("stopped by %s\n", err ? strerrorname_np(err) : "nothing");
