@@ -25,8 +25,8 @@ import weakref
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.pipe import Fifo
-from kvmsentry.vfs.inode import (RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
-                                 S_IFMT, Filesystem, Inode, Stat, dtype, now_ns)
+from kvmsentry.vfs.inode import (DT_UNKNOWN, DTYPES, RENAME_EXCHANGE, RENAME_NOREPLACE,
+                                 RENAME_WHITEOUT, S_IFMT, Filesystem, Inode, Stat, now_ns)
 
 TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
@@ -420,7 +420,8 @@ class TmpfsDir(TmpfsInode):
 
     def readdir(self):
         with self.fs.lock:
-            return [(name, child.ino, dtype(child.mode))
+            types = DTYPES
+            return [(name, child.ino, types.get(child.mode & S_IFMT, DT_UNKNOWN))
                     for name, child in self.entries.items()]
 
     def create(self, name, mode, uid, gid):

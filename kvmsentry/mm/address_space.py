@@ -708,6 +708,17 @@ class AddressSpace:
     def read_cstring(self, addr, limit=4096):
         """A NUL-terminated string at addr (without the NUL); ENAMETOOLONG
         past limit bytes."""
+        # Every path argument comes here: when the string ends in the
+        # present, readable page it starts in, find its end in the frame.
+        page = addr & PAGE_MASK
+        phys = self.pages.get(page)
+        if phys is not None and addr < LOWER_HALF_END:
+            vma = self.vmas.find(addr)
+            if vma is not None and vma.prot:
+                mem, start = self.pool.mem, phys + addr - page
+                nul = mem.find(b"\0", start, min(phys + PAGE_SIZE, start + limit))
+                if nul >= 0:
+                    return mem[start:nul]
         out = bytearray()
         while len(out) < limit:
             off = addr & (PAGE_SIZE - 1)

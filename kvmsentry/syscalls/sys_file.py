@@ -8,7 +8,7 @@ from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
-from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, may_access
+from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, dac_overridden, may_access
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC = 0o100, 0o200, 0o400, 0o1000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC = 0o200000, 0o400000, 0o2000000
@@ -80,7 +80,8 @@ def open_location(task, dirfd, path, flags, mode):
     # and the file can do neither.
     want = (R_OK if acc in (os.O_RDONLY, os.O_RDWR, 3) else 0) | \
         (W_OK if acc in (os.O_WRONLY, os.O_RDWR, 3) or flags & O_TRUNC else 0)
-    if not created and want and not may_access(inode.getattr(), creds, want):
+    if not created and want and not dac_overridden(creds, want) \
+            and not may_access(inode.getattr(), creds, want):
         raise SyscallError(errno.EACCES)
     if want & W_OK and (inode.is_reg() or inode.is_dir()):
         check_mount_writable(loc)

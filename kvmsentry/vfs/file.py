@@ -14,6 +14,8 @@ from kvmsentry.mm import page_cache
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
+_DIRENT_HEAD = struct.Struct("<QqHB")     # linux_dirent64: d_ino, d_off, d_reclen, d_type
+
 O_ACCMODE = 3
 O_APPEND = os.O_APPEND
 O_NONBLOCK = os.O_NONBLOCK
@@ -218,18 +220,21 @@ class InodeFile(File):
                 up = parent.inode.getattr().ino
                 self._dirents = [(b".", me, DT_DIR), (b"..", up, DT_DIR)] + \
                     list(inode.readdir())
-            out = bytearray()
-            while self.offset < len(self._dirents):
-                name, ino, dt = self._dirents[self.offset]
+            out, used = [], 0
+            dirents, offset = self._dirents, self.offset
+            while offset < len(dirents):
+                name, ino, dt = dirents[offset]
                 reclen = (19 + len(name) + 1 + 7) & ~7
-                if len(out) + reclen > size:
+                if used + reclen > size:
                     if not out:
                         raise SyscallError(errno.EINVAL)
                     break
-                rec = struct.pack("<QqHB", ino, self.offset + 1, reclen, dt) + name
-                out += rec + bytes(reclen - len(rec))
-                self.offset += 1
-            out = bytes(out)
+                offset += 1
+                out.append(_DIRENT_HEAD.pack(ino, offset, reclen, dt))
+                out.append(name.ljust(reclen - 19, b"\0"))
+                used += reclen
+            self.offset = offset
+            out = b"".join(out)
         fsnotify.accessed(self)             # iterate_dir's fsnotify_access, even at the end
         return out
 
