@@ -246,6 +246,10 @@ class OverlayInode(Inode):
             entries = {}
             if self.upper is not None:
                 origin = self.fs._origin                 # upper_ino(), inlined
+                if self.lower is None:                   # nothing to merge
+                    return [(name, lower_ino if (lower_ino := origin.get(ino)) is not None
+                             else ino | UPPER_INO_BIT, dt)
+                            for name, ino, dt in self.upper.readdir()]
                 for name, ino, dt in self.upper.readdir():
                     lower_ino = origin.get(ino)
                     entries[name] = (name, lower_ino if lower_ino is not None
@@ -384,11 +388,12 @@ class OverlayInode(Inode):
         return self.real().read_at(offset, length)
 
     def readinto_at(self, offset, buffers):
-        return readinto_at(self.real(), offset, buffers)
+        return readinto_at(self.upper if self.upper is not None else self.lower, offset, buffers)
 
     def write_at(self, offset, data):
-        with self.fs.lock:
-            self._copy_up()
+        if self.upper is None:
+            with self.fs.lock:
+                self._copy_up()
         return self.upper.write_at(offset, data)
 
     def seek_data(self, offset, hole):

@@ -99,6 +99,7 @@ class InodeFile(File):
         self.offset = 0
         self._lock = threading.Lock()
         self._dirents = None          # directory listing snapshot for getdents
+        self._dot_inos = None         # (parent Dentry, ino of ".", ino of "..")
 
     def seekable(self):
         return True
@@ -215,28 +216,57 @@ class InodeFile(File):
             raise SyscallError(errno.ENOTDIR)
         with self._lock:
             if self._dirents is None or self.offset == 0:
-                parent = self.location.dentry.parent or self.location.dentry
-                me = inode.getattr().ino
-                up = parent.inode.getattr().ino
-                self._dirents = [(b".", me, DT_DIR), (b"..", up, DT_DIR)] + \
-                    list(inode.readdir())
-            out, used = [], 0
-            dirents, offset = self._dirents, self.offset
-            while offset < len(dirents):
-                name, ino, dt = dirents[offset]
-                reclen = (19 + len(name) + 1 + 7) & ~7
-                if used + reclen > size:
-                    if not out:
-                        raise SyscallError(errno.EINVAL)
-                    break
-                offset += 1
-                out.append(_DIRENT_HEAD.pack(ino, offset, reclen, dt))
-                out.append(name.ljust(reclen - 19, b"\0"))
-                used += reclen
+                self._dirents = _records([(b".", DT_DIR), (b"..", DT_DIR)],
+                                         self._dot_entries(inode), inode.readdir())
+            records, offset = self._dirents, self.offset
+            if offset == 0 and records.size <= size:
+                out, offset = b"".join(records), len(records)   # all of it, most calls
+            else:
+                out, used = [], 0
+                while offset < len(records):
+                    record = records[offset]
+                    if used + len(record) > size:
+                        if not out:
+                            raise SyscallError(errno.EINVAL)
+                        break
+                    out.append(record)
+                    used += len(record)
+                    offset += 1
+                out = b"".join(out)
             self.offset = offset
-            out = b"".join(out)
         fsnotify.accessed(self)             # iterate_dir's fsnotify_access, even at the end
         return out
+
+    def _dot_entries(self, inode):
+        """The inode numbers of "." and "..": an inode's number never
+        changes, the parent only when the directory moves."""
+        dentry = self.location.dentry
+        parent = dentry.parent or dentry
+        cached = self._dot_inos
+        if cached is None or cached[0] is not parent:
+            cached = self._dot_inos = (parent, inode.getattr().ino,
+                                       parent.inode.getattr().ino)
+        return cached[1], cached[2]
+
+
+class _Records(list):
+    """A directory's linux_dirent64 records, in order, and their total size."""
+    __slots__ = ("size",)
+
+
+def _records(dots, dot_inos, entries):
+    records, size, head, offset = _Records(), 0, _DIRENT_HEAD.pack, 0
+    for (name, dt), ino in zip(dots, dot_inos):
+        offset += 1
+        records.append(head(ino, offset, 24, dt) + name.ljust(5, b"\0"))
+        size += 24
+    for name, ino, dt in entries:
+        offset += 1
+        reclen = (19 + len(name) + 1 + 7) & ~7
+        records.append(head(ino, offset, reclen, dt) + name.ljust(reclen - 19, b"\0"))
+        size += reclen
+    records.size = size
+    return records
 
 
 def readinto_at(inode, offset, buffers):
@@ -246,7 +276,8 @@ def readinto_at(inode, offset, buffers):
     direct = getattr(inode, "readinto_at", None)
     if direct is not None:
         return direct(offset, buffers)
-    data = inode.read_at(offset, sum(len(b) for b in buffers))
+    data = inode.read_at(offset, len(buffers[0]) if len(buffers) == 1
+                         else sum(len(b) for b in buffers))
     pos = 0
     for buf in buffers:
         n = min(len(buf), len(data) - pos)

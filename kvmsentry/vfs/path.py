@@ -104,7 +104,10 @@ class Walker:
             raise SyscallError(errno.ENOENT)
         depth = _depth if _depth is not None else [0]
         loc = self.ctx.root if path[0] == SLASH else start
-        parts = [p for p in path.split(b"/") if p]
+        inner = path.strip(b"/")
+        parts = inner.split(b"/") if inner else []
+        if b"//" in inner:
+            parts = [p for p in parts if p]
         must_be_dir = path[-1] == SLASH
         creds = self.creds
         # may_access: fs uid 0 searches any directory (decided once a walk).
