@@ -62,12 +62,15 @@ def newfstatat(task, dirfd, pathname, statbuf, flags):
 
 def stat(task, pathname, statbuf):
     """Implements stat(2)."""
-    return newfstatat(task, AT_FDCWD, pathname, statbuf, 0)
+    task.mm.copy_out(statbuf, pack_stat(_stat_of(task, AT_FDCWD, pathname, 0)))
+    return 0
 
 
 def lstat(task, pathname, statbuf):
     """Implements lstat(2)."""
-    return newfstatat(task, AT_FDCWD, pathname, statbuf, AT_SYMLINK_NOFOLLOW)
+    task.mm.copy_out(statbuf, pack_stat(_stat_of(task, AT_FDCWD, pathname,
+                                                  AT_SYMLINK_NOFOLLOW)))
+    return 0
 
 
 def statx(task, dirfd, pathname, flags, mask, buf):

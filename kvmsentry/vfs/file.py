@@ -14,7 +14,9 @@ from kvmsentry.mm import page_cache
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
-_DIRENT_HEAD = struct.Struct("<QqHB")     # linux_dirent64: d_ino, d_off, d_reclen, d_type
+# linux_dirent64 (d_ino, d_off, d_reclen, d_type, d_name padded with NULs)
+# by record length.
+_DIRENT = {24: struct.Struct("<QqHB5s")}
 
 O_ACCMODE = 3
 O_APPEND = os.O_APPEND
@@ -255,15 +257,19 @@ class _Records(list):
 
 
 def _records(dots, dot_inos, entries):
-    records, size, head, offset = _Records(), 0, _DIRENT_HEAD.pack, 0
+    records, size, offset = _Records(), 0, 0
     for (name, dt), ino in zip(dots, dot_inos):
         offset += 1
-        records.append(head(ino, offset, 24, dt) + name.ljust(5, b"\0"))
+        records.append(_DIRENT[24].pack(ino, offset, 24, dt, name))
         size += 24
+    formats = _DIRENT
     for name, ino, dt in entries:
         offset += 1
-        reclen = (19 + len(name) + 1 + 7) & ~7
-        records.append(head(ino, offset, reclen, dt) + name.ljust(reclen - 19, b"\0"))
+        reclen = (27 + len(name)) & ~7          # 19-byte head, name, NUL, 8-aligned
+        record = formats.get(reclen)
+        if record is None:
+            record = formats[reclen] = struct.Struct("<QqHB%ds" % (reclen - 19))
+        records.append(record.pack(ino, offset, reclen, dt, name))
         size += reclen
     records.size = size
     return records
