@@ -651,6 +651,12 @@ class AddressSpace:
                 or not vma.prot & PROT_WRITE:
             return None
         first = addr & PAGE_MASK
+        if end - first <= PAGE_SIZE:             # within one page: most buffers
+            phys = self.pages.get(first)
+            if phys is None or phys in self.pool.cow_refs:
+                return None
+            lo = phys + (addr - first)
+            return [self.view[lo:lo + length]]
         frames = list(map(self.pages.get, range(first, end, PAGE_SIZE)))
         base = frames[0]
         if base is None or frames[-1] != base + (len(frames) - 1) * PAGE_SIZE or \

@@ -96,8 +96,11 @@ class File:
 class InodeFile(File):
     """An open regular file or directory of a sandbox filesystem."""
 
+    inode = None      # File.inode's value, kept: a dentry's inode never changes
+
     def __init__(self, location, flags):
         super().__init__(flags, location)
+        self.inode = location.dentry.inode
         self.offset = 0
         self._lock = threading.Lock()
         self._dirents = None          # directory listing snapshot for getdents
