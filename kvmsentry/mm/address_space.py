@@ -675,6 +675,14 @@ class AddressSpace:
         made, as copy_in makes none). EFAULT as copy_in raises it."""
         if addr < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
+        first = addr & PAGE_MASK
+        if 0 < addr + length - first <= PAGE_SIZE:     # within one present page: most buffers
+            phys = self.pages.get(first)
+            if phys is not None and addr < LOWER_HALF_END:
+                vma = self.vmas.find(addr)
+                if vma is not None and vma.prot:
+                    lo = phys + (addr - first)
+                    return [self.view[lo:lo + length]]
         start, end, runs = addr, addr + length, []   # [phys or None, lo, hi]
         pages = self.pages
         while addr < end:
