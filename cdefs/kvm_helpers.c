@@ -97,6 +97,50 @@ static long kvmsentry_return_and_run(int fd, struct kvm_run *run, uint64_t rax,
     return kvmsentry_run(fd, run);
 }
 
+/* Every syscall's round trip from a patched site (`out PORT, %al` at CPL 3)
+ * back to the next one, in one call: one per task context, holding the
+ * vCPU it runs on and where the current syscall returns. */
+struct kvmsentry_syscall_path {
+    struct kvm_run *run;
+    int fd;
+    uint16_t port;              /* the syscall port */
+    uint64_t io_advance;        /* rip past the `out` minus its start at an I/O exit */
+    uint64_t ret_rip, ret_flags;
+};
+
+/* The encoding of kvmsentry_syscall_round's other outcomes (< 0). */
+#define KVMSENTRY_CODE_BASE 4096
+
+/* Return rax from the current syscall as SYSCALL/SYSRET leave registers,
+ * run the guest, and decode the exit. The next `out` on the syscall port
+ * returns the site it came from (>= 0: a user address) and sets
+ * ret_rip/ret_flags for it; any other exit returns
+ * -(KVMSENTRY_CODE_BASE + kvmsentry_exit_code()), a failed KVM_RUN -errno. */
+static long kvmsentry_syscall_round(struct kvmsentry_syscall_path *p, uint64_t rax)
+{
+    struct kvm_run *run = p->run;
+    struct kvm_regs *r = &run->s.regs.regs;
+    r->rax = rax;
+    r->rcx = p->ret_rip;
+    r->r11 = p->ret_flags;
+    r->rip = p->ret_rip;
+    r->rflags = p->ret_flags | 0x2;
+    run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+    if (ioctl(p->fd, KVM_RUN, 0) < 0)
+        return -errno;
+    run->kvm_dirty_regs = 0;
+    if (run->exit_reason == KVM_EXIT_IO && run->io.port == p->port
+            && run->io.direction == KVM_EXIT_IO_OUT && run->io.size == 1) {
+        uint64_t site = r->rip - p->io_advance;
+        if (site < (1ULL << 63)) {
+            p->ret_rip = site + 2;
+            p->ret_flags = r->rflags;
+            return (long)site;
+        }
+    }
+    return -(KVMSENTRY_CODE_BASE + kvmsentry_exit_code(run));
+}
+
 static uint64_t kvmsentry_rdtsc(void)
 {
     uint32_t lo, hi;

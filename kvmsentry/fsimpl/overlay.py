@@ -31,6 +31,7 @@ from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, I
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
 UPPER_INO_BIT = 1 << 63
 _COPY_CHUNK = 1 << 20
+_S_IFDIR, _S_IFLNK, _S_IFREG = st.S_IFDIR, st.S_IFLNK, st.S_IFREG
 
 
 class _DirState:
@@ -71,10 +72,22 @@ class OverlayInode(Inode):
         self.parent = parent          # OverlayInode, None for root/removed
         self.name = name
         self._children = weakref.WeakValueDictionary()
+        # The file type never changes (copy-up makes an upper of the same
+        # type): the type checks of every path walk answer from it.
+        self._type = st.S_IFMT((upper if upper is not None else lower).mode)
 
     @property
     def mode(self):
         return self.real().mode
+
+    def is_dir(self):
+        return self._type == _S_IFDIR
+
+    def is_symlink(self):
+        return self._type == _S_IFLNK
+
+    def is_reg(self):
+        return self._type == _S_IFREG
 
     def real(self):
         """The inode that answers reads: the upper one once there is one."""
@@ -188,11 +201,16 @@ class OverlayInode(Inode):
 
     # --- attributes --------------------------------------------------------------
     def getattr(self):
-        s = self.real().getattr()
-        out = s.copy()
+        # The layers' getattr make a new Stat each call (Inode.getattr):
+        # changed in place.
+        upper = self.upper
+        if upper is None:
+            out = self.lower.getattr()
+        else:
+            out = upper.getattr()
+            lower_ino = self.fs._origin.get(out.ino)         # upper_ino(), inlined
+            out.ino = lower_ino if lower_ino is not None else out.ino | UPPER_INO_BIT
         out.dev = self.fs.dev
-        if self.upper is not None:
-            out.ino = self.fs.upper_ino(s.ino)
         return out
 
     def setattr(self, mode=None, uid=None, gid=None, size=None,
@@ -227,8 +245,15 @@ class OverlayInode(Inode):
                 raise SyscallError(errno.ENOTDIR)
             entries = {}
             if self.upper is not None:
+                origin = self.fs._origin                 # upper_ino(), inlined
+                if self.lower is None:                   # nothing to merge
+                    return [(name, lower_ino if (lower_ino := origin.get(ino)) is not None
+                             else ino | UPPER_INO_BIT, dt)
+                            for name, ino, dt in self.upper.readdir()]
                 for name, ino, dt in self.upper.readdir():
-                    entries[name] = (name, self.fs.upper_ino(ino), dt)
+                    lower_ino = origin.get(ino)
+                    entries[name] = (name, lower_ino if lower_ino is not None
+                                     else ino | UPPER_INO_BIT, dt)
             if self.lower is not None:
                 hidden = self._whiteouts()
                 for name, ino, dt in self.lower.readdir():
@@ -363,11 +388,12 @@ class OverlayInode(Inode):
         return self.real().read_at(offset, length)
 
     def readinto_at(self, offset, buffers):
-        return readinto_at(self.real(), offset, buffers)
+        return readinto_at(self.upper if self.upper is not None else self.lower, offset, buffers)
 
     def write_at(self, offset, data):
-        with self.fs.lock:
-            self._copy_up()
+        if self.upper is None:
+            with self.fs.lock:
+                self._copy_up()
         return self.upper.write_at(offset, data)
 
     def seek_data(self, offset, hole):

@@ -25,11 +25,12 @@ import weakref
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.pipe import Fifo
-from kvmsentry.vfs.inode import (RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT,
-                                 S_IFMT, Filesystem, Inode, Stat, dtype, now_ns)
+from kvmsentry.vfs.inode import (DT_UNKNOWN, DTYPES, RENAME_EXCHANGE, RENAME_NOREPLACE,
+                                 RENAME_WHITEOUT, S_IFMT, Filesystem, Inode, Stat, now_ns)
 
 TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
+_new_stat = object.__new__        # a Stat to fill in (getattr)
 CHUNK = 64 * 1024               # a sparse file's unit of storage
 NAME_MAX = 255
 MAX_LFS = (1 << 63) - 1
@@ -143,13 +144,16 @@ class TmpfsInode(Inode):
         return len(self._pages) * (PAGE_SIZE // 512)
 
     def getattr(self):
+        # Filled in place rather than through Stat's keyword arguments:
+        # every stat, open and getdents of a tmpfs or overlay file is here.
+        s = _new_stat(Stat)
         with self.fs.lock:
-            return Stat(dev=self.fs.dev, ino=self.ino, mode=self.mode,
-                        nlink=self._st_nlink(), uid=self.uid, gid=self.gid,
-                        rdev=self.rdev, size=self._st_size(), blksize=PAGE_SIZE,
-                        blocks=self._st_blocks(), atime_ns=self.atime_ns,
-                        mtime_ns=self.mtime_ns, ctime_ns=self.ctime_ns,
-                        btime_ns=self.btime_ns)
+            (s.dev, s.ino, s.mode, s.nlink, s.uid, s.gid, s.rdev, s.size, s.blksize,
+             s.blocks, s.atime_ns, s.mtime_ns, s.ctime_ns, s.btime_ns) = (
+                self.fs.dev, self.ino, self.mode, self._st_nlink(), self.uid, self.gid,
+                self.rdev, self._st_size(), PAGE_SIZE, self._st_blocks(), self.atime_ns,
+                self.mtime_ns, self.ctime_ns, self.btime_ns)
+        return s
 
     def setattr(self, mode=None, uid=None, gid=None, size=None,
                 atime_ns=None, mtime_ns=None):
@@ -227,7 +231,10 @@ class TmpfsFile(TmpfsInode):
         view = memoryview(data)
         with self.fs.lock:
             first, last = offset // PAGE_SIZE, (end - 1) // PAGE_SIZE
-            new = [p for p in range(first, last + 1) if p not in self._pages]
+            if first == last:                   # most writes: within one page
+                new = [] if first in self._pages else [first]
+            else:
+                new = [p for p in range(first, last + 1) if p not in self._pages]
             self.fs._charge(len(new))
             try:
                 for i in range(offset // CHUNK, (end - 1) // CHUNK + 1):
@@ -420,7 +427,8 @@ class TmpfsDir(TmpfsInode):
 
     def readdir(self):
         with self.fs.lock:
-            return [(name, child.ino, dtype(child.mode))
+            types = DTYPES
+            return [(name, child.ino, types.get(child.mode & S_IFMT, DT_UNKNOWN))
                     for name, child in self.entries.items()]
 
     def create(self, name, mode, uid, gid):

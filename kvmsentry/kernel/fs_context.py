@@ -3,7 +3,7 @@
 import errno
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.vfs.path import AT_FDCWD, Walker
+from kvmsentry.vfs.path import AT_FDCWD, SLASH, Walker
 
 
 class FsContext:
@@ -41,7 +41,8 @@ def lookup_at(task, dirfd, path, follow=True, empty_path=False):
         if f.location is None:
             raise SyscallError(errno.EBADF)
         return f.location
-    return walker(task).walk(start_of(task, dirfd, path), path, follow)
+    start = task.fs.cwd if dirfd == AT_FDCWD or path[0] == SLASH else start_of(task, dirfd, path)
+    return Walker(task.kernel.mounts, task.fs, task.creds).walk(start, path, follow)
 
 
 def parent_at(task, dirfd, path):

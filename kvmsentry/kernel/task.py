@@ -17,6 +17,7 @@ from kvmsentry.platform.events import KICK_SIGNAL  # noqa: F401  (kernel install
 BUS_ADRERR = 2
 SEGV_ACCERR = 2
 EINTR = 4
+NEG_EINTR = -EINTR             # what an interrupted syscall returns
 # Host stack of a task's thread: Python 3.11 raises RecursionError before
 # 2 MiB even through C-level recursion (measured), and 2,000 tasks then
 # reserve 4 GiB of address space, not the 16 GiB of the 8 MiB default.
@@ -131,7 +132,7 @@ class Task:
                 result = None
                 if event is SYSCALL:
                     result = dispatch(self)          # None: execve/sigreturn set the registers
-                    if result == -EINTR:
+                    if result == NEG_EINTR:
                         nr = ctx.regs.rax
                         self.interrupted_syscall = (nr, syscall_name(nr))
                 elif event is INTERRUPTED:

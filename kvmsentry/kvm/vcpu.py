@@ -38,7 +38,7 @@ class Vcpu:
         """Enter the guest until it exits; return the decoded exit."""
         code = lib.kvmsentry_run(self.fd, self.run_struct)
         ex = _interned.get(code)
-        return ex if ex is not None else self._decode(code)
+        return ex if ex is not None else self.decode(code)
 
     def return_and_run(self, rax, ret_rip, ret_flags, rip, rflags):
         """Load rax/rcx/r11/rip/rflags (a syscall's return), enter the guest
@@ -46,9 +46,10 @@ class Vcpu:
         code = lib.kvmsentry_return_and_run(self.fd, self.run_struct, rax, ret_rip,
                                             ret_flags, rip, rflags)
         ex = _interned.get(code)
-        return ex if ex is not None else self._decode(code)
+        return ex if ex is not None else self.decode(code)
 
-    def _decode(self, code):
+    def decode(self, code):
+        """The exit for an exit code of the C helpers (kvm_helpers.c)."""
         ex = _interned.get(code)
         if ex is not None:
             return ex

@@ -654,6 +654,12 @@ class AddressSpace:
                 or not vma.prot & PROT_WRITE:
             return None
         first = addr & PAGE_MASK
+        if end - first <= PAGE_SIZE:             # within one page: most buffers
+            phys = self.pages.get(first)
+            if phys is None or phys in self.pool.cow_refs:
+                return None
+            lo = phys + (addr - first)
+            return [self.view[lo:lo + length]]
         frames = list(map(self.pages.get, range(first, end, PAGE_SIZE)))
         base = frames[0]
         if base is None or frames[-1] != base + (len(frames) - 1) * PAGE_SIZE or \
@@ -672,6 +678,14 @@ class AddressSpace:
         made, as copy_in makes none). EFAULT as copy_in raises it."""
         if addr < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
+        first = addr & PAGE_MASK
+        if 0 < addr + length - first <= PAGE_SIZE:     # within one present page: most buffers
+            phys = self.pages.get(first)
+            if phys is not None and addr < LOWER_HALF_END:
+                vma = self.vmas.find(addr)
+                if vma is not None and vma.prot:
+                    lo = phys + (addr - first)
+                    return [self.view[lo:lo + length]]
         start, end, runs = addr, addr + length, []   # [phys or None, lo, hi]
         pages = self.pages
         while addr < end:
@@ -711,6 +725,17 @@ class AddressSpace:
     def read_cstring(self, addr, limit=4096):
         """A NUL-terminated string at addr (without the NUL); ENAMETOOLONG
         past limit bytes."""
+        # Every path argument comes here: when the string ends in the
+        # present, readable page it starts in, find its end in the frame.
+        page = addr & PAGE_MASK
+        phys = self.pages.get(page)
+        if phys is not None and addr < LOWER_HALF_END:
+            vma = self.vmas.find(addr)
+            if vma is not None and vma.prot:
+                mem, start = self.pool.mem, phys + addr - page
+                nul = mem.find(b"\0", start, min(phys + PAGE_SIZE, start + limit))
+                if nul >= 0:
+                    return mem[start:nul]
         out = bytearray()
         while len(out) < limit:
             off = addr & (PAGE_SIZE - 1)

@@ -42,6 +42,9 @@ def _invoker(handler, nargs):
 _INVOKERS = [None if e is None or e.handler is None else _invoker(e.handler, e.nargs)
              for e in TABLE]
 _NR_LIMIT = len(_INVOKERS)
+# The hot path calls handlers itself (a frame less than an invoker).
+_HANDLERS = [None if e is None else e.handler for e in TABLE]
+_NARGS = [0 if e is None else e.nargs for e in TABLE]
 
 
 def dispatch(task, traced=False):
@@ -56,13 +59,27 @@ def dispatch(task, traced=False):
         verdict = seccomp_check(task, nr, regs)
         if verdict is not None:
             return verdict
-    invoke = _INVOKERS[nr] if nr < _NR_LIMIT else None
-    if invoke is None:
+    handler = _HANDLERS[nr] if nr < _NR_LIMIT else None
+    if handler is None:
         return _unimplemented(task, nr, regs)
     if task.strace is not None:
-        return _traced(task, nr, regs, invoke)
+        return _traced(task, nr, regs, _INVOKERS[nr])
+    nargs = _NARGS[nr]
     try:
-        return invoke(task, regs)
+        # _invoker's cases, inline.
+        if nargs < 3:
+            if nargs == 0:
+                return handler(task)
+            if nargs == 1:
+                return handler(task, regs.rdi)
+            return handler(task, regs.rdi, regs.rsi)
+        if nargs == 3:
+            return handler(task, regs.rdi, regs.rsi, regs.rdx)
+        if nargs == 4:
+            return handler(task, regs.rdi, regs.rsi, regs.rdx, regs.r10)
+        if nargs == 5:
+            return handler(task, regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8)
+        return handler(task, regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
     except SyscallError as e:
         return _failed(task, e.errno, e)
 

@@ -8,7 +8,7 @@ from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
-from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, may_access
+from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, dac_overridden, may_access
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC = 0o100, 0o200, 0o400, 0o1000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC = 0o200000, 0o400000, 0o2000000
@@ -68,11 +68,12 @@ def open_location(task, dirfd, path, flags, mode):
     if inode.is_symlink():
         # O_NOFOLLOW on a symlink (O_DIRECTORY is checked first).
         raise SyscallError(errno.ENOTDIR if flags & O_DIRECTORY else errno.ELOOP)
-    if flags & O_DIRECTORY and not inode.is_dir():
+    is_dir = inode.is_dir()
+    if flags & O_DIRECTORY and not is_dir:
         raise SyscallError(errno.ENOTDIR)
-    if inode.is_dir() and (acc != os.O_RDONLY or flags & (O_TRUNC | O_CREAT)):
+    if is_dir and (acc != os.O_RDONLY or flags & (O_TRUNC | O_CREAT)):
         raise SyscallError(errno.EISDIR)
-    if inode.is_dir() and flags & os.O_DIRECT:
+    if is_dir and flags & os.O_DIRECT:
         raise SyscallError(errno.EINVAL)          # no direct I/O on directories
     if acc == 3 and not inode.is_reg():
         raise SyscallError(errno.EINVAL)
@@ -80,9 +81,10 @@ def open_location(task, dirfd, path, flags, mode):
     # and the file can do neither.
     want = (R_OK if acc in (os.O_RDONLY, os.O_RDWR, 3) else 0) | \
         (W_OK if acc in (os.O_WRONLY, os.O_RDWR, 3) or flags & O_TRUNC else 0)
-    if not created and want and not may_access(inode.getattr(), creds, want):
+    if not created and want and not dac_overridden(creds, want) \
+            and not may_access(inode.getattr(), creds, want):
         raise SyscallError(errno.EACCES)
-    if want & W_OK and (inode.is_reg() or inode.is_dir()):
+    if want & W_OK and (is_dir or inode.is_reg()):
         check_mount_writable(loc)
     truncating = flags & O_TRUNC and inode.is_reg() and not created
     if truncating:
@@ -179,7 +181,8 @@ def getdents64(task, fd, dirp, count):
     f = task.fds.get(i32(fd))
     if f.flags & O_PATH:
         raise SyscallError(errno.EBADF)
-    if f.inode is not None and f.inode.is_dir() and f.inode.getattr().nlink == 0:
+    inode = f.inode
+    if inode is not None and inode.is_dir() and inode.getattr().nlink == 0:
         raise SyscallError(errno.ENOENT)              # removed directory
     data = dirents_for(task, f, dirp, count)
     task.mm.copy_out(dirp, data)

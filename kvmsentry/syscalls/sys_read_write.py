@@ -78,16 +78,27 @@ def _windows(spans):
         yield window
 
 
+def _one_window(spans):
+    """(spans,) when _windows(spans) would be just that: one non-empty
+    buffer of at most CHUNK bytes, most calls' case; else None."""
+    if len(spans) == 1 and 0 < spans[0][1] <= CHUNK:
+        return (spans,)
+    return None
+
+
 def read_into(mm, f, spans, offset=None):
     """Read from f into the guest buffers `spans` [(addr, len)], at most
     CHUNK bytes per read; stops at the first short read, error or
     inaccessible byte (an error only counts when nothing was read). A file
     that is not seekable (a pipe, a terminal) is read once: another read
     could block after this one returned data."""
-    if not any(length for _, length in spans):
-        return len(f.read(0, offset))        # still the file's own errors (EISDIR)
+    windows = _one_window(spans)
+    if windows is None:
+        if not any(length for _, length in spans):
+            return len(f.read(0, offset))    # still the file's own errors (EISDIR)
+        windows = _windows(spans)
     total = 0
-    for window in _windows(spans):
+    for window in windows:
         usable, want, hole = _usable(mm, window, write=True)
         if not want:
             if total:
@@ -144,7 +155,7 @@ def write_from(mm, f, spans, offset=None):
     to CHUNK bytes (small buffers are joined, so a writev of at most
     PIPE_BUF bytes stays one atomic write); stops at the first short write,
     error or inaccessible byte, as read_into does."""
-    if not any(length for _, length in spans):
+    if _one_window(spans) is None and not any(length for _, length in spans):
         return f.write(b"", offset)          # still the file's own errors (/dev/full)
     if hasattr(f, "writefrom"):
         return _write_direct(mm, f, spans, offset)
@@ -170,7 +181,7 @@ def _write_direct(mm, f, spans, offset):
     """write_from() for a file that writes from memory itself (a host
     file's pwritev): the guest's frames go to the file with no copy."""
     total = 0
-    for window in _windows(spans):
+    for window in _one_window(spans) or _windows(spans):
         usable, want, hole = _usable(mm, window, write=False)
         if not want:
             if total:

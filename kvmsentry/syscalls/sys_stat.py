@@ -20,6 +20,10 @@ PIPEFS_STATFS = dict(type=0x50495045, bsize=4096, blocks=0, bfree=0, bavail=0, f
                      ffree=0, namelen=255, frsize=4096, flags=0)
 SOCKFS_STATFS = dict(PIPEFS_STATFS, type=0x534F434B)
 STATX_BTIME = 0x800
+# struct statx (256 bytes): mask, blksize, attributes, nlink, uid, gid,
+# mode, pad, ino, size, blocks, attributes_mask, a/b/c/mtime (sec, nsec,
+# pad), rdev and dev major/minor, then spare space.
+_STATX = struct.Struct("<IIQIIIHHQQQQ" + "qI4x" * 4 + "IIII" + "112x")
 
 
 def pack_stat(st):
@@ -58,12 +62,15 @@ def newfstatat(task, dirfd, pathname, statbuf, flags):
 
 def stat(task, pathname, statbuf):
     """Implements stat(2)."""
-    return newfstatat(task, AT_FDCWD, pathname, statbuf, 0)
+    task.mm.copy_out(statbuf, pack_stat(_stat_of(task, AT_FDCWD, pathname, 0)))
+    return 0
 
 
 def lstat(task, pathname, statbuf):
     """Implements lstat(2)."""
-    return newfstatat(task, AT_FDCWD, pathname, statbuf, AT_SYMLINK_NOFOLLOW)
+    task.mm.copy_out(statbuf, pack_stat(_stat_of(task, AT_FDCWD, pathname,
+                                                  AT_SYMLINK_NOFOLLOW)))
+    return 0
 
 
 def statx(task, dirfd, pathname, flags, mask, buf):
@@ -72,19 +79,14 @@ def statx(task, dirfd, pathname, flags, mask, buf):
     if flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE or u32(mask) & 0x80000000:
         raise SyscallError(errno.EINVAL)
     st = _stat_of(task, i32(dirfd), pathname, flags)
-
-    def ts(ns):
-        return struct.pack("<qI4x", ns // NSEC, ns % NSEC)
-
     rdev_major, rdev_minor = (st.rdev >> 8) & 0xFFF, (st.rdev & 0xFF) | ((st.rdev >> 12) & ~0xFF)
     dev_major, dev_minor = (st.dev >> 8) & 0xFFF, (st.dev & 0xFF) | ((st.dev >> 12) & ~0xFF)
-    out = struct.pack("<IIQIIIHH", STATX_BASIC_STATS, st.blksize, 0, st.nlink, st.uid,
-                      st.gid, st.mode & 0xFFFF, 0)
-    out += struct.pack("<QQQQ", st.ino, st.size, st.blocks, 0)
-    out += ts(st.atime_ns) + ts(0) + ts(st.ctime_ns) + ts(st.mtime_ns)
-    out += struct.pack("<IIII", rdev_major, rdev_minor, dev_major, dev_minor)
-    out += bytes(256 - len(out))
-    task.mm.copy_out(buf, out)
+    atime, ctime, mtime = st.atime_ns, st.ctime_ns, st.mtime_ns
+    task.mm.copy_out(buf, _STATX.pack(
+        STATX_BASIC_STATS, st.blksize, 0, st.nlink, st.uid, st.gid, st.mode & 0xFFFF, 0,
+        st.ino, st.size, st.blocks, 0,
+        atime // NSEC, atime % NSEC, 0, 0, ctime // NSEC, ctime % NSEC,
+        mtime // NSEC, mtime % NSEC, rdev_major, rdev_minor, dev_major, dev_minor))
     return 0
 
 

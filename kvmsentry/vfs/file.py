@@ -14,6 +14,10 @@ from kvmsentry.mm import page_cache
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
+# linux_dirent64 (d_ino, d_off, d_reclen, d_type, d_name padded with NULs)
+# by record length.
+_DIRENT = {24: struct.Struct("<QqHB5s")}
+
 O_ACCMODE = 3
 O_APPEND = os.O_APPEND
 O_NONBLOCK = os.O_NONBLOCK
@@ -92,11 +96,15 @@ class File:
 class InodeFile(File):
     """An open regular file or directory of a sandbox filesystem."""
 
+    inode = None      # File.inode's value, kept: a dentry's inode never changes
+
     def __init__(self, location, flags):
         super().__init__(flags, location)
+        self.inode = location.dentry.inode
         self.offset = 0
         self._lock = threading.Lock()
         self._dirents = None          # directory listing snapshot for getdents
+        self._dot_inos = None         # (parent Dentry, ino of ".", ino of "..")
 
     def seekable(self):
         return True
@@ -213,25 +221,61 @@ class InodeFile(File):
             raise SyscallError(errno.ENOTDIR)
         with self._lock:
             if self._dirents is None or self.offset == 0:
-                parent = self.location.dentry.parent or self.location.dentry
-                me = inode.getattr().ino
-                up = parent.inode.getattr().ino
-                self._dirents = [(b".", me, DT_DIR), (b"..", up, DT_DIR)] + \
-                    list(inode.readdir())
-            out = bytearray()
-            while self.offset < len(self._dirents):
-                name, ino, dt = self._dirents[self.offset]
-                reclen = (19 + len(name) + 1 + 7) & ~7
-                if len(out) + reclen > size:
-                    if not out:
-                        raise SyscallError(errno.EINVAL)
-                    break
-                rec = struct.pack("<QqHB", ino, self.offset + 1, reclen, dt) + name
-                out += rec + bytes(reclen - len(rec))
-                self.offset += 1
-            out = bytes(out)
+                self._dirents = _records([(b".", DT_DIR), (b"..", DT_DIR)],
+                                         self._dot_entries(inode), inode.readdir())
+            records, offset = self._dirents, self.offset
+            if offset == 0 and records.size <= size:
+                out, offset = b"".join(records), len(records)   # all of it, most calls
+            else:
+                out, used = [], 0
+                while offset < len(records):
+                    record = records[offset]
+                    if used + len(record) > size:
+                        if not out:
+                            raise SyscallError(errno.EINVAL)
+                        break
+                    out.append(record)
+                    used += len(record)
+                    offset += 1
+                out = b"".join(out)
+            self.offset = offset
         fsnotify.accessed(self)             # iterate_dir's fsnotify_access, even at the end
         return out
+
+    def _dot_entries(self, inode):
+        """The inode numbers of "." and "..": an inode's number never
+        changes, the parent only when the directory moves."""
+        dentry = self.location.dentry
+        parent = dentry.parent or dentry
+        cached = self._dot_inos
+        if cached is None or cached[0] is not parent:
+            cached = self._dot_inos = (parent, inode.getattr().ino,
+                                       parent.inode.getattr().ino)
+        return cached[1], cached[2]
+
+
+class _Records(list):
+    """A directory's linux_dirent64 records, in order, and their total size."""
+    __slots__ = ("size",)
+
+
+def _records(dots, dot_inos, entries):
+    records, size, offset = _Records(), 0, 0
+    for (name, dt), ino in zip(dots, dot_inos):
+        offset += 1
+        records.append(_DIRENT[24].pack(ino, offset, 24, dt, name))
+        size += 24
+    formats = _DIRENT
+    for name, ino, dt in entries:
+        offset += 1
+        reclen = (27 + len(name)) & ~7          # 19-byte head, name, NUL, 8-aligned
+        record = formats.get(reclen)
+        if record is None:
+            record = formats[reclen] = struct.Struct("<QqHB%ds" % (reclen - 19))
+        records.append(record.pack(ino, offset, reclen, dt, name))
+        size += reclen
+    records.size = size
+    return records
 
 
 def readinto_at(inode, offset, buffers):
@@ -241,7 +285,8 @@ def readinto_at(inode, offset, buffers):
     direct = getattr(inode, "readinto_at", None)
     if direct is not None:
         return direct(offset, buffers)
-    data = inode.read_at(offset, sum(len(b) for b in buffers))
+    data = inode.read_at(offset, len(buffers[0]) if len(buffers) == 1
+                         else sum(len(b) for b in buffers))
     pos = 0
     for buf in buffers:
         n = min(len(buf), len(data) - pos)

@@ -125,7 +125,8 @@ def _file_event(file, mask):
 
 
 def modified(file):
-    _file_event(file, IN_MODIFY)
+    if _watches:
+        _file_event(file, IN_MODIFY)
 
 
 def link_count(inode):
@@ -142,7 +143,8 @@ def accessed(file):
 
 
 def opened(file):
-    _file_event(file, IN_OPEN)
+    if _watches:
+        _file_event(file, IN_OPEN)
 
 
 def closed(file):

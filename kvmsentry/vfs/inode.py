@@ -17,14 +17,14 @@ from kvmsentry.errors import SyscallError
 
 S_IFMT = 0o170000
 DT_UNKNOWN, DT_FIFO, DT_CHR, DT_DIR, DT_BLK, DT_REG, DT_LNK, DT_SOCK = 0, 1, 2, 4, 6, 8, 10, 12
-_DTYPES = {st.S_IFIFO: DT_FIFO, st.S_IFCHR: DT_CHR, st.S_IFDIR: DT_DIR, st.S_IFBLK: DT_BLK,
+DTYPES = {st.S_IFIFO: DT_FIFO, st.S_IFCHR: DT_CHR, st.S_IFDIR: DT_DIR, st.S_IFBLK: DT_BLK,
            st.S_IFREG: DT_REG, st.S_IFLNK: DT_LNK, st.S_IFSOCK: DT_SOCK}
 
 RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
 
 
 def dtype(mode):
-    return _DTYPES.get(mode & S_IFMT, DT_UNKNOWN)
+    return DTYPES.get(mode & S_IFMT, DT_UNKNOWN)
 
 
 def now_ns():
@@ -81,7 +81,7 @@ class Inode:
 
     # --- attributes ----------------------------------------------------------
     def getattr(self):
-        """A Stat for this inode."""
+        """A new Stat for this inode (the caller may change it)."""
         raise NotImplementedError
 
     def setattr(self, mode=None, uid=None, gid=None, size=None,

@@ -58,6 +58,9 @@ class Dentry:
         if d is None:
             d = Dentry(name, self, self.inode.lookup(name))
             self.children[name] = d
+        elif id(d) in _lru:                 # _touch(d)'s common case, inline
+            _lru.move_to_end(id(d))
+            return d
         _touch(d)
         return d
 

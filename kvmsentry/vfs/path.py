@@ -15,6 +15,8 @@ PATH_MAX = 4096
 NAME_MAX = 255
 MAXSYMLINKS = 40
 AT_FDCWD = -100
+SLASH = ord("/")
+_location = tuple.__new__            # Location(m, d) without namedtuple's Python __new__
 
 X_OK, W_OK, R_OK = 1, 2, 4
 
@@ -50,6 +52,18 @@ def may_access(inode_stat, creds, want):
     return False
 
 
+def dac_overridden(creds, want):
+    """Whether creds may `want` (R_OK/W_OK, not X_OK) any file whatever
+    its mode and owner (CAP_DAC_OVERRIDE): may_access's answer without
+    the inode's attributes."""
+    if want & X_OK:
+        return False
+    caps = getattr(creds, "cap_effective", None)
+    if caps is None:
+        return getattr(creds, "fsuid", creds.euid) == 0
+    return bool(caps & (1 << CAP_DAC_OVERRIDE))
+
+
 class Walker:
     """Resolves paths for one task's filesystem context (root, cwd)."""
 
@@ -81,17 +95,6 @@ class Walker:
                 continue
             return Location(mount, dentry.parent)
 
-    def _step(self, loc, name):
-        if len(name) > NAME_MAX:
-            raise SyscallError(errno.ENAMETOOLONG)
-        self._check_search(loc)
-        if name == b".":
-            return loc
-        if name == b"..":
-            return self._parent(loc)
-        child = loc.dentry.child(name)
-        return self.mounts.mounted_on(Location(loc.mount, child))
-
     def walk(self, start, path, follow=True, _depth=None):
         """Location of `path` relative to `start`; the last component's
         symlink is followed only if `follow`."""
@@ -100,14 +103,37 @@ class Walker:
         if not path:
             raise SyscallError(errno.ENOENT)
         depth = _depth if _depth is not None else [0]
-        loc = self.ctx.root if path.startswith(b"/") else start
-        parts = [p for p in path.split(b"/") if p]
-        must_be_dir = path.endswith(b"/")
+        loc = self.ctx.root if path[0] == SLASH else start
+        inner = path.strip(b"/")
+        parts = inner.split(b"/") if inner else []
+        if b"//" in inner:
+            parts = [p for p in parts if p]
+        must_be_dir = path[-1] == SLASH
+        creds = self.creds
+        # may_access: fs uid 0 searches any directory (decided once a walk).
+        check = getattr(creds, "fsuid", creds.euid) != 0
+        last = len(parts) - 1
         for i, name in enumerate(parts):
-            last = i == len(parts) - 1
-            loc_next = self._step(loc, name)
+            # One step, written out: every path of every call comes here.
+            if len(name) > NAME_MAX:
+                raise SyscallError(errno.ENAMETOOLONG)
+            mount, dentry = loc
+            inode = dentry.inode
+            if not inode.is_dir():
+                raise SyscallError(errno.ENOTDIR)
+            if check and not may_access(inode.getattr(), creds, X_OK):
+                raise SyscallError(errno.EACCES)
+            if name == b".":
+                loc_next = loc
+            elif name == b"..":
+                loc_next = self._parent(loc)
+            else:
+                child = dentry.child(name)
+                loc_next = _location(Location, (mount, child))
+                if child.pinned:                # a mount point (or once was)
+                    loc_next = self.mounts.mounted_on(loc_next)
             inode = loc_next.dentry.inode
-            if inode.is_symlink() and (not last or follow or must_be_dir):
+            if inode.is_symlink() and (i < last or follow or must_be_dir):
                 depth[0] += 1
                 if depth[0] > MAXSYMLINKS:
                     raise SyscallError(errno.ELOOP)

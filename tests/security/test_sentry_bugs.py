@@ -24,7 +24,7 @@ sys.exit(main(["do", "--", *sys.argv[1:]]))
 
 CASES = {
     # getpid(2)'s handler, called on a task's thread.
-    "task thread": ("kvmsentry.syscalls.dispatch", "target._INVOKERS[39] = broken",
+    "task thread": ("kvmsentry.syscalls.dispatch", "target._HANDLERS[39] = broken",
                     "in pid 1 ("),
     # The timer thread's wait, reached once a timer is armed.
     "timer thread": ("kvmsentry.kernel.timers", "target.TimerThread._wait_for_due = broken",

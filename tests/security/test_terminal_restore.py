@@ -23,9 +23,9 @@ SOURCES = os.path.join(os.path.dirname(__file__), "termprograms")
 BUGGY_SENTRY = """
 import sys
 from kvmsentry.syscalls import dispatch
-def broken(task, regs):
+def broken(*args):
     raise RuntimeError("injected sentry bug")
-dispatch._INVOKERS[39] = broken
+dispatch._HANDLERS[39] = broken
 from kvmsentry.cli.main import main
 sys.exit(main(["do", "--", *sys.argv[1:]]))
 """

@@ -36,7 +36,7 @@ import signal
 import struct
 import threading
 
-from kvmsentry._kvm import ffi
+from kvmsentry._kvm import ffi, lib
 from kvmsentry.arch import cpu, insn, layout
 from kvmsentry.arch.signal_frame import initial_xsave
 from kvmsentry.errors import SentryBug
@@ -51,6 +51,9 @@ KVM_INTERNAL_ERROR_EMULATION = 1
 AT_USER, AT_IRET, AT_SYSRET = 0, 1, 2
 SYSCALL_INSN = b"\x0f\x05"
 PATCHED_INSN = bytes([0xE6, layout.PORT_SYSCALL])
+
+_syscall_round = lib.kvmsentry_syscall_round
+CODE_BASE = lib.KVMSENTRY_CODE_BASE
 
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
 PF_USER = 0x4                    # #PF error code: the access was made in user mode
@@ -108,7 +111,11 @@ class KvmContext(Context):
         self._where = AT_USER
         self._returning = False        # a syscall result waits to be loaded
         self._return_regs = None
-        self._ret_rip = self._ret_flags = 0
+        # Where the current syscall returns (_ret_rip, _ret_flags) and the
+        # vCPU this context last acquired: kvmsentry_syscall_round's state.
+        self._path = ffi.new("struct kvmsentry_syscall_path *")
+        self._path.port = layout.PORT_SYSCALL
+        self._path.io_advance = machine.io_advance
         self._exit_syscall = exits.io_out(layout.PORT_SYSCALL, 1)
         self._exit_syscall_r0 = exits.io_out(layout.PORT_SYSCALL_R0, 1)
         self._exit_exception = exits.io_out(layout.PORT_EXCEPTION, 1)
@@ -116,6 +123,22 @@ class KvmContext(Context):
         self.patched_sites = 0
         self.fs_base = self.gs_base = 0
         self._resumed_at_lstar = False  # the sentry itself sent the program to LSTAR
+
+    @property
+    def _ret_rip(self):
+        return self._path.ret_rip
+
+    @_ret_rip.setter
+    def _ret_rip(self, value):
+        self._path.ret_rip = value
+
+    @property
+    def _ret_flags(self):
+        return self._path.ret_flags
+
+    @_ret_flags.setter
+    def _ret_flags(self, value):
+        self._path.ret_flags = value
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
@@ -271,6 +294,7 @@ class KvmContext(Context):
             self.reclaim()
             return False
         v = self.vcpu
+        self._path.fd, self._path.run = v.fd, v.run_struct
         if v.loaded is not self:
             self._load(v)
         if self.kicked:
@@ -343,18 +367,17 @@ class KvmContext(Context):
         if self._entry != ENTRY_PATCHED or not self.held or self.mm._revoke:
             self.set_syscall_return(value)
             return self.switch()
-        ret, flags = self._ret_rip, self._ret_flags
-        ex = self.vcpu.return_and_run(value & MASK64, ret, flags, ret, flags | 0x2)
-        if ex is self._exit_syscall:
-            # _after_exit's first case, inlined: the next syscall, from a
-            # patched site (anything else takes _after_exit's checks).
-            regs = self.regs
-            site = regs.rip - self.io_advance
+        # One C call returns the value, runs the guest and, when the next
+        # exit is the syscall port's, gives its site (ret_rip/ret_flags
+        # already set): what is left here is whether the site is patched.
+        site = _syscall_round(self._path, value & MASK64)
+        if site >= 0:
             if site in self.mm.patched_sites:
-                self._ret_rip = site + 2
-                self._ret_flags = regs.rflags
                 self._where = AT_USER
                 return SYSCALL
+            ex = self._exit_syscall
+        else:
+            ex = self.vcpu.decode(-site - CODE_BASE if site < -CODE_BASE else site)
         event = self._after_exit(ex)
         if event is not INTERRUPTED or self._settle():
             return event
