@@ -13,7 +13,7 @@ so the sandboxed runs also report their CPU time per round trip (user +
 system of the whole sandbox from wait4, minus that of a run with one timed
 round trip), whose ratio holds on a loaded machine.
 
-    python benchmarks/epoll_pingpong.py [--rounds 5] [--trips 2000] [--native-trips 50000]
+    python benchmarks/epoll_pingpong.py [--platform kvm|systrap|auto] [--rounds 5] [--trips 2000] [--native-trips 50000]
 """
 import argparse
 import json
@@ -39,10 +39,13 @@ def run_cpu(cmd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--platform", default="", help="the sandbox's platform (default: kvmsentry's)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--trips", type=int, default=2000, help="per sandboxed run")
     ap.add_argument("--native-trips", type=int, default=50000, help="per native run")
     args = ap.parse_args()
+    extra = ["--platform", args.platform] if args.platform else []
+    platform = args.platform or "default"
 
     prog = build("programs/epoll_pingpong.c")
     keys = [(w, m) for w in ("sandbox", "native") for m in ("epoll", "plain")]
@@ -51,16 +54,16 @@ def main():
     for _ in range(args.rounds):
         for where, mode in keys:
             if where == "sandbox":
-                result, used = run_cpu(PIN + sandbox([prog, mode, str(args.trips)]))
-                _, idle = run_cpu(PIN + sandbox([prog, mode, "1"]))
+                result, used = run_cpu(PIN + sandbox([prog, mode, str(args.trips)], extra))
+                _, idle = run_cpu(PIN + sandbox([prog, mode, "1"], extra))
                 cpu[mode].append((used - idle) / (args.trips - 1) * 1e6)
             else:
                 result = run_json(PIN + [prog, mode, str(args.native_trips)])
             rows[(where, mode)].append(result["us_per_round_trip"])
     us = {k: median(v) for k, v in rows.items()}
     cpu_us = {m: median(v) for m, v in cpu.items()}
-    print("pipe ping-pong, 1 byte each way, pinned (taskset -c 0), %d rounds, medians:"
-          % args.rounds)
+    print("pipe ping-pong, 1 byte each way, pinned (taskset -c 0), platform %s, %d rounds, "
+          "medians:" % (platform, args.rounds))
     print("  %-10s %14s %14s %14s" % ("", "epoll_wait", "plain read", "epoll/plain"))
     for where in ("sandbox", "native"):
         e, p = us[(where, "epoll")], us[(where, "plain")]
@@ -70,7 +73,7 @@ def main():
     ratio = us[("sandbox", "epoll")] / us[("sandbox", "plain")]
     print("sandbox epoll/plain ratio %.2f (goal <= 1.2); of CPU time %.2f; 1-minute load "
           "average %.1f" % (ratio, e / p, os.getloadavg()[0]))
-    print(json.dumps({"benchmark": "epoll_pingpong", "pin": " ".join(PIN),
+    print(json.dumps({"benchmark": "epoll_pingpong", "platform": platform, "pin": " ".join(PIN),
                       "us_per_round_trip": {"%s_%s" % k: v for k, v in us.items()},
                       "sandbox_epoll_over_plain": round(ratio, 3),
                       "sandbox_cpu_us_per_round_trip": cpu_us,

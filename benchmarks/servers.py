@@ -1,7 +1,8 @@
 """Server throughput: redis-server and apache2 in the sandbox next to the
 same servers run natively, from one run, driven by clients on the host.
 
-    python benchmarks/servers.py [--rounds 3] [--requests 20000] [--ab-requests 2000]
+    python benchmarks/servers.py [--platform kvm|systrap|auto] [--rounds 3] [--requests 20000]
+                                 [--ab-requests 2000]
 
 Each round starts fresh servers (sandboxed with --network=host, so both
 listen on the host's 127.0.0.1, then native, interleaved) and runs
@@ -61,12 +62,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+PLATFORM = []          # ["--platform", NAME] when one was asked for
+
+
 def start_redis(sandboxed):
     port = free_port()
     cmd = ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
            "--save", "", "--appendonly", "no", "--daemonize", "no"]
     if sandboxed:
-        cmd = sandbox(cmd, ["--network=host"])
+        cmd = sandbox(cmd, PLATFORM + ["--network=host"])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -168,7 +172,7 @@ def run_apache(sandboxed, requests):
             f.write(APACHE_CONF.format(port=port, root=root))
         cmd = ["/usr/sbin/apache2", "-f", root + "/apache2.conf", "-D", "FOREGROUND"]
         if sandboxed:
-            cmd = sandbox(cmd, ["--network=host", "-v", "%s:/site" % site])
+            cmd = sandbox(cmd, PLATFORM + ["--network=host", "-v", "%s:/site" % site])
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_port(proc, port, "apache2")
@@ -192,10 +196,14 @@ def run_apache(sandboxed, requests):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--platform", default="", help="the sandbox's platform (default: kvmsentry's)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--ab-requests", type=int, default=2000)
     args = ap.parse_args()
+    if args.platform:
+        PLATFORM[:] = ["--platform", args.platform]
+    platform = args.platform or "default"
     ab = {"sandbox": [], "native": []}
     results = {(where, p): [] for where in ("sandbox", "native") for p in (1, 16)}
     for _ in range(args.rounds):
@@ -213,8 +221,9 @@ def main():
                 proc.wait(timeout=120)
             ab[where].append(run_apache(where == "sandbox", args.ab_requests))
     load = os.getloadavg()[0]
-    print("redis-server, redis-benchmark -q -n %d -t set,get,lpush, %d rounds, medians "
-          "(requests/s; 1-minute load average at the end %.1f):" % (args.requests, args.rounds, load))
+    print("redis-server, redis-benchmark -q -n %d -t set,get,lpush, %d rounds, platform %s, "
+          "medians (requests/s; 1-minute load average at the end %.1f):"
+          % (args.requests, args.rounds, platform, load))
     print("  %-12s %12s %12s %16s" % ("", "sandbox", "native", "sandbox/native"))
     summary = {}
     for pipeline in (1, 16):
@@ -236,7 +245,8 @@ def main():
           "CPU us per request, native/sandbox):" % args.ab_requests)
     print("  %-12s %12.0f %12.0f %15.2fx" % ("ab -c 8", s, n, s / n))
     print("  %-12s %12.1f %12.1f %15.2fx" % ("CPU/request", cs, cn, cn / cs if cs else 0))
-    print(json.dumps({"benchmark": "servers", "redis": summary, "load_average": load,
+    print(json.dumps({"benchmark": "servers", "platform": platform, "redis": summary,
+                      "load_average": load,
                       "apache2_ab": {"sandbox": s, "native": n, "ratio": s / n,
                                      "cpu_us_per_request": {"sandbox": cs, "native": cn}}}))
 

@@ -28,6 +28,7 @@ class KernelLock:
     def release(self):
         _local.held = None
         self._lock.release()
+        _flush_wakes()
 
     def held_here(self):
         return getattr(_local, "held", None) is self
@@ -54,6 +55,8 @@ class blocking:
             ctx.release()
         if lock is not None:
             lock.release()
+        else:
+            _flush_wakes()
         return self
 
     def __exit__(self, *exc):
@@ -63,6 +66,13 @@ class blocking:
         finally:
             if self._ctx is not None:
                 self._ctx.reclaim()
+
+
+def _flush_wakes():
+    """The wakes this thread deferred while it held the kernel lock
+    (kernel/waiter.py)."""
+    from kvmsentry.kernel.waiter import flush_wakes     # waiter imports this module
+    flush_wakes()
 
 
 def set_current(task):

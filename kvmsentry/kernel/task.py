@@ -108,6 +108,7 @@ class Task:
         whole thread group ends with it). Called with the kernel lock held."""
         # Imported here: the syscall table imports the modules that create tasks.
         from kvmsentry.kernel import ptrace, signal_delivery
+        from kvmsentry.kernel.waiter import defer_wakes, flush_wakes
         from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
         switch, return_and_switch = ctx.switch, ctx.return_and_switch
@@ -125,12 +126,14 @@ class Task:
                 # syscall's path, and this thread's "held" mark may stay set
                 # while it runs guest code.
                 release()
+                flush_wakes()
                 try:
                     event = switch() if result is None else return_and_switch(result)
                 finally:
                     acquire()
                 result = None
                 if event is SYSCALL:
+                    defer_wakes()
                     result = dispatch(self)          # None: execve/sigreturn set the registers
                     if result == NEG_EINTR:
                         nr = ctx.regs.rax

@@ -96,6 +96,34 @@ class Queue:
         return bool(self._entries)
 
 
+class _Deferred(threading.local):
+    waiters = None
+
+
+_deferred = _Deferred()
+
+
+def defer_wakes():
+    """From now until flush_wakes(), wakes made by this host thread are
+    collected instead of made. A task's syscall holds the kernel lock and
+    the GIL: a sleeper woken in the middle of it would run only to block
+    again on one of them and be woken a second time; woken after the
+    thread let go of the kernel lock, it needs one host wake-up."""
+    if _deferred.waiters is None:
+        _deferred.waiters = []
+
+
+def flush_wakes():
+    """Make the wakes defer_wakes() collected; stop collecting. Every
+    path on which a task's thread lets go of the kernel lock (to run guest
+    code, to sleep, to end) calls it."""
+    waiters = _deferred.waiters
+    if waiters is not None:
+        _deferred.waiters = None
+        for waiter in waiters:
+            waiter.wake_now()
+
+
 class Waiter:
     """The host primitive a task's host thread sleeps on (an eventfd)."""
 
@@ -107,7 +135,15 @@ class Waiter:
 
     def wake(self, mask=0):
         """Make a current or the next sleep() return (usable as a Queue
-        callback)."""
+        callback). Inside a syscall the host wake-up waits for the end of
+        the call (see defer_wakes)."""
+        pending = _deferred.waiters
+        if pending is not None:
+            pending.append(self)
+            return
+        self.wake_now()
+
+    def wake_now(self):
         try:
             os.eventfd_write(self.fd, 1)
         except OSError:          # closed at task exit, or the counter is full: awake anyway

@@ -40,6 +40,19 @@ def test_event_program(eventprogs, flavour, mode):
     assert "FAIL" not in out and out.strip()
 
 
+WAKEUP_CASES = ["pipe_write_spin", "pipe_write_block", "futex_wake_spin", "eventfd_epoll_spin",
+                "signal_spin", "write_then_exit", "process_write_spin"]
+
+
+@pytest.mark.parametrize("flavour", list(FLAVOURS))
+def test_wakeups_reach_the_sleeper(eventprogs, flavour):
+    """A task that wakes another inside a syscall and at once spins in
+    user space, blocks, or ends: the sleeper still wakes (the sentry makes
+    such wakes when the waker's thread lets go of the kernel lock)."""
+    out = same([eventprogs[("wakeups", flavour)]])
+    assert out.split("\n")[:-1] == ["%s ok" % case for case in WAKEUP_CASES]
+
+
 def test_python_eventfd():
     """os.eventfd from Python, semaphore mode and a blocking read woken by
     a forked writer."""
