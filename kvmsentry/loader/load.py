@@ -45,9 +45,15 @@ def _map_image(mm, image, data, bias, name):
             mm.map_anonymous(addr, nxt - addr, PROT_READ | PROT_WRITE, name,
                              populate=True)
             addr = nxt
+    view = memoryview(data)
     for seg in image.segments:
         if seg.filesz:
-            mm.copy_out(seg.vaddr + bias, data[seg.offset:seg.offset + seg.filesz])
+            # Straight into the frames (one copy per run of them).
+            pos = seg.offset
+            for buf in mm.write_buffers(seg.vaddr + bias, seg.filesz):
+                n = len(buf)
+                buf[:] = view[pos:pos + n]
+                pos += n
     for seg in image.segments:
         start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
         prot = (PROT_READ if seg.readable else 0) | \

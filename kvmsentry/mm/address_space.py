@@ -793,12 +793,22 @@ class AddressSpace:
 
     # --- lifetime -------------------------------------------------------------
     def destroy(self):
-        for vma in list(self.vmas):
-            self._drop(vma.start, vma.end)
-        for phys in self.pages.values():       # pages outside any VMA: none expected
-            self.pool.free(phys)
-        self.pages = {}
+        """Release every frame at once. No PTE is cleared page by page: the
+        page table (or systrap's child process) goes as a whole, and no
+        thread runs in this address space any more."""
+        pool, cache_pages = self.pool, self.cache_pages
+        cow, freed = pool.cow_refs, []
+        for va, phys in self.pages.items():
+            cache = cache_pages.get(va) if cache_pages else None
+            if cache is not None:
+                cache.unmap_page()
+            elif phys not in cow or not self._unshare(phys):
+                freed.append(phys)
+        self.pages, self.cache_pages, self._revoke = {}, {}, []
+        self.patched_sites = set()
         self.pt.destroy()
+        if freed:
+            pool.free_many(freed)
 
     def maps(self):
         """Text in the shape of /proc/self/maps (for reports and debug)."""

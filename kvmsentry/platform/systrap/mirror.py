@@ -84,8 +84,10 @@ class HostMappings:
                       range(phys, phys + HUGE_SIZE, PAGE_SIZE), flags)
 
     def unmap_huge(self, va):
+        ptes, dirty = self.ptes, self.dirty
         for page in range(va, va + HUGE_SIZE, PAGE_SIZE):
-            self.unmap(page)
+            if ptes.pop(page, 0):
+                dirty[page] = 0
 
     def destroy(self):
         self.ptes, self.dirty = {}, {}
