@@ -132,20 +132,26 @@ class AddressSpace:
         eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
         flags = pte_flags(vma.prot)
         copy = not vma.shared and vma.prot & PROT_WRITE
-        for va in range(start, end, PAGE_SIZE):
-            if va in self.pages:
+        pages, pool = self.pages, self.pool
+        run = []                    # pages missing, in a row
+        for va in range(start, end + PAGE_SIZE, PAGE_SIZE):
+            stop = va >= end or vma.file_index(va) >= eof_page
+            if not stop and va not in pages:
+                run.append(va)
                 continue
-            index = vma.file_index(va)
-            if index >= eof_page:
+            if run:
+                if copy:
+                    frames = pool.alloc_many(len(run))
+                    for page, phys in zip(run, frames):
+                        pool.write(phys, cache.read_page(vma.file_index(page)))
+                else:
+                    frames = cache.map_run(vma.file_index(run[0]), len(run))
+                    self.cache_pages.update(dict.fromkeys(run, cache))
+                pages.update(zip(run, frames))
+                self.pt.map_many(run, frames, flags)
+                run = []
+            if stop:
                 break
-            if copy:
-                phys = self.pool.alloc()
-                self.pool.write(phys, cache.read_page(index))
-            else:
-                phys = cache.map_page(index)
-                self.cache_pages[va] = cache
-            self.pages[va] = phys
-            self.pt.map(va, phys, flags)
 
     def _drop(self, start, end):
         """Free the frames of [start, end) and clear their PTEs."""

@@ -293,6 +293,8 @@ class PhysPool:
         self.view[phys:phys + len(data)] = data
 
     def close(self):
+        from kvmsentry.mm import page_cache      # (it imports this module)
+        page_cache.forget(self)
         self.words.release()
         self.view.release()
         self.mem.close()
