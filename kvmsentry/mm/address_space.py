@@ -11,6 +11,7 @@ for anything the program could not access itself: a bad guest pointer is
 an errno, never a Python exception.
 """
 import errno
+from bisect import bisect_left
 from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
@@ -772,26 +773,38 @@ class AddressSpace:
         for vma in self.vmas:
             if not vma.fork_flags & VM_DONTCOPY:
                 child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
-        pool = self.pool
-        for va, phys in self.pages.items():
-            vma = self.vmas.find(va)
-            if vma.fork_flags:
+        pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
+        refs = pool.cow_refs
+        # A VMA at a time, its pages found by bisecting the sorted list:
+        # one map_many per VMA and side instead of a call per page.
+        vas = sorted(pages)
+        for vma in self.vmas:
+            lo, hi = bisect_left(vas, vma.start), bisect_left(vas, vma.end)
+            if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
-            cache = self.cache_pages.get(va)
-            if cache is not None:
-                new = cache.map_page(vma.file_index(va))
-                child.cache_pages[va] = cache
-            else:
-                new = phys
-                refs = pool.cow_refs
+            own, own_frames = [], []
+            for va in vas[lo:hi]:
+                phys = pages[va]
+                cache = cache_pages.get(va) if cache_pages else None
+                if cache is not None:
+                    new = cache.map_page(vma.file_index(va))
+                    child.cache_pages[va] = cache
+                    child.pages[va] = new
+                    child.pt.map(va, new, flags)
+                else:
+                    own.append(va)
+                    own_frames.append(phys)
+            if not own:
+                continue
+            for phys in own_frames:
                 refs[phys] = refs.get(phys, 1) + 1
-                if vma.prot & PROT_WRITE:
-                    flags = cow_flags(vma.prot)
-                    self.pt.map(va, phys, flags)
-                    self._revoke.append(phys)         # the parent's writable translation
-            child.pages[va] = new
-            child.pt.map(va, new, flags)
+            if vma.prot & PROT_WRITE:
+                flags = cow_flags(vma.prot)
+                self.pt.map_many(own, own_frames, flags)
+                self._revoke.extend(own_frames)   # the parent's writable translations
+            child.pages.update(zip(own, own_frames))
+            child.pt.map_many(own, own_frames, flags)
         # Now, not at the parent's next entry: its other threads may be
         # running with writable translations of the frames just shared.
         self.flush()
