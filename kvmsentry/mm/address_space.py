@@ -85,7 +85,9 @@ class AddressSpace:
             self._populate_file(vma, start, min(end, vma.end))
             return
         pages = self.pages
-        missing = [va for va in range(start, end, PAGE_SIZE) if va not in pages]
+        span = range(start, end, PAGE_SIZE)
+        missing = list(span) if pages.keys().isdisjoint(span) else \
+            [va for va in span if va not in pages]
         if len(missing) >= HUGE_PAGES and vma is not None and huge_allowed(vma):
             missing = self._populate_huge(missing, pte_flags(prot))
         if missing:
@@ -97,8 +99,7 @@ class AddressSpace:
             pages.update(zip(missing, frames))
 
     def _populated(self, start, end):
-        pages = self.pages
-        return any(va in pages for va in range(start, end, PAGE_SIZE))
+        return not self.pages.keys().isdisjoint(range(start, end, PAGE_SIZE))
 
     def _populate_huge(self, missing, flags):
         """Give each 2 MiB-aligned range all of whose pages are in
@@ -160,7 +161,7 @@ class AddressSpace:
             self.patched_sites = {s for s in self.patched_sites if not start <= s < end}
         pages, pt, pool = self.pages, self.pt, self.pool
         if (end - start) // PAGE_SIZE > len(pages):
-            victims = [va for va in pages if start <= va < end]
+            victims = sorted(va for va in pages if start <= va < end)
         else:
             victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
         # Whole 2 MiB ranges are cleared one table (or PS entry) at a time.
@@ -170,10 +171,11 @@ class AddressSpace:
             pt.unmap_huge(chunk)
         freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
         if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
-            freed = [pages.pop(va) for va in victims]
-            for va in victims:
-                if not lo <= va < hi:
-                    pt.unmap(va)
+            freed = list(map(pages.pop, victims))
+            # Only pages outside the whole ranges (at the ends) one by one.
+            inner_lo, inner_hi = bisect_left(victims, lo), bisect_left(victims, hi)
+            for va in victims[:inner_lo] + victims[inner_hi:]:
+                pt.unmap(va)
             victims = ()
         for va in victims:
             if not lo <= va < hi:

@@ -107,7 +107,7 @@ class ChildProcess:
         return ops
 
     def has_ops(self):
-        return bool(self.thread_ops or self.mappings.dirty)
+        return bool(self.thread_ops) or self.mappings.has_dirty()
 
     def kick(self, tid):
         if self.alive and tid:
