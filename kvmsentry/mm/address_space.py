@@ -785,18 +785,26 @@ class AddressSpace:
             if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
-            own, own_frames = [], []
+            own, own_frames, shared, shared_frames = [], [], [], []
+            cache = vma.cache
             for va in vas[lo:hi]:
-                phys = pages[va]
-                cache = cache_pages.get(va) if cache_pages else None
-                if cache is not None:
-                    new = cache.map_page(vma.file_index(va))
-                    child.cache_pages[va] = cache
-                    child.pages[va] = new
-                    child.pt.map(va, new, flags)
+                other = cache_pages.get(va) if cache_pages else None
+                if other is not None and other is cache:
+                    shared.append(va)           # the page cache's frame: the same one
+                    shared_frames.append(pages[va])
+                elif other is not None:         # (a cache not the VMA's: none expected)
+                    other.mapped += 1
+                    child.cache_pages[va] = other
+                    child.pages[va] = pages[va]
+                    child.pt.map(va, pages[va], flags)
                 else:
                     own.append(va)
-                    own_frames.append(phys)
+                    own_frames.append(pages[va])
+            if shared:
+                cache.mapped += len(shared)
+                child.cache_pages.update(dict.fromkeys(shared, cache))
+                child.pages.update(zip(shared, shared_frames))
+                child.pt.map_many(shared, shared_frames, flags)
             if not own:
                 continue
             for phys in own_frames:
@@ -818,13 +826,15 @@ class AddressSpace:
         page table (or systrap's child process) goes as a whole, and no
         thread runs in this address space any more."""
         pool, cache_pages = self.pool, self.cache_pages
-        cow, freed = pool.cow_refs, []
+        cow, freed, unmapped = pool.cow_refs, [], {}
         for va, phys in self.pages.items():
             cache = cache_pages.get(va) if cache_pages else None
             if cache is not None:
-                cache.unmap_page()
+                unmapped[cache] = unmapped.get(cache, 0) + 1
             elif phys not in cow or not self._unshare(phys):
                 freed.append(phys)
+        for cache, count in unmapped.items():
+            cache.unmap_pages(count)
         self.pages, self.cache_pages, self._revoke = {}, {}, []
         self.patched_sites = set()
         self.pt.destroy()

@@ -153,7 +153,10 @@ class PageCache:
         return self.inode.read_at(index * PAGE_SIZE, PAGE_SIZE).ljust(PAGE_SIZE, b"\0")
 
     def unmap_page(self):
-        self.mapped -= 1
+        self.unmap_pages(1)
+
+    def unmap_pages(self, count):
+        self.mapped -= count
         if self.mapped == 0:
             self.write_back()
             stamp = None
