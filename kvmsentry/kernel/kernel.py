@@ -33,6 +33,7 @@ from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.kernel.tty.host_terminal import HostTerminal
 from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
+from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.syscalls.strace import Strace
 from kvmsentry.syscalls.sys_identity import initial_rlimits
 from kvmsentry.vfs.path import X_OK, Walker, may_access
@@ -162,23 +163,35 @@ class Kernel:
         def read_interp(name):
             return self.find_program(fs, name, None, creds)[1]
         walker = Walker(self.mounts, fs, creds)
+        walked = {}
+
+        def walk(program):
+            """The program's Location (or None), walked once per load."""
+            if program not in walked:
+                try:
+                    walked[program] = walker.walk(fs.cwd, program)
+                except SyscallError:
+                    walked[program] = None
+            return walked[program]
 
         def name_of(program):
             """The file's absolute path, symlinks resolved, as maps shows it."""
-            try:
-                loc = walker.walk(fs.cwd, program)
-            except SyscallError:
+            loc = walk(program)
+            if loc is None:
                 return program.decode(errors="replace")
             return self.mounts.path_of(loc, fs.root).decode(errors="replace")
+
+        def cache_of_file(program):
+            """The page cache of the file, for mapping its segments."""
+            loc = walk(program)
+            return cache_of(loc.inode, mm.pool) if loc is not None and loc.inode.is_reg() \
+                else None
         vdso = getattr(self.machine, "vdso", None)
         if vdso is not None:
             vdso.refresh()
         started = load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp,
-                           name_of, vdso, execfn=execfn)
-        try:
-            mm.exe = walker.walk(fs.cwd, path)
-        except SyscallError:
-            mm.exe = None
+                           name_of, vdso, execfn=execfn, cache_of=cache_of_file)
+        mm.exe = walk(path)
         return started
 
     def run(self, argv, envp, creds=None, cwd=None, rlimits=None, before_start=None):

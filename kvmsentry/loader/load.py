@@ -25,13 +25,18 @@ class ExecError(Exception):
         self.fatal = fatal          # Linux would already have dropped the old image
 
 
-def _map_image(mm, image, data, bias, name):
-    """Map an ELF image's PT_LOAD segments at bias.
+def _map_image(mm, image, data, bias, name, cache=None):
+    """Map an ELF image's PT_LOAD segments at bias: from the file's page
+    cache (`cache`) where the segments allow it, else copied.
 
     The union of the segments' pages is mapped writable, the file bytes are
     copied in (the rest, bss included, stays zero), then each segment gets
     its protection; a page two segments share gets the later one's, as
     with Linux's successive MAP_FIXED mappings."""
+    if cache is not None and all((seg.vaddr - seg.offset) % PAGE_SIZE == 0
+                                 for seg in image.segments):
+        _map_segments(mm, image, data, bias, name, cache)
+        return
     for seg in image.segments:
         start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
         end = page_up(seg.vaddr + bias + seg.memsz)
@@ -45,14 +50,57 @@ def _map_image(mm, image, data, bias, name):
             mm.map_anonymous(addr, nxt - addr, PROT_READ | PROT_WRITE, name,
                              populate=True)
             addr = nxt
+    view = memoryview(data)
     for seg in image.segments:
         if seg.filesz:
-            mm.copy_out(seg.vaddr + bias, data[seg.offset:seg.offset + seg.filesz])
+            # Straight into the frames (one copy per run of them).
+            pos = seg.offset
+            for buf in mm.write_buffers(seg.vaddr + bias, seg.filesz):
+                n = len(buf)
+                buf[:] = view[pos:pos + n]
+                pos += n
     for seg in image.segments:
         start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
         prot = (PROT_READ if seg.readable else 0) | \
             (PROT_WRITE if seg.writable else 0) | (PROT_EXEC if seg.executable else 0)
         mm.protect(start, page_up(seg.vaddr + bias + seg.memsz) - start, prot)
+
+
+def _prot(seg):
+    return (PROT_READ if seg.readable else 0) | \
+        (PROT_WRITE if seg.writable else 0) | (PROT_EXEC if seg.executable else 0)
+
+
+def _map_segments(mm, image, data, bias, name, cache):
+    """The PT_LOAD segments as binfmt_elf maps them, each over the ones
+    before: a segment the program cannot write is a private mapping of
+    the file's pages, so its frames are the page cache's, shared by every
+    process running the file and kept from one exec to the next
+    (mm/page_cache.py); a writable one is copied now (it would be at its
+    first store anyway), with the bytes of its file pages and zeros past
+    the file's part (bss)."""
+    view = memoryview(data)
+    for seg in image.segments:
+        prot = _prot(seg)
+        start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
+        file_end = seg.vaddr + bias + seg.filesz
+        mem_end = page_up(seg.vaddr + bias + seg.memsz)
+        offset = seg.offset - (seg.vaddr + bias - start)
+        if prot & PROT_WRITE or not seg.filesz:
+            mm.map_anonymous(start, mem_end - start, PROT_READ | PROT_WRITE, name,
+                             populate=True)
+            pos = offset
+            for buf in mm.write_buffers(start, max(file_end - start, 0)):
+                buf[:] = view[pos:pos + len(buf)]
+                pos += len(buf)
+            if prot != PROT_READ | PROT_WRITE:
+                mm.protect(start, mem_end - start, prot)
+            continue
+        file_pages_end = page_up(file_end)
+        mm.map_file(start, file_pages_end - start, prot, cache, offset, False, name)
+        if mem_end > file_pages_end:
+            mm.map_anonymous(file_pages_end, mem_end - file_pages_end, prot, name,
+                             populate=True)
 
 
 def _parse(path, data):
@@ -65,12 +113,16 @@ def _parse(path, data):
 
 
 def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None,
-             execfn=None):
+             execfn=None, cache_of=None):
     """Map the program (and its interpreter, read with read_file(path) from
     the sandbox), its stack and the vDSO (an mm.vdso.Vdso, if given) into
     mm; return (entry, rsp). name_of(path) is the name /proc/[pid]/maps
     shows for a mapped file (default: path); execfn is AT_EXECFN, the name
-    execve was given (default: path; a script's, not its interpreter's)."""
+    execve was given (default: path; a script's, not its interpreter's);
+    cache_of(path) is the file's PageCache to map segments from (None, or
+    no cache_of: copied)."""
+    if cache_of is None:
+        cache_of = (lambda p: None)
     if name_of is None:
         name_of = (lambda p: p.decode(errors="replace"))
     image = _parse(path, data)
@@ -82,7 +134,7 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
         # no return, and the process is killed.
         raise ExecError(errno.EPERM, "%s: loads below mmap_min_addr (%#x)"
                         % (name, lo + bias), fatal=True)
-    _map_image(mm, image, data, bias, name)
+    _map_image(mm, image, data, bias, name, cache_of(path))
     mm.brk_start = mm.brk = page_up(hi + bias)
     entry = image.entry + bias
     interp_base = 0
@@ -94,7 +146,8 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
                 name, image.interp.decode(errors="replace")))
         ilo, ihi = interp.span()
         interp_base = mm.find_free(ihi - ilo)
-        _map_image(mm, interp, interp_data, interp_base - ilo, name_of(image.interp))
+        _map_image(mm, interp, interp_data, interp_base - ilo, name_of(image.interp),
+                   cache_of(image.interp))
         interp_base -= ilo
         start = interp.entry + interp_base
     else:

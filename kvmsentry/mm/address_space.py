@@ -11,6 +11,7 @@ for anything the program could not access itself: a bad guest pointer is
 an errno, never a Python exception.
 """
 import errno
+from bisect import bisect_left
 from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
@@ -84,7 +85,9 @@ class AddressSpace:
             self._populate_file(vma, start, min(end, vma.end))
             return
         pages = self.pages
-        missing = [va for va in range(start, end, PAGE_SIZE) if va not in pages]
+        span = range(start, end, PAGE_SIZE)
+        missing = list(span) if pages.keys().isdisjoint(span) else \
+            [va for va in span if va not in pages]
         if len(missing) >= HUGE_PAGES and vma is not None and huge_allowed(vma):
             missing = self._populate_huge(missing, pte_flags(prot))
         if missing:
@@ -96,8 +99,7 @@ class AddressSpace:
             pages.update(zip(missing, frames))
 
     def _populated(self, start, end):
-        pages = self.pages
-        return any(va in pages for va in range(start, end, PAGE_SIZE))
+        return not self.pages.keys().isdisjoint(range(start, end, PAGE_SIZE))
 
     def _populate_huge(self, missing, flags):
         """Give each 2 MiB-aligned range all of whose pages are in
@@ -132,20 +134,26 @@ class AddressSpace:
         eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
         flags = pte_flags(vma.prot)
         copy = not vma.shared and vma.prot & PROT_WRITE
-        for va in range(start, end, PAGE_SIZE):
-            if va in self.pages:
+        pages, pool = self.pages, self.pool
+        run = []                    # pages missing, in a row
+        for va in range(start, end + PAGE_SIZE, PAGE_SIZE):
+            stop = va >= end or vma.file_index(va) >= eof_page
+            if not stop and va not in pages:
+                run.append(va)
                 continue
-            index = vma.file_index(va)
-            if index >= eof_page:
+            if run:
+                if copy:
+                    frames = pool.alloc_many(len(run))
+                    for page, phys in zip(run, frames):
+                        pool.write(phys, cache.read_page(vma.file_index(page)))
+                else:
+                    frames = cache.map_run(vma.file_index(run[0]), len(run))
+                    self.cache_pages.update(dict.fromkeys(run, cache))
+                pages.update(zip(run, frames))
+                self.pt.map_many(run, frames, flags)
+                run = []
+            if stop:
                 break
-            if copy:
-                phys = self.pool.alloc()
-                self.pool.write(phys, cache.read_page(index))
-            else:
-                phys = cache.map_page(index)
-                self.cache_pages[va] = cache
-            self.pages[va] = phys
-            self.pt.map(va, phys, flags)
 
     def _drop(self, start, end):
         """Free the frames of [start, end) and clear their PTEs."""
@@ -153,7 +161,7 @@ class AddressSpace:
             self.patched_sites = {s for s in self.patched_sites if not start <= s < end}
         pages, pt, pool = self.pages, self.pt, self.pool
         if (end - start) // PAGE_SIZE > len(pages):
-            victims = [va for va in pages if start <= va < end]
+            victims = sorted(va for va in pages if start <= va < end)
         else:
             victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
         # Whole 2 MiB ranges are cleared one table (or PS entry) at a time.
@@ -163,10 +171,11 @@ class AddressSpace:
             pt.unmap_huge(chunk)
         freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
         if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
-            freed = [pages.pop(va) for va in victims]
-            for va in victims:
-                if not lo <= va < hi:
-                    pt.unmap(va)
+            freed = list(map(pages.pop, victims))
+            # Only pages outside the whole ranges (at the ends) one by one.
+            inner_lo, inner_hi = bisect_left(victims, lo), bisect_left(victims, hi)
+            for va in victims[:inner_lo] + victims[inner_hi:]:
+                pt.unmap(va)
             victims = ()
         for va in victims:
             if not lo <= va < hi:
@@ -794,26 +803,46 @@ class AddressSpace:
         for vma in self.vmas:
             if not vma.fork_flags & VM_DONTCOPY:
                 child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
-        pool = self.pool
-        for va, phys in self.pages.items():
-            vma = self.vmas.find(va)
-            if vma.fork_flags:
+        pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
+        refs = pool.cow_refs
+        # A VMA at a time, its pages found by bisecting the sorted list:
+        # one map_many per VMA and side instead of a call per page.
+        vas = sorted(pages)
+        for vma in self.vmas:
+            lo, hi = bisect_left(vas, vma.start), bisect_left(vas, vma.end)
+            if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
-            cache = self.cache_pages.get(va)
-            if cache is not None:
-                new = cache.map_page(vma.file_index(va))
-                child.cache_pages[va] = cache
-            else:
-                new = phys
-                refs = pool.cow_refs
+            own, own_frames, shared, shared_frames = [], [], [], []
+            cache = vma.cache
+            for va in vas[lo:hi]:
+                other = cache_pages.get(va) if cache_pages else None
+                if other is not None and other is cache:
+                    shared.append(va)           # the page cache's frame: the same one
+                    shared_frames.append(pages[va])
+                elif other is not None:         # (a cache not the VMA's: none expected)
+                    other.mapped += 1
+                    child.cache_pages[va] = other
+                    child.pages[va] = pages[va]
+                    child.pt.map(va, pages[va], flags)
+                else:
+                    own.append(va)
+                    own_frames.append(pages[va])
+            if shared:
+                cache.mapped += len(shared)
+                child.cache_pages.update(dict.fromkeys(shared, cache))
+                child.pages.update(zip(shared, shared_frames))
+                child.pt.map_many(shared, shared_frames, flags)
+            if not own:
+                continue
+            for phys in own_frames:
                 refs[phys] = refs.get(phys, 1) + 1
-                if vma.prot & PROT_WRITE:
-                    flags = cow_flags(vma.prot)
-                    self.pt.map(va, phys, flags)
-                    self._revoke.append(phys)         # the parent's writable translation
-            child.pages[va] = new
-            child.pt.map(va, new, flags)
+            if vma.prot & PROT_WRITE:
+                flags = cow_flags(vma.prot)
+                self.pt.map_many(own, own_frames, flags)
+                self._revoke.extend(own_frames)   # the parent's writable translations
+            child.pages.update(zip(own, own_frames))
+            child.pt.map_many(own, own_frames, flags)
         # Now, not at the parent's next entry: its other threads may be
         # running with writable translations of the frames just shared.
         self.flush()
@@ -821,12 +850,24 @@ class AddressSpace:
 
     # --- lifetime -------------------------------------------------------------
     def destroy(self):
-        for vma in list(self.vmas):
-            self._drop(vma.start, vma.end)
-        for phys in self.pages.values():       # pages outside any VMA: none expected
-            self.pool.free(phys)
-        self.pages = {}
+        """Release every frame at once. No PTE is cleared page by page: the
+        page table (or systrap's child process) goes as a whole, and no
+        thread runs in this address space any more."""
+        pool, cache_pages = self.pool, self.cache_pages
+        cow, freed, unmapped = pool.cow_refs, [], {}
+        for va, phys in self.pages.items():
+            cache = cache_pages.get(va) if cache_pages else None
+            if cache is not None:
+                unmapped[cache] = unmapped.get(cache, 0) + 1
+            elif phys not in cow or not self._unshare(phys):
+                freed.append(phys)
+        for cache, count in unmapped.items():
+            cache.unmap_pages(count)
+        self.pages, self.cache_pages, self._revoke = {}, {}, []
+        self.patched_sites = set()
         self.pt.destroy()
+        if freed:
+            pool.free_many(freed)
 
     def maps(self):
         """Text in the shape of /proc/self/maps (for reports and debug)."""

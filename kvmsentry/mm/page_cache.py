@@ -11,13 +11,24 @@ file stay coherent with them:
     cached page of such a file counts as dirty).
 
 A cache lives while any page of it is mapped somewhere; its frames are
-pool frames, freed (after a final write-back) when the last one goes.
+pool frames, freed (after a final write-back) when the last one goes --
+except for host files nothing maps writably (programs and libraries): their
+caches are kept, least recently used first out, up to RETAIN_BYTES, so
+that the next exec or mmap of the file finds its pages in memory, as
+Linux's page cache outlives a process. A kept cache is used again only if
+the file's size, mtime and ctime are still those it was filled with.
 """
+import collections
 import weakref
 
 from kvmsentry.arch.layout import PAGE_SIZE
+from kvmsentry.errors import SyscallError
+from kvmsentry.mm.pool import OutOfMemory
 
 _caches = weakref.WeakKeyDictionary()   # inode -> PageCache
+RETAIN_BYTES = 32 << 20                 # unmapped caches kept, at most (and 1/16 of the pool)
+RETAIN_CACHES = 64                      # ... and this many files (each holds a host fd)
+_retained = collections.OrderedDict()   # PageCache -> frames it holds, oldest first
 
 
 def cache_of(inode, pool):
@@ -63,32 +74,117 @@ class PageCache:
         self.frames = {}            # page index -> phys
         self.mapped = 0             # PTEs that point at our frames
         self.shared_writable = False
+        self._stamp = None          # the file's (size, mtime, ctime) while kept unmapped
 
     def map_page(self, index):
         """The frame holding page `index` (filled from the file on first
         use), counted as mapped once more."""
-        phys = self.frames.get(index)
-        if phys is None:
-            phys = self.pool.alloc()
-            data = self.inode.read_at(index * PAGE_SIZE, PAGE_SIZE)
-            if data:
-                self.pool.write(phys, data)
-            self.frames[index] = phys
-        self.mapped += 1
-        return phys
+        return self.map_run(index, 1)[0]
+
+    def map_run(self, first, count):
+        """Frames of pages [first, first+count), the missing ones filled
+        from the file with one read per run of them, each counted as
+        mapped once more."""
+        if self.mapped == 0 and self in _retained:
+            self._revive()
+        frames = self.frames
+        missing = [i for i in range(first, first + count) if i not in frames]
+        if missing:
+            self._fill(missing)
+        self.mapped += count
+        return [frames[i] for i in range(first, first + count)]
+
+    def _fill(self, indices):
+        """Give `indices` (ascending) frames holding the file's bytes."""
+        try:
+            new = sorted(self.pool.alloc_many(len(indices)))
+        except OutOfMemory:
+            if not _retained:
+                raise
+            _evict(0)
+            new = sorted(self.pool.alloc_many(len(indices)))
+        view, buffers, runs = self.pool.view, [], []
+        prev = None
+        for index, phys in zip(indices, new):
+            if prev is not None and index == prev + 1:
+                if buffers[-1][1] == phys:
+                    buffers[-1][1] = phys + PAGE_SIZE
+                else:
+                    buffers.append([phys, phys + PAGE_SIZE])
+                runs[-1][1] += 1
+            else:
+                buffers.append([phys, phys + PAGE_SIZE])
+                runs.append([index, 1, len(buffers) - 1])
+            prev = index
+        try:
+            for k, (index, _, lo) in enumerate(runs):
+                hi = runs[k + 1][2] if k + 1 < len(runs) else len(buffers)
+                self._read_into(index * PAGE_SIZE,
+                                [view[a:b] for a, b in buffers[lo:hi]])
+        except BaseException:
+            self.pool.free_many(new)
+            raise
+        self.frames.update(zip(indices, new))
+
+    def _read_into(self, offset, bufs):
+        """The file's bytes at offset into bufs (zero frames: past EOF
+        they stay zero); one preadv for a host file."""
+        direct = getattr(self.inode, "readinto_at", None)
+        if direct is not None:
+            direct(offset, bufs)
+            return
+        data = self.inode.read_at(offset, sum(len(b) for b in bufs))
+        pos = 0
+        for buf in bufs:
+            n = min(len(buf), len(data) - pos)
+            if n <= 0:
+                break
+            buf[:n] = data[pos:pos + n]
+            pos += n
 
     def read_page(self, index):
         """Bytes of page `index` as mappings see it (for private copies)."""
+        if self in _retained:
+            self._check_kept()
+            _retained[self] = len(self.frames)
         phys = self.frames.get(index)
         if phys is not None:
             return self.pool.read(phys, PAGE_SIZE)
         return self.inode.read_at(index * PAGE_SIZE, PAGE_SIZE).ljust(PAGE_SIZE, b"\0")
 
     def unmap_page(self):
-        self.mapped -= 1
+        self.unmap_pages(1)
+
+    def unmap_pages(self, count):
+        self.mapped -= count
         if self.mapped == 0:
             self.write_back()
-            self.drop()
+            stamp = None
+            if self.frames and not self.shared_writable and _host_file(self.inode):
+                stamp = _stamp(self.inode)
+            if stamp is not None:
+                self._retain(stamp)
+            else:
+                self.drop()
+
+    def _retain(self, stamp):
+        self._stamp = stamp
+        _retained[self] = len(self.frames)
+        _evict(min(RETAIN_BYTES, self.pool.size // 16) // PAGE_SIZE)
+
+    def _revive(self):
+        """Mapped again after being kept."""
+        del _retained[self]
+        self._check_kept()
+
+    def _check_kept(self):
+        """A kept cache's frames are good only if the file has not
+        changed since."""
+        stamp = _stamp(self.inode)
+        if stamp != self._stamp:
+            self.pool.free_many(list(self.frames.values()))
+            self.frames = {}
+            self._stamp = stamp
 
     def size(self):
         return self.inode.getattr().size
@@ -125,7 +221,44 @@ class PageCache:
                 self.pool.write(phys + cut, bytes(PAGE_SIZE - cut))
 
     def drop(self):
-        for phys in self.frames.values():
-            self.pool.free(phys)
+        _retained.pop(self, None)
+        if self.frames:
+            self.pool.free_many(list(self.frames.values()))
         self.frames = {}
         _caches.pop(self.inode, None)
+
+
+def _host_file(inode):
+    """True for a file of the host (hostfs, or the host layer of the root
+    overlay not copied up): one whose contents the sandbox does not keep."""
+    if hasattr(inode, "upper"):
+        if inode.upper is not None:
+            return False
+        inode = inode.lower
+    from kvmsentry.fsimpl.hostfs import HostInode
+    return isinstance(inode, HostInode)
+
+
+def _stamp(inode):
+    try:
+        st = inode.getattr()
+    except SyscallError:        # gone: not kept, or never equal to a kept stamp
+        return None
+    return (st.size, st.mtime_ns, st.ctime_ns)
+
+
+def _evict(max_frames):
+    """Drop kept caches, oldest first, until they hold at most max_frames
+    frames and are at most RETAIN_CACHES."""
+    while _retained and (sum(_retained.values()) > max_frames
+                         or len(_retained) > RETAIN_CACHES):
+        cache, _ = _retained.popitem(last=False)
+        cache.drop()
+
+
+def forget(pool):
+    """The pool is closing: its caches go with it (nothing to free)."""
+    for cache in [c for c in _caches.values() if c.pool is pool]:
+        _retained.pop(cache, None)
+        cache.frames = {}
+        _caches.pop(cache.inode, None)

@@ -72,6 +72,11 @@ class PhysPool:
         self.frames_in_use = 0
         self.cow_refs = {}                      # frame -> address spaces sharing it (>= 2)
         self._can_back = True                   # MADV_POPULATE_WRITE works here
+        # A KVM maps frames through the sentry's mapping of the memfd (its
+        # MMU notifier drops a guest translation when the sentry's goes).
+        # Without one (systrap: the child maps the memfd itself, and its
+        # mappings change by its own calls) that is not needed.
+        self.kvm_translations = True
         # Map 2 MiB runs with one PS entry (the machine sets it where the
         # hardware walks guest page tables: mm/pagetable.py says why).
         self.huge_leaves = False
@@ -247,7 +252,8 @@ class PhysPool:
                     if len(self._ready) < READY_RUNS:
                         # Translations first (KVM's MMU notifier), so that
                         # no vCPU can store into the run after it is zeroed.
-                        self.mem.madvise(mmap.MADV_DONTNEED, lo, HUGE_BYTES)
+                        if self.kvm_translations:
+                            self.mem.madvise(mmap.MADV_DONTNEED, lo, HUGE_BYTES)
                         self.back_run(lo, HUGE_BYTES)     # one call, not 512 faults
                         self.view[lo:hi] = _ZERO_RUN
                         self._ready.append(lo)
@@ -283,7 +289,9 @@ class PhysPool:
         memfd drops its page-table entries (the data stays in the memfd),
         and KVM's MMU notifier zaps the guest's. Unlike cycling mprotect,
         this never makes a frame read-only for a vCPU running meanwhile."""
-        for start, count in _runs(sorted(frames)):
+        if not self.kvm_translations:
+            return
+        for start, count in _runs(sorted(set(frames))):
             self.mem.madvise(mmap.MADV_DONTNEED, start, count * PAGE_SIZE)
 
     def read(self, phys, length):
@@ -293,6 +301,8 @@ class PhysPool:
         self.view[phys:phys + len(data)] = data
 
     def close(self):
+        from kvmsentry.mm import page_cache      # (it imports this module)
+        page_cache.forget(self)
         self.words.release()
         self.view.release()
         self.mem.close()
@@ -300,16 +310,14 @@ class PhysPool:
 
 
 def _runs(sorted_frames):
-    """Group sorted frame addresses into (start, count) runs."""
-    start = prev = None
-    count = 0
-    for phys in sorted_frames:
-        if prev is not None and phys == prev + PAGE_SIZE:
-            count += 1
-        else:
-            if start is not None:
-                yield start, count
-            start, count = phys, 1
-        prev = phys
-    if start is not None:
-        yield start, count
+    """Group sorted, distinct frame addresses into (start, count) runs
+    (a 2 MiB step at a time where a run is that long)."""
+    frames, i, n = sorted_frames, 0, len(sorted_frames)
+    while i < n:
+        start, j = frames[i], i + 1
+        while j + 511 < n and frames[j + 511] == start + (j + 511 - i) * PAGE_SIZE:
+            j += 512
+        while j < n and frames[j] == start + (j - i) * PAGE_SIZE:
+            j += 1
+        yield start, j - i
+        i = j

@@ -263,6 +263,70 @@ static void g_dev_zero(void)
     MAP(PROT_READ, MAP_PRIVATE, full);
 }
 
+/* A host file's pages stay cached after its last mapping goes (the
+ * sentry keeps them for the next mmap or exec): every later mapping must
+ * still see what write() and truncate() did meanwhile, and an exec of a
+ * program rewritten in place must run the new bytes. */
+static const char MARK[] = "kept-cache-marker-0";
+
+static void run_copy(const char *label)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"./prog", "--print-mark", NULL}, *envp[] = {NULL};
+        execve("./prog", argv, envp);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    SAY("%-44s : status %#x\n", label, st);
+}
+
+static void g_kept_cache(void)
+{
+    int fd = make("k", 3 * PAGE);
+    char *m = mmap(NULL, 3 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    show_bytes("first mapping", m + PAGE, 8);
+    TRY(munmap(m, 3 * PAGE));
+    TRY(pwrite(fd, "CHANGED", 7, PAGE + 2));
+    m = mmap(NULL, 3 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    show_bytes("after write, mapped again", m + PAGE, 12);
+    TRY(munmap(m, 3 * PAGE));
+    TRY(ftruncate(fd, PAGE + 5));
+    TRY(ftruncate(fd, 3 * PAGE));
+    TRY(pwrite(fd, "GROWN", 5, 2 * PAGE));
+    m = mmap(NULL, 3 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    show_bytes("after truncate and growth", m + PAGE, 12);
+    show_bytes("page 2", m + 2 * PAGE, 8);
+    TRY(munmap(m, 3 * PAGE));
+    close(fd);
+
+    /* This program, copied with its mark changed, run, changed again in
+     * place (same size, same inode) and run again. */
+    int self = open("/proc/self/exe", O_RDONLY), out = open("prog", O_RDWR | O_CREAT, 0755);
+    static char chunk[1 << 16];
+    long n, at = 0, mark = -1;
+    while ((n = read(self, chunk, sizeof(chunk))) > 0) {
+        for (long i = 0; i + (long)sizeof(MARK) <= n && mark < 0; i++)
+            if (!memcmp(chunk + i, MARK, sizeof(MARK)))
+                mark = at + i;
+        write(out, chunk, n);
+        at += n;
+    }
+    SAY("mark found: %d\n", mark >= 0);
+    TRY(pwrite(out, "1", 1, mark + sizeof(MARK) - 2));
+    close(out);                                   /* (or exec is ETXTBSY) */
+    run_copy("first copy");
+    out = open("prog", O_WRONLY);
+    TRY(pwrite(out, "2", 1, mark + sizeof(MARK) - 2));
+    close(out);
+    run_copy("rewritten in place");
+    close(self);
+    unlink("prog");
+    unlink("k");
+}
+
 static const struct group GROUPS[] = {
     {"private", g_private},
     {"shared", g_shared},
@@ -273,10 +337,15 @@ static const struct group GROUPS[] = {
     {"io_memory", g_io_memory},
     {"past_eof_syscall", g_past_eof_syscall},
     {"dev_zero", g_dev_zero},
+    {"kept_cache", g_kept_cache},
     {0},
 };
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--print-mark")) {
+        printf("%-44s : %s\n", "the copy's mark", MARK);
+        return 0;
+    }
     return run_groups(argc, argv, GROUPS);
 }

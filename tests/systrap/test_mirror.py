@@ -40,34 +40,57 @@ def host_maps(child):
                if child.get(va - PAGE) != (off - PAGE, prot))
 
 
-# frame None: the frame of the page's own number, so that neighbours can
-# be contiguous (and merge on the host).
-steps = st.lists(st.tuples(st.integers(0, 40), st.one_of(st.none(), st.integers(0, 40)),
+HUGE = 512 * PAGE
+# (page, frame, flags, what): what is "map", "unmap", or "run"/"unrun" (a
+# whole 2 MiB range: map_run of 512 frames from `frame`'s 2 MiB slot, or
+# unmap_huge), as mm/address_space.py uses them. frame None: the frame of
+# the page's own number, so that neighbours can be contiguous (and merge
+# on the host).
+pages = st.one_of(st.integers(0, 1100), st.sampled_from([0, 1, 511, 512, 513, 1023, 1024]))
+steps = st.lists(st.tuples(pages, st.one_of(st.none(), st.integers(0, 40)),
                            st.sampled_from(FLAGS),
-                           st.booleans()), max_size=40)
+                           st.sampled_from(["map", "map", "unmap", "run", "unrun"])),
+                 max_size=40)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(steps, st.lists(st.integers(1, 7), min_size=1, max_size=4))
 def test_drained_calls_rebuild_the_table(steps, limits):
     table = HostMappings(machine=None)
     child = {}
-    for n, (page, frame, flags, unmap) in enumerate(steps):
+    for n, (page, frame, flags, what) in enumerate(steps):
         va = BASE + page * PAGE
-        if unmap:
+        chunk = va & ~(HUGE - 1)
+        if what == "unmap":
             table.unmap(va)
-        else:
+        elif what == "map":
             table.map(va, 0x100000 + (page if frame is None else frame) * PAGE, flags)
+        elif what == "run" and flags:
+            table.map_run(chunk, 0x40000000 + (frame or 0) * HUGE, flags)
+        elif what == "unrun":
+            table.unmap_huge(chunk)
         if n % 3 == 0:                     # the child catches up now and then
-            while table.dirty:
+            while table.has_dirty():
                 apply(table.drain(limits[n % len(limits)]), child)
                 assert table.host_maps == host_maps(child)
-    while table.dirty:
+    while table.has_dirty():
         apply(table.drain(limits[0]), child)
         assert table.host_maps == host_maps(child)
     want = {va: (pte & ~0xFFF & ((1 << 52) - 1), prot_of(pte))
-            for va, pte in table.ptes.items() if pte & PTE_P}
+            for va, pte in table.pages().items() if pte & PTE_P}
     assert child == want
+    for va, pte in table.pages().items():
+        assert table.lookup(va) == pte
+
+
+def test_a_run_is_one_host_call():
+    table = HostMappings(machine=None)
+    table.map_run(BASE & ~(HUGE - 1), 0x40000000, FLAGS[2])
+    assert table.drain(10) == [(NR_MMAP, (BASE & ~(HUGE - 1), HUGE, 3,
+                                          MAP_SHARED_FIXED | MAP_POPULATE, layout.POOL_FD,
+                                          0x40000000))]
+    table.unmap_huge(BASE & ~(HUGE - 1))
+    assert table.drain(10) == [(NR_MUNMAP, (BASE & ~(HUGE - 1), HUGE))]
 
 
 def test_the_stub_range_is_never_mapped():
@@ -90,3 +113,14 @@ def test_host_mappings_counted_as_linux_merges_them():
     table.unmap(BASE + 1 * PAGE)
     apply(table.drain(10), child)
     assert table.host_maps == host_maps(child) == 3
+
+
+def test_a_page_changed_inside_a_run_not_yet_made_follows_it():
+    table, child = HostMappings(machine=None), {}
+    table.map_run(BASE, 0x40000000, FLAGS[2])
+    table.map(BASE, 0x100000, FLAGS[1])           # splits the run
+    table.unmap(BASE + 5 * PAGE)
+    apply(table.drain(10), child)
+    want = {va: (pte & ~0xFFF & ((1 << 52) - 1), prot_of(pte))
+            for va, pte in table.pages().items() if pte & PTE_P}
+    assert child == want and child[BASE] == (0x100000, 1) and BASE + 5 * PAGE not in child

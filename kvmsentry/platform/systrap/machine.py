@@ -93,6 +93,7 @@ class SystrapMachine:
         # first touch allocates the memfd page (one host fault, as natively);
         # backing it here first would make that two.
         self.pool._can_back = False
+        self.pool.kvm_translations = False   # no KVM: no DONTNEED to drop its copies
         self.cpuid = host_cpuid()
         by_leaf = {(e["function"], e["index"]): e for e in self.cpuid}
         leaf1 = by_leaf.get((1, 0))

@@ -10,7 +10,8 @@ from itertools import repeat
 from operator import add, eq
 
 from kvmsentry.arch.layout import PAGE_SIZE
-from kvmsentry.mm.pagetable import ADDR_MASK, HUGE_SIZE, LOWER_HALF_END, PTE_NX, PTE_P, PTE_W
+from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
+                                    PTE_P, PTE_W)
 from kvmsentry.platform.systrap import layout
 
 NR_MMAP, NR_MUNMAP = 9, 11
@@ -45,6 +46,9 @@ def _joins(values):
     return sum(map(eq, values[1:], map(add, values, repeat(PAGE_SIZE))))
 
 
+HUGE_MASK = ~(HUGE_SIZE - 1)
+
+
 def prot_of(pte):
     if not pte & PTE_P:
         return 0
@@ -62,7 +66,9 @@ class HostMappings:
     def __init__(self, machine):
         self.machine = machine
         self.ptes = {}             # page -> phys | leaf flags, as a PageTable holds them
+        self.huge = {}             # 2 MiB-aligned va -> pte of a whole 2 MiB run of frames
         self.dirty = {}            # page -> pte the child has not been told yet
+        self.dirty_huge = {}       # 2 MiB-aligned va -> pte (or 0) of a whole range, ditto
         self.process = None        # the child (process.ChildProcess), made on first use
         # What the child's host mappings hold (page -> phys | prot), and
         # how many host mappings (VMAs) that makes: each counts against
@@ -77,10 +83,23 @@ class HostMappings:
             self.process = ChildProcess(self.machine, self)
         return self.process
 
+    def has_dirty(self):
+        return bool(self.dirty or self.dirty_huge)
+
+    def pages(self):
+        """page -> pte of every page mapped (runs expanded)."""
+        out = dict(self.ptes)
+        for va, pte in self.huge.items():
+            for k in range(HUGE_PAGES):
+                out[va + k * PAGE_SIZE] = pte + k * PAGE_SIZE
+        return out
+
     # --- PageTable's interface ---------------------------------------------------
     def map(self, va, phys, flags):
         if va & (PAGE_SIZE - 1) or va >= LOWER_HALF_END or va < 0:
             raise ValueError("bad user page address %#x" % va)
+        if self.huge and va & HUGE_MASK in self.huge:
+            self._split(va & HUGE_MASK)
         pte = (phys & ADDR_MASK) | flags
         old = self.ptes.get(va, 0)
         self.ptes[va] = pte
@@ -88,23 +107,40 @@ class HostMappings:
         return old
 
     def map_many(self, vas, frames, flags):
-        ptes, dirty = self.ptes, self.dirty
+        ptes, dirty, huge = self.ptes, self.dirty, self.huge
         for va, phys in zip(vas, frames):
+            if huge and va & HUGE_MASK in huge:
+                self._split(va & HUGE_MASK)
             pte = (phys & ADDR_MASK) | flags
             ptes[va] = pte
             dirty[va] = pte
 
     def unmap(self, va):
+        if self.huge and va & HUGE_MASK in self.huge:
+            self._split(va & HUGE_MASK)
         old = self.ptes.pop(va, 0)
         if old:
             self.dirty[va] = 0
         return old
 
     def lookup(self, va):
-        return self.ptes.get(va, 0)
+        pte = self.ptes.get(va)
+        if pte is not None:
+            return pte
+        pte = self.huge.get(va & HUGE_MASK) if self.huge else None
+        return pte + (va & (HUGE_SIZE - 1) & ~(PAGE_SIZE - 1)) if pte else 0
+
+    def _split(self, chunk):
+        """A run becomes 512 page entries (a 4 KiB change inside it). The
+        child's mapping is the same either way: nothing to tell it, and a
+        run it was not told yet stays queued before the page's change."""
+        pte = self.huge.pop(chunk)
+        ptes = self.ptes
+        for k in range(HUGE_PAGES):
+            ptes[chunk + k * PAGE_SIZE] = pte + k * PAGE_SIZE
 
     # 2 MiB ranges: no PS entries here (the host maps what the stub asks);
-    # a run of frames is a run of pages, coalesced like any other.
+    # a run is one entry, and one host call.
     def has_table(self, va):
         return True
 
@@ -112,12 +148,28 @@ class HostMappings:
         return False
 
     def map_run(self, va, phys, flags):
-        self.map_many(range(va, va + HUGE_SIZE, PAGE_SIZE),
-                      range(phys, phys + HUGE_SIZE, PAGE_SIZE), flags)
+        if va & (HUGE_SIZE - 1) or va >= LOWER_HALF_END or va < 0:
+            raise ValueError("bad 2 MiB address %#x" % va)
+        self._clear_pages(va)
+        self.huge[va] = (phys & ADDR_MASK) | flags
+        self.dirty_huge[va] = self.huge[va]
 
     def unmap_huge(self, va):
-        for page in range(va, va + HUGE_SIZE, PAGE_SIZE):
-            self.unmap(page)
+        had = self.huge.pop(va, None) is not None
+        if self._clear_pages(va) or had:
+            self.dirty_huge[va] = 0
+
+    def _clear_pages(self, chunk):
+        """Forget the page entries of [chunk, chunk + 2 MiB), told or
+        not: a call for the whole range follows. True if any was mapped."""
+        span, mapped = range(chunk, chunk + HUGE_SIZE, PAGE_SIZE), False
+        for table in (self.ptes, self.dirty):
+            if table.keys().isdisjoint(span):
+                continue                    # (the common case, checked in C)
+            for page in span:
+                if table.pop(page, None) is not None:
+                    mapped = True
+        return mapped
 
     def has_room_for_maps(self, vmas, more):
         """Room for `more` mappings: the program's VMAs become at least as
@@ -126,7 +178,8 @@ class HostMappings:
         return max(vmas, self.host_maps) + more <= self.machine.map_limit
 
     def destroy(self):
-        self.ptes, self.dirty, self.host, self.host_maps = {}, {}, {}, 0
+        self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
+        self.host, self.host_maps = {}, 0
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -134,34 +187,39 @@ class HostMappings:
     # --- what the child must do ------------------------------------------------
     def drain(self, limit):
         """Up to `limit` (nr, args) host calls that bring the child's
-        mappings up to date; what does not fit stays for the next call."""
-        dirty = self.dirty
-        if not dirty:
+        mappings up to date; what does not fit stays for the next call.
+        Entries go in address order, a 2 MiB one before the pages inside
+        it (changed after it), and runs of neighbours with contiguous
+        frames and the same rights (or all unmapped) become one call."""
+        dirty, dirty_huge = self.dirty, self.dirty_huge
+        if not dirty and not dirty_huge:
             return []
+        entries = [(va, 0, PAGE_SIZE) for va in dirty]
+        if dirty_huge:
+            entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
+        entries.sort()
         ops = []
-        pages = sorted(dirty)
         lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
-        i, n = 0, len(pages)
+        i, n = 0, len(entries)
         while i < n and len(ops) < limit:
-            start = pages[i]
-            pte = dirty.pop(start)
+            start, kind, size = entries[i]
+            pte = (dirty_huge if kind else dirty).pop(start)
             prot = prot_of(pte)
             phys = pte & ADDR_MASK
-            j = i + 1
-            if not prot:
-                # A run of unmapped pages: only contiguity matters.
-                while j < n and pages[j] == start + (j - i) * PAGE_SIZE \
-                        and not dirty[pages[j]] & PTE_P:
-                    del dirty[pages[j]]
-                    j += 1
-            else:
-                same = pte & ~ADDR_MASK
-                while j < n and pages[j] == start + (j - i) * PAGE_SIZE \
-                        and dirty[pages[j]] == same | (phys + (j - i) * PAGE_SIZE):
-                    del dirty[pages[j]]
-                    j += 1
-            end = start + (j - i) * PAGE_SIZE
-            i = j
+            end = start + size
+            i += 1
+            while i < n and entries[i][0] == end:
+                va, kind, size = entries[i]
+                table = dirty_huge if kind else dirty
+                nxt = table[va]
+                if prot:
+                    if nxt != (pte & ~ADDR_MASK) | (phys + (end - start)):
+                        break
+                elif nxt & PTE_P:
+                    break
+                del table[va]
+                end += size
+                i += 1
             # Never over the stub and its slots (the program may ask).
             for a, b in ((start, min(end, lo)), (max(start, hi), end)):
                 if a >= b:

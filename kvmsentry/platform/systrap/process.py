@@ -18,21 +18,32 @@ from kvmsentry.platform.systrap import layout
 FRAME_MIN = 512                       # ucontext and siginfo must fit below the top
 
 
+class ControlRegion:
+    """The thread slots' memfd, mapped here; the fd goes once the child
+    has its own."""
+
+    def __init__(self):
+        self.fd = os.memfd_create("kvmsentry-systrap-slots", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, layout.CTL_SIZE)
+        self.map = mmap.mmap(self.fd, layout.CTL_SIZE, mmap.MAP_SHARED)
+
+    def close_fd(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class ChildProcess:
     def __init__(self, machine, mappings):
         self.machine = machine
         self.mappings = mappings
-        self.ctl_fd = os.memfd_create("kvmsentry-systrap-slots", os.MFD_CLOEXEC)
-        os.ftruncate(self.ctl_fd, layout.CTL_SIZE)
-        self.ctl = mmap.mmap(self.ctl_fd, layout.CTL_SIZE, mmap.MAP_SHARED)
+        self.pid, region = machine.zygote.spawn(machine.pool.fd, ControlRegion)
+        self.ctl = region.map
         self.base = ffi.from_buffer(self.ctl)
         self.base_addr = int(ffi.cast("uintptr_t", self.base))
         self.used = [False] * layout.MAX_THREADS
         self.thread_ops = []          # clone calls for threads still to make
         self.alive = True
-        self.pid = machine.zygote.spawn(machine.pool.fd, self.ctl_fd)
-        os.close(self.ctl_fd)
-        self.ctl_fd = None
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -96,7 +107,7 @@ class ChildProcess:
         return ops
 
     def has_ops(self):
-        return bool(self.thread_ops or self.mappings.dirty)
+        return bool(self.thread_ops) or self.mappings.has_dirty()
 
     def kick(self, tid):
         if self.alive and tid:

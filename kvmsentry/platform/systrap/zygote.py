@@ -26,14 +26,25 @@ class Zygote:
         finally:
             theirs.close()
         self._lock = threading.Lock()
+        self._ahead = None                # what the request in flight was sent with
 
-    def spawn(self, pool_fd, ctl_fd):
-        """Fork a child that maps ctl_fd as its thread slots and uses
-        pool_fd for guest memory; its pid."""
+    def spawn(self, pool_fd, make_ctl):
+        """A child that maps a control region (made by make_ctl(), an
+        object with .fd) as its thread slots and uses pool_fd for guest
+        memory: (pid, that region). The child was asked for by the
+        previous call, and the next one is asked for now, so that the
+        zygote's fork and the child's set-up (seccomp, first stop) happen
+        while the sentry does other work: an execve or fork waits for
+        neither."""
         with self._lock:
             try:
-                socket.send_fds(self._sock, [b"s"], [pool_fd, ctl_fd])
+                if self._ahead is None:
+                    self._ahead = self._request(pool_fd, make_ctl)
+                ctl, self._ahead = self._ahead, None
                 data = self._sock.recv(8)
+                ctl.close_fd()
+                if len(data) == 8:
+                    self._ahead = self._request(pool_fd, make_ctl)
             except OSError as e:
                 raise ZygoteError("systrap zygote: %s" % e) from None
         if len(data) != 8:
@@ -41,10 +52,20 @@ class Zygote:
         (pid,) = struct.unpack("<q", data)
         if pid < 0:
             raise ZygoteError("systrap zygote: fork failed: %s" % os.strerror(-pid))
-        return pid
+        return pid, ctl
+
+    def _request(self, pool_fd, make_ctl):
+        ctl = make_ctl()
+        try:
+            socket.send_fds(self._sock, [b"s"], [pool_fd, ctl.fd])
+        except OSError:
+            ctl.close_fd()
+            raise
+        return ctl
 
     def close(self):
         """The zygote exits when its socket closes (the confined sentry may
-        not wait for it; it is reaped with the sentry)."""
+        not wait for it; it is reaped with the sentry), and with it the
+        child made ahead (PR_SET_PDEATHSIG)."""
         self._sock.close()
         self.proc.returncode = 0          # (so Popen's finalizer does not wait either)
