@@ -5,6 +5,7 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
+import threading
 from collections import deque
 from itertools import repeat
 from operator import add, eq
@@ -70,6 +71,7 @@ class HostMappings:
         # from its mmap before the stub's mmap would (check_map_count).
         self.host = {}
         self.host_maps = 0
+        self._drain_lock = threading.Lock()
 
     def ensure_process(self):
         if self.process is None:
@@ -134,7 +136,13 @@ class HostMappings:
     # --- what the child must do ------------------------------------------------
     def drain(self, limit):
         """Up to `limit` (nr, args) host calls that bring the child's
-        mappings up to date; what does not fit stays for the next call."""
+        mappings up to date; what does not fit stays for the next call.
+        Threads of one child drain one at a time: each pops pages from
+        the same `dirty` and counts the same host mappings."""
+        with self._drain_lock:
+            return self._drain(limit)
+
+    def _drain(self, limit):
         dirty = self.dirty
         if not dirty:
             return []
