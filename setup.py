@@ -16,7 +16,7 @@ setup(
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15", "ioctl-opt>=1.3", "capstone>=5.0"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
-    cffi_modules=["cdefs/build.py:ffibuilder", "cdefs/sandbox_build.py:ffibuilder",
-                  "cdefs/systrap_build.py:ffibuilder"],
+    cffi_modules=["cdefs/build.py:kvm", "cdefs/build.py:sandbox",
+                  "cdefs/build.py:systrap"],
     entry_points={"console_scripts": ["kvmsentry = kvmsentry.cli.main:main"]},
 )

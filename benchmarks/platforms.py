@@ -6,9 +6,11 @@ in rounds (these machines are noisy), medians and ratios printed.
     python benchmarks/platforms.py [--rounds 3] [--calls 20000] [--mib 256]
 
 Not pinned to one CPU: a getpid round trip on systrap crosses from the
-program's process to the sentry's thread and back, so it is cheaper
-when both share a CPU (taskset), dearer across an idle-halted pair;
---cpu N pins every run (sandbox and native alike) to CPU N.
+program's process to the sentry's thread and back; on two CPUs both
+sides spin for each other and no futex call or process switch is made,
+on one CPU (--cpu N pins every run, sandbox and native alike, to CPU N)
+each round trip is two futex hand-offs and two process switches. The
+systrap-nospin row turns the spin off (KVMSENTRY_SYSTRAP_SPIN_US=0).
 """
 import argparse
 import json
@@ -18,11 +20,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import build, median, run_json  # noqa: E402
 
-PLATFORMS = ("kvm", "systrap")
+PLATFORMS = ("kvm", "systrap", "systrap-nospin")
 
 
 def sandbox_on(platform, args):
-    return [sys.executable, "-m", "kvmsentry", "--platform", platform, "do", "--", *args]
+    """systrap-nospin: systrap with its handshake's spin turned off (the
+    futex alone), to show what the spin is worth in the same run."""
+    env = []
+    if platform == "systrap-nospin":
+        platform, env = "systrap", ["env", "KVMSENTRY_SYSTRAP_SPIN_US=0"]
+    return env + [sys.executable, "-m", "kvmsentry", "--platform", platform, "do", "--", *args]
 
 
 def main():
@@ -51,11 +58,12 @@ def main():
     t = {k: median(v) for k, v in touch_s.items()}
     print("platforms, %d rounds, medians%s:" % (args.rounds,
                                                  ", pinned to CPU %d" % args.cpu if pin else ""))
-    print("  %-10s %14s %14s" % ("", "getpid (ns)", "mmap_touch (ms)"))
+    print("  %-15s %14s %14s" % ("", "getpid (ns)", "mmap_touch (ms)"))
     for k in PLATFORMS + ("native",):
-        print("  %-10s %14.0f %14.1f" % (k, g[k], t[k] * 1e3))
-    print("  getpid     kvm/systrap %.2fx   systrap/native %.1fx"
-          % (g["kvm"] / g["systrap"], g["systrap"] / g["native"]))
+        print("  %-15s %14.0f %14.1f" % (k, g[k], t[k] * 1e3))
+    print("  getpid     kvm/systrap %.2fx   systrap/native %.1fx   nospin/spin %.2fx"
+          % (g["kvm"] / g["systrap"], g["systrap"] / g["native"],
+             g["systrap-nospin"] / g["systrap"]))
     print("  mmap_touch kvm/native %.2fx   systrap/native %.2fx"
           % (t["kvm"] / t["native"], t["systrap"] / t["native"]))
     print(json.dumps({"benchmark": "platforms", "getpid_ns": g, "mmap_touch_s": t,

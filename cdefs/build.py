@@ -1,6 +1,11 @@
-"""cffi API-mode build of kvmsentry._kvm from the declarations in cdefs/.
+"""cffi API-mode builds of the package's three C modules, each from a
+declarations file and a helpers file in cdefs/:
 
-setup.py runs this through `cffi_modules`; to rebuild by hand:
+    kvmsentry._kvm      the KVM API and the vCPU run loop's helpers
+    kvmsentry._sandbox  the sentry's confinement (libseccomp; Debian: libseccomp-dev)
+    kvmsentry._systrap  the sentry's side of the systrap platform's handshake
+
+setup.py runs them through `cffi_modules`; to rebuild by hand:
     python cdefs/build.py
 """
 import os
@@ -15,9 +20,17 @@ def _read(name):
         return f.read()
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(_read("kvm.cdef"))
-ffibuilder.set_source("kvmsentry._kvm", _read("kvm_helpers.c"))
+def _module(name, stem, **kwargs):
+    ffibuilder = FFI()
+    ffibuilder.cdef(_read(stem + ".cdef"))
+    ffibuilder.set_source("kvmsentry." + name, _read(stem + "_helpers.c"), **kwargs)
+    return ffibuilder
+
+
+kvm = _module("_kvm", "kvm")
+sandbox = _module("_sandbox", "sandbox", libraries=["seccomp"])
+systrap = _module("_systrap", "systrap")
 
 if __name__ == "__main__":
-    ffibuilder.compile(tmpdir=os.path.join(HERE, ".."), verbose=True)
+    for ffibuilder in (kvm, sandbox, systrap):
+        ffibuilder.compile(tmpdir=os.path.join(HERE, ".."), verbose=True)

@@ -2,6 +2,8 @@
  * a futex word in a page shared with a child process. Called through cffi,
  * which drops the GIL for the wait. Shared (not private) futexes: the
  * waiter and the waker are different processes. */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <stdint.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -13,9 +15,10 @@ enum { RUNNING, POSTED, REPLIED, DEAD };
 /* The shared page's message and the kernel's signal-frame registers
  * (struct sigcontext's general registers), as systrap_stub/stub.c uses them. */
 struct systrap_msg {
-    uint32_t state, pad;
+    uint32_t state, spin;
     uint64_t cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
     uint64_t set_fs, fs_base, set_gs, gs_base, op_error;
+    uint32_t stub_cpu, sentry_cpu;
 };
 struct systrap_op { uint64_t nr, a[6], result; };
 struct systrap_regs {
@@ -25,13 +28,48 @@ struct systrap_regs {
     uint64_t err, trapno, oldmask, cr2, fpstate;
 };
 
-int systrap_wait(uint32_t *state)
+enum { WAITING = 0x100 };
+
+static inline uint64_t rdtsc(void)
 {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Wait for the thread's next post (or its death): spin for up to `spin`
+ * TSC cycles, then sleep on the futex with WAITING set, which tells the
+ * stub's post to wake us. Returns POSTED or DEAD. */
+int systrap_wait(uint32_t *state, uint64_t spin)
+{
+    struct systrap_msg *m = (struct systrap_msg *)state;
+    uint32_t v;
+    if (spin) {
+        /* As the stub does: no spin for a thread on this CPU. */
+        uint32_t cpu = (uint32_t)sched_getcpu();
+        __atomic_store_n(&m->sentry_cpu, cpu, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&m->stub_cpu, __ATOMIC_RELAXED) == cpu)
+            spin = 0;
+    }
+    if (spin) {
+        uint64_t start = rdtsc();
+        do {
+            v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
+            if (v == POSTED || v == DEAD)
+                return (int)v;
+            __builtin_ia32_pause();
+        } while (rdtsc() - start < spin);
+    }
     for (;;) {
-        uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-        if (v == POSTED || v == DEAD)
-            return (int)v;
-        syscall(SYS_futex, state, FUTEX_WAIT, v, NULL, NULL, 0);
+        v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+        uint32_t base = v & ~WAITING;
+        if (base == POSTED || base == DEAD)
+            return (int)base;
+        if (!(v & WAITING) &&
+            !__atomic_compare_exchange_n(state, &v, v | WAITING, 0,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+            continue;
+        syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
     }
 }
 
@@ -41,16 +79,21 @@ void systrap_wake(uint32_t *state)
 }
 
 /* Hand the thread its reply (if `reply`), then wait for its next post. */
-int systrap_reply_wait(uint32_t *state, int reply)
+int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
 {
     if (reply) {
-        uint32_t expected = POSTED;
-        /* Not over DEAD: a death noticed meanwhile must stay visible. */
-        if (__atomic_compare_exchange_n(state, &expected, REPLIED, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
+        uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+        /* Only over a post: a death noticed meanwhile must stay visible. */
+        while ((v & ~WAITING) == POSTED) {
+            if (__atomic_compare_exchange_n(state, &v, REPLIED, 0,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+                if (v & WAITING)
+                    syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
+                break;
+            }
+        }
     }
-    return systrap_wait(state);
+    return systrap_wait(state, spin);
 }
 
 int systrap_tgkill(int pid, int tid, int sig)

@@ -51,16 +51,9 @@ def assemble():
 
 
 def main(argv):
-    image = assemble()
-    if "--check" in argv:
-        with open(SHIPPED, "rb") as f:
-            same = f.read() == image
-        print("stub.bin matches source" if same else "stub.bin is stale")
-        return 0 if same else 1
-    with open(SHIPPED, "wb") as f:
-        f.write(image)
-    print("wrote %s (%d bytes)" % (SHIPPED, len(image)))
-    return 0
+    sys.path.insert(0, ROOT)
+    from kvmsentry.shipped_image import check_or_write
+    return check_or_write(argv, assemble(), SHIPPED)
 
 
 if __name__ == "__main__":

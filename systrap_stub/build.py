@@ -18,7 +18,7 @@ SOURCE = os.path.join(HERE, "stub.c")
 SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "systrap", "stub.elf")
 MACROS = ("STUB_BASE", "CTL_VA", "SLOT_SIZE", "CTL_SIZE", "ALTSTACK_OFF", "ALTSTACK_SIZE",
           "STACK_OFF", "STACK_SIZE", "OPS_OFF", "MAX_OPS", "POOL_FD", "KICK_SIGNAL",
-          "BIRTH_NR", "POSTED", "CMD_EXIT", "THREAD_CLONE_FLAGS")
+          "BIRTH_NR", "POSTED", "WAITING", "CMD_EXIT", "THREAD_CLONE_FLAGS")
 
 
 def _layout():
@@ -44,20 +44,9 @@ def compile_stub():
 
 
 def main(argv):
-    image = compile_stub()
-    if "--check" in argv:
-        with open(SHIPPED, "rb") as f:
-            same = f.read() == image
-        print("stub.elf matches source" if same else "stub.elf is stale")
-        return 0 if same else 1
-    # A new file renamed into place: running zygotes keep the old one.
-    tmp = SHIPPED + ".new"
-    with open(tmp, "wb") as f:
-        f.write(image)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, SHIPPED)
-    print("wrote %s (%d bytes)" % (SHIPPED, len(image)))
-    return 0
+    sys.path.insert(0, ROOT)
+    from kvmsentry.shipped_image import check_or_write
+    return check_or_write(argv, compile_stub(), SHIPPED)
 
 
 if __name__ == "__main__":

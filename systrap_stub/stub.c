@@ -95,9 +95,10 @@ typedef uint32_t u32;
 struct op { u64 nr, a[6], result; };
 
 struct msg {
-    u32 state, pad;
+    u32 state, spin;
     u64 cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
     u64 set_fs, fs_base, set_gs, gs_base, op_error;
+    u32 stub_cpu, sentry_cpu;
 };
 
 struct kernel_sigaction { void *handler; unsigned long flags; void *restorer; u64 mask; };
@@ -133,12 +134,60 @@ static struct msg *slot_msg(u64 sp)
 
 /* --- the hot path ------------------------------------------------------ */
 
+static inline u64 rdtsc(void)
+{
+    u32 lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((u64)hi << 32) | lo;
+}
+
+static inline u32 this_cpu(void)
+{
+    u32 lo, hi, aux;                  /* Linux keeps the CPU number in TSC_AUX */
+    __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+    return aux & 0xFFF;               /* (the node is above bit 12) */
+}
+
+/* Post, then wait for the reply. While the sentry's thread is awake on
+ * another CPU, spin for up to m->spin TSC cycles (the sentry sets it, and
+ * sets 0 where rdtscp or a second CPU is missing): most replies come
+ * within that, and then neither side makes a futex call nor wakes an idle
+ * CPU, which on these hosts cost a getpid 70 us. Spinning for a sentry
+ * that must first be woken, or that shares our CPU, would only keep it
+ * off the CPU; then, and after the spin, sleep on the futex with WAITING
+ * set, so the reply makes a FUTEX_WAKE only for a stub that sleeps. */
 static void post_and_wait(struct msg *m)
 {
-    __atomic_store_n(&m->state, POSTED, __ATOMIC_RELEASE);
-    sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
-    while (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == POSTED)
-        sys6(NR_futex, (long)&m->state, FUTEX_WAIT, POSTED, 0, 0, 0);
+    u64 spin = m->spin;
+    u32 cpu = 0;
+    if (spin)
+        m->stub_cpu = cpu = this_cpu();
+    u32 old = __atomic_exchange_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
+    if (old & WAITING) {
+        sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
+        spin = 0;
+    } else if (__atomic_load_n(&m->sentry_cpu, __ATOMIC_RELAXED) == cpu) {
+        spin = 0;
+    }
+    if (spin) {
+        u64 start = rdtsc();
+        do {
+            if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED)
+                return;
+            __builtin_ia32_pause();
+        } while (rdtsc() - start < spin);
+    }
+    for (;;) {
+        u32 v = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
+        if (v == POSTED) {
+            if (!__atomic_compare_exchange_n(&m->state, &v, POSTED | WAITING, 0,
+                                             __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+                continue;
+        } else if (v != (POSTED | WAITING)) {
+            return;
+        }
+        sys6(NR_futex, (long)&m->state, FUTEX_WAIT, POSTED | WAITING, 0, 0, 0);
+    }
 }
 
 static void run_ops(struct msg *m)

@@ -39,16 +39,9 @@ def build():
 
 
 def main(argv):
-    image = build()
-    if "--check" in argv:
-        with open(SHIPPED, "rb") as f:
-            same = f.read() == image
-        print("vdso.elf matches source" if same else "vdso.elf is stale")
-        return 0 if same else 1
-    with open(SHIPPED, "wb") as f:
-        f.write(image)
-    print("wrote %s (%d bytes)" % (SHIPPED, len(image)))
-    return 0
+    sys.path.insert(0, ROOT)
+    from kvmsentry.shipped_image import check_or_write
+    return check_or_write(argv, build(), SHIPPED)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from kvmsentry.kernel.locking import set_current
 from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.waiter import Queue, Waiter
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL
-from kvmsentry.platform.kvm.context import KICK_SIGNAL  # noqa: F401  (kernel installs it)
+from kvmsentry.platform.events import KICK_SIGNAL  # noqa: F401  (kernel installs it)
 
 BUS_ADRERR = 2
 SEGV_ACCERR = 2

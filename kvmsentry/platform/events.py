@@ -1,6 +1,10 @@
 """What a platform returns from switch(): the kernel sees only these."""
 from collections import namedtuple
 
+# The host signal that interrupts a task's guest code on either platform
+# (a thread in KVM_RUN, or a systrap child's thread): SIGUSR2.
+KICK_SIGNAL = 12
+
 
 class _Syscall:
     __slots__ = ()

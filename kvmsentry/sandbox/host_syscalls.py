@@ -20,6 +20,7 @@ import socket
 
 from kvmsentry.fsimpl import hostfd
 from kvmsentry.kvm import ioctls as kvm_ioctls
+from kvmsentry.platform.events import KICK_SIGNAL
 
 # One argument condition: argument `index` compared with `value` (after
 # `& mask` when mask is not None). Several conditions in one entry must
@@ -49,7 +50,7 @@ PR_SET_NAME, PR_GET_NAME, PR_SET_VMA = 15, 16, 0x53564d41
 PR_CAPBSET_READ, PR_GET_DUMPABLE, PR_SET_PDEATHSIG = 23, 3, 1
 FIOCLEX, FIONCLEX, FIONBIO = 0x5451, 0x5450, 0x5421
 PROT_EXEC = 4
-SIGKILL, SYSTRAP_KICK_SIGNAL = 9, 12
+SIGKILL = 9
 
 KVM_IOCTLS = sorted((name, num) for num, name in kvm_ioctls.NAMES.items())
 TTY_IOCTLS = [
@@ -112,7 +113,7 @@ def policy(own_pid):
         _self_only("kill", "re-raise a signal on the sentry itself", own_pid),
         # systrap (platform/systrap): its child processes, made by its zygote.
         allow("tgkill", "systrap: kick a child's thread out of program code",
-              eq(2, SYSTRAP_KICK_SIGNAL)),
+              eq(2, KICK_SIGNAL)),
         allow("pidfd_open", "systrap: learn when a child process ends"),
         allow("pidfd_send_signal", "systrap: end a child process with its address space",
               eq(1, SIGKILL)),

@@ -34,3 +34,19 @@ def test_getpid_program_runs_natively_and_on_both_platforms(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "kvmsentry", "--platform", platform,
                                "do", "--", str(path)], capture_output=True, timeout=120)
         assert proc.returncode == 0, (platform, proc.stderr)
+
+
+def test_handshake_spins_only_with_a_second_cpu(monkeypatch):
+    """The stub and the sentry spin for each other only where the other
+    can be running at the same time, and KVMSENTRY_SYSTRAP_SPIN_US=0
+    turns it off."""
+    from kvmsentry.platform.systrap.machine import spin_cycles
+    monkeypatch.delenv("KVMSENTRY_SYSTRAP_SPIN_US", raising=False)
+    assert spin_cycles(cpus=1) == 0
+    two = spin_cycles(cpus=2)
+    monkeypatch.setenv("KVMSENTRY_SYSTRAP_SPIN_US", "0")
+    assert spin_cycles(cpus=2) == 0
+    monkeypatch.setenv("KVMSENTRY_SYSTRAP_SPIN_US", "10")
+    ten = spin_cycles(cpus=2)
+    # RDTSCP is on every x86-64 host these tests run on.
+    assert ten > 0 and two == ten * 5

@@ -163,6 +163,18 @@ def report_stuck_guest(monitor, out_dir, stream):
     stream.flush()
 
 
+GUEST_TMPFS = ("/tmp", "/var/tmp", "/run")     # what init.sh mounts over
+
+
+def hidden_in_guest(path):
+    """The directory of GUEST_TMPFS that hides `path` from the guest, or None."""
+    path = os.path.realpath(path)
+    for d in GUEST_TMPFS:
+        if path == d or path.startswith(d + "/"):
+            return d
+    return None
+
+
 def run(pytest_args, npt=1, smp=2, memory_mb=2048, timeout=900, quiet=400, out_dir=None,
         cache=image.DEFAULT_CACHE, stream=sys.stdout, command=None, monitor=None,
         tcg_thread=TCG_THREAD):
@@ -170,6 +182,11 @@ def run(pytest_args, npt=1, smp=2, memory_mb=2048, timeout=900, quiet=400, out_d
     (status, output text)."""
     if shutil.which(QEMU) is None:
         print("svm: %s missing: apt-get install qemu-system-x86" % QEMU, file=stream)
+        return HARNESS_FAILED, ""
+    hidden = hidden_in_guest(REPO)
+    if hidden:
+        print("svm: the checkout %s is under %s, which the guest mounts a fresh tmpfs on "
+              "(tools/svm/init.sh): clone it elsewhere" % (REPO, hidden), file=stream)
         return HARNESS_FAILED, ""
     try:
         kernel, initrd, package = image.prepare(cache)

@@ -21,13 +21,12 @@ the kernel lock (only switch() waits, and it runs without it).
 """
 import collections
 import os
-import signal
 import threading
 import time
 
 from kvmsentry._kvm import lib
+from kvmsentry.platform.events import KICK_SIGNAL  # interrupts a thread in KVM_RUN
 
-KICK_SIGNAL = signal.SIGUSR2      # interrupts a host thread sitting in KVM_RUN
 # A holder keeps a vCPU others wait for for a slice: as in Linux's CFS, a
 # period shared by everyone runnable, with a floor so that moving state
 # (a few ioctls) stays a small part of it.

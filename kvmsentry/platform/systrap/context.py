@@ -61,6 +61,7 @@ class SystrapContext(Context):
             raise OSError(11, "systrap: too many threads in one process")
         self.process, self.slot = proc, slot
         self.msg, self._state = proc.msg(slot), proc.state_ptr(slot)
+        self.msg.spin = self.machine.spin_cycles
         self.regs = self._own[0]
         self.born = False
         self._fpu = fpu
@@ -175,7 +176,7 @@ class SystrapContext(Context):
         proc, slot = self.process, self.slot
         if proc is None:
             return
-        if self.born and proc.alive and self._state[0] == layout.POSTED:
+        if self.born and proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED:
             self.msg.cmd = layout.CMD_EXIT
             self.msg.nops = 0
             self._state[0] = layout.REPLIED
@@ -214,7 +215,7 @@ class SystrapContext(Context):
         while proc.has_ops():
             self.msg.again = 1
             ops = self._fill_ops()
-            if lib.systrap_reply_wait(self._state, 1) == layout.DEAD:
+            if lib.systrap_reply_wait(self._state, 1, self.machine.spin_cycles) == layout.DEAD:
                 return
             self._rebind()
             if self.msg.op_error:
@@ -254,7 +255,7 @@ class SystrapContext(Context):
         if self.host_tid is None:
             import threading
             self.host_tid = threading.get_native_id()
-        if lib.systrap_wait(self._state) == layout.DEAD:
+        if lib.systrap_wait(self._state, self.machine.spin_cycles) == layout.DEAD:
             return self._dead()
         own = self.user_regs()
         if not self._rebind():
@@ -280,11 +281,11 @@ class SystrapContext(Context):
         return True
 
     def _resume(self):
-        state = self._state
+        state, spin = self._state, self.machine.spin_cycles
         while True:
             if self.process.has_ops():
                 self._fill_ops()
-            if lib.systrap_reply_wait(state, 1) == layout.DEAD:
+            if lib.systrap_reply_wait(state, 1, spin) == layout.DEAD:
                 return self._dead()
             if not self._rebind():
                 return self._dead()

@@ -27,12 +27,13 @@ OP_SIZE = 64
 MAX_OPS = (MSG_SIZE - OPS_OFF) // OP_SIZE
 
 POOL_FD = 1000                      # the pool memfd, the child's only fd
-KICK_SIGNAL = 12                    # SIGUSR2, as the KVM platform's kick
+from kvmsentry.platform.events import KICK_SIGNAL  # noqa: E402,F401  (build.py passes it)
 BIRTH_NR = 39                       # getpid from the stub: "I exist"
 NR_CLONE = 56
 
 # msg.state
 RUNNING, POSTED, REPLIED, DEAD = 0, 1, 2, 3
+WAITING = 0x100                     # or'd in by a side asleep on the futex
 # msg.cmd
 CMD_RUN, CMD_EXIT = 0, 1
 THREAD_CLONE_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000 | 0x01000000

@@ -21,6 +21,37 @@ from kvmsentry.platform.systrap.mirror import STUB_MAPS, HostMappings, host_max_
 from kvmsentry.platform.systrap.zygote import Zygote
 
 XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
+# How long each side of the handshake spins before it sleeps on the futex:
+# a syscall the sentry answers within this (most do) then costs neither
+# side a futex call nor the other CPU a wake-up from idle, which on these
+# hosts made a getpid 70 us unpinned. KVMSENTRY_SYSTRAP_SPIN_US=0 turns it
+# off (benchmarks compare); on one CPU it is always off.
+SPIN_US = 50
+ASSUMED_TSC_MHZ = 3000                # when CPUID does not say (a longer spin)
+
+
+def spin_cycles(cpus=None):
+    """The spin bound in TSC cycles for this host, 0 for none."""
+    cpus = len(os.sched_getaffinity(0)) if cpus is None else cpus
+    try:
+        us = int(os.environ.get("KVMSENTRY_SYSTRAP_SPIN_US", SPIN_US))
+    except ValueError:
+        us = SPIN_US
+    if cpus < 2 or us <= 0:
+        return 0
+    out = ffi.new("uint32_t[4]")
+    lib.systrap_cpuid(0x80000000, 0, out)
+    if out[0] < 0x80000001:
+        return 0
+    lib.systrap_cpuid(0x80000001, 0, out)
+    if not out[3] & (1 << 27):
+        return 0                      # no RDTSCP: the stub cannot tell its CPU
+    lib.systrap_cpuid(0, 0, out)
+    mhz = 0
+    if out[0] >= 0x16:
+        lib.systrap_cpuid(0x16, 0, out)
+        mhz = out[0] & 0xFFFF
+    return us * (mhz or ASSUMED_TSC_MHZ)
 
 
 def host_cpuid():
@@ -71,6 +102,7 @@ class SystrapMachine:
         self.xsave_size = xsave_leaf["ebx"] if xsave_leaf and self.xcr0 else 512
         self.vdso = Vdso(self.pool)
         self.vdso.tsc_offset = 0      # the program reads the host's own TSC
+        self.spin_cycles = spin_cycles()
         self.zygote = Zygote()
         self._watched = {}            # pidfd -> ChildProcess
         self._watch_lock = threading.Lock()
@@ -145,6 +177,8 @@ class SystrapMachine:
             ("xcr0", "%#x" % (self.xcr0 or 0)),
             ("xsave", "%d bytes" % self.xsave_size),
             ("vdso", self.vdso.describe()),
+            ("handshake", "spin %d TSC cycles, then futex" % self.spin_cycles
+             if self.spin_cycles else "futex (no spin: one CPU, or turned off)"),
         ]
 
     def stats(self):
