@@ -164,10 +164,12 @@ class AddressSpace:
             victims = sorted(va for va in pages if start <= va < end)
         else:
             victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
-        # Whole 2 MiB ranges are cleared one table (or PS entry) at a time.
+        # Whole 2 MiB ranges are cleared one table (or PS entry) at a time,
+        # those that hold pages only (a reservation of terabytes has
+        # millions of empty ones; systrap clears a range page by page).
         lo = -(-start // HUGE_SIZE) * HUGE_SIZE
         hi = max(end & ~(HUGE_SIZE - 1), lo)
-        for chunk in range(lo, hi, HUGE_SIZE):
+        for chunk in sorted({va & ~(HUGE_SIZE - 1) for va in victims if lo <= va < hi}):
             pt.unmap_huge(chunk)
         freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
         if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed

@@ -20,9 +20,12 @@ class Zygote:
     def __init__(self):
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
+            # A session of its own: the user's terminal sends its Ctrl-C
+            # (SIGINT), Ctrl-\ and hangup to the sentry only, which hands
+            # them to the foreground job inside; a child would die of them.
             self.proc = subprocess.Popen([STUB_ELF], stdin=theirs.fileno(),
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                         close_fds=True, env={})
+                                         close_fds=True, env={}, start_new_session=True)
         finally:
             theirs.close()
         self._lock = threading.Lock()
