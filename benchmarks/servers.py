@@ -2,7 +2,7 @@
 same servers run natively, from one run, driven by clients on the host.
 
     python benchmarks/servers.py [--platform kvm|systrap|auto] [--rounds 3] [--requests 20000]
-                                 [--ab-requests 2000]
+                                 [--ab-requests 2000] [--no-apache]
 
 Each round starts fresh servers (sandboxed with --network=host, so both
 listen on the host's 127.0.0.1, then native, interleaved) and runs
@@ -200,6 +200,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--ab-requests", type=int, default=2000)
+    ap.add_argument("--no-apache", action="store_true", help="redis only")
     args = ap.parse_args()
     if args.platform:
         PLATFORM[:] = ["--platform", args.platform]
@@ -219,7 +220,8 @@ def main():
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=120)
-            ab[where].append(run_apache(where == "sandbox", args.ab_requests))
+            if not args.no_apache:
+                ab[where].append(run_apache(where == "sandbox", args.ab_requests))
     load = os.getloadavg()[0]
     print("redis-server, redis-benchmark -q -n %d -t set,get,lpush, %d rounds, platform %s, "
           "medians (requests/s; 1-minute load average at the end %.1f):"
@@ -239,6 +241,10 @@ def main():
         n = median([r["cpu"] for r in results[("native", pipeline)]]) * 1e6
         summary["cpu_us_per_request -P %d" % pipeline] = {"sandbox": s, "native": n}
         print("  %-12s %12.1f %12.1f %15.2fx" % ("-P %d" % pipeline, s, n, n / s if s else 0))
+    if args.no_apache:
+        print(json.dumps({"benchmark": "servers", "platform": platform, "redis": summary,
+                          "load_average": load}))
+        return
     s, n = median([a[0] for a in ab["sandbox"]]), median([a[0] for a in ab["native"]])
     cs, cn = median([a[1] for a in ab["sandbox"]]) * 1e6, median([a[1] for a in ab["native"]]) * 1e6
     print("apache2, ab -n %d -c 8 (4 KB page), medians (requests/s, sandbox/native; "

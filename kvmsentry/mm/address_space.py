@@ -520,8 +520,14 @@ class AddressSpace:
             if write and page not in self.cache_pages and not self.pt.lookup(page) & PTE_W:
                 self._break_cow(page)
                 return None
-            # Present and allowed: a stale guest translation. Drop it.
+            # Present and allowed: a stale guest translation. Drop it, and
+            # hand the platform the PTE again: systrap's host process was
+            # seen without the mapping (apache2 under ab then faulted on
+            # one page forever); on KVM the rewrite is of the same value
+            # (not inside a 2 MiB mapping, which map() would split).
             self._revoke.append(self.pages[page])
+            if not self.pt.is_huge(page):
+                self.pt.map(page, self.pages[page], self.pt.lookup(page) & ~ADDR_MASK)
             return None
         if vma.cache is not None:
             start, end = fault_around(page, vma)
