@@ -8,7 +8,7 @@ costs milliseconds there). Not pinned. Rounds are interleaved (sandbox,
 native per target) and medians are reported; the ratio is native rate /
 sandboxed rate.
 
-    python benchmarks/fork_exec_rate.py [--rounds 5] [--spawns 100] [--native-spawns 1000]
+    python benchmarks/fork_exec_rate.py [--rounds 5] [--spawns 100] [--native-spawns 1000] [--platform kvm|systrap]
 """
 import argparse
 import json
@@ -32,14 +32,18 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--spawns", type=int, default=100, help="per sandboxed run")
     ap.add_argument("--native-spawns", type=int, default=1000, help="per native run")
+    ap.add_argument("--platform", default=None,
+                    help="kvmsentry --platform for the sandboxed runs (default: its own choice)")
     args = ap.parse_args()
+    extra_opts = ["--platform", args.platform] if args.platform else []
 
     prog = build("programs/fork_exec.c")
     targets = {"/bin/true": "/bin/true", "static exit(0)": build("programs/exit0.c")}
     rows = {(t, w): [] for t in targets for w in ("sandbox", "native")}
     for _ in range(args.rounds):
         for name, path in targets.items():
-            rows[(name, "sandbox")].append(run_json(sandbox([prog, str(args.spawns), path])))
+            rows[(name, "sandbox")].append(run_json(sandbox([prog, str(args.spawns), path],
+                                                            extra_opts)))
             rows[(name, "native")].append(run_json([prog, str(args.native_spawns), path]))
 
     rate = {k: median([r["per_second"] for r in v]) for k, v in rows.items()}

@@ -3,7 +3,7 @@ munmap (benchmarks/programs/mmap_touch.c), in the sandbox and natively,
 interleaved rounds, medians. The ratio is sandboxed / native time: the
 cost of the page-fault exits the sentry's populate-ahead does not avoid.
 
-    python benchmarks/mmap_touch.py [--rounds 5] [--mib 256]
+    python benchmarks/mmap_touch.py [--rounds 5] [--mib 256] [--platform kvm|systrap]
 """
 import argparse
 import json
@@ -18,13 +18,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--mib", type=int, default=256)
+    ap.add_argument("--platform", default=None,
+                    help="kvmsentry --platform for the sandboxed runs (default: its own choice)")
     args = ap.parse_args()
+    extra_opts = ["--platform", args.platform] if args.platform else []
 
     prog = build("programs/mmap_touch.c")
     run = [prog, str(args.mib), "3"]
     rows = {"sandbox": [], "native": []}
     for _ in range(args.rounds):
-        rows["sandbox"].append(run_json(sandbox(run)))
+        rows["sandbox"].append(run_json(sandbox(run, extra_opts)))
         rows["native"].append(run_json(run))
     secs = {k: median([r["seconds"] for r in v]) for k, v in rows.items()}
     per_page = {k: median([r["us_per_page"] for r in v]) for k, v in rows.items()}

@@ -126,34 +126,40 @@ class AddressSpace:
             i += 1
         return rest
 
-    def _populate_file(self, vma, start, end):
+    def _populate_file(self, vma, start, end, eof_page=None):
         """File pages: the cache's frame itself for shared and read-only
         private mappings; a private copy for writable private ones. Pages
         wholly past EOF stay unmapped (touching them is SIGBUS)."""
         cache = vma.cache
-        eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
+        if eof_page is None:
+            eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
+        first = vma.file_index(start)
+        end = min(end, start + max(eof_page - first, 0) * PAGE_SIZE)
+        if end <= start:
+            return
         flags = pte_flags(vma.prot)
         copy = not vma.shared and vma.prot & PROT_WRITE
         pages, pool = self.pages, self.pool
-        run = []                    # pages missing, in a row
-        for va in range(start, end + PAGE_SIZE, PAGE_SIZE):
-            stop = va >= end or vma.file_index(va) >= eof_page
-            if not stop and va not in pages:
-                run.append(va)
-                continue
-            if run:
-                if copy:
-                    frames = pool.alloc_many(len(run))
-                    for page, phys in zip(run, frames):
-                        pool.write(phys, cache.read_page(vma.file_index(page)))
-                else:
-                    frames = cache.map_run(vma.file_index(run[0]), len(run))
-                    self.cache_pages.update(dict.fromkeys(run, cache))
-                pages.update(zip(run, frames))
-                self.pt.map_many(run, frames, flags)
-                run = []
-            if stop:
-                break
+        span = range(start, end, PAGE_SIZE)
+        missing = list(span) if pages.keys().isdisjoint(span) else \
+            [va for va in span if va not in pages]
+        i, n = 0, len(missing)
+        while i < n:                # a run of missing pages at a time
+            j = i + 1
+            while j < n and missing[j] == missing[j - 1] + PAGE_SIZE:
+                j += 1
+            run = missing[i:j]
+            index = first + ((run[0] - start) >> 12)
+            if copy:
+                frames = pool.alloc_many(len(run))
+                for k, phys in enumerate(frames):
+                    pool.write(phys, cache.read_page(index + k))
+            else:
+                frames = cache.map_run(index, len(run))
+                self.cache_pages.update(dict.fromkeys(run, cache))
+            pages.update(zip(run, frames))
+            self.pt.map_many(run, frames, flags)
+            i = j
 
     def _drop(self, start, end):
         """Free the frames of [start, end) and clear their PTEs."""
@@ -308,7 +314,25 @@ class AddressSpace:
                              shared=shared, may_write=may_write))
         if prot and (populate or end - start <= EAGER_POPULATE_BYTES):
             self._populate_new(start, end, prot)
+        elif prot and (shared or not prot & PROT_WRITE) and cache.frames:
+            self._map_cached(self.vmas.find(start))
         return start
+
+    def _map_cached(self, vma):
+        """Map the pages of a large file mapping that the page cache holds
+        already (a library's, kept from its last use): a fault for each
+        16 pages of them would cost far more than mapping them now."""
+        first = vma.file_index(vma.start)
+        count = (vma.end - vma.start) >> 12
+        eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
+        indices = [i for i in vma.cache.cached(first, count) if i < eof_page]
+        run = []
+        for k, index in enumerate(indices):
+            run.append(index)
+            if k + 1 == len(indices) or indices[k + 1] != index + 1:
+                va = vma.start + ((run[0] - first) << 12)
+                self._populate_file(vma, va, va + (len(run) << 12), eof_page)
+                run = []
 
     def check_map_count(self, splits=0):
         """ENOMEM when a new mapping (or `splits` more pieces of existing

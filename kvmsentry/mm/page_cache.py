@@ -94,6 +94,17 @@ class PageCache:
         self.mapped += count
         return [frames[i] for i in range(first, first + count)]
 
+    def cached(self, first, count):
+        """Which of pages [first, first+count) have a frame now (a kept
+        cache checked against its file first): the pages a mapping can
+        have with no read of the file."""
+        if self.mapped == 0 and self in _retained:
+            self._revive()
+        frames = self.frames
+        if len(frames) < count:
+            return sorted(i for i in frames if first <= i < first + count)
+        return [i for i in range(first, first + count) if i in frames]
+
     def _fill(self, indices):
         """Give `indices` (ascending) frames holding the file's bytes."""
         try:
