@@ -58,6 +58,9 @@ class Kernel:
         self.unimplemented = collections.Counter()
         self.tasks = {}
         self.lock = KernelLock()
+        # systrap drains the address spaces' queued host mappings from a
+        # task's thread outside the kernel's own work: under this lock.
+        machine.kernel_lock = self.lock.raw
         # Notified whenever a process or thread changes state (exits,
         # stops, continues, a vfork child releases its parent): wait4,
         # parked stopped threads and execve's de_thread wait on it.

@@ -222,6 +222,35 @@ class SystrapContext(Context):
                 self.msg.op_error = 0
                 self._failed_threads(ops)
 
+    def _drain_ops(self):
+        """Hand this thread the host calls its process is due: taken under
+        the kernel lock, which the address space changes under (this runs
+        in switch(), without it). With more than one thread in the process
+        the calls are also made before the lock is let go (the stub runs
+        them and posts back): two threads' batches made concurrently could
+        land in the wrong order and leave a page's host mapping older than
+        the table, and a fault on it would then repeat forever. Returns an
+        event if the thread died or a mapping failed meanwhile."""
+        proc = self.process
+        with self.machine.kernel_lock:
+            if proc.threads() <= 1:
+                self._fill_ops()
+                return None
+            while proc.has_ops():
+                self.msg.again = 1
+                ops = self._fill_ops()
+                if lib.systrap_reply_wait(self._state, 1, 0) == layout.DEAD:
+                    return self._dead()
+                if not self._rebind():
+                    return self._dead()
+                if self.msg.op_error:
+                    if any(nr == layout.NR_CLONE for nr, _ in ops):
+                        self.msg.op_error = 0
+                        self._failed_threads(ops)
+                    else:
+                        return self._mapping_failed(self.msg)
+        return None
+
     def _failed_threads(self, ops):
         """A thread the host would not make (a clone op failed): its
         context learns so at birth, as if its process had died."""
@@ -284,7 +313,9 @@ class SystrapContext(Context):
         state, spin = self._state, self.machine.spin_cycles
         while True:
             if self.process.has_ops():
-                self._fill_ops()
+                event = self._drain_ops()
+                if event is not None:
+                    return event
             if lib.systrap_reply_wait(state, 1, spin) == layout.DEAD:
                 return self._dead()
             if not self._rebind():

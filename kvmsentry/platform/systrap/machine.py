@@ -102,6 +102,9 @@ class SystrapMachine:
         self.vdso = Vdso(self.pool)
         self.vdso.tsc_offset = 0      # the program reads the host's own TSC
         self.spin_cycles = spin_cycles()
+        # The lock under which the kernel changes address spaces (it sets
+        # this; a bare machine, in unit tests, has only its own).
+        self.kernel_lock = threading.Lock()
         self.zygote = Zygote()
         self._watched = {}            # pidfd -> ChildProcess
         self._watch_lock = threading.Lock()

@@ -106,6 +106,10 @@ class ChildProcess:
             ops += self.mappings.drain(limit - len(ops))
         return ops
 
+    def threads(self):
+        """How many threads the process has (or is about to have)."""
+        return sum(self.used)
+
     def has_ops(self):
         return bool(self.thread_ops) or self.mappings.has_dirty()
 
