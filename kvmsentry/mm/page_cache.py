@@ -67,6 +67,25 @@ def after_truncate(inode, new_size):
         pc.truncated(new_size)
 
 
+
+def readinto_at(inode, offset, buffers):
+    """inode.read_at(offset, ...) into `buffers`: with no copy in the
+    sentry when the inode can read into memory itself (a host file's
+    preadv), else through the bytes read_at returns. Returns the count."""
+    direct = getattr(inode, "readinto_at", None)
+    if direct is not None:
+        return direct(offset, buffers)
+    data = inode.read_at(offset, len(buffers[0]) if len(buffers) == 1
+                         else sum(len(b) for b in buffers))
+    pos = 0
+    for buf in buffers:
+        n = min(len(buf), len(data) - pos)
+        if n <= 0:
+            break
+        buf[:n] = data[pos:pos + n]
+        pos += n
+    return len(data)
+
 class PageCache:
     def __init__(self, inode, pool):
         self.inode = inode
@@ -140,18 +159,7 @@ class PageCache:
     def _read_into(self, offset, bufs):
         """The file's bytes at offset into bufs (zero frames: past EOF
         they stay zero); one preadv for a host file."""
-        direct = getattr(self.inode, "readinto_at", None)
-        if direct is not None:
-            direct(offset, bufs)
-            return
-        data = self.inode.read_at(offset, sum(len(b) for b in bufs))
-        pos = 0
-        for buf in bufs:
-            n = min(len(buf), len(data) - pos)
-            if n <= 0:
-                break
-            buf[:n] = data[pos:pos + n]
-            pos += n
+        readinto_at(self.inode, offset, bufs)
 
     def read_page(self, index):
         """Bytes of page `index` as mappings see it (for private copies)."""

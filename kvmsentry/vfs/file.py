@@ -11,6 +11,7 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm import page_cache
+from kvmsentry.mm.page_cache import readinto_at
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
@@ -276,25 +277,6 @@ def _records(dots, dot_inos, entries):
         size += reclen
     records.size = size
     return records
-
-
-def readinto_at(inode, offset, buffers):
-    """inode.read_at(offset, ...) into `buffers`: with no copy in the
-    sentry when the inode can read into memory itself (a host file's
-    preadv), else through the bytes read_at returns."""
-    direct = getattr(inode, "readinto_at", None)
-    if direct is not None:
-        return direct(offset, buffers)
-    data = inode.read_at(offset, len(buffers[0]) if len(buffers) == 1
-                         else sum(len(b) for b in buffers))
-    pos = 0
-    for buf in buffers:
-        n = min(len(buf), len(data) - pos)
-        if n <= 0:
-            break
-        buf[:n] = data[pos:pos + n]
-        pos += n
-    return len(data)
 
 
 def truncate_inode(inode, size):
