@@ -5,7 +5,6 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
-import threading
 from collections import deque
 from itertools import repeat
 from operator import add, eq
@@ -77,7 +76,6 @@ class HostMappings:
         # from its mmap before the stub's mmap would (check_map_count).
         self.host = {}
         self.host_maps = 0
-        self._drain_lock = threading.Lock()
 
     def ensure_process(self):
         if self.process is None:
@@ -193,12 +191,9 @@ class HostMappings:
         Entries go in address order, a 2 MiB one before the pages inside
         it (changed after it), and runs of neighbours with contiguous
         frames and the same rights (or all unmapped) become one call.
-        Threads of one child drain one at a time: each pops pages from
-        the same `dirty` and counts the same host mappings."""
-        with self._drain_lock:
-            return self._drain(limit)
-
-    def _drain(self, limit):
+        Called under the kernel lock, which every change to the table is
+        made under too (systrap/context.py), so threads of one child
+        drain one at a time."""
         dirty, dirty_huge = self.dirty, self.dirty_huge
         if not dirty and not dirty_huge:
             return []
