@@ -366,8 +366,9 @@ _IMPLEMENTED = [
     _e("capget", sys_creds.capget, "ptr ptr", PARTIAL,
        "all capabilities for euid 0, none otherwise, until capset/setuid change them"),
     _e("capset", sys_creds.capset, "ptr ptr", PARTIAL,
-       "recorded; only CAP_SETUID/CAP_SETGID/CAP_SETPCAP are checked by the sentry (root "
-       "without CAP_DAC_OVERRIDE, CAP_SYS_ADMIN or CAP_SYS_RESOURCE keeps their powers)"),
+       "the sentry's checks follow the effective set (DAC, FOWNER, CHOWN, KILL, SETUID, "
+       "SETGID, SETPCAP, SYS_ADMIN, SYS_CHROOT, SYS_NICE, SYS_PTRACE, SYS_RESOURCE, IPC, "
+       "MKNOD); CAP_NET_BIND_SERVICE is not checked (a user binds ports below 1024)"),
     # --- sockets (sys_socket.py, sys_socket_msg.py; kvmsentry/net/) ---
     _e("socket", sys_socket.socket, "int int int", PARTIAL,
        "AF_UNIX in the sentry; AF_INET/AF_INET6 TCP and UDP as host sockets; "
