@@ -203,8 +203,8 @@ _IMPLEMENTED = [
     _e("ioctl", sys_read_write.ioctl, "fd hex hex", PARTIAL,
        "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD/FIOASYNC, socket owner (FIO[SG]ETOWN, "
        "SIOC[SG]PGRP); terminal requests on inherited stdio; "
-       "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
-       "(no TIOCGPTPEER, TIOCSTI, TCGETS2/TCSETS2; default termios lack HUPCL); no SIOCETHTOOL"),
+       "ptys: termios and termios2, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, "
+       "TIOCGPTN/SPTLCK, TIOCGPTPEER (no TIOCSTI); no SIOCETHTOOL"),
     _e("pread64", sys_read_write.pread64, "fd out:2 uint int", PARTIAL, _ATIME_NOTE),
     _e("pwrite64", sys_read_write.pwrite64, "fd in:2 uint int"),
     _e("readv", sys_read_write.readv, "fd oiov:2 int", PARTIAL, _ATIME_NOTE),
