@@ -125,6 +125,8 @@ def _make_child(task, flags, newsp, tls, tid, group):
     fs = task.fs if flags & CLONE_FS else task.fs.copy()
     rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)
     child = Task(kernel, tid, group, mm, ctx, fds, fs, task.creds, rlimits, task.comm)
+    if not flags & CLONE_THREAD:
+        timers.watch_cpu_limit(child)                  # an inherited RLIMIT_CPU
     child.sched = task.sched.forked()
     if flags & CLONE_SIGHAND:
         child.sighand = task.sighand
