@@ -216,7 +216,7 @@ class TtyFile(File):
         pty.session, pty.pgrp = group.sid, group.pgid
 
     def _drop_ctty(self, task):
-        if not self._is_ctty(task):
+        if self.is_master or not self._is_ctty(task):   # the master is not the terminal
             raise SyscallError(errno.ENOTTY)
         group, pty = task.group, self.pty
         if group.session_leader:

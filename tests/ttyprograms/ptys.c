@@ -366,6 +366,23 @@ static void jobs(void)
     printf("child exit %d\n", WEXITSTATUS(st));
     close(s);
     RC("master read after hangup", read(m, buf, 16));
+    close(m);
+    /* A session leader's exit frees its terminal for another session; the
+     * master is not the terminal a session holds. */
+    m = open_pair(&s, O_NOCTTY);
+    for (int round = 0; round < 2; round++) {
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+            setsid();
+            RC("  TIOCSCTTY in a new session", ioctl(s, TIOCSCTTY, 0));
+            RC("  TIOCNOTTY on the master", ioctl(m, TIOCNOTTY));
+            _exit(0);
+        }
+        waitpid(pid, &st, 0);
+    }
+    close(s);
+    close(m);
 }
 
 static void polls(void)
