@@ -80,6 +80,15 @@ class PtyTable:
         with self.lock:
             return next((p for p in self.ptys.values() if p.session == sid), None)
 
+    def open_ctty(self, task, location, flags):
+        """/dev/tty opened: the caller's controlling terminal, if one of
+        these ptys (None otherwise)."""
+        pty = self.ctty_of(task.group.sid)
+        if pty is None:
+            return None
+        pty.slave_opened()
+        return SlaveFile(pty, self, location, flags)
+
 
 class PtmxInode(TmpfsInode):
     """/dev/ptmx: every open is a new master."""

@@ -377,9 +377,13 @@ static void jobs(void)
             setsid();
             RC("  TIOCSCTTY in a new session", ioctl(s, TIOCSCTTY, 0));
             RC("  TIOCNOTTY on the master", ioctl(m, TIOCNOTTY));
+            int tty = open("/dev/tty", O_RDWR | O_NONBLOCK);
+            printf("  /dev/tty is the terminal: %d\n", tty >= 0 && isatty(tty) &&
+                   write(tty, "via tty\n", 8) == 8);
             _exit(0);
         }
         waitpid(pid, &st, 0);
+        drain(m, "  master after the session");
     }
     close(s);
     close(m);
