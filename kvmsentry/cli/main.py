@@ -311,14 +311,33 @@ def _collect_from_now_on():
     gc.enable()
 
 
+def _exit_now(code):
+    """End `kvmsentry do` with `code` without Python's own teardown (joining
+    threads, emptying every module, freeing the run's objects one by one):
+    the kernel frees all of it at once. Files were closed by then; only
+    stdio may hold buffered output."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
+
+
 def main(argv=None):
+    """The command line; `do` started as a program (argv None) exits from
+    here, called with argv (tests, tools) it returns the status."""
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if _command(argv) == "do":
         gc.disable()          # until the program starts (_collect_from_now_on)
         try:
-            return cmd_do(_parser(with_oci=False).parse_args(argv))
+            code = cmd_do(_parser(with_oci=False).parse_args(argv))
         finally:
             gc.enable()
+        if as_program and isinstance(code, int):
+            _exit_now(code)
+        return code
     args = _parser(with_oci=_command(argv) not in _OWN_COMMANDS).parse_args(argv)
     if args.command == "machine":
         return cmd_machine(args)
