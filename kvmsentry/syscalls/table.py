@@ -10,8 +10,7 @@ buffer, length in argument N), out:N (output buffer, shown after the call
 with the returned length), iov:N / oiov:N (iovec arrays, count in N),
 sig (signal number).
 """
-from dataclasses import dataclass
-
+from kvmsentry.record import record
 from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identity, sys_mmap,
                                 sys_process,
                                 sys_random, sys_read_write, sys_signal, sys_stat,
@@ -32,7 +31,7 @@ PARTIAL = "partial"
 NONE = "unimplemented"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Syscall:
     nr: int
     name: str
