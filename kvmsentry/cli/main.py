@@ -9,7 +9,6 @@ import errno
 import gc
 import os
 import sys
-import traceback
 
 from kvmsentry.kvm import KvmUnavailable
 
@@ -174,8 +173,10 @@ def _do(args):
         return _error(str(e), EXIT_RUNTIME_ERROR)
     confinement = None
     if not args.unsafe_no_confine:
-        # The OCI front end is never imported by `do`, before or after.
-        confinement = Confinement(skip_modules=("kvmsentry.cli.oci", "kvmsentry.runtime"))
+        # The OCI front end (and `platforms`) is never imported by `do`,
+        # before or after.
+        from kvmsentry.sandbox.preload import FRONT_ENDS
+        confinement = Confinement(skip_modules=FRONT_ENDS)
         try:
             confinement.enter()
         except ConfinementError as e:
@@ -250,6 +251,7 @@ def _do(args):
         try:
             sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
                              % (type(e).__name__, e))
+            import traceback
             traceback.print_exc(file=debug_log or sys.stderr)
         except (OSError, ValueError):
             pass

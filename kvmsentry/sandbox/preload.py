@@ -17,34 +17,37 @@ import ctypes
 import marshal
 import os
 import sys
-from importlib.machinery import ModuleSpec, PathFinder
+from importlib.machinery import ModuleSpec
 from importlib.util import MAGIC_NUMBER, cache_from_source
 
 import kvmsentry
 
 # Standard-library modules the sentry's modules import (directly or not),
-# plus what the sentry reaches lazily: codecs looked up by name on first
-# use, and what an error report imports. tests/unit/test_preload.py
-# imports every module read without the host's files, so a module missing
-# here fails there.
+# plus what it reaches lazily: codecs looked up by name on first use, and
+# what an error report imports. tests/unit/test_preload.py imports every
+# module read without the host's files, so a module missing here fails
+# there. Those only the OCI front end and `kvmsentry platforms` import are
+# in FRONT_END_STDLIB, left out when their modules are (`do`).
 STDLIB = (
-    "__future__", "_bisect", "_bz2", "_cffi_backend", "_collections_abc", "_compression",
-    "_ctypes", "_heapq", "_json", "_lzma", "_opcode", "_posixsubprocess", "_random",
-    "_sha512", "_socket", "_struct", "_weakrefset", "abc", "argparse", "array", "ast",
-    "bisect", "bz2", "codecs", "collections", "collections.abc", "contextlib", "copy",
-    "copyreg", "ctypes", "ctypes._endian", "dataclasses", "dis", "encodings.aliases",
-    "encodings.ascii", "encodings.idna", "encodings.latin_1", "encodings.unicode_escape",
-    "encodings.utf_16", "encodings.utf_32", "encodings.utf_8", "enum", "fcntl", "fnmatch",
-    "functools", "genericpath", "gettext", "heapq", "importlib", "importlib._abc",
-    "importlib.machinery", "importlib.util", "inspect", "io", "ioctl_opt", "ipaddress",
-    "json", "json.decoder", "json.encoder", "json.scanner", "keyword", "linecache",
-    "locale", "lzma", "math", "mmap", "opcode", "operator", "os", "pathlib", "posixpath",
-    "random", "re", "re._casefix", "re._compiler", "re._constants", "re._parser",
-    "reprlib", "resource", "select", "selectors", "shutil", "signal", "socket",
-    "stringprep", "struct", "subprocess", "tempfile", "termios", "textwrap", "threading",
-    "token", "tokenize", "traceback", "tty", "types", "unicodedata", "urllib",
-    "urllib.parse", "warnings", "weakref", "zlib",
+    "__future__", "_bisect", "_cffi_backend", "_collections_abc", "_ctypes", "_heapq",
+    "_posixsubprocess", "_socket", "_struct", "_weakrefset", "abc", "argparse", "array",
+    "bisect", "codecs", "collections", "collections.abc", "contextlib", "copyreg", "ctypes",
+    "ctypes._endian", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
+    "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_32", "encodings.utf_8",
+    "enum", "fcntl", "fnmatch", "functools", "genericpath", "gettext", "heapq", "importlib",
+    "importlib._abc", "importlib.machinery", "importlib.util", "io", "ioctl_opt", "ipaddress",
+    "keyword", "linecache", "locale", "math", "mmap", "operator", "os", "pathlib",
+    "posixpath", "re", "re._casefix", "re._compiler", "re._constants", "re._parser",
+    "reprlib", "resource", "select", "selectors", "signal", "socket", "stat", "struct",
+    "subprocess", "termios", "textwrap", "threading", "token", "tokenize", "traceback", "tty",
+    "types", "urllib", "urllib.parse", "warnings", "weakref",
 )
+FRONT_END_STDLIB = (
+    "_bz2", "_compression", "_datetime", "_json", "_lzma", "_opcode", "_random", "_sha512",
+    "ast", "bz2", "copy", "dataclasses", "datetime", "dis", "inspect", "json", "json.decoder",
+    "json.encoder", "json.scanner", "lzma", "opcode", "random", "shutil", "tempfile", "zlib",
+)
+FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.report")
 
 # kvmsentry modules that reach the host when imported (besides extension
 # modules, always imported now).
@@ -69,22 +72,38 @@ def _read_package_data():
 
 def _module_files():
     """(name, path, is_package) of every module of the kvmsentry package,
-    found by walking its directories (pkgutil.walk_packages imports typing
+    found by listing its directories (pkgutil.walk_packages imports typing
     and each package to do the same)."""
-    for where in kvmsentry.__path__:
-        for directory, subdirs, files in os.walk(where):
-            subdirs[:] = sorted(d for d in subdirs
-                                if os.path.isfile(os.path.join(directory, d, "__init__.py")))
-            relative = os.path.relpath(directory, where)
-            package = "kvmsentry" if relative == "." else \
-                "kvmsentry." + relative.replace(os.sep, ".")
-            for name in sorted(files):
-                stem = name.split(".", 1)[0]
-                path = os.path.join(directory, name)
-                if name == "__init__.py":
-                    yield package, path, True
-                elif name.endswith(".py") or name.endswith(".so"):
-                    yield package + "." + stem, path, False
+    pending = [("kvmsentry", where) for where in kvmsentry.__path__]
+    while pending:
+        package, directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if entry.is_dir():
+                    if name != "__pycache__":
+                        init = os.path.join(entry.path, "__init__.py")
+                        if os.path.exists(init):
+                            yield package + "." + name, init, True
+                            pending.append((package + "." + name, entry.path))
+                elif name.endswith(".py"):
+                    if name != "__init__.py":
+                        yield package + "." + name[:-3], entry.path, False
+                elif name.endswith(".so"):
+                    yield package + "." + name.split(".", 1)[0], entry.path, False
+
+
+def _read(path):
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, os.fstat(fd).st_size + 1)
+    finally:
+        os.close(fd)
+
+
+def _pyc_stamp(st):
+    return ((int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") +
+            (st.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
 class Snapshot:
@@ -98,20 +117,17 @@ class Snapshot:
         """Read the module's code now: its cached bytecode when that is
         current (as the source loader checks it: source mtime and size),
         else its source."""
-        try:
-            with open(cache_from_source(path), "rb") as f:
-                cached = f.read()
-        except (OSError, NotImplementedError):
-            cached = b""
         st = os.stat(path)
+        try:
+            cached = _read(cache_from_source(path))
+        except OSError:
+            cached = b""
         # A timestamp-based pyc: magic, flags 0, source mtime, source size.
-        if cached[:4] == MAGIC_NUMBER and cached[4:8] == b"\0\0\0\0" and \
-                int.from_bytes(cached[8:12], "little") == int(st.st_mtime) & 0xFFFFFFFF and \
-                int.from_bytes(cached[12:16], "little") == st.st_size & 0xFFFFFFFF:
+        if cached[:8] == MAGIC_NUMBER + b"\0\0\0\0" and \
+                cached[8:16] == _pyc_stamp(st):
             self.modules[name] = (path, is_package, cached[16:], True)
-            return
-        with open(path, "rb") as f:
-            self.modules[name] = (path, is_package, f.read(), False)
+        else:
+            self.modules[name] = (path, is_package, _read(path), False)
 
     def find_spec(self, name, path=None, target=None):
         entry = self.modules.get(name)
@@ -132,24 +148,19 @@ class Snapshot:
         exec(code, module.__dict__)
 
 
-def _stdlib_file(name, found):
-    """(path, is_package) of a standard-library module, found without
-    importing it or its package; None for built-in and missing ones."""
-    parent, _, _ = name.rpartition(".")
-    if parent:
-        where = found.get(parent)
-        if where is None:
-            where = getattr(sys.modules.get(parent), "__path__", None)
-        if where is None:
-            return None
-        spec = PathFinder.find_spec(name, list(where))
-    else:
-        spec = PathFinder.find_spec(name)
-    if spec is None or not spec.has_location or not spec.origin:
-        return None
-    if spec.submodule_search_locations is not None:
-        found[name] = spec.submodule_search_locations
-    return spec.origin, spec.submodule_search_locations is not None
+def _stdlib_file(name, where):
+    """(path, is_package) of a pure-Python module of the standard library
+    (or of site-packages), found without importing it or its package; or
+    (None, False): built in, an extension module, or missing."""
+    if name in sys.builtin_module_names:
+        return None, False
+    relative = name.replace(".", os.sep)
+    for directory in where:
+        for path, is_package in ((os.path.join(directory, relative + ".py"), False),
+                                 (os.path.join(directory, relative, "__init__.py"), True)):
+            if os.path.isfile(path):
+                return path, is_package
+    return None, False
 
 
 def fix_modules(skip=()):
@@ -162,37 +173,43 @@ def fix_modules(skip=()):
         return name.startswith("kvmsentry.__main__") or any(
             name == s or name.startswith(s + ".") for s in skip)
     snapshot = Snapshot()
-    extensions = []
+    imports = []
     for name, path, is_package in _module_files():
         if name in sys.modules or skipped(name):
             continue
         if path.endswith(".so"):
-            extensions.append(name)
+            imports.append(name)
         else:
             snapshot.add(name, path, is_package)
-    found = {}
-    for name in STDLIB:
+    stdlib = STDLIB
+    if not all(skipped(name) for name in FRONT_ENDS):
+        stdlib += FRONT_END_STDLIB
+    # The standard library's directory, then site-packages (ioctl_opt).
+    where = [os.path.dirname(os.__file__)] + [p for p in sys.path if "site-packages" in p]
+    for name in stdlib:
         if name in sys.modules:
             continue
-        where = _stdlib_file(name, found)
-        if where is None:
-            continue
-        if where[0].endswith(".py"):
-            snapshot.add(name, *where)
+        path, is_package = _stdlib_file(name, where)
+        if path is None:
+            imports.append(name)          # an extension module: loaded now
         else:
-            extensions.append(name)
+            snapshot.add(name, path, is_package)
     sys.meta_path.insert(0, snapshot)
-    for name in extensions + list(IMPORTED_NOW):
+    for name in imports + list(IMPORTED_NOW):
         if not skipped(name):
-            __import__(name)
+            try:
+                __import__(name)
+            except ImportError:
+                pass          # not in this Python: no module can import it later either
     _read_package_data()
     _loaded.extend(ctypes.CDLL(lib) for lib in LIBRARIES)
     return len(snapshot.modules)
 
 
 def import_everything(skip=()):
-    """Import every kvmsentry module (but `skip`, as fix_modules) and
-    STDLIB; return how many. For measuring what all of them cost."""
+    """Import every kvmsentry module (but `skip`, as fix_modules) and the
+    standard library's modules they use; return how many. For measuring
+    what all of them cost."""
     fix_modules(skip)
     names = [name for name, _, _ in _module_files()
              if not name.startswith("kvmsentry.__main__") and
