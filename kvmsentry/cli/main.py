@@ -4,12 +4,12 @@
     kvmsentry syscalls
     kvmsentry machine
 """
-import argparse
 import errno
 import gc
 import os
 import sys
 
+from kvmsentry.cli import do_args
 from kvmsentry.kvm import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
@@ -19,6 +19,7 @@ EXIT_SENTRY_BUG = 134         # 128 + SIGABRT: the sandbox was killed
 
 
 def _parser(with_oci=True):
+    import argparse
     p = argparse.ArgumentParser(prog="kvmsentry", description=(
         "Run untrusted Linux x86-64 programs behind an application kernel "
         "written in Python, in a KVM guest."))
@@ -121,6 +122,7 @@ PLATFORMS = ("kvm", "systrap", "auto")       # as platform/choice.py
 
 def _platform(name):
     if name not in PLATFORMS:
+        import argparse
         raise argparse.ArgumentTypeError("unknown platform %r (known platforms: %s)"
                                          % (name, ", ".join(PLATFORMS)))
     return name
@@ -334,7 +336,8 @@ def main(argv=None):
     if _command(argv) == "do":
         gc.disable()          # until the program starts (_collect_from_now_on)
         try:
-            code = cmd_do(_parser(with_oci=False).parse_args(argv))
+            args = do_args.read(argv) or _parser(with_oci=False).parse_args(argv)
+            code = cmd_do(args)
         finally:
             gc.enable()
         if as_program and isinstance(code, int):
