@@ -6,9 +6,12 @@ __init__ (calling __post_init__ if the class has one), __repr__, __eq__
 and, with frozen=True, __hash__ and assignment that raises, as
 @dataclass does with eq=True. Importing dataclasses pulls in inspect
 (with ast and dis), and every @dataclass runs inspect.signature: ~10 ms
-of each `kvmsentry do` start for a dozen classes. The methods are
-generated source, as dataclasses' are, so instances cost the same.
+of each `kvmsentry do` start for a dozen classes. __init__ is generated
+source, as dataclasses' is, so making an instance costs the same; it is
+compiled when the first instance is made. The other methods read the
+fields with one attrgetter.
 """
+from operator import attrgetter
 
 
 class FrozenInstanceError(AttributeError):
@@ -46,7 +49,7 @@ def record(cls=None, *, frozen=False):
 
 
 def _make(cls, frozen):
-    names = list(cls.__dict__.get("__annotations__", {}))
+    names = tuple(cls.__dict__.get("__annotations__", {}))
     space = {"_MISSING": _MISSING, "_set": object.__setattr__}
     params, body = [], []
     for name in names:
@@ -70,33 +73,50 @@ def _make(cls, frozen):
                     else "self.%s = %s" % (name, value))
     if "__post_init__" in cls.__dict__:
         body.append("self.__post_init__()")
-    fields = ", ".join("self.%s" % n for n in names) + ("," if len(names) == 1 else "")
-    others = ", ".join("other.%s" % n for n in names) + ("," if len(names) == 1 else "")
-    source = (
-        "def __init__(self, %s):\n    %s\n"
-        "def __repr__(self):\n    return %r %% (type(self).__qualname__, %s)\n"
-        "def __eq__(self, other):\n"
-        "    if other.__class__ is not self.__class__:\n        return NotImplemented\n"
-        "    return (%s) == (%s)\n"
-        "def __hash__(self):\n    return hash((%s))\n"
-        % (", ".join(params), "\n    ".join(body or ["pass"]),
-           "%s(" + ", ".join("%s=%%r" % n for n in names) + ")", fields,
-           fields, others, fields))
-    exec(source, space)
-    cls.__init__ = space["__init__"]
-    cls.__init__.__qualname__ = cls.__qualname__ + ".__init__"
+    source = "def __init__(self, %s):\n    %s\n" % (", ".join(params),
+                                                  "\n    ".join(body or ["pass"]))
+
+    def __init__(self, *args, **kwargs):
+        # Compiled at the class's first instance (many are never made in a
+        # run); then in its place.
+        exec(source, space)
+        made = space["__init__"]
+        made.__qualname__ = cls.__qualname__ + ".__init__"
+        cls.__init__ = made
+        made(self, *args, **kwargs)
+    cls.__init__ = __init__
+    values = _values_getter(names)
     if "__repr__" not in cls.__dict__:
-        cls.__repr__ = space["__repr__"]
+        cls.__repr__ = _repr
     if "__eq__" not in cls.__dict__:
-        cls.__eq__ = space["__eq__"]
+        def __eq__(self, other):
+            if other.__class__ is not self.__class__:
+                return NotImplemented
+            return values(self) == values(other)
+        cls.__eq__ = __eq__
     if frozen:
-        cls.__hash__ = space["__hash__"]
+        cls.__hash__ = lambda self: hash(values(self))
         cls.__setattr__ = _frozen_setattr
         cls.__delattr__ = _frozen_delattr
     elif "__hash__" not in cls.__dict__ or cls.__dict__["__hash__"] is None:
         cls.__hash__ = None          # mutable and compared by value: unhashable
-    cls.__record_fields__ = tuple(names)
+    cls.__record_fields__ = names
     return cls
+
+
+def _values_getter(names):
+    """obj -> the tuple of its field values."""
+    if len(names) > 1:
+        return attrgetter(*names)
+    if names:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return lambda obj: ()
+
+
+def _repr(self):
+    return "%s(%s)" % (type(self).__qualname__, ", ".join(
+        "%s=%r" % (name, getattr(self, name)) for name in self.__record_fields__))
 
 
 def replace(obj, **changes):
