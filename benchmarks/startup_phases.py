@@ -19,6 +19,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +39,7 @@ STEPS = {
     "kvmsentry.net.netns": ["enter"],
     "kvmsentry.sandbox.namespaces": ["unshare", "pivot_to_empty_root"],
     "kvmsentry.sandbox.supervisor": ["fork_sentry"],
-    "kvmsentry.sandbox.preload": ["fix_modules"],
+    "kvmsentry.sandbox.preload": ["fix_modules", "import_everything"],
     "kvmsentry.sandbox.capabilities": ["drop_all_but_kept"],
     "kvmsentry.sandbox.seccomp": ["install"],
     "kvmsentry.kernel.rootfs": ["build_mounts"],
@@ -47,7 +48,9 @@ STEPS = {
 }
 _done = set()
 def _wrap(owner, attr, label):
-    inner = getattr(owner, attr)
+    inner = getattr(owner, attr, None)
+    if inner is None:              # another tree's sentry without this step
+        return
     def timed(*args, **kwargs):
         _event("> " + label)
         try:
@@ -78,13 +81,14 @@ os._exit(code)
 """
 
 
-def one_run(cmd, cpu):
+def one_run(cmd, cpu, cwd):
     if cpu is not None:
         cmd = ["taskset", "-c", str(cpu)] + cmd
     t0 = time.monotonic()
     env = dict(os.environ, KVMSENTRY_PHASES_T0=repr(t0))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    proc = subprocess.run(cmd, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(cmd, env=env, capture_output=True, stdin=subprocess.DEVNULL,
+                          cwd=cwd)
     end = (time.monotonic() - t0) * 1e3
     if proc.returncode != 0:
         raise RuntimeError("%s exited %d: %s" % (cmd, proc.returncode,
@@ -122,11 +126,13 @@ def main(argv=None):
     exit0 = build("programs/exit0.c")
     cmd = [sys.executable, "-c", HOOK, "do", *args.do_options, "--", exit0]
     rows, totals = {}, []
-    for _ in range(args.rounds):
-        events, end = one_run(cmd, cpu)
-        totals.append(end)
-        for name, cpu_ms, wall in spans(events, end):
-            rows.setdefault(name, []).append((cpu_ms, wall))
+    # Run elsewhere than in a source tree: `-c` puts the cwd first on sys.path.
+    with tempfile.TemporaryDirectory(prefix="kvmsentry-phases-") as cwd:
+        for _ in range(args.rounds):
+            events, end = one_run(cmd, cpu, cwd)
+            totals.append(end)
+            for name, cpu_ms, wall in spans(events, end):
+                rows.setdefault(name, []).append((cpu_ms, wall))
     print("`kvmsentry do %s-- exit0`, %d rounds, %s; load average at the end: %s"
           % ("".join(o + " " for o in args.do_options), args.rounds,
              "pinned to CPU %d" % cpu if cpu is not None else "not pinned",
