@@ -15,6 +15,7 @@ taken here) and the median CPU time (user + system of the process and
 every descendant it waited for, from wait4). On a machine other work
 loads, the CPU column and the minimum say more than the median wall
 time. No assertions: it reports, then prints one JSON line.
+startup_phases.py takes the default row apart, step by step.
 """
 import argparse
 import json
@@ -49,6 +50,8 @@ def rows(exit0, baseline=None):
         ("native /bin/true", ["/bin/true"]),
         ("native python3 -c pass", [python3, "-c", "pass"]),
         ("host python -c pass (interpreter floor)", [PY, "-c", "pass"]),
+        ("host python -S -c pass (no site: no .pth files, no editable finder)",
+         [PY, "-S", "-c", "pass"]),
         ("imports: every sentry module", [PY, "-c", "import kvmsentry.sandbox.preload as p; "
                                           "p.import_everything()"]),
         ("do, host net, unconfined, static", do + ["--network=host", "--unsafe-no-confine",

@@ -26,10 +26,10 @@ alternate stack, the saved mask and the FPU image, and guest memory goes
 in and out as bytes.
 """
 import struct
-from dataclasses import dataclass
 
 from kvmsentry.arch import layout
 from kvmsentry.errors import SyscallError
+from kvmsentry.record import record
 
 MASK64 = (1 << 64) - 1
 
@@ -85,7 +85,7 @@ HANDLER_CLEAR_FLAGS = DF | RF | TF
 SS_AUTODISARM = 1 << 31
 
 
-@dataclass
+@record
 class RtFrame:
     """A frame ready to go: write data at base, then load regs."""
 
@@ -206,7 +206,7 @@ def _s32(value):
 
 
 # --- rt_sigreturn ------------------------------------------------------------------
-@dataclass
+@record
 class SigreturnContext:
     """What rt_sigreturn restores, in Linux's order: sigmask first, then
     registers, then the FPU; altstack only if all of that succeeded."""

@@ -4,13 +4,12 @@
     kvmsentry syscalls
     kvmsentry machine
 """
-import argparse
 import errno
 import gc
 import os
 import sys
-import traceback
 
+from kvmsentry.cli import do_args
 from kvmsentry.kvm import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
@@ -20,6 +19,7 @@ EXIT_SENTRY_BUG = 134         # 128 + SIGABRT: the sandbox was killed
 
 
 def _parser(with_oci=True):
+    import argparse
     p = argparse.ArgumentParser(prog="kvmsentry", description=(
         "Run untrusted Linux x86-64 programs behind an application kernel "
         "written in Python, in a KVM guest."))
@@ -122,6 +122,7 @@ PLATFORMS = ("kvm", "systrap", "auto")       # as platform/choice.py
 
 def _platform(name):
     if name not in PLATFORMS:
+        import argparse
         raise argparse.ArgumentTypeError("unknown platform %r (known platforms: %s)"
                                          % (name, ", ".join(PLATFORMS)))
     return name
@@ -174,8 +175,10 @@ def _do(args):
         return _error(str(e), EXIT_RUNTIME_ERROR)
     confinement = None
     if not args.unsafe_no_confine:
-        # The OCI front end is never imported by `do`, before or after.
-        confinement = Confinement(skip_modules=("kvmsentry.cli.oci", "kvmsentry.runtime"))
+        # The OCI front end (and `platforms`) is never imported by `do`,
+        # before or after.
+        from kvmsentry.sandbox.preload import FRONT_ENDS
+        confinement = Confinement(skip_modules=FRONT_ENDS)
         try:
             confinement.enter()
         except ConfinementError as e:
@@ -250,6 +253,7 @@ def _do(args):
         try:
             sys.stderr.write("kvmsentry: internal error, sandbox killed: %s: %s\n"
                              % (type(e).__name__, e))
+            import traceback
             traceback.print_exc(file=debug_log or sys.stderr)
         except (OSError, ValueError):
             pass
@@ -311,14 +315,34 @@ def _collect_from_now_on():
     gc.enable()
 
 
+def _exit_now(code):
+    """End `kvmsentry do` with `code` without Python's own teardown (joining
+    threads, emptying every module, freeing the run's objects one by one):
+    the kernel frees all of it at once. Files were closed by then; only
+    stdio may hold buffered output."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
+
+
 def main(argv=None):
+    """The command line; `do` started as a program (argv None) exits from
+    here, called with argv (tests, tools) it returns the status."""
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else argv
     if _command(argv) == "do":
         gc.disable()          # until the program starts (_collect_from_now_on)
         try:
-            return cmd_do(_parser(with_oci=False).parse_args(argv))
+            args = do_args.read(argv) or _parser(with_oci=False).parse_args(argv)
+            code = cmd_do(args)
         finally:
             gc.enable()
+        if as_program and isinstance(code, int):
+            _exit_now(code)
+        return code
     args = _parser(with_oci=_command(argv) not in _OWN_COMMANDS).parse_args(argv)
     if args.command == "machine":
         return cmd_machine(args)

@@ -2,16 +2,16 @@
 
 A Credentials object is treated as immutable once a task uses it (like
 Linux's struct cred): every change makes a new one with
-dataclasses.replace and installs it on the calling task only, so tasks
+record.replace and installs it on the calling task only, so tasks
 made by fork or clone may share one object safely. The set*id rules are
 kernel/sys.c's; "privileged" means CAP_SETUID / CAP_SETGID in the
 effective set (root has every capability).
 """
 import errno
 import os
-from dataclasses import dataclass, replace
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.record import record, replace
 
 CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 0, 5, 6, 7, 8
 CAP_DAC_READ_SEARCH, CAP_FOWNER = 2, 3
@@ -26,7 +26,7 @@ def cap_bit(cap):
     return 1 << cap
 
 
-@dataclass
+@record
 class Credentials:
     uid: int
     euid: int

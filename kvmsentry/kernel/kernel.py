@@ -1,6 +1,5 @@
 """The Kernel: the sandbox's Linux, owning the machine and its tasks."""
 import collections
-from dataclasses import replace
 import errno
 import fcntl
 import os
@@ -18,6 +17,7 @@ from kvmsentry.kernel.record_locks import RecordLocks
 from kvmsentry.kernel.waiter import ALL_EVENTS, Queue
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.memfd import MemfdStore
+from kvmsentry.record import replace
 from kvmsentry.vfs.file import File
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials

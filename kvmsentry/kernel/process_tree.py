@@ -21,7 +21,6 @@ import errno
 import signal
 import time
 
-from dataclasses import dataclass, field
 
 from kvmsentry.errors import SentryBug, SyscallError
 from kvmsentry.kernel.wait_status import (  # noqa: F401 (re-exported)
@@ -30,6 +29,7 @@ from kvmsentry.kernel.wait_status import (  # noqa: F401 (re-exported)
     WALL, WCLONE, WCONTINUED, WEXITED, WNOHANG, WNOTHREAD, WNOWAIT, WSTOPPED, WUNTRACED,
     siginfo_of_status, status_exited, status_signaled, status_stopped, wait4_options,
     waitid_options)
+from kvmsentry.record import field, record
 
 PID_MAX_DEFAULT = 4194304       # pids are 1 .. pid_max - 1 (64-bit default)
 RESERVED_PIDS = 300             # after a wrap, allocation restarts here
@@ -166,7 +166,7 @@ class ThreadGroup:
             sorted(self.threads))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChildEvent:
     """A child changed state: wake parent's waiters (always) and, if signo
     is not 0, send signo to parent with this siginfo (si_code, si_pid,
@@ -181,7 +181,7 @@ class ChildEvent:
     stime_ns: int
 
 
-@dataclass
+@record
 class ExitResult:
     """What the caller of group_exited must do.
 
@@ -203,7 +203,7 @@ class ExitResult:
     kill_all: list = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WaitResult:
     """A child that find_waitable reports: wait_status for wait4's *wstatus,
     si_code/si_status/pid/uid for waitid's siginfo, the child's rusage

@@ -18,12 +18,12 @@ Stops: syscall-entry/exit (kernel/ptrace_syscall.py), signal-delivery
 (find_waitable) reports stops and the exits of traced threads.
 """
 import signal as _signal
-from dataclasses import dataclass
 
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitThread
 from kvmsentry.kernel import process_tree as pt
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
+from kvmsentry.record import record
 
 SIGTRAP, SIGSTOP, SIGKILL = sg.SIGTRAP, sg.SIGSTOP, sg.SIGKILL
 EVENT_FORK, EVENT_VFORK, EVENT_CLONE, EVENT_EXEC = 1, 2, 3, 4
@@ -71,7 +71,7 @@ class Tracee:
         self.debugregs = [0] * 8        # stored, not armed (no hardware breakpoints)
 
 
-@dataclass
+@record
 class TracedExit:
     """A traced thread that ended, owed to its tracer's wait."""
     tracer: object

@@ -11,7 +11,6 @@ overlay, never on the host.
 import errno
 import os
 import stat as st
-from dataclasses import dataclass
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import DevFilesystem
@@ -20,11 +19,12 @@ from kvmsentry.fsimpl.overlay import OverlayFilesystem
 from kvmsentry.fsimpl.procfs import ProcFilesystem
 from kvmsentry.fsimpl.sysfs import CgroupFilesystem, SysFilesystem
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
+from kvmsentry.record import record
 from kvmsentry.vfs.mount import Location, MountTable
 from kvmsentry.vfs.path import Walker
 
 
-@dataclass
+@record
 class Volume:
     source: str
     dest: str

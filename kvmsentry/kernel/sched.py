@@ -8,10 +8,10 @@ how the host runs the thread.
 """
 import errno
 import os
-from dataclasses import dataclass, replace
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.creds import CAP_SYS_NICE
+from kvmsentry.record import record, replace
 
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 SCHED_RESET_ON_FORK = 0x40000000
@@ -29,7 +29,7 @@ def is_rt(policy):
     return policy in (SCHED_FIFO, SCHED_RR)
 
 
-@dataclass
+@record
 class SchedState:
     policy: int = SCHED_OTHER
     rt_priority: int = 0

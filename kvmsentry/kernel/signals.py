@@ -12,9 +12,9 @@ sighand->siglock.
 """
 import errno
 import struct
-from dataclasses import dataclass, replace
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.record import record, replace
 
 # --- numbers -----------------------------------------------------------------
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE = range(1, 9)
@@ -133,7 +133,7 @@ def ignored_by_default(sig):
 _KSIGACTION = struct.Struct("<QQQQ")     # handler, flags, restorer, mask
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SigAction:
     """One disposition: struct kernel_sigaction (32 bytes on x86-64)."""
 
@@ -293,7 +293,7 @@ def _s32(value):
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-@dataclass
+@record
 class SigInfo:
     """A siginfo_t. Only the fields of siginfo_layout(signo, code) reach
     the guest; the others are ignored by to_bytes().
@@ -460,7 +460,7 @@ class PendingSignals:
 
 
 # --- alternate signal stack -------------------------------------------------------
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignalStack:
     """A thread's sigaltstack settings as Linux stores them (sas_ss_*).
 

@@ -12,7 +12,6 @@ an errno, never a Python exception.
 """
 import errno
 from bisect import bisect_left
-from dataclasses import replace
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -22,6 +21,7 @@ from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF
 from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, VM_DONTCOPY, Vma,
                                VmaList)
+from kvmsentry.record import replace
 
 SIGBUS, SIGSEGV = 7, 11
 

@@ -1,6 +1,7 @@
 """Virtual memory areas: the sorted, non-overlapping list of mappings."""
 import bisect
-from dataclasses import dataclass, replace
+
+from kvmsentry.record import record, replace
 
 PROT_READ = 1
 PROT_WRITE = 2
@@ -9,7 +10,7 @@ VM_DONTCOPY = 1             # MADV_DONTFORK: the child does not get the mapping
 VM_WIPEONFORK = 2           # MADV_WIPEONFORK: the child gets it zeroed
 
 
-@dataclass
+@record
 class Vma:
     start: int
     end: int

@@ -19,14 +19,11 @@ calling thread's namespace; threads started later inherit it).
 """
 import ctypes
 import fcntl
-import json
 import os
 import select
-import shutil
 import socket
 import struct
 import subprocess
-import tempfile
 
 MODES = ("sandbox", "host", "none")
 CLONE_NEWNET = 0x40000000
@@ -88,8 +85,7 @@ class Network:
         except BaseException:
             self.close()
             raise
-        shutil.rmtree(self._dir, ignore_errors=True)
-        self._dir = None
+        self._remove_dir()
 
     def resolv_conf(self):
         """What /etc/resolv.conf should say inside, or None to keep the host's."""
@@ -125,8 +121,16 @@ class Network:
                 self.slirp.kill()
                 self.slirp.wait()
             self.slirp = None
+        self._remove_dir()
+
+    def _remove_dir(self):
+        """Remove the API socket's directory (it holds nothing else)."""
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            for path, remove in ((self.api_socket, os.unlink), (self._dir, os.rmdir)):
+                try:
+                    remove(path)
+                except OSError:
+                    pass
             self._dir = None
 
 
@@ -193,7 +197,7 @@ def enter(mode, publish=(), wait=True):
         _unshare_net()
         _loopback_up()
         if mode == "sandbox":
-            _start_slirp(net, host_ns)
+            _start_slirp(net, host_ns, api=bool(publish))
     except BaseException:
         net.close()
         raise
@@ -209,17 +213,27 @@ def _tool(name):
     """A helper program: on the caller's PATH, else where Debian puts it
     (the program's environment may carry any PATH at all)."""
     path = os.environ.get("PATH", "") + ":" + SYSTEM_PATH
-    return shutil.which(name, path=path)
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
-def _start_slirp(net, host_ns):
+def _start_slirp(net, host_ns, api):
+    """api: with slirp4netns's API socket (in a private temporary
+    directory), which --publish needs."""
     binary = _tool("slirp4netns")
     nsenter = _tool("nsenter")
     if binary is None or nsenter is None:
         raise NetworkError("--network=sandbox needs slirp4netns and nsenter "
                            "(apt-get install slirp4netns util-linux)")
-    net._dir = tempfile.mkdtemp(prefix="kvmsentry-net-")
-    net.api_socket = os.path.join(net._dir, "slirp.sock")
+    api_options = []
+    if api:
+        import tempfile
+        net._dir = tempfile.mkdtemp(prefix="kvmsentry-net-")
+        net.api_socket = os.path.join(net._dir, "slirp.sock")
+        api_options = ["--api-socket", net.api_socket]
     ready_r, ready_w = os.pipe()
     exit_r, net._exit_w = os.pipe()
     os.set_inheritable(net._exit_w, False)
@@ -229,7 +243,7 @@ def _start_slirp(net, host_ns):
     # enter the network namespace.
     sandbox_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     cmd = [nsenter, "--net=/proc/self/fd/%d" % host_ns, binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
-           "--enable-sandbox", "--enable-seccomp", "--api-socket", net.api_socket,
+           "--enable-sandbox", "--enable-seccomp", *api_options,
            "--ready-fd=%d" % ready_w, "--exit-fd=%d" % exit_r,
            "--netns-type=path", "/proc/self/fd/%d" % sandbox_ns, TAP_NAME]
     try:
@@ -258,6 +272,7 @@ def _await_slirp(net):
 
 
 def _api(net, request):
+    import json
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(READY_TIMEOUT)
         s.connect(net.api_socket)

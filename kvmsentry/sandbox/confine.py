@@ -10,7 +10,8 @@
      ... start-up: open /dev/kvm, build the machine, open the root and
      volume directories (hostfs O_PATH fds), the kernel ...
   2. Confinement.lock_down()  before the program's first instruction:
-       a. preload             import every module imported lazily later
+       a. preload             read the code of every module imported lazily
+                              later (sandbox/preload.py)
        b. before_pivot hooks  anything else that needs host paths or
                               privileges (network setup goes here)
        c. pivot_root          an empty read-only tmpfs as /, with only a
@@ -36,7 +37,7 @@ PR_SET_NO_NEW_PRIVS = 38
 class Confinement:
     def __init__(self, debug=None, skip_modules=()):
         self.debug = debug or (lambda message: None)
-        self.skip_modules = skip_modules   # not preloaded (preload.import_everything)
+        self.skip_modules = skip_modules   # not preloaded (preload.fix_modules)
         self.before_pivot = []      # callables run at step 2b
         self.namespaces = []
 
@@ -52,8 +53,8 @@ class Confinement:
         self.log_fd = os.dup(log_fd)
         self.debug("confinement: namespaces entered: %s (sentry is pid %d in its pid namespace)"
                    % (",".join(self.namespaces), os.getpid()))
-        count = preload.import_everything(self.skip_modules)
-        self.debug("confinement: %d modules imported before pivot_root" % count)
+        count = preload.fix_modules(self.skip_modules)
+        self.debug("confinement: %d modules read before pivot_root" % count)
         for hook in self.before_pivot:
             hook()
         namespaces.pivot_to_empty_root()

@@ -14,6 +14,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
+from kvmsentry.syscalls.family import Handler
 from kvmsentry.syscalls.sys_seccomp import check as seccomp_check
 from kvmsentry.syscalls.table import TABLE
 
@@ -39,12 +40,24 @@ def _invoker(handler, nargs):
     return lambda task, r: handler(task, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
 
 
-_INVOKERS = [None if e is None or e.handler is None else _invoker(e.handler, e.nargs)
-             for e in TABLE]
-_NR_LIMIT = len(_INVOKERS)
+def _first_call(nr, handler):
+    # The table's Handler of a family not imported yet (syscalls/family.py):
+    # its first call imports it and puts the function in its place.
+    def call(task, *args):
+        function = handler.resolve()
+        _HANDLERS[nr] = function
+        _INVOKERS[nr] = _invoker(function, _NARGS[nr])
+        return function(task, *args)
+    return call
+
+
 # The hot path calls handlers itself (a frame less than an invoker).
-_HANDLERS = [None if e is None else e.handler for e in TABLE]
+_HANDLERS = [None if e is None else
+             _first_call(e.nr, e.handler) if isinstance(e.handler, Handler) else e.handler
+             for e in TABLE]
 _NARGS = [0 if e is None else e.nargs for e in TABLE]
+_INVOKERS = [None if h is None else _invoker(h, n) for h, n in zip(_HANDLERS, _NARGS)]
+_NR_LIMIT = len(_INVOKERS)
 
 
 def dispatch(task, traced=False):

@@ -9,11 +9,11 @@ signal is recorded and reported, not delivered.
 import errno
 import struct
 import weakref
-from dataclasses import replace
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import creds as cr
 from kvmsentry.kernel import signals as sg
+from kvmsentry.record import replace
 from kvmsentry.syscalls import sys_seccomp
 from kvmsentry.syscalls.args import i32
 

@@ -1,10 +1,10 @@
 """The stat family, access checks, statfs and the working directory."""
-import dataclasses
 import errno
 import struct
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at
+from kvmsentry.record import replace
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.path import AT_FDCWD, W_OK, may_access
 
@@ -104,7 +104,7 @@ def faccessat2(task, dirfd, pathname, mode, flags):
     if not flags & AT_EACCESS:
         # access(2) checks with the real ids, and (access_override_creds)
         # with the permitted capabilities if the real uid is 0, else none.
-        creds = dataclasses.replace(
+        creds = replace(
             creds, fsuid=creds.uid, fsgid=creds.gid,
             cap_effective=creds.cap_permitted if creds.uid == 0 else 0)
     if mode and not may_access(loc.inode.getattr(), creds, mode):

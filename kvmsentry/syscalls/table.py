@@ -10,29 +10,56 @@ buffer, length in argument N), out:N (output buffer, shown after the call
 with the returned length), iov:N / oiov:N (iovec arrays, count in N),
 sig (signal number).
 """
-from dataclasses import dataclass
-
-from kvmsentry.syscalls import (sys_fd, sys_file, sys_fs, sys_futex, sys_identity, sys_mmap,
-                                sys_process,
-                                sys_random, sys_read_write, sys_signal, sys_stat,
-                                sys_sync, sys_thread, sys_time, sys_xattr)
-from kvmsentry.syscalls import sys_creds, sys_poll, sys_prctl, sys_system, sys_timer
-from kvmsentry.syscalls import sys_eventfiles
-from kvmsentry.syscalls import sys_ptrace
-from kvmsentry.syscalls import sys_socket, sys_socket_msg
-from kvmsentry.syscalls import sys_ipc, sys_mlock, sys_mqueue, sys_sched
-from kvmsentry.syscalls import sys_mm_policy, sys_old_fs, sys_privileged, sys_rw_flags
-from kvmsentry.syscalls import sys_mount, sys_namespaces, sys_seccomp, sys_splice
-from kvmsentry.syscalls import sys_task_attrs
-from kvmsentry.syscalls import sys_aio
+from kvmsentry.record import record
+from kvmsentry.syscalls.family import Family
 from kvmsentry.syscalls.names import NAMES
+
+# The handler families, imported at a handler's first call (syscalls/family.py).
+sys_aio = Family("sys_aio")
+sys_creds = Family("sys_creds")
+sys_eventfiles = Family("sys_eventfiles")
+sys_fd = Family("sys_fd")
+sys_file = Family("sys_file")
+sys_fs = Family("sys_fs")
+sys_futex = Family("sys_futex")
+sys_identity = Family("sys_identity")
+sys_ipc = Family("sys_ipc")
+sys_mlock = Family("sys_mlock")
+sys_mm_policy = Family("sys_mm_policy")
+sys_mmap = Family("sys_mmap")
+sys_mount = Family("sys_mount")
+sys_mqueue = Family("sys_mqueue")
+sys_namespaces = Family("sys_namespaces")
+sys_old_fs = Family("sys_old_fs")
+sys_poll = Family("sys_poll")
+sys_prctl = Family("sys_prctl")
+sys_privileged = Family("sys_privileged")
+sys_process = Family("sys_process")
+sys_ptrace = Family("sys_ptrace")
+sys_random = Family("sys_random")
+sys_read_write = Family("sys_read_write")
+sys_rw_flags = Family("sys_rw_flags")
+sys_sched = Family("sys_sched")
+sys_seccomp = Family("sys_seccomp")
+sys_signal = Family("sys_signal")
+sys_socket = Family("sys_socket")
+sys_socket_msg = Family("sys_socket_msg")
+sys_splice = Family("sys_splice")
+sys_stat = Family("sys_stat")
+sys_sync = Family("sys_sync")
+sys_system = Family("sys_system")
+sys_task_attrs = Family("sys_task_attrs")
+sys_thread = Family("sys_thread")
+sys_time = Family("sys_time")
+sys_timer = Family("sys_timer")
+sys_xattr = Family("sys_xattr")
 
 FULL = "supported"
 PARTIAL = "partial"
 NONE = "unimplemented"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Syscall:
     nr: int
     name: str

@@ -179,7 +179,7 @@ def test_setresuid_root_keeps_caps_while_a_uid_is_zero():
 
 
 def test_keep_caps_survives_dropping_root():
-    from dataclasses import replace
+    from kvmsentry.record import replace
     root = replace(Credentials(0, 0, 0, 0), keep_caps=True)
     c = root.setresuid(1, 1, 1)
     assert c.cap_permitted == CAP_FULL and c.cap_effective == 0

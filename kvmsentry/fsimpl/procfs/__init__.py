@@ -12,14 +12,13 @@ filesystem is attached to (Kernel.__init__ calls attach_kernel).
 import errno
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.fsimpl.procfs import cpuinfo, system_files as sf
+from kvmsentry.fsimpl.procfs import system_files as sf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenFilesystem, GenLink
-from kvmsentry.fsimpl.procfs.task_dir import process_dir
-from kvmsentry.fsimpl.procfs.task_files import ProcessView
-from kvmsentry.kernel.ipc import proc as sysvipc
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.process_tree import ZOMBIE
-from kvmsentry.net import proc_net
+
+# The process directories, /proc/cpuinfo, /proc/net and /proc/sysvipc are
+# imported when first looked up: most runs never read them.
 
 PROC_SUPER_MAGIC = 0x9FA0
 
@@ -50,6 +49,7 @@ def _view_of_group(kernel, group):
         if task is None:
             task = next((kernel.tasks[t] for t in sorted(group.threads)
                          if t in kernel.tasks), None)
+    from kvmsentry.fsimpl.procfs.task_files import ProcessView
     return ProcessView(kernel, group, task)
 
 
@@ -63,7 +63,10 @@ def _make_root(fs):
         return lambda: GenFile(fs, ("root", name), lambda: generate(kernel()))
 
     def pid_dir(group):
-        return lambda: process_dir(fs, ("pid", group.tgid), _view_of_group(kernel(), group))
+        def make():
+            from kvmsentry.fsimpl.procfs.task_dir import process_dir
+            return process_dir(fs, ("pid", group.tgid), _view_of_group(kernel(), group))
+        return make
 
     def thread_dir(name):
         """/proc/[tid] of a thread that is not a leader: reachable, not listed."""
@@ -72,6 +75,8 @@ def _make_root(fs):
         task = fs.kernel.tasks.get(int(name))
         if task is None:
             return None
+        from kvmsentry.fsimpl.procfs.task_dir import process_dir
+        from kvmsentry.fsimpl.procfs.task_files import ProcessView
         return process_dir(fs, ("pid", task.tid), ProcessView(fs.kernel, task.group, task),
                            thread=True)
 
@@ -82,7 +87,7 @@ def _make_root(fs):
         b"self": self_link(b"self", lambda t: b"%d" % t.tgid),
         b"thread-self": self_link(b"thread-self", lambda t: b"%d/task/%d" % (t.tgid, t.tid)),
         b"mounts": lambda: GenLink(fs, ("root", b"mounts"), lambda: b"self/mounts"),
-        b"cpuinfo": text(b"cpuinfo", lambda k: cpuinfo.cpuinfo(k.machine.cpuid,
+        b"cpuinfo": text(b"cpuinfo", lambda k: _cpuinfo(k.machine.cpuid,
                                                                 k.system.ncpus)),
         b"meminfo": text(b"meminfo", sf.meminfo),
         b"stat": text(b"stat", sf.stat),
@@ -97,12 +102,9 @@ def _make_root(fs):
         b"partitions": text(b"partitions", lambda k: b"major minor  #blocks  name\n\n"),
         b"sys": lambda: sf.sys_tree(fs, kernel()),
         b"net": lambda: GenDir(fs, ("net",), lambda: {
-            name: text(b"net/" + name, generate) for name, generate in proc_net.FILES.items()},
+            name: text(b"net/" + name, generate) for name, generate in _proc_net_files()},
             0o555, volatile=False),
-        b"sysvipc": lambda: GenDir(fs, ("root", b"sysvipc"), lambda: {
-            b"shm": text(b"sysvipc/shm", sysvipc.shm),
-            b"sem": text(b"sysvipc/sem", sysvipc.sem),
-            b"msg": text(b"sysvipc/msg", sysvipc.msg)}, 0o555),
+        b"sysvipc": lambda: GenDir(fs, ("root", b"sysvipc"), _sysvipc_files, 0o555),
     }
 
     def entries():
@@ -112,4 +114,19 @@ def _make_root(fs):
             for tgid, group in sorted(k.tree.groups.items()):
                 out[b"%d" % tgid] = pid_dir(group)
         return out
+    def _sysvipc_files():
+        from kvmsentry.kernel.ipc import proc as sysvipc
+        return {b"shm": text(b"sysvipc/shm", sysvipc.shm),
+                b"sem": text(b"sysvipc/sem", sysvipc.sem),
+                b"msg": text(b"sysvipc/msg", sysvipc.msg)}
     return GenDir(fs, ("root",), entries, 0o555, lookup_extra=thread_dir)
+
+
+def _cpuinfo(cpuid, ncpus):
+    from kvmsentry.fsimpl.procfs import cpuinfo
+    return cpuinfo.cpuinfo(cpuid, ncpus)
+
+
+def _proc_net_files():
+    from kvmsentry.net import proc_net
+    return proc_net.FILES.items()

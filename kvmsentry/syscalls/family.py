@@ -1,0 +1,44 @@
+"""Handler families (the sys_*.py modules) as the table names them:
+imported when one of their handlers is first called, so a run imports
+only the families it uses (after pivot_root an import is a lookup in
+code read before it, see sandbox/preload.py). dispatch.py replaces a
+Handler by its function at the first call."""
+import sys
+
+
+class Family:
+    """syscalls/<name>.py, not imported yet: family.foo is its handler foo."""
+
+    def __init__(self, name):
+        self._module = "kvmsentry.syscalls." + name
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Handler(self._module, name)
+
+
+class Handler:
+    """A handler of a family not imported yet."""
+    __slots__ = ("module", "name")
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def resolve(self):
+        """The handler function (importing its family)."""
+        module = sys.modules.get(self.module)
+        if module is None:
+            __import__(self.module)
+            module = sys.modules[self.module]
+        return getattr(module, self.name)
+
+    def __call__(self, *args):
+        return self.resolve()(*args)
+
+    @property
+    def __doc__(self):
+        return self.resolve().__doc__
+
+    def __repr__(self):
+        return "<handler %s.%s>" % (self.module, self.name)
