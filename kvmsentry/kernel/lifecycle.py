@@ -179,10 +179,13 @@ def execve(task, path, argv, envp, program=None):
     _kill_other_threads(task)
     _release_mm_for(task)
     old = task.mm
+    old_in_use = kernel.mm_in_use(old, task)
+    if not old_in_use:
+        mm.take_host_state(old)
     task.mm = mm
     task.ctx.set_address_space(mm)
     task.ctx.start(entry, rsp)
-    if not kernel.mm_in_use(old, task):
+    if not old_in_use:
         kernel.ipc.shm.unmapping_all(old, task.tgid)
         old.destroy()
     if kernel.fds_in_use(task.fds, task):

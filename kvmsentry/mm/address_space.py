@@ -824,8 +824,11 @@ class AddressSpace:
     def fork(self):
         """A copy of this address space for a forked child. Private pages
         become copy-on-write: both sides map the frame read-only and the
-        first write fault (or sentry write) copies it; shared and
-        file-backed pages map the same frames."""
+        first write fault (or sentry write) copies it. Pages a mapping
+        holds of its file's page cache are not copied: the child faults
+        them in from the cache as it touches them (Linux's fork copies no
+        PTEs of a file mapping without private pages either), which after
+        a fork that execs is most of them never."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -845,14 +848,13 @@ class AddressSpace:
             if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
-            own, own_frames, shared, shared_frames = [], [], [], []
+            own, own_frames = [], []
             cache = vma.cache
             for va in vas[lo:hi]:
                 other = cache_pages.get(va) if cache_pages else None
                 if other is not None and other is cache:
-                    shared.append(va)           # the page cache's frame: the same one
-                    shared_frames.append(pages[va])
-                elif other is not None:         # (a cache not the VMA's: none expected)
+                    continue                    # the page cache's frame: faulted in
+                if other is not None:           # (a cache not the VMA's: none expected)
                     other.mapped += 1
                     child.cache_pages[va] = other
                     child.pages[va] = pages[va]
@@ -860,11 +862,6 @@ class AddressSpace:
                 else:
                     own.append(va)
                     own_frames.append(pages[va])
-            if shared:
-                cache.mapped += len(shared)
-                child.cache_pages.update(dict.fromkeys(shared, cache))
-                child.pages.update(zip(shared, shared_frames))
-                child.pt.map_many(shared, shared_frames, flags)
             if not own:
                 continue
             for phys in own_frames:
@@ -881,6 +878,13 @@ class AddressSpace:
         return child
 
     # --- lifetime -------------------------------------------------------------
+    def take_host_state(self, old):
+        """execve, once old is nobody else's: this fresh address space may
+        keep what the platform built for old (systrap's child process);
+        True if it did."""
+        adopt = getattr(self.pt, "adopt", None)
+        return adopt is not None and adopt(old.pt)
+
     def destroy(self):
         """Release every frame at once. No PTE is cleared page by page: the
         page table (or systrap's child process) goes as a whole, and no
