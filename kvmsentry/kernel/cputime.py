@@ -26,7 +26,8 @@ def thread_cpu_ns(task):
     if tid is None:
         return 0
     try:
-        return time.clock_gettime_ns((~tid << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED)
+        return time.clock_gettime_ns((~tid << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED) \
+            - task.cpu_base_ns           # (the host thread may have run tasks before)
     except OSError:
         return 0
 
@@ -44,4 +45,4 @@ def account_thread_exit(task):
     """The task's thread is ending (called on that thread, kernel lock
     held, before the task leaves kernel.tasks): keep its CPU time in
     its process's total."""
-    task.group.utime_ns += time.thread_time_ns()
+    task.group.utime_ns += time.thread_time_ns() - task.cpu_base_ns

@@ -12,7 +12,11 @@ an errno, never a Python exception.
 """
 import errno
 from bisect import bisect_left
+from collections import Counter
+from copy import copy as copy_vma
 from dataclasses import replace
+from itertools import repeat
+from operator import add
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -837,7 +841,9 @@ class AddressSpace:
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
             if not vma.fork_flags & VM_DONTCOPY:
-                child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
+                copy = copy_vma(vma)
+                copy.locked = 0                               # mlock is not inherited
+                child.vmas.insert(copy)
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
         refs = pool.cow_refs
         # A VMA at a time, its pages found by bisecting the sorted list:
@@ -848,24 +854,24 @@ class AddressSpace:
             if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
-            own, own_frames = [], []
-            cache = vma.cache
-            for va in vas[lo:hi]:
-                other = cache_pages.get(va) if cache_pages else None
-                if other is not None and other is cache:
-                    continue                    # the page cache's frame: faulted in
-                if other is not None:           # (a cache not the VMA's: none expected)
-                    other.mapped += 1
-                    child.cache_pages[va] = other
-                    child.pages[va] = pages[va]
-                    child.pt.map(va, pages[va], flags)
-                else:
-                    own.append(va)
-                    own_frames.append(pages[va])
+            own, cache = vas[lo:hi], vma.cache
+            if cache_pages and not cache_pages.keys().isdisjoint(own):
+                mine, own = own, []
+                for va in mine:
+                    other = cache_pages.get(va)
+                    if other is None:
+                        own.append(va)
+                    elif other is not cache:    # (a cache not the VMA's: none expected)
+                        other.mapped += 1
+                        child.cache_pages[va] = other
+                        child.pages[va] = pages[va]
+                        child.pt.map(va, pages[va], flags)
+                    # else the page cache's frame: the child faults it in
             if not own:
                 continue
-            for phys in own_frames:
-                refs[phys] = refs.get(phys, 1) + 1
+            own_frames = list(map(pages.__getitem__, own))
+            refs.update(zip(own_frames, map(add, map(refs.get, own_frames, repeat(1)),
+                                            repeat(1))))
             if vma.prot & PROT_WRITE:
                 flags = cow_flags(vma.prot)
                 self.pt.map_many(own, own_frames, flags)
@@ -889,16 +895,20 @@ class AddressSpace:
         """Release every frame at once. No PTE is cleared page by page: the
         page table (or systrap's child process) goes as a whole, and no
         thread runs in this address space any more."""
-        pool, cache_pages = self.pool, self.cache_pages
-        cow, freed, unmapped = pool.cow_refs, [], {}
-        for va, phys in self.pages.items():
-            cache = cache_pages.get(va) if cache_pages else None
-            if cache is not None:
-                unmapped[cache] = unmapped.get(cache, 0) + 1
-            elif phys not in cow or not self._unshare(phys):
-                freed.append(phys)
-        for cache, count in unmapped.items():
-            cache.unmap_pages(count)
+        pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
+        cow = pool.cow_refs
+        if cache_pages:
+            for cache, count in Counter(cache_pages.values()).items():
+                cache.unmap_pages(count)
+            freed = list(map(pages.__getitem__, pages.keys() - cache_pages.keys()))
+        else:
+            freed = list(pages.values())
+        if cow:
+            shared = cow.keys() & freed       # copy-on-write frames: one share less
+            if shared:
+                for phys in shared:
+                    self._unshare(phys)
+                freed = [phys for phys in freed if phys not in shared]
         self.pages, self.cache_pages, self._revoke = {}, {}, []
         self.patched_sites = set()
         self.pt.destroy()
