@@ -16,7 +16,7 @@ from collections import Counter
 from copy import copy as copy_vma
 from dataclasses import replace
 from itertools import repeat
-from operator import add
+from operator import add, and_
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -170,16 +170,20 @@ class AddressSpace:
         if self.patched_sites:
             self.patched_sites = {s for s in self.patched_sites if not start <= s < end}
         pages, pt, pool = self.pages, self.pt, self.pool
-        if (end - start) // PAGE_SIZE > len(pages):
-            victims = sorted(va for va in pages if start <= va < end)
+        # (Both ways with C-level steps: filter calls range's own
+        # membership test, and sorting a few thousand ints is cheap.)
+        span = range(start, end, PAGE_SIZE)
+        if len(span) > len(pages):
+            victims = sorted(filter(span.__contains__, pages))
         else:
-            victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
+            victims = list(filter(pages.__contains__, span))
         # Whole 2 MiB ranges are cleared one table (or PS entry) at a time,
         # those that hold pages only (a reservation of terabytes has
         # millions of empty ones; systrap clears a range page by page).
         lo = -(-start // HUGE_SIZE) * HUGE_SIZE
         hi = max(end & ~(HUGE_SIZE - 1), lo)
-        for chunk in sorted({va & ~(HUGE_SIZE - 1) for va in victims if lo <= va < hi}):
+        inner = victims[bisect_left(victims, lo):bisect_left(victims, hi)]
+        for chunk in sorted(set(map(and_, inner, repeat(~(HUGE_SIZE - 1))))):
             pt.unmap_huge(chunk)
         freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
         if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
