@@ -137,8 +137,6 @@ class Kernel:
             try:
                 loc = walker.walk(fs.cwd, cand)
                 inode = loc.inode
-                if inode.is_dir():
-                    raise SyscallError(errno.EACCES if b"/" not in name else errno.EISDIR)
                 if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK) \
                         or loc.mount.noexec():
                     raise SyscallError(errno.EACCES)

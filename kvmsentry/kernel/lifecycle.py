@@ -108,7 +108,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
 
 def _make_child(task, flags, newsp, tls, tid, group):
     kernel = task.kernel
-    mm = task.mm if flags & CLONE_VM else task.mm.fork()
+    mm = task.mm if flags & CLONE_VM else \
+        task.mm.fork(alone=not kernel.mm_in_use(task.mm, task))
     if not flags & CLONE_VM:
         kernel.ipc.shm.mapped_again(mm, task.tgid)
     if not flags & CLONE_VM and hasattr(task.mm, "membarrier_state"):
