@@ -44,7 +44,36 @@ static void burn(long ms) {
 
 static long us(struct timeval tv) { return tv.tv_sec * 1000000L + tv.tv_usec; }
 
+static long clock_us(clockid_t id) {
+    struct timespec t;
+    clock_gettime(id, &t);
+    return t.tv_sec * 1000000L + t.tv_nsec / 1000;
+}
+
+static void spin(long n) {
+    for (long i = 0; i < n; i++)
+        sink += i;
+}
+
+/* The CPU clocks count the program's own code, not only its syscalls: a
+   loop without any takes twice the CPU time for twice the work. */
+static void cpu_follows_work(clockid_t id, const char *name) {
+    long n = 30000000;
+    long a = clock_us(id);
+    spin(n);
+    long b = clock_us(id);
+    spin(2 * n);
+    long c = clock_us(id);
+    printf("%s: twice the work takes 1.5x the CPU time or more: %d\n", name,
+           b > a && (c - b) * 2 >= (b - a) * 3);
+}
+
 static int mode_rusage(void) {
+    cpu_follows_work(CLOCK_THREAD_CPUTIME_ID, "thread clock");
+    cpu_follows_work(CLOCK_PROCESS_CPUTIME_ID, "process clock");
+    clockid_t own;
+    clock_getcpuclockid(getpid(), &own);
+    cpu_follows_work(own, "clock_getcpuclockid(getpid())");
     burn(200);
     struct rusage ru;
     printf("self: %d\n", getrusage(RUSAGE_SELF, &ru));
@@ -64,8 +93,12 @@ static int mode_rusage(void) {
 }
 
 static int mode_children(void) {
+    long a = clock_us(CLOCK_THREAD_CPUTIME_ID);
+    spin(60000000);
+    long here = clock_us(CLOCK_THREAD_CPUTIME_ID) - a;
     pid_t pid = fork();
     if (pid == 0) {
+        spin(60000000);             /* no syscall: only its own code's time */
         burn(300);
         _exit(0);
     }
@@ -75,6 +108,8 @@ static int mode_children(void) {
     int status;
     wait4(pid, &status, 0, &child);
     printf("wait4 rusage >= 150ms: %d\n", us(child.ru_utime) + us(child.ru_stime) >= 150000);
+    printf("wait4 rusage counts the child's loop: %d\n",
+           us(child.ru_utime) + us(child.ru_stime) >= 150000 + here / 2);
     printf("wait4 maxrss > 0: %d\n", child.ru_maxrss > 0);
     getrusage(RUSAGE_CHILDREN, &ru);
     printf("after wait >= 150ms: %d\n", us(ru.ru_utime) + us(ru.ru_stime) >= 150000);
