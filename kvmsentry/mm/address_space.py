@@ -194,6 +194,7 @@ class AddressSpace:
             for va in victims[:inner_lo] + victims[inner_hi:]:
                 pt.unmap(va)
             victims = ()
+        unmapped = Counter()
         for va in victims:
             if not lo <= va < hi:
                 pt.unmap(va)
@@ -206,7 +207,9 @@ class AddressSpace:
                     self._revoke.append(phys)
             else:
                 self._revoke.append(phys)
-                cache.unmap_page()
+                unmapped[cache] += 1
+        for cache, count in unmapped.items():
+            cache.unmap_pages(count)
         if freed:
             pool.free_many(freed)
 
