@@ -28,7 +28,9 @@ def thread_cpu_ns(task):
     own = 0
     if tid is not None:
         try:
-            own = time.clock_gettime_ns((~tid << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED)
+            # (minus what the host thread spent on tasks it ran before)
+            own = time.clock_gettime_ns((~tid << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED) \
+                - task.cpu_base_ns
         except OSError:
             pass
     return own + task.ctx.guest_cpu_ns()
@@ -50,4 +52,4 @@ def account_thread_exit(task):
     """The task's thread is ending (called on that thread, kernel lock
     held, before the task leaves kernel.tasks): keep its CPU time in
     its process's total."""
-    task.group.utime_ns += time.thread_time_ns() + task.ctx.guest_cpu_ns()
+    task.group.utime_ns += time.thread_time_ns() - task.cpu_base_ns + task.ctx.guest_cpu_ns()

@@ -33,6 +33,7 @@ from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.kernel.tty.host_terminal import HostTerminal
 from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
+from kvmsentry.loader.program_files import program_bytes
 from kvmsentry.mm.page_cache import cache_of
 from kvmsentry.syscalls.strace import Strace
 from kvmsentry.syscalls.sys_identity import initial_rlimits
@@ -136,12 +137,10 @@ class Kernel:
             try:
                 loc = walker.walk(fs.cwd, cand)
                 inode = loc.inode
-                if inode.is_dir():
-                    raise SyscallError(errno.EACCES if b"/" not in name else errno.EISDIR)
                 if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK) \
                         or loc.mount.noexec():
                     raise SyscallError(errno.EACCES)
-                return cand, read_whole(inode)
+                return cand, program_bytes(inode, read_whole)
             except SyscallError as e:
                 if first_error is None or first_error.errno == errno.ENOENT:
                     first_error = e

@@ -109,7 +109,8 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
 
 def _make_child(task, flags, newsp, tls, tid, group):
     kernel = task.kernel
-    mm = task.mm if flags & CLONE_VM else task.mm.fork()
+    mm = task.mm if flags & CLONE_VM else \
+        task.mm.fork(alone=not kernel.mm_in_use(task.mm, task))
     if not flags & CLONE_VM:
         kernel.ipc.shm.mapped_again(mm, task.tgid)
     if not flags & CLONE_VM and hasattr(task.mm, "membarrier_state"):
@@ -182,10 +183,13 @@ def execve(task, path, argv, envp, program=None):
     _kill_other_threads(task)
     _release_mm_for(task)
     old = task.mm
+    old_in_use = kernel.mm_in_use(old, task)
+    if not old_in_use:
+        mm.take_host_state(old)
     task.mm = mm
     task.ctx.set_address_space(mm)
     task.ctx.start(entry, rsp)
-    if not kernel.mm_in_use(old, task):
+    if not old_in_use:
         kernel.ipc.shm.unmapping_all(old, task.tgid)
         old.destroy()
     if kernel.fds_in_use(task.fds, task):

@@ -162,6 +162,7 @@ class SigAction:
 
 
 DEFAULT_ACTION = SigAction()
+IGNORE_ACTION = SigAction(SIG_IGN)
 
 
 class SignalHandlers:
@@ -222,7 +223,8 @@ class SignalHandlers:
     def reset_for_exec(self):
         """flush_signal_handlers(): caught signals go back to SIG_DFL,
         ignored ones stay ignored; flags, restorer and mask are cleared."""
-        self._actions = [SigAction(SIG_IGN if a.is_ignore else SIG_DFL)
+        # (SigAction is frozen: one shared object per disposition will do.)
+        self._actions = [IGNORE_ACTION if a.handler == SIG_IGN else DEFAULT_ACTION
                          for a in self._actions]
 
 

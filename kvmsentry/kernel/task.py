@@ -3,7 +3,9 @@
 AddressSpace that threads share, and its host thread runs a loop of switch() into the guest and servicing
 whatever brought it back, holding the kernel lock only while servicing.
 """
+import os
 import threading
+import time
 
 from kvmsentry._kvm import lib
 from kvmsentry.kernel import signals as sg
@@ -75,15 +77,19 @@ class Task:
     # --- host thread ---------------------------------------------------------
     def start(self):
         """Run this task on a host thread of its own (RuntimeError if the
-        host cannot start one)."""
+        host cannot start one): a parked one whose task ended, else a new
+        one."""
+        if _parked.hand_over(self):
+            return
         threading.stack_size(TASK_STACK_BYTES)
-        self.thread = threading.Thread(target=self._thread_main,
+        self.thread = threading.Thread(target=_host_thread_main, args=(self,),
                                        name="task-%d" % self.tid, daemon=True)
         self.thread.start()
 
     def _thread_main(self):
         set_current(self)
         self.host_tid = lib.kvmsentry_gettid()
+        self.cpu_base_ns = time.thread_time_ns()   # (the thread may have run others)
         lock = self.kernel.lock
         lock.acquire()
         try:
@@ -94,6 +100,8 @@ class Task:
         finally:
             if lock.held_here():
                 lock.release()
+
+    cpu_base_ns = 0
 
     def kick(self):
         """Make the task notice interrupt (a signal, an exit) promptly,
@@ -170,3 +178,62 @@ class Task:
         if status & 0x7F:
             return 128 + (status & 0x7F)
         return (status >> 8) & 0xFF
+
+
+# --- host threads, kept for the next task ----------------------------------------
+# Starting a host thread costs ~100-400 us (its stack, the clone, the
+# hand-off until it runs); a fork+exec+exit makes and ends one task per
+# spawn. A thread whose task ended waits a while for the next one.
+PARK_SECONDS = 2.0
+PARK_MAX = 8
+
+
+class _Parked:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._threads = []           # [wake lock (held while parked), task or None, cpus]
+
+    def hand_over(self, task):
+        """Give task to a parked thread; False if none is parked."""
+        with self._lock:
+            if not self._threads:
+                return False
+            slot = self._threads.pop()
+        # Threads inherit their creator's CPU affinity (Linux's fork does).
+        cpus = os.sched_getaffinity(0)
+        if cpus != slot[2]:
+            try:
+                os.sched_setaffinity(slot[3], cpus)
+            except OSError:
+                pass
+        task.thread = slot[4]
+        slot[1] = task
+        slot[0].release()
+        return True
+
+    def wait(self):
+        """The next task for this (idle) thread, or None after PARK_SECONDS."""
+        wake = threading.Lock()
+        wake.acquire()
+        slot = [wake, None, os.sched_getaffinity(0), threading.get_native_id(),
+                threading.current_thread()]
+        with self._lock:
+            if len(self._threads) >= PARK_MAX:
+                return None
+            self._threads.append(slot)
+        if not wake.acquire(timeout=PARK_SECONDS):
+            with self._lock:
+                if slot in self._threads:
+                    self._threads.remove(slot)
+                    return None
+            wake.acquire()           # handed a task just as the wait ended
+        return slot[1]
+
+
+_parked = _Parked()
+
+
+def _host_thread_main(task):
+    while task is not None:
+        task._thread_main()
+        task = _parked.wait()

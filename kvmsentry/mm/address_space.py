@@ -12,6 +12,10 @@ an errno, never a Python exception.
 """
 import errno
 from bisect import bisect_left
+from collections import Counter
+from copy import copy as copy_vma
+from itertools import repeat
+from operator import add, and_
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -27,6 +31,7 @@ SIGBUS, SIGSEGV = 7, 11
 
 PAGE_MASK = ~(PAGE_SIZE - 1)
 EAGER_POPULATE_BYTES = 1 << 20       # populate mappings up to this at once
+EAGER_COPY_PAGES = 128               # fork copies at most this many pages at once
 MMAP_MIN_ADDR = 0x10000              # like vm.mmap_min_addr
 MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
@@ -166,16 +171,20 @@ class AddressSpace:
         if self.patched_sites:
             self.patched_sites = {s for s in self.patched_sites if not start <= s < end}
         pages, pt, pool = self.pages, self.pt, self.pool
-        if (end - start) // PAGE_SIZE > len(pages):
-            victims = sorted(va for va in pages if start <= va < end)
+        # (Both ways with C-level steps: filter calls range's own
+        # membership test, and sorting a few thousand ints is cheap.)
+        span = range(start, end, PAGE_SIZE)
+        if len(span) > len(pages):
+            victims = sorted(filter(span.__contains__, pages))
         else:
-            victims = [va for va in range(start, end, PAGE_SIZE) if va in pages]
+            victims = list(filter(pages.__contains__, span))
         # Whole 2 MiB ranges are cleared one table (or PS entry) at a time,
         # those that hold pages only (a reservation of terabytes has
         # millions of empty ones; systrap clears a range page by page).
         lo = -(-start // HUGE_SIZE) * HUGE_SIZE
         hi = max(end & ~(HUGE_SIZE - 1), lo)
-        for chunk in sorted({va & ~(HUGE_SIZE - 1) for va in victims if lo <= va < hi}):
+        inner = victims[bisect_left(victims, lo):bisect_left(victims, hi)]
+        for chunk in sorted(set(map(and_, inner, repeat(~(HUGE_SIZE - 1))))):
             pt.unmap_huge(chunk)
         freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
         if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
@@ -185,6 +194,7 @@ class AddressSpace:
             for va in victims[:inner_lo] + victims[inner_hi:]:
                 pt.unmap(va)
             victims = ()
+        unmapped = Counter()
         for va in victims:
             if not lo <= va < hi:
                 pt.unmap(va)
@@ -197,7 +207,9 @@ class AddressSpace:
                     self._revoke.append(phys)
             else:
                 self._revoke.append(phys)
-                cache.unmap_page()
+                unmapped[cache] += 1
+        for cache, count in unmapped.items():
+            cache.unmap_pages(count)
         if freed:
             pool.free_many(freed)
 
@@ -821,11 +833,18 @@ class AddressSpace:
         return bytes(self.view[phys + off:phys + off + n])
 
     # --- fork -------------------------------------------------------------------
-    def fork(self):
+    def fork(self, alone=False):
         """A copy of this address space for a forked child. Private pages
         become copy-on-write: both sides map the frame read-only and the
-        first write fault (or sentry write) copies it; shared and
-        file-backed pages map the same frames."""
+        first write fault (or sentry write) copies it. A small process
+        (`alone`: no other thread can write meanwhile) has its writable
+        private pages copied now instead: a copy of a page costs about a
+        microsecond, a write fault tens, and right after fork both sides
+        write to their stack and libc's data at once. Pages a mapping
+        holds of its file's page cache are not copied: the child faults
+        them in from the cache as it touches them (Linux's fork copies no
+        PTEs of a file mapping without private pages either), which after
+        a fork that execs is most of them never."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -834,41 +853,46 @@ class AddressSpace:
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
             if not vma.fork_flags & VM_DONTCOPY:
-                child.vmas.insert(replace(vma, locked=0))     # mlock is not inherited
+                copy = copy_vma(vma)
+                copy.locked = 0                               # mlock is not inherited
+                child.vmas.insert(copy)
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
         refs = pool.cow_refs
         # A VMA at a time, its pages found by bisecting the sorted list:
         # one map_many per VMA and side instead of a call per page.
         vas = sorted(pages)
+        eager = alone and sum(
+            bisect_left(vas, v.end) - bisect_left(vas, v.start) for v in self.vmas
+            if v.prot & PROT_WRITE and not v.shared) <= EAGER_COPY_PAGES
         for vma in self.vmas:
             lo, hi = bisect_left(vas, vma.start), bisect_left(vas, vma.end)
             if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
-            own, own_frames, shared, shared_frames = [], [], [], []
-            cache = vma.cache
-            for va in vas[lo:hi]:
-                other = cache_pages.get(va) if cache_pages else None
-                if other is not None and other is cache:
-                    shared.append(va)           # the page cache's frame: the same one
-                    shared_frames.append(pages[va])
-                elif other is not None:         # (a cache not the VMA's: none expected)
-                    other.mapped += 1
-                    child.cache_pages[va] = other
-                    child.pages[va] = pages[va]
-                    child.pt.map(va, pages[va], flags)
-                else:
-                    own.append(va)
-                    own_frames.append(pages[va])
-            if shared:
-                cache.mapped += len(shared)
-                child.cache_pages.update(dict.fromkeys(shared, cache))
-                child.pages.update(zip(shared, shared_frames))
-                child.pt.map_many(shared, shared_frames, flags)
+            own, cache = vas[lo:hi], vma.cache
+            if cache_pages and not cache_pages.keys().isdisjoint(own):
+                mine, own = own, []
+                for va in mine:
+                    other = cache_pages.get(va)
+                    if other is None:
+                        own.append(va)
+                    elif other is not cache:    # (a cache not the VMA's: none expected)
+                        other.mapped += 1
+                        child.cache_pages[va] = other
+                        child.pages[va] = pages[va]
+                        child.pt.map(va, pages[va], flags)
+                    # else the page cache's frame: the child faults it in
             if not own:
                 continue
-            for phys in own_frames:
-                refs[phys] = refs.get(phys, 1) + 1
+            own_frames = list(map(pages.__getitem__, own))
+            if eager and vma.prot & PROT_WRITE and not vma.shared:
+                copies = self._copies(own_frames)
+                if copies is not None:
+                    child.pages.update(zip(own, copies))
+                    child.pt.map_many(own, copies, flags)
+                    continue
+            refs.update(zip(own_frames, map(add, map(refs.get, own_frames, repeat(1)),
+                                            repeat(1))))
             if vma.prot & PROT_WRITE:
                 flags = cow_flags(vma.prot)
                 self.pt.map_many(own, own_frames, flags)
@@ -880,21 +904,48 @@ class AddressSpace:
         self.flush()
         return child
 
+    def _copies(self, frames):
+        """New frames holding what `frames` hold, or None if the pool has
+        too few (copy-on-write will do then)."""
+        try:
+            new = self.pool.alloc_many(len(frames))
+        except OutOfMemory:
+            return None
+        view, zero = self.view, _ZEROS[:PAGE_SIZE]
+        for old, phys in zip(frames, new):
+            page = view[old:old + PAGE_SIZE]
+            # A page of zeros (most of a fresh stack) is not copied: the
+            # new frame reads as zeros already, and is never touched here.
+            if not zero.startswith(page):
+                view[phys:phys + PAGE_SIZE] = page
+        return new
+
     # --- lifetime -------------------------------------------------------------
+    def take_host_state(self, old):
+        """execve, once old is nobody else's: this fresh address space may
+        keep what the platform built for old (systrap's child process);
+        True if it did."""
+        adopt = getattr(self.pt, "adopt", None)
+        return adopt is not None and adopt(old.pt)
+
     def destroy(self):
         """Release every frame at once. No PTE is cleared page by page: the
         page table (or systrap's child process) goes as a whole, and no
         thread runs in this address space any more."""
-        pool, cache_pages = self.pool, self.cache_pages
-        cow, freed, unmapped = pool.cow_refs, [], {}
-        for va, phys in self.pages.items():
-            cache = cache_pages.get(va) if cache_pages else None
-            if cache is not None:
-                unmapped[cache] = unmapped.get(cache, 0) + 1
-            elif phys not in cow or not self._unshare(phys):
-                freed.append(phys)
-        for cache, count in unmapped.items():
-            cache.unmap_pages(count)
+        pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
+        cow = pool.cow_refs
+        if cache_pages:
+            for cache, count in Counter(cache_pages.values()).items():
+                cache.unmap_pages(count)
+            freed = list(map(pages.__getitem__, pages.keys() - cache_pages.keys()))
+        else:
+            freed = list(pages.values())
+        if cow:
+            shared = cow.keys() & freed       # copy-on-write frames: one share less
+            if shared:
+                for phys in shared:
+                    self._unshare(phys)
+                freed = [phys for phys in freed if phys not in shared]
         self.pages, self.cache_pages, self._revoke = {}, {}, []
         self.patched_sites = set()
         self.pt.destroy()

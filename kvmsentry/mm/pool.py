@@ -39,7 +39,6 @@ QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
 MADV_POPULATE_WRITE = 23          # Linux 5.14
 HUGE_BYTES = 2 << 20              # a run alloc_huge hands out
 READY_RUNS = 32                   # freed runs kept with their host memory (64 MiB)
-_ZERO_RUN = bytes(HUGE_BYTES)
 
 
 class OutOfMemory(Exception):
@@ -56,6 +55,7 @@ class PhysPool:
         self.mem = mmap.mmap(self.fd, size, mmap.MAP_SHARED,
                              mmap.PROT_READ | mmap.PROT_WRITE)
         self.view = memoryview(self.mem)
+        self._cmem = None                       # a ctypes view, made on first use
         self.words = self.view.cast("Q")       # 64-bit view for page tables
         self._next = reserved                   # bump pointer (physical)
         self._free = []                         # released, never a page table
@@ -255,7 +255,7 @@ class PhysPool:
                         if self.kvm_translations:
                             self.mem.madvise(mmap.MADV_DONTNEED, lo, HUGE_BYTES)
                         self.back_run(lo, HUGE_BYTES)     # one call, not 512 faults
-                        self.view[lo:hi] = _ZERO_RUN
+                        self._zero(lo, HUGE_BYTES)
                         self._ready.append(lo)
                     else:
                         self.mem.madvise(mmap.MADV_REMOVE, lo, HUGE_BYTES)
@@ -294,6 +294,13 @@ class PhysPool:
         for start, count in _runs(sorted(set(frames))):
             self.mem.madvise(mmap.MADV_DONTNEED, start, count * PAGE_SIZE)
 
+    def _zero(self, start, length):
+        # memset: a third cheaper than copying zeros in (measured, 2 MiB).
+        import ctypes                           # (on first use: start-up cost)
+        if self._cmem is None:
+            self._cmem = ctypes.c_char.from_buffer(self.mem)
+        ctypes.memset(ctypes.addressof(self._cmem) + start, 0, length)
+
     def read(self, phys, length):
         return bytes(self.view[phys:phys + length])
 
@@ -303,6 +310,7 @@ class PhysPool:
     def close(self):
         from kvmsentry.mm import page_cache      # (it imports this module)
         page_cache.forget(self)
+        self._cmem = None                       # (its export would keep mem open)
         self.words.release()
         self.view.release()
         self.mem.close()

@@ -112,3 +112,19 @@ def test_python_thread_pool():
 
 def test_busybox_shell_pipeline():
     same(["/bin/busybox", "sh", "-c", "echo one two three | busybox tr ' ' '\\n' | busybox sort -r"])
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_fork_vfork_exec_memory(built, flavour):
+    """A small process's pages copied at fork, a large mapping shared
+    copy-on-write, shared memory, vfork, failed execs, a threaded fork."""
+    _, out, _ = same([built[("fork_memory", flavour)]])
+    assert b"small child: global=10 local=20 heap=child zeros=7" in out
+    assert b"small parent: global=1 local=2 heap=parent zeros=0" in out
+    assert b"large: child exit=0 parent mismatches=0" in out
+    assert b"shared: child exit=0 value=42" in out
+    assert b"vfork: exit=3 parent sees 5" in out
+    assert b"vfork exec missing: exit=127" in out
+    assert b"vfork exec: echo ran" in out
+    assert b"exec /etc/passwd: Permission denied, global still 1" in out
+    assert b"threaded parent: child exit=0 global=7" in out

@@ -52,6 +52,9 @@ class SystrapContext(Context):
         process is left (it exits), a slot in mm's is taken."""
         if self.mm is mm:
             return
+        if self.process is not None and mm.pt.process is self.process:
+            self.mm = mm                   # (an exec that kept the process: same slot)
+            return
         regs = self.user_regs()
         fpu = self.get_fpu() if self.born else self._fpu
         self._leave()

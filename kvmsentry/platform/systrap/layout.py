@@ -15,6 +15,7 @@ SLOT_SIZE = 0x8000
 MAX_THREADS = 2048
 CTL_SIZE = SLOT_SIZE * MAX_THREADS
 RESERVED_LO, RESERVED_HI = STUB_BASE, CTL_VA + CTL_SIZE
+USER_LO, USER_HI = 0x10000, 0x7FFF_FFFF_F000   # what the stub unmaps at its start
 
 # Inside a slot: the message, the signal (alt)stack (a signal frame with
 # AVX-512 state is ~4 KiB; the kick may nest one more), the stub's own

@@ -78,6 +78,12 @@ def host_cpuid():
     return entries
 
 
+def _readable(fd):
+    poller = select.poll()                  # (not select(): fds past 1024)
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 class SystrapMachine:
     syscall_mode = "systrap"
     io_advance = None
@@ -111,6 +117,8 @@ class SystrapMachine:
         self._watched = {}            # pidfd -> ChildProcess
         self._watch_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._epoll = select.epoll()        # the pidfds, and _wake_r to stop
+        self._epoll.register(self._wake_r, select.EPOLLIN)
         self.children_made = 0
         self.notes = []
         self._watcher = threading.Thread(target=self._watch_loop, name="systrap-reaper",
@@ -128,45 +136,41 @@ class SystrapMachine:
         return HostMappings(self)
 
     # --- child deaths -----------------------------------------------------------
+    # One thread waits for any child's end (its pidfd readable) and wakes
+    # the tasks that were running in it. The pidfds sit in a host epoll:
+    # adding or removing one needs no wake-up of that thread (a poll set
+    # had to be rebuilt, a thread switch on every spawn and every end).
     def watch(self, proc):
         self.children_made += 1
         if proc.pidfd is None:
             return
         with self._watch_lock:
             self._watched[proc.pidfd] = proc
-        try:
-            os.write(self._wake_w, b"w")
-        except BlockingIOError:
-            pass                      # a wakeup is pending already
+            self._epoll.register(proc.pidfd, select.EPOLLIN)
 
     def unwatch(self, proc):
         with self._watch_lock:
-            self._watched.pop(proc.pidfd, None)
+            if self._watched.pop(proc.pidfd, None) is not None:
+                self._epoll.unregister(proc.pidfd)
 
     def _watch_loop(self):
-        """One thread waits for any child's end (its pidfd readable) and
-        wakes the tasks that were running in it."""
         while True:
-            poller = select.poll()          # (not select(): fds past 1024)
+            try:
+                events = self._epoll.poll()
+            except OSError:
+                return                      # closed
+            dead = []
             with self._watch_lock:
-                for fd in list(self._watched) + [self._wake_r]:
-                    poller.register(fd, select.POLLIN)
-            ready = [fd for fd, _ in poller.poll()]
-            if self._wake_r in ready:
-                try:
-                    if os.read(self._wake_r, 4096) == b"":
+                for fd, _ in events:
+                    if fd == self._wake_r:
                         return
-                except BlockingIOError:
-                    pass
-            with self._watch_lock:
-                # Readable now, not only then: a closed pidfd's number may
-                # have been reused by a live child's meanwhile.
-                again = select.poll()
-                for fd in ready:
-                    if fd in self._watched:
-                        again.register(fd, select.POLLIN)
-                dead = [self._watched.pop(fd) for fd, ev in again.poll(0)
-                        if ev & select.POLLIN]
+                    # Still watched: a pidfd unwatched (and closed) since
+                    # the wait returned may have been reused by a live child's.
+                    proc = self._watched.get(fd)
+                    if proc is not None and _readable(fd):
+                        del self._watched[fd]
+                        self._epoll.unregister(fd)
+                        dead.append(proc)
             for proc in dead:
                 proc.died()
 

@@ -7,7 +7,7 @@ runs of contiguous pages and frames allow.
 """
 from collections import deque
 from itertools import repeat
-from operator import add, eq
+from operator import add, eq, or_
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
@@ -76,6 +76,7 @@ class HostMappings:
         # from its mmap before the stub's mmap would (check_map_count).
         self.host = {}
         self.host_maps = 0
+        self.wipe = False          # unmap all the program's old host mappings first
 
     def ensure_process(self):
         if self.process is None:
@@ -84,7 +85,24 @@ class HostMappings:
         return self.process
 
     def has_dirty(self):
-        return bool(self.dirty or self.dirty_huge)
+        return bool(self.dirty or self.dirty_huge or self.wipe)
+
+    def adopt(self, old):
+        """execve: this new table takes over old's child process, whose one
+        thread is the exec'ing task's, instead of a fresh one from the
+        zygote (Linux keeps the process too): its old mappings are
+        unmapped before the first of ours. False (nothing changed) when
+        the process is shared, has other threads, or is gone."""
+        proc = getattr(old, "process", None)
+        if proc is None or self.process is not None or not proc.alive or \
+                proc.threads() != 1 or proc.thread_ops:
+            return False
+        old.process = None
+        old.dirty, old.dirty_huge = {}, {}
+        proc.mappings = self
+        self.process = proc
+        self.wipe = True
+        return True
 
     def pages(self):
         """page -> pte of every page mapped (runs expanded)."""
@@ -108,6 +126,12 @@ class HostMappings:
 
     def map_many(self, vas, frames, flags):
         ptes, dirty, huge = self.ptes, self.dirty, self.huge
+        if not huge:
+            # (frames are page-aligned pool addresses: phys & ADDR_MASK is phys)
+            new = dict(zip(vas, map(or_, frames, repeat(flags))))
+            ptes.update(new)
+            dirty.update(new)
+            return
         for va, phys in zip(vas, frames):
             if huge and va & HUGE_MASK in huge:
                 self._split(va & HUGE_MASK)
@@ -195,19 +219,25 @@ class HostMappings:
         made under too (systrap/context.py), so threads of one child
         drain one at a time."""
         dirty, dirty_huge = self.dirty, self.dirty_huge
-        if not dirty and not dirty_huge:
-            return []
-        entries = [(va, 0, PAGE_SIZE) for va in dirty]
-        if dirty_huge:
-            entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
-        entries.sort()
         ops = []
-        lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
+        if self.wipe:
+            # The ranges the stub clears at its start: everything but itself.
+            self.wipe = False
+            lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
+            ops += [(NR_MUNMAP, (layout.USER_LO, lo - layout.USER_LO)),
+                    (NR_MUNMAP, (hi, layout.USER_HI - hi))]
+        if not dirty and not dirty_huge:
+            return ops
+        if not dirty_huge:
+            self._drain_pages(ops, limit)
+            return ops
+        entries = [(va, 0, PAGE_SIZE) for va in dirty]
+        entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
+        entries.sort()
         i, n = 0, len(entries)
         while i < n and len(ops) < limit:
             start, kind, size = entries[i]
             pte = (dirty_huge if kind else dirty).pop(start)
-            prot = prot_of(pte)
             phys = pte & ADDR_MASK
             end = start + size
             i += 1
@@ -215,7 +245,7 @@ class HostMappings:
                 va, kind, size = entries[i]
                 table = dirty_huge if kind else dirty
                 nxt = table[va]
-                if prot:
+                if pte & PTE_P:
                     if nxt != (pte & ~ADDR_MASK) | (phys + (end - start)):
                         break
                 elif nxt & PTE_P:
@@ -223,21 +253,54 @@ class HostMappings:
                 del table[va]
                 end += size
                 i += 1
-            # Never over the stub and its slots (the program may ask).
-            for a, b in ((start, min(end, lo)), (max(start, hi), end)):
-                if a >= b:
-                    continue
-                if prot:
-                    flags = MAP_SHARED_FIXED
-                    if b - a >= POPULATE_PAGES * PAGE_SIZE:
-                        flags |= MAP_POPULATE
-                    ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
-                                          phys + (a - start))))
-                    self._account(a, b, (phys + (a - start)) | prot)
-                else:
-                    ops.append((NR_MUNMAP, (a, b - a)))
-                    self._account(a, b, 0)
+            self._emit(ops, start, end, pte)
         return ops
+
+    def _drain_pages(self, ops, limit):
+        """drain() with page entries only (the common case): the runs are
+        found with whole-list steps, not a Python step per page."""
+        dirty = self.dirty
+        vas = sorted(dirty)
+        ptes = list(map(dirty.__getitem__, vas))
+        n = len(vas)
+        follows = list(map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE))))
+        same = list(map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE))))
+        # Page i+1 joins page i's run if it is the next page, and either
+        # maps the next frame with the same rights or neither is mapped.
+        bounds = [0] + [i + 1 for i in range(n - 1)
+                        if not (follows[i] and (same[i] or not (ptes[i] | ptes[i + 1]) & PTE_P))]
+        bounds.append(n)
+        done = n
+        for k in range(len(bounds) - 1):
+            if len(ops) >= limit:
+                done = bounds[k]
+                break
+            first, last = bounds[k], bounds[k + 1] - 1
+            self._emit(ops, vas[first], vas[last] + PAGE_SIZE, ptes[first])
+        if done == n:
+            dirty.clear()
+        else:
+            deque(map(dirty.pop, vas[:done]), maxlen=0)
+
+    def _emit(self, ops, start, end, pte):
+        """The host calls for [start, end) mapped from pte's frame on (or
+        unmapped), never over the stub and its slots (the program may ask)."""
+        lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
+        prot = prot_of(pte)
+        phys = pte & ADDR_MASK
+        for a, b in ((start, min(end, lo)), (max(start, hi), end)):
+            if a >= b:
+                continue
+            if prot:
+                flags = MAP_SHARED_FIXED
+                if b - a >= POPULATE_PAGES * PAGE_SIZE:
+                    flags |= MAP_POPULATE
+                ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
+                                      phys + (a - start))))
+                self._account(a, b, (phys + (a - start)) | prot)
+            else:
+                ops.append((NR_MUNMAP, (a, b - a)))
+                self._account(a, b, 0)
 
     def _account(self, a, b, first):
         """The child's host mappings after [a, b) is mapped with `first`
