@@ -26,6 +26,7 @@ import threading
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import locking as _locking
 from kvmsentry.kernel.locking import blocking, current
 
 NSEC = 1_000_000_000
@@ -124,14 +125,20 @@ def flush_wakes():
             waiter.wake_now()
 
 
+# The kernel lock's release flushes too (kernel/locking.py cannot import
+# this module, which imports it): give it the function itself.
+_locking._flush_wakes = flush_wakes
+
+
 class Waiter:
     """The host primitive a task's host thread sleeps on (an eventfd)."""
 
-    __slots__ = ("fd", "_alone")
+    __slots__ = ("fd", "_alone", "_last")
 
     def __init__(self):
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._alone = None           # a poll set of the eventfd only (most sleeps)
+        self._last = None            # (host fds, poll set) of the last sleep with host fds
 
     def wake(self, mask=0):
         """Make a current or the next sleep() return (usable as a Queue
@@ -154,10 +161,16 @@ class Waiter:
         or timeout_ns passes (None: no timeout). Returns {fd: revents} for
         the ready host fds. The caller re-checks its condition either way."""
         if host_fds:
-            poller = select.poll()
-            poller.register(self.fd, select.POLLIN)
-            for fd, events in host_fds:
-                poller.register(fd, events)
+            # A server's event loop sleeps on the same host fds every time.
+            last = self._last
+            if last is not None and last[0] == host_fds:
+                poller = last[1]
+            else:
+                poller = select.poll()
+                poller.register(self.fd, select.POLLIN)
+                for fd, events in host_fds:
+                    poller.register(fd, events)
+                self._last = (list(host_fds), poller)
         else:
             poller = self._alone
             if poller is None:
@@ -222,10 +235,11 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     An uninterruptible wait still ends early when the task is being killed
     (kill_status set) and then returns check()'s false answer.
     """
-    waiter = task.waiter
-    entries = [(w[0], Entry(waiter.wake, w[1], exclusive=len(w) > 2 and w[2])) for w in waits]
+    wake = task.waiter.wake
+    entries = [(w[0], Entry(wake, w[1], len(w) > 2 and w[2])) for w in waits]
     for queue, entry in entries:
         queue.register(entry)
+    sleep = task.waiter.sleep
     try:
         while True:
             result = check()
@@ -240,7 +254,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
             if left is not None and left <= 0:
                 return result
             with blocking():
-                waiter.sleep(host_fds, left)
+                sleep(host_fds, left)
     finally:
         for queue, entry in entries:
             queue.unregister(entry)
