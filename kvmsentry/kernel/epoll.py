@@ -192,7 +192,8 @@ class EpollFile(File):
         """Up to `room` events of host sockets into out (ep_send_events
         for the host epoll's part)."""
         items = self._by_host_fd
-        for host_fd, revents in self._host_ep.poll(0, room):
+        # No more can be ready than are watched; the host call allocates room for `room`.
+        for host_fd, revents in self._host_ep.poll(0, min(room, len(items))):
             item = items.get(host_fd)
             if item is None:
                 continue
