@@ -131,12 +131,15 @@ _locking._flush_wakes = flush_wakes
 
 
 class Waiter:
-    """The host primitive a task's host thread sleeps on (an eventfd)."""
+    """The host primitive a task's host thread sleeps on: an eventfd, in
+    blocking mode so that a sleep with no host fds and no deadline (a
+    blocking pipe read, a futex wait) is one host call, a read that
+    returns with the wake; other sleeps poll it with their host fds."""
 
     __slots__ = ("fd", "_alone", "_last")
 
     def __init__(self):
-        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
         self._alone = None           # a poll set of the eventfd only (most sleeps)
         self._last = None            # (host fds, poll set) of the last sleep with host fds
 
@@ -160,6 +163,9 @@ class Waiter:
         """Sleep until wake(), one of host_fds [(fd, poll events)] is ready,
         or timeout_ns passes (None: no timeout). Returns {fd: revents} for
         the ready host fds. The caller re-checks its condition either way."""
+        if not host_fds and timeout_ns is None:
+            os.eventfd_read(self.fd)
+            return {}
         if host_fds:
             # A server's event loop sleeps on the same host fds every time.
             last = self._last
@@ -184,10 +190,7 @@ class Waiter:
         out = {}
         for fd, revents in ready:
             if fd == self.fd:
-                try:
-                    os.eventfd_read(self.fd)
-                except BlockingIOError:
-                    pass
+                os.eventfd_read(self.fd)      # readable: returns at once (only this thread reads)
             else:
                 out[fd] = revents
         return out
