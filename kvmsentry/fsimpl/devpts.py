@@ -40,6 +40,9 @@ class PtyTable:
     """The ptys of one /dev: index allocation and the pts directory."""
 
     def __init__(self, pts_dir):
+        # Nodes come and go with masters, not through a syscall that would
+        # forget the cached dentry: a reused index must not reach the old pty.
+        pts_dir.volatile = True
         self.pts_dir = pts_dir
         self.lock = threading.Lock()
         self.ptys = {}                      # index -> Pty

@@ -93,6 +93,27 @@ static void basic(void)
     close(m);
     s = open(name, O_RDWR | O_NOCTTY);
     printf("after close %d\n", s >= 0 ? 0 : -1);
+    /* A pty whose sides are both closed frees its index for the next
+     * master; the new slave node is the new pty's, not the old one's. */
+    for (int round = 0; round < 3; round++) {
+        m = open_pair(&s, O_NOCTTY);
+        char buf[8];
+        write(m, "x\n", 2);
+        printf("reuse round %d read %zd\n", round, read(s, buf, sizeof buf));
+        close(s);
+        close(m);
+    }
+    /* A slave kept open past its master's close keeps the index taken. */
+    m = open_pair(&s, O_NOCTTY);
+    ioctl(m, TIOCGPTN, &n);
+    close(m);
+    int s2, m2 = open_pair(&s2, O_NOCTTY);
+    unsigned n2;
+    ioctl(m2, TIOCGPTN, &n2);
+    printf("held index taken %d\n", n2 != n);
+    close(s);
+    close(s2);
+    close(m2);
 }
 
 static void canon(void)
