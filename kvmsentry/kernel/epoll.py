@@ -192,7 +192,8 @@ class EpollFile(File):
         """Up to `room` events of host sockets into out (ep_send_events
         for the host epoll's part)."""
         items = self._by_host_fd
-        for host_fd, revents in self._host_ep.poll(0, room):
+        # No more can be ready than are watched; the host call allocates room for `room`.
+        for host_fd, revents in self._host_ep.poll(0, min(room, len(items))):
             item = items.get(host_fd)
             if item is None:
                 continue
@@ -266,32 +267,40 @@ class EpollFile(File):
         """ep_send_events: up to maxevents (events, data) pairs ready now."""
         if not self._ready and not self._host_items and not self._by_host_fd:
             return []         # nothing called back, nothing to look at: a blocking wait's check
-        self._poll_host_items()
+        if self._host_items:
+            self._poll_host_items()
         with self._lock:
             batch = list(self._ready)
             self._ready.clear()
-        out, leftover, again = [], [], []
+        out, leftover, again = [], (), []
         for i, item in enumerate(batch):
             if len(out) >= maxevents:
                 leftover = batch[i:]
                 break
-            if not item.armed():
-                continue
-            revents = poll_mask(item.file) & item.events
+            events = item.events
+            if not events & ~PRIVATE_BITS:
+                continue                        # disarmed (EPOLLONESHOT)
+            revents = poll_mask(item.file) & events
             if revents:
                 out.append((revents & ~PRIVATE_BITS, item.data))
-                if item.events & EPOLLONESHOT:
-                    item.events &= PRIVATE_BITS
-                elif not item.events & EPOLLET:
+                if events & EPOLLONESHOT:
+                    item.events = events & PRIVATE_BITS
+                elif not events & EPOLLET:
                     again.append(item)          # level-triggered: look again next time
         if leftover or again:
             # Unreported items first, then what arrived meanwhile, then the
             # level-triggered ones just reported (as ep_done_scan orders them).
             with self._lock:
-                arrived, self._ready = self._ready, {}
-                for item in leftover + list(arrived) + again:
+                ready = self._ready
+                if leftover or ready:
+                    arrived, ready = ready, {}
+                    for item in (*leftover, *arrived):
+                        if item.live:
+                            ready[item] = None
+                    self._ready = ready
+                for item in again:
                     if item.live:
-                        self._ready[item] = None
+                        ready[item] = None
         if self._by_host_fd and len(out) < maxevents:
             self._harvest_host(maxevents - len(out), out)
         if self._ready and self.sleepers > 1:

@@ -70,8 +70,9 @@ class blocking:
 
 def _flush_wakes():
     """The wakes this thread deferred while it held the kernel lock
-    (kernel/waiter.py)."""
-    from kvmsentry.kernel.waiter import flush_wakes     # waiter imports this module
+    (kernel/waiter.py); replaced by that function itself once waiter.py,
+    which imports this module, is loaded."""
+    from kvmsentry.kernel.waiter import flush_wakes
     flush_wakes()
 
 

@@ -147,6 +147,40 @@ class Pipe:
         self.fasync_writers.signal(POLL_OUT)
         return (data,)
 
+    def readinto(self, buffers, nonblock):
+        """read() straight into `buffers` (writable views, e.g. of guest
+        frames, filled in order): the count; waits as read() does."""
+        box = self._try_readinto(buffers, nonblock)
+        if box is None:
+            box = wait_event(lambda: self._try_readinto(buffers, False),
+                             [(self.queue, READ_EVENTS | POLLHUP)])
+        return box[0]
+
+    def _try_readinto(self, buffers, nonblock):
+        """(count,) if the read can finish now, else None."""
+        with self.lock:
+            buf = self._buf
+            have = len(buf)
+            if not have:
+                if self.writers == 0:
+                    return (0,)
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                return None
+            got = 0
+            with memoryview(buf) as src:       # released before the buffer shrinks
+                for b in buffers:
+                    n = min(len(b), have - got)
+                    b[:n] = src[got:got + n]
+                    got += n
+                    if got == have:
+                        break
+            del buf[:got]
+            self.atime_ns = now_ns()
+        self.queue.notify(WRITE_EVENTS)
+        self.fasync_writers.signal(POLL_OUT)
+        return (got,)
+
     def write(self, data, nonblock):
         """Append data; returns the count written.
 
@@ -161,6 +195,21 @@ class Pipe:
         total = len(data)
         if total == 0:
             return 0
+        with self.lock:            # the common case first: it all fits now
+            if self.readers == 0:
+                raise SyscallError(errno.EPIPE)
+            fits = self.capacity - len(self._buf) >= total
+            if fits:
+                self._buf += data
+                self.mtime_ns = self.ctime_ns = now_ns()
+        if fits:
+            self.queue.notify(READ_EVENTS)
+            self.fasync_readers.signal(POLL_IN)
+            return total
+        return self._write_waiting(data, total, nonblock)
+
+    def _write_waiting(self, data, total, nonblock):
+        """write() of data that does not fit now."""
         view = memoryview(data)
         done = [0]
 
@@ -335,6 +384,25 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
+        return self._holding(self.pipe.write, data)
+
+    def readinto(self, buffers, offset=None):
+        """read() straight into `buffers` (writable views of guest frames,
+        from sys_read_write): no bytes object in between."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        if not self._reader:
+            raise SyscallError(errno.EBADF)
+        return self._holding(self.pipe.readinto, buffers)
+
+    def writefrom(self, buffers, offset=None):
+        """write() of `buffers` (views of guest frames): copied once, at
+        the call, as Linux copies from user memory before it may wait."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        if not self._writer:
+            raise SyscallError(errno.EBADF)
+        data = buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers)
         return self._holding(self.pipe.write, data)
 
     def _holding(self, op, arg):

@@ -26,6 +26,7 @@ import threading
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import locking as _locking
 from kvmsentry.kernel.locking import blocking, current
 
 NSEC = 1_000_000_000
@@ -124,14 +125,23 @@ def flush_wakes():
             waiter.wake_now()
 
 
-class Waiter:
-    """The host primitive a task's host thread sleeps on (an eventfd)."""
+# The kernel lock's release flushes too (kernel/locking.py cannot import
+# this module, which imports it): give it the function itself.
+_locking._flush_wakes = flush_wakes
 
-    __slots__ = ("fd", "_alone")
+
+class Waiter:
+    """The host primitive a task's host thread sleeps on: an eventfd, in
+    blocking mode so that a sleep with no host fds and no deadline (a
+    blocking pipe read, a futex wait) is one host call, a read that
+    returns with the wake; other sleeps poll it with their host fds."""
+
+    __slots__ = ("fd", "_alone", "_last")
 
     def __init__(self):
-        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self.fd = os.eventfd(0, os.EFD_CLOEXEC)
         self._alone = None           # a poll set of the eventfd only (most sleeps)
+        self._last = None            # (host fds, poll set) of the last sleep with host fds
 
     def wake(self, mask=0):
         """Make a current or the next sleep() return (usable as a Queue
@@ -153,11 +163,20 @@ class Waiter:
         """Sleep until wake(), one of host_fds [(fd, poll events)] is ready,
         or timeout_ns passes (None: no timeout). Returns {fd: revents} for
         the ready host fds. The caller re-checks its condition either way."""
+        if not host_fds and timeout_ns is None:
+            os.eventfd_read(self.fd)
+            return {}
         if host_fds:
-            poller = select.poll()
-            poller.register(self.fd, select.POLLIN)
-            for fd, events in host_fds:
-                poller.register(fd, events)
+            # A server's event loop sleeps on the same host fds every time.
+            last = self._last
+            if last is not None and last[0] == host_fds:
+                poller = last[1]
+            else:
+                poller = select.poll()
+                poller.register(self.fd, select.POLLIN)
+                for fd, events in host_fds:
+                    poller.register(fd, events)
+                self._last = (list(host_fds), poller)
         else:
             poller = self._alone
             if poller is None:
@@ -171,10 +190,7 @@ class Waiter:
         out = {}
         for fd, revents in ready:
             if fd == self.fd:
-                try:
-                    os.eventfd_read(self.fd)
-                except BlockingIOError:
-                    pass
+                os.eventfd_read(self.fd)      # readable: returns at once (only this thread reads)
             else:
                 out[fd] = revents
         return out
@@ -222,10 +238,11 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     An uninterruptible wait still ends early when the task is being killed
     (kill_status set) and then returns check()'s false answer.
     """
-    waiter = task.waiter
-    entries = [(w[0], Entry(waiter.wake, w[1], exclusive=len(w) > 2 and w[2])) for w in waits]
+    wake = task.waiter.wake
+    entries = [(w[0], Entry(wake, w[1], len(w) > 2 and w[2])) for w in waits]
     for queue, entry in entries:
         queue.register(entry)
+    sleep = task.waiter.sleep
     try:
         while True:
             result = check()
@@ -240,7 +257,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
             if left is not None and left <= 0:
                 return result
             with blocking():
-                waiter.sleep(host_fds, left)
+                sleep(host_fds, left)
     finally:
         for queue, entry in entries:
             queue.unregister(entry)

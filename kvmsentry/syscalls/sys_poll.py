@@ -315,10 +315,13 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
         finally:
             ep.sleepers -= 1
 
-    ready = _masked_wait(task, mask, wait)
-    if ready:
-        task.mm.copy_out(events, struct.pack("<" + "IQ" * len(ready), *chain.from_iterable(ready)))
-    return len(ready)
+    ready = wait() if mask is None else _masked_wait(task, mask, wait)
+    n = len(ready)
+    if n == 1:
+        task.mm.copy_out(events, EPOLL_EVENT.pack(*ready[0]))
+    elif n:
+        task.mm.copy_out(events, struct.pack("<" + "IQ" * n, *chain.from_iterable(ready)))
+    return n
 
 
 def _ms(timeout):

@@ -252,6 +252,15 @@ def write(task, fd, buf, count):
     count = min(count, MAX_RW_COUNT)
     if f.discards_writes:
         return count
+    if 0 < count <= CHUNK and hasattr(f, "writefrom"):
+        # As read's common case: one buffer the program may read whole,
+        # written straight from its frames.
+        try:
+            buffers = task.mm.read_buffers(buf, count)
+        except SyscallError:
+            pass                    # a hole in the buffer: write_from cuts it
+        else:
+            return f.writefrom(buffers, None)
     return write_from(task.mm, f, [(buf, count)])
 
 

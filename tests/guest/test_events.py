@@ -53,6 +53,15 @@ def test_wakeups_reach_the_sleeper(eventprogs, flavour):
     assert out.split("\n")[:-1] == ["%s ok" % case for case in WAKEUP_CASES]
 
 
+@pytest.mark.parametrize("flavour", list(FLAVOURS))
+def test_pipe_transfers(eventprogs, flavour):
+    """Pipe reads and writes straight between guest frames and the pipe:
+    readv/writev order, page-crossing buffers, EFAULT leaving the data,
+    EOF, EAGAIN, a write larger than the pipe (tests/eventprograms/pipe_io.c)."""
+    out = same([eventprogs[("pipe_io", flavour)]])
+    assert "big: got 300000, same 1, writer status 0" in out
+
+
 def test_python_eventfd():
     """os.eventfd from Python, semaphore mode and a blocking read woken by
     a forked writer."""
