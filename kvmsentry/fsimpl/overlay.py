@@ -72,6 +72,7 @@ class OverlayInode(Inode):
         self.parent = parent          # OverlayInode, None for root/removed
         self.name = name
         self._children = weakref.WeakValueDictionary()
+        self._listing = None          # (upper's readdir tuple, origin_gen, ours)
         # The file type never changes (copy-up makes an upper of the same
         # type): the type checks of every path walk answer from it.
         self._type = st.S_IFMT((upper if upper is not None else lower).mode)
@@ -162,6 +163,7 @@ class OverlayInode(Inode):
             raise
         _best_effort(dir_up.setattr, atime_ns=pst.atime_ns, mtime_ns=pst.mtime_ns)
         self.fs._origin[new.getattr().ino] = s.ino
+        self.fs.origin_gen += 1
         if kind == st.S_IFDIR:
             self.fs._dirs[new] = _DirState(opaque=False)
         else:
@@ -247,9 +249,18 @@ class OverlayInode(Inode):
             if self.upper is not None:
                 origin = self.fs._origin                 # upper_ino(), inlined
                 if self.lower is None:                   # nothing to merge
-                    return [(name, lower_ino if (lower_ino := origin.get(ino)) is not None
-                             else ino | UPPER_INO_BIT, dt)
-                            for name, ino, dt in self.upper.readdir()]
+                    upper = self.upper.readdir()
+                    kept = self._listing
+                    # A tuple from the upper layer is returned again until
+                    # the directory changes; numbers change with _origin.
+                    if kept is not None and kept[0] is upper and kept[1] == self.fs.origin_gen:
+                        return kept[2]
+                    listing = tuple((name, lower_ino if (lower_ino := origin.get(ino)) is not None
+                                     else ino | UPPER_INO_BIT, dt)
+                                    for name, ino, dt in upper)
+                    if type(upper) is tuple:
+                        self._listing = (upper, self.fs.origin_gen, listing)
+                    return listing
                 for name, ino, dt in self.upper.readdir():
                     lower_ino = origin.get(ino)
                     entries[name] = (name, lower_ino if lower_ino is not None
@@ -462,12 +473,14 @@ class OverlayFilesystem(Filesystem):
         self.lock = threading.RLock()
         self._dirs = {}               # upper dir inode -> _DirState
         self._origin = {}             # upper ino -> lower ino it was copied from
+        self.origin_gen = 0           # bumped on every change to _origin
         upper, lower = upper_fs.root(), lower_fs.root()
         # The merged root looks like the lower root (the image's "/").
         s = lower.getattr()
         _best_effort(upper.setattr, mode=s.mode, uid=s.uid, gid=s.gid,
                      atime_ns=s.atime_ns, mtime_ns=s.mtime_ns)
         self._origin[upper.getattr().ino] = s.ino
+        self.origin_gen += 1
         self._root = OverlayInode(self, upper, lower, None, None)
 
     def root(self):

@@ -338,6 +338,7 @@ class TmpfsDir(TmpfsInode):
     def __init__(self, fs, mode, uid, gid, parent):
         super().__init__(fs, st.S_IFDIR | (mode & 0o7777), uid, gid)
         self.entries = {}
+        self._listing = None          # readdir's tuple while the entries stay as they are
         self.parent = parent          # the one directory holding this one
         self.subdirs = 0
         self.dead = False             # removed by rmdir; no new entries
@@ -374,12 +375,14 @@ class TmpfsDir(TmpfsInode):
 
     def _attach(self, name, inode):
         self.entries[name] = inode
+        self._listing = None
         if isinstance(inode, TmpfsDir):
             self.subdirs += 1
             inode.parent = self
 
     def _detach(self, name):
         inode = self.entries.pop(name)
+        self._listing = None
         if isinstance(inode, TmpfsDir):
             self.subdirs -= 1
         return inode
@@ -426,10 +429,18 @@ class TmpfsDir(TmpfsInode):
             return self._get(name)
 
     def readdir(self):
-        with self.fs.lock:
-            types = DTYPES
-            return [(name, child.ino, types.get(child.mode & S_IFMT, DT_UNKNOWN))
-                    for name, child in self.entries.items()]
+        """(name, ino, d_type) of each entry, in order: the same tuple
+        object until an entry is added, removed or replaced (an inode's
+        number and type never change), which is what lets the overlay
+        and getdents keep what they built from it."""
+        listing = self._listing
+        if listing is None:
+            with self.fs.lock:
+                types = DTYPES
+                listing = self._listing = tuple(
+                    (name, child.ino, types.get(child.mode & S_IFMT, DT_UNKNOWN))
+                    for name, child in self.entries.items())
+        return listing
 
     def create(self, name, mode, uid, gid):
         """Implements creat(2)'s inode step."""
@@ -567,6 +578,7 @@ class TmpfsDir(TmpfsInode):
             new_dir.subdirs += src_dir - dst_dir
         self.entries[name] = dst
         new_dir.entries[new_name] = src
+        self._listing = new_dir._listing = None
         if isinstance(src, TmpfsDir):
             src.parent = new_dir
         if isinstance(dst, TmpfsDir):
