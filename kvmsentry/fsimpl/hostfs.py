@@ -164,6 +164,14 @@ class HostInode(Inode):
 
     def _io_fd(self, write):
         """The cached host I/O fd for this regular file (O_RDWR for writes)."""
+        io = self._fds.io
+        # Once made, an I/O fd stays until the inode goes: every read and
+        # write finds it here without the lock.
+        fd = io.get(os.O_RDWR)
+        if fd is None and not write:
+            fd = io.get(os.O_RDONLY)
+        if fd is not None:
+            return fd
         if not self.is_reg():
             raise SyscallError(errno.EINVAL)
         fds = self._fds
@@ -374,7 +382,10 @@ class HostInode(Inode):
             raise SyscallError(errno.EISDIR)
         if offset < 0:
             raise SyscallError(errno.EINVAL)
-        return _call(os.preadv, self._io_fd(False), buffers, offset)
+        try:
+            return os.preadv(self._io_fd(False), buffers, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
 
     def writefrom_at(self, offset, buffers):
         """write_at() from memoryviews with one pwritev."""

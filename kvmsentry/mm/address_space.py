@@ -629,6 +629,18 @@ class AddressSpace:
             return 0
         if addr < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
+        page = addr & PAGE_MASK
+        if addr + length <= page + PAGE_SIZE and addr < LOWER_HALF_END:
+            # Within one present page of its own (a stat buffer, a short
+            # read): _frame_for's answer without the loop.
+            phys = self.pages.get(page)
+            if phys is not None and phys not in self.pool.cow_refs:
+                vma = self.vmas.find(addr)
+                if vma is not None and vma.prot & PROT_WRITE:
+                    lo = phys + addr - page
+                    self.view[lo:lo + length] = data if type(data) is bytes \
+                        else memoryview(data).cast("B")
+                    return length
         view, pos = self.view, 0
         data = memoryview(data).cast("B")
         while pos < length:
