@@ -116,6 +116,11 @@ class _Fds:
         self.path = path_fd
         self.io = {}                  # O_RDONLY / O_RDWR -> fd
 
+    def __del__(self):
+        # The inode holding this went (no weakref.finalize per inode: a
+        # lookup of a new name makes one, and finalize costs microseconds).
+        self.close()
+
     def close(self):
         for fd in [self.path, *self.io.values()]:
             try:
@@ -135,11 +140,11 @@ class HostInode(Inode):
             os.close(path_fd)
             raise SyscallError(e.errno) from None
         self._fds = _Fds(path_fd)
-        weakref.finalize(self, self._fds.close)
         super().__init__(fs, s.st_mode)
         self.parent = parent          # HostInode (strong: we need its fd) or None
         self.name = name              # our name in parent; None once removed
-        self._children = weakref.WeakValueDictionary()
+        # Looked-up children, for directories only (made on first lookup).
+        self._children = None
 
     @property
     def fd(self):
@@ -189,8 +194,13 @@ class HostInode(Inode):
             raise SyscallError(errno.ENOENT if self.name is None else errno.EBUSY)
         return self.parent.fd, self.name
 
+    def _child_map(self):
+        if self._children is None:
+            self._children = weakref.WeakValueDictionary()
+        return self._children
+
     def _forget(self, name):
-        child = self._children.pop(name, None)
+        child = self._children.pop(name, None) if self._children is not None else None
         if child is not None:
             child.parent = child.name = None
         return child
@@ -242,11 +252,12 @@ class HostInode(Inode):
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
         with self.fs.lock:
-            child = self._children.get(name)
+            children = self._child_map()
+            child = children.get(name)
             if child is None:
                 fd = _host_open(self.fd, name, _PATH_FLAGS)
                 child = HostInode(self.fs, fd, self, name)
-                self._children[name] = child
+                children[name] = child
             return child
 
     def readdir(self):
@@ -350,10 +361,10 @@ class HostInode(Inode):
             other = new_dir._forget(new_name)
             if moved is not None:
                 moved.parent, moved.name = new_dir, new_name
-                new_dir._children[new_name] = moved
+                new_dir._child_map()[new_name] = moved
             if flags & RENAME_EXCHANGE and other is not None:
                 other.parent, other.name = self, name
-                self._children[name] = other
+                self._child_map()[name] = other
 
     # --- symlinks and contents ----------------------------------------------
     def readlink(self):

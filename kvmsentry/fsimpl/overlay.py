@@ -22,6 +22,7 @@ with bit 63 set, so the two ranges cannot collide under one st_dev.
 import errno
 import stat as st
 import threading
+import types
 import weakref
 
 from kvmsentry.errors import SyscallError
@@ -32,6 +33,9 @@ OVERLAYFS_SUPER_MAGIC = 0x794C7630
 UPPER_INO_BIT = 1 << 63
 _COPY_CHUNK = 1 << 20
 _S_IFDIR, _S_IFLNK, _S_IFREG = st.S_IFDIR, st.S_IFLNK, st.S_IFREG
+
+
+_NONE = types.MappingProxyType({})    # a non-directory's children: none, ever
 
 
 class _DirState:
@@ -71,11 +75,12 @@ class OverlayInode(Inode):
         self.lower = lower            # for a directory: only while merged
         self.parent = parent          # OverlayInode, None for root/removed
         self.name = name
-        self._children = weakref.WeakValueDictionary()
         self._listing = None          # (upper's readdir tuple, origin_gen, ours)
         # The file type never changes (copy-up makes an upper of the same
         # type): the type checks of every path walk answer from it.
         self._type = st.S_IFMT((upper if upper is not None else lower).mode)
+        # Looked-up children: directories only.
+        self._children = weakref.WeakValueDictionary() if self._type == _S_IFDIR else _NONE
 
     @property
     def mode(self):
