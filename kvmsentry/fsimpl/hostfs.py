@@ -122,12 +122,14 @@ class _Fds:
         self.close()
 
     def close(self):
-        for fd in [self.path, *self.io.values()]:
+        fds = [self.path, *self.io.values()] if self.path >= 0 else []
+        self.path = -1                # closed once: the numbers may be reused
+        self.io.clear()
+        for fd in fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        self.io.clear()
 
 
 class HostInode(Inode):

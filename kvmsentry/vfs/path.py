@@ -10,6 +10,7 @@ import stat as st
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.mount import Location
+from kvmsentry.vfs.mount import _lru, _touch as _lru_touch
 
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -17,6 +18,7 @@ MAXSYMLINKS = 40
 AT_FDCWD = -100
 SLASH = ord("/")
 _location = tuple.__new__            # Location(m, d) without namedtuple's Python __new__
+_lru_move = _lru.move_to_end         # the dentry cache's LRU order (vfs/mount.py)
 
 X_OK, W_OK, R_OK = 1, 2, 4
 
@@ -102,7 +104,6 @@ class Walker:
             raise SyscallError(errno.ENAMETOOLONG)
         if not path:
             raise SyscallError(errno.ENOENT)
-        depth = _depth if _depth is not None else [0]
         loc = self.ctx.root if path[0] == SLASH else start
         inner = path.strip(b"/")
         parts = inner.split(b"/") if inner else []
@@ -113,39 +114,52 @@ class Walker:
         # may_access: fs uid 0 searches any directory (decided once a walk).
         check = getattr(creds, "fsuid", creds.euid) != 0
         last = len(parts) - 1
+        mount, dentry = loc
         for i, name in enumerate(parts):
             # One step, written out: every path of every call comes here.
+            # (mount, dentry) is where the walk is; `loc` is built from
+            # them only where a Location is needed.
             if len(name) > NAME_MAX:
                 raise SyscallError(errno.ENAMETOOLONG)
-            mount, dentry = loc
             inode = dentry.inode
             if not inode.is_dir():
                 raise SyscallError(errno.ENOTDIR)
             if check and not may_access(inode.getattr(), creds, X_OK):
                 raise SyscallError(errno.EACCES)
             if name == b".":
-                loc_next = loc
-            elif name == b"..":
-                loc_next = self._parent(loc)
+                continue
+            dir_mount = mount
+            if name == b"..":
+                mount, dentry = self._parent(_location(Location, (mount, dentry)))
+                child = dentry
             else:
-                child = dentry.child(name)
-                loc_next = _location(Location, (mount, child))
-                if child.pinned:                # a mount point (or once was)
-                    loc_next = self.mounts.mounted_on(loc_next)
-            inode = loc_next.dentry.inode
-            if inode.is_symlink() and (i < last or follow or must_be_dir):
-                depth[0] += 1
-                if depth[0] > MAXSYMLINKS:
-                    raise SyscallError(errno.ELOOP)
-                magic = inode.follow_magic(loc_next)
-                if magic is not None:
-                    loc_next = magic
+                # Dentry.child's cache hit, inline.
+                child = dentry.children.get(name)
+                if child is None or inode.volatile:
+                    child = dentry.child(name)
                 else:
-                    loc_next = self.walk(loc, inode.readlink(), True, depth)
-            loc = loc_next
-        if must_be_dir and not loc.dentry.inode.is_dir():
+                    try:
+                        _lru_move(id(child))
+                    except KeyError:
+                        _lru_touch(child)
+                if child.pinned:                # a mount point (or once was)
+                    mount, child = self.mounts.mounted_on(_location(Location, (mount, child)))
+            inode = child.inode
+            if inode.is_symlink() and (i < last or follow or must_be_dir):
+                if _depth is None:
+                    _depth = [0]
+                _depth[0] += 1
+                if _depth[0] > MAXSYMLINKS:
+                    raise SyscallError(errno.ELOOP)
+                here = _location(Location, (dir_mount, dentry))
+                loc_next = inode.follow_magic(_location(Location, (mount, child)))
+                if loc_next is None:
+                    loc_next = self.walk(here, inode.readlink(), True, _depth)
+                mount, child = loc_next
+            dentry = child
+        if must_be_dir and not dentry.inode.is_dir():
             raise SyscallError(errno.ENOTDIR)
-        return loc
+        return _location(Location, (mount, dentry))
 
     def walk_parent(self, start, path):
         """(parent Location, last name, trailing slash) for calls that
