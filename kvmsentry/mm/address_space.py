@@ -13,6 +13,7 @@ an errno, never a Python exception.
 import errno
 from bisect import bisect_left
 from dataclasses import replace
+from operator import itemgetter
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -32,6 +33,10 @@ MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_LIMIT = 8 << 20
 _ZEROS = bytes(1 << 20)               # what never-written memory reads as
+
+# _one_run's memos: (first page, end) -> itemgetter of those pages' frames,
+# (first frame, count) -> the contiguous run; cleared when this full.
+_RUN_GETTERS, _RUNS, _RUN_MEMO = {}, {}, 64
 
 
 def page_up(n):
@@ -713,10 +718,27 @@ class AddressSpace:
                 return None
             lo = phys + (addr - first)
             return [self.view[lo:lo + length]]
-        frames = list(map(self.pages.get, range(first, end, PAGE_SIZE)))
+        # The frames of the pages, and the run they should be, from
+        # getters kept per buffer: a program reads into the same buffer
+        # over and over, and this is every big read(2).
+        key = (first, end)
+        getter = _RUN_GETTERS.get(key)
+        if getter is None:
+            if len(_RUN_GETTERS) >= _RUN_MEMO:
+                _RUN_GETTERS.clear()
+            getter = _RUN_GETTERS[key] = itemgetter(*range(first, end, PAGE_SIZE))
+        try:
+            frames = getter(self.pages)
+        except KeyError:
+            return None                          # a page not populated yet
         base = frames[0]
-        if base is None or frames[-1] != base + (len(frames) - 1) * PAGE_SIZE or \
-                frames != list(range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE)):
+        want = _RUNS.get((base, len(frames)))
+        if want is None:
+            if len(_RUNS) >= _RUN_MEMO:
+                _RUNS.clear()
+            want = _RUNS[(base, len(frames))] = tuple(
+                range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE))
+        if frames != want:
             return None
         cow = self.pool.cow_refs
         if cow and not cow.keys().isdisjoint(frames):
