@@ -231,7 +231,17 @@ class TmpfsFile(TmpfsInode):
         view = memoryview(data)
         with self.fs.lock:
             first, last = offset // PAGE_SIZE, (end - 1) // PAGE_SIZE
-            if first == last:                   # most writes: within one page
+            if first == last and first in self._pages:
+                # Most writes: over bytes already stored, in one charged
+                # page (CHUNK is a multiple of the page size).
+                base = offset - offset % CHUNK
+                chunk = self.chunks.get(base // CHUNK)
+                if chunk is not None and len(chunk) >= end - base:
+                    chunk[offset - base:end - base] = view
+                    self.size = max(self.size, end)
+                    self._touch(now_ns())
+                    return n
+            if first == last:
                 new = [] if first in self._pages else [first]
             else:
                 new = [p for p in range(first, last + 1) if p not in self._pages]
