@@ -121,14 +121,16 @@ class _Fds:
         # lookup of a new name makes one, and finalize costs microseconds).
         self.close()
 
-    def close(self):
+    def close(self, _close=os.close, _error=OSError):
+        # (os.close bound here: at interpreter exit __del__ may run after
+        # the module's globals are gone.)
         fds = [self.path, *self.io.values()] if self.path >= 0 else []
         self.path = -1                # closed once: the numbers may be reused
         self.io.clear()
         for fd in fds:
             try:
-                os.close(fd)
-            except OSError:
+                _close(fd)
+            except _error:
                 pass
 
 

@@ -10,7 +10,7 @@ import stat as st
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.mount import Location
-from kvmsentry.vfs.mount import _lru, _touch as _lru_touch
+from kvmsentry.vfs.mount import TREE_GEN, _lru, _touch as _lru_touch
 
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -19,6 +19,10 @@ AT_FDCWD = -100
 SLASH = ord("/")
 _location = tuple.__new__            # Location(m, d) without namedtuple's Python __new__
 _lru_move = _lru.move_to_end         # the dentry cache's LRU order (vfs/mount.py)
+# Walk results: (mounts, root, start, path, follow) -> (TREE_GEN, Location).
+# Each pins its dentries (a host inode's fd among them): kept few.
+WALKS_KEPT = 1024
+_walks = {}
 
 X_OK, W_OK, R_OK = 1, 2, 4
 
@@ -104,15 +108,27 @@ class Walker:
             raise SyscallError(errno.ENAMETOOLONG)
         if not path:
             raise SyscallError(errno.ENOENT)
-        loc = self.ctx.root if path[0] == SLASH else start
+        root = self.ctx.root
+        creds = self.creds
+        # may_access: fs uid 0 searches any directory (decided once a walk).
+        check = getattr(creds, "fsuid", creds.euid) != 0
+        gen = TREE_GEN[0]
+        if not check and _depth is None:
+            # A walk that depends on nothing but the dentry tree and the
+            # mounts (no permission checks, no symlink, no volatile
+            # directory) is kept, and valid while neither changes.
+            key = (self.mounts, root, start if path[0] != SLASH else None, path, follow)
+            kept = _walks.get(key)
+            if kept is not None and kept[0] == gen:
+                return kept[1]
+        else:
+            key = None
+        loc = root if path[0] == SLASH else start
         inner = path.strip(b"/")
         parts = inner.split(b"/") if inner else []
         if b"//" in inner:
             parts = [p for p in parts if p]
         must_be_dir = path[-1] == SLASH
-        creds = self.creds
-        # may_access: fs uid 0 searches any directory (decided once a walk).
-        check = getattr(creds, "fsuid", creds.euid) != 0
         last = len(parts) - 1
         mount, dentry = loc
         for i, name in enumerate(parts):
@@ -137,6 +153,8 @@ class Walker:
                 child = dentry.children.get(name)
                 if child is None or inode.volatile:
                     child = dentry.child(name)
+                    if inode.volatile:
+                        key = None
                 else:
                     try:
                         _lru_move(id(child))
@@ -146,6 +164,7 @@ class Walker:
                     mount, child = self.mounts.mounted_on(_location(Location, (mount, child)))
             inode = child.inode
             if inode.is_symlink() and (i < last or follow or must_be_dir):
+                key = None                      # a link's text may depend on the caller
                 if _depth is None:
                     _depth = [0]
                 _depth[0] += 1
@@ -159,7 +178,12 @@ class Walker:
             dentry = child
         if must_be_dir and not dentry.inode.is_dir():
             raise SyscallError(errno.ENOTDIR)
-        return _location(Location, (mount, dentry))
+        loc = _location(Location, (mount, dentry))
+        if key is not None:
+            if len(_walks) >= WALKS_KEPT:
+                _walks.clear()
+            _walks[key] = (gen, loc)
+        return loc
 
     def walk_parent(self, start, path):
         """(parent Location, last name, trailing slash) for calls that

@@ -193,6 +193,70 @@ static void g_relist(void)
     close(f);
 }
 
+static long is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : S_ISDIR(st.st_mode);
+}
+
+static long size_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+/* The same paths walked again after what changes their answer: renames
+ * of a file and of the directories above it, unlink and re-create,
+ * symlinks replaced, the working directory, /proc/self in two processes. */
+static void g_rewalk(void)
+{
+    mkdir("a", 0755);
+    mkdir("a/b", 0755);
+    close(open("a/b/f", O_CREAT | O_WRONLY, 0644));
+    for (int i = 0; i < 2; i++)
+        TRY(size_of("a/b/f"));
+    TRY(rename("a/b", "a/c"));
+    TRY(size_of("a/b/f"));
+    TRY(size_of("a/c/f"));
+    TRY(rename("a", "x"));
+    TRY(size_of("x/c/f"));
+    TRY(size_of("a/c/f"));
+    TRY(unlink("x/c/f"));
+    TRY(size_of("x/c/f"));
+    int fd = open("x/c/f", O_CREAT | O_WRONLY, 0644);
+    TRY(write(fd, "12345", 5));
+    close(fd);
+    TRY(size_of("x/c/f"));
+    TRY(size_of("x/c/../c/./f"));
+    TRY(symlink("x", "lnk"));
+    TRY(size_of("lnk/c/f"));
+    TRY(unlink("lnk"));
+    TRY(symlink("nothing", "lnk"));
+    TRY(size_of("lnk/c/f"));
+    TRY(unlink("lnk"));
+    TRY(mkdir("lnk", 0755));
+    TRY(is_dir("lnk"));
+    TRY(rmdir("lnk"));
+    TRY(is_dir("lnk"));
+    TRY(chdir("x"));
+    TRY(size_of("c/f"));
+    TRY(chdir(".."));
+    TRY(size_of("c/f"));
+    char buf[64], want[64];
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+            buf[n > 0 ? n : 0] = 0;
+            snprintf(want, sizeof(want), "%d", (int)getpid());
+            _exit(strcmp(buf, want) == 0 ? 0 : 1);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        SAY("child's /proc/self is its own pid: %d\n", status == 0);
+    }
+}
+
 static void g_chmod(void)
 {
     struct stat st;
@@ -591,6 +655,7 @@ static void g_caps_dac(void)
 static const struct group GROUPS[] = {
     {"getdents", g_getdents},
     {"relist", g_relist},
+    {"rewalk", g_rewalk},
     {"chmod", g_chmod},
     {"utimens", g_utimens},
     {"umask", g_umask},
