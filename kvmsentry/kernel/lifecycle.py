@@ -201,6 +201,9 @@ def execve(task, path, argv, envp, program=None):
     task.comm = os.path.basename(real_path)[:15].decode(errors="replace")
     old_tid = task.tid
     task.tid = kernel.tree.exec_thread(task.group, task.tid)
+    if task.tid != old_tid:                         # a non-leader took over the leader's tid
+        kernel.tasks.pop(old_tid, None)
+        kernel.tasks[task.tid] = task
     if task.vfork_done is not None:
         task.vfork_done.set()
         task.vfork_done = None

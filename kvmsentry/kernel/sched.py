@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, replace
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.creds import CAP_SYS_NICE
 
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 SCHED_RESET_ON_FORK = 0x40000000
@@ -18,7 +19,6 @@ SCHED_EXT = 7                       # Linux 6.12+: known to the priority ranges 
 POLICIES = (SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE)
 MIN_NICE, MAX_NICE = -20, 19
 MAX_RT_PRIO = 100
-CAP_SYS_NICE = 23
 RLIMIT_NICE, RLIMIT_RTPRIO = 13, 14
 DL_SCALE = 10
 RR_TIMESLICE_NS = 100_000_000       # sched_rr_timeslice_ms default

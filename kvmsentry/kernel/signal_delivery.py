@@ -10,12 +10,14 @@ Job control: a stop signal's default action stops every thread of the
 process (they park, without the kernel lock, until SIGCONT or SIGKILL);
 SIGCONT resumes it when sent, as on Linux, whatever its disposition.
 """
+import errno
 import signal as _signal
 
 from kvmsentry.arch.signal_frame import build_rt_frame, initial_xsave, parse_rt_frame
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import ptrace
 from kvmsentry.kernel import signals as sg
+from kvmsentry.kernel.creds import CAP_KILL
 from kvmsentry.kernel.exit import ExitGroup
 from kvmsentry.kernel.process_tree import status_signaled
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
@@ -30,6 +32,27 @@ NEVER_RESTART = {"nanosleep", "clock_nanosleep", "rt_sigsuspend", "pause",
 
 def group_tasks(task):
     return [t for t in task.kernel.tasks.values() if t.group is task.group]
+
+
+def may_signal(sender, target, sig):
+    """Linux's check_kill_permission for a signal a task sends: its own
+    process, a process of the same user (either of the sender's real and
+    effective uids against the target's real and saved), CAP_KILL, or
+    SIGCONT within the session."""
+    if target.group is sender.group:
+        return True
+    me, them = sender.creds, target.creds
+    if me.euid in (them.uid, them.suid) or me.uid in (them.uid, them.suid):
+        return True
+    if me.capable(CAP_KILL):
+        return True
+    return sig == sg.SIGCONT and sender.group.sid == target.group.sid
+
+
+def check_signal(sender, target, sig):
+    """EPERM unless may_signal."""
+    if not may_signal(sender, target, sig):
+        raise SyscallError(errno.EPERM)
 
 
 def send(kernel, target, info, thread=False):

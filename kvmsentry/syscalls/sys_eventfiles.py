@@ -151,6 +151,7 @@ def pidfd_send_signal(task, pidfd, sig, info, flags):
     target = next((t for t in task.kernel.tasks.values() if t.group is file.group), None)
     if target is None:
         raise SyscallError(errno.ESRCH)
+    sd.check_signal(task, target, sig)
     sd.send(task.kernel, target, sg.SigInfo.user(sig, task.tgid, task.creds.uid))
     return 0
 

@@ -4,6 +4,7 @@ import resource
 import struct
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.creds import CAP_SYS_RESOURCE
 from kvmsentry.syscalls.args import i32
 
 RLIM_NLIMITS = 16
@@ -83,7 +84,7 @@ def _do_prlimit(target, res, new, old, caller=None):
         soft, hard = struct.unpack("<QQ", task.mm.copy_in(new, 16))
         if soft > hard:
             raise SyscallError(errno.EINVAL)
-        if hard > limits[res][1] and task.creds.euid != 0:
+        if hard > limits[res][1] and not task.creds.capable(CAP_SYS_RESOURCE):
             raise SyscallError(errno.EPERM)
         if res == resource.RLIMIT_NOFILE and hard > GUEST_NOFILE[1]:
             raise SyscallError(errno.EPERM)        # above nr_open
@@ -102,7 +103,7 @@ def prlimit64(task, pid, res, new, old):
     target = task if pid in (0, task.tgid) else task.kernel.tasks.get(pid)
     if target is None:
         raise SyscallError(errno.ESRCH)
-    if target is not task and task.creds.euid != 0:
+    if target is not task and not task.creds.capable(CAP_SYS_RESOURCE):
         me, them = task.creds, target.creds
         if not (me.uid == them.uid == them.euid == them.suid and
                 me.gid == them.gid == them.egid == them.sgid):

@@ -95,10 +95,20 @@ def kill(task, pid, sig):
     """Implements kill(2) within the sandbox's process tree."""
     pid, sig = i32(pid), _check_sig(sig)
     kernel = task.kernel
+    denied = sent = 0
     for group in kernel.tree.kill_targets(task.group, pid):
         target = next((t for t in kernel.tasks.values() if t.group is group), None)
-        if target is not None:
+        if target is None:
+            sent += 1                      # a zombie: signalling it succeeds
+        elif sd.may_signal(task, target, sig):
             sd.send(kernel, target, _sender_info(task, sig))
+            sent += 1
+        else:
+            denied += 1
+    # One process, or a process group none of which it may signal: EPERM.
+    # kill(-1) succeeds whenever there was someone to try (as Linux).
+    if denied and not sent and pid != -1:
+        raise SyscallError(errno.EPERM)
     return 0
 
 
@@ -114,8 +124,9 @@ def tgkill(task, tgid, tid, sig):
     tgid, tid, sig = i32(tgid), i32(tid), _check_sig(sig)
     if tgid <= 0 or tid <= 0:
         raise SyscallError(errno.EINVAL)
-    sd.send(task.kernel, _thread(task, tgid, tid), _sender_info(task, sig, sg.SI_TKILL),
-            thread=True)
+    target = _thread(task, tgid, tid)
+    sd.check_signal(task, target, sig)
+    sd.send(task.kernel, target, _sender_info(task, sig, sg.SI_TKILL), thread=True)
     return 0
 
 
@@ -124,8 +135,9 @@ def tkill(task, tid, sig):
     tid, sig = i32(tid), _check_sig(sig)
     if tid <= 0:
         raise SyscallError(errno.EINVAL)
-    sd.send(task.kernel, _thread(task, None, tid), _sender_info(task, sig, sg.SI_TKILL),
-            thread=True)
+    target = _thread(task, None, tid)
+    sd.check_signal(task, target, sig)
+    sd.send(task.kernel, target, _sender_info(task, sig, sg.SI_TKILL), thread=True)
     return 0
 
 
@@ -145,6 +157,7 @@ def rt_sigqueueinfo(task, tgid, sig, uinfo):
     target = next((t for t in task.kernel.tasks.values() if t.group is group), None)
     if target is None:
         raise SyscallError(errno.ESRCH)
+    sd.check_signal(task, target, sig)
     sd.send(task.kernel, target, info)
     return 0
 
@@ -153,7 +166,9 @@ def rt_tgsigqueueinfo(task, tgid, tid, sig, uinfo):
     """Implements rt_tgsigqueueinfo(2)."""
     sig = _check_sig(sig)
     info = _queued_info(task, sig, uinfo)
-    sd.send(task.kernel, _thread(task, i32(tgid), i32(tid)), info, thread=True)
+    target = _thread(task, i32(tgid), i32(tid))
+    sd.check_signal(task, target, sig)
+    sd.send(task.kernel, target, info, thread=True)
     return 0
 
 

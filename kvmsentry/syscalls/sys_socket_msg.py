@@ -2,6 +2,7 @@
 and control messages (SCM_RIGHTS files, SCM_CREDENTIALS)."""
 import errno
 import struct
+import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
@@ -10,6 +11,7 @@ from kvmsentry.net.socket_file import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAI
 from kvmsentry.net.unix import UnixSocket
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_read_write import read_iovec
+from kvmsentry.syscalls.sys_time import NSEC, read_timespec
 
 SOCKADDR_MAX = 128
 MSGHDR = struct.Struct("<QI4xQQQQi4x")            # name namelen iov iovlen control controllen flags
@@ -257,8 +259,10 @@ def sendmmsg(task, fd, msgvec, vlen, flags):
 
 
 def recvmmsg(task, fd, msgvec, vlen, flags, timeout):
-    """Implements recvmmsg(2); the timeout is checked between messages,
-    as Linux does."""
+    """Implements recvmmsg(2). As Linux does, the timeout (EINVAL if not a
+    valid timespec) is checked only after each message, never cuts a
+    blocking receive short, and what is left of it is written back."""
+    deadline = time.monotonic_ns() + read_timespec(task.mm, timeout) if timeout else None
     sock = _sock(task, fd)
     flags = u32(flags)
     vlen = min(u32(vlen), UIO_MAXIOV)
@@ -269,10 +273,15 @@ def recvmmsg(task, fd, msgvec, vlen, flags, timeout):
             n = _recv_one(task, sock, entry, flags)
         except SyscallError:
             if done:
-                return done
+                break
             raise
         task.mm.copy_out(entry + MSGHDR.size, struct.pack("<I", n))
         done += 1
         if flags & MSG_WAITFORONE:
             flags |= MSG_DONTWAIT
+        if deadline is not None and time.monotonic_ns() >= deadline:
+            break
+    if deadline is not None:
+        left = max(deadline - time.monotonic_ns(), 0)
+        task.mm.copy_out(timeout, struct.pack("<qq", left // NSEC, left % NSEC))
     return done

@@ -9,6 +9,7 @@ import weakref
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import memfd
 from kvmsentry.fsimpl.procfs.system_files import memory
+from kvmsentry.kernel.creds import CAP_SYS_ADMIN, CAP_SYS_NICE
 from kvmsentry.kernel.sysctl import HOST_NAME_MAX
 from kvmsentry.syscalls.args import i32, u32
 
@@ -42,7 +43,7 @@ def sysinfo(task, info):
 
 def _set_name(task, name, length, attr):
     length = i32(length)
-    if task.creds.euid != 0:
+    if not task.creds.capable(CAP_SYS_ADMIN):
         raise SyscallError(errno.EPERM)
     if length < 0 or length > HOST_NAME_MAX:
         raise SyscallError(errno.EINVAL)
@@ -114,7 +115,7 @@ def sched_setaffinity(task, pid, size, mask):
     """Implements sched_setaffinity(2): pins the task's host thread to the
     host CPUs behind the sandbox CPUs asked for."""
     target = _target_task(task, pid)
-    if target.creds.euid != task.creds.euid and task.creds.euid != 0:
+    if target.creds.euid != task.creds.euid and not task.creds.capable(CAP_SYS_NICE):
         raise SyscallError(errno.EPERM)
     size = u32(size)
     data = task.mm.copy_in(mask, min(size, 1 << 16))

@@ -5,6 +5,7 @@ import errno
 import struct
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.creds import CAP_SYS_NICE
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_read_write import UIO_MAXIOV, read_iovec
 
@@ -107,7 +108,7 @@ def ioprio_set(task, which, who, ioprio):
     _check_ioprio(task, ioprio)
     for target in _targets(task, which, who):
         me, them = task.creds, target.creds
-        if them.uid != me.euid and them.uid != me.uid and me.euid != 0:
+        if them.uid != me.euid and them.uid != me.uid and not me.capable(CAP_SYS_NICE):
             raise SyscallError(errno.EPERM)
         target.ioprio = ioprio
     return 0

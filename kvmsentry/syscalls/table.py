@@ -196,14 +196,15 @@ _IMPLEMENTED = [
     _e("rt_tgsigqueueinfo", sys_signal.rt_tgsigqueueinfo, "int int sig ptr"),
     _e("sigaltstack", sys_signal.sigaltstack, "ptr ptr"),
     _e("pause", sys_signal.pause),
-    _e("kill", sys_signal.kill, "int sig", PARTIAL, "job-control stop signals act as ignored"),
+    _e("kill", sys_signal.kill, "int sig", PARTIAL,
+       "a zombie is signalled (a no-op) without the permission check"),
     _e("tgkill", sys_signal.tgkill, "int int sig"),
     _e("tkill", sys_signal.tkill, "int sig"),
     _e("ioctl", sys_read_write.ioctl, "fd hex hex", PARTIAL,
        "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD/FIOASYNC, socket owner (FIO[SG]ETOWN, "
        "SIOC[SG]PGRP); terminal requests on inherited stdio; "
-       "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
-       "(no TIOCGPTPEER, TIOCSTI, TCGETS2/TCSETS2; default termios lack HUPCL); no SIOCETHTOOL"),
+       "ptys: termios and termios2, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, "
+       "TIOCGPTN/SPTLCK, TIOCGPTPEER (no TIOCSTI); no SIOCETHTOOL"),
     _e("pread64", sys_read_write.pread64, "fd out:2 uint int", PARTIAL, _ATIME_NOTE),
     _e("pwrite64", sys_read_write.pwrite64, "fd in:2 uint int"),
     _e("readv", sys_read_write.readv, "fd oiov:2 int", PARTIAL, _ATIME_NOTE),
@@ -366,8 +367,9 @@ _IMPLEMENTED = [
     _e("capget", sys_creds.capget, "ptr ptr", PARTIAL,
        "all capabilities for euid 0, none otherwise, until capset/setuid change them"),
     _e("capset", sys_creds.capset, "ptr ptr", PARTIAL,
-       "recorded; only CAP_SETUID/CAP_SETGID/CAP_SETPCAP are checked by the sentry (root "
-       "without CAP_DAC_OVERRIDE, CAP_SYS_ADMIN or CAP_SYS_RESOURCE keeps their powers)"),
+       "the sentry's checks follow the effective set (DAC, FOWNER, CHOWN, KILL, SETUID, "
+       "SETGID, SETPCAP, SYS_ADMIN, SYS_CHROOT, SYS_NICE, SYS_PTRACE, SYS_RESOURCE, IPC, "
+       "MKNOD); CAP_NET_BIND_SERVICE is not checked (a user binds ports below 1024)"),
     # --- sockets (sys_socket.py, sys_socket_msg.py; kvmsentry/net/) ---
     _e("socket", sys_socket.socket, "int int int", PARTIAL,
        "AF_UNIX in the sentry; AF_INET/AF_INET6 TCP and UDP as host sockets; "
@@ -397,8 +399,7 @@ _IMPLEMENTED = [
        "SCM_CREDENTIALS naming a nonexistent pid is not ESRCH"),
     _e("recvmsg", sys_socket_msg.recvmsg, "fd ptr hex", PARTIAL, _RECVMSG_NOTE),
     _e("sendmmsg", sys_socket_msg.sendmmsg, "fd ptr uint hex"),
-    _e("recvmmsg", sys_socket_msg.recvmmsg, "fd ptr uint hex ptr", PARTIAL,
-       "the timeout is not enforced (nor checked: an invalid one is not EINVAL)"),
+    _e("recvmmsg", sys_socket_msg.recvmmsg, "fd ptr uint hex ptr"),
     _e("shutdown", sys_socket.shutdown, "fd int", PARTIAL,
        "SHUT_RD of a Unix datagram socket does not make the peer's writes EPIPE"),
     _e("setsockopt", sys_socket.setsockopt, "fd int int ptr int", PARTIAL, _SOCKOPT_NOTE),

@@ -80,6 +80,39 @@ def test_seccomp_filters(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
+def test_root_without_a_capability(miscprogs, tmp_path, flavour):
+    """Root that dropped CAP_SYS_ADMIN or CAP_SYS_CHROOT is refused what
+    they guard, as natively."""
+    out = same(miscprogs, tmp_path, "misc_calls", flavour, "capdrop", with_dir=True)
+    assert "without CAP_SYS_ADMIN:\n  sethostname: errno EPERM" in out
+
+
+@flavours
+def test_root_without_cap_sys_resource(miscprogs, tmp_path, flavour):
+    """Raising a hard limit and lowering oom_score_adj need
+    CAP_SYS_RESOURCE of the init namespace natively (a user namespace's
+    root never has it), so the sandbox's root is checked against the rules."""
+    code, out, err = run([miscprogs[("misc_calls", flavour)], "capres"], True, tmp_path)
+    assert code == 0, err[-3000:]
+    assert out.splitlines() == [
+        "without nothing:", "  lower hard NOFILE: = 0", "  raise hard NOFILE: = 0",
+        "  oom_score_adj 100: = 3", "  oom_score_adj -100: = 4",
+        "without CAP_SYS_RESOURCE:", "  lower hard NOFILE: = 0",
+        "  raise hard NOFILE: errno EPERM", "  oom_score_adj 100: = 3",
+        "  oom_score_adj -100: errno EACCES"]
+
+
+@flavours
+def test_signal_permissions(miscprogs, tmp_path, flavour):
+    """kill, tgkill and sigqueue between users: EPERM unless the same user,
+    CAP_KILL, or SIGCONT within the session. Natively the program runs as
+    root in a pid namespace of its own (it switches to uids 1000 and 1001)."""
+    out = same(miscprogs, tmp_path, "misc_calls", flavour, "killperm",
+               confine=["unshare", "--pid", "--fork", "--kill-child"])
+    assert "other user: kill 0: errno EPERM" in out
+
+
+@flavours
 def test_syslog_reads_an_empty_log(miscprogs, tmp_path, flavour):
     """The host's kernel log is neither empty nor readable from a user
     namespace, so this one is checked against what an empty log gives."""

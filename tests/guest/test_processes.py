@@ -78,6 +78,13 @@ def test_execveat_and_fexecve(built, flavour):
 
 
 @pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_exec_from_a_thread(built, flavour):
+    _, out, _ = same([built[("exec_thread", flavour)]])
+    assert b"pid kept 1, tid is pid 1" in out
+    assert b"Threads:\t1" in out
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
 def test_parent_death_signal(built, flavour):
     _, out, _ = same([built[("pdeathsig", flavour)]])
     assert out == b"grandchild gone: 1\n"

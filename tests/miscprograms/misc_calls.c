@@ -811,6 +811,122 @@ static void mode_nonroot(const char *dir) {
     CALL("ioprio_set BE 7", syscall(SYS_ioprio_set, 1, 0, (2 << 13) | 7));
 }
 
+/* --- root without one capability: the calls it guards fail as for any user ----------- */
+#include <sys/resource.h>
+static void drop_cap(int cap) {
+    struct { uint32_t version; int pid; } h = {0x20080522, 0};   /* version 3 */
+    struct { uint32_t effective, permitted, inheritable; } d[2];
+    syscall(SYS_capget, &h, d);
+    d[cap / 32].effective &= ~(1u << (cap % 32));
+    d[cap / 32].permitted &= ~(1u << (cap % 32));
+    if (syscall(SYS_capset, &h, d))
+        perror("capset");
+}
+
+static void in_child_without(int cap, const char *name, void (*body)(const char *), const char *dir) {
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        if (cap >= 0)
+            drop_cap(cap);
+        printf("without %s:\n", name);
+        body(dir);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+}
+
+static void admin_calls(const char *dir) {
+    CALL("  sethostname", sethostname("capdrop", 7));
+    CALL("  setdomainname", setdomainname("capdrop", 7));
+    CALL("  unshare(CLONE_NEWUTS)", unshare(CLONE_NEWUTS));
+    CALL("  mount", mount("none", dir, "tmpfs", 0, NULL));
+    CALL("  umount2", umount2(dir, 0));
+    CALL("  chroot", chroot(dir));
+}
+
+static void mode_capdrop(const char *dir) {
+    in_child_without(-1, "nothing", admin_calls, dir);
+    in_child_without(21, "CAP_SYS_ADMIN", admin_calls, dir);
+    in_child_without(18, "CAP_SYS_CHROOT", admin_calls, dir);
+}
+
+/* What only the init namespace's root may do natively (a user namespace's root
+ * gets EPERM with or without the capability), so checked against Linux's rules. */
+static void resource_calls(const char *dir) {
+    (void)dir;
+    struct rlimit r;
+    getrlimit(RLIMIT_NOFILE, &r);
+    r.rlim_max = r.rlim_cur;
+    CALL("  lower hard NOFILE", setrlimit(RLIMIT_NOFILE, &r));
+    r.rlim_max += 1;
+    CALL("  raise hard NOFILE", setrlimit(RLIMIT_NOFILE, &r));
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+    CALL("  oom_score_adj 100", write(fd, "100", 3));
+    CALL("  oom_score_adj -100", write(fd, "-100", 4));
+    close(fd);
+}
+
+static void mode_capres(void) {
+    in_child_without(-1, "nothing", resource_calls, ".");
+    in_child_without(24, "CAP_SYS_RESOURCE", resource_calls, ".");
+}
+
+/* --- who may signal whom: the same user, CAP_KILL, or SIGCONT in the session ----------- */
+#include <sys/types.h>
+static void as_user(uid_t uid) {
+    if (setgroups(0, NULL) || setgid(uid) || setuid(uid))
+        perror("setuid");
+}
+
+static void mode_killperm(void) {
+    int go[2], ready[2];
+    char x;
+    pipe(go);
+    pipe(ready);
+    fflush(stdout);
+    pid_t a = fork();
+    if (a == 0) {
+        as_user(1000);
+        write(ready[1], "r", 1);
+        read(go[0], &x, 1);
+        _exit(0);
+    }
+    if (a < 0 || read(ready[0], &x, 1) != 1)
+        exit(1);
+    union sigval v = {0};
+    pid_t b = fork();
+    if (b == 0) {
+        as_user(1001);
+        CALL("other user: kill 0", kill(a, 0));
+        CALL("other user: kill SIGTERM", kill(a, SIGTERM));
+        CALL("other user: tgkill", syscall(SYS_tgkill, a, a, SIGTERM));
+        CALL("other user: sigqueue", sigqueue(a, SIGUSR1, v));
+        CALL("other user: SIGCONT in the session", kill(a, SIGCONT));
+        CALL("other user: its own process group", kill(0, 0));
+        _exit(0);
+    }
+    waitpid(b, NULL, 0);
+    pid_t c = fork();
+    if (c == 0) {
+        as_user(1000);
+        CALL("same user: kill 0", kill(a, 0));
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    pid_t d = fork();
+    if (d == 0) {
+        drop_cap(5);                               /* CAP_KILL */
+        CALL("root without CAP_KILL: kill 0", kill(a, 0));
+        _exit(0);
+    }
+    waitpid(d, NULL, 0);
+    CALL("root: kill 0", kill(a, 0));
+    write(go[1], "g", 1);
+    waitpid(a, NULL, 0);
+}
+
 /* --- process_madvise, process_mrelease, set_mempolicy_home_node ------------------------ */
 static void mode_pidfd_mm(void) {
     char *m = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -868,6 +984,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "mount")) mode_mount(dir);
     else if (!strcmp(m, "syslog")) mode_syslog();
     else if (!strcmp(m, "nonroot")) mode_nonroot(dir);
+    else if (!strcmp(m, "capdrop")) mode_capdrop(dir);
+    else if (!strcmp(m, "capres")) mode_capres();
+    else if (!strcmp(m, "killperm")) mode_killperm();
     else if (!strcmp(m, "pidfd_mm")) mode_pidfd_mm();
     else return 2;
     return 0;

@@ -523,6 +523,18 @@ static void mmsg(void) {
     printf("recvmmsg %d:", n);
     for (int i = 0; i < n; i++) printf(" '%.*s'", in[i].msg_len, bufs[i]);
     printf("\n");
+    /* The timeout: EINVAL when not a timespec (before the fd is looked
+     * at), checked only after a message, and what is left written back. */
+    struct timespec bad = {0, 1000000000}, neg = {-1, 0}, zero = {0, 0}, ample = {100, 0};
+    ERR(recvmmsg(sv[1], in, 4, 0, &bad));
+    ERR(recvmmsg(sv[1], in, 4, 0, &neg));
+    ERR(recvmmsg(-1, in, 4, 0, &bad));
+    ERR(sendmmsg(sv[0], out, 3, 0));
+    ERR(recvmmsg(sv[1], in, 4, 0, &zero));
+    printf("zero timeout left %ld %ld\n", (long)zero.tv_sec, zero.tv_nsec);
+    ERR(recvmmsg(sv[1], in, 2, MSG_DONTWAIT, &ample));
+    printf("ample timeout left kept under 100 s: %d\n", ample.tv_sec <= 100 && ample.tv_sec >= 90);
+    ERR(recvmmsg(sv[1], in, 2, MSG_DONTWAIT, &ample));
 }
 
 static void dgram_names(void) {

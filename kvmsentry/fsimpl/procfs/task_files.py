@@ -12,6 +12,7 @@ import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import cputime, seccomp_filter
+from kvmsentry.kernel.creds import CAP_SYS_PTRACE, CAP_SYS_RESOURCE
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.mlock import locked_pages
 from kvmsentry.kernel.process_tree import ZOMBIE
@@ -40,7 +41,6 @@ SMAPS_KEYS = ("Size", "KernelPageSize", "MMUPageSize", "Rss", "Pss", "Pss_Dirty"
               "Referenced", "Anonymous", "KSM", "LazyFree", "AnonHugePages",
               "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb",
               "Swap", "SwapPss", "Locked")
-_oom_score_adj = {}              # tgid -> value written to oom_score_adj
 
 
 class ProcessView:
@@ -77,7 +77,7 @@ class ProcessView:
         """Linux's ptrace_may_access(PTRACE_MODE_READ_FSCREDS), which
         guards the magic links: EACCES for another user's process."""
         reader = current()
-        if reader is None or reader.group is self.group or reader.creds.euid == 0:
+        if reader is None or reader.group is self.group or reader.creds.capable(CAP_SYS_PTRACE):
             return
         t = self.live_task()
         me, them = reader.creds, t.creds
@@ -405,7 +405,7 @@ def limits(view):
 
 
 def oom_score_adj(view):
-    return b"%d\n" % _oom_score_adj.get(view.group.tgid, 0)
+    return b"%d\n" % view.group.oom_score_adj
 
 
 def write_oom_score_adj(view, data):
@@ -415,11 +415,15 @@ def write_oom_score_adj(view, data):
         raise SyscallError(errno.EINVAL) from None
     if not -1000 <= value <= 1000:
         raise SyscallError(errno.EINVAL)
-    old = _oom_score_adj.get(view.group.tgid, 0)
-    reader = current()
-    if value < old and reader is not None and reader.creds.euid != 0:
+    group, writer = view.group, current()
+    privileged = writer is None or writer.creds.capable(CAP_SYS_RESOURCE)
+    # Linux's rule: going below the lowest value a privileged writer set
+    # needs CAP_SYS_RESOURCE; a privileged write moves that floor.
+    if value < group.oom_score_adj_min and not privileged:
         raise SyscallError(errno.EACCES)
-    _oom_score_adj[view.group.tgid] = value
+    if privileged:
+        group.oom_score_adj_min = value
+    group.oom_score_adj = value
     return len(data)
 
 
