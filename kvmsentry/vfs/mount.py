@@ -16,13 +16,19 @@ MS_NOEXEC = 8
 # file) keeps using it; a later lookup just makes a new one.
 DENTRY_CACHE_LIMIT = 4096
 _lru = OrderedDict()                  # id(dentry) -> dentry
-# Bumped whenever a name leaves the dentry tree or a mount comes or goes:
-# vfs/path.py's walk results are kept only while it stays the same.
-TREE_GEN = [0]
+# vfs/path.py's kept walk results, here so that every change that could
+# make one wrong empties it: a name leaving the dentry tree (unlink,
+# rename, eviction) or a mount coming or going. Emptied, not marked
+# stale: a kept result must not keep an unlinked file's inode (and its
+# space) alive.
+WALKS = {}
+CHANGES = [0]                         # how many such changes so far
 
 
 def tree_changed():
-    TREE_GEN[0] += 1
+    CHANGES[0] += 1
+    if WALKS:
+        WALKS.clear()
 
 
 def _touch(d):
@@ -44,7 +50,7 @@ def _evict(count):
             continue
         if d.parent.children.get(d.name) is d:
             del d.parent.children[d.name]
-            TREE_GEN[0] += 1
+            tree_changed()
         count -= 1
 
 
@@ -74,7 +80,7 @@ class Dentry:
 
     def forget(self, name):
         d = self.children.pop(name, None)
-        TREE_GEN[0] += 1
+        tree_changed()
         if d is not None:
             _lru.pop(id(d), None)
 

@@ -10,7 +10,8 @@ import stat as st
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.mount import Location
-from kvmsentry.vfs.mount import TREE_GEN, _lru, _touch as _lru_touch
+from kvmsentry.vfs.mount import CHANGES as _tree_changes, WALKS as _walks, _lru
+from kvmsentry.vfs.mount import _touch as _lru_touch
 
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -19,10 +20,10 @@ AT_FDCWD = -100
 SLASH = ord("/")
 _location = tuple.__new__            # Location(m, d) without namedtuple's Python __new__
 _lru_move = _lru.move_to_end         # the dentry cache's LRU order (vfs/mount.py)
-# Walk results: (mounts, root, start, path, follow) -> (TREE_GEN, Location).
-# Each pins its dentries (a host inode's fd among them): kept few.
+# Walk results: (mounts, root, start, path, follow) -> Location, emptied
+# by every tree change (vfs/mount.py). Each pins its dentries (a host
+# inode's fd among them): kept few.
 WALKS_KEPT = 1024
-_walks = {}
 
 X_OK, W_OK, R_OK = 1, 2, 4
 
@@ -112,15 +113,15 @@ class Walker:
         creds = self.creds
         # may_access: fs uid 0 searches any directory (decided once a walk).
         check = getattr(creds, "fsuid", creds.euid) != 0
-        gen = TREE_GEN[0]
         if not check and _depth is None:
             # A walk that depends on nothing but the dentry tree and the
             # mounts (no permission checks, no symlink, no volatile
-            # directory) is kept, and valid while neither changes.
+            # directory) is kept until either changes.
             key = (self.mounts, root, start if path[0] != SLASH else None, path, follow)
             kept = _walks.get(key)
-            if kept is not None and kept[0] == gen:
-                return kept[1]
+            if kept is not None:
+                return kept
+            changes = _tree_changes[0]
         else:
             key = None
         loc = root if path[0] == SLASH else start
@@ -179,10 +180,10 @@ class Walker:
         if must_be_dir and not dentry.inode.is_dir():
             raise SyscallError(errno.ENOTDIR)
         loc = _location(Location, (mount, dentry))
-        if key is not None:
+        if key is not None and changes == _tree_changes[0]:
             if len(_walks) >= WALKS_KEPT:
                 _walks.clear()
-            _walks[key] = (gen, loc)
+            _walks[key] = loc
         return loc
 
     def walk_parent(self, start, path):
