@@ -31,10 +31,19 @@ def ceiling():
     return max(soft - max(RESERVE_MIN, soft // RESERVE_SHARE), 0)
 
 
+_below = [0]                 # a ceiling measured before: fds under it pass
+
+
 def admit(fd):
     """Return fd, a host fd just opened for the guest, or close it and
     raise ENFILE if it ate into the sentry's reserve."""
-    if fd >= ceiling():
+    # The sentry only ever raises its limit (hostfs), so an fd below a
+    # ceiling measured earlier is below the current one: no getrlimit
+    # per lookup of a host name.
+    if fd < _below[0]:
+        return fd
+    _below[0] = limit = ceiling()
+    if fd >= limit:
         os.close(fd)
         raise SyscallError(errno.ENFILE)
     return fd

@@ -146,8 +146,14 @@ def _wait_readable(fd):
 
 
 def stat_from_host(s):
-    """A vfs Stat from an os.stat_result."""
-    return Stat(dev=s.st_dev, ino=s.st_ino, mode=s.st_mode, nlink=s.st_nlink,
-                uid=s.st_uid, gid=s.st_gid, rdev=s.st_rdev, size=s.st_size,
-                blksize=s.st_blksize, blocks=s.st_blocks, atime_ns=s.st_atime_ns,
-                mtime_ns=s.st_mtime_ns, ctime_ns=s.st_ctime_ns)
+    """A vfs Stat from an os.stat_result (filled in place: every getattr
+    of a host file, each stat and open of one, is here)."""
+    out = _new_stat(Stat)
+    (out.dev, out.ino, out.mode, out.nlink, out.uid, out.gid, out.rdev, out.size,
+     out.blksize, out.blocks, out.atime_ns, out.mtime_ns, out.ctime_ns, out.btime_ns) = (
+        s.st_dev, s.st_ino, s.st_mode, s.st_nlink, s.st_uid, s.st_gid, s.st_rdev, s.st_size,
+        s.st_blksize, s.st_blocks, s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns, 0)
+    return out
+
+
+_new_stat = object.__new__

@@ -116,13 +116,22 @@ class _Fds:
         self.path = path_fd
         self.io = {}                  # O_RDONLY / O_RDWR -> fd
 
-    def close(self):
-        for fd in [self.path, *self.io.values()]:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+    def __del__(self):
+        # The inode holding this went (no weakref.finalize per inode: a
+        # lookup of a new name makes one, and finalize costs microseconds).
+        self.close()
+
+    def close(self, _close=os.close, _error=OSError):
+        # (os.close bound here: at interpreter exit __del__ may run after
+        # the module's globals are gone.)
+        fds = [self.path, *self.io.values()] if self.path >= 0 else []
+        self.path = -1                # closed once: the numbers may be reused
         self.io.clear()
+        for fd in fds:
+            try:
+                _close(fd)
+            except _error:
+                pass
 
 
 class HostInode(Inode):
@@ -135,11 +144,11 @@ class HostInode(Inode):
             os.close(path_fd)
             raise SyscallError(e.errno) from None
         self._fds = _Fds(path_fd)
-        weakref.finalize(self, self._fds.close)
         super().__init__(fs, s.st_mode)
         self.parent = parent          # HostInode (strong: we need its fd) or None
         self.name = name              # our name in parent; None once removed
-        self._children = weakref.WeakValueDictionary()
+        # Looked-up children, for directories only (made on first lookup).
+        self._children = None
 
     @property
     def fd(self):
@@ -164,6 +173,14 @@ class HostInode(Inode):
 
     def _io_fd(self, write):
         """The cached host I/O fd for this regular file (O_RDWR for writes)."""
+        io = self._fds.io
+        # Once made, an I/O fd stays until the inode goes: every read and
+        # write finds it here without the lock.
+        fd = io.get(os.O_RDWR)
+        if fd is None and not write:
+            fd = io.get(os.O_RDONLY)
+        if fd is not None:
+            return fd
         if not self.is_reg():
             raise SyscallError(errno.EINVAL)
         fds = self._fds
@@ -181,8 +198,13 @@ class HostInode(Inode):
             raise SyscallError(errno.ENOENT if self.name is None else errno.EBUSY)
         return self.parent.fd, self.name
 
+    def _child_map(self):
+        if self._children is None:
+            self._children = weakref.WeakValueDictionary()
+        return self._children
+
     def _forget(self, name):
-        child = self._children.pop(name, None)
+        child = self._children.pop(name, None) if self._children is not None else None
         if child is not None:
             child.parent = child.name = None
         return child
@@ -234,11 +256,12 @@ class HostInode(Inode):
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
         with self.fs.lock:
-            child = self._children.get(name)
+            children = self._child_map()
+            child = children.get(name)
             if child is None:
                 fd = _host_open(self.fd, name, _PATH_FLAGS)
                 child = HostInode(self.fs, fd, self, name)
-                self._children[name] = child
+                children[name] = child
             return child
 
     def readdir(self):
@@ -342,10 +365,10 @@ class HostInode(Inode):
             other = new_dir._forget(new_name)
             if moved is not None:
                 moved.parent, moved.name = new_dir, new_name
-                new_dir._children[new_name] = moved
+                new_dir._child_map()[new_name] = moved
             if flags & RENAME_EXCHANGE and other is not None:
                 other.parent, other.name = self, name
-                self._children[name] = other
+                self._child_map()[name] = other
 
     # --- symlinks and contents ----------------------------------------------
     def readlink(self):
@@ -374,7 +397,10 @@ class HostInode(Inode):
             raise SyscallError(errno.EISDIR)
         if offset < 0:
             raise SyscallError(errno.EINVAL)
-        return _call(os.preadv, self._io_fd(False), buffers, offset)
+        try:
+            return os.preadv(self._io_fd(False), buffers, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
 
     def writefrom_at(self, offset, buffers):
         """write_at() from memoryviews with one pwritev."""

@@ -22,16 +22,20 @@ with bit 63 set, so the two ranges cannot collide under one st_dev.
 import errno
 import stat as st
 import threading
+import types
 import weakref
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.vfs.file import readinto_at
+from kvmsentry.vfs.file import InodeFile, readinto_at
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, Inode
 
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
 UPPER_INO_BIT = 1 << 63
 _COPY_CHUNK = 1 << 20
 _S_IFDIR, _S_IFLNK, _S_IFREG = st.S_IFDIR, st.S_IFLNK, st.S_IFREG
+
+
+_NONE = types.MappingProxyType({})    # a non-directory's children: none, ever
 
 
 class _DirState:
@@ -71,10 +75,12 @@ class OverlayInode(Inode):
         self.lower = lower            # for a directory: only while merged
         self.parent = parent          # OverlayInode, None for root/removed
         self.name = name
-        self._children = weakref.WeakValueDictionary()
+        self._listing = None          # (upper's readdir tuple, origin_gen, ours)
         # The file type never changes (copy-up makes an upper of the same
         # type): the type checks of every path walk answer from it.
         self._type = st.S_IFMT((upper if upper is not None else lower).mode)
+        # Looked-up children: directories only.
+        self._children = weakref.WeakValueDictionary() if self._type == _S_IFDIR else _NONE
 
     @property
     def mode(self):
@@ -162,6 +168,7 @@ class OverlayInode(Inode):
             raise
         _best_effort(dir_up.setattr, atime_ns=pst.atime_ns, mtime_ns=pst.mtime_ns)
         self.fs._origin[new.getattr().ino] = s.ino
+        self.fs.origin_gen += 1
         if kind == st.S_IFDIR:
             self.fs._dirs[new] = _DirState(opaque=False)
         else:
@@ -247,9 +254,18 @@ class OverlayInode(Inode):
             if self.upper is not None:
                 origin = self.fs._origin                 # upper_ino(), inlined
                 if self.lower is None:                   # nothing to merge
-                    return [(name, lower_ino if (lower_ino := origin.get(ino)) is not None
-                             else ino | UPPER_INO_BIT, dt)
-                            for name, ino, dt in self.upper.readdir()]
+                    upper = self.upper.readdir()
+                    kept = self._listing
+                    # A tuple from the upper layer is returned again until
+                    # the directory changes; numbers change with _origin.
+                    if kept is not None and kept[0] is upper and kept[1] == self.fs.origin_gen:
+                        return kept[2]
+                    listing = tuple((name, lower_ino if (lower_ino := origin.get(ino)) is not None
+                                     else ino | UPPER_INO_BIT, dt)
+                                    for name, ino, dt in upper)
+                    if type(upper) is tuple:
+                        self._listing = (upper, self.fs.origin_gen, listing)
+                    return listing
                 for name, ino, dt in self.upper.readdir():
                     lower_ino = origin.get(ino)
                     entries[name] = (name, lower_ino if lower_ino is not None
@@ -405,8 +421,8 @@ class OverlayInode(Inode):
         return self.upper.reserve(offset, length)
 
     def open(self, location, flags, *args, **kw):
-        if self.is_reg() or self.is_dir():
-            return super().open(location, flags)
+        if self._type == _S_IFREG or self._type == _S_IFDIR:
+            return InodeFile(location, flags)       # Inode.open's answer, without its checks
         if st.S_IFMT(self.mode) in (st.S_IFIFO, st.S_IFCHR, st.S_IFBLK):
             # A FIFO or device node from the host is never opened on the
             # host: its copy in the upper layer is the sandbox's own.
@@ -462,12 +478,14 @@ class OverlayFilesystem(Filesystem):
         self.lock = threading.RLock()
         self._dirs = {}               # upper dir inode -> _DirState
         self._origin = {}             # upper ino -> lower ino it was copied from
+        self.origin_gen = 0           # bumped on every change to _origin
         upper, lower = upper_fs.root(), lower_fs.root()
         # The merged root looks like the lower root (the image's "/").
         s = lower.getattr()
         _best_effort(upper.setattr, mode=s.mode, uid=s.uid, gid=s.gid,
                      atime_ns=s.atime_ns, mtime_ns=s.mtime_ns)
         self._origin[upper.getattr().ino] = s.ino
+        self.origin_gen += 1
         self._root = OverlayInode(self, upper, lower, None, None)
 
     def root(self):

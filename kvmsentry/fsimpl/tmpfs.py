@@ -231,7 +231,17 @@ class TmpfsFile(TmpfsInode):
         view = memoryview(data)
         with self.fs.lock:
             first, last = offset // PAGE_SIZE, (end - 1) // PAGE_SIZE
-            if first == last:                   # most writes: within one page
+            if first == last and first in self._pages:
+                # Most writes: over bytes already stored, in one charged
+                # page (CHUNK is a multiple of the page size).
+                base = offset - offset % CHUNK
+                chunk = self.chunks.get(base // CHUNK)
+                if chunk is not None and len(chunk) >= end - base:
+                    chunk[offset - base:end - base] = view
+                    self.size = max(self.size, end)
+                    self._touch(now_ns())
+                    return n
+            if first == last:
                 new = [] if first in self._pages else [first]
             else:
                 new = [p for p in range(first, last + 1) if p not in self._pages]
@@ -338,6 +348,7 @@ class TmpfsDir(TmpfsInode):
     def __init__(self, fs, mode, uid, gid, parent):
         super().__init__(fs, st.S_IFDIR | (mode & 0o7777), uid, gid)
         self.entries = {}
+        self._listing = None          # readdir's tuple while the entries stay as they are
         self.parent = parent          # the one directory holding this one
         self.subdirs = 0
         self.dead = False             # removed by rmdir; no new entries
@@ -374,12 +385,14 @@ class TmpfsDir(TmpfsInode):
 
     def _attach(self, name, inode):
         self.entries[name] = inode
+        self._listing = None
         if isinstance(inode, TmpfsDir):
             self.subdirs += 1
             inode.parent = self
 
     def _detach(self, name):
         inode = self.entries.pop(name)
+        self._listing = None
         if isinstance(inode, TmpfsDir):
             self.subdirs -= 1
         return inode
@@ -426,10 +439,18 @@ class TmpfsDir(TmpfsInode):
             return self._get(name)
 
     def readdir(self):
-        with self.fs.lock:
-            types = DTYPES
-            return [(name, child.ino, types.get(child.mode & S_IFMT, DT_UNKNOWN))
-                    for name, child in self.entries.items()]
+        """(name, ino, d_type) of each entry, in order: the same tuple
+        object until an entry is added, removed or replaced (an inode's
+        number and type never change), which is what lets the overlay
+        and getdents keep what they built from it."""
+        listing = self._listing
+        if listing is None:
+            with self.fs.lock:
+                types = DTYPES
+                listing = self._listing = tuple(
+                    (name, child.ino, types.get(child.mode & S_IFMT, DT_UNKNOWN))
+                    for name, child in self.entries.items())
+        return listing
 
     def create(self, name, mode, uid, gid):
         """Implements creat(2)'s inode step."""
@@ -567,6 +588,7 @@ class TmpfsDir(TmpfsInode):
             new_dir.subdirs += src_dir - dst_dir
         self.entries[name] = dst
         new_dir.entries[new_name] = src
+        self._listing = new_dir._listing = None
         if isinstance(src, TmpfsDir):
             src.parent = new_dir
         if isinstance(dst, TmpfsDir):

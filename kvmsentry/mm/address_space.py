@@ -15,7 +15,7 @@ from bisect import bisect_left
 from collections import Counter
 from copy import copy as copy_vma
 from itertools import repeat
-from operator import add, and_
+from operator import add, and_, itemgetter
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -37,6 +37,10 @@ MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_LIMIT = 8 << 20
 _ZEROS = bytes(1 << 20)               # what never-written memory reads as
+
+# _one_run's memos: (first page, end) -> itemgetter of those pages' frames,
+# (first frame, count) -> the contiguous run; cleared when this full.
+_RUN_GETTERS, _RUNS, _RUN_MEMO = {}, {}, 64
 
 
 def page_up(n):
@@ -641,6 +645,18 @@ class AddressSpace:
             return 0
         if addr < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
+        page = addr & PAGE_MASK
+        if addr + length <= page + PAGE_SIZE and addr < LOWER_HALF_END:
+            # Within one present page of its own (a stat buffer, a short
+            # read): _frame_for's answer without the loop.
+            phys = self.pages.get(page)
+            if phys is not None and phys not in self.pool.cow_refs:
+                vma = self.vmas.find(addr)
+                if vma is not None and vma.prot & PROT_WRITE:
+                    lo = phys + addr - page
+                    self.view[lo:lo + length] = data if type(data) is bytes \
+                        else memoryview(data).cast("B")
+                    return length
         view, pos = self.view, 0
         data = memoryview(data).cast("B")
         while pos < length:
@@ -713,10 +729,27 @@ class AddressSpace:
                 return None
             lo = phys + (addr - first)
             return [self.view[lo:lo + length]]
-        frames = list(map(self.pages.get, range(first, end, PAGE_SIZE)))
+        # The frames of the pages, and the run they should be, from
+        # getters kept per buffer: a program reads into the same buffer
+        # over and over, and this is every big read(2).
+        key = (first, end)
+        getter = _RUN_GETTERS.get(key)
+        if getter is None:
+            if len(_RUN_GETTERS) >= _RUN_MEMO:
+                _RUN_GETTERS.clear()
+            getter = _RUN_GETTERS[key] = itemgetter(*range(first, end, PAGE_SIZE))
+        try:
+            frames = getter(self.pages)
+        except KeyError:
+            return None                          # a page not populated yet
         base = frames[0]
-        if base is None or frames[-1] != base + (len(frames) - 1) * PAGE_SIZE or \
-                frames != list(range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE)):
+        want = _RUNS.get((base, len(frames)))
+        if want is None:
+            if len(_RUNS) >= _RUN_MEMO:
+                _RUNS.clear()
+            want = _RUNS[(base, len(frames))] = tuple(
+                range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE))
+        if frames != want:
             return None
         cow = self.pool.cow_refs
         if cow and not cow.keys().isdisjoint(frames):

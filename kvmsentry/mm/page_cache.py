@@ -29,6 +29,7 @@ _caches = weakref.WeakKeyDictionary()   # inode -> PageCache
 RETAIN_BYTES = 32 << 20                 # unmapped caches kept, at most (and 1/16 of the pool)
 RETAIN_CACHES = 64                      # ... and this many files (each holds a host fd)
 _retained = collections.OrderedDict()   # PageCache -> frames it holds, oldest first
+_writers = weakref.WeakSet()            # caches that have had a writable MAP_SHARED mapping
 
 
 def cache_of(inode, pool):
@@ -45,9 +46,10 @@ def is_cached(inode):
 
 def before_read(inode):
     """read(2) is about to read the file: bring it up to date."""
-    pc = _caches.get(inode)
-    if pc is not None and pc.shared_writable:
-        pc.write_back()
+    if _writers:                    # else no cache has anything to write back
+        pc = _caches.get(inode)
+        if pc is not None and pc.shared_writable:
+            pc.write_back()
 
 
 def after_write(inode, offset, data):
@@ -92,8 +94,21 @@ class PageCache:
         self.pool = pool
         self.frames = {}            # page index -> phys
         self.mapped = 0             # PTEs that point at our frames
-        self.shared_writable = False
+        self._shared_writable = False
         self._stamp = None          # the file's (size, mtime, ctime) while kept unmapped
+
+    @property
+    def shared_writable(self):
+        """Whether the file has ever had a writable MAP_SHARED mapping."""
+        return self._shared_writable
+
+    @shared_writable.setter
+    def shared_writable(self, value):
+        self._shared_writable = value
+        if value:
+            _writers.add(self)
+        else:
+            _writers.discard(self)
 
     def map_page(self, index):
         """The frame holding page `index` (filled from the file on first

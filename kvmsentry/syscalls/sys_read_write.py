@@ -279,22 +279,44 @@ def _positional(task, fd, offset, usable):
     return f, offset
 
 
+def _may_read(f):
+    return f.readable()
+
+
+def _may_write(f):
+    return f.writable()
+
+
 def pread64(task, fd, buf, count, offset):
     """Implements pread64(2)."""
-    f, offset = _positional(task, fd, offset, lambda f: f.readable())
+    f, offset = _positional(task, fd, offset, _may_read)
     access_ok(buf, count)
     verify_area(f, offset, count)
+    if 0 < count <= CHUNK and hasattr(f, "readinto"):
+        try:                        # read(2)'s one step, at the offset
+            buffers = task.mm.write_buffers(buf, count)
+        except SyscallError:
+            pass
+        else:
+            return f.readinto(buffers, offset)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
 
 
 def pwrite64(task, fd, buf, count, offset):
     """Implements pwrite64(2)."""
-    f, offset = _positional(task, fd, offset, lambda f: f.writable())
+    f, offset = _positional(task, fd, offset, _may_write)
     access_ok(buf, count)
     verify_area(f, offset, count)
     count = min(count, MAX_RW_COUNT)
     if f.discards_writes:
         return count
+    if 0 < count <= CHUNK and hasattr(f, "writefrom"):
+        try:                        # the one window _write_direct would find
+            buffers = task.mm.read_buffers(buf, count)
+        except SyscallError:
+            pass                    # a hole in the buffer: write_from cuts it
+        else:
+            return f.writefrom(buffers, offset)
     return write_from(task.mm, f, [(buf, count)], offset)
 
 
@@ -343,7 +365,7 @@ def writev(task, fd, iov, iovcnt):
 
 def preadv(task, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
-    f, offset = _positional(task, fd, offset, lambda f: f.readable())
+    f, offset = _positional(task, fd, offset, _may_read)
     vecs = read_iovec(task.mm, iov, iovcnt)
     verify_area(f, offset, _total(vecs))
     return read_into(task.mm, f, vecs, offset)
@@ -351,7 +373,7 @@ def preadv(task, fd, iov, iovcnt, offset):
 
 def pwritev(task, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
-    f, offset = _positional(task, fd, offset, lambda f: f.writable())
+    f, offset = _positional(task, fd, offset, _may_write)
     vecs = read_iovec(task.mm, iov, iovcnt)
     verify_area(f, offset, _total(vecs))
     if f.discards_writes:

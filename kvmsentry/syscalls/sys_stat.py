@@ -26,15 +26,17 @@ STATX_BTIME = 0x800
 _STATX = struct.Struct("<IIQIIIHHQQQQ" + "qI4x" * 4 + "IIII" + "112x")
 
 
+_STAT = struct.Struct("<QQQIIIIQqqqqqqqqq24x")
+
+
 def pack_stat(st):
     """struct stat for x86-64 (144 bytes) from a vfs Stat."""
-    return struct.pack(
-        "<QQQIIIIQqqqqqqqqq24x",
+    atime, mtime, ctime = st.atime_ns, st.mtime_ns, st.ctime_ns
+    return _STAT.pack(
         st.dev, st.ino, st.nlink, st.mode, st.uid, st.gid, 0,
         st.rdev, st.size, st.blksize, st.blocks,
-        st.atime_ns // NSEC, st.atime_ns % NSEC,
-        st.mtime_ns // NSEC, st.mtime_ns % NSEC,
-        st.ctime_ns // NSEC, st.ctime_ns % NSEC)
+        atime // NSEC, atime % NSEC, mtime // NSEC, mtime % NSEC,
+        ctime // NSEC, ctime % NSEC)
 
 
 def _stat_of(task, dirfd, pathname, flags):
@@ -43,8 +45,8 @@ def _stat_of(task, dirfd, pathname, flags):
     path = task.mm.read_cstring(pathname)
     if not path and flags & AT_EMPTY_PATH and dirfd != AT_FDCWD:
         return task.fds.get(dirfd).stat()
-    return lookup_at(task, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW,
-                     empty_path=bool(flags & AT_EMPTY_PATH)).inode.getattr()
+    return lookup_at(task, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW,
+                     flags & AT_EMPTY_PATH).dentry.inode.getattr()
 
 
 def fstat(task, fd, statbuf):

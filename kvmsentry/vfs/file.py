@@ -222,11 +222,10 @@ class InodeFile(File):
             raise SyscallError(errno.ENOTDIR)
         with self._lock:
             if self._dirents is None or self.offset == 0:
-                self._dirents = _records([(b".", DT_DIR), (b"..", DT_DIR)],
-                                         self._dot_entries(inode), inode.readdir())
+                self._dirents = _records_of(inode, self._dot_entries(inode))
             records, offset = self._dirents, self.offset
             if offset == 0 and records.size <= size:
-                out, offset = b"".join(records), len(records)   # all of it, most calls
+                out, offset = records.joined, len(records)      # all of it, most calls
             else:
                 out, used = [], 0
                 while offset < len(records):
@@ -256,8 +255,32 @@ class InodeFile(File):
 
 
 class _Records(list):
-    """A directory's linux_dirent64 records, in order, and their total size."""
-    __slots__ = ("size",)
+    """A directory's linux_dirent64 records, in order, their total size,
+    and all of them joined."""
+    __slots__ = ("size", "joined")
+
+
+def _records_of(inode, dot_inos):
+    """The records of inode.readdir() after "." and "..". A filesystem
+    whose readdir returns a tuple returns that same tuple until the
+    directory changes (tmpfs, the overlay's upper-only directories): the
+    records built from it are kept on the inode and reused while both it
+    and the dot entries' numbers stay the same."""
+    entries = inode.readdir()
+    if type(entries) is not tuple:
+        return _records(_DOTS, dot_inos, entries)
+    kept = getattr(inode, "_dirent_records", None)
+    if kept is not None and kept[0] is entries and kept[1] == dot_inos:
+        return kept[2]
+    records = _records(_DOTS, dot_inos, entries)
+    try:
+        inode._dirent_records = (entries, dot_inos, records)
+    except AttributeError:
+        pass                                    # an inode that keeps no extra attributes
+    return records
+
+
+_DOTS = ((b".", DT_DIR), (b"..", DT_DIR))
 
 
 def _records(dots, dot_inos, entries):
@@ -276,6 +299,7 @@ def _records(dots, dot_inos, entries):
         records.append(record.pack(ino, offset, reclen, dt, name))
         size += reclen
     records.size = size
+    records.joined = b"".join(records)
     return records
 
 

@@ -27,6 +27,18 @@ def dtype(mode):
     return DTYPES.get(mode & S_IFMT, DT_UNKNOWN)
 
 
+_InodeFile = None                     # vfs.file.InodeFile, which imports this module
+
+
+def _inode_file():
+    # Imported on first use (every open(2) of a file or directory is
+    # here: an import statement per call costs a microsecond).
+    global _InodeFile
+    from kvmsentry.vfs.file import InodeFile
+    _InodeFile = InodeFile
+    return InodeFile
+
+
 def now_ns():
     return time.time_ns()
 
@@ -148,8 +160,7 @@ class Inode:
         and directories get the generic InodeFile; special files (devices,
         FIFOs) override this."""
         if self.is_reg() or self.is_dir():
-            from kvmsentry.vfs.file import InodeFile
-            return InodeFile(location, flags)
+            return (_InodeFile or _inode_file())(location, flags)
         raise SyscallError(errno.ENXIO)
 
     def read_at(self, offset, length):

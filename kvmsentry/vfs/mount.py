@@ -16,6 +16,19 @@ MS_NOEXEC = 8
 # file) keeps using it; a later lookup just makes a new one.
 DENTRY_CACHE_LIMIT = 4096
 _lru = OrderedDict()                  # id(dentry) -> dentry
+# vfs/path.py's kept walk results, here so that every change that could
+# make one wrong empties it: a name leaving the dentry tree (unlink,
+# rename, eviction) or a mount coming or going. Emptied, not marked
+# stale: a kept result must not keep an unlinked file's inode (and its
+# space) alive.
+WALKS = {}
+CHANGES = [0]                         # how many such changes so far
+
+
+def tree_changed():
+    CHANGES[0] += 1
+    if WALKS:
+        WALKS.clear()
 
 
 def _touch(d):
@@ -37,6 +50,7 @@ def _evict(count):
             continue
         if d.parent.children.get(d.name) is d:
             del d.parent.children[d.name]
+            tree_changed()
         count -= 1
 
 
@@ -66,6 +80,7 @@ class Dentry:
 
     def forget(self, name):
         d = self.children.pop(name, None)
+        tree_changed()
         if d is not None:
             _lru.pop(id(d), None)
 
@@ -73,7 +88,7 @@ class Dentry:
         """After a rename: the cached dentry follows its file, so a cwd or
         open directory below it, and mounts on it, see the new path."""
         d = self.children.pop(name, None)
-        new_parent.forget(new_name)
+        new_parent.forget(new_name)           # (a tree change)
         if d is not None:
             d.name, d.parent = new_name, new_parent
             new_parent.children[new_name] = d
@@ -119,6 +134,7 @@ class MountTable:
 
     def mount(self, fs, where, readonly=False, source=""):
         """Mount fs on Location `where` (a directory)."""
+        tree_changed()
         m = Mount(fs, where.mount, where.dentry, readonly, source)
         where.dentry.pinned = True
         self._on[(id(where.mount), id(where.dentry))] = m
@@ -127,6 +143,7 @@ class MountTable:
 
     def bind(self, src, where, readonly=False):
         """Mount the tree below Location src again on Location where."""
+        tree_changed()
         src.dentry.pinned = True
         m = Mount(src.mount.fs, where.mount, where.dentry, readonly, src.mount.source,
                   root=src.dentry)
@@ -141,6 +158,7 @@ class MountTable:
     def umount(self, m):
         """Detach m (and every mount below it); its mountpoint shows what
         it covered again."""
+        tree_changed()
         for child in self.children(m):
             self.umount(child)
         key = (id(m.parent), id(m.mountpoint))
@@ -150,12 +168,14 @@ class MountTable:
 
     def detach(self, m):
         """Take m off its mountpoint, keeping the mounts below it."""
+        tree_changed()
         key = (id(m.parent), id(m.mountpoint))
         if self._on.get(key) is m:
             del self._on[key]
 
     def attach(self, m, where):
         """Put a detached m (and what is below it) on Location where."""
+        tree_changed()
         m.parent, m.mountpoint = where.mount, where.dentry
         where.dentry.pinned = True
         self._on[(id(where.mount), id(where.dentry))] = m

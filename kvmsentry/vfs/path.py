@@ -10,6 +10,8 @@ import stat as st
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.vfs.mount import Location
+from kvmsentry.vfs.mount import CHANGES as _tree_changes, WALKS as _walks, _lru
+from kvmsentry.vfs.mount import _touch as _lru_touch
 
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -17,6 +19,11 @@ MAXSYMLINKS = 40
 AT_FDCWD = -100
 SLASH = ord("/")
 _location = tuple.__new__            # Location(m, d) without namedtuple's Python __new__
+_lru_move = _lru.move_to_end         # the dentry cache's LRU order (vfs/mount.py)
+# Walk results: (mounts, root, start, path, follow) -> Location, emptied
+# by every tree change (vfs/mount.py). Each pins its dentries (a host
+# inode's fd among them): kept few.
+WALKS_KEPT = 1024
 
 X_OK, W_OK, R_OK = 1, 2, 4
 
@@ -102,49 +109,81 @@ class Walker:
             raise SyscallError(errno.ENAMETOOLONG)
         if not path:
             raise SyscallError(errno.ENOENT)
-        depth = _depth if _depth is not None else [0]
-        loc = self.ctx.root if path[0] == SLASH else start
+        root = self.ctx.root
+        creds = self.creds
+        # may_access: fs uid 0 searches any directory (decided once a walk).
+        check = getattr(creds, "fsuid", creds.euid) != 0
+        if not check and _depth is None:
+            # A walk that depends on nothing but the dentry tree and the
+            # mounts (no permission checks, no symlink, no volatile
+            # directory) is kept until either changes.
+            key = (self.mounts, root, start if path[0] != SLASH else None, path, follow)
+            kept = _walks.get(key)
+            if kept is not None:
+                return kept
+            changes = _tree_changes[0]
+        else:
+            key = None
+        loc = root if path[0] == SLASH else start
         inner = path.strip(b"/")
         parts = inner.split(b"/") if inner else []
         if b"//" in inner:
             parts = [p for p in parts if p]
         must_be_dir = path[-1] == SLASH
-        creds = self.creds
-        # may_access: fs uid 0 searches any directory (decided once a walk).
-        check = getattr(creds, "fsuid", creds.euid) != 0
         last = len(parts) - 1
+        mount, dentry = loc
         for i, name in enumerate(parts):
             # One step, written out: every path of every call comes here.
+            # (mount, dentry) is where the walk is; `loc` is built from
+            # them only where a Location is needed.
             if len(name) > NAME_MAX:
                 raise SyscallError(errno.ENAMETOOLONG)
-            mount, dentry = loc
             inode = dentry.inode
             if not inode.is_dir():
                 raise SyscallError(errno.ENOTDIR)
             if check and not may_access(inode.getattr(), creds, X_OK):
                 raise SyscallError(errno.EACCES)
             if name == b".":
-                loc_next = loc
-            elif name == b"..":
-                loc_next = self._parent(loc)
+                continue
+            dir_mount = mount
+            if name == b"..":
+                mount, dentry = self._parent(_location(Location, (mount, dentry)))
+                child = dentry
             else:
-                child = dentry.child(name)
-                loc_next = _location(Location, (mount, child))
-                if child.pinned:                # a mount point (or once was)
-                    loc_next = self.mounts.mounted_on(loc_next)
-            inode = loc_next.dentry.inode
-            if inode.is_symlink() and (i < last or follow or must_be_dir):
-                depth[0] += 1
-                if depth[0] > MAXSYMLINKS:
-                    raise SyscallError(errno.ELOOP)
-                magic = inode.follow_magic(loc_next)
-                if magic is not None:
-                    loc_next = magic
+                # Dentry.child's cache hit, inline.
+                child = dentry.children.get(name)
+                if child is None or inode.volatile:
+                    child = dentry.child(name)
+                    if inode.volatile:
+                        key = None
                 else:
-                    loc_next = self.walk(loc, inode.readlink(), True, depth)
-            loc = loc_next
-        if must_be_dir and not loc.dentry.inode.is_dir():
+                    try:
+                        _lru_move(id(child))
+                    except KeyError:
+                        _lru_touch(child)
+                if child.pinned:                # a mount point (or once was)
+                    mount, child = self.mounts.mounted_on(_location(Location, (mount, child)))
+            inode = child.inode
+            if inode.is_symlink() and (i < last or follow or must_be_dir):
+                key = None                      # a link's text may depend on the caller
+                if _depth is None:
+                    _depth = [0]
+                _depth[0] += 1
+                if _depth[0] > MAXSYMLINKS:
+                    raise SyscallError(errno.ELOOP)
+                here = _location(Location, (dir_mount, dentry))
+                loc_next = inode.follow_magic(_location(Location, (mount, child)))
+                if loc_next is None:
+                    loc_next = self.walk(here, inode.readlink(), True, _depth)
+                mount, child = loc_next
+            dentry = child
+        if must_be_dir and not dentry.inode.is_dir():
             raise SyscallError(errno.ENOTDIR)
+        loc = _location(Location, (mount, dentry))
+        if key is not None and changes == _tree_changes[0]:
+            if len(_walks) >= WALKS_KEPT:
+                _walks.clear()
+            _walks[key] = loc
         return loc
 
     def walk_parent(self, start, path):

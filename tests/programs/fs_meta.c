@@ -103,6 +103,160 @@ static void g_getdents(void)
     listing("empty", 4096);
 }
 
+/* Entries of the directory open at fd, from offset 0: sorted names, and
+ * whether every d_ino is the inode number stat gives for that name. */
+static void relist(const char *label, int fd)
+{
+    static char buf[8192], names[64][80];
+    char *sorted[64];
+    int n = 0, inos_ok = 1;
+    long r;
+    lseek(fd, 0, SEEK_SET);
+    while ((r = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < r;) {
+            struct linux_dirent64 *d = (void *)(buf + off);
+            struct stat st;
+            if (fstatat(fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) || st.st_ino != d->d_ino)
+                inos_ok = 0;
+            if (n < 64) {
+                snprintf(names[n], sizeof(names[n]), "%s:%d", d->d_name, d->d_type);
+                sorted[n] = names[n];
+                n++;
+            }
+            off += d->d_reclen;
+        }
+    }
+    qsort(sorted, n, sizeof(sorted[0]), cmp);
+    SAY("%s: last=%ld entries=%d inos match stat=%d:", label, r, n, inos_ok);
+    for (int i = 0; i < n; i++)
+        SAY(" %s", sorted[i]);
+    SAY("\n");
+}
+
+/* A directory listed again and again while it changes, through one fd
+ * rewound and through a second one; stat of a file as it is written. */
+static void g_relist(void)
+{
+    mkdir("d", 0755);
+    mkdir("other", 0755);
+    int a = open("d", O_RDONLY | O_DIRECTORY), b = open("d", O_RDONLY | O_DIRECTORY);
+    relist("empty", a);
+    relist("empty again", a);
+    close(open("d/one", O_CREAT | O_WRONLY, 0644));
+    relist("after create (a)", a);
+    relist("after create (b)", b);
+    mkdir("d/sub", 0700);
+    symlink("one", "d/link");
+    relist("after mkdir+symlink", a);
+    TRY(rename("d/one", "d/two"));
+    relist("after rename in place", b);
+    TRY(rename("d/two", "other/two"));
+    relist("after rename out", a);
+    relist("other", open("other", O_RDONLY | O_DIRECTORY));
+    TRY(rename("other/two", "d/three"));
+    TRY(unlink("d/link"));
+    relist("after rename in + unlink", a);
+    TRY(rmdir("d/sub"));
+    TRY(link("d/three", "d/four"));
+    relist("after rmdir + link", b);
+    /* Iteration half done when the directory changes: the rest of the
+     * listing, then a rewind that shows the change. */
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "d/f%02d", i);
+        close(open(name, O_CREAT | O_WRONLY, 0644));
+    }
+    char small[200];
+    lseek(a, 0, SEEK_SET);
+    long first = syscall(SYS_getdents64, a, small, sizeof(small));
+    SAY("partial read nonempty: %d\n", first > 0);
+    TRY(unlink("d/f39"));
+    close(open("d/late", O_CREAT | O_WRONLY, 0644));
+    relist("after changes mid-listing", a);
+    close(b);
+    close(a);
+
+    int f = open("sized", O_CREAT | O_RDWR, 0644);
+    struct stat st, st2;
+    for (int i = 0; i < 3; i++) {
+        TRY(write(f, "0123456789", 10));
+        stat("sized", &st);
+        fstat(f, &st2);
+        SAY("after write %d: stat size %ld, fstat size %ld, same ino %d\n", i,
+            (long)st.st_size, (long)st2.st_size, st.st_ino == st2.st_ino);
+    }
+    struct timespec old[2] = {{0, 0}, {1000000000, 0}};
+    TRY(futimens(f, old));
+    TRY(pwrite(f, "x", 1, 100));
+    stat("sized", &st);
+    SAY("after pwrite: size %ld, mtime moved on %d\n", (long)st.st_size, st.st_mtime > 1000000000);
+    close(f);
+}
+
+static long is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : S_ISDIR(st.st_mode);
+}
+
+static long size_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+/* The same paths walked again after what changes their answer: renames
+ * of a file and of the directories above it, unlink and re-create,
+ * symlinks replaced, the working directory, /proc/self in two processes. */
+static void g_rewalk(void)
+{
+    mkdir("a", 0755);
+    mkdir("a/b", 0755);
+    close(open("a/b/f", O_CREAT | O_WRONLY, 0644));
+    for (int i = 0; i < 2; i++)
+        TRY(size_of("a/b/f"));
+    TRY(rename("a/b", "a/c"));
+    TRY(size_of("a/b/f"));
+    TRY(size_of("a/c/f"));
+    TRY(rename("a", "x"));
+    TRY(size_of("x/c/f"));
+    TRY(size_of("a/c/f"));
+    TRY(unlink("x/c/f"));
+    TRY(size_of("x/c/f"));
+    int fd = open("x/c/f", O_CREAT | O_WRONLY, 0644);
+    TRY(write(fd, "12345", 5));
+    close(fd);
+    TRY(size_of("x/c/f"));
+    TRY(size_of("x/c/../c/./f"));
+    TRY(symlink("x", "lnk"));
+    TRY(size_of("lnk/c/f"));
+    TRY(unlink("lnk"));
+    TRY(symlink("nothing", "lnk"));
+    TRY(size_of("lnk/c/f"));
+    TRY(unlink("lnk"));
+    TRY(mkdir("lnk", 0755));
+    TRY(is_dir("lnk"));
+    TRY(rmdir("lnk"));
+    TRY(is_dir("lnk"));
+    TRY(chdir("x"));
+    TRY(size_of("c/f"));
+    TRY(chdir(".."));
+    TRY(size_of("c/f"));
+    char buf[64], want[64];
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+            buf[n > 0 ? n : 0] = 0;
+            snprintf(want, sizeof(want), "%d", (int)getpid());
+            _exit(strcmp(buf, want) == 0 ? 0 : 1);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        SAY("child's /proc/self is its own pid: %d\n", status == 0);
+    }
+}
+
 static void g_chmod(void)
 {
     struct stat st;
@@ -500,6 +654,8 @@ static void g_caps_dac(void)
 
 static const struct group GROUPS[] = {
     {"getdents", g_getdents},
+    {"relist", g_relist},
+    {"rewalk", g_rewalk},
     {"chmod", g_chmod},
     {"utimens", g_utimens},
     {"umask", g_umask},

@@ -79,7 +79,7 @@ def test_symlinks_and_directories(dev):
     assert root.lookup(b"fd").readlink() == b"/proc/self/fd"
     assert root.lookup(b"shm").getattr().mode == st.S_IFDIR | 0o1777
     assert root.lookup(b"pts").getattr().mode == st.S_IFDIR | 0o755
-    assert root.lookup(b"shm").readdir() == [] and root.getattr().nlink == 4
+    assert root.lookup(b"shm").readdir() == () and root.getattr().nlink == 4
 
 
 def test_null(dev):

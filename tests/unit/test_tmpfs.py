@@ -152,7 +152,7 @@ def test_unlink_and_rmdir_errors(root):
     assert d.getattr().nlink == 0
     raises(errno.ENOENT, d.create, b"g", 0o644, 0, 0)    # removed while "cwd"
     raises(errno.ENOENT, d.lookup, b"g")
-    assert d.readdir() == []
+    assert d.readdir() == ()
 
 
 def test_entry_changes_touch_the_parent(root):
