@@ -31,8 +31,8 @@ import kvmsentry
 STDLIB = (
     "__future__", "_bisect", "_cffi_backend", "_collections_abc", "_ctypes", "_heapq",
     "_posixsubprocess", "_socket", "_struct", "_weakrefset", "abc", "argparse", "array",
-    "bisect", "codecs", "collections", "collections.abc", "contextlib", "copyreg", "ctypes",
-    "ctypes._endian", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
+    "bisect", "codecs", "collections", "collections.abc", "contextlib", "copy", "copyreg",
+    "ctypes", "ctypes._endian", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
     "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_32", "encodings.utf_8",
     "enum", "fcntl", "fnmatch", "functools", "genericpath", "gettext", "heapq", "importlib",
     "importlib._abc", "importlib.machinery", "importlib.util", "io", "ioctl_opt", "ipaddress",
@@ -44,7 +44,7 @@ STDLIB = (
 )
 FRONT_END_STDLIB = (
     "_bz2", "_compression", "_datetime", "_json", "_lzma", "_opcode", "_random", "_sha512",
-    "ast", "bz2", "copy", "dataclasses", "datetime", "dis", "inspect", "json", "json.decoder",
+    "ast", "bz2", "dataclasses", "datetime", "dis", "inspect", "json", "json.decoder",
     "json.encoder", "json.scanner", "lzma", "opcode", "random", "shutil", "tempfile", "zlib",
 )
 FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.report")
