@@ -71,6 +71,16 @@ def dac_overridden(creds, want):
     return bool(caps & (1 << CAP_DAC_OVERRIDE))
 
 
+def searches_anything(creds):
+    """Whether creds may search every directory: may_access's answer for
+    X_OK on a directory (CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH; plain
+    ids: fs uid 0) without its attributes."""
+    caps = getattr(creds, "cap_effective", None)
+    if caps is None:
+        return getattr(creds, "fsuid", creds.euid) == 0
+    return bool(caps & ((1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH)))
+
+
 class Walker:
     """Resolves paths for one task's filesystem context (root, cwd)."""
 
@@ -84,8 +94,8 @@ class Walker:
         if not inode.is_dir():
             raise SyscallError(errno.ENOTDIR)
         creds = self.creds
-        if getattr(creds, "fsuid", creds.euid) == 0:
-            return              # may_access: fs uid 0 searches any directory
+        if searches_anything(creds):
+            return
         if not may_access(inode.getattr(), creds, X_OK):
             raise SyscallError(errno.EACCES)
 
@@ -111,8 +121,7 @@ class Walker:
             raise SyscallError(errno.ENOENT)
         root = self.ctx.root
         creds = self.creds
-        # may_access: fs uid 0 searches any directory (decided once a walk).
-        check = getattr(creds, "fsuid", creds.euid) != 0
+        check = not searches_anything(creds)     # decided once a walk
         if not check and _depth is None:
             # A walk that depends on nothing but the dentry tree and the
             # mounts (no permission checks, no symlink, no volatile

@@ -622,10 +622,16 @@ static void g_caps_dac(void)
     put_file("rx", "x", 0500);
     chmod("ro", 0400);
     chmod("rx", 0500);
+    mkdir("nosearch", 0700);
+    put_file("nosearch/f", "x", 0644);
+    chmod("nosearch", 0600);                        /* no x bit: only a capability searches it */
+    struct stat st;
+    TRY(stat("nosearch/f", &st));
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         change_caps(1u << 0 | 1u << 1 | 1u << 2 | 1u << 3, 0);
+        TRY(stat("nosearch/f", &st));
         TRY(access("ro", R_OK));
         TRY(access("ro", W_OK));
         TRY(access("rx", X_OK));
