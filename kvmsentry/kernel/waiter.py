@@ -156,7 +156,7 @@ class Waiter:
     def wake_now(self):
         try:
             os.eventfd_write(self.fd, 1)
-        except OSError:          # closed at task exit, or the counter is full: awake anyway
+        except OSError:          # closed at task exit: nobody to wake
             pass
 
     def sleep(self, host_fds=(), timeout_ns=None):
