@@ -34,6 +34,12 @@ TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCNOTTY = 0x5413, 0x5414, 0x541B, 0x5422
 TCSBRKP, TIOCGSID = 0x5425, 0x5429
 TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431
 TIOCPKT, TIOCGPKT = 0x5420, 0x80045438
+TCGETS2, TCSETS2, TCSETSW2, TCSETSF2 = 0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D
+TIOCGPTPEER = 0x5441
+O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_LARGEFILE, O_CLOEXEC = \
+    os.O_CREAT, os.O_EXCL, os.O_NOCTTY, os.O_TRUNC, 0o100000, os.O_CLOEXEC
+_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC    # not kept on the file
+RLIMIT_NOFILE = 7
 
 
 class PtyTable:
@@ -73,6 +79,15 @@ class PtyTable:
         """The pty that is session sid's controlling terminal, if any."""
         with self.lock:
             return next((p for p in self.ptys.values() if p.session == sid), None)
+
+    def open_ctty(self, task, location, flags):
+        """/dev/tty opened: the caller's controlling terminal, if one of
+        these ptys (None otherwise)."""
+        pty = self.ctty_of(task.group.sid)
+        if pty is None:
+            return None
+        pty.slave_opened()
+        return SlaveFile(pty, self, location, flags)
 
 
 class PtmxInode(TmpfsInode):
@@ -125,10 +140,16 @@ class TtyFile(File):
         pty, mm = self.pty, task.mm
         if request == TCGETS:
             mm.copy_out(arg, pty.termios.to_bytes())
+        elif request == TCGETS2:
+            mm.copy_out(arg, pty.termios.to_bytes2())
         elif request in (TCSETS, TCSETSW, TCSETSF):
             new = t.Termios.from_bytes(mm.copy_in(arg, t.SIZE))
             self._check_change(task)
             pty.set_termios(new, flush=request == TCSETSF)
+        elif request in (TCSETS2, TCSETSW2, TCSETSF2):
+            new = t.Termios.from_bytes2(mm.copy_in(arg, t.SIZE2))
+            self._check_change(task)
+            pty.set_termios(new, flush=request == TCSETSF2)
         elif request == TIOCGWINSZ:
             mm.copy_out(arg, pty.winsize)
         elif request == TIOCSWINSZ:
@@ -152,6 +173,8 @@ class TtyFile(File):
             mm.copy_out(arg, struct.pack("<i", pty.pgrp or 0))
         elif request == TIOCSPGRP:
             self._set_pgrp(task, arg)
+        elif request == TIOCGPTPEER:
+            return self._open_peer(task, arg & 0xFFFFFFFF)
         elif request == TIOCGSID:
             self._require_ctty(task)
             if pty.session is None:
@@ -163,6 +186,23 @@ class TtyFile(File):
 
     def side_ioctl(self, task, request, arg):
         raise SyscallError(errno.ENOTTY)
+
+    def _open_peer(self, task, flags):
+        """TIOCGPTPEER: the master opens its slave without a path walk (so
+        a /dev/pts another mount hides cannot mislead it), opened as by
+        open(2) with these flags; EIO asked of a slave or while locked."""
+        if not self.is_master:
+            raise SyscallError(errno.EIO)
+        pty = self.pty
+        dev = self.location.dentry.parent
+        loc = type(self.location)(self.location.mount,
+                                  dev.child(b"pts").child(str(pty.index).encode()))
+        pty.slave_opened()
+        peer = SlaveFile(pty, self.table, loc, (flags & ~_OPEN_ONLY) | O_LARGEFILE)
+        if not flags & O_NOCTTY:
+            peer.opened_without_noctty(task)
+        return task.fds.install(peer, cloexec=bool(flags & O_CLOEXEC),
+                                limit=task.rlimits[RLIMIT_NOFILE][0])
 
     # --- job control -------------------------------------------------------------
     def _is_ctty(self, task):
@@ -185,7 +225,7 @@ class TtyFile(File):
         pty.session, pty.pgrp = group.sid, group.pgid
 
     def _drop_ctty(self, task):
-        if not self._is_ctty(task):
+        if self.is_master or not self._is_ctty(task):   # the master is not the terminal
             raise SyscallError(errno.ENOTTY)
         group, pty = task.group, self.pty
         if group.session_leader:

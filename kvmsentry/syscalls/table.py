@@ -104,7 +104,7 @@ _RECVMSG_NOTE = ("Unix: SCM_CREDENTIALS with no or too little control space is n
                  "ends a read (Linux discards it); a zero-length read gets no SCM_RIGHTS and "
                  "on an empty stream is 0 (Linux: EAGAIN)")
 
-_RLIMIT_NOTE = ("RLIMIT_CPU, NPROC, SIGPENDING, STACK, CORE are recorded only; RLIMIT_FSIZE "
+_RLIMIT_NOTE = ("RLIMIT_NPROC, SIGPENDING, STACK, CORE are recorded only; RLIMIT_FSIZE "
                 "bounds truncate and fallocate, not write (no EFBIG/SIGXFSZ)")
 
 _SOCKOPT_NOTE = ("host sockets: options on an allowlist (others ENOPROTOOPT: TCP_INQ, "
@@ -230,8 +230,8 @@ _IMPLEMENTED = [
     _e("ioctl", sys_read_write.ioctl, "fd hex hex", PARTIAL,
        "FIOCLEX/FIONCLEX/FIONBIO/FIONREAD/FIOASYNC, socket owner (FIO[SG]ETOWN, "
        "SIOC[SG]PGRP); terminal requests on inherited stdio; "
-       "ptys: termios, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, TIOCGPTN/SPTLCK "
-       "(no TIOCGPTPEER, TIOCSTI, TCGETS2/TCSETS2; default termios lack HUPCL); no SIOCETHTOOL"),
+       "ptys: termios and termios2, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, "
+       "TIOCGPTN/SPTLCK, TIOCGPTPEER (no TIOCSTI); no SIOCETHTOOL"),
     _e("pread64", sys_read_write.pread64, "fd out:2 uint int", PARTIAL, _ATIME_NOTE),
     _e("pwrite64", sys_read_write.pwrite64, "fd in:2 uint int"),
     _e("readv", sys_read_write.readv, "fd oiov:2 int", PARTIAL, _ATIME_NOTE),

@@ -62,6 +62,49 @@ static void rd(int fd, const char *what, size_t len)
     fflush(stdout);
 }
 
+/* struct termios2 and its requests, spelled out (asm/termbits.h and
+ * glibc's termios.h cannot both be included). */
+struct k_termios2 {
+    unsigned iflag, oflag, cflag, lflag;
+    unsigned char line, cc[19];
+    unsigned ispeed, ospeed;
+};
+#define K_TCGETS2 0x802C542Au
+#define K_TCSETS2 0x402C542Bu
+#define K_TIOCGPTPEER 0x5441u
+
+static void termios2_and_peer(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    struct termios t;
+    struct k_termios2 t2;
+    tcgetattr(s, &t);
+    printf("default iflag %o oflag %o cflag %o lflag %o\n", t.c_iflag, t.c_oflag, t.c_cflag,
+           t.c_lflag);
+    RC("TCGETS2", ioctl(s, K_TCGETS2, &t2));
+    printf("termios2 same flags %d speeds %u %u\n",
+           t2.iflag == t.c_iflag && t2.oflag == t.c_oflag && t2.cflag == t.c_cflag &&
+           t2.lflag == t.c_lflag && !memcmp(t2.cc, t.c_cc, 19), t2.ispeed, t2.ospeed);
+    t2.cflag = (t2.cflag & ~0010017) | 0000015;          /* B9600 */
+    RC("TCSETS2 B9600", ioctl(s, K_TCSETS2, &t2));
+    tcgetattr(s, &t);
+    ioctl(m, K_TCGETS2, &t2);
+    printf("after TCSETS2 cflag %o ospeed %u master sees it %d\n", t.c_cflag, t2.ospeed,
+           t2.cflag == t.c_cflag);
+    int peer = ioctl(m, K_TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    printf("TIOCGPTPEER %d cloexec %d\n", peer >= 0, peer >= 0 && (fcntl(peer, F_GETFD) & FD_CLOEXEC));
+    write(m, "hi\n", 3);
+    char buf[8];
+    printf("peer reads %zd\n", read(peer, buf, sizeof buf));
+    RC("TIOCGPTPEER of a slave", ioctl(s, K_TIOCGPTPEER, O_RDWR));
+    close(peer);
+    close(s);
+    close(m);
+    m = posix_openpt(O_RDWR | O_NOCTTY);
+    RC("TIOCGPTPEER while locked", ioctl(m, K_TIOCGPTPEER, O_RDWR | O_NOCTTY));
+    close(m);
+}
+
 static void basic(void)
 {
     int m = posix_openpt(O_RDWR | O_NOCTTY);
@@ -93,6 +136,7 @@ static void basic(void)
     close(m);
     s = open(name, O_RDWR | O_NOCTTY);
     printf("after close %d\n", s >= 0 ? 0 : -1);
+    termios2_and_peer();
     /* A pty whose sides are both closed frees its index for the next
      * master; the new slave node is the new pty's, not the old one's. */
     for (int round = 0; round < 3; round++) {
@@ -114,6 +158,16 @@ static void basic(void)
     close(s);
     close(s2);
     close(m2);
+}
+
+/* Type input on the master: what the slave reads, then the echo. */
+static void typed(int m, int s, const char *input, size_t n, const char *what)
+{
+    char echo_what[64];
+    write(m, input, n);
+    rd(s, what, 100);
+    snprintf(echo_what, sizeof echo_what, "%s-echo", what);
+    drain(m, echo_what);
 }
 
 static void canon(void)
@@ -143,6 +197,17 @@ static void canon(void)
     tcsetattr(s, TCSANOW, &t);
     write(s, "raw\nout\n", 8);
     drain(m, "no-opost");
+    /* Erase under IUTF8 takes a whole character and never part of one;
+     * word erase stops at punctuation after a word (ALTWERASE). */
+    t.c_oflag |= OPOST;
+    t.c_iflag |= IUTF8;
+    tcsetattr(s, TCSANOW, &t);
+    typed(m, s, "gviso\xc6\xa9\x7f\n", 9, "utf8-erase");
+    typed(m, s, "\x80\x7f\n", 3, "utf8-partial");
+    t.c_iflag &= ~IUTF8;
+    tcsetattr(s, TCSANOW, &t);
+    typed(m, s, "gviso\xc6\xa9\x7f\n", 9, "bytes-erase");
+    typed(m, s, "foo.bar\x17x\n", 10, "werase-punct");
 }
 
 static void raw(void)
@@ -182,6 +247,21 @@ static void raw(void)
     t.c_cc[VMIN] = 1; t.c_cc[VTIME] = 0;
     tcsetattr(s, TCSANOW, &t);
     rd(s, "nonblock", 100);
+    /* Output processing keeps the column: ONOCR drops a CR at column 0,
+     * ONLRET makes NL return the column, XTABS expands tabs, OLCUC. */
+    t.c_oflag = OPOST | ONOCR;
+    tcsetattr(s, TCSANOW, &t);
+    write(s, "\r", 1);
+    write(s, "ab\r\r", 4);
+    drain(m, "onocr");
+    t.c_oflag = OPOST | ONOCR | ONLRET;
+    tcsetattr(s, TCSANOW, &t);
+    write(s, "x\n\r", 3);
+    drain(m, "onlret");
+    t.c_oflag = OPOST | XTABS | OLCUC;
+    tcsetattr(s, TCSANOW, &t);
+    write(s, "ab\tc\bd\t|\n", 10);
+    drain(m, "xtabs-olcuc");
 }
 
 static void echo(void)
@@ -288,6 +368,27 @@ static void jobs(void)
     printf("child exit %d\n", WEXITSTATUS(st));
     close(s);
     RC("master read after hangup", read(m, buf, 16));
+    close(m);
+    /* A session leader's exit frees its terminal for another session; the
+     * master is not the terminal a session holds. */
+    m = open_pair(&s, O_NOCTTY);
+    for (int round = 0; round < 2; round++) {
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+            setsid();
+            RC("  TIOCSCTTY in a new session", ioctl(s, TIOCSCTTY, 0));
+            RC("  TIOCNOTTY on the master", ioctl(m, TIOCNOTTY));
+            int tty = open("/dev/tty", O_RDWR | O_NONBLOCK);
+            printf("  /dev/tty is the terminal: %d\n", tty >= 0 && isatty(tty) &&
+                   write(tty, "via tty\n", 8) == 8);
+            _exit(0);
+        }
+        waitpid(pid, &st, 0);
+        drain(m, "  master after the session");
+    }
+    close(s);
+    close(m);
 }
 
 static void polls(void)

@@ -14,7 +14,13 @@ from kvmsentry.kernel.tty import termios as t
 
 CANON_MAX = 4095                 # N_TTY_BUF_SIZE - 1: longer lines lose the rest
 RAW_MAX = 64 * 1024              # input kept for a raw reader that does not read
-NL, CR = 0x0A, 0x0D
+NL, CR, TAB, BS = 0x0A, 0x0D, 0x09, 0x08
+
+
+def _isalnum(c):
+    """The kernel's isalnum (its ctype table is Latin-1)."""
+    return 0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or \
+        (c >= 0xC0 and c not in (0xD7, 0xF7))
 
 
 def _echo_width(c):
@@ -30,6 +36,7 @@ class LineDiscipline:
         self.widths = []                 # its characters' echo widths
         self.chunks = []                 # readable input: lines (canonical) or bytes
         self.output_flushed = False      # the last receive() discarded pending output
+        self.column = 0                  # the output's column, for ONOCR and tab expansion
 
     # --- state ------------------------------------------------------------------
     def readable(self):
@@ -124,12 +131,7 @@ class LineDiscipline:
         if c and c == cc[t.VERASE]:
             self._erase(1, echo)
         elif c and c == cc[t.VWERASE] and lflag & t.IEXTEN:
-            n = 0
-            while n < len(self.line) and self.line[-1 - n] in b" \t":
-                n += 1
-            while n < len(self.line) and self.line[-1 - n] not in b" \t":
-                n += 1
-            self._erase(n, echo)
+            self._erase(len(self.line), echo, word=True)
         elif c and c == cc[t.VKILL]:
             if lflag & t.ECHO and lflag & t.ECHOK and not lflag & t.ECHOKE:
                 echo += self._echo_char(c) + b"\n"     # ECHOK without ECHOKE: a new line
@@ -155,13 +157,31 @@ class LineDiscipline:
             if lflag & t.ECHO:
                 echo += self._echo_char(c)
 
-    def _erase(self, n, echo):
-        lflag = self.termios.lflag
+    def _erase(self, n, echo, word=False):
+        """Erase up to n characters from the end of the line; a word erase
+        (n_tty's ALTWERASE) stops at the first non-alphanumeric character
+        before which it has erased an alphanumeric one."""
+        lflag, utf8 = self.termios.lflag, self.termios.iflag & t.IUTF8
+        line = self.line
+        seen_alnum = False
         for _ in range(n):
-            if not self.line:
+            if not line:
                 break
-            self.line.pop()
-            width = self.widths.pop()
+            # Under IUTF8 a character's continuation bytes go with it, and
+            # a line of continuation bytes alone is not erased at all.
+            start = len(line) - 1
+            while utf8 and start > 0 and line[start] & 0xC0 == 0x80:
+                start -= 1
+            if utf8 and line[start] & 0xC0 == 0x80:
+                break
+            if word:
+                if _isalnum(line[start]) or line[start] == 0x5F:
+                    seen_alnum = True
+                elif seen_alnum:
+                    break
+            width = self.widths[start]
+            del line[start:]
+            del self.widths[start:]
             if lflag & t.ECHO and lflag & t.ECHOE:
                 echo += b"\b \b" * width
             elif lflag & t.ECHO:
@@ -176,16 +196,44 @@ class LineDiscipline:
 
     # --- output --------------------------------------------------------------------
     def process_output(self, data):
-        """OPOST: the bytes the output side receives for data written."""
+        """OPOST: the bytes the output side receives for data written, as
+        n_tty's do_output_char, which keeps the column: ONLCR, OCRNL,
+        ONOCR (no CR at column 0), ONLRET, OLCUC, XTABS."""
         oflag = self.termios.oflag
-        if not oflag & t.OPOST or not oflag & (t.ONLCR | t.OCRNL):
+        if not oflag & t.OPOST:
             return bytes(data)
-        out = bytearray()
+        utf8 = self.termios.iflag & t.IUTF8
+        column, out = self.column, bytearray()
         for c in data:
-            if c == NL and oflag & t.ONLCR:
-                out += b"\r\n"
-            elif c == CR and oflag & t.OCRNL:
-                out.append(NL)
-            else:
-                out.append(c)
+            if c == NL:
+                if oflag & t.ONLRET:
+                    column = 0
+                if oflag & t.ONLCR:
+                    column = 0
+                    out += b"\r\n"
+                    continue
+            elif c == CR:
+                if oflag & t.ONOCR and column == 0:
+                    continue
+                if oflag & t.OCRNL:
+                    c = NL
+                    if oflag & t.ONLRET:
+                        column = 0
+                else:
+                    column = 0
+            elif c == TAB:
+                spaces = 8 - (column & 7)
+                column += spaces
+                if oflag & t.TABDLY == t.XTABS:
+                    out += b" " * spaces
+                    continue
+            elif c == BS:
+                column = max(column - 1, 0)
+            elif not (c < 0x20 or 0x7F <= c <= 0x9F):     # the kernel's iscntrl
+                if oflag & t.OLCUC and 0x61 <= c <= 0x7A:
+                    c -= 0x20
+                if not (utf8 and c & 0xC0 == 0x80):
+                    column += 1
+            out.append(c)
+        self.column = column
         return bytes(out)
