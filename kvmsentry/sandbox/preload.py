@@ -18,7 +18,7 @@ import marshal
 import os
 import sys
 from importlib.machinery import ModuleSpec
-from importlib.util import MAGIC_NUMBER, cache_from_source
+from importlib.util import MAGIC_NUMBER, cache_from_source, source_hash
 
 import kvmsentry
 
@@ -115,19 +115,28 @@ class Snapshot:
 
     def add(self, name, path, is_package):
         """Read the module's code now: its cached bytecode when that is
-        current (as the source loader checks it: source mtime and size),
-        else its source."""
+        current (as the source loader checks it: source mtime and size,
+        or the source's hash for a hash-based pyc), else its source."""
         st = os.stat(path)
         try:
             cached = _read(cache_from_source(path))
         except OSError:
             cached = b""
-        # A timestamp-based pyc: magic, flags 0, source mtime, source size.
-        if cached[:8] == MAGIC_NUMBER + b"\0\0\0\0" and \
-                cached[8:16] == _pyc_stamp(st):
-            self.modules[name] = (path, is_package, cached[16:], True)
-        else:
-            self.modules[name] = (path, is_package, _read(path), False)
+        if cached[:4] == MAGIC_NUMBER:
+            flags = cached[4:8]
+            if flags == b"\0\0\0\0":          # timestamp-based: mtime, size
+                current = cached[8:16] == _pyc_stamp(st)
+            elif flags == b"\1\0\0\0":        # hash-based, never checked
+                current = True
+            elif flags == b"\3\0\0\0":        # hash-based, checked
+                source = _read(path)
+                current = cached[8:16] == source_hash(source)
+            else:
+                current = False
+            if current:
+                self.modules[name] = (path, is_package, cached[16:], True)
+                return
+        self.modules[name] = (path, is_package, _read(path), False)
 
     def find_spec(self, name, path=None, target=None):
         entry = self.modules.get(name)

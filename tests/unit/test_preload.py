@@ -55,3 +55,26 @@ def test_every_module_read_imports_without_the_host(command, tmp_path):
     assert kvm > 40 and imported == read, lines[0]
     if command == "do":
         assert lines[1] == "front ends: []"
+
+
+def test_snapshot_takes_bytecode_only_while_it_matches_the_source(tmp_path):
+    import py_compile
+    from kvmsentry.sandbox.preload import Snapshot
+    src = tmp_path / "m.py"
+    modes = py_compile.PycInvalidationMode
+    for mode in (modes.TIMESTAMP, modes.CHECKED_HASH, modes.UNCHECKED_HASH):
+        src.write_text("X = 41\n")
+        os.utime(src, (1_000_000_000, 1_000_000_000))
+        py_compile.compile(str(src), invalidation_mode=mode)
+        snapshot = Snapshot()
+        snapshot.add("m", str(src), False)
+        assert snapshot.modules["m"][3], mode          # marshalled code taken
+        src.write_text("X = 42\n")                     # same size, other text
+        os.utime(src, (1_000_000_001, 1_000_000_001))
+        snapshot.add("m", str(src), False)
+        # A stale timestamp or hash means the source; an unchecked pyc is trusted.
+        assert snapshot.modules["m"][3] == (mode == modes.UNCHECKED_HASH), mode
+        module = type(os)("m")
+        module.__spec__ = snapshot.find_spec("m")
+        snapshot.exec_module(module)
+        assert module.X == (41 if mode == modes.UNCHECKED_HASH else 42)
