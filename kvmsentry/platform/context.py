@@ -14,6 +14,11 @@ KVM_XSAVE_SIZE = 4096      # the FPU image both platforms hand the kernel (KVM's
 
 
 class Context:
+    def guest_cpu_ns(self):
+        """CPU time the program's code took outside the task's own host
+        thread (0 where the guest runs on that thread, as in KVM_RUN)."""
+        return 0
+
     def start(self, rip, rsp):
         """Reset the user registers (and FPU) for a new program image."""
         regs = dict.fromkeys(GPRS, 0)

@@ -86,9 +86,10 @@ class Confinement:
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         # Source files are what linecache reads for a traceback's lines:
-        # cosmetic, and a crash report should not drown in them.
+        # cosmetic, and a crash report should not drown in them. /proc is
+        # the sentry's own (its pid namespace's), mounted in the new root.
         if isinstance(path, str) and path.startswith("/") and \
-                not path.startswith("/proc/self/fd/") and not path.endswith(".py"):
+                not path.startswith("/proc/") and not path.endswith(".py"):
             self._report("host path %s opened" % path)
 
     def find_spec(self, name, path=None, target=None):

@@ -4,6 +4,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import cputime
 from kvmsentry.kernel.waiter import wait_event
 from kvmsentry.syscalls.args import i32
 
@@ -41,13 +42,34 @@ def _clock(clockid):
 
 
 def _cpu_clock(cid):
-    """A CPU-time clock named by pid or tid (clock_getcpuclockid's
-    encoding: ~pid << 3 | per-thread << 2 | type). The sandbox's only
-    process is pid 1 (0 means the caller)."""
-    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
-    if kind == 3 or pid not in (0, 1):
+    """The host's clock of the same kind for the sentry's own thread or
+    process (its resolution is the answer for a CPU-time clock)."""
+    if cid & 3 == 3:
         raise SyscallError(errno.EINVAL)
-    return time.CLOCK_THREAD_CPUTIME_ID if per_thread else time.CLOCK_PROCESS_CPUTIME_ID
+    return (~0 << 3) | (cid & 7)
+
+
+def _cpu_now(task, cid):
+    """A CPU-time clock's reading (kernel/cputime.py): the caller's thread
+    or process, or one named in clock_getcpuclockid's encoding (~pid << 3
+    | per-thread << 2 | kind, pid 0 the caller); a thread's clock only
+    within the caller's process, as Linux. EINVAL for anything else."""
+    if cid == CLOCK_THREAD_CPUTIME_ID:
+        return cputime.thread_cpu_ns(task)
+    if cid == CLOCK_PROCESS_CPUTIME_ID:
+        return sum(cputime.process_cpu_ns(task))
+    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
+    if kind == 3:
+        raise SyscallError(errno.EINVAL)
+    if per_thread:
+        thread = task if pid == 0 else task.kernel.tasks.get(pid)
+        if thread is None or thread.group is not task.group:
+            raise SyscallError(errno.EINVAL)
+        return cputime.thread_cpu_ns(thread)
+    group = task.group if pid == 0 else task.kernel.tree.groups.get(pid)
+    if group is None:
+        raise SyscallError(errno.EINVAL)
+    return sum(cputime.group_cpu_ns(task.kernel, group))
 
 
 def _pack_timespec(ns):
@@ -65,6 +87,9 @@ def _now(task, clockid):
     """The clock's time in ns: the vDSO's line for the clocks it computes
     (so vDSO and syscall readings form one clock), else the host's. A
     time syscall is also when the vDSO's time base is brought up to date."""
+    cid = i32(clockid)
+    if cid < 0 or cid in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
+        return _cpu_now(task, cid)
     host = _clock(clockid)
     vdso = getattr(task.kernel.machine, "vdso", None)
     if vdso is not None:
@@ -84,6 +109,8 @@ def clock_gettime(task, clockid, tp):
 
 def clock_getres(task, clockid, res):
     """Implements clock_getres(2) with the host clock's resolution."""
+    if i32(clockid) < 0:
+        _cpu_now(task, i32(clockid))          # EINVAL unless it names a thread or process
     r = time.clock_getres(_clock(clockid))
     if res:
         task.mm.copy_out(res, _pack_timespec(round(r * NSEC)))

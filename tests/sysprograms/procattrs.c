@@ -44,7 +44,34 @@ static void burn(long ms) {
 
 static long us(struct timeval tv) { return tv.tv_sec * 1000000L + tv.tv_usec; }
 
+static long clock_us(clockid_t id) {
+    struct timespec t;
+    clock_gettime(id, &t);
+    return t.tv_sec * 1000000L + t.tv_nsec / 1000;
+}
+
+static void spin(long n) {
+    for (long i = 0; i < n; i++)
+        sink += i;
+}
+
+/* The CPU clocks count the program's own code, not only its syscalls: a
+   loop of 45M volatile stores without a syscall takes milliseconds of CPU
+   (a clock that only counted syscalls shows microseconds). Not a ratio:
+   on these VMs a loaded host's steal time lands in CPU clocks. */
+static void cpu_follows_work(clockid_t id, const char *name) {
+    long a = clock_us(id);
+    spin(45000000);
+    long b = clock_us(id);
+    printf("%s: a loop without syscalls takes 2 ms of CPU or more: %d\n", name, b - a >= 2000);
+}
+
 static int mode_rusage(void) {
+    cpu_follows_work(CLOCK_THREAD_CPUTIME_ID, "thread clock");
+    cpu_follows_work(CLOCK_PROCESS_CPUTIME_ID, "process clock");
+    clockid_t own;
+    clock_getcpuclockid(getpid(), &own);
+    cpu_follows_work(own, "clock_getcpuclockid(getpid())");
     burn(200);
     struct rusage ru;
     printf("self: %d\n", getrusage(RUSAGE_SELF, &ru));
@@ -64,8 +91,12 @@ static int mode_rusage(void) {
 }
 
 static int mode_children(void) {
+    long a = clock_us(CLOCK_THREAD_CPUTIME_ID);
+    spin(60000000);
+    long here = clock_us(CLOCK_THREAD_CPUTIME_ID) - a;
     pid_t pid = fork();
     if (pid == 0) {
+        spin(60000000);             /* no syscall: only its own code's time */
         burn(300);
         _exit(0);
     }
@@ -75,6 +106,8 @@ static int mode_children(void) {
     int status;
     wait4(pid, &status, 0, &child);
     printf("wait4 rusage >= 150ms: %d\n", us(child.ru_utime) + us(child.ru_stime) >= 150000);
+    printf("wait4 rusage counts the child's loop: %d\n",
+           us(child.ru_utime) + us(child.ru_stime) >= 150000 + here / 2);
     printf("wait4 maxrss > 0: %d\n", child.ru_maxrss > 0);
     getrusage(RUSAGE_CHILDREN, &ru);
     printf("after wait >= 150ms: %d\n", us(ru.ru_utime) + us(ru.ru_stime) >= 150000);
@@ -225,6 +258,54 @@ static int mode_groups(void) {
     return 0;
 }
 
+/* RLIMIT_CPU: SIGXCPU at the soft limit (which then moves up a second),
+   SIGKILL at the hard one; SIGXCPU's default action kills. */
+static volatile int xcpu_pipe;
+
+static void on_xcpu(int sig) {
+    struct rlimit r;
+    getrlimit(RLIMIT_CPU, &r);
+    char c = '0' + (char)r.rlim_cur;            /* the soft limit, moved up */
+    write(xcpu_pipe, &c, 1);
+}
+
+static void spin_forever(void) {
+    for (;;)
+        sink++;
+}
+
+static int mode_cpulimit(void) {
+    int p[2];
+    pipe(p);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        xcpu_pipe = p[1];
+        signal(SIGXCPU, on_xcpu);
+        struct rlimit r = {1, 2};
+        setrlimit(RLIMIT_CPU, &r);
+        spin_forever();
+    }
+    close(p[1]);
+    int status;
+    waitpid(pid, &status, 0);
+    char seen[16] = "";
+    ssize_t n = read(p[0], seen, sizeof seen - 1);
+    seen[n > 0 ? n : 0] = 0;
+    printf("handled: SIGXCPU seen with soft limits [%s], then killed by %s\n", seen,
+           WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "nothing");
+    pid = fork();
+    if (pid == 0) {
+        struct rlimit r = {1, 100};
+        setrlimit(RLIMIT_CPU, &r);
+        spin_forever();
+    }
+    waitpid(pid, &status, 0);
+    printf("default action: killed by %s\n",
+           WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "nothing");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -232,6 +313,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "children")) return mode_children();
     if (!strcmp(mode, "prctl")) return mode_prctl();
     if (!strcmp(mode, "getcpu")) return mode_getcpu();
+    if (!strcmp(mode, "cpulimit")) return mode_cpulimit();
     if (!strcmp(mode, "creds")) return mode_creds();
     if (!strcmp(mode, "groups")) return mode_groups();
     fprintf(stderr, "unknown mode %s\n", mode);

@@ -44,6 +44,7 @@ class SystrapContext(Context):
         self._fpu = None           # before birth: the image to load (None: initial)
         self.fs_base = self.gs_base = 0
         self._frame_uctx = None
+        self._cpu_left_ns = 0      # guest CPU time of the host threads it has left
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
@@ -172,10 +173,27 @@ class SystrapContext(Context):
         self._leave()
         self.mm = None
 
+    def guest_cpu_ns(self):
+        """The program's CPU time: its host threads' in the children, read
+        from the host's schedstat (a thread's sum_exec_runtime, which
+        Linux's CPU clocks give only to the thread's own process)."""
+        return self._cpu_left_ns + self._thread_cpu_ns()
+
+    def _thread_cpu_ns(self):
+        tid = self.guest_tid
+        if tid is None:
+            return 0
+        try:
+            with open(b"/proc/%d/task/%d/schedstat" % (self.process.pid, tid), "rb") as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0                  # the thread is gone: its time went with it
+
     def _leave(self):
         proc, slot = self.process, self.slot
         if proc is None:
             return
+        self._cpu_left_ns += self._thread_cpu_ns()
         if self.born and proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED:
             self.msg.cmd = layout.CMD_EXIT
             self.msg.nops = 0
