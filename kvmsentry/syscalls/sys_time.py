@@ -109,6 +109,8 @@ def clock_gettime(task, clockid, tp):
 
 def clock_getres(task, clockid, res):
     """Implements clock_getres(2) with the host clock's resolution."""
+    if i32(clockid) < 0:
+        _cpu_now(task, i32(clockid))       # EINVAL for a pid or tid that is not there
     r = time.clock_getres(_clock(clockid))
     if res:
         task.mm.copy_out(res, _pack_timespec(round(r * NSEC)))
