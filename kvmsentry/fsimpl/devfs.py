@@ -14,6 +14,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devpts import PtmxInode, PtyTable
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem, TmpfsInode
+from kvmsentry.kernel.locking import current
 from kvmsentry.vfs.file import File
 
 DEV_SIZE = 64 << 20            # like Docker's /dev (size=65536k)
@@ -111,13 +112,19 @@ class DeviceInode(TmpfsInode):
 
 
 class TtyInode(TmpfsInode):
-    """/dev/tty: ENXIO unless the sandbox has a host terminal."""
+    """/dev/tty: the caller's controlling terminal (a pty of this /dev),
+    else the host terminal if the sandbox has one, else ENXIO."""
 
     def __init__(self, fs, host_fd):
         super().__init__(fs, st.S_IFCHR | 0o666, 0, 0, makedev(5, 0))
         self.host_fd = host_fd
 
     def open(self, location, flags):
+        task = current()
+        if task is not None:
+            file = self.fs.ptys.open_ctty(task, location, flags)
+            if file is not None:
+                return file
         if self.host_fd is None:
             raise SyscallError(errno.ENXIO)
         return TtyFile(self.host_fd, flags, location)

@@ -80,6 +80,15 @@ class PtyTable:
         with self.lock:
             return next((p for p in self.ptys.values() if p.session == sid), None)
 
+    def open_ctty(self, task, location, flags):
+        """/dev/tty opened: the caller's controlling terminal, if one of
+        these ptys (None otherwise)."""
+        pty = self.ctty_of(task.group.sid)
+        if pty is None:
+            return None
+        pty.slave_opened()
+        return SlaveFile(pty, self, location, flags)
+
 
 class PtmxInode(TmpfsInode):
     """/dev/ptmx: every open is a new master."""
@@ -216,7 +225,7 @@ class TtyFile(File):
         pty.session, pty.pgrp = group.sid, group.pgid
 
     def _drop_ctty(self, task):
-        if not self._is_ctty(task):
+        if self.is_master or not self._is_ctty(task):   # the master is not the terminal
             raise SyscallError(errno.ENOTTY)
         group, pty = task.group, self.pty
         if group.session_leader:

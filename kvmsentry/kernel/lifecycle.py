@@ -21,6 +21,7 @@ from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
 from kvmsentry.kernel.task import Task
+from kvmsentry.kernel.tty.pty import session_leader_exited
 from kvmsentry.loader.load import ExecError
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
@@ -126,6 +127,8 @@ def _make_child(task, flags, newsp, tls, tid, group):
     fs = task.fs if flags & CLONE_FS else task.fs.copy()
     rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)
     child = Task(kernel, tid, group, mm, ctx, fds, fs, task.creds, rlimits, task.comm)
+    if not flags & CLONE_THREAD:
+        timers.watch_cpu_limit(child)                  # an inherited RLIMIT_CPU
     child.sched = task.sched.forked()
     if flags & CLONE_SIGHAND:
         child.sighand = task.sighand
@@ -318,6 +321,8 @@ def thread_ending(task, status, whole_group):
 
 
 def _group_ended(kernel, group, status):
+    if group.session_leader:
+        session_leader_exited(kernel, group.sid)
     kernel.record_locks.release(group.tgid)
     kernel.ipc.process_exited(group, group.tgid)
     _send_parent_death_signals(kernel, group)

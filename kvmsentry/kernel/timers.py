@@ -24,16 +24,19 @@ its process gone when it fires cancels itself too.
 import errno
 import heapq
 import itertools
+import os
 import threading
 import time
 import weakref
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import cputime
 from kvmsentry.kernel import signal_delivery as sd
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.process_tree import RUNNING
 
 NSEC = 1_000_000_000
+RLIMIT_CPU, RLIM_INFINITY = 0, (1 << 64) - 1
 MAX_WAIT_S = 86400.0
 # A periodic timer is not fired more often than this (a 1 ns period
 # would keep the timer thread spinning); the expirations in between
@@ -242,8 +245,47 @@ class PosixTimer(Timer):
         return self.info.overrun
 
 
+class CpuLimit(Timer):
+    """RLIMIT_CPU, as Linux's check_process_timers: SIGXCPU once the
+    process's CPU time reaches the soft limit, which then moves up a
+    second (so the signal comes every CPU second), SIGKILL at the hard
+    limit. The sentry does not see CPU time pass, so this timer looks at
+    it: again no sooner than the process could have used up what is left
+    with a thread on every host CPU (MIN_CHECK_NS apart at the closest)."""
+
+    MIN_CHECK_NS = 2_000_000
+
+    def watch(self, now=None):
+        """(Re)consider the process's limit now (kernel lock held)."""
+        self.set(monotonic_ns() if now is None else now, 0)
+
+    def expire(self, now):
+        task = self.target()
+        if task is None:
+            self.procs.cancel_all()
+            return
+        self.deadline = None
+        if task is False:
+            return
+        soft, hard = task.rlimits[RLIMIT_CPU]
+        if soft == RLIM_INFINITY and hard == RLIM_INFINITY:
+            return
+        used = sum(cputime.process_cpu_ns(task))
+        if hard != RLIM_INFINITY and used >= hard * NSEC:
+            sd.send(task.kernel, task, sg.SigInfo.kernel(sg.SIGKILL))
+            return
+        if soft != RLIM_INFINITY and used >= soft * NSEC:
+            sd.send(task.kernel, task, sg.SigInfo.kernel(sg.SIGXCPU))
+            soft = min(soft + 1, hard)
+            task.rlimits[RLIMIT_CPU] = (soft, hard)
+        left = min(limit * NSEC - used for limit in (soft, hard) if limit != RLIM_INFINITY)
+        self.deadline = now + max(left // (os.cpu_count() or 1), self.MIN_CHECK_NS)
+        self.procs.thread.arm(self)
+
+
 class ProcessTimers:
-    """The timers of one process: three interval timers and the POSIX ones."""
+    """The timers of one process: three interval timers, the POSIX ones and
+    its RLIMIT_CPU watch."""
 
     def __init__(self, thread, group):
         self.thread = thread
@@ -251,6 +293,7 @@ class ProcessTimers:
         self.itimers = {}               # which -> IntervalTimer, made on first use
         self.posix = {}                 # id -> PosixTimer
         self._ids = itertools.count()
+        self.cpu_limit = CpuLimit(self)
 
     def itimer(self, which):
         if which not in ITIMER_SIGNALS:
@@ -285,6 +328,7 @@ class ProcessTimers:
         self.cancel_posix()
         for timer in self.itimers.values():
             timer.cancel()
+        self.cpu_limit.cancel()
         _BY_GROUP.pop(self.group, None)
 
 
@@ -369,6 +413,18 @@ def process_timers(task):
     if procs is None:
         procs = _BY_GROUP[group] = ProcessTimers(timer_thread(task.kernel), group)
     return procs
+
+
+def watch_cpu_limit(task):
+    """task's process has a new RLIMIT_CPU (setrlimit, or a fork that
+    inherits a finite one): look at it now (kernel lock held)."""
+    soft, hard = task.rlimits[RLIMIT_CPU]
+    procs = _BY_GROUP.get(task.group)
+    if soft == RLIM_INFINITY and hard == RLIM_INFINITY:
+        if procs is not None:
+            procs.cpu_limit.cancel()
+        return
+    process_timers(task).cpu_limit.watch()
 
 
 def cancel_process_timers(group):

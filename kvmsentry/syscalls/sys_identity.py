@@ -4,6 +4,7 @@ import resource
 import struct
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel import timers
 from kvmsentry.kernel.creds import CAP_SYS_RESOURCE
 from kvmsentry.syscalls.args import i32
 
@@ -92,6 +93,8 @@ def _do_prlimit(target, res, new, old, caller=None):
         task.mm.copy_out(old, struct.pack("<QQ", *limits[res]))
     if new:
         limits[res] = (soft, hard)
+        if res == resource.RLIMIT_CPU:
+            timers.watch_cpu_limit(target)
     return 0
 
 

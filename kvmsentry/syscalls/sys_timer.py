@@ -102,12 +102,33 @@ def _sigevent(task, sevp):
     return notify, signo, value, tid
 
 
+def _timer_clock(task, cid):
+    """The clock a timer runs on. A CPU-time clock may come as
+    clock_getcpuclockid's encoding (~pid << 3 | per-thread << 2 | kind;
+    glibc sends CLOCK_PROCESS_CPUTIME_ID so): a thread of the caller's
+    process or any process of the sandbox, else EINVAL. Kind 3 names a
+    clock by fd (a PTP device's), which has no timers: EOPNOTSUPP."""
+    if cid >= 0:
+        if cid not in tm.TIMER_CLOCKS:
+            raise SyscallError(errno.EINVAL)
+        return cid
+    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
+    if kind == 3:
+        raise SyscallError(errno.EOPNOTSUPP)
+    if per_thread:
+        thread = task.kernel.tasks.get(pid) if pid else task
+        if thread is None or thread.group is not task.group:
+            raise SyscallError(errno.EINVAL)
+        return tm.CLOCK_THREAD_CPUTIME_ID
+    if pid and task.kernel.tree.groups.get(pid) is None:
+        raise SyscallError(errno.EINVAL)
+    return tm.CLOCK_PROCESS_CPUTIME_ID
+
+
 def timer_create(task, clockid, sevp, created_timer_id):
     """Implements timer_create(2) on the real-time clocks (CPU-time clocks
     run on CLOCK_MONOTONIC)."""
-    cid = i32(clockid)
-    if cid not in tm.TIMER_CLOCKS:
-        raise SyscallError(errno.EINVAL)
+    cid = _timer_clock(task, i32(clockid))
     procs = tm.process_timers(task)
     if sevp:
         notify, signo, value, tid = _sigevent(task, sevp)

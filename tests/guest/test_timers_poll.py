@@ -94,6 +94,12 @@ def test_children_cpu_time(sysprogs, flavour):
     check(sysprogs, "procattrs", flavour, "children")
 
 
+def test_rlimit_cpu(sysprogs):
+    """SIGXCPU at the soft limit, SIGKILL at the hard one (3 s of CPU: one
+    flavour only)."""
+    check(sysprogs, "procattrs", "static", "cpulimit")
+
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="native run needs root")
 
 

@@ -287,6 +287,16 @@ static int mode_errors(void) {
     show("gettime deleted", timer_gettime(t, &cur));
     show("getoverrun deleted", timer_getoverrun(t));
     show("raw delete 12345", (int)syscall(SYS_timer_delete, 12345));
+    /* CPU-time clocks: glibc passes clock_getcpuclockid's encoding. */
+    show("process CPU clock", timer_create(CLOCK_PROCESS_CPUTIME_ID, NULL, &t));
+    struct itimerspec negative = {{0, -2}, {0, 1000000}};
+    show("negative interval", timer_settime(t, 0, &negative, NULL));
+    show("thread CPU clock", timer_create(CLOCK_THREAD_CPUTIME_ID, NULL, &t));
+    clockid_t own;
+    clock_getcpuclockid(getpid(), &own);
+    show("clock_getcpuclockid(getpid())", timer_create(own, NULL, &t));
+    show("CPU clock of no process", timer_create(((~(clockid_t)99999) << 3) | 2, NULL, &t));
+    show("CPU clock kind 3", timer_create(((~(clockid_t)0) << 3) | 3, NULL, &t));
     return 0;
 }
 

@@ -160,6 +160,16 @@ static void basic(void)
     close(m2);
 }
 
+/* Type input on the master: what the slave reads, then the echo. */
+static void typed(int m, int s, const char *input, size_t n, const char *what)
+{
+    char echo_what[64];
+    write(m, input, n);
+    rd(s, what, 100);
+    snprintf(echo_what, sizeof echo_what, "%s-echo", what);
+    drain(m, echo_what);
+}
+
 static void canon(void)
 {
     int s, m = open_pair(&s, O_NOCTTY);
@@ -192,20 +202,12 @@ static void canon(void)
     t.c_oflag |= OPOST;
     t.c_iflag |= IUTF8;
     tcsetattr(s, TCSANOW, &t);
-    write(m, "gviso\xc6\xa9\x7f\n", 9);
-    rd(s, "utf8-erase", 100);
-    drain(m, "utf8-erase-echo");
-    write(m, "\x80\x7f\n", 3);
-    rd(s, "utf8-partial", 100);
-    drain(m, "utf8-partial-echo");
+    typed(m, s, "gviso\xc6\xa9\x7f\n", 9, "utf8-erase");
+    typed(m, s, "\x80\x7f\n", 3, "utf8-partial");
     t.c_iflag &= ~IUTF8;
     tcsetattr(s, TCSANOW, &t);
-    write(m, "gviso\xc6\xa9\x7f\n", 9);
-    rd(s, "bytes-erase", 100);
-    drain(m, "bytes-erase-echo");
-    write(m, "foo.bar\x17x\n", 10);
-    rd(s, "werase-punct", 100);
-    drain(m, "werase-punct-echo");
+    typed(m, s, "gviso\xc6\xa9\x7f\n", 9, "bytes-erase");
+    typed(m, s, "foo.bar\x17x\n", 10, "werase-punct");
 }
 
 static void raw(void)
@@ -366,6 +368,27 @@ static void jobs(void)
     printf("child exit %d\n", WEXITSTATUS(st));
     close(s);
     RC("master read after hangup", read(m, buf, 16));
+    close(m);
+    /* A session leader's exit frees its terminal for another session; the
+     * master is not the terminal a session holds. */
+    m = open_pair(&s, O_NOCTTY);
+    for (int round = 0; round < 2; round++) {
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+            setsid();
+            RC("  TIOCSCTTY in a new session", ioctl(s, TIOCSCTTY, 0));
+            RC("  TIOCNOTTY on the master", ioctl(m, TIOCNOTTY));
+            int tty = open("/dev/tty", O_RDWR | O_NONBLOCK);
+            printf("  /dev/tty is the terminal: %d\n", tty >= 0 && isatty(tty) &&
+                   write(tty, "via tty\n", 8) == 8);
+            _exit(0);
+        }
+        waitpid(pid, &st, 0);
+        drain(m, "  master after the session");
+    }
+    close(s);
+    close(m);
 }
 
 static void polls(void)

@@ -10,6 +10,7 @@ are sent after the pty's lock is dropped.
 import errno
 import signal
 import threading
+import weakref
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.tty import termios as t
@@ -44,6 +45,21 @@ def signal_pgrp(kernel, pgid, sig):
     """Send it to every process of group pgid."""
     for group in kernel.tree.members_of_pgrp(pgid):
         signal_process(kernel, group, sig)
+
+
+_LIVE = weakref.WeakKeyDictionary()      # kernel -> WeakSet of its ptys
+
+
+def session_leader_exited(kernel, sid):
+    """Linux's disassociate_ctty at a session leader's exit: the session's
+    terminal sends its foreground group SIGHUP and is free to become
+    another session's controlling terminal."""
+    for pty in list(_LIVE.get(kernel, ())):
+        if pty.session == sid:
+            pgrp = pty.pgrp
+            pty.session = pty.pgrp = None
+            if pgrp is not None:
+                signal_pgrp(kernel, pgrp, signal.SIGHUP)
 
 
 def check_foreground(task, pgid):
@@ -81,6 +97,7 @@ class Pty:
     def __init__(self, index, kernel):
         self.index = index
         self.kernel = kernel
+        _LIVE.setdefault(kernel, weakref.WeakSet()).add(self)
         self.lock = threading.Lock()
         self.ldisc = LineDiscipline(t.Termios())
         self.output = bytearray()            # what the master reads
