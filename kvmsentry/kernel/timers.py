@@ -12,8 +12,10 @@ round, so the two cannot deadlock.
 A timer on CLOCK_REALTIME with an absolute deadline is converted to
 CLOCK_MONOTONIC when it is armed: later changes of the wall clock do not
 move it (the sandbox cannot set the clock). ITIMER_VIRTUAL, ITIMER_PROF
-and timers on CPU-time clocks run on the real clock: the sentry does not
-count a process's CPU time as it goes.
+and timers on CPU-time clocks count CPU time (kernel/cputime.py): their
+deadlines are on that clock, and since the sentry does not see CPU time
+pass, the timer thread looks at it again no sooner than the time left
+could be used with a thread on every host CPU.
 
 Timers belong to a process (ThreadGroup): fork starts without any,
 execve keeps the interval timers and deletes the POSIX ones, and all die
@@ -52,13 +54,13 @@ SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID = 0, 1, 2, 4
 CLOCK_REALTIME, CLOCK_MONOTONIC = 0, 1
 CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 2, 3
 CLOCK_BOOTTIME, CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM, CLOCK_TAI = 7, 8, 9, 11
-# Guest clock -> the host clock its absolute times are read on. The
-# CPU-time clocks are approximated by CLOCK_MONOTONIC (see above).
+# Guest clock -> the host clock its absolute times are read on (the
+# CPU-time clocks' timers read theirs through Timer.now()).
 TIMER_CLOCKS = {
     CLOCK_REALTIME: time.CLOCK_REALTIME,
     CLOCK_MONOTONIC: time.CLOCK_MONOTONIC,
-    CLOCK_PROCESS_CPUTIME_ID: time.CLOCK_MONOTONIC,
-    CLOCK_THREAD_CPUTIME_ID: time.CLOCK_MONOTONIC,
+    CLOCK_PROCESS_CPUTIME_ID: None,
+    CLOCK_THREAD_CPUTIME_ID: None,
     CLOCK_BOOTTIME: time.CLOCK_BOOTTIME,
     CLOCK_REALTIME_ALARM: time.CLOCK_REALTIME,
     CLOCK_BOOTTIME_ALARM: time.CLOCK_BOOTTIME,
@@ -104,10 +106,50 @@ def alarm_seconds(ns):
     return max(sec, 1)
 
 
+# --- CPU-time clocks of timers --------------------------------------------------
+CPU_CHECK_NS = 2_000_000             # a CPU-time deadline is looked at no more often
+HOST_CPUS = os.cpu_count() or 1
+
+
+class ProcessCpuClock:
+    """A process's CPU time, for its timers."""
+
+    def __init__(self, kernel, group):
+        self.kernel, self.group = kernel, group
+
+    def __call__(self):
+        return sum(cputime.group_cpu_ns(self.kernel, self.group))
+
+
+class ThreadCpuClock:
+    """A thread's CPU time; it stands still once the thread is gone (a
+    timer on it then never fires, as Linux's)."""
+
+    def __init__(self, task):
+        self.task = weakref.ref(task) if task is not None else (lambda: None)
+        self.last = 0
+
+    def __call__(self):
+        task = self.task()
+        if task is not None and task.kernel.tasks.get(task.tid) is task:
+            self.last = cputime.thread_cpu_ns(task)
+        return self.last
+
+
+def wall_time_to_look(clock, deadline, wall_now):
+    """When to look again at a CPU-time deadline: not before the CPU time
+    left could have been used with a thread on every host CPU."""
+    return wall_now + max((deadline - clock()) // HOST_CPUS, CPU_CHECK_NS)
+
+
 # --- timers ------------------------------------------------------------------------
 class Timer:
-    """One armed-or-not timer of a process. deadline is CLOCK_MONOTONIC ns
-    (None: disarmed); generation invalidates the thread's old entries."""
+    """One armed-or-not timer of a process. deadline is ns on its clock
+    (None: disarmed): CLOCK_MONOTONIC, or for a CPU-time timer (`cpu`
+    set) that process's or thread's CPU time; generation invalidates the
+    thread's old entries."""
+
+    cpu = None                    # a CPU-time timer's clock: () -> ns
 
     def __init__(self, procs):
         self.procs = procs            # the ProcessTimers it belongs to
@@ -115,17 +157,25 @@ class Timer:
         self.interval = 0
         self.generation = 0
 
+    def now(self):
+        """Now on the timer's clock."""
+        return monotonic_ns() if self.cpu is None else self.cpu()
+
     def get(self, now=None):
         """(value, interval) in ns, as getitimer/timer_gettime report."""
-        now = monotonic_ns() if now is None else now
+        now = self.now() if now is None else now
         return remaining(self.deadline, self.interval, now), self.interval
 
     def set(self, deadline, interval):
-        """Arm at deadline (CLOCK_MONOTONIC ns; None disarms)."""
+        """Arm at deadline (ns on the timer's clock; None disarms)."""
         self.generation += 1
         self.deadline, self.interval = deadline, interval
         if deadline is not None and self.queued():
-            self.procs.thread.arm(self)
+            self._arm(deadline, monotonic_ns())
+
+    def _arm(self, deadline, wall_now):
+        at = deadline if self.cpu is None else wall_time_to_look(self.cpu, deadline, wall_now)
+        self.procs.thread.arm(self, at)
 
     def cancel(self):
         self.set(None, 0)
@@ -135,13 +185,19 @@ class Timer:
         return True
 
     def expire(self, now):
-        """Called by the timer thread, kernel lock held, once deadline passed."""
+        """Called by the timer thread, kernel lock held, at the wall time
+        (CLOCK_MONOTONIC `now`) it asked for: fire if the deadline passed
+        on the timer's clock, else look again later."""
         target = self.target()
         if target is None:
             self.procs.cancel_all()
             return
+        clock_now = now if self.cpu is None else self.cpu()
+        if clock_now < self.deadline:
+            self._arm(self.deadline, now)
+            return
         if self.interval:
-            self.deadline, missed = advance(self.deadline, self.interval, now)
+            self.deadline, missed = advance(self.deadline, self.interval, clock_now)
         else:
             self.deadline, missed = None, 0
         if target is not False:
@@ -149,7 +205,7 @@ class Timer:
         if self.deadline is not None:
             # A period shorter than MIN_PERIOD_NS fires less often; the
             # expirations in between count as missed at the next firing.
-            self.procs.thread.arm(self, max(self.deadline, now + MIN_PERIOD_NS))
+            self._arm(max(self.deadline, clock_now + MIN_PERIOD_NS), now)
 
     def target(self):
         """A live task of the process to signal (None once the process is
@@ -171,6 +227,8 @@ class IntervalTimer(Timer):
     def __init__(self, procs, which):
         super().__init__(procs)
         self.signo = ITIMER_SIGNALS[which]
+        if which != ITIMER_REAL:          # all CPU time counts as user time here
+            self.cpu = ProcessCpuClock(procs.thread.kernel, procs.group)
 
     def notify(self, target, missed):
         sd.send(target.kernel, target, sg.SigInfo.kernel(self.signo))
@@ -186,10 +244,14 @@ class PosixTimer(Timer):
     serialised at delivery, so the handler sees the same number.
     """
 
-    def __init__(self, procs, timer_id, clockid, notify, signo, value, tid):
+    def __init__(self, procs, timer_id, clockid, notify, signo, value, tid, creator=None):
         super().__init__(procs)
         self.id = timer_id
         self.clockid = clockid
+        if clockid == CLOCK_PROCESS_CPUTIME_ID:
+            self.cpu = ProcessCpuClock(procs.thread.kernel, procs.group)
+        elif clockid == CLOCK_THREAD_CPUTIME_ID:
+            self.cpu = ThreadCpuClock(creator)
         self.notify_kind = notify
         self.signo = signo
         self.value = value
@@ -201,7 +263,7 @@ class PosixTimer(Timer):
         return self.notify_kind != SIGEV_NONE
 
     def get(self, now=None):
-        now = monotonic_ns() if now is None else now
+        now = self.now() if now is None else now
         expired = 0 if self.notify_kind == SIGEV_NONE else 1
         return remaining(self.deadline, self.interval, now, expired), self.interval
 
@@ -250,10 +312,8 @@ class CpuLimit(Timer):
     process's CPU time reaches the soft limit, which then moves up a
     second (so the signal comes every CPU second), SIGKILL at the hard
     limit. The sentry does not see CPU time pass, so this timer looks at
-    it: again no sooner than the process could have used up what is left
-    with a thread on every host CPU (MIN_CHECK_NS apart at the closest)."""
-
-    MIN_CHECK_NS = 2_000_000
+    it, as it looks at CPU-time deadlines (wall_time_to_look). Its own
+    deadline is the wall time of the next look."""
 
     def watch(self, now=None):
         """(Re)consider the process's limit now (kernel lock held)."""
@@ -279,7 +339,7 @@ class CpuLimit(Timer):
             soft = min(soft + 1, hard)
             task.rlimits[RLIMIT_CPU] = (soft, hard)
         left = min(limit * NSEC - used for limit in (soft, hard) if limit != RLIM_INFINITY)
-        self.deadline = now + max(left // (os.cpu_count() or 1), self.MIN_CHECK_NS)
+        self.deadline = now + max(left // HOST_CPUS, CPU_CHECK_NS)
         self.procs.thread.arm(self)
 
 
@@ -303,9 +363,9 @@ class ProcessTimers:
             timer = self.itimers[which] = IntervalTimer(self, which)
         return timer
 
-    def create(self, clockid, notify, signo, value, tid):
+    def create(self, clockid, notify, signo, value, tid, creator=None):
         timer_id = next(self._ids)
-        timer = PosixTimer(self, timer_id, clockid, notify, signo, value, tid)
+        timer = PosixTimer(self, timer_id, clockid, notify, signo, value, tid, creator)
         self.posix[timer_id] = timer
         return timer
 

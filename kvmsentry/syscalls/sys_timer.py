@@ -70,7 +70,7 @@ def setitimer(task, which, new, old):
         interval = _read_timeval(task, new)
         value = _read_timeval(task, new + 16)
     previous = timer.get()
-    timer.set(tm.monotonic_ns() + value if value else None, interval if value else 0)
+    timer.set(timer.now() + value if value else None, interval if value else 0)
     if old:
         task.mm.copy_out(old, _itimer_value(*previous))
     return 0
@@ -126,15 +126,14 @@ def _timer_clock(task, cid):
 
 
 def timer_create(task, clockid, sevp, created_timer_id):
-    """Implements timer_create(2) on the real-time clocks (CPU-time clocks
-    run on CLOCK_MONOTONIC)."""
+    """Implements timer_create(2), on the real-time and CPU-time clocks."""
     cid = _timer_clock(task, i32(clockid))
     procs = tm.process_timers(task)
     if sevp:
         notify, signo, value, tid = _sigevent(task, sevp)
     else:
         notify, signo, value, tid = tm.SIGEV_SIGNAL, sg.SIGALRM, None, 0
-    timer = procs.create(cid, notify, signo, value or 0, tid)
+    timer = procs.create(cid, notify, signo, value or 0, tid, task)
     if value is None:
         timer.value = timer.id                  # sival_int is the timer's id
     try:
@@ -162,11 +161,14 @@ def timer_settime(task, timer_id, flags, new_value, old_value):
     if not value:
         timer.set(None, interval)
         return 0
-    clock_now, mono_now = tm.clock_now(timer.clockid)
-    if i32(flags) & TIMER_ABSTIME:
-        deadline = mono_now + (value - clock_now)
+    if timer.cpu is not None:                      # a CPU-time clock's own deadline
+        deadline = value if i32(flags) & TIMER_ABSTIME else timer.now() + value
     else:
-        deadline = mono_now + value
+        clock_now, mono_now = tm.clock_now(timer.clockid)
+        if i32(flags) & TIMER_ABSTIME:
+            deadline = mono_now + (value - clock_now)
+        else:
+            deadline = mono_now + value
     timer.set(deadline, interval)
     return 0
 

@@ -43,7 +43,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 
 # --- alarm and setitimer ---------------------------------------------------------------
 @flavours
-@pytest.mark.parametrize("mode", ["alarm", "interval", "errors", "exec"])
+@pytest.mark.parametrize("mode", ["alarm", "interval", "errors", "exec", "cpu"])
 def test_itimers(sysprogs, flavour, mode):
     check(sysprogs, "itimers", flavour, mode)
 

@@ -4,6 +4,8 @@
  *   interval    an ITIMER_REAL interval timer counted to 3 SIGALRMs
  *   errors      EINVAL cases and unarmed timers
  *   exec        alarm survives execve (re-exec'd as "exec2")
+ *   cpu         ITIMER_PROF/VIRTUAL and CPU-clock POSIX timers count CPU
+ *               time: silent through a sleep, firing in a busy loop
  * Prints nothing that depends on timing beyond coarse bounds. */
 #include <errno.h>
 #include <signal.h>
@@ -133,6 +135,76 @@ static int mode_exec2(void) {
     return 0;
 }
 
+static volatile sig_atomic_t profs, virts, process_timer_fired, thread_timer_fired;
+static volatile unsigned long cpu_sink;
+
+static void on_cpu_signal(int sig) {
+    if (sig == SIGPROF)
+        profs++;
+    else if (sig == SIGVTALRM)
+        virts++;
+    else if (sig == SIGUSR1)
+        process_timer_fired++;
+    else
+        thread_timer_fired++;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000}, left;
+    while (nanosleep(&t, &left) == -1 && errno == EINTR)
+        t = left;
+}
+
+/* Burn ms of this thread's CPU time. */
+static void burn_ms(long ms) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    do {
+        for (int i = 0; i < 200000; i++)
+            cpu_sink += i;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+    } while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+static int mode_cpu(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_cpu_signal;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPROF, &sa, NULL);
+    sigaction(SIGVTALRM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    struct itimerval every20ms = {{0, 20000}, {0, 20000}};
+    setitimer(ITIMER_PROF, &every20ms, NULL);
+    setitimer(ITIMER_VIRTUAL, &every20ms, NULL);
+    timer_t process_timer, thread_timer;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGUSR1;
+    timer_create(CLOCK_PROCESS_CPUTIME_ID, &sev, &process_timer);
+    sev.sigev_signo = SIGUSR2;
+    timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &thread_timer);
+    struct itimerspec in50ms = {{0, 0}, {0, 50000000}};
+    timer_settime(process_timer, 0, &in50ms, NULL);
+    timer_settime(thread_timer, 0, &in50ms, NULL);
+    sleep_ms(300);                  /* no CPU time passes */
+    printf("asleep: SIGPROF %d, SIGVTALRM %d, CPU-clock timers %d %d\n", profs, virts,
+           process_timer_fired, thread_timer_fired);
+    struct itimerspec left;
+    timer_gettime(process_timer, &left);
+    printf("process timer still about 50 ms away: %d\n",
+           left.it_value.tv_sec == 0 && left.it_value.tv_nsec > 30000000);
+    burn_ms(200);
+    printf("busy: SIGPROF at least 3: %d, SIGVTALRM at least 3: %d, CPU-clock timers %d %d\n",
+           profs >= 3, virts >= 3, process_timer_fired, thread_timer_fired);
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_PROF, &off, NULL);
+    setitimer(ITIMER_VIRTUAL, &off, NULL);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -148,6 +220,8 @@ int main(int argc, char **argv) {
         return mode_exec(argv[0]);
     if (!strcmp(mode, "exec2"))
         return mode_exec2();
+    if (!strcmp(mode, "cpu"))
+        return mode_cpu();
     fprintf(stderr, "unknown mode %s\n", mode);
     return 2;
 }
