@@ -241,7 +241,10 @@ class PosixTimer(Timer):
     expiry adds to that SigInfo's overrun instead of queueing another
     (Linux's preallocated sigqueue). Linux computes si_overrun when the
     signal is dequeued; here it grows in the queued SigInfo, which is
-    serialised at delivery, so the handler sees the same number.
+    serialised at delivery, so the handler sees the same number. An
+    expiry whose standard signal cannot be queued because another one of
+    the same number is pending (a kill) counts as an overrun of the next
+    expiry that is queued.
     """
 
     def __init__(self, procs, timer_id, clockid, notify, signo, value, tid, creator=None):
@@ -258,6 +261,7 @@ class PosixTimer(Timer):
         self.tid = tid                      # SIGEV_THREAD_ID target
         self.info = None                    # SigInfo of the last expiry
         self.overrun_last = 0               # timer_getoverrun's answer
+        self.carried = 0                    # expiries no signal could be queued for
 
     def queued(self):
         return self.notify_kind != SIGEV_NONE
@@ -291,9 +295,14 @@ class PosixTimer(Timer):
         if self._still_queued(target):
             self.info.overrun = min(self.info.overrun + 1 + missed, 0x7FFFFFFF)
             return
+        if self.signo < sg.SIGRTMIN and \
+                self._pending_queue(target).pending_set() & sg.sigbit(self.signo):
+            self.carried += 1 + missed
+            return
         if self.info is not None:
             self.overrun_last = self.info.overrun
-        self.info = sg.SigInfo.timer(self.signo, self.id, min(missed, 0x7FFFFFFF), self.value)
+        overrun, self.carried = min(missed + self.carried, 0x7FFFFFFF), 0
+        self.info = sg.SigInfo.timer(self.signo, self.id, overrun, self.value)
         sd.send(target.kernel, target, self.info,
                 thread=bool(self.notify_kind & SIGEV_THREAD_ID))
 

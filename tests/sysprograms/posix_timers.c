@@ -154,6 +154,33 @@ static int mode_overrun(void) {
     timer_delete(t);
     printf("hits=%d overrun>50:%d getoverrun>50:%d\n", (int)hits, last_overrun > 50,
            reported > 50);
+    /* A kill of the same standard signal pending first for the thread the
+     * timer signals: the expiries that could not queue theirs count as the
+     * overrun of the next one. */
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    block(SIGUSR1);
+    int tid = (int)syscall(SYS_gettid);
+    syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGUSR1;
+    sev.sigev_value.sival_int = 7;
+    sev._sigev_un._tid = tid;
+    timer_create(CLOCK_MONOTONIC, &sev, &t);
+    arm(t, 0, 50000000, 50000000);
+    usleep(170000);
+    struct timespec zero = {0, 0};
+    siginfo_t si;
+    int got = sigtimedwait(&usr1, &si, &zero);
+    printf("first: the kill %d\n", got == SIGUSR1 && si.si_code != SI_TIMER);
+    usleep(60000);
+    got = sigtimedwait(&usr1, &si, &zero);
+    printf("then the timer's: %d, overrun >= 2: %d, value %d\n", got == SIGUSR1 &&
+           si.si_code == SI_TIMER, si.si_overrun >= 2, si.si_value.sival_int);
+    timer_delete(t);
     return 0;
 }
 
