@@ -16,10 +16,15 @@ exited threads left in ThreadGroup.utime_ns plus its live threads'
 clocks; the kernel calls account_thread_exit(task) on the exiting
 task's own thread so its time is kept.
 """
+import errno
 import time
+import weakref
+
+from kvmsentry.errors import SyscallError
 
 CPUCLOCK_PERTHREAD = 4
 CPUCLOCK_SCHED = 2
+CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID = 2, 3
 
 
 def thread_cpu_ns(task):
@@ -53,3 +58,51 @@ def account_thread_exit(task):
     held, before the task leaves kernel.tasks): keep its CPU time in
     its process's total."""
     task.group.utime_ns += time.thread_time_ns() - task.cpu_base_ns + task.ctx.guest_cpu_ns()
+
+
+class ProcessClock:
+    """A process's CPU time, read on each call."""
+
+    def __init__(self, kernel, group):
+        self.kernel, self.group = kernel, group
+
+    def __call__(self):
+        return sum(group_cpu_ns(self.kernel, self.group))
+
+
+class ThreadClock:
+    """A thread's CPU time; it stands still once the thread is gone (a
+    timer on it then never fires, as Linux's)."""
+
+    def __init__(self, task):
+        self.task = weakref.ref(task)
+        self.last = 0
+
+    def __call__(self):
+        task = self.task()
+        if task is not None and task.kernel.tasks.get(task.tid) is task:
+            self.last = thread_cpu_ns(task)
+        return self.last
+
+
+def clock_of(task, cid):
+    """The CPU-time clock a clock id names for the caller task:
+    CLOCK_THREAD/PROCESS_CPUTIME_ID, or clock_getcpuclockid's encoding
+    (~pid << 3 | per-thread << 2 | kind, pid 0 the caller). A thread's
+    clock only within the caller's process, as Linux; EINVAL otherwise."""
+    if cid == CLOCK_THREAD_CPUTIME_ID:
+        return ThreadClock(task)
+    if cid == CLOCK_PROCESS_CPUTIME_ID:
+        return ProcessClock(task.kernel, task.group)
+    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
+    if cid >= 0 or kind == 3:
+        raise SyscallError(errno.EINVAL)
+    if per_thread:
+        thread = task if pid == 0 else task.kernel.tasks.get(pid)
+        if thread is None or thread.group is not task.group:
+            raise SyscallError(errno.EINVAL)
+        return ThreadClock(thread)
+    group = task.group if pid == 0 else task.kernel.tree.groups.get(pid)
+    if group is None:
+        raise SyscallError(errno.EINVAL)
+    return ProcessClock(task.kernel, group)

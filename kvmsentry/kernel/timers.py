@@ -111,31 +111,6 @@ CPU_CHECK_NS = 2_000_000             # a CPU-time deadline is looked at no more 
 HOST_CPUS = os.cpu_count() or 1
 
 
-class ProcessCpuClock:
-    """A process's CPU time, for its timers."""
-
-    def __init__(self, kernel, group):
-        self.kernel, self.group = kernel, group
-
-    def __call__(self):
-        return sum(cputime.group_cpu_ns(self.kernel, self.group))
-
-
-class ThreadCpuClock:
-    """A thread's CPU time; it stands still once the thread is gone (a
-    timer on it then never fires, as Linux's)."""
-
-    def __init__(self, task):
-        self.task = weakref.ref(task) if task is not None else (lambda: None)
-        self.last = 0
-
-    def __call__(self):
-        task = self.task()
-        if task is not None and task.kernel.tasks.get(task.tid) is task:
-            self.last = cputime.thread_cpu_ns(task)
-        return self.last
-
-
 def wall_time_to_look(clock, deadline, wall_now):
     """When to look again at a CPU-time deadline: not before the CPU time
     left could have been used with a thread on every host CPU."""
@@ -228,7 +203,7 @@ class IntervalTimer(Timer):
         super().__init__(procs)
         self.signo = ITIMER_SIGNALS[which]
         if which != ITIMER_REAL:          # all CPU time counts as user time here
-            self.cpu = ProcessCpuClock(procs.thread.kernel, procs.group)
+            self.cpu = cputime.ProcessClock(procs.thread.kernel, procs.group)
 
     def notify(self, target, missed):
         sd.send(target.kernel, target, sg.SigInfo.kernel(self.signo))
@@ -247,14 +222,11 @@ class PosixTimer(Timer):
     expiry that is queued.
     """
 
-    def __init__(self, procs, timer_id, clockid, notify, signo, value, tid, creator=None):
+    def __init__(self, procs, timer_id, clockid, notify, signo, value, tid, cpu=None):
         super().__init__(procs)
         self.id = timer_id
         self.clockid = clockid
-        if clockid == CLOCK_PROCESS_CPUTIME_ID:
-            self.cpu = ProcessCpuClock(procs.thread.kernel, procs.group)
-        elif clockid == CLOCK_THREAD_CPUTIME_ID:
-            self.cpu = ThreadCpuClock(creator)
+        self.cpu = cpu                      # a CPU-time clock's (cputime.clock_of)
         self.notify_kind = notify
         self.signo = signo
         self.value = value
@@ -317,39 +289,32 @@ class PosixTimer(Timer):
 
 
 class CpuLimit(Timer):
-    """RLIMIT_CPU, as Linux's check_process_timers: SIGXCPU once the
-    process's CPU time reaches the soft limit, which then moves up a
-    second (so the signal comes every CPU second), SIGKILL at the hard
-    limit. The sentry does not see CPU time pass, so this timer looks at
-    it, as it looks at CPU-time deadlines (wall_time_to_look). Its own
-    deadline is the wall time of the next look."""
+    """RLIMIT_CPU, as Linux's check_process_timers: a timer on the
+    process's CPU clock at the lower limit. SIGXCPU at the soft limit,
+    which then moves up a second (so the signal comes every CPU second),
+    SIGKILL at the hard limit."""
 
-    def watch(self, now=None):
-        """(Re)consider the process's limit now (kernel lock held)."""
-        self.set(monotonic_ns() if now is None else now, 0)
+    def __init__(self, procs):
+        super().__init__(procs)
+        self.cpu = cputime.ProcessClock(procs.thread.kernel, procs.group)
 
-    def expire(self, now):
-        task = self.target()
-        if task is None:
-            self.procs.cancel_all()
+    @staticmethod
+    def _deadline(rlimits):
+        limits = [limit * NSEC for limit in rlimits[RLIMIT_CPU] if limit != RLIM_INFINITY]
+        return min(limits) if limits else None
+
+    def watch(self, rlimits):
+        """(Re)arm at the process's limit (kernel lock held)."""
+        self.set(self._deadline(rlimits), 0)
+
+    def notify(self, target, missed):
+        soft, hard = target.rlimits[RLIMIT_CPU]
+        if hard != RLIM_INFINITY and self.cpu() >= hard * NSEC:
+            sd.send(target.kernel, target, sg.SigInfo.kernel(sg.SIGKILL))
             return
-        self.deadline = None
-        if task is False:
-            return
-        soft, hard = task.rlimits[RLIMIT_CPU]
-        if soft == RLIM_INFINITY and hard == RLIM_INFINITY:
-            return
-        used = sum(cputime.process_cpu_ns(task))
-        if hard != RLIM_INFINITY and used >= hard * NSEC:
-            sd.send(task.kernel, task, sg.SigInfo.kernel(sg.SIGKILL))
-            return
-        if soft != RLIM_INFINITY and used >= soft * NSEC:
-            sd.send(task.kernel, task, sg.SigInfo.kernel(sg.SIGXCPU))
-            soft = min(soft + 1, hard)
-            task.rlimits[RLIMIT_CPU] = (soft, hard)
-        left = min(limit * NSEC - used for limit in (soft, hard) if limit != RLIM_INFINITY)
-        self.deadline = now + max(left // HOST_CPUS, CPU_CHECK_NS)
-        self.procs.thread.arm(self)
+        sd.send(target.kernel, target, sg.SigInfo.kernel(sg.SIGXCPU))
+        target.rlimits[RLIMIT_CPU] = (min(soft + 1, hard), hard)
+        self.deadline = self._deadline(target.rlimits)   # armed by expire()
 
 
 class ProcessTimers:
@@ -372,9 +337,9 @@ class ProcessTimers:
             timer = self.itimers[which] = IntervalTimer(self, which)
         return timer
 
-    def create(self, clockid, notify, signo, value, tid, creator=None):
+    def create(self, clockid, notify, signo, value, tid, cpu=None):
         timer_id = next(self._ids)
-        timer = PosixTimer(self, timer_id, clockid, notify, signo, value, tid, creator)
+        timer = PosixTimer(self, timer_id, clockid, notify, signo, value, tid, cpu)
         self.posix[timer_id] = timer
         return timer
 
@@ -487,13 +452,9 @@ def process_timers(task):
 def watch_cpu_limit(task):
     """task's process has a new RLIMIT_CPU (setrlimit, or a fork that
     inherits a finite one): look at it now (kernel lock held)."""
-    soft, hard = task.rlimits[RLIMIT_CPU]
-    procs = _BY_GROUP.get(task.group)
-    if soft == RLIM_INFINITY and hard == RLIM_INFINITY:
-        if procs is not None:
-            procs.cpu_limit.cancel()
-        return
-    process_timers(task).cpu_limit.watch()
+    if _BY_GROUP.get(task.group) is None and CpuLimit._deadline(task.rlimits) is None:
+        return                        # nothing to watch, nor to stop watching
+    process_timers(task).cpu_limit.watch(task.rlimits)
 
 
 def cancel_process_timers(group):

@@ -50,26 +50,8 @@ def _cpu_clock(cid):
 
 
 def _cpu_now(task, cid):
-    """A CPU-time clock's reading (kernel/cputime.py): the caller's thread
-    or process, or one named in clock_getcpuclockid's encoding (~pid << 3
-    | per-thread << 2 | kind, pid 0 the caller); a thread's clock only
-    within the caller's process, as Linux. EINVAL for anything else."""
-    if cid == CLOCK_THREAD_CPUTIME_ID:
-        return cputime.thread_cpu_ns(task)
-    if cid == CLOCK_PROCESS_CPUTIME_ID:
-        return sum(cputime.process_cpu_ns(task))
-    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
-    if kind == 3:
-        raise SyscallError(errno.EINVAL)
-    if per_thread:
-        thread = task if pid == 0 else task.kernel.tasks.get(pid)
-        if thread is None or thread.group is not task.group:
-            raise SyscallError(errno.EINVAL)
-        return cputime.thread_cpu_ns(thread)
-    group = task.group if pid == 0 else task.kernel.tree.groups.get(pid)
-    if group is None:
-        raise SyscallError(errno.EINVAL)
-    return sum(cputime.group_cpu_ns(task.kernel, group))
+    """A CPU-time clock's reading (kernel/cputime.py)."""
+    return cputime.clock_of(task, cid)()
 
 
 def _pack_timespec(ns):

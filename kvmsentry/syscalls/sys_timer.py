@@ -102,38 +102,31 @@ def _sigevent(task, sevp):
     return notify, signo, value, tid
 
 
-def _timer_clock(task, cid):
-    """The clock a timer runs on. A CPU-time clock may come as
-    clock_getcpuclockid's encoding (~pid << 3 | per-thread << 2 | kind;
-    glibc sends CLOCK_PROCESS_CPUTIME_ID so): a thread of the caller's
-    process or any process of the sandbox, else EINVAL. Kind 3 names a
-    clock by fd (a PTP device's), which has no timers: EOPNOTSUPP."""
+def _cpu_clock(task, cid):
+    """A timer's CPU-time clock (None for the others). A CPU-time clock may
+    come as clock_getcpuclockid's encoding (glibc sends
+    CLOCK_PROCESS_CPUTIME_ID so), decoded by cputime.clock_of; kind 3
+    names a clock by fd (a PTP device's), which has no timers: EOPNOTSUPP."""
     if cid >= 0:
         if cid not in tm.TIMER_CLOCKS:
             raise SyscallError(errno.EINVAL)
-        return cid
-    pid, kind, per_thread = ~cid >> 3, cid & 3, cid & 4
-    if kind == 3:
+        if cid not in (tm.CLOCK_PROCESS_CPUTIME_ID, tm.CLOCK_THREAD_CPUTIME_ID):
+            return None
+    elif cid & 3 == 3:
         raise SyscallError(errno.EOPNOTSUPP)
-    if per_thread:
-        thread = task.kernel.tasks.get(pid) if pid else task
-        if thread is None or thread.group is not task.group:
-            raise SyscallError(errno.EINVAL)
-        return tm.CLOCK_THREAD_CPUTIME_ID
-    if pid and task.kernel.tree.groups.get(pid) is None:
-        raise SyscallError(errno.EINVAL)
-    return tm.CLOCK_PROCESS_CPUTIME_ID
+    return cputime.clock_of(task, cid)
 
 
 def timer_create(task, clockid, sevp, created_timer_id):
     """Implements timer_create(2), on the real-time and CPU-time clocks."""
-    cid = _timer_clock(task, i32(clockid))
+    cid = i32(clockid)
+    cpu = _cpu_clock(task, cid)
     procs = tm.process_timers(task)
     if sevp:
         notify, signo, value, tid = _sigevent(task, sevp)
     else:
         notify, signo, value, tid = tm.SIGEV_SIGNAL, sg.SIGALRM, None, 0
-    timer = procs.create(cid, notify, signo, value or 0, tid, task)
+    timer = procs.create(cid, notify, signo, value or 0, tid, cpu)
     if value is None:
         timer.value = timer.id                  # sival_int is the timer's id
     try:
