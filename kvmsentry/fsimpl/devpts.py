@@ -36,10 +36,6 @@ TIOCGPTN, TIOCSPTLCK = 0x80045430, 0x40045431
 TIOCPKT, TIOCGPKT = 0x5420, 0x80045438
 TCGETS2, TCSETS2, TCSETSW2, TCSETSF2 = 0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D
 TIOCGPTPEER = 0x5441
-O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, O_LARGEFILE, O_CLOEXEC = \
-    os.O_CREAT, os.O_EXCL, os.O_NOCTTY, os.O_TRUNC, 0o100000, os.O_CLOEXEC
-_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC    # not kept on the file
-RLIMIT_NOFILE = 7
 
 
 class PtyTable:
@@ -197,12 +193,13 @@ class TtyFile(File):
         dev = self.location.dentry.parent
         loc = type(self.location)(self.location.mount,
                                   dev.child(b"pts").child(str(pty.index).encode()))
+        # (imported here: the syscall modules load at their first call)
+        from kvmsentry.syscalls.sys_file import file_flags, install_opened
         pty.slave_opened()
-        peer = SlaveFile(pty, self.table, loc, (flags & ~_OPEN_ONLY) | O_LARGEFILE)
-        if not flags & O_NOCTTY:
+        peer = SlaveFile(pty, self.table, loc, file_flags(flags))
+        if not flags & os.O_NOCTTY:
             peer.opened_without_noctty(task)
-        return task.fds.install(peer, cloexec=bool(flags & O_CLOEXEC),
-                                limit=task.rlimits[RLIMIT_NOFILE][0])
+        return install_opened(task, peer, flags)
 
     # --- job control -------------------------------------------------------------
     def _is_ctty(self, task):

@@ -89,7 +89,7 @@ def open_location(task, dirfd, path, flags, mode):
     truncating = flags & O_TRUNC and inode.is_reg() and not created
     if truncating:
         check_mount_writable(loc)
-    file = inode.open(loc, (flags & _KEEP) | O_LARGEFILE)
+    file = inode.open(loc, file_flags(flags))
     if not flags & O_NOCTTY and hasattr(file, "opened_without_noctty"):
         file.opened_without_noctty(task)          # a tty may become the controlling one
     fsnotify.opened(file)
@@ -120,7 +120,13 @@ def _dangling_target(task, parent, name):
     raise SyscallError(errno.ELOOP)
 
 
-def _install(task, file, flags):
+def file_flags(flags):
+    """The flags an open file keeps of open(2)'s."""
+    return (flags & _KEEP) | O_LARGEFILE
+
+
+def install_opened(task, file, flags):
+    """The fd of a file opened with open(2)'s flags (O_CLOEXEC, RLIMIT_NOFILE)."""
     return task.fds.install(file, cloexec=bool(flags & O_CLOEXEC),
                             limit=task.rlimits[7][0])
 
@@ -130,7 +136,7 @@ def openat(task, dirfd, pathname, flags, mode):
     flags = u32(flags)
     path = task.mm.read_cstring(pathname)
     _, file = open_location(task, i32(dirfd), path, flags, u32(mode))
-    return _install(task, file, flags)
+    return install_opened(task, file, flags)
 
 
 def open_(task, pathname, flags, mode):
@@ -165,7 +171,7 @@ def openat2(task, dirfd, pathname, how, size):
     if resolve & RESOLVE_CACHED:
         raise SyscallError(errno.EAGAIN)
     _, file = open_location(task, i32(dirfd), path, flags, mode)
-    return _install(task, file, flags)
+    return install_opened(task, file, flags)
 
 
 def lseek(task, fd, offset, whence):
