@@ -260,7 +260,7 @@ class MasterFile(TtyFile):
 
     def write(self, data, offset=None):
         self._no_offset(offset)
-        return self.pty.master_write(bytes(data))
+        return self.pty.master_write(bytes(data), self.nonblocking())
 
     def poll_events(self):
         return self.pty.master_events()

@@ -15,7 +15,7 @@ from progbuild import FLAVOURS, build_all, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "ttyprograms")
-MODES = ["basic", "canon", "raw", "echo", "jobs", "poll", "packet"]
+MODES = ["basic", "canon", "raw", "echo", "jobs", "poll", "packet", "flow"]
 
 
 @pytest.fixture(scope="module")

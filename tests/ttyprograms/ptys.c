@@ -480,6 +480,101 @@ static void packet(void)
     rd(m, "plain", 64);
 }
 
+/* FIONREAD of fd once it stops growing (natively the flip buffer reaches
+ * the line discipline from a work queue, a moment after the write). */
+static int settled_fionread(int fd)
+{
+    int n = -1, last = -2;
+    for (int i = 0; i < 100 && n != last; i++) {
+        last = n;
+        usleep(20000);
+        ioctl(fd, FIONREAD, &n);
+    }
+    return n;
+}
+
+/* Typed input beyond what the line discipline holds waits in the pty;
+ * once that is full a master write blocks (EAGAIN with O_NONBLOCK), and
+ * a reader or an input flush makes room. */
+static void flow(void)
+{
+    int s, m = open_pair(&s, O_NOCTTY);
+    struct termios t;
+    char buf[8192];
+    tcgetattr(s, &t);
+    t.c_lflag &= ~(ICANON | ECHO);
+    t.c_cc[VMIN] = 1; t.c_cc[VTIME] = 0;
+    tcsetattr(s, TCSANOW, &t);
+    fcntl(m, F_SETFL, O_NONBLOCK);
+    memset(buf, 'M', sizeof buf);
+    long total = 0;
+    ssize_t n;
+    int rounds = 0;
+    /* Natively the first EAGAIN can come before the line discipline took
+     * its share: retry until a settled write still fails. */
+    while (rounds < 50) {
+        n = write(m, buf, 1024);
+        if (n > 0) { total += n; continue; }
+        if (errno != EAGAIN) { perror("write"); break; }
+        usleep(20000);
+        if (write(m, buf, 1) == 1) { total++; continue; }
+        rounds++;
+        break;
+    }
+    printf("filled: EAGAIN %s, more than the line buffer %d, bounded %d\n",
+           strerrorname_np(errno), total > 4095, total < 1 << 20);
+    printf("line discipline holds %d\n", settled_fionread(s));
+    struct pollfd p = {s, POLLIN, 0};
+    printf("replica readable %d\n", poll(&p, 1, 0));
+    /* a blocked writer wakes when the replica flushes its input */
+    pid_t pid = fork();
+    if (pid == 0) {
+        fcntl(m, F_SETFL, 0);
+        _exit(write(m, "w", 1) == 1 ? 0 : 1);
+    }
+    usleep(300000);
+    printf("writer blocked %d\n", waitpid(pid, NULL, WNOHANG) == 0);
+    RC("tcflush", tcflush(s, TCIFLUSH));
+    int status;
+    waitpid(pid, &status, 0);
+    printf("writer woke, status %d\n", WEXITSTATUS(status));
+    printf("after flush holds %d\n", settled_fionread(s));
+    read(s, buf, 10);
+    /* a reader makes room */
+    fcntl(m, F_SETFL, O_NONBLOCK);
+    while (write(m, buf, 1024) > 0 || (usleep(20000), write(m, buf, 1) == 1))
+        ;
+    long got = 0;
+    while (got < 8192) {
+        n = read(s, buf, sizeof buf);
+        if (n <= 0) break;
+        got += n;
+    }
+    int wrote = 0;
+    for (int i = 0; i < 50 && !wrote; i++) {
+        wrote = write(m, "x", 1) == 1;
+        if (!wrote) usleep(20000);
+    }
+    printf("room after reading %d\n", wrote);
+    /* Noncanonical input that fills the line buffer becomes one line when
+     * ICANON comes back on; the rest waits for the next line. */
+    tcflush(s, TCIFLUSH);
+    memset(buf, 'M', 4100);
+    printf("wrote %zd\n", write(m, buf, 4100));
+    printf("noncanon holds %d\n", settled_fionread(s));
+    t.c_lflag |= ICANON;
+    tcsetattr(s, TCSANOW, &t);
+    n = read(s, buf, sizeof buf);
+    printf("canonical read %zd\n", n);
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    n = read(s, buf, sizeof buf);
+    printf("then %zd %s\n", n, n < 0 ? strerrorname_np(errno) : "-");
+    write(m, "\n", 1);
+    fcntl(s, F_SETFL, 0);
+    n = read(s, buf, sizeof buf);
+    printf("next line %zd\n", n);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -491,6 +586,7 @@ int main(int argc, char **argv)
     else if (!strcmp(mode, "jobs")) jobs();
     else if (!strcmp(mode, "poll")) polls();
     else if (!strcmp(mode, "packet")) packet();
+    else if (!strcmp(mode, "flow")) flow();
     else { fprintf(stderr, "mode?\n"); return 2; }
     return 0;
 }

@@ -19,7 +19,7 @@ import tty
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devpts import MasterFile
-from kvmsentry.kernel.tty.pty import POLLHUP, READ_EVENTS
+from kvmsentry.kernel.tty.pty import POLLHUP, READ_EVENTS, WRITE_EVENTS
 from kvmsentry.kernel.waiter import wait_event
 from kvmsentry.vfs.path import Walker
 
@@ -95,8 +95,26 @@ class Bridge:
                 data = b""
             if not data:
                 return
+            if not self._type(data):
+                return
+
+    def _type(self, data):
+        """Hand data to the pty as typed input, waiting (without the
+        kernel lock) while its input backlog is full. False once the
+        bridge is finishing."""
+        pty = self.pty
+        while data:
             with self.kernel.lock:             # ^C signals the foreground group
-                self.pty.master_write(data)
+                try:
+                    data = data[pty.master_write(data, nonblock=True):]
+                except SyscallError:
+                    pass                       # EAGAIN: no room yet
+            if data:
+                wait_event(lambda: self.done.is_set() or pty.master_events() & WRITE_EVENTS,
+                           [(pty.master_queue, WRITE_EVENTS)])
+                if self.done.is_set():
+                    return False
+        return True
 
     def _to_host(self):
         """Output: the pty's master -> host terminal, until the slave hangs up."""
@@ -125,6 +143,7 @@ class Bridge:
         """After the process exited: let the output drain, then drop the master."""
         self._threads[1].join(10)
         self.done.set()
+        self.pty.master_queue.notify(WRITE_EVENTS)      # a _type waiting for room
         os.write(self._stop_w, b"x")
         self._threads[0].join(10)
         os.close(self._stop_r)

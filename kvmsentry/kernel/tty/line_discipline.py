@@ -3,7 +3,9 @@
 Input (what the master writes, or the user types) goes through
 receive(): ICRNL/INLCR/IGNCR, the ISIG characters (which become signals
 for the foreground process group and, unless NOFLSH, flush the input),
-canonical editing (VERASE, VWERASE, VKILL, VEOF, end of line) and echo.
+canonical editing (VERASE, VWERASE, VKILL, VEOF, end of line) and echo,
+as long as its buffer (N_TTY_BUF_SIZE) has room: what it cannot take
+stays with the caller (the pty's backlog) until a reader makes room.
 Output (what the slave writes) goes through process_output(): OPOST
 with ONLCR/OCRNL. The discipline keeps the readable input; the pty
 (kernel/tty/pty.py) does locking, blocking and VMIN/VTIME.
@@ -12,8 +14,7 @@ import signal
 
 from kvmsentry.kernel.tty import termios as t
 
-CANON_MAX = 4095                 # N_TTY_BUF_SIZE - 1: longer lines lose the rest
-RAW_MAX = 64 * 1024              # input kept for a raw reader that does not read
+BUF_MAX = 4095                   # N_TTY_BUF_SIZE - 1: input held, lines and raw bytes alike
 NL, CR, TAB, BS = 0x0A, 0x0D, 0x09, 0x08
 
 
@@ -34,13 +35,14 @@ class LineDiscipline:
         self.termios = termios
         self.line = bytearray()          # the canonical line being edited
         self.widths = []                 # its characters' echo widths
-        self.chunks = []                 # readable input: lines (canonical) or bytes
+        self.chunks = []                 # readable input: lines (bytes), raw runs (bytearray)
+        self.count = 0                   # bytes in chunks
         self.output_flushed = False      # the last receive() discarded pending output
         self.column = 0                  # the output's column, for ONOCR and tab expansion
 
     # --- state ------------------------------------------------------------------
     def readable(self):
-        return sum(len(c) for c in self.chunks)
+        return self.count
 
     def has_input(self):
         """Something a read would return now (an empty chunk is an EOF)."""
@@ -50,16 +52,34 @@ class LineDiscipline:
         self.line.clear()
         self.widths.clear()
         self.chunks.clear()
+        self.count = 0
 
     def set_termios(self, new):
-        """TCSETS: leaving canonical mode makes the partial line readable
-        (as n_tty_set_termios does)."""
+        """TCSETS, as n_tty_set_termios: leaving canonical mode makes the
+        partial line readable; entering it makes everything unread one
+        line (the buffer's line marks are cleared and one is set at its
+        end)."""
         was_canonical = self.termios.is_canonical()
         self.termios = new
         if was_canonical and not new.is_canonical() and self.line:
-            self.chunks.append(bytes(self.line))
+            self._append(bytes(self.line))
             self.line.clear()
             self.widths.clear()
+        elif not was_canonical and new.is_canonical() and self.count:
+            self.chunks = [b"".join(self.chunks)]
+
+    def _append(self, chunk):
+        self.chunks.append(chunk)
+        self.count += len(chunk)
+
+    def has_room(self):
+        """Whether receive() takes another byte now: n_tty_receive_buf's
+        rule. A full buffer still takes canonical input while no whole
+        line is waiting, so that erase characters work (the excess is
+        dropped)."""
+        if self.count + len(self.line) < BUF_MAX:
+            return True
+        return self.termios.is_canonical() and not self.chunks
 
     # --- reading ---------------------------------------------------------------
     def take(self, count):
@@ -71,9 +91,11 @@ class LineDiscipline:
             head = self.chunks[0]
             if len(head) <= count:
                 self.chunks.pop(0)
-                return head
+                self.count -= len(head)
+                return bytes(head)
             self.chunks[0] = head[count:]
-            return head[:count]
+            self.count -= count
+            return bytes(head[:count])
         out = bytearray()
         while self.chunks and len(out) < count:
             head = self.chunks.pop(0)
@@ -81,19 +103,25 @@ class LineDiscipline:
             out += head[:room]
             if len(head) > room:
                 self.chunks.insert(0, head[room:])
+        self.count -= len(out)
         return bytes(out)
 
     # --- input -------------------------------------------------------------------
     def receive(self, data):
-        """Process typed bytes. Returns (echo bytes for the output side,
-        [signals for the foreground process group])."""
+        """Process typed bytes while there is room. Returns (how many were
+        taken, echo bytes for the output side, [signals for the
+        foreground process group])."""
         tio = self.termios
         echo = bytearray()
         signals = []
         self.output_flushed = False
         canonical = tio.is_canonical()
         cc = tio.cc
+        taken = 0
         for c in data:
+            if not self.has_room():
+                break
+            taken += 1
             if tio.iflag & t.ISTRIP:
                 c &= 0x7F
             if c == CR:
@@ -119,11 +147,14 @@ class LineDiscipline:
             if canonical:
                 self._canonical(c, echo)
             else:
-                if self.readable() < RAW_MAX:
-                    self.chunks.append(bytes([c]))
+                if self.chunks and type(self.chunks[-1]) is bytearray:
+                    self.chunks[-1].append(c)
+                else:
+                    self.chunks.append(bytearray((c,)))
+                self.count += 1
                 if tio.lflag & t.ECHO:
                     echo += self._echo_char(c)
-        return bytes(echo), signals
+        return taken, bytes(echo), signals
 
     def _canonical(self, c, echo):
         tio, cc = self.termios, self.termios.cc
@@ -140,17 +171,17 @@ class LineDiscipline:
             else:
                 self._erase(len(self.line), echo)
         elif c and c == cc[t.VEOF]:
-            self.chunks.append(bytes(self.line))
+            self._append(bytes(self.line))
             self.line.clear()
             self.widths.clear()
         elif c == NL or (c and c in (cc[t.VEOL], cc[t.VEOL2])):
             if lflag & t.ECHO or (c == NL and lflag & t.ECHONL):
                 echo += self._echo_char(c)
-            self.chunks.append(bytes(self.line) + bytes([c]))
+            self._append(bytes(self.line) + bytes([c]))
             self.line.clear()
             self.widths.clear()
         else:
-            if len(self.line) >= CANON_MAX:
+            if len(self.line) + self.count >= BUF_MAX:
                 return
             self.line.append(c)
             self.widths.append(_echo_width(c) if lflag & t.ECHOCTL else 1)

@@ -3,7 +3,9 @@ slave side, the window size, and the job-control state (the session
 whose controlling terminal it is and its foreground process group).
 
 Master writes are typed input; slave writes are output the master
-reads. Each side has its own wait queue (kernel/waiter.py), notified
+reads. Typed input the line discipline cannot take yet waits in a
+backlog (Linux's flip buffer) of INPUT_MAX bytes; beyond that a master
+write blocks, or fails with EAGAIN under O_NONBLOCK, as pty_write does. Each side has its own wait queue (kernel/waiter.py), notified
 with the events a change made true. Signals the line discipline raises
 are sent after the pty's lock is dropped.
 """
@@ -21,6 +23,7 @@ POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
 READ_EVENTS, WRITE_EVENTS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
 OUTPUT_MAX = 64 * 1024           # slave output the master has not read yet
+INPUT_MAX = 64 * 1024            # typed input waiting for the line discipline (TTYB_DEFAULT_MEM_LIMIT)
 DECISECOND_NS = 100_000_000
 # Packet mode (TIOCPKT): the status byte before what a master read returns.
 TIOCPKT_DATA, TIOCPKT_FLUSHREAD, TIOCPKT_FLUSHWRITE = 0, 1, 2
@@ -101,6 +104,7 @@ class Pty:
         self.lock = threading.Lock()
         self.ldisc = LineDiscipline(t.Termios())
         self.output = bytearray()            # what the master reads
+        self.backlog = bytearray()           # typed input the line discipline has yet to take
         self.master_queue = Queue()
         self.slave_queue = Queue()
         self.locked = True                   # TIOCSPTLCK: slave opens fail with EIO
@@ -144,29 +148,60 @@ class Pty:
             return b""
         return (take() or wait_event(take, [(self.master_queue, READ_EVENTS | POLLHUP)]))[0]
 
-    def master_write(self, data):
-        """Typed input: always taken whole (as a pty's input that overflows
-        the line buffer is dropped rather than blocking the writer)."""
-        with self.lock:
-            echo, signals = self.ldisc.receive(data)
-            if self.ldisc.output_flushed:
-                self.output.clear()
-            if echo:
-                self.output += echo
-            readable = self.ldisc.has_input()
-            pgrp = self.pgrp
+    def master_write(self, data, nonblock):
+        """Typed input: as much as the backlog has room for, the rest
+        after the slave's reader makes room (a partial count if a signal
+        comes first)."""
+        done = [0]
+
+        def step():
+            with self.lock:
+                room = INPUT_MAX - len(self.backlog)
+                chunk = data[done[0]:done[0] + max(room, 0)]
+                self.backlog += chunk
+                done[0] += len(chunk)
+                effects = self._receive()
+            self._announce(effects)
+            if done[0] < len(data) and nonblock:
+                raise SyscallError(errno.EAGAIN)
+            return done[0] == len(data)
+
+        try:
+            if not step():
+                wait_event(step, [(self.master_queue, WRITE_EVENTS)])
+        except SyscallError:
+            if not done[0]:
+                raise
+        return done[0]
+
+    def _receive(self):
+        """Feed the backlog to the line discipline (under the lock).
+        Returns what _announce needs to tell the waiters."""
+        taken, echo, signals = self.ldisc.receive(self.backlog) if self.backlog else (0, b"", [])
+        if taken:
+            del self.backlog[:taken]
+        if self.ldisc.output_flushed:
+            self.output.clear()
+            self.ldisc.output_flushed = False
         if echo:
+            self.output += echo
+        return taken, bool(echo), self.ldisc.has_input(), signals, self.pgrp
+
+    def _announce(self, effects):
+        taken, echoed, readable, signals, pgrp = effects
+        if echoed:
             self.master_queue.notify(READ_EVENTS)
         if readable:
             self.slave_queue.notify(READ_EVENTS)
+        if taken:
+            self.master_queue.notify(WRITE_EVENTS)
         if pgrp is not None:
             for sig in signals:
                 signal_pgrp(self.kernel, pgrp, sig)
-        return len(data)
 
     def master_events(self):
         with self.lock:
-            mask = WRITE_EVENTS
+            mask = WRITE_EVENTS if len(self.backlog) < INPUT_MAX else 0
             if self.output:
                 mask |= READ_EVENTS
             if self.packet and self.pktstatus:
@@ -227,11 +262,16 @@ class Pty:
                     if not self.ldisc.has_input():
                         return False
                     got.extend(self.ldisc.take(length))
-                    return True
-                more = self.ldisc.take(length - len(got))
-                got.extend(more)
-            if more:
-                self.master_queue.notify(WRITE_EVENTS)
+                    effects = self._receive()
+                    more = True
+                else:
+                    more = self.ldisc.take(length - len(got))
+                    got.extend(more)
+                    effects = self._receive() if more else None
+            if effects:
+                self._announce(effects)
+            if canonical:
+                return True
             return len(got) >= want or bool(inter_byte and more)
 
         ready = step()
@@ -301,6 +341,7 @@ class Pty:
                 self.ldisc.flush_input()
                 self._packet_event(TIOCPKT_FLUSHREAD)
             self.ldisc.set_termios(new)
+            effects = self._receive()
             readable = self.ldisc.has_input()
             if self.packet:
                 # pty_set_termios: tell the master whether ^S/^Q flow control is on.
@@ -310,6 +351,7 @@ class Pty:
                     self.pktstatus |= TIOCPKT_DOSTOP if after else TIOCPKT_NOSTOP
                 if (old.lflag | new.lflag) & t.EXTPROC:
                     self.pktstatus |= TIOCPKT_IOCTL
+        self._announce(effects)
         if readable:
             self.slave_queue.notify(READ_EVENTS)
         self.master_queue.notify(READ_EVENTS | POLLPRI)
@@ -335,6 +377,8 @@ class Pty:
             flush_in, flush_out = flush_out, flush_in
         with self.lock:
             if flush_in:
+                # tty_perform_flush empties the flip buffer and the line discipline's.
+                self.backlog.clear()
                 self.ldisc.flush_input()
             if flush_out:
                 self.output.clear()
@@ -342,7 +386,7 @@ class Pty:
                 self._packet_event((TIOCPKT_FLUSHREAD if flush_in else 0)
                                    | (TIOCPKT_FLUSHWRITE if flush_out else 0))
         self.slave_queue.notify(WRITE_EVENTS)
-        self.master_queue.notify(READ_EVENTS | POLLPRI)
+        self.master_queue.notify(READ_EVENTS | WRITE_EVENTS | POLLPRI)
 
     def set_winsize(self, winsize):
         with self.lock:
