@@ -11,7 +11,7 @@ import os
 import stat as st
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.fsimpl.devpts import PtmxInode, PtyTable
+from kvmsentry.fsimpl.devpts import DevptsDir, PtmxInode, PtyTable
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem, TmpfsInode
 from kvmsentry.kernel.locking import current
@@ -144,7 +144,7 @@ SYMLINKS = {
     b"stderr": b"/proc/self/fd/2",
     b"fd": b"/proc/self/fd",
 }
-DIRECTORIES = {b"shm": 0o1777, b"pts": 0o755}
+DIRECTORIES = {b"shm": 0o1777}
 
 
 class DevFilesystem(TmpfsFilesystem):
@@ -164,5 +164,6 @@ class DevFilesystem(TmpfsFilesystem):
             root.symlink(name, target, 0, 0)
         for name, mode in DIRECTORIES.items():
             root.mkdir(name, mode, 0, 0)
-        self.ptys = PtyTable(root.lookup(b"pts"))
+        pts = root.insert(b"pts", DevptsDir(self, 0o755, 0, 0, root))
+        self.ptys = PtyTable(pts)
         root.insert(b"ptmx", PtmxInode(self, self.ptys))

@@ -4,7 +4,9 @@ Opening /dev/ptmx makes a Pty (kernel/tty/pty.py) and its slave node
 /dev/pts/N (mode 620, owned by the opener, group tty as a container's
 devpts mount gid=5), locked until TIOCSPTLCK 0, as Linux's devpts.
 The node goes away with the master; the index is reused once no side
-is open. The ioctls are Linux's tty_ioctl: termios, window size, and
+is open. mount(2) of devpts makes another instance (as every devpts
+mount is since Linux 4.7) with its own ptmx, numbering and options;
+/dev/ptmx keeps serving the sandbox's own /dev/pts. The ioctls are Linux's tty_ioctl: termios, window size, and
 the controlling-terminal rules (TIOCSCTTY, TIOCNOTTY, TIOCGPGRP,
 TIOCSPGRP, TIOCGSID) with their EPERM/ENOTTY answers.
 """
@@ -15,17 +17,20 @@ import struct
 import threading
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.fsimpl.tmpfs import TmpfsInode
+from kvmsentry.fsimpl.tmpfs import TmpfsDir, TmpfsFilesystem, TmpfsInode
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.tty import termios as t
-from kvmsentry.kernel.tty.pty import Pty, check_background, check_foreground, signal_pgrp
+from kvmsentry.kernel.tty.pty import (Pty, check_background, check_foreground, controlling_pty,
+                                      signal_pgrp)
 from kvmsentry.vfs.file import O_NONBLOCK, File
 
 PTY_MASTER_MAJOR, PTY_SLAVE_MAJOR = 5, 136
 TTY_GID = 5
 SLAVE_MODE = 0o620
 CAP_SYS_ADMIN = 21
+DEVPTS_SUPER_MAGIC = 0x1CD1
+NR_UNIX98_PTY_MAX = 1 << 20
 
 TCGETS, TCSETS, TCSETSW, TCSETSF = 0x5401, 0x5402, 0x5403, 0x5404
 TCSBRK, TCXONC, TCFLSH = 0x5409, 0x540A, 0x540B
@@ -39,31 +44,34 @@ TIOCGPTPEER = 0x5441
 
 
 class PtyTable:
-    """The ptys of one /dev: index allocation and the pts directory."""
+    """The ptys of one devpts instance: index allocation and its
+    directory. Slave nodes get `mode`, and `uid`/`gid` (None: the
+    opener's fsuid/fsgid); at most `max` ptys at once (ENOSPC)."""
 
-    def __init__(self, pts_dir):
+    def __init__(self, pts_dir, mode=SLAVE_MODE, uid=None, gid=TTY_GID, max=NR_UNIX98_PTY_MAX):
         # Nodes come and go with masters, not through a syscall that would
         # forget the cached dentry: a reused index must not reach the old pty.
         pts_dir.volatile = True
         self.pts_dir = pts_dir
         self.lock = threading.Lock()
         self.ptys = {}                      # index -> Pty
+        self.mode, self.uid, self.gid, self.max = mode, uid, gid, max
 
     def create(self, fs, task):
         with self.lock:
+            if len(self.ptys) >= self.max:
+                raise SyscallError(errno.ENOSPC)
             index = next(i for i in range(len(self.ptys) + 1) if i not in self.ptys)
             pty = Pty(index, task.kernel)
             self.ptys[index] = pty
         creds = task.creds
-        node = PtsInode(fs, pty, self, creds.fsuid)
-        self.pts_dir.insert(str(index).encode(), node)
+        node = PtsInode(fs, pty, self, creds.fsuid if self.uid is None else self.uid,
+                        creds.fsgid if self.gid is None else self.gid, self.mode)
+        self.pts_dir.insert_node(str(index).encode(), node)
         return pty
 
     def master_closed(self, pty):
-        try:
-            self.pts_dir.unlink(str(pty.index).encode())
-        except SyscallError:
-            pass
+        self.pts_dir.remove_node(str(pty.index).encode())
         self.maybe_free(pty)
 
     def maybe_free(self, pty):
@@ -71,26 +79,85 @@ class PtyTable:
             if not pty.master_open and pty.slave_opens == 0:
                 self.ptys.pop(pty.index, None)
 
-    def ctty_of(self, sid):
-        """The pty that is session sid's controlling terminal, if any."""
-        with self.lock:
-            return next((p for p in self.ptys.values() if p.session == sid), None)
-
     def open_ctty(self, task, location, flags):
-        """/dev/tty opened: the caller's controlling terminal, if one of
-        these ptys (None otherwise)."""
-        pty = self.ctty_of(task.group.sid)
+        """/dev/tty opened: the caller's controlling terminal, if a pty
+        (None otherwise)."""
+        pty = controlling_pty(task.kernel, task.group.sid)
         if pty is None:
             return None
         pty.slave_opened()
-        return SlaveFile(pty, self, location, flags)
+        return SlaveFile(pty, pty.table, location, flags)
+
+
+class DevptsDir(TmpfsDir):
+    """A devpts root: it holds ptmx and the ptys' nodes, which only the
+    table adds and removes; a program can create, link, rename or remove
+    nothing there (devpts has simple_dir_inode_operations: creat is
+    EACCES, the rest EPERM)."""
+
+    def insert_node(self, name, inode):
+        return TmpfsDir.insert(self, name, inode)
+
+    def remove_node(self, name):
+        try:
+            TmpfsDir.unlink(self, name)
+        except SyscallError:
+            pass
+
+    def create(self, name, mode, uid, gid):
+        raise SyscallError(errno.EACCES)
+
+    def _refuse(self, *args, **kwargs):
+        raise SyscallError(errno.EPERM)
+
+    mkdir = mknod = symlink = link = unlink = rmdir = rename = _refuse
+
+
+def _devpts_options(data):
+    """devpts's uid=, gid=, mode=, ptmxmode=, max= and newinstance (every
+    mount is a new instance); anything else is EINVAL."""
+    opts = {"uid": None, "gid": None, "mode": 0o600, "ptmxmode": 0, "max": NR_UNIX98_PTY_MAX}
+    for item in (data or b"").split(b","):
+        key, _, value = item.partition(b"=")
+        if key in (b"", b"newinstance"):
+            continue
+        try:
+            if key in (b"mode", b"ptmxmode"):
+                opts[key.decode()] = int(value, 8) & 0o7777
+            elif key in (b"uid", b"gid", b"max"):
+                opts[key.decode()] = int(value)
+            else:
+                raise SyscallError(errno.EINVAL)
+        except ValueError:
+            raise SyscallError(errno.EINVAL) from None
+    if not 0 <= opts["max"] <= NR_UNIX98_PTY_MAX:
+        raise SyscallError(errno.EINVAL)
+    return opts
+
+
+class DevptsFilesystem(TmpfsFilesystem):
+    """A devpts mount: ptmx (mode ptmxmode=) and a node per pty."""
+
+    name = "devpts"
+    magic = DEVPTS_SUPER_MAGIC
+
+    def __init__(self, dev, data=None):
+        o = _devpts_options(data)
+        super().__init__(dev, mode=0o755)
+        self._root = root = DevptsDir(self, 0o755, 0, 0, parent=None)
+        self.ptys = PtyTable(root, mode=o["mode"], uid=o["uid"], gid=o["gid"], max=o["max"])
+        root.insert_node(b"ptmx", PtmxInode(self, self.ptys, o["ptmxmode"]))
+
+    def statfs(self):
+        return dict(type=self.magic, bsize=4096, blocks=0, bfree=0, bavail=0, files=0,
+                    ffree=0, namelen=255, frsize=4096, flags=0)
 
 
 class PtmxInode(TmpfsInode):
     """/dev/ptmx: every open is a new master."""
 
-    def __init__(self, fs, table):
-        super().__init__(fs, st.S_IFCHR | 0o666, 0, 0, os.makedev(PTY_MASTER_MAJOR, 2))
+    def __init__(self, fs, table, mode=0o666):
+        super().__init__(fs, st.S_IFCHR | mode, 0, 0, os.makedev(PTY_MASTER_MAJOR, 2))
         self.table = table
 
     def open(self, location, flags):
@@ -103,11 +170,11 @@ class PtmxInode(TmpfsInode):
 class PtsInode(TmpfsInode):
     """/dev/pts/N."""
 
-    def __init__(self, fs, pty, table, uid):
-        super().__init__(fs, st.S_IFCHR | SLAVE_MODE, uid, TTY_GID,
-                         os.makedev(PTY_SLAVE_MAJOR, pty.index))
+    def __init__(self, fs, pty, table, uid, gid, mode):
+        super().__init__(fs, st.S_IFCHR | mode, uid, gid, os.makedev(PTY_SLAVE_MAJOR, pty.index))
         self.pty = pty
         self.table = table
+        pty.table = table
 
     def open(self, location, flags):
         self.pty.slave_opened()
@@ -215,7 +282,7 @@ class TtyFile(File):
         group, pty = task.group, self.pty
         if group.session_leader and pty.session == group.sid:
             return
-        if not group.session_leader or self.table.ctty_of(group.sid) is not None:
+        if not group.session_leader or controlling_pty(task.kernel, group.sid) is not None:
             raise SyscallError(errno.EPERM)
         if pty.session is not None and not (arg == 1 and task.creds.capable(CAP_SYS_ADMIN)):
             raise SyscallError(errno.EPERM)
@@ -311,7 +378,7 @@ class SlaveFile(TtyFile):
         free tty without O_NOCTTY acquires it (tty_open_proc_set_tty)."""
         group, pty = task.group, self.pty
         if group.session_leader and pty.session is None and \
-                self.table.ctty_of(group.sid) is None:
+                controlling_pty(task.kernel, group.sid) is None:
             pty.session, pty.pgrp = group.sid, group.pgid
 
     def release(self):

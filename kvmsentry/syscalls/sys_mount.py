@@ -88,12 +88,15 @@ def _new_filesystem(task, fstype, data):
         return ProcFilesystem(dev)
     if fstype == b"sysfs":
         return SysFilesystem(dev)
+    if fstype == b"devpts":
+        from kvmsentry.fsimpl.devpts import DevptsFilesystem
+        return DevptsFilesystem(dev, data)
     raise SyscallError(errno.ENODEV)
 
 
 def mount(task, source, target, fstype, flags, data):
-    """Implements mount(2): tmpfs (mode/size/nr_inodes/uid/gid), proc and
-    sysfs; MS_BIND, MS_REMOUNT (with MS_BIND: this mount only), MS_MOVE,
+    """Implements mount(2): tmpfs (mode/size/nr_inodes/uid/gid), proc,
+    sysfs and devpts (a new instance); MS_BIND, MS_REMOUNT (with MS_BIND: this mount only), MS_MOVE,
     MS_SHARED/PRIVATE/SLAVE/UNBINDABLE; MS_RDONLY is enforced, the other
     per-mount flags are recorded."""
     flags = u32(flags)

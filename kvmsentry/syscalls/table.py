@@ -513,10 +513,12 @@ _IMPLEMENTED = [
        "/proc/PID/mounts and mountinfo are not rewritten for the new root (mounts outside "
        "it are listed)"),
     _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
-       "tmpfs, proc, sysfs; bind (MS_REC binds the one mount), remount, move; propagation "
+       "tmpfs, proc, sysfs, devpts (a new instance; /dev/ptmx stays the sandbox's own "
+       "/dev/pts, and a remount does not change devpts options); bind (MS_REC binds the one "
+       "mount), remount, move; propagation "
        "flags accepted (one mount namespace): no peer groups in mountinfo, nothing "
        "propagates; NOEXEC enforced (execve, mmap, mprotect), NOSUID/NODEV recorded, not "
-       "enforced; no overlay, mqueue, cgroup2 or devpts newinstance; tmpfs size= and the "
+       "enforced; no overlay, mqueue or cgroup2; tmpfs size= and the "
        "mount-max count not enforced"),
     _e("umount2", sys_mount.umount2, "str hex"),
     _e("pivot_root", sys_mount.pivot_root, "str str", PARTIAL,

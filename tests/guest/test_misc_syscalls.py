@@ -68,7 +68,7 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
-@pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice", "ns", "mount"])
+@pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice", "ns", "mount", "devpts"])
 def test_misc_file_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode, with_dir=True)
 

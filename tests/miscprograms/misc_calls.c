@@ -676,6 +676,67 @@ static void touch(const char *p) {
     }
 }
 
+/* --- devpts instances: each mount has its own ptmx and numbering ------------------------ */
+#include <sys/ioctl.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+static void show_node(const char *what, const char *p) {
+    struct stat st;
+    if (stat(p, &st))
+        printf("  %s: errno %s\n", what, strerrorname_np(errno));
+    else
+        printf("  %s: mode %o uid %u gid %u dev %u:%u\n", what, st.st_mode, st.st_uid, st.st_gid,
+               major(st.st_rdev), minor(st.st_rdev));
+}
+
+static void mode_devpts(const char *dir) {
+    char *a = strdup(path(dir, "a")), *b = strdup(path(dir, "b"));
+    mkdir(a, 0755);
+    mkdir(b, 0755);
+    CALL("mount a", mount("devpts", a, "devpts", 0, "newinstance,ptmxmode=0666,mode=0620"));
+    CALL("mount b", mount("devpts", b, "devpts", 0, NULL));
+    CALL("bogus option", mount("devpts", b, "devpts", 0, "bogus"));
+    struct statfs sf;
+    statfs(a, &sf);
+    printf("  type %lx listed %d\n", (long)sf.f_type, in_mounts(a, "devpts"));
+    show_node("a/ptmx", path(a, "ptmx"));
+    show_node("b/ptmx", path(b, "ptmx"));
+    list_dir("a", a);
+    int m = open(path(a, "ptmx"), O_RDWR | O_NOCTTY | O_TRUNC);
+    show("open a/ptmx", m);
+    int n = -1, unlock = 0;
+    CALL("TIOCGPTN", ioctl(m, TIOCGPTN, &n));
+    printf("  index %d\n", n);
+    CALL("TIOCSPTLCK", ioctl(m, TIOCSPTLCK, &unlock));
+    char name[16];
+    snprintf(name, sizeof name, "%d", n);
+    show_node("a/N", path(a, name));
+    CALL("open b/N", open(path(b, name), O_RDWR | O_NOCTTY));
+    int s = open(path(a, name), O_RDWR | O_NOCTTY);
+    show("open a/N", s);
+    CALL("ftruncate", ftruncate(m, 0));
+    write(m, "hi\n", 3);
+    char buf[16] = {0};
+    CALL("read replica", read(s, buf, sizeof buf - 1));
+    printf("  got %s", buf);
+    list_dir("a", a);
+    CALL("create in devpts", open(path(a, "x"), O_CREAT | O_WRONLY, 0644));
+    CALL("mkdir in devpts", mkdir(path(a, "y"), 0755));
+    close(s);
+    close(m);
+    list_dir("a after close", a);
+    CALL("umount a", umount2(a, 0));
+    CALL("remount b max=1", mount("devpts", b, "devpts", MS_REMOUNT, "max=1"));
+    CALL("umount b", umount2(b, 0));
+    CALL("mount b max=1", mount("devpts", b, "devpts", 0, "max=1,ptmxmode=666"));
+    int m1 = open(path(b, "ptmx"), O_RDWR | O_NOCTTY);
+    show("open 1", m1 >= 0 ? 0 : -1);
+    CALL("open 2", open(path(b, "ptmx"), O_RDWR | O_NOCTTY));
+    close(m1);
+    CALL("umount b", umount2(b, 0));
+}
+
 static void mode_mount(const char *dir) {
     char *mnt = strdup(path(dir, "mnt")), *src = strdup(path(dir, "src"));
     char *bind = strdup(path(dir, "bind"));
@@ -982,6 +1043,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "ns")) mode_ns(dir);
     else if (!strcmp(m, "futexv")) mode_futexv();
     else if (!strcmp(m, "mount")) mode_mount(dir);
+    else if (!strcmp(m, "devpts")) mode_devpts(dir);
     else if (!strcmp(m, "syslog")) mode_syslog();
     else if (!strcmp(m, "nonroot")) mode_nonroot(dir);
     else if (!strcmp(m, "capdrop")) mode_capdrop(dir);

@@ -53,6 +53,12 @@ def signal_pgrp(kernel, pgid, sig):
 _LIVE = weakref.WeakKeyDictionary()      # kernel -> WeakSet of its ptys
 
 
+def controlling_pty(kernel, sid):
+    """The pty (of any devpts instance) that is session sid's controlling
+    terminal, if any."""
+    return next((p for p in list(_LIVE.get(kernel, ())) if p.session == sid), None)
+
+
 def session_leader_exited(kernel, sid):
     """Linux's disassociate_ctty at a session leader's exit: the session's
     terminal sends its foreground group SIGHUP and is free to become
@@ -100,6 +106,7 @@ class Pty:
     def __init__(self, index, kernel):
         self.index = index
         self.kernel = kernel
+        self.table = None                    # the devpts instance's PtyTable
         _LIVE.setdefault(kernel, weakref.WeakSet()).add(self)
         self.lock = threading.Lock()
         self.ldisc = LineDiscipline(t.Termios())
