@@ -66,6 +66,10 @@ def _advance(views, n):
     return out
 
 
+UNPRIVILEGED_PORT_START = 1024          # net.ipv4.ip_unprivileged_port_start's default
+CAP_NET_BIND_SERVICE = 10
+
+
 def _host_call(fn, *args):
     try:
         return fn(*args)
@@ -144,7 +148,15 @@ class HostSocket(SocketFile):
         return decode_inet(raw, self.family)
 
     def bind(self, task, raw):
-        _host_call(self.host.bind, self._addr(raw))
+        addr = self._addr(raw)
+        if 0 < addr[1] < UNPRIVILEGED_PORT_START and \
+                not task.creds.capable(CAP_NET_BIND_SERVICE):
+            # The host socket is the sentry's, which may bind anything:
+            # inet_bind's check is made here, after its address check.
+            with socket.socket(self.family, socket.SOCK_DGRAM) as probe:
+                _host_call(probe.bind, (addr[0], 0) + tuple(addr[2:]))
+            raise SyscallError(errno.EACCES)
+        _host_call(self.host.bind, addr)
 
     def listen(self, task, backlog):
         if self.type != SOCK_STREAM:

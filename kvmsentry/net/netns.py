@@ -174,6 +174,19 @@ def _loopback_up():
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
 
 
+def _all_ports_bindable():
+    """The namespace is made while the sentry is still the host's root,
+    so it belongs to the host's user namespace, where the confined sentry
+    keeps no CAP_NET_BIND_SERVICE: the host would refuse every port below
+    1024. The sentry checks that capability against the guest's own
+    credentials instead (hostinet.HostSocket.bind)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start", "w") as f:
+            f.write("0")
+    except OSError:
+        pass                  # a kernel without it (< 4.11): low ports stay refused
+
+
 def enter(mode, publish=(), wait=True):
     """Put the sentry (and so every inet socket of the sandbox) into the
     network `mode` asks for; returns the Network to close at exit.
@@ -196,6 +209,7 @@ def enter(mode, publish=(), wait=True):
     try:
         _unshare_net()
         _loopback_up()
+        _all_ports_bindable()
         if mode == "sandbox":
             _start_slirp(net, host_ns, api=bool(publish))
     except BaseException:

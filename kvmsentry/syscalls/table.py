@@ -397,7 +397,7 @@ _IMPLEMENTED = [
     _e("capset", sys_creds.capset, "ptr ptr", PARTIAL,
        "the sentry's checks follow the effective set (DAC, FOWNER, CHOWN, KILL, SETUID, "
        "SETGID, SETPCAP, SYS_ADMIN, SYS_CHROOT, SYS_NICE, SYS_PTRACE, SYS_RESOURCE, IPC, "
-       "MKNOD); CAP_NET_BIND_SERVICE is not checked (a user binds ports below 1024)"),
+       "MKNOD, NET_BIND_SERVICE)"),
     # --- sockets (sys_socket.py, sys_socket_msg.py; kvmsentry/net/) ---
     _e("socket", sys_socket.socket, "int int int", PARTIAL,
        "AF_UNIX in the sentry; AF_INET/AF_INET6 TCP and UDP as host sockets; "
@@ -407,7 +407,9 @@ _IMPLEMENTED = [
        "AF_INET/AF_INET6 are EOPNOTSUPP (Linux: ESOCKTNOSUPPORT for type 0)"),
     _e("bind", sys_socket.bind, "fd ptr int", PARTIAL,
        "a Unix socket path on a volume needs --host-uds=create (else EPERM); AF_UNSPEC "
-       "on an AF_INET socket EAFNOSUPPORT (Linux: INADDR_ANY)"),
+       "on an AF_INET socket EAFNOSUPPORT (Linux: INADDR_ANY); ports below 1024 need "
+       "CAP_NET_BIND_SERVICE, and under --network=host the host's rule as well (the "
+       "confined sentry has no capability there, so even the sandbox's root gets EACCES)"),
     _e("listen", sys_socket.listen, "fd int", PARTIAL,
        "closing a Unix listener does not reset its unaccepted connections (no ECONNRESET)"),
     _e("accept", sys_socket.accept, "fd ptr ptr", PARTIAL,

@@ -88,6 +88,15 @@ def test_root_without_a_capability(miscprogs, tmp_path, flavour):
 
 
 @flavours
+def test_root_without_cap_net_bind_service(miscprogs, tmp_path, flavour):
+    """Ports below 1024 need CAP_NET_BIND_SERVICE (the host socket is the
+    sentry's, so the sentry checks). Natively in a network namespace of
+    the user namespace's own, whose root has the capability."""
+    out = same(miscprogs, tmp_path, "misc_calls", flavour, "netbind", confine=CONFINE + ["--net"])
+    assert "without CAP_NET_BIND_SERVICE:\n  port 1023: errno EACCES" in out
+
+
+@flavours
 def test_root_without_cap_sys_resource(miscprogs, tmp_path, flavour):
     """Raising a hard limit and lowering oom_score_adj need
     CAP_SYS_RESOURCE of the init namespace natively (a user namespace's

@@ -907,6 +907,48 @@ static void admin_calls(const char *dir) {
     CALL("  chroot", chroot(dir));
 }
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+static int bind_at(int family, const char *ip, int port) {
+    int s = socket(family, SOCK_STREAM, 0);
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(port);
+        inet_pton(AF_INET, ip, &a->sin_addr);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(port);
+        inet_pton(AF_INET6, ip, &a->sin6_addr);
+        len = sizeof *a;
+    }
+    int r = bind(s, (struct sockaddr *)&ss, len);
+    int e = errno;
+    close(s);
+    errno = e;
+    return r;
+}
+
+/* Ports below ip_unprivileged_port_start (1024) need CAP_NET_BIND_SERVICE.
+ * Natively in a network namespace of its own. */
+static void net_bind_calls(const char *dir) {
+    (void)dir;
+    CALL("  port 1023", bind_at(AF_INET, "0.0.0.0", 1023));
+    CALL("  port 1024", bind_at(AF_INET, "0.0.0.0", 1024));
+    CALL("  port 0", bind_at(AF_INET, "0.0.0.0", 0));
+    CALL("  ipv6 port 80", bind_at(AF_INET6, "::", 80));
+}
+
+static void mode_netbind(void) {
+    in_child_without(-1, "nothing", net_bind_calls, NULL);
+    in_child_without(10, "CAP_NET_BIND_SERVICE", net_bind_calls, NULL);
+}
+
 static void mode_capdrop(const char *dir) {
     in_child_without(-1, "nothing", admin_calls, dir);
     in_child_without(21, "CAP_SYS_ADMIN", admin_calls, dir);
@@ -1047,6 +1089,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "syslog")) mode_syslog();
     else if (!strcmp(m, "nonroot")) mode_nonroot(dir);
     else if (!strcmp(m, "capdrop")) mode_capdrop(dir);
+    else if (!strcmp(m, "netbind")) mode_netbind();
     else if (!strcmp(m, "capres")) mode_capres();
     else if (!strcmp(m, "killperm")) mode_killperm();
     else if (!strcmp(m, "pidfd_mm")) mode_pidfd_mm();
