@@ -192,6 +192,34 @@ class HostInode(Inode):
             fds.io[acc] = _reopen(fds.path, acc)
             return fds.io[acc]
 
+    # --- extended attributes: the host file's user.* ones; the trusted.*
+    # and security.* namespaces of host files stay the host's -------------
+    def _xattr_call(self, fn, *args):
+        try:
+            return fn("/proc/self/fd/%d" % self.fd, *args)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
+
+    def getxattr(self, name):
+        if not name.startswith(b"user."):
+            raise SyscallError(errno.ENODATA)
+        return self._xattr_call(os.getxattr, name)
+
+    def listxattr(self):
+        return [n.encode() for n in self._xattr_call(os.listxattr) if n.startswith("user.")]
+
+    def setxattr(self, name, value, flags):
+        if not name.startswith(b"user."):
+            raise SyscallError(errno.EOPNOTSUPP)
+        self._writable()
+        self._xattr_call(os.setxattr, name, value, flags)
+
+    def removexattr(self, name):
+        if not name.startswith(b"user."):
+            raise SyscallError(errno.ENODATA)
+        self._writable()
+        self._xattr_call(os.removexattr, name)
+
     def _named(self):
         """(parent fd, name) for calls that only exist as *at(name)."""
         if self.parent is None:

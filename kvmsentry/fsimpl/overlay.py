@@ -162,6 +162,8 @@ class OverlayInode(Inode):
                 self._copy_data(lower, new, s.size if size is None else min(size, s.size))
             if kind != st.S_IFLNK:
                 new.setattr(mode=s.mode, uid=s.uid, gid=s.gid)
+            if kind in (st.S_IFREG, st.S_IFDIR):
+                _copy_xattrs(lower, new)
             new.setattr(atime_ns=s.atime_ns, mtime_ns=s.mtime_ns)
         except SyscallError:
             (dir_up.rmdir if kind == st.S_IFDIR else dir_up.unlink)(name)
@@ -445,6 +447,17 @@ class OverlayInode(Inode):
         with self.fs.lock:
             self._copy_up()
         return self.upper.removexattr(name)
+
+
+def _copy_xattrs(lower, new):
+    """ovl_copy_xattr: a copied-up file keeps the lower one's attributes
+    (a lower filesystem without them has none)."""
+    try:
+        names = lower.listxattr()
+    except SyscallError:
+        return
+    for name in names:
+        new.setxattr(name, lower.getxattr(name), 0)
 
 
 def _check_not_ancestor(inode, new_dir):

@@ -35,6 +35,7 @@ CHUNK = 64 * 1024               # a sparse file's unit of storage
 NAME_MAX = 255
 MAX_LFS = (1 << 63) - 1
 BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entry
+XATTR_CREATE, XATTR_REPLACE = 1, 2
 SHORT_SYMLINK_LEN = 128         # targets shorter than this are kept in the inode
 SYMLINK_MAX = PAGE_SIZE - 1     # longest target (the page also holds a NUL)
 RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT
@@ -181,6 +182,39 @@ class TmpfsInode(Inode):
 
     def _touch(self, now):
         self.mtime_ns = self.ctime_ns = now
+
+    # --- extended attributes (shmem's simple_xattr: every namespace the
+    # syscalls let through is stored; setting or removing one is a change) ---
+    xattrs = None                     # name -> value, made at the first set
+
+    def getxattr(self, name):
+        with self.fs.lock:
+            value = (self.xattrs or {}).get(name)
+        if value is None:
+            raise SyscallError(errno.ENODATA)
+        return value
+
+    def listxattr(self):
+        with self.fs.lock:
+            return list(self.xattrs or ())
+
+    def setxattr(self, name, value, flags):
+        with self.fs.lock:
+            if self.xattrs is None:
+                self.xattrs = {}
+            if flags & XATTR_CREATE and name in self.xattrs:
+                raise SyscallError(errno.EEXIST)
+            if flags & XATTR_REPLACE and name not in self.xattrs:
+                raise SyscallError(errno.ENODATA)
+            self.xattrs[name] = bytes(value)
+            self.ctime_ns = now_ns()
+
+    def removexattr(self, name):
+        with self.fs.lock:
+            if name not in (self.xattrs or {}):
+                raise SyscallError(errno.ENODATA)
+            del self.xattrs[name]
+            self.ctime_ns = now_ns()
 
 
 class TmpfsFile(TmpfsInode):

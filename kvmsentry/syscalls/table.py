@@ -84,8 +84,10 @@ _INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes u
                  "and is not deferred until its last fd closes; events on an unlinked, still "
                  "open file differ")
 
-_XATTR_NOTE = ("no attributes are stored (as a filesystem without xattr support): set "
-               "EOPNOTSUPP, get ENODATA, lists empty; so no POSIX ACLs")
+_XATTR_NOTE = ("stored by the sandbox's tmpfs and overlay (user.*, trusted.*, security.*; "
+               "copied up with the file); no system.* (POSIX ACLs: EOPNOTSUPP); of a host "
+               "file on a volume only user.* (the host's); security.capability is kept but "
+               "does not grant capabilities at execve")
 
 _EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymous or "
               "unaligned segments); segment mappings and the PIE base differ from Linux's; "
