@@ -432,6 +432,9 @@ class OverlayInode(Inode):
                 self._copy_up()
         return self.real().open(location, flags, *args, **kw)
 
+    def touch_atime(self):
+        self.real().touch_atime()
+
     def getxattr(self, name):
         return self.real().getxattr(name)
 

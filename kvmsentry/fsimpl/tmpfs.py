@@ -13,7 +13,7 @@ One re-entrant lock per filesystem guards all of it. Only FIFO opens and
 pipe I/O can block, and those wait on their pipe's own condition
 (kernel/pipe.py), never while holding this lock.
 
-Not done: atime is not updated on read (as with a noatime mount); the
+Reads and listings update atime as a relatime mount does. Not done: the
 SUID/SGID bits are not dropped on write (that needs the writer's creds,
 which the VFS has).
 """
@@ -36,6 +36,7 @@ NAME_MAX = 255
 MAX_LFS = (1 << 63) - 1
 BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entry
 XATTR_CREATE, XATTR_REPLACE = 1, 2
+RELATIME_NS = 24 * 3600 * 10**9
 SHORT_SYMLINK_LEN = 128         # targets shorter than this are kept in the inode
 SYMLINK_MAX = PAGE_SIZE - 1     # longest target (the page also holds a NUL)
 RENAME_FLAGS = RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT
@@ -182,6 +183,16 @@ class TmpfsInode(Inode):
 
     def _touch(self, now):
         self.mtime_ns = self.ctime_ns = now
+
+    def touch_atime(self):
+        """relatime (Linux's default): only when atime is not after the
+        last change, or is a day old."""
+        now = now_ns()
+        with self.fs.lock:
+            atime = self.atime_ns
+            if atime <= self.mtime_ns or atime <= self.ctime_ns or \
+                    now - atime >= RELATIME_NS:
+                self.atime_ns = now
 
     # --- extended attributes (shmem's simple_xattr: every namespace the
     # syscalls let through is stored; setting or removing one is a change) ---

@@ -95,9 +95,8 @@ _EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymou
               "path (EACCES) and an overflowing PIE; #! nesting not limited as Linux's "
               "(ELOOP); a directory is EISDIR (Linux: EACCES)")
 
-_OPEN_NOTE = ("a socket reopened through /proc/PID/fd/N opens (Linux: ENXIO); /dev/pts/N of "
-              "a pty index used before reaches the closed pty (EIO); a followed symlink's atime "
-              "is not updated")
+_OPEN_NOTE = ("a socket reopened through /proc/PID/fd/N opens (Linux: ENXIO); a followed "
+              "symlink's atime is not updated")
 
 _RECVMSG_NOTE = ("Unix: SCM_CREDENTIALS with no or too little control space is not "
                  "truncated with MSG_CTRUNC, data sent before SO_PASSCRED carries the "
@@ -116,10 +115,8 @@ _SOCKOPT_NOTE = ("host sockets: options on an allowlist (others ENOPROTOOPT: TCP
                  "wmem_max), some boolean SOL_SOCKET options, SO_PEERCRED before listen and "
                  "SO_RCVTIMEO/SNDTIMEO with a short optlen differ")
 
-_ATIME_NOTE = "does not update the atime of sandbox (tmpfs) files, as if mounted noatime"
-
 _IMPLEMENTED = [
-    _e("read", sys_read_write.read, "fd out:2 uint", PARTIAL, _ATIME_NOTE),
+    _e("read", sys_read_write.read, "fd out:2 uint"),
     _e("write", sys_read_write.write, "fd in:2 uint"),
     _e("close", sys_read_write.close, "fd"),
     _e("fstat", sys_stat.fstat, "fd ptr"),
@@ -140,7 +137,7 @@ _IMPLEMENTED = [
        "RESOLVE_BENEATH/IN_ROOT/NO_XDEV/NO_SYMLINKS answer EOPNOTSUPP"),
     _e("creat", sys_file.creat, "str hex"),
     _e("lseek", sys_file.lseek, "fd int int"),
-    _e("getdents64", sys_file.getdents64, "fd ptr uint", PARTIAL, _ATIME_NOTE),
+    _e("getdents64", sys_file.getdents64, "fd ptr uint"),
     _e("mkdir", sys_fs.mkdir, "str hex"),
     _e("mkdirat", sys_fs.mkdirat, "fd str hex"),
     _e("mknod", sys_fs.mknod, "str hex hex"),
@@ -234,11 +231,11 @@ _IMPLEMENTED = [
        "SIOC[SG]PGRP); terminal requests on inherited stdio; "
        "ptys: termios and termios2, window size, TIOCSCTTY/NOTTY/[GS]PGRP/GSID, "
        "TIOCGPTN/SPTLCK, TIOCGPTPEER (no TIOCSTI); no SIOCETHTOOL"),
-    _e("pread64", sys_read_write.pread64, "fd out:2 uint int", PARTIAL, _ATIME_NOTE),
+    _e("pread64", sys_read_write.pread64, "fd out:2 uint int"),
     _e("pwrite64", sys_read_write.pwrite64, "fd in:2 uint int"),
-    _e("readv", sys_read_write.readv, "fd oiov:2 int", PARTIAL, _ATIME_NOTE),
+    _e("readv", sys_read_write.readv, "fd oiov:2 int"),
     _e("writev", sys_read_write.writev, "fd iov:2 int"),
-    _e("preadv", sys_read_write.preadv, "fd oiov:2 int int", PARTIAL, _ATIME_NOTE),
+    _e("preadv", sys_read_write.preadv, "fd oiov:2 int int"),
     _e("pwritev", sys_read_write.pwritev, "fd iov:2 int int"),
     _e("sched_yield", sys_thread.sched_yield),
     _e("mremap", sys_mmap.mremap, "ptr uint uint hex ptr", PARTIAL,
@@ -498,10 +495,10 @@ _IMPLEMENTED = [
     _e("futimesat", sys_old_fs.futimesat, "fd str ptr", PARTIAL,
        "a NULL path changes an O_PATH dirfd's file (Linux: EBADF) and with AT_FDCWD is EBADF "
        "(Linux: EFAULT)"),
-    _e("getdents", sys_old_fs.getdents, "fd ptr uint", PARTIAL, _ATIME_NOTE),
+    _e("getdents", sys_old_fs.getdents, "fd ptr uint"),
     _e("preadv2", sys_rw_flags.preadv2, "fd oiov:2 int int int hex", PARTIAL,
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_NOWAIT never finds a regular "
-       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP; no atime update"),
+       "file's data uncached; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("pwritev2", sys_rw_flags.pwritev2, "fd iov:2 int int int hex", PARTIAL,
        "RWF_HIPRI/DSYNC/SYNC/NOWAIT/APPEND/NOAPPEND; RWF_ATOMIC/DONTCACHE EOPNOTSUPP"),
     _e("readahead", sys_rw_flags.readahead, "fd int uint"),

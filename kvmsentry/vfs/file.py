@@ -23,6 +23,7 @@ O_ACCMODE = 3
 O_APPEND = os.O_APPEND
 O_NONBLOCK = os.O_NONBLOCK
 O_PATH = 0o10000000
+O_NOATIME = 0o1000000
 SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE = 0, 1, 2, 3, 4
 MAX_LFS = (1 << 63) - 1
 # tmpfs and overlayfs: their directories have no end to SEEK_END to (EINVAL).
@@ -121,6 +122,7 @@ class InodeFile(File):
             with self._lock:
                 data = inode.read_at(self.offset, length)
                 self.offset += len(data)
+        self._touch_atime()
         if data:
             fsnotify.accessed(self)
         return data
@@ -138,9 +140,17 @@ class InodeFile(File):
             with self._lock:
                 n = readinto_at(inode, self.offset, buffers)
                 self.offset += n
+        self._touch_atime()
         if n:
             fsnotify.accessed(self)
         return n
+
+    def _touch_atime(self):
+        """file_accessed, as every read and directory listing does (even at
+        the end): the inode's atime rule (tmpfs: relatime), unless the file
+        was opened O_NOATIME or the mount is read-only."""
+        if not self.flags & O_NOATIME and not self.location.mount.readonly:
+            self.inode.touch_atime()
 
     def write(self, data, offset=None):
         n = self._write(data, offset)
@@ -239,6 +249,7 @@ class InodeFile(File):
                     offset += 1
                 out = b"".join(out)
             self.offset = offset
+        self._touch_atime()
         fsnotify.accessed(self)             # iterate_dir's fsnotify_access, even at the end
         return out
 

@@ -182,6 +182,10 @@ class Inode:
     def reserve(self, offset, length):
         """fallocate(2)'s space check for [offset, offset+length)."""
 
+    def touch_atime(self):
+        """A read or listing happened: filesystems that keep atime update
+        it (a host file's is the host's business)."""
+
     # --- extended attributes: none, as a tmpfs without xattr support -------------
     def getxattr(self, name):
         raise SyscallError(errno.ENODATA)

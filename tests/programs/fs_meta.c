@@ -658,6 +658,75 @@ static void g_caps_dac(void)
     SAY("child status %#x\n", status);
 }
 
+/* atime under relatime: set into the past, then read or listed. */
+static long long atime_of(const char *name)
+{
+    struct stat st;
+    if (stat(name, &st))
+        return -1;
+    return st.st_atim.tv_sec;
+}
+
+static void set_past(const char *name)
+{
+    struct timespec ts[2] = {{1000, 0}, {2000, 0}};      /* atime before mtime */
+    utimensat(AT_FDCWD, name, ts, 0);
+}
+
+static void g_atime(void)
+{
+    char buf[16];
+    put_file("f", "data", 0644);
+    mkdir("d", 0755);
+    put_file("d/x", "", 0644);
+    set_past("f");
+    /* Linux's timestamps can be as coarse as a clock tick: the read must
+     * come ticks after the change (ctime), the second read after it. */
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    int fd = open("f", O_RDONLY);
+    SAY("read %zd\n", read(fd, buf, sizeof buf));
+    struct stat st;
+    stat("f", &st);
+    SAY("read updates an atime before mtime: %d\n", st.st_atim.tv_sec > 2000);
+    nanosleep(&pause, NULL);
+    lseek(fd, 0, SEEK_SET);
+    read(fd, buf, sizeof buf);
+    struct stat again;
+    stat("f", &again);
+    SAY("a second read leaves it (relatime): %d\n",
+        again.st_atim.tv_sec == st.st_atim.tv_sec && again.st_atim.tv_nsec == st.st_atim.tv_nsec);
+    set_past("f");
+    SAY("read at the end %zd\n", read(fd, buf, sizeof buf));
+    SAY("even a read at the end updates it: %d\n", atime_of("f") > 2000);
+    set_past("f");
+    SAY("pread %zd\n", pread(fd, buf, 2, 1));
+    SAY("pread updates it: %d\n", atime_of("f") > 2000);
+    close(fd);
+    set_past("d");
+    DIR *dir = opendir("d");
+    while (readdir(dir))
+        ;
+    closedir(dir);
+    SAY("listing updates a directory's: %d\n", atime_of("d") > 2000);
+    set_past("f");
+    fd = open("f", O_WRONLY);
+    write(fd, "x", 1);
+    close(fd);
+    SAY("write leaves it: %lld\n", atime_of("f"));
+}
+
+static void g_noatime(void)
+{
+    char buf[16];
+    put_file("f", "data", 0644);
+    set_past("f");
+    int fd = open("f", O_RDONLY | O_NOATIME);
+    SAY("read %zd\n", read(fd, buf, sizeof buf));
+    SAY("O_NOATIME read leaves it: %lld\n", atime_of("f"));
+    close(fd);
+}
+
 static const struct group GROUPS[] = {
     {"getdents", g_getdents},
     {"relist", g_relist},
@@ -675,6 +744,8 @@ static const struct group GROUPS[] = {
     {"fstatfs_pipe", g_fstatfs_pipe},
     {"getcwd_toolong", g_getcwd_toolong},
     {"caps_dac", g_caps_dac},
+    {"atime", g_atime},
+    {"noatime", g_noatime},
     {0},
 };
 
