@@ -13,6 +13,7 @@ from kvmsentry.kernel.creds import CAP_FOWNER, CAP_SYS_ADMIN
 from kvmsentry.kernel.fs_context import lookup_at
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
+from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH
 from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, may_access
 
@@ -128,6 +129,8 @@ def _set(task, where, name_addr, value, size, flags, follow=True, by_fd=False):
     if name == b"security.capability" and len(data) not in CAPS_SIZES:
         raise SyscallError(errno.EINVAL)
     inode.setxattr(name, data, flags)
+    if loc is not None:
+        fsnotify.attrib(loc)
     return 0
 
 
@@ -139,6 +142,8 @@ def _remove(task, where, name_addr, follow=True, by_fd=False):
     _permission(task, inode, name, W_OK)
     _handled(name)
     inode.removexattr(name)
+    if loc is not None:
+        fsnotify.attrib(loc)
     return 0
 
 

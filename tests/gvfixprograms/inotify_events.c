@@ -2,7 +2,7 @@
  * IN_ACCESS for reads and directory listings, IN_OPEN before the
  * IN_MODIFY of an O_TRUNC open, IN_MODIFY for ftruncate and fallocate,
  * utimensat's mask by which times it sets, IN_ATTRIB on a file given a
- * new link. */
+ * new link or an extended attribute set or removed (not read). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static int ino, dir_wd, file_wd;
@@ -72,5 +73,13 @@ int main(void)
     drain("link");
     truncate("w/g", 10);
     drain("truncate by the other name");
+    char v[8];
+    setxattr("w/f", "user.t", "1", 1, 0);
+    drain("setxattr");
+    getxattr("w/f", "user.t", v, sizeof v);
+    listxattr("w/f", v, sizeof v);
+    drain("getxattr, listxattr");
+    removexattr("w/f", "user.t");
+    drain("removexattr");
     return 0;
 }
