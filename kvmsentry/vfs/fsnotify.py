@@ -96,8 +96,8 @@ def removed(parent_inode, name, victim_key, isdir, last_link):
         if not isdir and watch.mask & IN_ATTRIB:
             watch.instance.deliver(watch, IN_ATTRIB, 0, b"")
         if last_link:
-            if watch.mask & IN_DELETE_SELF:
-                watch.instance.deliver(watch, IN_DELETE_SELF | flag, 0, b"")
+            if watch.mask & IN_DELETE_SELF:       # (a directory's own: no IN_ISDIR)
+                watch.instance.deliver(watch, IN_DELETE_SELF, 0, b"")
             watch.instance.drop(watch)
     _notify(parent_inode, IN_DELETE | flag, name)
 
@@ -111,7 +111,7 @@ def moved(old_parent, old_name, new_parent, new_name, isdir, key):
     _notify(new_parent, IN_MOVED_TO | flag, new_name, cookie)
     for watch in list(_watches.get(key, ())):
         if watch.mask & IN_MOVE_SELF:
-            watch.instance.deliver(watch, IN_MOVE_SELF | flag, 0, b"")
+            watch.instance.deliver(watch, IN_MOVE_SELF, 0, b"")
 
 
 def _file_event(file, mask):

@@ -2,7 +2,8 @@
  * IN_ACCESS for reads and directory listings, IN_OPEN before the
  * IN_MODIFY of an O_TRUNC open, IN_MODIFY for ftruncate and fallocate,
  * utimensat's mask by which times it sets, IN_ATTRIB on a file given a
- * new link or an extended attribute set or removed (not read). */
+ * new link or an extended attribute set or removed (not read); a watched
+ * directory's own IN_MOVE_SELF and IN_DELETE_SELF carry no IN_ISDIR. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +14,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-static int ino, dir_wd, file_wd;
+static int ino, dir_wd, file_wd, sub_wd = -2;
 
 static void drain(const char *label)
 {
@@ -22,7 +23,8 @@ static void drain(const char *label)
     ssize_t n = read(ino, buf, sizeof(buf));
     for (ssize_t pos = 0; pos > -1 && pos < n;) {
         struct inotify_event *e = (struct inotify_event *)(buf + pos);
-        printf(" [%s %#x%s%s]", e->wd == dir_wd ? "dir" : e->wd == file_wd ? "file" : "?",
+        printf(" [%s %#x%s%s]", e->wd == dir_wd ? "dir" : e->wd == file_wd ? "file" :
+               e->wd == sub_wd ? "sub" : "?",
                e->mask, e->len ? " " : "", e->len ? e->name : "");
         pos += sizeof(*e) + e->len;
     }
@@ -81,5 +83,12 @@ int main(void)
     drain("getxattr, listxattr");
     removexattr("w/f", "user.t");
     drain("removexattr");
+    mkdir("w/sub", 0755);
+    sub_wd = inotify_add_watch(ino, "w/sub", IN_ALL_EVENTS);
+    drain("mkdir");
+    rename("w/sub", "w/sub2");
+    drain("rename a watched directory");
+    rmdir("w/sub2");
+    drain("rmdir a watched directory");
     return 0;
 }
