@@ -30,12 +30,12 @@ def _unref(file):
     if last:
         if getattr(file, "fasync_entry", None) is not None:
             arm_queue(file, None, None, False)     # a closed file signals no one
+        fsnotify.closed(file)                      # before release: an inode's end comes after
         file.release()
         ofd_locks = getattr(file, "ofd_locks", None)
         if ofd_locks is not None:
             ofd_locks.release(("ofd", id(file)))
         eventpoll_release(file)
-        fsnotify.closed(file)
         LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file
 
 

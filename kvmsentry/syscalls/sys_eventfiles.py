@@ -217,7 +217,7 @@ def inotify_add_watch(task, fd, pathname, mask):
         raise SyscallError(errno.ENOTDIR)
     if not may_access(loc.inode.getattr(), task.creds, R_OK):
         raise SyscallError(errno.EACCES)
-    return file.add_watch(fn.key_of(loc.inode), mask & (IN_ALL_EVENTS | IN_ONESHOT),
+    return file.add_watch(fn.key_of(loc.inode), mask & (IN_ALL_EVENTS | IN_ONESHOT | IN_EXCL_UNLINK),
                           bool(mask & IN_MASK_ADD), bool(mask & IN_MASK_CREATE))
 
 

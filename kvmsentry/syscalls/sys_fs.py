@@ -136,8 +136,9 @@ def unlinkat(task, dirfd, pathname, flags):
             raise SyscallError(errno.ENOTDIR)
         parent.inode.unlink(name)
     parent.dentry.forget(name)
+    victim.dentry.unlinked = True
     if fsnotify.active():
-        fsnotify.removed(parent.inode, name, *gone)
+        fsnotify.removed(parent.inode, name, *gone, victim=victim.inode)
     return 0
 
 

@@ -79,10 +79,9 @@ def _e(name, handler, args="", support=FULL, note=""):
 
 _INOTIFY_NOTE = ("sees changes made inside the sandbox only: host-side changes under a "
                  "volume or the host root are missed; IN_ACCESS for read(2) and getdents only (not "
-                 "mmap, splice, sendfile); no IN_UNMOUNT, no IN_EXCL_UNLINK; execve raises no "
-                 "IN_OPEN/IN_ACCESS; a removed directory's IN_DELETE_SELF carries IN_ISDIR "
-                 "and is not deferred until its last fd closes; events on an unlinked, still "
-                 "open file differ")
+                 "mmap, splice, sendfile); no IN_UNMOUNT; execve raises no IN_OPEN/IN_ACCESS; "
+                 "IN_DELETE_SELF waits for the last open file, not for a cwd or a mapping; "
+                 "IN_EXCL_UNLINK after unlink/rmdir, not after a rename over the file")
 
 _XATTR_NOTE = ("stored by the sandbox's tmpfs and overlay (user.*, trusted.*, security.*; "
                "copied up with the file); no system.* (POSIX ACLs: EOPNOTSUPP); of a host "

@@ -102,7 +102,8 @@ class InodeFile(File):
 
     def __init__(self, location, flags):
         super().__init__(flags, location)
-        self.inode = location.dentry.inode
+        self.inode = inode = location.dentry.inode
+        inode.opens += 1
         self.offset = 0
         self._lock = threading.Lock()
         self._dirents = None          # directory listing snapshot for getdents
@@ -110,6 +111,12 @@ class InodeFile(File):
 
     def seekable(self):
         return True
+
+    def release(self):
+        inode = self.inode
+        inode.opens -= 1
+        if not inode.opens and inode.delete_self_deferred is not None:
+            fsnotify.last_close(inode)
 
     def read(self, length, offset=None):
         inode = self.inode

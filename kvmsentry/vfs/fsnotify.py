@@ -17,6 +17,7 @@ IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x1, 0x2, 0x4, 0x8
 IN_CLOSE_NOWRITE, IN_OPEN, IN_MOVED_FROM, IN_MOVED_TO = 0x10, 0x20, 0x40, 0x80
 IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
 IN_IGNORED, IN_ISDIR = 0x8000, 0x40000000
+IN_EXCL_UNLINK = 0x04000000
 
 _watches = {}                 # (dev, ino) -> {Watch: None}
 _cookies = itertools.count(1)
@@ -48,13 +49,15 @@ def remove(watch):
             del _watches[watch.key]
 
 
-def _notify(inode, mask, name=b"", cookie=0):
+def _notify(inode, mask, name=b"", cookie=0, unlinked=False):
+    """Deliver to inode's watches; `unlinked`: the event is about a file
+    whose name is gone, which IN_EXCL_UNLINK watches do not hear."""
     try:
         watchers = _watches.get(key_of(inode))
     except SyscallError:          # an inode that cannot stat any more: nobody watches it
         return
     for watch in list(watchers or ()):
-        if watch.mask & mask & ~IN_ISDIR:
+        if watch.mask & mask & ~IN_ISDIR and not (unlinked and watch.mask & IN_EXCL_UNLINK):
             watch.instance.deliver(watch, mask, cookie, name)
 
 
@@ -84,22 +87,37 @@ def created(parent_inode, name, isdir=False):
         _notify(parent_inode, IN_CREATE | (IN_ISDIR if isdir else 0), name)
 
 
-def removed(parent_inode, name, victim_key, isdir, last_link):
+def removed(parent_inode, name, victim_key, isdir, last_link, victim=None):
     """name was unlinked from parent; victim_key is the inode's key taken
-    before (it may not stat afterwards)."""
+    before (it may not stat afterwards). The inode's end (IN_DELETE_SELF)
+    waits while files of it are open, as Linux's eviction does."""
     if not _watches:
         return
     flag = IN_ISDIR if isdir else 0
+    deferred = last_link and victim is not None and victim.opens > 0
+    if deferred:
+        victim.delete_self_deferred = victim_key
     # As Linux orders them: the link count change, the inode's end, then
     # the directory's entry.
     for watch in list(_watches.get(victim_key, ())):
         if not isdir and watch.mask & IN_ATTRIB:
             watch.instance.deliver(watch, IN_ATTRIB, 0, b"")
-        if last_link:
-            if watch.mask & IN_DELETE_SELF:       # (a directory's own: no IN_ISDIR)
-                watch.instance.deliver(watch, IN_DELETE_SELF, 0, b"")
-            watch.instance.drop(watch)
+        if last_link and not deferred:
+            _deleted_self(watch)
     _notify(parent_inode, IN_DELETE | flag, name)
+
+
+def _deleted_self(watch):
+    if watch.mask & IN_DELETE_SELF:               # (a directory's own: no IN_ISDIR)
+        watch.instance.deliver(watch, IN_DELETE_SELF, 0, b"")
+    watch.instance.drop(watch)
+
+
+def last_close(inode):
+    """The last open file of a removed inode closed: its end now."""
+    key, inode.delete_self_deferred = inode.delete_self_deferred, None
+    for watch in list(_watches.get(key, ())):
+        _deleted_self(watch)
 
 
 def moved(old_parent, old_name, new_parent, new_name, isdir, key):
@@ -119,9 +137,10 @@ def _file_event(file, mask):
         return
     parent, name = _parent(file)
     isdir = IN_ISDIR if _is_dir(file.inode) else 0
+    unlinked = file.location is not None and file.location.dentry.unlinked
     if parent is not None:                   # the directory hears first, as on Linux
-        _notify(parent, mask | isdir, name)
-    _notify(file.inode, mask | isdir)
+        _notify(parent, mask | isdir, name, unlinked=unlinked)
+    _notify(file.inode, mask | isdir, unlinked=unlinked)
 
 
 def modified(file):

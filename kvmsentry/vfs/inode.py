@@ -182,6 +182,9 @@ class Inode:
     def reserve(self, offset, length):
         """fallocate(2)'s space check for [offset, offset+length)."""
 
+    opens = 0                 # open files of this inode (InodeFile), for fsnotify
+    delete_self_deferred = None   # fsnotify's key while IN_DELETE_SELF waits for the last close
+
     def touch_atime(self):
         """A read or listing happened: filesystems that keep atime update
         it (a host file's is the host's business)."""

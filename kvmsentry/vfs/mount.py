@@ -55,7 +55,7 @@ def _evict(count):
 
 
 class Dentry:
-    __slots__ = ("name", "parent", "inode", "children", "pinned", "__weakref__")
+    __slots__ = ("name", "parent", "inode", "children", "pinned", "unlinked", "__weakref__")
 
     def __init__(self, name, parent, inode):
         self.name = name
@@ -63,6 +63,7 @@ class Dentry:
         self.inode = inode
         self.children = {}            # name -> Dentry (positive entries only)
         self.pinned = False           # a mount point: never evicted
+        self.unlinked = False         # its name was removed (d_unlinked), for IN_EXCL_UNLINK
 
     def child(self, name):
         """Cached child dentry or a fresh one from the filesystem."""

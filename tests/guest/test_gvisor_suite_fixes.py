@@ -146,6 +146,13 @@ def test_inotify_events(gvfixprogs, tmp_path):
     assert "[dir 0x1 f] [file 0x1]" in out
 
 
+def test_inotify_inode_lifetime(gvfixprogs, tmp_path):
+    """IN_DELETE_SELF of a removed file or directory waits for its last
+    open file; IN_EXCL_UNLINK watches ignore a file whose name is gone."""
+    out = same(gvfixprogs, tmp_path, "inotify_lifetime")
+    assert "close it                   [dir 0x40000010 s] [file 0x40000010] [file 0x400]" in out
+
+
 def test_exec_files(gvfixprogs, tmp_path):
     """An exec in a CLONE_FILES child unshares the fd table before closing
     O_CLOEXEC fds (gVisor exec_test ExecveatTest.UnshareFiles)."""
