@@ -46,8 +46,14 @@ def creds_of(task):
     return task.tgid, task.creds.euid, task.creds.egid
 
 
+# What a message carries when nobody asked for credentials as it was sent
+# (neither end had SO_PASSCRED): no pid, and ids that map to the overflow ids.
+NO_CREDS = (0, 65534, 65534)
+
+
 def check_creds(task, creds):
-    """Whether task may claim creds in SCM_CREDENTIALS (scm_check_creds)."""
+    """Whether task may claim creds in SCM_CREDENTIALS (scm_check_creds),
+    then whether the pid exists (__scm_send's ESRCH)."""
     pid, uid, gid = creds
     c = task.creds
     if pid != task.tgid and not c.capable(21):            # CAP_SYS_ADMIN
@@ -56,6 +62,9 @@ def check_creds(task, creds):
         raise SyscallError(errno.EPERM)
     if gid not in (c.gid, c.egid, c.sgid) and not c.capable(6):    # CAP_SETGID
         raise SyscallError(errno.EPERM)
+    kernel = task.kernel
+    if pid not in kernel.tasks and pid not in kernel.tree.groups:
+        raise SyscallError(errno.ESRCH)
 
 
 class Message:
@@ -268,11 +277,15 @@ class UnixSocket(SocketFile):
             raise SyscallError(errno.EPERM)
         return other
 
-    def _creds(self, task, ancillary):
+    def _creds(self, task, ancillary, other):
+        """The credentials a message carries: those given, else the
+        sender's when either end has SO_PASSCRED now (maybe_add_creds)."""
         if ancillary is not None and ancillary.creds is not None:
             check_creds(task, ancillary.creds)
             return ancillary.creds
-        return creds_of(task)
+        if self.passcred or other.passcred:
+            return creds_of(task)
+        return NO_CREDS
 
     def _room(self, other):
         if self.wmem >= self.sndbuf:
@@ -300,7 +313,7 @@ class UnixSocket(SocketFile):
         other = self._target(task, addr)
         if len(data) > self.sndbuf - 32:
             raise SyscallError(errno.EMSGSIZE)
-        creds = self._creds(task, ancillary)
+        creds = self._creds(task, ancillary, other)
         if not self._room(other):
             if self.nonblocking(flags):
                 raise SyscallError(errno.EAGAIN)
@@ -318,7 +331,7 @@ class UnixSocket(SocketFile):
 
     def _send_stream(self, task, data, addr, ancillary, flags):
         other = self._target(task, addr)
-        creds = self._creds(task, ancillary)
+        creds = self._creds(task, ancillary, other)
         view = memoryview(data)
         chunk_max = max(self.sndbuf // 2 - 64, 1)
         sent = 0

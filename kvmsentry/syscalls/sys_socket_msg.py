@@ -110,10 +110,11 @@ def pack_control(task, anc, room, flags):
         if left < CMSGHDR.size:
             out_flags |= MSG_CTRUNC
             return
-        cmsg = CMSGHDR.pack(CMSGHDR.size + len(body), level, kind) + body
-        if len(cmsg) > left:
+        length = CMSGHDR.size + len(body)
+        if length > left:                 # put_cmsg: the header says what was kept
             out_flags |= MSG_CTRUNC
-            cmsg = cmsg[:left]
+            length = left
+        cmsg = (CMSGHDR.pack(length, level, kind) + body)[:length]
         out.extend(cmsg)
         out.extend(bytes(min(cmsg_align(len(cmsg)), left) - len(cmsg)))
 

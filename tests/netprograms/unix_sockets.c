@@ -361,6 +361,34 @@ static void scm_credentials(void) {
     ERR(recvmsg(sv[1], &m, 0));
     memcpy(&cr, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof cr);
     printf("explicit pid is mine %d\n", cr.pid == getpid());
+    /* Sent before either end asked for credentials: none (no pid, the
+     * overflow ids) once the reader asks. */
+    int p2[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, p2));
+    ERR(send(p2[0], "n", 1, 0));
+    ERR(setsockopt(p2[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+    m.msg_control = cbuf;
+    m.msg_controllen = sizeof cbuf;
+    ERR(recvmsg(p2[1], &m, 0));
+    memcpy(&cr, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof cr);
+    printf("sent before SO_PASSCRED: pid %d uid %d gid %d\n", cr.pid, cr.uid, cr.gid);
+    /* Room for a header only: the header says how much was kept. */
+    ERR(send(p2[0], "t", 1, 0));
+    char small[CMSG_SPACE(0) + sizeof(pid_t)];
+    m.msg_control = small;
+    m.msg_controllen = sizeof small;
+    ERR(recvmsg(p2[1], &m, 0));
+    printf("truncated: flags %#x controllen %zu cmsg_len %zu\n", m.msg_flags,
+           (size_t)m.msg_controllen, (size_t)CMSG_FIRSTHDR(&m)->cmsg_len);
+    /* Credentials naming a pid that does not exist. */
+    struct ucred ghost = { 4194303, getuid(), getgid() };
+    c = CMSG_FIRSTHDR(&sm);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_CREDENTIALS;
+    c->cmsg_len = CMSG_LEN(sizeof ghost);
+    memcpy(CMSG_DATA(c), &ghost, sizeof ghost);
+    errno = 0;
+    long r = sendmsg(sv[0], &sm, 0);
+    printf("nonexistent pid: %ld %s\n", r, r < 0 ? strerrorname_np(errno) : "-");
 }
 
 static void peercred(void) {
