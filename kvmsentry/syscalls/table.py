@@ -94,8 +94,7 @@ _EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymou
               "path (EACCES) and an overflowing PIE; #! nesting not limited as Linux's "
               "(ELOOP); a directory is EISDIR (Linux: EACCES)")
 
-_OPEN_NOTE = ("a socket reopened through /proc/PID/fd/N opens (Linux: ENXIO); a followed "
-              "symlink's atime is not updated")
+_OPEN_NOTE = "a followed symlink's atime is not updated"
 
 _RECVMSG_NOTE = ("Unix: SCM_CREDENTIALS with no or too little control space is not "
                  "truncated with MSG_CTRUNC, data sent before SO_PASSCRED carries the "

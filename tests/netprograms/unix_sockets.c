@@ -389,6 +389,12 @@ static void scm_credentials(void) {
     errno = 0;
     long r = sendmsg(sv[0], &sm, 0);
     printf("nonexistent pid: %ld %s\n", r, r < 0 ? strerrorname_np(errno) : "-");
+    /* A socket cannot be opened again through /proc/self/fd. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p2[0]);
+    errno = 0;
+    r = open(path, O_WRONLY);
+    printf("reopen through /proc: %ld %s\n", r, r < 0 ? strerrorname_np(errno) : "-");
 }
 
 static void peercred(void) {

@@ -236,4 +236,6 @@ class OpenFileInode(Inode):
     def open(self, location, flags):
         if isinstance(self.file, PipeFile):
             return PipeFile(self.file.pipe, flags)
+        if st.S_ISSOCK(self.mode):
+            raise SyscallError(errno.ENXIO)      # a socket has no open (sock_no_open)
         return self.file            # no way to reopen it: the same open file
