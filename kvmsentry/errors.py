@@ -20,6 +20,15 @@ class SyscallError(Exception):
                             os.strerror(self.errno))
 
 
+class QuietEpipe(SyscallError):
+    """EPIPE without SIGPIPE: a send with MSG_NOSIGNAL, or a datagram or
+    seqpacket Unix socket's (only stream sockets and pipes raise it)."""
+    no_sigpipe = True
+
+    def __init__(self, err=_errno.EPIPE):
+        super().__init__(err)
+
+
 def efault():
     return SyscallError(_errno.EFAULT)
 

@@ -15,7 +15,7 @@ import collections
 import errno
 import struct
 
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import QuietEpipe, SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
 from kvmsentry.kernel.waiter import block_until, deadline_after
 from kvmsentry.net import unix_names
@@ -256,13 +256,13 @@ class UnixSocket(SocketFile):
             if not self.connected:
                 raise SyscallError(errno.ENOTCONN)
             if self.shut & SEND_SHUTDOWN:
-                raise SyscallError(errno.EPIPE)
+                raise self._epipe()
             peer = self.peer
             if peer.closed or peer.shut & RCV_SHUTDOWN:
-                raise SyscallError(errno.EPIPE)
+                raise self._epipe()
             return peer
         if self.shut & SEND_SHUTDOWN:
-            raise SyscallError(errno.EPIPE)
+            raise self._epipe()
         if addr is not None:
             other = self._find(task, addr)
         elif self.peer is not None:
@@ -275,7 +275,13 @@ class UnixSocket(SocketFile):
             raise SyscallError(errno.ECONNREFUSED)
         if other.peer is not None and other.peer is not self:
             raise SyscallError(errno.EPERM)
+        if other.shut & RCV_SHUTDOWN:
+            raise self._epipe()
         return other
+
+    def _epipe(self):
+        """Only a stream socket's EPIPE raises SIGPIPE (unix_stream_sendmsg)."""
+        return SyscallError(errno.EPIPE) if self.type == SOCK_STREAM else QuietEpipe()
 
     def _creds(self, task, ancillary, other):
         """The credentials a message carries: those given, else the

@@ -4,7 +4,7 @@ import errno
 import struct
 import time
 
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import QuietEpipe, SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
 from kvmsentry.net.socket_file import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL,
                                        SOL_SOCKET, Ancillary, SocketFile)
@@ -23,11 +23,6 @@ UIO_MAXIOV = 1024
 MSG_WAITFORONE = 0x10000
 RLIMIT_NOFILE = 7
 MAX_RW = 0x7FFFF000
-
-
-class QuietEpipe(SyscallError):
-    """EPIPE for a send with MSG_NOSIGNAL: dispatch raises no SIGPIPE."""
-    no_sigpipe = True
 
 
 def cmsg_align(n):

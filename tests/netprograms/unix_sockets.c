@@ -431,6 +431,37 @@ static void peercred(void) {
     rmdir(dir);
 }
 
+/* shutdown(SHUT_RD) makes the peer's sends EPIPE for every type; only a
+ * stream socket's EPIPE raises SIGPIPE. */
+static volatile int shut_sigpipes;
+static void on_shut_sigpipe(int sig) { (void)sig; shut_sigpipes++; }
+
+static void shutdown_types(void) {
+    signal(SIGPIPE, on_shut_sigpipe);
+    int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET };
+    for (int i = 0; i < 3; i++) {
+        int sv[2], s2[2];
+        char b[3];
+        CHECK(socketpair(AF_UNIX, types[i], 0, sv));
+        shutdown(sv[0], SHUT_RD);
+        shut_sigpipes = 0;
+        errno = 0;
+        long r = write(sv[1], "abc", 3);
+        int e = errno;
+        long own = write(sv[0], "abc", 3);
+        long back = read(sv[1], b, 3);
+        printf("type %d: peer write %ld %s sigpipe %d, own write %ld, peer read %ld\n", types[i],
+               r, r < 0 ? strerrorname_np(e) : "-", shut_sigpipes, own, back);
+        CHECK(socketpair(AF_UNIX, types[i], 0, s2));
+        shutdown(s2[0], SHUT_WR);
+        shut_sigpipes = 0;
+        errno = 0;
+        r = write(s2[0], "x", 1);
+        printf("  after its own SHUT_WR %ld %s sigpipe %d\n", r,
+               r < 0 ? strerrorname_np(errno) : "-", shut_sigpipes);
+    }
+}
+
 static volatile int sigpipes;
 static void on_pipe(int s) { (void)s; sigpipes++; }
 
@@ -614,6 +645,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "credentials")) scm_credentials();
     else if (!strcmp(m, "peercred")) peercred();
     else if (!strcmp(m, "epipe")) epipe();
+    else if (!strcmp(m, "shutdown_types")) shutdown_types();
     else if (!strcmp(m, "sndbuf")) sndbuf();
     else if (!strcmp(m, "sockopts")) sockopts();
     else if (!strcmp(m, "mmsg")) mmsg();
