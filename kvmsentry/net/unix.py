@@ -35,6 +35,7 @@ MAX_DGRAM_QLEN = 10                   # net.unix.max_dgram_qlen
 SOMAXCONN = 4096
 MESSAGE_OVERHEAD = 512                # what one message costs besides its bytes
 OVERFLOW_ID = 65534
+NO_ID = 0xFFFFFFFF
 ALL = 0xFFFF
 # Options kept and reported back but with no effect on a Unix socket.
 _PLAIN_OPTIONS = {2, 5, 6, 9, 10, 12, 15, 18, 19}   # REUSEADDR DONTROUTE BROADCAST KEEPALIVE ...
@@ -48,7 +49,7 @@ def creds_of(task):
 
 # What a message carries when nobody asked for credentials as it was sent
 # (neither end had SO_PASSCRED): no pid, and ids that map to the overflow ids.
-NO_CREDS = (0, 65534, 65534)
+NO_CREDS = (0, OVERFLOW_ID, OVERFLOW_ID)
 
 
 def check_creds(task, creds):
@@ -419,6 +420,8 @@ class UnixSocket(SocketFile):
     def _recv_stream(self, task, length, flags):
         if not self.connected:
             raise SyscallError(errno.EINVAL)
+        if length == 0:
+            return self._recv_stream_files(task, flags)
         target = length if flags & MSG_WAITALL else 1
         out = bytearray()
         files, creds, addr = [], None, None
@@ -469,6 +472,22 @@ class UnixSocket(SocketFile):
                 break
         anc = Ancillary(files, creds if self.passcred else None)
         return Received(bytes(out), None, addr, anc, 0)
+
+    def _recv_stream_files(self, task, flags):
+        """A zero-length read waits for data as any read does, then takes
+        the first message's files; its data stays (unix_stream_read_generic
+        detaches the fds of a chunk of 0 bytes)."""
+        while not self.recvq:
+            if not self._wait_readable(task, flags):
+                return Received(b"", None, None, Ancillary([], None), 0)
+        msg = self.recvq[0]
+        if flags & MSG_PEEK:
+            for f in msg.files:
+                hold_file(f)
+            files = list(msg.files)
+        else:
+            files, msg.files = msg.files, []
+        return Received(b"", None, msg.addr, Ancillary(files, msg.creds if self.passcred else None), 0)
 
     # --- readiness, options, ioctls --------------------------------------------------------
     def poll_events(self):
@@ -532,7 +551,8 @@ class UnixSocket(SocketFile):
         if name == SO_ACCEPTCONN:
             return INT.pack(int(self.listening))
         if name == SO_PEERCRED:
-            pid, uid, gid = self.peercred or (0, OVERFLOW_ID, OVERFLOW_ID)
+            # No peer yet: cred_to_ucred's "nobody" is pid 0 and ids of -1.
+            pid, uid, gid = self.peercred or (0, NO_ID, NO_ID)
             return struct.pack("<iII", pid, uid, gid)
         if name in _PLAIN_OPTIONS:
             return INT.pack(self.options.get(name, 0))

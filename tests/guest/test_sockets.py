@@ -41,7 +41,8 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 
 UNIX_MODES = ["stream", "peek_waitall", "dgram", "seqpacket", "paths", "nonblocking_accept",
               "abstract", "rights_stream", "rights_dgram", "credentials", "peercred", "epipe",
-              "sndbuf", "sockopts", "mmsg", "dgram_names", "shutdown_types"]
+              "sndbuf", "sockopts", "mmsg", "dgram_names", "shutdown_types",
+              "zero_length"]
 
 
 @flavours

@@ -431,6 +431,45 @@ static void peercred(void) {
     rmdir(dir);
 }
 
+/* A zero-length recvmsg on a stream takes the first message's fds and
+ * leaves its data; a datagram's goes whole (MSG_TRUNC). SO_PEERCRED of a
+ * socket without a peer is pid 0 and ids -1. */
+static void zero_length(void) {
+    int types[] = { SOCK_STREAM, SOCK_DGRAM };
+    for (int i = 0; i < 2; i++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, types[i], 0, sv));
+        char control[CMSG_SPACE(sizeof(int))] = {0};
+        struct iovec iov = { "a", 1 };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                            .msg_controllen = sizeof control };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &sv[1], sizeof(int));
+        ERR(sendmsg(sv[1], &m, 0));
+        char rc[CMSG_SPACE(sizeof(int))] = {0};
+        struct msghdr r = { .msg_control = rc, .msg_controllen = sizeof rc };
+        long n = recvmsg(sv[0], &r, 0);
+        c = CMSG_FIRSTHDR(&r);
+        printf("type %d: zero-length recvmsg %ld flags %#x fd passed %d\n", types[i], n,
+               r.msg_flags, c != NULL && c->cmsg_type == SCM_RIGHTS);
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        char b = 0;
+        struct iovec iov2 = { &b, 1 };
+        char rc2[CMSG_SPACE(sizeof(int))] = {0};
+        struct msghdr r2 = { .msg_iov = &iov2, .msg_iovlen = 1, .msg_control = rc2,
+                             .msg_controllen = sizeof rc2 };
+        errno = 0;
+        n = recvmsg(sv[0], &r2, 0);
+        printf("  then %ld %s byte %c fd again %d\n", n, n < 0 ? strerrorname_np(errno) : "-",
+               b ? b : '-', CMSG_FIRSTHDR(&r2) != NULL);
+    }
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct ucred cr; socklen_t len = sizeof cr;
+    ERR(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len));
+    printf("no peer: pid %d uid %d gid %d\n", cr.pid, (int)cr.uid, (int)cr.gid);
+}
+
 /* shutdown(SHUT_RD) makes the peer's sends EPIPE for every type; only a
  * stream socket's EPIPE raises SIGPIPE. */
 static volatile int shut_sigpipes;
@@ -646,6 +685,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "peercred")) peercred();
     else if (!strcmp(m, "epipe")) epipe();
     else if (!strcmp(m, "shutdown_types")) shutdown_types();
+    else if (!strcmp(m, "zero_length")) zero_length();
     else if (!strcmp(m, "sndbuf")) sndbuf();
     else if (!strcmp(m, "sockopts")) sockopts();
     else if (!strcmp(m, "mmsg")) mmsg();
