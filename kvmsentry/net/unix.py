@@ -37,8 +37,13 @@ MESSAGE_OVERHEAD = 512                # what one message costs besides its bytes
 OVERFLOW_ID = 65534
 NO_ID = 0xFFFFFFFF
 ALL = 0xFFFF
-# Options kept and reported back but with no effect on a Unix socket.
-_PLAIN_OPTIONS = {2, 5, 6, 9, 10, 12, 15, 18, 19}   # REUSEADDR DONTROUTE BROADCAST KEEPALIVE ...
+# Options kept and reported back but with no effect on a Unix socket:
+# flags (stored as 0/1: REUSEADDR DONTROUTE BROADCAST KEEPALIVE OOBINLINE
+# NO_CHECK), and SO_PRIORITY as given.
+_FLAG_OPTIONS = {2, 5, 6, 9, 10, 11}
+SO_PRIORITY, SO_REUSEPORT, SO_RCVLOWAT, SO_SNDLOWAT = 12, 15, 18, 19
+CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
+INT_MAX = 0x7FFFFFFF
 SO_LINGER = 13
 
 
@@ -422,7 +427,8 @@ class UnixSocket(SocketFile):
             raise SyscallError(errno.EINVAL)
         if length == 0:
             return self._recv_stream_files(task, flags)
-        target = length if flags & MSG_WAITALL else 1
+        # sock_rcvlowat: a read waits for SO_RCVLOWAT bytes (at most what it asks).
+        target = length if flags & MSG_WAITALL else min(self.options.get(SO_RCVLOWAT, 1), length)
         out = bytearray()
         files, creds, addr = [], None, None
         index = 0                                  # MSG_PEEK walks the queue without taking
@@ -527,8 +533,22 @@ class UnixSocket(SocketFile):
                 self.notify(POLLOUT)
             else:
                 self.rcvbuf = max(val, SOCK_MIN_RCVBUF)
-        elif name in _PLAIN_OPTIONS:
-            self.options[name] = int_opt(value)
+        elif name in _FLAG_OPTIONS:
+            self.options[name] = int(int_opt(value) != 0)
+        elif name == SO_PRIORITY:
+            val = int_opt(value)
+            if not 0 <= val <= 6 and not (task.creds.capable(CAP_NET_ADMIN) or
+                                          task.creds.capable(CAP_NET_RAW)):
+                raise SyscallError(errno.EPERM)
+            self.options[name] = val
+        elif name == SO_REUSEPORT:
+            if int_opt(value):
+                raise SyscallError(errno.EOPNOTSUPP)      # an inet socket's option
+        elif name == SO_RCVLOWAT:
+            val = int_opt(value)
+            self.options[name] = INT_MAX if val < 0 else val or 1
+        elif name == SO_SNDLOWAT:
+            raise SyscallError(errno.ENOPROTOOPT)
         elif name == SO_LINGER:
             if len(value) < 8:
                 raise SyscallError(errno.EINVAL)
@@ -554,8 +574,10 @@ class UnixSocket(SocketFile):
             # No peer yet: cred_to_ucred's "nobody" is pid 0 and ids of -1.
             pid, uid, gid = self.peercred or (0, NO_ID, NO_ID)
             return struct.pack("<iII", pid, uid, gid)
-        if name in _PLAIN_OPTIONS:
+        if name in _FLAG_OPTIONS or name in (SO_PRIORITY, SO_REUSEPORT):
             return INT.pack(self.options.get(name, 0))
+        if name in (SO_RCVLOWAT, SO_SNDLOWAT):
+            return INT.pack(self.options.get(name, 1))
         if name == SO_LINGER:
             return self.options.get(name, bytes(8))
         return super().getsockopt(task, level, name, length)

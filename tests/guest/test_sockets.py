@@ -42,7 +42,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 UNIX_MODES = ["stream", "peek_waitall", "dgram", "seqpacket", "paths", "nonblocking_accept",
               "abstract", "rights_stream", "rights_dgram", "credentials", "peercred", "epipe",
               "sndbuf", "sockopts", "mmsg", "dgram_names", "shutdown_types",
-              "zero_length"]
+              "zero_length", "option_values"]
 
 
 @flavours

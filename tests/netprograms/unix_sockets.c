@@ -470,6 +470,49 @@ static void zero_length(void) {
     printf("no peer: pid %d uid %d gid %d\n", cr.pid, (int)cr.uid, (int)cr.gid);
 }
 
+/* SOL_SOCKET options a Unix socket keeps without using: flags read back
+ * as 0/1, SO_RCVLOWAT 0 means 1 (and makes a stream read wait for that
+ * much), SO_REUSEPORT is for inet sockets, SO_SNDLOWAT is read-only. */
+static void option_values(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    int opts[] = { SO_REUSEADDR, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE, SO_OOBINLINE,
+                   SO_NO_CHECK, SO_PRIORITY, SO_REUSEPORT, SO_RCVLOWAT, SO_SNDLOWAT };
+    for (unsigned i = 0; i < sizeof opts / sizeof *opts; i++) {
+        int v = -7, five = 5, zero = 0, neg = -3;
+        socklen_t l = sizeof v;
+        getsockopt(sv[0], SOL_SOCKET, opts[i], &v, &l);
+        printf("opt %d: default %d;", opts[i], v);
+        errno = 0;
+        int r = setsockopt(sv[0], SOL_SOCKET, opts[i], &five, sizeof five);
+        l = sizeof v;
+        getsockopt(sv[0], SOL_SOCKET, opts[i], &v, &l);
+        printf(" set 5: %d %s -> %d;", r, r < 0 ? strerrorname_np(errno) : "-", v);
+        setsockopt(sv[0], SOL_SOCKET, opts[i], &zero, sizeof zero);
+        l = sizeof v;
+        getsockopt(sv[0], SOL_SOCKET, opts[i], &v, &l);
+        printf(" set 0 -> %d;", v);
+        setsockopt(sv[0], SOL_SOCKET, opts[i], &neg, sizeof neg);
+        l = sizeof v;
+        getsockopt(sv[0], SOL_SOCKET, opts[i], &v, &l);
+        printf(" set -3 -> %d\n", v);
+    }
+    int three = 3;
+    ERR(setsockopt(sv[0], SOL_SOCKET, SO_RCVLOWAT, &three, sizeof three));
+    ERR(write(sv[1], "a", 1));
+    char buf[8];
+    printf("nonblocking read below the mark: %zd\n", recv(sv[0], buf, sizeof buf, MSG_DONTWAIT));
+    ERR(write(sv[1], "b", 1));
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(100000);
+        write(sv[1], "cd", 2);
+        _exit(0);
+    }
+    printf("blocking read waits for the mark: %zd\n", read(sv[0], buf, sizeof buf));
+    waitpid(pid, NULL, 0);
+}
+
 /* shutdown(SHUT_RD) makes the peer's sends EPIPE for every type; only a
  * stream socket's EPIPE raises SIGPIPE. */
 static volatile int shut_sigpipes;
@@ -686,6 +729,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "epipe")) epipe();
     else if (!strcmp(m, "shutdown_types")) shutdown_types();
     else if (!strcmp(m, "zero_length")) zero_length();
+    else if (!strcmp(m, "option_values")) option_values();
     else if (!strcmp(m, "sndbuf")) sndbuf();
     else if (!strcmp(m, "sockopts")) sockopts();
     else if (!strcmp(m, "mmsg")) mmsg();
