@@ -347,7 +347,9 @@ class UnixSocket(SocketFile):
         view = memoryview(data)
         chunk_max = max(self.sndbuf // 2 - 64, 1)
         sent = 0
-        while sent < len(data) or (not data and sent == 0 and ancillary and ancillary.files):
+        # A stream send of nothing sends nothing: its fds are dropped (as
+        # unix_stream_sendmsg's loop never runs).
+        while sent < len(data):
             try:
                 other = self._target(task, None)
                 if self.wmem >= self.sndbuf:
@@ -366,8 +368,6 @@ class UnixSocket(SocketFile):
                 files, ancillary.files = ancillary.files, []
             self._deliver(other, bytes(view[sent:sent + n]), creds, files)
             sent += n
-            if not data:
-                break
         return sent
 
     def _uncharge(self, msg):

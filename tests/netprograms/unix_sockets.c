@@ -464,6 +464,24 @@ static void zero_length(void) {
         printf("  then %ld %s byte %c fd again %d\n", n, n < 0 ? strerrorname_np(errno) : "-",
                b ? b : '-', CMSG_FIRSTHDR(&r2) != NULL);
     }
+    /* A stream send of no bytes sends nothing: its fds are dropped. */
+    int st[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, st));
+    char control[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec none = { "", 0 };
+    struct msghdr zm = { .msg_iov = &none, .msg_iovlen = 1, .msg_control = control,
+                         .msg_controllen = sizeof control };
+    struct cmsghdr *zc = CMSG_FIRSTHDR(&zm);
+    zc->cmsg_level = SOL_SOCKET; zc->cmsg_type = SCM_RIGHTS; zc->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(zc), &st[1], sizeof(int));
+    printf("zero-length stream send: %zd\n", sendmsg(st[0], &zm, 0));
+    ERR(write(st[0], "xy", 2));
+    char got[4], rc[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec gi = { got, sizeof got };
+    struct msghdr gm = { .msg_iov = &gi, .msg_iovlen = 1, .msg_control = rc,
+                         .msg_controllen = sizeof rc };
+    long got_n = recvmsg(st[1], &gm, 0);
+    printf("then read %ld, control length %zu\n", got_n, (size_t)gm.msg_controllen);
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     struct ucred cr; socklen_t len = sizeof cr;
     ERR(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len));
