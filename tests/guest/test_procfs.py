@@ -116,8 +116,18 @@ def test_nproc_and_cpuinfo():
     assert sysfs.split() == [span, span] + ["/sys/devices/system/cpu/cpu%d" % i
                                             for i in range(n)]
     with open("/proc/cpuinfo") as f:
-        host_vendor = re.search(r"^vendor_id\t: (.*)$", f.read(), re.M).group(1)
+        host = f.read()
+    host_vendor = re.search(r"^vendor_id\t: (.*)$", host, re.M).group(1)
     assert re.search(r"^vendor_id\t: (.*)$", info, re.M).group(1) == host_vendor
+    # Every field the sandbox shows is one Linux shows, and the ones
+    # programs parse are there (x86's show_cpuinfo prints them always).
+    fields = lambda text: {line.split(":")[0].strip() for line in text.split("\n\n")[0].splitlines()}
+    assert fields(info) <= fields(host)
+    assert {"processor", "vendor_id", "cpu family", "model", "model name", "stepping",
+            "cpu MHz", "cache size", "physical id", "siblings", "core id", "cpu cores",
+            "apicid", "initial apicid", "fpu", "fpu_exception", "cpuid level", "wp", "flags",
+            "bogomips", "clflush size", "cache_alignment", "address sizes",
+            "power management"} <= fields(info)
 
 
 def test_ps_sees_shell_sleep_and_itself():

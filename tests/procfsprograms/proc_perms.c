@@ -1,6 +1,8 @@
 /* Permissions as Linux: a process of another user may read a root
  * process's stat and cmdline but not its environ, mem or magic links;
- * it may read its own. Run as root (the child drops to nobody). */
+ * it may read its own. Root may open a read-only proc file for writing
+ * (the write fails: EIO, or EINVAL for a /proc/[pid] file); nobody may
+ * not. Run as root (the child drops to nobody). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,16 @@ static const char *try_open(const char *fmt, int pid, int flags)
         return strerror(errno);
     close(fd);
     return "ok";
+}
+
+static const char *try_write(const char *path)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return strerror(errno);
+    const char *r = write(fd, "x", 1) < 0 ? strerror(errno) : "written";
+    close(fd);
+    return r;
 }
 
 static const char *try_readlink(const char *fmt, int pid)
@@ -51,11 +63,15 @@ int main(void)
         printf("own environ: %s\n", try_open("/proc/%d/environ", me, O_RDONLY));
         printf("own exe: %s\n", try_readlink("/proc/%d/exe", me));
         printf("write other's comm: %s\n", try_open("/proc/%d/comm", parent, O_WRONLY));
+        printf("nobody writes cpuinfo: %s\n", try_write("/proc/cpuinfo"));
         fflush(stdout);
         _exit(0);
     }
     int status;
     waitpid(child, &status, 0);
     printf("child status %d\n", WEXITSTATUS(status));
+    printf("root writes cpuinfo: %s\n", try_write("/proc/cpuinfo"));
+    printf("root writes version: %s\n", try_write("/proc/version"));
+    printf("root writes own status: %s\n", try_write("/proc/self/status"));
     return 0;
 }

@@ -97,16 +97,23 @@ def _signature(leaves):
     return family, model, eax & 0xF
 
 
+def _cache_kb(leaves):
+    """The L2 size leaf 0x80000006 gives (cpu_detect_cache_sizes), 0 if none."""
+    e = leaves.get((0x80000006, 0))
+    return e["ecx"] >> 16 if e is not None else 0
+
+
 def cpuinfo(cpuid, ncpus, mhz=2000.0):
     leaves = _leaves(cpuid)
     family, model, stepping = _signature(leaves)
     flag_text = " ".join(flags(cpuid))
     max_leaf = leaves[(0, 0)]["eax"] if (0, 0) in leaves else 0
+    cache = [("cache size", "%d KB" % _cache_kb(leaves))] if _cache_kb(leaves) else []
     entries = []
     for n in range(ncpus):
         rows = [("processor", n), ("vendor_id", _vendor(leaves)), ("cpu family", family),
                 ("model", model), ("model name", _model_name(leaves)),
-                ("stepping", stepping), ("cpu MHz", "%.3f" % mhz),
+                ("stepping", stepping), ("cpu MHz", "%.3f" % mhz), *cache,
                 ("physical id", 0), ("siblings", ncpus), ("core id", n),
                 ("cpu cores", ncpus), ("apicid", n), ("initial apicid", n),
                 ("fpu", "yes"), ("fpu_exception", "yes"), ("cpuid level", max_leaf),

@@ -18,7 +18,7 @@ import threading
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.kernel.pipe import PipeFile
-from kvmsentry.vfs.file import File, O_ACCMODE
+from kvmsentry.vfs.file import File
 from kvmsentry.vfs.inode import Filesystem, Inode, Stat, dtype
 from kvmsentry.vfs.mount import Dentry, Location
 
@@ -118,9 +118,16 @@ class GenFile(GenNode):
         self.write = write
 
     def open(self, location, flags):
-        if flags & O_ACCMODE != 0 and self.write is None:
-            raise SyscallError(errno.EACCES)
+        # Opening for writing is the mode bits' decision (root may); a
+        # file with nothing to take a write then fails the write itself.
         return GeneratedFile(location, flags, self)
+
+    @property
+    def write_errno(self):
+        """What a write to a file without a write handler fails with: a
+        /proc/[pid] file has no write op (vfs_write's EINVAL), the others
+        go through proc_reg_write (EIO)."""
+        return errno.EINVAL if self.key[0] == "pid" else errno.EIO
 
     def read_at(self, offset, length):
         return self.generate()[offset:offset + length]
@@ -158,7 +165,7 @@ class GeneratedFile(File):
 
     def write(self, data, offset=None):
         if self.node.write is None:
-            raise SyscallError(errno.EINVAL)
+            raise SyscallError(self.node.write_errno)
         n = self.node.write(bytes(data))
         if offset is None:
             self.offset += n
