@@ -73,17 +73,36 @@ int systrap_wait(uint32_t *state, uint64_t spin)
     }
 }
 
+/* One write of 1 to each eventfd (kernel/waiter.py's Waiter.wake_now);
+ * an fd that fails (EBADF: a Waiter closed at its task's end) is skipped,
+ * as wake_now skips it. */
+void wake_eventfds(const int *fds, int n)
+{
+    static const uint64_t one = 1;
+    for (int i = 0; i < n; i++) {
+        ssize_t r = write(fds[i], &one, sizeof(one));
+        (void)r;
+    }
+}
+
 void systrap_wake(uint32_t *state)
 {
     syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* Hand the thread its reply (if `reply`), then wait for its next post. */
-int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
+/* Hand the thread its reply (if `reply`), make the wakes its syscall
+ * deferred (one eventfd write each: the sentry threads of the tasks it
+ * woke), then wait for its next post. The wakes come after the reply and
+ * without the GIL (cffi dropped it for this call), so a woken thread runs
+ * straight into work instead of blocking on the GIL its waker still held
+ * and being woken a second time. The caller keeps the fds' owners (the
+ * Waiter objects, which close their eventfd only when collected) alive
+ * across the call, so no number here can have been closed and reused. */
+int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
+                            const int *wake_fds, int nwake)
 {
     if (reply) {
         uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-        /* Only over a post: a death noticed meanwhile must stay visible. */
         while ((v & ~WAITING) == POSTED) {
             if (__atomic_compare_exchange_n(state, &v, REPLIED, 0,
                                             __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
@@ -93,7 +112,14 @@ int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
             }
         }
     }
+    wake_eventfds(wake_fds, nwake);
     return systrap_wait(state, spin);
+}
+
+/* Hand the thread its reply (if `reply`), then wait for its next post. */
+int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
+{
+    return systrap_reply_wake_wait(state, reply, spin, NULL, 0);
 }
 
 int systrap_tgkill(int pid, int tid, int sig)
