@@ -231,10 +231,10 @@ class SystrapContext(Context):
         return self.switch()
 
     def resume(self, value, wakes):
-        """Context.resume, every syscall's path: one C call posts the
-        reply, makes the deferred wakes (their eventfd writes, after the
-        reply and without the GIL) and waits for the thread's next stop,
-        which is most often its next syscall from the same frame."""
+        """Context.resume, every syscall's path: one C call makes the
+        deferred wakes (their eventfd writes, without the GIL), posts the
+        reply and waits for the thread's next stop, which is most often
+        its next syscall from the same frame."""
         if value is not None:
             self.regs.rax = value & MASK64
         if self.kicked or not self.born or self.process.has_ops():
