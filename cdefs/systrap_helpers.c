@@ -29,6 +29,7 @@ struct systrap_regs {
 };
 
 enum { WAITING = 0x100 };
+enum { POSTED_SYSCALL = 0x10, SIGSYS_NO = 31 };   /* (layout.py's POSTED_SYSCALL) */
 
 static inline uint64_t rdtsc(void)
 {
@@ -102,7 +103,7 @@ void systrap_wake(uint32_t *state)
  * eventfd only when collected) alive across the call, so no number here
  * can have been closed and reused. */
 int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
-                            const int *wake_fds, int nwake)
+                            const int *wake_fds, int nwake, uint64_t uctx)
 {
     wake_eventfds(wake_fds, nwake);
     if (reply) {
@@ -116,13 +117,21 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
             }
         }
     }
-    return systrap_wait(state, spin);
+    int posted = systrap_wait(state, spin);
+    /* The common next stop, told apart here rather than by reading the
+     * message's fields one by one from Python: the thread's next syscall
+     * (SIGSYS), from the frame `uctx` the sentry's register view is bound
+     * to, with no host call of the last batch failed. */
+    struct systrap_msg *m = (struct systrap_msg *)state;
+    if (posted == POSTED && uctx && m->signo == SIGSYS_NO && m->uctx == uctx && !m->op_error)
+        return POSTED_SYSCALL;
+    return posted;
 }
 
 /* Hand the thread its reply (if `reply`), then wait for its next post. */
 int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
 {
-    return systrap_reply_wake_wait(state, reply, spin, NULL, 0);
+    return systrap_reply_wake_wait(state, reply, spin, NULL, 0, 0);
 }
 
 int systrap_tgkill(int pid, int tid, int sig)

@@ -21,6 +21,7 @@ from kvmsentry.platform.systrap import layout
 USER_CS = 0x33
 SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE area
 PF_VECTOR = 14
+POSTED_SYSCALL = layout.POSTED_SYSCALL
 
 
 class SystrapContext(Context):
@@ -242,14 +243,12 @@ class SystrapContext(Context):
                 for waiter in wakes:
                     waiter.wake_now()
             return self.switch()
-        if wakes:
-            posted = lib.systrap_reply_wake_wait(self._state, 1, self.machine.spin_cycles,
-                                                 [w.fd for w in wakes], len(wakes))
-        else:
-            posted = lib.systrap_reply_wait(self._state, 1, self.machine.spin_cycles)
-        msg = self.msg
-        if posted == layout.POSTED and msg.uctx == self._frame_uctx and \
-                msg.signo == signal.SIGSYS and not msg.op_error:
+        # (the list: the Waiters stay referenced, their fds open, meanwhile)
+        posted = lib.systrap_reply_wake_wait(
+            self._state, 1, self.machine.spin_cycles,
+            [w.fd for w in wakes] if wakes else ffi.NULL, len(wakes) if wakes else 0,
+            self._frame_uctx or 0)
+        if posted == POSTED_SYSCALL:
             return SYSCALL
         return self._resume(posted)
 
