@@ -13,6 +13,7 @@ from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
                                     PTE_P, PTE_W)
 from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap.host_runs import HostRuns
 
 NR_MMAP, NR_MUNMAP = 9, 11
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -39,13 +40,6 @@ def host_max_map_count():
         return DEFAULT_MAX_MAP_COUNT
 
 
-def _joins(values):
-    """How many neighbours in `values` (page -> phys | prot, 0 if absent,
-    for consecutive pages) the host kernel merges into one mapping: the
-    same prot and the next pool page."""
-    return sum(map(eq, values[1:], map(add, values, repeat(PAGE_SIZE))))
-
-
 HUGE_MASK = ~(HUGE_SIZE - 1)
 
 
@@ -70,12 +64,11 @@ class HostMappings:
         self.dirty = {}            # page -> pte the child has not been told yet
         self.dirty_huge = {}       # 2 MiB-aligned va -> pte (or 0) of a whole range, ditto
         self.process = None        # the child (process.ChildProcess), made on first use
-        # What the child's host mappings hold (page -> phys | prot), and
-        # how many host mappings (VMAs) that makes: each counts against
-        # the host's vm.max_map_count, and the program must get ENOMEM
-        # from its mmap before the stub's mmap would (check_map_count).
-        self.host = {}
-        self.host_maps = 0
+        # What the child's host mappings hold, as the host kernel's VMAs:
+        # each counts against the host's vm.max_map_count, and the program
+        # must get ENOMEM from its mmap before the stub's mmap would
+        # (check_map_count).
+        self.host = HostRuns()
         self.wipe = False          # unmap all the program's old host mappings first
 
     def ensure_process(self):
@@ -203,7 +196,7 @@ class HostMappings:
 
     def destroy(self):
         self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
-        self.host, self.host_maps = {}, 0
+        self.host = HostRuns()
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -304,19 +297,10 @@ class HostMappings:
 
     def _account(self, a, b, first):
         """The child's host mappings after [a, b) is mapped with `first`
-        (phys | prot of page a; the rest follow it) or unmapped (0): a
-        mapping is a run of joined pages, so the count changes by what
-        the runs touching [a, b) were and are."""
-        host, size = self.host, b - a
-        window = list(map(host.get, range(a - PAGE_SIZE, b + PAGE_SIZE, PAGE_SIZE),
-                          repeat(0)))
-        inside = window[1:-1]
-        # (Fresh pages, the common case, had no mapping and no joins.)
-        before = len(inside) - inside.count(0) - _joins(window) if any(inside) else 0
-        if first:
-            host.update(zip(range(a, b, PAGE_SIZE), range(first, first + size, PAGE_SIZE)))
-            after = 1 - (window[0] + PAGE_SIZE == first) - (first + size == window[-1])
-        else:
-            deque(map(host.pop, range(a, b, PAGE_SIZE), repeat(None)), maxlen=0)
-            after = 0
-        self.host_maps += after - before
+        (phys | prot of page a; the rest follow it) or unmapped (0)."""
+        self.host.set(a, b, first)
+
+    @property
+    def host_maps(self):
+        """How many host mappings (VMAs) the child holds of the pool."""
+        return len(self.host)
