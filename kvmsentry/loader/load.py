@@ -88,7 +88,7 @@ def _map_segments(mm, image, data, bias, name, cache):
         offset = seg.offset - (seg.vaddr + bias - start)
         if prot & PROT_WRITE or not seg.filesz:
             mm.map_anonymous(start, mem_end - start, PROT_READ | PROT_WRITE, name,
-                             populate=True)
+                             populate=True, speculative=True)
             pos = offset
             for buf in mm.write_buffers(start, max(file_end - start, 0)):
                 buf[:] = view[pos:pos + len(buf)]
@@ -156,7 +156,7 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.exec_stack else 0)
     mm.map_anonymous(STACK_TOP - STACK_LIMIT, STACK_LIMIT, stack_prot, "[stack]",
                      grows_down=True, populate=False)
-    mm.prefault(STACK_TOP - STACK_PREFAULT, STACK_TOP)
+    mm.prefault(STACK_TOP - STACK_PREFAULT, STACK_TOP, speculative=True)
     phdr = image.phdr_vaddr + bias if image.phdr_vaddr is not None else 0
     vdso_base = vdso.map_into(mm) if vdso is not None else 0
     auxv = [(stk.AT_SYSINFO_EHDR, vdso_base)] if vdso_base else []

@@ -23,6 +23,11 @@ MAP_POPULATE = 0x8000
 # one host call instead of a host page fault per page (a window the sentry
 # populated for a fault is about to be touched).
 POPULATE_PAGES = 16
+# A software bit of a PTE (x86 leaves bits 9-11 to the OS): the page was
+# populated on speculation (a small new mapping, the stack's top), not for
+# an access about to happen; its run is mapped without MAP_POPULATE, and
+# the host backs only the pages the program touches, as Linux would.
+PTE_SPECULATIVE = 1 << 9
 # A child's own host mappings before any of the program's (the stub's
 # text and data, its slots, [stack], [vvar], [vdso]: 8 measured), with
 # room to spare: the program's limit is the host's minus these.
@@ -56,6 +61,7 @@ def prot_of(pte):
 
 class HostMappings:
     root = None                    # no page table of ours: the host kernel's
+    SPECULATIVE = PTE_SPECULATIVE
 
     def __init__(self, machine):
         self.machine = machine
@@ -286,7 +292,7 @@ class HostMappings:
                 continue
             if prot:
                 flags = MAP_SHARED_FIXED
-                if b - a >= POPULATE_PAGES * PAGE_SIZE:
+                if b - a >= POPULATE_PAGES * PAGE_SIZE and not pte & PTE_SPECULATIVE:
                     flags |= MAP_POPULATE
                 ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
                                       phys + (a - start))))
