@@ -191,8 +191,15 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
 def _record_initial_stack(mm, rsp, image, argc, envc):
     """Note where the argv and envp strings lie and the auxv, for
     /proc/[pid]/cmdline, environ and auxv. `image` starts at rsp."""
-    words = struct.unpack_from("<%dQ" % (argc + envc + 3), image, 0)
-    auxv = stk.parse_initial_stack(rsp, image, rsp)[2]
+    table = argc + envc + 3                 # argc, argv, NULL, envp, NULL: then auxv
+    words = struct.unpack_from("<%dQ" % table, image, 0)
+    auxv, pos = {}, table * 8
+    while True:
+        key, value = struct.unpack_from("<QQ", image, pos)
+        if key == stk.AT_NULL:
+            break
+        auxv[key] = value
+        pos += 16
     execfn = auxv[stk.AT_EXECFN]
     env_start = words[argc + 2] if envc else execfn
     arg_start = words[1] if argc else env_start
