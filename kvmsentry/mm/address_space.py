@@ -13,7 +13,6 @@ an errno, never a Python exception.
 import errno
 from bisect import bisect_left
 from collections import Counter
-from copy import copy as copy_vma
 from itertools import repeat
 from operator import add, and_, itemgetter
 
@@ -897,7 +896,7 @@ class AddressSpace:
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
             if not vma.fork_flags & VM_DONTCOPY:
-                copy = copy_vma(vma)
+                copy = vma.copy()
                 copy.locked = 0                               # mlock is not inherited
                 child.vmas.insert(copy)
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
