@@ -31,6 +31,7 @@ SIGBUS, SIGSEGV = 7, 11
 PAGE_MASK = ~(PAGE_SIZE - 1)
 EAGER_POPULATE_BYTES = 1 << 20       # populate mappings up to this at once
 EAGER_COPY_PAGES = 128               # fork copies at most this many pages at once
+FORK_CACHE_PAGES = 256               # ... and maps at most this many page-cache pages
 MMAP_MIN_ADDR = 0x10000              # like vm.mmap_min_addr
 MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
@@ -887,7 +888,10 @@ class AddressSpace:
         holds of its file's page cache are not copied: the child faults
         them in from the cache as it touches them (Linux's fork copies no
         PTEs of a file mapping without private pages either), which after
-        a fork that execs is most of them never."""
+        a fork that execs is most of them never; but a small process's
+        child gets the parent's few (FORK_CACHE_PAGES) mapped at once: the
+        code that returns from fork and calls execve is on one of them,
+        and its fault was the one round trip left between the two."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -907,6 +911,7 @@ class AddressSpace:
         eager = alone and sum(
             bisect_left(vas, v.end) - bisect_left(vas, v.start) for v in self.vmas
             if v.prot & PROT_WRITE and not v.shared) <= EAGER_COPY_PAGES
+        share_cache = eager and len(cache_pages) <= FORK_CACHE_PAGES
         for vma in self.vmas:
             lo, hi = bisect_left(vas, vma.start), bisect_left(vas, vma.end)
             if lo == hi or vma.fork_flags:
@@ -914,7 +919,7 @@ class AddressSpace:
             flags = pte_flags(vma.prot)
             own, cache = vas[lo:hi], vma.cache
             if cache_pages and not cache_pages.keys().isdisjoint(own):
-                mine, own = own, []
+                mine, own, shared = own, [], []
                 for va in mine:
                     other = cache_pages.get(va)
                     if other is None:
@@ -924,7 +929,15 @@ class AddressSpace:
                         child.cache_pages[va] = other
                         child.pages[va] = pages[va]
                         child.pt.map(va, pages[va], flags)
+                    elif share_cache:
+                        shared.append(va)
                     # else the page cache's frame: the child faults it in
+                if shared:
+                    cache.mapped += len(shared)
+                    child.cache_pages.update(dict.fromkeys(shared, cache))
+                    frames = list(map(pages.__getitem__, shared))
+                    child.pages.update(zip(shared, frames))
+                    child.pt.map_many(shared, frames, flags | child._speculative)
             if not own:
                 continue
             own_frames = list(map(pages.__getitem__, own))
