@@ -6,8 +6,8 @@ when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
 from collections import deque
-from itertools import repeat
-from operator import add, eq, or_
+from itertools import compress, repeat
+from operator import add, and_, eq, not_, or_
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
@@ -262,12 +262,14 @@ class HostMappings:
         vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
-        follows = list(map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE))))
-        same = list(map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE))))
         # Page i+1 joins page i's run if it is the next page, and either
         # maps the next frame with the same rights or neither is mapped.
-        bounds = [0] + [i + 1 for i in range(n - 1)
-                        if not (follows[i] and (same[i] or not (ptes[i] | ptes[i + 1]) & PTE_P))]
+        follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
+        same = map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE)))
+        unmapped = list(map(not_, map(and_, ptes, repeat(PTE_P))))
+        joins = map(and_, follows, map(or_, same, map(and_, unmapped, unmapped[1:])))
+        bounds = [0]
+        bounds += compress(range(1, n), map(not_, joins))
         bounds.append(n)
         done = n
         for k in range(len(bounds) - 1):
