@@ -6,6 +6,7 @@ import os
 import struct
 
 from kvmsentry.arch.layout import PAGE_SIZE
+from kvmsentry.loader import program_files
 from kvmsentry.loader import stack as stk
 from kvmsentry.loader.elf import ElfError, parse_elf
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, STACK_LIMIT, STACK_TOP, page_up
@@ -103,13 +104,27 @@ def _map_segments(mm, image, data, bias, name, cache):
                              populate=True)
 
 
+# The parsed headers of the programs loader/program_files.py keeps, by
+# their bytes object (it hands out the same one for a program run again;
+# a parse is ~50 us of a spawn). Images are never changed.
+_parsed = {}                        # id(data) -> (data, image)
+
+
 def _parse(path, data):
+    hit = _parsed.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
     try:
         image = parse_elf(data)
         image.span()                # ENOEXEC without a PT_LOAD
-        return image
     except ElfError as e:
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
+    if program_files.is_kept(data):
+        for key, (old, _) in list(_parsed.items()):
+            if not program_files.is_kept(old):
+                del _parsed[key]
+        _parsed[id(data)] = (data, image)
+    return image
 
 
 def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None,
