@@ -889,9 +889,9 @@ class AddressSpace:
         them in from the cache as it touches them (Linux's fork copies no
         PTEs of a file mapping without private pages either), which after
         a fork that execs is most of them never; but a small process's
-        child gets the parent's few (FORK_CACHE_PAGES) mapped at once: the
-        code that returns from fork and calls execve is on one of them,
-        and its fault was the one round trip left between the two."""
+        child gets the parent's few (FORK_CACHE_PAGES) pages of code mapped
+        at once: the code that returns from fork and calls execve is on
+        them, and its fault was the one round trip left between the two."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -929,7 +929,7 @@ class AddressSpace:
                         child.cache_pages[va] = other
                         child.pages[va] = pages[va]
                         child.pt.map(va, pages[va], flags)
-                    elif share_cache:
+                    elif share_cache and vma.prot & PROT_EXEC:
                         shared.append(va)
                     # else the page cache's frame: the child faults it in
                 if shared:
