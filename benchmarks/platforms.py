@@ -11,6 +11,12 @@ sides spin for each other and no futex call or process switch is made,
 on one CPU (--cpu N pins every run, sandbox and native alike, to CPU N)
 each round trip is two futex hand-offs and two process switches. The
 systrap-nospin row turns the spin off (KVMSENTRY_SYSTRAP_SPIN_US=0).
+
+The systrap-raw row is the same handshake with no sentry behind it
+(programs/systrap_raw.c: a seccomp-trapped getpid, the signal, a futex
+post to another process that answers from C at once): the floor under
+systrap's getpid on this host. "sentry overhead" is systrap's getpid
+minus that floor, per round, the cost of the sentry's own path.
 """
 import argparse
 import json
@@ -43,7 +49,8 @@ def main():
 
     getpid = build("programs/getpid.c")
     touch = build("programs/mmap_touch.c")
-    getpid_ns = {k: [] for k in PLATFORMS + ("native",)}
+    raw = build("programs/systrap_raw.c")
+    getpid_ns = {k: [] for k in PLATFORMS + ("native", "systrap-raw")}
     touch_s = {k: [] for k in PLATFORMS + ("native",)}
     for _ in range(args.rounds):
         for platform in PLATFORMS:
@@ -52,6 +59,7 @@ def main():
             touch_s[platform].append(run_json(
                 pin + sandbox_on(platform, [touch, str(args.mib), "3"]))["seconds"])
         getpid_ns["native"].append(run_json(pin + [getpid, str(args.calls * 10)])["ns_per_call"])
+        getpid_ns["systrap-raw"].append(run_json(pin + [raw, str(args.calls)])["ns_per_call"])
         touch_s["native"].append(run_json(pin + [touch, str(args.mib), "3"])["seconds"])
 
     g = {k: median(v) for k, v in getpid_ns.items()}
@@ -64,9 +72,13 @@ def main():
     print("  getpid     kvm/systrap %.2fx   systrap/native %.1fx   nospin/spin %.2fx"
           % (g["kvm"] / g["systrap"], g["systrap"] / g["native"],
              g["systrap-nospin"] / g["systrap"]))
+    overhead = median([b - r for b, r in zip(getpid_ns["systrap"], getpid_ns["systrap-raw"])])
+    print("  %-15s %14.0f %14s" % ("systrap-raw", g["systrap-raw"], "-"))
+    print("  getpid     systrap sentry overhead (systrap - systrap-raw) %.0f ns" % overhead)
     print("  mmap_touch kvm/native %.2fx   systrap/native %.2fx"
           % (t["kvm"] / t["native"], t["systrap"] / t["native"]))
     print(json.dumps({"benchmark": "platforms", "getpid_ns": g, "mmap_touch_s": t,
+                      "systrap_overhead_ns": overhead,
                       "rounds": {"getpid_ns": getpid_ns, "mmap_touch_s": touch_s}}))
 
 

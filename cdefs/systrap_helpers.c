@@ -29,6 +29,7 @@ struct systrap_regs {
 };
 
 enum { WAITING = 0x100 };
+enum { POSTED_SYSCALL = 0x10, SIGSYS_NO = 31 };   /* (layout.py's POSTED_SYSCALL) */
 
 static inline uint64_t rdtsc(void)
 {
@@ -73,17 +74,40 @@ int systrap_wait(uint32_t *state, uint64_t spin)
     }
 }
 
+/* One write of 1 to each eventfd (kernel/waiter.py's Waiter.wake_now);
+ * an fd that fails (EBADF: a Waiter closed at its task's end) is skipped,
+ * as wake_now skips it. */
+void wake_eventfds(const int *fds, int n)
+{
+    static const uint64_t one = 1;
+    for (int i = 0; i < n; i++) {
+        ssize_t r = write(fds[i], &one, sizeof(one));
+        (void)r;
+    }
+}
+
 void systrap_wake(uint32_t *state)
 {
     syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
-/* Hand the thread its reply (if `reply`), then wait for its next post. */
-int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
+/* Make the wakes the thread's syscall deferred (one eventfd write each:
+ * the sentry threads of the tasks it woke), hand the thread its reply (if
+ * `reply`), then wait for its next post. The wakes are made without the
+ * GIL (cffi dropped it for this call), so a woken thread runs straight
+ * into work instead of blocking on the GIL its waker still held and being
+ * woken a second time; and before the reply, so on one CPU the woken task
+ * tends to finish first (in a ping-pong the replied-to side's next read
+ * then finds its data instead of blocking: measured ~2% per round trip).
+ * The caller keeps the fds' owners (the Waiter objects, which close their
+ * eventfd only when collected) alive across the call, so no number here
+ * can have been closed and reused. */
+int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
+                            const int *wake_fds, int nwake, uint64_t uctx)
 {
+    wake_eventfds(wake_fds, nwake);
     if (reply) {
         uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-        /* Only over a post: a death noticed meanwhile must stay visible. */
         while ((v & ~WAITING) == POSTED) {
             if (__atomic_compare_exchange_n(state, &v, REPLIED, 0,
                                             __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
@@ -93,7 +117,21 @@ int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
             }
         }
     }
-    return systrap_wait(state, spin);
+    int posted = systrap_wait(state, spin);
+    /* The common next stop, told apart here rather than by reading the
+     * message's fields one by one from Python: the thread's next syscall
+     * (SIGSYS), from the frame `uctx` the sentry's register view is bound
+     * to, with no host call of the last batch failed. */
+    struct systrap_msg *m = (struct systrap_msg *)state;
+    if (posted == POSTED && uctx && m->signo == SIGSYS_NO && m->uctx == uctx && !m->op_error)
+        return POSTED_SYSCALL;
+    return posted;
+}
+
+/* Hand the thread its reply (if `reply`), then wait for its next post. */
+int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
+{
+    return systrap_reply_wake_wait(state, reply, spin, NULL, 0, 0);
 }
 
 int systrap_tgkill(int pid, int tid, int sig)

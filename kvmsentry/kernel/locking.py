@@ -68,6 +68,40 @@ class blocking:
                 self._ctx.reclaim()
 
 
+def unlocked(fn, a, b):
+    """fn(a, b) with the kernel lock let go (if this thread holds it), as
+    inside `with blocking():`, in one frame: every blocked wait's sleep
+    comes here (kernel/waiter.py), and on a systrap host, where each
+    round trip is two process switches, the number of Python frames run
+    cold after a switch is what the wait costs."""
+    lock = getattr(_local, "held", None)
+    task = getattr(_local, "task", None)
+    ctx = task.ctx if task is not None else None
+    if ctx is not None and getattr(ctx, "lends_cpu", True):
+        ctx.release()
+    else:
+        ctx = None
+    if lock is not None:
+        _local.held = None
+        lock.raw.release()
+    deferred = _deferred
+    if deferred is None or deferred.waiters is not None:
+        _flush_wakes()
+    try:
+        return fn(a, b)
+    finally:
+        try:
+            if lock is not None:
+                lock.raw.acquire()
+                _local.held = lock
+        finally:
+            if ctx is not None:
+                ctx.reclaim()
+
+
+_deferred = None         # kernel/waiter.py's deferred wakes (set by it, as _flush_wakes)
+
+
 def _flush_wakes():
     """The wakes this thread deferred while it held the kernel lock
     (kernel/waiter.py); replaced by that function itself once waiter.py,

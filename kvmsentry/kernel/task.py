@@ -116,10 +116,10 @@ class Task:
         whole thread group ends with it). Called with the kernel lock held."""
         # Imported here: the syscall table imports the modules that create tasks.
         from kvmsentry.kernel import ptrace, signal_delivery
-        from kvmsentry.kernel.waiter import defer_wakes, flush_wakes
+        from kvmsentry.kernel.waiter import DEFERRED
         from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
-        switch, return_and_switch = ctx.switch, ctx.return_and_switch
+        resume = ctx.resume
         release, acquire = lock.raw.release, lock.raw.acquire
         interrupted = self.interrupt.is_set
         result = None                        # a syscall result to return with
@@ -134,14 +134,17 @@ class Task:
                 # syscall's path, and this thread's "held" mark may stay set
                 # while it runs guest code.
                 release()
-                flush_wakes()
+                # The wakes the syscall deferred (kernel/waiter.py) go to
+                # the platform, which makes them once the reply is out.
+                wakes = DEFERRED.waiters
+                DEFERRED.waiters = None
                 try:
-                    event = switch() if result is None else return_and_switch(result)
+                    event = resume(result, wakes)
                 finally:
                     acquire()
                 result = None
                 if event is SYSCALL:
-                    defer_wakes()
+                    DEFERRED.waiters = []
                     result = dispatch(self)          # None: execve/sigreturn set the registers
                     if result == NEG_EINTR:
                         nr = ctx.regs.rax

@@ -27,7 +27,7 @@ import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import locking as _locking
-from kvmsentry.kernel.locking import blocking, current
+from kvmsentry.kernel.locking import unlocked
 
 NSEC = 1_000_000_000
 MAX_POLL_MS = (1 << 31) - 1
@@ -102,6 +102,10 @@ class _Deferred(threading.local):
 
 
 _deferred = _Deferred()
+# The task loop (kernel/task.py) collects and takes the list itself, on
+# every syscall's path: defer_wakes() is `DEFERRED.waiters = []` there, and
+# it hands what was collected to the platform (Context.resume).
+DEFERRED = _deferred
 
 
 def defer_wakes():
@@ -128,6 +132,7 @@ def flush_wakes():
 # The kernel lock's release flushes too (kernel/locking.py cannot import
 # this module, which imports it): give it the function itself.
 _locking._flush_wakes = flush_wakes
+_locking._deferred = _deferred
 
 
 class Waiter:
@@ -256,8 +261,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
             left = None if deadline is None else deadline - time.monotonic_ns()
             if left is not None and left <= 0:
                 return result
-            with blocking():
-                sleep(host_fds, left)
+            unlocked(sleep, host_fds, left)
     finally:
         for queue, entry in entries:
             queue.unregister(entry)
@@ -274,7 +278,7 @@ class Detached:
 
 def current_sleeper():
     """The task this host thread runs, or a Detached stand-in."""
-    task = current()
+    task = getattr(_locking._local, "task", None)
     return Detached() if task is None else task
 
 
@@ -282,8 +286,11 @@ def wait_event(check, waits=(), host_fds=(), deadline=None, interruptible=True, 
     """block_until for the task this host thread runs (deep code such as a
     pipe's read does not get the task passed down); outside a task the
     wait cannot be interrupted."""
-    task = task or current_sleeper()
-    if isinstance(task, Detached):
+    if task is None:
+        task = getattr(_locking._local, "task", None)
+        if task is None:
+            task, interruptible = Detached(), False
+    elif isinstance(task, Detached):
         interruptible = False
     return block_until(task, check, waits, host_fds, deadline, interruptible)
 

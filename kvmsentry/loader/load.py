@@ -6,6 +6,7 @@ import os
 import struct
 
 from kvmsentry.arch.layout import PAGE_SIZE
+from kvmsentry.loader import program_files
 from kvmsentry.loader import stack as stk
 from kvmsentry.loader.elf import ElfError, parse_elf
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, STACK_LIMIT, STACK_TOP, page_up
@@ -88,7 +89,7 @@ def _map_segments(mm, image, data, bias, name, cache):
         offset = seg.offset - (seg.vaddr + bias - start)
         if prot & PROT_WRITE or not seg.filesz:
             mm.map_anonymous(start, mem_end - start, PROT_READ | PROT_WRITE, name,
-                             populate=True)
+                             populate=True, speculative=True)
             pos = offset
             for buf in mm.write_buffers(start, max(file_end - start, 0)):
                 buf[:] = view[pos:pos + len(buf)]
@@ -103,13 +104,27 @@ def _map_segments(mm, image, data, bias, name, cache):
                              populate=True)
 
 
+# The parsed headers of the programs loader/program_files.py keeps, by
+# their bytes object (it hands out the same one for a program run again;
+# a parse is ~50 us of a spawn). Images are never changed.
+_parsed = {}                        # id(data) -> (data, image)
+
+
 def _parse(path, data):
+    hit = _parsed.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
     try:
         image = parse_elf(data)
         image.span()                # ENOEXEC without a PT_LOAD
-        return image
     except ElfError as e:
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
+    if program_files.is_kept(data):
+        for key, (old, _) in list(_parsed.items()):
+            if not program_files.is_kept(old):
+                del _parsed[key]
+        _parsed[id(data)] = (data, image)
+    return image
 
 
 def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None,
@@ -156,7 +171,7 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
     stack_prot = PROT_READ | PROT_WRITE | (PROT_EXEC if image.exec_stack else 0)
     mm.map_anonymous(STACK_TOP - STACK_LIMIT, STACK_LIMIT, stack_prot, "[stack]",
                      grows_down=True, populate=False)
-    mm.prefault(STACK_TOP - STACK_PREFAULT, STACK_TOP)
+    mm.prefault(STACK_TOP - STACK_PREFAULT, STACK_TOP, speculative=True)
     phdr = image.phdr_vaddr + bias if image.phdr_vaddr is not None else 0
     vdso_base = vdso.map_into(mm) if vdso is not None else 0
     auxv = [(stk.AT_SYSINFO_EHDR, vdso_base)] if vdso_base else []
@@ -191,8 +206,15 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
 def _record_initial_stack(mm, rsp, image, argc, envc):
     """Note where the argv and envp strings lie and the auxv, for
     /proc/[pid]/cmdline, environ and auxv. `image` starts at rsp."""
-    words = struct.unpack_from("<%dQ" % (argc + envc + 3), image, 0)
-    auxv = stk.parse_initial_stack(rsp, image, rsp)[2]
+    table = argc + envc + 3                 # argc, argv, NULL, envp, NULL: then auxv
+    words = struct.unpack_from("<%dQ" % table, image, 0)
+    auxv, pos = {}, table * 8
+    while True:
+        key, value = struct.unpack_from("<QQ", image, pos)
+        if key == stk.AT_NULL:
+            break
+        auxv[key] = value
+        pos += 16
     execfn = auxv[stk.AT_EXECFN]
     env_start = words[argc + 2] if envc else execfn
     arg_start = words[1] if argc else env_start

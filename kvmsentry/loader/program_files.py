@@ -39,3 +39,8 @@ def program_bytes(inode, read_whole):
     else:
         _kept.pop(inode, None)
     return data
+
+
+def is_kept(data):
+    """True if `data` is the bytes object kept for a program."""
+    return any(kept is data for _, kept in _kept.values())

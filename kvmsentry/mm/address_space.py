@@ -13,7 +13,6 @@ an errno, never a Python exception.
 import errno
 from bisect import bisect_left
 from collections import Counter
-from copy import copy as copy_vma
 from itertools import repeat
 from operator import add, and_, itemgetter
 
@@ -32,6 +31,7 @@ SIGBUS, SIGSEGV = 7, 11
 PAGE_MASK = ~(PAGE_SIZE - 1)
 EAGER_POPULATE_BYTES = 1 << 20       # populate mappings up to this at once
 EAGER_COPY_PAGES = 128               # fork copies at most this many pages at once
+FORK_CACHE_PAGES = 256               # ... and maps at most this many page-cache pages
 MMAP_MIN_ADDR = 0x10000              # like vm.mmap_min_addr
 MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
@@ -73,6 +73,10 @@ class AddressSpace:
         self.cache_pages = {}       # page address -> PageCache, for frames we don't own
         self.patched_sites = set()  # syscall sites rewritten by the platform
         self.ahead = PopulateAhead()  # the anonymous fault window
+        # A PTE bit the platform's table takes as "populated on speculation,
+        # not for an access about to happen" (systrap then maps it without
+        # making the host allocate it now); 0 where there is none.
+        self._speculative = getattr(self.pt, "SPECULATIVE", 0)
         self.brk_start = self.brk = 0
         self._revoke = []           # frames whose guest PTE lost a right
         # What exec recorded, for /proc/[pid]: the program's Location and
@@ -87,8 +91,10 @@ class AddressSpace:
         return self.pt.root
 
     # --- frames and PTEs ----------------------------------------------------
-    def _populate(self, start, end, prot):
-        """Give every page of [start, end) a frame (it must lie in one VMA)."""
+    def _populate(self, start, end, prot, speculative=False):
+        """Give every page of [start, end) a frame (it must lie in one VMA);
+        `speculative`: before any access asked for them (a new small
+        mapping, the stack's top), so the host need not back them yet."""
         vma = self.vmas.find(start)
         if vma is not None and vma.cache is not None:
             self._populate_file(vma, start, min(end, vma.end))
@@ -104,7 +110,8 @@ class AddressSpace:
             # mapping each on systrap; freed frames come back in any order).
             frames = sorted(self.pool.alloc_many(len(missing)))
             self.pool.back(frames)
-            self.pt.map_many(missing, frames, pte_flags(prot))
+            flags = pte_flags(prot) | (self._speculative if speculative else 0)
+            self.pt.map_many(missing, frames, flags)
             pages.update(zip(missing, frames))
 
     def _populated(self, start, end):
@@ -296,23 +303,27 @@ class AddressSpace:
 
     # --- mappings -----------------------------------------------------------
     def map_anonymous(self, start, length, prot, name="", grows_down=False,
-                      populate=None, huge=0):
+                      populate=None, huge=0, speculative=None):
         """Create a private anonymous mapping at exactly [start, start+len),
-        replacing whatever was there (MAP_FIXED semantics)."""
+        replacing whatever was there (MAP_FIXED semantics). `populate`:
+        give it frames now (None: if it is small); `speculative` (default:
+        unless populate was asked for): see _populate."""
         end = start + page_up(length)
         self.check_map_count()
         self.unmap(start, end - start)
         self.vmas.insert(Vma(start, end, prot, name, grows_down, huge=huge))
+        if speculative is None:
+            speculative = populate is None
         if populate is None:
             populate = end - start <= EAGER_POPULATE_BYTES
         if populate and prot:
-            self._populate_new(start, end, prot)
+            self._populate_new(start, end, prot, speculative)
         return start
 
-    def _populate_new(self, start, end, prot):
+    def _populate_new(self, start, end, prot, speculative=False):
         """Populate a mapping just made; without the memory, undo it: ENOMEM."""
         try:
-            self._populate(start, end, prot)
+            self._populate(start, end, prot, speculative)
         except OutOfMemory:
             self.unmap(start, end - start)
             raise SyscallError(errno.ENOMEM)
@@ -385,13 +396,13 @@ class AddressSpace:
             raise SyscallError(errno.ENOMEM)
         return addr
 
-    def prefault(self, start, end, write=False):
+    def prefault(self, start, end, write=False, speculative=False):
         """Populate [start, end) now (it must lie inside one VMA); with
         `write`, as a write would: copy-on-write frames are copied."""
         vma = self.vmas.find(start)
         if vma is not None and vma.prot:
             end = min(end, vma.end)
-            self._populate(start, end, vma.prot)
+            self._populate(start, end, vma.prot, speculative)
             if write and self.pool.cow_refs:
                 for va in range(start, end, PAGE_SIZE):
                     if self.pages.get(va) in self.pool.cow_refs:
@@ -877,7 +888,10 @@ class AddressSpace:
         holds of its file's page cache are not copied: the child faults
         them in from the cache as it touches them (Linux's fork copies no
         PTEs of a file mapping without private pages either), which after
-        a fork that execs is most of them never."""
+        a fork that execs is most of them never; but a small process's
+        child gets the parent's few (FORK_CACHE_PAGES) pages of code mapped
+        at once: the code that returns from fork and calls execve is on
+        them, and its fault was the one round trip left between the two."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -886,7 +900,7 @@ class AddressSpace:
         child.start_stack, child.auxv = self.start_stack, self.auxv
         for vma in self.vmas:
             if not vma.fork_flags & VM_DONTCOPY:
-                copy = copy_vma(vma)
+                copy = vma.copy()
                 copy.locked = 0                               # mlock is not inherited
                 child.vmas.insert(copy)
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
@@ -897,6 +911,7 @@ class AddressSpace:
         eager = alone and sum(
             bisect_left(vas, v.end) - bisect_left(vas, v.start) for v in self.vmas
             if v.prot & PROT_WRITE and not v.shared) <= EAGER_COPY_PAGES
+        share_cache = eager and len(cache_pages) <= FORK_CACHE_PAGES
         for vma in self.vmas:
             lo, hi = bisect_left(vas, vma.start), bisect_left(vas, vma.end)
             if lo == hi or vma.fork_flags:
@@ -904,7 +919,7 @@ class AddressSpace:
             flags = pte_flags(vma.prot)
             own, cache = vas[lo:hi], vma.cache
             if cache_pages and not cache_pages.keys().isdisjoint(own):
-                mine, own = own, []
+                mine, own, shared = own, [], []
                 for va in mine:
                     other = cache_pages.get(va)
                     if other is None:
@@ -914,15 +929,25 @@ class AddressSpace:
                         child.cache_pages[va] = other
                         child.pages[va] = pages[va]
                         child.pt.map(va, pages[va], flags)
+                    elif share_cache and vma.prot & PROT_EXEC:
+                        shared.append(va)
                     # else the page cache's frame: the child faults it in
+                if shared:
+                    cache.mapped += len(shared)
+                    child.cache_pages.update(dict.fromkeys(shared, cache))
+                    frames = list(map(pages.__getitem__, shared))
+                    child.pages.update(zip(shared, frames))
+                    child.pt.map_many(shared, frames, flags | child._speculative)
             if not own:
                 continue
             own_frames = list(map(pages.__getitem__, own))
             if eager and vma.prot & PROT_WRITE and not vma.shared:
                 copies = self._copies(own_frames)
                 if copies is not None:
+                    # (Speculative: a child that execs at once touches
+                    # two or three of them.)
                     child.pages.update(zip(own, copies))
-                    child.pt.map_many(own, copies, flags)
+                    child.pt.map_many(own, copies, flags | child._speculative)
                     continue
             refs.update(zip(own_frames, map(add, map(refs.get, own_frames, repeat(1)),
                                             repeat(1))))

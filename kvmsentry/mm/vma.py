@@ -27,6 +27,12 @@ class Vma:
     fork_flags: int = 0     # VM_DONTCOPY / VM_WIPEONFORK (madvise)
     may_exec: bool = True   # False: a file on a noexec mount (VM_MAYEXEC clear)
 
+    def copy(self):
+        """A shallow copy (fork's), without copy.copy's generic protocol."""
+        new = Vma.__new__(Vma)
+        new.__dict__.update(self.__dict__)
+        return new
+
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""
         return (replace(self, end=addr),

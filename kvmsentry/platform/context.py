@@ -14,6 +14,22 @@ KVM_XSAVE_SIZE = 4096      # the FPU image both platforms hand the kernel (KVM's
 
 
 class Context:
+    # A blocked task lends its CPU (a vCPU) through release()/reclaim();
+    # a context with nothing to lend says False and kernel/locking.py
+    # skips both calls on every wait.
+    lends_cpu = True
+
+    def resume(self, value, wakes):
+        """Leave the kernel for the program: return `value` from its
+        syscall (None: the registers are set already), make the wake-ups
+        its syscall deferred (`wakes`: kernel/waiter.py's Waiters, or
+        None), and run it until its next event (switch()). A platform may
+        make the wakes later than here, but before it waits for the event."""
+        if wakes:
+            for waiter in wakes:
+                waiter.wake_now()
+        return self.switch() if value is None else self.return_and_switch(value)
+
     def guest_cpu_ns(self):
         """CPU time the program's code took outside the task's own host
         thread (0 where the guest runs on that thread, as in KVM_RUN)."""

@@ -116,9 +116,12 @@ def test_busybox_shell_pipeline():
 
 @pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
 def test_fork_vfork_exec_memory(built, flavour):
-    """A small process's pages copied at fork, a large mapping shared
-    copy-on-write, shared memory, vfork, failed execs, a threaded fork."""
+    """A small process's pages copied at fork (and its file pages mapped),
+    a large mapping shared copy-on-write, shared memory, vfork, failed
+    execs, a threaded fork."""
     _, out, _ = same([built[("fork_memory", flavour)]])
+    assert b"file: parent reads a b c / b" in out
+    assert b"file: child 0, parent sees shared X (file X), private a" in out
     assert b"small child: global=10 local=20 heap=child zeros=7" in out
     assert b"small parent: global=1 local=2 heap=parent zeros=0" in out
     assert b"large: child exit=0 parent mismatches=0" in out

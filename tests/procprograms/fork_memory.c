@@ -145,8 +145,46 @@ static void threaded_fork(void) {
     if (write(p[1], "x", 1) != 1 || pthread_join(t, NULL)) exit(1);
 }
 
+/* File mappings the parent has touched: the child of a small process
+ * gets their page-cache pages mapped at fork in the sandbox. A shared
+ * one stays shared both ways, a private one made writable in the child
+ * is the child's own. */
+static void file_mappings(void) {
+    char path[] = "/tmp/fork_memory_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) { perror("mkstemp"); return; }
+    unlink(path);
+    char page[4096];
+    for (int i = 0; i < 3; i++) {
+        memset(page, 'a' + i, sizeof page);
+        if (write(fd, page, sizeof page) != sizeof page) { perror("write"); return; }
+    }
+    char *ro = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+    char *sh = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (ro == MAP_FAILED || sh == MAP_FAILED) { perror("mmap"); return; }
+    printf("file: parent reads %c %c %c / %c\n", ro[0], ro[4096], ro[8192], sh[4096]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = ro[0] == 'a' && ro[4096] == 'b' && ro[8192] == 'c' && sh[0] == 'a';
+        sh[4096] = 'X';
+        if (mprotect(ro, 3 * 4096, PROT_READ | PROT_WRITE)) _exit(3);
+        ro[0] = 'Y';
+        /* (page 1 of the private mapping, never written, shows the file) */
+        _exit(ok && ro[0] == 'Y' && ro[4096] == 'X' ? 0 : 2);
+    }
+    int code = wait_child(pid);
+    char back;
+    pread(fd, &back, 1, 4096);
+    printf("file: child %d, parent sees shared %c (file %c), private %c\n",
+           code, sh[4096], back, ro[0]);
+    munmap(ro, 3 * 4096);
+    munmap(sh, 3 * 4096);
+    close(fd);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    file_mappings();
     small_process();
     large_mapping();
     shared_mapping();

@@ -13,7 +13,9 @@ from kvmsentry.platform.systrap.mirror import (
 PAGE = 4096
 BASE = 0x400000
 FLAGS = [0, leaf_flags(True, False, False), leaf_flags(True, True, False),
-         leaf_flags(True, False, True)]
+         leaf_flags(True, False, True),
+         # populated on speculation: mapped without MAP_POPULATE, same rights
+         leaf_flags(True, True, False) | HostMappings.SPECULATIVE]
 
 
 def apply(ops, child):
@@ -91,6 +93,19 @@ def test_a_run_is_one_host_call():
                                           0x40000000))]
     table.unmap_huge(BASE & ~(HUGE - 1))
     assert table.drain(10) == [(NR_MUNMAP, (BASE & ~(HUGE - 1), HUGE))]
+
+
+def test_speculative_runs_are_not_populated():
+    table = HostMappings(machine=None)
+    vas = [BASE + k * PAGE for k in range(32)]
+    table.map_many(vas, [0x100000 + k * PAGE for k in range(32)],
+                   FLAGS[2] | HostMappings.SPECULATIVE)
+    assert table.drain(10) == [(NR_MMAP, (BASE, 32 * PAGE, 3, MAP_SHARED_FIXED,
+                                          layout.POOL_FD, 0x100000))]
+    table.map_many(vas, [0x200000 + k * PAGE for k in range(32)], FLAGS[2])
+    assert table.drain(10) == [(NR_MMAP, (BASE, 32 * PAGE, 3,
+                                          MAP_SHARED_FIXED | MAP_POPULATE,
+                                          layout.POOL_FD, 0x200000))]
 
 
 def test_the_stub_range_is_never_mapped():

@@ -21,10 +21,12 @@ from kvmsentry.platform.systrap import layout
 USER_CS = 0x33
 SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE area
 PF_VECTOR = 14
+POSTED_SYSCALL = layout.POSTED_SYSCALL
 
 
 class SystrapContext(Context):
     held = False               # (ptrace's register writes ask; nothing to mark)
+    lends_cpu = False          # (release/reclaim: the host schedules the child's thread)
     vcpu = None
     cpu_index = 0
     patched_sites = 0
@@ -229,6 +231,27 @@ class SystrapContext(Context):
         self.regs.rax = value & MASK64
         return self.switch()
 
+    def resume(self, value, wakes):
+        """Context.resume, every syscall's path: one C call makes the
+        deferred wakes (their eventfd writes, without the GIL), posts the
+        reply and waits for the thread's next stop, which is most often
+        its next syscall from the same frame."""
+        if value is not None:
+            self.regs.rax = value & MASK64
+        if self.kicked or not self.born or self.process.has_ops():
+            if wakes:
+                for waiter in wakes:
+                    waiter.wake_now()
+            return self.switch()
+        # (the list: the Waiters stay referenced, their fds open, meanwhile)
+        posted = lib.systrap_reply_wake_wait(
+            self._state, 1, self.machine.spin_cycles,
+            [w.fd for w in wakes] if wakes else ffi.NULL, len(wakes) if wakes else 0,
+            self._frame_uctx or 0)
+        if posted == POSTED_SYSCALL:
+            return SYSCALL
+        return self._resume(posted)
+
     def run_ops_now(self):
         """While this thread is stopped in the stub: have it make the host
         calls queued for its process (a new thread) before going on."""
@@ -330,15 +353,20 @@ class SystrapContext(Context):
             self.regs = regs[0]
         return True
 
-    def _resume(self):
+    def _resume(self, posted=None):
+        """Reply and wait until the thread's next event; `posted`: the
+        reply is made and this is what the wait returned."""
         state, spin = self._state, self.machine.spin_cycles
         while True:
-            if self.process.has_ops():
-                event = self._drain_ops()
-                if event is not None:
-                    return event
-            if lib.systrap_reply_wait(state, 1, spin) == layout.DEAD:
+            if posted is None:
+                if self.process.has_ops():
+                    event = self._drain_ops()
+                    if event is not None:
+                        return event
+                posted = lib.systrap_reply_wait(state, 1, spin)
+            if posted == layout.DEAD:
                 return self._dead()
+            posted = None
             if not self._rebind():
                 return self._dead()
             msg = self.msg

@@ -35,6 +35,7 @@ NR_CLONE = 56
 # msg.state
 RUNNING, POSTED, REPLIED, DEAD = 0, 1, 2, 3
 WAITING = 0x100                     # or'd in by a side asleep on the futex
+POSTED_SYSCALL = 0x10               # (systrap_reply_wake_wait: a post of the next syscall)
 # msg.cmd
 CMD_RUN, CMD_EXIT = 0, 1
 THREAD_CLONE_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000 | 0x01000000

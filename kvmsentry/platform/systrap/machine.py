@@ -95,10 +95,12 @@ class SystrapMachine:
         self.pool = PhysPool(pool_bytes)
         # Host mappings one child may hold for the program (mirror.py).
         self.map_limit = host_max_map_count() - STUB_MAPS
-        # No pre-faulting of frames in the sentry's mapping: the child's own
-        # first touch allocates the memfd page (one host fault, as natively);
-        # backing it here first would make that two.
-        self.pool._can_back = False
+        # No pre-faulting of single frames in the sentry's mapping: the
+        # child's own first touch allocates the memfd page (one host fault,
+        # as natively); backing it here first would make that two. Whole
+        # 2 MiB runs are backed here (the child maps them with MAP_POPULATE
+        # either way, and then freeing one zeroes it with a memset).
+        self.pool.back_pages = False
         self.pool.kvm_translations = False   # no KVM: no DONTNEED to drop its copies
         self.cpuid = host_cpuid()
         by_leaf = {(e["function"], e["index"]): e for e in self.cpuid}

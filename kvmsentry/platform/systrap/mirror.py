@@ -6,13 +6,14 @@ when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
 from collections import deque
-from itertools import repeat
-from operator import add, eq, or_
+from itertools import compress, repeat
+from operator import add, and_, eq, not_, or_
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
                                     PTE_P, PTE_W)
 from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap.host_runs import HostRuns
 
 NR_MMAP, NR_MUNMAP = 9, 11
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -22,6 +23,11 @@ MAP_POPULATE = 0x8000
 # one host call instead of a host page fault per page (a window the sentry
 # populated for a fault is about to be touched).
 POPULATE_PAGES = 16
+# A software bit of a PTE (x86 leaves bits 9-11 to the OS): the page was
+# populated on speculation (a small new mapping, the stack's top), not for
+# an access about to happen; its run is mapped without MAP_POPULATE, and
+# the host backs only the pages the program touches, as Linux would.
+PTE_SPECULATIVE = 1 << 9
 # A child's own host mappings before any of the program's (the stub's
 # text and data, its slots, [stack], [vvar], [vdso]: 8 measured), with
 # room to spare: the program's limit is the host's minus these.
@@ -37,13 +43,6 @@ def host_max_map_count():
             return int(f.read())
     except (OSError, ValueError):
         return DEFAULT_MAX_MAP_COUNT
-
-
-def _joins(values):
-    """How many neighbours in `values` (page -> phys | prot, 0 if absent,
-    for consecutive pages) the host kernel merges into one mapping: the
-    same prot and the next pool page."""
-    return sum(map(eq, values[1:], map(add, values, repeat(PAGE_SIZE))))
 
 
 HUGE_MASK = ~(HUGE_SIZE - 1)
@@ -62,6 +61,7 @@ def prot_of(pte):
 
 class HostMappings:
     root = None                    # no page table of ours: the host kernel's
+    SPECULATIVE = PTE_SPECULATIVE
 
     def __init__(self, machine):
         self.machine = machine
@@ -70,12 +70,11 @@ class HostMappings:
         self.dirty = {}            # page -> pte the child has not been told yet
         self.dirty_huge = {}       # 2 MiB-aligned va -> pte (or 0) of a whole range, ditto
         self.process = None        # the child (process.ChildProcess), made on first use
-        # What the child's host mappings hold (page -> phys | prot), and
-        # how many host mappings (VMAs) that makes: each counts against
-        # the host's vm.max_map_count, and the program must get ENOMEM
-        # from its mmap before the stub's mmap would (check_map_count).
-        self.host = {}
-        self.host_maps = 0
+        # What the child's host mappings hold, as the host kernel's VMAs:
+        # each counts against the host's vm.max_map_count, and the program
+        # must get ENOMEM from its mmap before the stub's mmap would
+        # (check_map_count).
+        self.host = HostRuns()
         self.wipe = False          # unmap all the program's old host mappings first
 
     def ensure_process(self):
@@ -203,7 +202,7 @@ class HostMappings:
 
     def destroy(self):
         self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
-        self.host, self.host_maps = {}, 0
+        self.host = HostRuns()
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -263,12 +262,14 @@ class HostMappings:
         vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
-        follows = list(map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE))))
-        same = list(map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE))))
         # Page i+1 joins page i's run if it is the next page, and either
         # maps the next frame with the same rights or neither is mapped.
-        bounds = [0] + [i + 1 for i in range(n - 1)
-                        if not (follows[i] and (same[i] or not (ptes[i] | ptes[i + 1]) & PTE_P))]
+        follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
+        same = map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE)))
+        unmapped = list(map(not_, map(and_, ptes, repeat(PTE_P))))
+        joins = map(and_, follows, map(or_, same, map(and_, unmapped, unmapped[1:])))
+        bounds = [0]
+        bounds += compress(range(1, n), map(not_, joins))
         bounds.append(n)
         done = n
         for k in range(len(bounds) - 1):
@@ -293,7 +294,7 @@ class HostMappings:
                 continue
             if prot:
                 flags = MAP_SHARED_FIXED
-                if b - a >= POPULATE_PAGES * PAGE_SIZE:
+                if b - a >= POPULATE_PAGES * PAGE_SIZE and not pte & PTE_SPECULATIVE:
                     flags |= MAP_POPULATE
                 ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
                                       phys + (a - start))))
@@ -304,19 +305,10 @@ class HostMappings:
 
     def _account(self, a, b, first):
         """The child's host mappings after [a, b) is mapped with `first`
-        (phys | prot of page a; the rest follow it) or unmapped (0): a
-        mapping is a run of joined pages, so the count changes by what
-        the runs touching [a, b) were and are."""
-        host, size = self.host, b - a
-        window = list(map(host.get, range(a - PAGE_SIZE, b + PAGE_SIZE, PAGE_SIZE),
-                          repeat(0)))
-        inside = window[1:-1]
-        # (Fresh pages, the common case, had no mapping and no joins.)
-        before = len(inside) - inside.count(0) - _joins(window) if any(inside) else 0
-        if first:
-            host.update(zip(range(a, b, PAGE_SIZE), range(first, first + size, PAGE_SIZE)))
-            after = 1 - (window[0] + PAGE_SIZE == first) - (first + size == window[-1])
-        else:
-            deque(map(host.pop, range(a, b, PAGE_SIZE), repeat(None)), maxlen=0)
-            after = 0
-        self.host_maps += after - before
+        (phys | prot of page a; the rest follow it) or unmapped (0)."""
+        self.host.set(a, b, first)
+
+    @property
+    def host_maps(self):
+        """How many host mappings (VMAs) the child holds of the pool."""
+        return len(self.host)
