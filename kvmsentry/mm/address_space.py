@@ -222,7 +222,9 @@ class AddressSpace:
         for cache, count in unmapped.items():
             cache.unmap_pages(count)
         if freed:
-            pool.free_many(freed)
+            hold = getattr(pt, "hold_frees", None)
+            if hold is None or not hold(freed):
+                pool.free_many(freed)
 
     def _reprotect(self, start, end, old_prot, new_prot):
         flags = pte_flags(new_prot)

@@ -139,3 +139,39 @@ def test_a_page_changed_inside_a_run_not_yet_made_follows_it():
     want = {va: (pte & ~0xFFF & ((1 << 52) - 1), prot_of(pte))
             for va, pte in table.pages().items() if pte & PTE_P}
     assert child == want and child[BASE] == (0x100000, 1) and BASE + 5 * PAGE not in child
+
+
+class _Pool:
+    def __init__(self):
+        self.freed = []
+
+    def free_many(self, frames):
+        self.freed += frames
+
+
+class _Child:
+    alive = True
+
+    def __init__(self, threads):
+        self.n = threads
+
+    def threads(self):
+        return self.n
+
+
+def test_frames_unmapped_under_running_threads_wait_for_the_host_munmap():
+    """Another thread of the child can reach an unmapped frame through its
+    host mapping until the stub's munmap runs: the pool gets it back only
+    then (release_held); with one thread, at once."""
+    from types import SimpleNamespace
+    machine = SimpleNamespace(pool=_Pool())
+    table = HostMappings(machine)
+    table.process = _Child(2)
+    table.map(BASE, 0x100000, FLAGS[2])
+    table.drain(8)
+    table.unmap(BASE)
+    assert table.hold_frees([0x100000]) and machine.pool.freed == []
+    table.release_held()
+    assert machine.pool.freed == [0x100000]
+    table.process = _Child(1)
+    assert not table.hold_frees([0x200000]) and table.held == []

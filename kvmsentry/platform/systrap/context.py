@@ -279,6 +279,7 @@ class SystrapContext(Context):
         with self.machine.kernel_lock:
             if proc.threads() <= 1:
                 self._fill_ops()
+                proc.mappings.release_held()       # the one thread is here, stopped
                 return None
             while proc.has_ops():
                 self.msg.again = 1
@@ -293,6 +294,7 @@ class SystrapContext(Context):
                         self._failed_threads(ops)
                     else:
                         return self._mapping_failed(self.msg)
+            proc.mappings.release_held()           # the host munmaps ran
         return None
 
     def _failed_threads(self, ops):

@@ -76,6 +76,7 @@ class HostMappings:
         # (check_map_count).
         self.host = HostRuns()
         self.wipe = False          # unmap all the program's old host mappings first
+        self.held = []             # unmapped frames the pool gets back after the host munmap
 
     def ensure_process(self):
         if self.process is None:
@@ -200,7 +201,25 @@ class HostMappings:
         one become more, so the larger of the two counts is checked."""
         return max(vmas, self.host_maps) + more <= self.machine.map_limit
 
+    def hold_frees(self, frames):
+        """Frames just unmapped, which another thread of the child can
+        still reach through its host mapping until the stub's munmap runs
+        (Linux frees a page only after the TLB shootdown): they go back to
+        the pool after the calls ran (release_held). False: free them now
+        (one thread, and it is stopped in the sentry)."""
+        proc = self.process
+        if proc is None or not proc.alive or proc.threads() <= 1:
+            return False
+        self.held.extend(frames)
+        return True
+
+    def release_held(self):
+        held, self.held = self.held, []
+        if held:
+            self.machine.pool.free_many(held)
+
     def destroy(self):
+        self.release_held()
         self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
         self.host = HostRuns()
         if self.process is not None:
