@@ -10,7 +10,7 @@ import os
 import sys
 
 from kvmsentry.cli import do_args
-from kvmsentry.kvm import KvmUnavailable
+from kvmsentry.errors import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
@@ -201,8 +201,9 @@ def _do(args):
     try:
         # KVM's last steps overlap the start-up below (joined by
         # machine.ready(), before the first per-thread confinement step).
-        machine = choice.make_machine(choice.requested(args.platform),
-                                      args.memory << 20, args.max_vcpus, background=True)
+        platform = choice.resolve(choice.requested(args.platform))
+        machine = choice.make_machine(platform, args.memory << 20, args.max_vcpus,
+                                      background=True)
     except KvmUnavailable as e:
         network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
@@ -225,6 +226,8 @@ def _do(args):
                 machine.ready()
             else:
                 confinement.debug = kernel.debug
+                confinement.describe_filter = debug_log is not None
+                confinement.kvm = platform == "kvm"
                 confinement.before_pivot += [network.wait_ready, machine.ready]
                 try:
                     confinement.lock_down(debug_log.fileno() if debug_log else 2)

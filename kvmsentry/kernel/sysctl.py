@@ -8,7 +8,6 @@ version are the host's (glibc and others compare them against minimum
 kernel versions); everything else describes the sandbox, not the host.
 """
 import os
-import socket
 import time
 
 from kvmsentry.kernel import mqueue
@@ -71,7 +70,7 @@ class SystemIdentity:
         self.release = u.release.encode()
         self.version = u.version.encode()
         self.machine = b"x86_64"
-        self.root_uts = UtsNamespace(socket.gethostname().encode()[:HOST_NAME_MAX], b"(none)")
+        self.root_uts = UtsNamespace(os.uname().nodename.encode()[:HOST_NAME_MAX], b"(none)")
         # The sandbox's CPUs are numbered 0..ncpus-1: as many as the host
         # CPUs the sentry (and so its vCPU threads) may run on.
         self.ncpus = ncpus or len(os.sched_getaffinity(0))
