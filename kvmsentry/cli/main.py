@@ -338,6 +338,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if _command(argv) == "do":
         gc.disable()          # until the program starts (_collect_from_now_on)
+        # Every later import from one file read now (sandbox/code_cache.py).
+        from kvmsentry.sandbox import code_cache
+        code_cache.install()
         try:
             args = do_args.read(argv) or _parser(with_oci=False).parse_args(argv)
             code = cmd_do(args)
