@@ -23,6 +23,12 @@ NOT_ON_THE_START_PATH = (
     "kvmsentry.fsimpl.procfs.task_dir", "kvmsentry.fsimpl.procfs.task_files",
     "kvmsentry.net.proc_net", "kvmsentry.syscalls.sys_socket", "kvmsentry.syscalls.sys_ipc",
     "kvmsentry.syscalls.sys_ptrace", "kvmsentry.syscalls.sys_aio",
+    # SysV IPC and POSIX queues load with their first use, host sockets
+    # with the first socket, --strace's printer and the fault report with
+    # theirs.
+    "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
+    "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
+    "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
 )
 
 
