@@ -17,7 +17,6 @@ relative to the O_PATH fds it opened before pivot_root.
 """
 from collections import namedtuple
 
-from kvmsentry.fsimpl import hostfd
 from kvmsentry.platform.events import KICK_SIGNAL
 
 # One argument condition: argument `index` compared with `value` (after
@@ -50,17 +49,22 @@ FIOCLEX, FIONCLEX, FIONBIO = 0x5451, 0x5450, 0x5421
 PROT_EXEC = 4
 SIGKILL = 9
 
-TTY_IOCTLS = [
-    ("TCGETS", hostfd.TCGETS),          # isatty(), and the guest's tcgetattr
-    ("TCSETS", hostfd.TCSETS),          # the guest's tcsetattr on host stdio
-    ("TCSETSW", hostfd.TCSETSW),
-    ("TCSETSF", hostfd.TCSETSF),
-    ("TIOCGWINSZ", hostfd.TIOCGWINSZ),
-    ("FIONREAD", hostfd.FIONREAD),
-    ("FIOCLEX", FIOCLEX),               # CPython's os.set_inheritable
-    ("FIONCLEX", FIONCLEX),
-    ("FIONBIO", FIONBIO),               # os.set_blocking on some paths
-]
+def tty_ioctls():
+    """(name, number) of the terminal requests made on host stdio."""
+    # (Imported here: the supervisor, which forks before the sentry's
+    # imports, needs none of hostfd's.)
+    from kvmsentry.fsimpl import hostfd
+    return [
+        ("TCGETS", hostfd.TCGETS),          # isatty(), and the guest's tcgetattr
+        ("TCSETS", hostfd.TCSETS),          # the guest's tcsetattr on host stdio
+        ("TCSETSW", hostfd.TCSETSW),
+        ("TCSETSF", hostfd.TCSETSF),
+        ("TIOCGWINSZ", hostfd.TIOCGWINSZ),
+        ("FIONREAD", hostfd.FIONREAD),
+        ("FIOCLEX", FIOCLEX),               # CPython's os.set_inheritable
+        ("FIONCLEX", FIONCLEX),
+        ("FIONBIO", FIONBIO),               # os.set_blocking on some paths
+    ]
 # Read-only questions about host sockets and the network namespace's
 # interfaces (net/hostinet.py, net/interfaces.py): nothing that changes state.
 NET_IOCTLS = [
@@ -197,7 +201,7 @@ def policy(own_pid, kvm=True):
         # --- KVM, and the terminal requests the sentry makes on host stdio
         *[allow("ioctl", "KVM " + name, eq(1, num)) for name, num in
           (kvm_ioctls() if kvm else ())],
-        *[allow("ioctl", "tty " + name, eq(1, num)) for name, num in TTY_IOCTLS],
+        *[allow("ioctl", "tty " + name, eq(1, num)) for name, num in tty_ioctls()],
         *[allow("ioctl", "net " + name, eq(1, num)) for name, num in NET_IOCTLS],
 
         # --- sockets (hostinet, netlink route): families restricted
