@@ -199,6 +199,8 @@ def install():
     or None when the interpreter runs optimized (other bytecode)."""
     if sys.flags.optimize:
         return None
+    if preload.cached is not None:           # (main() called again, in one process)
+        return preload.cached
     path = cache_path()
     cache, blobs = _refresh(_open(path))
     if blobs is not None:
