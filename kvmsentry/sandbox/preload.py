@@ -52,6 +52,7 @@ FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.repo
 # modules, always imported now).
 IMPORTED_NOW = (
     "kvmsentry.arch.disasm",          # loads libcapstone with ctypes
+    "kvmsentry.syscalls.sys_mmap",    # reads /proc/meminfo (the commit limit)
 )
 
 # Shared libraries the C library loads on demand: glibc dlopen()s libgcc_s
