@@ -162,6 +162,8 @@ def main(argv=None):
         # with PYTHONDONTWRITEBYTECODE would compile every module each start).
         import kvmsentry
         compileall.compile_dir(os.path.dirname(kvmsentry.__file__), quiet=1)
+        # ... and sandbox/code_cache.py's file, written by the first run.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     results = {w: {c: {} for c in libcs} for w in workloads}
     samples = {w: {c: {p: [] for p in peers} for c in libcs} for w in workloads}
     with tempfile.TemporaryDirectory(prefix="kvmsentry-peers-") as tmp:

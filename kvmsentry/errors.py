@@ -43,3 +43,9 @@ class SandboxExit(Exception):
 
 class SentryBug(Exception):
     """An internal error: the sandbox is killed with a report."""
+
+
+class KvmUnavailable(Exception):
+    """/dev/kvm cannot be used; the message is one line for the user.
+    (Here rather than in kvm/, so that catching it imports no KVM binding:
+    the systrap platform never loads one.)"""

@@ -10,7 +10,7 @@ import os
 import sys
 
 from kvmsentry.cli import do_args
-from kvmsentry.kvm import KvmUnavailable
+from kvmsentry.errors import KvmUnavailable
 
 EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
@@ -201,8 +201,9 @@ def _do(args):
     try:
         # KVM's last steps overlap the start-up below (joined by
         # machine.ready(), before the first per-thread confinement step).
-        machine = choice.make_machine(choice.requested(args.platform),
-                                      args.memory << 20, args.max_vcpus, background=True)
+        platform = choice.resolve(choice.requested(args.platform))
+        machine = choice.make_machine(platform, args.memory << 20, args.max_vcpus,
+                                      background=True)
     except KvmUnavailable as e:
         network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
@@ -225,6 +226,8 @@ def _do(args):
                 machine.ready()
             else:
                 confinement.debug = kernel.debug
+                confinement.describe_filter = debug_log is not None
+                confinement.kvm = platform == "kvm"
                 confinement.before_pivot += [network.wait_ready, machine.ready]
                 try:
                     confinement.lock_down(debug_log.fileno() if debug_log else 2)
@@ -335,6 +338,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if _command(argv) == "do":
         gc.disable()          # until the program starts (_collect_from_now_on)
+        # Every later import from one file read now (sandbox/code_cache.py).
+        from kvmsentry.sandbox import code_cache
+        code_cache.install()
         try:
             args = do_args.read(argv) or _parser(with_oci=False).parse_args(argv)
             code = cmd_do(args)

@@ -21,7 +21,6 @@ from kvmsentry.record import replace
 from kvmsentry.vfs.file import File
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
-from kvmsentry.kernel.fault_report import describe_fault
 from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
 from kvmsentry.kernel.futex import FutexTable
@@ -35,7 +34,6 @@ from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
 from kvmsentry.loader.program_files import program_bytes
 from kvmsentry.mm.page_cache import cache_of
-from kvmsentry.syscalls.strace import Strace
 from kvmsentry.syscalls.sys_identity import initial_rlimits
 from kvmsentry.vfs.path import X_OK, Walker, may_access
 
@@ -49,7 +47,10 @@ class Kernel:
                  patch_syscalls=True, cwd=None, stdio=(0, 1, 2)):
         self.machine = machine
         self.mounts = mounts
-        self.strace = Strace(sys.stderr) if strace else None
+        self.strace = None
+        if strace:
+            from kvmsentry.syscalls.strace import Strace
+            self.strace = Strace(sys.stderr)
         self.debug_log = debug_log
         self.patch_syscalls = patch_syscalls
         self.host_cwd = cwd or os.getcwd()
@@ -414,6 +415,7 @@ class Kernel:
         signal_delivery.send(self, task, SigInfo.user(signo, 0, 0))
 
     def report_fault(self, task, fault):
+        from kvmsentry.kernel.fault_report import describe_fault   # (rarely needed)
         line = describe_fault(task, fault)
         try:
             sys.stderr.write("kvmsentry: %s\n" % line)

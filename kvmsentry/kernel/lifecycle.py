@@ -112,7 +112,7 @@ def _make_child(task, flags, newsp, tls, tid, group):
     mm = task.mm if flags & CLONE_VM else \
         task.mm.fork(alone=not kernel.mm_in_use(task.mm, task))
     if not flags & CLONE_VM:
-        kernel.ipc.shm.mapped_again(mm, task.tgid)
+        kernel.ipc.mapped_again(mm, task.tgid)
     if not flags & CLONE_VM and hasattr(task.mm, "membarrier_state"):
         mm.membarrier_state = task.mm.membarrier_state      # as Linux's dup_mm
     ctx = kernel.machine.new_context(kernel.patch_syscalls)
@@ -190,7 +190,7 @@ def execve(task, path, argv, envp, program=None):
     task.ctx.set_address_space(mm)
     task.ctx.start(entry, rsp)
     if not old_in_use:
-        kernel.ipc.shm.unmapping_all(old, task.tgid)
+        kernel.ipc.unmapping_all(old, task.tgid)
         old.destroy()
     if kernel.fds_in_use(task.fds, task):
         task.fds = task.fds.copy()                 # unshare_files: a CLONE_FILES child's
@@ -309,7 +309,7 @@ def thread_ending(task, status, whole_group):
     last = kernel.tree.thread_exited(group, task.tid)
     ptrace.thread_ended(task, status, last)
     if not kernel.mm_in_use(task.mm, task):
-        kernel.ipc.shm.unmapping_all(task.mm, task.tgid)
+        kernel.ipc.unmapping_all(task.mm, task.tgid)
         task.mm.destroy()
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()

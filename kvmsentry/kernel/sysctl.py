@@ -8,13 +8,11 @@ version are the host's (glibc and others compare them against minimum
 kernel versions); everything else describes the sandbox, not the host.
 """
 import os
-import socket
+import sys
 import time
 
-from kvmsentry.kernel import mqueue
 from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
 from kvmsentry.kernel.locking import current
-from kvmsentry.kernel.ipc import msg, sem, shm
 from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
 from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR
@@ -62,6 +60,16 @@ def _uts_property(field):
     return property(get, put)
 
 
+def _limits(module, *names):
+    """A tunable showing constants of `module`, tab-separated, imported at
+    the first read (the IPC modules load with their first use)."""
+    def read():
+        __import__(module)
+        values = [getattr(sys.modules[module], name) for name in names]
+        return b"\t".join(b"%d" % v for v in values)
+    return read
+
+
 class SystemIdentity:
     """uname fields, tunables and the CPU count of one sandbox."""
 
@@ -71,7 +79,7 @@ class SystemIdentity:
         self.release = u.release.encode()
         self.version = u.version.encode()
         self.machine = b"x86_64"
-        self.root_uts = UtsNamespace(socket.gethostname().encode()[:HOST_NAME_MAX], b"(none)")
+        self.root_uts = UtsNamespace(os.uname().nodename.encode()[:HOST_NAME_MAX], b"(none)")
         # The sandbox's CPUs are numbered 0..ncpus-1: as many as the host
         # CPUs the sentry (and so its vCPU threads) may run on.
         self.ncpus = ncpus or len(os.sched_getaffinity(0))
@@ -92,17 +100,17 @@ class SystemIdentity:
             b"kernel/cap_last_cap": lambda: b"%d" % CAP_LAST_CAP,
             b"kernel/shmmax": lambda: b"%d" % SHMMAX,
             b"kernel/shmall": lambda: b"%d" % SHMMAX,
-            b"kernel/shmmni": lambda: b"%d" % shm.SHMMNI,
-            b"kernel/sem": lambda: b"%d\t%d\t%d\t%d" % (sem.SEMMSL, sem.SEMMNS, sem.SEMOPM,
-                                                       sem.SEMMNI),
-            b"kernel/msgmax": lambda: b"%d" % msg.MSGMAX,
-            b"kernel/msgmnb": lambda: b"%d" % msg.MSGMNB,
-            b"kernel/msgmni": lambda: b"%d" % msg.MSGMNI,
-            b"fs/mqueue/msg_default": lambda: b"%d" % mqueue.MSG_DEFAULT,
-            b"fs/mqueue/msg_max": lambda: b"%d" % mqueue.MSG_MAX,
-            b"fs/mqueue/msgsize_default": lambda: b"%d" % mqueue.MSGSIZE_DEFAULT,
-            b"fs/mqueue/msgsize_max": lambda: b"%d" % mqueue.MSGSIZE_MAX,
-            b"fs/mqueue/queues_max": lambda: b"%d" % mqueue.QUEUES_MAX,
+            b"kernel/shmmni": _limits("kvmsentry.kernel.ipc.shm", "SHMMNI"),
+            b"kernel/sem": _limits("kvmsentry.kernel.ipc.sem", "SEMMSL", "SEMMNS", "SEMOPM",
+                                   "SEMMNI"),
+            b"kernel/msgmax": _limits("kvmsentry.kernel.ipc.msg", "MSGMAX"),
+            b"kernel/msgmnb": _limits("kvmsentry.kernel.ipc.msg", "MSGMNB"),
+            b"kernel/msgmni": _limits("kvmsentry.kernel.ipc.msg", "MSGMNI"),
+            b"fs/mqueue/msg_default": _limits("kvmsentry.kernel.mqueue", "MSG_DEFAULT"),
+            b"fs/mqueue/msg_max": _limits("kvmsentry.kernel.mqueue", "MSG_MAX"),
+            b"fs/mqueue/msgsize_default": _limits("kvmsentry.kernel.mqueue", "MSGSIZE_DEFAULT"),
+            b"fs/mqueue/msgsize_max": _limits("kvmsentry.kernel.mqueue", "MSGSIZE_MAX"),
+            b"fs/mqueue/queues_max": _limits("kvmsentry.kernel.mqueue", "QUEUES_MAX"),
             b"kernel/threads-max": lambda: b"%d" % THREADS_MAX,
             b"kernel/random/boot_id": lambda: self.boot_id,
             b"kernel/random/uuid": random_uuid,

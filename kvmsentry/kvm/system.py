@@ -2,6 +2,7 @@
 import os
 
 from kvmsentry._kvm import ffi, lib
+from kvmsentry.errors import KvmUnavailable  # noqa: F401 (kvm.KvmUnavailable)
 from kvmsentry.kvm import ioctls
 
 KVM_API_VERSION = 12
@@ -12,10 +13,6 @@ REQUIRED_CAPS = {
     "KVM_CAP_IMMEDIATE_EXIT": ioctls.KVM_CAP_IMMEDIATE_EXIT,
     "KVM_CAP_XCRS": ioctls.KVM_CAP_XCRS,
 }
-
-
-class KvmUnavailable(Exception):
-    """/dev/kvm cannot be used; the message is one line for the user."""
 
 
 def check_ioctl(ret, request):

@@ -21,9 +21,9 @@ import ctypes
 import fcntl
 import os
 import select
-import socket
 import struct
-import subprocess
+
+from kvmsentry.sandbox import spawn
 
 MODES = ("sandbox", "host", "none")
 CLONE_NEWNET = 0x40000000
@@ -69,6 +69,7 @@ class Network:
         self._exit_w = None
         self._owner = os.getpid()
         self._ready_r = None         # slirp4netns's ready pipe, until wait_ready()
+        self._stderr_r = None        # what slirp4netns says on stderr
         self._publish = ()
 
     def wait_ready(self):
@@ -110,17 +111,16 @@ class Network:
         if self.slirp is not None and os.getpid() != self._owner:
             # A confined sentry (a child of the process that started
             # slirp4netns, in a pid namespace of its own) cannot wait for
-            # it; its parent reaps it. Marked done so that Popen's
-            # finalizer does not try to (wait4 is not in the filter).
-            self.slirp.returncode = 0
+            # it; its parent reaps it.
             self.slirp = None
         if self.slirp is not None:
-            try:
-                self.slirp.wait(timeout=2)
-            except subprocess.TimeoutExpired:
+            if self.slirp.wait(timeout=2) is None:
                 self.slirp.kill()
                 self.slirp.wait()
             self.slirp = None
+        if self._stderr_r is not None:
+            os.close(self._stderr_r)
+            self._stderr_r = None
         self._remove_dir()
 
     def _remove_dir(self):
@@ -167,11 +167,22 @@ def _unshare_net():
                            "--network=host runs without one)" % os.strerror(err))
 
 
+def _setns(fd):
+    """Move this (single-threaded) process into the network namespace fd."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        raise NetworkError("setns(CLONE_NEWNET): %s" % os.strerror(ctypes.get_errno()))
+
+
 def _loopback_up():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+    import _socket            # (not socket: its enums cost ~2 ms of every start)
+    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
         req = struct.pack("16sh22x", b"lo", 0)
         flags = struct.unpack_from("16sh", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+    finally:
+        s.close()
 
 
 def _all_ports_bindable():
@@ -238,10 +249,9 @@ def _start_slirp(net, host_ns, api):
     """api: with slirp4netns's API socket (in a private temporary
     directory), which --publish needs."""
     binary = _tool("slirp4netns")
-    nsenter = _tool("nsenter")
-    if binary is None or nsenter is None:
-        raise NetworkError("--network=sandbox needs slirp4netns and nsenter "
-                           "(apt-get install slirp4netns util-linux)")
+    if binary is None:
+        raise NetworkError("--network=sandbox needs slirp4netns "
+                           "(apt-get install slirp4netns)")
     api_options = []
     if api:
         import tempfile
@@ -250,23 +260,30 @@ def _start_slirp(net, host_ns, api):
         api_options = ["--api-socket", net.api_socket]
     ready_r, ready_w = os.pipe()
     exit_r, net._exit_w = os.pipe()
-    os.set_inheritable(net._exit_w, False)
+    net._stderr_r, stderr_w = os.pipe()
     # The sandbox's namespace by a descriptor, not by pid: slirp4netns
     # would also join the user namespace of a pid, which the sentry
     # leaves while slirp4netns starts (wait=False), and then it may not
     # enter the network namespace.
     sandbox_ns = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    cmd = [nsenter, "--net=/proc/self/fd/%d" % host_ns, binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
+    cmd = [binary, "--configure", "--mtu=%d" % SLIRP_MTU, "--disable-host-loopback",
            "--enable-sandbox", "--enable-seccomp", *api_options,
            "--ready-fd=%d" % ready_w, "--exit-fd=%d" % exit_r,
            "--netns-type=path", "/proc/self/fd/%d" % sandbox_ns, TAP_NAME]
     try:
-        net.slirp = subprocess.Popen(cmd, pass_fds=(ready_w, exit_r, host_ns, sandbox_ns),
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        # slirp4netns itself stays in the host's namespace: this process
+        # steps back into it for the spawn (nothing else runs meanwhile:
+        # one thread), as `nsenter --net` would, without a program more.
+        _setns(host_ns)
+        try:
+            net.slirp = spawn.spawn(cmd, os.environ, stderr=stderr_w,
+                                    pass_fds=(ready_w, exit_r, sandbox_ns))
+        finally:
+            _setns(sandbox_ns)
     finally:
         os.close(ready_w)
         os.close(exit_r)
+        os.close(stderr_w)
         os.close(sandbox_ns)
     net._ready_r = ready_r
 
@@ -281,12 +298,13 @@ def _await_slirp(net):
     if got != b"1":
         err = b""
         if net.slirp.poll() is not None:
-            err = net.slirp.stderr.read()
+            err = os.read(net._stderr_r, 65536)
         raise NetworkError("slirp4netns did not come up: %s" % err.decode(errors="replace").strip())
 
 
 def _api(net, request):
     import json
+    import socket
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(READY_TIMEOUT)
         s.connect(net.api_socket)

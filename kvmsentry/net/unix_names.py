@@ -7,8 +7,6 @@ import stat as st
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import parent_at, walker
-from kvmsentry.net import host_unix
-from kvmsentry.net.address import UnixName
 from kvmsentry.vfs.path import AT_FDCWD, W_OK, X_OK, may_access
 
 _autobind = itertools.count(1)
@@ -67,6 +65,8 @@ def bind_path(task, path, sock):
     Linux's unix_bind_bsd) and attach sock to it; EADDRINUSE if the name exists.
     Returns the inode, or None when sock became a host socket instead
     (--host-uds=create, in a host directory)."""
+    from kvmsentry.net import host_unix          # (host sockets load at first use)
+    from kvmsentry.net.address import UnixName
     parent, name = check_free(task, path)
     directory = host_unix.host_directory(task, parent.inode)
     if directory is not None:
@@ -112,6 +112,7 @@ def lookup_path(task, path):
 def connect_host_path(task, sock, name):
     """Connect sock to a host listener at name.path if --host-uds allows
     it and the path names a host socket; True if it did."""
+    from kvmsentry.net import host_unix
     try:
         loc = walker(task).walk(task.fs.cwd, name.path, follow=True)
     except SyscallError:

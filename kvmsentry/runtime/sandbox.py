@@ -95,6 +95,7 @@ class Sandbox:
                 # From here on no host path is reachable: `start` records
                 # "running", and "stopped" is the recorded pid being gone.
                 confinement.debug = kernel.debug
+                confinement.describe_filter = self.debug_log is not None
                 confinement.lock_down(self.debug_log.fileno() if self.debug_log else 2)
             on_created(None)
             if wait_for_start:

@@ -35,9 +35,11 @@ PR_SET_NO_NEW_PRIVS = 38
 
 
 class Confinement:
-    def __init__(self, debug=None, skip_modules=()):
+    def __init__(self, debug=None, skip_modules=(), kvm=True):
         self.debug = debug or (lambda message: None)
+        self.describe_filter = False       # the filter's rules to the debug log
         self.skip_modules = skip_modules   # not preloaded (preload.fix_modules)
+        self.kvm = kvm                     # the filter allows the KVM ioctls
         self.before_pivot = []      # callables run at step 2b
         self.namespaces = []
 
@@ -65,8 +67,10 @@ class Confinement:
         if lib.kvmsentry_prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
             raise namespaces.ConfinementError("PR_SET_NO_NEW_PRIVS failed")
         self.debug("confinement: no_new_privs set")
-        for line in seccomp.install(os.getpid(), self.log_fd):
-            self.debug(line)
+        description = seccomp.install(os.getpid(), self.log_fd, kvm=self.kvm)
+        if self.describe_filter:
+            for line in description():
+                self.debug(line)
         self.debug("confinement: seccomp filter loaded on all threads")
         sys.addaudithook(self._audit)
         sys.meta_path.append(self)

@@ -16,10 +16,7 @@ the sentry reaches host files only through openat and the *at calls,
 relative to the O_PATH fds it opened before pivot_root.
 """
 from collections import namedtuple
-import socket
 
-from kvmsentry.fsimpl import hostfd
-from kvmsentry.kvm import ioctls as kvm_ioctls
 from kvmsentry.platform.events import KICK_SIGNAL
 
 # One argument condition: argument `index` compared with `value` (after
@@ -45,25 +42,29 @@ def allow(name, why, *conds):
 CLONE_THREAD = 0x00010000
 CLONE_NAMESPACES = (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 |
                     0x10000000 | 0x20000000 | 0x40000000 | 0x00000080)
-AF_NETLINK, NETLINK_ROUTE = 16, 0
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, NETLINK_ROUTE = 1, 2, 10, 16, 0
 PR_SET_NAME, PR_GET_NAME, PR_SET_VMA = 15, 16, 0x53564d41
 PR_CAPBSET_READ, PR_GET_DUMPABLE, PR_SET_PDEATHSIG = 23, 3, 1
 FIOCLEX, FIONCLEX, FIONBIO = 0x5451, 0x5450, 0x5421
 PROT_EXEC = 4
 SIGKILL = 9
 
-KVM_IOCTLS = sorted((name, num) for num, name in kvm_ioctls.NAMES.items())
-TTY_IOCTLS = [
-    ("TCGETS", hostfd.TCGETS),          # isatty(), and the guest's tcgetattr
-    ("TCSETS", hostfd.TCSETS),          # the guest's tcsetattr on host stdio
-    ("TCSETSW", hostfd.TCSETSW),
-    ("TCSETSF", hostfd.TCSETSF),
-    ("TIOCGWINSZ", hostfd.TIOCGWINSZ),
-    ("FIONREAD", hostfd.FIONREAD),
-    ("FIOCLEX", FIOCLEX),               # CPython's os.set_inheritable
-    ("FIONCLEX", FIONCLEX),
-    ("FIONBIO", FIONBIO),               # os.set_blocking on some paths
-]
+def tty_ioctls():
+    """(name, number) of the terminal requests made on host stdio."""
+    # (Imported here: the supervisor, which forks before the sentry's
+    # imports, needs none of hostfd's.)
+    from kvmsentry.fsimpl import hostfd
+    return [
+        ("TCGETS", hostfd.TCGETS),          # isatty(), and the guest's tcgetattr
+        ("TCSETS", hostfd.TCSETS),          # the guest's tcsetattr on host stdio
+        ("TCSETSW", hostfd.TCSETSW),
+        ("TCSETSF", hostfd.TCSETSF),
+        ("TIOCGWINSZ", hostfd.TIOCGWINSZ),
+        ("FIONREAD", hostfd.FIONREAD),
+        ("FIOCLEX", FIOCLEX),               # CPython's os.set_inheritable
+        ("FIONCLEX", FIONCLEX),
+        ("FIONBIO", FIONBIO),               # os.set_blocking on some paths
+    ]
 # Read-only questions about host sockets and the network namespace's
 # interfaces (net/hostinet.py, net/interfaces.py): nothing that changes state.
 NET_IOCTLS = [
@@ -80,9 +81,16 @@ def _self_only(name, why, own_pid):
     return allow(name, why, eq(0, own_pid))
 
 
-def policy(own_pid):
+def kvm_ioctls():
+    """(name, number) of every KVM ioctl the kvm platform makes."""
+    from kvmsentry.kvm import ioctls
+    return sorted((name, num) for num, name in ioctls.NAMES.items())
+
+
+def policy(own_pid, kvm=True):
     """The allowlist as a list of Entry, for a sentry whose pid (as it sees
-    itself) is own_pid."""
+    itself) is own_pid; kvm=False leaves the KVM ioctls out (a sentry on
+    the systrap platform never opens /dev/kvm)."""
     return [
         # --- Python runtime: memory, threads, signals, time
         allow("brk", "malloc"),
@@ -191,17 +199,18 @@ def policy(own_pid):
         allow("getcwd", "os.getcwd"),
 
         # --- KVM, and the terminal requests the sentry makes on host stdio
-        *[allow("ioctl", "KVM " + name, eq(1, num)) for name, num in KVM_IOCTLS],
-        *[allow("ioctl", "tty " + name, eq(1, num)) for name, num in TTY_IOCTLS],
+        *[allow("ioctl", "KVM " + name, eq(1, num)) for name, num in
+          (kvm_ioctls() if kvm else ())],
+        *[allow("ioctl", "tty " + name, eq(1, num)) for name, num in tty_ioctls()],
         *[allow("ioctl", "net " + name, eq(1, num)) for name, num in NET_IOCTLS],
 
         # --- sockets (hostinet, netlink route): families restricted
-        allow("socket", "AF_UNIX", eq(0, socket.AF_UNIX)),
-        allow("socket", "AF_INET", eq(0, socket.AF_INET)),
-        allow("socket", "AF_INET6", eq(0, socket.AF_INET6)),
+        allow("socket", "AF_UNIX", eq(0, AF_UNIX)),
+        allow("socket", "AF_INET", eq(0, AF_INET)),
+        allow("socket", "AF_INET6", eq(0, AF_INET6)),
         allow("socket", "AF_NETLINK, NETLINK_ROUTE only",
               eq(0, AF_NETLINK), eq(2, NETLINK_ROUTE)),
-        allow("socketpair", "AF_UNIX", eq(0, socket.AF_UNIX)),
+        allow("socketpair", "AF_UNIX", eq(0, AF_UNIX)),
         allow("bind", "sockets"), allow("connect", "sockets"),
         allow("listen", "sockets"), allow("accept", "sockets"),
         allow("accept4", "sockets"), allow("getsockname", "sockets"),

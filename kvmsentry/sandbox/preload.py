@@ -13,7 +13,6 @@ What needs the host when imported is imported now: extension modules (the
 seccomp filter refuses executable mappings), modules that load a shared
 library with ctypes, package data files.
 """
-import ctypes
 import marshal
 import os
 import sys
@@ -53,6 +52,7 @@ FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.repo
 # modules, always imported now).
 IMPORTED_NOW = (
     "kvmsentry.arch.disasm",          # loads libcapstone with ctypes
+    "kvmsentry.syscalls.sys_mmap",    # reads /proc/meminfo (the commit limit)
 )
 
 # Shared libraries the C library loads on demand: glibc dlopen()s libgcc_s
@@ -60,6 +60,9 @@ IMPORTED_NOW = (
 # at exit); loaded now, its later dlopen finds it by soname.
 LIBRARIES = ("libgcc_s.so.1",)
 _loaded = []
+# The code cache's finder (sandbox/code_cache.py), when `do` installed one:
+# what it holds is in memory already.
+cached = None
 
 
 def _read_package_data():
@@ -181,10 +184,15 @@ def fix_modules(skip=()):
     def skipped(name):
         return name.startswith("kvmsentry.__main__") or any(
             name == s or name.startswith(s + ".") for s in skip)
+    import ctypes
     snapshot = Snapshot()
     imports = []
+    held = {}
+    if cached is not None:
+        cached.forget([name for name in cached.modules if skipped(name)])
+        held = cached.modules
     for name, path, is_package in _module_files():
-        if name in sys.modules or skipped(name):
+        if name in sys.modules or skipped(name) or name in held:
             continue
         if path.endswith(".so"):
             imports.append(name)
@@ -196,7 +204,7 @@ def fix_modules(skip=()):
     # The standard library's directory, then site-packages (ioctl_opt).
     where = [os.path.dirname(os.__file__)] + [p for p in sys.path if "site-packages" in p]
     for name in stdlib:
-        if name in sys.modules:
+        if name in sys.modules or name in held:
             continue
         path, is_package = _stdlib_file(name, where)
         if path is None:
@@ -212,7 +220,7 @@ def fix_modules(skip=()):
                 pass          # not in this Python: no module can import it later either
     _read_package_data()
     _loaded.extend(ctypes.CDLL(lib) for lib in LIBRARIES)
-    return len(snapshot.modules)
+    return len(snapshot.modules) + len(held)
 
 
 def import_everything(skip=()):

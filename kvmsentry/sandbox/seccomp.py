@@ -96,12 +96,14 @@ def describe(entries, quiet_enosys=()):
     return lines
 
 
-def install(own_pid, log_fd, entries=None, quiet_enosys=host_syscalls.QUIET_ENOSYS):
-    """Load the filter (default: the sentry's allowlist) on every thread of
-    this process; refusals are reported on log_fd. Returns the debug-log
-    description."""
+def install(own_pid, log_fd, entries=None, quiet_enosys=host_syscalls.QUIET_ENOSYS,
+            kvm=True):
+    """Load the filter (default: the sentry's allowlist, with the KVM
+    ioctls unless kvm is False) on every thread of this process; refusals
+    are reported on log_fd. Returns a function that gives the debug-log
+    description (only a debug log asks for it)."""
     if entries is None:
-        entries = host_syscalls.policy(own_pid)
+        entries = host_syscalls.policy(own_pid, kvm=kvm)
     ctx = build(entries, quiet_enosys)
     try:
         if lib.kvmsentry_install_sigsys(log_fd) != 0:
@@ -109,7 +111,7 @@ def install(own_pid, log_fd, entries=None, quiet_enosys=host_syscalls.QUIET_ENOS
         _check(lib.seccomp_load(ctx), "load")
     finally:
         lib.seccomp_release(ctx)
-    return describe(entries, quiet_enosys)
+    return lambda: describe(entries, quiet_enosys)
 
 
 def refused_count():

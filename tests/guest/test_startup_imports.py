@@ -6,6 +6,8 @@ the sentry import, on stderr."""
 import re
 import subprocess
 
+from kvmsentry.platform import choice
+
 # Standard-library modules a run never needs (dataclasses imports inspect,
 # ast and dis; argparse is for command lines do_args cannot read; the
 # others are for error reports, --publish and the OCI front end), and
@@ -13,10 +15,20 @@ import subprocess
 NOT_ON_THE_START_PATH = (
     "dataclasses", "inspect", "ast", "dis", "argparse", "gettext", "traceback", "shutil",
     "tempfile", "json", "random",
+    # Helpers start with posix_spawn (sandbox/spawn.py), sockets of the
+    # start path are _socket's: no subprocess (with locale and re), no
+    # socket (its enums), no nsenter.
+    "subprocess", "locale", "re", "socket", "selectors",
     "kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.report",
     "kvmsentry.fsimpl.procfs.task_dir", "kvmsentry.fsimpl.procfs.task_files",
     "kvmsentry.net.proc_net", "kvmsentry.syscalls.sys_socket", "kvmsentry.syscalls.sys_ipc",
     "kvmsentry.syscalls.sys_ptrace", "kvmsentry.syscalls.sys_aio",
+    # SysV IPC and POSIX queues load with their first use, host sockets
+    # with the first socket, --strace's printer and the fault report with
+    # theirs.
+    "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
+    "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
+    "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
 )
 
 
@@ -32,3 +44,6 @@ def test_start_path_imports_only_what_a_run_needs(programs):
     assert {"kvmsentry.cli.main", "kvmsentry.kernel.kernel",
             "kvmsentry.syscalls.dispatch"} <= imported
     assert sorted(imported & set(NOT_ON_THE_START_PATH)) == []
+    # The KVM binding only where the sentry runs on KVM.
+    if choice.resolve(choice.requested(None)) == "systrap":
+        assert sorted(m for m in imported if m.startswith("kvmsentry.kvm")) == []

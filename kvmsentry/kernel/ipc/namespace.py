@@ -9,6 +9,7 @@ of their own.
 """
 import errno
 import struct
+import sys
 import time
 
 from kvmsentry.errors import SyscallError
@@ -159,21 +160,44 @@ class IpcIds:
         return obj.perm.id
 
 
+# Each registry is made (and its module imported) at its first use: most
+# sandboxes never use SysV IPC or POSIX queues.
+_REGISTRIES = {"shm": ("kvmsentry.kernel.ipc.shm", "ShmRegistry"),
+               "sem": ("kvmsentry.kernel.ipc.sem", "SemRegistry"),
+               "msg": ("kvmsentry.kernel.ipc.msg", "MsgRegistry"),
+               "mqueue": ("kvmsentry.kernel.mqueue", "MqueueRegistry")}
+
+
 class IpcNamespace:
-    """The sandbox's IPC namespace: SysV objects and POSIX queues."""
+    """The sandbox's IPC namespace: SysV objects and POSIX queues
+    (.shm, .sem, .msg, .mqueue)."""
 
     def __init__(self, kernel):
-        from kvmsentry.kernel.ipc.msg import MsgRegistry
-        from kvmsentry.kernel.ipc.sem import SemRegistry
-        from kvmsentry.kernel.ipc.shm import ShmRegistry
-        from kvmsentry.kernel.mqueue import MqueueRegistry
-        self.shm = ShmRegistry(kernel)
-        self.sem = SemRegistry(kernel)
-        self.msg = MsgRegistry(kernel)
-        self.mqueue = MqueueRegistry(kernel)
+        self._kernel = kernel
+
+    def __getattr__(self, name):
+        where = _REGISTRIES.get(name)
+        if where is None:
+            raise AttributeError(name)
+        __import__(where[0])
+        registry = getattr(sys.modules[where[0]], where[1])(self._kernel)
+        setattr(self, name, registry)
+        return registry
+
+    def mapped_again(self, mm, tgid):
+        """fork copied mm's mappings (ShmRegistry.mapped_again)."""
+        if "shm" in self.__dict__:
+            self.shm.mapped_again(mm, tgid)
+
+    def unmapping_all(self, mm, tgid):
+        """mm is going (ShmRegistry.unmapping_all)."""
+        if "shm" in self.__dict__:
+            self.shm.unmapping_all(mm, tgid)
 
     def process_exited(self, group, tgid):
         """A process ended: apply its SEM_UNDO adjustments and drop its
         mq_notify registrations."""
-        self.sem.exit_undo(group, tgid)
-        self.mqueue.process_exited(tgid)
+        if "sem" in self.__dict__:
+            self.sem.exit_undo(group, tgid)
+        if "mqueue" in self.__dict__:
+            self.mqueue.process_exited(tgid)

@@ -78,6 +78,12 @@ def host_cpuid():
     return entries
 
 
+def _cpuid(function, index=0):
+    out = ffi.new("uint32_t[4]")
+    lib.systrap_cpuid(function, index, out)
+    return tuple(out)
+
+
 def _readable(fd):
     poller = select.poll()                  # (not select(): fds past 1024)
     poller.register(fd, select.POLLIN)
@@ -102,13 +108,12 @@ class SystrapMachine:
         # either way, and then freeing one zeroes it with a memset).
         self.pool.back_pages = False
         self.pool.kvm_translations = False   # no KVM: no DONTNEED to drop its copies
-        self.cpuid = host_cpuid()
-        by_leaf = {(e["function"], e["index"]): e for e in self.cpuid}
-        leaf1 = by_leaf.get((1, 0))
-        self.hwcap = leaf1["edx"] if leaf1 else 0
-        self.xcr0 = lib.systrap_xgetbv() if leaf1 and leaf1["ecx"] & (1 << 27) else None
-        xsave_leaf = by_leaf.get((0xD, 0))
-        self.xsave_size = xsave_leaf["ebx"] if xsave_leaf and self.xcr0 else 512
+        # Only the leaves needed now: the whole list (~190 CPUIDs, each a
+        # VM exit on a virtual machine) is read if /proc/cpuinfo asks.
+        top, leaf1, leaf_d = _cpuid(0), _cpuid(1), _cpuid(0xD)
+        self.hwcap = leaf1[3] if top[0] >= 1 else 0
+        self.xcr0 = lib.systrap_xgetbv() if top[0] >= 1 and leaf1[2] & (1 << 27) else None
+        self.xsave_size = leaf_d[1] if top[0] >= 0xD and self.xcr0 else 512
         self.vdso = Vdso(self.pool)
         self.vdso.tsc_offset = 0      # the program reads the host's own TSC
         self.spin_cycles = spin_cycles()
@@ -126,6 +131,14 @@ class SystrapMachine:
         self._watcher = threading.Thread(target=self._watch_loop, name="systrap-reaper",
                                          daemon=True)
         self._watcher.start()
+
+    @property
+    def cpuid(self):
+        """CPUID entries as KVM_GET_SUPPORTED_CPUID lists them (host_cpuid)."""
+        entries = self.__dict__.get("_cpuid")
+        if entries is None:
+            entries = self.__dict__["_cpuid"] = host_cpuid()
+        return entries
 
     # --- what the kernel builds ----------------------------------------------
     def new_context(self, patch_syscalls=True):

@@ -1,0 +1,210 @@
+"""The compiled code of every module `kvmsentry do` may import, in one
+file read at start (the preload's snapshot, kept between runs).
+
+Importing a module the ordinary way costs a finder's search, a stat of
+the source, an open and read of its .pyc and importlib's bookkeeping, in
+Python, each time: about as much again as running the module's body, for
+~150 modules on every start, and the preload then read ~200 files more
+before pivot_root. Here one read brings the code of all of them (the
+kvmsentry package and preload's standard-library list); a finder at the
+front of sys.meta_path serves imports from it, each module unmarshalled
+when first imported.
+
+The file is mapped, not read: only the pages of the modules a run
+imports are touched (reading all ~4 MB cost more than it saved). It is
+a cache, as a .pyc is, and is trusted as one: it lives in
+the package's __pycache__ and is rebuilt (atomically replaced) when any
+source it holds changed size or mtime, a module was added, or the
+interpreter differs. Every source is checked at load, so what is served
+is what an ordinary import would run; after the load nothing is read
+from the host again (the sentry goes on to pivot_root).
+"""
+import marshal
+import mmap
+import os
+import struct
+import sys
+from importlib.machinery import ModuleSpec
+from importlib.util import MAGIC_NUMBER
+
+import kvmsentry
+from kvmsentry.sandbox import preload
+
+FORMAT = 2
+_LENGTH = struct.Struct("<Q")        # the file: index length, index, code blobs
+_HEADER = (FORMAT, MAGIC_NUMBER, sys.implementation.cache_tag, os.path.dirname(os.__file__))
+
+
+def cache_path():
+    return os.path.join(os.path.dirname(kvmsentry.__file__), "__pycache__",
+                        "code-cache.%s.bin" % sys.implementation.cache_tag)
+
+
+def _stamp(path):
+    st = os.stat(path)
+    return st.st_mtime_ns, st.st_size
+
+
+def _wanted(old):
+    """(name, path, is_package) of every module the cache should hold: the
+    package's files as listed now, the standard library's where the cache
+    found them before (else searched for)."""
+    for name, path, is_package in preload._module_files():
+        if not path.endswith(".so") and not name.startswith("kvmsentry.__main__"):
+            yield name, path, is_package
+    where = None
+    for name in preload.STDLIB + preload.FRONT_END_STDLIB:
+        if name in old:
+            yield name, old[name][0], old[name][1]
+            continue
+        if where is None:
+            where = [os.path.dirname(os.__file__)] + [p for p in sys.path
+                                                      if "site-packages" in p]
+        path, is_package = preload._stdlib_file(name, where)
+        if path is not None:
+            yield name, path, is_package
+
+
+class CodeCache:
+    """A meta-path finder and loader serving modules from the cache file's
+    mapping: name -> (path, is_package, (mtime_ns, size), offset, length)."""
+
+    def __init__(self, modules, code):
+        self.modules = modules
+        self._code = code               # the blobs: entries' offsets are into it
+
+    def code_of(self, name):
+        """The module's marshalled code (a view of the mapping)."""
+        entry = self.modules[name]
+        return self._code[entry[3]:entry[3] + entry[4]]
+
+    def find_spec(self, name, path=None, target=None):
+        entry = self.modules.get(name)
+        if entry is None:
+            return None
+        spec = ModuleSpec(name, self, origin=entry[0], is_package=entry[1])
+        if entry[1]:
+            spec.submodule_search_locations = [os.path.dirname(entry[0])]
+        spec.has_location = True
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(marshal.loads(self.code_of(module.__spec__.name)), module.__dict__)
+
+    def forget(self, names):
+        """Serve these no more (a front end the running command leaves out)."""
+        for name in names:
+            self.modules.pop(name, None)
+
+
+def _open(path):
+    """The cache file as a CodeCache (not yet installed), or None when there
+    is none for this interpreter."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size < _LENGTH.size:
+            return None
+        mapping = mmap.mmap(fd, size, mmap.MAP_PRIVATE, mmap.PROT_READ)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    try:
+        (length,) = _LENGTH.unpack_from(mapping)
+        header, modules = marshal.loads(memoryview(mapping)[_LENGTH.size:_LENGTH.size + length])
+    except (ValueError, EOFError, TypeError, struct.error):
+        return None
+    if header != _HEADER:
+        return None
+    return CodeCache(modules, memoryview(mapping)[_LENGTH.size + length:])
+
+
+def _refresh(cache):
+    """A CodeCache for every wanted module: entries of `cache` (or None)
+    kept while their source is unchanged, the rest from the module's
+    current .pyc or its compiled source. Returns (cache, blobs of a new
+    file or None when the file is up to date)."""
+    old = cache.modules if cache is not None else {}
+    entries, blobs, changed = {}, [], cache is None
+    offset = 0
+    for name, path, is_package in _wanted(old):
+        try:
+            stamp = _stamp(path)
+        except OSError:
+            changed = True
+            continue
+        kept = old.get(name)
+        if kept is not None and kept[0] == path and kept[2] == stamp:
+            data = cache.code_of(name)
+        else:
+            changed = True
+            data = _compiled(name, path, is_package)
+            if data is None:
+                continue                    # an ordinary import reports it
+        entries[name] = (path, is_package, stamp, offset, len(data))
+        blobs.append(data)
+        offset += len(data)
+    if set(old) != set(entries):
+        changed = True
+    if not changed:
+        return cache, None
+    return CodeCache(entries, memoryview(b"".join(blobs))), blobs
+
+
+def _compiled(name, path, is_package):
+    snapshot = preload.Snapshot()
+    try:
+        snapshot.add(name, path, is_package)
+    except OSError:
+        return None
+    _, _, data, marshalled = snapshot.modules[name]
+    if marshalled:
+        return data
+    try:
+        return marshal.dumps(compile(data, path, "exec", dont_inherit=True))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _save(path, cache, blobs):
+    """Write the cache atomically; quietly nothing where that is not allowed."""
+    if sys.dont_write_bytecode:
+        return
+    index = marshal.dumps((_HEADER, cache.modules))
+    temporary = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        with open(temporary, "wb") as f:
+            f.write(_LENGTH.pack(len(index)))
+            f.write(index)
+            for blob in blobs:
+                f.write(blob)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+
+
+def install():
+    """Put the cache's finder first on sys.meta_path (building or
+    refreshing the file when it does not match the sources); returns it,
+    or None when the interpreter runs optimized (other bytecode)."""
+    if sys.flags.optimize:
+        return None
+    if preload.cached is not None:           # (main() called again, in one process)
+        return preload.cached
+    path = cache_path()
+    cache, blobs = _refresh(_open(path))
+    if blobs is not None:
+        _save(path, cache, blobs)
+    sys.meta_path.insert(0, cache)
+    preload.cached = cache
+    return cache

@@ -1,0 +1,73 @@
+"""sandbox/code_cache.py: the code of every module `do` may import, in one
+file, served only while it matches the sources."""
+import importlib.util
+import marshal
+import os
+import sys
+
+import pytest
+
+from kvmsentry.sandbox import code_cache
+
+
+@pytest.fixture(autouse=True)
+def _writes_caches(monkeypatch):
+    # (PYTHONDONTWRITEBYTECODE makes _save a no-op, as for a .pyc.)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+
+
+def _module_code(cache, name):
+    return marshal.loads(cache.code_of(name))
+
+
+def _source_code(name):
+    spec = importlib.util.find_spec(name)
+    with open(spec.origin, "rb") as f:
+        return compile(f.read(), spec.origin, "exec", dont_inherit=True)
+
+
+def test_a_saved_cache_serves_what_the_sources_compile_to(tmp_path):
+    cache, blobs = code_cache._refresh(None)
+    assert blobs is not None                    # nothing to keep: all of it is new
+    assert {"kvmsentry.kernel.kernel", "kvmsentry.syscalls.dispatch", "enum",
+            "threading"} <= set(cache.modules)
+    assert not any(n.startswith("kvmsentry.__main__") for n in cache.modules)
+    path = str(tmp_path / "cache.bin")
+    code_cache._save(path, cache, blobs)
+    loaded = code_cache._open(path)
+    assert loaded.modules == cache.modules
+    for name in ("kvmsentry.errors", "kvmsentry.kernel.waiter"):
+        assert _module_code(loaded, name).co_consts == _source_code(name).co_consts
+    # Unchanged sources: nothing to rewrite.
+    again, blobs = code_cache._refresh(loaded)
+    assert blobs is None and again is loaded
+
+
+def test_a_changed_source_or_interpreter_is_not_served_from_the_cache(tmp_path):
+    cache, blobs = code_cache._refresh(None)
+    # As if kvmsentry.errors had changed since: another stamp, other code.
+    path, is_package, (mtime, size), offset, length = cache.modules["kvmsentry.errors"]
+    junk = marshal.dumps(compile("X = 1\n", path, "exec"))
+    blobs.append(junk)
+    cache.modules["kvmsentry.errors"] = (path, is_package, (mtime - 1, size),
+                                        sum(map(len, blobs[:-1])), len(junk))
+    del cache.modules["kvmsentry.record"]       # as if the module were new
+    file = str(tmp_path / "cache.bin")
+    code_cache._save(file, cache, blobs)
+    stale = code_cache._open(file)
+    assert _module_code(stale, "kvmsentry.errors").co_names == ("X",)
+    fresh, blobs = code_cache._refresh(stale)
+    assert blobs is not None
+    assert fresh.modules["kvmsentry.errors"][2] == (mtime, size)
+    assert "X" not in _module_code(fresh, "kvmsentry.errors").co_names
+    assert "kvmsentry.record" in fresh.modules
+    # A file written for another interpreter is not read at all.
+    with open(file, "r+b") as f:
+        index_length = int.from_bytes(f.read(8), "little")
+        header, modules = marshal.loads(f.read(index_length))
+    other = marshal.dumps(((header[0], b"\0\0\r\n") + header[2:], modules))
+    with open(file, "wb") as f:
+        f.write(len(other).to_bytes(8, "little") + other)
+    assert code_cache._open(file) is None
+    assert code_cache._open(str(tmp_path / "missing")) is None
+    os.unlink(file)
