@@ -24,7 +24,6 @@ import mmap
 import os
 import struct
 import sys
-from importlib.machinery import ModuleSpec
 from importlib.util import MAGIC_NUMBER
 
 import kvmsentry
@@ -65,7 +64,7 @@ def _wanted(old):
             yield name, path, is_package
 
 
-class CodeCache:
+class CodeCache(preload.MemoryFinder):
     """A meta-path finder and loader serving modules from the cache file's
     mapping: name -> (path, is_package, (mtime_ns, size), offset, length)."""
 
@@ -77,19 +76,6 @@ class CodeCache:
         """The module's marshalled code (a view of the mapping)."""
         entry = self.modules[name]
         return self._code[entry[3]:entry[3] + entry[4]]
-
-    def find_spec(self, name, path=None, target=None):
-        entry = self.modules.get(name)
-        if entry is None:
-            return None
-        spec = ModuleSpec(name, self, origin=entry[0], is_package=entry[1])
-        if entry[1]:
-            spec.submodule_search_locations = [os.path.dirname(entry[0])]
-        spec.has_location = True
-        return spec
-
-    def create_module(self, spec):
-        return None
 
     def exec_module(self, module):
         exec(marshal.loads(self.code_of(module.__spec__.name)), module.__dict__)

@@ -109,9 +109,28 @@ def _pyc_stamp(st):
             (st.st_size & 0xFFFFFFFF).to_bytes(4, "little"))
 
 
-class Snapshot:
-    """A meta-path finder and loader serving modules from code read
-    earlier: name -> (path, is_package, code bytes, marshalled?)."""
+class MemoryFinder:
+    """A meta-path finder and loader for modules held in memory: `modules`
+    maps a name to an entry whose first two items are the source path and
+    whether it is a package; subclasses say how a module is run."""
+
+    def find_spec(self, name, path=None, target=None):
+        entry = self.modules.get(name)
+        if entry is None:
+            return None
+        spec = ModuleSpec(name, self, origin=entry[0], is_package=entry[1])
+        if entry[1]:
+            spec.submodule_search_locations = [os.path.dirname(entry[0])]
+        spec.has_location = True
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+
+class Snapshot(MemoryFinder):
+    """Modules served from code read earlier: name -> (path, is_package,
+    code bytes, marshalled?)."""
 
     def __init__(self):
         self.modules = {}
@@ -140,19 +159,6 @@ class Snapshot:
                 self.modules[name] = (path, is_package, cached[16:], True)
                 return
         self.modules[name] = (path, is_package, _read(path), False)
-
-    def find_spec(self, name, path=None, target=None):
-        entry = self.modules.get(name)
-        if entry is None:
-            return None
-        spec = ModuleSpec(name, self, origin=entry[0], is_package=entry[1])
-        if entry[1]:
-            spec.submodule_search_locations = [os.path.dirname(entry[0])]
-        spec.has_location = True
-        return spec
-
-    def create_module(self, spec):
-        return None
 
     def exec_module(self, module):
         path, _, data, marshalled = self.modules[module.__spec__.name]
