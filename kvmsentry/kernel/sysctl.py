@@ -98,6 +98,10 @@ class SystemIdentity:
             b"kernel/pid_max": lambda: b"%d" % PID_MAX_DEFAULT,
             b"kernel/ngroups_max": lambda: b"%d" % NGROUPS_MAX,
             b"kernel/cap_last_cap": lambda: b"%d" % CAP_LAST_CAP,
+            b"kernel/overflowuid": lambda: b"65534",
+            b"kernel/overflowgid": lambda: b"65534",
+            # The sentry lays out address spaces as Linux does with ASLR off.
+            b"kernel/randomize_va_space": lambda: b"0",
             b"kernel/shmmax": lambda: b"%d" % SHMMAX,
             b"kernel/shmall": lambda: b"%d" % SHMMAX,
             b"kernel/shmmni": _limits("kvmsentry.kernel.ipc.shm", "SHMMNI"),

@@ -266,3 +266,14 @@ def test_no_path_reaches_the_hosts_proc_or_sys():
         assert version.splitlines()[0] != f.read().strip()
     assert version.splitlines()[1] != host_boot_id
     assert leaks.strip() == "0"
+
+
+def test_proc_root_and_id_sysctls():
+    """/proc is inode 1; overflowuid/gid as the host's; randomize_va_space
+    says what the sentry does (no address-space randomization: 0)."""
+    code, out, err = sandboxed(["/bin/sh", "-c", "stat -c %i /proc; cat /proc/sys/kernel/overflowuid "
+                                "/proc/sys/kernel/overflowgid /proc/sys/kernel/randomize_va_space"])
+    assert code == 0, err
+    with open("/proc/sys/kernel/overflowuid") as u, open("/proc/sys/kernel/overflowgid") as g:
+        host = [u.read().strip(), g.read().strip()]
+    assert out.split() == ["1"] + host + ["0"]

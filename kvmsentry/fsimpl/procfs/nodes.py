@@ -23,7 +23,7 @@ from kvmsentry.vfs.inode import Filesystem, Inode, Stat, dtype
 from kvmsentry.vfs.mount import Dentry, Location
 
 _ino_lock = threading.Lock()
-_inos = {}
+_inos = {("root",): 1}         # /proc itself is inode 1, as on Linux
 _next_ino = itertools.count(2)
 
 
