@@ -219,6 +219,10 @@ class Kernel:
             if before_start is not None:
                 before_start()
             task.start()
+            if previous is not None:
+                # Only this thread takes the signals it forwards (the
+                # supervisor's fork left them blocked for every thread).
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, set(previous) - {KICK_SIGNAL})
             # Sleeps until the sandbox ends, or init ends (then at most the
             # grace period for tasks killed with it but stuck in a host call).
             self._init_gone.wait()

@@ -30,7 +30,12 @@ def fork_sentry():
     if pid == 0:
         # The sentry dies with its supervisor (a SIGKILL to `kvmsentry do`).
         lib.kvmsentry_prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
+        # The forwarded signals stay blocked, so every thread the sentry
+        # makes has them blocked; Kernel.run unblocks them in the main
+        # thread alone, whose Python handler forwards them. A signal the
+        # host delivered to another thread would only mark the handler due,
+        # and the main thread, asleep until the sandbox ends, would never run it.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         return
     os._exit(_supervise(pid, watched))
 
