@@ -6,8 +6,9 @@ devpts mount gid=5), locked until TIOCSPTLCK 0, as Linux's devpts.
 The node goes away with the master; the index is reused once no side
 is open. mount(2) of devpts makes another instance (as every devpts
 mount is since Linux 4.7) with its own ptmx, numbering and options;
-/dev/ptmx keeps serving the sandbox's own /dev/pts. The ioctls are Linux's tty_ioctl: termios, window size, and
-the controlling-terminal rules (TIOCSCTTY, TIOCNOTTY, TIOCGPGRP,
+/dev/ptmx keeps serving the sandbox's own /dev/pts. The ioctls are
+Linux's tty_ioctl: termios, window size, and the controlling-terminal
+rules (TIOCSCTTY, TIOCNOTTY, TIOCGPGRP,
 TIOCSPGRP, TIOCGSID) with their EPERM/ENOTTY answers.
 """
 import errno
@@ -63,6 +64,7 @@ class PtyTable:
                 raise SyscallError(errno.ENOSPC)
             index = next(i for i in range(len(self.ptys) + 1) if i not in self.ptys)
             pty = Pty(index, task.kernel)
+            pty.table = self
             self.ptys[index] = pty
         creds = task.creds
         node = PtsInode(fs, pty, self, creds.fsuid if self.uid is None else self.uid,
@@ -174,7 +176,6 @@ class PtsInode(TmpfsInode):
         super().__init__(fs, st.S_IFCHR | mode, uid, gid, os.makedev(PTY_SLAVE_MAJOR, pty.index))
         self.pty = pty
         self.table = table
-        pty.table = table
 
     def open(self, location, flags):
         self.pty.slave_opened()

@@ -16,6 +16,7 @@ from kvmsentry.record import record, replace
 CAP_CHOWN, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 0, 5, 6, 7, 8
 CAP_DAC_READ_SEARCH, CAP_FOWNER = 2, 3
 CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE, CAP_MKNOD = 19, 21, 23, 24, 27
+CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_NET_RAW = 10, 12, 13
 CAP_LAST_CAP = 40                     # CAP_CHECKPOINT_RESTORE (Linux 5.9+)
 CAP_FULL = (1 << (CAP_LAST_CAP + 1)) - 1
 NO_ID = 0xFFFFFFFF                    # (uid_t)-1: "unchanged", never a valid id

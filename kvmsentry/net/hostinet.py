@@ -16,6 +16,7 @@ import select
 import socket
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.creds import CAP_NET_BIND_SERVICE
 from kvmsentry.kernel.locking import current
 from kvmsentry.net import interfaces
 from kvmsentry.net.address import AF_INET, AF_INET6, decode_inet, encode_inet, family_of
@@ -67,7 +68,6 @@ def _advance(views, n):
 
 
 UNPRIVILEGED_PORT_START = 1024          # net.ipv4.ip_unprivileged_port_start's default
-CAP_NET_BIND_SERVICE = 10
 
 
 def _host_call(fn, *args):

@@ -16,6 +16,7 @@ import errno
 import struct
 
 from kvmsentry.errors import QuietEpipe, SyscallError
+from kvmsentry.kernel.creds import CAP_NET_ADMIN, CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
 from kvmsentry.kernel.waiter import block_until, deadline_after
 from kvmsentry.net import unix_names
@@ -42,7 +43,6 @@ ALL = 0xFFFF
 # NO_CHECK), and SO_PRIORITY as given.
 _FLAG_OPTIONS = {2, 5, 6, 9, 10, 11}
 SO_PRIORITY, SO_REUSEPORT, SO_RCVLOWAT, SO_SNDLOWAT = 12, 15, 18, 19
-CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
 INT_MAX = 0x7FFFFFFF
 SO_LINGER = 13
 
@@ -62,15 +62,23 @@ def check_creds(task, creds):
     then whether the pid exists (__scm_send's ESRCH)."""
     pid, uid, gid = creds
     c = task.creds
-    if pid != task.tgid and not c.capable(21):            # CAP_SYS_ADMIN
+    if pid != task.tgid and not c.capable(CAP_SYS_ADMIN):
         raise SyscallError(errno.EPERM)
-    if uid not in (c.uid, c.euid, c.suid) and not c.capable(7):    # CAP_SETUID
+    if uid not in (c.uid, c.euid, c.suid) and not c.capable(CAP_SETUID):
         raise SyscallError(errno.EPERM)
-    if gid not in (c.gid, c.egid, c.sgid) and not c.capable(6):    # CAP_SETGID
+    if gid not in (c.gid, c.egid, c.sgid) and not c.capable(CAP_SETGID):
         raise SyscallError(errno.EPERM)
     kernel = task.kernel
     if pid not in kernel.tasks and pid not in kernel.tree.groups:
         raise SyscallError(errno.ESRCH)
+
+
+def _held(files):
+    """The files of a peeked message, with references of the reader's own
+    (the message keeps its)."""
+    for f in files:
+        hold_file(f)
+    return list(files)
 
 
 class Message:
@@ -414,9 +422,7 @@ class UnixSocket(SocketFile):
         """The message's files for the reader: references of its own when
         peeking, else the message's, and the message leaves the queue."""
         if flags & MSG_PEEK:
-            for f in msg.files:
-                hold_file(f)
-            return list(msg.files)
+            return _held(msg.files)
         self.recvq.popleft()
         self._uncharge(msg)
         files, msg.files = msg.files, []
@@ -454,9 +460,7 @@ class UnixSocket(SocketFile):
             n = min(len(msg.data), length - len(out))
             out += msg.data[:n]
             if flags & MSG_PEEK:
-                for f in msg.files:
-                    hold_file(f)
-                files += msg.files
+                files += _held(msg.files)
                 index += 1
                 if msg.files:
                     break
@@ -488,12 +492,11 @@ class UnixSocket(SocketFile):
                 return Received(b"", None, None, Ancillary([], None), 0)
         msg = self.recvq[0]
         if flags & MSG_PEEK:
-            for f in msg.files:
-                hold_file(f)
-            files = list(msg.files)
+            files = _held(msg.files)
         else:
             files, msg.files = msg.files, []
-        return Received(b"", None, msg.addr, Ancillary(files, msg.creds if self.passcred else None), 0)
+        creds = msg.creds if self.passcred else None
+        return Received(b"", None, msg.addr, Ancillary(files, creds), 0)
 
     # --- readiness, options, ioctls --------------------------------------------------------
     def poll_events(self):
@@ -523,7 +526,7 @@ class UnixSocket(SocketFile):
         elif name in (SO_SNDBUF, SO_RCVBUF, SO_SNDBUFFORCE, SO_RCVBUFFORCE):
             val = int_opt(value) & 0xFFFFFFFF
             forced = name in (SO_SNDBUFFORCE, SO_RCVBUFFORCE)
-            if forced and not task.creds.capable(12):              # CAP_NET_ADMIN
+            if forced and not task.creds.capable(CAP_NET_ADMIN):
                 raise SyscallError(errno.EPERM)
             if not forced:
                 val = min(val, WMEM_MAX)

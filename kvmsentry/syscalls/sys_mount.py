@@ -96,8 +96,8 @@ def _new_filesystem(task, fstype, data):
 
 def mount(task, source, target, fstype, flags, data):
     """Implements mount(2): tmpfs (mode/size/nr_inodes/uid/gid), proc,
-    sysfs and devpts (a new instance); MS_BIND, MS_REMOUNT (with MS_BIND: this mount only), MS_MOVE,
-    MS_SHARED/PRIVATE/SLAVE/UNBINDABLE; MS_RDONLY is enforced, the other
+    sysfs and devpts (a new instance); MS_BIND, MS_REMOUNT (with MS_BIND:
+    this mount only), MS_MOVE, MS_SHARED/PRIVATE/SLAVE/UNBINDABLE; MS_RDONLY is enforced, the other
     per-mount flags are recorded."""
     flags = u32(flags)
     if flags & MS_MGC_MSK == MS_MGC_VAL:

@@ -108,7 +108,8 @@ def cpuinfo(cpuid, ncpus, mhz=2000.0):
     family, model, stepping = _signature(leaves)
     flag_text = " ".join(flags(cpuid))
     max_leaf = leaves[(0, 0)]["eax"] if (0, 0) in leaves else 0
-    cache = [("cache size", "%d KB" % _cache_kb(leaves))] if _cache_kb(leaves) else []
+    cache_kb = _cache_kb(leaves)
+    cache = [("cache size", "%d KB" % cache_kb)] if cache_kb else []
     entries = []
     for n in range(ncpus):
         rows = [("processor", n), ("vendor_id", _vendor(leaves)), ("cpu family", family),

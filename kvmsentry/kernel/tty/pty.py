@@ -5,8 +5,9 @@ whose controlling terminal it is and its foreground process group).
 Master writes are typed input; slave writes are output the master
 reads. Typed input the line discipline cannot take yet waits in a
 backlog (Linux's flip buffer) of INPUT_MAX bytes; beyond that a master
-write blocks, or fails with EAGAIN under O_NONBLOCK, as pty_write does. Each side has its own wait queue (kernel/waiter.py), notified
-with the events a change made true. Signals the line discipline raises
+write blocks, or fails with EAGAIN under O_NONBLOCK, as pty_write does.
+Each side has its own wait queue (kernel/waiter.py), notified with the
+events a change made true. Signals the line discipline raises
 are sent after the pty's lock is dropped.
 """
 import errno
@@ -23,7 +24,8 @@ POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 0x1, 0x2, 0x4, 0x8, 0x10
 POLLRDNORM, POLLWRNORM = 0x40, 0x100
 READ_EVENTS, WRITE_EVENTS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
 OUTPUT_MAX = 64 * 1024           # slave output the master has not read yet
-INPUT_MAX = 64 * 1024            # typed input waiting for the line discipline (TTYB_DEFAULT_MEM_LIMIT)
+INPUT_MAX = 64 * 1024            # typed input the line discipline has yet to take (Linux's
+                                 # TTYB_DEFAULT_MEM_LIMIT)
 DECISECOND_NS = 100_000_000
 # Packet mode (TIOCPKT): the status byte before what a master read returns.
 TIOCPKT_DATA, TIOCPKT_FLUSHREAD, TIOCPKT_FLUSHWRITE = 0, 1, 2
@@ -349,7 +351,6 @@ class Pty:
                 self._packet_event(TIOCPKT_FLUSHREAD)
             self.ldisc.set_termios(new)
             effects = self._receive()
-            readable = self.ldisc.has_input()
             if self.packet:
                 # pty_set_termios: tell the master whether ^S/^Q flow control is on.
                 before, after = _xon_xoff(old), _xon_xoff(new)
@@ -358,9 +359,7 @@ class Pty:
                     self.pktstatus |= TIOCPKT_DOSTOP if after else TIOCPKT_NOSTOP
                 if (old.lflag | new.lflag) & t.EXTPROC:
                     self.pktstatus |= TIOCPKT_IOCTL
-        self._announce(effects)
-        if readable:
-            self.slave_queue.notify(READ_EVENTS)
+        self._announce(effects)                      # (readable input: the slave hears)
         self.master_queue.notify(READ_EVENTS | POLLPRI)
 
     def set_packet(self, on):
