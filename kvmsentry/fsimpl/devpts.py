@@ -6,7 +6,7 @@ devpts mount gid=5), locked until TIOCSPTLCK 0, as Linux's devpts.
 The node goes away with the master; the index is reused once no side
 is open. mount(2) of devpts makes another instance (as every devpts
 mount is since Linux 4.7) with its own ptmx, numbering and options;
-/dev/ptmx keeps serving the sandbox's own /dev/pts. The ioctls are
+/dev/ptmx serves the instance mounted on the "pts" beside it. The ioctls are
 Linux's tty_ioctl: termios, window size, and the controlling-terminal
 rules (TIOCSCTTY, TIOCNOTTY, TIOCGPGRP,
 TIOCSPGRP, TIOCGSID) with their EPERM/ENOTTY answers.
@@ -166,7 +166,30 @@ class PtmxInode(TmpfsInode):
         task = current()
         if task is None:
             raise SyscallError(errno.ENXIO)
-        return MasterFile(self.table.create(self.fs, task), self.table, location, flags)
+        fs, table = self._instance(task, location)
+        return MasterFile(table.create(fs, task), table, location, flags)
+
+    def _instance(self, task, location):
+        """The devpts instance a master opened here belongs to (Linux's
+        devpts_acquire). A devpts root's own ptmx serves its instance;
+        another ptmx node serves the devpts mounted on the "pts" beside it,
+        so a container that mounts a new instance on /dev/pts gets its ptys
+        there, and the sandbox's own /dev/pts when nothing is mounted on
+        it. No "pts" there is ENOENT (so is a bind mount of the node alone:
+        its parent is outside the mount), anything else there ENODEV."""
+        if isinstance(self.fs, DevptsFilesystem) or location is None:
+            return self.fs, self.table
+        mount, dentry = location
+        parent = dentry.parent
+        if parent is None or dentry is mount.root:
+            raise SyscallError(errno.ENOENT)
+        pts = parent.child(b"pts")
+        pts_mount, pts = task.kernel.mounts.mounted_on(type(location)(mount, pts))
+        if pts is pts_mount.root and isinstance(pts_mount.fs, DevptsFilesystem):
+            return pts_mount.fs, pts_mount.fs.ptys
+        if pts.inode is self.table.pts_dir:
+            return self.fs, self.table
+        raise SyscallError(errno.ENODEV)
 
 
 class PtsInode(TmpfsInode):

@@ -512,8 +512,8 @@ _IMPLEMENTED = [
        "/proc/PID/mounts and mountinfo are not rewritten for the new root (mounts outside "
        "it are listed)"),
     _e("mount", sys_mount.mount, "str str str hex ptr", PARTIAL,
-       "tmpfs, proc, sysfs, devpts (a new instance; /dev/ptmx stays the sandbox's own "
-       "/dev/pts, and a remount does not change devpts options); bind (MS_REC binds the one "
+       "tmpfs, proc, sysfs, devpts (a new instance; /dev/ptmx serves the instance on the pts beside it, "
+       "and a remount does not change devpts options); bind (MS_REC binds the one "
        "mount), remount, move; propagation "
        "flags accepted (one mount namespace): no peer groups in mountinfo, nothing "
        "propagates; NOEXEC enforced (execve, mmap, mprotect), NOSUID/NODEV recorded, not "

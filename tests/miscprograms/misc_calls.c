@@ -735,6 +735,22 @@ static void mode_devpts(const char *dir) {
     CALL("open 2", open(path(b, "ptmx"), O_RDWR | O_NOCTTY));
     close(m1);
     CALL("umount b", umount2(b, 0));
+    /* /dev/ptmx opens the instance mounted on the "pts" beside it; a bind
+     * mount of the node alone finds no "pts" (its parent is outside). */
+    CALL("mount /dev/pts", mount("devpts", "/dev/pts", "devpts", 0, "ptmxmode=666"));
+    int md = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+    show("open /dev/ptmx", md >= 0 ? 0 : -1);
+    CALL("TIOCGPTN", ioctl(md, TIOCGPTN, &n));
+    printf("  index %d\n", n);
+    list_dir("/dev/pts", "/dev/pts");
+    close(md);
+    CALL("umount /dev/pts", umount2("/dev/pts", MNT_DETACH));
+    char *d = strdup(path(dir, "d"));
+    mkdir(d, 0755);
+    touch(path(d, "ptmx"));
+    CALL("bind ptmx", mount("/dev/ptmx", path(d, "ptmx"), NULL, MS_BIND, NULL));
+    CALL("open bound ptmx", open(path(d, "ptmx"), O_RDWR | O_NOCTTY));
+    CALL("umount bound ptmx", umount2(path(d, "ptmx"), 0));
 }
 
 static void mode_mount(const char *dir) {
