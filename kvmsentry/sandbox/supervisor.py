@@ -24,7 +24,9 @@ SI_USER, SI_QUEUE, SI_TKILL = 0, -1, -6
 def fork_sentry():
     """Fork; return in the child (the sentry). In the parent, supervise the
     child and exit with its status: this call never returns there."""
-    watched = set(FORWARDED) | {signal.SIGCHLD}
+    # SIGTSTP too: with a terminal the sentry forwards it inside (from its
+    # main thread, like the others) and the supervisor must not stop.
+    watched = set(FORWARDED) | {signal.SIGCHLD, signal.SIGTSTP}
     signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     pid = os.fork()
     if pid == 0:
@@ -60,6 +62,8 @@ def _supervise(child, watched):
             if done == child:
                 return _pass_on(status)
             continue
+        # A signal the terminal raised reached the sentry too (both are in
+        # its foreground group): only what someone sent is passed on.
         if info.si_code in (SI_USER, SI_QUEUE, SI_TKILL):
             try:
                 os.kill(child, info.si_signo)

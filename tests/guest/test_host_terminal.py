@@ -181,3 +181,51 @@ def test_background_reader_and_tostop_writer_are_stopped():
         assert b"rc=0" in out, out
         assert status == 0, out
     assert boxed[3] == boxed[2]
+
+
+TSTP_PROGRAM = ("import os, signal\n"
+                "signal.signal(signal.SIGTSTP, lambda *_: (os.write(1, b'got-tstp\\n'), os._exit(7)))\n"
+                "os.write(1, b'ready\\n')\n"
+                "signal.pause()\n")
+
+
+def _ctrl_z_under_a_shell(command):
+    """An interactive bash (a job-control shell, as a user's) runs command
+    as its foreground job; Ctrl-Z on the terminal. Returns the output."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PS1": "PROMPT$ ", "HOME": "/tmp",
+               "TERM": "dumb"}
+        os.execve("/bin/bash", ["/bin/bash", "--norc", "--noprofile", "-i"], env)
+    out = bytearray()
+    try:
+        assert _read_until(fd, b"PROMPT$ ", out), out
+        os.write(fd, command + b"\n")
+        assert _read_new(fd, b"\nready\r\n", out), out
+        os.write(fd, b"\x1a")
+        assert _read_new(fd, b"PROMPT$ ", out), out
+        os.write(fd, b"echo rc=$?; jobs; echo \"do\"ne\n")
+        assert _read_new(fd, b"\ndone\r\n", out), out
+        os.write(fd, b"exit\n")
+        return bytes(out)
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_ctrl_z_from_the_users_shell_goes_inside():
+    """kvmsentry as a job of the user's shell: Ctrl-Z reaches the program
+    inside (its SIGTSTP handler runs) as it does natively; kvmsentry itself
+    must not stop, which would hand the terminal back to the shell with the
+    sandbox still running on it."""
+    quoted = b"'" + TSTP_PROGRAM.encode().replace(b"\n", b"; ").replace(b"'", b'"') + b"'"
+    native = _ctrl_z_under_a_shell(b"python3 -c " + quoted)
+    boxed = _ctrl_z_under_a_shell(b" ".join([sys.executable.encode(), b"-m", b"kvmsentry", b"do",
+                                             b"--", b"python3", b"-c", quoted]))
+    for out in (native, boxed):
+        assert b"got-tstp" in out and b"rc=7" in out, out
+        assert b"Stopped" not in out, out
