@@ -15,6 +15,7 @@ from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
 from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
+from kvmsentry.kernel.waiter import Queue
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR
 
 HOST_NAME_MAX = 64
@@ -25,6 +26,8 @@ SHMMAX = 18446744073709551615 - (1 << 24)
 OVERCOMMIT_MEMORY = 0
 THREADS_MAX = 1 << 20
 INOTIFY_MAX_WATCHES = 65536
+POLLIN, POLLPRI, POLLERR, POLLRDNORM = 0x1, 0x2, 0x8, 0x40
+NAME_CHANGED = POLLIN | POLLRDNORM | POLLERR | POLLPRI
 
 
 def random_uuid():
@@ -57,7 +60,25 @@ def _uts_property(field):
 
     def put(self, value):
         setattr(self.uts_of(current()), field, value)
+        self.name_changes[field].changed()
     return property(get, put)
+
+
+class NameChanges:
+    """Linux's uts_proc_notify for one name: a count of its changes and
+    the waiters of /proc/sys/kernel/<name>, whose poll reports a change
+    the open file has not seen yet. One per sandbox whichever UTS
+    namespace changed, as Linux keeps one per kernel."""
+
+    __slots__ = ("count", "queue")
+
+    def __init__(self):
+        self.count = 0
+        self.queue = Queue()
+
+    def changed(self):
+        self.count += 1
+        self.queue.notify(NAME_CHANGED)
 
 
 def _limits(module, *names):
@@ -80,6 +101,7 @@ class SystemIdentity:
         self.version = u.version.encode()
         self.machine = b"x86_64"
         self.root_uts = UtsNamespace(os.uname().nodename.encode()[:HOST_NAME_MAX], b"(none)")
+        self.name_changes = {"hostname": NameChanges(), "domainname": NameChanges()}
         # The sandbox's CPUs are numbered 0..ncpus-1: as many as the host
         # CPUs the sentry (and so its vCPU threads) may run on.
         self.ncpus = ncpus or len(os.sched_getaffinity(0))

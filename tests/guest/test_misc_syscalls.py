@@ -68,6 +68,15 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
+def test_sysctl_files_poll(miscprogs, tmp_path, flavour):
+    """Every /proc/sys file polls ready; hostname and domainname report a
+    change (sethostname, setdomainname or a write to the file) once to each
+    open file, as POLLERR|POLLPRI, and wake epoll waiters for it."""
+    out = same(miscprogs, tmp_path, "misc_calls", flavour, "sysctlpoll")
+    assert "woken: = 1\n  events 8\n" in out, out
+
+
+@flavours
 @pytest.mark.parametrize("mode", ["oldfs", "rwflags", "splice", "ns", "mount", "devpts"])
 def test_misc_file_calls(miscprogs, tmp_path, flavour, mode):
     same(miscprogs, tmp_path, "misc_calls", flavour, mode, with_dir=True)

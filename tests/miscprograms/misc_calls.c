@@ -1087,6 +1087,47 @@ static void mode_pidfd_mm(void) {
     CALL("home node flags", syscall(SYS_set_mempolicy_home_node, m, 4096, 0, 1));
 }
 
+/* --- /proc/sys files are pollable; hostname/domainname report a change once --------- */
+#include <poll.h>
+#include <sys/epoll.h>
+
+static void mode_sysctlpoll(void) {
+    int h1 = open("/proc/sys/kernel/hostname", O_RDONLY);
+    int h2 = open("/proc/sys/kernel/hostname", O_RDONLY);
+    int d = open("/proc/sys/kernel/domainname", O_RDONLY);
+    int os = open("/proc/sys/kernel/ostype", O_RDONLY);
+    int e1 = epoll_create1(0), e2 = epoll_create1(0), e3 = epoll_create1(0);
+    struct epoll_event ev = {0};
+    CALL("add hostname 1", epoll_ctl(e1, EPOLL_CTL_ADD, h1, &ev));
+    CALL("add hostname 2", epoll_ctl(e2, EPOLL_CTL_ADD, h2, &ev));
+    ev.events = EPOLLIN;
+    CALL("add ostype", epoll_ctl(e3, EPOLL_CTL_ADD, os, &ev));
+    CALL("ostype ready", epoll_wait(e3, &ev, 1, 0));
+    printf("  events %x\n", ev.events);
+    CALL("before the change", epoll_wait(e1, &ev, 1, 0));
+    CALL("sethostname", sethostname("sysctl-poll", 11));
+    for (int i = 0; i < 2; i++) {
+        int ep = i ? e2 : e1;
+        ev.events = 0;
+        CALL("woken", epoll_wait(ep, &ev, 1, 5000));
+        printf("  events %x\n", ev.events);
+        CALL("not again", epoll_wait(ep, &ev, 1, 50));
+    }
+    struct pollfd p = {d, POLLIN, 0};
+    CALL("poll domainname", poll(&p, 1, 0));
+    printf("  revents %x\n", p.revents);
+    CALL("setdomainname", setdomainname("sysctl.poll", 11));
+    CALL("poll after change", poll(&p, 1, 0));
+    printf("  revents %x\n", p.revents);
+    CALL("poll again", poll(&p, 1, 0));
+    printf("  revents %x\n", p.revents);
+    int w = open("/proc/sys/kernel/hostname", O_WRONLY);
+    CALL("write hostname", write(w, "by-proc\n", 8));
+    p.fd = h1;
+    CALL("poll hostname after a proc write", poll(&p, 1, 0));
+    printf("  revents %x\n", p.revents);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -1109,6 +1150,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "capres")) mode_capres();
     else if (!strcmp(m, "killperm")) mode_killperm();
     else if (!strcmp(m, "pidfd_mm")) mode_pidfd_mm();
+    else if (!strcmp(m, "sysctlpoll")) mode_sysctlpoll();
     else return 2;
     return 0;
 }

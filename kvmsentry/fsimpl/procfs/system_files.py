@@ -4,15 +4,17 @@ memory pool, its tasks and its SystemIdentity, never the host's."""
 import errno
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile
+from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GeneratedFile
 from kvmsentry.kernel import cputime
 from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.sysctl import NAME_CHANGED
 
 USER_HZ = 100
 FILESYSTEMS = (b"nodev\tsysfs", b"nodev\ttmpfs", b"nodev\tproc", b"nodev\tdevtmpfs",
                b"nodev\tpipefs", b"nodev\toverlay", b"nodev\tcgroup2", b"nodev\t9p")
 WRITABLE_TUNABLES = {b"kernel/hostname": "hostname", b"kernel/domainname": "domainname"}
 HOST_NAME_MAX = 64
+DEFAULT_POLLMASK = 0x1 | 0x4 | 0x40 | 0x100      # POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
 
 
 def memory(kernel):
@@ -140,5 +142,36 @@ def _tunable_file(fs, kernel, key, path):
         setattr(kernel.system, attr, name)
         return len(data)
     write = set_name if attr is not None else None
-    return lambda: GenFile(fs, key, lambda: value() + b"\n",
-                           0o644 if write else 0o444, write=write)
+    changes = kernel.system.name_changes[attr] if attr is not None else None
+    return lambda: TunableNode(fs, key, lambda: value() + b"\n",
+                               0o644 if write else 0o444, write, changes)
+
+
+class TunableNode(GenFile):
+    """A /proc/sys file (proc_sys_file_operations)."""
+
+    def __init__(self, fs, key, generate, mode, write, changes):
+        super().__init__(fs, key, generate, mode, write=write)
+        self.changes = changes        # NameChanges of hostname/domainname, else None
+
+    def open(self, location, flags):
+        return TunableFile(location, flags, self)
+
+
+class TunableFile(GeneratedFile):
+    """Pollable, as every sysctl file is (proc_sys_poll: always ready).
+    kernel/hostname and kernel/domainname also report a change of the
+    name since this open file last looked, once (POLLERR | POLLPRI)."""
+
+    def __init__(self, location, flags, node):
+        super().__init__(location, flags, node)
+        changes = node.changes
+        self.queue = None if changes is None else changes.queue
+        self._seen = 0 if changes is None else changes.count
+
+    def poll_events(self):
+        changes = self.node.changes
+        if changes is not None and changes.count != self._seen:
+            self._seen = changes.count
+            return NAME_CHANGED
+        return DEFAULT_POLLMASK
