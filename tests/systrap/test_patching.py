@@ -1,8 +1,8 @@
 """Syscall-site patching on systrap (kvmsentry/platform/systrap/patching.py):
 programs whose hot loops call through glibc's and musl's wrappers behave
 as natively while their sites are patched (signals, restarts, threads,
-fork, exec, a mapping over the table, the program's own gs base), and
-the new entry gives a program that jumps into it nothing a syscall would
+fork, exec, a mapping over the table, the program's own gs base, a
+debugger's breakpoints and single steps), and the new entry gives a program that jumps into it nothing a syscall would
 not."""
 import os
 import subprocess
@@ -55,6 +55,14 @@ def test_unpatched_run_is_the_same(tmp_path):
     boxed = _run(_systrap([prog], ("--no-patch-syscalls",)), tmp_path)
     assert boxed[:2] == native[:2], boxed[2]
     assert "getpid code: b8" in boxed[2]
+
+
+def test_debugger_sees_the_original_code(tmp_path):
+    prog = _build(tmp_path, "ptrace_site", ["gcc"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"child status: 0" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
 
 
 def test_jumping_into_the_entry_gets_only_a_syscall(tmp_path):

@@ -299,8 +299,8 @@ class SystrapContext(Context):
         `syscall` (SIGILL there: the syscall, as the program meant it; a
         restarted call comes this way), the int3 of a site being rewritten
         (back to its start), or a single step into a trampoline (the site
-        gets its bytes back; the step is reported at its start). An event,
-        or None (maybe with rip moved) for an ordinary fault."""
+        gets its bytes back and the step is taken again there). An event,
+        or None for an ordinary fault."""
         patches = self.mm.syscall_patches if self.mm is not None else None
         if patches is None or not (patches.sites or patches.retired):
             return None
@@ -328,8 +328,11 @@ class SystrapContext(Context):
             cell = patching.tramp_cell(rip)
             site = patches.cells.get(cell) if cell is not None else None
             if site is not None and site in patches.sites:
+                # Back to the site, which runs its own bytes from now on,
+                # with TF still set: the step ends after its instruction.
                 r.rip = patches.sites[site][0]
                 patching.unpatch(self.mm, site, self.process.threads())
+                return INTERRUPTED
         return None
 
     def run_ops_now(self):

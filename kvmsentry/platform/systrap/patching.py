@@ -19,7 +19,9 @@ first, replaced last); a thread that meets it is sent back to start.
 Patching stops for an address space (SitePatches.off) when its program
 sets its own gs base (arch_prctl) or maps over the table: every patched
 site gets its original bytes back first. A site single-stepped into
-(TF, ptrace) gets its bytes back too and the step is reported at start.
+(TF, ptrace) gets its bytes back too, and the step is taken again from
+its start; ptrace reads the sites' own bytes, and a write over a site
+(a breakpoint) gives it its bytes back first.
 
 What differs from Linux: the program's code reads back patched (as on
 the kvm platform), a thread's gs base (which only rdgsbase shows: the
@@ -137,6 +139,29 @@ class SitePatches:
 
     def entry(self, site):
         return self.sites.get(site) or self.retired.get(site)
+
+    def _overlapping(self, addr, end):
+        return [(site, e) for site, e in self.sites.items() if e[0] < end and site + 2 > addr]
+
+    def show_original(self, addr, data):
+        """data, read at addr, with the patched sites' own bytes (what
+        ptrace reads)."""
+        hits = self._overlapping(addr, addr + len(data))
+        if not hits:
+            return data
+        out = bytearray(data)
+        for site, (start, orig, cell) in hits:
+            for i, byte in enumerate(orig):
+                if 0 <= start + i - addr < len(out):
+                    out[start + i - addr] = byte
+        return bytes(out)
+
+    def restore(self, mm, addr, end):
+        """The sites whose bytes overlap [addr, end) get them back (ptrace
+        is about to write there: a breakpoint lands in the program's code,
+        not in a jump)."""
+        for site, e in self._overlapping(addr, end):
+            unpatch(mm, site, 2)
 
 
 def write_table(proc, cell, moved, ret):
