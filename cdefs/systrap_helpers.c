@@ -129,6 +129,13 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
     return posted;
 }
 
+/* systrap_reply_wake_wait with a reply and no wakes: most syscalls' path,
+ * in three arguments (each costs the Python caller). */
+int systrap_reply_next(uint32_t *state, uint64_t spin, uint64_t uctx)
+{
+    return systrap_reply_wake_wait(state, 1, spin, NULL, 0, uctx);
+}
+
 /* Hand the thread its reply (if `reply`), then wait for its next post. */
 int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
 {

@@ -40,6 +40,7 @@ class SystrapContext(Context):
         self.patch_syscalls = patch_syscalls and \
             machine.xsave_size <= layout.ENTRY_XSAVE_MAX
         self._entry_uctx = None        # the slot's syscall_entry frame
+        self._spin = machine.spin_cycles
         self.process = None
         self.slot = None
         self.msg = None
@@ -255,11 +256,13 @@ class SystrapContext(Context):
                 for waiter in wakes:
                     waiter.wake_now()
             return self.switch()
-        # (the list: the Waiters stay referenced, their fds open, meanwhile)
-        posted = lib.systrap_reply_wake_wait(
-            self._state, 1, self.machine.spin_cycles,
-            [w.fd for w in wakes] if wakes else ffi.NULL, len(wakes) if wakes else 0,
-            self._frame_uctx or 0)
+        if wakes:
+            # (the list: the Waiters stay referenced, their fds open, meanwhile)
+            posted = lib.systrap_reply_wake_wait(
+                self._state, 1, self.machine.spin_cycles, [w.fd for w in wakes], len(wakes),
+                self._frame_uctx or 0)
+        else:
+            posted = lib.systrap_reply_next(self._state, self._spin, self._frame_uctx or 0)
         if posted == POSTED_SYSCALL:
             if self._frame_uctx != self._entry_uctx and self.patch_syscalls:
                 self._trapped_syscall()
