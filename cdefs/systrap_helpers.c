@@ -19,6 +19,7 @@ struct systrap_msg {
     uint64_t cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
     uint64_t set_fs, fs_base, set_gs, gs_base, op_error;
     uint32_t stub_cpu, sentry_cpu;
+    uint64_t entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
 };
 struct systrap_op { uint64_t nr, a[6], result; };
 struct systrap_regs {
@@ -126,6 +127,13 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
     if (posted == POSTED && uctx && m->signo == SIGSYS_NO && m->uctx == uctx && !m->op_error)
         return POSTED_SYSCALL;
     return posted;
+}
+
+/* systrap_reply_wake_wait with a reply and no wakes: most syscalls' path,
+ * in three arguments (each costs the Python caller). */
+int systrap_reply_next(uint32_t *state, uint64_t spin, uint64_t uctx)
+{
+    return systrap_reply_wake_wait(state, 1, spin, NULL, 0, uctx);
 }
 
 /* Hand the thread its reply (if `reply`), then wait for its next post. */

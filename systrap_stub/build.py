@@ -18,7 +18,8 @@ SOURCE = os.path.join(HERE, "stub.c")
 SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "systrap", "stub.elf")
 MACROS = ("STUB_BASE", "CTL_VA", "SLOT_SIZE", "CTL_SIZE", "ALTSTACK_OFF", "ALTSTACK_SIZE",
           "STACK_OFF", "STACK_SIZE", "OPS_OFF", "MAX_OPS", "POOL_FD", "KICK_SIGNAL",
-          "BIRTH_NR", "POSTED", "WAITING", "CMD_EXIT", "THREAD_CLONE_FLAGS")
+          "BIRTH_NR", "POSTED", "WAITING", "CMD_EXIT", "THREAD_CLONE_FLAGS", "TABLE_VA",
+          "TABLE_SIZE", "TABLE_OFF", "TRAMP_VA", "ENTRY_UC", "ENTRY_XSAVE")
 
 
 def _layout():
@@ -35,7 +36,7 @@ def compile_stub():
         out = os.path.join(tmp, "stub.elf")
         subprocess.run(["gcc", "-O2", "-static", "-nostdlib", "-ffreestanding", "-fno-pie", "-mcmodel=large",
                         "-no-pie", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
-                        "-fcf-protection=none", "-Wall", "-Werror",
+                        "-fcf-protection=none", "-mgeneral-regs-only", "-Wall", "-Werror",
                         "-Wl,--build-id=none", "-Wl,-Ttext-segment=%#x" % layout.STUB_BASE,
                         "-Wl,-z,noexecstack", "-o", out] + defs + [SOURCE], check=True)
         subprocess.run(["strip", "--strip-all", out], check=True)

@@ -13,6 +13,12 @@
  *   operations it queued, return (rt_sigreturn) into the registers the
  *   sentry left in the signal frame.
  *
+ *   patched site -> its trampoline (written by the sentry, patching.py)
+ *   -> syscall_entry: the same, without a signal. The entry writes a
+ *   frame of the kernel's layout into the slot (found through %gs, which
+ *   points at the thread's slot), so the sentry cannot tell the two
+ *   apart, and returns by loading every register from it.
+ *
  * Built freestanding (no libc) at a fixed address; build.py passes the
  * layout from kvmsentry/platform/systrap/layout.py as -D macros.
  */
@@ -56,6 +62,7 @@
 #define SIG_IGN 1
 #define PROT_READ 1
 #define PROT_WRITE 2
+#define PROT_EXEC 4
 #define MAP_SHARED 1
 #define MAP_FIXED 0x10
 #define MAP_POPULATE 0x8000
@@ -99,12 +106,35 @@ struct msg {
     u64 cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
     u64 set_fs, fs_base, set_gs, gs_base, op_error;
     u32 stub_cpu, sentry_cpu;
+    u64 entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
 };
+
+/* Numbers the entry's assembly uses (checked against the layout). */
+#define A_MSG_ENTRY 136
+#define A_MSG_ENTRY_RSP 144
+#define A_MSG_ENTRY_RIP 152
+#define A_MSG_SELF 160
+#define A_MSG_KICK 168
+#define A_MSG_GS_PENDING 176
+#define A_UC 0x6000                   /* ENTRY_UC: the frame's ucontext */
+#define A_SC 0x6028                   /* its struct sigcontext (ucontext + 40) */
+#define A_XSAVE 0x6200                /* ENTRY_XSAVE */
+#define A_STACK_TOP 0x8000            /* the entry's stack: the slot's top */
+_Static_assert(A_MSG_ENTRY == offsetof(struct msg, entry), "msg layout");
+_Static_assert(A_MSG_ENTRY_RSP == offsetof(struct msg, entry_rsp), "msg layout");
+_Static_assert(A_MSG_ENTRY_RIP == offsetof(struct msg, entry_rip), "msg layout");
+_Static_assert(A_MSG_SELF == offsetof(struct msg, self), "msg layout");
+_Static_assert(A_MSG_KICK == offsetof(struct msg, kick_pending), "msg layout");
+_Static_assert(A_MSG_GS_PENDING == offsetof(struct msg, gs_pending), "msg layout");
+_Static_assert(A_UC == ENTRY_UC && A_SC == ENTRY_UC + 40 && A_XSAVE == ENTRY_XSAVE
+               && A_STACK_TOP == STACK_OFF + STACK_SIZE, "entry layout");
+_Static_assert(OPS_OFF >= sizeof(struct msg), "msg layout");
 
 struct kernel_sigaction { void *handler; unsigned long flags; void *restorer; u64 mask; };
 struct stack_t { void *sp; int flags; size_t size; };
 
 extern char __executable_start[], etext[];
+extern char syscall_entry[], entry_tail[], entry_tail_end[], entry_gs_trap[];
 void stub_restorer(void);
 long stub_clone_thread(long flags, long stack, long ctid);
 
@@ -210,22 +240,10 @@ static void run_ops(struct msg *m)
     m->nops = 0;
 }
 
-void on_signal(int sig, char *info, char *uc)
+/* Post what m says, then do what the sentry answers until it lets the
+ * thread go on. */
+static void serve(struct msg *m, int from_entry)
 {
-    u64 sp = (u64)__builtin_frame_address(0);
-    struct msg *m = slot_msg(sp);
-    m->signo = sig;
-    m->code = *(int *)(info + 8);
-    m->addr = *(u64 *)(info + 16);          /* si_addr, or si_call_addr */
-    if (sig == SIGSYS) {
-        u32 arch = *(u32 *)(info + 28);
-        m->arch = arch;
-        m->nr = (u64)(long)*(int *)(info + 24);
-        /* The kernel left -ENOSYS in rax; the sentry reads the number there.
-         * A call of another ABI (int 0x80, x32) gets a number no table has. */
-        *(u64 *)(uc + 40 + 13 * 8) = arch == AUDIT_ARCH_X86_64 ? m->nr : ~0ULL;
-    }
-    m->uctx = (u64)uc;
     for (;;) {
         post_and_wait(m);
         if (m->nops)
@@ -235,7 +253,14 @@ void on_signal(int sig, char *info, char *uc)
             m->set_fs = 0;
         }
         if (m->set_gs) {
-            sys3(NR_arch_prctl, ARCH_SET_GS, m->gs_base, 0);
+            /* The program's gs base 0 is the slot's: the trampolines find
+             * the slot through %gs. The entry's way out needs the slot's
+             * until its last instruction: from there the change is made
+             * by on_signal, at the entry's ud2 (entry_gs_trap). */
+            if (from_entry)
+                m->gs_pending = 1;
+            else
+                sys3(NR_arch_prctl, ARCH_SET_GS, m->gs_base ? m->gs_base : m->self, 0);
             m->set_gs = 0;
         }
         if (m->cmd == CMD_EXIT)
@@ -248,14 +273,101 @@ void on_signal(int sig, char *info, char *uc)
     }
 }
 
+/* From syscall_entry, with the frame written: post the syscall. */
+__attribute__((used)) void entry_syscall_c(struct msg *m)
+{
+    u64 *sc = (u64 *)((char *)m + A_SC);
+    m->kick_pending = 0;                  /* (this stop serves a kick too) */
+    m->signo = SIGSYS;
+    m->code = 1;                          /* SYS_SECCOMP */
+    m->addr = sc[16];                     /* si_call_addr: past the site */
+    m->nr = sc[13];
+    m->arch = AUDIT_ARCH_X86_64;
+    m->uctx = (u64)m + A_UC;
+    serve(m, 1);
+}
+
+/* From syscall_entry's way out: a kick came while the thread was in the
+ * entry; post it now, from the frame (the program's state). */
+__attribute__((used)) void entry_kick_c(struct msg *m)
+{
+    m->kick_pending = 0;
+    m->signo = KICK_SIGNAL;
+    m->code = 0;
+    m->addr = 0;
+    m->uctx = (u64)m + A_UC;
+    serve(m, 1);
+}
+
+static int in_entry_path(u64 rip)
+{
+    return (rip >= TRAMP_VA && rip < TABLE_VA + TABLE_SIZE)
+        || (rip >= (u64)__executable_start && rip < (u64)etext);
+}
+
+void on_signal(int sig, char *info, char *uc)
+{
+    u64 sp = (u64)__builtin_frame_address(0);
+    struct msg *m = slot_msg(sp);
+    u64 *kregs = (u64 *)(uc + 40);           /* r8 ... rip, eflags */
+    u64 rip = kregs[16];
+    if (sig == 4 /* SIGILL */ && rip == (u64)entry_gs_trap) {
+        /* The entry's way out with a gs base to set: finish it here, with
+         * the kernel's frame, whose return needs no %gs. A kick that came
+         * meanwhile is posted from the program's state. */
+        u64 *sc = (u64 *)((char *)m + A_SC);
+        for (int i = 0; i < 18; i++)
+            kregs[i] = sc[i];
+        sys3(NR_arch_prctl, ARCH_SET_GS, m->gs_base ? m->gs_base : m->self, 0);
+        m->gs_pending = 0;
+        if (!m->kick_pending)
+            return;
+        m->kick_pending = 0;
+        sig = KICK_SIGNAL;
+    } else if (rip >= (u64)entry_tail && rip < (u64)entry_tail_end
+        && (sig == KICK_SIGNAL || sig == 5 /* SIGTRAP */)) {
+        /* Inside the entry's last instructions, which only load the frame:
+         * finish them here, so the signal lands at the program's state
+         * (a trap: the single step popfq armed; iret takes it again after
+         * the program's first instruction, as the kernel's return would). */
+        u64 *sc = (u64 *)((char *)m + A_SC);
+        for (int i = 0; i < 18; i++)
+            kregs[i] = sc[i];
+        m->kick_pending = 0;
+        if (sig == 5)
+            return;
+    } else if (sig == KICK_SIGNAL && in_entry_path(rip)) {
+        /* In a trampoline or the entry: the entry posts it on its way out. */
+        m->kick_pending = 1;
+        return;
+    }
+    m->signo = sig;
+    m->code = *(int *)(info + 8);
+    m->addr = *(u64 *)(info + 16);          /* si_addr, or si_call_addr */
+    if (sig == SIGSYS) {
+        u32 arch = *(u32 *)(info + 28);
+        m->arch = arch;
+        m->nr = (u64)(long)*(int *)(info + 24);
+        /* The kernel left -ENOSYS in rax; the sentry reads the number there.
+         * A call of another ABI (int 0x80, x32) gets a number no table has. */
+        *(u64 *)(uc + 40 + 13 * 8) = arch == AUDIT_ARCH_X86_64 ? m->nr : ~0ULL;
+    }
+    m->uctx = (u64)uc;
+    serve(m, 0);
+}
+
 /* --- a thread's start ---------------------------------------------------- */
 
 static void setup_thread(u64 slot_base)
 {
     struct stack_t ss = { (void *)(slot_base + ALTSTACK_OFF), 0, ALTSTACK_SIZE };
+    struct msg *m = (struct msg *)slot_base;
     u64 none = 0;
     if (sys3(NR_sigaltstack, &ss, 0, 0) < 0)
         die();
+    m->self = slot_base;
+    m->entry = (u64)syscall_entry;
+    sys3(NR_arch_prctl, ARCH_SET_GS, slot_base, 0);
     sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, 8, 0, 0);
 }
 
@@ -400,6 +512,10 @@ __attribute__((noreturn, used)) void child_main(void)
     sys3(NR_munmap, 0x10000, STUB_BASE - 0x10000, 0);
     sys3(NR_munmap, CTL_VA + CTL_SIZE, 0x7FFFFFFFF000ULL - (CTL_VA + CTL_SIZE), 0);
     struct msg *m = (struct msg *)CTL_VA;
+    if (sys6(NR_mmap, TABLE_VA, TABLE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+             POOL_FD + 1, TABLE_OFF) != TABLE_VA)
+        die();
+    sys3(NR_close, POOL_FD + 1, 0, 0);
     sys3(NR_set_tid_address, &m->tid, 0, 0);
     m->tid = sys3(NR_gettid, 0, 0, 0);
     install_handlers();
@@ -420,7 +536,6 @@ static void child_start(int pool_fd, int ctl_fd)
                   POOL_FD + 1, 0);
     if (p != CTL_VA)
         die();
-    sys3(NR_close, POOL_FD + 1, 0, 0);
     enter_child(STACK_TOP_OF(0));
 }
 
@@ -505,4 +620,102 @@ __asm__(
     "    call thread_main\n"
     "    ud2\n"
     "1:  ret\n"
+);
+
+/* The patched syscall's entry, from a site's trampoline, which left the
+ * program's rsp and return address in the message and the syscall number
+ * in rax (the site's own `mov`; a `syscall` would have clobbered rcx and
+ * r11, so the entry sets them as it does). Everything is reached through
+ * %gs, the slot; nothing is pushed on the program's stack (its red zone).
+ * The C code it calls touches no FPU or vector register (built with
+ * -mgeneral-regs-only), so the XSAVE image stays the program's. */
+#define XS(x) #x
+#define S(x) XS(x)
+#define SC(off) "%gs:" S(A_SC) "+" #off
+#define MSG(off) "%gs:" S(off)
+__asm__(
+    ".text\n"
+    ".globl syscall_entry\n"
+    "syscall_entry:\n"
+    "    mov %r8, " SC(0) "\n"
+    "    mov %r9, " SC(8) "\n"
+    "    mov %r10, " SC(16) "\n"
+    "    mov %r12, " SC(32) "\n"
+    "    mov %r13, " SC(40) "\n"
+    "    mov %r14, " SC(48) "\n"
+    "    mov %r15, " SC(56) "\n"
+    "    mov %rdi, " SC(64) "\n"
+    "    mov %rsi, " SC(72) "\n"
+    "    mov %rbp, " SC(80) "\n"
+    "    mov %rbx, " SC(88) "\n"
+    "    mov %rdx, " SC(96) "\n"
+    "    mov %rax, " SC(104) "\n"
+    "    mov " MSG(A_MSG_SELF) ", %rsp\n"
+    "    lea " S(A_STACK_TOP) "(%rsp), %rsp\n"
+    "    pushfq\n"
+    "    pop %r11\n"
+    "    mov %r11, " SC(24) "\n"            /* r11: rflags, as `syscall` leaves it */
+    "    mov %r11, " SC(136) "\n"
+    "    mov " MSG(A_MSG_ENTRY_RIP) ", %rcx\n"
+    "    mov %rcx, " SC(112) "\n"           /* rcx: the return address */
+    "    mov %rcx, " SC(128) "\n"
+    "    mov " MSG(A_MSG_ENTRY_RSP) ", %rax\n"
+    "    mov %rax, " SC(120) "\n"
+    "    movabs $0x002b000000000033, %rax\n" /* cs 0x33, ss 0x2b */
+    "    mov %rax, " SC(144) "\n"
+    "    xor %eax, %eax\n"
+    "    mov %rax, " SC(152) "\n"            /* err */
+    "    mov %rax, " SC(160) "\n"            /* trapno */
+    "    mov " MSG(A_MSG_SELF) ", %rdi\n"
+    "    lea " S(A_XSAVE) "(%rdi), %rax\n"
+    "    mov %rax, " SC(184) "\n"            /* fpstate */
+    "    mov $-1, %eax\n"
+    "    mov $-1, %edx\n"
+    "    xsave64 " S(A_XSAVE) "(%rdi)\n"
+    "    call entry_syscall_c\n"
+    "1:  mov " MSG(A_MSG_SELF) ", %rdi\n"
+    "    mov $-1, %eax\n"
+    "    mov $-1, %edx\n"
+    "    xrstor64 " S(A_XSAVE) "(%rdi)\n"
+    "    cmpq $0, " MSG(A_MSG_GS_PENDING) "\n"
+    "    je entry_tail\n"
+    ".globl entry_gs_trap\n"
+    "entry_gs_trap:\n"
+    "    ud2\n"
+    /* From here on only loads from the frame: a kick or a trap here is
+     * finished by on_signal (entry_tail..entry_tail_end). */
+    ".globl entry_tail\n"
+    "entry_tail:\n"
+    "    cmpq $0, " MSG(A_MSG_KICK) "\n"
+    "    jne 2f\n"
+    "    mov " SC(136) ", %rax\n"
+    "    push %rax\n"
+    "    mov " SC(0) ", %r8\n"
+    "    mov " SC(8) ", %r9\n"
+    "    mov " SC(16) ", %r10\n"
+    "    mov " SC(24) ", %r11\n"
+    "    mov " SC(32) ", %r12\n"
+    "    mov " SC(40) ", %r13\n"
+    "    mov " SC(48) ", %r14\n"
+    "    mov " SC(56) ", %r15\n"
+    "    mov " SC(64) ", %rdi\n"
+    "    mov " SC(72) ", %rsi\n"
+    "    mov " SC(80) ", %rbp\n"
+    "    mov " SC(88) ", %rbx\n"
+    "    mov " SC(96) ", %rdx\n"
+    "    mov " SC(104) ", %rax\n"
+    "    mov " SC(112) ", %rcx\n"
+    "    popfq\n"
+    "    mov " SC(120) ", %rsp\n"
+    "    jmp *" SC(128) "\n"
+    ".globl entry_tail_end\n"
+    "entry_tail_end:\n"
+    /* A kick came in the entry: save the FPU again (the sentry may
+     * deliver a signal), post the kick, and go out again. */
+    "2:  mov " MSG(A_MSG_SELF) ", %rdi\n"
+    "    mov $-1, %eax\n"
+    "    mov $-1, %edx\n"
+    "    xsave64 " S(A_XSAVE) "(%rdi)\n"
+    "    call entry_kick_c\n"
+    "    jmp 1b\n"
 );

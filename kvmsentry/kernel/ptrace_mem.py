@@ -29,6 +29,8 @@ def _pieces(addr, length):
 def read(mm, addr, length):
     """The program's bytes at [addr, addr + length); EFAULT if unmapped."""
     data = bytearray(mm.copy_in(addr, length))
+    if mm.syscall_patches is not None:
+        data = bytearray(mm.syscall_patches.show_original(addr, bytes(data)))
     sites = mm.patched_sites
     if sites:
         for site in range(addr - 1, addr + length):
@@ -43,6 +45,8 @@ def write(mm, addr, data):
     """Write data at addr whatever the page protection (EFAULT if
     unmapped); returns len(data)."""
     data = bytes(data)
+    if mm.syscall_patches is not None:
+        mm.syscall_patches.restore(mm, addr, addr + len(data))
     sites = mm.patched_sites
     for site in [s for s in range(addr - 1, addr + len(data)) if s in sites]:
         old = mm.read_code(site, 2)

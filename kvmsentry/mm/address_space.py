@@ -72,6 +72,7 @@ class AddressSpace:
         self.pages = {}             # page address -> frame phys
         self.cache_pages = {}       # page address -> PageCache, for frames we don't own
         self.patched_sites = set()  # syscall sites rewritten by the platform
+        self.syscall_patches = None  # systrap's record of them (platform/systrap/patching.py)
         self.ahead = PopulateAhead()  # the anonymous fault window
         # A PTE bit the platform's table takes as "populated on speculation,
         # not for an access about to happen" (systrap then maps it without
@@ -181,6 +182,8 @@ class AddressSpace:
         """Free the frames of [start, end) and clear their PTEs."""
         if self.patched_sites:
             self.patched_sites = {s for s in self.patched_sites if not start <= s < end}
+        if self.syscall_patches is not None:
+            self.syscall_patches.drop(start, end)
         pages, pt, pool = self.pages, self.pt, self.pool
         # (Both ways with C-level steps: filter calls range's own
         # membership test, and sorting a few thousand ints is cheap.)
@@ -897,6 +900,8 @@ class AddressSpace:
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
+        if self.syscall_patches is not None:
+            child.syscall_patches = self.syscall_patches.copy()
         child.exe, child.exe_name = self.exe, self.exe_name
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
@@ -1008,6 +1013,7 @@ class AddressSpace:
                 freed = [phys for phys in freed if phys not in shared]
         self.pages, self.cache_pages, self._revoke = {}, {}, []
         self.patched_sites = set()
+        self.syscall_patches = None
         self.pt.destroy()
         if freed:
             pool.free_many(freed)

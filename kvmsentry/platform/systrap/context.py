@@ -16,12 +16,14 @@ from kvmsentry._systrap import ffi, lib
 from kvmsentry.arch.signal_frame import initial_xsave
 from kvmsentry.platform.context import GPRS, KVM_XSAVE_SIZE, MASK64, USER_FLAGS, Context
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
-from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap import layout, patching
 
 USER_CS = 0x33
 SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE area
 PF_VECTOR = 14
 POSTED_SYSCALL = layout.POSTED_SYSCALL
+AUDIT_ARCH_X86_64 = 0xC000003E
+SI_KERNEL = 0x80                # si_code of an int3's SIGTRAP
 
 
 class SystrapContext(Context):
@@ -31,8 +33,14 @@ class SystrapContext(Context):
     cpu_index = 0
     patched_sites = 0
 
-    def __init__(self, machine):
+    def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
+        # Sites are patched (patching.py) where the entry's frame fits the
+        # host's XSAVE state.
+        self.patch_syscalls = patch_syscalls and \
+            machine.xsave_size <= layout.ENTRY_XSAVE_MAX
+        self._entry_uctx = None        # the slot's syscall_entry frame
+        self._spin = machine.spin_cycles
         self.process = None
         self.slot = None
         self.msg = None
@@ -66,6 +74,9 @@ class SystrapContext(Context):
         if slot is None:
             raise OSError(11, "systrap: too many threads in one process")
         self.process, self.slot = proc, slot
+        self._entry_uctx = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ENTRY_UC
+        if mm.syscall_patches is not None:
+            patching.sync_table(proc, mm.syscall_patches)   # (a forked address space's)
         self.msg, self._state = proc.msg(slot), proc.state_ptr(slot)
         self.msg.spin = self.machine.spin_cycles
         self.regs = self._own[0]
@@ -123,6 +134,8 @@ class SystrapContext(Context):
             self.msg.fs_base, self.msg.set_fs = value & MASK64, 1
 
     def set_gs_base(self, value):
+        if value and self.mm is not None:
+            self._patching_off()        # the trampolines reach the slot through %gs
         self.gs_base = value
         if self.msg is not None:
             self.msg.gs_base, self.msg.set_gs = value & MASK64, 1
@@ -243,14 +256,87 @@ class SystrapContext(Context):
                 for waiter in wakes:
                     waiter.wake_now()
             return self.switch()
-        # (the list: the Waiters stay referenced, their fds open, meanwhile)
-        posted = lib.systrap_reply_wake_wait(
-            self._state, 1, self.machine.spin_cycles,
-            [w.fd for w in wakes] if wakes else ffi.NULL, len(wakes) if wakes else 0,
-            self._frame_uctx or 0)
+        if wakes:
+            # (the list: the Waiters stay referenced, their fds open, meanwhile)
+            posted = lib.systrap_reply_wake_wait(
+                self._state, 1, self.machine.spin_cycles, [w.fd for w in wakes], len(wakes),
+                self._frame_uctx or 0)
+        else:
+            posted = lib.systrap_reply_next(self._state, self._spin, self._frame_uctx or 0)
         if posted == POSTED_SYSCALL:
+            if self._frame_uctx != self._entry_uctx and self.patch_syscalls:
+                self._trapped_syscall()
             return SYSCALL
         return self._resume(posted)
+
+    # --- syscall-site patching (patching.py) ---------------------------------
+    def _trapped_syscall(self):
+        """A syscall came by SIGSYS: patch its site if it can be."""
+        patches = self.mm.syscall_patches
+        site = self.regs.rip - 2
+        if patches is not None and (patches.off or site in patches.refused):
+            return
+        msg = self.msg
+        if self.gs_base or msg.arch != AUDIT_ARCH_X86_64 or msg.nr >= 1024:
+            return                      # (x32 and other ABIs stay trapped)
+        with self.machine.kernel_lock:
+            if patching.try_patch(self.mm, self.process, site, msg.nr,
+                                  self.process.threads()):
+                self.patched_sites += 1
+
+    def _patching_off(self):
+        patches = self.mm.syscall_patches
+        if patches is not None and patches.off:
+            return
+        proc = self.process
+        lock = self.machine.kernel_lock
+        held = not lock.acquire(blocking=False)    # (a syscall's path holds it)
+        try:
+            patching.unpatch_all(self.mm, proc.threads() if proc is not None else 1)
+        finally:
+            if not held:
+                lock.release()
+
+    def _patched_site_fault(self, signo, msg):
+        """A fault that belongs to a patched site: a jump to its old
+        `syscall` (SIGILL there: the syscall, as the program meant it; a
+        restarted call comes this way), the int3 of a site being rewritten
+        (back to its start), or a single step into a trampoline (the site
+        gets its bytes back and the step is taken again there). An event,
+        or None for an ordinary fault."""
+        patches = self.mm.syscall_patches if self.mm is not None else None
+        if patches is None or not (patches.sites or patches.retired):
+            return None
+        r = self.regs
+        rip = r.rip
+        with self.machine.kernel_lock:
+            if signo == signal.SIGILL:
+                entry = patches.entry(rip)
+                if entry is None:
+                    return None
+                start, orig, cell = entry
+                if orig[0] == 0xB8 and len(orig) == 7:
+                    # (a thread that read the mov while it was rewritten)
+                    nr = int.from_bytes(orig[1:5], "little")
+                    if r.rax not in (nr, patching.NR_RESTART_SYSCALL):
+                        r.rax = nr
+                r.rip = r.rcx = rip + 2
+                r.r11 = r.rflags
+                return SYSCALL
+            if msg.code & 0xFFFFFFFF == SI_KERNEL:
+                if rip - 1 in patches.starts and self.mm.read_code(rip - 1, 1) != patching.INT3:
+                    r.rip = rip - 1
+                    return INTERRUPTED
+                return None
+            cell = patching.tramp_cell(rip)
+            site = patches.cells.get(cell) if cell is not None else None
+            if site is not None and site in patches.sites:
+                # Back to the site, which runs its own bytes from now on,
+                # with TF still set: the step ends after its instruction.
+                r.rip = patches.sites[site][0]
+                patching.unpatch(self.mm, site, self.process.threads())
+                return INTERRUPTED
+        return None
 
     def run_ops_now(self):
         """While this thread is stopped in the stub: have it make the host
@@ -311,6 +397,12 @@ class SystrapContext(Context):
     def _fill_ops(self):
         msg, proc = self.msg, self.process
         ops = proc.drain(layout.MAX_OPS)
+        if proc.mappings.table_hit:
+            # The program maps over the patched sites' table (before these
+            # calls replace it): its sites get their own bytes back now.
+            proc.mappings.table_hit = False
+            proc.table_ok = False
+            patching.unpatch_all(self.mm, proc.threads())
         if ops:
             base = ffi.cast("struct systrap_op *",
                             ffi.cast("char *", msg) + layout.OPS_OFF)
@@ -376,6 +468,8 @@ class SystrapContext(Context):
                 return self._mapping_failed(msg)
             signo = msg.signo
             if signo == signal.SIGSYS:
+                if self._frame_uctx != self._entry_uctx and self.patch_syscalls:
+                    self._trapped_syscall()
                 return SYSCALL
             if signo == 0:
                 continue                     # the host calls asked for are made
@@ -385,6 +479,10 @@ class SystrapContext(Context):
             return self._fault(signo, msg)
 
     def _fault(self, signo, msg):
+        if signo in (signal.SIGILL, signal.SIGTRAP):
+            event = self._patched_site_fault(signo, msg)
+            if event is not None:
+                return event
         r = self.regs
         vector, error = r.trapno, r.err
         is_pf = signo in (signal.SIGSEGV, signal.SIGBUS) and vector == PF_VECTOR

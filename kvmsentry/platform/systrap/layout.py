@@ -41,6 +41,30 @@ CMD_RUN, CMD_EXIT = 0, 1
 THREAD_CLONE_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000 | 0x01000000
 # CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|CHILD_CLEARTID|CHILD_SETTID
 
+# Syscall-site patching (patching.py). A trapped `mov $nr,%eax; syscall`
+# (b8 imm32 0f 05) becomes `jmp *CELL` (ff 24 25 disp32), CELL a pointer
+# in the table, which is below 2 GiB because disp32 is sign-extended. The
+# cell's address is chosen so that the two bytes left at the old `syscall`
+# (site+5, site+6: the address's bits 16-31) are 06 7f: 06 is invalid in
+# 64-bit mode, so a stray jump to site+5 is a SIGILL there, which the
+# sentry treats as the syscall. Each cell points at the site's trampoline
+# (64 bytes). The table is the control memfd's tail, mapped read+exec in
+# the child: outside the program's mappings, /proc/self/maps does not
+# show it, and a program mapping over it turns patching off for its
+# address space (every site is restored first).
+TABLE_VA = 0x7F06_0000
+CELLS = 0x10000 // 8                 # cell 0 unused: 8191 sites per address space
+TRAMP_VA = TABLE_VA + 0x10000
+TRAMP_SIZE = 64
+TABLE_SIZE = 0x10000 + CELLS * TRAMP_SIZE
+TABLE_OFF = CTL_SIZE                 # where the table is in the control memfd
+# The entry's frame (the kernel's ucontext layout, so the sentry reads it
+# as it reads a signal frame) and XSAVE area, in the slot's stack area,
+# which is free once the thread is born; the entry's stack is above them.
+ENTRY_UC = STACK_OFF
+ENTRY_XSAVE = STACK_OFF + 0x200
+ENTRY_XSAVE_MAX = 0x1000 - 0x200     # (the host's XSAVE size is checked against it)
+
 # Byte offsets of the message fields (struct msg in systrap_stub/stub.c).
 MSG_FIELDS = ("state", "cmd", "nops", "again", "signo", "code", "addr", "nr", "arch",
               "uctx", "tid", "set_fs", "fs_base", "set_gs", "gs_base", "op_error")

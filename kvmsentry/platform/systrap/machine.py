@@ -142,7 +142,7 @@ class SystrapMachine:
 
     # --- what the kernel builds ----------------------------------------------
     def new_context(self, patch_syscalls=True):
-        return SystrapContext(self)
+        return SystrapContext(self, patch_syscalls)
 
     def new_address_space(self):
         return AddressSpace(self.pool, None, make_table=self.make_table)

@@ -77,6 +77,7 @@ class HostMappings:
         self.host = HostRuns()
         self.wipe = False          # unmap all the program's old host mappings first
         self.held = []             # unmapped frames the pool gets back after the host munmap
+        self.table_hit = False     # a mapping is about to go over the patched sites' table
 
     def ensure_process(self):
         if self.process is None:
@@ -241,8 +242,14 @@ class HostMappings:
         if self.wipe:
             # The ranges the stub clears at its start: everything but itself.
             self.wipe = False
+            # The patched sites' table stays (patching.py), unless the
+            # program's mappings had replaced it.
             lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
-            ops += [(NR_MUNMAP, (layout.USER_LO, lo - layout.USER_LO)),
+            t_lo, t_hi = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
+            if self.process is not None and not self.process.table_ok:
+                t_lo = t_hi
+            ops += [(NR_MUNMAP, (layout.USER_LO, t_lo - layout.USER_LO)),
+                    (NR_MUNMAP, (t_hi, lo - t_hi)),
                     (NR_MUNMAP, (hi, layout.USER_HI - hi))]
         if not dirty and not dirty_huge:
             return ops
@@ -306,6 +313,8 @@ class HostMappings:
         """The host calls for [start, end) mapped from pte's frame on (or
         unmapped), never over the stub and its slots (the program may ask)."""
         lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
+        if start < layout.TABLE_VA + layout.TABLE_SIZE and end > layout.TABLE_VA:
+            self.table_hit = True          # (systrap/context.py turns patching off)
         prot = prot_of(pte)
         phys = pte & ADDR_MASK
         for a, b in ((start, min(end, lo)), (max(start, hi), end)):

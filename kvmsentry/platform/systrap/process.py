@@ -24,8 +24,9 @@ class ControlRegion:
 
     def __init__(self):
         self.fd = os.memfd_create("kvmsentry-systrap-slots", os.MFD_CLOEXEC)
-        os.ftruncate(self.fd, layout.CTL_SIZE)
-        self.map = mmap.mmap(self.fd, layout.CTL_SIZE, mmap.MAP_SHARED)
+        # (the slots, then the patched sites' table: patching.py)
+        os.ftruncate(self.fd, layout.CTL_SIZE + layout.TABLE_SIZE)
+        self.map = mmap.mmap(self.fd, layout.CTL_SIZE + layout.TABLE_SIZE, mmap.MAP_SHARED)
 
     def close_fd(self):
         if self.fd is not None:
@@ -44,6 +45,8 @@ class ChildProcess:
         self.used = [False] * layout.MAX_THREADS
         self.thread_ops = []          # clone calls for threads still to make
         self.alive = True
+        self.table_owner = None       # the SitePatches whose cells the table holds
+        self.table_ok = True          # False once the program mapped over the table
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -86,7 +89,8 @@ class ChildProcess:
         slot's signal stack, or None if the pointer is not in it."""
         lo = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ALTSTACK_OFF
         hi = lo + layout.ALTSTACK_SIZE - FRAME_MIN
-        if not lo <= uctx < hi or uctx & 7:
+        entry = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ENTRY_UC   # (stub.c's syscall_entry)
+        if uctx != entry and (not lo <= uctx < hi or uctx & 7):
             return None
         return ffi.cast("struct systrap_regs *", self.base + (uctx - layout.CTL_VA) + 40)
 
@@ -94,6 +98,9 @@ class ChildProcess:
         """A buffer of the frame's XSAVE area (child address fpstate), or None."""
         lo = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ALTSTACK_OFF
         hi = lo + layout.ALTSTACK_SIZE
+        entry = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.ENTRY_XSAVE
+        if fpstate == entry and size <= layout.ENTRY_XSAVE_MAX:
+            return self.ctl, fpstate - layout.CTL_VA
         if not lo <= fpstate <= hi - size - 4 or fpstate & 63:
             return None
         off = fpstate - layout.CTL_VA

@@ -1,0 +1,84 @@
+"""Syscall-site patching on systrap (kvmsentry/platform/systrap/patching.py):
+programs whose hot loops call through glibc's and musl's wrappers behave
+as natively while their sites are patched (signals, restarts, threads,
+fork, exec, a mapping over the table, the program's own gs base, a
+debugger's breakpoints and single steps), and the new entry gives a program that jumps into it nothing a syscall would
+not."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kvmsentry._systrap import ffi
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TIMEOUT = 120
+GUEST_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+CC = {"glibc": ["gcc", "-pthread"], "musl": ["musl-gcc"]}
+
+
+def _build(tmp_path, name, cc, defines=()):
+    out = tmp_path / name
+    subprocess.run(cc + ["-O2", "-static", *defines, "-o", str(out),
+                         os.path.join(HERE, name.split("-")[0] + ".c")],
+                   check=True, timeout=TIMEOUT)
+    return str(out)
+
+
+def _run(cmd, cwd):
+    proc = subprocess.run(cmd, env=GUEST_ENV, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=TIMEOUT, cwd=cwd)
+    return proc.returncode, proc.stdout, proc.stderr.decode(errors="replace")
+
+
+def _systrap(args, extra=()):
+    return [sys.executable, "-m", "kvmsentry", "--platform", "systrap", "do", *extra,
+            "--", *args]
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+def test_patched_sites_behave_as_natively(tmp_path, libc):
+    prog = _build(tmp_path, "patched_sites-" + libc, CC[libc])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"exec: bad=0" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
+    # The sites were patched (natively getpid starts with its mov, b8).
+    assert "getpid code: b8" in native[2]
+    assert "getpid code: ff" in boxed[2], boxed[2]
+
+
+def test_unpatched_run_is_the_same(tmp_path):
+    prog = _build(tmp_path, "patched_sites-glibc", CC["glibc"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog], ("--no-patch-syscalls",)), tmp_path)
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "getpid code: b8" in boxed[2]
+
+
+def test_debugger_sees_the_original_code(tmp_path):
+    prog = _build(tmp_path, "ptrace_site", ["gcc"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"child status: 0" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
+
+
+def test_jumping_into_the_entry_gets_only_a_syscall(tmp_path):
+    offsets = ["-DMSG_%s=%d" % (f.upper(), ffi.offsetof("struct systrap_msg", f))
+               for f in ("entry", "entry_rsp", "entry_rip")]
+    prog = _build(tmp_path, "escape_entry", ["gcc"], offsets)
+    status, out, err = _run(_systrap([prog]), tmp_path)
+    assert status == 0, err
+    assert out.decode().splitlines() == [
+        "getpid patched: yes",
+        "entry getpid: same",
+        "entry x32 getpid: -38",       # ENOSYS, as the x32 call by SIGSYS answers
+        "entry 500: -38",
+        "entry -1: -38",
+        "trampoline getpid: same",
+        "table write: Segmentation fault",
+        "foreign gs base: Segmentation fault",
+    ], err
+    assert "internal error" not in err.lower()
