@@ -29,7 +29,7 @@ from importlib.util import MAGIC_NUMBER
 import kvmsentry
 from kvmsentry.sandbox import preload
 
-FORMAT = 2
+FORMAT = 3
 _LENGTH = struct.Struct("<Q")        # the file: index length, index, code blobs
 _HEADER = (FORMAT, MAGIC_NUMBER, sys.implementation.cache_tag, os.path.dirname(os.__file__))
 
@@ -44,10 +44,12 @@ def _stamp(path):
     return st.st_mtime_ns, st.st_size
 
 
-def _wanted(old):
+def _wanted(old, absent, now_absent):
     """(name, path, is_package) of every module the cache should hold: the
     package's files as listed now, the standard library's where the cache
-    found them before (else searched for)."""
+    found them before (else searched for, unless the cache found no source
+    for them before: extension modules). Names without a source are added
+    to now_absent."""
     for name, path, is_package in preload._module_files():
         if not path.endswith(".so") and not name.startswith("kvmsentry.__main__"):
             yield name, path, is_package
@@ -56,21 +58,28 @@ def _wanted(old):
         if name in old:
             yield name, old[name][0], old[name][1]
             continue
+        if name in absent:
+            now_absent.add(name)
+            continue
         if where is None:
             where = [os.path.dirname(os.__file__)] + [p for p in sys.path
                                                       if "site-packages" in p]
         path, is_package = preload._stdlib_file(name, where)
         if path is not None:
             yield name, path, is_package
+        else:
+            now_absent.add(name)
 
 
 class CodeCache(preload.MemoryFinder):
     """A meta-path finder and loader serving modules from the cache file's
-    mapping: name -> (path, is_package, (mtime_ns, size), offset, length)."""
+    mapping: name -> (path, is_package, (mtime_ns, size), offset, length).
+    absent: the standard-library names it has no source for."""
 
-    def __init__(self, modules, code):
+    def __init__(self, modules, code, absent=frozenset()):
         self.modules = modules
         self._code = code               # the blobs: entries' offsets are into it
+        self.absent = absent
 
     def code_of(self, name):
         """The module's marshalled code (a view of the mapping)."""
@@ -104,12 +113,13 @@ def _open(path):
         os.close(fd)
     try:
         (length,) = _LENGTH.unpack_from(mapping)
-        header, modules = marshal.loads(memoryview(mapping)[_LENGTH.size:_LENGTH.size + length])
+        header, modules, absent = marshal.loads(
+            memoryview(mapping)[_LENGTH.size:_LENGTH.size + length])
     except (ValueError, EOFError, TypeError, struct.error):
         return None
     if header != _HEADER:
         return None
-    return CodeCache(modules, memoryview(mapping)[_LENGTH.size + length:])
+    return CodeCache(modules, memoryview(mapping)[_LENGTH.size + length:], absent)
 
 
 def _refresh(cache):
@@ -118,9 +128,10 @@ def _refresh(cache):
     current .pyc or its compiled source. Returns (cache, blobs of a new
     file or None when the file is up to date)."""
     old = cache.modules if cache is not None else {}
-    entries, blobs, changed = {}, [], cache is None
+    absent = cache.absent if cache is not None else frozenset()
+    entries, blobs, changed, now_absent = {}, [], cache is None, set()
     offset = 0
-    for name, path, is_package in _wanted(old):
+    for name, path, is_package in _wanted(old, absent, now_absent):
         try:
             stamp = _stamp(path)
         except OSError:
@@ -137,11 +148,11 @@ def _refresh(cache):
         entries[name] = (path, is_package, stamp, offset, len(data))
         blobs.append(data)
         offset += len(data)
-    if set(old) != set(entries):
+    if set(old) != set(entries) or now_absent != absent:
         changed = True
     if not changed:
         return cache, None
-    return CodeCache(entries, memoryview(b"".join(blobs))), blobs
+    return CodeCache(entries, memoryview(b"".join(blobs)), frozenset(now_absent)), blobs
 
 
 def _compiled(name, path, is_package):
@@ -163,7 +174,7 @@ def _save(path, cache, blobs):
     """Write the cache atomically; quietly nothing where that is not allowed."""
     if sys.dont_write_bytecode:
         return
-    index = marshal.dumps((_HEADER, cache.modules))
+    index = marshal.dumps((_HEADER, cache.modules, cache.absent))
     temporary = "%s.%d.tmp" % (path, os.getpid())
     try:
         with open(temporary, "wb") as f:
