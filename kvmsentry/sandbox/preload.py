@@ -112,7 +112,10 @@ def _pyc_stamp(st):
 class MemoryFinder:
     """A meta-path finder and loader for modules held in memory: `modules`
     maps a name to an entry whose first two items are the source path and
-    whether it is a package; subclasses say how a module is run."""
+    whether it is a package; subclasses say how a module is run.
+    compiled_from: the file the code came from (the module's __cached__),
+    when it is one file for all."""
+    compiled_from = None
 
     def find_spec(self, name, path=None, target=None):
         entry = self.modules.get(name)
@@ -122,6 +125,8 @@ class MemoryFinder:
         if entry[1]:
             spec.submodule_search_locations = [os.path.dirname(entry[0])]
         spec.has_location = True
+        if self.compiled_from is not None:
+            spec.cached = self.compiled_from    # (importlib would derive one per module)
         return spec
 
     def create_module(self, spec):
@@ -197,7 +202,7 @@ def fix_modules(skip=()):
     if cached is not None:
         cached.forget([name for name in cached.modules if skipped(name)])
         held = cached.modules
-    for name, path, is_package in _module_files():
+    for name, path, is_package in cached.listing if cached is not None else _module_files():
         if name in sys.modules or skipped(name) or name in held:
             continue
         if path.endswith(".so"):
