@@ -29,7 +29,7 @@ import kvmsentry
 # in FRONT_END_STDLIB, left out when their modules are (`do`).
 STDLIB = (
     "__future__", "_bisect", "_cffi_backend", "_collections_abc", "_ctypes", "_heapq",
-    "_posixsubprocess", "_socket", "_struct", "_weakrefset", "abc", "argparse", "array",
+    "_socket", "_struct", "_weakrefset", "abc", "argparse", "array",
     "bisect", "codecs", "collections", "collections.abc", "contextlib", "copy", "copyreg",
     "ctypes", "ctypes._endian", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
     "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_32", "encodings.utf_8",
@@ -38,13 +38,14 @@ STDLIB = (
     "keyword", "linecache", "locale", "math", "mmap", "operator", "os", "pathlib",
     "posixpath", "re", "re._casefix", "re._compiler", "re._constants", "re._parser",
     "reprlib", "resource", "select", "selectors", "signal", "socket", "stat", "struct",
-    "subprocess", "termios", "textwrap", "threading", "token", "tokenize", "traceback", "tty",
+    "termios", "textwrap", "threading", "token", "tokenize", "traceback", "tty",
     "types", "urllib", "urllib.parse", "warnings", "weakref",
 )
 FRONT_END_STDLIB = (
-    "_bz2", "_compression", "_datetime", "_json", "_lzma", "_opcode", "_random", "_sha512",
-    "ast", "bz2", "dataclasses", "datetime", "dis", "inspect", "json", "json.decoder",
-    "json.encoder", "json.scanner", "lzma", "opcode", "random", "shutil", "tempfile", "zlib",
+    "_bz2", "_compression", "_datetime", "_json", "_lzma", "_opcode", "_posixsubprocess",
+    "_random", "_sha512", "ast", "bz2", "dataclasses", "datetime", "dis", "inspect", "json",
+    "json.decoder", "json.encoder", "json.scanner", "lzma", "opcode", "random", "shutil",
+    "subprocess", "tempfile", "zlib",
 )
 FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.report")
 
