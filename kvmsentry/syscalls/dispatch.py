@@ -14,7 +14,6 @@ from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
 from kvmsentry.syscalls.family import Handler
-from kvmsentry.syscalls.sys_seccomp import check as seccomp_check
 from kvmsentry.syscalls.table import TABLE
 
 SIGPIPE = 13
@@ -55,6 +54,15 @@ _HANDLERS = [None if e is None else
              for e in TABLE]
 _NARGS = [0 if e is None else e.nargs for e in TABLE]
 _NR_LIMIT = len(_HANDLERS)
+
+
+def seccomp_check(task, nr, regs):
+    """sys_seccomp.check, imported (with the filter's interpreter) when a
+    task first has a filter: most sandboxes never install one."""
+    global seccomp_check
+    from kvmsentry.syscalls.sys_seccomp import check
+    seccomp_check = check
+    return check(task, nr, regs)
 
 
 def dispatch(task, traced=False):
