@@ -193,9 +193,10 @@ def fix_modules(skip=()):
     Modules in `skip` (names of modules or packages) are left out: a front
     end the running command does not use (`do` has no use for the OCI
     runtime's). Returns how many modules were read."""
+    names, prefixes = frozenset(skip), ("kvmsentry.__main__",) + tuple(s + "." for s in skip)
+
     def skipped(name):
-        return name.startswith("kvmsentry.__main__") or any(
-            name == s or name.startswith(s + ".") for s in skip)
+        return name in names or name.startswith(prefixes)
     import ctypes
     snapshot = Snapshot()
     imports = []
