@@ -18,5 +18,6 @@ setup(
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
     cffi_modules=["cdefs/build.py:kvm", "cdefs/build.py:sandbox",
                   "cdefs/build.py:systrap"],
-    entry_points={"console_scripts": ["kvmsentry = kvmsentry.cli.main:main"]},
+    # A plain script, not a console_scripts entry point (bin/kvmsentry says why).
+    scripts=["bin/kvmsentry"],
 )

@@ -1,16 +1,20 @@
 /* C side of kvmsentry._sandbox: raw system calls and the SIGSYS handler. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -20,6 +24,89 @@ static uint32_t kvmsentry_scmp_act_errno(uint32_t err)
 }
 
 static int kvmsentry_unshare(int flags) { return unshare(flags); }
+
+static int kvmsentry_setns(int fd, int nstype) { return setns(fd, nstype); }
+
+/* kvmsentry_unshare_user: mapping more than one's own uid needs
+ * CAP_SETUID in the parent user namespace, which the caller no longer has
+ * once it has unshared, so a helper started before writes the maps (as
+ * unshare(1) and newuidmap do). The helper is a clone sharing the
+ * caller's memory and running only idmap_writer: a fork of the Python
+ * process would copy its page tables and make every page of its heap
+ * copy-on-write, for three small writes. */
+struct idmaps {
+    pid_t pid;
+    int go;                         /* read end: '1' once the caller has unshared */
+    const char *uid_map, *gid_map, *setgroups;
+};
+
+static int idmap_write(pid_t pid, const char *file, const char *text)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int idmap_writer(void *arg)
+{
+    struct idmaps *m = arg;
+    char go = 0;
+    if (read(m->go, &go, 1) != 1 || go != '1')
+        return 1;
+    if (m->setgroups && idmap_write(m->pid, "setgroups", m->setgroups) != 0)
+        return 1;
+    if (idmap_write(m->pid, "uid_map", m->uid_map) != 0 ||
+        idmap_write(m->pid, "gid_map", m->gid_map) != 0)
+        return 1;
+    return 0;
+}
+
+static int kvmsentry_unshare_user(const char *uid_map, const char *gid_map,
+                                  const char *setgroups)
+{
+    enum { STACK = 64 * 1024 };
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) != 0)
+        return -1;
+    struct idmaps m = { getpid(), go[0], uid_map, gid_map, setgroups };
+    char *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    pid_t helper = stack == MAP_FAILED ? -1 :
+        clone(idmap_writer, stack + STACK, CLONE_VM | SIGCHLD, &m);
+    if (helper < 0) {
+        int err = errno;
+        if (stack != MAP_FAILED)
+            munmap(stack, STACK);
+        close(go[0]);
+        close(go[1]);
+        errno = err;
+        return -1;
+    }
+    int rc = unshare(CLONE_NEWUSER);
+    int err = errno;
+    char answer = rc == 0 ? '1' : '0';
+    ssize_t sent = write(go[1], &answer, 1);
+    close(go[1]);
+    int status = 0;
+    while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+        ;
+    close(go[0]);
+    munmap(stack, STACK);
+    if (rc != 0) {
+        errno = err;
+        return -1;
+    }
+    if (sent != 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
 
 static int kvmsentry_pivot_root(const char *new_root, const char *put_old)
 {

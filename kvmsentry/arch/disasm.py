@@ -59,10 +59,18 @@ def _load():
 
 
 class Disassembler:
-    """x86-64 decoding of the first instruction of a byte string."""
+    """x86-64 decoding of the first instruction of a byte string. The
+    library is loaded now (a confined sentry maps no code later); the
+    capstone handle is made at the first decoding, which most runs never
+    ask for."""
 
     def __init__(self):
-        lib = self._lib = _load()
+        self._lib = _load()
+        self._handle = None
+        self._lock = threading.Lock()      # a capstone handle is not thread-safe
+
+    def _open(self):
+        lib = self._lib
         lib.cs_version.restype = ctypes.c_int
         major, minor = ctypes.c_int(), ctypes.c_int()
         lib.cs_version(ctypes.byref(major), ctypes.byref(minor))
@@ -75,16 +83,18 @@ class Disassembler:
         lib.cs_disasm.restype = ctypes.c_size_t
         lib.cs_free.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
         lib.cs_free.restype = None
-        self._handle = ctypes.c_size_t()
-        if lib.cs_open(CS_ARCH_X86, CS_MODE_64, ctypes.byref(self._handle)) != 0:
-            raise ImportError("libcapstone: cs_open(x86, 64-bit) failed")
-        self._lock = threading.Lock()      # a capstone handle is not thread-safe
+        handle = ctypes.c_size_t()
+        if lib.cs_open(CS_ARCH_X86, CS_MODE_64, ctypes.byref(handle)) != 0:
+            raise RuntimeError("libcapstone: cs_open(x86, 64-bit) failed")
+        self._handle = handle
 
     def first(self, code, address=0):
         """The instruction at the start of `code` (bytes) as an Insn, or
         None if none decodes there."""
-        out = ctypes.POINTER(self._insn)()
         with self._lock:
+            if self._handle is None:
+                self._open()
+            out = ctypes.POINTER(self._insn)()
             count = self._lib.cs_disasm(self._handle.value, bytes(code), len(code),
                                         address, 1, ctypes.byref(out))
             if count == 0:

@@ -190,7 +190,6 @@ def _do(args):
     from kvmsentry.kernel.task import Task
     from kvmsentry.loader.load import ExecError
     from kvmsentry.platform import choice
-    from kvmsentry.sandbox.probe import Probe
     from kvmsentry.sandbox.seccomp import SeccompError
     try:
         volumes = [Volume.parse(v) for v in args.volume]
@@ -216,8 +215,10 @@ def _do(args):
                         debug_log=debug_log,
                         patch_syscalls=not args.no_patch_syscalls)
         kernel.host_uds = args.host_uds
-        probe = Probe() if args.confinement_probe else None
-        if probe:
+        probe = None
+        if args.confinement_probe:
+            from kvmsentry.sandbox.probe import Probe
+            probe = Probe()
             probe.before()
         try:
             if confinement is None:

@@ -3,7 +3,7 @@ import collections
 import errno
 import fcntl
 import os
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 import sys
 import threading
 import time
@@ -399,8 +399,9 @@ class Kernel:
         if not self.lock.raw.acquire(timeout=2.0):
             self._host_signals_missed += 1
             if self._host_signals_missed >= 2:
+                import signal as names
                 sys.stderr.write("kvmsentry: sentry unresponsive, sandbox killed by %s\n"
-                                 % signal.Signals(signo).name)
+                                 % names.Signals(signo).name)
                 sys.stderr.flush()
                 os._exit(128 + signo)
             return

@@ -9,7 +9,7 @@ tables, filesystem contexts).
 """
 import errno
 import os
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 import struct
 import threading
 

@@ -17,7 +17,7 @@ Stops: syscall-entry/exit (kernel/ptrace_syscall.py), signal-delivery
 (fork/vfork/clone/exec/exit/stop) and PTRACE_INTERRUPT. The wait side
 (find_waitable) reports stops and the exits of traced threads.
 """
-import signal as _signal
+import _signal                        # (signal.py adds only enums, and imports enum)
 
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitThread

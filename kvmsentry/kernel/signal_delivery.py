@@ -11,7 +11,7 @@ process (they park, without the kernel lock, until SIGCONT or SIGKILL);
 SIGCONT resumes it when sent, as on Linux, whatever its disposition.
 """
 import errno
-import signal as _signal
+import _signal                        # (signal.py adds only enums, and imports enum)
 
 from kvmsentry.arch.signal_frame import build_rt_frame, initial_xsave, parse_rt_frame
 from kvmsentry.errors import SyscallError

@@ -1,7 +1,7 @@
 """Wait status words and wait options as Linux encodes them (wait4(2),
 waitid(2), SIGCHLD's siginfo)."""
 import errno
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry.errors import SyscallError
 

@@ -17,12 +17,12 @@ namespace; the sentry still mediates every call. enter() must run on the
 main thread before any other thread starts (unshare(2) changes the
 calling thread's namespace; threads started later inherit it).
 """
-import ctypes
 import fcntl
 import os
 import select
 import struct
 
+from kvmsentry._sandbox import ffi, lib
 from kvmsentry.sandbox import spawn
 
 MODES = ("sandbox", "host", "none")
@@ -160,18 +160,15 @@ def _replace_file(mounts, directory, name, data):
 
 
 def _unshare_net():
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
+    if lib.kvmsentry_unshare(CLONE_NEWNET) != 0:
         raise NetworkError("cannot create a network namespace: %s (needs CAP_SYS_ADMIN; "
-                           "--network=host runs without one)" % os.strerror(err))
+                           "--network=host runs without one)" % os.strerror(ffi.errno))
 
 
 def _setns(fd):
     """Move this (single-threaded) process into the network namespace fd."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        raise NetworkError("setns(CLONE_NEWNET): %s" % os.strerror(ctypes.get_errno()))
+    if lib.kvmsentry_setns(fd, CLONE_NEWNET) != 0:
+        raise NetworkError("setns(CLONE_NEWNET): %s" % os.strerror(ffi.errno))
 
 
 def _loopback_up():

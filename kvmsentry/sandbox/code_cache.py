@@ -29,7 +29,7 @@ from importlib.util import MAGIC_NUMBER
 import kvmsentry
 from kvmsentry.sandbox import preload
 
-FORMAT = 2
+FORMAT = 4
 _LENGTH = struct.Struct("<Q")        # the file: index length, index, code blobs
 _HEADER = (FORMAT, MAGIC_NUMBER, sys.implementation.cache_tag, os.path.dirname(os.__file__))
 
@@ -44,11 +44,31 @@ def _stamp(path):
     return st.st_mtime_ns, st.st_size
 
 
-def _wanted(old):
+def _listing(cache):
+    """(preload._module_files()'s list, the package's directories with their
+    mtimes): the cache's while no directory's mtime changed (adding,
+    removing or renaming a file changes its directory's), else listed."""
+    if cache is not None and cache.dirs:
+        try:
+            if all(os.stat(d).st_mtime_ns == mtime for d, mtime in cache.dirs):
+                return cache.listing, cache.dirs
+        except OSError:
+            pass
+    dirs = []
+    for where in kvmsentry.__path__:
+        for directory, subdirs, _ in os.walk(where):
+            subdirs[:] = [d for d in subdirs if d != "__pycache__"]
+            dirs.append((directory, os.stat(directory).st_mtime_ns))
+    return tuple(preload._module_files()), tuple(dirs)
+
+
+def _wanted(listing, old, absent, now_absent):
     """(name, path, is_package) of every module the cache should hold: the
-    package's files as listed now, the standard library's where the cache
-    found them before (else searched for)."""
-    for name, path, is_package in preload._module_files():
+    package's files as listed, the standard library's where the cache
+    found them before (else searched for, unless the cache found no source
+    for them before: extension modules). Names without a source are added
+    to now_absent."""
+    for name, path, is_package in listing:
         if not path.endswith(".so") and not name.startswith("kvmsentry.__main__"):
             yield name, path, is_package
     where = None
@@ -56,21 +76,31 @@ def _wanted(old):
         if name in old:
             yield name, old[name][0], old[name][1]
             continue
+        if name in absent:
+            now_absent.add(name)
+            continue
         if where is None:
             where = [os.path.dirname(os.__file__)] + [p for p in sys.path
                                                       if "site-packages" in p]
         path, is_package = preload._stdlib_file(name, where)
         if path is not None:
             yield name, path, is_package
+        else:
+            now_absent.add(name)
 
 
 class CodeCache(preload.MemoryFinder):
     """A meta-path finder and loader serving modules from the cache file's
-    mapping: name -> (path, is_package, (mtime_ns, size), offset, length)."""
+    mapping: name -> (path, is_package, (mtime_ns, size), offset, length).
+    absent: the standard-library names it has no source for; listing,
+    dirs: see _listing()."""
 
-    def __init__(self, modules, code):
+    def __init__(self, modules, code, absent=frozenset(), listing=(), dirs=()):
         self.modules = modules
         self._code = code               # the blobs: entries' offsets are into it
+        self.absent = absent
+        self.listing, self.dirs = listing, dirs
+        self.compiled_from = cache_path()
 
     def code_of(self, name):
         """The module's marshalled code (a view of the mapping)."""
@@ -104,12 +134,14 @@ def _open(path):
         os.close(fd)
     try:
         (length,) = _LENGTH.unpack_from(mapping)
-        header, modules = marshal.loads(memoryview(mapping)[_LENGTH.size:_LENGTH.size + length])
+        header, modules, absent, listing, dirs = marshal.loads(
+            memoryview(mapping)[_LENGTH.size:_LENGTH.size + length])
     except (ValueError, EOFError, TypeError, struct.error):
         return None
     if header != _HEADER:
         return None
-    return CodeCache(modules, memoryview(mapping)[_LENGTH.size + length:])
+    return CodeCache(modules, memoryview(mapping)[_LENGTH.size + length:], absent,
+                     listing, dirs)
 
 
 def _refresh(cache):
@@ -118,9 +150,13 @@ def _refresh(cache):
     current .pyc or its compiled source. Returns (cache, blobs of a new
     file or None when the file is up to date)."""
     old = cache.modules if cache is not None else {}
-    entries, blobs, changed = {}, [], cache is None
+    absent = cache.absent if cache is not None else frozenset()
+    entries, blobs, changed, now_absent = {}, [], cache is None, set()
+    listing, dirs = _listing(cache)
+    if cache is not None and dirs is not cache.dirs:
+        changed = True
     offset = 0
-    for name, path, is_package in _wanted(old):
+    for name, path, is_package in _wanted(listing, old, absent, now_absent):
         try:
             stamp = _stamp(path)
         except OSError:
@@ -137,11 +173,12 @@ def _refresh(cache):
         entries[name] = (path, is_package, stamp, offset, len(data))
         blobs.append(data)
         offset += len(data)
-    if set(old) != set(entries):
+    if set(old) != set(entries) or now_absent != absent:
         changed = True
     if not changed:
         return cache, None
-    return CodeCache(entries, memoryview(b"".join(blobs))), blobs
+    return CodeCache(entries, memoryview(b"".join(blobs)), frozenset(now_absent), listing,
+                     dirs), blobs
 
 
 def _compiled(name, path, is_package):
@@ -163,7 +200,7 @@ def _save(path, cache, blobs):
     """Write the cache atomically; quietly nothing where that is not allowed."""
     if sys.dont_write_bytecode:
         return
-    index = marshal.dumps((_HEADER, cache.modules))
+    index = marshal.dumps((_HEADER, cache.modules, cache.absent, cache.listing, cache.dirs))
     temporary = "%s.%d.tmp" % (path, os.getpid())
     try:
         with open(temporary, "wb") as f:

@@ -38,14 +38,6 @@ def _raise(what):
     raise ConfinementError("%s: %s" % (what, os.strerror(e)))
 
 
-def _write(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
 def _id_maps():
     """(uid_map, gid_map, setgroups) text for the sentry's user namespace."""
     uid, gid = os.geteuid(), os.getegid()
@@ -56,38 +48,15 @@ def _id_maps():
 
 
 def _enter_user_namespace():
-    """unshare(CLONE_NEWUSER) and get the id maps written. A process may
-    map more than its own uid only if the writer holds CAP_SETUID in the
-    parent namespace, which the process itself no longer does once it has
-    unshared: a helper forked beforehand writes the maps (as unshare(1)
-    and newuidmap do)."""
+    """unshare(CLONE_NEWUSER) and get the id maps written (by a helper: a
+    process may map more than its own uid only while it holds CAP_SETUID
+    in the parent namespace, see cdefs/sandbox_helpers.c)."""
     uid_map, gid_map, setgroups = _id_maps()
-    go_r, go_w = os.pipe()
-    pid = os.getpid()
-    helper = os.fork()
-    if helper == 0:
-        code = 1
-        try:
-            os.close(go_w)
-            if os.read(go_r, 1) == b"1":
-                base = "/proc/%d/" % pid
-                if setgroups:
-                    _write(base + "setgroups", setgroups)
-                _write(base + "uid_map", uid_map)
-                _write(base + "gid_map", gid_map)
-                code = 0
-        finally:
-            os._exit(code)
-    os.close(go_r)
-    ok = lib.kvmsentry_unshare(CLONE_NEWUSER) == 0
-    err = ffi.errno
-    os.write(go_w, b"1" if ok else b"0")
-    os.close(go_w)
-    _, status = os.waitpid(helper, 0)
-    if not ok:
-        raise ConfinementError("unshare(CLONE_NEWUSER): %s" % os.strerror(err))
-    if status != 0:
-        raise ConfinementError("writing the user namespace's uid/gid maps failed")
+    if lib.kvmsentry_unshare_user(uid_map.encode(), gid_map.encode(),
+                                  setgroups.encode() if setgroups else ffi.NULL) != 0:
+        if ffi.errno == errno.EPROTO:
+            raise ConfinementError("writing the user namespace's uid/gid maps failed")
+        _raise("unshare(CLONE_NEWUSER)")
 
 
 def unshare(extra_flags=0):

@@ -29,7 +29,7 @@ import kvmsentry
 # in FRONT_END_STDLIB, left out when their modules are (`do`).
 STDLIB = (
     "__future__", "_bisect", "_cffi_backend", "_collections_abc", "_ctypes", "_heapq",
-    "_posixsubprocess", "_socket", "_struct", "_weakrefset", "abc", "argparse", "array",
+    "_socket", "_struct", "_weakrefset", "abc", "argparse", "array",
     "bisect", "codecs", "collections", "collections.abc", "contextlib", "copy", "copyreg",
     "ctypes", "ctypes._endian", "encodings.aliases", "encodings.ascii", "encodings.latin_1",
     "encodings.unicode_escape", "encodings.utf_16", "encodings.utf_32", "encodings.utf_8",
@@ -38,13 +38,14 @@ STDLIB = (
     "keyword", "linecache", "locale", "math", "mmap", "operator", "os", "pathlib",
     "posixpath", "re", "re._casefix", "re._compiler", "re._constants", "re._parser",
     "reprlib", "resource", "select", "selectors", "signal", "socket", "stat", "struct",
-    "subprocess", "termios", "textwrap", "threading", "token", "tokenize", "traceback", "tty",
+    "termios", "textwrap", "threading", "token", "tokenize", "traceback", "tty",
     "types", "urllib", "urllib.parse", "warnings", "weakref",
 )
 FRONT_END_STDLIB = (
-    "_bz2", "_compression", "_datetime", "_json", "_lzma", "_opcode", "_random", "_sha512",
-    "ast", "bz2", "dataclasses", "datetime", "dis", "inspect", "json", "json.decoder",
-    "json.encoder", "json.scanner", "lzma", "opcode", "random", "shutil", "tempfile", "zlib",
+    "_bz2", "_compression", "_datetime", "_json", "_lzma", "_opcode", "_posixsubprocess",
+    "_random", "_sha512", "ast", "bz2", "dataclasses", "datetime", "dis", "inspect", "json",
+    "json.decoder", "json.encoder", "json.scanner", "lzma", "opcode", "random", "shutil",
+    "subprocess", "tempfile", "zlib",
 )
 FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.report")
 
@@ -112,7 +113,10 @@ def _pyc_stamp(st):
 class MemoryFinder:
     """A meta-path finder and loader for modules held in memory: `modules`
     maps a name to an entry whose first two items are the source path and
-    whether it is a package; subclasses say how a module is run."""
+    whether it is a package; subclasses say how a module is run.
+    compiled_from: the file the code came from (the module's __cached__),
+    when it is one file for all."""
+    compiled_from = None
 
     def find_spec(self, name, path=None, target=None):
         entry = self.modules.get(name)
@@ -122,6 +126,8 @@ class MemoryFinder:
         if entry[1]:
             spec.submodule_search_locations = [os.path.dirname(entry[0])]
         spec.has_location = True
+        if self.compiled_from is not None:
+            spec.cached = self.compiled_from    # (importlib would derive one per module)
         return spec
 
     def create_module(self, spec):
@@ -187,9 +193,10 @@ def fix_modules(skip=()):
     Modules in `skip` (names of modules or packages) are left out: a front
     end the running command does not use (`do` has no use for the OCI
     runtime's). Returns how many modules were read."""
+    names, prefixes = frozenset(skip), ("kvmsentry.__main__",) + tuple(s + "." for s in skip)
+
     def skipped(name):
-        return name.startswith("kvmsentry.__main__") or any(
-            name == s or name.startswith(s + ".") for s in skip)
+        return name in names or name.startswith(prefixes)
     import ctypes
     snapshot = Snapshot()
     imports = []
@@ -197,7 +204,7 @@ def fix_modules(skip=()):
     if cached is not None:
         cached.forget([name for name in cached.modules if skipped(name)])
         held = cached.modules
-    for name, path, is_package in _module_files():
+    for name, path, is_package in cached.listing if cached is not None else _module_files():
         if name in sys.modules or skipped(name) or name in held:
             continue
         if path.endswith(".so"):

@@ -10,7 +10,7 @@ session of its own.
 """
 import os
 import select
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 
 def _inheritable_fds():

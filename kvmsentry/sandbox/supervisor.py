@@ -10,7 +10,7 @@ way). Signals the terminal sends reach both (same process group), so the
 parent forwards only those that some process sent it with kill(2).
 """
 import os
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._sandbox import lib
 from kvmsentry.sandbox import host_syscalls, seccomp

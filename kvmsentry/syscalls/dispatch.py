@@ -4,9 +4,8 @@ Handlers return a non-negative int or raise SyscallError(errno); this
 module turns the error into -errno, counts calls the table does not
 implement, and feeds --strace.
 
-Each implemented entry gets an invoker that reads exactly the registers
-its handler takes: this is the hot path of every syscall, so it builds no
-argument tuples.
+The hot path calls each handler with exactly the registers it takes: it
+builds no argument tuples.
 """
 import errno
 
@@ -15,7 +14,6 @@ from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
 from kvmsentry.syscalls.family import Handler
-from kvmsentry.syscalls.sys_seccomp import check as seccomp_check
 from kvmsentry.syscalls.table import TABLE
 
 SIGPIPE = 13
@@ -46,7 +44,6 @@ def _first_call(nr, handler):
     def call(task, *args):
         function = handler.resolve()
         _HANDLERS[nr] = function
-        _INVOKERS[nr] = _invoker(function, _NARGS[nr])
         return function(task, *args)
     return call
 
@@ -56,8 +53,16 @@ _HANDLERS = [None if e is None else
              _first_call(e.nr, e.handler) if isinstance(e.handler, Handler) else e.handler
              for e in TABLE]
 _NARGS = [0 if e is None else e.nargs for e in TABLE]
-_INVOKERS = [None if h is None else _invoker(h, n) for h, n in zip(_HANDLERS, _NARGS)]
-_NR_LIMIT = len(_INVOKERS)
+_NR_LIMIT = len(_HANDLERS)
+
+
+def seccomp_check(task, nr, regs):
+    """sys_seccomp.check, imported (with the filter's interpreter) when a
+    task first has a filter: most sandboxes never install one."""
+    global seccomp_check
+    from kvmsentry.syscalls.sys_seccomp import check
+    seccomp_check = check
+    return check(task, nr, regs)
 
 
 def dispatch(task, traced=False):
@@ -76,7 +81,7 @@ def dispatch(task, traced=False):
     if handler is None:
         return _unimplemented(task, nr, regs)
     if task.strace is not None:
-        return _traced(task, nr, regs, _INVOKERS[nr])
+        return _traced(task, nr, regs, _invoker(handler, _NARGS[nr]))
     nargs = _NARGS[nr]
     try:
         # _invoker's cases, inline.

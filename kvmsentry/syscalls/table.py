@@ -10,7 +10,8 @@ buffer, length in argument N), out:N (output buffer, shown after the call
 with the returned length), iov:N / oiov:N (iovec arrays, count in N),
 sig (signal number).
 """
-from kvmsentry.record import record
+from operator import itemgetter
+
 from kvmsentry.syscalls.family import Family
 from kvmsentry.syscalls.names import NAMES
 
@@ -59,18 +60,27 @@ PARTIAL = "partial"
 NONE = "unimplemented"
 
 
-@record(frozen=True)
-class Syscall:
-    nr: int
-    name: str
-    handler: object
-    args: tuple
-    support: str
-    note: str = ""
+class Syscall(tuple):
+    """One row (nr, name, handler, args, support, note): a tuple, frozen
+    and compared by value, built ~450 times at every start (a record's
+    generated __init__ costs three times as much)."""
+    __slots__ = ()
+    nr = property(itemgetter(0))
+    name = property(itemgetter(1))
+    handler = property(itemgetter(2))
+    args = property(itemgetter(3))
+    support = property(itemgetter(4))
+    note = property(itemgetter(5))
+
+    def __new__(cls, nr, name, handler, args, support, note=""):
+        return tuple.__new__(cls, (nr, name, handler, args, support, note))
+
+    def __repr__(self):
+        return "Syscall(nr=%r, name=%r, handler=%r, args=%r, support=%r, note=%r)" % self
 
     @property
     def nargs(self):
-        return len(self.args)
+        return len(self[3])
 
 
 def _e(name, handler, args="", support=FULL, note=""):

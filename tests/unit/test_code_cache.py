@@ -64,10 +64,30 @@ def test_a_changed_source_or_interpreter_is_not_served_from_the_cache(tmp_path):
     # A file written for another interpreter is not read at all.
     with open(file, "r+b") as f:
         index_length = int.from_bytes(f.read(8), "little")
-        header, modules = marshal.loads(f.read(index_length))
-    other = marshal.dumps(((header[0], b"\0\0\r\n") + header[2:], modules))
+        header, modules, *rest = marshal.loads(f.read(index_length))
+    other = marshal.dumps(((header[0], b"\0\0\r\n") + header[2:], modules, *rest))
     with open(file, "wb") as f:
         f.write(len(other).to_bytes(8, "little") + other)
     assert code_cache._open(file) is None
     assert code_cache._open(str(tmp_path / "missing")) is None
     os.unlink(file)
+
+
+def test_the_package_listing_is_kept_while_no_directory_changed():
+    cache, _ = code_cache._refresh(None)
+    names = {name for name, _, _ in cache.listing}
+    assert {"kvmsentry.kernel.kernel", "kvmsentry._sandbox", "kvmsentry.kernel"} <= names
+    # Extension modules have no source: remembered, so no start searches for one.
+    assert "_socket" in cache.absent and "_socket" not in cache.modules
+    listing, dirs = code_cache._listing(cache)
+    assert listing is cache.listing and dirs is cache.dirs
+    # A directory whose mtime moved (a file added, removed or renamed in
+    # it) is listed again.
+    (directory, mtime), *rest = cache.dirs
+    cache.dirs = ((directory, mtime - 1), *rest)
+    listing, dirs = code_cache._listing(cache)
+    assert listing is not cache.listing and sorted(listing) == sorted(cache.listing)
+    assert dict(dirs)[directory] == mtime
+    again, blobs = code_cache._refresh(cache)
+    assert blobs is not None                    # rewritten with the new mtimes
+    assert dict(again.dirs)[directory] == mtime

@@ -9,7 +9,7 @@ SIGTSTP) and SIGWINCH go to that group, as runsc does.
 """
 import errno
 import os
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.tty.pty import check_foreground, signal_pgrp

@@ -10,7 +10,7 @@ Output (what the slave writes) goes through process_output(): OPOST
 with ONLCR/OCRNL. The discipline keeps the readable input; the pty
 (kernel/tty/pty.py) does locking, blocking and VMIN/VTIME.
 """
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry.kernel.tty import termios as t
 

@@ -11,7 +11,7 @@ events a change made true. Signals the line discipline raises
 are sent after the pty's lock is dropped.
 """
 import errno
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 import threading
 import weakref
 

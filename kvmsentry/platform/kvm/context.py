@@ -32,7 +32,7 @@ stub's own `out`; any other I/O is the program's #GP; an exception taken
 in ring 0 anywhere but where the stub expects one kills the program, as
 does an internal error of KVM that is the program's doing.
 """
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 import struct
 import threading
 

@@ -10,7 +10,7 @@ result, a signal handler's entry, a new program). Before its first stop
 (birth) a context keeps its registers, FPU image and fs base in this
 object and writes them into the birth frame.
 """
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._systrap import ffi, lib
 from kvmsentry.arch.signal_frame import initial_xsave

@@ -10,7 +10,7 @@ the program's word, never trusting a pointer it has not checked.
 """
 import mmap
 import os
-import signal
+import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._systrap import ffi, lib
 from kvmsentry.platform.systrap import layout
