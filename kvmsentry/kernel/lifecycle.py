@@ -276,7 +276,11 @@ def _release_mm_for(task):
     task.group.note_rss(task.mm)
     _walk_robust_list(task)
     task.robust_list = 0
-    if task.clear_child_tid:
+    # As Linux's mm_release: the word is cleared (and its waiter woken)
+    # only if another task still uses the address space; nobody could read
+    # it otherwise (and the write would make the sentry back a page of a
+    # process that is going away, on every exit).
+    if task.clear_child_tid and task.kernel.mm_in_use(task.mm, task):
         try:
             task.mm.copy_out(task.clear_child_tid, b"\0\0\0\0")
             task.kernel.futexes.wake(futex_key(task, task.clear_child_tid, private=False), 1)
