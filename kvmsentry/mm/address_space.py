@@ -629,6 +629,16 @@ class AddressSpace:
             return b""
         if addr < 0 or length < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
+        page = addr & PAGE_MASK
+        if addr + length <= page + PAGE_SIZE:
+            # Within one present, readable page (a syscall's struct or
+            # pointer): _frame_for's answer without the loop.
+            phys = self.pages.get(page)
+            if phys is not None and addr < LOWER_HALF_END:
+                vma = self.vmas.find(addr)
+                if vma is not None and vma.prot:
+                    lo = phys + addr - page
+                    return self.view[lo:lo + length].tobytes()
         view, out = self.view, []
         while length:
             off = addr & (PAGE_SIZE - 1)

@@ -43,6 +43,7 @@ class ChildProcess:
         self.base = ffi.from_buffer(self.ctl)
         self.base_addr = int(ffi.cast("uintptr_t", self.base))
         self.used = [False] * layout.MAX_THREADS
+        self.nused = 0                # (sum(used), asked on every drain)
         self.thread_ops = []          # clone calls for threads still to make
         self.alive = True
         self.threaded = False         # a second slot was ever claimed
@@ -71,6 +72,7 @@ class ChildProcess:
             if slot > 0 and m.tid != 0:
                 continue              # its last thread has not finished exiting
             self.used[slot] = True
+            self.nused += 1
             if slot > 0:
                 self.threaded = True
                 ffi.memmove(m, b"\0" * ffi.sizeof("struct systrap_msg"),
@@ -85,14 +87,16 @@ class ChildProcess:
         return None
 
     def free_slot(self, slot):
-        self.used[slot] = False
+        if self.used[slot]:
+            self.used[slot] = False
+            self.nused -= 1
 
     def keep_thread(self, slot, cpu_ns):
         """The task of slot's thread leaves it (stopped in the stub, at a
         system call): True if the thread stays, stopped, for the process's
         reuse (recyclable()); False: it is to exit. Only the thread of a
         process that never had another is kept."""
-        if slot != 0 or self.threaded or self.thread_ops or sum(self.used) != 1:
+        if slot != 0 or self.threaded or self.thread_ops or self.nused != 1:
             return False
         self.kept, self.cpu_mark = True, cpu_ns
         return True
@@ -131,7 +135,7 @@ class ChildProcess:
         mappings are the old program's until the new table's wipe
         (mirror.HostMappings.ensure_process), which runs before any program
         code does."""
-        return self.alive and self.kept and not any(self.used) and not self.thread_ops \
+        return self.alive and self.kept and not self.nused and not self.thread_ops \
             and self.state_ptr(0)[0] & ~layout.WAITING == layout.POSTED
 
     def frame_regs(self, slot, uctx):
@@ -161,7 +165,7 @@ class ChildProcess:
 
     def threads(self):
         """How many threads the process has (or is about to have)."""
-        return sum(self.used)
+        return self.nused
 
     def has_ops(self):
         return bool(self.thread_ops) or self.mappings.has_dirty()
