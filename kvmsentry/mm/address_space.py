@@ -331,29 +331,41 @@ class AddressSpace:
             raise SyscallError(errno.ENOMEM)
 
     def map_file(self, start, length, prot, cache, offset, shared, name="", may_write=True,
-                 populate=False):
+                 populate=False, file_size=None):
         """A file mapping at exactly [start, start+length) (MAP_FIXED
-        semantics) of `cache` (a PageCache) from file offset `offset`."""
+        semantics) of `cache` (a PageCache) from file offset `offset`.
+        `file_size`: the file's size if the caller knows it now (exec has
+        the bytes), saving a stat of the file for each use."""
         end = start + page_up(length)
         self.check_map_count()
         self.unmap(start, end - start)
         if shared and prot & PROT_WRITE:
             cache.shared_writable = True
-        self.vmas.insert(Vma(start, end, prot, name, cache=cache, offset=offset,
-                             shared=shared, may_write=may_write))
+        vma = Vma(start, end, prot, name, cache=cache, offset=offset, shared=shared,
+                  may_write=may_write)
+        self.vmas.insert(vma)
+        eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
         if prot and (populate or end - start <= EAGER_POPULATE_BYTES):
-            self._populate_new(start, end, prot)
+            if eof_page is None:
+                self._populate_new(start, end, prot)
+            else:
+                try:
+                    self._populate_file(vma, start, end, eof_page)
+                except OutOfMemory:
+                    self.unmap(start, end - start)
+                    raise SyscallError(errno.ENOMEM)
         elif prot and (shared or not prot & PROT_WRITE) and cache.frames:
-            self._map_cached(self.vmas.find(start))
+            self._map_cached(vma, eof_page)
         return start
 
-    def _map_cached(self, vma):
+    def _map_cached(self, vma, eof_page=None):
         """Map the pages of a large file mapping that the page cache holds
         already (a library's, kept from its last use): a fault for each
         16 pages of them would cost far more than mapping them now."""
         first = vma.file_index(vma.start)
         count = (vma.end - vma.start) >> 12
-        eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
+        if eof_page is None:
+            eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
         indices = [i for i in vma.cache.cached(first, count) if i < eof_page]
         run = []
         for k, index in enumerate(indices):
