@@ -224,13 +224,16 @@ class IdleProcesses:
 
     def take(self):
         """A kept process still alive, or None."""
-        while self._procs:
-            proc = self._procs.pop()
+        while True:
+            try:
+                proc = self._procs.pop()
+            except IndexError:
+                return None
             if proc.recyclable():
                 return proc
             proc.kill()
-        return None
 
     def close(self):
-        while self._procs:
-            self._procs.pop().kill()
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            proc.kill()
