@@ -13,8 +13,8 @@ an errno, never a Python exception.
 import errno
 from bisect import bisect_left
 from collections import Counter
-from itertools import repeat
-from operator import add, and_, itemgetter
+from itertools import compress, repeat
+from operator import add, and_, is_, itemgetter
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -943,19 +943,20 @@ class AddressSpace:
             flags = pte_flags(vma.prot)
             own, cache = vas[lo:hi], vma.cache
             if cache_pages and not cache_pages.keys().isdisjoint(own):
-                mine, own, shared = own, [], []
-                for va in mine:
-                    other = cache_pages.get(va)
-                    if other is None:
-                        own.append(va)
-                    elif other is not cache:    # (a cache not the VMA's: none expected)
-                        other.mapped += 1
-                        child.cache_pages[va] = other
-                        child.pages[va] = pages[va]
-                        child.pt.map(va, pages[va], flags)
-                    elif share_cache and vma.prot & PROT_EXEC:
-                        shared.append(va)
-                    # else the page cache's frame: the child faults it in
+                # Which cache each page's frame is (None: its own), with
+                # C-level steps: a library's VMA has hundreds of pages.
+                mine, owners = own, list(map(cache_pages.get, own))
+                own, shared = list(compress(mine, map(is_, owners, repeat(None)))), []
+                if len(own) + owners.count(cache) != len(mine):
+                    for va, other in zip(mine, owners):
+                        if other is not None and other is not cache:   # (none expected)
+                            other.mapped += 1
+                            child.cache_pages[va] = other
+                            child.pages[va] = pages[va]
+                            child.pt.map(va, pages[va], flags)
+                if share_cache and cache is not None and vma.prot & PROT_EXEC:
+                    shared = list(compress(mine, map(is_, owners, repeat(cache))))
+                # else the page cache's frames: the child faults them in
                 if shared:
                     cache.mapped += len(shared)
                     child.cache_pages.update(dict.fromkeys(shared, cache))
