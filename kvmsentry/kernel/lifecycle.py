@@ -226,8 +226,9 @@ def _kill_other_threads(task):
     for t in others:
         t.kill_status = 0
         t.kick()
-    block_until(task, lambda: len(group.threads) <= 1,
-                [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
+    if others or len(group.threads) > 1:
+        block_until(task, lambda: len(group.threads) <= 1,
+                    [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
 
 
 FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
@@ -347,13 +348,15 @@ def _send_parent_death_signals(kernel, group):
     """PR_SET_PDEATHSIG: children that asked get their signal when the
     process that forked them ends (Linux ties it to the forking thread;
     threads of one process are treated as one here)."""
+    children = [t for t in kernel.tasks.values() if t.group.parent is group]
+    if not children:
+        return
     from kvmsentry.kernel.signal_delivery import send
     from kvmsentry.syscalls.sys_prctl import pdeathsig
-    for t in list(kernel.tasks.values()):
-        if t.group.parent is group:
-            sig = pdeathsig(t)
-            if sig:
-                send(kernel, t, sg.SigInfo.user(sig, group.tgid, group.uid), thread=True)
+    for t in children:
+        sig = pdeathsig(t)
+        if sig:
+            send(kernel, t, sg.SigInfo.user(sig, group.tgid, group.uid), thread=True)
 
 
 def handle_kill(task):
