@@ -217,6 +217,9 @@ class Credentials:
         permitted = (self.cap_bounding | self.cap_inheritable) if 0 in (self.uid, self.euid) else 0
         permitted |= self.cap_ambient
         effective = permitted if self.euid == 0 else self.cap_ambient
+        if (permitted, effective, self.keep_caps) == (self.cap_permitted, self.cap_effective,
+                                                      False):
+            return self                 # (most execs: nothing changes)
         return replace(self, cap_permitted=permitted, cap_effective=effective,
                        keep_caps=False)
 

@@ -330,7 +330,8 @@ class Kernel:
             if parent is not None:
                 info = SigInfo.child(event.si_code, event.pid, event.uid, event.si_status,
                                      event.utime_ns // 10_000_000, event.stime_ns // 10_000_000)
-                info = replace(info, signo=event.signo)
+                if event.signo != info.signo:          # (an exit signal other than SIGCHLD)
+                    info = replace(info, signo=event.signo)
                 signal_delivery.send(self, parent, info)
 
     def signal_pending(self, task):

@@ -226,8 +226,9 @@ def _kill_other_threads(task):
     for t in others:
         t.kill_status = 0
         t.kick()
-    block_until(task, lambda: len(group.threads) <= 1,
-                [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
+    if others or len(group.threads) > 1:
+        block_until(task, lambda: len(group.threads) <= 1,
+                    [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
 
 
 FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
@@ -276,7 +277,11 @@ def _release_mm_for(task):
     task.group.note_rss(task.mm)
     _walk_robust_list(task)
     task.robust_list = 0
-    if task.clear_child_tid:
+    # As Linux's mm_release: the word is cleared (and its waiter woken)
+    # only if another task still uses the address space; nobody could read
+    # it otherwise (and the write would make the sentry back a page of a
+    # process that is going away, on every exit).
+    if task.clear_child_tid and task.kernel.mm_in_use(task.mm, task):
         try:
             task.mm.copy_out(task.clear_child_tid, b"\0\0\0\0")
             task.kernel.futexes.wake(futex_key(task, task.clear_child_tid, private=False), 1)
@@ -343,13 +348,15 @@ def _send_parent_death_signals(kernel, group):
     """PR_SET_PDEATHSIG: children that asked get their signal when the
     process that forked them ends (Linux ties it to the forking thread;
     threads of one process are treated as one here)."""
+    children = [t for t in kernel.tasks.values() if t.group.parent is group]
+    if not children:
+        return
     from kvmsentry.kernel.signal_delivery import send
     from kvmsentry.syscalls.sys_prctl import pdeathsig
-    for t in list(kernel.tasks.values()):
-        if t.group.parent is group:
-            sig = pdeathsig(t)
-            if sig:
-                send(kernel, t, sg.SigInfo.user(sig, group.tgid, group.uid), thread=True)
+    for t in children:
+        sig = pdeathsig(t)
+        if sig:
+            send(kernel, t, sg.SigInfo.user(sig, group.tgid, group.uid), thread=True)
 
 
 def handle_kill(task):

@@ -98,7 +98,8 @@ def _map_segments(mm, image, data, bias, name, cache):
                 mm.protect(start, mem_end - start, prot)
             continue
         file_pages_end = page_up(file_end)
-        mm.map_file(start, file_pages_end - start, prot, cache, offset, False, name)
+        mm.map_file(start, file_pages_end - start, prot, cache, offset, False, name,
+                    file_size=len(data))
         if mem_end > file_pages_end:
             mm.map_anonymous(file_pages_end, mem_end - file_pages_end, prot, name,
                              populate=True)

@@ -13,8 +13,8 @@ an errno, never a Python exception.
 import errno
 from bisect import bisect_left
 from collections import Counter
-from itertools import repeat
-from operator import add, and_, itemgetter
+from itertools import compress, repeat
+from operator import add, and_, is_, itemgetter
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -334,29 +334,41 @@ class AddressSpace:
             raise SyscallError(errno.ENOMEM)
 
     def map_file(self, start, length, prot, cache, offset, shared, name="", may_write=True,
-                 populate=False):
+                 populate=False, file_size=None):
         """A file mapping at exactly [start, start+length) (MAP_FIXED
-        semantics) of `cache` (a PageCache) from file offset `offset`."""
+        semantics) of `cache` (a PageCache) from file offset `offset`.
+        `file_size`: the file's size if the caller knows it now (exec has
+        the bytes), saving a stat of the file for each use."""
         end = start + page_up(length)
         self.check_map_count()
         self.unmap(start, end - start)
         if shared and prot & PROT_WRITE:
             cache.shared_writable = True
-        self.vmas.insert(Vma(start, end, prot, name, cache=cache, offset=offset,
-                             shared=shared, may_write=may_write))
+        vma = Vma(start, end, prot, name, cache=cache, offset=offset, shared=shared,
+                  may_write=may_write)
+        self.vmas.insert(vma)
+        eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
         if prot and (populate or end - start <= EAGER_POPULATE_BYTES):
-            self._populate_new(start, end, prot)
+            if eof_page is None:
+                self._populate_new(start, end, prot)
+            else:
+                try:
+                    self._populate_file(vma, start, end, eof_page)
+                except OutOfMemory:
+                    self.unmap(start, end - start)
+                    raise SyscallError(errno.ENOMEM)
         elif prot and (shared or not prot & PROT_WRITE) and cache.frames:
-            self._map_cached(self.vmas.find(start))
+            self._map_cached(vma, eof_page)
         return start
 
-    def _map_cached(self, vma):
+    def _map_cached(self, vma, eof_page=None):
         """Map the pages of a large file mapping that the page cache holds
         already (a library's, kept from its last use): a fault for each
         16 pages of them would cost far more than mapping them now."""
         first = vma.file_index(vma.start)
         count = (vma.end - vma.start) >> 12
-        eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
+        if eof_page is None:
+            eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
         indices = [i for i in vma.cache.cached(first, count) if i < eof_page]
         run = []
         for k, index in enumerate(indices):
@@ -632,6 +644,16 @@ class AddressSpace:
             return b""
         if addr < 0 or length < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
+        page = addr & PAGE_MASK
+        if addr + length <= page + PAGE_SIZE:
+            # Within one present, readable page (a syscall's struct or
+            # pointer): _frame_for's answer without the loop.
+            phys = self.pages.get(page)
+            if phys is not None and addr < LOWER_HALF_END:
+                vma = self.vmas.find(addr)
+                if vma is not None and vma.prot:
+                    lo = phys + addr - page
+                    return self.view[lo:lo + length].tobytes()
         view, out = self.view, []
         while length:
             off = addr & (PAGE_SIZE - 1)
@@ -926,19 +948,20 @@ class AddressSpace:
             flags = pte_flags(vma.prot)
             own, cache = vas[lo:hi], vma.cache
             if cache_pages and not cache_pages.keys().isdisjoint(own):
-                mine, own, shared = own, [], []
-                for va in mine:
-                    other = cache_pages.get(va)
-                    if other is None:
-                        own.append(va)
-                    elif other is not cache:    # (a cache not the VMA's: none expected)
-                        other.mapped += 1
-                        child.cache_pages[va] = other
-                        child.pages[va] = pages[va]
-                        child.pt.map(va, pages[va], flags)
-                    elif share_cache and vma.prot & PROT_EXEC:
-                        shared.append(va)
-                    # else the page cache's frame: the child faults it in
+                # Which cache each page's frame is (None: its own), with
+                # C-level steps: a library's VMA has hundreds of pages.
+                mine, owners = own, list(map(cache_pages.get, own))
+                own, shared = list(compress(mine, map(is_, owners, repeat(None)))), []
+                if len(own) + owners.count(cache) != len(mine):
+                    for va, other in zip(mine, owners):
+                        if other is not None and other is not cache:   # (none expected)
+                            other.mapped += 1
+                            child.cache_pages[va] = other
+                            child.pages[va] = pages[va]
+                            child.pt.map(va, pages[va], flags)
+                if share_cache and cache is not None and vma.prot & PROT_EXEC:
+                    shared = list(compress(mine, map(is_, owners, repeat(cache))))
+                # else the page cache's frames: the child faults them in
                 if shared:
                     cache.mapped += len(shared)
                     child.cache_pages.update(dict.fromkeys(shared, cache))

@@ -136,9 +136,10 @@ class Vdso:
         first time, once the TSC rate can be measured)."""
         if not self.usable or self.tsc_offset is None:
             return
-        tsc, mono = _sample()
-        if not force and mono - self._refreshed < REFRESH_NS:
+        # (The clock alone first: every exec asks, few need a new base.)
+        if not force and time.monotonic_ns() - self._refreshed < REFRESH_NS:
             return
+        tsc, mono = _sample()
         first_tsc, first_mono = self._first
         if mono - first_mono < CALIBRATE_NS or tsc <= first_tsc:
             return

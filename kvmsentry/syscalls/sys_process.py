@@ -3,6 +3,7 @@ process-group and session calls."""
 import errno
 import struct
 
+from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import lifecycle
 from kvmsentry.kernel import process_tree as pt
@@ -81,11 +82,18 @@ def _string_array(task, addr):
     out, total = [], 0
     if not addr:
         return out
+    mm, ptrs = task.mm, ()
     for i in range(MAX_ARG_STRINGS):
-        (ptr,) = struct.unpack("<Q", task.mm.copy_in(addr + 8 * i, 8))
+        if i == len(ptrs):
+            # The pointers up to the end of their page at once (a page
+            # boundary is where the next one may fault).
+            at = addr + 8 * i
+            n = max(1, (PAGE_SIZE - (at & (PAGE_SIZE - 1))) // 8)
+            ptrs = ptrs + struct.unpack("<%dQ" % n, mm.copy_in(at, 8 * n))
+        ptr = ptrs[i]
         if not ptr:
             return out
-        s = task.mm.read_cstring(ptr, 128 << 10)
+        s = mm.read_cstring(ptr, 128 << 10)
         total += len(s) + 9
         if total > ARG_MAX:
             raise SyscallError(errno.E2BIG)

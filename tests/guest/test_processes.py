@@ -131,3 +131,19 @@ def test_fork_vfork_exec_memory(built, flavour):
     assert b"vfork exec: echo ran" in out
     assert b"exec /etc/passwd: Permission denied, global still 1" in out
     assert b"threaded parent: child exit=0 global=7" in out
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_spawn_chain_fresh_processes(built, flavour):
+    """fork + exec again and again: each program starts clean (zeroed
+    bss and new mappings, its own CPU time, /proc/self/exe) although
+    systrap runs it in the host process an earlier one ended in; the
+    signal mask and ignored signals pass through execve, handlers do not."""
+    _, out, _ = same([built[("spawn_chain", flavour)]])
+    name = os.path.basename(built[("spawn_chain", flavour)]).encode()
+    for n in range(8):
+        assert (b"child %d: zero 1, usr1 blocked 1, term ignored 1, usr2 default 1, "
+                b"exe %s, cpu fresh 1\n" % (n, name)) in out
+    assert b"parent: child 3 exited=0 code=-1 signaled=1 sig=9" in out
+    assert b"parent: child 6 exited=1 code=6 signaled=0 sig=0" in out
+    assert out.endswith(b"children's cpu counted 1\n")

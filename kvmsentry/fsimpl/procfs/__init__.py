@@ -114,12 +114,21 @@ def _make_root(fs):
             for tgid, group in sorted(k.tree.groups.items()):
                 out[b"%d" % tgid] = pid_dir(group)
         return out
+
+    def find(name):
+        make = static.get(name)
+        k = fs.kernel
+        if make is None and k is not None and name.isdigit() and name[:1] != b"0":
+            group = k.tree.groups.get(int(name))
+            if group is not None:
+                make = pid_dir(group)
+        return make
     def _sysvipc_files():
         from kvmsentry.kernel.ipc import proc as sysvipc
         return {b"shm": text(b"sysvipc/shm", sysvipc.shm),
                 b"sem": text(b"sysvipc/sem", sysvipc.sem),
                 b"msg": text(b"sysvipc/msg", sysvipc.msg)}
-    return GenDir(fs, ("root",), entries, 0o555, lookup_extra=thread_dir)
+    return GenDir(fs, ("root",), entries, 0o555, lookup_extra=thread_dir, find=find)
 
 
 def _cpuinfo(cpuid, ncpus):

@@ -78,17 +78,20 @@ class GenNode(Inode):
 class GenDir(GenNode):
     """A directory whose entries come from `entries()`: {name: make_inode}.
     `lookup_extra(name)` may answer names the listing hides (Linux's
-    /proc/[tid] of a thread that is not a group leader)."""
+    /proc/[tid] of a thread that is not a group leader). `find(name)`, if
+    given, is entries().get(name) without building the whole listing (a
+    lookup of /proc/self/exe is on every glibc start)."""
 
     def __init__(self, fs, key, entries, mode=0o555, owner=None, lookup_extra=None,
-                 volatile=True):
+                 volatile=True, find=None):
         super().__init__(fs, key, st.S_IFDIR | mode, owner)
         self.entries = entries
         self.lookup_extra = lookup_extra
         self.volatile = volatile      # False: a fixed tree (a mount point may sit in it)
+        self.find = find
 
     def lookup(self, name):
-        make = self.entries().get(name)
+        make = self.find(name) if self.find is not None else self.entries().get(name)
         if make is not None:
             return make()
         if self.lookup_extra is not None:

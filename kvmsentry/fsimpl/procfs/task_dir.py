@@ -232,57 +232,75 @@ def task_subdir(fs, key, view):
     return GenDir(fs, key, entries, 0o555, view.owner)
 
 
+def _text(fn, mode=0o444, write=None):
+    def make(fs, key, view, name):
+        return GenFile(fs, key + (name,), lambda: fn(view), mode, view.owner,
+                       None if write is None else (lambda d: write(view, d)))
+    return make
+
+
+def _link(target_loc):
+    def make(fs, key, view, name):
+        def resolve():
+            view.check_ptrace_read()
+            loc = target_loc(view.live_task())
+            if loc is None:
+                raise SyscallError(errno.ENOENT)
+            return loc
+        return GenLink(fs, key + (name,), lambda: location_path(view, resolve()),
+                       resolve=resolve, owner=view.owner)
+    return make
+
+
+def _sub(builder):
+    return lambda fs, key, view, name: builder(fs, key + (name,), view)
+
+
+# What /proc/[pid]/ holds: name -> make(fs, dir key, view, name). Made
+# once; a lookup builds only the entry asked for.
+_ENTRIES = {
+    b"stat": None,                    # (process_dir: it depends on `thread`)
+    b"statm": _text(tf.statm),
+    b"status": _text(tf.status),
+    b"maps": _text(tf.maps),
+    b"smaps": _text(tf.smaps),
+    b"smaps_rollup": _text(tf.smaps_rollup),
+    b"cmdline": _text(tf.cmdline),
+    b"environ": _text(tf.environ, 0o400),
+    b"auxv": _text(tf.auxv, 0o400),
+    b"comm": _text(tf.comm, 0o644, tf.write_comm),
+    b"limits": _text(tf.limits),
+    b"mounts": _text(tf.mounts),
+    b"mountinfo": _text(tf.mountinfo),
+    b"oom_score_adj": _text(tf.oom_score_adj, 0o644, tf.write_oom_score_adj),
+    b"oom_score": _text(lambda v: b"0\n"),
+    b"cgroup": _text(tf.cgroup),
+    b"io": _text(tf.io, 0o400),
+    b"mem": lambda fs, key, view, name: MemInode(fs, key + (name,), view),
+    b"exe": _link(lambda t: t.mm.exe),
+    b"cwd": _link(lambda t: t.fs.cwd),
+    b"root": _link(lambda t: t.fs.root),
+    b"fd": _sub(fd_dir),
+    b"fdinfo": _sub(fdinfo_dir),
+    b"ns": _sub(ns_dir),
+    b"task": _sub(task_subdir),       # (a process's, not a thread's)
+}
+_ZOMBIE_ENTRIES = (b"stat", b"status", b"cmdline")
+
+
 def process_dir(fs, key, view, thread=False):
     """The directory of a process (or, with `thread`, of one thread)."""
-    def text(fn, mode=0o444, write=None):
-        return lambda name: GenFile(fs, key + (name,), lambda: fn(view), mode, view.owner,
-                                    None if write is None else (lambda d: write(view, d)))
+    def make_stat(fs, key, view, name):
+        return GenFile(fs, key + (name,), lambda: tf.stat(view, thread), 0o444, view.owner)
 
-    def link(target_loc):
-        def make(name):
-            def resolve():
-                view.check_ptrace_read()
-                loc = target_loc(view.live_task())
-                if loc is None:
-                    raise SyscallError(errno.ENOENT)
-                return loc
-            return GenLink(fs, key + (name,), lambda: location_path(view, resolve()),
-                           resolve=resolve, owner=view.owner)
-        return make
+    def maker(name):
+        if view.task is None and name not in _ZOMBIE_ENTRIES or thread and name == b"task":
+            return None
+        make = make_stat if name == b"stat" else _ENTRIES.get(name)
+        if make is None:
+            return None
+        return lambda: make(fs, key, view, name)
 
-    def sub(builder):
-        return lambda name: builder(fs, key + (name,), view)
-
-    table = {
-        b"stat": lambda name: GenFile(fs, key + (name,), lambda: tf.stat(view, thread),
-                                      0o444, view.owner),
-        b"statm": text(tf.statm),
-        b"status": text(tf.status),
-        b"maps": text(tf.maps),
-        b"smaps": text(tf.smaps),
-        b"smaps_rollup": text(tf.smaps_rollup),
-        b"cmdline": text(tf.cmdline),
-        b"environ": text(tf.environ, 0o400),
-        b"auxv": text(tf.auxv, 0o400),
-        b"comm": text(tf.comm, 0o644, tf.write_comm),
-        b"limits": text(tf.limits),
-        b"mounts": text(tf.mounts),
-        b"mountinfo": text(tf.mountinfo),
-        b"oom_score_adj": text(tf.oom_score_adj, 0o644, tf.write_oom_score_adj),
-        b"oom_score": text(lambda v: b"0\n"),
-        b"cgroup": text(tf.cgroup),
-        b"io": text(tf.io, 0o400),
-        b"mem": lambda name: MemInode(fs, key + (name,), view),
-        b"exe": link(lambda t: t.mm.exe),
-        b"cwd": link(lambda t: t.fs.cwd),
-        b"root": link(lambda t: t.fs.root),
-        b"fd": sub(fd_dir),
-        b"fdinfo": sub(fdinfo_dir),
-        b"ns": sub(ns_dir),
-    }
-    if not thread:
-        table[b"task"] = sub(task_subdir)
-    if view.task is None:                              # a zombie: little is left
-        table = {k: v for k, v in table.items() if k in (b"stat", b"status", b"cmdline")}
-    makers = {name: (lambda name=name, make=make: make(name)) for name, make in table.items()}
-    return GenDir(fs, key, lambda: makers, 0o555, view.owner)
+    def entries():
+        return {name: m for name, m in ((n, maker(n)) for n in _ENTRIES) if m is not None}
+    return GenDir(fs, key, entries, 0o555, view.owner, find=maker)

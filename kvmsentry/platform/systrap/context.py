@@ -55,6 +55,7 @@ class SystrapContext(Context):
         self.fs_base = self.gs_base = 0
         self._frame_uctx = None
         self._cpu_left_ns = 0      # guest CPU time of the host threads it has left
+        self._cpu_base_ns = 0      # the thread's CPU time before this context had it
 
     # --- setup -------------------------------------------------------------
     def set_address_space(self, mm):
@@ -78,6 +79,7 @@ class SystrapContext(Context):
         if mm.syscall_patches is not None:
             patching.sync_table(proc, mm.syscall_patches)   # (a forked address space's)
         self.msg, self._state = proc.msg(slot), proc.state_ptr(slot)
+        self._cpu_base_ns = proc.cpu_mark if slot == 0 else 0    # (a recycled process)
         self.msg.spin = self.machine.spin_cycles
         self.regs = self._own[0]
         self.born = False
@@ -195,24 +197,20 @@ class SystrapContext(Context):
         """The program's CPU time: its host threads' in the children, read
         from the host's schedstat (a thread's sum_exec_runtime, which
         Linux's CPU clocks give only to the thread's own process)."""
-        return self._cpu_left_ns + self._thread_cpu_ns()
+        return self._cpu_left_ns + max(0, self._thread_cpu_ns() - self._cpu_base_ns)
 
     def _thread_cpu_ns(self):
         tid = self.guest_tid
-        if tid is None:
-            return 0
-        try:
-            with open(b"/proc/%d/task/%d/schedstat" % (self.process.pid, tid), "rb") as f:
-                return int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return 0                  # the thread is gone: its time went with it
+        return 0 if tid is None else self.process.thread_cpu_ns(tid)
 
     def _leave(self):
         proc, slot = self.process, self.slot
         if proc is None:
             return
-        self._cpu_left_ns += self._thread_cpu_ns()
-        if self.born and proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED:
+        now = self._thread_cpu_ns()
+        self._cpu_left_ns += max(0, now - self._cpu_base_ns)
+        if self.born and proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED \
+                and not proc.keep_thread(slot, now):
             self.msg.cmd = layout.CMD_EXIT
             self.msg.nops = 0
             self._state[0] = layout.REPLIED

@@ -25,6 +25,19 @@ class HostRuns:
         """[a, b) is mapped from `first` (phys | prot of page a; the rest
         follow it) or, with first 0, unmapped."""
         starts, runs = self.starts, self.runs
+        if not starts or a >= runs[starts[-1]][0]:
+            # Past the last run (so past every one): a table filled in
+            # address order, as a new program's or child's is.
+            if first:
+                if starts:
+                    s = starts[-1]
+                    e, f = runs[s]
+                    if e == a and f + (e - s) == first:
+                        runs[s] = (b, f)
+                        return
+                starts.append(a)
+                runs[a] = (b, first)
+            return
         i = bisect_right(starts, a) - 1
         if i < 0 or runs[starts[i]][0] <= a:
             i += 1                              # starts[i:] begin at or after a

@@ -18,6 +18,7 @@ from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
 from kvmsentry.mm.vdso import Vdso
 from kvmsentry.platform.systrap.context import SystrapContext
 from kvmsentry.platform.systrap.mirror import STUB_MAPS, HostMappings, host_max_map_count
+from kvmsentry.platform.systrap.process import IdleProcesses
 from kvmsentry.platform.systrap.zygote import Zygote
 
 XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
@@ -121,6 +122,7 @@ class SystrapMachine:
         # this; a bare machine, in unit tests, has only its own).
         self.kernel_lock = threading.Lock()
         self.zygote = Zygote()
+        self.idle = IdleProcesses()   # child processes kept for the next address space
         self._watched = {}            # pidfd -> ChildProcess
         self._watch_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -217,6 +219,7 @@ class SystrapMachine:
         """Nothing is left to a thread here (KVM's Machine finishes in one)."""
 
     def close(self):
+        self.idle.close()
         self.zygote.close()
         os.close(self._wake_w)
         self.pool.close()

@@ -81,8 +81,15 @@ class HostMappings:
 
     def ensure_process(self):
         if self.process is None:
-            from kvmsentry.platform.systrap.process import ChildProcess
-            self.process = ChildProcess(self.machine, self)
+            proc = self.machine.idle.take()
+            if proc is not None:
+                # A process an address space ended in: everything of the
+                # old program's goes before the first of ours (as adopt).
+                proc.mappings, proc.kept = self, False
+                self.process, self.wipe = proc, True
+            else:
+                from kvmsentry.platform.systrap.process import ChildProcess
+                self.process = ChildProcess(self.machine, self)
         return self.process
 
     def has_dirty(self):
@@ -224,7 +231,7 @@ class HostMappings:
         self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
         self.host = HostRuns()
         if self.process is not None:
-            self.process.kill()
+            self.machine.idle.put(self.process)
             self.process = None
 
     # --- what the child must do ------------------------------------------------

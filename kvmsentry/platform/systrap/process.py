@@ -16,6 +16,7 @@ from kvmsentry._systrap import ffi, lib
 from kvmsentry.platform.systrap import layout
 
 FRAME_MIN = 512                       # ucontext and siginfo must fit below the top
+SCHEDSTAT_FDS = 4                     # threads whose schedstat file stays open
 
 
 class ControlRegion:
@@ -43,10 +44,15 @@ class ChildProcess:
         self.base = ffi.from_buffer(self.ctl)
         self.base_addr = int(ffi.cast("uintptr_t", self.base))
         self.used = [False] * layout.MAX_THREADS
+        self.nused = 0                # (sum(used), asked on every drain)
         self.thread_ops = []          # clone calls for threads still to make
         self.alive = True
         self.table_owner = None       # the SitePatches whose cells the table holds
         self.table_ok = True          # False once the program mapped over the table
+        self.threaded = False         # a second slot was ever claimed
+        self.kept = False             # slot 0's thread stayed stopped when its task left
+        self.cpu_mark = 0             # ... and the CPU time it had run by then
+        self._schedstat = {}          # tid -> open fd of its /proc schedstat
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -69,7 +75,9 @@ class ChildProcess:
             if slot > 0 and m.tid != 0:
                 continue              # its last thread has not finished exiting
             self.used[slot] = True
+            self.nused += 1
             if slot > 0:
+                self.threaded = True
                 ffi.memmove(m, b"\0" * ffi.sizeof("struct systrap_msg"),
                             ffi.sizeof("struct systrap_msg"))
                 top = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.STACK_OFF \
@@ -82,7 +90,56 @@ class ChildProcess:
         return None
 
     def free_slot(self, slot):
-        self.used[slot] = False
+        if self.used[slot]:
+            self.used[slot] = False
+            self.nused -= 1
+
+    def keep_thread(self, slot, cpu_ns):
+        """The task of slot's thread leaves it (stopped in the stub, at a
+        system call): True if the thread stays, stopped, for the process's
+        reuse (recyclable()); False: it is to exit. Only the thread of a
+        process that never had another is kept."""
+        if slot != 0 or self.threaded or self.thread_ops or self.nused != 1:
+            return False
+        self.kept, self.cpu_mark = True, cpu_ns
+        return True
+
+    def thread_cpu_ns(self, tid):
+        """The CPU time thread tid has run (the host's schedstat; 0 once
+        the thread is gone, its time gone with it). The file stays open
+        for the next read (an open is most of the cost, ~20 us)."""
+        fd = self._schedstat.get(tid)
+        if fd is None:
+            try:
+                fd = os.open(b"/proc/%d/task/%d/schedstat" % (self.pid, tid),
+                             os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return 0
+            if len(self._schedstat) < SCHEDSTAT_FDS and self.alive:
+                self._schedstat[tid] = fd
+        try:
+            return int(os.pread(fd, 64, 0).split()[0])
+        except (OSError, ValueError, IndexError):
+            self._schedstat.pop(tid, None)          # (closed below)
+            return 0
+        finally:
+            if self._schedstat.get(tid) != fd:
+                os.close(fd)
+
+    def _forget_schedstat(self, tid=None):
+        for t in ([tid] if tid is not None else list(self._schedstat)):
+            fd = self._schedstat.pop(t, None)
+            if fd is not None:
+                os.close(fd)
+
+    def recyclable(self):
+        """True if this process can run another address space: alive, its
+        one thread kept stopped (keep_thread) and no task in it. Its
+        mappings are the old program's until the new table's wipe
+        (mirror.HostMappings.ensure_process), which runs before any program
+        code does."""
+        return self.alive and self.kept and not self.nused and not self.thread_ops \
+            and self.state_ptr(0)[0] & ~layout.WAITING == layout.POSTED
 
     def frame_regs(self, slot, uctx):
         """The register part of the signal frame at child address uctx in
@@ -115,7 +172,7 @@ class ChildProcess:
 
     def threads(self):
         """How many threads the process has (or is about to have)."""
-        return sum(self.used)
+        return self.nused
 
     def has_ops(self):
         return bool(self.thread_ops) or self.mappings.has_dirty()
@@ -135,6 +192,8 @@ class ChildProcess:
                 lib.systrap_wake(state)
 
     def kill(self):
+        self.kept = False
+        self._forget_schedstat()
         self.machine.unwatch(self)
         if self.pidfd is not None:
             try:
@@ -146,3 +205,42 @@ class ChildProcess:
         self.alive = False
         # The mapping stays until the object goes: a task thread may still
         # read its last frame (a fault report) after the address space ends.
+
+
+class IdleProcesses:
+    """Child processes whose address space ended, kept for the next one.
+
+    A fork + exec + exit costs the host a new process from the zygote (its
+    fork, its stub's set-up, its control memfd, a pidfd to watch) and the
+    end of one (~0.2-0.3 ms of a spawn here); a process whose program ended
+    with its one thread stopped in the stub is as good as a new one once its
+    old mappings are gone, as an execve that keeps its process shows. Used
+    under the kernel lock (address spaces are made and destroyed under it)."""
+
+    KEEP = 4
+
+    def __init__(self):
+        self._procs = []
+
+    def put(self, proc):
+        """proc's address space is gone: keep it if it can be reused."""
+        if len(self._procs) < self.KEEP and proc.recyclable():
+            self._procs.append(proc)
+        else:
+            proc.kill()
+
+    def take(self):
+        """A kept process still alive, or None."""
+        while True:
+            try:
+                proc = self._procs.pop()
+            except IndexError:
+                return None
+            if proc.recyclable():
+                return proc
+            proc.kill()
+
+    def close(self):
+        procs, self._procs = self._procs, []
+        for proc in procs:
+            proc.kill()
