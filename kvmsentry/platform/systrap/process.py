@@ -137,9 +137,10 @@ class ChildProcess:
         one thread kept stopped (keep_thread) and no task in it. Its
         mappings are the old program's until the new table's wipe
         (mirror.HostMappings.ensure_process), which runs before any program
-        code does."""
-        return self.alive and self.kept and not self.nused and not self.thread_ops \
-            and self.state_ptr(0)[0] & ~layout.WAITING == layout.POSTED
+        code does. One whose patched sites' table a program mapped over
+        is not: the next address space may be a fork of patched code."""
+        return self.alive and self.kept and self.table_ok and not self.nused \
+            and not self.thread_ops and self.state_ptr(0)[0] & ~layout.WAITING == layout.POSTED
 
     def frame_regs(self, slot, uctx):
         """The register part of the signal frame at child address uctx in
