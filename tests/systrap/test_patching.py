@@ -49,6 +49,16 @@ def test_patched_sites_behave_as_natively(tmp_path, libc):
     assert "getpid code: ff" in boxed[2], boxed[2]
 
 
+def test_musl_cancellable_calls(tmp_path):
+    prog = _build(tmp_path, "cp_calls", CC["musl"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and native[1] == b"bad=0 sum=375876\n", native
+    assert "read site patched: no" in native[2]
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "read site patched: yes" in boxed[2], boxed[2]
+
+
 def test_unpatched_run_is_the_same(tmp_path):
     prog = _build(tmp_path, "patched_sites-glibc", CC["glibc"])
     native = _run([prog], tmp_path)

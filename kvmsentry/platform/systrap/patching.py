@@ -51,12 +51,15 @@ _ENTRY_RIP = ffi.offsetof("struct systrap_msg", "entry_rip")
 # because x86 code cannot be decoded backwards: these are the idioms whose
 # first byte is known to start an instruction. `mov $nr,%eax` (its imm32
 # checked against the call's number) is the common one: libc's wrappers.
-# The others are syscall(2) of Debian's glibc and musl.
+# The others are syscall(2) of Debian's glibc and musl, and musl's
+# cancellable calls in a program without threads.
 IDIOMS = (
     (b"\x4d\x89\xc8", b"\x4c\x8b\x4c\x24\x08"),   # glibc: mov %r9,%r8; | mov 8(%rsp),%r9
     (b"\xc7\x04\x24\x08\x00\x00\x00",                   # musl: movl $8,(%rsp); |
      b"\x48\x8b\x72\x10\x48\x8b\x52\x18"),          # mov 16(%rdx),%rsi; mov 24(%rdx),%rdx
-)
+    (b"\x48\x89\xd6",                                   # musl's __syscall_cp_c (read, write,
+     b"\x4c\x8b\x4c\x24\x08\x48\x89\xca"),          # ... without threads): mov %rdx,%rsi; |
+)                                                       # mov 8(%rsp),%r9; mov %rcx,%rdx
 LONGEST = 24                         # (bytes read before a syscall, itself included)
 
 
