@@ -150,6 +150,7 @@ class ThreadGroup:
         self.child_subreaper = False      # PR_SET_CHILD_SUBREAPER
         self.oom_score_adj = 0            # /proc/[pid]/oom_score_adj, inherited at fork
         self.oom_score_adj_min = 0        # below it needs CAP_SYS_RESOURCE
+        self.coredump_filter = 0x33       # /proc/[pid]/coredump_filter (Linux's mm flags: fork and exec keep it)
         self.sigchld_ignored = False      # SIGCHLD is SIG_IGN: autoreap, no signal
         self.sigchld_nocldwait = False    # SA_NOCLDWAIT: autoreap, signal sent
         self.sigchld_nocldstop = False    # SA_NOCLDSTOP: no signal for stop/continue
@@ -295,6 +296,7 @@ class ProcessTree:
         child = ThreadGroup(pid, real_parent, parent.pgid, parent.sid, exit_signal, parent.uid)
         child.parent_exec_id = exec_id
         child.oom_score_adj, child.oom_score_adj_min = parent.oom_score_adj, parent.oom_score_adj_min
+        child.coredump_filter = parent.coredump_filter
         self._register(child)
         return child
 

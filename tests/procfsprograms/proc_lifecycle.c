@@ -229,6 +229,25 @@ static void text(const char *path)
     printf("%s: %s", path, buf);
 }
 
+static void coredump_filter_is_inherited(void)
+{
+    static const char *const values[] = {"0x23\n", "017", "12", "0x", "z1", "-1"};
+    for (unsigned i = 0; i < sizeof values / sizeof values[0]; i++) {
+        int fd = open("/proc/self/coredump_filter", O_WRONLY);
+        ssize_t n = write(fd, values[i], strlen(values[i]));
+        close(fd);
+        printf("coredump_filter write %u: %s\n", i, n < 0 ? err(errno) : "ok");
+        if (n < 0)
+            continue;
+        pid_t kid = fork();
+        if (kid == 0) {
+            text("/proc/self/coredump_filter");
+            _exit(0);
+        }
+        waitpid(kid, NULL, 0);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -238,6 +257,7 @@ int main(void)
     text("/proc/self/uid_map");
     text("/proc/self/gid_map");
     text("/proc/self/coredump_filter");
+    coredump_filter_is_inherited();
     char buf[4096];
     int fd = open("/proc/devices", O_RDONLY);
     ssize_t n = read(fd, buf, sizeof buf - 1);

@@ -514,25 +514,35 @@ def id_map(view):
     return b"%10u %10u %10u\n" % (0, 0, 0xFFFFFFFF)
 
 
-DEFAULT_COREDUMP_FILTER = 0x33        # MMF_DUMP_FILTER_DEFAULT
-
-
 def coredump_filter(view):
-    """coredump_filter: the address space's filter bits (a zombie has
-    none: empty, as Linux)."""
+    """coredump_filter: the process's filter bits (a zombie, whose
+    address space is gone, has none: empty, as Linux). Kept by fork and
+    exec, as Linux keeps them in the mm flags."""
     t = view.live()
     if t is None:
         return b""
-    return b"%08x\n" % getattr(t.mm, "coredump_filter", DEFAULT_COREDUMP_FILTER)
+    return b"%08x\n" % view.group.coredump_filter
+
+
+def _kstrtouint(data):
+    """Linux's kstrtouint(s, 0): 0x for hex, a leading 0 for octal, one
+    trailing newline allowed; EINVAL otherwise."""
+    text = data[:-1] if data.endswith(b"\n") else data
+    base = 16 if text[:2].lower() == b"0x" else 8 if text[:1] == b"0" and len(text) > 1 else 10
+    digits = text[2:] if base == 16 else text
+    try:
+        value = int(digits, base) if digits.isalnum() else -1
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise SyscallError(errno.EINVAL)
+    return value
 
 
 def write_coredump_filter(view, data):
-    try:
-        value = int(data.strip() or b"x", 0)
-    except ValueError:
-        raise SyscallError(errno.EINVAL) from None
-    t = view.live_task()
-    t.mm.coredump_filter = value & 0x1FF
+    value = _kstrtouint(data)
+    view.live_task()
+    view.group.coredump_filter = value & 0x1FF        # MMF_DUMP_FILTER_BITS
     return len(data)
 
 
