@@ -314,6 +314,7 @@ def thread_ending(task, status, whole_group):
     kernel.tasks.pop(task.tid, None)
     if task.tid == group.tgid:
         group.exited_leader = task        # what /proc/[pid] shows of a zombie (its name, ids)
+    group.ioac = [a + b for a, b in zip(group.ioac, task.ioac)]
     last = kernel.tree.thread_exited(group, task.tid)
     ptrace.thread_ended(task, status, last)
     if not kernel.mm_in_use(task.mm, task):

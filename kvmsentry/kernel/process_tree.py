@@ -142,6 +142,7 @@ class ThreadGroup:
         self.uid = uid
         self.utime_ns = self.stime_ns = 0
         self.cutime_ns = self.cstime_ns = 0
+        self.ioac = [0, 0, 0, 0]          # /proc/[pid]/io of its dead threads and reaped children
         self.maxrss_kb = self.cmaxrss_kb = 0  # peak RSS (getrusage), own and reaped children's
         self.start_ns = time.monotonic_ns()   # /proc/[pid]/stat's starttime
         self.stopped = False              # in a group stop now
@@ -539,6 +540,7 @@ class ProcessTree:
             parent.cutime_ns += child.utime_ns + child.cutime_ns
             parent.cstime_ns += child.stime_ns + child.cstime_ns
             parent.cmaxrss_kb = max(parent.cmaxrss_kb, child.maxrss_kb, child.cmaxrss_kb)
+            parent.ioac = [a + b for a, b in zip(parent.ioac, child.ioac)]
         self._release(child)
 
     # -- process groups and sessions ---------------------------------------

@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -248,12 +249,65 @@ static void coredump_filter_is_inherited(void)
     }
 }
 
+/* /proc/PID/io and task/TID/io: a thread's writes count in its own file
+ * and in the process's, not in another thread's. */
+struct io { long rchar, wchar, syscr, syscw; };
+
+static struct io io_of(const char *path)
+{
+    char buf[512];
+    struct io v = {-1, -1, -1, -1};
+    int fd = open(path, O_RDONLY);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    sscanf(buf, "rchar: %ld\nwchar: %ld\nsyscr: %ld\nsyscw: %ld", &v.rchar, &v.wchar,
+           &v.syscr, &v.syscw);
+    return v;
+}
+
+static void *writer(void *arg)
+{
+    char path[96];
+    int null = open("/dev/null", O_WRONLY);
+    snprintf(path, sizeof path, "/proc/%d/task/%ld/io", getpid(), syscall(SYS_gettid));
+    struct io before = io_of(path);
+    for (int i = 0; i < 50; i++)
+        write(null, "abc", 3);
+    char c;
+    read(null, &c, 1);                               /* EBADF: not counted */
+    struct iovec iov = {(void *)"defg", 4};
+    writev(null, &iov, 1);
+    struct io after = io_of(path);
+    printf("writer thread: syscw +%ld wchar +%ld syscr +%ld rchar +%ld\n",
+           after.syscw - before.syscw, after.wchar - before.wchar,
+           after.syscr - before.syscr, after.rchar - before.rchar);
+    close(null);
+    return arg;
+}
+
+static void io_accounting(void)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/io", getpid(), getpid());
+    struct io main_before = io_of(path), proc_before = io_of("/proc/self/io");
+    pthread_t t;
+    pthread_create(&t, NULL, writer, NULL);
+    pthread_join(t, NULL);
+    struct io main_after = io_of(path), proc_after = io_of("/proc/self/io");
+    printf("main thread: syscw +%ld (its reads of io: syscr +%ld)\n",
+           main_after.syscw - main_before.syscw, main_after.syscr - main_before.syscr);
+    printf("process: syscw +%ld wchar +%ld\n", proc_after.syscw - proc_before.syscw,
+           proc_after.wchar - proc_before.wchar);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     lifecycle();
     threads_and_children();
     comm_from_another_process();
+    io_accounting();
     text("/proc/self/uid_map");
     text("/proc/self/gid_map");
     text("/proc/self/coredump_filter");

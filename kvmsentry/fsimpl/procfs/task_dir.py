@@ -311,7 +311,7 @@ _ENTRIES = {
     b"oom_score_adj": _text(tf.oom_score_adj, 0o644, tf.write_oom_score_adj),
     b"oom_score": _text(tf.oom_score),
     b"cgroup": _text(tf.cgroup),
-    b"io": _text(tf.io, 0o400),
+    b"io": None,                      # (process_dir: it depends on `thread`)
     b"uid_map": _text(tf.id_map),
     b"gid_map": _text(tf.id_map),
     b"coredump_filter": _text(tf.coredump_filter, 0o644, tf.write_coredump_filter),
@@ -332,10 +332,13 @@ def process_dir(fs, key, view, thread=False):
     def make_stat(fs, key, view, name):
         return GenFile(fs, key + (name,), lambda: tf.stat(view, thread), 0o444, view.owner)
 
+    def make_io(fs, key, view, name):
+        return GenFile(fs, key + (name,), lambda: tf.io(view, thread), 0o400, view.owner)
+
     def maker(name):
         if name == (b"task" if thread else b"children"):
             return None
-        make = make_stat if name == b"stat" else _ENTRIES.get(name)
+        make = {b"stat": make_stat, b"io": make_io}.get(name) or _ENTRIES.get(name)
         if make is None:
             return None
         return lambda: make(fs, key, view, name)
