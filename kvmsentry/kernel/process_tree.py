@@ -151,7 +151,7 @@ class ThreadGroup:
         self.child_subreaper = False      # PR_SET_CHILD_SUBREAPER
         self.oom_score_adj = 0            # /proc/[pid]/oom_score_adj, inherited at fork
         self.oom_score_adj_min = 0        # below it needs CAP_SYS_RESOURCE
-        self.coredump_filter = 0x33       # /proc/[pid]/coredump_filter (Linux's mm flags: fork and exec keep it)
+        self.coredump_filter = 0x33       # /proc/[pid]/coredump_filter; fork and exec keep it
         self.sigchld_ignored = False      # SIGCHLD is SIG_IGN: autoreap, no signal
         self.sigchld_nocldwait = False    # SA_NOCLDWAIT: autoreap, signal sent
         self.sigchld_nocldstop = False    # SA_NOCLDSTOP: no signal for stop/continue

@@ -9,6 +9,7 @@ import stat as st
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import MEM_DEVICES
 from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.fsimpl.procfs import process_attrs as pa
 from kvmsentry.fsimpl.procfs import task_files as tf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.kernel.locking import current
@@ -308,14 +309,14 @@ _ENTRIES = {
     b"limits": _text(tf.limits),
     b"mounts": _text(tf.mounts),
     b"mountinfo": _text(tf.mountinfo),
-    b"oom_score_adj": _text(tf.oom_score_adj, 0o644, tf.write_oom_score_adj),
-    b"oom_score": _text(tf.oom_score),
-    b"cgroup": _text(tf.cgroup),
+    b"oom_score_adj": _text(pa.oom_score_adj, 0o644, pa.write_oom_score_adj),
+    b"oom_score": _text(pa.oom_score),
+    b"cgroup": _text(pa.cgroup),
     b"io": None,                      # (process_dir: it depends on `thread`)
-    b"uid_map": _text(tf.id_map),
-    b"gid_map": _text(tf.id_map),
-    b"coredump_filter": _text(tf.coredump_filter, 0o644, tf.write_coredump_filter),
-    b"children": _text(tf.children),  # (a thread's, not a process's)
+    b"uid_map": _text(pa.id_map),
+    b"gid_map": _text(pa.id_map),
+    b"coredump_filter": _text(pa.coredump_filter, 0o644, pa.write_coredump_filter),
+    b"children": _text(pa.children),  # (a thread's, not a process's)
     b"mem": lambda fs, key, view, name: MemInode(fs, key + (name,), view),
     b"exe": _link(lambda t: t.mm.exe),
     b"cwd": _link(lambda t: t.fs.cwd),
@@ -333,7 +334,7 @@ def process_dir(fs, key, view, thread=False):
         return GenFile(fs, key + (name,), lambda: tf.stat(view, thread), 0o444, view.owner)
 
     def make_io(fs, key, view, name):
-        return GenFile(fs, key + (name,), lambda: tf.io(view, thread), 0o400, view.owner)
+        return GenFile(fs, key + (name,), lambda: pa.io(view, thread), 0o400, view.owner)
 
     def maker(name):
         if name == (b"task" if thread else b"children"):
