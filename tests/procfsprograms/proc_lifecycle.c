@@ -61,6 +61,13 @@ static void report_read(const char *when, const char *name, int fd)
         printf("%s mem: %zd bytes, same %d\n", when, n, n > 0 && memcmp(buf, secret, n) == 0);
     } else if (strcmp(name, "status") == 0) {
         printf("%s status:", when);
+        if (!strncmp(when, "zombie", 6)) {      /* which lines a zombie keeps */
+            char copy[sizeof buf];
+            memcpy(copy, buf, n + 1);
+            for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n"))
+                printf(" %.*s", (int)strcspn(line, ":"), line);
+            printf("\n%s status:", when);
+        }
         for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
             if (!strncmp(line, "State:", 6))     /* R or S while it runs: a race */
                 printf(" [State: %s]", strchr(line, 'Z') ? "zombie" : "alive");

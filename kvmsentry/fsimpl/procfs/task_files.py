@@ -225,37 +225,54 @@ def statm(view):
 
 
 def status(view):
-    """/proc/[pid]/status."""
+    """/proc/[pid]/status. A zombie's keeps its ids, signal and capability
+    lines; its memory lines and umask are gone with its mm and fs."""
     group, t = view.group, view.live()
     letter, word = _state(view, t)
+    who = t if t is not None else view.task
     lines = [("Name", view.comm())]
-    if t is None:
-        return _kv(lines + _zombie_status(view, letter, word))
-    c = t.creds
-    size, rss, text, data, stack = _mm_counts(t.mm)
-    anon = rss - len(t.mm.cache_pages)
-    sigign, sigcgt = _sig_masks(t)
-    shared_pending = getattr(group, "shared_pending", None)
-    ncpus = view.kernel.system.ncpus
+    if who is None:
+        return _kv(lines + [("State", "%s (%s)" % (letter, word)), ("Tgid", group.tgid),
+                            ("Pid", view.pid), ("PPid", group.ppid)])
+    c = who.creds
+    if t is not None:
+        lines.append(("Umask", "%04o" % t.fs.umask))
     lines += [
-        ("Umask", "%04o" % t.fs.umask),
         ("State", "%s (%s)" % (letter, word)),
-        ("Tgid", group.tgid), ("Ngid", 0), ("Pid", t.tid),
-        ("PPid", group.parent.tgid if group.parent else 0), ("TracerPid", tracer_pid(t)),
+        ("Tgid", group.tgid), ("Ngid", 0), ("Pid", who.tid),
+        ("PPid", group.ppid), ("TracerPid", tracer_pid(who) if t is not None else 0),
         ("Uid", "%d\t%d\t%d\t%d" % (c.uid, c.euid, c.suid, c.fsuid)),
         ("Gid", "%d\t%d\t%d\t%d" % (c.gid, c.egid, c.sgid, c.fsgid)),
-        ("FDSize", max(64, 1 << (max(t.fds.fds() or [0]).bit_length()))),
+        ("FDSize", max(64, 1 << (max(t.fds.fds() or [0]).bit_length())) if t is not None else 0),
         ("Groups", " ".join(str(g) for g in c.groups) + " "),
-        ("NStgid", group.tgid), ("NSpid", t.tid), ("NSpgid", group.pgid),
-        ("NSsid", group.sid), ("Kthread", 0),
+        ("NStgid", group.tgid), ("NSpid", who.tid), ("NSpgid", group.pgid),
+        ("NSsid", group.sid), ("Kthread", 0)]
+    if t is not None:
+        lines += _memory_status(t)
+    lines += _signal_status(view, who, len(group.threads) if t is not None else 1)
+    return _kv(lines)
+
+
+def _memory_status(t):
+    size, rss, text, data, stack = _mm_counts(t.mm)
+    anon = rss - len(t.mm.cache_pages)
+    return [
         ("VmPeak", _kb(size)), ("VmSize", _kb(size)), ("VmLck", _kb(locked_pages(t.mm))),
         ("VmPin", _kb(0)), ("VmHWM", _kb(rss)), ("VmRSS", _kb(rss)),
         ("RssAnon", _kb(anon)), ("RssFile", _kb(rss - anon)), ("RssShmem", _kb(0)),
         ("VmData", _kb(data)), ("VmStk", _kb(stack)), ("VmExe", _kb(text)),
         ("VmLib", _kb(0)), ("VmPTE", _kb(0)), ("VmSwap", _kb(0)),
         ("HugetlbPages", _kb(0)), ("CoreDumping", 0), ("THP_enabled", 1),
-        ("untag_mask", "0xffffffffffffffff"),
-        ("Threads", len(group.threads)),
+        ("untag_mask", "0xffffffffffffffff")]
+
+
+def _signal_status(view, t, threads):
+    c = t.creds
+    sigign, sigcgt = _sig_masks(t)
+    shared_pending = getattr(view.group, "shared_pending", None)
+    ncpus = view.kernel.system.ncpus
+    return [
+        ("Threads", threads),
         ("SigQ", "%d/%d" % (len(t.pending), t.rlimits.get(11, (0, 0))[0] & 0xFFFFFFFF)),
         ("SigPnd", "%016x" % t.pending.pending_set()),
         ("ShdPnd", "%016x" % (shared_pending.pending_set() if shared_pending else 0)),
@@ -272,23 +289,6 @@ def status(view):
         ("Cpus_allowed_list", view.kernel.system.cpu_list().decode()),
         ("Mems_allowed", "00000001"), ("Mems_allowed_list", "0"),
         ("voluntary_ctxt_switches", 0), ("nonvoluntary_ctxt_switches", 0)]
-    return _kv(lines)
-
-
-def _zombie_status(view, letter, word):
-    """status of a zombie: the ids, signal and capability lines Linux
-    still prints once the memory and files are gone."""
-    group, t = view.group, view.task
-    lines = [("State", "%s (%s)" % (letter, word)), ("Tgid", group.tgid), ("Ngid", 0),
-             ("Pid", view.pid), ("PPid", group.ppid), ("TracerPid", 0)]
-    if t is not None:
-        c = t.creds
-        lines += [("Uid", "%d\t%d\t%d\t%d" % (c.uid, c.euid, c.suid, c.fsuid)),
-                  ("Gid", "%d\t%d\t%d\t%d" % (c.gid, c.egid, c.sgid, c.fsgid)),
-                  ("FDSize", 0), ("Groups", " ".join(str(g) for g in c.groups) + " ")]
-    lines += [("NStgid", group.tgid), ("NSpid", view.pid), ("NSpgid", group.pgid),
-              ("NSsid", group.sid), ("Kthread", 0), ("Threads", 1)]
-    return lines
 
 
 def _kb(pages):
