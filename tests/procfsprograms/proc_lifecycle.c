@@ -213,6 +213,46 @@ static void threads_and_children(void)
     }
 }
 
+/* A process whose leader thread has exited while another thread runs:
+ * task/ still lists the leader, as a zombie, and counts it in nlink. */
+static void *after_leader(void *arg)
+{
+    char path[96], buf[512];
+    pid_t pid = getpid();
+    usleep(100000);                         /* let the leader exit */
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    int entries = 0, leader_listed = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        entries += e->d_name[0] != '.';
+        leader_listed |= atoi(e->d_name) == pid;
+    }
+    closedir(d);
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, pid);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    char *state = strrchr(buf, ')');
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    printf("leader gone: task/ entries %d, leader listed %d, its state %c, nlink %d\n",
+           entries, leader_listed, state ? state[2] : '?', nlinks(path));
+    exit(0);
+    return arg;
+}
+
+static void leader_exits_first(void)
+{
+    pid_t kid = fork();
+    if (kid == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, after_leader, NULL);
+        syscall(SYS_exit, 0);               /* this thread only */
+    }
+    waitpid(kid, NULL, 0);
+}
+
 static void comm_from_another_process(void)
 {
     char path[128];
@@ -314,6 +354,7 @@ int main(void)
     lifecycle();
     threads_and_children();
     comm_from_another_process();
+    leader_exits_first();
     io_accounting();
     text("/proc/self/uid_map");
     text("/proc/self/gid_map");

@@ -244,18 +244,29 @@ def ns_dir(fs, key, view):
     return GenDir(fs, key, lambda: names, 0o511, view.owner, alive=view.check_alive)
 
 
+def _listed_threads(view):
+    """The threads task/ lists: the live ones, and a leader that has
+    exited (Linux keeps it in the thread list until the process is
+    reaped)."""
+    threads = view.threads()
+    leader = getattr(view.group, "exited_leader", None)
+    if leader is not None and leader.tid not in view.group.threads:
+        threads.insert(0, leader)
+    return threads
+
+
 def task_subdir(fs, key, view):
-    """task/: one directory per live thread of the process; its link
-    count grows by one per thread (each one's `..`), as Linux's."""
+    """task/: one directory per thread of the process; its link count
+    grows by one per thread (each one's `..`), as Linux's."""
     def entries():
         out = {}
-        for t in view.threads():
+        for t in _listed_threads(view):
             out[b"%d" % t.tid] = (lambda t=t: process_dir(
                 fs, ("tid", t.tid), tf.ProcessView(view.kernel, view.group, t, pid=t.tid),
                 thread=True))
         return out
     return GenDir(fs, key, entries, 0o555, view.owner, alive=view.check_alive,
-                  links=lambda: len(view.group.threads))
+                  links=lambda: len(_listed_threads(view)))
 
 
 def _text(fn, mode=0o444, write=None):
