@@ -348,6 +348,23 @@ static void io_accounting(void)
            proc_after.wchar - proc_before.wchar);
 }
 
+/* Writes of a number that ends in a NUL (the C string's), in octal, signed. */
+static void number_writes(void)
+{
+    static const struct { const char *file, *data; size_t len; } writes[] = {
+        {"/proc/self/coredump_filter", "7", 2}, {"/proc/self/oom_score_adj", "5", 2},
+        {"/proc/self/oom_score_adj", " 010\n", 5}, {"/proc/self/oom_score_adj", "1x", 2},
+        {"/proc/self/oom_score_adj", "+3", 2},
+    };
+    for (unsigned i = 0; i < sizeof writes / sizeof writes[0]; i++) {
+        int fd = open(writes[i].file, O_WRONLY);
+        ssize_t n = write(fd, writes[i].data, writes[i].len);
+        close(fd);
+        printf("write %u to %s: %s; ", i, writes[i].file, n < 0 ? err(errno) : "ok");
+        text(writes[i].file);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -360,6 +377,7 @@ int main(void)
     text("/proc/self/gid_map");
     text("/proc/self/coredump_filter");
     coredump_filter_is_inherited();
+    number_writes();
     char buf[4096];
     int fd = open("/proc/devices", O_RDONLY);
     ssize_t n = read(fd, buf, sizeof buf - 1);

@@ -20,10 +20,7 @@ def oom_score_adj(view):
 
 
 def write_oom_score_adj(view, data):
-    try:
-        value = int(data.strip() or b"x")
-    except ValueError:
-        raise SyscallError(errno.EINVAL) from None
+    value = _kstrtoint(data.split(b"\0", 1)[0].strip(), signed=True)
     view.check_alive()
     if not -1000 <= value <= 1000:
         raise SyscallError(errno.EINVAL)
@@ -79,23 +76,29 @@ def coredump_filter(view):
     return b"%08x\n" % view.group.coredump_filter
 
 
-def _kstrtouint(data):
-    """Linux's kstrtouint(s, 0): 0x for hex, a leading 0 for octal, one
-    trailing newline allowed; EINVAL otherwise."""
-    text = data[:-1] if data.endswith(b"\n") else data
+def _kstrtoint(data, signed=False):
+    """Linux's kstrto(u)int(s, 0) of what a write gave, up to a NUL: an
+    optional sign, 0x for hex, a leading 0 for octal, one trailing
+    newline allowed; EINVAL otherwise (or out of 32-bit range)."""
+    text = data.split(b"\0", 1)[0]
+    text = text[:-1] if text.endswith(b"\n") else text
+    sign = 1
+    if text[:1] == b"+" or signed and text[:1] == b"-":
+        sign, text = (-1 if text[:1] == b"-" else 1), text[1:]
     base = 16 if text[:2].lower() == b"0x" else 8 if text[:1] == b"0" and len(text) > 1 else 10
     digits = text[2:] if base == 16 else text
     try:
-        value = int(digits, base) if digits.isalnum() else -1
+        value = sign * int(digits, base) if digits.isalnum() else None
     except ValueError:
-        value = -1
-    if not 0 <= value <= 0xFFFFFFFF:
+        value = None
+    low, high = (-(1 << 31), (1 << 31) - 1) if signed else (0, 0xFFFFFFFF)
+    if value is None or not low <= value <= high:
         raise SyscallError(errno.EINVAL)
     return value
 
 
 def write_coredump_filter(view, data):
-    value = _kstrtouint(data)
+    value = _kstrtoint(data)
     view.live_task()
     view.group.coredump_filter = value & 0x1FF        # MMF_DUMP_FILTER_BITS
     return len(data)
