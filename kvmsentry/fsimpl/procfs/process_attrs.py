@@ -111,6 +111,8 @@ def children(view):
     live thread."""
     view.check_alive()
     t = view.task
+    if t is None:
+        return b""
     threads = view.group.threads
     first = min(threads) if threads else None
     out = []

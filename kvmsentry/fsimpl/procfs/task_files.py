@@ -455,6 +455,8 @@ def write_comm(view, data):
 def limits(view):
     view.check_alive()
     t = view.task
+    if t is None:
+        raise SyscallError(errno.ESRCH)
     rows = ["%-25s %-20s %-20s %-10s\n" % ("Limit", "Soft Limit", "Hard Limit", "Units")]
     for res, (name, unit) in enumerate(LIMITS):
         soft, hard = t.rlimits.get(res, (RLIM_INFINITY, RLIM_INFINITY))
