@@ -66,6 +66,7 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
     else:
         group = tree.fork(task.group, exit_signal=flags & 0xFF,
                           clone_parent=bool(flags & CLONE_PARENT))
+        group.parent_tid = task.tid       # /proc/[pid]/task/[tid]/children
         tid = group.tgid
     try:
         child = _make_child(task, flags, newsp, tls, tid, group)
@@ -311,6 +312,9 @@ def thread_ending(task, status, whole_group):
     task.ctx.close()
     cputime.account_thread_exit(task)
     kernel.tasks.pop(task.tid, None)
+    if task.tid == group.tgid:
+        group.exited_leader = task        # what /proc/[pid] shows of a zombie (its name, ids)
+    group.ioac = [a + b for a, b in zip(group.ioac, task.ioac)]
     last = kernel.tree.thread_exited(group, task.tid)
     ptrace.thread_ended(task, status, last)
     if not kernel.mm_in_use(task.mm, task):

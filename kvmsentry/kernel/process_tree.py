@@ -142,6 +142,7 @@ class ThreadGroup:
         self.uid = uid
         self.utime_ns = self.stime_ns = 0
         self.cutime_ns = self.cstime_ns = 0
+        self.ioac = [0, 0, 0, 0]          # /proc/[pid]/io of its dead threads and reaped children
         self.maxrss_kb = self.cmaxrss_kb = 0  # peak RSS (getrusage), own and reaped children's
         self.start_ns = time.monotonic_ns()   # /proc/[pid]/stat's starttime
         self.stopped = False              # in a group stop now
@@ -150,6 +151,7 @@ class ThreadGroup:
         self.child_subreaper = False      # PR_SET_CHILD_SUBREAPER
         self.oom_score_adj = 0            # /proc/[pid]/oom_score_adj, inherited at fork
         self.oom_score_adj_min = 0        # below it needs CAP_SYS_RESOURCE
+        self.coredump_filter = 0x33       # /proc/[pid]/coredump_filter; fork and exec keep it
         self.sigchld_ignored = False      # SIGCHLD is SIG_IGN: autoreap, no signal
         self.sigchld_nocldwait = False    # SA_NOCLDWAIT: autoreap, signal sent
         self.sigchld_nocldstop = False    # SA_NOCLDSTOP: no signal for stop/continue
@@ -295,6 +297,7 @@ class ProcessTree:
         child = ThreadGroup(pid, real_parent, parent.pgid, parent.sid, exit_signal, parent.uid)
         child.parent_exec_id = exec_id
         child.oom_score_adj, child.oom_score_adj_min = parent.oom_score_adj, parent.oom_score_adj_min
+        child.coredump_filter = parent.coredump_filter
         self._register(child)
         return child
 
@@ -537,6 +540,7 @@ class ProcessTree:
             parent.cutime_ns += child.utime_ns + child.cutime_ns
             parent.cstime_ns += child.stime_ns + child.cstime_ns
             parent.cmaxrss_kb = max(parent.cmaxrss_kb, child.maxrss_kb, child.cmaxrss_kb)
+            parent.ioac = [a + b for a, b in zip(parent.ioac, child.ioac)]
         self._release(child)
 
     # -- process groups and sessions ---------------------------------------

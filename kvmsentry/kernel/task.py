@@ -47,6 +47,7 @@ class Task:
         self.interrupted_syscall = None        # (nr, name) of a call that got EINTR
         self.last_fault = (0, 0, 0)            # trapno, error code, cr2
         self.clear_child_tid = 0
+        self.ioac = [0, 0, 0, 0]      # rchar, wchar, syscr, syscw: /proc/[pid]/task/[tid]/io
         self.robust_list = 0
         self.personality = 0          # personality(2); kept across fork and execve
         self.ioprio = 0               # ioprio_set(2); inherited by children

@@ -225,11 +225,30 @@ def _pieces(mm, spans):
         yield b"".join(parts)
 
 
+# Task I/O accounting (/proc/[pid]/io), as Linux's: a call past its
+# checks counts once in syscr/syscw (failed or not) when it ends (a read
+# of /proc/self/io does not see itself), and what it moved in
+# rchar/wchar; the vector calls count even when their checks fail.
+RCHAR, WCHAR, SYSCR, SYSCW = range(4)
+
+
+def _moved(task, chars, n):
+    task.ioac[chars] += n
+    return n
+
+
 def read(task, fd, buf, count):
     """Implements read(2)."""
     f = _readable(task, fd)
     access_ok(buf, count)
     verify_area(f, None, count)
+    try:
+        return _moved(task, RCHAR, _read(task, f, buf, count))
+    finally:
+        task.ioac[SYSCR] += 1
+
+
+def _read(task, f, buf, count):
     if 0 < count <= CHUNK and hasattr(f, "readinto"):
         # The common case in one step: a buffer the program may write
         # whole, read into straight from the file (read_into would find
@@ -249,7 +268,13 @@ def write(task, fd, buf, count):
     f = _writable(task, fd)
     access_ok(buf, count)
     verify_area(f, None, count)
-    count = min(count, MAX_RW_COUNT)
+    try:
+        return _moved(task, WCHAR, _write(task, f, buf, min(count, MAX_RW_COUNT)))
+    finally:
+        task.ioac[SYSCW] += 1
+
+
+def _write(task, f, buf, count):
     if f.discards_writes:
         return count
     if 0 < count <= CHUNK and hasattr(f, "writefrom"):
@@ -292,6 +317,13 @@ def pread64(task, fd, buf, count, offset):
     f, offset = _positional(task, fd, offset, _may_read)
     access_ok(buf, count)
     verify_area(f, offset, count)
+    try:
+        return _moved(task, RCHAR, _pread(task, f, buf, count, offset))
+    finally:
+        task.ioac[SYSCR] += 1
+
+
+def _pread(task, f, buf, count, offset):
     if 0 < count <= CHUNK and hasattr(f, "readinto"):
         try:                        # read(2)'s one step, at the offset
             buffers = task.mm.write_buffers(buf, count)
@@ -307,7 +339,13 @@ def pwrite64(task, fd, buf, count, offset):
     f, offset = _positional(task, fd, offset, _may_write)
     access_ok(buf, count)
     verify_area(f, offset, count)
-    count = min(count, MAX_RW_COUNT)
+    try:
+        return _moved(task, WCHAR, _pwrite(task, f, buf, min(count, MAX_RW_COUNT), offset))
+    finally:
+        task.ioac[SYSCW] += 1
+
+
+def _pwrite(task, f, buf, count, offset):
     if f.discards_writes:
         return count
     if 0 < count <= CHUNK and hasattr(f, "writefrom"):
@@ -347,38 +385,50 @@ def _total(vecs):
 
 def readv(task, fd, iov, iovcnt):
     """Implements readv(2)."""
-    f = _readable(task, fd)
-    vecs = read_iovec(task.mm, iov, iovcnt)
-    verify_area(f, None, _total(vecs))
-    return read_into(task.mm, f, vecs)
+    try:
+        f = _readable(task, fd)
+        vecs = read_iovec(task.mm, iov, iovcnt)
+        verify_area(f, None, _total(vecs))
+        return _moved(task, RCHAR, read_into(task.mm, f, vecs))
+    finally:
+        task.ioac[SYSCR] += 1
 
 
 def writev(task, fd, iov, iovcnt):
     """Implements writev(2)."""
-    f = _writable(task, fd)
-    vecs = read_iovec(task.mm, iov, iovcnt)
-    verify_area(f, None, _total(vecs))
-    if f.discards_writes:
-        return _total(vecs)
-    return write_from(task.mm, f, vecs)
+    try:
+        f = _writable(task, fd)
+        vecs = read_iovec(task.mm, iov, iovcnt)
+        verify_area(f, None, _total(vecs))
+        if f.discards_writes:
+            return _moved(task, WCHAR, _total(vecs))
+        return _moved(task, WCHAR, write_from(task.mm, f, vecs))
+    finally:
+        task.ioac[SYSCW] += 1
 
 
 def preadv(task, fd, iov, iovcnt, offset):
     """Implements preadv(2)."""
-    f, offset = _positional(task, fd, offset, _may_read)
-    vecs = read_iovec(task.mm, iov, iovcnt)
-    verify_area(f, offset, _total(vecs))
-    return read_into(task.mm, f, vecs, offset)
+    try:
+        f, offset = _positional(task, fd, offset, _may_read)
+        vecs = read_iovec(task.mm, iov, iovcnt)
+        verify_area(f, offset, _total(vecs))
+        return _moved(task, RCHAR, read_into(task.mm, f, vecs, offset))
+    finally:
+        task.ioac[SYSCR] += 1
 
 
 def pwritev(task, fd, iov, iovcnt, offset):
     """Implements pwritev(2)."""
-    f, offset = _positional(task, fd, offset, _may_write)
-    vecs = read_iovec(task.mm, iov, iovcnt)
-    verify_area(f, offset, _total(vecs))
-    if f.discards_writes:
-        return _total(vecs)
-    return write_from(task.mm, f, vecs, offset)
+    try:
+        f, offset = _positional(task, fd, offset, _may_write)
+        vecs = read_iovec(task.mm, iov, iovcnt)
+        verify_area(f, offset, _total(vecs))
+        if f.discards_writes:
+            return _moved(task, WCHAR, _total(vecs))
+        return _moved(task, WCHAR, write_from(task.mm, f, vecs, offset))
+    finally:
+        task.ioac[SYSCW] += 1
 
 
 FIONREAD, FIONBIO, FIONCLEX, FIOCLEX, FIOASYNC = 0x541B, 0x5421, 0x5450, 0x5451, 0x5452
@@ -467,11 +517,22 @@ def sendfile(task, out_fd, in_fd, offset_ptr, count):
         # The source's position moves by what the sink took, not by what
         # was read ahead of a short write.
         pos = src.offset
-        n = _copy(src, dst, pos, None, count)
+        n = _copied(task, _copy(src, dst, pos, None, count))
         src.offset = pos + n
         return n
-    n = _copy(src, dst, off, None, count)
+    n = _copied(task, _copy(src, dst, off, None, count))
     task.mm.copy_out(offset_ptr, struct.pack("<q", off + n))
+    return n
+
+
+def _copied(task, n):
+    """What sendfile and copy_file_range count: a read and a write call
+    and the bytes moved, in each direction."""
+    io = task.ioac
+    io[SYSCR] += 1
+    io[SYSCW] += 1
+    io[RCHAR] += n
+    io[WCHAR] += n
     return n
 
 
@@ -511,7 +572,7 @@ def copy_file_range(task, fd_in, off_in, fd_out, off_out, length, flags):
         return 0
     if p_in < 0 or p_out < 0:
         raise SyscallError(errno.EINVAL)
-    n = _copy(src, dst, p_in, p_out, min(count, MAX_RW_COUNT))
+    n = _copied(task, _copy(src, dst, p_in, p_out, min(count, MAX_RW_COUNT)))
     if off_in:
         task.mm.copy_out(off_in, struct.pack("<q", p_in + n))
     else:

@@ -10,8 +10,9 @@ import errno
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.syscalls.args import i32, i64, u32
-from kvmsentry.syscalls.sys_read_write import (_readable, _total, _writable, read_into,
-                                               read_iovec, verify_area, write_from)
+from kvmsentry.syscalls.sys_read_write import (RCHAR, SYSCR, SYSCW, WCHAR, _moved, _readable,
+                                               _total, _writable, read_into, read_iovec,
+                                               verify_area, write_from)
 from kvmsentry.vfs.file import O_APPEND, O_NONBLOCK
 
 RWF_HIPRI, RWF_DSYNC, RWF_SYNC, RWF_NOWAIT = 0x01, 0x02, 0x04, 0x08
@@ -61,40 +62,46 @@ class _NoWait:
 def preadv2(task, fd, iov, iovcnt, pos_l, pos_h, flags):
     """Implements preadv2(2): offset -1 reads at the file position;
     RWF_NOWAIT makes a read that would block answer EAGAIN."""
-    f = _readable(task, fd)
-    vecs = read_iovec(task.mm, iov, iovcnt)
-    flags = _flags(flags)
-    offset = _position(f, pos_l)
-    verify_area(f, offset, _total(vecs))
-    with _NoWait(f, flags & RWF_NOWAIT):
-        return read_into(task.mm, f, vecs, offset)
+    try:
+        f = _readable(task, fd)
+        vecs = read_iovec(task.mm, iov, iovcnt)
+        flags = _flags(flags)
+        offset = _position(f, pos_l)
+        verify_area(f, offset, _total(vecs))
+        with _NoWait(f, flags & RWF_NOWAIT):
+            return _moved(task, RCHAR, read_into(task.mm, f, vecs, offset))
+    finally:
+        task.ioac[SYSCR] += 1
 
 
 def pwritev2(task, fd, iov, iovcnt, pos_l, pos_h, flags):
     """Implements pwritev2(2): offset -1 writes at the file position;
     RWF_APPEND writes at the end whatever the offset; RWF_NOAPPEND
     ignores the file's O_APPEND for this call."""
-    f = _writable(task, fd)
-    vecs = read_iovec(task.mm, iov, iovcnt)
-    flags = _flags(flags)
-    offset = _position(f, pos_l)
-    if flags & RWF_APPEND and flags & RWF_NOAPPEND:
-        raise SyscallError(errno.EINVAL)
-    verify_area(f, offset, _total(vecs))
-    if f.discards_writes:
-        return _total(vecs)
-    saved = f.flags
-    if flags & RWF_APPEND:
-        f.flags |= O_APPEND
-    elif flags & RWF_NOAPPEND:
-        f.flags &= ~O_APPEND
     try:
-        # With an offset and (RWF_)O_APPEND the file appends and leaves
-        # its position alone, as Linux's pwrite does.
-        with _NoWait(f, flags & RWF_NOWAIT):
-            return write_from(task.mm, f, vecs, offset)
+        f = _writable(task, fd)
+        vecs = read_iovec(task.mm, iov, iovcnt)
+        flags = _flags(flags)
+        offset = _position(f, pos_l)
+        if flags & RWF_APPEND and flags & RWF_NOAPPEND:
+            raise SyscallError(errno.EINVAL)
+        verify_area(f, offset, _total(vecs))
+        if f.discards_writes:
+            return _moved(task, WCHAR, _total(vecs))
+        saved = f.flags
+        if flags & RWF_APPEND:
+            f.flags |= O_APPEND
+        elif flags & RWF_NOAPPEND:
+            f.flags &= ~O_APPEND
+        try:
+            # With an offset and (RWF_)O_APPEND the file appends and leaves
+            # its position alone, as Linux's pwrite does.
+            with _NoWait(f, flags & RWF_NOWAIT):
+                return _moved(task, WCHAR, write_from(task.mm, f, vecs, offset))
+        finally:
+            f.flags = (f.flags & ~O_APPEND) | (saved & O_APPEND)
     finally:
-        f.flags = (f.flags & ~O_APPEND) | (saved & O_APPEND)
+        task.ioac[SYSCW] += 1
 
 
 def readahead(task, fd, offset, count):

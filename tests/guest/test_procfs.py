@@ -76,6 +76,20 @@ def test_ps_style_walk_sees_parent_and_child(built, flavour):
     assert b"exited child: found 1 state Z" in out
 
 
+def test_files_of_a_running_zombie_and_reaped_process(built):
+    """Files opened while a child ran, read while it is a zombie and once
+    reaped (each as Linux answers: data, empty or ESRCH), its links,
+    getdents of a reaped task/; task/ link counts, task/TID/children, a
+    thread's /proc/TID/task, comm written by another process, uid_map,
+    gid_map, coredump_filter and /proc/devices."""
+    _, out, _ = same([built[("proc_lifecycle", "static")]])
+    text = out.decode()
+    assert "zombie comm: lifecycle-kid\n" in text
+    assert "reaped getdents task/: ENOENT\n" in text
+    assert "comm written by another process: EINVAL\n" in text
+    assert "children lists both: 1\n" in text
+
+
 def test_permissions_of_another_users_process(built):
     """environ, mem and the magic links of another user's process are
     EACCES; stat and cmdline are not (the program drops to nobody)."""

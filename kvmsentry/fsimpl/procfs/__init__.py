@@ -3,6 +3,7 @@
     nodes.py         generated dirs, files and (magic) links
     task_dir.py      /proc/[pid]/, task/[tid]/, fd/, fdinfo/, ns/
     task_files.py    the texts of stat, status, maps, smaps, limits, ...
+    process_attrs.py io, oom_score(_adj), uid_map, coredump_filter, children
     system_files.py  meminfo, stat, uptime, loadavg, version, /proc/sys
     cpuinfo.py       /proc/cpuinfo from the guest's CPUID
 
@@ -42,8 +43,8 @@ def _caller():
 
 def _view_of_group(kernel, group):
     """A ProcessView of a process: its leader, or any live thread once
-    the leader has exited; no thread at all for a zombie."""
-    task = None
+    the leader has exited; a zombie's exited leader."""
+    task = getattr(group, "exited_leader", None)
     if group.state is not ZOMBIE:
         task = kernel.tasks.get(group.tgid)
         if task is None:
@@ -75,10 +76,11 @@ def _make_root(fs):
         task = fs.kernel.tasks.get(int(name))
         if task is None:
             return None
+        # Linux shows the whole process there (task/ too), as of this thread.
         from kvmsentry.fsimpl.procfs.task_dir import process_dir
         from kvmsentry.fsimpl.procfs.task_files import ProcessView
-        return process_dir(fs, ("pid", task.tid), ProcessView(fs.kernel, task.group, task),
-                           thread=True)
+        return process_dir(fs, ("pid", task.tid),
+                           ProcessView(fs.kernel, task.group, task, pid=task.tid))
 
     def self_link(name, target):
         return lambda: GenLink(fs, ("root", name), lambda: target(_caller()))
@@ -95,6 +97,7 @@ def _make_root(fs):
         b"loadavg": text(b"loadavg", sf.loadavg),
         b"version": text(b"version", sf.version),
         b"filesystems": text(b"filesystems", sf.filesystems),
+        b"devices": text(b"devices", sf.devices),
         b"vmstat": text(b"vmstat", sf.vmstat),
         b"swaps": text(b"swaps", sf.swaps),
         b"cmdline": text(b"cmdline", sf.cmdline),

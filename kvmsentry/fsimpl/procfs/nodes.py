@@ -80,17 +80,30 @@ class GenDir(GenNode):
     `lookup_extra(name)` may answer names the listing hides (Linux's
     /proc/[tid] of a thread that is not a group leader). `find(name)`, if
     given, is entries().get(name) without building the whole listing (a
-    lookup of /proc/self/exe is on every glibc start)."""
+    lookup of /proc/self/exe is on every glibc start). `alive()`, if
+    given, raises while the directory's subject is gone: a lookup fails
+    with its errno (a dead process's ESRCH), a listing with ENOENT, as
+    Linux's proc_pid_permission and readdir. `links()` adds to nlink."""
 
     def __init__(self, fs, key, entries, mode=0o555, owner=None, lookup_extra=None,
-                 volatile=True, find=None):
+                 volatile=True, find=None, alive=None, links=None):
         super().__init__(fs, key, st.S_IFDIR | mode, owner)
         self.entries = entries
         self.lookup_extra = lookup_extra
         self.volatile = volatile      # False: a fixed tree (a mount point may sit in it)
         self.find = find
+        self.alive = alive
+        self.links = links
+
+    def getattr(self):
+        s = super().getattr()
+        if self.links is not None:
+            s.nlink += self.links()
+        return s
 
     def lookup(self, name):
+        if self.alive is not None:
+            self.alive()
         make = self.find(name) if self.find is not None else self.entries().get(name)
         if make is not None:
             return make()
@@ -101,6 +114,11 @@ class GenDir(GenNode):
         raise SyscallError(errno.ENOENT)
 
     def readdir(self):
+        if self.alive is not None:
+            try:
+                self.alive()
+            except SyscallError:
+                raise SyscallError(errno.ENOENT) from None
         out = []
         for name, make in self.entries().items():
             try:

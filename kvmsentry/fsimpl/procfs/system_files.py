@@ -105,6 +105,17 @@ def cmdline(kernel):
     return b"kvmsentry\n"
 
 
+# The character devices the sandbox's /dev and /dev/pts hold (devfs.py,
+# devpts.py), by major; it has no block devices.
+CHAR_DEVICES = ((1, b"mem"), (5, b"/dev/tty"), (5, b"/dev/ptmx"), (136, b"pts"))
+
+
+def devices(kernel):
+    """/proc/devices: majors and driver names, as Linux's chrdev_show."""
+    return (b"Character devices:\n" + b"".join(b"%3d %s\n" % d for d in CHAR_DEVICES)
+            + b"\nBlock devices:\n")
+
+
 def filesystems(kernel):
     return b"\n".join(FILESYSTEMS) + b"\n"
 

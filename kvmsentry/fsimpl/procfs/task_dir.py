@@ -9,6 +9,7 @@ import stat as st
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import MEM_DEVICES
 from kvmsentry.fsimpl.hostfd import HostFdFile
+from kvmsentry.fsimpl.procfs import process_attrs as pa
 from kvmsentry.fsimpl.procfs import task_files as tf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.kernel.locking import current
@@ -73,19 +74,25 @@ class MemInode(GenNode):
         self.view = view
 
     def open(self, location, flags):
-        return MemFile(location, flags, self.view.live_task().mm)
+        t = self.view.live()
+        return MemFile(location, flags, t.mm if t is not None else None, self.view.kernel)
 
 
 class MemFile(File):
     """An open /proc/[pid]/mem, bound to the address space it was opened
     on. A read or write stops at the first page the program could not
     access that way; none at all is EIO, as on Linux. Writes reach
-    read-only private pages, as Linux's FOLL_FORCE."""
+    read-only private pages, as Linux's FOLL_FORCE. Once no thread uses
+    the address space (or for a zombie's) both move nothing: 0."""
 
-    def __init__(self, location, flags, mm):
+    def __init__(self, location, flags, mm, kernel):
         super().__init__(flags, location)
         self.mm = mm
+        self.kernel = kernel
         self.offset = 0
+
+    def _gone(self):
+        return self.mm is None or not self.kernel.mm_in_use(self.mm, None)
 
     def seekable(self):
         return True
@@ -107,6 +114,8 @@ class MemFile(File):
 
     def read(self, length, offset=None):
         pos = self.offset if offset is None else offset
+        if self._gone():
+            return b""
         try:
             data = ptrace_mem.read(self.mm, pos, self._span(pos, length, False))
         except SyscallError:
@@ -117,6 +126,8 @@ class MemFile(File):
 
     def write(self, data, offset=None):
         pos = self.offset if offset is None else offset
+        if self._gone():
+            return 0
         # FOLL_FORCE, as a debugger's breakpoint writes need: read-only
         # private pages are written through a private copy.
         n = self._span(pos, len(data), False)
@@ -135,8 +146,12 @@ def _fd_mode(file):
 
 
 def _open_files(view):
-    """(fd, file) for each descriptor the task has open now."""
-    fds = view.live_task().fds
+    """(fd, file) for each descriptor the task has open now (none for a
+    zombie)."""
+    t = view.live()
+    if t is None:
+        return
+    fds = t.fds
     for fd in fds.fds():
         try:
             yield fd, fds.get(fd)
@@ -149,7 +164,7 @@ def fd_dir(fs, key, view):
     def entries():
         return {b"%d" % fd: _fd_link(fs, key + (fd,), view, file)
                 for fd, file in _open_files(view)}
-    return GenDir(fs, key, entries, 0o500, view.owner)
+    return GenDir(fs, key, entries, 0o500, view.owner, alive=view.check_alive)
 
 
 def _fd_link(fs, key, view, file):
@@ -188,7 +203,7 @@ def fdinfo_dir(fs, key, view):
         return {b"%d" % fd: (lambda fd=fd, file=file: GenFile(
                     fs, key + (fd,), lambda: fdinfo_text(view, fd, file), 0o444, view.owner))
                 for fd, file in _open_files(view)}
-    return GenDir(fs, key, entries, 0o500, view.owner)
+    return GenDir(fs, key, entries, 0o500, view.owner, alive=view.check_alive)
 
 
 class NamespaceInode(Inode):
@@ -214,22 +229,44 @@ def ns_dir(fs, key, view):
 
         def resolve():
             view.check_ptrace_read()
+            # A zombie has given up its nsproxy; its pid and user
+            # namespaces are still its pid's and creds'.
+            if view.live() is None and kind not in (b"pid", b"user"):
+                raise SyscallError(errno.ENOENT)
             return NamespaceInode(fs, ino)
-        return lambda: GenLink(fs, key + (name,), lambda: b"%s:[%d]" % (kind, ino),
-                               resolve=resolve, mode=0o777, owner=view.owner)
+
+        def text():
+            resolve()
+            return b"%s:[%d]" % (kind, ino)
+        return lambda: GenLink(fs, key + (name,), text, resolve=resolve, mode=0o777,
+                               owner=view.owner)
     names = {name: link(name) for name in NAMESPACES}
-    return GenDir(fs, key, lambda: names, 0o511, view.owner)
+    return GenDir(fs, key, lambda: names, 0o511, view.owner, alive=view.check_alive)
+
+
+def _listed_threads(view):
+    """The threads task/ lists: the live ones, and a leader that has
+    exited (Linux keeps it in the thread list until the process is
+    reaped)."""
+    threads = view.threads()
+    leader = getattr(view.group, "exited_leader", None)
+    if leader is not None and leader.tid not in view.group.threads:
+        threads.insert(0, leader)
+    return threads
 
 
 def task_subdir(fs, key, view):
-    """task/: one directory per live thread of the process."""
+    """task/: one directory per thread of the process; its link count
+    grows by one per thread (each one's `..`), as Linux's."""
     def entries():
         out = {}
-        for t in view.threads():
+        for t in _listed_threads(view):
             out[b"%d" % t.tid] = (lambda t=t: process_dir(
-                fs, ("tid", t.tid), tf.ProcessView(view.kernel, view.group, t), thread=True))
+                fs, ("tid", t.tid), tf.ProcessView(view.kernel, view.group, t, pid=t.tid),
+                thread=True))
         return out
-    return GenDir(fs, key, entries, 0o555, view.owner)
+    return GenDir(fs, key, entries, 0o555, view.owner, alive=view.check_alive,
+                  links=lambda: len(_listed_threads(view)))
 
 
 def _text(fn, mode=0o444, write=None):
@@ -239,11 +276,22 @@ def _text(fn, mode=0o444, write=None):
     return make
 
 
+def _mm_text(fn):
+    """A file read from the address space it was opened on (Linux's
+    proc_mem_open): none for a zombie."""
+    def make(fs, key, view, name):
+        t = view.live()
+        mm = t.mm if t is not None else None
+        return GenFile(fs, key + (name,), lambda: fn(mm, view.kernel), 0o400, view.owner)
+    return make
+
+
 def _link(target_loc):
     def make(fs, key, view, name):
         def resolve():
             view.check_ptrace_read()
-            loc = target_loc(view.live_task())
+            t = view.live()              # a zombie has no mm or fs: ENOENT
+            loc = target_loc(t) if t is not None else None
             if loc is None:
                 raise SyscallError(errno.ENOENT)
             return loc
@@ -266,16 +314,20 @@ _ENTRIES = {
     b"smaps": _text(tf.smaps),
     b"smaps_rollup": _text(tf.smaps_rollup),
     b"cmdline": _text(tf.cmdline),
-    b"environ": _text(tf.environ, 0o400),
-    b"auxv": _text(tf.auxv, 0o400),
+    b"environ": _mm_text(tf.environ),
+    b"auxv": _mm_text(tf.auxv),
     b"comm": _text(tf.comm, 0o644, tf.write_comm),
     b"limits": _text(tf.limits),
     b"mounts": _text(tf.mounts),
     b"mountinfo": _text(tf.mountinfo),
-    b"oom_score_adj": _text(tf.oom_score_adj, 0o644, tf.write_oom_score_adj),
-    b"oom_score": _text(lambda v: b"0\n"),
-    b"cgroup": _text(tf.cgroup),
-    b"io": _text(tf.io, 0o400),
+    b"oom_score_adj": _text(pa.oom_score_adj, 0o644, pa.write_oom_score_adj),
+    b"oom_score": _text(pa.oom_score),
+    b"cgroup": _text(pa.cgroup),
+    b"io": None,                      # (process_dir: it depends on `thread`)
+    b"uid_map": _text(pa.id_map),
+    b"gid_map": _text(pa.id_map),
+    b"coredump_filter": _text(pa.coredump_filter, 0o644, pa.write_coredump_filter),
+    b"children": _text(pa.children),  # (a thread's, not a process's)
     b"mem": lambda fs, key, view, name: MemInode(fs, key + (name,), view),
     b"exe": _link(lambda t: t.mm.exe),
     b"cwd": _link(lambda t: t.fs.cwd),
@@ -285,7 +337,6 @@ _ENTRIES = {
     b"ns": _sub(ns_dir),
     b"task": _sub(task_subdir),       # (a process's, not a thread's)
 }
-_ZOMBIE_ENTRIES = (b"stat", b"status", b"cmdline")
 
 
 def process_dir(fs, key, view, thread=False):
@@ -293,14 +344,17 @@ def process_dir(fs, key, view, thread=False):
     def make_stat(fs, key, view, name):
         return GenFile(fs, key + (name,), lambda: tf.stat(view, thread), 0o444, view.owner)
 
+    def make_io(fs, key, view, name):
+        return GenFile(fs, key + (name,), lambda: pa.io(view, thread), 0o400, view.owner)
+
     def maker(name):
-        if view.task is None and name not in _ZOMBIE_ENTRIES or thread and name == b"task":
+        if name == (b"task" if thread else b"children"):
             return None
-        make = make_stat if name == b"stat" else _ENTRIES.get(name)
+        make = {b"stat": make_stat, b"io": make_io}.get(name) or _ENTRIES.get(name)
         if make is None:
             return None
         return lambda: make(fs, key, view, name)
 
     def entries():
         return {name: m for name, m in ((n, maker(n)) for n in _ENTRIES) if m is not None}
-    return GenDir(fs, key, entries, 0o555, view.owner, find=maker)
+    return GenDir(fs, key, entries, 0o555, view.owner, find=maker, alive=view.check_alive)

@@ -12,10 +12,10 @@ import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import cputime, seccomp_filter
-from kvmsentry.kernel.creds import CAP_SYS_PTRACE, CAP_SYS_RESOURCE
+from kvmsentry.kernel.creds import CAP_SYS_PTRACE
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.mlock import locked_pages
-from kvmsentry.kernel.process_tree import ZOMBIE
+from kvmsentry.kernel.process_tree import REAPED, ZOMBIE
 from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.ptrace import tracer_pid
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
@@ -44,20 +44,45 @@ SMAPS_KEYS = ("Size", "KernelPageSize", "MMUPageSize", "Rss", "Pss", "Pss_Dirty"
 
 
 class ProcessView:
-    """One /proc/[pid] (or task/[tid]) directory's subject."""
+    """One /proc/[pid] (or task/[tid]) directory's subject: the thread
+    group, one of its threads (None if unknown) and the pid the directory
+    is named by. A file opened while the process ran answers as Linux's
+    does later: a zombie's thread keeps its name, ids and signal state but
+    no memory, files or namespaces; once the process is reaped (or a
+    thread that is not the leader has exited) its files fail with ESRCH."""
 
-    def __init__(self, kernel, group, task):
+    def __init__(self, kernel, group, task, pid=None):
         self.kernel = kernel
         self.group = group
-        self.task = task             # None: a zombie
+        self.task = task
+        self.pid = group.tgid if pid is None else pid
+
+    def check_alive(self):
+        """Linux's get_proc_task: ESRCH once the pid is released."""
+        t = self.task
+        if self.group.state is REAPED or t is None and self.group.state is not ZOMBIE:
+            raise SyscallError(errno.ESRCH)
+        if t is not None and t.tid != self.group.tgid and self.kernel.tasks.get(t.tid) is not t:
+            raise SyscallError(errno.ESRCH)
+
+    def live(self):
+        """The thread while it runs (it has memory and files); None for a
+        zombie; ESRCH once reaped."""
+        self.check_alive()
+        t = self.task
+        return t if t is not None and self.kernel.tasks.get(t.tid) is t else None
 
     def live_task(self):
-        """The thread, or ESRCH once it has exited (a /proc file opened
-        before the process died reads as Linux's do then)."""
-        t = self.task
-        if t is None or self.kernel.tasks.get(t.tid) is not t:
+        """The running thread, or ESRCH (for files Linux does not show of
+        a zombie)."""
+        t = self.live()
+        if t is None:
             raise SyscallError(errno.ESRCH)
         return t
+
+    def comm(self):
+        t = self.task
+        return t.comm if t is not None else "?"
 
     def threads(self):
         return [t for tid in sorted(self.group.threads)
@@ -67,9 +92,9 @@ class ProcessView:
         """(uid, gid) of the directory's files: the task's effective ids,
         root's once it is not dumpable (after a set*id, as on Linux)."""
         t = self.task
-        if t is None or self.kernel.tasks.get(t.tid) is not t:
+        if t is None:
             return self.group.uid, 0
-        if not is_dumpable(t.mm):
+        if self.kernel.tasks.get(t.tid) is t and not is_dumpable(t.mm):
             return 0, 0
         return t.creds.euid, t.creds.egid
 
@@ -79,9 +104,13 @@ class ProcessView:
         reader = current()
         if reader is None or reader.group is self.group or reader.creds.capable(CAP_SYS_PTRACE):
             return
-        t = self.live_task()
+        live = self.live()
+        t = self.task
+        if t is None:
+            return
         me, them = reader.creds, t.creds
-        if not (is_dumpable(t.mm) and me.fsuid == them.uid == them.euid == them.suid
+        dumpable = live is None or is_dumpable(t.mm)      # a zombie has no mm to ask
+        if not (dumpable and me.fsuid == them.uid == them.euid == them.suid
                 and me.fsgid == them.gid == them.egid == them.sgid):
             raise SyscallError(errno.EACCES)
 
@@ -91,9 +120,9 @@ def _ticks(ns):
     return ns * USER_HZ // 1_000_000_000
 
 
-def _state(view):
+def _state(view, live):
     group = view.group
-    if group.state is ZOMBIE or view.task is None:
+    if group.state is ZOMBIE or live is None:
         return "Z", "zombie"
     if group.stopped:
         return "T", "stopped"
@@ -140,14 +169,14 @@ def _proc_times(view):
 # --- stat, statm, status ----------------------------------------------------------
 def stat(view, thread=False):
     """/proc/[pid]/stat: the 52 fields of do_task_stat, one line."""
-    group, t = view.group, view.task
-    state, _ = _state(view)
+    group, t = view.group, view.live()
+    state, _ = _state(view, t)
     utime, stime = _proc_times(view)
     if thread and t is not None:
         utime, stime = cputime.thread_cpu_ns(t), 0
     start = getattr(group, "start_ns", 0) - view.kernel.system.boot_monotonic_ns
-    pid = t.tid if (thread and t is not None) else group.tgid
-    comm = t.comm if t is not None else "?"
+    pid = view.task.tid if (thread and view.task is not None) else view.pid
+    comm = view.comm()
     size = rss = 0
     mm = t.mm if t is not None else None
     arg = env = (0, 0)
@@ -187,7 +216,7 @@ def _cpu_of(view):
 
 def statm(view):
     """/proc/[pid]/statm: size resident shared text lib data dt, in pages."""
-    t = view.task
+    t = view.live()
     if t is None:
         return b"0 0 0 0 0 0 0\n"
     size, rss, text, data, stack = _mm_counts(t.mm)
@@ -196,39 +225,54 @@ def statm(view):
 
 
 def status(view):
-    """/proc/[pid]/status."""
-    group, t = view.group, view.task
-    letter, word = _state(view)
-    lines = [("Name", t.comm if t is not None else "?")]
-    if t is None:
-        lines += [("State", "%s (%s)" % (letter, word)), ("Tgid", group.tgid),
-                  ("Pid", group.tgid), ("PPid", group.parent.tgid if group.parent else 0)]
-        return _kv(lines)
-    c = t.creds
-    size, rss, text, data, stack = _mm_counts(t.mm)
-    anon = rss - len(t.mm.cache_pages)
-    sigign, sigcgt = _sig_masks(t)
-    shared_pending = getattr(group, "shared_pending", None)
-    ncpus = view.kernel.system.ncpus
+    """/proc/[pid]/status. A zombie's keeps its ids, signal and capability
+    lines; its memory lines and umask are gone with its mm and fs."""
+    group, t = view.group, view.live()
+    letter, word = _state(view, t)
+    who = t if t is not None else view.task
+    lines = [("Name", view.comm())]
+    if who is None:
+        return _kv(lines + [("State", "%s (%s)" % (letter, word)), ("Tgid", group.tgid),
+                            ("Pid", view.pid), ("PPid", group.ppid)])
+    c = who.creds
+    if t is not None:
+        lines.append(("Umask", "%04o" % t.fs.umask))
     lines += [
-        ("Umask", "%04o" % t.fs.umask),
         ("State", "%s (%s)" % (letter, word)),
-        ("Tgid", group.tgid), ("Ngid", 0), ("Pid", t.tid),
-        ("PPid", group.parent.tgid if group.parent else 0), ("TracerPid", tracer_pid(t)),
+        ("Tgid", group.tgid), ("Ngid", 0), ("Pid", who.tid),
+        ("PPid", group.ppid), ("TracerPid", tracer_pid(who) if t is not None else 0),
         ("Uid", "%d\t%d\t%d\t%d" % (c.uid, c.euid, c.suid, c.fsuid)),
         ("Gid", "%d\t%d\t%d\t%d" % (c.gid, c.egid, c.sgid, c.fsgid)),
-        ("FDSize", max(64, 1 << (max(t.fds.fds() or [0]).bit_length()))),
+        ("FDSize", max(64, 1 << (max(t.fds.fds() or [0]).bit_length())) if t is not None else 0),
         ("Groups", " ".join(str(g) for g in c.groups) + " "),
-        ("NStgid", group.tgid), ("NSpid", t.tid), ("NSpgid", group.pgid),
-        ("NSsid", group.sid), ("Kthread", 0),
+        ("NStgid", group.tgid), ("NSpid", who.tid), ("NSpgid", group.pgid),
+        ("NSsid", group.sid), ("Kthread", 0)]
+    if t is not None:
+        lines += _memory_status(t)
+    lines += _signal_status(view, who, len(group.threads) if t is not None else 1)
+    return _kv(lines)
+
+
+def _memory_status(t):
+    size, rss, text, data, stack = _mm_counts(t.mm)
+    anon = rss - len(t.mm.cache_pages)
+    return [
         ("VmPeak", _kb(size)), ("VmSize", _kb(size)), ("VmLck", _kb(locked_pages(t.mm))),
         ("VmPin", _kb(0)), ("VmHWM", _kb(rss)), ("VmRSS", _kb(rss)),
         ("RssAnon", _kb(anon)), ("RssFile", _kb(rss - anon)), ("RssShmem", _kb(0)),
         ("VmData", _kb(data)), ("VmStk", _kb(stack)), ("VmExe", _kb(text)),
         ("VmLib", _kb(0)), ("VmPTE", _kb(0)), ("VmSwap", _kb(0)),
         ("HugetlbPages", _kb(0)), ("CoreDumping", 0), ("THP_enabled", 1),
-        ("untag_mask", "0xffffffffffffffff"),
-        ("Threads", len(group.threads)),
+        ("untag_mask", "0xffffffffffffffff")]
+
+
+def _signal_status(view, t, threads):
+    c = t.creds
+    sigign, sigcgt = _sig_masks(t)
+    shared_pending = getattr(view.group, "shared_pending", None)
+    ncpus = view.kernel.system.ncpus
+    return [
+        ("Threads", threads),
         ("SigQ", "%d/%d" % (len(t.pending), t.rlimits.get(11, (0, 0))[0] & 0xFFFFFFFF)),
         ("SigPnd", "%016x" % t.pending.pending_set()),
         ("ShdPnd", "%016x" % (shared_pending.pending_set() if shared_pending else 0)),
@@ -245,7 +289,6 @@ def status(view):
         ("Cpus_allowed_list", view.kernel.system.cpu_list().decode()),
         ("Mems_allowed", "00000001"), ("Mems_allowed_list", "0"),
         ("voluntary_ctxt_switches", 0), ("nonvoluntary_ctxt_switches", 0)]
-    return _kv(lines)
 
 
 def _kb(pages):
@@ -280,8 +323,10 @@ def _vma_line(v):
 
 
 def maps(view):
-    """/proc/[pid]/maps."""
-    t = view.live_task()
+    """/proc/[pid]/maps (empty for a zombie)."""
+    t = view.live()
+    if t is None:
+        return b""
     return "".join(_vma_line(v) for v in t.mm.vmas).encode()
 
 
@@ -323,7 +368,9 @@ def _smaps_block(values):
 
 def smaps(view):
     """/proc/[pid]/smaps: maps lines, each with its sizes."""
-    t = view.live_task()
+    t = view.live()
+    if t is None:
+        return b""
     pages = sorted(t.mm.pages)
     out = []
     for v in t.mm.vmas:
@@ -361,39 +408,55 @@ def _read_range(t, rng):
 
 
 def cmdline(view):
-    """/proc/[pid]/cmdline: the argument strings as they are in memory now."""
-    if view.task is None:
+    """/proc/[pid]/cmdline: the argument strings as they are in memory
+    now; empty for a zombie."""
+    t = view.live()
+    if t is None:
         return b""
-    t = view.live_task()
     return _read_range(t, t.mm.arg_range)
 
 
-def environ(view):
-    """/proc/[pid]/environ."""
-    t = view.live_task()
-    return _read_range(t, t.mm.env_range)
+def environ(mm, kernel):
+    """/proc/[pid]/environ of the address space the file was opened on
+    (Linux's proc_mem_open): empty once no thread uses it."""
+    if mm is None or not kernel.mm_in_use(mm, None):
+        return b""
+    start, end = mm.env_range
+    try:
+        return mm.copy_in(start, end - start) if end > start else b""
+    except SyscallError:
+        return b""
 
 
-def auxv(view):
-    """/proc/[pid]/auxv: the auxiliary vector the loader gave the program."""
-    return view.live_task().mm.auxv
+def auxv(mm, kernel):
+    """/proc/[pid]/auxv: the auxiliary vector the loader gave the program,
+    kept with the address space the file was opened on (after the
+    process exits too, as Linux's saved_auxv)."""
+    return mm.auxv if mm is not None else b""
 
 
 def comm(view):
-    t = view.live_task()
-    return t.comm.encode(errors="replace") + b"\n"
+    view.check_alive()
+    return view.comm().encode(errors="replace") + b"\n"
 
 
 def write_comm(view, data):
     """A write to comm renames the thread: its first 15 bytes, newline
-    and all, as Linux keeps them."""
-    t = view.live_task()
+    and all, as Linux keeps them. Only a thread of the same process may
+    (comm_write's EINVAL for another one)."""
+    view.check_alive()
+    t, writer = view.task, current()
+    if t is None or writer is not None and writer.group is not view.group:
+        raise SyscallError(errno.EINVAL)
     t.comm = data[:15].split(b"\0", 1)[0].decode(errors="replace")
     return len(data)
 
 
 def limits(view):
-    t = view.live_task()
+    view.check_alive()
+    t = view.task
+    if t is None:
+        raise SyscallError(errno.ESRCH)
     rows = ["%-25s %-20s %-20s %-10s\n" % ("Limit", "Soft Limit", "Hard Limit", "Units")]
     for res, (name, unit) in enumerate(LIMITS):
         soft, hard = t.rlimits.get(res, (RLIM_INFINITY, RLIM_INFINITY))
@@ -402,39 +465,6 @@ def limits(view):
             "unlimited" if hard == RLIM_INFINITY else hard)
         rows.append(row + ("%-10s\n" % unit if unit else "\n"))
     return "".join(rows).encode()
-
-
-def oom_score_adj(view):
-    return b"%d\n" % view.group.oom_score_adj
-
-
-def write_oom_score_adj(view, data):
-    try:
-        value = int(data.strip() or b"x")
-    except ValueError:
-        raise SyscallError(errno.EINVAL) from None
-    if not -1000 <= value <= 1000:
-        raise SyscallError(errno.EINVAL)
-    group, writer = view.group, current()
-    privileged = writer is None or writer.creds.capable(CAP_SYS_RESOURCE)
-    # Linux's rule: going below the lowest value a privileged writer set
-    # needs CAP_SYS_RESOURCE; a privileged write moves that floor.
-    if value < group.oom_score_adj_min and not privileged:
-        raise SyscallError(errno.EACCES)
-    if privileged:
-        group.oom_score_adj_min = value
-    group.oom_score_adj = value
-    return len(data)
-
-
-def cgroup(view):
-    return b"0::/\n"
-
-
-def io(view):
-    return b"".join(b"%s: 0\n" % k for k in (
-        b"rchar", b"wchar", b"syscr", b"syscw", b"read_bytes", b"write_bytes",
-        b"cancelled_write_bytes"))
 
 
 # --- mounts ------------------------------------------------------------------------
