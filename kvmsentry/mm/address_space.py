@@ -14,7 +14,7 @@ import errno
 from bisect import bisect_left
 from collections import Counter
 from itertools import compress, repeat
-from operator import add, and_, is_, itemgetter
+from operator import add, and_, is_, itemgetter, not_
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -22,7 +22,7 @@ from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around, huge_allowed
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_W,
                                     PageTable, leaf_flags)
 from kvmsentry.mm.pool import OutOfMemory
-from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, VM_DONTCOPY, Vma,
+from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma,
                                VmaList)
 from kvmsentry.record import replace
 
@@ -927,11 +927,7 @@ class AddressSpace:
         child.exe, child.exe_name = self.exe, self.exe_name
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
-        for vma in self.vmas:
-            if not vma.fork_flags & VM_DONTCOPY:
-                copy = vma.copy()
-                copy.locked = 0                               # mlock is not inherited
-                child.vmas.insert(copy)
+        child.vmas = self.vmas.forked()
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
         refs = pool.cow_refs
         # A VMA at a time, its pages found by bisecting the sorted list:
@@ -1000,12 +996,14 @@ class AddressSpace:
         except OutOfMemory:
             return None
         view, zero = self.view, _ZEROS[:PAGE_SIZE]
-        for old, phys in zip(frames, new):
-            page = view[old:old + PAGE_SIZE]
-            # A page of zeros (most of a fresh stack) is not copied: the
-            # new frame reads as zeros already, and is never touched here.
-            if not zero.startswith(page):
-                view[phys:phys + PAGE_SIZE] = page
+        # A page of zeros (most of a fresh stack) is not copied: the new
+        # frame reads as zeros already, and is never touched here. Which
+        # pages those are is found with C-level steps, the copies of the
+        # others one by one.
+        pages = list(map(view.__getitem__, map(slice, frames, map(add, frames,
+                                                                  repeat(PAGE_SIZE)))))
+        for page, phys in compress(zip(pages, new), map(not_, map(zero.startswith, pages))):
+            view[phys:phys + PAGE_SIZE] = page
         return new
 
     # --- lifetime -------------------------------------------------------------

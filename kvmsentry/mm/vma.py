@@ -103,6 +103,18 @@ class VmaList:
             n += vma is not None and vma.start < addr
         return n
 
+    def forked(self):
+        """The child's list at fork: a copy of each Vma the child gets
+        (not MADV_DONTFORK ones; mlock is not inherited), built in one
+        step (they are in order already)."""
+        child = VmaList()
+        vmas = [v.copy() for v in self._vmas if not v.fork_flags & VM_DONTCOPY]
+        for v in vmas:
+            if v.locked:
+                v.locked = 0
+        child._vmas, child._starts = vmas, [v.start for v in vmas]
+        return child
+
     def insert(self, vma):
         i = bisect.bisect_left(self._starts, vma.start)
         self._starts.insert(i, vma.start)
