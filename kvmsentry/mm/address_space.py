@@ -916,9 +916,10 @@ class AddressSpace:
         them in from the cache as it touches them (Linux's fork copies no
         PTEs of a file mapping without private pages either), which after
         a fork that execs is most of them never; but a small process's
-        child gets the parent's few (FORK_CACHE_PAGES) pages of code mapped
-        at once: the code that returns from fork and calls execve is on
-        them, and its fault was the one round trip left between the two."""
+        child gets the parent's few (FORK_CACHE_PAGES) pages of code and
+        read-only data mapped at once: the code that returns from fork and
+        calls execve is on them (its fault was the one round trip left
+        between the two), and so is the path it passes."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -955,7 +956,10 @@ class AddressSpace:
                             child.cache_pages[va] = other
                             child.pages[va] = pages[va]
                             child.pt.map(va, pages[va], flags)
-                if share_cache and cache is not None and vma.prot & PROT_EXEC:
+                if share_cache and cache is not None and \
+                        (vma.prot & PROT_EXEC or vma.prot == PROT_READ):
+                    # (Read-only data too: the path execve is given is
+                    # there, and the sentry's read of it would fault.)
                     shared = list(compress(mine, map(is_, owners, repeat(cache))))
                 # else the page cache's frames: the child faults them in
                 if shared:
