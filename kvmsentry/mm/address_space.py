@@ -47,8 +47,14 @@ def page_up(n):
     return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
+# Leaf PTE bits of each protection (PROT_READ | PROT_WRITE | PROT_EXEC
+# combinations), computed once: every mapping and fork asks.
+_PTE_FLAGS = tuple(leaf_flags(p & PROT_READ, p & PROT_WRITE, p & PROT_EXEC) for p in range(8))
+
+
 def pte_flags(prot):
-    return leaf_flags(prot & PROT_READ, prot & PROT_WRITE, prot & PROT_EXEC)
+    return _PTE_FLAGS[prot & 7] if not prot & ~7 else \
+        leaf_flags(prot & PROT_READ, prot & PROT_WRITE, prot & PROT_EXEC)
 
 
 def cow_flags(prot):

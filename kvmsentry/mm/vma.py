@@ -77,7 +77,8 @@ class VmaList:
 
     def find(self, addr):
         """The Vma containing addr, or None."""
-        i = self._index(addr)
+        # (_index inlined: every copy_in and fault asks)
+        i = bisect.bisect_right(self._starts, addr) - 1
         if i >= 0:
             vma = self._vmas[i]
             if addr < vma.end:
@@ -86,7 +87,7 @@ class VmaList:
 
     def overlapping(self, start, end):
         """Vmas intersecting [start, end), in order."""
-        i = max(self._index(start), 0)
+        i = max(bisect.bisect_right(self._starts, start) - 1, 0)
         out, vmas = [], self._vmas
         while i < len(vmas) and vmas[i].start < end:
             if vmas[i].end > start:
