@@ -126,6 +126,11 @@ class Kernel:
         """(path, file bytes) of the program `name`, looked up inside the
         sandbox like execvp: names with a slash as given, others on the
         guest's PATH (envp None: no PATH search). Raises ExecError (ENOENT, EACCES, ...)."""
+        return self.locate_program(fs, name, envp, creds)[:2]
+
+    def locate_program(self, fs, name, envp, creds):
+        """find_program's (path, file bytes) and the file's Location (for
+        load_program, which then need not walk the path again)."""
         walker = Walker(self.mounts, fs, creds)
         if b"/" in name or envp is None:
             candidates = [name]
@@ -141,32 +146,35 @@ class Kernel:
                 if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK) \
                         or loc.mount.noexec():
                     raise SyscallError(errno.EACCES)
-                return cand, program_bytes(inode, read_whole)
+                return cand, program_bytes(inode, read_whole), loc
             except SyscallError as e:
                 if first_error is None or first_error.errno == errno.ENOENT:
                     first_error = e
         raise ExecError(first_error.errno, "%s: %s" % (
             name.decode(errors="replace"), os.strerror(first_error.errno)))
 
-    def load_program(self, mm, fs, creds, path, data, argv, envp):
+    def load_program(self, mm, fs, creds, path, data, argv, envp, loc=None):
         """Load path (bytes data) into mm, following `#!` interpreters;
-        return (entry, rsp)."""
+        return (entry, rsp). `loc`: path's Location, if the caller has it
+        (locate_program's)."""
         execfn = path
+        # Each file's Location, walked once per load (or found already).
+        walked = {} if loc is None else {path: loc}
         for _ in range(MAX_SCRIPT_DEPTH):
             script = script_interpreter(path, data)
             if script is None:
                 break
             interp, arg = script
             argv = [interp] + ([arg] if arg else []) + [path] + list(argv[1:])
-            path, data = self.find_program(fs, interp, None, creds)
+            path, data, walked[interp] = self.locate_program(fs, interp, None, creds)
         else:
             raise ExecError(errno.ELOOP, "%s: too many levels of #! interpreters"
                             % path.decode(errors="replace"))
 
         def read_interp(name):
-            return self.find_program(fs, name, None, creds)[1]
+            _, interp_data, walked[name] = self.locate_program(fs, name, None, creds)
+            return interp_data
         walker = Walker(self.mounts, fs, creds)
-        walked = {}
 
         def walk(program):
             """The program's Location (or None), walked once per load."""
@@ -246,10 +254,10 @@ class Kernel:
         group make_group(uid) returns; the Task, not yet started."""
         m = self.machine
         fs = FsContext(self.mounts.root_location(), sandbox_cwd(self.mounts, cwd))
-        path, data = self.find_program(fs, argv[0], envp, creds)
+        path, data, loc = self.locate_program(fs, argv[0], envp, creds)
         mm = m.new_address_space()
         try:
-            entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp)
+            entry, rsp = self.load_program(mm, fs, creds, path, data, argv, envp, loc)
         except BaseException:
             mm.destroy()
             raise

@@ -166,11 +166,12 @@ def execve(task, path, argv, envp, program=None):
     only once the new image is loaded: a failed exec leaves them alone."""
     kernel = task.kernel
     try:
-        real_path, data = program or kernel.find_program(task.fs, path, None, task.creds)
+        real_path, data, loc = (*program, None) if program else \
+            kernel.locate_program(task.fs, path, None, task.creds)
         mm = kernel.machine.new_address_space()
         try:
             entry, rsp = kernel.load_program(mm, task.fs, task.creds, real_path, data,
-                                             argv, envp)
+                                             argv, envp, loc)
         except BaseException:
             mm.destroy()
             raise

@@ -200,28 +200,24 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
         raise ExecError(errno.E2BIG, "%s: %s" % (name, e))
     mm.copy_out(base, stack_image)
     mm.exe_name = name
-    _record_initial_stack(mm, rsp, stack_image, len(argv), len(envp))
+    # (The builder appends AT_PLATFORM, AT_RANDOM, AT_EXECFN and AT_NULL.)
+    _record_initial_stack(mm, rsp, stack_image, len(argv), len(envp), len(auxv) + 4)
     return start, rsp
 
 
-def _record_initial_stack(mm, rsp, image, argc, envc):
+def _record_initial_stack(mm, rsp, image, argc, envc, naux):
     """Note where the argv and envp strings lie and the auxv, for
-    /proc/[pid]/cmdline, environ and auxv. `image` starts at rsp."""
+    /proc/[pid]/cmdline, environ and auxv. `image` starts at rsp and
+    holds naux auxv entries, AT_NULL's included."""
     table = argc + envc + 3                 # argc, argv, NULL, envp, NULL: then auxv
-    words = struct.unpack_from("<%dQ" % table, image, 0)
-    auxv, pos = {}, table * 8
-    while True:
-        key, value = struct.unpack_from("<QQ", image, pos)
-        if key == stk.AT_NULL:
-            break
-        auxv[key] = value
-        pos += 16
-    execfn = auxv[stk.AT_EXECFN]
-    env_start = words[argc + 2] if envc else execfn
-    arg_start = words[1] if argc else env_start
+    aux_bytes = image[table * 8:(table + 2 * naux) * 8]
+    aux = struct.unpack("<%dQ" % (2 * naux), aux_bytes)
+    execfn = dict(zip(aux[::2], aux[1::2]))[stk.AT_EXECFN]
+    env_start = struct.unpack_from("<Q", image, (argc + 2) * 8)[0] if envc else execfn
+    arg_start = struct.unpack_from("<Q", image, 8)[0] if argc else env_start
     mm.arg_range, mm.env_range = (arg_start, env_start), (env_start, execfn)
     mm.start_stack = rsp
-    mm.auxv = b"".join(struct.pack("<QQ", k, v) for k, v in auxv.items()) + bytes(16)
+    mm.auxv = bytes(aux_bytes)
 
 
 def script_interpreter(path, data):

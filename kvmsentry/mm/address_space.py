@@ -14,7 +14,7 @@ import errno
 from bisect import bisect_left
 from collections import Counter
 from itertools import compress, repeat
-from operator import add, and_, is_, itemgetter
+from operator import add, and_, is_, itemgetter, not_
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -22,7 +22,7 @@ from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around, huge_allowed
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_W,
                                     PageTable, leaf_flags)
 from kvmsentry.mm.pool import OutOfMemory
-from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, VM_DONTCOPY, Vma,
+from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma,
                                VmaList)
 from kvmsentry.record import replace
 
@@ -47,8 +47,14 @@ def page_up(n):
     return (n + PAGE_SIZE - 1) & PAGE_MASK
 
 
+# Leaf PTE bits of each protection (PROT_READ | PROT_WRITE | PROT_EXEC
+# combinations), computed once: every mapping and fork asks.
+_PTE_FLAGS = tuple(leaf_flags(p & PROT_READ, p & PROT_WRITE, p & PROT_EXEC) for p in range(8))
+
+
 def pte_flags(prot):
-    return leaf_flags(prot & PROT_READ, prot & PROT_WRITE, prot & PROT_EXEC)
+    return _PTE_FLAGS[prot & 7] if not prot & ~7 else \
+        leaf_flags(prot & PROT_READ, prot & PROT_WRITE, prot & PROT_EXEC)
 
 
 def cow_flags(prot):
@@ -916,9 +922,10 @@ class AddressSpace:
         them in from the cache as it touches them (Linux's fork copies no
         PTEs of a file mapping without private pages either), which after
         a fork that execs is most of them never; but a small process's
-        child gets the parent's few (FORK_CACHE_PAGES) pages of code mapped
-        at once: the code that returns from fork and calls execve is on
-        them, and its fault was the one round trip left between the two."""
+        child gets the parent's few (FORK_CACHE_PAGES) pages of code and
+        read-only data mapped at once: the code that returns from fork and
+        calls execve is on them (its fault was the one round trip left
+        between the two), and so is the path it passes."""
         child = AddressSpace(self.pool, self._kernel_pdpt, self._make_table)
         child.brk_start, child.brk = self.brk_start, self.brk
         child.patched_sites = set(self.patched_sites)
@@ -927,11 +934,7 @@ class AddressSpace:
         child.exe, child.exe_name = self.exe, self.exe_name
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
-        for vma in self.vmas:
-            if not vma.fork_flags & VM_DONTCOPY:
-                copy = vma.copy()
-                copy.locked = 0                               # mlock is not inherited
-                child.vmas.insert(copy)
+        child.vmas = self.vmas.forked()
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
         refs = pool.cow_refs
         # A VMA at a time, its pages found by bisecting the sorted list:
@@ -959,7 +962,10 @@ class AddressSpace:
                             child.cache_pages[va] = other
                             child.pages[va] = pages[va]
                             child.pt.map(va, pages[va], flags)
-                if share_cache and cache is not None and vma.prot & PROT_EXEC:
+                if share_cache and cache is not None and \
+                        (vma.prot & PROT_EXEC or vma.prot == PROT_READ):
+                    # (Read-only data too: the path execve is given is
+                    # there, and the sentry's read of it would fault.)
                     shared = list(compress(mine, map(is_, owners, repeat(cache))))
                 # else the page cache's frames: the child faults them in
                 if shared:
@@ -1000,12 +1006,14 @@ class AddressSpace:
         except OutOfMemory:
             return None
         view, zero = self.view, _ZEROS[:PAGE_SIZE]
-        for old, phys in zip(frames, new):
-            page = view[old:old + PAGE_SIZE]
-            # A page of zeros (most of a fresh stack) is not copied: the
-            # new frame reads as zeros already, and is never touched here.
-            if not zero.startswith(page):
-                view[phys:phys + PAGE_SIZE] = page
+        # A page of zeros (most of a fresh stack) is not copied: the new
+        # frame reads as zeros already, and is never touched here. Which
+        # pages those are is found with C-level steps, the copies of the
+        # others one by one.
+        pages = list(map(view.__getitem__, map(slice, frames, map(add, frames,
+                                                                  repeat(PAGE_SIZE)))))
+        for page, phys in compress(zip(pages, new), map(not_, map(zero.startswith, pages))):
+            view[phys:phys + PAGE_SIZE] = page
         return new
 
     # --- lifetime -------------------------------------------------------------

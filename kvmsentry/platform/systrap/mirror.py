@@ -23,6 +23,7 @@ MAP_POPULATE = 0x8000
 # one host call instead of a host page fault per page (a window the sentry
 # populated for a fault is about to be touched).
 POPULATE_PAGES = 16
+POPULATE_BYTES = POPULATE_PAGES * PAGE_SIZE
 # A software bit of a PTE (x86 leaves bits 9-11 to the OS): the page was
 # populated on speculation (a small new mapping, the stack's top), not for
 # an access about to happen; its run is mapped without MAP_POPULATE, and
@@ -46,6 +47,9 @@ def host_max_map_count():
 
 
 HUGE_MASK = ~(HUGE_SIZE - 1)
+_RESERVED_LO, _RESERVED_HI = layout.RESERVED_LO, layout.RESERVED_HI
+_TABLE_VA, _TABLE_END = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
+_POOL_FD = layout.POOL_FD
 
 
 def prot_of(pte):
@@ -319,29 +323,29 @@ class HostMappings:
     def _emit(self, ops, start, end, pte):
         """The host calls for [start, end) mapped from pte's frame on (or
         unmapped), never over the stub and its slots (the program may ask)."""
-        lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
-        if start < layout.TABLE_VA + layout.TABLE_SIZE and end > layout.TABLE_VA:
+        if start < _TABLE_END and end > _TABLE_VA:
             self.table_hit = True          # (systrap/context.py turns patching off)
         prot = prot_of(pte)
         phys = pte & ADDR_MASK
-        for a, b in ((start, min(end, lo)), (max(start, hi), end)):
+        if end <= _RESERVED_LO or start >= _RESERVED_HI:
+            # (the common case: one piece, nowhere near the stub)
+            pieces = ((start, end),)
+        else:
+            pieces = ((start, min(end, _RESERVED_LO)), (max(start, _RESERVED_HI), end))
+        set_host = self.host.set
+        for a, b in pieces:
             if a >= b:
                 continue
             if prot:
                 flags = MAP_SHARED_FIXED
-                if b - a >= POPULATE_PAGES * PAGE_SIZE and not pte & PTE_SPECULATIVE:
+                if b - a >= POPULATE_BYTES and not pte & PTE_SPECULATIVE:
                     flags |= MAP_POPULATE
-                ops.append((NR_MMAP, (a, b - a, prot, flags, layout.POOL_FD,
-                                      phys + (a - start))))
-                self._account(a, b, (phys + (a - start)) | prot)
+                first = phys + (a - start)
+                ops.append((NR_MMAP, (a, b - a, prot, flags, _POOL_FD, first)))
+                set_host(a, b, first | prot)
             else:
                 ops.append((NR_MUNMAP, (a, b - a)))
-                self._account(a, b, 0)
-
-    def _account(self, a, b, first):
-        """The child's host mappings after [a, b) is mapped with `first`
-        (phys | prot of page a; the rest follow it) or unmapped (0)."""
-        self.host.set(a, b, first)
+                set_host(a, b, 0)
 
     @property
     def host_maps(self):
