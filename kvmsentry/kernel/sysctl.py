@@ -14,6 +14,7 @@ import time
 from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
+from kvmsentry.kernel.polling import POLLERR, POLLIN, POLLPRI, POLLRDNORM
 from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
 from kvmsentry.kernel.waiter import Queue
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR
@@ -26,7 +27,6 @@ SHMMAX = 18446744073709551615 - (1 << 24)
 OVERCOMMIT_MEMORY = 0
 THREADS_MAX = 1 << 20
 INOTIFY_MAX_WATCHES = 65536
-POLLIN, POLLPRI, POLLERR, POLLRDNORM = 0x1, 0x2, 0x8, 0x40
 NAME_CHANGED = POLLIN | POLLRDNORM | POLLERR | POLLPRI
 
 

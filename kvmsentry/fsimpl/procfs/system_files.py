@@ -7,6 +7,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GeneratedFile
 from kvmsentry.kernel import cputime
 from kvmsentry.kernel.locking import current
+from kvmsentry.kernel.polling import DEFAULT_POLLMASK
 from kvmsentry.kernel.sysctl import NAME_CHANGED
 
 USER_HZ = 100
@@ -14,7 +15,6 @@ FILESYSTEMS = (b"nodev\tsysfs", b"nodev\ttmpfs", b"nodev\tproc", b"nodev\tdevtmp
                b"nodev\tpipefs", b"nodev\toverlay", b"nodev\tcgroup2", b"nodev\t9p")
 WRITABLE_TUNABLES = {b"kernel/hostname": "hostname", b"kernel/domainname": "domainname"}
 HOST_NAME_MAX = 64
-DEFAULT_POLLMASK = 0x1 | 0x4 | 0x40 | 0x100      # POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
 
 
 def memory(kernel):
