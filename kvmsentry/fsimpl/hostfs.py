@@ -7,7 +7,9 @@ therefore never resolves a guest path: it never follows a host symlink
 never sees `..`, and can reach nothing that is not below the root fd.
 Contents are read through a second fd obtained by re-opening the O_PATH fd
 via /proc/self/fd, for regular files only, so the sentry never opens a host
-FIFO or device. A read-only mount refuses every mutation with EROFS; a
+FIFO or device: a FIFO on the host is a pipe inside the sentry, shared by
+every open of that host inode in the sandbox (as gVisor's gofer mounts do),
+so it connects sandboxed processes and never a host one. A read-only mount refuses every mutation with EROFS; a
 read-write volume does them with the *at() calls relative to the parent fd.
 
 set_open_audit(callback) lets tests watch every host open this module does.
@@ -23,6 +25,7 @@ import weakref
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import host_fd_budget
 from kvmsentry.fsimpl.hostfd import stat_from_host
+from kvmsentry.kernel.pipe import Fifo
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, Filesystem, Inode, dtype
 
 V9FS_MAGIC = 0x01021997       # what gVisor reports for its gofer-backed mounts
@@ -317,8 +320,16 @@ class HostInode(Inode):
 
     def _made(self, name, uid, gid, mode=None):
         """Finish a creation: exact mode (the sentry's umask must not apply)
-        and the guest's owner when the host lets us; return the new inode."""
+        and the guest's owner when the host lets us; return the new inode.
+        A set-group-ID directory hands its group to the new entry and its
+        S_ISGID bit to a new subdirectory (inode_init_owner()), which the
+        exact-mode chmod and the chown must keep."""
         child = self.lookup(name)
+        here = _call(os.stat, self.fd)
+        if here.st_mode & st.S_ISGID:
+            gid = here.st_gid
+            if mode is not None and child.is_dir():
+                mode |= st.S_ISGID
         if mode is not None:
             _call(os.chmod, "/proc/self/fd/%d" % child.fd, st.S_IMODE(mode))
         s = _call(os.stat, child.fd)
@@ -399,6 +410,11 @@ class HostInode(Inode):
                 self._child_map()[name] = other
 
     # --- symlinks and contents ----------------------------------------------
+    def open(self, location, flags):
+        if st.S_ISFIFO(self.mode):
+            return self.fs.fifo_of(self).open(flags, location)
+        return super().open(location, flags)
+
     def readlink(self):
         if not self.is_symlink():
             raise SyscallError(errno.EINVAL)
@@ -475,6 +491,7 @@ class HostFilesystem(Filesystem):
         self.readonly = readonly
         self.host_path = os.path.abspath(host_path)
         self.lock = threading.RLock()
+        self._fifos = weakref.WeakValueDictionary()
         path = os.fsencode(self.host_path)
         if _audit is not None:
             _audit(path, b".")
@@ -484,6 +501,16 @@ class HostFilesystem(Filesystem):
 
     def root(self):
         return self._root
+
+    def fifo_of(self, inode):
+        """The sentry's pipe for a host FIFO, one per host inode (hard
+        links share it) while any open or opener holds it."""
+        s = _call(os.stat, inode.fd)
+        with self.lock:
+            fifo = self._fifos.get((s.st_dev, s.st_ino))
+            if fifo is None:
+                fifo = self._fifos[(s.st_dev, s.st_ino)] = Fifo(s.st_uid, s.st_gid)
+            return fifo
 
     def statfs(self):
         s = _call(os.statvfs, self._root.fd)

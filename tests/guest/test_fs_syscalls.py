@@ -41,11 +41,6 @@ XFAIL = {
         "differs by filesystem: the sandbox's files are tmpfs-like (s_maxbytes "
         "LLONG_MAX, so lseek(LLONG_MAX, SEEK_END) of an empty file succeeds); the "
         "native run's directory is on a disk filesystem with a smaller limit (EINVAL)",
-    ("fs_io", "fifo", "volume"):
-        "sentry bug: a FIFO made with mkfifo on a --volume cannot be opened (ENXIO)",
-    ("fs_meta", "setgid_inherit", "volume"):
-        "sentry bug: on a --volume, mkdir in a set-group-ID directory loses the "
-        "inherited S_ISGID (the exact-mode chmod after creation clears it)",
     ("fs_meta", "noatime", "volume"):
         "sentry bug: a host file on a volume is read through the sentry's own host fd, "
         "so O_NOATIME does not reach the host, whose atime changes",
