@@ -238,6 +238,26 @@ static void *after_leader(void *arg)
     snprintf(path, sizeof path, "/proc/%d/task", pid);
     printf("leader gone: task/ entries %d, leader listed %d, its state %c, nlink %d\n",
            entries, leader_listed, state ? state[2] : '?', nlinks(path));
+    /* /proc/PID itself is the leader's view too (ps shows the process as
+     * a zombie with threads): no memory, so no cmdline and no Vm lines. */
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    fd = open(path, O_RDONLY);
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    state = strrchr(buf, ')');
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    fd = open(path, O_RDONLY);
+    ssize_t cmdline = read(fd, buf, sizeof buf);
+    close(fd);
+    printf("leader gone: /proc/PID stat state %c, cmdline %zd bytes\n",
+           state ? state[2] : '?', cmdline);
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    while (fgets(buf, sizeof buf, f))
+        if (!strncmp(buf, "State:", 6) || !strncmp(buf, "Threads:", 8) || !strncmp(buf, "VmRSS:", 6))
+            printf("leader gone: status %s", buf);
+    fclose(f);
     exit(0);
     return arg;
 }

@@ -16,7 +16,6 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.procfs import system_files as sf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenFilesystem, GenLink
 from kvmsentry.kernel.locking import current
-from kvmsentry.kernel.process_tree import ZOMBIE
 
 # The process directories, /proc/cpuinfo, /proc/net and /proc/sysvipc are
 # imported when first looked up: most runs never read them.
@@ -42,14 +41,10 @@ def _caller():
 
 
 def _view_of_group(kernel, group):
-    """A ProcessView of a process: its leader, or any live thread once
-    the leader has exited; a zombie's exited leader."""
-    task = getattr(group, "exited_leader", None)
-    if group.state is not ZOMBIE:
-        task = kernel.tasks.get(group.tgid)
-        if task is None:
-            task = next((kernel.tasks[t] for t in sorted(group.threads)
-                         if t in kernel.tasks), None)
+    """A ProcessView of a process: its leader, live or exited. As on
+    Linux, a leader that exited while other threads run makes /proc/[pid]
+    a zombie's (no memory, no files) until the whole process has gone."""
+    task = getattr(group, "exited_leader", None) or kernel.tasks.get(group.tgid)
     from kvmsentry.fsimpl.procfs.task_files import ProcessView
     return ProcessView(kernel, group, task)
 

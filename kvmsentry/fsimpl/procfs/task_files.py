@@ -88,6 +88,12 @@ class ProcessView:
         return [t for tid in sorted(self.group.threads)
                 if (t := self.kernel.tasks.get(tid)) is not None]
 
+    def thread_count(self):
+        """Linux's nr_threads: the live threads, and a leader that has
+        exited until the process is reaped."""
+        leader = getattr(self.group, "exited_leader", None)
+        return len(self.threads()) + (leader is not None)
+
     def owner(self):
         """(uid, gid) of the directory's files: the task's effective ids,
         root's once it is not dumpable (after a set*id, as on Linux)."""
@@ -198,7 +204,7 @@ def stat(view, thread=False):
         pid, "(%s)" % comm, state, group.ppid, group.pgid, group.sid, 0, -1, PF_RANDOMIZE,
         0, 0, 0, 0, _ticks(utime), _ticks(stime),
         _ticks(group.cutime_ns), _ticks(group.cstime_ns), sched.prio, sched.nice,
-        len(group.threads) or 1,
+        view.thread_count() or 1,
         0, _ticks(max(start, 0)), size * 4096, rss, RLIM_INFINITY,
         code_start, code_end, stack_start, 0, 0,
         pending & 0xFFFFFFFF, blocked & 0xFFFFFFFF, sigign & 0xFFFFFFFF, sigcgt & 0xFFFFFFFF,
@@ -249,7 +255,7 @@ def status(view):
         ("NSsid", group.sid), ("Kthread", 0)]
     if t is not None:
         lines += _memory_status(t)
-    lines += _signal_status(view, who, len(group.threads) if t is not None else 1)
+    lines += _signal_status(view, who, view.thread_count())
     return _kv(lines)
 
 
