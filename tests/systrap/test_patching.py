@@ -92,3 +92,14 @@ def test_jumping_into_the_entry_gets_only_a_syscall(tmp_path):
         "foreign gs base: Segmentation fault",
     ], err
     assert "internal error" not in err.lower()
+
+
+@pytest.mark.parametrize("libc", ["glibc", "musl"])
+def test_a_site_is_patched_on_its_second_trap(tmp_path, libc):
+    prog = _build(tmp_path, "patch_once-" + libc, CC[libc])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and native[1] == b"same answer: 1\n", native
+    assert "after three calls: b8" in native[2], native[2]
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "after one call: b8\nafter two calls: ff\nafter three calls: ff\n" in boxed[2], boxed[2]

@@ -105,7 +105,10 @@ class SitePatches:
     address -> (start of the rewritten bytes, their original, cell).
     `retired`: sites given their bytes back (a thread may still meet the
     int3 or the invalid byte of that change); `refused`: sites looked at
-    and left alone."""
+    and left alone; `trapped`: sites that trapped once. A site is patched
+    when it traps the second time: most sites of a short-lived process
+    (a fork+exec'd child's start-up and exit) run once, and patching costs
+    a private copy of the code page, more than the trap it would save."""
 
     def __init__(self):
         self.sites = {}
@@ -113,12 +116,14 @@ class SitePatches:
         self.cells = {}            # cell -> site
         self.retired = {}
         self.refused = set()
+        self.trapped = set()
         self.off = False
 
     def copy(self):
         c = SitePatches()
         c.sites, c.starts, c.cells = dict(self.sites), dict(self.starts), dict(self.cells)
         c.retired, c.refused, c.off = dict(self.retired), set(self.refused), self.off
+        c.trapped = set(self.trapped)
         return c
 
     def drop(self, start, end):
@@ -130,6 +135,7 @@ class SitePatches:
                 if self.cells.get(cell) == site:
                     del self.cells[cell]
         self.refused = {s for s in self.refused if not start - 2 < s < end}
+        self.trapped = {s for s in self.trapped if not start - 2 < s < end}
 
     def free_cell(self):
         for cell in range(1 + len(self.cells), layout.CELLS):
@@ -204,6 +210,9 @@ def try_patch(mm, proc, site, nr, threads):
     if patches is None:
         patches = mm.syscall_patches = SitePatches()
     if patches.off or site in patches.refused or site in patches.sites:
+        return False
+    if site not in patches.trapped:
+        patches.trapped.add(site)
         return False
     patches.refused.add(site)            # (looked at once, whatever comes of it)
     lo = max(site + 2 - LONGEST, site & ~(PAGE_SIZE - 1))
