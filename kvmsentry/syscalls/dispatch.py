@@ -52,7 +52,7 @@ def _first_call(nr, handler):
 _HANDLERS = [None if e is None else
              _first_call(e.nr, e.handler) if isinstance(e.handler, Handler) else e.handler
              for e in TABLE]
-_NARGS = [0 if e is None else e.nargs for e in TABLE]
+_NARGS = [0 if e is None else len(e[3]) for e in TABLE]      # (e.nargs)
 _NR_LIMIT = len(_HANDLERS)
 
 

@@ -6,8 +6,8 @@ import errno
 import struct
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.syscalls import sys_prctl
 from kvmsentry.kernel import creds as cr
+from kvmsentry.kernel.dumpable import set_dumpable
 from kvmsentry.syscalls.args import i32, u32
 
 _LINUX_CAPABILITY_VERSION_1 = 0x19980330
@@ -29,7 +29,7 @@ def _install(task, new):
         task.group.uid = new.uid
         if (old.euid, old.egid, old.fsuid, old.fsgid) != \
                 (new.euid, new.egid, new.fsuid, new.fsgid):
-            sys_prctl.set_dumpable(task.mm, False)
+            set_dumpable(task.mm, False)
     return 0
 
 

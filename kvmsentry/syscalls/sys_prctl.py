@@ -2,9 +2,9 @@
 
 State prctl keeps that no other part of the kernel reads yet lives here,
 in weak tables keyed by its owner: the parent-death signal by task (a
-fork child starts without one, as in Linux) and the dumpable flag by
-address space (a new one at execve starts dumpable). The parent-death
-signal is recorded and reported, not delivered.
+fork child starts without one, as in Linux). The parent-death signal is
+recorded and reported, not delivered. The dumpable flag, which /proc
+reads too, is kernel/dumpable.py's.
 """
 import errno
 import struct
@@ -12,6 +12,7 @@ import weakref
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import creds as cr
+from kvmsentry.kernel.dumpable import is_dumpable, set_dumpable
 from kvmsentry.kernel import signals as sg
 from kvmsentry.record import replace
 from kvmsentry.syscalls import sys_seccomp
@@ -43,16 +44,7 @@ TASK_COMM_LEN = 16
 DEFAULT_TIMER_SLACK_NS = 50_000
 
 _pdeathsig = weakref.WeakKeyDictionary()      # Task -> signal
-_undumpable = weakref.WeakSet()               # AddressSpaces with dumpable 0
 _timer_slack = weakref.WeakKeyDictionary()    # Task -> ns
-
-
-def is_dumpable(mm):
-    return mm not in _undumpable
-
-
-def set_dumpable(mm, value):
-    (_undumpable.discard if value else _undumpable.add)(mm)
 
 
 def _put_int(task, addr, value):

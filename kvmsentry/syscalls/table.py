@@ -626,12 +626,10 @@ def _build():
     unknown = set(by_name) - set(NAMES.values())
     assert not unknown, unknown
     table = [None] * (max(NAMES) + 1)
+    # tuple.__new__ straight: Syscall.__new__ is a Python call per row.
+    row, missing = tuple.__new__, (None, (), NONE, "returns ENOSYS")
     for nr, name in NAMES.items():
-        if name in by_name:
-            handler, args, support, note = by_name[name]
-            table[nr] = Syscall(nr, name, handler, args, support, note)
-        else:
-            table[nr] = Syscall(nr, name, None, (), NONE, "returns ENOSYS")
+        table[nr] = row(Syscall, (nr, name, *by_name.get(name, missing)))
     return table
 
 

@@ -61,6 +61,22 @@ def test_start_path_imports_only_what_a_run_needs(programs):
         assert sorted(m for m in imported if m.startswith("kvmsentry.kvm")) == []
 
 
+# A static glibc reads /proc/self/exe at its start, so procfs's task
+# directory loads; the handlers of calls it never makes must not load with it.
+NOT_ON_A_GLIBC_START = ("kvmsentry.syscalls.sys_prctl", "kvmsentry.syscalls.sys_seccomp",
+                        "kvmsentry.kernel.seccomp_filter", "kvmsentry.kernel.ptrace_mem")
+
+
+def test_a_static_glibc_start_loads_procfs_without_other_handlers(programs):
+    cmd = programs.sandbox_command(programs.path("hello", "gcc-static"))
+    cmd[1:1] = ["-X", "importtime"]
+    imported = _imports_of_a_run(cmd)
+    # (the lookup that matters happened: procfs's task directory is there)
+    assert "kvmsentry.fsimpl.procfs.task_dir" in imported
+    assert sorted(imported & set(NOT_ON_A_GLIBC_START + NOT_ON_THE_START_PATH)) == \
+        ["kvmsentry.fsimpl.procfs.task_dir", "kvmsentry.fsimpl.procfs.task_files"]
+
+
 def test_the_installed_command_starts_as_lean(programs):
     """`kvmsentry` as pip installs it next to the interpreter (bin/kvmsentry,
     a plain script: a console_scripts wrapper imports re to tidy argv[0])."""

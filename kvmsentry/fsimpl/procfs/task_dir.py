@@ -13,7 +13,6 @@ from kvmsentry.fsimpl.procfs import process_attrs as pa
 from kvmsentry.fsimpl.procfs import task_files as tf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.kernel.locking import current
-from kvmsentry.kernel import ptrace_mem
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
 from kvmsentry.vfs.inode import Inode, Stat
@@ -116,6 +115,7 @@ class MemFile(File):
         pos = self.offset if offset is None else offset
         if self._gone():
             return b""
+        from kvmsentry.kernel import ptrace_mem     # (only a debugger reads /proc/PID/mem)
         try:
             data = ptrace_mem.read(self.mm, pos, self._span(pos, length, False))
         except SyscallError:
@@ -131,6 +131,7 @@ class MemFile(File):
         # FOLL_FORCE, as a debugger's breakpoint writes need: read-only
         # private pages are written through a private copy.
         n = self._span(pos, len(data), False)
+        from kvmsentry.kernel import ptrace_mem
         try:
             ptrace_mem.write(self.mm, pos, bytes(data[:n]))
         except SyscallError:

@@ -11,7 +11,7 @@ import os
 import time
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel import cputime, seccomp_filter
+from kvmsentry.kernel import cputime
 from kvmsentry.kernel.creds import CAP_SYS_PTRACE
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.mlock import locked_pages
@@ -19,7 +19,7 @@ from kvmsentry.kernel.process_tree import REAPED, ZOMBIE
 from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.ptrace import tracer_pid
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
-from kvmsentry.syscalls.sys_prctl import is_dumpable
+from kvmsentry.kernel.dumpable import is_dumpable
 from kvmsentry.vfs.mount import Location
 
 PAGE_KB = 4
@@ -273,6 +273,7 @@ def _memory_status(t):
 
 
 def _signal_status(view, t, threads):
+    from kvmsentry.kernel import seccomp_filter    # (the filters' module, at its first use)
     c = t.creds
     sigign, sigcgt = _sig_masks(t)
     shared_pending = getattr(view.group, "shared_pending", None)
