@@ -26,6 +26,7 @@ import types
 import weakref
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.mm.page_cache import writefrom_at
 from kvmsentry.vfs.file import InodeFile, readinto_at
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, Inode
 
@@ -413,6 +414,12 @@ class OverlayInode(Inode):
             with self.fs.lock:
                 self._copy_up()
         return self.upper.write_at(offset, data)
+
+    def writefrom_at(self, offset, buffers):
+        if self.upper is None:
+            with self.fs.lock:
+                self._copy_up()
+        return writefrom_at(self.upper, offset, buffers)
 
     def seek_data(self, offset, hole):
         return self.real().seek_data(offset, hole)

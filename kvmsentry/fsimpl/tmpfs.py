@@ -32,6 +32,7 @@ TMPFS_MAGIC = 0x01021994
 PAGE_SIZE = 4096
 _new_stat = object.__new__        # a Stat to fill in (getattr)
 CHUNK = 64 * 1024               # a sparse file's unit of storage
+_ZEROS = memoryview(bytes(CHUNK))
 NAME_MAX = 255
 MAX_LFS = (1 << 63) - 1
 BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entry
@@ -250,16 +251,45 @@ class TmpfsFile(TmpfsInode):
             if offset >= end:
                 return b""
             out = bytearray(end - offset)
-            for i in range(offset // CHUNK, (end - 1) // CHUNK + 1):
-                chunk = self.chunks.get(i)
-                if not chunk:
-                    continue
-                base = i * CHUNK
-                lo = max(offset, base)
-                hi = min(end, base + len(chunk))
-                if lo < hi:
-                    out[lo - offset:hi - offset] = chunk[lo - base:hi - base]
+            self._copy_to(memoryview(out), offset, zeroed=True)
             return bytes(out)
+
+    def readinto_at(self, offset, buffers):
+        """read_at() into memoryviews (e.g. guest frames): each stored byte
+        is copied once, from its slot straight into the buffer."""
+        if offset < 0:
+            raise SyscallError(errno.EINVAL)
+        with self.fs.lock:
+            pos, size = offset, self.size
+            for buf in buffers:
+                if pos >= size:
+                    break
+                n = min(len(buf), size - pos)
+                if n:
+                    self._copy_to(buf if n == len(buf) else buf[:n], pos, zeroed=False)
+                    pos += n
+            return pos - offset
+
+    def _copy_to(self, view, offset, zeroed):
+        """The file's bytes [offset, offset + len(view)) into view; what no
+        slot holds reads as zeros (written unless view is `zeroed` already)."""
+        end = offset + len(view)
+        for i in range(offset // CHUNK, (end - 1) // CHUNK + 1):
+            base = i * CHUNK
+            lo, hi = max(offset, base), min(end, base + CHUNK)
+            chunk = self.chunks.get(i)
+            stored = min(hi, base + len(chunk)) if chunk else lo
+            if lo < stored:
+                with memoryview(chunk) as data:
+                    view[lo - offset:stored - offset] = data[lo - base:stored - base]
+            zeros = max(lo, stored)
+            if zeros < hi and not zeroed:
+                view[zeros - offset:hi - offset] = _ZEROS[:hi - zeros]
+
+    def writefrom_at(self, offset, buffers):
+        """write_at() of the bytes in memoryviews (e.g. guest frames): one
+        buffer is stored straight from its frames."""
+        return self.write_at(offset, buffers[0] if len(buffers) == 1 else b"".join(buffers))
 
     def write_at(self, offset, data):
         """Linux's generic_write_check_limits: EFBIG at or past the maximum

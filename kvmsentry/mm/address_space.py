@@ -14,11 +14,12 @@ import errno
 from bisect import bisect_left
 from collections import Counter
 from itertools import compress, repeat
-from operator import add, and_, is_, itemgetter, not_
+from operator import add, and_, is_, not_
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm.fault_ahead import PopulateAhead, fault_around, huge_allowed
+from kvmsentry.mm.frame_runs import present_runs
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_W,
                                     PageTable, leaf_flags)
 from kvmsentry.mm.pool import OutOfMemory
@@ -37,10 +38,6 @@ MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_LIMIT = 8 << 20
 _ZEROS = bytes(1 << 20)               # what never-written memory reads as
-
-# _one_run's memos: (first page, end) -> itemgetter of those pages' frames,
-# (first frame, count) -> the contiguous run; cleared when this full.
-_RUN_GETTERS, _RUNS, _RUN_MEMO = {}, {}, 64
 
 
 def page_up(n):
@@ -721,7 +718,7 @@ class AddressSpace:
             raise SyscallError(errno.EFAULT)
         if length == 0:
             return []
-        fast = self._one_run(addr, length)
+        fast = self._present_views(addr, length, write=True)
         if fast is not None:
             return fast
         start, end, runs = addr, addr + length, []
@@ -755,51 +752,44 @@ class AddressSpace:
         runs[-1][1] -= page_up(end) - end
         return [self.view[lo:hi] for lo, hi in runs]
 
-    def _one_run(self, addr, length):
-        """write_buffers() when [addr, addr+length) lies in one writable
-        private anonymous VMA, every page has a frame of its own and the
-        frames are one contiguous run (a 2 MiB run, or a buffer filled
-        from adjacent frames): one view, found with no Python per page.
-        None otherwise."""
+    def _present_views(self, addr, length, write):
+        """write_buffers() / read_buffers() when [addr, addr+length) lies
+        in one VMA that allows the access (for writing, a private
+        anonymous one) and every page has a frame (for writing, its own,
+        not shared after fork): views of the runs of adjacent frames,
+        found with no Python per page. None otherwise."""
         vma = self.vmas.find(addr)
         end = addr + length
-        if vma is None or end > vma.end or vma.cache is not None \
-                or not vma.prot & PROT_WRITE:
+        if vma is None or end > vma.end:
+            return None
+        if write:
+            if vma.cache is not None or not vma.prot & PROT_WRITE:
+                return None
+        elif not vma.prot:
             return None
         first = addr & PAGE_MASK
         if end - first <= PAGE_SIZE:             # within one page: most buffers
             phys = self.pages.get(first)
-            if phys is None or phys in self.pool.cow_refs:
+            if phys is None or write and phys in self.pool.cow_refs:
                 return None
             lo = phys + (addr - first)
             return [self.view[lo:lo + length]]
-        # The frames of the pages, and the run they should be, from
-        # getters kept per buffer: a program reads into the same buffer
-        # over and over, and this is every big read(2).
-        key = (first, end)
-        getter = _RUN_GETTERS.get(key)
-        if getter is None:
-            if len(_RUN_GETTERS) >= _RUN_MEMO:
-                _RUN_GETTERS.clear()
-            getter = _RUN_GETTERS[key] = itemgetter(*range(first, end, PAGE_SIZE))
-        try:
-            frames = getter(self.pages)
-        except KeyError:
+        found = present_runs(self.pages, first, end)
+        if found is None:
             return None                          # a page not populated yet
-        base = frames[0]
-        want = _RUNS.get((base, len(frames)))
-        if want is None:
-            if len(_RUNS) >= _RUN_MEMO:
-                _RUNS.clear()
-            want = _RUNS[(base, len(frames))] = tuple(
-                range(base, base + len(frames) * PAGE_SIZE, PAGE_SIZE))
-        if frames != want:
-            return None
-        cow = self.pool.cow_refs
-        if cow and not cow.keys().isdisjoint(frames):
-            return None
-        lo = base + (addr - first)
-        return [self.view[lo:lo + length]]
+        frames, runs = found
+        if write:
+            cow = self.pool.cow_refs
+            if cow and not cow.keys().isdisjoint(frames):
+                return None
+        # Only the first and the last page can be partly outside the range.
+        view, head, tail = self.view, addr - first, page_up(end) - end
+        if len(runs) == 1:
+            return [view[runs[0][0] + head:runs[0][1] - tail]]
+        views = [view[lo:hi] for lo, hi in runs]
+        views[0] = view[runs[0][0] + head:runs[0][1]]
+        views[-1] = view[runs[-1][0]:runs[-1][1] - tail]
+        return views
 
     def read_buffers(self, addr, length):
         """Memoryviews of the bytes at [addr, addr+length), in order, for
@@ -808,14 +798,11 @@ class AddressSpace:
         made, as copy_in makes none). EFAULT as copy_in raises it."""
         if addr < 0 or addr + length > USER_TOP:
             raise SyscallError(errno.EFAULT)
-        first = addr & PAGE_MASK
-        if 0 < addr + length - first <= PAGE_SIZE:     # within one present page: most buffers
-            phys = self.pages.get(first)
-            if phys is not None and addr < LOWER_HALF_END:
-                vma = self.vmas.find(addr)
-                if vma is not None and vma.prot:
-                    lo = phys + (addr - first)
-                    return [self.view[lo:lo + length]]
+        if length == 0:
+            return []
+        fast = self._present_views(addr, length, write=False)
+        if fast is not None:
+            return fast
         start, end, runs = addr, addr + length, []   # [phys or None, lo, hi]
         pages = self.pages
         while addr < end:

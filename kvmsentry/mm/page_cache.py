@@ -88,6 +88,15 @@ def readinto_at(inode, offset, buffers):
         pos += n
     return len(data)
 
+def writefrom_at(inode, offset, buffers):
+    """inode.write_at(offset, ...) of the bytes in `buffers`: straight
+    from them when the inode can write from memory itself, else joined."""
+    direct = getattr(inode, "writefrom_at", None)
+    if direct is not None:
+        return direct(offset, buffers)
+    return inode.write_at(offset, b"".join(buffers))
+
+
 class PageCache:
     def __init__(self, inode, pool):
         self.inode = inode
