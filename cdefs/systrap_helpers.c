@@ -143,11 +143,17 @@ struct systrap_view {
 /* A syscall's result in rax (the kernel's signed value; the caller takes
  * the rare result at or above 2^63 the long way), the deferred wakes, the
  * reply, the wait for the next stop: every syscall's path in one call. */
-int systrap_syscall_reply(struct systrap_view *v, int64_t rax,
-                          const int *wake_fds, int nwake)
+int systrap_syscall_reply_wake(struct systrap_view *v, int64_t rax,
+                               const int *wake_fds, int nwake)
 {
     v->regs->rax = (uint64_t)rax;
     return systrap_reply_wake_wait(v->state, 1, v->spin, wake_fds, nwake, v->uctx);
+}
+
+/* The same without wakes, most syscalls' path, in two arguments. */
+int systrap_syscall_reply(struct systrap_view *v, int64_t rax)
+{
+    return systrap_syscall_reply_wake(v, rax, NULL, 0);
 }
 
 /* Hand the thread its reply (if `reply`), then wait for its next post. */

@@ -23,7 +23,8 @@ SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE ar
 PF_VECTOR = 14
 POSTED_SYSCALL = layout.POSTED_SYSCALL
 AUDIT_ARCH_X86_64 = 0xC000003E
-_syscall_reply = lib.systrap_syscall_reply     # (a lookup on lib costs every call)
+# (a lookup on lib costs every syscall)
+_syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
 NULL = ffi.NULL
 SI_KERNEL = 0x80                # si_code of an int3's SIGTRAP
 
@@ -254,31 +255,43 @@ class SystrapContext(Context):
         the GIL), posts the reply and waits for the thread's next stop,
         which is most often its next syscall from the same frame."""
         proc = self.process
-        if self.kicked or not self.born or proc.thread_ops or proc.mappings.has_dirty():
-            if value is not None:
-                self.regs.rax = value & MASK64
-            if wakes:
-                for waiter in wakes:
-                    waiter.wake_now()
-            return self.switch()
-        # (the list: the Waiters stay referenced, their fds open, meanwhile)
-        fds = [w.fd for w in wakes] if wakes else NULL
-        nwake = len(fds) if wakes else 0
-        if value is None:
-            posted = lib.systrap_reply_wake_wait(self._state, 1, self._view.spin, fds, nwake,
-                                                 self._frame_uctx)
+        if self.kicked or not self.born or proc.thread_ops:
+            return self._resume_slowly(value, wakes)
+        mappings = proc.mappings
+        if mappings.dirty or mappings.dirty_huge or mappings.wipe:   # (has_dirty, inline)
+            return self._resume_slowly(value, wakes)
+        if value is None:                    # (execve, rt_sigreturn: registers set)
+            posted = self._reply_as_set(wakes)
         else:
             try:
-                posted = _syscall_reply(self._view, value, fds, nwake)
-            except OverflowError:           # a result at or above 2^63: rax as unsigned
+                if wakes:
+                    # (the list: the Waiters stay referenced, their fds open, meanwhile)
+                    posted = _syscall_reply_wake(self._view, value, [w.fd for w in wakes],
+                                                 len(wakes))
+                else:
+                    posted = _syscall_reply(self._view, value)
+            except OverflowError:            # a result at or above 2^63
                 self.regs.rax = value & MASK64
-                posted = lib.systrap_reply_wake_wait(self._state, 1, self._view.spin, fds,
-                                                     nwake, self._frame_uctx)
+                posted = self._reply_as_set(wakes)
         if posted == POSTED_SYSCALL:
             if self._frame_uctx != self._entry_uctx and self.patch_syscalls:
                 self._trapped_syscall()
             return SYSCALL
         return self._resume(posted)
+
+    def _reply_as_set(self, wakes):
+        """resume's C call for registers the sentry has set itself."""
+        fds = [w.fd for w in wakes] if wakes else NULL
+        return lib.systrap_reply_wake_wait(self._state, 1, self._view.spin, fds,
+                                           len(wakes) if wakes else 0, self._frame_uctx)
+
+    def _resume_slowly(self, value, wakes):
+        if value is not None:
+            self.regs.rax = value & MASK64
+        if wakes:
+            for waiter in wakes:
+                waiter.wake_now()
+        return self.switch()
 
     # --- syscall-site patching (patching.py) ---------------------------------
     def _trapped_syscall(self):
