@@ -129,11 +129,31 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
     return posted;
 }
 
-/* systrap_reply_wake_wait with a reply and no wakes: most syscalls' path,
- * in three arguments (each costs the Python caller). */
-int systrap_reply_next(uint32_t *state, uint64_t spin, uint64_t uctx)
+/* What a context's register view is bound to (SystrapContext keeps it
+ * current): its slot's futex word, the frame it posted from (its
+ * registers in the sentry's mapping and the child's address of its
+ * ucontext) and the spin. One argument instead of four: each argument
+ * cffi converts costs the Python caller on every syscall. */
+struct systrap_view {
+    uint32_t *state;
+    struct systrap_regs *regs;
+    uint64_t uctx, spin;
+};
+
+/* A syscall's result in rax (the kernel's signed value; the caller takes
+ * the rare result at or above 2^63 the long way), the deferred wakes, the
+ * reply, the wait for the next stop: every syscall's path in one call. */
+int systrap_syscall_reply_wake(struct systrap_view *v, int64_t rax,
+                               const int *wake_fds, int nwake)
 {
-    return systrap_reply_wake_wait(state, 1, spin, NULL, 0, uctx);
+    v->regs->rax = (uint64_t)rax;
+    return systrap_reply_wake_wait(v->state, 1, v->spin, wake_fds, nwake, v->uctx);
+}
+
+/* The same without wakes, most syscalls' path, in two arguments. */
+int systrap_syscall_reply(struct systrap_view *v, int64_t rax)
+{
+    return systrap_syscall_reply_wake(v, rax, NULL, 0);
 }
 
 /* Hand the thread its reply (if `reply`), then wait for its next post. */

@@ -84,8 +84,8 @@ def unlocked(fn, a, b):
     if lock is not None:
         _local.held = None
         lock.raw.release()
-    deferred = _deferred
-    if deferred is None or deferred.waiters is not None:
+    per_thread = _per_thread
+    if per_thread is None or per_thread.deferral.waiters is not None:
         _flush_wakes()
     try:
         return fn(a, b)
@@ -99,7 +99,7 @@ def unlocked(fn, a, b):
                 ctx.reclaim()
 
 
-_deferred = None         # kernel/waiter.py's deferred wakes (set by it, as _flush_wakes)
+_per_thread = None       # kernel/waiter.py's deferred wakes (set by it, as _flush_wakes)
 
 
 def _flush_wakes():

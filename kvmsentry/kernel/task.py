@@ -26,6 +26,26 @@ NEG_EINTR = -EINTR             # what an interrupted syscall returns
 TASK_STACK_BYTES = 2 << 20
 
 
+class Interrupt:
+    """A task's "leave the guest / the wait" flag. Nothing waits on it (a
+    Waiter wakes the task), so it is a plain attribute the task loop reads
+    on every syscall, not a threading.Event and a call to is_set()."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self):
+        self.pending = False
+
+    def set(self):
+        self.pending = True
+
+    def clear(self):
+        self.pending = False
+
+    def is_set(self):
+        return self.pending
+
+
 class Task:
     def __init__(self, kernel, tid, group, mm, ctx, fds, fs, creds, rlimits, comm):
         self.kernel = kernel
@@ -55,7 +75,7 @@ class Task:
         self.uts = None               # sysctl.UtsNamespace after unshare(CLONE_NEWUTS)
         self.rseq = None
         self.sched = SchedState()              # policy, priority, nice
-        self.interrupt = threading.Event()   # set: leave the guest / a wait
+        self.interrupt = Interrupt()  # set: leave the guest / a wait
         self.waiter = Waiter()        # what this task sleeps on when it blocks
         # Notified with a signal's bit whenever one is queued for this
         # thread, blocked or not (sigtimedwait, signalfd).
@@ -117,16 +137,16 @@ class Task:
         whole thread group ends with it). Called with the kernel lock held."""
         # Imported here: the syscall table imports the modules that create tasks.
         from kvmsentry.kernel import ptrace, signal_delivery
-        from kvmsentry.kernel.waiter import DEFERRED
+        from kvmsentry.kernel.waiter import this_thread
         from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
         resume = ctx.resume
         release, acquire = lock.raw.release, lock.raw.acquire
-        interrupted = self.interrupt.is_set
+        interrupt, deferral = self.interrupt, this_thread()
         result = None                        # a syscall result to return with
         try:
             while True:
-                if interrupted():
+                if interrupt.pending:
                     if result is not None:
                         ctx.set_syscall_return(result)
                         result = None
@@ -137,15 +157,15 @@ class Task:
                 release()
                 # The wakes the syscall deferred (kernel/waiter.py) go to
                 # the platform, which makes them once the reply is out.
-                wakes = DEFERRED.waiters
-                DEFERRED.waiters = None
+                wakes = deferral.waiters
+                deferral.waiters = None
                 try:
                     event = resume(result, wakes)
                 finally:
                     acquire()
                 result = None
                 if event is SYSCALL:
-                    DEFERRED.waiters = []
+                    deferral.waiters = []
                     result = dispatch(self)          # None: execve/sigreturn set the registers
                     if result == NEG_EINTR:
                         nr = ctx.regs.rax

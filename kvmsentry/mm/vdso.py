@@ -53,9 +53,18 @@ COMPUTED = (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_REALTIME_COARSE,
             CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME)
 
 
+_ffi_lib = None
+
+
 def _lib():
-    from kvmsentry._kvm import ffi, lib
-    return ffi, lib
+    """kvmsentry._kvm's (ffi, lib), imported at first use and kept: an
+    import statement run again costs ~12k instructions (importlib's
+    fromlist check), and clock_ns is every time syscall's path."""
+    global _ffi_lib
+    if _ffi_lib is None:
+        from kvmsentry._kvm import ffi, lib
+        _ffi_lib = ffi, lib
+    return _ffi_lib
 
 
 def _sample():

@@ -14,7 +14,7 @@ RLIM_INFINITY = (1 << 64) - 1
 
 def getpid(task):
     """Implements getpid(2)."""
-    return task.tgid
+    return task.group.tgid          # (Task.tgid, without the property's frame)
 
 
 def gettid(task):

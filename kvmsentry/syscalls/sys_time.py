@@ -72,11 +72,13 @@ def _now(task, clockid):
     cid = i32(clockid)
     if cid < 0 or cid in (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID):
         return _cpu_now(task, cid)
-    host = _clock(clockid)
+    host = _CLOCKS.get(cid)              # (_clock's answer for cid >= 0)
+    if host is None:
+        raise SyscallError(errno.EINVAL)
     vdso = getattr(task.kernel.machine, "vdso", None)
     if vdso is not None:
         vdso.refresh()
-        ns = vdso.clock_ns(i32(clockid))
+        ns = vdso.clock_ns(cid)
         if ns is not None:
             return ns
     return time.clock_gettime_ns(host)

@@ -23,6 +23,9 @@ SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE ar
 PF_VECTOR = 14
 POSTED_SYSCALL = layout.POSTED_SYSCALL
 AUDIT_ARCH_X86_64 = 0xC000003E
+# (a lookup on lib costs every syscall)
+_syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
+NULL = ffi.NULL
 SI_KERNEL = 0x80                # si_code of an int3's SIGTRAP
 
 
@@ -40,7 +43,10 @@ class SystrapContext(Context):
         self.patch_syscalls = patch_syscalls and \
             machine.xsave_size <= layout.ENTRY_XSAVE_MAX
         self._entry_uctx = None        # the slot's syscall_entry frame
-        self._spin = machine.spin_cycles
+        # What resume's C call needs, kept current by set_address_space and
+        # _rebind: the slot's futex word, the frame's registers and address.
+        self._view = ffi.new("struct systrap_view *")
+        self._view.spin = machine.spin_cycles
         self.process = None
         self.slot = None
         self.msg = None
@@ -79,6 +85,7 @@ class SystrapContext(Context):
         if mm.syscall_patches is not None:
             patching.sync_table(proc, mm.syscall_patches)   # (a forked address space's)
         self.msg, self._state = proc.msg(slot), proc.state_ptr(slot)
+        self._view.state = self._state
         self._cpu_base_ns = proc.cpu_mark if slot == 0 else 0    # (a recycled process)
         self.msg.spin = self.machine.spin_cycles
         self.regs = self._own[0]
@@ -243,29 +250,48 @@ class SystrapContext(Context):
         return self.switch()
 
     def resume(self, value, wakes):
-        """Context.resume, every syscall's path: one C call makes the
-        deferred wakes (their eventfd writes, without the GIL), posts the
-        reply and waits for the thread's next stop, which is most often
-        its next syscall from the same frame."""
-        if value is not None:
-            self.regs.rax = value & MASK64
-        if self.kicked or not self.born or self.process.has_ops():
-            if wakes:
-                for waiter in wakes:
-                    waiter.wake_now()
-            return self.switch()
-        if wakes:
-            # (the list: the Waiters stay referenced, their fds open, meanwhile)
-            posted = lib.systrap_reply_wake_wait(
-                self._state, 1, self.machine.spin_cycles, [w.fd for w in wakes], len(wakes),
-                self._frame_uctx or 0)
+        """Context.resume, every syscall's path: one C call writes the
+        result, makes the deferred wakes (their eventfd writes, without
+        the GIL), posts the reply and waits for the thread's next stop,
+        which is most often its next syscall from the same frame."""
+        proc = self.process
+        if self.kicked or not self.born or proc.thread_ops:
+            return self._resume_slowly(value, wakes)
+        mappings = proc.mappings
+        if mappings.dirty or mappings.dirty_huge or mappings.wipe:   # (has_dirty, inline)
+            return self._resume_slowly(value, wakes)
+        if value is None:                    # (execve, rt_sigreturn: registers set)
+            posted = self._reply_as_set(wakes)
         else:
-            posted = lib.systrap_reply_next(self._state, self._spin, self._frame_uctx or 0)
+            try:
+                if wakes:
+                    # (the list: the Waiters stay referenced, their fds open, meanwhile)
+                    posted = _syscall_reply_wake(self._view, value, [w.fd for w in wakes],
+                                                 len(wakes))
+                else:
+                    posted = _syscall_reply(self._view, value)
+            except OverflowError:            # a result at or above 2^63
+                self.regs.rax = value & MASK64
+                posted = self._reply_as_set(wakes)
         if posted == POSTED_SYSCALL:
             if self._frame_uctx != self._entry_uctx and self.patch_syscalls:
                 self._trapped_syscall()
             return SYSCALL
         return self._resume(posted)
+
+    def _reply_as_set(self, wakes):
+        """resume's C call for registers the sentry has set itself."""
+        fds = [w.fd for w in wakes] if wakes else NULL
+        return lib.systrap_reply_wake_wait(self._state, 1, self._view.spin, fds,
+                                           len(wakes) if wakes else 0, self._frame_uctx)
+
+    def _resume_slowly(self, value, wakes):
+        if value is not None:
+            self.regs.rax = value & MASK64
+        if wakes:
+            for waiter in wakes:
+                waiter.wake_now()
+        return self.switch()
 
     # --- syscall-site patching (patching.py) ---------------------------------
     def _trapped_syscall(self):
@@ -441,7 +467,8 @@ class SystrapContext(Context):
             regs = self.process.frame_regs(self.slot, uctx)
             if regs is None:
                 return False
-            self._frame_uctx = uctx
+            self._frame_uctx = self._view.uctx = uctx
+            self._view.regs = regs
             self.regs = regs[0]
         return True
 
