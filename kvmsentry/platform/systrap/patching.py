@@ -29,6 +29,7 @@ sentry still answers arch_prctl with the program's own) is its slot, and
 a program that sets its gs base with wrgsbase, unknown to the sentry,
 must run with --no-patch-syscalls.
 """
+import re
 import struct
 
 from kvmsentry._systrap import ffi
@@ -60,6 +61,14 @@ IDIOMS = (
     (b"\x48\x89\xd6",                                   # musl's __syscall_cp_c (read, write,
      b"\x4c\x8b\x4c\x24\x08\x48\x89\xca"),          # ... without threads): mov %rdx,%rsi; |
 )                                                       # mov 8(%rsp),%r9; mov %rcx,%rdx
+# glibc's read (2.36, static and shared): `cmpb $0,__libc_single_threaded(%rip);
+# je <cancellable path>; xor %eax,%eax; syscall`. The number's own load is 2
+# bytes, so the cmp and the branch move too; both are relative (wildcards
+# here), and the trampoline re-encodes them for its own address.
+GLIBC_READ = re.compile(rb"\x80\x3d(....)\x00\x74(.)\x31\xc0\Z", re.DOTALL)
+# ... and its cancellable path (a program with threads): `mov %eax,%r8d;
+# mov 8(%rsp),%edi; xor %eax,%eax; syscall`, nothing relative in it.
+GLIBC_READ_CP = b"\x41\x89\xc0\x8b\x7c\x24\x08\x31\xc0"
 LONGEST = 24                         # (bytes read before a syscall, itself included)
 
 
@@ -71,12 +80,44 @@ def jump(cell, length):
 
 
 def trampoline(moved, ret):
+    """The trampoline's bytes; its last byte (never run) is where the
+    moved code ends: a kick before there is taken where the thread is
+    (the moved code may branch away), one after waits for the entry."""
     code = (moved                                                       # the code moved here
             + b"\x65\x48\x89\x24\x25" + struct.pack("<i", _ENTRY_RSP)   # mov %rsp,%gs:entry_rsp
             + b"\x48\xb9" + struct.pack("<Q", ret)                      # movabs $ret,%rcx
             + b"\x65\x48\x89\x0c\x25" + struct.pack("<i", _ENTRY_RIP)   # mov %rcx,%gs:entry_rip
             + b"\x65\xff\x24\x25" + struct.pack("<i", _ENTRY))          # jmp *%gs:entry
-    return code.ljust(layout.TRAMP_SIZE, INT3)
+    return code.ljust(layout.TRAMP_SIZE - 1, INT3) + bytes([len(moved)])
+
+
+def tramp_va(cell):
+    return layout.TRAMP_VA + cell * layout.TRAMP_SIZE
+
+
+def _rel32(target, end):
+    """The rel32 that reaches target from an instruction ending at end,
+    or None if it is out of reach."""
+    rel = target - end
+    return struct.pack("<i", rel) if -(1 << 31) <= rel < (1 << 31) else None
+
+
+def relocated(orig, start, cell):
+    """The code moved from [start, site) (orig: its bytes and the
+    syscall's) as it runs in cell's trampoline, or None if its relative
+    operands do not reach from there."""
+    m = GLIBC_READ.match(orig[:-2])
+    if m is None:
+        return orig[:-2]
+    t = tramp_va(cell)
+    flag = start + 7 + struct.unpack("<i", m.group(1))[0]
+    branch = start + 9 + struct.unpack("<b", m.group(2))[0]
+    cmp_disp, je_rel = _rel32(flag, t + 7), _rel32(branch, t + 13)
+    if cmp_disp is None or je_rel is None:
+        return None
+    return (b"\x80\x3d" + cmp_disp + b"\x00"           # cmpb $0,flag(%rip)
+            + b"\x0f\x84" + je_rel                     # je branch
+            + b"\x31\xc0")                             # xor %eax,%eax
 
 
 def tramp_cell(rip):
@@ -96,6 +137,12 @@ def moved_code(code, nr):
     for context, moved in IDIOMS:
         if before.endswith(context + moved):
             return len(moved)
+    if nr == 0:
+        m = GLIBC_READ.search(before)
+        if m is not None:
+            return len(m.group(0))
+        if before.endswith(GLIBC_READ_CP):
+            return len(GLIBC_READ_CP)
     return 0
 
 
@@ -169,7 +216,8 @@ class SitePatches:
 
 def write_table(proc, cell, moved, ret):
     """Write a cell and its trampoline into proc's table (the trampoline
-    first: the cell is what makes it reachable)."""
+    first: the cell is what makes it reachable); `moved` as relocated()
+    gives it for the cell."""
     t = layout.TABLE_OFF + 0x10000 + cell * layout.TRAMP_SIZE
     proc.ctl[t:t + layout.TRAMP_SIZE] = trampoline(moved, ret)
     c = layout.TABLE_OFF + 8 * cell
@@ -182,7 +230,7 @@ def sync_table(proc, patches):
     if proc.table_owner is patches:
         return
     for site, (start, orig, cell) in patches.sites.items():
-        write_table(proc, cell, orig[:-2], site + 2)
+        write_table(proc, cell, relocated(orig, start, cell), site + 2)
     proc.table_owner = patches
 
 
@@ -226,8 +274,11 @@ def try_patch(mm, proc, site, nr, threads):
     if cell is None:
         return False
     orig = code[len(code) - 2 - n:]
+    moved = relocated(orig, start, cell)
+    if moved is None:
+        return False
     sync_table(proc, patches)
-    write_table(proc, cell, orig[:-2], site + 2)
+    write_table(proc, cell, moved, site + 2)
     if not rewrite(mm, start, jump(cell, len(orig)), threads):
         return False
     patches.refused.discard(site)
