@@ -59,6 +59,22 @@ def test_musl_cancellable_calls(tmp_path):
     assert "read site patched: yes" in boxed[2], boxed[2]
 
 
+def test_glibc_read_sites(tmp_path):
+    """read's fast path (`xor %eax,%eax` after a branch: the compare and
+    the branch move into the trampoline, relocated) and its cancellable
+    path are patched; restarts, EINTR, a traced child's single steps and
+    breakpoint, forks and threads behave as natively."""
+    prog = _build(tmp_path, "read_sites", CC["glibc"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"threads: bad=0" in native[1], native
+    assert b"restarted read: 1 'R', interrupted: yes" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "read sites patched with threads: 0" in native[2]
+    assert "read sites patched single-threaded: 1" in boxed[2], boxed[2]
+    assert "read sites patched with threads: 2" in boxed[2], boxed[2]
+
+
 def test_unpatched_run_is_the_same(tmp_path):
     prog = _build(tmp_path, "patched_sites-glibc", CC["glibc"])
     native = _run([prog], tmp_path)

@@ -298,10 +298,11 @@ class SystrapContext(Context):
     def _patched_site_fault(self, signo, msg):
         """A fault that belongs to a patched site: a jump to its old
         `syscall` (SIGILL there: the syscall, as the program meant it; a
-        restarted call comes this way), the int3 of a site being rewritten
-        (back to its start), or a single step into a trampoline (the site
-        gets its bytes back and the step is taken again there). An event,
-        or None for an ordinary fault."""
+        restarted call comes this way) or to one of its moved instructions
+        (on at that instruction in the trampoline), the int3 of a site
+        being rewritten (back to its start), or a single step into a
+        trampoline (the site gets its bytes back and the step is taken
+        again there). An event, or None for an ordinary fault."""
         patches = self.mm.syscall_patches if self.mm is not None else None
         if patches is None or not (patches.sites or patches.retired):
             return None
@@ -311,7 +312,11 @@ class SystrapContext(Context):
             if signo == signal.SIGILL:
                 entry = patches.entry(rip)
                 if entry is None:
-                    return None
+                    resume = patches.resume_at(rip)
+                    if resume is None:
+                        return None
+                    r.rip = resume
+                    return INTERRUPTED
                 start, orig, cell = entry
                 if orig[0] == 0xB8 and len(orig) == 7:
                     # (a thread that read the mov while it was rewritten)

@@ -29,14 +29,17 @@ sentry still answers arch_prctl with the program's own) is its slot, and
 a program that sets its gs base with wrgsbase, unknown to the sentry,
 must run with --no-patch-syscalls.
 """
-import re
 import struct
 
 from kvmsentry._systrap import ffi
-from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap import idioms, layout
 
 INT3 = b"\xcc"
 BAD = b"\x06"                       # invalid in 64-bit mode (see jump())
+# One-byte opcodes invalid in 64-bit mode: where a jump's bytes start an
+# instruction the thread could run (the old `syscall`, or a moved
+# instruction after the first), one of these must be (cell_fits()).
+INVALID = frozenset(b"\x06\x07\x0e\x16\x17\x1e\x1f\x27\x2f\x37\x3f\x60\x61\xd4\xd5\xd6")
 SYSCALL = b"\x0f\x05"
 JUMP_LEN = 7
 PROT_WRITE = 2
@@ -47,36 +50,21 @@ _ENTRY = ffi.offsetof("struct systrap_msg", "entry")
 _ENTRY_RSP = ffi.offsetof("struct systrap_msg", "entry_rsp")
 _ENTRY_RIP = ffi.offsetof("struct systrap_msg", "entry_rip")
 
-# The code right before a `syscall` that is moved into the trampoline:
-# (bytes that must precede it, the bytes moved). Exact byte strings,
-# because x86 code cannot be decoded backwards: these are the idioms whose
-# first byte is known to start an instruction. `mov $nr,%eax` (its imm32
-# checked against the call's number) is the common one: libc's wrappers.
-# The others are syscall(2) of Debian's glibc and musl, and musl's
-# cancellable calls in a program without threads.
-IDIOMS = (
-    (b"\x4d\x89\xc8", b"\x4c\x8b\x4c\x24\x08"),   # glibc: mov %r9,%r8; | mov 8(%rsp),%r9
-    (b"\xc7\x04\x24\x08\x00\x00\x00",                   # musl: movl $8,(%rsp); |
-     b"\x48\x8b\x72\x10\x48\x8b\x52\x18"),          # mov 16(%rdx),%rsi; mov 24(%rdx),%rdx
-    (b"\x48\x89\xd6",                                   # musl's __syscall_cp_c (read, write,
-     b"\x4c\x8b\x4c\x24\x08\x48\x89\xca"),          # ... without threads): mov %rdx,%rsi; |
-)                                                       # mov 8(%rsp),%r9; mov %rcx,%rdx
-# glibc's read (2.36, static and shared): `cmpb $0,__libc_single_threaded(%rip);
-# je <cancellable path>; xor %eax,%eax; syscall`. The number's own load is 2
-# bytes, so the cmp and the branch move too; both are relative (wildcards
-# here), and the trampoline re-encodes them for its own address.
-GLIBC_READ = re.compile(rb"\x80\x3d(....)\x00\x74(.)\x31\xc0\Z", re.DOTALL)
-# ... and its cancellable path (a program with threads): `mov %eax,%r8d;
-# mov 8(%rsp),%edi; xor %eax,%eax; syscall`, nothing relative in it.
-GLIBC_READ_CP = b"\x41\x89\xc0\x8b\x7c\x24\x08\x31\xc0"
-LONGEST = 24                         # (bytes read before a syscall, itself included)
-
-
 def jump(cell, length):
     """The patched bytes: jmp *cell, then (past 7) invalid bytes. The
     cell's address (0x7f06xxxx) puts 06 at byte 5, so with a 5-byte prefix
     the old `syscall` is invalid too."""
     return (b"\xff\x24\x25" + struct.pack("<I", layout.TABLE_VA + 8 * cell)).ljust(length, BAD)
+
+
+def cell_fits(cell, idiom, length):
+    """Whether cell's jump over `length` bytes of idiom's code leaves an
+    invalid opcode at the old `syscall` and at each moved instruction
+    after the first (a thread there, or a jump there, faults exactly
+    where it was: see SitePatches.resume_at)."""
+    code = jump(cell, length)
+    return code[length - 2] in INVALID and all(code[b] in INVALID
+                                                for b, _ in idiom.boundaries())
 
 
 def trampoline(moved, ret):
@@ -95,55 +83,12 @@ def tramp_va(cell):
     return layout.TRAMP_VA + cell * layout.TRAMP_SIZE
 
 
-def _rel32(target, end):
-    """The rel32 that reaches target from an instruction ending at end,
-    or None if it is out of reach."""
-    rel = target - end
-    return struct.pack("<i", rel) if -(1 << 31) <= rel < (1 << 31) else None
-
-
-def relocated(orig, start, cell):
-    """The code moved from [start, site) (orig: its bytes and the
-    syscall's) as it runs in cell's trampoline, or None if its relative
-    operands do not reach from there."""
-    m = GLIBC_READ.match(orig[:-2])
-    if m is None:
-        return orig[:-2]
-    t = tramp_va(cell)
-    flag = start + 7 + struct.unpack("<i", m.group(1))[0]
-    branch = start + 9 + struct.unpack("<b", m.group(2))[0]
-    cmp_disp, je_rel = _rel32(flag, t + 7), _rel32(branch, t + 13)
-    if cmp_disp is None or je_rel is None:
-        return None
-    return (b"\x80\x3d" + cmp_disp + b"\x00"           # cmpb $0,flag(%rip)
-            + b"\x0f\x84" + je_rel                     # je branch
-            + b"\x31\xc0")                             # xor %eax,%eax
-
-
 def tramp_cell(rip):
     """The cell whose trampoline starts at rip, or None."""
     off = rip - layout.TRAMP_VA
     if 0 <= off < layout.CELLS * layout.TRAMP_SIZE and not off % layout.TRAMP_SIZE:
         return off // layout.TRAMP_SIZE
     return None
-
-
-def moved_code(code, nr):
-    """How many bytes before the `syscall` at the end of `code` (LONGEST
-    bytes up to and including it) move to the trampoline, or 0."""
-    before = code[:-2]
-    if before[-5:-4] == b"\xb8" and struct.unpack("<I", before[-4:])[0] == nr:
-        return 5
-    for context, moved in IDIOMS:
-        if before.endswith(context + moved):
-            return len(moved)
-    if nr == 0:
-        m = GLIBC_READ.search(before)
-        if m is not None:
-            return len(m.group(0))
-        if before.endswith(GLIBC_READ_CP):
-            return len(GLIBC_READ_CP)
-    return 0
 
 
 class SitePatches:
@@ -178,17 +123,34 @@ class SitePatches:
                     del self.cells[cell]
         self.refused = {s for s in self.refused if not start - 2 < s < end}
 
-    def free_cell(self):
+    def free_cell(self, fits):
         for cell in range(1 + len(self.cells), layout.CELLS):
-            if cell not in self.cells:
+            if cell not in self.cells and fits(cell):
                 return cell
         for cell in range(1, layout.CELLS):
-            if cell not in self.cells:
+            if cell not in self.cells and fits(cell):
                 return cell
         return None
 
     def entry(self, site):
         return self.sites.get(site) or self.retired.get(site)
+
+    def resume_at(self, rip):
+        """Where a thread that faulted at rip (an invalid byte of a jump,
+        see cell_fits) goes on: the same instruction of the moved code,
+        in the trampoline (or, the site given its bytes back since, at
+        rip itself); None if rip starts no moved instruction."""
+        for back in range(1, idioms.LONGEST):
+            site = self.starts.get(rip - back)
+            if site is None:
+                continue
+            start, orig, cell = self.entry(site)
+            idiom = idioms.of(orig[:-2])
+            for b, t in idiom.boundaries() if idiom is not None else ():
+                if b == back:
+                    return tramp_va(cell) + t if site in self.sites else rip
+            return None
+        return None
 
     def _overlapping(self, addr, end):
         return [(site, e) for site, e in self.sites.items() if e[0] < end and site + 2 > addr]
@@ -216,12 +178,12 @@ class SitePatches:
 
 def write_table(proc, cell, moved, ret):
     """Write a cell and its trampoline into proc's table (the trampoline
-    first: the cell is what makes it reachable); `moved` as relocated()
-    gives it for the cell."""
+    first: the cell is what makes it reachable); `moved` as the idiom
+    relocates it for the cell."""
     t = layout.TABLE_OFF + 0x10000 + cell * layout.TRAMP_SIZE
     proc.ctl[t:t + layout.TRAMP_SIZE] = trampoline(moved, ret)
     c = layout.TABLE_OFF + 8 * cell
-    proc.ctl[c:c + 8] = struct.pack("<Q", layout.TRAMP_VA + cell * layout.TRAMP_SIZE)
+    proc.ctl[c:c + 8] = struct.pack("<Q", tramp_va(cell))
 
 
 def sync_table(proc, patches):
@@ -230,7 +192,8 @@ def sync_table(proc, patches):
     if proc.table_owner is patches:
         return
     for site, (start, orig, cell) in patches.sites.items():
-        write_table(proc, cell, relocated(orig, start, cell), site + 2)
+        write_table(proc, cell, idioms.of(orig[:-2]).relocate(orig[:-2], start, tramp_va(cell)),
+                    site + 2)
     proc.table_owner = patches
 
 
@@ -254,11 +217,11 @@ def try_patch(mm, proc, site, nr, threads):
     if patches.off or site in patches.refused or site in patches.sites:
         return False
     patches.refused.add(site)            # (looked at once, whatever comes of it)
-    lo = max(site + 2 - LONGEST, site & ~(PAGE_SIZE - 1))
+    lo = max(site + 2 - idioms.LONGEST, site & ~(PAGE_SIZE - 1))
     code = mm.read_code(lo, site + 2 - lo)
     if not code.endswith(SYSCALL):
         return False
-    n = moved_code(code, nr)
+    idiom, n = idioms.find(code[:-2], nr)
     start = site - n
     if not n or start // PAGE_SIZE != (site + 1) // PAGE_SIZE:
         return False                     # (the bytes must change in one page)
@@ -270,11 +233,11 @@ def try_patch(mm, proc, site, nr, threads):
     if not proc.table_ok or mm.vmas.overlapping(layout.TABLE_VA,
                                                 layout.TABLE_VA + layout.TABLE_SIZE):
         return False
-    cell = patches.free_cell()
+    orig = code[len(code) - 2 - n:]
+    cell = patches.free_cell(lambda c: cell_fits(c, idiom, len(orig)))
     if cell is None:
         return False
-    orig = code[len(code) - 2 - n:]
-    moved = relocated(orig, start, cell)
+    moved = idiom.relocate(orig[:-2], start, tramp_va(cell))
     if moved is None:
         return False
     sync_table(proc, patches)

@@ -1,0 +1,131 @@
+"""The code right before a `syscall` that syscall-site patching
+(patching.py) moves into the site's trampoline: exact byte patterns,
+because x86 code cannot be decoded backwards, so these are the sequences
+whose first byte is known to start an instruction. Each knows its
+instructions' lengths (a thread stopped between two of them while the
+site changes, or a jump there, goes on at the same instruction in the
+trampoline) and re-encodes what is relative to its address.
+"""
+import re
+import struct
+
+
+def _rel32(target, end):
+    """The rel32 that reaches target from an instruction ending at end,
+    or None if it is out of reach."""
+    rel = target - end
+    return struct.pack("<i", rel) if -(1 << 31) <= rel < (1 << 31) else None
+
+
+def _pattern(*parts):
+    """A regular expression of bytes (literal) and ints (that many bytes
+    of any value)."""
+    return b"".join(b".{%d}" % p if isinstance(p, int) else re.escape(p) for p in parts)
+
+
+class Idiom:
+    """`pattern`: the moved bytes (_pattern's parts; `context`: bytes
+    that must come before them); `lengths`: their instructions; `nr`: the
+    call's number they load (None: any, as syscall(2))."""
+
+    def __init__(self, name, pattern, lengths, nr=None, context=b""):
+        self.name = name
+        pattern = _pattern(*pattern)
+        self.regex = re.compile(re.escape(context) + b"(" + pattern + b")\\Z", re.DOTALL)
+        self.moved = re.compile(pattern, re.DOTALL)
+        self.lengths = lengths
+        self.nr = nr
+
+    def match(self, before, nr):
+        """How many bytes at the end of `before` move, or 0."""
+        if self.nr is not None and nr != self.nr:
+            return 0
+        m = self.regex.search(before)
+        return len(m.group(1)) if m else 0
+
+    def relocate(self, moved, start, tramp):
+        """The moved code as it runs at tramp (moved from start), or None
+        if it cannot reach from there."""
+        return moved
+
+    def boundaries(self):
+        """(offset in the moved bytes, offset in the trampoline) of each
+        instruction after the first."""
+        out, at = [], 0
+        for n in self.lengths[:-1]:
+            at += n
+            out.append((at, at))
+        return out
+
+
+class MovNr(Idiom):
+    """`mov $nr,%eax`: libc's wrappers, the common one (its imm32 is
+    checked against the call's number)."""
+
+    def __init__(self):
+        super().__init__("mov $nr,%eax", (b"\xb8", 4), (5,))
+
+    def match(self, before, nr):
+        return 5 if before[-5:-4] == b"\xb8" and before[-4:] == struct.pack("<I", nr) else 0
+
+
+class GlibcRead(Idiom):
+    """glibc's read (2.36, static and shared): `cmpb $0,__libc_single_threaded(%rip);
+    je <cancellable path>; xor %eax,%eax`. The number's own load is 2
+    bytes, so the compare and the branch move too, re-encoded for the
+    trampoline's address (rip-relative disp32, je rel8 -> rel32)."""
+
+    def __init__(self):
+        super().__init__("glibc read", (b"\x80\x3d", 4, b"\x00\x74", 1, b"\x31\xc0"), (7, 2, 2),
+                         nr=0)
+
+    def relocate(self, moved, start, tramp):
+        flag = start + 7 + struct.unpack("<i", moved[2:6])[0]
+        branch = start + 9 + struct.unpack("<b", moved[8:9])[0]
+        disp, rel = _rel32(flag, tramp + 7), _rel32(branch, tramp + 13)
+        if disp is None or rel is None:
+            return None
+        return (b"\x80\x3d" + disp + b"\x00"           # cmpb $0,flag(%rip)
+                + b"\x0f\x84" + rel                     # je branch
+                + b"\x31\xc0")                          # xor %eax,%eax
+
+    def boundaries(self):
+        return [(7, 7), (9, 13)]
+
+
+IDIOMS = (
+    MovNr(),
+    # glibc's syscall(2): mov %r9,%r8; | mov 8(%rsp),%r9
+    Idiom("glibc syscall(2)", (b"\x4c\x8b\x4c\x24\x08",), (5,), context=b"\x4d\x89\xc8"),
+    # musl's syscall(2): movl $8,(%rsp); | mov 16(%rdx),%rsi; mov 24(%rdx),%rdx
+    Idiom("musl syscall(2)", (b"\x48\x8b\x72\x10\x48\x8b\x52\x18",), (4, 4),
+          context=b"\xc7\x04\x24\x08\x00\x00\x00"),
+    # musl's __syscall_cp_c (read, write, ... without threads):
+    # mov %rdx,%rsi; | mov 8(%rsp),%r9; mov %rcx,%rdx
+    Idiom("musl cancellable", (b"\x4c\x8b\x4c\x24\x08\x48\x89\xca",), (5, 3),
+          context=b"\x48\x89\xd6"),
+    GlibcRead(),
+    # glibc's read with threads (its cancellable path): mov %eax,%r8d;
+    # mov 8(%rsp),%edi; xor %eax,%eax
+    Idiom("glibc read, cancellable", (b"\x41\x89\xc0\x8b\x7c\x24\x08\x31\xc0",), (3, 4, 2),
+          nr=0),
+)
+LONGEST = 24                         # (bytes read before a syscall, itself included)
+
+
+def find(before, nr):
+    """(the idiom, how many bytes move) for the code before a syscall, or
+    (None, 0)."""
+    for idiom in IDIOMS:
+        n = idiom.match(before, nr)
+        if n:
+            return idiom, n
+    return None, 0
+
+
+def of(moved):
+    """The idiom of bytes once moved."""
+    for idiom in IDIOMS:
+        if idiom.moved.fullmatch(moved):
+            return idiom
+    return None
