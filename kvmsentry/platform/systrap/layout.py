@@ -47,8 +47,9 @@ THREAD_CLONE_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x20000
 # cell's address is chosen so that the two bytes left at the old `syscall`
 # (site+5, site+6: the address's bits 16-31) are 06 7f: 06 is invalid in
 # 64-bit mode, so a stray jump to site+5 is a SIGILL there, which the
-# sentry treats as the syscall. Each cell points at the site's trampoline
-# (64 bytes). The table is the control memfd's tail, mapped read+exec in
+# sentry treats as the syscall (longer idioms: patching.cell_fits). Each
+# cell points at the site's trampoline (64 bytes; the last one says where
+# its moved code ends, for the stub's kick handler). The table is the control memfd's tail, mapped read+exec in
 # the child: outside the program's mappings, /proc/self/maps does not
 # show it, and a program mapping over it turns patching off for its
 # address space (every site is restored first).

@@ -3,16 +3,18 @@ is rewritten, with the instruction(s) before it, into a jump that reaches
 the stub without a signal.
 
 The bytes [start, site + 2) (`site`: the syscall; [start, site) a short
-known idiom, most often libc's `mov $nr,%eax`) become `jmp *CELL` (ff 24
-25 disp32), CELL a pointer in the child's table (layout.TABLE_VA) to the
-site's trampoline: the moved instructions, then stores of the program's
-rsp and return address (site + 2) in the thread's slot through %gs, and
-a jump to the stub's syscall_entry (systrap_stub/stub.c), which takes
-the number from rax as the syscall would. No stack is touched (the
-program's red zone). Where the old `syscall` was, the bytes are 06 (the
-cell address puts it at byte 5; longer idioms are padded with it), which
-is invalid in 64-bit mode: a jump there (a restarted call: rip - 2) is a
-SIGILL there, which the context takes as the syscall. While other threads
+known idiom (idioms.py), most often libc's `mov $nr,%eax`) become `jmp
+*CELL` (ff 24 25 disp32), CELL a pointer in the child's table
+(layout.TABLE_VA) to the site's trampoline: the moved instructions
+(re-encoded where relative), then stores of the program's rsp and return
+address (site + 2) in the thread's slot through %gs, and a jump to the
+stub's syscall_entry (systrap_stub/stub.c), which takes the number from
+rax as the syscall would. No stack is touched (the program's red zone).
+Where the old `syscall` was, and where each moved instruction after the
+first began, the bytes are an opcode invalid in 64-bit mode (the cell is
+chosen so; past the jump they are 06): a jump there is a SIGILL there,
+which the context takes as the syscall (a restarted call: rip - 2) or
+sends on to the same instruction in the trampoline. While other threads
 may run the code, the bytes change behind an int3 at start (written
 first, replaced last); a thread that meets it is sent back to start.
 
