@@ -478,14 +478,27 @@ class SystrapContext(Context):
                 continue                     # the host calls asked for are made
             if signo == layout.KICK_SIGNAL:
                 self.kicked = False
+                self._leave_trampoline()
                 return INTERRUPTED
             return self._fault(signo, msg)
+
+    def _leave_trampoline(self):
+        """A thread stopped in a trampoline's moved code is at the
+        program's own instruction (patching.SitePatches.origin)."""
+        r = self.regs
+        if layout.TRAMP_VA <= r.rip < layout.TABLE_VA + layout.TABLE_SIZE:
+            with self.machine.kernel_lock:
+                patches = self.mm.syscall_patches
+                origin = patches.origin(r.rip) if patches is not None else None
+            if origin is not None:
+                r.rip = origin
 
     def _fault(self, signo, msg):
         if signo in (signal.SIGILL, signal.SIGTRAP):
             event = self._patched_site_fault(signo, msg)
             if event is not None:
                 return event
+        self._leave_trampoline()
         r = self.regs
         vector, error = r.trapno, r.err
         is_pf = signo in (signal.SIGSEGV, signal.SIGBUS) and vector == PF_VECTOR

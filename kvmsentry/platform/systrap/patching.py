@@ -137,6 +137,25 @@ class SitePatches:
     def entry(self, site):
         return self.sites.get(site) or self.retired.get(site)
 
+    def origin(self, rip):
+        """The program's own address of the moved instruction at rip, in a
+        trampoline: a thread stopped there (a kick, a fault) is shown at
+        it, as natively, and resumed there, whose invalid byte sends it
+        back (resume_at). None if rip is at no moved instruction."""
+        off = rip - layout.TRAMP_VA
+        if not 0 <= off < layout.CELLS * layout.TRAMP_SIZE:
+            return None
+        cell, at = divmod(off, layout.TRAMP_SIZE)
+        site = self.cells.get(cell)
+        entry = self.entry(site) if site is not None else None
+        idiom = idioms.of(entry[1][:-2]) if entry is not None else None
+        if idiom is None:
+            return None
+        for b, t in [(0, 0)] + idiom.boundaries():
+            if t == at:
+                return entry[0] + b
+        return None
+
     def resume_at(self, rip):
         """Where a thread that faulted at rip (an invalid byte of a jump,
         see cell_fits) goes on: the same instruction of the moved code,
