@@ -153,8 +153,8 @@ static void traced_read(void)
             break;
     }
     printf("steps in read:");
-    for (int i = 0; i < steps; i++)
-        printf(" %+ld", rips[i]);
+    for (int i = 0; i < steps; i++)      /* (then its caller's: out) */
+        rips[i] >= 0 && rips[i] < 0x100 ? printf(" +%ld", rips[i]) : printf(" out");
     printf("\n");
     ptrace(PTRACE_CONT, child, 0, 0);
     waitpid(child, &st, 0);                        /* the second SIGSTOP */

@@ -59,12 +59,17 @@ def test_musl_cancellable_calls(tmp_path):
     assert "read site patched: yes" in boxed[2], boxed[2]
 
 
-def test_glibc_read_sites(tmp_path):
+@pytest.mark.parametrize("link", ["static", "dynamic"])
+def test_glibc_read_sites(tmp_path, link):
     """read's fast path (`xor %eax,%eax` after a branch: the compare and
-    the branch move into the trampoline, relocated) and its cancellable
-    path are patched; restarts, EINTR, a traced child's single steps and
-    breakpoint, forks and threads behave as natively."""
-    prog = _build(tmp_path, "read_sites", CC["glibc"])
+    the branch move into the trampoline, relocated: rel32 in a static
+    program, absolute addresses from a shared libc) and its cancellable
+    path are patched; calls into its middle, restarts, EINTR, a traced
+    child's single steps and breakpoint, forks and threads behave as
+    natively."""
+    prog = str(tmp_path / ("read_sites-" + link))
+    subprocess.run(CC["glibc"] + ["-O2", *(["-static"] if link == "static" else []), "-o", prog,
+                                  os.path.join(HERE, "read_sites.c")], check=True, timeout=TIMEOUT)
     native = _run([prog], tmp_path)
     boxed = _run(_systrap([prog]), tmp_path)
     assert native[0] == 0 and b"threads: bad=0" in native[1], native

@@ -10,7 +10,7 @@ import struct
 import pytest
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
-from kvmsentry.platform.systrap import idioms, layout, patching
+from kvmsentry.platform.systrap import idioms, patching
 
 # Each idiom's moved bytes, as libc has them (wildcards filled in).
 SAMPLES = {
@@ -56,21 +56,30 @@ def test_idiom_found_and_decoded(name):
         assert idioms.find(before, idiom.nr + 1) == (None, 0)
 
 
-def test_glibc_read_relocated_reaches_the_same_addresses():
+@pytest.mark.parametrize("start", [START, 0x7F12_3456_7000])   # static; a shared libc
+def test_glibc_read_relocated_reaches_the_same_addresses(start):
     moved, _ = SAMPLES["glibc read"]
     idiom = idioms.of(moved)
     tramp = patching.tramp_va(12)
-    code = idiom.relocate(moved, START, tramp)
-    orig = _decode(moved, START)
+    code, offsets = idiom.relocate(moved, start, tramp)
+    assert patching.trampoline(code, 0)[:len(code)] == code     # (it fits)
+    orig = _decode(moved, start)
     new = _decode(code, tramp)
-    assert [m for _, _, m, _ in new] == ["cmp", "je", "xor"]
-    flag = START + 7 + struct.unpack("<i", moved[2:6])[0]
-    assert _rip_target(orig[0]) == _rip_target(new[0]) == flag
-    assert orig[1][3] == new[1][3] == hex(START + 9 + moved[8])
-    assert [(b, t) for b, t in idiom.boundaries()] == [
-        (orig[1][0] - START, new[1][0] - tramp), (orig[2][0] - START, new[2][0] - tramp)]
-    # Out of a rel32's reach: not patched.
-    assert idiom.relocate(moved, 0x7F00_0000_0000, tramp) is None
+    assert sum(size for _, size, _, _ in new) == len(code)
+    flag = start + 7 + struct.unpack("<i", moved[2:6])[0]
+    branch = int(orig[1][3], 16)
+    assert _rip_target(orig[0]) == flag and branch == start + 9 + moved[8]
+    if start == START:
+        assert [m for _, _, m, _ in new] == ["cmp", "je", "xor"]
+        assert _rip_target(new[0]) == flag and int(new[1][3], 16) == branch
+    else:
+        assert [(m, o) for _, _, m, o in new] == [
+            ("movabs", "r11, %s" % hex(flag)), ("cmp", "byte ptr [r11], 0"),
+            ("jne", hex(tramp + 29)), ("movabs", "r11, %s" % hex(branch)), ("jmp", "r11"),
+            ("xor", "eax, eax")]
+    starts = [at - tramp for at, _, _, _ in new]
+    assert offsets == [starts[1], starts[-1]] if start == START else [starts[2], starts[-1]]
+    assert idiom.starts() == [orig[1][0] - start, orig[2][0] - start]
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
@@ -82,7 +91,7 @@ def test_cells_leave_invalid_bytes_where_instructions_began(name):
     cell = patches.free_cell(lambda c: patching.cell_fits(c, idiom, length))
     assert cell is not None
     jump = patching.jump(cell, length)
-    for at in [b for b, _ in idiom.boundaries()] + [length - 2]:
+    for at in idiom.starts() + [length - 2]:
         assert jump[at] in patching.INVALID
         assert _decode(jump[at:], START + at)[:1] == [], (name, at, jump[at:].hex())
 
@@ -92,8 +101,9 @@ def test_cells_leave_invalid_bytes_where_instructions_began(name):
     patches.cells[cell] = site
     tramp = patching.tramp_va(cell)
     assert patches.origin(tramp) == START
-    for b, t in idiom.boundaries():
+    code, offsets = idiom.relocate(moved, START, tramp)
+    for b, t in zip(idiom.starts(), offsets):
         assert patches.resume_at(START + b) == tramp + t
         assert patches.origin(tramp + t) == START + b
-    assert patches.origin(tramp + 60) is None
+    assert patches.origin(tramp + len(code)) is None
     assert patches.resume_at(site + 1) is None

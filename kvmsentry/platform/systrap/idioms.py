@@ -6,6 +6,7 @@ instructions' lengths (a thread stopped between two of them while the
 site changes, or a jump there, goes on at the same instruction in the
 trampoline) and re-encodes what is relative to its address.
 """
+import itertools
 import re
 import struct
 
@@ -43,19 +44,15 @@ class Idiom:
         m = self.regex.search(before)
         return len(m.group(1)) if m else 0
 
-    def relocate(self, moved, start, tramp):
-        """The moved code as it runs at tramp (moved from start), or None
-        if it cannot reach from there."""
-        return moved
+    def starts(self):
+        """Where each moved instruction after the first begins."""
+        return list(itertools.accumulate(self.lengths[:-1]))
 
-    def boundaries(self):
-        """(offset in the moved bytes, offset in the trampoline) of each
-        instruction after the first."""
-        out, at = [], 0
-        for n in self.lengths[:-1]:
-            at += n
-            out.append((at, at))
-        return out
+    def relocate(self, moved, start, tramp):
+        """(the moved code (from start) as it runs at tramp, where each of
+        starts() begins in it). Each instruction's code there may be run
+        again from its start (a thread stopped in it is resumed so)."""
+        return moved, self.starts()
 
 
 class MovNr(Idiom):
@@ -73,7 +70,8 @@ class GlibcRead(Idiom):
     """glibc's read (2.36, static and shared): `cmpb $0,__libc_single_threaded(%rip);
     je <cancellable path>; xor %eax,%eax`. The number's own load is 2
     bytes, so the compare and the branch move too, re-encoded for the
-    trampoline's address (rip-relative disp32, je rel8 -> rel32)."""
+    trampoline's address (rip-relative disp32, je rel8 -> rel32, or
+    absolute addresses where those cannot reach)."""
 
     def __init__(self):
         super().__init__("glibc read", (b"\x80\x3d", 4, b"\x00\x74", 1, b"\x31\xc0"), (7, 2, 2),
@@ -83,14 +81,19 @@ class GlibcRead(Idiom):
         flag = start + 7 + struct.unpack("<i", moved[2:6])[0]
         branch = start + 9 + struct.unpack("<b", moved[8:9])[0]
         disp, rel = _rel32(flag, tramp + 7), _rel32(branch, tramp + 13)
-        if disp is None or rel is None:
-            return None
-        return (b"\x80\x3d" + disp + b"\x00"           # cmpb $0,flag(%rip)
-                + b"\x0f\x84" + rel                     # je branch
-                + b"\x31\xc0")                          # xor %eax,%eax
-
-    def boundaries(self):
-        return [(7, 7), (9, 13)]
+        if disp is not None and rel is not None:        # (a static program's)
+            return (b"\x80\x3d" + disp + b"\x00"       # cmpb $0,flag(%rip)
+                    + b"\x0f\x84" + rel                 # je branch
+                    + b"\x31\xc0"), [7, 13]             # xor %eax,%eax
+        # Out of rel32's reach (a shared libc, far above the table): through
+        # %r11, dead at read's entry (a scratch register, no argument), on
+        # both paths, and clobbered by the syscall anyway.
+        return (b"\x49\xbb" + struct.pack("<Q", flag)      # movabs $flag,%r11
+                + b"\x41\x80\x3b\x00"                     # cmpb $0,(%r11)
+                + b"\x75\x0d"                               # jne 1f
+                + b"\x49\xbb" + struct.pack("<Q", branch)  # movabs $branch,%r11
+                + b"\x41\xff\xe3"                          # jmp *%r11
+                + b"\x31\xc0"), [14, 29]                    # 1: xor %eax,%eax
 
 
 IDIOMS = (

@@ -65,8 +65,7 @@ def cell_fits(cell, idiom, length):
     after the first (a thread there, or a jump there, faults exactly
     where it was: see SitePatches.resume_at)."""
     code = jump(cell, length)
-    return code[length - 2] in INVALID and all(code[b] in INVALID
-                                                for b, _ in idiom.boundaries())
+    return code[length - 2] in INVALID and all(code[b] in INVALID for b in idiom.starts())
 
 
 def trampoline(moved, ret):
@@ -78,6 +77,8 @@ def trampoline(moved, ret):
             + b"\x48\xb9" + struct.pack("<Q", ret)                      # movabs $ret,%rcx
             + b"\x65\x48\x89\x0c\x25" + struct.pack("<i", _ENTRY_RIP)   # mov %rcx,%gs:entry_rip
             + b"\x65\xff\x24\x25" + struct.pack("<i", _ENTRY))          # jmp *%gs:entry
+    if len(code) >= layout.TRAMP_SIZE:
+        raise ValueError("a trampoline of %d bytes" % len(code))
     return code.ljust(layout.TRAMP_SIZE - 1, INT3) + bytes([len(moved)])
 
 
@@ -147,14 +148,20 @@ class SitePatches:
             return None
         cell, at = divmod(off, layout.TRAMP_SIZE)
         site = self.cells.get(cell)
-        entry = self.entry(site) if site is not None else None
-        idiom = idioms.of(entry[1][:-2]) if entry is not None else None
-        if idiom is None:
+        if site is None or self.entry(site) is None:
             return None
-        for b, t in [(0, 0)] + idiom.boundaries():
-            if t == at:
-                return entry[0] + b
-        return None
+        start, starts, code, offsets, cell = self._moved(site)
+        if at >= len(code):
+            return None
+        return start + max(b for b, t in zip([0] + starts, [0] + offsets) if t <= at)
+
+    def _moved(self, site):
+        """(start, the moved instructions' starts, their code in the
+        trampoline, where those start in it, cell) of a site."""
+        start, orig, cell = self.entry(site)
+        idiom = idioms.of(orig[:-2])
+        code, offsets = idiom.relocate(orig[:-2], start, tramp_va(cell))
+        return start, idiom.starts(), code, offsets, cell
 
     def resume_at(self, rip):
         """Where a thread that faulted at rip (an invalid byte of a jump,
@@ -165,12 +172,10 @@ class SitePatches:
             site = self.starts.get(rip - back)
             if site is None:
                 continue
-            start, orig, cell = self.entry(site)
-            idiom = idioms.of(orig[:-2])
-            for b, t in idiom.boundaries() if idiom is not None else ():
-                if b == back:
-                    return tramp_va(cell) + t if site in self.sites else rip
-            return None
+            start, starts, code, offsets, cell = self._moved(site)
+            if back not in starts:
+                return None
+            return tramp_va(cell) + offsets[starts.index(back)] if site in self.sites else rip
         return None
 
     def _overlapping(self, addr, end):
@@ -213,8 +218,8 @@ def sync_table(proc, patches):
     if proc.table_owner is patches:
         return
     for site, (start, orig, cell) in patches.sites.items():
-        write_table(proc, cell, idioms.of(orig[:-2]).relocate(orig[:-2], start, tramp_va(cell)),
-                    site + 2)
+        moved = idioms.of(orig[:-2]).relocate(orig[:-2], start, tramp_va(cell))[0]
+        write_table(proc, cell, moved, site + 2)
     proc.table_owner = patches
 
 
@@ -258,9 +263,7 @@ def try_patch(mm, proc, site, nr, threads):
     cell = patches.free_cell(lambda c: cell_fits(c, idiom, len(orig)))
     if cell is None:
         return False
-    moved = idiom.relocate(orig[:-2], start, tramp_va(cell))
-    if moved is None:
-        return False
+    moved = idiom.relocate(orig[:-2], start, tramp_va(cell))[0]
     sync_table(proc, patches)
     write_table(proc, cell, moved, site + 2)
     if not rewrite(mm, start, jump(cell, len(orig)), threads):
