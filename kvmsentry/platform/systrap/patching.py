@@ -43,7 +43,6 @@ BAD = b"\x06"                       # invalid in 64-bit mode (see jump())
 # instruction after the first), one of these must be (cell_fits()).
 INVALID = frozenset(b"\x06\x07\x0e\x16\x17\x1e\x1f\x27\x2f\x37\x3f\x60\x61\xd4\xd5\xd6")
 SYSCALL = b"\x0f\x05"
-JUMP_LEN = 7
 PROT_WRITE = 2
 PAGE_SIZE = 4096
 NR_RESTART_SYSCALL = 219
