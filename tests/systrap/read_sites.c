@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "breakpoint.h"
+
 static volatile sig_atomic_t alarms, usr1;
 static int p[2];
 
@@ -163,15 +165,7 @@ static void traced_read(void)
     for (int i = 0; i < 8; i++)
         printf(" %02lx", (word >> 8 * i) & 0xff);
     printf("\n");
-    ptrace(PTRACE_POKETEXT, child, (void *)at, (void *)((word & ~0xffL) | 0xcc));
-    ptrace(PTRACE_CONT, child, 0, 0);
-    waitpid(child, &st, 0);
-    ptrace(PTRACE_GETREGS, child, 0, &regs);
-    printf("stop: %s at read+%ld\n", WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP ? "SIGTRAP"
-           : "other", (long)(regs.rip - at));
-    ptrace(PTRACE_POKETEXT, child, (void *)at, (void *)word);
-    regs.rip = at;
-    ptrace(PTRACE_SETREGS, child, 0, &regs);
+    breakpoint_stop(child, at, word, "read");
     fflush(stdout);
     ptrace(PTRACE_CONT, child, 0, 0);
     waitpid(child, &st, 0);
