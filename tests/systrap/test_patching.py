@@ -80,6 +80,18 @@ def test_glibc_read_sites(tmp_path, link):
     assert "read sites patched with threads: 2" in boxed[2], boxed[2]
 
 
+@pytest.mark.parametrize("platform, extra", [("kvm", ()), ("systrap", ("--no-patch-syscalls",))])
+def test_read_sites_unpatched(tmp_path, platform, extra):
+    """The same program where systrap patches nothing: as natively."""
+    prog = _build(tmp_path, "read_sites", CC["glibc"])
+    native = _run([prog], tmp_path)
+    boxed = _run([sys.executable, "-m", "kvmsentry", "--platform", platform, "do", *extra,
+                  "--", prog], tmp_path)
+    assert native[0] == 0 and b"threads: bad=0" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "read sites patched with threads: 0" in boxed[2], boxed[2]
+
+
 def test_unpatched_run_is_the_same(tmp_path):
     prog = _build(tmp_path, "patched_sites-glibc", CC["glibc"])
     native = _run([prog], tmp_path)
