@@ -59,6 +59,18 @@ def test_musl_cancellable_calls(tmp_path):
     assert "read site patched: yes" in boxed[2], boxed[2]
 
 
+def test_musl_cancellable_calls_with_threads(tmp_path):
+    """musl's __syscall_cp_asm (a program that links pthread_cancel) is
+    patched, and a thread blocked in a patched read is cancelled."""
+    prog = _build(tmp_path, "cancel_sites", CC["musl"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"blocked reader 2: cancelled" in native[1], native
+    assert "cancellable site patched: no" in native[2]
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "cancellable site patched: yes" in boxed[2], boxed[2]
+
+
 @pytest.mark.parametrize("link", ["static", "dynamic"])
 def test_glibc_read_sites(tmp_path, link):
     """read's fast path (`xor %eax,%eax` after a branch: the compare and

@@ -18,12 +18,14 @@ SAMPLES = {
     "glibc syscall(2)": (bytes.fromhex("4c8b4c2408"), 20),
     "musl syscall(2)": (bytes.fromhex("488b7210488b5218"), 20),
     "musl cancellable": (bytes.fromhex("4c8b4c240848 89ca".replace(" ", "")), 0),
+    "musl cancellable, threads": (bytes.fromhex("4c895c2408"), 0),
     "glibc read": (bytes.fromhex("803de1e70700007417 31c0".replace(" ", "")), 0),
     "glibc read, cancellable": (bytes.fromhex("4189c08b7c240831c0"), 0),
 }
 CONTEXT = {"glibc syscall(2)": bytes.fromhex("4d89c8"),
            "musl syscall(2)": bytes.fromhex("c7042408000000"),
-           "musl cancellable": bytes.fromhex("4889d6")}
+           "musl cancellable": bytes.fromhex("4889d6"),
+           "musl cancellable, threads": bytes.fromhex("4c8b4c2410")}
 START = 0x43D8B0
 CS = Cs(CS_ARCH_X86, CS_MODE_64)
 

@@ -107,6 +107,10 @@ IDIOMS = (
     # mov %rdx,%rsi; | mov 8(%rsp),%r9; mov %rcx,%rdx
     Idiom("musl cancellable", (b"\x4c\x8b\x4c\x24\x08\x48\x89\xca",), (5, 3),
           context=b"\x48\x89\xd6"),
+    # musl's __syscall_cp_asm (cancellable calls of a program that links
+    # pthread_cancel): mov 16(%rsp),%r9; | mov %r11,8(%rsp)
+    Idiom("musl cancellable, threads", (b"\x4c\x89\x5c\x24\x08",), (5,),
+          context=b"\x4c\x8b\x4c\x24\x10"),
     GlibcRead(),
     # glibc's read with threads (its cancellable path): mov %eax,%r8d;
     # mov 8(%rsp),%edi; xor %eax,%eax
