@@ -7,7 +7,6 @@ site changes, or a jump there, goes on at the same instruction in the
 trampoline) and re-encodes what is relative to its address.
 """
 import itertools
-import re
 import struct
 
 
@@ -18,31 +17,39 @@ def _rel32(target, end):
     return struct.pack("<i", rel) if -(1 << 31) <= rel < (1 << 31) else None
 
 
-def _pattern(*parts):
-    """A regular expression of bytes (literal) and ints (that many bytes
-    of any value)."""
-    return b"".join(b".{%d}" % p if isinstance(p, int) else re.escape(p) for p in parts)
-
-
 class Idiom:
-    """`pattern`: the moved bytes (_pattern's parts; `context`: bytes
-    that must come before them); `lengths`: their instructions; `nr`: the
-    call's number they load (None: any, as syscall(2))."""
+    """`pattern`: the moved bytes, as parts: bytes (literal) and ints
+    (that many bytes of any value); `context`: bytes that must come
+    before them; `lengths`: their instructions; `nr`: the call's number
+    they load (None: any, as syscall(2))."""
 
     def __init__(self, name, pattern, lengths, nr=None, context=b""):
         self.name = name
-        pattern = _pattern(*pattern)
-        self.regex = re.compile(re.escape(context) + b"(" + pattern + b")\\Z", re.DOTALL)
-        self.moved = re.compile(pattern, re.DOTALL)
+        self.pattern = pattern
+        self.size = sum(p if isinstance(p, int) else len(p) for p in pattern)
+        self.context = context
         self.lengths = lengths
         self.nr = nr
+
+    def is_moved(self, moved):
+        """Whether `moved` is this idiom's moved bytes."""
+        if len(moved) != self.size:
+            return False
+        at = 0
+        for p in self.pattern:
+            if not isinstance(p, int) and moved[at:at + len(p)] != p:
+                return False
+            at += p if isinstance(p, int) else len(p)
+        return True
 
     def match(self, before, nr):
         """How many bytes at the end of `before` move, or 0."""
         if self.nr is not None and nr != self.nr:
             return 0
-        m = self.regex.search(before)
-        return len(m.group(1)) if m else 0
+        n, c = self.size, len(self.context)
+        if len(before) < n + c or before[len(before) - n - c:len(before) - n] != self.context:
+            return 0
+        return n if self.is_moved(before[len(before) - n:]) else 0
 
     def starts(self):
         """Where each moved instruction after the first begins."""
@@ -133,6 +140,6 @@ def find(before, nr):
 def of(moved):
     """The idiom of bytes once moved."""
     for idiom in IDIOMS:
-        if idiom.moved.fullmatch(moved):
+        if idiom.is_moved(moved):
             return idiom
     return None
