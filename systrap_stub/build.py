@@ -19,7 +19,7 @@ SHIPPED = os.path.join(ROOT, "kvmsentry", "platform", "systrap", "stub.elf")
 MACROS = ("STUB_BASE", "CTL_VA", "SLOT_SIZE", "CTL_SIZE", "ALTSTACK_OFF", "ALTSTACK_SIZE",
           "STACK_OFF", "STACK_SIZE", "OPS_OFF", "MAX_OPS", "POOL_FD", "KICK_SIGNAL",
           "BIRTH_NR", "POSTED", "WAITING", "CMD_EXIT", "THREAD_CLONE_FLAGS", "TABLE_VA",
-          "TABLE_SIZE", "TABLE_OFF", "TRAMP_VA", "ENTRY_UC", "ENTRY_XSAVE")
+          "TABLE_SIZE", "TABLE_OFF", "TRAMP_VA", "TRAMP_SIZE", "ENTRY_UC", "ENTRY_XSAVE")
 
 
 def _layout():

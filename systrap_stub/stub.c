@@ -299,10 +299,17 @@ __attribute__((used)) void entry_kick_c(struct msg *m)
     serve(m, 1);
 }
 
+/* Past a trampoline's moved code (its length is the trampoline's last
+ * byte, patching.py), or in the entry: on the way to the entry's way
+ * out, which posts a kick. In the moved code a thread may still branch
+ * away (glibc's read), so a kick there is posted where it is. */
 static int in_entry_path(u64 rip)
 {
-    return (rip >= TRAMP_VA && rip < TABLE_VA + TABLE_SIZE)
-        || (rip >= (u64)__executable_start && rip < (u64)etext);
+    if (rip >= TRAMP_VA && rip < TABLE_VA + TABLE_SIZE) {
+        u64 base = rip - (rip - TRAMP_VA) % TRAMP_SIZE;
+        return rip - base >= *(unsigned char *)(base + TRAMP_SIZE - 1);
+    }
+    return rip >= (u64)__executable_start && rip < (u64)etext;
 }
 
 void on_signal(int sig, char *info, char *uc)

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "breakpoint.h"
+
 int main(void)
 {
     for (int i = 0; i < 100; i++)
@@ -35,16 +37,8 @@ int main(void)
     printf("code: %02lx %02lx %02lx %02lx %02lx %02lx %02lx\n", word & 0xff, (word >> 8) & 0xff,
            (word >> 16) & 0xff, (word >> 24) & 0xff, (word >> 32) & 0xff, (word >> 40) & 0xff,
            (word >> 48) & 0xff);
-    ptrace(PTRACE_POKETEXT, child, (void *)at, (void *)((word & ~0xffL) | 0xcc));
-    ptrace(PTRACE_CONT, child, 0, 0);
-    waitpid(child, &st, 0);
+    breakpoint_stop(child, at, word, "getpid");
     struct user_regs_struct regs;
-    ptrace(PTRACE_GETREGS, child, 0, &regs);
-    printf("stop: %s at getpid+%ld\n", WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP ? "SIGTRAP"
-           : "other", (long)(regs.rip - at));
-    ptrace(PTRACE_POKETEXT, child, (void *)at, (void *)word);
-    regs.rip = at;
-    ptrace(PTRACE_SETREGS, child, 0, &regs);
     ptrace(PTRACE_CONT, child, 0, 0);
     waitpid(child, &st, 0);                        /* the second SIGSTOP */
     /* Step through syscall(2): its moves, the syscall, the check after. */

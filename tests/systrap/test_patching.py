@@ -59,6 +59,51 @@ def test_musl_cancellable_calls(tmp_path):
     assert "read site patched: yes" in boxed[2], boxed[2]
 
 
+def test_musl_cancellable_calls_with_threads(tmp_path):
+    """musl's __syscall_cp_asm (a program that links pthread_cancel) is
+    patched, and a thread blocked in a patched read is cancelled."""
+    prog = _build(tmp_path, "cancel_sites", CC["musl"])
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"blocked reader 2: cancelled" in native[1], native
+    assert "cancellable site patched: no" in native[2]
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "cancellable site patched: yes" in boxed[2], boxed[2]
+
+
+@pytest.mark.parametrize("link", ["static", "dynamic"])
+def test_glibc_read_sites(tmp_path, link):
+    """read's fast path (`xor %eax,%eax` after a branch: the compare and
+    the branch move into the trampoline, relocated: rel32 in a static
+    program, absolute addresses from a shared libc) and its cancellable
+    path are patched; calls into its middle, restarts, EINTR, a traced
+    child's single steps and breakpoint, forks and threads behave as
+    natively."""
+    prog = str(tmp_path / ("read_sites-" + link))
+    subprocess.run(CC["glibc"] + ["-O2", *(["-static"] if link == "static" else []), "-o", prog,
+                                  os.path.join(HERE, "read_sites.c")], check=True, timeout=TIMEOUT)
+    native = _run([prog], tmp_path)
+    boxed = _run(_systrap([prog]), tmp_path)
+    assert native[0] == 0 and b"threads: bad=0" in native[1], native
+    assert b"restarted read: 1 'R', interrupted: yes" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "read sites patched with threads: 0" in native[2]
+    assert "read sites patched single-threaded: 1" in boxed[2], boxed[2]
+    assert "read sites patched with threads: 2" in boxed[2], boxed[2]
+
+
+@pytest.mark.parametrize("platform, extra", [("kvm", ()), ("systrap", ("--no-patch-syscalls",))])
+def test_read_sites_unpatched(tmp_path, platform, extra):
+    """The same program where systrap patches nothing: as natively."""
+    prog = _build(tmp_path, "read_sites", CC["glibc"])
+    native = _run([prog], tmp_path)
+    boxed = _run([sys.executable, "-m", "kvmsentry", "--platform", platform, "do", *extra,
+                  "--", prog], tmp_path)
+    assert native[0] == 0 and b"threads: bad=0" in native[1], native
+    assert boxed[:2] == native[:2], boxed[2]
+    assert "read sites patched with threads: 0" in boxed[2], boxed[2]
+
+
 def test_unpatched_run_is_the_same(tmp_path):
     prog = _build(tmp_path, "patched_sites-glibc", CC["glibc"])
     native = _run([prog], tmp_path)

@@ -324,10 +324,11 @@ class SystrapContext(Context):
     def _patched_site_fault(self, signo, msg):
         """A fault that belongs to a patched site: a jump to its old
         `syscall` (SIGILL there: the syscall, as the program meant it; a
-        restarted call comes this way), the int3 of a site being rewritten
-        (back to its start), or a single step into a trampoline (the site
-        gets its bytes back and the step is taken again there). An event,
-        or None for an ordinary fault."""
+        restarted call comes this way) or to one of its moved instructions
+        (on at that instruction in the trampoline), the int3 of a site
+        being rewritten (back to its start), or a single step into a
+        trampoline (the site gets its bytes back and the step is taken
+        again there). An event, or None for an ordinary fault."""
         patches = self.mm.syscall_patches if self.mm is not None else None
         if patches is None or not (patches.sites or patches.retired):
             return None
@@ -337,7 +338,11 @@ class SystrapContext(Context):
             if signo == signal.SIGILL:
                 entry = patches.entry(rip)
                 if entry is None:
-                    return None
+                    resume = patches.resume_at(rip)
+                    if resume is None:
+                        return None
+                    r.rip = resume
+                    return INTERRUPTED
                 start, orig, cell = entry
                 if orig[0] == 0xB8 and len(orig) == 7:
                     # (a thread that read the mov while it was rewritten)
@@ -500,14 +505,27 @@ class SystrapContext(Context):
                 continue                     # the host calls asked for are made
             if signo == layout.KICK_SIGNAL:
                 self.kicked = False
+                self._leave_trampoline()
                 return INTERRUPTED
             return self._fault(signo, msg)
+
+    def _leave_trampoline(self):
+        """A thread stopped in a trampoline's moved code is at the
+        program's own instruction (patching.SitePatches.origin)."""
+        r = self.regs
+        if layout.TRAMP_VA <= r.rip < layout.TABLE_VA + layout.TABLE_SIZE:
+            with self.machine.kernel_lock:
+                patches = self.mm.syscall_patches
+                origin = patches.origin(r.rip) if patches is not None else None
+            if origin is not None:
+                r.rip = origin
 
     def _fault(self, signo, msg):
         if signo in (signal.SIGILL, signal.SIGTRAP):
             event = self._patched_site_fault(signo, msg)
             if event is not None:
                 return event
+        self._leave_trampoline()
         r = self.regs
         vector, error = r.trapno, r.err
         is_pf = signo in (signal.SIGSEGV, signal.SIGBUS) and vector == PF_VECTOR

@@ -47,15 +47,17 @@ THREAD_CLONE_FLAGS = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x20000
 # cell's address is chosen so that the two bytes left at the old `syscall`
 # (site+5, site+6: the address's bits 16-31) are 06 7f: 06 is invalid in
 # 64-bit mode, so a stray jump to site+5 is a SIGILL there, which the
-# sentry treats as the syscall. Each cell points at the site's trampoline
-# (64 bytes). The table is the control memfd's tail, mapped read+exec in
-# the child: outside the program's mappings, /proc/self/maps does not
-# show it, and a program mapping over it turns patching off for its
-# address space (every site is restored first).
+# sentry treats as the syscall (longer idioms: patching.cell_fits). Each
+# cell points at the site's trampoline (128 bytes; the last one says where
+# its moved code ends, for the stub's kick handler). The table is the
+# control memfd's tail, mapped read+exec in the child: outside the
+# program's mappings, /proc/self/maps does not show it, and a program
+# mapping over it turns patching off for its address space (every site
+# is restored first).
 TABLE_VA = 0x7F06_0000
 CELLS = 0x10000 // 8                 # cell 0 unused: 8191 sites per address space
 TRAMP_VA = TABLE_VA + 0x10000
-TRAMP_SIZE = 64
+TRAMP_SIZE = 128
 TABLE_SIZE = 0x10000 + CELLS * TRAMP_SIZE
 TABLE_OFF = CTL_SIZE                 # where the table is in the control memfd
 # The entry's frame (the kernel's ucontext layout, so the sentry reads it

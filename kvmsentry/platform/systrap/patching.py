@@ -3,16 +3,18 @@ is rewritten, with the instruction(s) before it, into a jump that reaches
 the stub without a signal.
 
 The bytes [start, site + 2) (`site`: the syscall; [start, site) a short
-known idiom, most often libc's `mov $nr,%eax`) become `jmp *CELL` (ff 24
-25 disp32), CELL a pointer in the child's table (layout.TABLE_VA) to the
-site's trampoline: the moved instructions, then stores of the program's
-rsp and return address (site + 2) in the thread's slot through %gs, and
-a jump to the stub's syscall_entry (systrap_stub/stub.c), which takes
-the number from rax as the syscall would. No stack is touched (the
-program's red zone). Where the old `syscall` was, the bytes are 06 (the
-cell address puts it at byte 5; longer idioms are padded with it), which
-is invalid in 64-bit mode: a jump there (a restarted call: rip - 2) is a
-SIGILL there, which the context takes as the syscall. While other threads
+known idiom (idioms.py), most often libc's `mov $nr,%eax`) become `jmp
+*CELL` (ff 24 25 disp32), CELL a pointer in the child's table
+(layout.TABLE_VA) to the site's trampoline: the moved instructions
+(re-encoded where relative), then stores of the program's rsp and return
+address (site + 2) in the thread's slot through %gs, and a jump to the
+stub's syscall_entry (systrap_stub/stub.c), which takes the number from
+rax as the syscall would. No stack is touched (the program's red zone).
+Where the old `syscall` was, and where each moved instruction after the
+first began, the bytes are an opcode invalid in 64-bit mode (the cell is
+chosen so; past the jump they are 06): a jump there is a SIGILL there,
+which the context takes as the syscall (a restarted call: rip - 2) or
+sends on to the same instruction in the trampoline. While other threads
 may run the code, the bytes change behind an int3 at start (written
 first, replaced last); a thread that meets it is sent back to start.
 
@@ -32,12 +34,15 @@ must run with --no-patch-syscalls.
 import struct
 
 from kvmsentry._systrap import ffi
-from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap import idioms, layout
 
 INT3 = b"\xcc"
 BAD = b"\x06"                       # invalid in 64-bit mode (see jump())
+# One-byte opcodes invalid in 64-bit mode: where a jump's bytes start an
+# instruction the thread could run (the old `syscall`, or a moved
+# instruction after the first), one of these must be (cell_fits()).
+INVALID = frozenset(b"\x06\x07\x0e\x16\x17\x1e\x1f\x27\x2f\x37\x3f\x60\x61\xd4\xd5\xd6")
 SYSCALL = b"\x0f\x05"
-JUMP_LEN = 7
 PROT_WRITE = 2
 PAGE_SIZE = 4096
 NR_RESTART_SYSCALL = 219
@@ -46,23 +51,6 @@ _ENTRY = ffi.offsetof("struct systrap_msg", "entry")
 _ENTRY_RSP = ffi.offsetof("struct systrap_msg", "entry_rsp")
 _ENTRY_RIP = ffi.offsetof("struct systrap_msg", "entry_rip")
 
-# The code right before a `syscall` that is moved into the trampoline:
-# (bytes that must precede it, the bytes moved). Exact byte strings,
-# because x86 code cannot be decoded backwards: these are the idioms whose
-# first byte is known to start an instruction. `mov $nr,%eax` (its imm32
-# checked against the call's number) is the common one: libc's wrappers.
-# The others are syscall(2) of Debian's glibc and musl, and musl's
-# cancellable calls in a program without threads.
-IDIOMS = (
-    (b"\x4d\x89\xc8", b"\x4c\x8b\x4c\x24\x08"),   # glibc: mov %r9,%r8; | mov 8(%rsp),%r9
-    (b"\xc7\x04\x24\x08\x00\x00\x00",                   # musl: movl $8,(%rsp); |
-     b"\x48\x8b\x72\x10\x48\x8b\x52\x18"),          # mov 16(%rdx),%rsi; mov 24(%rdx),%rdx
-    (b"\x48\x89\xd6",                                   # musl's __syscall_cp_c (read, write,
-     b"\x4c\x8b\x4c\x24\x08\x48\x89\xca"),          # ... without threads): mov %rdx,%rsi; |
-)                                                       # mov 8(%rsp),%r9; mov %rcx,%rdx
-LONGEST = 24                         # (bytes read before a syscall, itself included)
-
-
 def jump(cell, length):
     """The patched bytes: jmp *cell, then (past 7) invalid bytes. The
     cell's address (0x7f06xxxx) puts 06 at byte 5, so with a 5-byte prefix
@@ -70,13 +58,31 @@ def jump(cell, length):
     return (b"\xff\x24\x25" + struct.pack("<I", layout.TABLE_VA + 8 * cell)).ljust(length, BAD)
 
 
+def cell_fits(cell, idiom, length):
+    """Whether cell's jump over `length` bytes of idiom's code leaves an
+    invalid opcode at the old `syscall` and at each moved instruction
+    after the first (a thread there, or a jump there, faults exactly
+    where it was: see SitePatches.resume_at)."""
+    code = jump(cell, length)
+    return code[length - 2] in INVALID and all(code[b] in INVALID for b in idiom.starts())
+
+
 def trampoline(moved, ret):
+    """The trampoline's bytes; its last byte (never run) is where the
+    moved code ends: a kick before there is taken where the thread is
+    (the moved code may branch away), one after waits for the entry."""
     code = (moved                                                       # the code moved here
             + b"\x65\x48\x89\x24\x25" + struct.pack("<i", _ENTRY_RSP)   # mov %rsp,%gs:entry_rsp
             + b"\x48\xb9" + struct.pack("<Q", ret)                      # movabs $ret,%rcx
             + b"\x65\x48\x89\x0c\x25" + struct.pack("<i", _ENTRY_RIP)   # mov %rcx,%gs:entry_rip
             + b"\x65\xff\x24\x25" + struct.pack("<i", _ENTRY))          # jmp *%gs:entry
-    return code.ljust(layout.TRAMP_SIZE, INT3)
+    if len(code) >= layout.TRAMP_SIZE:
+        raise ValueError("a trampoline of %d bytes" % len(code))
+    return code.ljust(layout.TRAMP_SIZE - 1, INT3) + bytes([len(moved)])
+
+
+def tramp_va(cell):
+    return layout.TRAMP_VA + cell * layout.TRAMP_SIZE
 
 
 def tramp_cell(rip):
@@ -85,18 +91,6 @@ def tramp_cell(rip):
     if 0 <= off < layout.CELLS * layout.TRAMP_SIZE and not off % layout.TRAMP_SIZE:
         return off // layout.TRAMP_SIZE
     return None
-
-
-def moved_code(code, nr):
-    """How many bytes before the `syscall` at the end of `code` (LONGEST
-    bytes up to and including it) move to the trampoline, or 0."""
-    before = code[:-2]
-    if before[-5:-4] == b"\xb8" and struct.unpack("<I", before[-4:])[0] == nr:
-        return 5
-    for context, moved in IDIOMS:
-        if before.endswith(context + moved):
-            return len(moved)
-    return 0
 
 
 class SitePatches:
@@ -137,17 +131,57 @@ class SitePatches:
         self.refused = {s for s in self.refused if not start - 2 < s < end}
         self.trapped = {s for s in self.trapped if not start - 2 < s < end}
 
-    def free_cell(self):
+    def free_cell(self, fits):
         for cell in range(1 + len(self.cells), layout.CELLS):
-            if cell not in self.cells:
+            if cell not in self.cells and fits(cell):
                 return cell
         for cell in range(1, layout.CELLS):
-            if cell not in self.cells:
+            if cell not in self.cells and fits(cell):
                 return cell
         return None
 
     def entry(self, site):
         return self.sites.get(site) or self.retired.get(site)
+
+    def origin(self, rip):
+        """The program's own address of the moved instruction at rip, in a
+        trampoline: a thread stopped there (a kick, a fault) is shown at
+        it, as natively, and resumed there, whose invalid byte sends it
+        back (resume_at). None if rip is at no moved instruction."""
+        off = rip - layout.TRAMP_VA
+        if not 0 <= off < layout.CELLS * layout.TRAMP_SIZE:
+            return None
+        cell, at = divmod(off, layout.TRAMP_SIZE)
+        site = self.cells.get(cell)
+        if site is None or self.entry(site) is None:
+            return None
+        start, starts, code, offsets, cell = self._moved(site)
+        if at >= len(code):
+            return None
+        return start + max(b for b, t in zip([0] + starts, [0] + offsets) if t <= at)
+
+    def _moved(self, site):
+        """(start, the moved instructions' starts, their code in the
+        trampoline, where those start in it, cell) of a site."""
+        start, orig, cell = self.entry(site)
+        idiom = idioms.of(orig[:-2])
+        code, offsets = idiom.relocate(orig[:-2], start, tramp_va(cell))
+        return start, idiom.starts(), code, offsets, cell
+
+    def resume_at(self, rip):
+        """Where a thread that faulted at rip (an invalid byte of a jump,
+        see cell_fits) goes on: the same instruction of the moved code,
+        in the trampoline (or, the site given its bytes back since, at
+        rip itself); None if rip starts no moved instruction."""
+        for back in range(1, idioms.LONGEST):
+            site = self.starts.get(rip - back)
+            if site is None:
+                continue
+            start, starts, code, offsets, cell = self._moved(site)
+            if back not in starts:
+                return None
+            return tramp_va(cell) + offsets[starts.index(back)] if site in self.sites else rip
+        return None
 
     def _overlapping(self, addr, end):
         return [(site, e) for site, e in self.sites.items() if e[0] < end and site + 2 > addr]
@@ -175,11 +209,12 @@ class SitePatches:
 
 def write_table(proc, cell, moved, ret):
     """Write a cell and its trampoline into proc's table (the trampoline
-    first: the cell is what makes it reachable)."""
+    first: the cell is what makes it reachable); `moved` as the idiom
+    relocates it for the cell."""
     t = layout.TABLE_OFF + 0x10000 + cell * layout.TRAMP_SIZE
     proc.ctl[t:t + layout.TRAMP_SIZE] = trampoline(moved, ret)
     c = layout.TABLE_OFF + 8 * cell
-    proc.ctl[c:c + 8] = struct.pack("<Q", layout.TRAMP_VA + cell * layout.TRAMP_SIZE)
+    proc.ctl[c:c + 8] = struct.pack("<Q", tramp_va(cell))
 
 
 def sync_table(proc, patches):
@@ -188,7 +223,8 @@ def sync_table(proc, patches):
     if proc.table_owner is patches:
         return
     for site, (start, orig, cell) in patches.sites.items():
-        write_table(proc, cell, orig[:-2], site + 2)
+        moved = idioms.of(orig[:-2]).relocate(orig[:-2], start, tramp_va(cell))[0]
+        write_table(proc, cell, moved, site + 2)
     proc.table_owner = patches
 
 
@@ -215,11 +251,11 @@ def try_patch(mm, proc, site, nr, threads):
         patches.trapped.add(site)
         return False
     patches.refused.add(site)            # (looked at once, whatever comes of it)
-    lo = max(site + 2 - LONGEST, site & ~(PAGE_SIZE - 1))
+    lo = max(site + 2 - idioms.LONGEST, site & ~(PAGE_SIZE - 1))
     code = mm.read_code(lo, site + 2 - lo)
     if not code.endswith(SYSCALL):
         return False
-    n = moved_code(code, nr)
+    idiom, n = idioms.find(code[:-2], nr)
     start = site - n
     if not n or start // PAGE_SIZE != (site + 1) // PAGE_SIZE:
         return False                     # (the bytes must change in one page)
@@ -231,12 +267,13 @@ def try_patch(mm, proc, site, nr, threads):
     if not proc.table_ok or mm.vmas.overlapping(layout.TABLE_VA,
                                                 layout.TABLE_VA + layout.TABLE_SIZE):
         return False
-    cell = patches.free_cell()
+    orig = code[len(code) - 2 - n:]
+    cell = patches.free_cell(lambda c: cell_fits(c, idiom, len(orig)))
     if cell is None:
         return False
-    orig = code[len(code) - 2 - n:]
+    moved = idiom.relocate(orig[:-2], start, tramp_va(cell))[0]
     sync_table(proc, patches)
-    write_table(proc, cell, orig[:-2], site + 2)
+    write_table(proc, cell, moved, site + 2)
     if not rewrite(mm, start, jump(cell, len(orig)), threads):
         return False
     patches.refused.discard(site)
