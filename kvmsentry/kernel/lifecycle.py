@@ -213,6 +213,7 @@ def execve(task, path, argv, envp, program=None):
     if task.tid != old_tid:                         # a non-leader took over the leader's tid
         kernel.tasks.pop(old_tid, None)
         kernel.tasks[task.tid] = task
+        task.group.exited_leader = None             # (de_thread released the old leader)
     if task.vfork_done is not None:
         task.vfork_done.set()
         task.vfork_done = None
