@@ -42,17 +42,23 @@ def run(argv, sandbox, cwd, confine=CONFINE):
     return code, p.stdout.decode(), p.stderr.decode()
 
 
-def same(miscprogs, tmp_path, name, flavour, mode, with_dir=False, confine=CONFINE):
+def same(miscprogs, tmp_path, name, flavour, mode, with_dir=False, confine=CONFINE,
+         native_votes=1):
     """Run the mode natively (confined) and sandboxed, each in a fresh
-    directory; stdout and status must match."""
-    results = []
-    for sandbox in (False, True):
-        d = tmp_path / ("sandbox" if sandbox else "native")
+    directory; stdout and status must match. native_votes=2: the native
+    answer is one that two native runs agree on (of up to three), for a
+    mode whose native run other activity on the host can disturb."""
+    def one(sandbox, attempt=0):
+        d = tmp_path / ("%s%d" % ("sandbox" if sandbox else "native", attempt))
         d.mkdir()
         d.chmod(0o755)
         argv = [miscprogs[(name, flavour)], mode] + ([str(d)] if with_dir else [])
-        results.append(run(argv, sandbox, d, confine))
-    (n_code, n_out, _), (s_code, s_out, s_err) = results
+        return run(argv, sandbox, d, confine)
+    natives = [one(False)[:2]]
+    while max(map(natives.count, natives)) < native_votes and len(natives) < 3:
+        natives.append(one(False, len(natives))[:2])
+    n_code, n_out = max(natives, key=natives.count)
+    s_code, s_out, s_err = one(True)
     assert s_out == n_out, s_err[-3000:]
     assert s_code == n_code, s_err[-3000:]
     return s_out
@@ -72,7 +78,10 @@ def test_sysctl_files_poll(miscprogs, tmp_path, flavour):
     """Every /proc/sys file polls ready; hostname and domainname report a
     change (sethostname, setdomainname or a write to the file) once to each
     open file, as POLLERR|POLLPRI, and wake epoll waiters for it."""
-    out = same(miscprogs, tmp_path, "misc_calls", flavour, "sysctlpoll")
+    # (Linux's hostname poll counter is one for all UTS namespaces: a
+    # sethostname anywhere on the host, a sandbox starting say, is an
+    # event to the native run too. The sandbox's are its own.)
+    out = same(miscprogs, tmp_path, "misc_calls", flavour, "sysctlpoll", native_votes=2)
     assert "woken: = 1\n  events 8\n" in out, out
 
 
