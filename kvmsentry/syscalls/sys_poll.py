@@ -305,15 +305,17 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     deadline = pl.deadline_after(timeout_ns)
 
     def wait():
-        ready = ep.harvest(maxevents)        # ready now: no queue entry to set up
+        ready = ep.harvest(maxevents)        # ready now: no wait to set up
         if ready:
             return ready
-        ep.sleepers += 1
+        # Woken by the instance itself (item_ready), not through a queue entry.
+        waiter = task.waiter
+        ep.sleepers.append(waiter)
         try:
-            return block_until(task, lambda: ep.harvest(maxevents),
-                               [(ep.queue, pl.POLLIN, True)], ep.host_fds(), deadline)
+            return block_until(task, lambda: ep.harvest(maxevents, waiter), (),
+                               ep.host_fds(), deadline)
         finally:
-            ep.sleepers -= 1
+            ep.sleepers.remove(waiter)
 
     ready = wait() if mask is None else _masked_wait(task, mask, wait)
     n = len(ready)
