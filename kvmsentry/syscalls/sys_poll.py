@@ -302,22 +302,23 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
         raise SyscallError(errno.EFAULT)
     ep = _epoll(task, epfd)
-    deadline = pl.deadline_after(timeout_ns)
+    # What is ready already is taken with no wait, deadline or signal
+    # mask set up (a mask that is never waited under changes nothing).
+    ready = ep.harvest(maxevents)
+    if not ready:
+        deadline = pl.deadline_after(timeout_ns)
 
-    def wait():
-        ready = ep.harvest(maxevents)        # ready now: no wait to set up
-        if ready:
-            return ready
-        # Woken by the instance itself (item_ready), not through a queue entry.
-        waiter = task.waiter
-        ep.sleepers.append(waiter)
-        try:
-            return block_until(task, lambda: ep.harvest(maxevents, waiter), (),
-                               ep.host_fds(), deadline)
-        finally:
-            ep.sleepers.remove(waiter)
+        def wait():
+            # Woken by the instance itself (item_ready), not through a queue entry.
+            waiter = task.waiter
+            ep.sleepers.append(waiter)
+            try:
+                return block_until(task, lambda: ep.harvest(maxevents, waiter), (),
+                                   ep.host_fds(), deadline)
+            finally:
+                ep.sleepers.remove(waiter)
 
-    ready = wait() if mask is None else _masked_wait(task, mask, wait)
+        ready = wait() if mask is None else _masked_wait(task, mask, wait)
     n = len(ready)
     if n == 1:
         task.mm.copy_out(events, EPOLL_EVENT.pack(*ready[0]))
