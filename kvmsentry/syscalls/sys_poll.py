@@ -253,13 +253,6 @@ def _new_epoll(task, cloexec):
                             limit=task.rlimits[RLIMIT_NOFILE][0])
 
 
-def _epoll(task, epfd):
-    ep = task.fds.get(i32(epfd))
-    if not isinstance(ep, EpollFile):
-        raise SyscallError(errno.EINVAL)
-    return ep
-
-
 def _pollable(file):
     """Whether Linux would find a ->poll: regular files, directories and
     the /dev/null family have none (epoll_ctl says EPERM)."""
@@ -301,7 +294,9 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
         raise SyscallError(errno.EINVAL)
     if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
         raise SyscallError(errno.EFAULT)
-    ep = _epoll(task, epfd)
+    ep = task.fds.get(i32(epfd))
+    if not isinstance(ep, EpollFile):
+        raise SyscallError(errno.EINVAL)
     # What is ready already is taken with no wait, deadline or signal
     # mask set up (a mask that is never waited under changes nothing).
     ready = ep.harvest(maxevents)
