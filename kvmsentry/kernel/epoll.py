@@ -2,9 +2,11 @@
 
 Each registered (fd, file) is an EpollItem with an Entry on the file's wait
 queue. The entry's callback puts the item on the instance's ready list and
-wakes the instance's own queue (tasks in epoll_wait, and poll/epoll of the
-epoll fd itself: nested instances). epoll_wait takes items off the ready
-list, asks each file for its mask now, reports the ones that are ready
+wakes the first task blocked in epoll_wait on the instance (a list of
+their Waiters, Linux's ep->wq: one woken per event, no queue entry made
+per wait) and the instance's own queue (poll/epoll of the epoll fd
+itself: nested instances; Linux's ep->poll_wait). epoll_wait takes items
+off the ready list, asks each file for its mask now, reports the ones that are ready
 and, for level-triggered items, puts them back; edge-triggered items come
 back only through a new callback, so every new event (another write to a
 pipe that already had data) is reported again. EPOLLONESHOT disarms an
@@ -54,10 +56,11 @@ HOST_BITS = (select.EPOLLIN | select.EPOLLPRI | select.EPOLLOUT | select.EPOLLER
 
 class EpollItem:
     __slots__ = ("ep", "fd", "file", "events", "data", "entry", "queue", "last", "host_fd",
-                 "live")
+                 "live", "mask")
 
     def __init__(self, ep, fd, file, events, data):
         self.ep, self.fd, self.file = ep, fd, file
+        self.mask = _mask_function(file)   # poll_mask(file), one call less per look
         self.events, self.data = events, data
         self.entry = self.queue = None  # the registration on the file's queue
         self.last = 0                 # host-fd items: the mask last looked at
@@ -85,8 +88,8 @@ class EpollFile(File):
         self._ready = {}              # EpollItem -> None: an ordered set
         self._host_items = []         # items looked at, not called back (host fds)
         self._nested = []             # items that are epoll instances
-        self.queue = Queue()
-        self.sleepers = 0             # tasks in epoll_wait on this instance
+        self.queue = Queue()          # poll/epoll of this instance (ep->poll_wait)
+        self.sleepers = []            # Waiters of the tasks in epoll_wait, oldest first
         self._host_ep = None          # host epoll for host sockets (made on first use)
         self._by_host_fd = {}         # host fd -> EpollItem registered there
         self._host_poller = None      # poll(2) of _host_ep: readable, without harvesting
@@ -213,7 +216,7 @@ class EpollFile(File):
 
     def _recheck(self, item):
         """After ADD or MOD: a file that is ready already goes on the list."""
-        if item.armed() and poll_mask(item.file) & item.events:
+        if item.armed() and item.mask() & item.events:
             self.item_ready(item, 0)
 
     def watches(self, other):
@@ -237,6 +240,8 @@ class EpollFile(File):
                 return False
             self._ready[item] = None
         sleepers = self.sleepers
+        for first in sleepers[:1]:    # (one step: a sleeper may leave meanwhile)
+            first.wake()              # one at a time; what stays ready wakes the next
         self.queue.notify(IN_BITS)
         if not item.events & EPOLLEXCLUSIVE:
             return True
@@ -254,7 +259,7 @@ class EpollFile(File):
         for item in items:
             if not item.armed():
                 continue
-            mask = poll_mask(item.file) & item.events
+            mask = item.mask() & item.events
             if item.events & EPOLLET:
                 new, item.last = mask & ~item.last, mask
                 mask = new
@@ -263,8 +268,9 @@ class EpollFile(File):
                     if item.live:
                         self._ready[item] = None
 
-    def harvest(self, maxevents):
-        """ep_send_events: up to maxevents (events, data) pairs ready now."""
+    def harvest(self, maxevents, waiter=None):
+        """ep_send_events: up to maxevents (events, data) pairs ready now,
+        for the task sleeping on `waiter` (None: one not in epoll_wait)."""
         if not self._ready and not self._host_items and not self._by_host_fd:
             return []         # nothing called back, nothing to look at: a blocking wait's check
         if self._host_items:
@@ -280,7 +286,7 @@ class EpollFile(File):
             events = item.events
             if not events & ~PRIVATE_BITS:
                 continue                        # disarmed (EPOLLONESHOT)
-            revents = poll_mask(item.file) & events
+            revents = item.mask() & events
             if revents:
                 out.append((revents & ~PRIVATE_BITS, item.data))
                 if events & EPOLLONESHOT:
@@ -303,10 +309,13 @@ class EpollFile(File):
                         ready[item] = None
         if self._by_host_fd and len(out) < maxevents:
             self._harvest_host(maxevents - len(out), out)
-        if self._ready and self.sleepers > 1:
+        if self._ready and self.sleepers:
             # Like ep_done_scan: what is still ready wakes another task in
             # epoll_wait (they are woken one at a time).
-            self.queue.notify(IN_BITS)
+            for other in self.sleepers:
+                if other is not waiter:
+                    other.wake()
+                    break
         return out
 
     # --- the instance as a file ----------------------------------------------------------
@@ -316,7 +325,7 @@ class EpollFile(File):
         with self._lock:
             batch = list(self._ready)
         for item in batch:
-            if item.armed() and poll_mask(item.file) & item.events:
+            if item.armed() and item.mask() & item.events:
                 return POLLIN | POLLRDNORM
         if self._by_host_fd and self._host_readable():
             return POLLIN | POLLRDNORM
@@ -354,6 +363,15 @@ class EpollFile(File):
             self.drop(item)
         if self._host_ep is not None:
             self._host_ep.close()
+
+
+def _mask_function(file):
+    """What poll_mask(file) calls, bound once: the file's own poll_events
+    when it has one (pipes, eventfds, sockets...)."""
+    events = getattr(file, "poll_events", None)
+    if events is None or isinstance(file, HostFdFile):
+        return lambda: poll_mask(file)
+    return events
 
 
 def _has_host_fds(file):

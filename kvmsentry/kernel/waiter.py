@@ -263,7 +263,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     (kill_status set) and then returns check()'s false answer.
     """
     wake = task.waiter.wake
-    entries = [(w[0], Entry(wake, w[1], len(w) > 2 and w[2])) for w in waits]
+    entries = [(w[0], Entry(wake, w[1], len(w) > 2 and w[2])) for w in waits] if waits else ()
     for queue, entry in entries:
         queue.register(entry)
     sleep = task.waiter.sleep

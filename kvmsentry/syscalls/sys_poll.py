@@ -253,13 +253,6 @@ def _new_epoll(task, cloexec):
                             limit=task.rlimits[RLIMIT_NOFILE][0])
 
 
-def _epoll(task, epfd):
-    ep = task.fds.get(i32(epfd))
-    if not isinstance(ep, EpollFile):
-        raise SyscallError(errno.EINVAL)
-    return ep
-
-
 def _pollable(file):
     """Whether Linux would find a ->poll: regular files, directories and
     the /dev/null family have none (epoll_ctl says EPERM)."""
@@ -301,21 +294,26 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
         raise SyscallError(errno.EINVAL)
     if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
         raise SyscallError(errno.EFAULT)
-    ep = _epoll(task, epfd)
-    deadline = pl.deadline_after(timeout_ns)
+    ep = task.fds.get(i32(epfd))
+    if not isinstance(ep, EpollFile):
+        raise SyscallError(errno.EINVAL)
+    # What is ready already is taken with no wait, deadline or signal
+    # mask set up (a mask that is never waited under changes nothing).
+    ready = ep.harvest(maxevents)
+    if not ready:
+        deadline = pl.deadline_after(timeout_ns)
 
-    def wait():
-        ready = ep.harvest(maxevents)        # ready now: no queue entry to set up
-        if ready:
-            return ready
-        ep.sleepers += 1
-        try:
-            return block_until(task, lambda: ep.harvest(maxevents),
-                               [(ep.queue, pl.POLLIN, True)], ep.host_fds(), deadline)
-        finally:
-            ep.sleepers -= 1
+        def wait():
+            # Woken by the instance itself (item_ready), not through a queue entry.
+            waiter = task.waiter
+            ep.sleepers.append(waiter)
+            try:
+                return block_until(task, lambda: ep.harvest(maxevents, waiter), (),
+                                   ep.host_fds(), deadline)
+            finally:
+                ep.sleepers.remove(waiter)
 
-    ready = wait() if mask is None else _masked_wait(task, mask, wait)
+        ready = wait() if mask is None else _masked_wait(task, mask, wait)
     n = len(ready)
     if n == 1:
         task.mm.copy_out(events, EPOLL_EVENT.pack(*ready[0]))

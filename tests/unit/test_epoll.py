@@ -11,7 +11,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import polling as pl
 from kvmsentry.kernel.epoll import EpollFile, eventpoll_release
 from kvmsentry.kernel.pipe import make_pipe
-from kvmsentry.kernel.waiter import Queue
+from kvmsentry.kernel.waiter import Queue, Waiter
 from kvmsentry.vfs.file import File
 
 IN = pl.POLLIN
@@ -80,7 +80,8 @@ def test_exclusive_wakes_one_waiting_instance():
     a, b = EpollFile(2), EpollFile(2)
     a.add(3, r, IN | pl.EPOLLEXCLUSIVE, 0)
     b.add(3, r, IN | pl.EPOLLEXCLUSIVE, 0)
-    a.sleepers = b.sleepers = 1                # both blocked in epoll_wait
+    a.sleepers.append(Waiter())                # both blocked in epoll_wait
+    b.sleepers.append(Waiter())
     w.write(b"x")
     assert (len(a.harvest(8)), len(b.harvest(8))) == (1, 0)
 
@@ -90,9 +91,30 @@ def test_exclusive_skips_an_instance_nobody_waits_on():
     a, b = EpollFile(2), EpollFile(2)
     a.add(3, r, IN | pl.EPOLLEXCLUSIVE, 0)
     b.add(3, r, IN | pl.EPOLLEXCLUSIVE, 0)
-    b.sleepers = 1
+    b.sleepers.append(Waiter())
     w.write(b"x")
     assert len(b.harvest(8)) == 1
+
+
+def _woken(waiter):
+    return bool(select.select([waiter.fd], [], [], 0)[0])
+
+
+def test_sleepers_are_woken_one_at_a_time():
+    """An event wakes the oldest task in epoll_wait only; what its
+    harvest leaves on the ready list wakes the next (ep_done_scan)."""
+    r1, w1 = make_pipe()
+    r2, w2 = make_pipe()
+    ep = EpollFile(2)
+    ep.add(3, r1, IN, 3)
+    ep.add(4, r2, IN, 4)
+    first, second = Waiter(), Waiter()
+    ep.sleepers.extend([first, second])
+    w1.write(b"x")
+    w2.write(b"y")
+    assert _woken(first) and not _woken(second)
+    assert ep.harvest(1, first) == [(IN, 3)]
+    assert _woken(second)
 
 
 def test_nested_instance_wakes_the_outer_one():
