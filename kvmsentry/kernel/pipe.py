@@ -147,7 +147,8 @@ class Pipe:
             del self._buf[:length]
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
-        self.fasync_writers.signal(POLL_OUT)
+        if self.fasync_writers.armed:
+            self.fasync_writers.signal(POLL_OUT)
         return (data,)
 
     def readinto(self, buffers, nonblock):
@@ -181,7 +182,8 @@ class Pipe:
             del buf[:got]
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
-        self.fasync_writers.signal(POLL_OUT)
+        if self.fasync_writers.armed:
+            self.fasync_writers.signal(POLL_OUT)
         return (got,)
 
     def write(self, data, nonblock):
@@ -207,7 +209,8 @@ class Pipe:
                 self.mtime_ns = self.ctime_ns = now_ns()
         if fits:
             self.queue.notify(READ_EVENTS)
-            self.fasync_readers.signal(POLL_IN)
+            if self.fasync_readers.armed:
+                self.fasync_readers.signal(POLL_IN)
             return total
         return self._write_waiting(data, total, nonblock)
 
@@ -233,7 +236,8 @@ class Pipe:
                     self.mtime_ns = self.ctime_ns = now_ns()
             if n:
                 self.queue.notify(READ_EVENTS)
-                self.fasync_readers.signal(POLL_IN)
+                if self.fasync_readers.armed:
+                    self.fasync_readers.signal(POLL_IN)
             if done[0] < total and nonblock:
                 raise SyscallError(errno.EAGAIN)
             return done[0] == total
