@@ -94,7 +94,7 @@ class SignalFd(AnonFile):
 
     def poll_events(self):
         task = self._task()
-        pending = task.pending.pending_set() | task.group.shared_pending.pending_set()
+        pending = task.pending.bits | task.group.shared_pending.bits
         return POLLIN | POLLRDNORM if pending & self.mask else 0
 
     def fdinfo(self):

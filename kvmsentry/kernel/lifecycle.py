@@ -396,7 +396,13 @@ def wait_for_child(task, select, options, waitid=False):
             return (result,)
         return None
 
-    return block_until(task, find, [(task.kernel.child_queue, ALL_EVENTS)])[0]
+    # Most waits have their answer at once (a zombie, WNOHANG, ECHILD):
+    # asked first without joining the child queue (block_until asks
+    # again once it has).
+    found = find()
+    if found is None:
+        found = block_until(task, find, [(task.kernel.child_queue, ALL_EVENTS)])
+    return found[0]
 
 
 def _selection(task, select, waitid):

@@ -20,6 +20,9 @@ import os
 import stat as st
 import struct
 import threading
+# inode.now_ns is this, a frame further: a pipe stamps a time on every
+# read and write.
+from time import time_ns as now_ns
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fasync import POLL_IN, POLL_OUT, FasyncList
@@ -28,7 +31,7 @@ from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SIGPIPE, SigInfo
 from kvmsentry.kernel.waiter import Queue, wait_event
 from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
-from kvmsentry.vfs.inode import Stat, now_ns
+from kvmsentry.vfs.inode import Stat
 
 PAGE_SIZE = 4096
 PIPE_BUF = 4096                 # writes up to this size are atomic
@@ -144,7 +147,8 @@ class Pipe:
             del self._buf[:length]
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
-        self.fasync_writers.signal(POLL_OUT)
+        if self.fasync_writers.armed:
+            self.fasync_writers.signal(POLL_OUT)
         return (data,)
 
     def readinto(self, buffers, nonblock):
@@ -178,7 +182,8 @@ class Pipe:
             del buf[:got]
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
-        self.fasync_writers.signal(POLL_OUT)
+        if self.fasync_writers.armed:
+            self.fasync_writers.signal(POLL_OUT)
         return (got,)
 
     def write(self, data, nonblock):
@@ -204,7 +209,8 @@ class Pipe:
                 self.mtime_ns = self.ctime_ns = now_ns()
         if fits:
             self.queue.notify(READ_EVENTS)
-            self.fasync_readers.signal(POLL_IN)
+            if self.fasync_readers.armed:
+                self.fasync_readers.signal(POLL_IN)
             return total
         return self._write_waiting(data, total, nonblock)
 
@@ -230,7 +236,8 @@ class Pipe:
                     self.mtime_ns = self.ctime_ns = now_ns()
             if n:
                 self.queue.notify(READ_EVENTS)
-                self.fasync_readers.signal(POLL_IN)
+                if self.fasync_readers.armed:
+                    self.fasync_readers.signal(POLL_IN)
             if done[0] < total and nonblock:
                 raise SyscallError(errno.EAGAIN)
             return done[0] == total

@@ -143,8 +143,8 @@ def next_signal(task):
 
 def has_deliverable(task):
     unblocked = ~task.sigmask
-    return bool(task.pending.pending_set() & unblocked or
-                task.group.shared_pending.pending_set() & unblocked)
+    return bool(task.pending.bits & unblocked or
+                task.group.shared_pending.bits & unblocked)
 
 
 def deliver_pending(task):

@@ -396,33 +396,31 @@ class PendingSignals:
     enforced here.
     """
 
-    __slots__ = ("_queues", "_set")
+    __slots__ = ("_queues", "bits")
 
     def __init__(self):
         self._queues = {}       # sig -> [SigInfo], oldest first
-        self._set = 0
+        # The pending signals as a sigset_t bitmask (sigpending(2)); an
+        # attribute, not a method: every syscall's signal check reads it.
+        self.bits = 0
 
     def __bool__(self):
-        return bool(self._set)
+        return bool(self.bits)
 
     def __len__(self):
         return sum(len(q) for q in self._queues.values())
 
-    def pending_set(self):
-        """The pending signals as a sigset_t bitmask (sigpending(2))."""
-        return self._set
-
     def is_pending(self, sig):
-        return bool(self._set & sigbit(sig))
+        return bool(self.bits & sigbit(sig))
 
     def enqueue(self, info):
         """Queue info; False when a standard signal was already pending
         (the new instance is dropped, like Linux's legacy_queue())."""
         sig = info.signo
-        if sig < SIGRTMIN and self._set & sigbit(sig):
+        if sig < SIGRTMIN and self.bits & sigbit(sig):
             return False
         self._queues.setdefault(sig, []).append(info)
-        self._set |= sigbit(sig)
+        self.bits |= sigbit(sig)
         return True
 
     def dequeue(self, blocked=0):
@@ -433,7 +431,7 @@ class PendingSignals:
         lowest number; instances of one real-time signal come out in the
         order they were sent. For sigtimedwait pass blocked=~waitset.
         """
-        ready = self._set & ~blocked & MASK64
+        ready = self.bits & ~blocked & MASK64
         if not ready:
             return None
         if ready & SYNCHRONOUS_MASK:
@@ -443,7 +441,7 @@ class PendingSignals:
         info = queue.pop(0)
         if not queue:
             del self._queues[sig]
-            self._set &= ~sigbit(sig)
+            self.bits &= ~sigbit(sig)
         return info
 
     def discard(self, sig):
@@ -453,11 +451,11 @@ class PendingSignals:
     def discard_mask(self, mask):
         """Drop every pending signal in mask (e.g. STOP_MASK when SIGCONT
         is sent); True if any was pending."""
-        hit = self._set & mask
+        hit = self.bits & mask
         for sig in range(1, NSIG + 1):
             if hit & sigbit(sig):
                 del self._queues[sig]
-        self._set &= ~mask
+        self.bits &= ~mask
         return bool(hit)
 
 

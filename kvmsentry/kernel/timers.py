@@ -268,7 +268,7 @@ class PosixTimer(Timer):
             self.info.overrun = min(self.info.overrun + 1 + missed, 0x7FFFFFFF)
             return
         if self.signo < sg.SIGRTMIN and \
-                self._pending_queue(target).pending_set() & sg.sigbit(self.signo):
+                self._pending_queue(target).bits & sg.sigbit(self.signo):
             self.carried += 1 + missed
             return
         if self.info is not None:

@@ -77,12 +77,14 @@ def futex(task, uaddr, op, val, timeout, uaddr2, val3):
     """Implements futex(2): WAIT, WAKE, REQUEUE, CMP_REQUEUE, WAKE_OP,
     WAIT_BITSET, WAKE_BITSET, and the PI operations LOCK_PI, LOCK_PI2,
     TRYLOCK_PI, UNLOCK_PI (kernel/futex_pi.py; no WAIT_REQUEUE_PI)."""
-    op = i32(op)
+    # op and val as their 32 bits, inline (a frame each on every lock's
+    # wake): an op with the top bit set matches no command, signed or not.
+    op &= 0xFFFFFFFF
     cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)
     table = task.kernel.futexes
     private = bool(op & FUTEX_PRIVATE_FLAG)
     key = futex_key(task, uaddr, private)
-    val = u32(val)
+    val &= 0xFFFFFFFF
     if op & FUTEX_CLOCK_REALTIME and cmd not in (FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI2):
         raise SyscallError(errno.ENOSYS)
     if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):

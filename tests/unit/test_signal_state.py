@@ -316,7 +316,7 @@ def test_standard_signals_coalesce_rt_signals_queue():
     for value in (10, 11, 12):
         assert p.enqueue(SigInfo(S.SIGRTMIN, S.SI_QUEUE, value=value))
     assert len(p) == 4
-    assert p.pending_set() == S.sigbit(S.SIGUSR1) | S.sigbit(S.SIGRTMIN)
+    assert p.bits == S.sigbit(S.SIGUSR1) | S.sigbit(S.SIGRTMIN)
     assert p.dequeue().pid == 1                            # the first one kept
     assert [p.dequeue().value for _ in range(3)] == [10, 11, 12]
     assert p.dequeue() is None and not p
@@ -332,7 +332,7 @@ def test_dequeue_order_and_mask():
         order.append(info.signo)
     # synchronous SIGSYS before SIGHUP, then by number; SIGSEGV stays blocked
     assert order == [S.SIGSYS, S.SIGHUP, S.SIGTERM, S.SIGRTMIN, S.SIGRTMIN + 3]
-    assert p.pending_set() == blocked
+    assert p.bits == blocked
     assert p.dequeue(~blocked).signo == S.SIGSEGV           # sigtimedwait style
 
 
@@ -344,7 +344,7 @@ def test_discard():
     p.enqueue(SigInfo(40))
     assert p.discard(40) and not p.discard(40)
     assert p.discard_mask(S.STOP_MASK)
-    assert p.pending_set() == S.sigbit(S.SIGUSR1) and len(p) == 1
+    assert p.bits == S.sigbit(S.SIGUSR1) and len(p) == 1
 
 
 @given(st.lists(st.tuples(st.integers(1, 64), st.integers(0, 99)), max_size=40),
@@ -358,7 +358,7 @@ def test_pending_against_a_model(sends, blocked):
         assert queued == (sig >= 32 or sig not in model)
         if queued:
             model.setdefault(sig, []).append(value)
-    assert p.pending_set() == sum(S.sigbit(s) for s in model)
+    assert p.bits == sum(S.sigbit(s) for s in model)
     while True:
         ready = [s for s in model if not blocked & S.sigbit(s)]
         info = p.dequeue(blocked)
@@ -370,7 +370,7 @@ def test_pending_against_a_model(sends, blocked):
         assert (info.signo, info.value) == (expect, model[expect].pop(0))
         if not model[expect]:
             del model[expect]
-    assert p.pending_set() == sum(S.sigbit(s) for s in model)
+    assert p.bits == sum(S.sigbit(s) for s in model)
 
 
 # --- sigaltstack ---------------------------------------------------------------------

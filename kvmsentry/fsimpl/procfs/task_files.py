@@ -199,7 +199,7 @@ def stat(view, thread=False):
         stack_start = mm.start_stack
         blocked = t.sigmask
         sigign, sigcgt = _sig_masks(t)
-        pending = t.pending.pending_set()
+        pending = t.pending.bits
     fields = [
         pid, "(%s)" % comm, state, group.ppid, group.pgid, group.sid, 0, -1, PF_RANDOMIZE,
         0, 0, 0, 0, _ticks(utime), _ticks(stime),
@@ -281,8 +281,8 @@ def _signal_status(view, t, threads):
     return [
         ("Threads", threads),
         ("SigQ", "%d/%d" % (len(t.pending), t.rlimits.get(11, (0, 0))[0] & 0xFFFFFFFF)),
-        ("SigPnd", "%016x" % t.pending.pending_set()),
-        ("ShdPnd", "%016x" % (shared_pending.pending_set() if shared_pending else 0)),
+        ("SigPnd", "%016x" % t.pending.bits),
+        ("ShdPnd", "%016x" % (shared_pending.bits if shared_pending else 0)),
         ("SigBlk", "%016x" % t.sigmask), ("SigIgn", "%016x" % sigign),
         ("SigCgt", "%016x" % sigcgt),
         ("CapInh", "%016x" % c.cap_inheritable), ("CapPrm", "%016x" % c.cap_permitted),
