@@ -3,6 +3,8 @@
  * which drops the GIL for the wait. Shared (not private) futexes: the
  * waiter and the waker are different processes. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -177,4 +179,28 @@ uint64_t systrap_xgetbv(void)
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((uint64_t)hi << 32) | lo;
+}
+
+/* Have the child's mapper thread (stub.c, mapper_loop) make the calls the
+ * sentry wrote into its request page: bump the page's seq, wake it, and
+ * wait for its eventfd, which only the mapper can write (the program's
+ * threads hold no fd and may not write). Returns the errno of the first
+ * call that failed (0: all made), or -1 if the child died meanwhile (its
+ * pidfd became readable). */
+int systrap_mapper_call(uint32_t *seq, int done_fd, int pidfd)
+{
+    __atomic_add_fetch(seq, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+    struct pollfd p[2] = { { done_fd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+    for (;;) {
+        uint64_t value;
+        if (read(done_fd, &value, sizeof(value)) == sizeof(value))
+            return value ? (int)(value - 1) : -1;
+        if (errno != EAGAIN && errno != EINTR)
+            return -1;
+        if (poll(p, pidfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            return -1;
+        if (p[1].revents && !(p[0].revents & POLLIN))
+            return -1;
+    }
 }

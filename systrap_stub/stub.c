@@ -5,13 +5,20 @@
  * keeps nothing of the zygote but this binary's pages, maps the thread
  * slots the sentry shares with it (the control memfd), installs handlers
  * for the signals that stand for syscalls and faults, installs a seccomp
- * filter that turns every syscall not made by this code into SIGSYS, and
- * announces itself with a trapped "birth" syscall. From then on:
+ * filter that turns every syscall not made by this code into SIGSYS,
+ * starts the mapper thread, and announces itself with a trapped "birth"
+ * syscall. From then on:
  *
  *   signal -> on_signal(): note what happened in the thread's slot, post
- *   it (futex wake), wait for the sentry's reply, run the memory
- *   operations it queued, return (rt_sigreturn) into the registers the
- *   sentry left in the signal frame.
+ *   it (futex wake), wait for the sentry's reply, make the threads it
+ *   asks for, return (rt_sigreturn) into the registers the sentry left in
+ *   the signal frame.
+ *
+ *   the mapper thread (mapper_loop) makes every host mapping call, as the
+ *   sentry writes them into a page the program can only read. It alone
+ *   holds the pool memfd (a file table of its own) and may map, and it
+ *   keeps nothing in writable memory, not even a stack: the program's
+ *   threads, whose filter allows no mapping call, cannot steer it.
  *
  *   patched site -> its trampoline (written by the sentry, patching.py)
  *   -> syscall_entry: the same, without a signal. The entry writes a
@@ -29,6 +36,7 @@
 #include <linux/seccomp.h>
 
 #define NR_read 0
+#define NR_write 1
 #define NR_close 3
 #define NR_mmap 9
 #define NR_mprotect 10
@@ -129,6 +137,19 @@ _Static_assert(A_MSG_GS_PENDING == offsetof(struct msg, gs_pending), "msg layout
 _Static_assert(A_UC == ENTRY_UC && A_SC == ENTRY_UC + 40 && A_XSAVE == ENTRY_XSAVE
                && A_STACK_TOP == STACK_OFF + STACK_SIZE, "entry layout");
 _Static_assert(OPS_OFF >= sizeof(struct msg), "msg layout");
+/* The mapper's (mapper_loop). */
+#define A_MAPPER_VA 0x7ffffa0f0000
+#define A_MAPPER_OPS_OFF 64
+#define A_MAPPER_MAX_OPS 127
+#define A_MAPPER_VALUES_OFF 0x2000
+#define A_OP_SIZE 64
+#define A_DONE_FD 1002
+#define A_MAPPER_CLONE_FLAGS 0x50b00
+_Static_assert(A_MAPPER_VA == MAPPER_VA && A_MAPPER_OPS_OFF == MAPPER_OPS_OFF
+               && A_MAPPER_MAX_OPS == MAPPER_MAX_OPS && A_MAPPER_VALUES_OFF == MAPPER_VALUES_OFF
+               && A_OP_SIZE == OP_SIZE && A_OP_SIZE == sizeof(struct op) && A_DONE_FD == DONE_FD
+               && A_MAPPER_CLONE_FLAGS == MAPPER_CLONE_FLAGS && MAPPER_VALUES == 4096,
+               "mapper layout");
 
 struct kernel_sigaction { void *handler; unsigned long flags; void *restorer; u64 mask; };
 struct stack_t { void *sp; int flags; size_t size; };
@@ -137,6 +158,7 @@ extern char __executable_start[], etext[];
 extern char syscall_entry[], entry_tail[], entry_tail_end[], entry_gs_trap[];
 void stub_restorer(void);
 long stub_clone_thread(long flags, long stack, long ctid);
+long stub_clone_mapper(void);
 
 static inline long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
@@ -220,6 +242,7 @@ static void post_and_wait(struct msg *m)
     }
 }
 
+/* The threads the sentry asks for (mappings are the mapper's). */
 static void run_ops(struct msg *m)
 {
     struct op *ops = (struct op *)((char *)m + OPS_OFF);
@@ -228,11 +251,9 @@ static void run_ops(struct msg *m)
         n = MAX_OPS;
     for (u64 i = 0; i < n; i++) {
         struct op *o = &ops[i];
-        long r;
+        long r = -38;                             /* -ENOSYS */
         if (o->nr == NR_clone)
             r = stub_clone_thread(THREAD_CLONE_FLAGS, o->a[1], o->a[3]);
-        else
-            r = sys6(o->nr, o->a[0], o->a[1], o->a[2], o->a[3], o->a[4], o->a[5]);
         o->result = r;
         if (r < 0 && r > -4096 && !m->op_error)
             m->op_error = -r;
@@ -402,70 +423,88 @@ __attribute__((noreturn, used)) void thread_main(void)
 #define ARG_LO(i) (16 + 8 * (i))
 #define ARG_HI(i) (16 + 8 * (i) + 4)
 
-static void install_filter(void)
+/* The child's filters. Both trap every call made outside the stub's
+ * text. The process filter, installed first and so the mapper's too,
+ * allows from the stub the calls of its threads and of the mapper; the
+ * threads' filter, installed on top in the program's threads only, drops
+ * the mapper's (mmap of the pool, munmap, its eventfd write) and the
+ * set-up's (close, seccomp): the program, whatever stub code it jumps
+ * into, can make none of them. */
+static void install_filter(int threads)
 {
     u32 lo = (u32)(u64)__executable_start, end = (u32)(u64)etext;
     u32 hi = (u32)((u64)__executable_start >> 32);
-    struct sock_filter f[] = {
-        /* 0 */ LD(4),
-        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        /* 2 */ TRAP,
-        /* 3 */ LD(12),
-        /* 4 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0),
-        /* 5 */ TRAP,
-        /* 6 */ LD(8),
-        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0),
-        /* 8 */ TRAP,
-        /* 9 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1),
-        /* 10 */ TRAP,
-        /* From the stub's own text: its few calls. */
-        /* 11 */ LD(0),
-        /* 12 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_futex, 0, 1),
-        /* 13 */ ALLOW,
-        /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_rt_sigreturn, 0, 1),
-        /* 15 */ ALLOW,
-        /* 16 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_munmap, 0, 1),
-        /* 17 */ ALLOW,
-        /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mprotect, 0, 1),
-        /* 19 */ ALLOW,
-        /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_sigaltstack, 0, 1),
-        /* 21 */ ALLOW,
-        /* 22 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_rt_sigprocmask, 0, 1),
-        /* 23 */ ALLOW,
-        /* 24 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_exit, 0, 1),
-        /* 25 */ ALLOW,
-        /* 26 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_exit_group, 0, 1),
-        /* 27 */ ALLOW,
-        /* 28 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_arch_prctl, 0, 5),
-        /* 29 */ LD(ARG_LO(0)),
-        /* 30 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_FS, 2, 0),
-        /* 31 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_GS, 1, 0),
-        /* 32 */ TRAP,
-        /* 33 */ ALLOW,
+    u32 clone_other = threads ? THREAD_CLONE_FLAGS : MAPPER_CLONE_FLAGS;
+    struct sock_filter f[80];            /* (62 at most) */
+    unsigned k = 0;
+#define EMIT(...) (f[k++] = (struct sock_filter)__VA_ARGS__)
+#define EMIT_ALLOW_NR(nr) (EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1)), EMIT(ALLOW))
+    EMIT(LD(4));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0));
+    EMIT(TRAP);
+    EMIT(LD(12));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi, 1, 0));
+    EMIT(TRAP);
+    EMIT(LD(8));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 1, 0));
+    EMIT(TRAP);
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, end, 0, 1));
+    EMIT(TRAP);
+    /* From the stub's own text: its few calls. */
+    EMIT(LD(0));
+    EMIT_ALLOW_NR(NR_futex);
+    EMIT_ALLOW_NR(NR_rt_sigreturn);
+    EMIT_ALLOW_NR(NR_sigaltstack);
+    EMIT_ALLOW_NR(NR_rt_sigprocmask);
+    EMIT_ALLOW_NR(NR_exit);
+    EMIT_ALLOW_NR(NR_exit_group);
+    /* arch_prctl: only the thread's own fs and gs bases. */
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_arch_prctl, 0, 5));
+    EMIT(LD(ARG_LO(0)));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_FS, 2, 0));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_SET_GS, 1, 0));
+    EMIT(TRAP);
+    EMIT(ALLOW);
+    /* clone: a thread as run_ops makes it (or, before the threads'
+     * filter, the mapper). */
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_clone, 0, 8));
+    EMIT(LD(ARG_HI(0)));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0));
+    EMIT(TRAP);
+    EMIT(LD(ARG_LO(0)));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THREAD_CLONE_FLAGS, 2, 0));
+    EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, clone_other, 1, 0));
+    EMIT(TRAP);
+    EMIT(ALLOW);
+    if (!threads) {
+        EMIT_ALLOW_NR(NR_munmap);
+        EMIT_ALLOW_NR(NR_close);
+        EMIT_ALLOW_NR(NR_seccomp);
         /* mmap: only the pool memfd, only MAP_SHARED|MAP_FIXED (and
          * MAP_POPULATE, which only pre-faults). */
-        /* 34 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mmap, 0, 9),
-        /* 35 */ LD(ARG_LO(4)),
-        /* 36 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, POOL_FD, 0, 5),
-        /* 37 */ LD(ARG_LO(3)),
-        /* 38 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~MAP_POPULATE),
-        /* 39 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_SHARED | MAP_FIXED, 0, 2),
-        /* 40 */ LD(ARG_HI(3)),
-        /* 41 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
-        /* 42 */ TRAP,
-        /* 43 */ ALLOW,
-        /* clone: only a thread of this process, as run_ops makes it. */
-        /* 44 */ LD(0),
-        /* 45 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_clone, 0, 5),
-        /* 46 */ LD(ARG_LO(0)),
-        /* 47 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THREAD_CLONE_FLAGS, 0, 3),
-        /* 48 */ LD(ARG_HI(0)),
-        /* 49 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
-        /* 50 */ ALLOW,
-        /* 51 */ TRAP,
-    };
-    struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
-    if (sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0) < 0)
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mmap, 0, 9));
+        EMIT(LD(ARG_LO(4)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, POOL_FD, 0, 5));
+        EMIT(LD(ARG_LO(3)));
+        EMIT(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~MAP_POPULATE));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_SHARED | MAP_FIXED, 0, 2));
+        EMIT(LD(ARG_HI(3)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0));
+        EMIT(TRAP);
+        EMIT(ALLOW);
+        /* write: only the mapper's eventfd. */
+        EMIT(LD(0));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_write, 0, 4));
+        EMIT(LD(ARG_LO(0)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DONE_FD, 0, 1));
+        EMIT(ALLOW);
+        EMIT(TRAP);
+    }
+    EMIT(TRAP);
+#undef EMIT_ALLOW_NR
+#undef EMIT
+    struct sock_fprog prog = { k, f };
+    if (!threads && sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0) < 0)
         die();
     if (sys3(NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
         die();
@@ -480,7 +519,7 @@ static void install_zygote_filter(void)
         NR_recvmsg, NR_sendmsg, NR_clone, NR_close, NR_exit, NR_exit_group, NR_prctl,
         NR_dup2, NR_close_range, NR_mmap, NR_munmap, NR_mprotect, NR_set_tid_address,
         NR_gettid, NR_rt_sigaction, NR_sigaltstack, NR_rt_sigprocmask, NR_rt_sigreturn,
-        NR_seccomp, NR_futex, NR_arch_prctl,
+        NR_seccomp, NR_futex, NR_arch_prctl, NR_write,
     };
     enum { N = sizeof(allowed) / sizeof(allowed[0]) };
     struct sock_filter f[4 + 2 * N + 1];
@@ -522,21 +561,36 @@ __attribute__((noreturn, used)) void child_main(void)
     if (sys6(NR_mmap, TABLE_VA, TABLE_SIZE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
              POOL_FD + 1, TABLE_OFF) != TABLE_VA)
         die();
+    if (sys6(NR_mmap, MAPPER_VA, MAPPER_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED,
+             POOL_FD + 1, MAPPER_OFF) != MAPPER_VA)
+        die();
     sys3(NR_close, POOL_FD + 1, 0, 0);
     sys3(NR_set_tid_address, &m->tid, 0, 0);
     m->tid = sys3(NR_gettid, 0, 0, 0);
     install_handlers();
     setup_thread(CTL_VA);
-    install_filter();
+    install_filter(0);
+    /* The mapper starts with every signal blocked (none is for it) and
+     * keeps the pool memfd and its eventfd in its own file table; this
+     * thread's, which every thread of the program shares, drops both. */
+    u64 all = ~0ULL, none = 0;
+    sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&all, 0, 8, 0, 0);
+    if (stub_clone_mapper() < 0)
+        die();
+    sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, 8, 0, 0);
+    if (sys3(NR_close, POOL_FD, 0, 0) < 0 || sys3(NR_close, DONE_FD, 0, 0) < 0)
+        die();
+    install_filter(1);
     birth();
 }
 
 void enter_child(long stack);   /* switch to slot 0's stack, call child_main */
 
-static void child_start(int pool_fd, int ctl_fd)
+static void child_start(int pool_fd, int ctl_fd, int done_fd)
 {
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
-    if (sys3(NR_dup2, pool_fd, POOL_FD, 0) < 0 || sys3(NR_dup2, ctl_fd, POOL_FD + 1, 0) < 0)
+    if (sys3(NR_dup2, pool_fd, POOL_FD, 0) < 0 || sys3(NR_dup2, ctl_fd, POOL_FD + 1, 0) < 0
+        || sys3(NR_dup2, done_fd, DONE_FD, 0) < 0)
         die();
     sys3(NR_close_range, 0, POOL_FD - 1, 0);
     long p = sys6(NR_mmap, CTL_VA, CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
@@ -557,7 +611,8 @@ struct msghdr {
 __attribute__((noreturn, used)) void zygote_main(void)
 {
     /* fd 0: a SOCK_SEQPACKET socket to the sentry. Each request carries
-     * the pool and control memfds; the reply is the new child's pid. */
+     * the pool and control memfds and the mapper's eventfd; the reply is
+     * the new child's pid. */
     struct kernel_sigaction sa = { (void *)SIG_IGN, SA_NOCLDWAIT | SA_RESTORER,
                                    (void *)stub_restorer, 0 };
     sys6(NR_rt_sigaction, SIGCHLD, (long)&sa, 0, 8, 0, 0);
@@ -579,15 +634,17 @@ __attribute__((noreturn, used)) void zygote_main(void)
         if (n <= 0)
             die();
         /* struct cmsghdr: len (8), level (4), type (4), then the fds. */
-        if (mh.controllen < 24 || ((int *)control)[2] != SOL_SOCKET
-            || ((int *)control)[3] != SCM_RIGHTS)
+        if (mh.controllen < 28 || control[0] != 28
+            || ((int *)control)[2] != SOL_SOCKET || ((int *)control)[3] != SCM_RIGHTS)
             die();
         int pool_fd = ((int *)control)[4], ctl_fd = ((int *)control)[5];
+        int done_fd = ((int *)control)[6];
         long pid = sys6(NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
         if (pid == 0)
-            child_start(pool_fd, ctl_fd);
+            child_start(pool_fd, ctl_fd, done_fd);
         sys3(NR_close, pool_fd, 0, 0);
         sys3(NR_close, ctl_fd, 0, 0);
+        sys3(NR_close, done_fd, 0, 0);
         struct iovec riov = { &pid, 8 };
         struct msghdr rmh = { 0, 0, &riov, 1, 0, 0, 0 };
         if (sys3(NR_sendmsg, 0, &rmh, 0) != 8)
@@ -629,6 +686,75 @@ __asm__(
     "1:  ret\n"
 );
 
+/* long stub_clone_mapper(void): start the mapper thread; the caller gets
+ * its tid. The new thread runs mapper_loop on the caller's stack pointer
+ * but never touches memory through it (nor any writable memory): it
+ * waits for the request page's seq to change, makes the calls the page
+ * lists, and writes the eventfd from the page's table of values, 1 + the
+ * errno of the first call that failed. */
+#define XS(x) #x
+#define S(x) XS(x)
+__asm__(
+    ".text\n"
+    ".globl stub_clone_mapper\n"
+    "stub_clone_mapper:\n"
+    "    mov $" S(A_MAPPER_CLONE_FLAGS) ", %edi\n"
+    "    xor %esi, %esi\n"
+    "    xor %edx, %edx\n"
+    "    xor %r10d, %r10d\n"
+    "    xor %r8d, %r8d\n"
+    "    mov $56, %eax\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jz mapper_loop\n"
+    "    ret\n"
+    "mapper_loop:\n"
+    "    movabs $" S(A_MAPPER_VA) ", %r12\n"
+    "    xor %r13d, %r13d\n"               /* the last seq served */
+    "1:  mov (%r12), %eax\n"
+    "    cmp %r13d, %eax\n"
+    "    jne 2f\n"
+    "    mov %r12, %rdi\n"
+    "    xor %esi, %esi\n"                 /* FUTEX_WAIT (shared: the sentry wakes) */
+    "    mov %r13d, %edx\n"
+    "    xor %r10d, %r10d\n"
+    "    mov $202, %eax\n"
+    "    syscall\n"
+    "    jmp 1b\n"
+    "2:  mov %eax, %r13d\n"
+    "    mov 8(%r12), %r14\n"              /* nops, at most MAPPER_MAX_OPS */
+    "    mov $" S(A_MAPPER_MAX_OPS) ", %eax\n"
+    "    cmp %rax, %r14\n"
+    "    cmova %rax, %r14\n"
+    "    lea " S(A_MAPPER_OPS_OFF) "(%r12), %r15\n"
+    "    xor %ebx, %ebx\n"                 /* the first errno */
+    "3:  test %r14, %r14\n"
+    "    jz 5f\n"
+    "    mov 8(%r15), %rdi\n"
+    "    mov 16(%r15), %rsi\n"
+    "    mov 24(%r15), %rdx\n"
+    "    mov 32(%r15), %r10\n"
+    "    mov 40(%r15), %r8\n"
+    "    mov 48(%r15), %r9\n"
+    "    mov (%r15), %rax\n"
+    "    syscall\n"
+    "    cmp $-4095, %rax\n"
+    "    jb 4f\n"
+    "    test %rbx, %rbx\n"
+    "    jnz 4f\n"
+    "    mov %rax, %rbx\n"
+    "    neg %rbx\n"
+    "4:  add $" S(A_OP_SIZE) ", %r15\n"
+    "    dec %r14\n"
+    "    jmp 3b\n"
+    "5:  lea " S(A_MAPPER_VALUES_OFF) "(%r12,%rbx,8), %rsi\n"
+    "    mov $" S(A_DONE_FD) ", %edi\n"
+    "    mov $8, %edx\n"
+    "    mov $1, %eax\n"                   /* write */
+    "    syscall\n"
+    "    jmp 1b\n"
+);
+
 /* The patched syscall's entry, from a site's trampoline, which left the
  * program's rsp and return address in the message and the syscall number
  * in rax (the site's own `mov`; a `syscall` would have clobbered rcx and
@@ -636,8 +762,6 @@ __asm__(
  * %gs, the slot; nothing is pushed on the program's stack (its red zone).
  * The C code it calls touches no FPU or vector register (built with
  * -mgeneral-regs-only), so the XSAVE image stays the program's. */
-#define XS(x) #x
-#define S(x) XS(x)
 #define SC(off) "%gs:" S(A_SC) "+" #off
 #define MSG(off) "%gs:" S(off)
 __asm__(

@@ -184,3 +184,27 @@ def test_no_syscall_reaches_the_host(tmp_path):
     assert out.decode().splitlines() == [
         "x32 getpid: -38", "int 0x80 getpid: -38", "stub write: SIGSEGV",
         "map over the stub: SIGSEGV"]
+
+
+def test_stub_calls_are_not_the_programs(tmp_path):
+    """A jump to a `syscall` in the stub's code makes the sentry's syscall:
+    the program's threads can make none of the mapper's host calls (on the
+    old design, mmap of the pool fd answered a host address and the stub's
+    code could be made writable)."""
+    flags = ["-static"] + ["-D%s=%#xUL" % (n, getattr(layout, n))
+                           for n in ("STUB_BASE", "MAPPER_VA", "POOL_FD", "DONE_FD")]
+    prog = _build(tmp_path, "escape_stub_calls",
+                  open(os.path.join(HERE, "escape_stub_calls.c")).read(), flags)
+    status, out, err = _run(_systrap([prog]), tmp_path)
+    assert status == 0, err.decode(errors="replace")[-2000:]
+    assert out.decode().splitlines() == [
+        "stub site: found",
+        "stub getpid: same",
+        "stub mmap of the pool: -9",                  # EBADF: the sandbox has no fd 1000
+        "stub mprotect of the stub: -12",             # ENOMEM: no mapping of the program's
+        "stub write: SIGSEGV",
+        "stub mprotect of the request page: -12",
+        "request page write: SIGSEGV",
+        "stub write to the mapper's eventfd: -9",
+        "stub munmap of the request page: 0",         # the sentry's: nothing of the program's
+        "request page after: still there"]

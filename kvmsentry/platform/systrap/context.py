@@ -368,48 +368,60 @@ class SystrapContext(Context):
         return None
 
     def run_ops_now(self):
-        """While this thread is stopped in the stub: have it make the host
-        calls queued for its process (a new thread) before going on."""
-        proc = self.process
-        while proc.has_ops():
-            self.msg.again = 1
-            ops = self._fill_ops()
-            if lib.systrap_reply_wait(self._state, 1, self.machine.spin_cycles) == layout.DEAD:
-                return
-            self._rebind()
-            if self.msg.op_error:
-                self.msg.op_error = 0
-                self._failed_threads(ops)
+        """While this thread is stopped in the stub: have it make the
+        threads queued for its process before going on (the mappings are
+        made before any thread of the process next runs program code)."""
+        self._make_threads()
 
     def _drain_ops(self):
-        """Hand this thread the host calls its process is due: taken under
-        the kernel lock, which the address space changes under (this runs
-        in switch(), without it). With more than one thread in the process
-        the calls are also made before the lock is let go (the stub runs
-        them and posts back): two threads' batches made concurrently could
-        land in the wrong order and leave a page's host mapping older than
-        the table, and a fault on it would then repeat forever. Returns an
-        event if the thread died or a mapping failed meanwhile."""
+        """Bring the process up to date before this thread goes on: its
+        host mappings (the mapper's calls) and the threads queued for it
+        (made by this thread, which posts back). Taken under the kernel
+        lock, which the address space changes under (this runs in
+        switch(), without it): one batch at a time, in the order the
+        table changed. Returns an event if the child died or a mapping
+        failed meanwhile."""
         proc = self.process
         with self.machine.kernel_lock:
-            if proc.threads() <= 1:
-                self._fill_ops()
-                proc.mappings.release_held()       # the one thread is here, stopped
-                return None
-            while proc.has_ops():
-                self.msg.again = 1
-                ops = self._fill_ops()
-                if lib.systrap_reply_wait(self._state, 1, 0) == layout.DEAD:
+            mappings = proc.mappings
+            while mappings.has_dirty():
+                # (one less: a run around the stub's range is two calls)
+                ops = mappings.drain(layout.MAPPER_MAX_OPS - 1)
+                if mappings.table_hit:
+                    # The program maps over the patched sites' table (before
+                    # these calls replace it): its sites get their own bytes
+                    # back now.
+                    mappings.table_hit = False
+                    proc.table_ok = False
+                    patching.unpatch_all(self.mm, proc.threads())
+                err = proc.map_now(ops)
+                if err < 0:
                     return self._dead()
-                if not self._rebind():
-                    return self._dead()
-                if self.msg.op_error:
-                    if any(nr == layout.NR_CLONE for nr, _ in ops):
-                        self.msg.op_error = 0
-                        self._failed_threads(ops)
-                    else:
-                        return self._mapping_failed(self.msg)
-            proc.mappings.release_held()           # the host munmaps ran
+                if err:
+                    return self._mapping_failed(err)
+            mappings.release_held()                # the host munmaps ran
+            return self._make_threads()
+
+    def _make_threads(self):
+        """Have this thread make the threads its process is due (clone
+        calls, made by the stub's run_ops); an event if the child died."""
+        proc, msg = self.process, self.msg
+        while proc.thread_ops:
+            ops = proc.drain_threads(layout.MAX_OPS)
+            base = ffi.cast("struct systrap_op *", ffi.cast("char *", msg) + layout.OPS_OFF)
+            for i, (nr, args) in enumerate(ops):
+                op = base[i]
+                op.nr = nr
+                op.a[0:len(args)] = [a & MASK64 for a in args]
+            msg.nops = len(ops)
+            msg.again = 1
+            if lib.systrap_reply_wait(self._state, 1, 0) == layout.DEAD:
+                return self._dead()
+            if not self._rebind():
+                return self._dead()
+            if msg.op_error:
+                msg.op_error = 0
+                self._failed_threads(ops)
         return None
 
     def _failed_threads(self, ops):
@@ -422,28 +434,6 @@ class SystrapContext(Context):
                 state = self.process.state_ptr(slot)
                 state[0] = layout.DEAD
                 lib.systrap_wake(state)
-
-    def _fill_ops(self):
-        msg, proc = self.msg, self.process
-        ops = proc.drain(layout.MAX_OPS)
-        if proc.mappings.table_hit:
-            # The program maps over the patched sites' table (before these
-            # calls replace it): its sites get their own bytes back now.
-            proc.mappings.table_hit = False
-            proc.table_ok = False
-            patching.unpatch_all(self.mm, proc.threads())
-        if ops:
-            base = ffi.cast("struct systrap_op *",
-                            ffi.cast("char *", msg) + layout.OPS_OFF)
-            for i, (nr, args) in enumerate(ops):
-                op = base[i]
-                op.nr = nr
-                for j, a in enumerate(args):
-                    op.a[j] = a & MASK64
-            msg.nops = len(ops)
-        if proc.has_ops():
-            msg.again = 1
-        return ops
 
     def _birth(self):
         """Wait for the thread's first stop and give its frame this
@@ -494,15 +484,13 @@ class SystrapContext(Context):
             if not self._rebind():
                 return self._dead()
             msg = self.msg
-            if msg.op_error:
-                return self._mapping_failed(msg)
             signo = msg.signo
             if signo == signal.SIGSYS:
                 if self._frame_uctx != self._entry_uctx and self.patch_syscalls:
                     self._trapped_syscall()
                 return SYSCALL
             if signo == 0:
-                continue                     # the host calls asked for are made
+                continue                     # (the threads asked for are made)
             if signo == layout.KICK_SIGNAL:
                 self.kicked = False
                 self._leave_trampoline()
@@ -538,13 +526,12 @@ class SystrapContext(Context):
                      is_page_fault=is_pf, write=bool(error & 2), execute=bool(error & 16),
                      present=bool(error & 1))
 
-    def _mapping_failed(self, msg):
+    def _mapping_failed(self, err):
         """A host mapping the sentry asked for failed (ENOMEM: the host's
         vm.max_map_count, when frames are too scattered to merge): the
         child's memory no longer matches the address space, and a touch
         would fault forever. The process dies of SIGBUS, as of an
         out-of-memory fault."""
-        err, msg.op_error = msg.op_error, 0
         self.machine.note("systrap: a host mapping failed (errno %d) in pid %d"
                           % (err, self.process.pid))
         return Fault(signal.SIGBUS, 0, 0, 0, 0, self.regs.rip, self.regs.rsp, fatal=True)

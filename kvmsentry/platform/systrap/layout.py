@@ -27,7 +27,8 @@ OPS_OFF = 0x100
 OP_SIZE = 64
 MAX_OPS = (MSG_SIZE - OPS_OFF) // OP_SIZE
 
-POOL_FD = 1000                      # the pool memfd, the child's only fd
+POOL_FD = 1000                      # the pool memfd: only the mapper thread holds it
+DONE_FD = 1002                      # the mapper's eventfd: "the calls are made"
 from kvmsentry.platform.events import KICK_SIGNAL  # noqa: E402,F401  (build.py passes it)
 BIRTH_NR = 39                       # getpid from the stub: "I exist"
 NR_CLONE = 56
@@ -66,6 +67,25 @@ TABLE_OFF = CTL_SIZE                 # where the table is in the control memfd
 ENTRY_UC = STACK_OFF
 ENTRY_XSAVE = STACK_OFF + 0x200
 ENTRY_XSAVE_MAX = 0x1000 - 0x200     # (the host's XSAVE size is checked against it)
+
+# The mapper thread (stub.c, mapper_loop) makes every host mapping call
+# of the child: the requests page is the control memfd's part after the
+# table, mapped read-only in the child (only the sentry writes it), below
+# the slots. The program's threads hold neither the pool fd nor a mapping
+# call in their seccomp filter, so none of its code can change the child's
+# mappings. Request: seq (u32, the futex word) at 0, nops (u64) at 8, the
+# calls from MAPPER_OPS_OFF (OP_SIZE each: nr, six arguments). Then a table
+# of u64s, entry k = k + 1, from which the mapper writes its eventfd: the
+# sentry reads 1 + the errno of the first call that failed.
+MAPPER_VA = CTL_VA - 0x10000
+MAPPER_OFF = CTL_SIZE + TABLE_SIZE
+MAPPER_OPS_OFF = 64
+MAPPER_MAX_OPS = (0x2000 - MAPPER_OPS_OFF) // OP_SIZE
+MAPPER_VALUES_OFF = 0x2000
+MAPPER_VALUES = 4096
+MAPPER_SIZE = MAPPER_VALUES_OFF + 8 * MAPPER_VALUES
+MAPPER_CLONE_FLAGS = 0x100 | 0x200 | 0x800 | 0x10000 | 0x40000
+# CLONE_VM|FS|SIGHAND|THREAD|SYSVSEM: no CLONE_FILES, a file table of its own
 
 # Byte offsets of the message fields (struct msg in systrap_stub/stub.c).
 MSG_FIELDS = ("state", "cmd", "nops", "again", "signo", "code", "addr", "nr", "arch",

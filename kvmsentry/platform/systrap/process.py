@@ -3,11 +3,14 @@
 Its threads are the guest threads that share the address space; each has
 a slot in the control memfd, mapped both here and in the child at
 layout.CTL_VA: the message the stub posts (what trapped, where the signal
-frame is) and the sentry answers (host calls to make, fs base, exit), the
+frame is) and the sentry answers (threads to make, fs base, exit), the
 signal stack the kernel writes the frame to, and the stub's own stack.
 Everything in a slot is writable by the program: the sentry reads it as
-the program's word, never trusting a pointer it has not checked.
+the program's word, never trusting a pointer it has not checked. The
+child's host mappings are made by its mapper thread, from a request page
+the child can only read (layout.MAPPER_VA; map_now).
 """
+import array
 import mmap
 import os
 import _signal as signal      # (signal.py adds only enums, and imports enum)
@@ -15,19 +18,27 @@ import _signal as signal      # (signal.py adds only enums, and imports enum)
 from kvmsentry._systrap import ffi, lib
 from kvmsentry.platform.systrap import layout
 
+MASK64 = (1 << 64) - 1
 FRAME_MIN = 512                       # ucontext and siginfo must fit below the top
 SCHEDSTAT_FDS = 4                     # threads whose schedstat file stays open
 
 
+_VALUES = array.array("Q", range(1, layout.MAPPER_VALUES + 1)).tobytes()
+CTL_BYTES = layout.MAPPER_OFF + layout.MAPPER_SIZE
+
+
 class ControlRegion:
-    """The thread slots' memfd, mapped here; the fd goes once the child
-    has its own."""
+    """The thread slots' memfd, mapped here, and the mapper's eventfd; the
+    memfd's fd goes once the child has its own."""
 
     def __init__(self):
         self.fd = os.memfd_create("kvmsentry-systrap-slots", os.MFD_CLOEXEC)
-        # (the slots, then the patched sites' table: patching.py)
-        os.ftruncate(self.fd, layout.CTL_SIZE + layout.TABLE_SIZE)
-        self.map = mmap.mmap(self.fd, layout.CTL_SIZE + layout.TABLE_SIZE, mmap.MAP_SHARED)
+        # (the slots, the patched sites' table (patching.py), the mapper's page)
+        os.ftruncate(self.fd, CTL_BYTES)
+        self.map = mmap.mmap(self.fd, CTL_BYTES, mmap.MAP_SHARED)
+        values = layout.MAPPER_OFF + layout.MAPPER_VALUES_OFF
+        self.map[values:values + len(_VALUES)] = _VALUES
+        self.done_fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
 
     def close_fd(self):
         if self.fd is not None:
@@ -43,6 +54,11 @@ class ChildProcess:
         self.ctl = region.map
         self.base = ffi.from_buffer(self.ctl)
         self.base_addr = int(ffi.cast("uintptr_t", self.base))
+        self.done_fd = region.done_fd
+        self._seq = ffi.cast("uint32_t *", self.base + layout.MAPPER_OFF)
+        self._nops = ffi.cast("uint64_t *", self.base + layout.MAPPER_OFF + 8)
+        self._ops = ffi.cast("struct systrap_op *",
+                             self.base + layout.MAPPER_OFF + layout.MAPPER_OPS_OFF)
         self.used = [False] * layout.MAX_THREADS
         self.nused = 0                # (sum(used), asked on every drain)
         self.thread_ops = []          # clone calls for threads still to make
@@ -164,12 +180,28 @@ class ChildProcess:
         off = fpstate - layout.CTL_VA
         return self.ctl, off
 
-    def drain(self, limit):
+    def drain_threads(self, limit):
         ops = self.thread_ops[:limit]
         del self.thread_ops[:len(ops)]
-        if len(ops) < limit:
-            ops += self.mappings.drain(limit - len(ops))
         return ops
+
+    def map_now(self, ops):
+        """Have the mapper make the host calls ops [(nr, args)] (at most
+        layout.MAPPER_MAX_OPS) and wait until it has: 0, the errno of the
+        first that failed, or -1 if the child is gone. Under the kernel
+        lock: one batch at a time, in the order the table changed."""
+        if not self.alive or self.done_fd is None:
+            return -1
+        if len(ops) > layout.MAPPER_MAX_OPS:
+            raise ValueError("systrap: %d mapping calls in one batch" % len(ops))
+        base = self._ops
+        for i, (nr, args) in enumerate(ops):
+            op = base[i]
+            op.nr = nr
+            op.a[0:len(args)] = [a & MASK64 for a in args]
+        self._nops[0] = len(ops)
+        return lib.systrap_mapper_call(self._seq, self.done_fd,
+                                       self.pidfd if self.pidfd is not None else -1)
 
     def threads(self):
         """How many threads the process has (or is about to have)."""
@@ -204,6 +236,9 @@ class ChildProcess:
             os.close(self.pidfd)
             self.pidfd = None
         self.alive = False
+        if self.done_fd is not None:
+            os.close(self.done_fd)
+            self.done_fd = None
         # The mapping stays until the object goes: a task thread may still
         # read its last frame (a fault report) after the address space ends.
 

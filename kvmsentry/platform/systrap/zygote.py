@@ -66,9 +66,10 @@ class Zygote:
         ctl = make_ctl()
         try:
             self._sock.sendmsg([b"s"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
-                                         array.array("i", (pool_fd, ctl.fd)))])
+                                         array.array("i", (pool_fd, ctl.fd, ctl.done_fd)))])
         except OSError:
             ctl.close_fd()
+            os.close(ctl.done_fd)
             raise
         return ctl
 
