@@ -55,6 +55,8 @@ class ChildProcess:
         self.base = ffi.from_buffer(self.ctl)
         self.base_addr = int(ffi.cast("uintptr_t", self.base))
         self.done_fd = region.done_fd
+        self._mapper_tid = None       # (map_now)
+        self._mapper_cpu = ffi.new("int *", -1)
         self._seq = ffi.cast("uint32_t *", self.base + layout.MAPPER_OFF)
         self._nops = ffi.cast("uint64_t *", self.base + layout.MAPPER_OFF + 8)
         self._ops = ffi.cast("struct systrap_op *",
@@ -200,8 +202,22 @@ class ChildProcess:
             op.nr = nr
             op.a[0:len(args)] = [a & MASK64 for a in args]
         self._nops[0] = len(ops)
+        if self._mapper_tid is None:
+            self._mapper_tid = self._find_mapper()
         return lib.systrap_mapper_call(self._seq, self.done_fd,
-                                       self.pidfd if self.pidfd is not None else -1)
+                                       self.pidfd if self.pidfd is not None else -1,
+                                       self._mapper_tid, self._mapper_cpu)
+
+    def _find_mapper(self):
+        """The mapper thread's tid, from the host's /proc (not from the
+        slots, which the program may write): the one thread no slot names.
+        0 if it cannot be told (the call then leaves its CPU alone)."""
+        try:
+            tids = {int(t) for t in os.listdir("/proc/%d/task" % self.pid)}
+        except (OSError, ValueError):
+            return 0
+        tids -= {self.msg(slot).tid for slot, used in enumerate(self.used) if used}
+        return tids.pop() if len(tids) == 1 else 0
 
     def threads(self):
         """How many threads the process has (or is about to have)."""
