@@ -81,6 +81,11 @@ class AddressSpace:
         # not for an access about to happen" (systrap then maps it without
         # making the host allocate it now); 0 where there is none.
         self._speculative = getattr(self.pt, "SPECULATIVE", 0)
+        # Mappings up to this size get their frames when made: where a
+        # fault is a VM exit (kvm) populating 1 MiB costs less than the
+        # faults; where faults are cheap (systrap) only a fault window's
+        # worth, as a program touches little of a larger malloc'd block.
+        self.eager_bytes = getattr(self.pt, "EAGER_POPULATE_BYTES", EAGER_POPULATE_BYTES)
         self.brk_start = self.brk = 0
         self._revoke = []           # frames whose guest PTE lost a right
         # What exec recorded, for /proc/[pid]: the program's Location and
@@ -323,7 +328,7 @@ class AddressSpace:
         if speculative is None:
             speculative = populate is None
         if populate is None:
-            populate = end - start <= EAGER_POPULATE_BYTES
+            populate = end - start <= self.eager_bytes
         if populate and prot:
             self._populate_new(start, end, prot, speculative)
         return start
@@ -351,7 +356,7 @@ class AddressSpace:
                   may_write=may_write)
         self.vmas.insert(vma)
         eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
-        if prot and (populate or end - start <= EAGER_POPULATE_BYTES):
+        if prot and (populate or end - start <= self.eager_bytes):
             if eof_page is None:
                 self._populate_new(start, end, prot)
             else:
@@ -482,7 +487,7 @@ class AddressSpace:
             vma.prot = prot
             self.vmas.insert(vma)
             self._reprotect(vma.start, vma.end, old, prot)
-            if prot and vma.end - vma.start <= EAGER_POPULATE_BYTES:
+            if prot and vma.end - vma.start <= self.eager_bytes:
                 self._populate(vma.start, vma.end, prot)
         self.vmas.merge_adjacent(start, end)
         if stop < end:
@@ -520,7 +525,7 @@ class AddressSpace:
             self.vmas.remove_range(old, old + old_len)
             self.vmas.insert(moved_vma)
             self.vmas.merge_adjacent(old, old + new_len)
-            if new_len - old_len <= EAGER_POPULATE_BYTES and vma.prot:
+            if new_len - old_len <= self.eager_bytes and vma.prot:
                 self._populate(old + old_len, old + new_len, vma.prot)
             return old
         if not may_move:

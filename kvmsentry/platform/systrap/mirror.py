@@ -66,6 +66,7 @@ def prot_of(pte):
 class HostMappings:
     root = None                    # no page table of ours: the host kernel's
     SPECULATIVE = PTE_SPECULATIVE
+    EAGER_POPULATE_BYTES = POPULATE_BYTES    # (mm/address_space.py)
 
     def __init__(self, machine):
         self.machine = machine
