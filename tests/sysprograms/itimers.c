@@ -69,14 +69,16 @@ static int mode_interval(void) {
     sigaddset(&block, SIGALRM);
     sigprocmask(SIG_BLOCK, &block, &old);
     struct itimerval it = {{0, 50000}, {0, 50000}}, got, prev;
+    /* (timed from before the arming: the third alarm is 150 ms after it,
+     * however long the first printf takes on a loaded machine) */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (setitimer(ITIMER_REAL, &it, NULL))
         perror("setitimer");
     getitimer(ITIMER_REAL, &got);
     printf("interval %ld.%06ld, value within it: %d\n", (long)got.it_interval.tv_sec,
            (long)got.it_interval.tv_usec,
            got.it_value.tv_sec == 0 && got.it_value.tv_usec <= 50000 && got.it_value.tv_usec > 0);
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     while (alarms < 3)
         sigsuspend(&old);
     long ms = elapsed_ms(&t0);
