@@ -965,12 +965,13 @@ class AddressSpace:
                 continue
             own_frames = list(map(pages.__getitem__, own))
             if eager and vma.prot & PROT_WRITE and not vma.shared:
-                copies = self._copies(own_frames)
-                if copies is not None:
+                copied = self._copies(own, own_frames, vma.cache is None)
+                if copied is not None:
                     # (Speculative: a child that execs at once touches
                     # two or three of them.)
-                    child.pages.update(zip(own, copies))
-                    child.pt.map_many(own, copies, flags | child._speculative)
+                    copied_vas, copies = copied
+                    child.pages.update(zip(copied_vas, copies))
+                    child.pt.map_many(copied_vas, copies, flags | child._speculative)
                     continue
             refs.update(zip(own_frames, map(add, map(refs.get, own_frames, repeat(1)),
                                             repeat(1))))
@@ -985,23 +986,30 @@ class AddressSpace:
         self.flush()
         return child
 
-    def _copies(self, frames):
-        """New frames holding what `frames` hold, or None if the pool has
-        too few (copy-on-write will do then)."""
-        try:
-            new = self.pool.alloc_many(len(frames))
-        except OutOfMemory:
-            return None
-        view, zero = self.view, _ZEROS[:PAGE_SIZE]
-        # A page of zeros (most of a fresh stack) is not copied: the new
-        # frame reads as zeros already, and is never touched here. Which
-        # pages those are is found with C-level steps, the copies of the
-        # others one by one.
+    def _copies(self, vas, frames, anonymous):
+        """(pages, new frames) holding what `frames` (at `vas`) hold for
+        the child, or None if the pool has too few (copy-on-write will do
+        then). A page of zeros (most of a fresh stack, a heap's tail) is
+        not copied: of an anonymous mapping the child gets no page at all
+        (a touch faults in a zero page, as for memory never written; a
+        child that execs never touches them), of a file's private mapping
+        a fresh frame (one that reads as zeros, not as the file). Which
+        pages those are is found with C-level steps, the copies of the
+        others one by one."""
+        view = self.view
         pages = list(map(view.__getitem__, map(slice, frames, map(add, frames,
                                                                   repeat(PAGE_SIZE)))))
-        for page, phys in compress(zip(pages, new), map(not_, map(zero.startswith, pages))):
+        data = list(map(not_, map(_ZEROS[:PAGE_SIZE].startswith, pages)))
+        if anonymous and not all(data):
+            vas, pages = list(compress(vas, data)), list(compress(pages, data))
+            data = repeat(True)
+        try:
+            new = self.pool.alloc_many(len(pages))
+        except OutOfMemory:
+            return None
+        for page, phys in compress(zip(pages, new), data):
             view[phys:phys + PAGE_SIZE] = page
-        return new
+        return vas, new
 
     # --- lifetime -------------------------------------------------------------
     def take_host_state(self, old):

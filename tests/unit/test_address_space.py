@@ -244,3 +244,52 @@ def test_read_buffers_see_frames_and_zeros_without_allocating(mm):
     assert data[3 * P - 12:3 * P - 8] == b"abcd"
     mm.protect(0x4000_0000 + (1 << 20), P, 0)
     assert errno_of(mm.read_buffers, 0x4000_0000, 2 << 20) == errno.EFAULT
+
+
+def test_small_fork_gives_the_child_no_zero_anonymous_page(mm):
+    mm.map_anonymous(0x10000, 8 * P, RW)              # populated: all 8 pages
+    mm.copy_out(0x10000 + 5, b"data")
+    mm.copy_out(0x13000, b"more")
+    child = mm.fork(alone=True)
+    try:
+        # Only the two written pages are copied (frames of their own);
+        # the six zero pages cost the child nothing until it touches one.
+        assert sorted(va for va in child.pages if 0x10000 <= va < 0x18000) == [0x10000, 0x13000]
+        assert child.pages[0x10000] != mm.pages[0x10000]
+        assert child.copy_in(0x10000, 16) == bytes(5) + b"data" + bytes(7)
+        assert child.copy_in(0x11000, P) == bytes(P)
+        assert child.handle_fault(0x15000, True, False) is None
+        child.copy_out(0x15000, b"child")
+        assert mm.copy_in(0x15000, 5) == bytes(5)
+        child.copy_out(0x13000, b"MORE")
+        assert mm.copy_in(0x13000, 4) == b"more"
+    finally:
+        child.destroy()
+
+
+class _File:
+    """The least of an inode a PageCache reads: a file of fixed bytes."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def read_at(self, offset, length):
+        return self.data[offset:offset + length]
+
+    def getattr(self):
+        from types import SimpleNamespace
+        return SimpleNamespace(size=len(self.data), mtime_ns=0, ctime_ns=0)
+
+
+def test_small_fork_keeps_zeroed_pages_of_a_private_file_mapping(mm):
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(b"F" * (2 * P)), mm.pool)
+    mm.map_file(0x20000, 2 * P, RW, cache, 0, shared=False, populate=True)
+    mm.copy_out(0x20000, bytes(P))                    # the parent zeroes its copy
+    child = mm.fork(alone=True)
+    try:
+        # A zero page left out would fault the file's page back in.
+        assert child.copy_in(0x20000, 4) == bytes(4)
+        assert child.copy_in(0x21000, 4) == b"FFFF"
+    finally:
+        child.destroy()
