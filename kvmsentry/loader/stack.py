@@ -179,9 +179,10 @@ def _check_inputs(stack_top, argv, envp, auxv, execfn, platform, random16):
                          f"got {len(random16)}")
     keys = [key for key, _ in auxv]
     values = [value for _, value in auxv]
+    words = keys + values
     if len(set(keys)) == len(keys) and set(keys).isdisjoint(BUILDER_AUX_KEYS) and \
-            all(type(v) is int for v in keys + values) and \
-            min(keys + values, default=0) >= 0 and max(keys + values, default=0) < 1 << 64:
+            set(map(type, words)) <= {int} and \
+            min(words, default=0) >= 0 and max(words, default=0) < 1 << 64:
         return
     seen = set()
     for key, value in auxv:

@@ -386,9 +386,9 @@ class AddressSpace:
         ones) would pass vm.max_map_count, as Linux's do_mmap and
         split_vma refuse; also before the platform's own limit would be
         passed (systrap's host mappings)."""
-        more = max(splits, 1)
-        if len(self.vmas) + more > MAX_MAP_COUNT or \
-                not self.pt.has_room_for_maps(len(self.vmas), more):
+        more = splits or 1
+        count = len(self.vmas)
+        if count + more > MAX_MAP_COUNT or not self.pt.has_room_for_maps(count, more):
             raise SyscallError(errno.ENOMEM)
 
     def find_free(self, length, hint=0, align=PAGE_SIZE):
