@@ -11,10 +11,10 @@ for anything the program could not access itself: a bad guest pointer is
 an errno, never a Python exception.
 """
 import errno
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from itertools import compress, repeat
-from operator import add, and_, is_, not_
+from operator import add, and_, is_, not_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -61,6 +61,20 @@ def cow_flags(prot):
     if prot & PROT_WRITE:
         prot = prot & ~PROT_WRITE | PROT_READ
     return pte_flags(prot)
+
+
+def index_runs(indices):
+    """(first, count) of each run of consecutive numbers in sorted,
+    distinct `indices`, with a bisection per run rather than a step per
+    number (a library's cached pages are hundreds, in a few runs):
+    indices[k] - k is the same along a run and grows between runs."""
+    keys = list(map(sub, indices, range(len(indices))))
+    runs, i, n = [], 0, len(keys)
+    while i < n:
+        j = bisect_right(keys, keys[i], i)
+        runs.append((indices[i], j - i))
+        i = j
+    return runs
 
 
 class AddressSpace:
@@ -203,30 +217,40 @@ class AddressSpace:
         inner = victims[bisect_left(victims, lo):bisect_left(victims, hi)]
         for chunk in sorted(set(map(and_, inner, repeat(~(HUGE_SIZE - 1))))):
             pt.unmap_huge(chunk)
-        freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
-        if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
-            freed = list(map(pages.pop, victims))
-            # Only pages outside the whole ranges (at the ends) one by one.
-            inner_lo, inner_hi = bisect_left(victims, lo), bisect_left(victims, hi)
-            for va in victims[:inner_lo] + victims[inner_hi:]:
-                pt.unmap(va)
-            victims = ()
-        unmapped = Counter()
-        for va in victims:
-            if not lo <= va < hi:
-                pt.unmap(va)
-            phys = pages.pop(va)
-            cache = cache_pages.pop(va, None) if cache_pages else None
-            if cache is None:
-                if phys not in cow or not self._unshare(phys):
-                    freed.append(phys)   # MADV_REMOVE also drops KVM's copy
+        cache_pages, cow = self.cache_pages, pool.cow_refs
+        # Pages out of the maps with C-level steps; the PTEs outside the
+        # whole ranges one by one.
+        caches = list(map(cache_pages.pop, victims, repeat(None))) if cache_pages else None
+        frames = list(map(pages.pop, victims))
+        inner_lo, inner_hi = bisect_left(victims, lo), bisect_left(victims, hi)
+        for va in victims[:inner_lo] + victims[inner_hi:]:
+            pt.unmap(va)
+        if caches is None or caches.count(None) == len(caches):
+            caches = None
+        if cow.keys().isdisjoint(frames):
+            # (The common case: the vDSO's frames keep cow_refs non-empty.)
+            if caches is None:
+                freed = frames                      # private pages: all freed
+            else:
+                own = list(map(is_, caches, repeat(None)))
+                freed = list(compress(frames, own))
+                # The page cache's frames stay the cache's; the guest loses them.
+                self._revoke.extend(compress(frames, map(not_, own)))
+                for cache, count in Counter(compress(caches, map(not_, own))).items():
+                    cache.unmap_pages(count)
+        else:
+            freed, unmapped = [], Counter()
+            for phys, cache in zip(frames, caches or repeat(None)):
+                if cache is None:
+                    if phys not in cow or not self._unshare(phys):
+                        freed.append(phys)   # MADV_REMOVE also drops KVM's copy
+                    else:
+                        self._revoke.append(phys)
                 else:
                     self._revoke.append(phys)
-            else:
-                self._revoke.append(phys)
-                unmapped[cache] += 1
-        for cache, count in unmapped.items():
-            cache.unmap_pages(count)
+                    unmapped[cache] += 1
+            for cache, count in unmapped.items():
+                cache.unmap_pages(count)
         if freed:
             hold = getattr(pt, "hold_frees", None)
             if hold is None or not hold(freed):
@@ -372,14 +396,11 @@ class AddressSpace:
         count = (vma.end - vma.start) >> 12
         if eof_page is None:
             eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
-        indices = [i for i in vma.cache.cached(first, count) if i < eof_page]
-        run = []
-        for k, index in enumerate(indices):
-            run.append(index)
-            if k + 1 == len(indices) or indices[k + 1] != index + 1:
-                va = vma.start + ((run[0] - first) << 12)
-                self._populate_file(vma, va, va + (len(run) << 12), eof_page)
-                run = []
+        indices = vma.cache.cached(first, count)
+        del indices[bisect_left(indices, eof_page):]
+        for index, n in index_runs(indices):
+            va = vma.start + ((index - first) << 12)
+            self._populate_file(vma, va, va + (n << 12), eof_page)
 
     def check_map_count(self, splits=0):
         """ENOMEM when a new mapping (or `splits` more pieces of existing

@@ -293,3 +293,35 @@ def test_small_fork_keeps_zeroed_pages_of_a_private_file_mapping(mm):
         assert child.copy_in(0x21000, 4) == b"FFFF"
     finally:
         child.destroy()
+
+
+@given(st.lists(st.integers(0, 300), unique=True))
+def test_index_runs_cover_exactly_the_indices(indices):
+    from kvmsentry.mm.address_space import index_runs
+    indices.sort()
+    runs = index_runs(indices)
+    assert [i for first, n in runs for i in range(first, first + n)] == indices
+    # Maximal: no two runs touch.
+    assert all(a + n < b for (a, n), (b, _) in zip(runs, runs[1:]))
+
+
+def test_unmap_returns_cache_pages_and_frees_own_ones_beside_shared_frames(mm):
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(b"F" * (4 * P)), mm.pool)
+    mm.map_anonymous(0x10000, P, RW)
+    mm.copy_out(0x10000, b"x")
+    child = mm.fork()                                  # a copy-on-write frame in the pool
+    try:
+        mm.map_file(0x20000, 4 * P, PROT_READ, cache, 0, shared=False, populate=True)
+        mm.map_anonymous(0x30000, 2 * P, RW)
+        assert cache.mapped == 4
+        in_use = mm.pool.frames_in_use
+        mm.unmap(0x20000, 0x12000)                     # the file's pages and two of our own
+        assert cache.mapped == 0
+        # Our two, and the cache's four: mapped by nobody now, and not a
+        # host file's (kept only for those).
+        assert mm.pool.frames_in_use == in_use - 2 - 4 and not cache.frames
+        assert not any(0x20000 <= va < 0x32000 for va in mm.pages)
+        assert mm.copy_in(0x10000, 1) == child.copy_in(0x10000, 1) == b"x"
+    finally:
+        child.destroy()
