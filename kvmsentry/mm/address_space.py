@@ -368,13 +368,21 @@ class AddressSpace:
         the bytes), saving a stat of the file for each use."""
         end = start + page_up(length)
         self.check_map_count()
+        eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
+        kept = self._take_same_pages(start, end, prot, cache, offset, shared, eof_page)
         self.unmap(start, end - start)
         if shared and prot & PROT_WRITE:
             cache.shared_writable = True
         vma = Vma(start, end, prot, name, cache=cache, offset=offset, shared=shared,
                   may_write=may_write)
         self.vmas.insert(vma)
-        eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
+        if kept is not None:
+            vas, frames, lost = kept
+            self.pages.update(zip(vas, frames))
+            self.cache_pages.update(dict.fromkeys(vas, cache))
+            self.pt.map_many(vas, frames, pte_flags(prot))
+            if lost:
+                self._revoke.extend(frames)
         if prot and (populate or end - start <= EAGER_POPULATE_BYTES):
             if eof_page is None:
                 self._populate_new(start, end, prot)
@@ -387,6 +395,36 @@ class AddressSpace:
         elif prot and (shared or not prot & PROT_WRITE) and cache.frames:
             self._map_cached(vma, eof_page)
         return start
+
+    def _take_same_pages(self, start, end, prot, cache, offset, shared, eof_page):
+        """The page-cache pages that a private read-only file mapping about
+        to replace [start, end) would map again at the same addresses: an
+        old private mapping of the same file at the same offsets holds
+        them (ld.so maps each library over its own PROT_READ reservation
+        of it, hundreds of pages). They are taken out of the maps, for
+        unmap to leave alone, and returned as (addresses, frames, whether
+        they lose a right) for map_file to put back with the new
+        protection; None if there are none."""
+        cache_pages = self.cache_pages
+        if shared or not prot or prot & PROT_WRITE or not cache_pages:
+            return None
+        vas, lost = [], False
+        for old in self.vmas.overlapping(start, end):
+            if old.cache is not cache or old.shared or old.offset - old.start != offset - start:
+                continue
+            span = range(max(old.start, start), min(old.end, end), PAGE_SIZE)
+            same = list(compress(span, map(is_, map(cache_pages.get, span), repeat(cache))))
+            if same:
+                vas += same
+                lost = lost or bool(old.prot & ~prot)
+        if not vas:
+            return None
+        if eof_page is None:
+            eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
+        # (Not a page wholly past the end of the file now: it is SIGBUS's.)
+        del vas[bisect_left(vas, start + ((eof_page - (offset >> 12)) << 12)):]
+        list(map(cache_pages.__delitem__, vas))
+        return vas, list(map(self.pages.pop, vas)), lost
 
     def _map_cached(self, vma, eof_page=None):
         """Map the pages of a large file mapping that the page cache holds

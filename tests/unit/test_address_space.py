@@ -325,3 +325,27 @@ def test_unmap_returns_cache_pages_and_frees_own_ones_beside_shared_frames(mm):
         assert mm.copy_in(0x10000, 1) == child.copy_in(0x10000, 1) == b"x"
     finally:
         child.destroy()
+
+
+def test_fixed_file_mapping_over_its_own_reservation_keeps_the_pages(mm):
+    # ld.so's way: the whole library PROT_READ, then its code MAP_FIXED
+    # over it from the same offsets, with another protection.
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(bytes(range(256)) * (6 * P // 256)), mm.pool)
+    mm.map_file(0x40000, 6 * P, PROT_READ, cache, 0, shared=False, populate=True)
+    before = dict(mm.pages)
+    unmapped = []
+    real_unmap = mm.pt.unmap
+    mm.pt.unmap = lambda va: (unmapped.append(va), real_unmap(va))[1]
+    mm.map_file(0x41000, 2 * P, PROT_READ | PROT_EXEC, cache, P, shared=False)
+    # The same frames, never unmapped, now executable; the rest untouched.
+    assert unmapped == [] and mm.pages == before and cache.mapped == 6
+    assert mm.pt.lookup(0x41000) == (before[0x41000] | pte_flags(PROT_READ | PROT_EXEC))
+    assert mm.pt.lookup(0x43000) == (before[0x43000] | pte_flags(PROT_READ))
+    assert mm.vmas.find(0x42000).prot == PROT_READ | PROT_EXEC
+    # Another offset's pages are other pages: unmapped, the file's own mapped.
+    mm.map_file(0x44000, P, PROT_READ | PROT_EXEC, cache, 0, shared=False)
+    assert unmapped == [0x44000] and mm.pages[0x44000] == before[0x40000]
+    assert mm.copy_in(0x44000, 4) == mm.copy_in(0x40000, 4) == bytes(range(4))
+    mm.unmap(0x40000, 6 * P)
+    assert cache.mapped == 0
