@@ -155,6 +155,8 @@ class ThreadGroup:
         self.sigchld_ignored = False      # SIGCHLD is SIG_IGN: autoreap, no signal
         self.sigchld_nocldwait = False    # SA_NOCLDWAIT: autoreap, signal sent
         self.sigchld_nocldstop = False    # SA_NOCLDSTOP: no signal for stop/continue
+        self.exited_leader = None         # the leader's Task once it exited before the others
+        self.tracees = {}                 # ptrace: Tasks this process traces (dict: attach order)
 
     @property
     def leader_tid(self):

@@ -89,8 +89,20 @@ def tracer_task(kernel, group):
     return next((t for t in kernel.tasks.values() if t.group is group), None)
 
 
+def _set_tracee(task, tracee):
+    """task.ptrace = tracee, keeping the tracers' `tracees` current: a
+    wait4 by a process that traces nothing then skips the scan of every
+    task (it is on every fork + exec + wait of a shell)."""
+    old = task.ptrace
+    if old is not None:
+        old.tracer.tracees.pop(task, None)
+    task.ptrace = tracee
+    if tracee is not None:
+        tracee.tracer.tracees[task] = None
+
+
 def link(task, tracer_group, seized, options):
-    task.ptrace = Tracee(tracer_group, seized, options)
+    _set_tracee(task, Tracee(tracer_group, seized, options))
     task.kernel.child_queue.notify(ALL_EVENTS)      # a group-stopped tracee looks again
 
 
@@ -101,12 +113,15 @@ def unlink(task, sig=0):
         return
     if tr.stopped:
         tr.resume = (DETACH, sig)
-    task.ptrace = None
+    _set_tracee(task, None)
     task.kick()
     task.kernel.child_queue.notify(ALL_EVENTS)
 
 
 def tracees_of(kernel, group):
+    if not group.tracees:
+        return []
+    # (In the tasks' order, which is the order waits report them in.)
     return [t for t in kernel.tasks.values() if t.ptrace is not None and t.ptrace.tracer is group]
 
 
@@ -245,7 +260,7 @@ def after_clone(task, child, flags, tid):
         event = EVENT_FORK
     if not (event_enabled(task, event) or flags & CLONE_PTRACE):
         return None
-    child.ptrace = Tracee(tr.tracer, tr.seized, tr.options)
+    _set_tracee(child, Tracee(tr.tracer, tr.seized, tr.options))
     if tr.seized:
         child.ptrace.interrupt = True
     else:
@@ -415,7 +430,7 @@ def thread_ended(task, status, last):
     group = task.group
     tr = task.ptrace
     if tr is not None:
-        task.ptrace = None
+        _set_tracee(task, None)
         leader = task.tid == group.tgid
         if leader:
             group.leader_tracer = tr.tracer

@@ -14,7 +14,12 @@ from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 
 PIE_BASE = 0x5555_5555_4000          # ELF_ET_DYN_BASE with ASLR off
 BINPRM_BUF_SIZE = 256
-STACK_PREFAULT = 128 << 10
+# The stack's top pages exec maps at once: what a program's start touches
+# (argv, envp, auxv and the first frames). Each page costs every spawn
+# work at exec, at the parent's next fork (an eager copy) and at both
+# ends' teardown, whether touched or not; a program going deeper takes a
+# fault whose populate-ahead window maps the next 16 pages and more.
+STACK_PREFAULT = 16 << 10
 
 
 class ExecError(Exception):

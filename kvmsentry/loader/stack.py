@@ -26,6 +26,8 @@ in one go, which keeps this module pure and testable.
 
 import os
 import struct
+from itertools import accumulate, repeat
+from operator import add
 
 AT_NULL = 0
 AT_PHDR = 3
@@ -78,10 +80,20 @@ def build_initial_stack(stack_top, argv, envp, auxv, execfn,
         random16 = os.urandom(RANDOM_BYTES)
     _check_inputs(stack_top, argv, envp, auxv, execfn, platform, random16)
 
-    # Strings go downwards from stack_top; `chunks` is collected top-down
-    # and reversed once at the end.
-    chunks = []
-    addr = stack_top
+    # The strings lie in ascending order argv, envp, execfn, then the top
+    # word: one join, their addresses by running sums (a push per string
+    # was most of an exec's stack building).
+    strings = argv + envp if type(argv) is list and type(envp) is list \
+        else list(argv) + list(envp)
+    strings.append(execfn)
+    area = b"\0".join(strings) + bytes(1 + WORD)
+    addr = stack_top - len(area)
+    _check_size(len(area), max_bytes)
+    starts = list(accumulate(map(add, map(len, strings), repeat(1)), initial=addr))
+    argv_addrs, envp_addrs = starts[:len(argv)], starts[len(argv):len(strings) - 1]
+    execfn_addr = starts[len(strings) - 1]
+    # `chunks` goes on top-down and is reversed once at the end.
+    chunks = [area]
 
     def push(blob):
         nonlocal addr
@@ -90,10 +102,6 @@ def build_initial_stack(stack_top, argv, envp, auxv, execfn,
         _check_size(stack_top - addr, max_bytes)
         return addr
 
-    push(bytes(WORD))
-    execfn_addr = push(execfn + b"\0")
-    envp_addrs = [push(s + b"\0") for s in reversed(envp)][::-1]
-    argv_addrs = [push(s + b"\0") for s in reversed(argv)][::-1]
     push(bytes(addr % 16))              # arch_align_stack, without the jitter
     platform_addr = push(platform + b"\0")
     random_addr = push(bytes(random16))
@@ -169,6 +177,13 @@ def _check_inputs(stack_top, argv, envp, auxv, execfn, platform, random16):
     if len(random16) != RANDOM_BYTES:
         raise ValueError(f"random16 must be {RANDOM_BYTES} bytes, "
                          f"got {len(random16)}")
+    keys = [key for key, _ in auxv]
+    values = [value for _, value in auxv]
+    words = keys + values
+    if len(set(keys)) == len(keys) and set(keys).isdisjoint(BUILDER_AUX_KEYS) and \
+            set(map(type, words)) <= {int} and \
+            min(words, default=0) >= 0 and max(words, default=0) < 1 << 64:
+        return
     seen = set()
     for key, value in auxv:
         if key in BUILDER_AUX_KEYS:

@@ -11,10 +11,10 @@ for anything the program could not access itself: a bad guest pointer is
 an errno, never a Python exception.
 """
 import errno
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from itertools import compress, repeat
-from operator import add, and_, is_, not_
+from operator import add, and_, is_, not_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -61,6 +61,20 @@ def cow_flags(prot):
     if prot & PROT_WRITE:
         prot = prot & ~PROT_WRITE | PROT_READ
     return pte_flags(prot)
+
+
+def index_runs(indices):
+    """(first, count) of each run of consecutive numbers in sorted,
+    distinct `indices`, with a bisection per run rather than a step per
+    number (a library's cached pages are hundreds, in a few runs):
+    indices[k] - k is the same along a run and grows between runs."""
+    keys = list(map(sub, indices, range(len(indices))))
+    runs, i, n = [], 0, len(keys)
+    while i < n:
+        j = bisect_right(keys, keys[i], i)
+        runs.append((indices[i], j - i))
+        i = j
+    return runs
 
 
 class AddressSpace:
@@ -208,30 +222,40 @@ class AddressSpace:
         inner = victims[bisect_left(victims, lo):bisect_left(victims, hi)]
         for chunk in sorted(set(map(and_, inner, repeat(~(HUGE_SIZE - 1))))):
             pt.unmap_huge(chunk)
-        freed, cache_pages, cow = [], self.cache_pages, pool.cow_refs
-        if not cow and cache_pages.keys().isdisjoint(victims):   # private pages: all freed
-            freed = list(map(pages.pop, victims))
-            # Only pages outside the whole ranges (at the ends) one by one.
-            inner_lo, inner_hi = bisect_left(victims, lo), bisect_left(victims, hi)
-            for va in victims[:inner_lo] + victims[inner_hi:]:
-                pt.unmap(va)
-            victims = ()
-        unmapped = Counter()
-        for va in victims:
-            if not lo <= va < hi:
-                pt.unmap(va)
-            phys = pages.pop(va)
-            cache = cache_pages.pop(va, None) if cache_pages else None
-            if cache is None:
-                if phys not in cow or not self._unshare(phys):
-                    freed.append(phys)   # MADV_REMOVE also drops KVM's copy
+        cache_pages, cow = self.cache_pages, pool.cow_refs
+        # Pages out of the maps with C-level steps; the PTEs outside the
+        # whole ranges one by one.
+        caches = list(map(cache_pages.pop, victims, repeat(None))) if cache_pages else None
+        frames = list(map(pages.pop, victims))
+        inner_lo, inner_hi = bisect_left(victims, lo), bisect_left(victims, hi)
+        for va in victims[:inner_lo] + victims[inner_hi:]:
+            pt.unmap(va)
+        if caches is None or caches.count(None) == len(caches):
+            caches = None
+        if cow.keys().isdisjoint(frames):
+            # (The common case: the vDSO's frames keep cow_refs non-empty.)
+            if caches is None:
+                freed = frames                      # private pages: all freed
+            else:
+                own = list(map(is_, caches, repeat(None)))
+                freed = list(compress(frames, own))
+                # The page cache's frames stay the cache's; the guest loses them.
+                self._revoke.extend(compress(frames, map(not_, own)))
+                for cache, count in Counter(compress(caches, map(not_, own))).items():
+                    cache.unmap_pages(count)
+        else:
+            freed, unmapped = [], Counter()
+            for phys, cache in zip(frames, caches or repeat(None)):
+                if cache is None:
+                    if phys not in cow or not self._unshare(phys):
+                        freed.append(phys)   # MADV_REMOVE also drops KVM's copy
+                    else:
+                        self._revoke.append(phys)
                 else:
                     self._revoke.append(phys)
-            else:
-                self._revoke.append(phys)
-                unmapped[cache] += 1
-        for cache, count in unmapped.items():
-            cache.unmap_pages(count)
+                    unmapped[cache] += 1
+            for cache, count in unmapped.items():
+                cache.unmap_pages(count)
         if freed:
             hold = getattr(pt, "hold_frees", None)
             if hold is None or not hold(freed):
@@ -349,13 +373,21 @@ class AddressSpace:
         the bytes), saving a stat of the file for each use."""
         end = start + page_up(length)
         self.check_map_count()
+        eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
+        kept = self._take_same_pages(start, end, prot, cache, offset, shared, eof_page)
         self.unmap(start, end - start)
         if shared and prot & PROT_WRITE:
             cache.shared_writable = True
         vma = Vma(start, end, prot, name, cache=cache, offset=offset, shared=shared,
                   may_write=may_write)
         self.vmas.insert(vma)
-        eof_page = None if file_size is None else (file_size + PAGE_SIZE - 1) >> 12
+        if kept is not None:
+            vas, frames, lost = kept
+            self.pages.update(zip(vas, frames))
+            self.cache_pages.update(dict.fromkeys(vas, cache))
+            self.pt.map_many(vas, frames, pte_flags(prot))
+            if lost:
+                self._revoke.extend(frames)
         if prot and (populate or end - start <= self.eager_bytes):
             if eof_page is None:
                 self._populate_new(start, end, prot)
@@ -369,6 +401,36 @@ class AddressSpace:
             self._map_cached(vma, eof_page)
         return start
 
+    def _take_same_pages(self, start, end, prot, cache, offset, shared, eof_page):
+        """The page-cache pages that a private read-only file mapping about
+        to replace [start, end) would map again at the same addresses: an
+        old private mapping of the same file at the same offsets holds
+        them (ld.so maps each library over its own PROT_READ reservation
+        of it, hundreds of pages). They are taken out of the maps, for
+        unmap to leave alone, and returned as (addresses, frames, whether
+        they lose a right) for map_file to put back with the new
+        protection; None if there are none."""
+        cache_pages = self.cache_pages
+        if shared or not prot or prot & PROT_WRITE or not cache_pages:
+            return None
+        vas, lost = [], False
+        for old in self.vmas.overlapping(start, end):
+            if old.cache is not cache or old.shared or old.offset - old.start != offset - start:
+                continue
+            span = range(max(old.start, start), min(old.end, end), PAGE_SIZE)
+            same = list(compress(span, map(is_, map(cache_pages.get, span), repeat(cache))))
+            if same:
+                vas += same
+                lost = lost or bool(old.prot & ~prot)
+        if not vas:
+            return None
+        if eof_page is None:
+            eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
+        # (Not a page wholly past the end of the file now: it is SIGBUS's.)
+        del vas[bisect_left(vas, start + ((eof_page - (offset >> 12)) << 12)):]
+        list(map(cache_pages.__delitem__, vas))
+        return vas, list(map(self.pages.pop, vas)), lost
+
     def _map_cached(self, vma, eof_page=None):
         """Map the pages of a large file mapping that the page cache holds
         already (a library's, kept from its last use): a fault for each
@@ -377,23 +439,20 @@ class AddressSpace:
         count = (vma.end - vma.start) >> 12
         if eof_page is None:
             eof_page = (vma.cache.size() + PAGE_SIZE - 1) >> 12
-        indices = [i for i in vma.cache.cached(first, count) if i < eof_page]
-        run = []
-        for k, index in enumerate(indices):
-            run.append(index)
-            if k + 1 == len(indices) or indices[k + 1] != index + 1:
-                va = vma.start + ((run[0] - first) << 12)
-                self._populate_file(vma, va, va + (len(run) << 12), eof_page)
-                run = []
+        indices = vma.cache.cached(first, count)
+        del indices[bisect_left(indices, eof_page):]
+        for index, n in index_runs(indices):
+            va = vma.start + ((index - first) << 12)
+            self._populate_file(vma, va, va + (n << 12), eof_page)
 
     def check_map_count(self, splits=0):
         """ENOMEM when a new mapping (or `splits` more pieces of existing
         ones) would pass vm.max_map_count, as Linux's do_mmap and
         split_vma refuse; also before the platform's own limit would be
         passed (systrap's host mappings)."""
-        more = max(splits, 1)
-        if len(self.vmas) + more > MAX_MAP_COUNT or \
-                not self.pt.has_room_for_maps(len(self.vmas), more):
+        more = splits or 1
+        count = len(self.vmas)
+        if count + more > MAX_MAP_COUNT or not self.pt.has_room_for_maps(count, more):
             raise SyscallError(errno.ENOMEM)
 
     def find_free(self, length, hint=0, align=PAGE_SIZE):
@@ -970,12 +1029,13 @@ class AddressSpace:
                 continue
             own_frames = list(map(pages.__getitem__, own))
             if eager and vma.prot & PROT_WRITE and not vma.shared:
-                copies = self._copies(own_frames)
-                if copies is not None:
+                copied = self._copies(own, own_frames, vma.cache is None)
+                if copied is not None:
                     # (Speculative: a child that execs at once touches
                     # two or three of them.)
-                    child.pages.update(zip(own, copies))
-                    child.pt.map_many(own, copies, flags | child._speculative)
+                    copied_vas, copies = copied
+                    child.pages.update(zip(copied_vas, copies))
+                    child.pt.map_many(copied_vas, copies, flags | child._speculative)
                     continue
             refs.update(zip(own_frames, map(add, map(refs.get, own_frames, repeat(1)),
                                             repeat(1))))
@@ -990,23 +1050,30 @@ class AddressSpace:
         self.flush()
         return child
 
-    def _copies(self, frames):
-        """New frames holding what `frames` hold, or None if the pool has
-        too few (copy-on-write will do then)."""
-        try:
-            new = self.pool.alloc_many(len(frames))
-        except OutOfMemory:
-            return None
-        view, zero = self.view, _ZEROS[:PAGE_SIZE]
-        # A page of zeros (most of a fresh stack) is not copied: the new
-        # frame reads as zeros already, and is never touched here. Which
-        # pages those are is found with C-level steps, the copies of the
-        # others one by one.
+    def _copies(self, vas, frames, anonymous):
+        """(pages, new frames) holding what `frames` (at `vas`) hold for
+        the child, or None if the pool has too few (copy-on-write will do
+        then). A page of zeros (most of a fresh stack, a heap's tail) is
+        not copied: of an anonymous mapping the child gets no page at all
+        (a touch faults in a zero page, as for memory never written; a
+        child that execs never touches them), of a file's private mapping
+        a fresh frame (one that reads as zeros, not as the file). Which
+        pages those are is found with C-level steps, the copies of the
+        others one by one."""
+        view = self.view
         pages = list(map(view.__getitem__, map(slice, frames, map(add, frames,
                                                                   repeat(PAGE_SIZE)))))
-        for page, phys in compress(zip(pages, new), map(not_, map(zero.startswith, pages))):
+        data = list(map(not_, map(_ZEROS[:PAGE_SIZE].startswith, pages)))
+        if anonymous and not all(data):
+            vas, pages = list(compress(vas, data)), list(compress(pages, data))
+            data = repeat(True)
+        try:
+            new = self.pool.alloc_many(len(pages))
+        except OutOfMemory:
+            return None
+        for page, phys in compress(zip(pages, new), data):
             view[phys:phys + PAGE_SIZE] = page
-        return new
+        return vas, new
 
     # --- lifetime -------------------------------------------------------------
     def take_host_state(self, old):

@@ -143,10 +143,11 @@ class PageCache:
         have with no read of the file."""
         if self.mapped == 0 and self in _retained:
             self._revive()
-        frames = self.frames
+        frames, span = self.frames, range(first, first + count)
+        # (Either way with C-level steps: a library's mapping is hundreds of pages.)
         if len(frames) < count:
-            return sorted(i for i in frames if first <= i < first + count)
-        return [i for i in range(first, first + count) if i in frames]
+            return sorted(filter(span.__contains__, frames))
+        return list(filter(frames.__contains__, span))
 
     def _fill(self, indices):
         """Give `indices` (ascending) frames holding the file's bytes."""

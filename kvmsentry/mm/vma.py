@@ -1,7 +1,7 @@
 """Virtual memory areas: the sorted, non-overlapping list of mappings."""
 import bisect
 
-from kvmsentry.record import record, replace
+from kvmsentry.record import record
 
 PROT_READ = 1
 PROT_WRITE = 2
@@ -35,8 +35,10 @@ class Vma:
 
     def split_at(self, addr):
         """Return (low, high) copies cut at addr (start < addr < end)."""
-        return (replace(self, end=addr),
-                replace(self, start=addr, offset=self.offset + (addr - self.start)))
+        low, high = self.copy(), self.copy()
+        low.end = addr
+        high.start, high.offset = addr, self.offset + (addr - self.start)
+        return low, high
 
     def file_index(self, va):
         """Page index in the file of the page holding va."""

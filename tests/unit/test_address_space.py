@@ -244,3 +244,108 @@ def test_read_buffers_see_frames_and_zeros_without_allocating(mm):
     assert data[3 * P - 12:3 * P - 8] == b"abcd"
     mm.protect(0x4000_0000 + (1 << 20), P, 0)
     assert errno_of(mm.read_buffers, 0x4000_0000, 2 << 20) == errno.EFAULT
+
+
+def test_small_fork_gives_the_child_no_zero_anonymous_page(mm):
+    mm.map_anonymous(0x10000, 8 * P, RW)              # populated: all 8 pages
+    mm.copy_out(0x10000 + 5, b"data")
+    mm.copy_out(0x13000, b"more")
+    child = mm.fork(alone=True)
+    try:
+        # Only the two written pages are copied (frames of their own);
+        # the six zero pages cost the child nothing until it touches one.
+        assert sorted(va for va in child.pages if 0x10000 <= va < 0x18000) == [0x10000, 0x13000]
+        assert child.pages[0x10000] != mm.pages[0x10000]
+        assert child.copy_in(0x10000, 16) == bytes(5) + b"data" + bytes(7)
+        assert child.copy_in(0x11000, P) == bytes(P)
+        assert child.handle_fault(0x15000, True, False) is None
+        child.copy_out(0x15000, b"child")
+        assert mm.copy_in(0x15000, 5) == bytes(5)
+        child.copy_out(0x13000, b"MORE")
+        assert mm.copy_in(0x13000, 4) == b"more"
+    finally:
+        child.destroy()
+
+
+class _File:
+    """The least of an inode a PageCache reads: a file of fixed bytes."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def read_at(self, offset, length):
+        return self.data[offset:offset + length]
+
+    def getattr(self):
+        from types import SimpleNamespace
+        return SimpleNamespace(size=len(self.data), mtime_ns=0, ctime_ns=0)
+
+
+def test_small_fork_keeps_zeroed_pages_of_a_private_file_mapping(mm):
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(b"F" * (2 * P)), mm.pool)
+    mm.map_file(0x20000, 2 * P, RW, cache, 0, shared=False, populate=True)
+    mm.copy_out(0x20000, bytes(P))                    # the parent zeroes its copy
+    child = mm.fork(alone=True)
+    try:
+        # A zero page left out would fault the file's page back in.
+        assert child.copy_in(0x20000, 4) == bytes(4)
+        assert child.copy_in(0x21000, 4) == b"FFFF"
+    finally:
+        child.destroy()
+
+
+@given(st.lists(st.integers(0, 300), unique=True))
+def test_index_runs_cover_exactly_the_indices(indices):
+    from kvmsentry.mm.address_space import index_runs
+    indices.sort()
+    runs = index_runs(indices)
+    assert [i for first, n in runs for i in range(first, first + n)] == indices
+    # Maximal: no two runs touch.
+    assert all(a + n < b for (a, n), (b, _) in zip(runs, runs[1:]))
+
+
+def test_unmap_returns_cache_pages_and_frees_own_ones_beside_shared_frames(mm):
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(b"F" * (4 * P)), mm.pool)
+    mm.map_anonymous(0x10000, P, RW)
+    mm.copy_out(0x10000, b"x")
+    child = mm.fork()                                  # a copy-on-write frame in the pool
+    try:
+        mm.map_file(0x20000, 4 * P, PROT_READ, cache, 0, shared=False, populate=True)
+        mm.map_anonymous(0x30000, 2 * P, RW)
+        assert cache.mapped == 4
+        in_use = mm.pool.frames_in_use
+        mm.unmap(0x20000, 0x12000)                     # the file's pages and two of our own
+        assert cache.mapped == 0
+        # Our two, and the cache's four: mapped by nobody now, and not a
+        # host file's (kept only for those).
+        assert mm.pool.frames_in_use == in_use - 2 - 4 and not cache.frames
+        assert not any(0x20000 <= va < 0x32000 for va in mm.pages)
+        assert mm.copy_in(0x10000, 1) == child.copy_in(0x10000, 1) == b"x"
+    finally:
+        child.destroy()
+
+
+def test_fixed_file_mapping_over_its_own_reservation_keeps_the_pages(mm):
+    # ld.so's way: the whole library PROT_READ, then its code MAP_FIXED
+    # over it from the same offsets, with another protection.
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(bytes(range(256)) * (6 * P // 256)), mm.pool)
+    mm.map_file(0x40000, 6 * P, PROT_READ, cache, 0, shared=False, populate=True)
+    before = dict(mm.pages)
+    unmapped = []
+    real_unmap = mm.pt.unmap
+    mm.pt.unmap = lambda va: (unmapped.append(va), real_unmap(va))[1]
+    mm.map_file(0x41000, 2 * P, PROT_READ | PROT_EXEC, cache, P, shared=False)
+    # The same frames, never unmapped, now executable; the rest untouched.
+    assert unmapped == [] and mm.pages == before and cache.mapped == 6
+    assert mm.pt.lookup(0x41000) == (before[0x41000] | pte_flags(PROT_READ | PROT_EXEC))
+    assert mm.pt.lookup(0x43000) == (before[0x43000] | pte_flags(PROT_READ))
+    assert mm.vmas.find(0x42000).prot == PROT_READ | PROT_EXEC
+    # Another offset's pages are other pages: unmapped, the file's own mapped.
+    mm.map_file(0x44000, P, PROT_READ | PROT_EXEC, cache, 0, shared=False)
+    assert unmapped == [0x44000] and mm.pages[0x44000] == before[0x40000]
+    assert mm.copy_in(0x44000, 4) == mm.copy_in(0x40000, 4) == bytes(range(4))
+    mm.unmap(0x40000, 6 * P)
+    assert cache.mapped == 0

@@ -852,3 +852,12 @@ class ProcessTreeMachine(RuleBasedStateMachine):
 ProcessTreeMachine.TestCase.settings = settings(max_examples=120, stateful_step_count=40,
                                                 deadline=None)
 TestProcessTree = ProcessTreeMachine.TestCase
+
+
+def test_new_groups_have_no_exited_leader_nor_tracees(tree, init):
+    # (procfs reads exited_leader of every group it shows; ptrace's wait
+    # reads tracees on every wait4.)
+    child = tree.fork(init)
+    for group in (init, child):
+        assert group.exited_leader is None
+        assert group.tracees == {}

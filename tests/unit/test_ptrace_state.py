@@ -129,3 +129,43 @@ def test_xstate_header_is_validated():
         with pytest.raises(SyscallError) as e:
             pr.set_xstate(tr, bytes(bad), 1024, 0x7)
         assert e.value.errno == errno.EINVAL
+
+
+class _Queue:
+    def notify(self, mask):
+        pass
+
+
+class _NoScan(dict):
+    """kernel.tasks that fails the test if a wait scans it."""
+
+    def values(self):
+        raise AssertionError("scanned every task")
+
+
+class _Task:
+    def __init__(self, kernel, tid):
+        self.kernel, self.tid, self.ptrace = kernel, tid, None
+
+    def kick(self):
+        pass
+
+
+def test_tracer_groups_keep_their_tracees():
+    from types import SimpleNamespace
+    from kvmsentry.kernel import ptrace
+    from kvmsentry.kernel.process_tree import ProcessTree
+    tree = ProcessTree(pid_max=64, reserved=2)
+    tracer_group = tree.create_init()
+    other_group = tree.fork(tracer_group)
+    kernel = SimpleNamespace(child_queue=_Queue(), tasks={}, traced_exits=[])
+    tracee = _Task(kernel, 5)
+    kernel.tasks[5] = tracee
+    ptrace.link(tracee, tracer_group, False, 0)
+    assert tracer_group.tracees == {tracee: None}
+    assert ptrace.tracees_of(kernel, tracer_group) == [tracee]
+    kernel.tasks = _NoScan(kernel.tasks)
+    assert ptrace.tracees_of(kernel, other_group) == []
+    ptrace.unlink(tracee)
+    assert tracee.ptrace is None and tracer_group.tracees == {}
+    assert ptrace.tracees_of(kernel, tracer_group) == []

@@ -1,4 +1,5 @@
-"""Tests for kvmsentry.loader.stack: the Linux x86-64 initial stack layout."""
+"""Tests for kvmsentry.loader.stack: the Linux x86-64 initial stack layout,
+and what of the stack exec maps (loader/load.py)."""
 
 import shutil
 import struct
@@ -253,3 +254,35 @@ def test_matches_host_kernel_layout(tmp_path):
     assert table[2 + len(argv):-1] == host["envp"]
     for key in (AT_PLATFORM, AT_RANDOM, AT_EXECFN):
         assert aux[key] == host_aux[key]
+
+
+class _Creds:
+    uid = euid = gid = egid = 1000
+
+
+def test_exec_populates_only_the_stack_top(tmp_path):
+    from kvmsentry.loader.load import STACK_PREFAULT, load_elf
+    from kvmsentry.mm.address_space import STACK_LIMIT, STACK_TOP, AddressSpace
+    from kvmsentry.mm.pool import PhysPool
+    if shutil.which("musl-gcc") is None:
+        pytest.skip("musl-gcc missing")
+    (tmp_path / "exit0.c").write_text("int main(void) { return 0; }\n")
+    prog = tmp_path / "exit0"
+    subprocess.run(["musl-gcc", "-static", "-O1", "-o", str(prog), str(tmp_path / "exit0.c")],
+                   check=True)
+    pool = PhysPool(64 << 20)
+    mm = AddressSpace(pool, None)
+    try:
+        argv, envp = [str(prog).encode(), b"x" * 100], [b"A=1", b"B=2"]
+        _, rsp = load_elf(mm, argv[0], prog.read_bytes(), argv, envp, creds=_Creds(), hwcap=0,
+                          read_file=None)
+        stack = sorted(va for va in mm.pages if STACK_TOP - STACK_LIMIT <= va < STACK_TOP)
+        # Every spawn pays for each of these pages (exec, the next fork's
+        # copy, two teardowns): four, the argv/envp/auxv page among them.
+        assert stack == list(range(STACK_TOP - STACK_PREFAULT, STACK_TOP, 4096))
+        assert len(stack) == 4
+        assert STACK_TOP - STACK_PREFAULT <= rsp < STACK_TOP
+        assert mm.copy_in(rsp, 8) == (2).to_bytes(8, "little")           # argc
+    finally:
+        mm.destroy()
+        pool.close()

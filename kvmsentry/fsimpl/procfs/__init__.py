@@ -44,7 +44,7 @@ def _view_of_group(kernel, group):
     """A ProcessView of a process: its leader, live or exited. As on
     Linux, a leader that exited while other threads run makes /proc/[pid]
     a zombie's (no memory, no files) until the whole process has gone."""
-    task = getattr(group, "exited_leader", None) or kernel.tasks.get(group.tgid)
+    task = group.exited_leader or kernel.tasks.get(group.tgid)
     from kvmsentry.fsimpl.procfs.task_files import ProcessView
     return ProcessView(kernel, group, task)
 

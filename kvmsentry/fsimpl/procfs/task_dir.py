@@ -250,7 +250,7 @@ def _listed_threads(view):
     exited (Linux keeps it in the thread list until the process is
     reaped)."""
     threads = view.threads()
-    leader = getattr(view.group, "exited_leader", None)
+    leader = view.group.exited_leader
     if leader is not None and leader.tid not in view.group.threads:
         threads.insert(0, leader)
     return threads

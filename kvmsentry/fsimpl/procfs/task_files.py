@@ -91,7 +91,7 @@ class ProcessView:
     def thread_count(self):
         """Linux's nr_threads: the live threads, and a leader that has
         exited until the process is reaped."""
-        leader = getattr(self.group, "exited_leader", None)
+        leader = self.group.exited_leader
         return len(self.threads()) + (leader is not None)
 
     def owner(self):
