@@ -9,6 +9,7 @@ blocking guest call waits in waiter.block_until() with the host fd in
 the waiter's poll set. The socket lives in the network namespace the
 sentry runs in (see netns.py).
 """
+import _socket
 import ctypes
 import errno
 import fcntl
@@ -84,7 +85,9 @@ class HostSocket(SocketFile):
         super().__init__(sock_type, protocol, flags)
         self.family = family
         if host is None:
-            host = _host_call(socket.socket, family,
+            # The C type, not socket.socket: its Python __init__ and
+            # close() are frames on every accept and close of a server.
+            host = _host_call(_socket.socket, family,
                               sock_type | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, protocol)
             self.protocol = host.proto
         self.host = host
@@ -200,8 +203,15 @@ class HostSocket(SocketFile):
             return False
 
     def accept(self, task, flags):
-        fd, addr = self._retry(task, 0, POLLIN, self.rcvtimeo, self.host._accept)
-        host = socket.socket(self.family, self.type, self.protocol, fileno=fd)
+        try:
+            fd, addr = self.host._accept()      # a server's accept finds one waiting
+        except (BlockingIOError, InterruptedError):
+            if self.nonblocking():
+                raise SyscallError(errno.EAGAIN) from None
+            fd, addr = self._retry(task, 0, POLLIN, self.rcvtimeo, self.host._accept)
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
+        host = _socket.socket(self.family, self.type, self.protocol, fd)
         host.setblocking(False)
         new = HostSocket(self.family, self.type, self.protocol, flags & SOCK_NONBLOCK,
                          host, self.debug)
@@ -302,7 +312,20 @@ class HostSocket(SocketFile):
                 return n + self.send_views(current(), [view[n:]], 0)
             except SyscallError:
                 return n
-        return self.send_views(current(), buffers, 0)
+        try:
+            # writev of a header and a body (a web server's reply): one
+            # host sendmsg when it all fits, as the single buffer above.
+            n = self.host.sendmsg(buffers, (), MSG_DONTWAIT | MSG_NOSIGNAL)
+        except (BlockingIOError, InterruptedError):
+            return self.send_views(current(), buffers, 0)
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
+        if self.type != SOCK_STREAM or self.nonblocking() or n == sum(map(len, buffers)):
+            return n
+        try:
+            return n + self.send_views(current(), _advance(buffers, n), 0)
+        except SyscallError:
+            return n
 
     def send_views(self, task, views, flags, target=None, anc=()):
         """Send the bytes in `views` as one message (a stream socket that

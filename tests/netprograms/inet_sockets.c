@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -358,6 +359,82 @@ static void epoll_modes(void) {
     printf("done\n");
 }
 
+/* writev of a header and a body (a web server's reply) and accept's
+ * waiting and non-waiting paths. */
+static void writev_accept(void) {
+    int c, s;
+    tcp_pair(&c, &s);
+    static char head[250], body[3 << 20];
+    for (size_t i = 0; i < sizeof head; i++) head[i] = 'h';
+    for (size_t i = 0; i < sizeof body; i++) body[i] = (char)(i * 7 + i / 4096);
+    struct iovec iov[2] = {{head, sizeof head}, {body, sizeof body}};
+    size_t total = sizeof head + sizeof body;
+    /* Blocking: more than the socket buffers hold (made small), read by a
+     * child meanwhile. */
+    int small = 8192;
+    CHECK(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+    CHECK(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(s);
+        static char in[sizeof head + sizeof body + 1];     /* (room to see EOF) */
+        size_t got = 0;
+        ssize_t n;
+        while ((n = read(c, in + got, sizeof in - got)) > 0) got += n;
+        int same = got == total && !memcmp(in, head, sizeof head) &&
+                   !memcmp(in + sizeof head, body, sizeof body);
+        printf("child read %zu identical %d\n", got, same);
+        _exit(0);
+    }
+    printf("blocking writev = %zd of %zu\n", writev(s, iov, 2), total);
+    shutdown(s, SHUT_WR);
+    int status;
+    waitpid(pid, &status, 0);
+    printf("child status %d\n", status);
+    close(c);
+    close(s);
+    /* Non-blocking with nobody reading: part of it, then EAGAIN. */
+    tcp_pair(&c, &s);
+    fcntl(s, F_SETFL, O_NONBLOCK);
+    ssize_t n;
+    int partial = 0, rounds = 0;
+    while ((n = writev(s, iov, 2)) > 0 && rounds++ < 100)
+        partial |= (size_t)n < total;
+    printf("nonblocking writev partial %d then %zd %s\n", partial, n, strerrorname_np(errno));
+    /* After shutdown: EPIPE (SIGPIPE is ignored here). */
+    shutdown(s, SHUT_WR);
+    ERR(writev(s, iov, 2));
+    close(c);
+    close(s);
+    /* accept: nothing waiting on a non-blocking listener, a blocking one
+     * that waits for its connection, a receive timeout that expires. */
+    struct sockaddr_storage a; socklen_t alen;
+    int l = listener(AF_INET, &a, &alen, SOCK_STREAM);
+    fcntl(l, F_SETFL, O_NONBLOCK);
+    ERR(accept4(l, NULL, NULL, 0));
+    fcntl(l, F_SETFL, 0);
+    pid = fork();
+    if (pid == 0) {
+        usleep(100000);
+        int k = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(connect(k, (struct sockaddr *)&a, alen));
+        _exit(write(k, "late", 4) == 4 ? 0 : 1);
+    }
+    s = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    char buf[8] = {0};
+    struct pollfd p = {s, POLLIN, 0};
+    poll(&p, 1, 5000);
+    printf("waited accept %d nonblock %d read %zd '%s'\n", s >= 0,
+           !!(fcntl(s, F_GETFL) & O_NONBLOCK), read(s, buf, sizeof buf - 1), buf);
+    waitpid(pid, &status, 0);
+    close(s);
+    struct timeval tv = {0, 50000};
+    CHECK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+    ERR(accept(l, NULL, NULL));
+    close(l);
+    printf("done\n");
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -371,6 +448,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "options")) options();
     else if (!strcmp(m, "ifaddrs")) ifaddrs();
     else if (!strcmp(m, "epoll")) epoll_modes();
+    else if (!strcmp(m, "writev_accept")) writev_accept();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
