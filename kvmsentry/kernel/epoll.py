@@ -31,6 +31,7 @@ the fd leaves it registered, still reporting, until the file itself is
 released (eventpoll_release()).
 """
 import errno
+import functools
 import select
 import threading
 
@@ -70,13 +71,6 @@ class EpollItem:
     def armed(self):
         return self.events & ~PRIVATE_BITS
 
-    def on_event(self, mask):
-        """The file's queue callback (ep_poll_callback)."""
-        events = self.events
-        if not events & ~PRIVATE_BITS or (mask and not mask & events):
-            return False
-        return self.ep.item_ready(self, mask)
-
 
 class EpollFile(File):
     """An epoll instance (an anonymous inode "[eventpoll]")."""
@@ -109,7 +103,10 @@ class EpollFile(File):
             return
         queue = getattr(file, "queue", None)
         if queue is not None:
-            item.entry = Entry(item.on_event, (events | ALWAYS) & ~PRIVATE_BITS,
+            # The file's queue calls item_ready(item, mask) (ep_poll_callback)
+            # through a partial: no Python frame of its own per wakeup.
+            item.entry = Entry(functools.partial(self.item_ready, item),
+                               (events | ALWAYS) & ~PRIVATE_BITS,
                                exclusive=bool(events & EPOLLEXCLUSIVE))
             item.queue = queue
             queue.register(item.entry)
@@ -234,16 +231,23 @@ class EpollFile(File):
     # --- the ready list ----------------------------------------------------------------
     def item_ready(self, item, mask):
         """Put item on the ready list and wake whoever waits on the
-        instance. Returns whether an exclusive wakeup was taken."""
+        instance (mask: the events the file notified; 0 from _recheck).
+        Returns whether an exclusive wakeup was taken."""
+        events = item.events
+        if not events & ~PRIVATE_BITS or (mask and not mask & events):
+            return False              # disarmed, or not an event it asked for
         with self._lock:
             if not item.live:
                 return False
             self._ready[item] = None
         sleepers = self.sleepers
-        for first in sleepers[:1]:    # (one step: a sleeper may leave meanwhile)
-            first.wake()              # one at a time; what stays ready wakes the next
+        if sleepers:
+            try:
+                sleepers[0].wake()    # one at a time; what stays ready wakes the next
+            except IndexError:        # it left meanwhile
+                pass
         self.queue.notify(IN_BITS)
-        if not item.events & EPOLLEXCLUSIVE:
+        if not events & EPOLLEXCLUSIVE:
             return True
         # As ep_poll_callback: an exclusive wakeup counts only if a task
         # waits here and the event is one the item asked for.

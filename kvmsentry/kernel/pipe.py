@@ -15,6 +15,7 @@ signal ends them with EINTR; whether that becomes a restart is dispatch's
 decision, not this module's.
 """
 import errno
+import functools
 import itertools
 import os
 import stat as st
@@ -128,13 +129,15 @@ class Pipe:
         (EOF, b"") or nonblock (EAGAIN)."""
         if length <= 0:
             return b""
-        box = self._try_read(length, nonblock)
-        if box is None:
-            box = wait_event(lambda: self._try_read(length, False),
-                             [(self.queue, READ_EVENTS | POLLHUP)])
-        return box[0]
+        box = self.try_read(length, nonblock)
+        return self.wait_read(length) if box is None else box[0]
 
-    def _try_read(self, length, nonblock):
+    def wait_read(self, length):
+        """read() once the pipe was found empty: wait for data or EOF."""
+        return wait_event(lambda: self.try_read(length, False),
+                          [(self.queue, READ_EVENTS | POLLHUP)])[0]
+
+    def try_read(self, length, nonblock):
         """(data,) if the read can finish now, else None."""
         with self.lock:
             if not self._buf:
@@ -154,13 +157,15 @@ class Pipe:
     def readinto(self, buffers, nonblock):
         """read() straight into `buffers` (writable views, e.g. of guest
         frames, filled in order): the count; waits as read() does."""
-        box = self._try_readinto(buffers, nonblock)
-        if box is None:
-            box = wait_event(lambda: self._try_readinto(buffers, False),
-                             [(self.queue, READ_EVENTS | POLLHUP)])
-        return box[0]
+        box = self.try_readinto(buffers, nonblock)
+        return self.wait_readinto(buffers) if box is None else box[0]
 
-    def _try_readinto(self, buffers, nonblock):
+    def wait_readinto(self, buffers):
+        """readinto() once the pipe was found empty: wait for data or EOF."""
+        return wait_event(lambda: self.try_readinto(buffers, False),
+                          [(self.queue, READ_EVENTS | POLLHUP)])[0]
+
+    def try_readinto(self, buffers, nonblock):
         """(count,) if the read can finish now, else None."""
         with self.lock:
             buf = self._buf
@@ -197,25 +202,31 @@ class Pipe:
         last reader leaving returns its count and still raises SIGPIPE,
         as Linux's pipe_write does.
         """
+        done = self.try_write(data)
+        return self.write_waiting(data, nonblock) if done is None else done
+
+    def try_write(self, data):
+        """write() when all of data fits now (the common case): its count;
+        None when it does not fit."""
         total = len(data)
         if total == 0:
             return 0
-        with self.lock:            # the common case first: it all fits now
+        with self.lock:
             if self.readers == 0:
                 raise SyscallError(errno.EPIPE)
-            fits = self.capacity - len(self._buf) >= total
-            if fits:
-                self._buf += data
-                self.mtime_ns = self.ctime_ns = now_ns()
-        if fits:
-            self.queue.notify(READ_EVENTS)
-            if self.fasync_readers.armed:
-                self.fasync_readers.signal(POLL_IN)
-            return total
-        return self._write_waiting(data, total, nonblock)
+            if self.capacity - len(self._buf) < total:
+                return None
+            self._buf += data
+            self.mtime_ns = self.ctime_ns = now_ns()
+        self.queue.notify(READ_EVENTS)
+        if self.fasync_readers.armed:
+            self.fasync_readers.signal(POLL_IN)
+        return total
 
-    def _write_waiting(self, data, total, nonblock):
-        """write() of data that does not fit now."""
+    def write_waiting(self, data, nonblock):
+        """write() of data that did not fit: what fits now, then (unless
+        nonblock) waits for room."""
+        total = len(data)
         view = memoryview(data)
         done = [0]
 
@@ -367,6 +378,9 @@ class PipeFile(File):
         self.pipe = pipe
         self._reader = self.readable()
         self._writer = self.writable()
+        # poll_events(): Linux's pipe_poll() mask for this end, bound here
+        # as one C-level call (epoll asks it on every harvest of the end).
+        self.poll_events = functools.partial(pipe.poll_events, self._reader, self._writer)
         self._released = False
         # A read or write in progress holds the file as Linux's fdget
         # does: closing its last fd meanwhile detaches it only when the
@@ -379,19 +393,27 @@ class PipeFile(File):
     def queue(self):
         return self.pipe.queue
 
+    # A call that finishes at once runs under the kernel lock from start
+    # to end, as close(2) does, so no release can come in between: only
+    # the wait (which lets go of the kernel lock) is made _holding the
+    # file, and the pipe's lock is taken once by a read or write that
+    # needs no wait.
     def read(self, length, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        return self._holding(self.pipe.read, length)
+        if length <= 0:
+            return b""
+        box = self.pipe.try_read(length, self.flags & O_NONBLOCK)
+        return self._holding(self.pipe.wait_read, length) if box is None else box[0]
 
     def write(self, data, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
-        return self._holding(self.pipe.write, data)
+        return self._write(data)
 
     def readinto(self, buffers, offset=None):
         """read() straight into `buffers` (writable views of guest frames,
@@ -400,7 +422,8 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        return self._holding(self.pipe.readinto, buffers)
+        box = self.pipe.try_readinto(buffers, self.flags & O_NONBLOCK)
+        return self._holding(self.pipe.wait_readinto, buffers) if box is None else box[0]
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): copied once, at
@@ -409,14 +432,19 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
-        data = buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers)
-        return self._holding(self.pipe.write, data)
+        return self._write(buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers))
 
-    def _holding(self, op, arg):
+    def _write(self, data):
+        done = self.pipe.try_write(data)
+        if done is not None:
+            return done
+        return self._holding(self.pipe.write_waiting, data, self.flags & O_NONBLOCK)
+
+    def _holding(self, op, *args):
         with self.pipe.lock:
             self._busy += 1
         try:
-            return op(arg, self.flags & O_NONBLOCK)
+            return op(*args)
         finally:
             with self.pipe.lock:
                 self._busy -= 1
@@ -434,9 +462,6 @@ class PipeFile(File):
         if self.location is not None:        # a FIFO: the inode's own stat
             return self.inode.getattr()
         return self.pipe.stat()
-
-    def poll_events(self):
-        return self.pipe.poll_events(self._reader, self._writer)
 
     def readiness(self):
         mask = self.poll_events()
