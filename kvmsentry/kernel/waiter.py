@@ -244,7 +244,11 @@ def deadline_after(ns):
     return None if ns is None else time.monotonic_ns() + ns
 
 
-def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible=True):
+_UNCHECKED = object()
+
+
+def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible=True,
+                checked=_UNCHECKED):
     """Call check() until it returns something true and return that; or
     return check()'s last (false) answer once `deadline` (CLOCK_MONOTONIC
     ns; None: none) has passed; or, if `interruptible`, raise EINTR when a
@@ -257,6 +261,11 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     host_fds: [(host fd, poll events)] likewise. check() runs with whatever
     locks the caller holds; the kernel lock is released while sleeping.
 
+    checked: the false answer check() has just given the caller, after
+    whatever wakes it was in place (a waiter it put on a list of its
+    own): the first look is skipped (epoll_wait: one harvest less per
+    sleep).
+
     As Linux's do_poll: the condition is checked before a pending signal,
     and a pending signal wins over an expired timeout (even a zero one).
     An uninterruptible wait still ends early when the task is being killed
@@ -267,11 +276,13 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     for queue, entry in entries:
         queue.register(entry)
     sleep = task.waiter.sleep
+    result = checked
     try:
         while True:
-            result = check()
-            if result:
-                return result
+            if result is _UNCHECKED:
+                result = check()
+                if result:
+                    return result
             if interruptible and signal_pending(task):
                 task.interrupt.set()              # the task loop delivers it
                 raise SyscallError(errno.EINTR)
@@ -281,6 +292,7 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
             if left is not None and left <= 0:
                 return result
             unlocked(sleep, host_fds, left)
+            result = _UNCHECKED
     finally:
         for queue, entry in entries:
             queue.unregister(entry)

@@ -301,14 +301,24 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     ep = task.fds.get(epfd & 0xFFFFFFFF)
     if not isinstance(ep, EpollFile):
         raise SyscallError(errno.EINVAL)
-    # What is ready already is taken with no wait, deadline or signal
-    # mask set up (a mask that is never waited under changes nothing).
-    ready = ep.harvest(maxevents)
-    if not ready:
-        if mask is None:
-            ready = _sleep(task, ep, maxevents, timeout_ns)
-        else:
-            ready = _masked_wait(task, mask, lambda: _sleep(task, ep, maxevents, timeout_ns))
+    # The task's Waiter goes on the instance's own list (ep->wq), woken by
+    # item_ready with no queue entry, before the first look: what is ready
+    # already is taken with no deadline or signal mask set up (a mask that
+    # is never waited under changes nothing), and a wait starts from that
+    # look, not another.
+    waiter = task.waiter
+    sleepers = ep.sleepers
+    sleepers.append(waiter)
+    try:
+        ready = ep.harvest(maxevents, waiter)
+        if not ready:
+            if mask is None:
+                ready = _sleep(task, ep, maxevents, timeout_ns, ready)
+            else:
+                ready = _masked_wait(task, mask,
+                                     lambda: _sleep(task, ep, maxevents, timeout_ns, ready))
+    finally:
+        sleepers.remove(waiter)
     n = len(ready)
     if n == 1:
         task.mm.copy_out(events, EPOLL_EVENT.pack(*ready[0]))
@@ -317,17 +327,11 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     return n
 
 
-def _sleep(task, ep, maxevents, timeout_ns):
-    """epoll_wait's wait (ep_poll): the task's Waiter goes on the
-    instance's own list, woken by item_ready, with no queue entry."""
-    waiter = task.waiter
-    sleepers = ep.sleepers
-    sleepers.append(waiter)
-    try:
-        return block_until(task, partial(ep.harvest, maxevents, waiter), (), ep.host_fds(),
-                           None if timeout_ns is None else monotonic_ns() + timeout_ns)
-    finally:
-        sleepers.remove(waiter)
+def _sleep(task, ep, maxevents, timeout_ns, nothing):
+    """epoll_wait's wait (ep_poll), once a look found `nothing` ready."""
+    return block_until(task, partial(ep.harvest, maxevents, task.waiter), (), ep.host_fds(),
+                       None if timeout_ns is None else monotonic_ns() + timeout_ns,
+                       checked=nothing)
 
 
 def _ms(timeout):
