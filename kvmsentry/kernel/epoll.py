@@ -246,7 +246,8 @@ class EpollFile(File):
                 sleepers[0].wake()    # one at a time; what stays ready wakes the next
             except IndexError:        # it left meanwhile
                 pass
-        self.queue.notify(IN_BITS)
+        if self.queue.entries:
+            self.queue.notify(IN_BITS)
         if not events & EPOLLEXCLUSIVE:
             return True
         # As ep_poll_callback: an exclusive wakeup counts only if a task

@@ -54,24 +54,26 @@ class Queue:
     """The waiters of one object (gVisor's waiter.Queue).
 
     The entries are a tuple replaced whole (under the lock) by register and
-    unregister, so notify, the hot side, reads a snapshot without locking."""
+    unregister, so notify, the hot side, reads a snapshot without locking;
+    a notifier may read `entries` too, to skip notify's frame when it is
+    empty (an epoll instance nobody polls)."""
 
-    __slots__ = ("_lock", "_entries")
+    __slots__ = ("_lock", "entries")
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._entries = ()
+        self.entries = ()
 
     def register(self, entry):
         with self._lock:
-            self._entries += (entry,)
+            self.entries += (entry,)
 
     def unregister(self, entry):
         with self._lock:
-            entries = self._entries
+            entries = self.entries
             for i, e in enumerate(entries):
                 if e is entry:
-                    self._entries = entries[:i] + entries[i + 1:]
+                    self.entries = entries[:i] + entries[i + 1:]
                     return
 
     def notify(self, mask):
@@ -79,7 +81,7 @@ class Queue:
         after the state change is visible, so a woken waiter that re-checks
         sees it (an entry registered meanwhile checks after registering).
         Callbacks may register or unregister: they run over a snapshot."""
-        entries = self._entries
+        entries = self.entries
         if not entries:
             return
         woke_exclusive = False
@@ -94,7 +96,7 @@ class Queue:
                 entry.callback(mask & entry.mask)
 
     def has_waiters(self):
-        return bool(self._entries)
+        return bool(self.entries)
 
 
 class Deferral:

@@ -312,11 +312,14 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     try:
         ready = ep.harvest(maxevents, waiter)
         if not ready:
+            check = partial(ep.harvest, maxevents, waiter)
+            deadline = None if timeout_ns is None else monotonic_ns() + timeout_ns
             if mask is None:
-                ready = _sleep(task, ep, maxevents, timeout_ns, ready)
+                ready = block_until(task, check, (), ep.host_fds(), deadline, checked=ready)
             else:
-                ready = _masked_wait(task, mask,
-                                     lambda: _sleep(task, ep, maxevents, timeout_ns, ready))
+                nothing = ready
+                ready = _masked_wait(task, mask, lambda: block_until(
+                    task, check, (), ep.host_fds(), deadline, checked=nothing))
     finally:
         sleepers.remove(waiter)
     n = len(ready)
@@ -325,13 +328,6 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     elif n:
         task.mm.copy_out(events, struct.pack("<" + "IQ" * n, *chain.from_iterable(ready)))
     return n
-
-
-def _sleep(task, ep, maxevents, timeout_ns, nothing):
-    """epoll_wait's wait (ep_poll), once a look found `nothing` ready."""
-    return block_until(task, partial(ep.harvest, maxevents, task.waiter), (), ep.host_fds(),
-                       None if timeout_ns is None else monotonic_ns() + timeout_ns,
-                       checked=nothing)
 
 
 def _ms(timeout):
