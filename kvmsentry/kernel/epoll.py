@@ -236,10 +236,14 @@ class EpollFile(File):
         events = item.events
         if not events & ~PRIVATE_BITS or (mask and not mask & events):
             return False              # disarmed, or not an event it asked for
-        with self._lock:
+        lock = self._lock
+        lock.acquire()              # (not `with`: ~1k instructions less, on every wakeup)
+        try:
             if not item.live:
                 return False
             self._ready[item] = None
+        finally:
+            lock.release()
         sleepers = self.sleepers
         if sleepers:
             try:
@@ -280,13 +284,17 @@ class EpollFile(File):
             return []         # nothing called back, nothing to look at: a blocking wait's check
         if self._host_items:
             self._poll_host_items()
-        with self._lock:
-            batch = list(self._ready)
-            self._ready.clear()
+        lock = self._lock
+        lock.acquire()              # (not `with`, as in item_ready)
+        try:
+            batch, self._ready = self._ready, {}     # (a fresh dict: no list made)
+        finally:
+            lock.release()
         out, leftover, again = [], (), []
-        for i, item in enumerate(batch):
+        for item in batch:
             if len(out) >= maxevents:
-                leftover = batch[i:]
+                leftover = list(batch)
+                leftover = leftover[leftover.index(item):]
                 break
             events = item.events
             if not events & ~PRIVATE_BITS:
@@ -301,7 +309,8 @@ class EpollFile(File):
         if leftover or again:
             # Unreported items first, then what arrived meanwhile, then the
             # level-triggered ones just reported (as ep_done_scan orders them).
-            with self._lock:
+            lock.acquire()
+            try:
                 ready = self._ready
                 if leftover or ready:
                     arrived, ready = ready, {}
@@ -312,6 +321,8 @@ class EpollFile(File):
                 for item in again:
                     if item.live:
                         ready[item] = None
+            finally:
+                lock.release()
         if self._by_host_fd and len(out) < maxevents:
             self._harvest_host(maxevents - len(out), out)
         if self._ready and self.sleepers:

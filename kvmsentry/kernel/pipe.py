@@ -346,20 +346,22 @@ class Pipe:
 
     # --- poll and stat -------------------------------------------------------
     def poll_events(self, reader, writer):
-        """Linux pipe_poll() mask for a file with these access rights."""
-        with self.lock:
-            mask = 0
-            if reader:
-                if self._buf:
-                    mask |= POLLIN | POLLRDNORM
-                if self.writers == 0:
-                    mask |= POLLHUP
-            if writer:
-                if self.capacity - len(self._buf) >= PIPE_BUF:
-                    mask |= POLLOUT | POLLWRNORM
-                if self.readers == 0:
-                    mask |= POLLERR
-            return mask
+        """Linux pipe_poll() mask for a file with these access rights.
+        Read without the lock, as pipe_poll reads the pipe: a change
+        racing with the look notifies the queue after it is made, so a
+        waiter that saw the old state looks again."""
+        return (self.read_end_events() if reader else 0) | \
+            (self.write_end_events() if writer else 0)
+
+    def read_end_events(self):
+        """poll_events(True, False): the read end's mask."""
+        mask = POLLIN | POLLRDNORM if self._buf else 0
+        return mask | POLLHUP if self.writers == 0 else mask
+
+    def write_end_events(self):
+        """poll_events(False, True): the write end's mask."""
+        mask = POLLOUT | POLLWRNORM if self.capacity - len(self._buf) >= PIPE_BUF else 0
+        return mask | POLLERR if self.readers == 0 else mask
 
     def stat(self):
         """fstat of an anonymous pipe: a FIFO of its own on pipefs."""
@@ -379,8 +381,13 @@ class PipeFile(File):
         self._reader = self.readable()
         self._writer = self.writable()
         # poll_events(): Linux's pipe_poll() mask for this end, bound here
-        # as one C-level call (epoll asks it on every harvest of the end).
-        self.poll_events = functools.partial(pipe.poll_events, self._reader, self._writer)
+        # (epoll asks it on every harvest of the end).
+        if self._reader and not self._writer:
+            self.poll_events = pipe.read_end_events
+        elif self._writer and not self._reader:
+            self.poll_events = pipe.write_end_events
+        else:
+            self.poll_events = functools.partial(pipe.poll_events, self._reader, self._writer)
         self._released = False
         # A read or write in progress holds the file as Linux's fdget
         # does: closing its last fd meanwhile detaches it only when the
