@@ -305,13 +305,14 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     # item_ready with no queue entry, before the first look: what is ready
     # already is taken with no deadline or signal mask set up (a mask that
     # is never waited under changes nothing), and a wait starts from that
-    # look, not another.
+    # look, not another. A zero timeout returns after the look, before any
+    # pending signal is noticed (ep_poll's timed_out).
     waiter = task.waiter
     sleepers = ep.sleepers
     sleepers.append(waiter)
     try:
         ready = ep.harvest(maxevents, waiter)
-        if not ready:
+        if not ready and timeout_ns != 0:
             check = partial(ep.harvest, maxevents, waiter)
             deadline = None if timeout_ns is None else monotonic_ns() + timeout_ns
             if mask is None:
