@@ -130,12 +130,13 @@ class Pipe:
         if length <= 0:
             return b""
         box = self.try_read(length, nonblock)
-        return self.wait_read(length) if box is None else box[0]
+        return self.wait_to_read(self.try_read, length) if box is None else box[0]
 
-    def wait_read(self, length):
-        """read() once the pipe was found empty: wait for data or EOF."""
-        return wait_event(lambda: self.try_read(length, False),
-                          [(self.queue, READ_EVENTS | POLLHUP)])[0]
+    def wait_to_read(self, attempt, arg):
+        """A read once the pipe was found empty: waits until
+        attempt(arg, False) (try_read or try_readinto) finishes, with data
+        or EOF; its answer."""
+        return wait_event(lambda: attempt(arg, False), [(self.queue, READ_EVENTS | POLLHUP)])[0]
 
     def try_read(self, length, nonblock):
         """(data,) if the read can finish now, else None."""
@@ -158,12 +159,7 @@ class Pipe:
         """read() straight into `buffers` (writable views, e.g. of guest
         frames, filled in order): the count; waits as read() does."""
         box = self.try_readinto(buffers, nonblock)
-        return self.wait_readinto(buffers) if box is None else box[0]
-
-    def wait_readinto(self, buffers):
-        """readinto() once the pipe was found empty: wait for data or EOF."""
-        return wait_event(lambda: self.try_readinto(buffers, False),
-                          [(self.queue, READ_EVENTS | POLLHUP)])[0]
+        return self.wait_to_read(self.try_readinto, buffers) if box is None else box[0]
 
     def try_readinto(self, buffers, nonblock):
         """(count,) if the read can finish now, else None."""
@@ -412,8 +408,9 @@ class PipeFile(File):
             raise SyscallError(errno.EBADF)
         if length <= 0:
             return b""
-        box = self.pipe.try_read(length, self.flags & O_NONBLOCK)
-        return self._holding(self.pipe.wait_read, length) if box is None else box[0]
+        pipe = self.pipe
+        box = pipe.try_read(length, self.flags & O_NONBLOCK)
+        return self._holding(pipe.wait_to_read, pipe.try_read, length) if box is None else box[0]
 
     def write(self, data, offset=None):
         if offset is not None:
@@ -429,8 +426,10 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        box = self.pipe.try_readinto(buffers, self.flags & O_NONBLOCK)
-        return self._holding(self.pipe.wait_readinto, buffers) if box is None else box[0]
+        pipe = self.pipe
+        box = pipe.try_readinto(buffers, self.flags & O_NONBLOCK)
+        return self._holding(pipe.wait_to_read, pipe.try_readinto, buffers) if box is None \
+            else box[0]
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): copied once, at
