@@ -15,6 +15,7 @@ signal ends them with EINTR; whether that becomes a restart is dispatch's
 decision, not this module's.
 """
 import errno
+import functools
 import itertools
 import os
 import stat as st
@@ -128,13 +129,16 @@ class Pipe:
         (EOF, b"") or nonblock (EAGAIN)."""
         if length <= 0:
             return b""
-        box = self._try_read(length, nonblock)
-        if box is None:
-            box = wait_event(lambda: self._try_read(length, False),
-                             [(self.queue, READ_EVENTS | POLLHUP)])
-        return box[0]
+        box = self.try_read(length, nonblock)
+        return self.wait_to_read(self.try_read, length) if box is None else box[0]
 
-    def _try_read(self, length, nonblock):
+    def wait_to_read(self, attempt, arg):
+        """A read once the pipe was found empty: waits until
+        attempt(arg, False) (try_read or try_readinto) finishes, with data
+        or EOF; its answer."""
+        return wait_event(lambda: attempt(arg, False), [(self.queue, READ_EVENTS | POLLHUP)])[0]
+
+    def try_read(self, length, nonblock):
         """(data,) if the read can finish now, else None."""
         with self.lock:
             if not self._buf:
@@ -154,13 +158,10 @@ class Pipe:
     def readinto(self, buffers, nonblock):
         """read() straight into `buffers` (writable views, e.g. of guest
         frames, filled in order): the count; waits as read() does."""
-        box = self._try_readinto(buffers, nonblock)
-        if box is None:
-            box = wait_event(lambda: self._try_readinto(buffers, False),
-                             [(self.queue, READ_EVENTS | POLLHUP)])
-        return box[0]
+        box = self.try_readinto(buffers, nonblock)
+        return self.wait_to_read(self.try_readinto, buffers) if box is None else box[0]
 
-    def _try_readinto(self, buffers, nonblock):
+    def try_readinto(self, buffers, nonblock):
         """(count,) if the read can finish now, else None."""
         with self.lock:
             buf = self._buf
@@ -197,25 +198,31 @@ class Pipe:
         last reader leaving returns its count and still raises SIGPIPE,
         as Linux's pipe_write does.
         """
+        done = self.try_write(data)
+        return self.write_waiting(data, nonblock) if done is None else done
+
+    def try_write(self, data):
+        """write() when all of data fits now (the common case): its count;
+        None when it does not fit."""
         total = len(data)
         if total == 0:
             return 0
-        with self.lock:            # the common case first: it all fits now
+        with self.lock:
             if self.readers == 0:
                 raise SyscallError(errno.EPIPE)
-            fits = self.capacity - len(self._buf) >= total
-            if fits:
-                self._buf += data
-                self.mtime_ns = self.ctime_ns = now_ns()
-        if fits:
-            self.queue.notify(READ_EVENTS)
-            if self.fasync_readers.armed:
-                self.fasync_readers.signal(POLL_IN)
-            return total
-        return self._write_waiting(data, total, nonblock)
+            if self.capacity - len(self._buf) < total:
+                return None
+            self._buf += data
+            self.mtime_ns = self.ctime_ns = now_ns()
+        self.queue.notify(READ_EVENTS)
+        if self.fasync_readers.armed:
+            self.fasync_readers.signal(POLL_IN)
+        return total
 
-    def _write_waiting(self, data, total, nonblock):
-        """write() of data that does not fit now."""
+    def write_waiting(self, data, nonblock):
+        """write() of data that did not fit: what fits now, then (unless
+        nonblock) waits for room."""
+        total = len(data)
         view = memoryview(data)
         done = [0]
 
@@ -335,20 +342,22 @@ class Pipe:
 
     # --- poll and stat -------------------------------------------------------
     def poll_events(self, reader, writer):
-        """Linux pipe_poll() mask for a file with these access rights."""
-        with self.lock:
-            mask = 0
-            if reader:
-                if self._buf:
-                    mask |= POLLIN | POLLRDNORM
-                if self.writers == 0:
-                    mask |= POLLHUP
-            if writer:
-                if self.capacity - len(self._buf) >= PIPE_BUF:
-                    mask |= POLLOUT | POLLWRNORM
-                if self.readers == 0:
-                    mask |= POLLERR
-            return mask
+        """Linux pipe_poll() mask for a file with these access rights.
+        Read without the lock, as pipe_poll reads the pipe: a change
+        racing with the look notifies the queue after it is made, so a
+        waiter that saw the old state looks again."""
+        return (self.read_end_events() if reader else 0) | \
+            (self.write_end_events() if writer else 0)
+
+    def read_end_events(self):
+        """poll_events(True, False): the read end's mask."""
+        mask = POLLIN | POLLRDNORM if self._buf else 0
+        return mask | POLLHUP if self.writers == 0 else mask
+
+    def write_end_events(self):
+        """poll_events(False, True): the write end's mask."""
+        mask = POLLOUT | POLLWRNORM if self.capacity - len(self._buf) >= PIPE_BUF else 0
+        return mask | POLLERR if self.readers == 0 else mask
 
     def stat(self):
         """fstat of an anonymous pipe: a FIFO of its own on pipefs."""
@@ -367,6 +376,14 @@ class PipeFile(File):
         self.pipe = pipe
         self._reader = self.readable()
         self._writer = self.writable()
+        # poll_events(): Linux's pipe_poll() mask for this end, bound here
+        # (epoll asks it on every harvest of the end).
+        if self._reader and not self._writer:
+            self.poll_events = pipe.read_end_events
+        elif self._writer and not self._reader:
+            self.poll_events = pipe.write_end_events
+        else:
+            self.poll_events = functools.partial(pipe.poll_events, self._reader, self._writer)
         self._released = False
         # A read or write in progress holds the file as Linux's fdget
         # does: closing its last fd meanwhile detaches it only when the
@@ -379,19 +396,28 @@ class PipeFile(File):
     def queue(self):
         return self.pipe.queue
 
+    # A call that finishes at once runs under the kernel lock from start
+    # to end, as close(2) does, so no release can come in between: only
+    # the wait (which lets go of the kernel lock) is made _holding the
+    # file, and the pipe's lock is taken once by a read or write that
+    # needs no wait.
     def read(self, length, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        return self._holding(self.pipe.read, length)
+        if length <= 0:
+            return b""
+        pipe = self.pipe
+        box = pipe.try_read(length, self.flags & O_NONBLOCK)
+        return self._holding(pipe.wait_to_read, pipe.try_read, length) if box is None else box[0]
 
     def write(self, data, offset=None):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
-        return self._holding(self.pipe.write, data)
+        return self._write(data)
 
     def readinto(self, buffers, offset=None):
         """read() straight into `buffers` (writable views of guest frames,
@@ -400,7 +426,10 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        return self._holding(self.pipe.readinto, buffers)
+        pipe = self.pipe
+        box = pipe.try_readinto(buffers, self.flags & O_NONBLOCK)
+        return self._holding(pipe.wait_to_read, pipe.try_readinto, buffers) if box is None \
+            else box[0]
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): copied once, at
@@ -409,14 +438,19 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._writer:
             raise SyscallError(errno.EBADF)
-        data = buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers)
-        return self._holding(self.pipe.write, data)
+        return self._write(buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers))
 
-    def _holding(self, op, arg):
+    def _write(self, data):
+        done = self.pipe.try_write(data)
+        if done is not None:
+            return done
+        return self._holding(self.pipe.write_waiting, data, self.flags & O_NONBLOCK)
+
+    def _holding(self, op, *args):
         with self.pipe.lock:
             self._busy += 1
         try:
-            return op(arg, self.flags & O_NONBLOCK)
+            return op(*args)
         finally:
             with self.pipe.lock:
                 self._busy -= 1
@@ -434,9 +468,6 @@ class PipeFile(File):
         if self.location is not None:        # a FIFO: the inode's own stat
             return self.inode.getattr()
         return self.pipe.stat()
-
-    def poll_events(self):
-        return self.pipe.poll_events(self._reader, self._writer)
 
     def readiness(self):
         mask = self.poll_events()

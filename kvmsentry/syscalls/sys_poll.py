@@ -4,7 +4,9 @@ wait itself kernel/waiter.block_until: the task sleeps on the queues of
 the files it polls (and their host fds) until one of them notifies."""
 import errno
 import struct
+from functools import partial
 from itertools import chain
+from time import monotonic_ns
 
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
@@ -289,31 +291,38 @@ def epoll_ctl(task, epfd, op, fd, event):
 
 
 def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
-    maxevents = i32(maxevents)
+    # int arguments as unsigned (a frame less than i32 each): a negative
+    # maxevents is above EP_MAX_EVENTS, a negative fd above any table's limit.
+    maxevents &= 0xFFFFFFFF
     if not 0 < maxevents <= EP_MAX_EVENTS:
         raise SyscallError(errno.EINVAL)
     if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
         raise SyscallError(errno.EFAULT)
-    ep = task.fds.get(i32(epfd))
+    ep = task.fds.get(epfd & 0xFFFFFFFF)
     if not isinstance(ep, EpollFile):
         raise SyscallError(errno.EINVAL)
-    # What is ready already is taken with no wait, deadline or signal
-    # mask set up (a mask that is never waited under changes nothing).
-    ready = ep.harvest(maxevents)
-    if not ready:
-        deadline = pl.deadline_after(timeout_ns)
-
-        def wait():
-            # Woken by the instance itself (item_ready), not through a queue entry.
-            waiter = task.waiter
-            ep.sleepers.append(waiter)
-            try:
-                return block_until(task, lambda: ep.harvest(maxevents, waiter), (),
-                                   ep.host_fds(), deadline)
-            finally:
-                ep.sleepers.remove(waiter)
-
-        ready = wait() if mask is None else _masked_wait(task, mask, wait)
+    # The task's Waiter goes on the instance's own list (ep->wq), woken by
+    # item_ready with no queue entry, before the first look: what is ready
+    # already is taken with no deadline or signal mask set up (a mask that
+    # is never waited under changes nothing), and a wait starts from that
+    # look, not another. A zero timeout returns after the look, before any
+    # pending signal is noticed (ep_poll's timed_out).
+    waiter = task.waiter
+    sleepers = ep.sleepers
+    sleepers.append(waiter)
+    try:
+        ready = ep.harvest(maxevents, waiter)
+        if not ready and timeout_ns != 0:
+            check = partial(ep.harvest, maxevents, waiter)
+            deadline = None if timeout_ns is None else monotonic_ns() + timeout_ns
+            if mask is None:
+                ready = block_until(task, check, (), ep.host_fds(), deadline, checked=ready)
+            else:
+                nothing = ready
+                ready = _masked_wait(task, mask, lambda: block_until(
+                    task, check, (), ep.host_fds(), deadline, checked=nothing))
+    finally:
+        sleepers.remove(waiter)
     n = len(ready)
     if n == 1:
         task.mm.copy_out(events, EPOLL_EVENT.pack(*ready[0]))
@@ -323,13 +332,15 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
 
 
 def _ms(timeout):
-    timeout = i32(timeout)
-    return None if timeout < 0 else timeout * 1_000_000
+    timeout &= 0xFFFFFFFF                         # an int: negative waits forever
+    return None if timeout & 0x80000000 else timeout * 1_000_000
 
 
 def epoll_wait(task, epfd, events, maxevents, timeout):
     """Implements epoll_wait(2)."""
-    return _epoll_wait(task, epfd, events, maxevents, _ms(timeout), None)
+    timeout &= 0xFFFFFFFF                         # _ms() inline: a frame less per call
+    return _epoll_wait(task, epfd, events, maxevents,
+                       None if timeout & 0x80000000 else timeout * 1_000_000, None)
 
 
 def epoll_pwait(task, epfd, events, maxevents, timeout, sigmask, sigsetsize):

@@ -476,6 +476,30 @@ static void sleep_rem(void) {
            left > 0 && left < 2000);
 }
 
+static volatile int usr1_seen;
+static void on_usr1(int sig) { (void)sig; usr1_seen++; }
+
+/* epoll_pwait with a signal pending that its mask unblocks: a zero
+ * timeout returns 0 (ep_poll returns before it looks at signals, and the
+ * old mask comes back with the signal still pending); a real one EINTR. */
+static void pwait_zero(void) {
+    int ep = epoll_create1(0);
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
+    sigset_t usr1, none;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigemptyset(&none);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    kill(getpid(), SIGUSR1);
+    struct epoll_event ev;
+    int r = epoll_pwait(ep, &ev, 1, 0, &none);
+    printf("timeout 0, signal pending: %d handler=%d\n", r, usr1_seen);
+    r = epoll_pwait(ep, &ev, 1, 50, &none);
+    printf("timeout 50 ms, signal pending: %d %s handler=%d\n", r, r < 0 ? strerror(errno) : "",
+           usr1_seen);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *m = argc > 1 ? argv[1] : "";
@@ -491,6 +515,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "nested")) nested_lifetime();
     else if (!strcmp(m, "inotify")) inotify();
     else if (!strcmp(m, "sleep_rem")) sleep_rem();
+    else if (!strcmp(m, "pwait_zero")) pwait_zero();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }

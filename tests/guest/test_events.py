@@ -2,7 +2,7 @@
 (level vs edge on a pipe with partial reads, EPOLLONESHOT re-arm,
 EPOLLEXCLUSIVE waking one of two waiters, one edge waking one of two
 threads in epoll_wait on one instance, nested instances, an item that
-outlives its fd, epoll_pwait2), poll on both ends of a pipe around a
+outlives its fd, epoll_pwait2, a zero timeout with a signal pending), poll on both ends of a pipe around a
 close, eventfd (semaphore), timerfd (periodic ticks counted), signalfd
 (SIGCHLD of a child), pidfd and inotify (a file created, written, renamed,
 chmodded and removed, a directory made and removed).
@@ -18,7 +18,7 @@ from progbuild import FLAVOURS, build_all, run
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "eventprograms")
 MODES = ["level_edge", "oneshot", "exclusive", "threads", "pipe_hup", "eventfd", "timerfd",
-         "signalfd", "pidfd", "nested", "inotify", "sleep_rem"]
+         "signalfd", "pidfd", "nested", "inotify", "sleep_rem", "pwait_zero"]
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,24 @@ def test_block_until_deadline_returns_false_answer():
     assert time.monotonic_ns() - t0 >= 20_000_000
 
 
+def test_block_until_checked_sleeps_before_the_first_look():
+    """checked= is the false answer the caller just got: a deadline
+    already past returns that answer with no look at all, and otherwise
+    the wait sleeps (here, takes the wake already made) before it looks."""
+    task, looks = FakeTask(), []
+
+    def check():
+        looks.append(1)
+        return "ready"
+    nothing = []
+    assert w.block_until(task, check, deadline=time.monotonic_ns() - 1,
+                         checked=nothing) is nothing
+    assert looks == []
+    task.waiter.wake()                  # the wake the caller's own list made
+    assert w.block_until(task, check, checked=nothing) == "ready"
+    assert looks == [1] and not _readable(task.waiter.fd)
+
+
 def test_signal_interrupts_with_eintr_and_condition_wins_first():
     task = FakeTask()
     task.pending_signal = True
