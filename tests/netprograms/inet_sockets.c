@@ -364,14 +364,14 @@ static void epoll_modes(void) {
 static void writev_accept(void) {
     int c, s;
     tcp_pair(&c, &s);
-    static char head[250], body[3 << 20];
+    static char head[250], body[1 << 20];
     for (size_t i = 0; i < sizeof head; i++) head[i] = 'h';
     for (size_t i = 0; i < sizeof body; i++) body[i] = (char)(i * 7 + i / 4096);
     struct iovec iov[2] = {{head, sizeof head}, {body, sizeof body}};
     size_t total = sizeof head + sizeof body;
     /* Blocking: more than the socket buffers hold (made small), read by a
      * child meanwhile. */
-    int small = 8192;
+    int small = 65536;
     CHECK(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
     CHECK(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
     pid_t pid = fork();
