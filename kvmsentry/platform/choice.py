@@ -30,12 +30,13 @@ def resolve(name):
     return "kvm"
 
 
-def make_machine(name, pool_bytes, max_vcpus=None, background=False):
+def make_machine(name, pool_bytes, max_vcpus=None, background=False, zygote=None):
     """The platform's machine (the kernel's view of it: pool, contexts,
     address spaces). Raises KvmUnavailable for kvm without /dev/kvm.
-    background: KVM's waiting steps run in a thread; ready() joins it."""
+    background: KVM's waiting steps run in a thread; ready() joins it.
+    zygote: systrap's, if started already."""
     if resolve(name) == "systrap":
         from kvmsentry.platform.systrap.machine import SystrapMachine
-        return SystrapMachine(pool_bytes=pool_bytes, max_vcpus=max_vcpus)
+        return SystrapMachine(pool_bytes=pool_bytes, max_vcpus=max_vcpus, zygote=zygote)
     from kvmsentry.platform.kvm.machine import Machine
     return Machine(pool_bytes=pool_bytes, max_vcpus=max_vcpus, background=background)

@@ -138,6 +138,17 @@ def test_running_sentry_seen_from_the_host():
                 fields = dict(line.split(":\t", 1) for line in f.read().splitlines())
             assert int(fields["CapEff"], 16) == 0 and fields["NoNewPrivs"].strip() == "1"
             assert fields["Seccomp"].strip() == "2"
+        if choice.resolve(choice.requested(None)) == "systrap":
+            # The zygote, started right after the fork (before the sentry's
+            # imports and machine), is the sentry's child in every one of
+            # its namespaces, and locked down like the processes it makes.
+            with open("/proc/%d/task/%d/children" % (sentry, sentry)) as f:
+                [zygote] = [int(p) for p in f.read().split()]
+            for ns in ("mnt", "user", "pid", "ipc", "uts", "net"):
+                assert _ns(zygote, ns) == _ns(sentry, ns), ns
+            fields = _status(zygote)
+            assert (fields["Seccomp"], fields["NoNewPrivs"]) == ("2", "1")
+            assert int(fields["CapEff"], 16) == 0
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=TIMEOUT)

@@ -18,7 +18,7 @@ from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
 from kvmsentry.mm.vdso import Vdso
 from kvmsentry.platform.systrap.context import SystrapContext
 from kvmsentry.platform.systrap.mirror import STUB_MAPS, HostMappings, host_max_map_count
-from kvmsentry.platform.systrap.process import IdleProcesses
+from kvmsentry.platform.systrap.process import ControlRegion, IdleProcesses
 from kvmsentry.platform.systrap.zygote import Zygote
 
 XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
@@ -98,8 +98,14 @@ class SystrapMachine:
     kernel_pdpt = None
     guest_processes = True            # guest threads are threads of child processes
 
-    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None):
+    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None, zygote=None):
+        """zygote: one started already (`kvmsentry do` starts it before
+        its imports), else one is started now."""
         self.pool = PhysPool(pool_bytes)
+        self.zygote = zygote if zygote is not None else Zygote()
+        # The program's first process, asked for now: the zygote forks it
+        # and it sets itself up while the sentry builds the rest.
+        self.zygote.ask_ahead(self.pool.fd, ControlRegion)
         # Host mappings one child may hold for the program (mirror.py).
         self.map_limit = host_max_map_count() - STUB_MAPS
         # No pre-faulting of single frames in the sentry's mapping: the
@@ -121,7 +127,6 @@ class SystrapMachine:
         # The lock under which the kernel changes address spaces (it sets
         # this; a bare machine, in unit tests, has only its own).
         self.kernel_lock = threading.Lock()
-        self.zygote = Zygote()
         self.idle = IdleProcesses()   # child processes kept for the next address space
         self._watched = {}            # pidfd -> ChildProcess
         self._watch_lock = threading.Lock()

@@ -62,6 +62,18 @@ class Zygote:
             raise ZygoteError("systrap zygote: fork failed: %s" % os.strerror(-pid))
         return pid, ctl
 
+    def ask_ahead(self, pool_fd, make_ctl):
+        """Ask now for the child the next spawn() returns (as spawn() does
+        after the first): the sentry asks as soon as the pool exists, so
+        the zygote's fork and the child's set-up run beside its own
+        start-up instead of at the program's first instruction."""
+        with self._lock:
+            if self._ahead is None:
+                try:
+                    self._ahead = self._request(pool_fd, make_ctl)
+                except OSError as e:
+                    raise ZygoteError("systrap zygote: %s" % e) from None
+
     def _request(self, pool_fd, make_ctl):
         ctl = make_ctl()
         try:
@@ -78,3 +90,7 @@ class Zygote:
         not wait for it; it is reaped with the sentry), and with it the
         child made ahead (PR_SET_PDEATHSIG)."""
         self._sock.close()
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:             # (a run that never started its program)
+            ahead.close_fd()
+            os.close(ahead.done_fd)

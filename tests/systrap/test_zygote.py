@@ -1,0 +1,93 @@
+"""The systrap machine's zygote at start-up: the program's first process is
+asked for when the machine is made (so its fork and set-up overlap the
+sentry's own start-up), a zygote started earlier is adopted, and a
+machine closed before any program ran leaves nothing behind.
+"""
+import os
+import time
+
+from kvmsentry.platform.systrap.machine import SystrapMachine
+from kvmsentry.platform.systrap.zygote import Zygote
+
+POOL = 64 << 20
+WAIT = 30.0
+
+
+def _children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return None                   # (the process is gone)
+
+
+def _wait_for(predicate):
+    deadline = time.monotonic() + WAIT
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
+
+
+def _slot_fds():
+    """This process's descriptors of the kind a child's control region
+    holds (its slots' memfd, its mapper's eventfd)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            continue                  # (the listing's own descriptor)
+        if "kvmsentry-systrap-slots" in target or target == "anon_inode:[eventfd]":
+            found.append((int(fd), target))
+    return sorted(found)
+
+
+def test_the_first_child_is_forked_before_any_address_space():
+    machine = SystrapMachine(pool_bytes=POOL)
+    try:
+        zygote = machine.zygote.proc.pid
+        # No address space, no context, nothing asked of the kernel yet.
+        assert _wait_for(lambda: len(_children(zygote) or ()) == 1)
+    finally:
+        machine.close()
+
+
+def test_the_child_made_ahead_is_the_first_process():
+    machine = SystrapMachine(pool_bytes=POOL)
+    try:
+        zygote = machine.zygote.proc.pid
+        assert _wait_for(lambda: len(_children(zygote) or ()) == 1)
+        [ahead] = _children(zygote)
+        mm = machine.new_address_space()
+        try:
+            # The first process's child is the one the zygote made ahead:
+            # no second fork for it.
+            assert mm.pt.ensure_process().pid == ahead
+            assert _children(zygote) == [ahead]
+        finally:
+            mm.destroy()
+    finally:
+        machine.close()
+
+
+def test_a_zygote_started_earlier_is_adopted():
+    zygote = Zygote()
+    machine = SystrapMachine(pool_bytes=POOL, zygote=zygote)
+    try:
+        assert machine.zygote is zygote
+        assert _wait_for(lambda: len(_children(zygote.proc.pid) or ()) == 1)
+    finally:
+        machine.close()
+
+
+def test_a_machine_closed_unused_leaves_no_slot_fd_and_no_process():
+    before = _slot_fds()
+    machine = SystrapMachine(pool_bytes=POOL)
+    zygote = machine.zygote.proc
+    assert _wait_for(lambda: len(_children(zygote.pid) or ()) == 1)
+    [ahead] = _children(zygote.pid)
+    machine.close()
+    # The zygote ends with its socket, the child it made ahead with it.
+    assert zygote.wait(WAIT) is not None
+    assert _wait_for(lambda: not os.path.exists("/proc/%d" % ahead))
+    assert _slot_fds() == before
