@@ -190,6 +190,11 @@ def _do(args):
     # systrap's zygote is started before the sentry's imports: its exec and
     # its own set-up, another process's work, run beside them.
     zygote = _start_zygote() if platform == "systrap" else None
+    if confinement is not None:
+        # The same for the dynamic linker's work on the libraries mapped
+        # before the filter (a thread: dlopen releases the GIL).
+        from kvmsentry.sandbox import preload
+        preload.start_loading_libraries()
     from kvmsentry.kernel.kernel import Kernel
     from kvmsentry.kernel.rootfs import Volume, build_mounts
     from kvmsentry.kernel.task import Task
