@@ -185,15 +185,10 @@ def _do(args):
             network.close()
             return _error("confining the sentry: %s (--unsafe-no-confine runs it "
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
-    # Host work that needs no module below starts first and runs beside the
-    # sentry's imports (on the other CPU): the dynamic linker's on the
-    # libraries mapped before the filter (a thread: dlopen releases the
-    # GIL), and systrap's zygote (its exec and set-up: another process's).
-    if confinement is not None:
-        from kvmsentry.sandbox import preload
-        preload.start_loading_libraries()
     from kvmsentry.platform import choice
     platform = choice.resolve(choice.requested(args.platform))
+    # systrap's zygote is started before the sentry's imports: its exec and
+    # its own set-up, another process's work, run beside them.
     zygote = _start_zygote() if platform == "systrap" else None
     from kvmsentry.kernel.kernel import Kernel
     from kvmsentry.kernel.rootfs import Volume, build_mounts

@@ -52,11 +52,8 @@ FRONT_ENDS = ("kvmsentry.cli.oci", "kvmsentry.runtime", "kvmsentry.platform.repo
 # kvmsentry modules that reach the host when imported (besides extension
 # modules, always imported now).
 IMPORTED_NOW = (
-    "kvmsentry.syscalls.sys_mmap",    # reads /proc/meminfo (the commit limit)
-)
-# ... and those that load a shared library: the library loader's.
-LOADING_LIBRARIES = (
     "kvmsentry.arch.disasm",          # loads libcapstone with ctypes
+    "kvmsentry.syscalls.sys_mmap",    # reads /proc/meminfo (the commit limit)
 )
 
 # Shared libraries the C library loads on demand: glibc dlopen()s libgcc_s
@@ -64,9 +61,6 @@ LOADING_LIBRARIES = (
 # at exit); loaded now, its later dlopen finds it by soname.
 LIBRARIES = ("libgcc_s.so.1",)
 _loaded = []
-# The thread start_loading_libraries() started, and what it raised.
-_loader = None
-_loader_error = []
 # The code cache's finder (sandbox/code_cache.py), when `do` installed one:
 # what it holds is in memory already.
 cached = None
@@ -193,50 +187,6 @@ def _stdlib_file(name, where):
     return None, False
 
 
-def _load_libraries():
-    """Load the shared libraries the sentry maps before its filter: those
-    of LOADING_LIBRARIES' modules, and LIBRARIES."""
-    import ctypes
-    for name in LOADING_LIBRARIES:
-        try:
-            __import__(name)
-        except ImportError:
-            pass          # (as fix_modules' imports: a report then lacks the instruction)
-    _loaded.extend(ctypes.CDLL(lib) for lib in LIBRARIES)
-
-
-def _load_libraries_caught():
-    try:
-        _load_libraries()
-    except BaseException as e:       # raised again by fix_modules, in the sentry's thread
-        _loader_error.append(e)
-
-
-def start_loading_libraries():
-    """Load the libraries in a thread of their own, now: dlopen releases
-    the GIL, so the dynamic linker's work (libcapstone's ~85,000
-    relocations) runs on another CPU while the sentry imports its
-    modules. fix_modules() waits for it."""
-    global _loader
-    import threading
-    _loader = threading.Thread(target=_load_libraries_caught, name="library-loader",
-                               daemon=True)
-    _loader.start()
-
-
-def _libraries_loaded():
-    """The libraries are loaded once this returns (in this thread, unless
-    the loader thread was started); raises what loading them raised."""
-    global _loader
-    if _loader is None:
-        _load_libraries()
-        return
-    _loader.join()
-    _loader = None
-    if _loader_error:
-        raise _loader_error.pop()
-
-
 def fix_modules(skip=()):
     """Import now what needs the host to import; read the code of every
     other kvmsentry module and of STDLIB for later imports from memory.
@@ -247,7 +197,7 @@ def fix_modules(skip=()):
 
     def skipped(name):
         return name in names or name.startswith(prefixes)
-    _libraries_loaded()
+    import ctypes
     snapshot = Snapshot()
     imports = []
     held = {}
@@ -282,6 +232,7 @@ def fix_modules(skip=()):
             except ImportError:
                 pass          # not in this Python: no module can import it later either
     _read_package_data()
+    _loaded.extend(ctypes.CDLL(lib) for lib in LIBRARIES)
     return len(snapshot.modules) + len(held)
 
 

@@ -78,36 +78,3 @@ def test_snapshot_takes_bytecode_only_while_it_matches_the_source(tmp_path):
         module.__spec__ = snapshot.find_spec("m")
         snapshot.exec_module(module)
         assert module.X == (41 if mode == modes.UNCHECKED_HASH else 42)
-
-
-# The libraries mapped before the filter are loaded by a thread started
-# early (`kvmsentry do` starts it right after the sentry's fork);
-# fix_modules returns only once they are all mapped and the thread is gone,
-# and what the thread raised is raised there, in the sentry's own thread.
-_LOADER_CHILD = r"""
-import sys, threading
-from kvmsentry.sandbox import preload
-if sys.argv[1] == "missing":
-    preload.LIBRARIES = preload.LIBRARIES + ("libkvmsentry-no-such-library.so",)
-preload.start_loading_libraries()
-try:
-    preload.fix_modules(skip=preload.FRONT_ENDS)
-except OSError as e:
-    print("fix_modules raised OSError:", "libkvmsentry-no-such-library.so" in str(e))
-    sys.exit(0)
-with open("/proc/self/maps") as f:
-    maps = f.read()
-print("mapped:", "libcapstone" in maps, "libgcc_s" in maps)
-print("loader threads:", [t.name for t in threading.enumerate() if t.name == "library-loader"])
-"""
-
-
-@pytest.mark.parametrize("case", ["ok", "missing"])
-def test_libraries_loaded_in_a_thread_before_fix_modules_returns(case):
-    out = subprocess.run([sys.executable, "-c", _LOADER_CHILD, case],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    if case == "ok":
-        assert out.stdout.splitlines() == ["mapped: True True", "loader threads: []"]
-    else:
-        assert out.stdout.splitlines() == ["fix_modules raised OSError: True"]
