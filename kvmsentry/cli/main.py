@@ -185,15 +185,11 @@ def _do(args):
             network.close()
             return _error("confining the sentry: %s (--unsafe-no-confine runs it "
                           "unconfined, for debugging only)" % e, EXIT_RUNTIME_ERROR)
-    from kvmsentry.platform import choice
-    platform = choice.resolve(choice.requested(args.platform))
-    # systrap's zygote is started before the sentry's imports: its exec and
-    # its own set-up, another process's work, run beside them.
-    zygote = _start_zygote() if platform == "systrap" else None
     from kvmsentry.kernel.kernel import Kernel
     from kvmsentry.kernel.rootfs import Volume, build_mounts
     from kvmsentry.kernel.task import Task
     from kvmsentry.loader.load import ExecError
+    from kvmsentry.platform import choice
     from kvmsentry.sandbox.seccomp import SeccompError
     try:
         volumes = [Volume.parse(v) for v in args.volume]
@@ -204,8 +200,9 @@ def _do(args):
     try:
         # KVM's last steps overlap the start-up below (joined by
         # machine.ready(), before the first per-thread confinement step).
+        platform = choice.resolve(choice.requested(args.platform))
         machine = choice.make_machine(platform, args.memory << 20, args.max_vcpus,
-                                      background=True, zygote=zygote)
+                                      background=True)
     except KvmUnavailable as e:
         network.close()
         return _error(str(e), EXIT_RUNTIME_ERROR)
@@ -275,12 +272,6 @@ def _do(args):
             debug_log.close()
         network.close()
     return Task.exit_code(status)
-
-
-def _start_zygote():
-    """The systrap zygote (platform/systrap/zygote.py), started now."""
-    from kvmsentry.platform.systrap.zygote import Zygote
-    return Zygote()
 
 
 def _tmpfs_size(args):

@@ -30,13 +30,12 @@ def resolve(name):
     return "kvm"
 
 
-def make_machine(name, pool_bytes, max_vcpus=None, background=False, zygote=None):
+def make_machine(name, pool_bytes, max_vcpus=None, background=False):
     """The platform's machine (the kernel's view of it: pool, contexts,
     address spaces). Raises KvmUnavailable for kvm without /dev/kvm.
-    background: KVM's waiting steps run in a thread; ready() joins it.
-    zygote: systrap's, if started already."""
+    background: KVM's waiting steps run in a thread; ready() joins it."""
     if resolve(name) == "systrap":
         from kvmsentry.platform.systrap.machine import SystrapMachine
-        return SystrapMachine(pool_bytes=pool_bytes, max_vcpus=max_vcpus, zygote=zygote)
+        return SystrapMachine(pool_bytes=pool_bytes, max_vcpus=max_vcpus)
     from kvmsentry.platform.kvm.machine import Machine
     return Machine(pool_bytes=pool_bytes, max_vcpus=max_vcpus, background=background)

@@ -139,9 +139,10 @@ def test_running_sentry_seen_from_the_host():
             assert int(fields["CapEff"], 16) == 0 and fields["NoNewPrivs"].strip() == "1"
             assert fields["Seccomp"].strip() == "2"
         if choice.resolve(choice.requested(None)) == "systrap":
-            # The zygote, started right after the fork (before the sentry's
-            # imports and machine), is the sentry's child in every one of
-            # its namespaces, and locked down like the processes it makes.
+            # The zygote (which now forks the program's first process as
+            # soon as the machine is made, before the sentry confines
+            # itself) is the sentry's child in every one of its
+            # namespaces, and locked down like the processes it makes.
             with open("/proc/%d/task/%d/children" % (sentry, sentry)) as f:
                 [zygote] = [int(p) for p in f.read().split()]
             for ns in ("mnt", "user", "pid", "ipc", "uts", "net"):

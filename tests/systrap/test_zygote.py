@@ -1,13 +1,12 @@
 """The systrap machine's zygote at start-up: the program's first process is
 asked for when the machine is made (so its fork and set-up overlap the
-sentry's own start-up), a zygote started earlier is adopted, and a
-machine closed before any program ran leaves nothing behind.
+sentry's own start-up), and a machine closed before any program ran
+leaves nothing behind.
 """
 import os
 import time
 
 from kvmsentry.platform.systrap.machine import SystrapMachine
-from kvmsentry.platform.systrap.zygote import Zygote
 
 POOL = 64 << 20
 WAIT = 30.0
@@ -66,16 +65,6 @@ def test_the_child_made_ahead_is_the_first_process():
             assert _children(zygote) == [ahead]
         finally:
             mm.destroy()
-    finally:
-        machine.close()
-
-
-def test_a_zygote_started_earlier_is_adopted():
-    zygote = Zygote()
-    machine = SystrapMachine(pool_bytes=POOL, zygote=zygote)
-    try:
-        assert machine.zygote is zygote
-        assert _wait_for(lambda: len(_children(zygote.proc.pid) or ()) == 1)
     finally:
         machine.close()
 

@@ -98,11 +98,9 @@ class SystrapMachine:
     kernel_pdpt = None
     guest_processes = True            # guest threads are threads of child processes
 
-    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None, zygote=None):
-        """zygote: one started already (`kvmsentry do` starts it before
-        its imports), else one is started now."""
+    def __init__(self, pool_bytes=DEFAULT_POOL_BYTES, max_vcpus=None):
         self.pool = PhysPool(pool_bytes)
-        self.zygote = zygote if zygote is not None else Zygote()
+        self.zygote = Zygote()
         # The program's first process, asked for now: the zygote forks it
         # and it sets itself up while the sentry builds the rest.
         self.zygote.ask_ahead(self.pool.fd, ControlRegion)

@@ -37,7 +37,8 @@ class Zygote:
         """A child that maps a control region (made by make_ctl(), an
         object with .fd) as its thread slots and uses pool_fd for guest
         memory: (pid, that region). The child was asked for by the
-        previous call, and the next one is asked for now, so that the
+        previous call (the first by ask_ahead(), when the machine was
+        made), and the next one is asked for now, so that the
         zygote's fork and the child's set-up (seccomp, first stop) happen
         while the sentry does other work: an execve or fork waits for
         neither. Not after the first child: most runs never ask for a
