@@ -151,32 +151,36 @@ def _refresh(cache):
     file or None when the file is up to date)."""
     old = cache.modules if cache is not None else {}
     absent = cache.absent if cache is not None else frozenset()
-    entries, blobs, changed, now_absent = {}, [], cache is None, set()
+    now_absent = set()
     listing, dirs = _listing(cache)
-    if cache is not None and dirs is not cache.dirs:
-        changed = True
-    offset = 0
+    changed = cache is None or dirs is not cache.dirs
+    # Every source's stamp first: on most starts nothing changed, and the
+    # cache is used as it is, with no new index built.
+    wanted = []
     for name, path, is_package in _wanted(listing, old, absent, now_absent):
         try:
             stamp = _stamp(path)
         except OSError:
             changed = True
             continue
+        wanted.append((name, path, is_package, stamp))
+        if not changed:
+            kept = old.get(name)
+            changed = kept is None or kept[0] != path or kept[2] != stamp
+    if not changed and len(wanted) == len(old) and now_absent == absent:
+        return cache, None
+    entries, blobs, offset = {}, [], 0
+    for name, path, is_package, stamp in wanted:
         kept = old.get(name)
         if kept is not None and kept[0] == path and kept[2] == stamp:
             data = cache.code_of(name)
         else:
-            changed = True
             data = _compiled(name, path, is_package)
             if data is None:
                 continue                    # an ordinary import reports it
         entries[name] = (path, is_package, stamp, offset, len(data))
         blobs.append(data)
         offset += len(data)
-    if set(old) != set(entries) or now_absent != absent:
-        changed = True
-    if not changed:
-        return cache, None
     return CodeCache(entries, memoryview(b"".join(blobs)), frozenset(now_absent), listing,
                      dirs), blobs
 

@@ -91,3 +91,22 @@ def test_the_package_listing_is_kept_while_no_directory_changed():
     again, blobs = code_cache._refresh(cache)
     assert blobs is not None                    # rewritten with the new mtimes
     assert dict(again.dirs)[directory] == mtime
+
+
+@pytest.mark.parametrize("difference", ["module missing", "module no longer wanted",
+                                        "absent names differ"])
+def test_a_cache_with_every_stamp_current_is_still_rebuilt_when_its_set_differs(difference):
+    # The start's quick check (every source's stamp, nothing built) must
+    # also see a cache that holds other modules than the sources ask for.
+    cache, _ = code_cache._refresh(None)
+    if difference == "module missing":
+        del cache.modules["kvmsentry.record"]
+    elif difference == "module no longer wanted":
+        cache.modules["kvmsentry.no_such_module"] = cache.modules["kvmsentry.record"]
+    else:
+        cache.absent = cache.absent | {"kvmsentry_no_such_extension"}
+    fresh, blobs = code_cache._refresh(cache)
+    assert blobs is not None and fresh is not cache
+    assert "kvmsentry.record" in fresh.modules
+    assert "kvmsentry.no_such_module" not in fresh.modules
+    assert "kvmsentry_no_such_extension" not in fresh.absent
