@@ -12,6 +12,14 @@ every open of that host inode in the sandbox (as gVisor's gofer mounts do),
 so it connects sandboxed processes and never a host one. A read-only mount refuses every mutation with EROFS; a
 read-write volume does them with the *at() calls relative to the parent fd.
 
+A directory remembers the names it did not have, as Linux's negative
+dentries do, with the stamp (mtime, ctime, size, nlink) it had when they
+were missing: a later lookup of one costs a stat of the directory, not a
+failed open, and any change to the directory, the sandbox's or the host's,
+changes the stamp (Linux gives a changed directory a fresh fine-grained
+ctime once one was read, on ext4, xfs, btrfs and tmpfs). The sandbox's
+own creations also drop the name at once.
+
 set_open_audit(callback) lets tests watch every host open this module does.
 """
 import ctypes
@@ -112,6 +120,20 @@ def _renameat2(old_fd, old, new_fd, new, flags):
         raise SyscallError(ctypes.get_errno())
 
 
+class _Ids:
+    """A host object's mode and owner, for a permission check."""
+    __slots__ = ("mode", "uid", "gid")
+
+    def __init__(self, mode, uid, gid):
+        self.mode, self.uid, self.gid = mode, uid, gid
+
+
+def _dir_stamp(fd):
+    """What changes whenever a directory's entries do (see above)."""
+    s = _call(os.stat, fd)
+    return s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_nlink
+
+
 class _Fds:
     """The host fds of one inode, closed when the inode is collected."""
 
@@ -152,6 +174,9 @@ class HostInode(Inode):
         self.name = name              # our name in parent; None once removed
         # Looked-up children, for directories only (made on first lookup).
         self._children = None
+        # (stamp, names) of names found missing while the directory had
+        # that stamp (_dir_stamp); None: none known.
+        self._absent = None
 
     @property
     def fd(self):
@@ -241,6 +266,11 @@ class HostInode(Inode):
         return child
 
     # --- attributes ---------------------------------------------------------
+    def access_ids(self):
+        s = _call(os.stat, self.fd)
+        self.mode = s.st_mode
+        return _Ids(s.st_mode, s.st_uid, s.st_gid)
+
     def getattr(self):
         s = stat_from_host(_call(os.stat, self.fd))
         self.mode = s.mode
@@ -289,11 +319,44 @@ class HostInode(Inode):
         with self.fs.lock:
             children = self._child_map()
             child = children.get(name)
-            if child is None:
+            if child is not None:
+                return child
+            absent = self._absent
+            if absent is not None and name in absent[1]:
+                if _dir_stamp(self.fd) == absent[0]:
+                    raise SyscallError(errno.ENOENT)
+                self._absent = None
+            try:
                 fd = _host_open(self.fd, name, _PATH_FLAGS)
-                child = HostInode(self.fs, fd, self, name)
-                children[name] = child
+            except SyscallError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+                fd = self._missing(name)
+            child = HostInode(self.fs, fd, self, name)
+            children[name] = child
             return child
+
+    def _missing(self, name):
+        """After an open of `name` failed with ENOENT: remember the name
+        with a stamp taken before a second open that fails too (a name
+        made after the stamp changes it), or return that open's fd."""
+        stamp = _dir_stamp(self.fd)
+        try:
+            return _host_open(self.fd, name, _PATH_FLAGS)
+        except SyscallError as e:
+            if e.errno == errno.ENOENT:
+                absent = self._absent
+                if absent is None or absent[0] != stamp:
+                    absent = self._absent = (stamp, set())
+                absent[1].add(name)
+            raise
+
+    def note_made(self, name):
+        """`name` was just made here by the sandbox: not missing any more,
+        whatever the directory's timestamps' granularity."""
+        with self.fs.lock:                 # (not while a lookup adds it)
+            if self._absent is not None:
+                self._absent[1].discard(name)
 
     def readdir(self):
         if not self.is_dir():
@@ -324,6 +387,7 @@ class HostInode(Inode):
         A set-group-ID directory hands its group to the new entry and its
         S_ISGID bit to a new subdirectory (inode_init_owner()), which the
         exact-mode chmod and the chown must keep."""
+        self.note_made(name)
         child = self.lookup(name)
         here = _call(os.stat, self.fd)
         if here.st_mode & st.S_ISGID:
@@ -376,6 +440,7 @@ class HostInode(Inode):
         pfd, old = inode._named()
         _call(os.link, old, name, src_dir_fd=pfd, dst_dir_fd=self.fd,
               follow_symlinks=False)
+        self.note_made(name)
         return self.lookup(name)
 
     def unlink(self, name):
@@ -400,6 +465,7 @@ class HostInode(Inode):
             raise SyscallError(errno.EXDEV)
         _renameat2(self.fd, name, new_dir.fd, new_name, flags)
         with self.fs.lock:
+            new_dir.note_made(new_name)
             moved = self._forget(name)
             other = new_dir._forget(new_name)
             if moved is not None:

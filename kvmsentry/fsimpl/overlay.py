@@ -223,6 +223,9 @@ class OverlayInode(Inode):
         out.dev = self.fs.dev
         return out
 
+    def access_ids(self):
+        return self.real().access_ids()
+
     def setattr(self, mode=None, uid=None, gid=None, size=None,
                 atime_ns=None, mtime_ns=None):
         with self.fs.lock:

@@ -96,7 +96,7 @@ class Walker:
         creds = self.creds
         if searches_anything(creds):
             return
-        if not may_access(inode.getattr(), creds, X_OK):
+        if not may_access(inode.access_ids(), creds, X_OK):
             raise SyscallError(errno.EACCES)
 
     def _parent(self, loc):
@@ -150,7 +150,7 @@ class Walker:
             inode = dentry.inode
             if not inode.is_dir():
                 raise SyscallError(errno.ENOTDIR)
-            if check and not may_access(inode.getattr(), creds, X_OK):
+            if check and not may_access(inode.access_ids(), creds, X_OK):
                 raise SyscallError(errno.EACCES)
             if name == b".":
                 continue
