@@ -105,6 +105,9 @@ class PageCache:
         self.mapped = 0             # PTEs that point at our frames
         self._shared_writable = False
         self._stamp = None          # the file's (size, mtime, ctime) while kept unmapped
+        # The program has touched a mapping of the file (a fault): its
+        # small mappings are populated when made (mm/address_space.py).
+        self.touched = False
 
     @property
     def shared_writable(self):
