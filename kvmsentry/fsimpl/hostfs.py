@@ -41,6 +41,7 @@ ST_RDONLY = 1
 MAX_RW_COUNT = 0x7FFFF000     # Linux's cap on one read or write
 _BIG_READ = 1 << 20
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+ABSENT_KEPT = 1024            # missing names remembered per directory, at most
 _IO_FLAGS = os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
 
 _audit = None
@@ -346,7 +347,7 @@ class HostInode(Inode):
         except SyscallError as e:
             if e.errno == errno.ENOENT:
                 absent = self._absent
-                if absent is None or absent[0] != stamp:
+                if absent is None or absent[0] != stamp or len(absent[1]) >= ABSENT_KEPT:
                     absent = self._absent = (stamp, set())
                 absent[1].add(name)
             raise

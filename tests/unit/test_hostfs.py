@@ -496,3 +496,11 @@ def test_rename_into_another_directory_after_a_miss_there(vol, monkeypatch):
     assert err(sub.lookup, b"moved") == errno.ENOENT
     root.rename(b"f", sub, b"moved")
     assert sub.lookup(b"moved").read_at(0, 99) == b"hello world"
+
+
+def test_missing_names_remembered_are_bounded(vol):
+    from kvmsentry.fsimpl.hostfs import ABSENT_KEPT
+    root = vol.fs.root()
+    for i in range(ABSENT_KEPT + 10):
+        assert err(root.lookup, b"m%d" % i) == errno.ENOENT
+    assert 0 < len(root._absent[1]) <= ABSENT_KEPT
