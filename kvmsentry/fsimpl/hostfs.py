@@ -122,17 +122,22 @@ def _renameat2(old_fd, old, new_fd, new, flags):
 
 
 class _Ids:
-    """A host object's mode and owner, for a permission check."""
-    __slots__ = ("mode", "uid", "gid")
+    """A host object's mode and owner, for a permission check, and the
+    stamp (_dir_stamp) the same stat gave, for a lookup right after it."""
+    __slots__ = ("mode", "uid", "gid", "of", "stamp")
 
-    def __init__(self, mode, uid, gid):
-        self.mode, self.uid, self.gid = mode, uid, gid
+    def __init__(self, s, of):
+        self.mode, self.uid, self.gid = s.st_mode, s.st_uid, s.st_gid
+        self.of, self.stamp = of, _stamp_of(s)
+
+
+def _stamp_of(s):
+    return s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_nlink
 
 
 def _dir_stamp(fd):
     """What changes whenever a directory's entries do (see above)."""
-    s = _call(os.stat, fd)
-    return s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_nlink
+    return _stamp_of(_call(os.stat, fd))
 
 
 class _Fds:
@@ -270,7 +275,7 @@ class HostInode(Inode):
     def access_ids(self):
         s = _call(os.stat, self.fd)
         self.mode = s.st_mode
-        return _Ids(s.st_mode, s.st_uid, s.st_gid)
+        return _Ids(s, self)
 
     def getattr(self):
         s = stat_from_host(_call(os.stat, self.fd))
@@ -313,7 +318,9 @@ class HostInode(Inode):
         self.mode = _call(os.stat, self.fd).st_mode
 
     # --- directories --------------------------------------------------------
-    def lookup(self, name):
+    def lookup(self, name, stamp=None):
+        """The child `name`; `stamp`: this directory's, read just before
+        (lookup_seen), standing for a stat of it now."""
         _check_name(name)
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
@@ -324,7 +331,7 @@ class HostInode(Inode):
                 return child
             absent = self._absent
             if absent is not None and name in absent[1]:
-                if _dir_stamp(self.fd) == absent[0]:
+                if (stamp or _dir_stamp(self.fd)) == absent[0]:
                     raise SyscallError(errno.ENOENT)
                 self._absent = None
             try:
@@ -332,25 +339,34 @@ class HostInode(Inode):
             except SyscallError as e:
                 if e.errno != errno.ENOENT:
                     raise
-                fd = self._missing(name)
+                fd = self._missing(name, stamp)
             child = HostInode(self.fs, fd, self, name)
             children[name] = child
             return child
 
-    def _missing(self, name):
+    def lookup_seen(self, name, seen):
+        # A path walk's search check stat()ed this directory just now.
+        return self.lookup(name, seen.stamp if type(seen) is _Ids and seen.of is self
+                           else None)
+
+    def _missing(self, name, stamp=None):
         """After an open of `name` failed with ENOENT: remember the name
-        with a stamp taken before a second open that fails too (a name
-        made after the stamp changes it), or return that open's fd."""
-        stamp = _dir_stamp(self.fd)
-        try:
-            return _host_open(self.fd, name, _PATH_FLAGS)
-        except SyscallError as e:
-            if e.errno == errno.ENOENT:
-                absent = self._absent
-                if absent is None or absent[0] != stamp or len(absent[1]) >= ABSENT_KEPT:
-                    absent = self._absent = (stamp, set())
-                absent[1].add(name)
-            raise
+        with a stamp taken before a failed open (a name made after the
+        stamp changes it): `stamp` if given (read before the open), else
+        one read now and a second open, whose fd is returned if it
+        succeeds."""
+        if stamp is None:
+            stamp = _dir_stamp(self.fd)
+            try:
+                return _host_open(self.fd, name, _PATH_FLAGS)
+            except SyscallError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+        absent = self._absent
+        if absent is None or absent[0] != stamp or len(absent[1]) >= ABSENT_KEPT:
+            absent = self._absent = (stamp, set())
+        absent[1].add(name)
+        raise SyscallError(errno.ENOENT)
 
     def note_made(self, name):
         """`name` was just made here by the sandbox: not missing any more,

@@ -115,6 +115,12 @@ class Inode:
         """The child called `name`, or SyscallError(ENOENT)."""
         raise SyscallError(errno.ENOTDIR)
 
+    def lookup_seen(self, name, seen):
+        """lookup(name), where `seen` is what access_ids() of this
+        directory answered moments ago, in the same path walk: a
+        filesystem may take it for a fresh look at the directory."""
+        return self.lookup(name)
+
     def readdir(self):
         """[(name, ino, dtype)] of the children, without '.' and '..'."""
         raise SyscallError(errno.ENOTDIR)

@@ -504,3 +504,37 @@ def test_missing_names_remembered_are_bounded(vol):
     for i in range(ABSENT_KEPT + 10):
         assert err(root.lookup, b"m%d" % i) == errno.ENOENT
     assert 0 < len(root._absent[1]) <= ABSENT_KEPT
+
+
+USER_CREDS = SimpleNamespace(uid=1000, euid=1000, fsuid=1000, gid=1000, egid=1000,
+                             fsgid=1000, groups=(), cap_effective=0)
+
+
+def test_unprivileged_walk_answers_a_remembered_miss_from_its_search_check(vol, monkeypatch):
+    """A non-root walk stats each directory for its search permission;
+    that stat is also the look at the directory a remembered miss needs:
+    no second stat, no open. The host making the name in between is seen."""
+    from kvmsentry.fsimpl import hostfs
+    mounts = MountTable(vol.fs)
+    root = mounts.root_location()
+    walker = Walker(mounts, SimpleNamespace(root=root, cwd=root), USER_CREDS)
+    assert err(walker.walk, root, b"/sub/.htaccess") == errno.ENOENT
+    stats = []
+    real = hostfs._dir_stamp
+    monkeypatch.setattr(hostfs, "_dir_stamp", lambda fd: (stats.append(fd), real(fd))[1])
+    audit = Audit(vol.path)
+    old = set_open_audit(audit)
+    try:
+        for _ in range(3):
+            assert err(walker.walk, root, b"/sub/.htaccess") == errno.ENOENT
+        assert stats == [] and audit.seen == []
+        open(os.path.join(vol.path, "sub", ".htaccess"), "wb").close()
+        assert walker.walk(root, b"/sub/.htaccess").inode.is_reg()
+    finally:
+        set_open_audit(old)
+    # A root walk (no search checks) looks at the directory itself.
+    root_walker = Walker(mounts, SimpleNamespace(root=root, cwd=root), ROOT_CREDS)
+    assert err(root_walker.walk, root, b"/sub/later") == errno.ENOENT
+    assert err(walker.walk, root, b"/sub/later") == errno.ENOENT
+    open(os.path.join(vol.path, "sub", "later"), "wb").close()
+    assert root_walker.walk(root, b"/sub/later").inode.is_reg()
