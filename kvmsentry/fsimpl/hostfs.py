@@ -14,11 +14,13 @@ read-write volume does them with the *at() calls relative to the parent fd.
 
 A directory remembers the names it did not have, as Linux's negative
 dentries do, with the stamp (mtime, ctime, size, nlink) it had when they
-were missing: a later lookup of one costs a stat of the directory, not a
-failed open, and any change to the directory, the sandbox's or the host's,
-changes the stamp (Linux gives a changed directory a fresh fine-grained
-ctime once one was read, on ext4, xfs, btrfs and tmpfs). The sandbox's
-own creations also drop the name at once.
+were missing: a later lookup of one costs a stat of the directory (none
+of its own in an unprivileged path walk, whose search check has just
+stat()ed it: lookup_seen), not a failed open, and any change to the
+directory, the sandbox's or the host's, changes the stamp (Linux gives a
+changed directory a fresh fine-grained ctime once one was read, on ext4,
+xfs, btrfs and tmpfs). The sandbox's own creations also drop the name at
+once.
 
 set_open_audit(callback) lets tests watch every host open this module does.
 """

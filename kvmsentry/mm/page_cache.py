@@ -102,7 +102,7 @@ class PageCache:
         self.inode = inode
         self.pool = pool
         self.frames = {}            # page index -> phys
-        self.mapped = 0             # PTEs that point at our frames
+        self.mapped = 0             # pages of mappings that hold our frames (in PTEs or not)
         self._shared_writable = False
         self._stamp = None          # the file's (size, mtime, ctime) while kept unmapped
         # The program has touched a mapping of the file (a fault): its
