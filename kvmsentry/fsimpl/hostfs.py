@@ -12,6 +12,16 @@ every open of that host inode in the sandbox (as gVisor's gofer mounts do),
 so it connects sandboxed processes and never a host one. A read-only mount refuses every mutation with EROFS; a
 read-write volume does them with the *at() calls relative to the parent fd.
 
+A directory remembers the names it did not have, as Linux's negative
+dentries do, with the stamp (mtime, ctime, size, nlink) it had when they
+were missing: a later lookup of one costs a stat of the directory (none
+of its own in an unprivileged path walk, whose search check has just
+stat()ed it: lookup_seen), not a failed open, and any change to the
+directory, the sandbox's or the host's, changes the stamp (Linux gives a
+changed directory a fresh fine-grained ctime once one was read, on ext4,
+xfs, btrfs and tmpfs). The sandbox's own creations also drop the name at
+once.
+
 set_open_audit(callback) lets tests watch every host open this module does.
 """
 import ctypes
@@ -33,6 +43,7 @@ ST_RDONLY = 1
 MAX_RW_COUNT = 0x7FFFF000     # Linux's cap on one read or write
 _BIG_READ = 1 << 20
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+ABSENT_KEPT = 1024            # missing names remembered per directory, at most
 _IO_FLAGS = os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
 
 _audit = None
@@ -112,6 +123,25 @@ def _renameat2(old_fd, old, new_fd, new, flags):
         raise SyscallError(ctypes.get_errno())
 
 
+class _Ids:
+    """A host object's mode and owner, for a permission check, and the
+    stamp (_dir_stamp) the same stat gave, for a lookup right after it."""
+    __slots__ = ("mode", "uid", "gid", "of", "stamp")
+
+    def __init__(self, s, of):
+        self.mode, self.uid, self.gid = s.st_mode, s.st_uid, s.st_gid
+        self.of, self.stamp = of, _stamp_of(s)
+
+
+def _stamp_of(s):
+    return s.st_mtime_ns, s.st_ctime_ns, s.st_size, s.st_nlink
+
+
+def _dir_stamp(fd):
+    """What changes whenever a directory's entries do (see above)."""
+    return _stamp_of(_call(os.stat, fd))
+
+
 class _Fds:
     """The host fds of one inode, closed when the inode is collected."""
 
@@ -152,6 +182,9 @@ class HostInode(Inode):
         self.name = name              # our name in parent; None once removed
         # Looked-up children, for directories only (made on first lookup).
         self._children = None
+        # (stamp, names) of names found missing while the directory had
+        # that stamp (_dir_stamp); None: none known.
+        self._absent = None
 
     @property
     def fd(self):
@@ -241,6 +274,11 @@ class HostInode(Inode):
         return child
 
     # --- attributes ---------------------------------------------------------
+    def access_ids(self):
+        s = _call(os.stat, self.fd)
+        self.mode = s.st_mode
+        return _Ids(s, self)
+
     def getattr(self):
         s = stat_from_host(_call(os.stat, self.fd))
         self.mode = s.mode
@@ -282,18 +320,62 @@ class HostInode(Inode):
         self.mode = _call(os.stat, self.fd).st_mode
 
     # --- directories --------------------------------------------------------
-    def lookup(self, name):
+    def lookup(self, name, stamp=None):
+        """The child `name`; `stamp`: this directory's, read just before
+        (lookup_seen), standing for a stat of it now."""
         _check_name(name)
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
         with self.fs.lock:
             children = self._child_map()
             child = children.get(name)
-            if child is None:
+            if child is not None:
+                return child
+            absent = self._absent
+            if absent is not None and name in absent[1]:
+                if (stamp or _dir_stamp(self.fd)) == absent[0]:
+                    raise SyscallError(errno.ENOENT)
+                self._absent = None
+            try:
                 fd = _host_open(self.fd, name, _PATH_FLAGS)
-                child = HostInode(self.fs, fd, self, name)
-                children[name] = child
+            except SyscallError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+                fd = self._missing(name, stamp)
+            child = HostInode(self.fs, fd, self, name)
+            children[name] = child
             return child
+
+    def lookup_seen(self, name, seen):
+        # A path walk's search check stat()ed this directory just now.
+        return self.lookup(name, seen.stamp if type(seen) is _Ids and seen.of is self
+                           else None)
+
+    def _missing(self, name, stamp=None):
+        """After an open of `name` failed with ENOENT: remember the name
+        with a stamp taken before a failed open (a name made after the
+        stamp changes it): `stamp` if given (read before the open), else
+        one read now and a second open, whose fd is returned if it
+        succeeds."""
+        if stamp is None:
+            stamp = _dir_stamp(self.fd)
+            try:
+                return _host_open(self.fd, name, _PATH_FLAGS)
+            except SyscallError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+        absent = self._absent
+        if absent is None or absent[0] != stamp or len(absent[1]) >= ABSENT_KEPT:
+            absent = self._absent = (stamp, set())
+        absent[1].add(name)
+        raise SyscallError(errno.ENOENT)
+
+    def note_made(self, name):
+        """`name` was just made here by the sandbox: not missing any more,
+        whatever the directory's timestamps' granularity."""
+        with self.fs.lock:                 # (not while a lookup adds it)
+            if self._absent is not None:
+                self._absent[1].discard(name)
 
     def readdir(self):
         if not self.is_dir():
@@ -324,6 +406,7 @@ class HostInode(Inode):
         A set-group-ID directory hands its group to the new entry and its
         S_ISGID bit to a new subdirectory (inode_init_owner()), which the
         exact-mode chmod and the chown must keep."""
+        self.note_made(name)
         child = self.lookup(name)
         here = _call(os.stat, self.fd)
         if here.st_mode & st.S_ISGID:
@@ -376,6 +459,7 @@ class HostInode(Inode):
         pfd, old = inode._named()
         _call(os.link, old, name, src_dir_fd=pfd, dst_dir_fd=self.fd,
               follow_symlinks=False)
+        self.note_made(name)
         return self.lookup(name)
 
     def unlink(self, name):
@@ -400,6 +484,7 @@ class HostInode(Inode):
             raise SyscallError(errno.EXDEV)
         _renameat2(self.fd, name, new_dir.fd, new_name, flags)
         with self.fs.lock:
+            new_dir.note_made(new_name)
             moved = self._forget(name)
             other = new_dir._forget(new_name)
             if moved is not None:

@@ -54,9 +54,9 @@ def _check_name(name):
         raise SyscallError(errno.EINVAL)
 
 
-def _lookup_or_none(inode, name):
+def _lookup_or_none(inode, name, seen=None):
     try:
-        return inode.lookup(name)
+        return inode.lookup(name) if seen is None else inode.lookup_seen(name, seen)
     except SyscallError as e:
         if e.errno != errno.ENOENT:
             raise
@@ -113,11 +113,11 @@ class OverlayInode(Inode):
         s = self.fs._dirs.get(self.upper) if self.upper is not None else None
         return s.whiteouts if s is not None else ()
 
-    def _lower_child(self, name):
+    def _lower_child(self, name, seen=None):
         """The lower entry `name` that shows through this directory, if any."""
         if self.lower is None or name in self._whiteouts():
             return None
-        return _lookup_or_none(self.lower, name)
+        return _lookup_or_none(self.lower, name, seen)
 
     def _forget(self, name):
         child = self._children.pop(name, None)
@@ -223,6 +223,9 @@ class OverlayInode(Inode):
         out.dev = self.fs.dev
         return out
 
+    def access_ids(self):
+        return self.real().access_ids()
+
     def setattr(self, mode=None, uid=None, gid=None, size=None,
                 atime_ns=None, mtime_ns=None):
         with self.fs.lock:
@@ -231,7 +234,11 @@ class OverlayInode(Inode):
                                       atime_ns=atime_ns, mtime_ns=mtime_ns)
 
     # --- directories -----------------------------------------------------------
-    def lookup(self, name):
+    def lookup_seen(self, name, seen):
+        # (`seen` is the real inode's access_ids(): passed down to it.)
+        return self.lookup(name, seen)
+
+    def lookup(self, name, seen=None):
         _check_name(name)
         with self.fs.lock:
             if not self.is_dir():
@@ -242,7 +249,7 @@ class OverlayInode(Inode):
             upper = _lookup_or_none(self.upper, name) if self.upper is not None else None
             lower = None
             if upper is None or (upper.is_dir() and not self.fs._is_opaque(upper)):
-                lower = self._lower_child(name)
+                lower = self._lower_child(name, seen)
                 if upper is not None and lower is not None and not lower.is_dir():
                     lower = None
             if upper is None and lower is None:

@@ -158,6 +158,9 @@ class TmpfsInode(Inode):
                 self.mtime_ns, self.ctime_ns, self.btime_ns)
         return s
 
+    def access_ids(self):
+        return self                   # mode, uid and gid are our own fields
+
     def setattr(self, mode=None, uid=None, gid=None, size=None,
                 atime_ns=None, mtime_ns=None):
         """Any change also sets ctime; a size change (truncate) also sets

@@ -114,13 +114,14 @@ class AddressSpace:
         return self.pt.root
 
     # --- frames and PTEs ----------------------------------------------------
-    def _populate(self, start, end, prot, speculative=False):
+    def _populate(self, start, end, prot, speculative=False, guest=True):
         """Give every page of [start, end) a frame (it must lie in one VMA);
         `speculative`: before any access asked for them (a new small
-        mapping, the stack's top), so the host need not back them yet."""
+        mapping, the stack's top), so the host need not back them yet.
+        `guest` False: for the sentry's own access (see _populate_file)."""
         vma = self.vmas.find(start)
         if vma is not None and vma.cache is not None:
-            self._populate_file(vma, start, min(end, vma.end))
+            self._populate_file(vma, start, min(end, vma.end), guest=guest)
             return
         pages = self.pages
         span = range(start, end, PAGE_SIZE)
@@ -165,10 +166,17 @@ class AddressSpace:
             i += 1
         return rest
 
-    def _populate_file(self, vma, start, end, eof_page=None):
+    def _populate_file(self, vma, start, end, eof_page=None, guest=True):
         """File pages: the cache's frame itself for shared and read-only
         private mappings; a private copy for writable private ones. Pages
-        wholly past EOF stay unmapped (touching them is SIGBUS)."""
+        wholly past EOF stay unmapped (touching them is SIGBUS).
+
+        `guest` False: the sentry is about to read or write them (a
+        writev from a mapped file, as apache2 sends one): cache frames are
+        taken but not put in the guest's page table, which on systrap
+        would cost a host mmap now and a munmap later, in the stub, for
+        pages the program may never touch. Its first touch of one maps it
+        (handle_fault)."""
         cache = vma.cache
         if eof_page is None:
             eof_page = (cache.size() + PAGE_SIZE - 1) >> 12
@@ -197,7 +205,8 @@ class AddressSpace:
                 frames = cache.map_run(index, len(run))
                 self.cache_pages.update(dict.fromkeys(run, cache))
             pages.update(zip(run, frames))
-            self.pt.map_many(run, frames, flags)
+            if guest or copy:
+                self.pt.map_many(run, frames, flags)
             i = j
 
     def _drop(self, start, end):
@@ -388,7 +397,14 @@ class AddressSpace:
             self.pt.map_many(vas, frames, pte_flags(prot))
             if lost:
                 self._revoke.extend(frames)
-        if prot and (populate or end - start <= self.eager_bytes):
+        # A read-only shared mapping of a file the program has never
+        # touched through a mapping is left to faults, as Linux leaves every
+        # mapping: apache2 maps each file it sends and only hands the
+        # mapping to writev, which the sentry serves without the guest's
+        # page table.
+        eager = prot and not (shared and not prot & PROT_WRITE and not populate
+                              and not cache.touched)
+        if eager and (populate or end - start <= self.eager_bytes):
             if eof_page is None:
                 self._populate_new(start, end, prot)
             else:
@@ -397,7 +413,7 @@ class AddressSpace:
                 except OutOfMemory:
                     self.unmap(start, end - start)
                     raise SyscallError(errno.ENOMEM)
-        elif prot and (shared or not prot & PROT_WRITE) and cache.frames:
+        elif eager and (shared or not prot & PROT_WRITE) and cache.frames:
             self._map_cached(vma, eof_page)
         return start
 
@@ -647,10 +663,17 @@ class AddressSpace:
         if execute and not vma.prot & PROT_EXEC:
             return SIGSEGV
         page = addr & PAGE_MASK
+        if vma.cache is not None:
+            vma.cache.touched = True
         if page in self.pages:
             if write and page in self.cache_pages and not vma.shared:
                 self._private_copy(page)
                 self.pt.map(page, self.pages[page], pte_flags(vma.prot))
+                return None
+            if page in self.cache_pages and not self.pt.lookup(page):
+                # Taken for the sentry only (_populate_file): the guest's
+                # first touch maps it and its neighbours.
+                self._map_for_guest(vma, *fault_around(page, vma))
                 return None
             if write and page not in self.cache_pages and not self.pt.lookup(page) & PTE_W:
                 self._break_cow(page)
@@ -681,6 +704,18 @@ class AddressSpace:
             return SIGBUS                       # past the end of the file
         return None
 
+    def _map_for_guest(self, vma, start, end):
+        """Put the file pages of [start, end) (in vma) in the guest's page
+        table: those the sentry took for itself, and those not taken yet."""
+        try:
+            self._populate(start, end, vma.prot)
+        except OutOfMemory:
+            pass                                # the faulting page is there
+        pages, pt = self.pages, self.pt
+        own = [va for va in range(start, end, PAGE_SIZE)
+               if va in self.cache_pages and not pt.lookup(va)]
+        pt.map_many(own, [pages[va] for va in own], pte_flags(vma.prot))
+
     # --- copying --------------------------------------------------------------
     def _frame_for(self, va, need):
         """Frame phys of the page holding va, populating it if the VMA allows
@@ -694,7 +729,7 @@ class AddressSpace:
             raise SyscallError(errno.EFAULT)
         if phys is None:
             try:
-                self._populate(page, page + PAGE_SIZE, vma.prot)
+                self._populate(page, page + PAGE_SIZE, vma.prot, guest=False)
             except OutOfMemory:
                 raise SyscallError(errno.EFAULT)
             phys = self.pages.get(page)
@@ -794,7 +829,7 @@ class AddressSpace:
             stop = min(end, vma.end)
             first, last = addr & PAGE_MASK, page_up(stop)
             try:
-                self._populate(first, last, vma.prot)
+                self._populate(first, last, vma.prot, guest=False)
             except OutOfMemory:
                 raise SyscallError(errno.EFAULT)
             lo = hi = -1
@@ -877,7 +912,7 @@ class AddressSpace:
             first, last = addr & PAGE_MASK, page_up(stop)
             if vma.cache is not None:
                 try:
-                    self._populate(first, last, vma.prot)
+                    self._populate(first, last, vma.prot, guest=False)
                 except OutOfMemory:
                     raise SyscallError(errno.EFAULT)
             for va in range(first, last, PAGE_SIZE):

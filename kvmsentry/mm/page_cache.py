@@ -102,9 +102,12 @@ class PageCache:
         self.inode = inode
         self.pool = pool
         self.frames = {}            # page index -> phys
-        self.mapped = 0             # PTEs that point at our frames
+        self.mapped = 0             # pages of mappings that hold our frames (in PTEs or not)
         self._shared_writable = False
         self._stamp = None          # the file's (size, mtime, ctime) while kept unmapped
+        # The program has touched a mapping of the file (a fault): its
+        # small mappings are populated when made (mm/address_space.py).
+        self.touched = False
 
     @property
     def shared_writable(self):
@@ -272,15 +275,21 @@ class PageCache:
         _caches.pop(self.inode, None)
 
 
+_HostInode = None                       # fsimpl.hostfs.HostInode, imported on first use
+
+
 def _host_file(inode):
     """True for a file of the host (hostfs, or the host layer of the root
     overlay not copied up): one whose contents the sandbox does not keep."""
+    global _HostInode
     if hasattr(inode, "upper"):
         if inode.upper is not None:
             return False
         inode = inode.lower
-    from kvmsentry.fsimpl.hostfs import HostInode
-    return isinstance(inode, HostInode)
+    if _HostInode is None:
+        # (Not an import statement per call: every last munmap of a file asks.)
+        from kvmsentry.fsimpl.hostfs import HostInode as _HostInode
+    return isinstance(inode, _HostInode)
 
 
 def _stamp(inode):

@@ -137,4 +137,5 @@ def bind_host(task, sock, directory, leaf, name):
     except OSError as e:
         host.close()
         raise SyscallError(errno.EADDRINUSE if e.errno == errno.EEXIST else e.errno) from None
+    directory.note_made(leaf)
     _become_host(sock, host, guest_name=name)

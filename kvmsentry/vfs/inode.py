@@ -96,6 +96,12 @@ class Inode:
         """A new Stat for this inode (the caller may change it)."""
         raise NotImplementedError
 
+    def access_ids(self):
+        """What a permission check reads (.mode, .uid, .gid), current:
+        every directory of a non-root path walk is asked. A full getattr
+        unless the filesystem has them cheaper."""
+        return self.getattr()
+
     def setattr(self, mode=None, uid=None, gid=None, size=None,
                 atime_ns=None, mtime_ns=None):
         """Change attributes (None = keep); size truncates or extends."""
@@ -108,6 +114,12 @@ class Inode:
     def lookup(self, name):
         """The child called `name`, or SyscallError(ENOENT)."""
         raise SyscallError(errno.ENOTDIR)
+
+    def lookup_seen(self, name, seen):
+        """lookup(name), where `seen` is what access_ids() of this
+        directory answered moments ago, in the same path walk: a
+        filesystem may take it for a fresh look at the directory."""
+        return self.lookup(name)
 
     def readdir(self):
         """[(name, ino, dtype)] of the children, without '.' and '..'."""

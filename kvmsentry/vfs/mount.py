@@ -65,13 +65,16 @@ class Dentry:
         self.pinned = False           # a mount point: never evicted
         self.unlinked = False         # its name was removed (d_unlinked), for IN_EXCL_UNLINK
 
-    def child(self, name):
-        """Cached child dentry or a fresh one from the filesystem."""
+    def child(self, name, seen=None):
+        """Cached child dentry or a fresh one from the filesystem (`seen`:
+        Inode.lookup_seen's, from a path walk)."""
         if self.inode.volatile:
             return Dentry(name, self, self.inode.lookup(name))
         d = self.children.get(name)
         if d is None:
-            d = Dentry(name, self, self.inode.lookup(name))
+            inode = self.inode
+            d = Dentry(name, self, inode.lookup(name) if seen is None
+                       else inode.lookup_seen(name, seen))
             self.children[name] = d
         elif id(d) in _lru:                 # _touch(d)'s common case, inline
             _lru.move_to_end(id(d))

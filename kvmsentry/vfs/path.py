@@ -96,7 +96,7 @@ class Walker:
         creds = self.creds
         if searches_anything(creds):
             return
-        if not may_access(inode.getattr(), creds, X_OK):
+        if not may_access(inode.access_ids(), creds, X_OK):
             raise SyscallError(errno.EACCES)
 
     def _parent(self, loc):
@@ -150,8 +150,11 @@ class Walker:
             inode = dentry.inode
             if not inode.is_dir():
                 raise SyscallError(errno.ENOTDIR)
-            if check and not may_access(inode.getattr(), creds, X_OK):
-                raise SyscallError(errno.EACCES)
+            seen = None
+            if check:
+                seen = inode.access_ids()
+                if not may_access(seen, creds, X_OK):
+                    raise SyscallError(errno.EACCES)
             if name == b".":
                 continue
             dir_mount = mount
@@ -162,7 +165,7 @@ class Walker:
                 # Dentry.child's cache hit, inline.
                 child = dentry.children.get(name)
                 if child is None or inode.volatile:
-                    child = dentry.child(name)
+                    child = dentry.child(name, seen)
                     if inode.volatile:
                         key = None
                 else:

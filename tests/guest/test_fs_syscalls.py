@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 PROGRAMS_DIR = Path(__file__).parent.parent / "programs"
-PROGRAMS = ["fs_paths", "fs_io", "fs_meta", "fs_mmap", "fs_xattr", "fs_buffers"]
+PROGRAMS = ["fs_paths", "fs_io", "fs_meta", "fs_mmap", "fs_xattr", "fs_buffers", "fs_lookup"]
 # (flavour, mount) pairs: every flavour through the overlay, one on a volume.
 RUNS = [("musl-static", "overlay"), ("gcc-static", "overlay"),
         ("gcc-static-pie", "overlay"), ("gcc-static", "volume")]

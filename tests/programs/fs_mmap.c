@@ -327,6 +327,62 @@ static void g_kept_cache(void)
     unlink("k");
 }
 
+/* What apache2 does for each file it sends: map it shared read-only,
+ * hand the mapping to a write, unmap. The sentry reads such pages without
+ * giving them to the program; they must still be the file's bytes, follow
+ * write(), and be there when the program (or a fork child) touches them. */
+static void g_send_from_shared_ro(void)
+{
+    int fd = make("s", 2 * PAGE), out = open("out", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    char *m;
+    for (int round = 0; round < 3; round++) {
+        int f = open("s", O_RDONLY);
+        m = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, f, 0);
+        struct iovec v[2] = {{m + PAGE - 4, 8}, {m + 2 * PAGE - 4, 4}};
+        TRY(pwritev(out, v, 2, 0));
+        TRY(pread(out, buf, 12, 0));
+        show_bytes("sent from the mapping", buf, 12);
+        TRY(munmap(m, 2 * PAGE));
+        close(f);
+    }
+    m = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    TRY(pwrite(out, m + 10, 6, 0));                     /* the sentry takes page 0 */
+    TRY(pwrite(fd, "NEWER", 5, 8));                      /* write(2) after that */
+    show_bytes("touched after write(2)", m + 6, 10);    /* the program's first touch */
+    TRY(pwrite(out, m + PAGE, 4, 0));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        show_bytes("fork child touches page 1", m + PAGE, 4);
+        fflush(stdout);
+        _exit(0);
+    }
+    waitpid(pid, NULL, 0);
+    TRY(mprotect(m, 2 * PAGE, PROT_NONE));
+    TRY(mprotect(m, 2 * PAGE, PROT_READ));
+    show_bytes("after mprotect", m + PAGE, 4);
+    TRY(munmap(m, 2 * PAGE));
+
+    /* A shared writable mapping too large to be filled when made: a read
+     * into a page of it, then the program's store there and write(2). */
+    int big = make("big", 4 << 20);
+    char *w = mmap(NULL, 4 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, big, 0);
+    TRY(pread(fd, w + (3 << 20) + 100, 5, 8));
+    memcpy(w + (3 << 20) + 103, "!!", 2);
+    show_bytes("store after the sentry's read", w + (3 << 20) + 98, 9);
+    TRY(pwrite(out, w + (3 << 20) + 16 * PAGE, 4, 0));
+    w[(3 << 20) + 16 * PAGE] = '#';
+    TRY(msync(w, 4 << 20, MS_SYNC));
+    TRY(pread(big, buf, 9, (3 << 20) + 98));
+    show_bytes("the file after msync", buf, 9);
+    TRY(pread(big, buf, 2, (3 << 20) + 16 * PAGE));
+    show_bytes("the other page", buf, 2);
+    TRY(munmap(w, 4 << 20));
+    close(big);
+    close(out);
+    close(fd);
+}
+
 static const struct group GROUPS[] = {
     {"private", g_private},
     {"shared", g_shared},
@@ -338,6 +394,7 @@ static const struct group GROUPS[] = {
     {"past_eof_syscall", g_past_eof_syscall},
     {"dev_zero", g_dev_zero},
     {"kept_cache", g_kept_cache},
+    {"send_from_shared_ro", g_send_from_shared_ro},
     {0},
 };
 

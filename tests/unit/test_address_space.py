@@ -349,3 +349,52 @@ def test_fixed_file_mapping_over_its_own_reservation_keeps_the_pages(mm):
     assert mm.copy_in(0x44000, 4) == mm.copy_in(0x40000, 4) == bytes(range(4))
     mm.unmap(0x40000, 6 * P)
     assert cache.mapped == 0
+
+
+def test_shared_read_only_file_mapping_waits_for_the_programs_touch(mm):
+    # apache2's way with each file it sends: map, writev from the mapping,
+    # unmap. The sentry's read takes the cache's frame without putting it
+    # in the program's page table (on systrap: no host mmap and munmap).
+    from kvmsentry.mm.page_cache import PageCache
+    cache = PageCache(_File(b"S" * P + b"T" * P), mm.pool)
+    mm.map_file(0x20000, 2 * P, PROT_READ, cache, 0, shared=True)
+    assert mm.pt.lookup(0x20000) == 0 and 0x20000 not in mm.pages
+    assert b"".join(mm.read_buffers(0x20000 + P - 2, 4)) == b"SSTT"
+    assert mm.copy_in(0x20000, 2) == b"SS"
+    assert mm.pt.lookup(0x20000) == mm.pt.lookup(0x21000) == 0
+    assert cache.mapped == 2 and not cache.touched
+    mm.unmap(0x20000, 2 * P)
+    assert cache.mapped == 0
+    # The program's own touch maps the page, and the pages around it.
+    mm.map_file(0x20000, 2 * P, PROT_READ, cache, 0, shared=True)
+    mm.copy_in(0x20000, 1)
+    assert mm.handle_fault(0x20000, False, False) is None
+    assert mm.pt.lookup(0x20000) == mm.pages[0x20000] | pte_flags(PROT_READ)
+    assert mm.pt.lookup(0x21000) == mm.pages[0x21000] | pte_flags(PROT_READ)
+    # A file the program touches through mappings is mapped at once again.
+    assert cache.touched
+    mm.map_file(0x30000, 2 * P, PROT_READ, cache, 0, shared=True)
+    assert mm.pt.lookup(0x30000) == mm.pages[0x30000] | pte_flags(PROT_READ)
+    mm.unmap(0x20000, 0x20000)
+    assert cache.mapped == 0
+
+
+class _WritableFile(_File):
+    def write_at(self, offset, data):
+        self.data = self.data[:offset] + data + self.data[offset + len(data):]
+        return len(data)
+
+
+def test_sentry_written_page_of_a_shared_mapping_faults_in_writable(mm):
+    from kvmsentry.mm.page_cache import PageCache
+    f = _WritableFile(bytes(64 * P))
+    cache = PageCache(f, mm.pool)
+    size = mm.eager_bytes + 64 * P                # not populated when made
+    mm.map_file(0x1000000, size, RW, cache, 0, shared=True)
+    mm.copy_out(0x1000000 + 40 * P, b"sentry")
+    assert mm.pt.lookup(0x1000000 + 40 * P) == 0
+    assert mm.handle_fault(0x1000000 + 40 * P, True, False) is None
+    assert mm.pt.lookup(0x1000000 + 40 * P) == mm.pages[0x1000000 + 40 * P] | pte_flags(RW)
+    assert mm.copy_in(0x1000000 + 40 * P, 6) == b"sentry"
+    mm.unmap(0x1000000, size)
+    assert cache.mapped == 0 and f.data[40 * P:40 * P + 6] == b"sentry"

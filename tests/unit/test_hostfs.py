@@ -414,3 +414,127 @@ def test_rw_symlink_created_by_guest_still_resolves_inside(vol):
     _, w = make_walker(fs)
     assert walk_host_path(w, b"/up") == os.path.realpath(vol.path)
     assert err(w.walk, w.ctx.root, b"/host") == errno.ENOENT
+
+
+# --- missing names (negative dentries) -------------------------------------------
+
+def _opens_of(audit, path, name):
+    target = os.path.realpath(os.path.join(path, name)).encode()
+    return audit.seen.count(target)
+
+
+def test_missing_name_is_remembered_without_a_host_open(vol):
+    root = vol.fs.root()
+    audit = Audit(vol.path)
+    old = set_open_audit(audit)
+    try:
+        assert err(root.lookup, b"nope") == errno.ENOENT
+        first = _opens_of(audit, vol.path, "nope")
+        for _ in range(5):
+            assert err(root.lookup, b"nope") == errno.ENOENT
+        assert first and _opens_of(audit, vol.path, "nope") == first
+    finally:
+        set_open_audit(old)
+
+
+HOST_MAKERS = {
+    "file": lambda p: open(p, "wb").close(),
+    "dir": os.mkdir,
+    "symlink": lambda p: os.symlink("f", p),
+    "fifo": os.mkfifo,
+    "rename": lambda p: (open(p + ".tmp", "wb").close(), os.rename(p + ".tmp", p)),
+    "link": lambda p: os.link(os.path.join(os.path.dirname(p), "f"), p),
+}
+
+
+@pytest.mark.parametrize("how", sorted(HOST_MAKERS))
+def test_name_made_by_the_host_after_a_miss_is_seen_at_once(vol, how):
+    """The host changing the directory changes its stamp: the remembered
+    miss is not believed (many rounds: timestamps must not hide one)."""
+    root = vol.fs.root()
+    for i in range(50):
+        name = "n%d" % i
+        assert err(root.lookup, name.encode()) == errno.ENOENT
+        assert err(root.lookup, name.encode()) == errno.ENOENT
+        HOST_MAKERS[how](os.path.join(vol.path, name))
+        assert root.lookup(name.encode()).getattr().ino == \
+            os.lstat(os.path.join(vol.path, name)).st_ino
+
+
+def _same_stamp_always(monkeypatch):
+    # A filesystem whose directory timestamps are too coarse to show a
+    # change: only the sandbox's own bookkeeping can tell.
+    from kvmsentry.fsimpl import hostfs
+    monkeypatch.setattr(hostfs, "_dir_stamp", lambda fd: (0, 0, 0, 0))
+
+
+SANDBOX_MAKERS = {
+    "create": lambda d, n: d.create(n, st.S_IFREG | 0o644, 0, 0),
+    "mkdir": lambda d, n: d.mkdir(n, st.S_IFDIR | 0o755, 0, 0),
+    "mknod": lambda d, n: d.mknod(n, st.S_IFIFO | 0o644, 0, 0, 0),
+    "symlink": lambda d, n: d.symlink(n, b"f", 0, 0),
+    "link": lambda d, n: d.link(n, d.lookup(b"f")),
+    "rename": lambda d, n: (d.create(b"tmp", st.S_IFREG | 0o644, 0, 0),
+                            d.rename(b"tmp", d, n)),
+}
+
+
+@pytest.mark.parametrize("how", sorted(SANDBOX_MAKERS))
+def test_name_made_by_the_sandbox_after_a_miss_is_seen_at_once(vol, monkeypatch, how):
+    root = vol.fs.root()
+    _same_stamp_always(monkeypatch)
+    assert err(root.lookup, b"new") == errno.ENOENT
+    assert err(root.lookup, b"new") == errno.ENOENT
+    SANDBOX_MAKERS[how](root, b"new")
+    assert root.lookup(b"new").getattr().ino == os.lstat(os.path.join(vol.path, "new")).st_ino
+
+
+def test_rename_into_another_directory_after_a_miss_there(vol, monkeypatch):
+    root = vol.fs.root()
+    sub = root.lookup(b"sub")
+    _same_stamp_always(monkeypatch)
+    assert err(sub.lookup, b"moved") == errno.ENOENT
+    root.rename(b"f", sub, b"moved")
+    assert sub.lookup(b"moved").read_at(0, 99) == b"hello world"
+
+
+def test_missing_names_remembered_are_bounded(vol):
+    from kvmsentry.fsimpl.hostfs import ABSENT_KEPT
+    root = vol.fs.root()
+    for i in range(ABSENT_KEPT + 10):
+        assert err(root.lookup, b"m%d" % i) == errno.ENOENT
+    assert 0 < len(root._absent[1]) <= ABSENT_KEPT
+
+
+USER_CREDS = SimpleNamespace(uid=1000, euid=1000, fsuid=1000, gid=1000, egid=1000,
+                             fsgid=1000, groups=(), cap_effective=0)
+
+
+def test_unprivileged_walk_answers_a_remembered_miss_from_its_search_check(vol, monkeypatch):
+    """A non-root walk stats each directory for its search permission;
+    that stat is also the look at the directory a remembered miss needs:
+    no second stat, no open. The host making the name in between is seen."""
+    from kvmsentry.fsimpl import hostfs
+    mounts = MountTable(vol.fs)
+    root = mounts.root_location()
+    walker = Walker(mounts, SimpleNamespace(root=root, cwd=root), USER_CREDS)
+    assert err(walker.walk, root, b"/sub/.htaccess") == errno.ENOENT
+    stats = []
+    real = hostfs._dir_stamp
+    monkeypatch.setattr(hostfs, "_dir_stamp", lambda fd: (stats.append(fd), real(fd))[1])
+    audit = Audit(vol.path)
+    old = set_open_audit(audit)
+    try:
+        for _ in range(3):
+            assert err(walker.walk, root, b"/sub/.htaccess") == errno.ENOENT
+        assert stats == [] and audit.seen == []
+        open(os.path.join(vol.path, "sub", ".htaccess"), "wb").close()
+        assert walker.walk(root, b"/sub/.htaccess").inode.is_reg()
+    finally:
+        set_open_audit(old)
+    # A root walk (no search checks) looks at the directory itself.
+    root_walker = Walker(mounts, SimpleNamespace(root=root, cwd=root), ROOT_CREDS)
+    assert err(root_walker.walk, root, b"/sub/later") == errno.ENOENT
+    assert err(walker.walk, root, b"/sub/later") == errno.ENOENT
+    open(os.path.join(vol.path, "sub", "later"), "wb").close()
+    assert root_walker.walk(root, b"/sub/later").inode.is_reg()
