@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <cpuid.h>
+#include "systrap_spin.h"
 
 enum { RUNNING, POSTED, REPLIED, DEAD };
 
@@ -22,6 +23,7 @@ struct systrap_msg {
     uint64_t set_fs, fs_base, set_gs, gs_base, op_error;
     uint32_t stub_cpu, sentry_cpu;
     uint64_t entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
+    struct systrap_spin stub_spin, sentry_spin;
 };
 struct systrap_op { uint64_t nr, a[6], result; };
 struct systrap_regs {
@@ -42,8 +44,9 @@ static inline uint64_t rdtsc(void)
 }
 
 /* Wait for the thread's next post (or its death): spin for up to `spin`
- * TSC cycles, then sleep on the futex with WAITING set, which tells the
- * stub's post to wake us. Returns POSTED or DEAD. */
+ * TSC cycles, or less as recent spins paid off (systrap_spin.h), then
+ * sleep on the futex with WAITING set, which tells the stub's post to
+ * wake us. Returns POSTED or DEAD. */
 int systrap_wait(uint32_t *state, uint64_t spin)
 {
     struct systrap_msg *m = (struct systrap_msg *)state;
@@ -54,15 +57,20 @@ int systrap_wait(uint32_t *state, uint64_t spin)
         __atomic_store_n(&m->sentry_cpu, cpu, __ATOMIC_RELAXED);
         if (__atomic_load_n(&m->stub_cpu, __ATOMIC_RELAXED) == cpu)
             spin = 0;
+        else
+            spin = systrap_spin_bound(&m->sentry_spin, spin);
     }
     if (spin) {
         uint64_t start = rdtsc();
         do {
             v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
-            if (v == POSTED || v == DEAD)
+            if (v == POSTED || v == DEAD) {
+                systrap_spin_learn(&m->sentry_spin, 1);
                 return (int)v;
+            }
             __builtin_ia32_pause();
         } while (rdtsc() - start < spin);
+        systrap_spin_learn(&m->sentry_spin, 0);
     }
     for (;;) {
         v = __atomic_load_n(state, __ATOMIC_ACQUIRE);

@@ -34,6 +34,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include "../cdefs/systrap_spin.h"
 
 #define NR_read 0
 #define NR_write 1
@@ -115,6 +116,7 @@ struct msg {
     u64 set_fs, fs_base, set_gs, gs_base, op_error;
     u32 stub_cpu, sentry_cpu;
     u64 entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
+    struct systrap_spin stub_spin, sentry_spin;
 };
 
 /* Numbers the entry's assembly uses (checked against the layout). */
@@ -202,32 +204,34 @@ static inline u32 this_cpu(void)
 
 /* Post, then wait for the reply. While the sentry's thread is awake on
  * another CPU, spin for up to m->spin TSC cycles (the sentry sets it, and
- * sets 0 where rdtscp or a second CPU is missing): most replies come
- * within that, and then neither side makes a futex call nor wakes an idle
- * CPU, which on these hosts cost a getpid 70 us. Spinning for a sentry
- * that must first be woken, or that shares our CPU, would only keep it
- * off the CPU; then, and after the spin, sleep on the futex with WAITING
- * set, so the reply makes a FUTEX_WAKE only for a stub that sleeps. */
+ * sets 0 where rdtscp or a second CPU is missing), or less as recent
+ * spins paid off (cdefs/systrap_spin.h): most replies come within that,
+ * and then neither side makes a futex call nor wakes an idle CPU, which
+ * on these hosts cost a getpid 70 us. Spinning for a sentry that must
+ * first be woken, or that shares our CPU, would only keep it off the CPU;
+ * then, and after the spin, sleep on the futex with WAITING set, so the
+ * reply makes a FUTEX_WAKE only for a stub that sleeps. */
 static void post_and_wait(struct msg *m)
 {
-    u64 spin = m->spin;
+    u64 max = m->spin, spin = 0;
     u32 cpu = 0;
-    if (spin)
+    if (max)
         m->stub_cpu = cpu = this_cpu();
     u32 old = __atomic_exchange_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
-    if (old & WAITING) {
+    if (old & WAITING)
         sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
-        spin = 0;
-    } else if (__atomic_load_n(&m->sentry_cpu, __ATOMIC_RELAXED) == cpu) {
-        spin = 0;
-    }
+    else if (max && __atomic_load_n(&m->sentry_cpu, __ATOMIC_RELAXED) != cpu)
+        spin = systrap_spin_bound(&m->stub_spin, max);
     if (spin) {
         u64 start = rdtsc();
         do {
-            if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED)
+            if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED) {
+                systrap_spin_learn(&m->stub_spin, 1);
                 return;
+            }
             __builtin_ia32_pause();
         } while (rdtsc() - start < spin);
+        systrap_spin_learn(&m->stub_spin, 0);
     }
     for (;;) {
         u32 v = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
