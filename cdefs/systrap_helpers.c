@@ -44,45 +44,48 @@ static inline uint64_t rdtsc(void)
 }
 
 /* Wait for the thread's next post (or its death): spin for up to `spin`
- * TSC cycles, or less as recent spins paid off (systrap_spin.h), then
+ * TSC cycles while recent posts came within that (systrap_spin.h), then
  * sleep on the futex with WAITING set, which tells the stub's post to
  * wake us. Returns POSTED or DEAD. */
 int systrap_wait(uint32_t *state, uint64_t spin)
 {
     struct systrap_msg *m = (struct systrap_msg *)state;
-    uint32_t v;
+    uint32_t v, base;
+    uint64_t start = 0;
     if (spin) {
         /* As the stub does: no spin for a thread on this CPU. */
         uint32_t cpu = (uint32_t)sched_getcpu();
         __atomic_store_n(&m->sentry_cpu, cpu, __ATOMIC_RELAXED);
         if (__atomic_load_n(&m->stub_cpu, __ATOMIC_RELAXED) == cpu)
             spin = 0;
-        else
-            spin = systrap_spin_bound(&m->sentry_spin, spin);
     }
     if (spin) {
-        uint64_t start = rdtsc();
-        do {
-            v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
-            if (v == POSTED || v == DEAD) {
-                systrap_spin_learn(&m->sentry_spin, 1);
-                return (int)v;
-            }
-            __builtin_ia32_pause();
-        } while (rdtsc() - start < spin);
-        systrap_spin_learn(&m->sentry_spin, 0);
+        start = rdtsc();
+        if (systrap_spin_next(&m->sentry_spin)) {
+            do {
+                v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
+                if (v == POSTED || v == DEAD) {
+                    systrap_spin_learn(&m->sentry_spin, rdtsc() - start, spin, 1);
+                    return (int)v;
+                }
+                __builtin_ia32_pause();
+            } while (rdtsc() - start < spin);
+        }
     }
     for (;;) {
         v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-        uint32_t base = v & ~WAITING;
+        base = v & ~WAITING;
         if (base == POSTED || base == DEAD)
-            return (int)base;
+            break;
         if (!(v & WAITING) &&
             !__atomic_compare_exchange_n(state, &v, v | WAITING, 0,
                                          __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
             continue;
         syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
     }
+    if (spin)
+        systrap_spin_learn(&m->sentry_spin, rdtsc() - start, spin, 0);
+    return (int)base;
 }
 
 /* One write of 1 to each eventfd (kernel/waiter.py's Waiter.wake_now);

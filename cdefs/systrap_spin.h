@@ -1,16 +1,20 @@
 /* The adaptive spin of one side of the systrap handshake, one per side
- * and slot, kept in the slot's message (zero: spin the whole bound). Both
- * the stub (systrap_stub/stub.c, freestanding) and the sentry's helpers
+ * and slot, kept in the slot's message (zero: spin). Both the stub
+ * (systrap_stub/stub.c, freestanding) and the sentry's helpers
  * (cdefs/systrap_helpers.c) include it, so the two sides learn by one rule.
  *
  * A spin pays off only when the other side answers within it; a syscall
  * that blocks (a read of an empty socket, epoll_wait, accept), or a CPU
- * the awaited side cannot get, makes every spin run out and burn its
- * whole bound for nothing, on both sides. So, as an adaptive mutex does:
- * a wait the spin caught doubles the next bound (up to the configured
- * one); a spin that ran out quarters it, and below an eighth of it the
- * side stops spinning for a rest of 1, 2, 4 ... 256 waits (doubling while
- * the probe after each rest runs out too), then probes with a quarter.
+ * the awaited side cannot get, makes the spin run out and burn its whole
+ * bound for nothing, and a spin caught late costs more CPU than the futex
+ * sleep and wake it saves. So each side keeps `miss`, a moving share (of
+ * 256, weight 1/8 for each wait) of its recent waits that took longer
+ * than the bound, timed whether it spun or slept, and spins only while
+ * that share is under 3/16: one blocking call in ten quick ones leaves
+ * the spin on; two in a row turn it off, and a few quick waits back on.
+ * Every 16th wait spins anyway, and one such probe caught turns the spin
+ * back on: a side whose sleeps look long only because its wake-up is
+ * slow finds out that a spin would catch.
  * The program can write its slot, so every field is clamped where read. */
 #ifndef SYSTRAP_SPIN_H
 #define SYSTRAP_SPIN_H
@@ -18,46 +22,35 @@
 #include <stdint.h>
 
 struct systrap_spin {
-    uint32_t cut;        /* the bound is the configured one >> cut */
-    uint32_t rest;       /* waits left to make without spinning */
-    uint32_t backoff;    /* log2 of the next rest */
-    uint32_t caught;     /* waits the spin caught (a count, for tests and stats) */
+    uint32_t miss;       /* of 256: recent waits longer than the bound */
+    uint32_t waits;      /* waits counted (its low bits pick the probes) */
+    uint32_t caught;     /* waits the spin caught (for tests and stats) */
+    uint32_t pad;
 };
 
-enum { SPIN_CUT_MAX = 3, SPIN_CUT_PROBE = 2, SPIN_BACKOFF_MAX = 8 };
+enum { SPIN_MISS_ONE = 256, SPIN_MISS_MAX = 48, SPIN_PROBE_EVERY = 16 };
 
-/* The spin for the next wait, given the configured bound `max`: 0 while
- * resting (a rest wait is used up here). */
-static inline uint64_t systrap_spin_bound(struct systrap_spin *s, uint64_t max)
+/* Whether the next wait spins (for its whole bound). */
+static inline int systrap_spin_next(struct systrap_spin *s)
 {
-    uint32_t rest = s->rest;
-    if (rest) {
-        s->rest = rest - 1;
-        return 0;
-    }
-    uint32_t cut = s->cut;
-    return max >> (cut > SPIN_CUT_MAX ? SPIN_CUT_MAX : cut);
+    uint32_t waits = s->waits++;
+    return s->miss <= SPIN_MISS_MAX || waits % SPIN_PROBE_EVERY == SPIN_PROBE_EVERY - 1;
 }
 
-/* Learn from a wait that spun: `caught` if the answer came within it. */
-static inline void systrap_spin_learn(struct systrap_spin *s, int caught)
+/* Learn from a wait that took `took` TSC cycles against the bound `max`,
+ * caught by the spin or not. */
+static inline void systrap_spin_learn(struct systrap_spin *s, uint64_t took, uint64_t max,
+                                      int caught)
 {
-    uint32_t cut = s->cut > SPIN_CUT_MAX ? SPIN_CUT_MAX : s->cut;
-    if (caught) {
-        s->cut = cut ? cut - 1 : 0;
-        s->backoff = 0;
-        s->caught++;
-        return;
-    }
-    cut += 2;
-    if (cut <= SPIN_CUT_MAX) {
-        s->cut = cut;
-        return;
-    }
-    uint32_t backoff = s->backoff > SPIN_BACKOFF_MAX ? SPIN_BACKOFF_MAX : s->backoff;
-    s->rest = 1u << backoff;
-    s->backoff = backoff < SPIN_BACKOFF_MAX ? backoff + 1 : SPIN_BACKOFF_MAX;
-    s->cut = SPIN_CUT_PROBE;
+    uint32_t miss = s->miss > SPIN_MISS_ONE ? SPIN_MISS_ONE : s->miss;
+    if (caught && miss > SPIN_MISS_MAX)
+        miss = SPIN_MISS_MAX;              /* (a probe's) */
+    else if (took <= max)
+        miss -= miss / 8;
+    else
+        miss += (SPIN_MISS_ONE - miss) / 8;
+    s->miss = miss;
+    s->caught += caught != 0;
 }
 
 #endif

@@ -204,34 +204,37 @@ static inline u32 this_cpu(void)
 
 /* Post, then wait for the reply. While the sentry's thread is awake on
  * another CPU, spin for up to m->spin TSC cycles (the sentry sets it, and
- * sets 0 where rdtscp or a second CPU is missing), or less as recent
- * spins paid off (cdefs/systrap_spin.h): most replies come within that,
- * and then neither side makes a futex call nor wakes an idle CPU, which
- * on these hosts cost a getpid 70 us. Spinning for a sentry that must
- * first be woken, or that shares our CPU, would only keep it off the CPU;
- * then, and after the spin, sleep on the futex with WAITING set, so the
- * reply makes a FUTEX_WAKE only for a stub that sleeps. */
+ * sets 0 where rdtscp or a second CPU is missing) while recent replies
+ * came within that (cdefs/systrap_spin.h): then neither side makes a
+ * futex call nor wakes an idle CPU, which on these hosts cost a getpid
+ * 70 us. Spinning for a sentry that must first be woken, or that shares
+ * our CPU, would only keep it off the CPU; then, and after the spin,
+ * sleep on the futex with WAITING set, so the reply makes a FUTEX_WAKE
+ * only for a stub that sleeps. */
 static void post_and_wait(struct msg *m)
 {
-    u64 max = m->spin, spin = 0;
+    u64 max = m->spin, start = 0;
     u32 cpu = 0;
     if (max)
         m->stub_cpu = cpu = this_cpu();
     u32 old = __atomic_exchange_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
-    if (old & WAITING)
+    if (old & WAITING) {
         sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
-    else if (max && __atomic_load_n(&m->sentry_cpu, __ATOMIC_RELAXED) != cpu)
-        spin = systrap_spin_bound(&m->stub_spin, max);
-    if (spin) {
-        u64 start = rdtsc();
-        do {
-            if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED) {
-                systrap_spin_learn(&m->stub_spin, 1);
-                return;
-            }
-            __builtin_ia32_pause();
-        } while (rdtsc() - start < spin);
-        systrap_spin_learn(&m->stub_spin, 0);
+        max = 0;
+    } else if (__atomic_load_n(&m->sentry_cpu, __ATOMIC_RELAXED) == cpu) {
+        max = 0;
+    }
+    if (max) {
+        start = rdtsc();
+        if (systrap_spin_next(&m->stub_spin)) {
+            do {
+                if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED) {
+                    systrap_spin_learn(&m->stub_spin, rdtsc() - start, max, 1);
+                    return;
+                }
+                __builtin_ia32_pause();
+            } while (rdtsc() - start < max);
+        }
     }
     for (;;) {
         u32 v = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
@@ -240,10 +243,12 @@ static void post_and_wait(struct msg *m)
                                              __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
                 continue;
         } else if (v != (POSTED | WAITING)) {
-            return;
+            break;
         }
         sys6(NR_futex, (long)&m->state, FUTEX_WAIT, POSTED | WAITING, 0, 0, 0);
     }
+    if (max)
+        systrap_spin_learn(&m->stub_spin, rdtsc() - start, max, 0);
 }
 
 /* The threads the sentry asks for (mappings are the mapper's). */

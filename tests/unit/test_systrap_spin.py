@@ -1,85 +1,87 @@
 """The adaptive spin rule of the systrap handshake (cdefs/systrap_spin.h),
 called through cffi: the stub includes the same header, so these are the
-stub's rule and the sentry's. A spin the other side answered within
-doubles the next bound up to the configured one; one that ran out
-quarters it; below an eighth the side rests (no spin) for 1, 2, 4 ... 256
-waits, then probes with a quarter."""
+stub's rule and the sentry's. A side spins while the share of its recent
+waits (a moving share, weight 1/8) that took longer than the bound, timed
+whether it spun or slept, is under 3/16, and probes every 16th wait: a
+probe caught turns the spin back on."""
 from hypothesis import given, settings, strategies as st
 
 from kvmsentry._systrap import ffi, lib
 
 MAX = 150_000                       # 50 us at 3 GHz
+QUICK, SLOW = MAX // 30, MAX * 100  # a getpid's reply; a read that blocks
 
 
 def _fresh():
-    return ffi.new("struct systrap_spin *")
+    return ffi.new("struct systrap_spin *")    # (a claimed slot's message is zeroed)
 
 
-def _wait(s, caught):
-    """One wait: the bound it spins for; it learns if it spun."""
-    bound = lib.systrap_spin_bound(s, MAX)
-    if bound:
-        lib.systrap_spin_learn(s, caught)
-    return bound
+def _wait(s, took):
+    """One wait that took `took` cycles: whether it spun."""
+    spun = lib.systrap_spin_next(s)
+    lib.systrap_spin_learn(s, took, MAX, int(spun and took <= MAX))
+    return bool(spun)
 
 
-def test_a_fresh_slot_spins_the_whole_bound_and_keeps_it_while_caught():
-    s = _fresh()                     # (a claimed slot's message is zeroed)
-    assert [_wait(s, True) for _ in range(5)] == [MAX] * 5
-    assert s.caught == 5
-
-
-def test_spins_that_run_out_shrink_fast_then_rest_with_doubling_backoff():
+def test_a_fresh_slot_spins_and_keeps_spinning_while_replies_are_quick():
     s = _fresh()
-    bounds = [_wait(s, False) for _ in range(20)]
-    # max, a quarter, then rest 1, probe a quarter, rest 2, probe, rest 4...
-    assert bounds == [MAX, MAX // 4,
-                      0, MAX // 4,
-                      0, 0, MAX // 4,
-                      0, 0, 0, 0, MAX // 4,
-                      0, 0, 0, 0, 0, 0, 0, 0]
+    assert all(_wait(s, QUICK) for _ in range(100))
+    assert s.caught == 100 and s.miss == 0
 
 
-def test_the_rest_stops_doubling_at_256_waits():
+def test_one_blocking_call_among_quick_ones_leaves_the_spin_on():
     s = _fresh()
-    for _ in range(5000):
-        _wait(s, False)
-    rests = []
-    run = 0
-    for _ in range(2000):
-        if _wait(s, False):
-            rests.append(run)
-            run = 0
-        else:
-            run += 1
-    assert set(rests[1:]) == {256}
+    spins = [_wait(s, SLOW if i % 10 == 9 else QUICK) for i in range(200)]
+    assert all(spins)
 
 
-def test_a_caught_probe_grows_back_to_the_whole_bound_and_resets_the_backoff():
+def test_two_blocking_calls_in_a_row_turn_it_off_and_quick_waits_back_on():
     s = _fresh()
+    assert [_wait(s, t) for t in (SLOW, SLOW, QUICK)] == [True, True, False]
+    back = 1
+    while not _wait(s, QUICK):
+        back += 1
+    assert back == 2            # timed while asleep: the quick replies count
+
+
+def test_waits_that_keep_blocking_spin_only_every_16th():
+    s = _fresh()
+    spins = [_wait(s, SLOW) for _ in range(320)]
+    assert spins[:2] == [True, True]
+    assert sum(spins[16:]) == 19 and all(spins[i] for i in range(31, 320, 16))
+
+
+def test_replies_slow_only_by_the_wake_up_come_back_through_the_probes():
+    """A side that stopped spinning measures its replies after a slow
+    wake-up (longer than the bound); a probe's spin sees them quick."""
+    s = _fresh()
+    for _ in range(3):
+        _wait(s, SLOW)
+    spins = []
+    for _ in range(200):
+        spun = lib.systrap_spin_next(s)
+        lib.systrap_spin_learn(s, QUICK if spun else MAX * 2, MAX, int(spun))
+        spins.append(bool(spun))
+    assert all(spins[-100:])
+
+
+def test_a_share_the_program_scribbled_is_clamped():
+    s = _fresh()
+    s.miss = 0xFFFF_FFFF               # the slot is writable by the program
+    lib.systrap_spin_learn(s, SLOW, MAX, 0)
+    assert s.miss == 256
     for _ in range(40):
-        _wait(s, False)                    # resting, backoff grown
-    while not _wait(s, True):              # the next probe is answered
-        pass
-    assert [_wait(s, True) for _ in range(3)] == [MAX // 2, MAX, MAX]
-    assert s.backoff == 0
-    # A blocking call among quick ones costs one spin, then one rest at most.
-    assert [_wait(s, c) for c in (False, True, True, True)] == [MAX, MAX // 4, MAX // 2, MAX]
-
-
-def test_fields_the_program_scribbled_are_clamped():
-    s = _fresh()
-    s.cut, s.backoff = 1000, 1000          # the slot is writable by the program
-    assert lib.systrap_spin_bound(s, MAX) == MAX >> 3
-    lib.systrap_spin_learn(s, False)
-    assert s.rest == 256 and s.cut == 2
+        lib.systrap_spin_learn(s, QUICK, MAX, 0)
+    assert lib.systrap_spin_next(s)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.booleans(), max_size=300))
-def test_every_bound_is_the_configured_one_shifted_or_none(answers):
+def test_the_share_stays_a_share_and_probes_never_stop(slow):
     s = _fresh()
-    for caught in answers:
-        bound = _wait(s, caught)
-        assert bound in (0, MAX, MAX >> 1, MAX >> 2, MAX >> 3)
-        assert s.rest <= 256 and s.cut <= 3 and s.backoff <= 8
+    spins = []
+    for is_slow in slow:
+        spins.append(_wait(s, SLOW if is_slow else QUICK))
+        assert s.miss <= 256
+    for i in range(15, len(spins), 16):
+        assert spins[i]
