@@ -12,6 +12,8 @@
  * than the bound, timed whether it spun or slept, and spins only while
  * that share is under 3/16: one blocking call in ten quick ones leaves
  * the spin on; two in a row turn it off, and a few quick waits back on.
+ * A wait the sentry says will block (its call sleeps in the sentry: the
+ * stub's `stop`) stops the spin at once and is not counted.
  * Every 16th wait spins anyway, and one such probe caught turns the spin
  * back on: a side whose sleeps look long only because its wake-up is
  * slow finds out that a spin would catch.
@@ -25,7 +27,7 @@ struct systrap_spin {
     uint32_t miss;       /* of 256: recent waits longer than the bound */
     uint32_t waits;      /* waits counted (its low bits pick the probes) */
     uint32_t caught;     /* waits the spin caught (for tests and stats) */
-    uint32_t pad;
+    uint32_t stop;       /* (the stub's) the sentry's call blocks: sleep now */
 };
 
 enum { SPIN_MISS_ONE = 256, SPIN_MISS_MAX = 48, SPIN_PROBE_EVERY = 16 };

@@ -208,15 +208,17 @@ static inline u32 this_cpu(void)
  * came within that (cdefs/systrap_spin.h): then neither side makes a
  * futex call nor wakes an idle CPU, which on these hosts cost a getpid
  * 70 us. Spinning for a sentry that must first be woken, or that shares
- * our CPU, would only keep it off the CPU; then, and after the spin,
- * sleep on the futex with WAITING set, so the reply makes a FUTEX_WAKE
- * only for a stub that sleeps. */
+ * our CPU, would only keep it off the CPU, and so would spinning for a
+ * call the sentry says blocks; then, and after the spin, sleep on the
+ * futex with WAITING set, so the reply makes a FUTEX_WAKE only for a stub
+ * that sleeps. */
 static void post_and_wait(struct msg *m)
 {
     u64 max = m->spin, start = 0;
     u32 cpu = 0;
     if (max)
         m->stub_cpu = cpu = this_cpu();
+    m->stub_spin.stop = 0;
     u32 old = __atomic_exchange_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
     if (old & WAITING) {
         sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
@@ -231,6 +233,10 @@ static void post_and_wait(struct msg *m)
                 if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED) {
                     systrap_spin_learn(&m->stub_spin, rdtsc() - start, max, 1);
                     return;
+                }
+                if (__atomic_load_n(&m->stub_spin.stop, __ATOMIC_RELAXED)) {
+                    max = 0;
+                    break;
                 }
                 __builtin_ia32_pause();
             } while (rdtsc() - start < max);
