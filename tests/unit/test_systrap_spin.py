@@ -3,10 +3,15 @@ called through cffi: the stub includes the same header, so these are the
 stub's rule and the sentry's. A side spins while the share of its recent
 waits (a moving share, weight 1/8) that took longer than the bound, timed
 whether it spun or slept, is under 3/16, and probes every 16th wait: a
-probe caught turns the spin back on."""
+probe caught turns the spin back on. A call about to sleep in the sentry
+tells its stub to stop spinning at once."""
 from hypothesis import given, settings, strategies as st
 
+import types
+
 from kvmsentry._systrap import ffi, lib
+from kvmsentry.kernel import locking
+from kvmsentry.platform.systrap.context import SystrapContext
 
 MAX = 150_000                       # 50 us at 3 GHz
 QUICK, SLOW = MAX // 30, MAX * 100  # a getpid's reply; a read that blocks
@@ -85,3 +90,17 @@ def test_the_share_stays_a_share_and_probes_never_stop(slow):
         assert s.miss <= 256
     for i in range(15, len(spins), 16):
         assert spins[i]
+
+
+def test_a_call_about_to_sleep_in_the_sentry_tells_its_stub_to_stop_spinning():
+    """Every blocked wait's sleep goes through locking.unlocked, which
+    releases the task's context first: a systrap context marks its slot."""
+    ctx = SystrapContext.__new__(SystrapContext)
+    ctx.msg = ffi.new("struct systrap_msg *")
+    seen = []
+    locking.set_current(types.SimpleNamespace(ctx=ctx))
+    try:
+        locking.unlocked(lambda a, b: seen.append(ctx.msg.stub_spin.stop), None, None)
+    finally:
+        locking.set_current(None)
+    assert seen == [1]
