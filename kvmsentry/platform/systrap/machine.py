@@ -204,8 +204,8 @@ class SystrapMachine:
             ("xcr0", "%#x" % (self.xcr0 or 0)),
             ("xsave", "%d bytes" % self.xsave_size),
             ("vdso", self.vdso.describe()),
-            ("handshake", "spin up to %d TSC cycles while recent waits fit, then futex" % self.spin_cycles
-             if self.spin_cycles else "futex (no spin: one CPU, or turned off)"),
+            ("handshake", "spin up to %d TSC cycles while recent waits fit, then futex"
+             % self.spin_cycles if self.spin_cycles else "futex (no spin: one CPU, or turned off)"),
         ]
 
     def stats(self):
