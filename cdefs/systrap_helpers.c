@@ -65,7 +65,7 @@ int systrap_wait(uint32_t *state, uint64_t spin)
             do {
                 v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
                 if (v == POSTED || v == DEAD) {
-                    systrap_spin_learn(&m->sentry_spin, rdtsc() - start, spin, 1);
+                    systrap_spin_learn(&m->sentry_spin, start, rdtsc(), spin, 1);
                     return (int)v;
                 }
                 __builtin_ia32_pause();
@@ -84,7 +84,7 @@ int systrap_wait(uint32_t *state, uint64_t spin)
         syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
     }
     if (spin)
-        systrap_spin_learn(&m->sentry_spin, rdtsc() - start, spin, 0);
+        systrap_spin_learn(&m->sentry_spin, start, rdtsc(), spin, 0);
     return (int)base;
 }
 
@@ -121,6 +121,7 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
 {
     wake_eventfds(wake_fds, nwake);
     if (reply) {
+        ((struct systrap_msg *)state)->stub_spin.ready_at = rdtsc();
         uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
         while ((v & ~WAITING) == POSTED) {
             if (__atomic_compare_exchange_n(state, &v, REPLIED, 0,

@@ -219,6 +219,8 @@ static void post_and_wait(struct msg *m)
     if (max)
         m->stub_cpu = cpu = this_cpu();
     m->stub_spin.stop = 0;
+    if (max)
+        m->sentry_spin.ready_at = rdtsc();
     u32 old = __atomic_exchange_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
     if (old & WAITING) {
         sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
@@ -231,7 +233,7 @@ static void post_and_wait(struct msg *m)
         if (systrap_spin_next(&m->stub_spin)) {
             do {
                 if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED) {
-                    systrap_spin_learn(&m->stub_spin, rdtsc() - start, max, 1);
+                    systrap_spin_learn(&m->stub_spin, start, rdtsc(), max, 1);
                     return;
                 }
                 if (__atomic_load_n(&m->stub_spin.stop, __ATOMIC_RELAXED)) {
@@ -254,7 +256,7 @@ static void post_and_wait(struct msg *m)
         sys6(NR_futex, (long)&m->state, FUTEX_WAIT, POSTED | WAITING, 0, 0, 0);
     }
     if (max)
-        systrap_spin_learn(&m->stub_spin, rdtsc() - start, max, 0);
+        systrap_spin_learn(&m->stub_spin, start, rdtsc(), max, 0);
 }
 
 /* The threads the sentry asks for (mappings are the mapper's). */
