@@ -29,7 +29,7 @@ def _module(name, stem, **kwargs):
 
 kvm = _module("_kvm", "kvm")
 sandbox = _module("_sandbox", "sandbox", libraries=["seccomp"])
-systrap = _module("_systrap", "systrap")
+systrap = _module("_systrap", "systrap", include_dirs=[HERE])   # (systrap_spin.h)
 
 if __name__ == "__main__":
     for ffibuilder in (kvm, sandbox, systrap):

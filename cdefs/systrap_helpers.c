@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <cpuid.h>
+#include "systrap_spin.h"
 
 enum { RUNNING, POSTED, REPLIED, DEAD };
 
@@ -22,6 +23,7 @@ struct systrap_msg {
     uint64_t set_fs, fs_base, set_gs, gs_base, op_error;
     uint32_t stub_cpu, sentry_cpu;
     uint64_t entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
+    struct systrap_spin stub_spin, sentry_spin;
 };
 struct systrap_op { uint64_t nr, a[6], result; };
 struct systrap_regs {
@@ -42,12 +44,14 @@ static inline uint64_t rdtsc(void)
 }
 
 /* Wait for the thread's next post (or its death): spin for up to `spin`
- * TSC cycles, then sleep on the futex with WAITING set, which tells the
- * stub's post to wake us. Returns POSTED or DEAD. */
+ * TSC cycles while recent posts came within that (systrap_spin.h), then
+ * sleep on the futex with WAITING set, which tells the stub's post to
+ * wake us. Returns POSTED or DEAD. */
 int systrap_wait(uint32_t *state, uint64_t spin)
 {
     struct systrap_msg *m = (struct systrap_msg *)state;
-    uint32_t v;
+    uint32_t v, base;
+    uint64_t start = 0;
     if (spin) {
         /* As the stub does: no spin for a thread on this CPU. */
         uint32_t cpu = (uint32_t)sched_getcpu();
@@ -56,25 +60,32 @@ int systrap_wait(uint32_t *state, uint64_t spin)
             spin = 0;
     }
     if (spin) {
-        uint64_t start = rdtsc();
-        do {
-            v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
-            if (v == POSTED || v == DEAD)
-                return (int)v;
-            __builtin_ia32_pause();
-        } while (rdtsc() - start < spin);
+        start = rdtsc();
+        if (systrap_spin_next(&m->sentry_spin)) {
+            do {
+                v = __atomic_load_n(state, __ATOMIC_ACQUIRE) & ~WAITING;
+                if (v == POSTED || v == DEAD) {
+                    systrap_spin_learn(&m->sentry_spin, start, rdtsc(), spin, 1);
+                    return (int)v;
+                }
+                __builtin_ia32_pause();
+            } while (rdtsc() - start < spin);
+        }
     }
     for (;;) {
         v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-        uint32_t base = v & ~WAITING;
+        base = v & ~WAITING;
         if (base == POSTED || base == DEAD)
-            return (int)base;
+            break;
         if (!(v & WAITING) &&
             !__atomic_compare_exchange_n(state, &v, v | WAITING, 0,
                                          __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
             continue;
         syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
     }
+    if (spin)
+        systrap_spin_learn(&m->sentry_spin, start, rdtsc(), spin, 0);
+    return (int)base;
 }
 
 /* One write of 1 to each eventfd (kernel/waiter.py's Waiter.wake_now);
@@ -110,6 +121,7 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
 {
     wake_eventfds(wake_fds, nwake);
     if (reply) {
+        ((struct systrap_msg *)state)->stub_spin.ready_at = rdtsc();
         uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
         while ((v & ~WAITING) == POSTED) {
             if (__atomic_compare_exchange_n(state, &v, REPLIED, 0,

@@ -34,6 +34,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include "../cdefs/systrap_spin.h"
 
 #define NR_read 0
 #define NR_write 1
@@ -115,6 +116,7 @@ struct msg {
     u64 set_fs, fs_base, set_gs, gs_base, op_error;
     u32 stub_cpu, sentry_cpu;
     u64 entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
+    struct systrap_spin stub_spin, sentry_spin;
 };
 
 /* Numbers the entry's assembly uses (checked against the layout). */
@@ -202,32 +204,45 @@ static inline u32 this_cpu(void)
 
 /* Post, then wait for the reply. While the sentry's thread is awake on
  * another CPU, spin for up to m->spin TSC cycles (the sentry sets it, and
- * sets 0 where rdtscp or a second CPU is missing): most replies come
- * within that, and then neither side makes a futex call nor wakes an idle
- * CPU, which on these hosts cost a getpid 70 us. Spinning for a sentry
- * that must first be woken, or that shares our CPU, would only keep it
- * off the CPU; then, and after the spin, sleep on the futex with WAITING
- * set, so the reply makes a FUTEX_WAKE only for a stub that sleeps. */
+ * sets 0 where rdtscp or a second CPU is missing) while recent replies
+ * came within that (cdefs/systrap_spin.h): then neither side makes a
+ * futex call nor wakes an idle CPU, which on these hosts cost a getpid
+ * 70 us. Spinning for a sentry that must first be woken, or that shares
+ * our CPU, would only keep it off the CPU, and so would spinning for a
+ * call the sentry says blocks; then, and after the spin, sleep on the
+ * futex with WAITING set, so the reply makes a FUTEX_WAKE only for a stub
+ * that sleeps. */
 static void post_and_wait(struct msg *m)
 {
-    u64 spin = m->spin;
+    u64 max = m->spin, start = 0;
     u32 cpu = 0;
-    if (spin)
+    if (max)
         m->stub_cpu = cpu = this_cpu();
+    m->stub_spin.stop = 0;
+    if (max)
+        m->sentry_spin.ready_at = rdtsc();
     u32 old = __atomic_exchange_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
     if (old & WAITING) {
         sys3(NR_futex, &m->state, FUTEX_WAKE, 1);
-        spin = 0;
+        max = 0;
     } else if (__atomic_load_n(&m->sentry_cpu, __ATOMIC_RELAXED) == cpu) {
-        spin = 0;
+        max = 0;
     }
-    if (spin) {
-        u64 start = rdtsc();
-        do {
-            if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED)
-                return;
-            __builtin_ia32_pause();
-        } while (rdtsc() - start < spin);
+    if (max) {
+        start = rdtsc();
+        if (systrap_spin_next(&m->stub_spin)) {
+            do {
+                if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) != POSTED) {
+                    systrap_spin_learn(&m->stub_spin, start, rdtsc(), max, 1);
+                    return;
+                }
+                if (__atomic_load_n(&m->stub_spin.stop, __ATOMIC_RELAXED)) {
+                    max = 0;
+                    break;
+                }
+                __builtin_ia32_pause();
+            } while (rdtsc() - start < max);
+        }
     }
     for (;;) {
         u32 v = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
@@ -236,10 +251,12 @@ static void post_and_wait(struct msg *m)
                                              __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
                 continue;
         } else if (v != (POSTED | WAITING)) {
-            return;
+            break;
         }
         sys6(NR_futex, (long)&m->state, FUTEX_WAIT, POSTED | WAITING, 0, 0, 0);
     }
+    if (max)
+        systrap_spin_learn(&m->stub_spin, start, rdtsc(), max, 0);
 }
 
 /* The threads the sentry asks for (mappings are the mapper's). */

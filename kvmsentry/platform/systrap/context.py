@@ -31,7 +31,6 @@ SI_KERNEL = 0x80                # si_code of an int3's SIGTRAP
 
 class SystrapContext(Context):
     held = False               # (ptrace's register writes ask; nothing to mark)
-    lends_cpu = False          # (release/reclaim: the host schedules the child's thread)
     vcpu = None
     cpu_index = 0
     patched_sites = 0
@@ -190,7 +189,11 @@ class SystrapContext(Context):
 
     # --- blocking (nothing to lend: the host schedules the child's thread) ----
     def release(self):
-        pass
+        """The task's call is about to sleep in the sentry: its thread,
+        spinning for the reply, sleeps at once (cdefs/systrap_spin.h)."""
+        msg = self.msg
+        if msg is not None:
+            msg.stub_spin.stop = 1
 
     def reclaim(self):
         pass

@@ -25,8 +25,10 @@ XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
 # How long each side of the handshake spins before it sleeps on the futex:
 # a syscall the sentry answers within this (most do) then costs neither
 # side a futex call nor the other CPU a wake-up from idle, which on these
-# hosts made a getpid 70 us unpinned. KVMSENTRY_SYSTRAP_SPIN_US=0 turns it
-# off (benchmarks compare); on one CPU it is always off.
+# hosts made a getpid 70 us unpinned. Each side spins only while its
+# recent waits came within it (cdefs/systrap_spin.h): a server's blocking
+# calls would burn it whole. KVMSENTRY_SYSTRAP_SPIN_US=0 turns it off
+# (benchmarks compare); on one CPU it is always off.
 SPIN_US = 50
 ASSUMED_TSC_MHZ = 3000                # when CPUID does not say (a longer spin)
 
@@ -205,8 +207,8 @@ class SystrapMachine:
             ("xcr0", "%#x" % (self.xcr0 or 0)),
             ("xsave", "%d bytes" % self.xsave_size),
             ("vdso", self.vdso.describe()),
-            ("handshake", "spin %d TSC cycles, then futex" % self.spin_cycles
-             if self.spin_cycles else "futex (no spin: one CPU, or turned off)"),
+            ("handshake", "spin up to %d TSC cycles while recent waits fit, then futex"
+             % self.spin_cycles if self.spin_cycles else "futex (no spin: one CPU, or turned off)"),
         ]
 
     def stats(self):
