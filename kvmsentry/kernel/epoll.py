@@ -100,8 +100,8 @@ class EpollFile(File):
         self.items = {}               # (fd, file) -> EpollItem
         # The ready list (ep->rdllist): a deque never replaced, so the
         # callback's append and the harvest's popleft need no lock (each
-        # is one step under the GIL; a lock pair cost ~1.6k instructions,
-        # four per epoll_wait that blocks). `linked` keeps an item on it
+        # is one step under the GIL; the lock was taken once per callback
+        # and once or twice per harvest). `linked` keeps an item on it
         # once; a racing second append leaves a copy that the harvest
         # skips, as it skips items dropped meanwhile.
         self._ready = collections.deque()
