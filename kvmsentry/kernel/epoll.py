@@ -30,6 +30,7 @@ Lifetime is Linux's: an item belongs to (fd, file), not to the fd; closing
 the fd leaves it registered, still reporting, until the file itself is
 released (eventpoll_release()).
 """
+import collections
 import errno
 import functools
 import select
@@ -46,6 +47,10 @@ from kvmsentry.vfs.inode import Stat
 
 ANON_INODE_DEV = 0xD          # anon_inodefs's device, like [eventpoll]'s
 PRIVATE_BITS = EPOLLWAKEUP | EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE
+# The event bits an item reports (below bit 28): one 30-bit digit of a
+# Python int, so the ready path's `&`s take the small-int fast path (the
+# flag bits 30 and 31 made each one a multi-digit operation).
+EVENT_BITS = ~PRIVATE_BITS & 0xFFFFFFFF
 IN_BITS, OUT_BITS = POLLIN | POLLRDNORM, POLLOUT | POLLWRNORM
 MAX_NESTS = 4                 # EP_MAX_NESTS: deeper chains answer ELOOP
 # What a host epoll registration carries over from the guest's events
@@ -57,19 +62,33 @@ HOST_BITS = (select.EPOLLIN | select.EPOLLPRI | select.EPOLLOUT | select.EPOLLER
 
 class EpollItem:
     __slots__ = ("ep", "fd", "file", "events", "data", "entry", "queue", "last", "host_fd",
-                 "live", "mask")
+                 "live", "mask", "linked", "want", "oneshot", "edge", "exclusive")
 
     def __init__(self, ep, fd, file, events, data):
         self.ep, self.fd, self.file = ep, fd, file
         self.mask = _mask_function(file)   # poll_mask(file), one call less per look
-        self.events, self.data = events, data
+        self.set_events(events)
+        self.data = data
         self.entry = self.queue = None  # the registration on the file's queue
         self.last = 0                 # host-fd items: the mask last looked at
         self.host_fd = None           # registered in the instance's host epoll
         self.live = True              # still registered (drop() clears it)
+        self.linked = False           # on the ready list (ep_is_linked)
 
-    def armed(self):
-        return self.events & ~PRIVATE_BITS
+    def set_events(self, events):
+        """The guest's events (as epoll_ctl gave them, with ALWAYS) and
+        what the ready path reads of them: `want`, the bits to report (0
+        while disarmed), and the flags as booleans."""
+        self.events = events
+        self.want = events & EVENT_BITS
+        self.oneshot = bool(events & EPOLLONESHOT)
+        self.edge = bool(events & EPOLLET)
+        self.exclusive = bool(events & EPOLLEXCLUSIVE)
+
+    def disarm(self):
+        """EPOLLONESHOT reported: nothing more until EPOLL_CTL_MOD."""
+        self.events &= PRIVATE_BITS
+        self.want = 0
 
 
 class EpollFile(File):
@@ -79,7 +98,13 @@ class EpollFile(File):
         super().__init__(flags)
         self._lock = threading.Lock()
         self.items = {}               # (fd, file) -> EpollItem
-        self._ready = {}              # EpollItem -> None: an ordered set
+        # The ready list (ep->rdllist): a deque never replaced, so the
+        # callback's append and the harvest's popleft need no lock (each
+        # is one step under the GIL; the lock was taken once per callback
+        # and once or twice per harvest). `linked` keeps an item on it
+        # once; a racing second append leaves a copy that the harvest
+        # skips, as it skips items dropped meanwhile.
+        self._ready = collections.deque()
         self._host_items = []         # items looked at, not called back (host fds)
         self._nested = []             # items that are epoll instances
         self.queue = Queue()          # poll/epoll of this instance (ep->poll_wait)
@@ -126,7 +151,8 @@ class EpollFile(File):
             raise SyscallError(errno.ENOENT)
         if item.events & EPOLLEXCLUSIVE:
             raise SyscallError(errno.EINVAL)
-        item.events, item.data, item.last = events | ALWAYS, data, 0
+        item.set_events(events | ALWAYS)
+        item.data, item.last = data, 0
         if item.host_fd is not None:
             self._host_ep.modify(item.host_fd, item.events & HOST_BITS)   # re-arms ONESHOT
             return
@@ -148,9 +174,8 @@ class EpollFile(File):
         if item.host_fd is not None:
             self._host_unregister(item)
         with self._lock:
-            item.live = False
+            item.live = item.linked = False     # a copy left on the ready list is skipped
             self.items.pop((item.fd, item.file), None)
-            self._ready.pop(item, None)
             for kept in (self._host_items, self._nested):
                 if item in kept:
                     kept.remove(item)
@@ -197,12 +222,11 @@ class EpollFile(File):
             item = items.get(host_fd)
             if item is None:
                 continue
-            events = item.events
-            revents &= events & ~PRIVATE_BITS          # nothing when disarmed
+            revents &= item.want                        # nothing when disarmed
             if revents:
                 out.append((revents, item.data))
-                if events & EPOLLONESHOT:
-                    item.events = events & PRIVATE_BITS     # the host disarmed it too
+                if item.oneshot:
+                    item.disarm()                       # the host disarmed it too
 
     def _host_readable(self):
         """Whether the host epoll has something ready (without taking it)."""
@@ -213,7 +237,7 @@ class EpollFile(File):
 
     def _recheck(self, item):
         """After ADD or MOD: a file that is ready already goes on the list."""
-        if item.armed() and item.mask() & item.events:
+        if item.want and item.mask() & item.want:
             self.item_ready(item, 0)
 
     def watches(self, other):
@@ -233,17 +257,12 @@ class EpollFile(File):
         """Put item on the ready list and wake whoever waits on the
         instance (mask: the events the file notified; 0 from _recheck).
         Returns whether an exclusive wakeup was taken."""
-        events = item.events
-        if not events & ~PRIVATE_BITS or (mask and not mask & events):
-            return False              # disarmed, or not an event it asked for
-        lock = self._lock
-        lock.acquire()              # (not `with`: ~1k instructions less, on every wakeup)
-        try:
-            if not item.live:
-                return False
-            self._ready[item] = None
-        finally:
-            lock.release()
+        want = item.want
+        if not want or (mask and not mask & want) or not item.live:
+            return False              # disarmed, not an event it asked for, or dropped
+        if not item.linked:
+            item.linked = True
+            self._ready.append(item)
         sleepers = self.sleepers
         if sleepers:
             try:
@@ -252,12 +271,12 @@ class EpollFile(File):
                 pass
         if self.queue.entries:
             self.queue.notify(IN_BITS)
-        if not events & EPOLLEXCLUSIVE:
+        if not item.exclusive:
             return True
         # As ep_poll_callback: an exclusive wakeup counts only if a task
         # waits here and the event is one the item asked for.
         inout = mask & (IN_BITS | OUT_BITS)
-        return bool(sleepers) and (not inout or bool(inout & item.events))
+        return bool(sleepers) and (not inout or bool(inout & want))
 
     def _poll_host_items(self):
         """Items without a queue are looked at now instead of called back."""
@@ -266,66 +285,58 @@ class EpollFile(File):
         with self._lock:
             items = list(self._host_items)
         for item in items:
-            if not item.armed():
+            if not item.want:
                 continue
-            mask = item.mask() & item.events
-            if item.events & EPOLLET:
+            mask = item.mask() & item.want
+            if item.edge:
                 new, item.last = mask & ~item.last, mask
                 mask = new
-            if mask:
-                with self._lock:
-                    if item.live:
-                        self._ready[item] = None
+            if mask and item.live and not item.linked:
+                item.linked = True
+                self._ready.append(item)
 
     def harvest(self, maxevents, waiter=None):
         """ep_send_events: up to maxevents (events, data) pairs ready now,
         for the task sleeping on `waiter` (None: one not in epoll_wait)."""
-        if not self._ready and not self._host_items and not self._by_host_fd:
+        ready = self._ready
+        if not ready and not self._host_items and not self._by_host_fd:
             return []         # nothing called back, nothing to look at: a blocking wait's check
         if self._host_items:
             self._poll_host_items()
-        lock = self._lock
-        lock.acquire()              # (not `with`, as in item_ready)
+        out, again = [], ()
+        popleft = ready.popleft
+        # Only the items on the list now are looked at: what a callback
+        # adds meanwhile comes after them, and those not reached for want
+        # of room stay first (as ep_done_scan orders them: unreported,
+        # arrived, then the level-triggered ones reported now).
         try:
-            batch, self._ready = self._ready, {}     # (a fresh dict: no list made)
-        finally:
-            lock.release()
-        out, leftover, again = [], (), []
-        for item in batch:
-            if len(out) >= maxevents:
-                leftover = list(batch)
-                leftover = leftover[leftover.index(item):]
-                break
-            events = item.events
-            if not events & ~PRIVATE_BITS:
-                continue                        # disarmed (EPOLLONESHOT)
-            revents = item.mask() & events
-            if revents:
-                out.append((revents & ~PRIVATE_BITS, item.data))
-                if events & EPOLLONESHOT:
-                    item.events = events & PRIVATE_BITS
-                elif not events & EPOLLET:
-                    again.append(item)          # level-triggered: look again next time
-        if leftover or again:
-            # Unreported items first, then what arrived meanwhile, then the
-            # level-triggered ones just reported (as ep_done_scan orders them).
-            lock.acquire()
-            try:
-                ready = self._ready
-                if leftover or ready:
-                    arrived, ready = ready, {}
-                    for item in (*leftover, *arrived):
-                        if item.live:
-                            ready[item] = None
-                    self._ready = ready
-                for item in again:
-                    if item.live:
-                        ready[item] = None
-            finally:
-                lock.release()
+            for _ in range(len(ready)):
+                if len(out) >= maxevents:
+                    break
+                item = popleft()
+                if not item.linked:
+                    continue                    # a second copy, or dropped meanwhile
+                # Unlinked before the look: a callback from now on links it again.
+                item.linked = False
+                want = item.want
+                if not want:
+                    continue                    # disarmed (EPOLLONESHOT)
+                revents = item.mask() & want
+                if revents:
+                    out.append((revents, item.data))
+                    if item.oneshot:
+                        item.disarm()
+                    elif not item.edge:
+                        again += (item,)        # level-triggered: look again next time
+        except IndexError:                      # taken by a look that ran meanwhile
+            pass
+        for item in again:
+            if not item.linked and item.live:
+                item.linked = True
+                ready.append(item)
         if self._by_host_fd and len(out) < maxevents:
             self._harvest_host(maxevents - len(out), out)
-        if self._ready and self.sleepers:
+        if ready and self.sleepers:
             # Like ep_done_scan: what is still ready wakes another task in
             # epoll_wait (they are woken one at a time).
             for other in self.sleepers:
@@ -338,10 +349,8 @@ class EpollFile(File):
     def poll_events(self):
         """Readable while some item on the ready list is really ready."""
         self._poll_host_items()
-        with self._lock:
-            batch = list(self._ready)
-        for item in batch:
-            if item.armed() and item.mask() & item.events:
+        for item in list(self._ready):
+            if item.linked and item.want and item.mask() & item.want:
                 return POLLIN | POLLRDNORM
         if self._by_host_fd and self._host_readable():
             return POLLIN | POLLRDNORM

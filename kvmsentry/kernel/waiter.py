@@ -232,13 +232,17 @@ _has_deliverable = None
 
 def signal_pending(task):
     """Linux's signal_pending(): something would interrupt a wait now."""
-    global _has_deliverable
-    if _has_deliverable is None:       # imported late: it imports the kernel's task modules
-        from kvmsentry.kernel.signal_delivery import has_deliverable
-        _has_deliverable = has_deliverable
-    tracee = getattr(task, "ptrace", None)        # PTRACE_INTERRUPT wakes it too
-    return _has_deliverable(task) or task.kill_status is not None or \
-        (tracee is not None and tracee.interrupt)
+    # Nothing pending at all (every wait's usual answer) needs no look at
+    # the mask: has_deliverable's `~sigmask` makes multi-digit ints.
+    if task.pending.bits or task.group.shared_pending.bits:
+        global _has_deliverable
+        if _has_deliverable is None:   # imported late: it imports the kernel's task modules
+            from kvmsentry.kernel.signal_delivery import has_deliverable
+            _has_deliverable = has_deliverable
+        if _has_deliverable(task):
+            return True
+    tracee = task.ptrace                          # PTRACE_INTERRUPT wakes it too
+    return task.kill_status is not None or (tracee is not None and tracee.interrupt)
 
 
 def deadline_after(ns):

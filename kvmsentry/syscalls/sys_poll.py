@@ -292,13 +292,16 @@ def epoll_ctl(task, epfd, op, fd, event):
 
 def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
     # int arguments as unsigned (a frame less than i32 each): a negative
-    # maxevents is above EP_MAX_EVENTS, a negative fd above any table's limit.
-    maxevents &= 0xFFFFFFFF
+    # maxevents is above EP_MAX_EVENTS, a negative fd above any table's
+    # limit. Masked only when above 32 bits: a `&` with 0xFFFFFFFF is a
+    # multi-digit operation on every call.
     if not 0 < maxevents <= EP_MAX_EVENTS:
-        raise SyscallError(errno.EINVAL)
+        maxevents &= 0xFFFFFFFF
+        if not 0 < maxevents <= EP_MAX_EVENTS:
+            raise SyscallError(errno.EINVAL)
     if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
         raise SyscallError(errno.EFAULT)
-    ep = task.fds.get(epfd & 0xFFFFFFFF)
+    ep = task.fds.get(epfd if epfd <= 0xFFFFFFFF else epfd & 0xFFFFFFFF)
     if not isinstance(ep, EpollFile):
         raise SyscallError(errno.EINVAL)
     # The task's Waiter goes on the instance's own list (ep->wq), woken by
@@ -338,9 +341,13 @@ def _ms(timeout):
 
 def epoll_wait(task, epfd, events, maxevents, timeout):
     """Implements epoll_wait(2)."""
-    timeout &= 0xFFFFFFFF                         # _ms() inline: a frame less per call
-    return _epoll_wait(task, epfd, events, maxevents,
-                       None if timeout & 0x80000000 else timeout * 1_000_000, None)
+    # _ms() inline for the usual values, by comparisons (no multi-digit `&`):
+    # 0 up to INT_MAX ms, and -1 zero- or sign-extended (wait forever).
+    if timeout < 0x80000000:
+        return _epoll_wait(task, epfd, events, maxevents, timeout * 1_000_000, None)
+    if timeout <= 0xFFFFFFFF or timeout >= 0xFFFFFFFF80000000:
+        return _epoll_wait(task, epfd, events, maxevents, None, None)
+    return _epoll_wait(task, epfd, events, maxevents, _ms(timeout), None)
 
 
 def epoll_pwait(task, epfd, events, maxevents, timeout, sigmask, sigsetsize):

@@ -500,6 +500,36 @@ static void pwait_zero(void) {
            usr1_seen);
 }
 
+/* epoll_wait's int arguments given as 64-bit registers with high bits
+ * set (raw syscalls): Linux uses the low 32 bits of each, as ints. */
+static void wide_args(void) {
+    int ep = epoll_create1(0), p[2];
+    CHECK(pipe(p));
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 5}, out[2];
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+    const long hi = 0x100000000L;
+    /* Nothing ready: timeouts whose int is 0 return at once. */
+    long r = syscall(SYS_epoll_wait, ep, out, hi | 1, hi);
+    printf("maxevents 1, timeout 0 (high bits): %ld\n", r);
+    r = syscall(SYS_epoll_wait, ep | 0xFFFFFFFF00000000L, out, 2L, 0xFFFFFFFF00000000L);
+    printf("fd and timeout 0 with high bits: %ld\n", r);
+    r = syscall(SYS_epoll_wait, ep, out, 0xFFFFFFFF00000000L, 0L);
+    printf("maxevents 0 (high bits): %ld %s\n", r, r < 0 ? strerror(errno) : "");
+    r = syscall(SYS_epoll_wait, ep, out, -1L, 0L);
+    printf("maxevents -1: %ld %s\n", r, r < 0 ? strerror(errno) : "");
+    r = syscall(SYS_epoll_wait, ep, out, 1L, hi | 20);
+    printf("timeout 20 ms (high bits), nothing ready: %ld\n", r);
+    /* Ready: timeouts whose int is negative (forever) return the event. */
+    CHECK(write(p[1], "x", 1));
+    long forever[] = {0xFFFFFFFFL, -1L, hi | 0xFFFFFFFFL, 0xFFFFFFFF80000005L, 0x80000000L};
+    for (int i = 0; i < 5; i++) {
+        out[0].data.u64 = 0;
+        r = syscall(SYS_epoll_wait, ep, out, 2L, forever[i]);
+        printf("timeout %lx, ready: %ld data %llu\n", (unsigned long)forever[i], r,
+               (unsigned long long)out[0].data.u64);
+    }
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *m = argc > 1 ? argv[1] : "";
@@ -516,6 +546,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "inotify")) inotify();
     else if (!strcmp(m, "sleep_rem")) sleep_rem();
     else if (!strcmp(m, "pwait_zero")) pwait_zero();
+    else if (!strcmp(m, "wide_args")) wide_args();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }

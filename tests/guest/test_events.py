@@ -18,7 +18,8 @@ from progbuild import FLAVOURS, build_all, run
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "eventprograms")
 MODES = ["level_edge", "oneshot", "exclusive", "threads", "pipe_hup", "eventfd", "timerfd",
-         "signalfd", "pidfd", "nested", "inotify", "sleep_rem", "pwait_zero"]
+         "signalfd", "pidfd", "nested", "inotify", "sleep_rem", "pwait_zero",
+         "wide_args"]
 
 
 @pytest.fixture(scope="module")

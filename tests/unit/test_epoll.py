@@ -75,6 +75,26 @@ def test_maxevents_leaves_the_rest_for_the_next_call():
     assert ep.harvest(2)[0] == (IN, 2)         # the one left over comes first
 
 
+def test_ready_list_copies_report_once_in_order():
+    """Two callbacks racing past the `linked` test leave an item on the
+    ready list twice (no lock is taken there): it is still reported once
+    per call and keeps its first place; an item dropped while listed is
+    not reported."""
+    pipes = [make_pipe() for _ in range(3)]
+    ep = EpollFile(2)
+    for i, (r, w) in enumerate(pipes):
+        ep.add(10 + i, r, IN, i)
+    first = ep.items[(10, pipes[0][0])]
+    for _, w in pipes:
+        w.write(b"x")
+    ep._ready.append(first)                    # the racing callback's copy
+    assert ep.harvest(8) == [(IN, 0), (IN, 1), (IN, 2)]
+    assert ep.harvest(8) == [(IN, 0), (IN, 1), (IN, 2)]
+    ep.remove(11, pipes[1][0])                 # dropped while on the list
+    assert ep.harvest(8) == [(IN, 0), (IN, 2)]
+    assert pl.poll_mask(ep) == IN | pl.POLLRDNORM
+
+
 def test_exclusive_wakes_one_waiting_instance():
     r, w = make_pipe()
     a, b = EpollFile(2), EpollFile(2)
