@@ -35,6 +35,7 @@ class SystrapContext(Context):
     vcpu = None
     cpu_index = 0
     patched_sites = 0
+    _abandoned = False         # (abandon: the task is killed)
 
     def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
@@ -183,9 +184,16 @@ class SystrapContext(Context):
 
     @property
     def guest_tid(self):
-        """The host thread that runs the program's code (None before birth)."""
+        """The host thread that runs the program's code (None before birth),
+        as its slot names it: a thread of this context's child process, so
+        that a tid the program wrote there can only make the sentry's host
+        calls (sched_setaffinity) reach its own process."""
+        tid = self._slot_tid()
+        return tid if self.process.owns_thread(tid) else None
+
+    def _slot_tid(self):
         if self.born and self.process is not None and self.process.alive:
-            return self.msg.tid or None
+            return self.process.slot_tid(self.slot)
         return None
 
     # --- blocking (nothing to lend: the host schedules the child's thread) ----
@@ -207,7 +215,7 @@ class SystrapContext(Context):
         return self._cpu_left_ns + max(0, self._thread_cpu_ns() - self._cpu_base_ns)
 
     def _thread_cpu_ns(self):
-        tid = self.guest_tid
+        tid = self._slot_tid()                 # (the /proc/<pid>/task/ path scopes it)
         return 0 if tid is None else self.process.thread_cpu_ns(tid)
 
     def _leave(self):
@@ -230,9 +238,22 @@ class SystrapContext(Context):
     def interrupt(self):
         """Make the current or next switch() return INTERRUPTED promptly."""
         self.kicked = True
-        proc, msg = self.process, self.msg
-        if proc is not None and self.born:
-            proc.kick(msg.tid)
+        tid = self._slot_tid()                 # (tgkill scopes it to the process)
+        if tid is not None:
+            self.process.kick(tid)
+
+    def abandon(self):
+        """The task is killed: if its thread runs program code it need not
+        come back (a program can block the kick on its own threads, or make
+        a sibling's thread exit behind the sentry's back through its slot):
+        the wait for it ends now (systrap_abandon) and the kernel ends the
+        task (_dead). The program can write the slot's state back, so a
+        process whose every task is killed is ended by the host as well
+        (ChildProcess.abandon)."""
+        state = self._state
+        if state is not None and self.process.alive:
+            self._abandoned = True
+            self.process.abandon(self.slot, lib.systrap_abandon(state))
 
     # --- the loop ------------------------------------------------------------
     def switch(self):
@@ -537,7 +558,12 @@ class SystrapContext(Context):
         return Fault(signal.SIGBUS, 0, 0, 0, 0, self.regs.rip, self.regs.rsp, fatal=True)
 
     def _dead(self):
-        """The child process is gone under the task: it dies of SIGKILL."""
+        """The child process is gone under the task: it dies of SIGKILL.
+        A killed task's (abandon) is interrupted instead, once: the
+        kernel ends it with the status it was killed with."""
         self.born = False
         self.regs = self._own[0]
+        if self._abandoned:
+            self._abandoned = False
+            return INTERRUPTED
         return Fault(signal.SIGKILL, 0, 0, 0, 0, 0, 0, fatal=True)
