@@ -21,6 +21,7 @@ from kvmsentry.platform.systrap import layout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT = 120
+BOXED_TIMEOUT = 60                 # (a hang is a failure, the attack takes 2 s)
 GUEST_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 ATTACK_MS = 2000
 DEFINES = ("CTL_VA", "SLOT_SIZE", "OPS_OFF", "ALTSTACK_OFF", "ALTSTACK_SIZE", "ENTRY_UC",
@@ -69,7 +70,12 @@ def _run_boxed(cmd, cwd):
             ns = found
         else:
             time.sleep(0.02)
-    out, err = proc.communicate(timeout=TIMEOUT)
+    try:
+        out, err = proc.communicate(timeout=BOXED_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()                   # (the supervisor: the sentry dies with it)
+        out, err = proc.communicate()
+        err += b"\n(the sandbox did not end)"
     return proc.returncode, out, err.decode(errors="replace"), ns
 
 
