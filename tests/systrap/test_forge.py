@@ -108,3 +108,20 @@ def test_a_hostile_sibling_reaches_only_its_own_process(forge, tmp_path, mode):
     while _in_ns(ns) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _in_ns(ns) == [], why
+
+
+def test_a_reused_host_process_keeps_nothing_of_the_last_program(tmp_path):
+    """recycle.c: a process that blocked the kick on its host thread through
+    the stub's own call, and ended, leaves the next process on that thread
+    a thread that takes its signals (the stub resets the host thread's
+    signal mask and stack for each new program)."""
+    out = tmp_path / "recycle"
+    flags = ["-D%s=%#xUL" % (n, getattr(layout, n)) for n in ("CTL_VA", "STUB_BASE",
+                                                                "KICK_SIGNAL")]
+    subprocess.run(["gcc", "-O2", "-static", *flags, "-o", str(out),
+                    os.path.join(HERE, "recycle.c")], check=True, timeout=TIMEOUT)
+    status, out, err, _ = _run_boxed(
+        [sys.executable, "-m", "kvmsentry", "--platform", "systrap", "do",
+         "--network=none", "--", str(out)], tmp_path)
+    assert status == 0, err[-3000:]
+    assert out.splitlines() == [b"recycled: same host thread", b"next process: exit 0"], err

@@ -95,6 +95,7 @@ class SystrapContext(Context):
         self.set_user_regs(regs)
         self.msg.set_fs, self.msg.fs_base = 1, self.fs_base
         self.msg.set_gs, self.msg.gs_base = 1, self.gs_base
+        self.msg.reset = 1             # (a reused process's thread: the stub's signal state)
 
     def clone_from(self, parent, regs):
         """Give this (fresh) context parent's program state with the user
