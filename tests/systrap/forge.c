@@ -213,8 +213,8 @@ static void random_words(void *p, size_t bytes)
 
 /* A post in slot k's name: the entry frame's registers, then POSTED and
  * a wake; `wild`: any syscall, and now and then a wrong signal, ABI,
- * frame or batch report. */
-static void forge_post(int k, int wild)
+ * frame or batch report; `signo`: a signal of our choosing. */
+static void forge_post(int k, int wild, uint64_t signo)
 {
     struct msg *m = slot(k);
     uint64_t *sc = frame_regs(k);
@@ -228,8 +228,10 @@ static void forge_post(int k, int wild)
     m->nr = (uint64_t)nr;
     m->arch = AUDIT_ARCH_X86_64;
     m->uctx = CTL_VA + (uint64_t)k * SLOT_SIZE + ENTRY_UC;
+    if (signo)
+        m->signo = signo;
     if (wild) {
-        m->signo = next() % 8 ? SIGSYS : next() % 65;
+        m->signo = next() % 8 ? SIGSYS : next() % 2 ? next() % 65 : next();
         m->arch = next() % 8 ? AUDIT_ARCH_X86_64 : next();
         m->uctx = next() % 4 ? m->uctx : next();
         m->op_error = next() % 4 == 0;
@@ -253,7 +255,7 @@ static void attack(int k, int kind, int wild, const uint64_t *host_tids)
         break;
     }
     case 2:                              /* a syscall of our choosing, in its name */
-        forge_post(k, wild);
+        forge_post(k, wild, 0);
         break;
     case 3:                              /* REPLIED while the sentry serves it */
         __atomic_store_n(&m->state, REPLIED, __ATOMIC_SEQ_CST);
@@ -291,6 +293,9 @@ static void attack(int k, int kind, int wild, const uint64_t *host_tids)
         frame_regs(k)[23] = next();      /* fpstate */
         __atomic_store_n(&m->state, POSTED, __ATOMIC_SEQ_CST);
         futex_wake(&m->state);
+        break;
+    case 9:                              /* a signal the stub never posts */
+        forge_post(k, 0, 1000 + next() % 1000);
         break;
     case 8:                              /* bases, spin, the entry's words */
         m->set_fs = next() % 2;
@@ -342,17 +347,19 @@ static void hostile(const char *self_path, int targeted, double seconds)
         /* This thread is slot 0 (the process's first); the others follow. */
         fprintf(stderr, "hostile: attacking\n");
         int pinned = forge_own_tid(0, host_tids);
+        if (targeted)
+            attack(5, 9, 0, host_tids);      /* (the spinner: the sentry waits for it) */
         double end = now() + seconds;
         int round = 0;
         /* Targeted: the readers', sleepers' and spinner's slots (1-5, made
          * first), with what leaves H alive for B's kill: posts, replies,
-         * exits, tids. Random: every slot, anything. */
-        static const int targeted_kinds[] = { 2, 3, 4, 6 };
+         * exits, tids, unknown signals. Random: every slot, anything. */
+        static const int targeted_kinds[] = { 2, 3, 4, 6, 9 };
         for (; now() < end; round++) {
             if (targeted)
-                attack(1 + round % 5, targeted_kinds[next() % 4], 0, host_tids);
+                attack(1 + round % 5, targeted_kinds[next() % 5], 0, host_tids);
             else
-                attack(1 + (int)(next() % (VICTIM_SLOTS - 1)), (int)(next() % 9), 1, host_tids);
+                attack(1 + (int)(next() % (VICTIM_SLOTS - 1)), (int)(next() % 10), 1, host_tids);
             if (round % 64 == 0)
                 sched_yield();
         }

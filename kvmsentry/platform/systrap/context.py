@@ -27,6 +27,10 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 _syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
 NULL = ffi.NULL
 SI_KERNEL = 0x80                # si_code of an int3's SIGTRAP
+# The faults the stub has handlers for (stub.c, install_handlers); the
+# program can post any number in its slot.
+FAULT_SIGNALS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                           signal.SIGTRAP))
 
 
 class SystrapContext(Context):
@@ -517,6 +521,8 @@ class SystrapContext(Context):
                 self.kicked = False
                 self._leave_trampoline()
                 return INTERRUPTED
+            if signo not in FAULT_SIGNALS:
+                continue                     # (no stub posts it: a forgery, answered as nothing)
             return self._fault(signo, msg)
 
     def _leave_trampoline(self):
