@@ -194,7 +194,7 @@ class SystrapContext(Context):
         that a tid the program wrote there can only make the sentry's host
         calls (sched_setaffinity) reach its own process."""
         tid = self._slot_tid()
-        return tid if self.process.owns_thread(tid) else None
+        return tid if tid is not None and self.process.owns_thread(tid) else None
 
     def _slot_tid(self):
         if self.born and self.process is not None and self.process.alive:
