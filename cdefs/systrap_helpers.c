@@ -13,7 +13,6 @@
 #include <cpuid.h>
 
 enum { RUNNING, POSTED, REPLIED, DEAD };
-enum { CMD_EXIT = 1 };
 
 /* The shared page's message and the kernel's signal-frame registers
  * (struct sigcontext's general registers), as systrap_stub/stub.c uses them. */
@@ -93,31 +92,6 @@ void wake_eventfds(const int *fds, int n)
 void systrap_wake(uint32_t *state)
 {
     syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
-}
-
-/* The thread's task is killed while the thread is not stopped in the
- * stub (anything but POSTED: it runs program code, or its slot was
- * forged): the sentry's thread waiting for its next stop is woken with
- * DEAD instead, and the thread exits if it ever stops again. A thread
- * that never stops (its kick blocked, its host thread gone) cannot keep
- * the task alive; it ends with its process. One stopped (POSTED) is
- * answered with an exit when its task leaves (SystrapContext._leave), and
- * a DEAD slot needs nothing. Returns 1 if the slot became DEAD. */
-int systrap_abandon(uint32_t *state)
-{
-    struct systrap_msg *m = (struct systrap_msg *)state;
-    uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE);
-    for (;;) {
-        uint32_t base = v & ~WAITING;
-        if (base == POSTED || base == DEAD)
-            return 0;
-        m->cmd = CMD_EXIT;
-        if (__atomic_compare_exchange_n(state, &v, DEAD, 0, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_ACQUIRE))
-            break;
-    }
-    syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
-    return 1;
 }
 
 /* Make the wakes the thread's syscall deferred (one eventfd write each:

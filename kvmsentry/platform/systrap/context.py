@@ -248,17 +248,19 @@ class SystrapContext(Context):
             self.process.kick(tid)
 
     def abandon(self):
-        """The task is killed: if its thread runs program code it need not
-        come back (a program can block the kick on its own threads, or make
-        a sibling's thread exit behind the sentry's back through its slot):
-        the wait for it ends now (systrap_abandon) and the kernel ends the
-        task (_dead). The program can write the slot's state back, so a
-        process whose every task is killed is ended by the host as well
-        (ChildProcess.abandon)."""
+        """The task is killed. Its thread may never answer the kick (a
+        program can block it on its own threads, or make a sibling's thread
+        exit behind the sentry's back through its slot), and the program
+        can write the slot's state back, so waking this context's wait is
+        no answer either: once every task of the child process is killed,
+        one of them while its thread ran program code, the process is
+        killed on the host (ChildProcess.abandon) and died() ends every
+        wait on it for good; the task then ends with the status it was
+        killed with (_dead)."""
         state = self._state
         if state is not None and self.process.alive:
             self._abandoned = True
-            self.process.abandon(self.slot, lib.systrap_abandon(state))
+            self.process.abandon(self.slot, state[0] & ~layout.WAITING != layout.POSTED)
 
     # --- the loop ------------------------------------------------------------
     def switch(self):

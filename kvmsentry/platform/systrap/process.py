@@ -72,8 +72,7 @@ class ChildProcess:
         self.kept = False             # slot 0's thread stayed stopped when its task left
         self.cpu_mark = 0             # ... and the CPU time it had run by then
         self._schedstat = {}          # tid -> open fd of its /proc schedstat
-        self.killed = set()           # slots whose task is killed (abandon)
-        self.killed_running = False   # ... one of them while its thread ran
+        self.killed = {}              # slot -> its task was killed while it ran (abandon)
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -134,27 +133,22 @@ class ChildProcess:
         if self.used[slot]:
             self.used[slot] = False
             self.nused -= 1
-        self.killed.discard(slot)
+        self.killed.pop(slot, None)
         self._end_if_all_killed()
 
     def abandon(self, slot, running):
         """slot's task is killed (SystrapContext.abandon); `running`: its
         thread was not stopped in the stub, so it may never stop again.
-        The sentry's threads wait on slot words the program can write back,
-        so a process whose every thread's task is killed, one of them
-        while running, is killed on the host too: then its slots say DEAD
-        for good (died()) and no task of it waits for a thread that will
-        not come. A single-threaded process killed in a system call stays
-        (IdleProcesses)."""
-        self.killed.add(slot)
-        self.killed_running = self.killed_running or bool(running)
+        When every used slot's task is killed, one of them running, the
+        process is killed on the host: its slots then say DEAD for good
+        (died()). Not before: a thread that execs is not killed and keeps
+        the process, and a single-threaded process killed in a system call
+        stays for reuse (IdleProcesses)."""
+        self.killed[slot] = self.killed.get(slot, False) or bool(running)
         self._end_if_all_killed()
 
     def _end_if_all_killed(self):
-        if not self.killed:
-            self.killed_running = False
-            return
-        if not self.killed_running or not self.alive or self.pidfd is None:
+        if not any(self.killed.values()) or not self.alive or self.pidfd is None:
             return
         if all(slot in self.killed for slot, used in enumerate(self.used) if used):
             self.kept = False
