@@ -2,7 +2,7 @@
  * process B does work of its own (a computation, a file it writes and
  * reads back) while its child H attacks: H's threads block in long
  * sentry calls (read of an empty pipe, nanosleep), spin, take signals,
- * make and end threads, vfork and exec, and H's main thread scribbles
+ * make and end threads, fork and exec, and H's main thread scribbles
  * over their slots in the control memfd (CTL_VA + k * SLOT_SIZE): random
  * words in the message and the saved frames, then forged posts, replies,
  * exits, thread ops, tids and frame pointers. After the attack B kills H
@@ -13,7 +13,7 @@
  * affinity to change).
  *
  * argv: SEED MODE (random | targeted) MILLISECONDS; "exit7": the exec'd
- * image of a vforked child. Natively there are no slots: H runs its
+ * image of a forked child. Natively there are no slots: H runs its
  * threads and is killed the same way.
  *
  * -D: CTL_VA, SLOT_SIZE, OPS_OFF, ALTSTACK_OFF, ALTSTACK_SIZE, ENTRY_UC,
@@ -162,13 +162,17 @@ static void *deaf_spinner(void *a)
 
 static void *short_lived(void *a) { return a; }
 
-static void *churner(void *self_path)  /* threads that end; vfork + execve */
+/* Threads that end; fork + execve. (Not vfork: a vfork child shares
+ * H's host process until it execs, and one H broke there is a process
+ * H's SIGKILL does not end, whose thread keeps the host process, and so
+ * H's sabotaged waits, alive: README, "What differs on systrap".) */
+static void *churner(void *self_path)
 {
     while (!stop_work) {
         pthread_t t;
         if (pthread_create(&t, 0, short_lived, 0) == 0)
             pthread_join(t, 0);
-        pid_t p = vfork();
+        pid_t p = fork();
         if (p == 0) {
             execl((char *)self_path, (char *)self_path, "exit7", (char *)0);
             _exit(99);
