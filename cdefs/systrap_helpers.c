@@ -22,7 +22,7 @@ struct systrap_msg {
     uint64_t cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
     uint64_t set_fs, fs_base, set_gs, gs_base, op_error;
     uint32_t stub_cpu, sentry_cpu;
-    uint64_t entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
+    uint64_t entry, entry_rsp, entry_rip, self, kick_pending, gs_pending, reset;
     struct systrap_spin stub_spin, sentry_spin;
 };
 struct systrap_op { uint64_t nr, a[6], result; };

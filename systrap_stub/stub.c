@@ -115,7 +115,7 @@ struct msg {
     u64 cmd, nops, again, signo, code, addr, nr, arch, uctx, tid;
     u64 set_fs, fs_base, set_gs, gs_base, op_error;
     u32 stub_cpu, sentry_cpu;
-    u64 entry, entry_rsp, entry_rip, self, kick_pending, gs_pending;
+    u64 entry, entry_rsp, entry_rip, self, kick_pending, gs_pending, reset;
     struct systrap_spin stub_spin, sentry_spin;
 };
 
@@ -278,6 +278,17 @@ static void run_ops(struct msg *m)
     m->nops = 0;
 }
 
+/* The host thread's signal state as the stub set it up: its slot's
+ * signal stack and nothing blocked (the program's own mask is the
+ * sentry's). A program that jumps to the stub's calls can change both. */
+static void reset_thread(u64 slot_base)
+{
+    struct stack_t ss = { (void *)(slot_base + ALTSTACK_OFF), 0, ALTSTACK_SIZE };
+    u64 none = 0;
+    sys3(NR_sigaltstack, &ss, 0, 0);
+    sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, 8, 0, 0);
+}
+
 /* Post what m says, then do what the sentry answers until it lets the
  * thread go on. */
 static void serve(struct msg *m, int from_entry)
@@ -300,6 +311,15 @@ static void serve(struct msg *m, int from_entry)
             else
                 sys3(NR_arch_prctl, ARCH_SET_GS, m->gs_base ? m->gs_base : m->self, 0);
             m->set_gs = 0;
+        }
+        if (m->reset) {
+            /* A thread (slot 0 of a process the sentry reuses) starts a new
+             * program: nothing the last one did to the host thread stays.
+             * The signal path's return restores both from the frame, which
+             * on_signal sets; the entry's keeps the thread's own. */
+            if (from_entry)
+                reset_thread((u64)m);
+            m->reset = 0;
         }
         if (m->cmd == CMD_EXIT)
             for (;;)
@@ -399,6 +419,13 @@ void on_signal(int sig, char *info, char *uc)
     }
     m->uctx = (u64)uc;
     serve(m, 0);
+    /* The return's rt_sigreturn loads the signal stack and mask from the
+     * frame: the stub's, whatever the program made the thread's meanwhile
+     * (reset_thread). uc_stack is at 16, uc_sigmask at 296. */
+    *(u64 *)(uc + 16) = (u64)m + ALTSTACK_OFF;
+    *(u64 *)(uc + 24) = 0;
+    *(u64 *)(uc + 32) = ALTSTACK_SIZE;
+    *(u64 *)(uc + 296) = 0;
 }
 
 /* --- a thread's start ---------------------------------------------------- */

@@ -130,6 +130,8 @@ class Task:
         self.interrupt.set()
         self.waiter.wake()
         self.ctx.interrupt()
+        if self.kill_status is not None:
+            self.ctx.abandon()
 
     # --- the loop ------------------------------------------------------------
     def run(self):

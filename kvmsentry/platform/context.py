@@ -30,6 +30,11 @@ class Context:
                 waiter.wake_now()
         return self.switch() if value is None else self.return_and_switch(value)
 
+    def abandon(self):
+        """The task is killed (after interrupt()): a platform whose guest
+        thread could fail to answer the interrupt stops waiting for it.
+        Nothing to do where the sentry runs the guest itself (KVM_RUN)."""
+
     def guest_cpu_ns(self):
         """CPU time the program's code took outside the task's own host
         thread (0 where the guest runs on that thread, as in KVM_RUN)."""

@@ -27,6 +27,10 @@ AUDIT_ARCH_X86_64 = 0xC000003E
 _syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
 NULL = ffi.NULL
 SI_KERNEL = 0x80                # si_code of an int3's SIGTRAP
+# The faults the stub has handlers for (stub.c, install_handlers); the
+# program can post any number in its slot.
+FAULT_SIGNALS = frozenset((signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL,
+                           signal.SIGTRAP))
 
 
 class SystrapContext(Context):
@@ -34,6 +38,7 @@ class SystrapContext(Context):
     vcpu = None
     cpu_index = 0
     patched_sites = 0
+    _abandoned = False         # (abandon: the task is killed)
 
     def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
@@ -93,6 +98,7 @@ class SystrapContext(Context):
         self.set_user_regs(regs)
         self.msg.set_fs, self.msg.fs_base = 1, self.fs_base
         self.msg.set_gs, self.msg.gs_base = 1, self.gs_base
+        self.msg.reset = 1             # (a reused process's thread: the stub's signal state)
 
     def clone_from(self, parent, regs):
         """Give this (fresh) context parent's program state with the user
@@ -182,9 +188,16 @@ class SystrapContext(Context):
 
     @property
     def guest_tid(self):
-        """The host thread that runs the program's code (None before birth)."""
+        """The host thread that runs the program's code (None before birth),
+        as its slot names it: a thread of this context's child process, so
+        that a tid the program wrote there can only make the sentry's host
+        calls (sched_setaffinity) reach its own process."""
+        tid = self._slot_tid()
+        return tid if tid is not None and self.process.owns_thread(tid) else None
+
+    def _slot_tid(self):
         if self.born and self.process is not None and self.process.alive:
-            return self.msg.tid or None
+            return self.process.slot_tid(self.slot)
         return None
 
     # --- blocking (nothing to lend: the host schedules the child's thread) ----
@@ -210,7 +223,7 @@ class SystrapContext(Context):
         return self._cpu_left_ns + max(0, self._thread_cpu_ns() - self._cpu_base_ns)
 
     def _thread_cpu_ns(self):
-        tid = self.guest_tid
+        tid = self._slot_tid()                 # (the /proc/<pid>/task/ path scopes it)
         return 0 if tid is None else self.process.thread_cpu_ns(tid)
 
     def _leave(self):
@@ -233,9 +246,24 @@ class SystrapContext(Context):
     def interrupt(self):
         """Make the current or next switch() return INTERRUPTED promptly."""
         self.kicked = True
-        proc, msg = self.process, self.msg
-        if proc is not None and self.born:
-            proc.kick(msg.tid)
+        tid = self._slot_tid()                 # (tgkill scopes it to the process)
+        if tid is not None:
+            self.process.kick(tid)
+
+    def abandon(self):
+        """The task is killed. Its thread may never answer the kick (a
+        program can block it on its own threads, or make a sibling's thread
+        exit behind the sentry's back through its slot), and the program
+        can write the slot's state back, so waking this context's wait is
+        no answer either: once every task of the child process is killed,
+        one of them while its thread ran program code, the process is
+        killed on the host (ChildProcess.abandon) and died() ends every
+        wait on it for good; the task then ends with the status it was
+        killed with (_dead)."""
+        state = self._state
+        if state is not None and self.process.alive:
+            self._abandoned = True
+            self.process.abandon(self.slot, state[0] & ~layout.WAITING != layout.POSTED)
 
     # --- the loop ------------------------------------------------------------
     def switch(self):
@@ -498,6 +526,8 @@ class SystrapContext(Context):
                 self.kicked = False
                 self._leave_trampoline()
                 return INTERRUPTED
+            if signo not in FAULT_SIGNALS:
+                continue                     # (no stub posts it: a forgery, answered as nothing)
             return self._fault(signo, msg)
 
     def _leave_trampoline(self):
@@ -540,7 +570,12 @@ class SystrapContext(Context):
         return Fault(signal.SIGBUS, 0, 0, 0, 0, self.regs.rip, self.regs.rsp, fatal=True)
 
     def _dead(self):
-        """The child process is gone under the task: it dies of SIGKILL."""
+        """The child process is gone under the task: it dies of SIGKILL.
+        A killed task's (abandon) is interrupted instead, once: the
+        kernel ends it with the status it was killed with."""
         self.born = False
         self.regs = self._own[0]
+        if self._abandoned:
+            self._abandoned = False
+            return INTERRUPTED
         return Fault(signal.SIGKILL, 0, 0, 0, 0, 0, 0, fatal=True)

@@ -21,6 +21,7 @@ from kvmsentry.platform.systrap import layout
 MASK64 = (1 << 64) - 1
 FRAME_MIN = 512                       # ucontext and siginfo must fit below the top
 SCHEDSTAT_FDS = 4                     # threads whose schedstat file stays open
+TID_LIMIT = 1 << 22                   # the host's highest pid_max (PID_MAX_LIMIT)
 
 
 _VALUES = array.array("Q", range(1, layout.MAPPER_VALUES + 1)).tobytes()
@@ -71,6 +72,7 @@ class ChildProcess:
         self.kept = False             # slot 0's thread stayed stopped when its task left
         self.cpu_mark = 0             # ... and the CPU time it had run by then
         self._schedstat = {}          # tid -> open fd of its /proc schedstat
+        self.killed = {}              # slot -> its task was killed while it ran (abandon)
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -83,6 +85,26 @@ class ChildProcess:
 
     def state_ptr(self, slot):
         return ffi.cast("uint32_t *", self.base + slot * layout.SLOT_SIZE)
+
+    def slot_tid(self, slot):
+        """The host tid slot's message names (the stub writes it, and so
+        can the program): None unless it could be a tid. Every use is
+        scoped to this process by the host (tgkill's tgid, the
+        /proc/<pid>/task/ path) or checked by owns_thread."""
+        tid = self.msg(slot).tid
+        return tid if 0 < tid < TID_LIMIT else None
+
+    def owns_thread(self, tid):
+        """True if host thread tid is one of this process's program threads
+        (not its mapper): what a tid from a slot must be before the sentry
+        makes a host call about it that the host does not scope itself."""
+        if tid is None or tid == self._mapper_tid:
+            return False
+        try:
+            os.stat("/proc/%d/task/%d" % (self.pid, tid))
+        except OSError:
+            return False
+        return True
 
     def claim_slot(self):
         """A free slot: slot 0 is the first thread's, born with the process."""
@@ -111,6 +133,29 @@ class ChildProcess:
         if self.used[slot]:
             self.used[slot] = False
             self.nused -= 1
+        self.killed.pop(slot, None)
+        self._end_if_all_killed()
+
+    def abandon(self, slot, running):
+        """slot's task is killed (SystrapContext.abandon); `running`: its
+        thread was not stopped in the stub, so it may never stop again.
+        When every used slot's task is killed, one of them running, the
+        process is killed on the host: its slots then say DEAD for good
+        (died()). Not before: a thread that execs is not killed and keeps
+        the process, and a single-threaded process killed in a system call
+        stays for reuse (IdleProcesses)."""
+        self.killed[slot] = self.killed.get(slot, False) or bool(running)
+        self._end_if_all_killed()
+
+    def _end_if_all_killed(self):
+        if not any(self.killed.values()) or not self.alive or self.pidfd is None:
+            return
+        if all(slot in self.killed for slot, used in enumerate(self.used) if used):
+            self.kept = False
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass                  # (died() follows from the watcher)
 
     def keep_thread(self, slot, cpu_ns):
         """The task of slot's thread leaves it (stopped in the stub, at a
