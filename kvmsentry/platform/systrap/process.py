@@ -127,6 +127,8 @@ class ChildProcess:
                 self.spare = False
             else:
                 self.threaded = True
+                if slot == 0:
+                    self.cpu_mark = 0     # (the kept thread's, gone: this one is new)
                 ffi.memmove(m, b"\0" * ffi.sizeof("struct systrap_msg"),
                             ffi.sizeof("struct systrap_msg"))
                 top = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.STACK_OFF \
