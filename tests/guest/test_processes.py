@@ -147,3 +147,28 @@ def test_spawn_chain_fresh_processes(built, flavour):
     assert b"parent: child 3 exited=0 code=-1 signaled=1 sig=9" in out
     assert b"parent: child 6 exited=1 code=6 signaled=0 sig=0" in out
     assert out.endswith(b"children's cpu counted 1\n")
+
+
+LEADER_GONE = (b"leader gone, this thread is not it: 1\nthreads 252, bytes 252\n"
+               b"level a 12, level c 192\n")
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+@pytest.mark.parametrize("mode,code", [("pthread_exit", 7), ("sys_exit", 0), ("exec", 7)])
+def test_threads_made_after_the_leader_is_gone(built, flavour, mode, code):
+    """The leader exits (or a thread's execve replaces it) while another
+    thread runs, which then makes 252 threads in a tree: on systrap the
+    leader's slot is free without a thread, and one made there must be
+    cloned like any other (it used to wait for a thread that never came)."""
+    got, out, _ = same([built[("leader_exit", flavour)], mode])
+    assert (got, out) == (code, LEADER_GONE)
+
+
+@pytest.mark.parametrize("flavour", ["gcc-static", "gcc-dynamic"])
+def test_threads_after_the_leader_in_a_reused_process(built, flavour):
+    """The same in fork children that systrap runs in the host process an
+    exited single-threaded child left (IdleProcesses): the kept thread
+    serves the new leader, then its slot needs a clone again."""
+    _, out, _ = same([built[("leader_exit", flavour)], "reuse"])
+    assert out == b"".join(LEADER_GONE + b"round %d: status %d\n" % (n, c)
+                           for n, c in enumerate((7, 0, 7)))

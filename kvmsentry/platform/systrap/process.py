@@ -70,6 +70,7 @@ class ChildProcess:
         self.table_ok = True          # False once the program mapped over the table
         self.threaded = False         # a second slot was ever claimed
         self.kept = False             # slot 0's thread stayed stopped when its task left
+        self.spare = True             # slot 0's thread waits for a task (born or kept)
         self.cpu_mark = 0             # ... and the CPU time it had run by then
         self._schedstat = {}          # tid -> open fd of its /proc schedstat
         self.killed = {}              # slot -> its task was killed while it ran (abandon)
@@ -107,17 +108,27 @@ class ChildProcess:
         return True
 
     def claim_slot(self):
-        """A free slot: slot 0 is the first thread's, born with the process."""
+        """A free slot, and a thread for it: slot 0's first thread is born
+        with the process and waits for its task (as a kept one does); any
+        other thread is cloned, into its slot once the last thread there
+        has finished exiting (the kernel clears the slot's tid). Slot 0 is
+        free without a thread once its task left it otherwise (the leader
+        exited while other threads run, a thread's execve replaced it)."""
         for slot, used in enumerate(self.used):
             if used:
                 continue
             m = self.msg(slot)
-            if slot > 0 and m.tid != 0:
+            waiting = slot == 0 and self.spare
+            if not waiting and m.tid != 0:
                 continue              # its last thread has not finished exiting
             self.used[slot] = True
             self.nused += 1
-            if slot > 0:
+            if waiting:
+                self.spare = False
+            else:
                 self.threaded = True
+                if slot == 0:
+                    self.cpu_mark = 0     # (the kept thread's, gone: this one is new)
                 ffi.memmove(m, b"\0" * ffi.sizeof("struct systrap_msg"),
                             ffi.sizeof("struct systrap_msg"))
                 top = layout.CTL_VA + slot * layout.SLOT_SIZE + layout.STACK_OFF \
@@ -164,7 +175,8 @@ class ChildProcess:
         process that never had another is kept."""
         if slot != 0 or self.threaded or self.thread_ops or self.nused != 1:
             return False
-        self.kept, self.cpu_mark = True, cpu_ns
+        self.kept = self.spare = True
+        self.cpu_mark = cpu_ns
         return True
 
     def thread_cpu_ns(self, tid):

@@ -1,0 +1,72 @@
+"""Which thread a systrap slot gets (process.ChildProcess.claim_slot): slot
+0's first thread is born with the process and a kept one waits in it for
+the next program; once its task left it otherwise (the leader exited
+while other threads run), the slot gets a cloned thread like any other.
+The threads' own runs are tests/guest/test_processes.py's leader_exit
+tests; here the bookkeeping, on a real child process none of whose
+threads runs program code."""
+import time
+
+import pytest
+
+from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap.machine import SystrapMachine
+
+POOL = 64 << 20
+WAIT = 30.0
+
+
+@pytest.fixture
+def proc():
+    machine = SystrapMachine(pool_bytes=POOL)
+    mm = machine.new_address_space()
+    try:
+        proc = mm.pt.ensure_process()
+        # The stub's first thread writes its tid once, early in its set-up.
+        deadline = time.monotonic() + WAIT
+        while proc.msg(0).tid == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield proc
+    finally:
+        mm.destroy()
+        machine.close()
+
+
+def _clone_slots(proc):
+    """The slots of the clone calls queued, from their stack tops."""
+    return [(args[1] - 1 - layout.CTL_VA) // layout.SLOT_SIZE
+            for nr, args in proc.thread_ops if nr == layout.NR_CLONE]
+
+
+def test_the_first_thread_is_born_with_the_process(proc):
+    assert proc.msg(0).tid != 0
+    assert proc.claim_slot() == 0
+    assert _clone_slots(proc) == []
+    assert proc.claim_slot() == 1
+    assert _clone_slots(proc) == [1]
+
+
+def test_a_slot_0_the_leader_left_gets_a_clone(proc):
+    assert (proc.claim_slot(), proc.claim_slot()) == (0, 1)
+    proc.drain_threads(layout.MAX_OPS)
+    proc.free_slot(0)                         # the leader exits; slot 1's thread runs on
+    # Until the kernel clears its tid, the exiting thread may still be on
+    # the slot's stacks.
+    assert proc.claim_slot() == 2
+    proc.msg(0).tid = 0
+    assert proc.claim_slot() == 0
+    assert _clone_slots(proc) == [2, 0]
+
+
+def test_a_kept_thread_serves_the_next_program_and_its_cpu_time_stays_its(proc):
+    assert proc.claim_slot() == 0
+    assert proc.keep_thread(0, 12345)
+    proc.free_slot(0)
+    assert proc.claim_slot() == 0             # the next program's leader: the kept thread
+    assert (_clone_slots(proc), proc.cpu_mark) == ([], 12345)
+    assert proc.claim_slot() == 1
+    proc.free_slot(0)                         # not kept: it has a second thread
+    proc.msg(0).tid = 0
+    assert proc.claim_slot() == 0
+    # A new thread in slot 0: none of the kept thread's CPU time is its.
+    assert (_clone_slots(proc), proc.cpu_mark) == ([1, 0], 0)
