@@ -3,6 +3,7 @@ asked for when the machine is made (so its fork and set-up overlap the
 sentry's own start-up), and a machine closed before any program ran
 leaves nothing behind.
 """
+import gc
 import os
 import time
 
@@ -70,6 +71,7 @@ def test_the_child_made_ahead_is_the_first_process():
 
 
 def test_a_machine_closed_unused_leaves_no_slot_fd_and_no_process():
+    gc.collect()                      # (earlier tests' machines close their fds now, not mid-test)
     before = _slot_fds()
     machine = SystrapMachine(pool_bytes=POOL)
     zygote = machine.zygote.proc
@@ -79,4 +81,6 @@ def test_a_machine_closed_unused_leaves_no_slot_fd_and_no_process():
     # The zygote ends with its socket, the child it made ahead with it.
     assert zygote.wait(WAIT) is not None
     assert _wait_for(lambda: not os.path.exists("/proc/%d" % ahead))
-    assert _slot_fds() == before
+    gc.collect()
+    # Only what this machine opened counts: other descriptors may close meanwhile.
+    assert sorted(set(_slot_fds()) - set(before)) == []
