@@ -281,12 +281,13 @@ static void run_ops(struct msg *m)
 /* The host thread's signal state as the stub set it up: its slot's
  * signal stack and nothing blocked (the program's own mask is the
  * sentry's). A program that jumps to the stub's calls can change both. */
-static void reset_thread(u64 slot_base)
+static long reset_thread(u64 slot_base)
 {
     struct stack_t ss = { (void *)(slot_base + ALTSTACK_OFF), 0, ALTSTACK_SIZE };
     u64 none = 0;
-    sys3(NR_sigaltstack, &ss, 0, 0);
+    long r = sys3(NR_sigaltstack, &ss, 0, 0);
     sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, 8, 0, 0);
+    return r;
 }
 
 /* Post what m says, then do what the sentry answers until it lets the
@@ -432,15 +433,13 @@ void on_signal(int sig, char *info, char *uc)
 
 static void setup_thread(u64 slot_base)
 {
-    struct stack_t ss = { (void *)(slot_base + ALTSTACK_OFF), 0, ALTSTACK_SIZE };
     struct msg *m = (struct msg *)slot_base;
-    u64 none = 0;
-    if (sys3(NR_sigaltstack, &ss, 0, 0) < 0)
-        die();
     m->self = slot_base;
     m->entry = (u64)syscall_entry;
     sys3(NR_arch_prctl, ARCH_SET_GS, slot_base, 0);
-    sys6(NR_rt_sigprocmask, 2 /* SIG_SETMASK */, (long)&none, 0, 8, 0, 0);
+    /* Last, once gs reaches the slot: its signal stack, an empty mask. */
+    if (reset_thread(slot_base) < 0)
+        die();
 }
 
 static __attribute__((noreturn)) void birth(void)
