@@ -266,15 +266,25 @@ class ChildProcess:
                                        self._mapper_tid, self._mapper_cpu)
 
     def _find_mapper(self):
-        """The mapper thread's tid, from the host's /proc (not from the
-        slots, which the program may write): the one thread no slot names.
-        0 if it cannot be told (the call then leaves its CPU alone)."""
+        """The mapper thread's tid: the one thread of the process that holds
+        the pool memfd in a file table of its own. The host says so, not a
+        slot (the program may write any tid there), and the program cannot
+        fake it: its threads share one table without that fd, may open
+        none, and make only threads that share it (CLONE_FILES, stub.c's
+        filter). 0 if it cannot be told (the call then leaves its CPU alone)."""
+        pool = os.fstat(self.machine.pool.fd)
         try:
-            tids = {int(t) for t in os.listdir("/proc/%d/task" % self.pid)}
-        except (OSError, ValueError):
+            tids = os.listdir("/proc/%d/task" % self.pid)
+        except OSError:
             return 0
-        tids -= {self.msg(slot).tid for slot, used in enumerate(self.used) if used}
-        return tids.pop() if len(tids) == 1 else 0
+        for tid in tids:
+            try:
+                st = os.stat("/proc/%d/task/%s/fd/%d" % (self.pid, tid, layout.POOL_FD))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (pool.st_dev, pool.st_ino):
+                return int(tid)
+        return 0
 
     def threads(self):
         """How many threads the process has (or is about to have)."""
