@@ -4,16 +4,18 @@
  * waiter and the waker are different processes. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <cpuid.h>
 #include "systrap_spin.h"
 
-enum { RUNNING, POSTED, REPLIED, DEAD };
+enum { RUNNING, POSTED, REPLIED, DEAD, ABANDONED };   /* (ABANDONED: a wait's answer only) */
 
 /* The shared page's message and the kernel's signal-frame registers
  * (struct sigcontext's general registers), as systrap_stub/stub.c uses them. */
@@ -43,15 +45,51 @@ static inline uint64_t rdtsc(void)
     return ((uint64_t)hi << 32) | lo;
 }
 
+/* How long a killed task's wait still waits for its thread to stop (the
+ * kick was sent before systrap_stop): one that answers within it ends as
+ * any other; one that does not is abandoned running. */
+#define STOP_GRACE_NS 200000000LL
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Sleep until the slot's word is no longer `v` or the sentry's own word
+ * `stop` is set (futex_waitv, Linux 5.16; before it, on the slot's word
+ * alone). The program can write every word of its slot, so a wake through
+ * the slot's word is one it can undo before the waiter looks; `stop` lies
+ * in the sentry's memory. */
+static void sleep_on(uint32_t *state, uint32_t v, uint32_t *stop)
+{
+    static int no_waitv;
+    if (stop && !no_waitv) {
+        struct futex_waitv w[2] = {
+            { .val = v, .uaddr = (uintptr_t)state, .flags = FUTEX_32 },
+            { .val = 0, .uaddr = (uintptr_t)stop, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
+        };
+        if (syscall(SYS_futex_waitv, w, 2, 0, NULL, CLOCK_MONOTONIC) >= 0 || errno != ENOSYS)
+            return;
+        no_waitv = 1;
+    }
+    syscall(SYS_futex, state, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
 /* Wait for the thread's next post (or its death): spin for up to `spin`
  * TSC cycles while recent posts came within that (systrap_spin.h), then
  * sleep on the futex with WAITING set, which tells the stub's post to
- * wake us. Returns POSTED or DEAD. */
-int systrap_wait(uint32_t *state, uint64_t spin)
+ * wake us. Returns POSTED or DEAD; or ABANDONED once `stop` (the
+ * sentry's word, systrap_stop: the task is killed; NULL: none) is set and
+ * the thread has not posted within STOP_GRACE_NS, as a thread whose kick
+ * is blocked, or which the program made exit or run on, never does. */
+int systrap_wait(uint32_t *state, uint64_t spin, uint32_t *stop)
 {
     struct systrap_msg *m = (struct systrap_msg *)state;
     uint32_t v, base;
     uint64_t start = 0;
+    int64_t give_up = 0;
     if (spin) {
         /* As the stub does: no spin for a thread on this CPU. */
         uint32_t cpu = (uint32_t)sched_getcpu();
@@ -81,11 +119,32 @@ int systrap_wait(uint32_t *state, uint64_t spin)
             !__atomic_compare_exchange_n(state, &v, v | WAITING, 0,
                                          __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
             continue;
-        syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
+        if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+            /* Killed: the grace, on the slot's word alone, whatever the
+             * program writes there meanwhile. */
+            int64_t now = monotonic_ns();
+            if (!give_up)
+                give_up = now + STOP_GRACE_NS;
+            if (now >= give_up)
+                return ABANDONED;
+            struct timespec left = { (give_up - now) / 1000000000LL,
+                                     (give_up - now) % 1000000000LL };
+            syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, &left, NULL, 0);
+            continue;
+        }
+        sleep_on(state, v | WAITING, stop);
     }
     if (spin)
         systrap_spin_learn(&m->sentry_spin, start, rdtsc(), spin, 0);
     return (int)base;
+}
+
+/* The task is killed: its wait (systrap_wait's `stop`) ends without the
+ * thread, after the grace. */
+void systrap_stop(uint32_t *stop)
+{
+    __atomic_store_n(stop, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, stop, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /* One write of 1 to each eventfd (kernel/waiter.py's Waiter.wake_now);
@@ -117,7 +176,7 @@ void systrap_wake(uint32_t *state)
  * eventfd only when collected) alive across the call, so no number here
  * can have been closed and reused. */
 int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
-                            const int *wake_fds, int nwake, uint64_t uctx)
+                            const int *wake_fds, int nwake, uint64_t uctx, uint32_t *stop)
 {
     wake_eventfds(wake_fds, nwake);
     if (reply) {
@@ -132,7 +191,7 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
             }
         }
     }
-    int posted = systrap_wait(state, spin);
+    int posted = systrap_wait(state, spin, stop);
     /* The common next stop, told apart here rather than by reading the
      * message's fields one by one from Python: the thread's next syscall
      * (SIGSYS), from the frame `uctx` the sentry's register view is bound
@@ -146,12 +205,13 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
 /* What a context's register view is bound to (SystrapContext keeps it
  * current): its slot's futex word, the frame it posted from (its
  * registers in the sentry's mapping and the child's address of its
- * ucontext) and the spin. One argument instead of four: each argument
+ * ucontext), the spin and the context's stop word. One argument instead of four: each argument
  * cffi converts costs the Python caller on every syscall. */
 struct systrap_view {
     uint32_t *state;
     struct systrap_regs *regs;
     uint64_t uctx, spin;
+    uint32_t *stop;
 };
 
 /* A syscall's result in rax (the kernel's signed value; the caller takes
@@ -161,7 +221,7 @@ int systrap_syscall_reply_wake(struct systrap_view *v, int64_t rax,
                                const int *wake_fds, int nwake)
 {
     v->regs->rax = (uint64_t)rax;
-    return systrap_reply_wake_wait(v->state, 1, v->spin, wake_fds, nwake, v->uctx);
+    return systrap_reply_wake_wait(v->state, 1, v->spin, wake_fds, nwake, v->uctx, v->stop);
 }
 
 /* The same without wakes, most syscalls' path, in two arguments. */
@@ -171,9 +231,9 @@ int systrap_syscall_reply(struct systrap_view *v, int64_t rax)
 }
 
 /* Hand the thread its reply (if `reply`), then wait for its next post. */
-int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin)
+int systrap_reply_wait(uint32_t *state, int reply, uint64_t spin, uint32_t *stop)
 {
-    return systrap_reply_wake_wait(state, reply, spin, NULL, 0, 0);
+    return systrap_reply_wake_wait(state, reply, spin, NULL, 0, 0, stop);
 }
 
 int systrap_tgkill(int pid, int tid, int sig)

@@ -12,9 +12,11 @@
  * sentry's and the other processes' host threads, and asks for its own
  * affinity to change).
  *
- * argv: SEED MODE (random | targeted) MILLISECONDS; "exit7": the exec'd
- * image of a forked child. Natively there are no slots: H runs its
- * threads and is killed the same way.
+ * argv: SEED MODE (random | targeted | vfork) MILLISECONDS; "exit7": the
+ * exec'd image of a forked child. vfork: the targeted attack while a
+ * vfork child C of H shares H's host process, blocked in a read until B
+ * has seen H end; then B lets it go and sees it leave. Natively there
+ * are no slots: H runs its threads and is killed the same way.
  *
  * -D: CTL_VA, SLOT_SIZE, OPS_OFF, ALTSTACK_OFF, ALTSTACK_SIZE, ENTRY_UC,
  * STUB_BASE, KICK_SIGNAL, MAX_OPS (the layout). */
@@ -51,6 +53,7 @@ enum { VICTIM_SLOTS = 24, MAX_TID = 600, SC_RAX = 13, SC_RIP = 16 };
 static uint64_t rng;
 static int slots_here;                   /* the control memfd is mapped (systrap) */
 static int pipe_fds[2], sync_fds[2];
+static int vfork_ready[2], vfork_release[2], vfork_left[2];   /* (vfork mode) */
 static volatile int stop_work;
 static volatile long signals_taken;
 
@@ -163,9 +166,8 @@ static void *deaf_spinner(void *a)
 static void *short_lived(void *a) { return a; }
 
 /* Threads that end; fork + execve. (Not vfork: a vfork child shares
- * H's host process until it execs, and one H broke there is a process
- * H's SIGKILL does not end, whose thread keeps the host process, and so
- * H's sabotaged waits, alive: README, "What differs on systrap".) */
+ * H's host process until it execs, and one H broke there may never exec
+ * nor end; the vfork mode has a child H leaves alone: vforker.) */
 static void *churner(void *self_path)
 {
     while (!stop_work) {
@@ -179,6 +181,21 @@ static void *churner(void *self_path)
         }
         if (p > 0)
             waitpid(p, 0, 0);
+    }
+    return 0;
+}
+
+/* A vfork child that stays in H's memory (and host process) until B,
+ * having seen H end, releases it: only raw calls, on the parent's stack. */
+static void *vforker(void *a)
+{
+    pid_t c = vfork();
+    if (c == 0) {
+        char ch;
+        syscall(SYS_write, vfork_ready[1], "v", 1);
+        syscall(SYS_read, vfork_release[0], &ch, 1);
+        syscall(SYS_write, vfork_left[1], "l", 1);
+        syscall(SYS_exit, 0);
     }
     return 0;
 }
@@ -328,7 +345,7 @@ static int forge_own_tid(int own, const uint64_t *host_tids)
     return answered;
 }
 
-static void hostile(const char *self_path, int targeted, double seconds)
+static void hostile(const char *self_path, int targeted, int with_vfork, double seconds)
 {
     struct sigaction sa = { 0 };
     sa.sa_handler = on_usr1;
@@ -344,6 +361,12 @@ static void hostile(const char *self_path, int targeted, double seconds)
         pthread_create(&t, 0, kinds[i], (void *)self_path);
     struct timespec settle = { 0, 100 * 1000 * 1000 };
     nanosleep(&settle, 0);
+    if (with_vfork) {                  /* (its slot after the threads': not attacked) */
+        char ch;
+        pthread_create(&t, 0, vforker, 0);
+        if (read(vfork_ready[0], &ch, 1) != 1)
+            exit(2);
+    }
     static uint64_t host_tids[MAX_TID];
     for (int i = 0; i < MAX_TID; i++)
         host_tids[i] = (uint64_t)i + 1;
@@ -394,16 +417,18 @@ int main(int argc, char **argv)
     if (argc != 4)
         return 2;
     rng = strtoull(argv[1], 0, 0) | 1;
-    int targeted = strcmp(argv[2], "targeted") == 0;
+    int with_vfork = strcmp(argv[2], "vfork") == 0;
+    int targeted = with_vfork || strcmp(argv[2], "targeted") == 0;
     double seconds = atoi(argv[3]) / 1000.0;
     slots_here = probe_slots();
     int cpus_before = affinity_count();
-    if (pipe(sync_fds) < 0)
+    if (pipe(sync_fds) < 0 || pipe(vfork_ready) < 0 || pipe(vfork_release) < 0
+        || pipe(vfork_left) < 0)
         return 2;
     pid_t h = fork();
     if (h == 0) {
         close(sync_fds[0]);
-        hostile(argv[0], targeted, seconds);
+        hostile(argv[0], targeted, with_vfork, seconds);
     }
     close(sync_fds[1]);
 
@@ -443,6 +468,12 @@ int main(int argc, char **argv)
     else if (w == h)
         fprintf(stderr, "hostile: exit %d (sync %d)\n", WEXITSTATUS(st), got_sync);
     printf("hostile: %s\n", w == h ? "ended" : "not waited for");
+    if (with_vfork) {                  /* H's vfork child goes on, and leaves */
+        char ch;
+        if (write(vfork_release[1], "r", 1) != 1)
+            return 5;
+        printf("vfork child: %s\n", read(vfork_left[0], &ch, 1) == 1 ? "left" : "lost");
+    }
 
     /* The file read back: every line, and the same sum. */
     uint64_t again = 0;

@@ -5,6 +5,7 @@ while other threads run), the slot gets a cloned thread like any other.
 The threads' own runs are tests/guest/test_processes.py's leader_exit
 tests; here the bookkeeping, on a real child process none of whose
 threads runs program code."""
+import select
 import time
 
 import pytest
@@ -70,3 +71,26 @@ def test_a_kept_thread_serves_the_next_program_and_its_cpu_time_stays_its(proc):
     assert proc.claim_slot() == 0
     # A new thread in slot 0: none of the kept thread's CPU time is its.
     assert (_clone_slots(proc), proc.cpu_mark) == ([1, 0], 0)
+
+
+def test_a_thread_left_running_keeps_its_slot_until_the_process_ends(proc):
+    """A killed task whose thread did not stop (its kick blocked, a vfork
+    child still in the process) leaves its slot taken: no execve adopts
+    the process with that thread in it, and it dies on the host when the
+    last task leaves."""
+    assert (proc.claim_slot(), proc.claim_slot()) == (0, 1)
+    proc.drain_threads(layout.MAX_OPS)
+    proc.abandon(1, True)                     # killed while running; slot 0's task is not
+    proc.free_slot(1, stopped=False)
+    assert proc.threads() == 2 and proc.claim_slot() == 2
+    proc.free_slot(2)
+    assert proc.alive and not _readable(proc.pidfd)
+    proc.free_slot(0)                         # the last task leaves: the process ends
+    deadline = time.monotonic() + WAIT
+    while not _readable(proc.pidfd) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _readable(proc.pidfd)
+
+
+def _readable(fd):
+    return bool(select.select([fd], [], [], 0)[0])

@@ -22,6 +22,7 @@ USER_CS = 0x33
 SW_RESERVED = (464, 512)       # the kernel's own words in the frame's FXSAVE area
 PF_VECTOR = 14
 POSTED_SYSCALL = layout.POSTED_SYSCALL
+ENDED = (layout.DEAD, layout.ABANDONED)     # (a wait's answers with nothing posted)
 AUDIT_ARCH_X86_64 = 0xC000003E
 # (a lookup on lib costs every syscall)
 _syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
@@ -51,6 +52,9 @@ class SystrapContext(Context):
         # _rebind: the slot's futex word, the frame's registers and address.
         self._view = ffi.new("struct systrap_view *")
         self._view.spin = machine.spin_cycles
+        # Set once the task is killed (abandon): the sentry's own word, on
+        # which every wait for the thread ends as well as on its slot's.
+        self._stop = self._view.stop = ffi.new("uint32_t *")
         self.process = None
         self.slot = None
         self.msg = None
@@ -232,13 +236,13 @@ class SystrapContext(Context):
             return
         now = self._thread_cpu_ns()
         self._cpu_left_ns += max(0, now - self._cpu_base_ns)
-        if self.born and proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED \
-                and not proc.keep_thread(slot, now):
+        stopped = proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED
+        if self.born and stopped and not proc.keep_thread(slot, now):
             self.msg.cmd = layout.CMD_EXIT
             self.msg.nops = 0
             self._state[0] = layout.REPLIED
             lib.systrap_wake(self._state)
-        proc.free_slot(slot)
+        proc.free_slot(slot, stopped or not proc.alive)
         self.process = self.slot = self.msg = self._state = None
         self._frame_uctx = None
         self.born = False
@@ -254,16 +258,21 @@ class SystrapContext(Context):
         """The task is killed. Its thread may never answer the kick (a
         program can block it on its own threads, or make a sibling's thread
         exit behind the sentry's back through its slot), and the program
-        can write the slot's state back, so waking this context's wait is
-        no answer either: once every task of the child process is killed,
-        one of them while its thread ran program code, the process is
-        killed on the host (ChildProcess.abandon) and died() ends every
-        wait on it for good; the task then ends with the status it was
-        killed with (_dead)."""
+        can write the slot's state back, so a wake through the slot is no
+        answer either. Once every task of the child process is killed, one
+        of them while its thread ran program code, the process is killed on
+        the host (ChildProcess.abandon) and died() ends every wait on it for
+        good. Before that (a vfork child, not killed, shares the process)
+        the wait ends on the context's own stop word, a short grace after
+        the kick (cdefs/systrap_helpers.c, systrap_wait): the thread is
+        left running, its slot taken until the process ends (free_slot).
+        Either way the task then ends with the status it was killed with
+        (_dead)."""
         state = self._state
         if state is not None and self.process.alive:
             self._abandoned = True
             self.process.abandon(self.slot, state[0] & ~layout.WAITING != layout.POSTED)
+            lib.systrap_stop(self._stop)
 
     # --- the loop ------------------------------------------------------------
     def switch(self):
@@ -314,7 +323,8 @@ class SystrapContext(Context):
         """resume's C call for registers the sentry has set itself."""
         fds = [w.fd for w in wakes] if wakes else NULL
         return lib.systrap_reply_wake_wait(self._state, 1, self._view.spin, fds,
-                                           len(wakes) if wakes else 0, self._frame_uctx)
+                                           len(wakes) if wakes else 0, self._frame_uctx,
+                                           self._view.stop)
 
     def _resume_slowly(self, value, wakes):
         if value is not None:
@@ -446,7 +456,7 @@ class SystrapContext(Context):
                 op.a[0:len(args)] = [a & MASK64 for a in args]
             msg.nops = len(ops)
             msg.again = 1
-            if lib.systrap_reply_wait(self._state, 1, 0) == layout.DEAD:
+            if lib.systrap_reply_wait(self._state, 1, 0, self._stop) in ENDED:
                 return self._dead()
             if not self._rebind():
                 return self._dead()
@@ -472,7 +482,7 @@ class SystrapContext(Context):
         if self.host_tid is None:
             import threading
             self.host_tid = threading.get_native_id()
-        if lib.systrap_wait(self._state, self.machine.spin_cycles) == layout.DEAD:
+        if lib.systrap_wait(self._state, self.machine.spin_cycles, self._stop) in ENDED:
             return self._dead()
         own = self.user_regs()
         if not self._rebind():
@@ -508,8 +518,8 @@ class SystrapContext(Context):
                     event = self._drain_ops()
                     if event is not None:
                         return event
-                posted = lib.systrap_reply_wait(state, 1, spin)
-            if posted == layout.DEAD:
+                posted = lib.systrap_reply_wait(state, 1, spin, self._stop)
+            if posted in ENDED:
                 return self._dead()
             posted = None
             if not self._rebind():

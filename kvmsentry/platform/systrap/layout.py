@@ -35,6 +35,7 @@ NR_CLONE = 56
 
 # msg.state
 RUNNING, POSTED, REPLIED, DEAD = 0, 1, 2, 3
+ABANDONED = 4                       # (a wait's answer, never a state: cdefs/systrap_helpers.c)
 WAITING = 0x100                     # or'd in by a side asleep on the futex
 POSTED_SYSCALL = 0x10               # (systrap_reply_wake_wait: a post of the next syscall)
 # msg.cmd

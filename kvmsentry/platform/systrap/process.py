@@ -140,11 +140,21 @@ class ChildProcess:
             return slot
         return None
 
-    def free_slot(self, slot):
-        if self.used[slot]:
-            self.used[slot] = False
-            self.nused -= 1
-        self.killed.pop(slot, None)
+    def free_slot(self, slot, stopped=True):
+        """slot's task leaves it. `stopped`: its thread was left stopped in
+        the stub (told to exit, or kept), or the process is gone. If not,
+        the thread may still run the program's code here (its task was
+        killed and it did not answer, a sibling made it run on): the slot
+        stays taken, as killed while running, so the process is neither
+        adopted by an execve nor reused (threads() counts it), and it is
+        killed on the host once the last task leaves it."""
+        if not stopped:
+            self.killed[slot] = True
+        else:
+            if self.used[slot]:
+                self.used[slot] = False
+                self.nused -= 1
+            self.killed.pop(slot, None)
         self._end_if_all_killed()
 
     def abandon(self, slot, running):
