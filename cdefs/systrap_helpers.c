@@ -57,26 +57,6 @@ static int64_t monotonic_ns(void)
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Sleep until the slot's word is no longer `v` or the sentry's own word
- * `stop` is set (futex_waitv, Linux 5.16; before it, on the slot's word
- * alone). The program can write every word of its slot, so a wake through
- * the slot's word is one it can undo before the waiter looks; `stop` lies
- * in the sentry's memory. */
-static void sleep_on(uint32_t *state, uint32_t v, uint32_t *stop)
-{
-    static int no_waitv;
-    if (stop && !no_waitv) {
-        struct futex_waitv w[2] = {
-            { .val = v, .uaddr = (uintptr_t)state, .flags = FUTEX_32 },
-            { .val = 0, .uaddr = (uintptr_t)stop, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
-        };
-        if (syscall(SYS_futex_waitv, w, 2, 0, NULL, CLOCK_MONOTONIC) >= 0 || errno != ENOSYS)
-            return;
-        no_waitv = 1;
-    }
-    syscall(SYS_futex, state, FUTEX_WAIT, v, NULL, NULL, 0);
-}
-
 /* Wait for the thread's next post (or its death): spin for up to `spin`
  * TSC cycles while recent posts came within that (systrap_spin.h), then
  * sleep on the futex with WAITING set, which tells the stub's post to
@@ -132,19 +112,11 @@ int systrap_wait(uint32_t *state, uint64_t spin, uint32_t *stop)
             syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, &left, NULL, 0);
             continue;
         }
-        sleep_on(state, v | WAITING, stop);
+        syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
     }
     if (spin)
         systrap_spin_learn(&m->sentry_spin, start, rdtsc(), spin, 0);
     return (int)base;
-}
-
-/* The task is killed: its wait (systrap_wait's `stop`) ends without the
- * thread, after the grace. */
-void systrap_stop(uint32_t *stop)
-{
-    __atomic_store_n(stop, 1, __ATOMIC_RELEASE);
-    syscall(SYS_futex, stop, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /* One write of 1 to each eventfd (kernel/waiter.py's Waiter.wake_now);
@@ -162,6 +134,22 @@ void wake_eventfds(const int *fds, int n)
 void systrap_wake(uint32_t *state)
 {
     syscall(SYS_futex, state, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Every waiter on the slot's word (the stub's too: it checks again). */
+void systrap_wake_all(uint32_t *state)
+{
+    syscall(SYS_futex, state, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* The task is killed: set its `stop` word and wake its wait. The wake
+ * can come just before the waiter sleeps again, or the program can keep
+ * the slot's word at the value the waiter sleeps on, so the sentry
+ * repeats the wake until the wait has returned (machine.py, rewake). */
+void systrap_stop(uint32_t *stop, uint32_t *state)
+{
+    __atomic_store_n(stop, 1, __ATOMIC_SEQ_CST);
+    systrap_wake_all(state);
 }
 
 /* Make the wakes the thread's syscall deferred (one eventfd write each:

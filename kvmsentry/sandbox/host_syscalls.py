@@ -125,7 +125,6 @@ def policy(own_pid, kvm=True):
         allow("pidfd_open", "systrap: learn when a child process ends"),
         allow("pidfd_send_signal", "systrap: end a child process with its address space",
               eq(1, SIGKILL)),
-        allow("futex_waitv", "systrap: a killed task's wait ends on the sentry's own word too"),
         allow("exit", "thread exit"),
         allow("exit_group", "sentry exit"),
         allow("getpid", "ids"), allow("gettid", "ids"), allow("getppid", "ids"),

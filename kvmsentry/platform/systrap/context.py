@@ -52,8 +52,8 @@ class SystrapContext(Context):
         # _rebind: the slot's futex word, the frame's registers and address.
         self._view = ffi.new("struct systrap_view *")
         self._view.spin = machine.spin_cycles
-        # Set once the task is killed (abandon): the sentry's own word, on
-        # which every wait for the thread ends as well as on its slot's.
+        # Set once the task is killed (abandon): the sentry's own word, which
+        # every wait for the thread checks whenever it wakes.
         self._stop = self._view.stop = ffi.new("uint32_t *")
         self.process = None
         self.slot = None
@@ -263,16 +263,19 @@ class SystrapContext(Context):
         of them while its thread ran program code, the process is killed on
         the host (ChildProcess.abandon) and died() ends every wait on it for
         good. Before that (a vfork child, not killed, shares the process)
-        the wait ends on the context's own stop word, a short grace after
-        the kick (cdefs/systrap_helpers.c, systrap_wait): the thread is
-        left running, its slot taken until the process ends (free_slot).
+        the wait ends on the context's own stop word, which the program
+        cannot write, a short grace after the kick (systrap_wait in
+        cdefs/systrap_helpers.c; machine.rewake wakes it until it has
+        returned): the thread is left running, its slot taken until the
+        process ends (free_slot).
         Either way the task then ends with the status it was killed with
         (_dead)."""
         state = self._state
         if state is not None and self.process.alive:
             self._abandoned = True
             self.process.abandon(self.slot, state[0] & ~layout.WAITING != layout.POSTED)
-            lib.systrap_stop(self._stop)
+            lib.systrap_stop(self._stop, state)
+            self.machine.rewake(self, self.process, self.slot)
 
     # --- the loop ------------------------------------------------------------
     def switch(self):

@@ -30,6 +30,8 @@ XCR0_ALLOWED = 0xFF | (1 << 9)        # x87 SSE AVX MPX AVX-512, PKRU
 # calls would burn it whole. KVMSENTRY_SYSTRAP_SPIN_US=0 turns it off
 # (benchmarks compare); on one CPU it is always off.
 SPIN_US = 50
+# How often a killed task's wait is woken again until it returns (rewake).
+REWAKE_S = 0.05
 ASSUMED_TSC_MHZ = 3000                # when CPUID does not say (a longer spin)
 
 
@@ -131,8 +133,10 @@ class SystrapMachine:
         self._watched = {}            # pidfd -> ChildProcess
         self._watch_lock = threading.Lock()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-        self._epoll = select.epoll()        # the pidfds, and _wake_r to stop
+        # The pidfds, and _wake_r: a byte for rewake(), its end to stop.
+        self._epoll = select.epoll()
         self._epoll.register(self._wake_r, select.EPOLLIN)
+        self._stopping = {}           # context -> (process, slot): rewake()
         self.children_made = 0
         self.notes = []
         self._watcher = threading.Thread(target=self._watch_loop, name="systrap-reaper",
@@ -175,17 +179,44 @@ class SystrapMachine:
             if self._watched.pop(proc.pidfd, None) is not None:
                 self._epoll.unregister(proc.pidfd)
 
+    def rewake(self, ctx, proc, slot):
+        """ctx's task is killed and its stop word set (SystrapContext.abandon):
+        wake its wait on slot's word every REWAKE_S until the context has
+        left the slot. One wake is not enough: it can come just before the
+        waiter sleeps again, and the program can hold the slot's word at
+        the value the waiter sleeps on."""
+        with self._watch_lock:
+            self._stopping[ctx] = (proc, slot)
+            if self._wake_w is not None:
+                try:
+                    os.write(self._wake_w, b"r")
+                except BlockingIOError:
+                    pass                    # (the watcher has bytes to read already)
+
+    def _rewake_all(self):
+        with self._watch_lock:
+            for ctx, (proc, slot) in list(self._stopping.items()):
+                if ctx.process is not proc or ctx.slot != slot:
+                    del self._stopping[ctx]         # (left: its wait returned)
+                else:
+                    lib.systrap_wake_all(proc.state_ptr(slot))
+            return bool(self._stopping)
+
     def _watch_loop(self):
+        rewaking = False
         while True:
             try:
-                events = self._epoll.poll()
+                events = self._epoll.poll(REWAKE_S if rewaking else -1)
             except OSError:
                 return                      # closed
             dead = []
+            rewaking = self._rewake_all() if rewaking or events else False
             with self._watch_lock:
                 for fd, _ in events:
                     if fd == self._wake_r:
-                        return
+                        if not os.read(self._wake_r, 512):
+                            return
+                        continue
                     # Still watched: a pidfd unwatched (and closed) since
                     # the wait returned may have been reused by a live child's.
                     proc = self._watched.get(fd)
@@ -226,5 +257,7 @@ class SystrapMachine:
     def close(self):
         self.idle.close()
         self.zygote.close()
-        os.close(self._wake_w)
+        with self._watch_lock:
+            os.close(self._wake_w)
+            self._wake_w = None
         self.pool.close()
