@@ -25,6 +25,7 @@ class _Mappings:
 class _Process:
     thread_ops = []
     mappings = _Mappings()
+    alive = False                  # (the slot says DEAD: the process is gone)
 
 
 class _Machine:

@@ -40,6 +40,7 @@ class SystrapContext(Context):
     cpu_index = 0
     patched_sites = 0
     _abandoned = False         # (abandon: the task is killed)
+    _loose = False             # (_dead: its thread may still run, whatever the slot says)
 
     def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
@@ -236,7 +237,9 @@ class SystrapContext(Context):
             return
         now = self._thread_cpu_ns()
         self._cpu_left_ns += max(0, now - self._cpu_base_ns)
-        stopped = proc.alive and self._state[0] & ~layout.WAITING == layout.POSTED
+        stopped = proc.alive and not self._loose \
+            and self._state[0] & ~layout.WAITING == layout.POSTED
+        self._loose = False
         if self.born and stopped and not proc.keep_thread(slot, now):
             self.msg.cmd = layout.CMD_EXIT
             self.msg.nops = 0
@@ -585,9 +588,12 @@ class SystrapContext(Context):
     def _dead(self):
         """The child process is gone under the task: it dies of SIGKILL.
         A killed task's (abandon) is interrupted instead, once: the
-        kernel ends it with the status it was killed with."""
+        kernel ends it with the status it was killed with. A process still
+        alive means the wait ended without the thread (given up after the
+        grace, or a DEAD the program wrote), which may still run."""
         self.born = False
         self.regs = self._own[0]
+        self._loose = self.process is not None and self.process.alive
         if self._abandoned:
             self._abandoned = False
             return INTERRUPTED
