@@ -4,7 +4,11 @@ the next program; once its task left it otherwise (the leader exited
 while other threads run), the slot gets a cloned thread like any other.
 The threads' own runs are tests/guest/test_processes.py's leader_exit
 tests; here the bookkeeping, on a real child process none of whose
-threads runs program code."""
+threads runs program code. Also which host thread the sentry takes for
+the child's mapper (ChildProcess._find_mapper), whose CPU every mapping
+call moves it to: the host's answer, whatever tids the program wrote
+into its slots (forged here as a program's thread could forge them)."""
+import os
 import select
 import time
 
@@ -94,3 +98,48 @@ def test_a_thread_left_running_keeps_its_slot_until_the_process_ends(proc):
 
 def _readable(fd):
     return bool(select.select([fd], [], [], 0)[0])
+
+
+def _cpus(pid, tid):
+    with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith("Cpus_allowed_list:"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def _mapper(pid):
+    """The thread asleep on the request page's futex, once it is (told
+    apart otherwise than the sentry tells it)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                words = f.read().split()
+            if words[:2] == ["202", hex(layout.MAPPER_VA)]:
+                return int(tid)
+        time.sleep(0.01)
+    return None
+
+
+@pytest.mark.parametrize("forged", ["mapper", "junk", "zero"])
+def test_forged_slot_tids_do_not_choose_the_pinned_thread(proc, forged):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: a pinned thread looks like any other")
+    assert proc.claim_slot() == 0             # (a task's, as the sentry claims it)
+    first = proc.msg(0).tid
+    mapper = _mapper(proc.pid)
+    assert first and mapper and mapper != first
+    before = _cpus(proc.pid, first)
+    proc.msg(0).tid = {"mapper": mapper, "junk": 12345, "zero": 0}[forged]
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        assert proc.map_now([]) == 0
+    finally:
+        os.sched_setaffinity(0, old)
+    assert proc._mapper_tid == mapper
+    assert _cpus(proc.pid, mapper) == str(cpu)
+    assert _cpus(proc.pid, first) == before
+    assert not proc.owns_thread(mapper) and proc.owns_thread(first)
