@@ -57,6 +57,29 @@ static int64_t monotonic_ns(void)
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* systrap_wait's end for a killed task: the grace, on the slot's word
+ * alone, whatever the program writes there meanwhile. Out of line: the
+ * wait of every syscall does not carry its frame. */
+static __attribute__((noinline)) int wait_killed(uint32_t *state)
+{
+    int64_t give_up = monotonic_ns() + STOP_GRACE_NS;
+    for (;;) {
+        uint32_t v = __atomic_load_n(state, __ATOMIC_ACQUIRE), base = v & ~WAITING;
+        if (base == POSTED || base == DEAD)
+            return (int)base;
+        if (!(v & WAITING) &&
+            !__atomic_compare_exchange_n(state, &v, v | WAITING, 0,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
+            continue;
+        int64_t now = monotonic_ns();
+        if (now >= give_up)
+            return ABANDONED;
+        struct timespec left = { (give_up - now) / 1000000000LL,
+                                 (give_up - now) % 1000000000LL };
+        syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, &left, NULL, 0);
+    }
+}
+
 /* Wait for the thread's next post (or its death): spin for up to `spin`
  * TSC cycles while recent posts came within that (systrap_spin.h), then
  * sleep on the futex with WAITING set, which tells the stub's post to
@@ -69,7 +92,6 @@ int systrap_wait(uint32_t *state, uint64_t spin, uint32_t *stop)
     struct systrap_msg *m = (struct systrap_msg *)state;
     uint32_t v, base;
     uint64_t start = 0;
-    int64_t give_up = 0;
     if (spin) {
         /* As the stub does: no spin for a thread on this CPU. */
         uint32_t cpu = (uint32_t)sched_getcpu();
@@ -99,19 +121,8 @@ int systrap_wait(uint32_t *state, uint64_t spin, uint32_t *stop)
             !__atomic_compare_exchange_n(state, &v, v | WAITING, 0,
                                          __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
             continue;
-        if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
-            /* Killed: the grace, on the slot's word alone, whatever the
-             * program writes there meanwhile. */
-            int64_t now = monotonic_ns();
-            if (!give_up)
-                give_up = now + STOP_GRACE_NS;
-            if (now >= give_up)
-                return ABANDONED;
-            struct timespec left = { (give_up - now) / 1000000000LL,
-                                     (give_up - now) % 1000000000LL };
-            syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, &left, NULL, 0);
-            continue;
-        }
+        if (stop && __atomic_load_n(stop, __ATOMIC_ACQUIRE))
+            return wait_killed(state);
         syscall(SYS_futex, state, FUTEX_WAIT, v | WAITING, NULL, NULL, 0);
     }
     if (spin)
