@@ -204,8 +204,9 @@ int systrap_reply_wake_wait(uint32_t *state, int reply, uint64_t spin,
 /* What a context's register view is bound to (SystrapContext keeps it
  * current): its slot's futex word, the frame it posted from (its
  * registers in the sentry's mapping and the child's address of its
- * ucontext), the spin and the context's stop word. One argument instead of four: each argument
- * cffi converts costs the Python caller on every syscall. */
+ * ucontext), the spin and the context's stop word. One argument instead
+ * of five: each argument cffi converts costs the Python caller on every
+ * syscall. */
 struct systrap_view {
     uint32_t *state;
     struct systrap_regs *regs;
