@@ -5,6 +5,7 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
+from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import compress, repeat
 from operator import add, and_, eq, not_, or_
@@ -34,6 +35,10 @@ PTE_SPECULATIVE = 1 << 9
 # room to spare: the program's limit is the host's minus these.
 STUB_MAPS = 64
 DEFAULT_MAX_MAP_COUNT = 65530
+# At most this many munmaps for the old program's runs the new table does
+# not cover (a reused process's wipe); more, and its three whole-range
+# munmaps are cheaper.
+WIPE_PIECES = 24
 
 
 def host_max_map_count():
@@ -81,6 +86,12 @@ class HostMappings:
         # (check_map_count).
         self.host = HostRuns()
         self.wipe = False          # unmap all the program's old host mappings first
+        # The old program's host runs (a HostRuns) when the wipe may keep
+        # those the new table maps alike (same pages, frames and rights):
+        # fork's child and a new image share the program's code, the
+        # vDSO's, often a stack frame; each kept is a host mmap and its
+        # page faults fewer.
+        self.stale = None
         self.held = []             # unmapped frames the pool gets back after the host munmap
         self.table_hit = False     # a mapping is about to go over the patched sites' table
 
@@ -92,6 +103,7 @@ class HostMappings:
                 # old program's goes before the first of ours (as adopt).
                 proc.mappings, proc.kept = self, False
                 self.process, self.wipe = proc, True
+                self.stale, proc.host_runs = proc.host_runs, None
             else:
                 from kvmsentry.platform.systrap.process import ChildProcess
                 self.process = ChildProcess(self.machine, self)
@@ -115,6 +127,9 @@ class HostMappings:
         proc.mappings = self
         self.process = proc
         self.wipe = True
+        # (what the host holds, unless the old table's wipe is not done)
+        self.stale = None if old.wipe or old.stale is not None else old.host
+        old.host = HostRuns()
         return True
 
     def pages(self):
@@ -233,9 +248,13 @@ class HostMappings:
 
     def destroy(self):
         self.release_held()
+        pending = self.wipe or self.stale is not None     # (host state unknown)
         self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
-        self.host = HostRuns()
+        host, self.host = self.host, HostRuns()
+        self.stale = None
         if self.process is not None:
+            # (what its host mappings are, for the next table's wipe)
+            self.process.host_runs = None if pending else host
             self.machine.idle.put(self.process)
             self.process = None
 
@@ -249,25 +268,76 @@ class HostMappings:
         Called under the kernel lock, which every change to the table is
         made under too (systrap/context.py), so threads of one child
         drain one at a time."""
-        dirty, dirty_huge = self.dirty, self.dirty_huge
         ops = []
         if self.wipe:
-            # The ranges the stub clears at its start: everything but itself.
             self.wipe = False
-            # The patched sites' table stays (patching.py), unless the
-            # program's mappings had replaced it.
-            lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
-            t_lo, t_hi = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
-            if self.process is not None and not self.process.table_ok:
-                t_lo = t_hi
-            ops += [(NR_MUNMAP, (layout.USER_LO, t_lo - layout.USER_LO)),
-                    (NR_MUNMAP, (t_hi, lo - t_hi)),
-                    (NR_MUNMAP, (hi, layout.USER_HI - hi))]
-        if not dirty and not dirty_huge:
+            stale, self.stale = self.stale, None
+            pieces = self._stale_pieces(stale) if stale is not None and \
+                self.process is not None and self.process.mappings_known else None
+            if pieces is None:
+                ops += self._wipe_all()
+            else:
+                ops += [(NR_MUNMAP, (a, b - a)) for a, b in pieces]
+                self.stale = stale             # (_drain_new drops what it still maps)
+        if self.stale is None:
+            self._drain_new(ops, limit)
             return ops
+        done = len(ops)
+        self._drain_new(ops, limit)
+        if not self.dirty and not self.dirty_huge:
+            self.stale, stale = None, self.stale
+        else:
+            stale = self.stale
+        ops[done:] = [op for op in ops[done:] if not _maps_alike(stale, op)]
+        return ops
+
+    def _wipe_all(self):
+        """The ranges the stub clears at its start: everything but itself.
+        The patched sites' table stays (patching.py), unless the program's
+        mappings had replaced it."""
+        lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
+        t_lo, t_hi = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
+        if self.process is not None and not self.process.table_ok:
+            t_lo = t_hi
+        return [(NR_MUNMAP, (layout.USER_LO, t_lo - layout.USER_LO)),
+                (NR_MUNMAP, (t_hi, lo - t_hi)),
+                (NR_MUNMAP, (hi, layout.USER_HI - hi))]
+
+    def _stale_pieces(self, stale):
+        """The parts of the old program's host runs that no page of this
+        (new, wholly unsent) table covers: they are unmapped; the rest is
+        replaced or, mapped alike, kept. None if there are too many, or if
+        the table has 2 MiB entries (whose calls may overlap its pages'
+        and undo a kept mapping)."""
+        if self.dirty_huge:
+            return None
+        pieces = []
+        vas = sorted(self.dirty) if stale.starts else ()
+        runs = stale.runs
+        for s in stale.starts:
+            e = runs[s][0]
+            lo, hi = bisect_left(vas, s), bisect_left(vas, e)
+            if hi - lo == (e - s) // PAGE_SIZE:
+                continue                        # (every page of it is in the table)
+            a = s
+            for va in vas[lo:hi]:
+                if va > a:
+                    pieces.append((a, va))
+                a = va + PAGE_SIZE
+            if a < e:
+                pieces.append((a, e))
+            if len(pieces) > WIPE_PIECES:
+                return None
+        return pieces
+
+    def _drain_new(self, ops, limit):
+        """drain()'s calls for the table's changes (after any wipe)."""
+        dirty, dirty_huge = self.dirty, self.dirty_huge
+        if not dirty and not dirty_huge:
+            return
         if not dirty_huge:
             self._drain_pages(ops, limit)
-            return ops
+            return
         entries = [(va, 0, PAGE_SIZE) for va in dirty]
         entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
         entries.sort()
@@ -291,7 +361,6 @@ class HostMappings:
                 end += size
                 i += 1
             self._emit(ops, start, end, pte)
-        return ops
 
     def _drain_pages(self, ops, limit):
         """drain() with page entries only (the common case): the runs are
@@ -352,3 +421,19 @@ class HostMappings:
     def host_maps(self):
         """How many host mappings (VMAs) the child holds of the pool."""
         return len(self.host)
+
+
+def _maps_alike(stale, op):
+    """True if op is an mmap of what stale's runs (the host's mappings
+    before a wipe, kept where no piece was unmapped) already map there:
+    the same pages of the same frames, with the same rights."""
+    if op[0] != NR_MMAP:
+        return False
+    a, length, prot, _, _, first = op[1]
+    starts = stale.starts
+    i = bisect_right(starts, a) - 1
+    if i < 0:
+        return False
+    s = starts[i]
+    e, f = stale.runs[s]
+    return a + length <= e and f + (a - s) == first | prot

@@ -74,6 +74,11 @@ class ChildProcess:
         self.cpu_mark = 0             # ... and the CPU time it had run by then
         self._schedstat = {}          # tid -> open fd of its /proc schedstat
         self.killed = {}              # slot -> its task was killed while it ran (abandon)
+        # What its host mappings are (a HostRuns) once its address space
+        # left it, for the next one's wipe (mirror.py); not known once a
+        # mapping call failed.
+        self.host_runs = None
+        self.mappings_known = True
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -261,9 +266,12 @@ class ChildProcess:
         self._nops[0] = len(ops)
         if self._mapper_tid is None:
             self._mapper_tid = self._find_mapper()
-        return lib.systrap_mapper_call(self._seq, self.done_fd,
-                                       self.pidfd if self.pidfd is not None else -1,
-                                       self._mapper_tid, self._mapper_cpu)
+        err = lib.systrap_mapper_call(self._seq, self.done_fd,
+                                      self.pidfd if self.pidfd is not None else -1,
+                                      self._mapper_tid, self._mapper_cpu)
+        if err:
+            self.mappings_known = False
+        return err
 
     def _find_mapper(self):
         """The mapper thread's tid, from the host's /proc (not from the
