@@ -67,6 +67,7 @@ class ChildProcess:
         self.thread_ops = []          # clone calls for threads still to make
         self.alive = True
         self.table_owner = None       # the SitePatches whose cells the table holds
+        self.table_cells = {}         # cell -> (site, start, bytes) its trampoline is for
         self.table_ok = True          # False once the program mapped over the table
         self.threaded = False         # a second slot was ever claimed
         self.kept = False             # slot 0's thread stayed stopped when its task left
