@@ -5,7 +5,7 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import deque
 from itertools import compress, repeat
 from operator import add, and_, eq, not_, or_
@@ -288,7 +288,7 @@ class HostMappings:
             self.stale, stale = None, self.stale
         else:
             stale = self.stale
-        ops[done:] = [op for op in ops[done:] if not _maps_alike(stale, op)]
+        ops[done:] = _without_alike(stale, ops[done:])
         return ops
 
     def _wipe_all(self):
@@ -423,17 +423,22 @@ class HostMappings:
         return len(self.host)
 
 
-def _maps_alike(stale, op):
-    """True if op is an mmap of what stale's runs (the host's mappings
-    before a wipe, kept where no piece was unmapped) already map there:
-    the same pages of the same frames, with the same rights."""
-    if op[0] != NR_MMAP:
-        return False
-    a, length, prot, _, _, first = op[1]
-    starts = stale.starts
-    i = bisect_right(starts, a) - 1
-    if i < 0:
-        return False
-    s = starts[i]
-    e, f = stale.runs[s]
-    return a + length <= e and f + (a - s) == first | prot
+def _without_alike(stale, ops):
+    """ops less the mmaps of what stale's runs (the host's mappings before
+    a wipe, kept where no piece was unmapped) already map: the same pages
+    of the same frames, with the same rights. The mmaps come in address
+    order (drain's), so one walk along the runs finds them."""
+    starts, runs = stale.starts, stale.runs
+    n, j, kept = len(starts), 0, []
+    for op in ops:
+        if op[0] == NR_MMAP:
+            args = op[1]
+            a = args[0]
+            while j < n and runs[starts[j]][0] <= a:
+                j += 1
+            if j < n and starts[j] <= a:
+                e, f = runs[starts[j]]
+                if a + args[1] <= e and f + (a - starts[j]) == args[5] | args[2]:
+                    continue
+        kept.append(op)
+    return kept
