@@ -268,12 +268,15 @@ class HostMappings:
         Called under the kernel lock, which every change to the table is
         made under too (systrap/context.py), so threads of one child
         drain one at a time."""
-        ops = []
+        ops, vas = [], None
         if self.wipe:
             self.wipe = False
             stale, self.stale = self.stale, None
-            pieces = self._stale_pieces(stale) if stale is not None and \
-                self.process is not None and self.process.mappings_known else None
+            pieces = None
+            if stale is not None and not self.dirty_huge and \
+                    self.process is not None and self.process.mappings_known:
+                vas = sorted(self.dirty)           # (_drain_pages's too)
+                pieces = self._stale_pieces(stale, vas)
             if pieces is None:
                 ops += self._wipe_all()
             else:
@@ -283,7 +286,7 @@ class HostMappings:
             self._drain_new(ops, limit)
             return ops
         done = len(ops)
-        self._drain_new(ops, limit)
+        self._drain_new(ops, limit, vas)
         if not self.dirty and not self.dirty_huge:
             self.stale, stale = None, self.stale
         else:
@@ -303,16 +306,13 @@ class HostMappings:
                 (NR_MUNMAP, (t_hi, lo - t_hi)),
                 (NR_MUNMAP, (hi, layout.USER_HI - hi))]
 
-    def _stale_pieces(self, stale):
+    def _stale_pieces(self, stale, vas):
         """The parts of the old program's host runs that no page of this
-        (new, wholly unsent) table covers: they are unmapped; the rest is
-        replaced or, mapped alike, kept. None if there are too many, or if
-        the table has 2 MiB entries (whose calls may overlap its pages'
-        and undo a kept mapping)."""
-        if self.dirty_huge:
-            return None
+        (new, wholly unsent, without 2 MiB entries, whose calls could
+        overlap its pages' and undo a kept mapping) table covers: they are
+        unmapped; the rest is replaced or, mapped alike, kept. vas: the
+        table's pages, sorted. None if there are too many pieces."""
         pieces = []
-        vas = sorted(self.dirty) if stale.starts else ()
         runs = stale.runs
         for s in stale.starts:
             e = runs[s][0]
@@ -330,13 +330,14 @@ class HostMappings:
                 return None
         return pieces
 
-    def _drain_new(self, ops, limit):
-        """drain()'s calls for the table's changes (after any wipe)."""
+    def _drain_new(self, ops, limit, vas=None):
+        """drain()'s calls for the table's changes (after any wipe); vas:
+        the changed pages sorted, if known."""
         dirty, dirty_huge = self.dirty, self.dirty_huge
         if not dirty and not dirty_huge:
             return
         if not dirty_huge:
-            self._drain_pages(ops, limit)
+            self._drain_pages(ops, limit, vas)
             return
         entries = [(va, 0, PAGE_SIZE) for va in dirty]
         entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
@@ -362,11 +363,12 @@ class HostMappings:
                 i += 1
             self._emit(ops, start, end, pte)
 
-    def _drain_pages(self, ops, limit):
+    def _drain_pages(self, ops, limit, vas=None):
         """drain() with page entries only (the common case): the runs are
         found with whole-list steps, not a Python step per page."""
         dirty = self.dirty
-        vas = sorted(dirty)
+        if vas is None:
+            vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
         # Page i+1 joins page i's run if it is the next page, and either
