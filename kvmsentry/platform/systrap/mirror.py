@@ -85,7 +85,7 @@ class HostMappings:
         # must get ENOMEM from its mmap before the stub's mmap would
         # (check_map_count).
         self.host = HostRuns()
-        self.wipe = False          # unmap all the program's old host mappings first
+        self.wipe = False          # unmap the old program's host mappings first
         # The old program's host runs (a HostRuns) when the wipe may keep
         # those the new table maps alike (same pages, frames and rights):
         # fork's child and a new image share the program's code, the
@@ -99,8 +99,9 @@ class HostMappings:
         if self.process is None:
             proc = self.machine.idle.take()
             if proc is not None:
-                # A process an address space ended in: everything of the
-                # old program's goes before the first of ours (as adopt).
+                # A process an address space ended in: what the old
+                # program's mappings hold that ours do not goes before the
+                # first of ours runs (as adopt).
                 proc.mappings, proc.kept = self, False
                 self.process, self.wipe = proc, True
                 self.stale, proc.host_runs = proc.host_runs, None
@@ -116,7 +117,8 @@ class HostMappings:
         """execve: this new table takes over old's child process, whose one
         thread is the exec'ing task's, instead of a fresh one from the
         zygote (Linux keeps the process too): its old mappings are
-        unmapped before the first of ours. False (nothing changed) when
+        unmapped (but those this table maps alike) before the first of
+        ours runs. False (nothing changed) when
         the process is shared, has other threads, or is gone."""
         proc = getattr(old, "process", None)
         if proc is None or self.process is not None or not proc.alive or \
