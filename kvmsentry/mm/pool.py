@@ -39,6 +39,7 @@ QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
 MADV_POPULATE_WRITE = 23          # Linux 5.14
 HUGE_BYTES = 2 << 20              # a run alloc_huge hands out
 READY_RUNS = 32                   # freed runs kept with their host memory (64 MiB)
+WARM_FRAMES = 1024                # freed single frames kept with it (4 MiB; warm_frames)
 
 
 _ZEROS = None                     # HUGE_BYTES of zeros, made on first use
@@ -64,6 +65,7 @@ class PhysPool:
         self._free = []                         # released, never a page table
         self._free_huge = []                    # released 2 MiB runs, never tables
         self._ready = []                        # ... the same, host memory kept, zeroed
+        self._warm = []                         # released frames, host memory kept, zeroed
         self._free_tainted = []                 # released, once a page table, zapped since
         self._quarantine = []                   # released page tables, not zapped yet
         self._zapped_once = []                  # ... zapped once since their release
@@ -84,6 +86,14 @@ class PhysPool:
         # Without one (systrap: the child maps the memfd itself, and its
         # mappings change by its own calls) that is not needed.
         self.kvm_translations = True
+        # How many freed single frames keep their host memory, zeroed here,
+        # instead of an MADV_REMOVE (the machine sets it where no KVM needs
+        # the removal to drop its translations: systrap). A fork + exec +
+        # exit frees and takes again some 25-40 frames (stacks, data,
+        # copies); a removed one costs the host its freeing and then a
+        # shared-memory allocation at the next first touch (~1.5 us a page
+        # here), a kept one a memset (~0.05 us) and a minor fault.
+        self.warm_frames = 0
         # Map 2 MiB runs with one PS entry (the machine sets it where the
         # hardware walks guest page tables: mm/pagetable.py says why).
         self.huge_leaves = False
@@ -98,6 +108,8 @@ class PhysPool:
         self.frames_in_use += 1
         if self._free_tainted:
             return self._free_tainted.pop()
+        if self._warm:
+            return self._warm.pop()
         if self._free:
             return self._free.pop()
         if self._next >= self.size and (self._release_quarantine()
@@ -108,15 +120,19 @@ class PhysPool:
     def alloc_many(self, count):
         """Physical addresses of `count` zeroed data frames (freed frames
         first, then a contiguous run from the bump pointer); all or none."""
-        # The tail of the free list, in its (mostly ascending) order:
+        # The tail of a free list, in its (mostly ascending) order:
         # adjacent frames make one run for preadv (mm.write_buffers).
-        taken = self._free[-count:] if 0 < count <= len(self._free) \
-            and not self._free_tainted else []
-        if taken:
-            del self._free[-count:]
-        while len(taken) < count and (self._free_tainted or self._free):
+        taken = []
+        if not self._free_tainted:
+            for free in (self._warm, self._free):
+                if 0 < count - len(taken) <= len(free):
+                    n = count - len(taken)
+                    taken += free[-n:]
+                    del free[-n:]
+                    break
+        while len(taken) < count and (self._free_tainted or self._warm or self._free):
             taken.append(self._free_tainted.pop() if self._free_tainted
-                         else self._free.pop())
+                         else self._warm.pop() if self._warm else self._free.pop())
         need = count - len(taken)
         if need and self._next + need * PAGE_SIZE <= self.size:
             start = self._next
@@ -181,7 +197,8 @@ class PhysPool:
     def alloc_clean(self):
         """A zeroed data frame that never held a page table."""
         self.frames_in_use += 1
-        return self._free.pop() if self._free else self._bump()
+        return self._warm.pop() if self._warm else self._free.pop() if self._free \
+            else self._bump()
 
     def is_tainted(self, phys):
         return phys in self._tainted
@@ -232,8 +249,9 @@ class PhysPool:
         return phys
 
     def free(self, phys):
-        self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
-        self._file(phys)
+        if self._keep_warm(phys, phys + PAGE_SIZE) == phys:
+            self.mem.madvise(mmap.MADV_REMOVE, phys, PAGE_SIZE)
+            self._file(phys)
         self.frames_in_use -= 1
 
     def _file(self, phys):
@@ -286,8 +304,25 @@ class PhysPool:
             self._remove(start, end)
         self.frames_in_use -= len(frames)
 
+    def _keep_warm(self, start, end):
+        """Keep the first frames of [start, end) with their host memory,
+        zeroed, while warm_frames allows (never one that held a page
+        table); returns where the rest, to be removed, starts."""
+        room = self.warm_frames - len(self._warm)
+        if room <= 0 or end <= start or self._tainted:
+            return start
+        stop = min(end, start + room * PAGE_SIZE)
+        # A memset: most of these the sentry wrote (fork's copies, a new
+        # image's data and stack), so its mapping has them, and its next
+        # write to one is no fault either.
+        self._zero(start, stop - start)
+        self._warm.extend(range(start, stop, PAGE_SIZE))
+        return stop
+
     def _remove(self, start, end):
-        """Release the frames of [start, end) with their host memory."""
+        """Release the frames of [start, end) with their host memory (the
+        first few kept, warm_frames)."""
+        start = self._keep_warm(start, end)
         if end > start:
             self.mem.madvise(mmap.MADV_REMOVE, start, end - start)
             if self._backed_runs:

@@ -175,3 +175,81 @@ def test_frames_unmapped_under_running_threads_wait_for_the_host_munmap():
     assert machine.pool.freed == [0x100000]
     table.process = _Child(1)
     assert not table.hold_frees([0x200000]) and table.held == []
+
+
+class _Process:
+    """What a table asks of its child process (adopt, drain's wipe)."""
+    alive = table_ok = mappings_known = True
+    thread_ops = ()
+
+    def threads(self):
+        return 1
+
+
+def apply_ranges(ops, child):
+    """apply() for calls over wide ranges (a wipe's whole-space munmaps)."""
+    for nr, args in ops:
+        if nr == NR_MMAP:
+            apply([(nr, args)], child)
+        else:
+            addr, length = args
+            for va in [va for va in child if addr <= va < addr + length]:
+                del child[va]
+
+
+def build(table, steps, child, limit=7):
+    for page, frame, flags, what in steps:
+        va = BASE + page * PAGE
+        if what == "unmap":
+            table.unmap(va)
+        elif what == "map":
+            table.map(va, 0x100000 + (page if frame is None else frame) * PAGE, flags)
+        elif what == "run" and flags:
+            table.map_run(va & ~(HUGE - 1), 0x40000000 + (frame or 0) * HUGE, flags)
+        elif what == "unrun":
+            table.unmap_huge(va & ~(HUGE - 1))
+    while table.has_dirty():
+        apply_ranges(table.drain(limit), child)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps, steps, st.integers(1, 7))
+def test_a_reused_process_ends_up_with_the_new_table_alone(old_steps, new_steps, limit):
+    """execve in the same process (adopt), or the next address space in a
+    kept one: the old program's host mappings that the new table maps
+    alike may stay, everything else of them goes, and the child ends up
+    with exactly the new table's pages."""
+    old, child = HostMappings(machine=None), {}
+    old.process = _Process()
+    build(old, old_steps, child)
+    new = HostMappings(machine=None)
+    assert new.adopt(old)
+    build(new, new_steps, child, limit)
+    want = {va: (pte & ~0xFFF & ((1 << 52) - 1), prot_of(pte))
+            for va, pte in new.pages().items() if pte & PTE_P}
+    assert child == want
+    assert new.host_maps == host_maps(child)
+
+
+def test_mappings_alike_are_kept_across_a_reuse():
+    """Code both programs map from the same frames is neither unmapped nor
+    mapped again; what only the old one had is unmapped, piece by piece."""
+    rx, rw = FLAGS[3], FLAGS[2]
+    old = HostMappings(machine=None)
+    old.process = _Process()
+    old.map_many([BASE + k * PAGE for k in range(8)], [0x100000 + k * PAGE for k in range(8)], rx)
+    old.map(BASE + 20 * PAGE, 0x300000, rw)
+    old.drain(10)
+    new = HostMappings(machine=None)
+    assert new.adopt(old)
+    new.map_many([BASE + k * PAGE for k in range(8)], [0x100000 + k * PAGE for k in range(8)], rx)
+    new.map(BASE + 9 * PAGE, 0x400000, rw)
+    assert new.drain(10) == [(NR_MUNMAP, (BASE + 20 * PAGE, PAGE)),
+                             (NR_MMAP, (BASE + 9 * PAGE, PAGE, 3, MAP_SHARED_FIXED,
+                                        layout.POOL_FD, 0x400000))]
+    # A mapping call that failed leaves the host's state unknown: all goes.
+    new.process.mappings_known = False
+    again = HostMappings(machine=None)
+    assert again.adopt(new)
+    ops = again.drain(10)
+    assert len(ops) == 3 and all(nr == NR_MUNMAP for nr, _ in ops)

@@ -109,3 +109,40 @@ def test_cells_leave_invalid_bytes_where_instructions_began(name):
         assert patches.origin(tramp + t) == START + b
     assert patches.origin(tramp + len(code)) is None
     assert patches.resume_at(site + 1) is None
+
+
+class _Ctl:
+    """A child's control memory, recording which table bytes are written."""
+
+    def __init__(self):
+        self.writes = []
+
+    def __setitem__(self, where, data):
+        self.writes.append(where.start)
+
+
+def test_a_reused_process_keeps_the_cells_it_holds():
+    """A fork's child in a kept process gets only the table cells that
+    differ from those its last address space left there (the same
+    parent's sites, most often: none)."""
+    from types import SimpleNamespace
+    moved, _ = SAMPLES[sorted(SAMPLES)[0]]
+    patches = patching.SitePatches()
+    for k in range(3):
+        start = START + 0x1000 * k
+        cell = patches.free_cell(lambda c: patching.cell_fits(c, idioms.of(moved),
+                                                              len(moved) + 2))
+        site = start + len(moved)
+        patches.sites[site] = (start, moved + patching.SYSCALL, cell)
+        patches.cells[cell] = site
+    proc = SimpleNamespace(ctl=_Ctl(), table_owner=None, table_cells={})
+    patching.sync_table(proc, patches)
+    assert len(proc.ctl.writes) == 3 * 2                 # trampoline and cell each
+    patching.sync_table(proc, patches.copy())            # the next fork's child
+    assert len(proc.ctl.writes) == 3 * 2
+    other = patches.copy()
+    site, (start, orig, cell) = next(iter(other.sites.items()))
+    del other.sites[site]
+    other.sites[site + 0x100] = (start + 0x100, orig, cell)
+    patching.sync_table(proc, other)
+    assert len(proc.ctl.writes) == 4 * 2

@@ -14,7 +14,7 @@ import threading
 
 from kvmsentry._systrap import ffi, lib
 from kvmsentry.mm.address_space import AddressSpace
-from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, PhysPool
+from kvmsentry.mm.pool import DEFAULT_POOL_BYTES, WARM_FRAMES, PhysPool
 from kvmsentry.mm.vdso import Vdso
 from kvmsentry.platform.systrap.context import SystrapContext
 from kvmsentry.platform.systrap.mirror import STUB_MAPS, HostMappings, host_max_map_count
@@ -117,6 +117,7 @@ class SystrapMachine:
         # either way, and then freeing one zeroes it with a memset).
         self.pool.back_pages = False
         self.pool.kvm_translations = False   # no KVM: no DONTNEED to drop its copies
+        self.pool.warm_frames = WARM_FRAMES
         # Only the leaves needed now: the whole list (~190 CPUIDs, each a
         # VM exit on a virtual machine) is read if /proc/cpuinfo asks.
         top, leaf1, leaf_d = _cpuid(0), _cpuid(1), _cpuid(0xD)

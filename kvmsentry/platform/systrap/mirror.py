@@ -5,6 +5,7 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
+from bisect import bisect_left
 from collections import deque
 from itertools import compress, repeat
 from operator import add, and_, eq, not_, or_
@@ -34,6 +35,10 @@ PTE_SPECULATIVE = 1 << 9
 # room to spare: the program's limit is the host's minus these.
 STUB_MAPS = 64
 DEFAULT_MAX_MAP_COUNT = 65530
+# At most this many munmaps for the old program's runs the new table does
+# not cover (a reused process's wipe); more, and its three whole-range
+# munmaps are cheaper.
+WIPE_PIECES = 24
 
 
 def host_max_map_count():
@@ -80,7 +85,13 @@ class HostMappings:
         # must get ENOMEM from its mmap before the stub's mmap would
         # (check_map_count).
         self.host = HostRuns()
-        self.wipe = False          # unmap all the program's old host mappings first
+        self.wipe = False          # unmap the old program's host mappings first
+        # The old program's host runs (a HostRuns) when the wipe may keep
+        # those the new table maps alike (same pages, frames and rights):
+        # fork's child and a new image share the program's code, the
+        # vDSO's, often a stack frame; each kept is a host mmap and its
+        # page faults fewer.
+        self.stale = None
         self.held = []             # unmapped frames the pool gets back after the host munmap
         self.table_hit = False     # a mapping is about to go over the patched sites' table
 
@@ -88,10 +99,12 @@ class HostMappings:
         if self.process is None:
             proc = self.machine.idle.take()
             if proc is not None:
-                # A process an address space ended in: everything of the
-                # old program's goes before the first of ours (as adopt).
+                # A process an address space ended in: what the old
+                # program's mappings hold that ours do not goes before the
+                # first of ours runs (as adopt).
                 proc.mappings, proc.kept = self, False
                 self.process, self.wipe = proc, True
+                self.stale, proc.host_runs = proc.host_runs, None
             else:
                 from kvmsentry.platform.systrap.process import ChildProcess
                 self.process = ChildProcess(self.machine, self)
@@ -104,7 +117,8 @@ class HostMappings:
         """execve: this new table takes over old's child process, whose one
         thread is the exec'ing task's, instead of a fresh one from the
         zygote (Linux keeps the process too): its old mappings are
-        unmapped before the first of ours. False (nothing changed) when
+        unmapped (but those this table maps alike) before the first of
+        ours runs. False (nothing changed) when
         the process is shared, has other threads, or is gone."""
         proc = getattr(old, "process", None)
         if proc is None or self.process is not None or not proc.alive or \
@@ -115,6 +129,9 @@ class HostMappings:
         proc.mappings = self
         self.process = proc
         self.wipe = True
+        # (what the host holds, unless the old table's wipe is not done)
+        self.stale = None if old.wipe or old.stale is not None else old.host
+        old.host = HostRuns()
         return True
 
     def pages(self):
@@ -233,9 +250,13 @@ class HostMappings:
 
     def destroy(self):
         self.release_held()
+        pending = self.wipe or self.stale is not None     # (host state unknown)
         self.ptes, self.dirty, self.huge, self.dirty_huge = {}, {}, {}, {}
-        self.host = HostRuns()
+        host, self.host = self.host, HostRuns()
+        self.stale = None
         if self.process is not None:
+            # (what its host mappings are, for the next table's wipe)
+            self.process.host_runs = None if pending else host
             self.machine.idle.put(self.process)
             self.process = None
 
@@ -249,25 +270,77 @@ class HostMappings:
         Called under the kernel lock, which every change to the table is
         made under too (systrap/context.py), so threads of one child
         drain one at a time."""
-        dirty, dirty_huge = self.dirty, self.dirty_huge
-        ops = []
+        ops, vas = [], None
         if self.wipe:
-            # The ranges the stub clears at its start: everything but itself.
             self.wipe = False
-            # The patched sites' table stays (patching.py), unless the
-            # program's mappings had replaced it.
-            lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
-            t_lo, t_hi = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
-            if self.process is not None and not self.process.table_ok:
-                t_lo = t_hi
-            ops += [(NR_MUNMAP, (layout.USER_LO, t_lo - layout.USER_LO)),
-                    (NR_MUNMAP, (t_hi, lo - t_hi)),
-                    (NR_MUNMAP, (hi, layout.USER_HI - hi))]
+            stale, self.stale = self.stale, None
+            pieces = None
+            if stale is not None and not self.dirty_huge and \
+                    self.process is not None and self.process.mappings_known:
+                vas = sorted(self.dirty)           # (_drain_pages's too)
+                pieces = self._stale_pieces(stale, vas)
+            if pieces is None:
+                ops += self._wipe_all()
+            else:
+                ops += [(NR_MUNMAP, (a, b - a)) for a, b in pieces]
+                self.stale = stale             # (_drain_new drops what it still maps)
+        if self.stale is None:
+            self._drain_new(ops, limit)
+            return ops
+        done = len(ops)
+        self._drain_new(ops, limit, vas)
+        if not self.dirty and not self.dirty_huge:
+            self.stale, stale = None, self.stale
+        else:
+            stale = self.stale
+        ops[done:] = _without_alike(stale, ops[done:])
+        return ops
+
+    def _wipe_all(self):
+        """The ranges the stub clears at its start: everything but itself.
+        The patched sites' table stays (patching.py), unless the program's
+        mappings had replaced it."""
+        lo, hi = layout.RESERVED_LO, layout.RESERVED_HI
+        t_lo, t_hi = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
+        if self.process is not None and not self.process.table_ok:
+            t_lo = t_hi
+        return [(NR_MUNMAP, (layout.USER_LO, t_lo - layout.USER_LO)),
+                (NR_MUNMAP, (t_hi, lo - t_hi)),
+                (NR_MUNMAP, (hi, layout.USER_HI - hi))]
+
+    def _stale_pieces(self, stale, vas):
+        """The parts of the old program's host runs that no page of this
+        (new, wholly unsent, without 2 MiB entries, whose calls could
+        overlap its pages' and undo a kept mapping) table covers: they are
+        unmapped; the rest is replaced or, mapped alike, kept. vas: the
+        table's pages, sorted. None if there are too many pieces."""
+        pieces = []
+        runs = stale.runs
+        for s in stale.starts:
+            e = runs[s][0]
+            lo, hi = bisect_left(vas, s), bisect_left(vas, e)
+            if hi - lo == (e - s) // PAGE_SIZE:
+                continue                        # (every page of it is in the table)
+            a = s
+            for va in vas[lo:hi]:
+                if va > a:
+                    pieces.append((a, va))
+                a = va + PAGE_SIZE
+            if a < e:
+                pieces.append((a, e))
+            if len(pieces) > WIPE_PIECES:
+                return None
+        return pieces
+
+    def _drain_new(self, ops, limit, vas=None):
+        """drain()'s calls for the table's changes (after any wipe); vas:
+        the changed pages sorted, if known."""
+        dirty, dirty_huge = self.dirty, self.dirty_huge
         if not dirty and not dirty_huge:
-            return ops
+            return
         if not dirty_huge:
-            self._drain_pages(ops, limit)
-            return ops
+            self._drain_pages(ops, limit, vas)
+            return
         entries = [(va, 0, PAGE_SIZE) for va in dirty]
         entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
         entries.sort()
@@ -291,13 +364,13 @@ class HostMappings:
                 end += size
                 i += 1
             self._emit(ops, start, end, pte)
-        return ops
 
-    def _drain_pages(self, ops, limit):
+    def _drain_pages(self, ops, limit, vas=None):
         """drain() with page entries only (the common case): the runs are
         found with whole-list steps, not a Python step per page."""
         dirty = self.dirty
-        vas = sorted(dirty)
+        if vas is None:
+            vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
         # Page i+1 joins page i's run if it is the next page, and either
@@ -352,3 +425,24 @@ class HostMappings:
     def host_maps(self):
         """How many host mappings (VMAs) the child holds of the pool."""
         return len(self.host)
+
+
+def _without_alike(stale, ops):
+    """ops less the mmaps of what stale's runs (the host's mappings before
+    a wipe, kept where no piece was unmapped) already map: the same pages
+    of the same frames, with the same rights. The mmaps come in address
+    order (drain's), so one walk along the runs finds them."""
+    starts, runs = stale.starts, stale.runs
+    n, j, kept = len(starts), 0, []
+    for op in ops:
+        if op[0] == NR_MMAP:
+            args = op[1]
+            a = args[0]
+            while j < n and runs[starts[j]][0] <= a:
+                j += 1
+            if j < n and starts[j] <= a:
+                e, f = runs[starts[j]]
+                if a + args[1] <= e and f + (a - starts[j]) == args[5] | args[2]:
+                    continue
+        kept.append(op)
+    return kept

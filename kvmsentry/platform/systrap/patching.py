@@ -219,12 +219,17 @@ def write_table(proc, cell, moved, ret):
 
 def sync_table(proc, patches):
     """Give proc's table every cell of patches (a forked address space's
-    first process), once."""
+    first process), once; a cell it holds already (a reused process's,
+    from the same parent's last fork) is not written again."""
     if proc.table_owner is patches:
         return
-    for site, (start, orig, cell) in patches.sites.items():
-        moved = idioms.of(orig[:-2]).relocate(orig[:-2], start, tramp_va(cell))[0]
-        write_table(proc, cell, moved, site + 2)
+    held = proc.table_cells
+    for site, entry in patches.sites.items():
+        start, orig, cell = entry
+        if held.get(cell) != (site, start, orig):
+            moved = idioms.of(orig[:-2]).relocate(orig[:-2], start, tramp_va(cell))[0]
+            write_table(proc, cell, moved, site + 2)
+            held[cell] = (site, start, orig)
     proc.table_owner = patches
 
 
@@ -274,6 +279,7 @@ def try_patch(mm, proc, site, nr, threads):
     moved = idiom.relocate(orig[:-2], start, tramp_va(cell))[0]
     sync_table(proc, patches)
     write_table(proc, cell, moved, site + 2)
+    proc.table_cells[cell] = (site, start, orig)
     if not rewrite(mm, start, jump(cell, len(orig)), threads):
         return False
     patches.refused.discard(site)

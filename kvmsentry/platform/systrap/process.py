@@ -13,6 +13,7 @@ the child can only read (layout.MAPPER_VA; map_now).
 import array
 import mmap
 import os
+import struct
 import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._systrap import ffi, lib
@@ -26,6 +27,11 @@ TID_LIMIT = 1 << 22                   # the host's highest pid_max (PID_MAX_LIMI
 
 _VALUES = array.array("Q", range(1, layout.MAPPER_VALUES + 1)).tobytes()
 CTL_BYTES = layout.MAPPER_OFF + layout.MAPPER_SIZE
+# A mapper request's call: nr and six arguments (struct systrap_op; the
+# result word after them is the mapper's). Packed straight into the page:
+# a cffi field write per word cost ~3.5 us a call, this ~1.
+_OP = struct.Struct("<7Q")
+_OPS_AT = layout.MAPPER_OFF + layout.MAPPER_OPS_OFF
 
 
 class ControlRegion:
@@ -60,13 +66,12 @@ class ChildProcess:
         self._mapper_cpu = ffi.new("int *", -1)
         self._seq = ffi.cast("uint32_t *", self.base + layout.MAPPER_OFF)
         self._nops = ffi.cast("uint64_t *", self.base + layout.MAPPER_OFF + 8)
-        self._ops = ffi.cast("struct systrap_op *",
-                             self.base + layout.MAPPER_OFF + layout.MAPPER_OPS_OFF)
         self.used = [False] * layout.MAX_THREADS
         self.nused = 0                # (sum(used), asked on every drain)
         self.thread_ops = []          # clone calls for threads still to make
         self.alive = True
         self.table_owner = None       # the SitePatches whose cells the table holds
+        self.table_cells = {}         # cell -> (site, start, bytes) its trampoline is for
         self.table_ok = True          # False once the program mapped over the table
         self.threaded = False         # a second slot was ever claimed
         self.kept = False             # slot 0's thread stayed stopped when its task left
@@ -74,6 +79,11 @@ class ChildProcess:
         self.cpu_mark = 0             # ... and the CPU time it had run by then
         self._schedstat = {}          # tid -> open fd of its /proc schedstat
         self.killed = {}              # slot -> its task was killed while it ran (abandon)
+        # What its host mappings are (a HostRuns) once its address space
+        # left it, for the next one's wipe (mirror.py); not known once a
+        # mapping call failed.
+        self.host_runs = None
+        self.mappings_known = True
         try:
             self.pidfd = os.pidfd_open(self.pid)
         except ProcessLookupError:
@@ -263,17 +273,24 @@ class ChildProcess:
             return -1
         if len(ops) > layout.MAPPER_MAX_OPS:
             raise ValueError("systrap: %d mapping calls in one batch" % len(ops))
-        base = self._ops
-        for i, (nr, args) in enumerate(ops):
-            op = base[i]
-            op.nr = nr
-            op.a[0:len(args)] = [a & MASK64 for a in args]
+        ctl, pack_into, at = self.ctl, _OP.pack_into, _OPS_AT
+        for nr, args in ops:
+            if len(args) < 6:
+                args = args + (0,) * (6 - len(args))
+            try:
+                pack_into(ctl, at, nr, *args)
+            except struct.error:            # (a negative word: as the C type takes it)
+                pack_into(ctl, at, nr, *[a & MASK64 for a in args])
+            at += layout.OP_SIZE
         self._nops[0] = len(ops)
         if self._mapper_tid is None:
             self._mapper_tid = self._find_mapper()
-        return lib.systrap_mapper_call(self._seq, self.done_fd,
-                                       self.pidfd if self.pidfd is not None else -1,
-                                       self._mapper_tid, self._mapper_cpu)
+        err = lib.systrap_mapper_call(self._seq, self.done_fd,
+                                      self.pidfd if self.pidfd is not None else -1,
+                                      self._mapper_tid, self._mapper_cpu)
+        if err:
+            self.mappings_known = False
+        return err
 
     def _find_mapper(self):
         """The mapper thread's tid: the one thread of the process that holds
