@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from kvmsentry._systrap import ffi, lib
 from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.machine import SystrapMachine
 
@@ -143,3 +144,48 @@ def test_forged_slot_tids_do_not_choose_the_pinned_thread(proc, forged):
     assert _cpus(proc.pid, mapper) == str(cpu)
     assert _cpus(proc.pid, first) == before
     assert not proc.owns_thread(mapper) and proc.owns_thread(first)
+
+
+def _run_thread_ops(proc):
+    """What a task's _make_threads does: slot 0's stub runs the clone
+    calls queued, then posts again."""
+    ops = proc.drain_threads(layout.MAX_OPS)
+    msg = proc.msg(0)
+    base = ffi.cast("struct systrap_op *", ffi.cast("char *", msg) + layout.OPS_OFF)
+    for i, (nr, args) in enumerate(ops):
+        base[i].nr = nr
+        base[i].a[0:len(args)] = args
+    msg.nops, msg.again = len(ops), 1
+    assert lib.systrap_reply_wait(proc.state_ptr(0), 1, 0, ffi.NULL) == layout.POSTED
+    assert msg.op_error == 0
+
+
+def _host_threads(pid, n):
+    deadline = time.monotonic() + WAIT
+    while len(os.listdir("/proc/%d/task" % pid)) != n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def test_a_host_thread_the_sentry_does_not_count_stops_reuse_and_adoption(proc):
+    """A program thread can make a host thread the sentry never hears of
+    (it jumps to the stub's clone with its own arguments). Made here as a
+    clone whose slot the sentry then forgets: neither an execve nor the
+    next program may take such a process, whose stray thread could write
+    the new program's memory."""
+    assert (proc.claim_slot(), proc.claim_slot()) == (0, 1)
+    assert proc.one_program_thread()              # slot 0's thread and the mapper
+    _run_thread_ops(proc)
+    assert _host_threads(proc.pid, 3) == 3
+    proc.free_slot(1)
+    proc.threaded = False                         # as if the sentry never made it
+    assert proc.threads() == 1 and not proc.one_program_thread()
+    new = proc.machine.new_address_space()
+    try:
+        assert not new.pt.adopt(proc.mappings)
+        assert new.pt.process is None
+    finally:
+        new.destroy()
+    assert proc.keep_thread(0, 0)
+    proc.free_slot(0)
+    assert proc.kept and not proc.recyclable()

@@ -119,10 +119,11 @@ class HostMappings:
         zygote (Linux keeps the process too): its old mappings are
         unmapped (but those this table maps alike) before the first of
         ours runs. False (nothing changed) when
-        the process is shared, has other threads, or is gone."""
+        the process is shared, has other threads (the sentry's or the
+        host's count), or is gone."""
         proc = getattr(old, "process", None)
         if proc is None or self.process is not None or not proc.alive or \
-                proc.threads() != 1 or proc.thread_ops:
+                proc.threads() != 1 or proc.thread_ops or not proc.one_program_thread():
             return False
         old.process = None
         old.dirty, old.dirty_huge = {}, {}

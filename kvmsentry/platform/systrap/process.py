@@ -235,7 +235,8 @@ class ChildProcess:
         code does. One whose patched sites' table a program mapped over
         is not: the next address space may be a fork of patched code."""
         return self.alive and self.kept and self.table_ok and not self.nused \
-            and not self.thread_ops and self.state_ptr(0)[0] & ~layout.WAITING == layout.POSTED
+            and not self.thread_ops and self.state_ptr(0)[0] & ~layout.WAITING == layout.POSTED \
+            and self.one_program_thread()
 
     def frame_regs(self, slot, uctx):
         """The register part of the signal frame at child address uctx in
@@ -316,6 +317,18 @@ class ChildProcess:
     def threads(self):
         """How many threads the process has (or is about to have)."""
         return self.nused
+
+    def one_program_thread(self):
+        """True if the host process has exactly one thread besides the
+        mapper, as the host counts them. The sentry's own count (threads())
+        is not enough before the process runs another program (an execve
+        adopting it, a reuse): a program thread can make a host thread the
+        sentry never hears of by jumping to the stub's clone, and that
+        thread would then run in, and write, the next program's memory."""
+        try:
+            return len(os.listdir("/proc/%d/task" % self.pid)) == 2
+        except OSError:
+            return False
 
     def has_ops(self):
         return bool(self.thread_ops) or self.mappings.has_dirty()
