@@ -71,7 +71,6 @@ def after_truncate(inode, new_size):
         pc.truncated(new_size)
 
 
-
 class PageCache:
     def __init__(self, inode, pool):
         self.inode = inode
