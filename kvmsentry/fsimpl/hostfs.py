@@ -148,6 +148,9 @@ class _Fds:
     def __init__(self, path_fd):
         self.path = path_fd
         self.io = {}                  # O_RDONLY / O_RDWR -> fd
+        # The fd reads and the fd writes go to (-1: none made yet): every
+        # read(2) and write(2) of the file asks, with no lock and no lookup.
+        self.reader = self.writer = -1
 
     def __del__(self):
         # The inode holding this went (no weakref.finalize per inode: a
@@ -158,7 +161,7 @@ class _Fds:
         # (os.close bound here: at interpreter exit __del__ may run after
         # the module's globals are gone.)
         fds = [self.path, *self.io.values()] if self.path >= 0 else []
-        self.path = -1                # closed once: the numbers may be reused
+        self.path = self.reader = self.writer = -1   # closed once: the numbers may be reused
         self.io.clear()
         for fd in fds:
             try:
@@ -208,25 +211,26 @@ class HostInode(Inode):
             raise SyscallError(errno.EEXIST)
 
     def _io_fd(self, write):
-        """The cached host I/O fd for this regular file (O_RDWR for writes)."""
-        io = self._fds.io
+        """The cached host I/O fd for this regular file (O_RDWR for writes,
+        which then serves reads too)."""
+        fds = self._fds
         # Once made, an I/O fd stays until the inode goes: every read and
         # write finds it here without the lock.
-        fd = io.get(os.O_RDWR)
-        if fd is None and not write:
-            fd = io.get(os.O_RDONLY)
-        if fd is not None:
+        fd = fds.writer if write else fds.reader
+        if fd >= 0:
             return fd
         if not self.is_reg():
             raise SyscallError(errno.EINVAL)
-        fds = self._fds
         with self.fs.lock:
-            for acc in ((os.O_RDWR,) if write else (os.O_RDONLY, os.O_RDWR)):
-                if acc in fds.io:
-                    return fds.io[acc]
-            acc = os.O_RDWR if write else os.O_RDONLY
-            fds.io[acc] = _reopen(fds.path, acc)
-            return fds.io[acc]
+            fd = fds.writer if write else fds.reader
+            if fd < 0:
+                acc = os.O_RDWR if write else os.O_RDONLY
+                fd = fds.io[acc] = _reopen(fds.path, acc)
+                if write:
+                    fds.writer = fds.reader = fd
+                else:
+                    fds.reader = fd
+            return fd
 
     # --- extended attributes: the host file's user.* ones; the trusted.*
     # and security.* namespaces of host files stay the host's -------------
@@ -522,23 +526,33 @@ class HostInode(Inode):
     def readinto_at(self, offset, buffers):
         """read_at() into memoryviews with one preadv: the host kernel
         copies the file's bytes straight into guest frames."""
-        if self.is_dir():
-            raise SyscallError(errno.EISDIR)
+        fd = self._fds.reader
+        if fd < 0:                      # (a file with an I/O fd is no directory)
+            if self.is_dir():
+                raise SyscallError(errno.EISDIR)
+            fd = self._io_fd(False)
         if offset < 0:
             raise SyscallError(errno.EINVAL)
         try:
-            return os.preadv(self._io_fd(False), buffers, offset)
+            return os.preadv(fd, buffers, offset)
         except OSError as e:
             raise SyscallError(e.errno) from None
 
     def writefrom_at(self, offset, buffers):
         """write_at() from memoryviews with one pwritev."""
-        self._writable()
-        if self.is_dir():
-            raise SyscallError(errno.EISDIR)
+        if self.fs.readonly:
+            raise SyscallError(errno.EROFS)
+        fd = self._fds.writer
+        if fd < 0:
+            if self.is_dir():
+                raise SyscallError(errno.EISDIR)
+            fd = self._io_fd(True)
         if offset < 0:
             raise SyscallError(errno.EINVAL)
-        return _call(os.pwritev, self._io_fd(True), buffers, offset)
+        try:
+            return os.pwritev(fd, buffers, offset)
+        except OSError as e:
+            raise SyscallError(e.errno) from None
 
     def write_at(self, offset, data):
         self._writable()

@@ -26,8 +26,7 @@ import types
 import weakref
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.mm.page_cache import writefrom_at
-from kvmsentry.vfs.file import InodeFile, readinto_at
+from kvmsentry.vfs.file import InodeFile
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, Filesystem, Inode
 
 OVERLAYFS_SUPER_MAGIC = 0x794C7630
@@ -414,7 +413,7 @@ class OverlayInode(Inode):
         return self.real().read_at(offset, length)
 
     def readinto_at(self, offset, buffers):
-        return readinto_at(self.upper if self.upper is not None else self.lower, offset, buffers)
+        return (self.upper if self.upper is not None else self.lower).readinto_at(offset, buffers)
 
     def write_at(self, offset, data):
         if self.upper is None:
@@ -426,7 +425,7 @@ class OverlayInode(Inode):
         if self.upper is None:
             with self.fs.lock:
                 self._copy_up()
-        return writefrom_at(self.upper, offset, buffers)
+        return self.upper.writefrom_at(offset, buffers)
 
     def seek_data(self, offset, hole):
         return self.real().seek_data(offset, hole)
@@ -447,7 +446,7 @@ class OverlayInode(Inode):
         return self.real().open(location, flags, *args, **kw)
 
     def touch_atime(self):
-        self.real().touch_atime()
+        (self.upper if self.upper is not None else self.lower).touch_atime()
 
     def getxattr(self, name):
         return self.real().getxattr(name)

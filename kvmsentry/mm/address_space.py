@@ -876,13 +876,13 @@ class AddressSpace:
         found = present_runs(self.pages, first, end)
         if found is None:
             return None                          # a page not populated yet
-        frames, runs = found
+        runs, frames = found
         if write:
             cow = self.pool.cow_refs
             if cow and not cow.keys().isdisjoint(frames):
                 return None
         # Only the first and the last page can be partly outside the range.
-        view, head, tail = self.view, addr - first, page_up(end) - end
+        view, head, tail = self.view, addr - first, -end & (PAGE_SIZE - 1)   # (page_up(end) - end)
         if len(runs) == 1:
             return [view[runs[0][0] + head:runs[0][1] - tail]]
         views = [view[lo:hi] for lo, hi in runs]

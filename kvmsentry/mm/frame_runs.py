@@ -9,16 +9,18 @@ from operator import itemgetter
 
 from kvmsentry.arch.layout import PAGE_SIZE
 
-# (first page, end) -> itemgetter of those pages' frames; frames -> runs.
-# Each is cleared when it fills up.
+# (first page, end) -> itemgetter of those pages' frames; frames -> (runs,
+# the frames as a set). Each is cleared when it fills up.
 _GETTERS, _RUNS, _MEMO = {}, {}, 64
 
 
 def present_runs(pages, first, end):
-    """(frames, runs) for the pages [first, end) (first page-aligned, more
-    than one page) when every page has a frame in `pages` (va -> phys):
-    their frames in order and ((lo, hi), ...), the physical ranges of
-    adjacent frames. None if a page has none."""
+    """(runs, frame set) for the pages [first, end) (first page-aligned,
+    more than one page) when every page has a frame in `pages` (va ->
+    phys): ((lo, hi), ...), the physical ranges of adjacent frames, and a
+    frozenset of the frames, for a caller to test against the few frames
+    shared copy-on-write (iterating the smaller side, not one lookup per
+    page). None if a page has none."""
     key = (first, end)
     getter = _GETTERS.get(key)
     if getter is None:
@@ -29,12 +31,12 @@ def present_runs(pages, first, end):
         frames = getter(pages)
     except KeyError:
         return None
-    runs = _RUNS.get(frames)
-    if runs is None:
+    found = _RUNS.get(frames)
+    if found is None:
         if len(_RUNS) >= _MEMO:
             _RUNS.clear()
-        runs = _RUNS[frames] = _runs_of(frames)
-    return frames, runs
+        found = _RUNS[frames] = _runs_of(frames), frozenset(frames)
+    return found
 
 
 def _runs_of(frames):

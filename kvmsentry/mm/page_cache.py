@@ -19,17 +19,19 @@ Linux's page cache outlives a process. A kept cache is used again only if
 the file's size, mtime and ctime are still those it was filled with.
 """
 import collections
-import weakref
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm.pool import OutOfMemory
 
-_caches = weakref.WeakKeyDictionary()   # inode -> PageCache
+# inode -> PageCache. A plain dict, asked on every read(2) and write(2):
+# weak keys would never go anyway, since each cache holds its inode; a
+# cache leaves it when dropped.
+_caches = {}
 RETAIN_BYTES = 32 << 20                 # unmapped caches kept, at most (and 1/16 of the pool)
 RETAIN_CACHES = 64                      # ... and this many files (each holds a host fd)
 _retained = collections.OrderedDict()   # PageCache -> frames it holds, oldest first
-_writers = weakref.WeakSet()            # caches that have had a writable MAP_SHARED mapping
+_writers = set()                        # caches that have had a writable MAP_SHARED mapping
 
 
 def cache_of(inode, pool):
@@ -67,34 +69,6 @@ def after_truncate(inode, new_size):
     pc = _caches.get(inode)
     if pc is not None:
         pc.truncated(new_size)
-
-
-
-def readinto_at(inode, offset, buffers):
-    """inode.read_at(offset, ...) into `buffers`: with no copy in the
-    sentry when the inode can read into memory itself (a host file's
-    preadv), else through the bytes read_at returns. Returns the count."""
-    direct = getattr(inode, "readinto_at", None)
-    if direct is not None:
-        return direct(offset, buffers)
-    data = inode.read_at(offset, len(buffers[0]) if len(buffers) == 1
-                         else sum(len(b) for b in buffers))
-    pos = 0
-    for buf in buffers:
-        n = min(len(buf), len(data) - pos)
-        if n <= 0:
-            break
-        buf[:n] = data[pos:pos + n]
-        pos += n
-    return len(data)
-
-def writefrom_at(inode, offset, buffers):
-    """inode.write_at(offset, ...) of the bytes in `buffers`: straight
-    from them when the inode can write from memory itself, else joined."""
-    direct = getattr(inode, "writefrom_at", None)
-    if direct is not None:
-        return direct(offset, buffers)
-    return inode.write_at(offset, b"".join(buffers))
 
 
 class PageCache:
@@ -187,7 +161,7 @@ class PageCache:
     def _read_into(self, offset, bufs):
         """The file's bytes at offset into bufs (zero frames: past EOF
         they stay zero); one preadv for a host file."""
-        readinto_at(self.inode, offset, bufs)
+        self.inode.readinto_at(offset, bufs)
 
     def read_page(self, index):
         """Bytes of page `index` as mappings see it (for private copies)."""
@@ -273,6 +247,7 @@ class PageCache:
             self.pool.free_many(list(self.frames.values()))
         self.frames = {}
         _caches.pop(self.inode, None)
+        _writers.discard(self)
 
 
 _HostInode = None                       # fsimpl.hostfs.HostInode, imported on first use
@@ -315,3 +290,4 @@ def forget(pool):
         _retained.pop(cache, None)
         cache.frames = {}
         _caches.pop(cache.inode, None)
+        _writers.discard(cache)

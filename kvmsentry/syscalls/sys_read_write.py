@@ -245,19 +245,23 @@ def _moved(task, chars, n):
 
 def read(task, fd, buf, count):
     """Implements read(2)."""
-    f = _readable(task, fd)
+    f = task.fds.get(fd & FD_MASK)  # (_readable inline, as _moved below: a frame less)
+    if not f.readable():
+        raise SyscallError(errno.EBADF)
     access_ok(buf, count)
     verify_area(f, None, count)
     ioac = task.ioac
     try:
-        n = _read(task, f, buf, count)
-        ioac[RCHAR] += n            # (_moved inline here and in write: a frame less)
+        n = _read(task, f, buf, count, None)
+        ioac[RCHAR] += n
         return n
     finally:
         ioac[SYSCR] += 1
 
 
-def _read(task, f, buf, count):
+def _read(task, f, buf, count, offset):
+    """read(2) and pread64(2) of one buffer, at the file position (offset
+    None) or at offset."""
     if 0 < count <= CHUNK and hasattr(f, "readinto"):
         # The common case in one step: a buffer the program may write
         # whole, read into straight from the file (read_into would find
@@ -267,26 +271,30 @@ def _read(task, f, buf, count):
         except SyscallError:
             pass                    # a hole in the buffer: read_into cuts it
         else:
-            return f.readinto(buffers, None)
-    return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))])
+            return f.readinto(buffers, offset)
+    return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
 
 
 def write(task, fd, buf, count):
     """Implements write(2). /dev/null and /dev/zero take the count without
     reading the buffer, as Linux's write_null does."""
-    f = _writable(task, fd)
+    f = task.fds.get(fd & FD_MASK)  # (_writable inline: a frame less)
+    if not f.writable():
+        raise SyscallError(errno.EBADF)
     access_ok(buf, count)
     verify_area(f, None, count)
     ioac = task.ioac
     try:
-        n = _write(task, f, buf, min(count, MAX_RW_COUNT))
+        n = _write(task, f, buf, min(count, MAX_RW_COUNT), None)
         ioac[WCHAR] += n
         return n
     finally:
         ioac[SYSCW] += 1
 
 
-def _write(task, f, buf, count):
+def _write(task, f, buf, count, offset):
+    """write(2) and pwrite64(2) of one buffer, at the file position
+    (offset None) or at offset."""
     if f.discards_writes:
         return count
     if 0 < count <= CHUNK and hasattr(f, "writefrom"):
@@ -297,8 +305,8 @@ def _write(task, f, buf, count):
         except SyscallError:
             pass                    # a hole in the buffer: write_from cuts it
         else:
-            return f.writefrom(buffers, None)
-    return write_from(task.mm, f, [(buf, count)])
+            return f.writefrom(buffers, offset)
+    return write_from(task.mm, f, [(buf, count)], offset)
 
 
 def _positional(task, fd, offset, usable):
@@ -329,21 +337,13 @@ def pread64(task, fd, buf, count, offset):
     f, offset = _positional(task, fd, offset, _may_read)
     access_ok(buf, count)
     verify_area(f, offset, count)
+    ioac = task.ioac
     try:
-        return _moved(task, RCHAR, _pread(task, f, buf, count, offset))
+        n = _read(task, f, buf, count, offset)
+        ioac[RCHAR] += n
+        return n
     finally:
-        task.ioac[SYSCR] += 1
-
-
-def _pread(task, f, buf, count, offset):
-    if 0 < count <= CHUNK and hasattr(f, "readinto"):
-        try:                        # read(2)'s one step, at the offset
-            buffers = task.mm.write_buffers(buf, count)
-        except SyscallError:
-            pass
-        else:
-            return f.readinto(buffers, offset)
-    return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
+        ioac[SYSCR] += 1
 
 
 def pwrite64(task, fd, buf, count, offset):
@@ -351,23 +351,13 @@ def pwrite64(task, fd, buf, count, offset):
     f, offset = _positional(task, fd, offset, _may_write)
     access_ok(buf, count)
     verify_area(f, offset, count)
+    ioac = task.ioac
     try:
-        return _moved(task, WCHAR, _pwrite(task, f, buf, min(count, MAX_RW_COUNT), offset))
+        n = _write(task, f, buf, min(count, MAX_RW_COUNT), offset)
+        ioac[WCHAR] += n
+        return n
     finally:
-        task.ioac[SYSCW] += 1
-
-
-def _pwrite(task, f, buf, count, offset):
-    if f.discards_writes:
-        return count
-    if 0 < count <= CHUNK and hasattr(f, "writefrom"):
-        try:                        # the one window _write_direct would find
-            buffers = task.mm.read_buffers(buf, count)
-        except SyscallError:
-            pass                    # a hole in the buffer: write_from cuts it
-        else:
-            return f.writefrom(buffers, offset)
-    return write_from(task.mm, f, [(buf, count)], offset)
+        ioac[SYSCW] += 1
 
 
 def read_iovec(mm, iov, iovcnt):

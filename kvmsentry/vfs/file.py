@@ -11,7 +11,6 @@ import threading
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.mm import page_cache
-from kvmsentry.mm.page_cache import readinto_at
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.inode import DT_DIR
 
@@ -142,10 +141,10 @@ class InodeFile(File):
             raise SyscallError(errno.EISDIR)
         page_cache.before_read(inode)
         if offset is not None:
-            n = readinto_at(inode, offset, buffers)
+            n = inode.readinto_at(offset, buffers)
         else:
             with self._lock:
-                n = readinto_at(inode, self.offset, buffers)
+                n = inode.readinto_at(self.offset, buffers)
                 self.offset += n
         self._touch_atime()
         if n:
@@ -171,11 +170,13 @@ class InodeFile(File):
         memory itself (a host file's pwritev) and no mapping caches its
         pages, else through one joined bytes."""
         inode = self.inode
-        direct = getattr(inode, "writefrom_at", None)
-        if direct is None or page_cache.is_cached(inode):
+        if page_cache.is_cached(inode):
             return self.write(b"".join(buffers), offset)
-        n = self._write(None, offset, sum(len(b) for b in buffers),
-                        lambda pos: direct(pos, buffers))
+        if offset is not None and not self.flags & O_APPEND:
+            n = inode.writefrom_at(offset, buffers)      # _write's first case, without a closure
+        else:
+            n = self._write(None, offset, sum(map(len, buffers)),
+                            lambda pos: inode.writefrom_at(pos, buffers))
         if n:
             fsnotify.modified(self)
         return n

@@ -183,6 +183,26 @@ class Inode:
         """Write into a regular file; return bytes written."""
         raise SyscallError(errno.EINVAL)
 
+    def readinto_at(self, offset, buffers):
+        """read_at() into `buffers` (writable memoryviews, e.g. guest
+        frames); returns the count. Filesystems that can fill memory
+        themselves (a host file's preadv) override this."""
+        data = self.read_at(offset, len(buffers[0]) if len(buffers) == 1
+                            else sum(map(len, buffers)))
+        pos = 0
+        for buf in buffers:
+            n = min(len(buf), len(data) - pos)
+            if n <= 0:
+                break
+            buf[:n] = data[pos:pos + n]
+            pos += n
+        return len(data)
+
+    def writefrom_at(self, offset, buffers):
+        """write_at() of the bytes in `buffers` (memoryviews); filesystems
+        that can write from memory themselves override this."""
+        return self.write_at(offset, b"".join(buffers))
+
     def seek_data(self, offset, hole):
         """lseek SEEK_DATA (hole False) / SEEK_HOLE (True) from offset: a
         filesystem that does not track holes has one, at the end."""

@@ -268,6 +268,40 @@ static void g_host_file(void)
     MOVED(pread(fd, r + 5, 4 * P, 1), r + 5);
 }
 
+/* One file through several open files and mappings: a read-only fd
+ * read before and after writes through a read-write one (on a volume the
+ * sentry makes its host fd for reads first, then one for writes), a
+ * pwrite of several pages on an O_APPEND fd (Linux appends), and reads
+ * after stores through a shared mapping that is unmapped and made again. */
+static void g_fds_and_maps(void)
+{
+    close(make_file("f", 5 * P + 99));
+    int r = open("f", O_RDONLY);
+    unsigned char *b = map(8, PROT_READ | PROT_WRITE);
+    MOVED(read(r, b + 1, 3 * P), b + 1);
+    int rw = open("f", O_RDWR);
+    fill(b, 8 * P, 5000);
+    MOVED(pwrite(rw, b + 7, 2 * P + 1, P - 3), b + 7);
+    MOVED(pread(r, b, 4 * P, 0), b);
+    MOVED(read(r, b + 2, 3 * P), b + 2);       /* on from where read(2) stopped */
+    int ap = open("f", O_WRONLY | O_APPEND);
+    fill(b, 8 * P, 7000);
+    MOVED(pwrite(ap, b + 11, 3 * P, 0), b + 11);
+    TRY(lseek(r, 0, SEEK_END));
+    MOVED(pread(r, b, 3 * P + 200, 5 * P), b);
+    for (int round = 0; round < 2; round++) {
+        unsigned char *m = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+        if (m == MAP_FAILED) {
+            perror("mmap");
+            exit(1);
+        }
+        memset(m + P - 2 + round, 'A' + round, 5);
+        MOVED(pread(r, b, 2 * P, 0), b);
+        munmap(m, 2 * P);
+        MOVED(pread(r, b + 1, 2 * P, 1), b + 1);
+    }
+}
+
 static const struct group GROUPS[] = {
     {"odd", g_odd},
     {"boundaries", g_boundaries},
@@ -277,6 +311,7 @@ static const struct group GROUPS[] = {
     {"big", g_big},
     {"vectors", g_vectors},
     {"host_file", g_host_file},
+    {"fds_and_maps", g_fds_and_maps},
     {0},
 };
 

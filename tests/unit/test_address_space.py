@@ -8,6 +8,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.mm.address_space import AddressSpace, pte_flags
 from kvmsentry.mm.pool import PhysPool
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
+from kvmsentry.vfs.inode import Inode
 
 RW = PROT_READ | PROT_WRITE
 P = 4096
@@ -267,10 +268,11 @@ def test_small_fork_gives_the_child_no_zero_anonymous_page(mm):
         child.destroy()
 
 
-class _File:
+class _File(Inode):
     """The least of an inode a PageCache reads: a file of fixed bytes."""
 
     def __init__(self, data):
+        super().__init__(None, 0o100644)
         self.data = data
 
     def read_at(self, offset, length):
