@@ -185,6 +185,9 @@ class _Process:
     def threads(self):
         return 1
 
+    def one_program_thread(self):
+        return True
+
 
 def apply_ranges(ops, child):
     """apply() for calls over wide ranges (a wipe's whole-space munmaps)."""
