@@ -243,69 +243,73 @@ def _moved(task, chars, n):
     return n
 
 
-def read(task, fd, buf, count):
-    """Implements read(2)."""
-    # _readable, access_ok and verify_area inline (every read's path; a
-    # count that passed access_ok is far below verify_area's 2^63).
+def _checked(task, fd, buf, count, writing):
+    """read(2)/write(2)'s file, past _readable/_writable, access_ok and
+    verify_area, in one frame (every read and write comes here; a count
+    that passed access_ok is far below verify_area's 2^63)."""
     f = task.fds.get(fd & FD_MASK)
-    if not f.readable():
+    if not (f.writable() if writing else f.readable()):
         raise SyscallError(errno.EBADF)
     if count > USER_TOP or buf > USER_TOP - count:
         raise SyscallError(errno.EFAULT)
     pos = getattr(f, "offset", None)
     if pos is not None and (pos < 0 or pos + count > MAX_LFS):
         raise SyscallError(errno.EINVAL)
+    return f
+
+
+def read(task, fd, buf, count):
+    """Implements read(2)."""
+    f = _checked(task, fd, buf, count, False)
     ioac = task.ioac
     try:
-        if 0 < count <= CHUNK and hasattr(f, "readinto"):
-            # The common case in one step: a buffer the program may write
-            # whole, read into straight from the file (read_into would find
-            # the same single window, with more steps).
-            try:
-                buffers = task.mm.write_buffers(buf, count)
-            except SyscallError:
-                n = read_into(task.mm, f, [(buf, count)])  # a hole: read_into cuts it
-            else:
-                n = f.readinto(buffers, None)
-        else:
-            n = read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))])
+        n = _read(task, f, buf, count)
         ioac[RCHAR] += n            # (_moved inline here and in write: a frame less)
         return n
     finally:
         ioac[SYSCR] += 1
 
 
+def _read(task, f, buf, count):
+    if 0 < count <= CHUNK and hasattr(f, "readinto"):
+        # The common case in one step: a buffer the program may write
+        # whole, read into straight from the file (read_into would find
+        # the same single window, with more steps).
+        try:
+            buffers = task.mm.write_buffers(buf, count)
+        except SyscallError:
+            pass                    # a hole in the buffer: read_into cuts it
+        else:
+            return f.readinto(buffers, None)
+    return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))])
+
+
 def write(task, fd, buf, count):
     """Implements write(2). /dev/null and /dev/zero take the count without
     reading the buffer, as Linux's write_null does."""
-    # As read: the checks inline.
-    f = task.fds.get(fd & FD_MASK)
-    if not f.writable():
-        raise SyscallError(errno.EBADF)
-    if count > USER_TOP or buf > USER_TOP - count:
-        raise SyscallError(errno.EFAULT)
-    pos = getattr(f, "offset", None)
-    if pos is not None and (pos < 0 or pos + count > MAX_LFS):
-        raise SyscallError(errno.EINVAL)
+    f = _checked(task, fd, buf, count, True)
     ioac = task.ioac
     try:
-        if f.discards_writes:
-            n = count if count <= MAX_RW_COUNT else MAX_RW_COUNT
-        elif 0 < count <= CHUNK and hasattr(f, "writefrom"):
-            # As read's common case: one buffer the program may read whole,
-            # written straight from its frames.
-            try:
-                buffers = task.mm.read_buffers(buf, count)
-            except SyscallError:
-                n = write_from(task.mm, f, [(buf, count)])  # a hole: write_from cuts it
-            else:
-                n = f.writefrom(buffers, None)
-        else:
-            n = write_from(task.mm, f, [(buf, min(count, MAX_RW_COUNT))])
+        n = _write(task, f, buf, min(count, MAX_RW_COUNT))
         ioac[WCHAR] += n
         return n
     finally:
         ioac[SYSCW] += 1
+
+
+def _write(task, f, buf, count):
+    if f.discards_writes:
+        return count
+    if 0 < count <= CHUNK and hasattr(f, "writefrom"):
+        # As read's common case: one buffer the program may read whole,
+        # written straight from its frames.
+        try:
+            buffers = task.mm.read_buffers(buf, count)
+        except SyscallError:
+            pass                    # a hole in the buffer: write_from cuts it
+        else:
+            return f.writefrom(buffers, None)
+    return write_from(task.mm, f, [(buf, count)])
 
 
 def _positional(task, fd, offset, usable):
