@@ -177,7 +177,8 @@ class Pipe:
                     raise SyscallError(errno.EAGAIN)
                 return None
             if len(buffers) == 1:
-                # One run of frames (most reads): no view of buf to release.
+                # One run of frames (most reads): no `with`; a partial
+                # read's view of buf is a temporary, freed before buf shrinks.
                 b = buffers[0]
                 got = len(b)
                 if got > have:
