@@ -315,7 +315,7 @@ class Detached:
 
 def current_sleeper():
     """The task this host thread runs, or a Detached stand-in."""
-    task = getattr(_locking._local, "task", None)
+    task = _locking._local.task
     return Detached() if task is None else task
 
 
@@ -324,7 +324,7 @@ def wait_event(check, waits=(), host_fds=(), deadline=None, interruptible=True, 
     pipe's read does not get the task passed down); outside a task the
     wait cannot be interrupted."""
     if task is None:
-        task = getattr(_locking._local, "task", None)
+        task = _locking._local.task
         if task is None:
             task, interruptible = Detached(), False
     elif isinstance(task, Detached):

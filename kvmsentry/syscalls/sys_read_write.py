@@ -243,13 +243,24 @@ def _moved(task, chars, n):
     return n
 
 
+def _checked(task, fd, buf, count, writing):
+    """read(2)/write(2)'s file, past _readable/_writable, access_ok and
+    verify_area, in one frame (every read and write comes here; a count
+    that passed access_ok is far below verify_area's 2^63)."""
+    f = task.fds.get(fd & FD_MASK)
+    if not (f.writable() if writing else f.readable()):
+        raise SyscallError(errno.EBADF)
+    if count > USER_TOP or buf > USER_TOP - count:
+        raise SyscallError(errno.EFAULT)
+    pos = getattr(f, "offset", None)
+    if pos is not None and (pos < 0 or pos + count > MAX_LFS):
+        raise SyscallError(errno.EINVAL)
+    return f
+
+
 def read(task, fd, buf, count):
     """Implements read(2)."""
-    f = task.fds.get(fd & FD_MASK)  # (_readable inline, as _moved below: a frame less)
-    if not f.readable():
-        raise SyscallError(errno.EBADF)
-    access_ok(buf, count)
-    verify_area(f, None, count)
+    f = _checked(task, fd, buf, count, False)
     ioac = task.ioac
     try:
         n = _read(task, f, buf, count, None)
@@ -278,11 +289,7 @@ def _read(task, f, buf, count, offset):
 def write(task, fd, buf, count):
     """Implements write(2). /dev/null and /dev/zero take the count without
     reading the buffer, as Linux's write_null does."""
-    f = task.fds.get(fd & FD_MASK)  # (_writable inline: a frame less)
-    if not f.writable():
-        raise SyscallError(errno.EBADF)
-    access_ok(buf, count)
-    verify_area(f, None, count)
+    f = _checked(task, fd, buf, count, True)
     ioac = task.ioac
     try:
         n = _write(task, f, buf, min(count, MAX_RW_COUNT), None)

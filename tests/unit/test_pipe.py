@@ -82,6 +82,24 @@ def test_data_flows_and_reads_are_short():
     assert r.read(0) == b"" and w.write(b"") == 0
 
 
+def test_readinto_and_writefrom_views():
+    """The guest-frame paths: one view shorter than the data (the rest
+    stays), one longer (a short read), several views in order; the pipe
+    keeps no export of its buffer afterwards (it can shrink and grow)."""
+    r, w = make_pipe(0)
+    assert w.writefrom([memoryview(b"abcdef")]) == 6
+    assert w.writefrom([memoryview(b"gh"), memoryview(b"ij")]) == 4
+    short = bytearray(4)
+    assert r.readinto([memoryview(short)]) == 4 and short == b"abcd"
+    a, b = bytearray(3), bytearray(10)
+    assert r.readinto([memoryview(a), memoryview(b)]) == 6
+    assert a == b"efg" and b[:3] == b"hij"
+    w.write(b"xy")
+    long = bytearray(8)
+    assert r.readinto([memoryview(long)]) == 2 and long[:2] == b"xy"
+    assert w.write(b"z" * 100) == 100 and r.read(1000) == b"z" * 100
+
+
 def test_not_seekable():
     r, w = make_pipe(0)
     assert not r.seekable()
