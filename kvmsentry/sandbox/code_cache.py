@@ -110,6 +110,31 @@ class CodeCache(preload.MemoryFinder):
     def exec_module(self, module):
         exec(marshal.loads(self.code_of(module.__spec__.name)), module.__dict__)
 
+    def current(self):
+        """Whether the file still holds what it would be rebuilt with: no
+        directory of the package changed (no module added, removed or
+        renamed), it holds (or knows to be without source) exactly the
+        modules wanted, and no source's mtime or size changed (one stat
+        each, the check a .pyc gets, in one tight loop: this runs at every
+        start)."""
+        wanted = {name for name, path, _ in self.listing
+                  if not path.endswith(".so") and not name.startswith("kvmsentry.__main__")}
+        wanted.update(preload.STDLIB + preload.FRONT_END_STDLIB)
+        if wanted != self.modules.keys() | self.absent:
+            return False
+        stat = os.stat
+        try:
+            for directory, mtime in self.dirs:
+                if stat(directory).st_mtime_ns != mtime:
+                    return False
+            for path, _, (mtime, size), _, _ in self.modules.values():
+                st = stat(path)
+                if st.st_mtime_ns != mtime or st.st_size != size:
+                    return False
+        except OSError:
+            return False
+        return bool(self.dirs)
+
     def forget(self, names):
         """Serve these no more (a front end the running command leaves out)."""
         for name in names:
@@ -149,6 +174,8 @@ def _refresh(cache):
     kept while their source is unchanged, the rest from the module's
     current .pyc or its compiled source. Returns (cache, blobs of a new
     file or None when the file is up to date)."""
+    if cache is not None and cache.current():
+        return cache, None
     old = cache.modules if cache is not None else {}
     absent = cache.absent if cache is not None else frozenset()
     now_absent = set()
