@@ -34,6 +34,8 @@ NOT_ON_THE_START_PATH = (
     "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
     "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
     "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
+    # The names Unix sockets bind load with the first socket.
+    "kvmsentry.net.unix_names",
 )
 
 
