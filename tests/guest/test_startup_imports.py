@@ -34,8 +34,9 @@ NOT_ON_THE_START_PATH = (
     "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
     "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
     "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
-    # The names Unix sockets bind load with the first socket.
-    "kvmsentry.net.unix_names",
+    # The names Unix sockets bind load with the first socket, the timers
+    # with the first timer, alarm or CPU limit (or fork).
+    "kvmsentry.net.unix_names", "kvmsentry.kernel.timers",
 )
 
 
