@@ -228,17 +228,22 @@ def _compiled(name, path, is_package):
 
 
 def _save(path, cache, blobs):
-    """Write the cache atomically; quietly nothing where that is not allowed."""
+    index = marshal.dumps((_HEADER, cache.modules, cache.absent, cache.listing, cache.dirs))
+    write_atomically(path, [_LENGTH.pack(len(index)), index, *blobs])
+
+
+def write_atomically(path, chunks):
+    """Write a cache file (these, the seccomp program's) whole or not at
+    all, and not where Python may not write bytecode; failing quietly,
+    as a .pyc's write does."""
     if sys.dont_write_bytecode:
         return
-    index = marshal.dumps((_HEADER, cache.modules, cache.absent, cache.listing, cache.dirs))
     temporary = "%s.%d.tmp" % (path, os.getpid())
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(temporary, "wb") as f:
-            f.write(_LENGTH.pack(len(index)))
-            f.write(index)
-            for blob in blobs:
-                f.write(blob)
+            for chunk in chunks:
+                f.write(chunk)
         os.replace(temporary, path)
     except OSError:
         try:

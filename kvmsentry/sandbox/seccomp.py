@@ -18,11 +18,10 @@ keyed by everything it is made from, and loaded as it is on later runs.
 import errno
 import marshal
 import os
-import sys
 
 import kvmsentry
 from kvmsentry._sandbox import ffi, lib
-from kvmsentry.sandbox import host_syscalls
+from kvmsentry.sandbox import code_cache, host_syscalls
 
 FORMAT = 1              # of the kept program's file
 _INSN_BYTES = 8         # one struct sock_filter
@@ -162,7 +161,7 @@ def compiled(entries, label, quiet_enosys=host_syscalls.QUIET_ENOSYS):
     except (OSError, EOFError, ValueError, TypeError):
         pass
     program = _export(entries, quiet_enosys)
-    _keep(path, key, program)
+    code_cache.write_atomically(path, [marshal.dumps((key, program))])
     return program
 
 
@@ -175,22 +174,6 @@ def _export(entries, quiet_enosys):
     finally:
         os.close(fd)
         lib.seccomp_release(ctx)
-
-
-def _keep(path, key, program):
-    if sys.dont_write_bytecode:
-        return
-    temporary = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(temporary, "wb") as f:
-            f.write(marshal.dumps((key, program)))
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
 
 
 def refused_count():
