@@ -23,7 +23,6 @@ import kvmsentry
 from kvmsentry._sandbox import ffi, lib
 from kvmsentry.sandbox import code_cache, host_syscalls
 
-FORMAT = 1              # of the kept program's file
 _INSN_BYTES = 8         # one struct sock_filter
 
 
@@ -137,10 +136,13 @@ def cache_path(label):
 
 def _key(entries, quiet_enosys):
     """All the compiled program depends on: the rules (not their reasons),
-    the calls answered ENOSYS, libseccomp's version, and build()'s
-    settings (FORMAT changes with them)."""
+    the calls answered ENOSYS, libseccomp's version, and the code that
+    hands them to libseccomp (build(), _arg_array(): an edit there makes
+    another key)."""
     version = lib.seccomp_version()
-    return (FORMAT, (version.major, version.minor, version.micro),
+    code = tuple((c.co_code, c.co_consts, c.co_names)
+                 for c in (build.__code__, _arg_array.__code__))
+    return ((version.major, version.minor, version.micro), code,
             tuple((e.name, tuple(tuple(c) for c in e.conds)) for e in entries),
             tuple(quiet_enosys))
 

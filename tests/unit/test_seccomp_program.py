@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from kvmsentry._sandbox import lib
 from kvmsentry.sandbox import host_syscalls, seccomp
 
 
@@ -32,17 +33,30 @@ def test_a_kept_program_is_used_without_libseccomp(kept_in, monkeypatch):
     entries = host_syscalls.policy(1, kvm=False)
     first = seccomp.compiled(entries, "t")
 
-    def no_build(*args):
-        raise AssertionError("built again")
-    monkeypatch.setattr(seccomp, "build", no_build)
+    def no_export(*args):
+        raise AssertionError("compiled again")
+    monkeypatch.setattr(seccomp, "_export", no_export)
     assert seccomp.compiled(entries, "t") == first
 
 
-@pytest.mark.parametrize("change", ["pid", "kvm", "enosys", "corrupt"])
-def test_a_changed_filter_is_compiled_again(kept_in, change):
+@pytest.mark.parametrize("change", ["pid", "kvm", "enosys", "corrupt", "build"])
+def test_a_changed_filter_is_compiled_again(kept_in, change, monkeypatch):
     entries = host_syscalls.policy(1, kvm=False)
-    seccomp.compiled(entries, "t")
+    first = seccomp.compiled(entries, "t")
     quiet = host_syscalls.QUIET_ENOSYS
+    if change == "build":
+        # Another build(): the same rules compile to another program.
+        def build(entries, quiet_enosys=()):
+            ctx = lib.seccomp_init(lib.SCMP_ACT_TRAP)
+            lib.seccomp_attr_set(ctx, lib.SCMP_FLTATR_ACT_BADARCH, lib.SCMP_ACT_KILL_PROCESS)
+            for e in entries:
+                lib.seccomp_rule_add_array(ctx, lib.SCMP_ACT_ALLOW, seccomp._resolve(e.name),
+                                           len(e.conds), seccomp._arg_array(e.conds))
+            return ctx
+        monkeypatch.setattr(seccomp, "build", build)
+        again = seccomp.compiled(entries, "t", quiet)
+        assert again == seccomp._export(entries, quiet) and again != first
+        return
     if change == "pid":
         entries = host_syscalls.policy(2, kvm=False)
     elif change == "kvm":
