@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -21,6 +23,23 @@
 static uint32_t kvmsentry_scmp_act_errno(uint32_t err)
 {
     return SCMP_ACT_ERRNO(err);
+}
+
+/* What seccomp_load() does with the TSYNC attribute set, for a program
+ * compiled earlier (sandbox/seccomp.py keeps it between runs). */
+static int kvmsentry_seccomp_load_bpf(const void *insns, unsigned int count)
+{
+    struct sock_fprog prog;
+    long rc;
+
+    if (count == 0 || count > BPF_MAXINSNS)
+        return -EINVAL;
+    prog.len = (unsigned short)count;
+    prog.filter = (struct sock_filter *)insns;
+    rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+    if (rc > 0)
+        return -ESRCH;
+    return rc == 0 ? 0 : -errno;
 }
 
 static int kvmsentry_unshare(int flags) { return unshare(flags); }

@@ -7,10 +7,11 @@ architecture it knows when imported, ~55 ms of CPU, a quarter of
 The sentry decodes a single x86-64 instruction now and then (an unusual
 exit, a fault report), which needs only cs_open/cs_disasm/cs_free.
 """
-import ctypes
 import importlib.util
 import os
 import threading
+
+import _ctypes
 
 CS_ARCH_X86 = 3
 CS_MODE_64 = 1 << 3
@@ -32,6 +33,8 @@ class Insn:
 
 def _struct(nbytes):
     """capstone's cs_insn; `bytes` grew from 16 (v4) to 24 (v5)."""
+    import ctypes
+
     class CsInsn(ctypes.Structure):
         _fields_ = (("id", ctypes.c_uint), ("address", ctypes.c_uint64),
                     ("size", ctypes.c_uint16), ("bytes", ctypes.c_ubyte * nbytes),
@@ -49,10 +52,12 @@ def _library_paths():
 
 
 def _load():
+    """(path, dlopen handle) of libcapstone, loaded now (without ctypes's
+    Python layer: most runs never decode; the first decoding wraps it)."""
     errors = []
     for path in _library_paths():
         try:
-            return ctypes.CDLL(path)
+            return path, _ctypes.dlopen(path, os.RTLD_NOW)
         except OSError as e:
             errors.append(str(e))
     raise ImportError("libcapstone not found: %s" % "; ".join(errors))
@@ -65,12 +70,16 @@ class Disassembler:
     ask for."""
 
     def __init__(self):
-        self._lib = _load()
+        self._path, self._dl_handle = _load()
+        self._lib = None
         self._handle = None
         self._lock = threading.Lock()      # a capstone handle is not thread-safe
 
     def _open(self):
-        lib = self._lib
+        import ctypes
+        # The library loaded at start-up (no new mapping: the confined
+        # sentry may not map code).
+        lib = self._lib = ctypes.CDLL(self._path, handle=self._dl_handle)
         lib.cs_version.restype = ctypes.c_int
         major, minor = ctypes.c_int(), ctypes.c_int()
         lib.cs_version(ctypes.byref(major), ctypes.byref(minor))
@@ -91,6 +100,7 @@ class Disassembler:
     def first(self, code, address=0):
         """The instruction at the start of `code` (bytes) as an Insn, or
         None if none decodes there."""
+        import ctypes
         with self._lock:
             if self._handle is None:
                 self._open()

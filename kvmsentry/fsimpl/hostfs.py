@@ -24,7 +24,6 @@ once.
 
 set_open_audit(callback) lets tests watch every host open this module does.
 """
-import ctypes
 import errno
 import os
 import resource
@@ -112,14 +111,25 @@ def _raise_nofile_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_c = None
+
+
+def _libc():
+    """(ctypes, the C library) for the two calls os lacks: ctypes is
+    imported at the first of them (most runs make neither)."""
+    global _c
+    if _c is None:
+        import ctypes
+        _c = ctypes, ctypes.CDLL(None, use_errno=True)
+    return _c
 
 
 def _renameat2(old_fd, old, new_fd, new, flags):
     """renameat2(2), which os.rename cannot do (no flags argument)."""
     if not flags:
         return _call(os.rename, old, new, src_dir_fd=old_fd, dst_dir_fd=new_fd)
-    if _libc.renameat2(old_fd, old, new_fd, new, ctypes.c_uint(flags)) != 0:
+    ctypes, libc = _libc()
+    if libc.renameat2(old_fd, old, new_fd, new, ctypes.c_uint(flags)) != 0:
         raise SyscallError(ctypes.get_errno())
 
 
@@ -574,7 +584,8 @@ class HostInode(Inode):
         filesystem's own answer (EFBIG past its s_maxbytes, ENOSPC)."""
         self._writable()
         fd = self._io_fd(True)
-        if _libc.fallocate(fd, 1, ctypes.c_int64(offset), ctypes.c_int64(length)) != 0:
+        ctypes, libc = _libc()
+        if libc.fallocate(fd, 1, ctypes.c_int64(offset), ctypes.c_int64(length)) != 0:
             raise SyscallError(ctypes.get_errno())
 
 

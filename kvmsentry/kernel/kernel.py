@@ -30,7 +30,6 @@ from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.sysctl import SystemIdentity
 from kvmsentry.kernel.task import KICK_SIGNAL, Task
 from kvmsentry.kernel.tty.host_terminal import HostTerminal
-from kvmsentry.net.unix_names import UnixNames
 from kvmsentry.loader.load import ExecError, load_elf, script_interpreter
 from kvmsentry.loader.program_files import program_bytes
 from kvmsentry.mm.page_cache import cache_of
@@ -77,7 +76,6 @@ class Kernel:
         self.futexes = FutexTable()
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self.record_locks = RecordLocks()
-        self.unix_names = UnixNames()       # abstract Unix socket names of this sandbox
         self.netlink_ports = set()
         self._shm, self._shm_seq = None, 0
         self.memfds = MemfdStore()
@@ -87,6 +85,17 @@ class Kernel:
             attach = getattr(m.fs, "attach_kernel", None)
             if attach is not None:
                 attach(self)
+
+    # Made at first use, with their modules: most runs make no Unix socket.
+    _PARTS = {"unix_names": ("kvmsentry.net.unix_names", "UnixNames")}   # abstract names
+
+    def __getattr__(self, name):
+        part = Kernel._PARTS.get(name)
+        if part is None:
+            raise AttributeError(name)
+        module = __import__(part[0], fromlist=[part[1]])
+        value = self.__dict__[name] = getattr(module, part[1])()
+        return value
 
     def anonymous_shared_file(self, length):
         """An unlinked tmpfs file of `length` zero bytes (MAP_SHARED|MAP_ANONYMOUS)."""

@@ -11,12 +11,13 @@ import errno
 import os
 import _signal as signal      # (signal.py adds only enums, and imports enum)
 import struct
+import sys
 import threading
 
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import process_tree as pt
-from kvmsentry.kernel import cputime, ptrace, timers
+from kvmsentry.kernel import cputime, ptrace
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
@@ -108,6 +109,13 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
     return tid
 
 
+
+def _timers_if_any():
+    """kernel/timers.py if this sentry has loaded it, else None: every
+    timer, alarm and CPU limit watch is made there, so without it there
+    is none to cancel (and a run that never arms one never imports it)."""
+    return sys.modules.get("kvmsentry.kernel.timers")
+
 def _make_child(task, flags, newsp, tls, tid, group):
     kernel = task.kernel
     mm = task.mm if flags & CLONE_VM else \
@@ -129,6 +137,7 @@ def _make_child(task, flags, newsp, tls, tid, group):
     rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)
     child = Task(kernel, tid, group, mm, ctx, fds, fs, task.creds, rlimits, task.comm)
     if not flags & CLONE_THREAD:
+        from kvmsentry.kernel import timers
         timers.watch_cpu_limit(child)                  # an inherited RLIMIT_CPU
     child.sched = task.sched.forked()
     if flags & CLONE_SIGHAND:
@@ -203,7 +212,9 @@ def execve(task, path, argv, envp, program=None):
         task.sighand = task.sighand.copy()         # unshare (CLONE_SIGHAND with a vfork)
     task.sighand.reset_for_exec()
     task.altstack = sg.SignalStack()
-    timers.cancel_posix_timers(task.group)           # alarms survive exec, POSIX timers do not
+    timers = _timers_if_any()
+    if timers is not None:
+        timers.cancel_posix_timers(task.group)       # alarms survive exec, POSIX timers do not
     task.rseq = None
     task.robust_list = 0
     task.personality &= ~0x0400000                  # READ_IMPLIES_EXEC: a 64-bit ELF clears it
@@ -325,7 +336,9 @@ def thread_ending(task, status, whole_group):
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()
     if last:
-        timers.cancel_process_timers(group)
+        timers = _timers_if_any()
+        if timers is not None:
+            timers.cancel_process_timers(group)
         final = getattr(group, "group_exit_status", None)
         _group_ended(kernel, group, status if final is None else final)
     kernel.child_queue.notify(ALL_EVENTS)

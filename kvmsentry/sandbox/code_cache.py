@@ -110,6 +110,31 @@ class CodeCache(preload.MemoryFinder):
     def exec_module(self, module):
         exec(marshal.loads(self.code_of(module.__spec__.name)), module.__dict__)
 
+    def current(self):
+        """Whether the file still holds what it would be rebuilt with: no
+        directory of the package changed (no module added, removed or
+        renamed), it holds (or knows to be without source) exactly the
+        modules wanted, and no source's mtime or size changed (one stat
+        each, the check a .pyc gets, in one tight loop: this runs at every
+        start)."""
+        wanted = {name for name, path, _ in self.listing
+                  if not path.endswith(".so") and not name.startswith("kvmsentry.__main__")}
+        wanted.update(preload.STDLIB + preload.FRONT_END_STDLIB)
+        if wanted != self.modules.keys() | self.absent:
+            return False
+        stat = os.stat
+        try:
+            for directory, mtime in self.dirs:
+                if stat(directory).st_mtime_ns != mtime:
+                    return False
+            for path, _, (mtime, size), _, _ in self.modules.values():
+                st = stat(path)
+                if st.st_mtime_ns != mtime or st.st_size != size:
+                    return False
+        except OSError:
+            return False
+        return bool(self.dirs)
+
     def forget(self, names):
         """Serve these no more (a front end the running command leaves out)."""
         for name in names:
@@ -149,6 +174,8 @@ def _refresh(cache):
     kept while their source is unchanged, the rest from the module's
     current .pyc or its compiled source. Returns (cache, blobs of a new
     file or None when the file is up to date)."""
+    if cache is not None and cache.current():
+        return cache, None
     old = cache.modules if cache is not None else {}
     absent = cache.absent if cache is not None else frozenset()
     now_absent = set()
@@ -201,17 +228,22 @@ def _compiled(name, path, is_package):
 
 
 def _save(path, cache, blobs):
-    """Write the cache atomically; quietly nothing where that is not allowed."""
+    index = marshal.dumps((_HEADER, cache.modules, cache.absent, cache.listing, cache.dirs))
+    write_atomically(path, [_LENGTH.pack(len(index)), index, *blobs])
+
+
+def write_atomically(path, chunks):
+    """Write a cache file (these, the seccomp program's) whole or not at
+    all, and not where Python may not write bytecode; failing quietly,
+    as a .pyc's write does."""
     if sys.dont_write_bytecode:
         return
-    index = marshal.dumps((_HEADER, cache.modules, cache.absent, cache.listing, cache.dirs))
     temporary = "%s.%d.tmp" % (path, os.getpid())
     try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(temporary, "wb") as f:
-            f.write(_LENGTH.pack(len(index)))
-            f.write(index)
-            for blob in blobs:
-                f.write(blob)
+            for chunk in chunks:
+                f.write(chunk)
         os.replace(temporary, path)
     except OSError:
         try:

@@ -29,7 +29,8 @@ import os
 import sys
 
 from kvmsentry._sandbox import lib
-from kvmsentry.sandbox import capabilities, namespaces, preload, seccomp, supervisor
+from kvmsentry.sandbox import (capabilities, host_syscalls, namespaces, preload, seccomp,
+                               supervisor)
 
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -57,6 +58,9 @@ class Confinement:
                    % (",".join(self.namespaces), os.getpid()))
         count = preload.fix_modules(self.skip_modules)
         self.debug("confinement: %d modules read before pivot_root" % count)
+        # The filter's program, compiled on an earlier run (a host file).
+        entries = host_syscalls.policy(os.getpid(), kvm=self.kvm)
+        program = seccomp.compiled(entries, "sentry-kvm" if self.kvm else "sentry")
         for hook in self.before_pivot:
             hook()
         namespaces.pivot_to_empty_root()
@@ -67,7 +71,7 @@ class Confinement:
         if lib.kvmsentry_prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
             raise namespaces.ConfinementError("PR_SET_NO_NEW_PRIVS failed")
         self.debug("confinement: no_new_privs set")
-        description = seccomp.install(os.getpid(), self.log_fd, kvm=self.kvm)
+        description = seccomp.install(os.getpid(), self.log_fd, entries, program=program)
         if self.describe_filter:
             for line in description():
                 self.debug(line)

@@ -13,6 +13,7 @@ What needs the host when imported is imported now: extension modules (the
 seccomp filter refuses executable mappings), modules that load a shared
 library with ctypes, package data files.
 """
+import _ctypes
 import marshal
 import os
 import sys
@@ -197,7 +198,6 @@ def fix_modules(skip=()):
 
     def skipped(name):
         return name in names or name.startswith(prefixes)
-    import ctypes
     snapshot = Snapshot()
     imports = []
     held = {}
@@ -232,7 +232,8 @@ def fix_modules(skip=()):
             except ImportError:
                 pass          # not in this Python: no module can import it later either
     _read_package_data()
-    _loaded.extend(ctypes.CDLL(lib) for lib in LIBRARIES)
+    # (dlopen'd through _ctypes: ctypes's Python layer is not needed for it)
+    _loaded.extend(_ctypes.dlopen(lib, os.RTLD_NOW) for lib in LIBRARIES)
     return len(snapshot.modules) + len(held)
 
 

@@ -9,12 +9,21 @@ one. So a refused call fails closed in Python as an ordinary OSError, and
 the user sees which call it was. RET_ERRNO would be silent and RET_LOG
 goes to the host's audit log, which a user running the sandbox may not
 read. A call on another architecture (int 0x80, x32) kills the sentry.
+
+The sentry's filter is the same on every run (it is pid 1 of its pid
+namespace), and libseccomp takes ~1.3 ms to build and compile it: the
+compiled program is kept in the package's __pycache__ (compiled()),
+keyed by everything it is made from, and loaded as it is on later runs.
 """
 import errno
+import marshal
 import os
 
+import kvmsentry
 from kvmsentry._sandbox import ffi, lib
-from kvmsentry.sandbox import host_syscalls
+from kvmsentry.sandbox import code_cache, host_syscalls
+
+_INSN_BYTES = 8         # one struct sock_filter
 
 
 class SeccompError(Exception):
@@ -97,21 +106,76 @@ def describe(entries, quiet_enosys=()):
 
 
 def install(own_pid, log_fd, entries=None, quiet_enosys=host_syscalls.QUIET_ENOSYS,
-            kvm=True):
+            kvm=True, program=None):
     """Load the filter (default: the sentry's allowlist, with the KVM
     ioctls unless kvm is False) on every thread of this process; refusals
-    are reported on log_fd. Returns a function that gives the debug-log
+    are reported on log_fd. program: the filter compiled() already (else
+    libseccomp builds it now). Returns a function that gives the debug-log
     description (only a debug log asks for it)."""
     if entries is None:
         entries = host_syscalls.policy(own_pid, kvm=kvm)
-    ctx = build(entries, quiet_enosys)
+    ctx = build(entries, quiet_enosys) if program is None else None
     try:
         if lib.kvmsentry_install_sigsys(log_fd) != 0:
             raise SeccompError("seccomp: SIGSYS handler: %s" % os.strerror(ffi.errno))
-        _check(lib.seccomp_load(ctx), "load")
+        if ctx is None:
+            _check(lib.kvmsentry_seccomp_load_bpf(ffi.from_buffer(program),
+                                                  len(program) // _INSN_BYTES), "load")
+        else:
+            _check(lib.seccomp_load(ctx), "load")
     finally:
-        lib.seccomp_release(ctx)
+        if ctx is not None:
+            lib.seccomp_release(ctx)
     return lambda: describe(entries, quiet_enosys)
+
+
+def cache_path(label):
+    return os.path.join(os.path.dirname(kvmsentry.__file__), "__pycache__",
+                        "seccomp-%s.bin" % label)
+
+
+def _key(entries, quiet_enosys):
+    """All the compiled program depends on: the rules (not their reasons),
+    the calls answered ENOSYS, libseccomp's version, and the code that
+    hands them to libseccomp (build(), _arg_array(): an edit there makes
+    another key)."""
+    version = lib.seccomp_version()
+    code = tuple((c.co_code, c.co_consts, c.co_names)
+                 for c in (build.__code__, _arg_array.__code__))
+    return ((version.major, version.minor, version.micro), code,
+            tuple((e.name, tuple(tuple(c) for c in e.conds)) for e in entries),
+            tuple(quiet_enosys))
+
+
+def compiled(entries, label, quiet_enosys=host_syscalls.QUIET_ENOSYS):
+    """The BPF program (bytes) of the filter install() would build from
+    entries: the one kept under `label` when it was made from the same
+    key, else compiled by libseccomp now and kept (as Python keeps
+    bytecode: not where that is not allowed). Reads and writes the host's
+    files: call it before pivot_root."""
+    key = _key(entries, quiet_enosys)
+    path = cache_path(label)
+    try:
+        with open(path, "rb") as f:
+            kept_key, program = marshal.loads(f.read())
+        if kept_key == key and isinstance(program, bytes):
+            return program
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    program = _export(entries, quiet_enosys)
+    code_cache.write_atomically(path, [marshal.dumps((key, program))])
+    return program
+
+
+def _export(entries, quiet_enosys):
+    ctx = build(entries, quiet_enosys)
+    fd = os.memfd_create("kvmsentry-seccomp", os.MFD_CLOEXEC)
+    try:
+        _check(lib.seccomp_export_bpf(ctx, fd), "export")
+        return os.pread(fd, os.fstat(fd).st_size, 0)
+    finally:
+        os.close(fd)
+        lib.seccomp_release(ctx)
 
 
 def refused_count():

@@ -4,7 +4,6 @@ import resource
 import struct
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel import timers
 from kvmsentry.kernel.creds import CAP_SYS_RESOURCE
 from kvmsentry.syscalls.args import i32
 
@@ -94,6 +93,7 @@ def _do_prlimit(target, res, new, old, caller=None):
     if new:
         limits[res] = (soft, hard)
         if res == resource.RLIMIT_CPU:
+            from kvmsentry.kernel import timers     # (loaded by the first timer or limit)
             timers.watch_cpu_limit(target)
     return 0
 

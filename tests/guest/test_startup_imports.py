@@ -34,7 +34,15 @@ NOT_ON_THE_START_PATH = (
     "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
     "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
     "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
+    # The names Unix sockets bind load with the first socket, the timers
+    # with the first timer, alarm or CPU limit (or fork).
+    "kvmsentry.net.unix_names", "kvmsentry.kernel.timers",
 )
+if choice.resolve(choice.requested(None)) == "systrap":
+    # ctypes's Python layer loads at the first call that needs it (a fault
+    # report's disassembly, renameat2 with flags): libcapstone and libgcc_s
+    # are dlopen'd through _ctypes. (The KVM binding uses it.)
+    NOT_ON_THE_START_PATH += ("ctypes",)
 
 
 def _imports_of_a_run(cmd, env=None):

@@ -110,3 +110,18 @@ def test_a_cache_with_every_stamp_current_is_still_rebuilt_when_its_set_differs(
     assert "kvmsentry.record" in fresh.modules
     assert "kvmsentry.no_such_module" not in fresh.modules
     assert "kvmsentry_no_such_extension" not in fresh.absent
+
+
+def test_the_start_check_passes_only_a_cache_that_matches_every_source():
+    # current() is the whole check of a start that changes nothing: one
+    # stat per source and directory, no new index built.
+    cache, _ = code_cache._refresh(None)
+    assert cache.current()
+    assert code_cache._refresh(cache) == (cache, None)
+    name, entry = next(iter(cache.modules.items()))
+    path, is_package, (mtime, size), offset, length = entry
+    cache.modules[name] = (path, is_package, (mtime, size + 1), offset, length)
+    assert not cache.current()
+    cache.modules[name] = entry
+    del cache.modules[name]
+    assert not cache.current()
