@@ -312,10 +312,12 @@ class PhysPool:
         if room <= 0 or end <= start or self._tainted:
             return start
         stop = min(end, start + room * PAGE_SIZE)
-        # A memset: most of these the sentry wrote (fork's copies, a new
-        # image's data and stack), so its mapping has them, and its next
-        # write to one is no fault either.
-        self._zero(start, stop - start)
+        # Zeroed through the sentry's mapping: most of these the sentry
+        # wrote (fork's copies, a new image's data and stack), so its
+        # mapping has them, and its next write to one is no fault either.
+        # A copy of zeros, not _zero's memset: the first program's exit
+        # comes here, and ctypes is no module to import at every start.
+        self.view[start:stop] = bytes(stop - start)
         self._warm.extend(range(start, stop, PAGE_SIZE))
         return stop
 
