@@ -1,6 +1,8 @@
 """/proc/[pid]/ and /proc/[pid]/task/[tid]/: the directory of one process
 or thread, with its magic links (exe, cwd, root, fd/N) and fd/, fdinfo/,
-ns/ and task/ subdirectories. File texts come from task_files.py.
+ns/ and task/ subdirectories. File texts come from task_files.py and
+process_attrs.py, imported at the first read of one: a lookup here (a
+static glibc's readlink of /proc/self/exe at its start) needs neither.
 """
 import errno
 import os
@@ -9,9 +11,8 @@ import stat as st
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import MEM_DEVICES
 from kvmsentry.fsimpl.hostfd import HostFdFile
-from kvmsentry.fsimpl.procfs import process_attrs as pa
-from kvmsentry.fsimpl.procfs import task_files as tf
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
+from kvmsentry.fsimpl.procfs.process_view import ProcessView
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
@@ -263,11 +264,27 @@ def task_subdir(fs, key, view):
         out = {}
         for t in _listed_threads(view):
             out[b"%d" % t.tid] = (lambda t=t: process_dir(
-                fs, ("tid", t.tid), tf.ProcessView(view.kernel, view.group, t, pid=t.tid),
+                fs, ("tid", t.tid), ProcessView(view.kernel, view.group, t, pid=t.tid),
                 thread=True))
         return out
     return GenDir(fs, key, entries, 0o555, view.owner, alive=view.check_alive,
                   links=lambda: len(_listed_threads(view)))
+
+
+class _Texts:
+    """module.NAME of a module of file texts, imported at its first call."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __getattr__(self, name):
+        def call(*args):
+            return getattr(__import__(self.module, fromlist=("_",)), name)(*args)
+        return call
+
+
+tf = _Texts("kvmsentry.fsimpl.procfs.task_files")
+pa = _Texts("kvmsentry.fsimpl.procfs.process_attrs")
 
 
 def _text(fn, mode=0o444, write=None):
