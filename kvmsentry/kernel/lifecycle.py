@@ -332,6 +332,11 @@ def thread_ending(task, status, whole_group):
     ptrace.thread_ended(task, status, last)
     if not kernel.mm_in_use(task.mm, task):
         kernel.ipc.unmapping_all(task.mm, task.tgid)
+        if not kernel.tasks:
+            # The sandbox's last thread: no frame will be taken again, so
+            # none is kept zeroed for reuse (at every run's end that was a
+            # memset of up to 4 MiB, and ctypes's import for it).
+            task.mm.pool.warm_frames = 0
         task.mm.destroy()
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()
