@@ -10,7 +10,6 @@ builds no argument tuples.
 import errno
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
 from kvmsentry.syscalls.family import Handler
@@ -70,6 +69,7 @@ def dispatch(task, traced=False):
     (None: the registers are set already). `traced`: called back by
     ptrace's traced_dispatch, between the tracer's stops."""
     if task.ptrace is not None and not traced:
+        from kvmsentry.kernel.ptrace_syscall import traced_dispatch   # (with the first tracee)
         return traced_dispatch(task, _dispatch_traced)
     regs = task.ctx.regs
     nr = regs.rax

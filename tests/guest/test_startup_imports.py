@@ -31,12 +31,15 @@ NOT_ON_THE_START_PATH = (
     # SysV IPC and POSIX queues load with their first use, host sockets
     # with the first socket, --strace's printer and the fault report with
     # theirs.
-    "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
+    "kvmsentry.kernel.ipc.namespace", "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem",
+    "kvmsentry.kernel.ipc.msg",
     "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
     "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
     # The names Unix sockets bind load with the first socket, the timers
-    # with the first timer, alarm or CPU limit (or fork).
-    "kvmsentry.net.unix_names", "kvmsentry.kernel.timers",
+    # with the first timer, alarm or CPU limit (or fork), ptrace's state
+    # and stops with the first ptrace call.
+    "kvmsentry.net.unix_names", "kvmsentry.kernel.timers", "kvmsentry.kernel.ptrace",
+    "kvmsentry.kernel.ptrace_syscall",
 )
 if choice.resolve(choice.requested(None)) == "systrap":
     # ctypes's Python layer loads at the first call that needs it (a fault
