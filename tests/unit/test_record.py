@@ -30,7 +30,23 @@ def _both(frozen):
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_record_matches_dataclass(frozen):
+    _same_as_dataclass(*_both(frozen), frozen)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_class_made_often_gets_a_compiled_init_that_behaves_the_same(frozen):
     dc, rc = _both(frozen)
+    generic = rc.__init__
+    for _ in range(rec.COMPILE_AFTER - 1):
+        rc(1)
+    assert rc.__init__ is generic                 # (a start's few instances: no compile)
+    rc(1)
+    assert rc.__init__ is not generic and rc.__init__.__code__.co_varnames[:4] == (
+        "self", "x", "y", "tags")
+    _same_as_dataclass(dc, rc, frozen)
+
+
+def _same_as_dataclass(dc, rc, frozen):
     for args, kw in (((1,), {}), ((1, 5), {}), ((), {"x": 3, "tags": [1]}), ((0, 0, [2]), {})):
         a, b = dc(*args, **kw), rc(*args, **kw)
         assert repr(a) == repr(b)
