@@ -41,8 +41,8 @@ NOT_ON_THE_START_PATH = (
     "kvmsentry.net.unix_names", "kvmsentry.kernel.timers", "kvmsentry.kernel.ptrace",
     "kvmsentry.kernel.ptrace_syscall",
     # epoll with the first epoll_create (or poll/select: sys_poll), PI
-    # futexes with the first FUTEX_LOCK_PI.
-    "kvmsentry.kernel.epoll", "kvmsentry.kernel.futex_pi",
+    # futexes with the first FUTEX_LOCK_PI, pipes with the first pipe or FIFO.
+    "kvmsentry.kernel.epoll", "kvmsentry.kernel.futex_pi", "kvmsentry.kernel.pipe",
 )
 if choice.resolve(choice.requested(None)) == "systrap":
     # ctypes's Python layer loads at the first call that needs it (a fault

@@ -7,6 +7,7 @@ static glibc's readlink of /proc/self/exe at its start) needs neither.
 import errno
 import os
 import stat as st
+import sys
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import MEM_DEVICES
@@ -14,7 +15,6 @@ from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
 from kvmsentry.fsimpl.procfs.process_view import ProcessView
 from kvmsentry.kernel.locking import current
-from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
 from kvmsentry.vfs.inode import Inode, Stat
 
@@ -41,7 +41,8 @@ def file_link_text(view, file):
     anon_inode:[kind] (a file class may name its kind in `anon_name`)."""
     if file.location is not None:
         return location_path(view, file.location)
-    if isinstance(file, PipeFile):
+    pipe = sys.modules.get("kvmsentry.kernel.pipe")        # (no pipe yet: not loaded)
+    if pipe is not None and isinstance(file, pipe.PipeFile):
         return b"pipe:[%d]" % file.pipe.ino
     try:
         s = file.stat()
