@@ -43,6 +43,8 @@ NOT_ON_THE_START_PATH = (
     # epoll with the first epoll_create (or poll/select: sys_poll), PI
     # futexes with the first FUTEX_LOCK_PI, pipes with the first pipe or FIFO.
     "kvmsentry.kernel.epoll", "kvmsentry.kernel.futex_pi", "kvmsentry.kernel.pipe",
+    # a pty's files with the first open of /dev/ptmx (or /dev/tty on one).
+    "kvmsentry.fsimpl.pty_files",
 )
 if choice.resolve(choice.requested(None)) == "systrap":
     # ctypes's Python layer loads at the first call that needs it (a fault
