@@ -82,7 +82,8 @@ def test_start_path_imports_only_what_a_run_needs(programs):
 # it, nor the texts of the directory's files (a lookup needs none).
 NOT_ON_A_GLIBC_START = ("kvmsentry.syscalls.sys_prctl", "kvmsentry.syscalls.sys_seccomp",
                         "kvmsentry.kernel.seccomp_filter", "kvmsentry.kernel.ptrace_mem",
-                        "kvmsentry.fsimpl.procfs.process_attrs")
+                        "kvmsentry.fsimpl.procfs.process_attrs",
+                        "kvmsentry.fsimpl.procfs.mem_file")
 
 
 def test_a_static_glibc_start_loads_procfs_without_other_handlers(programs):

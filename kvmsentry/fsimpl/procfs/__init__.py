@@ -3,6 +3,7 @@
     nodes.py         generated dirs, files and (magic) links
     task_dir.py      /proc/[pid]/, task/[tid]/, fd/, fdinfo/, ns/
     process_view.py  the process or thread such a directory is about
+    mem_file.py      /proc/[pid]/mem
     task_files.py    the texts of stat, status, maps, smaps, limits, ...
     process_attrs.py io, oom_score(_adj), uid_map, coredump_filter, children
     system_files.py  meminfo, stat, uptime, loadavg, version, /proc/sys
