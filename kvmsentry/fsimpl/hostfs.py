@@ -34,7 +34,6 @@ import weakref
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import host_fd_budget
 from kvmsentry.fsimpl.hostfd import stat_from_host
-from kvmsentry.kernel.pipe import Fifo
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, Filesystem, Inode, dtype
 
 V9FS_MAGIC = 0x01021997       # what gVisor reports for its gofer-backed mounts
@@ -619,6 +618,7 @@ class HostFilesystem(Filesystem):
         with self.lock:
             fifo = self._fifos.get((s.st_dev, s.st_ino))
             if fifo is None:
+                from kvmsentry.kernel.pipe import Fifo    # (pipes load with the first one)
                 fifo = self._fifos[(s.st_dev, s.st_ino)] = Fifo(s.st_uid, s.st_gid)
             return fifo
 

@@ -24,7 +24,6 @@ import threading
 import weakref
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.pipe import Fifo
 from kvmsentry.vfs.inode import (DT_UNKNOWN, DTYPES, RENAME_EXCHANGE, RENAME_NOREPLACE,
                                  RENAME_WHITEOUT, S_IFMT, Filesystem, Inode, Stat, now_ns)
 
@@ -407,6 +406,7 @@ class TmpfsFifo(TmpfsInode):
 
     def __init__(self, fs, mode, uid, gid):
         super().__init__(fs, st.S_IFIFO | (mode & 0o7777), uid, gid)
+        from kvmsentry.kernel.pipe import Fifo        # (pipes load with the first one)
         self.fifo = Fifo(uid, gid)
 
     def open(self, location, flags):

@@ -8,7 +8,6 @@ import errno
 import threading
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.epoll import eventpoll_release
 from kvmsentry.kernel.fasync import arm_queue
 from kvmsentry.kernel.record_locks import LOCKS_CHANGED
 from kvmsentry.kernel.waiter import ALL_EVENTS
@@ -35,7 +34,9 @@ def _unref(file):
         ofd_locks = getattr(file, "ofd_locks", None)
         if ofd_locks is not None:
             ofd_locks.release(("ofd", id(file)))
-        eventpoll_release(file)
+        if file.__dict__.get("epoll_items"):       # (only epoll.py sets them)
+            from kvmsentry.kernel.epoll import eventpoll_release
+            eventpoll_release(file)
         LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file
 
 

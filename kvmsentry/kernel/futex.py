@@ -11,7 +11,6 @@ import errno
 import threading
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.futex_pi import PiFutexes
 from kvmsentry.kernel.waiter import current_sleeper, wait_event
 
 
@@ -29,7 +28,16 @@ class FutexTable:
     def __init__(self):
         self._lock = threading.Lock()
         self._queues = {}             # key -> [waiters]
-        self.pi = PiFutexes()         # FUTEX_LOCK_PI and friends
+        self._pi = None
+
+    @property
+    def pi(self):
+        """FUTEX_LOCK_PI and friends (futex_pi.py), made at the first such
+        call: most programs make none."""
+        if self._pi is None:
+            from kvmsentry.kernel.futex_pi import PiFutexes
+            self._pi = PiFutexes()
+        return self._pi
 
     def wait(self, key, load_value, expected, deadline_ns, bitset=0xFFFFFFFF):
         """Block while *key == expected: EAGAIN if it differs now,

@@ -9,7 +9,7 @@ import threading
 import time
 
 from kvmsentry.errors import SentryBug, SyscallError
-from kvmsentry.kernel import lifecycle, ptrace, signal_delivery
+from kvmsentry.kernel import lifecycle, signal_delivery
 from kvmsentry.kernel.signals import PendingSignals, SigInfo
 from kvmsentry.kernel.locking import KernelLock
 from kvmsentry.kernel.process_tree import REAPED, ProcessTree
@@ -24,7 +24,6 @@ from kvmsentry.kernel.creds import Credentials
 from kvmsentry.kernel.fd_table import FdTable
 from kvmsentry.kernel.fs_context import FsContext
 from kvmsentry.kernel.futex import FutexTable
-from kvmsentry.kernel.ipc.namespace import IpcNamespace
 from kvmsentry.kernel.rootfs import sandbox_cwd
 from kvmsentry.kernel.sched import SchedState
 from kvmsentry.kernel.sysctl import SystemIdentity
@@ -79,23 +78,30 @@ class Kernel:
         self.netlink_ports = set()
         self._shm, self._shm_seq = None, 0
         self.memfds = MemfdStore()
-        self.ipc = IpcNamespace(self)     # SysV IPC and POSIX message queues
         self.spawned = {}             # group started by spawn() -> [status, Event]
         for m in mounts.mounts:           # procfs and sysfs describe this kernel
             attach = getattr(m.fs, "attach_kernel", None)
             if attach is not None:
                 attach(self)
 
-    # Made at first use, with their modules: most runs make no Unix socket.
-    _PARTS = {"unix_names": ("kvmsentry.net.unix_names", "UnixNames")}   # abstract names
+    # Made at first use, with their modules: most runs make no Unix socket
+    # and use no SysV IPC or POSIX queue. name -> (module, class, whether
+    # it is made with the kernel).
+    _PARTS = {"unix_names": ("kvmsentry.net.unix_names", "UnixNames", False),  # abstract names
+              "ipc": ("kvmsentry.kernel.ipc.namespace", "IpcNamespace", True)}
 
     def __getattr__(self, name):
         part = Kernel._PARTS.get(name)
         if part is None:
             raise AttributeError(name)
-        module = __import__(part[0], fromlist=[part[1]])
-        value = self.__dict__[name] = getattr(module, part[1])()
+        make = getattr(__import__(part[0], fromlist=[part[1]]), part[1])
+        value = self.__dict__[name] = make(self) if part[2] else make()
         return value
+
+    def made(self, name):
+        """The part `name` (_PARTS) if it was made, else None: a part not
+        made yet holds nothing to tell of a fork, exec or exit."""
+        return self.__dict__.get(name)
 
     def anonymous_shared_file(self, length):
         """An unlinked tmpfs file of `length` zero bytes (MAP_SHARED|MAP_ANONYMOUS)."""
@@ -362,9 +368,11 @@ class Kernel:
         signal_delivery.park_if_stopped(task)
         lifecycle.handle_kill(task)
         if task.ptrace is not None:
+            from kvmsentry.kernel import ptrace
             ptrace.pending_traps(task)
         signal_delivery.deliver_pending(task)
         if task.ptrace is not None and task.interrupted_syscall is not None:
+            from kvmsentry.kernel import ptrace
             ptrace.restart_syscall(task)
 
     def sentry_bug(self, task, exc):

@@ -17,7 +17,7 @@ import threading
 from kvmsentry.arch.layout import USER_TOP
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import process_tree as pt
-from kvmsentry.kernel import cputime, ptrace
+from kvmsentry.kernel import cputime
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.exit import ExitGroup, ExitThread
 from kvmsentry.kernel.waiter import ALL_EVENTS, block_until
@@ -85,6 +85,7 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
     # Kept here: the child clears its own reference when it execs or exits,
     # which it may do before we wait (while a tracer holds us at the event).
     vfork_done = child.vfork_done = threading.Event() if flags & CLONE_VFORK else None
+    ptrace = _ptrace_if_any()
     event = ptrace.after_clone(task, child, flags, tid) if task.ptrace is not None else None
     kernel.tasks[tid] = child
     try:
@@ -104,7 +105,7 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
         # Not interruptible (Linux's wait_for_vfork_done is killable only).
         block_until(task, vfork_done.is_set, [(kernel.child_queue, ALL_EVENTS)],
                     interruptible=False)
-        if ptrace.event_enabled(task, ptrace.EVENT_VFORK_DONE):
+        if task.ptrace is not None and ptrace.event_enabled(task, ptrace.EVENT_VFORK_DONE):
             ptrace.clone_event(task, ptrace.EVENT_VFORK_DONE, tid, task.ctx.regs.rax)
     return tid
 
@@ -116,12 +117,22 @@ def _timers_if_any():
     is none to cancel (and a run that never arms one never imports it)."""
     return sys.modules.get("kvmsentry.kernel.timers")
 
+
+def _ptrace_if_any():
+    """kernel/ptrace.py if this sentry has loaded it, else None: only
+    ptrace(2) (sys_ptrace) makes a tracee, so without it no task is
+    traced, nor owed to a tracer's wait."""
+    return sys.modules.get("kvmsentry.kernel.ptrace")
+
+
 def _make_child(task, flags, newsp, tls, tid, group):
     kernel = task.kernel
     mm = task.mm if flags & CLONE_VM else \
         task.mm.fork(alone=not kernel.mm_in_use(task.mm, task))
     if not flags & CLONE_VM:
-        kernel.ipc.mapped_again(mm, task.tgid)
+        ipc = kernel.made("ipc")
+        if ipc is not None:
+            ipc.mapped_again(mm, task.tgid)
     if not flags & CLONE_VM and hasattr(task.mm, "membarrier_state"):
         mm.membarrier_state = task.mm.membarrier_state      # as Linux's dup_mm
     ctx = kernel.machine.new_context(kernel.patch_syscalls)
@@ -201,7 +212,9 @@ def execve(task, path, argv, envp, program=None):
     task.ctx.set_address_space(mm)
     task.ctx.start(entry, rsp)
     if not old_in_use:
-        kernel.ipc.unmapping_all(old, task.tgid)
+        ipc = kernel.made("ipc")
+        if ipc is not None:
+            ipc.unmapping_all(old, task.tgid)
         old.destroy()
     if kernel.fds_in_use(task.fds, task):
         task.fds = task.fds.copy()                 # unshare_files: a CLONE_FILES child's
@@ -230,7 +243,7 @@ def execve(task, path, argv, envp, program=None):
         task.vfork_done = None
         task.kernel.child_queue.notify(ALL_EVENTS)
     if task.ptrace is not None:
-        ptrace.after_exec(task, old_tid)
+        _ptrace_if_any().after_exec(task, old_tid)
 
 
 def _kill_other_threads(task):
@@ -314,7 +327,7 @@ def thread_ending(task, status, whole_group):
     kernel = task.kernel
     group = task.group
     if task.ptrace is not None:
-        ptrace.before_exit(task, status)
+        _ptrace_if_any().before_exit(task, status)
     if whole_group:
         group.group_exit_status = status
         for t in list(kernel.tasks.values()):
@@ -329,9 +342,18 @@ def thread_ending(task, status, whole_group):
         group.exited_leader = task        # what /proc/[pid] shows of a zombie (its name, ids)
     group.ioac = [a + b for a, b in zip(group.ioac, task.ioac)]
     last = kernel.tree.thread_exited(group, task.tid)
-    ptrace.thread_ended(task, status, last)
+    ptrace = _ptrace_if_any()
+    if ptrace is not None:
+        ptrace.thread_ended(task, status, last)
     if not kernel.mm_in_use(task.mm, task):
-        kernel.ipc.unmapping_all(task.mm, task.tgid)
+        ipc = kernel.made("ipc")
+        if ipc is not None:
+            ipc.unmapping_all(task.mm, task.tgid)
+        if not kernel.tasks:
+            # The sandbox's last thread: no frame will be taken again, so
+            # none is kept zeroed for reuse (at every run's end that was a
+            # memset of up to 4 MiB, and ctypes's import for it).
+            task.mm.pool.warm_frames = 0
         task.mm.destroy()
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()
@@ -348,7 +370,9 @@ def _group_ended(kernel, group, status):
     if group.session_leader:
         session_leader_exited(kernel, group.sid)
     kernel.record_locks.release(group.tgid)
-    kernel.ipc.process_exited(group, group.tgid)
+    ipc = kernel.made("ipc")
+    if ipc is not None:
+        ipc.process_exited(group, group.tgid)
     _send_parent_death_signals(kernel, group)
     result = kernel.tree.group_exited(group, status)
     if kernel.strace is not None:
@@ -391,8 +415,9 @@ def wait_for_child(task, select, options, waitid=False):
     tree = task.kernel.tree
 
     def find():
-        traced, eligible = ptrace.find_waitable(task.group, *_selection(task, select, waitid),
-                                                options, task.kernel)
+        ptrace = _ptrace_if_any()
+        traced, eligible = (None, False) if ptrace is None else ptrace.find_waitable(
+            task.group, *_selection(task, select, waitid), options, task.kernel)
         try:
             if traced is not None:
                 result = traced

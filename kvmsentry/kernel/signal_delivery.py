@@ -12,10 +12,10 @@ SIGCONT resumes it when sent, as on Linux, whatever its disposition.
 """
 import errno
 import _signal                        # (signal.py adds only enums, and imports enum)
+import sys
 
 from kvmsentry.arch.signal_frame import build_rt_frame, initial_xsave, parse_rt_frame
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel import ptrace
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel.creds import CAP_KILL
 from kvmsentry.kernel.exit import ExitGroup
@@ -92,7 +92,9 @@ def send(kernel, target, info, thread=False):
 def _continue_group(kernel, target, members):
     for queue in [target.group.shared_pending] + [t.pending for t in members]:
         queue.discard_mask(sg.STOP_MASK)
-    ptrace.group_continued(members)
+    ptrace = sys.modules.get("kvmsentry.kernel.ptrace")   # (not loaded: nothing is traced)
+    if ptrace is not None:
+        ptrace.group_continued(members)
     event = kernel.tree.group_continued(target.group)
     if event is not None:
         kernel.notify_parent(event)
@@ -122,6 +124,7 @@ def park_if_stopped(task):
             block_until(task, lambda: not task.group.stopped or task.ptrace is not None,
                         [(task.kernel.child_queue, ALL_EVENTS)], interruptible=False)
         if task.ptrace is not None and task.group.stopped and task.kill_status is None:
+            from kvmsentry.kernel import ptrace
             ptrace.group_stop(task)             # reported to the tracer instead
 
 
@@ -155,6 +158,7 @@ def deliver_pending(task):
         if info is None:
             break
         if task.ptrace is not None and info.signo != sg.SIGKILL:
+            from kvmsentry.kernel import ptrace
             info = ptrace.signal_stop(task, info)
             if info is None:
                 continue                           # the tracer suppressed it

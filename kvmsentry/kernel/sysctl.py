@@ -13,7 +13,6 @@ import time
 
 from kvmsentry.kernel.creds import CAP_LAST_CAP, NGROUPS_MAX
 from kvmsentry.kernel.locking import current
-from kvmsentry.kernel.pipe import PIPE_MAX_SIZE
 from kvmsentry.kernel.polling import POLLERR, POLLIN, POLLPRI, POLLRDNORM
 from kvmsentry.kernel.process_tree import PID_MAX_DEFAULT
 from kvmsentry.kernel.waiter import Queue
@@ -83,7 +82,7 @@ class NameChanges:
 
 def _limits(module, *names):
     """A tunable showing constants of `module`, tab-separated, imported at
-    the first read (the IPC modules load with their first use)."""
+    the first read (the IPC modules and pipes load with their first use)."""
     def read():
         __import__(module)
         values = [getattr(sys.modules[module], name) for name in names]
@@ -149,7 +148,7 @@ class SystemIdentity:
             b"vm/swappiness": lambda: b"60",
             b"fs/file-max": lambda: b"%d" % FILE_MAX,
             b"fs/nr_open": lambda: b"%d" % NR_OPEN,
-            b"fs/pipe-max-size": lambda: b"%d" % PIPE_MAX_SIZE,
+            b"fs/pipe-max-size": _limits("kvmsentry.kernel.pipe", "PIPE_MAX_SIZE"),
             b"fs/inotify/max_user_watches": lambda: b"%d" % INOTIFY_MAX_WATCHES,
             b"fs/inotify/max_user_instances": lambda: b"128",
         }

@@ -138,7 +138,7 @@ class Task:
         """Run until this thread ends; return (wait status, whether the
         whole thread group ends with it). Called with the kernel lock held."""
         # Imported here: the syscall table imports the modules that create tasks.
-        from kvmsentry.kernel import ptrace, signal_delivery
+        from kvmsentry.kernel import signal_delivery
         from kvmsentry.kernel.waiter import this_thread
         from kvmsentry.syscalls.dispatch import dispatch, syscall_name
         ctx, lock = self.ctx, self.kernel.lock
@@ -185,6 +185,7 @@ class Task:
                             # Mapped but not allowed: an access error.
                             event = event._replace(code=SEGV_ACCERR)
                     if self.ptrace is not None and not event.fatal:
+                        from kvmsentry.kernel import ptrace
                         event = ptrace.fault_stop(self, event)
                         if event is None:
                             continue          # the tracer suppressed it

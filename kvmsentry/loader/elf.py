@@ -13,7 +13,8 @@ itself needs: segment file ranges inside the file, addresses below 2**47.
 """
 
 import struct
-from collections import namedtuple
+
+from kvmsentry.record import named_tuple
 
 PAGE_SIZE = 4096
 USER_ADDR_LIMIT = 1 << 47           # end of the x86-64 lower half
@@ -80,8 +81,8 @@ class ElfError(Exception):
 
 # Named tuples rather than frozen dataclasses: each of those costs ~2 ms
 # to define, at every sandbox's start-up.
-class Segment(namedtuple("Segment", "vaddr memsz offset filesz readable writable "
-                                    "executable align")):
+class Segment(named_tuple("Segment", "vaddr memsz offset filesz readable writable "
+                                     "executable align")):
     """One PT_LOAD (or PT_TLS) entry, as the loader maps it.
 
     vaddr is the link-time address: for an ET_DYN image the loader adds
@@ -90,8 +91,8 @@ class Segment(namedtuple("Segment", "vaddr memsz offset filesz readable writable
     __slots__ = ()
 
 
-class ElfImage(namedtuple("ElfImage", "type entry phoff phentsize phnum segments interp "
-                                      "tls exec_stack phdr_vaddr")):
+class ElfImage(named_tuple("ElfImage", "type entry phoff phentsize phnum segments interp "
+                                       "tls exec_stack phdr_vaddr")):
     """What exec needs to know about an ELF executable or shared object:
     type ("exec" for ET_EXEC, "dyn" for ET_DYN), entry, phoff, phentsize,
     phnum; segments (a tuple of Segment: PT_LOAD only, in file order);

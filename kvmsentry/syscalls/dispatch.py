@@ -10,7 +10,6 @@ builds no argument tuples.
 import errno
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.ptrace_syscall import traced_dispatch
 from kvmsentry.kernel.signal_delivery import send
 from kvmsentry.kernel.signals import SigInfo
 from kvmsentry.syscalls.family import Handler
@@ -38,20 +37,22 @@ def _invoker(handler, nargs):
     return lambda task, r: handler(task, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9)
 
 
-def _first_call(nr, handler):
-    # The table's Handler of a family not imported yet (syscalls/family.py):
-    # its first call imports it and puts the function in its place.
-    def call(task, *args):
-        function = handler.resolve()
-        _HANDLERS[nr] = function
-        return function(task, *args)
-    return call
+def _load(nr):
+    """The handler of nr, put in _HANDLERS: at a syscall's first call its
+    family is imported (the table's Handler, syscalls/family.py). None:
+    the table has none."""
+    entry = TABLE[nr] if nr < _NR_LIMIT else None
+    handler = entry.handler if entry is not None else None
+    if isinstance(handler, Handler):
+        handler = handler.resolve()
+    if handler is not None:
+        _HANDLERS[nr] = handler
+    return handler
 
 
-# The hot path calls handlers itself (a frame less than an invoker).
-_HANDLERS = [None if e is None else
-             _first_call(e.nr, e.handler) if isinstance(e.handler, Handler) else e.handler
-             for e in TABLE]
+# The hot path calls handlers itself (a frame less than an invoker); each
+# is found at its first call (_load), not ~320 made at every start.
+_HANDLERS = [None] * len(TABLE)
 _NARGS = [0 if e is None else len(e[3]) for e in TABLE]      # (e.nargs)
 _NR_LIMIT = len(_HANDLERS)
 
@@ -70,6 +71,7 @@ def dispatch(task, traced=False):
     (None: the registers are set already). `traced`: called back by
     ptrace's traced_dispatch, between the tracer's stops."""
     if task.ptrace is not None and not traced:
+        from kvmsentry.kernel.ptrace_syscall import traced_dispatch   # (with the first tracee)
         return traced_dispatch(task, _dispatch_traced)
     regs = task.ctx.regs
     nr = regs.rax
@@ -79,7 +81,9 @@ def dispatch(task, traced=False):
             return verdict
     handler = _HANDLERS[nr] if nr < _NR_LIMIT else None
     if handler is None:
-        return _unimplemented(task, nr, regs)
+        handler = _load(nr)
+        if handler is None:
+            return _unimplemented(task, nr, regs)
     if task.strace is not None:
         return _traced(task, nr, regs, _invoker(handler, _NARGS[nr]))
     nargs = _NARGS[nr]

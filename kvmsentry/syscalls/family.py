@@ -4,6 +4,7 @@ only the families it uses (after pivot_root an import is a lookup in
 code read before it, see sandbox/preload.py). dispatch.py replaces a
 Handler by its function at the first call."""
 import sys
+from operator import itemgetter
 
 _attribute = object.__getattribute__
 
@@ -21,15 +22,15 @@ class Family:
     def __getattribute__(self, name):
         if name[:2] == "__":
             return _attribute(self, name)
-        return Handler(_attribute(self, "_module"), name)
+        return _new(Handler, (_attribute(self, "_module"), name))
 
 
-class Handler:
-    """A handler of a family not imported yet."""
-    __slots__ = ("module", "name")
-
-    def __init__(self, module, name):
-        self.module, self.name = module, name
+class Handler(tuple):
+    """A handler of a family not imported yet: (module, name), a tuple
+    made by tuple.__new__ (no Python __init__ for each of the ~320)."""
+    __slots__ = ()
+    module = property(itemgetter(0))
+    name = property(itemgetter(1))
 
     def resolve(self):
         """The handler function (importing its family)."""
@@ -47,4 +48,7 @@ class Handler:
         return self.resolve().__doc__
 
     def __repr__(self):
-        return "<handler %s.%s>" % (self.module, self.name)
+        return "<handler %s.%s>" % self
+
+
+_new = tuple.__new__

@@ -5,7 +5,9 @@ dentries is what `..` walks and what getcwd prints. A Mount attaches a
 filesystem's root dentry on top of a dentry of its parent mount. A
 location in the sandbox's tree is always a (Mount, Dentry) pair.
 """
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
+
+from kvmsentry.record import named_tuple
 
 MS_NOEXEC = 8
 
@@ -117,7 +119,7 @@ class Mount:
         return bool(self.flags & MS_NOEXEC)
 
 
-class Location(namedtuple("Location", "mount dentry")):
+class Location(named_tuple("Location", "mount dentry")):
     __slots__ = ()
 
     @property

@@ -31,12 +31,20 @@ NOT_ON_THE_START_PATH = (
     # SysV IPC and POSIX queues load with their first use, host sockets
     # with the first socket, --strace's printer and the fault report with
     # theirs.
-    "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem", "kvmsentry.kernel.ipc.msg",
+    "kvmsentry.kernel.ipc.namespace", "kvmsentry.kernel.ipc.shm", "kvmsentry.kernel.ipc.sem",
+    "kvmsentry.kernel.ipc.msg",
     "kvmsentry.kernel.mqueue", "kvmsentry.net.host_unix", "kvmsentry.net.hostinet",
     "kvmsentry.syscalls.strace", "kvmsentry.kernel.fault_report",
     # The names Unix sockets bind load with the first socket, the timers
-    # with the first timer, alarm or CPU limit (or fork).
-    "kvmsentry.net.unix_names", "kvmsentry.kernel.timers",
+    # with the first timer, alarm or CPU limit (or fork), ptrace's state
+    # and stops with the first ptrace call.
+    "kvmsentry.net.unix_names", "kvmsentry.kernel.timers", "kvmsentry.kernel.ptrace",
+    "kvmsentry.kernel.ptrace_syscall",
+    # epoll with the first epoll_create (or poll/select: sys_poll), PI
+    # futexes with the first FUTEX_LOCK_PI, pipes with the first pipe or FIFO.
+    "kvmsentry.kernel.epoll", "kvmsentry.kernel.futex_pi", "kvmsentry.kernel.pipe",
+    # a pty's files with the first open of /dev/ptmx (or /dev/tty on one).
+    "kvmsentry.fsimpl.pty_files",
 )
 if choice.resolve(choice.requested(None)) == "systrap":
     # ctypes's Python layer loads at the first call that needs it (a fault
@@ -70,9 +78,12 @@ def test_start_path_imports_only_what_a_run_needs(programs):
 
 
 # A static glibc reads /proc/self/exe at its start, so procfs's task
-# directory loads; the handlers of calls it never makes must not load with it.
+# directory loads; the handlers of calls it never makes must not load with
+# it, nor the texts of the directory's files (a lookup needs none).
 NOT_ON_A_GLIBC_START = ("kvmsentry.syscalls.sys_prctl", "kvmsentry.syscalls.sys_seccomp",
-                        "kvmsentry.kernel.seccomp_filter", "kvmsentry.kernel.ptrace_mem")
+                        "kvmsentry.kernel.seccomp_filter", "kvmsentry.kernel.ptrace_mem",
+                        "kvmsentry.fsimpl.procfs.process_attrs",
+                        "kvmsentry.fsimpl.procfs.mem_file")
 
 
 def test_a_static_glibc_start_loads_procfs_without_other_handlers(programs):
@@ -82,7 +93,7 @@ def test_a_static_glibc_start_loads_procfs_without_other_handlers(programs):
     # (the lookup that matters happened: procfs's task directory is there)
     assert "kvmsentry.fsimpl.procfs.task_dir" in imported
     assert sorted(imported & set(NOT_ON_A_GLIBC_START + NOT_ON_THE_START_PATH)) == \
-        ["kvmsentry.fsimpl.procfs.task_dir", "kvmsentry.fsimpl.procfs.task_files"]
+        ["kvmsentry.fsimpl.procfs.task_dir"]
 
 
 def test_the_installed_command_starts_as_lean(programs):

@@ -125,3 +125,22 @@ def test_the_start_check_passes_only_a_cache_that_matches_every_source():
     cache.modules[name] = entry
     del cache.modules[name]
     assert not cache.current()
+
+
+def test_a_module_served_from_the_cache_is_made_with_its_file_and_path(tmp_path):
+    """importlib then finds __file__, __cached__ and a package's __path__
+    instead of failing to look each up (an AttributeError formatted each)."""
+    cache, blobs = code_cache._refresh(None)
+    path = str(tmp_path / "cache.bin")
+    code_cache._save(path, cache, blobs)
+    loaded = code_cache._open(path)
+    for name in ("kvmsentry.kernel.waiter", "kvmsentry.kernel"):
+        spec = loaded.find_spec(name)
+        module = loaded.create_module(spec)
+        assert module.__name__ == name
+        assert (module.__file__, module.__cached__) == (spec.origin, loaded.compiled_from)
+        assert getattr(module, "__path__", None) == spec.submodule_search_locations
+        assert (module.__file__.endswith("__init__.py")) == (name == "kvmsentry.kernel")
+        module.__spec__ = spec                  # (importlib's part)
+        loaded.exec_module(module)
+        assert module.ALL_EVENTS if name.endswith("waiter") else module.__path__

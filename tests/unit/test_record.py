@@ -30,7 +30,23 @@ def _both(frozen):
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_record_matches_dataclass(frozen):
+    _same_as_dataclass(*_both(frozen), frozen)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_class_made_often_gets_a_compiled_init_that_behaves_the_same(frozen):
     dc, rc = _both(frozen)
+    generic = rc.__init__
+    for _ in range(rec.COMPILE_AFTER - 1):
+        rc(1)
+    assert rc.__init__ is generic                 # (a start's few instances: no compile)
+    rc(1)
+    assert rc.__init__ is not generic and rc.__init__.__code__.co_varnames[:4] == (
+        "self", "x", "y", "tags")
+    _same_as_dataclass(dc, rc, frozen)
+
+
+def _same_as_dataclass(dc, rc, frozen):
     for args, kw in (((1,), {}), ((1, 5), {}), ((), {"x": 3, "tags": [1]}), ((0, 0, [2]), {})):
         a, b = dc(*args, **kw), rc(*args, **kw)
         assert repr(a) == repr(b)
@@ -75,3 +91,32 @@ def test_field_order_is_checked():
         class Bad:
             a: int = 1
             b: int
+
+
+def test_named_tuple_matches_collections_namedtuple():
+    import collections
+    made = [make("Fault", "signo code fatal write", defaults=(False, 0))
+            for make in (collections.namedtuple, rec.named_tuple)]
+    nt, ours = made
+    for args, kw in (((1, 2), {}), ((1, 2, True), {}), ((1,), {"code": 3, "write": 5}),
+                     ((), {"signo": 4, "code": 5, "fatal": True, "write": 1})):
+        a, b = nt(*args, **kw), ours(*args, **kw)
+        assert repr(a) == repr(b) and tuple(a) == tuple(b) == b
+        assert (b.signo, b.code, b.fatal, b.write) == (a.signo, a.code, a.fatal, a.write)
+        assert b._replace(code=9, fatal=True) == a._replace(code=9, fatal=True)
+        assert type(b._replace(code=9)) is ours and b._fields == a._fields
+    for cls in made:
+        for args, kw in (((), {}), ((1, 2, 3, 4, 5), {}), ((1, 2), {"signo": 1}),
+                         ((1, 2), {"other": 1})):
+            with pytest.raises(TypeError):
+                cls(*args, **kw)
+
+    class Sub(ours):
+        __slots__ = ()
+
+        @property
+        def both(self):
+            return self.signo + self.code
+    assert Sub(1, 2).both == 3 and type(Sub(1, 2)._replace(code=5)) is Sub
+    with pytest.raises(AttributeError):
+        Sub(1, 2).signo = 3

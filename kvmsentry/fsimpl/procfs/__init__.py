@@ -2,6 +2,8 @@
 
     nodes.py         generated dirs, files and (magic) links
     task_dir.py      /proc/[pid]/, task/[tid]/, fd/, fdinfo/, ns/
+    process_view.py  the process or thread such a directory is about
+    mem_file.py      /proc/[pid]/mem
     task_files.py    the texts of stat, status, maps, smaps, limits, ...
     process_attrs.py io, oom_score(_adj), uid_map, coredump_filter, children
     system_files.py  meminfo, stat, uptime, loadavg, version, /proc/sys
@@ -45,7 +47,7 @@ def _view_of_group(kernel, group):
     Linux, a leader that exited while other threads run makes /proc/[pid]
     a zombie's (no memory, no files) until the whole process has gone."""
     task = group.exited_leader or kernel.tasks.get(group.tgid)
-    from kvmsentry.fsimpl.procfs.task_files import ProcessView
+    from kvmsentry.fsimpl.procfs.process_view import ProcessView
     return ProcessView(kernel, group, task)
 
 
@@ -73,7 +75,7 @@ def _make_root(fs):
             return None
         # Linux shows the whole process there (task/ too), as of this thread.
         from kvmsentry.fsimpl.procfs.task_dir import process_dir
-        from kvmsentry.fsimpl.procfs.task_files import ProcessView
+        from kvmsentry.fsimpl.procfs.process_view import ProcessView
         return process_dir(fs, ("pid", task.tid),
                            ProcessView(fs.kernel, task.group, task, pid=task.tid))
 

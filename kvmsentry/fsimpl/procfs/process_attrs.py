@@ -1,6 +1,6 @@
 """/proc/[pid]/ files of a process's settings and counters: oom_score(_adj),
 cgroup, io, uid_map/gid_map, coredump_filter and task/[tid]/children.
-Each takes a ProcessView (task_files.py)."""
+Each takes a ProcessView (process_view.py)."""
 import errno
 
 from kvmsentry.errors import SyscallError

@@ -1,19 +1,20 @@
 """/proc/[pid]/ and /proc/[pid]/task/[tid]/: the directory of one process
 or thread, with its magic links (exe, cwd, root, fd/N) and fd/, fdinfo/,
-ns/ and task/ subdirectories. File texts come from task_files.py.
+ns/ and task/ subdirectories. File texts come from task_files.py and
+process_attrs.py, imported at the first read of one: a lookup here (a
+static glibc's readlink of /proc/self/exe at its start) needs neither.
 """
 import errno
 import os
 import stat as st
+import sys
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.devfs import MEM_DEVICES
 from kvmsentry.fsimpl.hostfd import HostFdFile
-from kvmsentry.fsimpl.procfs import process_attrs as pa
-from kvmsentry.fsimpl.procfs import task_files as tf
-from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink, GenNode
+from kvmsentry.fsimpl.procfs.nodes import GenDir, GenFile, GenLink
+from kvmsentry.fsimpl.procfs.process_view import ProcessView
 from kvmsentry.kernel.locking import current
-from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.vfs.file import File, O_ACCMODE
 from kvmsentry.vfs.inode import Inode, Stat
 
@@ -40,7 +41,8 @@ def file_link_text(view, file):
     anon_inode:[kind] (a file class may name its kind in `anon_name`)."""
     if file.location is not None:
         return location_path(view, file.location)
-    if isinstance(file, PipeFile):
+    pipe = sys.modules.get("kvmsentry.kernel.pipe")        # (no pipe yet: not loaded)
+    if pipe is not None and isinstance(file, pipe.PipeFile):
         return b"pipe:[%d]" % file.pipe.ino
     try:
         s = file.stat()
@@ -63,82 +65,6 @@ def file_link_text(view, file):
         return b"host:[%d]" % s.ino
     name = getattr(file, "anon_name", None) or type(file).__name__.lower()
     return b"anon_inode:[%s]" % (name.encode() if isinstance(name, str) else name)
-
-
-class MemInode(GenNode):
-    """/proc/[pid]/mem: the process's memory at file offset = address."""
-
-    def __init__(self, fs, key, view):
-        super().__init__(fs, key, st.S_IFREG | 0o600, view.owner)
-        self.view = view
-
-    def open(self, location, flags):
-        t = self.view.live()
-        return MemFile(location, flags, t.mm if t is not None else None, self.view.kernel)
-
-
-class MemFile(File):
-    """An open /proc/[pid]/mem, bound to the address space it was opened
-    on. A read or write stops at the first page the program could not
-    access that way; none at all is EIO, as on Linux. Writes reach
-    read-only private pages, as Linux's FOLL_FORCE. Once no thread uses
-    the address space (or for a zombie's) both move nothing: 0."""
-
-    def __init__(self, location, flags, mm, kernel):
-        super().__init__(flags, location)
-        self.mm = mm
-        self.kernel = kernel
-        self.offset = 0
-
-    def _gone(self):
-        return self.mm is None or not self.kernel.mm_in_use(self.mm, None)
-
-    def seekable(self):
-        return True
-
-    def seek(self, offset, whence):
-        if whence == 0:
-            self.offset = offset & ((1 << 64) - 1)
-        elif whence == 1:
-            self.offset = (self.offset + offset) & ((1 << 64) - 1)
-        else:
-            raise SyscallError(errno.EINVAL)
-        return self.offset
-
-    def _span(self, offset, length, write):
-        try:
-            return self.mm.accessible(offset, length, write)
-        except SyscallError:
-            raise SyscallError(errno.EIO) from None
-
-    def read(self, length, offset=None):
-        pos = self.offset if offset is None else offset
-        if self._gone():
-            return b""
-        from kvmsentry.kernel import ptrace_mem     # (only a debugger reads /proc/PID/mem)
-        try:
-            data = ptrace_mem.read(self.mm, pos, self._span(pos, length, False))
-        except SyscallError:
-            raise SyscallError(errno.EIO) from None
-        if offset is None:
-            self.offset += len(data)
-        return data
-
-    def write(self, data, offset=None):
-        pos = self.offset if offset is None else offset
-        if self._gone():
-            return 0
-        # FOLL_FORCE, as a debugger's breakpoint writes need: read-only
-        # private pages are written through a private copy.
-        n = self._span(pos, len(data), False)
-        from kvmsentry.kernel import ptrace_mem
-        try:
-            ptrace_mem.write(self.mm, pos, bytes(data[:n]))
-        except SyscallError:
-            raise SyscallError(errno.EIO) from None
-        if offset is None:
-            self.offset += n
-        return n
 
 
 def _fd_mode(file):
@@ -263,11 +189,27 @@ def task_subdir(fs, key, view):
         out = {}
         for t in _listed_threads(view):
             out[b"%d" % t.tid] = (lambda t=t: process_dir(
-                fs, ("tid", t.tid), tf.ProcessView(view.kernel, view.group, t, pid=t.tid),
+                fs, ("tid", t.tid), ProcessView(view.kernel, view.group, t, pid=t.tid),
                 thread=True))
         return out
     return GenDir(fs, key, entries, 0o555, view.owner, alive=view.check_alive,
                   links=lambda: len(_listed_threads(view)))
+
+
+class _Texts:
+    """module.NAME of a module of file texts, imported at its first call."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __getattr__(self, name):
+        def call(*args):
+            return getattr(__import__(self.module, fromlist=("_",)), name)(*args)
+        return call
+
+
+tf = _Texts("kvmsentry.fsimpl.procfs.task_files")
+pa = _Texts("kvmsentry.fsimpl.procfs.process_attrs")
 
 
 def _text(fn, mode=0o444, write=None):
@@ -301,6 +243,11 @@ def _link(target_loc):
     return make
 
 
+def _mem_inode(fs, key, view):
+    from kvmsentry.fsimpl.procfs.mem_file import MemInode    # (only a debugger opens it)
+    return MemInode(fs, key, view)
+
+
 def _sub(builder):
     return lambda fs, key, view, name: builder(fs, key + (name,), view)
 
@@ -329,7 +276,7 @@ _ENTRIES = {
     b"gid_map": _text(pa.id_map),
     b"coredump_filter": _text(pa.coredump_filter, 0o644, pa.write_coredump_filter),
     b"children": _text(pa.children),  # (a thread's, not a process's)
-    b"mem": lambda fs, key, view, name: MemInode(fs, key + (name,), view),
+    b"mem": lambda fs, key, view, name: _mem_inode(fs, key + (name,), view),
     b"exe": _link(lambda t: t.mm.exe),
     b"cwd": _link(lambda t: t.fs.cwd),
     b"root": _link(lambda t: t.fs.root),

@@ -18,7 +18,7 @@ import threading
 import tty
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.fsimpl.devpts import MasterFile
+from kvmsentry.fsimpl.pty_files import MasterFile
 from kvmsentry.kernel.tty.pty import POLLHUP, READ_EVENTS, WRITE_EVENTS
 from kvmsentry.kernel.waiter import wait_event
 from kvmsentry.vfs.path import Walker
