@@ -7,7 +7,10 @@ import gc
 import os
 import time
 
+import pytest
+
 from kvmsentry.platform.systrap.machine import SystrapMachine
+from kvmsentry.platform.systrap.zygote import ZygoteError
 
 POOL = 64 << 20
 WAIT = 30.0
@@ -84,3 +87,22 @@ def test_a_machine_closed_unused_leaves_no_slot_fd_and_no_process():
     gc.collect()
     # Only what this machine opened counts: other descriptors may close meanwhile.
     assert sorted(set(_slot_fds()) - set(before)) == []
+
+
+def test_a_zygote_that_died_is_reported_with_its_status():
+    """A sentry whose zygote is gone says how it ended (the error a run
+    prints), not only that the socket is closed."""
+    machine = SystrapMachine(pool_bytes=POOL)
+    try:
+        zygote = machine.zygote
+        assert _wait_for(lambda: len(_children(zygote.proc.pid) or ()) == 1)
+        zygote.proc.kill()
+        mm = machine.new_address_space()
+        try:
+            mm.pt.ensure_process()                # (the child made ahead)
+            with pytest.raises(ZygoteError, match=r"exit status -9\)"):
+                machine.new_address_space().pt.ensure_process()
+        finally:
+            mm.destroy()
+    finally:
+        machine.close()

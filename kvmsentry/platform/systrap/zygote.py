@@ -55,9 +55,9 @@ class Zygote:
                 if len(data) == 8 and self._spawned > 1:
                     self._ahead = self._request(pool_fd, make_ctl)
             except OSError as e:
-                raise ZygoteError("systrap zygote: %s" % e) from None
+                raise ZygoteError("systrap zygote: %s%s" % (e, self._end())) from None
         if len(data) != 8:
-            raise ZygoteError("systrap zygote is gone")
+            raise ZygoteError("systrap zygote is gone%s" % self._end())
         (pid,) = struct.unpack("<q", data)
         if pid < 0:
             raise ZygoteError("systrap zygote: fork failed: %s" % os.strerror(-pid))
@@ -73,7 +73,16 @@ class Zygote:
                 try:
                     self._ahead = self._request(pool_fd, make_ctl)
                 except OSError as e:
-                    raise ZygoteError("systrap zygote: %s" % e) from None
+                    raise ZygoteError("systrap zygote: %s%s" % (e, self._end())) from None
+
+    def _end(self):
+        """How the zygote ended, for the error (it has, or is about to:
+        its socket is closed), e.g. " (exit status -9)"."""
+        try:
+            status = self.proc.wait(timeout=1.0)
+        except OSError:                   # (not our child any more)
+            return ""
+        return "" if status is None else " (exit status %s)" % status
 
     def _request(self, pool_fd, make_ctl):
         ctl = make_ctl()
