@@ -110,7 +110,6 @@ def clone(task, flags, newsp, parent_tid, child_tid, tls):
     return tid
 
 
-
 def _timers_if_any():
     """kernel/timers.py if this sentry has loaded it, else None: every
     timer, alarm and CPU limit watch is made there, so without it there
@@ -352,7 +351,7 @@ def thread_ending(task, status, whole_group):
         if not kernel.tasks:
             # The sandbox's last thread: no frame will be taken again, so
             # none is kept zeroed for reuse (at every run's end that was a
-            # memset of up to 4 MiB, and ctypes's import for it).
+            # zeroing of up to 4 MiB).
             task.mm.pool.warm_frames = 0
         task.mm.destroy()
     if not kernel.fds_in_use(task.fds, task):

@@ -315,8 +315,9 @@ class PhysPool:
         # Zeroed through the sentry's mapping: most of these the sentry
         # wrote (fork's copies, a new image's data and stack), so its
         # mapping has them, and its next write to one is no fault either.
-        # A copy of zeros, not _zero's memset: the first program's exit
-        # comes here, and ctypes is no module to import at every start.
+        # A copy of zeros, not _zero's memset: most runs free frames here
+        # (a child's exit, an exec), and ctypes is no module to import at
+        # every start.
         self.view[start:stop] = bytes(stop - start)
         self._warm.extend(range(start, stop, PAGE_SIZE))
         return stop

@@ -290,10 +290,9 @@ class HostMappings:
             return ops
         done = len(ops)
         self._drain_new(ops, limit, vas)
+        stale = self.stale
         if not self.dirty and not self.dirty_huge:
-            self.stale, stale = None, self.stale
-        else:
-            stale = self.stale
+            self.stale = None
         ops[done:] = _without_alike(stale, ops[done:])
         return ops
 
