@@ -189,3 +189,24 @@ def test_a_host_thread_the_sentry_does_not_count_stops_reuse_and_adoption(proc):
     assert proc.keep_thread(0, 0)
     proc.free_slot(0)
     assert proc.kept and not proc.recyclable()
+
+
+def test_a_kept_process_is_taken_without_a_second_listing_but_not_once_dead(proc):
+    """IdleProcesses: put checks that the process can run another program
+    (its threads listed by the host); take only that it is still alive,
+    since nothing else about an idle process can change meanwhile."""
+    idle = proc.machine.idle
+    listings = []
+    real = proc.one_program_thread
+    proc.one_program_thread = lambda: listings.append(1) or real()
+    assert proc.claim_slot() == 0
+    assert proc.keep_thread(0, 0)
+    proc.free_slot(0)
+    idle.put(proc)
+    assert idle.take() is proc and len(listings) == 1
+    idle.put(proc)
+    os.kill(proc.pid, 9)                       # dies while kept: the watcher notices
+    deadline = time.monotonic() + WAIT
+    while proc.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert idle.take() is None and not proc.kept
