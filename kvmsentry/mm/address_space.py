@@ -13,8 +13,8 @@ an errno, never a Python exception.
 import errno
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from itertools import compress, repeat
-from operator import add, and_, is_, not_, sub
+from itertools import compress, filterfalse, repeat
+from operator import add, and_, countOf, is_, not_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE, USER_TOP
 from kvmsentry.errors import SyscallError
@@ -63,12 +63,15 @@ def cow_flags(prot):
     return pte_flags(prot)
 
 
-def index_runs(indices):
-    """(first, count) of each run of consecutive numbers in sorted,
+def index_runs(indices, step=1):
+    """(first, count) of each run of numbers `step` apart in sorted,
     distinct `indices`, with a bisection per run rather than a step per
     number (a library's cached pages are hundreds, in a few runs):
-    indices[k] - k is the same along a run and grows between runs."""
-    keys = list(map(sub, indices, range(len(indices))))
+    indices[k] - k * step is the same along a run and grows between runs."""
+    n = len(indices)
+    if n and indices[-1] - indices[0] == (n - 1) * step:
+        return [(indices[0], n)]                    # (one run: the usual case)
+    keys = list(map(sub, indices, range(0, n * step, step)))
     runs, i, n = [], 0, len(keys)
     while i < n:
         j = bisect_right(keys, keys[i], i)
@@ -190,13 +193,13 @@ class AddressSpace:
         span = range(start, end, PAGE_SIZE)
         missing = list(span) if pages.keys().isdisjoint(span) else \
             [va for va in span if va not in pages]
-        i, n = 0, len(missing)
-        while i < n:                # a run of missing pages at a time
-            j = i + 1
-            while j < n and missing[j] == missing[j - 1] + PAGE_SIZE:
-                j += 1
-            run = missing[i:j]
-            index = first + ((run[0] - start) >> 12)
+        # A run of missing pages at a time, found by bisection (most often
+        # the whole span is one).
+        at = 0
+        for va, count in index_runs(missing, PAGE_SIZE):
+            run = missing[at:at + count]
+            at += count
+            index = first + ((va - start) >> 12)
             if copy:
                 frames = pool.alloc_many(len(run))
                 for k, phys in enumerate(frames):
@@ -207,7 +210,6 @@ class AddressSpace:
             pages.update(zip(run, frames))
             if guest or copy:
                 self.pt.map_many(run, frames, flags)
-            i = j
 
     def _drop(self, start, end):
         """Free the frames of [start, end) and clear their PTEs."""
@@ -1125,17 +1127,24 @@ class AddressSpace:
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
         cow = pool.cow_refs
         if cache_pages:
-            for cache, count in Counter(cache_pages.values()).items():
-                cache.unmap_pages(count)
+            # (Each cache's count with C-level steps: a program has one to
+            # a few caches and hundreds of their pages.)
+            owners = list(cache_pages.values())
+            for cache in dict.fromkeys(owners):
+                cache.unmap_pages(countOf(owners, cache))
             freed = list(map(pages.__getitem__, pages.keys() - cache_pages.keys()))
         else:
             freed = list(pages.values())
         if cow:
             shared = cow.keys() & freed       # copy-on-write frames: one share less
             if shared:
-                for phys in shared:
-                    self._unshare(phys)
-                freed = [phys for phys in freed if phys not in shared]
+                for phys in shared:           # (_unshare's steps)
+                    refs = cow[phys]
+                    if refs <= 2:
+                        del cow[phys]
+                    else:
+                        cow[phys] = refs - 1
+                freed = list(filterfalse(shared.__contains__, freed))
         self.pages, self.cache_pages, self._revoke = {}, {}, []
         self.patched_sites = set()
         self.syscall_patches = None

@@ -107,12 +107,14 @@ class PageCache:
         mapped once more."""
         if self.mapped == 0 and self in _retained:
             self._revive()
-        frames = self.frames
-        missing = [i for i in range(first, first + count) if i not in frames]
-        if missing:
-            self._fill(missing)
+        frames, span = self.frames, range(first, first + count)
+        # (C-level steps: a program's text is a run of a hundred pages or more.)
+        found = list(map(frames.get, span))
+        if None in found:
+            self._fill([i for i, phys in zip(span, found) if phys is None])
+            found = list(map(frames.__getitem__, span))
         self.mapped += count
-        return [frames[i] for i in range(first, first + count)]
+        return found
 
     def cached(self, first, count):
         """Which of pages [first, first+count) have a frame now (a kept

@@ -297,14 +297,15 @@ def test_small_fork_keeps_zeroed_pages_of_a_private_file_mapping(mm):
         child.destroy()
 
 
-@given(st.lists(st.integers(0, 300), unique=True))
-def test_index_runs_cover_exactly_the_indices(indices):
+@given(st.lists(st.integers(0, 300), unique=True), st.sampled_from([1, 4096]))
+def test_index_runs_cover_exactly_the_indices(indices, step):
+    """Runs of page numbers (step 1) and of page addresses (step 4096)."""
     from kvmsentry.mm.address_space import index_runs
-    indices.sort()
-    runs = index_runs(indices)
-    assert [i for first, n in runs for i in range(first, first + n)] == indices
+    indices = sorted(i * step for i in indices)
+    runs = index_runs(indices, step)
+    assert [i for first, n in runs for i in range(first, first + n * step, step)] == indices
     # Maximal: no two runs touch.
-    assert all(a + n < b for (a, n), (b, _) in zip(runs, runs[1:]))
+    assert all(a + n * step < b for (a, n), (b, _) in zip(runs, runs[1:]))
 
 
 def test_unmap_returns_cache_pages_and_frees_own_ones_beside_shared_frames(mm):
