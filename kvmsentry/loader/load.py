@@ -10,6 +10,7 @@ from kvmsentry.loader import program_files
 from kvmsentry.loader import stack as stk
 from kvmsentry.loader.elf import ElfError, parse_elf
 from kvmsentry.mm.address_space import MMAP_MIN_ADDR, STACK_LIMIT, STACK_TOP, page_up
+from kvmsentry.mm.pagetable import HUGE_SIZE
 from kvmsentry.mm.vma import PROT_EXEC, PROT_READ, PROT_WRITE
 
 PIE_BASE = 0x5555_5555_4000          # ELF_ET_DYN_BASE with ASLR off
@@ -86,6 +87,11 @@ def _map_segments(mm, image, data, bias, name, cache):
     first store anyway), with the bytes of its file pages and zeros past
     the file's part (bss)."""
     view = memoryview(data)
+    if not len(mm.vmas):
+        pieces = _image_pieces(image, view, bias, cache)
+        if pieces is not None:
+            mm.map_image(pieces, name)
+            return
     for seg in image.segments:
         prot = _prot(seg)
         start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
@@ -108,6 +114,37 @@ def _map_segments(mm, image, data, bias, name, cache):
         if mem_end > file_pages_end:
             mm.map_anonymous(file_pages_end, mem_end - file_pages_end, prot, name,
                              populate=True)
+
+
+def _image_pieces(image, view, bias, cache):
+    """The mappings _map_segments makes, as AddressSpace.map_image takes
+    them for an address space with none yet; None where that one step
+    does not fit: segments sharing a page (each maps over the one
+    before), a piece of 2 MiB or more (its frames may be a 2 MiB run), an
+    inaccessible one, or a writable one not plainly read-write (mapped
+    writable, then protected)."""
+    pieces, top = [], 0
+    for seg in image.segments:
+        prot = _prot(seg)
+        start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
+        file_end = seg.vaddr + bias + seg.filesz
+        mem_end = page_up(seg.vaddr + bias + seg.memsz)
+        offset = seg.offset - (seg.vaddr + bias - start)
+        if start < top or mem_end <= start or not prot or \
+                mem_end - start >= HUGE_SIZE:
+            return None
+        if prot & PROT_WRITE or not seg.filesz:
+            size = max(file_end - start, 0)
+            if prot != PROT_READ | PROT_WRITE or offset + size > len(view):
+                return None
+            pieces.append((start, mem_end, prot, None, 0, 0, view[offset:offset + size], True))
+        else:
+            file_pages_end = page_up(file_end)
+            pieces.append((start, file_pages_end, prot, cache, offset, len(view), None, False))
+            if mem_end > file_pages_end:
+                pieces.append((file_pages_end, mem_end, prot, None, 0, 0, None, False))
+        top = mem_end
+    return pieces
 
 
 # The parsed headers of the programs loader/program_files.py keeps, by

@@ -419,6 +419,45 @@ class AddressSpace:
             self._map_cached(vma, eof_page)
         return start
 
+    def map_image(self, pieces, name):
+        """exec's mappings of a program's segments, made in one step into
+        this address space while it has none (a map_file or map_anonymous
+        each would look for mappings to replace, merge and split, and find
+        none). `pieces`: [(start, end, prot, cache, offset, file_size,
+        data, speculative)], page-aligned, in address order and apart,
+        none of 2 MiB. A piece with a cache is a private mapping of its
+        file as map_file makes one; one without gets zeroed frames now (as
+        map_anonymous with populate), the bytes of `data` (None: none)
+        copied to its start. ENOMEM if the pool runs out (the caller
+        destroys the address space)."""
+        vmas = [Vma(start, end, prot, name) if cache is None else
+                Vma(start, end, prot, name, cache=cache, offset=offset)
+                for start, end, prot, cache, offset, _, _, _ in pieces]
+        self.vmas.fill(vmas)
+        pool, pages, view = self.pool, self.pages, self.view
+        try:
+            for vma, (start, end, prot, cache, _, file_size, data, speculative) in \
+                    zip(vmas, pieces):
+                if cache is not None:
+                    eof_page = (file_size + PAGE_SIZE - 1) >> 12
+                    if end - start <= self.eager_bytes:
+                        self._populate_file(vma, start, end, eof_page)
+                    elif cache.frames:
+                        self._map_cached(vma, eof_page)
+                    continue
+                vas = list(range(start, end, PAGE_SIZE))
+                frames = sorted(pool.alloc_many(len(vas)))
+                pool.back(frames)
+                self.pt.map_many(vas, frames,
+                                 pte_flags(prot) | (self._speculative if speculative else 0))
+                pages.update(zip(vas, frames))
+                if data:
+                    for at, phys in zip(range(0, len(data), PAGE_SIZE), frames):
+                        chunk = data[at:at + PAGE_SIZE]
+                        view[phys:phys + len(chunk)] = chunk
+        except OutOfMemory:
+            raise SyscallError(errno.ENOMEM) from None
+
     def _take_same_pages(self, start, end, prot, cache, offset, shared, eof_page):
         """The page-cache pages that a private read-only file mapping about
         to replace [start, end) would map again at the same addresses: an

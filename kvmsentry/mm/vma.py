@@ -118,6 +118,13 @@ class VmaList:
         child._vmas, child._starts = vmas, [v.start for v in vmas]
         return child
 
+    def fill(self, vmas):
+        """Make this empty list `vmas` (in address order, apart) in one
+        step: a new program's image."""
+        if self._vmas:
+            raise ValueError("VmaList.fill: the list is not empty")
+        self._vmas, self._starts = list(vmas), [v.start for v in vmas]
+
     def insert(self, vma):
         i = bisect.bisect_left(self._starts, vma.start)
         self._starts.insert(i, vma.start)

@@ -1,5 +1,7 @@
 """AddressSpace semantics without a guest: mappings, brk, copy_in/out."""
 import errno
+import os
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -401,3 +403,34 @@ def test_sentry_written_page_of_a_shared_mapping_faults_in_writable(mm):
     assert mm.copy_in(0x1000000 + 40 * P, 6) == b"sentry"
     mm.unmap(0x1000000, size)
     assert cache.mapped == 0 and f.data[40 * P:40 * P + 6] == b"sentry"
+
+
+@pytest.mark.parametrize("path", ["/bin/true", os.path.realpath(sys.executable)])
+def test_a_fresh_image_in_one_step_is_what_segment_by_segment_makes(path, monkeypatch):
+    """exec maps a program's segments into its new address space in one
+    step (AddressSpace.map_image): the same mappings, frames' contents
+    and PTE bits as a map_file or map_anonymous per segment."""
+    from kvmsentry.loader import load
+    from kvmsentry.mm.page_cache import PageCache
+    from kvmsentry.mm.pagetable import ADDR_MASK
+    with open(path, "rb") as f:
+        data = f.read()
+    image = load.parse_elf(data)
+    bias = load.PIE_BASE - image.span()[0] if image.type == "dyn" else 0
+    pool = PhysPool(256 << 20)
+    seen = []
+    for one_step in (True, False):
+        mm, cache = AddressSpace(pool, None), PageCache(_File(data), pool)
+        if one_step:
+            assert load._image_pieces(image, memoryview(data), bias, cache) is not None
+        else:
+            monkeypatch.setattr(load, "_image_pieces", lambda *args: None)
+        load._map_segments(mm, image, data, bias, "prog", cache)
+        seen.append(([(v.start, v.end, v.prot, v.name, v.offset, v.cache is cache)
+                      for v in mm.vmas],
+                     {va: (pool.read(phys, P), mm.pt.lookup(va) & ~ADDR_MASK)
+                      for va, phys in mm.pages.items()},
+                     sorted(mm.cache_pages), cache.mapped))
+        mm.destroy()
+    assert seen[0] == seen[1]
+    pool.close()
