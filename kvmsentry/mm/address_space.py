@@ -80,6 +80,14 @@ def index_runs(indices, step=1):
     return runs
 
 
+def _plain_heap(vma):
+    """True if a new [heap] mapping just above `vma` would merge into it
+    (VmaList.merge_adjacent's test)."""
+    return vma.name == "[heap]" and vma.prot == PROT_READ | PROT_WRITE and \
+        vma.cache is None and vma.special is None and not vma.grows_down and \
+        not vma.locked and not vma.huge and not vma.fork_flags
+
+
 class AddressSpace:
     def __init__(self, pool, kernel_pdpt, make_table=PageTable):
         self.pool = pool
@@ -680,6 +688,18 @@ class AddressSpace:
         if new_top > old_top:
             if new_top > USER_TOP or not self.vmas.is_free(old_top, new_top):
                 return self.brk
+            heap = self.vmas.find(old_top - PAGE_SIZE) if old_top > self.brk_start else None
+            if heap is not None and _plain_heap(heap) and self.vmas.find(new_top) is None:
+                # The heap grows in place, as Linux's brk expands its VMA:
+                # what a new mapping merged with it would end up as.
+                heap.end = new_top
+                if new_top - old_top <= self.eager_bytes:
+                    try:
+                        self._populate_new(old_top, new_top, PROT_READ | PROT_WRITE, True)
+                    except SyscallError:
+                        return self.brk
+                self.brk = new
+                return new
             try:
                 self.map_anonymous(old_top, new_top - old_top,
                                    PROT_READ | PROT_WRITE, "[heap]")

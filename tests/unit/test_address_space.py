@@ -434,3 +434,25 @@ def test_a_fresh_image_in_one_step_is_what_segment_by_segment_makes(path, monkey
         mm.destroy()
     assert seen[0] == seen[1]
     pool.close()
+
+
+def test_brk_grows_its_heap_mapping_in_place(mm, monkeypatch):
+    """A growing break extends the [heap] mapping (no new one merged into
+    it), populating small growth as a new mapping would; a mapping that
+    differs (here mlocked) gets a mapping of its own."""
+    mm.brk_start = mm.brk = 0x400000
+    assert mm.set_brk(0x400000 + P + 5) == 0x400000 + P + 5        # the first: a new mapping
+    heap = mm.vmas.find(0x400000)
+    inserted = []
+    real_insert = mm.vmas.insert
+    monkeypatch.setattr(mm.vmas, "insert", lambda vma: (inserted.append(vma), real_insert(vma)))
+    assert mm.set_brk(0x400000 + 3 * P) == 0x400000 + 3 * P
+    assert inserted == [] and [(v.start, v.end) for v in mm.vmas] == [(0x400000, 0x403000)]
+    assert mm.vmas.find(0x402000) is heap and 0x402000 in mm.pages
+    mm.copy_out(0x402ff0, b"top")
+    heap.locked = 1
+    assert mm.set_brk(0x400000 + 4 * P) == 0x400000 + 4 * P
+    assert len(inserted) == 1 and [(v.start, v.end) for v in mm.vmas] == \
+        [(0x400000, 0x403000), (0x403000, 0x404000)]
+    assert mm.set_brk(0x400000 + P) == 0x400000 + P and mm.copy_in(0x400000, 1) == b"\0"
+    assert [(v.start, v.end) for v in mm.vmas] == [(0x400000, 0x401000)]
