@@ -78,6 +78,14 @@ def _prot(seg):
         (PROT_WRITE if seg.writable else 0) | (PROT_EXEC if seg.executable else 0)
 
 
+def _placed(seg, bias):
+    """A segment at bias: (protection, first page, end of its file bytes,
+    end of its last page, file offset of its first page)."""
+    start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
+    return (_prot(seg), start, seg.vaddr + bias + seg.filesz,
+            page_up(seg.vaddr + bias + seg.memsz), seg.offset - (seg.vaddr + bias - start))
+
+
 def _map_segments(mm, image, data, bias, name, cache):
     """The PT_LOAD segments as binfmt_elf maps them, each over the ones
     before: a segment the program cannot write is a private mapping of
@@ -93,11 +101,7 @@ def _map_segments(mm, image, data, bias, name, cache):
             mm.map_image(pieces, name)
             return
     for seg in image.segments:
-        prot = _prot(seg)
-        start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
-        file_end = seg.vaddr + bias + seg.filesz
-        mem_end = page_up(seg.vaddr + bias + seg.memsz)
-        offset = seg.offset - (seg.vaddr + bias - start)
+        prot, start, file_end, mem_end, offset = _placed(seg, bias)
         if prot & PROT_WRITE or not seg.filesz:
             mm.map_anonymous(start, mem_end - start, PROT_READ | PROT_WRITE, name,
                              populate=True, speculative=True)
@@ -125,11 +129,7 @@ def _image_pieces(image, view, bias, cache):
     writable, then protected)."""
     pieces, top = [], 0
     for seg in image.segments:
-        prot = _prot(seg)
-        start = (seg.vaddr + bias) & ~(PAGE_SIZE - 1)
-        file_end = seg.vaddr + bias + seg.filesz
-        mem_end = page_up(seg.vaddr + bias + seg.memsz)
-        offset = seg.offset - (seg.vaddr + bias - start)
+        prot, start, file_end, mem_end, offset = _placed(seg, bias)
         if start < top or mem_end <= start or not prot or \
                 mem_end - start >= HUGE_SIZE:
             return None
