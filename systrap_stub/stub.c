@@ -49,6 +49,8 @@
 #define NR_recvmsg 47
 #define NR_clone 56
 #define NR_fork 57
+#define NR_getpid 39
+#define NR_getppid 110
 #define NR_exit 60
 #define NR_sigaltstack 131
 #define NR_arch_prctl 158
@@ -562,7 +564,7 @@ static void install_zygote_filter(void)
         NR_recvmsg, NR_sendmsg, NR_clone, NR_close, NR_exit, NR_exit_group, NR_prctl,
         NR_dup2, NR_close_range, NR_mmap, NR_munmap, NR_mprotect, NR_set_tid_address,
         NR_gettid, NR_rt_sigaction, NR_sigaltstack, NR_rt_sigprocmask, NR_rt_sigreturn,
-        NR_seccomp, NR_futex, NR_arch_prctl, NR_write,
+        NR_seccomp, NR_futex, NR_arch_prctl, NR_write, NR_getppid,
     };
     enum { N = sizeof(allowed) / sizeof(allowed[0]) };
     struct sock_filter f[4 + 2 * N + 1];
@@ -629,9 +631,13 @@ __attribute__((noreturn, used)) void child_main(void)
 
 void enter_child(long stack);   /* switch to slot 0's stack, call child_main */
 
-static void child_start(int pool_fd, int ctl_fd, int done_fd)
+static void child_start(int pool_fd, int ctl_fd, int done_fd, long zygote)
 {
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    /* A zygote that died before that request sends no signal: the child
+     * would be an orphan, past the sandbox's end. */
+    if (sys3(NR_getppid, 0, 0, 0) != zygote)
+        die();
     if (sys3(NR_dup2, pool_fd, POOL_FD, 0) < 0 || sys3(NR_dup2, ctl_fd, POOL_FD + 1, 0) < 0
         || sys3(NR_dup2, done_fd, DONE_FD, 0) < 0)
         die();
@@ -661,6 +667,7 @@ __attribute__((noreturn, used)) void zygote_main(void)
     sys6(NR_rt_sigaction, SIGCHLD, (long)&sa, 0, 8, 0, 0);
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
     sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
+    long self = sys3(NR_getpid, 0, 0, 0);
     /* No capabilities, in whatever user namespace this runs: the
      * children inherit none. */
     u32 cap_header[2] = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
@@ -684,7 +691,7 @@ __attribute__((noreturn, used)) void zygote_main(void)
         int done_fd = ((int *)control)[6];
         long pid = sys6(NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
         if (pid == 0)
-            child_start(pool_fd, ctl_fd, done_fd);
+            child_start(pool_fd, ctl_fd, done_fd, self);
         sys3(NR_close, pool_fd, 0, 0);
         sys3(NR_close, ctl_fd, 0, 0);
         sys3(NR_close, done_fd, 0, 0);

@@ -3,6 +3,7 @@ asked for when the machine is made (so its fork and set-up overlap the
 sentry's own start-up), and a machine closed before any program ran
 leaves nothing behind.
 """
+import ctypes
 import gc
 import os
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from kvmsentry.platform.systrap.machine import SystrapMachine
+from kvmsentry.platform.systrap.process import ControlRegion
 from kvmsentry.platform.systrap.zygote import ZygoteError
 
 POOL = 64 << 20
@@ -105,4 +107,58 @@ def test_a_zygote_that_died_is_reported_with_its_status():
         finally:
             mm.destroy()
     finally:
+        machine.close()
+
+
+PTRACE_CONT, PTRACE_GETEVENTMSG, PTRACE_SEIZE = 7, 0x4201, 0x4206
+PTRACE_O_TRACEFORK, PTRACE_EVENT_FORK = 2, 1
+WALL = 0x40000000                     # (waitpid's __WALL: a tracee that is not our child)
+
+
+def _ptrace(request, pid, data=0, addr=0):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+    if libc.ptrace(request, pid, addr, data) < 0:
+        raise OSError(ctypes.get_errno(), "ptrace")
+
+
+def test_a_child_whose_zygote_died_before_its_deathsig_ends():
+    """The zygote's child asks to die with the zygote (PR_SET_PDEATHSIG)
+    after its fork; a zygote that dies before that request leaves the
+    child an orphan (in the host's process tree, past every sandbox's
+    end) unless the child checks its parent after it. Traced, the child
+    is held at its first instruction while the zygote is killed."""
+    machine = SystrapMachine(pool_bytes=POOL)
+    mm = machine.new_address_space()
+    child = None
+    try:
+        zygote = machine.zygote
+        mm.pt.ensure_process()            # (the child made ahead: the next is asked for below)
+        _ptrace(PTRACE_SEIZE, zygote.proc.pid, PTRACE_O_TRACEFORK)
+        zygote.ask_ahead(machine.pool.fd, ControlRegion)
+        _, status = os.waitpid(zygote.proc.pid, WALL)
+        assert os.WIFSTOPPED(status) and status >> 16 == PTRACE_EVENT_FORK
+        msg = ctypes.c_ulong()
+        _ptrace(PTRACE_GETEVENTMSG, zygote.proc.pid, ctypes.addressof(msg))
+        child = msg.value
+        zygote.proc.kill()
+        assert zygote.proc.wait() == -9
+        _, status = os.waitpid(child, WALL)       # its first stop, before any instruction
+        assert os.WIFSTOPPED(status)
+        _ptrace(PTRACE_CONT, child)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(child, WALL | os.WNOHANG)
+            if pid == child and os.WIFSTOPPED(status):   # (a signal: pass it on)
+                _ptrace(PTRACE_CONT, child, os.WSTOPSIG(status))
+            elif pid == child:
+                break
+            time.sleep(0.01)
+        assert pid == child and os.WIFEXITED(status), "the orphan lives on"
+        assert os.WEXITSTATUS(status) == 127          # (the stub's die())
+        child = None
+    finally:
+        if child is not None:
+            os.kill(child, 9)
+        mm.destroy()
         machine.close()
