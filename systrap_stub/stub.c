@@ -480,7 +480,7 @@ static void install_filter(int threads)
     u32 lo = (u32)(u64)__executable_start, end = (u32)(u64)etext;
     u32 hi = (u32)((u64)__executable_start >> 32);
     u32 clone_other = threads ? THREAD_CLONE_FLAGS : MAPPER_CLONE_FLAGS;
-    struct sock_filter f[80];            /* (62 at most) */
+    struct sock_filter f[80];            /* (68 at most) */
     unsigned k = 0;
 #define EMIT(...) (f[k++] = (struct sock_filter)__VA_ARGS__)
 #define EMIT_ALLOW_NR(nr) (EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1)), EMIT(ALLOW))
@@ -523,6 +523,15 @@ static void install_filter(int threads)
     EMIT(ALLOW);
     if (!threads) {
         EMIT_ALLOW_NR(NR_munmap);
+        /* mprotect: only read, write and exec (the mapper's change of a
+         * pool mapping's rights; no PROT_GROWSDOWN/UP). */
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mprotect, 0, 6));
+        EMIT(LD(ARG_HI(2)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2));
+        EMIT(LD(ARG_LO(2)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, PROT_READ | PROT_WRITE | PROT_EXEC, 0, 1));
+        EMIT(TRAP);
+        EMIT(ALLOW);
         EMIT_ALLOW_NR(NR_close);
         EMIT_ALLOW_NR(NR_seccomp);
         /* mmap: only the pool memfd, only MAP_SHARED|MAP_FIXED (and
