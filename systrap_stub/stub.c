@@ -666,15 +666,37 @@ struct msghdr {
     void *control; size_t controllen; int flags;
 };
 
-__attribute__((noreturn, used)) void zygote_main(void)
+/* argv[1] in decimal, or -1. */
+static long sentry_pid_arg(const long *sp)
+{
+    if (sp[0] < 2)
+        return -1;
+    const char *s = (const char *)sp[2];
+    long v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 0x7fffffff / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+__attribute__((noreturn, used)) void zygote_main(const long *sp)
 {
     /* fd 0: a SOCK_SEQPACKET socket to the sentry. Each request carries
      * the pool and control memfds and the mapper's eventfd; the reply is
-     * the new child's pid. */
+     * the new child's pid. argv[1]: the sentry's pid. */
     struct kernel_sigaction sa = { (void *)SIG_IGN, SA_NOCLDWAIT | SA_RESTORER,
                                    (void *)stub_restorer, 0 };
     sys6(NR_rt_sigaction, SIGCHLD, (long)&sa, 0, 8, 0, 0);
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    /* A sentry that died before that request sends no signal, and its
+     * socket's end may live on in a copy of it (a fork): the zygote would
+     * be an orphan, forking children for no one. */
+    if (sys3(NR_getppid, 0, 0, 0) != sentry_pid_arg(sp))
+        die();
     sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
     long self = sys3(NR_getpid, 0, 0, 0);
     /* No capabilities, in whatever user namespace this runs: the
@@ -715,6 +737,7 @@ __asm__(
     ".text\n"
     ".globl _start\n"
     "_start:\n"
+    "    mov %rsp, %rdi\n"             /* argc, argv[], NULL, envp[] */
     "    and $-16, %rsp\n"
     "    call zygote_main\n"
     "    ud2\n"

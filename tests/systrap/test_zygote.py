@@ -6,6 +6,8 @@ leaves nothing behind.
 import ctypes
 import gc
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -162,3 +164,92 @@ def test_a_child_whose_zygote_died_before_its_deathsig_ends():
             os.kill(child, 9)
         mm.destroy()
         machine.close()
+
+
+PTRACE_O_TRACEFORK_ALL = 2 | 4 | 8 | 0x10   # fork, vfork, clone, exec
+PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC = 2, 3, 4
+NR_pidfd_getfd = 438
+# A sentry in a process of its own: it makes a zygote when told, then
+# says the zygote's pid and its own end of the zygote's socket.
+SENTRY = """
+import sys
+from kvmsentry.platform.systrap.zygote import Zygote
+print("ready", flush=True)
+sys.stdin.readline()
+zygote = Zygote()
+print(zygote.proc.pid, zygote._sock.fileno(), flush=True)
+sys.stdin.readline()
+"""
+
+
+def _follow(pid, want):
+    """Resume pid's ptrace stops until one of the events `want`: (event, pid)."""
+    while True:
+        _, status = os.waitpid(pid, WALL)
+        assert os.WIFSTOPPED(status), "traced process %d ended (%#x)" % (pid, status)
+        event = status >> 16
+        if event in want:
+            return event
+        signo = os.WSTOPSIG(status) if event == 0 else 0
+        _ptrace(PTRACE_CONT, pid, signo)
+
+
+def test_a_zygote_whose_sentry_died_before_its_deathsig_ends():
+    """The zygote asks to die with the sentry (PR_SET_PDEATHSIG) after its
+    start; a sentry that dies before that request leaves it an orphan
+    unless it checks its parent after it (against the pid the sentry
+    passed). Its socket's EOF would end it too, but not while a copy of
+    the sentry's end lives on (a fork of the sentry): the test holds one.
+    Traced, the zygote is held at its first instruction while its sentry
+    is killed."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sentry = subprocess.Popen([sys.executable, "-c", SENTRY], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, cwd=root,
+                              env=dict(os.environ, PYTHONPATH=root))
+    zygote = held_end = None
+    try:
+        assert sentry.stdout.readline() == b"ready\n"
+        _ptrace(PTRACE_SEIZE, sentry.pid, PTRACE_O_TRACEFORK_ALL)
+        sentry.stdin.write(b"\n")
+        sentry.stdin.flush()
+        _follow(sentry.pid, (PTRACE_EVENT_FORK, PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE))
+        msg = ctypes.c_ulong()
+        _ptrace(PTRACE_GETEVENTMSG, sentry.pid, ctypes.addressof(msg))
+        zygote = msg.value
+        _ptrace(PTRACE_CONT, sentry.pid)
+        _follow(zygote, (PTRACE_EVENT_EXEC,))     # stub.elf's, before its first instruction
+        pid, fd = (int(w) for w in sentry.stdout.readline().split())
+        assert pid == zygote
+        libc = ctypes.CDLL(None, use_errno=True)
+        pidfd = os.pidfd_open(sentry.pid)
+        try:
+            held_end = libc.syscall(NR_pidfd_getfd, pidfd, fd, 0)
+            assert held_end >= 0, os.strerror(ctypes.get_errno())
+        finally:
+            os.close(pidfd)
+        sentry.kill()
+        while True:
+            _, status = os.waitpid(sentry.pid, WALL)
+            if not os.WIFSTOPPED(status):
+                break
+        sentry.returncode = os.waitstatus_to_exitcode(status)
+        _ptrace(PTRACE_CONT, zygote)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(zygote, WALL | os.WNOHANG)
+            if pid == zygote and os.WIFSTOPPED(status):
+                _ptrace(PTRACE_CONT, zygote, os.WSTOPSIG(status) if status >> 16 == 0 else 0)
+            elif pid == zygote:
+                break
+            time.sleep(0.01)
+        assert pid == zygote and os.WIFEXITED(status), "the orphan lives on"
+        assert os.WEXITSTATUS(status) == 127          # (the stub's die())
+        zygote = None
+    finally:
+        if zygote is not None:
+            os.kill(zygote, 9)
+        if held_end is not None and held_end >= 0:
+            os.close(held_end)
+        if sentry.returncode is None:
+            sentry.kill()
+            sentry.wait()

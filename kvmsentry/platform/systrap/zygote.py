@@ -26,7 +26,10 @@ class Zygote:
             # A session of its own: the user's terminal sends its Ctrl-C
             # (SIGINT), Ctrl-\ and hangup to the sentry only, which hands
             # them to the foreground job inside; a child would die of them.
-            self.proc = spawn.spawn([STUB_ELF], {}, stdin=theirs.fileno(), new_session=True)
+            # Our pid: the zygote ends if its parent is already another
+            # (we died before it asked for PR_SET_PDEATHSIG).
+            self.proc = spawn.spawn([STUB_ELF, str(os.getpid())], {}, stdin=theirs.fileno(),
+                                    new_session=True)
         finally:
             theirs.close()
         self._lock = threading.Lock()
