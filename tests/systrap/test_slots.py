@@ -189,3 +189,17 @@ def test_a_host_thread_the_sentry_does_not_count_stops_reuse_and_adoption(proc):
     assert proc.keep_thread(0, 0)
     proc.free_slot(0)
     assert proc.kept and not proc.recyclable()
+
+
+def test_an_ended_process_has_no_program_thread(proc):
+    """The count is the host's, read through the process's task directory
+    held open: once the process has ended it says so (not a thread count
+    of whatever took its pid next, nor an error)."""
+    assert proc.one_program_thread()              # (the directory is held from here)
+    proc.machine.unwatch(proc)                    # (the sentry does not hear of the end)
+    os.kill(proc.pid, 9)
+    deadline = time.monotonic() + WAIT
+    while os.path.exists("/proc/%d" % proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not os.path.exists("/proc/%d" % proc.pid)
+    assert proc.alive and not proc.one_program_thread()
