@@ -12,9 +12,11 @@ import time
 
 import pytest
 
+from kvmsentry._systrap import lib
+from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.machine import SystrapMachine
 from kvmsentry.platform.systrap.process import ControlRegion
-from kvmsentry.platform.systrap.zygote import ZygoteError
+from kvmsentry.platform.systrap.zygote import ADDR_NO_RANDOMIZE, ZygoteError
 
 POOL = 64 << 20
 WAIT = 30.0
@@ -253,3 +255,23 @@ def test_a_zygote_whose_sentry_died_before_its_deathsig_ends():
         if sentry.returncode is None:
             sentry.kill()
             sentry.wait()
+
+
+def test_the_zygote_starts_with_its_stack_at_the_top():
+    """The stub's fixed address lies in the range the host's randomized
+    stack top takes: an exec whose new stack covered it failed past its
+    point of no return (a zygote dead at the sentry's first request,
+    "Broken pipe"). The zygote starts without that randomization, its
+    stack above the stub's range; the sentry's own setting is kept."""
+    before = lib.personality(0xFFFFFFFF)
+    machine = SystrapMachine(pool_bytes=POOL)
+    try:
+        pid = machine.zygote.proc.pid
+        with open("/proc/%d/personality" % pid) as f:
+            assert int(f.read(), 16) & ADDR_NO_RANDOMIZE
+        with open("/proc/%d/maps" % pid) as f:
+            [stack] = [line.split()[0] for line in f if line.rstrip().endswith("[stack]")]
+        assert int(stack.split("-")[0], 16) >= layout.RESERVED_HI
+        assert lib.personality(0xFFFFFFFF) == before
+    finally:
+        machine.close()
