@@ -126,6 +126,23 @@ def _ptrace(request, pid, data=0, addr=0):
         raise OSError(ctypes.get_errno(), "ptrace")
 
 
+def _resume_to_its_die(pid):
+    """Resume held tracee pid, passing its signals on: it must end by the
+    stub's die() (exit 127) within WAIT seconds."""
+    _ptrace(PTRACE_CONT, pid)
+    deadline = time.monotonic() + WAIT
+    got = 0
+    while got != pid and time.monotonic() < deadline:
+        got, status = os.waitpid(pid, WALL | os.WNOHANG)
+        if got == pid and os.WIFSTOPPED(status):
+            _ptrace(PTRACE_CONT, pid, os.WSTOPSIG(status) if status >> 16 == 0 else 0)
+            got = 0
+        elif got != pid:
+            time.sleep(0.01)
+    assert got == pid and os.WIFEXITED(status), "the orphan lives on"
+    assert os.WEXITSTATUS(status) == 127
+
+
 def test_a_child_whose_zygote_died_before_its_deathsig_ends():
     """The zygote's child asks to die with the zygote (PR_SET_PDEATHSIG)
     after its fork; a zygote that dies before that request leaves the
@@ -149,17 +166,7 @@ def test_a_child_whose_zygote_died_before_its_deathsig_ends():
         assert zygote.proc.wait() == -9
         _, status = os.waitpid(child, WALL)       # its first stop, before any instruction
         assert os.WIFSTOPPED(status)
-        _ptrace(PTRACE_CONT, child)
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(child, WALL | os.WNOHANG)
-            if pid == child and os.WIFSTOPPED(status):   # (a signal: pass it on)
-                _ptrace(PTRACE_CONT, child, os.WSTOPSIG(status))
-            elif pid == child:
-                break
-            time.sleep(0.01)
-        assert pid == child and os.WIFEXITED(status), "the orphan lives on"
-        assert os.WEXITSTATUS(status) == 127          # (the stub's die())
+        _resume_to_its_die(child)
         child = None
     finally:
         if child is not None:
@@ -235,17 +242,7 @@ def test_a_zygote_whose_sentry_died_before_its_deathsig_ends():
             if not os.WIFSTOPPED(status):
                 break
         sentry.returncode = os.waitstatus_to_exitcode(status)
-        _ptrace(PTRACE_CONT, zygote)
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(zygote, WALL | os.WNOHANG)
-            if pid == zygote and os.WIFSTOPPED(status):
-                _ptrace(PTRACE_CONT, zygote, os.WSTOPSIG(status) if status >> 16 == 0 else 0)
-            elif pid == zygote:
-                break
-            time.sleep(0.01)
-        assert pid == zygote and os.WIFEXITED(status), "the orphan lives on"
-        assert os.WEXITSTATUS(status) == 127          # (the stub's die())
+        _resume_to_its_die(zygote)
         zygote = None
     finally:
         if zygote is not None:
