@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/personality.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <cpuid.h>

@@ -49,6 +49,8 @@
 #define NR_recvmsg 47
 #define NR_clone 56
 #define NR_fork 57
+#define NR_getpid 39
+#define NR_getppid 110
 #define NR_exit 60
 #define NR_sigaltstack 131
 #define NR_arch_prctl 158
@@ -478,7 +480,7 @@ static void install_filter(int threads)
     u32 lo = (u32)(u64)__executable_start, end = (u32)(u64)etext;
     u32 hi = (u32)((u64)__executable_start >> 32);
     u32 clone_other = threads ? THREAD_CLONE_FLAGS : MAPPER_CLONE_FLAGS;
-    struct sock_filter f[80];            /* (62 at most) */
+    struct sock_filter f[80];            /* (68 at most) */
     unsigned k = 0;
 #define EMIT(...) (f[k++] = (struct sock_filter)__VA_ARGS__)
 #define EMIT_ALLOW_NR(nr) (EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1)), EMIT(ALLOW))
@@ -521,6 +523,15 @@ static void install_filter(int threads)
     EMIT(ALLOW);
     if (!threads) {
         EMIT_ALLOW_NR(NR_munmap);
+        /* mprotect: only read, write and exec (the mapper's change of a
+         * pool mapping's rights; no PROT_GROWSDOWN/UP). */
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NR_mprotect, 0, 6));
+        EMIT(LD(ARG_HI(2)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 2));
+        EMIT(LD(ARG_LO(2)));
+        EMIT(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, PROT_READ | PROT_WRITE | PROT_EXEC, 0, 1));
+        EMIT(TRAP);
+        EMIT(ALLOW);
         EMIT_ALLOW_NR(NR_close);
         EMIT_ALLOW_NR(NR_seccomp);
         /* mmap: only the pool memfd, only MAP_SHARED|MAP_FIXED (and
@@ -562,7 +573,7 @@ static void install_zygote_filter(void)
         NR_recvmsg, NR_sendmsg, NR_clone, NR_close, NR_exit, NR_exit_group, NR_prctl,
         NR_dup2, NR_close_range, NR_mmap, NR_munmap, NR_mprotect, NR_set_tid_address,
         NR_gettid, NR_rt_sigaction, NR_sigaltstack, NR_rt_sigprocmask, NR_rt_sigreturn,
-        NR_seccomp, NR_futex, NR_arch_prctl, NR_write,
+        NR_seccomp, NR_futex, NR_arch_prctl, NR_write, NR_getppid,
     };
     enum { N = sizeof(allowed) / sizeof(allowed[0]) };
     struct sock_filter f[4 + 2 * N + 1];
@@ -629,9 +640,13 @@ __attribute__((noreturn, used)) void child_main(void)
 
 void enter_child(long stack);   /* switch to slot 0's stack, call child_main */
 
-static void child_start(int pool_fd, int ctl_fd, int done_fd)
+static void child_start(int pool_fd, int ctl_fd, int done_fd, long zygote)
 {
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    /* A zygote that died before that request sends no signal: the child
+     * would be an orphan, past the sandbox's end. */
+    if (sys3(NR_getppid, 0, 0, 0) != zygote)
+        die();
     if (sys3(NR_dup2, pool_fd, POOL_FD, 0) < 0 || sys3(NR_dup2, ctl_fd, POOL_FD + 1, 0) < 0
         || sys3(NR_dup2, done_fd, DONE_FD, 0) < 0)
         die();
@@ -651,16 +666,39 @@ struct msghdr {
     void *control; size_t controllen; int flags;
 };
 
-__attribute__((noreturn, used)) void zygote_main(void)
+/* argv[1] in decimal, or -1. */
+static long sentry_pid_arg(const long *sp)
+{
+    if (sp[0] < 2)
+        return -1;
+    const char *s = (const char *)sp[2];
+    long v = 0;
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 0x7fffffff / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+__attribute__((noreturn, used)) void zygote_main(const long *sp)
 {
     /* fd 0: a SOCK_SEQPACKET socket to the sentry. Each request carries
      * the pool and control memfds and the mapper's eventfd; the reply is
-     * the new child's pid. */
+     * the new child's pid. argv[1]: the sentry's pid. */
     struct kernel_sigaction sa = { (void *)SIG_IGN, SA_NOCLDWAIT | SA_RESTORER,
                                    (void *)stub_restorer, 0 };
     sys6(NR_rt_sigaction, SIGCHLD, (long)&sa, 0, 8, 0, 0);
     sys3(NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+    /* A sentry that died before that request sends no signal, and its
+     * socket's end may live on in a copy of it (a fork): the zygote would
+     * be an orphan, forking children for no one. */
+    if (sys3(NR_getppid, 0, 0, 0) != sentry_pid_arg(sp))
+        die();
     sys3(NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
+    long self = sys3(NR_getpid, 0, 0, 0);
     /* No capabilities, in whatever user namespace this runs: the
      * children inherit none. */
     u32 cap_header[2] = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
@@ -684,7 +722,7 @@ __attribute__((noreturn, used)) void zygote_main(void)
         int done_fd = ((int *)control)[6];
         long pid = sys6(NR_clone, SIGCHLD, 0, 0, 0, 0, 0);
         if (pid == 0)
-            child_start(pool_fd, ctl_fd, done_fd);
+            child_start(pool_fd, ctl_fd, done_fd, self);
         sys3(NR_close, pool_fd, 0, 0);
         sys3(NR_close, ctl_fd, 0, 0);
         sys3(NR_close, done_fd, 0, 0);
@@ -699,6 +737,7 @@ __asm__(
     ".text\n"
     ".globl _start\n"
     "_start:\n"
+    "    mov %rsp, %rdi\n"             /* argc, argv[], NULL, envp[] */
     "    and $-16, %rsp\n"
     "    call zygote_main\n"
     "    ud2\n"

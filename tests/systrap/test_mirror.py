@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from kvmsentry.mm.pagetable import PTE_P, leaf_flags
 from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.mirror import (
-    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MUNMAP, HostMappings, prot_of)
+    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MPROTECT, NR_MUNMAP, HostMappings, prot_of)
 
 PAGE = 4096
 BASE = 0x400000
@@ -26,6 +26,11 @@ def apply(ops, child):
             assert flags & ~MAP_POPULATE == MAP_SHARED_FIXED and fd == layout.POOL_FD
             for k in range(0, length, PAGE):
                 child[addr + k] = (off + k, prot)
+        elif nr == NR_MPROTECT:
+            addr, length, prot = args
+            for k in range(0, length, PAGE):
+                assert addr + k in child            # (else the host's ENOMEM)
+                child[addr + k] = (child[addr + k][0], prot)
         else:
             assert nr == NR_MUNMAP
             addr, length = args
@@ -59,6 +64,7 @@ steps = st.lists(st.tuples(pages, st.one_of(st.none(), st.integers(0, 40)),
 @given(steps, st.lists(st.integers(1, 7), min_size=1, max_size=4))
 def test_drained_calls_rebuild_the_table(steps, limits):
     table = HostMappings(machine=None)
+    table.process = _Process()            # (whose mappings are known: rights change in place)
     child = {}
     for n, (page, frame, flags, what) in enumerate(steps):
         va = BASE + page * PAGE
@@ -192,7 +198,7 @@ class _Process:
 def apply_ranges(ops, child):
     """apply() for calls over wide ranges (a wipe's whole-space munmaps)."""
     for nr, args in ops:
-        if nr == NR_MMAP:
+        if nr != NR_MUNMAP:
             apply([(nr, args)], child)
         else:
             addr, length = args
@@ -256,3 +262,27 @@ def test_mappings_alike_are_kept_across_a_reuse():
     assert again.adopt(new)
     ops = again.drain(10)
     assert len(ops) == 3 and all(nr == NR_MUNMAP for nr, _ in ops)
+
+
+def test_a_change_of_rights_alone_is_an_mprotect():
+    """A page whose frame stays and whose rights change (a fork's
+    copy-on-write, a RELRO) keeps the host's page-table entries: an
+    mprotect, not an mmap over it that the program would fault in again;
+    unless a failed call left the host's mappings unknown."""
+    table = HostMappings(machine=None)
+    table.process = _Process()
+    vas = [BASE + k * PAGE for k in range(4)]
+    table.map_many(vas, [0x100000 + k * PAGE for k in range(4)], FLAGS[2])
+    table.drain(10)
+    table.map_many(vas[1:3], [0x101000, 0x102000], FLAGS[1])
+    assert table.drain(10) == [(NR_MPROTECT, (BASE + PAGE, 2 * PAGE, 1))]
+    table.map(vas[1], 0x101000, FLAGS[2])
+    table.map(vas[2], 0x200000, FLAGS[2])     # (another frame: mapped anew)
+    assert table.drain(10) == [(NR_MPROTECT, (BASE + PAGE, PAGE, 3)),
+                               (NR_MMAP, (BASE + 2 * PAGE, PAGE, 3, MAP_SHARED_FIXED,
+                                          layout.POOL_FD, 0x200000))]
+    assert table.host_maps == 3
+    table.process.mappings_known = False
+    table.map(vas[0], 0x100000, FLAGS[1])
+    assert table.drain(10) == [(NR_MMAP, (BASE, PAGE, 1, MAP_SHARED_FIXED,
+                                          layout.POOL_FD, 0x100000))]

@@ -210,3 +210,17 @@ def test_a_kept_process_is_taken_without_a_second_listing_but_not_once_dead(proc
     while proc.alive and time.monotonic() < deadline:
         time.sleep(0.01)
     assert idle.take() is None and not proc.kept
+
+
+def test_an_ended_process_has_no_program_thread(proc):
+    """The count is the host's, read through the process's task directory
+    held open: once the process has ended it says so (not a thread count
+    of whatever took its pid next, nor an error)."""
+    assert proc.one_program_thread()              # (the directory is held from here)
+    proc.machine.unwatch(proc)                    # (the sentry does not hear of the end)
+    os.kill(proc.pid, 9)
+    deadline = time.monotonic() + WAIT
+    while os.path.exists("/proc/%d" % proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not os.path.exists("/proc/%d" % proc.pid)
+    assert proc.alive and not proc.one_program_thread()

@@ -10,6 +10,8 @@ steps per run it touches, not one per page: a 2 MiB range is one run.
 """
 from bisect import bisect_right
 
+PROT_BITS = 0xFFF                   # (of `first`: the frame is page-aligned)
+
 
 class HostRuns:
     __slots__ = ("starts", "runs")
@@ -20,6 +22,25 @@ class HostRuns:
 
     def __len__(self):
         return len(self.starts)
+
+    def maps_frames(self, a, b, phys):
+        """Whether every page of [a, b) is mapped, page a from frame phys
+        and the rest from the frames after it, whatever the rights."""
+        starts, runs = self.starts, self.runs
+        if not starts or a >= runs[starts[-1]][0]:
+            return False
+        i = bisect_right(starts, a) - 1
+        at = a
+        while at < b:
+            if i < 0 or i >= len(starts):
+                return False
+            s = starts[i]
+            e, f = runs[s]
+            if not s <= at < e or (f & ~PROT_BITS) + (at - s) != phys + (at - a):
+                return False
+            at = e
+            i += 1
+        return True
 
     def set(self, a, b, first):
         """[a, b) is mapped from `first` (phys | prot of page a; the rest

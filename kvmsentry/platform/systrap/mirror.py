@@ -16,7 +16,7 @@ from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF
 from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.host_runs import HostRuns
 
-NR_MMAP, NR_MUNMAP = 9, 11
+NR_MMAP, NR_MPROTECT, NR_MUNMAP = 9, 10, 11
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED_FIXED = 0x1 | 0x10
 MAP_POPULATE = 0x8000
@@ -410,7 +410,14 @@ class HostMappings:
         for a, b in pieces:
             if a >= b:
                 continue
-            if prot:
+            if prot and self.stale is None and self.host.maps_frames(a, b, phys + (a - start)) \
+                    and self.process is not None and self.process.mappings_known:
+                # Only the rights change (a fork's copy-on-write, a RELRO):
+                # the host keeps its page-table entries, where an mmap over
+                # the range would drop them and the program fault each again.
+                ops.append((NR_MPROTECT, (a, b - a, prot)))
+                set_host(a, b, phys + (a - start) | prot)
+            elif prot:
                 flags = MAP_SHARED_FIXED
                 if b - a >= POPULATE_BYTES and not pte & PTE_SPECULATIVE:
                     flags |= MAP_POPULATE

@@ -13,6 +13,7 @@ the child can only read (layout.MAPPER_VA; map_now).
 import array
 import mmap
 import os
+import select
 import struct
 import _signal as signal      # (signal.py adds only enums, and imports enum)
 
@@ -78,6 +79,7 @@ class ChildProcess:
         self.spare = True             # slot 0's thread waits for a task (born or kept)
         self.cpu_mark = 0             # ... and the CPU time it had run by then
         self._schedstat = {}          # tid -> open fd of its /proc schedstat
+        self._task_dir = None         # open fd of its /proc task directory (one_program_thread)
         self.killed = {}              # slot -> its task was killed while it ran (abandon)
         # What its host mappings are (a HostRuns) once its address space
         # left it, for the next one's wipe (mirror.py); not known once a
@@ -325,10 +327,27 @@ class ChildProcess:
         adopting it, a reuse): a program thread can make a host thread the
         sentry never hears of by jumping to the stub's clone, and that
         thread would then run in, and write, the next program's memory."""
-        try:
-            return len(os.listdir("/proc/%d/task" % self.pid)) == 2
-        except OSError:
+        if not self.alive:
             return False
+        if self._task_dir is None:
+            try:
+                fd = os.open(b"/proc/%d/task" % self.pid,
+                             os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                return False
+            # Opened by number: ours only if the process had not ended
+            # (its pid free for another) before the open.
+            poller = select.poll()
+            poller.register(self.pidfd, select.POLLIN)
+            if poller.poll(0):
+                os.close(fd)
+                return False
+            self._task_dir = fd
+        # The host gives a task directory 2 + the process's thread count
+        # as its link count, and 2 alone once the process has ended (the
+        # held directory stays that process's, whatever reuses its pid):
+        # one fstat (~1 us) where listing it took five calls (~5.5 us).
+        return os.fstat(self._task_dir).st_nlink - 2 == 2   # (the thread and the mapper)
 
     def has_ops(self):
         return bool(self.thread_ops) or self.mappings.has_dirty()
@@ -350,6 +369,9 @@ class ChildProcess:
     def kill(self):
         self.kept = False
         self._forget_schedstat()
+        if self._task_dir is not None:
+            os.close(self._task_dir)
+            self._task_dir = None
         self.machine.unwatch(self)
         if self.pidfd is not None:
             try:

@@ -9,13 +9,40 @@ import os
 import struct
 import threading
 
+from kvmsentry._systrap import lib
 from kvmsentry.sandbox import spawn
 
 STUB_ELF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stub.elf")
 
 
+ADDR_NO_RANDOMIZE = 0x0040000
+PERSONALITY_QUERY = 0xFFFFFFFF
+
+
 class ZygoteError(Exception):
     pass
+
+
+def _spawn_unrandomized(argv, sock_fd):
+    """Start the zygote with its stack at the top of the address space.
+    The stub is linked at a fixed address (layout.STUB_BASE) 96 MiB below
+    that top, inside the 16 GiB the host's randomized stack top ranges
+    over: about once in 10^5 starts the new stack covered it, the ELF load
+    failed past exec's point of no return (SIGSEGV, "elf segment ...
+    mapped already" in the host's log), and the sentry, whose posix_spawn
+    had succeeded, met a closed socket. Nothing is lost: the zygote runs
+    no program, and its children unmap its stack, vDSO and vvar."""
+    old = lib.personality(PERSONALITY_QUERY)
+    # (per thread, and inherited by the spawned process: this thread's
+    # own setting is restored at once)
+    lib.personality(old | ADDR_NO_RANDOMIZE)
+    try:
+        # A session of its own: the user's terminal sends its Ctrl-C
+        # (SIGINT), Ctrl-\ and hangup to the sentry only, which hands
+        # them to the foreground job inside; a child would die of them.
+        return spawn.spawn(argv, {}, stdin=sock_fd, new_session=True)
+    finally:
+        lib.personality(old)
 
 
 class Zygote:
@@ -23,10 +50,9 @@ class Zygote:
         # (_socket, not socket: the latter's enums cost ~2 ms of every start.)
         self._sock, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         try:
-            # A session of its own: the user's terminal sends its Ctrl-C
-            # (SIGINT), Ctrl-\ and hangup to the sentry only, which hands
-            # them to the foreground job inside; a child would die of them.
-            self.proc = spawn.spawn([STUB_ELF], {}, stdin=theirs.fileno(), new_session=True)
+            # Our pid: the zygote ends if its parent is already another
+            # (we died before it asked for PR_SET_PDEATHSIG).
+            self.proc = _spawn_unrandomized([STUB_ELF, str(os.getpid())], theirs.fileno())
         finally:
             theirs.close()
         self._lock = threading.Lock()
