@@ -257,7 +257,8 @@ static int kvmsentry_sigsys_last_denied(void) { return sigsys_last; }
  * faults; arenas fill densely, so a chunk saves most of its 512 faults.
  * The allocator is CPython's documented hook (PyObject_SetArenaAllocator),
  * found with dlsym: this module is built against the limited API, which
- * leaves it out. Called with the GIL held, so the chunk needs no lock. */
+ * leaves it out. Arenas are made with the GIL held: the chunk needs no
+ * lock. */
 #include <dlfcn.h>
 
 #define ARENA_CHUNK (2UL << 20)
@@ -279,9 +280,12 @@ static void *map_anonymous(size_t size)
 static void *huge_arena_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    if (size == 0 || size > ARENA_CHUNK || ARENA_CHUNK % size != 0)
+    /* Only arenas (1 MiB: two to a chunk) come from chunks. CPython also
+     * takes each thread's frame stack (16 KiB and up) through this hook:
+     * those get mappings of their own, so a chunk holds whole arenas. */
+    if (size != ARENA_CHUNK / 2 && size != ARENA_CHUNK)
         return map_anonymous(size);
-    if (arena_next == arena_end) {
+    if ((size_t)(arena_end - arena_next) < size) {
         /* Twice the chunk, then the unaligned ends given back. */
         char *p = map_anonymous(2 * ARENA_CHUNK);
         char *start;

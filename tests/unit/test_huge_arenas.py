@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 CHILD = r"""
-import gc, sys
+import gc, sys, threading
 from kvmsentry._sandbox import lib
 
 def advised():
@@ -27,9 +27,18 @@ def advised():
 use = sys.argv[1] == "use"
 if use:
     assert lib.kvmsentry_use_huge_arenas() == 0
+def deep(n):
+    return 0 if n == 0 else deep(n - 1)
+
 for _ in range(2):
-    # ~8 MiB of small objects: several new arenas.
-    objs = [(i, str(i)) for i in range(100000)]
+    # ~8 MiB of small objects: several new arenas; between them, threads
+    # whose frame stacks CPython also takes through the arena hook.
+    objs = []
+    for part in range(10):
+        objs += [(i, str(i)) for i in range(part * 10000, (part + 1) * 10000)]
+        thread = threading.Thread(target=deep, args=(300,))
+        thread.start()
+        thread.join()
     spans = advised()
     inside = sum(any(s <= id(o) < e for s, e in spans) for o in objs[-1000:])
     print(len(spans), inside, all((e - s) % (2 << 20) == 0 and s % (2 << 20) == 0
