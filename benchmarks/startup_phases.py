@@ -36,7 +36,8 @@ def _event(what):
                  (time.monotonic() - _T0) * 1e3, what))
 _event("interpreter started")
 STEPS = {
-    "kvmsentry.net.netns": ["enter"],
+    "kvmsentry.sandbox.code_cache": ["install"],
+    "kvmsentry.cli.do_args": ["read"],
     "kvmsentry.sandbox.namespaces": ["unshare", "pivot_to_empty_root"],
     "kvmsentry.sandbox.supervisor": ["fork_sentry"],
     "kvmsentry.sandbox.preload": ["fix_modules", "import_everything"],
@@ -45,6 +46,8 @@ STEPS = {
     "kvmsentry.kernel.rootfs": ["build_mounts"],
     "kvmsentry.platform.choice": ["make_machine"],
     "kvmsentry.kernel.kernel": ["Kernel.__init__", "Kernel.run"],
+    "kvmsentry.platform.systrap.machine": ["SystrapMachine.close"],
+    "kvmsentry.net.netns": ["enter", "Network.close"],
 }
 _done = set()
 def _wrap(owner, attr, label):

@@ -116,7 +116,8 @@ def policy(own_pid, kvm=True):
         allow("munmap", "the same"),
         allow("mremap", "realloc of large blocks"),
         allow("mprotect", "thread stack guard pages", masked(2, PROT_EXEC, 0)),
-        allow("madvise", "the pool: MADV_REMOVE/DONTNEED drop guest translations"),
+        allow("madvise", "the pool: MADV_REMOVE/DONTNEED drop guest translations; "
+              "Python's arenas: MADV_HUGEPAGE"),
         allow("futex", "locks, the GIL, condition variables"),
         allow("set_robust_list", "every new thread (glibc)"),
         allow("set_tid_address", "thread start (glibc)"),

@@ -32,6 +32,11 @@ def fork_sentry():
     if pid == 0:
         # The sentry dies with its supervisor (a SIGKILL to `kvmsentry do`).
         lib.kvmsentry_prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The sentry's imports fill a few MiB of new object arenas: in
+        # huge pages where the kernel gives them (a 4 KiB page fault costs
+        # ~4.5 us on these hosts). Not the supervisor's: it allocates
+        # little after the fork.
+        lib.kvmsentry_use_huge_arenas()
         # The forwarded signals stay blocked, so every thread the sentry
         # makes has them blocked; Kernel.run unblocks them in the main
         # thread alone, whose Python handler forwards them. A signal the
