@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 from kvmsentry.mm.pagetable import PTE_P, leaf_flags
 from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.mirror import (
-    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MPROTECT, NR_MUNMAP, HostMappings, prot_of)
+    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MPROTECT, NR_MUNMAP, HostMappings, _run_bounds,
+    prot_of)
 
 PAGE = 4096
 BASE = 0x400000
@@ -286,3 +287,69 @@ def test_a_change_of_rights_alone_is_an_mprotect():
     table.map(vas[0], 0x100000, FLAGS[1])
     assert table.drain(10) == [(NR_MMAP, (BASE, PAGE, 1, MAP_SHARED_FIXED,
                                           layout.POOL_FD, 0x100000))]
+
+
+def _runs_page_by_page(vas, ptes):
+    """Where runs start, one page at a time: a page joins the last run if
+    it is the next page and maps the next frame with the same rights."""
+    bounds = [0]
+    for i in range(1, len(vas)):
+        if not (vas[i] == vas[i - 1] + PAGE and ptes[i] == ptes[i - 1] + PAGE):
+            bounds.append(i)
+    return bounds + [len(vas)]
+
+
+mapped_pages = st.dictionaries(st.integers(0, 300),
+                               st.tuples(st.one_of(st.none(), st.integers(0, 40)),
+                                         st.sampled_from(FLAGS[1:])), max_size=60)
+
+
+@given(mapped_pages)
+def test_runs_of_mapped_pages_found_in_whole_list_steps(table):
+    vas = sorted(BASE + page * PAGE for page in table)
+    ptes = [0x100000 + (p if f is None else f) * PAGE | flags
+            for p, (f, flags) in sorted(table.items())]
+    assert _run_bounds(vas, ptes) == _runs_page_by_page(vas, ptes)
+
+
+# Pages near the places a new table's one-loop drain hands to _emit: the
+# stub's range (never mapped) and the patched sites' table.
+near = st.tuples(st.sampled_from([BASE, layout.RESERVED_LO - 16 * PAGE,
+                                  layout.RESERVED_HI - 16 * PAGE, layout.TABLE_VA - 16 * PAGE]),
+                 st.integers(0, 40), st.one_of(st.none(), st.integers(0, 60)),
+                 st.sampled_from(FLAGS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(near, max_size=40), st.lists(near, max_size=60), st.booleans(),
+       st.integers(1, 7))
+def test_a_new_table_drained_in_one_loop_as_run_by_run(old_pages, new_pages, reuse, limit):
+    """A table whose pages all lie past the host's mappings (a fork's
+    child, a new image; in a reused process or not) is drained in one loop
+    (_emit_past): the same calls, in the same order, and the same host
+    runs as each run's _emit makes, and the mmaps of what the old
+    program's mappings hold alike are left out the same way."""
+    def fill(table, pages):
+        for base, page, frame, flags in pages:
+            va = base + page * PAGE
+            table.map(va, 0x100000 + (page if frame is None else frame) * PAGE, flags) \
+                if flags else table.unmap(va)
+
+    drained = []
+    for one_loop in (True, False):
+        old = HostMappings(machine=None)
+        old.process = _Process()
+        fill(old, old_pages)
+        while old.has_dirty():
+            old.drain(limit)
+        new = HostMappings(machine=None)
+        if not one_loop:
+            new._emit_past = new._emit_runs
+        if reuse:
+            assert new.adopt(old)
+        fill(new, new_pages)
+        ops = []
+        while new.has_dirty():
+            ops += new.drain(limit)
+        drained.append((ops, new.host.starts, new.host.runs))
+    assert drained[0] == drained[1]

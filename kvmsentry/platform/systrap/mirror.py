@@ -8,7 +8,7 @@ runs of contiguous pages and frames allow.
 from bisect import bisect_left
 from collections import deque
 from itertools import compress, repeat
-from operator import add, and_, eq, not_, or_
+from operator import add, and_, eq, ne, not_, or_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
@@ -55,6 +55,12 @@ HUGE_MASK = ~(HUGE_SIZE - 1)
 _RESERVED_LO, _RESERVED_HI = layout.RESERVED_LO, layout.RESERVED_HI
 _TABLE_VA, _TABLE_END = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
 _POOL_FD = layout.POOL_FD
+
+
+# prot_of's answer for a present PTE, by its W bit and its NX bit (63):
+# [W | NX << 1].
+_PROTS = (PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ,
+          PROT_READ | PROT_WRITE)
 
 
 def prot_of(pte):
@@ -289,11 +295,12 @@ class HostMappings:
             self._drain_new(ops, limit)
             return ops
         done = len(ops)
-        self._drain_new(ops, limit, vas)
+        huge = self._drain_new(ops, limit, vas)
         stale = self.stale
         if not self.dirty and not self.dirty_huge:
             self.stale = None
-        ops[done:] = _without_alike(stale, ops[done:])
+        if huge:
+            ops[done:] = _without_alike(stale, ops[done:])
         return ops
 
     def _wipe_all(self):
@@ -334,13 +341,15 @@ class HostMappings:
 
     def _drain_new(self, ops, limit, vas=None):
         """drain()'s calls for the table's changes (after any wipe); vas:
-        the changed pages sorted, if known."""
+        the changed pages sorted, if known. True if 2 MiB entries were
+        among them: the mmaps of what stale maps alike are still in ops
+        (page entries alone leave them out as they go)."""
         dirty, dirty_huge = self.dirty, self.dirty_huge
         if not dirty and not dirty_huge:
-            return
+            return False
         if not dirty_huge:
             self._drain_pages(ops, limit, vas)
-            return
+            return False
         entries = [(va, 0, PAGE_SIZE) for va in dirty]
         entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
         entries.sort()
@@ -364,6 +373,7 @@ class HostMappings:
                 end += size
                 i += 1
             self._emit(ops, start, end, pte)
+        return True
 
     def _drain_pages(self, ops, limit, vas=None):
         """drain() with page entries only (the common case): the runs are
@@ -373,26 +383,87 @@ class HostMappings:
             vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
-        # Page i+1 joins page i's run if it is the next page, and either
-        # maps the next frame with the same rights or neither is mapped.
-        follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
-        same = map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE)))
-        unmapped = list(map(not_, map(and_, ptes, repeat(PTE_P))))
-        joins = map(and_, follows, map(or_, same, map(and_, unmapped, unmapped[1:])))
-        bounds = [0]
-        bounds += compress(range(1, n), map(not_, joins))
-        bounds.append(n)
-        done = n
-        for k in range(len(bounds) - 1):
-            if len(ops) >= limit:
-                done = bounds[k]
-                break
-            first, last = bounds[k], bounds[k + 1] - 1
-            self._emit(ops, vas[first], vas[last] + PAGE_SIZE, ptes[first])
+        bounds = _run_bounds(vas, ptes)
+        host = self.host
+        if host.starts and vas[0] < host.runs[host.starts[-1]][0]:
+            done = self._emit_runs(ops, limit, vas, ptes, bounds)
+        else:
+            done = self._emit_past(ops, limit, vas, ptes, bounds)
         if done == n:
             dirty.clear()
         else:
             deque(map(dirty.pop, vas[:done]), maxlen=0)
+
+    def _emit_runs(self, ops, limit, vas, ptes, bounds):
+        """The runs' calls, each by _emit (the host's mappings reach past
+        the first: a change may be a mprotect, a set may split a run).
+        Returns how many pages were sent."""
+        stale, done = self.stale, len(ops)
+        for k in range(len(bounds) - 1):
+            if len(ops) >= limit:
+                break
+            first, last = bounds[k], bounds[k + 1] - 1
+            self._emit(ops, vas[first], vas[last] + PAGE_SIZE, ptes[first])
+        else:
+            k = len(bounds) - 1
+        if stale is not None:
+            ops[done:] = _without_alike(stale, ops[done:])
+        return bounds[k]
+
+    def _emit_past(self, ops, limit, vas, ptes, bounds):
+        """_emit_runs for runs that all lie past the host's last mapping
+        (a new table's, filled in address order: a fork's child, a new
+        image): each mapped run is an mmap appended to the host's runs,
+        none a mprotect; an mmap of what the old program's host mappings
+        (stale) hold alike is left out. One loop, no call per run."""
+        host, stale = self.host, self.stale
+        starts, runs = host.starts, host.runs
+        if stale is not None:
+            s_starts, s_runs = stale.starts, stale.runs
+            s_n, j = len(s_starts), 0
+        speculative = PTE_SPECULATIVE
+        for k in range(len(bounds) - 1):
+            if len(ops) >= limit:
+                return bounds[k]
+            i = bounds[k]
+            start, end, pte = vas[i], vas[bounds[k + 1] - 1] + PAGE_SIZE, ptes[i]
+            if start < _TABLE_END and end > _TABLE_VA or \
+                    end > _RESERVED_LO and start < _RESERVED_HI:
+                at = len(ops)
+                self._emit(ops, start, end, pte)
+                if stale is not None:
+                    ops[at:] = _without_alike(stale, ops[at:])
+                continue
+            if not pte & PTE_P:
+                ops.append((NR_MUNMAP, (start, end - start)))
+                continue
+            prot = _PROTS[(pte & PTE_W) >> 1 | pte >> 62 & 2]
+            phys = pte & ADDR_MASK
+            first = phys | prot
+            # (the host's runs: this one continues the last, or follows it)
+            if starts:
+                s = starts[-1]
+                e, f = runs[s]
+                if e == start and f + (e - s) == first:
+                    runs[s] = (end, f)
+                else:
+                    starts.append(start)
+                    runs[start] = (end, first)
+            else:
+                starts.append(start)
+                runs[start] = (end, first)
+            if stale is not None:
+                while j < s_n and s_runs[s_starts[j]][0] <= start:
+                    j += 1
+                if j < s_n and s_starts[j] <= start:
+                    e, f = s_runs[s_starts[j]]
+                    if end <= e and f + (start - s_starts[j]) == first:
+                        continue                # (mapped alike already)
+            flags = MAP_SHARED_FIXED
+            if end - start >= POPULATE_BYTES and not pte & speculative:
+                flags |= MAP_POPULATE
+            ops.append((NR_MMAP, (start, end - start, prot, flags, _POOL_FD, phys)))
+        return bounds[-1]
 
     def _emit(self, ops, start, end, pte):
         """The host calls for [start, end) mapped from pte's frame on (or
@@ -432,6 +503,38 @@ class HostMappings:
     def host_maps(self):
         """How many host mappings (VMAs) the child holds of the pool."""
         return len(self.host)
+
+
+def _run_bounds(vas, ptes):
+    """Where the runs of pages vas (sorted) with ptes start: [0, ..., n],
+    each run one host call. Found with whole-list steps, no Python step
+    per page."""
+    n = len(vas)
+    if all(map(and_, ptes, repeat(PTE_P))):
+        return _bounds_mapped(vas, ptes)
+    # Page i+1 joins page i's run if it is the next page, and either
+    # maps the next frame with the same rights or neither is mapped.
+    follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
+    same = map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE)))
+    unmapped = list(map(not_, map(and_, ptes, repeat(PTE_P))))
+    joins = map(and_, follows, map(or_, same, map(and_, unmapped, unmapped[1:])))
+    bounds = [0]
+    bounds += compress(range(1, n), map(not_, joins))
+    bounds.append(n)
+    return bounds
+
+
+def _bounds_mapped(vas, ptes):
+    """_run_bounds when every page is mapped (a fork's or an exec's
+    table): a run's pages have one pte - va, and no gap between them;
+    half the steps of the general case."""
+    offsets = list(map(sub, ptes, vas))
+    splits = map(or_, map(ne, offsets[1:], offsets),
+                 map(ne, vas[1:], map(add, vas, repeat(PAGE_SIZE))))
+    bounds = [0]
+    bounds += compress(range(1, len(vas)), splits)
+    bounds.append(len(vas))
+    return bounds
 
 
 def _without_alike(stale, ops):
