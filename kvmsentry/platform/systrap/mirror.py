@@ -7,8 +7,8 @@ runs of contiguous pages and frames allow.
 """
 from bisect import bisect_left
 from collections import deque
-from itertools import compress, repeat
-from operator import add, and_, eq, ne, not_, or_, sub
+from itertools import compress, groupby, repeat
+from operator import add, and_, eq, not_, or_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
@@ -507,11 +507,14 @@ class HostMappings:
 
 def _run_bounds(vas, ptes):
     """Where the runs of pages vas (sorted) with ptes start: [0, ..., n],
-    each run one host call. Found with whole-list steps, no Python step
-    per page."""
+    each run one host call. Found with C-level steps, no Python step per
+    page."""
     n = len(vas)
-    if all(map(and_, ptes, repeat(PTE_P))):
-        return _bounds_mapped(vas, ptes)
+    if n == 1:
+        return [0, 1]
+    bounds = _bounds_mapped(vas, ptes)
+    if bounds is not None:
+        return bounds
     # Page i+1 joins page i's run if it is the next page, and either
     # maps the next frame with the same rights or neither is mapped.
     follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
@@ -525,15 +528,21 @@ def _run_bounds(vas, ptes):
 
 
 def _bounds_mapped(vas, ptes):
-    """_run_bounds when every page is mapped (a fork's or an exec's
-    table): a run's pages have one pte - va, and no gap between them;
-    half the steps of the general case."""
-    offsets = list(map(sub, ptes, vas))
-    splits = map(or_, map(ne, offsets[1:], offsets),
-                 map(ne, vas[1:], map(add, vas, repeat(PAGE_SIZE))))
-    bounds = [0]
-    bounds += compress(range(1, len(vas)), splits)
-    bounds.append(len(vas))
+    """_run_bounds if every page is mapped (a fork's or an exec's table;
+    else None): a run's pages have one pte - va, so the runs are the
+    groups of equal ones (found in C, a Python step per run, not per
+    page), split again where pages are missing between two of a group
+    (its frames skip as far: rare). A group's ptes differ by whole
+    pages, so they share their flags: its first tells if it is mapped."""
+    bounds, at = [0], 0
+    for _, group in groupby(map(sub, ptes, vas)):
+        if not ptes[at] & PTE_P:
+            return None
+        last = at + len(list(group))
+        if vas[last - 1] - vas[at] != (last - 1 - at) * PAGE_SIZE:
+            bounds += [i for i in range(at + 1, last) if vas[i] != vas[i - 1] + PAGE_SIZE]
+        bounds.append(last)
+        at = last
     return bounds
 
 
