@@ -414,8 +414,8 @@ class HostMappings:
         """_emit_runs for runs that all lie past the host's last mapping
         (a new table's, filled in address order: a fork's child, a new
         image): each mapped run is an mmap appended to the host's runs,
-        none a mprotect; an mmap of what the old program's host mappings
-        (stale) hold alike is left out. One loop, no call per run."""
+        none a mprotect, less the parts the old program's host mappings
+        (stale) hold alike. One loop, no call per run."""
         host, stale = self.host, self.stale
         starts, runs = host.starts, host.runs
         if stale is not None:
@@ -452,17 +452,33 @@ class HostMappings:
             else:
                 starts.append(start)
                 runs[start] = (end, first)
-            if stale is not None:
-                while j < s_n and s_runs[s_starts[j]][0] <= start:
-                    j += 1
-                if j < s_n and s_starts[j] <= start:
-                    e, f = s_runs[s_starts[j]]
-                    if end <= e and f + (start - s_starts[j]) == first:
-                        continue                # (mapped alike already)
             flags = MAP_SHARED_FIXED
             if end - start >= POPULATE_BYTES and not pte & speculative:
                 flags |= MAP_POPULATE
-            ops.append((NR_MMAP, (start, end - start, prot, flags, _POOL_FD, phys)))
+            if stale is None:
+                ops.append((NR_MMAP, (start, end - start, prot, flags, _POOL_FD, phys)))
+                continue
+            # Only the parts the old mappings do not map alike: a program's
+            # text, one run of 100+ pages, differs from the last program's
+            # by the pages a syscall-site patch copied.
+            while j < s_n and s_runs[s_starts[j]][0] <= start:
+                j += 1
+            pieces, at, m = [], start, j
+            while m < s_n and s_starts[m] < end:
+                s = s_starts[m]
+                e, f = s_runs[s]
+                lo = s if s > start else start
+                if f + (lo - s) == first + (lo - start):
+                    if lo > at:
+                        pieces.append((at, lo))
+                    at = e if e < end else end
+                m += 1
+            if at < end:
+                pieces.append((at, end))
+            if len(ops) + len(pieces) > limit:
+                pieces = ((start, end),)        # (one call fits: the caller's margin)
+            for a, b in pieces:
+                ops.append((NR_MMAP, (a, b - a, prot, flags, _POOL_FD, phys + (a - start))))
         return bounds[-1]
 
     def _emit(self, ops, start, end, pte):
