@@ -448,7 +448,14 @@ class AddressSpace:
                     zip(vmas, pieces):
                 if cache is not None:
                     eof_page = (file_size + PAGE_SIZE - 1) >> 12
-                    if end - start <= self.eager_bytes:
+                    # A read-only piece (the program's text) up to 1 MiB is
+                    # filled whole at once, not window by window as faults
+                    # come: its cache frames are then one run (alloc_run),
+                    # one host mapping and one step of every later fork's
+                    # and exec's drain. A later exec maps all the cached
+                    # pages anyway (_map_cached).
+                    if end - start <= self.eager_bytes or \
+                            end - start <= EAGER_POPULATE_BYTES and not prot & PROT_WRITE:
                         self._populate_file(vma, start, end, eof_page)
                     elif cache.frames:
                         self._map_cached(vma, eof_page)

@@ -131,12 +131,12 @@ class PageCache:
     def _fill(self, indices):
         """Give `indices` (ascending) frames holding the file's bytes."""
         try:
-            new = sorted(self.pool.alloc_many(len(indices)))
+            new = sorted(self.pool.alloc_run(len(indices)))
         except OutOfMemory:
             if not _retained:
                 raise
             _evict(0)
-            new = sorted(self.pool.alloc_many(len(indices)))
+            new = sorted(self.pool.alloc_run(len(indices)))
         view, buffers, runs = self.pool.view, [], []
         prev = None
         for index, phys in zip(indices, new):

@@ -156,6 +156,27 @@ class PhysPool:
             raise
         return taken
 
+    def alloc_run(self, count):
+        """alloc_many, but the frames one ascending run where the pool has
+        one: a free list's tail in order, else fresh frames from the bump
+        pointer (a page cache's, kept for as long as the file is used: a
+        program's text that is one run of frames is one host mapping, and
+        one step of a drain, in every process that maps it)."""
+        if count > 1 and not self._free_tainted:
+            for free in (self._warm, self._free):
+                if len(free) >= count and free[-1] - free[-count] == (count - 1) * PAGE_SIZE \
+                        and free[-count:] == list(range(free[-count], free[-1] + 1, PAGE_SIZE)):
+                    taken = free[-count:]
+                    del free[-count:]
+                    self.frames_in_use += count
+                    return taken
+            if self._next + count * PAGE_SIZE <= self.size:
+                start = self._next
+                self._next += count * PAGE_SIZE
+                self.frames_in_use += count
+                return list(range(start, self._next, PAGE_SIZE))
+        return self.alloc_many(count)
+
     def alloc_huge(self):
         """The first frame of a 2 MiB-aligned run of 512 zeroed frames
         that never held a page table, or None if there is none left."""

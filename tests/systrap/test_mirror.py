@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 from kvmsentry.mm.pagetable import PTE_P, leaf_flags
 from kvmsentry.platform.systrap import layout
 from kvmsentry.platform.systrap.mirror import (
-    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MPROTECT, NR_MUNMAP, HostMappings, prot_of)
+    MAP_POPULATE, MAP_SHARED_FIXED, NR_MMAP, NR_MPROTECT, NR_MUNMAP, HostMappings, _run_bounds,
+    prot_of)
 
 PAGE = 4096
 BASE = 0x400000
@@ -286,3 +287,105 @@ def test_a_change_of_rights_alone_is_an_mprotect():
     table.map(vas[0], 0x100000, FLAGS[1])
     assert table.drain(10) == [(NR_MMAP, (BASE, PAGE, 1, MAP_SHARED_FIXED,
                                           layout.POOL_FD, 0x100000))]
+
+
+def _runs_page_by_page(vas, ptes):
+    """Where runs start, one page at a time: a page joins the last run if
+    it is the next page and maps the next frame with the same rights, or
+    neither it nor the last is mapped."""
+    bounds = [0]
+    for i in range(1, len(vas)):
+        if not (vas[i] == vas[i - 1] + PAGE and (ptes[i] == ptes[i - 1] + PAGE or
+                                                 not ptes[i] & PTE_P and
+                                                 not ptes[i - 1] & PTE_P)):
+            bounds.append(i)
+    return bounds + [len(vas)]
+
+
+changed_pages = st.dictionaries(st.integers(0, 300),
+                                st.tuples(st.one_of(st.none(), st.integers(0, 40)),
+                                          st.sampled_from(FLAGS[1:] * 3 + FLAGS[:1])),
+                                min_size=1, max_size=60)
+
+
+@given(changed_pages)
+def test_runs_of_changed_pages_found_a_run_at_a_time(table):
+    """_run_bounds's runs are the page-by-page ones, whether every page is
+    mapped (one step per run) or some are unmapped (pte 0)."""
+    vas = sorted(BASE + page * PAGE for page in table)
+    ptes = [(0x100000 + (p if f is None else f) * PAGE | flags) if flags else 0
+            for p, (f, flags) in sorted(table.items())]
+    assert _run_bounds(vas, ptes) == _runs_page_by_page(vas, ptes)
+
+
+# Pages near the places a new table's one-loop drain hands to _emit: the
+# stub's range (never mapped) and the patched sites' table.
+near = st.tuples(st.sampled_from([BASE, layout.RESERVED_LO - 16 * PAGE,
+                                  layout.RESERVED_HI - 16 * PAGE, layout.TABLE_VA - 16 * PAGE]),
+                 st.integers(0, 40), st.one_of(st.none(), st.integers(0, 60)),
+                 st.sampled_from(FLAGS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(near, max_size=40), st.lists(near, max_size=60), st.booleans(),
+       st.integers(1, 7))
+def test_a_new_table_drained_in_one_loop_as_run_by_run(old_pages, new_pages, reuse, limit):
+    """A table whose pages all lie past the host's mappings (a fork's
+    child, a new image; in a reused process or not) is drained in one loop
+    (_emit_past): the child ends up with the same mappings, and the table
+    with the same host runs, as each run's _emit makes them; in a fresh
+    process with the same calls, in a reused one with no more pages
+    mapped anew (only what the old mappings do not hold alike)."""
+    def fill(table, pages):
+        for base, page, frame, flags in pages:
+            va = base + page * PAGE
+            table.map(va, 0x100000 + (page if frame is None else frame) * PAGE, flags) \
+                if flags else table.unmap(va)
+
+    drained = []
+    for one_loop in (True, False):
+        old, child = HostMappings(machine=None), {}
+        old.process = _Process()
+        fill(old, old_pages)
+        while old.has_dirty():
+            apply_ranges(old.drain(limit), child)
+        new = HostMappings(machine=None)
+        if not one_loop:
+            new._emit_past = new._emit_runs
+        if reuse:
+            assert new.adopt(old)
+        else:
+            child = {}
+        fill(new, new_pages)
+        ops = []
+        while new.has_dirty():
+            ops += new.drain(limit)
+        apply_ranges(ops, child)
+        mapped = sum(args[1] for nr, args in ops if nr == NR_MMAP)
+        drained.append((child, new.host.starts, new.host.runs, ops if not reuse else mapped))
+    assert drained[0][:3] == drained[1][:3]
+    if reuse:
+        assert drained[0][3] <= drained[1][3]
+    else:
+        assert drained[0][3] == drained[1][3]
+
+
+def test_a_run_mapped_alike_but_for_a_page_maps_that_page_alone():
+    """A new image's text, one run of frames, in a process whose last
+    program had one page of it copied (a patched syscall site): only that
+    page is mapped again, the rest stays as the host has it."""
+    rx = FLAGS[3]
+    vas = [BASE + k * PAGE for k in range(32)]
+    frames = [0x100000 + k * PAGE for k in range(32)]
+    old = HostMappings(machine=None)
+    old.process = _Process()
+    old.map_many(vas, frames, rx)
+    old.map(vas[9], 0x300000, rx)
+    while old.has_dirty():
+        old.drain(10)
+    new = HostMappings(machine=None)
+    assert new.adopt(old)
+    new.map_many(vas, frames, rx)
+    assert new.drain(10) == [(NR_MMAP, (vas[9], PAGE, 5, MAP_SHARED_FIXED | MAP_POPULATE,
+                                        layout.POOL_FD, frames[9]))]
+    assert new.host_maps == 1

@@ -456,3 +456,22 @@ def test_brk_grows_its_heap_mapping_in_place(mm, monkeypatch):
         [(0x400000, 0x403000), (0x403000, 0x404000)]
     assert mm.set_brk(0x400000 + P) == 0x400000 + P and mm.copy_in(0x400000, 1) == b"\0"
     assert [(v.start, v.end) for v in mm.vmas] == [(0x400000, 0x401000)]
+
+
+def test_an_images_text_is_filled_whole_as_one_run_of_frames(mm):
+    """Where only small mappings are populated at once (systrap's 64 KiB),
+    exec still fills a read-only piece up to 1 MiB whole (later execs map
+    every cached page anyway), from one run of the pool even when its
+    free frames are scattered: one host mapping of the program's text."""
+    from kvmsentry.mm.page_cache import PageCache
+    mm.eager_bytes = 16 * P
+    scattered = mm.pool.alloc_many(256)
+    mm.pool.free_many(scattered[::2])
+    data = bytes(range(256)) * (100 * P // 256)
+    cache = PageCache(_File(data), mm.pool)
+    start = 0x400000
+    mm.map_image([(start, start + 100 * P, PROT_READ | PROT_EXEC, cache, 0, len(data),
+                   None, False)], "prog")
+    frames = [mm.pages.get(start + k * P) for k in range(100)]
+    assert frames == list(range(frames[0], frames[0] + 100 * P, P))
+    assert mm.pool.read(frames[99], P) == data[99 * P:]

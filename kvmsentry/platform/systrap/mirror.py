@@ -7,8 +7,8 @@ runs of contiguous pages and frames allow.
 """
 from bisect import bisect_left
 from collections import deque
-from itertools import compress, repeat
-from operator import add, and_, eq, not_, or_
+from itertools import compress, groupby, repeat
+from operator import add, and_, eq, not_, or_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
@@ -55,6 +55,12 @@ HUGE_MASK = ~(HUGE_SIZE - 1)
 _RESERVED_LO, _RESERVED_HI = layout.RESERVED_LO, layout.RESERVED_HI
 _TABLE_VA, _TABLE_END = layout.TABLE_VA, layout.TABLE_VA + layout.TABLE_SIZE
 _POOL_FD = layout.POOL_FD
+
+
+# prot_of's answer for a present PTE, by its W bit and its NX bit (63):
+# [W | NX << 1].
+_PROTS = (PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE | PROT_EXEC, PROT_READ,
+          PROT_READ | PROT_WRITE)
 
 
 def prot_of(pte):
@@ -289,11 +295,12 @@ class HostMappings:
             self._drain_new(ops, limit)
             return ops
         done = len(ops)
-        self._drain_new(ops, limit, vas)
+        huge = self._drain_new(ops, limit, vas)
         stale = self.stale
         if not self.dirty and not self.dirty_huge:
             self.stale = None
-        ops[done:] = _without_alike(stale, ops[done:])
+        if huge:
+            ops[done:] = _without_alike(stale, ops[done:])
         return ops
 
     def _wipe_all(self):
@@ -334,13 +341,15 @@ class HostMappings:
 
     def _drain_new(self, ops, limit, vas=None):
         """drain()'s calls for the table's changes (after any wipe); vas:
-        the changed pages sorted, if known."""
+        the changed pages sorted, if known. True if 2 MiB entries were
+        among them: the mmaps of what stale maps alike are still in ops
+        (page entries alone leave them out as they go)."""
         dirty, dirty_huge = self.dirty, self.dirty_huge
         if not dirty and not dirty_huge:
-            return
+            return False
         if not dirty_huge:
             self._drain_pages(ops, limit, vas)
-            return
+            return False
         entries = [(va, 0, PAGE_SIZE) for va in dirty]
         entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
         entries.sort()
@@ -364,6 +373,7 @@ class HostMappings:
                 end += size
                 i += 1
             self._emit(ops, start, end, pte)
+        return True
 
     def _drain_pages(self, ops, limit, vas=None):
         """drain() with page entries only (the common case): the runs are
@@ -373,26 +383,103 @@ class HostMappings:
             vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
-        # Page i+1 joins page i's run if it is the next page, and either
-        # maps the next frame with the same rights or neither is mapped.
-        follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
-        same = map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE)))
-        unmapped = list(map(not_, map(and_, ptes, repeat(PTE_P))))
-        joins = map(and_, follows, map(or_, same, map(and_, unmapped, unmapped[1:])))
-        bounds = [0]
-        bounds += compress(range(1, n), map(not_, joins))
-        bounds.append(n)
-        done = n
-        for k in range(len(bounds) - 1):
-            if len(ops) >= limit:
-                done = bounds[k]
-                break
-            first, last = bounds[k], bounds[k + 1] - 1
-            self._emit(ops, vas[first], vas[last] + PAGE_SIZE, ptes[first])
+        bounds = _run_bounds(vas, ptes)
+        host = self.host
+        if host.starts and vas[0] < host.runs[host.starts[-1]][0]:
+            done = self._emit_runs(ops, limit, vas, ptes, bounds)
+        else:
+            done = self._emit_past(ops, limit, vas, ptes, bounds)
         if done == n:
             dirty.clear()
         else:
             deque(map(dirty.pop, vas[:done]), maxlen=0)
+
+    def _emit_runs(self, ops, limit, vas, ptes, bounds):
+        """The runs' calls, each by _emit (the host's mappings reach past
+        the first: a change may be a mprotect, a set may split a run).
+        Returns how many pages were sent."""
+        stale, done = self.stale, len(ops)
+        for k in range(len(bounds) - 1):
+            if len(ops) >= limit:
+                break
+            first, last = bounds[k], bounds[k + 1] - 1
+            self._emit(ops, vas[first], vas[last] + PAGE_SIZE, ptes[first])
+        else:
+            k = len(bounds) - 1
+        if stale is not None:
+            ops[done:] = _without_alike(stale, ops[done:])
+        return bounds[k]
+
+    def _emit_past(self, ops, limit, vas, ptes, bounds):
+        """_emit_runs for runs that all lie past the host's last mapping
+        (a new table's, filled in address order: a fork's child, a new
+        image): each mapped run is an mmap appended to the host's runs,
+        none a mprotect, less the parts the old program's host mappings
+        (stale) hold alike. One loop, no call per run."""
+        host, stale = self.host, self.stale
+        starts, runs = host.starts, host.runs
+        if stale is not None:
+            s_starts, s_runs = stale.starts, stale.runs
+            s_n, j = len(s_starts), 0
+        speculative = PTE_SPECULATIVE
+        for k in range(len(bounds) - 1):
+            if len(ops) >= limit:
+                return bounds[k]
+            i = bounds[k]
+            start, end, pte = vas[i], vas[bounds[k + 1] - 1] + PAGE_SIZE, ptes[i]
+            if start < _TABLE_END and end > _TABLE_VA or \
+                    end > _RESERVED_LO and start < _RESERVED_HI:
+                at = len(ops)
+                self._emit(ops, start, end, pte)
+                if stale is not None:
+                    ops[at:] = _without_alike(stale, ops[at:])
+                continue
+            if not pte & PTE_P:
+                ops.append((NR_MUNMAP, (start, end - start)))
+                continue
+            prot = _PROTS[(pte & PTE_W) >> 1 | pte >> 62 & 2]
+            phys = pte & ADDR_MASK
+            first = phys | prot
+            # (the host's runs: this one continues the last, or follows it)
+            if starts:
+                s = starts[-1]
+                e, f = runs[s]
+                if e == start and f + (e - s) == first:
+                    runs[s] = (end, f)
+                else:
+                    starts.append(start)
+                    runs[start] = (end, first)
+            else:
+                starts.append(start)
+                runs[start] = (end, first)
+            flags = MAP_SHARED_FIXED
+            if end - start >= POPULATE_BYTES and not pte & speculative:
+                flags |= MAP_POPULATE
+            if stale is None:
+                ops.append((NR_MMAP, (start, end - start, prot, flags, _POOL_FD, phys)))
+                continue
+            # Only the parts the old mappings do not map alike: a program's
+            # text, one run of 100+ pages, differs from the last program's
+            # by the pages a syscall-site patch copied.
+            while j < s_n and s_runs[s_starts[j]][0] <= start:
+                j += 1
+            pieces, at, m = [], start, j
+            while m < s_n and s_starts[m] < end:
+                s = s_starts[m]
+                e, f = s_runs[s]
+                lo = s if s > start else start
+                if f + (lo - s) == first + (lo - start):
+                    if lo > at:
+                        pieces.append((at, lo))
+                    at = e if e < end else end
+                m += 1
+            if at < end:
+                pieces.append((at, end))
+            if len(ops) + len(pieces) > limit:
+                pieces = ((start, end),)        # (one call fits: the caller's margin)
+            for a, b in pieces:
+                ops.append((NR_MMAP, (a, b - a, prot, flags, _POOL_FD, phys + (a - start))))
+        return bounds[-1]
 
     def _emit(self, ops, start, end, pte):
         """The host calls for [start, end) mapped from pte's frame on (or
@@ -432,6 +519,47 @@ class HostMappings:
     def host_maps(self):
         """How many host mappings (VMAs) the child holds of the pool."""
         return len(self.host)
+
+
+def _run_bounds(vas, ptes):
+    """Where the runs of pages vas (sorted) with ptes start: [0, ..., n],
+    each run one host call. Found with C-level steps, no Python step per
+    page."""
+    n = len(vas)
+    if n == 1:
+        return [0, 1]
+    bounds = _bounds_mapped(vas, ptes)
+    if bounds is not None:
+        return bounds
+    # Page i+1 joins page i's run if it is the next page, and either
+    # maps the next frame with the same rights or neither is mapped.
+    follows = map(eq, vas[1:], map(add, vas, repeat(PAGE_SIZE)))
+    same = map(eq, ptes[1:], map(add, ptes, repeat(PAGE_SIZE)))
+    unmapped = list(map(not_, map(and_, ptes, repeat(PTE_P))))
+    joins = map(and_, follows, map(or_, same, map(and_, unmapped, unmapped[1:])))
+    bounds = [0]
+    bounds += compress(range(1, n), map(not_, joins))
+    bounds.append(n)
+    return bounds
+
+
+def _bounds_mapped(vas, ptes):
+    """_run_bounds if every page is mapped (a fork's or an exec's table;
+    else None): a run's pages have one pte - va, so the runs are the
+    groups of equal ones (found in C, a Python step per run, not per
+    page), split again where pages are missing between two of a group
+    (its frames skip as far: rare). A group's ptes differ by whole
+    pages, so they share their flags: its first tells if it is mapped."""
+    bounds, at = [0], 0
+    for _, group in groupby(map(sub, ptes, vas)):
+        if not ptes[at] & PTE_P:
+            return None
+        last = at + len(list(group))
+        if vas[last - 1] - vas[at] != (last - 1 - at) * PAGE_SIZE:
+            bounds += [i for i in range(at + 1, last) if vas[i] != vas[i - 1] + PAGE_SIZE]
+        bounds.append(last)
+        at = last
+    return bounds
 
 
 def _without_alike(stale, ops):
