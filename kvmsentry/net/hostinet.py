@@ -25,7 +25,7 @@ from kvmsentry.net.socket_file import (
     FIONREAD, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
     POLLIN, POLLOUT, SIOCOUTQ, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
     SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO,
-    SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM,
+    SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM, INT,
     SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, Ancillary, Received, SocketFile)
 
 IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
@@ -367,7 +367,13 @@ class HostSocket(SocketFile):
             return super().setsockopt(task, level, name, value)
         if not self._allowed(level, name):
             raise SyscallError(errno.ENOPROTOOPT)
-        _host_call(self.host.setsockopt, level, name, bytes(value))
+        if len(value) == 4:
+            # An int (nearly every option): Python's setsockopt tries its
+            # int form first, and bytes there cost a formatted TypeError.
+            value = INT.unpack(value)[0]
+        else:
+            value = bytes(value)
+        _host_call(self.host.setsockopt, level, name, value)
 
     def getsockopt(self, task, level, name, length):
         if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):

@@ -79,6 +79,10 @@ def test_inet_results_are_not_vacuous(netprogs):
     _, out = same([netprogs[("inet_sockets", "static")], "tcp"], IN_FRESH_NETNS)
     assert "echo 5 'hello'" in out and "waitall 20 '0123456789abcdefghij'" in out
     assert "child status 0" in out
+    _, out = same([netprogs[("inet_sockets", "static")], "options"], IN_FRESH_NETNS)
+    assert "keepidle 77" in out and "keepintvl 33" in out and "linger 1 9" in out
+    assert "&minus, sizeof minus) = -1 EINVAL" in out
+    assert "&narrow, sizeof narrow) = -1 EINVAL" in out
     _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
     assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
     assert "lo packet entries 1" in out
