@@ -42,7 +42,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 UNIX_MODES = ["stream", "peek_waitall", "dgram", "seqpacket", "paths", "nonblocking_accept",
               "abstract", "rights_stream", "rights_dgram", "credentials", "peercred", "epipe",
               "sndbuf", "sockopts", "mmsg", "dgram_names", "shutdown_types",
-              "zero_length", "option_values"]
+              "zero_length", "option_values", "read_write_buffers"]
 
 
 @flavours
@@ -62,6 +62,11 @@ def test_unix_socket_results_are_not_vacuous(netprogs):
     assert "sigpipes 1" in out and "child killed by 13" in out
     _, out = same([netprogs[("unix_sockets", "static")], "peek_waitall"])
     assert "waitall 40" in out
+    _, out = same([netprogs[("unix_sockets", "static")], "read_write_buffers"])
+    assert "readv 'abc' 'defg' 'hij'" in out and "cut 'mes'" in out and "next 'message2'" in out
+    assert "write(sv[0], out, big) = 3145728" in out and "child read 3145728" in out
+    child_sum = out.split("child read 3145728 sum ", 1)[1].split()[0]
+    assert "sent sum %s\n" % child_sum in out
 
 
 INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs",
