@@ -23,7 +23,8 @@ def _limit(task):
 
 
 def sock_of(task, fd):
-    f = task.fds.get(i32(fd))
+    # The low 32 bits unsigned: a negative fd is as absent as i32's.
+    f = task.fds.get(fd & 0xFFFFFFFF)
     if not isinstance(f, SocketFile):
         raise SyscallError(errno.ENOTSOCK)
     return f
