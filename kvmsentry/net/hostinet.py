@@ -224,7 +224,11 @@ class HostSocket(SocketFile):
         return encode_inet(_host_call(self.host.getsockname), self.family)
 
     def getpeername(self):
-        return encode_inet(_host_call(self.host.getpeername), self.family)
+        try:
+            addr = self.host.getpeername()      # a server asks once per client: no _host_call frame
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
+        return encode_inet(addr, self.family)
 
     # --- data -------------------------------------------------------------------------
     def sendmsg(self, task, data, addr, ancillary, flags):
@@ -365,7 +369,7 @@ class HostSocket(SocketFile):
     def setsockopt(self, task, level, name, value):
         if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
             return super().setsockopt(task, level, name, value)
-        if not self._allowed(level, name):
+        if name not in ALLOWED.get(level, ()) and not self._allowed(level, name):
             raise SyscallError(errno.ENOPROTOOPT)
         if len(value) == 4:
             # An int (nearly every option): Python's setsockopt tries its
@@ -373,7 +377,10 @@ class HostSocket(SocketFile):
             value = INT.unpack(value)[0]
         else:
             value = bytes(value)
-        _host_call(self.host.setsockopt, level, name, value)
+        try:
+            self.host.setsockopt(level, name, value)   # five a connection: no _host_call frame
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
 
     def getsockopt(self, task, level, name, length):
         if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):

@@ -163,8 +163,8 @@ def shutdown(task, fd, how):
 def setsockopt(task, fd, level, name, optval, optlen):
     """Implements setsockopt(2)."""
     sock = sock_of(task, fd)
-    optlen = i32(optlen)
-    if optlen < 0:
+    optlen &= 0xFFFFFFFF
+    if optlen & 0x80000000:                  # negative as an int
         raise SyscallError(errno.EINVAL)
     value = task.mm.copy_in(optval, min(optlen, 4096)) if optlen else b""
     sock.setsockopt(task, i32(level), i32(name), value)

@@ -88,6 +88,9 @@ def test_inet_results_are_not_vacuous(netprogs):
     assert "keepidle 77" in out and "keepintvl 33" in out and "linger 1 9" in out
     assert "&minus, sizeof minus) = -1 EINVAL" in out
     assert "&narrow, sizeof narrow) = -1 EINVAL" in out
+    assert "&idle, -1) = -1 EINVAL" in out
+    assert "12345, 1, &idle, sizeof idle) = -1 ENOPROTOOPT" in out
+    assert "9999, &idle, sizeof idle) = -1 ENOPROTOOPT" in out
     _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
     assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
     assert "lo packet entries 1" in out

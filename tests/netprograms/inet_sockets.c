@@ -200,6 +200,9 @@ static void options(void) {
     ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPINTVL, &wide, sizeof wide));
     ERR(getsockopt(s, IPPROTO_TCP, TCP_KEEPINTVL, &v, &l)); printf("keepintvl %d\n", v);
     ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &narrow, sizeof narrow));
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &idle, -1));
+    ERR(setsockopt(s, 12345, 1, &idle, sizeof idle));
+    ERR(setsockopt(s, SOL_SOCKET, 9999, &idle, sizeof idle));
     struct linger lg = { 1, 9 }, lgback; socklen_t lgl = sizeof lgback;
     ERR(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
     ERR(getsockopt(s, SOL_SOCKET, SO_LINGER, &lgback, &lgl));
