@@ -61,6 +61,8 @@ class RecordLocks:
 
     def release(self, owner, inode=None):
         """Drop owner's locks (on one inode, or everywhere)."""
+        if inode is not None and inode not in self._locks:
+            return                    # every close(2) asks: nothing changes, nobody to wake
         for key in [inode] if inode is not None else list(self._locks):
             rest = [l for l in self._locks.get(key, ()) if l[0] != owner]
             if rest:

@@ -75,16 +75,20 @@ def decode_inet(raw, family):
             socket.ntohl(flow), scope)
 
 
+# sockaddr_in/_in6 in network order: the family, little-endian in memory,
+# is written byte-swapped (AF_INET 2 as 0x0200).
+_SOCKADDR_IN = struct.Struct(">HH4s8x")
+_SOCKADDR_IN6 = struct.Struct(">HHI16s")
+
+
 def encode_inet(addr, family):
     """sockaddr bytes of a Python socket address tuple."""
     if family == AF_INET:
-        host, port = addr[:2]
-        return struct.pack("<HH", AF_INET, socket.htons(port)) + \
-            socket.inet_pton(socket.AF_INET, host) + bytes(8)
+        return _SOCKADDR_IN.pack(AF_INET << 8, addr[1], socket.inet_pton(socket.AF_INET, addr[0]))
     host, port, flow, scope = addr
     host = host.split("%", 1)[0]
-    return struct.pack("<HHI", AF_INET6, socket.htons(port), socket.htonl(flow)) + \
-        socket.inet_pton(socket.AF_INET6, host) + struct.pack("<I", scope)
+    return _SOCKADDR_IN6.pack(AF_INET6 << 8, port, flow,
+                              socket.inet_pton(socket.AF_INET6, host)) + scope.to_bytes(4, "little")
 
 
 # --- AF_NETLINK --------------------------------------------------------------------------

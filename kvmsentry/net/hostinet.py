@@ -25,7 +25,7 @@ from kvmsentry.net.socket_file import (
     FIONREAD, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_PEEK, MSG_TRUNC, MSG_WAITALL, POLLERR,
     POLLIN, POLLOUT, SIOCOUTQ, SO_ACCEPTCONN, SO_BROADCAST, SO_DOMAIN, SO_ERROR, SO_KEEPALIVE,
     SO_LINGER, SO_OOBINLINE, SO_PRIORITY, SO_PROTOCOL, SO_RCVBUF, SO_RCVLOWAT, SO_RCVTIMEO,
-    SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM,
+    SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDLOWAT, SO_SNDTIMEO, SO_TYPE, SOCK_DGRAM, INT,
     SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, Ancillary, Received, SocketFile)
 
 IPPROTO_IP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_IPV6 = 0, 6, 17, 41
@@ -224,7 +224,11 @@ class HostSocket(SocketFile):
         return encode_inet(_host_call(self.host.getsockname), self.family)
 
     def getpeername(self):
-        return encode_inet(_host_call(self.host.getpeername), self.family)
+        try:
+            addr = self.host.getpeername()      # a server asks once per client: no _host_call frame
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
+        return encode_inet(addr, self.family)
 
     # --- data -------------------------------------------------------------------------
     def sendmsg(self, task, data, addr, ancillary, flags):
@@ -365,9 +369,18 @@ class HostSocket(SocketFile):
     def setsockopt(self, task, level, name, value):
         if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
             return super().setsockopt(task, level, name, value)
-        if not self._allowed(level, name):
+        if name not in ALLOWED.get(level, ()) and not self._allowed(level, name):
             raise SyscallError(errno.ENOPROTOOPT)
-        _host_call(self.host.setsockopt, level, name, bytes(value))
+        if len(value) == 4:
+            # An int (nearly every option): Python's setsockopt tries its
+            # int form first, and bytes there cost a formatted TypeError.
+            value = INT.unpack(value)[0]
+        else:
+            value = bytes(value)
+        try:
+            self.host.setsockopt(level, name, value)   # five a connection: no _host_call frame
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
 
     def getsockopt(self, task, level, name, length):
         if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):

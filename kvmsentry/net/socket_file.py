@@ -10,12 +10,13 @@ import errno
 import itertools
 import stat as st
 import struct
+import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.waiter import Queue, block_until, deadline_after
 from kvmsentry.vfs.file import O_NONBLOCK, File
-from kvmsentry.vfs.inode import Stat, now_ns
+from kvmsentry.vfs.inode import Stat
 
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET, SOCK_PACKET = 1, 2, 3, 4, 5, 10
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
@@ -99,7 +100,7 @@ class SocketFile(File):
         self.queue = Queue()
         self.rcvtimeo = self.sndtimeo = None      # ns, None: block forever
         self.ino = next(_inos)
-        self.ctime_ns = now_ns()
+        self.ctime_ns = time.time_ns()             # vfs.inode.now_ns without its frame
         creator = current()                        # the socket inode's owner (/proc/net)
         self.owner_uid = creator.creds.fsuid if creator is not None else 0
 

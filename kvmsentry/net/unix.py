@@ -374,9 +374,34 @@ class UnixSocket(SocketFile):
             files = []
             if ancillary is not None and ancillary.files:
                 files, ancillary.files = ancillary.files, []
-            self._deliver(other, bytes(view[sent:sent + n]), creds, files)
+            chunk = data if n == len(data) and type(data) is bytes else bytes(view[sent:sent + n])
+            self._deliver(other, chunk, creds, files)
             sent += n
         return sent
+
+    # --- read(2)/write(2): the guest's frames come from sys_read_write ------------------
+    def readinto(self, buffers, offset=None):
+        """read() into `buffers` (writable views of guest frames): the
+        bytes read() returns, copied in (no copy_out per call)."""
+        if len(buffers) == 1:
+            b = buffers[0]
+            data = self.read(len(b), offset)
+            n = len(data)
+            b[:n] = data
+            return n
+        data = self.read(sum(map(len, buffers)), offset)
+        done = 0
+        for b in buffers:
+            n = min(len(b), len(data) - done)
+            b[:n] = data[done:done + n]
+            done += n
+        return done
+
+    def writefrom(self, buffers, offset=None):
+        """write() of `buffers` (views of guest frames), copied once, at
+        the call, as Linux copies from user memory before it may wait."""
+        return self.write(buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers),
+                          offset)
 
     def _uncharge(self, msg):
         sender = msg.sender

@@ -23,7 +23,8 @@ def _limit(task):
 
 
 def sock_of(task, fd):
-    f = task.fds.get(i32(fd))
+    # The low 32 bits unsigned: a negative fd is as absent as i32's.
+    f = task.fds.get(fd & 0xFFFFFFFF)
     if not isinstance(f, SocketFile):
         raise SyscallError(errno.ENOTSOCK)
     return f
@@ -162,8 +163,8 @@ def shutdown(task, fd, how):
 def setsockopt(task, fd, level, name, optval, optlen):
     """Implements setsockopt(2)."""
     sock = sock_of(task, fd)
-    optlen = i32(optlen)
-    if optlen < 0:
+    optlen &= 0xFFFFFFFF
+    if optlen & 0x80000000:                  # negative as an int
         raise SyscallError(errno.EINVAL)
     value = task.mm.copy_in(optval, min(optlen, 4096)) if optlen else b""
     sock.setsockopt(task, i32(level), i32(name), value)

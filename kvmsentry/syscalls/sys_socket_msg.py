@@ -23,6 +23,7 @@ UIO_MAXIOV = 1024
 MSG_WAITFORONE = 0x10000
 RLIMIT_NOFILE = 7
 MAX_RW = 0x7FFFF000
+_INT = struct.Struct("<i")
 
 
 def cmsg_align(n):
@@ -39,13 +40,16 @@ def copy_in_addr(task, addr, addrlen):
 def copy_out_addr(task, addr, len_ptr, raw, allow_empty=False):
     """Write a socket address and its real length as Linux's
     move_addr_to_user: truncated to the caller's buffer."""
-    (room,) = struct.unpack("<i", task.mm.copy_in(len_ptr, 4))
+    mm, length = task.mm, len(raw)
+    (room,) = _INT.unpack(mm.copy_in(len_ptr, 4))
     if room < 0:
         raise SyscallError(errno.EINVAL)
-    n = min(room, len(raw))
-    if n:
-        task.mm.copy_out(addr, raw[:n])
-    task.mm.copy_out(len_ptr, struct.pack("<i", len(raw)))
+    if room >= length:
+        if length:
+            mm.copy_out(addr, raw)
+    elif room:
+        mm.copy_out(addr, raw[:room])
+    mm.copy_out(len_ptr, _INT.pack(length))
 
 
 # --- control messages -----------------------------------------------------------------------

@@ -42,7 +42,7 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 UNIX_MODES = ["stream", "peek_waitall", "dgram", "seqpacket", "paths", "nonblocking_accept",
               "abstract", "rights_stream", "rights_dgram", "credentials", "peercred", "epipe",
               "sndbuf", "sockopts", "mmsg", "dgram_names", "shutdown_types",
-              "zero_length", "option_values"]
+              "zero_length", "option_values", "read_write_buffers"]
 
 
 @flavours
@@ -62,6 +62,11 @@ def test_unix_socket_results_are_not_vacuous(netprogs):
     assert "sigpipes 1" in out and "child killed by 13" in out
     _, out = same([netprogs[("unix_sockets", "static")], "peek_waitall"])
     assert "waitall 40" in out
+    _, out = same([netprogs[("unix_sockets", "static")], "read_write_buffers"])
+    assert "readv 'abc' 'defg' 'hij'" in out and "cut 'mes'" in out and "next 'message2'" in out
+    assert "write(sv[0], out, big) = 3145728" in out and "child read 3145728" in out
+    child_sum = out.split("child read 3145728 sum ", 1)[1].split()[0]
+    assert "sent sum %s\n" % child_sum in out
 
 
 INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs",
@@ -79,6 +84,13 @@ def test_inet_results_are_not_vacuous(netprogs):
     _, out = same([netprogs[("inet_sockets", "static")], "tcp"], IN_FRESH_NETNS)
     assert "echo 5 'hello'" in out and "waitall 20 '0123456789abcdefghij'" in out
     assert "child status 0" in out
+    _, out = same([netprogs[("inet_sockets", "static")], "options"], IN_FRESH_NETNS)
+    assert "keepidle 77" in out and "keepintvl 33" in out and "linger 1 9" in out
+    assert "&minus, sizeof minus) = -1 EINVAL" in out
+    assert "&narrow, sizeof narrow) = -1 EINVAL" in out
+    assert "&idle, -1) = -1 EINVAL" in out
+    assert "12345, 1, &idle, sizeof idle) = -1 ENOPROTOOPT" in out
+    assert "9999, &idle, sizeof idle) = -1 ENOPROTOOPT" in out
     _, out = same([netprogs[("inet_sockets", "static")], "ifaddrs"], IN_FRESH_NETNS)
     assert "lo family 2 addr 127.0.0.1 up 1 loopback 1" in out
     assert "lo packet entries 1" in out

@@ -190,6 +190,23 @@ static void options(void) {
     ERR(getsockopt(s, SOL_SOCKET, SO_DOMAIN, &v, &l)); printf("domain %d\n", v);
     ERR(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l)); printf("acceptconn %d\n", v);
     ERR(getsockopt(s, IPPROTO_IP, IP_TTL, &v, &l)); printf("ttl %d\n", v);
+    /* Option values of every length the sentry may pass on: an int, a
+       negative one, a long (Linux reads its first 4 bytes), too short,
+       a struct. */
+    int idle = 77, minus = -1; long wide = 33; short narrow = 5;
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle));
+    ERR(getsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l)); printf("keepidle %d\n", v);
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &minus, sizeof minus));
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPINTVL, &wide, sizeof wide));
+    ERR(getsockopt(s, IPPROTO_TCP, TCP_KEEPINTVL, &v, &l)); printf("keepintvl %d\n", v);
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &narrow, sizeof narrow));
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &idle, -1));
+    ERR(setsockopt(s, 12345, 1, &idle, sizeof idle));
+    ERR(setsockopt(s, SOL_SOCKET, 9999, &idle, sizeof idle));
+    struct linger lg = { 1, 9 }, lgback; socklen_t lgl = sizeof lgback;
+    ERR(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    ERR(getsockopt(s, SOL_SOCKET, SO_LINGER, &lgback, &lgl));
+    printf("linger %d %d\n", lgback.l_onoff, lgback.l_linger);
     struct timeval tv = { 0, 200000 };
     ERR(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
     struct timeval back; l = sizeof back;

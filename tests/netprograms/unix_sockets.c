@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -729,6 +730,51 @@ static void dgram_names(void) {
     rmdir(dir);
 }
 
+/* read/write/readv/writev (the guest's buffers handed to the socket
+   whole): vectors on a stream, a datagram cut by a short read, and one
+   write far larger than the send buffer drained by a child. */
+static void read_write_buffers(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+    ERR(writev(sv[0], (struct iovec[]){{"abc", 3}, {"defghij", 7}}, 2));
+    char a[3], b[4], c[100];
+    struct iovec in[] = {{a, 3}, {b, 4}, {c, sizeof c}};
+    ERR(readv(sv[1], in, 3));
+    printf("readv '%.3s' '%.4s' '%.3s'\n", a, b, c);
+    int dg[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dg));
+    ERR(write(dg[0], "message1", 8));
+    ERR(write(dg[0], "message2", 8));
+    ERR(read(dg[1], c, 3));                        /* the rest of message1 is dropped */
+    printf("cut '%.3s'\n", c);
+    ERR(read(dg[1], c, sizeof c));
+    printf("next '%.8s'\n", c);
+    size_t big = 3 << 20;
+    unsigned char *out = malloc(big);
+    for (size_t i = 0; i < big; i++) out[i] = (unsigned char)(i * 7 + i / 4096);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        unsigned long sum = 0, total = 0;
+        unsigned char buf[65536];
+        ssize_t n;
+        while ((n = read(sv[1], buf, sizeof buf)) > 0) {
+            for (ssize_t i = 0; i < n; i++) sum = sum * 31 + buf[i];
+            total += n;
+        }
+        printf("child read %lu sum %lx\n", total, sum);
+        _exit(0);
+    }
+    close(sv[1]);
+    ERR(write(sv[0], out, big));
+    close(sv[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    unsigned long sum = 0;
+    for (size_t i = 0; i < big; i++) sum = sum * 31 + out[i];
+    printf("sent sum %lx\n", sum);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -752,6 +798,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "sockopts")) sockopts();
     else if (!strcmp(m, "mmsg")) mmsg();
     else if (!strcmp(m, "dgram_names")) dgram_names();
+    else if (!strcmp(m, "read_write_buffers")) read_write_buffers();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
