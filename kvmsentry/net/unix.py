@@ -379,24 +379,10 @@ class UnixSocket(SocketFile):
             sent += n
         return sent
 
-    # --- read(2)/write(2): the guest's frames come from sys_read_write ------------------
-    def readinto(self, buffers, offset=None):
-        """read() into `buffers` (writable views of guest frames): the
-        bytes read() returns, copied in (no copy_out per call)."""
-        if len(buffers) == 1:
-            b = buffers[0]
-            data = self.read(len(b), offset)
-            n = len(data)
-            b[:n] = data
-            return n
-        data = self.read(sum(map(len, buffers)), offset)
-        done = 0
-        for b in buffers:
-            n = min(len(b), len(data) - done)
-            b[:n] = data[done:done + n]
-            done += n
-        return done
-
+    # --- write(2): the guest's frames come from sys_read_write --------------------------
+    # (No readinto: a read may wait, and views of the guest's frames held
+    # across the wait would write into frames a fork made copy-on-write
+    # or an munmap freed; read() and copy_out after it take them anew.)
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames), copied once, at
         the call, as Linux copies from user memory before it may wait."""

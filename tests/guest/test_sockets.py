@@ -42,7 +42,8 @@ flavours = pytest.mark.parametrize("flavour", list(FLAVOURS))
 UNIX_MODES = ["stream", "peek_waitall", "dgram", "seqpacket", "paths", "nonblocking_accept",
               "abstract", "rights_stream", "rights_dgram", "credentials", "peercred", "epipe",
               "sndbuf", "sockopts", "mmsg", "dgram_names", "shutdown_types",
-              "zero_length", "option_values", "read_write_buffers"]
+              "zero_length", "option_values", "read_write_buffers",
+              "fork_during_read_stream", "fork_during_read_dgram"]
 
 
 @flavours

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -775,6 +777,58 @@ static void read_write_buffers(void) {
     printf("sent sum %lx\n", sum);
 }
 
+/* A read blocked in one thread while another forks: the read's bytes
+   land in the parent's buffer only, the child keeps its copy of the
+   buffer as it was at the fork (a read must not hold the guest's frames
+   while it waits). */
+static char fork_buf[4096] __attribute__((aligned(4096)));
+static int fork_rfd;
+static volatile pid_t fork_reader;
+static ssize_t fork_got;
+
+static void *blocked_reader(void *arg) {
+    (void)arg;
+    fork_reader = syscall(SYS_gettid);
+    fork_got = read(fork_rfd, fork_buf, 64);
+    return NULL;
+}
+
+static int sleeping(pid_t tid) {
+    char path[64], st[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(st, 1, sizeof st - 1, f);
+    fclose(f);
+    st[n] = 0;
+    char *p = strrchr(st, ')');
+    return p && p[2] == 'S';
+}
+
+static void fork_during_read(int type) {
+    int sv[2], go[2];
+    CHECK(socketpair(AF_UNIX, type, 0, sv));
+    CHECK(pipe(go));
+    fork_rfd = sv[1];
+    memset(fork_buf, 'z', 64);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, blocked_reader, NULL));
+    while (!fork_reader || !sleeping(fork_reader)) usleep(1000);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char x;
+        CHECK(read(go[0], &x, 1));
+        printf("child's buffer '%.5s'\n", fork_buf);
+        _exit(0);
+    }
+    CHECK(write(sv[0], "hello", 5));
+    pthread_join(t, NULL);
+    printf("read %zd, parent's buffer '%.5s'\n", fork_got, fork_buf);
+    CHECK(write(go[1], "x", 1));
+    int st;
+    waitpid(pid, &st, 0);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -799,6 +853,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "mmsg")) mmsg();
     else if (!strcmp(m, "dgram_names")) dgram_names();
     else if (!strcmp(m, "read_write_buffers")) read_write_buffers();
+    else if (!strcmp(m, "fork_during_read_stream")) fork_during_read(SOCK_STREAM);
+    else if (!strcmp(m, "fork_during_read_dgram")) fork_during_read(SOCK_DGRAM);
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
