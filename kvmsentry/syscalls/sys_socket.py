@@ -160,13 +160,29 @@ def shutdown(task, fd, how):
     return 0
 
 
+def _option_bytes(mm, optval, length):
+    """An option value longer than an int: its readable part where the
+    rest faults, from at least an int on, as Linux reads only the bytes an
+    option takes (an int's four, whatever optlen says)."""
+    try:
+        return mm.copy_in(optval, length)
+    except SyscallError:
+        readable = mm.accessible(optval, length, write=False)
+        if readable < 4:
+            raise
+        return mm.copy_in(optval, readable)
+
+
 def setsockopt(task, fd, level, name, optval, optlen):
     """Implements setsockopt(2)."""
     sock = sock_of(task, fd)
     optlen &= 0xFFFFFFFF
     if optlen & 0x80000000:                  # negative as an int
         raise SyscallError(errno.EINVAL)
-    value = task.mm.copy_in(optval, min(optlen, 4096)) if optlen else b""
+    if optlen > 4:
+        value = _option_bytes(task.mm, optval, min(optlen, 4096))
+    else:
+        value = task.mm.copy_in(optval, optlen) if optlen else b""
     sock.setsockopt(task, i32(level), i32(name), value)
     return 0
 

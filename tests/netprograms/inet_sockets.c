@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -203,6 +204,15 @@ static void options(void) {
     ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, &idle, -1));
     ERR(setsockopt(s, 12345, 1, &idle, sizeof idle));
     ERR(setsockopt(s, SOL_SOCKET, 9999, &idle, sizeof idle));
+    /* An int option with a long optlen whose bytes past the int are not
+       mapped: Linux reads only the int. */
+    char *edge = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(edge + 4096, 4096);
+    memcpy(edge + 4092, &idle, sizeof idle);
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, edge + 4092, 64));
+    ERR(getsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l)); printf("keepidle %d\n", v);
+    ERR(setsockopt(s, IPPROTO_TCP, TCP_KEEPIDLE, edge + 4094, 64));
+    munmap(edge, 4096);
     struct linger lg = { 1, 9 }, lgback; socklen_t lgl = sizeof lgback;
     ERR(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
     ERR(getsockopt(s, SOL_SOCKET, SO_LINGER, &lgback, &lgl));
