@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,6 +20,34 @@ static int all(const char *p, size_t n, char c)
         if (p[i] != c)
             return 0;
     return 1;
+}
+
+/* The mappings over [base, brk) in /proc/self/maps, in pages from base's
+ * page (read with raw calls: stdio's buffer comes from the heap). */
+static void heap_maps(unsigned long base, const char *what)
+{
+    static char maps[1 << 16];
+    unsigned long top = brk_(0), page = base & ~4095ul;
+    int fd = open("/proc/self/maps", O_RDONLY);
+    ssize_t n = 0, r;
+    while ((r = read(fd, maps + n, sizeof maps - 1 - n)) > 0)
+        n += r;
+    close(fd);
+    maps[n] = 0;
+    for (char *line = maps; *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        char *dash;
+        unsigned long a = strtoul(line, &dash, 16), b = strtoul(dash + 1, NULL, 16);
+        if (b > page && a < top)
+            printf("%s: %+ld pages %ld %.4s%s\n", what, ((long)a - (long)page) / 4096,
+                   (long)(b - a) / 4096, strchr(line, ' ') + 1,
+                   strstr(line, "[heap]") ? " [heap]" : "");
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
 }
 
 int main(void)
@@ -41,6 +71,30 @@ int main(void)
     printf("growing up to it: %+ld\n", (long)(brk_(base + (64 << 20) - 4096) - base));
     munmap(m, 4096);
     printf("kernel address refused: %+ld\n", (long)(brk_(0xffff800000000000ul) - base));
+    /* The heap grows in place (Linux expands its mapping), past a page
+     * made read-only or locked (a mapping of its own), and shrinks. */
+    unsigned long page = (base + 4095) & ~4095ul;
+    brk_(base + 5 * 4096);
+    heap_maps(base, "five pages");
+    brk_(base + 300 * 4096);
+    heap_maps(base, "grown in place");
+    memset((char *)base, 'h', 300 * 4096);
+    mprotect((void *)page, 4096, PROT_READ);
+    brk_(base + 301 * 4096);
+    heap_maps(base, "past a read-only page");
+    mprotect((void *)page, 4096, PROT_READ | PROT_WRITE);
+    heap_maps(base, "its rights back");
+    unsigned long last = ((brk_(0) + 4095) & ~4095ul) - 4096;   /* the heap's top page */
+    printf("mlock: %d\n", mlock((void *)last, 4096));
+    brk_(base + 302 * 4096);
+    heap_maps(base, "past a locked page");
+    munlock((void *)last, 4096);
+    brk_(base + 10 * 4096);
+    heap_maps(base, "shrunk");
+    brk_(base + 20 * 4096);
+    heap_maps(base, "grown again");
+    printf("kept: %d, regrown zero: %d\n", all((char *)base, 9 * 4096, 'h'),
+           all((char *)page + 10 * 4096, 9 * 4096, 0));
     printf("back to start: %+ld\n", (long)(brk_(base) - base));
     printf("sbrk agrees: %d\n", (unsigned long)sbrk(0) == base);
     return 0;
