@@ -29,6 +29,15 @@ class QuietEpipe(SyscallError):
         super().__init__(err)
 
 
+class WouldWait(Exception):
+    """A read into views of the guest's frames (readinto, recv_views for
+    recvfrom) that would have to wait: nothing was read, and the caller
+    reads again the buffered way (bytes, then copy_out after the wait).
+    Views taken before a wait may name frames the program unmaps
+    meanwhile (freed, then another process's) or shares with a child it
+    forks meanwhile, so none is held across a wait."""
+
+
 def efault():
     return SyscallError(_errno.EFAULT)
 

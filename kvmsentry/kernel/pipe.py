@@ -25,7 +25,7 @@ import threading
 # read and write.
 from time import time_ns as now_ns
 
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import SyscallError, WouldWait
 from kvmsentry.kernel.fasync import POLL_IN, POLL_OUT, FasyncList
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.signal_delivery import send
@@ -134,7 +134,7 @@ class Pipe:
 
     def wait_to_read(self, attempt, arg):
         """A read once the pipe was found empty: waits until
-        attempt(arg, False) (try_read or try_readinto) finishes, with data
+        attempt(arg, False) (try_read) finishes, with data
         or EOF; its answer."""
         return wait_event(lambda: attempt(arg, False), [(self.queue, READ_EVENTS | POLLHUP)])[0]
 
@@ -157,9 +157,12 @@ class Pipe:
 
     def readinto(self, buffers, nonblock):
         """read() straight into `buffers` (writable views, e.g. of guest
-        frames, filled in order): the count; waits as read() does."""
+        frames, filled in order): the count; WouldWait where read() would
+        wait (errors.WouldWait says why)."""
         box = self.try_readinto(buffers, nonblock)
-        return self.wait_to_read(self.try_readinto, buffers) if box is None else box[0]
+        if box is None:
+            raise WouldWait
+        return box[0]
 
     def try_readinto(self, buffers, nonblock):
         """(count,) if the read can finish now, else None."""
@@ -447,10 +450,7 @@ class PipeFile(File):
             raise SyscallError(errno.ESPIPE)
         if not self._reader:
             raise SyscallError(errno.EBADF)
-        pipe = self.pipe
-        box = pipe.try_readinto(buffers, self.flags & O_NONBLOCK)
-        return self._holding(pipe.wait_to_read, pipe.try_readinto, buffers) if box is None \
-            else box[0]
+        return self.pipe.readinto(buffers, self.flags & O_NONBLOCK)
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): copied once, at

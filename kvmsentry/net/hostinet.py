@@ -16,7 +16,7 @@ import fcntl
 import select
 import socket
 
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import SyscallError, WouldWait
 from kvmsentry.kernel.creds import CAP_NET_BIND_SERVICE
 from kvmsentry.kernel.locking import current
 from kvmsentry.net import interfaces
@@ -54,6 +54,10 @@ _POLL_ALL = (select.POLLIN | select.POLLPRI | select.POLLOUT | select.POLLRDNORM
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _would_wait():
+    raise WouldWait
 
 
 def _advance(views, n):
@@ -97,9 +101,11 @@ class HostSocket(SocketFile):
         self._poller = None
 
     # --- waiting on the host fd -----------------------------------------------------
-    def _retry(self, task, flags, events, timeout_ns, op):
+    def _retry(self, task, flags, events, timeout_ns, op, before_wait=None):
         """op() until it stops raising BlockingIOError; waits for the host
-        fd between tries unless the call is non-blocking (EAGAIN)."""
+        fd between tries unless the call is non-blocking (EAGAIN).
+        before_wait(), if given, runs before the first wait and returns the
+        op to go on with (or raises WouldWait)."""
         while True:
             try:
                 return op()
@@ -110,6 +116,8 @@ class HostSocket(SocketFile):
                     raise SyscallError(errno.EAGAIN) from None
             except OSError as e:
                 raise SyscallError(e.errno or errno.EIO) from None
+            if before_wait is not None:
+                op, before_wait = before_wait(), None
             self.wait(task, lambda: self._host_ready(events), events, timeout_ns,
                       host_fds=[(self.host_fd, events)])
 
@@ -245,11 +253,13 @@ class HostSocket(SocketFile):
         got, anc, out_flags, addr = self.recv_views(task, [memoryview(buf)], flags, control_len)
         return Received(bytes(buf[:min(got, length)]), got, addr, Ancillary(raw=anc), out_flags)
 
-    def recv_views(self, task, views, flags, control_len=0):
+    def recv_views(self, task, views, flags, control_len=0, guest=False):
         """Receive into `views` (e.g. of guest frames: recvfrom): (count,
         raw ancillary, msg_flags, sockaddr bytes or None). A stream read
         with MSG_WAITALL that may block fills them all unless EOF, a
-        signal or the timeout comes first."""
+        signal or the timeout comes first. `guest`: the views are the
+        guest's frames, held across no wait: WouldWait instead (nothing
+        read; not with MSG_WAITALL, which may wait after a part)."""
         host_flags = (flags & _RECV_FLAGS) | MSG_DONTWAIT
         total = sum(len(v) for v in views)
         got = 0
@@ -260,7 +270,8 @@ class HostSocket(SocketFile):
             def op():
                 return self.host.recvmsg_into(part, max(control_len, 0), host_flags)
             try:
-                n, anc, msg_flags, addr = self._retry(task, flags, POLLIN, self.rcvtimeo, op)
+                n, anc, msg_flags, addr = self._retry(task, flags, POLLIN, self.rcvtimeo, op,
+                                                      _would_wait if guest else None)
             except SyscallError:
                 if got:
                     break
@@ -282,19 +293,16 @@ class HostSocket(SocketFile):
         sys_read_write): one host recv, no copy through the sentry."""
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
-        host = self.host
-        if len(buffers) == 1:
-            try:
-                return host.recv_into(buffers[0])         # the common case, no retry set-up
-            except (BlockingIOError, InterruptedError):
-                if self.nonblocking():
-                    raise SyscallError(errno.EAGAIN) from None
-            except OSError as e:
-                raise SyscallError(e.errno or errno.EIO) from None
-            return self._retry(current(), 0, POLLIN, self.rcvtimeo,
-                               lambda: host.recv_into(buffers[0]))
-        return self._retry(current(), 0, POLLIN, self.rcvtimeo,
-                           lambda: host.recvmsg_into(buffers)[0])
+        try:
+            if len(buffers) == 1:
+                return self.host.recv_into(buffers[0])    # the common case
+            return self.host.recvmsg_into(buffers)[0]
+        except (BlockingIOError, InterruptedError):
+            if self.nonblocking():
+                raise SyscallError(errno.EAGAIN) from None
+            raise WouldWait from None             # (the caller waits, buffered)
+        except OSError as e:
+            raise SyscallError(e.errno or errno.EIO) from None
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): sent from them."""
@@ -338,16 +346,26 @@ class HostSocket(SocketFile):
         host, host_flags = self.host, (flags & _SEND_FLAGS) | MSG_DONTWAIT | MSG_NOSIGNAL
         total = sum(len(v) for v in views) if len(views) != 1 else len(views[0])
         sent = 0
-        while True:
+
+        def send_op(views):
             if len(views) == 1 and target is None and not anc:
                 view = views[0]
-                op = lambda: host.send(view, host_flags)          # noqa: E731
-            else:
-                parts, ancillary = views, list(anc)
-                op = (lambda: host.sendmsg(parts, ancillary, host_flags)) if target is None \
-                    else (lambda: host.sendmsg(parts, ancillary, host_flags, target))
+                return lambda: host.send(view, host_flags)
+            parts, ancillary = views, list(anc)
+            return (lambda: host.sendmsg(parts, ancillary, host_flags)) if target is None \
+                else (lambda: host.sendmsg(parts, ancillary, host_flags, target))
+
+        def copied():
+            # About to wait: what is left is copied now, as Linux copies
+            # from user memory before it waits (errors.WouldWait: views of
+            # the guest's frames are held across no wait).
+            nonlocal views
+            views = [memoryview(b"".join(views))]
+            return send_op(views)
+
+        while True:
             try:
-                n = self._retry(task, flags, POLLOUT, self.sndtimeo, op)
+                n = self._retry(task, flags, POLLOUT, self.sndtimeo, send_op(views), copied)
             except SyscallError:
                 if sent:
                     return sent

@@ -4,7 +4,7 @@ import os
 import struct
 
 from kvmsentry.arch.layout import USER_TOP
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import SyscallError, WouldWait
 from kvmsentry.kernel.record_locks import lock_target
 from kvmsentry.syscalls import sys_fd
 from kvmsentry.syscalls.args import i32, i64
@@ -142,10 +142,14 @@ def _usable(mm, window, write):
 def _read_window(mm, f, usable, want, pos):
     """One read of up to `want` bytes into the spans `usable`: straight
     into the guest's frames when the file can (a file with readinto, e.g.
-    a host file's preadv), else through bytes and copy_out."""
+    a host file's preadv) and need not wait, else through bytes and
+    copy_out (which finds the frames again after any wait)."""
     if hasattr(f, "readinto"):
         buffers = [b for addr, n in usable for b in mm.write_buffers(addr, n)]
-        return f.readinto(buffers, pos)
+        try:
+            return f.readinto(buffers, pos)
+        except WouldWait:
+            pass
     data = f.read(want, pos)
     done = 0
     for addr, n in usable:
@@ -282,7 +286,10 @@ def _read(task, f, buf, count, offset):
         except SyscallError:
             pass                    # a hole in the buffer: read_into cuts it
         else:
-            return f.readinto(buffers, offset)
+            try:
+                return f.readinto(buffers, offset)
+            except WouldWait:
+                pass                # read_into waits for the data, buffered
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
 
 

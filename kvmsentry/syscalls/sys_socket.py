@@ -4,11 +4,11 @@ sys_socket_msg.py."""
 import errno
 import struct
 
-from kvmsentry.errors import SyscallError
+from kvmsentry.errors import SyscallError, WouldWait
 from kvmsentry.net import hostinet, netlink
 from kvmsentry.net.address import AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNIX
-from kvmsentry.net.socket_file import (SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW,
-                                       SOCK_SEQPACKET, SOCK_STREAM, SocketFile)
+from kvmsentry.net.socket_file import (MSG_WAITALL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
+                                       SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SocketFile)
 from kvmsentry.net.unix import UnixSocket, socketpair as unix_socketpair
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_socket_msg import (copy_in_addr, copy_out_addr, recv_common,
@@ -221,12 +221,18 @@ def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
     length = min(length, 0x7FFFF000)
     if length:
         length = task.mm.accessible(buf, length, write=True)
-    if length and isinstance(sock, hostinet.HostSocket):
-        # Straight into the guest's frames, no copy through the sentry.
-        got, _, _, raw = sock.recv_views(task, task.mm.write_buffers(buf, length), u32(flags))
-        if addr:
-            copy_out_addr(task, addr, addrlen_ptr, raw or b"", allow_empty=True)
-        return got
+    if length and isinstance(sock, hostinet.HostSocket) and not flags & MSG_WAITALL:
+        # Straight into the guest's frames, no copy through the sentry,
+        # unless it must wait (then buffered, as below: WouldWait says why).
+        try:
+            got, _, _, raw = sock.recv_views(task, task.mm.write_buffers(buf, length),
+                                             u32(flags), guest=True)
+        except WouldWait:
+            pass
+        else:
+            if addr:
+                copy_out_addr(task, addr, addrlen_ptr, raw or b"", allow_empty=True)
+            return got
     got = recv_common(task, sock, length, u32(flags), bool(addr), 0)
     if got.data:
         task.mm.copy_out(buf, got.data)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -785,11 +786,12 @@ static char fork_buf[4096] __attribute__((aligned(4096)));
 static int fork_rfd;
 static volatile pid_t fork_reader;
 static ssize_t fork_got;
+static int fork_by_recv;              /* recv(2), not read(2) */
 
 static void *blocked_reader(void *arg) {
     (void)arg;
     fork_reader = syscall(SYS_gettid);
-    fork_got = read(fork_rfd, fork_buf, 64);
+    fork_got = fork_by_recv ? recv(fork_rfd, fork_buf, 64, 0) : read(fork_rfd, fork_buf, 64);
     return NULL;
 }
 
@@ -805,9 +807,35 @@ static int sleeping(pid_t tid) {
     return p && p[2] == 'S';
 }
 
+/* The reading end in sv[1], the writing one in sv[0]: a Unix socket
+   pair of `type`, or (type 0) a pipe, or (type -1) a TCP connection over
+   loopback. */
+static void read_pair(int type, int sv[2]) {
+    if (type == 0) {
+        int p[2];
+        CHECK(pipe(p));
+        sv[0] = p[1], sv[1] = p[0];
+    } else if (type == -1) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof a;
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(l);
+        CHECK(bind(l, (struct sockaddr *)&a, sizeof a));
+        CHECK(listen(l, 1));
+        CHECK(getsockname(l, (struct sockaddr *)&a, &al));
+        sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(connect(sv[0], (struct sockaddr *)&a, sizeof a));
+        sv[1] = accept(l, NULL, NULL);
+        CHECK(sv[1]);
+        close(l);
+    } else {
+        CHECK(socketpair(AF_UNIX, type, 0, sv));
+    }
+}
+
 static void fork_during_read(int type) {
     int sv[2], go[2];
-    CHECK(socketpair(AF_UNIX, type, 0, sv));
+    read_pair(type, sv);
     CHECK(pipe(go));
     fork_rfd = sv[1];
     memset(fork_buf, 'z', 64);
@@ -855,6 +883,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "read_write_buffers")) read_write_buffers();
     else if (!strcmp(m, "fork_during_read_stream")) fork_during_read(SOCK_STREAM);
     else if (!strcmp(m, "fork_during_read_dgram")) fork_during_read(SOCK_DGRAM);
+    else if (!strcmp(m, "fork_during_read_pipe")) fork_during_read(0);
+    else if (!strcmp(m, "fork_during_read_tcp")) fork_during_read(-1);
+    else if (!strcmp(m, "fork_during_recv_tcp")) fork_by_recv = 1, fork_during_read(-1);
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
