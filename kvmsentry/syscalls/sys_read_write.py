@@ -289,7 +289,12 @@ def _read(task, f, buf, count, offset):
             try:
                 return f.readinto(buffers, offset)
             except WouldWait:
-                pass                # read_into waits for the data, buffered
+                # Waited for buffered: copy_out finds the frames again
+                # after the wait (errors.WouldWait says why).
+                data = f.read(count, offset)
+                if data:
+                    task.mm.copy_out(buf, data)
+                return len(data)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
 
 
