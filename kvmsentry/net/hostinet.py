@@ -359,13 +359,15 @@ class HostSocket(SocketFile):
             # About to wait: what is left is copied now, as Linux copies
             # from user memory before it waits (errors.WouldWait: views of
             # the guest's frames are held across no wait).
-            nonlocal views
-            views = [memoryview(b"".join(views))]
+            nonlocal views, private
+            views, private = [memoryview(b"".join(views))], True
             return send_op(views)
 
+        private = False                 # views is our own copy (no need to copy again)
         while True:
             try:
-                n = self._retry(task, flags, POLLOUT, self.sndtimeo, send_op(views), copied)
+                n = self._retry(task, flags, POLLOUT, self.sndtimeo, send_op(views),
+                                None if private else copied)
             except SyscallError:
                 if sent:
                     return sent
