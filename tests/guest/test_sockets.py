@@ -71,6 +71,38 @@ def test_unix_socket_results_are_not_vacuous(netprogs):
     assert "sent sum %s\n" % child_sum in out
 
 
+# bad_buffers.c: a read or write whose buffer is partly or wholly unmapped,
+# per kind and per call (pipes have no send/recv).
+BAD_BUFFER_CASES = [(kind, call) for kind in ("pipe", "stream", "dgram", "seqpacket")
+                    for call in ("read", "write", "readv", "writev", "recv", "send", "recvmsg",
+                                 "sendmsg")
+                    if kind != "pipe" or call in ("read", "write", "readv", "writev")]
+
+
+@pytest.mark.parametrize("kind,call", BAD_BUFFER_CASES)
+def test_bad_buffers(netprogs, kind, call):
+    status, out = same([netprogs[("bad_buffers", "static")], kind, call])
+    assert status == 0 and "FAIL" not in out
+
+
+def test_bad_buffer_results_are_not_vacuous(netprogs):
+    """What Linux answers, as the reads and writes above found it: a pipe
+    counts whole pipe buffers, a stream whole messages, a datagram that
+    faults is gone."""
+    _, out = same([netprogs[("bad_buffers", "static")], "pipe", "read"])
+    assert "read 3 of 8 mapped = -1 EFAULT\n  buffer 'hel'" in out
+    assert "then: 11 'hello world'" in out and "read 4000 of 8092 mapped = 3996" in out
+    _, out = same([netprogs[("bad_buffers", "static")], "pipe", "write"])
+    assert "write 5000 of 8292 mapped = 4196" in out and "write 50000 of 100000 mapped = 49152" in out
+    _, out = same([netprogs[("bad_buffers", "static")], "stream", "read"])
+    assert "read 7 of 11 mapped = 5 \n  buffer 'firstse'" in out and "then: 6 'second'" in out
+    _, out = same([netprogs[("bad_buffers", "static")], "stream", "write"])
+    assert "write 50000 of 100000 mapped = 36544" in out
+    _, out = same([netprogs[("bad_buffers", "static")], "dgram", "read"])
+    assert "read 0 of 5 mapped = -1 EFAULT\n  buffer ''" in out
+    assert "read 3 of 8 mapped = -1 EAGAIN" in out
+
+
 INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs",
               "epoll", "writev_accept"]
 

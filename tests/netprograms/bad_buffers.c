@@ -1,0 +1,247 @@
+/* Reads and writes on pipes and Unix sockets whose user buffer is partly
+ * or wholly unmapped: what the call returns, what reached the buffer's
+ * mapped part, and what the peer or the next read then finds. Linux's
+ * answer is per kind: a pipe counts whole pipe buffers, a stream socket
+ * whole messages (skbs), a datagram is all or EFAULT (and read, it is
+ * gone). One kind per mode (argv[1]); prints only what must be identical
+ * natively and in the sandbox. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define CHECK(x) do { if ((x) < 0) { printf("FAIL %s: %s\n", #x, strerror(errno)); exit(1); } } while (0)
+
+static int kind;                 /* 0: a pipe, else a socket type */
+static const char *how = "read"; /* read/write, recv/send, recvmsg/sendmsg, readv/writev */
+static char *hole;               /* the first byte of an unmapped page, after 64 mapped ones */
+
+static void print_result(const char *what, long r)
+{
+    printf("%s = %ld %s\n", what, r, r < 0 ? strerrorname_np(errno) : "");
+}
+
+/* A fresh pair: fds[0] reads, fds[1] writes; both non-blocking. */
+static void make_pair(int fds[2])
+{
+    if (kind == 0) {
+        CHECK(pipe2(fds, O_NONBLOCK));
+    } else {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, kind | SOCK_NONBLOCK, 0, sv));
+        fds[0] = sv[1];
+        fds[1] = sv[0];
+    }
+}
+
+static void close_pair(int fds[2])
+{
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* One transfer of n bytes at buf on fd, the way the mode says. */
+static long transfer(int fd, char *buf, size_t n, int writing, int flags)
+{
+    struct iovec iov[2] = {{buf, n / 2}, {buf + n / 2, n - n / 2}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    errno = 0;
+    if (!strcmp(how, "recv") || !strcmp(how, "send"))
+        return writing ? send(fd, buf, n, flags) : recv(fd, buf, n, flags);
+    if (!strcmp(how, "recvmsg") || !strcmp(how, "sendmsg"))
+        return writing ? sendmsg(fd, &mh, flags) : recvmsg(fd, &mh, flags);
+    if (!strcmp(how, "readv") || !strcmp(how, "writev"))
+        return writing ? writev(fd, iov, 2) : readv(fd, iov, 2);
+    return writing ? write(fd, buf, n) : read(fd, buf, n);
+}
+
+static void put(int fd, const char *data, size_t n)
+{
+    if (write(fd, data, n) != (ssize_t)n)
+        printf("FAIL short put of %zu: %s\n", n, strerror(errno));
+}
+
+static unsigned sum(const char *p, size_t n)
+{
+    unsigned s = 0;
+    for (size_t i = 0; i < n; i++)
+        s = s * 31 + (unsigned char)p[i];
+    return s;
+}
+
+/* A read of `want` bytes into a buffer whose first `mapped` bytes are
+ * mapped (the rest is the hole): the result and what the mapped part got. */
+static void read_cut(int fd, size_t mapped, size_t want, int flags)
+{
+    char *p = hole - mapped;
+    memset(p, '.', mapped);
+    long r = transfer(fd, p, want, 0, flags);
+    char what[64];
+    snprintf(what, sizeof what, "%s %zu of %zu mapped", how, mapped, want);
+    print_result(what, r);
+    size_t shown = mapped < 24 ? mapped : 24;
+    printf("  buffer '%.*s' sum %u\n", (int)shown, p, sum(p, mapped));
+}
+
+/* Everything still queued, read with a good buffer. */
+static void drain(int fd, const char *what)
+{
+    static char b[1 << 18];
+    for (int i = 0; i < 8; i++) {
+        errno = 0;
+        ssize_t n = read(fd, b, sizeof b);
+        if (n < 0) {
+            printf("  %s: %zd %s\n", what, n, strerrorname_np(errno));
+            return;
+        }
+        printf("  %s: %zd '%.*s' sum %u\n", what, n, n < 20 ? (int)n : 20, b, sum(b, n));
+        if (n == 0)
+            return;
+    }
+}
+
+static void fill(char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = 'a' + (i * 7 + seed) % 26;
+}
+
+static void reads(void)
+{
+    static char big[3 * PAGE];
+    int fds[2];
+    int dgram = kind == SOCK_DGRAM || kind == SOCK_SEQPACKET;
+
+    printf("-- one message, buffer unmapped then straddling\n");
+    make_pair(fds);
+    put(fds[1], "hello world", 11);
+    read_cut(fds[0], 0, 5, 0);
+    read_cut(fds[0], 3, 8, 0);
+    drain(fds[0], "then");
+    close_pair(fds);
+
+    printf("-- two messages, the second straddling\n");
+    make_pair(fds);
+    put(fds[1], "first", 5);
+    put(fds[1], "second", 6);
+    read_cut(fds[0], 7, 11, 0);
+    drain(fds[0], "then");
+    close_pair(fds);
+
+    printf("-- peeking\n");
+    make_pair(fds);
+    put(fds[1], "hello world", 11);
+    if (kind && strcmp(how, "read") && strcmp(how, "readv"))
+        read_cut(fds[0], 3, 8, MSG_PEEK);
+    drain(fds[0], "then");
+    close_pair(fds);
+
+    printf("-- two pages in one write, a page and more mapped\n");
+    make_pair(fds);
+    fill(big, 2 * PAGE, 1);
+    put(fds[1], big, 2 * PAGE);
+    read_cut(fds[0], 5000, 2 * PAGE, 0);
+    drain(fds[0], "then");
+    close_pair(fds);
+
+    printf("-- a partly read page in front\n");
+    make_pair(fds);
+    put(fds[1], big, 2 * PAGE);
+    if (!dgram) {
+        char small[100];
+        CHECK(read(fds[0], small, sizeof small));
+    }
+    read_cut(fds[0], 4000, 2 * PAGE - 100, 0);
+    drain(fds[0], "then");
+    close_pair(fds);
+
+    printf("-- small writes that share a pipe page, and ones that do not\n");
+    make_pair(fds);
+    fill(big, 3 * PAGE, 2);
+    put(fds[1], big, 1000);
+    put(fds[1], big + 1000, 1000);
+    read_cut(fds[0], 1500, 2000, 0);
+    put(fds[1], big + 2000, 3000);
+    read_cut(fds[0], 2500, 5000, 0);
+    drain(fds[0], "then");
+    close_pair(fds);
+}
+
+/* A write of `want` bytes from a buffer whose first `mapped` bytes are
+ * mapped, then what the reader finds. */
+static void write_cut(int fds[2], size_t mapped, size_t want, unsigned seed)
+{
+    char *p = hole - mapped;
+    fill(p, mapped, seed);
+    long r = transfer(fds[1], p, want, 1, 0);
+    char what[64];
+    snprintf(what, sizeof what, "%s %zu of %zu mapped", how, mapped, want);
+    print_result(what, r);
+}
+
+static void writes(void)
+{
+    int fds[2];
+
+    printf("-- small, unmapped then straddling\n");
+    make_pair(fds);
+    write_cut(fds, 0, 5, 3);
+    write_cut(fds, 6, 12, 4);
+    drain(fds[0], "peer reads");
+    close_pair(fds);
+
+    printf("-- two pages and more, a page and more mapped\n");
+    make_pair(fds);
+    write_cut(fds, 5000, 2 * PAGE + 100, 5);
+    drain(fds[0], "peer reads");
+    close_pair(fds);
+
+    printf("-- after a short write already queued\n");
+    make_pair(fds);
+    put(fds[1], "queued", 6);
+    write_cut(fds, 5000, 2 * PAGE + 100, 6);
+    write_cut(fds, 5000, 2 * PAGE + 5000, 7);
+    drain(fds[0], "peer reads");
+    close_pair(fds);
+
+    printf("-- large, many pages mapped\n");
+    make_pair(fds);
+    int size = 1 << 20;
+    if (kind)
+        setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    write_cut(fds, 50000, 100000, 8);
+    write_cut(fds, 3 * PAGE, 100000, 9);
+    drain(fds[0], "peer reads");
+    close_pair(fds);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 3) {
+        printf("usage: bad_buffers pipe|stream|dgram|seqpacket read|recv|recvmsg|readv|write|...\n");
+        return 2;
+    }
+    kind = !strcmp(argv[1], "stream") ? SOCK_STREAM : !strcmp(argv[1], "dgram") ? SOCK_DGRAM :
+           !strcmp(argv[1], "seqpacket") ? SOCK_SEQPACKET : 0;
+    how = argv[2];
+    char *m = mmap(NULL, 65 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return 1;
+    hole = m + 64 * PAGE;
+    CHECK(munmap(hole, PAGE));
+    if (!strcmp(how, "read") || !strcmp(how, "recv") || !strcmp(how, "recvmsg") || !strcmp(how, "readv"))
+        reads();
+    else
+        writes();
+    return 0;
+}
