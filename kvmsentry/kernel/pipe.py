@@ -14,6 +14,7 @@ Waits go through waiter.wait_event (block_until for the running task): a
 signal ends them with EINTR; whether that becomes a restart is dispatch's
 decision, not this module's.
 """
+import collections
 import errno
 import functools
 import itertools
@@ -88,6 +89,13 @@ class Pipe:
         self.uid, self.gid = uid, gid
         self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
         self.fasync_readers, self.fasync_writers = FasyncList(), FasyncList()
+        # Where Linux's pipe buffers (a page each) begin, as positions in
+        # the stream of bytes ever written (_wpos; the read position is
+        # _wpos - len(_buf)): a read or write whose copy faults counts
+        # whole pipe buffers (read_cut, write_cut).
+        self._wpos = 0
+        self._starts = collections.deque()
+        self._mergeable = False            # whether a write may fill up the last one
 
     # --- ends --------------------------------------------------------------
     def attach(self, reader, writer):
@@ -233,6 +241,7 @@ class Pipe:
                 raise SyscallError(errno.EPIPE)
             if self.capacity - len(self._buf) < total:
                 return None
+            self._note_pages(self._origin(total), total)
             self._buf += data
             self.mtime_ns = self.ctime_ns = now_ns()
         finally:
@@ -249,6 +258,7 @@ class Pipe:
         total = len(data)
         view = memoryview(data)
         done = [0]
+        origin = []                      # where its fresh pages begin, from its first bytes in
 
         def step():
             """Put in what fits; True once everything is in."""
@@ -262,6 +272,9 @@ class Pipe:
                 else:
                     n = min(room, total - written)
                 if n:
+                    if not origin:
+                        origin.append(self._origin(total))
+                    self._note_pages(origin[0], n)
                     self._buf += view[written:written + n]
                     done[0] = written + n
                     self.mtime_ns = self.ctime_ns = now_ns()
@@ -286,6 +299,85 @@ class Pipe:
     def nread(self):
         with self.lock:
             return len(self._buf)
+
+    # --- Linux's pipe buffers, for copies that fault ---------------------------
+    def _origin(self, total):
+        """Where the fresh pages of a write of total bytes begin: after
+        the part of its last partial page that pipe_write merges into the
+        pipe's last buffer, if that buffer has room for it."""
+        starts, wpos = self._starts, self._wpos
+        if not self._buf:                        # an empty pipe merges nothing
+            starts.clear()
+            return wpos
+        read_pos = wpos - len(self._buf)
+        while len(starts) > 1 and starts[1] <= read_pos:
+            starts.popleft()                     # buffers read to their end
+        tail = total & (PAGE_SIZE - 1)
+        if tail and self._mergeable and wpos - starts[-1] + tail <= PAGE_SIZE:
+            return wpos + tail
+        return wpos
+
+    def _note_pages(self, origin, n):
+        """n more bytes of a write whose pages begin at origin go in."""
+        wpos = self._wpos
+        first = origin if origin >= wpos else \
+            origin + (wpos - origin + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+        if first < wpos + n:
+            self._starts.extend(range(first, wpos + n, PAGE_SIZE))
+            self._mergeable = True
+        self._wpos = wpos + n
+
+    def try_read_cut(self, want, nonblock):
+        """A read of `length` bytes into a buffer whose first `mapped`
+        are writable, want = (length, mapped): ((the bytes the copy puts
+        there, the count read or None for EFAULT),) if it can finish now,
+        else None. As Linux's pipe_read, whole pipe buffers are taken
+        until the one whose copy faults, which stays queued whole."""
+        length, mapped = want
+        with self.lock:
+            buf = self._buf
+            if not buf:
+                if self.writers == 0:
+                    return ((b"", 0),)
+                if nonblock:
+                    raise SyscallError(errno.EAGAIN)
+                return None
+            n = min(length, len(buf))
+            read_pos = self._wpos - len(buf)
+            ends = [s for s in self._starts if s > read_pos] + [self._wpos]
+            taken = 0
+            for end in ends:
+                chunk = min(end - read_pos, n) - taken
+                if taken + chunk > mapped:
+                    break
+                taken += chunk
+                if taken == n:
+                    break
+            data = bytes(buf[:min(n, mapped)])
+            if not taken:
+                return ((data, None),)
+            del buf[:taken]
+            self.atime_ns = now_ns()
+        self.queue.notify(WRITE_EVENTS)
+        if self.fasync_writers.armed:
+            self.fasync_writers.signal(POLL_OUT)
+        return ((data, taken),)
+
+    def write_cut(self, data, total, nonblock):
+        """write() of a total-byte buffer of which only the first bytes,
+        data, are readable: as Linux's pipe_write copies it, the part it
+        merges into the last pipe buffer, then whole pages; EFAULT if the
+        fault comes before any of them (EPIPE first without a reader)."""
+        with self.lock:
+            if self.readers == 0:
+                raise SyscallError(errno.EPIPE)
+            merged = self._origin(total) - self._wpos
+        if len(data) < merged:
+            raise SyscallError(errno.EFAULT)
+        whole = merged + (len(data) - merged) // PAGE_SIZE * PAGE_SIZE
+        if not whole:
+            raise SyscallError(errno.EFAULT)
+        return self.write(data[:whole], nonblock)
 
     # --- F_GETPIPE_SZ / F_SETPIPE_SZ -----------------------------------------
     def get_size(self):
@@ -360,6 +452,8 @@ class Pipe:
         if not data:
             return
         with self.lock:
+            self._note_pages(self._wpos, len(data))
+            self._mergeable = False
             self._buf += data
             self.mtime_ns = self.ctime_ns = now_ns()
         self.queue.notify(READ_EVENTS)
@@ -460,6 +554,29 @@ class PipeFile(File):
         if not self._writer:
             raise SyscallError(errno.EBADF)
         return self._write(buffers[0].tobytes() if len(buffers) == 1 else b"".join(buffers))
+
+    def read_cut(self, length, mapped, offset=None):
+        """read() into a buffer writable only in its first `mapped` bytes
+        (sys_read_write's fault handling): Pipe.try_read_cut's answer,
+        after a wait for data as any read."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        if not self._reader:
+            raise SyscallError(errno.EBADF)
+        pipe = self.pipe
+        nonblock = self.flags & O_NONBLOCK
+        box = pipe.try_read_cut((length, mapped), nonblock)
+        if box is not None:
+            return box[0]
+        return self._holding(pipe.wait_to_read, pipe.try_read_cut, (length, mapped))
+
+    def write_cut(self, data, total, offset=None):
+        """Pipe.write_cut through this end (a buffer readable only in part)."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        if not self._writer:
+            raise SyscallError(errno.EBADF)
+        return self._holding(self.pipe.write_cut, data, total, self.flags & O_NONBLOCK)
 
     def _write(self, data):
         done = self.pipe.try_write(data)

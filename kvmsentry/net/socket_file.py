@@ -58,14 +58,18 @@ class Ancillary:
 class Received:
     """What recvmsg hands back to the syscall layer."""
 
-    __slots__ = ("data", "length", "addr", "ancillary", "flags")
+    __slots__ = ("data", "length", "addr", "ancillary", "flags", "faulted")
 
-    def __init__(self, data, length=None, addr=None, ancillary=None, flags=0):
+    def __init__(self, data, length=None, addr=None, ancillary=None, flags=0, faulted=False):
         self.data = data
         self.length = len(data) if length is None else length   # the return value
         self.addr = addr                  # sockaddr bytes, or None
         self.ancillary = ancillary        # Ancillary or None
         self.flags = flags                # msg_flags
+        # A receive into a buffer writable only in part (recvmsg's
+        # `mapped`) whose copy faulted before it counted anything: data
+        # is what reached the buffer, and the call fails with EFAULT.
+        self.faulted = faulted
 
 
 def int_opt(value):

@@ -18,6 +18,7 @@ import struct
 from kvmsentry.errors import QuietEpipe, SyscallError
 from kvmsentry.kernel.creds import CAP_NET_ADMIN, CAP_NET_RAW, CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
+from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.waiter import block_until, deadline_after
 from kvmsentry.net import unix_names
 from kvmsentry.net.address import AF_UNIX, UNNAMED_UNIX, UnixName, decode_unix, family_of
@@ -35,6 +36,9 @@ SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF = 4608, 2304
 MAX_DGRAM_QLEN = 10                   # net.unix.max_dgram_qlen
 SOMAXCONN = 4096
 MESSAGE_OVERHEAD = 512                # what one message costs besides its bytes
+# The most one stream message carries, besides half the send buffer:
+# unix_stream_sendmsg's SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ on x86-64.
+STREAM_MESSAGE_MAX = 3776 + 32768
 OVERFLOW_ID = 65534
 NO_ID = 0xFFFFFFFF
 ALL = 0xFFFF
@@ -315,10 +319,12 @@ class UnixSocket(SocketFile):
             return False
         return True
 
-    def sendmsg(self, task, data, addr, ancillary, flags):
+    def sendmsg(self, task, data, addr, ancillary, flags, total=None):
+        """total: the size of the caller's buffer when data is only its
+        readable first part (the copy of the rest faults)."""
         if self.type == SOCK_STREAM:
-            return self._send_stream(task, data, addr, ancillary, flags)
-        return self._send_message(task, data, addr, ancillary, flags)
+            return self._send_stream(task, data, addr, ancillary, flags, total)
+        return self._send_message(task, data, addr, ancillary, flags, total)
 
     def _deliver(self, other, data, creds, files):
         msg = Message(data, self, creds, files)
@@ -326,14 +332,17 @@ class UnixSocket(SocketFile):
         other.recvq.append(msg)
         other.notify(POLLIN | POLLRDNORM)
 
-    def _send_message(self, task, data, addr, ancillary, flags):
-        """SOCK_DGRAM and SOCK_SEQPACKET: one message, whole or not at all."""
+    def _send_message(self, task, data, addr, ancillary, flags, total=None):
+        """SOCK_DGRAM and SOCK_SEQPACKET: one message, whole or not at all
+        (EFAULT if part of it cannot be read)."""
         if self.type == SOCK_SEQPACKET:
             addr = None                       # Linux ignores the address here
         other = self._target(task, addr)
-        if len(data) > self.sndbuf - 32:
+        if (len(data) if total is None else total) > self.sndbuf - 32:
             raise SyscallError(errno.EMSGSIZE)
         creds = self._creds(task, ancillary, other)
+        if total is not None:
+            raise SyscallError(errno.EFAULT)
         if not self._room(other):
             if self.nonblocking(flags):
                 raise SyscallError(errno.EAGAIN)
@@ -349,15 +358,20 @@ class UnixSocket(SocketFile):
             ancillary.files = []              # the message owns the references now
         return len(data)
 
-    def _send_stream(self, task, data, addr, ancillary, flags):
+    def _send_stream(self, task, data, addr, ancillary, flags, total=None):
+        """Messages of at most half the send buffer; when only the first
+        part of the caller's total bytes was readable (data), the messages
+        that fit in it, or EFAULT if none does (unix_stream_sendmsg copies
+        each whole or fails)."""
         other = self._target(task, addr)
         creds = self._creds(task, ancillary, other)
         view = memoryview(data)
-        chunk_max = max(self.sndbuf // 2 - 64, 1)
+        chunk_max = max(min(self.sndbuf // 2 - 64, STREAM_MESSAGE_MAX), 1)
+        end = len(data) if total is None else total
         sent = 0
         # A stream send of nothing sends nothing: its fds are dropped (as
         # unix_stream_sendmsg's loop never runs).
-        while sent < len(data):
+        while sent < end:
             try:
                 other = self._target(task, None)
                 if self.wmem >= self.sndbuf:
@@ -370,7 +384,11 @@ class UnixSocket(SocketFile):
                 if sent:
                     return sent
                 raise
-            n = min(len(data) - sent, chunk_max)
+            n = min(end - sent, chunk_max)
+            if sent + n > len(data):
+                if sent:
+                    return sent
+                raise SyscallError(errno.EFAULT)
             files = []
             if ancillary is not None and ancillary.files:
                 files, ancillary.files = ancillary.files, []
@@ -378,6 +396,22 @@ class UnixSocket(SocketFile):
             self._deliver(other, chunk, creds, files)
             sent += n
         return sent
+
+    # --- read(2) and write(2) of buffers only partly accessible (sys_read_write) -------
+    def read_cut(self, length, mapped, offset=None):
+        """read() into a buffer whose first `mapped` bytes are writable:
+        (the bytes the copy puts there, the count or None for EFAULT)."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        got = self.recvmsg(current(), length, 0, mapped=mapped)
+        return got.data, None if got.faulted else got.length
+
+    def write_cut(self, data, total, offset=None):
+        """write() of a total-byte buffer whose first bytes, data, are
+        readable."""
+        if offset is not None:
+            raise SyscallError(errno.ESPIPE)
+        return self.sendmsg(current(), data, None, None, 0, total)
 
     # --- write(2): the guest's frames come from sys_read_write --------------------------
     # (No readinto: a read may wait, and views of the guest's frames held
@@ -396,10 +430,14 @@ class UnixSocket(SocketFile):
         if sender is not self:
             self.notify(POLLOUT)          # datagram senders waiting for queue room
 
-    def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0):
+    def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0, mapped=None):
+        """mapped: how many of the caller's length bytes are writable, when
+        not all are (where the copy faults)."""
+        if mapped is None:
+            mapped = length
         if self.type == SOCK_STREAM:
-            return self._recv_stream(task, length, flags)
-        return self._recv_message(task, length, flags)
+            return self._recv_stream(task, length, flags, mapped)
+        return self._recv_message(task, length, flags, mapped)
 
     def _wait_readable(self, task, flags):
         """Wait for the receive queue to change; False when the read must
@@ -415,7 +453,10 @@ class UnixSocket(SocketFile):
                   POLLIN, self.rcvtimeo)
         return True
 
-    def _recv_message(self, task, length, flags):
+    def _recv_message(self, task, length, flags, mapped):
+        """One message; one whose copy faults is taken all the same (but
+        for MSG_PEEK), its files closed: __unix_dgram_recvmsg dequeues
+        before it copies."""
         if self.type == SOCK_SEQPACKET and not self.connected:
             raise SyscallError(errno.ENOTCONN)
         while not self.recvq:
@@ -423,6 +464,10 @@ class UnixSocket(SocketFile):
                 return Received(b"")
         msg = self.recvq[0]
         data = msg.data[:length]
+        if len(data) > mapped:
+            for f in self._take(msg, flags):
+                drop_file(f)
+            return Received(data[:mapped], faulted=True)
         out_flags = MSG_TRUNC if len(msg.data) > length else 0
         files = self._take(msg, flags)
         anc = Ancillary(files, msg.creds if self.passcred else None)
@@ -439,7 +484,10 @@ class UnixSocket(SocketFile):
         files, msg.files = msg.files, []
         return files
 
-    def _recv_stream(self, task, length, flags):
+    def _recv_stream(self, task, length, flags, mapped):
+        """As unix_stream_read_generic: message by message; the one whose
+        copy faults (past `mapped`) stays queued, and ends the read (EFAULT
+        if it was the first)."""
         if not self.connected:
             raise SyscallError(errno.EINVAL)
         if length == 0:
@@ -469,6 +517,12 @@ class UnixSocket(SocketFile):
             if not out:
                 addr = msg.addr
             n = min(len(msg.data), length - len(out))
+            if len(out) + n > mapped:
+                counted = len(out)
+                out += msg.data[:mapped - counted]
+                return Received(bytes(out), counted, addr,
+                                Ancillary(files, creds if self.passcred else None),
+                                0, faulted=not counted)
             out += msg.data[:n]
             if flags & MSG_PEEK:
                 files += _held(msg.files)

@@ -106,6 +106,8 @@ def read_into(mm, f, spans, offset=None):
     total = 0
     for window in windows:
         usable, want, hole = _usable(mm, window, write=True)
+        if hole and hasattr(f, "read_cut") and not total:
+            return _read_cut(mm, f, usable, want, sum(n for _, n in window), offset)
         if not want:
             if total:
                 return total
@@ -139,6 +141,28 @@ def _usable(mm, window, write):
     return usable, want, False
 
 
+def _read_cut(mm, f, usable, mapped, length, pos):
+    """A read of length bytes into a buffer whose first `mapped` bytes,
+    the spans `usable`, are writable, by a file whose count depends on
+    where the copy faults (a pipe, a Unix socket: f.read_cut): what the
+    copy put before the fault goes there, then the count or EFAULT."""
+    data, count = f.read_cut(length, mapped, pos)
+    _put(mm, usable, data)
+    if count is None:
+        raise SyscallError(errno.EFAULT)
+    return count
+
+
+def _put(mm, usable, data):
+    """data copied out over the spans `usable`, in order, as far as it goes."""
+    done = 0
+    for addr, n in usable:
+        if done >= len(data):
+            break
+        mm.copy_out(addr, data[done:done + n])
+        done += n
+
+
 def _read_window(mm, f, usable, want, pos):
     """One read of up to `want` bytes into the spans `usable`: straight
     into the guest's frames when the file can (a file with readinto, e.g.
@@ -151,12 +175,7 @@ def _read_window(mm, f, usable, want, pos):
         except WouldWait:
             pass
     data = f.read(want, pos)
-    done = 0
-    for addr, n in usable:
-        if done >= len(data):
-            break
-        mm.copy_out(addr, data[done:done + n])
-        done += n
+    _put(mm, usable, data)
     return len(data)
 
 
@@ -193,6 +212,11 @@ def _write_direct(mm, f, spans, offset):
     total = 0
     for window in _one_window(spans) or _windows(spans):
         usable, want, hole = _usable(mm, window, write=False)
+        if hole and hasattr(f, "write_cut") and not total:
+            # A file whose count depends on where the copy faults (a pipe,
+            # a Unix socket) is written once, as read_into reads it.
+            data = b"".join(mm.copy_in(addr, n) for addr, n in usable)
+            return f.write_cut(data, sum(n for _, n in window), _pos(offset, total))
         if not want:
             if total:
                 return total

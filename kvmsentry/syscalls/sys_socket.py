@@ -12,7 +12,7 @@ from kvmsentry.net.socket_file import (MSG_WAITALL, SOCK_CLOEXEC, SOCK_DGRAM, SO
 from kvmsentry.net.unix import UnixSocket, socketpair as unix_socketpair
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_socket_msg import (copy_in_addr, copy_out_addr, recv_common,
-                                               send_common)
+                                               send_common, unix_fault_prefix)
 
 RLIMIT_NOFILE = 7
 SOCK_TYPE_MASK = 0xF
@@ -207,6 +207,10 @@ def sendto(task, fd, buf, length, flags, addr, addrlen):
     sock = sock_of(task, fd)
     target = copy_in_addr(task, addr, addrlen) if addr else None
     length = min(length, 0x7FFFF000)
+    readable = unix_fault_prefix(task, sock, [(buf, length)], write=False)
+    if readable is not None:
+        data = task.mm.copy_in(buf, readable) if readable else b""
+        return send_common(task, sock, data, target, None, u32(flags), length)
     length = task.mm.accessible(buf, length, write=False) if length else 0
     if length and isinstance(sock, hostinet.HostSocket):
         data = task.mm.read_buffers(buf, length)       # sent from the guest's frames
@@ -219,6 +223,16 @@ def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
     """Implements recvfrom(2)."""
     sock = sock_of(task, fd)
     length = min(length, 0x7FFFF000)
+    mapped = unix_fault_prefix(task, sock, [(buf, length)], write=True)
+    if mapped is not None:
+        got = recv_common(task, sock, length, u32(flags), bool(addr), 0, mapped)
+        if got.data:
+            task.mm.copy_out(buf, got.data)
+        if got.faulted:
+            raise SyscallError(errno.EFAULT)
+        if addr:
+            copy_out_addr(task, addr, addrlen_ptr, got.addr or b"", allow_empty=True)
+        return got.length
     if length:
         length = task.mm.accessible(buf, length, write=True)
     if length and isinstance(sock, hostinet.HostSocket) and not flags & MSG_WAITALL:

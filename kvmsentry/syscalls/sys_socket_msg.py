@@ -147,8 +147,12 @@ def pack_control(task, anc, room, flags):
 
 
 # --- the common send and receive ---------------------------------------------------------
-def send_common(task, sock, data, addr, anc, flags):
+def send_common(task, sock, data, addr, anc, flags, total=None):
+    """total: the size of the buffer when data is only its readable
+    first part (a Unix socket's answer to the fault: unix_fault_prefix)."""
     try:
+        if total is not None:
+            return sock.sendmsg(task, data, addr, anc, flags, total)
         return sock.sendmsg(task, data, addr, anc, flags)
     except SyscallError as e:
         if e.errno == errno.EPIPE and flags & MSG_NOSIGNAL:
@@ -159,8 +163,13 @@ def send_common(task, sock, data, addr, anc, flags):
             release_files(anc.files)
 
 
-def recv_common(task, sock, length, flags, addr_wanted, control_len):
-    got = sock.recvmsg(task, length, flags, addr_wanted, control_len)
+def recv_common(task, sock, length, flags, addr_wanted, control_len, mapped=None):
+    """mapped: how many of the length bytes are writable, when not all
+    are (a Unix socket's answer to the fault: unix_fault_prefix)."""
+    if mapped is not None:
+        got = sock.recvmsg(task, length, flags, addr_wanted, control_len, mapped=mapped)
+    else:
+        got = sock.recvmsg(task, length, flags, addr_wanted, control_len)
     if got.ancillary is not None and control_len == 0:
         if got.ancillary.files:
             got.flags |= MSG_CTRUNC
@@ -175,14 +184,40 @@ def _sock(task, fd):
     return f
 
 
-def _gather(task, vecs):
+def unix_fault_prefix(task, sock, vecs, write):
+    """How many bytes from the start of the buffers vecs [(addr, len)] the
+    sentry may read (write False) or write, when a Unix socket is the
+    other side and some cannot be: its send or receive counts whole
+    messages up to where the copy faults (UnixSocket.sendmsg's total,
+    recvmsg's mapped). None when all can, or sock is another kind (whose
+    copies keep failing with EFAULT where they fault)."""
+    if not isinstance(sock, UnixSocket):
+        return None
+    done = 0
+    for base, length in vecs:
+        try:
+            n = task.mm.accessible(base, length, write=write) if length else 0
+        except SyscallError:
+            n = 0
+        done += n
+        if n < length:
+            return done
+    return None
+
+
+def _gather(task, sock, vecs):
+    """The bytes of the buffers vecs (read_iovec keeps them within
+    MAX_RW), and how many were asked for when only those before a fault
+    could be read (else None)."""
+    readable = unix_fault_prefix(task, sock, vecs, write=False)
     parts, total = [], 0
     for base, length in vecs:
-        length = min(length, MAX_RW - total)
-        if length:
+        if readable is not None:
+            length = min(length, readable - total)
+        if length > 0:
             parts.append(task.mm.copy_in(base, length))
             total += length
-    return b"".join(parts)
+    return b"".join(parts), None if readable is None else sum(n for _, n in vecs)
 
 
 def _send_one(task, sock, msg_addr, flags):
@@ -190,14 +225,14 @@ def _send_one(task, sock, msg_addr, flags):
         task.mm.copy_in(msg_addr, MSGHDR.size))
     if iovlen > UIO_MAXIOV:
         raise SyscallError(errno.EMSGSIZE)
-    data = _gather(task, read_iovec(task.mm, iov, iovlen))
+    data, total = _gather(task, sock, read_iovec(task.mm, iov, iovlen))
     addr = copy_in_addr(task, name, namelen) if name and namelen else None
     anc = None
     if controllen:
         if controllen > 1 << 20:
             raise SyscallError(errno.ENOBUFS)
         anc = parse_control(task, sock, task.mm.copy_in(control, controllen))
-    return send_common(task, sock, data, addr, anc, flags)
+    return send_common(task, sock, data, addr, anc, flags, total)
 
 
 def _recv_one(task, sock, msg_addr, flags):
@@ -208,7 +243,9 @@ def _recv_one(task, sock, msg_addr, flags):
     vecs = read_iovec(task.mm, iov, iovlen)
     room = min(sum(length for _, length in vecs), MAX_RW)
     controllen = min(controllen, 1 << 20)
-    got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0)
+    mapped = unix_fault_prefix(task, sock, vecs, write=True)
+    got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0,
+                      None if mapped is None else min(mapped, room))
     pos = 0
     for base, length in vecs:
         if pos >= len(got.data):
@@ -216,6 +253,8 @@ def _recv_one(task, sock, msg_addr, flags):
         chunk = got.data[pos:pos + length]
         task.mm.copy_out(base, chunk)
         pos += len(chunk)
+    if got.faulted:
+        raise SyscallError(errno.EFAULT)
     ctrl, ctrl_flags = pack_control(task, got.ancillary, controllen if control else 0, flags)
     if ctrl:
         task.mm.copy_out(control, ctrl)
