@@ -81,11 +81,12 @@ def index_runs(indices, step=1):
 
 
 def _plain_heap(vma):
-    """True if a new [heap] mapping just above `vma` would merge into it
-    (VmaList.merge_adjacent's test)."""
-    return vma.name == "[heap]" and vma.prot == PROT_READ | PROT_WRITE and \
+    """True if a new heap mapping just above `vma` would merge into it
+    (VmaList.merge_adjacent's test): brk expands the mapping below the
+    break, as Linux's do_brk_flags, whichever call made it."""
+    return not vma.name and vma.prot == PROT_READ | PROT_WRITE and \
         vma.cache is None and vma.special is None and not vma.grows_down and \
-        not vma.locked and not vma.huge and not vma.fork_flags
+        not vma.locked and not vma.huge and not vma.fork_flags and not vma.noreserve
 
 
 class AddressSpace:
@@ -359,15 +360,19 @@ class AddressSpace:
 
     # --- mappings -----------------------------------------------------------
     def map_anonymous(self, start, length, prot, name="", grows_down=False,
-                      populate=None, huge=0, speculative=None):
+                      populate=None, huge=0, speculative=None, noreserve=False, merge=False):
         """Create a private anonymous mapping at exactly [start, start+len),
         replacing whatever was there (MAP_FIXED semantics). `populate`:
         give it frames now (None: if it is small); `speculative` (default:
-        unless populate was asked for): see _populate."""
+        unless populate was asked for): see _populate. `merge`: join the
+        neighbours it matches, as a new mapping of mmap(2) does on Linux
+        (vma_merge_new_range)."""
         end = start + page_up(length)
         self.check_map_count()
         self.unmap(start, end - start)
-        self.vmas.insert(Vma(start, end, prot, name, grows_down, huge=huge))
+        self.vmas.insert(Vma(start, end, prot, name, grows_down, huge=huge, noreserve=noreserve))
+        if merge:
+            self.vmas.merge_adjacent(start, end)
         if speculative is None:
             speculative = populate is None
         if populate is None:
@@ -696,9 +701,11 @@ class AddressSpace:
             if new_top > USER_TOP or not self.vmas.is_free(old_top, new_top):
                 return self.brk
             heap = self.vmas.find(old_top - PAGE_SIZE) if old_top > self.brk_start else None
-            if heap is not None and _plain_heap(heap) and self.vmas.find(new_top) is None:
-                # The heap grows in place, as Linux's brk expands its VMA:
-                # what a new mapping merged with it would end up as.
+            if heap is not None and _plain_heap(heap):
+                # The heap grows in place, as Linux's brk expands the VMA
+                # below the break; a mapping just above it stays apart
+                # (do_brk_flags merges with none), as does the new one
+                # made below otherwise.
                 heap.end = new_top
                 if new_top - old_top <= self.eager_bytes:
                     try:
@@ -708,11 +715,9 @@ class AddressSpace:
                 self.brk = new
                 return new
             try:
-                self.map_anonymous(old_top, new_top - old_top,
-                                   PROT_READ | PROT_WRITE, "[heap]")
+                self.map_anonymous(old_top, new_top - old_top, PROT_READ | PROT_WRITE)
             except SyscallError:
                 return self.brk
-            self.vmas.merge_adjacent(old_top, new_top)
         elif new_top < old_top:
             self.unmap(new_top, old_top - new_top)
         self.brk = new
@@ -1218,6 +1223,14 @@ class AddressSpace:
         if freed:
             pool.free_many(freed)
 
+    def vma_name(self, vma):
+        """The name maps shows: "[heap]" for an anonymous mapping over the
+        heap (its start to the break), whatever call made it, as Linux's
+        vma_is_initial_heap; else the mapping's own."""
+        if vma.cache is None and vma.start < self.brk and vma.end > self.brk_start:
+            return "[heap]"
+        return vma.name
+
     def maps(self):
         """Text in the shape of /proc/self/maps (for reports and debug)."""
         lines = []
@@ -1226,5 +1239,5 @@ class AddressSpace:
                     ("w" if v.prot & PROT_WRITE else "-") + \
                     ("x" if v.prot & PROT_EXEC else "-") + "p"
             lines.append("%012x-%012x %s 00000000 00:00 0 %s"
-                         % (v.start, v.end, perms, v.name))
+                         % (v.start, v.end, perms, self.vma_name(v)))
         return "\n".join(lines)

@@ -15,7 +15,7 @@ class Vma:
     start: int
     end: int
     prot: int
-    name: str = ""          # "[heap]", "[stack]", a path, or ""
+    name: str = ""          # "[stack]", a path, or "" (maps labels the heap by address)
     grows_down: bool = False
     cache: object = None    # PageCache of the mapped file, None if anonymous
     offset: int = 0         # file offset of `start`
@@ -26,6 +26,7 @@ class Vma:
     special: object = None  # owner of a special mapping (an AIO ring): never expanded
     fork_flags: int = 0     # VM_DONTCOPY / VM_WIPEONFORK (madvise)
     may_exec: bool = True   # False: a file on a noexec mount (VM_MAYEXEC clear)
+    noreserve: bool = False  # MAP_NORESERVE (VM_NORESERVE: never merged with others)
 
     def copy(self):
         """A shallow copy (fork's), without copy.copy's generic protocol."""
@@ -197,6 +198,7 @@ class VmaList:
                         and last.cache is None and vma.cache is None \
                         and last.locked == vma.locked and last.huge == vma.huge \
                         and last.fork_flags == vma.fork_flags \
+                        and last.noreserve == vma.noreserve \
                         and last.special is None and vma.special is None:
                     last.end = vma.end
                     continue

@@ -196,7 +196,8 @@ def _mmap(task, addr, length, prot, flags, fd, offset):
     populate = True if flags & MAP_POPULATE else None
     return mm.map_anonymous(start, length, prot,
                             grows_down=bool(flags & MAP_GROWSDOWN),
-                            populate=populate, huge=-1 if flags & MAP_STACK else 0)
+                            populate=populate, huge=-1 if flags & MAP_STACK else 0,
+                            noreserve=bool(flags & MAP_NORESERVE), merge=True)
 
 
 def _mappable(task, fd, prot, shared):

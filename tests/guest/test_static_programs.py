@@ -24,6 +24,7 @@ COMPARED = {
     "mmap_edges": {},
     "fault_window": {},
     "brk_edges": {},
+    "anon_merge": {},
     "time_sanity": {},
     "sysinfo": {},
     "stack_growth": {},

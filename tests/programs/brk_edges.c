@@ -95,6 +95,21 @@ int main(void)
     heap_maps(base, "grown again");
     printf("kept: %d, regrown zero: %d\n", all((char *)base, 9 * 4096, 'h'),
            all((char *)page + 10 * 4096, 9 * 4096, 0));
+    /* A mapping made just above the break joins the heap's mapping (a new
+     * anonymous mapping merges with a matching neighbour), one that does
+     * not match stays apart; the break grows into neither. */
+    unsigned long top = (brk_(0) + 4095) & ~4095ul;
+    void *above = mmap((void *)top, 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    printf("mapped just above the break: %d\n", above == (void *)top);
+    heap_maps(base, "with a mapping above");
+    printf("growing into it refused: %+ld\n", (long)(brk_(top + 4096) - base));
+    munmap(above, 4096);
+    heap_maps(base, "without it");
+    above = mmap((void *)top, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                 -1, 0);
+    heap_maps(base, "with a read-only mapping above");
+    munmap(above, 4096);
     printf("back to start: %+ld\n", (long)(brk_(base) - base));
     printf("sbrk agrees: %d\n", (unsigned long)sbrk(0) == base);
     return 0;
