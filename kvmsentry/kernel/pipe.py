@@ -14,7 +14,7 @@ Waits go through waiter.wait_event (block_until for the running task): a
 signal ends them with EINTR; whether that becomes a restart is dispatch's
 decision, not this module's.
 """
-import collections
+import bisect
 import errno
 import functools
 import itertools
@@ -89,13 +89,13 @@ class Pipe:
         self.uid, self.gid = uid, gid
         self.atime_ns = self.mtime_ns = self.ctime_ns = now_ns()
         self.fasync_readers, self.fasync_writers = FasyncList(), FasyncList()
-        # Where Linux's pipe buffers (a page each) begin, as positions in
-        # the stream of bytes ever written (_wpos; the read position is
-        # _wpos - len(_buf)): a read or write whose copy faults counts
-        # whole pipe buffers (read_cut, write_cut).
-        self._wpos = 0
-        self._starts = collections.deque()
-        self._mergeable = False            # whether a write may fill up the last one
+        # Where Linux's pipe buffers (a page each) begin, in order, as
+        # positions in the stream of bytes ever written (_wpos; the read
+        # position is _wpos - len(_buf)): a read or write whose copy
+        # faults counts whole pipe buffers (try_read_cut, write_cut). A
+        # splice's pages, up to _spliced, take no merged writes.
+        self._wpos = self._spliced = 0
+        self._starts = []
 
     # --- ends --------------------------------------------------------------
     def attach(self, reader, writer):
@@ -241,7 +241,15 @@ class Pipe:
                 raise SyscallError(errno.EPIPE)
             if self.capacity - len(self._buf) < total:
                 return None
-            self._note_pages(self._origin(total), total)
+            if self._buf:
+                self._note_pages(self._origin(total), total)
+            else:
+                # Into an empty pipe (most writes): its pages are all the
+                # pipe buffers there are (_note_pages' answer, inline).
+                wpos = self._wpos
+                self._starts = [wpos] if total <= PAGE_SIZE else \
+                    list(range(wpos, wpos + total, PAGE_SIZE))
+                self._wpos = wpos + total
             self._buf += data
             self.mtime_ns = self.ctime_ns = now_ns()
         finally:
@@ -309,11 +317,11 @@ class Pipe:
         if not self._buf:                        # an empty pipe merges nothing
             starts.clear()
             return wpos
-        read_pos = wpos - len(self._buf)
-        while len(starts) > 1 and starts[1] <= read_pos:
-            starts.popleft()                     # buffers read to their end
+        done = bisect.bisect_right(starts, wpos - len(self._buf)) - 1
+        if done > 0:
+            del starts[:done]                    # buffers read to their end
         tail = total & (PAGE_SIZE - 1)
-        if tail and self._mergeable and wpos - starts[-1] + tail <= PAGE_SIZE:
+        if tail and starts[-1] >= self._spliced and wpos - starts[-1] + tail <= PAGE_SIZE:
             return wpos + tail
         return wpos
 
@@ -322,9 +330,7 @@ class Pipe:
         wpos = self._wpos
         first = origin if origin >= wpos else \
             origin + (wpos - origin + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
-        if first < wpos + n:
-            self._starts.extend(range(first, wpos + n, PAGE_SIZE))
-            self._mergeable = True
+        self._starts.extend(range(first, wpos + n, PAGE_SIZE))
         self._wpos = wpos + n
 
     def try_read_cut(self, want, nonblock):
@@ -452,8 +458,10 @@ class Pipe:
         if not data:
             return
         with self.lock:
+            if not self._buf:
+                self._starts.clear()
             self._note_pages(self._wpos, len(data))
-            self._mergeable = False
+            self._spliced = self._wpos
             self._buf += data
             self.mtime_ns = self.ctime_ns = now_ns()
         self.queue.notify(READ_EVENTS)
