@@ -42,10 +42,11 @@ static void make_pair(int fds[2])
     }
 }
 
-static void close_pair(int fds[2])
+/* A case: its title, and a fresh pair for it. */
+static void begin(const char *title, int fds[2])
 {
-    close(fds[0]);
-    close(fds[1]);
+    printf("-- %s\n", title);
+    make_pair(fds);
 }
 
 /* One transfer of n bytes at buf on fd, the way the mode says. */
@@ -108,6 +109,14 @@ static void drain(int fd, const char *what)
     }
 }
 
+/* A case's end: what the reader then finds, and the pair closed. */
+static void end(int fds[2], const char *what)
+{
+    drain(fds[0], what);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void fill(char *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -120,59 +129,47 @@ static void reads(void)
     int fds[2];
     int dgram = kind == SOCK_DGRAM || kind == SOCK_SEQPACKET;
 
-    printf("-- one message, buffer unmapped then straddling\n");
-    make_pair(fds);
+    begin("one message, buffer unmapped then straddling", fds);
     put(fds[1], "hello world", 11);
     read_cut(fds[0], 0, 5, 0);
     read_cut(fds[0], 3, 8, 0);
-    drain(fds[0], "then");
-    close_pair(fds);
+    end(fds, "then");
 
-    printf("-- two messages, the second straddling\n");
-    make_pair(fds);
+    begin("two messages, the second straddling", fds);
     put(fds[1], "first", 5);
     put(fds[1], "second", 6);
     read_cut(fds[0], 7, 11, 0);
-    drain(fds[0], "then");
-    close_pair(fds);
+    end(fds, "then");
 
-    printf("-- peeking\n");
-    make_pair(fds);
+    begin("peeking", fds);
     put(fds[1], "hello world", 11);
     if (kind && strcmp(how, "read") && strcmp(how, "readv"))
         read_cut(fds[0], 3, 8, MSG_PEEK);
-    drain(fds[0], "then");
-    close_pair(fds);
+    end(fds, "then");
 
-    printf("-- two pages in one write, a page and more mapped\n");
-    make_pair(fds);
+    begin("two pages in one write, a page and more mapped", fds);
     fill(big, 2 * PAGE, 1);
     put(fds[1], big, 2 * PAGE);
     read_cut(fds[0], 5000, 2 * PAGE, 0);
-    drain(fds[0], "then");
-    close_pair(fds);
+    end(fds, "then");
 
-    printf("-- a partly read page in front\n");
-    make_pair(fds);
+    begin("a partly read page in front", fds);
     put(fds[1], big, 2 * PAGE);
     if (!dgram) {
         char small[100];
         CHECK(read(fds[0], small, sizeof small));
     }
     read_cut(fds[0], 4000, 2 * PAGE - 100, 0);
-    drain(fds[0], "then");
-    close_pair(fds);
+    end(fds, "then");
 
-    printf("-- small writes that share a pipe page, and ones that do not\n");
-    make_pair(fds);
+    begin("small writes that share a pipe page, and ones that do not", fds);
     fill(big, 3 * PAGE, 2);
     put(fds[1], big, 1000);
     put(fds[1], big + 1000, 1000);
     read_cut(fds[0], 1500, 2000, 0);
     put(fds[1], big + 2000, 3000);
     read_cut(fds[0], 2500, 5000, 0);
-    drain(fds[0], "then");
-    close_pair(fds);
+    end(fds, "then");
 }
 
 /* A write of `want` bytes from a buffer whose first `mapped` bytes are
@@ -191,36 +188,28 @@ static void writes(void)
 {
     int fds[2];
 
-    printf("-- small, unmapped then straddling\n");
-    make_pair(fds);
+    begin("small, unmapped then straddling", fds);
     write_cut(fds, 0, 5, 3);
     write_cut(fds, 6, 12, 4);
-    drain(fds[0], "peer reads");
-    close_pair(fds);
+    end(fds, "peer reads");
 
-    printf("-- two pages and more, a page and more mapped\n");
-    make_pair(fds);
+    begin("two pages and more, a page and more mapped", fds);
     write_cut(fds, 5000, 2 * PAGE + 100, 5);
-    drain(fds[0], "peer reads");
-    close_pair(fds);
+    end(fds, "peer reads");
 
-    printf("-- after a short write already queued\n");
-    make_pair(fds);
+    begin("after a short write already queued", fds);
     put(fds[1], "queued", 6);
     write_cut(fds, 5000, 2 * PAGE + 100, 6);
     write_cut(fds, 5000, 2 * PAGE + 5000, 7);
-    drain(fds[0], "peer reads");
-    close_pair(fds);
+    end(fds, "peer reads");
 
-    printf("-- large, many pages mapped\n");
-    make_pair(fds);
+    begin("large, many pages mapped", fds);
     int size = 1 << 20;
     if (kind)
         setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
     write_cut(fds, 50000, 100000, 8);
     write_cut(fds, 3 * PAGE, 100000, 9);
-    drain(fds[0], "peer reads");
-    close_pair(fds);
+    end(fds, "peer reads");
 }
 
 int main(int argc, char **argv)

@@ -4,12 +4,10 @@
  * mremap treats a merged one as one. Offsets in pages from a reserved
  * region, so only what must be identical natively is printed. */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "maps_lines.h"
 
 #define PAGE 4096ul
 
@@ -17,26 +15,7 @@ static char *region;
 
 static void show(const char *what)
 {
-    static char maps[1 << 16];
-    int fd = open("/proc/self/maps", O_RDONLY);
-    ssize_t n = 0, r;
-    while ((r = read(fd, maps + n, sizeof maps - 1 - n)) > 0)
-        n += r;
-    close(fd);
-    maps[n] = 0;
-    for (char *line = maps; *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        char *dash;
-        unsigned long a = strtoul(line, &dash, 16), b = strtoul(dash + 1, NULL, 16);
-        if (b > (unsigned long)region && a < (unsigned long)region + 32 * PAGE)
-            printf("%s: %+ld pages %ld %.4s\n", what, (long)(a - (unsigned long)region) / 4096,
-                   (long)(b - a) / 4096, strchr(line, ' ') + 1);
-        if (!nl)
-            break;
-        line = nl + 1;
-    }
+    print_maps((unsigned long)region, (unsigned long)region + 32 * PAGE, what);
 }
 
 /* One page at `page` (pages from region), placed exactly. */

@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "maps_lines.h"
+
 static unsigned long brk_(unsigned long addr)
 {
     return (unsigned long)syscall(SYS_brk, addr);
@@ -22,32 +24,10 @@ static int all(const char *p, size_t n, char c)
     return 1;
 }
 
-/* The mappings over [base, brk) in /proc/self/maps, in pages from base's
- * page (read with raw calls: stdio's buffer comes from the heap). */
+/* The mappings over [base, brk) in pages from base's page. */
 static void heap_maps(unsigned long base, const char *what)
 {
-    static char maps[1 << 16];
-    unsigned long top = brk_(0), page = base & ~4095ul;
-    int fd = open("/proc/self/maps", O_RDONLY);
-    ssize_t n = 0, r;
-    while ((r = read(fd, maps + n, sizeof maps - 1 - n)) > 0)
-        n += r;
-    close(fd);
-    maps[n] = 0;
-    for (char *line = maps; *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = 0;
-        char *dash;
-        unsigned long a = strtoul(line, &dash, 16), b = strtoul(dash + 1, NULL, 16);
-        if (b > page && a < top)
-            printf("%s: %+ld pages %ld %.4s%s\n", what, ((long)a - (long)page) / 4096,
-                   (long)(b - a) / 4096, strchr(line, ' ') + 1,
-                   strstr(line, "[heap]") ? " [heap]" : "");
-        if (!nl)
-            break;
-        line = nl + 1;
-    }
+    print_maps(base & ~4095ul, brk_(0), what);
 }
 
 int main(void)
