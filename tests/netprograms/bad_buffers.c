@@ -170,6 +170,24 @@ static void reads(void)
     put(fds[1], big + 2000, 3000);
     read_cut(fds[0], 2500, 5000, 0);
     end(fds, "then");
+
+    if (kind)
+        return;
+    /* Pages a splice or vmsplice put in a pipe take no later write. */
+    begin("a write after a splice, and after a vmsplice", fds);
+    int file = memfd_create("ten", 0);
+    CHECK(write(file, "0123456789", 10));
+    CHECK(lseek(file, 0, SEEK_SET));
+    printf("splice %zd\n", splice(file, NULL, fds[1], NULL, 10, 0));
+    close(file);
+    put(fds[1], "abc", 3);
+    read_cut(fds[0], 11, 13, 0);
+    drain(fds[0], "then");
+    struct iovec v = {"vmsplice", 8};
+    printf("vmsplice %zd\n", vmsplice(fds[1], &v, 1, 0));
+    put(fds[1], "abc", 3);
+    read_cut(fds[0], 9, 11, 0);
+    end(fds, "then");
 }
 
 /* A write of `want` bytes from a buffer whose first `mapped` bytes are
