@@ -333,16 +333,24 @@ class UnixSocket(SocketFile):
         other.notify(POLLIN | POLLRDNORM)
 
     def _send_message(self, task, data, addr, ancillary, flags, total=None):
-        """SOCK_DGRAM and SOCK_SEQPACKET: one message, whole or not at all
-        (EFAULT if part of it cannot be read)."""
+        """SOCK_DGRAM and SOCK_SEQPACKET: one message, whole or not at all.
+        As unix_dgram_sendmsg, the message is copied (EFAULT if part of it
+        cannot be read) after the checks of the sender alone and before
+        the receiver is found and looked over."""
         if self.type == SOCK_SEQPACKET:
             addr = None                       # Linux ignores the address here
-        other = self._target(task, addr)
+            if not self.connected:
+                raise SyscallError(errno.ENOTCONN)
+        elif addr is not None:
+            decode_unix(addr)                 # EINVAL for a malformed address
+        if self.shut & SEND_SHUTDOWN:
+            raise self._epipe()
         if (len(data) if total is None else total) > self.sndbuf - 32:
             raise SyscallError(errno.EMSGSIZE)
-        creds = self._creds(task, ancillary, other)
         if total is not None:
             raise SyscallError(errno.EFAULT)
+        other = self._target(task, addr)
+        creds = self._creds(task, ancillary, other)
         if not self._room(other):
             if self.nonblocking(flags):
                 raise SyscallError(errno.EAGAIN)

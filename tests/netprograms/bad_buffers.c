@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define PAGE 4096
@@ -135,6 +136,13 @@ static void reads(void)
     read_cut(fds[0], 3, 8, 0);
     end(fds, "then");
 
+    begin("nothing queued, buffer unmapped; then no writer", fds);
+    read_cut(fds[0], 0, 5, 0);
+    close(fds[1]);
+    fds[1] = dup(fds[0]);
+    read_cut(fds[0], 0, 5, 0);
+    end(fds, "then");
+
     begin("two messages, the second straddling", fds);
     put(fds[1], "first", 5);
     put(fds[1], "second", 6);
@@ -211,6 +219,13 @@ static void writes(void)
     write_cut(fds, 6, 12, 4);
     end(fds, "peer reads");
 
+    begin("no reader, buffer unmapped", fds);
+    close(fds[0]);
+    fds[0] = dup(fds[1]);
+    write_cut(fds, 0, 5, 3);
+    close(fds[0]);
+    close(fds[1]);
+
     begin("two pages and more, a page and more mapped", fds);
     write_cut(fds, 5000, 2 * PAGE + 100, 5);
     end(fds, "peer reads");
@@ -228,6 +243,46 @@ static void writes(void)
     write_cut(fds, 50000, 100000, 8);
     write_cut(fds, 3 * PAGE, 100000, 9);
     end(fds, "peer reads");
+}
+
+/* Which error a datagram send from a buffer that runs 2 bytes into the
+ * unmapped page meets first: the checks of the sender alone come before
+ * the copy (EFAULT), the receiver's after it. */
+static void dgram_errors(void)
+{
+    int sv[2], lone, other;
+    long r;
+    struct sockaddr_un missing = {AF_UNIX, "/nonexistent/dir/name"}, named = {AF_UNIX};
+    socklen_t named_len = sizeof named;
+
+    printf("-- datagram errors around the copy\n");
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
+    CHECK(shutdown(sv[0], SHUT_WR));
+    errno = 0, r = write(sv[0], hole - 3, 5);
+    print_result("write after SHUT_WR", r);
+    CHECK(shutdown(sv[1], SHUT_RD));
+    errno = 0, r = write(sv[1], hole - 3, 5);
+    print_result("write to a peer shut for reading", r);
+    CHECK(lone = socket(AF_UNIX, SOCK_DGRAM, 0));
+    errno = 0, r = sendto(lone, hole - 3, 5, 0, (struct sockaddr *)&missing, sizeof missing);
+    print_result("sendto a name nobody has", r);
+    errno = 0, r = sendto(lone, hole - 3, 5, 0, (struct sockaddr *)&missing, 1);
+    print_result("sendto a short address", r);
+    errno = 0, r = write(lone, hole - 3, 5);
+    print_result("write unconnected", r);
+    errno = 0, r = write(lone, hole - 3, 300000);
+    print_result("write unconnected, too big", r);
+    errno = 0, r = write(lone, hole - 250000, 250000);
+    print_result("write unconnected, too big, all mapped", r);
+    CHECK(other = socket(AF_UNIX, SOCK_DGRAM, 0));
+    CHECK(bind(other, (struct sockaddr *)&named, sizeof(sa_family_t)));    /* autobind */
+    CHECK(getsockname(other, (struct sockaddr *)&named, &named_len));
+    errno = 0, r = sendto(sv[1], hole - 3, 5, 0, (struct sockaddr *)&named, named_len);
+    print_result("sendto another while paired", r);
+    close(sv[0]);
+    close(sv[1]);
+    close(lone);
+    close(other);
 }
 
 int main(int argc, char **argv)
@@ -250,5 +305,7 @@ int main(int argc, char **argv)
         reads();
     else
         writes();
+    if (kind == SOCK_DGRAM && !strcmp(how, "write"))
+        dgram_errors();
     return 0;
 }
