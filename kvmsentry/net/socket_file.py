@@ -13,6 +13,7 @@ import struct
 import time
 
 from kvmsentry.errors import SyscallError
+from kvmsentry.kernel.fd_table import _unref as drop_file
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.waiter import Queue, block_until, deadline_after
 from kvmsentry.vfs.file import O_NONBLOCK, File
@@ -67,9 +68,20 @@ class Received:
         self.ancillary = ancillary        # Ancillary or None
         self.flags = flags                # msg_flags
         # A receive into a buffer writable only in part (recvmsg's
-        # `mapped`) whose copy faulted before it counted anything: data
-        # is what reached the buffer, and the call fails with EFAULT.
+        # `mapped`): data is all that reached the buffer, the first bytes
+        # of the message whose copy faulted too; faulted when that was
+        # the first, and the call fails with EFAULT.
         self.faulted = faulted
+
+
+def data_of(got):
+    """The bytes of a receive by read(2), which has no room for the files
+    a message passed: they are closed, as Linux's scm_destroy drops them."""
+    if got.ancillary is not None:
+        for f in got.ancillary.files:
+            drop_file(f)
+        got.ancillary.files = []
+    return got.data
 
 
 def int_opt(value):
@@ -114,7 +126,7 @@ class SocketFile(File):
             raise SyscallError(errno.ESPIPE)
         if length == 0:
             return b""                 # sock_read_iter: an empty read is done at once
-        return self.recvmsg(current(), length, 0).data
+        return data_of(self.recvmsg(current(), length, 0))
 
     def write(self, data, offset=None):
         if offset is not None:

@@ -27,7 +27,7 @@ from kvmsentry.net.socket_file import (
     POLLRDHUP, POLLRDNORM, POLLWRBAND, POLLWRNORM, SIOCOUTQ, SO_ACCEPTCONN, SO_ERROR,
     SO_PASSCRED, SO_PEERCRED, SO_RCVBUF, SO_RCVBUFFORCE, SO_SNDBUF, SO_SNDBUFFORCE,
     SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET, Ancillary, Received,
-    SocketFile, int_opt)
+    SocketFile, data_of, int_opt)
 
 RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
 WMEM_DEFAULT = 212992                 # net.core.wmem_default / rmem_default
@@ -412,7 +412,7 @@ class UnixSocket(SocketFile):
         if offset is not None:
             raise SyscallError(errno.ESPIPE)
         got = self.recvmsg(current(), length, 0, mapped=mapped)
-        return got.data, None if got.faulted else got.length
+        return data_of(got), None if got.faulted else got.length
 
     def write_cut(self, data, total, offset=None):
         """write() of a total-byte buffer whose first bytes, data, are

@@ -96,6 +96,7 @@ def test_bad_buffer_results_are_not_vacuous(netprogs):
     assert "write 5000 of 8292 mapped = 4196" in out and "write 50000 of 100000 mapped = 49152" in out
     _, out = same([netprogs[("bad_buffers", "static")], "stream", "read"])
     assert "read 7 of 11 mapped = 5 \n  buffer 'firstse'" in out and "then: 6 'second'" in out
+    assert "the passed pipe = 0" in out
     _, out = same([netprogs[("bad_buffers", "static")], "stream", "write"])
     assert "write 50000 of 100000 mapped = 36544" in out
     _, out = same([netprogs[("bad_buffers", "static")], "dgram", "read"])

@@ -124,6 +124,36 @@ static void fill(char *p, size_t n, unsigned seed)
         p[i] = 'a' + (i * 7 + seed) % 26;
 }
 
+/* A message passing a pipe's write end, read by read(2) (which has no
+ * room for it): first into a buffer that faults (the message stays, and
+ * its file), then whole (the file is closed: the pipe reads EOF). */
+static void passed_files(void)
+{
+    int fds[2], p[2];
+    char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+    struct iovec iov = {"xy", 2};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+    begin("passed files, read by read(2)", fds);
+    CHECK(pipe2(p, O_NONBLOCK));
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &p[1], sizeof(int));
+    CHECK(sendmsg(fds[1], &mh, 0));
+    close(p[1]);
+    read_cut(fds[0], 1, 2, 0);
+    drain(fds[0], "then");
+    char b[4];
+    errno = 0;
+    long r = read(p[0], b, sizeof b);
+    print_result("the passed pipe", r);
+    close(p[0]);
+    end(fds, "then");
+}
+
 static void reads(void)
 {
     static char big[3 * PAGE];
@@ -179,6 +209,8 @@ static void reads(void)
     read_cut(fds[0], 2500, 5000, 0);
     end(fds, "then");
 
+    if (kind == SOCK_STREAM && !strcmp(how, "read"))
+        passed_files();
     if (kind)
         return;
     /* Pages a splice or vmsplice put in a pipe take no later write. */
