@@ -239,13 +239,15 @@ def _vma_identity(v):
     return v.offset, os.major(s.dev), os.minor(s.dev), s.ino
 
 
-def _vma_line(mm, v):
+def _vma_line(v, name=None):
+    """v's maps line, named `name` (the address space's vma_name) or its own."""
     perms = ("r" if v.prot & PROT_READ else "-") + ("w" if v.prot & PROT_WRITE else "-") + \
         ("x" if v.prot & PROT_EXEC else "-") + ("s" if v.shared else "p")
     offset, major, minor, ino = _vma_identity(v)
     line = "%08x-%08x %s %08x %02x:%02x %d " % (v.start, v.end, perms, offset, major,
                                                   minor, ino)
-    name = mm.vma_name(v)
+    if name is None:
+        name = v.name
     if name:
         line = line.ljust(MAPS_NAME_COLUMN) + name
     return line + "\n"
@@ -256,7 +258,8 @@ def maps(view):
     t = view.live()
     if t is None:
         return b""
-    return "".join(_vma_line(t.mm, v) for v in t.mm.vmas).encode()
+    mm = t.mm
+    return "".join(_vma_line(v, mm.vma_name(v)) for v in mm.vmas).encode()
 
 
 def _rss_pages(sorted_pages, v):
@@ -304,7 +307,7 @@ def smaps(view):
     out = []
     for v in t.mm.vmas:
         values = _smaps_values(v, _rss_pages(pages, v) * PAGE_KB)
-        out.append(_vma_line(t.mm, v) + _smaps_block(values) + "THPeligible:    0\n"
+        out.append(_vma_line(v, t.mm.vma_name(v)) + _smaps_block(values) + "THPeligible:    0\n"
                    + "VmFlags: " + _vm_flags(v) + "\n")
     return "".join(out).encode()
 
