@@ -11,8 +11,9 @@ from kvmsentry.net.socket_file import (MSG_WAITALL, SOCK_CLOEXEC, SOCK_DGRAM, SO
                                        SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SocketFile)
 from kvmsentry.net.unix import UnixSocket, socketpair as unix_socketpair
 from kvmsentry.syscalls.args import i32, u32
-from kvmsentry.syscalls.sys_socket_msg import (copy_in_addr, copy_out_addr, recv_common,
-                                               send_common, unix_fault_prefix)
+from kvmsentry.syscalls.sys_read_write import access_ok
+from kvmsentry.syscalls.sys_socket_msg import (accessible_prefix, copy_in_addr, copy_out_addr,
+                                               recv_common, send_common)
 
 RLIMIT_NOFILE = 7
 SOCK_TYPE_MASK = 0xF
@@ -204,14 +205,18 @@ def getsockopt(task, fd, level, name, optval, optlen_ptr):
 # --- data: the msghdr work lives in sys_socket_msg.py ------------------------------------
 def sendto(task, fd, buf, length, flags, addr, addrlen):
     """Implements sendto(2)."""
+    length = min(length, 0x7FFFF000)
+    access_ok(buf, length)                  # import_ubuf, before the fd is looked up
     sock = sock_of(task, fd)
     target = copy_in_addr(task, addr, addrlen) if addr else None
-    length = min(length, 0x7FFFF000)
-    readable = unix_fault_prefix(task, sock, [(buf, length)], write=False)
-    if readable is not None:
+    readable = accessible_prefix(task.mm, buf, length, write=False)
+    if readable < length and isinstance(sock, UnixSocket):
+        # What its copy takes before the fault (unix_fault_prefix).
         data = task.mm.copy_in(buf, readable) if readable else b""
         return send_common(task, sock, data, target, None, u32(flags), length)
-    length = task.mm.accessible(buf, length, write=False) if length else 0
+    if length and not readable:
+        raise SyscallError(errno.EFAULT)
+    length = readable
     if length and isinstance(sock, hostinet.HostSocket):
         data = task.mm.read_buffers(buf, length)       # sent from the guest's frames
     else:
@@ -221,10 +226,11 @@ def sendto(task, fd, buf, length, flags, addr, addrlen):
 
 def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
     """Implements recvfrom(2)."""
-    sock = sock_of(task, fd)
     length = min(length, 0x7FFFF000)
-    mapped = unix_fault_prefix(task, sock, [(buf, length)], write=True)
-    if mapped is not None:
+    access_ok(buf, length)                  # import_ubuf, before the fd is looked up
+    sock = sock_of(task, fd)
+    mapped = accessible_prefix(task.mm, buf, length, write=True)
+    if mapped < length and isinstance(sock, UnixSocket):
         got = recv_common(task, sock, length, u32(flags), bool(addr), 0, mapped)
         if got.data:
             task.mm.copy_out(buf, got.data)
@@ -233,8 +239,9 @@ def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
         if addr:
             copy_out_addr(task, addr, addrlen_ptr, got.addr or b"", allow_empty=True)
         return got.length
-    if length:
-        length = task.mm.accessible(buf, length, write=True)
+    if length and not mapped:
+        raise SyscallError(errno.EFAULT)
+    length = mapped
     if length and isinstance(sock, hostinet.HostSocket) and not flags & MSG_WAITALL:
         # Straight into the guest's frames, no copy through the sentry,
         # unless it must wait (then buffered, as below: WouldWait says why).

@@ -184,6 +184,14 @@ def _sock(task, fd):
     return f
 
 
+def accessible_prefix(mm, addr, length, write):
+    """mm.accessible(addr, length, write), 0 where that is EFAULT."""
+    try:
+        return mm.accessible(addr, length, write=write) if length else 0
+    except SyscallError:
+        return 0
+
+
 def unix_fault_prefix(task, sock, vecs, write):
     """How many bytes from the start of the buffers vecs [(addr, len)] the
     sentry may read (write False) or write, when a Unix socket is the
@@ -195,10 +203,7 @@ def unix_fault_prefix(task, sock, vecs, write):
         return None
     done = 0
     for base, length in vecs:
-        try:
-            n = task.mm.accessible(base, length, write=write) if length else 0
-        except SyscallError:
-            n = 0
+        n = accessible_prefix(task.mm, base, length, write)
         done += n
         if n < length:
             return done
@@ -208,16 +213,20 @@ def unix_fault_prefix(task, sock, vecs, write):
 def _gather(task, sock, vecs):
     """The bytes of the buffers vecs (read_iovec keeps them within
     MAX_RW), and how many were asked for when only those before a fault
-    could be read (else None)."""
-    readable = unix_fault_prefix(task, sock, vecs, write=False)
+    could be read, for a Unix socket (else None)."""
+    try:
+        return b"".join(task.mm.copy_in(base, n) for base, n in vecs if n), None
+    except SyscallError:
+        readable = unix_fault_prefix(task, sock, vecs, write=False)
+        if readable is None:
+            raise
     parts, total = [], 0
     for base, length in vecs:
-        if readable is not None:
-            length = min(length, readable - total)
+        length = min(length, readable - total)
         if length > 0:
             parts.append(task.mm.copy_in(base, length))
             total += length
-    return b"".join(parts), None if readable is None else sum(n for _, n in vecs)
+    return b"".join(parts), sum(n for _, n in vecs)
 
 
 def _send_one(task, sock, msg_addr, flags):

@@ -173,6 +173,12 @@ static void reads(void)
     read_cut(fds[0], 0, 5, 0);
     end(fds, "then");
 
+    begin("a buffer at a kernel address, or on a bad fd", fds);
+    put(fds[1], "kept", 4);
+    print_result("at a kernel address", transfer(fds[0], (char *)0xffff800000000000ul, 4, 0, 0));
+    print_result("bad fd too", transfer(-1, (char *)0xffff800000000000ul, 4, 0, 0));
+    end(fds, "then");
+
     begin("two messages, the second straddling", fds);
     put(fds[1], "first", 5);
     put(fds[1], "second", 6);
@@ -257,6 +263,11 @@ static void writes(void)
     write_cut(fds, 0, 5, 3);
     close(fds[0]);
     close(fds[1]);
+
+    begin("a buffer at a kernel address, or on a bad fd", fds);
+    print_result("at a kernel address", transfer(fds[1], (char *)0xffff800000000000ul, 4, 1, 0));
+    print_result("bad fd too", transfer(-1, (char *)0xffff800000000000ul, 4, 1, 0));
+    end(fds, "peer reads");
 
     begin("two pages and more, a page and more mapped", fds);
     write_cut(fds, 5000, 2 * PAGE + 100, 5);
