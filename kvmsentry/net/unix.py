@@ -39,6 +39,7 @@ MESSAGE_OVERHEAD = 512                # what one message costs besides its bytes
 # The most one stream message carries, besides half the send buffer:
 # unix_stream_sendmsg's SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ on x86-64.
 STREAM_MESSAGE_MAX = 3776 + 32768
+ALL_MAPPED = 1 << 63                  # recvmsg's `mapped` when no copy faults
 OVERFLOW_ID = 65534
 NO_ID = 0xFFFFFFFF
 ALL = 0xFFFF
@@ -374,8 +375,13 @@ class UnixSocket(SocketFile):
         other = self._target(task, addr)
         creds = self._creds(task, ancillary, other)
         view = memoryview(data)
-        chunk_max = max(min(self.sndbuf // 2 - 64, STREAM_MESSAGE_MAX), 1)
-        end = len(data) if total is None else total
+        chunk_max = self.sndbuf // 2 - 64
+        if chunk_max > STREAM_MESSAGE_MAX:
+            chunk_max = STREAM_MESSAGE_MAX
+        elif chunk_max < 1:
+            chunk_max = 1
+        readable = len(data)
+        end = readable if total is None else total
         sent = 0
         # A stream send of nothing sends nothing: its fds are dropped (as
         # unix_stream_sendmsg's loop never runs).
@@ -393,7 +399,7 @@ class UnixSocket(SocketFile):
                     return sent
                 raise
             n = min(end - sent, chunk_max)
-            if sent + n > len(data):
+            if sent + n > readable:
                 if sent:
                     return sent
                 raise SyscallError(errno.EFAULT)
@@ -438,11 +444,9 @@ class UnixSocket(SocketFile):
         if sender is not self:
             self.notify(POLLOUT)          # datagram senders waiting for queue room
 
-    def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0, mapped=None):
+    def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0, mapped=ALL_MAPPED):
         """mapped: how many of the caller's length bytes are writable, when
         not all are (where the copy faults)."""
-        if mapped is None:
-            mapped = length
         if self.type == SOCK_STREAM:
             return self._recv_stream(task, length, flags, mapped)
         return self._recv_message(task, length, flags, mapped)
