@@ -158,11 +158,22 @@ class Pipe:
     def readinto(self, buffers, nonblock):
         """read() straight into `buffers` (writable views, e.g. of guest
         frames, filled in order): the count; WouldWait where read() would
-        wait (errors.WouldWait says why)."""
+        wait (errors.WouldWait says why: wait_readable(), then views
+        taken anew)."""
         box = self.try_readinto(buffers, nonblock)
         if box is None:
             raise WouldWait
         return box[0]
+
+    def wait_readable(self):
+        """read()'s wait, without the read: until the pipe has data or no
+        writer is left (EOF), or a signal (EINTR)."""
+        wait_event(self._readable, [(self.queue, READ_EVENTS | POLLHUP)])
+
+    def _readable(self):
+        # Without the lock, as read_end_events: a change racing with the
+        # look notifies the queue after it is made.
+        return bool(self._buf) or self.writers == 0
 
     def try_readinto(self, buffers, nonblock):
         """(count,) if the read can finish now, else None."""
@@ -451,6 +462,11 @@ class PipeFile(File):
         if not self._reader:
             raise SyscallError(errno.EBADF)
         return self.pipe.readinto(buffers, self.flags & O_NONBLOCK)
+
+    def wait_readable(self):
+        """Wait until readinto() would not raise WouldWait (sys_read_write
+        then takes the buffer's frames afresh and reads into them)."""
+        self._holding(self.pipe.wait_readable)
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): copied once, at

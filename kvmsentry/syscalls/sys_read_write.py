@@ -289,13 +289,27 @@ def _read(task, f, buf, count, offset):
             try:
                 return f.readinto(buffers, offset)
             except WouldWait:
-                # Waited for buffered: copy_out finds the frames again
-                # after the wait (errors.WouldWait says why).
-                data = f.read(count, offset)
-                if data:
-                    task.mm.copy_out(buf, data)
-                return len(data)
+                return _read_when_ready(task, f, buf, count, offset)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
+
+
+def _read_when_ready(task, f, buf, count, offset):
+    """_read of a file that must wait first: f.wait_readable() (its own
+    EINTR and timeout rules), then a read into the frames the buffer has
+    after the wait, never ones taken before it (errors.WouldWait says
+    why)."""
+    while True:
+        f.wait_readable()
+        try:
+            buffers = task.mm.write_buffers(buf, count)
+        except SyscallError:
+            # Unmapped meanwhile (part or all): read_into reads what is
+            # still there, or EFAULT with the data left unread.
+            return read_into(task.mm, f, [(buf, count)], offset)
+        try:
+            return f.readinto(buffers, offset)
+        except WouldWait:
+            pass                    # taken by another reader first: wait again
 
 
 def write(task, fd, buf, count):
