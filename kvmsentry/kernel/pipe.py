@@ -160,23 +160,6 @@ class Pipe:
         frames, filled in order): the count; WouldWait where read() would
         wait (errors.WouldWait says why: wait_readable(), then views
         taken anew)."""
-        box = self.try_readinto(buffers, nonblock)
-        if box is None:
-            raise WouldWait
-        return box[0]
-
-    def wait_readable(self):
-        """read()'s wait, without the read: until the pipe has data or no
-        writer is left (EOF), or a signal (EINTR)."""
-        wait_event(self._readable, [(self.queue, READ_EVENTS | POLLHUP)])
-
-    def _readable(self):
-        # Without the lock, as read_end_events: a change racing with the
-        # look notifies the queue after it is made.
-        return bool(self._buf) or self.writers == 0
-
-    def try_readinto(self, buffers, nonblock):
-        """(count,) if the read can finish now, else None."""
         # The lock by acquire/release, not `with`: this is every pipe
         # read's path, and `with` costs ~1k instructions more (callgrind).
         lock = self.lock
@@ -186,10 +169,10 @@ class Pipe:
             have = len(buf)
             if not have:
                 if self.writers == 0:
-                    return (0,)
+                    return 0
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
-                return None
+                raise WouldWait
             if len(buffers) == 1:
                 # One run of frames (most reads): no `with`; a partial
                 # read's view of buf is a temporary, freed before buf shrinks.
@@ -215,7 +198,17 @@ class Pipe:
             self.queue.notify(WRITE_EVENTS)
         if self.fasync_writers.armed:
             self.fasync_writers.signal(POLL_OUT)
-        return (got,)
+        return got
+
+    def wait_readable(self):
+        """read()'s wait, without the read: until the pipe has data or no
+        writer is left (EOF), or a signal (EINTR)."""
+        wait_event(self._readable, [(self.queue, READ_EVENTS | POLLHUP)])
+
+    def _readable(self):
+        # Without the lock, as read_end_events: a change racing with the
+        # look notifies the queue after it is made.
+        return bool(self._buf) or self.writers == 0
 
     def write(self, data, nonblock):
         """Append data; returns the count written.
@@ -237,7 +230,7 @@ class Pipe:
         total = len(data)
         if total == 0:
             return 0
-        lock = self.lock                     # (as try_readinto: not `with`)
+        lock = self.lock                     # (as readinto: not `with`)
         lock.acquire()
         try:
             if self.readers == 0:
