@@ -194,7 +194,11 @@ class Pipe:
             self.atime_ns = now_ns()
         finally:
             lock.release()
-        if self.queue.entries:               # (notify's own first test: a frame less)
+        # notify's own tests, a frame less: no entry, or only one that
+        # wants no room (the reader's own epoll item, an event loop's
+        # usual case), is nobody to notify.
+        entries = self.queue.entries
+        if entries and (len(entries) > 1 or entries[0].mask & WRITE_EVENTS):
             self.queue.notify(WRITE_EVENTS)
         if self.fasync_writers.armed:
             self.fasync_writers.signal(POLL_OUT)
