@@ -25,7 +25,7 @@ import threading
 # read and write.
 from time import time_ns as now_ns
 
-from kvmsentry.errors import SyscallError, WouldWait
+from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fasync import POLL_IN, POLL_OUT, FasyncList
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.signal_delivery import send
@@ -157,7 +157,7 @@ class Pipe:
 
     def readinto(self, buffers, nonblock):
         """read() straight into `buffers` (writable views, e.g. of guest
-        frames, filled in order): the count; WouldWait where read() would
+        frames, filled in order): the count; None where read() would
         wait (errors.WouldWait says why: wait_readable(), then views
         taken anew)."""
         # The lock by acquire/release, not `with`: this is every pipe
@@ -172,7 +172,7 @@ class Pipe:
                     return 0
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
-                raise WouldWait
+                return None
             if len(buffers) == 1:
                 # One run of frames (most reads): no `with`; a partial
                 # read's view of buf is a temporary, freed before buf shrinks.
@@ -461,7 +461,7 @@ class PipeFile(File):
         return self.pipe.readinto(buffers, self.flags & O_NONBLOCK)
 
     def wait_readable(self):
-        """Wait until readinto() would not raise WouldWait (sys_read_write
+        """Wait until readinto() would not answer None (sys_read_write
         then takes the buffer's frames afresh and reads into them)."""
         self._holding(self.pipe.wait_readable)
 
@@ -481,14 +481,19 @@ class PipeFile(File):
         return self._holding(self.pipe.write_waiting, data, self.flags & O_NONBLOCK)
 
     def _holding(self, op, *args):
-        with self.pipe.lock:
-            self._busy += 1
+        # The lock by acquire/release, as readinto: every blocked read
+        # and write comes here.
+        lock = self.pipe.lock
+        lock.acquire()
+        self._busy += 1
+        lock.release()
         try:
             return op(*args)
         finally:
-            with self.pipe.lock:
-                self._busy -= 1
-                due = self._busy == 0 and self._release_due
+            lock.acquire()
+            self._busy -= 1
+            due = self._busy == 0 and self._release_due
+            lock.release()
             if due:
                 self._detach()
 

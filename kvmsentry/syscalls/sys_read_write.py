@@ -4,7 +4,7 @@ import os
 import struct
 
 from kvmsentry.arch.layout import USER_TOP
-from kvmsentry.errors import SyscallError, WouldWait
+from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.record_locks import lock_target
 from kvmsentry.syscalls import sys_fd
 from kvmsentry.syscalls.args import i32, i64
@@ -147,10 +147,9 @@ def _read_window(mm, f, usable, want, pos):
     copy_out (which finds the frames again after any wait)."""
     if hasattr(f, "readinto"):
         buffers = [b for addr, n in usable for b in mm.write_buffers(addr, n)]
-        try:
-            return f.readinto(buffers, pos)
-        except WouldWait:
-            pass
+        n = f.readinto(buffers, pos)
+        if n is not None:
+            return n
     data = f.read(want, pos)
     done = 0
     for addr, n in usable:
@@ -293,10 +292,8 @@ def _read(task, f, buf, count, offset):
         except SyscallError:
             pass                    # a hole in the buffer: read_into cuts it
         else:
-            try:
-                return f.readinto(buffers, offset)
-            except WouldWait:
-                return _read_when_ready(task, f, buf, count, offset)
+            n = f.readinto(buffers, offset)
+            return n if n is not None else _read_when_ready(task, f, buf, count, offset)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
 
 
@@ -313,10 +310,9 @@ def _read_when_ready(task, f, buf, count, offset):
             # Unmapped meanwhile (part or all): read_into reads what is
             # still there, or EFAULT with the data left unread.
             return read_into(task.mm, f, [(buf, count)], offset)
-        try:
-            return f.readinto(buffers, offset)
-        except WouldWait:
-            pass                    # taken by another reader first: wait again
+        n = f.readinto(buffers, offset)
+        if n is not None:
+            return n                # (None: taken by another reader first, wait again)
 
 
 def write(task, fd, buf, count):
