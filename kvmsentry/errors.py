@@ -30,12 +30,14 @@ class QuietEpipe(SyscallError):
 
 
 class WouldWait(Exception):
-    """A read into views of the guest's frames (readinto, recv_views for
+    """A receive into views of the guest's frames (recv_views for
     recvfrom) that would have to wait: nothing was read, and the caller
     reads again the buffered way (bytes, then copy_out after the wait).
-    Views taken before a wait may name frames the program unmaps
-    meanwhile (freed, then another process's) or shares with a child it
-    forks meanwhile, so none is held across a wait."""
+    A file's readinto() answers None instead (no exception on a blocked
+    read's path), and read(2) waits (wait_readable) before it takes the
+    views again. Views taken before a wait may name frames the program
+    unmaps meanwhile (freed, then another process's) or shares with a
+    child it forks meanwhile, so none is held across a wait."""
 
 
 def efault():

@@ -297,10 +297,42 @@ class EpollFile(File):
 
     def harvest(self, maxevents, waiter=None):
         """ep_send_events: up to maxevents (events, data) pairs ready now,
-        for the task sleeping on `waiter` (None: one not in epoll_wait)."""
+        for the task sleeping on `waiter` (None: one not in epoll_wait).
+        A ready list of one item and nothing to look at (an event loop's
+        usual wait; maxevents >= 1, as epoll_wait checks) is taken here,
+        without _harvest_all's loop."""
         ready = self._ready
-        if not ready and not self._host_items and not self._by_host_fd:
+        if self._host_items or self._by_host_fd or len(ready) > 1:
+            return self._harvest_all(maxevents, waiter)
+        if not ready:
             return []         # nothing called back, nothing to look at: a blocking wait's check
+        try:
+            item = ready.popleft()
+        except IndexError:                      # taken by a look that ran meanwhile
+            return []
+        if not item.linked:
+            return []                           # dropped meanwhile
+        item.linked = False
+        want = item.want
+        revents = item.mask() & want if want else 0
+        out = []
+        if revents:
+            out.append((revents, item.data))
+            if item.oneshot:
+                item.disarm()
+            elif not item.edge and not item.linked and item.live:
+                item.linked = True              # level-triggered: look again next time
+                ready.append(item)
+        if ready:
+            for other in self.sleepers:         # as _harvest_all's ep_done_scan wake
+                if other is not waiter:
+                    other.wake()
+                    break
+        return out
+
+    def _harvest_all(self, maxevents, waiter):
+        """harvest() of any ready list, with items to look at."""
+        ready = self._ready
         if self._host_items:
             self._poll_host_items()
         out, again = [], ()

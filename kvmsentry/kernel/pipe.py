@@ -26,7 +26,7 @@ import threading
 # read and write.
 from time import time_ns as now_ns
 
-from kvmsentry.errors import SyscallError, WouldWait
+from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fasync import POLL_IN, POLL_OUT, FasyncList
 from kvmsentry.kernel.locking import current
 from kvmsentry.kernel.signal_delivery import send
@@ -165,15 +165,9 @@ class Pipe:
 
     def readinto(self, buffers, nonblock):
         """read() straight into `buffers` (writable views, e.g. of guest
-        frames, filled in order): the count; WouldWait where read() would
-        wait (errors.WouldWait says why)."""
-        box = self.try_readinto(buffers, nonblock)
-        if box is None:
-            raise WouldWait
-        return box[0]
-
-    def try_readinto(self, buffers, nonblock):
-        """(count,) if the read can finish now, else None."""
+        frames, filled in order): the count; None where read() would
+        wait (errors.WouldWait says why: wait_readable(), then views
+        taken anew)."""
         # The lock by acquire/release, not `with`: this is every pipe
         # read's path, and `with` costs ~1k instructions more (callgrind).
         lock = self.lock
@@ -183,7 +177,7 @@ class Pipe:
             have = len(buf)
             if not have:
                 if self.writers == 0:
-                    return (0,)
+                    return 0
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 return None
@@ -208,11 +202,25 @@ class Pipe:
             self.atime_ns = now_ns()
         finally:
             lock.release()
-        if self.queue.entries:               # (notify's own first test: a frame less)
+        # notify's own tests, a frame less: no entry, or only one that
+        # wants no room (the reader's own epoll item, an event loop's
+        # usual case), is nobody to notify.
+        entries = self.queue.entries
+        if entries and (len(entries) > 1 or entries[0].mask & WRITE_EVENTS):
             self.queue.notify(WRITE_EVENTS)
         if self.fasync_writers.armed:
             self.fasync_writers.signal(POLL_OUT)
-        return (got,)
+        return got
+
+    def wait_readable(self):
+        """read()'s wait, without the read: until the pipe has data or no
+        writer is left (EOF), or a signal (EINTR)."""
+        wait_event(self._readable, [(self.queue, READ_EVENTS | POLLHUP)])
+
+    def _readable(self):
+        # Without the lock, as read_end_events: a change racing with the
+        # look notifies the queue after it is made.
+        return bool(self._buf) or self.writers == 0
 
     def write(self, data, nonblock):
         """Append data; returns the count written.
@@ -234,7 +242,7 @@ class Pipe:
         total = len(data)
         if total == 0:
             return 0
-        lock = self.lock                     # (as try_readinto: not `with`)
+        lock = self.lock                     # (as readinto: not `with`)
         lock.acquire()
         try:
             if self.readers == 0:
@@ -554,6 +562,11 @@ class PipeFile(File):
             raise SyscallError(errno.EBADF)
         return self.pipe.readinto(buffers, self.flags & O_NONBLOCK)
 
+    def wait_readable(self):
+        """Wait until readinto() would not answer None (sys_read_write
+        then takes the buffer's frames afresh and reads into them)."""
+        self._holding(self.pipe.wait_readable)
+
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): copied once, at
         the call, as Linux copies from user memory before it may wait."""
@@ -593,14 +606,19 @@ class PipeFile(File):
         return self._holding(self.pipe.write_waiting, data, self.flags & O_NONBLOCK)
 
     def _holding(self, op, *args):
-        with self.pipe.lock:
-            self._busy += 1
+        # The lock by acquire/release, as readinto: every blocked read
+        # and write comes here.
+        lock = self.pipe.lock
+        lock.acquire()
+        self._busy += 1
+        lock.release()
         try:
             return op(*args)
         finally:
-            with self.pipe.lock:
-                self._busy -= 1
-                due = self._busy == 0 and self._release_due
+            lock.acquire()
+            self._busy -= 1
+            due = self._busy == 0 and self._release_due
+            lock.release()
             if due:
                 self._detach()
 

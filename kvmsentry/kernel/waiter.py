@@ -277,11 +277,14 @@ def block_until(task, check, waits=(), host_fds=(), deadline=None, interruptible
     An uninterruptible wait still ends early when the task is being killed
     (kill_status set) and then returns check()'s false answer.
     """
-    wake = task.waiter.wake
-    entries = [(w[0], Entry(wake, w[1], len(w) > 2 and w[2])) for w in waits] if waits else ()
-    for queue, entry in entries:
-        queue.register(entry)
-    sleep = task.waiter.sleep
+    waiter = task.waiter
+    entries = ()
+    if waits:
+        wake = waiter.wake
+        entries = [(w[0], Entry(wake, w[1], len(w) > 2 and w[2])) for w in waits]
+        for queue, entry in entries:
+            queue.register(entry)
+    sleep = waiter.sleep
     result = checked
     try:
         while True:

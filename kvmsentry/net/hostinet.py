@@ -300,9 +300,16 @@ class HostSocket(SocketFile):
         except (BlockingIOError, InterruptedError):
             if self.nonblocking():
                 raise SyscallError(errno.EAGAIN) from None
-            raise WouldWait from None             # (the caller waits, buffered)
+            return None                           # (the caller waits: wait_readable)
         except OSError as e:
             raise SyscallError(e.errno or errno.EIO) from None
+
+    def wait_readable(self):
+        """read()'s wait once readinto answered None, as _retry waits
+        between tries: until the host socket is readable, SO_RCVTIMEO
+        (EAGAIN) or a signal (EINTR)."""
+        self.wait(current(), lambda: self._host_ready(POLLIN), POLLIN, self.rcvtimeo,
+                  host_fds=[(self.host_fd, POLLIN)])
 
     def writefrom(self, buffers, offset=None):
         """write() of `buffers` (views of guest frames): sent from them."""

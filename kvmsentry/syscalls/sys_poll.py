@@ -31,6 +31,7 @@ O_RDWR = 2
 EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD = 1, 2, 3
 EPOLL_EVENT = struct.Struct("<IQ")              # packed on x86-64: 12 bytes
 EP_MAX_EVENTS = 0x7FFFFFFF // EPOLL_EVENT.size
+EVENT_SIZE, _pack_event = EPOLL_EVENT.size, EPOLL_EVENT.pack    # (epoll_wait's, bound once)
 EPOLL_VALID = (pl.POLLIN | pl.POLLPRI | pl.POLLOUT | pl.POLLERR | pl.POLLHUP | pl.POLLRDNORM
                | pl.POLLRDBAND | pl.POLLWRNORM | pl.POLLWRBAND | pl.POLLMSG | pl.POLLRDHUP
                | pl.EPOLLEXCLUSIVE | pl.EPOLLWAKEUP | pl.EPOLLONESHOT | pl.EPOLLET)
@@ -299,7 +300,7 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
         maxevents &= 0xFFFFFFFF
         if not 0 < maxevents <= EP_MAX_EVENTS:
             raise SyscallError(errno.EINVAL)
-    if events + maxevents * EPOLL_EVENT.size > USER_TOP:      # access_ok()
+    if events + maxevents * EVENT_SIZE > USER_TOP:      # access_ok()
         raise SyscallError(errno.EFAULT)
     ep = task.fds.get(epfd if epfd <= 0xFFFFFFFF else epfd & 0xFFFFFFFF)
     if not isinstance(ep, EpollFile):
@@ -328,7 +329,7 @@ def _epoll_wait(task, epfd, events, maxevents, timeout_ns, mask):
         sleepers.remove(waiter)
     n = len(ready)
     if n == 1:
-        task.mm.copy_out(events, EPOLL_EVENT.pack(*ready[0]))
+        task.mm.copy_out(events, _pack_event(*ready[0]))
     elif n:
         task.mm.copy_out(events, struct.pack("<" + "IQ" * n, *chain.from_iterable(ready)))
     return n

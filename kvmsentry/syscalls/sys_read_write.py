@@ -4,10 +4,11 @@ import os
 import struct
 
 from kvmsentry.arch.layout import USER_TOP
-from kvmsentry.errors import SyscallError, WouldWait
+from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.record_locks import lock_target
 from kvmsentry.syscalls import sys_fd
 from kvmsentry.syscalls.args import i32, i64
+from kvmsentry.vfs.file import O_ACCMODE, O_PATH
 
 MAX_RW_COUNT = 0x7FFFF000     # Linux caps one transfer at this
 MAX_LFS = (1 << 63) - 1       # the largest file position
@@ -170,10 +171,9 @@ def _read_window(mm, f, usable, want, pos):
     copy_out (which finds the frames again after any wait)."""
     if hasattr(f, "readinto"):
         buffers = [b for addr, n in usable for b in mm.write_buffers(addr, n)]
-        try:
-            return f.readinto(buffers, pos)
-        except WouldWait:
-            pass
+        n = f.readinto(buffers, pos)
+        if n is not None:
+            return n
     data = f.read(want, pos)
     _put(mm, usable, data)
     return len(data)
@@ -271,12 +271,18 @@ def _moved(task, chars, n):
     return n
 
 
+# File.readable()/writable() as the open flags' O_PATH and access mode
+# bits they allow, for _checked (a frame less on every read and write).
+_ACCESS_BITS = O_PATH | O_ACCMODE
+_READ_ACCESS, _WRITE_ACCESS = (os.O_RDONLY, os.O_RDWR), (os.O_WRONLY, os.O_RDWR)
+
+
 def _checked(task, fd, buf, count, writing):
     """read(2)/write(2)'s file, past _readable/_writable, access_ok and
     verify_area, in one frame (every read and write comes here; a count
     that passed access_ok is far below verify_area's 2^63)."""
     f = task.fds.get(fd & FD_MASK)
-    if not (f.writable() if writing else f.readable()):
+    if f.flags & _ACCESS_BITS not in (_WRITE_ACCESS if writing else _READ_ACCESS):
         raise SyscallError(errno.EBADF)
     if count > USER_TOP or buf > USER_TOP - count:
         raise SyscallError(errno.EFAULT)
@@ -310,16 +316,27 @@ def _read(task, f, buf, count, offset):
         except SyscallError:
             pass                    # a hole in the buffer: read_into cuts it
         else:
-            try:
-                return f.readinto(buffers, offset)
-            except WouldWait:
-                # Waited for buffered: copy_out finds the frames again
-                # after the wait (errors.WouldWait says why).
-                data = f.read(count, offset)
-                if data:
-                    task.mm.copy_out(buf, data)
-                return len(data)
+            n = f.readinto(buffers, offset)
+            return n if n is not None else _read_when_ready(task, f, buf, count, offset)
     return read_into(task.mm, f, [(buf, min(count, MAX_RW_COUNT))], offset)
+
+
+def _read_when_ready(task, f, buf, count, offset):
+    """_read of a file that must wait first: f.wait_readable() (its own
+    EINTR and timeout rules), then a read into the frames the buffer has
+    after the wait, never ones taken before it (errors.WouldWait says
+    why)."""
+    while True:
+        f.wait_readable()
+        try:
+            buffers = task.mm.write_buffers(buf, count)
+        except SyscallError:
+            # Unmapped meanwhile (part or all): read_into reads what is
+            # still there, or EFAULT with the data left unread.
+            return read_into(task.mm, f, [(buf, count)], offset)
+        n = f.readinto(buffers, offset)
+        if n is not None:
+            return n                # (None: taken by another reader first, wait again)
 
 
 def write(task, fd, buf, count):

@@ -228,6 +228,7 @@ static void options(void) {
     ERR(setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
     char b;
     ERR(recv(u, &b, 1, 0));                               /* EAGAIN after the timeout */
+    ERR(read(u, &b, 1));                                  /* read(2)'s wait: the same */
     int s6 = socket(AF_INET6, SOCK_STREAM, 0);
     ERR(setsockopt(s6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
     l = sizeof v;

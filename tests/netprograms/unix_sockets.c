@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -786,12 +787,15 @@ static char fork_buf[4096] __attribute__((aligned(4096)));
 static int fork_rfd;
 static volatile pid_t fork_reader;
 static ssize_t fork_got;
+static int fork_errno;
 static int fork_by_recv;              /* recv(2), not read(2) */
+static char *fork_dst = fork_buf;     /* where the blocked read reads to */
 
 static void *blocked_reader(void *arg) {
     (void)arg;
     fork_reader = syscall(SYS_gettid);
-    fork_got = fork_by_recv ? recv(fork_rfd, fork_buf, 64, 0) : read(fork_rfd, fork_buf, 64);
+    fork_got = fork_by_recv ? recv(fork_rfd, fork_dst, 64, 0) : read(fork_rfd, fork_dst, 64);
+    fork_errno = errno;
     return NULL;
 }
 
@@ -857,6 +861,53 @@ static void fork_during_read(int type) {
     waitpid(pid, &st, 0);
 }
 
+/* A read blocked in one thread while another unmaps its buffer and then
+   forks a child that fills fresh pages: the read fails with EFAULT once
+   the bytes come, and they stay in the pipe or socket for the next read
+   (Linux consumes only what it copied); the child's pages never change
+   (no frame taken before the wait is written after it). */
+static void unmap_during_read(int type) {
+    int sv[2], go[2], ready[2];
+    read_pair(type, sv);
+    CHECK(pipe(go));
+    CHECK(pipe(ready));
+    fork_rfd = sv[1];
+    fork_dst = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    fork_dst[0] = 'z';
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, blocked_reader, NULL));
+    while (!fork_reader || !sleeping(fork_reader)) usleep(1000);
+    CHECK(munmap(fork_dst, 4096));
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *pages[64], x;
+        int changed = 0;
+        for (int i = 0; i < 64; i++) {
+            pages[i] = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+            memset(pages[i], 'C', 4096);
+        }
+        CHECK(write(ready[1], "r", 1));
+        CHECK(read(go[0], &x, 1));
+        for (int i = 0; i < 64; i++)
+            for (int j = 0; j < 4096; j++)
+                if (pages[i][j] != 'C') { changed++; break; }
+        printf("child's pages changed: %d\n", changed);
+        _exit(0);
+    }
+    char x, left[16] = "";
+    CHECK(read(ready[0], &x, 1));
+    CHECK(write(sv[0], "hello", 5));
+    pthread_join(t, NULL);
+    printf("read %zd %s\n", fork_got, fork_got < 0 ? strerrorname_np(fork_errno) : "");
+    CHECK(fcntl(sv[1], F_SETFL, O_NONBLOCK));
+    ERR(read(sv[1], left, sizeof left - 1));
+    printf("left '%s'\n", left);
+    CHECK(write(go[1], "x", 1));
+    int st;
+    waitpid(pid, &st, 0);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -886,6 +937,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "fork_during_read_pipe")) fork_during_read(0);
     else if (!strcmp(m, "fork_during_read_tcp")) fork_during_read(-1);
     else if (!strcmp(m, "fork_during_recv_tcp")) fork_by_recv = 1, fork_during_read(-1);
+    else if (!strcmp(m, "unmap_during_read_pipe")) unmap_during_read(0);
+    else if (!strcmp(m, "unmap_during_read_tcp")) unmap_during_read(-1);
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }

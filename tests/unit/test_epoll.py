@@ -137,6 +137,24 @@ def test_sleepers_are_woken_one_at_a_time():
     assert _woken(second)
 
 
+def test_one_level_triggered_item_still_ready_wakes_the_next_sleeper():
+    """A ready list of one item (harvest's own path, no loop): the item,
+    reported and still ready, goes back on the list and wakes the next
+    task in epoll_wait, as ep_done_scan; once drained it does not."""
+    r, w = make_pipe()
+    ep = EpollFile(2)
+    ep.add(3, r, IN, 3)
+    first, second = Waiter(), Waiter()
+    ep.sleepers.extend([first, second])
+    w.write(b"xy")
+    assert _woken(first) and not _woken(second)
+    os.eventfd_read(first.fd)                  # (first took its wake)
+    assert ep.harvest(8, first) == [(IN, 3)]
+    assert _woken(second)
+    r.read(2)
+    assert ep.harvest(8, second) == [] and not _woken(first)
+
+
 def test_nested_instance_wakes_the_outer_one():
     r, w = make_pipe()
     inner, outer = EpollFile(2), EpollFile(2)
