@@ -41,6 +41,7 @@ class SystrapContext(Context):
     patched_sites = 0
     _abandoned = False         # (abandon: the task is killed)
     _loose = False             # (_dead: its thread may still run, whatever the slot says)
+    _settle_err = 0            # (settle: a mapping error for the child's first switch)
 
     def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
@@ -289,6 +290,10 @@ class SystrapContext(Context):
             event = self._birth()
             if event is not None:
                 return event
+            err = self._settle_err
+            if err:
+                self._settle_err = 0
+                return self._dead() if err < 0 else self._mapping_failed(err)
         return self._resume()
 
     def return_and_switch(self, value):
@@ -425,29 +430,50 @@ class SystrapContext(Context):
         host mappings (the mapper's calls) and the threads queued for it
         (made by this thread, which posts back). Taken under the kernel
         lock, which the address space changes under (this runs in
-        switch(), without it): one batch at a time, in the order the
-        table changed. Returns an event if the child died or a mapping
-        failed meanwhile."""
-        proc = self.process
+        switch(), without it). Returns an event if the child died or a
+        mapping failed meanwhile."""
         with self.machine.kernel_lock:
-            mappings = proc.mappings
-            while mappings.has_dirty():
-                # (one less: a run around the stub's range is two calls)
-                ops = mappings.drain(layout.MAPPER_MAX_OPS - 1)
-                if mappings.table_hit:
-                    # The program maps over the patched sites' table (before
-                    # these calls replace it): its sites get their own bytes
-                    # back now.
-                    mappings.table_hit = False
-                    proc.table_ok = False
-                    patching.unpatch_all(self.mm, proc.threads())
-                err = proc.map_now(ops)
-                if err < 0:
-                    return self._dead()
-                if err:
-                    return self._mapping_failed(err)
-            mappings.release_held()                # the host munmaps ran
+            err = self._map_dirty()
+            if err:
+                return self._dead() if err < 0 else self._mapping_failed(err)
             return self._make_threads()
+
+    def _map_dirty(self):
+        """Have the mapper make the host calls the table's changes need
+        (under the kernel lock: one batch at a time, in the order the
+        table changed): 0, or map_now's error."""
+        proc = self.process
+        mappings = proc.mappings
+        while mappings.has_dirty():
+            # (one less: a run around the stub's range is two calls)
+            ops = mappings.drain(layout.MAPPER_MAX_OPS - 1)
+            if mappings.table_hit:
+                # The program maps over the patched sites' table (before
+                # these calls replace it): its sites get their own bytes
+                # back now.
+                mappings.table_hit = False
+                proc.table_ok = False
+                patching.unpatch_all(self.mm, proc.threads())
+            err = proc.map_now(ops)
+            if err:
+                return err
+        mappings.release_held()                # the host munmaps ran
+        return 0
+
+    def settle(self):
+        """A forked child's context, before its task starts (its parent's
+        clone, under the kernel lock): the child's host mappings are made
+        now, by the parent's thread while the parent's program waits for
+        clone's answer, not by the child's at its first resume. There the
+        mapper's round trip was a wait under the kernel lock just as the
+        parent's program, answered, came back with its next syscall: the
+        parent's thread then blocked on the lock, and the GIL and lock
+        went back and forth between the two threads (six process switches
+        a spawn on one CPU). An error is the child's first event."""
+        proc = self.process
+        if proc is None or self.born or not proc.alive or proc.thread_ops:
+            return
+        self._settle_err = self._map_dirty()
 
     def _make_threads(self):
         """Have this thread make the threads its process is due (clone
