@@ -24,6 +24,8 @@ PF_VECTOR = 14
 POSTED_SYSCALL = layout.POSTED_SYSCALL
 ENDED = (layout.DEAD, layout.ABANDONED)     # (a wait's answers with nothing posted)
 AUDIT_ARCH_X86_64 = 0xC000003E
+# struct systrap_regs from r8 to rflags: the user registers a birth copies
+_GPR_BYTES = ffi.offsetof("struct systrap_regs", "cs")
 # (a lookup on lib costs every syscall)
 _syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
 NULL = ffi.NULL
@@ -469,11 +471,17 @@ class SystrapContext(Context):
         parent's program, answered, came back with its next syscall: the
         parent's thread then blocked on the lock, and the GIL and lock
         went back and forth between the two threads (six process switches
-        a spawn on one CPU). An error is the child's first event."""
+        a spawn on one CPU). An error is the child's first event. If the
+        child's thread is stopped already, it is born now too (_bear)."""
         proc = self.process
         if proc is None or self.born or not proc.alive or proc.thread_ops:
             return
-        self._settle_err = self._map_dirty()
+        self._settle_err = err = self._map_dirty()
+        if not err and self._state[0] & ~layout.WAITING == layout.POSTED:
+            # Its thread is stopped already (a kept process's, a zygote's
+            # that has announced itself): the child's registers go into its
+            # frame now, and the child's task starts with the reply.
+            self._bear()
 
     def _make_threads(self):
         """Have this thread make the threads its process is due (clone
@@ -516,16 +524,28 @@ class SystrapContext(Context):
             self.host_tid = threading.get_native_id()
         if lib.systrap_wait(self._state, self.machine.spin_cycles, self._stop) in ENDED:
             return self._dead()
-        own = self.user_regs()
-        if not self._rebind():
+        if not self._bear():
             return self._dead()
+        return None
+
+    def _bear(self):
+        """The thread's first stop is posted: give its frame this
+        context's registers (copied as they are, a struct's bytes: they
+        were set through set_user_regs), FPU image and fs/gs bases. False
+        if the message's frame pointer is not in its signal stack."""
+        own = ffi.addressof(self.regs)
+        if not self._rebind():
+            return False
         self.born = True
-        self.set_user_regs(own)
+        ffi.memmove(self._view.regs, own, _GPR_BYTES)
+        r = self.regs
+        r.rflags = (r.rflags & USER_FLAGS) | 0x202
+        r.cs = USER_CS
         fpu, self._fpu = self._fpu, None
         self.set_fpu(fpu)
         self.msg.fs_base, self.msg.set_fs = self.fs_base & MASK64, 1
         self.msg.gs_base, self.msg.set_gs = self.gs_base & MASK64, 1
-        return None
+        return True
 
     def _rebind(self):
         """Point `regs` at the frame the thread just posted; False if the
