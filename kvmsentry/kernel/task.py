@@ -244,9 +244,11 @@ class _Parked:
         slot[0].wake()
         return True
 
-    def wait(self):
-        """The next task for this (idle) thread, or None after PARK_SECONDS."""
-        waiter = Waiter()
+    def wait(self, waiter):
+        """The next task for this (idle) thread, or None after PARK_SECONDS;
+        waiter: the thread's own, the same each time (no eventfd made and
+        closed per spawn): a wake it is given is always read before it
+        parks again."""
         slot = [waiter, None, os.sched_getaffinity(0), threading.get_native_id(),
                 threading.current_thread()]
         with self._lock:
@@ -267,6 +269,7 @@ _parked = _Parked()
 
 
 def _host_thread_main(task):
+    waiter = Waiter()
     while task is not None:
         task._thread_main()
-        task = _parked.wait()
+        task = _parked.wait(waiter)

@@ -14,7 +14,7 @@ WAIT = 30.0
 
 def _park(parked):
     got = []
-    thread = threading.Thread(target=lambda: got.append(parked.wait()), daemon=True)
+    thread = threading.Thread(target=lambda: got.append(parked.wait(w.Waiter())), daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT
     while not parked._threads and time.monotonic() < deadline:
@@ -53,8 +53,34 @@ def test_a_thread_parked_past_its_time_leaves(monkeypatch):
     monkeypatch.setattr(task_mod, "PARK_NS", 1_000_000)
     parked = task_mod._Parked()
     got = []
-    thread = threading.Thread(target=lambda: got.append(parked.wait()), daemon=True)
+    thread = threading.Thread(target=lambda: got.append(parked.wait(w.Waiter())), daemon=True)
     thread.start()
     thread.join(WAIT)
     assert got == [None] and parked._threads == []
     assert not parked.hand_over(types.SimpleNamespace())
+
+
+def test_a_thread_parks_again_on_its_own_waiter():
+    """The parked thread's Waiter is its own for good: each wake it gets
+    is read before it parks again, so the next park waits for the next
+    task, not an old wake."""
+    parked = task_mod._Parked()
+    waiter = w.Waiter()
+    got, handed = [], threading.Semaphore(0)
+
+    def thread_main():
+        for _ in range(3):
+            got.append(parked.wait(waiter))
+            handed.release()
+
+    thread = threading.Thread(target=thread_main, daemon=True)
+    thread.start()
+    tasks = [types.SimpleNamespace() for _ in range(3)]
+    for n, task in enumerate(tasks):
+        deadline = time.monotonic() + WAIT
+        while not parked._threads and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert parked.hand_over(task)
+        assert handed.acquire(timeout=WAIT)
+        assert got == tasks[:n + 1]
+    thread.join(WAIT)
