@@ -13,6 +13,7 @@ object and writes them into the birth frame.
 import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._systrap import ffi, lib
+from kvmsentry.arch.cpu import RFLAGS_USER_INIT
 from kvmsentry.arch.signal_frame import initial_xsave
 from kvmsentry.platform.context import GPRS, KVM_XSAVE_SIZE, MASK64, USER_FLAGS, Context
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
@@ -26,6 +27,8 @@ ENDED = (layout.DEAD, layout.ABANDONED)     # (a wait's answers with nothing pos
 AUDIT_ARCH_X86_64 = 0xC000003E
 # struct systrap_regs from r8 to rflags: the user registers a birth copies
 _GPR_BYTES = ffi.offsetof("struct systrap_regs", "cs")
+_ZERO_GPRS = bytes(_GPR_BYTES)
+_INITIAL_FPU = {}              # xsave size -> the initial image (_initial_xsave)
 # (a lookup on lib costs every syscall)
 _syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
 NULL = ffi.NULL
@@ -84,7 +87,12 @@ class SystrapContext(Context):
         if self.process is not None and mm.pt.process is self.process:
             self.mm = mm                   # (an exec that kept the process: same slot)
             return
-        regs = self.user_regs()
+        # The registers go to the context's own struct, as its bytes (a
+        # fresh context's are there already), before the old thread may go.
+        own = self._own
+        regs = ffi.addressof(self.regs)
+        if regs != own:
+            ffi.memmove(own, regs, _GPR_BYTES)
         fpu = self.get_fpu() if self.born else self._fpu
         self._leave()
         self.mm = mm
@@ -100,10 +108,11 @@ class SystrapContext(Context):
         self._view.state = self._state
         self._cpu_base_ns = proc.cpu_mark if slot == 0 else 0    # (a recycled process)
         self.msg.spin = self.machine.spin_cycles
-        self.regs = self._own[0]
+        self.regs = r = own[0]
+        r.rflags = (r.rflags & USER_FLAGS) | 0x202
+        r.cs = USER_CS
         self.born = False
         self._fpu = fpu
-        self.set_user_regs(regs)
         self.msg.set_fs, self.msg.fs_base = 1, self.fs_base
         self.msg.set_gs, self.msg.gs_base = 1, self.gs_base
         self.msg.reset = 1             # (a reused process's thread: the stub's signal state)
@@ -192,7 +201,23 @@ class SystrapContext(Context):
         buf[off + hi:off + size] = image[hi:size]
 
     def _initial_xsave(self):
-        return initial_xsave(self.machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0")
+        size = self.machine.xsave_size
+        image = _INITIAL_FPU.get(size)
+        if image is None:
+            image = _INITIAL_FPU[size] = initial_xsave(size).ljust(KVM_XSAVE_SIZE, b"\0")
+        return image
+
+    def start(self, rip, rsp):
+        """Context.start (every execve): the registers zeroed as the
+        struct's bytes, not a dict of them built and set one by one."""
+        r = self.regs
+        ffi.memmove(ffi.addressof(r), _ZERO_GPRS, _GPR_BYTES)
+        r.rip, r.rsp = rip & MASK64, rsp & MASK64
+        r.rflags = RFLAGS_USER_INIT
+        r.cs = USER_CS
+        self.set_fs_base(0)
+        self.set_gs_base(0)
+        self.set_fpu(None)
 
     @property
     def guest_tid(self):
