@@ -382,6 +382,13 @@ class SystrapContext(Context):
         msg = self.msg
         if self.gs_base or msg.arch != AUDIT_ARCH_X86_64 or msg.nr >= 1024:
             return                      # (x32 and other ABIs stay trapped)
+        if patches is not None and site not in patches.trapped and site not in patches.sites:
+            # A site's first trap is only noted (try_patch patches at the
+            # second; most sites of a fork+exec'd child run once): a set's
+            # add, whole under the GIL, without the kernel lock (its take
+            # and release here, and the task loop's again, per trap).
+            patches.trapped.add(site)
+            return
         with self.machine.kernel_lock:
             if patching.try_patch(self.mm, self.process, site, msg.nr,
                                   self.process.threads()):
