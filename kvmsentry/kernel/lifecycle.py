@@ -142,6 +142,8 @@ def _make_child(task, flags, newsp, tls, tid, group):
     ctx.clone_from(task.ctx, regs)
     if flags & CLONE_SETTLS:
         ctx.set_fs_base(tls)
+    if not flags & CLONE_VM:
+        ctx.settle()
     fds = task.fds if flags & CLONE_FILES else task.fds.copy()
     fs = task.fs if flags & CLONE_FS else task.fs.copy()
     rlimits = task.rlimits if flags & CLONE_THREAD else dict(task.rlimits)

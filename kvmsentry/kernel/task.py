@@ -212,16 +212,22 @@ class Task:
 # hand-off until it runs); a fork+exec+exit makes and ends one task per
 # spawn. A thread whose task ended waits a while for the next one.
 PARK_SECONDS = 2.0
+PARK_NS = int(PARK_SECONDS * 1e9)
 PARK_MAX = 8
 
 
 class _Parked:
     def __init__(self):
         self._lock = threading.Lock()
-        self._threads = []           # [wake lock (held while parked), task or None, cpus]
+        self._threads = []           # [Waiter, task or None, cpus, host tid, Thread]
 
     def hand_over(self, task):
-        """Give task to a parked thread; False if none is parked."""
+        """Give task to a parked thread; False if none is parked. The
+        thread's wake-up is a Waiter's, so a syscall that starts a task
+        (clone) makes it only once it has let go of the kernel lock and
+        the GIL (kernel/waiter.py's deferred wakes): woken at once, the
+        thread ran only to block on the GIL, then on the kernel lock,
+        each a switch there and back on one CPU."""
         with self._lock:
             if not self._threads:
                 return False
@@ -235,25 +241,27 @@ class _Parked:
                 pass
         task.thread = slot[4]
         slot[1] = task
-        slot[0].release()
+        slot[0].wake()
         return True
 
-    def wait(self):
-        """The next task for this (idle) thread, or None after PARK_SECONDS."""
-        wake = threading.Lock()
-        wake.acquire()
-        slot = [wake, None, os.sched_getaffinity(0), threading.get_native_id(),
+    def wait(self, waiter):
+        """The next task for this (idle) thread, or None after PARK_SECONDS;
+        waiter: the thread's own, the same each time (no eventfd made and
+        closed per spawn): a wake it is given is always read before it
+        parks again."""
+        slot = [waiter, None, os.sched_getaffinity(0), threading.get_native_id(),
                 threading.current_thread()]
         with self._lock:
             if len(self._threads) >= PARK_MAX:
                 return None
             self._threads.append(slot)
-        if not wake.acquire(timeout=PARK_SECONDS):
+        waiter.sleep(timeout_ns=PARK_NS)
+        if slot[1] is None:
             with self._lock:
                 if slot in self._threads:
                     self._threads.remove(slot)
                     return None
-            wake.acquire()           # handed a task just as the wait ended
+            waiter.sleep()           # handed a task just as the wait ended
         return slot[1]
 
 
@@ -261,6 +269,7 @@ _parked = _Parked()
 
 
 def _host_thread_main(task):
+    waiter = Waiter()
     while task is not None:
         task._thread_main()
-        task = _parked.wait()
+        task = _parked.wait(waiter)

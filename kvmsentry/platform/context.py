@@ -30,6 +30,12 @@ class Context:
                 waiter.wake_now()
         return self.switch() if value is None else self.return_and_switch(value)
 
+    def settle(self):
+        """A forked child's context, before its task starts: a platform
+        may do now, on the parent's thread (under the kernel lock, the
+        parent's program waiting for clone), what the child's first
+        switch would do. Nothing to do by default."""
+
     def abandon(self):
         """The task is killed (after interrupt()): a platform whose guest
         thread could fail to answer the interrupt stops waiting for it.

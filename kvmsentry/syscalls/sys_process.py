@@ -13,6 +13,7 @@ from kvmsentry.syscalls.args import i32, u32
 SIGCHLD = 17
 MAX_ARG_STRINGS = 0x7FFFFFFF
 ARG_MAX = 2 << 20
+POINTERS_AT_ONCE = 32           # argv/envp pointers execve reads in one copy_in
 NO_RETURN = None          # dispatch: the handler already set the registers
 
 
@@ -85,10 +86,11 @@ def _string_array(task, addr):
     mm, ptrs = task.mm, ()
     for i in range(MAX_ARG_STRINGS):
         if i == len(ptrs):
-            # The pointers up to the end of their page at once (a page
-            # boundary is where the next one may fault).
+            # Up to POINTERS_AT_ONCE pointers at once, never past the end
+            # of their page (where the next one may fault): a whole page's
+            # worth was ~270 words read and unpacked for an argv of two.
             at = addr + 8 * i
-            n = max(1, (PAGE_SIZE - (at & (PAGE_SIZE - 1))) // 8)
+            n = min(POINTERS_AT_ONCE, max(1, (PAGE_SIZE - (at & (PAGE_SIZE - 1))) // 8))
             ptrs = ptrs + struct.unpack("<%dQ" % n, mm.copy_in(at, 8 * n))
         ptr = ptrs[i]
         if not ptr:

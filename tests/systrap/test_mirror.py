@@ -265,6 +265,42 @@ def test_mappings_alike_are_kept_across_a_reuse():
     assert len(ops) == 3 and all(nr == NR_MUNMAP for nr, _ in ops)
 
 
+def _reused_after(pages):
+    """A new table in the process an old one, with pages [(va, frame,
+    flags)], ended in."""
+    old = HostMappings(machine=None)
+    old.process = _Process()
+    for va, frame, flags in pages:
+        old.map(va, frame, flags)
+    old.drain(10)
+    new = HostMappings(machine=None)
+    assert new.adopt(old)
+    return new
+
+
+def test_old_runs_side_by_side_go_in_one_munmap():
+    """Neighbouring old runs (other frames or rights: [vvar] and [vdso] at
+    an old exec's random address) that the new table leaves are unmapped
+    by one call; a page the new table maps between two keeps them apart."""
+    r, rx = FLAGS[1], FLAGS[3]
+    vvar, vdso, far = 0x7FFF_0000_0000, 0x7FFF_0000_1000, 0x7FFF_0000_8000
+    old = [(vvar, 0x200000, r), (vdso, 0x500000, rx), (vdso + PAGE, 0x600000, rx),
+           (far, 0x700000, r), (far + PAGE, 0x900000, rx)]
+    new = _reused_after(old)
+    new.map(far + 2 * PAGE, 0x800000, r)
+    ops = new.drain(10)
+    assert [op for op in ops if op[0] == NR_MUNMAP] == [(NR_MUNMAP, (vvar, 3 * PAGE)),
+                                                       (NR_MUNMAP, (far, 2 * PAGE))]
+    child = {va: (frame, prot_of(flags)) for va, frame, flags in old}
+    apply(ops, child)
+    assert child == {far + 2 * PAGE: (0x800000, 1)}
+    new = _reused_after(old)
+    new.map(vdso + PAGE, 0x800000, r)
+    ops = new.drain(10)
+    assert [op for op in ops if op[0] == NR_MUNMAP] == [(NR_MUNMAP, (vvar, 2 * PAGE)),
+                                                       (NR_MUNMAP, (far, 2 * PAGE))]
+
+
 def test_a_change_of_rights_alone_is_an_mprotect():
     """A page whose frame stays and whose rights change (a fork's
     copy-on-write, a RELRO) keeps the host's page-table entries: an

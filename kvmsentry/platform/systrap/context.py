@@ -13,6 +13,7 @@ object and writes them into the birth frame.
 import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._systrap import ffi, lib
+from kvmsentry.arch.cpu import RFLAGS_USER_INIT
 from kvmsentry.arch.signal_frame import initial_xsave
 from kvmsentry.platform.context import GPRS, KVM_XSAVE_SIZE, MASK64, USER_FLAGS, Context
 from kvmsentry.platform.events import INTERRUPTED, SYSCALL, Fault
@@ -24,6 +25,10 @@ PF_VECTOR = 14
 POSTED_SYSCALL = layout.POSTED_SYSCALL
 ENDED = (layout.DEAD, layout.ABANDONED)     # (a wait's answers with nothing posted)
 AUDIT_ARCH_X86_64 = 0xC000003E
+# struct systrap_regs from r8 to rflags: the user registers a birth copies
+_GPR_BYTES = ffi.offsetof("struct systrap_regs", "cs")
+_ZERO_GPRS = bytes(_GPR_BYTES)
+_INITIAL_FPU = {}              # xsave size -> the initial image (_initial_xsave)
 # (a lookup on lib costs every syscall)
 _syscall_reply, _syscall_reply_wake = lib.systrap_syscall_reply, lib.systrap_syscall_reply_wake
 NULL = ffi.NULL
@@ -41,6 +46,7 @@ class SystrapContext(Context):
     patched_sites = 0
     _abandoned = False         # (abandon: the task is killed)
     _loose = False             # (_dead: its thread may still run, whatever the slot says)
+    _settle_err = 0            # (settle: a mapping error for the child's first switch)
 
     def __init__(self, machine, patch_syscalls=True):
         self.machine = machine
@@ -81,7 +87,12 @@ class SystrapContext(Context):
         if self.process is not None and mm.pt.process is self.process:
             self.mm = mm                   # (an exec that kept the process: same slot)
             return
-        regs = self.user_regs()
+        # The registers go to the context's own struct, as its bytes (a
+        # fresh context's are there already), before the old thread may go.
+        own = self._own
+        regs = ffi.addressof(self.regs)
+        if regs != own:
+            ffi.memmove(own, regs, _GPR_BYTES)
         fpu = self.get_fpu() if self.born else self._fpu
         self._leave()
         self.mm = mm
@@ -97,10 +108,11 @@ class SystrapContext(Context):
         self._view.state = self._state
         self._cpu_base_ns = proc.cpu_mark if slot == 0 else 0    # (a recycled process)
         self.msg.spin = self.machine.spin_cycles
-        self.regs = self._own[0]
+        self.regs = r = own[0]
+        r.rflags = (r.rflags & USER_FLAGS) | 0x202
+        r.cs = USER_CS
         self.born = False
         self._fpu = fpu
-        self.set_user_regs(regs)
         self.msg.set_fs, self.msg.fs_base = 1, self.fs_base
         self.msg.set_gs, self.msg.gs_base = 1, self.gs_base
         self.msg.reset = 1             # (a reused process's thread: the stub's signal state)
@@ -189,7 +201,23 @@ class SystrapContext(Context):
         buf[off + hi:off + size] = image[hi:size]
 
     def _initial_xsave(self):
-        return initial_xsave(self.machine.xsave_size).ljust(KVM_XSAVE_SIZE, b"\0")
+        size = self.machine.xsave_size
+        image = _INITIAL_FPU.get(size)
+        if image is None:
+            image = _INITIAL_FPU[size] = initial_xsave(size).ljust(KVM_XSAVE_SIZE, b"\0")
+        return image
+
+    def start(self, rip, rsp):
+        """Context.start (every execve): the registers zeroed as the
+        struct's bytes, not a dict of them built and set one by one."""
+        r = self.regs
+        ffi.memmove(ffi.addressof(r), _ZERO_GPRS, _GPR_BYTES)
+        r.rip, r.rsp = rip & MASK64, rsp & MASK64
+        r.rflags = RFLAGS_USER_INIT
+        r.cs = USER_CS
+        self.set_fs_base(0)
+        self.set_gs_base(0)
+        self.set_fpu(None)
 
     @property
     def guest_tid(self):
@@ -289,6 +317,10 @@ class SystrapContext(Context):
             event = self._birth()
             if event is not None:
                 return event
+            err = self._settle_err
+            if err:
+                self._settle_err = 0
+                return self._dead() if err < 0 else self._mapping_failed(err)
         return self._resume()
 
     def return_and_switch(self, value):
@@ -350,6 +382,13 @@ class SystrapContext(Context):
         msg = self.msg
         if self.gs_base or msg.arch != AUDIT_ARCH_X86_64 or msg.nr >= 1024:
             return                      # (x32 and other ABIs stay trapped)
+        if patches is not None and site not in patches.trapped and site not in patches.sites:
+            # A site's first trap is only noted (try_patch patches at the
+            # second; most sites of a fork+exec'd child run once): a set's
+            # add, whole under the GIL, without the kernel lock (its take
+            # and release here, and the task loop's again, per trap).
+            patches.trapped.add(site)
+            return
         with self.machine.kernel_lock:
             if patching.try_patch(self.mm, self.process, site, msg.nr,
                                   self.process.threads()):
@@ -425,29 +464,56 @@ class SystrapContext(Context):
         host mappings (the mapper's calls) and the threads queued for it
         (made by this thread, which posts back). Taken under the kernel
         lock, which the address space changes under (this runs in
-        switch(), without it): one batch at a time, in the order the
-        table changed. Returns an event if the child died or a mapping
-        failed meanwhile."""
-        proc = self.process
+        switch(), without it). Returns an event if the child died or a
+        mapping failed meanwhile."""
         with self.machine.kernel_lock:
-            mappings = proc.mappings
-            while mappings.has_dirty():
-                # (one less: a run around the stub's range is two calls)
-                ops = mappings.drain(layout.MAPPER_MAX_OPS - 1)
-                if mappings.table_hit:
-                    # The program maps over the patched sites' table (before
-                    # these calls replace it): its sites get their own bytes
-                    # back now.
-                    mappings.table_hit = False
-                    proc.table_ok = False
-                    patching.unpatch_all(self.mm, proc.threads())
-                err = proc.map_now(ops)
-                if err < 0:
-                    return self._dead()
-                if err:
-                    return self._mapping_failed(err)
-            mappings.release_held()                # the host munmaps ran
+            err = self._map_dirty()
+            if err:
+                return self._dead() if err < 0 else self._mapping_failed(err)
             return self._make_threads()
+
+    def _map_dirty(self):
+        """Have the mapper make the host calls the table's changes need
+        (under the kernel lock: one batch at a time, in the order the
+        table changed): 0, or map_now's error."""
+        proc = self.process
+        mappings = proc.mappings
+        while mappings.has_dirty():
+            # (one less: a run around the stub's range is two calls)
+            ops = mappings.drain(layout.MAPPER_MAX_OPS - 1)
+            if mappings.table_hit:
+                # The program maps over the patched sites' table (before
+                # these calls replace it): its sites get their own bytes
+                # back now.
+                mappings.table_hit = False
+                proc.table_ok = False
+                patching.unpatch_all(self.mm, proc.threads())
+            err = proc.map_now(ops)
+            if err:
+                return err
+        mappings.release_held()                # the host munmaps ran
+        return 0
+
+    def settle(self):
+        """A forked child's context, before its task starts (its parent's
+        clone, under the kernel lock): the child's host mappings are made
+        now, by the parent's thread while the parent's program waits for
+        clone's answer, not by the child's at its first resume. There the
+        mapper's round trip was a wait under the kernel lock just as the
+        parent's program, answered, came back with its next syscall: the
+        parent's thread then blocked on the lock, and the GIL and lock
+        went back and forth between the two threads (six process switches
+        a spawn on one CPU). An error is the child's first event. If the
+        child's thread is stopped already, it is born now too (_bear)."""
+        proc = self.process
+        if proc is None or self.born or not proc.alive or proc.thread_ops:
+            return
+        self._settle_err = err = self._map_dirty()
+        if not err and self._state[0] & ~layout.WAITING == layout.POSTED:
+            # Its thread is stopped already (a kept process's, a zygote's
+            # that has announced itself): the child's registers go into its
+            # frame now, and the child's task starts with the reply.
+            self._bear()
 
     def _make_threads(self):
         """Have this thread make the threads its process is due (clone
@@ -490,16 +556,28 @@ class SystrapContext(Context):
             self.host_tid = threading.get_native_id()
         if lib.systrap_wait(self._state, self.machine.spin_cycles, self._stop) in ENDED:
             return self._dead()
-        own = self.user_regs()
-        if not self._rebind():
+        if not self._bear():
             return self._dead()
+        return None
+
+    def _bear(self):
+        """The thread's first stop is posted: give its frame this
+        context's registers (copied as they are, a struct's bytes: they
+        were set through set_user_regs), FPU image and fs/gs bases. False
+        if the message's frame pointer is not in its signal stack."""
+        own = ffi.addressof(self.regs)
+        if not self._rebind():
+            return False
         self.born = True
-        self.set_user_regs(own)
+        ffi.memmove(self._view.regs, own, _GPR_BYTES)
+        r = self.regs
+        r.rflags = (r.rflags & USER_FLAGS) | 0x202
+        r.cs = USER_CS
         fpu, self._fpu = self._fpu, None
         self.set_fpu(fpu)
         self.msg.fs_base, self.msg.set_fs = self.fs_base & MASK64, 1
         self.msg.gs_base, self.msg.set_gs = self.gs_base & MASK64, 1
-        return None
+        return True
 
     def _rebind(self):
         """Point `regs` at the frame the thread just posted; False if the

@@ -74,6 +74,15 @@ def prot_of(pte):
     return prot
 
 
+def _add_piece(pieces, a, b):
+    """Append [a, b) to the sorted ranges `pieces`, joined to the last if
+    it ends at a."""
+    if pieces and pieces[-1][1] == a:
+        pieces[-1] = (pieces[-1][0], b)
+    else:
+        pieces.append((a, b))
+
+
 class HostMappings:
     root = None                    # no page table of ours: the host kernel's
     SPECULATIVE = PTE_SPECULATIVE
@@ -320,7 +329,9 @@ class HostMappings:
         (new, wholly unsent, without 2 MiB entries, whose calls could
         overlap its pages' and undo a kept mapping) table covers: they are
         unmapped; the rest is replaced or, mapped alike, kept. vas: the
-        table's pages, sorted. None if there are too many pieces."""
+        table's pages, sorted. None if there are too many pieces. Pieces
+        that meet are one (old runs side by side: [vvar] and [vdso] at
+        an old exec's random address, a stack's runs): one munmap."""
         pieces = []
         runs = stale.runs
         for s in stale.starts:
@@ -331,10 +342,10 @@ class HostMappings:
             a = s
             for va in vas[lo:hi]:
                 if va > a:
-                    pieces.append((a, va))
+                    _add_piece(pieces, a, va)
                 a = va + PAGE_SIZE
             if a < e:
-                pieces.append((a, e))
+                _add_piece(pieces, a, e)
             if len(pieces) > WIPE_PIECES:
                 return None
         return pieces
