@@ -8,6 +8,9 @@
  *   opts   conn + 5 setsockopt(TCP_NODELAY)
  *   peer   conn + 5 getpeername
  *   epoll  conn + 5 epoll_ctl ADD/DEL pairs
+ *   epclose  conn + epoll_ctl ADD, then the close drops the registration
+ *   fcntl  conn + 5 F_GETFL/F_SETFL(O_NONBLOCK) pairs (a server's
+ *          set-up without accept4's flags)
  *   io     one connection: the client writes 500 bytes, the server reads
  *          them into 16 KiB and writes 100 bytes back, the client reads
  *   unix   a 1-byte write + read over a Unix stream socketpair
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,6 +54,7 @@ int main(int argc, char **argv) {
     int one = 1, idle = 300, intvl = 100, cnt = 3;
     int setup = !strcmp(mode, "setup"), io = !strcmp(mode, "io");
     int opts = !strcmp(mode, "opts"), peer = !strcmp(mode, "peer"), epo = !strcmp(mode, "epoll");
+    int epclose = !strcmp(mode, "epclose"), fcn = !strcmp(mode, "fcntl");
     int c = -1, s = -1;
     for (int i = 0; i < n; i++) {
         if (c < 0 || !io) {
@@ -81,6 +86,14 @@ int main(int argc, char **argv) {
             struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
             if (epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev)) die("epoll add");
             if (epoll_ctl(ep, EPOLL_CTL_DEL, s, &ev)) die("epoll del");
+        }
+        if (epclose) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.fd = s};
+            if (epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev)) die("epoll add");
+        }
+        if (fcn) for (int k = 0; k < 5; k++) {
+            int fl = fcntl(s, F_GETFL);
+            if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK)) die("fcntl");
         }
         if (io) {
             if (write(c, msg, sizeof msg) != sizeof msg) die("cwrite");
