@@ -234,6 +234,16 @@ def main():
             n = median([r[test] for r in results[("native", pipeline)]])
             summary["%s -P %d" % (test, pipeline)] = {"sandbox": s, "native": n, "ratio": s / n}
             print("  %-12s %12.0f %12.0f %15.2fx" % ("%s -P %d" % (test, pipeline), s, n, s / n))
+    # Each round's own ratio (its sandboxed and native runs are minutes
+    # apart at most): how far one round is from the median on a shared machine.
+    print("sandbox/native round by round:")
+    for pipeline in (1, 16):
+        for test in TESTS:
+            ratios = [s[test] / n[test] for s, n in zip(results[("sandbox", pipeline)],
+                                                        results[("native", pipeline)])]
+            summary["%s -P %d" % (test, pipeline)]["rounds"] = ratios
+            print("  %-12s %s" % ("%s -P %d" % (test, pipeline),
+                                  " ".join("%5.2fx" % r for r in ratios)))
     print("server CPU time per request (us; the three tests together), medians:")
     print("  %-12s %12s %12s %16s" % ("", "sandbox", "native", "native/sandbox"))
     for pipeline in (1, 16):

@@ -64,10 +64,16 @@ class EpollItem:
     __slots__ = ("ep", "fd", "file", "events", "data", "entry", "queue", "last", "host_fd",
                  "live", "mask", "linked", "want", "oneshot", "edge", "exclusive")
 
-    def __init__(self, ep, fd, file, events, data):
+    def __init__(self, ep, fd, file, events, data, mask):
         self.ep, self.fd, self.file = ep, fd, file
-        self.mask = _mask_function(file)   # poll_mask(file), one call less per look
-        self.set_events(events)
+        self.mask = mask              # poll_mask(file), one call less per look
+        if events < EPOLLEXCLUSIVE:
+            # No flag bits (a server's plain EPOLLIN): set_events' answer
+            # without its frame and its multi-digit `&`s of bits 28-31.
+            self.events = self.want = events
+            self.oneshot = self.edge = self.exclusive = False
+        else:
+            self.set_events(events)
         self.data = data
         self.entry = self.queue = None  # the registration on the file's queue
         self.last = 0                 # host-fd items: the mask last looked at
@@ -115,16 +121,23 @@ class EpollFile(File):
 
     # --- epoll_ctl -------------------------------------------------------------------
     def add(self, fd, file, events, data):
-        if file is self or isinstance(file, EpollFile) and \
-                (file.watches(self) or file.depth() + 1 > MAX_NESTS):
+        if isinstance(file, EpollFile) and \
+                (file is self or file.watches(self) or file.depth() + 1 > MAX_NESTS):
             raise SyscallError(errno.ELOOP)
+        key, items = (fd, file), self.items
+        socket_fd = getattr(file, "host_socket_fd", None)
         with self._lock:
-            if (fd, file) in self.items:
+            if key in items:
                 raise SyscallError(errno.EEXIST)
-            item = self.items[(fd, file)] = EpollItem(self, fd, file, events | ALWAYS, data)
-        links = file.__dict__.setdefault("epoll_items", set())
-        links.add(item)
-        if self._host_register(item):
+            item = items[key] = EpollItem(self, fd, file, events | ALWAYS, data,
+                                          file.poll_events if socket_fd is not None
+                                          else _mask_function(file))
+        links = file.__dict__.get("epoll_items")
+        if links is None:
+            file.__dict__["epoll_items"] = {item}
+        else:
+            links.add(item)
+        if socket_fd is not None and not item.exclusive and self._host_register(item, socket_fd()):
             return
         queue = getattr(file, "queue", None)
         if queue is not None:
@@ -145,24 +158,28 @@ class EpollFile(File):
         self._recheck(item)
 
     def modify(self, fd, file, events, data):
-        with self._lock:
-            item = self.items.get((fd, file))
+        item = self.items.get((fd, file))     # (one dict step: ctl calls hold the kernel lock)
         if item is None:
             raise SyscallError(errno.ENOENT)
-        if item.events & EPOLLEXCLUSIVE:
+        if item.exclusive:
             raise SyscallError(errno.EINVAL)
-        item.set_events(events | ALWAYS)
+        events |= ALWAYS
+        if events < EPOLLEXCLUSIVE:
+            item.events = item.want = events             # set_events' plain case, as in __init__
+            item.oneshot = item.edge = False
+        else:
+            item.set_events(events)
         item.data, item.last = data, 0
         if item.host_fd is not None:
-            self._host_ep.modify(item.host_fd, item.events & HOST_BITS)   # re-arms ONESHOT
+            self._host_ep.modify(item.host_fd, events if events < EPOLLEXCLUSIVE
+                                 else item.events & HOST_BITS)   # re-arms ONESHOT
             return
         if item.entry is not None:
-            item.entry.mask = (events | ALWAYS) & ~PRIVATE_BITS
+            item.entry.mask = events & ~PRIVATE_BITS
         self._recheck(item)
 
     def remove(self, fd, file):
-        with self._lock:
-            item = self.items.get((fd, file))
+        item = self.items.get((fd, file))
         if item is None:
             raise SyscallError(errno.ENOENT)
         self.drop(item)
@@ -171,31 +188,34 @@ class EpollFile(File):
         """Forget item (EPOLL_CTL_DEL, or its file was released)."""
         if item.entry is not None:
             item.queue.unregister(item.entry)
-        if item.host_fd is not None:
-            self._host_unregister(item)
         with self._lock:
             item.live = item.linked = False     # a copy left on the ready list is skipped
             self.items.pop((item.fd, item.file), None)
-            for kept in (self._host_items, self._nested):
-                if item in kept:
-                    kept.remove(item)
-        item.file.__dict__.get("epoll_items", set()).discard(item)
+            if item.host_fd is None:
+                # (a host epoll's item is on neither list)
+                for kept in (self._host_items, self._nested):
+                    if item in kept:
+                        kept.remove(item)
+        if item.host_fd is not None:
+            self._host_unregister(item)
+        links = item.file.__dict__.get("epoll_items")
+        if links is not None:
+            links.discard(item)
 
-    def _host_register(self, item):
-        """Watch item's host socket in the host epoll; False when the item
-        must be looked at instead (not a host socket, its host fd already
-        watched here through another fd, or EPOLLEXCLUSIVE, whose one-waiter
-        wakeup the sentry's own queues decide)."""
-        socket_fd = getattr(item.file, "host_socket_fd", None)
-        if socket_fd is None or item.events & EPOLLEXCLUSIVE:
-            return False
-        host_fd = socket_fd()
+    def _host_register(self, item, host_fd):
+        """Watch item's host socket (its fd host_fd) in the host epoll;
+        False when the item must be looked at instead (the socket's host
+        fd already watched here through another fd; EPOLLEXCLUSIVE ones,
+        whose one-waiter wakeup the sentry's own queues decide, and files
+        that are no host socket never come here)."""
         if host_fd < 0 or host_fd in self._by_host_fd:
             return False
+        events = item.events
         try:
             if self._host_ep is None:
                 self._host_ep = select.epoll()
-            self._host_ep.register(host_fd, item.events & HOST_BITS)
+            self._host_ep.register(host_fd, events if events < EPOLLEXCLUSIVE
+                                   else events & HOST_BITS)
         except OSError:                 # the host's max_user_watches: look at it instead
             return False
         item.host_fd = host_fd

@@ -37,7 +37,8 @@ def _unref(file):
         if file.__dict__.get("epoll_items"):       # (only epoll.py sets them)
             from kvmsentry.kernel.epoll import eventpoll_release
             eventpoll_release(file)
-        LOCKS_CHANGED.notify(ALL_EVENTS)          # flock holders go with their file
+        if LOCKS_CHANGED.entries:                  # (no frame when no lock request waits)
+            LOCKS_CHANGED.notify(ALL_EVENTS)      # flock holders go with their file
 
 
 class FdTable:
@@ -67,15 +68,20 @@ class FdTable:
         return entry[0]
 
     def install(self, file, cloexec=False, lowest=0, limit=RLIMIT_NOFILE_DEFAULT):
-        fd = max(lowest, self._next)
-        while fd in self._files:
-            fd += 1
-        if lowest <= self._next:
+        files, fd = self._files, self._next
+        if lowest <= fd:
+            while fd in files:
+                fd += 1
             self._next = fd
+        else:
+            fd = lowest
+            while fd in files:
+                fd += 1
         if fd >= limit:
             raise SyscallError(errno.EMFILE)
-        _ref(file)
-        self._files[fd] = (file, cloexec)
+        with _refs_lock:                           # _ref inline: every socket, pipe, open
+            file.fd_refs = getattr(file, "fd_refs", 0) + 1
+        files[fd] = (file, cloexec)
         return fd
 
     def install_at(self, fd, file, cloexec=False):
@@ -93,12 +99,14 @@ class FdTable:
         self._files[fd] = (file, value)
 
     def close(self, fd):
+        """Drop fd; the file it held (released if that was its last fd)."""
         entry = self._files.pop(fd, None)
         if entry is None:
             raise SyscallError(errno.EBADF)
         if fd < self._next:
             self._next = fd
         _unref(entry[0])
+        return entry[0]
 
     def close_on_exec(self):
         for fd in [fd for fd, (_, cloexec) in self._files.items() if cloexec]:

@@ -85,6 +85,8 @@ def _host_call(fn, *args):
 class HostSocket(SocketFile):
     """An AF_INET/AF_INET6 TCP or UDP socket backed by a host socket."""
 
+    _peer = None          # (address, sockaddr bytes) of an accepted socket's peer
+
     def __init__(self, family, sock_type, protocol, flags=0, host=None, debug=None):
         super().__init__(sock_type, protocol, flags)
         self.family = family
@@ -223,7 +225,9 @@ class HostSocket(SocketFile):
         host.setblocking(False)
         new = HostSocket(self.family, self.type, self.protocol, flags & SOCK_NONBLOCK,
                          host, self.debug)
-        return new, encode_inet(addr, self.family)
+        raw = encode_inet(addr, self.family)
+        new._peer = (addr, raw)
+        return new, raw
 
     def shutdown(self, task, how):
         _host_call(self.host.shutdown, how)
@@ -236,6 +240,9 @@ class HostSocket(SocketFile):
             addr = self.host.getpeername()      # a server asks once per client: no _host_call frame
         except OSError as e:
             raise SyscallError(e.errno or errno.EIO) from None
+        peer = self._peer
+        if peer is not None and peer[0] == addr:
+            return peer[1]                      # the address accept encoded
         return encode_inet(addr, self.family)
 
     # --- data -------------------------------------------------------------------------
@@ -394,9 +401,12 @@ class HostSocket(SocketFile):
         return False
 
     def setsockopt(self, task, level, name, value):
-        if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
-            return super().setsockopt(task, level, name, value)
-        if name not in ALLOWED.get(level, ()) and not self._allowed(level, name):
+        allowed = ALLOWED.get(level)
+        if allowed is None or name not in allowed:
+            # (SO_RCVTIMEO and SO_SNDTIMEO are the sentry's, not the host's)
+            if level == SOL_SOCKET and name in (SO_RCVTIMEO, SO_SNDTIMEO):
+                return super().setsockopt(task, level, name, value)
+            self._allowed(level, name)                  # (logs the refusal)
             raise SyscallError(errno.ENOPROTOOPT)
         if len(value) == 4:
             # An int (nearly every option): Python's setsockopt tries its

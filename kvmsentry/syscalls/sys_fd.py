@@ -103,7 +103,12 @@ def _record_lock(task, f, arg, cmd):
 
 def fcntl(task, fd, cmd, arg):
     """Implements fcntl(2)."""
-    fd, cmd = i32(fd), i32(cmd)
+    # As i32 reads them, by comparisons when small (a server's F_GETFL and
+    # F_SETFL per connection; i32's `&`s are multi-digit operations).
+    if fd > 0x7FFFFFFF:
+        fd = i32(fd)
+    if cmd > 0x7FFFFFFF:
+        cmd = i32(cmd)
     fds = task.fds
     f = fds.get(fd)
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
@@ -122,7 +127,7 @@ def fcntl(task, fd, cmd, arg):
         if f.flags & O_PATH:
             raise SyscallError(errno.EBADF)
         old = f.flags
-        f.flags = (f.flags & ~SETFL_MASK) | (u32(arg) & SETFL_MASK)
+        f.flags = (f.flags & ~SETFL_MASK) | (arg & SETFL_MASK)     # (the mask's bits are u32's)
         arm = getattr(f, "fasync", None)
         if (old ^ f.flags) & os.O_ASYNC:
             if arm is not None:

@@ -35,6 +35,7 @@ EVENT_SIZE, _pack_event = EPOLL_EVENT.size, EPOLL_EVENT.pack    # (epoll_wait's,
 EPOLL_VALID = (pl.POLLIN | pl.POLLPRI | pl.POLLOUT | pl.POLLERR | pl.POLLHUP | pl.POLLRDNORM
                | pl.POLLRDBAND | pl.POLLWRNORM | pl.POLLWRBAND | pl.POLLMSG | pl.POLLRDHUP
                | pl.EPOLLEXCLUSIVE | pl.EPOLLWAKEUP | pl.EPOLLONESHOT | pl.EPOLLET)
+EPOLL_VALID_EVENTS = EPOLL_VALID & (pl.EPOLLEXCLUSIVE - 1)      # without the flag bits
 
 
 # --- timeouts and signal masks ----------------------------------------------------
@@ -259,33 +260,44 @@ def _new_epoll(task, cloexec):
 def _pollable(file):
     """Whether Linux would find a ->poll: regular files, directories and
     the /dev/null family have none (epoll_ctl says EPERM)."""
-    return (isinstance(file, HostFdFile) or hasattr(file, "poll_events")
+    return (hasattr(file, "poll_events") or isinstance(file, HostFdFile)
             or type(file).readiness is not File.readiness)
 
 
 def epoll_ctl(task, epfd, op, fd, event):
     """Implements epoll_ctl(2)."""
-    op, fd = i32(op), i32(fd)
+    # The int arguments as i32 reads them, by comparisons when they are
+    # small (a server makes two calls a connection; i32's `&`s are
+    # multi-digit operations).
+    if op > 0x7FFFFFFF:
+        op = i32(op)
+    if fd > 0x7FFFFFFF:
+        fd = i32(fd)
+    if epfd > 0x7FFFFFFF:
+        epfd = i32(epfd)
     events = data = 0
-    if op in (EPOLL_CTL_ADD, EPOLL_CTL_MOD):
+    if op != EPOLL_CTL_DEL:          # ep_op_has_event(): even an unknown op reads it first
         events, data = EPOLL_EVENT.unpack(task.mm.copy_in(event, EPOLL_EVENT.size))
-    ep = task.fds.get(i32(epfd))
-    file = task.fds.get(fd)
+    fds = task.fds
+    ep = fds.get(epfd)
+    file = fds.get(fd)
     if not _pollable(file):
         raise SyscallError(errno.EPERM)
     if not isinstance(ep, EpollFile) or file is ep:
         raise SyscallError(errno.EINVAL)
-    events &= EPOLL_VALID
-    if events & pl.EPOLLEXCLUSIVE and (isinstance(file, EpollFile) or events & pl.EPOLLONESHOT):
-        raise SyscallError(errno.EINVAL)
-    if op == EPOLL_CTL_MOD and events & pl.EPOLLEXCLUSIVE:
-        raise SyscallError(errno.EINVAL)
+    if events < pl.EPOLLEXCLUSIVE:
+        events &= EPOLL_VALID_EVENTS     # no flag bits: a one-digit `&`
+    else:
+        events &= EPOLL_VALID
+        if events & pl.EPOLLEXCLUSIVE and (isinstance(file, EpollFile)
+                                           or events & pl.EPOLLONESHOT or op == EPOLL_CTL_MOD):
+            raise SyscallError(errno.EINVAL)
     if op == EPOLL_CTL_ADD:
         ep.add(fd, file, events, data)
-    elif op == EPOLL_CTL_MOD:
-        ep.modify(fd, file, events, data)
     elif op == EPOLL_CTL_DEL:
         ep.remove(fd, file)
+    elif op == EPOLL_CTL_MOD:
+        ep.modify(fd, file, events, data)
     else:
         raise SyscallError(errno.EINVAL)
     return 0

@@ -533,8 +533,7 @@ def ioctl(task, fd, request, arg):
 def close(task, fd):
     """Implements close(2). Closing any fd of a file drops the process's
     POSIX record locks on it, as Linux does."""
-    f = task.fds.get(i32(fd))
-    task.fds.close(i32(fd))
+    f = task.fds.close(fd if fd <= 0x7FFFFFFF else i32(fd))
     task.kernel.record_locks.release(task.tgid, lock_target(f))
     return 0
 

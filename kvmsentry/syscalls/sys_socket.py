@@ -24,8 +24,9 @@ def _limit(task):
 
 
 def sock_of(task, fd):
-    # The low 32 bits unsigned: a negative fd is as absent as i32's.
-    f = task.fds.get(fd & 0xFFFFFFFF)
+    # The low 32 bits unsigned: a negative fd is as absent as i32's
+    # (masked only when above 31 bits: the `&` is a multi-digit operation).
+    f = task.fds.get(fd if fd <= 0x7FFFFFFF else fd & 0xFFFFFFFF)
     if not isinstance(f, SocketFile):
         raise SyscallError(errno.ENOTSOCK)
     return f
@@ -114,9 +115,10 @@ def connect(task, fd, addr, addrlen):
 
 def accept4(task, fd, addr, addrlen_ptr, flags):
     """Implements accept4(2)."""
-    flags = i32(flags)
-    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
-        raise SyscallError(errno.EINVAL)
+    if flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):      # (flags as an int: the same test)
+        if i32(flags) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC):
+            raise SyscallError(errno.EINVAL)
+        flags = i32(flags)
     sock = sock_of(task, fd)
     if addr:
         task.mm.check_access(addrlen_ptr, 4, write=True)
@@ -177,14 +179,18 @@ def _option_bytes(mm, optval, length):
 def setsockopt(task, fd, level, name, optval, optlen):
     """Implements setsockopt(2)."""
     sock = sock_of(task, fd)
-    optlen &= 0xFFFFFFFF
-    if optlen & 0x80000000:                  # negative as an int
-        raise SyscallError(errno.EINVAL)
+    # The int arguments compared, not masked, when small (five calls a
+    # connection in a server; i32's `&`s are multi-digit operations).
+    if optlen > 0x7FFFFFFF:
+        optlen &= 0xFFFFFFFF
+        if optlen & 0x80000000:              # negative as an int
+            raise SyscallError(errno.EINVAL)
     if optlen > 4:
         value = _option_bytes(task.mm, optval, min(optlen, 4096))
     else:
         value = task.mm.copy_in(optval, optlen) if optlen else b""
-    sock.setsockopt(task, i32(level), i32(name), value)
+    sock.setsockopt(task, level if level <= 0x7FFFFFFF else i32(level),
+                    name if name <= 0x7FFFFFFF else i32(name), value)
     return 0
 
 

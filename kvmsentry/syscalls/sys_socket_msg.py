@@ -46,6 +46,13 @@ def copy_out_addr(task, addr, len_ptr, raw, allow_empty=False):
         raise SyscallError(errno.EINVAL)
     if room >= length:
         if length:
+            if addr == len_ptr + 4 and (len_ptr & 0xFFF) + 4 + length <= 0x1000:
+                # The length just before the address in one page (a
+                # server's accept and getpeername, locals side by side):
+                # one copy for both, which within a page lands whole or not
+                # at all, as Linux's address-then-length writes do.
+                mm.copy_out(len_ptr, _INT.pack(length) + raw)
+                return
             mm.copy_out(addr, raw)
     elif room:
         mm.copy_out(addr, raw[:room])

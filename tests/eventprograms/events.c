@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -530,6 +532,79 @@ static void wide_args(void) {
     }
 }
 
+/* One event of ep, printed as its bits and data (or the call's error). */
+static void show_event(const char *what, int ep) {
+    struct epoll_event ev = {0};
+    int n = epoll_wait(ep, &ev, 1, 0);
+    printf("%s: %d events=%x data=%llu\n", what, n, n == 1 ? ev.events : 0,
+           n == 1 ? (unsigned long long)ev.data.u64 : 0);
+}
+
+/* epoll_ctl's arguments: an unknown op reads its event first (EFAULT
+ * before EINVAL, as ep_op_has_event), DEL reads none, int arguments given
+ * as 64-bit registers with high bits set, and the registration of a
+ * loopback TCP socket (a host socket in the sandbox) and of a pipe with
+ * plain events, unknown bits and the flag bits, through ADD, MOD and DEL. */
+static void ctl_args(void) {
+    int ep = epoll_create1(0), p[2];
+    CHECK(pipe(p));
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 7};
+    show("unknown op, NULL event", epoll_ctl(ep, 7, p[0], NULL));
+    show("unknown op 0", epoll_ctl(ep, 0, p[0], &ev));
+    show("del, NULL event, not there", epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    const long hi = 0x100000000L;
+    show("add, high bits", syscall(SYS_epoll_ctl, ep | hi, EPOLL_CTL_ADD | hi, p[0] | hi, &ev));
+    show("add again", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+    CHECK(write(p[1], "x", 1));
+    show_event("pipe readable", ep);
+    ev.events = EPOLLIN | 0x800 | 0x1000;                     /* no such bits */
+    show("mod, unknown bits", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev));
+    show_event("pipe, unknown bits", ep);
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    show("mod oneshot", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev));
+    show_event("pipe oneshot", ep);
+    show_event("pipe oneshot again", ep);
+    show("del, high bits", syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL | hi, p[0] | hi, NULL));
+    show("mod after del", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev));
+
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    CHECK(bind(l, (void *)&a, sizeof a));
+    CHECK(listen(l, 4));
+    CHECK(getsockname(l, (void *)&a, &al));
+    CHECK(connect(c, (void *)&a, sizeof a));
+    int s = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+    CHECK(s);
+    ev = (struct epoll_event){.events = EPOLLIN | EPOLLRDHUP, .data.u64 = 9};
+    show("socket add", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+    show("socket add again", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+    show_event("socket, nothing", ep);
+    CHECK(write(c, "y", 1));
+    msleep(20);
+    show_event("socket readable", ep);
+    show_event("socket readable, level", ep);
+    ev.events = EPOLLOUT;
+    ev.data.u64 = 10;
+    show("socket mod out", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+    show_event("socket writable", ep);
+    ev.events = EPOLLIN | EPOLLET;
+    show("socket mod in, edge", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+    show_event("socket edge", ep);
+    show_event("socket edge, again", ep);
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    show("socket mod oneshot", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+    show_event("socket oneshot", ep);
+    show_event("socket oneshot, again", ep);
+    show("socket del", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+    show_event("socket after del", ep);
+    ev.events = EPOLLIN;
+    show("socket add after del", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+    show_event("socket added again", ep);
+    close(s);                                    /* the last reference: the item goes */
+    show_event("socket closed", ep);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     const char *m = argc > 1 ? argv[1] : "";
@@ -547,6 +622,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "sleep_rem")) sleep_rem();
     else if (!strcmp(m, "pwait_zero")) pwait_zero();
     else if (!strcmp(m, "wide_args")) wide_args();
+    else if (!strcmp(m, "ctl_args")) ctl_args();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = os.path.join(os.path.dirname(HERE), "eventprograms")
 MODES = ["level_edge", "oneshot", "exclusive", "threads", "pipe_hup", "eventfd", "timerfd",
          "signalfd", "pidfd", "nested", "inotify", "sleep_rem", "pwait_zero",
-         "wide_args"]
+         "wide_args", "ctl_args"]
 
 
 @pytest.fixture(scope="module")

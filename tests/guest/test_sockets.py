@@ -106,7 +106,7 @@ def test_bad_buffer_results_are_not_vacuous(netprogs):
 
 
 INET_MODES = ["tcp", "tcp6", "nonblocking_connect", "udp", "udp6", "epipe", "options", "ifaddrs",
-              "epoll", "writev_accept"]
+              "epoll", "writev_accept", "addr_out"]
 
 
 @flavours
@@ -138,6 +138,11 @@ def test_inet_results_are_not_vacuous(netprogs):
     assert "blocking writev = 1048826 of 1048826" in out and "identical 1" in out
     assert "nonblocking writev partial 1 then -1 EAGAIN" in out and "= -1 EAGAIN" in out
     assert "= -1 EPIPE" in out and "waited accept 1 nonblock 1 read 4 'late'" in out
+    _, out = same([netprogs[("inet_sockets", "static")], "addr_out"], IN_FRESH_NETNS)
+    assert "getpeername adjacent = 0  len 16 family 2 same 1" in out
+    assert "room 4: port written 1, address left 0 1" in out
+    assert "getpeername address faults = -1 EFAULT len 16" in out
+    assert "getpeername after reset = -1 ENOTCONN" in out
 
 
 # --- --host-uds -------------------------------------------------------------------------

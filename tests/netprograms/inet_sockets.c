@@ -463,6 +463,63 @@ static void writev_accept(void) {
     printf("done\n");
 }
 
+/* Addresses written back by accept4/getpeername/getsockname where the
+ * length sits just before the address (a struct, or locals side by side):
+ * whole, cut to a small room, and faulting on the page after the length
+ * (the length then unchanged, as Linux writes it after the address).
+ * Then getpeername of a connection its peer reset: ENOTCONN. */
+struct addr_out { socklen_t len; struct sockaddr_in a; };      /* a at offset 4 */
+
+static void show_addr(const char *what, long r, struct addr_out *o, struct sockaddr_in *want) {
+    int e = errno;
+    printf("%s = %ld %s len %u family %d same %d\n", what, r, r < 0 ? strerrorname_np(e) : "",
+           (unsigned)o->len, o->a.sin_family,
+           want ? !memcmp(&o->a, want, sizeof *want) : -1);
+}
+
+static void addr_out(void) {
+    struct sockaddr_storage ls; socklen_t ll;
+    int l = listener(AF_INET, &ls, &ll, SOCK_STREAM);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(c, (void *)&ls, ll));
+    struct sockaddr_in cname; socklen_t cl = sizeof cname;
+    CHECK(getsockname(c, (void *)&cname, &cl));
+    struct addr_out o = {.len = sizeof o.a};
+    int s = accept4(l, (void *)&o.a, &o.len, 0);
+    show_addr("accept4 adjacent", s < 0 ? s : 0, &o, &cname);
+    memset(&o, 0, sizeof o); o.len = sizeof o.a;
+    show_addr("getpeername adjacent", getpeername(s, (void *)&o.a, &o.len), &o, &cname);
+    memset(&o, 0, sizeof o); o.len = sizeof o.a;
+    show_addr("getsockname adjacent", getsockname(c, (void *)&o.a, &o.len), &o, &cname);
+    memset(&o, 0, sizeof o); o.len = 4;
+    show_addr("getpeername room 4", getpeername(s, (void *)&o.a, &o.len), &o, NULL);
+    printf("room 4: port written %d, address left 0 %d\n", o.a.sin_port != 0, o.a.sin_addr.s_addr == 0);
+    /* The length in the last 4 bytes of a page, the address on the next. */
+    char *pg = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(pg == MAP_FAILED ? -1 : 0);
+    struct addr_out *edge = (void *)(pg + 4096 - 4);
+    CHECK(mprotect(pg + 4096, 4096, PROT_NONE));
+    edge->len = sizeof edge->a;
+    long r = getpeername(s, (void *)&edge->a, &edge->len);
+    printf("getpeername address faults = %ld %s len %u\n", r, r < 0 ? strerrorname_np(errno) : "",
+           (unsigned)edge->len);
+    CHECK(mprotect(pg + 4096, 4096, PROT_READ | PROT_WRITE));
+    CHECK(mprotect(pg, 4096, PROT_READ));
+    r = getpeername(s, (void *)&edge->a, &edge->len);
+    printf("getpeername length read-only = %ld %s len %u\n", r, r < 0 ? strerrorname_np(errno) : "",
+           (unsigned)edge->len);
+    /* The peer resets the connection: no peer to name any more. */
+    struct linger lg = {1, 0};
+    CHECK(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg));
+    close(c);
+    usleep(50000);
+    char b;
+    ERR(read(s, &b, 1));
+    memset(&o, 0, sizeof o); o.len = sizeof o.a;
+    show_addr("getpeername after reset", getpeername(s, (void *)&o.a, &o.len), &o, NULL);
+    close(s); close(l);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -477,6 +534,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "ifaddrs")) ifaddrs();
     else if (!strcmp(m, "epoll")) epoll_modes();
     else if (!strcmp(m, "writev_accept")) writev_accept();
+    else if (!strcmp(m, "addr_out")) addr_out();
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
