@@ -49,3 +49,40 @@ def test_an_address_space_without_patches_yet_goes_to_try_patch(monkeypatch):
     ctx, lock = _context(None)              # (try_patch makes its SitePatches)
     ctx._trapped_syscall()
     assert lock.taken == 1 and tried == [SITE_RIP - 2]
+
+
+def test_a_first_trap_noted_during_munmaps_drop_does_not_break_it(monkeypatch):
+    """Another thread's munmap (SitePatches.drop, under the kernel lock)
+    may run while a first trap is noted without it: drop's look at the
+    notes must not fail on a note added meanwhile ("Set changed size
+    during iteration" was an internal error of the munmap)."""
+    import sys
+    import threading
+    monkeypatch.setattr(patching, "try_patch", lambda *args: False)
+    patches = patching.SitePatches()
+    patches.trapped = set(range(0x10000000, 0x10000000 + 8 * 100_000, 8))
+    ctx, _ = _context(patches)
+    stop, failed = threading.Event(), []
+
+    def munmaps():
+        try:
+            while not stop.is_set():
+                patches.drop(0x1000, 0x2000)          # (covers none of the sites)
+        except RuntimeError as e:
+            failed.append(e)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=munmaps)
+    thread.start()
+    try:
+        for i in range(20_000):
+            ctx.regs.rip = 0x20000002 + 8 * i       # a new site each time: a first trap
+            ctx._trapped_syscall()
+            if failed:
+                break
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(old)
+    assert failed == []

@@ -129,7 +129,11 @@ class SitePatches:
                 if self.cells.get(cell) == site:
                     del self.cells[cell]
         self.refused = {s for s in self.refused if not start - 2 < s < end}
-        self.trapped = {s for s in self.trapped if not start - 2 < s < end}
+        # From a copy (set() is one step under the GIL): a first trap is
+        # noted without the kernel lock (SystrapContext._trapped_syscall),
+        # and a note added during the look made it fail; one added to the
+        # old set meanwhile is lost, and the site is noted at its next trap.
+        self.trapped = {s for s in set(self.trapped) if not start - 2 < s < end}
 
     def free_cell(self, fits):
         for cell in range(1 + len(self.cells), layout.CELLS):
