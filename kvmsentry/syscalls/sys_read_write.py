@@ -174,9 +174,28 @@ def _read_window(mm, f, usable, want, pos):
         n = f.readinto(buffers, pos)
         if n is not None:
             return n
+        if hasattr(f, "wait_readable"):
+            return _window_when_ready(mm, f, usable, want, pos)
     data = f.read(want, pos)
     _put(mm, usable, data)
     return len(data)
+
+
+def _window_when_ready(mm, f, usable, want, pos):
+    """_read_window of a file that must wait first, as _read_when_ready:
+    f.wait_readable(), then a read into what of `usable` is still
+    writable after the wait (a fault there leaves the data unread: EFAULT,
+    or the count read_cut gives)."""
+    while True:
+        f.wait_readable()
+        now, have, hole = _usable(mm, usable, write=True)
+        if hole and hasattr(f, "read_cut"):
+            return _read_cut(mm, f, now, have, want, pos)
+        if not have:
+            raise SyscallError(errno.EFAULT)
+        n = f.readinto([b for addr, k in now for b in mm.write_buffers(addr, k)], pos)
+        if n is not None:
+            return n                # (None: taken by another reader first, wait again)
 
 
 def write_from(mm, f, spans, offset=None):

@@ -789,12 +789,15 @@ static volatile pid_t fork_reader;
 static ssize_t fork_got;
 static int fork_errno;
 static int fork_by_recv;              /* recv(2), not read(2) */
+static int fork_by_readv;             /* readv(2) of one iovec, not read(2) */
 static char *fork_dst = fork_buf;     /* where the blocked read reads to */
 
 static void *blocked_reader(void *arg) {
     (void)arg;
     fork_reader = syscall(SYS_gettid);
-    fork_got = fork_by_recv ? recv(fork_rfd, fork_dst, 64, 0) : read(fork_rfd, fork_dst, 64);
+    struct iovec iov = {fork_dst, 64};
+    fork_got = fork_by_recv ? recv(fork_rfd, fork_dst, 64, 0) :
+        fork_by_readv ? readv(fork_rfd, &iov, 1) : read(fork_rfd, fork_dst, 64);
     fork_errno = errno;
     return NULL;
 }
@@ -939,6 +942,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "fork_during_recv_tcp")) fork_by_recv = 1, fork_during_read(-1);
     else if (!strcmp(m, "unmap_during_read_pipe")) unmap_during_read(0);
     else if (!strcmp(m, "unmap_during_read_tcp")) unmap_during_read(-1);
+    else if (!strcmp(m, "unmap_during_readv_pipe")) fork_by_readv = 1, unmap_during_read(0);
+    else if (!strcmp(m, "unmap_during_readv_tcp")) fork_by_readv = 1, unmap_during_read(-1);
     else { printf("unknown mode\n"); return 2; }
     return 0;
 }
