@@ -446,7 +446,9 @@ class UnixSocket(SocketFile):
 
     def recvmsg(self, task, length, flags, addr_wanted=False, control_len=0, mapped=ALL_MAPPED):
         """mapped: how many of the caller's length bytes are writable, when
-        not all are (where the copy faults)."""
+        not all are (where the copy faults); or a function that says so,
+        asked after each wait (the buffer may have been unmapped meanwhile,
+        and Linux copies after it waits), all being writable before one."""
         if self.type == SOCK_STREAM:
             return self._recv_stream(task, length, flags, mapped)
         return self._recv_message(task, length, flags, mapped)
@@ -471,9 +473,14 @@ class UnixSocket(SocketFile):
         before it copies."""
         if self.type == SOCK_SEQPACKET and not self.connected:
             raise SyscallError(errno.ENOTCONN)
+        ask = mapped if callable(mapped) else None
+        if ask is not None:
+            mapped = ALL_MAPPED
         while not self.recvq:
             if not self._wait_readable(task, flags):
                 return Received(b"")
+            if ask is not None:
+                mapped = ask()
         msg = self.recvq[0]
         data = msg.data[:length]
         if len(data) > mapped:
@@ -509,6 +516,9 @@ class UnixSocket(SocketFile):
         out = bytearray()
         files, creds, addr = [], None, None
         index = 0                                  # MSG_PEEK walks the queue without taking
+        ask = mapped if callable(mapped) else None
+        if ask is not None:
+            mapped = ALL_MAPPED
         while len(out) < length:
             if index >= len(self.recvq):
                 if len(out) >= target:
@@ -520,6 +530,8 @@ class UnixSocket(SocketFile):
                     if out:
                         break
                     raise
+                if ask is not None:
+                    mapped = ask()
                 continue
             msg = self.recvq[index]
             if self.passcred:

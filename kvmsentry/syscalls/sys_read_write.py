@@ -176,6 +176,16 @@ def _read_window(mm, f, usable, want, pos):
             return n
         if hasattr(f, "wait_readable"):
             return _window_when_ready(mm, f, usable, want, pos)
+    elif hasattr(f, "read_cut"):
+        # A Unix socket: how much of the buffer (all of it now) is
+        # writable is asked again after a wait (a read consumed the data,
+        # then failed on a buffer unmapped meanwhile; Linux leaves a
+        # stream's data queued).
+        data, count = f.read_cut(want, lambda: _usable(mm, usable, True)[1], pos)
+        _put(mm, usable, data)
+        if count is None:
+            raise SyscallError(errno.EFAULT)
+        return count
     data = f.read(want, pos)
     _put(mm, usable, data)
     return len(data)
