@@ -36,6 +36,9 @@ EPOLL_VALID = (pl.POLLIN | pl.POLLPRI | pl.POLLOUT | pl.POLLERR | pl.POLLHUP | p
                | pl.POLLRDBAND | pl.POLLWRNORM | pl.POLLWRBAND | pl.POLLMSG | pl.POLLRDHUP
                | pl.EPOLLEXCLUSIVE | pl.EPOLLWAKEUP | pl.EPOLLONESHOT | pl.EPOLLET)
 EPOLL_VALID_EVENTS = EPOLL_VALID & (pl.EPOLLEXCLUSIVE - 1)      # without the flag bits
+# What may go with EPOLLEXCLUSIVE (EPOLLEXCLUSIVE_OK_BITS; EPOLLONESHOT not)
+EPOLLEXCLUSIVE_OK = (pl.POLLIN | pl.POLLOUT | pl.POLLERR | pl.POLLHUP | pl.EPOLLWAKEUP
+                     | pl.EPOLLET | pl.EPOLLEXCLUSIVE)
 
 
 # --- timeouts and signal masks ----------------------------------------------------
@@ -288,10 +291,11 @@ def epoll_ctl(task, epfd, op, fd, event):
     if events < pl.EPOLLEXCLUSIVE:
         events &= EPOLL_VALID_EVENTS     # no flag bits: a one-digit `&`
     else:
-        events &= EPOLL_VALID
+        # (the bits as given: an unknown one beside EPOLLEXCLUSIVE is EINVAL too)
         if events & pl.EPOLLEXCLUSIVE and (isinstance(file, EpollFile)
-                                           or events & pl.EPOLLONESHOT or op == EPOLL_CTL_MOD):
+                                           or events & ~EPOLLEXCLUSIVE_OK or op == EPOLL_CTL_MOD):
             raise SyscallError(errno.EINVAL)
+        events &= EPOLL_VALID
     if op == EPOLL_CTL_ADD:
         ep.add(fd, file, events, data)
     elif op == EPOLL_CTL_DEL:

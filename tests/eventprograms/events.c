@@ -566,6 +566,17 @@ static void ctl_args(void) {
     show_event("pipe oneshot again", ep);
     show("del, high bits", syscall(SYS_epoll_ctl, ep, EPOLL_CTL_DEL | hi, p[0] | hi, NULL));
     show("mod after del", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], &ev));
+    /* EPOLLEXCLUSIVE takes only EPOLLEXCLUSIVE_OK_BITS beside it. */
+    static const unsigned exclusive_with[] = {EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLET,
+        EPOLLRDNORM | EPOLLWRNORM | EPOLLWAKEUP, EPOLLIN | EPOLLRDHUP, EPOLLIN | EPOLLPRI,
+        EPOLLIN | EPOLLRDBAND, EPOLLIN | EPOLLMSG, EPOLLIN | EPOLLWRBAND, EPOLLIN | EPOLLONESHOT, EPOLLIN | 0x800};
+    for (unsigned i = 0; i < sizeof exclusive_with / sizeof *exclusive_with; i++) {
+        char what[64];
+        ev.events = EPOLLEXCLUSIVE | exclusive_with[i];
+        snprintf(what, sizeof what, "add exclusive with %#x", exclusive_with[i]);
+        show(what, epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev));
+        epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL);
+    }
 
     int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
