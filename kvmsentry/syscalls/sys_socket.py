@@ -230,13 +230,36 @@ def sendto(task, fd, buf, length, flags, addr, addrlen):
     return send_common(task, sock, data, target, None, u32(flags))
 
 
+def _recv_when_ready(task, sock, buf, length, flags, addr, addrlen_ptr):
+    """recvfrom of a host socket that must wait, as read(2)'s
+    _read_when_ready: the wait first, then a receive into what of the
+    buffer is writable after it (none: EFAULT, the data left queued)."""
+    while True:
+        sock.wait_readable()
+        mapped = accessible_prefix(task.mm, buf, length, write=True)
+        if not mapped:
+            raise SyscallError(errno.EFAULT)
+        try:
+            got, _, _, raw = sock.recv_views(task, task.mm.write_buffers(buf, mapped), flags,
+                                             guest=True)
+        except WouldWait:
+            continue                # (taken by another reader first: wait again)
+        if addr:
+            copy_out_addr(task, addr, addrlen_ptr, raw or b"", allow_empty=True)
+        return got
+
+
 def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
     """Implements recvfrom(2)."""
     length = min(length, 0x7FFFF000)
     access_ok(buf, length)                  # import_ubuf, before the fd is looked up
     sock = sock_of(task, fd)
     mapped = accessible_prefix(task.mm, buf, length, write=True)
-    if mapped < length and isinstance(sock, UnixSocket):
+    if isinstance(sock, UnixSocket):
+        if mapped == length:
+            # Asked again after a wait: the buffer may be unmapped meanwhile,
+            # and a stream's data then stays queued (Linux copies after it waits).
+            mapped = lambda: accessible_prefix(task.mm, buf, length, write=True)  # noqa: E731
         got = recv_common(task, sock, length, u32(flags), bool(addr), 0, mapped)
         if got.data:
             task.mm.copy_out(buf, got.data)
@@ -255,11 +278,10 @@ def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
             got, _, _, raw = sock.recv_views(task, task.mm.write_buffers(buf, length),
                                              u32(flags), guest=True)
         except WouldWait:
-            pass
-        else:
-            if addr:
-                copy_out_addr(task, addr, addrlen_ptr, raw or b"", allow_empty=True)
-            return got
+            return _recv_when_ready(task, sock, buf, length, u32(flags), addr, addrlen_ptr)
+        if addr:
+            copy_out_addr(task, addr, addrlen_ptr, raw or b"", allow_empty=True)
+        return got
     got = recv_common(task, sock, length, u32(flags), bool(addr), 0)
     if got.data:
         task.mm.copy_out(buf, got.data)

@@ -946,6 +946,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "unmap_during_read_stream")) unmap_during_read(SOCK_STREAM);
     else if (!strcmp(m, "unmap_during_readv_stream"))
         fork_by_readv = 1, unmap_during_read(SOCK_STREAM);
+    else if (!strcmp(m, "unmap_during_recv_stream")) fork_by_recv = 1, unmap_during_read(SOCK_STREAM);
+    else if (!strcmp(m, "unmap_during_recv_tcp")) fork_by_recv = 1, unmap_during_read(-1);
     else if (!strcmp(m, "unmap_during_readv_tcp")) fork_by_readv = 1, unmap_during_read(-1);
     else { printf("unknown mode\n"); return 2; }
     return 0;
