@@ -260,8 +260,16 @@ def _recv_one(task, sock, msg_addr, flags):
     room = min(sum(length for _, length in vecs), MAX_RW)
     controllen = min(controllen, 1 << 20)
     mapped = unix_fault_prefix(task, sock, vecs, write=True)
+    if mapped is not None:
+        mapped = min(mapped, room)
+    elif isinstance(sock, UnixSocket):
+        def mapped():
+            # Asked again after a wait: the buffers may be unmapped
+            # meanwhile, and a stream's data then stays queued.
+            now = unix_fault_prefix(task, sock, vecs, write=True)
+            return room if now is None else min(now, room)
     got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0,
-                      None if mapped is None else min(mapped, room))
+                      mapped)
     pos = 0
     for base, length in vecs:
         if pos >= len(got.data):

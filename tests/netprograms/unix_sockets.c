@@ -788,7 +788,7 @@ static int fork_rfd;
 static volatile pid_t fork_reader;
 static ssize_t fork_got;
 static int fork_errno;
-static int fork_by_recv;              /* recv(2), not read(2) */
+static int fork_by_recv;              /* recv(2), not read(2); 2: recvmsg(2) */
 static int fork_by_readv;             /* readv(2) of one iovec, not read(2) */
 static char *fork_dst = fork_buf;     /* where the blocked read reads to */
 
@@ -796,7 +796,9 @@ static void *blocked_reader(void *arg) {
     (void)arg;
     fork_reader = syscall(SYS_gettid);
     struct iovec iov = {fork_dst, 64};
-    fork_got = fork_by_recv ? recv(fork_rfd, fork_dst, 64, 0) :
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    fork_got = fork_by_recv == 2 ? recvmsg(fork_rfd, &mh, 0) :
+        fork_by_recv ? recv(fork_rfd, fork_dst, 64, 0) :
         fork_by_readv ? readv(fork_rfd, &iov, 1) : read(fork_rfd, fork_dst, 64);
     fork_errno = errno;
     return NULL;
@@ -947,6 +949,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "unmap_during_readv_stream"))
         fork_by_readv = 1, unmap_during_read(SOCK_STREAM);
     else if (!strcmp(m, "unmap_during_recv_stream")) fork_by_recv = 1, unmap_during_read(SOCK_STREAM);
+    else if (!strcmp(m, "unmap_during_recvmsg_stream"))
+        fork_by_recv = 2, unmap_during_read(SOCK_STREAM);
     else if (!strcmp(m, "unmap_during_recv_tcp")) fork_by_recv = 1, unmap_during_read(-1);
     else if (!strcmp(m, "unmap_during_readv_tcp")) fork_by_readv = 1, unmap_during_read(-1);
     else { printf("unknown mode\n"); return 2; }
