@@ -7,7 +7,7 @@ import time
 from kvmsentry.errors import QuietEpipe, SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
 from kvmsentry.net.socket_file import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL,
-                                       SOL_SOCKET, Ancillary, SocketFile)
+                                       MSG_WAITALL, SOL_SOCKET, Ancillary, SocketFile)
 from kvmsentry.net.unix import UnixSocket
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_read_write import read_iovec
@@ -251,6 +251,32 @@ def _send_one(task, sock, msg_addr, flags):
     return send_common(task, sock, data, addr, anc, flags, total)
 
 
+def _host_recv_when_ready(task, sock, vecs, room, flags, addr_wanted, control_len):
+    """recvmsg of a host socket that may wait, as read(2)'s
+    _read_when_ready: a receive that must wait waits first (wait_readable),
+    then receives at most what of the buffers is writable after it (none:
+    EFAULT, the data left queued; a buffered receive consumed it, then
+    failed at copy_out)."""
+    length = room
+    while True:
+        try:
+            return recv_common(task, sock, length, flags | MSG_DONTWAIT, addr_wanted,
+                               control_len)
+        except SyscallError as e:
+            if e.errno != errno.EAGAIN:
+                raise
+        sock.wait_readable()
+        length = 0
+        for base, n in vecs:
+            got = accessible_prefix(task.mm, base, n, write=True)
+            length += got
+            if got < n:
+                break
+        length = min(length, room)
+        if room and not length:
+            raise SyscallError(errno.EFAULT)
+
+
 def _recv_one(task, sock, msg_addr, flags):
     raw = task.mm.copy_in(msg_addr, MSGHDR.size)
     name, namelen, iov, iovlen, control, controllen, _ = MSGHDR.unpack(raw)
@@ -268,8 +294,13 @@ def _recv_one(task, sock, msg_addr, flags):
             # meanwhile, and a stream's data then stays queued.
             now = unix_fault_prefix(task, sock, vecs, write=True)
             return room if now is None else min(now, room)
-    got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0,
-                      mapped)
+    if mapped is None and hasattr(sock, "wait_readable") and not flags & MSG_WAITALL \
+            and not sock.nonblocking(flags):
+        got = _host_recv_when_ready(task, sock, vecs, room, flags, bool(name),
+                                    controllen if control else 0)
+    else:
+        got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0,
+                          mapped)
     pos = 0
     for base, length in vecs:
         if pos >= len(got.data):

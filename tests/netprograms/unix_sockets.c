@@ -951,6 +951,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "unmap_during_recv_stream")) fork_by_recv = 1, unmap_during_read(SOCK_STREAM);
     else if (!strcmp(m, "unmap_during_recvmsg_stream"))
         fork_by_recv = 2, unmap_during_read(SOCK_STREAM);
+    else if (!strcmp(m, "unmap_during_recvmsg_tcp")) fork_by_recv = 2, unmap_during_read(-1);
     else if (!strcmp(m, "unmap_during_recv_tcp")) fork_by_recv = 1, unmap_during_read(-1);
     else if (!strcmp(m, "unmap_during_readv_tcp")) fork_by_readv = 1, unmap_during_read(-1);
     else { printf("unknown mode\n"); return 2; }
