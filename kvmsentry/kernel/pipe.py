@@ -453,6 +453,16 @@ class Pipe:
         with self.lock:
             return bytes(self._buf[:length])
 
+    def peek_buffers(self, length):
+        """peek(length), and where in those bytes the pipe's buffers
+        after the first begin (tee and splice between pipes take them
+        as they are: put's cuts)."""
+        with self.lock:
+            data = bytes(self._buf[:length])
+            read_pos = self._wpos - len(self._buf)
+            cuts = [s - read_pos for s in self._starts if read_pos < s < read_pos + len(data)]
+        return data, cuts
+
     def consume(self, length):
         """Drop length bytes from the front (what a splice moved out)."""
         with self.lock:
@@ -460,15 +470,23 @@ class Pipe:
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
 
-    def put(self, data):
+    def put(self, data, cuts=None):
         """Append data a splice already took from its source: never
-        refused, even if a race left less room than was measured."""
+        refused, even if a race left less room than was measured. cuts:
+        where in data its pipe buffers after the first begin (another
+        pipe's, peek_buffers), else every page."""
         if not data:
             return
         with self.lock:
             if not self._buf:
                 self._starts.clear()
-            self._note_pages(self._wpos, len(data))
+            if cuts is None:
+                self._note_pages(self._wpos, len(data))
+            else:
+                wpos = self._wpos
+                self._starts.append(wpos)
+                self._starts.extend(wpos + c for c in cuts)
+                self._wpos = wpos + len(data)
             self._spliced = self._wpos
             self._buf += data
             self.mtime_ns = self.ctime_ns = now_ns()

@@ -127,10 +127,10 @@ def _pipe_to_pipe(ipipe, opipe, length, nonblock, consume):
     if not ipipe.wait_data(nonblock):
         return 0
     opipe.wait_room(nonblock)
-    data = ipipe.peek(min(length, opipe.room()))
+    data, cuts = ipipe.peek_buffers(min(length, opipe.room()))
     if consume:
         ipipe.consume(len(data))
-    opipe.put(data)
+    opipe.put(data, cuts)
     return len(data)
 
 

@@ -48,7 +48,7 @@ UNIX_MODES = ["stream", "peek_waitall", "dgram", "seqpacket", "paths", "nonblock
               "unmap_during_read_pipe", "unmap_during_read_tcp", "unmap_during_readv_pipe",
               "unmap_during_readv_tcp", "unmap_during_read_stream", "unmap_during_readv_stream",
               "unmap_during_recv_stream", "unmap_during_recv_tcp",
-              "unmap_during_recvmsg_stream", "unmap_during_recvmsg_tcp"]
+              "unmap_during_recvmsg_stream", "unmap_during_recvmsg_tcp", "tee_cut"]
 
 
 @flavours

@@ -913,6 +913,35 @@ static void unmap_during_read(int type) {
     waitpid(pid, &st, 0);
 }
 
+/* tee and splice between pipes keep the source's pipe buffers (a write's,
+   then a file's spliced page): a read into a buffer mapped for only part
+   of them counts whole buffers, as from the source. */
+static void tee_cut(void) {
+    int a[2], b[2], c[2];
+    CHECK(pipe(a));
+    CHECK(pipe(b));
+    CHECK(pipe(c));
+    char path[] = "/tmp/tee-cut-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd);
+    unlink(path);
+    CHECK(write(fd, "0123456789", 10));
+    CHECK(write(a[1], "abcdefghij", 10));
+    off_t off = 0;
+    CHECK(splice(fd, &off, a[1], NULL, 10, 0));
+    CHECK(tee(a[0], b[1], 20, 0));
+    CHECK(splice(a[0], NULL, c[1], NULL, 20, 0));
+    char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(munmap(m + 4096, 4096));
+    int ends[] = {b[0], c[0]};
+    for (int i = 0; i < 2; i++) {
+        errno = 0;
+        ssize_t r = read(ends[i], m + 4096 - 15, 20);
+        printf("%s: read 20, 15 mapped = %zd %s '%.10s'\n", i ? "splice" : "tee", r,
+               r < 0 ? strerrorname_np(errno) : "", m + 4096 - 15);
+    }
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -942,6 +971,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "fork_during_read_pipe")) fork_during_read(0);
     else if (!strcmp(m, "fork_during_read_tcp")) fork_during_read(-1);
     else if (!strcmp(m, "fork_during_recv_tcp")) fork_by_recv = 1, fork_during_read(-1);
+    else if (!strcmp(m, "tee_cut")) tee_cut();
     else if (!strcmp(m, "unmap_during_read_pipe")) unmap_during_read(0);
     else if (!strcmp(m, "unmap_during_read_tcp")) unmap_during_read(-1);
     else if (!strcmp(m, "unmap_during_readv_pipe")) fork_by_readv = 1, unmap_during_read(0);
