@@ -9,6 +9,7 @@ reach its capacity (Linux counts page-sized slots).
 import errno
 import struct
 
+from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.pipe import PipeFile
 from kvmsentry.syscalls.args import i32, u32
@@ -106,6 +107,12 @@ def _to_pipe(f, offset, pipe, length, nonblock):
     """Read from f into the pipe's free room (waiting for some room)."""
     pipe.wait_room(nonblock)
     want = min(length, pipe.room())
+    # A regular file's pipe buffers are its page cache's pages, cut where
+    # the file's pages are (filemap_splice_read): their first ends at the
+    # page boundary after the position.
+    inode = f.inode if f.seekable() else None
+    pos = (offset if offset is not None else getattr(f, "offset", None)) \
+        if inode is not None and inode.is_reg() else None
     if f.flags & O_NONBLOCK or not nonblock:
         data = f.read(want, offset)
     else:
@@ -117,8 +124,14 @@ def _to_pipe(f, offset, pipe, length, nonblock):
             data = f.read(want, offset)
         finally:
             f.flags &= ~O_NONBLOCK
-    pipe.put(data)
+    pipe.put(data, None if pos is None else _page_cuts(pos, len(data)))
     return len(data)
+
+
+def _page_cuts(addr, n):
+    """Where in n bytes from addr (a file position or a user address)
+    the pages after the first begin: put's cuts for what they fill."""
+    return list(range(PAGE_SIZE - addr % PAGE_SIZE, n, PAGE_SIZE))
 
 
 def _pipe_to_pipe(ipipe, opipe, length, nonblock, consume):
@@ -172,7 +185,7 @@ def vmsplice(task, fd, iov, nr_segs, flags):
     if to_pipe:
         pipe.wait_room(nonblock)
         room = pipe.room()
-        parts = []
+        parts, cuts, done = [], [], 0
         for addr, n in vecs:
             n = min(n, room)
             if not n:
@@ -184,9 +197,12 @@ def vmsplice(task, fd, iov, nr_segs, flags):
                     break
                 raise
             parts.append(task.mm.copy_in(addr, n))
+            # The user's pages are the pipe buffers (vmsplice_to_pipe).
+            cuts += ([done] if done else []) + [done + c for c in _page_cuts(addr, n)]
+            done += n
             room -= n
         data = b"".join(parts)
-        pipe.put(data)
+        pipe.put(data, cuts)
         return len(data)
     if not pipe.wait_data(nonblock):
         return 0

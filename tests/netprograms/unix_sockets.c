@@ -915,7 +915,9 @@ static void unmap_during_read(int type) {
 
 /* tee and splice between pipes keep the source's pipe buffers (a write's,
    then a file's spliced page): a read into a buffer mapped for only part
-   of them counts whole buffers, as from the source. */
+   of them counts whole buffers, as from the source. A file spliced from
+   an offset inside a page, and user memory vmspliced from an address
+   inside one, make buffers cut where their pages end. */
 static void tee_cut(void) {
     int a[2], b[2], c[2];
     CHECK(pipe(a));
@@ -940,6 +942,23 @@ static void tee_cut(void) {
         printf("%s: read 20, 15 mapped = %zd %s '%.10s'\n", i ? "splice" : "tee", r,
                r < 0 ? strerrorname_np(errno) : "", m + 4096 - 15);
     }
+    static char big[16384];
+    memset(big, 'f', sizeof big);
+    CHECK(pwrite(fd, big, sizeof big, 0));
+    off = 100;
+    CHECK(splice(fd, &off, a[1], NULL, 5000, 0));
+    errno = 0;
+    ssize_t r = read(a[0], m + 4096 - 4000, 5000);
+    printf("file splice at 100: read 5000, 4000 mapped = %zd %s\n", r,
+           r < 0 ? strerrorname_np(errno) : "");
+    char *src = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    memset(src, 'v', 8192);
+    struct iovec iov = {src + 4000, 200};     /* (after the 10 file bytes b still holds) */
+    CHECK(vmsplice(b[1], &iov, 1, 0));
+    errno = 0;
+    r = read(b[0], m + 4096 - 150, 200);
+    printf("vmsplice at 4000: read 200, 150 mapped = %zd %s\n", r,
+           r < 0 ? strerrorname_np(errno) : "");
 }
 
 int main(int argc, char **argv) {
