@@ -169,7 +169,9 @@ class _Child:
 def test_frames_unmapped_under_running_threads_wait_for_the_host_munmap():
     """Another thread of the child can reach an unmapped frame through its
     host mapping until the stub's munmap runs: the pool gets it back only
-    then (release_held); with one thread, at once."""
+    then (release_held); with one thread the sentry knows of too (the
+    program can make host threads the sentry never hears of); with no
+    child alive, at once."""
     from types import SimpleNamespace
     machine = SimpleNamespace(pool=_Pool())
     table = HostMappings(machine)
@@ -181,7 +183,11 @@ def test_frames_unmapped_under_running_threads_wait_for_the_host_munmap():
     table.release_held()
     assert machine.pool.freed == [0x100000]
     table.process = _Child(1)
-    assert not table.hold_frees([0x200000]) and table.held == []
+    assert table.hold_frees([0x200000]) and machine.pool.freed == [0x100000]
+    table.release_held()
+    assert machine.pool.freed == [0x100000, 0x200000]
+    table.process.alive = False
+    assert not table.hold_frees([0x300000]) and table.held == []
 
 
 class _Process:

@@ -251,10 +251,12 @@ class HostMappings:
         """Frames just unmapped, which another thread of the child can
         still reach through its host mapping until the stub's munmap runs
         (Linux frees a page only after the TLB shootdown): they go back to
-        the pool after the calls ran (release_held). False: free them now
-        (one thread, and it is stopped in the sentry)."""
+        the pool after the calls ran (release_held). Held with one thread
+        the sentry knows of too: a thread the program made through the
+        stub's clone runs unseen and would read and write the frames while
+        another process gets them. False: free them now (no child)."""
         proc = self.process
-        if proc is None or not proc.alive or proc.threads() <= 1:
+        if proc is None or not proc.alive:
             return False
         self.held.extend(frames)
         return True
