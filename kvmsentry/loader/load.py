@@ -95,11 +95,6 @@ def _map_segments(mm, image, data, bias, name, cache):
     first store anyway), with the bytes of its file pages and zeros past
     the file's part (bss)."""
     view = memoryview(data)
-    if not len(mm.vmas):
-        pieces = _image_pieces(image, view, bias, cache)
-        if pieces is not None:
-            mm.map_image(pieces, name)
-            return
     for seg in image.segments:
         prot, start, file_end, mem_end, offset = _placed(seg, bias)
         if prot & PROT_WRITE or not seg.filesz:
