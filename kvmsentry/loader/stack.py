@@ -151,23 +151,26 @@ def _check_inputs(stack_top, argv, envp, auxv, execfn, platform, random16):
     """Reject what Linux could never have put on a stack."""
     if stack_top % WORD:
         raise ValueError(f"stack top {stack_top:#x} is not 8-byte aligned")
-    for what, strings in (("argv", argv), ("envp", envp)):
-        # (Named only when one is bad: a spawn's environment is dozens.)
-        if not all(isinstance(s, bytes) and b"\0" not in s and len(s) < MAX_ARG_STRLEN
-                   for s in strings):
-            for index, s in enumerate(strings):
-                _check_string(f"{what}[{index}]", s)
-    _check_string("execfn", execfn)
-    _check_string("platform", platform)
     if len(random16) != RANDOM_BYTES:
         raise ValueError(f"random16 must be {RANDOM_BYTES} bytes, "
                          f"got {len(random16)}")
-    keys, values = tuple(zip(*auxv)) or ((), ())
-    words = keys + values
-    if len(set(keys)) == len(keys) and set(keys).isdisjoint(BUILDER_AUX_KEYS) and \
-            set(map(type, words)) <= {int} and \
-            min(words, default=0) >= 0 and max(words, default=0) < 1 << 64:
-        return
+    # The usual case in C-level steps (a spawn's environment is dozens of
+    # strings, its auxv 16 pairs); a failure is named by the slow path.
+    strings = [*argv, *envp, execfn, platform]
+    if set(map(type, strings)) <= {bytes} and \
+            b"\0".join(strings).count(0) == len(strings) - 1 and \
+            max(map(len, strings)) < MAX_ARG_STRLEN:
+        aux = dict(auxv)
+        words = [*aux, *aux.values()]
+        if len(aux) == len(auxv) and aux.keys().isdisjoint(BUILDER_AUX_KEYS) and \
+                set(map(type, words)) <= {int} and \
+                min(words, default=0) >= 0 and max(words, default=0) < 1 << 64:
+            return
+    for what, strings in (("argv", argv), ("envp", envp)):
+        for index, s in enumerate(strings):
+            _check_string(f"{what}[{index}]", s)
+    _check_string("execfn", execfn)
+    _check_string("platform", platform)
     seen = set()
     for key, value in auxv:
         if key in BUILDER_AUX_KEYS:
