@@ -224,8 +224,13 @@ class SignalHandlers:
         """flush_signal_handlers(): caught signals go back to SIG_DFL,
         ignored ones stay ignored; flags, restorer and mask are cleared."""
         # (SigAction is frozen: one shared object per disposition will do.)
-        self._actions = [IGNORE_ACTION if a.handler == SIG_IGN else DEFAULT_ACTION
-                         for a in self._actions]
+        # Most programs exec'd have no handler (a shell's child resets
+        # before exec): the shared objects' ids, C-level steps (not ==, a
+        # Python __eq__ each), find nothing to do.
+        actions = self._actions
+        if not set(map(id, actions)) <= {id(DEFAULT_ACTION), id(IGNORE_ACTION)}:
+            self._actions = [IGNORE_ACTION if a.handler == SIG_IGN else DEFAULT_ACTION
+                             for a in actions]
 
 
 def handler_mask(action, sig, blocked):

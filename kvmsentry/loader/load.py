@@ -95,11 +95,6 @@ def _map_segments(mm, image, data, bias, name, cache):
     first store anyway), with the bytes of its file pages and zeros past
     the file's part (bss)."""
     view = memoryview(data)
-    if not len(mm.vmas):
-        pieces = _image_pieces(image, view, bias, cache)
-        if pieces is not None:
-            mm.map_image(pieces, name)
-            return
     for seg in image.segments:
         prot, start, file_end, mem_end, offset = _placed(seg, bias)
         if prot & PROT_WRITE or not seg.filesz:
@@ -148,26 +143,74 @@ def _image_pieces(image, view, bias, cache):
 
 
 # The parsed headers of the programs loader/program_files.py keeps, by
-# their bytes object (it hands out the same one for a program run again;
-# a parse is ~50 us of a spawn). Images are never changed.
-_parsed = {}                        # id(data) -> (data, image)
+# their bytes object (it hands out the same one for a program run again,
+# and a new one once the file has changed; a parse is ~50 us of a spawn),
+# with what each exec of them would compute again: the span, and the
+# mappings of the image at a bias, named, from a page cache (_Plan).
+# Images are never changed.
+_parsed = {}                        # id(data) -> _Parsed
+PLANS_PER_PROGRAM = 4               # (a program under few names and caches)
+
+
+class _Parsed:
+    __slots__ = ("data", "image", "span", "plans")
+
+    def __init__(self, data, image, span):
+        self.data, self.image, self.span = data, image, span
+        self.plans = {}             # (bias, name, id(cache)) -> _Plan
+
+
+class _Plan:
+    """An image's mappings into an empty address space, made once for a
+    kept program: the pieces AddressSpace.map_image takes and a Vma of
+    each to copy (a Vma's own __init__ is a Python line per field)."""
+    __slots__ = ("cache", "pieces", "vmas")
+
+    def __init__(self, cache, pieces, vmas):
+        self.cache, self.pieces, self.vmas = cache, pieces, vmas
 
 
 def _parse(path, data):
     hit = _parsed.get(id(data))
-    if hit is not None and hit[0] is data:
-        return hit[1]
+    if hit is not None and hit.data is data:
+        return hit
     try:
         image = parse_elf(data)
-        image.span()                # ENOEXEC without a PT_LOAD
+        parsed = _Parsed(data, image, image.span())     # ENOEXEC without a PT_LOAD
     except ElfError as e:
         raise ExecError(errno.ENOEXEC, "%s: %s" % (path.decode(errors="replace"), e))
     if program_files.is_kept(data):
-        for key, (old, _) in list(_parsed.items()):
-            if not program_files.is_kept(old):
+        for key, old in list(_parsed.items()):
+            if not program_files.is_kept(old.data):
                 del _parsed[key]
-        _parsed[id(data)] = (data, image)
-    return image
+        _parsed[id(data)] = parsed
+    return parsed
+
+
+def _map_first_image(mm, parsed, bias, name, cache):
+    """_map_image of a program into an address space with none yet, from
+    the plan made at its first exec at this bias, under this name, from
+    this page cache."""
+    if cache is None:
+        _map_image(mm, parsed.image, parsed.data, bias, name)
+        return
+    key = (bias, name, id(cache))
+    plan = parsed.plans.get(key)
+    if plan is None or plan.cache is not cache:
+        image = parsed.image
+        pieces = None
+        if all((seg.vaddr - seg.offset) % PAGE_SIZE == 0 for seg in image.segments):
+            pieces = _image_pieces(image, memoryview(parsed.data), bias, cache)
+        if pieces is None:
+            _map_image(mm, image, parsed.data, bias, name, cache)
+            return
+        if _parsed.get(id(parsed.data)) is not parsed:
+            mm.map_image(pieces, name)              # a program not kept: no plan
+            return
+        if len(parsed.plans) >= PLANS_PER_PROGRAM:
+            parsed.plans.clear()
+        plan = parsed.plans[key] = _Plan(cache, pieces, mm.image_vmas(pieces, name))
+    mm.map_image(plan.pieces, name, plan.vmas)
 
 
 def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, vdso=None,
@@ -183,8 +226,9 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
         cache_of = (lambda p: None)
     if name_of is None:
         name_of = (lambda p: p.decode(errors="replace"))
-    image = _parse(path, data)
-    lo, hi = image.span()
+    parsed = _parse(path, data)
+    image = parsed.image
+    lo, hi = parsed.span
     bias = PIE_BASE - lo if image.type == "dyn" else 0
     name = name_of(path)
     if lo + bias < MMAP_MIN_ADDR:
@@ -192,17 +236,21 @@ def load_elf(mm, path, data, argv, envp, creds, hwcap, read_file, name_of=None, 
         # no return, and the process is killed.
         raise ExecError(errno.EPERM, "%s: loads below mmap_min_addr (%#x)"
                         % (name, lo + bias), fatal=True)
-    _map_image(mm, image, data, bias, name, cache_of(path))
+    if len(mm.vmas):
+        _map_image(mm, image, data, bias, name, cache_of(path))
+    else:
+        _map_first_image(mm, parsed, bias, name, cache_of(path))
     mm.brk_start = mm.brk = page_up(hi + bias)
     entry = image.entry + bias
     interp_base = 0
     if image.interp is not None:
         interp_data = read_file(image.interp)
-        interp = _parse(image.interp, interp_data)
+        parsed_interp = _parse(image.interp, interp_data)
+        interp = parsed_interp.image
         if interp.type != "dyn" or interp.interp is not None:
             raise ExecError(errno.ELIBBAD, "%s: bad ELF interpreter %s" % (
                 name, image.interp.decode(errors="replace")))
-        ilo, ihi = interp.span()
+        ilo, ihi = parsed_interp.span
         interp_base = mm.find_free(ihi - ilo)
         _map_image(mm, interp, interp_data, interp_base - ilo, name_of(image.interp),
                    cache_of(image.interp))

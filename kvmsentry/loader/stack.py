@@ -26,7 +26,7 @@ in one go, which keeps this module pure and testable.
 
 import os
 import struct
-from itertools import accumulate, repeat
+from itertools import accumulate, chain, repeat
 from operator import add
 
 AT_NULL = 0
@@ -92,36 +92,21 @@ def build_initial_stack(stack_top, argv, envp, auxv, execfn,
     starts = list(accumulate(map(add, map(len, strings), repeat(1)), initial=addr))
     argv_addrs, envp_addrs = starts[:len(argv)], starts[len(argv):len(strings) - 1]
     execfn_addr = starts[len(strings) - 1]
-    # `chunks` goes on top-down and is reversed once at the end.
-    chunks = [area]
-
-    def push(blob):
-        nonlocal addr
-        addr -= len(blob)
-        chunks.append(blob)
-        _check_size(stack_top - addr, max_bytes)
-        return addr
-
-    push(bytes(addr % 16))              # arch_align_stack, without the jitter
-    platform_addr = push(platform + b"\0")
-    random_addr = push(bytes(random16))
-
-    aux = list(auxv) + [(AT_PLATFORM, platform_addr),
-                        (AT_RANDOM, random_addr),
-                        (AT_EXECFN, execfn_addr),
-                        (AT_NULL, 0)]
-    words = [len(argv)] + argv_addrs + [0] + envp_addrs + [0]
-    for key, value in aux:
-        words += [key, value]
-    table = struct.pack(f"<{len(words)}Q", *words)
-
+    # Below the strings: arch_align_stack's padding (without the jitter),
+    # the platform string, the random bytes.
+    align = bytes(addr % 16)
+    platform_addr = addr - len(align) - len(platform) - 1
+    random_addr = platform_addr - RANDOM_BYTES
+    words = [len(argv), *argv_addrs, 0, *envp_addrs, 0, *chain.from_iterable(auxv),
+             AT_PLATFORM, platform_addr, AT_RANDOM, random_addr, AT_EXECFN, execfn_addr,
+             AT_NULL, 0]
+    table = struct.pack("<%dQ" % len(words), *words)
     # Linux's STACK_ROUND: pad between the table and the random bytes so
     # that the table's start (argc) lands 16-byte aligned.
-    rsp = (addr - len(table)) & ~15
-    push(bytes(addr - len(table) - rsp))
-    push(table)
-    assert addr == rsp
-    return rsp, rsp, b"".join(reversed(chunks))
+    rsp = (random_addr - len(table)) & ~15
+    _check_size(stack_top - rsp, max_bytes)
+    return rsp, rsp, b"".join((table, bytes(random_addr - len(table) - rsp), bytes(random16),
+                               platform, b"\0", align, area))
 
 
 def parse_initial_stack(image_base, image, rsp):
@@ -166,24 +151,26 @@ def _check_inputs(stack_top, argv, envp, auxv, execfn, platform, random16):
     """Reject what Linux could never have put on a stack."""
     if stack_top % WORD:
         raise ValueError(f"stack top {stack_top:#x} is not 8-byte aligned")
-    for what, strings in (("argv", argv), ("envp", envp)):
-        # (Named only when one is bad: a spawn's environment is dozens.)
-        if not all(isinstance(s, bytes) and b"\0" not in s and len(s) < MAX_ARG_STRLEN
-                   for s in strings):
-            for index, s in enumerate(strings):
-                _check_string(f"{what}[{index}]", s)
-    _check_string("execfn", execfn)
-    _check_string("platform", platform)
     if len(random16) != RANDOM_BYTES:
         raise ValueError(f"random16 must be {RANDOM_BYTES} bytes, "
                          f"got {len(random16)}")
-    keys = [key for key, _ in auxv]
-    values = [value for _, value in auxv]
-    words = keys + values
-    if len(set(keys)) == len(keys) and set(keys).isdisjoint(BUILDER_AUX_KEYS) and \
-            set(map(type, words)) <= {int} and \
-            min(words, default=0) >= 0 and max(words, default=0) < 1 << 64:
-        return
+    # The usual case in C-level steps (a spawn's environment is dozens of
+    # strings, its auxv 16 pairs); a failure is named by the slow path.
+    strings = [*argv, *envp, execfn, platform]
+    if set(map(type, strings)) <= {bytes} and \
+            b"\0".join(strings).count(0) == len(strings) - 1 and \
+            max(map(len, strings)) < MAX_ARG_STRLEN:
+        aux = dict(auxv)
+        words = [*aux, *aux.values()]
+        if len(aux) == len(auxv) and aux.keys().isdisjoint(BUILDER_AUX_KEYS) and \
+                set(map(type, words)) <= {int} and \
+                min(words, default=0) >= 0 and max(words, default=0) < 1 << 64:
+            return
+    for what, strings in (("argv", argv), ("envp", envp)):
+        for index, s in enumerate(strings):
+            _check_string(f"{what}[{index}]", s)
+    _check_string("execfn", execfn)
+    _check_string("platform", platform)
     seen = set()
     for key, value in auxv:
         if key in BUILDER_AUX_KEYS:

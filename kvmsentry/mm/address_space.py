@@ -432,7 +432,14 @@ class AddressSpace:
             self._map_cached(vma, eof_page)
         return start
 
-    def map_image(self, pieces, name):
+    @staticmethod
+    def image_vmas(pieces, name):
+        """The Vmas map_image makes of `pieces`."""
+        return [Vma(start, end, prot, name) if cache is None else
+                Vma(start, end, prot, name, cache=cache, offset=offset)
+                for start, end, prot, cache, offset, _, _, _ in pieces]
+
+    def map_image(self, pieces, name, vmas=None):
         """exec's mappings of a program's segments, made in one step into
         this address space while it has none (a map_file or map_anonymous
         each would look for mappings to replace, merge and split, and find
@@ -441,11 +448,10 @@ class AddressSpace:
         none of 2 MiB. A piece with a cache is a private mapping of its
         file as map_file makes one; one without gets zeroed frames now (as
         map_anonymous with populate), the bytes of `data` (None: none)
-        copied to its start. ENOMEM if the pool runs out (the caller
-        destroys the address space)."""
-        vmas = [Vma(start, end, prot, name) if cache is None else
-                Vma(start, end, prot, name, cache=cache, offset=offset)
-                for start, end, prot, cache, offset, _, _, _ in pieces]
+        copied to its start. `vmas`: image_vmas(pieces, name) made before,
+        copied here. ENOMEM if the pool runs out (the caller destroys the
+        address space)."""
+        vmas = self.image_vmas(pieces, name) if vmas is None else [v.copy() for v in vmas]
         self.vmas.fill(vmas)
         pool, pages, view = self.pool, self.pages, self.view
         try:

@@ -78,7 +78,9 @@ class PageCache:
         self.frames = {}            # page index -> phys
         self.mapped = 0             # pages of mappings that hold our frames (in PTEs or not)
         self._shared_writable = False
-        self._stamp = None          # the file's (size, mtime, ctime) while kept unmapped
+        # The file's (size, mtime, ctime) when the frames began to be
+        # filled (a kept cache is good only while the file still has it).
+        self._stamp = None
         # The program has touched a mapping of the file (a fault): its
         # small mappings are populated when made (mm/address_space.py).
         self.touched = False
@@ -130,6 +132,9 @@ class PageCache:
 
     def _fill(self, indices):
         """Give `indices` (ascending) frames holding the file's bytes."""
+        if not self.frames:
+            # (Before the read: a change during it makes the stamps differ.)
+            self._stamp = _stamp(self.inode) if _host_file(self.inode) else None
         try:
             new = sorted(self.pool.alloc_run(len(indices)))
         except OutOfMemory:
@@ -185,7 +190,9 @@ class PageCache:
             stamp = None
             if self.frames and not self.shared_writable and _host_file(self.inode):
                 stamp = _stamp(self.inode)
-            if stamp is not None:
+            # Kept only if the file is still as it was when the frames were
+            # read: the host may have rewritten it while they were mapped.
+            if stamp is not None and stamp == self._stamp:
                 self._retain(stamp)
             else:
                 self.drop()
