@@ -181,11 +181,7 @@ def _read_window(mm, f, usable, want, pos):
         # writable is asked again after a wait (a read consumed the data,
         # then failed on a buffer unmapped meanwhile; Linux leaves a
         # stream's data queued).
-        data, count = f.read_cut(want, lambda: _usable(mm, usable, True)[1], pos)
-        _put(mm, usable, data)
-        if count is None:
-            raise SyscallError(errno.EFAULT)
-        return count
+        return _read_cut(mm, f, usable, lambda: _usable(mm, usable, True)[1], want, pos)
     data = f.read(want, pos)
     _put(mm, usable, data)
     return len(data)

@@ -208,13 +208,20 @@ def unix_fault_prefix(task, sock, vecs, write):
     copies keep failing with EFAULT where they fault)."""
     if not isinstance(sock, UnixSocket):
         return None
+    done = accessible_span(task.mm, vecs, write)
+    return done if done < sum(n for _, n in vecs) else None
+
+
+def accessible_span(mm, vecs, write):
+    """How many bytes from the start of the buffers vecs [(addr, len)] the
+    sentry may read (write False) or write: up to the first it may not."""
     done = 0
     for base, length in vecs:
-        n = accessible_prefix(task.mm, base, length, write)
+        n = accessible_prefix(mm, base, length, write)
         done += n
         if n < length:
-            return done
-    return None
+            break
+    return done
 
 
 def _gather(task, sock, vecs):
@@ -266,13 +273,7 @@ def _host_recv_when_ready(task, sock, vecs, room, flags, addr_wanted, control_le
             if e.errno != errno.EAGAIN:
                 raise
         sock.wait_readable()
-        length = 0
-        for base, n in vecs:
-            got = accessible_prefix(task.mm, base, n, write=True)
-            length += got
-            if got < n:
-                break
-        length = min(length, room)
+        length = min(accessible_span(task.mm, vecs, write=True), room)
         if room and not length:
             raise SyscallError(errno.EFAULT)
 
