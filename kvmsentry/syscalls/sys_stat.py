@@ -128,7 +128,9 @@ def getcwd(task, buf, size):
     """Implements getcwd(2)."""
     if task.fs.cwd.inode.getattr().nlink == 0:
         raise SyscallError(errno.ENOENT)              # cwd was removed
-    path = task.kernel.mounts.path_of(task.fs.cwd, task.fs.root) + b"\0"
+    # A cwd outside the task's root (fchdir after chroot): Linux answers
+    # "(unreachable)/..." and the C libraries turn that into ENOENT.
+    path = task.kernel.mounts.path_of(task.fs.cwd, task.fs.root, b"(unreachable)") + b"\0"
     if len(path) > PATH_MAX:
         raise SyscallError(errno.ENAMETOOLONG)
     if size < len(path):

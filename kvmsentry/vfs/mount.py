@@ -101,7 +101,7 @@ class Dentry:
 
 
 class Mount:
-    __slots__ = ("fs", "root", "parent", "mountpoint", "readonly", "source", "flags")
+    __slots__ = ("fs", "root", "parent", "mountpoint", "_readonly", "source", "flags")
 
     def __init__(self, fs, parent=None, mountpoint=None, readonly=False, source="",
                  root=None):
@@ -110,9 +110,20 @@ class Mount:
         self.root = Dentry(b"/", None, fs.root()) if root is None else root
         self.parent = parent          # parent Mount, None for the root mount
         self.mountpoint = mountpoint  # Dentry in the parent mount
-        self.readonly = readonly
+        self._readonly = readonly
         self.source = source
         self.flags = 0                # MS_NOSUID/NODEV/NOEXEC/... as mount(2) gave them
+
+    @property
+    def readonly(self):
+        """This mount's MS_RDONLY, or its filesystem's (a read-only
+        volume): as Linux's __mnt_is_readonly, a remount or a new bind of
+        a read-only filesystem does not make it writable."""
+        return self._readonly or self.fs.readonly
+
+    @readonly.setter
+    def readonly(self, value):
+        self._readonly = value
 
     def noexec(self):
         """MS_NOEXEC: nothing on this mount may be executed or mapped executable."""
@@ -208,14 +219,16 @@ class MountTable:
             m = self._on.get((id(m), id(m.root)))
         return loc
 
-    def path_of(self, loc, root):
-        """Absolute path of loc as seen from `root` (bytes)."""
+    def path_of(self, loc, root, unreachable=b""):
+        """Absolute path of loc as seen from `root` (bytes); a loc that is
+        not below root (a cwd kept across chroot) gets the path from the
+        sandbox's root, after `unreachable` (getcwd's "(unreachable)")."""
         parts = []
         while loc != root:
             mount, dentry = loc
             if dentry is mount.root:
                 if mount.parent is None:
-                    break                       # above the task's root
+                    return unreachable + b"/" + b"/".join(reversed(parts))
                 loc = Location(mount.parent, mount.mountpoint)
                 continue
             parts.append(dentry.name)

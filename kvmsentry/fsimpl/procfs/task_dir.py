@@ -31,8 +31,10 @@ def _reader_root(view):
 
 
 def location_path(view, loc):
-    """loc's path as the reading task sees it (Linux's d_path)."""
-    return view.kernel.mounts.path_of(loc, _reader_root(view))
+    """loc's path as the reading task sees it (Linux's d_path, which
+    marks a name since removed: "/dir/file (deleted)")."""
+    path = view.kernel.mounts.path_of(loc, _reader_root(view))
+    return path + b" (deleted)" if loc.dentry.unlinked else path
 
 
 def file_link_text(view, file):

@@ -1,0 +1,528 @@
+/* Tries to reach host files outside the sandbox's view, for
+ * tests/security/test_host_paths.py. Usage: hostpaths SCENARIO OUTSIDE
+ * [SECONDS], where OUTSIDE is the host path of a canary directory that
+ * must stay out of reach. Each attempt prints one line "what: result"
+ * (an errno name, or what was read). The same binary run natively, in a
+ * twin tree made the root of a private mount namespace, is the oracle;
+ * the "race" scenarios print counts instead.
+ *
+ * The tree it expects (the test builds it): /data a read-write volume
+ * with file, dir/ and the symlinks abs_dir -> OUTSIDE, rel_dir ->
+ * ../outside (the host's neighbour of the volume), abs_canary ->
+ * OUTSIDE/canary.txt, dangling -> OUTSIDE/new.txt; /ro a read-only
+ * volume with file.txt, other.txt and dir/; /etc/hl and /etc/hl2 host
+ * hardlinks of files outside; /etc/sl a symlink -> OUTSIDE/canary.txt.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *O;                   /* the outside directory's host path */
+static char rel_up[PATH_MAX];           /* "../../.." enough to reach / from anywhere */
+
+static const char *res(long r)
+{
+    static char buf[32];
+    if (r >= 0)
+        return "ok";
+    snprintf(buf, sizeof buf, "%s", strerrorname_np(errno) ? strerrorname_np(errno) : "?");
+    return buf;
+}
+
+#define SHOW(what, call) do { errno = 0; long r_ = (call); printf("%s: %s\n", what, res(r_)); } while (0)
+
+static char *cat(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *cat(const char *fmt, ...)
+{
+    static char bufs[8][PATH_MAX * 2];
+    static int next;
+    char *b = bufs[next++ % 8];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, PATH_MAX * 2, fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+static void read_show(const char *what, int fd)
+{
+    char buf[81];
+    if (fd < 0) {
+        printf("%s: %s\n", what, res(-1));
+        return;
+    }
+    ssize_t n = read(fd, buf, 80);
+    if (n < 0) {
+        printf("%s: read %s\n", what, res(-1));
+    } else {
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] < 32 || buf[i] > 126)
+                buf[i] = '.';
+        buf[n] = 0;
+        printf("%s: \"%s\"\n", what, buf);
+    }
+    close(fd);
+}
+
+static void cat_path(const char *what, const char *path)
+{
+    read_show(what, open(path, O_RDONLY));
+}
+
+static int cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list_fd(const char *what, int fd)
+{
+    static char *names[512];
+    int n = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        printf("%s: %s\n", what, res(-1));
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 512)
+        names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, n, sizeof names[0], cmp);
+    printf("%s:", what);
+    for (int i = 0; i < n; i++)
+        printf(" %s", names[i]);
+    printf("\n");
+}
+
+static void list(const char *what, const char *path)
+{
+    list_fd(what, open(path, O_RDONLY | O_DIRECTORY));
+}
+
+/* Every mutation through a path that names something outside. */
+static void mutations(const char *base_arg)
+{
+    char base[PATH_MAX], c[PATH_MAX + 16];
+    snprintf(base, sizeof base, "%s", base_arg);
+    snprintf(c, sizeof c, "%s/canary.txt", base);
+    cat_path(cat("read %s", c), c);
+    list(cat("list %s", base), base);
+    SHOW(cat("creat %s/new", base), open(cat("%s/new", base), O_CREAT | O_WRONLY, 0644));
+    SHOW(cat("mkdir %s/newdir", base), mkdir(cat("%s/newdir", base), 0755));
+    SHOW(cat("open-trunc %s", c), open(c, O_WRONLY | O_TRUNC));
+    SHOW(cat("truncate %s", c), truncate(c, 0));
+    SHOW(cat("chmod %s", c), chmod(c, 0777));
+    SHOW(cat("chown %s", c), chown(c, 1234, 1234));
+    SHOW(cat("utimensat %s", c), utimensat(AT_FDCWD, c, NULL, 0));
+    SHOW(cat("setxattr %s", c), setxattr(c, "user.pwned", "1", 1, 0));
+    SHOW(cat("rename-in %s", base), rename("/data/file", cat("%s/moved", base)));
+    SHOW(cat("rename-out %s", c), rename(c, "/data/stolen"));
+    SHOW(cat("link-in %s", base), link("/data/file", cat("%s/hard", base)));
+    SHOW(cat("link-out %s", c), link(c, "/data/stolen_hard"));
+    SHOW(cat("symlink %s/sl", base), symlink("/", cat("%s/sl", base)));
+    SHOW(cat("unlink %s", c), unlink(c));
+    SHOW(cat("rmdir %s/canary_dir", base), rmdir(cat("%s/canary_dir", base)));
+    SHOW(cat("bind-src %s", base), mount(base, "/tmp/bound", NULL, MS_BIND, NULL));
+    list("list /tmp/bound", "/tmp/bound");
+    umount2("/tmp/bound", MNT_DETACH);
+}
+
+static void scenario_follow(void)
+{
+    mkdir("/tmp/bound", 0755);
+    mutations("/data/abs_dir");
+    mutations("/data/rel_dir");
+    mutations(cat("/data/%s%s", rel_up, O + 1));
+    mutations(cat("/data/dir/../..%s", O));
+    const char *links[] = {"/data/abs_canary", "/etc/sl", NULL};
+    for (int i = 0; links[i]; i++) {
+        char l[PATH_MAX];
+        snprintf(l, sizeof l, "%s", links[i]);
+        cat_path(cat("read %s", l), l);
+        SHOW(cat("open-rw %s", l), open(l, O_RDWR));
+        SHOW(cat("creat %s", l), open(l, O_CREAT | O_WRONLY | O_TRUNC, 0644));
+        SHOW(cat("truncate %s", l), truncate(l, 0));
+        SHOW(cat("chmod %s", l), chmod(l, 0777));
+        SHOW(cat("chown %s", l), chown(l, 1234, 1234));
+        SHOW(cat("lchown %s", l), lchown(l, 1234, 1234));
+        SHOW(cat("utimensat %s", l), utimensat(AT_FDCWD, l, NULL, 0));
+        SHOW(cat("utimensat-nofollow %s", l), utimensat(AT_FDCWD, l, NULL, AT_SYMLINK_NOFOLLOW));
+        SHOW(cat("setxattr %s", l), setxattr(l, "user.pwned", "1", 1, 0));
+        SHOW(cat("lsetxattr %s", l), lsetxattr(l, "user.pwned", "1", 1, 0));
+        SHOW(cat("lgetxattr %s", l), lgetxattr(l, "user.canary", NULL, 0));
+    }
+    SHOW("creat /data/dangling", open("/data/dangling", O_CREAT | O_WRONLY, 0644));
+    SHOW("mkdir /data/dangling", mkdir("/data/dangling", 0755));
+    SHOW("creat-excl /data/dangling", open("/data/dangling", O_CREAT | O_EXCL | O_WRONLY, 0644));
+    list("list /data", "/data");
+}
+
+/* The outside path made inside the sandbox: links now reach the
+ * sandbox's own copy of that path, never the host's. */
+static void scenario_plant(void)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", O);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    SHOW(cat("mkdir %s", O), mkdir(O, 0755));
+    int fd = open(cat("%s/canary.txt", O), O_CREAT | O_WRONLY, 0644);
+    SHOW("write planted canary", fd >= 0 ? write(fd, "planted\n", 8) : -1);
+    close(fd);
+    mkdir(cat("%s/canary_dir", O), 0755);
+    mkdir("/tmp/bound", 0755);
+    mutations("/data/abs_dir");
+    SHOW("write /data/abs_canary", open("/data/abs_canary", O_WRONLY | O_APPEND));
+    fd = open("/data/abs_canary", O_WRONLY | O_APPEND);
+    SHOW("append /data/abs_canary", fd >= 0 ? write(fd, "appended\n", 9) : -1);
+    close(fd);
+    SHOW("creat /data/dangling", open("/data/dangling", O_CREAT | O_WRONLY, 0644));
+    list(cat("list %s", O), O);
+    cat_path("read /data/abs_canary", "/data/abs_canary");
+}
+
+static void scenario_dotdot(void)
+{
+    char cwd[PATH_MAX];
+    cat_path("read /data/../../../outside", cat("/data/../../../..%s/canary.txt", O));
+    list("list /data/..", "/data/..");
+    list("list /data/../../..", "/data/../../..");
+    list("list /ro/..", "/ro/..");
+    int dfd = open("/data", O_RDONLY | O_DIRECTORY);
+    list_fd("openat(/data, ../../..)", openat(dfd, "../../..", O_RDONLY | O_DIRECTORY));
+    read_show("openat(/data, ..outside)", openat(dfd, cat("%s%s/canary.txt", rel_up, O + 1),
+                                                   O_RDONLY));
+    SHOW("openat(/data, ..new, O_CREAT)", openat(dfd, "../../../new_at_root", O_CREAT | O_WRONLY, 0644));
+    SHOW("mkdirat(/data, ../../x)", mkdirat(dfd, "../../mkdirat_root", 0755));
+    SHOW("chdir /data", chdir("/data"));
+    SHOW("chdir ../../../..", chdir("../../../.."));
+    printf("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : res(-1));
+    list("list .", ".");
+    /* The classic chroot escape: a directory fd from before chroot, fchdir
+     * and `..` climb back to the root this process started in, which is
+     * the sandbox's root (or the native chroot's), never the host's. */
+    mkdir("/tmp/jail", 0755);
+    int root_fd = open("/", O_RDONLY | O_DIRECTORY);
+    SHOW("chroot /tmp/jail", chroot("/tmp/jail"));
+    cat_path("read /data/file in jail", "/data/file");
+    SHOW("fchdir old root", fchdir(root_fd));
+    for (int i = 0; i < 8; i++)
+        chdir("..");
+    printf("getcwd after climb: %s\n", getcwd(cwd, sizeof cwd) ? cwd : res(-1));
+    SHOW("chroot .", chroot("."));
+    list("list / after escape", "/");
+    cat_path("read outside after escape", cat("%s/canary.txt", O));
+    list_fd("openat(dfd, ../../..) after escape", openat(dfd, "../../../..", O_RDONLY | O_DIRECTORY));
+    chdir("/");
+    /* chroot into a volume, then `..` at its root. */
+    SHOW("chroot /data", chroot("/data"));
+    chdir("/");
+    list("list / in /data jail", "/");
+    list("list /../.. in /data jail", "/../..");
+    read_show("open /../outside in jail", open(cat("/../../..%s/canary.txt", O), O_RDONLY));
+    list("list /proc/self/root in jail", "/proc/self/root");
+}
+
+static void scenario_proc(void)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/root", buf, sizeof buf - 1);
+    printf("readlink /proc/self/root: %s\n", n >= 0 ? (buf[n] = 0, buf) : res(-1));
+    cat_path("read /proc/self/root/../outside", cat("/proc/self/root/../../..%s/canary.txt", O));
+    list("list /proc/self/root/..", "/proc/self/root/..");
+    list("list /proc/1/root/../..", "/proc/1/root/../..");
+    int dfd = open("/data", O_RDONLY | O_DIRECTORY);
+    list("list /proc/self/fd/N/../..", cat("/proc/self/fd/%d/../..", dfd));
+    SHOW("creat /proc/self/fd/N/made", open(cat("/proc/self/fd/%d/made", dfd), O_CREAT | O_WRONLY, 0644));
+    SHOW("creat /proc/self/fd/N/../../../x", open(cat("/proc/self/fd/%d/../../../x_at_root", dfd), O_CREAT | O_WRONLY, 0644));
+    chdir("/data/dir");
+    list("list /proc/self/cwd/../../..", "/proc/self/cwd/../../..");
+    chdir("/");
+    int fd = open("/data/victim", O_CREAT | O_RDWR, 0644);
+    write(fd, "v1\n", 3);
+    SHOW("rename victim", rename("/data/victim", "/data/victim2"));
+    int fd2 = open(cat("/proc/self/fd/%d", fd), O_RDWR | O_CREAT, 0644);
+    SHOW("reopen renamed via /proc O_CREAT", fd2);
+    SHOW("write through reopen", fd2 >= 0 ? write(fd2, "v2\n", 3) : -1);
+    close(fd2);
+    cat_path("read /data/victim2", "/data/victim2");
+    SHOW("unlink victim2", unlink("/data/victim2"));
+    n = readlink(cat("/proc/self/fd/%d", fd), buf, sizeof buf - 1);
+    printf("readlink deleted fd: %s\n", n >= 0 ? (buf[n] = 0, buf) : res(-1));
+    fd2 = open(cat("/proc/self/fd/%d", fd), O_RDWR | O_CREAT, 0644);
+    SHOW("reopen deleted via /proc O_CREAT", fd2);
+    close(fd2);
+    list("list /data", "/data");
+    int ro = open("/ro/file.txt", O_RDONLY);
+    SHOW("reopen /ro fd O_RDWR", open(cat("/proc/self/fd/%d", ro), O_RDWR));
+    SHOW("reopen /ro fd O_TRUNC", open(cat("/proc/self/fd/%d", ro), O_WRONLY | O_TRUNC));
+    SHOW("chmod /proc/self/fd/ro", chmod(cat("/proc/self/fd/%d", ro), 0777));
+    int exe = open("/proc/self/exe", O_RDONLY);
+    SHOW("open /proc/self/exe", exe);
+}
+
+static void scenario_readonly(void)
+{
+    const char *f = "/ro/file.txt";
+    SHOW("open O_RDWR", open(f, O_RDWR));
+    SHOW("open O_WRONLY|O_TRUNC", open(f, O_WRONLY | O_TRUNC));
+    SHOW("open O_RDONLY|O_TRUNC", open(f, O_RDONLY | O_TRUNC));
+    SHOW("creat", creat("/ro/new", 0644));
+    SHOW("creat over", creat(f, 0644));
+    int fd = open(f, O_RDONLY);
+    SHOW("write ro fd", write(fd, "x", 1));
+    SHOW("ftruncate", ftruncate(fd, 0));
+    SHOW("fallocate", fallocate(fd, 0, 0, 4096));
+    SHOW("fallocate keep", fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20));
+    SHOW("fchmod", fchmod(fd, 0777));
+    SHOW("fchown", fchown(fd, 1234, 1234));
+    SHOW("futimens", futimens(fd, NULL));
+    SHOW("fsetxattr", fsetxattr(fd, "user.pwned", "1", 1, 0));
+    SHOW("fremovexattr", fremovexattr(fd, "user.keep"));
+    SHOW("truncate", truncate(f, 0));
+    SHOW("chmod", chmod(f, 0777));
+    SHOW("chown", chown(f, 1234, 1234));
+    SHOW("utimensat", utimensat(AT_FDCWD, f, NULL, 0));
+    SHOW("utimes", utimes(f, NULL));
+    SHOW("setxattr", setxattr(f, "user.pwned", "1", 1, 0));
+    SHOW("removexattr", removexattr(f, "user.keep"));
+    SHOW("unlink", unlink(f));
+    SHOW("rmdir", rmdir("/ro/dir"));
+    SHOW("mkdir", mkdir("/ro/d", 0755));
+    SHOW("symlink", symlink("x", "/ro/l"));
+    SHOW("link", link(f, "/ro/l2"));
+    SHOW("mkfifo", mkfifo("/ro/fifo", 0644));
+    SHOW("rename within", rename(f, "/ro/renamed"));
+    SHOW("rename over", rename("/ro/other.txt", f));
+    SHOW("rename from /tmp over", (close(creat("/tmp/t", 0644)), rename("/tmp/t", f)));
+    SHOW("rename out", rename(f, "/tmp/stolen"));
+    SHOW("renameat2 exchange", syscall(SYS_renameat2, AT_FDCWD, f, AT_FDCWD, "/ro/other.txt", 2));
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    SHOW("mmap shared rw", m == MAP_FAILED ? -1 : 0);
+    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    SHOW("mmap shared ro", m == MAP_FAILED ? -1 : 0);
+    SHOW("mprotect to rw", m == MAP_FAILED ? -1 : mprotect(m, 4096, PROT_READ | PROT_WRITE));
+    m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    SHOW("mmap private rw", m == MAP_FAILED ? -1 : 0);
+    if (m != MAP_FAILED) {
+        memcpy(m, "PRIVATE", 7);
+        SHOW("msync private", msync(m, 4096, MS_SYNC));
+        munmap(m, 4096);
+    }
+    int out = open("/tmp/src", O_CREAT | O_RDWR, 0644);
+    write(out, "copied", 6);
+    loff_t off = 0;
+    SHOW("copy_file_range into ro", copy_file_range(out, &off, fd, NULL, 6, 0));
+    SHOW("linkat AT_EMPTY_PATH ro fd -> /data", linkat(fd, "", AT_FDCWD, "/data/ro_link", AT_EMPTY_PATH));
+    SHOW("link /ro -> /data", link(f, "/data/ro_link2"));
+    SHOW("link /etc/passwd -> /data", link("/etc/passwd", "/data/root_link"));
+    SHOW("link /data -> /ro", link("/data/file", "/ro/data_link"));
+    SHOW("rename /data -> /ro", rename("/data/file", "/ro/data_file"));
+    cat_path("read back", f);
+}
+
+/* Beyond what native Linux does for a ro bind mount: a remount or a new
+ * bind of a read-only volume must not make it writable (sandbox only). */
+static void scenario_remount(void)
+{
+    const char *f = "/ro/file.txt";
+    SHOW("remount rw", mount(NULL, "/ro", NULL, MS_REMOUNT | MS_BIND, NULL));
+    SHOW("remount rw (fs)", mount(NULL, "/ro", NULL, MS_REMOUNT, NULL));
+    SHOW("open O_RDWR after remount", open(f, O_RDWR));
+    SHOW("creat after remount", creat("/ro/new", 0644));
+    SHOW("unlink after remount", unlink(f));
+    SHOW("chmod after remount", chmod(f, 0777));
+    mkdir("/tmp/rebound", 0755);
+    SHOW("bind /ro rw", mount("/ro", "/tmp/rebound", NULL, MS_BIND, NULL));
+    SHOW("open rebound O_RDWR", open("/tmp/rebound/file.txt", O_RDWR));
+    SHOW("truncate rebound", truncate("/tmp/rebound/file.txt", 0));
+    SHOW("mkdir rebound", mkdir("/tmp/rebound/d", 0755));
+    cat_path("read back", f);
+}
+
+/* The rootfs's own hardlink and symlink to outside files: every change
+ * is a copy-up in memory. */
+static void scenario_copyup(void)
+{
+    cat_path("read /etc/hl", "/etc/hl");
+    int fd = open("/etc/hl", O_WRONLY | O_APPEND);
+    SHOW("append /etc/hl", fd >= 0 ? write(fd, "PWNED\n", 6) : -1);
+    close(fd);
+    SHOW("chmod /etc/hl", chmod("/etc/hl", 0600));
+    SHOW("chown /etc/hl", chown("/etc/hl", 1234, 1234));
+    SHOW("utimensat /etc/hl", utimensat(AT_FDCWD, "/etc/hl", NULL, 0));
+    SHOW("setxattr /etc/hl", setxattr("/etc/hl", "user.pwned", "1", 1, 0));
+    SHOW("truncate /etc/hl2", truncate("/etc/hl2", 1));
+    SHOW("rename /etc/hl2", rename("/etc/hl2", "/etc/hl3"));
+    SHOW("unlink /etc/hl3", unlink("/etc/hl3"));
+    cat_path("read /etc/hl", "/etc/hl");
+    SHOW("lchown /etc/sl", lchown("/etc/sl", 1234, 1234));
+    SHOW("utimensat-nofollow /etc/sl", utimensat(AT_FDCWD, "/etc/sl", NULL, AT_SYMLINK_NOFOLLOW));
+    SHOW("rename /etc/sl", rename("/etc/sl", "/etc/sl2"));
+    SHOW("creat /etc/sl2", open("/etc/sl2", O_CREAT | O_WRONLY, 0644));
+    SHOW("link /etc/hl /etc/hl4", link("/etc/hl", "/etc/hl4"));
+    fd = open("/etc/hl4", O_WRONLY | O_APPEND);
+    SHOW("append /etc/hl4", fd >= 0 ? write(fd, "AGAIN\n", 6) : -1);
+    close(fd);
+    cat_path("read /etc/hl", "/etc/hl");
+}
+
+/* --- races: a thread swaps a directory and a symlink to outside ----- */
+static volatile int stop;
+
+static void *swapper(void *arg)
+{
+    (void)arg;
+    while (!stop) {
+        syscall(SYS_renameat2, AT_FDCWD, "/data/race/d", AT_FDCWD, "/data/race/s", 2);
+        syscall(SYS_renameat2, AT_FDCWD, "/data/race/d", AT_FDCWD, "/data/race/r", 2);
+    }
+    return NULL;
+}
+
+static void scenario_race(int seconds)
+{
+    mkdir("/data/race", 0755);
+    mkdir("/data/race/d", 0755);
+    close(creat("/data/race/d/canary.txt", 0644));
+    symlink(O, "/data/race/s");
+    symlink(cat("%s%s", rel_up, O + 1), "/data/race/r");
+    pthread_t t;
+    pthread_create(&t, NULL, swapper, NULL);
+    long tries = 0, leaked = 0, changed = 0;
+    const char *marker = getenv("MARKER");
+    time_t end = time(NULL) + seconds;
+    char buf[256];
+    while (time(NULL) < end) {
+        const char *paths[] = {"/data/race/d/canary.txt", "/data/race/d/../../../../canary.txt",
+                               "/data/race/s/canary.txt", "/data/race/r/canary.txt"};
+        for (int i = 0; i < 4; i++) {
+            int fd = open(paths[i], O_RDONLY);
+            tries++;
+            if (fd >= 0) {
+                ssize_t n = read(fd, buf, sizeof buf - 1);
+                buf[n > 0 ? n : 0] = 0;
+                if (marker && strstr(buf, marker))
+                    leaked++;
+                close(fd);
+            }
+        }
+        int fd = open("/data/race/d/new", O_CREAT | O_WRONLY, 0644);
+        if (fd >= 0) {
+            write(fd, "PWNED", 5);
+            close(fd);
+        }
+        changed += mkdir("/data/race/d/newdir", 0755) == 0;
+        changed += chmod("/data/race/d/canary.txt", 0777) == 0;
+        changed += truncate("/data/race/d/canary.txt", 0) == 0;
+        unlink("/data/race/d/new");
+        rmdir("/data/race/d/newdir");
+        if (rename("/data/race/d/canary.txt", "/data/race/stolen") == 0)
+            rename("/data/race/stolen", "/data/race/d/canary.txt");
+        DIR *d = opendir("/data/race/d");
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (!strcmp(e->d_name, "canary_dir"))
+                    leaked++;
+            closedir(d);
+        }
+    }
+    stop = 1;
+    pthread_join(t, NULL);
+    printf("race tries>0: %d\n", tries > 0);
+    printf("race leaked: %ld\n", leaked);
+}
+
+/* The host swaps (tests/security/test_host_paths.py does it): read
+ * /data/swap/d/canary.txt and list /data/swap/d in a loop. */
+static void scenario_hostrace(int seconds)
+{
+    const char *marker = getenv("MARKER");
+    long leaked = 0, tries = 0, reads = 0;
+    char buf[256];
+    time_t end = time(NULL) + seconds;
+    while (time(NULL) < end) {
+        int fd = open("/data/swap/d/canary.txt", O_RDONLY);
+        tries++;
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            buf[n > 0 ? n : 0] = 0;
+            reads++;
+            if (marker && strstr(buf, marker))
+                leaked++;
+            close(fd);
+        }
+        fd = open("/data/swap/d/pwned", O_CREAT | O_WRONLY, 0644);
+        if (fd >= 0)
+            close(fd);
+        chmod("/data/swap/d/canary.txt", 0777);
+        DIR *d = opendir("/data/swap/d");
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (!strcmp(e->d_name, "canary_dir"))
+                    leaked++;
+            closedir(d);
+        }
+    }
+    printf("hostrace tries>0: %d\n", tries > 0);
+    printf("hostrace leaked: %ld\n", leaked);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: hostpaths SCENARIO OUTSIDE\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    O = argv[2];
+    rel_up[0] = 0;
+    for (int i = 0; i < 24; i++)
+        strcat(rel_up, "../");
+    const char *s = argv[1];
+    if (!strcmp(s, "follow"))
+        scenario_follow();
+    else if (!strcmp(s, "plant"))
+        scenario_plant();
+    else if (!strcmp(s, "dotdot"))
+        scenario_dotdot();
+    else if (!strcmp(s, "proc"))
+        scenario_proc();
+    else if (!strcmp(s, "readonly"))
+        scenario_readonly();
+    else if (!strcmp(s, "remount"))
+        scenario_remount();
+    else if (!strcmp(s, "copyup"))
+        scenario_copyup();
+    else if (!strcmp(s, "race"))
+        scenario_race(argc > 3 ? atoi(argv[3]) : 3);
+    else if (!strcmp(s, "hostrace"))
+        scenario_hostrace(argc > 3 ? atoi(argv[3]) : 3);
+    else {
+        fprintf(stderr, "unknown scenario %s\n", s);
+        return 2;
+    }
+    return 0;
+}

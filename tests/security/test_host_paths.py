@@ -1,0 +1,252 @@
+"""Can a sandboxed program reach host files it was not given?
+
+An adversarial review of every way a path can reach the host: symlinks
+(absolute and relative) in a volume and in the root, followed by every
+call that takes a path; `..` at the root of a volume and of the sandbox,
+chroot and fchdir escapes, openat from a volume's mount point; the magic
+links of /proc; read-only volumes written through every call, remounted
+and bound again; the root's own hardlinks and symlinks to outside files
+(copy-up); a thread, and the host itself, swapping a directory for a
+symlink while the sentry walks (the time-of-check/time-of-use class of
+runc's CVEs); and the OCI runtime's mount set-up from config.json.
+
+The canary is a directory next to the sandbox's root and volumes
+(tmp_path/outside): it must never be read, listed, written, renamed,
+chmod-ed, linked to nor removed. hostpathprograms/hostpaths.c makes the
+attempts; the same binary run natively in a twin tree made the root of
+a private mount namespace (pivot_root, volumes bound) is the oracle where Linux
+has an answer, and the canary's fingerprint is compared byte for byte
+before and after every run.
+"""
+import difflib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from progbuild import build_all
+
+SOURCES = os.path.join(os.path.dirname(__file__), "hostpathprograms")
+KVMSENTRY = [sys.executable, "-m", "kvmsentry"]
+TIMEOUT = 120
+MARKER = "CANARY-3f9a1c77e2"
+BUSYBOX = "/bin/busybox"
+
+
+@pytest.fixture(scope="module")
+def hostpaths(tmp_path_factory):
+    return build_all(SOURCES, tmp_path_factory.mktemp("hostpaths"))[("hostpaths", "static")]
+
+
+def fingerprint(top):
+    """Names, types, modes, owners, times, link targets, contents and user
+    xattrs of everything under top (top included)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        for path in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
+            s = os.lstat(path)
+            desc = (s.st_mode, s.st_uid, s.st_gid, s.st_nlink, s.st_size, s.st_mtime_ns,
+                    s.st_ctime_ns)
+            if stat.S_ISLNK(s.st_mode):
+                desc += (os.readlink(path),)
+            else:
+                desc += (sorted(os.listxattr(path, follow_symlinks=False)),)
+                if stat.S_ISREG(s.st_mode):
+                    with open(path, "rb") as f:
+                        desc += (hashlib.sha256(f.read()).hexdigest(),)
+            out[os.path.relpath(path, top)] = desc
+    return out
+
+
+def make_outside(d):
+    d.mkdir()
+    (d / "canary.txt").write_text(MARKER + "\n")
+    os.setxattr(d / "canary.txt", "user.canary", MARKER.encode())
+    (d / "canary_dir").mkdir()
+    (d / "canary_dir" / "inner.txt").write_text(MARKER + " inner\n")
+    # Hardlinked into the root (which is given to the sandbox, read-only):
+    # readable there, never changed.
+    (d / "hl_target.txt").write_text("hardlinked\n")
+    (d / "hl_target2.txt").write_text("hardlinked 2\n")
+    return d
+
+
+def make_tree(t, prog, outside, canary_path):
+    """A sandbox root, its volumes and outside dir under t; canary_path is
+    the outside path the guest is told (the same for the twin tree)."""
+    o = str(canary_path)
+    root, vol, rovol = t / "root", t / "vol", t / "rovol"
+    for d in ("bin", "etc", "tmp", "data", "ro", "proc", "dev", "sys"):
+        (root / d).mkdir(parents=True)
+    os.chmod(root / "tmp", 0o1777)
+    shutil.copy(prog, root / "bin" / "hostpaths")
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/:/bin/sh\n")
+    os.link(outside / "hl_target.txt", root / "etc" / "hl")
+    os.link(outside / "hl_target2.txt", root / "etc" / "hl2")
+    os.symlink(o + "/canary.txt", root / "etc" / "sl")
+    (vol / "dir").mkdir(parents=True)
+    (vol / "file").write_text("volume file\n")
+    os.symlink(o, vol / "abs_dir")
+    # Relative: from the host's vol/ this names the outside dir next to it.
+    os.symlink("../" + outside.name, vol / "rel_dir")
+    os.symlink(o + "/canary.txt", vol / "abs_canary")
+    os.symlink(o + "/new.txt", vol / "dangling")
+    (rovol / "dir").mkdir(parents=True)
+    (rovol / "file.txt").write_text("read-only volume\n")
+    (rovol / "other.txt").write_text("other\n")
+    os.setxattr(rovol / "file.txt", "user.keep", b"kept")
+    return root, vol, rovol
+
+
+@pytest.fixture
+def trees(tmp_path, hostpaths):
+    """(sandbox tree, native twin tree, outside dir): the twin's root
+    hardlinks files of a twin outside dir, so a native run never touches
+    the canary either."""
+    outside = make_outside(tmp_path / "outside")
+    sandbox = make_tree(tmp_path / "s", hostpaths, outside, outside)
+    twin_outside = make_outside(tmp_path / "twin_outside")
+    twin = make_tree(tmp_path / "n", hostpaths, twin_outside, outside)
+    return sandbox, twin, outside
+
+
+def run_sandbox(tree, args, cwd, env=None):
+    root, vol, rovol = tree
+    cmd = [*KVMSENTRY, "do", "--root", str(root), "--volume", "%s:/data" % vol,
+           "--volume", "%s:/ro:ro" % rovol, "--", "/bin/hostpaths", *args]
+    p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, cwd=str(cwd),
+                       stdin=subprocess.DEVNULL, env=env or {"PATH": "/bin"})
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+# pivot_root, not chroot(8): the native run's own chroot escape (the
+# "dotdot" scenario) must end at the twin's root, not the host's.
+NATIVE_SCRIPT = """set -e
+root=$1
+mount --bind "$root" "$root"
+mount --bind "$2" "$root/data"
+mount --bind "$3" "$root/ro"
+mount -o remount,bind,ro "$root/ro"
+mount -t proc proc "$root/proc"
+mkdir "$root/tmp/.old"
+cd "$root"
+pivot_root . tmp/.old
+cd /
+/bin/busybox umount -l /tmp/.old
+/bin/busybox rmdir /tmp/.old
+shift 3
+exec /bin/hostpaths "$@"
+"""
+
+
+def run_native(tree, args, env=None):
+    """The same attempts natively, in the twin root made the root of a
+    private mount namespace (pivot_root, the old root unmounted), with
+    its volumes bound there and a procfs of its own pid namespace."""
+    assert os.geteuid() == 0, "the native oracle needs root (pivot_root, mount)"
+    root, vol, rovol = tree
+    p = subprocess.run(["unshare", "--mount", "--pid", "--fork", "sh", "-c", NATIVE_SCRIPT,
+                        "sh", str(root), str(vol), str(rovol), *args],
+                       capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
+                       env=env or {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def assert_same(native, sandbox):
+    assert native[0] == 0, native
+    diff = "".join(difflib.unified_diff(native[1].splitlines(True), sandbox[1].splitlines(True),
+                                        "native", "sandbox"))
+    assert sandbox[1] == native[1], diff + sandbox[2]
+    assert (sandbox[0], sandbox[2]) == (0, "")
+
+
+def outside_untouched(outside, before, *outputs):
+    assert fingerprint(outside) == before
+    for out in outputs:
+        assert MARKER not in out
+
+
+@pytest.mark.parametrize("scenario", ["follow", "plant", "dotdot", "proc", "readonly",
+                                      "copyup"])
+def test_attempts_match_chroot_and_never_reach_outside(trees, scenario,
+                                                       tmp_path):
+    sandbox, twin, outside = trees
+    before = fingerprint(outside)
+    native = run_native(twin, [scenario, str(outside)])
+    got = run_sandbox(sandbox, [scenario, str(outside)], tmp_path)
+    outside_untouched(outside, before, got[1], got[2])
+    assert_same(native, got)
+
+
+def test_readonly_volume_stays_readonly_after_remount_and_bind(trees, tmp_path):
+    """Natively, root may remount a read-only bind mount read-write, or
+    bind it again without MS_RDONLY; a read-only volume is read-only for
+    the whole sandbox, however it is mounted again."""
+    sandbox, _, outside = trees
+    rovol = sandbox[2]
+    before = fingerprint(rovol), fingerprint(outside)
+    status, out, err = run_sandbox(sandbox, ["remount", str(outside)], tmp_path)
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "remount rw: ok", "remount rw (fs): ok", "open O_RDWR after remount: EROFS",
+        "creat after remount: EROFS", "unlink after remount: EROFS",
+        "chmod after remount: EROFS", "bind /ro rw: ok", "open rebound O_RDWR: EROFS",
+        "truncate rebound: EROFS", "mkdir rebound: EROFS",
+        'read back: "read-only volume."']
+    assert (fingerprint(rovol), fingerprint(outside)) == before
+
+
+@pytest.mark.parametrize("scenario", ["race", "hostrace"])
+def test_symlink_swapped_in_while_walking(trees, tmp_path, scenario):
+    """A directory swapped for a symlink to outside while the sentry walks
+    through it: by a thread of the program (renameat2 RENAME_EXCHANGE of
+    the directory with an absolute and a relative symlink in a loop), or
+    by the host itself (another container sharing the volume), the
+    time-of-check/time-of-use class of runc's CVE-2019-19921 and
+    CVE-2021-30465. Every open, creat, mkdir, chmod, truncate, rename and
+    readdir through the swapped name reaches the volume or nothing."""
+    sandbox, _, outside = trees
+    vol = sandbox[1]
+    before = fingerprint(outside)
+    stop = threading.Event()
+    swaps = [0]
+
+    def host_swapper():
+        d, s, r = vol / "swap" / "d", vol / "swap" / "s", vol / "swap" / "r"
+        while not stop.is_set():
+            for link in (s, r):
+                os.rename(d, vol / "swap" / "tmp")
+                os.rename(link, d)                # d is now a symlink to outside
+                time.sleep(0.0005)
+                os.rename(d, link)
+                os.rename(vol / "swap" / "tmp", d)
+                swaps[0] += 1
+
+    swapper = None
+    if scenario == "hostrace":
+        (vol / "swap" / "d").mkdir(parents=True)
+        (vol / "swap" / "d" / "canary.txt").write_text("volume's own\n")
+        os.symlink(str(outside), vol / "swap" / "s")
+        os.symlink("../../" + outside.name, vol / "swap" / "r")
+        swapper = threading.Thread(target=host_swapper)
+        swapper.start()
+    try:
+        status, out, err = run_sandbox(sandbox, [scenario, str(outside), "4"], tmp_path,
+                                       env={"PATH": "/bin", "MARKER": MARKER})
+    finally:
+        stop.set()
+        if swapper is not None:
+            swapper.join()
+    assert (status, err) == (0, ""), out
+    assert out.splitlines() == ["%s tries>0: 1" % scenario, "%s leaked: 0" % scenario]
+    if swapper is not None:
+        assert swaps[0] > 10
+    outside_untouched(outside, before, out)
