@@ -21,7 +21,7 @@ from kvmsentry.fsimpl.sysfs import CgroupFilesystem, SysFilesystem
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.record import record
 from kvmsentry.vfs.mount import Location, MountTable
-from kvmsentry.vfs.path import Walker
+from kvmsentry.vfs.path import MAXSYMLINKS, Walker
 
 
 @record
@@ -65,17 +65,39 @@ class DeviceNumbers:
         return self._next
 
 
-def _mkdir_p(walker, root, path):
-    loc = root
-    for name in [p for p in path.encode().split(b"/") if p]:
+def _dangling_link(walker, loc, name):
+    """The symlink `name` in loc whose target does not exist, or None."""
+    try:
+        inode = walker.walk(loc, name, follow=False).inode
+    except SyscallError:
+        return None
+    return inode if inode.is_symlink() else None
+
+
+def _mkdir_p(walker, start, path, _depth=0):
+    """mkdir -p of path (from `start`, or the sandbox's root if absolute)
+    inside the sandbox. A symlink on the way whose target is missing gets
+    that target made, inside the sandbox, as runc's MkdirAll in the
+    rootfs does for a mount destination under such a link."""
+    if isinstance(path, str):
+        path = path.encode()
+    loc = walker.ctx.root if path.startswith(b"/") else start
+    for name in [p for p in path.split(b"/") if p]:
         try:
             loc = walker.walk(loc, name)
+            continue
         except SyscallError as e:
             if e.errno != errno.ENOENT:
                 raise
-            loc.inode.mkdir(name, st.S_IFDIR | 0o755, 0, 0)
-            loc.dentry.forget(name)
-            loc = walker.walk(loc, name)
+        link = _dangling_link(walker, loc, name)
+        if link is not None:
+            if _depth >= MAXSYMLINKS:
+                raise SyscallError(errno.ELOOP)
+            loc = _mkdir_p(walker, loc, link.readlink(), _depth + 1)
+            continue
+        loc.inode.mkdir(name, st.S_IFDIR | 0o755, 0, 0)
+        loc.dentry.forget(name)
+        loc = walker.walk(loc, name)
     if not loc.inode.is_dir():
         raise SyscallError(errno.ENOTDIR)
     return loc
@@ -127,15 +149,31 @@ def ensure_dir(mounts, path):
 
 
 def write_file(mounts, path, data, mode=0o644):
-    """Create or replace the file at path (in the overlay) with data."""
+    """Create or replace the file at path (in the overlay) with data; a
+    dangling symlink there is followed, its target made inside the
+    sandbox (as for _mkdir_p)."""
     walker = Walker(mounts, _Ctx(mounts.root_location()), _RootCreds())
     parent, name = os.path.split(path.rstrip("/"))
     loc = _mkdir_p(walker, mounts.root_location(), parent or "/")
     name = name.encode()
+    for _ in range(MAXSYMLINKS):
+        link = _dangling_link(walker, loc, name)
+        if link is None:
+            break
+        try:
+            walker.walk(loc, name)
+            break                              # not dangling after all
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        head, slash, name = link.readlink().rstrip(b"/").rpartition(b"/")
+        loc = _mkdir_p(walker, loc, head or slash or b".")
     try:
         inode = walker.walk(loc, name).inode
         inode.setattr(size=0)
-    except SyscallError:
+    except SyscallError as e:
+        if e.errno != errno.ENOENT:
+            raise
         inode = loc.inode.create(name, st.S_IFREG | mode, 0, 0)
         loc.dentry.forget(name)
     inode.write_at(0, data)

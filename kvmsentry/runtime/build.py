@@ -38,6 +38,9 @@ def build_mounts_for(spec):
             write_file(mounts, m.destination, f.read(), 0o444 if m.readonly else 0o644)
         spec.ignored.append("mount %s: file bind of %s copied in (changes do not propagate)"
                             % (m.destination, m.source))
+    # runc makes a missing process.cwd in the rootfs; here it is made in
+    # the overlay (through links, inside the sandbox, as mount points are).
+    ensure_dir(mounts, spec.cwd)
     if spec.root_readonly:
         mounts.root.readonly = True
     return mounts

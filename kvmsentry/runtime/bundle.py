@@ -92,10 +92,16 @@ def parse_config(bundle, config):
     root = config.get("root") or {}
     _need(isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"],
           "root.path is missing")
-    spec.root_path = os.path.normpath(os.path.join(bundle, root["path"]))
+    # Relative to the bundle as runc sees it (it chdirs there first: links
+    # in the bundle's own path are resolved), then no link at all: a
+    # rootfs that is a symlink could name any host directory (/ itself),
+    # and runc refuses it in the same words.
+    spec.root_path = os.path.normpath(os.path.join(os.path.realpath(bundle), root["path"]))
     spec.root_readonly = bool(root.get("readonly", False))
     if not os.path.isdir(spec.root_path):
         raise RuntimeError_("rootfs (%s) does not exist" % spec.root_path)
+    if os.path.realpath(spec.root_path) != spec.root_path:
+        raise RuntimeError_("invalid rootfs: not an absolute path, or a symlink")
     spec.hostname = config.get("hostname", "") or ""
     spec.annotations = dict(config.get("annotations") or {})
     for m in config.get("mounts") or []:

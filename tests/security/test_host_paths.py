@@ -250,3 +250,102 @@ def test_symlink_swapped_in_while_walking(trees, tmp_path, scenario):
     if swapper is not None:
         assert swaps[0] > 10
     outside_untouched(outside, before, out)
+
+
+# --- the OCI runtime's set-up from config.json ----------------------------
+OCI_SCRIPT = """pwd
+ls /etc /etc/data /rel /rel/data
+cat /etc/data/file /hostname_link
+cat /etc/canary.txt
+echo PWNED > /etc/canary.txt; echo PWNED > /etc/data/new; cat /etc/canary.txt
+rm /etc/canary.txt; mkdir /rel/newdir; ls /etc
+echo done
+"""
+
+
+def make_bundle(where, outside, root_path="rootfs"):
+    """A bundle whose rootfs has /etc -> OUTSIDE (absolute), /rel -> a
+    relative climb to OUTSIDE, /hostname_link -> OUTSIDE/hostname, and
+    whose config.json mounts through them, climbs with `..`, starts in a
+    cwd through a link and names its bind sources by paths relative to
+    the bundle; root_path: root.path (bundle/rootlink is a symlink to
+    the rootfs)."""
+    o = str(outside)
+    rootfs = where / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy(BUSYBOX, rootfs / "bin" / "busybox")
+    for applet in ("sh", "cat", "ls", "pwd", "echo", "rm", "mkdir"):
+        os.symlink("busybox", rootfs / "bin" / applet)
+    os.symlink(o, rootfs / "etc")
+    os.symlink("../" * 12 + o.lstrip("/"), rootfs / "rel")
+    os.symlink(o + "/hostname", rootfs / "hostname_link")
+    os.symlink("rootfs", where / "rootlink")
+    vol = where / "vol"
+    vol.mkdir()
+    (vol / "file").write_text("volume file\n")
+    config = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0},
+                    "args": ["sh", "-c", OCI_SCRIPT], "env": ["PATH=/bin"],
+                    "cwd": "/rel/../../.." + o},
+        "root": {"path": root_path, "readonly": False},
+        "hostname": "box",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/etc/data", "type": "bind", "source": "vol",
+             "options": ["rbind"]},
+            {"destination": "/rel/data", "type": "bind", "source": "./vol/../vol",
+             "options": ["rbind", "ro"]},
+            {"destination": "/hostname_link", "type": "bind", "source": "vol/file",
+             "options": ["rbind", "ro"]},
+            {"destination": "/../../.." + o + "/viadotdot", "type": "tmpfs",
+             "source": "tmpfs"}],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
+                                 {"type": "mount"}, {"type": "network"}]},
+    }
+    (where / "config.json").write_text(json.dumps(config))
+    return where
+
+
+def run_oci(argv, state, bundle):
+    p = subprocess.run([*argv, "--root", str(state), "run", "--bundle", str(bundle), "c1"],
+                       capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def test_oci_mounts_through_rootfs_symlinks_stay_inside(tmp_path):
+    """Mount destinations through rootfs symlinks to a host path (absolute
+    and relative), one that climbs with `..`, a file bind onto a symlink
+    to a host file, a cwd through a link: runc resolves each inside the
+    rootfs (creating what is missing there), and so must the sandbox,
+    which used to stop at create with a bare 'EEXIST' where a destination
+    went through a link to nothing."""
+    assert shutil.which("runc"), "runc is the oracle (install Debian's runc)"
+    outside = make_outside(tmp_path / "outside")
+    before = fingerprint(outside)
+    ours = run_oci([*KVMSENTRY, "--network", "none"], tmp_path / "ks-state",
+                   make_bundle(tmp_path / "ks", outside))
+    ref = run_oci(["runc"], tmp_path / "runc-state", make_bundle(tmp_path / "runc", outside))
+    outside_untouched(outside, before, ours[1], ours[2])
+    assert ref[0] == 0, ref
+    assert ours == ref
+    assert "volume file" in ours[1] and "done" in ours[1]
+
+
+def test_oci_rootfs_that_is_a_symlink_is_refused(tmp_path):
+    """A bundle whose rootfs is a symlink (to the host's / it would be the
+    whole host, read-only) is refused, as runc refuses it."""
+    outside = make_outside(tmp_path / "outside")
+    for name, argv in (("ks", [*KVMSENTRY, "--network", "none"]), ("runc", ["runc"])):
+        bundle = make_bundle(tmp_path / name, outside, root_path="rootlink")
+        config = json.loads((bundle / "config.json").read_text())
+        config["mounts"] = config["mounts"][:1]             # /proc only
+        config["process"].update(cwd="/", args=["ls", "/"])
+        (bundle / "config.json").write_text(json.dumps(config))
+        status, out, err = run_oci(argv, tmp_path / (name + "-state"), bundle)
+        assert (status, out) == (1, ""), (name, err)
+        assert "invalid rootfs: not an absolute path, or a symlink" in err, (name, err)
+        os.unlink(bundle / "rootlink")
+        os.symlink("/", bundle / "rootlink")
+        status, out, err = run_oci(argv, tmp_path / (name + "-state"), bundle)
+        assert (status, out) == (1, ""), (name, err)
