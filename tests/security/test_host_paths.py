@@ -118,10 +118,10 @@ def trees(tmp_path, hostpaths):
     return sandbox, twin, outside
 
 
-def run_sandbox(tree, args, cwd, env=None):
+def run_sandbox(tree, args, cwd, env=None, extra=()):
     root, vol, rovol = tree
     cmd = [*KVMSENTRY, "do", "--root", str(root), "--volume", "%s:/data" % vol,
-           "--volume", "%s:/ro:ro" % rovol, "--", "/bin/hostpaths", *args]
+           "--volume", "%s:/ro:ro" % rovol, *extra, "--", "/bin/hostpaths", *args]
     p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, cwd=str(cwd),
                        stdin=subprocess.DEVNULL, env=env or {"PATH": "/bin"})
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
@@ -175,13 +175,14 @@ def outside_untouched(outside, before, *outputs):
 
 
 @pytest.mark.parametrize("scenario", ["follow", "plant", "dotdot", "proc", "readonly",
-                                      "copyup"])
-def test_attempts_match_chroot_and_never_reach_outside(trees, scenario,
-                                                       tmp_path):
+                                      "copyup", "uds"])
+def test_attempts_match_linux_and_never_reach_outside(trees, scenario, tmp_path):
     sandbox, twin, outside = trees
     before = fingerprint(outside)
     native = run_native(twin, [scenario, str(outside)])
-    got = run_sandbox(sandbox, [scenario, str(outside)], tmp_path)
+    # uds: Unix sockets bound in a volume are host sockets there.
+    extra = ["--host-uds", "all"] if scenario == "uds" else []
+    got = run_sandbox(sandbox, [scenario, str(outside)], tmp_path, extra=extra)
     outside_untouched(outside, before, got[1], got[2])
     assert_same(native, got)
 
@@ -202,6 +203,26 @@ def test_readonly_volume_stays_readonly_after_remount_and_bind(trees, tmp_path):
         "truncate rebound: EROFS", "mkdir rebound: EROFS",
         'read back: "read-only volume."']
     assert (fingerprint(rovol), fingerprint(outside)) == before
+
+
+def test_host_devices_and_file_handles_unreachable(trees, tmp_path):
+    """Sandbox only: natively these reach the host. A device node on a
+    volume or in the root opens nothing (the sentry never opens a host
+    device), the guest cannot make one on a volume, and there are no
+    file handles (open_by_handle_at is the "shocker" container escape)."""
+    sandbox, _, outside = trees
+    root, vol, _ = sandbox
+    os.mknod(vol / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    os.mknod(root / "etc" / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))
+    before = fingerprint(vol), fingerprint(outside)
+    status, out, err = run_sandbox(sandbox, ["devices", str(outside)], tmp_path)
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "open /data/zero: ENXIO", "open /data/zero O_RDWR: ENXIO", "open /etc/zero: ENXIO",
+        "mknod /data/made c 1 5: EPERM", "mknod /tmp/made c 1 5: ok",
+        "open /tmp/made: ENXIO", "name_to_handle_at /data/file: ENOSYS",
+        "open_by_handle_at root inode: ENOSYS"]
+    assert (fingerprint(vol), fingerprint(outside)) == before
 
 
 @pytest.mark.parametrize("scenario", ["race", "hostrace"])

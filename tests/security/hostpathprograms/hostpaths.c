@@ -29,6 +29,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/socket.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -387,6 +390,63 @@ static void scenario_copyup(void)
     cat_path("read /etc/hl", "/etc/hl");
 }
 
+/* Unix sockets by path (--host-uds=all in the sandbox): a bind or
+ * connect through a link to outside reaches the sandbox's namespace. */
+static int sock_at(const char *path, int do_bind)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    int r = do_bind ? bind(s, (struct sockaddr *)&a, sizeof a)
+                    : connect(s, (struct sockaddr *)&a, sizeof a);
+    int e = errno;
+    close(s);
+    errno = e;
+    return r;
+}
+
+static void scenario_uds(void)
+{
+    SHOW("bind /data/abs_dir/sock", sock_at("/data/abs_dir/sock", 1));
+    SHOW("bind /data/rel_dir/sock", sock_at("/data/rel_dir/sock", 1));
+    SHOW("bind /data/dangling", sock_at("/data/dangling", 1));
+    SHOW("bind /data/abs_canary", sock_at("/data/abs_canary", 1));
+    SHOW("bind /data/dir/../../../x", sock_at("/data/dir/../../../../sock_at_root", 1));
+    SHOW("connect /data/abs_canary", sock_at("/data/abs_canary", 0));
+    SHOW("connect /data/abs_dir/canary.txt", sock_at("/data/abs_dir/canary.txt", 0));
+    SHOW("bind /data/sock", sock_at("/data/sock", 1));
+    SHOW("bind /ro/sock", sock_at("/ro/sock", 1));
+    list("list /data", "/data");
+    list("list /", "/");
+}
+
+/* Sandbox only (natively these would reach the host): device nodes on a
+ * volume or in the root are never opened on the host, and file handles
+ * (the "shocker" escape) do not exist. */
+static void scenario_devices(void)
+{
+    SHOW("open /data/zero", open("/data/zero", O_RDONLY));
+    SHOW("open /data/zero O_RDWR", open("/data/zero", O_RDWR));
+    SHOW("open /etc/zero", open("/etc/zero", O_RDONLY));
+    SHOW("mknod /data/made c 1 5", mknod("/data/made", S_IFCHR | 0666, makedev(1, 5)));
+    SHOW("mknod /tmp/made c 1 5", mknod("/tmp/made", S_IFCHR | 0666, makedev(1, 5)));
+    SHOW("open /tmp/made", open("/tmp/made", O_RDONLY));
+    struct {
+        struct file_handle h;
+        unsigned char bytes[128];
+    } fh = {.h = {.handle_bytes = 128}};
+    int mount_id;
+    SHOW("name_to_handle_at /data/file", syscall(SYS_name_to_handle_at, AT_FDCWD, "/data/file",
+                                                   &fh.h, &mount_id, 0));
+    /* ext4's handle of the root directory (inode 2, generation 0). */
+    fh.h.handle_bytes = 8;
+    fh.h.handle_type = 1;
+    memset(fh.bytes, 0, sizeof fh.bytes);
+    fh.bytes[0] = 2;
+    int dfd = open("/data", O_RDONLY | O_DIRECTORY);
+    SHOW("open_by_handle_at root inode", syscall(SYS_open_by_handle_at, dfd, &fh.h, O_RDONLY));
+}
+
 /* --- races: a thread swaps a directory and a symlink to outside ----- */
 static volatile int stop;
 
@@ -516,6 +576,10 @@ int main(int argc, char **argv)
         scenario_remount();
     else if (!strcmp(s, "copyup"))
         scenario_copyup();
+    else if (!strcmp(s, "uds"))
+        scenario_uds();
+    else if (!strcmp(s, "devices"))
+        scenario_devices();
     else if (!strcmp(s, "race"))
         scenario_race(argc > 3 ? atoi(argv[3]) : 3);
     else if (!strcmp(s, "hostrace"))
