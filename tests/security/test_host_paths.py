@@ -118,12 +118,12 @@ def trees(tmp_path, hostpaths):
     return sandbox, twin, outside
 
 
-def run_sandbox(tree, args, cwd, env=None, extra=()):
+def run_sandbox(tree, args, cwd, env=None, extra=(), stdin=subprocess.DEVNULL):
     root, vol, rovol = tree
     cmd = [*KVMSENTRY, "do", "--root", str(root), "--volume", "%s:/data" % vol,
            "--volume", "%s:/ro:ro" % rovol, *extra, "--", "/bin/hostpaths", *args]
     p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, cwd=str(cwd),
-                       stdin=subprocess.DEVNULL, env=env or {"PATH": "/bin"})
+                       stdin=stdin, env=env or {"PATH": "/bin"})
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
@@ -223,6 +223,33 @@ def test_host_devices_and_file_handles_unreachable(trees, tmp_path):
         "open /tmp/made: ENXIO", "name_to_handle_at /data/file: ENOSYS",
         "open_by_handle_at root inode: ENOSYS"]
     assert (fingerprint(vol), fingerprint(outside)) == before
+
+
+def test_host_stdin_file_gives_only_its_open_file(trees, tmp_path):
+    """stdin a host file outside, opened read-only by the caller: the
+    program reads it, and no call through fd 0 or /proc/self/fd/0
+    writes, truncates, chmods, links or renames the file, nor names its
+    directory (natively, its owner could chmod or relink it)."""
+    sandbox, _, outside = trees
+    stdin_file = outside / "stdin.txt"
+    stdin_file.write_text("given on stdin\n")
+    before = fingerprint(outside), fingerprint(sandbox[1])
+    with open(stdin_file, "rb") as f:
+        status, out, err = run_sandbox(sandbox, ["stdio", str(outside)], tmp_path, stdin=f)
+    assert (status, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[-1].startswith("readlink /proc/self/fd/0: host:[")
+    assert lines[:-1] == [
+        'read stdin: "given on stdin."', "write stdin: EBADF", "ftruncate stdin: EINVAL",
+        "fallocate stdin: EBADF", "fchmod stdin: EBADF", "fchown stdin: EBADF",
+        "futimens stdin: EBADF", "fsetxattr stdin: EOPNOTSUPP",
+        "open /proc/self/fd/0 O_WRONLY|O_TRUNC: EINVAL",
+        "write via /proc/self/fd/0 O_RDWR: EBADF", "truncate /proc/self/fd/0: EINVAL",
+        "chmod /proc/self/fd/0: EPERM", "utimensat /proc/self/fd/0: EPERM",
+        "linkat stdin -> /data: EBADF", "link /proc/self/fd/0 -> /data: EXDEV",
+        "rename /proc/self/fd/0 -> /data: EXDEV", "open /proc/self/fd/0/..: ENOTDIR"]
+    assert str(outside) not in out
+    assert (fingerprint(outside), fingerprint(sandbox[1])) == before
 
 
 @pytest.mark.parametrize("scenario", ["race", "hostrace"])

@@ -48,7 +48,7 @@ static const char *res(long r)
     return buf;
 }
 
-#define SHOW(what, call) do { errno = 0; long r_ = (call); printf("%s: %s\n", what, res(r_)); } while (0)
+#define SHOW(what, call) do { long r_ = (call); printf("%s: %s\n", what, res(r_)); } while (0)
 
 static char *cat(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *cat(const char *fmt, ...)
@@ -447,6 +447,35 @@ static void scenario_devices(void)
     SHOW("open_by_handle_at root inode", syscall(SYS_open_by_handle_at, dfd, &fh.h, O_RDONLY));
 }
 
+/* stdin is a host file opened read-only by the caller: the sandbox gets
+ * that open file, to read, and nothing more of the file. */
+static void scenario_stdio(void)
+{
+    char buf[PATH_MAX];
+    read_show("read stdin", dup(0));
+    SHOW("write stdin", write(0, "x", 1));
+    SHOW("ftruncate stdin", ftruncate(0, 0));
+    SHOW("fallocate stdin", fallocate(0, 0, 0, 4096));
+    SHOW("fchmod stdin", fchmod(0, 0777));
+    SHOW("fchown stdin", fchown(0, 1234, 1234));
+    SHOW("futimens stdin", futimens(0, NULL));
+    SHOW("fsetxattr stdin", fsetxattr(0, "user.pwned", "1", 1, 0));
+    SHOW("open /proc/self/fd/0 O_WRONLY|O_TRUNC", open("/proc/self/fd/0", O_WRONLY | O_TRUNC));
+    int fd = open("/proc/self/fd/0", O_RDWR);
+    SHOW("write via /proc/self/fd/0 O_RDWR", fd >= 0 ? write(fd, "PWNED", 5) : -1);
+    SHOW("truncate /proc/self/fd/0", truncate("/proc/self/fd/0", 0));
+    SHOW("chmod /proc/self/fd/0", chmod("/proc/self/fd/0", 0777));
+    SHOW("utimensat /proc/self/fd/0", utimensat(AT_FDCWD, "/proc/self/fd/0", NULL, 0));
+    SHOW("linkat stdin -> /data", linkat(0, "", AT_FDCWD, "/data/stdin_link", AT_EMPTY_PATH));
+    SHOW("link /proc/self/fd/0 -> /data", linkat(AT_FDCWD, "/proc/self/fd/0", AT_FDCWD,
+                                                "/data/stdin_link2", AT_SYMLINK_FOLLOW));
+    SHOW("rename /proc/self/fd/0 -> /data", rename("/proc/self/fd/0", "/data/stdin_moved"));
+    int dfd = open("/proc/self/fd/0/..", O_RDONLY | O_DIRECTORY);
+    SHOW("open /proc/self/fd/0/..", dfd);
+    ssize_t n = readlink("/proc/self/fd/0", buf, sizeof buf - 1);
+    printf("readlink /proc/self/fd/0: %s\n", n >= 0 ? (buf[n] = 0, buf) : res(-1));
+}
+
 /* --- races: a thread swaps a directory and a symlink to outside ----- */
 static volatile int stop;
 
@@ -580,6 +609,8 @@ int main(int argc, char **argv)
         scenario_uds();
     else if (!strcmp(s, "devices"))
         scenario_devices();
+    else if (!strcmp(s, "stdio"))
+        scenario_stdio();
     else if (!strcmp(s, "race"))
         scenario_race(argc > 3 ? atoi(argv[3]) : 3);
     else if (!strcmp(s, "hostrace"))
