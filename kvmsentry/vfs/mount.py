@@ -220,9 +220,11 @@ class MountTable:
         return loc
 
     def path_of(self, loc, root, unreachable=b""):
-        """Absolute path of loc as seen from `root` (bytes); a loc that is
-        not below root (a cwd kept across chroot) gets the path from the
-        sandbox's root, after `unreachable` (getcwd's "(unreachable)")."""
+        """Absolute path of loc as seen from `root` (bytes). A loc not
+        below root (a cwd kept across chroot) gets its path from the
+        sandbox's root, one renamed out from under a bind mount of a
+        subdirectory just "/", either after `unreachable` (getcwd's
+        "(unreachable)")."""
         parts = []
         while loc != root:
             mount, dentry = loc
@@ -231,6 +233,10 @@ class MountTable:
                     return unreachable + b"/" + b"/".join(reversed(parts))
                 loc = Location(mount.parent, mount.mountpoint)
                 continue
+            if dentry.parent is None:
+                # Past its mount's root (renamed out from under a bind of
+                # a subdirectory): Linux's d_path gives up on the names.
+                return unreachable + b"/"
             parts.append(dentry.name)
             loc = Location(mount, dentry.parent)
         return b"/" + b"/".join(reversed(parts))

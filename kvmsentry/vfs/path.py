@@ -81,6 +81,20 @@ def searches_anything(creds):
     return bool(caps & ((1 << CAP_DAC_OVERRIDE) | (1 << CAP_DAC_READ_SEARCH)))
 
 
+def connected(mount, dentry):
+    """Whether dentry lies below mount's root: always, for a mount of a
+    whole filesystem; for a bind mount of a subdirectory, only until a
+    rename moves it out."""
+    top = mount.root
+    if top.parent is None:
+        return True
+    while dentry is not None:
+        if dentry is top:
+            return True
+        dentry = dentry.parent
+    return False
+
+
 class Walker:
     """Resolves paths for one task's filesystem context (root, cwd)."""
 
@@ -110,7 +124,13 @@ class Walker:
                     return loc
                 loc = Location(mount.parent, mount.mountpoint)
                 continue
-            return Location(mount, dentry.parent)
+            parent = dentry.parent
+            if parent is None or not connected(mount, parent):
+                # Renamed out from under a bind mount of a subdirectory:
+                # `..` would climb out of what the mount shows (Linux's
+                # path_connected answers ENOENT).
+                raise SyscallError(errno.ENOENT)
+            return Location(mount, parent)
 
     def walk(self, start, path, follow=True, _depth=None):
         """Location of `path` relative to `start`; the last component's

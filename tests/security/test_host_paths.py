@@ -175,7 +175,7 @@ def outside_untouched(outside, before, *outputs):
 
 
 @pytest.mark.parametrize("scenario", ["follow", "plant", "dotdot", "proc", "readonly",
-                                      "copyup", "uds"])
+                                      "copyup", "uds", "bindmove"])
 def test_attempts_match_linux_and_never_reach_outside(trees, scenario, tmp_path):
     sandbox, twin, outside = trees
     before = fingerprint(outside)

@@ -476,6 +476,37 @@ static void scenario_stdio(void)
     printf("readlink /proc/self/fd/0: %s\n", n >= 0 ? (buf[n] = 0, buf) : res(-1));
 }
 
+/* A directory renamed out from under a bind mount of a subdirectory,
+ * with the cwd in it: `..` must not climb out of what the mount shows
+ * (Linux: ENOENT), and the sentry must not fall over. */
+static void scenario_bindmove(void)
+{
+    char cwd[PATH_MAX];
+    mkdir("/data/dir/sub", 0755);
+    mkdir("/data/dir/sub/deeper", 0755);
+    mkdir("/tmp/mnt", 0755);
+    SHOW("bind /data/dir /tmp/mnt", mount("/data/dir", "/tmp/mnt", NULL, MS_BIND, NULL));
+    int fd = open("/tmp/mnt/sub/deeper", O_RDONLY | O_DIRECTORY);
+    SHOW("chdir /tmp/mnt/sub", chdir("/tmp/mnt/sub"));
+    SHOW("rename sub out of the bind", rename("/data/dir/sub", "/data/moved"));
+    for (int i = 0; i < 3; i++) {
+        SHOW("chdir ..", chdir(".."));
+        printf("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : res(-1));
+        list("list .", ".");
+    }
+    list("list ../..", "../..");
+    list_fd("openat(deeper, ../../..)", openat(fd, "../../..", O_RDONLY | O_DIRECTORY));
+    SHOW("mkdirat(deeper, ../../escaped)", mkdirat(fd, "../../escaped", 0755));
+    SHOW("fchdir deeper", fchdir(fd));
+    SHOW("chdir ../..", chdir("../.."));
+    printf("getcwd: %s\n", getcwd(cwd, sizeof cwd) ? cwd : res(-1));
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/cwd", buf, sizeof buf - 1);
+    printf("readlink /proc/self/cwd: %s\n", n >= 0 ? (buf[n] = 0, buf) : res(-1));
+    chdir("/");
+    list("list /data", "/data");
+}
+
 /* --- races: a thread swaps a directory and a symlink to outside ----- */
 static volatile int stop;
 
@@ -611,6 +642,8 @@ int main(int argc, char **argv)
         scenario_devices();
     else if (!strcmp(s, "stdio"))
         scenario_stdio();
+    else if (!strcmp(s, "bindmove"))
+        scenario_bindmove();
     else if (!strcmp(s, "race"))
         scenario_race(argc > 3 ? atoi(argv[3]) : 3);
     else if (!strcmp(s, "hostrace"))
