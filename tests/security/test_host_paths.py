@@ -255,9 +255,10 @@ def test_host_stdin_file_gives_only_its_open_file(trees, tmp_path):
 @pytest.mark.parametrize("scenario", ["race", "hostrace"])
 def test_symlink_swapped_in_while_walking(trees, tmp_path, scenario):
     """A directory swapped for a symlink to outside while the sentry walks
-    through it: by a thread of the program (renameat2 RENAME_EXCHANGE of
-    the directory with an absolute and a relative symlink in a loop), or
-    by the host itself (another container sharing the volume), the
+    through it: by the program's own thread (renameat2 RENAME_EXCHANGE of
+    the directory with an absolute and a relative symlink in a loop) and
+    child process (rename through a spare name), or by the host itself
+    (another container sharing the volume), the
     time-of-check/time-of-use class of runc's CVE-2019-19921 and
     CVE-2021-30465. Every open, creat, mkdir, chmod, truncate, rename and
     readdir through the swapped name reaches the volume or nothing."""

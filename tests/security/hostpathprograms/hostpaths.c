@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -527,8 +528,21 @@ static void scenario_race(int seconds)
     close(creat("/data/race/d/canary.txt", 0644));
     symlink(O, "/data/race/s");
     symlink(cat("%s%s", rel_up, O + 1), "/data/race/r");
+    /* A thread exchanges the names; a second process renames them
+     * through a spare name, so that for moments there is only the link. */
     pthread_t t;
     pthread_create(&t, NULL, swapper, NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        time_t stop_at = time(NULL) + seconds;
+        while (time(NULL) < stop_at)
+            if (rename("/data/race/d", "/data/race/spare") == 0) {
+                rename("/data/race/s", "/data/race/d");
+                rename("/data/race/d", "/data/race/s");
+                rename("/data/race/spare", "/data/race/d");
+            }
+        _exit(0);
+    }
     long tries = 0, leaked = 0, changed = 0;
     const char *marker = getenv("MARKER");
     time_t end = time(NULL) + seconds;
@@ -570,6 +584,7 @@ static void scenario_race(int seconds)
     }
     stop = 1;
     pthread_join(t, NULL);
+    waitpid(child, NULL, 0);
     printf("race tries>0: %d\n", tries > 0);
     printf("race leaked: %ld\n", leaked);
 }
