@@ -11,6 +11,10 @@ FIFO or device: a FIFO on the host is a pipe inside the sentry, shared by
 every open of that host inode in the sandbox (as gVisor's gofer mounts do),
 so it connects sandboxed processes and never a host one. A read-only mount refuses every mutation with EROFS; a
 read-write volume does them with the *at() calls relative to the parent fd.
+A host procfs, sysfs or other filesystem of host state
+(HOST_STATE_FILESYSTEMS) mounted below the root or a volume shows as an
+empty directory that refuses changes: it would show the host's processes,
+the sentry's own /proc entry and the kernel's settings.
 
 A directory remembers the names it did not have, as Linux's negative
 dentries do, with the stamp (mtime, ctime, size, nlink) it had when they
@@ -43,6 +47,28 @@ _BIG_READ = 1 << 20
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 ABSENT_KEPT = 1024            # missing names remembered per directory, at most
 _IO_FLAGS = os.O_CLOEXEC | os.O_NOCTTY | os.O_NOFOLLOW
+# Filesystems that describe the host (its processes, kernel, devices,
+# namespaces) rather than hold files: one mounted below the root or a
+# volume shows as an empty, unwritable directory, as the host's /proc and
+# /sys are covered by the sandbox's own (statfs f_type values).
+HOST_STATE_FILESYSTEMS = frozenset((
+    0x9FA0,        # proc
+    0x62656572,    # sysfs
+    0x64626720,    # debugfs
+    0x74726163,    # tracefs
+    0x73636673,    # securityfs
+    0xCAFE4A11,    # bpf
+    0x6E736673,    # nsfs
+    0x27E0EB,      # cgroup
+    0x63677270,    # cgroup2
+    0x1CD1,        # devpts
+    0x19800202,    # mqueue
+    0x42494E4D,    # binfmt_misc
+    0x62656570,    # configfs
+    0xDE5E81E4,    # efivarfs
+    0x6165676C,    # pstore
+    0x65735543,    # fusectl
+))
 
 _audit = None
 _rlimit_raised = False
@@ -132,6 +158,15 @@ def _renameat2(old_fd, old, new_fd, new, flags):
         raise SyscallError(ctypes.get_errno())
 
 
+def _fs_type(fd):
+    """statfs(2)'s f_type of the filesystem fd lies on (os has no fstatfs)."""
+    ctypes, libc = _libc()
+    buf = ctypes.create_string_buffer(120)         # struct statfs, x86-64
+    if libc.fstatfs(fd, buf) != 0:
+        raise SyscallError(ctypes.get_errno())
+    return int.from_bytes(buf.raw[:8], "little")
+
+
 class _Ids:
     """A host object's mode and owner, for a permission check, and the
     stamp (_dir_stamp) the same stat gave, for a lookup right after it."""
@@ -192,6 +227,13 @@ class HostInode(Inode):
         super().__init__(fs, s.st_mode)
         self.parent = parent          # HostInode (strong: we need its fd) or None
         self.name = name              # our name in parent; None once removed
+        # The root of a host filesystem in HOST_STATE_FILESYSTEMS mounted
+        # here: shown empty and unwritable (checked only where a lookup
+        # crosses onto another device).
+        self.hidden = (parent is not None and st.S_ISDIR(s.st_mode)
+                       and s.st_dev != parent.host_dev
+                       and _fs_type(path_fd) in HOST_STATE_FILESYSTEMS)
+        self.host_dev = s.st_dev
         # Looked-up children, for directories only (made on first lookup).
         self._children = None
         # (stamp, names) of names found missing while the directory had
@@ -204,7 +246,7 @@ class HostInode(Inode):
 
     # --- helpers ------------------------------------------------------------
     def _writable(self):
-        if self.fs.readonly:
+        if self.fs.readonly or self.hidden:
             raise SyscallError(errno.EROFS)
 
     def _creating(self, name):
@@ -212,6 +254,8 @@ class HostInode(Inode):
         _check_name(name)
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
+        if self.hidden:
+            raise SyscallError(errno.EROFS)
         if self.fs.readonly:
             try:
                 os.stat(name, dir_fd=self.fd, follow_symlinks=False)
@@ -339,6 +383,8 @@ class HostInode(Inode):
         _check_name(name)
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
+        if self.hidden:
+            raise SyscallError(errno.ENOENT)
         with self.fs.lock:
             children = self._child_map()
             child = children.get(name)
@@ -393,6 +439,8 @@ class HostInode(Inode):
     def readdir(self):
         if not self.is_dir():
             raise SyscallError(errno.ENOTDIR)
+        if self.hidden:
+            return []
         dfd = _host_open(self.fd, b".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             out = []

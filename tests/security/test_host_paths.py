@@ -252,6 +252,48 @@ def test_host_stdin_file_gives_only_its_open_file(trees, tmp_path):
     assert (fingerprint(outside), fingerprint(sandbox[1])) == before
 
 
+PSEUDO_SCRIPT = """set -e
+mount -t proc proc "$1/hostproc"
+mount -t sysfs sysfs "$1/hostsys"
+mount -t proc proc "$2/proc"
+shift 2
+exec "$@"
+"""
+
+
+def test_host_pseudo_filesystems_below_root_show_nothing(trees, tmp_path):
+    """The host's procfs and sysfs mounted below the sandbox's root or in
+    a volume (in a private mount namespace here) would show the host's
+    processes, its kernel's state and the sentry's own /proc entry
+    (environ, mem), and in a read-write volume take writes; they show
+    as empty directories, as the host's /proc and /sys are covered by the
+    sandbox's own, unwritable on a volume (in the root, the overlay takes
+    changes in memory, as anywhere else)."""
+    sandbox, _, outside = trees
+    root, vol, rovol = sandbox
+    for d in (root / "hostproc", root / "hostsys", vol / "proc"):
+        d.mkdir()
+    cmd = ["unshare", "--mount", "sh", "-c", PSEUDO_SCRIPT, "sh", str(root), str(vol),
+           *KVMSENTRY, "do", "--root", str(root), "--volume", "%s:/data" % vol,
+           "--volume", "%s:/ro:ro" % rovol, "--", "/bin/hostpaths", "pseudo", str(outside)]
+    p = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT, cwd=str(tmp_path),
+                       stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+    out = p.stdout.decode(errors="replace")
+    assert (p.returncode, p.stderr) == (0, b""), out
+    expected = []
+    in_root = "bin data dev etc hostproc hostsys proc ro sys tmp"
+    for d, up, change in (("/hostproc", in_root, "ok"), ("/hostsys", in_root, "ok"),
+                          ("/data/proc", "abs_canary abs_dir dangling dir file proc rel_dir",
+                           "EROFS")):
+        expected += ["list %s: . .." % d, "read %s/1/cmdline: ENOENT" % d,
+                     "read %s/self/environ: ENOENT" % d,
+                     "read %s/kernel/uevent_seqnum: ENOENT" % d,
+                     "write %s/sys/kernel/hostname: ENOENT" % d,
+                     "creat %s/x: %s" % (d, change), "mkdir %s/y: %s" % (d, change),
+                     "chmod %s: %s" % (d, change), "list %s/..: . .. %s" % (d, up)]
+    assert out.splitlines() == expected
+
+
 @pytest.mark.parametrize("scenario", ["race", "hostrace"])
 def test_symlink_swapped_in_while_walking(trees, tmp_path, scenario):
     """A directory swapped for a symlink to outside while the sentry walks

@@ -508,6 +508,26 @@ static void scenario_bindmove(void)
     list("list /data", "/data");
 }
 
+/* The host's procfs and sysfs mounted below the root (/hostproc,
+ * /hostsys) and in a volume (/data/proc): nothing of them shows. */
+static void scenario_pseudo(void)
+{
+    const char *dirs[] = {"/hostproc", "/hostsys", "/data/proc", NULL};
+    for (int i = 0; dirs[i]; i++) {
+        const char *d = dirs[i];
+        list(cat("list %s", d), d);
+        cat_path(cat("read %s/1/cmdline", d), cat("%s/1/cmdline", d));
+        cat_path(cat("read %s/self/environ", d), cat("%s/self/environ", d));
+        cat_path(cat("read %s/kernel/uevent_seqnum", d), cat("%s/kernel/uevent_seqnum", d));
+        SHOW(cat("write %s/sys/kernel/hostname", d),
+             open(cat("%s/sys/kernel/hostname", d), O_WRONLY));
+        SHOW(cat("creat %s/x", d), open(cat("%s/x", d), O_CREAT | O_WRONLY, 0644));
+        SHOW(cat("mkdir %s/y", d), mkdir(cat("%s/y", d), 0755));
+        SHOW(cat("chmod %s", d), chmod(d, 0700));
+        list(cat("list %s/..", d), cat("%s/..", d));
+    }
+}
+
 /* --- races: a thread swaps a directory and a symlink to outside ----- */
 static volatile int stop;
 
@@ -659,6 +679,8 @@ int main(int argc, char **argv)
         scenario_stdio();
     else if (!strcmp(s, "bindmove"))
         scenario_bindmove();
+    else if (!strcmp(s, "pseudo"))
+        scenario_pseudo();
     else if (!strcmp(s, "race"))
         scenario_race(argc > 3 ? atoi(argv[3]) : 3);
     else if (!strcmp(s, "hostrace"))
