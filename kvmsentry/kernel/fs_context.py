@@ -30,8 +30,9 @@ def start_of(task, dirfd, path):
     return f.location
 
 
-def lookup_at(task, dirfd, path, follow=True, empty_path=False):
-    """Location of path relative to dirfd (AT_EMPTY_PATH: dirfd itself)."""
+def lookup_at(task, dirfd, path, follow=True, empty_path=False, w=None):
+    """Location of path relative to dirfd (AT_EMPTY_PATH: dirfd itself),
+    walked by w (default: the task's Walker)."""
     if not path:
         if not empty_path:
             raise SyscallError(errno.ENOENT)
@@ -42,9 +43,9 @@ def lookup_at(task, dirfd, path, follow=True, empty_path=False):
             raise SyscallError(errno.EBADF)
         return f.location
     start = task.fs.cwd if dirfd == AT_FDCWD or path[0] == SLASH else start_of(task, dirfd, path)
-    return Walker(task.kernel.mounts, task.fs, task.creds).walk(start, path, follow)
+    return (w or Walker(task.kernel.mounts, task.fs, task.creds)).walk(start, path, follow)
 
 
-def parent_at(task, dirfd, path):
+def parent_at(task, dirfd, path, w=None):
     """(parent Location, name, trailing slash) for create/remove calls."""
-    return walker(task).walk_parent(start_of(task, dirfd, path), path)
+    return (w or walker(task)).walk_parent(start_of(task, dirfd, path), path)

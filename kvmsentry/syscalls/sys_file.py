@@ -8,7 +8,7 @@ from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.vfs import fsnotify
 from kvmsentry.vfs.file import O_PATH, truncate_inode
-from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, dac_overridden, may_access
+from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, Walker, dac_overridden, may_access
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC = 0o100, 0o200, 0o400, 0o1000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC = 0o200000, 0o400000, 0o2000000
@@ -26,18 +26,20 @@ def check_mount_writable(loc):
         raise SyscallError(errno.EROFS)
 
 
-def open_location(task, dirfd, path, flags, mode):
-    """The Location and new File for open(2)-style arguments."""
+def open_location(task, dirfd, path, flags, mode, w=None):
+    """The Location and new File for open(2)-style arguments, the path
+    walked by w (default: the task's Walker)."""
     acc = flags & O_ACCMODE
     if flags & O_TMPFILE == O_TMPFILE:
         raise SyscallError(errno.EOPNOTSUPP)
     creds = task.creds
+    w = w or walker(task)
     if flags & O_CREAT and not flags & O_PATH:
-        parent, name, trailing = parent_at(task, dirfd, path)
+        parent, name, trailing = parent_at(task, dirfd, path, w)
         if trailing or name in (b".", b".."):
             raise SyscallError(errno.EISDIR)
         try:
-            loc = walker(task).walk(parent, name, follow=not flags & (O_EXCL | O_NOFOLLOW))
+            loc = w.walk(parent, name, follow=not flags & (O_EXCL | O_NOFOLLOW))
             if flags & O_EXCL:
                 raise SyscallError(errno.EEXIST)
             created = False
@@ -46,19 +48,19 @@ def open_location(task, dirfd, path, flags, mode):
                 raise
             if not flags & (O_EXCL | O_NOFOLLOW):
                 # A dangling symlink: create what it points to, as Linux does.
-                parent, name = _dangling_target(task, parent, name)
+                parent, name = _dangling_target(w, parent, name)
             check_mount_writable(parent)
             if not may_access(parent.inode.getattr(), creds, W_OK | 1):
                 raise SyscallError(errno.EACCES)
             parent.inode.create(name, 0o100000 | (mode & 0o7777 & ~task.fs.umask),
                                 creds.fsuid, creds.fsgid)
             parent.dentry.forget(name)
-            loc = walker(task).walk(parent, name, follow=False)
+            loc = w.walk(parent, name, follow=False)
             created = True
             fsnotify.created(parent.inode, name)
     else:
         created = False
-        loc = lookup_at(task, dirfd, path, follow=not flags & O_NOFOLLOW)
+        loc = lookup_at(task, dirfd, path, follow=not flags & O_NOFOLLOW, w=w)
     inode = loc.inode
     if flags & O_PATH:
         if flags & O_DIRECTORY and not inode.is_dir():
@@ -99,11 +101,10 @@ def open_location(task, dirfd, path, flags, mode):
     return loc, file
 
 
-def _dangling_target(task, parent, name):
+def _dangling_target(w, parent, name):
     """(parent, name) where O_CREAT through a chain of symlinks ending in
     nothing should create its file; (parent, name) itself if `name` does
-    not exist at all."""
-    w = walker(task)
+    not exist at all (w: the Walker of the open)."""
     for _ in range(40):
         try:
             loc = w.walk(parent, name, follow=False)
@@ -150,8 +151,9 @@ def creat(task, pathname, mode):
 
 
 def openat2(task, dirfd, pathname, how, size):
-    """Implements openat2(2). The scoped RESOLVE_* modes are refused with
-    EOPNOTSUPP rather than resolved more loosely than asked."""
+    """Implements openat2(2). RESOLVE_NO_MAGICLINKS is honoured; the
+    scoped RESOLVE_* modes are refused with EOPNOTSUPP rather than
+    resolved more loosely than asked."""
     if size < 24:
         raise SyscallError(errno.EINVAL)
     raw = task.mm.copy_in(how, min(size, 4096))
@@ -170,7 +172,9 @@ def openat2(task, dirfd, pathname, how, size):
         raise SyscallError(errno.EOPNOTSUPP)
     if resolve & RESOLVE_CACHED:
         raise SyscallError(errno.EAGAIN)
-    _, file = open_location(task, i32(dirfd), path, flags, mode)
+    w = Walker(task.kernel.mounts, task.fs, task.creds,
+               no_magiclinks=bool(resolve & RESOLVE_NO_MAGICLINKS))
+    _, file = open_location(task, i32(dirfd), path, flags, mode, w)
     return install_opened(task, file, flags)
 
 

@@ -96,12 +96,15 @@ def connected(mount, dentry):
 
 
 class Walker:
-    """Resolves paths for one task's filesystem context (root, cwd)."""
+    """Resolves paths for one task's filesystem context (root, cwd);
+    no_magiclinks: openat2's RESOLVE_NO_MAGICLINKS (a procfs magic link
+    on the way is ELOOP)."""
 
-    def __init__(self, mounts, fs_context, creds):
+    def __init__(self, mounts, fs_context, creds, no_magiclinks=False):
         self.mounts = mounts
         self.ctx = fs_context
         self.creds = creds
+        self.no_magiclinks = no_magiclinks
 
     def _check_search(self, loc):
         inode = loc.dentry.inode
@@ -207,6 +210,8 @@ class Walker:
                 loc_next = inode.follow_magic(_location(Location, (mount, child)))
                 if loc_next is None:
                     loc_next = self.walk(here, inode.readlink(), True, _depth)
+                elif self.no_magiclinks:
+                    raise SyscallError(errno.ELOOP)
                 mount, child = loc_next
             dentry = child
         if must_be_dir and not dentry.inode.is_dir():

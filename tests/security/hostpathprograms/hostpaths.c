@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -283,6 +284,26 @@ static void scenario_proc(void)
     SHOW("chmod /proc/self/fd/ro", chmod(cat("/proc/self/fd/%d", ro), 0777));
     int exe = open("/proc/self/exe", O_RDONLY);
     SHOW("open /proc/self/exe", exe);
+    /* An O_PATH fd of a symlink to outside: the magic link reaches the
+     * symlink itself, whose text is never followed after the jump. */
+    int lfd = open("/data/abs_canary", O_PATH | O_NOFOLLOW);
+    const char *m = cat("/proc/self/fd/%d", lfd);
+    char mp[64];
+    snprintf(mp, sizeof mp, "%s", m);
+    SHOW("open O_PATH symlink fd via /proc", open(mp, O_RDONLY));
+    SHOW("creat O_PATH symlink fd via /proc", open(mp, O_CREAT | O_WRONLY, 0644));
+    SHOW("truncate O_PATH symlink fd via /proc", truncate(mp, 0));
+    SHOW("chmod O_PATH symlink fd via /proc", chmod(mp, 0777));
+    SHOW("opendir O_PATH symlink fd via /proc/.", open(cat("%s/.", mp), O_RDONLY));
+    struct stat sb;
+    SHOW("stat O_PATH symlink fd via /proc", stat(mp, &sb));
+    printf("  is a symlink: %d\n", S_ISLNK(sb.st_mode));
+    SHOW("readlinkat(fd, \"\")", readlinkat(lfd, "", buf, sizeof buf));
+    struct open_how how = {.flags = O_RDONLY, .resolve = RESOLVE_NO_MAGICLINKS};
+    SHOW("openat2 /proc/self/root/etc/passwd NO_MAGICLINKS",
+         syscall(SYS_openat2, AT_FDCWD, "/proc/self/root/etc/passwd", &how, sizeof how));
+    SHOW("openat2 /proc/self/fd/N NO_MAGICLINKS",
+         syscall(SYS_openat2, AT_FDCWD, cat("/proc/self/fd/%d", dfd), &how, sizeof how));
 }
 
 static void scenario_readonly(void)
