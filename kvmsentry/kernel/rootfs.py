@@ -65,8 +65,8 @@ class DeviceNumbers:
         return self._next
 
 
-def _dangling_link(walker, loc, name):
-    """The symlink `name` in loc whose target does not exist, or None."""
+def _symlink_at(walker, loc, name):
+    """The inode of `name` in loc if it is a symlink, else None."""
     try:
         inode = walker.walk(loc, name, follow=False).inode
     except SyscallError:
@@ -89,7 +89,7 @@ def _mkdir_p(walker, start, path, _depth=0):
         except SyscallError as e:
             if e.errno != errno.ENOENT:
                 raise
-        link = _dangling_link(walker, loc, name)
+        link = _symlink_at(walker, loc, name)
         if link is not None:
             if _depth >= MAXSYMLINKS:
                 raise SyscallError(errno.ELOOP)
@@ -157,12 +157,12 @@ def write_file(mounts, path, data, mode=0o644):
     loc = _mkdir_p(walker, mounts.root_location(), parent or "/")
     name = name.encode()
     for _ in range(MAXSYMLINKS):
-        link = _dangling_link(walker, loc, name)
+        link = _symlink_at(walker, loc, name)
         if link is None:
             break
         try:
             walker.walk(loc, name)
-            break                              # not dangling after all
+            break                              # its target exists
         except SyscallError as e:
             if e.errno != errno.ENOENT:
                 raise
