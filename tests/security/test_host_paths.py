@@ -2,21 +2,25 @@
 
 An adversarial review of every way a path can reach the host: symlinks
 (absolute and relative) in a volume and in the root, followed by every
-call that takes a path; `..` at the root of a volume and of the sandbox,
-chroot and fchdir escapes, openat from a volume's mount point; the magic
-links of /proc; read-only volumes written through every call, remounted
-and bound again; the root's own hardlinks and symlinks to outside files
-(copy-up); a thread, and the host itself, swapping a directory for a
-symlink while the sentry walks (the time-of-check/time-of-use class of
-runc's CVEs); and the OCI runtime's mount set-up from config.json.
+call that takes a path; `..` at the root of a volume and of the
+sandbox, chroot and fchdir escapes, openat from a volume's mount point,
+a directory renamed out from under a bind mount; the magic links of
+/proc and openat2's RESOLVE_NO_MAGICLINKS; read-only volumes written
+through every call, remounted and bound again; the root's own hardlinks
+and symlinks to outside files (copy-up); Unix socket names; host device
+nodes, file handles, a host file given as stdin, host procfs/sysfs
+mounted below the root or a volume; a thread, a process and the host
+itself swapping a directory for a symlink while the sentry walks (the
+time-of-check/time-of-use class of runc's CVEs); and the OCI runtime's
+set-up from config.json.
 
 The canary is a directory next to the sandbox's root and volumes
 (tmp_path/outside): it must never be read, listed, written, renamed,
 chmod-ed, linked to nor removed. hostpathprograms/hostpaths.c makes the
 attempts; the same binary run natively in a twin tree made the root of
-a private mount namespace (pivot_root, volumes bound) is the oracle where Linux
-has an answer, and the canary's fingerprint is compared byte for byte
-before and after every run.
+a private mount namespace (pivot_root, volumes bound) is the oracle
+where Linux has an answer (runc for the OCI set-up), and the canary's
+fingerprint is compared byte for byte before and after every run.
 """
 import difflib
 import hashlib
