@@ -74,6 +74,13 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
+@pytest.mark.parametrize("mode", ["packets"])
+def test_pipe_modes(miscprogs, tmp_path, flavour, mode):
+    """Pipes' less common modes (tests/miscprograms/pipe_modes.c)."""
+    same(miscprogs, tmp_path, "pipe_modes", flavour, mode)
+
+
+@flavours
 def test_sysctl_files_poll(miscprogs, tmp_path, flavour):
     """Every /proc/sys file polls ready; hostname and domainname report a
     change (sethostname, setdomainname or a write to the file) once to each
