@@ -498,14 +498,16 @@ class Pipe:
     def set_size(self, n, privileged=False):
         """Implements F_SETPIPE_SZ: the new capacity, rounded up to a
         power of two of pages. Above pipe-max-size needs CAP_SYS_RESOURCE
-        (`privileged`); EBUSY if the data already in the pipe won't fit."""
+        (`privileged`); EBUSY if the pipe buffers in use won't fit."""
         size = round_pipe_size(n)
         if size == 0:
             raise SyscallError(errno.EINVAL)
         with self.lock:
             if size > self.capacity and size > PIPE_MAX_SIZE and not privileged:
                 raise SyscallError(errno.EPERM)
-            if len(self._buf) > size:
+            # (Counted in pipe buffers, as pipe_resize_ring: three
+            # one-byte packets do not fit in two pages.)
+            if self._live_buffers() > size // PAGE_SIZE:
                 raise SyscallError(errno.EBUSY)
             self.capacity = size
         self.queue.notify(WRITE_EVENTS)

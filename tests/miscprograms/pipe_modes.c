@@ -3,6 +3,11 @@
  *            one (a shorter read drops the rest), writes over PIPE_BUF
  *            split, one packet per pipe buffer; F_SETFL toggling
  *            O_DIRECT; splice, tee and vmsplice with packets.
+ *   flags    pipe2 with each flag bit, pipe(2) itself.
+ *   sizes    F_GETPIPE_SZ / F_SETPIPE_SZ: rounding, the smallest and
+ *            largest sizes, shrinking below what the pipe holds (EBUSY,
+ *            counted in pipe buffers), pipe-max-size for uid 1000 (root
+ *            drops to it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -11,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -180,11 +188,123 @@ static void packets(void)
     close(f);
 }
 
+static void flag_bits(void)
+{
+    int p[2];
+    for (int bit = 0; bit < 32; bit++) {
+        char label[32];
+        snprintf(label, sizeof label, "pipe2 flag bit %d", bit);
+        long r = pipe2(p, 1u << bit);
+        SHOW(label, r);
+        if (r == 0) {
+            flags_of("  read end", p[0]);
+            flags_of("  write end", p[1]);
+            close(p[0]);
+            close(p[1]);
+        }
+    }
+    SHOW("pipe2 all of O_CLOEXEC|O_NONBLOCK|O_DIRECT",
+         pipe2(p, O_CLOEXEC | O_NONBLOCK | O_DIRECT));
+    SHOW("F_GETFD of the read end", fcntl(p[0], F_GETFD));
+    close(p[0]);
+    close(p[1]);
+    SHOW("pipe", pipe(p));
+    flags_of("  read end", p[0]);
+    flags_of("  write end", p[1]);
+    int *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    SHOW("pipe2 into read-only memory", pipe2(ro, 0));
+    SHOW("  then pipe, the same fds", pipe(p));
+    printf("  fds %d %d\n", p[0], p[1]);
+    SHOW("pipe2 at address 8", syscall(SYS_pipe2, 8L, 0L));
+}
+
+static void sizes_as(const char *who, long max)
+{
+    int p[2];
+    printf("%s:\n", who);
+    MUST(pipe(p));
+    SHOW("  F_SETPIPE_SZ pipe-max-size", fcntl(p[1], F_SETPIPE_SZ, max));
+    SHOW("  F_SETPIPE_SZ pipe-max-size + 1", fcntl(p[1], F_SETPIPE_SZ, max + 1));
+    SHOW("  F_SETPIPE_SZ 2 * pipe-max-size", fcntl(p[1], F_SETPIPE_SZ, 2 * max));
+    SHOW("  F_GETPIPE_SZ", fcntl(p[1], F_GETPIPE_SZ));
+    SHOW("  F_SETPIPE_SZ 4096 (shrink)", fcntl(p[1], F_SETPIPE_SZ, 4096));
+    close(p[0]);
+    close(p[1]);
+}
+
+static void sizes(void)
+{
+    int p[2];
+    char buf[8192];
+    long max = 0;
+    FILE *f = fopen("/proc/sys/fs/pipe-max-size", "r");
+    if (!f || fscanf(f, "%ld", &max) != 1)
+        printf("no pipe-max-size\n");
+    if (f)
+        fclose(f);
+    MUST(pipe2(p, O_NONBLOCK));
+    SHOW("F_GETPIPE_SZ of a new pipe", fcntl(p[0], F_GETPIPE_SZ));
+    static const unsigned long asks[] = {
+        0, 1, 4095, 4096, 4097, 12288, 65536, 65537, 100000, (1ul << 32) + 8192,
+        (1ul << 31) + 1, 0xffffffffu, 0x80000001ul << 32};
+    for (unsigned i = 0; i < sizeof asks / sizeof *asks; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "F_SETPIPE_SZ %#lx", asks[i]);
+        SHOW(label, fcntl(p[1], F_SETPIPE_SZ, asks[i]));
+        SHOW("  F_GETPIPE_SZ (read end)", fcntl(p[0], F_GETPIPE_SZ));
+    }
+    int file = open("/proc/self/status", O_RDONLY);
+    SHOW("F_GETPIPE_SZ of a file", fcntl(file, F_GETPIPE_SZ));
+    SHOW("F_SETPIPE_SZ of a file", fcntl(file, F_SETPIPE_SZ, 4096));
+    close(file);
+
+    /* Shrinking: what the pipe holds, in pipe buffers, must fit. */
+    fcntl(p[1], F_SETPIPE_SZ, 65536);
+    memset(buf, 's', sizeof buf);
+    SHOW("write 5000 bytes (two buffers)", write(p[1], buf, 5000));
+    SHOW("  shrink to one page", fcntl(p[1], F_SETPIPE_SZ, 4096));
+    SHOW("  shrink to two pages", fcntl(p[1], F_SETPIPE_SZ, 8192));
+    SHOW("  write 4096 more", write(p[1], buf, 4096));
+    SHOW("  read all", read(p[0], buf, sizeof buf));
+    fcntl(p[1], F_SETPIPE_SZ, 65536);
+    for (int i = 0; i < 3; i++)
+        write(p[1], buf, 100);
+    SHOW("three writes of 100 (one buffer): shrink to one page",
+         fcntl(p[1], F_SETPIPE_SZ, 4096));
+    SHOW("  read all", read(p[0], buf, sizeof buf));
+    fcntl(p[1], F_SETPIPE_SZ, 65536);
+    fcntl(p[1], F_SETFL, O_DIRECT | O_NONBLOCK);
+    for (int i = 0; i < 3; i++)
+        write(p[1], buf, 1);
+    SHOW("three packets: shrink to two pages", fcntl(p[1], F_SETPIPE_SZ, 8192));
+    SHOW("  to four pages", fcntl(p[1], F_SETPIPE_SZ, 16384));
+    SHOW("  one more packet", write(p[1], buf, 1));
+    SHOW("  and another", write(p[1], buf, 1));
+    SHOW("  read", read(p[0], buf, sizeof buf));
+    SHOW("  packets again", write(p[1], buf, 1));
+    close(p[0]);
+    close(p[1]);
+
+    /* (Root's CAP_SYS_RESOURCE lifts pipe-max-size: no native root of
+     * a test has it, see test_root_without_cap_sys_resource.) */
+    if (getuid() == 0 && (setgroups(0, NULL) || setgid(1000) || setuid(1000)))
+        perror("setuid");
+    sizes_as("uid 1000", max);
+    MUST(pipe(p));
+    SHOW("uid 1000: F_SETPIPE_SZ 1 << 31", fcntl(p[1], F_SETPIPE_SZ, 1ul << 31));
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc > 1 && !strcmp(argv[1], "packets"))
         packets();
+    else if (argc > 1 && !strcmp(argv[1], "flags"))
+        flag_bits();
+    else if (argc > 1 && !strcmp(argv[1], "sizes"))
+        sizes();
     else
         return 2;
     return 0;
