@@ -832,7 +832,7 @@ class Fifo:
     def open(self, flags, location=None):
         """A PipeFile by the FIFO open rules: O_RDONLY waits for a writer
         (not with O_NONBLOCK); O_WRONLY waits for a reader (O_NONBLOCK:
-        ENXIO without one); O_RDWR never waits."""
+        ENXIO without one); O_RDWR never waits. O_DIRECT: EINVAL."""
         acc = flags & O_ACCMODE
         nonblock = flags & O_NONBLOCK
         if acc not in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR):
@@ -859,6 +859,11 @@ class Fifo:
             except SyscallError:
                 file.release()
                 raise
+        if flags & O_DIRECT:
+            # As do_dentry_open: a FIFO has no FMODE_CAN_ODIRECT, checked
+            # after the open's wait (F_SETFL may set it later).
+            file.release()
+            raise SyscallError(errno.EINVAL)
         return file
 
     def _closed(self, pipe):

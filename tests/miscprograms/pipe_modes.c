@@ -19,6 +19,7 @@
 #include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -33,7 +34,9 @@
 static void flags_of(const char *label, int fd)
 {
     int fl = fcntl(fd, F_GETFL);
-    printf("%-44s %s%s%s\n", label, (fl & O_ACCMODE) == O_RDONLY ? "O_RDONLY" : "O_WRONLY",
+    int acc = fl & O_ACCMODE;
+    printf("%-44s %s%s%s\n", label,
+           acc == O_RDONLY ? "O_RDONLY" : acc == O_WRONLY ? "O_WRONLY" : "O_RDWR",
            fl & O_NONBLOCK ? "|O_NONBLOCK" : "", fl & O_DIRECT ? "|O_DIRECT" : "");
 }
 
@@ -186,6 +189,19 @@ static void packets(void)
     SHOW("vmsplice packets to memory", vmsplice(p[0], &o, 1, 0));
     printf("'%s'\n", out);
     close(f);
+
+    /* A FIFO opened with O_DIRECT: EINVAL (no FMODE_CAN_ODIRECT), after
+     * the open's wait; F_SETFL may still set it. */
+    SHOW("mkfifo", mkfifo("pipe_modes_fifo", 0600));
+    SHOW("open it O_RDWR|O_DIRECT", open("pipe_modes_fifo", O_RDWR | O_DIRECT));
+    int ff = open("pipe_modes_fifo", O_RDWR | O_NONBLOCK);
+    SHOW("F_SETFL O_DIRECT on it", fcntl(ff, F_SETFL, O_DIRECT | O_NONBLOCK));
+    flags_of("it", ff);
+    put(ff, "fifo");
+    put(ff, "packets");
+    drain("reads of 3", ff, 3);
+    close(ff);
+    unlink("pipe_modes_fifo");
 }
 
 static void flag_bits(void)
