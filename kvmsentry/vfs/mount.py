@@ -75,6 +75,7 @@ class Dentry:
         d = self.children.get(name)
         if d is not None and self.inode.revalidates and not d.pinned \
                 and self.inode.stale_child(name, d.inode, seen):
+            d.unlinked = True               # (the host removed or renamed it)
             self.forget(name)
             d = None
         if d is None:
