@@ -181,8 +181,8 @@ class Walker:
                     child = dentry.child(name, seen)
                     if inode.volatile:
                         key = None
-                    elif inode.revalidates and key is not None:
-                        if checks is None:
+                    elif inode.revalidates and key is not None and not child.pinned:
+                        if checks is None:          # (a mount point stays: Dentry.child)
                             checks = []
                         checks.append((inode, name, child.inode))
                 else:
