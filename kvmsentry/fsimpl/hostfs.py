@@ -26,6 +26,13 @@ changed directory a fresh fine-grained ctime once one was read, on ext4,
 xfs, btrfs and tmpfs). The sandbox's own creations also drop the name at
 once.
 
+A cached name is checked against the host at each lookup that finds it
+(stale_child, as Linux's d_revalidate and gVisor's revalidating gofer
+mounts): a name the host renamed another file onto, or removed and made
+again, has another inode number (not reusable while our fd holds the old
+one), and the next lookup opens what the name has now; an fd open on the
+old file keeps it. This costs one fstatat per host-backed name of a walk.
+
 set_open_audit(callback) lets tests watch every host open this module does.
 """
 import errno
@@ -217,6 +224,8 @@ class _Fds:
 class HostInode(Inode):
     """One host object, named by the O_PATH fd it holds."""
 
+    revalidates = True                # the host may rename or remove our names
+
     def __init__(self, fs, path_fd, parent, name):
         try:
             s = os.stat(path_fd)
@@ -224,6 +233,7 @@ class HostInode(Inode):
             os.close(path_fd)
             raise SyscallError(e.errno) from None
         self._fds = _Fds(path_fd)
+        self._ids = (s.st_ino, s.st_dev)     # which host object: stale_child compares
         super().__init__(fs, s.st_mode)
         self.parent = parent          # HostInode (strong: we need its fd) or None
         self.name = name              # our name in parent; None once removed
@@ -388,7 +398,7 @@ class HostInode(Inode):
         with self.fs.lock:
             children = self._child_map()
             child = children.get(name)
-            if child is not None:
+            if child is not None and self._same(name, child):
                 return child
             absent = self._absent
             if absent is not None and name in absent[1]:
@@ -404,6 +414,27 @@ class HostInode(Inode):
             child = HostInode(self.fs, fd, self, name)
             children[name] = child
             return child
+
+    def _same(self, name, child):
+        """Whether the host's `name` here is still `child` (the same
+        object: a host inode number is not reused while our fd holds it);
+        else forget the child (the sandbox keeps it as a removed file)."""
+        try:
+            s = os.stat(name, dir_fd=self._fds.path, follow_symlinks=False)
+            if (s.st_ino, s.st_dev) == child._ids:
+                return True
+        except OSError:
+            pass              # gone, or unreadable: the next lookup says which
+        with self.fs.lock:
+            if self._children is not None and self._children.get(name) is child:
+                self._forget(name)
+        return False
+
+    def stale_child(self, name, child, seen=None):
+        # A name the host pointed at another object (mv new prog; rm prog
+        # and a new prog) names the new one at the next lookup, as on
+        # Linux; an open fd keeps the old. One fstatat per cached name.
+        return not self._same(name, child)
 
     def lookup_seen(self, name, seen):
         # A path walk's search check stat()ed this directory just now.

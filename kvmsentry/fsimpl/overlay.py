@@ -81,6 +81,9 @@ class OverlayInode(Inode):
         self._type = st.S_IFMT((upper if upper is not None else lower).mode)
         # Looked-up children: directories only.
         self._children = weakref.WeakValueDictionary() if self._type == _S_IFDIR else _NONE
+        # Lower entries the host may change under us are asked again
+        # (stale_child); a directory with none is not.
+        self.revalidates = self._type == _S_IFDIR and lower is not None and lower.revalidates
 
     @property
     def mode(self):
@@ -243,7 +246,7 @@ class OverlayInode(Inode):
             if not self.is_dir():
                 raise SyscallError(errno.ENOTDIR)
             child = self._children.get(name)
-            if child is not None:
+            if child is not None and not (self.revalidates and self.stale_child(name, child)):
                 return child
             upper = _lookup_or_none(self.upper, name) if self.upper is not None else None
             lower = None
@@ -254,6 +257,19 @@ class OverlayInode(Inode):
             if upper is None and lower is None:
                 raise SyscallError(errno.ENOENT)
             return self._adopt(name, OverlayInode(self.fs, upper, lower, self, name))
+
+    def stale_child(self, name, child, seen=None):
+        # Only a lower-only entry can change under us: the upper layer is
+        # ours, and Linux leaves a merged directory's lower changing under
+        # it undefined.
+        lower, lower_dir = child.lower, self.lower
+        if child.upper is not None or lower is None or lower_dir is None \
+                or not lower_dir.stale_child(name, lower, seen):
+            return False
+        with self.fs.lock:
+            if self._children.get(name) is child:
+                self._forget(name)
+        return True
 
     def readdir(self):
         with self.fs.lock:

@@ -6,6 +6,12 @@ of everything that waits on the pipe: blocked readers and writers, FIFO
 openers, poll/select/epoll. Every state change notifies the queue with the
 events it made true, after the lock is dropped.
 
+Packet mode (a write end with O_DIRECT, pipe2's or F_SETFL's): each
+write goes into pipe buffers of its own, a packet each (PAGE_SIZE bytes
+at most), and a read that reaches a packet ends with it, dropping what
+it did not take. A pipe holding packets counts as full by its buffers
+(capacity / PAGE_SIZE of them), as Linux counts every pipe.
+
 pipe2(2) makes a fresh Pipe with make_pipe(); a FIFO inode keeps a Fifo,
 which hands out one shared Pipe for all its opens and applies the FIFO
 open rules (blocking until the other side opens).
@@ -36,6 +42,7 @@ from kvmsentry.vfs.file import O_ACCMODE, O_NONBLOCK, File
 from kvmsentry.vfs.inode import Stat
 
 PAGE_SIZE = 4096
+O_DIRECT = 0o40000              # x86-64's: a pipe write end's packet mode
 PIPE_BUF = 4096                 # writes up to this size are atomic
 DEFAULT_CAPACITY = 16 * PAGE_SIZE
 PIPE_MAX_SIZE = 1 << 20         # /proc/sys/fs/pipe-max-size default
@@ -93,9 +100,13 @@ class Pipe:
         # positions in the stream of bytes ever written (_wpos; the read
         # position is _wpos - len(_buf)): a read or write whose copy
         # faults counts whole pipe buffers (try_read_cut, write_cut). A
-        # splice's pages, up to _spliced, take no merged writes.
+        # splice's pages and packets, up to _spliced, take no merged writes.
         self._wpos = self._spliced = 0
         self._starts = []
+        # Packets (packet mode) not yet read, in order: (start, end) in
+        # the same positions. Empty for a byte-stream pipe: every read
+        # and write tests only that.
+        self._packets = []
 
     # --- ends --------------------------------------------------------------
     def attach(self, reader, writer):
@@ -155,8 +166,13 @@ class Pipe:
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 return None
-            data = bytes(self._buf[:length])
-            del self._buf[:length]
+            if self._packets:
+                length, drop = self._cut_packet(min(length, len(self._buf)))
+                data = bytes(self._buf[:length])
+                self._remove(drop)
+            else:
+                data = bytes(self._buf[:length])
+                del self._buf[:length]
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
         if self.fasync_writers.armed:
@@ -181,24 +197,30 @@ class Pipe:
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 return None
+            limit, drop = have, 0
+            if self._packets:
+                limit, drop = self._cut_packet(min(sum(map(len, buffers)), have))
             if len(buffers) == 1:
                 # One run of frames (most reads): no `with`; a partial
                 # read's view of buf is a temporary, freed before buf shrinks.
                 b = buffers[0]
                 got = len(b)
-                if got > have:
-                    got = have
+                if got > limit:
+                    got = limit
                 b[:got] = buf if got == have else memoryview(buf)[:got]
             else:
                 got = 0
                 with memoryview(buf) as src:   # released before the buffer shrinks
                     for b in buffers:
-                        n = min(len(b), have - got)
+                        n = min(len(b), limit - got)
                         b[:n] = src[got:got + n]
                         got += n
-                        if got == have:
+                        if got == limit:
                             break
-            del buf[:got]
+            if drop:
+                self._remove(drop)
+            else:
+                del buf[:got]
             self.atime_ns = now_ns()
         finally:
             lock.release()
@@ -247,8 +269,8 @@ class Pipe:
         try:
             if self.readers == 0:
                 raise SyscallError(errno.EPIPE)
-            if self.capacity - len(self._buf) < total:
-                return None
+            if self.capacity - len(self._buf) < total or self._packets:
+                return None                  # (packets: counted by buffers)
             if self._buf:
                 self._note_pages(self._origin(total), total)
             else:
@@ -268,9 +290,9 @@ class Pipe:
             self.fasync_readers.signal(POLL_IN)
         return total
 
-    def write_waiting(self, data, nonblock):
-        """write() of data that did not fit: what fits now, then (unless
-        nonblock) waits for room."""
+    def write_waiting(self, data, nonblock, packets=False):
+        """write() of data that did not fit, or from a packet-mode end
+        (`packets`): what fits now, then (unless nonblock) waits for room."""
         total = len(data)
         view = memoryview(data)
         done = [0]
@@ -281,17 +303,21 @@ class Pipe:
             with self.lock:
                 if self.readers == 0:
                     raise SyscallError(errno.EPIPE)
-                room = self.capacity - len(self._buf)
                 written = done[0]
-                if total <= PIPE_BUF:
-                    n = total if room >= total else 0
+                if packets:
+                    n = self._put_packets(view, written)
                 else:
-                    n = min(room, total - written)
+                    room = self._room()
+                    if total <= PIPE_BUF:
+                        n = total if room >= total else 0
+                    else:
+                        n = min(room, total - written)
+                    if n:
+                        if not origin:
+                            origin.append(self._origin(total))
+                        self._note_pages(origin[0], n)
+                        self._buf += view[written:written + n]
                 if n:
-                    if not origin:
-                        origin.append(self._origin(total))
-                    self._note_pages(origin[0], n)
-                    self._buf += view[written:written + n]
                     done[0] = written + n
                     self.mtime_ns = self.ctime_ns = now_ns()
             if n:
@@ -315,6 +341,75 @@ class Pipe:
     def nread(self):
         with self.lock:
             return len(self._buf)
+
+    # --- packet mode (O_DIRECT) and Linux's count of pipe buffers ---------------
+    def _live_buffers(self):
+        """How many pipe buffers hold data (Linux's slots in use). Under
+        the lock, or for a look such as poll's."""
+        buf = self._buf
+        if not buf:
+            return 0
+        starts = self._starts
+        return len(starts) - max(0, bisect.bisect_right(starts, self._wpos - len(buf)) - 1)
+
+    def _room(self):
+        """Bytes a write may add now: a pipe holding packets is full when
+        its buffers are (a packet of one byte takes a buffer)."""
+        room = self.capacity - len(self._buf)
+        if self._packets:
+            room = min(room, (self.capacity // PAGE_SIZE - self._live_buffers()) * PAGE_SIZE)
+        return room
+
+    def _cut_packet(self, n):
+        """(bytes a read of n takes, bytes it removes), n at most what the
+        pipe holds, which holds packets: as pipe_read, a read that reaches
+        a packet ends with the part of it that fits and drops the rest."""
+        read_pos = self._wpos - len(self._buf)
+        start, end = self._packets[0]
+        if start >= read_pos + n:
+            return n, n
+        return min(n, end - read_pos), end - read_pos
+
+    def _remove(self, n):
+        """Drop n bytes from the front, with the packets they end."""
+        del self._buf[:n]
+        packets = self._packets
+        if packets:
+            read_pos = self._wpos - len(self._buf)
+            while packets and packets[0][1] <= read_pos:
+                del packets[0]
+
+    def _put_packets(self, view, written):
+        """A packet-mode write's next bytes, view[written:], under the
+        lock: how many went in. As pipe_write, its first call merges the
+        write's last partial page into the pipe's last buffer if that one
+        takes merges (a byte-stream buffer with room); the rest goes in
+        PAGE_SIZE packets, one per free buffer, so up to PIPE_BUF bytes go
+        in at once or not at all."""
+        total = len(view)
+        pos = written
+        if not written:
+            merged = self._origin(total) - self._wpos
+            if merged:
+                self._buf += view[:merged]
+                self._wpos += merged
+                pos = merged
+        free = self.capacity // PAGE_SIZE - self._live_buffers()
+        if pos < total and free > 0:
+            if not self._buf:
+                self._starts.clear()
+            starts, packets = self._starts, self._packets
+            while pos < total and free > 0:
+                k = min(PAGE_SIZE, total - pos)
+                start = self._wpos
+                starts.append(start)
+                packets.append((start, start + k))
+                self._buf += view[pos:pos + k]
+                self._wpos = start + k
+                pos += k
+                free -= 1
+            self._spliced = self._wpos       # a packet takes no merged writes
+        return pos - written
 
     # --- Linux's pipe buffers, for copies that fault ---------------------------
     def _origin(self, total):
@@ -356,7 +451,9 @@ class Pipe:
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
                 return None
-            n = min(length, len(buf))
+            n = drop = min(length, len(buf))
+            if self._packets:
+                n, drop = self._cut_packet(n)
             read_pos = self._wpos - len(buf)
             ends = [s for s in self._starts if s > read_pos] + [self._wpos]
             taken = 0
@@ -370,7 +467,7 @@ class Pipe:
             data = bytes(buf[:min(n, mapped)])
             if not taken:
                 return ((data, None),)
-            del buf[:taken]
+            self._remove(drop if taken == n else taken)
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
         if self.fasync_writers.armed:
@@ -401,14 +498,16 @@ class Pipe:
     def set_size(self, n, privileged=False):
         """Implements F_SETPIPE_SZ: the new capacity, rounded up to a
         power of two of pages. Above pipe-max-size needs CAP_SYS_RESOURCE
-        (`privileged`); EBUSY if the data already in the pipe won't fit."""
+        (`privileged`); EBUSY if the pipe buffers in use won't fit."""
         size = round_pipe_size(n)
         if size == 0:
             raise SyscallError(errno.EINVAL)
         with self.lock:
             if size > self.capacity and size > PIPE_MAX_SIZE and not privileged:
                 raise SyscallError(errno.EPERM)
-            if len(self._buf) > size:
+            # (Counted in pipe buffers, as pipe_resize_ring: three
+            # one-byte packets do not fit in two pages.)
+            if self._live_buffers() > size // PAGE_SIZE:
                 raise SyscallError(errno.EBUSY)
             self.capacity = size
         self.queue.notify(WRITE_EVENTS)
@@ -437,7 +536,7 @@ class Pipe:
             with self.lock:
                 if self.readers == 0:
                     raise SyscallError(errno.EPIPE)
-                if len(self._buf) < self.capacity:
+                if self._room() > 0:
                     return True
                 if nonblock:
                     raise SyscallError(errno.EAGAIN)
@@ -446,7 +545,7 @@ class Pipe:
 
     def room(self):
         with self.lock:
-            return self.capacity - len(self._buf)
+            return self._room()
 
     def peek(self, length):
         """Up to length bytes from the front, left in the pipe (tee)."""
@@ -454,27 +553,32 @@ class Pipe:
             return bytes(self._buf[:length])
 
     def peek_buffers(self, length):
-        """peek(length), and where in those bytes the pipe's buffers
-        after the first begin (tee and splice between pipes take them
-        as they are: put's cuts)."""
+        """peek(length), where in those bytes the pipe's buffers after
+        the first begin, and the (start, end) in them of its packets (tee
+        and splice between pipes take buffers as they are, packets too:
+        put's cuts and packets)."""
         with self.lock:
             data = bytes(self._buf[:length])
             read_pos = self._wpos - len(self._buf)
-            cuts = [s - read_pos for s in self._starts if read_pos < s < read_pos + len(data)]
-        return data, cuts
+            end = read_pos + len(data)
+            cuts = [s - read_pos for s in self._starts if read_pos < s < end]
+            packets = [(max(s, read_pos) - read_pos, min(e, end) - read_pos)
+                       for s, e in self._packets if s < end]
+        return data, cuts, packets
 
     def consume(self, length):
         """Drop length bytes from the front (what a splice moved out)."""
         with self.lock:
-            del self._buf[:length]
+            self._remove(length)
             self.atime_ns = now_ns()
         self.queue.notify(WRITE_EVENTS)
 
-    def put(self, data, cuts=None):
+    def put(self, data, cuts=None, packets=()):
         """Append data a splice already took from its source: never
         refused, even if a race left less room than was measured. cuts:
         where in data its pipe buffers after the first begin (another
-        pipe's, peek_buffers), else every page."""
+        pipe's, peek_buffers), else every page; packets: (start, end) of
+        the packets among them."""
         if not data:
             return
         with self.lock:
@@ -487,6 +591,7 @@ class Pipe:
                 self._starts.append(wpos)
                 self._starts.extend(wpos + c for c in cuts)
                 self._wpos = wpos + len(data)
+            self._packets.extend((wpos + s, wpos + e) for s, e in packets)
             self._spliced = self._wpos
             self._buf += data
             self.mtime_ns = self.ctime_ns = now_ns()
@@ -508,7 +613,8 @@ class Pipe:
 
     def write_end_events(self):
         """poll_events(False, True): the write end's mask."""
-        mask = POLLOUT | POLLWRNORM if self.capacity - len(self._buf) >= PIPE_BUF else 0
+        room = self.capacity - len(self._buf) if not self._packets else self._room()
+        mask = POLLOUT | POLLWRNORM if room >= PIPE_BUF else 0
         return mask | POLLERR if self.readers == 0 else mask
 
     def stat(self):
@@ -618,6 +724,8 @@ class PipeFile(File):
         return self._holding(self.pipe.write_cut, data, total, self.flags & O_NONBLOCK)
 
     def _write(self, data):
+        if self.flags & O_DIRECT:              # packet mode
+            return self._holding(self.pipe.write_waiting, data, self.flags & O_NONBLOCK, True)
         done = self.pipe.try_write(data)
         if done is not None:
             return done
@@ -699,13 +807,14 @@ class PipeWriteFile(PipeFile):
 
 def make_pipe(flags=0, uid=0, gid=0):
     """(read file, write file) for pipe2(2). O_NONBLOCK goes to both
-    files; O_CLOEXEC belongs to the fd table and is not kept here.
-    O_DIRECT (packet mode) is not implemented and answers EINVAL."""
-    if flags & ~(os.O_CLOEXEC | O_NONBLOCK):
+    files, O_DIRECT (packet mode) to the write end only, as Linux's
+    create_pipe_files; O_CLOEXEC belongs to the fd table and is not kept
+    here."""
+    if flags & ~(os.O_CLOEXEC | O_NONBLOCK | O_DIRECT):
         raise SyscallError(errno.EINVAL)
     pipe = Pipe(uid, gid)
     status = flags & O_NONBLOCK
-    return PipeReadFile(pipe, status), PipeWriteFile(pipe, status)
+    return PipeReadFile(pipe, status), PipeWriteFile(pipe, status | (flags & O_DIRECT))
 
 
 class Fifo:
@@ -723,7 +832,7 @@ class Fifo:
     def open(self, flags, location=None):
         """A PipeFile by the FIFO open rules: O_RDONLY waits for a writer
         (not with O_NONBLOCK); O_WRONLY waits for a reader (O_NONBLOCK:
-        ENXIO without one); O_RDWR never waits."""
+        ENXIO without one); O_RDWR never waits. O_DIRECT: EINVAL."""
         acc = flags & O_ACCMODE
         nonblock = flags & O_NONBLOCK
         if acc not in (os.O_RDONLY, os.O_WRONLY, os.O_RDWR):
@@ -750,6 +859,11 @@ class Fifo:
             except SyscallError:
                 file.release()
                 raise
+        if flags & O_DIRECT:
+            # As do_dentry_open: a FIFO has no FMODE_CAN_ODIRECT, checked
+            # after the open's wait (F_SETFL may set it later).
+            file.release()
+            raise SyscallError(errno.EINVAL)
         return file
 
     def _closed(self, pipe):

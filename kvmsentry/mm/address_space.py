@@ -37,6 +37,7 @@ MMAP_MIN_ADDR = 0x10000              # like vm.mmap_min_addr
 MMAP_BASE = 0x7FFF_F7FF_F000         # top-down mmap start (Linux, no ASLR)
 STACK_TOP = 0x7FFF_FFFF_F000
 STACK_LIMIT = 8 << 20
+STACK_GUARD_GAP = 256 * PAGE_SIZE    # Linux's stack_guard_gap default
 _ZEROS = bytes(1 << 20)               # what never-written memory reads as
 
 
@@ -698,13 +699,26 @@ class AddressSpace:
             self.pt.map(va, phys, flags)
         return new
 
+    def _brk_room(self, old_top, new_top):
+        """Whether the heap may grow from old_top to new_top: as Linux's
+        brk, a page stays free between the new break and the next
+        mapping, and the stack guard gap too below one that grows down
+        (vm_start_gap)."""
+        above = self.vmas.overlapping(old_top, new_top + PAGE_SIZE + STACK_GUARD_GAP)
+        if not above:
+            return True
+        start = above[0].start
+        if above[0].grows_down:
+            start = max(start - STACK_GUARD_GAP, 0)
+        return new_top + PAGE_SIZE <= start
+
     def set_brk(self, new):
         """brk(2): returns the break after the call (unchanged on failure)."""
         if new < self.brk_start:
             return self.brk
         old_top, new_top = page_up(self.brk), page_up(new)
         if new_top > old_top:
-            if new_top > USER_TOP or not self.vmas.is_free(old_top, new_top):
+            if new_top > USER_TOP or not self._brk_room(old_top, new_top):
                 return self.brk
             heap = self.vmas.find(old_top - PAGE_SIZE) if old_top > self.brk_start else None
             if heap is not None and _plain_heap(heap):

@@ -7,6 +7,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl import memfd
 from kvmsentry.kernel.record_locks import LOCKS_CHANGED, lock_target
 from kvmsentry.kernel import fasync
+from kvmsentry.kernel.creds import CAP_SYS_RESOURCE
 from kvmsentry.kernel.waiter import ALL_EVENTS, Queue, block_until
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.vfs.file import O_PATH, SETFL_MASK
@@ -26,6 +27,7 @@ FD_CLOEXEC = 1
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC = 2, 4
 O_CLOEXEC = 0o2000000
+O_NOTIFICATION_PIPE = 0o200         # (O_EXCL) pipe2's watch-queue pipe
 RLIMIT_NOFILE = 7
 FLOCK = "<hh4xqqi4x"          # struct flock on x86-64 (32 bytes)
 
@@ -142,7 +144,9 @@ def fcntl(task, fd, cmd, arg):
     if cmd == F_GETPIPE_SZ or cmd == F_SETPIPE_SZ:
         if not hasattr(f, "pipe"):
             raise SyscallError(errno.EBADF)
-        return f.pipe.get_size() if cmd == F_GETPIPE_SZ else f.pipe.set_size(u32(arg))
+        if cmd == F_GETPIPE_SZ:
+            return f.pipe.get_size()
+        return f.pipe.set_size(u32(arg), task.creds.capable(CAP_SYS_RESOURCE))
     if cmd in (F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX, F_SETSIG, F_GETSIG):
         return _owner_command(task, f, cmd, arg)
     if cmd == F_ADD_SEALS:
@@ -215,8 +219,11 @@ def pipe2(task, pipefd, flags):
     """Implements pipe2(2)."""
     from kvmsentry.kernel.pipe import make_pipe
     flags = i32(flags)
-    if flags & ~(O_CLOEXEC | os.O_NONBLOCK | os.O_DIRECT):
+    if flags & ~(O_CLOEXEC | os.O_NONBLOCK | os.O_DIRECT | O_NOTIFICATION_PIPE):
         raise SyscallError(errno.EINVAL)
+    if flags & O_NOTIFICATION_PIPE:
+        # No watch queues here: Linux built without CONFIG_WATCH_QUEUE.
+        raise SyscallError(errno.ENOPKG)
     task.mm.check_access(pipefd, 8, write=True)
     r, w = make_pipe(flags)
     cloexec = bool(flags & O_CLOEXEC)

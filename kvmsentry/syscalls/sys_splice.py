@@ -4,7 +4,9 @@ without a user buffer, with Linux's argument rules (fs/splice.c).
 The sandbox's pipes are byte buffers (kernel/pipe.py), so "moving pages"
 is copying bytes inside the sentry; what a call moves, when it waits and
 which errno it gives follow Linux. A pipe counts as full when its bytes
-reach its capacity (Linux counts page-sized slots).
+reach its capacity (Linux counts page-sized slots), or, while it holds
+packets (pipe2's O_DIRECT), when its buffers do; splice and tee between
+pipes carry packets along.
 """
 import errno
 import struct
@@ -140,10 +142,10 @@ def _pipe_to_pipe(ipipe, opipe, length, nonblock, consume):
     if not ipipe.wait_data(nonblock):
         return 0
     opipe.wait_room(nonblock)
-    data, cuts = ipipe.peek_buffers(min(length, opipe.room()))
+    data, cuts, packets = ipipe.peek_buffers(min(length, opipe.room()))
     if consume:
         ipipe.consume(len(data))
-    opipe.put(data, cuts)
+    opipe.put(data, cuts, packets)
     return len(data)
 
 

@@ -186,7 +186,9 @@ _IMPLEMENTED = [
     _e("close_range", sys_fd.close_range, "uint uint hex"),
     _e("flock", sys_fd.flock, "fd hex"),
     _e("pipe", sys_fd.pipe, "ptr"),
-    _e("pipe2", sys_fd.pipe2, "ptr hex"),
+    _e("pipe2", sys_fd.pipe2, "ptr hex", PARTIAL,
+       "no notification pipes: O_NOTIFICATION_PIPE is ENOPKG, as on a kernel built "
+       "without CONFIG_WATCH_QUEUE"),
     _e("sendfile", sys_read_write.sendfile, "fd fd ptr uint", PARTIAL,
        "a file sent to itself stops at its size when the call began (Linux copies the "
        "count)"),

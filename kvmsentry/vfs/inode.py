@@ -73,9 +73,12 @@ class Stat:
 class Inode:
     """Base inode. `fs` is the owning Filesystem; `mode` includes the type.
     A `volatile` directory's children are looked up afresh every time,
-    never cached in dentries (procfs: they come and go with processes)."""
+    never cached in dentries (procfs: they come and go with processes).
+    A `revalidates` directory is asked (stale_child) whether a cached
+    child still has its name: another party (the host) can change it."""
 
     volatile = False
+    revalidates = False
 
     def __init__(self, fs, mode):
         self.fs = fs
@@ -120,6 +123,13 @@ class Inode:
         directory answered moments ago, in the same path walk: a
         filesystem may take it for a fresh look at the directory."""
         return self.lookup(name)
+
+    def stale_child(self, name, child, seen=None):
+        """Whether `child`, cached under `name`, no longer has that name
+        (Linux's d_revalidate); a stale child is forgotten here too, so
+        the next lookup finds what the name has now. `seen`: as for
+        lookup_seen, or None. Only asked when `revalidates` is set."""
+        return False
 
     def readdir(self):
         """[(name, ino, dtype)] of the children, without '.' and '..'."""

@@ -73,6 +73,11 @@ class Dentry:
         if self.inode.volatile:
             return Dentry(name, self, self.inode.lookup(name))
         d = self.children.get(name)
+        if d is not None and self.inode.revalidates and not d.pinned \
+                and self.inode.stale_child(name, d.inode, seen):
+            d.unlinked = True               # (the host removed or renamed it)
+            self.forget(name)
+            d = None
         if d is None:
             inode = self.inode
             d = Dentry(name, self, inode.lookup(name) if seen is None

@@ -20,15 +20,25 @@ AT_FDCWD = -100
 SLASH = ord("/")
 _location = tuple.__new__            # Location(m, d) without namedtuple's Python __new__
 _lru_move = _lru.move_to_end         # the dentry cache's LRU order (vfs/mount.py)
-# Walk results: (mounts, root, start, path, follow) -> Location, emptied
-# by every tree change (vfs/mount.py). Each pins its dentries (a host
-# inode's fd among them): kept few.
+# Walk results: (mounts, root, start, path, follow) -> (Location, the
+# revalidations it needs or None), emptied by every tree change
+# (vfs/mount.py). Each pins its dentries (a host inode's fd among them):
+# kept few.
 WALKS_KEPT = 1024
 
 X_OK, W_OK, R_OK = 1, 2, 4
 
 
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _any_stale(checks):
+    """Whether a kept walk crossed a name its directory no longer has
+    (Inode.stale_child): then the walk is made afresh."""
+    for inode, name, child in checks:
+        if inode.stale_child(name, child):
+            return True
+    return False
 
 
 def may_access(inode_stat, creds, want):
@@ -152,7 +162,9 @@ class Walker:
             key = (self.mounts, root, start if path[0] != SLASH else None, path, follow)
             kept = _walks.get(key)
             if kept is not None:
-                return kept
+                loc, checks = kept
+                if checks is None or not _any_stale(checks):
+                    return loc
             changes = _tree_changes[0]
         else:
             key = None
@@ -164,6 +176,7 @@ class Walker:
         must_be_dir = path[-1] == SLASH
         last = len(parts) - 1
         mount, dentry = loc
+        checks = None       # (directory, name, child) a kept walk asks again
         for i, name in enumerate(parts):
             # One step, written out: every path of every call comes here.
             # (mount, dentry) is where the walk is; `loc` is built from
@@ -187,10 +200,14 @@ class Walker:
             else:
                 # Dentry.child's cache hit, inline.
                 child = dentry.children.get(name)
-                if child is None or inode.volatile:
+                if child is None or inode.volatile or inode.revalidates:
                     child = dentry.child(name, seen)
                     if inode.volatile:
                         key = None
+                    elif inode.revalidates and key is not None and not child.pinned:
+                        if checks is None:          # (a mount point stays: Dentry.child)
+                            checks = []
+                        checks.append((inode, name, child.inode))
                 else:
                     try:
                         _lru_move(id(child))
@@ -220,7 +237,7 @@ class Walker:
         if key is not None and changes == _tree_changes[0]:
             if len(_walks) >= WALKS_KEPT:
                 _walks.clear()
-            _walks[key] = loc
+            _walks[key] = (loc, checks)
         return loc
 
     def walk_parent(self, start, path):

@@ -2,8 +2,8 @@
 parsed headers, its mappings: loader/program_files.py, loader/load.py)
 runs as it is on disk at each exec: the host changes it between two execs
 of one sandboxed shell, which must run the new program each time, as
-Linux would. (In place: a file replaced by a rename, or removed and made
-again, is not seen while hostfs holds the old one's inode for its name.)"""
+Linux would. (A file replaced by a rename, or removed and made again:
+tests/guest/test_host_replaced.py.)"""
 import os
 import shutil
 import subprocess

@@ -93,6 +93,26 @@ def test_misc_calls(miscprogs, tmp_path, flavour, mode):
 
 
 @flavours
+@pytest.mark.parametrize("mode", ["packets", "flags"])
+def test_pipe_modes(miscprogs, tmp_path, flavour, mode):
+    """Pipes' less common modes (tests/miscprograms/pipe_modes.c)."""
+    same(miscprogs, tmp_path, "pipe_modes", flavour, mode)
+
+
+@flavours
+def test_pipe_sizes(miscprogs, flavour):
+    """F_SETPIPE_SZ and F_GETPIPE_SZ: rounding, limits, EBUSY; natively
+    as uid 1000 (the sandboxed program drops to it for pipe-max-size)."""
+    # pytest's tmp_path lies below a 0700 directory uid 1000 could not search.
+    base = Path(tempfile.mkdtemp(prefix="kvmsentry-pipesz-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        same(miscprogs, base, "pipe_modes", flavour, "sizes", confine=CONFINE_USER)
+    finally:
+        shutil.rmtree(base)
+
+
+@flavours
 def test_sysctl_files_poll(miscprogs, tmp_path, flavour):
     """Every /proc/sys file polls ready; hostname and domainname report a
     change (sethostname, setdomainname or a write to the file) once to each
@@ -135,17 +155,20 @@ def test_root_without_cap_net_bind_service(miscprogs, tmp_path, flavour):
 
 @flavours
 def test_root_without_cap_sys_resource(miscprogs, tmp_path, flavour):
-    """Raising a hard limit and lowering oom_score_adj need
-    CAP_SYS_RESOURCE of the init namespace natively (a user namespace's
-    root never has it), so the sandbox's root is checked against the rules."""
+    """Raising a hard limit, lowering oom_score_adj and a pipe size over
+    pipe-max-size need CAP_SYS_RESOURCE of the init namespace natively (a
+    user namespace's root never has it, nor has the root these tests run
+    as on the development machines), so the sandbox's root is checked
+    against the rules."""
     code, out, err = run([miscprogs[("misc_calls", flavour)], "capres"], True, tmp_path)
     assert code == 0, err[-3000:]
     assert out.splitlines() == [
         "without nothing:", "  lower hard NOFILE: = 0", "  raise hard NOFILE: = 0",
         "  oom_score_adj 100: = 3", "  oom_score_adj -100: = 4",
+        "  pipe size over pipe-max-size: = 1",
         "without CAP_SYS_RESOURCE:", "  lower hard NOFILE: = 0",
         "  raise hard NOFILE: errno EPERM", "  oom_score_adj 100: = 3",
-        "  oom_score_adj -100: errno EACCES"]
+        "  oom_score_adj -100: errno EACCES", "  pipe size over pipe-max-size: = 0"]
 
 
 @flavours

@@ -985,6 +985,11 @@ static void resource_calls(const char *dir) {
     CALL("  oom_score_adj 100", write(fd, "100", 3));
     CALL("  oom_score_adj -100", write(fd, "-100", 4));
     close(fd);
+    int p[2];
+    pipe(p);
+    CALL("  pipe size over pipe-max-size", fcntl(p[1], F_SETPIPE_SZ, 2 << 20) == 2 << 20);
+    close(p[0]);
+    close(p[1]);
 }
 
 static void mode_capres(void) {

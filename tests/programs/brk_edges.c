@@ -50,6 +50,26 @@ int main(void)
     printf("growing into it refused: %+ld\n", (long)(brk_(base + (65 << 20)) - base));
     printf("growing up to it: %+ld\n", (long)(brk_(base + (64 << 20) - 4096) - base));
     munmap(m, 4096);
+    /* Linux keeps a page free between the break and the next mapping
+     * (brk(): find_vma_intersection(mm, oldbrk, newbrk + PAGE_SIZE)). */
+    unsigned long g = ((brk_(0) + 4095) & ~4095ul) + 8 * 4096;
+    void *gm = mmap((void *)g, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
+                    MAP_FIXED_NOREPLACE, -1, 0);
+    printf("a page 8 pages above the break: %d\n", gm == (void *)g);
+    static const long ends[] = {-5 * 4096, -2 * 4096, -4096 - 1, -4096, -4096 + 1, -1, 0, 4096};
+    for (unsigned i = 0; i < sizeof ends / sizeof *ends; i++)
+        printf("to %+ld from that page: %+ld\n", ends[i], (long)(brk_(g + ends[i]) - base));
+    munmap(gm, 4096);
+    /* Below a mapping that grows down, the stack guard gap (256 pages by
+     * default) is kept too. */
+    g = ((brk_(0) + 4095) & ~4095ul) + 300 * 4096;
+    gm = mmap((void *)g, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+              MAP_FIXED_NOREPLACE | MAP_GROWSDOWN, -1, 0);
+    printf("a grows-down page 300 pages above the break: %d\n", gm == (void *)g);
+    static const long gaps[] = {-258 * 4096, -257 * 4096, -257 * 4096 + 1, -256 * 4096};
+    for (unsigned i = 0; i < sizeof gaps / sizeof *gaps; i++)
+        printf("to %+ld from that page: %+ld\n", gaps[i], (long)(brk_(g + gaps[i]) - base));
+    munmap(gm, 4096);
     printf("kernel address refused: %+ld\n", (long)(brk_(0xffff800000000000ul) - base));
     /* The heap grows in place (Linux expands its mapping), past a page
      * made read-only or locked (a mapping of its own), and shrinks. */
