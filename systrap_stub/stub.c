@@ -843,7 +843,11 @@ __asm__(
  * r11, so the entry sets them as it does). Everything is reached through
  * %gs, the slot; nothing is pushed on the program's stack (its red zone).
  * The C code it calls touches no FPU or vector register (built with
- * -mgeneral-regs-only), so the XSAVE image stays the program's. */
+ * -mgeneral-regs-only), so the XSAVE image stays the program's. Every
+ * enabled state component but AMX's tile data is saved, as in a Linux
+ * signal frame: the sandbox grants no AMX permission, and the 8 KiB of
+ * tile data would run past the entry's area (ENTRY_XSAVE_MAX). */
+#define XSAVE_MASK_LO 0xfffbffff
 #define SC(off) "%gs:" S(A_SC) "+" #off
 #define MSG(off) "%gs:" S(off)
 __asm__(
@@ -882,12 +886,12 @@ __asm__(
     "    mov " MSG(A_MSG_SELF) ", %rdi\n"
     "    lea " S(A_XSAVE) "(%rdi), %rax\n"
     "    mov %rax, " SC(184) "\n"            /* fpstate */
-    "    mov $-1, %eax\n"
+    "    mov $" S(XSAVE_MASK_LO) ", %eax\n"
     "    mov $-1, %edx\n"
     "    xsave64 " S(A_XSAVE) "(%rdi)\n"
     "    call entry_syscall_c\n"
     "1:  mov " MSG(A_MSG_SELF) ", %rdi\n"
-    "    mov $-1, %eax\n"
+    "    mov $" S(XSAVE_MASK_LO) ", %eax\n"
     "    mov $-1, %edx\n"
     "    xrstor64 " S(A_XSAVE) "(%rdi)\n"
     "    cmpq $0, " MSG(A_MSG_GS_PENDING) "\n"
@@ -926,7 +930,7 @@ __asm__(
     /* A kick came in the entry: save the FPU again (the sentry may
      * deliver a signal), post the kick, and go out again. */
     "2:  mov " MSG(A_MSG_SELF) ", %rdi\n"
-    "    mov $-1, %eax\n"
+    "    mov $" S(XSAVE_MASK_LO) ", %eax\n"
     "    mov $-1, %edx\n"
     "    xsave64 " S(A_XSAVE) "(%rdi)\n"
     "    call entry_kick_c\n"

@@ -83,6 +83,21 @@ def host_cpuid():
     return entries
 
 
+XFEATURE_MASK_USER_DYNAMIC = 1 << 18     # XTILE_DATA
+
+
+def xsave_size_of(features, cpuid):
+    """The standard-format XSAVE area's size for the feature bits: the legacy
+    area and header (576 bytes), then each state component where CPUID 0xD's
+    subleaf i puts it (EAX its size, EBX its offset)."""
+    end = 576
+    for i in range(2, 64):
+        if features >> i & 1:
+            size, offset = cpuid(0xD, i)[:2]
+            end = max(end, offset + size)
+    return end
+
+
 def _cpuid(function, index=0):
     out = ffi.new("uint32_t[4]")
     lib.systrap_cpuid(function, index, out)
@@ -123,7 +138,14 @@ class SystrapMachine:
         top, leaf1, leaf_d = _cpuid(0), _cpuid(1), _cpuid(0xD)
         self.hwcap = leaf1[3] if top[0] >= 1 else 0
         self.xcr0 = lib.systrap_xgetbv() if top[0] >= 1 and leaf1[2] & (1 << 27) else None
-        self.xsave_size = leaf_d[1] if top[0] >= 0xD and self.xcr0 else 512
+        self.xsave_size = 512
+        if top[0] >= 0xD and self.xcr0:
+            # The state a signal frame carries: Linux leaves out the dynamic
+            # features (AMX's tile data) until a process asks for them, which
+            # the sentry does not pass on; CPUID 0xD's EBX counts them (11 KiB
+            # with AMX, where the frame holds 2.8).
+            self.xcr0 &= ~XFEATURE_MASK_USER_DYNAMIC
+            self.xsave_size = xsave_size_of(self.xcr0, _cpuid)
         self.vdso = Vdso(self.pool)
         self.vdso.tsc_offset = 0      # the program reads the host's own TSC
         self.spin_cycles = spin_cycles()
