@@ -1,0 +1,78 @@
+"""Sizes, counts and lengths the guest controls must not blow up the
+sentry: each syscall of sizeprograms/guest_sizes.c asks for gigabytes
+(a 2 GiB send into a socket with room for 200 KiB, 1024 iovecs of 2 GiB,
+poll of 2^20 fds, a 1 GiB msg_controllen, an execve of 4M arguments...)
+from a mapping never touched, which costs Linux nothing. The sandbox must
+answer as Linux does (the same lines on stdout, run natively in a
+temporary directory) and its peak RSS (the whole sentry, guest memory
+included: programs/peak_rss.c's ru_maxrss) must stay within SLACK_MB of a
+trivial program's. Both runs have an address-space limit (RLIMIT_AS,
+which the guest inherits), so a sentry that does allocate what it is
+asked for fails here rather than taking the host's memory."""
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from progbuild import build_all
+
+SOURCES = os.path.join(os.path.dirname(__file__), "sizeprograms")
+PEAK_RSS = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "programs",
+                        "peak_rss.c")
+SECTIONS = ["pipes", "unix", "inet", "polls", "aio", "files", "tasks", "sockopts", "execs",
+            "maps"]
+SLACK_MB = 256
+POOL_MB = 1024                   # --memory: the guest touches little
+ADDRESS_SPACE = 8 << 30          # the guest's 7 GiB of mappings; the sentry's pool and heap
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sizes")
+    launcher = str(out / "peak_rss")
+    subprocess.run(["gcc", "-O2", "-o", launcher, PEAK_RSS], check=True)
+    return build_all(SOURCES, out)[("guest_sizes", "static")], launcher
+
+
+def _capped():
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def _measured(launcher, cmd, cwd, sandbox):
+    """(exit status, stdout, stderr without the launcher's line, peak RSS in MiB)."""
+    if sandbox:
+        cmd = [sys.executable, "-m", "kvmsentry", "do", "--memory", str(POOL_MB), "--", *cmd]
+    p = subprocess.run([launcher, *cmd], capture_output=True, timeout=TIMEOUT, cwd=cwd,
+                       stdin=subprocess.DEVNULL, preexec_fn=_capped)
+    lines = p.stderr.decode(errors="replace").splitlines()
+    assert lines and lines[-1].startswith("peak_rss_kib="), lines
+    return p.returncode, p.stdout.decode(), "\n".join(lines[:-1]), \
+        int(lines[-1].split("=")[1]) / 1024
+
+
+@pytest.fixture(scope="module")
+def trivial_mb(programs, tmp_path_factory):
+    prog, launcher = programs
+    code, _, err, mb = _measured(launcher, [prog, "trivial"], tmp_path_factory.mktemp("t"),
+                                 sandbox=True)
+    assert code == 0, err
+    return mb
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_hostile_sizes_match_linux_in_bounded_memory(programs, trivial_mb, tmp_path, section):
+    prog, launcher = programs
+    native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
+    native_dir.mkdir()
+    sandbox_dir.mkdir()
+    native = _measured(launcher, [prog, section, str(native_dir)], native_dir, sandbox=False)
+    assert native[0] == 0, native
+    code, out, err, mb = _measured(launcher, [prog, section, str(sandbox_dir)], sandbox_dir,
+                                   sandbox=True)
+    assert "MemoryError" not in err and code != 134, err
+    assert (code, err) == (0, ""), err
+    assert out == native[1]
+    assert mb < trivial_mb + SLACK_MB, (section, mb, trivial_mb)
