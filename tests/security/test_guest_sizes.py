@@ -23,7 +23,7 @@ PEAK_RSS = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "pr
                         "peak_rss.c")
 SECTIONS = ["pipes", "unix", "inet", "polls", "aio", "files", "tasks", "sockopts", "execs",
             "maps"]
-SLACK_MB = 256
+SLACK_MB = 128
 POOL_MB = 1024                   # --memory: the guest touches little
 ADDRESS_SPACE = 8 << 30          # the guest's 7 GiB of mappings; the sentry's pool and heap
 TIMEOUT = 300

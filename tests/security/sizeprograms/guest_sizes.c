@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -167,6 +168,15 @@ static void polls(void)
     show("select nfds -1", syscall(SYS_select, -1, &r, NULL, NULL, &(struct timeval){0}));
     show("pselect nfds 2^30", syscall(SYS_pselect6, 1 << 30, &r, NULL, NULL,
                                        &(struct timespec){0}, NULL));
+    /* As many entries (all fd 0) as RLIMIT_NOFILE may be raised to: the
+     * sandbox's hard limit is 2^20, whatever the host's is. */
+    struct rlimit nofile;
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = nofile.rlim_max;
+    show("setrlimit nofile hard", setrlimit(RLIMIT_NOFILE, &nofile));
+    show("poll nfds hard limit", poll((struct pollfd *)big, nofile.rlim_max, 0));
+    show("select nfds hard limit", syscall(SYS_select, nofile.rlim_max, &r, NULL, NULL,
+                                           &(struct timeval){0}));
     int ep = epoll_create1(0);
     show("epoll_wait max INT_MAX/12", epoll_wait(ep, (struct epoll_event *)big,
                                                   0x7fffffff / 12, 0));
