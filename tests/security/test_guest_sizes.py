@@ -41,10 +41,11 @@ def _capped():
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
-def _measured(launcher, cmd, cwd, sandbox):
+def _measured(launcher, cmd, cwd, sandbox, extra=()):
     """(exit status, stdout, stderr without the launcher's line, peak RSS in MiB)."""
     if sandbox:
-        cmd = [sys.executable, "-m", "kvmsentry", "do", "--memory", str(POOL_MB), "--", *cmd]
+        cmd = [sys.executable, "-m", "kvmsentry", "do", "--memory", str(POOL_MB), *extra,
+               "--", *cmd]
     p = subprocess.run([launcher, *cmd], capture_output=True, timeout=TIMEOUT, cwd=cwd,
                        stdin=subprocess.DEVNULL, preexec_fn=_capped)
     lines = p.stderr.decode(errors="replace").splitlines()
@@ -76,3 +77,27 @@ def test_hostile_sizes_match_linux_in_bounded_memory(programs, trivial_mb, tmp_p
     assert (code, err) == (0, ""), err
     assert out == native[1]
     assert mb < trivial_mb + SLACK_MB, (section, mb, trivial_mb)
+
+
+def test_in_memory_storage_bounded_by_tmpfs_size(programs, trivial_mb, tmp_path):
+    """64 KiB extended attributes by the thousand and a 64 MiB memfd: the
+    sandbox's in-memory filesystems share --tmpfs-size (ENOSPC past it).
+    Natively the directory is a tmpfs of 8 MiB whose inode space bounds
+    the attributes alike; a memfd is bounded only by the cgroup there, so
+    its line is Linux's "written" and the sandbox's ENOSPC."""
+    prog, launcher = programs
+    native_dir, sandbox_dir = tmp_path / "native", tmp_path / "sandbox"
+    native_dir.mkdir()
+    sandbox_dir.mkdir()
+    script = 'mount -t tmpfs -o size=8m,nr_inodes=8192 none "$1" && exec "$2" "$3" storage "$1"'
+    native = _measured(launcher, ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                                  script, "sh", str(native_dir), launcher, prog],
+                       native_dir, sandbox=False)
+    assert native[0] == 0, native
+    code, out, err, mb = _measured(launcher, [prog, "storage", str(sandbox_dir)], sandbox_dir,
+                                   sandbox=True, extra=("--tmpfs-size", "8", "--network", "none"))
+    assert (code, err) == (0, ""), err
+    native_lines = native[1].splitlines()
+    assert native_lines[-1] == "memfd of 64M: written"
+    assert out.splitlines() == native_lines[:-1] + ["memfd of 64M: ENOSPC"]
+    assert mb < trivial_mb + SLACK_MB, mb

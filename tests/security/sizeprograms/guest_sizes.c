@@ -276,6 +276,28 @@ static void maps(void)
     show("mmap 2^48", p == MAP_FAILED ? -1 : 0);
 }
 
+/* DIR is a tmpfs of 8 MiB (natively: size=8m,nr_inodes=8192, whose
+ * inode space also bounds attributes; sandboxed: --tmpfs-size 8). */
+static void storage(const char *dir)
+{
+    chdir(dir);
+    close(open("f", O_CREAT | O_RDWR, 0644));
+    char *value = calloc(1, 65536), name[32];
+    long i;
+    for (i = 0; i < 20000; i++) {
+        sprintf(name, "user.%ld", i);
+        if (setxattr("f", name, value, 65536, 0) < 0)
+            break;
+    }
+    printf("20000 xattrs of 64K: %s\n", i < 20000 ? strerrorname_np(errno) : "all set");
+    unlink("f");
+    int m = memfd_create("m", 0);
+    for (i = 0; i < 64; i++)
+        if (write(m, value, 65536) < 0 || write(m, big, (1 << 20) - 65536) < 0)
+            break;
+    printf("memfd of 64M: %s\n", i < 64 ? strerrorname_np(errno) : "written");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -291,6 +313,7 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "polls")) polls();
     else if (!strcmp(c, "aio")) aio();
     else if (!strcmp(c, "files")) files(argv[2]);
+    else if (!strcmp(c, "storage")) storage(argv[2]);
     else if (!strcmp(c, "tasks")) tasks();
     else if (!strcmp(c, "sockopts")) sockopts();
     else if (!strcmp(c, "execs")) execs();
