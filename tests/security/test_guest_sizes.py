@@ -11,8 +11,10 @@ which the guest inherits), so a sentry that does allocate what it is
 asked for fails here rather than taking the host's memory."""
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -101,3 +103,28 @@ def test_in_memory_storage_bounded_by_tmpfs_size(programs, trivial_mb, tmp_path)
     assert native_lines[-1] == "memfd of 64M: written"
     assert out.splitlines() == native_lines[:-1] + ["memfd of 64M: ENOSPC"]
     assert mb < trivial_mb + SLACK_MB, mb
+
+
+def test_fork_until_it_fails_matches_linux(programs, trivial_mb):
+    """Processes until fork fails, then the program goes on. Natively as
+    an unprivileged user under RLIMIT_NPROC (root is exempt from it);
+    sandboxed, what runs out first under the address-space limit is the
+    host's room for another stub process: EAGAIN for the guest, as Linux
+    gives, never a dead sandbox (exit 134)."""
+    prog, launcher = programs
+    where = tempfile.mkdtemp()
+    try:
+        os.chmod(where, 0o755)
+        for path in (prog, launcher):
+            shutil.copy(path, where)
+        native = _measured(os.path.join(where, os.path.basename(launcher)),
+                           ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "prlimit", "--nproc=64", os.path.join(where, os.path.basename(prog)),
+                            "forks"], where, sandbox=False)
+    finally:
+        shutil.rmtree(where)
+    assert native[0] == 0, native
+    code, out, err, mb = _measured(launcher, [prog, "forks"], None, sandbox=True)
+    assert "MemoryError" not in err and code != 134, err
+    assert (code, err) == (0, ""), err
+    assert out == native[1] == "fork 20000: EAGAIN\nreaped\n"

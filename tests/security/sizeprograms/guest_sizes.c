@@ -298,6 +298,30 @@ static void storage(const char *dir)
     printf("memfd of 64M: %s\n", i < 64 ? strerrorname_np(errno) : "written");
 }
 
+/* Processes until fork fails (natively under RLIMIT_NPROC; sandboxed,
+ * the sentry's own task limit or the host's resources come first), then
+ * the program goes on: all of them are killed and reaped. */
+static void forks(void)
+{
+    setpgid(0, 0);
+    long i;
+    for (i = 0; i < 20000; i++) {
+        pid_t p = fork();
+        if (p < 0)
+            break;
+        if (p == 0) {
+            pause();
+            _exit(0);
+        }
+    }
+    printf("fork 20000: %s\n", i < 20000 ? strerrorname_np(errno) : "all");
+    signal(SIGTERM, SIG_IGN);
+    kill(0, SIGTERM);
+    while (wait(NULL) > 0)
+        ;
+    printf("reaped\n");
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -314,6 +338,7 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "aio")) aio();
     else if (!strcmp(c, "files")) files(argv[2]);
     else if (!strcmp(c, "storage")) storage(argv[2]);
+    else if (!strcmp(c, "forks")) forks();
     else if (!strcmp(c, "tasks")) tasks();
     else if (!strcmp(c, "sockopts")) sockopts();
     else if (!strcmp(c, "execs")) execs();
