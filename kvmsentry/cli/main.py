@@ -63,7 +63,8 @@ def _parser(with_oci=True):
                          "host core, at most what KVM allows)")
     do.add_argument("--tmpfs-size", type=int, default=None, metavar="MIB",
                     help="size limit of the in-memory storage (the root overlay's "
-                         "writes) in MiB; past it writes fail with ENOSPC "
+                         "writes, and with them memfds, /dev/shm and the guest's tmpfs "
+                         "mounts) in MiB; past it writes fail with ENOSPC "
                          "(default: the smaller of half the host's RAM and --memory)")
     do.add_argument("--root", default="/", metavar="DIR",
                     help="host directory to use as the sandbox's root, read-only "

@@ -36,6 +36,7 @@ NAME_MAX = 255
 MAX_LFS = (1 << 63) - 1
 BOGO_DIRENT_SIZE = 20           # what shmem adds to a directory's size per entry
 XATTR_CREATE, XATTR_REPLACE = 1, 2
+XATTR_OVERHEAD = 40             # what an attribute costs beyond its name and value
 RELATIME_NS = 24 * 3600 * 10**9
 SHORT_SYMLINK_LEN = 128         # targets shorter than this are kept in the inode
 SYMLINK_MAX = PAGE_SIZE - 1     # longest target (the page also holds a NUL)
@@ -49,6 +50,31 @@ def _half_of_ram_pages():
     except (ValueError, OSError):
         ram = 4 << 30
     return max(1, ram // 2 // PAGE_SIZE)
+
+
+class StorageAccount:
+    """The bytes every tmpfs of a sandbox holds together (file pages and
+    extended attributes, all of them the sentry's memory): the upper
+    layer of the root, memfds, /dev/shm and each tmpfs the guest mounts
+    have sizes of their own, and their sum is bounded here (ENOSPC past
+    it), as a cgroup bounds every tmpfs of a container together."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.charged = self.evicted = 0        # two counters: see _evict
+
+    def charge(self, nbytes):
+        if nbytes > 0 and self.charged - self.evicted + nbytes > self.limit:
+            raise SyscallError(errno.ENOSPC)
+        self.charged += nbytes
+
+
+# The sentry's one sandbox's account; build_mounts sets its limit.
+STORAGE = StorageAccount(_half_of_ram_pages() * PAGE_SIZE)
+
+
+def _xattr_cost(name, value):
+    return XATTR_OVERHEAD + len(name) + len(value)
 
 
 def _check_name(name):
@@ -76,6 +102,8 @@ class TmpfsFilesystem(Filesystem):
         # its own counters, so no update is lost.
         self._pages_charged = self._pages_evicted = 0
         self._inodes_made = self._inodes_evicted = 0
+        self._xattr_charged = self._xattr_evicted = 0      # bytes
+        self.storage = STORAGE
         self._next_ino = 1
         self._root = TmpfsDir(self, mode, uid, gid, parent=None)
 
@@ -93,36 +121,54 @@ class TmpfsFilesystem(Filesystem):
     # --- accounting ------------------------------------------------------------
     @property
     def used_pages(self):
-        return self._pages_charged - self._pages_evicted
+        """Written pages, and extended attributes in pages: both are the
+        sentry's memory, so `size` bounds both (a guest setting 64 KiB
+        attributes by the thousand gets ENOSPC, not gigabytes of heap)."""
+        xattr_bytes = self._xattr_charged - self._xattr_evicted
+        return self._pages_charged - self._pages_evicted + -(-xattr_bytes // PAGE_SIZE)
 
     @property
     def used_inodes(self):
         return self._inodes_made - self._inodes_evicted
 
-    def _alloc_inode(self, inode, pages):
-        """An inode number for a new inode; ENOSPC past nr_inodes. The slot
-        and `pages` (a set the inode keeps) are given back on eviction."""
+    def _alloc_inode(self, inode, pages, xattr_bytes):
+        """An inode number for a new inode; ENOSPC past nr_inodes. The slot,
+        `pages` (a set the inode keeps) and its attributes' bytes (a
+        one-item list it keeps) are given back on eviction."""
         with self.lock:
             if self.used_inodes >= self.max_inodes:
                 raise SyscallError(errno.ENOSPC)
             self._inodes_made += 1
             ino = self._next_ino
             self._next_ino += 1
-        fin = weakref.finalize(inode, self._evict, pages)
+        fin = weakref.finalize(inode, self._evict, pages, xattr_bytes)
         fin.atexit = False
         return ino
 
-    def _evict(self, pages):
+    def _evict(self, pages, xattr_bytes):
         with self.lock:
             self._inodes_evicted += 1
             self._pages_evicted += len(pages)
+            self._xattr_evicted += xattr_bytes[0]
+            self.storage.evicted += len(pages) * PAGE_SIZE + xattr_bytes[0]
 
     def _charge(self, npages):
         """Account for npages newly written pages (ENOSPC past `size`);
         a negative count gives pages back."""
         if npages > 0 and self.used_pages + npages > self.max_pages:
             raise SyscallError(errno.ENOSPC)
+        self.storage.charge(npages * PAGE_SIZE)
         self._pages_charged += npages
+
+    def _charge_xattr(self, nbytes):
+        """_charge for nbytes more (or fewer) of extended attributes."""
+        if nbytes > 0:
+            used = (self._pages_charged - self._pages_evicted) * PAGE_SIZE + \
+                self._xattr_charged - self._xattr_evicted
+            if used + nbytes > self.max_pages * PAGE_SIZE:
+                raise SyscallError(errno.ENOSPC)
+        self.storage.charge(nbytes)
+        self._xattr_charged += nbytes
 
 
 class TmpfsInode(Inode):
@@ -131,7 +177,8 @@ class TmpfsInode(Inode):
     def __init__(self, fs, mode, uid, gid, rdev=0):
         super().__init__(fs, mode)
         self._pages = set()           # page indices with data (regular files)
-        self.ino = fs._alloc_inode(self, self._pages)
+        self._xattr_bytes = [0]       # what its extended attributes cost
+        self.ino = fs._alloc_inode(self, self._pages, self._xattr_bytes)
         self.uid, self.gid, self.rdev = uid, gid, rdev
         self.nlink = 1
         self.atime_ns = self.mtime_ns = self.ctime_ns = self.btime_ns = now_ns()
@@ -220,6 +267,10 @@ class TmpfsInode(Inode):
                 raise SyscallError(errno.EEXIST)
             if flags & XATTR_REPLACE and name not in self.xattrs:
                 raise SyscallError(errno.ENODATA)
+            old = self.xattrs.get(name)
+            delta = _xattr_cost(name, value) - (0 if old is None else _xattr_cost(name, old))
+            self.fs._charge_xattr(delta)
+            self._xattr_bytes[0] += delta
             self.xattrs[name] = bytes(value)
             self.ctime_ns = now_ns()
 
@@ -227,7 +278,9 @@ class TmpfsInode(Inode):
         with self.fs.lock:
             if name not in (self.xattrs or {}):
                 raise SyscallError(errno.ENODATA)
-            del self.xattrs[name]
+            cost = _xattr_cost(name, self.xattrs.pop(name))
+            self.fs._charge_xattr(-cost)
+            self._xattr_bytes[0] -= cost
             self.ctime_ns = now_ns()
 
 

@@ -18,7 +18,7 @@ from kvmsentry.fsimpl.hostfs import HostFilesystem
 from kvmsentry.fsimpl.overlay import OverlayFilesystem
 from kvmsentry.fsimpl.procfs import ProcFilesystem
 from kvmsentry.fsimpl.sysfs import CgroupFilesystem, SysFilesystem
-from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
+from kvmsentry.fsimpl.tmpfs import STORAGE, TmpfsFilesystem
 from kvmsentry.record import record
 from kvmsentry.vfs.mount import Location, MountTable
 from kvmsentry.vfs.path import MAXSYMLINKS, Walker
@@ -106,9 +106,13 @@ def _mkdir_p(walker, start, path, _depth=0):
 def build_mounts(root_dir="/", volumes=(), tty_host_fd=None, tmpfs_size=None,
                  proc="/proc", sys="/sys"):
     """The sandbox's mount table. `tmpfs_size` (bytes; default: tmpfs's
-    own, half of RAM) caps the in-memory upper layer of the root overlay:
-    writes past it are ENOSPC. proc and sys are where the sandbox's procfs
-    and sysfs go (None: not mounted, as an OCI bundle without them has it)."""
+    own, half of RAM) caps the in-memory upper layer of the root overlay,
+    and all its in-memory filesystems together (memfds, /dev/shm, the
+    guest's own tmpfs mounts): writes past it are ENOSPC. proc and sys are
+    where the sandbox's procfs and sysfs go (None: not mounted, as an OCI
+    bundle without them has it)."""
+    if tmpfs_size is not None:
+        STORAGE.limit = tmpfs_size
     devs = DeviceNumbers()
     lower = HostFilesystem(devs.next(), root_dir, readonly=True)
     upper = TmpfsFilesystem(devs.next(), mode=0o755, size=tmpfs_size)

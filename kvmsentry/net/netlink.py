@@ -16,7 +16,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.net.address import AF_NETLINK, decode_netlink, encode_netlink
 from kvmsentry.net.socket_file import (FIONREAD, INT, MSG_PEEK, MSG_TRUNC, POLLIN, POLLOUT,
                                        POLLRDNORM, POLLWRNORM, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET,
-                                       Received, SocketFile)
+                                       Received, SocketFile, payload)
 
 NETLINK_ROUTE = 0
 NLMSGHDR = struct.Struct("<IHHII")              # len type flags seq pid
@@ -27,6 +27,7 @@ SOL_NETLINK = 270
 READ_ONLY = {18, 22, 26, 30, 34, 38, 82}
 HOST_TIMEOUT = 2.0
 SO_RCVBUF, SO_SNDBUF, SO_PASSCRED = 8, 7, 16
+SNDBUF = 212992                                 # net.core.wmem_default
 
 
 def create(task, sock_type, protocol, nonblock):
@@ -87,6 +88,9 @@ class NetlinkSocket(SocketFile):
             pid, _ = decode_netlink(addr)
             if pid:
                 raise SyscallError(errno.ECONNREFUSED)
+        if len(data) > SNDBUF - 32:
+            raise SyscallError(errno.EMSGSIZE)           # as netlink_sendmsg, before the copy
+        data = payload(data)
         self._autobind(task)
         pos = 0
         while pos + NLMSGHDR.size <= len(data):

@@ -74,6 +74,43 @@ class Received:
         self.faulted = faulted
 
 
+class GuestData:
+    """A send's bytes still in guest memory, copied in only as a socket
+    takes them: a 2 GiB send into a Unix socket with room for 200 KiB must
+    not cost the sentry 2 GiB (Linux copies each skb as it is made).
+    len() is what was asked; take() raises EFAULT where the copy faults."""
+    __slots__ = ("mm", "vecs", "total")
+
+    def __init__(self, mm, vecs):
+        self.mm = mm
+        self.vecs = vecs                    # [(addr, len)], within MAX_RW_COUNT
+        self.total = sum(n for _, n in vecs)
+
+    def __len__(self):
+        return self.total
+
+    def take(self, start, n):
+        """The bytes [start, start + n) of the buffers."""
+        if len(self.vecs) == 1:
+            return self.mm.copy_in(self.vecs[0][0] + start, n) if n else b""
+        parts, pos, end = [], 0, start + n
+        for addr, length in self.vecs:
+            lo, hi = max(start, pos), min(end, pos + length)
+            if lo < hi:
+                parts.append(self.mm.copy_in(addr + lo - pos, hi - lo))
+            pos += length
+            if pos >= end:
+                break
+        return b"".join(parts)
+
+
+def payload(data):
+    """The bytes of a send's data (bytes, views or GuestData)."""
+    if type(data) is GuestData:
+        return data.take(0, data.total)
+    return bytes(data)
+
+
 def data_of(got):
     """The bytes of a receive by read(2), which has no room for the files
     a message passed: they are closed, as Linux's scm_destroy drops them."""

@@ -27,7 +27,7 @@ from kvmsentry.net.socket_file import (
     POLLRDHUP, POLLRDNORM, POLLWRBAND, POLLWRNORM, SIOCOUTQ, SO_ACCEPTCONN, SO_ERROR,
     SO_PASSCRED, SO_PEERCRED, SO_RCVBUF, SO_RCVBUFFORCE, SO_SNDBUF, SO_SNDBUFFORCE,
     SOCK_DGRAM, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, SOL_SOCKET, Ancillary, Received,
-    SocketFile, data_of, int_opt)
+    GuestData, SocketFile, data_of, int_opt, payload)
 
 RCV_SHUTDOWN, SEND_SHUTDOWN, SHUTDOWN_MASK = 1, 2, 3
 WMEM_DEFAULT = 212992                 # net.core.wmem_default / rmem_default
@@ -350,6 +350,7 @@ class UnixSocket(SocketFile):
             raise SyscallError(errno.EMSGSIZE)
         if total is not None:
             raise SyscallError(errno.EFAULT)
+        data = payload(data)                  # copied now: EFAULT where it faults
         other = self._target(task, addr)
         creds = self._creds(task, ancillary, other)
         if not self._room(other):
@@ -374,7 +375,8 @@ class UnixSocket(SocketFile):
         each whole or fails)."""
         other = self._target(task, addr)
         creds = self._creds(task, ancillary, other)
-        view = memoryview(data)
+        lazy = type(data) is GuestData
+        view = None if lazy else memoryview(data)
         chunk_max = self.sndbuf // 2 - 64
         if chunk_max > STREAM_MESSAGE_MAX:
             chunk_max = STREAM_MESSAGE_MAX
@@ -403,10 +405,19 @@ class UnixSocket(SocketFile):
                 if sent:
                     return sent
                 raise SyscallError(errno.EFAULT)
+            if lazy:
+                try:
+                    chunk = data.take(sent, n)      # each message copied whole or not
+                except SyscallError:
+                    if sent:
+                        return sent
+                    raise
+            else:
+                chunk = data if n == len(data) and type(data) is bytes \
+                    else bytes(view[sent:sent + n])
             files = []
             if ancillary is not None and ancillary.files:
                 files, ancillary.files = ancillary.files, []
-            chunk = data if n == len(data) and type(data) is bytes else bytes(view[sent:sent + n])
             self._deliver(other, chunk, creds, files)
             sent += n
         return sent

@@ -79,10 +79,19 @@ def check_address_space(task, start, length):
     """ENOMEM if mapping [start, start+length) would take the process's
     mapped total past RLIMIT_AS (Linux's may_expand_vm); what the new
     mapping replaces does not count twice."""
+    _may_expand(task, length, start, start + length)
+
+
+def check_growth(task, length):
+    """ENOMEM if length bytes more that replace nothing (a mapping mremap
+    grows) would take the mapped total past RLIMIT_AS."""
+    _may_expand(task, length, 0, 0)
+
+
+def _may_expand(task, length, start, end):
     limit = task.rlimits[RLIMIT_AS][0]
     if limit >= RLIM_INFINITY:
         return
-    end = start + length
     total = replaced = 0
     for vma in task.mm.vmas:
         total += vma.end - vma.start
@@ -302,6 +311,8 @@ def mremap(task, old, old_len, new_len, flags, new_addr):
     if vma is not None and vma.locked and page_up(new_len) > page_up(old_len) and \
             not mlock.future_ok(task, page_up(new_len) - page_up(old_len)):
         raise SyscallError(errno.EAGAIN)     # a locked mapping grows within RLIMIT_MEMLOCK
+    if vma is not None and page_up(new_len) > page_up(old_len):
+        check_growth(task, page_up(new_len) - page_up(old_len))      # vma_to_resize
     if fixed is None and page_up(new_len) <= page_up(old_len):
         # A shrink in place only unmaps the tail, whatever mappings the
         # range spans after the first.

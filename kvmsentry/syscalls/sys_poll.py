@@ -4,6 +4,7 @@ wait itself kernel/waiter.block_until: the task sleeps on the queues of
 the files it polls (and their host fds) until one of them notifies."""
 import errno
 import struct
+from array import array
 from functools import partial
 from itertools import chain
 from time import monotonic_ns
@@ -106,27 +107,36 @@ def _do_poll(task, ufds, nfds, deadline):
     if nfds > task.rlimits[RLIMIT_NOFILE][0]:
         raise SyscallError(errno.EINVAL)
     raw = task.mm.copy_in(ufds, nfds * POLLFD.size) if nfds else b""
-    wanted = [POLLFD.unpack_from(raw, i * POLLFD.size)[:2] for i in range(nfds)]
-    revents = [0] * nfds
+    # Arrays rather than objects per entry: nfds may be as large as the
+    # guest may raise RLIMIT_NOFILE (2^20), and one fd many times over.
+    fds = array("i", raw)[0::2]
+    events = array("H", raw)[2::4]
+    revents = array("H", bytes(2 * nfds))
+    interest = {}
+    for fd, ev in zip(fds, events):
+        if fd >= 0:
+            interest[fd] = interest.get(fd, 0) | ev
     files = []
-    for fd, events in wanted:
+    for fd, ev in interest.items():
         try:
-            files.append((task.fds.get(fd), events & 0xFFFF))
+            files.append((task.fds.get(fd), ev))
         except SyscallError:
             pass
 
     def check():
-        count = 0
-        for i, (fd, events) in enumerate(wanted):
+        count, masks = 0, {}
+        for i, fd in enumerate(fds):
             if fd < 0:
                 revents[i] = 0
                 continue
-            try:
-                file = task.fds.get(fd)
-            except SyscallError:
-                revents[i] = pl.POLLNVAL
-            else:
-                revents[i] = pl.poll_mask(file) & ((events & 0xFFFF) | pl.ALWAYS)
+            mask = masks.get(fd)
+            if mask is None:
+                try:
+                    mask = pl.poll_mask(task.fds.get(fd))
+                except SyscallError:
+                    mask = -1                       # not open
+                masks[fd] = mask
+            revents[i] = pl.POLLNVAL if mask < 0 else mask & (events[i] | pl.ALWAYS) & 0xFFFF
             count += bool(revents[i])
         return count
 
@@ -135,10 +145,9 @@ def _do_poll(task, ufds, nfds, deadline):
         count = block_until(task, check, waits, host_fds, deadline)
     finally:
         if nfds:
-            out = bytearray(raw)
-            for i, mask in enumerate(revents):
-                struct.pack_into("<H", out, i * POLLFD.size + 6, mask & 0xFFFF)
-            task.mm.copy_out(ufds, bytes(out))
+            out = array("H", raw)
+            out[3::4] = revents
+            task.mm.copy_out(ufds, out.tobytes())
     return count
 
 

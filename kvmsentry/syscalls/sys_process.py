@@ -8,6 +8,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import lifecycle
 from kvmsentry.kernel import process_tree as pt
 from kvmsentry.kernel.exit import ExitThread
+from kvmsentry.loader.stack import MAX_ARG_STRLEN
 from kvmsentry.syscalls.args import i32, u32
 
 SIGCHLD = 17
@@ -95,7 +96,12 @@ def _string_array(task, addr):
         ptr = ptrs[i]
         if not ptr:
             return out
-        s = mm.read_cstring(ptr, 128 << 10)
+        try:
+            s = mm.read_cstring(ptr, MAX_ARG_STRLEN)
+        except SyscallError as e:
+            if e.errno != errno.ENAMETOOLONG:
+                raise
+            raise SyscallError(errno.E2BIG) from None      # copy_strings' valid_arg_len
         total += len(s) + 9
         if total > ARG_MAX:
             raise SyscallError(errno.E2BIG)

@@ -68,7 +68,7 @@ def _pos(offset, done):
     return None if offset is None else offset + done
 
 
-def _windows(spans):
+def windows(spans):
     """The spans [(addr, len)] regrouped into lists of at most CHUNK bytes."""
     window, size = [], 0
     for addr, length in spans:
@@ -86,7 +86,7 @@ def _windows(spans):
 
 
 def _one_window(spans):
-    """(spans,) when _windows(spans) would be just that: one non-empty
+    """(spans,) when windows(spans) would be just that: one non-empty
     buffer of at most CHUNK bytes, most calls' case; else None."""
     if len(spans) == 1 and 0 < spans[0][1] <= CHUNK:
         return (spans,)
@@ -99,13 +99,13 @@ def read_into(mm, f, spans, offset=None):
     inaccessible byte (an error only counts when nothing was read). A file
     that is not seekable (a pipe, a terminal) is read once: another read
     could block after this one returned data."""
-    windows = _one_window(spans)
-    if windows is None:
+    groups = _one_window(spans)
+    if groups is None:
         if not any(length for _, length in spans):
             return len(f.read(0, offset))    # still the file's own errors (EISDIR)
-        windows = _windows(spans)
+        groups = windows(spans)
     total = 0
-    for window in windows:
+    for window in groups:
         usable, want, hole = _usable(mm, window, write=True)
         if hole and hasattr(f, "read_cut") and not total:
             return _read_cut(mm, f, usable, want, sum(n for _, n in window), offset)
@@ -235,7 +235,7 @@ def _write_direct(mm, f, spans, offset):
     """write_from() for a file that writes from memory itself (a host
     file's pwritev): the guest's frames go to the file with no copy."""
     total = 0
-    for window in _one_window(spans) or _windows(spans):
+    for window in _one_window(spans) or windows(spans):
         usable, want, hole = _usable(mm, window, write=False)
         if hole and hasattr(f, "write_cut") and not total:
             # A file whose count depends on where the copy faults (a pipe,

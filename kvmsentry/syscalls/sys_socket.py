@@ -8,12 +8,14 @@ from kvmsentry.errors import SyscallError, WouldWait
 from kvmsentry.net import hostinet, netlink
 from kvmsentry.net.address import AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNIX
 from kvmsentry.net.socket_file import (MSG_WAITALL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK,
-                                       SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, SocketFile)
+                                       SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, GuestData,
+                                       SocketFile)
 from kvmsentry.net.unix import UnixSocket, socketpair as unix_socketpair
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_read_write import access_ok
 from kvmsentry.syscalls.sys_socket_msg import (accessible_prefix, copy_in_addr, copy_out_addr,
-                                               recv_common, send_common)
+                                               RECV_WINDOW, recv_common, send_common,
+                                               send_host)
 
 RLIMIT_NOFILE = 7
 SOCK_TYPE_MASK = 0xF
@@ -215,19 +217,15 @@ def sendto(task, fd, buf, length, flags, addr, addrlen):
     access_ok(buf, length)                  # import_ubuf, before the fd is looked up
     sock = sock_of(task, fd)
     target = copy_in_addr(task, addr, addrlen) if addr else None
+    if not isinstance(sock, hostinet.HostSocket):
+        # Copied in as the socket takes it (EFAULT, or a short count,
+        # where the copy faults).
+        return send_common(task, sock, GuestData(task.mm, [(buf, length)]), target, None,
+                           u32(flags))
     readable = accessible_prefix(task.mm, buf, length, write=False)
-    if readable < length and isinstance(sock, UnixSocket):
-        # What its copy takes before the fault (unix_fault_prefix).
-        data = task.mm.copy_in(buf, readable) if readable else b""
-        return send_common(task, sock, data, target, None, u32(flags), length)
     if length and not readable:
         raise SyscallError(errno.EFAULT)
-    length = readable
-    if length and isinstance(sock, hostinet.HostSocket):
-        data = task.mm.read_buffers(buf, length)       # sent from the guest's frames
-    else:
-        data = task.mm.copy_in(buf, length) if length else b""
-    return send_common(task, sock, data, target, None, u32(flags))
+    return send_host(task, sock, [(buf, readable)], target, None, u32(flags))
 
 
 def _recv_when_ready(task, sock, buf, length, flags, addr, addrlen_ptr):
@@ -272,6 +270,7 @@ def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
         raise SyscallError(errno.EFAULT)
     length = mapped
     if length and isinstance(sock, hostinet.HostSocket) and not flags & MSG_WAITALL:
+        length = min(length, RECV_WINDOW)
         # Straight into the guest's frames, no copy through the sentry,
         # unless it must wait (then buffered, as below: WouldWait says why).
         try:

@@ -6,11 +6,13 @@ import time
 
 from kvmsentry.errors import QuietEpipe, SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
+from kvmsentry.net.hostinet import HostSocket
 from kvmsentry.net.socket_file import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL,
-                                       MSG_WAITALL, SOL_SOCKET, Ancillary, SocketFile)
+                                       MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, Ancillary,
+                                       GuestData, SocketFile)
 from kvmsentry.net.unix import UnixSocket
 from kvmsentry.syscalls.args import i32, u32
-from kvmsentry.syscalls.sys_read_write import read_iovec
+from kvmsentry.syscalls.sys_read_write import CHUNK, read_iovec, windows
 from kvmsentry.syscalls.sys_time import NSEC, read_timespec
 
 SOCKADDR_MAX = 128
@@ -23,6 +25,11 @@ UIO_MAXIOV = 1024
 MSG_WAITFORONE = 0x10000
 RLIMIT_NOFILE = 7
 MAX_RW = 0x7FFFF000
+# The most one receive from a host socket takes (not with MSG_WAITALL):
+# more than any datagram, and a stream may return less than asked. The
+# buffer it is received into is made ready (frames, or the sentry's
+# bytes) before the host says how much came, and must not be 2 GiB.
+RECV_WINDOW = 1 << 20
 _INT = struct.Struct("<i")
 
 
@@ -154,12 +161,9 @@ def pack_control(task, anc, room, flags):
 
 
 # --- the common send and receive ---------------------------------------------------------
-def send_common(task, sock, data, addr, anc, flags, total=None):
-    """total: the size of the buffer when data is only its readable
-    first part (a Unix socket's answer to the fault: unix_fault_prefix)."""
+def send_common(task, sock, data, addr, anc, flags):
+    """data: bytes, views of guest frames (a host socket's) or GuestData."""
     try:
-        if total is not None:
-            return sock.sendmsg(task, data, addr, anc, flags, total)
         return sock.sendmsg(task, data, addr, anc, flags)
     except SyscallError as e:
         if e.errno == errno.EPIPE and flags & MSG_NOSIGNAL:
@@ -201,11 +205,11 @@ def accessible_prefix(mm, addr, length, write):
 
 def unix_fault_prefix(task, sock, vecs, write):
     """How many bytes from the start of the buffers vecs [(addr, len)] the
-    sentry may read (write False) or write, when a Unix socket is the
-    other side and some cannot be: its send or receive counts whole
-    messages up to where the copy faults (UnixSocket.sendmsg's total,
-    recvmsg's mapped). None when all can, or sock is another kind (whose
-    copies keep failing with EFAULT where they fault)."""
+    sentry may write (write True) or read, when a Unix socket is the
+    other side and some cannot be: its receive counts whole messages up
+    to where the copy faults (UnixSocket.recvmsg's mapped). None when all
+    can, or sock is another kind (whose copies keep failing with EFAULT
+    where they fault)."""
     if not isinstance(sock, UnixSocket):
         return None
     done = accessible_span(task.mm, vecs, write)
@@ -224,23 +228,33 @@ def accessible_span(mm, vecs, write):
     return done
 
 
-def _gather(task, sock, vecs):
-    """The bytes of the buffers vecs (read_iovec keeps them within
-    MAX_RW), and how many were asked for when only those before a fault
-    could be read, for a Unix socket (else None)."""
-    try:
-        return b"".join(task.mm.copy_in(base, n) for base, n in vecs if n), None
-    except SyscallError:
-        readable = unix_fault_prefix(task, sock, vecs, write=False)
-        if readable is None:
+def send_host(task, sock, vecs, addr, anc, flags):
+    """A host socket's send, from the guest's frames: a stream's in
+    windows of CHUNK bytes (a send that must wait copies what is left of
+    its window first, as Linux copies before it waits, and that must not
+    be 2 GiB), a datagram's whole."""
+    total = sum(n for _, n in vecs)
+    groups = (vecs,) if sock.type != SOCK_STREAM or total <= CHUNK else windows(vecs)
+    sent = 0
+    for window in groups:
+        try:
+            views = [v for base, n in window if n for v in task.mm.read_buffers(base, n)]
+        except SyscallError:
+            if anc is not None:
+                release_files(anc.files)
+            if sent:
+                return sent
             raise
-    parts, total = [], 0
-    for base, length in vecs:
-        length = min(length, readable - total)
-        if length > 0:
-            parts.append(task.mm.copy_in(base, length))
-            total += length
-    return b"".join(parts), sum(n for _, n in vecs)
+        try:
+            n = send_common(task, sock, views, addr, anc, flags)
+        except SyscallError:
+            if sent:
+                return sent
+            raise
+        sent, anc = sent + n, None
+        if n < sum(len(v) for v in views):
+            break
+    return sent
 
 
 def _send_one(task, sock, msg_addr, flags):
@@ -248,14 +262,17 @@ def _send_one(task, sock, msg_addr, flags):
         task.mm.copy_in(msg_addr, MSGHDR.size))
     if iovlen > UIO_MAXIOV:
         raise SyscallError(errno.EMSGSIZE)
-    data, total = _gather(task, sock, read_iovec(task.mm, iov, iovlen))
+    vecs = read_iovec(task.mm, iov, iovlen)
     addr = copy_in_addr(task, name, namelen) if name and namelen else None
     anc = None
     if controllen:
         if controllen > 1 << 20:
             raise SyscallError(errno.ENOBUFS)
         anc = parse_control(task, sock, task.mm.copy_in(control, controllen))
-    return send_common(task, sock, data, addr, anc, flags, total)
+    if isinstance(sock, HostSocket):
+        return send_host(task, sock, vecs, addr, anc, flags)
+    # The socket copies the data in as it takes it (GuestData).
+    return send_common(task, sock, GuestData(task.mm, vecs), addr, anc, flags)
 
 
 def _host_recv_when_ready(task, sock, vecs, room, flags, addr_wanted, control_len):
@@ -285,6 +302,8 @@ def _recv_one(task, sock, msg_addr, flags):
         raise SyscallError(errno.EMSGSIZE)
     vecs = read_iovec(task.mm, iov, iovlen)
     room = min(sum(length for _, length in vecs), MAX_RW)
+    if isinstance(sock, HostSocket) and not flags & MSG_WAITALL:
+        room = min(room, RECV_WINDOW)
     controllen = min(controllen, 1 << 20)
     mapped = unix_fault_prefix(task, sock, vecs, write=True)
     if mapped is not None:

@@ -102,7 +102,9 @@ def sched_getaffinity(task, pid, size, mask):
     target = _target_task(task, pid)
     nbytes = _mask_bytes(task)
     size = u32(size)
-    if size < nbytes or size & 7:
+    # Linux compares len * 8 with the CPU count in 32 bits: a length of
+    # 2^29 or more can wrap below it (EINVAL).
+    if (size * 8) & 0xFFFFFFFF < task.kernel.system.ncpus or size & 7:
         raise SyscallError(errno.EINVAL)
     bits = 0
     for c in task_cpus(target):

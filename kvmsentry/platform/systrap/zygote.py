@@ -5,6 +5,7 @@ sentry (PR_SET_PDEATHSIG); its children die with it.
 """
 import _socket
 import array
+import errno
 import os
 import struct
 import threading
@@ -21,6 +22,11 @@ PERSONALITY_QUERY = 0xFFFFFFFF
 
 class ZygoteError(Exception):
     pass
+
+
+# The host out of memory, processes or fds for another child (a limit the
+# sandbox runs under): not a sentry bug.
+HOST_SHORT = (errno.ENOMEM, errno.EAGAIN, errno.EMFILE, errno.ENFILE)
 
 
 def _spawn_unrandomized(argv, sock_fd):
@@ -81,10 +87,14 @@ class Zygote:
                 if len(data) == 8 and self._spawned > 1:
                     self._ahead = self._request(pool_fd, make_ctl)
             except OSError as e:
+                if e.errno in HOST_SHORT:
+                    raise                 # the guest's fork fails (EAGAIN), as on Linux
                 raise ZygoteError("systrap zygote: %s%s" % (e, self._end())) from None
         if len(data) != 8:
             raise ZygoteError("systrap zygote is gone%s" % self._end())
         (pid,) = struct.unpack("<q", data)
+        if -pid in HOST_SHORT:
+            raise OSError(-pid, os.strerror(-pid))
         if pid < 0:
             raise ZygoteError("systrap zygote: fork failed: %s" % os.strerror(-pid))
         return pid, ctl

@@ -1,0 +1,349 @@
+/* guest_sizes CASE [DIR]: one syscall with a hostile size, count or
+ * length, and Linux's answer to it on stdout. Buffers point into a large
+ * mapping never touched (it costs neither Linux nor the sandbox a frame),
+ * so a sentry that copies what it is asked for before bounding it shows in
+ * its peak RSS, which the test measures. DIR is a scratch directory for the
+ * cases that need files. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <linux/aio_abi.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define GIB (1UL << 30)
+#define BIG (3 * GIB)              /* the untouched mapping */
+#define HUGE_LEN (2 * GIB)         /* > MAX_RW_COUNT, still inside BIG */
+
+static char *big;
+
+static void show(const char *what, long r)
+{
+    if (r < 0)
+        printf("%s = -1 %s\n", what, strerrorname_np(errno));
+    else
+        printf("%s = %ld\n", what, r);
+}
+
+/* A count that depends on buffer sizes Linux tunes (socket buffers): only
+ * whether some was taken. */
+static void show_some(const char *what, long r)
+{
+    if (r < 0)
+        printf("%s = -1 %s\n", what, strerrorname_np(errno));
+    else
+        printf("%s = %s\n", what, r > 0 ? "some" : "0");
+}
+
+static struct iovec *huge_iovecs(int n)
+{
+    struct iovec *v = malloc(n * sizeof *v);
+    for (int i = 0; i < n; i++)
+        v[i] = (struct iovec){big, HUGE_LEN};
+    return v;
+}
+
+static void nonblocking(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void pipes(void)
+{
+    int p[2];
+    pipe(p);
+    nonblocking(p[0]);
+    nonblocking(p[1]);
+    show("write pipe 2G", write(p[1], big, HUGE_LEN));
+    show("read pipe 2G", read(p[0], big, HUGE_LEN));
+    show("writev pipe 1024x2G", writev(p[1], huge_iovecs(1024), 1024));
+    show("readv pipe 1024x2G", readv(p[0], huge_iovecs(1024), 1024));
+    show("writev pipe 1025", writev(p[1], huge_iovecs(1025), 1025));
+    int null = open("/dev/null", O_WRONLY);
+    show("writev null 1024x2G", writev(null, huge_iovecs(1024), 1024));
+}
+
+static void unix_sockets(void)
+{
+    int s[2], d[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    socketpair(AF_UNIX, SOCK_DGRAM, 0, d);
+    nonblocking(s[0]);
+    show_some("send stream 2G", send(s[0], big, HUGE_LEN, MSG_DONTWAIT));
+    show_some("write stream 2G", write(s[0], big, HUGE_LEN));
+    show("send dgram 2G", send(d[0], big, HUGE_LEN, MSG_DONTWAIT));
+    struct msghdr m = {.msg_iov = huge_iovecs(1024), .msg_iovlen = 1024};
+    show("sendmsg dgram 1024x2G", sendmsg(d[0], &m, MSG_DONTWAIT));
+    socketpair(AF_UNIX, SOCK_STREAM, 0, s);
+    show_some("sendmsg stream 1024x2G", sendmsg(s[0], &m, MSG_DONTWAIT));
+    m.msg_iovlen = 1025;
+    show("sendmsg 1025 iovecs", sendmsg(s[0], &m, MSG_DONTWAIT));
+    struct iovec one = {"x", 1};
+    struct msghdr c = {.msg_iov = &one, .msg_iovlen = 1, .msg_control = big,
+                       .msg_controllen = GIB};
+    show("sendmsg control 1G", sendmsg(d[0], &c, MSG_DONTWAIT));
+    c.msg_controllen = 1UL << 32;
+    show("sendmsg control 4G", sendmsg(d[0], &c, MSG_DONTWAIT));
+    show("send dgram 1", send(d[1], "y", 1, 0));
+    char in[4];
+    struct iovec back = {in, sizeof in};
+    struct msghdr r = {.msg_iov = &back, .msg_iovlen = 1, .msg_control = big,
+                       .msg_controllen = GIB};
+    show("recvmsg control 1G", recvmsg(d[0], &r, MSG_DONTWAIT));
+    printf("  controllen %zu\n", r.msg_controllen);
+    show("recv dgram 2G", recv(d[0], big, HUGE_LEN, MSG_DONTWAIT));
+}
+
+static int loopback(int type, struct sockaddr_in *a)
+{
+    int s = socket(AF_INET, type, 0);
+    socklen_t len = sizeof *a;
+    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(s, (struct sockaddr *)a, sizeof *a);
+    getsockname(s, (struct sockaddr *)a, &len);
+    return s;
+}
+
+static void inet(void)
+{
+    struct sockaddr_in a;
+    int u = loopback(SOCK_DGRAM, &a);
+    connect(u, (struct sockaddr *)&a, sizeof a);
+    struct msghdr m = {.msg_iov = huge_iovecs(1024), .msg_iovlen = 1024};
+    show("udp send 2G", send(u, big, HUGE_LEN, 0));
+    show("udp sendmsg 1024x2G", sendmsg(u, &m, 0));
+    show("udp send 1", send(u, "x", 1, 0));
+    show("udp recv 2G", recv(u, big, HUGE_LEN, 0));
+    show("udp send 1", send(u, "x", 1, 0));
+    show("udp recvmsg 1024x2G", recvmsg(u, &m, MSG_DONTWAIT));
+    show("udp send 1", send(u, "x", 1, 0));
+    show("udp recvmsg 1024x2G waiting", recvmsg(u, &m, 0));
+
+    /* Each send on a connection of its own, whose reader reads nothing. */
+    int l = loopback(SOCK_STREAM, &a), c[4], r[4];
+    listen(l, 4);
+    for (int i = 0; i < 4; i++) {
+        c[i] = socket(AF_INET, SOCK_STREAM, 0);
+        connect(c[i], (struct sockaddr *)&a, sizeof a);
+        r[i] = accept(l, NULL, NULL);
+        /* A blocking send that must wait for room: a timeout ends it after a part. */
+        setsockopt(c[i], SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){0, 200000},
+                   sizeof(struct timeval));
+    }
+    show_some("tcp send 2G nonblocking", send(c[0], big, HUGE_LEN, MSG_DONTWAIT));
+    show_some("tcp sendmsg 1024x2G nonblocking", sendmsg(c[1], &m, MSG_DONTWAIT));
+    show_some("tcp send 2G timeout", send(c[2], big, HUGE_LEN, 0));
+    show_some("tcp sendmsg 1024x2G timeout", sendmsg(c[3], &m, 0));
+    show_some("tcp recv 2G", recv(r[0], big, HUGE_LEN, 0));
+    show_some("tcp recvmsg 1024x2G", recvmsg(r[1], &m, 0));
+    show_some("tcp recv 2G nonblocking", recv(r[2], big, HUGE_LEN, MSG_DONTWAIT));
+}
+
+static void polls(void)
+{
+    show("poll nfds 2^20", poll((struct pollfd *)big, 1 << 20, 0));
+    show("poll nfds 2^31", syscall(SYS_poll, big, 1UL << 31, 0));
+    show("ppoll nfds 2^20", ppoll((struct pollfd *)big, 1 << 20, &(struct timespec){0}, NULL));
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(0, &r);
+    show("select nfds 2^30", syscall(SYS_select, 1 << 30, &r, NULL, NULL, &(struct timeval){0}));
+    show("select nfds -1", syscall(SYS_select, -1, &r, NULL, NULL, &(struct timeval){0}));
+    show("pselect nfds 2^30", syscall(SYS_pselect6, 1 << 30, &r, NULL, NULL,
+                                       &(struct timespec){0}, NULL));
+    /* As many entries (all fd 0) as RLIMIT_NOFILE may be raised to: the
+     * sandbox's hard limit is 2^20, whatever the host's is. */
+    struct rlimit nofile;
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = nofile.rlim_max;
+    show("setrlimit nofile hard", setrlimit(RLIMIT_NOFILE, &nofile));
+    show("poll nfds hard limit", poll((struct pollfd *)big, nofile.rlim_max, 0));
+    show("select nfds hard limit", syscall(SYS_select, nofile.rlim_max, &r, NULL, NULL,
+                                           &(struct timeval){0}));
+    int ep = epoll_create1(0);
+    show("epoll_wait max INT_MAX/12", epoll_wait(ep, (struct epoll_event *)big,
+                                                  0x7fffffff / 12, 0));
+    show("epoll_wait max INT_MAX", epoll_wait(ep, (struct epoll_event *)big, 0x7fffffff, 0));
+}
+
+static void aio(void)
+{
+    aio_context_t ctx = 0;
+    show("io_setup 2^31-1", syscall(SYS_io_setup, 0x7fffffff, &ctx));
+    ctx = 0;
+    show("io_setup 64", syscall(SYS_io_setup, 64, &ctx));
+    show("io_submit 2^40", syscall(SYS_io_submit, ctx, 1L << 40, big));
+    show("io_submit 2^30", syscall(SYS_io_submit, ctx, 1L << 30, big));
+    show("io_getevents 2^30", syscall(SYS_io_getevents, ctx, 0, 1L << 30, big,
+                                      &(struct timespec){0}));
+}
+
+static void files(const char *dir)
+{
+    chdir(dir);
+    int d = open(".", O_RDONLY | O_DIRECTORY);
+    show("getdents64 1G", syscall(SYS_getdents64, d, big, GIB));
+    show("getdents 1G", syscall(SYS_getdents, d, big, GIB));
+    symlink("target", "link");
+    show("readlink 1G", readlink("link", big, GIB));
+    close(open("file", O_CREAT | O_RDWR, 0644));
+    setxattr("file", "user.a", "v", 1, 0);
+    show("getxattr 1G", getxattr("file", "user.a", big, GIB));
+    show("listxattr 1G", listxattr("file", big, GIB));
+    show("setxattr 1G", setxattr("file", "user.b", big, GIB, 0));
+    int m = memfd_create("m", 0);
+    show("memfd ftruncate 1T", ftruncate(m, 1L << 40));
+    show("memfd pwrite at 1T-1", pwrite(m, "z", 1, (1L << 40) - 1));
+    show("memfd pread 2G at 1T-1", pread(m, big, HUGE_LEN, (1L << 40) - 1));
+}
+
+static void tasks(void)
+{
+    show("sched_setaffinity 1G", sched_setaffinity(0, GIB, (cpu_set_t *)big));
+    long n = syscall(SYS_sched_getaffinity, 0, GIB, big);
+    printf("sched_getaffinity 1G = %s\n", n > 0 ? "ok" : strerrorname_np(errno));
+    show("set_robust_list 1G", syscall(SYS_set_robust_list, big, GIB));
+    show("rseq 1G", syscall(SYS_rseq, big, GIB, 0, 0));
+    show("getgroups 2^30", syscall(SYS_getgroups, 1 << 30, big));
+    show("setgroups 2^30", syscall(SYS_setgroups, 1 << 30, big));
+    /* 2 GiB asked for, 16 MiB of room to put it in. */
+    struct iovec local = {big, 16 << 20}, remote = {big + GIB, HUGE_LEN};
+    show("process_vm_readv 2G", process_vm_readv(getpid(), &local, 1, &remote, 1, 0));
+}
+
+static void sockopts(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_UNIX, SOCK_STREAM, 0);
+    show("setsockopt inet 1G", setsockopt(s, SOL_SOCKET, SO_SNDBUF, big, GIB));
+    show("setsockopt unix 1G", setsockopt(u, SOL_SOCKET, SO_SNDBUF, big, GIB));
+    socklen_t len = GIB;
+    show("getsockopt inet 1G", getsockopt(s, SOL_SOCKET, SO_TYPE, big, &len));
+    printf("  optlen %u\n", len);
+    len = GIB;
+    show("getsockopt unix 1G", getsockopt(u, SOL_SOCKET, SO_TYPE, big, &len));
+    printf("  optlen %u\n", len);
+    show("bind addrlen 1G", bind(u, (struct sockaddr *)big, GIB));
+}
+
+static void execs(void)
+{
+    /* 4M pointers to one short string: over the argument limit. */
+    long n = 4L << 20;
+    char **argv = (char **)big;
+    for (long i = 0; i < n; i++)
+        argv[i] = "x";
+    show("execve 4M args", execve("/bin/true", argv, (char *[]){NULL}));
+    char *one = big + GIB;
+    memset(one, 'y', 200 << 10);
+    show("execve 200K arg", execve("/bin/true", (char *[]){"true", one, NULL},
+                                   (char *[]){NULL}));
+    show("execve 4M envs", execve("/bin/true", (char *[]){"true", NULL}, argv));
+}
+
+/* Under the test's RLIMIT_AS of 8 GiB (the 3 GiB of BIG included). */
+static void maps(void)
+{
+    void *p = mmap(NULL, 1L << 40, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    show("mmap 1T noreserve", p == MAP_FAILED ? -1 : 0);
+    p = mmap(NULL, 4 * GIB, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    show("mmap 4G noreserve", p == MAP_FAILED ? -1 : 0);
+    show("munmap 4G", munmap(p, 4 * GIB));
+    void *q = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *r = mremap(q, 4096, 4 * GIB, MREMAP_MAYMOVE);
+    show("mremap 4K to 4G", r == MAP_FAILED ? -1 : 0);
+    r = mremap(r, 4 * GIB, 64 * GIB, MREMAP_MAYMOVE);
+    show("mremap 4G to 64G", r == MAP_FAILED ? -1 : 0);
+    p = mmap(NULL, 1L << 48, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    show("mmap 2^48", p == MAP_FAILED ? -1 : 0);
+}
+
+/* DIR is a tmpfs of 8 MiB (natively: size=8m,nr_inodes=8192, whose
+ * inode space also bounds attributes; sandboxed: --tmpfs-size 8). */
+static void storage(const char *dir)
+{
+    chdir(dir);
+    close(open("f", O_CREAT | O_RDWR, 0644));
+    char *value = calloc(1, 65536), name[32];
+    long i;
+    for (i = 0; i < 20000; i++) {
+        sprintf(name, "user.%ld", i);
+        if (setxattr("f", name, value, 65536, 0) < 0)
+            break;
+    }
+    printf("20000 xattrs of 64K: %s\n", i < 20000 ? strerrorname_np(errno) : "all set");
+    unlink("f");
+    int m = memfd_create("m", 0);
+    for (i = 0; i < 64; i++)
+        if (write(m, value, 65536) < 0 || write(m, big, (1 << 20) - 65536) < 0)
+            break;
+    printf("memfd of 64M: %s\n", i < 64 ? strerrorname_np(errno) : "written");
+}
+
+/* Processes until fork fails (natively under RLIMIT_NPROC; sandboxed,
+ * the sentry's own task limit or the host's resources come first), then
+ * the program goes on: all of them are killed and reaped. */
+static void forks(void)
+{
+    setpgid(0, 0);
+    long i;
+    for (i = 0; i < 20000; i++) {
+        pid_t p = fork();
+        if (p < 0)
+            break;
+        if (p == 0) {
+            pause();
+            _exit(0);
+        }
+    }
+    printf("fork 20000: %s\n", i < 20000 ? strerrorname_np(errno) : "all");
+    signal(SIGTERM, SIG_IGN);
+    kill(0, SIGTERM);
+    while (wait(NULL) > 0)
+        ;
+    printf("reaped\n");
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    big = mmap(NULL, BIG, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (big == MAP_FAILED)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    const char *c = argc > 1 ? argv[1] : "";
+    if (!strcmp(c, "pipes")) pipes();
+    else if (!strcmp(c, "unix")) unix_sockets();
+    else if (!strcmp(c, "inet")) inet();
+    else if (!strcmp(c, "polls")) polls();
+    else if (!strcmp(c, "aio")) aio();
+    else if (!strcmp(c, "files")) files(argv[2]);
+    else if (!strcmp(c, "storage")) storage(argv[2]);
+    else if (!strcmp(c, "forks")) forks();
+    else if (!strcmp(c, "tasks")) tasks();
+    else if (!strcmp(c, "sockopts")) sockopts();
+    else if (!strcmp(c, "execs")) execs();
+    else if (!strcmp(c, "maps")) maps();
+    else if (!strcmp(c, "trivial")) ;
+    else return 2;
+    return 0;
+}
