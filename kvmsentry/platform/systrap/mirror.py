@@ -5,10 +5,10 @@ the stub. Changes are kept as the last state of each page and turned,
 when a thread of the child next resumes, into as few mmap/munmap calls as
 runs of contiguous pages and frames allow.
 """
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import deque
 from itertools import compress, groupby, repeat
-from operator import add, and_, eq, itemgetter, not_, or_, sub
+from operator import add, and_, eq, not_, or_, sub
 
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
@@ -432,19 +432,14 @@ class HostMappings:
         host, stale = self.host, self.stale
         starts, runs = host.starts, host.runs
         if stale is not None:
-            # (The old runs' ends ascend as their starts do: the first of
-            # them a run reaches, and the last, are a bisection each.)
             s_starts, s_runs = stale.starts, stale.runs
-            s_ends = list(map(itemgetter(0), map(s_runs.__getitem__, s_starts)))
-            j = 0
-        # Each run's first page's index, start, end and pte, with C-level steps.
-        firsts = bounds[:-1]
-        run_ends = map(add, map(vas.__getitem__, map(sub, bounds[1:], repeat(1))),
-                       repeat(PAGE_SIZE))
-        for i, start, end, pte in zip(firsts, map(vas.__getitem__, firsts), run_ends,
-                                      map(ptes.__getitem__, firsts)):
+            s_n, j = len(s_starts), 0
+        speculative = PTE_SPECULATIVE
+        for k in range(len(bounds) - 1):
             if len(ops) >= limit:
-                return i
+                return bounds[k]
+            i = bounds[k]
+            start, end, pte = vas[i], vas[bounds[k + 1] - 1] + PAGE_SIZE, ptes[i]
             if start < _TABLE_END and end > _TABLE_VA or \
                     end > _RESERVED_LO and start < _RESERVED_HI:
                 at = len(ops)
@@ -471,7 +466,7 @@ class HostMappings:
                 starts.append(start)
                 runs[start] = (end, first)
             flags = MAP_SHARED_FIXED
-            if end - start >= POPULATE_BYTES and not pte & PTE_SPECULATIVE:
+            if end - start >= POPULATE_BYTES and not pte & speculative:
                 flags |= MAP_POPULATE
             if stale is None:
                 ops.append((NR_MMAP, (start, end - start, prot, flags, _POOL_FD, phys)))
@@ -479,15 +474,18 @@ class HostMappings:
             # Only the parts the old mappings do not map alike: a program's
             # text, one run of 100+ pages, differs from the last program's
             # by the pages a syscall-site patch copied.
-            j = bisect_right(s_ends, start, j)
-            pieces, at = [], start
-            for s in s_starts[j:bisect_left(s_starts, end, j)]:
+            while j < s_n and s_runs[s_starts[j]][0] <= start:
+                j += 1
+            pieces, at, m = [], start, j
+            while m < s_n and s_starts[m] < end:
+                s = s_starts[m]
                 e, f = s_runs[s]
                 lo = s if s > start else start
                 if f + (lo - s) == first + (lo - start):
                     if lo > at:
                         pieces.append((at, lo))
                     at = e if e < end else end
+                m += 1
             if at < end:
                 pieces.append((at, end))
             if len(ops) + len(pieces) > limit:
