@@ -31,8 +31,6 @@ EPT/NPT) shape this module; both were measured on these machines:
 """
 import mmap
 import os
-from itertools import groupby
-from operator import sub
 
 from kvmsentry.arch.layout import PAGE_SIZE, RESERVED_BYTES
 
@@ -41,9 +39,6 @@ QUARANTINE_FRAMES = 512           # freed page-table frames before a shadow zap
 MADV_POPULATE_WRITE = 23          # Linux 5.14
 HUGE_BYTES = 2 << 20              # a run alloc_huge hands out
 READY_RUNS = 32                   # freed runs kept with their host memory (64 MiB)
-# Lists of frames _runs groups with groupby (a C-level step per frame,
-# where its loop strides over a 2 MiB run in one).
-SHORT_RUNS_LIST = 512
 WARM_FRAMES = 1024                # freed single frames kept with it (4 MiB; warm_frames)
 
 
@@ -433,17 +428,6 @@ def _runs(sorted_frames):
     """Group sorted, distinct frame addresses into (start, count) runs
     (a 2 MiB step at a time where a run is that long)."""
     frames, i, n = sorted_frames, 0, len(sorted_frames)
-    if n <= SHORT_RUNS_LIST:
-        # A run's frames lie as far apart as their places in the list
-        # (frame - place * PAGE_SIZE is one value along it): groupby's
-        # groups of those, with C-level steps and a Python one per run
-        # (an exec's or an exit's few dozen frees; the loop below takes a
-        # Python step per frame where a run is short).
-        for base, group in groupby(map(sub, frames, range(0, n * PAGE_SIZE, PAGE_SIZE))):
-            count = len(list(group))
-            yield base + i * PAGE_SIZE, count
-            i += count
-        return
     while i < n:
         start, j = frames[i], i + 1
         while j + 511 < n and frames[j + 511] == start + (j + 511 - i) * PAGE_SIZE:

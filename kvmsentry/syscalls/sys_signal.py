@@ -64,18 +64,13 @@ def rt_sigprocmask(task, how, nset, oset, sigsetsize):
     if oset:
         task.mm.copy_out(oset, struct.pack("<Q", task.sigmask))
     if new is not None:
-        # _set_mask inline (sanitize_mask's bits too): a frame less each.
         if how == SIG_BLOCK:
-            new |= task.sigmask
+            _set_mask(task, task.sigmask | new)
         elif how == SIG_UNBLOCK:
-            new = task.sigmask & ~new
-        task.sigmask = new & _SETTABLE
-        if sd.has_deliverable(task):
-            task.interrupt.set()          # delivered before the guest resumes
+            _set_mask(task, task.sigmask & ~new)
+        else:
+            _set_mask(task, new)
     return 0
-
-
-_SETTABLE = ~sg.UNBLOCKABLE & sg.MASK64     # (sg.sanitize_mask's)
 
 
 def rt_sigpending(task, set_addr, sigsetsize):

@@ -55,9 +55,8 @@ def test_without_room_for_a_run_frames_come_as_alloc_many_gives_them():
         pool.close()
 
 
-# _runs: the (start, count) runs of a sorted frame list, by groupby for a
-# short list and by its striding loop for a long one; both must give the
-# runs a page-by-page walk gives.
+# _runs: the (start, count) runs of a sorted frame list, found with 2 MiB
+# strides where a run is that long: the runs a page-by-page walk gives.
 def _runs_one_by_one(frames):
     out = []
     for phys in frames:
