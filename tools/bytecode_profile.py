@@ -20,7 +20,7 @@ function a cost is in (callgrind sees only the interpreter's C). It is
 a proxy: builtins' own work (a sort, a dict update, each step of a
 map or zip) counts as one bytecode, so it says where the Python is, not
 what a change saves: a loop over a few items rewritten as chains of
-map/zip/bisect ran a quarter fewer bytecodes and ~1.5% more
+map/zip/bisect ran a fifth fewer of its bytecodes and ~2% more
 instructions a spawn (callgrind decides). The tracer slows the sentry
 ~200x.
 """
