@@ -1119,12 +1119,13 @@ class AddressSpace:
         # A VMA at a time, its pages found by bisecting the sorted list:
         # one map_many per VMA and side instead of a call per page.
         vas = sorted(pages)
-        eager = alone and sum(
-            bisect_left(vas, v.end) - bisect_left(vas, v.start) for v in self.vmas
-            if v.prot & PROT_WRITE and not v.shared) <= EAGER_COPY_PAGES
+        # (Each VMA's pages bisected once, for both uses below.)
+        spans = [(vma, bisect_left(vas, vma.start), bisect_left(vas, vma.end))
+                 for vma in self.vmas]
+        eager = alone and sum(hi - lo for v, lo, hi in spans
+                              if v.prot & PROT_WRITE and not v.shared) <= EAGER_COPY_PAGES
         share_cache = eager and len(cache_pages) <= FORK_CACHE_PAGES
-        for vma in self.vmas:
-            lo, hi = bisect_left(vas, vma.start), bisect_left(vas, vma.end)
+        for vma, lo, hi in spans:
             if lo == hi or vma.fork_flags:
                 continue                  # not in the child, or zero-filled there
             flags = pte_flags(vma.prot)
