@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -320,4 +321,12 @@ static int kvmsentry_use_huge_arenas(void)
         return -1;
     set(&huge_arenas);
     return 0;
+}
+
+static long kvmsentry_fs_type(int fd)
+{
+    struct statfs s;
+    if (fstatfs(fd, &s) != 0)
+        return -errno;
+    return (long)s.f_type;
 }

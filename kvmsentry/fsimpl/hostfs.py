@@ -166,12 +166,13 @@ def _renameat2(old_fd, old, new_fd, new, flags):
 
 
 def _fs_type(fd):
-    """statfs(2)'s f_type of the filesystem fd lies on (os has no fstatfs)."""
-    ctypes, libc = _libc()
-    buf = ctypes.create_string_buffer(120)         # struct statfs, x86-64
-    if libc.fstatfs(fd, buf) != 0:
-        raise SyscallError(ctypes.get_errno())
-    return int.from_bytes(buf.raw[:8], "little")
+    """statfs(2)'s f_type of the filesystem fd lies on (os has no fstatfs;
+    the cffi helper, as ctypes would cost every run its import)."""
+    from kvmsentry._sandbox import lib
+    t = lib.kvmsentry_fs_type(fd)
+    if t < 0:
+        raise SyscallError(-t)
+    return t
 
 
 class _Ids:
