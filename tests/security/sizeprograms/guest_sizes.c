@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -322,6 +323,129 @@ static void forks(void)
     printf("reaped\n");
 }
 
+/* The user's RLIMIT_SIGPENDING counts queued signals and POSIX timers.
+ * Natively in a user namespace of its own, so that no other process's
+ * pending signals count; its parent namespace's count still includes
+ * the host user's few, so at the default limit only "near" it. */
+static union sigval zero;
+
+static long queue_until_refused(pid_t pid, int sig, long most)
+{
+    long i;
+    for (i = 0; i < most; i++)
+        if (sigqueue(pid, sig, zero) < 0)
+            break;
+    return i;
+}
+
+static const char *near(long n, rlim_t limit)
+{
+    return n <= (long)limit && n > (long)limit - 64 ? "near the limit" : "not near the limit";
+}
+
+static void drop_queued(int sig)
+{
+    signal(sig, SIG_IGN);          /* pending instances are discarded */
+    signal(sig, SIG_DFL);
+}
+
+static void set_sigpending(rlim_t soft)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_SIGPENDING, &r);
+    r.rlim_cur = soft;
+    show("setrlimit sigpending", setrlimit(RLIMIT_SIGPENDING, &r));
+}
+
+static void signals(void)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_SIGPENDING, &r);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    long n = queue_until_refused(getpid(), SIGRTMIN, 300000);
+    printf("sigqueue 300000: %s, %s\n", n < 300000 ? strerrorname_np(errno) : "all queued",
+           near(n, r.rlim_cur));
+    drop_queued(SIGRTMIN);
+
+    set_sigpending(64);
+    n = queue_until_refused(getpid(), SIGRTMIN, 1000);
+    printf("sigqueue at 64: %ld then %s\n", n, strerrorname_np(errno));
+    show("rt_tgsigqueueinfo at 64", syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(),
+                                            SIGRTMIN + 1, &(siginfo_t){.si_code = SI_QUEUE}));
+    show("tgkill rt at 64", syscall(SYS_tgkill, getpid(), gettid(), SIGRTMIN + 1));
+    show("kill rt at 64", kill(getpid(), SIGRTMIN + 2));
+    show("kill rt at 64 again", kill(getpid(), SIGRTMIN + 2));
+    show("kill SIGUSR1 at 64", kill(getpid(), SIGUSR1));
+    show("kill SIGUSR1 again", kill(getpid(), SIGUSR1));
+    show("sigqueue SIGUSR2 at 64", sigqueue(getpid(), SIGUSR2, zero));
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGRTMIN + 2);
+    siginfo_t got;
+    show("sigtimedwait lost rt", sigtimedwait(&one, &got, &(struct timespec){0}));
+    printf("  code %d pid %d\n", got.si_code, got.si_pid);
+    show("sigtimedwait lost rt again", sigtimedwait(&one, &got, &(struct timespec){0}));
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR2);
+    show("sigtimedwait SIGUSR2", sigtimedwait(&one, &got, &(struct timespec){0}));
+    printf("  code %d\n", got.si_code);
+    drop_queued(SIGRTMIN);
+    drop_queued(SIGUSR1);
+
+    /* Counted per user: a child's queued signals leave the parent less,
+     * until the child is gone. */
+    int ready[2];
+    pipe(ready);
+    pid_t child = fork();
+    if (child == 0) {
+        long c = queue_until_refused(getpid(), SIGRTMIN, 40);
+        write(ready[1], &c, sizeof c);
+        pause();
+        _exit(0);
+    }
+    long c;
+    read(ready[0], &c, sizeof c);
+    n = queue_until_refused(getpid(), SIGRTMIN, 1000);
+    printf("child queued %ld, then the parent %ld\n", c, n);
+    drop_queued(SIGRTMIN);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    n = queue_until_refused(getpid(), SIGRTMIN, 1000);
+    printf("with the child gone: %ld\n", n);
+}
+
+static long make_timers(timer_t *ids, long most)
+{
+    long i;
+    for (i = 0; i < most; i++)
+        if (timer_create(CLOCK_MONOTONIC, NULL, &ids[i]) < 0)
+            break;
+    return i;
+}
+
+static void timers(void)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_SIGPENDING, &r);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    timer_t *ids = malloc(200000 * sizeof *ids);
+    set_sigpending(64);
+    long n = make_timers(ids, 1000);
+    printf("timer_create at 64: %ld then %s\n", n, strerrorname_np(errno));
+    show("timer_delete", timer_delete(ids[--n]));
+    show("sigqueue after timer_delete", sigqueue(getpid(), SIGRTMIN, zero));
+    show("sigqueue then", sigqueue(getpid(), SIGRTMIN, zero));
+    drop_queued(SIGRTMIN);
+    show("setrlimit sigpending back", setrlimit(RLIMIT_SIGPENDING, &r));
+    n += make_timers(ids + n, 200000 - n);
+    printf("timer_create 200000: %s, %s\n", n < 200000 ? strerrorname_np(errno) : "all made",
+           near(n, r.rlim_cur));
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -343,6 +467,8 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "sockopts")) sockopts();
     else if (!strcmp(c, "execs")) execs();
     else if (!strcmp(c, "maps")) maps();
+    else if (!strcmp(c, "signals")) signals();
+    else if (!strcmp(c, "timers")) timers();
     else if (!strcmp(c, "trivial")) ;
     else return 2;
     return 0;
