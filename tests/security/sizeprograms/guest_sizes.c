@@ -155,6 +155,27 @@ static void inet(void)
     show_some("tcp recv 2G", recv(r[0], big, HUGE_LEN, 0));
     show_some("tcp recvmsg 1024x2G", recvmsg(r[1], &m, 0));
     show_some("tcp recv 2G nonblocking", recv(r[2], big, HUGE_LEN, MSG_DONTWAIT));
+
+    /* MSG_WAITALL of 2 GiB from a peer that sends 3 MiB and closes: all of it. */
+    for (int i = 0; i < 2; i++) {
+        int w = socket(AF_INET, SOCK_STREAM, 0);
+        connect(w, (struct sockaddr *)&a, sizeof a);
+        int rd = accept(l, NULL, NULL);
+        pid_t p = fork();
+        if (p == 0) {
+            for (long left = 3 << 20, n; left > 0; left -= n)
+                if ((n = write(w, big + GIB, left)) <= 0)
+                    _exit(1);
+            _exit(0);
+        }
+        close(w);
+        if (i == 0)
+            show("tcp recv 2G waitall", recv(rd, big, HUGE_LEN, MSG_WAITALL));
+        else
+            show("tcp recvmsg 1024x2G waitall", recvmsg(rd, &m, MSG_WAITALL));
+        waitpid(p, NULL, 0);
+        close(rd);
+    }
 }
 
 static void polls(void)
