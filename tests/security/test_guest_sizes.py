@@ -23,8 +23,8 @@ from progbuild import build_all
 SOURCES = os.path.join(os.path.dirname(__file__), "sizeprograms")
 PEAK_RSS = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "programs",
                         "peak_rss.c")
-SECTIONS = ["pipes", "unix", "inet", "polls", "aio", "files", "tasks", "sockopts", "execs",
-            "maps"]
+SECTIONS = ["pipes", "pipe_buffers", "unix", "inet", "polls", "aio", "files", "tasks",
+            "sockopts", "execs", "maps"]
 SLACK_MB = 128
 POOL_MB = 1024                   # --memory: the guest touches little
 ADDRESS_SPACE = 8 << 30          # the guest's 7 GiB of mappings; the sentry's pool and heap

@@ -467,6 +467,66 @@ static void timers(void)
            near(n, r.rlim_cur));
 }
 
+/* A pipe is full when its buffers are (a page each, 16 by default), not
+ * its bytes: pipe_write merges only a write's last partial page into the
+ * last buffer, and every other page of it takes a buffer of its own. */
+static int fresh_pipe(int p[2], int size)
+{
+    pipe(p);
+    nonblocking(p[0]);
+    nonblocking(p[1]);
+    return size ? fcntl(p[1], F_SETPIPE_SZ, size) : 0;
+}
+
+static void pipe_writes_until_full(const char *what, int fd, long size)
+{
+    long writes = 0, bytes = 0, n;
+    while ((n = write(fd, big, size)) > 0 && writes < 100000) {
+        writes++;
+        bytes += n;
+    }
+    printf("%s: %ld writes, %ld bytes, then %s\n", what, writes, bytes,
+           n < 0 ? strerrorname_np(errno) : "0");
+}
+
+static void writable(const char *what, int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    printf("%s: poll %d revents %#x\n", what, poll(&p, 1, 0), p.revents);
+}
+
+static void pipe_buffers(void)
+{
+    int p[2];
+    char c;
+    fresh_pipe(p, 4096);
+    show("one-page pipe: write 1", write(p[1], "x", 1));
+    show("one-page pipe: write 5000", write(p[1], big, 5000));
+    show("one-page pipe: write 100", write(p[1], big, 100));
+    writable("one-page pipe", p[1]);
+
+    fresh_pipe(p, 0);
+    pipe_writes_until_full("writes of 4097", p[1], 4097);
+    writable("after writes of 4097", p[1]);
+    show("then read 4096", read(p[0], big, 4096));
+    show("then write 100", write(p[1], big, 100));
+    show("then write 4097", write(p[1], big, 4097));
+
+    fresh_pipe(p, 0);
+    pipe_writes_until_full("writes of 1", p[1], 1);
+    show("then read 1", read(p[0], &c, 1));
+    writable("a byte read", p[1]);
+    show("then write 1", write(p[1], "x", 1));
+    show("then read 4095", read(p[0], big, 4095));
+    show("then write 1 again", write(p[1], "x", 1));
+
+    fresh_pipe(p, 0);
+    pipe_writes_until_full("writes of 3000", p[1], 3000);
+    writable("after writes of 3000", p[1]);
+    show("then write 1000", write(p[1], big, 1000));
+    show("then write 5000", write(p[1], big, 5000));
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -488,6 +548,7 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "sockopts")) sockopts();
     else if (!strcmp(c, "execs")) execs();
     else if (!strcmp(c, "maps")) maps();
+    else if (!strcmp(c, "pipe_buffers")) pipe_buffers();
     else if (!strcmp(c, "signals")) signals();
     else if (!strcmp(c, "timers")) timers();
     else if (!strcmp(c, "trivial")) ;
