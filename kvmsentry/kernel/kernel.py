@@ -76,6 +76,7 @@ class Kernel:
         self.flocks = {}              # inode -> {open file: LOCK_SH/LOCK_EX}
         self.record_locks = RecordLocks()
         self.netlink_ports = set()
+        self.signal_counts = {}       # real uid -> UserSignalCount (RLIMIT_SIGPENDING)
         self._shm, self._shm_seq = None, 0
         self.memfds = MemfdStore()
         self.spawned = {}             # group started by spawn() -> [status, Event]

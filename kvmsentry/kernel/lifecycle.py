@@ -339,6 +339,7 @@ def thread_ending(task, status, whole_group):
     task.ctx.close()
     cputime.account_thread_exit(task)
     kernel.tasks.pop(task.tid, None)
+    task.pending.flush()                  # its queued signals stop counting for the user
     if task.tid == group.tgid:
         group.exited_leader = task        # what /proc/[pid] shows of a zombie (its name, ids)
     group.ioac = [a + b for a, b in zip(group.ioac, task.ioac)]
@@ -359,6 +360,7 @@ def thread_ending(task, status, whole_group):
     if not kernel.fds_in_use(task.fds, task):
         task.fds.close_all()
     if last:
+        group.shared_pending.flush()
         timers = _timers_if_any()
         if timers is not None:
             timers.cancel_process_timers(group)

@@ -9,8 +9,11 @@ events it made true, after the lock is dropped.
 Packet mode (a write end with O_DIRECT, pipe2's or F_SETFL's): each
 write goes into pipe buffers of its own, a packet each (PAGE_SIZE bytes
 at most), and a read that reaches a packet ends with it, dropping what
-it did not take. A pipe holding packets counts as full by its buffers
-(capacity / PAGE_SIZE of them), as Linux counts every pipe.
+it did not take. Every pipe counts as full by its buffers (capacity /
+PAGE_SIZE of them), as Linux's pipe_write does: a write merges its last
+partial page into the last buffer if that has room, and every other page
+of it (a packet, a write of one byte into a full last buffer) takes a
+buffer of its own.
 
 pipe2(2) makes a fresh Pipe with make_pipe(); a FIFO inode keeps a Fifo,
 which hands out one shared Pipe for all its opens and applies the FIFO
@@ -269,10 +272,15 @@ class Pipe:
         try:
             if self.readers == 0:
                 raise SyscallError(errno.EPIPE)
-            if self.capacity - len(self._buf) < total or self._packets:
-                return None                  # (packets: counted by buffers)
             if self._buf:
-                self._note_pages(self._origin(total), total)
+                if self._packets:
+                    return None
+                origin = self._origin(total)
+                if origin - self._wpos + self._room() < total:
+                    return None              # (full by its buffers)
+                self._note_pages(origin, total)
+            elif total > self.capacity:
+                return None
             else:
                 # Into an empty pipe (most writes): its pages are all the
                 # pipe buffers there are (_note_pages' answer, inline).
@@ -297,6 +305,7 @@ class Pipe:
         view = memoryview(data)
         done = [0]
         origin = []                      # where its fresh pages begin, from its first bytes in
+        started = []                     # pipe_write merges only when it starts
 
         def step():
             """Put in what fits; True once everything is in."""
@@ -307,14 +316,18 @@ class Pipe:
                 if packets:
                     n = self._put_packets(view, written)
                 else:
-                    room = self._room()
+                    merge = 0
+                    if not started:
+                        started.append(True)
+                        merge = self._origin(total) - self._wpos
+                    room = merge + self._room()
                     if total <= PIPE_BUF:
                         n = total if room >= total else 0
                     else:
                         n = min(room, total - written)
                     if n:
                         if not origin:
-                            origin.append(self._origin(total))
+                            origin.append(self._wpos + merge)
                         self._note_pages(origin[0], n)
                         self._buf += view[written:written + n]
                 if n:
@@ -353,12 +366,11 @@ class Pipe:
         return len(starts) - max(0, bisect.bisect_right(starts, self._wpos - len(buf)) - 1)
 
     def _room(self):
-        """Bytes a write may add now: a pipe holding packets is full when
-        its buffers are (a packet of one byte takes a buffer)."""
-        room = self.capacity - len(self._buf)
-        if self._packets:
-            room = min(room, (self.capacity // PAGE_SIZE - self._live_buffers()) * PAGE_SIZE)
-        return room
+        """Bytes fresh pages may add now: a page per free pipe buffer, as
+        Linux counts a pipe full by its buffers (a buffer of one byte, or
+        a packet, takes one). A write may merge its last partial page into
+        the last buffer besides (_origin)."""
+        return (self.capacity // PAGE_SIZE - self._live_buffers()) * PAGE_SIZE
 
     def _cut_packet(self, n):
         """(bytes a read of n takes, bytes it removes), n at most what the
@@ -613,8 +625,7 @@ class Pipe:
 
     def write_end_events(self):
         """poll_events(False, True): the write end's mask."""
-        room = self.capacity - len(self._buf) if not self._packets else self._room()
-        mask = POLLOUT | POLLWRNORM if room >= PIPE_BUF else 0
+        mask = POLLOUT | POLLWRNORM if self._room() >= PIPE_BUF else 0
         return mask | POLLERR if self.readers == 0 else mask
 
     def stat(self):

@@ -55,16 +55,43 @@ def check_signal(sender, target, sig):
         raise SyscallError(errno.EPERM)
 
 
-def send(kernel, target, info, thread=False):
+def user_signal_count(task):
+    """The UserSignalCount of task's real uid (Linux's task_ucounts)."""
+    counts = task.kernel.signal_counts
+    uid = task.creds.uid
+    count = counts.get(uid)
+    if count is None:
+        count = counts[uid] = sg.UserSignalCount()
+    return count
+
+
+def _charge(target, info):
+    """Count info against the target's user (__sigqueue_alloc); False when
+    RLIMIT_SIGPENDING is reached. Standard signals the kernel or kill(2)
+    sends (si_code >= 0) are counted but never refused."""
+    sig = info.signo
+    override = sig < sg.SIGRTMIN and info.code >= 0
+    count = user_signal_count(target)
+    if not count.charge(target.rlimits[sg.RLIMIT_SIGPENDING][0], override):
+        return False
+    info.charge = count
+    return True
+
+
+def send(kernel, target, info, thread=False, preallocated=False):
     """Queue info for target (a Task; thread=True: that thread only, else
-    its whole process) and make a thread notice it."""
+    its whole process) and make a thread notice it. False, sending
+    nothing, when a real-time signal with a siginfo of the sender's
+    (sigqueue, tgkill) finds the user's RLIMIT_SIGPENDING reached: the
+    caller's EAGAIN. preallocated: info is a POSIX timer's, which counted
+    when the timer was made."""
     sig = info.signo
     if sig == 0:
-        return
+        return True
     members = group_tasks(target)
     if sig == sg.SIGKILL:
         kill_group(target, status_signaled(sg.SIGKILL))
-        return
+        return True
     if sig == sg.SIGCONT:
         _continue_group(kernel, target, members)
     elif sg.sigbit(sig) & sg.STOP_MASK:
@@ -75,18 +102,26 @@ def send(kernel, target, info, thread=False):
     traced = any(t.ptrace is not None for t in members)     # a tracer sees ignored ones too
     if handlers.ignores(sig) and not traced and not (thread and target.sigmask & sg.sigbit(sig)) \
             and not (not thread and blocked_everywhere):
-        return                                     # ignored: dropped at send time
+        return True                                # ignored: dropped at send time
+    queue = target.pending if thread else target.group.shared_pending
+    if sig < sg.SIGRTMIN and queue.bits & sg.sigbit(sig):
+        return True                                # legacy_queue: already pending
+    if preallocated or _charge(target, info):
+        queue.enqueue(info)
+    elif sig >= sg.SIGRTMIN and info.code not in (sg.SI_USER, sg.SI_KERNEL):
+        return False
+    else:
+        queue.mark_lost(sig)                       # pending, its siginfo lost
     if thread:
-        target.pending.enqueue(info)
         chosen = target
         target.signal_queue.notify(sg.signal_events(sig))
     else:
-        target.group.shared_pending.enqueue(info)
         chosen = next((t for t in members if not t.sigmask & sg.sigbit(sig)), None)
         for t in members:
             t.signal_queue.notify(sg.signal_events(sig))
     if chosen is not None:
         chosen.kick()
+    return True
 
 
 def _continue_group(kernel, target, members):

@@ -328,6 +328,7 @@ class SigInfo:
     syscall: int = 0
     arch: int = 0
     raw: bytes = b""
+    charge: object = None       # the UserSignalCount this queued instance counts in
 
     @property
     def layout(self):
@@ -391,14 +392,48 @@ class SigInfo:
 
 
 # --- pending signals ----------------------------------------------------------------
+RLIMIT_SIGPENDING = 11
+
+
+class UserSignalCount:
+    """The signals queued for one user's processes, counted against the
+    target's RLIMIT_SIGPENDING as Linux's ucounts are (sigqueue_alloc):
+    each queued SigInfo and each POSIX timer counts until it is dequeued,
+    discarded, flushed at exit or deleted."""
+
+    __slots__ = ("queued",)
+
+    def __init__(self):
+        self.queued = 0
+
+    def charge(self, limit, override=False):
+        """Count one more; False, counting nothing, once limit are queued
+        (override: the kernel's standard signals, never refused)."""
+        if self.queued >= limit and not override:
+            return False
+        self.queued += 1
+        return True
+
+    def release(self):
+        self.queued -= 1
+
+
+def _uncharge(info):
+    if info.charge is not None:
+        info.charge.release()
+        info.charge = None
+
+
 class PendingSignals:
     """Signals sent but not yet delivered (struct sigpending): one per
     thread, one shared by the thread group.
 
     Standard signals (1-31) coalesce: while one is pending, another of the
     same number is dropped with its siginfo. Real-time signals (32-64)
-    queue every instance, in order. The RLIMIT_SIGPENDING cap is not
-    enforced here.
+    queue every instance, in order. A signal may be pending without a
+    queued SigInfo (mark_lost: the user's RLIMIT_SIGPENDING was reached),
+    as in Linux: it is delivered once, with an SI_USER siginfo of zeros,
+    unless instances with a siginfo are queued.
     """
 
     __slots__ = ("_queues", "bits")
@@ -423,10 +458,15 @@ class PendingSignals:
         (the new instance is dropped, like Linux's legacy_queue())."""
         sig = info.signo
         if sig < SIGRTMIN and self.bits & sigbit(sig):
+            _uncharge(info)
             return False
         self._queues.setdefault(sig, []).append(info)
         self.bits |= sigbit(sig)
         return True
+
+    def mark_lost(self, sig):
+        """sig is pending, its siginfo lost (no room to queue one)."""
+        self.bits |= sigbit(sig)
 
     def dequeue(self, blocked=0):
         """Remove and return the next SigInfo not in blocked, or None.
@@ -442,8 +482,12 @@ class PendingSignals:
         if ready & SYNCHRONOUS_MASK:
             ready &= SYNCHRONOUS_MASK
         sig = (ready & -ready).bit_length()
-        queue = self._queues[sig]
+        queue = self._queues.get(sig)
+        if queue is None:                 # collect_signal's "out of queue space"
+            self.bits &= ~sigbit(sig)
+            return SigInfo(sig, SI_USER)
         info = queue.pop(0)
+        _uncharge(info)
         if not queue:
             del self._queues[sig]
             self.bits &= ~sigbit(sig)
@@ -459,9 +503,14 @@ class PendingSignals:
         hit = self.bits & mask
         for sig in range(1, NSIG + 1):
             if hit & sigbit(sig):
-                del self._queues[sig]
+                for info in self._queues.pop(sig, ()):
+                    _uncharge(info)
         self.bits &= ~mask
         return bool(hit)
+
+    def flush(self):
+        """flush_sigqueue(): the thread or process is gone."""
+        self.discard_mask(MASK64)
 
 
 # --- alternate signal stack -------------------------------------------------------

@@ -234,6 +234,14 @@ class PosixTimer(Timer):
         self.info = None                    # SigInfo of the last expiry
         self.overrun_last = 0               # timer_getoverrun's answer
         self.carried = 0                    # expiries no signal could be queued for
+        self.charge = None                  # the UserSignalCount it counts in (timer_create)
+
+    def release(self):
+        """Deleted: stop, and stop counting against RLIMIT_SIGPENDING."""
+        self.cancel()
+        if self.charge is not None:
+            self.charge.release()
+            self.charge = None
 
     def queued(self):
         return self.notify_kind != SIGEV_NONE
@@ -276,7 +284,7 @@ class PosixTimer(Timer):
         overrun, self.carried = min(missed + self.carried, 0x7FFFFFFF), 0
         self.info = sg.SigInfo.timer(self.signo, self.id, overrun, self.value)
         sd.send(target.kernel, target, self.info,
-                thread=bool(self.notify_kind & SIGEV_THREAD_ID))
+                thread=bool(self.notify_kind & SIGEV_THREAD_ID), preallocated=True)
 
     def overrun(self):
         """timer_getoverrun(2): the overrun of the last delivered expiry."""
@@ -350,12 +358,12 @@ class ProcessTimers:
         return timer
 
     def delete(self, timer_id):
-        self.lookup(timer_id).cancel()
+        self.lookup(timer_id).release()
         del self.posix[timer_id]
 
     def cancel_posix(self):
         for timer in self.posix.values():
-            timer.cancel()
+            timer.release()
         self.posix.clear()
 
     def cancel_all(self):

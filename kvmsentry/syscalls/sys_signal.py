@@ -129,7 +129,8 @@ def tgkill(task, tgid, tid, sig):
         raise SyscallError(errno.EINVAL)
     target = _thread(task, tgid, tid)
     sd.check_signal(task, target, sig)
-    sd.send(task.kernel, target, _sender_info(task, sig, sg.SI_TKILL), thread=True)
+    if not sd.send(task.kernel, target, _sender_info(task, sig, sg.SI_TKILL), thread=True):
+        raise SyscallError(errno.EAGAIN)         # RLIMIT_SIGPENDING
     return 0
 
 
@@ -140,7 +141,8 @@ def tkill(task, tid, sig):
         raise SyscallError(errno.EINVAL)
     target = _thread(task, None, tid)
     sd.check_signal(task, target, sig)
-    sd.send(task.kernel, target, _sender_info(task, sig, sg.SI_TKILL), thread=True)
+    if not sd.send(task.kernel, target, _sender_info(task, sig, sg.SI_TKILL), thread=True):
+        raise SyscallError(errno.EAGAIN)         # RLIMIT_SIGPENDING
     return 0
 
 
@@ -161,7 +163,8 @@ def rt_sigqueueinfo(task, tgid, sig, uinfo):
     if target is None:
         raise SyscallError(errno.ESRCH)
     sd.check_signal(task, target, sig)
-    sd.send(task.kernel, target, info)
+    if not sd.send(task.kernel, target, info):
+        raise SyscallError(errno.EAGAIN)         # RLIMIT_SIGPENDING
     return 0
 
 
@@ -171,7 +174,8 @@ def rt_tgsigqueueinfo(task, tgid, tid, sig, uinfo):
     info = _queued_info(task, sig, uinfo)
     target = _thread(task, i32(tgid), i32(tid))
     sd.check_signal(task, target, sig)
-    sd.send(task.kernel, target, info, thread=True)
+    if not sd.send(task.kernel, target, info, thread=True):
+        raise SyscallError(errno.EAGAIN)         # RLIMIT_SIGPENDING
     return 0
 
 

@@ -14,8 +14,8 @@ from kvmsentry.net.unix import UnixSocket, socketpair as unix_socketpair
 from kvmsentry.syscalls.args import i32, u32
 from kvmsentry.syscalls.sys_read_write import access_ok
 from kvmsentry.syscalls.sys_socket_msg import (accessible_prefix, copy_in_addr, copy_out_addr,
-                                               RECV_WINDOW, recv_common, send_common,
-                                               send_host)
+                                               host_recv_waitall, RECV_WINDOW, recv_common,
+                                               send_common, send_host)
 
 RLIMIT_NOFILE = 7
 SOCK_TYPE_MASK = 0xF
@@ -281,9 +281,16 @@ def recvfrom(task, fd, buf, length, flags, addr, addrlen_ptr):
         if addr:
             copy_out_addr(task, addr, addrlen_ptr, raw or b"", allow_empty=True)
         return got
-    got = recv_common(task, sock, length, u32(flags), bool(addr), 0)
-    if got.data:
-        task.mm.copy_out(buf, got.data)
+    if isinstance(sock, hostinet.HostSocket):             # MSG_WAITALL
+        def write(offset, data):
+            if data:
+                task.mm.copy_out(buf + offset, data)
+        got, count = host_recv_waitall(task, sock, length, u32(flags), bool(addr), 0, write)
+    else:
+        got = recv_common(task, sock, length, u32(flags), bool(addr), 0)
+        if got.data:
+            task.mm.copy_out(buf, got.data)
+        count = got.length
     if addr:
         copy_out_addr(task, addr, addrlen_ptr, got.addr or b"", allow_empty=True)
-    return got.length
+    return count

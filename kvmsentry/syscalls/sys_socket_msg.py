@@ -8,7 +8,7 @@ from kvmsentry.errors import QuietEpipe, SyscallError
 from kvmsentry.kernel.fd_table import _ref as hold_file, _unref as drop_file
 from kvmsentry.net.hostinet import HostSocket
 from kvmsentry.net.socket_file import (MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL,
-                                       MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, Ancillary,
+                                       MSG_PEEK, MSG_WAITALL, SOCK_STREAM, SOL_SOCKET, Ancillary,
                                        GuestData, SocketFile)
 from kvmsentry.net.unix import UnixSocket
 from kvmsentry.syscalls.args import i32, u32
@@ -25,7 +25,7 @@ UIO_MAXIOV = 1024
 MSG_WAITFORONE = 0x10000
 RLIMIT_NOFILE = 7
 MAX_RW = 0x7FFFF000
-# The most one receive from a host socket takes (not with MSG_WAITALL):
+# The most one receive from a host socket takes (MSG_WAITALL: at a time):
 # more than any datagram, and a stream may return less than asked. The
 # buffer it is received into is made ready (frames, or the sentry's
 # bytes) before the host says how much came, and must not be 2 GiB.
@@ -188,6 +188,44 @@ def recv_common(task, sock, length, flags, addr_wanted, control_len, mapped=None
     return got
 
 
+def host_recv_waitall(task, sock, room, flags, addr_wanted, control_len, write):
+    """MSG_WAITALL from a host socket, RECV_WINDOW at a time, each piece
+    handed to write(offset, data) (into the guest's buffers) before the
+    next is asked for. A stream goes on while pieces come full, as
+    tcp_recvmsg does until room is filled: EOF, a signal, the timeout or
+    an error ends it, and is the answer only if nothing came. Returns the
+    first piece's Received (its address, ancillary data and msg_flags are
+    the call's) and the count."""
+    piece = min(room, RECV_WINDOW)
+    first = got = recv_common(task, sock, piece, flags, addr_wanted, control_len)
+    write(0, got.data)
+    total = got.length
+    if sock.type == SOCK_STREAM and not flags & MSG_PEEK:
+        while total < room and got.length == piece:
+            piece = min(room - total, RECV_WINDOW)
+            try:
+                got = recv_common(task, sock, piece, flags, False, 0)
+            except SyscallError:
+                break
+            write(total, got.data)
+            total += got.length
+    return first, total
+
+
+def scatter(task, vecs, offset, data):
+    """Copy data into the buffers vecs [(addr, len)] from byte offset on."""
+    pos = 0
+    for base, length in vecs:
+        if not data:
+            break
+        if pos + length > offset:
+            skip = max(offset - pos, 0)
+            chunk, data = data[:length - skip], data[length - skip:]
+            task.mm.copy_out(base + skip, chunk)
+            offset += len(chunk)
+        pos += length
+
+
 def _sock(task, fd):
     f = task.fds.get(i32(fd))
     if not isinstance(f, SocketFile):
@@ -303,7 +341,7 @@ def _recv_one(task, sock, msg_addr, flags):
     vecs = read_iovec(task.mm, iov, iovlen)
     room = min(sum(length for _, length in vecs), MAX_RW)
     if isinstance(sock, HostSocket) and not flags & MSG_WAITALL:
-        room = min(room, RECV_WINDOW)
+        room = min(room, RECV_WINDOW)     # (MSG_WAITALL: host_recv_waitall's pieces)
     controllen = min(controllen, 1 << 20)
     mapped = unix_fault_prefix(task, sock, vecs, write=True)
     if mapped is not None:
@@ -314,20 +352,21 @@ def _recv_one(task, sock, msg_addr, flags):
             # meanwhile, and a stream's data then stays queued.
             now = unix_fault_prefix(task, sock, vecs, write=True)
             return room if now is None else min(now, room)
-    if mapped is None and hasattr(sock, "wait_readable") and not flags & MSG_WAITALL \
+    length = None
+    if isinstance(sock, HostSocket) and flags & MSG_WAITALL:
+        got, length = host_recv_waitall(task, sock, room, flags, bool(name),
+                                        controllen if control else 0,
+                                        lambda offset, data: scatter(task, vecs, offset, data))
+    elif mapped is None and hasattr(sock, "wait_readable") and not flags & MSG_WAITALL \
             and not sock.nonblocking(flags):
         got = _host_recv_when_ready(task, sock, vecs, room, flags, bool(name),
                                     controllen if control else 0)
     else:
         got = recv_common(task, sock, room, flags, bool(name), controllen if control else 0,
                           mapped)
-    pos = 0
-    for base, length in vecs:
-        if pos >= len(got.data):
-            break
-        chunk = got.data[pos:pos + length]
-        task.mm.copy_out(base, chunk)
-        pos += len(chunk)
+    if length is None:
+        scatter(task, vecs, 0, got.data)
+        length = got.length
     if got.faulted:
         raise SyscallError(errno.EFAULT)
     ctrl, ctrl_flags = pack_control(task, got.ancillary, controllen if control else 0, flags)
@@ -341,7 +380,7 @@ def _recv_one(task, sock, msg_addr, flags):
     out_flags = got.flags | ctrl_flags | (flags & MSG_CMSG_CLOEXEC)    # as Linux reports it
     task.mm.copy_out(msg_addr + 8, struct.pack("<I", len(addr) if name else 0))
     task.mm.copy_out(msg_addr + 40, struct.pack("<Qi", len(ctrl), out_flags))
-    return got.length
+    return length
 
 
 def sendmsg(task, fd, msg, flags):

@@ -7,6 +7,7 @@ import time
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel import cputime
+from kvmsentry.kernel import signal_delivery as sd
 from kvmsentry.kernel import signals as sg
 from kvmsentry.kernel import timers as tm
 from kvmsentry.syscalls.args import i32, u32
@@ -126,7 +127,12 @@ def timer_create(task, clockid, sevp, created_timer_id):
         notify, signo, value, tid = _sigevent(task, sevp)
     else:
         notify, signo, value, tid = tm.SIGEV_SIGNAL, sg.SIGALRM, None, 0
+    # Each timer's preallocated signal counts against RLIMIT_SIGPENDING.
+    count = sd.user_signal_count(task)
+    if not count.charge(task.rlimits[sg.RLIMIT_SIGPENDING][0]):
+        raise SyscallError(errno.EAGAIN)
     timer = procs.create(cid, notify, signo, value or 0, tid, cpu)
+    timer.charge = count
     if value is None:
         timer.value = timer.id                  # sival_int is the timer's id
     try:

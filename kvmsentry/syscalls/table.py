@@ -113,7 +113,7 @@ _RECVMSG_NOTE = ("Unix: SCM_CREDENTIALS with no or too little control space is n
                  "ends a read (Linux discards it); a zero-length read gets no SCM_RIGHTS and "
                  "on an empty stream is 0 (Linux: EAGAIN)")
 
-_RLIMIT_NOTE = ("RLIMIT_NPROC, SIGPENDING, STACK, CORE are recorded only; RLIMIT_FSIZE "
+_RLIMIT_NOTE = ("RLIMIT_NPROC, STACK, CORE are recorded only; RLIMIT_FSIZE "
                 "bounds truncate and fallocate, not write (no EFBIG/SIGXFSZ)")
 
 _SOCKOPT_NOTE = ("host sockets: options on an allowlist (others ENOPROTOOPT: TCP_INQ, "

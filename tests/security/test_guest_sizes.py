@@ -23,8 +23,8 @@ from progbuild import build_all
 SOURCES = os.path.join(os.path.dirname(__file__), "sizeprograms")
 PEAK_RSS = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "programs",
                         "peak_rss.c")
-SECTIONS = ["pipes", "unix", "inet", "polls", "aio", "files", "tasks", "sockopts", "execs",
-            "maps"]
+SECTIONS = ["pipes", "pipe_buffers", "unix", "inet", "polls", "aio", "files", "tasks",
+            "sockopts", "execs", "maps"]
 SLACK_MB = 128
 POOL_MB = 1024                   # --memory: the guest touches little
 ADDRESS_SPACE = 8 << 30          # the guest's 7 GiB of mappings; the sentry's pool and heap
@@ -128,3 +128,23 @@ def test_fork_until_it_fails_matches_linux(programs, trivial_mb):
     assert "MemoryError" not in err and code != 134, err
     assert (code, err) == (0, ""), err
     assert out == native[1] == "fork 20000: EAGAIN\nreaped\n"
+
+
+@pytest.mark.parametrize("section", ["signals", "timers"])
+def test_queued_signals_and_timers_bounded_by_rlimit_sigpending(programs, trivial_mb, tmp_path,
+                                                                section):
+    """RT signals queued by the 300,000 and POSIX timers by the 200,000:
+    EAGAIN once the user's RLIMIT_SIGPENDING (the limit getrlimit shows,
+    or a lower one setrlimit sets) are queued, counted per user across
+    processes, until dequeued, discarded, deleted or their process is
+    gone. Natively in a user namespace of its own, so that the host's
+    other processes' pending signals do not count."""
+    prog, launcher = programs
+    native = _measured(launcher, ["unshare", "-U", "-r", prog, section], tmp_path, sandbox=False)
+    assert native[0] == 0, native
+    code, out, err, mb = _measured(launcher, [prog, section], tmp_path, sandbox=True)
+    assert "MemoryError" not in err and code != 134, err
+    assert (code, err) == (0, ""), err
+    assert out == native[1]
+    assert "near the limit" in out and "not near" not in out
+    assert mb < trivial_mb + SLACK_MB, (section, mb, trivial_mb)

@@ -12,8 +12,8 @@ import pytest
 
 from kvmsentry.errors import SyscallError
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
-from kvmsentry.kernel.pipe import (FIONREAD, PIPE_BUF, POLLERR, POLLHUP, POLLIN,
-                                   POLLOUT, PipeFile, make_pipe)
+from kvmsentry.kernel.pipe import (FIONREAD, PAGE_SIZE as PAGE, PIPE_BUF, POLLERR, POLLHUP,
+                                   POLLIN, POLLOUT, PipeFile, make_pipe)
 from kvmsentry.vfs.file import SEEK_SET
 from kvmsentry.vfs.mount import Location, Mount
 
@@ -140,7 +140,10 @@ def test_nonblocking_eagain():
     raises(errno.EAGAIN, r.read, 10)
     assert w.write(bytes(CAP - 100)) == CAP - 100
     raises(errno.EAGAIN, w.write, bytes(200))           # atomic: all or nothing
-    assert w.write(bytes(PIPE_BUF + 1000)) == 100        # large: partial
+    # Large: a partial page merges into the last buffer if it fits (100
+    # bytes do, 1000 do not), and every buffer is taken (Linux's counts).
+    raises(errno.EAGAIN, w.write, bytes(PIPE_BUF + 1000))
+    assert w.write(bytes(PIPE_BUF + 100)) == 100
     raises(errno.EAGAIN, w.write, bytes(PIPE_BUF + 1))
     assert len(r.read(CAP * 2)) == CAP
 
@@ -159,10 +162,12 @@ def test_blocking_write_waits_for_room():
     assert len(r.read(5)) == 5                           # 5 bytes of room: not enough
     assert blocked(t)
     r.read(100)
+    assert blocked(t)                                    # every buffer still holds some
+    r.read(PAGE - 105)                                   # the first buffer is free
     assert t.finish().result == 10
     big = Runner(w.write, b"y" * (3 * CAP))             # larger than the pipe
     got = bytearray()
-    while len(got) < (CAP - 105) + 10 + 3 * CAP:
+    while len(got) < (CAP - PAGE) + 10 + 3 * CAP:
         got += r.read(CAP)
     assert big.finish().result == 3 * CAP and got.endswith(b"x" * 10 + b"y" * (3 * CAP))
 

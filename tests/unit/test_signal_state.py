@@ -347,6 +347,45 @@ def test_discard():
     assert p.bits == S.sigbit(S.SIGUSR1) and len(p) == 1
 
 
+def test_user_signal_count_limit_and_override():
+    count = S.UserSignalCount()
+    assert count.charge(2) and count.charge(2)
+    assert not count.charge(2) and count.queued == 2
+    assert count.charge(2, override=True) and count.queued == 3
+    count.release()
+    assert count.queued == 2
+
+
+def test_charges_released_when_dequeued_discarded_dropped_or_flushed():
+    count = S.UserSignalCount()
+    p = PendingSignals()
+
+    def charged(sig):
+        assert count.charge(100)
+        return SigInfo(sig, S.SI_QUEUE, charge=count)
+    for sig in (S.SIGRTMIN, S.SIGRTMIN, S.SIGUSR1, S.SIGUSR1, 40, S.SIGHUP):
+        p.enqueue(charged(sig))
+    assert count.queued == 5                    # the second SIGUSR1 was dropped
+    assert p.dequeue().signo == S.SIGHUP and count.queued == 4
+    p.discard(40)
+    assert count.queued == 3
+    p.flush()
+    assert count.queued == 0 and not p
+
+
+def test_a_lost_siginfo_is_delivered_once_as_si_user_unless_others_are_queued():
+    p = PendingSignals()
+    p.mark_lost(40)
+    p.mark_lost(40)
+    assert p.is_pending(40) and len(p) == 0
+    info = p.dequeue()
+    assert (info.signo, info.code, info.pid) == (40, S.SI_USER, 0)
+    assert p.dequeue() is None
+    p.enqueue(SigInfo(40, S.SI_QUEUE, value=7))
+    p.mark_lost(40)                             # collect_signal: the queued one only
+    assert p.dequeue().value == 7 and p.dequeue() is None
+
+
 @given(st.lists(st.tuples(st.integers(1, 64), st.integers(0, 99)), max_size=40),
        st.integers(0, (1 << 64) - 1))
 @settings(max_examples=200, deadline=None)

@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -154,6 +155,27 @@ static void inet(void)
     show_some("tcp recv 2G", recv(r[0], big, HUGE_LEN, 0));
     show_some("tcp recvmsg 1024x2G", recvmsg(r[1], &m, 0));
     show_some("tcp recv 2G nonblocking", recv(r[2], big, HUGE_LEN, MSG_DONTWAIT));
+
+    /* MSG_WAITALL of 2 GiB from a peer that sends 3 MiB and closes: all of it. */
+    for (int i = 0; i < 2; i++) {
+        int w = socket(AF_INET, SOCK_STREAM, 0);
+        connect(w, (struct sockaddr *)&a, sizeof a);
+        int rd = accept(l, NULL, NULL);
+        pid_t p = fork();
+        if (p == 0) {
+            for (long left = 3 << 20, n; left > 0; left -= n)
+                if ((n = write(w, big + GIB, left)) <= 0)
+                    _exit(1);
+            _exit(0);
+        }
+        close(w);
+        if (i == 0)
+            show("tcp recv 2G waitall", recv(rd, big, HUGE_LEN, MSG_WAITALL));
+        else
+            show("tcp recvmsg 1024x2G waitall", recvmsg(rd, &m, MSG_WAITALL));
+        waitpid(p, NULL, 0);
+        close(rd);
+    }
 }
 
 static void polls(void)
@@ -322,6 +344,189 @@ static void forks(void)
     printf("reaped\n");
 }
 
+/* The user's RLIMIT_SIGPENDING counts queued signals and POSIX timers.
+ * Natively in a user namespace of its own, so that no other process's
+ * pending signals count; its parent namespace's count still includes
+ * the host user's few, so at the default limit only "near" it. */
+static union sigval zero;
+
+static long queue_until_refused(pid_t pid, int sig, long most)
+{
+    long i;
+    for (i = 0; i < most; i++)
+        if (sigqueue(pid, sig, zero) < 0)
+            break;
+    return i;
+}
+
+static const char *near(long n, rlim_t limit)
+{
+    return n <= (long)limit && n > (long)limit - 64 ? "near the limit" : "not near the limit";
+}
+
+static void drop_queued(int sig)
+{
+    signal(sig, SIG_IGN);          /* pending instances are discarded */
+    signal(sig, SIG_DFL);
+}
+
+static void set_sigpending(rlim_t soft)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_SIGPENDING, &r);
+    r.rlim_cur = soft;
+    show("setrlimit sigpending", setrlimit(RLIMIT_SIGPENDING, &r));
+}
+
+static void signals(void)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_SIGPENDING, &r);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    long n = queue_until_refused(getpid(), SIGRTMIN, 300000);
+    printf("sigqueue 300000: %s, %s\n", n < 300000 ? strerrorname_np(errno) : "all queued",
+           near(n, r.rlim_cur));
+    drop_queued(SIGRTMIN);
+
+    set_sigpending(64);
+    n = queue_until_refused(getpid(), SIGRTMIN, 1000);
+    printf("sigqueue at 64: %ld then %s\n", n, strerrorname_np(errno));
+    show("rt_tgsigqueueinfo at 64", syscall(SYS_rt_tgsigqueueinfo, getpid(), gettid(),
+                                            SIGRTMIN + 1, &(siginfo_t){.si_code = SI_QUEUE}));
+    show("tgkill rt at 64", syscall(SYS_tgkill, getpid(), gettid(), SIGRTMIN + 1));
+    show("kill rt at 64", kill(getpid(), SIGRTMIN + 2));
+    show("kill rt at 64 again", kill(getpid(), SIGRTMIN + 2));
+    show("kill SIGUSR1 at 64", kill(getpid(), SIGUSR1));
+    show("kill SIGUSR1 again", kill(getpid(), SIGUSR1));
+    show("sigqueue SIGUSR2 at 64", sigqueue(getpid(), SIGUSR2, zero));
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, SIGRTMIN + 2);
+    siginfo_t got;
+    show("sigtimedwait lost rt", sigtimedwait(&one, &got, &(struct timespec){0}));
+    printf("  code %d pid %d\n", got.si_code, got.si_pid);
+    show("sigtimedwait lost rt again", sigtimedwait(&one, &got, &(struct timespec){0}));
+    sigemptyset(&one);
+    sigaddset(&one, SIGUSR2);
+    show("sigtimedwait SIGUSR2", sigtimedwait(&one, &got, &(struct timespec){0}));
+    printf("  code %d\n", got.si_code);
+    drop_queued(SIGRTMIN);
+    drop_queued(SIGUSR1);
+
+    /* Counted per user: a child's queued signals leave the parent less,
+     * until the child is gone. */
+    int ready[2];
+    pipe(ready);
+    pid_t child = fork();
+    if (child == 0) {
+        long c = queue_until_refused(getpid(), SIGRTMIN, 40);
+        write(ready[1], &c, sizeof c);
+        pause();
+        _exit(0);
+    }
+    long c;
+    read(ready[0], &c, sizeof c);
+    n = queue_until_refused(getpid(), SIGRTMIN, 1000);
+    printf("child queued %ld, then the parent %ld\n", c, n);
+    drop_queued(SIGRTMIN);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    n = queue_until_refused(getpid(), SIGRTMIN, 1000);
+    printf("with the child gone: %ld\n", n);
+}
+
+static long make_timers(timer_t *ids, long most)
+{
+    long i;
+    for (i = 0; i < most; i++)
+        if (timer_create(CLOCK_MONOTONIC, NULL, &ids[i]) < 0)
+            break;
+    return i;
+}
+
+static void timers(void)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_SIGPENDING, &r);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    timer_t *ids = malloc(200000 * sizeof *ids);
+    set_sigpending(64);
+    long n = make_timers(ids, 1000);
+    printf("timer_create at 64: %ld then %s\n", n, strerrorname_np(errno));
+    show("timer_delete", timer_delete(ids[--n]));
+    show("sigqueue after timer_delete", sigqueue(getpid(), SIGRTMIN, zero));
+    show("sigqueue then", sigqueue(getpid(), SIGRTMIN, zero));
+    drop_queued(SIGRTMIN);
+    show("setrlimit sigpending back", setrlimit(RLIMIT_SIGPENDING, &r));
+    n += make_timers(ids + n, 200000 - n);
+    printf("timer_create 200000: %s, %s\n", n < 200000 ? strerrorname_np(errno) : "all made",
+           near(n, r.rlim_cur));
+}
+
+/* A pipe is full when its buffers are (a page each, 16 by default), not
+ * its bytes: pipe_write merges only a write's last partial page into the
+ * last buffer, and every other page of it takes a buffer of its own. */
+static int fresh_pipe(int p[2], int size)
+{
+    pipe(p);
+    nonblocking(p[0]);
+    nonblocking(p[1]);
+    return size ? fcntl(p[1], F_SETPIPE_SZ, size) : 0;
+}
+
+static void pipe_writes_until_full(const char *what, int fd, long size)
+{
+    long writes = 0, bytes = 0, n;
+    while ((n = write(fd, big, size)) > 0 && writes < 100000) {
+        writes++;
+        bytes += n;
+    }
+    printf("%s: %ld writes, %ld bytes, then %s\n", what, writes, bytes,
+           n < 0 ? strerrorname_np(errno) : "0");
+}
+
+static void writable(const char *what, int fd)
+{
+    struct pollfd p = {fd, POLLOUT, 0};
+    printf("%s: poll %d revents %#x\n", what, poll(&p, 1, 0), p.revents);
+}
+
+static void pipe_buffers(void)
+{
+    int p[2];
+    char c;
+    fresh_pipe(p, 4096);
+    show("one-page pipe: write 1", write(p[1], "x", 1));
+    show("one-page pipe: write 5000", write(p[1], big, 5000));
+    show("one-page pipe: write 100", write(p[1], big, 100));
+    writable("one-page pipe", p[1]);
+
+    fresh_pipe(p, 0);
+    pipe_writes_until_full("writes of 4097", p[1], 4097);
+    writable("after writes of 4097", p[1]);
+    show("then read 4096", read(p[0], big, 4096));
+    show("then write 100", write(p[1], big, 100));
+    show("then write 4097", write(p[1], big, 4097));
+
+    fresh_pipe(p, 0);
+    pipe_writes_until_full("writes of 1", p[1], 1);
+    show("then read 1", read(p[0], &c, 1));
+    writable("a byte read", p[1]);
+    show("then write 1", write(p[1], "x", 1));
+    show("then read 4095", read(p[0], big, 4095));
+    show("then write 1 again", write(p[1], "x", 1));
+
+    fresh_pipe(p, 0);
+    pipe_writes_until_full("writes of 3000", p[1], 3000);
+    writable("after writes of 3000", p[1]);
+    show("then write 1000", write(p[1], big, 1000));
+    show("then write 5000", write(p[1], big, 5000));
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -343,6 +548,9 @@ int main(int argc, char **argv)
     else if (!strcmp(c, "sockopts")) sockopts();
     else if (!strcmp(c, "execs")) execs();
     else if (!strcmp(c, "maps")) maps();
+    else if (!strcmp(c, "pipe_buffers")) pipe_buffers();
+    else if (!strcmp(c, "signals")) signals();
+    else if (!strcmp(c, "timers")) timers();
     else if (!strcmp(c, "trivial")) ;
     else return 2;
     return 0;
