@@ -20,8 +20,11 @@
 static pthread_mutex_t *m;
 static int raw_exit;
 
+static volatile int owner_locked;
+
 static void *owner(void *arg) {
     pthread_mutex_lock(m);
+    owner_locked = 1;
     if (arg) usleep(100000);               /* let the waiter block first */
     if (raw_exit) syscall(SYS_exit, 0);    /* no user-space cleanup */
     return NULL;                           /* exits holding m */
@@ -79,8 +82,10 @@ int main(int argc, char **argv) {
     take_over();
 
     pthread_t o, w;
+    owner_locked = 0;
     pthread_create(&o, NULL, owner, (void *)1);
-    usleep(20000);
+    while (!owner_locked)                  /* (on a loaded host 20 ms was not enough) */
+        usleep(1000);
     pthread_create(&w, NULL, waiter, NULL);
     void *ret;
     pthread_join(o, NULL);
