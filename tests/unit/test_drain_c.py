@@ -158,7 +158,8 @@ def _host_runs(spec, base):
 
 @settings(max_examples=400, deadline=None)
 @given(pages, runs, st.one_of(st.none(), runs), st.sampled_from(BASES[:2] + BASES[4:5] + [0x7FFF_0000_0000]),
-       st.integers(0, 12), st.integers(1, layout.MAPPER_MAX_OPS - 1))
+       st.integers(0, 12),
+       st.one_of(st.integers(1, 16), st.integers(1, layout.MAPPER_MAX_OPS - 1)))
 def test_c_loop_equals_emit_past(spec, last, stale, base, prefix, limit):
     by_va = {}
     for page, frame, flags in spec:
