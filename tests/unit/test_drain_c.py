@@ -137,22 +137,28 @@ def test_c_drain_equals_the_python_reference(first, more, after, how, limit):
 
 # The C loop alone: random runs past a host's last run, with an old
 # program's runs (stale) or not, against _emit_past.
-pages = st.lists(st.tuples(st.integers(0, 300), st.one_of(st.none(), st.integers(0, 30)),
-                           st.sampled_from(FLAGS)), max_size=80)
-runs = st.lists(st.tuples(st.integers(0, 300), st.integers(1, 20), st.integers(0, 40),
+pages = st.lists(st.tuples(st.integers(0, 80), st.integers(1, 30),
+                           st.one_of(st.none(), st.integers(0, 30)), st.sampled_from(FLAGS)),
+                 max_size=30)
+runs = st.lists(st.tuples(st.integers(0, 80), st.integers(1, 8), st.integers(0, 40),
                           st.sampled_from([1, 3, 5, 7])), max_size=12)
 
 
-def _host_runs(spec, base):
-    """A HostRuns of non-overlapping runs from spec [(page, pages, frame, prot)]."""
+def _host_runs(spec, base, over=0):
+    """A HostRuns of non-overlapping runs from spec [(page, pages, frame,
+    prot)], `over` pages past base. Over the new pages (an old program's
+    runs), a run's frames are those of the new pages there, give or take
+    a page (frame % 3 - 1), so that parts of it map alike."""
     from kvmsentry.platform.systrap.host_runs import HostRuns
     hr, at = HostRuns(), 0
     for page, n, frame, prot in sorted(spec):
-        s = base + max(page, at) * PAGE
+        s = base + (over + max(page, at)) * PAGE
         e = s + n * PAGE
+        first = 0x100000 + max(0, max(page, at) + frame % 3 - 1) * PAGE if over else \
+            0x200000 + frame * PAGE
         hr.starts.append(s)
-        hr.runs[s] = (e, 0x200000 + frame * PAGE | prot)
-        at = (e - base) // PAGE
+        hr.runs[s] = (e, first | prot)
+        at = max(page, at) + n
     return hr
 
 
@@ -162,9 +168,10 @@ def _host_runs(spec, base):
        st.one_of(st.integers(1, 16), st.integers(1, layout.MAPPER_MAX_OPS - 1)))
 def test_c_loop_equals_emit_past(spec, last, stale, base, prefix, limit):
     by_va = {}
-    for page, frame, flags in spec:
-        by_va[base + (400 + page) * PAGE] = \
-            (0x100000 + (page if frame is None else frame) * PAGE) | flags if flags else 0
+    for first, count, frame, flags in spec:         # (count pages in a row)
+        for page in range(first, first + count):
+            by_va[base + (400 + page) * PAGE] = \
+                (0x100000 + (page if frame is None else frame) * PAGE) | flags if flags else 0
     vas = sorted(by_va)
     ptes = [by_va[va] for va in vas]
     if not vas:
@@ -172,7 +179,7 @@ def test_c_loop_equals_emit_past(spec, last, stale, base, prefix, limit):
     tables = _pair()
     for t in tables:
         t.host = _host_runs(last, base)
-        t.stale = None if stale is None else _host_runs(stale, base)
+        t.stale = None if stale is None else _host_runs(stale, base, 400)
     pre = [(11, (0x10000 + k * PAGE, PAGE)) for k in range(prefix)]
     got = emit_c.emit_past(tables[0], list(pre), limit, vas, ptes)
     want_ops = list(pre)
@@ -219,3 +226,26 @@ def test_c_loop_refuses_what_breaks_its_contract():
     assert _call(*good, s_runs=[0x400000, 0x402000, 3, 0x401000, 0x403000, 3], s_n=2) == -2
     assert _call([layout.RESERVED_LO], [0x100003]) == -1
     assert _call([layout.TABLE_VA], [0x100003]) == -1
+
+
+def test_a_run_whose_pieces_pass_the_limit_is_one_mmap_in_both():
+    """A run the old program's runs map alike in two places becomes three
+    mmaps, or one whole when three do not fit the limit (the caller's
+    margin): C and Python agree at each limit around it."""
+    from kvmsentry.platform.systrap.mirror import _run_bounds
+    base = 0x400000
+    vas = [base + (400 + p) * PAGE for p in range(10)]
+    ptes = [(0x100000 + p * PAGE) | FLAGS[1] for p in range(10)]
+    seen = set()
+    for prefix in range(4):
+        for limit in range(prefix + 1, prefix + 5):
+            tables = _pair()
+            for t in tables:
+                t.stale = _host_runs([(2, 2, 1, 1), (6, 2, 1, 1)], base, 400)
+            pre = [(11, (0x10000 + k * PAGE, PAGE)) for k in range(prefix)]
+            ops, done = emit_c.emit_past(tables[0], list(pre), limit, vas, ptes)
+            want = list(pre)
+            assert done == tables[1]._emit_past(want, limit, vas, ptes, _run_bounds(vas, ptes))
+            assert list(ops) == want and _state(tables[0]) == _state(tables[1])
+            seen.add(len(want) - prefix)
+    assert seen == {1, 3}
