@@ -289,3 +289,155 @@ int systrap_mapper_call(uint32_t *seq, int done_fd, int pidfd, int mapper_tid,
             return -1;
     }
 }
+
+/* mirror.HostMappings._emit_past's loop (the reference; the two are held
+ * equal by tests/unit/test_drain_c.py): the host calls for n changed pages
+ * (vas sorted, ptes theirs) that all lie past the host's last mapping.
+ * Runs of neighbours with the next frame and the same rights (or all
+ * unmapped) are one call; each mapped run is an mmap, less the parts the
+ * old program's host runs (stale: s_n of them, s_runs[3 * i] = start, end,
+ * first) map alike. Ops go to ops[nops..] (cap of them, *nops updated),
+ * never past `limit`; the host runs the mmaps make go to runs[3 * i],
+ * runs[0] continuing the host's last (*ext set) if it may. Returns how
+ * many pages were sent, or -1 (nothing written) if a page lies in the
+ * reserved ranges or patched sites' table (Python's _emit does those),
+ * or -2 on input that breaks the contract (a sentry bug). */
+#define DR_PAGE 4096ULL
+#define DR_ADDR_MASK 0x000FFFFFFFFFF000ULL
+#define DR_P 1ULL
+#define DR_W 2ULL
+#define DR_SPECULATIVE (1ULL << 9)
+#define DR_MMAP 9
+#define DR_MUNMAP 11
+#define DR_MAP_SHARED_FIXED 0x11ULL
+#define DR_MAP_POPULATE 0x8000ULL
+#define DR_POPULATE_BYTES (16 * DR_PAGE)
+
+struct systrap_drain_limits {
+    uint64_t user_end, table_lo, table_hi, reserved_lo, reserved_hi, pool_fd;
+};
+
+static const uint64_t dr_prots[4] = {5, 7, 1, 3};
+
+static int dr_put(struct systrap_op *ops, int64_t cap, int64_t at, uint64_t nr,
+                  uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+{
+    if (at < 0 || at >= cap)
+        return 0;
+    ops[at].nr = nr;
+    ops[at].a[0] = a0; ops[at].a[1] = a1; ops[at].a[2] = a2;
+    ops[at].a[3] = a3; ops[at].a[4] = a4; ops[at].a[5] = a5;
+    ops[at].result = 0;
+    return 1;
+}
+
+int64_t systrap_emit_past(const uint64_t *vas, const uint64_t *ptes, int64_t n,
+                          const uint64_t *s_runs, int64_t s_n, int has_stale,
+                          const struct systrap_drain_limits *lim,
+                          struct systrap_op *ops, int64_t cap, int64_t *nops, int64_t limit,
+                          const uint64_t *last, uint64_t *runs, int64_t runs_cap,
+                          int64_t *nruns, int *ext)
+{
+    int64_t i, k, j = 0, at = *nops, nr = 0;
+    uint64_t ls = 0, le = 0, lf = 0;
+    int have = 0;
+
+    *ext = 0;
+    if (n < 0 || s_n < 0 || cap < 0 || at < 0 || at > cap || limit > cap || runs_cap < n + 1)
+        return -2;
+    for (i = 0; i < n; i++) {
+        uint64_t va = vas[i];
+        if ((va & (DR_PAGE - 1)) || va >= lim->user_end || (i && va <= vas[i - 1]))
+            return -2;
+        if ((va >= lim->table_lo && va < lim->table_hi) ||
+            (va >= lim->reserved_lo && va < lim->reserved_hi))
+            return -1;
+    }
+    for (i = 0; i < s_n; i++)
+        if (s_runs[3 * i] >= s_runs[3 * i + 1] || (i && s_runs[3 * i] < s_runs[3 * i - 2]))
+            return -2;
+    if (last) {
+        ls = last[0]; le = last[1]; lf = last[2];
+        have = 1;
+        if (n && le > vas[0])
+            return -2;
+    }
+    for (i = 0; i < n; i = k) {
+        uint64_t start = vas[i], pte = ptes[i], end, prot, phys, first, flags;
+        /* the run: pages that follow, with the next frame and the same
+         * flags, or neither mapped */
+        for (k = i + 1; k < n && vas[k] == vas[k - 1] + DR_PAGE &&
+                (ptes[k] == ptes[k - 1] + DR_PAGE ||
+                 (!(ptes[k] & DR_P) && !(ptes[k - 1] & DR_P))); k++)
+            ;
+        if (at >= limit)
+            break;
+        end = vas[k - 1] + DR_PAGE;
+        if (!(pte & DR_P)) {
+            at += dr_put(ops, cap, at, DR_MUNMAP, start, end - start, 0, 0, 0, 0);
+            continue;
+        }
+        prot = dr_prots[(pte & DR_W) >> 1 | ((pte >> 62) & 2)];
+        phys = pte & DR_ADDR_MASK;
+        first = phys | prot;
+        if (have && le == start && lf + (le - ls) == first) {
+            le = end;
+        } else {
+            if (have) {
+                if (nr >= runs_cap)
+                    return -2;
+                runs[3 * nr] = ls; runs[3 * nr + 1] = le; runs[3 * nr + 2] = lf;
+                nr++;
+            }
+            ls = start; le = end; lf = first; have = 1;
+        }
+        flags = DR_MAP_SHARED_FIXED;
+        if (end - start >= DR_POPULATE_BYTES && !(pte & DR_SPECULATIVE))
+            flags |= DR_MAP_POPULATE;
+        if (!has_stale) {
+            at += dr_put(ops, cap, at, DR_MMAP, start, end - start, prot, flags,
+                         lim->pool_fd, phys);
+            continue;
+        }
+        while (j < s_n && s_runs[3 * j + 1] <= start)
+            j++;
+        {
+            int64_t m, np = 0;
+            uint64_t a = start;
+            for (m = j; m < s_n && s_runs[3 * m] < end; m++) {
+                uint64_t s = s_runs[3 * m], e = s_runs[3 * m + 1], f = s_runs[3 * m + 2];
+                uint64_t lo = s > start ? s : start;
+                if (f + (lo - s) == first + (lo - start)) {
+                    if (lo > a) {
+                        dr_put(ops, cap, at + np, DR_MMAP, a, lo - a, prot, flags,
+                               lim->pool_fd, phys + (a - start));
+                        np++;
+                    }
+                    a = e < end ? e : end;
+                }
+            }
+            if (a < end) {
+                dr_put(ops, cap, at + np, DR_MMAP, a, end - a, prot, flags,
+                       lim->pool_fd, phys + (a - start));
+                np++;
+            }
+            if (at + np > limit) {      /* (one call fits: the caller's margin) */
+                dr_put(ops, cap, at, DR_MMAP, start, end - start, prot, flags,
+                       lim->pool_fd, phys);
+                np = 1;
+            }
+            at += np;
+        }
+    }
+    if (have && (last == NULL || nr > 0 || ls != last[0] || le != last[1])) {
+        if (nr >= runs_cap)
+            return -2;
+        runs[3 * nr] = ls; runs[3 * nr + 1] = le; runs[3 * nr + 2] = lf;
+        nr++;
+    }
+    if (last && nr > 0 && runs[0] == last[0])
+        *ext = 1;
+    *nops = at;
+    *nruns = nr;
+    return i < n ? i : n;
+}

@@ -393,7 +393,7 @@ def test_a_new_table_drained_in_one_loop_as_run_by_run(old_pages, new_pages, reu
             apply_ranges(old.drain(limit), child)
         new = HostMappings(machine=None)
         if not one_loop:
-            new._emit_past = new._emit_runs
+            new._emit_past, new.emit_in_c = new._emit_runs, False
         if reuse:
             assert new.adopt(old)
         else:

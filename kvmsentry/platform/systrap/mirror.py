@@ -13,7 +13,7 @@ from operator import add, and_, eq, not_, or_, sub
 from kvmsentry.arch.layout import PAGE_SIZE
 from kvmsentry.mm.pagetable import (ADDR_MASK, HUGE_PAGES, HUGE_SIZE, LOWER_HALF_END, PTE_NX,
                                     PTE_P, PTE_W)
-from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap import emit_c, layout
 from kvmsentry.platform.systrap.host_runs import HostRuns
 
 NR_MMAP, NR_MPROTECT, NR_MUNMAP = 9, 10, 11
@@ -87,6 +87,9 @@ class HostMappings:
     root = None                    # no page table of ours: the host kernel's
     SPECULATIVE = PTE_SPECULATIVE
     EAGER_POPULATE_BYTES = POPULATE_BYTES    # (mm/address_space.py)
+    # A new table's runs drained in C (emit_c.py); False: by _emit_past,
+    # the reference the C is tested against.
+    emit_in_c = True
 
     def __init__(self, machine):
         self.machine = machine
@@ -303,10 +306,9 @@ class HostMappings:
                 ops += [(NR_MUNMAP, (a, b - a)) for a, b in pieces]
                 self.stale = stale             # (_drain_new drops what it still maps)
         if self.stale is None:
-            self._drain_new(ops, limit)
-            return ops
+            return self._drain_new(ops, limit)[1]
         done = len(ops)
-        huge = self._drain_new(ops, limit, vas)
+        huge, ops = self._drain_new(ops, limit, vas)
         stale = self.stale
         if not self.dirty and not self.dirty_huge:
             self.stale = None
@@ -356,13 +358,13 @@ class HostMappings:
         """drain()'s calls for the table's changes (after any wipe); vas:
         the changed pages sorted, if known. True if 2 MiB entries were
         among them: the mmaps of what stale maps alike are still in ops
-        (page entries alone leave them out as they go)."""
+        (page entries alone leave them out as they go); and ops, or what
+        replaced them (_drain_pages)."""
         dirty, dirty_huge = self.dirty, self.dirty_huge
         if not dirty and not dirty_huge:
-            return False
+            return False, ops
         if not dirty_huge:
-            self._drain_pages(ops, limit, vas)
-            return False
+            return False, self._drain_pages(ops, limit, vas)
         entries = [(va, 0, PAGE_SIZE) for va in dirty]
         entries += [(va, -1, HUGE_SIZE) for va in dirty_huge]
         entries.sort()
@@ -386,26 +388,35 @@ class HostMappings:
                 end += size
                 i += 1
             self._emit(ops, start, end, pte)
-        return True
+        return True, ops
 
     def _drain_pages(self, ops, limit, vas=None):
         """drain() with page entries only (the common case): the runs are
-        found with whole-list steps, not a Python step per page."""
+        found with whole-list steps, not a Python step per page. Returns
+        ops with the calls after them (a new table's as emit_c.PackedOps)."""
         dirty = self.dirty
         if vas is None:
             vas = sorted(dirty)
         ptes = list(map(dirty.__getitem__, vas))
         n = len(vas)
-        bounds = _run_bounds(vas, ptes)
         host = self.host
-        if host.starts and vas[0] < host.runs[host.starts[-1]][0]:
-            done = self._emit_runs(ops, limit, vas, ptes, bounds)
-        else:
-            done = self._emit_past(ops, limit, vas, ptes, bounds)
+        past = not host.starts or vas[0] >= host.runs[host.starts[-1]][0]
+        done = None
+        if past and self.emit_in_c:
+            packed = emit_c.emit_past(self, ops, limit, vas, ptes)
+            if packed is not None:
+                ops, done = packed
+        if done is None:
+            bounds = _run_bounds(vas, ptes)
+            if past:
+                done = self._emit_past(ops, limit, vas, ptes, bounds)
+            else:
+                done = self._emit_runs(ops, limit, vas, ptes, bounds)
         if done == n:
             dirty.clear()
         else:
             deque(map(dirty.pop, vas[:done]), maxlen=0)
+        return ops
 
     def _emit_runs(self, ops, limit, vas, ptes, bounds):
         """The runs' calls, each by _emit (the host's mappings reach past

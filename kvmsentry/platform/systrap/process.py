@@ -19,6 +19,7 @@ import _signal as signal      # (signal.py adds only enums, and imports enum)
 
 from kvmsentry._systrap import ffi, lib
 from kvmsentry.platform.systrap import layout
+from kvmsentry.platform.systrap.emit_c import PackedOps
 
 MASK64 = (1 << 64) - 1
 FRAME_MIN = 512                       # ucontext and siginfo must fit below the top
@@ -276,7 +277,10 @@ class ChildProcess:
             return -1
         if len(ops) > layout.MAPPER_MAX_OPS:
             raise ValueError("systrap: %d mapping calls in one batch" % len(ops))
-        ctl, pack_into, at = self.ctl, _OP.pack_into, _OPS_AT
+        ctl, pack_into, at, count = self.ctl, _OP.pack_into, _OPS_AT, len(ops)
+        if isinstance(ops, PackedOps):         # (written as the records already)
+            ffi.memmove(self.base + at, ops.ops, count * layout.OP_SIZE)
+            ops = ()
         for nr, args in ops:
             if len(args) < 6:
                 args = args + (0,) * (6 - len(args))
@@ -285,7 +289,7 @@ class ChildProcess:
             except struct.error:            # (a negative word: as the C type takes it)
                 pack_into(ctl, at, nr, *[a & MASK64 for a in args])
             at += layout.OP_SIZE
-        self._nops[0] = len(ops)
+        self._nops[0] = count
         if self._mapper_tid is None:
             self._mapper_tid = self._find_mapper()
         err = lib.systrap_mapper_call(self._seq, self.done_fd,
