@@ -6,7 +6,7 @@ import struct
 from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fs_context import lookup_at, parent_at, start_of, walker
 from kvmsentry.syscalls.args import i32, i64, u32
-from kvmsentry.vfs import fsnotify
+from kvmsentry.vfs import fsnotify, writecount
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.path import (
     AT_FDCWD, R_OK, RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
@@ -95,7 +95,20 @@ def open_location(task, dirfd, path, flags, mode, w=None):
     truncating = flags & O_TRUNC and inode.is_reg() and not created
     if truncating:
         check_mount_writable(loc)
-    file = inode.open(loc, file_flags(flags))
+    # Access mode 3 gets no write access (Linux's OPEN_FMODE).
+    writes = acc in (os.O_WRONLY, os.O_RDWR) and inode.is_reg()
+    if writes:
+        writecount.get_write(inode)
+    elif truncating:
+        writecount.check_writable(inode)
+    try:
+        file = inode.open(loc, file_flags(flags))
+    except BaseException:
+        if writes:
+            writecount.put_write(inode)
+        raise
+    if writes:
+        file.writes_inode = inode
     if not flags & O_NOCTTY and hasattr(file, "opened_without_noctty"):
         file.opened_without_noctty(task)          # a tty may become the controlling one
     fsnotify.opened(file)
@@ -134,8 +147,12 @@ def file_flags(flags):
 
 def install_opened(task, file, flags):
     """The fd of a file opened with open(2)'s flags (O_CLOEXEC, RLIMIT_NOFILE)."""
-    return task.fds.install(file, cloexec=bool(flags & O_CLOEXEC),
-                            limit=task.rlimits[7][0])
+    try:
+        return task.fds.install(file, cloexec=bool(flags & O_CLOEXEC),
+                                limit=task.rlimits[7][0])
+    except SyscallError:
+        writecount.file_released(file)
+        raise
 
 
 def openat(task, dirfd, pathname, flags, mode):
