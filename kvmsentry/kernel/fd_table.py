@@ -11,7 +11,7 @@ from kvmsentry.errors import SyscallError
 from kvmsentry.kernel.fasync import arm_queue
 from kvmsentry.kernel.record_locks import LOCKS_CHANGED
 from kvmsentry.kernel.waiter import ALL_EVENTS
-from kvmsentry.vfs import fsnotify
+from kvmsentry.vfs import fsnotify, writecount
 
 RLIMIT_NOFILE_DEFAULT = 1024
 _refs_lock = threading.Lock()
@@ -31,6 +31,7 @@ def _unref(file):
             arm_queue(file, None, None, False)     # a closed file signals no one
         fsnotify.closed(file)                      # before release: an inode's end comes after
         file.release()
+        writecount.file_released(file)
         ofd_locks = getattr(file, "ofd_locks", None)
         if ofd_locks is not None:
             ofd_locks.release(("ofd", id(file)))

@@ -18,6 +18,7 @@ from kvmsentry.kernel.waiter import ALL_EVENTS, Queue
 from kvmsentry.fsimpl.hostfd import HostFdFile
 from kvmsentry.fsimpl.memfd import MemfdStore
 from kvmsentry.record import replace
+from kvmsentry.vfs import writecount
 from kvmsentry.vfs.file import File
 from kvmsentry.fsimpl.tmpfs import TmpfsFilesystem
 from kvmsentry.kernel.creds import Credentials
@@ -162,6 +163,7 @@ class Kernel:
                 if not inode.is_reg() or not may_access(inode.getattr(), creds, X_OK) \
                         or loc.mount.noexec():
                     raise SyscallError(errno.EACCES)
+                writecount.check_executable(inode)        # open for writing: ETXTBSY
                 return cand, program_bytes(inode, read_whole), loc
             except SyscallError as e:
                 if first_error is None or first_error.errno == errno.ENOENT:
@@ -218,7 +220,7 @@ class Kernel:
             vdso.refresh()
         started = load_elf(mm, path, data, argv, envp, creds, self.machine.hwcap, read_interp,
                            name_of, vdso, execfn=execfn, cache_of=cache_of_file)
-        mm.exe = walk(path)
+        mm.set_exe(walk(path))
         return started
 
     def run(self, argv, envp, creds=None, cwd=None, rlimits=None, before_start=None):

@@ -343,11 +343,14 @@ def thread_ending(task, status, whole_group):
     if task.tid == group.tgid:
         group.exited_leader = task        # what /proc/[pid] shows of a zombie (its name, ids)
     group.ioac = [a + b for a, b in zip(group.ioac, task.ioac)]
+    mm_in_use = kernel.mm_in_use(task.mm, task)
+    if not mm_in_use:
+        task.mm.release_exe()             # before a waiter can see the exit
     last = kernel.tree.thread_exited(group, task.tid)
     ptrace = _ptrace_if_any()
     if ptrace is not None:
         ptrace.thread_ended(task, status, last)
-    if not kernel.mm_in_use(task.mm, task):
+    if not mm_in_use:
         ipc = kernel.made("ipc")
         if ipc is not None:
             ipc.unmapping_all(task.mm, task.tgid)

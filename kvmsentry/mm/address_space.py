@@ -26,6 +26,7 @@ from kvmsentry.mm.pool import OutOfMemory
 from kvmsentry.mm.vma import (MAX_MAP_COUNT, PROT_EXEC, PROT_READ, PROT_WRITE, Vma,
                                VmaList)
 from kvmsentry.record import replace
+from kvmsentry.vfs import writecount
 
 SIGBUS, SIGSEGV = 7, 11
 
@@ -118,9 +119,26 @@ class AddressSpace:
         # What exec recorded, for /proc/[pid]: the program's Location and
         # path, where argv and envp strings lie, the auxv bytes.
         self.exe, self.exe_name = None, ""
+        self._exe_denied = None     # exe's inode while this mm keeps it from writers
         self.arg_range = self.env_range = (0, 0)
         self.start_stack = 0
         self.auxv = b""
+
+    def set_exe(self, loc):
+        """exec's program: kept, and kept from writers (ETXTBSY) as long as
+        this address space is (Linux's exe_file)."""
+        if loc is not None and loc.inode.is_reg():
+            writecount.deny_write(loc.inode)
+            self._exe_denied = loc.inode
+        self.exe = loc
+
+    def release_exe(self):
+        """Writers may open the program again: this address space is going
+        away (exit calls this before the exit is seen, as Linux's exit_mm
+        comes before exit_notify; destroy again, harmlessly)."""
+        if self._exe_denied is not None:
+            writecount.allow_write(self._exe_denied)
+            self._exe_denied = None
 
     @property
     def root(self):
@@ -1111,6 +1129,9 @@ class AddressSpace:
         if self.syscall_patches is not None:
             child.syscall_patches = self.syscall_patches.copy()
         child.exe, child.exe_name = self.exe, self.exe_name
+        if self._exe_denied is not None:      # (cannot fail: writers are kept out already)
+            writecount.deny_write(self._exe_denied)
+            child._exe_denied = self._exe_denied
         child.arg_range, child.env_range = self.arg_range, self.env_range
         child.start_stack, child.auxv = self.start_stack, self.auxv
         child.vmas = self.vmas.forked()
@@ -1216,6 +1237,7 @@ class AddressSpace:
         """Release every frame at once. No PTE is cleared page by page: the
         page table (or systrap's child process) goes as a whole, and no
         thread runs in this address space any more."""
+        self.release_exe()
         pool, pages, cache_pages = self.pool, self.pages, self.cache_pages
         cow = pool.cow_refs
         if cache_pages:

@@ -4,11 +4,13 @@ import os
 import struct
 
 from kvmsentry.errors import SyscallError
-from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
+from kvmsentry.kernel.fs_context import lookup_at, parent_at, start_of, walker
 from kvmsentry.syscalls.args import i32, i64, u32
-from kvmsentry.vfs import fsnotify
+from kvmsentry.vfs import fsnotify, writecount
 from kvmsentry.vfs.file import O_PATH, truncate_inode
-from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, Walker, dac_overridden, may_access
+from kvmsentry.vfs.path import (
+    AT_FDCWD, R_OK, RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
+    RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV, W_OK, Walker, dac_overridden, may_access)
 
 O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC = 0o100, 0o200, 0o400, 0o1000
 O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC = 0o200000, 0o400000, 0o2000000
@@ -17,8 +19,10 @@ O_ACCMODE = 3
 O_LARGEFILE = 0o100000        # always set on 64-bit Linux
 # Flags open(2) keeps on the file (the rest only steer the open itself).
 _KEEP = ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) & 0xFFFFFFFF
-RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 1, 2, 4
-RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 8, 0x10, 0x20
+# Linux's VALID_OPEN_FLAGS and VALID_RESOLVE_FLAGS: openat2 refuses others.
+_VALID_OPEN_FLAGS = 0o37777703
+_VALID_RESOLVE = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | \
+    RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED
 
 
 def check_mount_writable(loc):
@@ -91,7 +95,20 @@ def open_location(task, dirfd, path, flags, mode, w=None):
     truncating = flags & O_TRUNC and inode.is_reg() and not created
     if truncating:
         check_mount_writable(loc)
-    file = inode.open(loc, file_flags(flags))
+    # Access mode 3 gets no write access (Linux's OPEN_FMODE).
+    writes = acc in (os.O_WRONLY, os.O_RDWR) and inode.is_reg()
+    if writes:
+        writecount.get_write(inode)
+    elif truncating:
+        writecount.check_writable(inode)
+    try:
+        file = inode.open(loc, file_flags(flags))
+    except BaseException:
+        if writes:
+            writecount.put_write(inode)
+        raise
+    if writes:
+        file.writes_inode = inode
     if not flags & O_NOCTTY and hasattr(file, "opened_without_noctty"):
         file.opened_without_noctty(task)          # a tty may become the controlling one
     fsnotify.opened(file)
@@ -114,6 +131,8 @@ def _dangling_target(w, parent, name):
             raise
         if not loc.inode.is_symlink():
             return parent, name
+        if w.resolve & RESOLVE_NO_SYMLINKS:
+            raise SyscallError(errno.ELOOP)
         target = loc.inode.readlink()
         if target.endswith(b"/"):
             raise SyscallError(errno.EISDIR)
@@ -128,8 +147,12 @@ def file_flags(flags):
 
 def install_opened(task, file, flags):
     """The fd of a file opened with open(2)'s flags (O_CLOEXEC, RLIMIT_NOFILE)."""
-    return task.fds.install(file, cloexec=bool(flags & O_CLOEXEC),
-                            limit=task.rlimits[7][0])
+    try:
+        return task.fds.install(file, cloexec=bool(flags & O_CLOEXEC),
+                                limit=task.rlimits[7][0])
+    except SyscallError:
+        writecount.file_released(file)
+        raise
 
 
 def openat(task, dirfd, pathname, flags, mode):
@@ -151,30 +174,34 @@ def creat(task, pathname, mode):
 
 
 def openat2(task, dirfd, pathname, how, size):
-    """Implements openat2(2). RESOLVE_NO_MAGICLINKS is honoured; the
-    scoped RESOLVE_* modes are refused with EOPNOTSUPP rather than
-    resolved more loosely than asked."""
+    """Implements openat2(2): open_how checked in build_open_flags' order,
+    then the path walked under how.resolve (vfs/path.py's Walker)."""
     if size < 24:
         raise SyscallError(errno.EINVAL)
-    raw = task.mm.copy_in(how, min(size, 4096))
+    if size > 4096:
+        raise SyscallError(errno.E2BIG)
+    raw = task.mm.copy_in(how, size)
     flags, mode, resolve = struct.unpack_from("<QQQ", raw)
     if any(raw[24:]):
         raise SyscallError(errno.E2BIG)
-    if flags >> 32 or (mode and not flags & (O_CREAT | 0o20000000)):
+    if flags & ~_VALID_OPEN_FLAGS or resolve & ~_VALID_RESOLVE:
         raise SyscallError(errno.EINVAL)
-    if resolve & ~(RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS |
-                   RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED):
+    if resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
+        raise SyscallError(errno.EINVAL)             # one scope at a time
+    if mode & ~0o7777 if flags & (O_CREAT | 0o20000000) else mode:
         raise SyscallError(errno.EINVAL)
+    if flags & O_PATH and flags & ~(O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC):
+        raise SyscallError(errno.EINVAL)             # open(2) ignores them, openat2 not
+    if resolve & RESOLVE_CACHED and flags & (O_TRUNC | O_CREAT | 0o20000000):
+        raise SyscallError(errno.EAGAIN)             # would write: never from the cache
     path = task.mm.read_cstring(pathname)
-    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS):
-        # Scoped resolution is not implemented; refusing is safer than
-        # resolving more loosely than the caller asked.
-        raise SyscallError(errno.EOPNOTSUPP)
-    if resolve & RESOLVE_CACHED:
-        raise SyscallError(errno.EAGAIN)
-    w = Walker(task.kernel.mounts, task.fs, task.creds,
-               no_magiclinks=bool(resolve & RESOLVE_NO_MAGICLINKS))
-    _, file = open_location(task, i32(dirfd), path, flags, mode, w)
+    dirfd = i32(dirfd)
+    scope = None
+    if resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT):
+        # The dirfd is the walk's root (b"." makes start_of look at it).
+        scope = start_of(task, dirfd, b".")
+    w = Walker(task.kernel.mounts, task.fs, task.creds, resolve, scope)
+    _, file = open_location(task, dirfd, path, flags, mode, w)
     return install_opened(task, file, flags)
 
 

@@ -11,7 +11,7 @@ from kvmsentry.kernel.fs_context import lookup_at, parent_at, walker
 from kvmsentry.syscalls.args import i32, i64, u32
 from kvmsentry.syscalls.sys_file import check_mount_writable
 from kvmsentry.syscalls.sys_sync import check_fsize
-from kvmsentry.vfs import fsnotify
+from kvmsentry.vfs import fsnotify, writecount
 from kvmsentry.vfs.file import O_PATH, truncate_inode
 from kvmsentry.vfs.inode import RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT
 from kvmsentry.vfs.path import AT_FDCWD, R_OK, W_OK, X_OK, may_access
@@ -445,6 +445,7 @@ def truncate(task, pathname, length):
     check_mount_writable(loc)
     if not may_access(loc.inode.getattr(), task.creds, W_OK):
         raise SyscallError(errno.EACCES)
+    writecount.check_writable(loc.inode)
     if length > loc.inode.getattr().size:
         check_fsize(task, length)
     truncate_inode(loc.inode, length)

@@ -126,6 +126,7 @@ def execveat(task, dirfd, pathname, argv, envp, flags):
     """Implements execveat(2)."""
     from kvmsentry.kernel.fs_context import lookup_at
     from kvmsentry.kernel.kernel import read_whole
+    from kvmsentry.vfs import writecount
     from kvmsentry.vfs.path import AT_FDCWD, X_OK, may_access
     dirfd, flags = i32(dirfd), i32(flags)
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
@@ -139,6 +140,7 @@ def execveat(task, dirfd, pathname, argv, envp, flags):
     if not inode.is_reg() or not may_access(inode.getattr(), task.creds, X_OK) \
             or loc.mount.noexec():
         raise SyscallError(errno.EACCES)
+    writecount.check_executable(inode)                # open for writing: ETXTBSY
     if not path:
         name = b"/dev/fd/%d" % dirfd
     elif path.startswith(b"/") or dirfd == AT_FDCWD:

@@ -142,7 +142,7 @@ _IMPLEMENTED = [
     _e("open", sys_file.open_, "str hex hex", PARTIAL, _OPEN_NOTE),
     _e("openat", sys_file.openat, "fd str hex hex", PARTIAL, _OPEN_NOTE),
     _e("openat2", sys_file.openat2, "fd str ptr uint", PARTIAL,
-       "RESOLVE_BENEATH/IN_ROOT/NO_XDEV/NO_SYMLINKS answer EOPNOTSUPP"),
+       "RESOLVE_CACHED: EAGAIN on any name not in the dentry cache"),
     _e("creat", sys_file.creat, "str hex"),
     _e("lseek", sys_file.lseek, "fd int int"),
     _e("getdents64", sys_file.getdents64, "fd ptr uint"),

@@ -27,6 +27,10 @@ _lru_move = _lru.move_to_end         # the dentry cache's LRU order (vfs/mount.p
 WALKS_KEPT = 1024
 
 X_OK, W_OK, R_OK = 1, 2, 4
+# openat2(2)'s how.resolve bits, which the walk honours.
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 1, 2, 4
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 8, 0x10, 0x20
+_SCOPED = RESOLVE_BENEATH | RESOLVE_IN_ROOT
 
 
 CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2
@@ -107,14 +111,35 @@ def connected(mount, dentry):
 
 class Walker:
     """Resolves paths for one task's filesystem context (root, cwd);
-    no_magiclinks: openat2's RESOLVE_NO_MAGICLINKS (a procfs magic link
-    on the way is ELOOP)."""
+    resolve: openat2's RESOLVE_* bits, as Linux's namei.c honours them:
+    BENEATH and IN_ROOT make `scope` (the dirfd's Location) the root for
+    `..`, absolute paths and absolute symlinks (BENEATH: EXDEV where the
+    walk would leave it) and refuse magic links with EXDEV; NO_XDEV is
+    EXDEV on crossing a mount; NO_SYMLINKS and NO_MAGICLINKS are ELOOP on
+    following one; CACHED is EAGAIN on a name the dentry cache lacks (a
+    lookup that could block)."""
 
-    def __init__(self, mounts, fs_context, creds, no_magiclinks=False):
+    def __init__(self, mounts, fs_context, creds, resolve=0, scope=None):
         self.mounts = mounts
         self.ctx = fs_context
         self.creds = creds
-        self.no_magiclinks = no_magiclinks
+        self.resolve = resolve
+        self.scope = scope
+
+    def _root(self):
+        """Where `..` stops and absolute paths start."""
+        return self.scope if self.resolve & _SCOPED else self.ctx.root
+
+    def _absolute(self, here):
+        """The root an absolute path (here None) or an absolute symlink
+        followed from `here` starts at (Linux's nd_jump_root)."""
+        resolve = self.resolve
+        if resolve & RESOLVE_BENEATH:
+            raise SyscallError(errno.EXDEV)
+        root = self._root()
+        if resolve & RESOLVE_NO_XDEV and here is not None and here.mount is not root.mount:
+            raise SyscallError(errno.EXDEV)
+        return root
 
     def _check_search(self, loc):
         inode = loc.dentry.inode
@@ -127,14 +152,18 @@ class Walker:
             raise SyscallError(errno.EACCES)
 
     def _parent(self, loc):
-        root = self.ctx.root
+        root = self._root()
         while True:
             if loc == root:
+                if self.resolve & RESOLVE_BENEATH:
+                    raise SyscallError(self._exdev())
                 return loc
             mount, dentry = loc
             if dentry is mount.root:
                 if mount.parent is None:
                     return loc
+                if self.resolve & RESOLVE_NO_XDEV:
+                    raise SyscallError(self._exdev())
                 loc = Location(mount.parent, mount.mountpoint)
                 continue
             parent = dentry.parent
@@ -154,8 +183,9 @@ class Walker:
             raise SyscallError(errno.ENOENT)
         root = self.ctx.root
         creds = self.creds
+        resolve = self.resolve
         check = not searches_anything(creds)     # decided once a walk
-        if not check and _depth is None:
+        if not check and _depth is None and not resolve & (_SCOPED | RESOLVE_NO_XDEV):
             # A walk that depends on nothing but the dentry tree and the
             # mounts (no permission checks, no symlink, no volatile
             # directory) is kept until either changes.
@@ -168,7 +198,13 @@ class Walker:
             changes = _tree_changes[0]
         else:
             key = None
-        loc = root if path[0] == SLASH else start
+        if path[0] != SLASH:
+            loc = start
+        elif resolve:
+            # An absolute path given is allowed under NO_XDEV, a symlink's not.
+            loc = self._absolute(start if _depth is not None else None)
+        else:
+            loc = root
         inner = path.strip(b"/")
         parts = inner.split(b"/") if inner else []
         if b"//" in inner:
@@ -200,6 +236,8 @@ class Walker:
             else:
                 # Dentry.child's cache hit, inline.
                 child = dentry.children.get(name)
+                if child is None and resolve & RESOLVE_CACHED and not inode.volatile:
+                    raise SyscallError(errno.EAGAIN)    # a lookup in the filesystem
                 if child is None or inode.volatile or inode.revalidates:
                     child = dentry.child(name, seen)
                     if inode.volatile:
@@ -215,9 +253,13 @@ class Walker:
                         _lru_touch(child)
                 if child.pinned:                # a mount point (or once was)
                     mount, child = self.mounts.mounted_on(_location(Location, (mount, child)))
+                    if mount is not dir_mount and resolve & RESOLVE_NO_XDEV:
+                        raise SyscallError(self._exdev())
             inode = child.inode
             if inode.is_symlink() and (i < last or follow or must_be_dir):
                 key = None                      # a link's text may depend on the caller
+                if resolve & RESOLVE_NO_SYMLINKS:
+                    raise SyscallError(errno.ELOOP)
                 if _depth is None:
                     _depth = [0]
                 _depth[0] += 1
@@ -227,8 +269,8 @@ class Walker:
                 loc_next = inode.follow_magic(_location(Location, (mount, child)))
                 if loc_next is None:
                     loc_next = self.walk(here, inode.readlink(), True, _depth)
-                elif self.no_magiclinks:
-                    raise SyscallError(errno.ELOOP)
+                elif resolve:
+                    self._check_magic(dir_mount, loc_next)
                 mount, child = loc_next
             dentry = child
         if must_be_dir and not dentry.inode.is_dir():
@@ -239,6 +281,26 @@ class Walker:
                 _walks.clear()
             _walks[key] = (loc, checks)
         return loc
+
+    def _exdev(self):
+        """The errno of a mount crossing or a `..` out of scope refused:
+        EXDEV, but under CACHED EAGAIN (Linux's RCU walk leaves the
+        answer to a ref-walk, which CACHED forbids)."""
+        return errno.EAGAIN if self.resolve & RESOLVE_CACHED else errno.EXDEV
+
+    def _check_magic(self, dir_mount, target):
+        """A magic link from a directory of dir_mount to target, followed
+        under self.resolve (Linux's nd_jump_link)."""
+        resolve = self.resolve
+        if resolve & RESOLVE_CACHED:
+            raise SyscallError(errno.EAGAIN)   # procfs resolves them only in a ref-walk
+        if resolve & RESOLVE_NO_MAGICLINKS:
+            raise SyscallError(errno.ELOOP)
+        if resolve & RESOLVE_NO_XDEV and target.mount is not dir_mount:
+            raise SyscallError(errno.EXDEV)
+        if resolve & _SCOPED:
+            # A jump to anywhere: Linux does not check it stays in scope.
+            raise SyscallError(errno.EXDEV)
 
     def walk_parent(self, start, path):
         """(parent Location, last name, trailing slash) for calls that
@@ -251,12 +313,12 @@ class Walker:
         stripped = path.rstrip(b"/")
         trailing = stripped != path
         if not stripped:                       # "/" itself
-            return self.ctx.root, b".", trailing
+            return self._absolute(None) if self.resolve else self.ctx.root, b".", trailing
         head, _, name = stripped.rpartition(b"/")
         if len(name) > NAME_MAX:
             raise SyscallError(errno.ENAMETOOLONG)
         if stripped.startswith(b"/") and not head:
-            parent = self.ctx.root
+            parent = self._absolute(None) if self.resolve else self.ctx.root
         elif b"/" in stripped:
             parent = self.walk(start, head + b"/")
         else:

@@ -7,8 +7,10 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC 4
@@ -525,6 +527,117 @@ static void g_accmode3(void)
     TRY(open("nonexistent", O_WRONLY | O_RDWR));
 }
 
+/* A copy of /bin/sleep as `name`, its writing fd left open. */
+static int copy_sleep(const char *name)
+{
+    char buf[65536];
+    int in = open("/bin/sleep", O_RDONLY);
+    int out = open(name, O_RDWR | O_CREAT | O_TRUNC, 0755);
+    ssize_t n;
+    while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, n) != n)
+            break;
+    close(in);
+    return out;
+}
+
+/* A child running `./name SECONDS`: its pid once the exec is done, or
+ * -errno of a failed exec (told through a close-on-exec pipe). */
+static pid_t spawn(const char *name, const char *seconds)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC))
+        return -errno;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "./%s", name);
+        char *av[] = {(char *)name, (char *)seconds, NULL};
+        execv(path, av);
+        int e = errno;
+        if (write(p[1], &e, sizeof e) != sizeof e)
+            _exit(1);
+        _exit(0);
+    }
+    close(p[1]);
+    int e = 0;
+    ssize_t n = read(p[0], &e, sizeof e);
+    close(p[0]);
+    if (n == sizeof e) {
+        waitpid(pid, NULL, 0);
+        return -e;
+    }
+    return pid;
+}
+
+static void show_spawn(const char *label, pid_t pid)
+{
+    if (pid < 0)
+        printf("%-44s = -1 %s\n", label, errname(-pid));
+    else
+        printf("%-44s = ok\n", label);
+}
+
+/* `./name 0` run to its end: whether its exec worked. */
+static void show_run(const char *label, const char *name)
+{
+    pid_t pid = spawn(name, "0");
+    show_spawn(label, pid);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+static void g_etxtbsy(void)
+{
+    /* A file being executed is not opened for writing nor truncated
+     * (ETXTBSY), and one open for writing is not executed. */
+    struct stat st;
+    stat("/proc/self/exe", &st);
+    TRY(open("/proc/self/exe", O_RDWR));
+    TRY(open("/proc/self/exe", O_WRONLY));
+    TRY(truncate("/proc/self/exe", st.st_size));   /* (its size: harmless if allowed) */
+    TRY(open("/proc/self/exe", O_RDONLY) >= 0);
+    int w = copy_sleep("sl");
+    show_run("exec while open for writing", "sl");
+    close(w);
+    pid_t child = spawn("sl", "1000");
+    show_spawn("exec once closed", child);
+    TRY(open("sl", O_RDWR));
+    TRY(open("sl", O_WRONLY | O_APPEND));
+    TRY(open("sl", O_RDONLY | O_TRUNC));
+    TRY(truncate("sl", 0));
+    TRY(open("sl", O_RDONLY) >= 0);
+    TRY(open("sl", O_PATH) >= 0);
+    TRY(open("sl", O_WRONLY | O_RDWR) >= 0);       /* access mode 3: no write access */
+    char exe[64];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)child);
+    TRY(open(exe, O_RDWR));
+    show_run("exec it again", "sl");
+    if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    TRY(open("sl", O_RDWR) >= 0);                  /* the exit let writers in */
+    /* A fork's exit leaves its parent's program kept from writers. */
+    pid_t forked = fork();
+    if (forked == 0)
+        _exit(0);
+    waitpid(forked, NULL, 0);
+    TRY(open("/proc/self/exe", O_RDWR));
+}
+
+static void g_etxtbsy_mmap(void)
+{
+    /* A shared writable mapping keeps its file open for writing after
+     * the fd is closed: exec is ETXTBSY until munmap. */
+    int w = copy_sleep("sl");
+    void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, w, 0);
+    close(w);
+    show_run("exec while mapped shared writable", "sl");
+    munmap(m, 4096);
+    show_run("exec after munmap", "sl");
+}
+
 static const struct group GROUPS[] = {
     {"dup", g_dup},
     {"seek", g_seek},
@@ -547,6 +660,8 @@ static const struct group GROUPS[] = {
     {"fifo", g_fifo},
     {"record_locks", g_record_locks},
     {"accmode3", g_accmode3},
+    {"etxtbsy", g_etxtbsy},
+    {"etxtbsy_mmap", g_etxtbsy_mmap},
     {0},
 };
 

@@ -2,17 +2,18 @@
 
 An adversarial review of every way a path can reach the host: symlinks
 (absolute and relative) in a volume and in the root, followed by every
-call that takes a path; `..` at the root of a volume and of the
-sandbox, chroot and fchdir escapes, openat from a volume's mount point,
-a directory renamed out from under a bind mount; the magic links of
-/proc and openat2's RESOLVE_NO_MAGICLINKS; read-only volumes written
-through every call, remounted and bound again; the root's own hardlinks
-and symlinks to outside files (copy-up); Unix socket names; host device
-nodes, file handles, a host file given as stdin, host procfs/sysfs
-mounted below the root or a volume; a thread, a process and the host
-itself swapping a directory for a symlink while the sentry walks (the
-time-of-check/time-of-use class of runc's CVEs); and the OCI runtime's
-set-up from config.json.
+call that takes a path; `..` at the root of a volume and of the sandbox,
+chroot and fchdir escapes, openat from a volume's mount point, a
+directory renamed out from under a bind mount; the magic links of /proc;
+openat2's RESOLVE_* scopes (with `..`, absolute paths and symlinks, a
+bind mount, the volume's mount and the magic links) and open_how's
+checks; read-only volumes written through every call, remounted and
+bound again; the root's own hardlinks and symlinks to outside files
+(copy-up); Unix socket names; host device nodes, file handles, a host
+file given as stdin, host procfs/sysfs mounted below the root or a
+volume; a thread, a process and the host itself swapping a directory for
+a symlink while the sentry walks (the time-of-check/time-of-use class of
+runc's CVEs); and the OCI runtime's set-up from config.json.
 
 The canary is a directory next to the sandbox's root and volumes
 (tmp_path/outside): it must never be read, listed, written, renamed,
@@ -178,7 +179,7 @@ def outside_untouched(outside, before, *outputs):
         assert MARKER not in out
 
 
-@pytest.mark.parametrize("scenario", ["follow", "plant", "dotdot", "proc", "readonly",
+@pytest.mark.parametrize("scenario", ["follow", "plant", "dotdot", "proc", "openat2", "readonly",
                                       "copyup", "uds", "bindmove"])
 def test_attempts_match_linux_and_never_reach_outside(trees, scenario, tmp_path):
     sandbox, twin, outside = trees

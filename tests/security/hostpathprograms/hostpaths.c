@@ -666,6 +666,180 @@ static void scenario_hostrace(int seconds)
     printf("hostrace leaked: %ld\n", leaked);
 }
 
+static long o2(int dirfd, const char *path, unsigned long long flags, unsigned long long resolve)
+{
+    struct open_how how = {.flags = flags, .resolve = resolve};
+    if (flags & O_CREAT)
+        how.mode = 0644;
+    return syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+/* openat2 of a file: what it read, or the errno. */
+#define O2(what, dirfd, path, flags, resolve) \
+    read_show(cat("%s %s", what, path), (int)o2(dirfd, path, flags, resolve))
+
+/* openat2 whose result is only shown (a directory, a procfs file). */
+static void o2_show(const char *what, int dirfd, const char *path, unsigned long long flags,
+                    unsigned long long resolve)
+{
+    long fd = o2(dirfd, path, flags, resolve);
+    printf("%s %s: %s\n", what, path, res(fd));
+    if (fd >= 0)
+        close(fd);
+}
+
+static void o2_size(const char *what, const void *how, size_t size)
+{
+    long fd = syscall(SYS_openat2, AT_FDCWD, "/data/o2/f", how, size);
+    printf("size %s: %s\n", what, res(fd));
+    if (fd >= 0)
+        close(fd);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        printf("write %s: %s\n", path, res(-1));
+    close(fd);
+}
+
+/* openat2's RESOLVE_* scopes on a tree in the volume /data: `..`,
+ * absolute paths, relative and absolute symlinks, a bind mount, the
+ * volume's own mount and /proc's magic links; and open_how's checks. */
+static void scenario_openat2(void)
+{
+    mkdir("/data/o2", 0755);
+    mkdir("/data/o2/a", 0755);
+    mkdir("/data/o2/a/b", 0755);
+    mkdir("/data/o2/a/bm", 0755);
+    write_file("/data/o2/f", "o2/f");
+    write_file("/data/o2/a/f", "a/f");
+    write_file("/data/o2/a/b/g", "a/b/g");
+    symlink("b/g", "/data/o2/a/rel");
+    symlink("../f", "/data/o2/a/b/relup");
+    symlink("../f", "/data/o2/a/esc");
+    symlink("/data/o2/a/f", "/data/o2/a/abs");
+    symlink("/f", "/data/o2/a/absf");
+    symlink("../../../../../f", "/data/o2/a/dots");
+    symlink("/made", "/data/o2/a/dang_abs");
+    symlink("../made", "/data/o2/a/dang_up");
+    SHOW("bind a/b on a/bm", mount("/data/o2/a/b", "/data/o2/a/bm", NULL, MS_BIND, NULL));
+    int a = open("/data/o2/a", O_RDONLY | O_DIRECTORY);
+    int bm = open("/data/o2/a/bm", O_RDONLY | O_DIRECTORY);
+    int data = open("/data", O_RDONLY | O_DIRECTORY);
+    int root = open("/", O_RDONLY | O_DIRECTORY);
+    int proc = open("/proc", O_RDONLY | O_DIRECTORY);
+    int file = open("/data/o2/a/f", O_RDONLY);
+    int pfile = open("/proc/self/status", O_RDONLY);
+    char fdl[32], pfdl[32], pidfd[64];
+    snprintf(fdl, sizeof fdl, "self/fd/%d", file);
+    snprintf(pfdl, sizeof pfdl, "self/fd/%d", pfile);
+    snprintf(pidfd, sizeof pidfd, "/proc/%d/fd/%d", getpid(), file);
+
+    static const char *walks[] = {"f", "b/g", "b/../f", "../a/f", "b/../../a/f",
+                                  "/data/o2/a/f", "/f", "rel", "b/relup", "esc", "abs",
+                                  "absf", "dots", "bm/g", "bm/../f", "missing", NULL};
+    static const struct { const char *name; unsigned long long resolve; } modes[] = {
+        {"BENEATH", RESOLVE_BENEATH}, {"IN_ROOT", RESOLVE_IN_ROOT},
+        {"NO_XDEV", RESOLVE_NO_XDEV}, {"NO_SYMLINKS", RESOLVE_NO_SYMLINKS}};
+    for (unsigned m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        for (int i = 0; walks[i]; i++)
+            O2(cat("%s a", modes[m].name), a, walks[i], O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s a", modes[m].name), a, "..", O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s a", modes[m].name), a, ".", O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s a", modes[m].name), a, "/", O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s proc", modes[m].name), proc, fdl, O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s proc", modes[m].name), proc, pfdl, O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s proc", modes[m].name), proc, "self/cwd", O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s proc", modes[m].name), proc, "self/status", O_RDONLY,
+                modes[m].resolve);
+        o2_show(cat("%s cwd", modes[m].name), AT_FDCWD, pidfd, O_RDONLY, modes[m].resolve);
+        o2_show(cat("%s a O_PATH|O_NOFOLLOW", modes[m].name), a, "rel",
+                O_PATH | O_NOFOLLOW, modes[m].resolve);
+    }
+    /* Mounts: the volume's and the bind mount's, down and up. */
+    O2("NO_XDEV /", root, "data/o2/a/f", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV /", root, "etc/passwd", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV /data", data, "o2/a/f", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV /data", data, "o2/a/abs", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV /data", data, "/etc/passwd", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV /data", data, "../etc/passwd", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV bm", bm, "g", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV bm", bm, "../f", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("NO_XDEV bm", bm, "relup", O_RDONLY, RESOLVE_NO_XDEV);
+    O2("BENEATH bm", bm, "relup", O_RDONLY, RESOLVE_BENEATH);
+    O2("IN_ROOT bm", bm, "relup", O_RDONLY, RESOLVE_IN_ROOT);
+    O2("BENEATH /data", data, "o2/a/b/relup", O_RDONLY, RESOLVE_BENEATH);
+    O2("IN_ROOT /data", data, "o2/a/abs", O_RDONLY, RESOLVE_IN_ROOT);
+    O2("IN_ROOT /", root, "data/o2/a/abs", O_RDONLY, RESOLVE_IN_ROOT | RESOLVE_NO_XDEV);
+    /* Magic links: NO_MAGICLINKS is checked first. */
+    o2_show("BENEATH|NO_MAGICLINKS proc", proc, fdl, O_RDONLY,
+            RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+    o2_show("NO_XDEV|NO_MAGICLINKS proc", proc, fdl, O_RDONLY,
+            RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
+    /* Creating through a dangling symlink. */
+    o2_show("BENEATH a O_CREAT", a, "dang_up", O_RDWR | O_CREAT, RESOLVE_BENEATH);
+    o2_show("BENEATH a O_CREAT", a, "dang_abs", O_RDWR | O_CREAT, RESOLVE_BENEATH);
+    o2_show("NO_SYMLINKS a O_CREAT", a, "dang_abs", O_RDWR | O_CREAT, RESOLVE_NO_SYMLINKS);
+    o2_show("IN_ROOT a O_CREAT", a, "dang_abs", O_RDWR | O_CREAT, RESOLVE_IN_ROOT);
+    o2_show("IN_ROOT a O_CREAT", a, "/new", O_RDWR | O_CREAT, RESOLVE_IN_ROOT);
+    o2_show("BENEATH a O_CREAT", a, "/new2", O_RDWR | O_CREAT, RESOLVE_BENEATH);
+    o2_show("IN_ROOT a O_CREAT", a, "../../new3", O_RDWR | O_CREAT, RESOLVE_IN_ROOT);
+    list("list a", "/data/o2/a");
+    list("list o2", "/data/o2");
+    /* RESOLVE_CACHED: what was just looked up is cached; what would
+     * write, or was never looked up, is EAGAIN. */
+    struct stat sb;
+    stat("/data/o2/a/f", &sb);
+    O2("CACHED", AT_FDCWD, "/data/o2/a/f", O_RDONLY, RESOLVE_CACHED);
+    O2("CACHED a", a, "b/../f", O_RDONLY, RESOLVE_CACHED);
+    O2("CACHED a", a, "never_looked_up", O_RDONLY, RESOLVE_CACHED);
+    O2("CACHED a O_CREAT", a, "f", O_RDWR | O_CREAT, RESOLVE_CACHED);
+    O2("CACHED a O_TRUNC", a, "f", O_RDWR | O_TRUNC, RESOLVE_CACHED);
+    /* Linux's RCU walk leaves a refusal at a mount or at the scope's
+     * top, and every magic link, to a ref-walk: EAGAIN. */
+    O2("CACHED|BENEATH a", a, "../f", O_RDONLY, RESOLVE_CACHED | RESOLVE_BENEATH);
+    O2("CACHED|BENEATH a", a, "/data/o2/a/f", O_RDONLY, RESOLVE_CACHED | RESOLVE_BENEATH);
+    O2("CACHED|IN_ROOT a", a, "../f", O_RDONLY, RESOLVE_CACHED | RESOLVE_IN_ROOT);
+    O2("CACHED|NO_XDEV /data", data, "../etc/passwd", O_RDONLY,
+       RESOLVE_CACHED | RESOLVE_NO_XDEV);
+    O2("CACHED|NO_XDEV /", root, "data/o2/a/f", O_RDONLY, RESOLVE_CACHED | RESOLVE_NO_XDEV);
+    O2("CACHED|NO_SYMLINKS a", a, "rel", O_RDONLY, RESOLVE_CACHED | RESOLVE_NO_SYMLINKS);
+    O2("CACHED proc", proc, fdl, O_RDONLY, RESOLVE_CACHED);
+    O2("CACHED|NO_MAGICLINKS proc", proc, fdl, O_RDONLY,
+       RESOLVE_CACHED | RESOLVE_NO_MAGICLINKS);
+    /* open_how's checks, in Linux's order. */
+    struct { struct open_how how; unsigned long long tail[4]; } big = {{.flags = O_RDONLY}, {0}};
+    o2_size("16", &big, 16);
+    o2_size("24", &big, 24);
+    o2_size("56 zero tail", &big, sizeof big);
+    o2_size("8192", &big, 8192);
+    big.tail[2] = 1;
+    o2_size("56 non-zero tail", &big, sizeof big);
+    big.how.flags = 1ULL << 40;
+    o2_size("56 non-zero tail, bad flags", &big, sizeof big);
+    static const struct { const char *what; struct open_how how; } bad[] = {
+        {"flags bit 40", {.flags = 1ULL << 40}},
+        {"flags 0100000000", {.flags = 0100000000}},
+        {"resolve 0x40", {.resolve = 0x40}},
+        {"BENEATH|IN_ROOT", {.resolve = RESOLVE_BENEATH | RESOLVE_IN_ROOT}},
+        {"mode without O_CREAT", {.mode = 0644}},
+        {"O_CREAT mode 010644", {.flags = O_CREAT | O_RDWR, .mode = 010644}},
+        {"O_PATH|O_RDWR", {.flags = O_PATH | O_RDWR}},
+        {"O_PATH|O_NOFOLLOW|O_CLOEXEC", {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC}},
+        {"CACHED O_CREAT bad mode", {.flags = O_CREAT, .mode = 010000,
+                                     .resolve = RESOLVE_CACHED}},
+        {"CACHED O_TRUNC mode", {.flags = O_TRUNC, .mode = 0644, .resolve = RESOLVE_CACHED}},
+        {"CACHED O_TRUNC", {.flags = O_TRUNC, .resolve = RESOLVE_CACHED}},
+        {"O_RDONLY", {.flags = O_RDONLY}},
+    };
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        o2_size(bad[i].what, &bad[i].how, sizeof bad[i].how);
+    close(bm);
+    SHOW("umount a/bm", umount("/data/o2/a/bm"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -702,6 +876,8 @@ int main(int argc, char **argv)
         scenario_bindmove();
     else if (!strcmp(s, "pseudo"))
         scenario_pseudo();
+    else if (!strcmp(s, "openat2"))
+        scenario_openat2();
     else if (!strcmp(s, "race"))
         scenario_race(argc > 3 ? atoi(argv[3]) : 3);
     else if (!strcmp(s, "hostrace"))
