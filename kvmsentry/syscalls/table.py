@@ -102,7 +102,9 @@ _EXEC_NOTE = ("ELF loading: ENOEXEC for files Linux runs (no text, only anonymou
               "unaligned segments); segment mappings and the PIE base differ from Linux's; "
               "ENOEXEC for a wrong-arch interpreter (Linux: ELIBBAD), an empty interpreter "
               "path (EACCES) and an overflowing PIE; #! nesting not limited as Linux's "
-              "(ELOOP); a directory is EISDIR (Linux: EACCES)")
+              "(ELOOP); a directory is EISDIR (Linux: EACCES); not ETXTBSY for a file "
+              "still mapped shared and writable after its fds closed, nor for a writable "
+              "memfd")
 
 _OPEN_NOTE = "a followed symlink's atime is not updated"
 
